@@ -1,0 +1,399 @@
+/* log.c - leveled logging to a sink, with secrets redacted. */
+#include "log.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "clock.h"
+#include "wfc/error.h"
+
+#define LOG_MSG_MAX (64 * 1024) /* longer messages are cut */
+#define SECRET_MIN  4
+#define REDACTED    "[REDACTED]"
+
+typedef struct secret {
+  char *value; /* page-aligned, locked, no-dump; owned here */
+  size_t len;
+  size_t alloc;
+  unsigned refs;
+} secret;
+
+/* Guards secrets, the sink and the output order. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static secret *secrets;
+static size_t nsecrets, capsecrets;
+static wfc__log_sink_fn sink_fn;
+static void *sink_arg;
+
+static atomic_int log_level = WFC_LOG_WARN;
+static pthread_once_t level_once = PTHREAD_ONCE_INIT;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const level_tags[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+/* Keys whose values are credentials wherever they appear. */
+static const char *const secret_keys[] = {
+    "access_token",  "refresh_token",    "id_token", "code", "code_verifier",
+    "client_secret", "client_assertion", "password", NULL};
+
+int wfc__log_level_parse(const char *name) {
+  if (name == NULL)
+    return -1;
+  for (int i = 0; i < 4; i++)
+    if (strcasecmp(name, level_names[i]) == 0)
+      return i;
+  return -1;
+}
+
+static void level_from_env(void) {
+  int lv = wfc__log_level_parse(getenv("WFC_LOG"));
+
+  if (lv >= 0)
+    atomic_store(&log_level, lv);
+}
+
+void wfc__log_set_level(int level) {
+  pthread_once(&level_once, level_from_env);
+  if (level < WFC_LOG_ERROR)
+    level = WFC_LOG_ERROR;
+  if (level > WFC_LOG_DEBUG)
+    level = WFC_LOG_DEBUG;
+  atomic_store(&log_level, level);
+}
+
+int wfc__log_level(void) {
+  pthread_once(&level_once, level_from_env);
+  return atomic_load(&log_level);
+}
+
+void wfc__log_set_sink(wfc__log_sink_fn fn, void *arg) {
+  pthread_mutex_lock(&log_mu);
+  sink_fn = fn;
+  sink_arg = fn != NULL ? arg : NULL;
+  pthread_mutex_unlock(&log_mu);
+}
+
+/* ---- secrets ------------------------------------------------------------ */
+
+static void secret_free(secret *s) {
+  OPENSSL_cleanse(s->value, s->alloc);
+  munlock(s->value, s->alloc);
+  free(s->value);
+  s->value = NULL;
+}
+
+int wfc__log_secret(const char *value) {
+  size_t len, page, alloc;
+  void *mem;
+
+  if (value == NULL)
+    return WFC_EINVAL;
+  len = strlen(value);
+  if (len < SECRET_MIN)
+    return WFC_EINVAL;
+
+  pthread_mutex_lock(&log_mu);
+  for (size_t i = 0; i < nsecrets; i++) {
+    if (secrets[i].len == len && memcmp(secrets[i].value, value, len) == 0) {
+      secrets[i].refs++;
+      pthread_mutex_unlock(&log_mu);
+      return 0;
+    }
+  }
+  if (nsecrets == capsecrets) {
+    size_t ncap = capsecrets ? capsecrets * 2 : 16;
+    secret *n = realloc(secrets, ncap * sizeof *n);
+    if (n == NULL) {
+      pthread_mutex_unlock(&log_mu);
+      return WFC_ENOMEM;
+    }
+    secrets = n;
+    capsecrets = ncap;
+  }
+  /* Whole pages, so mlock and MADV_DONTDUMP cover exactly this copy. Both
+   * are best effort: RLIMIT_MEMLOCK may be small, and redaction matters
+   * more than locking. */
+  page = (size_t)sysconf(_SC_PAGESIZE);
+  alloc = (len + 1 + page - 1) / page * page;
+  if (posix_memalign(&mem, page, alloc) != 0) {
+    pthread_mutex_unlock(&log_mu);
+    return WFC_ENOMEM;
+  }
+  (void)mlock(mem, alloc);
+  (void)madvise(mem, alloc, MADV_DONTDUMP);
+  memcpy(mem, value, len + 1);
+  secrets[nsecrets++] = (secret){mem, len, alloc, 1};
+  pthread_mutex_unlock(&log_mu);
+  return 0;
+}
+
+void wfc__log_forget_secret(const char *value) {
+  size_t len;
+
+  if (value == NULL)
+    return;
+  len = strlen(value);
+  pthread_mutex_lock(&log_mu);
+  for (size_t i = 0; i < nsecrets; i++) {
+    if (secrets[i].len == len && memcmp(secrets[i].value, value, len) == 0) {
+      if (--secrets[i].refs == 0) {
+        secret_free(&secrets[i]);
+        secrets[i] = secrets[--nsecrets];
+      }
+      break;
+    }
+  }
+  pthread_mutex_unlock(&log_mu);
+}
+
+void wfc__log_forget_all(void) {
+  pthread_mutex_lock(&log_mu);
+  for (size_t i = 0; i < nsecrets; i++)
+    secret_free(&secrets[i]);
+  free(secrets);
+  secrets = NULL;
+  nsecrets = capsecrets = 0;
+  pthread_mutex_unlock(&log_mu);
+}
+
+/* ---- redaction ---------------------------------------------------------- */
+
+static bool is_ident(unsigned char c) {
+  return isalnum(c) || c == '_';
+}
+
+static bool is_token68(unsigned char c) {
+  return isalnum(c) || strchr("-._~+/=", c) != NULL;
+}
+
+static void mask_range(bool *mask, size_t from, size_t to) {
+  for (size_t i = from; i < to; i++)
+    mask[i] = true;
+}
+
+/* "Bearer <token68>", any case. */
+static void mask_bearer(const char *lower, size_t n, bool *mask) {
+  const char *p = lower;
+
+  while ((p = memmem(p, n - (size_t)(p - lower), "bearer", 6)) != NULL) {
+    size_t at = (size_t)(p - lower), i = at + 6, start;
+
+    p += 6;
+    if (at > 0 && is_ident((unsigned char)lower[at - 1]))
+      continue;
+    if (i >= n || (lower[i] != ' ' && lower[i] != '\t'))
+      continue;
+    while (i < n && (lower[i] == ' ' || lower[i] == '\t'))
+      i++;
+    start = i;
+    while (i < n && is_token68((unsigned char)lower[i]))
+      i++;
+    mask_range(mask, start, i);
+  }
+}
+
+/* key=value (until a delimiter) and "key": "value" (until the closing
+ * quote, escapes honoured). */
+static void mask_key(const char *lower, size_t n, const char *key, bool *mask) {
+  size_t klen = strlen(key);
+  const char *p = lower;
+
+  while ((p = memmem(p, n - (size_t)(p - lower), key, klen)) != NULL) {
+    size_t at = (size_t)(p - lower), i = at + klen, start;
+
+    p += klen;
+    if (at > 0 && is_ident((unsigned char)lower[at - 1]))
+      continue;
+    if (i < n && lower[i] == '=') {
+      start = ++i;
+      while (i < n && strchr("&\"' \t\r\n,;)<>", lower[i]) == NULL)
+        i++;
+      mask_range(mask, start, i);
+    } else if (i < n && lower[i] == '"') {
+      i++;
+      while (i < n && (lower[i] == ' ' || lower[i] == '\t'))
+        i++;
+      if (i >= n || lower[i] != ':')
+        continue;
+      i++;
+      while (i < n && (lower[i] == ' ' || lower[i] == '\t'))
+        i++;
+      if (i >= n || lower[i] != '"')
+        continue;
+      start = ++i;
+      while (i < n && lower[i] != '"') {
+        if (lower[i] == '\\' && i + 1 < n)
+          i++;
+        i++;
+      }
+      mask_range(mask, start, i);
+    }
+  }
+}
+
+/* Caller holds log_mu. Returns a malloc'd copy of text[0..n) with every
+ * masked run replaced by REDACTED and CR/LF turned into spaces. */
+static char *redact_locked(const char *text, size_t n) {
+  bool *mask = calloc(n + 1, sizeof *mask);
+  char *lower = malloc(n + 1);
+  char *out = NULL;
+  size_t runs = 0, o = 0;
+
+  if (mask == NULL || lower == NULL)
+    goto done;
+  for (size_t i = 0; i < n; i++)
+    lower[i] = (char)tolower((unsigned char)text[i]);
+  lower[n] = '\0';
+
+  for (size_t s = 0; s < nsecrets; s++) {
+    const char *p = text;
+    const secret *sec = &secrets[s];
+
+    while ((p = memmem(p, n - (size_t)(p - text), sec->value, sec->len)) !=
+           NULL) {
+      mask_range(mask, (size_t)(p - text), (size_t)(p - text) + sec->len);
+      p++;
+    }
+  }
+  mask_bearer(lower, n, mask);
+  for (size_t k = 0; secret_keys[k] != NULL; k++)
+    mask_key(lower, n, secret_keys[k], mask);
+
+  for (size_t i = 0; i < n; i++)
+    if (mask[i] && (i == 0 || !mask[i - 1]))
+      runs++;
+  out = malloc(n + runs * (sizeof REDACTED - 1) + 1);
+  if (out == NULL)
+    goto done;
+  for (size_t i = 0; i < n; i++) {
+    if (mask[i]) {
+      if (i == 0 || !mask[i - 1]) {
+        memcpy(out + o, REDACTED, sizeof REDACTED - 1);
+        o += sizeof REDACTED - 1;
+      }
+      continue;
+    }
+    out[o++] = (text[i] == '\r' || text[i] == '\n') ? ' ' : text[i];
+  }
+  out[o] = '\0';
+
+done:
+  if (lower != NULL)
+    OPENSSL_cleanse(lower, n + 1);
+  free(lower);
+  free(mask);
+  return out;
+}
+
+char *wfc__log_redact(const char *text) {
+  char *out;
+
+  if (text == NULL)
+    return NULL;
+  pthread_mutex_lock(&log_mu);
+  out = redact_locked(text, strlen(text));
+  pthread_mutex_unlock(&log_mu);
+  return out;
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+static void stderr_sink(void *arg, int level, const char *line) {
+  size_t n = strlen(line);
+  char *buf = malloc(n + 1);
+
+  (void)arg;
+  (void)level;
+  if (buf == NULL) {
+    fprintf(stderr, "%s\n", line);
+    return;
+  }
+  /* One write per record, so lines from processes sharing stderr do not
+   * interleave mid-line. */
+  memcpy(buf, line, n);
+  buf[n] = '\n';
+  fwrite(buf, 1, n + 1, stderr);
+  fflush(stderr);
+  free(buf);
+}
+
+void wfc__logv(int level, const char *fmt, va_list ap) {
+  char stackbuf[1024], *msg = stackbuf, *line = NULL, *red = NULL;
+  char stamp[64];
+  struct tm tm;
+  int64_t now;
+  time_t secs;
+  va_list ap2;
+  int n;
+
+  if (level < WFC_LOG_ERROR)
+    level = WFC_LOG_ERROR;
+  if (level > wfc__log_level())
+    return;
+
+  va_copy(ap2, ap);
+  n = vsnprintf(stackbuf, sizeof stackbuf, fmt, ap);
+  if (n < 0) {
+    va_end(ap2);
+    return;
+  }
+  if ((size_t)n >= sizeof stackbuf) {
+    size_t cap = (size_t)n < LOG_MSG_MAX ? (size_t)n + 1 : LOG_MSG_MAX;
+    msg = malloc(cap);
+    if (msg == NULL) {
+      va_end(ap2);
+      return;
+    }
+    vsnprintf(msg, cap, fmt, ap2);
+    n = (int)strlen(msg);
+  }
+  va_end(ap2);
+
+  now = wfc__now_ms();
+  if (now < 0)
+    now = 0;
+  secs = (time_t)(now / 1000);
+  gmtime_r(&secs, &tm);
+  snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s ",
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+           tm.tm_sec, (int)(now % 1000), level_tags[level]);
+
+  pthread_mutex_lock(&log_mu);
+  red = redact_locked(msg, (size_t)n);
+  if (red != NULL) {
+    size_t sl = strlen(stamp), rl = strlen(red);
+    line = malloc(sl + rl + 1);
+    if (line != NULL) {
+      memcpy(line, stamp, sl);
+      memcpy(line + sl, red, rl + 1);
+      (sink_fn != NULL ? sink_fn : stderr_sink)(sink_arg, level, line);
+      free(line);
+    }
+    free(red);
+  }
+  pthread_mutex_unlock(&log_mu);
+
+  /* The unredacted text held secrets. */
+  OPENSSL_cleanse(msg, (size_t)n);
+  if (msg != stackbuf)
+    free(msg);
+}
+
+void wfc__log(int level, const char *fmt, ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  wfc__logv(level, fmt, ap);
+  va_end(ap);
+}

@@ -1,0 +1,59 @@
+/* clock: system wall clock, injection and restore, monotonic clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "clock.h"
+
+static int64_t fake_clock(void *arg) {
+  return *(int64_t *)arg;
+}
+
+static void test_wall_clock_is_epoch_ms(void **state) {
+  (void)state;
+  int64_t before = (int64_t)time(NULL) * 1000;
+  int64_t now = wfc__now_ms();
+  int64_t after = (int64_t)time(NULL) * 1000 + 1000;
+  assert_true(now >= before);
+  assert_true(now <= after);
+}
+
+static void test_injected_clock(void **state) {
+  (void)state;
+  int64_t t = 1700000000123;
+  wfc__clock_set(fake_clock, &t);
+  assert_int_equal(wfc__now_ms(), 1700000000123);
+  t += 3600 * 1000;
+  assert_int_equal(wfc__now_ms(), 1700003600123);
+  wfc__clock_set(NULL, NULL);
+  /* Restored: the real clock is far past 2023-11-14. */
+  assert_true(wfc__now_ms() > 1700003600123);
+}
+
+static void test_monotonic_not_injected(void **state) {
+  (void)state;
+  int64_t t = 5;
+  int64_t a = wfc__monotonic_ms();
+  wfc__clock_set(fake_clock, &t);
+  int64_t b = wfc__monotonic_ms();
+  wfc__clock_set(NULL, NULL);
+  struct timespec ts = {0, 20 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+  int64_t c = wfc__monotonic_ms();
+  assert_true(b >= a);
+  assert_true(c - a >= 20);
+  assert_true(b != 5 || a == 5);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_wall_clock_is_epoch_ms),
+      cmocka_unit_test(test_injected_clock),
+      cmocka_unit_test(test_monotonic_not_injected),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
