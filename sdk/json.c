@@ -1,0 +1,371 @@
+/* json.c - strict, bounded JSON parsing and typed lookups over json-c. */
+#include "json.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "wfc/error.h"
+
+struct wfc__json_stream {
+  struct json_tokener *tok;
+  struct json_object *value; /* complete value, once seen; owned */
+  size_t fed;                /* bytes accepted from the caller */
+  size_t pos;                /* bytes handed to the tokener */
+  size_t max;
+  int error;                 /* sticky: 0 or a WFC_E* code */
+  unsigned char in_str, esc; /* lexical state of our own pre-scan */
+  unsigned char carry_len;   /* incomplete UTF-8 sequence held back */
+  char carry[4];
+  char msg[160]; /* why, when error != 0 */
+};
+
+static void set_err(char *err, size_t errlen, const char *msg) {
+  if (err != NULL && errlen > 0)
+    snprintf(err, errlen, "%s", msg);
+}
+
+static int stream_fail(wfc__json_stream *s, int code, size_t at,
+                       const char *why) {
+  s->error = code;
+  if (code == WFC_ETOOBIG)
+    snprintf(s->msg, sizeof s->msg, "JSON text larger than %zu bytes", s->max);
+  else
+    snprintf(s->msg, sizeof s->msg, "malformed JSON at byte %zu: %s", at, why);
+  return code;
+}
+
+wfc__json_stream *wfc__json_stream_new(size_t max_bytes) {
+  wfc__json_stream *s = calloc(1, sizeof *s);
+
+  if (s == NULL)
+    return NULL;
+  s->tok = json_tokener_new_ex(WFC_JSON_MAX_DEPTH);
+  if (s->tok == NULL) {
+    free(s);
+    return NULL;
+  }
+  json_tokener_set_flags(s->tok,
+                         JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+  s->max = max_bytes != 0 ? max_bytes : WFC_JSON_DEFAULT_MAX;
+  return s;
+}
+
+void wfc__json_stream_free(wfc__json_stream *s) {
+  if (s == NULL)
+    return;
+  json_tokener_free(s->tok);
+  json_object_put(s->value);
+  free(s);
+}
+
+size_t wfc__json_stream_bytes(const wfc__json_stream *s) {
+  return s->fed;
+}
+
+static int is_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* After the value is complete only whitespace may follow. */
+static int check_trailing(wfc__json_stream *s, const char *p, size_t len,
+                          size_t base) {
+  for (size_t i = 0; i < len; i++)
+    if (!is_ws(p[i]))
+      return stream_fail(s, WFC_EJSON, base + i, "trailing data");
+  return 0;
+}
+
+/* Hands p[0..len) to the tokener; once the value is complete only
+ * whitespace may follow. */
+static int push(wfc__json_stream *s, const char *p, size_t len) {
+  while (len > 0) {
+    size_t chunk = len > INT_MAX ? INT_MAX : len, end;
+    struct json_object *v;
+    enum json_tokener_error jerr;
+
+    if (s->value != NULL) {
+      int rc = check_trailing(s, p, len, s->pos);
+      if (rc == 0)
+        s->pos += len;
+      return rc;
+    }
+    v = json_tokener_parse_ex(s->tok, p, (int)chunk);
+    jerr = json_tokener_get_error(s->tok);
+    end = json_tokener_get_parse_end(s->tok);
+    if (v == NULL && jerr != json_tokener_continue)
+      return stream_fail(s, WFC_EJSON, s->pos + end,
+                         json_tokener_error_desc(jerr));
+    if (v != NULL)
+      s->value = v;
+    else
+      end = chunk; /* all consumed, more needed */
+    s->pos += end;
+    p += end;
+    len -= end;
+  }
+  return 0;
+}
+
+static size_t utf8_seq_len(unsigned char c) {
+  return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+}
+
+/* Bytes at the end of p[0..len) that start a UTF-8 sequence the chunk does
+ * not finish. json-c's UTF-8 check fails on a sequence split across
+ * chunks, so those bytes wait for the next one. */
+static size_t incomplete_tail(const char *p, size_t len) {
+  for (size_t k = 1; k <= 3 && k <= len; k++) {
+    unsigned char c = (unsigned char)p[len - k];
+    if ((c & 0xC0) == 0x80)
+      continue;
+    if (c >= 0xC0 && c < 0xF8)
+      return utf8_seq_len(c) > k ? k : 0;
+    return 0;
+  }
+  return 0;
+}
+
+/* What json-c lets through in strict mode but RFC 8259 forbids: raw NUL
+ * (json-c reads it as end of input) and single-quoted strings. */
+static int prescan(wfc__json_stream *s, const char *p, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    char c = p[i];
+    if (c == '\0')
+      return stream_fail(s, WFC_EJSON, s->fed + i, "NUL byte");
+    if (s->in_str) {
+      if (s->esc)
+        s->esc = 0;
+      else if (c == '\\')
+        s->esc = 1;
+      else if (c == '"')
+        s->in_str = 0;
+    } else if (c == '"') {
+      s->in_str = 1;
+    } else if (c == '\'') {
+      return stream_fail(s, WFC_EJSON, s->fed + i, "unexpected character");
+    }
+  }
+  return 0;
+}
+
+int wfc__json_stream_feed(wfc__json_stream *s, const void *buf, size_t len) {
+  const char *p = buf;
+  size_t tail;
+  int rc;
+
+  if (s->error != 0)
+    return s->error;
+  if (len > s->max - s->fed)
+    return stream_fail(s, WFC_ETOOBIG, s->fed, NULL);
+  rc = prescan(s, p, len);
+  if (rc != 0)
+    return rc;
+  s->fed += len;
+
+  if (s->carry_len > 0) {
+    size_t need = utf8_seq_len((unsigned char)s->carry[0]) - s->carry_len;
+    size_t take = need < len ? need : len;
+
+    memcpy(s->carry + s->carry_len, p, take);
+    s->carry_len += (unsigned char)take;
+    p += take;
+    len -= take;
+    if (take < need)
+      return 0;
+    rc = push(s, s->carry, s->carry_len);
+    s->carry_len = 0;
+    if (rc != 0)
+      return rc;
+  }
+  tail = incomplete_tail(p, len);
+  rc = push(s, p, len - tail);
+  if (rc != 0)
+    return rc;
+  memcpy(s->carry, p + len - tail, tail);
+  s->carry_len = (unsigned char)tail;
+  return 0;
+}
+
+int wfc__json_stream_finish(wfc__json_stream *s, struct json_object **out,
+                            char *err, size_t errlen) {
+  *out = NULL;
+  if (s->error == 0 && s->carry_len > 0) {
+    push(s, s->carry, s->carry_len); /* fails: the sequence is cut */
+    s->carry_len = 0;
+  }
+  if (s->error == 0 && s->value == NULL) {
+    /* A top-level number or literal completes only at end of input, which
+     * json-c wants as a final '\0' counted in the length. */
+    struct json_object *v = json_tokener_parse_ex(s->tok, "", 1);
+    enum json_tokener_error jerr = json_tokener_get_error(s->tok);
+
+    if (v != NULL)
+      s->value = v;
+    else if (s->fed == 0 || jerr == json_tokener_continue)
+      stream_fail(s, WFC_EJSON, s->pos, "unexpected end of input");
+    else
+      stream_fail(s, WFC_EJSON, s->pos, json_tokener_error_desc(jerr));
+  }
+  if (s->error != 0) {
+    set_err(err, errlen, s->msg);
+    return s->error;
+  }
+  *out = s->value;
+  s->value = NULL;
+  s->error = WFC_ESTATE; /* finished: no more feeds */
+  snprintf(s->msg, sizeof s->msg, "JSON stream already finished");
+  return 0;
+}
+
+int wfc__json_parse(const char *text, size_t len, size_t max_bytes,
+                    struct json_object **out, char *err, size_t errlen) {
+  wfc__json_stream *s = wfc__json_stream_new(max_bytes);
+  int rc;
+
+  *out = NULL;
+  if (s == NULL) {
+    set_err(err, errlen, "out of memory");
+    return WFC_ENOMEM;
+  }
+  rc = wfc__json_stream_feed(s, text, len);
+  if (rc == 0)
+    rc = wfc__json_stream_finish(s, out, err, errlen);
+  else
+    set_err(err, errlen, s->msg);
+  wfc__json_stream_free(s);
+  return rc;
+}
+
+/* ---- getters ------------------------------------------------------------ */
+
+static struct json_object *member(struct json_object *obj, const char *key) {
+  struct json_object *v = NULL;
+
+  if (obj == NULL || !json_object_is_type(obj, json_type_object))
+    return NULL;
+  if (!json_object_object_get_ex(obj, key, &v))
+    return NULL;
+  return v; /* NULL for JSON null */
+}
+
+const char *wfc__json_str(struct json_object *obj, const char *key) {
+  struct json_object *v = member(obj, key);
+
+  if (v == NULL || !json_object_is_type(v, json_type_string))
+    return NULL;
+  return json_object_get_string(v);
+}
+
+static int parse_int64_text(const char *s, int64_t *out) {
+  char *end;
+  long long n;
+
+  /* strtoll would skip spaces and accept "+"; a numeric string here is
+   * exactly -?[0-9]+. */
+  if (s[0] == '-' ? !(s[1] >= '0' && s[1] <= '9')
+                  : !(s[0] >= '0' && s[0] <= '9'))
+    return WFC_EINVAL;
+  errno = 0;
+  n = strtoll(s, &end, 10);
+  if (*end != '\0')
+    return WFC_EINVAL;
+  if (errno == ERANGE)
+    return WFC_ETOOBIG;
+  if (errno != 0)
+    return WFC_EINVAL;
+  *out = (int64_t)n;
+  return 0;
+}
+
+int wfc__json_to_int64(struct json_object *v, int64_t *out) {
+  int64_t n;
+
+  if (v == NULL)
+    return WFC_ENOTFOUND;
+  switch (json_object_get_type(v)) {
+  case json_type_int:
+    /* json-c keeps integers above INT64_MAX as uint64 and clamps them. */
+    errno = 0;
+    n = json_object_get_int64(v);
+    if (n == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX)
+      return WFC_ETOOBIG;
+    *out = n;
+    return 0;
+  case json_type_string:
+    return parse_int64_text(json_object_get_string(v), out);
+  default:
+    return WFC_EINVAL;
+  }
+}
+
+int wfc__json_int64(struct json_object *obj, const char *key, int64_t *out) {
+  return wfc__json_to_int64(member(obj, key), out);
+}
+
+int wfc__json_bool(struct json_object *obj, const char *key, bool *out) {
+  struct json_object *v = member(obj, key);
+
+  if (v == NULL)
+    return WFC_ENOTFOUND;
+  if (!json_object_is_type(v, json_type_boolean))
+    return WFC_EINVAL;
+  *out = json_object_get_boolean(v) != 0;
+  return 0;
+}
+
+struct json_object *wfc__json_obj(struct json_object *obj, const char *key) {
+  struct json_object *v = member(obj, key);
+
+  return v != NULL && json_object_is_type(v, json_type_object) ? v : NULL;
+}
+
+struct json_object *wfc__json_arr(struct json_object *obj, const char *key) {
+  struct json_object *v = member(obj, key);
+
+  return v != NULL && json_object_is_type(v, json_type_array) ? v : NULL;
+}
+
+char *wfc__json_dump(struct json_object *v, bool pretty) {
+  int flags = JSON_C_TO_STRING_NOSLASHESCAPE |
+              (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+                      : JSON_C_TO_STRING_PLAIN);
+  size_t n;
+  const char *s;
+  char *copy;
+
+  if (v == NULL)
+    return strdup("null");
+  /* The buffer belongs to v and dies with it (or the next call): copy. */
+  s = json_object_to_json_string_length(v, flags, &n);
+  if (s == NULL)
+    return NULL;
+  copy = malloc(n + 1);
+  if (copy != NULL)
+    memcpy(copy, s, n + 1);
+  return copy;
+}
+
+const char *wfc__json_type_name(struct json_object *v) {
+  switch (json_object_get_type(v)) {
+  case json_type_null:
+    return "null";
+  case json_type_boolean:
+    return "boolean";
+  case json_type_double:
+    return "number";
+  case json_type_int:
+    return "integer";
+  case json_type_object:
+    return "object";
+  case json_type_array:
+    return "list";
+  case json_type_string:
+    return "string";
+  }
+  return "unknown";
+}

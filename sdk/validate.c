@@ -1,0 +1,652 @@
+/* validate.c - schema checks for card inputs and connection parameters. */
+#include "validate.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "json.h"
+
+/* Path of the value being checked, grown and shrunk as we descend. */
+typedef struct vctx {
+  char path[512];
+  size_t plen;
+  char *err;
+  size_t errlen;
+  int depth;
+} vctx;
+
+static void ctx_init(vctx *c, const char *root, char *err, size_t errlen) {
+  c->plen = 0;
+  c->path[0] = '\0';
+  c->err = err;
+  c->errlen = errlen;
+  c->depth = 0;
+  if (err != NULL && errlen > 0)
+    err[0] = '\0';
+  snprintf(c->path, sizeof c->path, "%s", root);
+  c->plen = strlen(c->path);
+}
+
+static __attribute__((format(printf, 2, 3))) size_t
+path_push(vctx *c, const char *fmt, ...) {
+  size_t saved = c->plen;
+  va_list ap;
+  int n;
+
+  va_start(ap, fmt);
+  n = vsnprintf(c->path + c->plen, sizeof c->path - c->plen, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    c->plen += (size_t)n < sizeof c->path - c->plen
+                   ? (size_t)n
+                   : sizeof c->path - c->plen - 1;
+  return saved;
+}
+
+static void path_pop(vctx *c, size_t saved) {
+  c->plen = saved;
+  c->path[saved] = '\0';
+}
+
+static bool is_ident(const char *s) {
+  if (s == NULL ||
+      !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+    return false;
+  for (s++; *s; s++)
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+          (*s >= '0' && *s <= '9') || *s == '_'))
+      return false;
+  return true;
+}
+
+/* A key as it may appear in a message: printable ASCII, quotes and
+ * backslashes escaped, at most 64 bytes. */
+static void safe_key(char *dst, size_t dstlen, const char *key) {
+  size_t o = 0;
+
+  for (size_t i = 0; key[i] != '\0' && o + 4 < dstlen; i++) {
+    unsigned char ch = (unsigned char)key[i];
+    if (i == 64) {
+      memcpy(dst + o, "...", 3);
+      o += 3;
+      break;
+    }
+    if (ch == '"' || ch == '\\')
+      dst[o++] = '\\';
+    dst[o++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+  }
+  dst[o] = '\0';
+}
+
+static size_t push_key(vctx *c, const char *key) {
+  char safe[80];
+
+  if (is_ident(key))
+    return path_push(c, ".%s", key);
+  safe_key(safe, sizeof safe, key);
+  return path_push(c, "[\"%s\"]", safe);
+}
+
+static __attribute__((format(printf, 2, 3))) int fail(vctx *c, const char *fmt,
+                                                      ...) {
+  va_list ap;
+  size_t n;
+
+  if (c->err == NULL || c->errlen == 0)
+    return WFC_EVALIDATION;
+  snprintf(c->err, c->errlen, "%s: ", c->path);
+  n = strlen(c->err);
+  va_start(ap, fmt);
+  vsnprintf(c->err + n, c->errlen - n, fmt, ap);
+  va_end(ap);
+  return WFC_EVALIDATION;
+}
+
+/* ---- formats ------------------------------------------------------------ */
+
+static bool is_atext(unsigned char ch) {
+  return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+         (ch >= '0' && ch <= '9') || ch >= 0x80 ||
+         strchr("!#$%&'*+/=?^_`{|}~-", ch) != NULL;
+}
+
+int wfc__is_email(const char *s) {
+  const char *at, *d;
+  size_t len, llen, lab = 0;
+
+  if (s == NULL)
+    return 0;
+  len = strlen(s);
+  at = strchr(s, '@');
+  if (len > 254 || at == NULL || strchr(at + 1, '@') != NULL)
+    return 0;
+  llen = (size_t)(at - s);
+  if (llen == 0 || llen > 64 || s[0] == '.' || at[-1] == '.')
+    return 0;
+  for (const char *p = s; p < at; p++) {
+    if (*p == '.') {
+      if (p[1] == '.')
+        return 0;
+    } else if (!is_atext((unsigned char)*p)) {
+      return 0;
+    }
+  }
+  d = at + 1;
+  if (*d == '\0' || strlen(d) > 253)
+    return 0;
+  for (const char *p = d;; p++) {
+    unsigned char ch = (unsigned char)*p;
+    if (ch == '.' || ch == '\0') {
+      if (lab == 0 || lab > 63 || p[-1] == '-')
+        return 0;
+      if (ch == '\0')
+        return 1;
+      lab = 0;
+      continue;
+    }
+    if (lab == 0 && ch == '-')
+      return 0;
+    if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+          (ch >= '0' && ch <= '9') || ch == '-' || ch >= 0x80))
+      return 0;
+    lab++;
+  }
+}
+
+static bool digits(const char *s, int n, int *out) {
+  int v = 0;
+
+  for (int i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+int wfc__is_datetime(const char *s) {
+  static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int y, mo, d, h, mi, se, oh, om;
+  bool leap;
+
+  if (s == NULL || strlen(s) < 20)
+    return 0;
+  if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+      s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+      !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) ||
+      s[16] != ':' || !digits(s + 17, 2, &se))
+    return 0;
+  leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+      (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || se > 60)
+    return 0;
+  s += 19;
+  if (*s == '.') {
+    s++;
+    if (*s < '0' || *s > '9')
+      return 0;
+    while (*s >= '0' && *s <= '9')
+      s++;
+  }
+  if ((s[0] == 'Z' || s[0] == 'z') && s[1] == '\0')
+    return 1;
+  if ((s[0] != '+' && s[0] != '-') || !digits(s + 1, 2, &oh) || s[3] != ':' ||
+      !digits(s + 4, 2, &om) || s[6] != '\0')
+    return 0;
+  return oh <= 23 && om <= 59;
+}
+
+/* ---- validation --------------------------------------------------------- */
+
+static const char *expected_name(wfc_type t) {
+  switch (t) {
+  case WFC_TYPE_STRING:
+    return "a string";
+  case WFC_TYPE_INTEGER:
+    return "an integer";
+  case WFC_TYPE_NUMBER:
+    return "a number";
+  case WFC_TYPE_BOOLEAN:
+    return "a boolean";
+  case WFC_TYPE_OBJECT:
+  case WFC_TYPE_MAP:
+    return "an object";
+  case WFC_TYPE_LIST:
+    return "a list";
+  case WFC_TYPE_EMAIL:
+    return "an email address";
+  case WFC_TYPE_DATETIME:
+    return "an RFC 3339 date-time";
+  case WFC_TYPE_FILE:
+    return "a file reference";
+  case WFC_TYPE_ANY:
+    return "a value";
+  }
+  return "a value";
+}
+
+static int wrong_type(vctx *c, const wfc_field *f, struct json_object *v) {
+  return fail(c, "expected %s, got %s", expected_name(f->type),
+              wfc__json_type_name(v));
+}
+
+static bool has_bounds(const wfc_field *f) {
+  return f->min != 0 || f->max != 0;
+}
+
+static int check_enum(vctx *c, const wfc_field *f, const char *s) {
+  char list[400];
+  size_t o = 0;
+
+  if (f->enum_values == NULL)
+    return 0;
+  for (const char *const *e = f->enum_values; *e != NULL; e++)
+    if (strcmp(*e, s) == 0)
+      return 0;
+  list[0] = '\0';
+  for (const char *const *e = f->enum_values; *e != NULL && o < sizeof list;
+       e++) {
+    int n = snprintf(list + o, sizeof list - o, "%s%s",
+                     e == f->enum_values ? "" : ", ", *e);
+    if (n < 0)
+      break;
+    o += (size_t)n;
+  }
+  return fail(c, "must be one of %s", list);
+}
+
+static int validate_value(vctx *c, const wfc_field *f, struct json_object *v,
+                          struct json_object **out);
+
+static int validate_fields(vctx *c, const wfc_field *fields,
+                           struct json_object *obj, struct json_object **out) {
+  struct json_object_iterator it, end;
+  struct json_object *res;
+  int rc;
+
+  if (c->depth >= WFC_VALIDATE_MAX_DEPTH)
+    return fail(c, "nested too deeply");
+  /* Unknown keys first: a misspelt name is better reported as such than
+   * as the required field it was meant to be. */
+  it = json_object_iter_begin(obj);
+  end = json_object_iter_end(obj);
+  for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+    const char *key = json_object_iter_peek_name(&it);
+    const wfc_field *f = fields;
+    char safe[80];
+
+    while (f != NULL && f->name != NULL && strcmp(f->name, key) != 0)
+      f++;
+    if (f == NULL || f->name == NULL) {
+      safe_key(safe, sizeof safe, key);
+      return fail(c, "unknown field \"%s\"", safe);
+    }
+  }
+
+  res = json_object_new_object();
+  if (res == NULL)
+    return WFC_ENOMEM;
+  c->depth++;
+  for (const wfc_field *f = fields; f != NULL && f->name != NULL; f++) {
+    struct json_object *v = NULL, *vout = NULL, *def = NULL;
+    size_t saved = push_key(c, f->name);
+
+    if (json_object_object_get_ex(obj, f->name, &v)) {
+      rc = validate_value(c, f, v, &vout);
+    } else if (f->flags & WFC_FIELD_REQUIRED) {
+      rc = fail(c, "required field missing");
+    } else if (f->default_json != NULL) {
+      char jerr[160];
+      rc = wfc__json_parse(f->default_json, strlen(f->default_json), 0, &def,
+                           jerr, sizeof jerr);
+      if (rc != 0)
+        rc = fail(c, "invalid default: %s", jerr);
+      else
+        rc = validate_value(c, f, def, &vout);
+      json_object_put(def);
+    } else {
+      path_pop(c, saved);
+      continue;
+    }
+    path_pop(c, saved);
+    if (rc != 0) {
+      c->depth--;
+      json_object_put(res);
+      return rc;
+    }
+    json_object_object_add(res, f->name, vout);
+  }
+  c->depth--;
+  *out = res;
+  return 0;
+}
+
+static int validate_list(vctx *c, const wfc_field *f, struct json_object *v,
+                         struct json_object **out) {
+  size_t n = json_object_array_length(v);
+  struct json_object *res;
+
+  if (has_bounds(f) && (int64_t)n < f->min)
+    return fail(c, "must have at least %lld item%s", (long long)f->min,
+                f->min == 1 ? "" : "s");
+  if (f->max > 0 && (int64_t)n > f->max)
+    return fail(c, "must have at most %lld item%s", (long long)f->max,
+                f->max == 1 ? "" : "s");
+  if (c->depth >= WFC_VALIDATE_MAX_DEPTH)
+    return fail(c, "nested too deeply");
+  res = json_object_new_array_ext((int)n);
+  if (res == NULL)
+    return WFC_ENOMEM;
+  c->depth++;
+  for (size_t i = 0; i < n; i++) {
+    struct json_object *iv = NULL;
+    size_t saved = path_push(c, "[%zu]", i);
+    int rc = validate_value(c, f->items, json_object_array_get_idx(v, i), &iv);
+
+    path_pop(c, saved);
+    if (rc != 0) {
+      c->depth--;
+      json_object_put(res);
+      return rc;
+    }
+    json_object_array_add(res, iv);
+  }
+  c->depth--;
+  *out = res;
+  return 0;
+}
+
+static int validate_map(vctx *c, const wfc_field *f, struct json_object *v,
+                        struct json_object **out) {
+  struct json_object_iterator it, end;
+  struct json_object *res;
+
+  if (c->depth >= WFC_VALIDATE_MAX_DEPTH)
+    return fail(c, "nested too deeply");
+  res = json_object_new_object();
+  if (res == NULL)
+    return WFC_ENOMEM;
+  c->depth++;
+  it = json_object_iter_begin(v);
+  end = json_object_iter_end(v);
+  for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+    const char *key = json_object_iter_peek_name(&it);
+    struct json_object *iv = json_object_iter_peek_value(&it), *ov = NULL;
+    size_t saved = push_key(c, key);
+    int rc = 0;
+
+    if (f->items != NULL)
+      rc = validate_value(c, f->items, iv, &ov);
+    else
+      ov = json_object_get(iv);
+    path_pop(c, saved);
+    if (rc != 0) {
+      c->depth--;
+      json_object_put(res);
+      return rc;
+    }
+    json_object_object_add(res, key, ov);
+  }
+  c->depth--;
+  *out = res;
+  return 0;
+}
+
+static size_t utf8_chars(const char *s) {
+  size_t n = 0;
+
+  for (; *s; s++)
+    if (((unsigned char)*s & 0xC0) != 0x80)
+      n++;
+  return n;
+}
+
+static int validate_value(vctx *c, const wfc_field *f, struct json_object *v,
+                          struct json_object **out) {
+  int64_t n;
+  int rc;
+
+  *out = NULL;
+  /* json-c represents JSON null as a NULL object. */
+  if (v == NULL) {
+    if ((f->flags & WFC_FIELD_NULLABLE) || f->type == WFC_TYPE_ANY)
+      return 0;
+    return wrong_type(c, f, v);
+  }
+
+  switch (f->type) {
+  case WFC_TYPE_STRING: {
+    size_t len;
+    if (!json_object_is_type(v, json_type_string))
+      return wrong_type(c, f, v);
+    len = utf8_chars(json_object_get_string(v));
+    if (has_bounds(f) && (int64_t)len < f->min)
+      return fail(c, "must be at least %lld character%s long",
+                  (long long)f->min, f->min == 1 ? "" : "s");
+    if (f->max > 0 && (int64_t)len > f->max)
+      return fail(c, "must be at most %lld character%s long", (long long)f->max,
+                  f->max == 1 ? "" : "s");
+    rc = check_enum(c, f, json_object_get_string(v));
+    if (rc != 0)
+      return rc;
+    break;
+  }
+  case WFC_TYPE_INTEGER:
+    rc = wfc__json_to_int64(v, &n);
+    if (rc == WFC_ETOOBIG)
+      return fail(c, "integer out of range");
+    if (rc != 0 && json_object_is_type(v, json_type_string))
+      return fail(c, "expected an integer, got a non-numeric string");
+    if (rc != 0)
+      return wrong_type(c, f, v);
+    if (has_bounds(f) && n < f->min)
+      return fail(c, "must be at least %lld", (long long)f->min);
+    if (f->max != 0 && n > f->max)
+      return fail(c, "must be at most %lld", (long long)f->max);
+    if (json_object_is_type(v, json_type_string)) {
+      *out = json_object_new_int64(n);
+      return *out != NULL ? 0 : WFC_ENOMEM;
+    }
+    break;
+  case WFC_TYPE_NUMBER:
+    if (!json_object_is_type(v, json_type_int) &&
+        !json_object_is_type(v, json_type_double))
+      return wrong_type(c, f, v);
+    break;
+  case WFC_TYPE_BOOLEAN:
+    if (!json_object_is_type(v, json_type_boolean))
+      return wrong_type(c, f, v);
+    break;
+  case WFC_TYPE_OBJECT:
+    if (!json_object_is_type(v, json_type_object))
+      return wrong_type(c, f, v);
+    return validate_fields(c, f->fields, v, out);
+  case WFC_TYPE_LIST:
+    if (!json_object_is_type(v, json_type_array))
+      return wrong_type(c, f, v);
+    return validate_list(c, f, v, out);
+  case WFC_TYPE_MAP:
+    if (!json_object_is_type(v, json_type_object))
+      return wrong_type(c, f, v);
+    return validate_map(c, f, v, out);
+  case WFC_TYPE_EMAIL:
+    if (!json_object_is_type(v, json_type_string))
+      return wrong_type(c, f, v);
+    if (!wfc__is_email(json_object_get_string(v)))
+      return fail(c, "expected an email address");
+    break;
+  case WFC_TYPE_DATETIME:
+    if (!json_object_is_type(v, json_type_string))
+      return wrong_type(c, f, v);
+    if (!wfc__is_datetime(json_object_get_string(v)))
+      return fail(c, "expected an RFC 3339 date-time, e.g. "
+                     "2024-05-01T09:30:00Z");
+    break;
+  case WFC_TYPE_FILE: {
+    const char *id;
+    if (!json_object_is_type(v, json_type_object))
+      return wrong_type(c, f, v);
+    id = wfc__json_str(v, "id");
+    if (id == NULL || id[0] == '\0')
+      return fail(c, "expected a file reference with a string \"id\"");
+    break;
+  }
+  case WFC_TYPE_ANY:
+    break;
+  default:
+    return fail(c, "field has an unknown type %d", (int)f->type);
+  }
+  *out = json_object_get(v);
+  return 0;
+}
+
+int wfc__validate_at(const wfc_field *schema, struct json_object *input,
+                     const char *root, struct json_object **out, char *err,
+                     size_t errlen) {
+  struct json_object *empty = NULL;
+  vctx c;
+  int rc;
+
+  *out = NULL;
+  ctx_init(&c, root != NULL ? root : "input", err, errlen);
+  if (input == NULL) {
+    empty = json_object_new_object();
+    if (empty == NULL)
+      return WFC_ENOMEM;
+    input = empty;
+  }
+  if (!json_object_is_type(input, json_type_object))
+    rc = fail(&c, "expected an object, got %s", wfc__json_type_name(input));
+  else
+    rc = validate_fields(&c, schema, input, out);
+  json_object_put(empty);
+  return rc;
+}
+
+int wfc__validate(const wfc_field *schema, struct json_object *input,
+                  struct json_object **out, char *err, size_t errlen) {
+  return wfc__validate_at(schema, input, "input", out, err, errlen);
+}
+
+/* ---- schema checks ------------------------------------------------------ */
+
+static int bad(vctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int bad(vctx *c, const char *fmt, ...) {
+  va_list ap;
+  size_t n;
+
+  if (c->err != NULL && c->errlen > 0) {
+    snprintf(c->err, c->errlen, "%s: ", c->path);
+    n = strlen(c->err);
+    va_start(ap, fmt);
+    vsnprintf(c->err + n, c->errlen - n, fmt, ap);
+    va_end(ap);
+  }
+  return WFC_EREGISTER;
+}
+
+static int check_table(vctx *c, const wfc_field *fields);
+
+static const uint32_t known_flags = WFC_FIELD_REQUIRED | WFC_FIELD_SECRET |
+                                    WFC_FIELD_STREAM | WFC_FIELD_NULLABLE;
+
+static int check_field(vctx *c, const wfc_field *f) {
+  int rc;
+
+  if (c->depth >= WFC_VALIDATE_MAX_DEPTH)
+    return bad(c, "schema nested too deeply");
+  if (f->type < WFC_TYPE_STRING || f->type > WFC_TYPE_MAP)
+    return bad(c, "unknown type %d", (int)f->type);
+  if (f->flags & ~known_flags)
+    return bad(c, "unknown flags 0x%x", (unsigned)(f->flags & ~known_flags));
+  if (f->reserved[0] != NULL || f->reserved[1] != NULL)
+    return bad(c, "reserved members must be zero");
+  if (f->enum_values != NULL && f->type != WFC_TYPE_STRING)
+    return bad(c, "enum_values only apply to STRING");
+  if (f->enum_values != NULL && f->enum_values[0] == NULL)
+    return bad(c, "enum_values is empty");
+  if (f->type == WFC_TYPE_OBJECT && f->fields == NULL)
+    return bad(c, "OBJECT needs .fields");
+  if (f->type != WFC_TYPE_OBJECT && f->fields != NULL)
+    return bad(c, ".fields only apply to OBJECT");
+  if (f->type == WFC_TYPE_LIST && f->items == NULL)
+    return bad(c, "LIST needs .items");
+  if (f->type != WFC_TYPE_LIST && f->type != WFC_TYPE_MAP && f->items != NULL)
+    return bad(c, ".items only apply to LIST and MAP");
+  if (f->min != 0 || f->max != 0) {
+    if (f->type != WFC_TYPE_STRING && f->type != WFC_TYPE_INTEGER &&
+        f->type != WFC_TYPE_LIST)
+      return bad(c, "min/max only apply to STRING, INTEGER and LIST");
+    if (f->type != WFC_TYPE_INTEGER && (f->min < 0 || f->max < 0))
+      return bad(c, "min/max must not be negative");
+    if (f->max != 0 && f->min > f->max)
+      return bad(c, "min is greater than max");
+  }
+  if (f->default_json != NULL) {
+    struct json_object *def = NULL, *out = NULL;
+    char jerr[200], verr[300];
+    vctx dc;
+
+    if (f->flags & WFC_FIELD_REQUIRED)
+      return bad(c, "a REQUIRED field cannot have a default");
+    if (wfc__json_parse(f->default_json, strlen(f->default_json), 0, &def, jerr,
+                        sizeof jerr) != 0)
+      return bad(c, "default_json: %s", jerr);
+    ctx_init(&dc, "default", verr, sizeof verr);
+    rc = validate_value(&dc, f, def, &out);
+    json_object_put(def);
+    json_object_put(out);
+    if (rc != 0)
+      return bad(c, "%s", verr);
+  }
+  c->depth++;
+  rc = 0;
+  if (f->type == WFC_TYPE_OBJECT) {
+    rc = check_table(c, f->fields);
+  } else if (f->items != NULL) {
+    size_t saved = path_push(c, "[]");
+    rc = check_field(c, f->items);
+    path_pop(c, saved);
+  }
+  c->depth--;
+  return rc;
+}
+
+static int check_table(vctx *c, const wfc_field *fields) {
+  for (size_t i = 0; fields[i].name != NULL; i++) {
+    const wfc_field *f = &fields[i];
+    size_t saved;
+    int rc;
+
+    if (!is_ident(f->name)) {
+      char safe[80];
+      safe_key(safe, sizeof safe, f->name);
+      return bad(c, "field name \"%s\" is not an identifier", safe);
+    }
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(fields[j].name, f->name) == 0)
+        return bad(c, "duplicate field \"%s\"", f->name);
+    saved = path_push(c, ".%s", f->name);
+    rc = check_field(c, f);
+    path_pop(c, saved);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+int wfc__schema_check(const wfc_field *schema, char *err, size_t errlen) {
+  vctx c;
+
+  ctx_init(&c, "schema", err, errlen);
+  if (schema == NULL)
+    return 0;
+  return check_table(&c, schema);
+}

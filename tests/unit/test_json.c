@@ -1,0 +1,274 @@
+/* json: strict parsing with offsets, caps, streaming in chunks, typed
+ * getters (int64 from numbers and numeric strings), dump. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "json.h"
+#include "wfc/error.h"
+
+static struct json_object *parse_ok(const char *text) {
+  struct json_object *v = NULL;
+  char err[200] = "";
+  int rc = wfc__json_parse(text, strlen(text), 0, &v, err, sizeof err);
+  if (rc != 0)
+    fail_msg("parse of %s failed: %s", text, err);
+  return v;
+}
+
+static int parse_err(const char *text, size_t len, char *err, size_t errlen) {
+  struct json_object *v = (struct json_object *)1;
+  int rc = wfc__json_parse(text, len, 0, &v, err, errlen);
+  assert_null(v);
+  return rc;
+}
+
+static void test_parse_values(void **state) {
+  (void)state;
+  struct json_object *v = parse_ok(" {\"a\": [1, 2.5, \"x\", true, null]}\n");
+  assert_true(json_object_is_type(v, json_type_object));
+  struct json_object *a = wfc__json_arr(v, "a");
+  assert_non_null(a);
+  assert_int_equal(json_object_array_length(a), 5);
+  json_object_put(v);
+
+  /* Top-level scalars complete only at end of input. */
+  v = parse_ok("12345");
+  assert_int_equal(json_object_get_int64(v), 12345);
+  json_object_put(v);
+  v = parse_ok("true");
+  assert_true(json_object_get_boolean(v));
+  json_object_put(v);
+  v = parse_ok("\"h\\u00e9\"");
+  assert_string_equal(json_object_get_string(v), "h\xc3\xa9");
+  json_object_put(v);
+}
+
+static void test_parse_errors(void **state) {
+  (void)state;
+  char err[200];
+
+  assert_int_equal(parse_err("{\"a\": 1,}", 9, err, sizeof err), WFC_EJSON);
+  assert_non_null(strstr(err, "malformed JSON at byte 8"));
+
+  assert_int_equal(parse_err("{\"a\": 1} x", 10, err, sizeof err), WFC_EJSON);
+  assert_non_null(strstr(err, "at byte "));
+
+  assert_int_equal(parse_err("", 0, err, sizeof err), WFC_EJSON);
+  assert_string_equal(err, "malformed JSON at byte 0: unexpected end of input");
+
+  assert_int_equal(parse_err("{\"a\": ", 6, err, sizeof err), WFC_EJSON);
+  assert_non_null(strstr(err, "at byte 6"));
+
+  /* Single quotes, comments and bare words are not JSON (strict). */
+  assert_int_equal(parse_err("{'a': 1}", 8, err, sizeof err), WFC_EJSON);
+  assert_int_equal(parse_err("[1] // c", 8, err, sizeof err), WFC_EJSON);
+  assert_int_equal(parse_err("nan", 3, err, sizeof err), WFC_EJSON);
+
+  /* Invalid UTF-8 and NUL bytes. */
+  assert_int_equal(parse_err("\"\xff\"", 3, err, sizeof err), WFC_EJSON);
+  assert_int_equal(parse_err("[1,\0 2]", 7, err, sizeof err), WFC_EJSON);
+  assert_string_equal(err, "malformed JSON at byte 3: NUL byte");
+
+  assert_int_equal(parse_err("[\"\xc3 \"]", 6, err, sizeof err), WFC_EJSON);
+  assert_int_equal(parse_err("\"\xc3", 2, err, sizeof err), WFC_EJSON);
+  /* A quote inside a string is fine, outside it is not. */
+  json_object_put(parse_ok("[\"it's\", \"a\\\"'b\"]"));
+  assert_int_equal(parse_err("[\"a\\\"\", 'b']", 11, err, sizeof err),
+                   WFC_EJSON);
+  assert_string_equal(err, "malformed JSON at byte 8: unexpected character");
+
+  /* The error text is optional. */
+  assert_int_equal(parse_err("[", 1, NULL, 0), WFC_EJSON);
+}
+
+static void test_depth_limit(void **state) {
+  (void)state;
+  char deep[200], err[200];
+  memset(deep, '[', 40);
+  memset(deep + 40, ']', 40);
+  assert_int_equal(parse_err(deep, 80, err, sizeof err), WFC_EJSON);
+  assert_non_null(strstr(err, "nesting too deep"));
+  /* 31 levels are fine. */
+  memset(deep, '[', 31);
+  memset(deep + 31, ']', 31);
+  deep[62] = '\0';
+  json_object_put(parse_ok(deep));
+}
+
+static void test_size_cap(void **state) {
+  (void)state;
+  struct json_object *v = NULL;
+  char err[200];
+  const char *t = "[1, 2, 3, 4, 5]";
+  assert_int_equal(wfc__json_parse(t, strlen(t), 10, &v, err, sizeof err),
+                   WFC_ETOOBIG);
+  assert_null(v);
+  assert_string_equal(err, "JSON text larger than 10 bytes");
+  assert_int_equal(wfc__json_parse(t, strlen(t), 15, &v, err, sizeof err), 0);
+  json_object_put(v);
+}
+
+static void test_stream_chunks(void **state) {
+  (void)state;
+  const char *t =
+      "{\"value\": [{\"id\": \"AAMk\", \"n\": 12345678901234},"
+      " {\"subject\": \"h\xc3\xa9llo\"}], \"@odata.nextLink\": null}"
+      "  \r\n";
+  size_t n = strlen(t);
+  /* Every split point, byte by byte and in two halves. */
+  for (size_t cut = 0; cut <= n; cut++) {
+    wfc__json_stream *s = wfc__json_stream_new(0);
+    struct json_object *v = NULL;
+    assert_non_null(s);
+    assert_int_equal(wfc__json_stream_feed(s, t, cut), 0);
+    assert_int_equal(wfc__json_stream_feed(s, t + cut, n - cut), 0);
+    assert_int_equal(wfc__json_stream_finish(s, &v, NULL, 0), 0);
+    assert_int_equal(wfc__json_stream_bytes(s), n);
+    struct json_object *arr = wfc__json_arr(v, "value");
+    assert_int_equal(json_object_array_length(arr), 2);
+    int64_t id;
+    assert_int_equal(
+        wfc__json_int64(json_object_array_get_idx(arr, 0), "n", &id), 0);
+    assert_true(id == 12345678901234);
+    json_object_put(v);
+    wfc__json_stream_free(s);
+  }
+  wfc__json_stream *s = wfc__json_stream_new(0);
+  struct json_object *v = NULL;
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(wfc__json_stream_feed(s, t + i, 1), 0);
+  assert_int_equal(wfc__json_stream_finish(s, &v, NULL, 0), 0);
+  assert_non_null(v);
+  json_object_put(v);
+  /* Finished: no more input accepted. */
+  assert_int_equal(wfc__json_stream_feed(s, " ", 1), WFC_ESTATE);
+  wfc__json_stream_free(s);
+}
+
+static void test_stream_errors(void **state) {
+  (void)state;
+  char err[200];
+  struct json_object *v = NULL;
+
+  /* Trailing data in a later chunk, with the absolute offset. */
+  wfc__json_stream *s = wfc__json_stream_new(0);
+  assert_int_equal(wfc__json_stream_feed(s, "{\"a\":1}", 7), 0);
+  assert_int_equal(wfc__json_stream_feed(s, "  ", 2), 0);
+  assert_int_equal(wfc__json_stream_feed(s, " {}", 3), WFC_EJSON);
+  assert_int_equal(wfc__json_stream_feed(s, " ", 1), WFC_EJSON); /* sticky */
+  assert_int_equal(wfc__json_stream_finish(s, &v, err, sizeof err), WFC_EJSON);
+  assert_null(v);
+  assert_string_equal(err, "malformed JSON at byte 10: trailing data");
+  wfc__json_stream_free(s);
+
+  /* Truncated body. */
+  s = wfc__json_stream_new(0);
+  assert_int_equal(wfc__json_stream_feed(s, "{\"a\": [1, 2", 11), 0);
+  assert_int_equal(wfc__json_stream_finish(s, &v, err, sizeof err), WFC_EJSON);
+  assert_non_null(strstr(err, "at byte 11"));
+  wfc__json_stream_free(s);
+
+  /* Cap across chunks. */
+  s = wfc__json_stream_new(8);
+  assert_int_equal(wfc__json_stream_feed(s, "[1,2,", 5), 0);
+  assert_int_equal(wfc__json_stream_feed(s, "3,4]", 4), WFC_ETOOBIG);
+  assert_int_equal(wfc__json_stream_finish(s, &v, err, sizeof err),
+                   WFC_ETOOBIG);
+  wfc__json_stream_free(s);
+  wfc__json_stream_free(NULL);
+}
+
+static void test_getters(void **state) {
+  (void)state;
+  struct json_object *v = parse_ok(
+      "{\"s\": \"str\", \"i\": 42, \"neg\": -7, \"si\": \"3599\", \"sneg\": "
+      "\"-12\", \"big\": 9223372036854775807, \"huge\": 9223372036854775808,"
+      " \"sbig\": \"99999999999999999999\", \"d\": 1.5, \"sx\": \"12a\","
+      " \"sp\": \" 12\", \"plus\": \"+1\", \"empty\": \"\", \"b\": true,"
+      " \"nul\": null, \"o\": {}, \"a\": []}");
+  int64_t n = 0;
+  bool b = false;
+
+  assert_string_equal(wfc__json_str(v, "s"), "str");
+  assert_null(wfc__json_str(v, "i"));
+  assert_null(wfc__json_str(v, "nul"));
+  assert_null(wfc__json_str(v, "missing"));
+  assert_null(wfc__json_str(NULL, "s"));
+  assert_null(wfc__json_str(wfc__json_arr(v, "a"), "s"));
+
+  assert_int_equal(wfc__json_int64(v, "i", &n), 0);
+  assert_int_equal(n, 42);
+  assert_int_equal(wfc__json_int64(v, "neg", &n), 0);
+  assert_int_equal(n, -7);
+  assert_int_equal(wfc__json_int64(v, "si", &n), 0);
+  assert_int_equal(n, 3599);
+  assert_int_equal(wfc__json_int64(v, "sneg", &n), 0);
+  assert_int_equal(n, -12);
+  assert_int_equal(wfc__json_int64(v, "big", &n), 0);
+  assert_true(n == INT64_MAX);
+  n = 5;
+  assert_int_equal(wfc__json_int64(v, "huge", &n), WFC_ETOOBIG);
+  assert_int_equal(wfc__json_int64(v, "sbig", &n), WFC_ETOOBIG);
+  assert_int_equal(wfc__json_int64(v, "d", &n), WFC_EINVAL);
+  assert_int_equal(wfc__json_int64(v, "sx", &n), WFC_EINVAL);
+  assert_int_equal(wfc__json_int64(v, "sp", &n), WFC_EINVAL);
+  assert_int_equal(wfc__json_int64(v, "plus", &n), WFC_EINVAL);
+  assert_int_equal(wfc__json_int64(v, "empty", &n), WFC_EINVAL);
+  assert_int_equal(wfc__json_int64(v, "b", &n), WFC_EINVAL);
+  assert_int_equal(wfc__json_int64(v, "nul", &n), WFC_ENOTFOUND);
+  assert_int_equal(wfc__json_int64(v, "missing", &n), WFC_ENOTFOUND);
+  assert_int_equal(n, 5); /* untouched on failure */
+
+  assert_int_equal(wfc__json_bool(v, "b", &b), 0);
+  assert_true(b);
+  assert_int_equal(wfc__json_bool(v, "s", &b), WFC_EINVAL);
+  assert_int_equal(wfc__json_bool(v, "missing", &b), WFC_ENOTFOUND);
+
+  assert_non_null(wfc__json_obj(v, "o"));
+  assert_null(wfc__json_obj(v, "a"));
+  assert_non_null(wfc__json_arr(v, "a"));
+  assert_null(wfc__json_arr(v, "o"));
+  assert_null(wfc__json_obj(v, "nul"));
+
+  assert_string_equal(wfc__json_type_name(wfc__json_obj(v, "o")), "object");
+  assert_string_equal(wfc__json_type_name(NULL), "null");
+  json_object_put(v);
+}
+
+static void test_dump(void **state) {
+  (void)state;
+  struct json_object *v = parse_ok("{\"url\": \"https://x/y\", \"n\": [1, 2]}");
+  char *s = wfc__json_dump(v, false);
+  json_object_put(v); /* the copy outlives the object */
+  assert_string_equal(s, "{\"url\":\"https://x/y\",\"n\":[1,2]}");
+  free(s);
+  s = wfc__json_dump(NULL, false);
+  assert_string_equal(s, "null");
+  free(s);
+  v = parse_ok("{\"a\": 1}");
+  s = wfc__json_dump(v, true);
+  assert_non_null(strchr(s, '\n'));
+  free(s);
+  json_object_put(v);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_parse_values),
+      cmocka_unit_test(test_parse_errors),
+      cmocka_unit_test(test_depth_limit),
+      cmocka_unit_test(test_size_cap),
+      cmocka_unit_test(test_stream_chunks),
+      cmocka_unit_test(test_stream_errors),
+      cmocka_unit_test(test_getters),
+      cmocka_unit_test(test_dump),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

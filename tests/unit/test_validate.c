@@ -1,0 +1,474 @@
+/* validate: every wfc_type, flags, defaults, normalisation, error paths in
+ * the documented style, and schema well-formedness checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "json.h"
+#include "validate.h"
+#include "wfc/error.h"
+
+static const char *const importance_values[] = {"low", "normal", "high", NULL};
+
+static const wfc_field recipient_item = {.name = "to", .type = WFC_TYPE_EMAIL};
+
+static const wfc_field attachment_item = {.name = "attachment",
+                                          .type = WFC_TYPE_FILE};
+
+static const wfc_field header_fields[] = {
+    {.name = "name", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_REQUIRED},
+    {.name = "value", .type = WFC_TYPE_STRING, .max = 10},
+    {0}};
+
+static const wfc_field header_item = {
+    .name = "header", .type = WFC_TYPE_OBJECT, .fields = header_fields};
+
+static const wfc_field int_item = {.name = "n", .type = WFC_TYPE_INTEGER};
+
+static const wfc_field send_email[] = {
+    {.name = "to",
+     .type = WFC_TYPE_LIST,
+     .flags = WFC_FIELD_REQUIRED,
+     .items = &recipient_item,
+     .min = 1,
+     .max = 5},
+    {.name = "subject", .type = WFC_TYPE_STRING, .min = 1, .max = 12},
+    {.name = "message", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_REQUIRED},
+    {.name = "importance",
+     .type = WFC_TYPE_STRING,
+     .enum_values = importance_values,
+     .default_json = "\"normal\""},
+    {.name = "top", .type = WFC_TYPE_INTEGER, .min = 1, .max = 1000},
+    {.name = "ratio", .type = WFC_TYPE_NUMBER},
+    {.name = "save", .type = WFC_TYPE_BOOLEAN, .default_json = "true"},
+    {.name = "headers", .type = WFC_TYPE_LIST, .items = &header_item},
+    {.name = "after", .type = WFC_TYPE_DATETIME},
+    {.name = "attachments", .type = WFC_TYPE_LIST, .items = &attachment_item},
+    {.name = "extra", .type = WFC_TYPE_ANY},
+    {.name = "counts", .type = WFC_TYPE_MAP, .items = &int_item},
+    {.name = "mailbox", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_NULLABLE},
+    {0}};
+
+static struct json_object *J(const char *text) {
+  struct json_object *v = NULL;
+  char err[200];
+  if (wfc__json_parse(text, strlen(text), 0, &v, err, sizeof err) != 0)
+    fail_msg("bad test JSON %s: %s", text, err);
+  return v;
+}
+
+/* Validates text against schema: asserts failure with exactly msg. */
+static void expect_error(const wfc_field *schema, const char *text,
+                         const char *msg) {
+  struct json_object *in = J(text), *out = (struct json_object *)1;
+  char err[300];
+  int rc = wfc__validate(schema, in, &out, err, sizeof err);
+  if (rc != WFC_EVALIDATION || strcmp(err, msg) != 0)
+    fail_msg("for %s: rc %d, got \"%s\", want \"%s\"", text, rc, err, msg);
+  assert_null(out);
+  json_object_put(in);
+}
+
+/* Asserts success and that the normalised output prints as want. */
+static void expect_output(const wfc_field *schema, const char *text,
+                          const char *want) {
+  struct json_object *in = J(text), *out = NULL;
+  char err[300] = "";
+  int rc = wfc__validate(schema, in, &out, err, sizeof err);
+  if (rc != 0)
+    fail_msg("for %s: rc %d: %s", text, rc, err);
+  char *got = wfc__json_dump(out, false);
+  if (strcmp(got, want) != 0)
+    fail_msg("for %s: got %s, want %s", text, got, want);
+  free(got);
+  json_object_put(out);
+  json_object_put(in);
+}
+
+static void test_documented_messages(void **state) {
+  (void)state;
+  expect_error(send_email,
+               "{\"to\": [\"a@x.com\", \"b@x.com\", \"not an address\"], "
+               "\"message\": \"m\"}",
+               "input.to[2]: expected an email address");
+  expect_error(send_email,
+               "{\"to\": [\"a@x.com\"], \"message\": \"m\", \"subject\": 5}",
+               "input.subject: expected a string, got integer");
+  expect_error(send_email,
+               "{\"to\": [\"a@x.com\"], \"message\": \"m\", "
+               "\"importance\": \"urgent\"}",
+               "input.importance: must be one of low, normal, high");
+  expect_error(send_email,
+               "{\"to\": [\"a@x.com\"], \"message\": \"m\", \"foo\": 1}",
+               "input: unknown field \"foo\"");
+  expect_error(send_email, "{\"to\": [\"a@x.com\"]}",
+               "input.message: required field missing");
+}
+
+static void test_normalised_output(void **state) {
+  (void)state;
+  /* Defaults applied, "42" becomes 42, schema order, null kept when
+   * NULLABLE, ANY passed through. */
+  expect_output(send_email,
+                "{\"message\": \"hi\", \"top\": \"42\", \"to\": "
+                "[\"a.b+c@sub.example.com\"], \"mailbox\": null, \"extra\": "
+                "{\"k\": [1, null]}}",
+                "{\"to\":[\"a.b+c@sub.example.com\"],\"message\":\"hi\","
+                "\"importance\":\"normal\",\"top\":42,\"save\":true,"
+                "\"extra\":{\"k\":[1,null]},\"mailbox\":null}");
+  /* Explicit values beat defaults. */
+  expect_output(send_email,
+                "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"importance\": "
+                "\"high\", \"save\": false, \"ratio\": 0.5, \"top\": 7}",
+                "{\"to\":[\"a@b.c\"],\"message\":\"m\",\"importance\":\"high\","
+                "\"top\":7,\"ratio\":0.5,\"save\":false}");
+  /* Nested objects, lists of strings-as-integers in a MAP. */
+  expect_output(send_email,
+                "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"headers\": "
+                "[{\"value\": \"v\", \"name\": \"X-A\"}], \"counts\": {\"a\": "
+                "\"1\", \"b-c\": 2}}",
+                "{\"to\":[\"a@b.c\"],\"message\":\"m\",\"importance\":"
+                "\"normal\",\"save\":true,\"headers\":[{\"name\":\"X-A\","
+                "\"value\":\"v\"}],\"counts\":{\"a\":1,\"b-c\":2}}");
+}
+
+static void test_input_not_changed(void **state) {
+  (void)state;
+  struct json_object *in = J("{\"to\": [\"a@b.c\"], \"message\": \"m\", "
+                             "\"top\": \"5\"}");
+  struct json_object *out = NULL;
+  assert_int_equal(wfc__validate(send_email, in, &out, NULL, 0), 0);
+  char *s = wfc__json_dump(in, false);
+  assert_string_equal(s,
+                      "{\"to\":[\"a@b.c\"],\"message\":\"m\",\"top\":\"5\"}");
+  free(s);
+  json_object_put(in);
+  /* out stays valid after the input is gone. */
+  int64_t top = 0;
+  assert_int_equal(wfc__json_int64(out, "top", &top), 0);
+  assert_int_equal(top, 5);
+  json_object_put(out);
+}
+
+static void test_type_errors(void **state) {
+  (void)state;
+  const char *base = "{\"to\": [\"a@b.c\"], \"message\": \"m\", ";
+  char buf[300];
+#define E(extra, msg)                                                          \
+  do {                                                                         \
+    snprintf(buf, sizeof buf, "%s%s}", base, extra);                           \
+    expect_error(send_email, buf, msg);                                        \
+  } while (0)
+  E("\"top\": \"12x\"", "input.top: expected an integer, got a non-numeric "
+                        "string");
+  E("\"top\": 1.5", "input.top: expected an integer, got number");
+  E("\"top\": 0", "input.top: must be at least 1");
+  E("\"top\": \"1001\"", "input.top: must be at most 1000");
+  E("\"top\": \"99999999999999999999\"", "input.top: integer out of range");
+  E("\"ratio\": \"0.5\"", "input.ratio: expected a number, got string");
+  E("\"save\": \"true\"", "input.save: expected a boolean, got string");
+  E("\"subject\": \"\"", "input.subject: must be at least 1 character long");
+  /* Length counts characters, not bytes: 12 two-byte characters fit. */
+  expect_output(
+      send_email,
+      "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"subject\": "
+      "\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
+      "\xa9\xc3\xa9\xc3\xa9"
+      "\xc3\xa9\"}",
+      "{\"to\":[\"a@b.c\"],\"subject\":"
+      "\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+      "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\",\"message\":\"m\","
+      "\"importance\":\"normal\",\"save\":true}");
+  E("\"subject\": \"0123456789abc\"",
+    "input.subject: must be at most 12 characters long");
+#undef E
+}
+
+static void test_more_errors(void **state) {
+  (void)state;
+  expect_error(send_email, "{\"to\": [], \"message\": \"m\"}",
+               "input.to: must have at least 1 item");
+  expect_error(send_email,
+               "{\"to\": [\"a@b.c\",\"a@b.c\",\"a@b.c\",\"a@b.c\",\"a@b.c\","
+               "\"a@b.c\"], \"message\": \"m\"}",
+               "input.to: must have at most 5 items");
+  expect_error(send_email, "{\"to\": \"a@b.c\", \"message\": \"m\"}",
+               "input.to: expected a list, got string");
+  expect_error(send_email, "{\"to\": [\"a@b.c\", 7], \"message\": \"m\"}",
+               "input.to[1]: expected an email address, got integer");
+  expect_error(send_email, "{\"to\": [\"a@b.c\"], \"message\": null}",
+               "input.message: expected a string, got null");
+  expect_error(send_email,
+               "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"headers\": "
+               "[{\"name\": \"a\"}, {\"value\": \"v\"}]}",
+               "input.headers[1].name: required field missing");
+  expect_error(send_email,
+               "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"headers\": "
+               "[{\"name\": \"a\", \"nmae\": \"b\"}]}",
+               "input.headers[0]: unknown field \"nmae\"");
+  expect_error(send_email,
+               "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"headers\": "
+               "[{\"name\": \"a\", \"value\": \"0123456789A\"}]}",
+               "input.headers[0].value: must be at most 10 characters long");
+  expect_error(send_email,
+               "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"headers\": [[]]}",
+               "input.headers[0]: expected an object, got list");
+  expect_error(send_email,
+               "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"counts\": "
+               "{\"a b\": \"x\"}}",
+               "input.counts[\"a b\"]: expected an integer, got a "
+               "non-numeric string");
+  expect_error(send_email,
+               "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"after\": "
+               "\"2024-02-30T00:00:00Z\"}",
+               "input.after: expected an RFC 3339 date-time, e.g. "
+               "2024-05-01T09:30:00Z");
+  expect_error(send_email,
+               "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"attachments\": "
+               "[{\"name\": \"a.txt\"}]}",
+               "input.attachments[0]: expected a file reference with a "
+               "string \"id\"");
+  expect_error(send_email,
+               "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"attachments\": "
+               "[\"abc\"]}",
+               "input.attachments[0]: expected a file reference, got string");
+  expect_error(send_email,
+               "{\"to\": [\"a@b.c\"], \"message\": \"m\", "
+               "\"x\\\"y\\n\": 1}",
+               "input: unknown field \"x\\\"y?\"");
+  /* Unknown keys are reported before missing required ones. */
+  expect_error(send_email, "{\"to\": [\"a@b.c\"], \"mesage\": \"m\"}",
+               "input: unknown field \"mesage\"");
+}
+
+static void test_root(void **state) {
+  (void)state;
+  struct json_object *in = J("[1]"), *out = NULL;
+  char err[200];
+  assert_int_equal(wfc__validate(send_email, in, &out, err, sizeof err),
+                   WFC_EVALIDATION);
+  assert_string_equal(err, "input: expected an object, got list");
+  json_object_put(in);
+
+  /* NULL input is {}; root name is configurable. */
+  assert_int_equal(
+      wfc__validate_at(send_email, NULL, "params", &out, err, sizeof err),
+      WFC_EVALIDATION);
+  assert_string_equal(err, "params.to: required field missing");
+
+  /* No schema: {} is fine, any key is unknown. */
+  assert_int_equal(wfc__validate(NULL, NULL, &out, err, sizeof err), 0);
+  assert_int_equal(json_object_object_length(out), 0);
+  json_object_put(out);
+  in = J("{\"a\": 1}");
+  assert_int_equal(wfc__validate(NULL, in, &out, err, sizeof err),
+                   WFC_EVALIDATION);
+  assert_string_equal(err, "input: unknown field \"a\"");
+  json_object_put(in);
+}
+
+static void test_email(void **state) {
+  (void)state;
+  static const char *good[] = {"a@b",
+                               "user@example.com",
+                               "first.last+tag@sub.example.co.uk",
+                               "o'neil_x-y@x-y.example",
+                               "AdeleV@contoso.onmicrosoft.com",
+                               "\xc3\xa9l\xc3\xa8ve@\xc3\xa9"
+                               "cole.fr",
+                               NULL};
+  static const char *badv[] = {"",        "plain",        "@example.com",
+                               "user@",   "a@@b.c",       "a@b@c",
+                               ".a@b.c",  "a.@b.c",       "a..b@c.d",
+                               "a b@c.d", "a@b c.d",      "a\r\n@b.c",
+                               "<a@b.c>", "Name <a@b.c>", "a@b.c\n",
+                               "a@-b.c",  "a@b-.c",       "a@b..c",
+                               "a@b.c.",  "\"q\"@b.c",    "a@[1.2.3.4]",
+                               NULL};
+  for (const char **p = good; *p; p++)
+    if (!wfc__is_email(*p))
+      fail_msg("should be valid: %s", *p);
+  for (const char **p = badv; *p; p++)
+    if (wfc__is_email(*p))
+      fail_msg("should be invalid: %s", *p);
+  char big[400];
+  memset(big, 'a', 65);
+  strcpy(big + 65, "@b.c");
+  assert_false(wfc__is_email(big)); /* local part > 64 */
+  memset(big, 'a', 64);
+  strcpy(big + 64, "@b.c");
+  assert_true(wfc__is_email(big));
+  big[0] = 'a';
+  big[1] = '@';
+  memset(big + 2, 'b', 64);
+  strcpy(big + 66, ".c");
+  assert_false(wfc__is_email(big)); /* label > 63 */
+  /* total > 254 */
+  strcpy(big, "a@");
+  for (int i = 0; i < 26; i++)
+    strcat(big, "bbbbbbbbb.");
+  strcat(big, "com");
+  assert_false(wfc__is_email(big));
+  assert_false(wfc__is_email(NULL));
+}
+
+static void test_datetime(void **state) {
+  (void)state;
+  static const char *good[] = {"2024-05-01T09:30:00Z",
+                               "2024-05-01t09:30:00z",
+                               "2024-02-29T23:59:60Z",
+                               "2000-02-29T00:00:00+00:00",
+                               "2024-05-01T09:30:00.1234567Z",
+                               "2024-12-31T23:59:59-08:00",
+                               NULL};
+  static const char *badv[] = {"2024-05-01",
+                               "2024-05-01T09:30:00",
+                               "2024-05-01 09:30:00Z",
+                               "2023-02-29T00:00:00Z",
+                               "1900-02-29T00:00:00Z",
+                               "2024-13-01T00:00:00Z",
+                               "2024-04-31T00:00:00Z",
+                               "2024-05-01T24:00:00Z",
+                               "2024-05-01T09:60:00Z",
+                               "2024-05-01T09:30:61Z",
+                               "2024-05-01T09:30:00.Z",
+                               "2024-05-01T09:30:00+0800",
+                               "2024-05-01T09:30:00+24:00",
+                               "2024-05-01T09:30:00Zx",
+                               "24-05-01T09:30:00Z",
+                               NULL};
+  for (const char **p = good; *p; p++)
+    if (!wfc__is_datetime(*p))
+      fail_msg("should be valid: %s", *p);
+  for (const char **p = badv; *p; p++)
+    if (wfc__is_datetime(*p))
+      fail_msg("should be invalid: %s", *p);
+}
+
+/* ---- schema checks ---- */
+
+static void expect_schema_error(const wfc_field *schema, const char *msg) {
+  char err[300] = "";
+  int rc = wfc__schema_check(schema, err, sizeof err);
+  if (rc != WFC_EREGISTER || strcmp(err, msg) != 0)
+    fail_msg("rc %d, got \"%s\", want \"%s\"", rc, err, msg);
+}
+
+static void test_schema_check(void **state) {
+  (void)state;
+  char err[300];
+  assert_int_equal(wfc__schema_check(send_email, err, sizeof err), 0);
+  assert_int_equal(wfc__schema_check(NULL, err, sizeof err), 0);
+
+  static const wfc_field bad_name[] = {{.name = "1x", .type = WFC_TYPE_STRING},
+                                       {0}};
+  expect_schema_error(bad_name,
+                      "schema: field name \"1x\" is not an identifier");
+  static const wfc_field dup[] = {{.name = "a", .type = WFC_TYPE_STRING},
+                                  {.name = "a", .type = WFC_TYPE_INTEGER},
+                                  {0}};
+  expect_schema_error(dup, "schema: duplicate field \"a\"");
+  static const wfc_field bad_type[] = {{.name = "a", .type = 42}, {0}};
+  expect_schema_error(bad_type, "schema.a: unknown type 42");
+  static const wfc_field list_no_items[] = {
+      {.name = "a", .type = WFC_TYPE_LIST}, {0}};
+  expect_schema_error(list_no_items, "schema.a: LIST needs .items");
+  static const wfc_field obj_no_fields[] = {
+      {.name = "a", .type = WFC_TYPE_OBJECT}, {0}};
+  expect_schema_error(obj_no_fields, "schema.a: OBJECT needs .fields");
+  static const wfc_field enum_on_int[] = {
+      {.name = "a", .type = WFC_TYPE_INTEGER, .enum_values = importance_values},
+      {0}};
+  expect_schema_error(enum_on_int,
+                      "schema.a: enum_values only apply to STRING");
+  static const wfc_field bad_default[] = {
+      {.name = "a", .type = WFC_TYPE_STRING, .default_json = "'x'"}, {0}};
+  expect_schema_error(
+      bad_default,
+      "schema.a: default_json: malformed JSON at byte 0: unexpected character");
+  static const wfc_field wrong_default[] = {{.name = "a",
+                                             .type = WFC_TYPE_STRING,
+                                             .enum_values = importance_values,
+                                             .default_json = "\"urgent\""},
+                                            {0}};
+  expect_schema_error(wrong_default,
+                      "schema.a: default: must be one of low, normal, high");
+  static const wfc_field req_default[] = {{.name = "a",
+                                           .type = WFC_TYPE_BOOLEAN,
+                                           .flags = WFC_FIELD_REQUIRED,
+                                           .default_json = "true"},
+                                          {0}};
+  expect_schema_error(req_default,
+                      "schema.a: a REQUIRED field cannot have a default");
+  static const wfc_field minmax[] = {
+      {.name = "a", .type = WFC_TYPE_INTEGER, .min = 5, .max = 2}, {0}};
+  expect_schema_error(minmax, "schema.a: min is greater than max");
+  static const wfc_field bad_inner[] = {
+      {.name = "Bad-Name", .type = WFC_TYPE_STRING}, {0}};
+  static const wfc_field nested[] = {
+      {.name = "o", .type = WFC_TYPE_OBJECT, .fields = bad_inner}, {0}};
+  expect_schema_error(nested,
+                      "schema.o: field name \"Bad-Name\" is not an identifier");
+  static const wfc_field bad_item = {.name = "x", .type = WFC_TYPE_LIST};
+  static const wfc_field list_bad_item[] = {
+      {.name = "l", .type = WFC_TYPE_LIST, .items = &bad_item}, {0}};
+  expect_schema_error(list_bad_item, "schema.l[]: LIST needs .items");
+}
+
+/* A schema that refers to itself: validation stops at the depth cap
+ * instead of recursing without bound. */
+static const wfc_field self_fields[];
+static const wfc_field self_item = {
+    .name = "node", .type = WFC_TYPE_OBJECT, .fields = self_fields};
+static const wfc_field self_fields[] = {
+    {.name = "kids", .type = WFC_TYPE_LIST, .items = &self_item}, {0}};
+
+static void test_depth_cap(void **state) {
+  (void)state;
+  char err[300];
+  assert_int_equal(wfc__schema_check(self_fields, err, sizeof err),
+                   WFC_EREGISTER);
+  assert_non_null(strstr(err, "schema nested too deeply"));
+  /* Build {"kids":[{"kids":[...]}]} 20 levels deep: fine (the parser caps
+   * input depth at 32, the validator at 32 schema levels). */
+  struct json_object *in = json_object_new_object(), *cur = in;
+  for (int i = 0; i < 20; i++) {
+    struct json_object *arr = json_object_new_array();
+    struct json_object *kid = json_object_new_object();
+    json_object_array_add(arr, kid);
+    json_object_object_add(cur, "kids", arr);
+    cur = kid;
+  }
+  struct json_object *out = NULL;
+  assert_int_equal(wfc__validate(self_fields, in, &out, err, sizeof err),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(err, "nested too deeply"));
+  json_object_put(in);
+  in = J("{\"kids\": [{\"kids\": []}, {}]}");
+  assert_int_equal(wfc__validate(self_fields, in, &out, err, sizeof err), 0);
+  json_object_put(out);
+  json_object_put(in);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_documented_messages),
+      cmocka_unit_test(test_normalised_output),
+      cmocka_unit_test(test_input_not_changed),
+      cmocka_unit_test(test_type_errors),
+      cmocka_unit_test(test_more_errors),
+      cmocka_unit_test(test_root),
+      cmocka_unit_test(test_email),
+      cmocka_unit_test(test_datetime),
+      cmocka_unit_test(test_schema_check),
+      cmocka_unit_test(test_depth_cap),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
