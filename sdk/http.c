@@ -1,0 +1,1063 @@
+/* http.c - the asynchronous HTTP engine (see http.h).
+ *
+ * Wiring (curl docs/examples/multi-uv.c, with research/c-anchors.md 2.2):
+ * - one CURLM per engine; CURLMOPT_SOCKETFUNCTION starts a uv_poll_t per
+ *   fd, CURLMOPT_TIMERFUNCTION drives one uv_timer_t;
+ * - the engine owns sockets (CURLOPT_OPENSOCKETFUNCTION /
+ *   CLOSESOCKETFUNCTION): a socket's poll is stopped before close(2), and the
+ *   per-socket contexts live in a map fd -> context owned by the engine, not
+ *   in curl's socketp (which can outlive the socket);
+ * - a request moves through lists: pending (sent, not yet in the multi),
+ *   active (in the multi), done (detached, callback not yet run). Nothing
+ *   touches libcurl from inside a libcurl callback: sends, cancellations,
+ *   deadlines and completions only move requests between lists, and
+ *   engine_pump() applies them from a libuv callback, after socket_action
+ *   has returned;
+ * - a curl timeout of 0 sets a flag served by a uv_idle_t on the next loop
+ *   iteration; -1 stops the timer;
+ * - deadlines (queue time included) use one uv_timer_t per engine, armed
+ *   at the earliest deadline and rescanning the live requests when it fires.
+ */
+#include "http.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "log.h"
+#include "wfc/version.h"
+
+#define HTTP_MAGIC       0x77666368u /* "wfch" */
+#define DEF_MAX_HOST     8
+#define DEF_CONNECT_MS   10000
+#define DEF_TIMEOUT_MS   60000
+#define DEF_MAX_BODY     ((size_t)16 << 20)
+#define MAX_HEADER_BYTES ((size_t)64 << 10)
+#define MAX_METHOD_LEN   32
+
+enum { ST_PENDING = 1, ST_ACTIVE, ST_DONE, ST_DELIVERING };
+
+typedef struct buf {
+  char *p;
+  size_t len, cap;
+} buf;
+
+typedef struct rlist {
+  wfc_http *head, *tail;
+} rlist;
+
+/* A socket curl asked us to watch. Owned by the engine's fd map; freed in
+ * the poll handle's close callback. */
+typedef struct sock {
+  uv_poll_t poll;
+  wfc__http_engine *e;
+  curl_socket_t fd;
+} sock;
+
+struct wfc_http {
+  wfc_http_res res; /* handed (borrowed) to the callback */
+  uint32_t magic;
+  wfc__http_engine *e;
+  wfc_http *prev, *next; /* in exactly one of the engine's lists */
+  wfc_http *abort_next;  /* in the abort queue when abort_queued */
+  int abort_queued;
+  int state;
+  CURL *easy;              /* owned; NULL once detached */
+  struct curl_slist *hdrs; /* owned; freed after the easy handle */
+  wfc_http_cb cb;
+  void *arg;
+  wfc__http_io io;   /* borrowed until the callback */
+  uint64_t deadline; /* uv_now() ms */
+  uint32_t timeout_ms;
+  int error;
+  long status;
+  int in_2xx; /* the current response is 2xx: its body goes to io.write */
+  uint64_t up_off, up_len;
+  size_t max_body;
+  buf body;        /* in-memory response body, NUL-terminated */
+  buf hdr;         /* "name\0value\0" pairs of the final response */
+  char *reqbody;   /* copy of the in-memory request body */
+  char label[160]; /* "GET https://host:port", for messages */
+  char errbuf[CURL_ERROR_SIZE];
+  char msg[CURL_ERROR_SIZE + 256];
+};
+
+struct wfc__http_engine {
+  uv_loop_t *loop;
+  CURLM *multi; /* NULL after curl_multi_cleanup */
+  uv_timer_t curl_timer;
+  uv_timer_t deadline_timer;
+  uv_idle_t idle;
+  int idle_on;
+  int timeout_now; /* curl asked for a 0 ms timeout */
+  int in_curl;     /* depth of our calls into libcurl */
+  int pumping;
+  int closing; /* wfc__http_engine_close() was called */
+  int closed;  /* multi cleaned, uv handles closing */
+  int handles; /* open uv handles, sockets' polls included */
+  void (*done)(void *arg);
+  void *done_arg;
+  rlist pending, active, donel;
+  wfc_http *abort_head, *abort_tail;
+  size_t count; /* requests not yet called back */
+  uint64_t deadline_due;
+  int deadline_armed;
+  sock **socks; /* fd -> context */
+  size_t nsocks;
+  long max_host;
+  long connect_ms;
+  uint32_t default_timeout_ms;
+  size_t default_max_body;
+  char *ca_bundle;
+  int verbose;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void list_push(rlist *l, wfc_http *h) {
+  h->next = NULL;
+  h->prev = l->tail;
+  if (l->tail)
+    l->tail->next = h;
+  else
+    l->head = h;
+  l->tail = h;
+}
+
+static void list_unlink(rlist *l, wfc_http *h) {
+  if (h->prev)
+    h->prev->next = h->next;
+  else
+    l->head = h->next;
+  if (h->next)
+    h->next->prev = h->prev;
+  else
+    l->tail = h->prev;
+  h->prev = h->next = NULL;
+}
+
+static rlist *list_of(wfc__http_engine *e, wfc_http *h) {
+  switch (h->state) {
+  case ST_PENDING:
+    return &e->pending;
+  case ST_ACTIVE:
+    return &e->active;
+  case ST_DONE:
+    return &e->donel;
+  }
+  return NULL;
+}
+
+/* Appends n bytes plus a NUL kept after them (not counted in len). */
+static int buf_add(buf *b, const void *p, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    char *np = realloc(b->p, cap);
+    if (!np)
+      return WFC_ENOMEM;
+    b->p = np;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+  return 0;
+}
+
+/* RFC 9110 token characters. */
+static int is_tchar(unsigned char c) {
+  return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int is_token(const char *s, size_t n) {
+  if (n == 0)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!is_tchar((unsigned char)s[i]))
+      return 0;
+  return 1;
+}
+
+/* h->msg = "<label>: <cause>". */
+__attribute__((format(printf, 2, 3))) static void
+set_msg(wfc_http *h, const char *fmt, ...) {
+  va_list ap;
+  int n = snprintf(h->msg, sizeof h->msg, "%s: ", h->label);
+  if (n < 0 || (size_t)n >= sizeof h->msg)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(h->msg + n, sizeof h->msg - (size_t)n, fmt, ap);
+  va_end(ap);
+}
+
+static void engine_wake(wfc__http_engine *e);
+static void engine_pump(wfc__http_engine *e);
+static void engine_maybe_free(wfc__http_engine *e);
+
+/* ---- sockets ---------------------------------------------------------- */
+
+static void sock_close_cb(uv_handle_t *handle) {
+  sock *s = handle->data;
+  wfc__http_engine *e = s->e;
+  free(s);
+  e->handles--;
+  engine_maybe_free(e);
+}
+
+/* Stops watching fd (before it is closed) and frees its context later. */
+static void sock_release(wfc__http_engine *e, curl_socket_t fd) {
+  if (fd < 0 || (size_t)fd >= e->nsocks || !e->socks[fd])
+    return;
+  sock *s = e->socks[fd];
+  e->socks[fd] = NULL;
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, sock_close_cb);
+}
+
+static void poll_cb(uv_poll_t *handle, int status, int events) {
+  sock *s = handle->data;
+  wfc__http_engine *e = s->e; /* s may be released inside socket_action */
+  curl_socket_t fd = s->fd;
+  int flags = 0;
+  int running;
+
+  if (status < 0) {
+    flags = CURL_CSELECT_ERR;
+  } else {
+    if (events & UV_READABLE)
+      flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+      flags |= CURL_CSELECT_OUT;
+  }
+  if (e->multi) {
+    e->in_curl++;
+    curl_multi_socket_action(e->multi, fd, flags, &running);
+    e->in_curl--;
+  }
+  engine_pump(e);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
+                     void *socketp) {
+  wfc__http_engine *e = userp;
+  sock *s;
+  int events = 0;
+
+  if (what == CURL_POLL_REMOVE) {
+    sock_release(e, fd);
+    return 0;
+  }
+  if (fd < 0)
+    return -1;
+  if ((size_t)fd >= e->nsocks) {
+    size_t n = e->nsocks ? e->nsocks : 64;
+    while (n <= (size_t)fd)
+      n *= 2;
+    sock **ns = realloc(e->socks, n * sizeof *ns);
+    if (!ns)
+      return -1;
+    memset(ns + e->nsocks, 0, (n - e->nsocks) * sizeof *ns);
+    e->socks = ns;
+    e->nsocks = n;
+  }
+  s = e->socks[fd];
+  if (!s) {
+    s = calloc(1, sizeof *s);
+    if (!s)
+      return -1;
+    if (uv_poll_init_socket(e->loop, &s->poll, fd) != 0) {
+      free(s);
+      return -1;
+    }
+    s->e = e;
+    s->fd = fd;
+    s->poll.data = s;
+    e->handles++;
+    e->socks[fd] = s;
+  }
+  if (what & CURL_POLL_IN)
+    events |= UV_READABLE;
+  if (what & CURL_POLL_OUT)
+    events |= UV_WRITABLE;
+  if (uv_poll_start(&s->poll, events, poll_cb) != 0)
+    return -1;
+  return 0;
+}
+
+static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *addr) {
+  wfc__http_engine *e = clientp;
+  int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+  if (fd < 0)
+    return CURL_SOCKET_BAD;
+  /* A context still registered under this number belongs to a socket
+   * closed behind our back (e.g. a resolver's socketpair): drop it so the
+   * new socket gets a fresh poll handle. */
+  sock_release(e, fd);
+  return fd;
+}
+
+static int close_socket_cb(void *clientp, curl_socket_t fd) {
+  sock_release(clientp, fd); /* poll stopped before the close */
+  return close(fd);
+}
+
+/* ---- timers ----------------------------------------------------------- */
+
+static void curl_timer_cb(uv_timer_t *t) {
+  wfc__http_engine *e = t->data;
+  int running;
+  if (e->multi) {
+    e->in_curl++;
+    curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    e->in_curl--;
+  }
+  engine_pump(e);
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
+  wfc__http_engine *e = userp;
+  if (e->closed)
+    return 0; /* inside curl_multi_cleanup: nothing more to drive */
+  uv_timer_stop(&e->curl_timer);
+  e->timeout_now = 0;
+  if (timeout_ms == 0) {
+    /* "call socket_action asap but not within the callback": next loop
+     * iteration, from the idle handle. */
+    e->timeout_now = 1;
+    engine_wake(e);
+  } else if (timeout_ms > 0) {
+    uv_timer_start(&e->curl_timer, curl_timer_cb, (uint64_t)timeout_ms, 0);
+  }
+  return 0;
+}
+
+static void request_abort(wfc_http *h, int code, const char *why);
+
+static void deadline_cb(uv_timer_t *t);
+
+/* Arms the engine's one deadline timer for due (uv_now() ms) unless it is
+ * already armed earlier. */
+static void deadline_arm(wfc__http_engine *e, uint64_t due) {
+  uint64_t now;
+  if (e->closed || (e->deadline_armed && e->deadline_due <= due))
+    return;
+  now = uv_now(e->loop);
+  e->deadline_due = due;
+  e->deadline_armed = 1;
+  uv_timer_start(&e->deadline_timer, deadline_cb, due > now ? due - now : 0, 0);
+}
+
+static void deadline_scan(wfc__http_engine *e, rlist *l, uint64_t now,
+                          uint64_t *next) {
+  for (wfc_http *h = l->head; h; h = h->next) {
+    if (h->deadline <= now) {
+      char why[64];
+      snprintf(why, sizeof why, "deadline of %u ms exceeded",
+               (unsigned)h->timeout_ms);
+      request_abort(h, WFC_ETIMEDOUT, why);
+    } else if (h->deadline < *next) {
+      *next = h->deadline;
+    }
+  }
+}
+
+static void deadline_cb(uv_timer_t *t) {
+  wfc__http_engine *e = t->data;
+  uint64_t now = uv_now(e->loop), next = UINT64_MAX;
+  e->deadline_armed = 0;
+  deadline_scan(e, &e->pending, now, &next);
+  deadline_scan(e, &e->active, now, &next);
+  if (next != UINT64_MAX)
+    deadline_arm(e, next);
+  engine_pump(e);
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static void request_free(wfc_http *h) {
+  if (h->easy)
+    curl_easy_cleanup(h->easy);
+  curl_slist_free_all(h->hdrs);
+  free(h->body.p);
+  free(h->hdr.p);
+  free(h->reqbody);
+  h->magic = 0;
+  free(h);
+}
+
+/* Takes h out of the multi (or the pending list) and queues its callback.
+ * Never called from inside a libcurl callback. */
+static void request_detach(wfc__http_engine *e, wfc_http *h) {
+  rlist *l = list_of(e, h);
+  if (h->state == ST_DONE || !l)
+    return;
+  list_unlink(l, h);
+  if (h->state == ST_ACTIVE && e->multi) {
+    e->in_curl++;
+    curl_multi_remove_handle(e->multi, h->easy);
+    e->in_curl--;
+  }
+  curl_easy_cleanup(h->easy);
+  h->easy = NULL;
+  h->state = ST_DONE;
+  list_push(&e->donel, h);
+}
+
+/* Marks h failed with code and queues its removal. ECANCELED wins over any
+ * other outcome not yet delivered; other codes keep an earlier error. */
+static void request_abort(wfc_http *h, int code, const char *why) {
+  wfc__http_engine *e = h->e;
+  if (h->state == ST_DELIVERING)
+    return;
+  if (code == WFC_ECANCELED || h->error == 0) {
+    h->error = code;
+    set_msg(h, "%s", why);
+  }
+  if (h->state == ST_DONE || h->abort_queued)
+    return;
+  h->abort_queued = 1;
+  h->abort_next = NULL;
+  if (e->abort_tail)
+    e->abort_tail->abort_next = h;
+  else
+    e->abort_head = h;
+  e->abort_tail = h;
+  engine_wake(e);
+}
+
+static int map_curl(CURLcode rc) {
+  switch (rc) {
+  case CURLE_OPERATION_TIMEDOUT:
+    return WFC_ETIMEDOUT;
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_SSL_ENGINE_NOTFOUND:
+  case CURLE_SSL_ENGINE_SETFAILED:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_USE_SSL_FAILED:
+  case CURLE_SSL_ENGINE_INITFAILED:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_SHUTDOWN_FAILED:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+  case CURLE_SSL_CLIENTCERT:
+    return WFC_ETLS;
+  case CURLE_OUT_OF_MEMORY:
+    return WFC_ENOMEM;
+  case CURLE_WRITE_ERROR:
+  case CURLE_READ_ERROR:
+  case CURLE_ABORTED_BY_CALLBACK:
+    return WFC_EIO;
+  default:
+    return WFC_ENET;
+  }
+}
+
+/* A transfer libcurl reports done. */
+static void request_finished(wfc__http_engine *e, wfc_http *h, CURLcode rc) {
+  if (h->error == 0 && rc != CURLE_OK) {
+    const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+    h->error = map_curl(rc);
+    switch (h->error) {
+    case WFC_ETLS:
+      set_msg(h, "TLS: %s", detail);
+      break;
+    case WFC_ETIMEDOUT:
+      set_msg(h, "timed out: %s", detail);
+      break;
+    default:
+      set_msg(h, "%s", detail);
+    }
+  }
+  request_detach(e, h);
+}
+
+/* ---- libcurl callbacks (no libcurl calls in here) --------------------- */
+
+static size_t header_cb(char *p, size_t size, size_t n, void *userp) {
+  wfc_http *h = userp;
+  size_t len = size * n, nlen, vlen;
+  const char *colon, *v;
+
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+    /* A new response (an interim 1xx, then the final one): start over. */
+    const char *sp = memchr(p, ' ', len);
+    long status = 0;
+    if (sp)
+      for (const char *q = sp + 1; q < p + len && isdigit((unsigned char)*q);
+           q++)
+        status = status * 10 + (*q - '0');
+    h->status = status;
+    h->in_2xx = status >= 200 && status < 300;
+    h->hdr.len = 0;
+    return len;
+  }
+  colon = memchr(p, ':', len);
+  if (!colon)
+    return len; /* the blank line, or junk */
+  nlen = (size_t)(colon - p);
+  v = colon + 1;
+  while (v < p + len && (*v == ' ' || *v == '\t'))
+    v++;
+  vlen = (size_t)(p + len - v);
+  while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' ||
+                  v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+    vlen--;
+  if (h->hdr.len + nlen + vlen + 2 > MAX_HEADER_BYTES) {
+    h->error = WFC_ETOOBIG;
+    set_msg(h, "response headers over %zu bytes", MAX_HEADER_BYTES);
+    return 0;
+  }
+  if (buf_add(&h->hdr, p, nlen) || buf_add(&h->hdr, "", 1) ||
+      buf_add(&h->hdr, v, vlen) || buf_add(&h->hdr, "", 1)) {
+    h->error = WFC_ENOMEM;
+    set_msg(h, "%s", "out of memory for response headers");
+    return 0;
+  }
+  return len;
+}
+
+static size_t write_cb(char *p, size_t size, size_t n, void *userp) {
+  wfc_http *h = userp;
+  size_t len = size * n;
+
+  if (h->io.write && h->in_2xx) {
+    if (h->io.write(h->io.ctx, p, len) < 0) {
+      h->error = WFC_EIO;
+      set_msg(h, "%s", "the response sink failed");
+      return 0;
+    }
+    h->res.sunk += len;
+    return len;
+  }
+  if (h->body.len + len > h->max_body) {
+    h->error = WFC_ETOOBIG;
+    set_msg(h, "response body over the cap of %zu bytes", h->max_body);
+    return 0;
+  }
+  if (buf_add(&h->body, p, len)) {
+    h->error = WFC_ENOMEM;
+    set_msg(h, "%s", "out of memory for the response body");
+    return 0;
+  }
+  return len;
+}
+
+static size_t read_cb(char *p, size_t size, size_t n, void *userp) {
+  wfc_http *h = userp;
+  size_t len = size * n;
+  uint64_t left = h->up_len - h->up_off;
+  ssize_t got;
+
+  if (left == 0)
+    return 0;
+  if (len > left)
+    len = (size_t)left;
+  got = h->io.read(h->io.ctx, h->up_off, p, len);
+  if (got <= 0 || (size_t)got > len) {
+    h->error = WFC_EIO;
+    set_msg(h, "%s",
+            got == 0 ? "the request body ended early"
+                     : "the request body source failed");
+    return CURL_READFUNC_ABORT;
+  }
+  h->up_off += (uint64_t)got;
+  return (size_t)got;
+}
+
+static int seek_cb(void *userp, curl_off_t off, int origin) {
+  wfc_http *h = userp;
+  if (origin != SEEK_SET || off < 0 || (uint64_t)off > h->up_len)
+    return CURL_SEEKFUNC_CANTSEEK;
+  h->up_off = (uint64_t)off;
+  return CURL_SEEKFUNC_OK;
+}
+
+/* verbose: connection-level text only, never headers or data. */
+static int debug_cb(CURL *easy, curl_infotype type, char *data, size_t size,
+                    void *userp) {
+  if (type == CURLINFO_TEXT)
+    wfc__log(WFC_LOG_DEBUG, "http: %.*s",
+             (int)(size && data[size - 1] == '\n' ? size - 1 : size), data);
+  return 0;
+}
+
+/* ---- the pump --------------------------------------------------------- */
+
+static void idle_cb(uv_idle_t *idle) {
+  wfc__http_engine *e = idle->data;
+  int running;
+  if (e->timeout_now && e->multi) {
+    e->timeout_now = 0;
+    e->in_curl++;
+    curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    e->in_curl--;
+  }
+  engine_pump(e);
+}
+
+static void engine_wake(wfc__http_engine *e) {
+  if (!e->closed && !e->idle_on) {
+    e->idle_on = 1;
+    uv_idle_start(&e->idle, idle_cb);
+  }
+}
+
+static void drain_info(wfc__http_engine *e) {
+  CURLMsg *m;
+  int left;
+  if (!e->multi)
+    return;
+  while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
+    wfc_http *h = NULL;
+    CURLcode rc;
+    if (m->msg != CURLMSG_DONE)
+      continue;
+    /* Read everything before remove_handle invalidates the message. */
+    rc = m->data.result;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&h);
+    if (h && h->state == ST_ACTIVE)
+      request_finished(e, h, rc);
+  }
+}
+
+static void run_aborts(wfc__http_engine *e) {
+  wfc_http *h;
+  while ((h = e->abort_head) != NULL) {
+    e->abort_head = h->abort_next;
+    if (!e->abort_head)
+      e->abort_tail = NULL;
+    h->abort_queued = 0;
+    request_detach(e, h);
+  }
+}
+
+static void run_adds(wfc__http_engine *e) {
+  wfc_http *h;
+  while ((h = e->pending.head) != NULL) {
+    CURLMcode mc;
+    list_unlink(&e->pending, h);
+    h->state = ST_ACTIVE;
+    list_push(&e->active, h);
+    e->in_curl++;
+    mc = curl_multi_add_handle(e->multi, h->easy);
+    e->in_curl--;
+    if (mc != CURLM_OK) {
+      list_unlink(&e->active, h);
+      h->state = ST_PENDING;
+      list_push(&e->pending, h);
+      h->error = mc == CURLM_OUT_OF_MEMORY ? WFC_ENOMEM : WFC_ENET;
+      set_msg(h, "cannot start the transfer: %s", curl_multi_strerror(mc));
+      request_detach(e, h);
+    }
+  }
+}
+
+static void deliver(wfc__http_engine *e, size_t max) {
+  wfc_http *h;
+  while (max-- > 0 && (h = e->donel.head) != NULL) {
+    list_unlink(&e->donel, h);
+    h->state = ST_DELIVERING;
+    h->res.size = sizeof h->res;
+    h->res.error = h->error;
+    h->res.error_message = h->error ? h->msg : NULL;
+    h->res.status = h->status;
+    if (h->error || !h->body.p) {
+      h->res.body = "";
+      h->res.body_len = 0;
+    } else {
+      h->res.body = h->body.p;
+      h->res.body_len = h->body.len;
+    }
+    e->count--;
+    if (e->count == 0 && e->deadline_armed) {
+      uv_timer_stop(&e->deadline_timer);
+      e->deadline_armed = 0;
+    }
+    h->cb(h->arg, &h->res);
+    request_free(h);
+  }
+}
+
+static void handle_close_cb(uv_handle_t *handle) {
+  wfc__http_engine *e = handle->data;
+  e->handles--;
+  engine_maybe_free(e);
+}
+
+static void engine_maybe_free(wfc__http_engine *e) {
+  if (!e->closed || e->handles > 0)
+    return;
+  void (*done)(void *) = e->done;
+  void *arg = e->done_arg;
+  free(e->socks);
+  free(e->ca_bundle);
+  free(e);
+  if (done)
+    done(arg);
+}
+
+/* Every request has been called back: clean the multi while the uv handles
+ * are alive (it may call our socket callbacks), then close them. */
+static void engine_finish_close(wfc__http_engine *e) {
+  e->closed = 1;
+  uv_idle_stop(&e->idle);
+  e->idle_on = 0;
+  if (e->multi) {
+    e->in_curl++;
+    curl_multi_cleanup(e->multi);
+    e->in_curl--;
+    e->multi = NULL;
+  }
+  for (size_t fd = 0; fd < e->nsocks; fd++)
+    sock_release(e, (curl_socket_t)fd);
+  uv_close((uv_handle_t *)&e->curl_timer, handle_close_cb);
+  uv_close((uv_handle_t *)&e->deadline_timer, handle_close_cb);
+  uv_close((uv_handle_t *)&e->idle, handle_close_cb);
+}
+
+/* Applies everything queued. Runs only from libuv callbacks, never inside
+ * libcurl. */
+static void engine_pump(wfc__http_engine *e) {
+  if (e->closed)
+    return;
+  if (e->pumping || e->in_curl) {
+    engine_wake(e);
+    return;
+  }
+  e->pumping = 1;
+  drain_info(e);
+  run_aborts(e);
+  /* Only those done now: a callback that keeps sending and cancelling must
+   * not starve the loop. */
+  size_t ndone = 0;
+  for (wfc_http *h = e->donel.head; h; h = h->next)
+    ndone++;
+  deliver(e, ndone);
+  if (!e->closing)
+    run_adds(e);
+  else
+    run_aborts(e);
+  e->pumping = 0;
+
+  if (e->closing && e->count == 0) {
+    engine_finish_close(e);
+    return;
+  }
+  if (e->pending.head || e->abort_head || e->donel.head || e->timeout_now ||
+      e->closing) {
+    engine_wake(e);
+  } else if (e->idle_on) {
+    e->idle_on = 0;
+    uv_idle_stop(&e->idle);
+  }
+}
+
+/* ---- public ----------------------------------------------------------- */
+
+int wfc__http_engine_new(uv_loop_t *loop, const wfc__http_opts *opts,
+                         wfc__http_engine **out) {
+  wfc__http_opts o = {0};
+  wfc__http_engine *e;
+  const char *ca;
+
+  if (!loop || !out)
+    return WFC_EINVAL;
+  *out = NULL;
+  if (opts) {
+    size_t n = opts->size && opts->size < sizeof o ? opts->size : sizeof o;
+    memcpy(&o, opts, n);
+  }
+  e = calloc(1, sizeof *e);
+  if (!e)
+    return WFC_ENOMEM;
+  e->loop = loop;
+  e->max_host =
+      o.max_host_connections > 0 ? o.max_host_connections : DEF_MAX_HOST;
+  e->connect_ms =
+      o.connect_timeout_ms > 0 ? o.connect_timeout_ms : DEF_CONNECT_MS;
+  e->default_timeout_ms =
+      o.default_timeout_ms ? o.default_timeout_ms : DEF_TIMEOUT_MS;
+  e->default_max_body = o.default_max_body ? o.default_max_body : DEF_MAX_BODY;
+  e->verbose = o.verbose;
+  ca = o.ca_bundle ? o.ca_bundle : getenv("WFC_CA_BUNDLE");
+  if (ca && *ca && !(e->ca_bundle = strdup(ca))) {
+    free(e);
+    return WFC_ENOMEM;
+  }
+  e->multi = curl_multi_init();
+  if (!e->multi) {
+    free(e->ca_bundle);
+    free(e);
+    return WFC_ENOMEM;
+  }
+  curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+  curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+  curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+  curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+  curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, e->max_host);
+  /* These cannot fail once the loop is initialised. */
+  uv_timer_init(loop, &e->curl_timer);
+  uv_timer_init(loop, &e->deadline_timer);
+  uv_idle_init(loop, &e->idle);
+  e->curl_timer.data = e->deadline_timer.data = e->idle.data = e;
+  e->handles = 3;
+  *out = e;
+  return 0;
+}
+
+void wfc__http_engine_close(wfc__http_engine *e, void (*done)(void *arg),
+                            void *arg) {
+  rlist *lists[3];
+  if (!e || e->closing)
+    return;
+  e->closing = 1;
+  e->done = done;
+  e->done_arg = arg;
+  lists[0] = &e->pending;
+  lists[1] = &e->active;
+  lists[2] = &e->donel;
+  for (int i = 0; i < 3; i++)
+    for (wfc_http *h = lists[i]->head; h; h = h->next)
+      request_abort(h, WFC_ECANCELED, "canceled: the engine is shutting down");
+  engine_wake(e); /* the rest happens in engine_pump() */
+}
+
+size_t wfc__http_engine_pending(const wfc__http_engine *e) {
+  return e ? e->count : 0;
+}
+
+/* Checks the URL and writes "METHOD scheme://host[:port]" into label (no
+ * user info, path or query: they may carry secrets). */
+static int check_url(const char *url, const char *method, char *label,
+                     size_t size) {
+  CURLU *u = curl_url();
+  char *scheme = NULL, *host = NULL, *port = NULL;
+  int rc = WFC_EINVAL;
+
+  if (!u)
+    return WFC_ENOMEM;
+  if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+    goto out;
+  if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host)
+    goto out;
+  if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+    goto out;
+  curl_url_get(u, CURLUPART_PORT, &port, 0);
+  snprintf(label, size, "%s %s://%s%s%s", method, scheme, host, port ? ":" : "",
+           port ? port : "");
+  rc = 0;
+out:
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+/* "Name: value" with a token name and no CR/LF anywhere. */
+static int check_header(const char *hv) {
+  const char *colon = strchr(hv, ':');
+  if (!colon || strpbrk(hv, "\r\n"))
+    return WFC_EHEADER;
+  if (!is_token(hv, (size_t)(colon - hv)))
+    return WFC_EHEADER;
+  return 0;
+}
+
+static int has_header(const char *const *hs, const char *name) {
+  size_t n = strlen(name);
+  for (; hs && *hs; hs++)
+    if (strncasecmp(*hs, name, n) == 0 && (*hs)[n] == ':')
+      return 1;
+  return 0;
+}
+
+static int slist_add(struct curl_slist **l, const char *s) {
+  struct curl_slist *n = curl_slist_append(*l, s);
+  if (!n)
+    return WFC_ENOMEM;
+  *l = n;
+  return 0;
+}
+
+int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
+                   const wfc__http_io *io, wfc_http_cb cb, void *arg,
+                   wfc_http **out) {
+  wfc_http_req r = {0};
+  wfc_http *h;
+  CURL *c;
+  int stream, has_body, rc;
+  uint32_t timeout;
+
+  if (out)
+    *out = NULL;
+  if (!e || !req || !cb)
+    return WFC_EINVAL;
+  if (e->closing)
+    return WFC_ESTATE;
+  if (req->size < offsetof(wfc_http_req, body_blob))
+    return WFC_EINVAL;
+  memcpy(&r, req, req->size < sizeof r ? req->size : sizeof r);
+  if (!r.method || !is_token(r.method, strlen(r.method)) ||
+      strlen(r.method) > MAX_METHOD_LEN || !r.url)
+    return WFC_EINVAL;
+  for (const char *const *hs = r.headers; hs && *hs; hs++)
+    if (check_header(*hs))
+      return WFC_EHEADER;
+  stream = io && io->read;
+  if ((r.body_len && !r.body) || (stream && r.body))
+    return WFC_EINVAL;
+
+  h = calloc(1, sizeof *h);
+  if (!h)
+    return WFC_ENOMEM;
+  h->magic = HTTP_MAGIC;
+  h->e = e;
+  h->cb = cb;
+  h->arg = arg;
+  if (io)
+    h->io = *io;
+  rc = check_url(r.url, r.method, h->label, sizeof h->label);
+  if (rc)
+    goto fail;
+  rc = WFC_ENOMEM;
+  h->easy = c = curl_easy_init();
+  if (!c)
+    goto fail;
+
+  /* Headers: the caller's, plus suppressions of curl's own defaults that
+   * would only cost a round trip (Expect) or mislabel a body. */
+  for (const char *const *hs = r.headers; hs && *hs; hs++)
+    if (slist_add(&h->hdrs, *hs))
+      goto fail;
+  has_body = r.body != NULL || stream || strcmp(r.method, "POST") == 0 ||
+             strcmp(r.method, "PUT") == 0 || strcmp(r.method, "PATCH") == 0;
+  if (has_body && !has_header(r.headers, "Expect") &&
+      slist_add(&h->hdrs, "Expect:"))
+    goto fail;
+  if (has_body && !has_header(r.headers, "Content-Type") &&
+      slist_add(&h->hdrs, "Content-Type:"))
+    goto fail;
+
+  curl_easy_setopt(c, CURLOPT_URL, r.url);
+  curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)h);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, e->connect_ms);
+  curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (e->ca_bundle)
+    curl_easy_setopt(c, CURLOPT_CAINFO, e->ca_bundle);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "wfc/" WFC_VERSION_STRING);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, e);
+  curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
+  curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, e);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->hdrs);
+  if (e->verbose) {
+    curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, debug_cb);
+    curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+  }
+
+  if (!has_body && strcmp(r.method, "GET") == 0) {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else if (!has_body && strcmp(r.method, "HEAD") == 0) {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else {
+    if (has_body) {
+      curl_easy_setopt(c, CURLOPT_POST, 1L);
+      if (stream) {
+        h->up_len = r.body_length;
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
+        curl_easy_setopt(c, CURLOPT_READDATA, h);
+        curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, seek_cb);
+        curl_easy_setopt(c, CURLOPT_SEEKDATA, h);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)r.body_length);
+      } else {
+        /* Our copy: CURLOPT_POSTFIELDS does not copy. */
+        h->reqbody = malloc(r.body_len + 1);
+        if (!h->reqbody)
+          goto fail;
+        if (r.body_len)
+          memcpy(h->reqbody, r.body, r.body_len);
+        h->reqbody[r.body_len] = '\0';
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)r.body_len);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, h->reqbody);
+      }
+    }
+    if (!has_body || strcmp(r.method, "POST") != 0)
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method);
+  }
+
+  h->max_body = r.max_body ? r.max_body : e->default_max_body;
+  timeout = r.timeout_ms ? r.timeout_ms : e->default_timeout_ms;
+  h->timeout_ms = timeout;
+  /* uv_now() is cached at the start of the loop iteration: refresh it so
+   * the deadline really counts from this call. */
+  uv_update_time(e->loop);
+  h->deadline = uv_now(e->loop) + timeout;
+
+  h->state = ST_PENDING;
+  list_push(&e->pending, h);
+  e->count++;
+  deadline_arm(e, h->deadline);
+  engine_wake(e);
+  if (out)
+    *out = h;
+  return 0;
+
+fail:
+  request_free(h);
+  return rc;
+}
+
+void wfc__http_cancel(wfc_http *h) {
+  if (!h || h->magic != HTTP_MAGIC)
+    return;
+  request_abort(h, WFC_ECANCELED, "canceled");
+}
+
+const char *wfc__http_header(const wfc_http_res *res, const char *name) {
+  const wfc_http *h;
+  const char *p, *end, *found = NULL;
+  if (!res || !name)
+    return NULL;
+  h = (const wfc_http *)((const char *)res - offsetof(wfc_http, res));
+  if (h->magic != HTTP_MAGIC || !h->hdr.p)
+    return NULL;
+  p = h->hdr.p;
+  end = p + h->hdr.len;
+  while (p < end) {
+    const char *v = p + strlen(p) + 1;
+    if (strcasecmp(p, name) == 0)
+      found = v;
+    p = v + strlen(v) + 1;
+  }
+  return found;
+}

@@ -1,0 +1,115 @@
+/* http.h - the SDK's asynchronous HTTP engine: one libcurl multi handle per
+ * libuv loop, driven by curl_multi_socket_action (curl's multi-uv pattern).
+ *
+ * Everything here runs on the loop thread. The host-API layer adapts
+ * wfc_http_req (include/wfc/plugin.h) to wfc__http_send(); blobs reach the
+ * engine only through wfc__http_io.
+ *
+ * Guarantees (tested in tests/http/):
+ * - a callback runs exactly once per successful wfc__http_send(), always
+ *   later on the loop (never inside wfc__http_send or wfc__http_cancel);
+ * - libcurl is never re-entered from one of its own callbacks: additions,
+ *   removals and completions are queued and run after socket_action returns;
+ * - a curl timeout of 0 is deferred to the next loop iteration, -1 stops the
+ *   timer;
+ * - the engine opens and closes every socket itself, stopping its poll
+ *   before close(2);
+ * - TLS peer and host verification are always on.
+ */
+#ifndef WFC_SDK_HTTP_H
+#define WFC_SDK_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "wfc/error.h"
+#include "wfc/plugin.h"
+
+typedef struct wfc__http_engine wfc__http_engine;
+
+/* Engine options. Zero (or NULL) members take the defaults in brackets. */
+typedef struct wfc__http_opts {
+  size_t size;                 /* sizeof(wfc__http_opts) */
+  long max_host_connections;   /* per host:port [8] */
+  long connect_timeout_ms;     /* TCP + TLS handshake [10000] */
+  uint32_t default_timeout_ms; /* total deadline of a request [60000] */
+  size_t default_max_body;     /* cap on an in-memory body [16 MiB] */
+  const char *ca_bundle; /* PEM file (copied); NULL: env WFC_CA_BUNDLE, else
+                            the system's store */
+  int verbose; /* 1: connection events at debug level through the SDK log
+                  (never headers or bodies) */
+} wfc__http_opts;
+
+/* Optional streaming of bodies (the host adapts blobs to this). Borrowed
+ * from wfc__http_send() until the request's callback has run; the callbacks
+ * run on the loop thread, from inside libcurl, so they must not block and
+ * must not call the engine except wfc__http_send/wfc__http_cancel (which
+ * only queue). */
+typedef struct wfc__http_io {
+  /* Request body source: up to len bytes of the body starting at off (0 is
+   * the body's first byte; the engine may ask again from an earlier offset
+   * when libcurl rewinds). Returns the count (0 only at the end) or < 0 on
+   * error (the request fails with WFC_EIO). NULL: no streamed body. */
+  ssize_t (*read)(void *ctx, uint64_t off, void *buf, size_t len);
+  /* Response sink, called for 2xx responses only (other bodies go to memory
+   * so the error can be read). Returns 0, or < 0 to fail the request with
+   * WFC_EIO. NULL: bodies go to memory. */
+  int (*write)(void *ctx, const void *buf, size_t len);
+  void *ctx;
+} wfc__http_io;
+
+/* Creates an engine on loop (borrowed; must outlive the engine). The host
+ * calls curl_global_init() once before. Returns 0 or WFC_ENOMEM/WFC_EINVAL.
+ */
+int wfc__http_engine_new(uv_loop_t *loop, const wfc__http_opts *opts,
+                         wfc__http_engine **out);
+
+/* Orderly shutdown: refuses new sends (WFC_ESTATE), completes every request
+ * not yet called back with WFC_ECANCELED (each callback once, later on the
+ * loop), removes and cleans every easy handle, cleans the multi handle and
+ * closes the engine's uv handles. done(arg) runs once, on the loop, after
+ * the last handle is closed; the engine is freed then, and the loop may be
+ * closed (uv_loop_close() == 0) once nothing else is on it. Calling it again
+ * is a no-op. */
+void wfc__http_engine_close(wfc__http_engine *e, void (*done)(void *arg),
+                            void *arg);
+
+/* Number of requests sent and not yet called back. */
+size_t wfc__http_engine_pending(const wfc__http_engine *e);
+
+/* Validates and queues a request. req (and everything it points to) is
+ * borrowed during the call and copied; io (optional) is borrowed until the
+ * callback. req->body_blob and req->sink_blob are ignored here: streaming
+ * goes through io (io->read uses req->body_length as Content-Length).
+ * On success returns 0, and cb(arg, res) runs exactly once later; *out
+ * (optional) is valid until then. On error returns, without ever calling
+ * cb:
+ *   WFC_EINVAL  bad method (not a token), URL (not absolute http/https) or
+ *               body arguments;
+ *   WFC_EHEADER a header that is not "Name: value" with a token name, or
+ *               that holds CR or LF;
+ *   WFC_ESTATE  the engine is closing;
+ *   WFC_ENOMEM.
+ * res (borrowed during cb) has error 0 and the HTTP status (any status is a
+ * success at this level), or error WFC_ENET, WFC_ETLS, WFC_ETIMEDOUT (the
+ * deadline counts from this call, queueing included), WFC_ECANCELED,
+ * WFC_ETOOBIG (in-memory body over the cap) or WFC_EIO (io failed), with
+ * error_message naming the method, the origin and the cause (never request
+ * headers, paths or queries). */
+int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
+                   const wfc__http_io *io, wfc_http_cb cb, void *arg,
+                   wfc_http **out);
+
+/* Cancels a request whose callback has not run yet: the callback runs later
+ * with WFC_ECANCELED. Safe from any engine callback. */
+void wfc__http_cancel(wfc_http *h);
+
+/* Value of a response header of res (a response passed to a callback of
+ * this engine), case-insensitive, the last one received wins; NULL if
+ * absent. Borrowed during the callback. */
+const char *wfc__http_header(const wfc_http_res *res, const char *name);
+
+#endif

@@ -1,0 +1,361 @@
+/* test_http_basic.c - the HTTP engine against ts_server: GET/POST/other
+ * methods, headers both ways, validation before sending, body cap, network
+ * errors and their messages, a request sent from a callback. */
+#include "http_test.h"
+
+static json_object *parse(const result *r) {
+  json_object *o = json_tokener_parse(r->body);
+  assert_non_null(o);
+  return o;
+}
+
+static const char *jstr(json_object *o, const char *k) {
+  json_object *v;
+  if (!json_object_object_get_ex(o, k, &v))
+    return NULL;
+  return json_object_get_string(v);
+}
+
+static const char *jhdr(json_object *o, const char *name) {
+  json_object *hs;
+  assert_true(json_object_object_get_ex(o, "headers", &hs));
+  return jstr(hs, name);
+}
+
+static void get_basic(void **state) {
+  fixture f;
+  result r = {.want_hdr = "X-TEST"};
+  const char *hs[] = {"X-Test: one", "x-test: two", "Cache-Control: no-store",
+                      NULL};
+  ts_route rt = {
+      .method = "GET", .path = "/hello", .body = "hello world", .headers = hs};
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+
+  wfc_http_req q = req_make("GET", fx_url(&f, "/hello"));
+  wfc_http *h = NULL;
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, &h), 0);
+  assert_non_null(h);
+  assert_int_equal(r.calls, 0); /* never inside send */
+  assert_int_equal(wfc__http_engine_pending(f.e), 1);
+  run_until(&f, &r.calls, 1);
+  assert_int_equal(r.calls, 1);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body, "hello world");
+  assert_int_equal(r.body_len, 11);
+  assert_string_equal(r.hdr, "two"); /* case-insensitive, last wins */
+  assert_int_equal(wfc__http_engine_pending(f.e), 0);
+  fx_close(&f);
+  assert_int_equal(r.calls, 1);
+  result_free(&r);
+}
+
+static void post_echo(void **state) {
+  fixture f;
+  result r = {0};
+  const char *hs[] = {"X-Custom: v1", "Content-Type: text/plain", NULL};
+  ts_route rt = {.path = "/echo", .echo = 1};
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+
+  wfc_http_req q = req_make("POST", fx_url(&f, "/echo"));
+  q.headers = hs;
+  q.body = "abc";
+  q.body_len = 3;
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL), 0);
+  run_until(&f, &r.calls, 1);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 200);
+  json_object *o = parse(&r);
+  assert_string_equal(jstr(o, "method"), "POST");
+  assert_string_equal(jstr(o, "path"), "/echo");
+  assert_string_equal(jstr(o, "body"), "abc");
+  assert_string_equal(jstr(o, "body_length"), "3");
+  assert_string_equal(jhdr(o, "x-custom"), "v1");
+  assert_string_equal(jhdr(o, "content-type"), "text/plain");
+  assert_string_equal(jhdr(o, "content-length"), "3");
+  assert_null(jhdr(o, "expect")); /* no 100-continue round trip */
+  json_object_put(o);
+  fx_close(&f);
+  result_free(&r);
+}
+
+static void other_methods(void **state) {
+  static const char *methods[] = {"PUT", "PATCH", "DELETE", "OPTIONS", "POST"};
+  fixture f;
+  ts_route rt = {.path = "/echo", .echo = 1};
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+
+  for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) {
+    result r = {0};
+    wfc_http_req q = req_make(methods[i], fx_url(&f, "/echo"));
+    assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL), 0);
+    run_until(&f, &r.calls, 1);
+    assert_int_equal(r.error, 0);
+    json_object *o = parse(&r);
+    assert_string_equal(jstr(o, "method"), methods[i]);
+    assert_string_equal(jstr(o, "body_length"), "0");
+    /* Bodiless POST/PUT/PATCH still say Content-Length: 0 (no 411). */
+    if (strcmp(methods[i], "DELETE") && strcmp(methods[i], "OPTIONS"))
+      assert_string_equal(jhdr(o, "content-length"), "0");
+    json_object_put(o);
+    result_free(&r);
+  }
+
+  /* HEAD: status and headers, no body. */
+  result r = {.want_hdr = "content-length"};
+  ts_route big = {.path = "/big", .stream_bytes = 5000};
+  ts_server_route(f.srv, &big);
+  wfc_http_req q = req_make("HEAD", fx_url(&f, "/big"));
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL), 0);
+  run_until(&f, &r.calls, 1);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.body_len, 0);
+  assert_string_equal(r.hdr, "5000");
+  result_free(&r);
+  fx_close(&f);
+}
+
+static void error_status_body_in_memory(void **state) {
+  fixture f;
+  result r = {0}, r404 = {0};
+  const char *hs[] = {"Content-Type: application/json", NULL};
+  ts_route rt = {.path = "/busy",
+                 .status = 429,
+                 .headers = hs,
+                 .body = "{\"error\":{\"code\":\"TooManyRequests\"}}"};
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+  wfc_http_req q = req_make("GET", fx_url(&f, "/busy"));
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL), 0);
+  wfc_http_req q2 = req_make("GET", fx_url(&f, "/nowhere"));
+  assert_int_equal(wfc__http_send(f.e, &q2, NULL, on_result, &r404, NULL), 0);
+  run_until(&f, &r404.calls, 1);
+  run_until(&f, &r.calls, 1);
+  assert_int_equal(r.error, 0); /* a status is not an engine error */
+  assert_int_equal(r.status, 429);
+  assert_string_equal(r.body, "{\"error\":{\"code\":\"TooManyRequests\"}}");
+  assert_int_equal(r404.status, 404);
+  assert_string_equal(r404.body, "no route");
+  fx_close(&f);
+  result_free(&r);
+  result_free(&r404);
+}
+
+static void validation_refuses_before_sending(void **state) {
+  fixture f;
+  result r = {0};
+  ts_stats st;
+  ts_route rt = {.path = "*", .echo = 1};
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+  char good[200];
+  snprintf(good, sizeof good, "%s/x", ts_server_url(f.srv));
+
+  static const char *bad_headers[][2] = {
+      {"X-A: b\r\nX-Evil: 1", NULL}, /* header injection */
+      {"X-A: b\n", NULL},
+      {"X-A: b\rc", NULL},
+      {"X-A b", NULL},   /* no colon */
+      {"X A: b", NULL},  /* name not a token */
+      {": b", NULL},     /* empty name */
+      {"X(A): b", NULL}, /* separator in name */
+  };
+  for (size_t i = 0; i < sizeof bad_headers / sizeof *bad_headers; i++) {
+    const char *hs[] = {"Accept: */*", bad_headers[i][0], NULL};
+    wfc_http_req q = req_make("GET", good);
+    q.headers = hs;
+    wfc_http *h = (wfc_http *)&r;
+    assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, &h),
+                     WFC_EHEADER);
+    assert_null(h);
+  }
+  static const char *bad_methods[] = {"", "GE T", "GET\r\n", "G(ET",
+                                      "AVERYLONGMETHODNAMETHATISOVERTHIRTYTWO"};
+  for (size_t i = 0; i < sizeof bad_methods / sizeof *bad_methods; i++) {
+    wfc_http_req q = req_make(bad_methods[i], good);
+    assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL),
+                     WFC_EINVAL);
+  }
+  static const char *bad_urls[] = {"",
+                                   "/relative/path",
+                                   "ftp://127.0.0.1/x",
+                                   "file:///etc/passwd",
+                                   "http://",
+                                   "http://127.0.0.1/a\r\nX-Evil: 1",
+                                   "http://127.0.0.1/a b"};
+  for (size_t i = 0; i < sizeof bad_urls / sizeof *bad_urls; i++) {
+    wfc_http_req q = req_make("GET", bad_urls[i]);
+    assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL),
+                     WFC_EINVAL);
+  }
+  wfc_http_req q = req_make("GET", NULL);
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL),
+                   WFC_EINVAL);
+  q = req_make("POST", good);
+  q.body_len = 3; /* no body pointer */
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL),
+                   WFC_EINVAL);
+  q = req_make("GET", good);
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, NULL, &r, NULL), WFC_EINVAL);
+  q.size = 8; /* older than any layout we know */
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL),
+                   WFC_EINVAL);
+
+  /* Let the loop run: nothing was queued, nothing reaches the server. */
+  assert_int_equal(wfc__http_engine_pending(f.e), 0);
+  uv_run(&f.loop, UV_RUN_NOWAIT);
+  assert_int_equal(r.calls, 0);
+  ts_server_stats(f.srv, &st);
+  assert_int_equal(st.requests, 0);
+  assert_int_equal(st.connections, 0);
+
+  /* The same request with valid headers goes through. */
+  const char *ok[] = {"X-A: b", "X-Empty:", NULL};
+  q = req_make("GET", good);
+  q.headers = ok;
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL), 0);
+  run_until(&f, &r.calls, 1);
+  assert_int_equal(r.status, 200);
+  ts_server_stats(f.srv, &st);
+  assert_int_equal(st.requests, 1);
+  fx_close(&f);
+  result_free(&r);
+}
+
+static void body_cap(void **state) {
+  fixture f;
+  result r = {0}, r2 = {0}, r3 = {0};
+  wfc__http_opts o = {.size = sizeof o, .default_max_body = 4096};
+  ts_route rt = {.path = "/big", .stream_bytes = 100000};
+  ts_route small = {.path = "/small", .stream_bytes = 4000};
+  fx_open(&f, &o);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+  ts_server_route(f.srv, &small);
+
+  wfc_http_req q = req_make("GET", fx_url(&f, "/big"));
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL), 0);
+  q.max_body = 200000; /* a per-request cap above the engine's */
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r2, NULL), 0);
+  wfc_http_req q3 = req_make("GET", fx_url(&f, "/small"));
+  assert_int_equal(wfc__http_send(f.e, &q3, NULL, on_result, &r3, NULL), 0);
+  run_until(&f, &r.calls, 1);
+  run_until(&f, &r2.calls, 1);
+  run_until(&f, &r3.calls, 1);
+  assert_int_equal(r.error, WFC_ETOOBIG);
+  assert_non_null(strstr(r.msg, "4096"));
+  assert_int_equal(r.body_len, 0);
+  assert_int_equal(r2.error, 0);
+  assert_int_equal(r2.body_len, 100000);
+  for (size_t i = 0; i < r2.body_len; i++)
+    if ((unsigned char)r2.body[i] != ts_pattern(i))
+      fail_msg("byte %zu differs", i);
+  assert_int_equal(r3.error, 0);
+  assert_int_equal(r3.body_len, 4000);
+  fx_close(&f);
+  result_free(&r);
+  result_free(&r2);
+  result_free(&r3);
+}
+
+static void network_errors_and_messages(void **state) {
+  fixture f;
+  result r = {0}, rd = {0};
+  char url[256];
+  ts_route drop = {.path = "/drop", .drop = 1};
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &drop);
+
+  /* A port nobody listens on: take one from a server we stop. */
+  ts_server *gone;
+  assert_int_equal(ts_server_start(NULL, &gone), 0);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/secret/path?token=SECRETQ",
+           (unsigned)ts_server_port(gone));
+  ts_server_stop(gone);
+
+  const char *hs[] = {"Authorization: Bearer SECRETTOKEN", NULL};
+  wfc_http_req q = req_make("GET", url);
+  q.headers = hs;
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL), 0);
+  wfc_http_req qd = req_make("GET", fx_url(&f, "/drop"));
+  assert_int_equal(wfc__http_send(f.e, &qd, NULL, on_result, &rd, NULL), 0);
+  run_until(&f, &r.calls, 1);
+  run_until(&f, &rd.calls, 1);
+  assert_int_equal(r.error, WFC_ENET);
+  assert_int_equal(r.status, 0);
+  assert_non_null(strstr(r.msg, "GET http://127.0.0.1:"));
+  assert_null(strstr(r.msg, "SECRET")); /* no header, path or query */
+  assert_null(strstr(r.msg, "/secret"));
+  assert_int_equal(rd.error, WFC_ENET);
+  assert_true(strlen(rd.msg) > 0);
+  fx_close(&f);
+  result_free(&r);
+  result_free(&rd);
+}
+
+/* A callback that sends the next request, chain_left times. */
+typedef struct chain {
+  fixture *f;
+  int left;
+  int calls;
+  int errors;
+  int sent_ok;
+} chain;
+
+static void on_chain(void *arg, const wfc_http_res *res) {
+  chain *c = arg;
+  c->calls++;
+  if (res->error || res->status != 200)
+    c->errors++;
+  if (c->left-- > 0) {
+    wfc_http_req q = req_make("GET", fx_url(c->f, "/hello"));
+    int before = c->calls;
+    if (wfc__http_send(c->f->e, &q, NULL, on_chain, c, NULL) == 0)
+      c->sent_ok++;
+    assert_int_equal(c->calls, before); /* not called inside send */
+  }
+}
+
+static void send_from_callback(void **state) {
+  fixture f;
+  chain c = {.f = &f, .left = 20};
+  ts_route rt = {.path = "/hello", .body = "hi"};
+  ts_stats st;
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+  wfc_http_req q = req_make("GET", fx_url(&f, "/hello"));
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_chain, &c, NULL), 0);
+  run_until(&f, &c.calls, 21);
+  assert_int_equal(c.calls, 21);
+  assert_int_equal(c.sent_ok, 20);
+  assert_int_equal(c.errors, 0);
+  ts_server_stats(f.srv, &st);
+  assert_int_equal(st.requests, 21);
+  assert_int_equal(st.connections, 1); /* kept alive and reused */
+  fx_close(&f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(get_basic),
+      cmocka_unit_test(post_echo),
+      cmocka_unit_test(other_methods),
+      cmocka_unit_test(error_status_body_in_memory),
+      cmocka_unit_test(validation_refuses_before_sending),
+      cmocka_unit_test(body_cap),
+      cmocka_unit_test(network_errors_and_messages),
+      cmocka_unit_test(send_from_callback),
+  };
+  return cmocka_run_group_tests(tests, global_setup, global_teardown);
+}
