@@ -12,7 +12,8 @@
  * not canonical is refused with WFC_EINVAL, so they can be fed untrusted
  * data and fuzzed directly.
  *
- * Internal to the SDK (not in include/wfc/); see WFC__API below.
+ * Internal to the SDK (not in include/wfc/): hidden in libwfc.so; the unit
+ * tests reach it through the static wfc_internal.
  */
 #ifndef WFC_SDK_CRYPTO_H
 #define WFC_SDK_CRYPTO_H
@@ -22,21 +23,13 @@
 
 #include "wfc/error.h"
 
-/* wfc__ functions are internal: not in the public headers, not part of the
- * plugin ABI (plugins reach the SDK only through the host table). They keep
- * default visibility so that the reference host and the unit tests, which
- * link libwfc.so, can call them. */
-#ifndef WFC__API
-#define WFC__API __attribute__((visibility("default")))
-#endif
-
 #define WFC__SHA256_LEN 32
 #define WFC__KEY_LEN    32 /* AES-256 */
 
 /* ---- randomness ---------------------------------------------------------
  * RAND_priv_bytes (the private DRBG): fit for keys and PKCE verifiers.
  * WFC_EIO if the DRBG fails (its result is checked == 1, never < 0). */
-WFC__API int wfc__random(void *buf, size_t len);
+int wfc__random(void *buf, size_t len);
 
 /* ---- codecs -------------------------------------------------------------
  * Encoders write a NUL-terminated string into out[outsz] and, if outlen is
@@ -53,35 +46,33 @@ WFC__API int wfc__random(void *buf, size_t len);
 #define WFC__HEX_ENCLEN(n)    (2 * (size_t)(n) + 1)
 
 /* RFC 4648 section 4: alphabet A-Z a-z 0-9 + /, always '='-padded. */
-WFC__API int wfc__base64_encode(const void *in, size_t len, char *out,
-                                size_t outsz, size_t *outlen);
-WFC__API int wfc__base64_decode(const char *in, size_t len, void *out,
-                                size_t outsz, size_t *outlen);
+int wfc__base64_encode(const void *in, size_t len, char *out, size_t outsz,
+                       size_t *outlen);
+int wfc__base64_decode(const char *in, size_t len, void *out, size_t outsz,
+                       size_t *outlen);
 /* RFC 4648 section 5: alphabet A-Z a-z 0-9 - _, never padded (the form of
  * JWTs and PKCE); the decoder refuses '='. */
-WFC__API int wfc__base64url_encode(const void *in, size_t len, char *out,
-                                   size_t outsz, size_t *outlen);
-WFC__API int wfc__base64url_decode(const char *in, size_t len, void *out,
-                                   size_t outsz, size_t *outlen);
+int wfc__base64url_encode(const void *in, size_t len, char *out, size_t outsz,
+                          size_t *outlen);
+int wfc__base64url_decode(const char *in, size_t len, void *out, size_t outsz,
+                          size_t *outlen);
 /* Lowercase hex; the decoder accepts either case, even lengths only. */
-WFC__API int wfc__hex_encode(const void *in, size_t len, char *out,
-                             size_t outsz);
-WFC__API int wfc__hex_decode(const char *in, size_t len, void *out,
-                             size_t outsz, size_t *outlen);
+int wfc__hex_encode(const void *in, size_t len, char *out, size_t outsz);
+int wfc__hex_decode(const char *in, size_t len, void *out, size_t outsz,
+                    size_t *outlen);
 
 /* ---- digests, MACs, KDF -------------------------------------------------
  * WFC_EIO when OpenSSL fails (the reason is in its error queue). */
-WFC__API int wfc__sha256(const void *in, size_t len,
-                         uint8_t out[WFC__SHA256_LEN]);
+int wfc__sha256(const void *in, size_t len, uint8_t out[WFC__SHA256_LEN]);
 /* HMAC-SHA256 through EVP_MAC. */
-WFC__API int wfc__hmac_sha256(const void *key, size_t keylen, const void *msg,
-                              size_t len, uint8_t out[WFC__SHA256_LEN]);
+int wfc__hmac_sha256(const void *key, size_t keylen, const void *msg,
+                     size_t len, uint8_t out[WFC__SHA256_LEN]);
 /* HKDF-SHA256 (RFC 5869) extract-and-expand through EVP_KDF; salt may be
  * NULL/0. outlen <= 255 * 32. Used to derive purpose-bound sub-keys from the
  * store's master key. */
-WFC__API int wfc__hkdf_sha256(const void *ikm, size_t ikmlen, const void *salt,
-                              size_t saltlen, const void *info, size_t infolen,
-                              void *out, size_t outlen);
+int wfc__hkdf_sha256(const void *ikm, size_t ikmlen, const void *salt,
+                     size_t saltlen, const void *info, size_t infolen,
+                     void *out, size_t outlen);
 
 /* ---- PKCE (RFC 7636) ----------------------------------------------------*/
 #define WFC__PKCE_VERIFIER_MIN  43
@@ -91,23 +82,22 @@ WFC__API int wfc__hkdf_sha256(const void *ikm, size_t ikmlen, const void *salt,
 /* Writes a fresh verifier of len characters (43..128, 6 random bits each,
  * base64url alphabet, a subset of [A-Za-z0-9-._~]) plus a NUL into out,
  * which must hold len + 1 bytes. WFC_EINVAL for a length out of range. */
-WFC__API int wfc__pkce_verifier(char *out, size_t len);
+int wfc__pkce_verifier(char *out, size_t len);
 /* out = BASE64URL(SHA256(verifier)), 43 characters + NUL. WFC_EINVAL if the
  * verifier's length or characters break RFC 7636 section 4.1. */
-WFC__API int wfc__pkce_challenge_s256(const char *verifier,
-                                      char out[WFC__PKCE_CHALLENGE_LEN + 1]);
+int wfc__pkce_challenge_s256(const char *verifier,
+                             char out[WFC__PKCE_CHALLENGE_LEN + 1]);
 
 /* ---- comparison and hygiene ---------------------------------------------
  * 1 if a[0..alen) equals b[0..blen), else 0, in time that depends only on
  * the lengths (CRYPTO_memcmp). Use it for every secret comparison (state,
  * tags, tokens). */
-WFC__API int wfc__ct_equal(const void *a, size_t alen, const void *b,
-                           size_t blen);
+int wfc__ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 /* OPENSSL_cleanse; NULL-safe. */
-WFC__API void wfc__cleanse(void *p, size_t len);
+void wfc__cleanse(void *p, size_t len);
 /* Cleanses a NUL-terminated secret string and frees it; NULL-safe. For the
  * strings the store and the token code transfer to their callers. */
-WFC__API void wfc__secret_free(char *s);
+void wfc__secret_free(char *s);
 
 /* ---- AES-256-GCM sealing ------------------------------------------------
  * Sealed layout: version (1 byte, WFC__SEAL_VERSION) | IV (12 random bytes,
@@ -121,16 +111,14 @@ WFC__API void wfc__secret_free(char *s);
 
 /* *out (transfer, free()) receives plen + WFC__SEAL_OVERHEAD bytes.
  * aad may be NULL when aadlen is 0; plain may be NULL when plen is 0. */
-WFC__API int wfc__seal(const uint8_t key[WFC__KEY_LEN], const void *aad,
-                       size_t aadlen, const void *plain, size_t plen,
-                       uint8_t **out, size_t *outlen);
+int wfc__seal(const uint8_t key[WFC__KEY_LEN], const void *aad, size_t aadlen,
+              const void *plain, size_t plen, uint8_t **out, size_t *outlen);
 /* Inverse of wfc__seal. *plain (transfer) receives plen bytes plus a NUL
  * terminator not counted in *plen; the caller cleanses and frees it
  * (wfc__secret_free for text). WFC_EKEY for a wrong key, a different aad,
  * an unknown version, a truncated or any modified blob: in every failure
  * case nothing is returned (*plain = NULL), never unauthenticated bytes. */
-WFC__API int wfc__open(const uint8_t key[WFC__KEY_LEN], const void *aad,
-                       size_t aadlen, const void *sealed, size_t slen,
-                       uint8_t **plain, size_t *plen);
+int wfc__open(const uint8_t key[WFC__KEY_LEN], const void *aad, size_t aadlen,
+              const void *sealed, size_t slen, uint8_t **plain, size_t *plen);
 
 #endif

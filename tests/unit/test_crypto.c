@@ -112,7 +112,7 @@ static void test_base64_strict_decoding(void **state) {
   assert_int_equal(wfc__base64_decode("Zm9vYmFy", 8, dec, 5, &n), WFC_ETOOBIG);
   assert_int_equal(wfc__base64_decode("Zm9vYmFy", 8, dec, 6, &n), 0);
   {
-    char enc[8];
+    char enc[16];
     assert_int_equal(wfc__base64_encode("foobar", 6, enc, 8, &n), WFC_ETOOBIG);
     assert_int_equal(wfc__base64_encode("foobar", 6, enc, 9, &n), 0);
     assert_int_equal(wfc__base64url_encode("fooba", 5, enc, 7, &n),

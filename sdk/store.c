@@ -1,0 +1,1537 @@
+/* store.c - the connection store on SQLite (see store.h, docs/store.md).
+ *
+ * Every statement is prepared with bound parameters; multi-statement
+ * changes run in BEGIN IMMEDIATE transactions (single statements run in
+ * their own autocommit transaction). Secrets are sealed here, in the
+ * caller's thread, before SQLite ever sees them: the database only holds
+ * ciphertext. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "crypto.h"
+
+struct wfc__store {
+  sqlite3 *db;
+  pthread_mutex_t mu;
+  uint8_t seal_key[WFC__KEY_LEN]; /* HKDF(master key), see derive_keys */
+  char *path;
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+static _Thread_local char last_err[512];
+
+const char *wfc__store_last_error(void) {
+  return last_err;
+}
+
+__attribute__((format(printf, 2, 3))) static int fail(int code, const char *fmt,
+                                                      ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(last_err, sizeof last_err, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+/* Maps an SQLite result to a WFC code, keeping SQLite's words (they name
+ * tables and columns, never values). */
+static int db_fail(wfc__store *st, int rc, const char *what) {
+  int code = WFC_ESTORE;
+
+  switch (rc & 0xff) {
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    code = WFC_EBUSY;
+    break;
+  case SQLITE_NOMEM:
+    code = WFC_ENOMEM;
+    break;
+  case SQLITE_IOERR:
+  case SQLITE_FULL:
+    code = WFC_EIO;
+    break;
+  }
+  return fail(code, "store: %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+/* ---- statements -------------------------------------------------------- */
+
+static int prep(wfc__store *st, sqlite3_stmt **s, const char *sql) {
+  int rc = sqlite3_prepare_v2(st->db, sql, -1, s, NULL);
+  if (rc != SQLITE_OK)
+    return db_fail(st, rc, "prepare");
+  return 0;
+}
+
+/* Runs every statement of sql (constant text, no parameters): migrations,
+ * pragmas, transaction control. */
+static int exec_sql(wfc__store *st, const char *sql) {
+  while (sql != NULL && *sql != '\0') {
+    sqlite3_stmt *s = NULL;
+    const char *tail = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, &tail);
+    if (rc != SQLITE_OK)
+      return db_fail(st, rc, "prepare");
+    if (s != NULL) {
+      while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        ;
+      sqlite3_finalize(s);
+      if (rc != SQLITE_DONE)
+        return db_fail(st, rc, "exec");
+    }
+    sql = tail;
+  }
+  return 0;
+}
+
+static int tx_begin(wfc__store *st) {
+  return exec_sql(st, "BEGIN IMMEDIATE");
+}
+
+static int tx_commit(wfc__store *st) {
+  return exec_sql(st, "COMMIT");
+}
+
+/* Rolls back if a transaction is open, keeping the first error message. */
+static void tx_rollback(wfc__store *st) {
+  char saved[sizeof last_err];
+
+  if (sqlite3_get_autocommit(st->db))
+    return;
+  memcpy(saved, last_err, sizeof saved);
+  (void)exec_sql(st, "ROLLBACK");
+  memcpy(last_err, saved, sizeof saved);
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *v) {
+  if (v == NULL)
+    return sqlite3_bind_null(s, i);
+  return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+static int bind_time(sqlite3_stmt *s, int i, int64_t v) {
+  if (v == 0)
+    return sqlite3_bind_null(s, i);
+  return sqlite3_bind_int64(s, i, v);
+}
+
+/* Steps a write statement once and finalizes it. *changes (may be NULL)
+ * receives the number of rows it changed. The raw SQLite code is kept in
+ * *sqlrc (may be NULL) so callers can map constraints to their own codes. */
+static int step_done(wfc__store *st, sqlite3_stmt *s, const char *what,
+                     int *changes, int *sqlrc) {
+  int rc = sqlite3_step(s);
+
+  if (sqlrc != NULL)
+    *sqlrc = rc;
+  if (rc != SQLITE_DONE) {
+    rc = db_fail(st, rc, what); /* before finalize: keeps errmsg */
+    sqlite3_finalize(s);
+    return rc;
+  }
+  sqlite3_finalize(s);
+  if (changes != NULL)
+    *changes = sqlite3_changes(st->db);
+  return 0;
+}
+
+/* ---- schema -------------------------------------------------------------
+ * migrations[v - 1] takes a store from user_version v - 1 to v. Append
+ * only: a released migration never changes. */
+static const char *const migrations[] = {
+    /* 1: metadata (key check) and connections. */
+    "CREATE TABLE meta ("
+    "  name TEXT PRIMARY KEY,"
+    "  value BLOB NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE connections ("
+    "  id TEXT PRIMARY KEY,"
+    "  nickname TEXT NOT NULL CHECK (length(nickname) > 0),"
+    "  plugin TEXT NOT NULL CHECK (length(plugin) > 0),"
+    "  conn_type TEXT NOT NULL CHECK (length(conn_type) > 0),"
+    "  environment TEXT NOT NULL DEFAULT '',"
+    "  account TEXT NOT NULL DEFAULT '',"
+    "  owner TEXT NOT NULL DEFAULT '',"
+    "  state TEXT NOT NULL CHECK (state IN ('authorizing', 'connected',"
+    "    'needs_admin_approval', 'approval_pending',"
+    "    'reauthorization_required', 'revoked', 'error')),"
+    "  remedy TEXT NOT NULL DEFAULT '',"
+    "  params TEXT NOT NULL DEFAULT '{}',"
+    "  secrets BLOB,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER,"
+    "  expires_at INTEGER,"
+    "  UNIQUE (owner, nickname)"
+    ");"
+    "CREATE INDEX connections_by_plugin ON connections (plugin, created_at);",
+    /* 2: event cards' checkpoints. */
+    "CREATE TABLE checkpoints ("
+    "  conn_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,"
+    "  card_id TEXT NOT NULL,"
+    "  sub_key TEXT NOT NULL DEFAULT '',"
+    "  checkpoint TEXT NOT NULL,"
+    "  events_accepted INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (conn_id, card_id, sub_key)"
+    ") WITHOUT ROWID;",
+    /* 3: idempotency keys of side effects (sends). */
+    "CREATE TABLE idempotency ("
+    "  key TEXT PRIMARY KEY,"
+    "  conn_id TEXT REFERENCES connections (id) ON DELETE CASCADE,"
+    "  created_at INTEGER NOT NULL,"
+    "  result TEXT"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX idempotency_by_age ON idempotency (created_at);"
+    "CREATE INDEX idempotency_by_conn ON idempotency (conn_id);",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] ==
+                   WFC__STORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+static int user_version(wfc__store *st, int *v) {
+  sqlite3_stmt *s;
+  int rc;
+
+  if ((rc = prep(st, &s, "PRAGMA user_version")) != 0)
+    return rc;
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    *v = sqlite3_column_int(s, 0);
+  sqlite3_finalize(s);
+  return rc == SQLITE_ROW ? 0 : db_fail(st, rc, "read user_version");
+}
+
+/* Called inside the opening transaction, so concurrent openers migrate
+ * once. */
+static int migrate(wfc__store *st, int target) {
+  int cur, rc;
+
+  if ((rc = user_version(st, &cur)) != 0)
+    return rc;
+  if (cur > WFC__STORE_SCHEMA_VERSION)
+    return fail(WFC_ESTORE,
+                "store %s has schema version %d, newer than this wfc "
+                "understands (%d): upgrade wfc",
+                st->path, cur, WFC__STORE_SCHEMA_VERSION);
+  for (int v = cur + 1; v <= target; v++) {
+    char pragma[48];
+    if ((rc = exec_sql(st, migrations[v - 1])) != 0) {
+      char cause[sizeof last_err];
+      memcpy(cause, last_err, sizeof cause);
+      return fail(rc, "store %s: migration to schema version %d failed (%s)",
+                  st->path, v, cause);
+    }
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v);
+    if ((rc = exec_sql(st, pragma)) != 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* ---- files and keys ---------------------------------------------------- */
+
+/* Our own regular file, no access for group or others. fd < 0: by path
+ * (lstat, so symlinks are refused), and a missing file is fine unless
+ * must_exist. */
+static int check_private(const char *path, int fd, const char *what,
+                         int must_exist) {
+  struct stat sb;
+
+  if (fd >= 0 ? fstat(fd, &sb) != 0 : lstat(path, &sb) != 0) {
+    if (errno == ENOENT && !must_exist)
+      return 0;
+    return fail(WFC_ESTORE, "%s %s: %s", what, path, strerror(errno));
+  }
+  if (S_ISLNK(sb.st_mode))
+    return fail(WFC_ESTORE, "%s %s is a symbolic link: refused", what, path);
+  if (!S_ISREG(sb.st_mode))
+    return fail(WFC_ESTORE, "%s %s is not a regular file", what, path);
+  if (sb.st_uid != geteuid())
+    return fail(WFC_ESTORE, "%s %s belongs to another user: refused", what,
+                path);
+  if ((sb.st_mode & 077) != 0)
+    return fail(WFC_ESTORE,
+                "%s %s has mode %04o: it must not be accessible by group or "
+                "others (chmod 600 %s)",
+                what, path, (unsigned)(sb.st_mode & 07777), path);
+  return 0;
+}
+
+/* Creates the database file with mode 0600 before SQLite opens it (SQLite
+ * would use 0644, and gives -wal and -shm the database file's mode). */
+static int prepare_db_file(const char *path) {
+  int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int rc;
+
+  if (fd < 0) {
+    if (errno == ELOOP)
+      return fail(WFC_ESTORE, "store file %s is a symbolic link: refused",
+                  path);
+    return fail(WFC_ESTORE, "cannot open store file %s: %s", path,
+                strerror(errno));
+  }
+  rc = check_private(path, fd, "store file", 1);
+  close(fd);
+  return rc;
+}
+
+/* 64 hex characters, or base64 (padded or base64url) of 32 bytes; trailing
+ * whitespace (a key file's newline) is ignored. */
+static int parse_key(const char *text, size_t len, uint8_t key[WFC__KEY_LEN]) {
+  uint8_t buf[WFC__B64_DECLEN(44)];
+  size_t n = 0;
+  int ok;
+
+  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
+                     text[len - 1] == ' ' || text[len - 1] == '\t'))
+    len--;
+  if (len == 2 * WFC__KEY_LEN)
+    ok = wfc__hex_decode(text, len, buf, sizeof buf, &n) == 0;
+  else
+    ok = wfc__base64_decode(text, len, buf, sizeof buf, &n) == 0 ||
+         wfc__base64url_decode(text, len, buf, sizeof buf, &n) == 0;
+  ok = ok && n == WFC__KEY_LEN;
+  if (ok)
+    memcpy(key, buf, WFC__KEY_LEN);
+  wfc__cleanse(buf, sizeof buf);
+  return ok ? 0 : WFC_EINVAL;
+}
+
+/* 0 and the key; WFC_ENOTFOUND if the file does not exist. */
+static int read_key_file(const char *kpath, uint8_t key[WFC__KEY_LEN]) {
+  char buf[256];
+  ssize_t n;
+  int fd, rc;
+
+  fd = open(kpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return WFC_ENOTFOUND;
+    if (errno == ELOOP)
+      return fail(WFC_ESTORE, "key file %s is a symbolic link: refused", kpath);
+    return fail(WFC_ESTORE, "cannot open key file %s: %s", kpath,
+                strerror(errno));
+  }
+  if ((rc = check_private(kpath, fd, "key file", 1)) != 0) {
+    close(fd);
+    return rc;
+  }
+  n = read(fd, buf, sizeof buf);
+  close(fd);
+  if (n < 0)
+    return fail(WFC_ESTORE, "cannot read key file %s: %s", kpath,
+                strerror(errno));
+  rc = parse_key(buf, (size_t)n, key);
+  wfc__cleanse(buf, sizeof buf);
+  if (rc != 0)
+    return fail(WFC_EINVAL,
+                "key file %s must hold 64 hex characters or the base64 of "
+                "32 bytes",
+                kpath);
+  return 0;
+}
+
+static void fsync_parent_dir(const char *path) {
+  char *dir = strdup(path), *slash;
+  int fd;
+
+  if (dir == NULL)
+    return;
+  slash = strrchr(dir, '/');
+  if (slash == dir)
+    slash[1] = '\0';
+  else if (slash != NULL)
+    *slash = '\0';
+  else
+    strcpy(dir, ".");
+  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)fsync(fd);
+    close(fd);
+  }
+  free(dir);
+}
+
+/* A new random key, written in full to a temporary file and then linked
+ * into place, so a reader never sees half a key and two creators cannot
+ * both win: the loser reads the winner's key. */
+static int create_key_file(const char *kpath, uint8_t key[WFC__KEY_LEN]) {
+  char hex[WFC__HEX_ENCLEN(WFC__KEY_LEN) + 1];
+  char *tmp;
+  size_t tlen = strlen(kpath) + 32;
+  int fd, rc = 0;
+
+  if ((rc = wfc__random(key, WFC__KEY_LEN)) != 0)
+    return fail(rc, "cannot draw a master key: the random generator failed");
+  if ((tmp = malloc(tlen)) == NULL)
+    return fail(WFC_ENOMEM, "out of memory");
+  snprintf(tmp, tlen, "%s.tmp.%ld", kpath, (long)getpid());
+  (void)wfc__hex_encode(key, WFC__KEY_LEN, hex, sizeof hex - 1);
+  strcat(hex, "\n");
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    rc =
+        fail(WFC_ESTORE, "cannot create key file %s: %s", tmp, strerror(errno));
+    goto done;
+  }
+  if (write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) || fsync(fd) != 0) {
+    rc = fail(WFC_ESTORE, "cannot write key file %s: %s", tmp, strerror(errno));
+    close(fd);
+    unlink(tmp);
+    goto done;
+  }
+  close(fd);
+  if (link(tmp, kpath) != 0) {
+    int e = errno;
+    unlink(tmp);
+    if (e == EEXIST) {
+      rc = read_key_file(kpath, key);
+      goto done;
+    }
+    rc = fail(WFC_ESTORE, "cannot create key file %s: %s", kpath, strerror(e));
+    goto done;
+  }
+  unlink(tmp);
+  fsync_parent_dir(kpath);
+done:
+  wfc__cleanse(hex, sizeof hex);
+  free(tmp);
+  return rc;
+}
+
+/* The master key is never used directly: sealing uses a sub-key bound to
+ * this purpose, so the same master key can safely serve other uses. */
+static int derive_keys(wfc__store *st, const uint8_t master[WFC__KEY_LEN]) {
+  static const char salt[] = "wfc-store-v1", info[] = "connection secrets";
+  int rc = wfc__hkdf_sha256(master, WFC__KEY_LEN, salt, sizeof salt - 1, info,
+                            sizeof info - 1, st->seal_key, WFC__KEY_LEN);
+  return rc ? fail(rc, "cannot derive the store key") : 0;
+}
+
+static const char key_check_aad[] = "wfc-keycheck-v1";
+static const char key_check_plain[] = "wfc key check: this store's key";
+
+/* Inside the opening transaction: verify the key-check record, or write it
+ * when the store is new. have_master: the key came from opts or the
+ * environment; otherwise the key file is read, or created for a new
+ * store only (an existing store without its key must not get a new one). */
+static int key_check(wfc__store *st, uint8_t master[WFC__KEY_LEN],
+                     int have_master, const char *key_src) {
+  sqlite3_stmt *s;
+  uint8_t *sealed = NULL, *plain = NULL;
+  size_t slen = 0, plen = 0;
+  char kpath[4096];
+  int rc;
+
+  snprintf(kpath, sizeof kpath, "%s.key", st->path);
+  if ((rc = prep(st, &s, "SELECT value FROM meta WHERE name = 'key_check'")) !=
+      0)
+    return rc;
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    slen = (size_t)sqlite3_column_bytes(s, 0);
+    sealed = malloc(slen ? slen : 1);
+    if (sealed != NULL && slen)
+      memcpy(sealed, sqlite3_column_blob(s, 0), slen);
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return db_fail(st, rc, "read key check");
+  if (rc == SQLITE_ROW && sealed == NULL)
+    return fail(WFC_ENOMEM, "out of memory");
+
+  if (!have_master) {
+    rc = read_key_file(kpath, master);
+    if (rc == WFC_ENOTFOUND && sealed == NULL)
+      rc = create_key_file(kpath, master);
+    else if (rc == WFC_ENOTFOUND)
+      rc = fail(WFC_EKEY,
+                "store %s holds sealed data but its key file %s is missing "
+                "and WFC_MASTER_KEY is not set",
+                st->path, kpath);
+    if (rc != 0)
+      goto done;
+    key_src = kpath;
+  }
+  if ((rc = derive_keys(st, master)) != 0)
+    goto done;
+
+  if (sealed != NULL) {
+    rc = wfc__open(st->seal_key, key_check_aad, sizeof key_check_aad - 1,
+                   sealed, slen, &plain, &plen);
+    if (rc == WFC_EKEY ||
+        (rc == 0 && !wfc__ct_equal(plain, plen, key_check_plain,
+                                   sizeof key_check_plain - 1)))
+      rc = fail(WFC_EKEY,
+                "the master key does not match this store (%s; store %s)",
+                key_src, st->path);
+    else if (rc != 0)
+      rc = fail(rc, "cannot verify the master key");
+    goto done;
+  }
+  rc = wfc__seal(st->seal_key, key_check_aad, sizeof key_check_aad - 1,
+                 key_check_plain, sizeof key_check_plain - 1, &sealed, &slen);
+  if (rc != 0) {
+    rc = fail(rc, "cannot seal the key check");
+    goto done;
+  }
+  if ((rc = prep(st, &s,
+                 "INSERT INTO meta (name, value) VALUES ('key_check', ?1)")) !=
+      0)
+    goto done;
+  sqlite3_bind_blob(s, 1, sealed, (int)slen, SQLITE_STATIC);
+  rc = step_done(st, s, "write key check", NULL, NULL);
+done:
+  free(sealed);
+  free(plain);
+  return rc;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+static int pragma_is(wfc__store *st, const char *sql, const char *want) {
+  sqlite3_stmt *s;
+  int rc, ok = 0;
+
+  if ((rc = prep(st, &s, sql)) != 0)
+    return rc;
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    const char *v = (const char *)sqlite3_column_text(s, 0);
+    ok = v != NULL && strcmp(v, want) == 0;
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW)
+    return db_fail(st, rc, sql);
+  return ok ? 0 : fail(WFC_ESTORE, "store %s: %s did not apply", st->path, sql);
+}
+
+static int store_open(wfc__store *st, const wfc__store_opts *opts) {
+  uint8_t master[WFC__KEY_LEN];
+  const char *env = getenv("WFC_MASTER_KEY"), *src = NULL;
+  char side[4096];
+  int have = 0, target = opts->schema_version, rc;
+
+  if (target == 0)
+    target = WFC__STORE_SCHEMA_VERSION;
+  if (target < 1 || target > WFC__STORE_SCHEMA_VERSION)
+    return fail(WFC_EINVAL, "schema_version %d is out of range 1..%d", target,
+                WFC__STORE_SCHEMA_VERSION);
+  if (opts->master_key != NULL) {
+    memcpy(master, opts->master_key, WFC__KEY_LEN);
+    have = 1;
+    src = "the master key given by the host";
+  } else if (env != NULL && env[0] != '\0') {
+    if (parse_key(env, strlen(env), master) != 0)
+      return fail(WFC_EINVAL, "WFC_MASTER_KEY must be 64 hex characters or "
+                              "the base64 of 32 bytes");
+    have = 1;
+    src = "WFC_MASTER_KEY";
+  }
+
+  if ((rc = prepare_db_file(st->path)) != 0)
+    goto done;
+  rc = sqlite3_open_v2(
+      st->path, &st->db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    rc = fail(WFC_ESTORE, "cannot open store %s: %s", st->path,
+              st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+    goto done;
+  }
+  sqlite3_extended_result_codes(st->db, 1);
+  sqlite3_busy_timeout(st->db, opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms
+                                                         : 5000);
+  /* Defensive: no writable_schema tricks; schema may not call functions
+   * with side effects. */
+  sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+  sqlite3_db_config(st->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+  if ((rc = pragma_is(st, "PRAGMA journal_mode = WAL", "wal")) != 0)
+    goto done;
+  /* FULL: a commit (a rotated refresh token, an advanced checkpoint) is on
+   * disk when the call returns. secure_delete: freed pages are zeroed. */
+  if ((rc = exec_sql(st, "PRAGMA foreign_keys = ON;"
+                         "PRAGMA secure_delete = ON;"
+                         "PRAGMA synchronous = FULL;")) != 0)
+    goto done;
+
+  if ((rc = tx_begin(st)) != 0)
+    goto done;
+  if ((rc = migrate(st, target)) != 0 ||
+      (rc = key_check(st, master, have, src)) != 0) {
+    tx_rollback(st);
+    goto done;
+  }
+  if ((rc = tx_commit(st)) != 0)
+    goto done;
+
+  snprintf(side, sizeof side, "%s-wal", st->path);
+  if ((rc = check_private(side, -1, "store file", 0)) != 0)
+    goto done;
+  snprintf(side, sizeof side, "%s-shm", st->path);
+  rc = check_private(side, -1, "store file", 0);
+done:
+  wfc__cleanse(master, sizeof master);
+  return rc;
+}
+
+int wfc__store_open_ex(const char *path, const wfc__store_opts *opts,
+                       wfc__store **out, char *err, size_t errlen) {
+  static const wfc__store_opts defaults;
+  wfc__store *st;
+  int rc;
+
+  last_err[0] = '\0';
+  if (err != NULL && errlen > 0)
+    err[0] = '\0';
+  if (out == NULL) {
+    rc = fail(WFC_EINVAL, "store: no output handle");
+    goto report;
+  }
+  *out = NULL;
+  if (path == NULL || path[0] == '\0' || strlen(path) > 4000) {
+    rc = fail(WFC_EINVAL, "store: path is empty or too long");
+    goto report;
+  }
+  if ((st = calloc(1, sizeof *st)) == NULL ||
+      (st->path = strdup(path)) == NULL) {
+    free(st);
+    rc = fail(WFC_ENOMEM, "out of memory");
+    goto report;
+  }
+  pthread_mutex_init(&st->mu, NULL);
+  rc = store_open(st, opts != NULL ? opts : &defaults);
+  if (rc != 0) {
+    wfc__store_close(st);
+    goto report;
+  }
+  *out = st;
+  return 0;
+report:
+  if (err != NULL && errlen > 0)
+    snprintf(err, errlen, "%s", last_err);
+  return rc;
+}
+
+int wfc__store_open(const char *path, wfc__store **out, char *err,
+                    size_t errlen) {
+  return wfc__store_open_ex(path, NULL, out, err, errlen);
+}
+
+void wfc__store_close(wfc__store *st) {
+  if (st == NULL)
+    return;
+  if (st->db != NULL)
+    sqlite3_close_v2(st->db);
+  wfc__cleanse(st->seal_key, sizeof st->seal_key);
+  pthread_mutex_destroy(&st->mu);
+  free(st->path);
+  free(st);
+}
+
+int wfc__store_schema_version(wfc__store *st) {
+  int v = -1;
+
+  pthread_mutex_lock(&st->mu);
+  if (user_version(st, &v) != 0)
+    v = -1;
+  pthread_mutex_unlock(&st->mu);
+  return v;
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static const char *const conn_states[] = {
+    "authorizing",
+    "connected",
+    "needs_admin_approval",
+    "approval_pending",
+    "reauthorization_required",
+    "revoked",
+    "error",
+};
+
+int wfc__conn_state_valid(const char *state) {
+  if (state == NULL)
+    return 0;
+  for (size_t i = 0; i < sizeof conn_states / sizeof *conn_states; i++)
+    if (strcmp(state, conn_states[i]) == 0)
+      return 1;
+  return 0;
+}
+
+void wfc__conn_rec_clear(wfc__conn_rec *rec) {
+  if (rec == NULL)
+    return;
+  free(rec->params);
+  memset(rec, 0, sizeof *rec);
+}
+
+/* A text value for a field of size bytes (NUL included): terminated in
+ * time, no control characters, present when required. */
+static int check_field(const char *field, const char *v, size_t size,
+                       int required) {
+  size_t len;
+
+  if (v == NULL) {
+    if (required)
+      return fail(WFC_EINVAL, "connection %s is required", field);
+    return 0;
+  }
+  len = strnlen(v, size);
+  if (len == size)
+    return fail(WFC_EINVAL, "connection %s is longer than %zu bytes", field,
+                size - 1);
+  if (required && len == 0)
+    return fail(WFC_EINVAL, "connection %s is required", field);
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+      return fail(WFC_EINVAL, "connection %s contains a control character",
+                  field);
+  return 0;
+}
+
+static int check_id(const char *id) {
+  int rc = check_field("id", id, WFC__CONN_ID_SIZE, 1);
+  if (rc != 0)
+    return rc;
+  for (const char *p = id; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+          (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+      return fail(WFC_EINVAL, "connection id may hold only letters, digits, "
+                              "'_' and '-'");
+  return 0;
+}
+
+static int check_state(const char *state) {
+  if (!wfc__conn_state_valid(state))
+    return fail(WFC_EINVAL,
+                "connection state must be one of authorizing, connected, "
+                "needs_admin_approval, approval_pending, "
+                "reauthorization_required, revoked, error");
+  return 0;
+}
+
+/* The AAD binds a sealed blob to its record: copied to another row, it
+ * does not open. */
+static void conn_aad(char *buf, size_t size, const char *id,
+                     const char *plugin) {
+  snprintf(buf, size, "wfc-conn-v1|%s|%s", id, plugin);
+}
+
+#define CONN_AAD_SIZE (16 + WFC__CONN_ID_SIZE + WFC__CONN_NAME_SIZE)
+
+static int seal_secrets(wfc__store *st, const char *id, const char *plugin,
+                        const char *json, uint8_t **blob, size_t *blen) {
+  char aad[CONN_AAD_SIZE];
+  int rc;
+
+  conn_aad(aad, sizeof aad, id, plugin);
+  rc =
+      wfc__seal(st->seal_key, aad, strlen(aad), json, strlen(json), blob, blen);
+  return rc ? fail(rc, "cannot seal the secrets of connection %s", id) : 0;
+}
+
+/* params must be a JSON object. Checked by a query rather than a CHECK
+ * constraint: with trusted_schema off, the schema may not call json_*. */
+static int check_params(wfc__store *st, const char *json) {
+  sqlite3_stmt *s;
+  int rc, ok = 0;
+
+  if ((rc = prep(st, &s,
+                 "SELECT json_valid(?1) AND json_type(?1) = 'object'")) != 0)
+    return rc;
+  bind_text(s, 1, json);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    ok = sqlite3_column_int(s, 0);
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW)
+    return fail(WFC_EINVAL, "connection params must be a JSON object");
+  return ok ? 0 : fail(WFC_EINVAL, "connection params must be a JSON object");
+}
+
+#define CONN_COLS                                                              \
+  "id, nickname, plugin, conn_type, environment, account, owner, state, "      \
+  "remedy, params, created_at, updated_at, last_used_at, expires_at, "         \
+  "secrets IS NOT NULL"
+
+static int copy_col(sqlite3_stmt *s, int col, char *dst, size_t size,
+                    const char *field) {
+  const unsigned char *v = sqlite3_column_text(s, col);
+  size_t n = (size_t)sqlite3_column_bytes(s, col);
+
+  if (n >= size)
+    return fail(WFC_ESTORE, "stored connection %s is too long", field);
+  if (n)
+    memcpy(dst, v, n);
+  dst[n] = '\0';
+  return 0;
+}
+
+static int row_to_rec(sqlite3_stmt *s, wfc__conn_rec *rec) {
+  const char *params;
+  int rc;
+
+  memset(rec, 0, sizeof *rec);
+  if ((rc = copy_col(s, 0, rec->id, sizeof rec->id, "id")) ||
+      (rc = copy_col(s, 1, rec->nickname, sizeof rec->nickname, "nickname")) ||
+      (rc = copy_col(s, 2, rec->plugin, sizeof rec->plugin, "plugin")) ||
+      (rc = copy_col(s, 3, rec->conn_type, sizeof rec->conn_type,
+                     "conn_type")) ||
+      (rc = copy_col(s, 4, rec->environment, sizeof rec->environment,
+                     "environment")) ||
+      (rc = copy_col(s, 5, rec->account, sizeof rec->account, "account")) ||
+      (rc = copy_col(s, 6, rec->owner, sizeof rec->owner, "owner")) ||
+      (rc = copy_col(s, 7, rec->state, sizeof rec->state, "state")) ||
+      (rc = copy_col(s, 8, rec->remedy, sizeof rec->remedy, "remedy")))
+    return rc;
+  params = (const char *)sqlite3_column_text(s, 9);
+  if ((rec->params = strdup(params ? params : "{}")) == NULL)
+    return fail(WFC_ENOMEM, "out of memory");
+  rec->created_at = sqlite3_column_int64(s, 10);
+  rec->updated_at = sqlite3_column_int64(s, 11);
+  rec->last_used_at = sqlite3_column_int64(s, 12);
+  rec->expires_at = sqlite3_column_int64(s, 13);
+  rec->has_secrets = sqlite3_column_int(s, 14);
+  return 0;
+}
+
+int wfc__store_conn_insert(wfc__store *st, wfc__conn_rec *rec,
+                           const char *secrets_json) {
+  sqlite3_stmt *s = NULL;
+  uint8_t *blob = NULL;
+  size_t blen = 0;
+  int64_t now = wfc__now_ms();
+  int rc, sqlrc = 0;
+
+  last_err[0] = '\0';
+  if (st == NULL || rec == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  if ((rc = check_field("nickname", rec->nickname, sizeof rec->nickname, 1)) ||
+      (rc = check_field("plugin", rec->plugin, sizeof rec->plugin, 1)) ||
+      (rc = check_field("conn_type", rec->conn_type, sizeof rec->conn_type,
+                        1)) ||
+      (rc = check_field("environment", rec->environment,
+                        sizeof rec->environment, 0)) ||
+      (rc = check_field("account", rec->account, sizeof rec->account, 0)) ||
+      (rc = check_field("owner", rec->owner, sizeof rec->owner, 0)) ||
+      (rc = check_field("remedy", rec->remedy, sizeof rec->remedy, 0)) ||
+      (rc = check_field("state", rec->state, sizeof rec->state, 0)))
+    return rc;
+  if (rec->state[0] == '\0')
+    strcpy(rec->state, "authorizing");
+  if ((rc = check_state(rec->state)) != 0)
+    return rc;
+  if (rec->id[0] == '\0') {
+    uint8_t raw[8];
+    char hex[WFC__HEX_ENCLEN(sizeof raw)];
+    if ((rc = wfc__random(raw, sizeof raw)) != 0)
+      return fail(rc, "cannot draw a connection id");
+    (void)wfc__hex_encode(raw, sizeof raw, hex, sizeof hex);
+    snprintf(rec->id, sizeof rec->id, "conn_%s", hex);
+  } else if ((rc = check_id(rec->id)) != 0) {
+    return rc;
+  }
+  if (secrets_json != NULL &&
+      (rc = seal_secrets(st, rec->id, rec->plugin, secrets_json, &blob,
+                         &blen)) != 0)
+    return rc;
+
+  pthread_mutex_lock(&st->mu);
+  rc = check_params(st, rec->params != NULL ? rec->params : "{}");
+  if (rc == 0)
+    rc = prep(st, &s,
+              "INSERT INTO connections (id, nickname, plugin, conn_type,"
+              " environment, account, owner, state, remedy, params, secrets,"
+              " created_at, updated_at, last_used_at, expires_at)"
+              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12,"
+              " ?13, ?14)");
+  if (rc == 0) {
+    bind_text(s, 1, rec->id);
+    bind_text(s, 2, rec->nickname);
+    bind_text(s, 3, rec->plugin);
+    bind_text(s, 4, rec->conn_type);
+    bind_text(s, 5, rec->environment);
+    bind_text(s, 6, rec->account);
+    bind_text(s, 7, rec->owner);
+    bind_text(s, 8, rec->state);
+    bind_text(s, 9, rec->remedy);
+    bind_text(s, 10, rec->params != NULL ? rec->params : "{}");
+    if (blob != NULL)
+      sqlite3_bind_blob(s, 11, blob, (int)blen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 12, now);
+    bind_time(s, 13, rec->last_used_at);
+    bind_time(s, 14, rec->expires_at);
+    rc = step_done(st, s, "insert connection", NULL, &sqlrc);
+  }
+  pthread_mutex_unlock(&st->mu);
+  if (rc == 0) {
+    rec->created_at = rec->updated_at = now;
+    rec->has_secrets = blob != NULL;
+  }
+  free(blob); /* ciphertext only */
+  if (sqlrc == SQLITE_CONSTRAINT_UNIQUE)
+    return fail(WFC_EEXIST, "a connection named '%s' already exists%s%s",
+                rec->nickname, rec->owner[0] ? " for owner " : "", rec->owner);
+  if (sqlrc == SQLITE_CONSTRAINT_PRIMARYKEY)
+    return fail(WFC_EEXIST, "connection id %s already exists", rec->id);
+  return rc;
+}
+
+/* Steps a SELECT of CONN_COLS bound to key (?1): 0 and *found = the number
+ * of rows seen (at most 2), the first one copied into rec. */
+static int conn_select(wfc__store *st, const char *sql, const char *key,
+                       wfc__conn_rec *rec, int *found) {
+  sqlite3_stmt *s;
+  int rc;
+
+  *found = 0;
+  if ((rc = prep(st, &s, sql)) != 0)
+    return rc;
+  bind_text(s, 1, key);
+  while (*found < 2 && (rc = sqlite3_step(s)) == SQLITE_ROW)
+    if ((*found)++ == 0 && (rc = row_to_rec(s, rec)) != 0)
+      break;
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    rc = 0;
+  else if (rc > 0)
+    rc = db_fail(st, rc, "read connection");
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int wfc__store_conn_get(wfc__store *st, const char *id_or_nickname,
+                        wfc__conn_rec *rec) {
+  int rc, found = 0;
+
+  last_err[0] = '\0';
+  if (st == NULL || rec == NULL || id_or_nickname == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  memset(rec, 0, sizeof *rec);
+  pthread_mutex_lock(&st->mu);
+  /* An exact id wins over any nickname. */
+  rc = conn_select(st, "SELECT " CONN_COLS " FROM connections WHERE id = ?1",
+                   id_or_nickname, rec, &found);
+  if (rc == 0 && found == 0)
+    rc = conn_select(st,
+                     "SELECT " CONN_COLS " FROM connections"
+                     " WHERE nickname = ?1 LIMIT 2",
+                     id_or_nickname, rec, &found);
+  pthread_mutex_unlock(&st->mu);
+  if (rc == 0 && found == 0)
+    rc = fail(WFC_ENOTFOUND, "no connection with id or nickname '%s'",
+              id_or_nickname);
+  else if (rc == 0 && found > 1)
+    rc = fail(WFC_EINVAL,
+              "nickname '%s' is used by several owners: name the connection "
+              "by its id",
+              id_or_nickname);
+  if (rc != 0)
+    wfc__conn_rec_clear(rec);
+  return rc;
+}
+
+int wfc__store_conn_list(wfc__store *st, const char *plugin,
+                         wfc__conn_list_cb cb, void *arg) {
+  sqlite3_stmt *s = NULL;
+  wfc__conn_rec *recs = NULL;
+  size_t n = 0, cap = 0;
+  int rc;
+
+  last_err[0] = '\0';
+  if (st == NULL || cb == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  /* Collect first, then call back with the lock released. */
+  pthread_mutex_lock(&st->mu);
+  rc = prep(st, &s,
+            "SELECT " CONN_COLS " FROM connections"
+            " WHERE ?1 IS NULL OR plugin = ?1 ORDER BY created_at, id");
+  if (rc == 0) {
+    bind_text(s, 1, plugin);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      if (n == cap) {
+        size_t ncap = cap ? 2 * cap : 8;
+        wfc__conn_rec *nr = realloc(recs, ncap * sizeof *nr);
+        if (nr == NULL) {
+          rc = fail(WFC_ENOMEM, "out of memory");
+          break;
+        }
+        recs = nr;
+        cap = ncap;
+      }
+      if ((rc = row_to_rec(s, &recs[n])) != 0) {
+        wfc__conn_rec_clear(&recs[n]);
+        break;
+      }
+      n++;
+    }
+    if (rc == SQLITE_DONE)
+      rc = 0;
+    else if (rc > 0) /* an SQLite code; ours are negative */
+      rc = db_fail(st, rc, "list connections");
+  }
+  sqlite3_finalize(s);
+  pthread_mutex_unlock(&st->mu);
+  for (size_t i = 0; i < n; i++) {
+    if (rc == 0)
+      rc = cb(&recs[i], arg);
+    wfc__conn_rec_clear(&recs[i]);
+  }
+  free(recs);
+  return rc;
+}
+
+/* Runs one UPDATE of a connection by id (?1), with ?2 bound to now and the
+ * caller's values from ?3 on; WFC_ENOTFOUND when no row has the id. */
+static int conn_update(wfc__store *st, const char *id, const char *sql,
+                       const char *v3, const char *v4, int *sqlrc) {
+  sqlite3_stmt *s = NULL;
+  int rc, changes = 0;
+
+  pthread_mutex_lock(&st->mu);
+  if ((rc = prep(st, &s, sql)) == 0) {
+    bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, wfc__now_ms());
+    if (v3 != NULL)
+      bind_text(s, 3, v3);
+    if (v4 != NULL)
+      bind_text(s, 4, v4);
+    rc = step_done(st, s, "update connection", &changes, sqlrc);
+  }
+  pthread_mutex_unlock(&st->mu);
+  if (rc == 0 && changes == 0)
+    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
+  return rc;
+}
+
+int wfc__store_conn_update_state(wfc__store *st, const char *id,
+                                 const char *state, const char *remedy) {
+  int rc;
+
+  last_err[0] = '\0';
+  if (st == NULL || id == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  if ((rc = check_state(state)) != 0 ||
+      (rc = check_field("remedy", remedy, WFC__CONN_REMEDY_SIZE, 0)) != 0)
+    return rc;
+  return conn_update(st, id,
+                     "UPDATE connections SET state = ?3, remedy = ?4,"
+                     " updated_at = ?2 WHERE id = ?1",
+                     state, remedy != NULL ? remedy : "", NULL);
+}
+
+int wfc__store_conn_update_account(wfc__store *st, const char *id,
+                                   const char *account) {
+  int rc;
+
+  last_err[0] = '\0';
+  if (st == NULL || id == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  if ((rc = check_field("account", account, WFC__CONN_ACCOUNT_SIZE, 1)) != 0)
+    return rc;
+  return conn_update(st, id,
+                     "UPDATE connections SET account = ?3, updated_at = ?2"
+                     " WHERE id = ?1",
+                     account, NULL, NULL);
+}
+
+int wfc__store_conn_update_params(wfc__store *st, const char *id,
+                                  const char *params_json) {
+  int rc;
+
+  last_err[0] = '\0';
+  if (st == NULL || id == NULL || params_json == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  pthread_mutex_lock(&st->mu);
+  rc = check_params(st, params_json);
+  pthread_mutex_unlock(&st->mu);
+  if (rc != 0)
+    return rc;
+  return conn_update(st, id,
+                     "UPDATE connections SET params = ?3, updated_at = ?2"
+                     " WHERE id = ?1",
+                     params_json, NULL, NULL);
+}
+
+int wfc__store_conn_touch(wfc__store *st, const char *id) {
+  last_err[0] = '\0';
+  if (st == NULL || id == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  return conn_update(st, id,
+                     "UPDATE connections SET last_used_at = ?2 WHERE id = ?1",
+                     NULL, NULL, NULL);
+}
+
+/* The connection's plugin (for the AAD), read inside the caller's
+ * transaction. */
+static int conn_plugin(wfc__store *st, const char *id,
+                       char plugin[WFC__CONN_NAME_SIZE]) {
+  sqlite3_stmt *s;
+  int rc;
+
+  if ((rc = prep(st, &s, "SELECT plugin FROM connections WHERE id = ?1")) != 0)
+    return rc;
+  bind_text(s, 1, id);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    rc = copy_col(s, 0, plugin, WFC__CONN_NAME_SIZE, "plugin");
+  else if (rc == SQLITE_DONE)
+    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
+  else
+    rc = db_fail(st, rc, "read connection");
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
+                                   const char *secrets_json,
+                                   int64_t expires_at) {
+  char plugin[WFC__CONN_NAME_SIZE];
+  sqlite3_stmt *s;
+  uint8_t *blob = NULL;
+  size_t blen = 0;
+  int rc;
+
+  last_err[0] = '\0';
+  if (st == NULL || id == NULL || secrets_json == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  pthread_mutex_lock(&st->mu);
+  if ((rc = tx_begin(st)) != 0)
+    goto done;
+  if ((rc = conn_plugin(st, id, plugin)) != 0 ||
+      (rc = seal_secrets(st, id, plugin, secrets_json, &blob, &blen)) != 0 ||
+      (rc = prep(st, &s,
+                 "UPDATE connections SET secrets = ?2, expires_at = ?3,"
+                 " updated_at = ?4 WHERE id = ?1")) != 0)
+    goto done;
+  bind_text(s, 1, id);
+  sqlite3_bind_blob(s, 2, blob, (int)blen, SQLITE_STATIC);
+  bind_time(s, 3, expires_at);
+  sqlite3_bind_int64(s, 4, wfc__now_ms());
+  if ((rc = step_done(st, s, "update secrets", NULL, NULL)) != 0)
+    goto done;
+  rc = tx_commit(st);
+done:
+  if (rc != 0)
+    tx_rollback(st);
+  pthread_mutex_unlock(&st->mu);
+  free(blob);
+  return rc;
+}
+
+int wfc__store_conn_secrets(wfc__store *st, const char *id, char **json) {
+  char plugin[WFC__CONN_NAME_SIZE], aad[CONN_AAD_SIZE];
+  sqlite3_stmt *s = NULL;
+  uint8_t *plain = NULL;
+  size_t plen;
+  int rc;
+
+  last_err[0] = '\0';
+  if (st == NULL || id == NULL || json == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  *json = NULL;
+  pthread_mutex_lock(&st->mu);
+  if ((rc = prep(st, &s,
+                 "SELECT plugin, secrets FROM connections"
+                 " WHERE id = ?1")) != 0)
+    goto done;
+  bind_text(s, 1, id);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) {
+    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
+    goto done;
+  }
+  if (rc != SQLITE_ROW) {
+    rc = db_fail(st, rc, "read secrets");
+    goto done;
+  }
+  if ((rc = copy_col(s, 0, plugin, sizeof plugin, "plugin")) != 0)
+    goto done;
+  if (sqlite3_column_type(s, 1) == SQLITE_NULL) {
+    rc = fail(WFC_ENOTFOUND, "connection %s holds no secrets", id);
+    goto done;
+  }
+  conn_aad(aad, sizeof aad, id, plugin);
+  rc = wfc__open(st->seal_key, aad, strlen(aad), sqlite3_column_blob(s, 1),
+                 (size_t)sqlite3_column_bytes(s, 1), &plain, &plen);
+  if (rc == WFC_EKEY)
+    rc = fail(WFC_EKEY,
+              "the secrets of connection %s do not open: the record was "
+              "modified or copied from another one; reauthorize it",
+              id);
+  else if (rc != 0)
+    rc = fail(rc, "cannot open the secrets of connection %s", id);
+  else
+    *json = (char *)plain; /* NUL-terminated by wfc__open */
+done:
+  sqlite3_finalize(s);
+  pthread_mutex_unlock(&st->mu);
+  return rc;
+}
+
+/* Folds the WAL back into the database and truncates it, so page images
+ * of wiped or deleted rows do not linger there. Best effort: a reader on
+ * another handle may hold the WAL, then the next checkpoint does it. */
+static void wal_truncate(wfc__store *st) {
+  (void)sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                  NULL, NULL);
+}
+
+int wfc__store_conn_wipe_secrets(wfc__store *st, const char *id) {
+  sqlite3_stmt *s;
+  int rc, changes = 0;
+
+  last_err[0] = '\0';
+  if (st == NULL || id == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  pthread_mutex_lock(&st->mu);
+  if ((rc = tx_begin(st)) != 0)
+    goto done;
+  if ((rc = prep(st, &s,
+                 "UPDATE connections SET secrets = zeroblob(length(secrets))"
+                 " WHERE id = ?1 AND secrets IS NOT NULL")) != 0)
+    goto done;
+  bind_text(s, 1, id);
+  if ((rc = step_done(st, s, "wipe secrets", NULL, NULL)) != 0)
+    goto done;
+  if ((rc = prep(st, &s,
+                 "UPDATE connections SET secrets = NULL, expires_at = NULL,"
+                 " updated_at = ?2 WHERE id = ?1")) != 0)
+    goto done;
+  bind_text(s, 1, id);
+  sqlite3_bind_int64(s, 2, wfc__now_ms());
+  if ((rc = step_done(st, s, "wipe secrets", &changes, NULL)) != 0)
+    goto done;
+  if (changes == 0) {
+    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
+    goto done;
+  }
+  if ((rc = tx_commit(st)) == 0)
+    wal_truncate(st);
+done:
+  if (rc != 0)
+    tx_rollback(st);
+  pthread_mutex_unlock(&st->mu);
+  return rc;
+}
+
+int wfc__store_conn_delete(wfc__store *st, const char *id) {
+  sqlite3_stmt *s;
+  int rc, changes = 0;
+
+  last_err[0] = '\0';
+  if (st == NULL || id == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  pthread_mutex_lock(&st->mu);
+  /* One statement: checkpoints and idempotency keys go with it (ON DELETE
+   * CASCADE) in the same implicit transaction. */
+  if ((rc = prep(st, &s, "DELETE FROM connections WHERE id = ?1")) == 0) {
+    bind_text(s, 1, id);
+    rc = step_done(st, s, "delete connection", &changes, NULL);
+  }
+  if (rc == 0 && changes == 0)
+    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
+  else if (rc == 0)
+    wal_truncate(st);
+  pthread_mutex_unlock(&st->mu);
+  return rc;
+}
+
+/* ---- checkpoints ------------------------------------------------------- */
+
+static int check_cp_args(wfc__store *st, const char *conn_id,
+                         const char *card_id) {
+  if (st == NULL || conn_id == NULL || card_id == NULL || card_id[0] == '\0')
+    return fail(WFC_EINVAL, "checkpoint: connection id and card id are "
+                            "required");
+  return 0;
+}
+
+int wfc__store_checkpoint_get(wfc__store *st, const char *conn_id,
+                              const char *card_id, const char *sub_key,
+                              char **checkpoint, int64_t *events_accepted) {
+  sqlite3_stmt *s = NULL;
+  int rc;
+
+  last_err[0] = '\0';
+  if (checkpoint != NULL)
+    *checkpoint = NULL;
+  if ((rc = check_cp_args(st, conn_id, card_id)) != 0)
+    return rc;
+  pthread_mutex_lock(&st->mu);
+  if ((rc = prep(st, &s,
+                 "SELECT checkpoint, events_accepted FROM checkpoints"
+                 " WHERE conn_id = ?1 AND card_id = ?2"
+                 " AND sub_key = ?3")) != 0)
+    goto done;
+  bind_text(s, 1, conn_id);
+  bind_text(s, 2, card_id);
+  bind_text(s, 3, sub_key != NULL ? sub_key : "");
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    rc = 0;
+    if (events_accepted != NULL)
+      *events_accepted = sqlite3_column_int64(s, 1);
+    if (checkpoint != NULL &&
+        (*checkpoint = strdup((const char *)sqlite3_column_text(s, 0))) == NULL)
+      rc = fail(WFC_ENOMEM, "out of memory");
+  } else if (rc == SQLITE_DONE) {
+    rc = fail(WFC_ENOTFOUND, "no checkpoint for card %s of connection %s",
+              card_id, conn_id);
+  } else {
+    rc = db_fail(st, rc, "read checkpoint");
+  }
+done:
+  sqlite3_finalize(s);
+  pthread_mutex_unlock(&st->mu);
+  return rc;
+}
+
+int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
+                              const char *card_id, const char *sub_key,
+                              const char *expected, const char *next,
+                              int64_t accepted) {
+  sqlite3_stmt *s = NULL;
+  int rc, sqlrc = 0, match;
+
+  last_err[0] = '\0';
+  if ((rc = check_cp_args(st, conn_id, card_id)) != 0)
+    return rc;
+  if (next == NULL || accepted < 0)
+    return fail(WFC_EINVAL, "checkpoint: next is required and accepted must "
+                            "not be negative");
+  if (sub_key == NULL)
+    sub_key = "";
+  pthread_mutex_lock(&st->mu);
+  /* IMMEDIATE: the read and the write hold the write lock together, so
+   * another handle cannot move the checkpoint in between. */
+  if ((rc = tx_begin(st)) != 0)
+    goto done;
+  if ((rc = prep(st, &s,
+                 "SELECT checkpoint FROM checkpoints"
+                 " WHERE conn_id = ?1 AND card_id = ?2"
+                 " AND sub_key = ?3")) != 0)
+    goto done;
+  bind_text(s, 1, conn_id);
+  bind_text(s, 2, card_id);
+  bind_text(s, 3, sub_key);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    const char *cur = (const char *)sqlite3_column_text(s, 0);
+    match = expected != NULL && cur != NULL && strcmp(cur, expected) == 0;
+  } else if (rc == SQLITE_DONE) {
+    match = expected == NULL;
+  } else {
+    rc = db_fail(st, rc, "read checkpoint");
+    goto done;
+  }
+  sqlite3_finalize(s);
+  s = NULL;
+  if (!match) {
+    rc = fail(WFC_ESTALE,
+              "checkpoint of card %s on connection %s was moved by another "
+              "writer",
+              card_id, conn_id);
+    goto done;
+  }
+  if ((rc =
+           prep(st, &s,
+                "INSERT INTO checkpoints (conn_id, card_id, sub_key,"
+                " checkpoint, events_accepted, updated_at)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                " ON CONFLICT (conn_id, card_id, sub_key) DO UPDATE SET"
+                " checkpoint = excluded.checkpoint,"
+                " events_accepted = events_accepted + excluded.events_accepted,"
+                " updated_at = excluded.updated_at")) != 0)
+    goto done;
+  bind_text(s, 1, conn_id);
+  bind_text(s, 2, card_id);
+  bind_text(s, 3, sub_key);
+  bind_text(s, 4, next);
+  sqlite3_bind_int64(s, 5, accepted);
+  sqlite3_bind_int64(s, 6, wfc__now_ms());
+  rc = step_done(st, s, "write checkpoint", NULL, &sqlrc);
+  s = NULL;
+  if (sqlrc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", conn_id);
+    goto done;
+  }
+  if (rc == 0)
+    rc = tx_commit(st);
+done:
+  sqlite3_finalize(s);
+  if (rc != 0)
+    tx_rollback(st);
+  pthread_mutex_unlock(&st->mu);
+  return rc;
+}
+
+int wfc__store_checkpoint_delete(wfc__store *st, const char *conn_id,
+                                 const char *card_id, const char *sub_key) {
+  sqlite3_stmt *s;
+  int rc, changes = 0;
+
+  last_err[0] = '\0';
+  if ((rc = check_cp_args(st, conn_id, card_id)) != 0)
+    return rc;
+  pthread_mutex_lock(&st->mu);
+  if ((rc = prep(st, &s,
+                 "DELETE FROM checkpoints WHERE conn_id = ?1"
+                 " AND card_id = ?2 AND sub_key = ?3")) == 0) {
+    bind_text(s, 1, conn_id);
+    bind_text(s, 2, card_id);
+    bind_text(s, 3, sub_key != NULL ? sub_key : "");
+    rc = step_done(st, s, "delete checkpoint", &changes, NULL);
+  }
+  pthread_mutex_unlock(&st->mu);
+  if (rc == 0 && changes == 0)
+    rc = fail(WFC_ENOTFOUND, "no checkpoint for card %s of connection %s",
+              card_id, conn_id);
+  return rc;
+}
+
+/* ---- idempotency ------------------------------------------------------- */
+
+int wfc__store_idem_claim(wfc__store *st, const char *key, const char *conn_id,
+                          char **result) {
+  sqlite3_stmt *s = NULL;
+  int rc, changes = 0, sqlrc = 0;
+
+  last_err[0] = '\0';
+  if (result != NULL)
+    *result = NULL;
+  if (st == NULL || key == NULL || key[0] == '\0')
+    return fail(WFC_EINVAL, "idempotency key is required");
+  pthread_mutex_lock(&st->mu);
+  if ((rc = tx_begin(st)) != 0)
+    goto done;
+  if ((rc = prep(st, &s,
+                 "INSERT INTO idempotency (key, conn_id, created_at)"
+                 " VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING")) != 0)
+    goto done;
+  bind_text(s, 1, key);
+  bind_text(s, 2, conn_id);
+  sqlite3_bind_int64(s, 3, wfc__now_ms());
+  rc = step_done(st, s, "claim idempotency key", &changes, &sqlrc);
+  s = NULL;
+  if (sqlrc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", conn_id);
+    goto done;
+  }
+  if (rc != 0)
+    goto done;
+  if (changes == 0) {
+    /* Claimed before: report what the first claimant recorded. */
+    if ((rc = prep(st, &s, "SELECT result FROM idempotency WHERE key = ?1")) !=
+        0)
+      goto done;
+    bind_text(s, 1, key);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+      rc = db_fail(st, rc, "read idempotency key");
+      goto done;
+    }
+    if (result != NULL && sqlite3_column_type(s, 0) != SQLITE_NULL &&
+        (*result = strdup((const char *)sqlite3_column_text(s, 0))) == NULL) {
+      rc = fail(WFC_ENOMEM, "out of memory");
+      goto done;
+    }
+    rc = fail(WFC_EEXIST, "idempotency key was already claimed");
+  }
+  sqlite3_finalize(s);
+  s = NULL;
+  {
+    int crc = tx_commit(st);
+    if (crc != 0) {
+      rc = crc;
+      if (result != NULL) {
+        free(*result);
+        *result = NULL;
+      }
+    }
+  }
+done:
+  sqlite3_finalize(s);
+  if (rc != 0 && rc != WFC_EEXIST)
+    tx_rollback(st);
+  pthread_mutex_unlock(&st->mu);
+  return rc;
+}
+
+int wfc__store_idem_finish(wfc__store *st, const char *key,
+                           const char *result_json) {
+  sqlite3_stmt *s;
+  int rc, changes = 0;
+
+  last_err[0] = '\0';
+  if (st == NULL || key == NULL || result_json == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  pthread_mutex_lock(&st->mu);
+  if ((rc = prep(st, &s,
+                 "UPDATE idempotency SET result = ?2"
+                 " WHERE key = ?1")) == 0) {
+    bind_text(s, 1, key);
+    bind_text(s, 2, result_json);
+    rc = step_done(st, s, "finish idempotency key", &changes, NULL);
+  }
+  pthread_mutex_unlock(&st->mu);
+  if (rc == 0 && changes == 0)
+    rc = fail(WFC_ENOTFOUND, "idempotency key was not claimed");
+  return rc;
+}
+
+int wfc__store_idem_release(wfc__store *st, const char *key) {
+  sqlite3_stmt *s;
+  int rc, changes = 0;
+
+  last_err[0] = '\0';
+  if (st == NULL || key == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  pthread_mutex_lock(&st->mu);
+  if ((rc = prep(st, &s, "DELETE FROM idempotency WHERE key = ?1")) == 0) {
+    bind_text(s, 1, key);
+    rc = step_done(st, s, "release idempotency key", &changes, NULL);
+  }
+  pthread_mutex_unlock(&st->mu);
+  if (rc == 0 && changes == 0)
+    rc = fail(WFC_ENOTFOUND, "idempotency key was not claimed");
+  return rc;
+}
+
+int wfc__store_idem_purge(wfc__store *st, int64_t before_ms, int *purged) {
+  sqlite3_stmt *s;
+  int rc, changes = 0;
+
+  last_err[0] = '\0';
+  if (purged != NULL)
+    *purged = 0;
+  if (st == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  pthread_mutex_lock(&st->mu);
+  if ((rc = prep(st, &s, "DELETE FROM idempotency WHERE created_at < ?1")) ==
+      0) {
+    sqlite3_bind_int64(s, 1, before_ms);
+    rc = step_done(st, s, "purge idempotency keys", &changes, NULL);
+  }
+  pthread_mutex_unlock(&st->mu);
+  if (rc == 0 && purged != NULL)
+    *purged = changes;
+  return rc;
+}

@@ -1,0 +1,186 @@
+/* store.h - the connection store: SQLite, secrets sealed with AES-256-GCM.
+ *
+ * One file holds the connections (metadata in clear, secrets sealed), the
+ * event cards' checkpoints and the idempotency keys of sends. The format,
+ * the sealing and the key handling are described in docs/store.md.
+ *
+ * Threads: a wfc__store handle may be used from any thread (the loop and
+ * uv_queue_work workers); calls on one handle are serialized by its mutex.
+ * Several handles, in one or several processes, may share one file (WAL;
+ * writers wait up to the busy timeout).
+ *
+ * Errors: 0 or a negative WFC_E* code. The reason, in words, is available
+ * from wfc__store_last_error() on the calling thread until its next store
+ * call. Messages never contain secrets.
+ *
+ * Times (*_at) are milliseconds since the Unix epoch, UTC, from
+ * wfc__now_ms() (injectable in tests); 0 means "never" or "unknown".
+ */
+#ifndef WFC_SDK_STORE_H
+#define WFC_SDK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wfc/error.h"
+
+/* The newest schema this code writes (PRAGMA user_version). */
+#define WFC__STORE_SCHEMA_VERSION 3
+
+typedef struct wfc__store wfc__store;
+
+typedef struct wfc__store_opts {
+  /* 32 bytes, borrowed during open (copied). NULL: the environment
+   * variable WFC_MASTER_KEY, then the key file "<path>.key". */
+  const uint8_t *master_key;
+  /* 0: migrate to WFC__STORE_SCHEMA_VERSION. A lower value stops the
+   * migrations there (to test upgrades from an older release). */
+  int schema_version;
+  /* How long a writer waits for another; 0: 5000 ms. */
+  int busy_timeout_ms;
+} wfc__store_opts;
+
+/* Opens (creating if needed) the store at path. The file is created with
+ * mode 0600 and refused (WFC_ESTORE) if it, its -wal or -shm file, or the
+ * key file is a symlink, not ours, or readable by group or others.
+ *
+ * Master key: opts->master_key, else WFC_MASTER_KEY (64 hex characters or
+ * base64 of 32 bytes), else "<path>.key" (same formats, created with mode
+ * 0600 from RAND_priv_bytes when the store is new). A key that does not
+ * open the store's key-check record fails with WFC_EKEY; a malformed one
+ * with WFC_EINVAL. err (may be NULL) receives the reason. *out is
+ * transferred to the caller: wfc__store_close() it. */
+int wfc__store_open(const char *path, wfc__store **out, char *err,
+                    size_t errlen);
+int wfc__store_open_ex(const char *path, const wfc__store_opts *opts,
+                       wfc__store **out, char *err, size_t errlen);
+/* Closes the database and cleanses the keys. NULL-safe. */
+void wfc__store_close(wfc__store *st);
+/* PRAGMA user_version of the open store. */
+int wfc__store_schema_version(wfc__store *st);
+/* Why the calling thread's last failing store call failed ("" if none).
+ * Thread-local storage; valid until the thread's next store call. */
+const char *wfc__store_last_error(void);
+
+/* ---- connections --------------------------------------------------------
+ * Field sizes, NUL included. Text fields hold UTF-8 without control
+ * characters; longer values are refused (WFC_EINVAL naming the field). */
+#define WFC__CONN_ID_SIZE       32
+#define WFC__CONN_NICKNAME_SIZE 129
+#define WFC__CONN_NAME_SIZE     65 /* plugin, conn_type */
+#define WFC__CONN_ENV_SIZE      33
+#define WFC__CONN_ACCOUNT_SIZE  257 /* account, owner */
+#define WFC__CONN_STATE_SIZE    33
+#define WFC__CONN_REMEDY_SIZE   1025
+
+/* A connection as stored, without its secrets. */
+typedef struct wfc__conn_rec {
+  char id[WFC__CONN_ID_SIZE];             /* "conn_" + 16 hex; never changes */
+  char nickname[WFC__CONN_NICKNAME_SIZE]; /* unique per owner */
+  char plugin[WFC__CONN_NAME_SIZE];       /* e.g. "o365mail" */
+  char conn_type[WFC__CONN_NAME_SIZE];
+  char environment[WFC__CONN_ENV_SIZE]; /* e.g. "production", "preview" */
+  char account[WFC__CONN_ACCOUNT_SIZE]; /* who authorized, e.g. a UPN */
+  char owner[WFC__CONN_ACCOUNT_SIZE];   /* host user owning it; "" = local */
+  char state[WFC__CONN_STATE_SIZE];     /* see wfc__conn_state_valid */
+  char remedy[WFC__CONN_REMEDY_SIZE];   /* one line: what the user should do */
+  /* JSON object text, not secret (tenant, endpoints...). In insert: borrowed,
+   * NULL means "{}". Filled by get/list: owned by the record, released by
+   * wfc__conn_rec_clear(). */
+  char *params;
+  int64_t created_at, updated_at;
+  int64_t last_used_at; /* wfc__store_conn_touch */
+  int64_t expires_at;   /* access-token expiry (not secret); 0 = none */
+  int has_secrets;      /* a sealed secrets blob is present */
+} wfc__conn_rec;
+
+/* Frees rec->params and zeroes the record. NULL-safe. */
+void wfc__conn_rec_clear(wfc__conn_rec *rec);
+/* 1 for connected, needs_admin_approval, approval_pending,
+ * reauthorization_required, revoked, error, authorizing; else 0. */
+int wfc__conn_state_valid(const char *state);
+
+/* Inserts rec. An empty rec->id gets a fresh random "conn_<16 hex>"; an
+ * empty state becomes "authorizing"; created_at/updated_at are set to now.
+ * The id and times are written back into rec. secrets_json (borrowed, may
+ * be NULL: none yet) is sealed, never stored in clear. WFC_EEXIST when the
+ * owner already has that nickname or the id exists. */
+int wfc__store_conn_insert(wfc__store *st, wfc__conn_rec *rec,
+                           const char *secrets_json);
+/* Looks a connection up by id, else by nickname (a nickname used by several
+ * owners is WFC_EINVAL: use the id). rec is overwritten (clear it after).
+ * WFC_ENOTFOUND when nothing matches. */
+int wfc__store_conn_get(wfc__store *st, const char *id_or_nickname,
+                        wfc__conn_rec *rec);
+/* Calls cb for every connection (of plugin, when not NULL), oldest first.
+ * rec is borrowed for the call; the store is not locked during callbacks,
+ * so cb may call the store. A non-zero return from cb stops the walk and
+ * is returned. */
+typedef int (*wfc__conn_list_cb)(const wfc__conn_rec *rec, void *arg);
+int wfc__store_conn_list(wfc__store *st, const char *plugin,
+                         wfc__conn_list_cb cb, void *arg);
+
+/* State and its one-line remedy (NULL: ""). */
+int wfc__store_conn_update_state(wfc__store *st, const char *id,
+                                 const char *state, const char *remedy);
+int wfc__store_conn_update_account(wfc__store *st, const char *id,
+                                   const char *account);
+/* params_json: a JSON object (WFC_EINVAL otherwise). */
+int wfc__store_conn_update_params(wfc__store *st, const char *id,
+                                  const char *params_json);
+/* Replaces the secrets (rotation) and the access-token expiry in one
+ * transaction, sealed with a fresh IV. secrets_json is borrowed. */
+int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
+                                   const char *secrets_json,
+                                   int64_t expires_at);
+/* last_used_at = now. */
+int wfc__store_conn_touch(wfc__store *st, const char *id);
+/* Opens the connection's secrets: *json (transfer) must be released with
+ * wfc__secret_free(). WFC_ENOTFOUND if there is no such connection or it
+ * holds no secrets; WFC_EKEY if the sealed blob does not open (tampered,
+ * copied from another record): that record only, the others still open. */
+int wfc__store_conn_secrets(wfc__store *st, const char *id, char **json);
+/* Overwrites the sealed blob with zeros, then sets it NULL and clears
+ * expires_at (revoke). With secure_delete on and a WAL checkpoint after,
+ * the old bytes do not linger in the file. */
+int wfc__store_conn_wipe_secrets(wfc__store *st, const char *id);
+/* Deletes the connection, its checkpoints and idempotency keys. */
+int wfc__store_conn_delete(wfc__store *st, const char *id);
+
+/* ---- checkpoints of event cards -----------------------------------------
+ * Keyed by (connection id, card id, subscription key; sub_key NULL = ""). */
+
+/* *checkpoint (transfer, free()) and *events_accepted (either may be NULL).
+ * WFC_ENOTFOUND when none was stored yet. */
+int wfc__store_checkpoint_get(wfc__store *st, const char *conn_id,
+                              const char *card_id, const char *sub_key,
+                              char **checkpoint, int64_t *events_accepted);
+/* Compare-and-set in one transaction: stores next and adds accepted to the
+ * events_accepted count only if the current checkpoint is expected (NULL:
+ * none stored yet). WFC_ESTALE if another writer moved it first (nothing
+ * written); WFC_ENOTFOUND if the connection does not exist. */
+int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
+                              const char *card_id, const char *sub_key,
+                              const char *expected, const char *next,
+                              int64_t accepted);
+int wfc__store_checkpoint_delete(wfc__store *st, const char *conn_id,
+                                 const char *card_id, const char *sub_key);
+
+/* ---- idempotency keys ("no duplicate send") -----------------------------
+ * Claim a key before a side effect, finish it with the result after. */
+
+/* 0: the key is new and now claimed by the caller (conn_id may be NULL).
+ * WFC_EEXIST: claimed before; *result (transfer, free(); may be NULL to not
+ * ask) is the stored result JSON, or NULL while the first claimant has not
+ * finished (it may have crashed mid-send: check remotely, do not resend). */
+int wfc__store_idem_claim(wfc__store *st, const char *key, const char *conn_id,
+                          char **result);
+/* Records the result of a claimed key. WFC_ENOTFOUND if not claimed. */
+int wfc__store_idem_finish(wfc__store *st, const char *key,
+                           const char *result_json);
+/* Drops a claim whose side effect certainly did not happen. */
+int wfc__store_idem_release(wfc__store *st, const char *key);
+/* Deletes keys created before before_ms; *purged (may be NULL) counts. */
+int wfc__store_idem_purge(wfc__store *st, int64_t before_ms, int *purged);
+
+#endif

@@ -1,0 +1,739 @@
+/* sdk/store.c: the sealed SQLite connection store. Files are private,
+ * secrets never reach the disk in clear, a wrong key or a modified record
+ * is a clear WFC_EKEY, schemas migrate forward, checkpoints are
+ * compare-and-set across handles and threads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "crypto.h"
+#include "store.h"
+
+typedef struct {
+  char dir[256];
+  char db[300];
+  char key[310];
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  const char *tmp = getenv("TMPDIR");
+
+  if (f == NULL)
+    return -1;
+  snprintf(f->dir, sizeof f->dir, "%s/wfc-store-XXXXXX",
+           tmp && *tmp ? tmp : "/tmp");
+  if (mkdtemp(f->dir) == NULL)
+    return -1;
+  snprintf(f->db, sizeof f->db, "%s/store.db", f->dir);
+  snprintf(f->key, sizeof f->key, "%s.key", f->db);
+  unsetenv("WFC_MASTER_KEY");
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  DIR *d = opendir(f->dir);
+  struct dirent *e;
+
+  while (d != NULL && (e = readdir(d)) != NULL) {
+    char p[600];
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
+    unlink(p);
+  }
+  if (d != NULL)
+    closedir(d);
+  rmdir(f->dir);
+  unsetenv("WFC_MASTER_KEY");
+  wfc__clock_set(NULL, NULL);
+  free(f);
+  return 0;
+}
+
+static wfc__store *open_ok(const char *path) {
+  wfc__store *st = NULL;
+  char err[512];
+  int rc = wfc__store_open(path, &st, err, sizeof err);
+  if (rc != 0)
+    fail_msg("open %s: %s (%s)", path, wfc_err_name(rc), err);
+  return st;
+}
+
+static void make_rec(wfc__conn_rec *r, const char *nick, const char *owner) {
+  memset(r, 0, sizeof *r);
+  snprintf(r->nickname, sizeof r->nickname, "%s", nick);
+  snprintf(r->owner, sizeof r->owner, "%s", owner);
+  strcpy(r->plugin, "o365mail");
+  strcpy(r->conn_type, "oauth2");
+  strcpy(r->environment, "production");
+  strcpy(r->account, "adele@contoso.example");
+}
+
+static mode_t file_mode(const char *path) {
+  struct stat sb;
+  assert_int_equal(lstat(path, &sb), 0);
+  return sb.st_mode & 07777;
+}
+
+/* 1 if needle occurs in the file at path, 0 if not (or no such file). */
+static int file_contains(const char *path, const char *needle) {
+  FILE *fp = fopen(path, "rb");
+  char *buf;
+  long n;
+  int found;
+
+  if (fp == NULL)
+    return 0;
+  fseek(fp, 0, SEEK_END);
+  n = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  buf = malloc(n > 0 ? (size_t)n : 1);
+  assert_non_null(buf);
+  assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+  fclose(fp);
+  found = memmem(buf, (size_t)n, needle, strlen(needle)) != NULL;
+  free(buf);
+  return found;
+}
+
+static int any_store_file_contains(const fixture *f, const char *needle) {
+  char p[400];
+  int found = file_contains(f->db, needle);
+  snprintf(p, sizeof p, "%s-wal", f->db);
+  found |= file_contains(p, needle);
+  snprintf(p, sizeof p, "%s-shm", f->db);
+  found |= file_contains(p, needle);
+  return found;
+}
+
+static void raw_exec(const char *db, const char *sql) {
+  sqlite3 *h;
+  assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+  sqlite3_busy_timeout(h, 5000);
+  if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
+    fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+  sqlite3_close(h);
+}
+
+static int raw_int(const char *db, const char *sql) {
+  sqlite3 *h;
+  sqlite3_stmt *s;
+  int v = -1;
+  assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &s, NULL), SQLITE_OK);
+  if (sqlite3_step(s) == SQLITE_ROW)
+    v = sqlite3_column_int(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(h);
+  return v;
+}
+
+static void test_open_creates_private_files(void **state) {
+  fixture *f = *state;
+  char p[400], keytext[80];
+  wfc__store *st = open_ok(f->db);
+  FILE *fp;
+  size_t n;
+
+  assert_int_equal(wfc__store_schema_version(st), WFC__STORE_SCHEMA_VERSION);
+  assert_int_equal(file_mode(f->db), 0600);
+  assert_int_equal(file_mode(f->key), 0600);
+  snprintf(p, sizeof p, "%s-wal", f->db);
+  assert_int_equal(file_mode(p), 0600);
+  snprintf(p, sizeof p, "%s-shm", f->db);
+  assert_int_equal(file_mode(p), 0600);
+  /* The key file: 64 hex characters and a newline, usable as
+   * WFC_MASTER_KEY. */
+  fp = fopen(f->key, "r");
+  assert_non_null(fp);
+  n = fread(keytext, 1, sizeof keytext, fp);
+  fclose(fp);
+  assert_int_equal(n, 65);
+  assert_int_equal(keytext[64], '\n');
+  {
+    uint8_t k[32];
+    size_t kn;
+    assert_int_equal(wfc__hex_decode(keytext, 64, k, sizeof k, &kn), 0);
+  }
+  wfc__store_close(st);
+  /* Reopening reuses the key file. */
+  st = open_ok(f->db);
+  wfc__store_close(st);
+}
+
+static void test_refuses_loose_modes_and_symlinks(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  char err[512], link_path[400];
+  wfc__store_close(st);
+
+  assert_int_equal(chmod(f->db, 0644), 0);
+  assert_int_equal(wfc__store_open(f->db, &st, err, sizeof err), WFC_ESTORE);
+  assert_null(st);
+  assert_non_null(strstr(err, "chmod 600"));
+  assert_int_equal(chmod(f->db, 0600), 0);
+
+  assert_int_equal(chmod(f->key, 0640), 0);
+  assert_int_equal(wfc__store_open(f->db, &st, err, sizeof err), WFC_ESTORE);
+  assert_non_null(strstr(err, "key file"));
+  assert_int_equal(chmod(f->key, 0600), 0);
+
+  snprintf(link_path, sizeof link_path, "%s/link.db", f->dir);
+  assert_int_equal(symlink(f->db, link_path), 0);
+  assert_int_equal(wfc__store_open(link_path, &st, err, sizeof err),
+                   WFC_ESTORE);
+  assert_non_null(strstr(err, "symbolic link"));
+
+  st = open_ok(f->db);
+  wfc__store_close(st);
+}
+
+static int count_cb(const wfc__conn_rec *rec, void *arg) {
+  int *n = arg;
+  assert_non_null(rec->params);
+  (*n)++;
+  return 0;
+}
+
+static void test_connection_roundtrip(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  wfc__conn_rec r, g;
+  char *json = NULL;
+  int n = 0;
+
+  make_rec(&r, "work mail", "");
+  r.params = "{\"tenant\":\"contoso\"}";
+  r.expires_at = 1234567;
+  assert_int_equal(
+      wfc__store_conn_insert(st, &r, "{\"refresh_token\":\"rt-1\"}"), 0);
+  assert_int_equal(strncmp(r.id, "conn_", 5), 0);
+  assert_int_equal(strlen(r.id), 21);
+  assert_string_equal(r.state, "authorizing");
+  assert_true(r.has_secrets);
+
+  /* By id and by nickname. */
+  assert_int_equal(wfc__store_conn_get(st, r.id, &g), 0);
+  assert_string_equal(g.nickname, "work mail");
+  assert_string_equal(g.account, "adele@contoso.example");
+  assert_string_equal(g.params, "{\"tenant\":\"contoso\"}");
+  assert_int_equal(g.expires_at, 1234567);
+  assert_int_equal(g.created_at, r.created_at);
+  assert_true(g.has_secrets);
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_conn_get(st, "work mail", &g), 0);
+  assert_string_equal(g.id, r.id);
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_conn_get(st, "nope", &g), WFC_ENOTFOUND);
+
+  assert_int_equal(wfc__store_conn_secrets(st, r.id, &json), 0);
+  assert_string_equal(json, "{\"refresh_token\":\"rt-1\"}");
+  wfc__secret_free(json);
+
+  /* Rotation, state, params, account. */
+  assert_int_equal(wfc__store_conn_update_secrets(
+                       st, r.id, "{\"refresh_token\":\"rt-2\"}", 999),
+                   0);
+  assert_int_equal(wfc__store_conn_secrets(st, r.id, &json), 0);
+  assert_string_equal(json, "{\"refresh_token\":\"rt-2\"}");
+  wfc__secret_free(json);
+  assert_int_equal(wfc__store_conn_update_state(st, r.id,
+                                                "needs_admin_approval",
+                                                "Ask an admin to consent"),
+                   0);
+  assert_int_equal(wfc__store_conn_update_state(st, r.id, "happy", NULL),
+                   WFC_EINVAL);
+  assert_non_null(strstr(wfc__store_last_error(), "state"));
+  assert_int_equal(wfc__store_conn_update_params(st, r.id, "[1]"), WFC_EINVAL);
+  assert_int_equal(wfc__store_conn_update_params(st, r.id, "{\"a\":1}"), 0);
+  assert_int_equal(wfc__store_conn_update_account(st, r.id, "meg@contoso"), 0);
+  assert_int_equal(wfc__store_conn_touch(st, r.id), 0);
+  assert_int_equal(wfc__store_conn_get(st, r.id, &g), 0);
+  assert_string_equal(g.state, "needs_admin_approval");
+  assert_string_equal(g.remedy, "Ask an admin to consent");
+  assert_string_equal(g.params, "{\"a\":1}");
+  assert_string_equal(g.account, "meg@contoso");
+  assert_int_equal(g.expires_at, 999);
+  assert_true(g.last_used_at > 0);
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_conn_update_state(st, "conn_none", "error", ""),
+                   WFC_ENOTFOUND);
+
+  /* Nicknames are unique per owner. */
+  {
+    wfc__conn_rec d;
+    make_rec(&d, "work mail", "");
+    assert_int_equal(wfc__store_conn_insert(st, &d, NULL), WFC_EEXIST);
+    assert_non_null(strstr(wfc__store_last_error(), "work mail"));
+    make_rec(&d, "work mail", "bob");
+    assert_int_equal(wfc__store_conn_insert(st, &d, NULL), 0);
+    assert_false(d.has_secrets);
+    assert_int_equal(wfc__store_conn_secrets(st, d.id, &json), WFC_ENOTFOUND);
+    /* Now the nickname alone is ambiguous; the id is not. */
+    assert_int_equal(wfc__store_conn_get(st, "work mail", &g), WFC_EINVAL);
+    assert_int_equal(wfc__store_conn_get(st, d.id, &g), 0);
+    assert_string_equal(g.owner, "bob");
+    wfc__conn_rec_clear(&g);
+  }
+
+  /* Field validation names the field. */
+  {
+    wfc__conn_rec b;
+    make_rec(&b, "", "");
+    assert_int_equal(wfc__store_conn_insert(st, &b, NULL), WFC_EINVAL);
+    assert_non_null(strstr(wfc__store_last_error(), "nickname"));
+    make_rec(&b, "x", "");
+    b.plugin[0] = '\0';
+    assert_int_equal(wfc__store_conn_insert(st, &b, NULL), WFC_EINVAL);
+    assert_non_null(strstr(wfc__store_last_error(), "plugin"));
+    make_rec(&b, "x", "");
+    memset(b.nickname, 'n', sizeof b.nickname); /* not terminated */
+    assert_int_equal(wfc__store_conn_insert(st, &b, NULL), WFC_EINVAL);
+    assert_non_null(strstr(wfc__store_last_error(), "longer"));
+    make_rec(&b, "line\nbreak", "");
+    assert_int_equal(wfc__store_conn_insert(st, &b, NULL), WFC_EINVAL);
+    make_rec(&b, "x", "");
+    b.params = "not json";
+    assert_int_equal(wfc__store_conn_insert(st, &b, NULL), WFC_EINVAL);
+    assert_non_null(strstr(wfc__store_last_error(), "params"));
+  }
+
+  assert_int_equal(wfc__store_conn_list(st, NULL, count_cb, &n), 0);
+  assert_int_equal(n, 2);
+  n = 0;
+  assert_int_equal(wfc__store_conn_list(st, "other", count_cb, &n), 0);
+  assert_int_equal(n, 0);
+  wfc__store_close(st);
+}
+
+static void test_nothing_in_clear(void **state) {
+  fixture *f = *state;
+  static const char canary1[] = "CANARY-refresh-7f3a9c";
+  static const char canary2[] = "CANARY-rotated-b81e20";
+  char secrets[128];
+  wfc__store *st = open_ok(f->db);
+  wfc__conn_rec r;
+
+  make_rec(&r, "nick-visible-42", "");
+  snprintf(secrets, sizeof secrets, "{\"refresh_token\":\"%s\"}", canary1);
+  assert_int_equal(wfc__store_conn_insert(st, &r, secrets), 0);
+  assert_false(any_store_file_contains(f, canary1));
+  assert_true(any_store_file_contains(f, "nick-visible-42"));
+  snprintf(secrets, sizeof secrets, "{\"refresh_token\":\"%s\"}", canary2);
+  assert_int_equal(wfc__store_conn_update_secrets(st, r.id, secrets, 0), 0);
+  assert_false(any_store_file_contains(f, canary1));
+  assert_false(any_store_file_contains(f, canary2));
+  wfc__store_close(st);
+
+  /* Closed: the WAL is folded into the database file. */
+  assert_true(file_contains(f->db, "nick-visible-42"));
+  assert_false(any_store_file_contains(f, canary1));
+  assert_false(any_store_file_contains(f, canary2));
+  assert_false(any_store_file_contains(f, "refresh_token"));
+}
+
+static void test_wrong_key_is_a_clear_error(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  wfc__conn_rec r;
+  char err[512], keytext[80], b64[64];
+  uint8_t key[32];
+  size_t n;
+  FILE *fp;
+
+  make_rec(&r, "a", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{\"t\":\"s\"}"), 0);
+  wfc__store_close(st);
+  fp = fopen(f->key, "r");
+  assert_non_null(fp);
+  n = fread(keytext, 1, sizeof keytext - 1, fp);
+  fclose(fp);
+  keytext[n] = '\0';
+
+  /* Another key in the environment. */
+  setenv("WFC_MASTER_KEY",
+         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", 1);
+  assert_int_equal(wfc__store_open(f->db, &st, err, sizeof err), WFC_EKEY);
+  assert_null(st);
+  assert_non_null(strstr(err, "does not match"));
+  assert_non_null(strstr(err, "WFC_MASTER_KEY"));
+  assert_string_equal(wfc__store_last_error(), err);
+  /* Malformed. */
+  setenv("WFC_MASTER_KEY", "not-a-key", 1);
+  assert_int_equal(wfc__store_open(f->db, &st, err, sizeof err), WFC_EINVAL);
+  assert_non_null(strstr(err, "WFC_MASTER_KEY"));
+  /* The right key, as hex and as base64, works without the file. */
+  keytext[64] = '\0';
+  setenv("WFC_MASTER_KEY", keytext, 1);
+  st = open_ok(f->db);
+  wfc__store_close(st);
+  assert_int_equal(wfc__hex_decode(keytext, 64, key, sizeof key, &n), 0);
+  assert_int_equal(wfc__base64_encode(key, 32, b64, sizeof b64, NULL), 0);
+  setenv("WFC_MASTER_KEY", b64, 1);
+  st = open_ok(f->db);
+  {
+    char *json = NULL;
+    assert_int_equal(wfc__store_conn_secrets(st, r.id, &json), 0);
+    assert_string_equal(json, "{\"t\":\"s\"}");
+    wfc__secret_free(json);
+  }
+  wfc__store_close(st);
+  unsetenv("WFC_MASTER_KEY");
+
+  /* Another key in the key file. */
+  fp = fopen(f->key, "w");
+  assert_non_null(fp);
+  fputs("ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n",
+        fp);
+  fclose(fp);
+  assert_int_equal(wfc__store_open(f->db, &st, err, sizeof err), WFC_EKEY);
+  assert_non_null(strstr(err, ".key"));
+  /* No key at all for a store with sealed data: refused, and no new key
+   * file is made up. */
+  assert_int_equal(unlink(f->key), 0);
+  assert_int_equal(wfc__store_open(f->db, &st, err, sizeof err), WFC_EKEY);
+  assert_non_null(strstr(err, "missing"));
+  assert_int_equal(access(f->key, F_OK), -1);
+}
+
+static void test_tampered_record_fails_alone(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  wfc__conn_rec a, b, g;
+  char sql[256], *json = NULL;
+  int n = 0;
+
+  make_rec(&a, "a", "");
+  make_rec(&b, "b", "");
+  assert_int_equal(wfc__store_conn_insert(st, &a, "{\"t\":\"secret-a\"}"), 0);
+  assert_int_equal(wfc__store_conn_insert(st, &b, "{\"t\":\"secret-b\"}"), 0);
+
+  /* Flip the last byte (in the tag) of a's sealed blob, behind the store's
+   * back. */
+  snprintf(sql, sizeof sql,
+           "UPDATE connections SET secrets = substr(secrets, 1, "
+           "length(secrets) - 1) || (CASE WHEN substr(secrets, -1) = x'00' "
+           "THEN x'01' ELSE x'00' END) WHERE id = '%s'",
+           a.id);
+  raw_exec(f->db, sql);
+  assert_int_equal(wfc__store_conn_secrets(st, a.id, &json), WFC_EKEY);
+  assert_null(json);
+  assert_non_null(strstr(wfc__store_last_error(), a.id));
+  assert_int_equal(wfc__store_conn_secrets(st, b.id, &json), 0);
+  assert_string_equal(json, "{\"t\":\"secret-b\"}");
+  wfc__secret_free(json);
+  assert_int_equal(wfc__store_conn_get(st, a.id, &g), 0);
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_conn_list(st, NULL, count_cb, &n), 0);
+  assert_int_equal(n, 2);
+
+  /* b's intact blob copied into a's row does not open either (the AAD
+   * names the record). */
+  snprintf(sql, sizeof sql,
+           "UPDATE connections SET secrets = (SELECT secrets FROM connections "
+           "WHERE id = '%s') WHERE id = '%s'",
+           b.id, a.id);
+  raw_exec(f->db, sql);
+  assert_int_equal(wfc__store_conn_secrets(st, a.id, &json), WFC_EKEY);
+  assert_int_equal(wfc__store_conn_secrets(st, b.id, &json), 0);
+  wfc__secret_free(json);
+
+  /* Reauthorizing rewrites the secrets: the record works again. */
+  assert_int_equal(
+      wfc__store_conn_update_secrets(st, a.id, "{\"t\":\"new\"}", 0), 0);
+  assert_int_equal(wfc__store_conn_secrets(st, a.id, &json), 0);
+  assert_string_equal(json, "{\"t\":\"new\"}");
+  wfc__secret_free(json);
+  wfc__store_close(st);
+}
+
+static const uint8_t opts_key[32] = {42, 1, 2, 3};
+
+static void test_migrates_from_older_schema(void **state) {
+  fixture *f = *state;
+  wfc__store_opts o = {.master_key = opts_key, .schema_version = 1};
+  wfc__store *st = NULL;
+  wfc__conn_rec r, g;
+  char err[512], *cp = NULL;
+  int64_t ev = 0;
+
+  /* A store as release 1 of the schema left it. */
+  assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err), 0);
+  assert_int_equal(wfc__store_schema_version(st), 1);
+  make_rec(&r, "old", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{\"t\":\"old\"}"), 0);
+  wfc__store_close(st);
+  assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE "
+                                  "name = 'checkpoints'"),
+                   0);
+  /* The host key was used: no key file was created. */
+  assert_int_equal(access(f->key, F_OK), -1);
+
+  o.schema_version = 0;
+  assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err), 0);
+  assert_int_equal(wfc__store_schema_version(st), WFC__STORE_SCHEMA_VERSION);
+  assert_int_equal(raw_int(f->db, "PRAGMA user_version"),
+                   WFC__STORE_SCHEMA_VERSION);
+  assert_int_equal(wfc__store_conn_get(st, "old", &g), 0);
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_conn_secrets(st, r.id, &cp), 0);
+  assert_string_equal(cp, "{\"t\":\"old\"}");
+  wfc__secret_free(cp);
+  assert_int_equal(
+      wfc__store_checkpoint_cas(st, r.id, "new_email", NULL, NULL, "d1", 1), 0);
+  assert_int_equal(
+      wfc__store_checkpoint_get(st, r.id, "new_email", NULL, &cp, &ev), 0);
+  assert_string_equal(cp, "d1");
+  free(cp);
+  assert_int_equal(wfc__store_idem_claim(st, "k1", r.id, NULL), 0);
+  wfc__store_close(st);
+
+  /* A store from a newer release is refused, not misread. */
+  raw_exec(f->db, "PRAGMA user_version = 99");
+  assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
+                   WFC_ESTORE);
+  assert_non_null(strstr(err, "newer"));
+  o.schema_version = 7;
+  raw_exec(f->db, "PRAGMA user_version = 3");
+  assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
+                   WFC_EINVAL);
+}
+
+static void test_two_handles_share_one_file(void **state) {
+  fixture *f = *state;
+  wfc__store *s1 = open_ok(f->db), *s2 = open_ok(f->db);
+  wfc__conn_rec r, g;
+  char *cp = NULL;
+  int64_t ev = 0;
+
+  make_rec(&r, "shared", "");
+  assert_int_equal(wfc__store_conn_insert(s1, &r, "{}"), 0);
+  assert_int_equal(wfc__store_conn_get(s2, "shared", &g), 0);
+  wfc__conn_rec_clear(&g);
+
+  assert_int_equal(
+      wfc__store_checkpoint_get(s1, r.id, "card", "inbox", &cp, &ev),
+      WFC_ENOTFOUND);
+  assert_int_equal(
+      wfc__store_checkpoint_cas(s1, r.id, "card", "inbox", NULL, "d1", 3), 0);
+  /* s2 also thought there was none: it loses. */
+  assert_int_equal(
+      wfc__store_checkpoint_cas(s2, r.id, "card", "inbox", NULL, "x", 9),
+      WFC_ESTALE);
+  assert_int_equal(
+      wfc__store_checkpoint_cas(s2, r.id, "card", "inbox", "d1", "d2", 2), 0);
+  /* s1 is now behind. */
+  assert_int_equal(
+      wfc__store_checkpoint_cas(s1, r.id, "card", "inbox", "d1", "d3", 1),
+      WFC_ESTALE);
+  assert_int_equal(
+      wfc__store_checkpoint_get(s1, r.id, "card", "inbox", &cp, &ev), 0);
+  assert_string_equal(cp, "d2");
+  assert_int_equal(ev, 5);
+  free(cp);
+  /* Other subscription keys are independent. */
+  assert_int_equal(
+      wfc__store_checkpoint_cas(s1, r.id, "card", NULL, NULL, "o1", 1), 0);
+  assert_int_equal(
+      wfc__store_checkpoint_cas(s1, "conn_missing", "card", NULL, NULL, "d", 0),
+      WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_checkpoint_delete(s2, r.id, "card", NULL), 0);
+  assert_int_equal(
+      wfc__store_checkpoint_get(s1, r.id, "card", NULL, NULL, NULL),
+      WFC_ENOTFOUND);
+  wfc__store_close(s1);
+  wfc__store_close(s2);
+}
+
+typedef struct {
+  const char *db;
+  const char *conn_id;
+  int rounds;
+  int stale;
+} cas_worker;
+
+/* Each worker advances the checkpoint "n" -> "n+1" through its own handle,
+ * re-reading after losing a race. */
+static void *cas_thread(void *arg) {
+  cas_worker *w = arg;
+  wfc__store *st = NULL;
+  char err[256];
+
+  if (wfc__store_open(w->db, &st, err, sizeof err) != 0)
+    return "open";
+  for (int done = 0; done < w->rounds;) {
+    char *cur = NULL, next[32];
+    int rc =
+        wfc__store_checkpoint_get(st, w->conn_id, "card", NULL, &cur, NULL);
+    if (rc != 0 && rc != WFC_ENOTFOUND) {
+      wfc__store_close(st);
+      return "get";
+    }
+    snprintf(next, sizeof next, "%d", cur ? atoi(cur) + 1 : 1);
+    rc = wfc__store_checkpoint_cas(st, w->conn_id, "card", NULL, cur, next, 1);
+    free(cur);
+    if (rc == 0)
+      done++;
+    else if (rc == WFC_ESTALE)
+      w->stale++;
+    else {
+      wfc__store_close(st);
+      return "cas";
+    }
+  }
+  wfc__store_close(st);
+  return NULL;
+}
+
+static void test_checkpoint_cas_across_threads(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  wfc__conn_rec r;
+  cas_worker w[2];
+  pthread_t t[2];
+  char *cp = NULL;
+  int64_t ev = 0;
+
+  make_rec(&r, "events", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, NULL), 0);
+  for (int i = 0; i < 2; i++) {
+    w[i] = (cas_worker){f->db, r.id, 40, 0};
+    assert_int_equal(pthread_create(&t[i], NULL, cas_thread, &w[i]), 0);
+  }
+  for (int i = 0; i < 2; i++) {
+    void *res;
+    assert_int_equal(pthread_join(t[i], &res), 0);
+    if (res != NULL)
+      fail_msg("worker %d failed at %s", i, (char *)res);
+  }
+  /* Every advance counted once: no lost or doubled update. */
+  assert_int_equal(wfc__store_checkpoint_get(st, r.id, "card", NULL, &cp, &ev),
+                   0);
+  assert_string_equal(cp, "80");
+  assert_int_equal(ev, 80);
+  free(cp);
+  wfc__store_close(st);
+}
+
+static int64_t fixed_clock(void *arg) {
+  return *(int64_t *)arg;
+}
+
+static void test_idempotency_keys(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  int64_t now = 1000000;
+  char *res = (char *)"x";
+  int purged = -1;
+  wfc__conn_rec r;
+
+  wfc__clock_set(fixed_clock, &now);
+  make_rec(&r, "sender", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, NULL), 0);
+  assert_int_equal(r.created_at, 1000000);
+
+  assert_int_equal(wfc__store_idem_claim(st, "send-1", r.id, &res), 0);
+  assert_null(res);
+  /* A second claimant learns the first has not finished. */
+  assert_int_equal(wfc__store_idem_claim(st, "send-1", r.id, &res), WFC_EEXIST);
+  assert_null(res);
+  assert_int_equal(wfc__store_idem_finish(st, "send-1", "{\"sent\":true}"), 0);
+  assert_int_equal(wfc__store_idem_claim(st, "send-1", NULL, &res), WFC_EEXIST);
+  assert_string_equal(res, "{\"sent\":true}");
+  free(res);
+  assert_int_equal(wfc__store_idem_finish(st, "nope", "{}"), WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_idem_claim(st, "send-2", "conn_missing", NULL),
+                   WFC_ENOTFOUND);
+
+  /* Released: claimable again. */
+  assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, NULL), 0);
+  assert_int_equal(wfc__store_idem_release(st, "send-3"), 0);
+  assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, NULL), 0);
+
+  now = 2000000;
+  assert_int_equal(wfc__store_idem_claim(st, "send-4", NULL, NULL), 0);
+  assert_int_equal(wfc__store_idem_purge(st, 1500000, &purged), 0);
+  assert_int_equal(purged, 2); /* send-1, send-3 */
+  assert_int_equal(wfc__store_idem_claim(st, "send-4", NULL, NULL), WFC_EEXIST);
+  assert_int_equal(wfc__store_idem_claim(st, "send-1", NULL, NULL), 0);
+  wfc__store_close(st);
+}
+
+static void test_wipe_and_delete(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  wfc__conn_rec r, g;
+  char *json = NULL;
+
+  make_rec(&r, "to-revoke", "");
+  r.expires_at = 5000;
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{\"t\":\"CANARY-wipe\"}"),
+                   0);
+  assert_int_equal(
+      wfc__store_checkpoint_cas(st, r.id, "card", NULL, NULL, "d", 1), 0);
+  assert_int_equal(wfc__store_idem_claim(st, "k", r.id, NULL), 0);
+
+  assert_int_equal(wfc__store_conn_wipe_secrets(st, r.id), 0);
+  assert_int_equal(wfc__store_conn_update_state(st, r.id, "revoked", ""), 0);
+  assert_int_equal(wfc__store_conn_get(st, r.id, &g), 0);
+  assert_false(g.has_secrets);
+  assert_int_equal(g.expires_at, 0);
+  assert_string_equal(g.state, "revoked");
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_conn_secrets(st, r.id, &json), WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_conn_wipe_secrets(st, "conn_none"),
+                   WFC_ENOTFOUND);
+
+  /* Delete takes checkpoints and idempotency keys with it. */
+  assert_int_equal(wfc__store_conn_delete(st, r.id), 0);
+  assert_int_equal(wfc__store_conn_get(st, r.id, &g), WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_conn_delete(st, r.id), WFC_ENOTFOUND);
+  assert_int_equal(
+      wfc__store_checkpoint_get(st, r.id, "card", NULL, NULL, NULL),
+      WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_idem_claim(st, "k", NULL, NULL), 0);
+  wfc__store_close(st);
+  assert_int_equal(raw_int(f->db, "SELECT count(*) FROM checkpoints"), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_open_creates_private_files, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_refuses_loose_modes_and_symlinks,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_connection_roundtrip, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_nothing_in_clear, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_wrong_key_is_a_clear_error, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_tampered_record_fails_alone, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_migrates_from_older_schema, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_two_handles_share_one_file, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoint_cas_across_threads, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_idempotency_keys, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_wipe_and_delete, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
