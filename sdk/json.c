@@ -19,6 +19,7 @@ struct wfc__json_stream {
   size_t max;
   int error;                 /* sticky: 0 or a WFC_E* code */
   unsigned char in_str, esc; /* lexical state of our own pre-scan */
+  unsigned char num;         /* number state of the pre-scan (NUM_*) */
   unsigned char carry_len;   /* incomplete UTF-8 sequence held back */
   char carry[4];
   char msg[160]; /* why, when error != 0 */
@@ -49,8 +50,11 @@ wfc__json_stream *wfc__json_stream_new(size_t max_bytes) {
     free(s);
     return NULL;
   }
-  json_tokener_set_flags(s->tok,
-                         JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+  /* Trailing bytes are checked here (check_trailing), the same way
+   * whether they arrive with the value or in a later chunk. */
+  json_tokener_set_flags(s->tok, JSON_TOKENER_STRICT |
+                                     JSON_TOKENER_VALIDATE_UTF8 |
+                                     JSON_TOKENER_ALLOW_TRAILING_CHARS);
   s->max = max_bytes != 0 ? max_bytes : WFC_JSON_DEFAULT_MAX;
   return s;
 }
@@ -130,13 +134,93 @@ static size_t incomplete_tail(const char *p, size_t len) {
   return 0;
 }
 
+/* JSON number grammar, -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, as
+ * states of the pre-scan. */
+enum {
+  NUM_NONE,
+  NUM_MINUS,
+  NUM_ZERO,
+  NUM_INT,
+  NUM_DOT,
+  NUM_FRAC,
+  NUM_E,
+  NUM_ESIGN,
+  NUM_EXP
+};
+
+static int is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+/* Next number state after c, or -1 when c is a number character the
+ * grammar does not allow here, or NUM_NONE when c ends the number. */
+static int num_next(int st, char c) {
+  int d = is_digit(c), e = c == 'e' || c == 'E';
+
+  switch (st) {
+  case NUM_MINUS:
+    if (c == '0')
+      return NUM_ZERO;
+    if (d)
+      return NUM_INT;
+    break;
+  case NUM_ZERO:
+    if (c == '.')
+      return NUM_DOT;
+    if (e)
+      return NUM_E;
+    break;
+  case NUM_INT:
+    if (d)
+      return NUM_INT;
+    if (c == '.')
+      return NUM_DOT;
+    if (e)
+      return NUM_E;
+    break;
+  case NUM_DOT:
+  case NUM_FRAC:
+    if (d)
+      return NUM_FRAC;
+    if (st == NUM_FRAC && e)
+      return NUM_E;
+    break;
+  case NUM_E:
+    if (c == '+' || c == '-')
+      return NUM_ESIGN;
+    /* fall through */
+  case NUM_ESIGN:
+  case NUM_EXP:
+    if (d)
+      return NUM_EXP;
+    break;
+  }
+  return (d || e || c == '.' || c == '+' || c == '-') ? -1 : NUM_NONE;
+}
+
 /* What json-c lets through in strict mode but RFC 8259 forbids: raw NUL
- * (json-c reads it as end of input) and single-quoted strings. */
-static int prescan(wfc__json_stream *s, const char *p, size_t len) {
+ * (json-c reads it as end of input), single-quoted strings, and number
+ * characters the grammar does not allow (json-c 0.16 accepts "1234-" when
+ * a chunk ends inside the number). Returns the index of the first such
+ * byte (len if none) and why in *why; the lexical state advances only over
+ * the bytes before it. */
+static size_t prescan(wfc__json_stream *s, const char *p, size_t len,
+                      const char **why) {
+  *why = "unexpected character";
   for (size_t i = 0; i < len; i++) {
     char c = p[i];
-    if (c == '\0')
-      return stream_fail(s, WFC_EJSON, s->fed + i, "NUL byte");
+    if (c == '\0') {
+      *why = "NUL byte";
+      return i;
+    }
+    if (s->num != NUM_NONE) {
+      int next = num_next(s->num, c);
+      if (next < 0)
+        return i;
+      s->num = (unsigned char)next;
+      if (next != NUM_NONE)
+        continue;
+    }
     if (s->in_str) {
       if (s->esc)
         s->esc = 0;
@@ -146,26 +230,24 @@ static int prescan(wfc__json_stream *s, const char *p, size_t len) {
         s->in_str = 0;
     } else if (c == '"') {
       s->in_str = 1;
+    } else if (c == '-') {
+      s->num = NUM_MINUS;
+    } else if (c == '0') {
+      s->num = NUM_ZERO;
+    } else if (is_digit(c)) {
+      s->num = NUM_INT;
     } else if (c == '\'') {
-      return stream_fail(s, WFC_EJSON, s->fed + i, "unexpected character");
+      return i;
     }
   }
-  return 0;
+  return len;
 }
 
-int wfc__json_stream_feed(wfc__json_stream *s, const void *buf, size_t len) {
-  const char *p = buf;
+/* Hands p[0..len) to the tokener, holding back (in s->carry) a UTF-8
+ * sequence the bytes do not finish. */
+static int push_utf8(wfc__json_stream *s, const char *p, size_t len) {
   size_t tail;
   int rc;
-
-  if (s->error != 0)
-    return s->error;
-  if (len > s->max - s->fed)
-    return stream_fail(s, WFC_ETOOBIG, s->fed, NULL);
-  rc = prescan(s, p, len);
-  if (rc != 0)
-    return rc;
-  s->fed += len;
 
   if (s->carry_len > 0) {
     size_t need = utf8_seq_len((unsigned char)s->carry[0]) - s->carry_len;
@@ -191,13 +273,44 @@ int wfc__json_stream_feed(wfc__json_stream *s, const void *buf, size_t len) {
   return 0;
 }
 
+/* Ends the held-back bytes: they are a cut sequence, and the tokener says
+ * what it makes of them. */
+static int flush_carry(wfc__json_stream *s) {
+  int rc = 0;
+
+  if (s->carry_len > 0)
+    rc = push(s, s->carry, s->carry_len);
+  s->carry_len = 0;
+  return rc;
+}
+
+int wfc__json_stream_feed(wfc__json_stream *s, const void *buf, size_t len) {
+  const char *p = buf, *why = NULL;
+  size_t good;
+  int rc;
+
+  if (s->error != 0)
+    return s->error;
+  if (len > s->max - s->fed)
+    return stream_fail(s, WFC_ETOOBIG, s->fed, NULL);
+  /* The tokener sees the bytes before a forbidden one first, so the error
+   * reported is always the earliest, however the input was cut. */
+  good = prescan(s, p, len, &why);
+  rc = push_utf8(s, p, good);
+  if (rc == 0 && good < len) {
+    rc = flush_carry(s);
+    if (rc == 0)
+      rc = stream_fail(s, WFC_EJSON, s->fed + good, why);
+  }
+  s->fed += len;
+  return rc;
+}
+
 int wfc__json_stream_finish(wfc__json_stream *s, struct json_object **out,
                             char *err, size_t errlen) {
   *out = NULL;
-  if (s->error == 0 && s->carry_len > 0) {
-    push(s, s->carry, s->carry_len); /* fails: the sequence is cut */
-    s->carry_len = 0;
-  }
+  if (s->error == 0)
+    flush_carry(s);
   if (s->error == 0 && s->value == NULL) {
     /* A top-level number or literal completes only at end of input, which
      * json-c wants as a final '\0' counted in the length. */

@@ -457,6 +457,98 @@ static void test_depth_cap(void **state) {
   json_object_put(in);
 }
 
+/* Random inputs built from the schema's own names and values of every
+ * kind: the validator either accepts, and its output validates again to
+ * the same output (normalisation is idempotent), or refuses with a message
+ * that starts at the root. Run under ASan this doubles as a small fuzz. */
+static uint32_t rnd_state = 2463534242u;
+static uint32_t rnd(void) {
+  rnd_state ^= rnd_state << 13;
+  rnd_state ^= rnd_state >> 17;
+  rnd_state ^= rnd_state << 5;
+  return rnd_state;
+}
+
+static struct json_object *random_value(int depth);
+
+static struct json_object *random_object(int depth) {
+  static const char *keys[] = {
+      "to",      "subject", "message", "importance",  "top",   "ratio",
+      "save",    "headers", "after",   "attachments", "extra", "counts",
+      "mailbox", "name",    "value",   "id",          "zzz"};
+  struct json_object *o = json_object_new_object();
+  int n = (int)(rnd() % 6);
+  for (int i = 0; i < n; i++)
+    json_object_object_add(o, keys[rnd() % (sizeof keys / sizeof keys[0])],
+                           random_value(depth + 1));
+  return o;
+}
+
+static struct json_object *random_value(int depth) {
+  static const char *strings[] = {"a@b.c",  "not an email",
+                                  "42",     "-7",
+                                  "x",      "high",
+                                  "normal", "2024-05-01T09:30:00Z",
+                                  "",       "0123456789abcdef",
+                                  "1e3"};
+  switch (rnd() % (depth > 4 ? 6 : 8)) {
+  case 0:
+    return NULL;
+  case 1:
+    return json_object_new_boolean(rnd() % 2);
+  case 2:
+    return json_object_new_int64((int64_t)(rnd() % 2000) - 500);
+  case 3:
+    return json_object_new_double((double)(rnd() % 100) / 8.0);
+  case 4:
+  case 5:
+    return json_object_new_string(
+        strings[rnd() % (sizeof strings / sizeof strings[0])]);
+  case 6: {
+    struct json_object *a = json_object_new_array();
+    int n = (int)(rnd() % 7);
+    for (int i = 0; i < n; i++)
+      json_object_array_add(a, random_value(depth + 1));
+    return a;
+  }
+  default:
+    return random_object(depth);
+  }
+}
+
+static void test_random_inputs(void **state) {
+  (void)state;
+  int accepted = 0, refused = 0;
+  for (int iter = 0; iter < 20000; iter++) {
+    struct json_object *in = random_object(0), *out = NULL, *again = NULL;
+    if (rnd() % 2) { /* give the required fields a fair chance */
+      struct json_object *to = json_object_new_array();
+      json_object_array_add(to, json_object_new_string("a@b.c"));
+      json_object_object_add(in, "to", to);
+      json_object_object_add(in, "message", json_object_new_string("m"));
+    }
+    char err[300] = "";
+    int rc = wfc__validate(send_email, in, &out, err, sizeof err);
+    if (rc == 0) {
+      assert_int_equal(wfc__validate(send_email, out, &again, err, sizeof err),
+                       0);
+      assert_true(json_object_equal(out, again));
+      accepted++;
+    } else {
+      assert_int_equal(rc, WFC_EVALIDATION);
+      assert_null(out);
+      assert_true(strncmp(err, "input", 5) == 0);
+      assert_non_null(strstr(err, ": "));
+      refused++;
+    }
+    json_object_put(again);
+    json_object_put(out);
+    json_object_put(in);
+  }
+  assert_true(refused > 1000);
+  assert_true(accepted > 500);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_documented_messages),
@@ -469,6 +561,7 @@ int main(void) {
       cmocka_unit_test(test_datetime),
       cmocka_unit_test(test_schema_check),
       cmocka_unit_test(test_depth_cap),
+      cmocka_unit_test(test_random_inputs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
