@@ -1,0 +1,266 @@
+/* wfc/host.h - the API a workflow host embeds to load and run plugins.
+ *
+ * A host creates one runtime on its libuv loop, loads plugins (each a .so
+ * exporting wfc_plugin_entry_v1, see wfc/plugin.h), looks cards up by id
+ * and invokes them. Everything runs on the loop thread.
+ *
+ *   uv_loop_t loop; uv_loop_init(&loop);
+ *   wfc_runtime *rt; wfc_runtime_new(&loop, NULL, &rt);
+ *   char err[512]; wfc_plugin *p;
+ *   if (wfc_runtime_load(rt, "build/plugins/x.so", &p, err, sizeof err))
+ *     fprintf(stderr, "%s\n", err);
+ *   wfc_invoke how = {sizeof how, .on_done = done, .arg = ctx};
+ *   wfc_runtime_invoke(rt, "x.send", input, &how, NULL);
+ *   uv_run(&loop, UV_RUN_DEFAULT);
+ *   wfc_runtime_close(rt, NULL, NULL);
+ *   uv_run(&loop, UV_RUN_DEFAULT);   // the close finishes on the loop
+ *   uv_loop_close(&loop);            // == 0
+ *
+ * One runtime per process at a time: the services table handed to plugins
+ * (wfc_host_api) is one static table, as the ABI promises, and its members
+ * take no runtime argument.
+ *
+ * Rule for every function taking a callback (libuv's): if it returns an
+ * error, the callback is never called.
+ */
+#ifndef WFC_HOST_H
+#define WFC_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "error.h"
+#include "plugin.h"
+#include "version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct json_object;
+struct uv_loop_s;
+
+typedef struct wfc_runtime wfc_runtime;
+typedef struct wfc_plugin wfc_plugin; /* owned by the runtime */
+
+/* ---- The runtime -------------------------------------------------------- */
+
+typedef struct wfc_runtime_opts {
+  size_t size;          /* sizeof(wfc_runtime_opts) */
+  const char *blob_dir; /* blob store directory (copied); NULL: none yet,
+                           blob services answer WFC_ENOTSUP */
+  int check_outputs;    /* validate action card outputs against their
+                           output schema (always on in debug builds) */
+} wfc_runtime_opts;
+
+/* Creates the runtime on loop (borrowed; must outlive the runtime). opts
+ * may be NULL. Returns WFC_EBUSY when another runtime is open. */
+WFC_EXTERN int wfc_runtime_new(struct uv_loop_s *loop,
+                               const wfc_runtime_opts *opts, wfc_runtime **out);
+
+/* Ordered shutdown (Lessons 15): refuse new calls and loads; cancel the
+ * calls in flight and wait for them to complete; close the HTTP engine;
+ * stop the plugins' leftover timers; call each plugin's shutdown() and
+ * dlclose it; close the runtime's handles. done(arg) runs once on the loop
+ * when all of that is finished and the runtime is freed; keep running the
+ * loop until then. After it, uv_loop_close() returns 0. */
+WFC_EXTERN void wfc_runtime_close(wfc_runtime *rt, void (*done)(void *arg),
+                                  void *arg);
+
+WFC_EXTERN struct uv_loop_s *wfc_runtime_loop(wfc_runtime *rt);
+
+/* ---- Plugins ------------------------------------------------------------ */
+
+/* Loads and initialises the plugin at path. On failure returns a negative
+ * code (WFC_ENOTFOUND, WFC_EDENIED (writable file), WFC_ENOTPLUGIN,
+ * WFC_EABI, WFC_EABINEWER, WFC_EFINGERPRINT, WFC_EEXIST (a plugin of that
+ * name is loaded), WFC_EPLUGININIT, WFC_EREGISTER) and writes one line
+ * naming the path (and both versions where relevant) into err. *out
+ * (optional) is owned by the runtime. */
+WFC_EXTERN int wfc_runtime_load(wfc_runtime *rt, const char *path,
+                                wfc_plugin **out, char *err, size_t errlen);
+
+/* Loads every *.so of dir (sorted by name). Each failure is reported
+ * through report(arg, path, message) and the others still load. Returns
+ * the number of plugins loaded, or a negative code when dir cannot be
+ * read. */
+WFC_EXTERN int wfc_runtime_load_dir(wfc_runtime *rt, const char *dir,
+                                    void (*report)(void *arg, const char *path,
+                                                   const char *message),
+                                    void *arg);
+
+WFC_EXTERN size_t wfc_runtime_plugin_count(const wfc_runtime *rt);
+WFC_EXTERN wfc_plugin *wfc_runtime_plugin(const wfc_runtime *rt, size_t i);
+WFC_EXTERN wfc_plugin *wfc_runtime_find_plugin(const wfc_runtime *rt,
+                                               const char *name);
+
+/* Strings copied from the descriptor at load time, valid while the
+ * runtime is. */
+WFC_EXTERN const char *wfc_plugin_name(const wfc_plugin *p);
+WFC_EXTERN const char *wfc_plugin_version(const wfc_plugin *p);
+WFC_EXTERN const char *wfc_plugin_description(const wfc_plugin *p);
+WFC_EXTERN const char *wfc_plugin_path(const wfc_plugin *p);
+WFC_EXTERN const char *wfc_plugin_fingerprint(const wfc_plugin *p);
+/* (major << 16) | minor the plugin was built against. */
+WFC_EXTERN unsigned wfc_plugin_abi(const wfc_plugin *p);
+
+/* The registered cards and connection types, in registration order. The
+ * descriptors are the host's copies; their strings and tables point into
+ * the plugin, valid while the runtime is. */
+WFC_EXTERN size_t wfc_plugin_card_count(const wfc_plugin *p);
+WFC_EXTERN const wfc_card_desc *wfc_plugin_card(const wfc_plugin *p, size_t i);
+WFC_EXTERN size_t wfc_plugin_conn_type_count(const wfc_plugin *p);
+WFC_EXTERN const wfc_conn_type_desc *wfc_plugin_conn_type(const wfc_plugin *p,
+                                                          size_t i);
+
+/* Looks a card up by "plugin.card", or by "card" alone when exactly one
+ * plugin has it. Returns 0, WFC_ENOTFOUND, or WFC_EEXIST when the short id
+ * is ambiguous. plugin and card are optional outputs. */
+WFC_EXTERN int wfc_runtime_find_card(const wfc_runtime *rt, const char *id,
+                                     wfc_plugin **plugin,
+                                     const wfc_card_desc **card);
+/* The same for connection types ("plugin.type" or "type"). */
+WFC_EXTERN int wfc_runtime_find_conn_type(const wfc_runtime *rt, const char *id,
+                                          wfc_plugin **plugin,
+                                          const wfc_conn_type_desc **ct);
+
+/* ---- Canonical JSON of schemas and descriptors (transfer) -------------- */
+
+/* [{"name","type","required","description","default","enum","fields",
+ *   "items","min","max","secret","stream","nullable"}, ...]: keys that do
+ * not apply are left out; see docs/abi.md. NULL fields gives []. */
+WFC_EXTERN struct json_object *wfc_schema_to_json(const wfc_field *fields);
+/* {"id","name","description","kind","connection_type","inputs","outputs"} */
+WFC_EXTERN struct json_object *wfc_card_to_json(const wfc_card_desc *card);
+/* {"id","name","description","params","hooks":[...]} */
+WFC_EXTERN struct json_object *
+wfc_conn_type_to_json(const wfc_conn_type_desc *ct);
+/* {"name","version","description","abi":{"major","minor"},"fingerprint",
+ *  "path","connection_types":[...],"cards":[...]}: the shape of a
+ * manifest.json plus "fingerprint" and "path". */
+WFC_EXTERN struct json_object *wfc_plugin_to_json(const wfc_plugin *p);
+
+/* Cross-checks p against a manifest file: name, version, ABI major/minor,
+ * the sets of cards and connection types, and their schemas (canonical
+ * JSON). Returns 0 when they agree, WFC_ENOTFOUND when the file is
+ * missing, WFC_EJSON when it is not JSON, WFC_EMANIFEST when they differ.
+ * report(arg, line) gets one line per difference or problem. */
+WFC_EXTERN int
+wfc_plugin_check_manifest(const wfc_plugin *p, const char *manifest_path,
+                          void (*report)(void *arg, const char *line),
+                          void *arg);
+/* The manifest looked for when none is given: "<dir>/<stem>.manifest.json"
+ * beside the .so (stem: file name without ".so"), then "<dir>/manifest.json".
+ * Writes the first that exists into buf and returns 0, or WFC_ENOTFOUND
+ * (buf then holds the first candidate). */
+WFC_EXTERN int wfc_plugin_manifest_path(const char *so_path, char *buf,
+                                        size_t len);
+
+/* ---- Connections -------------------------------------------------------- */
+
+/* What the connection manager provides for a connection: the token
+ * service behind wfc_host_api.conn_token. Both members may be NULL (then
+ * conn_token answers WFC_ENOTSUP). */
+typedef struct wfc_conn_ops {
+  size_t size; /* sizeof(wfc_conn_ops) */
+  /* Same contract as wfc_host_api.conn_token: cb exactly once, later. */
+  int (*token)(void *ops_arg, wfc_conn *conn,
+               void (*cb)(void *arg, int status, const char *token), void *arg);
+  void (*token_rejected)(void *ops_arg, wfc_conn *conn, const char *token);
+} wfc_conn_ops;
+
+/* A connection as plugins see it. params and info are JSON objects (a
+ * reference is taken; NULL means {}); ops (borrowed, must outlive the
+ * connection) and ops_arg may be NULL. Reference counted: the creator holds
+ * one reference, each call using it holds one. */
+WFC_EXTERN int wfc_conn_new(wfc_runtime *rt, struct json_object *params,
+                            struct json_object *info, const wfc_conn_ops *ops,
+                            void *ops_arg, wfc_conn **out);
+WFC_EXTERN void wfc_conn_release(wfc_conn *conn);
+WFC_EXTERN struct json_object *wfc_conn_get_params(wfc_conn *conn);
+WFC_EXTERN struct json_object *wfc_conn_get_info(wfc_conn *conn);
+
+/* ---- Calls -------------------------------------------------------------- */
+
+/* The outcome of a call, borrowed during on_done. */
+typedef struct wfc_outcome {
+  int status;                 /* 0, or a negative WFC_E* code */
+  const char *message;        /* why, when status != 0 (never NULL then) */
+  struct json_object *output; /* on success (json_object_get to keep) */
+  struct json_object *detail; /* on failure, may be NULL */
+} wfc_outcome;
+
+/* item is borrowed during the callback. Return 0 to go on, non-zero to
+ * ask for no more (the plugin's next emit answers WFC_ECANCELED). */
+typedef int (*wfc_item_cb)(void *arg, wfc_call *call, struct json_object *item);
+typedef void (*wfc_progress_cb)(void *arg, wfc_call *call, uint64_t done,
+                                uint64_t total);
+/* Runs exactly once per started call, on a later loop iteration than the
+ * start; the call is freed when it returns. */
+typedef void (*wfc_done_cb)(void *arg, wfc_call *call,
+                            const wfc_outcome *outcome);
+
+typedef struct wfc_invoke {
+  size_t size;            /* sizeof(wfc_invoke) */
+  wfc_conn *conn;         /* the connection (a reference is taken), or NULL */
+  const char *checkpoint; /* EVENT cards: last accepted checkpoint (copied) */
+  wfc_item_cb on_item;    /* stream items; NULL: items are dropped */
+  wfc_progress_cb on_progress;
+  wfc_done_cb on_done; /* required */
+  void *arg;
+} wfc_invoke;
+
+/* Starts card card_id ("plugin.card" or "card") with input (borrowed; NULL
+ * means {}). The input is validated against the card's schema first (an
+ * invalid input completes the call with WFC_EVALIDATION and a message
+ * naming the field; the plugin is not called). Returns 0 and then on_done
+ * runs exactly once, later; or WFC_ENOTFOUND / WFC_EEXIST (card id),
+ * WFC_EINVAL, WFC_ESTATE (runtime closing), and on_done never runs. *out
+ * (optional) is valid until on_done returns. */
+WFC_EXTERN int wfc_runtime_invoke(wfc_runtime *rt, const char *card_id,
+                                  struct json_object *input,
+                                  const wfc_invoke *how, wfc_call **out);
+
+/* Hooks of a connection type. */
+typedef enum wfc_conn_hook {
+  WFC_HOOK_AUTHORIZE_BEGIN = 1,
+  WFC_HOOK_AUTHORIZE_COMPLETE = 2,
+  WFC_HOOK_REFRESH = 3,
+  WFC_HOOK_REVOKE = 4,
+  WFC_HOOK_TEST = 5
+} wfc_conn_hook;
+
+/* Runs a hook of connection type type_id ("plugin.type" or "type") with
+ * input (borrowed). input.params, when present, is validated against the
+ * type's params schema first. Same completion rules as wfc_runtime_invoke;
+ * WFC_ENOTSUP when the optional hook is absent. */
+WFC_EXTERN int wfc_runtime_conn_hook(wfc_runtime *rt, const char *type_id,
+                                     wfc_conn_hook hook,
+                                     struct json_object *input,
+                                     const wfc_invoke *how, wfc_call **out);
+
+/* Asks the plugin to stop: its cancel callback (api->call_on_cancel) runs
+ * on a later loop iteration, and the call completes (normally with
+ * WFC_ECANCELED) when the plugin has stopped. Further emits answer
+ * WFC_ECANCELED. No-op on a call already completed. */
+WFC_EXTERN void wfc_call_cancel(wfc_call *call);
+
+/* ---- Debugging ---------------------------------------------------------- */
+
+/* Counters, for tests and `wfc` diagnostics. */
+typedef struct wfc_runtime_stats {
+  uint64_t calls_started;
+  uint64_t calls_completed;
+  uint64_t calls_in_flight;
+  uint64_t plugin_bugs; /* double completions, completion after a failed
+                           start, bad outputs, ... (each also logged) */
+  uint64_t timers_active;
+} wfc_runtime_stats;
+WFC_EXTERN void wfc_runtime_get_stats(const wfc_runtime *rt,
+                                      wfc_runtime_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

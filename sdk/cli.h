@@ -1,0 +1,66 @@
+/* cli.h - shared pieces of the `wfc` command line (the reference host).
+ *
+ * main_wfc.c dispatches `wfc <group> <command> ...` to one function per
+ * group, each in its own file sdk/cli_<group>.c (compiled into the wfc
+ * executable only, not into libwfc). A new group is a new file plus one
+ * line in main_wfc.c's table. The CLI uses only the public API
+ * (wfc/host.h), like any other host.
+ *
+ * Conventions every command follows: --json for machine output on stdout;
+ * errors on stderr as one line "wfc: ..." and a non-zero exit (1: the
+ * command failed, 2: usage).
+ */
+#ifndef WFC_SDK_CLI_H
+#define WFC_SDK_CLI_H
+
+#include <stdio.h>
+
+#include <uv.h>
+
+#include "wfc/host.h"
+
+enum { WFC_CLI_OK = 0, WFC_CLI_FAIL = 1, WFC_CLI_USAGE = 2 };
+
+/* A command group: argv[0] is the group name, argv[1] the command. */
+typedef struct wfc__cli_group {
+  const char *name;
+  const char *summary;
+  int (*run)(int argc, char **argv);
+  const char *usage; /* lines printed by `wfc help` */
+} wfc__cli_group;
+
+int wfc__cli_plugin(int argc, char **argv);
+int wfc__cli_card(int argc, char **argv);
+
+/* "wfc: <message>" on stderr. Returns WFC_CLI_FAIL. */
+int wfc__cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Usage error: message and the group's usage on stderr; WFC_CLI_USAGE. */
+int wfc__cli_usage(const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A loop and a runtime for one command. */
+typedef struct wfc__cli_host {
+  uv_loop_t loop;
+  wfc_runtime *rt;
+  int load_failures;
+  int quiet; /* do not print load failures */
+} wfc__cli_host;
+
+int wfc__cli_host_open(wfc__cli_host *h);
+/* Closes the runtime (ordered shutdown) and the loop. */
+void wfc__cli_host_close(wfc__cli_host *h);
+
+/* Loads the plugins of the plugin path: dir when given, else every
+ * directory of $WFC_PLUGIN_PATH (colon-separated), else
+ * "<directory of the wfc executable>/../plugins". Load failures are
+ * reported on stderr ("wfc: warning: ...") and counted. Returns the number
+ * loaded or a negative code. */
+int wfc__cli_load_plugins(wfc__cli_host *h, const char *dir);
+
+/* Prints v (borrowed) as pretty JSON and a newline on stdout. */
+void wfc__cli_print_json(struct json_object *v);
+
+/* Prints a schema table as indented text lines. */
+void wfc__cli_print_schema(FILE *f, const wfc_field *fields, int indent);
+
+#endif

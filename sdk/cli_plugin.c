@@ -1,0 +1,200 @@
+/* cli_plugin.c - `wfc plugin inspect PATH` and `wfc plugin list`. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+static const char usage[] =
+    "  wfc plugin inspect PATH [--manifest FILE] [--json]\n"
+    "  wfc plugin list [--plugin-dir DIR] [--json]\n";
+
+typedef struct problems {
+  json_object *list; /* strings */
+  const char *manifest;
+} problems;
+
+static void add_problem(void *arg, const char *line) {
+  problems *p = arg;
+  json_object_array_add(p->list, json_object_new_string(line));
+}
+
+static void print_text(const wfc_plugin *p, const char *mstatus,
+                       const char *mpath) {
+  unsigned abi = wfc_plugin_abi(p);
+  printf("plugin %s %s (ABI %u.%u)\n", wfc_plugin_name(p),
+         wfc_plugin_version(p), abi >> 16, abi & 0xffff);
+  if (*wfc_plugin_description(p))
+    printf("  %s\n", wfc_plugin_description(p));
+  printf("path: %s\nfingerprint: %s\n", wfc_plugin_path(p),
+         wfc_plugin_fingerprint(p));
+  printf("connection types:%s\n",
+         wfc_plugin_conn_type_count(p) ? "" : " (none)");
+  for (size_t i = 0; i < wfc_plugin_conn_type_count(p); i++) {
+    const wfc_conn_type_desc *t = wfc_plugin_conn_type(p, i);
+    printf("  %s.%s - %s\n", wfc_plugin_name(p), t->id, t->name);
+    if (t->description)
+      printf("    %s\n", t->description);
+    printf("    params:\n");
+    wfc__cli_print_schema(stdout, t->params, 6);
+  }
+  printf("cards:%s\n", wfc_plugin_card_count(p) ? "" : " (none)");
+  for (size_t i = 0; i < wfc_plugin_card_count(p); i++) {
+    const wfc_card_desc *c = wfc_plugin_card(p, i);
+    printf("  %s.%s [%s] - %s%s%s\n", wfc_plugin_name(p), c->id,
+           c->kind == WFC_CARD_EVENT ? "event" : "action", c->name,
+           c->conn_type ? ", connection " : "",
+           c->conn_type ? c->conn_type : "");
+    if (c->description)
+      printf("    %s\n", c->description);
+    printf("    inputs:\n");
+    wfc__cli_print_schema(stdout, c->inputs, 6);
+    printf("    outputs:\n");
+    wfc__cli_print_schema(stdout, c->outputs, 6);
+  }
+  printf("manifest: %s (%s)\n", mstatus, mpath);
+}
+
+static int inspect(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"json", no_argument, NULL, 'j'},
+      {"manifest", required_argument, NULL, 'm'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  int json = 0, c;
+  const char *manifest = NULL;
+  optind = 0;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    if (c == 'j')
+      json = 1;
+    else if (c == 'm')
+      manifest = optarg;
+    else if (c == 'h')
+      return fputs(usage, stdout), WFC_CLI_OK;
+    else
+      return wfc__cli_usage(usage, "plugin inspect: bad option");
+  }
+  if (optind + 1 != argc)
+    return wfc__cli_usage(usage, "plugin inspect: expected one PATH");
+  const char *path = argv[optind];
+
+  wfc__cli_host h;
+  if (wfc__cli_host_open(&h) != 0)
+    return WFC_CLI_FAIL;
+  char err[1024];
+  wfc_plugin *p = NULL;
+  int rc = wfc_runtime_load(h.rt, path, &p, err, sizeof err);
+  if (rc != 0) {
+    wfc__cli_error("%s", err);
+    wfc__cli_host_close(&h);
+    return WFC_CLI_FAIL;
+  }
+
+  char found[4096];
+  const char *mpath = manifest;
+  int mrc;
+  problems pr = {json_object_new_array(), NULL};
+  if (mpath == NULL) {
+    mrc = wfc_plugin_manifest_path(wfc_plugin_path(p), found, sizeof found);
+    mpath = found;
+  } else {
+    mrc = 0;
+  }
+  const char *status;
+  if (mrc == WFC_ENOTFOUND) {
+    /* No manifest beside the plugin: reported, not an error. */
+    status = "missing";
+  } else {
+    mrc = wfc_plugin_check_manifest(p, mpath, add_problem, &pr);
+    status = mrc == 0 ? "ok" : mrc == WFC_EMANIFEST ? "mismatch" : "error";
+  }
+
+  if (json) {
+    json_object *o = wfc_plugin_to_json(p);
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "path", json_object_new_string(mpath));
+    json_object_object_add(m, "status", json_object_new_string(status));
+    json_object_object_add(m, "problems", json_object_get(pr.list));
+    json_object_object_add(o, "manifest", m);
+    wfc__cli_print_json(o);
+    json_object_put(o);
+  } else {
+    print_text(p, status, mpath);
+  }
+  size_t n = json_object_array_length(pr.list);
+  for (size_t i = 0; i < n; i++)
+    wfc__cli_error(
+        "manifest %s: %s", mpath,
+        json_object_get_string(json_object_array_get_idx(pr.list, i)));
+  if (strcmp(status, "missing") == 0)
+    fprintf(stderr, "wfc: warning: no manifest found (looked for %s)\n", mpath);
+  json_object_put(pr.list);
+  int failed = strcmp(status, "ok") != 0 && strcmp(status, "missing") != 0;
+  wfc__cli_host_close(&h);
+  return failed ? WFC_CLI_FAIL : WFC_CLI_OK;
+}
+
+static int list(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"json", no_argument, NULL, 'j'},
+      {"plugin-dir", required_argument, NULL, 'd'},
+      {NULL, 0, NULL, 0}};
+  int json = 0, c;
+  const char *dir = NULL;
+  optind = 0;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    if (c == 'j')
+      json = 1;
+    else if (c == 'd')
+      dir = optarg;
+    else
+      return wfc__cli_usage(usage, "plugin list: bad option");
+  }
+  if (optind != argc)
+    return wfc__cli_usage(usage, "plugin list: unexpected argument");
+  wfc__cli_host h;
+  if (wfc__cli_host_open(&h) != 0)
+    return WFC_CLI_FAIL;
+  int rc = wfc__cli_load_plugins(&h, dir);
+  if (rc < 0) {
+    wfc__cli_host_close(&h);
+    return WFC_CLI_FAIL;
+  }
+  json_object *arr = json_object_new_array();
+  for (size_t i = 0; i < wfc_runtime_plugin_count(h.rt); i++) {
+    wfc_plugin *p = wfc_runtime_plugin(h.rt, i);
+    if (json) {
+      json_object *o = json_object_new_object();
+      json_object_object_add(o, "name",
+                             json_object_new_string(wfc_plugin_name(p)));
+      json_object_object_add(o, "version",
+                             json_object_new_string(wfc_plugin_version(p)));
+      json_object_object_add(o, "path",
+                             json_object_new_string(wfc_plugin_path(p)));
+      json_object_object_add(
+          o, "cards", json_object_new_int((int)wfc_plugin_card_count(p)));
+      json_object_array_add(arr, o);
+    } else {
+      printf("%-16s %-10s %3zu cards  %s\n", wfc_plugin_name(p),
+             wfc_plugin_version(p), wfc_plugin_card_count(p),
+             wfc_plugin_path(p));
+    }
+  }
+  if (json)
+    wfc__cli_print_json(arr);
+  json_object_put(arr);
+  wfc__cli_host_close(&h);
+  return WFC_CLI_OK;
+}
+
+int wfc__cli_plugin(int argc, char **argv) {
+  if (argc < 2)
+    return wfc__cli_usage(usage, "plugin: missing command");
+  if (strcmp(argv[1], "inspect") == 0)
+    return inspect(argc - 1, argv + 1);
+  if (strcmp(argv[1], "list") == 0)
+    return list(argc - 1, argv + 1);
+  return wfc__cli_usage(usage, "plugin: unknown command \"%s\"", argv[1]);
+}

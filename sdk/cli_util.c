@@ -1,0 +1,151 @@
+/* cli_util.c - helpers shared by the `wfc` command groups. */
+#include "cli.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+int wfc__cli_error(const char *fmt, ...) {
+  va_list ap;
+  fputs("wfc: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  return WFC_CLI_FAIL;
+}
+
+int wfc__cli_usage(const char *usage, const char *fmt, ...) {
+  va_list ap;
+  fputs("wfc: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nusage:\n%s", usage);
+  return WFC_CLI_USAGE;
+}
+
+int wfc__cli_host_open(wfc__cli_host *h) {
+  memset(h, 0, sizeof *h);
+  int rc = uv_loop_init(&h->loop);
+  if (rc != 0)
+    return wfc__cli_error("cannot create the event loop: %s", uv_strerror(rc));
+  wfc_runtime_opts o = {.size = sizeof o};
+  rc = wfc_runtime_new(&h->loop, &o, &h->rt);
+  if (rc != 0) {
+    uv_loop_close(&h->loop);
+    return wfc__cli_error("cannot create the runtime: %s", wfc_strerror(rc));
+  }
+  return 0;
+}
+
+void wfc__cli_host_close(wfc__cli_host *h) {
+  if (h->rt == NULL)
+    return;
+  wfc_runtime_close(h->rt, NULL, NULL);
+  uv_run(&h->loop, UV_RUN_DEFAULT);
+  h->rt = NULL;
+  if (uv_loop_close(&h->loop) != 0)
+    wfc__cli_error("warning: handles left open at exit");
+}
+
+static void report_load(void *arg, const char *path, const char *message) {
+  wfc__cli_host *h = arg;
+  (void)path;
+  h->load_failures++;
+  if (!h->quiet)
+    fprintf(stderr, "wfc: warning: %s\n", message);
+}
+
+static int load_dir(wfc__cli_host *h, const char *dir) {
+  int rc = wfc_runtime_load_dir(h->rt, dir, report_load, h);
+  if (rc < 0 && !h->quiet)
+    fprintf(stderr, "wfc: warning: cannot read plugin directory %s\n", dir);
+  return rc < 0 ? 0 : rc;
+}
+
+int wfc__cli_load_plugins(wfc__cli_host *h, const char *dir) {
+  if (dir != NULL) {
+    int rc = wfc_runtime_load_dir(h->rt, dir, report_load, h);
+    if (rc < 0)
+      return wfc__cli_error("cannot read plugin directory %s", dir), rc;
+    return rc;
+  }
+  const char *env = getenv("WFC_PLUGIN_PATH");
+  if (env != NULL && *env) {
+    char *copy = strdup(env);
+    int n = 0;
+    for (char *save = NULL, *d = strtok_r(copy, ":", &save); d != NULL;
+         d = strtok_r(NULL, ":", &save))
+      n += load_dir(h, d);
+    free(copy);
+    return n;
+  }
+  char exe[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0)
+    return wfc__cli_error("cannot find the wfc executable; use --plugin-dir"),
+           WFC_ENOTFOUND;
+  exe[len] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash != NULL)
+    *slash = '\0';
+  char def[PATH_MAX + 16];
+  snprintf(def, sizeof def, "%s/../plugins", exe);
+  return load_dir(h, def);
+}
+
+void wfc__cli_print_json(struct json_object *v) {
+  puts(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PRETTY |
+                                             JSON_C_TO_STRING_SPACED |
+                                             JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static const char *type_text(const wfc_field *f, char *buf, size_t len) {
+  static const char *const names[] = {"?",        "string", "integer", "number",
+                                      "boolean",  "object", "list",    "email",
+                                      "datetime", "file",   "any",     "map"};
+  const char *n = (f->type >= 1 && f->type <= 11) ? names[f->type] : "?";
+  if ((f->type == WFC_TYPE_LIST || f->type == WFC_TYPE_MAP) && f->items) {
+    const wfc_field *it = f->items;
+    const char *in = (it->type >= 1 && it->type <= 11) ? names[it->type] : "?";
+    snprintf(buf, len, "%s of %s", n, in);
+  } else {
+    snprintf(buf, len, "%s", n);
+  }
+  return buf;
+}
+
+void wfc__cli_print_schema(FILE *f, const wfc_field *fields, int indent) {
+  if (fields == NULL || fields->name == NULL) {
+    fprintf(f, "%*s(none)\n", indent, "");
+    return;
+  }
+  for (const wfc_field *x = fields; x->name != NULL; x++) {
+    char t[64];
+    fprintf(f, "%*s%-20s %-16s%s%s%s%s", indent, "", x->name,
+            type_text(x, t, sizeof t),
+            (x->flags & WFC_FIELD_REQUIRED) ? " required" : " optional",
+            (x->flags & WFC_FIELD_SECRET) ? " secret" : "",
+            (x->flags & WFC_FIELD_STREAM) ? " stream" : "",
+            (x->flags & WFC_FIELD_NULLABLE) ? " nullable" : "");
+    if (x->default_json)
+      fprintf(f, " default=%s", x->default_json);
+    if (x->enum_values) {
+      fputs(" one of", f);
+      for (const char *const *e = x->enum_values; *e; e++)
+        fprintf(f, "%s%s", e == x->enum_values ? " " : "|", *e);
+    }
+    if (x->description)
+      fprintf(f, "  - %s", x->description);
+    fputc('\n', f);
+    if (x->type == WFC_TYPE_OBJECT && x->fields)
+      wfc__cli_print_schema(f, x->fields, indent + 2);
+    else if (x->items && x->items->type == WFC_TYPE_OBJECT && x->items->fields)
+      wfc__cli_print_schema(f, x->items->fields, indent + 2);
+  }
+}

@@ -1,0 +1,258 @@
+/* host_api.c - the static wfc_host_api table and the services behind it. */
+#include "host_api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <uv.h>
+
+#include "call.h"
+#include "clock.h"
+#include "log.h"
+#include "registry.h"
+#include "runtime.h"
+
+/* ---- Memory -------------------------------------------------------------- */
+
+static void *h_alloc(size_t n) {
+  return malloc(n ? n : 1);
+}
+
+static void *h_realloc(void *p, size_t n) {
+  return realloc(p, n ? n : 1);
+}
+
+static void h_free(void *p) {
+  free(p);
+}
+
+static char *h_strdup(const char *s) {
+  return s ? strdup(s) : NULL;
+}
+
+/* ---- Errors and registration ----------------------------------------------
+ */
+
+static void h_error_set(wfc_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void h_error_set(wfc_error *err, int code, const char *fmt, ...) {
+  if (err == NULL)
+    return;
+  err->code = code;
+  err->message[0] = '\0';
+  if (fmt != NULL) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+  }
+}
+
+static int h_register_card(wfc_registrar *reg, const wfc_card_desc *desc,
+                           size_t size) {
+  return wfc__registrar_card(reg, desc, size);
+}
+
+static int h_register_conn_type(wfc_registrar *reg,
+                                const wfc_conn_type_desc *desc, size_t size) {
+  return wfc__registrar_conn_type(reg, desc, size);
+}
+
+/* ---- Logging, time, loop --------------------------------------------------
+ */
+
+static void h_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void h_log(int level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  wfc__logv(level, fmt, ap);
+  va_end(ap);
+}
+
+static void h_secret(const char *value) {
+  if (value != NULL)
+    wfc__log_secret(value);
+}
+
+static int64_t h_now_ms(void) {
+  return wfc__now_ms();
+}
+
+static uv_loop_t *h_loop(void) {
+  wfc_runtime *rt = wfc__runtime_current();
+  return rt ? rt->loop : NULL;
+}
+
+/* ---- Timers ----------------------------------------------------------------
+ */
+
+/* Exactly once: the callback runs once, or never if stopped first; either
+ * way the handle is closed and freed by the host. */
+struct wfc_timer {
+  uv_timer_t h;
+  void (*cb)(void *arg);
+  void *arg;
+  struct wfc_timer *prev, *next;
+};
+
+static struct wfc_timer *timers;
+static uint64_t live_handles;
+
+uint64_t wfc__host_live_handles(void) {
+  return live_handles;
+}
+
+static void timer_unlink(struct wfc_timer *t) {
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    timers = t->next;
+  if (t->next)
+    t->next->prev = t->prev;
+  t->prev = t->next = NULL;
+  live_handles--;
+  wfc_runtime *rt = wfc__runtime_current();
+  if (rt != NULL)
+    rt->stats.timers_active--;
+}
+
+static void timer_free(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void timer_fire(uv_timer_t *h) {
+  struct wfc_timer *t = h->data;
+  void (*cb)(void *) = t->cb;
+  void *arg = t->arg;
+  timer_unlink(t);
+  uv_close((uv_handle_t *)&t->h, timer_free);
+  cb(arg);
+}
+
+static int h_timer_start(uint64_t delay_ms, void (*cb)(void *arg), void *arg,
+                         wfc_timer **out) {
+  wfc_runtime *rt = wfc__runtime_current();
+  if (cb == NULL)
+    return WFC_EINVAL;
+  if (rt == NULL)
+    return WFC_ESTATE;
+  struct wfc_timer *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return WFC_ENOMEM;
+  uv_timer_init(rt->loop, &t->h);
+  t->h.data = t;
+  t->cb = cb;
+  t->arg = arg;
+  uv_timer_start(&t->h, timer_fire, delay_ms, 0);
+  t->next = timers;
+  if (timers)
+    timers->prev = t;
+  timers = t;
+  live_handles++;
+  rt->stats.timers_active++;
+  if (out != NULL)
+    *out = t;
+  return 0;
+}
+
+static void h_timer_stop(wfc_timer *t) {
+  if (t == NULL)
+    return;
+  uv_timer_stop(&t->h);
+  timer_unlink(t);
+  uv_close((uv_handle_t *)&t->h, timer_free);
+}
+
+void wfc__host_timers_stop_all(void) {
+  while (timers != NULL) {
+    wfc__log(WFC_LOG_WARN, "stopping a plugin timer left at shutdown");
+    h_timer_stop(timers);
+  }
+}
+
+/* ---- Calls ------------------------------------------------------------------
+ */
+
+static void h_call_fail(wfc_call *call, int code, struct json_object *detail,
+                        const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void h_call_fail(wfc_call *call, int code, struct json_object *detail,
+                        const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  wfc__call_failv(call, code, detail, fmt, ap);
+  va_end(ap);
+}
+
+/* ---- Connections ------------------------------------------------------------
+ */
+
+static struct json_object *h_conn_params(wfc_conn *c) {
+  return c ? c->params : NULL;
+}
+
+static struct json_object *h_conn_info(wfc_conn *c) {
+  return c ? c->info : NULL;
+}
+
+/* The token service is the connection manager's (wfc_conn_ops). */
+static int h_conn_token(wfc_conn *c,
+                        void (*cb)(void *arg, int status, const char *token),
+                        void *arg) {
+  if (c == NULL || cb == NULL)
+    return WFC_EINVAL;
+  if (c->ops == NULL || c->ops->token == NULL)
+    return WFC_ENOTSUP;
+  return c->ops->token(c->ops_arg, c, cb, arg);
+}
+
+static void h_conn_token_rejected(wfc_conn *c, const char *token) {
+  if (c != NULL && c->ops != NULL && c->ops->token_rejected != NULL)
+    c->ops->token_rejected(c->ops_arg, c, token);
+}
+
+/* ---- The table
+ * ---------------------------------------------------------------- */
+
+static const wfc_host_api api = {
+    .size = sizeof(wfc_host_api),
+    .abi_major = WFC_ABI_MAJOR,
+    .abi_minor = WFC_ABI_MINOR,
+    .host_name = "wfc",
+    .host_version = WFC_VERSION_STRING,
+    .alloc = h_alloc,
+    .realloc = h_realloc,
+    .free = h_free,
+    .strdup = h_strdup,
+    .error_set = h_error_set,
+    .register_card = h_register_card,
+    .register_conn_type = h_register_conn_type,
+    .log = h_log,
+    .secret = h_secret,
+    .now_ms = h_now_ms,
+    .loop = h_loop,
+    .timer_start = h_timer_start,
+    .timer_stop = h_timer_stop,
+    .call_input = wfc__call_input,
+    .call_conn = wfc__call_conn,
+    .call_checkpoint = wfc__call_checkpoint,
+    .call_on_cancel = wfc__call_on_cancel,
+    .call_done = wfc__call_done,
+    .call_fail = h_call_fail,
+    .call_emit = wfc__call_emit,
+    .call_progress = wfc__call_progress,
+    .conn_params = h_conn_params,
+    .conn_info = h_conn_info,
+    .conn_token = h_conn_token,
+    .conn_token_rejected = h_conn_token_rejected,
+    /* http_* and blob_* are filled once the engine and the blob store are
+     * wired in; until then WFC_API_HAS() tells the plugin they are absent. */
+};
+
+const wfc_host_api *wfc__host_api(void) {
+  return &api;
+}

@@ -1,0 +1,233 @@
+/* loader.c - dlopen a plugin, check its descriptor, run its init. */
+#include "loader.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "host_api.h"
+#include "log.h"
+
+static int fail(char *err, size_t errlen, int code, const char *path,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Every refusal is one line: "<path>: <reason>". */
+static int fail(char *err, size_t errlen, int code, const char *path,
+                const char *fmt, ...) {
+  if (err != NULL && errlen > 0) {
+    int n = snprintf(err, errlen, "%s: ", path);
+    if (n >= 0 && (size_t)n < errlen) {
+      va_list ap;
+      va_start(ap, fmt);
+      vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+      va_end(ap);
+    }
+    for (char *c = err; *c; c++)
+      if (*c == '\n' || *c == '\r')
+        *c = ' ';
+  }
+  return code;
+}
+
+static char *dupstr(const char *s) {
+  return s ? strdup(s) : strdup("");
+}
+
+int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
+                     const char *path, struct wfc_plugin **out, char *err,
+                     size_t errlen) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    if (errno == ENOENT)
+      return fail(err, errlen, WFC_ENOTFOUND, path, "file not found");
+    return fail(err, errlen, WFC_EIO, path, "cannot stat: %s", strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode))
+    return fail(err, errlen, WFC_ENOTPLUGIN, path,
+                "not a wfc plugin: not a regular file");
+  /* Loading runs the file's code in the host: someone else able to write
+   * it could run theirs (Lessons 18). */
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    return fail(err, errlen, WFC_EDENIED, path,
+                "refusing a group- or world-writable file (mode %04o)",
+                (unsigned)(st.st_mode & 07777));
+
+  /* A name without a slash would be searched in the library path. */
+  char local[4096];
+  const char *dlpath = path;
+  if (strchr(path, '/') == NULL) {
+    snprintf(local, sizeof local, "./%s", path);
+    dlpath = local;
+  }
+  dlerror();
+  void *dl = dlopen(dlpath, RTLD_NOW | RTLD_LOCAL);
+  if (dl == NULL) {
+    const char *e = dlerror();
+    return fail(err, errlen, WFC_ENOTPLUGIN, path, "not a wfc plugin: %s",
+                e ? e : "dlopen failed");
+  }
+  int rc;
+  struct wfc_plugin *p = NULL;
+  wfc_plugin_entry_fn entry;
+  /* dlsym returns void*; POSIX guarantees the conversion for functions. */
+  *(void **)&entry = dlsym(dl, WFC_PLUGIN_ENTRY_SYMBOL);
+  if (entry == NULL) {
+    rc = fail(err, errlen, WFC_ENOTPLUGIN, path,
+              "not a wfc plugin: no %s symbol", WFC_PLUGIN_ENTRY_SYMBOL);
+    goto refuse;
+  }
+  const wfc_plugin_desc *d = entry();
+  if (d == NULL) {
+    rc = fail(err, errlen, WFC_ENOTPLUGIN, path,
+              "not a wfc plugin: %s returned NULL", WFC_PLUGIN_ENTRY_SYMBOL);
+    goto refuse;
+  }
+  /* The first 8 bytes (magic, major, minor) are the same in every ABI
+   * version; nothing past them is read before major and minor agree. */
+  if (d->magic != WFC_PLUGIN_MAGIC) {
+    rc = fail(err, errlen, WFC_ENOTPLUGIN, path,
+              "not a wfc plugin: bad magic 0x%08x (expected 0x%08x)",
+              (unsigned)d->magic, (unsigned)WFC_PLUGIN_MAGIC);
+    goto refuse;
+  }
+  if (d->abi_major != WFC_ABI_MAJOR) {
+    rc = fail(err, errlen, WFC_EABI, path,
+              "plugin ABI %u.%u has another major version than the host's "
+              "ABI %u.%u",
+              (unsigned)d->abi_major, (unsigned)d->abi_minor,
+              (unsigned)WFC_ABI_MAJOR, (unsigned)WFC_ABI_MINOR);
+    goto refuse;
+  }
+  if (d->abi_minor > WFC_ABI_MINOR) {
+    rc = fail(err, errlen, WFC_EABINEWER, path,
+              "plugin needs ABI %u.%u, newer than the host's ABI %u.%u",
+              (unsigned)d->abi_major, (unsigned)d->abi_minor,
+              (unsigned)WFC_ABI_MAJOR, (unsigned)WFC_ABI_MINOR);
+    goto refuse;
+  }
+  if (d->size < WFC__DESC_V1_SIZE) {
+    rc = fail(err, errlen, WFC_ENOTPLUGIN, path,
+              "descriptor size %u is smaller than the v1 header (%zu bytes)",
+              (unsigned)d->size, (size_t)WFC__DESC_V1_SIZE);
+    goto refuse;
+  }
+  /* Copy what the host knows; a newer-minor host reads zeros for members
+   * an older plugin does not have. */
+  wfc_plugin_desc desc;
+  memset(&desc, 0, sizeof desc);
+  memcpy(&desc, d, d->size < sizeof desc ? d->size : sizeof desc);
+  if (desc.fingerprint == NULL ||
+      strcmp(desc.fingerprint, WFC_ABI_FINGERPRINT) != 0) {
+    rc = fail(err, errlen, WFC_EFINGERPRINT, path,
+              "ABI fingerprint differs: plugin \"%s\", host \"%s\"",
+              desc.fingerprint ? desc.fingerprint : "(null)",
+              WFC_ABI_FINGERPRINT);
+    goto refuse;
+  }
+  if (!wfc__id_valid(desc.name)) {
+    rc = fail(err, errlen, WFC_ENOTPLUGIN, path,
+              "bad descriptor: plugin name \"%s\" is not [a-z][a-z0-9_]*",
+              desc.name ? desc.name : "(null)");
+    goto refuse;
+  }
+  if (desc.version == NULL || desc.init == NULL) {
+    rc = fail(err, errlen, WFC_ENOTPLUGIN, path, "bad descriptor: %s is NULL",
+              desc.version == NULL ? "version" : "init");
+    goto refuse;
+  }
+  struct wfc_plugin *other = wfc__registry_find(r, desc.name);
+  if (other != NULL) {
+    rc = fail(err, errlen, WFC_EEXIST, path,
+              "a plugin named \"%s\" is already loaded from %s", desc.name,
+              other->path);
+    goto refuse;
+  }
+
+  p = calloc(1, sizeof *p);
+  if (p == NULL) {
+    rc = fail(err, errlen, WFC_ENOMEM, path, "out of memory");
+    goto refuse;
+  }
+  p->path = dupstr(path);
+  p->name = dupstr(desc.name);
+  p->version = dupstr(desc.version);
+  p->description = dupstr(desc.description);
+  p->fingerprint = dupstr(desc.fingerprint);
+  p->abi_major = desc.abi_major;
+  p->abi_minor = desc.abi_minor;
+  p->shutdown = desc.shutdown;
+  p->dl = dl;
+  if (!p->path || !p->name || !p->version || !p->description ||
+      !p->fingerprint) {
+    rc = fail(err, errlen, WFC_ENOMEM, path, "out of memory");
+    goto refuse;
+  }
+
+  struct wfc_registrar reg;
+  memset(&reg, 0, sizeof reg);
+  reg.plugin = p;
+  reg.open = 1;
+  struct wfc_error e;
+  memset(&e, 0, sizeof e);
+  uint64_t live_before = wfc__host_live_handles();
+  int irc = desc.init(api, &reg, &e);
+  reg.open = 0;
+  /* A plugin that passes a registration error up without its own message
+   * is refused for that registration: its detail is the useful one. */
+  if (irc != 0 && !(reg.error != 0 && e.message[0] == '\0')) {
+    const char *msg = e.message[0] ? e.message : wfc_strerror(irc);
+    rc = fail(err, errlen, WFC_EPLUGININIT, path, "init failed: %s (%s)", msg,
+              wfc_err_name(e.code ? e.code : irc));
+    /* A failed init may have left a timer or request that would call into
+     * the plugin: then the code must stay mapped. */
+    if (wfc__host_live_handles() > live_before) {
+      wfc__log(WFC_LOG_WARN,
+               "%s: failed init left timers or requests running; the plugin "
+               "stays loaded",
+               path);
+      dl = NULL;
+    }
+    goto refuse;
+  }
+  if (irc != 0 || wfc__registrar_finish(&reg) != 0) {
+    rc = fail(err, errlen, WFC_EREGISTER, path, "bad registration: %s",
+              reg.message);
+    /* shutdown() only undoes a successful init. */
+    if (irc == 0 && p->shutdown != NULL)
+      p->shutdown();
+    if (wfc__host_live_handles() > live_before)
+      dl = NULL;
+    goto refuse;
+  }
+  rc = wfc__registry_add(r, p);
+  if (rc != 0) {
+    fail(err, errlen, rc, path, "cannot register: %s", wfc_strerror(rc));
+    if (p->shutdown != NULL)
+      p->shutdown();
+    goto refuse;
+  }
+  wfc__log(WFC_LOG_INFO, "loaded plugin %s %s from %s (%zu cards)", p->name,
+           p->version, path, p->ncards);
+  if (out != NULL)
+    *out = p;
+  return 0;
+
+refuse:
+  wfc__plugin_free(p);
+  if (dl != NULL)
+    dlclose(dl);
+  return rc;
+}
+
+void wfc__loader_unload(struct wfc_plugin *p) {
+  if (p->shutdown != NULL)
+    p->shutdown();
+  p->shutdown = NULL;
+  if (p->dl != NULL)
+    dlclose(p->dl);
+  p->dl = NULL;
+}

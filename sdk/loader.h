@@ -1,0 +1,34 @@
+/* loader.h - dlopen a plugin, check its descriptor, run its init.
+ *
+ * The checks run in a fixed order and the first failure is reported as one
+ * line naming the path (docs/abi.md lists them with examples):
+ *   1. file missing, not a regular file, group- or world-writable
+ *   2. not a plugin: dlopen error, no entry symbol, NULL descriptor, magic
+ *   3. ABI major differs          4. plugin minor newer than the host's
+ *   5. descriptor smaller than v1 6. fingerprint differs
+ *   7. bad descriptor fields, a plugin of that name already loaded
+ *   8. init failed                9. bad registration
+ */
+#ifndef WFC_SDK_LOADER_H
+#define WFC_SDK_LOADER_H
+
+#include <stddef.h>
+
+#include "registry.h"
+#include "wfc/plugin.h"
+
+/* Size of the descriptor at ABI 1.0: smaller ones are refused. */
+#define WFC__DESC_V1_SIZE                                                      \
+  (offsetof(wfc_plugin_desc, shutdown) + sizeof(void (*)(void)))
+
+/* Loads path, runs init with api, adds the plugin to r. Returns 0 (and
+ * *out, owned by r) or a negative WFC_E* code with one line in err. */
+int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
+                     const char *path, struct wfc_plugin **out, char *err,
+                     size_t errlen);
+
+/* Calls the plugin's shutdown() and dlcloses it. The caller guarantees no
+ * call, timer or HTTP request of the plugin is left. */
+void wfc__loader_unload(struct wfc_plugin *p);
+
+#endif

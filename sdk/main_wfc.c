@@ -1,0 +1,64 @@
+/* main_wfc.c - `wfc`, the reference host on the command line.
+ *
+ * `wfc <group> <command> [options]`. Each group lives in sdk/cli_<group>.c;
+ * to add one, write the file and add a line to the table below.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli.h"
+
+static const wfc__cli_group groups[] = {
+    {"plugin", "inspect plugins", wfc__cli_plugin,
+     "  wfc plugin inspect PATH [--manifest FILE] [--json]\n"
+     "  wfc plugin list [--plugin-dir DIR] [--json]\n"},
+    {"card", "list and describe cards", wfc__cli_card,
+     "  wfc card list [--plugin-dir DIR] [--json]\n"
+     "  wfc card describe CARD [--plugin-dir DIR] [--json]\n"},
+};
+
+static void help(FILE *f) {
+  fprintf(f,
+          "wfc %s (plugin ABI %d.%d) - workflow connector host\n\n"
+          "usage:\n",
+          wfc_version(), WFC_ABI_MAJOR, WFC_ABI_MINOR);
+  for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+    fputs(groups[i].usage, f);
+  fputs("  wfc version [--json]\n\n"
+        "Plugins are looked for in --plugin-dir, else $WFC_PLUGIN_PATH\n"
+        "(colon-separated), else <directory of wfc>/../plugins.\n"
+        "Every command takes --json; errors go to stderr.\n",
+        f);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return help(stderr), WFC_CLI_USAGE;
+  const char *g = argv[1];
+  if (strcmp(g, "help") == 0 || strcmp(g, "--help") == 0 ||
+      strcmp(g, "-h") == 0)
+    return help(stdout), WFC_CLI_OK;
+  if (strcmp(g, "version") == 0 || strcmp(g, "--version") == 0) {
+    if (argc > 2 && strcmp(argv[2], "--json") == 0)
+      printf("{ \"version\": \"%s\", \"abi\": { \"major\": %d, \"minor\": %d "
+             "} }\n",
+             wfc_version(), WFC_ABI_MAJOR, WFC_ABI_MINOR);
+    else
+      printf("wfc %s (plugin ABI %d.%d)\n", wfc_version(), WFC_ABI_MAJOR,
+             WFC_ABI_MINOR);
+    return WFC_CLI_OK;
+  }
+  /* Process-global set-up is the host's (Lessons 13), once, here. */
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    return wfc__cli_error("curl_global_init failed");
+  int rc = -1;
+  for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+    if (strcmp(groups[i].name, g) == 0)
+      rc = groups[i].run(argc - 1, argv + 1);
+  if (rc == -1)
+    rc = wfc__cli_usage("  wfc help\n", "unknown command group \"%s\"", g);
+  curl_global_cleanup();
+  return rc;
+}

@@ -1,0 +1,361 @@
+/* runtime.c - what a host embeds (wfc/host.h): the runtime, loading,
+ * lookups, invoking cards and connection hooks, connections, shutdown. */
+#include "runtime.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "call.h"
+#include "host_api.h"
+#include "loader.h"
+#include "validate.h"
+#include "log.h"
+
+static wfc_runtime *current;
+
+wfc_runtime *wfc__runtime_current(void) {
+  return current;
+}
+
+static void on_idle(uv_idle_t *h) {
+  wfc_runtime *rt = h->data;
+  wfc__call_run_queue(rt);
+  if (rt->queue_head == NULL)
+    uv_idle_stop(&rt->idle);
+}
+
+void wfc__runtime_kick(wfc_runtime *rt) {
+  if (!uv_is_active((uv_handle_t *)&rt->idle))
+    uv_idle_start(&rt->idle, on_idle);
+}
+
+int wfc_runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
+                    wfc_runtime **out) {
+  if (loop == NULL || out == NULL)
+    return WFC_EINVAL;
+  if (current != NULL)
+    return WFC_EBUSY;
+  wfc_runtime *rt = calloc(1, sizeof *rt);
+  if (rt == NULL)
+    return WFC_ENOMEM;
+  wfc_runtime_opts o;
+  memset(&o, 0, sizeof o);
+  if (opts != NULL)
+    memcpy(&o, opts,
+           opts->size && opts->size < sizeof o ? opts->size : sizeof o);
+  rt->loop = loop;
+#ifdef NDEBUG
+  rt->check_outputs = o.check_outputs;
+#else
+  rt->check_outputs = 1; /* debug builds always check plugin outputs */
+#endif
+  if (o.blob_dir != NULL && (rt->blob_dir = strdup(o.blob_dir)) == NULL) {
+    free(rt);
+    return WFC_ENOMEM;
+  }
+  uv_idle_init(loop, &rt->idle);
+  rt->idle.data = rt;
+  current = rt;
+  *out = rt;
+  return 0;
+}
+
+uv_loop_t *wfc_runtime_loop(wfc_runtime *rt) {
+  return rt->loop;
+}
+
+/* ---- Loading and lookups ---------------------------------------------------
+ */
+
+int wfc_runtime_load(wfc_runtime *rt, const char *path, wfc_plugin **out,
+                     char *err, size_t errlen) {
+  if (rt == NULL || path == NULL) {
+    if (err && errlen)
+      snprintf(err, errlen, "invalid argument");
+    return WFC_EINVAL;
+  }
+  if (rt->closing) {
+    if (err && errlen)
+      snprintf(err, errlen, "%s: the runtime is closing", path);
+    return WFC_ESTATE;
+  }
+  return wfc__loader_load(&rt->reg, wfc__host_api(), path, out, err, errlen);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int wfc_runtime_load_dir(wfc_runtime *rt, const char *dir,
+                         void (*report)(void *arg, const char *path,
+                                        const char *message),
+                         void *arg) {
+  DIR *d = opendir(dir);
+  if (d == NULL)
+    return WFC_ENOTFOUND;
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *e;
+  int rc = 0;
+  while ((e = readdir(d)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0)
+      continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 16;
+      char **nn = realloc(names, cap * sizeof *nn);
+      if (nn == NULL) {
+        rc = WFC_ENOMEM;
+        break;
+      }
+      names = nn;
+    }
+    if ((names[n] = strdup(e->d_name)) == NULL) {
+      rc = WFC_ENOMEM;
+      break;
+    }
+    n++;
+  }
+  closedir(d);
+  if (n > 0)
+    qsort(names, n, sizeof *names, cmp_str);
+  int loaded = 0;
+  for (size_t i = 0; i < n; i++) {
+    char path[4096], err[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    if (rc == 0) {
+      if (wfc_runtime_load(rt, path, NULL, err, sizeof err) == 0)
+        loaded++;
+      else if (report != NULL)
+        report(arg, path, err);
+    }
+    free(names[i]);
+  }
+  free(names);
+  return rc ? rc : loaded;
+}
+
+size_t wfc_runtime_plugin_count(const wfc_runtime *rt) {
+  return rt->reg.n;
+}
+
+wfc_plugin *wfc_runtime_plugin(const wfc_runtime *rt, size_t i) {
+  return i < rt->reg.n ? rt->reg.plugins[i] : NULL;
+}
+
+wfc_plugin *wfc_runtime_find_plugin(const wfc_runtime *rt, const char *name) {
+  return name ? wfc__registry_find(&rt->reg, name) : NULL;
+}
+
+int wfc_runtime_find_card(const wfc_runtime *rt, const char *id,
+                          wfc_plugin **plugin, const wfc_card_desc **card) {
+  return wfc__registry_find_card(&rt->reg, id, plugin, card);
+}
+
+int wfc_runtime_find_conn_type(const wfc_runtime *rt, const char *id,
+                               wfc_plugin **plugin,
+                               const wfc_conn_type_desc **ct) {
+  return wfc__registry_find_conn_type(&rt->reg, id, plugin, ct);
+}
+
+/* ---- Calls
+ * ------------------------------------------------------------------- */
+
+int wfc_runtime_invoke(wfc_runtime *rt, const char *card_id,
+                       struct json_object *input, const wfc_invoke *how,
+                       wfc_call **out) {
+  if (rt == NULL || card_id == NULL || how == NULL || how->on_done == NULL)
+    return WFC_EINVAL;
+  if (rt->closing)
+    return WFC_ESTATE;
+  if (input != NULL && !json_object_is_type(input, json_type_object))
+    return WFC_EINVAL;
+  struct wfc_plugin *p;
+  const wfc_card_desc *card;
+  int rc = wfc__registry_find_card(&rt->reg, card_id, &p, &card);
+  if (rc != 0)
+    return rc;
+  char label[160];
+  snprintf(label, sizeof label, "%s.%s", p->name, card->id);
+  wfc__call_spec spec = {
+      .plugin = p,
+      .fn = card->invoke,
+      .label = label,
+      .in_schema = card->inputs,
+      .validate = 1,
+      .out_schema = card->outputs,
+      .check_out = rt->check_outputs && card->kind == WFC_CARD_ACTION,
+      .is_event = card->kind == WFC_CARD_EVENT,
+  };
+  return wfc__call_start(rt, &spec, input, how, out);
+}
+
+int wfc_runtime_conn_hook(wfc_runtime *rt, const char *type_id,
+                          wfc_conn_hook hook, struct json_object *input,
+                          const wfc_invoke *how, wfc_call **out) {
+  if (rt == NULL || type_id == NULL || how == NULL || how->on_done == NULL)
+    return WFC_EINVAL;
+  if (rt->closing)
+    return WFC_ESTATE;
+  if (input != NULL && !json_object_is_type(input, json_type_object))
+    return WFC_EINVAL;
+  struct wfc_plugin *p;
+  const wfc_conn_type_desc *t;
+  int rc = wfc__registry_find_conn_type(&rt->reg, type_id, &p, &t);
+  if (rc != 0)
+    return rc;
+  static const char *const names[] = {
+      "", "authorize_begin", "authorize_complete", "refresh", "revoke", "test"};
+  wfc_call_fn fn;
+  switch (hook) {
+  case WFC_HOOK_AUTHORIZE_BEGIN:
+    fn = t->authorize_begin;
+    break;
+  case WFC_HOOK_AUTHORIZE_COMPLETE:
+    fn = t->authorize_complete;
+    break;
+  case WFC_HOOK_REFRESH:
+    fn = t->refresh;
+    break;
+  case WFC_HOOK_REVOKE:
+    fn = t->revoke;
+    break;
+  case WFC_HOOK_TEST:
+    fn = t->test;
+    break;
+  default:
+    return WFC_EINVAL;
+  }
+  if (fn == NULL)
+    return WFC_ENOTSUP;
+  char label[160];
+  snprintf(label, sizeof label, "%s.%s %s", p->name, t->id, names[hook]);
+
+  /* The hook's input is the caller's, with "params" replaced by its
+   * validated, normalized form. The shallow copy shares the other members
+   * by reference. */
+  json_object *in = json_object_new_object();
+  if (in == NULL)
+    return WFC_ENOMEM;
+  if (input != NULL) {
+    json_object_object_foreach(input, k, v) {
+      json_object_object_add(in, k, json_object_get(v));
+    }
+  }
+  wfc__call_spec spec = {.plugin = p, .fn = fn, .label = label};
+  json_object *params = NULL;
+  char err[512];
+  if (json_object_object_get_ex(in, "params", &params)) {
+    json_object *norm = NULL;
+    rc = wfc__validate_at(t->params, params, "params", &norm, err, sizeof err);
+    if (rc != 0) {
+      /* Same path as an invalid card input: the call fails, the hook is
+       * never called. */
+      spec.validate = 1;
+      spec.in_schema = t->params;
+      rc = wfc__call_start(rt, &spec, params, how, out);
+      json_object_put(in);
+      return rc;
+    }
+    json_object_object_add(in, "params", norm);
+  }
+  rc = wfc__call_start(rt, &spec, in, how, out);
+  json_object_put(in);
+  return rc;
+}
+
+void wfc_runtime_get_stats(const wfc_runtime *rt, wfc_runtime_stats *out) {
+  *out = rt->stats;
+}
+
+/* ---- Connections
+ * -------------------------------------------------------------- */
+
+int wfc_conn_new(wfc_runtime *rt, struct json_object *params,
+                 struct json_object *info, const wfc_conn_ops *ops,
+                 void *ops_arg, wfc_conn **out) {
+  if (rt == NULL || out == NULL)
+    return WFC_EINVAL;
+  wfc_conn *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return WFC_ENOMEM;
+  c->rt = rt;
+  c->refs = 1;
+  c->params = params ? json_object_get(params) : json_object_new_object();
+  c->info = info ? json_object_get(info) : json_object_new_object();
+  c->ops = ops;
+  c->ops_arg = ops_arg;
+  *out = c;
+  return 0;
+}
+
+wfc_conn *wfc__conn_ref(wfc_conn *c) {
+  c->refs++;
+  return c;
+}
+
+void wfc_conn_release(wfc_conn *c) {
+  if (c == NULL || --c->refs > 0)
+    return;
+  json_object_put(c->params);
+  json_object_put(c->info);
+  free(c);
+}
+
+struct json_object *wfc_conn_get_params(wfc_conn *c) {
+  return c->params;
+}
+
+struct json_object *wfc_conn_get_info(wfc_conn *c) {
+  return c->info;
+}
+
+/* ---- Shutdown
+ * ------------------------------------------------------------------ */
+
+static void unload_one(struct wfc_plugin *p) {
+  wfc__loader_unload(p);
+}
+
+static void on_idle_closed(uv_handle_t *h) {
+  wfc_runtime *rt = h->data;
+  void (*done)(void *) = rt->close_done;
+  void *arg = rt->close_arg;
+  free(rt->blob_dir);
+  free(rt);
+  if (done != NULL)
+    done(arg);
+}
+
+/* Steps after every call has been delivered (Lessons 15). */
+static void finish_close(wfc_runtime *rt) {
+  /* HTTP engine close goes here, before plugin timers and unloading. */
+  wfc__host_timers_stop_all();
+  wfc__registry_clear(&rt->reg, unload_one);
+  wfc__call_quarantine_flush();
+  if (current == rt)
+    current = NULL;
+  uv_idle_stop(&rt->idle);
+  uv_close((uv_handle_t *)&rt->idle, on_idle_closed);
+}
+
+void wfc__runtime_call_gone(wfc_runtime *rt) {
+  if (rt->closing == 1 && rt->live == NULL) {
+    rt->closing = 2;
+    finish_close(rt);
+  }
+}
+
+void wfc_runtime_close(wfc_runtime *rt, void (*done)(void *arg), void *arg) {
+  if (rt == NULL || rt->closing)
+    return;
+  rt->closing = 1;
+  rt->close_done = done;
+  rt->close_arg = arg;
+  wfc__call_cancel_all(rt);
+  wfc__runtime_call_gone(rt);
+}

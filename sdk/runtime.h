@@ -1,0 +1,59 @@
+/* runtime.h - the runtime object behind wfc/host.h (private).
+ *
+ * One runtime per process at a time (the services table is static); the
+ * host services find it with wfc__runtime_current().
+ */
+#ifndef WFC_SDK_RUNTIME_H
+#define WFC_SDK_RUNTIME_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "registry.h"
+#include "wfc/host.h"
+
+struct wfc_call;
+
+struct wfc_runtime {
+  uv_loop_t *loop; /* borrowed */
+  char *blob_dir;  /* owned, may be NULL */
+  int check_outputs;
+  wfc__registry reg;
+
+  /* Deferred work (starts, cancels, deliveries) runs from this idle
+   * handle, so nothing the host calls back runs inside a start call. */
+  uv_idle_t idle;
+  struct wfc_call *queue_head, *queue_tail;
+  struct wfc_call *live; /* every call not yet delivered */
+
+  int closing;
+  void (*close_done)(void *arg);
+  void *close_arg;
+
+  wfc_runtime_stats stats;
+};
+
+/* The open runtime, or NULL. */
+wfc_runtime *wfc__runtime_current(void);
+
+/* Makes sure the idle handle runs the queue on the next iteration. */
+void wfc__runtime_kick(wfc_runtime *rt);
+
+/* Called by call.c when a call was delivered and freed: lets a closing
+ * runtime go on with its shutdown. */
+void wfc__runtime_call_gone(wfc_runtime *rt);
+
+/* A connection (public functions in wfc/host.h). */
+struct wfc_conn {
+  wfc_runtime *rt;
+  int refs;
+  struct json_object *params; /* owned reference */
+  struct json_object *info;   /* owned reference */
+  const wfc_conn_ops *ops;    /* borrowed, may be NULL */
+  void *ops_arg;
+};
+
+wfc_conn *wfc__conn_ref(wfc_conn *c);
+
+#endif

@@ -1,0 +1,102 @@
+/* broken.c - deliberately broken plugins, one per BROKEN_* kind (see
+ * CMakeLists.txt); tests/abi/test_loader.c asserts each refusal message. */
+#include <string.h>
+
+#include "wfc/plugin.h"
+
+static const wfc_host_api *api;
+
+static int invoke(wfc_call *call) {
+  api->call_done(call, NULL);
+  return 0;
+}
+
+#if defined(BROKEN_BADSCHEMA)
+static const wfc_field bad_schema[] = {
+    {.name = "recipients", .type = WFC_TYPE_LIST}, /* LIST without items */
+    {0}};
+#endif
+
+__attribute__((unused)) static int init(const wfc_host_api *host,
+                                        wfc_registrar *reg, wfc_error *err) {
+  api = host;
+  wfc_card_desc card = {"ok", "Ok", "A fine card", WFC_CARD_ACTION,
+                        NULL, NULL, NULL,          invoke};
+#if defined(BROKEN_INIT)
+  host->error_set(err, WFC_EINVAL, "missing setting %s", "BROKEN_TENANT");
+  return WFC_EINVAL;
+#elif defined(BROKEN_NULLHOOK)
+  card.invoke = NULL;
+#elif defined(BROKEN_BADSCHEMA)
+  card.inputs = bad_schema;
+#elif defined(BROKEN_BADID)
+  card.id = "Send-Mail";
+#elif defined(BROKEN_OVERSIZED)
+  struct {
+    wfc_card_desc d;
+    void *extra;
+  } big = {card, (void *)&card};
+  return host->register_card(reg, &big.d, sizeof big);
+#elif defined(BROKEN_NOCONNTYPE)
+  card.conn_type = "nowhere";
+#endif
+  (void)err;
+  int rc = host->register_card(reg, &card, sizeof card);
+#if defined(BROKEN_DUPCARD)
+  if (rc == 0)
+    rc = host->register_card(reg, &card, sizeof card);
+#endif
+  /* A sloppy plugin ignoring the error: the loader must refuse anyway. */
+  (void)rc;
+  return 0;
+}
+
+#if defined(BROKEN_NOENTRY)
+/* Exports nothing the host knows. */
+__attribute__((visibility("default"))) int not_a_plugin_entry(void);
+int not_a_plugin_entry(void) {
+  return 42;
+}
+#else
+WFC_PLUGIN_EXPORT const wfc_plugin_desc *wfc_plugin_entry_v1(void);
+const wfc_plugin_desc *wfc_plugin_entry_v1(void) {
+  static const wfc_plugin_desc desc = {
+#if defined(BROKEN_MAGIC)
+    0xdeadbeefu,
+#else
+    WFC_PLUGIN_MAGIC,
+#endif
+#if defined(BROKEN_MAJOR)
+    WFC_ABI_MAJOR + 1,
+#else
+    WFC_ABI_MAJOR,
+#endif
+#if defined(BROKEN_MINOR)
+    WFC_ABI_MINOR + 1,
+#else
+    WFC_ABI_MINOR,
+#endif
+#if defined(BROKEN_SIZE)
+    16,
+#else
+    sizeof(wfc_plugin_desc),
+#endif
+    "broken",
+    "0.0.1",
+#if defined(BROKEN_FINGERPRINT)
+    "ptr8-size8-long8-uv0-curl0-jsonc0-ossl0-asan0",
+#else
+    WFC_ABI_FINGERPRINT,
+#endif
+    "A broken plugin",
+    init,
+    NULL
+  };
+#if defined(BROKEN_NULLDESC)
+  /* Touch desc so the compiler keeps quiet about it. */
+  return desc.magic == 0 ? &desc : NULL;
+#else
+  return &desc;
+#endif
+}
+#endif

@@ -1,0 +1,292 @@
+/* The `wfc` executable: plugin inspect (text, JSON, refusals, manifest
+ * check), card list and card describe, run as a real process. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "abi_util.h"
+#include "wfc/plugin.h"
+
+typedef struct run {
+  int status; /* exit code */
+  char out[1 << 17];
+  char err[1 << 14];
+} run;
+
+static void slurp(const char *path, char *buf, size_t len) {
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+  buf[n] = '\0';
+  if (f)
+    fclose(f);
+}
+
+/* Runs "<build>/bin/wfc <args>" with env extra (may be NULL, "K=V K2=V2"
+ * prefix for the shell), capturing stdout and stderr. */
+static run *wfc(const char *env, const char *args) {
+  static run r;
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd,
+           "%s %s %s >/tmp/wfc-cli-out.%d 2>/tmp/wfc-cli-err.%d",
+           env ? env : "", build_path(3, "bin/wfc"), args, (int)getpid(),
+           (int)getpid());
+  int st = system(cmd);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  char p[64];
+  snprintf(p, sizeof p, "/tmp/wfc-cli-out.%d", (int)getpid());
+  slurp(p, r.out, sizeof r.out);
+  unlink(p);
+  snprintf(p, sizeof p, "/tmp/wfc-cli-err.%d", (int)getpid());
+  slurp(p, r.err, sizeof r.err);
+  unlink(p);
+  return &r;
+}
+
+static int count_lines(const char *s) {
+  int n = 0;
+  for (; *s; s++)
+    n += *s == '\n';
+  return n;
+}
+
+static void test_inspect_json(void **state) {
+  (void)state;
+  char args[4200];
+  snprintf(args, sizeof args, "plugin inspect %s --json", testplugin_path());
+  run *r = wfc(NULL, args);
+  assert_int_equal(r->status, 0);
+  assert_string_equal(r->err, "");
+  json_object *o = json_tokener_parse(r->out);
+  assert_non_null(o);
+  json_object *v;
+  assert_string_equal(json_object_get_string(json_object_object_get(o, "name")),
+                      "testplugin");
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(o, "version")), "1.2.3");
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(o, "fingerprint")),
+      WFC_ABI_FINGERPRINT);
+  v = json_object_object_get(o, "abi");
+  assert_int_equal(json_object_get_int(json_object_object_get(v, "major")),
+                   WFC_ABI_MAJOR);
+  v = json_object_object_get(o, "cards");
+  assert_int_equal(json_object_array_length(v), 11);
+  json_object *later = json_object_array_get_idx(v, 0);
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(later, "id")), "later");
+  json_object *text =
+      json_object_array_get_idx(json_object_object_get(later, "inputs"), 0);
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(text, "type")), "string");
+  assert_true(
+      json_object_get_boolean(json_object_object_get(text, "required")));
+  v = json_object_array_get_idx(json_object_object_get(o, "connection_types"),
+                                0);
+  assert_string_equal(json_object_get_string(json_object_object_get(v, "id")),
+                      "testconn");
+  v = json_object_object_get(o, "manifest");
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(v, "status")), "ok");
+  assert_int_equal(
+      json_object_array_length(json_object_object_get(v, "problems")), 0);
+  json_object_put(o);
+}
+
+static void test_inspect_text(void **state) {
+  (void)state;
+  char args[4200];
+  snprintf(args, sizeof args, "plugin inspect %s", testplugin_path());
+  run *r = wfc(NULL, args);
+  assert_int_equal(r->status, 0);
+  assert_non_null(strstr(r->out, "plugin testplugin 1.2.3 (ABI 1.0)\n"));
+  assert_non_null(strstr(r->out, "  testplugin.events [event] - New Event\n"));
+  assert_non_null(strstr(r->out, "manifest: ok ("));
+  assert_non_null(strstr(r->out, "text                 string           "
+                                 "required  - Text to echo"));
+}
+
+static void test_inspect_refusals(void **state) {
+  (void)state;
+  static const struct {
+    const char *kind, *msg;
+  } cases[] = {
+      {"major",
+       "plugin ABI 2.0 has another major version than the host's ABI 1.0"},
+      {"minor", "plugin needs ABI 1.1, newer than the host's ABI 1.0"},
+      {"magic", "not a wfc plugin: bad magic 0xdeadbeef (expected 0x57464331)"},
+      {"noentry", "not a wfc plugin: no wfc_plugin_entry_v1 symbol"},
+      {"init", "init failed: missing setting BROKEN_TENANT (EINVAL)"},
+      {"dupcard", "bad registration: duplicate card id \"ok\""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (int json = 0; json < 2; json++) {
+      char args[4200], want[4400];
+      const char *path = broken_path(cases[i].kind);
+      snprintf(args, sizeof args, "plugin inspect %s%s", path,
+               json ? " --json" : "");
+      run *r = wfc(NULL, args);
+      snprintf(want, sizeof want, "wfc: %s: %s\n", path, cases[i].msg);
+      assert_int_equal(r->status, 1);
+      assert_string_equal(r->out, "");
+      assert_string_equal(r->err, want);
+    }
+  }
+  run *r = wfc(NULL, "plugin inspect /nonexistent/x.so");
+  assert_int_equal(r->status, 1);
+  assert_string_equal(r->err, "wfc: /nonexistent/x.so: file not found\n");
+  r = wfc(NULL, "plugin inspect");
+  assert_int_equal(r->status, 2);
+  r = wfc(NULL, "plugin frobnicate");
+  assert_int_equal(r->status, 2);
+  r = wfc(NULL, "nosuchgroup");
+  assert_int_equal(r->status, 2);
+}
+
+/* A manifest that disagrees in version, one schema, and the card set. */
+static void test_inspect_manifest_mismatch(void **state) {
+  (void)state;
+  char src[4096];
+  snprintf(src, sizeof src, "%s",
+           build_path(1, "plugins/wfc-testplugin.manifest.json"));
+  json_object *m = json_object_from_file(src);
+  assert_non_null(m);
+  json_object_object_add(m, "version", json_object_new_string("9.9.9"));
+  json_object *cards = json_object_object_get(m, "cards");
+  json_object *later = json_object_array_get_idx(cards, 0);
+  json_object *text =
+      json_object_array_get_idx(json_object_object_get(later, "inputs"), 0);
+  json_object_object_add(text, "required", json_object_new_boolean(0));
+  json_object_array_del_idx(cards, 1, 1); /* "now" */
+  json_object *ghost = json_object_new_object();
+  json_object_object_add(ghost, "id", json_object_new_string("ghost"));
+  json_object_array_add(cards, ghost);
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/wfc-manifest-%d.json", (int)getpid());
+  assert_int_equal(json_object_to_file(path, m), 0);
+  json_object_put(m);
+
+  char args[4300];
+  snprintf(args, sizeof args, "plugin inspect %s --manifest %s --json",
+           testplugin_path(), path);
+  run *r = wfc(NULL, args);
+  assert_int_equal(r->status, 1);
+  char want[4][512];
+  snprintf(want[0], sizeof want[0],
+           "wfc: manifest %s: version: manifest \"9.9.9\", plugin \"1.2.3\"\n",
+           path);
+  snprintf(want[1], sizeof want[1],
+           "wfc: manifest %s: card \"later\": inputs[0].required: manifest "
+           "false, plugin true\n",
+           path);
+  snprintf(want[2], sizeof want[2],
+           "wfc: manifest %s: card \"now\": registered by the plugin, not in "
+           "the manifest\n",
+           path);
+  snprintf(want[3], sizeof want[3],
+           "wfc: manifest %s: card \"ghost\": in the manifest, not registered "
+           "by the plugin\n",
+           path);
+  for (int i = 0; i < 4; i++)
+    if (strstr(r->err, want[i]) == NULL)
+      fail_msg("missing line %d: %s\nstderr:\n%s", i, want[i], r->err);
+  assert_int_equal(count_lines(r->err), 4);
+  json_object *o = json_tokener_parse(r->out);
+  assert_non_null(o);
+  json_object *mo = json_object_object_get(o, "manifest");
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(mo, "status")), "mismatch");
+  assert_int_equal(
+      json_object_array_length(json_object_object_get(mo, "problems")), 4);
+  json_object_put(o);
+
+  /* A manifest that is not JSON, and one that does not exist. */
+  FILE *f = fopen(path, "w");
+  fputs("{\"name\": ", f);
+  fclose(f);
+  r = wfc(NULL, args);
+  assert_int_equal(r->status, 1);
+  assert_non_null(strstr(r->err, "malformed JSON"));
+  unlink(path);
+  r = wfc(NULL, args);
+  assert_int_equal(r->status, 1);
+  assert_non_null(strstr(r->err, "cannot open"));
+}
+
+static void test_card_list_and_describe(void **state) {
+  (void)state;
+  char args[4300];
+  const char *dir = build_path(1, "plugins");
+  snprintf(args, sizeof args, "card list --plugin-dir %s --json", dir);
+  run *r = wfc(NULL, args);
+  assert_int_equal(r->status, 0);
+  json_object *o = json_tokener_parse(r->out);
+  assert_non_null(o);
+  int seen = 0;
+  for (size_t i = 0; i < json_object_array_length(o); i++) {
+    json_object *c = json_object_array_get_idx(o, i);
+    if (strcmp(json_object_get_string(json_object_object_get(c, "id")),
+               "testplugin.events") == 0) {
+      seen++;
+      assert_string_equal(
+          json_object_get_string(json_object_object_get(c, "kind")), "event");
+      assert_string_equal(
+          json_object_get_string(json_object_object_get(c, "plugin")),
+          "testplugin");
+    }
+  }
+  assert_int_equal(seen, 1);
+  json_object_put(o);
+
+  /* Default directory: <dir of wfc>/../plugins, no env. */
+  r = wfc("env -u WFC_PLUGIN_PATH", "card list");
+  assert_int_equal(r->status, 0);
+  assert_non_null(strstr(r->out, "testplugin.later "));
+  /* WFC_PLUGIN_PATH wins over the default. */
+  r = wfc("WFC_PLUGIN_PATH=/nonexistent", "card list --json");
+  assert_int_equal(r->status, 0);
+  assert_null(strstr(r->out, "testplugin"));
+  assert_non_null(strstr(r->err, "cannot read plugin directory /nonexistent"));
+
+  snprintf(args, sizeof args,
+           "card describe testplugin.later --plugin-dir %s --json", dir);
+  r = wfc(NULL, args);
+  assert_int_equal(r->status, 0);
+  o = json_tokener_parse(r->out);
+  assert_non_null(o);
+  assert_string_equal(json_object_get_string(json_object_object_get(o, "id")),
+                      "testplugin.later");
+  assert_int_equal(
+      json_object_array_length(json_object_object_get(o, "inputs")), 2);
+  json_object_put(o);
+
+  snprintf(args, sizeof args, "card describe later --plugin-dir %s", dir);
+  r = wfc(NULL, args);
+  assert_int_equal(r->status, 0);
+  assert_non_null(strstr(r->out, "testplugin.later [action] - Later\n"));
+
+  snprintf(args, sizeof args, "card describe nope --plugin-dir %s", dir);
+  r = wfc(NULL, args);
+  assert_int_equal(r->status, 1);
+  assert_string_equal(r->out, "");
+  assert_non_null(strstr(r->err, "wfc: card \"nope\" not found"));
+  assert_int_equal(count_lines(r->err), 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_inspect_json),
+      cmocka_unit_test(test_inspect_text),
+      cmocka_unit_test(test_inspect_refusals),
+      cmocka_unit_test(test_inspect_manifest_mismatch),
+      cmocka_unit_test(test_card_list_and_describe),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,296 @@
+/* Loading plugins: the good test plugin, and every refusal of the loader
+ * in its order, each with its one-line message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <uv.h>
+
+#include "abi_util.h"
+#include "wfc/host.h"
+
+typedef struct fixture {
+  uv_loop_t loop;
+  wfc_runtime *rt;
+  int closed;
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  wfc_runtime_opts o = {.size = sizeof o, .check_outputs = 1};
+  assert_int_equal(wfc_runtime_new(&f->loop, &o, &f->rt), 0);
+  *state = f;
+  return 0;
+}
+
+static void on_closed(void *arg) {
+  ((fixture *)arg)->closed++;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  wfc_runtime_close(f->rt, on_closed, f);
+  assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(f->closed, 1);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+  free(f);
+  return 0;
+}
+
+static void test_load_testplugin(void **state) {
+  fixture *f = *state;
+  char err[1024] = "";
+  wfc_plugin *p = NULL;
+  int rc = wfc_runtime_load(f->rt, testplugin_path(), &p, err, sizeof err);
+  if (rc != 0)
+    fail_msg("%s", err);
+  assert_non_null(p);
+  assert_string_equal(wfc_plugin_name(p), "testplugin");
+  assert_string_equal(wfc_plugin_version(p), "1.2.3");
+  assert_string_equal(wfc_plugin_path(p), testplugin_path());
+  assert_string_equal(wfc_plugin_fingerprint(p), WFC_ABI_FINGERPRINT);
+  assert_int_equal(wfc_plugin_abi(p), (WFC_ABI_MAJOR << 16) | WFC_ABI_MINOR);
+  assert_int_equal(wfc_plugin_card_count(p), 11);
+  assert_int_equal(wfc_plugin_conn_type_count(p), 1);
+  assert_string_equal(wfc_plugin_card(p, 0)->id, "later");
+  assert_null(wfc_plugin_card(p, 11));
+  assert_string_equal(wfc_plugin_conn_type(p, 0)->id, "testconn");
+  assert_int_equal(wfc_runtime_plugin_count(f->rt), 1);
+  assert_ptr_equal(wfc_runtime_plugin(f->rt, 0), p);
+  assert_ptr_equal(wfc_runtime_find_plugin(f->rt, "testplugin"), p);
+  assert_null(wfc_runtime_find_plugin(f->rt, "other"));
+
+  wfc_plugin *fp = NULL;
+  const wfc_card_desc *c = NULL;
+  assert_int_equal(wfc_runtime_find_card(f->rt, "testplugin.stream", &fp, &c),
+                   0);
+  assert_ptr_equal(fp, p);
+  assert_string_equal(c->name, "Stream");
+  assert_int_equal(wfc_runtime_find_card(f->rt, "events", NULL, &c), 0);
+  assert_int_equal(c->kind, WFC_CARD_EVENT);
+  assert_int_equal(wfc_runtime_find_card(f->rt, "testplugin.nope", NULL, NULL),
+                   WFC_ENOTFOUND);
+  assert_int_equal(wfc_runtime_find_card(f->rt, "other.later", NULL, NULL),
+                   WFC_ENOTFOUND);
+  const wfc_conn_type_desc *t = NULL;
+  assert_int_equal(
+      wfc_runtime_find_conn_type(f->rt, "testplugin.testconn", NULL, &t), 0);
+  assert_string_equal(t->name, "Test Connection");
+
+  /* The same plugin twice: refused by name, the first stays. */
+  rc = wfc_runtime_load(f->rt, testplugin_path(), NULL, err, sizeof err);
+  assert_int_equal(rc, WFC_EEXIST);
+  assert_non_null(strstr(err, "a plugin named \"testplugin\" is already"));
+  assert_int_equal(wfc_runtime_plugin_count(f->rt), 1);
+}
+
+static void test_schema_json(void **state) {
+  fixture *f = *state;
+  char err[1024];
+  wfc_plugin *p;
+  assert_int_equal(
+      wfc_runtime_load(f->rt, testplugin_path(), &p, err, sizeof err), 0);
+  json_object *s = wfc_schema_to_json(wfc_plugin_card(p, 0)->inputs);
+  assert_string_equal(
+      json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN),
+      "[{\"name\":\"text\",\"type\":\"string\",\"required\":true,"
+      "\"description\":\"Text to echo\",\"max\":100},"
+      "{\"name\":\"delay_ms\",\"type\":\"integer\",\"required\":false,"
+      "\"description\":\"Delay before completion\",\"default\":5,"
+      "\"max\":10000}]");
+  json_object_put(s);
+  s = wfc_card_to_json(wfc_plugin_card(p, 10));
+  assert_string_equal(
+      json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN),
+      "{\"id\":\"events\",\"name\":\"New Event\",\"description\":\"Polls a "
+      "fixed list of events.\",\"kind\":\"event\",\"inputs\":[{\"name\":"
+      "\"folder\",\"type\":\"string\",\"required\":false,\"default\":"
+      "\"inbox\",\"enum\":[\"inbox\",\"archive\"]}],\"outputs\":[]}");
+  json_object_put(s);
+  s = wfc_conn_type_to_json(wfc_plugin_conn_type(p, 0));
+  json_object *hooks = json_object_object_get(s, "hooks");
+  assert_int_equal(json_object_array_length(hooks), 4);
+  json_object_put(s);
+  s = wfc_schema_to_json(NULL);
+  assert_string_equal(json_object_to_json_string(s), "[ ]");
+  json_object_put(s);
+}
+
+typedef struct refusal {
+  const char *kind;
+  int code;
+  const char *message; /* after "<path>: " */
+  int prefix_only;     /* message is a prefix of the rest */
+} refusal;
+
+static const refusal refusals[] = {
+    {"magic", WFC_ENOTPLUGIN,
+     "not a wfc plugin: bad magic 0xdeadbeef (expected 0x57464331)", 0},
+    {"nulldesc", WFC_ENOTPLUGIN,
+     "not a wfc plugin: wfc_plugin_entry_v1 returned NULL", 0},
+    {"noentry", WFC_ENOTPLUGIN,
+     "not a wfc plugin: no wfc_plugin_entry_v1 symbol", 0},
+    {"major", WFC_EABI,
+     "plugin ABI 2.0 has another major version than the host's ABI 1.0", 0},
+    {"minor", WFC_EABINEWER,
+     "plugin needs ABI 1.1, newer than the host's ABI 1.0", 0},
+    {"size", WFC_ENOTPLUGIN, "descriptor size 16 is smaller than the v1 header",
+     1},
+    {"fingerprint", WFC_EFINGERPRINT,
+     "ABI fingerprint differs: plugin "
+     "\"ptr8-size8-long8-uv0-curl0-jsonc0-ossl0-asan0\", host "
+     "\"" WFC_ABI_FINGERPRINT "\"",
+     0},
+    {"init", WFC_EPLUGININIT,
+     "init failed: missing setting BROKEN_TENANT (EINVAL)", 0},
+    {"nullhook", WFC_EREGISTER,
+     "bad registration: card \"ok\": invoke hook is NULL", 0},
+    {"dupcard", WFC_EREGISTER, "bad registration: duplicate card id \"ok\"", 0},
+    {"badschema", WFC_EREGISTER,
+     "bad registration: card \"ok\": bad input schema: schema.recipients: "
+     "LIST needs .items",
+     0},
+    {"badid", WFC_EREGISTER,
+     "bad registration: card id \"Send-Mail\" is not [a-z][a-z0-9_]* (max "
+     "64)",
+     0},
+    {"oversized", WFC_EREGISTER, "bad registration: card descriptor of ", 1},
+    {"noconntype", WFC_EREGISTER,
+     "bad registration: card \"ok\" needs connection type \"nowhere\", which "
+     "the plugin does not register",
+     0},
+};
+
+static void test_refusals(void **state) {
+  fixture *f = *state;
+  for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+    const refusal *r = &refusals[i];
+    const char *path = broken_path(r->kind);
+    char err[1024] = "";
+    wfc_plugin *p = (wfc_plugin *)1;
+    int rc = wfc_runtime_load(f->rt, path, &p, err, sizeof err);
+    char expect[2048];
+    snprintf(expect, sizeof expect, "%s: %s", path, r->message);
+    if (rc != r->code)
+      fail_msg("%s: code %s, want %s (%s)", r->kind, wfc_err_name(rc),
+               wfc_err_name(r->code), err);
+    if (r->prefix_only ? strncmp(err, expect, strlen(expect)) != 0
+                       : strcmp(err, expect) != 0)
+      fail_msg("%s:\n got  %s\n want %s", r->kind, err, expect);
+    assert_null(strchr(err, '\n'));
+    assert_ptr_equal(p, (wfc_plugin *)1); /* untouched on failure */
+  }
+  assert_int_equal(wfc_runtime_plugin_count(f->rt), 0);
+  /* The oversized message gives both sizes. */
+  char err[1024];
+  wfc_runtime_load(f->rt, broken_path("oversized"), NULL, err, sizeof err);
+  char want[128];
+  snprintf(want, sizeof want, "of %zu bytes (host knows %zu) has non-zero",
+           sizeof(wfc_card_desc) + sizeof(void *), sizeof(wfc_card_desc));
+  assert_non_null(strstr(err, want));
+}
+
+static void test_file_checks(void **state) {
+  fixture *f = *state;
+  char err[1024];
+  const char *missing = build_path(1, "plugins/no-such-plugin.so");
+  assert_int_equal(wfc_runtime_load(f->rt, missing, NULL, err, sizeof err),
+                   WFC_ENOTFOUND);
+  char want[4200];
+  snprintf(want, sizeof want, "%s: file not found", missing);
+  assert_string_equal(err, want);
+
+  /* A copy of the good plugin, made world-writable. */
+  char dir[] = "/tmp/wfc-abi-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char copy[256], text[256];
+  snprintf(copy, sizeof copy, "%s/copy.so", dir);
+  snprintf(text, sizeof text, "%s/text.so", dir);
+  int in = open(testplugin_path(), O_RDONLY);
+  int out = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  assert_true(in >= 0 && out >= 0);
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(in, buf, sizeof buf)) > 0)
+    assert_int_equal(write(out, buf, (size_t)n), n);
+  close(in);
+  close(out);
+  assert_int_equal(chmod(copy, 0666), 0);
+  assert_int_equal(wfc_runtime_load(f->rt, copy, NULL, err, sizeof err),
+                   WFC_EDENIED);
+  snprintf(want, sizeof want,
+           "%s: refusing a group- or world-writable file (mode 0666)", copy);
+  assert_string_equal(err, want);
+  assert_int_equal(chmod(copy, 0620), 0);
+  assert_int_equal(wfc_runtime_load(f->rt, copy, NULL, err, sizeof err),
+                   WFC_EDENIED);
+  /* Fixed, it loads. */
+  assert_int_equal(chmod(copy, 0644), 0);
+  assert_int_equal(wfc_runtime_load(f->rt, copy, NULL, err, sizeof err), 0);
+
+  /* Not a shared object at all. */
+  FILE *t = fopen(text, "w");
+  fputs("hello\n", t);
+  fclose(t);
+  assert_int_equal(wfc_runtime_load(f->rt, text, NULL, err, sizeof err),
+                   WFC_ENOTPLUGIN);
+  snprintf(want, sizeof want, "%s: not a wfc plugin: ", text);
+  assert_memory_equal(err, want, strlen(want));
+  /* A directory. */
+  assert_int_equal(wfc_runtime_load(f->rt, dir, NULL, err, sizeof err),
+                   WFC_ENOTPLUGIN);
+  unlink(copy);
+  unlink(text);
+  rmdir(dir);
+}
+
+typedef struct reports {
+  int n;
+  char last[1024];
+} reports;
+
+static void on_report(void *arg, const char *path, const char *message) {
+  reports *r = arg;
+  r->n++;
+  assert_memory_equal(message, path, strlen(path));
+  snprintf(r->last, sizeof r->last, "%s", message);
+}
+
+static void test_load_dir(void **state) {
+  fixture *f = *state;
+  reports r = {0, ""};
+  int n = wfc_runtime_load_dir(f->rt, getenv("WFC_BROKEN_DIR"), on_report, &r);
+  assert_int_equal(n, 0);
+  assert_int_equal(r.n, (int)(sizeof refusals / sizeof refusals[0]));
+  assert_int_equal(wfc_runtime_load_dir(f->rt, "/nonexistent/dir", NULL, NULL),
+                   WFC_ENOTFOUND);
+}
+
+static void test_one_runtime(void **state) {
+  fixture *f = *state;
+  wfc_runtime *other = NULL;
+  assert_int_equal(wfc_runtime_new(&f->loop, NULL, &other), WFC_EBUSY);
+  assert_null(other);
+  assert_ptr_equal(wfc_runtime_loop(f->rt), &f->loop);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_load_testplugin, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_schema_json, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_file_checks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_load_dir, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_one_runtime, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
