@@ -27,6 +27,21 @@ int wfc__random(void *buf, size_t len) {
   return 0;
 }
 
+int wfc__random_b64url(size_t nbytes, char *out, size_t outsz) {
+  uint8_t raw[256];
+  int rc;
+
+  if (out == NULL || nbytes == 0 || nbytes > sizeof raw)
+    return WFC_EINVAL;
+  if (outsz < WFC__B64URL_ENCLEN(nbytes))
+    return WFC_ETOOBIG;
+  if (RAND_bytes(raw, (int)nbytes) != 1)
+    return WFC_EIO;
+  rc = wfc__base64url_encode(raw, nbytes, out, outsz, NULL);
+  wfc__cleanse(raw, nbytes);
+  return rc;
+}
+
 /* ---- base64 / base64url / hex ------------------------------------------ */
 
 static const char b64_std[] =
@@ -214,6 +229,50 @@ int wfc__sha256(const void *in, size_t len, uint8_t out[WFC__SHA256_LEN]) {
       outlen != WFC__SHA256_LEN)
     return WFC_EIO;
   return 0;
+}
+
+struct wfc__sha256_ctx {
+  EVP_MD_CTX *md;
+  int finished;
+};
+
+wfc__sha256_ctx *wfc__sha256_new(void) {
+  wfc__sha256_ctx *c = calloc(1, sizeof *c);
+
+  if (c == NULL)
+    return NULL;
+  if ((c->md = EVP_MD_CTX_new()) == NULL ||
+      EVP_DigestInit_ex2(c->md, EVP_sha256(), NULL) != 1) {
+    wfc__sha256_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+int wfc__sha256_update(wfc__sha256_ctx *c, const void *in, size_t len) {
+  if (c == NULL || c->finished || (in == NULL && len))
+    return WFC_EINVAL;
+  if (len && EVP_DigestUpdate(c->md, in, len) != 1)
+    return WFC_EIO;
+  return 0;
+}
+
+int wfc__sha256_final(wfc__sha256_ctx *c, uint8_t out[WFC__SHA256_LEN]) {
+  unsigned int n = 0;
+
+  if (c == NULL || c->finished || out == NULL)
+    return WFC_EINVAL;
+  c->finished = 1;
+  if (EVP_DigestFinal_ex(c->md, out, &n) != 1 || n != WFC__SHA256_LEN)
+    return WFC_EIO;
+  return 0;
+}
+
+void wfc__sha256_free(wfc__sha256_ctx *c) {
+  if (c == NULL)
+    return;
+  EVP_MD_CTX_free(c->md);
+  free(c);
 }
 
 int wfc__hmac_sha256(const void *key, size_t keylen, const void *msg,

@@ -30,6 +30,10 @@
  * RAND_priv_bytes (the private DRBG): fit for keys and PKCE verifiers.
  * WFC_EIO if the DRBG fails (its result is checked == 1, never < 0). */
 int wfc__random(void *buf, size_t len);
+/* nbytes random bytes (RAND_bytes: public values such as an OAuth state or
+ * nonce) written as base64url into out[outsz]; WFC_ETOOBIG if outsz is
+ * smaller than WFC__B64URL_ENCLEN(nbytes). */
+int wfc__random_b64url(size_t nbytes, char *out, size_t outsz);
 
 /* ---- codecs -------------------------------------------------------------
  * Encoders write a NUL-terminated string into out[outsz] and, if outlen is
@@ -64,6 +68,14 @@ int wfc__hex_decode(const char *in, size_t len, void *out, size_t outsz,
 /* ---- digests, MACs, KDF -------------------------------------------------
  * WFC_EIO when OpenSSL fails (the reason is in its error queue). */
 int wfc__sha256(const void *in, size_t len, uint8_t out[WFC__SHA256_LEN]);
+/* Streaming SHA-256 for data that does not fit in memory (blobs). new
+ * returns NULL when out of memory; update/final return 0 or WFC_EIO; after
+ * final only free is allowed. free is NULL-safe. */
+typedef struct wfc__sha256_ctx wfc__sha256_ctx;
+wfc__sha256_ctx *wfc__sha256_new(void);
+int wfc__sha256_update(wfc__sha256_ctx *c, const void *in, size_t len);
+int wfc__sha256_final(wfc__sha256_ctx *c, uint8_t out[WFC__SHA256_LEN]);
+void wfc__sha256_free(wfc__sha256_ctx *c);
 /* HMAC-SHA256 through EVP_MAC. */
 int wfc__hmac_sha256(const void *key, size_t keylen, const void *msg,
                      size_t len, uint8_t out[WFC__SHA256_LEN]);

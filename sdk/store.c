@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -522,11 +523,28 @@ static int pragma_is(wfc__store *st, const char *sql, const char *want) {
   return ok ? 0 : fail(WFC_ESTORE, "store %s: %s did not apply", st->path, sql);
 }
 
+/* Switching a new database to WAL takes an exclusive lock and SQLite
+ * reports SQLITE_BUSY at once, without its busy handler, while another
+ * opener holds one: retry until the busy timeout. */
+static int set_wal(wfc__store *st, int timeout_ms) {
+  int64_t deadline = wfc__monotonic_ms() + timeout_ms;
+  int rc;
+
+  while ((rc = pragma_is(st, "PRAGMA journal_mode = WAL", "wal")) ==
+             WFC_EBUSY &&
+         wfc__monotonic_ms() < deadline) {
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  return rc;
+}
+
 static int store_open(wfc__store *st, const wfc__store_opts *opts) {
   uint8_t master[WFC__KEY_LEN];
   const char *env = getenv("WFC_MASTER_KEY"), *src = NULL;
   char side[4096];
   int have = 0, target = opts->schema_version, rc;
+  int timeout = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
 
   if (target == 0)
     target = WFC__STORE_SCHEMA_VERSION;
@@ -562,7 +580,7 @@ static int store_open(wfc__store *st, const wfc__store_opts *opts) {
    * with side effects. */
   sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
   sqlite3_db_config(st->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
-  if ((rc = pragma_is(st, "PRAGMA journal_mode = WAL", "wal")) != 0)
+  if ((rc = set_wal(st, timeout)) != 0)
     goto done;
   /* FULL: a commit (a rotated refresh token, an advanced checkpoint) is on
    * disk when the call returns. secure_delete: freed pages are zeroed. */

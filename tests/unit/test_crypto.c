@@ -219,6 +219,41 @@ static void test_sha256_hmac_hkdf_vectors(void **state) {
       WFC_ETOOBIG);
 }
 
+static void test_sha256_streaming(void **state) {
+  uint8_t d[WFC__SHA256_LEN], want[32], chunk[1000];
+  wfc__sha256_ctx *c;
+  size_t n;
+  (void)state;
+
+  /* FIPS 180-2: one million 'a', fed in uneven pieces. */
+  memset(chunk, 'a', sizeof chunk);
+  assert_non_null(c = wfc__sha256_new());
+  for (size_t done = 0, step = 1; done < 1000000; step = step % 997 + 1) {
+    size_t k = step < 1000000 - done ? step : 1000000 - done;
+    assert_int_equal(wfc__sha256_update(c, chunk, k), 0);
+    done += k;
+  }
+  assert_int_equal(wfc__sha256_final(c, d), 0);
+  hex_to("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+         want, sizeof want, &n);
+  assert_memory_equal(d, want, 32);
+  /* Finished: no more input. */
+  assert_int_equal(wfc__sha256_update(c, "x", 1), WFC_EINVAL);
+  assert_int_equal(wfc__sha256_final(c, d), WFC_EINVAL);
+  wfc__sha256_free(c);
+  wfc__sha256_free(NULL);
+
+  /* Same as the one-shot for "abc" split in two. */
+  assert_non_null(c = wfc__sha256_new());
+  assert_int_equal(wfc__sha256_update(c, "a", 1), 0);
+  assert_int_equal(wfc__sha256_update(c, NULL, 0), 0);
+  assert_int_equal(wfc__sha256_update(c, "bc", 2), 0);
+  assert_int_equal(wfc__sha256_final(c, d), 0);
+  wfc__sha256_free(c);
+  assert_int_equal(wfc__sha256("abc", 3, want), 0);
+  assert_memory_equal(d, want, 32);
+}
+
 static void test_pkce_rfc7636_appendix_b(void **state) {
   char ch[WFC__PKCE_CHALLENGE_LEN + 1];
   (void)state;
@@ -275,6 +310,18 @@ static void test_ct_equal_and_random(void **state) {
   assert_int_equal(wfc__random(r2, sizeof r2), 0);
   assert_memory_not_equal(r1, r2, sizeof r1);
   assert_int_equal(wfc__random(NULL, 0), 0);
+  {
+    char s1[WFC__B64URL_ENCLEN(32)], s2[WFC__B64URL_ENCLEN(32)];
+    uint8_t back[32];
+    size_t n;
+    assert_int_equal(wfc__random_b64url(32, s1, sizeof s1), 0);
+    assert_int_equal(wfc__random_b64url(32, s2, sizeof s2), 0);
+    assert_int_equal(strlen(s1), 43);
+    assert_string_not_equal(s1, s2);
+    assert_int_equal(wfc__base64url_decode(s1, 43, back, sizeof back, &n), 0);
+    assert_int_equal(n, 32);
+    assert_int_equal(wfc__random_b64url(32, s1, 43), WFC_ETOOBIG);
+  }
   wfc__cleanse(r1, sizeof r1);
   memset(r2, 0, sizeof r2);
   assert_memory_equal(r1, r2, sizeof r1);
@@ -373,6 +420,7 @@ int main(void) {
       cmocka_unit_test(test_hex_strict),
       cmocka_unit_test(test_decoders_total_and_canonical),
       cmocka_unit_test(test_sha256_hmac_hkdf_vectors),
+      cmocka_unit_test(test_sha256_streaming),
       cmocka_unit_test(test_pkce_rfc7636_appendix_b),
       cmocka_unit_test(test_pkce_verifier),
       cmocka_unit_test(test_ct_equal_and_random),

@@ -632,6 +632,60 @@ static void test_checkpoint_cas_across_threads(void **state) {
   wfc__store_close(st);
 }
 
+typedef struct {
+  const char *db;
+  pthread_barrier_t *go;
+  int rc;
+  char id[WFC__CONN_ID_SIZE];
+  char err[256];
+} opener;
+
+static void *open_thread(void *arg) {
+  opener *o = arg;
+  wfc__store *st = NULL;
+  wfc__conn_rec r;
+
+  pthread_barrier_wait(o->go);
+  o->rc = wfc__store_open(o->db, &st, NULL, 0);
+  if (o->rc != 0)
+    snprintf(o->err, sizeof o->err, "%s", wfc__store_last_error());
+  if (o->rc == 0) {
+    make_rec(&r, o->id[0] ? "second" : "first", "");
+    o->rc = wfc__store_conn_insert(st, &r, "{\"t\":1}");
+    memcpy(o->id, r.id, sizeof o->id);
+    wfc__store_close(st);
+  }
+  return NULL;
+}
+
+/* Two processes creating the same new store at once agree on one key: each
+ * can open what the other sealed. */
+static void test_concurrent_first_open(void **state) {
+  fixture *f = *state;
+  pthread_barrier_t go;
+  pthread_t t[2];
+  opener o[2] = {{f->db, &go, -1, "", ""}, {f->db, &go, -1, "x", ""}};
+  wfc__store *st;
+  char *json = NULL;
+
+  assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, open_thread, &o[i]), 0);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_join(t[i], NULL), 0);
+  pthread_barrier_destroy(&go);
+  for (int i = 0; i < 2; i++)
+    if (o[i].rc != 0)
+      fail_msg("opener %d: %s (%s)", i, wfc_err_name(o[i].rc), o[i].err);
+  st = open_ok(f->db);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(wfc__store_conn_secrets(st, o[i].id, &json), 0);
+    assert_string_equal(json, "{\"t\":1}");
+    wfc__secret_free(json);
+  }
+  wfc__store_close(st);
+}
+
 static int64_t fixed_clock(void *arg) {
   return *(int64_t *)arg;
 }
@@ -731,6 +785,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_two_handles_share_one_file, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_checkpoint_cas_across_threads, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_idempotency_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wipe_and_delete, setup, teardown),

@@ -1,0 +1,306 @@
+/* faults.c - fault injection: the next N requests matching a method and a
+ * path (prefix, or glob when it has * ? [) get a status, a delay, a
+ * connection reset, a truncated or a malformed body. Owner: emucore.
+ *
+ *   POST   /__emulator/faults   {"method","path","count","skip","action",
+ *                                "status","retryAfter","code","delayMs",
+ *                                "afterHandler"}  -> 201 {"id",...}
+ *   GET    /__emulator/faults   -> {"value":[...]}
+ *   DELETE /__emulator/faults   -> 204 (all)
+ *   DELETE /__emulator/faults/{id}
+ *
+ * Taken in server.c when the request's headers are in, without the global
+ * lock, hence the list's own mutex. Admin paths are exempt, except
+ * /__emulator/debug/. */
+#include "core.h"
+
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fault {
+  char id[37];
+  char method[16];
+  char *path;
+  int glob;
+  int remaining; /* requests still to hit */
+  int skip;      /* matching requests to let through first */
+  int hits;
+  emu_fault_hit hit;
+} fault;
+
+static pthread_mutex_t faults_mu = PTHREAD_MUTEX_INITIALIZER;
+static fault *faults;
+static size_t nfaults;
+
+static void fault_remove(size_t i) {
+  free(faults[i].path);
+  memmove(&faults[i], &faults[i + 1], (nfaults - i - 1) * sizeof *faults);
+  nfaults--;
+}
+
+void emu__faults_clear(void) {
+  pthread_mutex_lock(&faults_mu);
+  while (nfaults > 0)
+    fault_remove(nfaults - 1);
+  free(faults);
+  faults = NULL;
+  pthread_mutex_unlock(&faults_mu);
+}
+
+static int fault_matches(const fault *f, const emu_req *r) {
+  if (strcmp(f->method, "*") != 0 && strcmp(f->method, r->method) != 0)
+    return 0;
+  if (f->glob)
+    return fnmatch(f->path, r->path, 0) == 0;
+  return strncmp(r->path, f->path, strlen(f->path)) == 0;
+}
+
+void emu__fault_take(emu_req *r) {
+  pthread_mutex_lock(&faults_mu);
+  /* First registered, first served. */
+  for (size_t i = 0; i < nfaults; i++) {
+    fault *f = &faults[i];
+    if (!fault_matches(f, r))
+      continue;
+    if (f->skip > 0) {
+      f->skip--;
+      continue;
+    }
+    r->fault = f->hit;
+    f->hits++;
+    if (--f->remaining == 0)
+      fault_remove(i);
+    break;
+  }
+  pthread_mutex_unlock(&faults_mu);
+}
+
+static const char *kind_name(enum emu_fault_kind k) {
+  switch (k) {
+  case EMU_FAULT_STATUS:
+    return "status";
+  case EMU_FAULT_RESET:
+    return "reset";
+  case EMU_FAULT_TRUNCATE:
+    return "truncate";
+  case EMU_FAULT_MALFORMED:
+    return "malformed";
+  case EMU_FAULT_DELAY:
+    return "delay";
+  default:
+    return "none";
+  }
+}
+
+static json_object *fault_json(const fault *f) {
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "id", json_object_new_string(f->id));
+  json_object_object_add(o, "method", json_object_new_string(f->method));
+  json_object_object_add(o, "path", json_object_new_string(f->path));
+  json_object_object_add(o, "action",
+                         json_object_new_string(kind_name(f->hit.kind)));
+  json_object_object_add(o, "remaining", json_object_new_int(f->remaining));
+  json_object_object_add(o, "skip", json_object_new_int(f->skip));
+  if (f->hit.kind == EMU_FAULT_STATUS) {
+    json_object_object_add(o, "status", json_object_new_int(f->hit.status));
+    json_object_object_add(o, "code", json_object_new_string(f->hit.code));
+    if (f->hit.retry_after >= 0)
+      json_object_object_add(o, "retryAfter",
+                             json_object_new_int(f->hit.retry_after));
+  }
+  if (f->hit.delay_ms > 0)
+    json_object_object_add(o, "delayMs", json_object_new_int(f->hit.delay_ms));
+  if (f->hit.after_handler)
+    json_object_object_add(o, "afterHandler", json_object_new_boolean(1));
+  return o;
+}
+
+static const char *default_code(int status) {
+  switch (status) {
+  case 429:
+    return "TooManyRequests";
+  case 503:
+    return "ServiceUnavailable";
+  case 504:
+    return "GatewayTimeout";
+  case 500:
+    return "InternalServerError";
+  case 502:
+    return "BadGateway";
+  case 401:
+    return "InvalidAuthenticationToken";
+  case 403:
+    return "ErrorAccessDenied";
+  case 404:
+    return "ErrorItemNotFound";
+  default:
+    return "UnknownError";
+  }
+}
+
+/* Reads an optional integer field in [min,max]; -1 on a wrong type/range. */
+static int opt_int(json_object *o, const char *k, int dflt, int min, int max,
+                   int *out) {
+  json_object *v;
+  *out = dflt;
+  if (!json_object_object_get_ex(o, k, &v))
+    return 0;
+  if (!json_object_is_type(v, json_type_int))
+    return -1;
+  int64_t x = json_object_get_int64(v);
+  if (x < min || x > max)
+    return -1;
+  *out = (int)x;
+  return 0;
+}
+
+static const char *opt_str(json_object *o, const char *k) {
+  json_object *v;
+  if (!json_object_object_get_ex(o, k, &v) ||
+      !json_object_is_type(v, json_type_string))
+    return NULL;
+  return json_object_get_string(v);
+}
+
+static void h_add(emu_req *r) {
+  json_object *b = emu_req_json(r), *v;
+  if (b == NULL || !json_object_is_type(b, json_type_object)) {
+    emu_graph_error(r, 400, "BadRequest", "Body must be a JSON object.");
+    return;
+  }
+  fault f;
+  memset(&f, 0, sizeof f);
+  f.hit.retry_after = -1;
+  const char *method = opt_str(b, "method");
+  const char *path = opt_str(b, "path");
+  const char *action = opt_str(b, "action");
+  const char *code = opt_str(b, "code");
+  if (method == NULL)
+    method = "*";
+  if (path == NULL || path[0] != '/') {
+    emu_graph_error(r, 400, "BadRequest",
+                    "path is required and starts with '/' (prefix, or a glob "
+                    "with * ? [).");
+    return;
+  }
+  if (strlen(method) >= sizeof f.method || strpbrk(method, " \r\n")) {
+    emu_graph_error(r, 400, "BadRequest", "method is invalid.");
+    return;
+  }
+  if (opt_int(b, "count", 1, 1, 1000000, &f.remaining) ||
+      opt_int(b, "skip", 0, 0, 1000000, &f.skip) ||
+      opt_int(b, "status", 0, 0, 599, &f.hit.status) ||
+      opt_int(b, "retryAfter", -1, 0, 86400, &f.hit.retry_after) ||
+      opt_int(b, "delayMs", 0, 0, 600000, &f.hit.delay_ms)) {
+    emu_graph_error(r, 400, "BadRequest",
+                    "count (>=1), skip, status (100-599), retryAfter "
+                    "(seconds) and delayMs must be integers in range.");
+    return;
+  }
+  if (json_object_object_get_ex(b, "afterHandler", &v))
+    f.hit.after_handler = json_object_get_boolean(v);
+  if (action == NULL)
+    action = f.hit.status ? "status" : f.hit.delay_ms ? "delay" : "";
+  if (strcmp(action, "status") == 0) {
+    if (f.hit.status < 100) {
+      emu_graph_error(r, 400, "BadRequest",
+                      "status is required for action \"status\".");
+      return;
+    }
+    f.hit.kind = EMU_FAULT_STATUS;
+  } else if (strcmp(action, "reset") == 0) {
+    f.hit.kind = EMU_FAULT_RESET;
+  } else if (strcmp(action, "truncate") == 0) {
+    f.hit.kind = EMU_FAULT_TRUNCATE;
+  } else if (strcmp(action, "malformed") == 0) {
+    f.hit.kind = EMU_FAULT_MALFORMED;
+  } else if (strcmp(action, "delay") == 0) {
+    if (f.hit.delay_ms <= 0) {
+      emu_graph_error(r, 400, "BadRequest",
+                      "delayMs is required for action \"delay\".");
+      return;
+    }
+    f.hit.kind = EMU_FAULT_DELAY;
+  } else {
+    emu_graph_error(r, 400, "BadRequest",
+                    "action must be status, reset, truncate, malformed or "
+                    "delay.");
+    return;
+  }
+  if (code && (strlen(code) >= sizeof f.hit.code || strpbrk(code, "\r\n"))) {
+    emu_graph_error(r, 400, "BadRequest", "code is too long.");
+    return;
+  }
+  snprintf(f.hit.code, sizeof f.hit.code, "%s",
+           code ? code
+                : (f.hit.kind == EMU_FAULT_STATUS ? default_code(f.hit.status)
+                                                  : ""));
+  snprintf(f.method, sizeof f.method, "%s", method);
+  f.path = strdup(path);
+  f.glob = strpbrk(path, "*?[") != NULL;
+  emu_uuid(f.id);
+  pthread_mutex_lock(&faults_mu);
+  fault *grown =
+      f.path ? realloc(faults, (nfaults + 1) * sizeof *faults) : NULL;
+  if (grown == NULL) {
+    pthread_mutex_unlock(&faults_mu);
+    free(f.path);
+    emu_graph_error(r, 500, "InternalServerError", "Out of memory.");
+    return;
+  }
+  faults = grown;
+  faults[nfaults++] = f;
+  json_object *o = fault_json(&f);
+  pthread_mutex_unlock(&faults_mu);
+  emu_resp_json(r, 201, o);
+}
+
+static void h_list(emu_req *r) {
+  json_object *arr = json_object_new_array();
+  pthread_mutex_lock(&faults_mu);
+  for (size_t i = 0; i < nfaults; i++)
+    json_object_array_add(arr, fault_json(&faults[i]));
+  pthread_mutex_unlock(&faults_mu);
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "value", arr);
+  emu_resp_json(r, 200, o);
+}
+
+static void h_clear(emu_req *r) {
+  emu__faults_clear();
+  emu_resp_empty(r, 204);
+}
+
+static void h_delete_one(emu_req *r) {
+  const char *id = emu_req_param(r, "id");
+  int found = 0;
+  pthread_mutex_lock(&faults_mu);
+  for (size_t i = 0; i < nfaults; i++) {
+    if (strcmp(faults[i].id, id) == 0) {
+      fault_remove(i);
+      found = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&faults_mu);
+  if (found)
+    emu_resp_empty(r, 204);
+  else
+    emu_graph_error(r, 404, "ResourceNotFound", "No fault with id '%.64s'.",
+                    id);
+}
+
+int emu__faults_init(void) {
+  return emu_route_add("POST", "/__emulator/faults", h_add, 0) ||
+                 emu_route_add("GET", "/__emulator/faults", h_list, 0) ||
+                 emu_route_add("DELETE", "/__emulator/faults", h_clear, 0) ||
+                 emu_route_add("DELETE", "/__emulator/faults/{id}",
+                               h_delete_one, 0)
+             ? -1
+             : 0;
+}
+
+EMU_MODULE(core_faults, emu__faults_init)

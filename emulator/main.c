@@ -1,0 +1,162 @@
+/* main.c - m365-emulator: command line, start-up order, port file, signals.
+ * Owner: emucore.
+ *
+ *   m365-emulator --port 0 --port-file F [--tls-cert C --tls-key K]
+ *                 [--config tenant.json] [--seed N]
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: m365-emulator [--port N] [--port-file FILE]\n"
+             "                     [--tls-cert PEM --tls-key PEM]\n"
+             "                     [--config tenant.json] [--seed N]\n"
+             "Serves an emulated Microsoft identity platform and Graph mail\n"
+             "on 127.0.0.1. --port 0 picks a free port; --port-file gets it\n"
+             "(written atomically once the server listens).\n");
+}
+
+/* Writes the port to path via a temporary file and rename(), so a reader
+ * never sees a partial file. */
+static int write_port_file(const char *path, int port) {
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >=
+      (int)sizeof tmp)
+    return -1;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return -1;
+  char buf[32];
+  int n = snprintf(buf, sizeof buf, "%d\n", port);
+  int ok = write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"port", required_argument, NULL, 'p'},
+      {"port-file", required_argument, NULL, 'f'},
+      {"tls-cert", required_argument, NULL, 'c'},
+      {"tls-key", required_argument, NULL, 'k'},
+      {"config", required_argument, NULL, 'C'},
+      {"seed", required_argument, NULL, 's'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  emu_server_opts so = {0};
+  const char *port_file = NULL, *config = NULL;
+  int c;
+  while ((c = getopt_long(argc, argv, "p:f:c:k:C:s:h", opts, NULL)) != -1) {
+    char *end;
+    switch (c) {
+    case 'p': {
+      long v = strtol(optarg, &end, 10);
+      if (*end || v < 0 || v > 65535) {
+        fprintf(stderr, "m365-emulator: --port: not a port: %s\n", optarg);
+        return 2;
+      }
+      so.port = (int)v;
+      break;
+    }
+    case 'f':
+      port_file = optarg;
+      break;
+    case 'c':
+      so.tls_cert = optarg;
+      break;
+    case 'k':
+      so.tls_key = optarg;
+      break;
+    case 'C':
+      config = optarg;
+      break;
+    case 's': {
+      unsigned long long v = strtoull(optarg, &end, 10);
+      if (*end || optarg[0] == '\0') {
+        fprintf(stderr, "m365-emulator: --seed: not a number: %s\n", optarg);
+        return 2;
+      }
+      emu__seed(v);
+      break;
+    }
+    case 'h':
+      usage(stdout);
+      return 0;
+    default:
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "m365-emulator: unexpected argument: %s\n", argv[optind]);
+    return 2;
+  }
+
+  json_object *doc;
+  if (config) {
+    doc = json_object_from_file(config);
+    if (doc == NULL) {
+      fprintf(stderr, "m365-emulator: --config %s: %s\n", config,
+              json_util_get_last_err());
+      return 1;
+    }
+  } else {
+    doc = emu_tenant_default_doc();
+  }
+  char err[512];
+  if (emu_tenant_load(doc, err, sizeof err) != 0) {
+    fprintf(stderr, "m365-emulator: %s: %s\n", config ? config : "default",
+            err);
+    return 1;
+  }
+
+  /* Signals are taken by sigwait() below; every thread (MHD's included)
+   * inherits the blocked mask. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  int rc = 1;
+  if (emu__modules_init() != 0)
+    goto out;
+  emu_lock();
+  emu__reset_hooks_run();
+  emu_unlock();
+  if (emu__server_start(&so) != 0)
+    goto out;
+  if (port_file && write_port_file(port_file, emu__server_port()) != 0) {
+    fprintf(stderr, "m365-emulator: cannot write --port-file %s: %s\n",
+            port_file, strerror(errno));
+    emu__server_stop();
+    goto out;
+  }
+  fprintf(stderr, "m365-emulator: listening on %s://127.0.0.1:%d\n",
+          so.tls_cert ? "https" : "http", emu__server_port());
+  int sig = 0;
+  sigwait(&set, &sig);
+  emu__server_stop();
+  rc = 0;
+out:
+  emu__router_shutdown();
+  emu__faults_clear();
+  emu__throttle_reset();
+  emu_tenant_shutdown();
+  return rc;
+}
