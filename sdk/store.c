@@ -382,7 +382,15 @@ static int create_key_file(const char *kpath, uint8_t key[WFC__KEY_LEN]) {
     return fail(rc, "cannot draw a master key: the random generator failed");
   if ((tmp = malloc(tlen)) == NULL)
     return fail(WFC_ENOMEM, "out of memory");
-  snprintf(tmp, tlen, "%s.tmp.%ld", kpath, (long)getpid());
+  {
+    /* Unique per attempt, also between threads of one process. */
+    uint8_t r[4];
+    char rh[WFC__HEX_ENCLEN(sizeof r)];
+    if (wfc__random(r, sizeof r) != 0 ||
+        wfc__hex_encode(r, sizeof r, rh, sizeof rh) != 0)
+      strcpy(rh, "0");
+    snprintf(tmp, tlen, "%s.tmp.%ld.%s", kpath, (long)getpid(), rh);
+  }
   (void)wfc__hex_encode(key, WFC__KEY_LEN, hex, sizeof hex - 1);
   strcat(hex, "\n");
   fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
