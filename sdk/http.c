@@ -43,6 +43,14 @@
 #define MAX_HEADER_BYTES ((size_t)64 << 10)
 #define MAX_METHOD_LEN   32
 
+/* Every call into libcurl goes through this, so a re-entry would show in
+ * st.max_curl_depth. */
+#define CURL_ENTER(e)                                                          \
+  do {                                                                         \
+    if (++(e)->in_curl > (e)->st.max_curl_depth)                               \
+      (e)->st.max_curl_depth = (e)->in_curl;                                   \
+  } while (0)
+
 enum { ST_PENDING = 1, ST_ACTIVE, ST_DONE, ST_DELIVERING };
 
 typedef struct buf {
@@ -99,6 +107,7 @@ struct wfc__http_engine {
   int idle_on;
   int timeout_now; /* curl asked for a 0 ms timeout */
   int in_curl;     /* depth of our calls into libcurl */
+  wfc__http_stats st;
   int pumping;
   int closing; /* wfc__http_engine_close() was called */
   int closed;  /* multi cleaned, uv handles closing */
@@ -220,6 +229,7 @@ static void sock_release(wfc__http_engine *e, curl_socket_t fd) {
     return;
   sock *s = e->socks[fd];
   e->socks[fd] = NULL;
+  e->st.polls--;
   uv_poll_stop(&s->poll);
   uv_close((uv_handle_t *)&s->poll, sock_close_cb);
 }
@@ -240,7 +250,8 @@ static void poll_cb(uv_poll_t *handle, int status, int events) {
       flags |= CURL_CSELECT_OUT;
   }
   if (e->multi) {
-    e->in_curl++;
+    CURL_ENTER(e);
+    e->st.socket_actions++;
     curl_multi_socket_action(e->multi, fd, flags, &running);
     e->in_curl--;
   }
@@ -283,6 +294,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     s->fd = fd;
     s->poll.data = s;
     e->handles++;
+    e->st.polls++;
     e->socks[fd] = s;
   }
   if (what & CURL_POLL_IN)
@@ -300,6 +312,7 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
   int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
   if (fd < 0)
     return CURL_SOCKET_BAD;
+  e->st.sockets_opened++;
   /* A context still registered under this number belongs to a socket
    * closed behind our back (e.g. a resolver's socketpair): drop it so the
    * new socket gets a fresh poll handle. */
@@ -308,7 +321,9 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
 }
 
 static int close_socket_cb(void *clientp, curl_socket_t fd) {
-  sock_release(clientp, fd); /* poll stopped before the close */
+  wfc__http_engine *e = clientp;
+  e->st.sockets_closed++;
+  sock_release(e, fd); /* poll stopped before the close */
   return close(fd);
 }
 
@@ -318,7 +333,8 @@ static void curl_timer_cb(uv_timer_t *t) {
   wfc__http_engine *e = t->data;
   int running;
   if (e->multi) {
-    e->in_curl++;
+    CURL_ENTER(e);
+    e->st.socket_actions++;
     curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     e->in_curl--;
   }
@@ -335,6 +351,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
     /* "call socket_action asap but not within the callback": next loop
      * iteration, from the idle handle. */
     e->timeout_now = 1;
+    e->st.zero_timeouts++;
     engine_wake(e);
   } else if (timeout_ms > 0) {
     uv_timer_start(&e->curl_timer, curl_timer_cb, (uint64_t)timeout_ms, 0);
@@ -404,7 +421,7 @@ static void request_detach(wfc__http_engine *e, wfc_http *h) {
     return;
   list_unlink(l, h);
   if (h->state == ST_ACTIVE && e->multi) {
-    e->in_curl++;
+    CURL_ENTER(e);
     curl_multi_remove_handle(e->multi, h->easy);
     e->in_curl--;
   }
@@ -603,7 +620,8 @@ static void idle_cb(uv_idle_t *idle) {
   int running;
   if (e->timeout_now && e->multi) {
     e->timeout_now = 0;
-    e->in_curl++;
+    CURL_ENTER(e);
+    e->st.socket_actions++;
     curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     e->in_curl--;
   }
@@ -653,7 +671,7 @@ static void run_adds(wfc__http_engine *e) {
     list_unlink(&e->pending, h);
     h->state = ST_ACTIVE;
     list_push(&e->active, h);
-    e->in_curl++;
+    CURL_ENTER(e);
     mc = curl_multi_add_handle(e->multi, h->easy);
     e->in_curl--;
     if (mc != CURLM_OK) {
@@ -718,7 +736,7 @@ static void engine_finish_close(wfc__http_engine *e) {
   uv_idle_stop(&e->idle);
   e->idle_on = 0;
   if (e->multi) {
-    e->in_curl++;
+    CURL_ENTER(e);
     curl_multi_cleanup(e->multi);
     e->in_curl--;
     e->multi = NULL;
@@ -841,6 +859,10 @@ size_t wfc__http_engine_pending(const wfc__http_engine *e) {
   return e ? e->count : 0;
 }
 
+void wfc__http_engine_stats(const wfc__http_engine *e, wfc__http_stats *out) {
+  *out = e->st;
+}
+
 /* Checks the URL and writes "METHOD scheme://host[:port]" into label (no
  * user info, path or query: they may carry secrets). */
 static int check_url(const char *url, const char *method, char *label,
@@ -960,7 +982,12 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+  /* Wait for a connection that may multiplex only over TLS, where ALPN
+   * settles it at the handshake. Over plain http libcurl would learn "not
+   * HTTP/2" only from the first response's status line, and every other
+   * transfer to the host would wait for it. */
+  if (strncmp(h->label + strlen(r.method) + 1, "https:", 6) == 0)
+    curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, e->connect_ms);
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);

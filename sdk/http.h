@@ -80,6 +80,19 @@ void wfc__http_engine_close(wfc__http_engine *e, void (*done)(void *arg),
 /* Number of requests sent and not yet called back. */
 size_t wfc__http_engine_pending(const wfc__http_engine *e);
 
+/* Counters, for tests and benchmarks: they show the wiring's invariants
+ * from outside. */
+typedef struct wfc__http_stats {
+  uint64_t socket_actions; /* calls to curl_multi_socket_action */
+  uint64_t zero_timeouts;  /* curl timeouts of 0 ms, deferred to the idle */
+  int max_curl_depth;      /* deepest nesting of our calls into libcurl: 1
+                              means libcurl was never re-entered */
+  uint64_t sockets_opened; /* by CURLOPT_OPENSOCKETFUNCTION */
+  uint64_t sockets_closed; /* by CURLOPT_CLOSESOCKETFUNCTION */
+  size_t polls;            /* sockets watched now */
+} wfc__http_stats;
+void wfc__http_engine_stats(const wfc__http_engine *e, wfc__http_stats *out);
+
 /* Validates and queues a request. req (and everything it points to) is
  * borrowed during the call and copied; io (optional) is borrowed until the
  * callback. req->body_blob and req->sink_blob are ignored here: streaming
