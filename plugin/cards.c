@@ -1,0 +1,30 @@
+/* cards.c - see cards.h. One line per card, in the order the host lists
+ * them. The descriptors live in cards/<id>.c (and consent.c for
+ * admin_consent_url). */
+#include "cards.h"
+
+#include "entry.h"
+
+#define O365_CARDS(X) X(admin_consent_url)
+
+#define O365_DECLARE_CARD(id) extern const wfc_card_desc o365_card_##id;
+O365_CARDS(O365_DECLARE_CARD)
+#undef O365_DECLARE_CARD
+
+const wfc_card_desc *const o365_cards[] = {
+#define O365_CARD_ENTRY(id) &o365_card_##id,
+    O365_CARDS(O365_CARD_ENTRY)
+#undef O365_CARD_ENTRY
+        NULL};
+
+int o365_cards_register(wfc_registrar *reg, wfc_error *err) {
+  for (size_t i = 0; o365_cards[i] != NULL; i++) {
+    int rc = o365_api->register_card(reg, o365_cards[i], sizeof *o365_cards[i]);
+    if (rc != 0) {
+      o365_api->error_set(err, rc, "registering card %s failed",
+                          o365_cards[i]->id);
+      return rc;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,245 @@
+/* config.c - see config.h. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+
+#include <wfc/plugin.h>
+
+#include "util.h"
+
+const o365_cloud o365_clouds[3] = {
+    {"global", "https://login.microsoftonline.com",
+     "https://graph.microsoft.com/v1.0", "https://graph.microsoft.com"},
+    {"usgov", "https://login.microsoftonline.us",
+     "https://graph.microsoft.us/v1.0", "https://graph.microsoft.us"},
+    {"china", "https://login.chinacloudapi.cn",
+     "https://microsoftgraph.chinacloudapi.cn/v1.0",
+     "https://microsoftgraph.chinacloudapi.cn"},
+};
+
+const o365_app o365_apps[2] = {
+    {"preview", "Office 365 Mail (Preview)", "O365MAIL_PREVIEW_CLIENT_ID",
+     "O365MAIL_PREVIEW_CLIENT_SECRET"},
+    {"production", "Office 365 Mail (Production)",
+     "O365MAIL_PRODUCTION_CLIENT_ID", "O365MAIL_PRODUCTION_CLIENT_SECRET"},
+};
+
+const o365_cloud *o365_cloud_find(const char *id) {
+  for (size_t i = 0; i < sizeof o365_clouds / sizeof o365_clouds[0]; i++)
+    if (id != NULL && strcmp(o365_clouds[i].id, id) == 0)
+      return &o365_clouds[i];
+  return NULL;
+}
+
+const o365_app *o365_app_find(const char *environment) {
+  for (size_t i = 0; i < sizeof o365_apps / sizeof o365_apps[0]; i++)
+    if (environment != NULL &&
+        strcmp(o365_apps[i].environment, environment) == 0)
+      return &o365_apps[i];
+  return NULL;
+}
+
+int o365_tenant_valid(const char *tenant) {
+  if (tenant == NULL || *tenant == '\0' || strlen(tenant) > 253)
+    return 0;
+  for (const char *p = tenant; *p; p++) {
+    char c = *p;
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '-' || c == '.'))
+      return 0;
+  }
+  return strcmp(tenant, ".") != 0 && strcmp(tenant, "..") != 0;
+}
+
+/* Parameter value (borrowed), or NULL when absent, null or "". */
+static const char *param(struct json_object *params, const char *key) {
+  const char *v = o365_json_str(params, key);
+  return v != NULL && *v != '\0' ? v : NULL;
+}
+
+static const char *env(const char *name) {
+  const char *v = getenv(name);
+  return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* An http(s) base URL without whitespace or control characters; trailing
+ * slashes are dropped so paths can be appended. */
+static int set_base_url(char *out, size_t outsz, const char *url,
+                        const char *what, char *err, size_t errsz) {
+  if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+    snprintf(err, errsz, "%s must be an http:// or https:// URL", what);
+    return WFC_EINVAL;
+  }
+  for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+    if (*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#') {
+      snprintf(err, errsz,
+               "%s must be a base URL without spaces, query or fragment", what);
+      return WFC_EINVAL;
+    }
+  }
+  if (o365_strlcpy(out, url, outsz) != 0) {
+    snprintf(err, errsz, "%s is too long", what);
+    return WFC_EINVAL;
+  }
+  size_t n = strlen(out);
+  while (n > 0 && out[n - 1] == '/')
+    out[--n] = '\0';
+  return 0;
+}
+
+static int load(struct json_object *params, o365_config *cfg, char *err,
+                size_t errsz, int need_client) {
+  memset(cfg, 0, sizeof *cfg);
+  if (errsz > 0)
+    err[0] = '\0';
+
+  const char *cloud = param(params, "cloud");
+  cfg->cloud = o365_cloud_find(cloud ? cloud : "global");
+  if (cfg->cloud == NULL) {
+    snprintf(err, errsz,
+             "parameter cloud: unknown cloud '%s' "
+             "(global, usgov or china)",
+             cloud);
+    return WFC_EINVAL;
+  }
+  const char *environment = param(params, "environment");
+  cfg->app = o365_app_find(environment ? environment : "production");
+  if (cfg->app == NULL) {
+    snprintf(err, errsz,
+             "parameter environment: unknown environment '%s' "
+             "(preview or production)",
+             environment);
+    return WFC_EINVAL;
+  }
+
+  const char *tenant = param(params, "tenant");
+  if (tenant == NULL)
+    tenant = "organizations";
+  if (!o365_tenant_valid(tenant) ||
+      o365_strlcpy(cfg->tenant, tenant, sizeof cfg->tenant) != 0) {
+    snprintf(err, errsz,
+             "parameter tenant: '%s' is not a tenant id, domain "
+             "or alias",
+             tenant);
+    return WFC_EINVAL;
+  }
+
+  /* Connection parameters win over the environment, which wins over the
+   * cloud's defaults. */
+  const char *authority = param(params, "authority_url");
+  const char *what = "parameter authority_url";
+  if (authority == NULL) {
+    authority = env("O365MAIL_AUTHORITY_URL");
+    what = "O365MAIL_AUTHORITY_URL";
+  }
+  if (authority == NULL) {
+    authority = cfg->cloud->authority;
+    what = "authority";
+  }
+  int rc = set_base_url(cfg->authority, sizeof cfg->authority, authority, what,
+                        err, errsz);
+  if (rc != 0)
+    return rc;
+
+  const char *graph = param(params, "graph_url");
+  what = "parameter graph_url";
+  if (graph == NULL) {
+    graph = env("O365MAIL_GRAPH_URL");
+    what = "O365MAIL_GRAPH_URL";
+  }
+  if (graph == NULL) {
+    graph = cfg->cloud->graph;
+    what = "graph";
+  }
+  rc = set_base_url(cfg->graph, sizeof cfg->graph, graph, what, err, errsz);
+  if (rc != 0)
+    return rc;
+
+  if (!need_client)
+    return 0;
+
+  const char *client_id = param(params, "client_id");
+  if (client_id == NULL)
+    client_id = env(cfg->app->client_id_env);
+  if (client_id == NULL) {
+    snprintf(err, errsz,
+             "no client id for the app \"%s\": set %s or the "
+             "connection parameter client_id",
+             cfg->app->name, cfg->app->client_id_env);
+    return WFC_EINVAL;
+  }
+  if (o365_strlcpy(cfg->client_id, client_id, sizeof cfg->client_id) != 0 ||
+      strpbrk(client_id, "\r\n") != NULL) {
+    snprintf(err, errsz, "client id of \"%s\" is malformed", cfg->app->name);
+    return WFC_EINVAL;
+  }
+
+  const char *secret = param(params, "client_secret");
+  if (secret == NULL)
+    secret = env(cfg->app->client_secret_env);
+  if (secret != NULL) {
+    cfg->client_secret = strdup(secret);
+    if (cfg->client_secret == NULL) {
+      snprintf(err, errsz, "out of memory");
+      return WFC_ENOMEM;
+    }
+  }
+
+  const char *hint = param(params, "login_hint");
+  if (hint != NULL &&
+      o365_strlcpy(cfg->login_hint, hint, sizeof cfg->login_hint) != 0) {
+    snprintf(err, errsz, "parameter login_hint is too long");
+    return WFC_EINVAL;
+  }
+  return 0;
+}
+
+int o365_config_load(struct json_object *params, o365_config *cfg, char *err,
+                     size_t errsz) {
+  return load(params, cfg, err, errsz, 1);
+}
+
+int o365_config_endpoints(struct json_object *params, o365_config *cfg,
+                          char *err, size_t errsz) {
+  return load(params, cfg, err, errsz, 0);
+}
+
+void o365_config_clear(o365_config *cfg) {
+  if (cfg->client_secret != NULL) {
+    OPENSSL_cleanse(cfg->client_secret, strlen(cfg->client_secret));
+    free(cfg->client_secret);
+  }
+  memset(cfg, 0, sizeof *cfg);
+}
+
+char *o365_config_scopes(const o365_config *cfg) {
+  if (cfg->cloud == &o365_clouds[0])
+    return strdup(O365_SCOPES);
+  /* National clouds: a bare scope means graph.microsoft.com, so the Graph
+   * permissions are qualified with the cloud's Graph resource; the OIDC
+   * scopes stay bare. */
+  static const char *const oidc[] = {"offline_access", "openid", "profile",
+                                     NULL};
+  char all[] = O365_SCOPES;
+  o365_buf b;
+  o365_buf_init(&b);
+  char *save = NULL;
+  for (char *s = strtok_r(all, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
+    int bare = 0;
+    for (size_t i = 0; oidc[i]; i++)
+      bare |= strcmp(s, oidc[i]) == 0;
+    if (b.len > 0)
+      o365_buf_put(&b, " ");
+    if (!bare) {
+      o365_buf_put(&b, cfg->cloud->resource);
+      o365_buf_put(&b, "/");
+    }
+    o365_buf_put(&b, s);
+  }
+  return o365_buf_take(&b);
+}

@@ -1,0 +1,73 @@
+/* config.h - where a connection talks to and as which app.
+ *
+ * A connection's parameters (see o365_conn_params in conn.c) pick a national
+ * cloud, a tenant and one of the two OAuth apps of manifest.json. Endpoints
+ * may be overridden (tests, sandboxes) by the connection parameters
+ * authority_url / graph_url, or else by the environment variables
+ * O365MAIL_AUTHORITY_URL / O365MAIL_GRAPH_URL. Client ids and secrets are
+ * configuration: parameters client_id / client_secret, or else
+ * O365MAIL_{PREVIEW,PRODUCTION}_CLIENT_ID / _CLIENT_SECRET. Nothing secret
+ * is compiled in. */
+#ifndef O365_CONFIG_H
+#define O365_CONFIG_H
+
+#include <stddef.h>
+
+struct json_object;
+
+/* Delegated scopes asked for on /authorize and /token (DESIGN.md 3). */
+#define O365_SCOPES                                                            \
+  "offline_access Mail.ReadWrite Mail.ReadWrite.Shared Mail.Send "             \
+  "Mail.Send.Shared openid profile User.Read"
+
+typedef struct o365_cloud {
+  const char *id;        /* "global", "usgov", "china" */
+  const char *authority; /* no trailing slash */
+  const char *graph;     /* base incl. /v1.0 */
+  const char *resource;  /* Graph's resource id, for scopes and .default */
+} o365_cloud;
+
+typedef struct o365_app {
+  const char *environment; /* "preview" | "production" */
+  const char *name;        /* "Office 365 Mail (Preview)" */
+  const char *client_id_env;
+  const char *client_secret_env;
+} o365_app;
+
+typedef struct o365_config {
+  const o365_cloud *cloud; /* static */
+  const o365_app *app;     /* static */
+  char authority[512];     /* effective, no trailing slash */
+  char graph[512];         /* effective, no trailing slash */
+  char tenant[256];
+  char client_id[256];
+  char *client_secret; /* malloc'ed, wiped on clear; NULL: public client */
+  char login_hint[320];
+} o365_config;
+
+extern const o365_cloud o365_clouds[3];
+extern const o365_app o365_apps[2];
+
+const o365_cloud *o365_cloud_find(const char *id);
+const o365_app *o365_app_find(const char *environment);
+
+/* Fills cfg from a connection's parameters (borrowed; NULL = all defaults)
+ * and the environment. 0, or WFC_EINVAL with a message in err naming the
+ * parameter or variable at fault. cfg must be cleared with
+ * o365_config_clear() in both cases. */
+int o365_config_load(struct json_object *params, o365_config *cfg, char *err,
+                     size_t errsz);
+/* Like o365_config_load, but only the cloud, tenant and endpoints (what
+ * Graph calls need): no client id is required. */
+int o365_config_endpoints(struct json_object *params, o365_config *cfg,
+                          char *err, size_t errsz);
+void o365_config_clear(o365_config *cfg);
+
+/* The scope string for this cloud: bare Graph scopes in the global cloud,
+ * resource-qualified ones in national clouds. Transfer (free()). */
+char *o365_config_scopes(const o365_config *cfg);
+
+/* A tenant path segment is a GUID, a domain or an alias: [A-Za-z0-9.-]. */
+int o365_tenant_valid(const char *tenant);
+
+#endif

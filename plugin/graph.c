@@ -1,0 +1,673 @@
+/* graph.c - see graph.h. */
+#include "graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+
+#include "config.h"
+#include "entry.h"
+
+enum req_stage { ST_TOKEN, ST_HTTP, ST_WAIT, ST_DONE };
+
+struct o365_graph_req {
+  wfc_call *call; /* host-owned */
+  wfc_conn *conn; /* host-owned, NULL with an explicit token */
+  o365_graph_cb cb;
+  void *arg;
+  /* Everything below is owned by the request (copied from the opts). */
+  char *method;
+  char *url;
+  char *body;
+  size_t body_len;
+  char *content_type;
+  char **extra; /* NULL-terminated */
+  char *explicit_token;
+  char *token; /* the token of the current attempt */
+  wfc_blob *body_blob;
+  uint64_t body_offset;
+  uint64_t body_length;
+  wfc_blob *sink_blob;
+  uint32_t timeout_ms;
+  unsigned flags;
+  int idempotent;
+  char crid[37];
+  int attempts;
+  int auth_retried;
+  int64_t retry_after_ms;
+  enum req_stage stage;
+  int canceled;
+  int in_send; /* inside o365_graph_send: errors are returned, not called */
+  wfc_http *http;
+  wfc_timer *timer;
+};
+
+static void wipe_free(char *s) {
+  if (s != NULL) {
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+  }
+}
+
+static void req_free(o365_graph_req *r) {
+  free(r->method);
+  free(r->url);
+  if (r->body != NULL) {
+    OPENSSL_cleanse(r->body, r->body_len);
+    free(r->body);
+  }
+  free(r->content_type);
+  if (r->extra != NULL) {
+    for (size_t i = 0; r->extra[i]; i++)
+      free(r->extra[i]);
+    free(r->extra);
+  }
+  wipe_free(r->explicit_token);
+  wipe_free(r->token);
+  free(r);
+}
+
+int o365_graph_status_error(long status) {
+  if (status < 400)
+    return 0;
+  switch (status) {
+  case 401:
+    return WFC_EAUTH;
+  case 403:
+    return WFC_EDENIED;
+  case 404:
+    return WFC_ENOTFOUND;
+  case 409:
+    return WFC_EEXIST;
+  case 412:
+    return WFC_ESTATE;
+  case 413:
+    return WFC_ETOOBIG;
+  case 429:
+    return WFC_ETHROTTLED;
+  default:
+    return WFC_EREMOTE;
+  }
+}
+
+void o365_graph_err_parse(struct json_object *body, const char *request_id,
+                          const char *client_request_id, o365_graph_err *e) {
+  memset(e, 0, sizeof *e);
+  struct json_object *err = NULL, *inner = NULL;
+  if (body != NULL && json_object_is_type(body, json_type_object) &&
+      json_object_object_get_ex(body, "error", &err) &&
+      json_object_is_type(err, json_type_object)) {
+    o365_strlcpy(e->code, o365_json_str(err, "code"), sizeof e->code);
+    o365_strlcpy(e->message, o365_json_str(err, "message"), sizeof e->message);
+    if (json_object_object_get_ex(err, "innerError", &inner) ||
+        json_object_object_get_ex(err, "innererror", &inner)) {
+      o365_strlcpy(e->request_id, o365_json_str(inner, "request-id"),
+                   sizeof e->request_id);
+      o365_strlcpy(e->client_request_id,
+                   o365_json_str(inner, "client-request-id"),
+                   sizeof e->client_request_id);
+    }
+  }
+  if (e->request_id[0] == '\0')
+    o365_strlcpy(e->request_id, request_id, sizeof e->request_id);
+  if (e->client_request_id[0] == '\0')
+    o365_strlcpy(e->client_request_id, client_request_id,
+                 sizeof e->client_request_id);
+}
+
+/* Length of "scheme://authority" in url, 0 when it is not absolute. */
+static size_t origin_len(const char *url) {
+  const char *p = strstr(url, "://");
+  if (p == NULL || p == url)
+    return 0;
+  p += 3;
+  return (size_t)(p - url) + strcspn(p, "/?#");
+}
+
+int o365_url_same_origin(const char *a, const char *b) {
+  if (a == NULL || b == NULL)
+    return 0;
+  size_t la = origin_len(a);
+  size_t lb = origin_len(b);
+  return la > 0 && la == lb && strncasecmp(a, b, la) == 0;
+}
+
+void o365_graph_mailbox(o365_buf *b, const char *mailbox) {
+  if (mailbox == NULL || *mailbox == '\0') {
+    o365_buf_put(b, "/me");
+  } else {
+    o365_buf_put(b, "/users");
+    o365_buf_seg(b, mailbox);
+  }
+}
+
+/* The plugin links no host symbol (no wfc_strerror): its own words. */
+static const char *code_message(int code) {
+  switch (code) {
+  case WFC_ENET:
+    return "network error";
+  case WFC_ETLS:
+    return "TLS error";
+  case WFC_ETIMEDOUT:
+    return "the request timed out";
+  case WFC_ECANCELED:
+    return "canceled";
+  case WFC_ETOOBIG:
+    return "the response is too large";
+  case WFC_EREAUTH:
+    return "the connection must be reauthorized";
+  case WFC_ENOMEM:
+    return "out of memory";
+  default:
+    return "request failed";
+  }
+}
+
+/* ---- Completion -----------------------------------------------------------
+ */
+
+static void deliver(o365_graph_req *r, int error, const char *message,
+                    const wfc_http_res *http) {
+  o365_graph_res res;
+  memset(&res, 0, sizeof res);
+  res.error = error;
+  res.message = message;
+  res.attempts = r->attempts;
+  res.retry_after_ms = r->retry_after_ms;
+  res.body = "";
+  struct json_object *json = NULL;
+  if (http != NULL && http->error == 0) {
+    res.http = http;
+    res.status = http->status;
+    res.body = http->body ? http->body : "";
+    res.body_len = http->body ? http->body_len : 0;
+    const char *ctype = o365_api->http_header(http, "Content-Type");
+    int is_json = ctype != NULL && strstr(ctype, "json") != NULL;
+    if (!(r->flags & O365_GRAPH_RAW) && res.body_len > 0 &&
+        (is_json || res.body[0] == '{')) {
+      json = o365_json_parse(res.body, res.body_len);
+      if (json == NULL && res.status < 400) {
+        res.error = WFC_EPROTO;
+        res.message = "Graph returned a malformed JSON body";
+      }
+    }
+    res.json = json;
+    if (res.status >= 400) {
+      res.error = o365_graph_status_error(res.status);
+      o365_graph_err_parse(json, o365_api->http_header(http, "request-id"),
+                           o365_api->http_header(http, "client-request-id"),
+                           &res.gerr);
+      if (res.gerr.client_request_id[0] == '\0')
+        o365_strlcpy(res.gerr.client_request_id, r->crid,
+                     sizeof res.gerr.client_request_id);
+      res.message = res.gerr.message[0] ? res.gerr.message
+                                        : "Graph returned an error status";
+    } else if (res.error == 0 && json != NULL) {
+      const char *next = o365_json_str(json, "@odata.nextLink");
+      if (next != NULL && o365_url_same_origin(next, r->url)) {
+        res.next_link = next;
+      } else if (next != NULL) {
+        res.error = WFC_EPROTO;
+        res.message = "Graph's @odata.nextLink points to another host; "
+                      "not followed";
+      }
+    }
+  }
+  if (res.error != 0 && res.message == NULL)
+    res.message = code_message(res.error);
+  r->stage = ST_DONE;
+  if (r->call != NULL)
+    o365_api->call_on_cancel(r->call, NULL, NULL);
+  o365_api->log(3, "o365mail: %s %s -> %ld (%d attempt%s)%s%s", r->method,
+                r->url, res.status, r->attempts, r->attempts == 1 ? "" : "s",
+                res.error ? ": " : "", res.error ? res.message : "");
+  r->cb(r->arg, &res);
+  json_object_put(json);
+  req_free(r);
+}
+
+/* ---- The attempt loop ---------------------------------------------------- */
+
+static int start_attempt(o365_graph_req *r);
+
+static void on_cancel(void *arg) {
+  o365_graph_cancel(arg);
+}
+
+void o365_graph_cancel(o365_graph_req *r) {
+  if (r == NULL || r->stage == ST_DONE || r->canceled)
+    return;
+  r->canceled = 1;
+  switch (r->stage) {
+  case ST_HTTP:
+    /* The HTTP callback comes with WFC_ECANCELED and delivers. */
+    if (r->http != NULL)
+      o365_api->http_cancel(r->http);
+    break;
+  case ST_WAIT:
+    o365_api->timer_stop(r->timer);
+    r->timer = NULL;
+    deliver(r, WFC_ECANCELED, "canceled", NULL);
+    break;
+  case ST_TOKEN: /* the token callback sees canceled and delivers */
+  case ST_DONE:
+    break;
+  }
+}
+
+static void timer_cb(void *arg) {
+  o365_graph_req *r = arg;
+  r->timer = NULL;
+  int rc = start_attempt(r);
+  if (rc != 0)
+    deliver(r, rc, code_message(rc), NULL);
+}
+
+/* Waits delay_ms (+ jitter) and tries again. */
+static int schedule_retry(o365_graph_req *r, int64_t delay_ms) {
+  /* Jitter spreads the retries of many waiting requests (up to a quarter
+   * of the delay, at least 100 ms worth of spread). */
+  uint32_t spread = (uint32_t)(delay_ms / 4 > 100 ? delay_ms / 4 : 100);
+  delay_ms += o365_random_below(spread + 1);
+  r->stage = ST_WAIT;
+  o365_api->log(2, "o365mail: %s %s: retrying in %lld ms (attempt %d)",
+                r->method, r->url, (long long)delay_ms, r->attempts + 1);
+  return o365_api->timer_start((uint64_t)delay_ms, timer_cb, r, &r->timer);
+}
+
+static int64_t backoff_ms(int attempts) {
+  int64_t d = 1000;
+  for (int i = 1; i < attempts && d < 32000; i++)
+    d *= 2;
+  return d;
+}
+
+static void http_cb(void *arg, const wfc_http_res *res) {
+  o365_graph_req *r = arg;
+  r->http = NULL;
+  if (r->canceled || res->error == WFC_ECANCELED) {
+    deliver(r, WFC_ECANCELED, "canceled", NULL);
+    return;
+  }
+  r->attempts++;
+  int more = r->attempts < O365_GRAPH_MAX_ATTEMPTS;
+
+  if (res->error != 0) {
+    /* The request may or may not have reached Graph: repeat only what is
+     * safe to repeat, and never into a sink that may hold part of a body. */
+    if (more && r->idempotent && r->sink_blob == NULL &&
+        schedule_retry(r, backoff_ms(r->attempts)) == 0)
+      return;
+    deliver(r, res->error,
+            res->error_message ? res->error_message : code_message(res->error),
+            NULL);
+    return;
+  }
+
+  if (res->status == 401 && r->explicit_token == NULL && !r->auth_retried) {
+    /* Expired or revoked token: the host refreshes once (single flight)
+     * and we try once more. A 401 means nothing was executed. */
+    r->auth_retried = 1;
+    o365_api->conn_token_rejected(r->conn, r->token);
+    int rc = start_attempt(r);
+    if (rc != 0)
+      deliver(r, rc, code_message(rc), NULL);
+    return;
+  }
+
+  int throttled = res->status == 429 || res->status == 503;
+  int gateway = res->status == 502 || res->status == 504;
+  if (throttled || (gateway && r->idempotent)) {
+    int64_t ra = o365_retry_after_ms(o365_api->http_header(res, "Retry-After"),
+                                     o365_api->now_ms());
+    if (ra >= 0)
+      r->retry_after_ms = ra;
+    int64_t delay = ra >= 0 ? ra : backoff_ms(r->attempts);
+    if (more && delay <= O365_GRAPH_MAX_WAIT_MS &&
+        schedule_retry(r, delay) == 0)
+      return;
+  }
+  deliver(r, 0, NULL, res);
+}
+
+static int send_http(o365_graph_req *r, const char *token) {
+  wipe_free(r->token);
+  r->token = strdup(token);
+  if (r->token == NULL)
+    return WFC_ENOMEM;
+  o365_buf auth;
+  o365_buf_init(&auth);
+  o365_buf_printf(&auth, "Authorization: Bearer %s", token);
+  char crid[64], ctype[300];
+  snprintf(crid, sizeof crid, "client-request-id: %s", r->crid);
+  const char *headers[32];
+  size_t n = 0;
+  headers[n++] = auth.data ? auth.data : "";
+  headers[n++] = crid;
+  headers[n++] = "Accept: application/json";
+  if (r->content_type != NULL) {
+    snprintf(ctype, sizeof ctype, "Content-Type: %s", r->content_type);
+    headers[n++] = ctype;
+  }
+  for (size_t i = 0; r->extra && r->extra[i] && n < 31; i++)
+    headers[n++] = r->extra[i];
+  headers[n] = NULL;
+  if (auth.oom) {
+    o365_buf_free(&auth);
+    return WFC_ENOMEM;
+  }
+
+  wfc_http_req hr;
+  memset(&hr, 0, sizeof hr);
+  hr.size = sizeof hr;
+  hr.method = r->method;
+  hr.url = r->url;
+  hr.headers = headers;
+  hr.body = r->body;
+  hr.body_len = r->body_len;
+  hr.body_blob = r->body_blob;
+  hr.body_offset = r->body_offset;
+  hr.body_length = r->body_length;
+  hr.sink_blob = r->sink_blob;
+  hr.timeout_ms = r->timeout_ms;
+  r->stage = ST_HTTP;
+  int rc = o365_api->http_send(&hr, http_cb, r, &r->http);
+  o365_buf_free(&auth); /* the host copied the headers */
+  return rc;
+}
+
+static void token_cb(void *arg, int status, const char *token) {
+  o365_graph_req *r = arg;
+  if (r->canceled) {
+    deliver(r, WFC_ECANCELED, "canceled", NULL);
+    return;
+  }
+  if (status != 0 || token == NULL) {
+    deliver(r, status != 0 ? status : WFC_EAUTH,
+            status == WFC_EREAUTH ? "the connection must be reauthorized"
+                                  : "no valid access token for the connection",
+            NULL);
+    return;
+  }
+  int rc = send_http(r, token);
+  if (rc != 0)
+    deliver(r, rc, code_message(rc), NULL);
+}
+
+/* Starts one attempt: token, then HTTP. Returns 0 or an error that the
+ * caller reports (the callback has not run). */
+static int start_attempt(o365_graph_req *r) {
+  if (r->explicit_token != NULL)
+    return send_http(r, r->explicit_token);
+  r->stage = ST_TOKEN;
+  return o365_api->conn_token(r->conn, token_cb, r);
+}
+
+static char *dup_or_null(const char *s, int *oom) {
+  if (s == NULL)
+    return NULL;
+  char *d = strdup(s);
+  if (d == NULL)
+    *oom = 1;
+  return d;
+}
+
+int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
+                    void *arg, o365_graph_req **out) {
+  if (o == NULL || o->path == NULL || cb == NULL)
+    return WFC_EINVAL;
+  o365_graph_req *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return WFC_ENOMEM;
+  r->call = call;
+  r->cb = cb;
+  r->arg = arg;
+  r->retry_after_ms = -1;
+  r->flags = o->flags;
+  r->body_blob = o->body_blob;
+  r->body_offset = o->body_offset;
+  r->body_length = o->body_length;
+  r->sink_blob = o->sink_blob;
+  r->timeout_ms = o->timeout_ms;
+  int oom = 0;
+  const char *method = o->method ? o->method : "GET";
+  r->method = dup_or_null(method, &oom);
+  r->idempotent = (o->flags & O365_GRAPH_IDEMPOTENT) ||
+                  strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+                  strcmp(method, "PUT") == 0 || strcmp(method, "DELETE") == 0;
+  r->explicit_token = dup_or_null(o->token, &oom);
+  int rc = 0;
+
+  /* Where: the explicit base, else the call's connection's Graph URL. */
+  char base[512];
+  if (o->base != NULL) {
+    o365_strlcpy(base, o->base, sizeof base);
+  } else {
+    r->conn = call ? o365_api->call_conn(call) : NULL;
+    if (r->conn == NULL) {
+      rc = WFC_EINVAL;
+      goto fail;
+    }
+    o365_config cfg;
+    char err[256];
+    rc = o365_config_endpoints(o365_api->conn_params(r->conn), &cfg, err,
+                               sizeof err);
+    o365_strlcpy(base, cfg.graph, sizeof base);
+    o365_config_clear(&cfg);
+    if (rc != 0) {
+      o365_api->log(0, "o365mail: %s", err);
+      goto fail;
+    }
+  }
+  if (r->explicit_token == NULL && r->conn == NULL) {
+    r->conn = call ? o365_api->call_conn(call) : NULL;
+    if (r->conn == NULL) {
+      rc = WFC_EINVAL;
+      goto fail;
+    }
+  }
+  if (strncmp(o->path, "https://", 8) == 0 ||
+      strncmp(o->path, "http://", 7) == 0) {
+    if (!o365_url_same_origin(o->path, base)) {
+      rc = WFC_EINVAL;
+      goto fail;
+    }
+    r->url = dup_or_null(o->path, &oom);
+  } else {
+    if (o->path[0] != '/') {
+      rc = WFC_EINVAL;
+      goto fail;
+    }
+    o365_buf u;
+    o365_buf_init(&u);
+    o365_buf_put(&u, base);
+    o365_buf_put(&u, o->path);
+    r->url = o365_buf_take(&u);
+    oom |= r->url == NULL;
+  }
+
+  if (o->body != NULL) {
+    const char *js = json_object_to_json_string_ext(
+        o->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    r->body = dup_or_null(js, &oom);
+    r->body_len = js ? strlen(js) : 0;
+    r->content_type = dup_or_null("application/json", &oom);
+  } else if (o->raw_body != NULL) {
+    r->body = malloc(o->raw_len + 1);
+    if (r->body != NULL) {
+      memcpy(r->body, o->raw_body, o->raw_len);
+      r->body[o->raw_len] = '\0';
+      r->body_len = o->raw_len;
+    } else {
+      oom = 1;
+    }
+  }
+  if (o->content_type != NULL && r->content_type == NULL)
+    r->content_type = dup_or_null(o->content_type, &oom);
+  if (r->content_type != NULL && strpbrk(r->content_type, "\r\n")) {
+    rc = WFC_EHEADER;
+    goto fail;
+  }
+  if (o->headers != NULL) {
+    size_t n = 0;
+    while (o->headers[n])
+      n++;
+    r->extra = calloc(n + 1, sizeof *r->extra);
+    oom |= r->extra == NULL;
+    for (size_t i = 0; r->extra && i < n; i++) {
+      if (strpbrk(o->headers[i], "\r\n") != NULL) {
+        rc = WFC_EHEADER;
+        goto fail;
+      }
+      r->extra[i] = dup_or_null(o->headers[i], &oom);
+    }
+  }
+  if (oom) {
+    rc = WFC_ENOMEM;
+    goto fail;
+  }
+  rc = o365_guid(r->crid);
+  if (rc != 0)
+    goto fail;
+
+  r->in_send = 1;
+  rc = start_attempt(r);
+  r->in_send = 0;
+  if (rc != 0)
+    goto fail;
+  if (call != NULL)
+    o365_api->call_on_cancel(call, on_cancel, r);
+  if (out != NULL)
+    *out = r;
+  return 0;
+
+fail:
+  req_free(r);
+  return rc;
+}
+
+void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
+                     const char *what) {
+  struct json_object *d = json_object_new_object();
+  if (res->status)
+    json_object_object_add(d, "status", json_object_new_int64(res->status));
+  if (res->gerr.code[0])
+    o365_json_add_str(d, "code", res->gerr.code);
+  if (res->gerr.message[0])
+    o365_json_add_str(d, "message", res->gerr.message);
+  if (res->gerr.request_id[0])
+    o365_json_add_str(d, "request_id", res->gerr.request_id);
+  if (res->gerr.client_request_id[0])
+    o365_json_add_str(d, "client_request_id", res->gerr.client_request_id);
+  if (res->retry_after_ms >= 0)
+    json_object_object_add(d, "retry_after_ms",
+                           json_object_new_int64(res->retry_after_ms));
+  int code = res->error ? res->error : WFC_EREMOTE;
+  const char *msg = res->message ? res->message : code_message(code);
+  if (what == NULL)
+    what = "Microsoft Graph request failed";
+  if (res->gerr.code[0])
+    o365_api->call_fail(call, code, d, "%s: %s: %s", what, res->gerr.code, msg);
+  else
+    o365_api->call_fail(call, code, d, "%s: %s", what, msg);
+}
+
+/* ---- Paging ----------------------------------------------------------------
+ */
+
+typedef struct pager {
+  wfc_call *call;
+  o365_graph_opts o; /* strings below are owned copies */
+  char *base;
+  char *token;
+  char *path;
+  char **headers;
+  o365_graph_page_cb on_page;
+  void *arg;
+} pager;
+
+static void pager_free(pager *p) {
+  free(p->base);
+  wipe_free(p->token);
+  free(p->path);
+  if (p->headers != NULL) {
+    for (size_t i = 0; p->headers[i]; i++)
+      free(p->headers[i]);
+    free(p->headers);
+  }
+  free(p);
+}
+
+static void page_cb(void *arg, const o365_graph_res *res) {
+  pager *p = arg;
+  int more = p->on_page(p->arg, res);
+  if (!more || res->error != 0 || res->next_link == NULL) {
+    pager_free(p);
+    return;
+  }
+  char *next = strdup(res->next_link);
+  if (next == NULL) {
+    o365_graph_res fail = {.error = WFC_ENOMEM,
+                           .message = "out of memory",
+                           .body = "",
+                           .retry_after_ms = -1};
+    p->on_page(p->arg, &fail);
+    pager_free(p);
+    return;
+  }
+  free(p->path);
+  p->path = next;
+  p->o.path = next;
+  int rc = o365_graph_send(p->call, &p->o, page_cb, p, NULL);
+  if (rc != 0) {
+    o365_graph_res fail = {.error = rc,
+                           .message = code_message(rc),
+                           .body = "",
+                           .retry_after_ms = -1};
+    p->on_page(p->arg, &fail);
+    pager_free(p);
+  }
+}
+
+int o365_graph_pages(wfc_call *call, const o365_graph_opts *o,
+                     o365_graph_page_cb on_page, void *arg) {
+  if (o == NULL || o->path == NULL || on_page == NULL || o->body != NULL ||
+      o->raw_body != NULL || o->body_blob != NULL)
+    return WFC_EINVAL;
+  pager *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return WFC_ENOMEM;
+  int oom = 0;
+  p->call = call;
+  p->on_page = on_page;
+  p->arg = arg;
+  p->o = *o;
+  p->base = dup_or_null(o->base, &oom);
+  p->token = dup_or_null(o->token, &oom);
+  p->path = dup_or_null(o->path, &oom);
+  p->o.base = p->base;
+  p->o.token = p->token;
+  p->o.path = p->path;
+  if (o->headers != NULL) {
+    size_t n = 0;
+    while (o->headers[n])
+      n++;
+    p->headers = calloc(n + 1, sizeof *p->headers);
+    oom |= p->headers == NULL;
+    for (size_t i = 0; p->headers && i < n; i++)
+      p->headers[i] = dup_or_null(o->headers[i], &oom);
+    p->o.headers = (const char *const *)p->headers;
+  }
+  if (oom) {
+    pager_free(p);
+    return WFC_ENOMEM;
+  }
+  int rc = o365_graph_send(call, &p->o, page_cb, p, NULL);
+  if (rc != 0)
+    pager_free(p);
+  return rc;
+}

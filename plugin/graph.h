@@ -1,0 +1,143 @@
+/* graph.h - the Microsoft Graph client every card uses.
+ *
+ * One request = o365_graph_send(): it takes the connection's Graph base URL
+ * and a valid token from the host (api->conn_token), sends with
+ * "Authorization: Bearer" and a fresh client-request-id, and calls back
+ * exactly once with the parsed result. On the way it
+ *   - on 401: reports the token (api->conn_token_rejected) and retries once
+ *     with a fresh one (the host refreshes, single flight per connection);
+ *   - on 429 and 503: waits Retry-After (or an exponential backoff when
+ *     absent) plus jitter, and retries, at most O365_GRAPH_MAX_ATTEMPTS
+ *     times; a wait longer than O365_GRAPH_MAX_WAIT_MS is not waited out
+ *     but reported (WFC_ETHROTTLED with retry_after_ms);
+ *   - on 502/504 and transport errors: retries only idempotent requests.
+ * Why 429/503 are retried even for a non-idempotent POST (sendMail, reply,
+ * forward, send): Graph's throttling and availability front end answers
+ * them before the request reaches the mailbox ("the request was not
+ * processed": graph-protocol.md B.12, errors.md), so resending cannot
+ * duplicate a message. A 504 or a reset connection gives no such promise:
+ * the POST may have been executed, so it is not repeated and the card gets
+ * the error.
+ *
+ * The callback owns nothing it gets: res and everything in it are borrowed
+ * for the duration of the callback.
+ *
+ * Cancellation: while a request runs it holds the call's cancel callback
+ * (api->call_on_cancel); when the host cancels, the request stops and its
+ * callback gets WFC_ECANCELED. The slot is cleared (call_on_cancel(call,
+ * NULL, NULL)) before the callback runs, so one Graph request per call at
+ * a time. */
+#ifndef O365_GRAPH_H
+#define O365_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <wfc/plugin.h>
+
+#include "util.h"
+
+struct json_object;
+
+#define O365_GRAPH_MAX_ATTEMPTS 5
+#define O365_GRAPH_MAX_WAIT_MS  120000
+
+enum {
+  /* Safe to repeat after any transient failure. Implied for GET, HEAD, PUT
+   * and DELETE; set it on a POST/PATCH only when repeating it is harmless.
+   */
+  O365_GRAPH_IDEMPOTENT = 1u << 0,
+  /* Don't parse the body as JSON (e.g. $value MIME content). */
+  O365_GRAPH_RAW = 1u << 1
+};
+
+typedef struct o365_graph_opts {
+  const char *method; /* NULL = "GET" */
+  /* "/me/messages?$top=10": relative to the Graph base, already encoded
+   * (build it with o365_graph_path / o365_buf_*), or an absolute URL on the
+   * Graph base's origin (an @odata.nextLink). */
+  const char *path;
+  const char *base;         /* Graph base URL; NULL = the call's connection's */
+  const char *token;        /* explicit bearer token (connection hooks); NULL =
+                               api->conn_token of the call's connection */
+  struct json_object *body; /* JSON body (borrowed during send; copied) */
+  const char *raw_body;     /* or a raw body (copied) ... */
+  size_t raw_len;
+  const char *content_type;   /* ... of this type */
+  const char *const *headers; /* extra "Name: value", NULL-terminated;
+                                 borrowed during send (copied) */
+  wfc_blob *body_blob; /* or stream the body from this blob (borrowed until
+                          the callback) */
+  uint64_t body_offset;
+  uint64_t body_length;
+  wfc_blob *sink_blob; /* stream a 2xx body here (no transport retries) */
+  uint32_t timeout_ms; /* per attempt; 0 = host default */
+  unsigned flags;      /* O365_GRAPH_* */
+} o365_graph_opts;
+
+/* A Graph error, from the OData error body and the response headers. */
+typedef struct o365_graph_err {
+  char code[128]; /* "ErrorItemNotFound" ... or "" */
+  char message[512];
+  char request_id[80];
+  char client_request_id[80];
+} o365_graph_err;
+
+typedef struct o365_graph_res {
+  int error;        /* 0 for 2xx; else WFC_E* (see o365_graph_status_error) */
+  long status;      /* HTTP status, 0 when no response */
+  const char *body; /* "" when none or sunk */
+  size_t body_len;
+  struct json_object *json; /* parsed body, or NULL */
+  const char *next_link;    /* @odata.nextLink when on the same origin */
+  const wfc_http_res *http; /* for api->http_header; NULL if none */
+  const char *message;      /* why, when error != 0 */
+  o365_graph_err gerr;      /* when status >= 400 */
+  int64_t retry_after_ms;   /* last Retry-After seen, -1 if none */
+  int attempts;             /* HTTP requests sent */
+} o365_graph_res;
+
+typedef struct o365_graph_req o365_graph_req;
+typedef void (*o365_graph_cb)(void *arg, const o365_graph_res *res);
+
+/* Starts a request for call (borrowed; must stay open until cb). cb runs
+ * exactly once, later, on the loop. *out (optional) is valid until cb.
+ * Returns 0, or a negative code (cb then never runs). */
+int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
+                    void *arg, o365_graph_req **out);
+/* Stops a request; its callback then runs with WFC_ECANCELED. */
+void o365_graph_cancel(o365_graph_req *r);
+
+/* Completes call with res's error: code from o365_graph_status_error,
+ * detail {"status","code","message","request_id","client_request_id"[,
+ * "retry_after_ms"]}, message "<what>: <Graph code>: <Graph message>". */
+void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
+                     const char *what);
+
+/* Paging: fetches o->path, then follows @odata.nextLink (same origin
+ * only; a link elsewhere ends with WFC_EPROTO) while on_page returns
+ * non-zero. on_page sees every page's result; the last call is the one
+ * with res->error != 0, res->next_link == NULL, or on_page returning 0.
+ * The strings and headers of o are copied. */
+typedef int (*o365_graph_page_cb)(void *arg, const o365_graph_res *res);
+int o365_graph_pages(wfc_call *call, const o365_graph_opts *o,
+                     o365_graph_page_cb on_page, void *arg);
+
+/* Appends "/me" (mailbox NULL or "") or "/users/{mailbox}" (encoded) to
+ * b. A mailbox is a UPN or an object id. */
+void o365_graph_mailbox(o365_buf *b, const char *mailbox);
+
+/* WFC_E* code for an HTTP status: 401 EAUTH, 403 EDENIED, 404 ENOTFOUND,
+ * 409 EEXIST, 412 ESTATE, 413 ETOOBIG, 429 ETHROTTLED, 5xx EREMOTE, other
+ * 4xx EREMOTE; 0 for 2xx/3xx. */
+int o365_graph_status_error(long status);
+
+/* Parses an OData error body (may be NULL); request ids fall back to the
+ * given response header values (may be NULL). */
+void o365_graph_err_parse(struct json_object *body, const char *request_id,
+                          const char *client_request_id, o365_graph_err *e);
+
+/* Do two absolute URLs share scheme, host and port (case-insensitive)? */
+int o365_url_same_origin(const char *a, const char *b);
+
+#endif

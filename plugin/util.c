@@ -1,0 +1,373 @@
+/* util.c - see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <wfc/plugin.h>
+
+void o365_buf_init(o365_buf *b) {
+  memset(b, 0, sizeof *b);
+}
+
+void o365_buf_free(o365_buf *b) {
+  if (b->data != NULL) {
+    OPENSSL_cleanse(b->data, b->cap);
+    free(b->data);
+  }
+  o365_buf_init(b);
+}
+
+static int buf_reserve(o365_buf *b, size_t extra) {
+  if (b->oom)
+    return -1;
+  if (b->len + extra + 1 <= b->cap)
+    return 0;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < b->len + extra + 1) {
+    if (cap > SIZE_MAX / 2) {
+      b->oom = 1;
+      return -1;
+    }
+    cap *= 2;
+  }
+  /* Not realloc: the old block may hold a token, so it is wiped first. */
+  char *p = malloc(cap);
+  if (p == NULL) {
+    b->oom = 1;
+    return -1;
+  }
+  if (b->data != NULL) {
+    memcpy(p, b->data, b->len + 1);
+    OPENSSL_cleanse(b->data, b->cap);
+    free(b->data);
+  } else {
+    p[0] = '\0';
+  }
+  b->data = p;
+  b->cap = cap;
+  return 0;
+}
+
+void o365_buf_putn(o365_buf *b, const char *s, size_t n) {
+  if (buf_reserve(b, n) != 0)
+    return;
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void o365_buf_put(o365_buf *b, const char *s) {
+  o365_buf_putn(b, s, strlen(s));
+}
+
+void o365_buf_printf(o365_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0 || buf_reserve(b, (size_t)n) != 0) {
+    b->oom = 1;
+    return;
+  }
+  va_start(ap, fmt);
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+static int unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+void o365_buf_pct(o365_buf *b, const char *s) {
+  static const char hex[] = "0123456789ABCDEF";
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (unreserved(*p)) {
+      o365_buf_putn(b, (const char *)p, 1);
+    } else {
+      char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+      o365_buf_putn(b, esc, 3);
+    }
+  }
+}
+
+void o365_buf_seg(o365_buf *b, const char *segment) {
+  o365_buf_put(b, "/");
+  o365_buf_pct(b, segment);
+}
+
+void o365_buf_query(o365_buf *b, const char *name, const char *value) {
+  int has_q = b->data != NULL && strchr(b->data, '?') != NULL;
+  o365_buf_put(b, has_q ? "&" : "?");
+  o365_buf_put(b, name);
+  o365_buf_put(b, "=");
+  o365_buf_pct(b, value);
+}
+
+void o365_buf_form(o365_buf *b, const char *name, const char *value) {
+  if (b->len > 0)
+    o365_buf_put(b, "&");
+  o365_buf_put(b, name);
+  o365_buf_put(b, "=");
+  o365_buf_pct(b, value);
+}
+
+char *o365_buf_take(o365_buf *b) {
+  if (b->oom) {
+    o365_buf_free(b);
+    return NULL;
+  }
+  char *s = b->data;
+  if (s == NULL)
+    s = calloc(1, 1);
+  o365_buf_init(b);
+  return s;
+}
+
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t o365_b64url_encode(const uint8_t *in, size_t n, char *out,
+                          size_t outsz) {
+  size_t need = (n + 2) / 3 * 4 + 1;
+  if (outsz < need)
+    return 0;
+  size_t o = 0;
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+    out[o++] = b64url_alphabet[v >> 18];
+    out[o++] = b64url_alphabet[(v >> 12) & 63];
+    out[o++] = b64url_alphabet[(v >> 6) & 63];
+    out[o++] = b64url_alphabet[v & 63];
+  }
+  if (n - i == 1) {
+    uint32_t v = (uint32_t)in[i] << 16;
+    out[o++] = b64url_alphabet[v >> 18];
+    out[o++] = b64url_alphabet[(v >> 12) & 63];
+  } else if (n - i == 2) {
+    uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+    out[o++] = b64url_alphabet[v >> 18];
+    out[o++] = b64url_alphabet[(v >> 12) & 63];
+    out[o++] = b64url_alphabet[(v >> 6) & 63];
+  }
+  out[o] = '\0';
+  return o;
+}
+
+static int b64url_value(unsigned char c) {
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '-')
+    return 62;
+  if (c == '_')
+    return 63;
+  return -1;
+}
+
+int o365_b64url_decode(const char *in, size_t len, uint8_t **out,
+                       size_t *outlen) {
+  while (len > 0 && in[len - 1] == '=')
+    len--;
+  if (len % 4 == 1)
+    return WFC_EINVAL;
+  uint8_t *buf = malloc(len / 4 * 3 + 3 + 1);
+  if (buf == NULL)
+    return WFC_ENOMEM;
+  size_t o = 0;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < len; i++) {
+    int v = b64url_value((unsigned char)in[i]);
+    if (v < 0) {
+      free(buf);
+      return WFC_EINVAL;
+    }
+    acc = (acc << 6) | (uint32_t)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      buf[o++] = (uint8_t)(acc >> bits);
+    }
+  }
+  buf[o] = '\0';
+  *out = buf;
+  *outlen = o;
+  return 0;
+}
+
+int o365_random_b64url(size_t nbytes, char *out, size_t outsz) {
+  uint8_t raw[64];
+  if (nbytes > sizeof raw || RAND_priv_bytes(raw, (int)nbytes) != 1)
+    return WFC_EIO;
+  size_t n = o365_b64url_encode(raw, nbytes, out, outsz);
+  OPENSSL_cleanse(raw, sizeof raw);
+  return n ? 0 : WFC_EINVAL;
+}
+
+int o365_pkce_challenge(const char *verifier, char *out, size_t outsz) {
+  unsigned char md[32];
+  size_t mdlen = 0;
+  if (EVP_Q_digest(NULL, "SHA256", NULL, verifier, strlen(verifier), md,
+                   &mdlen) != 1 ||
+      mdlen != sizeof md)
+    return WFC_EIO;
+  return o365_b64url_encode(md, mdlen, out, outsz) ? 0 : WFC_EINVAL;
+}
+
+int o365_guid(char out[37]) {
+  uint8_t r[16];
+  if (RAND_bytes(r, sizeof r) != 1)
+    return WFC_EIO;
+  r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
+  r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
+  snprintf(out, 37,
+           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x"
+           "%02x",
+           r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+           r[11], r[12], r[13], r[14], r[15]);
+  return 0;
+}
+
+uint32_t o365_random_below(uint32_t bound) {
+  uint32_t v = 0;
+  if (bound == 0)
+    return 0;
+  if (RAND_bytes((unsigned char *)&v, sizeof v) != 1)
+    return 0;
+  return v % bound;
+}
+
+int o365_secret_equal(const char *a, const char *b) {
+  if (a == NULL || b == NULL)
+    return 0;
+  size_t la = strlen(a);
+  size_t lb = strlen(b);
+  if (la != lb) {
+    /* Same work as a real comparison, so the length test is the only
+     * observable difference (and lengths are not secret here). */
+    (void)CRYPTO_memcmp(a, a, la);
+    return 0;
+  }
+  return CRYPTO_memcmp(a, b, la) == 0;
+}
+
+const char *o365_json_str(struct json_object *o, const char *key) {
+  struct json_object *v = NULL;
+  if (o == NULL || !json_object_is_type(o, json_type_object) ||
+      !json_object_object_get_ex(o, key, &v) ||
+      !json_object_is_type(v, json_type_string))
+    return NULL;
+  return json_object_get_string(v);
+}
+
+int o365_json_int64(struct json_object *o, const char *key, int64_t *out) {
+  struct json_object *v = NULL;
+  if (o == NULL || !json_object_object_get_ex(o, key, &v) || v == NULL)
+    return WFC_EINVAL;
+  if (json_object_is_type(v, json_type_int)) {
+    *out = json_object_get_int64(v);
+    return 0;
+  }
+  if (json_object_is_type(v, json_type_string)) {
+    const char *s = json_object_get_string(v);
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+      return WFC_EINVAL;
+    *out = n;
+    return 0;
+  }
+  return WFC_EINVAL;
+}
+
+struct json_object *o365_json_parse(const char *body, size_t len) {
+  if (body == NULL || len == 0 || len > INT32_MAX)
+    return NULL;
+  struct json_tokener *tok = json_tokener_new_ex(32);
+  if (tok == NULL)
+    return NULL;
+  json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+  struct json_object *o = json_tokener_parse_ex(tok, body, (int)len);
+  enum json_tokener_error err = json_tokener_get_error(tok);
+  size_t used = json_tokener_get_parse_end(tok);
+  json_tokener_free(tok);
+  if (o == NULL || err != json_tokener_success) {
+    json_object_put(o);
+    return NULL;
+  }
+  /* Trailing bytes other than whitespace mean a malformed body. */
+  for (size_t i = used; i < len; i++) {
+    if (body[i] != ' ' && body[i] != '\n' && body[i] != '\r' &&
+        body[i] != '\t') {
+      json_object_put(o);
+      return NULL;
+    }
+  }
+  return o;
+}
+
+void o365_json_add_str(struct json_object *o, const char *key,
+                       const char *value) {
+  if (value != NULL)
+    json_object_object_add(o, key, json_object_new_string(value));
+}
+
+int64_t o365_retry_after_ms(const char *value, int64_t now_ms) {
+  if (value == NULL)
+    return -1;
+  while (*value == ' ' || *value == '\t')
+    value++;
+  if (*value >= '0' && *value <= '9') {
+    char *end = NULL;
+    errno = 0;
+    long long secs = strtoll(value, &end, 10);
+    while (*end == ' ' || *end == '\t')
+      end++;
+    if (errno != 0 || *end != '\0' || secs < 0 || secs > 86400 * 365)
+      return -1;
+    return (int64_t)secs * 1000;
+  }
+  /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT". */
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  const char *end = strptime(value, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == NULL || *end != '\0')
+    return -1;
+  time_t t = timegm(&tm);
+  if (t == (time_t)-1)
+    return -1;
+  int64_t delta = (int64_t)t * 1000 - now_ms;
+  return delta > 0 ? delta : 0;
+}
+
+int o365_strlcpy(char *out, const char *s, size_t outsz) {
+  if (outsz == 0)
+    return -1;
+  if (s == NULL)
+    s = "";
+  size_t n = strlen(s);
+  if (n >= outsz) {
+    memcpy(out, s, outsz - 1);
+    out[outsz - 1] = '\0';
+    return -1;
+  }
+  memcpy(out, s, n + 1);
+  return 0;
+}

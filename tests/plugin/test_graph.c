@@ -1,0 +1,440 @@
+/* The Graph client core against the fake host: token and headers, 401 ->
+ * one refresh and retry, throttling with Retry-After and bounded retries,
+ * the non-idempotent POST rule, error parsing into the call's failure,
+ * paging within the same origin, cancellation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "fake_host.h"
+#include "graph.h"
+
+#define GRAPH "https://graph.test/v1.0"
+
+typedef struct result {
+  int calls;
+  int error;
+  long status;
+  int attempts;
+  int64_t retry_after_ms;
+  char code[128];
+  char next[512];
+  char body_id[64];
+} result;
+
+static void record(void *arg, const o365_graph_res *res) {
+  result *r = arg;
+  r->calls++;
+  r->error = res->error;
+  r->status = res->status;
+  r->attempts = res->attempts;
+  r->retry_after_ms = res->retry_after_ms;
+  snprintf(r->code, sizeof r->code, "%s", res->gerr.code);
+  snprintf(r->next, sizeof r->next, "%s", res->next_link ? res->next_link : "");
+  const char *id = o365_json_str(res->json, "id");
+  snprintf(r->body_id, sizeof r->body_id, "%s", id ? id : "");
+}
+
+static wfc_conn *conn;
+static wfc_call *call;
+
+static int setup(void **state) {
+  (void)state;
+  fake_reset();
+  conn = fake_conn_new(json_tokener_parse("{\"graph_url\":\"" GRAPH "\"}"),
+                       "TOKEN-A");
+  call = fake_call_new(json_object_new_object(), conn);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  fake_call_free(call);
+  fake_conn_free(conn);
+  fake_teardown();
+  return 0;
+}
+
+static void send(const char *method, const char *path, unsigned flags,
+                 result *r) {
+  o365_graph_opts o = {.method = method, .path = path, .flags = flags};
+  memset(r, 0, sizeof *r);
+  assert_int_equal(o365_graph_send(call, &o, record, r, NULL), 0);
+  assert_int_equal(r->calls, 0); /* never from inside the start call */
+  fake_run();
+  assert_int_equal(r->calls, 1);
+}
+
+static void test_basic_get(void **state) {
+  (void)state;
+  fake_http_push(200, "Content-Type: application/json",
+                 "{\"id\":\"m1\",\"@odata.nextLink\":\"" GRAPH
+                 "/me/messages?$skiptoken=x\"}");
+  result r;
+  send(NULL, "/me/messages/m1", 0, &r);
+  assert_int_equal(r.error, 0);
+  assert_string_equal(r.body_id, "m1");
+  assert_string_equal(r.next, GRAPH "/me/messages?$skiptoken=x");
+  const fake_req *q = fake_http_req(0);
+  assert_string_equal(q->method, "GET");
+  assert_string_equal(q->url, GRAPH "/me/messages/m1");
+  assert_string_equal(fake_req_header(q, "Authorization"), "Bearer TOKEN-A");
+  assert_string_equal(fake_req_header(q, "Accept"), "application/json");
+  const char *crid = fake_req_header(q, "client-request-id");
+  assert_non_null(crid);
+  assert_int_equal(strlen(crid), 36);
+  assert_null(call->cancel_cb); /* slot released before the callback */
+}
+
+static void test_mailbox_paths(void **state) {
+  (void)state;
+  o365_buf b;
+  o365_buf_init(&b);
+  o365_graph_mailbox(&b, NULL);
+  o365_buf_put(&b, "|");
+  o365_graph_mailbox(&b, "");
+  o365_buf_put(&b, "|");
+  o365_graph_mailbox(&b, "shared mailbox@contoso.com");
+  o365_buf_put(&b, "|");
+  o365_graph_mailbox(&b, "../admin");
+  assert_string_equal(b.data, "/me|/me|/users/shared%20mailbox%40contoso.com|"
+                              "/users/..%2Fadmin");
+  o365_buf_free(&b);
+}
+
+static void test_401_refresh_once(void **state) {
+  (void)state;
+  conn->next_token = "TOKEN-B";
+  fake_http_push(401, "Content-Type: application/json",
+                 "{\"error\":{\"code\":\"InvalidAuthenticationToken\","
+                 "\"message\":\"Access token has expired or is not yet "
+                 "valid.\"}}");
+  fake_http_push(200, "", "{\"id\":\"ok\"}");
+  result r;
+  send("POST", "/me/sendMail", 0, &r);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(conn->rejected, 1);
+  assert_int_equal(fake_http_count(), 2);
+  assert_string_equal(fake_req_header(fake_http_req(1), "Authorization"),
+                      "Bearer TOKEN-B");
+
+  /* A second 401 is final: no loop. */
+  fake_http_push(401, "",
+                 "{\"error\":{\"code\":\"InvalidAuthenticationToken\""
+                 ",\"message\":\"x\"}}");
+  fake_http_push(401, "",
+                 "{\"error\":{\"code\":\"InvalidAuthenticationToken\""
+                 ",\"message\":\"x\"}}");
+  send(NULL, "/me", 0, &r);
+  assert_int_equal(r.error, WFC_EAUTH);
+  assert_int_equal(r.status, 401);
+  assert_string_equal(r.code, "InvalidAuthenticationToken");
+  assert_int_equal(fake_http_count(), 4);
+}
+
+static void test_token_unavailable(void **state) {
+  (void)state;
+  conn->token_error = WFC_EREAUTH;
+  result r;
+  send(NULL, "/me", 0, &r);
+  assert_int_equal(r.error, WFC_EREAUTH);
+  assert_int_equal(fake_http_count(), 0);
+}
+
+static void test_429_retry_after(void **state) {
+  (void)state;
+  fake_http_push(429, "Retry-After: 2\nContent-Type: application/json",
+                 "{\"error\":{\"code\":\"ApplicationThrottled\",\"message\":"
+                 "\"Application is over its MailboxConcurrency limit.\"}}");
+  fake_http_push(200, "", "{\"id\":\"sent\"}");
+  result r;
+  /* sendMail: a POST, retried on 429 because Graph did not process it. */
+  send("POST", "/me/sendMail", 0, &r);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.attempts, 2);
+  assert_int_equal(r.retry_after_ms, 2000);
+  assert_true(fake_waited_ms() >= 2000);
+  assert_true(fake_waited_ms() <= 2000 + 500); /* jitter is bounded */
+  /* The same client-request-id for the same logical request. */
+  assert_string_equal(fake_req_header(fake_http_req(0), "client-request-id"),
+                      fake_req_header(fake_http_req(1), "client-request-id"));
+}
+
+static void test_503_without_retry_after_backs_off(void **state) {
+  (void)state;
+  fake_http_push(503, "", "");
+  fake_http_push(503, "", "");
+  fake_http_push(200, "", "{}");
+  result r;
+  send("POST", "/me/messages/m1/reply", 0, &r);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.attempts, 3);
+  /* 1 s then 2 s of backoff, plus jitter. */
+  assert_true(fake_waited_ms() >= 3000);
+  assert_true(fake_waited_ms() < 4000);
+}
+
+static void test_bounded_retries(void **state) {
+  (void)state;
+  for (int i = 0; i < O365_GRAPH_MAX_ATTEMPTS; i++)
+    fake_http_push(429, "Retry-After: 1", "");
+  result r;
+  send(NULL, "/me/messages", 0, &r);
+  assert_int_equal(r.error, WFC_ETHROTTLED);
+  assert_int_equal(r.attempts, O365_GRAPH_MAX_ATTEMPTS);
+  assert_int_equal(fake_http_count(), O365_GRAPH_MAX_ATTEMPTS);
+  assert_int_equal(fake_http_pending(), 0);
+
+  /* A Retry-After beyond the cap is reported, not waited out. */
+  int64_t waited = fake_waited_ms();
+  fake_http_push(429, "Retry-After: 3600", "");
+  send(NULL, "/me/messages", 0, &r);
+  assert_int_equal(r.error, WFC_ETHROTTLED);
+  assert_int_equal(r.retry_after_ms, 3600000);
+  assert_int_equal(r.attempts, 1);
+  assert_int_equal(fake_waited_ms(), waited);
+}
+
+static void test_post_not_repeated_after_504_or_reset(void **state) {
+  (void)state;
+  fake_http_push(504, "", "");
+  result r;
+  send("POST", "/me/sendMail", 0, &r);
+  assert_int_equal(r.error, WFC_EREMOTE);
+  assert_int_equal(r.status, 504);
+  assert_int_equal(fake_http_count(), 1);
+
+  fake_http_push_error(WFC_ENET);
+  send("POST", "/me/sendMail", 0, &r);
+  assert_int_equal(r.error, WFC_ENET);
+  assert_int_equal(fake_http_count(), 2);
+
+  /* A GET is repeated after both. */
+  fake_http_push(504, "", "");
+  fake_http_push_error(WFC_ETIMEDOUT);
+  fake_http_push(200, "", "{\"id\":\"x\"}");
+  send("GET", "/me/messages", 0, &r);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(fake_http_count(), 5);
+
+  /* So is a POST marked idempotent. */
+  fake_http_push_error(WFC_ENET);
+  fake_http_push(200, "", "{}");
+  send("POST", "/me/messages/m/move", O365_GRAPH_IDEMPOTENT, &r);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(fake_http_count(), 7);
+}
+
+static void fail_with(void *arg, const o365_graph_res *res) {
+  wfc_call *c = arg;
+  o365_graph_fail(c, res, "Getting the message failed");
+}
+
+static void test_error_into_call(void **state) {
+  (void)state;
+  fake_http_push(404,
+                 "Content-Type: application/json\nrequest-id: hdr-req\n"
+                 "client-request-id: hdr-creq",
+                 "{\"error\":{\"code\":\"ErrorItemNotFound\",\"message\":\"The "
+                 "specified object was not found in the store., The process "
+                 "failed to get the correct properties.\",\"innerError\":{"
+                 "\"date\":\"2025-02-13T10:17:05\",\"request-id\":\"body-req\""
+                 ",\"client-request-id\":\"body-creq\"}}}");
+  o365_graph_opts o = {.path = "/me/messages/AAMk"};
+  assert_int_equal(o365_graph_send(call, &o, fail_with, call, NULL), 0);
+  fake_run();
+  assert_int_equal(call->failed, 1);
+  assert_int_equal(call->fail_code, WFC_ENOTFOUND);
+  assert_string_equal(call->message,
+                      "Getting the message failed: ErrorItemNotFound: The "
+                      "specified object was not found in the store., The "
+                      "process failed to get the correct properties.");
+  struct json_object *v = NULL;
+  assert_true(json_object_object_get_ex(call->detail, "status", &v));
+  assert_int_equal(json_object_get_int(v), 404);
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(call->detail, "code")),
+      "ErrorItemNotFound");
+  assert_string_equal(json_object_get_string(
+                          json_object_object_get(call->detail, "request_id")),
+                      "body-req");
+  assert_string_equal(json_object_get_string(json_object_object_get(
+                          call->detail, "client_request_id")),
+                      "body-creq");
+
+  /* Without innerError (429 ApplicationThrottled), ids from headers. */
+  o365_graph_err e;
+  struct json_object *body = json_tokener_parse(
+      "{\"error\":{\"code\":\"ApplicationThrottled\",\"message\":\"m\"}}");
+  o365_graph_err_parse(body, "h-req", "h-creq", &e);
+  assert_string_equal(e.code, "ApplicationThrottled");
+  assert_string_equal(e.request_id, "h-req");
+  assert_string_equal(e.client_request_id, "h-creq");
+  json_object_put(body);
+  o365_graph_err_parse(NULL, NULL, NULL, &e);
+  assert_string_equal(e.code, "");
+  assert_int_equal(o365_graph_status_error(403), WFC_EDENIED);
+  assert_int_equal(o365_graph_status_error(413), WFC_ETOOBIG);
+  assert_int_equal(o365_graph_status_error(400), WFC_EREMOTE);
+  assert_int_equal(o365_graph_status_error(204), 0);
+}
+
+static void test_malformed_and_body(void **state) {
+  (void)state;
+  fake_http_push(200, "Content-Type: application/json", "{\"value\":[{\"id\"");
+  result r;
+  send(NULL, "/me/messages", 0, &r);
+  assert_int_equal(r.error, WFC_EPROTO);
+
+  /* JSON body: serialized, typed; raw flag skips parsing. */
+  struct json_object *msg = json_tokener_parse(
+      "{\"message\":{\"subject\":\"Hi/there\"},\"saveToSentItems\":true}");
+  o365_graph_opts o = {.method = "POST", .path = "/me/sendMail", .body = msg};
+  fake_http_push(202, "", "");
+  memset(&r, 0, sizeof r);
+  assert_int_equal(o365_graph_send(call, &o, record, &r, NULL), 0);
+  json_object_put(msg); /* copied at send */
+  fake_run();
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 202);
+  const fake_req *q = fake_http_req(1);
+  assert_string_equal(q->body, "{\"message\":{\"subject\":\"Hi/there\"},"
+                               "\"saveToSentItems\":true}");
+  assert_string_equal(fake_req_header(q, "Content-Type"), "application/json");
+
+  fake_http_push(200, "Content-Type: message/rfc822", "From: a\r\n\r\nbody");
+  send(NULL, "/me/messages/m/$value", O365_GRAPH_RAW, &r);
+  assert_int_equal(r.error, 0);
+
+  /* Headers with CR/LF are refused before anything is sent. */
+  const char *bad[] = {"Prefer: x\r\nEvil: y", NULL};
+  o365_graph_opts ob = {.path = "/me", .headers = bad};
+  assert_int_equal(o365_graph_send(call, &ob, record, &r, NULL), WFC_EHEADER);
+  /* Absolute URLs only on the Graph origin. */
+  o365_graph_opts oa = {.path = "https://evil.test/v1.0/me"};
+  assert_int_equal(o365_graph_send(call, &oa, record, &r, NULL), WFC_EINVAL);
+  assert_int_equal(fake_http_count(), 3);
+}
+
+typedef struct pages {
+  int seen;
+  int stop_after;
+  int last_error;
+  int ids;
+} pages;
+
+static int on_page(void *arg, const o365_graph_res *res) {
+  pages *p = arg;
+  p->seen++;
+  p->last_error = res->error;
+  struct json_object *v = NULL;
+  if (json_object_object_get_ex(res->json, "value", &v))
+    p->ids += (int)json_object_array_length(v);
+  return p->stop_after == 0 || p->seen < p->stop_after;
+}
+
+static void test_paging(void **state) {
+  (void)state;
+  fake_http_push(200, "",
+                 "{\"value\":[{\"id\":\"1\"},{\"id\":\"2\"}],"
+                 "\"@odata.nextLink\":\"" GRAPH "/me/messages?$skip=2\"}");
+  fake_http_push(200, "",
+                 "{\"value\":[{\"id\":\"3\"}],\"@odata.nextLink\":"
+                 "\"" GRAPH "/me/messages?$skip=3\"}");
+  fake_http_push(200, "", "{\"value\":[{\"id\":\"4\"}]}");
+  pages p = {0};
+  o365_graph_opts o = {.path = "/me/messages?$top=2"};
+  assert_int_equal(o365_graph_pages(call, &o, on_page, &p), 0);
+  fake_run();
+  assert_int_equal(p.seen, 3);
+  assert_int_equal(p.ids, 4);
+  assert_int_equal(p.last_error, 0);
+  assert_string_equal(fake_http_req(2)->url, GRAPH "/me/messages?$skip=3");
+
+  /* Stop early: no further request. */
+  fake_http_push(200, "",
+                 "{\"value\":[{\"id\":\"1\"}],\"@odata.nextLink\":"
+                 "\"" GRAPH "/me/messages?$skip=1\"}");
+  pages q = {.stop_after = 1};
+  assert_int_equal(o365_graph_pages(call, &o, on_page, &q), 0);
+  fake_run();
+  assert_int_equal(q.seen, 1);
+  assert_int_equal(fake_http_count(), 4);
+
+  /* A nextLink to another host is not followed (the token would leak). */
+  fake_http_push(200, "",
+                 "{\"value\":[],\"@odata.nextLink\":\"https://"
+                 "evil.test/v1.0/me/messages?$skip=1\"}");
+  pages e = {0};
+  assert_int_equal(o365_graph_pages(call, &o, on_page, &e), 0);
+  fake_run();
+  assert_int_equal(e.seen, 1);
+  assert_int_equal(e.last_error, WFC_EPROTO);
+  assert_int_equal(fake_http_count(), 5);
+  assert_true(o365_url_same_origin("https://Graph.test/a", GRAPH));
+  assert_false(o365_url_same_origin("https://graph.test:444/a", GRAPH));
+  assert_false(o365_url_same_origin("http://graph.test/a", GRAPH));
+  assert_false(o365_url_same_origin("https://graph.test.evil/a", GRAPH));
+}
+
+static void test_cancel_while_waiting(void **state) {
+  (void)state;
+  fake_http_push(429, "Retry-After: 30", "");
+  fake_http_push(200, "", "{}");
+  result r = {0};
+  o365_graph_opts o = {.path = "/me/messages"};
+  assert_int_equal(o365_graph_send(call, &o, record, &r, NULL), 0);
+  assert_non_null(call->cancel_cb);
+  assert_true(fake_step()); /* token */
+  assert_true(fake_step()); /* the 429: a 30 s timer is started */
+  assert_int_equal(r.calls, 0);
+  fake_call_cancel(call);
+  assert_int_equal(r.calls, 1);
+  assert_int_equal(r.error, WFC_ECANCELED);
+  fake_run(); /* the stopped timer never fires */
+  assert_int_equal(r.calls, 1);
+  assert_int_equal(fake_http_count(), 1);
+  assert_int_equal(fake_waited_ms(), 0);
+}
+
+static void test_cancel_in_flight(void **state) {
+  (void)state;
+  fake_http_push(200, "", "{}");
+  result r = {0};
+  o365_graph_opts o = {.path = "/me/messages"};
+  assert_int_equal(o365_graph_send(call, &o, record, &r, NULL), 0);
+  assert_true(fake_step()); /* token; the HTTP request is now in flight */
+  fake_call_cancel(call);
+  fake_run();
+  assert_int_equal(r.calls, 1);
+  assert_int_equal(r.error, WFC_ECANCELED);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_basic_get, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mailbox_paths, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_401_refresh_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_token_unavailable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_429_retry_after, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_503_without_retry_after_backs_off,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bounded_retries, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_post_not_repeated_after_504_or_reset,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_error_into_call, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_malformed_and_body, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_while_waiting, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

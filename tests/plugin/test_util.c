@@ -1,0 +1,177 @@
+/* Plugin helpers: base64url, percent-encoding, PKCE, state, GUIDs,
+ * constant-time compare, Retry-After and JSON number parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <json-c/json.h>
+
+#include "util.h"
+
+static void test_b64url_vectors(void **state) {
+  (void)state;
+  /* RFC 4648 section 10, without padding. */
+  static const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+  static const char *out[] = {"",       "Zg",      "Zm8",     "Zm9v",
+                              "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+  char buf[32];
+  for (size_t i = 0; i < 7; i++) {
+    size_t n = o365_b64url_encode((const uint8_t *)in[i], strlen(in[i]), buf,
+                                  sizeof buf);
+    assert_int_equal(n, strlen(out[i]));
+    assert_string_equal(buf, out[i]);
+    uint8_t *dec = NULL;
+    size_t dlen = 0;
+    assert_int_equal(o365_b64url_decode(out[i], strlen(out[i]), &dec, &dlen),
+                     0);
+    assert_int_equal(dlen, strlen(in[i]));
+    assert_memory_equal(dec, in[i], dlen);
+    free(dec);
+  }
+  /* URL alphabet: 0xfb 0xff -> "-_8" (not "+/8"). */
+  const uint8_t raw[] = {0xfb, 0xff};
+  o365_b64url_encode(raw, 2, buf, sizeof buf);
+  assert_string_equal(buf, "-_8");
+  /* Too small an output buffer is refused, not overrun. */
+  assert_int_equal(o365_b64url_encode((const uint8_t *)"foobar", 6, buf, 8), 0);
+  uint8_t *dec = NULL;
+  size_t dlen = 0;
+  assert_int_not_equal(o365_b64url_decode("ab+c", 4, &dec, &dlen), 0);
+  assert_int_not_equal(o365_b64url_decode("abcde", 5, &dec, &dlen), 0);
+}
+
+static void test_pct_encoding(void **state) {
+  (void)state;
+  o365_buf b;
+  o365_buf_init(&b);
+  o365_buf_pct(&b, "a b/c?d=e&f+g%h~_.-\xc3\xa9");
+  assert_string_equal(b.data, "a%20b%2Fc%3Fd%3De%26f%2Bg%25h~_.-%C3%A9");
+  o365_buf_free(&b);
+
+  o365_buf_put(&b, "https://x/users");
+  o365_buf_seg(&b, "adele.v@contoso.com");
+  o365_buf_query(&b, "$select", "id,mail");
+  o365_buf_query(&b, "$filter", "appId eq 'a''b'");
+  char *s = o365_buf_take(&b);
+  assert_string_equal(s, "https://x/users/adele.v%40contoso.com?$select=id%"
+                         "2Cmail&$filter=appId%20eq%20%27a%27%27b%27");
+  free(s);
+
+  o365_buf_form(&b, "code", "M.C1/x+y");
+  o365_buf_form(&b, "redirect_uri", "http://127.0.0.1:5000/cb");
+  s = o365_buf_take(&b);
+  assert_string_equal(s, "code=M.C1%2Fx%2By&redirect_uri=http%3A%2F%2F127.0."
+                         "0.1%3A5000%2Fcb");
+  free(s);
+}
+
+static void test_pkce_rfc7636_vector(void **state) {
+  (void)state;
+  /* RFC 7636 Appendix B. */
+  char challenge[64];
+  assert_int_equal(
+      o365_pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+                          challenge, sizeof challenge),
+      0);
+  assert_string_equal(challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+}
+
+static void test_random_state(void **state) {
+  (void)state;
+  char a[64], b[64];
+  assert_int_equal(o365_random_b64url(32, a, sizeof a), 0);
+  assert_int_equal(o365_random_b64url(32, b, sizeof b), 0);
+  assert_int_equal(strlen(a), 43); /* 32 bytes, no padding */
+  assert_string_not_equal(a, b);
+  assert_int_equal(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+                             "vwxyz0123456789-_"),
+                   43);
+  char small[8];
+  assert_int_not_equal(o365_random_b64url(32, small, sizeof small), 0);
+}
+
+static void test_guid(void **state) {
+  (void)state;
+  char g[37], h[37];
+  assert_int_equal(o365_guid(g), 0);
+  assert_int_equal(o365_guid(h), 0);
+  assert_int_equal(strlen(g), 36);
+  assert_true(g[8] == '-' && g[13] == '-' && g[18] == '-' && g[23] == '-');
+  assert_int_equal(g[14], '4');
+  assert_non_null(strchr("89ab", g[19]));
+  assert_string_not_equal(g, h);
+}
+
+static void test_secret_equal(void **state) {
+  (void)state;
+  assert_true(o365_secret_equal("abc", "abc"));
+  assert_false(o365_secret_equal("abc", "abd"));
+  assert_false(o365_secret_equal("abc", "abcd"));
+  assert_false(o365_secret_equal("abcd", "abc"));
+  assert_false(o365_secret_equal("", "x"));
+  assert_false(o365_secret_equal(NULL, "abc"));
+  assert_false(o365_secret_equal("abc", NULL));
+  assert_false(o365_secret_equal(NULL, NULL));
+}
+
+static void test_retry_after(void **state) {
+  (void)state;
+  int64_t now = 784111777000LL; /* Sun, 06 Nov 1994 08:49:37 GMT */
+  assert_int_equal(o365_retry_after_ms("3", now), 3000);
+  assert_int_equal(o365_retry_after_ms(" 0 ", now), 0);
+  assert_int_equal(o365_retry_after_ms("Sun, 06 Nov 1994 08:49:47 GMT", now),
+                   10000);
+  assert_int_equal(o365_retry_after_ms("Sun, 06 Nov 1994 08:49:00 GMT", now),
+                   0);
+  assert_int_equal(o365_retry_after_ms(NULL, now), -1);
+  assert_int_equal(o365_retry_after_ms("", now), -1);
+  assert_int_equal(o365_retry_after_ms("1.5", now), -1);
+  assert_int_equal(o365_retry_after_ms("-1", now), -1);
+  assert_int_equal(o365_retry_after_ms("soon", now), -1);
+  assert_int_equal(o365_retry_after_ms("99999999999999999999", now), -1);
+}
+
+static void test_json_helpers(void **state) {
+  (void)state;
+  const char *text = "{\"a\":3599,\"b\":\"3600\",\"c\":\"x\",\"d\":true}";
+  struct json_object *o = o365_json_parse(text, strlen(text));
+  assert_non_null(o);
+  int64_t v = 0;
+  assert_int_equal(o365_json_int64(o, "a", &v), 0);
+  assert_int_equal(v, 3599);
+  assert_int_equal(o365_json_int64(o, "b", &v), 0);
+  assert_int_equal(v, 3600);
+  assert_int_not_equal(o365_json_int64(o, "c", &v), 0);
+  assert_int_not_equal(o365_json_int64(o, "d", &v), 0);
+  assert_int_not_equal(o365_json_int64(o, "zz", &v), 0);
+  assert_string_equal(o365_json_str(o, "c"), "x");
+  assert_null(o365_json_str(o, "a"));
+  json_object_put(o);
+  /* Truncated, trailing garbage, too deep. */
+  assert_null(o365_json_parse("{\"a\":", 5));
+  assert_null(o365_json_parse("{} x", 4));
+  char deep[200];
+  memset(deep, '[', 100);
+  memset(deep + 100, ']', 100);
+  assert_null(o365_json_parse(deep, sizeof deep));
+  assert_null(o365_json_parse("", 0));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_b64url_vectors),
+      cmocka_unit_test(test_pct_encoding),
+      cmocka_unit_test(test_pkce_rfc7636_vector),
+      cmocka_unit_test(test_random_state),
+      cmocka_unit_test(test_guid),
+      cmocka_unit_test(test_secret_equal),
+      cmocka_unit_test(test_retry_after),
+      cmocka_unit_test(test_json_helpers),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
