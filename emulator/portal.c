@@ -1,0 +1,322 @@
+/* portal.c - the Azure portal actions of the seed, as admin API routes
+ * under /__emulator/ (identity module; the core owns the rest of the admin
+ * API). Errors use the Graph error shape like the core's admin routes.
+ *
+ *   GET    /__emulator/consent                      policy, grants, requests
+ *   POST   /__emulator/consent/settings             {"userConsent",
+ *          "lowImpactPermissions":[..], "adminConsentWorkflow":bool}
+ *   GET    /__emulator/consent/requests[?status=pending|approved|denied]
+ *   POST   /__emulator/consent/requests/{id}/approve   {"reviewer"?}
+ *   POST   /__emulator/consent/requests/{id}/deny      {"reviewer"?}
+ *   GET    /__emulator/consent/grants[?clientId=]
+ *   DELETE /__emulator/consent/grants/{clientId}/{user}  one user's grant
+ *   POST   /__emulator/apps/{clientId}/admin-consent   "Grant admin consent"
+ *          (body optional: {"scopes":[..]}, default: required permissions)
+ *   DELETE /__emulator/apps/{clientId}                 delete enterprise app
+ *   POST   /__emulator/apps/{clientId}/restore         re-add it
+ *   GET    /__emulator/identity                     settings + token counts
+ *   POST   /__emulator/identity/settings            see identity.h
+ *   POST   /__emulator/users/{user}/revoke-sessions   revokeSignInSessions
+ */
+#include "emu.h"
+#include "identity.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_object *policy_json(void) {
+  const emu_consent_policy *p = &emu_tenant_get()->policy;
+  json_object *o = json_object_new_object(), *a = json_object_new_array();
+  size_t i;
+  json_object_object_add(
+      o, "userConsent",
+      json_object_new_string(emu_user_consent_name(p->user_consent)));
+  for (i = 0; i < p->nlow_impact; i++)
+    json_object_array_add(a, json_object_new_string(p->low_impact[i]));
+  json_object_object_add(o, "lowImpactPermissions", a);
+  json_object_object_add(o, "adminConsentWorkflow",
+                         json_object_new_boolean(p->admin_consent_workflow));
+  return o;
+}
+
+static void h_consent_get(emu_req *r) {
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "policy", policy_json());
+  json_object_object_add(o, "grants",
+                         emu_consent_grants_json(emu_id_consent(), NULL));
+  json_object_object_add(o, "requests",
+                         emu_consent_requests_json(emu_id_consent(), NULL));
+  emu_resp_json(r, 200, o);
+}
+
+/* Reads a JSON array of known permission names into `out`. 0, or -1 with
+ * a message in err. */
+static int scope_array(json_object *a, emu_scopes *out, char *err,
+                       size_t errlen, const char *field) {
+  size_t i, n;
+  if (!json_object_is_type(a, json_type_array)) {
+    snprintf(err, errlen, "%s must be an array of permission names", field);
+    return -1;
+  }
+  n = json_object_array_length(a);
+  for (i = 0; i < n; i++) {
+    json_object *v = json_object_array_get_idx(a, i);
+    emu_scopes one = {0};
+    char *bad = NULL;
+    if (!json_object_is_type(v, json_type_string) ||
+        emu_scopes_parse(&one, json_object_get_string(v), &bad) != 0 ||
+        one.n != 1) {
+      snprintf(err, errlen, "%s[%zu]: unknown permission '%s'", field, i,
+               bad ? bad : json_object_get_string(v));
+      free(bad);
+      emu_scopes_clear(&one);
+      return -1;
+    }
+    emu_scopes_add(out, one.v[0]);
+    emu_scopes_clear(&one);
+  }
+  return 0;
+}
+
+static void h_consent_settings(emu_req *r) {
+  json_object *b = emu_req_json(r), *v;
+  emu_consent_policy *p = &emu_tenant_get()->policy;
+  emu_scopes low = {0};
+  int mode = -1, workflow = -1, have_low = 0;
+  char err[256];
+  if (b == NULL || !json_object_is_type(b, json_type_object)) {
+    emu_graph_error(r, 400, "BadRequest",
+                    "Body must be a JSON object with userConsent, "
+                    "lowImpactPermissions and/or adminConsentWorkflow.");
+    return;
+  }
+  if (json_object_object_get_ex(b, "userConsent", &v)) {
+    mode = emu_user_consent_parse(json_object_get_string(v));
+    if (mode < 0) {
+      emu_graph_error(r, 400, "BadRequest",
+                      "userConsent must be \"allowed\", "
+                      "\"verified_publishers\" or \"not_allowed\".");
+      return;
+    }
+  }
+  if (json_object_object_get_ex(b, "lowImpactPermissions", &v)) {
+    if (scope_array(v, &low, err, sizeof(err), "lowImpactPermissions") != 0) {
+      emu_scopes_clear(&low);
+      emu_graph_error(r, 400, "BadRequest", "%s", err);
+      return;
+    }
+    have_low = 1;
+  }
+  if (json_object_object_get_ex(b, "adminConsentWorkflow", &v)) {
+    if (!json_object_is_type(v, json_type_boolean)) {
+      emu_scopes_clear(&low);
+      emu_graph_error(r, 400, "BadRequest",
+                      "adminConsentWorkflow must be a boolean.");
+      return;
+    }
+    workflow = json_object_get_boolean(v);
+  }
+  /* Validated: apply. Existing grants stay (configure-user-consent.md). */
+  if (mode >= 0)
+    p->user_consent = (emu_user_consent)mode;
+  if (have_low && emu_strv_replace(&p->low_impact, &p->nlow_impact,
+                                   (const char *const *)low.v, low.n) != 0) {
+    emu_scopes_clear(&low);
+    emu_graph_error(r, 500, "InternalServerError", "Out of memory.");
+    return;
+  }
+  emu_scopes_clear(&low);
+  if (workflow >= 0)
+    p->admin_consent_workflow = workflow;
+  emu_resp_json(r, 200, policy_json());
+}
+
+static void h_requests(emu_req *r) {
+  const char *status = emu_req_query(r, "status");
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "value",
+                         emu_consent_requests_json(emu_id_consent(), status));
+  emu_resp_json(r, 200, o);
+}
+
+static void review(emu_req *r, int approve) {
+  json_object *b = emu_req_json(r), *v;
+  const char *reviewer = NULL;
+  int rc;
+  if (b != NULL && json_object_object_get_ex(b, "reviewer", &v))
+    reviewer = json_object_get_string(v);
+  rc = emu_consent_request_review(emu_id_consent(), emu_req_param(r, "id"),
+                                  approve, reviewer, emu_now());
+  if (rc == -1) {
+    emu_graph_error(r, 404, "Request_ResourceNotFound",
+                    "Admin consent request '%s' does not exist.",
+                    emu_req_param(r, "id"));
+    return;
+  }
+  if (rc == -2) {
+    emu_graph_error(r, 409, "Conflict",
+                    "Admin consent request '%s' was already reviewed.",
+                    emu_req_param(r, "id"));
+    return;
+  }
+  emu_resp_empty(r, 204);
+}
+
+static void h_approve(emu_req *r) {
+  review(r, 1);
+}
+
+static void h_deny(emu_req *r) {
+  review(r, 0);
+}
+
+static void h_grants(emu_req *r) {
+  emu_resp_json(
+      r, 200,
+      emu_consent_grants_json(emu_id_consent(), emu_req_query(r, "clientId")));
+}
+
+static const emu_app *app_or_404(emu_req *r) {
+  const emu_app *app = emu_app_find(emu_req_param(r, "clientId"));
+  if (app == NULL)
+    emu_graph_error(r, 404, "Request_ResourceNotFound",
+                    "Application '%s' is not registered in the tenant.",
+                    emu_req_param(r, "clientId"));
+  return app;
+}
+
+static void h_grant_revoke(emu_req *r) {
+  const emu_app *app = app_or_404(r);
+  emu_user *u;
+  if (app == NULL)
+    return;
+  u = emu_user_find(emu_req_param(r, "user"));
+  if (u == NULL ||
+      !emu_consent_revoke_user(emu_id_consent(), u->id, app->client_id)) {
+    emu_graph_error(r, 404, "Request_ResourceNotFound",
+                    "No delegated permission grant of '%s' for '%s'.",
+                    app->client_id, emu_req_param(r, "user"));
+    return;
+  }
+  emu_resp_empty(r, 204);
+}
+
+static void h_admin_consent(emu_req *r) {
+  const emu_app *app = app_or_404(r);
+  json_object *b, *v;
+  emu_scopes s = {0};
+  char err[256];
+  size_t i;
+  if (app == NULL)
+    return;
+  b = emu_req_json(r);
+  if (b != NULL && json_object_object_get_ex(b, "scopes", &v)) {
+    if (scope_array(v, &s, err, sizeof(err), "scopes") != 0) {
+      emu_scopes_clear(&s);
+      emu_graph_error(r, 400, "BadRequest", "%s", err);
+      return;
+    }
+  } else {
+    /* The portal grants the app's configured (required) permissions. */
+    for (i = 0; i < app->npermissions; i++) {
+      emu_scopes one = {0};
+      if (emu_scopes_parse(&one, app->permissions[i], NULL) == 0 && one.n == 1)
+        emu_scopes_add(&s, one.v[0]);
+      emu_scopes_clear(&one);
+    }
+  }
+  if (emu_consent_grant_tenant(emu_id_consent(), app->client_id, &s) != 0) {
+    emu_scopes_clear(&s);
+    emu_graph_error(r, 500, "InternalServerError", "Out of memory.");
+    return;
+  }
+  emu_scopes_clear(&s);
+  emu_resp_json(r, 200,
+                emu_consent_grants_json(emu_id_consent(), app->client_id));
+}
+
+static void h_app_delete(emu_req *r) {
+  const emu_app *app = app_or_404(r);
+  if (app == NULL)
+    return;
+  if (!emu_consent_app_delete(emu_id_consent(), app->client_id)) {
+    emu_graph_error(r, 404, "Request_ResourceNotFound",
+                    "Enterprise application '%s' is not in the tenant.",
+                    app->client_id);
+    return;
+  }
+  emu_resp_empty(r, 204);
+}
+
+static void h_app_restore(emu_req *r) {
+  const emu_app *app = app_or_404(r);
+  if (app == NULL)
+    return;
+  emu_consent_app_add(emu_id_consent(), app->client_id);
+  emu_resp_json(r, 200,
+                emu_consent_grants_json(emu_id_consent(), app->client_id));
+}
+
+static void h_identity_get(emu_req *r) {
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "settings", emu_id_settings_json());
+  json_object_object_add(o, "stats", emu_id_stats_json());
+  emu_resp_json(r, 200, o);
+}
+
+static void h_identity_settings(emu_req *r) {
+  char err[256];
+  if (emu_id_settings_apply(emu_req_json(r), err, sizeof(err)) != 0) {
+    emu_graph_error(r, 400, "BadRequest", "%s", err);
+    return;
+  }
+  emu_resp_json(r, 200, emu_id_settings_json());
+}
+
+static void h_revoke_sessions(emu_req *r) {
+  emu_user *u = emu_user_find(emu_req_param(r, "user"));
+  json_object *o;
+  if (u == NULL) {
+    emu_graph_error(r, 404, "Request_ResourceNotFound",
+                    "User '%s' does not exist.", emu_req_param(r, "user"));
+    return;
+  }
+  o = json_object_new_object();
+  json_object_object_add(o, "revokedRefreshTokens",
+                         json_object_new_int(emu_id_revoke_user_tokens(u->id)));
+  emu_resp_json(r, 200, o);
+}
+
+static int portal_init(void) {
+  static const struct {
+    const char *method, *pattern;
+    emu_handler_fn fn;
+  } routes[] = {
+      {"GET", "/__emulator/consent", h_consent_get},
+      {"POST", "/__emulator/consent/settings", h_consent_settings},
+      {"GET", "/__emulator/consent/requests", h_requests},
+      {"POST", "/__emulator/consent/requests/{id}/approve", h_approve},
+      {"POST", "/__emulator/consent/requests/{id}/deny", h_deny},
+      {"GET", "/__emulator/consent/grants", h_grants},
+      {"DELETE", "/__emulator/consent/grants/{clientId}/{user}",
+       h_grant_revoke},
+      {"POST", "/__emulator/apps/{clientId}/admin-consent", h_admin_consent},
+      {"DELETE", "/__emulator/apps/{clientId}", h_app_delete},
+      {"POST", "/__emulator/apps/{clientId}/restore", h_app_restore},
+      {"GET", "/__emulator/identity", h_identity_get},
+      {"POST", "/__emulator/identity/settings", h_identity_settings},
+      {"POST", "/__emulator/users/{user}/revoke-sessions", h_revoke_sessions},
+  };
+  size_t i;
+  for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+    if (emu_route_add(routes[i].method, routes[i].pattern, routes[i].fn, 0) !=
+        0) {
+      fprintf(stderr, "m365-emulator: portal: cannot add route %s %s\n",
+              routes[i].method, routes[i].pattern);
+      return -1;
+    }
+  return 0;
+}
+
+EMU_MODULE(portal, portal_init)
