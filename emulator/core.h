@@ -126,6 +126,7 @@ int emu__admin_init(void);
 /* faults.c */
 void emu__fault_take(emu_req *r);
 void emu__faults_clear(void);
+const char *emu__fault_default_code(int status, int identity);
 int emu__faults_init(void);
 
 /* throttle.c */

@@ -106,7 +106,8 @@ static json_object *fault_json(const fault *f) {
   json_object_object_add(o, "skip", json_object_new_int(f->skip));
   if (f->hit.kind == EMU_FAULT_STATUS) {
     json_object_object_add(o, "status", json_object_new_int(f->hit.status));
-    json_object_object_add(o, "code", json_object_new_string(f->hit.code));
+    if (f->hit.code[0])
+      json_object_object_add(o, "code", json_object_new_string(f->hit.code));
     if (f->hit.retry_after >= 0)
       json_object_object_add(o, "retryAfter",
                              json_object_new_int(f->hit.retry_after));
@@ -118,7 +119,11 @@ static json_object *fault_json(const fault *f) {
   return o;
 }
 
-static const char *default_code(int status) {
+const char *emu__fault_default_code(int status, int identity) {
+  if (identity)
+    return status == 500                    ? "server_error"
+           : status >= 500 || status == 429 ? "temporarily_unavailable"
+                                            : "invalid_request";
   switch (status) {
   case 429:
     return "TooManyRequests";
@@ -234,10 +239,9 @@ static void h_add(emu_req *r) {
     emu_graph_error(r, 400, "BadRequest", "code is too long.");
     return;
   }
-  snprintf(f.hit.code, sizeof f.hit.code, "%s",
-           code ? code
-                : (f.hit.kind == EMU_FAULT_STATUS ? default_code(f.hit.status)
-                                                  : ""));
+  /* Without a code the default depends on the path's error shape, chosen
+   * when the fault hits. */
+  snprintf(f.hit.code, sizeof f.hit.code, "%s", code ? code : "");
   snprintf(f.method, sizeof f.method, "%s", method);
   f.path = strdup(path);
   f.glob = strpbrk(path, "*?[") != NULL;

@@ -433,6 +433,12 @@ static int is_admin_path(const char *p) {
          strncmp(p, "/__emulator/debug/", 18) != 0;
 }
 
+/* Identity platform paths: /{tenant}/oauth2/..., /{tenant}/v2.0/... */
+static int is_identity_path(const char *p) {
+  return strstr(p, "/oauth2/") != NULL || strstr(p, "/v2.0/") != NULL ||
+         strstr(p, "/discovery/") != NULL;
+}
+
 /* First call for a request: headers are in, no body yet. Returns MHD_YES
  * to go on reading, or MHD_NO to drop the connection. */
 static enum MHD_Result begin(emu_req *r, const char *method) {
@@ -451,13 +457,14 @@ static enum MHD_Result begin(emu_req *r, const char *method) {
   if (crid && valid_client_request_id(crid))
     r->client_request_id = strdup(crid);
 
-  if (emu__router_match(r) != 0) {
+  /* Unmatched paths already hold their 404/405 answer, which a fault may
+   * still replace (an outage covers every path). */
+  int matched = emu__router_match(r) == 0;
+  if (!matched)
     r->discard_body = 1;
-    return MHD_YES;
-  }
   unsigned flags = emu__route_flags(r->route);
   const char *cl = emu_req_header(r, "Content-Length");
-  if (!(flags & EMU_ROUTE_STREAM) && cl &&
+  if (matched && !(flags & EMU_ROUTE_STREAM) && cl &&
       strtoull(cl, NULL, 10) > EMU_BODY_MAX) {
     /* Answer before reading: MHD then closes the connection, and a client
      * sending Expect: 100-continue never uploads the body. */
@@ -474,14 +481,21 @@ static enum MHD_Result begin(emu_req *r, const char *method) {
     if (r->fault.kind == EMU_FAULT_RESET && !r->fault.after_handler)
       return reset_connection(r);
     if (r->fault.kind == EMU_FAULT_STATUS) {
-      /* The service answers without doing the work. */
-      if (strncmp(r->path, "/v1.0/", 6) == 0 || r->fault.code[0] == '\0')
-        emu_graph_error(r, r->fault.status,
-                        r->fault.code[0] ? r->fault.code : "UnknownError",
-                        "Injected fault (status %d).", r->fault.status);
+      /* The service answers without doing the work, in the error shape
+       * of the part of the service the path belongs to. */
+      emu__resp_clear(&r->resp);
+      if (is_identity_path(r->path))
+        emu_id_error(
+            r, r->fault.status,
+            r->fault.code[0] ? r->fault.code
+                             : emu__fault_default_code(r->fault.status, 1),
+            90033, NULL, "Injected fault (status %d).", r->fault.status);
       else
-        emu_id_error(r, r->fault.status, r->fault.code, 90033, NULL,
-                     "Injected fault (status %d).", r->fault.status);
+        emu_graph_error(r, r->fault.status,
+                        r->fault.code[0]
+                            ? r->fault.code
+                            : emu__fault_default_code(r->fault.status, 0),
+                        "Injected fault (status %d).", r->fault.status);
       if (r->fault.retry_after >= 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", r->fault.retry_after);
@@ -491,6 +505,8 @@ static enum MHD_Result begin(emu_req *r, const char *method) {
       return MHD_YES;
     }
   }
+  if (!matched)
+    return MHD_YES;
   if (flags & EMU_ROUTE_STREAM) {
     emu_lock();
     emu__router_run(r);

@@ -108,6 +108,34 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud) {
   return q->read(buf, size * n, q->read_ctx);
 }
 
+void tclient_set_ca(tclient *c, const char *ca_file) {
+  curl_easy_setopt(c->easy, CURLOPT_CAINFO, ca_file);
+}
+
+json_object *tjson_get(json_object *o, const char *dotted) {
+  const char *p = dotted;
+  while (o != NULL && *p) {
+    size_t n = strcspn(p, ".");
+    char key[256];
+    if (n >= sizeof key)
+      return NULL;
+    memcpy(key, p, n);
+    key[n] = '\0';
+    if (!json_object_is_type(o, json_type_object) ||
+        !json_object_object_get_ex(o, key, &o))
+      return NULL;
+    p += n;
+    if (*p == '.')
+      p++;
+  }
+  return o;
+}
+
+const char *tjson_str(json_object *o, const char *dotted) {
+  json_object *v = tjson_get(o, dotted);
+  return v ? json_object_get_string(v) : NULL;
+}
+
 int tclient_do(tclient *c, const treq *q, tresp *out) {
   memset(out, 0, sizeof *out);
   sink s = {out, 0, q};

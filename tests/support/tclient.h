@@ -45,6 +45,8 @@ typedef struct treq {
 /* cookies: keep a cookie jar for this client. NULL only on out of memory. */
 tclient *tclient_new(int cookies);
 void tclient_free(tclient *c);
+/* Trust this CA bundle (PEM) for https URLs; copied. */
+void tclient_set_ca(tclient *c, const char *ca_file);
 
 /* Performs the request. Returns the CURLcode (also in out->curl_code); out
  * is filled in either case and must be released with tresp_free(). */
@@ -70,5 +72,11 @@ char *tclient_escape(const char *s);
 /* Value of query parameter name in url (e.g. a Location), decoded; malloc'd
  * or NULL. */
 char *tclient_url_param(const char *url, const char *name);
+
+/* Dotted lookup in a JSON object ("error.innerError.date"), borrowed; NULL
+ * when a step is missing. Array steps are not supported. */
+json_object *tjson_get(json_object *o, const char *dotted);
+/* Same, as a string (borrowed) or NULL. */
+const char *tjson_str(json_object *o, const char *dotted);
 
 #endif /* TCLIENT_H */

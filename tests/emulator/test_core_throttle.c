@@ -1,0 +1,232 @@
+/* Emulator core: Graph throttling per app + mailbox - concurrency (5
+ * concurrent -> one 429 with Retry-After), the request window in virtual
+ * time, isolation between mailboxes and apps. Owner: emucore. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "emu_proc.h"
+#include "tclient.h"
+
+typedef struct fx {
+  emu_proc *emu;
+  tclient *c;
+  char buf[2048];
+} fx;
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof *f);
+  f->emu = emu_proc_start(NULL, NULL);
+  f->c = tclient_new(0);
+  *state = f;
+  return f->emu && f->c ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  tclient_free(f->c);
+  int rc = emu_proc_stop(f->emu);
+  free(f);
+  return rc == 0 ? 0 : -1;
+}
+
+static const char *u(fx *f, const char *path) {
+  snprintf(f->buf, sizeof f->buf, "%s%s", emu_proc_url(f->emu), path);
+  return f->buf;
+}
+
+static int reset(void **state) {
+  fx *f = *state;
+  tresp r;
+  tclient_request(f->c, "POST", u(f, "/__emulator/reset"), NULL, "", &r);
+  int ok = r.status == 200;
+  tresp_free(&r);
+  return ok ? 0 : -1;
+}
+
+typedef struct worker {
+  pthread_t th;
+  pthread_barrier_t *go;
+  char url[512];
+  long status;
+  char retry_after[16];
+  char message[128];
+} worker;
+
+static void *run(void *arg) {
+  worker *w = arg;
+  tclient *c = tclient_new(0);
+  tresp r;
+  pthread_barrier_wait(w->go);
+  tclient_request(c, "GET", w->url, NULL, NULL, &r);
+  w->status = r.status;
+  const char *ra = tresp_header(&r, "Retry-After");
+  snprintf(w->retry_after, sizeof w->retry_after, "%s", ra ? ra : "");
+  json_object *o = tresp_json(&r);
+  const char *code = tjson_str(o, "error.code");
+  const char *msg = tjson_str(o, "error.message");
+  if (code && msg)
+    snprintf(w->message, sizeof w->message, "%s: %s", code, msg);
+  json_object_put(o);
+  tresp_free(&r);
+  tclient_free(c);
+  return NULL;
+}
+
+static void test_concurrency_limit(void **state) {
+  fx *f = *state;
+  enum { N = 5 };
+  worker w[N];
+  pthread_barrier_t go;
+  pthread_barrier_init(&go, NULL, N);
+  memset(w, 0, sizeof w);
+  for (int i = 0; i < N; i++) {
+    w[i].go = &go;
+    snprintf(w[i].url, sizeof w[i].url,
+             "%s/__emulator/debug/throttled?app=app-1&mailbox=alice&"
+             "holdMs=1500",
+             emu_proc_url(f->emu));
+    pthread_create(&w[i].th, NULL, run, &w[i]);
+  }
+  /* While the four slots are held, another mailbox and another app are not
+   * affected. */
+  usleep(500 * 1000);
+  tresp r;
+  tclient_request(f->c, "GET",
+                  u(f, "/__emulator/debug/throttled?app=app-1&mailbox=bob"),
+                  NULL, NULL, &r);
+  assert_int_equal(r.status, 200);
+  tresp_free(&r);
+  tclient_request(f->c, "GET",
+                  u(f, "/__emulator/debug/throttled?app=app-2&mailbox=alice"),
+                  NULL, NULL, &r);
+  assert_int_equal(r.status, 200);
+  tresp_free(&r);
+  for (int i = 0; i < N; i++)
+    pthread_join(w[i].th, NULL);
+  pthread_barrier_destroy(&go);
+  int ok = 0, throttled = 0;
+  for (int i = 0; i < N; i++) {
+    if (w[i].status == 200) {
+      ok++;
+      continue;
+    }
+    assert_int_equal(w[i].status, 429);
+    assert_string_equal(w[i].retry_after, "1");
+    assert_string_equal(w[i].message,
+                        "ApplicationThrottled: Application is over its "
+                        "MailboxConcurrency limit.");
+    throttled++;
+  }
+  assert_int_equal(ok, 4);
+  assert_int_equal(throttled, 1);
+
+  /* The slots were released when the answers went out; the mailbox key is
+   * case-insensitive. */
+  tclient_request(f->c, "GET",
+                  u(f, "/__emulator/debug/throttled?app=APP-1&mailbox=Alice"),
+                  NULL, NULL, &r);
+  assert_int_equal(r.status, 200);
+  tresp_free(&r);
+  tclient_request(f->c, "GET", u(f, "/__emulator/throttle"), NULL, NULL, &r);
+  json_object *o = tresp_json(&r);
+  json_object *b = tjson_get(o, "buckets");
+  int seen = 0;
+  for (size_t i = 0; i < json_object_array_length(b); i++) {
+    json_object *e = json_object_array_get_idx(b, i);
+    if (strcmp(tjson_str(e, "app"), "app-1") == 0 &&
+        strcmp(tjson_str(e, "mailbox"), "alice") == 0) {
+      seen = 1;
+      assert_int_equal(json_object_get_int(tjson_get(e, "inflight")), 0);
+      assert_int_equal(json_object_get_int(tjson_get(e, "windowCount")), 5);
+      assert_int_equal(json_object_get_int(tjson_get(e, "throttled")), 1);
+    }
+  }
+  assert_true(seen);
+  json_object_put(o);
+  tresp_free(&r);
+}
+
+static void test_window_limit_virtual_time(void **state) {
+  fx *f = *state;
+  static const char *const hdr[] = {"Content-Type: application/json", NULL};
+  tresp r;
+  tclient_request(f->c, "POST", u(f, "/__emulator/throttle"), hdr,
+                  "{\"requestsPerWindow\":3,\"windowSeconds\":60}", &r);
+  assert_int_equal(r.status, 200);
+  tresp_free(&r);
+  const char *p = "/__emulator/debug/throttled?app=bulk&mailbox=carol";
+  for (int i = 0; i < 3; i++) {
+    tclient_request(f->c, "GET", u(f, p), NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    tresp_free(&r);
+  }
+  tclient_request(f->c, "GET", u(f, p), NULL, NULL, &r);
+  assert_int_equal(r.status, 429);
+  int ra = atoi(tresp_header(&r, "Retry-After"));
+  assert_true(ra >= 58 && ra <= 60);
+  json_object *o = tresp_json(&r);
+  assert_string_equal(tjson_str(o, "error.code"), "ApplicationThrottled");
+  assert_non_null(strstr(tjson_str(o, "error.message"), "MailboxRequests"));
+  json_object_put(o);
+  tresp_free(&r);
+
+  /* Another mailbox of the same app has its own window. */
+  tclient_request(f->c, "GET",
+                  u(f, "/__emulator/debug/throttled?app=bulk&mailbox=support"),
+                  NULL, NULL, &r);
+  assert_int_equal(r.status, 200);
+  tresp_free(&r);
+
+  /* Half the window later the limit holds, with a shorter Retry-After. */
+  tclient_request(f->c, "POST", u(f, "/__emulator/time/advance"), hdr,
+                  "{\"seconds\":30}", &r);
+  tresp_free(&r);
+  tclient_request(f->c, "GET", u(f, p), NULL, NULL, &r);
+  assert_int_equal(r.status, 429);
+  ra = atoi(tresp_header(&r, "Retry-After"));
+  assert_true(ra >= 28 && ra <= 30);
+  tresp_free(&r);
+
+  /* After Retry-After seconds of virtual time the window has rolled. */
+  tclient_request(f->c, "POST", u(f, "/__emulator/time/advance"), hdr,
+                  "{\"seconds\":31}", &r);
+  tresp_free(&r);
+  tclient_request(f->c, "GET", u(f, p), NULL, NULL, &r);
+  assert_int_equal(r.status, 200);
+  tresp_free(&r);
+}
+
+static void test_limits_disabled(void **state) {
+  fx *f = *state;
+  static const char *const hdr[] = {"Content-Type: application/json", NULL};
+  tresp r;
+  tclient_request(f->c, "POST", u(f, "/__emulator/throttle"), hdr,
+                  "{\"requestsPerWindow\":0,\"concurrency\":0}", &r);
+  assert_int_equal(r.status, 200);
+  tresp_free(&r);
+  for (int i = 0; i < 20; i++) {
+    tclient_request(f->c, "GET",
+                    u(f, "/__emulator/debug/throttled?app=free&mailbox=alice"),
+                    NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    tresp_free(&r);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup(test_concurrency_limit, reset),
+      cmocka_unit_test_setup(test_window_limit_virtual_time, reset),
+      cmocka_unit_test_setup(test_limits_disabled, reset),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
