@@ -93,6 +93,8 @@ struct emu_req {
   emu_fault_hit fault;
   void *throttle_ticket;
   int64_t started_ms;
+  emu_kvv hdr_over; /* sub-requests ($batch): headers that override the
+                       connection's (names compared case-insensitively) */
 };
 
 /* router.c */

@@ -187,6 +187,21 @@ void emu_id_error(emu_req *r, int status, const char *error, int aadsts,
 /* The error_description text alone (for redirects): malloc'd, caller frees. */
 char *emu_id_error_description(emu_req *r, int aadsts, const char *msg);
 
+/* ---- Sub-requests (subreq.c; for Graph JSON batching) ------------------- */
+
+/* Runs method + url (a path with query, e.g. "/v1.0/me/messages?$top=1")
+ * through the router as part of `parent`, with the lock held: same
+ * connection, so the parent's headers (Authorization...) apply unless
+ * `headers` (JSON object name -> string; borrowed, may be NULL) overrides
+ * them; body (may be NULL) is copied. Streaming routes are refused (400).
+ * Faults are not injected; throttling and auth apply as for any request.
+ * Returns a new {"status": n, "headers": {...}, "body": ...} where body is
+ * the parsed JSON for JSON responses, a string for text, base64 otherwise,
+ * and absent when empty. */
+json_object *emu_subrequest(emu_req *parent, const char *method,
+                            const char *url, json_object *headers,
+                            const char *body, size_t len);
+
 /* ---- Global lock ----------------------------------------------------------
  */
 

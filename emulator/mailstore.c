@@ -520,7 +520,7 @@ emu_message *emu_message_add(emu_mailstore *s, emu_folder *f,
   }
   update_preview(props);
   new_change_key(props);
-  m->seq = ++s->seq;
+  m->seq = m->cseq = ++s->seq;
   attach(f, m);
   return m;
 }
@@ -587,6 +587,7 @@ emu_message *emu_message_move(emu_mailstore *s, emu_message *m,
   emu_mailstore_new_id(m->id, "AAMkAGI2TG93");
   attach(dst, m);
   emu_message_touch(s, m);
+  m->cseq = m->seq;
   return m;
 }
 

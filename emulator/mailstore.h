@@ -39,7 +39,8 @@ struct emu_message {
   json_object *props;            /* owned: Graph fields except computed ones */
   emu_attachment **atts;         /* owned */
   size_t natts;
-  uint64_t seq; /* store-wide change sequence of the last change */
+  uint64_t seq;  /* store-wide change sequence of the last change */
+  uint64_t cseq; /* sequence at which it entered its folder (delta) */
 };
 
 typedef struct emu_tombstone {

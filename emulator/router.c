@@ -362,6 +362,9 @@ const char *emu_req_param(const emu_req *r, const char *name) {
 }
 
 const char *emu_req_header(const emu_req *r, const char *name) {
+  for (size_t i = 0; i < r->hdr_over.n; i++) /* sub-request headers */
+    if (strcasecmp(r->hdr_over.v[i].name, name) == 0)
+      return r->hdr_over.v[i].value;
   return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 

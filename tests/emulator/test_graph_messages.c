@@ -1,0 +1,464 @@
+/* Graph messages over real HTTP: list with OData options and paging, get,
+ * create, update, delete, move/copy (new ids, immutable ids), MIME $value,
+ * and the authorization errors. */
+#include "graph_test.h"
+
+static gt T;
+static char *tok;      /* alice, all mail scopes */
+static char *tok_read; /* alice, Mail.Read only */
+
+static int setup(void **state) {
+  (void)state;
+  json_object *doc = emu_proc_example_doc();
+  json_object *boxes = json_tokener_parse(
+      "[{\"user\":\"alice@contoso.test\",\"folders\":[{\"displayName\":"
+      "\"Projects\",\"parent\":\"inbox\"}],\"messages\":["
+      "{\"subject\":\"Quarterly report\",\"from\":\"bob@contoso.test\","
+      "\"toRecipients\":[\"alice@contoso.test\"],\"receivedDateTime\":"
+      "\"2024-03-01T09:00:00Z\",\"body\":\"Numbers attached\",\"importance\":"
+      "\"high\",\"categories\":[\"Finance\"]},"
+      "{\"subject\":\"Lunch?\",\"from\":\"carol@contoso.test\","
+      "\"receivedDateTime\":\"2024-03-02T09:00:00Z\",\"isRead\":true,"
+      "\"body\":{\"contentType\":\"html\",\"content\":\"<p>Noon at "
+      "<b>Luigi's</b></p>\"}},"
+      "{\"subject\":\"Invoice 7\",\"from\":\"billing@fabrikam.example\","
+      "\"receivedDateTime\":\"2024-03-03T09:00:00Z\",\"attachments\":[{"
+      "\"name\":\"inv.txt\",\"contentType\":\"text/plain\",\"text\":"
+      "\"total: 42\"}]},"
+      "{\"folder\":\"Projects\",\"subject\":\"Plan\",\"from\":"
+      "\"bob@contoso.test\",\"receivedDateTime\":\"2024-03-04T09:00:00Z\"}"
+      "]}]");
+  for (int i = 0; i < 12; i++) {
+    char m[256];
+    snprintf(m, sizeof(m),
+             "{\"subject\":\"Bulk %02d\",\"from\":\"news@fabrikam.example\","
+             "\"receivedDateTime\":\"2024-02-%02dT08:00:00Z\",\"isRead\":true}",
+             i, i + 1);
+    json_object *msgs = NULL;
+    json_object_object_get_ex(json_object_array_get_idx(boxes, 0), "messages",
+                              &msgs);
+    json_object_array_add(msgs, json_tokener_parse(m));
+  }
+  json_object_object_add(doc, "mailboxes", boxes);
+  gt_start(&T, doc);
+  json_object_put(doc);
+  tok = gt_token(&T, "alice@contoso.test", "Alice-Passw0rd!", GT_ALL_SCOPES);
+  tok_read =
+      gt_token(&T, "alice@contoso.test", "Alice-Passw0rd!", "openid Mail.Read");
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  free(tok);
+  free(tok_read);
+  gt_stop(&T);
+  return 0;
+}
+
+static json_object *value(json_object *o) {
+  json_object *v = NULL;
+  assert_true(json_object_object_get_ex(o, "value", &v));
+  assert_true(json_object_is_type(v, json_type_array));
+  return v;
+}
+
+static const char *find_id(const char *subject) {
+  static char id[256];
+  json_object *o = NULL;
+  char *p = gt_printf("/v1.0/me/messages?$top=100&$select=subject");
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 200);
+  free(p);
+  json_object *v = value(o);
+  id[0] = '\0';
+  for (size_t i = 0; i < json_object_array_length(v); i++) {
+    json_object *m = json_object_array_get_idx(v, i);
+    if (!strcmp(gt_str(m, "subject"), subject))
+      snprintf(id, sizeof(id), "%s", gt_str(m, "id"));
+  }
+  json_object_put(o);
+  assert_true(id[0] != '\0');
+  return id;
+}
+
+static void test_list_default_page_and_paging(void **state) {
+  (void)state;
+  json_object *o = NULL;
+  assert_int_equal(
+      gt_call(&T, tok, "GET", "/v1.0/me/messages", NULL, NULL, &o, NULL), 200);
+  json_object *v = value(o);
+  assert_int_equal(json_object_array_length(v), 10); /* default page size */
+  gt_assert_message_shape(json_object_array_get_idx(v, 0));
+  /* receivedDateTime desc by default */
+  assert_string_equal(gt_str(json_object_array_get_idx(v, 0), "subject"),
+                      "Plan");
+  assert_non_null(strstr(gt_str(o, "@odata.context"), "$metadata#users('"));
+  const char *next = gt_str(o, "@odata.nextLink");
+  assert_non_null(next);
+  assert_true(strncmp(next, T.url, strlen(T.url)) == 0); /* absolute */
+  assert_non_null(strstr(next, "skiptoken"));
+  /* follow the links: every message exactly once */
+  size_t seen = json_object_array_length(v);
+  char *link = strdup(next);
+  json_object_put(o);
+  while (link) {
+    assert_int_equal(gt_call(&T, tok, "GET", link, NULL, NULL, &o, NULL), 200);
+    free(link);
+    seen += json_object_array_length(value(o));
+    const char *n = gt_str(o, "@odata.nextLink");
+    link = n ? strdup(n) : NULL;
+    json_object_put(o);
+  }
+  assert_int_equal(seen, 16);
+}
+
+static void test_list_query_options(void **state) {
+  (void)state;
+  json_object *o = NULL;
+  assert_int_equal(
+      gt_call(&T, tok, "GET",
+              "/v1.0/me/messages?$filter=importance%20eq%20'high'%20and%20"
+              "categories/any(c:c%20eq%20'Finance')&$select=subject,importance"
+              "&$count=true",
+              NULL, NULL, &o, NULL),
+      200);
+  json_object *v = value(o);
+  assert_int_equal(json_object_array_length(v), 1);
+  json_object *m = json_object_array_get_idx(v, 0);
+  assert_string_equal(gt_str(m, "subject"), "Quarterly report");
+  assert_null(gt_str(m, "from")); /* not selected */
+  assert_non_null(gt_str(m, "id"));
+  assert_int_equal(
+      json_object_get_int(json_object_object_get(o, "@odata.count")), 1);
+  assert_non_null(strstr(gt_str(o, "@odata.context"), "(subject,importance)"));
+  json_object_put(o);
+
+  assert_int_equal(gt_call(&T, tok, "GET",
+                           "/v1.0/me/mailFolders/inbox/messages?$search="
+                           "%22from:carol%22",
+                           NULL, NULL, &o, NULL),
+                   200);
+  assert_int_equal(json_object_array_length(value(o)), 1);
+  json_object_put(o);
+
+  assert_int_equal(gt_call(&T, tok, "GET",
+                           "/v1.0/me/messages?$orderby=subject%20asc&$top=2&"
+                           "$skip=1",
+                           NULL, NULL, &o, NULL),
+                   200);
+  v = value(o);
+  assert_string_equal(gt_str(json_object_array_get_idx(v, 0), "subject"),
+                      "Bulk 01");
+  json_object_put(o);
+
+  /* folder-scoped list: Projects has one message */
+  assert_int_equal(gt_call(&T, tok, "GET",
+                           "/v1.0/me/mailFolders/inbox/childFolders", NULL,
+                           NULL, &o, NULL),
+                   200);
+  char *p = gt_printf("/v1.0/me/mailFolders/%s/messages",
+                      gt_str(json_object_array_get_idx(value(o), 0), "id"));
+  json_object_put(o);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 200);
+  free(p);
+  assert_int_equal(json_object_array_length(value(o)), 1);
+  json_object_put(o);
+
+  char buf[64];
+  tresp raw;
+  assert_int_equal(gt_call(&T, tok, "GET",
+                           "/v1.0/me/messages/$count?$filter=isRead%20eq%20"
+                           "false",
+                           NULL, NULL, NULL, &raw),
+                   200);
+  snprintf(buf, sizeof(buf), "%s", raw.body);
+  tresp_free(&raw);
+  assert_string_equal(buf, "3");
+}
+
+static void test_list_query_errors(void **state) {
+  (void)state;
+  static const struct {
+    const char *q, *code;
+  } cases[] = {
+      {"$filter=subject%20eq", "BadRequest"},
+      {"$filter=nosuch%20eq%201", "RequestBroker--ParseUri"},
+      {"$select=subject,nosuch", "RequestBroker--ParseUri"},
+      {"$top=1001", "ErrorInvalidUrlQuery"},
+      {"$search=%22a%22&$orderby=subject", "SearchWithOrderBy"},
+      {"$search=%22a%22&$filter=isRead%20eq%20true", "BadRequest"},
+      {"$filter=isRead%20eq%20true&$orderby=subject", "InefficientFilter"},
+      {"$search=unquoted", "BadRequest"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char *p = gt_printf("/v1.0/me/messages?%s", cases[i].q);
+    json_object *o = NULL;
+    long st = gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL);
+    if (st != 400)
+      fail_msg("%s: status %ld", cases[i].q, st);
+    gt_assert_error(o, cases[i].code);
+    json_object_put(o);
+    free(p);
+  }
+}
+
+static void test_get_patch_delete(void **state) {
+  (void)state;
+  char id[256];
+  snprintf(id, sizeof(id), "%s", find_id("Lunch?"));
+  char *p = gt_printf("/v1.0/me/messages/%s", id);
+  json_object *o = NULL;
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 200);
+  gt_assert_message_shape(o);
+  assert_string_equal(gt_str(o, "bodyPreview"), "Noon at Luigi's");
+  char etag[128];
+  snprintf(etag, sizeof(etag), "%s", gt_str(o, "@odata.etag"));
+  json_object_put(o);
+  /* text body on request */
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL,
+                           "Prefer: outlook.body-content-type=\"text\"", &o,
+                           NULL),
+                   200);
+  assert_string_equal(json_object_get_string(json_object_object_get(
+                          json_object_object_get(o, "body"), "contentType")),
+                      "text");
+  json_object_put(o);
+  assert_int_equal(gt_call(&T, tok, "PATCH", p,
+                           "{\"isRead\":false,\"categories\":[\"Red\"],"
+                           "\"flag\":{\"flagStatus\":\"flagged\"}}",
+                           NULL, &o, NULL),
+                   200);
+  assert_false(json_object_get_boolean(json_object_object_get(o, "isRead")));
+  assert_string_not_equal(gt_str(o, "@odata.etag"), etag);
+  json_object_put(o);
+  /* not a draft: subject is read-only */
+  assert_int_equal(
+      gt_call(&T, tok, "PATCH", p, "{\"subject\":\"x\"}", NULL, &o, NULL), 400);
+  gt_assert_error(o, "ErrorInvalidPropertyUpdateSentMessage");
+  json_object_put(o);
+  /* unknown property, wrong type, bad enum */
+  assert_int_equal(
+      gt_call(&T, tok, "PATCH", p, "{\"colour\":\"red\"}", NULL, &o, NULL),
+      400);
+  gt_assert_error(o, "RequestBodyRead");
+  json_object_put(o);
+  assert_int_equal(
+      gt_call(&T, tok, "PATCH", p, "{\"isRead\":\"yes\"}", NULL, &o, NULL),
+      400);
+  gt_assert_error(o, "RequestBodyRead");
+  json_object_put(o);
+  assert_int_equal(gt_call(&T, tok, "PATCH", p, "{\"importance\":\"urgent\"}",
+                           NULL, &o, NULL),
+                   400);
+  gt_assert_error(o, "RequestBodyRead");
+  json_object_put(o);
+  /* read-only token cannot write */
+  assert_int_equal(
+      gt_call(&T, tok_read, "PATCH", p, "{\"isRead\":true}", NULL, &o, NULL),
+      403);
+  gt_assert_error(o, "ErrorAccessDenied");
+  json_object_put(o);
+  /* but can read */
+  assert_int_equal(gt_call(&T, tok_read, "GET", p, NULL, NULL, NULL, NULL),
+                   200);
+  assert_int_equal(gt_call(&T, tok, "DELETE", p, NULL, NULL, NULL, NULL), 204);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 404);
+  gt_assert_error(o, "ErrorItemNotFound");
+  json_object_put(o);
+  free(p);
+}
+
+static void test_create_draft(void **state) {
+  (void)state;
+  json_object *o = NULL;
+  assert_int_equal(
+      gt_call(&T, tok, "POST", "/v1.0/me/messages",
+              "{\"subject\":\"Draft 1\",\"body\":{\"contentType\":\"text\","
+              "\"content\":\"hello\"},\"toRecipients\":[{\"emailAddress\":{"
+              "\"address\":\"bob@contoso.test\"}}],\"attachments\":[{"
+              "\"@odata.type\":\"#microsoft.graph.fileAttachment\",\"name\":"
+              "\"a.txt\",\"contentBytes\":\"aGVsbG8=\"}]}",
+              NULL, &o, NULL),
+      201);
+  gt_assert_message_shape(o);
+  assert_true(json_object_get_boolean(json_object_object_get(o, "isDraft")));
+  assert_true(
+      json_object_get_boolean(json_object_object_get(o, "hasAttachments")));
+  json_object *drafts = NULL;
+  assert_int_equal(gt_call(&T, tok, "GET", "/v1.0/me/mailFolders/drafts", NULL,
+                           NULL, &drafts, NULL),
+                   200);
+  gt_assert_folder_shape(drafts);
+  assert_string_equal(gt_str(o, "parentFolderId"), gt_str(drafts, "id"));
+  /* drafts may change subject */
+  char *p = gt_printf("/v1.0/me/messages/%s", gt_str(o, "id"));
+  json_object *o2 = NULL;
+  assert_int_equal(gt_call(&T, tok, "PATCH", p, "{\"subject\":\"Draft 2\"}",
+                           NULL, &o2, NULL),
+                   200);
+  assert_string_equal(gt_str(o2, "subject"), "Draft 2");
+  json_object_put(o2);
+  free(p);
+  json_object_put(drafts);
+  json_object_put(o);
+  /* bad bodies */
+  assert_int_equal(gt_call(&T, tok, "POST", "/v1.0/me/messages",
+                           "{\"subject\":1}", NULL, &o, NULL),
+                   400);
+  gt_assert_error(o, "RequestBodyRead");
+  json_object_put(o);
+  assert_int_equal(gt_call(&T, tok, "POST", "/v1.0/me/messages", "{not json",
+                           NULL, &o, NULL),
+                   400);
+  json_object_put(o);
+  assert_int_equal(
+      gt_call(&T, tok, "POST", "/v1.0/me/messages",
+              "{\"toRecipients\":[{\"emailAddress\":{\"addr\":\"x\"}}]}", NULL,
+              &o, NULL),
+      400);
+  gt_assert_error(o, "RequestBodyRead");
+  json_object_put(o);
+}
+
+static void test_move_copy_ids(void **state) {
+  (void)state;
+  char id[256];
+  snprintf(id, sizeof(id), "%s", find_id("Invoice 7"));
+  char *p = gt_printf("/v1.0/me/messages/%s/move", id);
+  json_object *o = NULL;
+  assert_int_equal(gt_call(&T, tok, "POST", p,
+                           "{\"destinationId\":\"archive\"}", NULL, &o, NULL),
+                   201);
+  free(p);
+  gt_assert_message_shape(o);
+  char moved[256];
+  snprintf(moved, sizeof(moved), "%s", gt_str(o, "id"));
+  assert_string_not_equal(moved, id); /* a move gives a new id */
+  json_object_put(o);
+  p = gt_printf("/v1.0/me/messages/%s", id);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, NULL, NULL), 404);
+  free(p);
+
+  /* immutable ids survive a move */
+  const char *imm_hdr = "Prefer: IdType=\"ImmutableId\"";
+  p = gt_printf("/v1.0/me/messages/%s", moved);
+  tresp raw;
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, imm_hdr, &o, &raw), 200);
+  assert_non_null(tresp_header(&raw, "Preference-Applied"));
+  tresp_free(&raw);
+  free(p);
+  char imm[256];
+  snprintf(imm, sizeof(imm), "%s", gt_str(o, "id"));
+  json_object_put(o);
+  p = gt_printf("/v1.0/me/messages/%s/move", imm);
+  assert_int_equal(gt_call(&T, tok, "POST", p, "{\"destinationId\":\"inbox\"}",
+                           imm_hdr, &o, NULL),
+                   201);
+  assert_string_equal(gt_str(o, "id"), imm);
+  json_object_put(o);
+  free(p);
+
+  /* copy: 201, a new message, the original stays */
+  p = gt_printf("/v1.0/me/messages/%s/copy", imm);
+  assert_int_equal(gt_call(&T, tok, "POST", p,
+                           "{\"destinationId\":\"deleteditems\"}", NULL, &o,
+                           NULL),
+                   201);
+  assert_string_not_equal(gt_str(o, "id"), imm);
+  assert_true(
+      json_object_get_boolean(json_object_object_get(o, "hasAttachments")));
+  json_object_put(o);
+  free(p);
+  p = gt_printf("/v1.0/me/messages/%s/copy", imm);
+  assert_int_equal(gt_call(&T, tok, "POST", p, "{\"destinationId\":\"nope\"}",
+                           NULL, &o, NULL),
+                   404);
+  json_object_put(o);
+  assert_int_equal(gt_call(&T, tok, "POST", p, "{\"destination\":\"inbox\"}",
+                           NULL, &o, NULL),
+                   400);
+  json_object_put(o);
+  free(p);
+}
+
+static void test_mime_value(void **state) {
+  (void)state;
+  char id[256];
+  snprintf(id, sizeof(id), "%s", find_id("Quarterly report"));
+  char *p = gt_printf("/v1.0/me/messages/%s/$value", id);
+  tresp raw;
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, NULL, &raw), 200);
+  free(p);
+  assert_non_null(strstr(raw.body, "Subject: Quarterly report\r\n"));
+  assert_non_null(strstr(raw.body, "From: <bob@contoso.test>") ||
+                  strstr(raw.body, "From: \"bob@contoso.test\""));
+  assert_non_null(strstr(raw.body, "MIME-Version: 1.0\r\n"));
+  assert_non_null(strstr(raw.body, "Message-ID: <"));
+  tresp_free(&raw);
+  /* with an attachment: multipart, base64 part */
+  snprintf(id, sizeof(id), "%s", find_id("Invoice 7"));
+  p = gt_printf("/v1.0/me/messages/%s/$value", id);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, NULL, &raw), 200);
+  free(p);
+  assert_non_null(strstr(raw.body, "multipart/mixed"));
+  assert_non_null(strstr(raw.body, "filename=\"inv.txt\""));
+  assert_non_null(strstr(raw.body, "dG90YWw6IDQy")); /* "total: 42" */
+  tresp_free(&raw);
+}
+
+static void test_auth_errors(void **state) {
+  (void)state;
+  json_object *o = NULL;
+  assert_int_equal(
+      gt_call(&T, NULL, "GET", "/v1.0/me/messages", NULL, NULL, &o, NULL), 401);
+  gt_assert_error(o, "InvalidAuthenticationToken");
+  json_object_put(o);
+  assert_int_equal(
+      gt_call(&T, "garbage", "GET", "/v1.0/me/messages", NULL, NULL, &o, NULL),
+      401);
+  json_object_put(o);
+  /* another user's mailbox without rights: carol's */
+  assert_int_equal(gt_call(&T, tok, "GET",
+                           "/v1.0/users/carol@contoso.test/messages", NULL,
+                           NULL, &o, NULL),
+                   403);
+  gt_assert_error(o, "ErrorAccessDenied");
+  json_object_put(o);
+  assert_int_equal(gt_call(&T, tok, "GET",
+                           "/v1.0/users/nobody@contoso.test/messages", NULL,
+                           NULL, &o, NULL),
+                   404);
+  gt_assert_error(o, "ErrorInvalidUser");
+  json_object_put(o);
+  /* own mailbox by UPN works like /me */
+  assert_int_equal(gt_call(&T, tok, "GET",
+                           "/v1.0/users/alice@contoso.test/messages?$top=1",
+                           NULL, NULL, NULL, NULL),
+                   200);
+  /* shared mailbox with FullAccess (alice on support) */
+  assert_int_equal(gt_call(&T, tok, "GET",
+                           "/v1.0/users/support@contoso.test/mailFolders/"
+                           "inbox/messages",
+                           NULL, NULL, NULL, NULL),
+                   200);
+  /* ...but not with a token lacking the .Shared scope */
+  assert_int_equal(gt_call(&T, tok_read, "GET",
+                           "/v1.0/users/support@contoso.test/messages", NULL,
+                           NULL, &o, NULL),
+                   403);
+  json_object_put(o);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_list_default_page_and_paging),
+      cmocka_unit_test(test_list_query_options),
+      cmocka_unit_test(test_list_query_errors),
+      cmocka_unit_test(test_get_patch_delete),
+      cmocka_unit_test(test_create_draft),
+      cmocka_unit_test(test_move_copy_ids),
+      cmocka_unit_test(test_mime_value),
+      cmocka_unit_test(test_auth_errors),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
