@@ -78,8 +78,10 @@ static void plugin_bug(struct wfc_call *c, const char *what) {
     c->rt->stats.plugin_bugs++;
   else if (wfc__runtime_current() != NULL)
     wfc__runtime_current()->stats.plugin_bugs++;
-  wfc__log(WFC_LOG_ERROR, "plugin bug: %s%s%s; ignored", what, c ? " in " : "",
-           c ? c->label : "");
+  if (c != NULL)
+    wfc__log(WFC_LOG_ERROR, "plugin bug in %s: %s", c->label, what);
+  else
+    wfc__log(WFC_LOG_ERROR, "plugin bug: %s", what);
 }
 
 /* Is c a call the plugin may still use? Logs the bug otherwise. */
@@ -90,7 +92,7 @@ static int usable(struct wfc_call *c, const char *what) {
   }
   if (c->magic == CALL_DEAD) {
     char m[128];
-    snprintf(m, sizeof m, "%s on a call already delivered", what);
+    snprintf(m, sizeof m, "%s on a call already delivered; ignored", what);
     plugin_bug(c, m);
     return 0;
   }
@@ -178,7 +180,9 @@ int wfc__call_start(wfc_runtime *rt, const wfc__call_spec *spec,
   char err[512];
   struct json_object *norm = NULL;
   if (spec->validate) {
-    int rc = wfc__validate(spec->in_schema, input, &norm, err, sizeof err);
+    int rc = wfc__validate_at(spec->in_schema, input,
+                              spec->in_root ? spec->in_root : "input", &norm,
+                              err, sizeof err);
     if (rc != 0) {
       complete(c, rc, fmt_message("%s: %s", c->label, err), NULL, NULL);
       goto started;
@@ -224,7 +228,8 @@ static void check_output(struct wfc_call *c) {
   if (!bad)
     return;
   char m[700];
-  snprintf(m, sizeof m, "output does not match the schema (%s)", err);
+  snprintf(m, sizeof m, "output does not match its schema (%s); the call fails",
+           err);
   plugin_bug(c, m);
   json_object_put(c->output);
   c->output = NULL;
@@ -286,7 +291,8 @@ static void run_start(struct wfc_call *c) {
   if (c->state == ST_COMPLETED) {
     /* It completed and then also returned an error: the contract says the
      * error wins and the completion must not have happened. */
-    plugin_bug(c, "hook completed its call and returned an error");
+    plugin_bug(c, "hook completed its call and returned an error; the error "
+                  "is reported");
     json_object_put(c->output);
     json_object_put(c->detail);
     free(c->message);
@@ -357,7 +363,7 @@ void wfc__call_done(wfc_call *c, struct json_object *output) {
     return;
   }
   if (c->state == ST_COMPLETED) {
-    plugin_bug(c, "call completed twice (call_done)");
+    plugin_bug(c, "call completed twice (call_done); ignored");
     json_object_put(output);
     return;
   }
@@ -371,12 +377,12 @@ void wfc__call_failv(wfc_call *c, int code, struct json_object *detail,
     return;
   }
   if (c->state == ST_COMPLETED) {
-    plugin_bug(c, "call completed twice (call_fail)");
+    plugin_bug(c, "call completed twice (call_fail); ignored");
     json_object_put(detail);
     return;
   }
   if (code >= 0) {
-    plugin_bug(c, "call_fail with a non-negative code");
+    plugin_bug(c, "call_fail with a non-negative code; ignored");
     code = WFC_EIO;
   }
   char *msg = NULL;
@@ -398,7 +404,7 @@ int wfc__call_emit(wfc_call *c, struct json_object *item) {
     return WFC_ESTATE;
   }
   if (c->state == ST_COMPLETED) {
-    plugin_bug(c, "call_emit after completion");
+    plugin_bug(c, "call_emit after completion; ignored");
     json_object_put(item);
     return WFC_ESTATE;
   }

@@ -26,6 +26,7 @@ typedef struct wfc__call_spec {
   const char *label;          /* "card testplugin.echo", for messages */
   const wfc_field *in_schema; /* validated when validate is set */
   int validate;
+  const char *in_root;         /* names the input in messages; NULL: "input" */
   const wfc_field *out_schema; /* checked when check_out is set */
   int check_out;
   int is_event; /* output must be {"events":[...],"checkpoint":"..."} */

@@ -257,6 +257,7 @@ int wfc_runtime_conn_hook(wfc_runtime *rt, const char *type_id,
        * never called. */
       spec.validate = 1;
       spec.in_schema = t->params;
+      spec.in_root = "params";
       rc = wfc__call_start(rt, &spec, params, how, out);
       json_object_put(in);
       return rc;

@@ -1,0 +1,547 @@
+/* Calls through the runtime: deferred and exactly-once completion, hook
+ * errors, validation before the hook, cancel, streaming, event
+ * checkpoints, connection hooks and tokens, shutdown with calls in flight. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <json-c/json.h>
+#include <uv.h>
+
+#include "abi_util.h"
+#include "wfc/host.h"
+
+typedef struct result {
+  int done; /* on_done calls */
+  int status;
+  char message[512];
+  json_object *output; /* kept reference */
+  json_object *detail;
+  int items;
+  int stop_after; /* on_item returns 1 once items reaches it (0: never) */
+  int64_t item_n[16];
+  uint64_t progress_done, progress_total;
+  int progress_calls;
+} result;
+
+typedef struct fixture {
+  uv_loop_t loop;
+  wfc_runtime *rt;
+  int closed;
+} fixture;
+
+static fixture *F;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  wfc_runtime_opts o = {.size = sizeof o, .check_outputs = 1};
+  assert_int_equal(wfc_runtime_new(&f->loop, &o, &f->rt), 0);
+  char err[1024];
+  if (wfc_runtime_load(f->rt, testplugin_path(), NULL, err, sizeof err) != 0)
+    fail_msg("%s", err);
+  *state = F = f;
+  return 0;
+}
+
+static void on_closed(void *arg) {
+  ((fixture *)arg)->closed++;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  wfc_runtime_close(f->rt, on_closed, f);
+  assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(f->closed, 1);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+  free(f);
+  return 0;
+}
+
+static void on_done(void *arg, wfc_call *call, const wfc_outcome *o) {
+  result *r = arg;
+  (void)call;
+  r->done++;
+  r->status = o->status;
+  snprintf(r->message, sizeof r->message, "%s", o->message ? o->message : "");
+  if (o->status == 0)
+    assert_null(o->message);
+  else
+    assert_non_null(o->message);
+  json_object_put(r->output);
+  json_object_put(r->detail);
+  r->output = o->output ? json_object_get(o->output) : NULL;
+  r->detail = o->detail ? json_object_get(o->detail) : NULL;
+}
+
+static int on_item(void *arg, wfc_call *call, json_object *item) {
+  result *r = arg;
+  (void)call;
+  if (r->items < 16)
+    r->item_n[r->items] =
+        json_object_get_int64(json_object_object_get(item, "n"));
+  r->items++;
+  return r->stop_after && r->items >= r->stop_after;
+}
+
+static void on_progress(void *arg, wfc_call *call, uint64_t done,
+                        uint64_t total) {
+  result *r = arg;
+  (void)call;
+  r->progress_calls++;
+  r->progress_done = done;
+  r->progress_total = total;
+}
+
+static void result_free(result *r) {
+  json_object_put(r->output);
+  json_object_put(r->detail);
+  memset(r, 0, sizeof *r);
+}
+
+/* Starts card with input (JSON text) and returns the call. */
+static wfc_call *start(const char *card, const char *input, wfc_conn *conn,
+                       const char *checkpoint, result *r) {
+  json_object *in = input ? json_tokener_parse(input) : NULL;
+  if (input)
+    assert_non_null(in);
+  wfc_invoke how = {.size = sizeof how,
+                    .conn = conn,
+                    .checkpoint = checkpoint,
+                    .on_item = on_item,
+                    .on_progress = on_progress,
+                    .on_done = on_done,
+                    .arg = r};
+  wfc_call *call = NULL;
+  int rc = wfc_runtime_invoke(F->rt, card, in, &how, &call);
+  json_object_put(in);
+  assert_int_equal(rc, 0);
+  assert_non_null(call);
+  return call;
+}
+
+static void run_card(const char *card, const char *input, result *r) {
+  start(card, input, NULL, NULL, r);
+  assert_int_equal(r->done, 0); /* never inside the start */
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r->done, 1);
+}
+
+static const char *out_str(result *r, const char *key) {
+  return json_object_get_string(json_object_object_get(r->output, key));
+}
+
+static int64_t out_int(result *r, const char *key) {
+  return json_object_get_int64(json_object_object_get(r->output, key));
+}
+
+static int64_t hook_count(const char *hook) {
+  result s = {0};
+  run_card("testplugin.stats", NULL, &s);
+  assert_int_equal(s.status, 0);
+  int64_t n = out_int(&s, hook);
+  result_free(&s);
+  return n;
+}
+
+static void test_later(void **state) {
+  (void)state;
+  result r = {0};
+  run_card("testplugin.later", "{\"text\":\"hello\",\"delay_ms\":\"2\"}", &r);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(out_str(&r, "text"), "hello");
+  result_free(&r);
+  /* Short id works too. */
+  run_card("later", "{\"text\":\"x\"}", &r);
+  assert_int_equal(r.status, 0);
+  result_free(&r);
+  wfc_runtime_stats st;
+  wfc_runtime_get_stats(F->rt, &st);
+  assert_int_equal(st.calls_started, 2);
+  assert_int_equal(st.calls_completed, 2);
+  assert_int_equal(st.calls_in_flight, 0);
+  assert_int_equal(st.plugin_bugs, 0);
+  assert_int_equal(st.timers_active, 0);
+}
+
+/* Completion inside the start call is delivered on a later iteration:
+ * iteration 1 runs the hook (which completes), iteration 2 delivers. */
+static void test_deferred_completion(void **state) {
+  (void)state;
+  result r = {0};
+  start("testplugin.now", NULL, NULL, NULL, &r);
+  assert_int_equal(r.done, 0);
+  uv_run(&F->loop, UV_RUN_NOWAIT);
+  assert_int_equal(r.done, 0);
+  uv_run(&F->loop, UV_RUN_NOWAIT);
+  assert_int_equal(r.done, 1);
+  assert_int_equal(r.status, 0);
+  assert_true(json_object_get_boolean(json_object_object_get(r.output, "ok")));
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r.done, 1);
+  result_free(&r);
+}
+
+static void test_exactly_once(void **state) {
+  (void)state;
+  result r = {0};
+  run_card("testplugin.twice", NULL, &r);
+  assert_int_equal(r.status, 0); /* the first completion wins */
+  assert_true(json_object_get_boolean(json_object_object_get(r.output, "ok")));
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r.done, 1);
+  wfc_runtime_stats st;
+  wfc_runtime_get_stats(F->rt, &st);
+  assert_int_equal(st.plugin_bugs, 1);
+  result_free(&r);
+}
+
+static void test_failures(void **state) {
+  (void)state;
+  result r = {0};
+  run_card("testplugin.fail", NULL, &r);
+  assert_int_equal(r.status, WFC_EREMOTE);
+  assert_string_equal(r.message, "testplugin.fail: the service said no (503)");
+  assert_null(r.output);
+  assert_int_equal(
+      json_object_get_int(json_object_object_get(r.detail, "status")), 503);
+  result_free(&r);
+
+  /* A hook returning an error: reported, and it did not complete. */
+  run_card("testplugin.errret", NULL, &r);
+  assert_int_equal(r.status, WFC_EINVAL);
+  assert_string_equal(r.message, "testplugin.errret: invalid argument");
+  result_free(&r);
+
+  /* An output breaking the card's schema is refused as a plugin bug. */
+  run_card("testplugin.badout", NULL, &r);
+  assert_int_equal(r.status, WFC_EPROTO);
+  assert_non_null(strstr(r.message, "testplugin.badout: output does not "
+                                    "match its schema: output.ok"));
+  result_free(&r);
+  wfc_runtime_stats st;
+  wfc_runtime_get_stats(F->rt, &st);
+  assert_int_equal(st.plugin_bugs, 1);
+
+  /* Unknown cards and bad arguments fail synchronously, no callback. */
+  wfc_invoke how = {.size = sizeof how, .on_done = on_done, .arg = &r};
+  assert_int_equal(
+      wfc_runtime_invoke(F->rt, "testplugin.nope", NULL, &how, NULL),
+      WFC_ENOTFOUND);
+  json_object *arr = json_object_new_array();
+  assert_int_equal(wfc_runtime_invoke(F->rt, "later", arr, &how, NULL),
+                   WFC_EINVAL);
+  json_object_put(arr);
+  how.on_done = NULL;
+  assert_int_equal(wfc_runtime_invoke(F->rt, "later", NULL, &how, NULL),
+                   WFC_EINVAL);
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r.done, 0);
+}
+
+/* Invalid input: the call fails naming the field; the hook never runs. */
+static void test_validation(void **state) {
+  (void)state;
+  static const struct {
+    const char *input, *message;
+  } cases[] = {
+      {"{}", "testplugin.later: input.text: required field missing"},
+      {"{\"text\":5}",
+       "testplugin.later: input.text: expected a string, got integer"},
+      {"{\"text\":\"a\",\"bogus\":1}",
+       "testplugin.later: input: unknown field \"bogus\""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    result r = {0};
+    run_card("testplugin.later", cases[i].input, &r);
+    assert_int_equal(r.status, WFC_EVALIDATION);
+    assert_string_equal(r.message, cases[i].message);
+    result_free(&r);
+  }
+  assert_int_equal(hook_count("later"), 0);
+  result r = {0};
+  run_card("testplugin.later", "{\"text\":\"ok\"}", &r);
+  result_free(&r);
+  assert_int_equal(hook_count("later"), 1);
+}
+
+static void test_cancel(void **state) {
+  (void)state;
+  result r = {0};
+  wfc_call *call = start("testplugin.wait", NULL, NULL, NULL, &r);
+  for (int i = 0; i < 3; i++)
+    uv_run(&F->loop, UV_RUN_NOWAIT);
+  assert_int_equal(r.done, 0); /* running: waits for 60 s or a cancel */
+  uint64_t t0 = uv_now(&F->loop);
+  wfc_call_cancel(call);
+  wfc_call_cancel(call); /* idempotent */
+  assert_int_equal(r.done, 0);
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r.done, 1);
+  assert_int_equal(r.status, WFC_ECANCELED);
+  assert_string_equal(r.message, "testplugin.wait: stopped on request");
+  assert_true(uv_now(&F->loop) - t0 < 10000); /* not the 60 s timeout */
+  result_free(&r);
+
+  /* Canceled before its hook ran: the plugin never sees it. */
+  call = start("testplugin.wait", NULL, NULL, NULL, &r);
+  wfc_call_cancel(call);
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r.done, 1);
+  assert_int_equal(r.status, WFC_ECANCELED);
+  result_free(&r);
+  assert_int_equal(hook_count("wait"), 1);
+}
+
+static void test_stream(void **state) {
+  (void)state;
+  result r = {0};
+  run_card("testplugin.stream", "{\"count\":4}", &r);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(r.items, 4);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(r.item_n[i], i);
+  assert_int_equal(out_int(&r, "emitted"), 4);
+  assert_false(
+      json_object_get_boolean(json_object_object_get(r.output, "stopped")));
+  assert_int_equal(r.progress_done, 4);
+  assert_int_equal(r.progress_total, 4);
+  assert_true(r.progress_calls >= 3);
+  result_free(&r);
+
+  /* The consumer stops after two items: the plugin's next emit answers
+   * WFC_ECANCELED and it stops. */
+  r.stop_after = 2;
+  run_card("testplugin.stream", "{\"count\":10}", &r);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(r.items, 2);
+  assert_true(
+      json_object_get_boolean(json_object_object_get(r.output, "stopped")));
+  assert_int_equal(out_int(&r, "emitted"), 2);
+  result_free(&r);
+
+  /* Default count from the schema (3). */
+  run_card("testplugin.stream", NULL, &r);
+  assert_int_equal(r.items, 3);
+  result_free(&r);
+}
+
+static void test_events_checkpoint(void **state) {
+  (void)state;
+  result r = {0};
+  start("testplugin.events", NULL, NULL, NULL, &r);
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r.status, 0);
+  json_object *ev = json_object_object_get(r.output, "events");
+  assert_int_equal(json_object_array_length(ev), 2);
+  assert_string_equal(out_str(&r, "checkpoint"), "c2");
+  result_free(&r);
+
+  start("testplugin.events", "{\"folder\":\"archive\"}", NULL, "c2", &r);
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r.status, 0);
+  ev = json_object_object_get(r.output, "events");
+  assert_int_equal(json_object_array_length(ev), 1);
+  assert_int_equal(json_object_get_int(json_object_object_get(
+                       json_object_array_get_idx(ev, 0), "id")),
+                   3);
+  assert_string_equal(out_str(&r, "checkpoint"), "c3");
+  result_free(&r);
+
+  run_card("testplugin.events", "{\"folder\":\"spam\"}", &r);
+  assert_int_equal(r.status, WFC_EVALIDATION);
+  assert_non_null(strstr(r.message, "input.folder"));
+  result_free(&r);
+}
+
+static void hook(wfc_conn_hook h, const char *input, result *r) {
+  json_object *in = json_tokener_parse(input);
+  assert_non_null(in);
+  wfc_invoke how = {.size = sizeof how, .on_done = on_done, .arg = r};
+  assert_int_equal(
+      wfc_runtime_conn_hook(F->rt, "testplugin.testconn", h, in, &how, NULL),
+      0);
+  json_object_put(in);
+  assert_int_equal(r->done, 0);
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r->done, 1);
+}
+
+static void test_conn_hooks(void **state) {
+  (void)state;
+  result r = {0};
+  /* Params are validated and normalized (env gets its default). */
+  hook(WFC_HOOK_AUTHORIZE_BEGIN,
+       "{\"params\":{\"tenant\":\"contoso\"},\"redirect_uri\":\"http://x\"}",
+       &r);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(out_str(&r, "url"),
+                      "https://auth.test/contoso/authorize?env=production");
+  result_free(&r);
+
+  hook(WFC_HOOK_AUTHORIZE_BEGIN, "{\"params\":{\"env\":\"preview\"}}", &r);
+  assert_int_equal(r.status, WFC_EVALIDATION);
+  assert_non_null(strstr(r.message, "params.tenant: required field missing"));
+  result_free(&r);
+  assert_int_equal(hook_count("authorize_begin"), 1);
+
+  hook(WFC_HOOK_AUTHORIZE_COMPLETE, "{\"params\":{\"tenant\":\"c\"}}", &r);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(out_str(&r, "state"), "connected");
+  result_free(&r);
+
+  hook(WFC_HOOK_REFRESH,
+       "{\"params\":{\"tenant\":\"c\"},\"credentials\":{\"refresh_token\":"
+       "\"revoked\"}}",
+       &r);
+  assert_int_equal(r.status, WFC_EREAUTH);
+  assert_string_equal(r.message, "testplugin.testconn refresh: the grant was "
+                                 "revoked: authorize again");
+  result_free(&r);
+
+  hook(WFC_HOOK_REVOKE, "{}", &r);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(out_str(&r, "remote"), "none");
+  result_free(&r);
+
+  wfc_invoke how = {.size = sizeof how, .on_done = on_done, .arg = &r};
+  assert_int_equal(
+      wfc_runtime_conn_hook(F->rt, "testconn", WFC_HOOK_TEST, NULL, &how, NULL),
+      WFC_ENOTSUP);
+  assert_int_equal(
+      wfc_runtime_conn_hook(F->rt, "nope", WFC_HOOK_REFRESH, NULL, &how, NULL),
+      WFC_ENOTFOUND);
+}
+
+/* A token service standing in for the connection manager: answers later. */
+typedef struct token_req {
+  uv_timer_t t;
+  void (*cb)(void *arg, int status, const char *token);
+  void *arg;
+  int *calls;
+} token_req;
+
+static void token_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void token_fire(uv_timer_t *t) {
+  token_req *q = t->data;
+  q->cb(q->arg, 0, "tok-123");
+  uv_close((uv_handle_t *)t, token_closed);
+}
+
+static int token(void *ops_arg, wfc_conn *conn,
+                 void (*cb)(void *arg, int status, const char *token),
+                 void *arg) {
+  (void)conn;
+  token_req *q = calloc(1, sizeof *q);
+  q->cb = cb;
+  q->arg = arg;
+  (*(int *)ops_arg)++;
+  uv_timer_init(&F->loop, &q->t);
+  q->t.data = q;
+  uv_timer_start(&q->t, token_fire, 1, 0);
+  return 0;
+}
+
+static void test_connections(void **state) {
+  (void)state;
+  int token_calls = 0;
+  wfc_conn_ops ops = {.size = sizeof ops, .token = token};
+  json_object *info = json_tokener_parse("{\"nickname\":\"work\"}");
+  wfc_conn *conn = NULL;
+  assert_int_equal(wfc_conn_new(F->rt, NULL, info, &ops, &token_calls, &conn),
+                   0);
+  json_object_put(info);
+  assert_string_equal(json_object_get_string(json_object_object_get(
+                          wfc_conn_get_info(conn), "nickname")),
+                      "work");
+
+  result r = {0};
+  start("testplugin.token", NULL, conn, NULL, &r);
+  /* The creator's reference can go: the call holds its own. */
+  wfc_conn_release(conn);
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(out_str(&r, "token"), "tok-123");
+  assert_int_equal(token_calls, 1);
+  result_free(&r);
+
+  /* A connection without a token service. */
+  assert_int_equal(wfc_conn_new(F->rt, NULL, NULL, NULL, NULL, &conn), 0);
+  start("testplugin.token", NULL, conn, NULL, &r);
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r.status, WFC_ENOTSUP);
+  result_free(&r);
+
+  /* Cards see the connection's info. */
+  start("testplugin.later", "{\"text\":\"t\"}", conn, NULL, &r);
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r.status, 0);
+  assert_null(json_object_object_get(r.output, "connection"));
+  result_free(&r);
+  wfc_conn_release(conn);
+}
+
+/* Close with calls in flight: they are canceled and delivered before the
+ * plugin is unloaded; the loop then closes cleanly (teardown checks). */
+static void test_close_with_calls_in_flight(void **state) {
+  (void)state;
+  result a = {0}, b = {0}, c = {0};
+  start("testplugin.wait", NULL, NULL, NULL, &a);
+  start("testplugin.later", "{\"text\":\"x\",\"delay_ms\":50}", NULL, NULL, &b);
+  uv_run(&F->loop, UV_RUN_NOWAIT);
+  start("testplugin.stream", "{\"count\":100}", NULL, NULL, &c);
+  wfc_runtime_close(F->rt, on_closed, F);
+  /* Closed to new work at once. */
+  result d = {0};
+  wfc_invoke how = {.size = sizeof how, .on_done = on_done, .arg = &d};
+  assert_int_equal(wfc_runtime_invoke(F->rt, "later", NULL, &how, NULL),
+                   WFC_ESTATE);
+  char err[256];
+  assert_int_equal(
+      wfc_runtime_load(F->rt, testplugin_path(), NULL, err, sizeof err),
+      WFC_ESTATE);
+  assert_int_equal(uv_run(&F->loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(F->closed, 1);
+  assert_int_equal(a.done, 1);
+  assert_int_equal(a.status, WFC_ECANCELED);
+  /* "later" has no cancel hook: it completes normally before unload. */
+  assert_int_equal(b.done, 1);
+  assert_int_equal(b.status, 0);
+  /* "stream" had not started: canceled without running. */
+  assert_int_equal(c.done, 1);
+  assert_int_equal(c.status, WFC_ECANCELED);
+  assert_int_equal(c.items, 0);
+  result_free(&a);
+  result_free(&b);
+  result_free(&c);
+  assert_int_equal(uv_loop_close(&F->loop), 0);
+  free(F);
+}
+
+static int setup_only(void **state) {
+  return setup(state);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_later, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deferred_completion, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_exactly_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_events_checkpoint, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_conn_hooks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_connections, setup, teardown),
+      cmocka_unit_test_setup(test_close_with_calls_in_flight, setup_only),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
