@@ -1,0 +1,410 @@
+/* The identity platform endpoints one by one, over HTTP against a real
+ * m365-emulator: authorize parameter checks and error pages, prompt=none,
+ * sign-in errors, the token endpoint's errors (codes, PKCE, redirect_uri,
+ * client authentication, refresh token inactivity and revocation),
+ * discovery and keys, Graph token validation. One emulator for the file;
+ * each test starts from POST /__emulator/reset. */
+#include "identity_flow.h"
+
+#include <openssl/evp.h>
+
+static int reset(void **state) {
+  admin_ok("POST", "/__emulator/reset", NULL);
+  return 0;
+}
+
+/* Signs Alice in and consents, returning the code of a fresh redirect. */
+static char *alice_code(tclient *b, const char *extra) {
+  tresp page, r;
+  char *code;
+  start(b, PREVIEW, ALICE_UPN, ALICE_PW, extra, &page);
+  if (is_page(&page, "consent")) {
+    consent(b, &page, 1, 0, &r);
+    tresp_free(&page);
+  } else {
+    r = page;
+  }
+  code = expect_code(&r);
+  tresp_free(&r);
+  return code;
+}
+
+static void expect_error_page(const char *path, int aadsts) {
+  tclient *c = tclient_new(0);
+  char *u = url_of(path), want[64];
+  tresp r;
+  get(c, u, &r);
+  assert_int_equal(r.status, 400);
+  snprintf(want, sizeof(want), "data-aadsts=\"%d\"", aadsts);
+  if (strstr(r.body, want) == NULL)
+    fprintf(stderr, "want AADSTS%d page, got: %s\n", aadsts, r.body);
+  assert_non_null(strstr(r.body, want));
+  assert_null(tresp_header(&r, "Location"));
+  tresp_free(&r);
+  free(u);
+  tclient_free(c);
+}
+
+static void test_authorize_error_pages(void **state) {
+  /* Errors that cannot be sent to the app are shown on a page. */
+  expect_error_page("/nosuch.example/oauth2/v2.0/authorize?client_id=" PREVIEW
+                    "&response_type=code&redirect_uri=" REDIRECT_ENC
+                    "&scope=openid",
+                    90002);
+  expect_error_page("/" TENANT_DOMAIN "/oauth2/v2.0/authorize?response_type="
+                    "code&redirect_uri=" REDIRECT_ENC "&scope=openid",
+                    900144);
+  expect_error_page("/" TENANT_DOMAIN "/oauth2/v2.0/authorize?client_id="
+                    "11111111-2222-3333-4444-555555555555&response_type=code"
+                    "&redirect_uri=" REDIRECT_ENC "&scope=openid",
+                    700016);
+  expect_error_page("/" TENANT_DOMAIN
+                    "/oauth2/v2.0/authorize?client_id=" PREVIEW
+                    "&response_type=code&redirect_uri=https%3A%2F%2Fevil."
+                    "example%2Fcallback&scope=openid",
+                    50011);
+  /* The loopback rule covers the port only, not the path. */
+  expect_error_page("/" TENANT_DOMAIN
+                    "/oauth2/v2.0/authorize?client_id=" PREVIEW
+                    "&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1"
+                    "%3A53682%2Fother&scope=openid",
+                    50011);
+}
+
+static void test_authorize_redirect_errors(void **state) {
+  tclient *b = tclient_new(1);
+  tresp r;
+  char path[1024], *u;
+  /* Unknown scope, .default mixed with a Graph permission, bad challenge,
+   * missing response_type, unsupported response_mode, bad prompt. */
+  static const struct {
+    const char *query;
+    const char *error;
+    int aadsts;
+  } cases[] = {
+      {"&response_type=code&scope=Mail.Fly", "invalid_scope", 70011},
+      {"&response_type=code&scope=.default%20Mail.Send", "invalid_scope",
+       70011},
+      {"&response_type=code&scope=openid&code_challenge=short"
+       "&code_challenge_method=S256",
+       "invalid_request", 501491},
+      {"&scope=openid", "invalid_request", 900144},
+      {"&response_type=token&scope=openid", "unsupported_response_type", 70005},
+      {"&response_type=code&scope=openid&response_mode=fragment",
+       "invalid_request", 70007},
+      {"&response_type=code&scope=openid&prompt=admin_consent",
+       "invalid_request", 90023},
+  };
+  size_t i;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    snprintf(path, sizeof(path),
+             "/%s/oauth2/v2.0/authorize?client_id=%s&redirect_uri=%s"
+             "&state=%s%s",
+             TENANT_DOMAIN, PREVIEW, REDIRECT_ENC, STATE, cases[i].query);
+    u = url_of(path);
+    get(b, u, &r);
+    expect_redirect_error(&r, cases[i].error, cases[i].aadsts);
+    tresp_free(&r);
+    free(u);
+  }
+  tclient_free(b);
+}
+
+static void test_sign_in_and_prompt_none(void **state) {
+  tclient *b = tclient_new(1);
+  tresp page, r;
+  char *code;
+  /* prompt=none without a session: login_required. */
+  start(b, PREVIEW, ALICE_UPN, ALICE_PW, "&prompt=none", &r);
+  expect_redirect_error(&r, "login_required", 50058);
+  tresp_free(&r);
+  /* Wrong password: the form again with AADSTS50126; login_hint prefills. */
+  {
+    char *u = authorize_url(PREVIEW, "&login_hint=alice%40contoso.test");
+    get(b, u, &page);
+    free(u);
+  }
+  assert_non_null(strstr(page.body, "value=\"alice@contoso.test\""));
+  sign_in(b, &page, ALICE_UPN, "wrong", &r);
+  assert_true(is_page(&r, "signin"));
+  assert_non_null(strstr(r.body, "AADSTS50126"));
+  tresp_free(&page);
+  page = r;
+  /* Shared mailboxes cannot sign in. */
+  sign_in(b, &page, "support@contoso.test", "", &r);
+  assert_true(is_page(&r, "signin"));
+  tresp_free(&page);
+  page = r;
+  sign_in(b, &page, ALICE_UPN, ALICE_PW, &r);
+  assert_true(is_page(&r, "consent"));
+  assert_non_null(tresp_header(&r, "Set-Cookie"));
+  tresp_free(&page);
+  tresp_free(&r);
+  /* Signed in, not consented: prompt=none says consent_required. */
+  start(b, PREVIEW, ALICE_UPN, ALICE_PW, "&prompt=none", &r);
+  expect_redirect_error(&r, "consent_required", 65001);
+  tresp_free(&r);
+  code = alice_code(b, NULL);
+  free(code);
+  /* Consented: prompt=none gives a code without any page. */
+  code = alice_code(b, "&prompt=none");
+  free(code);
+  /* prompt=consent shows the consent page again. */
+  start(b, PREVIEW, ALICE_UPN, ALICE_PW, "&prompt=consent", &r);
+  assert_true(is_page(&r, "consent"));
+  tresp_free(&r);
+  /* A stale ctx is refused. */
+  post_form(b, "/" TENANT_DOMAIN "/Consent/Set", "ctx=nope&action=accept", &r);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body, "data-aadsts=\"50089\""));
+  tresp_free(&r);
+  tclient_free(b);
+}
+
+static void test_code_redemption_errors(void **state) {
+  tclient *b = tclient_new(1);
+  char *code, *form;
+  json_object *j;
+  code = alice_code(b, NULL);
+  /* Wrong PKCE verifier. */
+  form = tclient_form("grant_type", "authorization_code", "client_id", PREVIEW,
+                      "code", code, "redirect_uri", REDIRECT, "code_verifier",
+                      "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX", NULL);
+  j = token_call(form, 400);
+  expect_token_error(j, "invalid_grant", 501481, NULL);
+  json_object_put(j);
+  free(form);
+  /* Missing verifier. */
+  form = tclient_form("grant_type", "authorization_code", "client_id", PREVIEW,
+                      "code", code, "redirect_uri", REDIRECT, NULL);
+  j = token_call(form, 400);
+  expect_token_error(j, "invalid_request", 900144, NULL);
+  json_object_put(j);
+  free(form);
+  /* Another redirect_uri than on /authorize. */
+  form = tclient_form("grant_type", "authorization_code", "client_id", PREVIEW,
+                      "code", code, "redirect_uri",
+                      "http://127.0.0.1:9999/callback", "code_verifier",
+                      VERIFIER, NULL);
+  j = token_call(form, 400);
+  expect_token_error(j, "invalid_grant", 500112, NULL);
+  json_object_put(j);
+  free(form);
+  /* Public client presenting a secret. */
+  form = tclient_form("grant_type", "authorization_code", "client_id", PREVIEW,
+                      "code", code, "redirect_uri", REDIRECT, "code_verifier",
+                      VERIFIER, "client_secret", "x", NULL);
+  j = token_call(form, 401);
+  expect_token_error(j, "invalid_client", 700025, NULL);
+  json_object_put(j);
+  free(form);
+  /* Redeemed once, then AADSTS54005. */
+  j = redeem(PREVIEW, code, 200);
+  json_object_put(j);
+  j = redeem(PREVIEW, code, 400);
+  expect_token_error(j, "invalid_grant", 54005, NULL);
+  json_object_put(j);
+  free(code);
+  /* Codes expire after 10 (virtual) minutes: AADSTS70008. */
+  code = alice_code(b, NULL);
+  advance(601);
+  j = redeem(PREVIEW, code, 400);
+  expect_token_error(j, "invalid_grant", 70008, NULL);
+  json_object_put(j);
+  free(code);
+  /* Garbage code. */
+  j = redeem(PREVIEW, "not-a-code", 400);
+  expect_token_error(j, "invalid_grant", 9002313, NULL);
+  json_object_put(j);
+  tclient_free(b);
+}
+
+static void test_token_request_errors(void **state) {
+  json_object *j;
+  j = token_call("client_id=" PREVIEW, 400);
+  expect_token_error(j, "invalid_request", 900144, NULL);
+  json_object_put(j);
+  j = token_call("grant_type=refresh_token&refresh_token=x", 400);
+  expect_token_error(j, "invalid_request", 900144, NULL);
+  json_object_put(j);
+  j = token_call("grant_type=password&client_id=" PREVIEW, 400);
+  expect_token_error(j, "unsupported_grant_type", 70003, NULL);
+  json_object_put(j);
+  j = token_call("grant_type=refresh_token&refresh_token=x&client_id="
+                 "11111111-2222-3333-4444-555555555555",
+                 400);
+  expect_token_error(j, "unauthorized_client", 700016, NULL);
+  json_object_put(j);
+  j = token_call("grant_type=refresh_token&client_id=" PREVIEW, 400);
+  expect_token_error(j, "invalid_request", 900144, NULL);
+  json_object_put(j);
+}
+
+static void test_client_secret_basic(void **state) {
+  tclient *b = tclient_new(1), *c = tclient_new(0);
+  tresp page, r;
+  char *code, *form, *u, *cred, auth[512];
+  const char *hdr[] = {"Content-Type: application/x-www-form-urlencoded", auth,
+                       NULL};
+  start(b, PROD, ALICE_UPN, ALICE_PW, NULL, &page);
+  consent(b, &page, 1, 0, &r);
+  code = expect_code(&r);
+  tresp_free(&page);
+  tresp_free(&r);
+  /* RFC 6749 2.3.1: HTTP Basic with the form-encoded id and secret. */
+  cred = strdup(PROD ":emu-prod-secret-Q7v%7ExK2pL9");
+  {
+    unsigned char b64[256];
+    EVP_EncodeBlock(b64, (const unsigned char *)cred, (int)strlen(cred));
+    snprintf(auth, sizeof(auth), "Authorization: Basic %s", b64);
+  }
+  form =
+      tclient_form("grant_type", "authorization_code", "code", code,
+                   "redirect_uri", REDIRECT, "code_verifier", VERIFIER, NULL);
+  u = url_of("/" TENANT_DOMAIN "/oauth2/v2.0/token");
+  assert_int_equal(tclient_request(c, "POST", u, hdr, form, &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "\"access_token\""));
+  tresp_free(&r);
+  free(u);
+  free(form);
+  free(cred);
+  free(code);
+  tclient_free(b);
+  tclient_free(c);
+}
+
+static void test_refresh_inactivity_and_revocation(void **state) {
+  tclient *b = tclient_new(1);
+  char *code = alice_code(b, NULL);
+  json_object *tok = redeem(PREVIEW, code, 200), *j, *s;
+  char *rt = strdup(jstr(tok, "refresh_token"));
+  admin_ok("POST", "/__emulator/identity/settings",
+           "{\"refreshTokenMaxInactiveSeconds\": 1000}");
+  json_object_put(admin("POST", "/__emulator/identity/settings",
+                        "{\"declineError\": \"nope\"}", 400));
+  advance(900);
+  j = refresh(PREVIEW, rt, 200); /* used: the window slides */
+  json_object_put(j);
+  advance(900);
+  j = refresh(PREVIEW, rt, 200);
+  json_object_put(j);
+  advance(1001);
+  j = refresh(PREVIEW, rt, 400);
+  expect_token_error(j, "invalid_grant", 700082, "bad_token");
+  json_object_put(j);
+  /* revokeSignInSessions kills the user's refresh tokens (AADSTS50173). */
+  json_object_put(tok);
+  free(code);
+  free(rt);
+  code = alice_code(b, NULL);
+  tok = redeem(PREVIEW, code, 200);
+  j = admin("POST", "/__emulator/users/" ALICE_UPN "/revoke-sessions", NULL,
+            200);
+  assert_true(jint(j, "revokedRefreshTokens") >= 1);
+  json_object_put(j);
+  j = refresh(PREVIEW, jstr(tok, "refresh_token"), 400);
+  expect_token_error(j, "invalid_grant", 50173, NULL);
+  json_object_put(j);
+  /* The counters saw it all. */
+  j = admin("GET", "/__emulator/identity", NULL, 200);
+  s = json_object_object_get(j, "stats");
+  assert_int_equal(jint(s, "refreshes"), 2);
+  assert_int_equal(jint(s, "refreshFailures"), 2);
+  json_object_put(j);
+  json_object_put(tok);
+  free(code);
+  tclient_free(b);
+}
+
+static void test_token_contents(void **state) {
+  tclient *b = tclient_new(1);
+  char *code = alice_code(b, NULL);
+  json_object *tok = redeem(PREVIEW, code, 200), *at, *idt;
+  assert_string_equal(jstr(tok, "token_type"), "Bearer");
+  assert_int_equal(jint(tok, "expires_in"), jint(tok, "ext_expires_in"));
+  assert_non_null(strstr(jstr(tok, "scope"),
+                         "https://graph.microsoft.com/Mail.Send.Shared"));
+  at = jwt_payload(jstr(tok, "access_token"));
+  assert_string_equal(jstr(at, "aud"), "00000003-0000-0000-c000-000000000000");
+  assert_string_equal(jstr(at, "tid"), TENANT_ID);
+  assert_string_equal(jstr(at, "upn"), ALICE_UPN);
+  assert_string_equal(jstr(at, "appid"), PREVIEW);
+  assert_string_equal(jstr(at, "iss"),
+                      "https://sts.windows.net/" TENANT_ID "/");
+  /* offline_access is not a Graph permission: not in scp. */
+  assert_null(strstr(jstr(at, "scp"), "offline_access"));
+  assert_non_null(strstr(jstr(at, "scp"), "Mail.ReadWrite.Shared"));
+  assert_int_equal(jint(at, "exp") - jint(at, "iat"), jint(tok, "expires_in"));
+  idt = jwt_payload(jstr(tok, "id_token"));
+  assert_string_equal(jstr(idt, "aud"), PREVIEW);
+  assert_string_equal(jstr(idt, "preferred_username"), ALICE_UPN);
+  json_object_put(at);
+  json_object_put(idt);
+  json_object_put(tok);
+  free(code);
+  tclient_free(b);
+}
+
+static void test_discovery_and_keys(void **state) {
+  json_object *d, *k, *keys;
+  char want[256];
+  d = admin("GET", "/" TENANT_ID "/v2.0/.well-known/openid-configuration", NULL,
+            200);
+  assert_string_equal(jstr(d, "issuer"),
+                      "https://login.microsoftonline.com/" TENANT_ID "/v2.0");
+  snprintf(want, sizeof(want), "%s/%s/oauth2/v2.0/token", base(), TENANT_ID);
+  assert_string_equal(jstr(d, "token_endpoint"), want);
+  json_object_put(d);
+  d = admin("GET", "/common/v2.0/.well-known/openid-configuration", NULL, 200);
+  assert_string_equal(jstr(d, "issuer"),
+                      "https://login.microsoftonline.com/{tenantid}/v2.0");
+  json_object_put(d);
+  json_object_put(admin("GET",
+                        "/consumers/v2.0/.well-known/"
+                        "openid-configuration",
+                        NULL, 400));
+  k = admin("GET", "/organizations/discovery/v2.0/keys", NULL, 200);
+  assert_true(json_object_object_get_ex(k, "keys", &keys));
+  assert_int_equal(json_object_array_length(keys), 1);
+  assert_string_equal(jstr(json_object_array_get_idx(keys, 0), "kty"), "RSA");
+  json_object_put(k);
+}
+
+static void test_graph_token_validation(void **state) {
+  tclient *b = tclient_new(1);
+  char *code = alice_code(b, NULL), *forged;
+  json_object *tok = redeem(PREVIEW, code, 200);
+  const char *at = jstr(tok, "access_token");
+  size_t n = strlen(at);
+  assert_int_equal(graph_status(at), 200);
+  assert_int_equal(graph_status("not-a-jwt"), 401);
+  assert_int_equal(graph_status(""), 401);
+  forged = strdup(at);
+  forged[n - 3] = forged[n - 3] == 'x' ? 'y' : 'x';
+  assert_int_equal(graph_status(forged), 401);
+  /* An id_token is not a Graph token (aud = the client). */
+  assert_int_equal(graph_status(jstr(tok, "id_token")), 401);
+  advance(jint(tok, "expires_in") + 1);
+  assert_int_equal(graph_status(at), 401);
+  free(forged);
+  free(code);
+  json_object_put(tok);
+  tclient_free(b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup(test_authorize_error_pages, reset),
+      cmocka_unit_test_setup(test_authorize_redirect_errors, reset),
+      cmocka_unit_test_setup(test_sign_in_and_prompt_none, reset),
+      cmocka_unit_test_setup(test_code_redemption_errors, reset),
+      cmocka_unit_test_setup(test_token_request_errors, reset),
+      cmocka_unit_test_setup(test_client_secret_basic, reset),
+      cmocka_unit_test_setup(test_refresh_inactivity_and_revocation, reset),
+      cmocka_unit_test_setup(test_token_contents, reset),
+      cmocka_unit_test_setup(test_discovery_and_keys, reset),
+      cmocka_unit_test_setup(test_graph_token_validation, reset),
+  };
+  return cmocka_run_group_tests(tests, emu_setup, emu_teardown);
+}
