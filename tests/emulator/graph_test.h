@@ -9,6 +9,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -178,6 +179,19 @@ static inline const char *gt_str(json_object *o, const char *key) {
   if (!o || !json_object_object_get_ex(o, key, &v))
     return NULL;
   return json_object_get_string(v);
+}
+
+/* o["a"]["b"]... for "a/b"; borrowed or NULL. */
+static inline json_object *gt_path(json_object *o, const char *path) {
+  char buf[256];
+  snprintf(buf, sizeof(buf), "%s", path);
+  char *save = NULL;
+  for (char *s = strtok_r(buf, "/", &save); s && o;
+       s = strtok_r(NULL, "/", &save)) {
+    json_object *n = NULL;
+    o = json_object_object_get_ex(o, s, &n) ? n : NULL;
+  }
+  return o;
 }
 
 /* Asserts a Graph error body with the given code. */
