@@ -42,6 +42,7 @@
 #define DEF_MAX_BODY     ((size_t)16 << 20)
 #define MAX_HEADER_BYTES ((size_t)64 << 10)
 #define MAX_METHOD_LEN   32
+#define EASY_POOL        32
 
 /* Every call into libcurl goes through this, so a re-entry would show in
  * st.max_curl_depth. */
@@ -60,6 +61,7 @@ typedef struct buf {
 
 typedef struct rlist {
   wfc_http *head, *tail;
+  size_t n;
 } rlist;
 
 /* A socket curl asked us to watch. Owned by the engine's fd map; freed in
@@ -68,6 +70,8 @@ typedef struct sock {
   uv_poll_t poll;
   wfc__http_engine *e;
   curl_socket_t fd;
+  int owned;  /* opened by open_socket_cb: its close reaches us */
+  int parked; /* curl said REMOVE; stopped at the end of the pump */
 } sock;
 
 struct wfc_http {
@@ -121,12 +125,17 @@ struct wfc__http_engine {
   int deadline_armed;
   sock **socks; /* fd -> context */
   size_t nsocks;
+  unsigned char *owned;  /* fd -> 1 while a socket of ours */
+  curl_socket_t *parked; /* fds parked during this pump */
+  size_t nparked, capparked;
   long max_host;
   long connect_ms;
   uint32_t default_timeout_ms;
   size_t default_max_body;
   char *ca_bundle;
   int verbose;
+  CURL *pool[EASY_POOL]; /* reset easy handles kept for reuse */
+  int npool;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -139,6 +148,7 @@ static void list_push(rlist *l, wfc_http *h) {
   else
     l->head = h;
   l->tail = h;
+  l->n++;
 }
 
 static void list_unlink(rlist *l, wfc_http *h) {
@@ -151,6 +161,7 @@ static void list_unlink(rlist *l, wfc_http *h) {
   else
     l->tail = h->prev;
   h->prev = h->next = NULL;
+  l->n--;
 }
 
 static rlist *list_of(wfc__http_engine *e, wfc_http *h) {
@@ -234,6 +245,44 @@ static void sock_release(wfc__http_engine *e, curl_socket_t fd) {
   uv_close((uv_handle_t *)&s->poll, sock_close_cb);
 }
 
+/* Releases the sockets curl removed during this pump and did not take back.
+ * Parking saves a poll stop + start (two epoll_ctl and a handle close) per
+ * request when a kept-alive connection is reused at once. Only our own
+ * sockets are parked: their close always goes through close_socket_cb,
+ * which releases immediately. */
+static void flush_parked(wfc__http_engine *e) {
+  for (size_t i = 0; i < e->nparked; i++) {
+    curl_socket_t fd = e->parked[i];
+    if ((size_t)fd < e->nsocks && e->socks[fd] && e->socks[fd]->parked)
+      sock_release(e, fd);
+  }
+  e->nparked = 0;
+}
+
+/* Grows the fd-indexed maps to hold fd. */
+static int fdmap_reserve(wfc__http_engine *e, curl_socket_t fd) {
+  size_t n;
+  if (fd < 0)
+    return -1;
+  if ((size_t)fd < e->nsocks)
+    return 0;
+  n = e->nsocks ? e->nsocks : 64;
+  while (n <= (size_t)fd)
+    n *= 2;
+  sock **ns = realloc(e->socks, n * sizeof *ns);
+  if (!ns)
+    return -1;
+  e->socks = ns;
+  unsigned char *no = realloc(e->owned, n);
+  if (!no)
+    return -1; /* socks grew, nsocks did not: consistent */
+  e->owned = no;
+  memset(ns + e->nsocks, 0, (n - e->nsocks) * sizeof *ns);
+  memset(no + e->nsocks, 0, n - e->nsocks);
+  e->nsocks = n;
+  return 0;
+}
+
 static void poll_cb(uv_poll_t *handle, int status, int events) {
   sock *s = handle->data;
   wfc__http_engine *e = s->e; /* s may be released inside socket_action */
@@ -265,22 +314,28 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
   int events = 0;
 
   if (what == CURL_POLL_REMOVE) {
+    s = (size_t)fd < e->nsocks ? e->socks[fd] : NULL;
+    if (s && s->owned && !e->closed) {
+      if (e->nparked == e->capparked) {
+        size_t n = e->capparked ? e->capparked * 2 : 16;
+        curl_socket_t *np = realloc(e->parked, n * sizeof *np);
+        if (!np) {
+          sock_release(e, fd);
+          return 0;
+        }
+        e->parked = np;
+        e->capparked = n;
+      }
+      s->parked = 1;
+      e->parked[e->nparked++] = fd;
+      engine_wake(e); /* flushed by the next pump at the latest */
+      return 0;
+    }
     sock_release(e, fd);
     return 0;
   }
-  if (fd < 0)
+  if (fdmap_reserve(e, fd))
     return -1;
-  if ((size_t)fd >= e->nsocks) {
-    size_t n = e->nsocks ? e->nsocks : 64;
-    while (n <= (size_t)fd)
-      n *= 2;
-    sock **ns = realloc(e->socks, n * sizeof *ns);
-    if (!ns)
-      return -1;
-    memset(ns + e->nsocks, 0, (n - e->nsocks) * sizeof *ns);
-    e->socks = ns;
-    e->nsocks = n;
-  }
   s = e->socks[fd];
   if (!s) {
     s = calloc(1, sizeof *s);
@@ -292,11 +347,13 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     }
     s->e = e;
     s->fd = fd;
+    s->owned = e->owned[fd];
     s->poll.data = s;
     e->handles++;
     e->st.polls++;
     e->socks[fd] = s;
   }
+  s->parked = 0;
   if (what & CURL_POLL_IN)
     events |= UV_READABLE;
   if (what & CURL_POLL_OUT)
@@ -312,11 +369,16 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
   int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
   if (fd < 0)
     return CURL_SOCKET_BAD;
+  if (fdmap_reserve(e, fd)) {
+    close(fd);
+    return CURL_SOCKET_BAD;
+  }
   e->st.sockets_opened++;
   /* A context still registered under this number belongs to a socket
    * closed behind our back (e.g. a resolver's socketpair): drop it so the
    * new socket gets a fresh poll handle. */
   sock_release(e, fd);
+  e->owned[fd] = 1;
   return fd;
 }
 
@@ -324,6 +386,8 @@ static int close_socket_cb(void *clientp, curl_socket_t fd) {
   wfc__http_engine *e = clientp;
   e->st.sockets_closed++;
   sock_release(e, fd); /* poll stopped before the close */
+  if (fd >= 0 && (size_t)fd < e->nsocks)
+    e->owned[fd] = 0;
   return close(fd);
 }
 
@@ -402,9 +466,21 @@ static void deadline_cb(uv_timer_t *t) {
 
 /* ---- requests --------------------------------------------------------- */
 
+/* Gives an easy handle (out of any multi) back: reset and pooled, which
+ * saves its allocation and initialisation for the next request. */
+static void easy_put(wfc__http_engine *e, CURL *c) {
+  if (!c)
+    return;
+  if (e->npool < EASY_POOL && !e->closing) {
+    curl_easy_reset(c);
+    e->pool[e->npool++] = c;
+  } else {
+    curl_easy_cleanup(c);
+  }
+}
+
 static void request_free(wfc_http *h) {
-  if (h->easy)
-    curl_easy_cleanup(h->easy);
+  easy_put(h->e, h->easy);
   curl_slist_free_all(h->hdrs);
   free(h->body.p);
   free(h->hdr.p);
@@ -425,7 +501,7 @@ static void request_detach(wfc__http_engine *e, wfc_http *h) {
     curl_multi_remove_handle(e->multi, h->easy);
     e->in_curl--;
   }
-  curl_easy_cleanup(h->easy);
+  easy_put(e, h->easy);
   h->easy = NULL;
   h->state = ST_DONE;
   list_push(&e->donel, h);
@@ -475,6 +551,9 @@ static int map_curl(CURLcode rc) {
     return WFC_ETLS;
   case CURLE_OUT_OF_MEMORY:
     return WFC_ENOMEM;
+  case CURLE_URL_MALFORMAT:
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    return WFC_EINVAL;
   case CURLE_WRITE_ERROR:
   case CURLE_READ_ERROR:
   case CURLE_ABORTED_BY_CALLBACK:
@@ -723,6 +802,8 @@ static void engine_maybe_free(wfc__http_engine *e) {
   void (*done)(void *) = e->done;
   void *arg = e->done_arg;
   free(e->socks);
+  free(e->owned);
+  free(e->parked);
   free(e->ca_bundle);
   free(e);
   if (done)
@@ -733,6 +814,8 @@ static void engine_maybe_free(wfc__http_engine *e) {
  * are alive (it may call our socket callbacks), then close them. */
 static void engine_finish_close(wfc__http_engine *e) {
   e->closed = 1;
+  while (e->npool)
+    curl_easy_cleanup(e->pool[--e->npool]);
   uv_idle_stop(&e->idle);
   e->idle_on = 0;
   if (e->multi) {
@@ -762,15 +845,26 @@ static void engine_pump(wfc__http_engine *e) {
   run_aborts(e);
   /* Only those done now: a callback that keeps sending and cancelling must
    * not starve the loop. */
-  size_t ndone = 0;
-  for (wfc_http *h = e->donel.head; h; h = h->next)
-    ndone++;
-  deliver(e, ndone);
-  if (!e->closing)
+  deliver(e, e->donel.n);
+  if (!e->closing) {
     run_adds(e);
-  else
+    /* A 0 ms timeout asked for while adding: serve it now that
+     * curl_multi_add_handle has returned (outside any libcurl callback),
+     * once per pump; anything it asks for again waits for the idle. */
+    if (e->timeout_now && e->multi) {
+      int running;
+      e->timeout_now = 0;
+      CURL_ENTER(e);
+      e->st.socket_actions++;
+      curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+      e->in_curl--;
+      drain_info(e);
+    }
+  } else {
     run_aborts(e);
+  }
   e->pumping = 0;
+  flush_parked(e);
 
   if (e->closing && e->count == 0) {
     engine_finish_close(e);
@@ -863,33 +957,40 @@ void wfc__http_engine_stats(const wfc__http_engine *e, wfc__http_stats *out) {
   *out = e->st;
 }
 
-/* Checks the URL and writes "METHOD scheme://host[:port]" into label (no
- * user info, path or query: they may carry secrets). */
+/* Checks that url is an absolute http(s) URL with a host, with no space or
+ * control character anywhere, and writes "METHOD scheme://host[:port]" into
+ * label (no user info, path or query: they may carry secrets). libcurl
+ * parses the rest; what it still refuses fails the request with
+ * WFC_EINVAL. */
 static int check_url(const char *url, const char *method, char *label,
                      size_t size) {
-  CURLU *u = curl_url();
-  char *scheme = NULL, *host = NULL, *port = NULL;
-  int rc = WFC_EINVAL;
+  const char *auth, *end, *host;
+  size_t slen;
 
-  if (!u)
-    return WFC_ENOMEM;
-  if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
-    goto out;
-  if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host)
-    goto out;
-  if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
-    goto out;
-  curl_url_get(u, CURLUPART_PORT, &port, 0);
-  snprintf(label, size, "%s %s://%s%s%s", method, scheme, host, port ? ":" : "",
-           port ? port : "");
-  rc = 0;
-out:
-  curl_free(scheme);
-  curl_free(host);
-  curl_free(port);
-  curl_url_cleanup(u);
-  return rc;
+  if (strncasecmp(url, "http://", 7) == 0)
+    slen = 4;
+  else if (strncasecmp(url, "https://", 8) == 0)
+    slen = 5;
+  else
+    return WFC_EINVAL;
+  for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+    if (*p <= 0x20 || *p == 0x7f)
+      return WFC_EINVAL;
+  auth = url + slen + 3;
+  end = auth + strcspn(auth, "/?#");
+  host = auth;
+  for (const char *p = auth; p < end; p++)
+    if (*p == '@')
+      host = p + 1;
+  if (host == end || *host == ':')
+    return WFC_EINVAL;
+  for (const char *p = host; p < end; p++)
+    if (!isalnum((unsigned char)*p) && !strchr("-._~%[]:", *p))
+      return WFC_EINVAL;
+  /* "http" is a prefix of "https": the scheme comes out lower-case. */
+  snprintf(label, size, "%s %.*s://%.*s", method, (int)slen, "https",
+           (int)(end - host), host);
+  return 0;
 }
 
 /* "Name: value" with a token name and no CR/LF anywhere. */
@@ -959,7 +1060,7 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
   if (rc)
     goto fail;
   rc = WFC_ENOMEM;
-  h->easy = c = curl_easy_init();
+  h->easy = c = e->npool ? e->pool[--e->npool] : curl_easy_init();
   if (!c)
     goto fail;
 
