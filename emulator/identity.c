@@ -245,9 +245,27 @@ static void txn_drop(txn *t) {
     }
 }
 
+/* Abandoned sign-ins (the browser went away) are forgotten after an hour of
+ * virtual time, so the list stays short. */
+static void txns_gc(int64_t now) {
+  txn **pp = &id.txns;
+  while (*pp) {
+    txn *t = *pp;
+    if (t->created + 3600 < now) {
+      *pp = t->next;
+      txn_free(t);
+    } else {
+      pp = &t->next;
+    }
+  }
+}
+
 static txn *txn_new(txn_kind kind, emu_req *r) {
-  txn *t = calloc(1, sizeof(*t));
-  char *tok = emu_random_token(32);
+  txn *t;
+  char *tok;
+  txns_gc(emu_now());
+  t = calloc(1, sizeof(*t));
+  tok = emu_random_token(32);
   if (t == NULL || tok == NULL) {
     free(t);
     free(tok);

@@ -393,6 +393,42 @@ static void test_graph_token_validation(void **state) {
   tclient_free(b);
 }
 
+/* Removing one user's grant ends that user's refresh tokens (65001); the
+ * enterprise app can be deleted, restored (no grants) and consented again. */
+static void test_grant_removal_and_restore(void **state) {
+  tclient *b = tclient_new(1);
+  char *code = alice_code(b, NULL);
+  json_object *tok = redeem(PREVIEW, code, 200), *j, *apps;
+  tresp page;
+  admin_ok("DELETE", "/__emulator/consent/grants/" PREVIEW "/" ALICE_UPN, NULL);
+  json_object_put(admin("DELETE",
+                        "/__emulator/consent/grants/" PREVIEW "/" ALICE_UPN,
+                        NULL, 404));
+  j = refresh(PREVIEW, jstr(tok, "refresh_token"), 400);
+  expect_token_error(j, "invalid_grant", 65001, "consent_required");
+  json_object_put(j);
+  /* Consent asked again. */
+  start(b, PREVIEW, ALICE_UPN, ALICE_PW, NULL, &page);
+  assert_true(is_page(&page, "consent"));
+  tresp_free(&page);
+  admin_ok("DELETE", "/__emulator/apps/" PREVIEW, NULL);
+  json_object_put(admin("DELETE", "/__emulator/apps/" PREVIEW, NULL, 404));
+  j = admin("POST", "/__emulator/apps/" PREVIEW "/restore", NULL, 200);
+  assert_true(json_object_object_get_ex(j, "apps", &apps));
+  assert_true(json_object_get_boolean(
+      json_object_object_get(json_object_array_get_idx(apps, 0), "exists")));
+  json_object_put(j);
+  free(code);
+  code = alice_code(b, NULL);
+  json_object_put(tok);
+  tok = redeem(PREVIEW, code, 200);
+  j = refresh(PREVIEW, jstr(tok, "refresh_token"), 200);
+  json_object_put(j);
+  json_object_put(tok);
+  free(code);
+  tclient_free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_authorize_error_pages, reset),
@@ -405,6 +441,7 @@ int main(void) {
       cmocka_unit_test_setup(test_token_contents, reset),
       cmocka_unit_test_setup(test_discovery_and_keys, reset),
       cmocka_unit_test_setup(test_graph_token_validation, reset),
+      cmocka_unit_test_setup(test_grant_removal_and_restore, reset),
   };
   return cmocka_run_group_tests(tests, emu_setup, emu_teardown);
 }
