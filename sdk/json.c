@@ -199,9 +199,11 @@ static int num_next(int st, char c) {
 }
 
 /* What json-c lets through in strict mode but RFC 8259 forbids: raw NUL
- * (json-c reads it as end of input), single-quoted strings, and number
- * characters the grammar does not allow (json-c 0.16 accepts "1234-" when
- * a chunk ends inside the number). Returns the index of the first such
+ * (json-c reads it as end of input), single-quoted strings, NaN and
+ * Infinity, and number characters the grammar does not allow (json-c 0.16
+ * accepts "1234-" when a chunk ends inside the number). Outside strings
+ * only structural characters, whitespace, numbers and the letters of
+ * true/false/null may appear. Returns the index of the first such
  * byte (len if none) and why in *why; the lexical state advances only over
  * the bytes before it. */
 static size_t prescan(wfc__json_stream *s, const char *p, size_t len,
@@ -236,8 +238,8 @@ static size_t prescan(wfc__json_stream *s, const char *p, size_t len,
       s->num = NUM_ZERO;
     } else if (is_digit(c)) {
       s->num = NUM_INT;
-    } else if (c == '\'') {
-      return i;
+    } else if (strchr(" \t\r\n{}[],:truefalsn", c) == NULL) {
+      return i; /* ' quotes, NaN, Infinity, comments, stray bytes */
     }
   }
   return len;

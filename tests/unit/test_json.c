@@ -70,6 +70,13 @@ static void test_parse_errors(void **state) {
   assert_int_equal(parse_err("{'a': 1}", 8, err, sizeof err), WFC_EJSON);
   assert_int_equal(parse_err("[1] // c", 8, err, sizeof err), WFC_EJSON);
   assert_int_equal(parse_err("nan", 3, err, sizeof err), WFC_EJSON);
+  /* json-c's strict mode takes these; RFC 8259 does not. */
+  assert_int_equal(parse_err("NaN", 3, err, sizeof err), WFC_EJSON);
+  assert_string_equal(err, "malformed JSON at byte 0: unexpected character");
+  assert_int_equal(parse_err("[1, Infinity]", 13, err, sizeof err), WFC_EJSON);
+  assert_string_equal(err, "malformed JSON at byte 4: unexpected character");
+  assert_int_equal(parse_err("-Infinity", 9, err, sizeof err), WFC_EJSON);
+  assert_int_equal(parse_err("[1 /* c */]", 11, err, sizeof err), WFC_EJSON);
 
   /* Invalid UTF-8 and NUL bytes. */
   assert_int_equal(parse_err("\"\xff\"", 3, err, sizeof err), WFC_EJSON);
