@@ -219,6 +219,34 @@ static void test_bad_config_fails_fast(void **state) {
   json_object_put(doc);
 }
 
+static char *first_request_id(const char *seed) {
+  const char *args[] = {"--seed", seed, NULL};
+  emu_proc *e = emu_proc_start(NULL, args);
+  assert_non_null(e);
+  tclient *c = tclient_new(0);
+  char u[256];
+  tresp r;
+  snprintf(u, sizeof u, "%s/__emulator/debug/echo", emu_proc_url(e));
+  tclient_request(c, "GET", u, NULL, NULL, &r);
+  char *id = strdup(tresp_header(&r, "request-id"));
+  tresp_free(&r);
+  tclient_free(c);
+  assert_int_equal(emu_proc_stop(e), 0);
+  return id;
+}
+
+static void test_seed_is_reproducible(void **state) {
+  (void)state;
+  char *a = first_request_id("7");
+  char *b = first_request_id("7");
+  char *c = first_request_id("8");
+  assert_string_equal(a, b);
+  assert_string_not_equal(a, c);
+  free(a);
+  free(b);
+  free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_health_and_headers),
@@ -227,6 +255,7 @@ int main(void) {
       cmocka_unit_test(test_keepalive_reuses_connection),
       cmocka_unit_test(test_port_file_and_clean_exit),
       cmocka_unit_test(test_bad_config_fails_fast),
+      cmocka_unit_test(test_seed_is_reproducible),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -70,8 +70,12 @@ static int read_port(const char *file) {
   return port;
 }
 
-static int healthy(emu_proc *p) {
+/* ca: the PEM to trust over TLS (the emulator's self-signed certificate,
+ * its own CA), or NULL. */
+static int healthy(emu_proc *p, const char *ca) {
   tclient *c = tclient_new(0);
+  if (c && ca)
+    tclient_set_ca(c, ca);
   char url[128];
   tresp r;
   treq q = {0};
@@ -97,7 +101,8 @@ static void cleanup_files(emu_proc *p) {
 static emu_proc *start(emu_proc *p, const char *config,
                        const char *const *extra) {
   const char *argv[64];
-  int n = 0, tls = 0;
+  int n = 0;
+  const char *tls_cert = NULL;
   argv[n++] = binary();
   argv[n++] = "--port";
   argv[n++] = "0";
@@ -109,7 +114,7 @@ static emu_proc *start(emu_proc *p, const char *config,
   }
   for (size_t i = 0; extra && extra[i] && n < 62; i++) {
     if (strcmp(extra[i], "--tls-cert") == 0)
-      tls = 1;
+      tls_cert = extra[i + 1];
     argv[n++] = extra[i];
   }
   argv[n] = NULL;
@@ -138,10 +143,8 @@ static emu_proc *start(emu_proc *p, const char *config,
       p->port = read_port(p->port_file);
     if (p->port > 0) {
       snprintf(p->url, sizeof p->url, "%s://127.0.0.1:%d",
-               tls ? "https" : "http", p->port);
-      /* Over TLS the health probe needs the test's CA: trust the port
-       * file (written only once the server listens). */
-      if (tls || healthy(p))
+               tls_cert ? "https" : "http", p->port);
+      if (healthy(p, tls_cert))
         return p;
     }
     sleep_ms(10);

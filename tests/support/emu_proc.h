@@ -17,7 +17,8 @@ typedef struct emu_proc emu_proc;
 
 /* Starts the emulator on a free 127.0.0.1 port with config (a tenant.json
  * path; NULL for the built-in default) and extra arguments (NULL-terminated
- * array, or NULL), and waits until /__emulator/health answers (10 s).
+ * array, or NULL), and waits until /__emulator/health answers (10 s; over
+ * TLS, "--tls-cert PEM" in extra_args is trusted as its own CA).
  * Returns NULL (after printing why) on failure. */
 emu_proc *emu_proc_start(const char *config, const char *const *extra_args);
 /* Same with the tenant document given as JSON (written to a temp file that

@@ -1,0 +1,231 @@
+/* Emulator core: request bodies - the 4 MB cap (413) on buffered routes,
+ * 150 MB streamed uploads through a body sink and 150 MB streamed downloads,
+ * both with flat memory in the emulator. Owner: emucore. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "emu_proc.h"
+#include "tclient.h"
+
+#define BIG (150ull * 1024 * 1024)
+/* Peak RSS growth allowed for moving BIG bytes: a few buffers, not the
+ * body. */
+#define FLAT_KIB (24 * 1024)
+
+typedef struct fx {
+  emu_proc *emu;
+  tclient *c;
+  char buf[2048];
+} fx;
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof *f);
+  f->emu = emu_proc_start(NULL, NULL);
+  f->c = tclient_new(0);
+  *state = f;
+  return f->emu && f->c ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  tclient_free(f->c);
+  int rc = emu_proc_stop(f->emu);
+  free(f);
+  return rc == 0 ? 0 : -1;
+}
+
+static const char *u(fx *f, const char *path) {
+  snprintf(f->buf, sizeof f->buf, "%s%s", emu_proc_url(f->emu), path);
+  return f->buf;
+}
+
+/* A generated body: byte i = (i * 7 + i / 4096) & 0xff, hashed as sent. */
+typedef struct gen {
+  uint64_t pos, total;
+  EVP_MD_CTX *md;
+} gen;
+
+static size_t gen_read(char *buf, size_t max, void *ctx) {
+  gen *g = ctx;
+  size_t n = g->total - g->pos < max ? (size_t)(g->total - g->pos) : max;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t k = g->pos + i;
+    buf[i] = (char)((k * 7 + k / 4096) & 0xff);
+  }
+  EVP_DigestUpdate(g->md, buf, n);
+  g->pos += n;
+  return n;
+}
+
+static void hex_digest(EVP_MD_CTX *md, char out[65]) {
+  unsigned char d[32];
+  unsigned int dl;
+  EVP_DigestFinal_ex(md, d, &dl);
+  for (int i = 0; i < 32; i++)
+    snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void upload(fx *f, uint64_t size, int chunked) {
+  gen g = {0, size, EVP_MD_CTX_new()};
+  EVP_DigestInit_ex(g.md, EVP_sha256(), NULL);
+  static const char *const hdr[] = {"Content-Type: application/octet-stream",
+                                    NULL};
+  treq q = {0};
+  q.method = "PUT";
+  q.url = u(f, "/__emulator/debug/sink");
+  q.headers = hdr;
+  q.read = gen_read;
+  q.read_ctx = &g;
+  q.upload_size = chunked ? -1 : (int64_t)size;
+  q.timeout_ms = 120000;
+  tresp r;
+  assert_int_equal(tclient_do(f->c, &q, &r), 0);
+  assert_int_equal(r.status, 200);
+  json_object *o = tresp_json(&r);
+  char hex[65];
+  hex_digest(g.md, hex);
+  EVP_MD_CTX_free(g.md);
+  assert_int_equal(json_object_get_int64(tjson_get(o, "bytes")), (int64_t)size);
+  assert_string_equal(tjson_str(o, "sha256"), hex);
+  /* It did arrive in pieces. */
+  assert_true(json_object_get_int64(tjson_get(o, "chunks")) > 1);
+  json_object_put(o);
+  tresp_free(&r);
+}
+
+static void test_streamed_upload_150mb_flat(void **state) {
+  fx *f = *state;
+  long before = emu_proc_rss_kib(f->emu, 1);
+  assert_true(before > 0);
+  upload(f, BIG, 0);
+  long after = emu_proc_rss_kib(f->emu, 1);
+  assert_true(after - before < FLAT_KIB);
+  upload(f, 10ull * 1024 * 1024, 1); /* chunked */
+  assert_true(emu_proc_rss_kib(f->emu, 1) - before < FLAT_KIB);
+}
+
+typedef struct check {
+  uint64_t pos;
+  int bad;
+} check;
+
+static size_t check_write(const char *buf, size_t len, void *ctx) {
+  check *c = ctx;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)buf[i] != (c->pos + i) % 251)
+      c->bad = 1;
+  c->pos += len;
+  return len;
+}
+
+static void test_streamed_download_150mb_flat(void **state) {
+  fx *f = *state;
+  long before = emu_proc_rss_kib(f->emu, 1);
+  char path[128];
+  for (int chunked = 0; chunked < 2; chunked++) {
+    snprintf(path, sizeof path, "/__emulator/debug/source?bytes=%llu%s",
+             (unsigned long long)BIG, chunked ? "&chunked=1" : "");
+    check c = {0, 0};
+    treq q = {0};
+    q.url = u(f, path);
+    q.write = check_write;
+    q.write_ctx = &c;
+    q.timeout_ms = 120000;
+    tresp r;
+    assert_int_equal(tclient_do(f->c, &q, &r), 0);
+    assert_int_equal(r.status, 200);
+    if (chunked)
+      assert_null(tresp_header(&r, "Content-Length"));
+    else
+      assert_string_equal(tresp_header(&r, "Content-Length"), "157286400");
+    assert_int_equal(c.pos, BIG);
+    assert_false(c.bad);
+    tresp_free(&r);
+  }
+  assert_true(emu_proc_rss_kib(f->emu, 1) - before < FLAT_KIB);
+}
+
+static void test_body_cap_413(void **state) {
+  fx *f = *state;
+  size_t n = 5u * 1024 * 1024;
+  char *body = malloc(n + 1);
+  memset(body, 'a', n);
+  body[n] = '\0';
+  tresp r;
+  /* With Content-Length: refused before the body is read. */
+  tclient_request(f->c, "POST", u(f, "/__emulator/debug/echo"), NULL, body, &r);
+  assert_int_equal(r.status, 413);
+  tresp_free(&r);
+  free(body);
+
+  /* Chunked, no length announced: read up to the cap, then refused. */
+  gen g = {0, n, EVP_MD_CTX_new()};
+  EVP_DigestInit_ex(g.md, EVP_sha256(), NULL);
+  treq q = {0};
+  q.method = "POST";
+  q.url = u(f, "/__emulator/debug/echo");
+  q.read = gen_read;
+  q.read_ctx = &g;
+  q.upload_size = -1;
+  tclient_do(f->c, &q, &r);
+  EVP_MD_CTX_free(g.md);
+  assert_int_equal(r.status, 413);
+  tresp_free(&r);
+
+  /* Exactly at the cap is fine. */
+  body = malloc(4u * 1024 * 1024 + 1);
+  memset(body, 'b', 4u * 1024 * 1024);
+  body[4u * 1024 * 1024] = '\0';
+  tclient_request(f->c, "POST", u(f, "/__emulator/debug/echo"), NULL, body, &r);
+  assert_int_equal(r.status, 200);
+  json_object *o = tresp_json(&r);
+  assert_int_equal(json_object_get_int64(tjson_get(o, "bodyLength")),
+                   4 * 1024 * 1024);
+  json_object_put(o);
+  tresp_free(&r);
+  free(body);
+}
+
+static void test_sink_can_refuse_midway(void **state) {
+  fx *f = *state;
+  gen g = {0, 8u * 1024 * 1024, EVP_MD_CTX_new()};
+  EVP_DigestInit_ex(g.md, EVP_sha256(), NULL);
+  treq q = {0};
+  q.method = "PUT";
+  q.url = u(f, "/__emulator/debug/sink?failAfter=1000000");
+  q.read = gen_read;
+  q.read_ctx = &g;
+  q.upload_size = (int64_t)g.total;
+  tresp r;
+  tclient_do(f->c, &q, &r);
+  EVP_MD_CTX_free(g.md);
+  assert_int_equal(r.status, 413);
+  json_object *o = tresp_json(&r);
+  assert_string_equal(tjson_str(o, "error.code"), "RequestEntityTooLarge");
+  json_object_put(o);
+  tresp_free(&r);
+  /* The rest of the body was drained: the connection serves the next
+   * request. */
+  tclient_request(f->c, "GET", u(f, "/__emulator/health"), NULL, NULL, &r);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.new_connections, 0);
+  tresp_free(&r);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_streamed_upload_150mb_flat),
+      cmocka_unit_test(test_streamed_download_150mb_flat),
+      cmocka_unit_test(test_body_cap_413),
+      cmocka_unit_test(test_sink_can_refuse_midway),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
