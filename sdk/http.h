@@ -15,6 +15,11 @@
  * - the engine opens and closes every socket itself, stopping its poll
  *   before close(2);
  * - TLS peer and host verification are always on.
+ *
+ * Redirects are not followed (the caller sees the 3xx and decides). HTTP/2
+ * is used when a TLS server offers it (ALPN), with transfers waiting to
+ * multiplex on one connection; HTTP/1.1 connections are kept alive and
+ * reused, at most max_host_connections per host at once.
  */
 #ifndef WFC_SDK_HTTP_H
 #define WFC_SDK_HTTP_H

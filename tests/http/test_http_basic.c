@@ -303,6 +303,34 @@ static void network_errors_and_messages(void **state) {
   result_free(&rd);
 }
 
+static void truncated_body(void **state) {
+  fixture f;
+  result r = {0}, r2 = {0};
+  ts_route rt = {.path = "/cut", .stream_bytes = 200000, .truncate_at = 70000};
+  ts_route ok = {.path = "/ok", .body = "fine"};
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+  ts_server_route(f.srv, &ok);
+  wfc_http_req q = req_make("GET", fx_url(&f, "/cut"));
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL), 0);
+  run_until(&f, &r.calls, 1);
+  /* A body shorter than its Content-Length is a network error, never a
+   * success with a short body. */
+  assert_int_equal(r.error, WFC_ENET);
+  assert_int_equal(r.body_len, 0);
+  assert_true(strlen(r.msg) > 0);
+  /* The broken connection is not reused. */
+  wfc_http_req q2 = req_make("GET", fx_url(&f, "/ok"));
+  assert_int_equal(wfc__http_send(f.e, &q2, NULL, on_result, &r2, NULL), 0);
+  run_until(&f, &r2.calls, 1);
+  assert_int_equal(r2.error, 0);
+  assert_string_equal(r2.body, "fine");
+  fx_close(&f);
+  result_free(&r);
+  result_free(&r2);
+}
+
 /* A callback that sends the next request, chain_left times. */
 typedef struct chain {
   fixture *f;
@@ -355,6 +383,7 @@ int main(void) {
       cmocka_unit_test(validation_refuses_before_sending),
       cmocka_unit_test(body_cap),
       cmocka_unit_test(network_errors_and_messages),
+      cmocka_unit_test(truncated_body),
       cmocka_unit_test(send_from_callback),
   };
   return cmocka_run_group_tests(tests, global_setup, global_teardown);

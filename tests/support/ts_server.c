@@ -35,7 +35,7 @@ typedef struct route {
   char **headers; /* NULL-terminated copies */
   char *body;
   size_t body_len;
-  uint64_t stream_bytes;
+  uint64_t stream_bytes, truncate_at;
   unsigned delay_ms, chunk_delay_ms;
   int drop, echo;
 } route;
@@ -64,6 +64,7 @@ typedef struct req {
 typedef struct stream {
   ts_server *s;
   uint64_t size;
+  uint64_t truncate_at; /* 0: none */
   unsigned chunk_delay_ms;
 } stream;
 
@@ -106,6 +107,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
   stream *st = cls;
   if (pos >= st->size)
     return MHD_CONTENT_READER_END_OF_STREAM;
+  if (st->truncate_at && pos >= st->truncate_at)
+    return MHD_CONTENT_READER_END_WITH_ERROR; /* MHD closes the socket */
   if (pos > 0 && st->chunk_delay_ms) {
     sleep_ms(st->s, st->chunk_delay_ms);
     if (atomic_load(&st->s->stopping))
@@ -115,6 +118,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     max = CHUNK;
   if (max > st->size - pos)
     max = (size_t)(st->size - pos);
+  if (st->truncate_at && max > st->truncate_at - pos)
+    max = (size_t)(st->truncate_at - pos);
   for (size_t i = 0; i < max; i++)
     buf[i] = (char)ts_pattern(pos + i);
   return (ssize_t)max;
@@ -228,6 +233,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     st->s = s;
     st->size = r->stream_bytes;
     st->chunk_delay_ms = r->chunk_delay_ms;
+    st->truncate_at = r->truncate_at;
     resp = MHD_create_response_from_callback(r->stream_bytes, CHUNK,
                                              stream_read, st, free);
   } else {
@@ -403,6 +409,7 @@ int ts_server_route(ts_server *s, const ts_route *in) {
   r->body_len = in->body ? (in->body_len ? in->body_len : strlen(in->body)) : 0;
   r->body = dup_n(in->body ? in->body : "", r->body_len);
   r->stream_bytes = in->stream_bytes;
+  r->truncate_at = in->truncate_at;
   r->delay_ms = in->delay_ms;
   r->chunk_delay_ms = in->chunk_delay_ms;
   r->drop = in->drop;

@@ -30,6 +30,9 @@ typedef struct ts_route {
   unsigned delay_ms;          /* wait before answering */
   unsigned chunk_delay_ms;    /* with stream_bytes: wait before each 16 KiB
                                  chunk after the first */
+  uint64_t truncate_at;       /* with stream_bytes: announce the full
+                                 length, close the connection after this
+                                 many bytes */
   int drop;                   /* close the connection without an answer */
   int echo;                   /* answer 200 with a JSON echo of the request:
                                  {"method","path","query","headers" (names
