@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,16 +24,18 @@
 #define REDACTED    "[REDACTED]"
 
 typedef struct secret {
-  char *value; /* page-aligned, locked, no-dump; owned here */
+  char *value; /* locked, no-dump copy; owned here */
   size_t len;
-  size_t alloc;
+  size_t alloc; /* bytes of the page run, 0 when from the secure heap */
   unsigned refs;
+  uint64_t seq; /* registration order, for eviction */
 } secret;
 
 /* Guards secrets, the sink and the output order. */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static secret *secrets;
 static size_t nsecrets, capsecrets;
+static uint64_t secret_seq;
 static wfc__log_sink_fn sink_fn;
 static void *sink_arg;
 
@@ -87,15 +90,58 @@ void wfc__log_set_sink(wfc__log_sink_fn fn, void *arg) {
 /* ---- secrets ------------------------------------------------------------ */
 
 static void secret_free(secret *s) {
-  OPENSSL_cleanse(s->value, s->alloc);
-  munlock(s->value, s->alloc);
-  free(s->value);
+  if (s->alloc == 0) {
+    OPENSSL_secure_clear_free(s->value, s->len + 1);
+  } else {
+    OPENSSL_cleanse(s->value, s->alloc);
+    munlock(s->value, s->alloc);
+    free(s->value);
+  }
   s->value = NULL;
 }
 
-int wfc__log_secret(const char *value) {
-  size_t len, page, alloc;
+/* A locked copy of value[0..len]. OpenSSL's secure heap (locked, excluded
+ * from core dumps, cleansed on free) when the host has set it up with
+ * CRYPTO_secure_malloc_init, so small secrets share pages; otherwise whole
+ * pages of our own, locked and excluded best effort (RLIMIT_MEMLOCK may be
+ * small, and redaction matters more than locking). */
+static char *secret_copy(const char *value, size_t len, size_t *alloc) {
+  size_t page;
   void *mem;
+
+  *alloc = 0;
+  if (CRYPTO_secure_malloc_initialized()) {
+    mem = OPENSSL_secure_malloc(len + 1);
+    if (mem != NULL && CRYPTO_secure_allocated(mem)) {
+      memcpy(mem, value, len + 1);
+      return mem;
+    }
+    OPENSSL_secure_free(mem); /* the heap was full: plain pages below */
+  }
+  page = (size_t)sysconf(_SC_PAGESIZE);
+  *alloc = (len + 1 + page - 1) / page * page;
+  if (posix_memalign(&mem, page, *alloc) != 0)
+    return NULL;
+  (void)mlock(mem, *alloc);
+  (void)madvise(mem, *alloc, MADV_DONTDUMP);
+  memcpy(mem, value, len + 1);
+  return mem;
+}
+
+/* Caller holds log_mu and nsecrets == WFC_LOG_MAX_SECRETS. */
+static void evict_oldest(void) {
+  size_t old = 0;
+
+  for (size_t i = 1; i < nsecrets; i++)
+    if (secrets[i].seq < secrets[old].seq)
+      old = i;
+  secret_free(&secrets[old]);
+  secrets[old] = secrets[--nsecrets];
+}
+
+int wfc__log_secret(const char *value) {
+  size_t len, alloc;
+  char *copy;
 
   if (value == NULL)
     return WFC_EINVAL;
@@ -107,10 +153,13 @@ int wfc__log_secret(const char *value) {
   for (size_t i = 0; i < nsecrets; i++) {
     if (secrets[i].len == len && memcmp(secrets[i].value, value, len) == 0) {
       secrets[i].refs++;
+      secrets[i].seq = ++secret_seq;
       pthread_mutex_unlock(&log_mu);
       return 0;
     }
   }
+  if (nsecrets == WFC_LOG_MAX_SECRETS)
+    evict_oldest();
   if (nsecrets == capsecrets) {
     size_t ncap = capsecrets ? capsecrets * 2 : 16;
     secret *n = realloc(secrets, ncap * sizeof *n);
@@ -121,21 +170,23 @@ int wfc__log_secret(const char *value) {
     secrets = n;
     capsecrets = ncap;
   }
-  /* Whole pages, so mlock and MADV_DONTDUMP cover exactly this copy. Both
-   * are best effort: RLIMIT_MEMLOCK may be small, and redaction matters
-   * more than locking. */
-  page = (size_t)sysconf(_SC_PAGESIZE);
-  alloc = (len + 1 + page - 1) / page * page;
-  if (posix_memalign(&mem, page, alloc) != 0) {
+  copy = secret_copy(value, len, &alloc);
+  if (copy == NULL) {
     pthread_mutex_unlock(&log_mu);
     return WFC_ENOMEM;
   }
-  (void)mlock(mem, alloc);
-  (void)madvise(mem, alloc, MADV_DONTDUMP);
-  memcpy(mem, value, len + 1);
-  secrets[nsecrets++] = (secret){mem, len, alloc, 1};
+  secrets[nsecrets++] = (secret){copy, len, alloc, 1, ++secret_seq};
   pthread_mutex_unlock(&log_mu);
   return 0;
+}
+
+size_t wfc__log_secret_count(void) {
+  size_t n;
+
+  pthread_mutex_lock(&log_mu);
+  n = nsecrets;
+  pthread_mutex_unlock(&log_mu);
+  return n;
 }
 
 void wfc__log_forget_secret(const char *value) {

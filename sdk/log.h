@@ -49,11 +49,20 @@ int wfc__log_level_parse(const char *name);
  * sink is replaced. */
 void wfc__log_set_sink(wfc__log_sink_fn fn, void *arg);
 
+/* At most this many distinct secrets are kept; registering one more
+ * forgets the one registered (or re-registered) longest ago. Tokens that
+ * old have expired, and the pattern redaction still covers them. */
+#define WFC_LOG_MAX_SECRETS 4096
+
 /* Registers a secret (copied into locked memory excluded from core dumps,
- * cleansed when forgotten). Registering the same value twice needs two
- * forgets. Values shorter than 4 bytes are refused (WFC_EINVAL): they would
- * redact ordinary words. Returns 0 or a negative WFC_E* code. */
+ * cleansed when forgotten: OpenSSL's secure heap when the host has called
+ * CRYPTO_secure_malloc_init, else a locked page of its own). Registering
+ * the same value twice needs two forgets. Values shorter than 4 bytes are
+ * refused (WFC_EINVAL): they would redact ordinary words. Returns 0 or a
+ * negative WFC_E* code. */
 int wfc__log_secret(const char *value);
+/* Distinct secrets registered now. */
+size_t wfc__log_secret_count(void);
 /* Drops one registration of value; no-op when unknown. */
 void wfc__log_forget_secret(const char *value);
 /* Drops every secret (tests, shutdown). */

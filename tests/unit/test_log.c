@@ -4,11 +4,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
 
 #include <cmocka.h>
+#include <openssl/crypto.h>
 
 #include "clock.h"
 #include "log.h"
@@ -216,6 +218,45 @@ static void test_threads(void **state) {
   assert_int_equal(lines, 2000);
 }
 
+/* Eviction keeps the newest WFC_LOG_MAX_SECRETS; a re-registration counts
+ * as new. Runs on plain pages (no secure heap yet). */
+static void test_eviction(void **state) {
+  (void)state;
+  char v[64];
+  for (int i = 0; i < WFC_LOG_MAX_SECRETS; i++) {
+    snprintf(v, sizeof v, "evict-canary-%05d", i);
+    assert_int_equal(wfc__log_secret(v), 0);
+  }
+  assert_int_equal(wfc__log_secret_count(), WFC_LOG_MAX_SECRETS);
+  /* Touch #0 so that #1 becomes the oldest. */
+  assert_int_equal(wfc__log_secret("evict-canary-00000"), 0);
+  assert_int_equal(wfc__log_secret("evict-canary-new"), 0);
+  assert_int_equal(wfc__log_secret_count(), WFC_LOG_MAX_SECRETS);
+  wfc__log(WFC_LOG_INFO, "%s %s %s %s", "evict-canary-00000",
+           "evict-canary-00001", "evict-canary-00002", "evict-canary-new");
+  assert_non_null(strstr(
+      captured, "INFO [REDACTED] evict-canary-00001 [REDACTED] [REDACTED]\n"));
+  wfc__log_forget_all();
+  assert_int_equal(wfc__log_secret_count(), 0);
+}
+
+/* With the host's secure heap set up, copies live there and are freed
+ * (cleansed) when forgotten. Runs last: the heap is process-wide. */
+static void test_secure_heap(void **state) {
+  (void)state;
+  assert_int_equal(CRYPTO_secure_malloc_init(1 << 16, 16), 1);
+  size_t before = CRYPTO_secure_used();
+  assert_int_equal(wfc__log_secret("secure-heap-canary-1"), 0);
+  assert_int_equal(wfc__log_secret("secure-heap-canary-2"), 0);
+  assert_true(CRYPTO_secure_used() > before);
+  wfc__log(WFC_LOG_INFO, "a secure-heap-canary-1 b secure-heap-canary-2");
+  assert_non_null(strstr(captured, "INFO a [REDACTED] b [REDACTED]\n"));
+  wfc__log_forget_secret("secure-heap-canary-1");
+  wfc__log_forget_all();
+  assert_int_equal(CRYPTO_secure_used(), before);
+  CRYPTO_secure_malloc_done();
+}
+
 int main(void) {
   setenv("WFC_LOG", "debug", 1);
   const struct CMUnitTest tests[] = {
@@ -234,6 +275,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_redact_helper, setup, teardown),
       cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_secure_heap, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
