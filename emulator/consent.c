@@ -38,6 +38,9 @@ static const scope_info catalogue[] = {
     {"MailboxSettings.Read", "Read your mailbox settings", 0, 0},
     {"MailboxSettings.ReadWrite", "Read and write to your mailbox settings", 0,
      0},
+    {"Application.Read.All", "Read applications", 1, 0},
+    {"DelegatedPermissionGrant.ReadWrite.All",
+     "Manage all delegated permission grants", 1, 0},
 };
 
 static const scope_info *scope_lookup(const char *name) {
@@ -184,6 +187,7 @@ static int scopes_copy(emu_scopes *dst, const emu_scopes *src) {
 /* ---- the store --------------------------------------------------------- */
 
 typedef struct user_grant {
+  char id[37]; /* oauth2PermissionGrant id */
   char *user_id;
   char *client_id;
   emu_scopes scopes;
@@ -192,6 +196,8 @@ typedef struct user_grant {
 
 typedef struct app_state {
   char *client_id;
+  char sp_id[37];      /* object id of the service principal (new on re-add) */
+  char grant_id[37];   /* id of the tenant-wide oauth2PermissionGrant */
   int exists;          /* the enterprise app is present in the tenant */
   uint64_t generation; /* bumped on deletion */
   emu_scopes tenant;   /* tenant-wide (admin) grant, empty if none */
@@ -394,6 +400,11 @@ static int app_ensure(emu_consent *c, const char *client_id, app_state **out) {
   app_state *a = app_find(c, client_id, 1);
   if (a == NULL)
     return -1;
+  if (!a->exists) {
+    /* A new service principal object, as after deletion + re-consent. */
+    emu_uuid(a->sp_id);
+    emu_uuid(a->grant_id);
+  }
   a->exists = 1;
   *out = a;
   return 0;
@@ -419,6 +430,7 @@ int emu_consent_grant_user(emu_consent *c, const char *user_id,
       free(g);
       goto done;
     }
+    emu_uuid(g->id);
     g->next = c->grants;
     c->grants = g;
   }
@@ -572,6 +584,70 @@ done:
   return rc;
 }
 
+const char *emu_consent_app_sp_id(emu_consent *c, const char *client_id) {
+  app_state *a = app_find(c, client_id, 0);
+  return a != NULL && a->exists ? a->sp_id : NULL;
+}
+
+static void grant_json_add(json_object *arr, const char *id, const char *sp_id,
+                           const char *principal, const emu_scopes *s) {
+  json_object *j = json_object_new_object();
+  char *scope = emu_scopes_join(s);
+  json_object_object_add(j, "id", json_object_new_string(id));
+  json_object_object_add(j, "clientId", json_object_new_string(sp_id));
+  json_object_object_add(
+      j, "consentType",
+      json_object_new_string(principal ? "Principal" : "AllPrincipals"));
+  json_object_object_add(j, "principalId",
+                         principal ? json_object_new_string(principal) : NULL);
+  json_object_object_add(j, "resourceId",
+                         json_object_new_string(EMU_GRAPH_SP_ID));
+  json_object_object_add(j, "scope",
+                         json_object_new_string(scope ? scope : ""));
+  free(scope);
+  json_object_array_add(arr, j);
+}
+
+json_object *emu_consent_graph_grants(emu_consent *c, const char *sp_id,
+                                      const char *principal_id) {
+  json_object *arr = json_object_new_array();
+  app_state *a;
+  user_grant *g;
+  for (a = c->apps; a; a = a->next) {
+    if (!a->exists || (sp_id != NULL && strcasecmp(sp_id, a->sp_id) != 0))
+      continue;
+    if (a->tenant.n > 0 && principal_id == NULL)
+      grant_json_add(arr, a->grant_id, a->sp_id, NULL, &a->tenant);
+    for (g = c->grants; g; g = g->next)
+      if (strcmp(g->client_id, a->client_id) == 0 &&
+          (principal_id == NULL || strcasecmp(principal_id, g->user_id) == 0))
+        grant_json_add(arr, g->id, a->sp_id, g->user_id, &g->scopes);
+  }
+  return arr;
+}
+
+int emu_consent_graph_grant_delete(emu_consent *c, const char *grant_id) {
+  app_state *a;
+  user_grant **pp;
+  for (a = c->apps; a; a = a->next)
+    if (a->exists && a->tenant.n > 0 && strcmp(a->grant_id, grant_id) == 0) {
+      emu_scopes_clear(&a->tenant);
+      emu_uuid(a->grant_id);
+      return 1;
+    }
+  for (pp = &c->grants; *pp; pp = &(*pp)->next)
+    if (strcmp((*pp)->id, grant_id) == 0) {
+      user_grant *g = *pp;
+      *pp = g->next;
+      free(g->user_id);
+      free(g->client_id);
+      emu_scopes_clear(&g->scopes);
+      free(g);
+      return 1;
+    }
+  return 0;
+}
+
 /* ---- JSON snapshots ---------------------------------------------------- */
 
 static json_object *scopes_json(const emu_scopes *s) {
@@ -595,6 +671,9 @@ json_object *emu_consent_grants_json(emu_consent *c, const char *client_id) {
     j = json_object_new_object();
     json_object_object_add(j, "clientId", json_object_new_string(a->client_id));
     json_object_object_add(j, "exists", json_object_new_boolean(a->exists));
+    if (a->exists)
+      json_object_object_add(j, "servicePrincipalId",
+                             json_object_new_string(a->sp_id));
     json_object_object_add(j, "generation",
                            json_object_new_int64((int64_t)a->generation));
     json_object_object_add(j, "tenantWideScopes", scopes_json(&a->tenant));

@@ -108,6 +108,17 @@ uint64_t emu_consent_app_generation(emu_consent *c, const char *client_id);
 int emu_consent_app_delete(emu_consent *c, const char *client_id);
 void emu_consent_app_add(emu_consent *c, const char *client_id);
 
+/* Graph's view (directory.c): the service principal's object id (NULL
+ * when the app is absent; borrowed until the next change), the grants as
+ * oauth2PermissionGrant objects filtered by client service principal id and
+ * principal id (NULL: any; a principal filter leaves out the tenant-wide
+ * grant), and deleting one by id (1 if it existed). */
+#define EMU_GRAPH_SP_ID "c1a0b2d3-0000-4000-8000-00000003c000"
+const char *emu_consent_app_sp_id(emu_consent *c, const char *client_id);
+json_object *emu_consent_graph_grants(emu_consent *c, const char *sp_id,
+                                      const char *principal_id);
+int emu_consent_graph_grant_delete(emu_consent *c, const char *grant_id);
+
 /* Admin consent workflow. Submitting writes a pending request (or returns
  * the existing pending one) and its id into `id_out` (37 bytes). */
 int emu_consent_request_submit(emu_consent *c, const char *user_id,

@@ -429,6 +429,147 @@ static void test_grant_removal_and_restore(void **state) {
   tclient_free(b);
 }
 
+/* A Graph call with a bearer token; returns the status, the body in *out
+ * (NULL when not JSON). */
+static long graph_call(const char *method, const char *path, const char *at,
+                       json_object **out) {
+  tclient *c = tclient_new(0);
+  char *u = url_of(path), auth[8192];
+  const char *hdr[] = {auth, NULL};
+  tresp r;
+  long status;
+  snprintf(auth, sizeof(auth), "Authorization: Bearer %s", at);
+  assert_int_equal(tclient_request(c, method, u, hdr, NULL, &r), 0);
+  status = r.status;
+  if (out != NULL)
+    *out = tresp_json(&r);
+  tresp_free(&r);
+  free(u);
+  tclient_free(c);
+  return status;
+}
+
+static void expect_graph_code(json_object *j, const char *code) {
+  json_object *e;
+  assert_true(json_object_object_get_ex(j, "error", &e));
+  assert_string_equal(jstr(e, "code"), code);
+  json_object_put(j);
+}
+
+/* The directory resources the connector's revoke walks: refused (403) with
+ * mail scopes; with directory scopes an admin finds and deletes a user's
+ * grant, and that user's refresh token dies (65001). */
+static void test_directory_endpoints(void **state) {
+  tclient *alice = tclient_new(1), *adm = tclient_new(1);
+  char *code = alice_code(alice, NULL), *u, path[512];
+  json_object *tok = redeem(PREVIEW, code, 200), *atok, *j, *v, *g;
+  const char *at = jstr(tok, "access_token");
+  tresp page, r;
+  char sp[64], grant[64];
+
+  assert_int_equal(graph_call("GET", "/v1.0/me", at, &j), 200);
+  assert_string_equal(jstr(j, "userPrincipalName"), ALICE_UPN);
+  assert_string_equal(jstr(j, "displayName"), "Alice Able");
+  json_object_put(j);
+  assert_int_equal(graph_call("GET", "/v1.0/me?$select=id", at, &j), 200);
+  assert_non_null(jstr(j, "id"));
+  assert_null(jstr(j, "displayName"));
+  json_object_put(j);
+  assert_int_equal(graph_call("GET", "/v1.0/users/" BOB_UPN, at, &j), 403);
+  expect_graph_code(j, "Authorization_RequestDenied");
+  assert_int_equal(
+      graph_call("GET",
+                 "/v1.0/servicePrincipals?$filter=appId%20eq%20'" PREVIEW "'",
+                 at, &j),
+      403);
+  expect_graph_code(j, "Authorization_RequestDenied");
+  assert_int_equal(graph_call("GET", "/v1.0/oauth2PermissionGrants", at, &j),
+                   403);
+  expect_graph_code(j, "Authorization_RequestDenied");
+  assert_int_equal(
+      graph_call("DELETE", "/v1.0/oauth2PermissionGrants/x", at, &j), 403);
+  expect_graph_code(j, "Authorization_RequestDenied");
+
+  /* An admin asks for directory permissions (admin-only: consent page). */
+  u = url_of("/" TENANT_DOMAIN "/oauth2/v2.0/authorize?client_id=" PREVIEW
+             "&response_type=code&redirect_uri=" REDIRECT_ENC
+             "&scope=Directory.Read.All%20DelegatedPermissionGrant.ReadWrite."
+             "All&state=" STATE "&code_challenge=" CHALLENGE
+             "&code_challenge_method=S256");
+  get(adm, u, &page);
+  free(u);
+  sign_in(adm, &page, ADMIN_UPN, ADMIN_PW, &r);
+  tresp_free(&page);
+  page = r;
+  consent(adm, &page, 1, 0, &r);
+  free(code);
+  code = expect_code(&r);
+  tresp_free(&page);
+  tresp_free(&r);
+  atok = redeem(PREVIEW, code, 200);
+  at = jstr(atok, "access_token");
+
+  assert_int_equal(
+      graph_call("GET",
+                 "/v1.0/servicePrincipals?$filter=appId%20eq%20'" PREVIEW
+                 "'&$select=id",
+                 at, &j),
+      200);
+  assert_true(json_object_object_get_ex(j, "value", &v));
+  assert_int_equal(json_object_array_length(v), 1);
+  snprintf(sp, sizeof(sp), "%s", jstr(json_object_array_get_idx(v, 0), "id"));
+  json_object_put(j);
+  g = admin("GET", "/__emulator/consent/grants?clientId=" PREVIEW, NULL, 200);
+  assert_string_equal(
+      jstr(json_object_array_get_idx(json_object_object_get(g, "apps"), 0),
+           "servicePrincipalId"),
+      sp);
+  json_object_put(g);
+
+  /* Directory.Read.All reads other users. */
+  assert_int_equal(graph_call("GET", "/v1.0/users/" ALICE_UPN, at, &j), 200);
+  assert_string_equal(jstr(j, "userPrincipalName"), ALICE_UPN);
+  json_object_put(j);
+  {
+    json_object *me;
+    char apath[512];
+    assert_int_equal(
+        graph_call("GET", "/v1.0/me", jstr(tok, "access_token"), &me), 200);
+    snprintf(apath, sizeof(apath),
+             "/v1.0/oauth2PermissionGrants?$filter=clientId%%20eq%%20'%s'"
+             "%%20and%%20principalId%%20eq%%20'%s'",
+             sp, jstr(me, "id"));
+    json_object_put(me);
+    assert_int_equal(graph_call("GET", apath, at, &j), 200);
+  }
+  assert_true(json_object_object_get_ex(j, "value", &v));
+  assert_int_equal(json_object_array_length(v), 1);
+  assert_string_equal(jstr(json_object_array_get_idx(v, 0), "consentType"),
+                      "Principal");
+  assert_non_null(
+      strstr(jstr(json_object_array_get_idx(v, 0), "scope"), "Mail.Send"));
+  snprintf(grant, sizeof(grant), "%s",
+           jstr(json_object_array_get_idx(v, 0), "id"));
+  json_object_put(j);
+  snprintf(path, sizeof(path), "/v1.0/oauth2PermissionGrants/%s", grant);
+  assert_int_equal(graph_call("DELETE", path, at, NULL), 204);
+  assert_int_equal(graph_call("DELETE", path, at, &j), 404);
+  expect_graph_code(j, "Request_ResourceNotFound");
+  j = refresh(PREVIEW, jstr(tok, "refresh_token"), 400);
+  expect_token_error(j, "invalid_grant", 65001, "consent_required");
+  json_object_put(j);
+  assert_int_equal(
+      graph_call("GET", "/v1.0/oauth2PermissionGrants?$filter=foo%20eq%20'x'",
+                 at, &j),
+      400);
+  expect_graph_code(j, "Request_UnsupportedQuery");
+  json_object_put(tok);
+  json_object_put(atok);
+  free(code);
+  tclient_free(alice);
+  tclient_free(adm);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_authorize_error_pages, reset),
@@ -442,6 +583,7 @@ int main(void) {
       cmocka_unit_test_setup(test_discovery_and_keys, reset),
       cmocka_unit_test_setup(test_graph_token_validation, reset),
       cmocka_unit_test_setup(test_grant_removal_and_restore, reset),
+      cmocka_unit_test_setup(test_directory_endpoints, reset),
   };
   return cmocka_run_group_tests(tests, emu_setup, emu_teardown);
 }
