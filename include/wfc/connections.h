@@ -1,0 +1,194 @@
+/* wfc/connections.h - the connection manager a host embeds.
+ *
+ * The manager keeps a host's connections in the sealed store (SQLite,
+ * secrets under AES-256-GCM; docs/store.md) and runs the connection types'
+ * hooks through the runtime (wfc/host.h):
+ *
+ *   authorize     begin hook -> the URL for the browser -> the loopback
+ *                 redirect (http://127.0.0.1:<port>/callback) -> complete
+ *                 hook -> the connection is stored with its outcome;
+ *   token service the wfc_conn_ops of every wfc_conn it opens: a valid
+ *                 access token, refreshed 5 minutes ahead of expiry or after
+ *                 a 401, one refresh per connection however many calls wait,
+ *                 rotated credentials persisted before any waiter gets them;
+ *   refresh, revoke, delete, test, list, show.
+ *
+ * Everything runs on the runtime's loop thread. Store I/O is synchronous on
+ * that thread (a few SQLite statements, fsync'ed for rotations); see
+ * docs/connections-sdk.md for why, the state machine and the guarantees.
+ *
+ * Connection JSON (list, show, results), never with secrets:
+ *   {"id","nickname","plugin","type","environment","account","owner",
+ *    "state","remedy","params":{...},"has_secrets":bool,
+ *    "created_at","updated_at","last_used_at","expires_at"}
+ * Times are RFC 3339 strings (UTC) or null.
+ *
+ * Functions taking a callback follow libuv's rule: a non-zero return means
+ * the callback is never called; otherwise it runs exactly once, later, on
+ * the loop.
+ */
+#ifndef WFC_CONNECTIONS_H
+#define WFC_CONNECTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "host.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct json_object;
+
+typedef struct wfc_connmgr wfc_connmgr;
+
+/* State names stored and shown (wfc_connmgr results, list, show). */
+#define WFC_CONN_CONNECTED                "connected"
+#define WFC_CONN_NEEDS_ADMIN_APPROVAL     "needs_admin_approval"
+#define WFC_CONN_APPROVAL_PENDING         "approval_pending"
+#define WFC_CONN_REAUTHORIZATION_REQUIRED "reauthorization_required"
+#define WFC_CONN_REVOKED                  "revoked"
+#define WFC_CONN_ERROR                    "error"
+
+typedef struct wfc_connmgr_opts {
+  size_t size; /* sizeof(wfc_connmgr_opts) */
+  /* Store file (copied). NULL: $WFC_STORE, else
+   * $XDG_DATA_HOME/wfc/store.db, else ~/.local/share/wfc/store.db (the
+   * directory is created with mode 0700). */
+  const char *store_path;
+  /* 32 bytes (copied), or NULL: $WFC_MASTER_KEY, else "<store>.key". */
+  const uint8_t *master_key;
+  /* Host user owning new connections; NULL: "" (the local user). */
+  const char *owner;
+  /* How long authorize waits for the browser; 0: 5 minutes. */
+  uint64_t redirect_timeout_ms;
+} wfc_connmgr_opts;
+
+/* Opens the manager on rt (borrowed; must outlive the manager's use) and
+ * its store. opts may be NULL. On failure err (may be NULL) gets one line
+ * naming the store and the cause. *out is owned by the caller. */
+WFC_EXTERN int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
+                                wfc_connmgr **out, char *err, size_t errlen);
+
+/* Closes the manager: operations in flight fail with WFC_ECANCELED (their
+ * callbacks run), hook calls are canceled, the redirect listeners close,
+ * secrets in memory are cleansed, the store is closed; then done(arg) runs
+ * on the loop (done may be NULL). The wfc_conn objects it opened must not
+ * be used any more: close the manager after the card calls using them have
+ * completed. */
+WFC_EXTERN void wfc_connmgr_close(wfc_connmgr *m, void (*done)(void *arg),
+                                  void *arg);
+
+/* The store path in use (owned by the manager). */
+WFC_EXTERN const char *wfc_connmgr_store_path(const wfc_connmgr *m);
+
+/* The outcome of an operation, borrowed during the callback. */
+typedef struct wfc_connmgr_result {
+  int status;          /* 0 or a negative WFC_E* code */
+  const char *message; /* why, when status != 0 (never NULL then) */
+  /* authorize: "connected", "needs_admin_approval", "approval_pending",
+   * "denied" or "error"; others: the connection's state after. NULL when
+   * the operation failed before any outcome. */
+  const char *outcome;
+  const char *remedy;             /* one line, or NULL */
+  struct json_object *connection; /* the connection after, or NULL */
+  /* Hook facts without secrets: revoke {"remote","detail"}, test
+   * {"healthy","detail"}, authorize the hook's "detail"; or NULL. */
+  struct json_object *detail;
+} wfc_connmgr_result;
+
+typedef void (*wfc_connmgr_cb)(void *arg, const wfc_connmgr_result *res);
+
+/* ---- authorize ------------------------------------------------------------
+ */
+
+typedef struct wfc_authorize_req {
+  size_t size; /* sizeof(wfc_authorize_req) */
+  /* New connection: the connection type ("plugin.type", or "type" when
+   * unique), or NULL with plugin set: the plugin's first connection type. */
+  const char *conn_type;
+  const char *plugin;
+  const char *nickname; /* required for a new connection; unique per owner */
+  /* Or: the id or nickname of an existing connection to authorize again
+   * (same id and nickname afterwards; conn_type/plugin/nickname ignored). */
+  const char *reauthorize;
+  const char *environment;    /* stored on the connection; also given to the
+                                 type as param "environment" when it has one */
+  struct json_object *params; /* borrowed; merged over the stored params on
+                                 reauthorize; NULL: {} */
+  const char *login_hint;     /* optional, passed to authorize_begin */
+  const char *prompt;         /* optional, passed to authorize_begin */
+  uint64_t timeout_ms;        /* 0: the manager's redirect timeout */
+  /* Called once with the URL the user must open (borrowed during the
+   * call), before the manager waits for the redirect. Required. */
+  void (*on_url)(void *arg, const char *url);
+  wfc_connmgr_cb on_done; /* required */
+  void *arg;
+} wfc_authorize_req;
+
+/* Starts an authorization. Fails at once with WFC_EEXIST (the nickname is
+ * taken), WFC_ENOTFOUND (type or connection), WFC_EINVAL, WFC_ESTATE
+ * (closing). Outcome in on_done:
+ *   connected            stored with its credentials sealed;
+ *   needs_admin_approval, approval_pending
+ *                        new: stored with that state, its remedy and no
+ *                        secrets (authorize it again once an admin acted);
+ *                        reauthorize: state and remedy set, row kept;
+ *   error                new: nothing stored; reauthorize: state and remedy
+ *                        set;
+ *   denied               nothing stored or changed.
+ * status is 0 whenever the plugin reported an outcome (check outcome);
+ * WFC_ETIMEDOUT when the browser never came back. */
+WFC_EXTERN int wfc_connmgr_authorize(wfc_connmgr *m,
+                                     const wfc_authorize_req *req);
+
+/* ---- other operations (name: id or nickname) ---------------------------- */
+
+/* Refreshes now (joins a refresh in flight). WFC_EREAUTH moves the
+ * connection to reauthorization_required with the plugin's remedy. */
+WFC_EXTERN int wfc_connmgr_refresh(wfc_connmgr *m, const char *name,
+                                   wfc_connmgr_cb cb, void *arg);
+/* Calls the revoke hook (best effort: its outcome is reported in detail,
+ * {"remote":"removed|not_permitted|failed|none","detail":...}), then wipes
+ * the secrets from the store and memory and sets state revoked. */
+WFC_EXTERN int wfc_connmgr_revoke(wfc_connmgr *m, const char *name,
+                                  wfc_connmgr_cb cb, void *arg);
+/* Revokes first when the connection holds secrets, then deletes it (with
+ * its checkpoints and idempotency keys). */
+WFC_EXTERN int wfc_connmgr_delete(wfc_connmgr *m, const char *name,
+                                  wfc_connmgr_cb cb, void *arg);
+/* Gets a valid token (refreshing as needed) and runs the type's test hook;
+ * detail is {"healthy":bool,"detail":...}. WFC_ENOTSUP without a hook. */
+WFC_EXTERN int wfc_connmgr_test(wfc_connmgr *m, const char *name,
+                                wfc_connmgr_cb cb, void *arg);
+
+/* Synchronous reads. *out is transferred (json_object_put). plugin NULL:
+ * all. WFC_ENOTFOUND for an unknown name. */
+WFC_EXTERN int wfc_connmgr_list(wfc_connmgr *m, const char *plugin,
+                                struct json_object **out);
+WFC_EXTERN int wfc_connmgr_show(wfc_connmgr *m, const char *name,
+                                struct json_object **out);
+
+/* A connection for card calls (wfc_invoke.conn): params, info (id,
+ * nickname, plugin, type, environment, account) and the token service.
+ * The caller owns one reference (wfc_conn_release). WFC_ENOTFOUND; the
+ * connection need not be connected (its token requests then fail with
+ * WFC_EREAUTH, WFC_ECONSENT or WFC_EAUTH according to its state). */
+WFC_EXTERN int wfc_connmgr_open_conn(wfc_connmgr *m, const char *name,
+                                     wfc_conn **out);
+
+/* Counters for tests and diagnostics. */
+typedef struct wfc_connmgr_stats {
+  uint64_t refreshes;       /* refresh hook calls started */
+  uint64_t token_requests;  /* conn_token calls */
+  uint64_t rotations_saved; /* credentials persisted after a refresh */
+} wfc_connmgr_stats;
+WFC_EXTERN void wfc_connmgr_get_stats(const wfc_connmgr *m,
+                                      wfc_connmgr_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1510 @@
+/* connmgr.c - see wfc/connections.h and docs/connections-sdk.md.
+ *
+ * Objects and who owns what:
+ *   wfc_connmgr  the caller's; owns the store handle, the entries, the ops
+ *                in flight and the ready queue.
+ *   entry        one per connection used in this process (token service
+ *                state: sealed secrets in memory, refresh in flight,
+ *                waiters). Owned by the manager and freed only at close,
+ *                because every wfc_conn it opened points to it (ops_arg).
+ *   op           one public operation in flight (authorize, refresh,
+ *                revoke, delete, test); freed when its callback returned.
+ *   waiter       one conn_token request; owned by its entry's waiter list
+ *                or by the ready queue until its callback ran.
+ *
+ * Store I/O is synchronous on the loop thread: each operation is a few
+ * SQLite statements on a local file (rotations are fsync'ed, a few ms), and
+ * keeping it on the loop makes "persisted before handed out" a plain
+ * sequence instead of a cross-thread hand-off.
+ */
+#include "connmgr.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <uv.h>
+
+#include "clock.h"
+#include "crypto.h"
+#include "json.h"
+#include "log.h"
+#include "redirect.h"
+#include "store.h"
+
+typedef void (*token_cb)(void *arg, int status, const char *token);
+
+typedef struct waiter {
+  struct waiter *next;
+  token_cb cb;
+  void *arg;
+  int status;  /* ready queue: the result */
+  char *token; /* ready queue: a copy (secret), or NULL */
+} waiter;
+
+typedef struct entry {
+  struct entry *next;
+  wfc_connmgr *m;
+  char id[WFC__CONN_ID_SIZE];
+  char nickname[WFC__CONN_NICKNAME_SIZE];
+  char plugin[WFC__CONN_NAME_SIZE];
+  char type[WFC__CONN_NAME_SIZE];
+  char state[WFC__CONN_STATE_SIZE];
+  json_object *params; /* clear params (owned) */
+  json_object *sealed; /* opened secrets (owned), NULL until loaded */
+  char *access;        /* current access token (secret copy), or NULL */
+  char *refresh;       /* current refresh token (secret copy), or NULL */
+  int64_t expires_ms;  /* of access; 0: unknown */
+  int rejected;        /* the current access token got a 401 */
+  int dirty;           /* rotated credentials not yet persisted */
+  int deleted;
+  int refreshing;
+  wfc_call *refresh_call;
+  waiter *waiters, **wtail;
+} entry;
+
+typedef enum op_kind {
+  OP_AUTHORIZE,
+  OP_REFRESH,
+  OP_REVOKE,
+  OP_DELETE,
+  OP_TEST
+} op_kind;
+
+typedef struct op {
+  struct op *next;
+  wfc_connmgr *m;
+  op_kind kind;
+  wfc_connmgr_cb cb;
+  void *arg;
+  entry *e;
+  wfc_call *call;  /* hook in flight, or NULL */
+  int waiting_tok; /* a waiter of e is ours */
+  int canceled;    /* close: finish with WFC_ECANCELED from the kick */
+  /* authorize */
+  void (*on_url)(void *arg, const char *url);
+  wfc__redirect *redirect;
+  char type_id[2 * WFC__CONN_NAME_SIZE];
+  char plugin[WFC__CONN_NAME_SIZE];
+  char type[WFC__CONN_NAME_SIZE];
+  char nickname[WFC__CONN_NICKNAME_SIZE];
+  char environment[WFC__CONN_ENV_SIZE];
+  char reauth_id[WFC__CONN_ID_SIZE];
+  json_object *params;        /* full params for the hooks (owned) */
+  const wfc_field *schema;    /* the type's params (plugin-owned) */
+  json_object *begin_extra;   /* login_hint / prompt (owned) */
+  json_object *session;       /* from authorize_begin (owned) */
+  json_object *revoke_detail; /* revoke outcome (owned) */
+  /* the outcome, once done (delivered by the kick) */
+  int done;
+  int status;
+  char msg[1024];
+  char outcome[40];
+  char remedy[WFC__CONN_REMEDY_SIZE];
+  json_object *detail; /* owned reference */
+} op;
+
+struct wfc_connmgr {
+  wfc_runtime *rt;
+  uv_loop_t *loop;
+  wfc__store *st;
+  char store_path[4096];
+  char owner[WFC__CONN_ACCOUNT_SIZE];
+  uint64_t redirect_timeout_ms;
+  entry *entries;
+  op *ops;
+  waiter *ready, **rtail;
+  uv_timer_t kick;
+  int kick_armed;
+  int closing;
+  int kick_closing;
+  void (*close_done)(void *arg);
+  void *close_arg;
+  wfc_connmgr_stats stats;
+};
+
+/* ---- small helpers ---------------------------------------------------------
+ */
+
+static void secret_drop(char **s) {
+  if (*s != NULL) {
+    wfc__log_forget_secret(*s);
+    wfc__secret_free(*s);
+    *s = NULL;
+  }
+}
+
+static char *secret_dup(const char *s) {
+  if (s == NULL || *s == '\0')
+    return NULL;
+  char *d = strdup(s);
+  if (d != NULL && strlen(d) >= 4)
+    wfc__log_secret(d);
+  return d;
+}
+
+/* Cleanses the string values inside v (secrets), then releases it. */
+static void json_cleanse_put(json_object *v) {
+  if (v == NULL)
+    return;
+  if (json_object_get_type(v) == json_type_object) {
+    json_object_object_foreach(v, k, x) {
+      (void)k;
+      json_cleanse_put(json_object_get(x));
+    }
+  } else if (json_object_get_type(v) == json_type_string) {
+    /* json-c keeps the bytes inline or in one buffer: cleanse in place. */
+    wfc__cleanse((void *)json_object_get_string(v),
+                 (size_t)json_object_get_string_len(v));
+  }
+  json_object_put(v);
+}
+
+static void iso_time(int64_t ms, char *buf, size_t len) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void add_time(json_object *o, const char *k, int64_t ms) {
+  if (ms <= 0) {
+    json_object_object_add(o, k, NULL);
+    return;
+  }
+  char b[32];
+  iso_time(ms, b, sizeof b);
+  json_object_object_add(o, k, json_object_new_string(b));
+}
+
+static json_object *rec_to_json(const wfc__conn_rec *r) {
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "id", json_object_new_string(r->id));
+  json_object_object_add(o, "nickname", json_object_new_string(r->nickname));
+  json_object_object_add(o, "plugin", json_object_new_string(r->plugin));
+  json_object_object_add(o, "type", json_object_new_string(r->conn_type));
+  json_object_object_add(o, "environment",
+                         json_object_new_string(r->environment));
+  json_object_object_add(o, "account", json_object_new_string(r->account));
+  json_object_object_add(o, "owner", json_object_new_string(r->owner));
+  json_object_object_add(o, "state", json_object_new_string(r->state));
+  json_object_object_add(o, "remedy", json_object_new_string(r->remedy));
+  json_object *p = NULL;
+  if (r->params == NULL ||
+      wfc__json_parse(r->params, strlen(r->params), 0, &p, NULL, 0) != 0)
+    p = json_object_new_object();
+  json_object_object_add(o, "params", p);
+  json_object_object_add(o, "has_secrets",
+                         json_object_new_boolean(r->has_secrets));
+  add_time(o, "created_at", r->created_at);
+  add_time(o, "updated_at", r->updated_at);
+  add_time(o, "last_used_at", r->last_used_at);
+  add_time(o, "expires_at", r->expires_at);
+  return o;
+}
+
+static json_object *conn_json(wfc_connmgr *m, const char *id) {
+  wfc__conn_rec r;
+  memset(&r, 0, sizeof r);
+  if (wfc__store_conn_get(m->st, id, &r) != 0)
+    return NULL;
+  json_object *o = rec_to_json(&r);
+  wfc__conn_rec_clear(&r);
+  return o;
+}
+
+/* Splits params (borrowed) by the type's schema: the secret fields go to
+ * *secret, the rest to *clear (both transferred, never NULL). */
+static void split_params(const wfc_field *schema, json_object *params,
+                         json_object **clear, json_object **secret) {
+  *clear = json_object_new_object();
+  *secret = json_object_new_object();
+  if (params == NULL)
+    return;
+  json_object_object_foreach(params, k, v) {
+    int is_secret = 0;
+    for (const wfc_field *f = schema; f != NULL && f->name != NULL; f++)
+      if (strcmp(f->name, k) == 0)
+        is_secret = (f->flags & WFC_FIELD_SECRET) != 0;
+    json_object_object_add(is_secret ? *secret : *clear, k, json_object_get(v));
+  }
+}
+
+/* A deep copy (transfer), so that cleansing it cannot touch anybody else's
+ * strings. */
+static json_object *json_copy(json_object *v) {
+  json_object *c = NULL;
+  if (v != NULL && json_object_deep_copy(v, &c, NULL) != 0)
+    c = NULL;
+  return c;
+}
+
+/* The plugin's own words in a call's message: the runtime prefixes it with
+ * "<plugin>.<type> <hook>: ", which means nothing to a user reading the
+ * remedy. */
+static const char *plugin_words(const char *msg, const char *plugin,
+                                const char *type, const char *hook) {
+  char prefix[3 * WFC__CONN_NAME_SIZE];
+  snprintf(prefix, sizeof prefix, "%s.%s %s: ", plugin, type, hook);
+  size_t n = strlen(prefix);
+  return msg != NULL && strncmp(msg, prefix, n) == 0 ? msg + n : msg;
+}
+
+static int state_code(const char *state) {
+  if (strcmp(state, WFC_CONN_CONNECTED) == 0)
+    return 0;
+  if (strcmp(state, WFC_CONN_REAUTHORIZATION_REQUIRED) == 0 ||
+      strcmp(state, WFC_CONN_REVOKED) == 0)
+    return WFC_EREAUTH;
+  if (strcmp(state, WFC_CONN_NEEDS_ADMIN_APPROVAL) == 0 ||
+      strcmp(state, WFC_CONN_APPROVAL_PENDING) == 0)
+    return WFC_ECONSENT;
+  return WFC_EAUTH;
+}
+
+/* ---- the kick: deliveries that must not run inside a start call ---------
+ */
+
+static void maybe_finish(wfc_connmgr *m);
+static void op_deliver(struct op *o);
+static void op_finish(op *o, int status, const char *outcome,
+                      const char *remedy, json_object *detail, const char *fmt,
+                      ...) __attribute__((format(printf, 6, 7)));
+
+static void on_kick(uv_timer_t *t) {
+  wfc_connmgr *m = t->data;
+  m->kick_armed = 0;
+  waiter *w = m->ready;
+  m->ready = NULL;
+  m->rtail = &m->ready;
+  while (w != NULL) {
+    waiter *next = w->next;
+    w->cb(w->arg, w->status, w->status == 0 ? w->token : NULL);
+    secret_drop(&w->token);
+    free(w);
+    w = next;
+  }
+  for (op *o = m->ops; o != NULL; o = o->next)
+    if (o->canceled && !o->done && o->call == NULL && !o->waiting_tok)
+      op_finish(o, WFC_ECANCELED, NULL, NULL, NULL,
+                "the connection manager was closed");
+  /* Deliver finished operations; a callback may start new ones, so scan
+   * again from the head after each. */
+  for (;;) {
+    op *o = m->ops;
+    while (o != NULL && !o->done)
+      o = o->next;
+    if (o == NULL)
+      break;
+    op_deliver(o);
+  }
+  maybe_finish(m);
+}
+
+static void kick(wfc_connmgr *m) {
+  if (!m->kick_armed && !m->kick_closing) {
+    m->kick_armed = 1;
+    uv_timer_start(&m->kick, on_kick, 0, 0);
+  }
+}
+
+/* Queues a delivery for the next loop iteration. token is copied. */
+static void ready_push(wfc_connmgr *m, waiter *w, int status,
+                       const char *token) {
+  w->next = NULL;
+  w->status = status;
+  w->token = status == 0 ? secret_dup(token) : NULL;
+  *m->rtail = w;
+  m->rtail = &w->next;
+  kick(m);
+}
+
+/* ---- entries and the token service ---------------------------------------
+ */
+
+static void entry_set_access(entry *e) {
+  secret_drop(&e->access);
+  secret_drop(&e->refresh);
+  e->expires_ms = 0;
+  json_object *cr = wfc__json_obj(e->sealed, "credentials");
+  e->access = secret_dup(wfc__json_str(cr, "access_token"));
+  e->refresh = secret_dup(wfc__json_str(cr, "refresh_token"));
+  int64_t s;
+  if (wfc__json_int64(cr, "expires_at", &s) == 0 && s > 0)
+    e->expires_ms = s * 1000;
+}
+
+static void entry_drop_secrets(entry *e) {
+  /* A refresh in flight still reads the credentials it was given (shared
+   * references): release without cleansing then. */
+  if (e->refreshing)
+    json_object_put(e->sealed);
+  else
+    json_cleanse_put(e->sealed);
+  e->sealed = NULL;
+  secret_drop(&e->access);
+  secret_drop(&e->refresh);
+  e->expires_ms = 0;
+  e->dirty = 0;
+}
+
+/* Fills e from the store row (state, params); keeps loaded secrets. */
+static void entry_sync(entry *e, const wfc__conn_rec *r) {
+  snprintf(e->nickname, sizeof e->nickname, "%s", r->nickname);
+  snprintf(e->plugin, sizeof e->plugin, "%s", r->plugin);
+  snprintf(e->type, sizeof e->type, "%s", r->conn_type);
+  if (!e->refreshing)
+    snprintf(e->state, sizeof e->state, "%s", r->state);
+  json_object *p = NULL;
+  if (r->params == NULL ||
+      wfc__json_parse(r->params, strlen(r->params), 0, &p, NULL, 0) != 0)
+    p = json_object_new_object();
+  json_object_put(e->params);
+  e->params = p;
+}
+
+/* The entry of connection name (id or nickname), created on first use. */
+static int entry_get(wfc_connmgr *m, const char *name, entry **out,
+                     wfc__conn_rec *rec_out) {
+  wfc__conn_rec r;
+  memset(&r, 0, sizeof r);
+  int rc = wfc__store_conn_get(m->st, name, &r);
+  if (rc != 0)
+    return rc;
+  entry *e = NULL;
+  for (entry *x = m->entries; x != NULL; x = x->next)
+    if (strcmp(x->id, r.id) == 0)
+      e = x;
+  if (e == NULL) {
+    e = calloc(1, sizeof *e);
+    if (e == NULL) {
+      wfc__conn_rec_clear(&r);
+      return WFC_ENOMEM;
+    }
+    e->m = m;
+    snprintf(e->id, sizeof e->id, "%s", r.id);
+    e->wtail = &e->waiters;
+    e->next = m->entries;
+    m->entries = e;
+  }
+  e->deleted = 0;
+  entry_sync(e, &r);
+  if (rec_out != NULL)
+    *rec_out = r;
+  else
+    wfc__conn_rec_clear(&r);
+  *out = e;
+  return 0;
+}
+
+/* Opens the sealed secrets from the store into memory. force: even if
+ * loaded (another process may have rotated them). */
+static int entry_load(entry *e, int force) {
+  if (e->dirty)
+    return 0; /* memory is newer than the store */
+  if (e->sealed != NULL && !force)
+    return 0;
+  char *text = NULL;
+  int rc = wfc__store_conn_secrets(e->m->st, e->id, &text);
+  if (rc == WFC_ENOTFOUND) {
+    entry_drop_secrets(e);
+    return 0;
+  }
+  if (rc != 0)
+    return rc;
+  json_object *s = NULL;
+  rc = wfc__json_parse(text, strlen(text), 0, &s, NULL, 0);
+  wfc__secret_free(text);
+  if (rc != 0 || !json_object_is_type(s, json_type_object)) {
+    json_cleanse_put(s);
+    return WFC_EKEY;
+  }
+  json_cleanse_put(e->sealed);
+  e->sealed = s;
+  entry_set_access(e);
+  return 0;
+}
+
+static json_object *entry_creds(entry *e) {
+  return wfc__json_obj(e->sealed, "credentials");
+}
+
+/* Params for a hook: clear params plus the sealed secret ones (new
+ * object, transferred). */
+static json_object *entry_hook_params(entry *e) {
+  json_object *p = NULL;
+  json_object_deep_copy(e->params, &p, NULL);
+  if (p == NULL)
+    p = json_object_new_object();
+  json_object *sp = wfc__json_obj(e->sealed, "secret_params");
+  if (sp != NULL) {
+    json_object_object_foreach(sp, k, v) {
+      json_object_object_add(p, k, json_copy(v));
+    }
+  }
+  return p;
+}
+
+static int entry_fresh(entry *e) {
+  if (e->access == NULL || e->rejected)
+    return 0;
+  if (e->expires_ms == 0)
+    return 1; /* no expiry given: valid until the service rejects it */
+  return e->expires_ms - wfc__now_ms() > WFC__TOKEN_MARGIN_MS;
+}
+
+/* Writes e->sealed to the store (rotation). */
+static int entry_persist(entry *e) {
+  char *text = wfc__json_dump(e->sealed, false);
+  if (text == NULL)
+    return WFC_ENOMEM;
+  int rc = wfc__store_conn_update_secrets(e->m->st, e->id, text, e->expires_ms);
+  wfc__secret_free(text);
+  if (rc != 0) {
+    wfc__log(WFC_LOG_ERROR,
+             "connection %s: cannot save rotated credentials: %s", e->id,
+             wfc__store_last_error());
+    return rc;
+  }
+  e->dirty = 0;
+  return 0;
+}
+
+static void entry_set_state(entry *e, const char *state, const char *remedy) {
+  snprintf(e->state, sizeof e->state, "%s", state);
+  if (wfc__store_conn_update_state(e->m->st, e->id, state, remedy) != 0)
+    wfc__log(WFC_LOG_ERROR, "connection %s: cannot save state %s: %s", e->id,
+             state, wfc__store_last_error());
+}
+
+/* Completes every waiter of e (detached first: a callback may ask again). */
+static void entry_complete(entry *e, int status) {
+  waiter *w = e->waiters;
+  e->waiters = NULL;
+  e->wtail = &e->waiters;
+  char *tok = status == 0 ? strdup(e->access ? e->access : "") : NULL;
+  if (status == 0 && tok == NULL)
+    status = WFC_ENOMEM;
+  while (w != NULL) {
+    waiter *next = w->next;
+    w->cb(w->arg, status, status == 0 ? tok : NULL);
+    free(w);
+    w = next;
+  }
+  if (tok != NULL)
+    wfc__secret_free(tok);
+}
+
+static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out);
+
+static int entry_start_refresh(entry *e) {
+  wfc_connmgr *m = e->m;
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", entry_hook_params(e));
+  json_object_object_add(in, "credentials", json_object_get(entry_creds(e)));
+  char id[2 * WFC__CONN_NAME_SIZE];
+  snprintf(id, sizeof id, "%s.%s", e->plugin, e->type);
+  wfc_invoke how = {.size = sizeof how, .on_done = on_refresh_done, .arg = e};
+  int rc = wfc_runtime_conn_hook(m->rt, id, WFC_HOOK_REFRESH, in, &how,
+                                 &e->refresh_call);
+  json_object_put(in);
+  if (rc != 0)
+    return rc;
+  e->refreshing = 1;
+  m->stats.refreshes++;
+  return 0;
+}
+
+/* w wants a token of e. force: refresh even if the token is fresh. On a
+ * non-zero return w was not taken (the caller frees it). */
+static int entry_want(entry *e, waiter *w, int force) {
+  if (e->refreshing) { /* single flight: join */
+    *e->wtail = w;
+    e->wtail = &w->next;
+    return 0;
+  }
+  int rc = entry_load(e, 0);
+  if (rc != 0)
+    return rc;
+  if (entry_creds(e) == NULL)
+    return WFC_EREAUTH;
+  if (e->dirty && entry_persist(e) != 0)
+    return WFC_ESTORE; /* never hand out what is not saved */
+  if (!force && entry_fresh(e)) {
+    ready_push(e->m, w, 0, e->access);
+    return 0;
+  }
+  /* Another process sharing the store may have rotated the credentials:
+   * take the newest from the store before using the refresh token. */
+  char *before = e->access ? strdup(e->access) : NULL;
+  rc = entry_load(e, 1);
+  if (rc == 0 && entry_creds(e) == NULL)
+    rc = WFC_EREAUTH;
+  int changed = rc == 0 && e->access != NULL &&
+                (before == NULL || strcmp(before, e->access) != 0);
+  wfc__secret_free(before);
+  if (rc != 0)
+    return rc;
+  if (changed) {
+    e->rejected = 0;
+    if (!force && entry_fresh(e)) {
+      ready_push(e->m, w, 0, e->access);
+      return 0;
+    }
+  }
+  rc = entry_start_refresh(e);
+  if (rc != 0)
+    return rc;
+  *e->wtail = w;
+  e->wtail = &w->next;
+  return 0;
+}
+
+/* Merges the refresh output's credentials over the current ones (a token
+ * endpoint may omit an unchanged refresh token). Transfer. */
+static json_object *merge_creds(json_object *old, json_object *fresh) {
+  json_object *c = NULL;
+  json_object_deep_copy(old, &c, NULL);
+  if (c == NULL)
+    c = json_object_new_object();
+  json_object_object_foreach(fresh, k, v) {
+    json_object_object_add(c, k, json_object_get(v));
+  }
+  return c;
+}
+
+static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
+  entry *e = arg;
+  wfc_connmgr *m = e->m;
+  (void)call;
+  e->refreshing = 0;
+  e->refresh_call = NULL;
+  int status = out->status;
+  json_object *fresh = wfc__json_obj(out->output, "credentials");
+  if (status == 0 && fresh == NULL)
+    status = WFC_EPROTO;
+  if (status == 0 && (e->deleted || strcmp(e->state, WFC_CONN_REVOKED) == 0)) {
+    /* Revoked or deleted while refreshing: the new tokens are dropped. */
+    status = e->deleted ? WFC_ENOTFOUND : WFC_EREAUTH;
+  } else if (status == 0) {
+    json_object *creds = merge_creds(entry_creds(e), fresh);
+    json_object_object_add(e->sealed, "credentials", creds);
+    entry_set_access(e);
+    e->rejected = 0;
+    e->dirty = 1;
+    /* Rotation: on disk before anybody uses the new tokens. */
+    if (entry_persist(e) != 0) {
+      status = WFC_ESTORE;
+    } else {
+      m->stats.rotations_saved++;
+      if (strcmp(e->state, WFC_CONN_CONNECTED) != 0)
+        entry_set_state(e, WFC_CONN_CONNECTED, "");
+    }
+  } else if (status == WFC_EREAUTH) {
+    /* No retry loop: the state makes later requests fail fast. */
+    entry_set_state(e, WFC_CONN_REAUTHORIZATION_REQUIRED,
+                    plugin_words(out->message, e->plugin, e->type, "refresh"));
+    wfc__log(WFC_LOG_WARN, "connection %s needs to be authorized again: %s",
+             e->nickname, out->message);
+  } else {
+    wfc__log(WFC_LOG_WARN, "connection %s: refresh failed: %s", e->nickname,
+             out->message);
+  }
+  entry_complete(e, status);
+  maybe_finish(m);
+}
+
+static int tok_token(void *ops_arg, wfc_conn *conn, token_cb cb, void *arg) {
+  entry *e = ops_arg;
+  wfc_connmgr *m = e->m;
+  (void)conn;
+  if (m->closing)
+    return WFC_ECANCELED;
+  m->stats.token_requests++;
+  if (e->deleted)
+    return WFC_ENOTFOUND;
+  int rc = state_code(e->state);
+  if (rc != 0)
+    return rc; /* fail fast: the remedy is on the connection */
+  waiter *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    return WFC_ENOMEM;
+  w->cb = cb;
+  w->arg = arg;
+  rc = entry_want(e, w, 0);
+  if (rc != 0)
+    free(w);
+  else
+    wfc__store_conn_touch(m->st, e->id);
+  return rc;
+}
+
+static void tok_rejected(void *ops_arg, wfc_conn *conn, const char *token) {
+  entry *e = ops_arg;
+  (void)conn;
+  /* Only the token in use counts: a late 401 for a token already replaced
+   * must not cause another refresh. */
+  if (token != NULL && e->access != NULL && !e->refreshing &&
+      wfc__ct_equal(token, strlen(token), e->access, strlen(e->access)))
+    e->rejected = 1;
+}
+
+static const wfc_conn_ops token_ops = {
+    .size = sizeof(wfc_conn_ops),
+    .token = tok_token,
+    .token_rejected = tok_rejected,
+};
+
+/* ---- open / close ----------------------------------------------------------
+ */
+
+int wfc__connmgr_default_store(const char *opts_path, int mk, char *buf,
+                               size_t len) {
+  const char *p = opts_path;
+  if (p == NULL || *p == '\0')
+    p = getenv("WFC_STORE");
+  if (p != NULL && *p != '\0') {
+    if ((size_t)snprintf(buf, len, "%s", p) >= len)
+      return WFC_ETOOBIG;
+    return 0;
+  }
+  char dir[4096];
+  const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+  if (xdg != NULL && xdg[0] == '/') {
+    snprintf(dir, sizeof dir, "%s/wfc", xdg);
+  } else if (home != NULL && *home != '\0') {
+    snprintf(dir, sizeof dir, "%s/.local/share/wfc", home);
+    if (mk) {
+      char d1[4096];
+      snprintf(d1, sizeof d1, "%s/.local", home);
+      mkdir(d1, 0700);
+      snprintf(d1, sizeof d1, "%s/.local/share", home);
+      mkdir(d1, 0700);
+    }
+  } else {
+    return WFC_ENOTFOUND;
+  }
+  if (mk && mkdir(dir, 0700) != 0 && errno != EEXIST)
+    return WFC_EIO;
+  if ((size_t)snprintf(buf, len, "%s/store.db", dir) >= len)
+    return WFC_ETOOBIG;
+  return 0;
+}
+
+int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
+                     wfc_connmgr **out, char *err, size_t errlen) {
+  if (err != NULL && errlen > 0)
+    err[0] = '\0';
+  if (rt == NULL || out == NULL ||
+      (opts != NULL && opts->size < sizeof(wfc_connmgr_opts)))
+    return WFC_EINVAL;
+  wfc_connmgr *m = calloc(1, sizeof *m);
+  if (m == NULL)
+    return WFC_ENOMEM;
+  m->rt = rt;
+  m->loop = wfc_runtime_loop(rt);
+  m->rtail = &m->ready;
+  m->redirect_timeout_ms = opts ? opts->redirect_timeout_ms : 0;
+  snprintf(m->owner, sizeof m->owner, "%s",
+           opts && opts->owner ? opts->owner : "");
+  int rc = wfc__connmgr_default_store(opts ? opts->store_path : NULL, 1,
+                                      m->store_path, sizeof m->store_path);
+  if (rc != 0) {
+    if (err != NULL)
+      snprintf(err, errlen,
+               "no store path: give --store, WFC_STORE or set HOME");
+    free(m);
+    return rc;
+  }
+  wfc__store_opts so = {.master_key = opts ? opts->master_key : NULL};
+  char serr[512];
+  rc = wfc__store_open_ex(m->store_path, &so, &m->st, serr, sizeof serr);
+  if (rc != 0) {
+    if (err != NULL)
+      snprintf(err, errlen, "cannot open store %s: %s", m->store_path, serr);
+    free(m);
+    return rc;
+  }
+  uv_timer_init(m->loop, &m->kick);
+  m->kick.data = m;
+  *out = m;
+  return 0;
+}
+
+const char *wfc_connmgr_store_path(const wfc_connmgr *m) {
+  return m->store_path;
+}
+
+void wfc_connmgr_get_stats(const wfc_connmgr *m, wfc_connmgr_stats *out) {
+  *out = m->stats;
+}
+
+static void on_kick_closed(uv_handle_t *h) {
+  wfc_connmgr *m = h->data;
+  for (entry *e = m->entries; e != NULL;) {
+    entry *next = e->next;
+    entry_drop_secrets(e);
+    json_object_put(e->params);
+    free(e);
+    e = next;
+  }
+  wfc__store_close(m->st);
+  void (*done)(void *) = m->close_done;
+  void *arg = m->close_arg;
+  free(m);
+  if (done != NULL)
+    done(arg);
+}
+
+static void maybe_finish(wfc_connmgr *m) {
+  if (!m->closing || m->kick_closing || m->ops != NULL || m->ready != NULL)
+    return;
+  for (entry *e = m->entries; e != NULL; e = e->next)
+    if (e->refreshing || e->waiters != NULL)
+      return;
+  m->kick_closing = 1;
+  uv_close((uv_handle_t *)&m->kick, on_kick_closed);
+}
+
+void wfc_connmgr_close(wfc_connmgr *m, void (*done)(void *arg), void *arg) {
+  if (m == NULL || m->closing)
+    return;
+  m->closing = 1;
+  m->close_done = done;
+  m->close_arg = arg;
+  for (op *o = m->ops; o != NULL; o = o->next) {
+    o->canceled = 1;
+    if (o->redirect != NULL) {
+      wfc__redirect_close(o->redirect);
+      o->redirect = NULL;
+    }
+    if (o->call != NULL)
+      wfc_call_cancel(o->call);
+  }
+  for (entry *e = m->entries; e != NULL; e = e->next)
+    if (e->refresh_call != NULL)
+      wfc_call_cancel(e->refresh_call);
+  kick(m);
+}
+
+/* ---- operations ------------------------------------------------------------
+ */
+
+static op *op_new(wfc_connmgr *m, op_kind kind, wfc_connmgr_cb cb, void *arg) {
+  op *o = calloc(1, sizeof *o);
+  if (o == NULL)
+    return NULL;
+  o->m = m;
+  o->kind = kind;
+  o->cb = cb;
+  o->arg = arg;
+  o->next = m->ops;
+  m->ops = o;
+  return o;
+}
+
+static void op_free(op *o) {
+  wfc_connmgr *m = o->m;
+  for (op **p = &m->ops; *p != NULL; p = &(*p)->next)
+    if (*p == o) {
+      *p = o->next;
+      break;
+    }
+  wfc__redirect_close(o->redirect);
+  json_cleanse_put(o->params);
+  json_object_put(o->begin_extra);
+  json_cleanse_put(o->session);
+  json_object_put(o->revoke_detail);
+  json_object_put(o->detail);
+  free(o);
+}
+
+/* Records the outcome; the kick delivers it on a later loop iteration, so
+ * no callback ever runs inside the call that started the operation. detail
+ * is borrowed (a reference is taken). */
+static void op_finish(op *o, int status, const char *outcome,
+                      const char *remedy, json_object *detail, const char *fmt,
+                      ...) {
+  if (o->done)
+    return;
+  o->done = 1;
+  o->status = status;
+  if (status != 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o->msg, sizeof o->msg, fmt, ap);
+    va_end(ap);
+    if (o->msg[0] == '\0')
+      snprintf(o->msg, sizeof o->msg, "%s", wfc_strerror(status));
+  }
+  snprintf(o->outcome, sizeof o->outcome, "%s", outcome ? outcome : "");
+  snprintf(o->remedy, sizeof o->remedy, "%s", remedy ? remedy : "");
+  o->detail = detail ? json_object_get(detail) : NULL;
+  kick(o->m);
+}
+
+static void op_deliver(op *o) {
+  wfc_connmgr *m = o->m;
+  json_object *conn = NULL;
+  if (o->e != NULL && !o->e->deleted)
+    conn = conn_json(m, o->e->id);
+  else if (o->reauth_id[0] != '\0')
+    conn = conn_json(m, o->reauth_id);
+  wfc_connmgr_result r = {
+      .status = o->status,
+      .message = o->status != 0 ? o->msg : NULL,
+      .outcome = o->outcome[0] ? o->outcome : NULL,
+      .remedy = o->remedy[0] ? o->remedy : NULL,
+      .connection = conn,
+      .detail = o->detail,
+  };
+  if (o->cb != NULL)
+    o->cb(o->arg, &r);
+  json_object_put(conn);
+  op_free(o);
+}
+
+static int op_entry(wfc_connmgr *m, const char *name, entry **e) {
+  if (m == NULL || name == NULL)
+    return WFC_EINVAL;
+  if (m->closing)
+    return WFC_ESTATE;
+  return entry_get(m, name, e, NULL);
+}
+
+/* -- refresh -- */
+
+static void refresh_token_cb(void *arg, int status, const char *token) {
+  op *o = arg;
+  (void)token;
+  o->waiting_tok = 0;
+  if (o->canceled && status == 0)
+    status = WFC_ECANCELED;
+  const char *state = o->e->state;
+  if (status == 0)
+    op_finish(o, 0, state, NULL, NULL, " ");
+  else
+    op_finish(o, status, state,
+              status == WFC_EREAUTH ? "authorize the connection again" : NULL,
+              NULL, "refresh failed: %s", wfc_strerror(status));
+}
+
+static int add_waiter(op *o, int force, token_cb cb) {
+  waiter *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    return WFC_ENOMEM;
+  w->cb = cb;
+  w->arg = o;
+  int rc = entry_want(o->e, w, force);
+  if (rc != 0)
+    free(w);
+  else
+    o->waiting_tok = 1;
+  return rc;
+}
+
+int wfc_connmgr_refresh(wfc_connmgr *m, const char *name, wfc_connmgr_cb cb,
+                        void *arg) {
+  entry *e;
+  int rc = op_entry(m, name, &e);
+  if (rc != 0)
+    return rc;
+  if (cb == NULL)
+    return WFC_EINVAL;
+  op *o = op_new(m, OP_REFRESH, cb, arg);
+  if (o == NULL)
+    return WFC_ENOMEM;
+  o->e = e;
+  rc = add_waiter(o, 1, refresh_token_cb);
+  if (rc != 0) {
+    o->cb = NULL;
+    op_free(o);
+  }
+  return rc;
+}
+
+/* -- test -- */
+
+static void on_test_done(void *arg, wfc_call *call, const wfc_outcome *out) {
+  op *o = arg;
+  (void)call;
+  o->call = NULL;
+  if (out->status != 0) {
+    op_finish(o, out->status, o->e->state, NULL, out->detail, "%s",
+              out->message);
+    return;
+  }
+  op_finish(o, 0, o->e->state, NULL, out->output, " ");
+}
+
+static void test_token_cb(void *arg, int status, const char *token) {
+  op *o = arg;
+  o->waiting_tok = 0;
+  if (status == 0 && o->canceled)
+    status = WFC_ECANCELED;
+  if (status != 0) {
+    op_finish(o, status, o->e->state, NULL, NULL, "no valid token: %s",
+              wfc_strerror(status));
+    return;
+  }
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", entry_hook_params(o->e));
+  json_object_object_add(in, "credentials", json_copy(entry_creds(o->e)));
+  json_object_object_add(in, "access_token", json_object_new_string(token));
+  char id[2 * WFC__CONN_NAME_SIZE];
+  snprintf(id, sizeof id, "%s.%s", o->e->plugin, o->e->type);
+  wfc_invoke how = {.size = sizeof how, .on_done = on_test_done, .arg = o};
+  int rc =
+      wfc_runtime_conn_hook(o->m->rt, id, WFC_HOOK_TEST, in, &how, &o->call);
+  /* Not cleansed: the runtime's call shares these members until the hook
+   * has run; the token string is a copy json-c frees. */
+  json_object_put(in);
+  if (rc != 0)
+    op_finish(o, rc, o->e->state, NULL, NULL,
+              rc == WFC_ENOTSUP ? "connection type %s has no test hook"
+                                : "cannot run the test hook of %s",
+              id);
+}
+
+int wfc_connmgr_test(wfc_connmgr *m, const char *name, wfc_connmgr_cb cb,
+                     void *arg) {
+  entry *e;
+  int rc = op_entry(m, name, &e);
+  if (rc != 0)
+    return rc;
+  if (cb == NULL)
+    return WFC_EINVAL;
+  if ((rc = state_code(e->state)) != 0)
+    return rc;
+  op *o = op_new(m, OP_TEST, cb, arg);
+  if (o == NULL)
+    return WFC_ENOMEM;
+  o->e = e;
+  rc = add_waiter(o, 0, test_token_cb);
+  if (rc != 0) {
+    o->cb = NULL;
+    op_free(o);
+  }
+  return rc;
+}
+
+/* -- revoke and delete -- */
+
+static const char revoked_remedy[] =
+    "the connection was revoked: authorize it again to use it";
+
+static void revoke_finish(op *o) {
+  entry *e = o->e;
+  wfc_connmgr *m = o->m;
+  /* Secret params (app configuration such as a client secret) survive so
+   * that a reauthorization works; the user's tokens do not. */
+  json_object *sp = wfc__json_obj(e->sealed, "secret_params");
+  json_object *keep = NULL;
+  if (sp != NULL && json_object_object_length(sp) > 0) {
+    keep = json_object_new_object();
+    json_object_object_add(keep, "secret_params", json_object_get(sp));
+  }
+  int rc = wfc__store_conn_wipe_secrets(m->st, e->id);
+  entry_drop_secrets(e);
+  if (rc == 0 && keep != NULL) {
+    char *text = wfc__json_dump(keep, false);
+    if (text != NULL)
+      rc = wfc__store_conn_update_secrets(m->st, e->id, text, 0);
+    wfc__secret_free(text);
+  }
+  json_cleanse_put(keep);
+  if (rc != 0) {
+    op_finish(o, rc, e->state, NULL, o->revoke_detail,
+              "cannot wipe the secrets of %s: %s", e->nickname,
+              wfc__store_last_error());
+    return;
+  }
+  entry_set_state(e, WFC_CONN_REVOKED, revoked_remedy);
+  if (o->kind == OP_DELETE) {
+    rc = wfc__store_conn_delete(m->st, e->id);
+    if (rc != 0) {
+      op_finish(o, rc, e->state, NULL, o->revoke_detail, "cannot delete %s: %s",
+                e->nickname, wfc__store_last_error());
+      return;
+    }
+    e->deleted = 1;
+    op_finish(o, 0, "deleted", NULL, o->revoke_detail, " ");
+    return;
+  }
+  op_finish(o, 0, WFC_CONN_REVOKED, revoked_remedy, o->revoke_detail, " ");
+}
+
+static void on_revoke_done(void *arg, wfc_call *call, const wfc_outcome *out) {
+  op *o = arg;
+  (void)call;
+  o->call = NULL;
+  json_object *d = json_object_new_object();
+  if (out->status == 0) {
+    const char *remote = wfc__json_str(out->output, "remote");
+    json_object_object_add(d, "remote",
+                           json_object_new_string(remote ? remote : "none"));
+    json_object *det = json_object_object_get(out->output, "detail");
+    if (det != NULL)
+      json_object_object_add(d, "detail", json_object_get(det));
+  } else {
+    /* Best effort: the local wipe happens whatever the remote side said. */
+    json_object_object_add(d, "remote", json_object_new_string("failed"));
+    json_object_object_add(d, "detail", json_object_new_string(out->message));
+  }
+  o->revoke_detail = d;
+  revoke_finish(o);
+}
+
+static int start_revoke(wfc_connmgr *m, const char *name, op_kind kind,
+                        wfc_connmgr_cb cb, void *arg) {
+  entry *e;
+  int rc = op_entry(m, name, &e);
+  if (rc != 0)
+    return rc;
+  if (cb == NULL)
+    return WFC_EINVAL;
+  rc = entry_load(e, 1);
+  if (rc != 0 && rc != WFC_EKEY)
+    return rc;
+  op *o = op_new(m, kind, cb, arg);
+  if (o == NULL)
+    return WFC_ENOMEM;
+  o->e = e;
+  /* From now on the token service fails fast, and a refresh in flight
+   * drops what it gets. */
+  snprintf(e->state, sizeof e->state, "%s", WFC_CONN_REVOKED);
+  if (entry_creds(e) == NULL) {
+    o->revoke_detail = json_object_new_object();
+    json_object_object_add(o->revoke_detail, "remote",
+                           json_object_new_string("none"));
+    revoke_finish(o); /* nothing remote: finish now, but deliver later */
+    return 0;
+  }
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", entry_hook_params(e));
+  json_object_object_add(in, "credentials", json_object_get(entry_creds(e)));
+  char id[2 * WFC__CONN_NAME_SIZE];
+  snprintf(id, sizeof id, "%s.%s", e->plugin, e->type);
+  wfc_invoke how = {.size = sizeof how, .on_done = on_revoke_done, .arg = o};
+  rc = wfc_runtime_conn_hook(m->rt, id, WFC_HOOK_REVOKE, in, &how, &o->call);
+  json_object_put(in);
+  if (rc != 0) {
+    /* The plugin is not loaded or has no hook: still wipe locally. */
+    o->revoke_detail = json_object_new_object();
+    json_object_object_add(o->revoke_detail, "remote",
+                           json_object_new_string("failed"));
+    json_object_object_add(o->revoke_detail, "detail",
+                           json_object_new_string(wfc_strerror(rc)));
+    revoke_finish(o);
+  }
+  return 0;
+}
+
+int wfc_connmgr_revoke(wfc_connmgr *m, const char *name, wfc_connmgr_cb cb,
+                       void *arg) {
+  return start_revoke(m, name, OP_REVOKE, cb, arg);
+}
+
+int wfc_connmgr_delete(wfc_connmgr *m, const char *name, wfc_connmgr_cb cb,
+                       void *arg) {
+  return start_revoke(m, name, OP_DELETE, cb, arg);
+}
+
+/* -- authorize -- */
+
+static int valid_outcome(const char *s) {
+  static const char *const ok[] = {WFC_CONN_CONNECTED,
+                                   WFC_CONN_NEEDS_ADMIN_APPROVAL,
+                                   WFC_CONN_APPROVAL_PENDING,
+                                   "denied",
+                                   WFC_CONN_ERROR,
+                                   NULL};
+  for (int i = 0; s != NULL && ok[i] != NULL; i++)
+    if (strcmp(s, ok[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* The sealed JSON text for credentials and secret params (transfer). */
+static char *seal_text(json_object *creds, json_object *secret_params) {
+  json_object *s = json_object_new_object();
+  if (creds != NULL)
+    json_object_object_add(s, "credentials", json_object_get(creds));
+  if (secret_params != NULL && json_object_object_length(secret_params) > 0)
+    json_object_object_add(s, "secret_params", json_object_get(secret_params));
+  char *text =
+      json_object_object_length(s) > 0 ? wfc__json_dump(s, false) : NULL;
+  json_object_put(s);
+  return text;
+}
+
+static void auth_page(op *o, int ok, const char *title, const char *msg) {
+  wfc__redirect_respond(o->redirect, ok, title, msg);
+  wfc__redirect_close(o->redirect);
+  o->redirect = NULL;
+}
+
+/* Stores the outcome of authorize_complete (output borrowed). */
+static void auth_apply(op *o, json_object *output) {
+  wfc_connmgr *m = o->m;
+  const char *state = wfc__json_str(output, "state");
+  const char *remedy = wfc__json_str(output, "remedy");
+  const char *account = wfc__json_str(output, "account");
+  json_object *creds = wfc__json_obj(output, "credentials");
+  json_object *detail = json_object_object_get(output, "detail");
+  if (!valid_outcome(state)) {
+    auth_page(o, 0, "Authorization failed", "The connector gave no outcome.");
+    op_finish(o, WFC_EPROTO, NULL, NULL, NULL,
+              "authorize_complete of %s gave no valid \"state\"", o->type_id);
+    return;
+  }
+  int connected = strcmp(state, WFC_CONN_CONNECTED) == 0;
+  if (connected && creds == NULL) {
+    auth_page(o, 0, "Authorization failed", "No credentials were received.");
+    op_finish(o, WFC_EPROTO, NULL, NULL, NULL,
+              "authorize_complete of %s said connected without credentials",
+              o->type_id);
+    return;
+  }
+  json_object *clear, *secret;
+  split_params(o->schema, o->params, &clear, &secret);
+  char *params_text = wfc__json_dump(clear, false);
+  int64_t exp_s = 0;
+  wfc__json_int64(creds, "expires_at", &exp_s);
+  int rc = 0;
+  const char *what = "";
+  if (o->reauth_id[0] == '\0') {
+    /* New: a row for connected, and for the two states an admin can turn
+     * into connected (the user then reauthorizes the same nickname). */
+    if (connected || strcmp(state, WFC_CONN_NEEDS_ADMIN_APPROVAL) == 0 ||
+        strcmp(state, WFC_CONN_APPROVAL_PENDING) == 0) {
+      wfc__conn_rec r;
+      memset(&r, 0, sizeof r);
+      snprintf(r.nickname, sizeof r.nickname, "%s", o->nickname);
+      snprintf(r.plugin, sizeof r.plugin, "%s", o->plugin);
+      snprintf(r.conn_type, sizeof r.conn_type, "%s", o->type);
+      snprintf(r.environment, sizeof r.environment, "%s", o->environment);
+      snprintf(r.account, sizeof r.account, "%s", account ? account : "");
+      snprintf(r.owner, sizeof r.owner, "%s", m->owner);
+      snprintf(r.state, sizeof r.state, "%s", state);
+      snprintf(r.remedy, sizeof r.remedy, "%s",
+               remedy && !connected ? remedy : "");
+      r.params = params_text;
+      r.expires_at = connected ? exp_s * 1000 : 0;
+      char *sealed = seal_text(connected ? creds : NULL, secret);
+      rc = wfc__store_conn_insert(m->st, &r, sealed);
+      wfc__secret_free(sealed);
+      what = "save the connection";
+      if (rc == 0) {
+        r.params = NULL;
+        entry *e;
+        if (entry_get(m, r.id, &e, NULL) == 0)
+          o->e = e;
+      }
+    }
+  } else {
+    entry *e = NULL;
+    entry_get(m, o->reauth_id, &e, NULL);
+    o->e = e;
+    if (connected) {
+      char *sealed = seal_text(creds, secret);
+      rc = wfc__store_conn_update_secrets(m->st, o->reauth_id, sealed,
+                                          exp_s * 1000);
+      wfc__secret_free(sealed);
+      if (rc == 0 && account != NULL)
+        rc = wfc__store_conn_update_account(m->st, o->reauth_id, account);
+      if (rc == 0)
+        rc = wfc__store_conn_update_params(m->st, o->reauth_id, params_text);
+      if (rc == 0)
+        rc = wfc__store_conn_update_state(m->st, o->reauth_id,
+                                          WFC_CONN_CONNECTED, "");
+      what = "save the new credentials";
+      if (rc == 0 && e != NULL) {
+        /* Drop what memory held: the next use opens the new secrets. */
+        entry_drop_secrets(e);
+        e->rejected = 0;
+        entry_get(m, o->reauth_id, &e, NULL);
+      }
+    } else if (strcmp(state, "denied") != 0) {
+      rc = wfc__store_conn_update_state(m->st, o->reauth_id, state, remedy);
+      what = "save the state";
+      if (rc == 0 && e != NULL)
+        snprintf(e->state, sizeof e->state, "%s", state);
+    }
+  }
+  free(params_text);
+  json_object_put(clear);
+  json_cleanse_put(secret);
+  if (rc != 0) {
+    auth_page(o, 0, "Authorization failed",
+              "The connection could not be saved.");
+    op_finish(
+        o, rc, state, NULL, detail, "cannot %s \"%s\": %s", what, o->nickname,
+        rc == WFC_EEXIST ? "the nickname is taken" : wfc__store_last_error());
+    return;
+  }
+  if (connected) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "Connected%s%s. You can close this window.",
+             account ? " as " : "", account ? account : "");
+    auth_page(o, 1, "Connection authorized", msg);
+  } else {
+    auth_page(o, 0, "Connection not authorized",
+              remedy ? remedy : "You can close this window.");
+  }
+  op_finish(o, 0, state, remedy, detail, " ");
+}
+
+static void on_complete_done(void *arg, wfc_call *call,
+                             const wfc_outcome *out) {
+  op *o = arg;
+  (void)call;
+  o->call = NULL;
+  if (out->status != 0) {
+    auth_page(o, 0, "Authorization failed", out->message);
+    op_finish(o, out->status, NULL, NULL, out->detail, "%s", out->message);
+    return;
+  }
+  auth_apply(o, out->output);
+}
+
+static void on_redirect(void *arg, int status, json_object *query) {
+  op *o = arg;
+  if (status != 0) {
+    wfc__redirect_close(o->redirect);
+    o->redirect = NULL;
+    op_finish(o, status, NULL, NULL, NULL,
+              status == WFC_ETIMEDOUT
+                  ? "no answer from the browser in time (the authorization "
+                    "page was not completed)"
+                  : "the redirect listener failed");
+    return;
+  }
+  const char *code = wfc__json_str(query, "code");
+  if (code != NULL && strlen(code) >= 4)
+    wfc__log_secret(code);
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", json_object_get(o->params));
+  json_object_object_add(
+      in, "redirect_uri",
+      json_object_new_string(wfc__redirect_uri(o->redirect)));
+  json_object_object_add(in, "session", json_object_get(o->session));
+  json_object_object_add(in, "query", json_object_get(query));
+  wfc_invoke how = {.size = sizeof how, .on_done = on_complete_done, .arg = o};
+  int rc = wfc_runtime_conn_hook(
+      o->m->rt, o->type_id, WFC_HOOK_AUTHORIZE_COMPLETE, in, &how, &o->call);
+  json_object_put(in);
+  if (rc != 0) {
+    auth_page(o, 0, "Authorization failed", wfc_strerror(rc));
+    op_finish(o, rc, NULL, NULL, NULL, "cannot run authorize_complete: %s",
+              wfc_strerror(rc));
+  }
+}
+
+static void on_begin_done(void *arg, wfc_call *call, const wfc_outcome *out) {
+  op *o = arg;
+  (void)call;
+  o->call = NULL;
+  const char *url = wfc__json_str(out->output, "url");
+  if (out->status != 0 || url == NULL || o->canceled) {
+    op_finish(o, out->status ? out->status : WFC_EPROTO, NULL, NULL,
+              out->detail, "%s",
+              out->status ? out->message : "authorize_begin gave no \"url\"");
+    return;
+  }
+  json_object *session = json_object_object_get(out->output, "session");
+  o->session = session ? json_object_get(session) : json_object_new_object();
+  o->on_url(o->arg, url);
+}
+
+static int has_field(const wfc_field *f, const char *name) {
+  for (; f != NULL && f->name != NULL; f++)
+    if (strcmp(f->name, name) == 0)
+      return 1;
+  return 0;
+}
+
+int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
+  if (m == NULL || req == NULL || req->size < sizeof *req ||
+      req->on_url == NULL || req->on_done == NULL)
+    return WFC_EINVAL;
+  if (m->closing)
+    return WFC_ESTATE;
+  if (req->params != NULL &&
+      !json_object_is_type(req->params, json_type_object))
+    return WFC_EINVAL;
+  op *o = op_new(m, OP_AUTHORIZE, req->on_done, req->arg);
+  if (o == NULL)
+    return WFC_ENOMEM;
+  o->on_url = req->on_url;
+  int rc = 0;
+  o->params = json_object_new_object();
+  const wfc_conn_type_desc *ct = NULL;
+  wfc_plugin *p = NULL;
+  if (req->reauthorize != NULL) {
+    wfc__conn_rec r;
+    memset(&r, 0, sizeof r);
+    entry *e;
+    rc = entry_get(m, req->reauthorize, &e, &r);
+    if (rc != 0)
+      goto fail;
+    snprintf(o->reauth_id, sizeof o->reauth_id, "%s", r.id);
+    snprintf(o->nickname, sizeof o->nickname, "%s", r.nickname);
+    snprintf(o->plugin, sizeof o->plugin, "%s", r.plugin);
+    snprintf(o->type, sizeof o->type, "%s", r.conn_type);
+    snprintf(o->environment, sizeof o->environment, "%s", r.environment);
+    wfc__conn_rec_clear(&r);
+    snprintf(o->type_id, sizeof o->type_id, "%s.%s", o->plugin, o->type);
+    rc = wfc_runtime_find_conn_type(m->rt, o->type_id, &p, &ct);
+    if (rc != 0)
+      goto fail;
+    /* Stored params (and sealed secret ones) first, then the caller's. */
+    entry_load(e, 1);
+    json_object *hp = entry_hook_params(e);
+    json_object_put(o->params);
+    o->params = hp;
+  } else {
+    if (req->nickname == NULL || req->nickname[0] == '\0' ||
+        strlen(req->nickname) >= sizeof o->nickname) {
+      rc = WFC_EINVAL;
+      goto fail;
+    }
+    if (req->conn_type != NULL) {
+      rc = wfc_runtime_find_conn_type(m->rt, req->conn_type, &p, &ct);
+    } else if (req->plugin != NULL) {
+      p = wfc_runtime_find_plugin(m->rt, req->plugin);
+      rc = p == NULL || wfc_plugin_conn_type_count(p) == 0 ? WFC_ENOTFOUND : 0;
+      if (rc == 0)
+        ct = wfc_plugin_conn_type(p, 0);
+    } else {
+      rc = WFC_EINVAL;
+    }
+    if (rc != 0)
+      goto fail;
+    snprintf(o->nickname, sizeof o->nickname, "%s", req->nickname);
+    snprintf(o->plugin, sizeof o->plugin, "%s", wfc_plugin_name(p));
+    snprintf(o->type, sizeof o->type, "%s", ct->id);
+    snprintf(o->type_id, sizeof o->type_id, "%s.%s", o->plugin, o->type);
+    /* Refuse a taken nickname before the user goes through the browser. */
+    wfc__conn_rec r;
+    memset(&r, 0, sizeof r);
+    if (wfc__store_conn_get(m->st, req->nickname, &r) == 0) {
+      int same_owner = strcmp(r.owner, m->owner) == 0;
+      wfc__conn_rec_clear(&r);
+      if (same_owner) {
+        rc = WFC_EEXIST;
+        goto fail;
+      }
+    }
+  }
+  o->schema = ct->params;
+  if (req->params != NULL) {
+    json_object_object_foreach(req->params, k, v) {
+      json_object_object_add(o->params, k, json_copy(v));
+    }
+  }
+  if (req->environment != NULL) {
+    snprintf(o->environment, sizeof o->environment, "%s", req->environment);
+    if (has_field(ct->params, "environment"))
+      json_object_object_add(o->params, "environment",
+                             json_object_new_string(req->environment));
+  } else if (o->environment[0] == '\0') {
+    const char *env = wfc__json_str(o->params, "environment");
+    snprintf(o->environment, sizeof o->environment, "%s", env ? env : "");
+  }
+  rc = wfc__redirect_start(m->loop, "/callback",
+                           req->timeout_ms ? req->timeout_ms
+                                           : m->redirect_timeout_ms,
+                           on_redirect, o, &o->redirect);
+  if (rc != 0)
+    goto fail;
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", json_object_get(o->params));
+  json_object_object_add(
+      in, "redirect_uri",
+      json_object_new_string(wfc__redirect_uri(o->redirect)));
+  if (req->login_hint != NULL)
+    json_object_object_add(in, "login_hint",
+                           json_object_new_string(req->login_hint));
+  if (req->prompt != NULL)
+    json_object_object_add(in, "prompt", json_object_new_string(req->prompt));
+  wfc_invoke how = {.size = sizeof how, .on_done = on_begin_done, .arg = o};
+  rc = wfc_runtime_conn_hook(m->rt, o->type_id, WFC_HOOK_AUTHORIZE_BEGIN, in,
+                             &how, &o->call);
+  json_object_put(in);
+  if (rc != 0)
+    goto fail;
+  return 0;
+fail:
+  o->cb = NULL;
+  op_free(o);
+  return rc;
+}
+
+/* -- reads -- */
+
+static int list_cb(const wfc__conn_rec *rec, void *arg) {
+  json_object_array_add(arg, rec_to_json(rec));
+  return 0;
+}
+
+int wfc_connmgr_list(wfc_connmgr *m, const char *plugin, json_object **out) {
+  if (m == NULL || out == NULL)
+    return WFC_EINVAL;
+  json_object *arr = json_object_new_array();
+  int rc = wfc__store_conn_list(m->st, plugin, list_cb, arr);
+  if (rc != 0) {
+    json_object_put(arr);
+    return rc;
+  }
+  *out = arr;
+  return 0;
+}
+
+int wfc_connmgr_show(wfc_connmgr *m, const char *name, json_object **out) {
+  if (m == NULL || name == NULL || out == NULL)
+    return WFC_EINVAL;
+  wfc__conn_rec r;
+  memset(&r, 0, sizeof r);
+  int rc = wfc__store_conn_get(m->st, name, &r);
+  if (rc != 0)
+    return rc;
+  *out = rec_to_json(&r);
+  wfc__conn_rec_clear(&r);
+  return 0;
+}
+
+int wfc_connmgr_open_conn(wfc_connmgr *m, const char *name, wfc_conn **out) {
+  if (m == NULL || name == NULL || out == NULL)
+    return WFC_EINVAL;
+  if (m->closing)
+    return WFC_ESTATE;
+  wfc__conn_rec r;
+  memset(&r, 0, sizeof r);
+  entry *e;
+  int rc = entry_get(m, name, &e, &r);
+  if (rc != 0)
+    return rc;
+  json_object *info = json_object_new_object();
+  json_object_object_add(info, "id", json_object_new_string(r.id));
+  json_object_object_add(info, "nickname", json_object_new_string(r.nickname));
+  json_object_object_add(info, "plugin", json_object_new_string(r.plugin));
+  json_object_object_add(info, "type", json_object_new_string(r.conn_type));
+  json_object_object_add(info, "environment",
+                         json_object_new_string(r.environment));
+  json_object_object_add(info, "account", json_object_new_string(r.account));
+  wfc__conn_rec_clear(&r);
+  /* Plugins see the full params (secret ones included) like their hooks
+   * do; they come from the sealed record. */
+  entry_load(e, 0);
+  json_object *params = entry_hook_params(e);
+  rc = wfc_conn_new(m->rt, params, info, &token_ops, e, out);
+  json_object_put(params);
+  json_object_put(info);
+  return rc;
+}

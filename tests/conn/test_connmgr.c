@@ -1,0 +1,548 @@
+/* test_connmgr.c - the connection manager against a scripted token
+ * endpoint: authorize outcomes, single-flight refresh with 1,000 waiters,
+ * rotation persisted before use, EREAUTH without a retry loop, reauthorize
+ * keeping id and nickname, revoke wiping secrets, delete, test, close. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "conn_util.h"
+#include "crypto.h"
+#include "host_api.h"
+#include "store.h"
+
+static const char at1[] = "at-1-canary-7f3a", rt1[] = "rt-1-canary-7f3a";
+static const char short_lived[] =
+    "{\"access_token\":\"at-1-canary-7f3a\",\"refresh_token\":"
+    "\"rt-1-canary-7f3a\",\"expires_in\":60}";
+static const char rotated[] =
+    "{\"access_token\":\"at-2-canary-7f3a\",\"refresh_token\":"
+    "\"rt-2-canary-7f3a\",\"expires_in\":3600}";
+
+static const char *sget(json_object *o, const char *k) {
+  json_object *v;
+  if (!json_object_object_get_ex(o, k, &v))
+    return NULL;
+  return json_object_get_string(v);
+}
+
+static void connect_one(fx *f, const char *nick, op_res *r) {
+  long page = 0;
+  char body[4096];
+  fx_authorize(f, nick, NULL, "code=abc123&state=s1", r, &page, body,
+               sizeof body);
+  if (r->status != 0)
+    fail_msg("authorize: %s", r->message);
+  assert_string_equal(r->outcome, "connected");
+  assert_int_equal(page, 200);
+  assert_non_null(strstr(body, "You can close this window"));
+}
+
+/* ---- token requests through the host services table ---------------------- */
+
+typedef struct tok_run {
+  int n, done, failures;
+  int statuses[1000];
+  char tokens[1000][32];
+  const char *store; /* kill point: checked in the first callback */
+  int first_saw_new; /* the store held rt-2 when the first waiter ran */
+} tok_run;
+
+typedef struct tok_one {
+  tok_run *run;
+  int i;
+} tok_one;
+
+static void tok_cb(void *arg, int status, const char *token) {
+  tok_one *o = arg;
+  tok_run *r = o->run;
+  if (r->done == 0 && r->store != NULL && status == 0) {
+    /* Kill point: a crash now must not lose the rotated refresh token. */
+    wfc__store *st;
+    char err[256], *json = NULL;
+    assert_int_equal(wfc__store_open(r->store, &st, err, sizeof err), 0);
+    wfc__conn_rec rec;
+    memset(&rec, 0, sizeof rec);
+    assert_int_equal(wfc__store_conn_get(st, "work", &rec), 0);
+    assert_int_equal(wfc__store_conn_secrets(st, rec.id, &json), 0);
+    r->first_saw_new = strstr(json, "rt-2-canary-7f3a") != NULL;
+    wfc__secret_free(json);
+    wfc__conn_rec_clear(&rec);
+    wfc__store_close(st);
+  }
+  r->statuses[o->i] = status;
+  snprintf(r->tokens[o->i], sizeof r->tokens[o->i], "%s",
+           status == 0 ? token : "");
+  if (status != 0)
+    r->failures++;
+  r->done++;
+  free(o);
+}
+
+/* Starts n token requests on conn; returns how many started. */
+static int tok_start(wfc_conn *conn, tok_run *r, int n) {
+  const wfc_host_api *api = wfc__host_api();
+  int started = 0;
+  for (int i = 0; i < n; i++) {
+    tok_one *o = malloc(sizeof *o);
+    o->run = r;
+    o->i = r->n++;
+    int rc = api->conn_token(conn, tok_cb, o);
+    if (rc != 0) {
+      r->statuses[o->i] = rc;
+      r->done++;
+      r->failures++;
+      free(o);
+    } else {
+      started++;
+    }
+  }
+  return started;
+}
+
+static void tok_wait(fx *f, tok_run *r) {
+  uint64_t start = uv_hrtime();
+  while (r->done < r->n) {
+    uv_run(&f->loop, UV_RUN_ONCE);
+    if (uv_hrtime() - start > 20000000000ull)
+      fail_msg("token requests did not complete");
+  }
+}
+
+/* ---- tests ------------------------------------------------------------------
+ */
+
+static void authorize_connected(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  op_res r;
+  connect_one(&f, "work", &r);
+  assert_string_equal(sget(r.conn, "state"), "connected");
+  assert_string_equal(sget(r.conn, "nickname"), "work");
+  assert_string_equal(sget(r.conn, "account"), "user@conntest.example");
+  assert_string_equal(sget(r.conn, "environment"), "production");
+  assert_string_equal(sget(r.conn, "type"), "tokenconn");
+  json_object *params = json_object_object_get(r.conn, "params");
+  assert_non_null(sget(params, "token_url"));
+  /* The secret param is sealed, never in the clear params. */
+  assert_null(sget(params, "client_secret"));
+  assert_string_equal(sget(r.conn, "has_secrets"), "true");
+  op_res_clear(&r);
+
+  /* The nickname is taken: refused before any browser round trip. */
+  wfc_authorize_req req = {.size = sizeof req,
+                           .conn_type = "conntest.tokenconn",
+                           .nickname = "work",
+                           .on_url = (void (*)(void *, const char *))abort,
+                           .on_done = op_res_cb,
+                           .arg = &r};
+  assert_int_equal(wfc_connmgr_authorize(f.m, &req), WFC_EEXIST);
+
+  /* list and show */
+  json_object *list;
+  assert_int_equal(wfc_connmgr_list(f.m, NULL, &list), 0);
+  assert_int_equal(json_object_array_length(list), 1);
+  json_object_put(list);
+  json_object *one;
+  assert_int_equal(wfc_connmgr_show(f.m, "work", &one), 0);
+  const char *id = sget(one, "id");
+  assert_true(strncmp(id, "conn_", 5) == 0);
+  json_object_put(one);
+  assert_int_equal(wfc_connmgr_show(f.m, "nope", &one), WFC_ENOTFOUND);
+
+  /* Secrets only sealed in the files. */
+  assert_false(store_files_contain(f.store, at1));
+  assert_false(store_files_contain(f.store, rt1));
+  assert_false(store_files_contain(f.store, "cs-canary-7f3a"));
+  assert_true(store_files_contain(f.store, "user@conntest.example"));
+  fx_down(&f);
+}
+
+static void single_flight_1000(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  fx_token_route(&f, 200, short_lived, 0); /* expires within the margin */
+  op_res r;
+  connect_one(&f, "work", &r);
+  op_res_clear(&r);
+  /* A slow token endpoint, so that every waiter arrives during the
+   * refresh. */
+  fx_token_route(&f, 200, rotated, 300);
+  ts_server_reset_stats(f.srv);
+  wfc_conn *conn;
+  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  tok_run *run = calloc(1, sizeof *run);
+  run->store = f.store;
+  assert_int_equal(tok_start(conn, run, 1000), 1000);
+  tok_wait(&f, run);
+  assert_int_equal(run->failures, 0);
+  for (int i = 0; i < 1000; i++)
+    assert_string_equal(run->tokens[i], "at-2-canary-7f3a");
+  assert_int_equal(fx_requests(&f), 1); /* one refresh at the server */
+  assert_true(run->first_saw_new);      /* persisted before handed out */
+  wfc_connmgr_stats st;
+  wfc_connmgr_get_stats(f.m, &st);
+  assert_int_equal(st.refreshes, 1);
+  assert_int_equal(st.rotations_saved, 1);
+  assert_int_equal(st.token_requests, 1000);
+
+  /* Now fresh: served from memory, no request. */
+  memset(run, 0, sizeof *run);
+  tok_start(conn, run, 5);
+  tok_wait(&f, run);
+  assert_int_equal(run->failures, 0);
+  assert_string_equal(run->tokens[4], "at-2-canary-7f3a");
+  assert_int_equal(fx_requests(&f), 1);
+  /* The rotated tokens are sealed too. */
+  assert_false(store_files_contain(f.store, "rt-2-canary-7f3a"));
+  free(run);
+  wfc_conn_release(conn);
+  fx_down(&f);
+}
+
+static void rejected_token_refreshes_once(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  op_res r;
+  connect_one(&f, "work", &r);
+  op_res_clear(&r);
+  wfc_conn *conn;
+  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  const wfc_host_api *api = wfc__host_api();
+  tok_run *run = calloc(1, sizeof *run);
+  ts_server_reset_stats(f.srv);
+  tok_start(conn, run, 1);
+  tok_wait(&f, run);
+  assert_string_equal(run->tokens[0], at1);
+  assert_int_equal(fx_requests(&f), 0); /* fresh: no refresh */
+
+  fx_token_route(&f, 200, rotated, 50);
+  /* Many calls got a 401 with the same token: one refresh. */
+  for (int i = 0; i < 3; i++)
+    api->conn_token_rejected(conn, at1);
+  memset(run, 0, sizeof *run);
+  tok_start(conn, run, 10);
+  tok_wait(&f, run);
+  assert_int_equal(run->failures, 0);
+  assert_string_equal(run->tokens[9], "at-2-canary-7f3a");
+  assert_int_equal(fx_requests(&f), 1);
+
+  /* A late 401 for the old token does not refresh again. */
+  api->conn_token_rejected(conn, at1);
+  api->conn_token_rejected(conn, "something-else");
+  memset(run, 0, sizeof *run);
+  tok_start(conn, run, 3);
+  tok_wait(&f, run);
+  assert_string_equal(run->tokens[2], "at-2-canary-7f3a");
+  assert_int_equal(fx_requests(&f), 1);
+  free(run);
+  wfc_conn_release(conn);
+  fx_down(&f);
+}
+
+static void ereauth_then_reauthorize(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  fx_token_route(&f, 200, short_lived, 0);
+  op_res r;
+  connect_one(&f, "work", &r);
+  char id[64];
+  snprintf(id, sizeof id, "%s", sget(r.conn, "id"));
+  op_res_clear(&r);
+
+  fx_token_route(&f, 400,
+                 "{\"error\":\"invalid_grant\",\"error_description\":"
+                 "\"AADSTS50173: the grant was revoked; authorize again\"}",
+                 100);
+  ts_server_reset_stats(f.srv);
+  wfc_conn *conn;
+  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  tok_run *run = calloc(1, sizeof *run);
+  tok_start(conn, run, 5);
+  tok_wait(&f, run);
+  assert_int_equal(run->failures, 5);
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(run->statuses[i], WFC_EREAUTH);
+  assert_int_equal(fx_requests(&f), 1);
+  json_object *c;
+  assert_int_equal(wfc_connmgr_show(f.m, "work", &c), 0);
+  assert_string_equal(sget(c, "state"), "reauthorization_required");
+  assert_non_null(strstr(sget(c, "remedy"), "AADSTS50173"));
+  json_object_put(c);
+
+  /* Later requests fail fast: no refresh loop. */
+  const wfc_host_api *api = wfc__host_api();
+  assert_int_equal(api->conn_token(conn, tok_cb, NULL), WFC_EREAUTH);
+  assert_int_equal(fx_requests(&f), 1);
+  wfc_conn_release(conn);
+
+  /* Also after a restart (state is durable). */
+  fx_reopen(&f);
+  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  assert_int_equal(api->conn_token(conn, tok_cb, NULL), WFC_EREAUTH);
+  wfc_conn_release(conn);
+  assert_int_equal(fx_requests(&f), 1);
+
+  /* Reauthorize: same id and nickname, new tokens, connected. */
+  fx_token_route(&f, 200,
+                 "{\"access_token\":\"at-3-canary-7f3a\",\"refresh_token\":"
+                 "\"rt-3-canary-7f3a\",\"expires_in\":3600,\"account\":"
+                 "\"user@conntest.example\"}",
+                 0);
+  fx_authorize(&f, NULL, "work", "code=again", &r, NULL, NULL, 0);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.outcome, "connected");
+  assert_string_equal(sget(r.conn, "id"), id);
+  assert_string_equal(sget(r.conn, "nickname"), "work");
+  assert_string_equal(sget(r.conn, "state"), "connected");
+  assert_string_equal(sget(r.conn, "remedy"), "");
+  op_res_clear(&r);
+  json_object *list;
+  assert_int_equal(wfc_connmgr_list(f.m, NULL, &list), 0);
+  assert_int_equal(json_object_array_length(list), 1);
+  json_object_put(list);
+  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  memset(run, 0, sizeof *run);
+  tok_start(conn, run, 1);
+  tok_wait(&f, run);
+  assert_string_equal(run->tokens[0], "at-3-canary-7f3a");
+  free(run);
+  wfc_conn_release(conn);
+  fx_down(&f);
+}
+
+static void transient_failure_keeps_state(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  fx_token_route(&f, 200, short_lived, 0);
+  op_res r;
+  connect_one(&f, "work", &r);
+  op_res_clear(&r);
+  fx_token_route(&f, 503, "{}", 0);
+  ts_server_reset_stats(f.srv);
+  wfc_conn *conn;
+  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  tok_run *run = calloc(1, sizeof *run);
+  tok_start(conn, run, 3);
+  tok_wait(&f, run);
+  assert_int_equal(run->failures, 3);
+  assert_int_equal(run->statuses[0], WFC_EREMOTE);
+  json_object *c;
+  assert_int_equal(wfc_connmgr_show(f.m, "work", &c), 0);
+  assert_string_equal(sget(c, "state"), "connected");
+  json_object_put(c);
+  /* The next request tries again (not a permanent failure). */
+  fx_token_route(&f, 200, rotated, 0);
+  memset(run, 0, sizeof *run);
+  tok_start(conn, run, 1);
+  tok_wait(&f, run);
+  assert_string_equal(run->tokens[0], "at-2-canary-7f3a");
+  assert_int_equal(fx_requests(&f), 2);
+  free(run);
+  wfc_conn_release(conn);
+  fx_down(&f);
+}
+
+static void revoke_wipes_secrets(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  op_res r;
+  connect_one(&f, "work", &r);
+  op_res_clear(&r);
+  wfc_conn *conn;
+  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  tok_run *run = calloc(1, sizeof *run);
+  tok_start(conn, run, 1); /* tokens now in memory too */
+  tok_wait(&f, run);
+  ts_server_reset_stats(f.srv);
+  assert_int_equal(wfc_connmgr_revoke(f.m, "work", op_res_cb, &r), 0);
+  assert_false(r.done); /* never inside the call */
+  fx_run_until(&f, &r.done);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.outcome, "revoked");
+  assert_string_equal(sget(r.detail, "remote"), "removed");
+  assert_string_equal(sget(r.conn, "state"), "revoked");
+  assert_non_null(strstr(sget(r.conn, "remedy"), "authorize"));
+  op_res_clear(&r);
+  assert_int_equal(fx_requests(&f), 1); /* the revoke endpoint */
+
+  /* Gone from the store (sealed or not) and refused from memory. */
+  wfc__store *st;
+  char err[256], *json = NULL;
+  assert_int_equal(wfc__store_open(f.store, &st, err, sizeof err), 0);
+  json_object *c;
+  assert_int_equal(wfc_connmgr_show(f.m, "work", &c), 0);
+  int rc = wfc__store_conn_secrets(st, sget(c, "id"), &json);
+  if (rc == 0) {
+    assert_null(strstr(json, "credentials"));
+    assert_null(strstr(json, "at-1"));
+    wfc__secret_free(json);
+  }
+  json_object_put(c);
+  wfc__store_close(st);
+  assert_false(store_files_contain(f.store, at1));
+  assert_false(store_files_contain(f.store, rt1));
+  const wfc_host_api *api = wfc__host_api();
+  assert_int_equal(api->conn_token(conn, tok_cb, NULL), WFC_EREAUTH);
+  free(run);
+  wfc_conn_release(conn);
+  fx_down(&f);
+}
+
+static void consent_outcomes(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  op_res r;
+  fx_authorize(&f, "needs", NULL, "error=consent_required", &r, NULL, NULL, 0);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.outcome, "needs_admin_approval");
+  assert_non_null(strstr(r.remedy, "administrator"));
+  assert_string_equal(sget(r.conn, "state"), "needs_admin_approval");
+  assert_non_null(strstr(sget(r.conn, "remedy"), "grant consent"));
+  char id[64];
+  snprintf(id, sizeof id, "%s", sget(r.conn, "id"));
+  op_res_clear(&r);
+  wfc_conn *conn;
+  assert_int_equal(wfc_connmgr_open_conn(f.m, "needs", &conn), 0);
+  assert_int_equal(wfc__host_api()->conn_token(conn, tok_cb, NULL),
+                   WFC_ECONSENT);
+  wfc_conn_release(conn);
+
+  /* An admin consented: the user authorizes the same connection again. */
+  fx_authorize(&f, NULL, "needs", "code=ok", &r, NULL, NULL, 0);
+  assert_string_equal(r.outcome, "connected");
+  assert_string_equal(sget(r.conn, "id"), id);
+  op_res_clear(&r);
+
+  fx_authorize(&f, "pending", NULL, "error=pending", &r, NULL, NULL, 0);
+  assert_string_equal(r.outcome, "approval_pending");
+  assert_string_equal(sget(r.conn, "state"), "approval_pending");
+  op_res_clear(&r);
+
+  /* Denied: nothing stored. */
+  long page;
+  char body[4096];
+  fx_authorize(&f, "declined", NULL, "error=access_denied", &r, &page, body,
+               sizeof body);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.outcome, "denied");
+  assert_null(r.conn);
+  assert_int_equal(page, 400);
+  assert_non_null(strstr(body, "declined"));
+  op_res_clear(&r);
+  json_object *c;
+  assert_int_equal(wfc_connmgr_show(f.m, "declined", &c), WFC_ENOTFOUND);
+  /* Several connections of one account, each with its nickname. */
+  fx_authorize(&f, "second", NULL, "code=two", &r, NULL, NULL, 0);
+  assert_string_equal(r.outcome, "connected");
+  op_res_clear(&r);
+  json_object *list;
+  assert_int_equal(wfc_connmgr_list(f.m, NULL, &list), 0);
+  assert_int_equal(json_object_array_length(list), 3);
+  json_object_put(list);
+  fx_down(&f);
+}
+
+static void delete_test_refresh(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  op_res r;
+  connect_one(&f, "work", &r);
+  op_res_clear(&r);
+
+  assert_int_equal(wfc_connmgr_test(f.m, "work", op_res_cb, &r), 0);
+  fx_run_until(&f, &r.done);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(sget(r.detail, "healthy"), "true");
+  op_res_clear(&r);
+
+  fx_token_route(&f, 200, rotated, 0);
+  ts_server_reset_stats(f.srv);
+  assert_int_equal(wfc_connmgr_refresh(f.m, "work", op_res_cb, &r), 0);
+  fx_run_until(&f, &r.done);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(fx_requests(&f), 1); /* forced although fresh */
+  assert_string_equal(sget(r.conn, "state"), "connected");
+  op_res_clear(&r);
+
+  ts_server_reset_stats(f.srv);
+  assert_int_equal(wfc_connmgr_delete(f.m, "work", op_res_cb, &r), 0);
+  fx_run_until(&f, &r.done);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(sget(r.detail, "remote"), "removed");
+  op_res_clear(&r);
+  assert_int_equal(fx_requests(&f), 1); /* revoked first */
+  json_object *c;
+  assert_int_equal(wfc_connmgr_show(f.m, "work", &c), WFC_ENOTFOUND);
+  assert_int_equal(wfc_connmgr_refresh(f.m, "work", op_res_cb, &r),
+                   WFC_ENOTFOUND);
+  fx_down(&f);
+}
+
+static void on_url_noop(void *arg, const char *url) {
+  (void)url;
+  *(int *)arg = 1;
+}
+
+typedef struct close_ctx {
+  int url_seen;
+  op_res res;
+} close_ctx;
+
+static void close_cancels(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  close_ctx cc;
+  memset(&cc, 0, sizeof cc);
+  json_object *params = json_object_new_object();
+  json_object_object_add(params, "token_url",
+                         json_object_new_string(ts_server_url(f.srv)));
+  wfc_authorize_req req = {.size = sizeof req,
+                           .conn_type = "conntest.tokenconn",
+                           .nickname = "never",
+                           .params = params,
+                           .on_url = on_url_noop,
+                           .on_done = op_res_cb,
+                           .arg = &cc.res};
+  /* on_url and on_done share arg: on_url_noop sets res.done (the first
+   * member) to say the URL arrived; it is reset before the close. */
+  assert_int_equal(wfc_connmgr_authorize(f.m, &req), 0);
+  json_object_put(params);
+  /* Wait for the URL (on_url sets res.done's first int: reset after). */
+  fx_run_until(&f, &cc.res.done);
+  cc.res.done = 0;
+  fx_down(&f); /* closes the manager with the authorization waiting */
+  assert_true(cc.res.done);
+  assert_int_equal(cc.res.status, WFC_ECANCELED);
+  op_res_clear(&cc.res);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(authorize_connected),
+      cmocka_unit_test(single_flight_1000),
+      cmocka_unit_test(rejected_token_refreshes_once),
+      cmocka_unit_test(ereauth_then_reauthorize),
+      cmocka_unit_test(transient_failure_keeps_state),
+      cmocka_unit_test(revoke_wipes_secrets),
+      cmocka_unit_test(consent_outcomes),
+      cmocka_unit_test(delete_test_refresh),
+      cmocka_unit_test(close_cancels),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,265 @@
+/* test_redirect.c - the loopback redirect listener: wrong path 404, wrong
+ * method 405, malformed 400, query decoding, one redirect only, the page
+ * after respond, timeout, and the query decoder's refusals. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <sys/socket.h>
+
+#include "conn_util.h"
+#include "redirect.h"
+#include "wfc/error.h"
+
+typedef struct got {
+  int calls;
+  int status;
+  json_object *query;
+  wfc__redirect *r;
+  int respond; /* answer from the callback */
+} got;
+
+static void on_redirect(void *arg, int status, json_object *query) {
+  got *g = arg;
+  g->calls++;
+  g->status = status;
+  g->query = query ? json_object_get(query) : NULL;
+  if (g->respond && status == 0)
+    wfc__redirect_respond(g->r, 1, "Connected <ok>",
+                          "You can close this window.");
+}
+
+static void run_until_browser(uv_loop_t *loop, browser *b) {
+  /* The browser is another thread: spin the loop until it is done. */
+  for (int i = 0; i < 20000 && b->status == 0; i++)
+    uv_run(loop, UV_RUN_NOWAIT), usleep(1000);
+  browser_join(b);
+}
+
+static void get(uv_loop_t *loop, const char *method, const char *url,
+                browser *b) {
+  memset(b, 0, sizeof *b);
+  b->method = method;
+  browser_start(b, url);
+  run_until_browser(loop, b);
+}
+
+static void close_and_drain(uv_loop_t *loop, wfc__redirect *r) {
+  wfc__redirect_close(r);
+  uv_run(loop, UV_RUN_DEFAULT);
+}
+
+static void paths_methods_and_query(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  got g = {.respond = 1};
+  wfc__redirect *r;
+  assert_int_equal(
+      wfc__redirect_start(&loop, "/callback", 10000, on_redirect, &g, &r), 0);
+  g.r = r;
+  const char *uri = wfc__redirect_uri(r);
+  char base[128];
+  snprintf(base, sizeof base, "http://127.0.0.1:%d", wfc__redirect_port(r));
+  assert_true(strncmp(uri, base, strlen(base)) == 0);
+  assert_string_equal(uri + strlen(base), "/callback");
+
+  browser b;
+  char url[512];
+  snprintf(url, sizeof url, "%s/favicon.ico", base);
+  get(&loop, "GET", url, &b);
+  assert_int_equal(b.status, 404);
+  snprintf(url, sizeof url, "%s/callbackx?code=1", base);
+  get(&loop, "GET", url, &b);
+  assert_int_equal(b.status, 404);
+  snprintf(url, sizeof url, "%s?code=1", uri);
+  get(&loop, "POST", url, &b);
+  assert_int_equal(b.status, 405);
+  snprintf(url, sizeof url, "%s?code=%%zz", uri);
+  get(&loop, "GET", url, &b);
+  assert_int_equal(b.status, 400);
+  snprintf(url, sizeof url, "%s?code=1&code=2", uri);
+  get(&loop, "GET", url, &b);
+  assert_int_equal(b.status, 400);
+  assert_int_equal(g.calls, 0); /* none of these was the redirect */
+
+  snprintf(url, sizeof url,
+           "%s?code=M.a%%2Bb%%2F%%3D&state=x+y&session_state=&"
+           "error_description=AADSTS65001%%3A%%20consent",
+           uri);
+  get(&loop, "GET", url, &b);
+  assert_int_equal(b.status, 200);
+  assert_non_null(strstr(b.body, "You can close this window."));
+  assert_non_null(strstr(b.body, "Connected &lt;ok&gt;")); /* escaped */
+  assert_int_equal(g.calls, 1);
+  assert_int_equal(g.status, 0);
+  json_object *v;
+  assert_true(json_object_object_get_ex(g.query, "code", &v));
+  assert_string_equal(json_object_get_string(v), "M.a+b/=");
+  assert_true(json_object_object_get_ex(g.query, "state", &v));
+  assert_string_equal(json_object_get_string(v), "x y");
+  assert_true(json_object_object_get_ex(g.query, "session_state", &v));
+  assert_string_equal(json_object_get_string(v), "");
+  assert_true(json_object_object_get_ex(g.query, "error_description", &v));
+  assert_string_equal(json_object_get_string(v), "AADSTS65001: consent");
+  json_object_put(g.query);
+
+  /* After the redirect the listener stops accepting. */
+  uv_run(&loop, UV_RUN_NOWAIT);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)wfc__redirect_port(r))};
+  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  assert_int_not_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  close(fd);
+  close_and_drain(&loop, r);
+  assert_int_equal(g.calls, 1);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void raw_garbage_is_400(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  got g = {0};
+  wfc__redirect *r;
+  assert_int_equal(
+      wfc__redirect_start(&loop, "/callback", 10000, on_redirect, &g, &r), 0);
+  const char *reqs[] = {"NONSENSE\r\n\r\n", "GET /callback\r\n\r\n",
+                        "GET /callback HTTP/2.0x\r\n\r\n"};
+  for (int i = 0; i < 3; i++) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port =
+                                 htons((uint16_t)wfc__redirect_port(r))};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_true(write(fd, reqs[i], strlen(reqs[i])) > 0);
+    char buf[1024] = "";
+    size_t got_len = 0;
+    for (int k = 0; k < 5000 && got_len == 0; k++) {
+      uv_run(&loop, UV_RUN_NOWAIT);
+      ssize_t n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+      if (n > 0)
+        got_len = (size_t)n;
+      else
+        usleep(1000);
+    }
+    close(fd);
+    assert_true(strncmp(buf, "HTTP/1.1 400", 12) == 0);
+  }
+  /* An oversized request is refused too. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)wfc__redirect_port(r))};
+  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  char big[10000];
+  memset(big, 'a', sizeof big);
+  memcpy(big, "GET /callback?x=", 16);
+  assert_true(write(fd, big, sizeof big) > 0);
+  char buf[1024] = "";
+  ssize_t n = 0;
+  for (int k = 0; k < 5000 && n <= 0; k++) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+    if (n <= 0)
+      usleep(1000);
+  }
+  close(fd);
+  assert_true(strncmp(buf, "HTTP/1.1 431", 12) == 0);
+  assert_int_equal(g.calls, 0);
+  close_and_drain(&loop, r);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void times_out(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  got g = {0};
+  wfc__redirect *r;
+  assert_int_equal(
+      wfc__redirect_start(&loop, "/callback", 100, on_redirect, &g, &r), 0);
+  uint64_t t0 = uv_hrtime();
+  while (g.calls == 0 && uv_hrtime() - t0 < 5000000000ull)
+    uv_run(&loop, UV_RUN_ONCE);
+  assert_int_equal(g.calls, 1);
+  assert_int_equal(g.status, WFC_ETIMEDOUT);
+  assert_null(g.query);
+  close_and_drain(&loop, r);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void close_answers_waiting_browser(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  got g = {0}; /* no respond from the callback */
+  wfc__redirect *r;
+  assert_int_equal(
+      wfc__redirect_start(&loop, "/callback", 10000, on_redirect, &g, &r), 0);
+  browser b;
+  memset(&b, 0, sizeof b);
+  char url[256];
+  snprintf(url, sizeof url, "%s?code=1", wfc__redirect_uri(r));
+  browser_start(&b, url);
+  while (g.calls == 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  json_object_put(g.query);
+  wfc__redirect_close(r);
+  run_until_browser(&loop, &b);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(b.status, 200);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  /* Bad arguments. */
+  assert_int_equal(
+      wfc__redirect_start(&loop, "callback", 0, on_redirect, &g, &r),
+      WFC_EINVAL);
+  assert_int_equal(wfc__redirect_start(&loop, "/a?b", 0, on_redirect, &g, &r),
+                   WFC_EINVAL);
+}
+
+static void query_decoder(void **state) {
+  (void)state;
+  json_object *q;
+  const char *bad[] = {"a=%", "a=%4",    "a=%4g", "a=%00",
+                       "=x",  "a=1&a=2", "%zz=1"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(wfc__redirect_parse_query(bad[i], strlen(bad[i]), &q),
+                     WFC_EINVAL);
+    assert_null(q);
+  }
+  const char *ok = "a=1&&b&c=%41%62+&d==";
+  assert_int_equal(wfc__redirect_parse_query(ok, strlen(ok), &q), 0);
+  assert_int_equal(json_object_object_length(q), 4);
+  json_object *v;
+  json_object_object_get_ex(q, "b", &v);
+  assert_string_equal(json_object_get_string(v), "");
+  json_object_object_get_ex(q, "c", &v);
+  assert_string_equal(json_object_get_string(v), "Ab ");
+  json_object_object_get_ex(q, "d", &v);
+  assert_string_equal(json_object_get_string(v), "=");
+  json_object_put(q);
+  assert_int_equal(wfc__redirect_parse_query("", 0, &q), 0);
+  assert_int_equal(json_object_object_length(q), 0);
+  json_object_put(q);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(paths_methods_and_query),
+      cmocka_unit_test(raw_garbage_is_400),
+      cmocka_unit_test(times_out),
+      cmocka_unit_test(close_answers_waiting_browser),
+      cmocka_unit_test(query_decoder),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
