@@ -204,8 +204,9 @@ static void test_truncate_and_malformed(void **state) {
   /* Untouched, for the length of the real body. */
   get(f, "/__emulator/debug/echo/abc", &r);
   size_t full = r.len;
-  assert_non_null(tresp_json(&r));
-  json_object_put(tresp_json(&r));
+  json_object *whole = tresp_json(&r);
+  assert_non_null(whole);
+  json_object_put(whole);
   tresp_free(&r);
 
   add_fault(f, "{\"path\":\"/__emulator/debug/echo\",\"action\":"
