@@ -1145,6 +1145,19 @@ static void issue_tokens(emu_req *r, const emu_app *app, const emu_user *u,
       add_str(resp, "id_token", jwt);
     free(jwt);
   }
+  /* MSAL sends client_info=1 and keys its cache on uid.utid. */
+  {
+    const char *ci = emu_req_form(r, "client_info");
+    if (ci != NULL && strcmp(ci, "1") == 0) {
+      char *raw =
+          emu_strdup_printf("{\"uid\":\"%s\",\"utid\":\"%s\"}", u->id, tn->id);
+      char *enc = raw ? emu_b64url_encode(raw, strlen(raw)) : NULL;
+      if (enc != NULL)
+        add_str(resp, "client_info", enc);
+      free(enc);
+      free(raw);
+    }
+  }
   id.tokens_issued++;
   emu_resp_header(r, "Cache-Control", "no-store, no-cache");
   emu_resp_header(r, "Pragma", "no-cache");
@@ -1430,6 +1443,13 @@ done:
   }
 }
 
+/* GET on the token endpoint. */
+static void h_token_get(emu_req *r) {
+  emu_id_error(r, 400, "invalid_request", 900561, NULL,
+               "The endpoint only accepts POST requests. Received a GET "
+               "request.");
+}
+
 /* ---- discovery ---------------------------------------------------------- */
 
 static void h_openid_config(emu_req *r) {
@@ -1624,6 +1644,7 @@ static int id_init(void) {
   } routes[] = {
       {"GET", "/{tenant}/oauth2/v2.0/authorize", h_authorize},
       {"POST", "/{tenant}/oauth2/v2.0/token", h_token},
+      {"GET", "/{tenant}/oauth2/v2.0/token", h_token_get},
       {"GET", "/{tenant}/oauth2/v2.0/logout", h_logout},
       {"GET", "/{tenant}/v2.0/adminconsent", h_adminconsent},
       {"GET", "/{tenant}/v2.0/.well-known/openid-configuration",

@@ -343,6 +343,30 @@ static void test_token_contents(void **state) {
   json_object_put(idt);
   json_object_put(tok);
   free(code);
+  /* client_info=1 (MSAL): base64url {"uid","utid"}. */
+  code = alice_code(b, NULL);
+  {
+    char *form =
+        tclient_form("grant_type", "authorization_code", "client_id", PREVIEW,
+                     "code", code, "redirect_uri", REDIRECT, "code_verifier",
+                     VERIFIER, "client_info", "1", NULL);
+    char *fake;
+    tok = token_call(form, 200);
+    free(form);
+    /* Reuse the JWS payload decoder on "x.<client_info>.y". */
+    fake = malloc(strlen(jstr(tok, "client_info")) + 5);
+    sprintf(fake, "x.%s.y", jstr(tok, "client_info"));
+    at = jwt_payload(fake);
+    assert_string_equal(jstr(at, "utid"), TENANT_ID);
+    assert_non_null(jstr(at, "uid"));
+    json_object_put(at);
+    free(fake);
+    json_object_put(tok);
+  }
+  free(code);
+  /* The token endpoint only takes POST. */
+  json_object_put(
+      admin("GET", "/" TENANT_DOMAIN "/oauth2/v2.0/token", NULL, 400));
   tclient_free(b);
 }
 
