@@ -118,6 +118,7 @@ int emu__server_start(const emu_server_opts *o);
 int emu__server_port(void);
 void emu__server_stop(void);
 void emu__resp_clear(emu_resp *resp);
+int emu__lock_held(void); /* 1 if this thread holds the global lock */
 
 /* admin.c */
 void emu__stats_record(const char *method, const char *route, int status);

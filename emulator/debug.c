@@ -180,6 +180,35 @@ static void h_throttled(emu_req *r) {
   emu_resp_json(r, 200, o);
 }
 
+/* POST /__emulator/debug/subrequest {"method","url","headers"?,"body"?}:
+ * runs one request through emu_subrequest() (the $batch machinery) and
+ * answers its {"status","headers","body"}. */
+static void h_subrequest(emu_req *r) {
+  json_object *b = emu_req_json(r), *m, *u, *h = NULL, *body = NULL;
+  if (b == NULL || !json_object_object_get_ex(b, "method", &m) ||
+      !json_object_object_get_ex(b, "url", &u) ||
+      !json_object_is_type(m, json_type_string) ||
+      !json_object_is_type(u, json_type_string) ||
+      json_object_get_string(u)[0] != '/') {
+    emu_graph_error(r, 400, "BadRequest",
+                    "Body must be {\"method\",\"url\"} with url a path.");
+    return;
+  }
+  json_object_object_get_ex(b, "headers", &h);
+  json_object_object_get_ex(b, "body", &body);
+  const char *bs =
+      body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
+           : NULL;
+  json_object *out =
+      emu_subrequest(r, json_object_get_string(m), json_object_get_string(u), h,
+                     bs, bs ? strlen(bs) : 0);
+  if (out == NULL) {
+    emu_graph_error(r, 500, "InternalServerError", "Out of memory.");
+    return;
+  }
+  emu_resp_json(r, 200, out);
+}
+
 static int debug_init(void) {
   static const char *methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
   static const char *echo[] = {"/__emulator/debug/echo",
@@ -196,7 +225,9 @@ static int debug_init(void) {
                  emu_route_add("GET", "/__emulator/debug/source", h_source,
                                0) ||
                  emu_route_add("GET", "/__emulator/debug/throttled",
-                               h_throttled, 0)
+                               h_throttled, 0) ||
+                 emu_route_add("POST", "/__emulator/debug/subrequest",
+                               h_subrequest, 0)
              ? -1
              : 0;
 }

@@ -27,12 +27,28 @@ static char *tls_key_pem; /* must outlive the daemon */
 static char *tls_cert_pem;
 static pthread_mutex_t big_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Whether this thread holds big_lock: relocking would deadlock silently,
+ * so it aborts with a message instead, and code that may run either way
+ * (releases at the end of a request or of a sub-request) can ask. */
+static _Thread_local int lock_held;
+
 void emu_lock(void) {
+  if (lock_held) {
+    fprintf(stderr, "m365-emulator: emu_lock() while this thread holds it "
+                    "(handlers already run with the lock)\n");
+    abort();
+  }
   pthread_mutex_lock(&big_lock);
+  lock_held = 1;
 }
 
 void emu_unlock(void) {
+  lock_held = 0;
   pthread_mutex_unlock(&big_lock);
+}
+
+int emu__lock_held(void) {
+  return lock_held;
 }
 
 int emu__server_port(void) {
@@ -395,6 +411,7 @@ static void req_free(emu_req *r) {
   emu__resp_clear(&r->resp);
   emu__kvv_free(&r->qv);
   emu__kvv_free(&r->form);
+  emu__kvv_free(&r->hdr_over);
   for (size_t i = 0; i < r->ncaps; i++)
     free(r->caps[i].value);
   if (r->json)

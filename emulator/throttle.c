@@ -117,17 +117,22 @@ int emu_throttle_enter(emu_req *r, const char *app, const char *mailbox) {
   return 0;
 }
 
-/* Called when the request ends (response sent or connection gone). */
+/* Called when the request ends (response sent or connection gone), without
+ * the lock; or when a sub-request ($batch) ends, inside its parent's
+ * handler, with it. */
 void emu__throttle_release(emu_req *r) {
   ticket *tk = r->throttle_ticket;
+  int locked = emu__lock_held();
   r->throttle_ticket = NULL;
-  emu_lock();
+  if (!locked)
+    emu_lock();
   if (tk->generation == generation) {
     bucket *b = find(tk->key, 0);
     if (b && b->inflight > 0)
       b->inflight--;
   }
-  emu_unlock();
+  if (!locked)
+    emu_unlock();
   free(tk->key);
   free(tk);
 }

@@ -227,11 +227,46 @@ static void test_limits_disabled(void **state) {
   }
 }
 
+/* A sub-request ($batch item) takes and releases its slot inside the
+ * parent's handler, with the lock held: no deadlock, no leaked slot. */
+static void test_subrequest_releases_slot(void **state) {
+  fx *f = *state;
+  static const char *const hdr[] = {"Content-Type: application/json", NULL};
+  tresp r;
+  for (int i = 0; i < 6; i++) { /* more than the 4 slots */
+    treq q = {0};
+    q.method = "POST";
+    q.url = u(f, "/__emulator/debug/subrequest");
+    q.headers = hdr;
+    q.body = "{\"method\":\"GET\",\"url\":\"/__emulator/debug/"
+             "throttled?app=batch&mailbox=alice\"}";
+    q.body_len = strlen(q.body);
+    q.timeout_ms = 5000;
+    assert_int_equal(tclient_do(f->c, &q, &r), 0);
+    assert_int_equal(r.status, 200);
+    json_object *o = tresp_json(&r);
+    assert_int_equal(json_object_get_int(tjson_get(o, "status")), 200);
+    assert_true(json_object_get_boolean(tjson_get(o, "body.ok")));
+    json_object_put(o);
+    tresp_free(&r);
+  }
+  tclient_request(f->c, "GET", u(f, "/__emulator/throttle"), NULL, NULL, &r);
+  json_object *o = tresp_json(&r);
+  json_object *b = tjson_get(o, "buckets");
+  assert_int_equal(json_object_array_length(b), 1);
+  json_object *e = json_object_array_get_idx(b, 0);
+  assert_int_equal(json_object_get_int(tjson_get(e, "inflight")), 0);
+  assert_int_equal(json_object_get_int(tjson_get(e, "windowCount")), 6);
+  json_object_put(o);
+  tresp_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_concurrency_limit, reset),
       cmocka_unit_test_setup(test_window_limit_virtual_time, reset),
       cmocka_unit_test_setup(test_limits_disabled, reset),
+      cmocka_unit_test_setup(test_subrequest_releases_slot, reset),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
