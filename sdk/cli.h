@@ -31,6 +31,8 @@ typedef struct wfc__cli_group {
 
 int wfc__cli_plugin(int argc, char **argv);
 int wfc__cli_card(int argc, char **argv);
+int wfc__cli_connection(int argc, char **argv); /* cli_connection.c */
+int wfc__cli_card_run(int argc, char **argv);   /* cli_run.c: `card run` */
 
 /* "wfc: <message>" on stderr. Returns WFC_CLI_FAIL. */
 int wfc__cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -56,6 +58,16 @@ void wfc__cli_host_close(wfc__cli_host *h);
  * reported on stderr ("wfc: warning: ...") and counted. Returns the number
  * loaded or a negative code. */
 int wfc__cli_load_plugins(wfc__cli_host *h, const char *dir);
+
+/* A CLI host plus the connection manager on the store (NULL: WFC_STORE or
+ * the default), loading plugins first when load is set (cli_connection.c).
+ * Returns 0, or WFC_CLI_FAIL with the error printed. */
+struct wfc_connmgr;
+int wfc__cli_connmgr_open(wfc__cli_host *h, const char *store,
+                          const char *plugin_dir, int load,
+                          struct wfc_connmgr **m);
+/* Closes the manager, then the host. */
+void wfc__cli_connmgr_close(wfc__cli_host *h, struct wfc_connmgr *m);
 
 /* Prints v (borrowed) as pretty JSON and a newline on stdout. */
 void wfc__cli_print_json(struct json_object *v);

@@ -134,5 +134,7 @@ int wfc__cli_card(int argc, char **argv) {
     return list(argc - 1, argv + 1);
   if (strcmp(argv[1], "describe") == 0)
     return describe(argc - 1, argv + 1);
+  if (strcmp(argv[1], "run") == 0) /* cli_run.c */
+    return wfc__cli_card_run(argc - 1, argv + 1);
   return wfc__cli_usage(usage, "card: unknown command \"%s\"", argv[1]);
 }

@@ -16,7 +16,13 @@ static const wfc__cli_group groups[] = {
      "  wfc plugin list [--plugin-dir DIR] [--json]\n"},
     {"card", "list and describe cards", wfc__cli_card,
      "  wfc card list [--plugin-dir DIR] [--json]\n"
-     "  wfc card describe CARD [--plugin-dir DIR] [--json]\n"},
+     "  wfc card describe CARD [--plugin-dir DIR] [--json]\n"
+     "  wfc card run CARD [--connection NAME] [--input JSON|@file] [--json]\n"},
+    {"connection", "create and manage connections", wfc__cli_connection,
+     "  wfc connection new --plugin P --nickname NAME [--env E] [--tenant T]\n"
+     "      [--param k=v ...] [--print-url] [--timeout S] [--json]\n"
+     "  wfc connection list | show | reauthorize | refresh | revoke | delete\n"
+     "      | test NAME [--json]\n"},
 };
 
 static void help(FILE *f) {
@@ -29,6 +35,8 @@ static void help(FILE *f) {
   fputs("  wfc version [--json]\n\n"
         "Plugins are looked for in --plugin-dir, else $WFC_PLUGIN_PATH\n"
         "(colon-separated), else <directory of wfc>/../plugins.\n"
+        "Connections live in --store PATH, else $WFC_STORE, else\n"
+        "$XDG_DATA_HOME/wfc/store.db (~/.local/share/wfc/store.db).\n"
         "Every command takes --json; errors go to stderr.\n",
         f);
 }

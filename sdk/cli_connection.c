@@ -1,0 +1,460 @@
+/* cli_connection.c - `wfc connection new|list|show|reauthorize|refresh|
+ * revoke|delete|test`, on the public connection manager
+ * (wfc/connections.h). Tokens are never printed: the manager's results
+ * carry no secrets. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "wfc/connections.h"
+
+static const char usage[] =
+    "  wfc connection new --plugin P --nickname NAME [--type T]\n"
+    "      [--env production|preview] [--tenant T] [--param k=v ...]\n"
+    "      [--login-hint USER] [--print-url] [--timeout S]\n"
+    "  wfc connection list [--plugin P]\n"
+    "  wfc connection show|refresh|revoke|delete|test NAME\n"
+    "  wfc connection reauthorize NAME [--param k=v ...] [--print-url]\n"
+    "      [--timeout S]\n"
+    "  (all take --store PATH, --plugin-dir DIR, --json)\n";
+
+typedef struct opts {
+  int json, print_url;
+  const char *store, *plugin_dir, *plugin, *nickname, *type, *env, *tenant,
+      *login_hint;
+  uint64_t timeout_ms;
+  json_object *params; /* owned */
+  const char *name;    /* positional */
+} opts;
+
+static int parse(int argc, char **argv, opts *o) {
+  static const struct option table[] = {
+      {"json", no_argument, NULL, 'j'},
+      {"print-url", no_argument, NULL, 'u'},
+      {"store", required_argument, NULL, 's'},
+      {"plugin-dir", required_argument, NULL, 'd'},
+      {"plugin", required_argument, NULL, 'p'},
+      {"nickname", required_argument, NULL, 'n'},
+      {"type", required_argument, NULL, 't'},
+      {"env", required_argument, NULL, 'e'},
+      {"tenant", required_argument, NULL, 'T'},
+      {"param", required_argument, NULL, 'P'},
+      {"login-hint", required_argument, NULL, 'l'},
+      {"timeout", required_argument, NULL, 'o'},
+      {NULL, 0, NULL, 0}};
+  memset(o, 0, sizeof *o);
+  o->params = json_object_new_object();
+  int c;
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "", table, NULL)) != -1) {
+    switch (c) {
+    case 'j':
+      o->json = 1;
+      break;
+    case 'u':
+      o->print_url = 1;
+      break;
+    case 's':
+      o->store = optarg;
+      break;
+    case 'd':
+      o->plugin_dir = optarg;
+      break;
+    case 'p':
+      o->plugin = optarg;
+      break;
+    case 'n':
+      o->nickname = optarg;
+      break;
+    case 't':
+      o->type = optarg;
+      break;
+    case 'e':
+      o->env = optarg;
+      break;
+    case 'T':
+      o->tenant = optarg;
+      break;
+    case 'l':
+      o->login_hint = optarg;
+      break;
+    case 'o': {
+      char *end;
+      long s = strtol(optarg, &end, 10);
+      if (*end != '\0' || s <= 0 || s > 86400)
+        return wfc__cli_usage(usage, "--timeout wants seconds (1..86400)");
+      o->timeout_ms = (uint64_t)s * 1000;
+      break;
+    }
+    case 'P': {
+      const char *eq = strchr(optarg, '=');
+      if (eq == NULL || eq == optarg)
+        return wfc__cli_usage(usage, "--param wants key=value, got \"%s\"",
+                              optarg);
+      char key[128];
+      snprintf(key, sizeof key, "%.*s", (int)(eq - optarg), optarg);
+      json_object_object_add(o->params, key, json_object_new_string(eq + 1));
+      break;
+    }
+    default:
+      return wfc__cli_usage(usage, "unknown or incomplete option \"%s\"",
+                            argv[optind - 1]);
+    }
+  }
+  if (optind < argc)
+    o->name = argv[optind++];
+  if (optind < argc)
+    return wfc__cli_usage(usage, "unexpected argument \"%s\"", argv[optind]);
+  if (o->tenant != NULL)
+    json_object_object_add(o->params, "tenant",
+                           json_object_new_string(o->tenant));
+  return 0;
+}
+
+/* ---- the manager on a CLI host ------------------------------------------- */
+
+int wfc__cli_connmgr_open(wfc__cli_host *h, const char *store,
+                          const char *plugin_dir, int load, wfc_connmgr **m) {
+  if (wfc__cli_host_open(h) != 0)
+    return WFC_CLI_FAIL;
+  if (load) {
+    h->quiet = 1; /* a broken unrelated plugin must not clutter the output */
+    if (wfc__cli_load_plugins(h, plugin_dir) < 0) {
+      wfc__cli_host_close(h);
+      return WFC_CLI_FAIL;
+    }
+  }
+  wfc_connmgr_opts mo = {.size = sizeof mo, .store_path = store};
+  char err[600];
+  int rc = wfc_connmgr_open(h->rt, &mo, m, err, sizeof err);
+  if (rc != 0) {
+    wfc__cli_error("%s", err[0] ? err : wfc_strerror(rc));
+    wfc__cli_host_close(h);
+    return WFC_CLI_FAIL;
+  }
+  return 0;
+}
+
+static void set_flag(void *arg) {
+  *(int *)arg = 1;
+}
+
+void wfc__cli_connmgr_close(wfc__cli_host *h, wfc_connmgr *m) {
+  int closed = 0;
+  wfc_connmgr_close(m, set_flag, &closed);
+  while (!closed && uv_run(&h->loop, UV_RUN_ONCE) != 0)
+    ;
+  wfc__cli_host_close(h);
+}
+
+/* ---- printing ------------------------------------------------------------ */
+
+static const char *jstr(json_object *o, const char *k) {
+  json_object *v;
+  if (!json_object_object_get_ex(o, k, &v) || v == NULL)
+    return "";
+  return json_object_get_string(v);
+}
+
+static void print_conn_text(json_object *c) {
+  static const char *const keys[] = {
+      "id",           "nickname",   "plugin", "type",       "environment",
+      "account",      "state",      "remedy", "created_at", "updated_at",
+      "last_used_at", "expires_at", NULL};
+  for (int i = 0; keys[i] != NULL; i++) {
+    const char *v = jstr(c, keys[i]);
+    if (*v != '\0' && strcmp(v, "null") != 0)
+      printf("%-13s %s\n", keys[i], v);
+  }
+  json_object *p = json_object_object_get(c, "params");
+  if (p != NULL && json_object_object_length(p) > 0)
+    printf("%-13s %s\n", "params",
+           json_object_to_json_string_ext(
+               p, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* ---- list / show ----------------------------------------------------------
+ */
+
+static int cmd_list(opts *o) {
+  wfc__cli_host h;
+  wfc_connmgr *m;
+  if (wfc__cli_connmgr_open(&h, o->store, o->plugin_dir, 0, &m) != 0)
+    return WFC_CLI_FAIL;
+  json_object *arr;
+  int rc = wfc_connmgr_list(m, o->plugin, &arr);
+  if (rc != 0) {
+    wfc__cli_error("cannot list connections: %s", wfc_strerror(rc));
+  } else if (o->json) {
+    wfc__cli_print_json(arr);
+  } else {
+    size_t n = json_object_array_length(arr);
+    if (n == 0)
+      printf("no connections (create one with `wfc connection new`)\n");
+    else
+      printf("%-20s %-26s %-10s %-28s %s\n", "NICKNAME", "STATE", "PLUGIN",
+             "ACCOUNT", "ID");
+    for (size_t i = 0; i < n; i++) {
+      json_object *c = json_object_array_get_idx(arr, i);
+      printf("%-20s %-26s %-10s %-28s %s\n", jstr(c, "nickname"),
+             jstr(c, "state"), jstr(c, "plugin"), jstr(c, "account"),
+             jstr(c, "id"));
+      if (*jstr(c, "remedy") != '\0')
+        printf("  -> %s\n", jstr(c, "remedy"));
+    }
+  }
+  json_object_put(arr);
+  wfc__cli_connmgr_close(&h, m);
+  return rc == 0 ? WFC_CLI_OK : WFC_CLI_FAIL;
+}
+
+static int not_found(int rc, const char *name) {
+  if (rc == WFC_ENOTFOUND)
+    return wfc__cli_error("no connection \"%s\" (see `wfc connection list`)",
+                          name);
+  if (rc == WFC_EINVAL)
+    return wfc__cli_error("\"%s\" names several connections: use the id", name);
+  return wfc__cli_error("connection \"%s\": %s", name, wfc_strerror(rc));
+}
+
+static int cmd_show(opts *o) {
+  wfc__cli_host h;
+  wfc_connmgr *m;
+  if (wfc__cli_connmgr_open(&h, o->store, o->plugin_dir, 0, &m) != 0)
+    return WFC_CLI_FAIL;
+  json_object *c;
+  int rc = wfc_connmgr_show(m, o->name, &c);
+  if (rc != 0) {
+    not_found(rc, o->name);
+  } else {
+    if (o->json)
+      wfc__cli_print_json(c);
+    else
+      print_conn_text(c);
+    json_object_put(c);
+  }
+  wfc__cli_connmgr_close(&h, m);
+  return rc == 0 ? WFC_CLI_OK : WFC_CLI_FAIL;
+}
+
+/* ---- asynchronous operations ----------------------------------------------
+ */
+
+typedef struct run {
+  opts *o;
+  const char *what;
+  int done;
+  int exit_code;
+} run;
+
+static json_object *result_json(const wfc_connmgr_result *r) {
+  json_object *j = json_object_new_object();
+  json_object_object_add(
+      j, "status",
+      json_object_new_string(r->status ? wfc_err_name(r->status) : "ok"));
+  if (r->message)
+    json_object_object_add(j, "message", json_object_new_string(r->message));
+  if (r->outcome)
+    json_object_object_add(j, "outcome", json_object_new_string(r->outcome));
+  if (r->remedy)
+    json_object_object_add(j, "remedy", json_object_new_string(r->remedy));
+  if (r->connection)
+    json_object_object_add(j, "connection", json_object_get(r->connection));
+  if (r->detail)
+    json_object_object_add(j, "detail", json_object_get(r->detail));
+  return j;
+}
+
+/* One line, in words, for an authorization outcome. */
+static void print_outcome(const wfc_connmgr_result *r) {
+  const char *o = r->outcome ? r->outcome : "error";
+  const char *nick = jstr(r->connection, "nickname");
+  const char *remedy = r->remedy ? r->remedy : "";
+  if (strcmp(o, WFC_CONN_CONNECTED) == 0)
+    printf("connected: \"%s\" as %s (id %s)\n", nick,
+           jstr(r->connection, "account"), jstr(r->connection, "id"));
+  else if (strcmp(o, WFC_CONN_NEEDS_ADMIN_APPROVAL) == 0)
+    printf("needs admin approval: %s\n", remedy);
+  else if (strcmp(o, WFC_CONN_APPROVAL_PENDING) == 0)
+    printf("approval request submitted, pending: %s\n", remedy);
+  else if (strcmp(o, "denied") == 0)
+    printf("denied: %s\n", *remedy ? remedy : "the permissions were declined");
+  else
+    printf("error: %s\n", *remedy ? remedy : "the authorization failed");
+  if (r->connection != NULL && strcmp(o, WFC_CONN_CONNECTED) != 0)
+    printf("the connection \"%s\" is saved with state %s; run `wfc "
+           "connection reauthorize %s` when that is done\n",
+           nick, jstr(r->connection, "state"), nick);
+}
+
+static void on_done(void *arg, const wfc_connmgr_result *r) {
+  run *x = arg;
+  x->done = 1;
+  int authorize = strcmp(x->what, "authorize") == 0;
+  int ok = r->status == 0 &&
+           (!authorize || strcmp(r->outcome, WFC_CONN_CONNECTED) == 0);
+  x->exit_code = ok ? WFC_CLI_OK : WFC_CLI_FAIL;
+  if (x->o->json) {
+    json_object *j = result_json(r);
+    wfc__cli_print_json(j);
+    json_object_put(j);
+    if (r->status != 0)
+      wfc__cli_error("%s failed: %s", x->what, r->message);
+    return;
+  }
+  if (r->status != 0) {
+    wfc__cli_error("%s failed: %s", x->what, r->message);
+    if (r->remedy)
+      fprintf(stderr, "wfc: %s\n", r->remedy);
+    return;
+  }
+  if (authorize) {
+    print_outcome(r);
+    if (!ok)
+      wfc__cli_error("the connection is not usable yet (%s)", r->outcome);
+    return;
+  }
+  const char *nick = jstr(r->connection, "nickname");
+  if (strcmp(x->what, "refresh") == 0) {
+    printf("refreshed \"%s\": %s, token valid until %s\n", nick,
+           jstr(r->connection, "state"), jstr(r->connection, "expires_at"));
+  } else if (strcmp(x->what, "revoke") == 0 || strcmp(x->what, "delete") == 0) {
+    const char *remote = jstr(r->detail, "remote");
+    printf("%s \"%s\": secrets wiped; remote grant: %s%s%s\n",
+           strcmp(x->what, "revoke") == 0 ? "revoked" : "deleted",
+           *nick ? nick : x->o->name, *remote ? remote : "none",
+           *jstr(r->detail, "detail") ? " - " : "", jstr(r->detail, "detail"));
+  } else if (strcmp(x->what, "test") == 0) {
+    json_object *h = json_object_object_get(r->detail, "healthy");
+    int healthy = h != NULL && json_object_get_boolean(h);
+    printf("%s \"%s\": %s%s%s\n", healthy ? "healthy" : "unhealthy", nick,
+           jstr(r->connection, "state"),
+           *jstr(r->detail, "detail") ? " - " : "", jstr(r->detail, "detail"));
+    if (!healthy)
+      x->exit_code = WFC_CLI_FAIL;
+  }
+}
+
+static void on_url(void *arg, const char *url) {
+  run *x = arg;
+  if (x->o->print_url) {
+    printf("%s\n", url);
+    fflush(stdout);
+  }
+  if (!x->o->print_url || !x->o->json)
+    fprintf(stderr,
+            "Open this URL in a browser to authorize the connection:\n\n"
+            "  %s\n\nWaiting for the browser to come back...\n",
+            url);
+}
+
+static int cmd_async(opts *o, const char *what) {
+  int authorize = strcmp(what, "authorize") == 0;
+  wfc__cli_host h;
+  wfc_connmgr *m;
+  if (wfc__cli_connmgr_open(&h, o->store, o->plugin_dir, 1, &m) != 0)
+    return WFC_CLI_FAIL;
+  run x = {.o = o, .what = what, .exit_code = WFC_CLI_FAIL};
+  int rc;
+  if (authorize) {
+    wfc_authorize_req req = {.size = sizeof req,
+                             .conn_type = NULL,
+                             .plugin = o->plugin,
+                             .nickname = o->nickname,
+                             .reauthorize = o->nickname ? NULL : o->name,
+                             .environment = o->env,
+                             .params = o->params,
+                             .login_hint = o->login_hint,
+                             .timeout_ms = o->timeout_ms,
+                             .on_url = on_url,
+                             .on_done = on_done,
+                             .arg = &x};
+    char type_id[256];
+    if (o->type != NULL) {
+      if (strchr(o->type, '.') == NULL && o->plugin != NULL)
+        snprintf(type_id, sizeof type_id, "%s.%s", o->plugin, o->type);
+      else
+        snprintf(type_id, sizeof type_id, "%s", o->type);
+      req.conn_type = type_id;
+    }
+    rc = wfc_connmgr_authorize(m, &req);
+    if (rc == WFC_EEXIST)
+      wfc__cli_error("a connection named \"%s\" exists already (use `wfc "
+                     "connection reauthorize %s` to authorize it again)",
+                     o->nickname, o->nickname);
+    else if (rc == WFC_ENOTFOUND && o->nickname != NULL)
+      wfc__cli_error("no connection type %s%s%s among the loaded plugins",
+                     o->type ? o->type : "of plugin ", o->type ? "" : "",
+                     o->type ? "" : o->plugin);
+    else if (rc != 0)
+      not_found(rc, o->name ? o->name : o->nickname);
+  } else if (strcmp(what, "refresh") == 0) {
+    rc = wfc_connmgr_refresh(m, o->name, on_done, &x);
+  } else if (strcmp(what, "revoke") == 0) {
+    rc = wfc_connmgr_revoke(m, o->name, on_done, &x);
+  } else if (strcmp(what, "delete") == 0) {
+    rc = wfc_connmgr_delete(m, o->name, on_done, &x);
+  } else {
+    rc = wfc_connmgr_test(m, o->name, on_done, &x);
+  }
+  if (rc != 0 && !authorize) {
+    if (rc == WFC_EREAUTH || rc == WFC_ECONSENT || rc == WFC_EAUTH) {
+      json_object *c = NULL;
+      wfc_connmgr_show(m, o->name, &c);
+      wfc__cli_error("connection \"%s\" is %s: %s", o->name, jstr(c, "state"),
+                     jstr(c, "remedy"));
+      json_object_put(c);
+    } else {
+      not_found(rc, o->name);
+    }
+  }
+  if (rc == 0)
+    while (!x.done && uv_run(&h.loop, UV_RUN_ONCE) != 0)
+      ;
+  wfc__cli_connmgr_close(&h, m);
+  return rc == 0 ? x.exit_code : WFC_CLI_FAIL;
+}
+
+int wfc__cli_connection(int argc, char **argv) {
+  if (argc < 2)
+    return wfc__cli_usage(usage, "connection: missing command");
+  const char *cmd = argv[1];
+  opts o;
+  int rc = parse(argc - 1, argv + 1, &o);
+  if (rc != 0) {
+    json_object_put(o.params);
+    return rc;
+  }
+  int need_name = strcmp(cmd, "new") != 0 && strcmp(cmd, "list") != 0;
+  if (need_name && o.name == NULL)
+    rc = wfc__cli_usage(usage, "connection %s: missing NAME", cmd);
+  else if (!need_name && o.name != NULL)
+    rc = wfc__cli_usage(usage, "connection %s: unexpected \"%s\"", cmd, o.name);
+  else if (strcmp(cmd, "new") == 0) {
+    if (o.plugin == NULL && o.type == NULL)
+      rc = wfc__cli_usage(usage, "connection new: --plugin is required");
+    else if (o.nickname == NULL || *o.nickname == '\0')
+      rc = wfc__cli_usage(usage, "connection new: --nickname is required");
+    else
+      rc = cmd_async(&o, "authorize");
+  } else if (strcmp(cmd, "reauthorize") == 0) {
+    o.nickname = NULL;
+    rc = cmd_async(&o, "authorize");
+  } else if (strcmp(cmd, "list") == 0) {
+    rc = cmd_list(&o);
+  } else if (strcmp(cmd, "show") == 0) {
+    rc = cmd_show(&o);
+  } else if (strcmp(cmd, "refresh") == 0 || strcmp(cmd, "revoke") == 0 ||
+             strcmp(cmd, "delete") == 0 || strcmp(cmd, "test") == 0) {
+    rc = cmd_async(&o, cmd);
+  } else {
+    rc = wfc__cli_usage(usage, "connection: unknown command \"%s\"", cmd);
+  }
+  json_object_put(o.params);
+  return rc;
+}

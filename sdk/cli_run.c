@@ -1,0 +1,222 @@
+/* cli_run.c - `wfc card run CARD [--connection NAME] [--input JSON|@file]`:
+ * runs one card with a stored connection and prints its output JSON;
+ * streamed items are printed as JSON lines as they arrive, and a progress
+ * line goes to stderr when stderr is a terminal. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "wfc/connections.h"
+
+static const char usage[] =
+    "  wfc card run CARD [--connection NAME] [--input JSON|@file]\n"
+    "      [--store PATH] [--plugin-dir DIR] [--json]\n";
+
+typedef struct run {
+  int json, tty, done, exit_code, items;
+  wfc_connmgr *m;
+  const char *conn_name;
+} run;
+
+static int on_item(void *arg, wfc_call *call, json_object *item) {
+  run *r = arg;
+  (void)call;
+  r->items++;
+  puts(json_object_to_json_string_ext(
+      item, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  fflush(stdout);
+  return 0;
+}
+
+static void on_progress(void *arg, wfc_call *call, uint64_t done,
+                        uint64_t total) {
+  run *r = arg;
+  (void)call;
+  if (!r->tty)
+    return;
+  if (total > 0)
+    fprintf(stderr, "\r%llu / %llu", (unsigned long long)done,
+            (unsigned long long)total);
+  else
+    fprintf(stderr, "\r%llu", (unsigned long long)done);
+}
+
+static void on_done(void *arg, wfc_call *call, const wfc_outcome *out) {
+  run *r = arg;
+  (void)call;
+  r->done = 1;
+  if (r->tty)
+    fputs("\r\033[K", stderr);
+  if (out->status == 0) {
+    if (r->json)
+      puts(json_object_to_json_string_ext(out->output,
+                                          JSON_C_TO_STRING_PLAIN |
+                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+    else
+      wfc__cli_print_json(out->output);
+    r->exit_code = WFC_CLI_OK;
+    return;
+  }
+  r->exit_code = WFC_CLI_FAIL;
+  wfc__cli_error("%s (%s)", out->message, wfc_err_name(out->status));
+  if (out->detail != NULL)
+    fprintf(stderr, "wfc: detail: %s\n",
+            json_object_to_json_string_ext(out->detail,
+                                           JSON_C_TO_STRING_PLAIN |
+                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+  if ((out->status == WFC_EREAUTH || out->status == WFC_ECONSENT ||
+       out->status == WFC_EAUTH) &&
+      r->conn_name != NULL) {
+    json_object *c = NULL, *v;
+    if (wfc_connmgr_show(r->m, r->conn_name, &c) == 0 &&
+        json_object_object_get_ex(c, "remedy", &v) &&
+        json_object_get_string_len(v) > 0)
+      fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n", r->conn_name,
+              json_object_get_string(json_object_object_get(c, "state")),
+              json_object_get_string(v));
+    json_object_put(c);
+  }
+}
+
+static json_object *read_input(const char *arg) {
+  char *text = NULL;
+  if (arg[0] == '@') {
+    FILE *f = strcmp(arg + 1, "-") == 0 ? stdin : fopen(arg + 1, "rb");
+    if (f == NULL) {
+      wfc__cli_error("cannot open input file %s", arg + 1);
+      return NULL;
+    }
+    size_t cap = 4096, len = 0, n;
+    text = malloc(cap);
+    while (text != NULL && (n = fread(text + len, 1, cap - len - 1, f)) > 0) {
+      len += n;
+      if (cap - len < 2) {
+        char *t = realloc(text, cap * 2);
+        if (t == NULL) {
+          free(text);
+          text = NULL;
+          break;
+        }
+        text = t;
+        cap *= 2;
+      }
+    }
+    if (f != stdin)
+      fclose(f);
+    if (text == NULL) {
+      wfc__cli_error("out of memory reading %s", arg + 1);
+      return NULL;
+    }
+    text[len] = '\0';
+  }
+  const char *src = text ? text : arg;
+  json_tokener *tok = json_tokener_new();
+  json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+  json_object *v = json_tokener_parse_ex(tok, src, (int)strlen(src));
+  enum json_tokener_error e = json_tokener_get_error(tok);
+  if (e != json_tokener_success || !json_object_is_type(v, json_type_object)) {
+    wfc__cli_error("--input must be a JSON object: %s at byte %zu",
+                   e != json_tokener_success ? json_tokener_error_desc(e)
+                                             : "not an object",
+                   json_tokener_get_parse_end(tok));
+    json_object_put(v);
+    v = NULL;
+  }
+  json_tokener_free(tok);
+  free(text);
+  return v;
+}
+
+int wfc__cli_card_run(int argc, char **argv) {
+  static const struct option table[] = {
+      {"json", no_argument, NULL, 'j'},
+      {"connection", required_argument, NULL, 'c'},
+      {"input", required_argument, NULL, 'i'},
+      {"store", required_argument, NULL, 's'},
+      {"plugin-dir", required_argument, NULL, 'd'},
+      {NULL, 0, NULL, 0}};
+  run r = {.exit_code = WFC_CLI_FAIL, .tty = isatty(2)};
+  const char *conn = NULL, *input = "{}", *store = NULL, *dir = NULL;
+  int c;
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "", table, NULL)) != -1) {
+    switch (c) {
+    case 'j':
+      r.json = 1;
+      break;
+    case 'c':
+      conn = optarg;
+      break;
+    case 'i':
+      input = optarg;
+      break;
+    case 's':
+      store = optarg;
+      break;
+    case 'd':
+      dir = optarg;
+      break;
+    default:
+      return wfc__cli_usage(usage,
+                            "card run: unknown or incomplete option "
+                            "\"%s\"",
+                            argv[optind - 1]);
+    }
+  }
+  if (optind + 1 != argc)
+    return wfc__cli_usage(usage, "card run: expected one CARD");
+  const char *card_id = argv[optind];
+  json_object *in = read_input(input);
+  if (in == NULL)
+    return WFC_CLI_FAIL;
+  r.conn_name = conn;
+
+  wfc__cli_host h;
+  if (wfc__cli_connmgr_open(&h, store, dir, 1, &r.m) != 0) {
+    json_object_put(in);
+    return WFC_CLI_FAIL;
+  }
+  const wfc_card_desc *card = NULL;
+  int rc = wfc_runtime_find_card(h.rt, card_id, NULL, &card);
+  wfc_conn *wc = NULL;
+  if (rc != 0) {
+    wfc__cli_error(rc == WFC_EEXIST
+                       ? "card \"%s\" is ambiguous: name it as plugin.card"
+                       : "card \"%s\" not found among the loaded plugins",
+                   card_id);
+  } else if (card->conn_type != NULL && conn == NULL) {
+    rc = WFC_EINVAL;
+    wfc__cli_error("card \"%s\" needs a connection: --connection NAME",
+                   card_id);
+  } else if (conn != NULL && (rc = wfc_connmgr_open_conn(r.m, conn, &wc))) {
+    wfc__cli_error(rc == WFC_ENOTFOUND
+                       ? "no connection \"%s\" (see `wfc connection list`)"
+                       : "cannot open connection \"%s\"",
+                   conn);
+  }
+  if (rc == 0) {
+    wfc_invoke how = {.size = sizeof how,
+                      .conn = wc,
+                      .on_item = on_item,
+                      .on_progress = on_progress,
+                      .on_done = on_done,
+                      .arg = &r};
+    rc = wfc_runtime_invoke(h.rt, card_id, in, &how, NULL);
+    if (rc != 0)
+      wfc__cli_error("cannot run card \"%s\": %s", card_id, wfc_strerror(rc));
+    else
+      while (!r.done && uv_run(&h.loop, UV_RUN_ONCE) != 0)
+        ;
+  }
+  if (wc != NULL)
+    wfc_conn_release(wc);
+  json_object_put(in);
+  wfc__cli_connmgr_close(&h, r.m);
+  return rc == 0 ? r.exit_code : WFC_CLI_FAIL;
+}

@@ -1,0 +1,319 @@
+/* test_cli.c - `wfc connection ...` and `wfc card run` end to end: the test
+ * plays the browser (GETs the redirect printed by --print-url) and the
+ * token endpoint (ts_server), and checks the words, the JSON, the exit
+ * codes, and that no token ever reaches the output or the store in clear. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "conn_util.h"
+#include "tclient.h"
+
+static char dir[128], store[192], plugin_dir[512], wfc_bin[512];
+static ts_server *srv;
+
+typedef struct proc {
+  pid_t pid;
+  int out, err;
+  char stdout_[65536], stderr_[16384];
+  int code;
+} proc;
+
+static void spawn(proc *p, const char *const *args) {
+  const char *argv[64];
+  int n = 0;
+  argv[n++] = wfc_bin;
+  for (; *args != NULL; args++)
+    argv[n++] = *args;
+  argv[n++] = "--store";
+  argv[n++] = store;
+  argv[n++] = "--plugin-dir";
+  argv[n++] = plugin_dir;
+  argv[n] = NULL;
+  int o[2], e[2];
+  assert_int_equal(pipe(o), 0);
+  assert_int_equal(pipe(e), 0);
+  memset(p, 0, sizeof *p);
+  p->pid = fork();
+  assert_true(p->pid >= 0);
+  if (p->pid == 0) {
+    dup2(o[1], 1);
+    dup2(e[1], 2);
+    close(o[0]), close(o[1]), close(e[0]), close(e[1]);
+    execv(wfc_bin, (char *const *)argv);
+    _exit(127);
+  }
+  close(o[1]);
+  close(e[1]);
+  p->out = o[0];
+  p->err = e[0];
+}
+
+/* Reads stdout up to and including the first newline. */
+static void first_line(proc *p, char *buf, size_t len) {
+  size_t n = 0;
+  char ch;
+  while (n + 1 < len && read(p->out, &ch, 1) == 1) {
+    if (ch == '\n')
+      break;
+    buf[n++] = ch;
+  }
+  buf[n] = '\0';
+  snprintf(p->stdout_, sizeof p->stdout_, "%s\n", buf);
+}
+
+static void drain(int fd, char *buf, size_t cap) {
+  size_t len = strlen(buf);
+  ssize_t r;
+  while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0)
+    len += (size_t)r;
+  buf[len] = '\0';
+  close(fd);
+}
+
+static int finish(proc *p) {
+  drain(p->out, p->stdout_, sizeof p->stdout_);
+  drain(p->err, p->stderr_, sizeof p->stderr_);
+  int st;
+  waitpid(p->pid, &st, 0);
+  p->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  /* Tokens and the client secret never reach the output. */
+  assert_null(strstr(p->stdout_, "canary"));
+  assert_null(strstr(p->stderr_, "canary"));
+  return p->code;
+}
+
+static int wfc(proc *p, const char *const *args) {
+  spawn(p, args);
+  return finish(p);
+}
+
+/* Runs an authorizing command; the "browser" GETs the redirect with query.
+ * Returns the exit code; *page the status the browser got. */
+static int authorize(proc *p, const char *const *args, const char *query,
+                     long *page) {
+  spawn(p, args);
+  char url[2048], uri[512], full[2048];
+  first_line(p, url, sizeof url);
+  assert_true(strncmp(url, ts_server_url(srv), strlen(ts_server_url(srv))) ==
+              0);
+  redirect_of(url, uri, sizeof uri);
+  snprintf(full, sizeof full, "%s?%s", uri, query);
+  tclient *c = tclient_new(0);
+  tresp r;
+  tclient_request(c, "GET", full, NULL, NULL, &r);
+  if (page != NULL)
+    *page = r.status;
+  tresp_free(&r);
+  tclient_free(c);
+  return finish(p);
+}
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof dir, "/tmp/wfc-conncli-XXXXXX");
+  assert_non_null(mkdtemp(dir));
+  snprintf(store, sizeof store, "%s/store.db", dir);
+  const char *pd = getenv("WFC_CONN_PLUGIN_DIR");
+  snprintf(plugin_dir, sizeof plugin_dir, "%s",
+           pd ? pd : WFC_BUILD_DIR "/tests/conn-plugins");
+  snprintf(wfc_bin, sizeof wfc_bin, "%s/bin/wfc", WFC_BUILD_DIR);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  assert_int_equal(ts_server_start(NULL, &srv), 0);
+  static const char *const hdr[] = {"Content-Type: application/json", NULL};
+  ts_route tok = {.method = "POST",
+                  .path = "/token",
+                  .headers = hdr,
+                  .body = "{\"access_token\":\"at-1-canary-cli\","
+                          "\"refresh_token\":\"rt-1-canary-cli\","
+                          "\"expires_in\":3600}"};
+  ts_route me = {.method = "GET", .path = "/me", .body = "{\"me\":1}"};
+  ts_route rv = {.method = "POST", .path = "/revoke", .body = "{}"};
+  ts_server_route(srv, &tok);
+  ts_server_route(srv, &me);
+  ts_server_route(srv, &rv);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  ts_server_stop(srv);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+  curl_global_cleanup();
+  return 0;
+}
+
+static void lifecycle(void **state) {
+  (void)state;
+  proc p;
+  char param[256];
+  snprintf(param, sizeof param, "token_url=%s", ts_server_url(srv));
+  long page = 0;
+  const char *const new_args[] = {
+      "connection",  "new",  "--plugin", "conntest",
+      "--nickname",  "work", "--env",    "preview",
+      "--param",     param,  "--param",  "client_secret=cs-canary-x",
+      "--print-url", NULL};
+  assert_int_equal(authorize(&p, new_args, "code=abc", &page), 0);
+  assert_int_equal(page, 200);
+  assert_non_null(
+      strstr(p.stdout_, "connected: \"work\" as user@conntest.example"));
+
+  /* Same nickname again: refused with what to do instead. */
+  assert_int_equal(wfc(&p, new_args), 1);
+  assert_non_null(strstr(p.stderr_, "exists already"));
+  assert_non_null(strstr(p.stderr_, "reauthorize"));
+
+  const char *const list_args[] = {"connection", "list", "--json", NULL};
+  assert_int_equal(wfc(&p, list_args), 0);
+  json_object *arr = json_tokener_parse(p.stdout_);
+  assert_int_equal(json_object_array_length(arr), 1);
+  json_object *c0 = json_object_array_get_idx(arr, 0);
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(c0, "state")), "connected");
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(c0, "environment")),
+      "preview");
+  char id[64];
+  snprintf(id, sizeof id, "%s",
+           json_object_get_string(json_object_object_get(c0, "id")));
+  json_object_put(arr);
+  const char *const list_text[] = {"connection", "list", NULL};
+  assert_int_equal(wfc(&p, list_text), 0);
+  assert_non_null(strstr(p.stdout_, "work"));
+  const char *const show_args[] = {"connection", "show", "work", NULL};
+  assert_int_equal(wfc(&p, show_args), 0);
+  assert_non_null(strstr(p.stdout_, id));
+
+  /* Cards with the connection. */
+  const char *const run_args[] = {"card",         "run",    "conntest.whoami",
+                                  "--connection", "work",   "--input",
+                                  "{}",           "--json", NULL};
+  assert_int_equal(wfc(&p, run_args), 0);
+  json_object *out = json_tokener_parse(p.stdout_);
+  assert_non_null(out);
+  assert_int_equal(json_object_get_int(json_object_object_get(out, "status")),
+                   200);
+  json_object_put(out);
+  const char *const items_args[] = {"card",          "run",    "conntest.items",
+                                    "--connection",  "work",   "--input",
+                                    "{\"count\":3}", "--json", NULL};
+  assert_int_equal(wfc(&p, items_args), 0);
+  assert_non_null(strstr(p.stdout_, "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n"));
+  assert_non_null(strstr(p.stdout_, "\"emitted\":3"));
+  const char *const bad_input[] = {"card",         "run",  "conntest.items",
+                                   "--connection", "work", "--input",
+                                   "{\"count\":",  NULL};
+  assert_int_equal(wfc(&p, bad_input), 1);
+  assert_non_null(strstr(p.stderr_, "--input must be a JSON object"));
+  const char *const no_conn[] = {"card", "run", "conntest.items", NULL};
+  assert_int_equal(wfc(&p, no_conn), 1);
+  assert_non_null(strstr(p.stderr_, "needs a connection"));
+
+  const char *const test_args[] = {"connection", "test", "work", NULL};
+  assert_int_equal(wfc(&p, test_args), 0);
+  assert_non_null(strstr(p.stdout_, "healthy \"work\""));
+  ts_server_reset_stats(srv);
+  const char *const refresh_args[] = {"connection", "refresh", "work", NULL};
+  assert_int_equal(wfc(&p, refresh_args), 0);
+  assert_non_null(strstr(p.stdout_, "refreshed \"work\""));
+  ts_stats st;
+  ts_server_stats(srv, &st);
+  assert_int_equal(st.requests, 1);
+
+  /* Reauthorize: same id. */
+  const char *const reauth_args[] = {"connection",  "reauthorize", "work",
+                                     "--print-url", "--json",      NULL};
+  assert_int_equal(authorize(&p, reauth_args, "code=again", NULL), 0);
+  json_object *res = json_tokener_parse(strchr(p.stdout_, '\n') + 1);
+  assert_non_null(res);
+  json_object *conn = json_object_object_get(res, "connection");
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(conn, "id")), id);
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(res, "outcome")),
+      "connected");
+  json_object_put(res);
+
+  /* Revoke: wiped, and cards then fail with the remedy. */
+  const char *const revoke_args[] = {"connection", "revoke", "work", NULL};
+  assert_int_equal(wfc(&p, revoke_args), 0);
+  assert_non_null(strstr(p.stdout_, "revoked \"work\": secrets wiped"));
+  assert_false(store_files_contain(store, "at-1-canary-cli"));
+  assert_false(store_files_contain(store, "rt-1-canary-cli"));
+  assert_false(store_files_contain(store, "cs-canary-x"));
+  assert_int_equal(wfc(&p, run_args), 1);
+  assert_non_null(strstr(p.stderr_, "revoked"));
+  assert_non_null(strstr(p.stderr_, "authorize it again"));
+
+  const char *const delete_args[] = {"connection", "delete", "work", NULL};
+  assert_int_equal(wfc(&p, delete_args), 0);
+  assert_int_equal(wfc(&p, show_args), 1);
+  assert_non_null(strstr(p.stderr_, "no connection \"work\""));
+}
+
+static void consent_outcome_in_words(void **state) {
+  (void)state;
+  proc p;
+  char param[256];
+  snprintf(param, sizeof param, "token_url=%s", ts_server_url(srv));
+  const char *const args[] = {"connection",  "new",    "--plugin", "conntest",
+                              "--nickname",  "shared", "--param",  param,
+                              "--print-url", NULL};
+  long page = 0;
+  assert_int_equal(authorize(&p, args, "error=consent_required", &page), 1);
+  assert_int_equal(page, 400);
+  assert_non_null(strstr(p.stdout_,
+                         "needs admin approval: ask an administrator to grant "
+                         "consent at https://admin.conntest.example/consent"));
+  const char *const list_args[] = {"connection", "list", NULL};
+  assert_int_equal(wfc(&p, list_args), 0);
+  assert_non_null(strstr(p.stdout_, "needs_admin_approval"));
+  assert_non_null(strstr(p.stdout_, "-> ask an administrator"));
+  /* Its token requests fail fast with the remedy. */
+  const char *const run_args[] = {"card",         "run",    "conntest.whoami",
+                                  "--connection", "shared", NULL};
+  assert_int_equal(wfc(&p, run_args), 1);
+  assert_non_null(strstr(p.stderr_, "ask an administrator"));
+}
+
+static void usage_errors(void **state) {
+  (void)state;
+  proc p;
+  const char *const a1[] = {"connection", "new", "--nickname", "x", NULL};
+  assert_int_equal(wfc(&p, a1), 2);
+  assert_non_null(strstr(p.stderr_, "--plugin is required"));
+  const char *const a2[] = {"connection", "show", NULL};
+  assert_int_equal(wfc(&p, a2), 2);
+  const char *const a3[] = {"connection", "frobnicate", "x", NULL};
+  assert_int_equal(wfc(&p, a3), 2);
+  const char *const a4[] = {"connection", "new",        "--plugin",
+                            "conntest",   "--nickname", "x",
+                            "--param",    "novalue",    NULL};
+  assert_int_equal(wfc(&p, a4), 2);
+  assert_non_null(strstr(p.stderr_, "key=value"));
+  const char *const a5[] = {"connection", "new", "--plugin", "nosuch",
+                            "--nickname", "x",   NULL};
+  assert_int_equal(wfc(&p, a5), 1);
+  assert_non_null(strstr(p.stderr_, "no connection type"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(lifecycle),
+      cmocka_unit_test(consent_outcome_in_words),
+      cmocka_unit_test(usage_errors),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
