@@ -85,6 +85,7 @@ struct emu_req {
   int started;
   int handled;      /* handler (or sink end) already ran */
   int discard_body; /* a response is set before the body is read */
+  int queued;       /* the response went to MHD */
   emu_body_sink sink;
   int has_sink;
   emu_resp resp;

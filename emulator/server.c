@@ -385,6 +385,7 @@ static enum MHD_Result send_response(emu_req *r) {
   emu__stats_record(r->method, emu__route_pattern(r->route), r->resp.status);
   enum MHD_Result ret =
       MHD_queue_response(r->conn, (unsigned)r->resp.status, m);
+  r->queued = 1;
   MHD_destroy_response(m);
   return ret;
 }
@@ -458,7 +459,7 @@ static int is_identity_path(const char *p) {
 
 /* First call for a request: headers are in, no body yet. Returns MHD_YES
  * to go on reading, or MHD_NO to drop the connection. */
-static enum MHD_Result begin(emu_req *r, const char *method) {
+static enum MHD_Result begin_inner(emu_req *r, const char *method) {
   r->started = 1;
   r->started_ms = emu_now_ms();
   r->method = strdup(method);
@@ -535,6 +536,29 @@ static enum MHD_Result begin(emu_req *r, const char *method) {
   return MHD_YES;
 }
 
+static enum MHD_Result finish(emu_req *r);
+
+/* A body worth not receiving: more than 64 KiB announced, or chunked. */
+static int big_body_coming(emu_req *r) {
+  const char *cl = emu_req_header(r, "Content-Length");
+  const char *te = emu_req_header(r, "Transfer-Encoding");
+  if (cl)
+    return strtoull(cl, NULL, 10) > 64 * 1024;
+  return te != NULL && strcasestr(te, "chunked") != NULL;
+}
+
+static enum MHD_Result begin(emu_req *r, const char *method) {
+  enum MHD_Result ret = begin_inner(r, method);
+  /* Answered before the body (404, a fault, a refusing stream handler):
+   * for a large body answer at once, so that a client sending Expect:
+   * 100-continue never uploads it (MHD then closes the connection); a small
+   * one is drained to keep the connection alive. */
+  if (ret == MHD_YES && !r->queued && r->discard_body &&
+      r->resp.kind != EMU_RESP_NONE && big_body_coming(r))
+    return finish(r);
+  return ret;
+}
+
 static void body_chunk(emu_req *r, const char *data, size_t len) {
   if (r->discard_body)
     return;
@@ -605,6 +629,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c,
   r->conn = c;
   if (!r->started)
     return begin(r, method);
+  if (r->queued) { /* answered early: nothing more to do with the body */
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
   if (*upload_data_size > 0) {
     body_chunk(r, upload_data, *upload_data_size);
     *upload_data_size = 0;

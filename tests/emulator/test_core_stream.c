@@ -220,12 +220,46 @@ static void test_sink_can_refuse_midway(void **state) {
   tresp_free(&r);
 }
 
+/* Refused before the body (here by a fault): a large upload is answered at
+ * once and the client never sends it (Expect: 100-continue). */
+static void test_early_answer_skips_upload(void **state) {
+  fx *f = *state;
+  static const char *const hdr[] = {"Content-Type: application/json", NULL};
+  tresp r;
+  tclient_request(f->c, "POST", u(f, "/__emulator/faults"), hdr,
+                  "{\"path\":\"/__emulator/debug/sink\",\"status\":503,"
+                  "\"retryAfter\":2}",
+                  &r);
+  assert_int_equal(r.status, 201);
+  tresp_free(&r);
+  gen g = {0, BIG, EVP_MD_CTX_new()};
+  EVP_DigestInit_ex(g.md, EVP_sha256(), NULL);
+  treq q = {0};
+  q.method = "PUT";
+  q.url = u(f, "/__emulator/debug/sink");
+  q.read = gen_read;
+  q.read_ctx = &g;
+  q.upload_size = (int64_t)BIG;
+  q.timeout_ms = 60000;
+  tclient_do(f->c, &q, &r);
+  EVP_MD_CTX_free(g.md);
+  assert_int_equal(r.status, 503);
+  assert_string_equal(tresp_header(&r, "Retry-After"), "2");
+  assert_true(g.pos < 1024 * 1024);
+  tresp_free(&r);
+  /* The same client goes on (on a new connection). */
+  tclient_request(f->c, "GET", u(f, "/__emulator/health"), NULL, NULL, &r);
+  assert_int_equal(r.status, 200);
+  tresp_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_streamed_upload_150mb_flat),
       cmocka_unit_test(test_streamed_download_150mb_flat),
       cmocka_unit_test(test_body_cap_413),
       cmocka_unit_test(test_sink_can_refuse_midway),
+      cmocka_unit_test(test_early_answer_skips_upload),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
