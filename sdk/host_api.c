@@ -9,8 +9,10 @@
 #include <json-c/json.h>
 #include <uv.h>
 
+#include "blob.h"
 #include "call.h"
 #include "clock.h"
+#include "http.h"
 #include "log.h"
 #include "registry.h"
 #include "runtime.h"
@@ -215,6 +217,133 @@ static void h_conn_token_rejected(wfc_conn *c, const char *token) {
     c->ops->token_rejected(c->ops_arg, c, token);
 }
 
+/* ---- HTTP through the runtime's engine
+ * --------------------------------------- */
+
+/* Adapts a request's blobs to the engine's io; freed when the plugin's
+ * callback has run. */
+typedef struct host_http {
+  wfc_http_cb cb;
+  void *arg;
+  wfc_blob *body_blob; /* borrowed from the plugin until the callback */
+  uint64_t body_offset, body_length;
+  wfc_blob *sink_blob; /* borrowed likewise */
+  wfc__http_io io;
+} host_http;
+
+static ssize_t http_io_read(void *ctx, uint64_t off, void *buf, size_t len) {
+  host_http *h = ctx;
+  if (off >= h->body_length)
+    return 0;
+  if (len > h->body_length - off)
+    len = (size_t)(h->body_length - off);
+  return wfc__blob_read(h->body_blob, h->body_offset + off, buf, len);
+}
+
+static int http_io_write(void *ctx, const void *buf, size_t len) {
+  host_http *h = ctx;
+  return wfc__blob_write(h->sink_blob, buf, len);
+}
+
+static void http_done(void *arg, const wfc_http_res *res) {
+  host_http *h = arg;
+  wfc_http_cb cb = h->cb;
+  void *cb_arg = h->arg;
+  free(h);
+  live_handles--;
+  /* res is the engine's, so api->http_header(res, ...) works in cb. */
+  cb(cb_arg, res);
+}
+
+static int h_http_send(const wfc_http_req *req, wfc_http_cb cb, void *arg,
+                       wfc_http **out) {
+  wfc_runtime *rt = wfc__runtime_current();
+  if (req == NULL || cb == NULL)
+    return WFC_EINVAL;
+  if (rt == NULL || rt->http == NULL)
+    return WFC_ESTATE;
+  /* Copy what this host knows of the plugin's (possibly older, smaller)
+   * request struct. */
+  wfc_http_req r;
+  memset(&r, 0, sizeof r);
+  if (req->size < offsetof(wfc_http_req, body_len) + sizeof(size_t))
+    return WFC_EINVAL;
+  memcpy(&r, req, req->size < sizeof r ? req->size : sizeof r);
+  r.size = sizeof r;
+  host_http *h = calloc(1, sizeof *h);
+  if (h == NULL)
+    return WFC_ENOMEM;
+  h->cb = cb;
+  h->arg = arg;
+  const wfc__http_io *io = NULL;
+  if (r.body_blob != NULL || r.sink_blob != NULL) {
+    if (r.body_blob != NULL && r.body != NULL) {
+      free(h);
+      return WFC_EINVAL;
+    }
+    h->body_blob = r.body_blob;
+    h->body_offset = r.body_offset;
+    h->body_length = r.body_length;
+    h->sink_blob = r.sink_blob;
+    h->io.read = r.body_blob ? http_io_read : NULL;
+    h->io.write = r.sink_blob ? http_io_write : NULL;
+    h->io.ctx = h;
+    io = &h->io;
+  }
+  int rc = wfc__http_send(rt->http, &r, io, http_done, h, out);
+  if (rc != 0) {
+    free(h);
+    return rc;
+  }
+  live_handles++;
+  return 0;
+}
+
+static void h_http_cancel(wfc_http *h) {
+  if (h != NULL)
+    wfc__http_cancel(h);
+}
+
+static const char *h_http_header(const wfc_http_res *res, const char *name) {
+  return wfc__http_header(res, name);
+}
+
+/* ---- Blobs, in the runtime's store -----------------------------------------
+ */
+
+static int h_blob_create(const char *name, const char *content_type,
+                         wfc_blob **out) {
+  wfc__blobstore *bs;
+  int rc = wfc__runtime_blobstore(wfc__runtime_current(), &bs);
+  return rc ? rc : wfc__blob_create(bs, name, content_type, out);
+}
+
+static int h_blob_open(const char *id, wfc_blob **out) {
+  wfc__blobstore *bs;
+  int rc = wfc__runtime_blobstore(wfc__runtime_current(), &bs);
+  return rc ? rc : wfc__blob_open(bs, id, out);
+}
+
+static int h_blob_write(wfc_blob *b, const void *buf, size_t len) {
+  return b ? wfc__blob_write(b, buf, len) : WFC_EINVAL;
+}
+
+static ssize_t h_blob_read(wfc_blob *b, uint64_t off, void *buf, size_t len) {
+  return b ? wfc__blob_read(b, off, buf, len) : WFC_EINVAL;
+}
+
+static int h_blob_commit(wfc_blob *b) {
+  return b ? wfc__blob_commit(b) : WFC_EINVAL;
+}
+
+static void h_blob_close(wfc_blob *b) {
+  wfc__blob_close(b);
+}
+
+static struct json_object *h_blob_ref(wfc_blob *b) {
+  return b ? wfc__blob_ref(b) : NULL;
+}
+
 /* ---- The table
  * ---------------------------------------------------------------- */
 
@@ -249,8 +378,16 @@ static const wfc_host_api api = {
     .conn_info = h_conn_info,
     .conn_token = h_conn_token,
     .conn_token_rejected = h_conn_token_rejected,
-    /* http_* and blob_* are filled once the engine and the blob store are
-     * wired in; until then WFC_API_HAS() tells the plugin they are absent. */
+    .http_send = h_http_send,
+    .http_cancel = h_http_cancel,
+    .http_header = h_http_header,
+    .blob_create = h_blob_create,
+    .blob_open = h_blob_open,
+    .blob_write = h_blob_write,
+    .blob_read = h_blob_read,
+    .blob_commit = h_blob_commit,
+    .blob_close = h_blob_close,
+    .blob_ref = h_blob_ref,
 };
 
 const wfc_host_api *wfc__host_api(void) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "call.h"
@@ -57,10 +58,37 @@ int wfc_runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
     free(rt);
     return WFC_ENOMEM;
   }
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    free(rt->blob_dir);
+    free(rt);
+    return WFC_ENOMEM;
+  }
+  wfc__http_opts ho = {.size = sizeof ho,
+                       .ca_bundle = o.ca_bundle,
+                       .default_timeout_ms = o.http_timeout_ms};
+  int rc = wfc__http_engine_new(loop, &ho, &rt->http);
+  if (rc != 0) {
+    curl_global_cleanup();
+    free(rt->blob_dir);
+    free(rt);
+    return rc;
+  }
   uv_idle_init(loop, &rt->idle);
   rt->idle.data = rt;
   current = rt;
   *out = rt;
+  return 0;
+}
+
+int wfc__runtime_blobstore(wfc_runtime *rt, wfc__blobstore **out) {
+  if (rt == NULL)
+    return WFC_ESTATE;
+  if (rt->blobs == NULL) {
+    int rc = wfc__blobstore_open(rt->blob_dir, &rt->blobs);
+    if (rc != 0)
+      return rc;
+  }
+  *out = rt->blobs;
   return 0;
 }
 
@@ -328,16 +356,22 @@ static void on_idle_closed(uv_handle_t *h) {
   void *arg = rt->close_arg;
   free(rt->blob_dir);
   free(rt);
+  curl_global_cleanup();
   if (done != NULL)
     done(arg);
 }
 
-/* Steps after every call has been delivered (Lessons 15). */
-static void finish_close(wfc_runtime *rt) {
-  /* HTTP engine close goes here, before plugin timers and unloading. */
+/* Last steps, once the engine is closed: no request can call into a plugin
+ * any more. Plugin timers left running are stopped, then the plugins shut
+ * down and are unloaded, then the runtime's own handle closes. */
+static void engine_closed(void *arg) {
+  wfc_runtime *rt = arg;
+  rt->http = NULL;
   wfc__host_timers_stop_all();
   wfc__registry_clear(&rt->reg, unload_one);
   wfc__call_quarantine_flush();
+  wfc__blobstore_close(rt->blobs);
+  rt->blobs = NULL;
   if (current == rt)
     current = NULL;
   uv_idle_stop(&rt->idle);
@@ -346,8 +380,11 @@ static void finish_close(wfc_runtime *rt) {
 
 void wfc__runtime_call_gone(wfc_runtime *rt) {
   if (rt->closing == 1 && rt->live == NULL) {
+    /* Every call delivered (Lessons 15): close the HTTP engine next; it
+     * completes leftover requests (not tied to a call) with WFC_ECANCELED
+     * while the plugins are still loaded. */
     rt->closing = 2;
-    finish_close(rt);
+    wfc__http_engine_close(rt->http, engine_closed, rt);
   }
 }
 

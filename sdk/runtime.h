@@ -10,14 +10,18 @@
 
 #include <uv.h>
 
+#include "blob.h"
+#include "http.h"
 #include "registry.h"
 #include "wfc/host.h"
 
 struct wfc_call;
 
 struct wfc_runtime {
-  uv_loop_t *loop; /* borrowed */
-  char *blob_dir;  /* owned, may be NULL */
+  uv_loop_t *loop;        /* borrowed */
+  char *blob_dir;         /* owned, may be NULL (the store's default) */
+  wfc__blobstore *blobs;  /* opened on first use */
+  wfc__http_engine *http; /* owned; closed at shutdown */
   int check_outputs;
   wfc__registry reg;
 
@@ -33,6 +37,10 @@ struct wfc_runtime {
 
   wfc_runtime_stats stats;
 };
+
+/* The runtime's blob store, opened on first use. 0, or WFC_ESTATE (no
+ * runtime), or the store's error. */
+int wfc__runtime_blobstore(wfc_runtime *rt, wfc__blobstore **out);
 
 /* The open runtime, or NULL. */
 wfc_runtime *wfc__runtime_current(void);

@@ -47,15 +47,21 @@ typedef struct wfc_plugin wfc_plugin; /* owned by the runtime */
 /* ---- The runtime -------------------------------------------------------- */
 
 typedef struct wfc_runtime_opts {
-  size_t size;          /* sizeof(wfc_runtime_opts) */
-  const char *blob_dir; /* blob store directory (copied); NULL: none yet,
-                           blob services answer WFC_ENOTSUP */
-  int check_outputs;    /* validate action card outputs against their
-                           output schema (always on in debug builds) */
+  size_t size;              /* sizeof(wfc_runtime_opts) */
+  const char *blob_dir;     /* blob store directory (copied), opened on first
+                               use; NULL: $XDG_DATA_HOME/wfc/blobs */
+  int check_outputs;        /* validate action card outputs against their
+                               output schema (always on in debug builds) */
+  const char *ca_bundle;    /* PEM CA file for HTTPS (copied); NULL: env
+                               WFC_CA_BUNDLE, else the system store */
+  uint32_t http_timeout_ms; /* default request deadline; 0: 60 s */
 } wfc_runtime_opts;
 
-/* Creates the runtime on loop (borrowed; must outlive the runtime). opts
- * may be NULL. Returns WFC_EBUSY when another runtime is open. */
+/* Creates the runtime on loop (borrowed; must outlive the runtime) with its
+ * HTTP engine (one libcurl multi handle on the loop). opts may be NULL.
+ * Does the process-global set-up plugins must not do (curl_global_init,
+ * reference counted by libcurl; call it from the main thread before other
+ * threads use libcurl). Returns WFC_EBUSY when another runtime is open. */
 WFC_EXTERN int wfc_runtime_new(struct uv_loop_s *loop,
                                const wfc_runtime_opts *opts, wfc_runtime **out);
 

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "abi_util.h"
+#include "ts_server.h"
 #include "wfc/host.h"
 
 typedef struct result {
@@ -31,6 +32,7 @@ typedef struct fixture {
   uv_loop_t loop;
   wfc_runtime *rt;
   int closed;
+  char blob_dir[64];
 } fixture;
 
 static fixture *F;
@@ -38,7 +40,10 @@ static fixture *F;
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   assert_int_equal(uv_loop_init(&f->loop), 0);
-  wfc_runtime_opts o = {.size = sizeof o, .check_outputs = 1};
+  snprintf(f->blob_dir, sizeof f->blob_dir, "/tmp/wfc-abi-blobs-XXXXXX");
+  assert_non_null(mkdtemp(f->blob_dir));
+  wfc_runtime_opts o = {
+      .size = sizeof o, .check_outputs = 1, .blob_dir = f->blob_dir};
   assert_int_equal(wfc_runtime_new(&f->loop, &o, &f->rt), 0);
   char err[1024];
   if (wfc_runtime_load(f->rt, testplugin_path(), NULL, err, sizeof err) != 0)
@@ -51,12 +56,19 @@ static void on_closed(void *arg) {
   ((fixture *)arg)->closed++;
 }
 
+static void remove_blob_dir(fixture *f) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->blob_dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 static int teardown(void **state) {
   fixture *f = *state;
   wfc_runtime_close(f->rt, on_closed, f);
   assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(f->closed, 1);
   assert_int_equal(uv_loop_close(&f->loop), 0);
+  remove_blob_dir(f);
   free(f);
   return 0;
 }
@@ -521,7 +533,94 @@ static void test_close_with_calls_in_flight(void **state) {
   result_free(&b);
   result_free(&c);
   assert_int_equal(uv_loop_close(&F->loop), 0);
+  remove_blob_dir(F);
   free(F);
+}
+
+/* HTTP through the host's engine, bodies streamed from and into blobs. */
+static void test_http_and_blobs(void **state) {
+  (void)state;
+  ts_server *srv;
+  assert_int_equal(ts_server_start(NULL, &srv), 0);
+  static const char *const text_hdr[] = {"Content-Type: text/plain", NULL};
+  ts_route hello = {.method = "GET",
+                    .path = "/hello",
+                    .headers = text_hdr,
+                    .body = "hello world"};
+  ts_route big = {.method = "GET", .path = "/big", .stream_bytes = 100000};
+  ts_route echo = {.method = "POST", .path = "/echo", .echo = 1};
+  ts_route slow = {.path = "/slow", .delay_ms = 3000, .body = "late"};
+  assert_int_equal(ts_server_route(srv, &hello), 0);
+  assert_int_equal(ts_server_route(srv, &big), 0);
+  assert_int_equal(ts_server_route(srv, &echo), 0);
+  assert_int_equal(ts_server_route(srv, &slow), 0);
+  char in[512];
+  result r = {0};
+
+  snprintf(in, sizeof in, "{\"url\":\"%s/hello\"}", ts_server_url(srv));
+  run_card("testplugin.fetch", in, &r);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(out_int(&r, "status"), 200);
+  assert_string_equal(out_str(&r, "body"), "hello world");
+  assert_string_equal(out_str(&r, "content_type"), "text/plain");
+  result_free(&r);
+
+  /* A download streamed into a blob. */
+  snprintf(in, sizeof in, "{\"url\":\"%s/big\",\"sink\":true}",
+           ts_server_url(srv));
+  run_card("testplugin.fetch", in, &r);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(out_int(&r, "sunk"), 100000);
+  assert_string_equal(out_str(&r, "body"), "");
+  json_object *ref = json_object_object_get(r.output, "blob");
+  assert_int_equal(json_object_get_int64(json_object_object_get(ref, "size")),
+                   100000);
+  assert_int_equal(
+      strlen(json_object_get_string(json_object_object_get(ref, "sha256"))),
+      64);
+  result_free(&r);
+
+  /* A blob written by the plugin, then uploaded from it. */
+  run_card("testplugin.mkblob", "{\"size\":10000}", &r);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(out_int(&r, "last"), 9999 % 251);
+  ref = json_object_object_get(r.output, "blob");
+  char id[64];
+  snprintf(id, sizeof id, "%s",
+           json_object_get_string(json_object_object_get(ref, "id")));
+  result_free(&r);
+  snprintf(in, sizeof in, "{\"url\":\"%s/echo\",\"upload\":\"%s\"}",
+           ts_server_url(srv), id);
+  run_card("testplugin.fetch", in, &r);
+  assert_int_equal(r.status, 0);
+  json_object *echoed = json_tokener_parse(out_str(&r, "body"));
+  assert_non_null(echoed);
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(echoed, "method")), "POST");
+  assert_int_equal(
+      json_object_get_int64(json_object_object_get(echoed, "body_length")),
+      10000);
+  json_object_put(echoed);
+  result_free(&r);
+
+  /* Canceling the call cancels its request. */
+  snprintf(in, sizeof in, "{\"url\":\"%s/slow\"}", ts_server_url(srv));
+  wfc_call *call = start("testplugin.fetch", in, NULL, NULL, &r);
+  for (int i = 0; i < 3; i++)
+    uv_run(&F->loop, UV_RUN_NOWAIT);
+  uint64_t t0 = uv_now(&F->loop);
+  wfc_call_cancel(call);
+  uv_run(&F->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r.done, 1);
+  assert_int_equal(r.status, WFC_ECANCELED);
+  assert_true(uv_now(&F->loop) - t0 < 2500);
+  result_free(&r);
+
+  /* Nobody listening. */
+  run_card("testplugin.fetch", "{\"url\":\"http://127.0.0.1:1/\"}", &r);
+  assert_int_equal(r.status, WFC_ENET);
+  result_free(&r);
+  ts_server_stop(srv);
 }
 
 static int setup_only(void **state) {
@@ -541,6 +640,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_events_checkpoint, setup, teardown),
       cmocka_unit_test_setup_teardown(test_conn_hooks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_connections, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_http_and_blobs, setup, teardown),
       cmocka_unit_test_setup(test_close_with_calls_in_flight, setup_only),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

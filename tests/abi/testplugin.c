@@ -14,6 +14,9 @@
  *   token       asks the host for the connection's token
  *   stats       reports how often each hook ran
  *   events      (EVENT) pages through a fixed list with a checkpoint
+ *   fetch       HTTP through the host: GET into memory or into a new blob
+ *               (sink), or POST a blob's bytes (upload)
+ *   mkblob      writes `size` pattern bytes into a new blob, returns its ref
  * Connection type "testconn": every hook completes from a timer.
  */
 #include <stdio.h>
@@ -312,6 +315,122 @@ static int ct_revoke(wfc_call *call) {
   return complete_later(call, 1, out, 0, NULL);
 }
 
+/* ---- HTTP and blobs
+ * ---------------------------------------------------------- */
+
+typedef struct fetch_ctx {
+  wfc_call *call;
+  wfc_http *http;   /* valid until fetch_done */
+  wfc_blob *sink;   /* owned; committed on success */
+  wfc_blob *upload; /* owned */
+} fetch_ctx;
+
+static void fetch_done(void *arg, const wfc_http_res *res) {
+  fetch_ctx *f = arg;
+  if (res->error != 0) {
+    api->call_fail(f->call, res->error, NULL, "%s", res->error_message);
+  } else {
+    json_object *out = json_object_new_object();
+    json_object_object_add(out, "status",
+                           json_object_new_int((int)res->status));
+    json_object_object_add(
+        out, "body", json_object_new_string_len(res->body, (int)res->body_len));
+    const char *ct = api->http_header(res, "content-type");
+    if (ct != NULL)
+      json_object_object_add(out, "content_type", json_object_new_string(ct));
+    if (f->sink != NULL) {
+      json_object_object_add(out, "sunk",
+                             json_object_new_int64((int64_t)res->sunk));
+      if (api->blob_commit(f->sink) == 0)
+        json_object_object_add(out, "blob", api->blob_ref(f->sink));
+    }
+    api->call_done(f->call, out);
+  }
+  api->blob_close(f->sink);
+  api->blob_close(f->upload);
+  api->free(f);
+}
+
+static void fetch_cancel(void *arg) {
+  fetch_ctx *f = arg;
+  api->http_cancel(f->http); /* fetch_done follows with WFC_ECANCELED */
+}
+
+static int fetch_invoke(wfc_call *call) {
+  json_object *in = api->call_input(call), *v;
+  fetch_ctx *f = api->alloc(sizeof *f);
+  if (f == NULL)
+    return WFC_ENOMEM;
+  memset(f, 0, sizeof *f);
+  f->call = call;
+  wfc_http_req req = {.size = sizeof req, .method = "GET"};
+  json_object_object_get_ex(in, "url", &v);
+  req.url = json_object_get_string(v);
+  int rc = 0;
+  if (json_object_object_get_ex(in, "sink", &v) && json_object_get_boolean(v))
+    rc = api->blob_create("download.bin", "application/octet-stream", &f->sink);
+  if (rc == 0 && json_object_object_get_ex(in, "upload", &v)) {
+    rc = api->blob_open(json_object_get_string(v), &f->upload);
+    if (rc == 0) {
+      json_object *ref = api->blob_ref(f->upload);
+      req.method = "POST";
+      req.body_blob = f->upload;
+      req.body_length =
+          (uint64_t)json_object_get_int64(json_object_object_get(ref, "size"));
+      json_object_put(ref);
+    }
+  }
+  static const char *const headers[] = {"Accept: */*", NULL};
+  req.headers = headers;
+  req.sink_blob = f->sink;
+  if (rc == 0)
+    rc = api->http_send(&req, fetch_done, f, &f->http);
+  if (rc == 0)
+    api->call_on_cancel(call, fetch_cancel, f);
+  if (rc != 0) {
+    api->blob_close(f->sink);
+    api->blob_close(f->upload);
+    api->free(f);
+  }
+  return rc;
+}
+
+static int mkblob_invoke(wfc_call *call) {
+  json_object *v;
+  int64_t size = 0;
+  if (json_object_object_get_ex(api->call_input(call), "size", &v))
+    size = json_object_get_int64(v);
+  wfc_blob *b;
+  int rc = api->blob_create("pattern.bin", "application/octet-stream", &b);
+  if (rc != 0)
+    return rc;
+  unsigned char buf[4096];
+  for (int64_t off = 0; rc == 0 && off < size; off += (int64_t)sizeof buf) {
+    size_t n =
+        size - off < (int64_t)sizeof buf ? (size_t)(size - off) : sizeof buf;
+    for (size_t i = 0; i < n; i++)
+      buf[i] = (unsigned char)((off + (int64_t)i) % 251);
+    rc = api->blob_write(b, buf, n);
+  }
+  if (rc == 0)
+    rc = api->blob_commit(b);
+  if (rc != 0) {
+    api->blob_close(b);
+    return rc;
+  }
+  /* Read back the last byte through the host. */
+  unsigned char last = 0;
+  if (size > 0 && api->blob_read(b, (uint64_t)size - 1, &last, 1) != 1) {
+    api->blob_close(b);
+    return WFC_EIO;
+  }
+  json_object *out = json_object_new_object();
+  json_object_object_add(out, "blob", api->blob_ref(b));
+  json_object_object_add(out, "last", json_object_new_int(last));
+  api->blob_close(b);
+  return complete_later(call, 0, out, 0, NULL);
+}
+
 /* ---- Schemas and registration
  * -------------------------------------------------- */
 
@@ -364,6 +483,30 @@ static const wfc_field events_in[] = {{.name = "folder",
                                        .default_json = "\"inbox\"",
                                        .enum_values = folders},
                                       {0}};
+static const wfc_field fetch_in[] = {
+    {.name = "url", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_REQUIRED},
+    {.name = "sink",
+     .type = WFC_TYPE_BOOLEAN,
+     .default_json = "false",
+     .description = "Stream the body into a new blob"},
+    {.name = "upload",
+     .type = WFC_TYPE_STRING,
+     .description = "Blob id to POST"},
+    {0}};
+static const wfc_field fetch_out[] = {
+    {.name = "status", .type = WFC_TYPE_INTEGER, .flags = WFC_FIELD_REQUIRED},
+    {.name = "body", .type = WFC_TYPE_STRING},
+    {.name = "content_type", .type = WFC_TYPE_STRING},
+    {.name = "sunk", .type = WFC_TYPE_INTEGER},
+    {.name = "blob", .type = WFC_TYPE_FILE},
+    {0}};
+static const wfc_field mkblob_in[] = {
+    {.name = "size", .type = WFC_TYPE_INTEGER, .flags = WFC_FIELD_REQUIRED},
+    {0}};
+static const wfc_field mkblob_out[] = {
+    {.name = "blob", .type = WFC_TYPE_FILE, .flags = WFC_FIELD_REQUIRED},
+    {.name = "last", .type = WFC_TYPE_INTEGER},
+    {0}};
 static const char *const envs[] = {"preview", "production", NULL};
 static const wfc_field conn_params[] = {{.name = "tenant",
                                          .type = WFC_TYPE_STRING,
@@ -398,6 +541,10 @@ static const wfc_card_desc cards[] = {
      stats_out, stats_invoke},
     {"events", "New Event", "Polls a fixed list of events.", WFC_CARD_EVENT,
      NULL, events_in, NULL, events_invoke},
+    {"fetch", "Fetch", "HTTP through the host.", WFC_CARD_ACTION, NULL,
+     fetch_in, fetch_out, fetch_invoke},
+    {"mkblob", "Make Blob", "Writes a blob.", WFC_CARD_ACTION, NULL, mkblob_in,
+     mkblob_out, mkblob_invoke},
 };
 
 static const wfc_conn_type_desc testconn = {
@@ -406,8 +553,9 @@ static const wfc_conn_type_desc testconn = {
     ct_refresh,  ct_revoke,          NULL};
 
 static int init(const wfc_host_api *host, wfc_registrar *reg, wfc_error *err) {
-  if (!WFC_API_HAS(host, timer_start)) {
-    host->error_set(err, WFC_ENOTSUP, "host has no timers");
+  if (!WFC_API_HAS(host, timer_start) || !WFC_API_HAS(host, http_send) ||
+      !WFC_API_HAS(host, blob_ref)) {
+    host->error_set(err, WFC_ENOTSUP, "host lacks timers, HTTP or blobs");
     return WFC_ENOTSUP;
   }
   api = host;
