@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct MHD_Daemon *mhd;
@@ -53,6 +54,30 @@ int emu__lock_held(void) {
 
 int emu__server_port(void) {
   return listen_port;
+}
+
+/* ---- Injected delays ----
+ * Slept in the connection's thread without the global lock, and cut short
+ * when the server stops, so that a long delay never holds up SIGTERM. */
+
+static pthread_mutex_t stop_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stop_cv = PTHREAD_COND_INITIALIZER;
+static int stopping;
+
+static void delay_ms(int ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&stop_mu);
+  while (!stopping &&
+         pthread_cond_timedwait(&stop_cv, &stop_mu, &until) != ETIMEDOUT)
+    ;
+  pthread_mutex_unlock(&stop_mu);
 }
 
 /* ---- Responses ---- */
@@ -368,7 +393,7 @@ static enum MHD_Result send_response(emu_req *r) {
       emu_resp_text(r, 500, "handler produced no response\n");
   }
   if (r->fault.delay_ms > 0)
-    usleep((useconds_t)r->fault.delay_ms * 1000);
+    delay_ms(r->fault.delay_ms);
   struct MHD_Response *m = make_response(r);
   if (m == NULL)
     return MHD_NO;
@@ -613,7 +638,7 @@ static enum MHD_Result finish(emu_req *r) {
   if (r->fault.kind == EMU_FAULT_RESET && r->fault.after_handler) {
     /* The work is done, the answer is lost. */
     if (r->fault.delay_ms > 0)
-      usleep((useconds_t)r->fault.delay_ms * 1000);
+      delay_ms(r->fault.delay_ms);
     return reset_connection(r);
   }
   return send_response(r);
@@ -717,6 +742,10 @@ int emu__server_start(const emu_server_opts *o) {
 }
 
 void emu__server_stop(void) {
+  pthread_mutex_lock(&stop_mu);
+  stopping = 1;
+  pthread_cond_broadcast(&stop_cv);
+  pthread_mutex_unlock(&stop_mu);
   if (mhd)
     MHD_stop_daemon(mhd);
   mhd = NULL;

@@ -1,6 +1,7 @@
 /* Emulator core: fault injection - status (+Retry-After, code, no side
  * effect), delay, reset (before/after the handler), truncated and malformed
  * bodies, count/skip/method/glob matching, removal. Owner: emucore. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -308,6 +310,55 @@ static void test_bad_fault_requests(void **state) {
   }
 }
 
+typedef struct slow {
+  char url[256];
+  long status;
+} slow;
+
+static void *slow_get(void *arg) {
+  slow *s = arg;
+  tclient *c = tclient_new(0);
+  tresp r;
+  treq q = {0};
+  q.url = s->url;
+  q.timeout_ms = 60000;
+  tclient_do(c, &q, &r);
+  s->status = r.status;
+  tresp_free(&r);
+  tclient_free(c);
+  return NULL;
+}
+
+/* A request stuck in a long injected delay does not hold up SIGTERM. */
+static void test_long_delay_does_not_block_exit(void **state) {
+  (void)state;
+  emu_proc *e = emu_proc_start(NULL, NULL);
+  assert_non_null(e);
+  tclient *c = tclient_new(0);
+  char url[256];
+  static const char *const hdr[] = {"Content-Type: application/json", NULL};
+  tresp r;
+  snprintf(url, sizeof url, "%s/__emulator/faults", emu_proc_url(e));
+  tclient_request(c, "POST", url, hdr,
+                  "{\"path\":\"/__emulator/debug/echo\",\"action\":"
+                  "\"delay\",\"delayMs\":600000}",
+                  &r);
+  assert_int_equal(r.status, 201);
+  tresp_free(&r);
+  tclient_free(c);
+  slow s = {.status = -1};
+  snprintf(s.url, sizeof s.url, "%s/__emulator/debug/echo", emu_proc_url(e));
+  pthread_t th;
+  pthread_create(&th, NULL, slow_get, &s);
+  usleep(300 * 1000); /* the request is now waiting in the delay */
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  assert_int_equal(emu_proc_stop(e), 0);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  assert_true(b.tv_sec - a.tv_sec < 5);
+  pthread_join(th, NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_status_fault, reset),
@@ -316,6 +367,7 @@ int main(void) {
       cmocka_unit_test_setup(test_truncate_and_malformed, reset),
       cmocka_unit_test_setup(test_matching_rules, reset),
       cmocka_unit_test_setup(test_bad_fault_requests, reset),
+      cmocka_unit_test(test_long_delay_does_not_block_exit),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
