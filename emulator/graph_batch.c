@@ -147,9 +147,11 @@ static void h_batch(emu_req *r) {
     }
     if (json_object_object_get_ex(q, "body", &v)) {
       bool ct = false;
-      json_object_object_foreach(h, hk, hv) {
-        (void)hv;
-        ct = ct || !strcasecmp(hk, "Content-Type");
+      if (has_h) {
+        json_object_object_foreach(h, hk, hv) {
+          (void)hv;
+          ct = ct || !strcasecmp(hk, "Content-Type");
+        }
       }
       if (!has_h || !ct) {
         batch_error(r, "A batch request step "

@@ -29,15 +29,8 @@ static void list_children(graph_ctx *c, emu_folder *parent, const char *what) {
       continue;
     json_object_array_add(items, emu_folder_to_json(f));
   }
-  /* Folders come in creation order, not by receivedDateTime. */
-  emu_odata_params p = {0};
-  (void)p;
-  const char *orderby = emu_req_query(c->r, "$orderby");
-  if (!orderby) {
-    /* graph_reply_collection's default order is receivedDateTime desc,
-     * which folders lack: all compare equal and the stable sort keeps
-     * creation order. */
-  }
+  /* Folders have no receivedDateTime: under the default order they all
+   * compare equal and the stable sort keeps creation order. */
   graph_reply_collection(c, items, what, emu_odata_folder_props);
   json_object_put(items);
 }

@@ -297,7 +297,6 @@ json_object *emu_mime_parse(const char *mime, size_t len) {
     else if (!strcasecmp(line, "Content-Type"))
       html = strncasecmp(v, "text/html", 9) == 0;
   }
-  free(NULL);
   if (!any) {
     json_object_put(p);
     free(txt);

@@ -13,8 +13,12 @@
 static void sub_free(emu_req *r) {
   if (r->has_sink && r->sink.cleanup)
     r->sink.cleanup(r->sink.ctx);
-  if (r->throttle_ticket)
+  if (r->throttle_ticket) {
+    /* The release takes the lock itself; we run under it. */
+    emu_unlock();
     emu__throttle_release(r);
+    emu_lock();
+  }
   if (r->data_free && r->data)
     r->data_free(r->data);
   emu__resp_clear(&r->resp);
