@@ -63,6 +63,7 @@ typedef struct entry {
   int rejected;        /* the current access token got a 401 */
   int dirty;           /* rotated credentials not yet persisted */
   int deleted;
+  int64_t touched_ms; /* monotonic time of the last last_used_at write */
   int refreshing;
   wfc_call *refresh_call;
   waiter *waiters, **wtail;
@@ -591,6 +592,12 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   if (status == 0 && (e->deleted || strcmp(e->state, WFC_CONN_REVOKED) == 0)) {
     /* Revoked or deleted while refreshing: the new tokens are dropped. */
     status = e->deleted ? WFC_ENOTFOUND : WFC_EREAUTH;
+  } else if (e->sealed == NULL) {
+    /* Reauthorized while refreshing: the credentials of the new grant
+     * (already in the store) win over what this refresh got. */
+    status = entry_load(e, 0);
+    if (status == 0 && e->access == NULL)
+      status = WFC_EREAUTH;
   } else if (status == 0) {
     json_object *creds = merge_creds(entry_creds(e), fresh);
     json_object_object_add(e->sealed, "credentials", creds);
@@ -637,10 +644,15 @@ static int tok_token(void *ops_arg, wfc_conn *conn, token_cb cb, void *arg) {
   w->cb = cb;
   w->arg = arg;
   rc = entry_want(e, w, 0);
-  if (rc != 0)
+  if (rc != 0) {
     free(w);
-  else
+  } else if (e->touched_ms == 0 ||
+             wfc__monotonic_ms() - e->touched_ms > 60 * 1000) {
+    /* last_used_at, at most once a minute: a burst of card calls must
+     * not become a burst of fsyncs. */
+    e->touched_ms = wfc__monotonic_ms();
     wfc__store_conn_touch(m->st, e->id);
+  }
   return rc;
 }
 

@@ -493,6 +493,48 @@ static void delete_test_refresh(void **state) {
   fx_down(&f);
 }
 
+static void reauthorize_during_refresh(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  fx_token_route(&f, 200, short_lived, 0);
+  op_res r;
+  connect_one(&f, "work", &r);
+  op_res_clear(&r);
+  /* A slow refresh is in flight... */
+  fx_token_route(&f, 200, rotated, 1500);
+  wfc_conn *conn;
+  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  tok_run *run = calloc(1, sizeof *run);
+  tok_start(conn, run, 3);
+  /* ...while the user reauthorizes (a fast code exchange). */
+  fx_token_route(&f, 200,
+                 "{\"access_token\":\"at-3-canary-7f3a\",\"refresh_token\":"
+                 "\"rt-3-canary-7f3a\",\"expires_in\":3600}",
+                 0);
+  fx_authorize(&f, NULL, "work", "code=again", &r, NULL, NULL, 0);
+  assert_string_equal(r.outcome, "connected");
+  op_res_clear(&r);
+  tok_wait(&f, run);
+  /* The new grant wins over the late refresh result. */
+  assert_int_equal(run->failures, 0);
+  assert_string_equal(run->tokens[0], "at-3-canary-7f3a");
+  assert_string_equal(run->tokens[2], "at-3-canary-7f3a");
+  wfc__store *st;
+  char err[256], *json = NULL;
+  assert_int_equal(wfc__store_open(f.store, &st, err, sizeof err), 0);
+  json_object *c;
+  assert_int_equal(wfc_connmgr_show(f.m, "work", &c), 0);
+  assert_int_equal(wfc__store_conn_secrets(st, sget(c, "id"), &json), 0);
+  assert_non_null(strstr(json, "rt-3-canary-7f3a"));
+  wfc__secret_free(json);
+  json_object_put(c);
+  wfc__store_close(st);
+  free(run);
+  wfc_conn_release(conn);
+  fx_down(&f);
+}
+
 static void on_url_noop(void *arg, const char *url) {
   (void)url;
   *(int *)arg = 1;
@@ -542,6 +584,7 @@ int main(void) {
       cmocka_unit_test(revoke_wipes_secrets),
       cmocka_unit_test(consent_outcomes),
       cmocka_unit_test(delete_test_refresh),
+      cmocka_unit_test(reauthorize_during_refresh),
       cmocka_unit_test(close_cancels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

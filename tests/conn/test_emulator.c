@@ -1,0 +1,214 @@
+/* test_emulator.c - `wfc connection new --print-url` with the real
+ * o365mail plugin against the m365 emulator: the test plays the browser on
+ * the emulator's sign-in and consent pages (tests/emulator/identity_flow.h)
+ * and follows the redirect to the CLI's loopback listener. Then refresh,
+ * reauthorize (same id, no consent page the second time), revoke, and a
+ * user who needs admin approval (the connection is kept with the remedy). */
+#include <stddef.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "../emulator/identity_flow.h"
+#include "conn_util.h"
+
+static char dir[128], store[192], wfc_bin[512], plugins[512];
+
+typedef struct proc {
+  pid_t pid;
+  int out, err;
+  char stdout_[65536], stderr_[16384];
+  int code;
+} proc;
+
+static void proc_spawn(proc *p, const char *const *args) {
+  const char *argv[64];
+  int n = 0;
+  argv[n++] = wfc_bin;
+  for (; *args != NULL; args++)
+    argv[n++] = *args;
+  argv[n++] = "--store";
+  argv[n++] = store;
+  argv[n++] = "--plugin-dir";
+  argv[n++] = plugins;
+  argv[n] = NULL;
+  int o[2], e[2];
+  assert_int_equal(pipe(o), 0);
+  assert_int_equal(pipe(e), 0);
+  memset(p, 0, sizeof *p);
+  p->pid = fork();
+  assert_true(p->pid >= 0);
+  if (p->pid == 0) {
+    dup2(o[1], 1);
+    dup2(e[1], 2);
+    close(o[0]), close(o[1]), close(e[0]), close(e[1]);
+    execv(wfc_bin, (char *const *)argv);
+    _exit(127);
+  }
+  close(o[1]);
+  close(e[1]);
+  p->out = o[0];
+  p->err = e[0];
+}
+
+static void drain(int fd, char *buf, size_t cap) {
+  size_t len = strlen(buf);
+  ssize_t r;
+  while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0)
+    len += (size_t)r;
+  buf[len] = '\0';
+  close(fd);
+}
+
+static int proc_finish(proc *p) {
+  drain(p->out, p->stdout_, sizeof p->stdout_);
+  drain(p->err, p->stderr_, sizeof p->stderr_);
+  int st;
+  waitpid(p->pid, &st, 0);
+  p->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  if (p->code != 0)
+    fprintf(stderr, "wfc exit %d\nstdout: %s\nstderr: %s\n", p->code,
+            p->stdout_, p->stderr_);
+  /* No token in the output: the emulator's tokens are JWTs ("eyJ"). */
+  assert_null(strstr(p->stdout_, "eyJ"));
+  assert_null(strstr(p->stderr_, "eyJ"));
+  return p->code;
+}
+
+static int wfc(proc *p, const char *const *args) {
+  proc_spawn(p, args);
+  return proc_finish(p);
+}
+
+/* Reads the URL (first stdout line) of an authorizing command. */
+static void read_url(proc *p, char *url, size_t len) {
+  size_t n = 0;
+  char ch;
+  while (n + 1 < len && read(p->out, &ch, 1) == 1 && ch != '\n')
+    url[n++] = ch;
+  url[n] = '\0';
+  snprintf(p->stdout_, sizeof p->stdout_, "%s\n", url);
+}
+
+/* The browser: follows r's redirect to the CLI's listener. */
+static long follow_to_listener(const tresp *r) {
+  const char *loc = tresp_header(r, "Location");
+  if (r->status != 302 || loc == NULL)
+    fprintf(stderr, "expected a redirect, got %ld: %s\n", r->status, r->body);
+  assert_int_equal(r->status, 302);
+  assert_non_null(loc);
+  assert_true(strncmp(loc, "http://127.0.0.1:", 17) == 0);
+  assert_non_null(strstr(loc, "/callback?"));
+  tclient *c = tclient_new(0);
+  tresp page;
+  tclient_request(c, "GET", loc, NULL, NULL, &page);
+  long st = page.status; /* 0 when the listener did not answer */
+  tresp_free(&page);
+  tclient_free(c);
+  return st;
+}
+
+static int setup(void **state) {
+  snprintf(dir, sizeof dir, "/tmp/wfc-connemu-XXXXXX");
+  if (mkdtemp(dir) == NULL)
+    return -1;
+  snprintf(store, sizeof store, "%s/store.db", dir);
+  snprintf(wfc_bin, sizeof wfc_bin, "%s/bin/wfc", WFC_BUILD_DIR);
+  snprintf(plugins, sizeof plugins, "%s/plugins", WFC_BUILD_DIR);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  return emu_setup(state);
+}
+
+static int teardown(void **state) {
+  int rc = emu_teardown(state);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0)
+    rc = -1;
+  curl_global_cleanup();
+  return rc;
+}
+
+static void params(char *auth, char *graph, size_t len) {
+  snprintf(auth, len, "authority_url=%s", base());
+  snprintf(graph, len, "graph_url=%s/v1.0", base());
+}
+
+static void admin_connects_refreshes_reauthorizes_revokes(void **state) {
+  (void)state;
+  char auth[256], graph[256], url[4096];
+  params(auth, graph, sizeof auth);
+  const char *const new_args[] = {
+      "connection",  "new",         "--plugin", "o365mail",
+      "--nickname",  "admin",       "--env",    "preview",
+      "--tenant",    TENANT_DOMAIN, "--param",  auth,
+      "--param",     graph,         "--param",  "client_id=" PREVIEW,
+      "--print-url", NULL};
+  proc p;
+  proc_spawn(&p, new_args);
+  read_url(&p, url, sizeof url);
+  assert_true(strncmp(url, base(), strlen(base())) == 0);
+  assert_non_null(strstr(url, "/oauth2/v2.0/authorize?"));
+
+  /* The browser: sign in as the admin, accept for the admin only. */
+  tclient *b = tclient_new(1);
+  tresp page, after, done;
+  get(b, url, &page);
+  sign_in(b, &page, ADMIN_UPN, ADMIN_PW, &after);
+  consent(b, &after, 1, 0, &done);
+  long st = follow_to_listener(&done);
+  tresp_free(&page);
+  tresp_free(&after);
+  tresp_free(&done);
+  tclient_free(b);
+  assert_int_equal(proc_finish(&p), 0);
+  assert_int_equal(st, 200);
+  assert_non_null(strstr(p.stdout_, "connected: \"admin\" as " ADMIN_UPN));
+
+  const char *const show[] = {"connection", "show", "admin", "--json", NULL};
+  assert_int_equal(wfc(&p, show), 0);
+  json_object *c = json_tokener_parse(p.stdout_);
+  char id[64];
+  snprintf(id, sizeof id, "%s", jstr(c, "id"));
+  assert_string_equal(jstr(c, "state"), "connected");
+  assert_string_equal(jstr(c, "environment"), "preview");
+  json_object_put(c);
+
+  const char *const refresh_args[] = {"connection", "refresh", "admin", NULL};
+  assert_int_equal(wfc(&p, refresh_args), 0);
+  const char *const test_args[] = {"connection", "test", "admin", NULL};
+  assert_int_equal(wfc(&p, test_args), 0);
+
+  /* Reauthorize: consent is remembered, so no consent page; same id. */
+  const char *const re_args[] = {"connection",  "reauthorize", "admin",
+                                 "--print-url", "--json",      NULL};
+  proc_spawn(&p, re_args);
+  read_url(&p, url, sizeof url);
+  b = tclient_new(1);
+  get(b, url, &page);
+  sign_in(b, &page, ADMIN_UPN, ADMIN_PW, &after);
+  st = follow_to_listener(&after);
+  tresp_free(&page);
+  tresp_free(&after);
+  tclient_free(b);
+  assert_int_equal(proc_finish(&p), 0);
+  assert_int_equal(st, 200);
+  json_object *res = json_tokener_parse(strchr(p.stdout_, '\n') + 1);
+  assert_non_null(res);
+  assert_string_equal(jstr(res, "outcome"), "connected");
+  assert_string_equal(jstr(json_object_object_get(res, "connection"), "id"),
+                      id);
+  json_object_put(res);
+
+  const char *const revoke_args[] = {"connection", "revoke", "admin", NULL};
+  assert_int_equal(wfc(&p, revoke_args), 0);
+  assert_non_null(strstr(p.stdout_, "revoked \"admin\": secrets wiped"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(admin_connects_refreshes_reauthorizes_revokes),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
