@@ -309,8 +309,11 @@ static void on_done(void *arg, const wfc_connmgr_result *r) {
   }
   if (r->status != 0) {
     wfc__cli_error("%s failed: %s", x->what, r->message);
-    if (r->remedy)
-      fprintf(stderr, "wfc: %s\n", r->remedy);
+    const char *remedy = r->remedy ? r->remedy : jstr(r->connection, "remedy");
+    if (*remedy != '\0')
+      fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n",
+              jstr(r->connection, "nickname"), jstr(r->connection, "state"),
+              remedy);
     return;
   }
   if (authorize) {

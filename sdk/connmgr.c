@@ -616,7 +616,7 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
     /* No retry loop: the state makes later requests fail fast. */
     entry_set_state(e, WFC_CONN_REAUTHORIZATION_REQUIRED,
                     plugin_words(out->message, e->plugin, e->type, "refresh"));
-    wfc__log(WFC_LOG_WARN, "connection %s needs to be authorized again: %s",
+    wfc__log(WFC_LOG_INFO, "connection %s needs to be authorized again: %s",
              e->nickname, out->message);
   } else {
     wfc__log(WFC_LOG_WARN, "connection %s: refresh failed: %s", e->nickname,
@@ -898,12 +898,11 @@ static void refresh_token_cb(void *arg, int status, const char *token) {
   if (o->canceled && status == 0)
     status = WFC_ECANCELED;
   const char *state = o->e->state;
+  /* On failure the remedy, if any, is on the connection (result). */
   if (status == 0)
     op_finish(o, 0, state, NULL, NULL, " ");
   else
-    op_finish(o, status, state,
-              status == WFC_EREAUTH ? "authorize the connection again" : NULL,
-              NULL, "refresh failed: %s", wfc_strerror(status));
+    op_finish(o, status, state, NULL, NULL, "%s", wfc_strerror(status));
 }
 
 static int add_waiter(op *o, int force, token_cb cb) {
