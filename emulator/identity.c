@@ -1663,6 +1663,22 @@ static int id_init(void) {
     return -1;
   }
   settings_defaults();
+  /* A bad "identity" section stops the emulator like any bad config; the
+   * reset hook then applies it (again on every reset). */
+  {
+    json_object *cfg = emu_tenant_config(), *s;
+    char err[256];
+    if (cfg != NULL && json_object_object_get_ex(cfg, "identity", &s) &&
+        emu_id_settings_apply(s, err, sizeof(err)) != 0) {
+      fprintf(stderr, "m365-emulator: tenant \"identity\": %s\n", err);
+      emu_jwt_key_free(id.key);
+      emu_consent_free(id.consent);
+      id.key = NULL;
+      id.consent = NULL;
+      return -1;
+    }
+    settings_defaults();
+  }
   atexit(id_shutdown);
   for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
     if (emu_route_add(routes[i].method, routes[i].pattern, routes[i].fn, 0) !=

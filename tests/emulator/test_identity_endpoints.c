@@ -594,6 +594,48 @@ static void test_directory_endpoints(void **state) {
   tclient_free(adm);
 }
 
+/* The tenant document's "identity" section: applied at start and on every
+ * reset; a bad one stops the emulator. */
+static void test_identity_config_section(void **state) {
+  emu_proc *shared = emu;
+  json_object *doc = emu_proc_example_doc(), *tok, *j;
+  tclient *alice = tclient_new(1), *bob = tclient_new(1);
+  tresp page, r;
+  char *code;
+  json_object_object_add(doc, "identity",
+                         json_tokener_parse("{\"declineError\":"
+                                            "\"access_denied\","
+                                            "\"accessTokenLifetimeSeconds\":"
+                                            "3600}"));
+  emu = emu_proc_start_doc(doc, NULL);
+  assert_non_null(emu);
+  code = alice_code(alice, NULL);
+  tok = redeem(PREVIEW, code, 200);
+  assert_int_equal(jint(tok, "expires_in"), 3600);
+  json_object_put(tok);
+  free(code);
+  admin_ok("POST", "/__emulator/reset", NULL);
+  j = admin("GET", "/__emulator/identity", NULL, 200);
+  assert_string_equal(
+      jstr(json_object_object_get(j, "settings"), "declineError"),
+      "access_denied");
+  json_object_put(j);
+  start(bob, PREVIEW, BOB_UPN, BOB_PW, NULL, &page);
+  consent(bob, &page, 0, 0, &r);
+  expect_redirect_error(&r, "access_denied", 65004);
+  tresp_free(&page);
+  tresp_free(&r);
+  assert_int_equal(emu_proc_stop(emu), 0);
+  json_object_object_add(doc, "identity",
+                         json_tokener_parse("{\"declineError\":\"maybe\"}"));
+  emu = emu_proc_start_doc(doc, NULL);
+  assert_null(emu); /* exits 1 naming the field */
+  emu = shared;
+  json_object_put(doc);
+  tclient_free(alice);
+  tclient_free(bob);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_authorize_error_pages, reset),
@@ -608,6 +650,7 @@ int main(void) {
       cmocka_unit_test_setup(test_graph_token_validation, reset),
       cmocka_unit_test_setup(test_grant_removal_and_restore, reset),
       cmocka_unit_test_setup(test_directory_endpoints, reset),
+      cmocka_unit_test(test_identity_config_section),
   };
   return cmocka_run_group_tests(tests, emu_setup, emu_teardown);
 }
