@@ -88,8 +88,10 @@ static int mkdirs(const char *path) {
   return rc;
 }
 
-/* Removes temp files a crashed writer left behind. Recent ones may belong
- * to another live process sharing the store, so only old ones go. */
+/* Removes what a crashed writer left behind: temp files, and data files
+ * whose sidecar was never written (a crash between the two renames of a
+ * commit). Recent ones may belong to another live process sharing the
+ * store, so only those older than a day go. */
 static void sweep_stale(wfc__blobstore *bs) {
   int fd = openat(bs->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   time_t now = time(NULL);
@@ -104,8 +106,17 @@ static void sweep_stale(wfc__blobstore *bs) {
     return;
   }
   while ((de = readdir(d)) != NULL) {
+    char side[WFC_BLOB_ID_LEN + 8];
     struct stat st;
-    if (strncmp(de->d_name, TMP_PREFIX, sizeof TMP_PREFIX - 1) != 0)
+    bool orphan = false;
+
+    if (wfc__blob_id_valid(de->d_name)) {
+      memcpy(side, de->d_name, WFC_BLOB_ID_LEN);
+      memcpy(side + WFC_BLOB_ID_LEN, ".json", sizeof ".json");
+      orphan =
+          faccessat(bs->dirfd, side, F_OK, AT_EACCESS) != 0 && errno == ENOENT;
+    }
+    if (!orphan && strncmp(de->d_name, TMP_PREFIX, sizeof TMP_PREFIX - 1) != 0)
       continue;
     if (fstatat(bs->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(st.st_mode) && now - st.st_mtime > STALE_TMP_SECONDS)

@@ -7,7 +7,8 @@
  *   <id>.json      sidecar: {"v":1,"name","content_type","size","sha256",
  *                  "created_ms"}; its presence means "committed"
  *   .tmp-<hex>     a blob being written (removed on close without commit;
- *                  leftovers older than a day are swept at open)
+ *                  leftovers older than a day are swept at open, with
+ *                  data files a crash left without a sidecar)
  * Ids are validated (hex only), so no id can name a path outside the store.
  *
  * A created blob is written with wfc__blob_write (append), then

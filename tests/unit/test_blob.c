@@ -10,7 +10,9 @@
 #include <string.h>
 #include <dirent.h>
 #include <ftw.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -19,6 +21,7 @@
 
 #include "blob.h"
 #include "json.h"
+#include "log.h"
 #include "wfc/error.h"
 
 static char root[256];
@@ -220,6 +223,13 @@ static void test_metadata_validated(void **state) {
   assert_int_equal(count_entries(bs), 0);
 }
 
+static char last_log[512];
+static void capture_sink(void *arg, int level, const char *line) {
+  (void)arg;
+  (void)level;
+  snprintf(last_log, sizeof last_log, "%s", line);
+}
+
 static void test_sidecar_mismatch(void **state) {
   wfc__blobstore *bs = *state;
   wfc_blob *b = NULL, *r = (wfc_blob *)1;
@@ -230,8 +240,12 @@ static void test_sidecar_mismatch(void **state) {
   assert_int_equal(wfc__blob_commit(b), 0);
   snprintf(path, sizeof path, "%s/%s", wfc__blobstore_dir(bs), wfc__blob_id(b));
   assert_int_equal(truncate(path, 2), 0);
+  wfc__log_set_sink(capture_sink, NULL);
   assert_int_equal(wfc__blob_open(bs, wfc__blob_id(b), &r), WFC_EIO);
+  wfc__log_set_sink(NULL, NULL);
   assert_null(r);
+  assert_non_null(strstr(last_log, "ERROR blob store: "));
+  assert_non_null(strstr(last_log, " does not match its sidecar"));
   /* A garbled sidecar is an I/O error, not a crash. */
   snprintf(path, sizeof path, "%s/%s.json", wfc__blobstore_dir(bs),
            wfc__blob_id(b));
@@ -268,6 +282,66 @@ static void test_default_dir(void **state) {
   assert_string_equal(wfc__blobstore_dir(bs2), want);
   wfc__blobstore_close(bs2);
   unsetenv("XDG_DATA_HOME");
+}
+
+/* Opening a store sweeps what crashed writers left, once it is a day old:
+ * temp files and data files without a sidecar. Fresh ones and committed
+ * blobs stay. */
+static void touch_old(const char *dir, const char *name, int days) {
+  char path[400];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("x", f);
+  fclose(f);
+  struct timespec ts[2];
+  clock_gettime(CLOCK_REALTIME, &ts[0]);
+  ts[0].tv_sec -= days * 86400 + 60;
+  ts[1] = ts[0];
+  assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static int exists(const char *dir, const char *name) {
+  char path[400];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  return access(path, F_OK) == 0;
+}
+
+static void test_sweep(void **state) {
+  wfc__blobstore *bs = *state, *again = NULL;
+  wfc_blob *b = NULL;
+  const char *dir = wfc__blobstore_dir(bs);
+  char keep_id[WFC_BLOB_ID_LEN + 1], side[64];
+
+  assert_int_equal(wfc__blob_create(bs, "keep", NULL, &b), 0);
+  assert_int_equal(wfc__blob_commit(b), 0);
+  strcpy(keep_id, wfc__blob_id(b));
+  wfc__blob_close(b);
+  snprintf(side, sizeof side, "%s.json", keep_id);
+  /* Committed long ago: must survive. */
+  {
+    char path[400];
+    struct timespec ts[2] = {{0, 0}, {0, 0}};
+    snprintf(path, sizeof path, "%s/%s", dir, keep_id);
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+  }
+  touch_old(dir, ".tmp-00112233445566778899aabbccddeeff", 2);
+  touch_old(dir, ".tmp-ffeeddccbbaa99887766554433221100", 0);
+  touch_old(dir, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 2); /* orphan data */
+  touch_old(dir, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 0); /* fresh orphan */
+  touch_old(dir, "notes.txt", 2);                        /* not ours */
+
+  assert_int_equal(wfc__blobstore_open(dir, &again), 0);
+  assert_false(exists(dir, ".tmp-00112233445566778899aabbccddeeff"));
+  assert_true(exists(dir, ".tmp-ffeeddccbbaa99887766554433221100"));
+  assert_false(exists(dir, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+  assert_true(exists(dir, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"));
+  assert_true(exists(dir, "notes.txt"));
+  assert_true(exists(dir, keep_id));
+  assert_true(exists(dir, side));
+  assert_int_equal(wfc__blob_open(again, keep_id, &b), 0);
+  wfc__blob_close(b);
+  wfc__blobstore_close(again);
 }
 
 static long vm_hwm_kb(void) {
@@ -359,6 +433,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_store_outlived_by_blob, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_default_dir, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
       cmocka_unit_test_setup_teardown(test_large_blob_flat_memory, setup,
                                       teardown),
   };
