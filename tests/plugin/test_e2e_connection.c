@@ -1,0 +1,401 @@
+/* End to end: the built plugin, loaded by the SDK runtime, against the
+ * Microsoft 365 emulator, with a scripted browser (tclient) on the sign-in
+ * and consent pages. Seed flows 3 (user consents and connects), 4 (user
+ * consent off: needs_admin_approval with the admin consent URL) and 5
+ * (admin consent workflow: approval_pending), then refresh, test and
+ * revoke of the connected connection. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <uv.h>
+
+#include "emu_proc.h"
+#include "tclient.h"
+#include "wfc/host.h"
+
+#define TENANT "contoso.test"
+#define PREVIEW "5e3b7c1a-9d2f-4b6e-a8c4-1f0d2e3c4b5a"
+#define REDIRECT "http://127.0.0.1:53682/callback"
+
+static emu_proc *emu;
+static uv_loop_t loop;
+static wfc_runtime *rt;
+
+typedef struct outcome {
+  int done;
+  int status;
+  char message[1024];
+  json_object *output;
+  json_object *detail;
+} outcome;
+
+static void on_done(void *arg, wfc_call *call, const wfc_outcome *o) {
+  (void)call;
+  outcome *r = arg;
+  r->done++;
+  r->status = o->status;
+  snprintf(r->message, sizeof r->message, "%s", o->message ? o->message : "");
+  r->output = o->output ? json_object_get(o->output) : NULL;
+  r->detail = o->detail ? json_object_get(o->detail) : NULL;
+}
+
+static void outcome_free(outcome *o) {
+  json_object_put(o->output);
+  json_object_put(o->detail);
+  memset(o, 0, sizeof *o);
+}
+
+/* Runs one hook of the o365mail connection type to completion. input is
+ * borrowed. */
+static void hook(wfc_conn_hook h, json_object *input, outcome *o) {
+  memset(o, 0, sizeof *o);
+  wfc_invoke how = {sizeof how, .on_done = on_done, .arg = o};
+  assert_int_equal(
+      wfc_runtime_conn_hook(rt, "o365mail", h, input, &how, NULL), 0);
+  while (!o->done)
+    uv_run(&loop, UV_RUN_ONCE);
+  if (o->status != 0)
+    fprintf(stderr, "hook %d failed: %s\n", (int)h, o->message);
+}
+
+static const char *jstr(json_object *o, const char *key) {
+  json_object *v = NULL;
+  if (o == NULL || !json_object_object_get_ex(o, key, &v))
+    return NULL;
+  return json_object_get_string(v);
+}
+
+static json_object *params(void) {
+  return json_tokener_parse("{\"environment\":\"preview\",\"tenant\":\"" TENANT
+                            "\"}");
+}
+
+static void admin_post(const char *path, const char *body) {
+  tclient *c = tclient_new(0);
+  char url[512];
+  snprintf(url, sizeof url, "%s%s", emu_proc_url(emu), path);
+  json_object *j = json_tokener_parse(body);
+  tresp r;
+  assert_int_equal(tclient_json(c, "POST", url, j, &r), 0);
+  if (r.status != 200)
+    fprintf(stderr, "%s: %ld %s\n", path, r.status, r.body);
+  assert_int_equal(r.status, 200);
+  tresp_free(&r);
+  json_object_put(j);
+  tclient_free(c);
+}
+
+/* ---- the browser -------------------------------------------------------- */
+
+static char *attr_after(const char *html, const char *marker,
+                        const char *attr) {
+  const char *p = strstr(html, marker);
+  if (p == NULL)
+    return NULL;
+  char pat[64];
+  snprintf(pat, sizeof pat, "%s=\"", attr);
+  p = strstr(p, pat);
+  if (p == NULL)
+    return NULL;
+  p += strlen(pat);
+  const char *end = strchr(p, '"');
+  char *out = strndup(p, (size_t)(end - p));
+  /* &amp; -> & */
+  char *w = out;
+  for (const char *s = out; *s;) {
+    if (strncmp(s, "&amp;", 5) == 0) {
+      *w++ = '&';
+      s += 5;
+    } else {
+      *w++ = *s++;
+    }
+  }
+  *w = '\0';
+  return out;
+}
+
+static char *absolute(const char *href) {
+  char *u = malloc(strlen(href) + 256);
+  if (href[0] == '/')
+    sprintf(u, "%s%s", emu_proc_url(emu), href);
+  else
+    strcpy(u, href);
+  return u;
+}
+
+/* Submits form `form_id` of page with ctx plus the given pairs. */
+static void submit(tclient *b, const tresp *page, const char *form_id,
+                   const char *k1, const char *v1, const char *k2,
+                   const char *v2, const char *k3, const char *v3,
+                   tresp *out) {
+  char marker[64];
+  snprintf(marker, sizeof marker, "id=\"%s\"", form_id);
+  if (strstr(page->body, marker) == NULL)
+    fprintf(stderr, "expected form %s in:\n%s\n", form_id, page->body);
+  assert_non_null(strstr(page->body, marker));
+  char *action = attr_after(page->body, marker, "action");
+  char *ctx = attr_after(page->body, "name=\"ctx\"", "value");
+  assert_non_null(action);
+  assert_non_null(ctx);
+  char *form = tclient_form("ctx", ctx, k1, v1, k2, v2, k3, v3, NULL);
+  char *url = absolute(action);
+  static const char *const hdr[] = {
+      "Content-Type: application/x-www-form-urlencoded", NULL};
+  assert_int_equal(tclient_request(b, "POST", url, hdr, form, out), 0);
+  free(url);
+  free(form);
+  free(ctx);
+  free(action);
+}
+
+static void follow_link(tclient *b, const tresp *page, const char *id,
+                        tresp *out) {
+  char marker[64];
+  snprintf(marker, sizeof marker, "id=\"%s\"", id);
+  char *href = attr_after(page->body, marker, "href");
+  assert_non_null(href);
+  char *url = absolute(href);
+  assert_int_equal(tclient_request(b, "GET", url, NULL, NULL, out), 0);
+  free(url);
+  free(href);
+}
+
+/* The redirect's query as the host hands it to authorize_complete. */
+static json_object *redirect_query(const tresp *r) {
+  if (r->status != 302)
+    fprintf(stderr, "expected a redirect, got %ld:\n%s\n", r->status,
+            r->body);
+  assert_int_equal(r->status, 302);
+  const char *loc = tresp_header(r, "Location");
+  assert_non_null(loc);
+  assert_true(strncmp(loc, REDIRECT "?", strlen(REDIRECT) + 1) == 0);
+  json_object *q = json_object_new_object();
+  static const char *keys[] = {"code", "state", "error", "error_description",
+                               "error_uri", "admin_consent", "tenant", NULL};
+  for (size_t i = 0; keys[i]; i++) {
+    char *v = tclient_url_param(loc, keys[i]);
+    if (v != NULL)
+      json_object_object_add(q, keys[i], json_object_new_string(v));
+    free(v);
+  }
+  return q;
+}
+
+/* authorize_begin, then the browser signs in as upn; returns the page that
+ * follows the sign-in, and the session in *session (owned). */
+static void begin_and_sign_in(tclient *b, const char *upn, const char *pw,
+                              json_object **session, tresp *after) {
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", params());
+  json_object_object_add(in, "redirect_uri", json_object_new_string(REDIRECT));
+  outcome o;
+  hook(WFC_HOOK_AUTHORIZE_BEGIN, in, &o);
+  json_object_put(in);
+  assert_int_equal(o.status, 0);
+  const char *url = jstr(o.output, "url");
+  assert_non_null(url);
+  assert_non_null(strstr(url, "/" TENANT "/oauth2/v2.0/authorize?"));
+  json_object_object_get_ex(o.output, "session", session);
+  json_object_get(*session);
+  tresp page;
+  assert_int_equal(tclient_request(b, "GET", url, NULL, NULL, &page), 0);
+  outcome_free(&o);
+  submit(b, &page, "signin", "login", upn, "passwd", pw, NULL, NULL, after);
+  tresp_free(&page);
+}
+
+static void complete(json_object *session, json_object *query, outcome *o) {
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", params());
+  json_object_object_add(in, "redirect_uri", json_object_new_string(REDIRECT));
+  json_object_object_add(in, "session", session);
+  json_object_object_add(in, "query", query);
+  hook(WFC_HOOK_AUTHORIZE_COMPLETE, in, o);
+  json_object_put(in);
+}
+
+/* ---- set-up ---------------------------------------------------------------- */
+
+static int setup(void **state) {
+  (void)state;
+  emu = emu_proc_start(NULL, NULL);
+  if (emu == NULL)
+    return -1;
+  char url[512];
+  setenv("O365MAIL_AUTHORITY_URL", emu_proc_url(emu), 1);
+  snprintf(url, sizeof url, "%s/v1.0", emu_proc_url(emu));
+  setenv("O365MAIL_GRAPH_URL", url, 1);
+  setenv("O365MAIL_PREVIEW_CLIENT_ID", PREVIEW, 1);
+  unsetenv("O365MAIL_PREVIEW_CLIENT_SECRET");
+  if (uv_loop_init(&loop) != 0 || wfc_runtime_new(&loop, NULL, &rt) != 0)
+    return -1;
+  const char *bd = getenv("WFC_BUILD_DIR");
+  char so[1024], err[512];
+  snprintf(so, sizeof so, "%s/plugins/wfc-o365mail.so", bd ? bd : "build");
+  if (wfc_runtime_load(rt, so, NULL, err, sizeof err) != 0) {
+    fprintf(stderr, "%s\n", err);
+    return -1;
+  }
+  return 0;
+}
+
+static void closed(void *arg) {
+  *(int *)arg = 1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  int done = 0;
+  wfc_runtime_close(rt, closed, &done);
+  while (!done)
+    uv_run(&loop, UV_RUN_ONCE);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  int rc = uv_loop_close(&loop);
+  int erc = emu_proc_stop(emu);
+  return rc == 0 && erc == 0 ? 0 : -1;
+}
+
+/* ---- the flows ------------------------------------------------------------- */
+
+static void test_user_connects_refresh_test_revoke(void **state) {
+  (void)state;
+  admin_post("/__emulator/consent/settings", "{\"userConsent\":\"allowed\"}");
+  tclient *b = tclient_new(1);
+  json_object *session = NULL;
+  tresp page, redirect;
+  begin_and_sign_in(b, "alice@contoso.test", "Alice-Passw0rd!", &session,
+                    &page);
+  submit(b, &page, "consent", "action", "accept", NULL, NULL, NULL, NULL,
+         &redirect);
+  json_object *query = redirect_query(&redirect);
+  assert_non_null(jstr(query, "code"));
+  outcome o;
+  complete(session, query, &o);
+  assert_int_equal(o.status, 0);
+  assert_string_equal(jstr(o.output, "state"), "connected");
+  assert_string_equal(jstr(o.output, "account"), "alice@contoso.test");
+  json_object *creds = NULL;
+  assert_true(json_object_object_get_ex(o.output, "credentials", &creds));
+  json_object_get(creds);
+  assert_non_null(jstr(creds, "access_token"));
+  assert_non_null(jstr(creds, "refresh_token"));
+  assert_non_null(jstr(creds, "tenant_id"));
+  outcome_free(&o);
+  tresp_free(&page);
+  tresp_free(&redirect);
+
+  /* refresh: rotated tokens. */
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", params());
+  json_object_object_add(in, "credentials", json_object_get(creds));
+  hook(WFC_HOOK_REFRESH, in, &o);
+  json_object_put(in);
+  assert_int_equal(o.status, 0);
+  json_object *fresh = NULL;
+  assert_true(json_object_object_get_ex(o.output, "credentials", &fresh));
+  assert_string_not_equal(jstr(fresh, "access_token"),
+                          jstr(creds, "access_token"));
+  assert_non_null(jstr(fresh, "refresh_token"));
+  json_object_put(creds);
+  creds = json_object_get(fresh);
+  outcome_free(&o);
+
+  /* test: the inbox answers. */
+  in = json_object_new_object();
+  json_object_object_add(in, "params", params());
+  json_object_object_add(in, "credentials", json_object_get(creds));
+  json_object_object_add(in, "access_token",
+                         json_object_new_string(jstr(creds, "access_token")));
+  hook(WFC_HOOK_TEST, in, &o);
+  json_object_put(in);
+  assert_int_equal(o.status, 0);
+  json_object *healthy = NULL;
+  assert_true(json_object_object_get_ex(o.output, "healthy", &healthy));
+  if (!json_object_get_boolean(healthy))
+    fprintf(stderr, "test: %s\n", jstr(o.output, "detail"));
+  assert_true(json_object_get_boolean(healthy));
+  outcome_free(&o);
+
+  /* revoke: best effort remotely, always reported. */
+  in = json_object_new_object();
+  json_object_object_add(in, "params", params());
+  json_object_object_add(in, "credentials", json_object_get(creds));
+  hook(WFC_HOOK_REVOKE, in, &o);
+  json_object_put(in);
+  assert_int_equal(o.status, 0);
+  const char *remote = jstr(o.output, "remote");
+  assert_non_null(remote);
+  fprintf(stderr, "revoke: %s: %s\n", remote, jstr(o.output, "detail"));
+  assert_true(strcmp(remote, "removed") == 0 ||
+              strcmp(remote, "not_permitted") == 0 ||
+              strcmp(remote, "failed") == 0 || strcmp(remote, "none") == 0);
+  outcome_free(&o);
+  json_object_put(creds);
+  tclient_free(b);
+}
+
+static void test_consent_off_needs_admin_approval(void **state) {
+  (void)state;
+  admin_post("/__emulator/consent/settings",
+             "{\"userConsent\":\"not_allowed\",\"adminConsentWorkflow\":"
+             "false}");
+  tclient *b = tclient_new(1);
+  json_object *session = NULL;
+  tresp page, redirect;
+  begin_and_sign_in(b, "bob@contoso.test", "Bob-Passw0rd!", &session, &page);
+  assert_non_null(strstr(page.body, "Need admin approval"));
+  follow_link(b, &page, "return", &redirect);
+  outcome o;
+  complete(session, redirect_query(&redirect), &o);
+  assert_int_equal(o.status, 0);
+  assert_string_equal(jstr(o.output, "state"), "needs_admin_approval");
+  const char *remedy = jstr(o.output, "remedy");
+  assert_non_null(strstr(remedy, "Ask an administrator to grant consent: "));
+  assert_non_null(strstr(remedy, "/" TENANT "/v2.0/adminconsent?client_id=" PREVIEW));
+  outcome_free(&o);
+  tresp_free(&page);
+  tresp_free(&redirect);
+  tclient_free(b);
+}
+
+static void test_workflow_request_is_pending(void **state) {
+  (void)state;
+  admin_post("/__emulator/consent/settings",
+             "{\"userConsent\":\"not_allowed\",\"adminConsentWorkflow\":"
+             "true}");
+  tclient *b = tclient_new(1);
+  json_object *session = NULL;
+  tresp page, sent, redirect;
+  begin_and_sign_in(b, "bob@contoso.test", "Bob-Passw0rd!", &session, &page);
+  submit(b, &page, "request", "justification", "I need my mail in flows",
+         "action", "request", NULL, NULL, &sent);
+  follow_link(b, &sent, "return", &redirect);
+  outcome o;
+  complete(session, redirect_query(&redirect), &o);
+  assert_int_equal(o.status, 0);
+  assert_string_equal(jstr(o.output, "state"), "approval_pending");
+  assert_string_equal(jstr(o.output, "remedy"),
+                      "Your request was sent to your administrator; "
+                      "reauthorize this connection once it is approved.");
+  outcome_free(&o);
+  tresp_free(&page);
+  tresp_free(&sent);
+  tresp_free(&redirect);
+  tclient_free(b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_user_connects_refresh_test_revoke),
+      cmocka_unit_test(test_consent_off_needs_admin_approval),
+      cmocka_unit_test(test_workflow_request_is_pending),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
