@@ -308,8 +308,11 @@ static void session_start(emu_req *r, const emu_user *u) {
   s->user_id = strdup(u->id);
   s->next = id.sessions;
   id.sessions = s;
-  cookie = emu_strdup_printf("%s=%s; path=/; HttpOnly; SameSite=None",
-                             SESSION_COOKIE, s->id);
+  /* Lax: sent on the top-level navigation to /authorize; browsers refuse
+   * SameSite=None without Secure, and Secure only works over https. */
+  cookie = emu_strdup_printf(
+      "%s=%s; path=/; HttpOnly; SameSite=Lax%s", SESSION_COOKIE, s->id,
+      strncmp(emu_req_base_url(r), "https:", 6) == 0 ? "; Secure" : "");
   if (cookie != NULL)
     emu_resp_header(r, "Set-Cookie", cookie);
   free(cookie);
