@@ -253,6 +253,120 @@ static void query_decoder(void **state) {
   json_object_put(q);
 }
 
+/* Deterministic xorshift, so a failure reproduces. */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t next_rand(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+/* Random bytes: the decoder either refuses, or gives non-empty keys and
+ * values without NUL; random objects encoded by the rules come back equal. */
+static void query_decoder_random(void **state) {
+  (void)state;
+  static const char alphabet[] = "ab=&%+0F9g\0\xff ";
+  char buf[64];
+  for (int i = 0; i < 200000; i++) {
+    size_t len = next_rand() % sizeof buf;
+    for (size_t k = 0; k < len; k++)
+      buf[k] = (next_rand() & 3) ? alphabet[next_rand() % (sizeof alphabet - 1)]
+                                 : (char)next_rand();
+    json_object *q = NULL;
+    int rc = wfc__redirect_parse_query(buf, len, &q);
+    if (rc != 0) {
+      assert_int_equal(rc, WFC_EINVAL);
+      assert_null(q);
+      continue;
+    }
+    json_object_object_foreach(q, k, v) {
+      assert_true(k[0] != '\0');
+      assert_int_equal(strlen(json_object_get_string(v)),
+                       (size_t)json_object_get_string_len(v));
+    }
+    json_object_put(q);
+  }
+  for (int i = 0; i < 20000; i++) {
+    /* Build {k0: v0, ...} with distinct keys, encode, decode, compare. */
+    json_object *want = json_object_new_object();
+    char enc[1024] = "";
+    size_t el = 0;
+    int n = (int)(next_rand() % 5);
+    for (int j = 0; j < n; j++) {
+      char key[16], val[16];
+      snprintf(key, sizeof key, "k%d", j);
+      size_t vl = next_rand() % (sizeof val - 1);
+      for (size_t k = 0; k < vl; k++)
+        val[k] = (char)(1 + next_rand() % 255);
+      val[vl] = '\0';
+      json_object_object_add(want, key, json_object_new_string(val));
+      el += (size_t)snprintf(enc + el, sizeof enc - el, "%s%s=", j ? "&" : "",
+                             key);
+      for (size_t k = 0; k < vl; k++) {
+        unsigned char ch = (unsigned char)val[k];
+        if (ch == ' ')
+          enc[el++] = '+';
+        else if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+          enc[el++] = (char)ch;
+        else
+          el += (size_t)snprintf(enc + el, sizeof enc - el, "%%%02X", ch);
+      }
+      enc[el] = '\0';
+    }
+    json_object *back = NULL;
+    assert_int_equal(wfc__redirect_parse_query(enc, el, &back), 0);
+    assert_true(json_object_equal(want, back));
+    json_object_put(want);
+    json_object_put(back);
+  }
+}
+
+/* Random request heads over real sockets: always an HTTP answer, never the
+ * callback (none of them is a valid GET of the redirect path). */
+static void random_requests(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  got g = {0};
+  wfc__redirect *r;
+  assert_int_equal(
+      wfc__redirect_start(&loop, "/callback", 60000, on_redirect, &g, &r), 0);
+  static const char *const pieces[] = {"GET", " ",      "/callback", "POST",
+                                       "?",   "a=%",    "HTTP/1.1",  "\r\n",
+                                       "x",   "/other", "\r\n\r\n",  "%00"};
+  for (int i = 0; i < 200; i++) {
+    char req[512] = "";
+    int n = 1 + (int)(next_rand() % 8);
+    for (int k = 0; k < n; k++)
+      strncat(req, pieces[next_rand() % 12], sizeof req - strlen(req) - 1);
+    strncat(req, "\r\n\r\n", sizeof req - strlen(req) - 1);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port =
+                                 htons((uint16_t)wfc__redirect_port(r))};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_true(write(fd, req, strlen(req)) > 0);
+    char buf[256] = "";
+    ssize_t got_n = 0;
+    for (int k = 0; k < 5000 && got_n <= 0; k++) {
+      uv_run(&loop, UV_RUN_NOWAIT);
+      got_n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+      if (got_n <= 0)
+        usleep(200);
+    }
+    close(fd);
+    if (g.calls > 0) { /* a valid redirect by chance: answered, stop here */
+      json_object_put(g.query);
+      break;
+    }
+    assert_true(strncmp(buf, "HTTP/1.1 4", 10) == 0);
+  }
+  close_and_drain(&loop, r);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(paths_methods_and_query),
@@ -260,6 +374,8 @@ int main(void) {
       cmocka_unit_test(times_out),
       cmocka_unit_test(close_answers_waiting_browser),
       cmocka_unit_test(query_decoder),
+      cmocka_unit_test(query_decoder_random),
+      cmocka_unit_test(random_requests),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
