@@ -30,6 +30,7 @@ struct wfc_call {
   wfc_invoke how;
 
   int in_start;      /* inside spec.fn() */
+  int abandoned;     /* delivered without its plugin's completion */
   int canceled;      /* wfc_call_cancel was called */
   int consumer_done; /* on_item asked for no more */
   void (*cancel_cb)(void *arg);
@@ -62,6 +63,10 @@ static void quarantine_push(struct wfc_call *c) {
   quarantine[quarantine_pos] = c;
   quarantine_pos = (quarantine_pos + 1) % QUARANTINE;
 }
+
+/* Shells of abandoned calls: their plugin may still complete them, so they
+ * are never freed (a static list keeps them reachable). */
+static struct wfc_call *abandoned_calls;
 
 void wfc__call_quarantine_flush(void) {
   for (size_t i = 0; i < QUARANTINE; i++) {
@@ -270,7 +275,14 @@ static void deliver(struct wfc_call *c) {
   c->input = c->output = c->detail = NULL;
   c->message = c->checkpoint = NULL;
   c->conn = NULL;
-  quarantine_push(c);
+  if (c->abandoned) {
+    c->magic = CALL_DEAD;
+    c->qnext = abandoned_calls;
+    c->rt = NULL; /* the shell outlives the runtime */
+    abandoned_calls = c;
+  } else {
+    quarantine_push(c);
+  }
   wfc__runtime_call_gone(rt);
 }
 
@@ -448,4 +460,22 @@ void wfc_call_cancel(wfc_call *c) {
 void wfc__call_cancel_all(wfc_runtime *rt) {
   for (struct wfc_call *c = rt->live; c != NULL; c = c->next)
     wfc_call_cancel(c);
+}
+
+void wfc__call_abandon_all(wfc_runtime *rt, uint32_t waited_ms) {
+  for (struct wfc_call *c = rt->live; c != NULL; c = c->next) {
+    if (c->state == ST_COMPLETED)
+      continue; /* completed, delivery queued */
+    char m[160];
+    snprintf(m, sizeof m,
+             "call still running %u ms after cancel at shutdown; abandoned",
+             (unsigned)waited_ms);
+    plugin_bug(c, m);
+    c->abandoned = 1;
+    c->spec.plugin->abandoned = 1;
+    c->ops &= ~OP_START;
+    complete(c, WFC_ECANCELED,
+             fmt_message("%s: did not stop when canceled; abandoned", c->label),
+             NULL, NULL);
+  }
 }

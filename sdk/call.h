@@ -44,6 +44,11 @@ void wfc__call_run_queue(wfc_runtime *rt);
  * synchronously. */
 void wfc__call_cancel_all(wfc_runtime *rt);
 
+/* Delivers every live call as WFC_ECANCELED without waiting for its
+ * plugin, which is marked abandoned (never unloaded). The call shells are
+ * kept allocated for good, so a late completion is caught as a bug. */
+void wfc__call_abandon_all(wfc_runtime *rt, uint32_t waited_ms);
+
 /* Frees the quarantined shells (runtime close). */
 void wfc__call_quarantine_flush(void);
 

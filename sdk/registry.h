@@ -34,6 +34,7 @@ struct wfc_plugin {
   size_t ncts, cts_cap;
 
   uint64_t in_flight; /* calls started and not yet delivered */
+  int abandoned;      /* a call did not stop at close: never unloaded */
 };
 
 /* Given to init() (borrowed, valid only during init). Records the first

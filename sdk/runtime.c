@@ -75,6 +75,10 @@ int wfc_runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
   }
   uv_idle_init(loop, &rt->idle);
   rt->idle.data = rt;
+  uv_timer_init(loop, &rt->grace);
+  rt->grace.data = rt;
+  rt->handles_open = 2;
+  rt->close_grace_ms = o.close_grace_ms ? o.close_grace_ms : 10000;
   current = rt;
   *out = rt;
   return 0;
@@ -347,11 +351,20 @@ struct json_object *wfc_conn_get_info(wfc_conn *c) {
  * ------------------------------------------------------------------ */
 
 static void unload_one(struct wfc_plugin *p) {
+  if (p->abandoned) {
+    /* Its code may still run (the call it never finished): keep it. */
+    wfc__log(WFC_LOG_ERROR,
+             "plugin %s left a call running at shutdown; it stays loaded",
+             p->name);
+    return;
+  }
   wfc__loader_unload(p);
 }
 
-static void on_idle_closed(uv_handle_t *h) {
+static void on_handle_closed(uv_handle_t *h) {
   wfc_runtime *rt = h->data;
+  if (--rt->handles_open > 0)
+    return;
   void (*done)(void *) = rt->close_done;
   void *arg = rt->close_arg;
   free(rt->blob_dir);
@@ -375,7 +388,8 @@ static void engine_closed(void *arg) {
   if (current == rt)
     current = NULL;
   uv_idle_stop(&rt->idle);
-  uv_close((uv_handle_t *)&rt->idle, on_idle_closed);
+  uv_close((uv_handle_t *)&rt->idle, on_handle_closed);
+  uv_close((uv_handle_t *)&rt->grace, on_handle_closed);
 }
 
 void wfc__runtime_call_gone(wfc_runtime *rt) {
@@ -384,8 +398,16 @@ void wfc__runtime_call_gone(wfc_runtime *rt) {
      * completes leftover requests (not tied to a call) with WFC_ECANCELED
      * while the plugins are still loaded. */
     rt->closing = 2;
+    uv_timer_stop(&rt->grace);
     wfc__http_engine_close(rt->http, engine_closed, rt);
   }
+}
+
+/* Canceled calls that did not complete in time. */
+static void on_grace(uv_timer_t *t) {
+  wfc_runtime *rt = t->data;
+  if (rt->closing == 1 && rt->live != NULL)
+    wfc__call_abandon_all(rt, rt->close_grace_ms);
 }
 
 void wfc_runtime_close(wfc_runtime *rt, void (*done)(void *arg), void *arg) {
@@ -395,5 +417,7 @@ void wfc_runtime_close(wfc_runtime *rt, void (*done)(void *arg), void *arg) {
   rt->close_done = done;
   rt->close_arg = arg;
   wfc__call_cancel_all(rt);
+  if (rt->live != NULL)
+    uv_timer_start(&rt->grace, on_grace, rt->close_grace_ms, 0);
   wfc__runtime_call_gone(rt);
 }

@@ -32,6 +32,9 @@ struct wfc_runtime {
   struct wfc_call *live; /* every call not yet delivered */
 
   int closing;
+  uint32_t close_grace_ms; /* how long close waits for canceled calls */
+  uv_timer_t grace;        /* that wait */
+  int handles_open;        /* idle + grace, freed when both closed */
   void (*close_done)(void *arg);
   void *close_arg;
 

@@ -55,6 +55,8 @@ typedef struct wfc_runtime_opts {
   const char *ca_bundle;    /* PEM CA file for HTTPS (copied); NULL: env
                                WFC_CA_BUNDLE, else the system store */
   uint32_t http_timeout_ms; /* default request deadline; 0: 60 s */
+  uint32_t close_grace_ms;  /* how long wfc_runtime_close waits for canceled
+                               calls to complete; 0: 10 s */
 } wfc_runtime_opts;
 
 /* Creates the runtime on loop (borrowed; must outlive the runtime) with its
@@ -66,7 +68,9 @@ WFC_EXTERN int wfc_runtime_new(struct uv_loop_s *loop,
                                const wfc_runtime_opts *opts, wfc_runtime **out);
 
 /* Ordered shutdown (Lessons 15): refuse new calls and loads; cancel the
- * calls in flight and wait for them to complete; close the HTTP engine;
+ * calls in flight and wait for them to complete (a call still running after
+ * close_grace_ms is delivered as WFC_ECANCELED and abandoned: its plugin is
+ * logged as buggy and never shut down nor unloaded); close the HTTP engine;
  * stop the plugins' leftover timers; call each plugin's shutdown() and
  * dlclose it; close the runtime's handles. done(arg) runs once on the loop
  * when all of that is finished and the runtime is freed; keep running the

@@ -6,6 +6,13 @@
 
 static const wfc_host_api *api;
 
+#if defined(BROKEN_INITTIMER)
+static void late(void *arg) {
+  (void)arg;
+  api->log(3, "the timer of a plugin whose init failed ran");
+}
+#endif
+
 static int invoke(wfc_call *call) {
   api->call_done(call, NULL);
   return 0;
@@ -22,7 +29,13 @@ __attribute__((unused)) static int init(const wfc_host_api *host,
   api = host;
   wfc_card_desc card = {"ok", "Ok", "A fine card", WFC_CARD_ACTION,
                         NULL, NULL, NULL,          invoke};
-#if defined(BROKEN_INIT)
+#if defined(BROKEN_INITTIMER)
+  /* Fails after starting a timer: the host must keep the code mapped until
+   * the timer has fired. */
+  host->timer_start(1, late, NULL, NULL);
+  host->error_set(err, WFC_EIO, "gave up after starting a timer");
+  return WFC_EIO;
+#elif defined(BROKEN_INIT)
   host->error_set(err, WFC_EINVAL, "missing setting %s", "BROKEN_TENANT");
   return WFC_EINVAL;
 #elif defined(BROKEN_NULLHOOK)

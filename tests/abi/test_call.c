@@ -627,6 +627,43 @@ static int setup_only(void **state) {
   return setup(state);
 }
 
+/* A call that ignores cancel does not hang shutdown: after the grace
+ * period it is delivered as canceled and its plugin stays loaded. */
+static void test_close_abandons_stuck_call(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  snprintf(f->blob_dir, sizeof f->blob_dir, "/tmp/wfc-abi-blobs-XXXXXX");
+  assert_non_null(mkdtemp(f->blob_dir));
+  wfc_runtime_opts o = {.size = sizeof o, .close_grace_ms = 50};
+  assert_int_equal(wfc_runtime_new(&f->loop, &o, &f->rt), 0);
+  char err[1024];
+  assert_int_equal(
+      wfc_runtime_load(f->rt, testplugin_path(), NULL, err, sizeof err), 0);
+  *state = F = f;
+  result r = {0}, w = {0};
+  start("testplugin.stuck", NULL, NULL, NULL, &r);
+  start("testplugin.wait", NULL, NULL, NULL, &w);
+  uv_run(&f->loop, UV_RUN_NOWAIT);
+  uint64_t t0 = uv_now(&f->loop);
+  wfc_runtime_close(f->rt, on_closed, f);
+  assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(f->closed, 1);
+  assert_true(uv_now(&f->loop) - t0 >= 50);
+  assert_int_equal(r.done, 1);
+  assert_int_equal(r.status, WFC_ECANCELED);
+  assert_string_equal(r.message,
+                      "testplugin.stuck: did not stop when canceled; "
+                      "abandoned");
+  /* The well-behaved call stopped normally. */
+  assert_int_equal(w.done, 1);
+  assert_string_equal(w.message, "testplugin.wait: stopped on request");
+  result_free(&r);
+  result_free(&w);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+  remove_blob_dir(f);
+  free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_later, setup, teardown),
@@ -642,6 +679,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_connections, setup, teardown),
       cmocka_unit_test_setup_teardown(test_http_and_blobs, setup, teardown),
       cmocka_unit_test_setup(test_close_with_calls_in_flight, setup_only),
+      /* Last: it leaves the test plugin loaded on purpose. */
+      cmocka_unit_test(test_close_abandons_stuck_call),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,10 +59,10 @@ static void test_load_testplugin(void **state) {
   assert_string_equal(wfc_plugin_path(p), testplugin_path());
   assert_string_equal(wfc_plugin_fingerprint(p), WFC_ABI_FINGERPRINT);
   assert_int_equal(wfc_plugin_abi(p), (WFC_ABI_MAJOR << 16) | WFC_ABI_MINOR);
-  assert_int_equal(wfc_plugin_card_count(p), 13);
+  assert_int_equal(wfc_plugin_card_count(p), 14);
   assert_int_equal(wfc_plugin_conn_type_count(p), 1);
   assert_string_equal(wfc_plugin_card(p, 0)->id, "later");
-  assert_null(wfc_plugin_card(p, 13));
+  assert_null(wfc_plugin_card(p, 14));
   assert_string_equal(wfc_plugin_conn_type(p, 0)->id, "testconn");
   assert_int_equal(wfc_runtime_plugin_count(f->rt), 1);
   assert_ptr_equal(wfc_runtime_plugin(f->rt, 0), p);
@@ -152,6 +152,8 @@ static const refusal refusals[] = {
      0},
     {"init", WFC_EPLUGININIT,
      "init failed: missing setting BROKEN_TENANT (EINVAL)", 0},
+    {"inittimer", WFC_EPLUGININIT,
+     "init failed: gave up after starting a timer (EIO)", 0},
     {"nullhook", WFC_EREGISTER,
      "bad registration: card \"ok\": invoke hook is NULL", 0},
     {"dupcard", WFC_EREGISTER, "bad registration: duplicate card id \"ok\"", 0},
@@ -190,6 +192,14 @@ static void test_refusals(void **state) {
     assert_ptr_equal(p, (wfc_plugin *)1); /* untouched on failure */
   }
   assert_int_equal(wfc_runtime_plugin_count(f->rt), 0);
+  /* The failed plugin's timer still runs its code, which must still be
+   * mapped (a dlclose would crash here). */
+  wfc_runtime_stats st;
+  wfc_runtime_get_stats(f->rt, &st);
+  assert_int_equal(st.timers_active, 1);
+  assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+  wfc_runtime_get_stats(f->rt, &st);
+  assert_int_equal(st.timers_active, 0);
   /* The oversized message gives both sizes. */
   char err[1024];
   wfc_runtime_load(f->rt, broken_path("oversized"), NULL, err, sizeof err);

@@ -16,6 +16,8 @@
  *   events      (EVENT) pages through a fixed list with a checkpoint
  *   fetch       HTTP through the host: GET into memory or into a new blob
  *               (sink), or POST a blob's bytes (upload)
+ *   stuck       ignores cancel and never completes (a plugin bug the
+ *               host's close grace period must survive)
  *   mkblob      writes `size` pattern bytes into a new blob, returns its ref
  * Connection type "testconn": every hook completes from a timer.
  */
@@ -186,6 +188,15 @@ static int wait_invoke(wfc_call *call) {
     return rc;
   }
   api->call_on_cancel(call, wait_cancel, w);
+  return 0;
+}
+
+static void stuck_cancel(void *arg) {
+  (void)arg; /* deliberately does nothing */
+}
+
+static int stuck_invoke(wfc_call *call) {
+  api->call_on_cancel(call, stuck_cancel, NULL);
   return 0;
 }
 
@@ -545,6 +556,8 @@ static const wfc_card_desc cards[] = {
      fetch_in, fetch_out, fetch_invoke},
     {"mkblob", "Make Blob", "Writes a blob.", WFC_CARD_ACTION, NULL, mkblob_in,
      mkblob_out, mkblob_invoke},
+    {"stuck", "Stuck", "Never completes, ignores cancel (a bug).",
+     WFC_CARD_ACTION, NULL, NULL, NULL, stuck_invoke},
 };
 
 static const wfc_conn_type_desc testconn = {
