@@ -60,12 +60,13 @@ void wfc__cli_host_close(wfc__cli_host *h);
 int wfc__cli_load_plugins(wfc__cli_host *h, const char *dir);
 
 /* A CLI host plus the connection manager on the store (NULL: WFC_STORE or
- * the default), loading plugins first when load is set (cli_connection.c).
- * Returns 0, or WFC_CLI_FAIL with the error printed. */
+ * the default), loading plugins first when load is set, with the blob store
+ * in blob_dir (NULL: none) (cli_connection.c). Returns 0, or WFC_CLI_FAIL
+ * with the error printed. */
 struct wfc_connmgr;
 int wfc__cli_connmgr_open(wfc__cli_host *h, const char *store,
                           const char *plugin_dir, int load,
-                          struct wfc_connmgr **m);
+                          const char *blob_dir, struct wfc_connmgr **m);
 /* Closes the manager, then the host. */
 void wfc__cli_connmgr_close(wfc__cli_host *h, struct wfc_connmgr *m);
 

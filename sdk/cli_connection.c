@@ -118,9 +118,28 @@ static int parse(int argc, char **argv, opts *o) {
 
 /* ---- the manager on a CLI host ------------------------------------------- */
 
+/* wfc__cli_host_open with a blob store. */
+static int host_open(wfc__cli_host *h, const char *blob_dir) {
+  if (blob_dir == NULL)
+    return wfc__cli_host_open(h);
+  memset(h, 0, sizeof *h);
+  int rc = uv_loop_init(&h->loop);
+  if (rc != 0)
+    return wfc__cli_error("cannot create the event loop: %s", uv_strerror(rc));
+  wfc_runtime_opts o = {.size = sizeof o, .blob_dir = blob_dir};
+  rc = wfc_runtime_new(&h->loop, &o, &h->rt);
+  if (rc != 0) {
+    uv_loop_close(&h->loop);
+    return wfc__cli_error("cannot create the runtime (blob store %s): %s",
+                          blob_dir, wfc_strerror(rc));
+  }
+  return 0;
+}
+
 int wfc__cli_connmgr_open(wfc__cli_host *h, const char *store,
-                          const char *plugin_dir, int load, wfc_connmgr **m) {
-  if (wfc__cli_host_open(h) != 0)
+                          const char *plugin_dir, int load,
+                          const char *blob_dir, wfc_connmgr **m) {
+  if (host_open(h, blob_dir) != 0)
     return WFC_CLI_FAIL;
   if (load) {
     h->quiet = 1; /* a broken unrelated plugin must not clutter the output */
@@ -184,7 +203,7 @@ static void print_conn_text(json_object *c) {
 static int cmd_list(opts *o) {
   wfc__cli_host h;
   wfc_connmgr *m;
-  if (wfc__cli_connmgr_open(&h, o->store, o->plugin_dir, 0, &m) != 0)
+  if (wfc__cli_connmgr_open(&h, o->store, o->plugin_dir, 0, NULL, &m) != 0)
     return WFC_CLI_FAIL;
   json_object *arr;
   int rc = wfc_connmgr_list(m, o->plugin, &arr);
@@ -225,7 +244,7 @@ static int not_found(int rc, const char *name) {
 static int cmd_show(opts *o) {
   wfc__cli_host h;
   wfc_connmgr *m;
-  if (wfc__cli_connmgr_open(&h, o->store, o->plugin_dir, 0, &m) != 0)
+  if (wfc__cli_connmgr_open(&h, o->store, o->plugin_dir, 0, NULL, &m) != 0)
     return WFC_CLI_FAIL;
   json_object *c;
   int rc = wfc_connmgr_show(m, o->name, &c);
@@ -360,7 +379,7 @@ static int cmd_async(opts *o, const char *what) {
   int authorize = strcmp(what, "authorize") == 0;
   wfc__cli_host h;
   wfc_connmgr *m;
-  if (wfc__cli_connmgr_open(&h, o->store, o->plugin_dir, 1, &m) != 0)
+  if (wfc__cli_connmgr_open(&h, o->store, o->plugin_dir, 1, NULL, &m) != 0)
     return WFC_CLI_FAIL;
   run x = {.o = o, .what = what, .exit_code = WFC_CLI_FAIL};
   int rc;

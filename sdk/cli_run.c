@@ -15,7 +15,9 @@
 
 static const char usage[] =
     "  wfc card run CARD [--connection NAME] [--input JSON|@file]\n"
-    "      [--store PATH] [--plugin-dir DIR] [--json]\n";
+    "      [--store PATH] [--blob-dir DIR] [--plugin-dir DIR] [--json]\n"
+    "  (files go to --blob-dir, else $WFC_BLOB_DIR, else blobs/ beside the\n"
+    "  store)\n";
 
 typedef struct run {
   int json, tty, done, exit_code, items;
@@ -139,9 +141,11 @@ int wfc__cli_card_run(int argc, char **argv) {
       {"input", required_argument, NULL, 'i'},
       {"store", required_argument, NULL, 's'},
       {"plugin-dir", required_argument, NULL, 'd'},
+      {"blob-dir", required_argument, NULL, 'b'},
       {NULL, 0, NULL, 0}};
   run r = {.exit_code = WFC_CLI_FAIL, .tty = isatty(2)};
-  const char *conn = NULL, *input = "{}", *store = NULL, *dir = NULL;
+  const char *conn = NULL, *input = "{}", *store = NULL, *dir = NULL,
+             *blobs = getenv("WFC_BLOB_DIR");
   int c;
   optind = 0;
   opterr = 0;
@@ -162,6 +166,9 @@ int wfc__cli_card_run(int argc, char **argv) {
     case 'd':
       dir = optarg;
       break;
+    case 'b':
+      blobs = optarg;
+      break;
     default:
       return wfc__cli_usage(usage,
                             "card run: unknown or incomplete option "
@@ -177,8 +184,22 @@ int wfc__cli_card_run(int argc, char **argv) {
     return WFC_CLI_FAIL;
   r.conn_name = conn;
 
+  /* Cards read and write files (attachments) through the blob store; by
+   * default it lives beside the connection store. */
+  char blob_dir[4096];
+  if (blobs == NULL || *blobs == '\0') {
+    char sp[4096];
+    int rc = wfc_connmgr_default_store(store, sp, sizeof sp);
+    char *slash = rc == 0 ? strrchr(sp, '/') : NULL;
+    if (slash != NULL)
+      snprintf(blob_dir, sizeof blob_dir, "%.*s/blobs", (int)(slash - sp), sp);
+    else
+      snprintf(blob_dir, sizeof blob_dir, "blobs");
+  } else {
+    snprintf(blob_dir, sizeof blob_dir, "%s", blobs);
+  }
   wfc__cli_host h;
-  if (wfc__cli_connmgr_open(&h, store, dir, 1, &r.m) != 0) {
+  if (wfc__cli_connmgr_open(&h, store, dir, 1, blob_dir, &r.m) != 0) {
     json_object_put(in);
     return WFC_CLI_FAIL;
   }

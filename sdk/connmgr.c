@@ -675,8 +675,8 @@ static const wfc_conn_ops token_ops = {
 /* ---- open / close ----------------------------------------------------------
  */
 
-int wfc__connmgr_default_store(const char *opts_path, int mk, char *buf,
-                               size_t len) {
+int wfc_connmgr_default_store(const char *opts_path, char *buf, size_t len) {
+  const int mk = 1;
   const char *p = opts_path;
   if (p == NULL || *p == '\0')
     p = getenv("WFC_STORE");
@@ -724,8 +724,8 @@ int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
   m->redirect_timeout_ms = opts ? opts->redirect_timeout_ms : 0;
   snprintf(m->owner, sizeof m->owner, "%s",
            opts && opts->owner ? opts->owner : "");
-  int rc = wfc__connmgr_default_store(opts ? opts->store_path : NULL, 1,
-                                      m->store_path, sizeof m->store_path);
+  int rc = wfc_connmgr_default_store(opts ? opts->store_path : NULL,
+                                     m->store_path, sizeof m->store_path);
   if (rc != 0) {
     if (err != NULL)
       snprintf(err, errlen,

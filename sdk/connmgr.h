@@ -15,10 +15,4 @@
  * margin). */
 #define WFC__TOKEN_MARGIN_MS (5 * 60 * 1000)
 
-/* The store path the manager would use for opts_path (NULL: environment
- * and defaults), written into buf. Creates the default directory (0700)
- * when mkdir is set. 0, WFC_ETOOBIG or WFC_ENOTFOUND (no HOME). */
-int wfc__connmgr_default_store(const char *opts_path, int mkdir, char *buf,
-                               size_t len);
-
 #endif

@@ -81,6 +81,14 @@ WFC_EXTERN int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
 WFC_EXTERN void wfc_connmgr_close(wfc_connmgr *m, void (*done)(void *arg),
                                   void *arg);
 
+/* The store path a manager opened with store_path (NULL: $WFC_STORE, then
+ * the default) would use, written into buf; creates the default directory
+ * (mode 0700). Lets a host put other files beside the store (e.g. the blob
+ * store) before it opens anything. 0, WFC_ETOOBIG, WFC_ENOTFOUND (no HOME)
+ * or WFC_EIO. */
+WFC_EXTERN int wfc_connmgr_default_store(const char *store_path, char *buf,
+                                         size_t len);
+
 /* The store path in use (owned by the manager). */
 WFC_EXTERN const char *wfc_connmgr_store_path(const wfc_connmgr *m);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 
 static char dir[128], store[192], plugin_dir[512], wfc_bin[512];
 static ts_server *srv;
+static const char *other_plugin_dir; /* instead of the conntest one */
 
 typedef struct proc {
   pid_t pid;
@@ -37,7 +39,7 @@ static void spawn(proc *p, const char *const *args) {
   argv[n++] = "--store";
   argv[n++] = store;
   argv[n++] = "--plugin-dir";
-  argv[n++] = plugin_dir;
+  argv[n++] = other_plugin_dir ? other_plugin_dir : plugin_dir;
   argv[n] = NULL;
   int o[2], e[2];
   assert_int_equal(pipe(o), 0);
@@ -309,11 +311,38 @@ static void usage_errors(void **state) {
   assert_non_null(strstr(p.stderr_, "no connection type"));
 }
 
+/* card run gives cards a blob store beside the connection store. */
+static void card_run_with_blobs(void **state) {
+  (void)state;
+  char plugins[512];
+  snprintf(plugins, sizeof plugins, "%s/plugins", WFC_BUILD_DIR);
+  other_plugin_dir = plugins;
+  proc p;
+  const char *const args[] = {
+      "card",   "run", "testplugin.mkblob", "--input", "{\"size\":1000}",
+      "--json", NULL};
+  int code = wfc(&p, args);
+  other_plugin_dir = NULL;
+  assert_int_equal(code, 0);
+  json_object *out = json_tokener_parse(p.stdout_), *blob, *v;
+  assert_true(json_object_object_get_ex(out, "blob", &blob));
+  assert_true(json_object_object_get_ex(blob, "size", &v));
+  assert_int_equal(json_object_get_int(v), 1000);
+  assert_true(json_object_object_get_ex(blob, "id", &v));
+  char path[512];
+  snprintf(path, sizeof path, "%s/blobs/%s", dir, json_object_get_string(v));
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_size, 1000);
+  json_object_put(out);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lifecycle),
       cmocka_unit_test(consent_outcome_in_words),
       cmocka_unit_test(usage_errors),
+      cmocka_unit_test(card_run_with_blobs),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
