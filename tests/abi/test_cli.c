@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -280,6 +281,39 @@ static void test_card_list_and_describe(void **state) {
   assert_int_equal(count_lines(r->err), 1);
 }
 
+/* Every plugin the project builds loads and matches its manifest (the
+ * real plugin's is the repository's manifest.json, copied beside it). */
+static void test_every_plugin_matches_its_manifest(void **state) {
+  (void)state;
+  const char *dir = build_path(1, "plugins");
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0)
+      continue;
+    char args[4400];
+    snprintf(args, sizeof args, "plugin inspect %s/%s --json", dir, e->d_name);
+    run *r = wfc(NULL, args);
+    if (r->status != 0)
+      fail_msg("%s: exit %d\n%s", e->d_name, r->status, r->err);
+    json_object *o = json_tokener_parse(r->out);
+    assert_non_null(o);
+    json_object *m = json_object_object_get(o, "manifest");
+    if (strcmp(json_object_get_string(json_object_object_get(m, "status")),
+               "ok") != 0)
+      fail_msg("%s: manifest %s\n%s", e->d_name,
+               json_object_get_string(json_object_object_get(m, "status")),
+               r->err);
+    json_object_put(o);
+    n++;
+  }
+  closedir(d);
+  assert_true(n >= 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_inspect_json),
@@ -287,6 +321,7 @@ int main(void) {
       cmocka_unit_test(test_inspect_refusals),
       cmocka_unit_test(test_inspect_manifest_mismatch),
       cmocka_unit_test(test_card_list_and_describe),
+      cmocka_unit_test(test_every_plugin_matches_its_manifest),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
