@@ -45,7 +45,8 @@ typedef struct req {
   char *resp; /* owned */
   size_t resp_len;
   void (*done)(struct req *r);
-  wfc_call *call;
+  wfc_call *call; /* the hook's call, or NULL for a card request */
+  void *ctx;      /* a card's own context */
   int attempt;
 } req;
 
@@ -91,9 +92,9 @@ static void after(uv_work_t *w, int status) {
   free(r);
 }
 
-static int send_req(wfc_call *call, const char *base, const char *path,
-                    const char *body, const char *bearer, void (*done)(req *r),
-                    int attempt) {
+static int send_req(wfc_call *call, void *ctx, const char *base,
+                    const char *path, const char *body, const char *bearer,
+                    void (*done)(req *r), int attempt) {
   req *r = calloc(1, sizeof *r);
   if (r == NULL)
     return WFC_ENOMEM;
@@ -103,6 +104,7 @@ static int send_req(wfc_call *call, const char *base, const char *path,
   if (bearer != NULL)
     snprintf(r->auth, sizeof r->auth, "Authorization: Bearer %s", bearer);
   r->call = call;
+  r->ctx = ctx;
   r->done = done;
   r->attempt = attempt;
   r->work.data = r;
@@ -226,7 +228,7 @@ static int ct_complete(wfc_call *call) {
   char body[512];
   snprintf(body, sizeof body, "grant_type=authorization_code&code=%s",
            json_object_get_string(v));
-  return send_req(call, param(call, "token_url"), "/token", body, NULL,
+  return send_req(call, NULL, param(call, "token_url"), "/token", body, NULL,
                   complete_done, 0);
 }
 
@@ -240,7 +242,7 @@ static int ct_refresh(wfc_call *call) {
     return WFC_EREAUTH;
   char body[512];
   snprintf(body, sizeof body, "grant_type=refresh_token&refresh_token=%s", rt);
-  return send_req(call, param(call, "token_url"), "/token", body, NULL,
+  return send_req(call, NULL, param(call, "token_url"), "/token", body, NULL,
                   refresh_done, 0);
 }
 
@@ -253,7 +255,7 @@ static void revoke_done(req *r) {
 }
 
 static int ct_revoke(wfc_call *call) {
-  return send_req(call, param(call, "token_url"), "/revoke", "x=1", NULL,
+  return send_req(call, NULL, param(call, "token_url"), "/revoke", "x=1", NULL,
                   revoke_done, 0);
 }
 
@@ -267,7 +269,7 @@ static void test_done(req *r) {
 static int ct_test(wfc_call *call) {
   json_object *v;
   json_object_object_get_ex(api->call_input(call), "access_token", &v);
-  return send_req(call, param(call, "token_url"), "/me", NULL,
+  return send_req(call, NULL, param(call, "token_url"), "/me", NULL,
                   json_object_get_string(v), test_done, 0);
 }
 
@@ -283,7 +285,7 @@ typedef struct whoami_ctx {
 static void whoami_token(void *arg, int status, const char *token);
 
 static void whoami_done(req *r) {
-  whoami_ctx *w = (whoami_ctx *)r->call;
+  whoami_ctx *w = r->ctx;
   if (r->status == 401 && w->attempt == 1) {
     /* The service refused the token: report it and try once more. */
     wfc_conn *conn = api->call_conn(w->call);
@@ -312,9 +314,8 @@ static void whoami_token(void *arg, int status, const char *token) {
     return;
   }
   w->attempt++;
-  /* req.call carries the context here (the request only passes it back). */
-  int rc = send_req((wfc_call *)w, param(w->call, "token_url"), "/me", NULL,
-                    token, whoami_done, w->attempt);
+  int rc = send_req(w->call, w, param(w->call, "token_url"), "/me", NULL, token,
+                    whoami_done, w->attempt);
   if (rc != 0) {
     api->call_fail(w->call, rc, NULL, "cannot send");
     free(w);
