@@ -3,6 +3,7 @@
 
 #include "cards.h"
 #include "conn.h"
+#include "graph.h"
 
 const wfc_host_api *o365_api;
 
@@ -26,7 +27,12 @@ static int o365_init(const wfc_host_api *api, wfc_registrar *reg,
   return o365_cards_register(reg, err);
 }
 
+/* After every call has completed (and the host has stopped our timers). */
+static void o365_shutdown(void) {
+  o365_graph_shutdown();
+}
+
 WFC_PLUGIN_DEFINE(O365_PLUGIN_NAME, O365_PLUGIN_VERSION,
                   "Office 365 Mail: send, search and manage Microsoft 365 "
                   "mail through Microsoft Graph.",
-                  o365_init, NULL)
+                  o365_init, o365_shutdown)

@@ -1,6 +1,7 @@
 /* graph.c - see graph.h. */
 #include "graph.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,9 @@
 #include "config.h"
 #include "entry.h"
 
-enum req_stage { ST_TOKEN, ST_HTTP, ST_WAIT, ST_DONE };
+enum req_stage { ST_TOKEN, ST_HTTP, ST_WAIT, ST_QUEUED, ST_DONE };
+
+typedef struct gate gate;
 
 struct o365_graph_req {
   wfc_call *call; /* host-owned */
@@ -44,7 +47,32 @@ struct o365_graph_req {
   int in_send; /* inside o365_graph_send: errors are returned, not called */
   wfc_http *http;
   wfc_timer *timer;
+  gate *gate;            /* the mailbox's gate, NULL when not gated */
+  int holds_slot;        /* counted in gate->active */
+  o365_graph_req *qnext; /* in gate's queue */
 };
+
+/* ---- Mailbox gates ----------------------------------------------------
+ *
+ * Outlook throttles per app and mailbox: 4 concurrent requests, and a 429
+ * with Retry-After when exceeded. So that a bulk job meets no avoidable
+ * 429, each mailbox (Graph origin + "/users/{id}", or the connection's
+ * account for "/me") admits O365_GRAPH_MAX_CONCURRENT attempts at a time;
+ * the others wait in FIFO order. A 429 or 503 with Retry-After closes the
+ * mailbox's gate for that long, for every request queued behind it, not
+ * only the one that was refused. Gates live on the loop thread (plugin
+ * global state); an idle, open gate is freed. */
+struct gate {
+  char key[600];
+  int active;
+  int refs;              /* requests pointing here (queued, waiting, ...) */
+  int64_t blocked_until; /* host clock, epoch ms */
+  o365_graph_req *head, *tail;
+  wfc_timer *timer; /* reopens the gate at blocked_until */
+  gate *next;
+};
+
+static gate *gates;
 
 static void wipe_free(char *s) {
   if (s != NULL) {
@@ -54,6 +82,8 @@ static void wipe_free(char *s) {
 }
 
 static void req_free(o365_graph_req *r) {
+  if (r->gate != NULL)
+    r->gate->refs--; /* the caller then offers the gate to gate_maybe_free */
   free(r->method);
   free(r->url);
   if (r->body != NULL) {
@@ -167,6 +197,10 @@ static const char *code_message(int code) {
   }
 }
 
+static void gate_unqueue(o365_graph_req *r);
+static void gate_release(o365_graph_req *r);
+static void gate_maybe_free(gate *g);
+
 /* ---- Completion -----------------------------------------------------------
  */
 
@@ -219,7 +253,11 @@ static void deliver(o365_graph_req *r, int error, const char *message,
   }
   if (res.error != 0 && res.message == NULL)
     res.message = code_message(res.error);
+  gate *g = r->gate;
+  if (r->stage == ST_QUEUED)
+    gate_unqueue(r);
   r->stage = ST_DONE;
+  gate_release(r);
   if (r->call != NULL)
     o365_api->call_on_cancel(r->call, NULL, NULL);
   o365_api->log(3, "o365mail: %s %s -> %ld (%d attempt%s)%s%s", r->method,
@@ -228,11 +266,186 @@ static void deliver(o365_graph_req *r, int error, const char *message,
   r->cb(r->arg, &res);
   json_object_put(json);
   req_free(r);
+  if (g != NULL)
+    gate_maybe_free(g);
+}
+
+static int start_attempt(o365_graph_req *r);
+static void deliver(o365_graph_req *r, int error, const char *message,
+                    const wfc_http_res *http);
+
+static void gate_maybe_free(gate *g) {
+  if (g->refs > 0 || g->active > 0 || g->head != NULL || g->timer != NULL ||
+      g->blocked_until > o365_api->now_ms())
+    return;
+  for (gate **pp = &gates; *pp; pp = &(*pp)->next) {
+    if (*pp == g) {
+      *pp = g->next;
+      free(g);
+      return;
+    }
+  }
+}
+
+static void gate_wake(gate *g);
+
+static void gate_timer_cb(void *arg) {
+  gate *g = arg;
+  g->timer = NULL;
+  gate_wake(g);
+  gate_maybe_free(g);
+}
+
+/* Starts queued requests while the gate is open and has room. */
+static void gate_wake(gate *g) {
+  int64_t now = o365_api->now_ms();
+  if (g->blocked_until > now) {
+    if (g->timer == NULL && g->head != NULL &&
+        o365_api->timer_start((uint64_t)(g->blocked_until - now), gate_timer_cb,
+                              g, &g->timer) != 0)
+      g->timer = NULL;
+    return;
+  }
+  while (g->head != NULL && g->active < O365_GRAPH_MAX_CONCURRENT) {
+    o365_graph_req *r = g->head;
+    g->head = r->qnext;
+    if (g->head == NULL)
+      g->tail = NULL;
+    r->qnext = NULL;
+    g->active++;
+    r->holds_slot = 1;
+    int rc = start_attempt(r);
+    if (rc != 0)
+      deliver(r, rc, "request failed", NULL);
+  }
+}
+
+static void gate_release(o365_graph_req *r) {
+  if (r->gate == NULL || !r->holds_slot)
+    return;
+  r->holds_slot = 0;
+  r->gate->active--;
+  gate_wake(r->gate);
+}
+
+static void gate_block(gate *g, int64_t delay_ms) {
+  int64_t until = o365_api->now_ms() + delay_ms;
+  if (g != NULL && until > g->blocked_until)
+    g->blocked_until = until;
+}
+
+static void gate_unqueue(o365_graph_req *r) {
+  gate *g = r->gate;
+  o365_graph_req **pp = &g->head, *prev = NULL;
+  while (*pp != NULL && *pp != r) {
+    prev = *pp;
+    pp = &(*pp)->qnext;
+  }
+  if (*pp == r) {
+    *pp = r->qnext;
+    if (g->tail == r)
+      g->tail = prev;
+  }
+  r->qnext = NULL;
+}
+
+/* The mailbox an URL addresses, as a gate key; 0 when not gated. */
+static int gate_key(o365_graph_req *r, char *key, size_t keysz) {
+  size_t olen = 0;
+  const char *p = strstr(r->url, "://");
+  if (p == NULL || r->conn == NULL)
+    return 0;
+  olen = (size_t)(p + 3 - r->url) + strcspn(p + 3, "/?#");
+  /* Skip the version segment ("/v1.0", "/beta"). */
+  const char *path = r->url + olen;
+  if (*path == '/')
+    path += 1 + strcspn(path + 1, "/?#");
+  if (strncmp(path, "/users/", 7) == 0) {
+    size_t n = strcspn(path + 7, "/?#");
+    snprintf(key, keysz, "%.*s/users/%.*s", (int)olen, r->url, (int)n,
+             path + 7);
+  } else if (strncmp(path, "/me", 3) == 0 &&
+             (path[3] == '/' || path[3] == '?' || path[3] == '\0')) {
+    const char *account =
+        o365_json_str(o365_api->conn_info(r->conn), "account");
+    if (account != NULL)
+      snprintf(key, keysz, "%.*s/users/%s", (int)olen, r->url, account);
+    else
+      snprintf(key, keysz, "%.*s/conn/%p", (int)olen, r->url, (void *)r->conn);
+  } else {
+    return 0;
+  }
+  for (char *c = key; *c; c++)
+    if (*c >= 'A' && *c <= 'Z')
+      *c = (char)(*c - 'A' + 'a');
+  return 1;
+}
+
+static gate *gate_find(const char *key) {
+  for (gate *g = gates; g; g = g->next)
+    if (strcmp(g->key, key) == 0)
+      return g;
+  gate *g = calloc(1, sizeof *g);
+  if (g == NULL)
+    return NULL;
+  o365_strlcpy(g->key, key, sizeof g->key);
+  g->next = gates;
+  gates = g;
+  return g;
+}
+
+static void throttled_cb(void *arg) {
+  o365_graph_req *r = arg;
+  r->timer = NULL;
+  deliver(r, WFC_ETHROTTLED,
+          "the mailbox is throttled for longer than the plugin waits", NULL);
+}
+
+/* Starts an attempt now, or queues it behind the mailbox's gate. */
+static int admit(o365_graph_req *r) {
+  gate *g = r->gate;
+  if (g == NULL)
+    return start_attempt(r);
+  if (g->head == NULL && g->active < O365_GRAPH_MAX_CONCURRENT &&
+      g->blocked_until <= o365_api->now_ms()) {
+    g->active++;
+    r->holds_slot = 1;
+    int rc = start_attempt(r);
+    if (rc != 0) {
+      r->holds_slot = 0;
+      g->active--;
+    }
+    return rc;
+  }
+  int64_t wait = g->blocked_until - o365_api->now_ms();
+  if (wait > O365_GRAPH_MAX_WAIT_MS) {
+    /* Not waited out silently: reported (later, never from inside send)
+     * as throttled with the delay Graph asked for. */
+    r->retry_after_ms = wait;
+    r->stage = ST_WAIT;
+    return o365_api->timer_start(0, throttled_cb, r, &r->timer);
+  }
+  r->stage = ST_QUEUED;
+  if (g->tail)
+    g->tail->qnext = r;
+  else
+    g->head = r;
+  g->tail = r;
+  gate_wake(g); /* arms the reopening timer when blocked */
+  return 0;
+}
+
+void o365_graph_shutdown(void) {
+  while (gates != NULL) {
+    gate *g = gates;
+    gates = g->next;
+    if (g->timer != NULL)
+      o365_api->timer_stop(g->timer);
+    free(g);
+  }
 }
 
 /* ---- The attempt loop ---------------------------------------------------- */
-
-static int start_attempt(o365_graph_req *r);
 
 static void on_cancel(void *arg) {
   o365_graph_cancel(arg);
@@ -253,6 +466,9 @@ void o365_graph_cancel(o365_graph_req *r) {
     r->timer = NULL;
     deliver(r, WFC_ECANCELED, "canceled", NULL);
     break;
+  case ST_QUEUED:
+    deliver(r, WFC_ECANCELED, "canceled", NULL);
+    break;
   case ST_TOKEN: /* the token callback sees canceled and delivers */
   case ST_DONE:
     break;
@@ -262,7 +478,7 @@ void o365_graph_cancel(o365_graph_req *r) {
 static void timer_cb(void *arg) {
   o365_graph_req *r = arg;
   r->timer = NULL;
-  int rc = start_attempt(r);
+  int rc = admit(r);
   if (rc != 0)
     deliver(r, rc, code_message(rc), NULL);
 }
@@ -294,6 +510,7 @@ static void http_cb(void *arg, const wfc_http_res *res) {
     return;
   }
   r->attempts++;
+  gate_release(r); /* the mailbox's slot is free again */
   int more = r->attempts < O365_GRAPH_MAX_ATTEMPTS;
 
   if (res->error != 0) {
@@ -313,7 +530,7 @@ static void http_cb(void *arg, const wfc_http_res *res) {
      * and we try once more. A 401 means nothing was executed. */
     r->auth_retried = 1;
     o365_api->conn_token_rejected(r->conn, r->token);
-    int rc = start_attempt(r);
+    int rc = admit(r);
     if (rc != 0)
       deliver(r, rc, code_message(rc), NULL);
     return;
@@ -324,8 +541,11 @@ static void http_cb(void *arg, const wfc_http_res *res) {
   if (throttled || (gateway && r->idempotent)) {
     int64_t ra = o365_retry_after_ms(o365_api->http_header(res, "Retry-After"),
                                      o365_api->now_ms());
-    if (ra >= 0)
+    if (ra >= 0) {
       r->retry_after_ms = ra;
+      if (throttled) /* the whole mailbox waits, not only this request */
+        gate_block(r->gate, ra);
+    }
     int64_t delay = ra >= 0 ? ra : backoff_ms(r->attempts);
     if (more && delay <= O365_GRAPH_MAX_WAIT_MS &&
         schedule_retry(r, delay) == 0)
@@ -533,9 +753,18 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
   rc = o365_guid(r->crid);
   if (rc != 0)
     goto fail;
+  char key[600];
+  if (r->explicit_token == NULL && gate_key(r, key, sizeof key)) {
+    r->gate = gate_find(key);
+    if (r->gate == NULL) {
+      rc = WFC_ENOMEM;
+      goto fail;
+    }
+    r->gate->refs++;
+  }
 
   r->in_send = 1;
-  rc = start_attempt(r);
+  rc = admit(r);
   r->in_send = 0;
   if (rc != 0)
     goto fail;
@@ -545,8 +774,12 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
     *out = r;
   return 0;
 
-fail:
+fail : {
+  gate *g = r->gate;
   req_free(r);
+  if (g != NULL)
+    gate_maybe_free(g);
+}
   return rc;
 }
 
@@ -670,4 +903,60 @@ int o365_graph_pages(wfc_call *call, const o365_graph_opts *o,
   if (rc != 0)
     pager_free(p);
   return rc;
+}
+
+/* ---- Helpers for cards ----------------------------------------------------
+ */
+
+char *o365_graph_path(const char *mailbox, ...) {
+  o365_buf b;
+  o365_buf_init(&b);
+  o365_graph_mailbox(&b, mailbox);
+  va_list ap;
+  va_start(ap, mailbox);
+  for (const char *seg = va_arg(ap, const char *); seg != NULL;
+       seg = va_arg(ap, const char *))
+    o365_buf_seg(&b, seg);
+  va_end(ap);
+  return o365_buf_take(&b);
+}
+
+const char *o365_call_mailbox(wfc_call *call) {
+  const char *m = o365_json_str(o365_api->call_input(call), "mailbox");
+  return m != NULL && *m != '\0' ? m : NULL;
+}
+
+struct json_object *o365_json_recipients(struct json_object *list, int *bad) {
+  if (bad != NULL)
+    *bad = -1;
+  if (list == NULL || !json_object_is_type(list, json_type_array))
+    return NULL;
+  struct json_object *out = json_object_new_array();
+  size_t n = json_object_array_length(list);
+  for (size_t i = 0; i < n; i++) {
+    struct json_object *it = json_object_array_get_idx(list, i);
+    struct json_object *ea = NULL;
+    const char *address = NULL, *name = NULL;
+    if (json_object_is_type(it, json_type_string)) {
+      address = json_object_get_string(it);
+    } else if (json_object_is_type(it, json_type_object)) {
+      if (json_object_object_get_ex(it, "emailAddress", &ea))
+        it = ea;
+      address = o365_json_str(it, "address");
+      name = o365_json_str(it, "name");
+    }
+    if (address == NULL || *address == '\0' || strchr(address, '@') == NULL) {
+      if (bad != NULL)
+        *bad = (int)i;
+      json_object_put(out);
+      return NULL;
+    }
+    struct json_object *addr = json_object_new_object();
+    o365_json_add_str(addr, "address", address);
+    o365_json_add_str(addr, "name", name);
+    struct json_object *rcpt = json_object_new_object();
+    json_object_object_add(rcpt, "emailAddress", addr);
+    json_object_array_add(out, rcpt);
+  }
+  return out;
 }

@@ -11,6 +11,9 @@
  *     times; a wait longer than O365_GRAPH_MAX_WAIT_MS is not waited out
  *     but reported (WFC_ETHROTTLED with retry_after_ms);
  *   - on 502/504 and transport errors: retries only idempotent requests.
+ *   - per mailbox, at most O365_GRAPH_MAX_CONCURRENT attempts run at once
+ *     (the rest wait in FIFO order), and a Retry-After pauses the whole
+ *     mailbox, so that bulk work meets no avoidable 429.
  * Why 429/503 are retried even for a non-idempotent POST (sendMail, reply,
  * forward, send): Graph's throttling and availability front end answers
  * them before the request reaches the mailbox ("the request was not
@@ -40,7 +43,9 @@
 struct json_object;
 
 #define O365_GRAPH_MAX_ATTEMPTS 5
-#define O365_GRAPH_MAX_WAIT_MS  120000
+/* Attempts in flight at once per mailbox (Outlook's limit is 4). */
+#define O365_GRAPH_MAX_CONCURRENT 4
+#define O365_GRAPH_MAX_WAIT_MS    120000
 
 enum {
   /* Safe to repeat after any transient failure. Implied for GET, HEAD, PUT
@@ -122,6 +127,23 @@ void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
 typedef int (*o365_graph_page_cb)(void *arg, const o365_graph_res *res);
 int o365_graph_pages(wfc_call *call, const o365_graph_opts *o,
                      o365_graph_page_cb on_page, void *arg);
+
+/* Frees the mailbox gates (plugin shutdown, after every call). */
+void o365_graph_shutdown(void);
+
+/* "/me/seg1/seg2..." or "/users/{mailbox}/seg1/...": each segment
+ * percent-encoded, NULL-terminated list. Add a query with o365_buf_query or
+ * by appending to the result. Transfer (free()), NULL on OOM. */
+char *o365_graph_path(const char *mailbox, ...) __attribute__((sentinel));
+
+/* The card input's "mailbox" (borrowed) or NULL for the signed-in user. */
+const char *o365_call_mailbox(wfc_call *call);
+
+/* Graph recipients from a list of strings ("a@b.c") or of objects
+ * {"address","name"?} / {"emailAddress":{...}}: [{"emailAddress":
+ * {"address","name"?}}]. Transfer; NULL when list is not a list or an
+ * item is malformed (*bad then names the index). */
+struct json_object *o365_json_recipients(struct json_object *list, int *bad);
 
 /* Appends "/me" (mailbox NULL or "") or "/users/{mailbox}" (encoded) to
  * b. A mailbox is a UPN or an object id. */

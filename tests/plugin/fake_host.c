@@ -70,6 +70,7 @@ static struct {
   size_t ncards;
   wfc_conn_type_desc conn_type;
   int have_conn_type;
+  size_t max_inflight;
 } F;
 
 static char *xstrdup(const char *s) {
@@ -235,6 +236,12 @@ static int f_http_send(const wfc_http_req *req, wfc_http_cb cb, void *arg,
     if (strpbrk(req->headers[i], "\r\n"))
       return WFC_EHEADER;
   fake_req *r = &F.reqs[F.nreqs++];
+  r->at_ms = F.now;
+  size_t inflight = 1;
+  for (size_t i = 0; i < F.nevents; i++)
+    inflight += F.events[i]->live && F.events[i]->kind == EV_HTTP;
+  if (inflight > F.max_inflight)
+    F.max_inflight = inflight;
   r->method = xstrdup(req->method);
   r->url = xstrdup(req->url);
   size_t n = 0;
@@ -387,6 +394,10 @@ void fake_http_push_error(int error) {
   s->error = error;
   s->headers = xstrdup("");
   s->body = xstrdup("");
+}
+
+size_t fake_http_max_inflight(void) {
+  return F.max_inflight;
 }
 
 size_t fake_http_count(void) {

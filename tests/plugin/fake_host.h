@@ -17,6 +17,7 @@ typedef struct fake_req {
   char **headers; /* NULL-terminated copies */
   char *body;
   size_t body_len;
+  int64_t at_ms; /* virtual time when it was sent */
 } fake_req;
 
 struct wfc_call {
@@ -50,6 +51,8 @@ void fake_teardown(void);
 void fake_http_push(long status, const char *headers, const char *body);
 void fake_http_push_error(int error);
 size_t fake_http_count(void);
+/* Most HTTP requests ever in flight at once since fake_reset(). */
+size_t fake_http_max_inflight(void);
 const fake_req *fake_http_req(size_t i);
 /* Value of a request header (case-insensitive), or NULL. */
 const char *fake_req_header(const fake_req *r, const char *name);

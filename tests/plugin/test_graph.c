@@ -58,6 +58,7 @@ static int teardown(void **state) {
   (void)state;
   fake_call_free(call);
   fake_conn_free(conn);
+  o365_graph_shutdown(); /* mailbox gates are plugin-global */
   fake_teardown();
   return 0;
 }
@@ -193,12 +194,25 @@ static void test_bounded_retries(void **state) {
   assert_int_equal(fake_http_pending(), 0);
 
   /* A Retry-After beyond the cap is reported, not waited out. */
+  fake_set_now_ms(fake_now_ms() + 2000); /* past the last Retry-After */
   int64_t waited = fake_waited_ms();
   fake_http_push(429, "Retry-After: 3600", "");
   send(NULL, "/me/messages", 0, &r);
   assert_int_equal(r.error, WFC_ETHROTTLED);
   assert_int_equal(r.retry_after_ms, 3600000);
   assert_int_equal(r.attempts, 1);
+  assert_int_equal(fake_waited_ms(), waited);
+  /* The mailbox stays closed for that hour: the next request is refused
+   * at once (no request sent), with the delay. */
+  size_t sent = fake_http_count();
+  send(NULL, "/me/mailFolders", 0, &r);
+  assert_int_equal(r.error, WFC_ETHROTTLED);
+  assert_int_equal(fake_http_count(), sent);
+  assert_true(r.retry_after_ms > 3500000);
+  /* Another mailbox is not affected. */
+  fake_http_push(200, "", "{}");
+  send(NULL, "/users/bob@contoso.test/messages", 0, &r);
+  assert_int_equal(r.error, 0);
   assert_int_equal(fake_waited_ms(), waited);
 }
 
@@ -417,6 +431,102 @@ static void test_cancel_in_flight(void **state) {
   assert_int_equal(r.error, WFC_ECANCELED);
 }
 
+static void test_mailbox_concurrency(void **state) {
+  (void)state;
+  result r[10], other[3];
+  for (int i = 0; i < 10; i++)
+    fake_http_push(200, "", "{}");
+  for (int i = 0; i < 10; i++) {
+    memset(&r[i], 0, sizeof r[i]);
+    o365_graph_opts o = {.path = "/me/messages?$top=1"};
+    assert_int_equal(o365_graph_send(call, &o, record, &r[i], NULL), 0);
+  }
+  fake_run();
+  for (int i = 0; i < 10; i++) {
+    assert_int_equal(r[i].calls, 1);
+    assert_int_equal(r[i].error, 0);
+  }
+  assert_int_equal(fake_http_count(), 10);
+  assert_int_equal(fake_http_max_inflight(), O365_GRAPH_MAX_CONCURRENT);
+
+  /* Two mailboxes: each has its own four slots. */
+  teardown(NULL);
+  setup(NULL);
+  for (int i = 0; i < 7; i++)
+    fake_http_push(200, "", "{}");
+  for (int i = 0; i < 4; i++) {
+    memset(&r[i], 0, sizeof r[i]);
+    o365_graph_opts o = {.path = "/me/messages"};
+    assert_int_equal(o365_graph_send(call, &o, record, &r[i], NULL), 0);
+  }
+  for (int i = 0; i < 3; i++) {
+    memset(&other[i], 0, sizeof other[i]);
+    o365_graph_opts o = {.path = "/users/Shared%40contoso.test/messages"};
+    assert_int_equal(o365_graph_send(call, &o, record, &other[i], NULL), 0);
+  }
+  fake_run();
+  assert_int_equal(fake_http_max_inflight(), 7);
+}
+
+static void test_retry_after_pauses_mailbox(void **state) {
+  (void)state;
+  fake_http_push(429, "Retry-After: 5", "");
+  fake_http_push(200, "", "{}"); /* C */
+  fake_http_push(200, "", "{}"); /* A's retry */
+  result a = {0}, c = {0};
+  o365_graph_opts o = {.path = "/me/messages"};
+  assert_int_equal(o365_graph_send(call, &o, record, &a, NULL), 0);
+  assert_true(fake_step()); /* token */
+  assert_true(fake_step()); /* A's 429: the mailbox closes for 5 s */
+  int64_t t0 = fake_now_ms();
+  assert_int_equal(o365_graph_send(call, &o, record, &c, NULL), 0);
+  fake_run();
+  assert_int_equal(a.error, 0);
+  assert_int_equal(c.error, 0);
+  assert_int_equal(fake_http_count(), 3);
+  /* C was not sent into the throttled mailbox before Retry-After. */
+  assert_true(fake_http_req(1)->at_ms >= t0 + 5000);
+  assert_true(fake_http_req(2)->at_ms >= t0 + 5000);
+}
+
+static void test_card_helpers(void **state) {
+  (void)state;
+  char *p = o365_graph_path(NULL, "messages", "AAMk/+=", "attachments", NULL);
+  assert_string_equal(p, "/me/messages/AAMk%2F%2B%3D/attachments");
+  free(p);
+  p = o365_graph_path("support@contoso.test", "mailFolders", "inbox", NULL);
+  assert_string_equal(p, "/users/support%40contoso.test/mailFolders/inbox");
+  free(p);
+
+  struct json_object *in = json_tokener_parse(
+      "[\"a@x.test\",{\"address\":\"b@x.test\",\"name\":\"B\"},"
+      "{\"emailAddress\":{\"address\":\"c@x.test\"}}]");
+  int bad = 0;
+  struct json_object *out = o365_json_recipients(in, &bad);
+  assert_non_null(out);
+  assert_int_equal(bad, -1);
+  assert_string_equal(
+      json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN),
+      "[{\"emailAddress\":{\"address\":\"a@x.test\"}},"
+      "{\"emailAddress\":{\"address\":\"b@x.test\",\"name\":"
+      "\"B\"}},{\"emailAddress\":{\"address\":\"c@x.test\"}}]");
+  json_object_put(out);
+  json_object_put(in);
+  in = json_tokener_parse("[\"a@x.test\",\"not-an-address\"]");
+  assert_null(o365_json_recipients(in, &bad));
+  assert_int_equal(bad, 1);
+  json_object_put(in);
+  assert_null(o365_json_recipients(NULL, &bad));
+
+  wfc_call *c =
+      fake_call_new(json_tokener_parse("{\"mailbox\":\"s@x\"}"), NULL);
+  assert_string_equal(o365_call_mailbox(c), "s@x");
+  fake_call_free(c);
+  c = fake_call_new(json_tokener_parse("{\"mailbox\":\"\"}"), NULL);
+  assert_null(o365_call_mailbox(c));
+  fake_call_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_basic_get, setup, teardown),
@@ -435,6 +545,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cancel_while_waiting, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mailbox_concurrency, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_retry_after_pauses_mailbox, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_card_helpers, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
