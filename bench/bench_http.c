@@ -11,7 +11,9 @@
  * options, and prints requests/s and CPU time per request of the calling
  * thread (getrusage RUSAGE_THREAD), then the medians and the ratios
  * engine/raw (DESIGN.md section 7: CPU within 1.15x of raw libcurl).
- * Figures only: nothing here asserts on time.
+ * Figures only: nothing here asserts on time. CPU time moves with the
+ * machine's load; bench/callgrind-http.sh counts instructions per request
+ * instead, which does not.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -96,7 +98,9 @@ static void eng_closed(void *arg) {
 static void run_engine(const cfg *c, figures *f) {
   uv_loop_t loop;
   eng_run r = {.c = c};
-  wfc__http_opts o = {.size = sizeof o, .max_host_connections = c->max_host};
+  wfc__http_opts o = {.size = sizeof o,
+                      .max_host_connections = c->max_host,
+                      .verbose = getenv("WFC_BENCH_VERBOSE") != NULL};
   double u0, s0, u1, s1, t0;
   int closed = 0;
 

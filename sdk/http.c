@@ -52,7 +52,7 @@
       (e)->st.max_curl_depth = (e)->in_curl;                                   \
   } while (0)
 
-enum { ST_PENDING = 1, ST_ACTIVE, ST_DONE, ST_DELIVERING };
+enum { ST_PENDING = 1, ST_WAITING, ST_ACTIVE, ST_DONE, ST_DELIVERING };
 
 typedef struct buf {
   char *p;
@@ -63,6 +63,22 @@ typedef struct rlist {
   wfc_http *head, *tail;
   size_t n;
 } rlist;
+
+/* A scheme://host:port the engine talks to. Over HTTP/1.1 at most
+ * max_host_connections of its transfers are in the multi at once; the rest
+ * wait here, in send order, so libcurl never holds transfers it cannot
+ * start (each would parse its URL and look for a connection again every
+ * time one frees). Once the origin answered over HTTP/2, libcurl
+ * multiplexes and the engine stops counting. Freed with the engine. */
+typedef struct origin {
+  struct origin *next;
+  struct origin *dirty_next; /* in e->dirty when a slot may have freed */
+  int dirty;
+  int inflight; /* transfers in the multi */
+  int h2;
+  rlist waiting;
+  char key[]; /* "scheme://host:port", lower-case */
+} origin;
 
 /* A socket curl asked us to watch. Owned by the engine's fd map; freed in
  * the poll handle's close callback. */
@@ -78,6 +94,7 @@ struct wfc_http {
   wfc_http_res res; /* handed (borrowed) to the callback */
   uint32_t magic;
   wfc__http_engine *e;
+  struct origin *org;    /* where it goes */
   wfc_http *prev, *next; /* in exactly one of the engine's lists */
   wfc_http *abort_next;  /* in the abort queue when abort_queued */
   int abort_queued;
@@ -119,6 +136,8 @@ struct wfc__http_engine {
   void (*done)(void *arg);
   void *done_arg;
   rlist pending, active, donel;
+  origin *origins;
+  origin *dirty;
   wfc_http *abort_head, *abort_tail;
   size_t count; /* requests not yet called back */
   uint64_t deadline_due;
@@ -168,6 +187,8 @@ static rlist *list_of(wfc__http_engine *e, wfc_http *h) {
   switch (h->state) {
   case ST_PENDING:
     return &e->pending;
+  case ST_WAITING:
+    return &h->org->waiting;
   case ST_ACTIVE:
     return &e->active;
   case ST_DONE:
@@ -459,6 +480,8 @@ static void deadline_cb(uv_timer_t *t) {
   e->deadline_armed = 0;
   deadline_scan(e, &e->pending, now, &next);
   deadline_scan(e, &e->active, now, &next);
+  for (origin *o = e->origins; o; o = o->next)
+    deadline_scan(e, &o->waiting, now, &next);
   if (next != UINT64_MAX)
     deadline_arm(e, next);
   engine_pump(e);
@@ -489,6 +512,17 @@ static void request_free(wfc_http *h) {
   free(h);
 }
 
+/* Adds delta to o's transfers in flight and, when that may let a waiting
+ * request start, queues o for run_adds(). */
+static void origin_mark(wfc__http_engine *e, origin *o, int delta) {
+  o->inflight += delta;
+  if (delta <= 0 && !o->dirty && o->waiting.head) {
+    o->dirty = 1;
+    o->dirty_next = e->dirty;
+    e->dirty = o;
+  }
+}
+
 /* Takes h out of the multi (or the pending list) and queues its callback.
  * Never called from inside a libcurl callback. */
 static void request_detach(wfc__http_engine *e, wfc_http *h) {
@@ -496,10 +530,13 @@ static void request_detach(wfc__http_engine *e, wfc_http *h) {
   if (h->state == ST_DONE || !l)
     return;
   list_unlink(l, h);
-  if (h->state == ST_ACTIVE && e->multi) {
-    CURL_ENTER(e);
-    curl_multi_remove_handle(e->multi, h->easy);
-    e->in_curl--;
+  if (h->state == ST_ACTIVE) {
+    origin_mark(e, h->org, -1);
+    if (e->multi) {
+      CURL_ENTER(e);
+      curl_multi_remove_handle(e->multi, h->easy);
+      e->in_curl--;
+    }
   }
   easy_put(e, h->easy);
   h->easy = NULL;
@@ -565,6 +602,14 @@ static int map_curl(CURLcode rc) {
 
 /* A transfer libcurl reports done. */
 static void request_finished(wfc__http_engine *e, wfc_http *h, CURLcode rc) {
+  long ver = 0;
+  /* Served over HTTP/2: from now on libcurl multiplexes this origin. */
+  if (!h->org->h2 && h->status > 0 &&
+      curl_easy_getinfo(h->easy, CURLINFO_HTTP_VERSION, &ver) == CURLE_OK &&
+      ver >= CURL_HTTP_VERSION_2_0) {
+    h->org->h2 = 1;
+    origin_mark(e, h->org, 0);
+  }
   if (h->error == 0 && rc != CURLE_OK) {
     const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
     h->error = map_curl(rc);
@@ -675,9 +720,9 @@ static size_t read_cb(char *p, size_t size, size_t n, void *userp) {
   return (size_t)got;
 }
 
-static int seek_cb(void *userp, curl_off_t off, int origin) {
+static int seek_cb(void *userp, curl_off_t off, int whence) {
   wfc_http *h = userp;
-  if (origin != SEEK_SET || off < 0 || (uint64_t)off > h->up_len)
+  if (whence != SEEK_SET || off < 0 || (uint64_t)off > h->up_len)
     return CURL_SEEKFUNC_CANTSEEK;
   h->up_off = (uint64_t)off;
   return CURL_SEEKFUNC_OK;
@@ -743,24 +788,53 @@ static void run_aborts(wfc__http_engine *e) {
   }
 }
 
+static int origin_has_slot(const wfc__http_engine *e, const origin *o) {
+  return o->h2 || o->inflight < e->max_host;
+}
+
+/* Hands h to libcurl. */
+static void add_one(wfc__http_engine *e, wfc_http *h) {
+  CURLMcode mc;
+  h->state = ST_ACTIVE;
+  list_push(&e->active, h);
+  origin_mark(e, h->org, 1);
+  CURL_ENTER(e);
+  mc = curl_multi_add_handle(e->multi, h->easy);
+  e->in_curl--;
+  if (mc != CURLM_OK) {
+    list_unlink(&e->active, h);
+    origin_mark(e, h->org, -1);
+    h->state = ST_PENDING;
+    list_push(&e->pending, h);
+    h->error = mc == CURLM_OUT_OF_MEMORY ? WFC_ENOMEM : WFC_ENET;
+    set_msg(h, "cannot start the transfer: %s", curl_multi_strerror(mc));
+    request_detach(e, h);
+  }
+}
+
+/* Starts what may start: first the waiting requests of origins where a
+ * slot freed (they were sent earlier), then the newly sent ones, which
+ * queue behind any waiting request of their origin. */
 static void run_adds(wfc__http_engine *e) {
   wfc_http *h;
-  while ((h = e->pending.head) != NULL) {
-    CURLMcode mc;
-    list_unlink(&e->pending, h);
-    h->state = ST_ACTIVE;
-    list_push(&e->active, h);
-    CURL_ENTER(e);
-    mc = curl_multi_add_handle(e->multi, h->easy);
-    e->in_curl--;
-    if (mc != CURLM_OK) {
-      list_unlink(&e->active, h);
-      h->state = ST_PENDING;
-      list_push(&e->pending, h);
-      h->error = mc == CURLM_OUT_OF_MEMORY ? WFC_ENOMEM : WFC_ENET;
-      set_msg(h, "cannot start the transfer: %s", curl_multi_strerror(mc));
-      request_detach(e, h);
+  origin *o;
+  while ((o = e->dirty) != NULL) {
+    e->dirty = o->dirty_next;
+    o->dirty = 0;
+    while ((h = o->waiting.head) != NULL && origin_has_slot(e, o)) {
+      list_unlink(&o->waiting, h);
+      add_one(e, h);
     }
+  }
+  while ((h = e->pending.head) != NULL) {
+    list_unlink(&e->pending, h);
+    o = h->org;
+    if (o->waiting.head || !origin_has_slot(e, o)) {
+      h->state = ST_WAITING;
+      list_push(&o->waiting, h);
+      continue;
+    }
+    add_one(e, h);
   }
 }
 
@@ -801,6 +875,11 @@ static void engine_maybe_free(wfc__http_engine *e) {
     return;
   void (*done)(void *) = e->done;
   void *arg = e->done_arg;
+  while (e->origins) {
+    origin *o = e->origins;
+    e->origins = o->next;
+    free(o);
+  }
   free(e->socks);
   free(e->owned);
   free(e->parked);
@@ -922,6 +1001,12 @@ int wfc__http_engine_new(uv_loop_t *loop, const wfc__http_opts *opts,
   curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
   curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
   curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, e->max_host);
+  /* A fixed connection cache: libcurl's default follows the number of easy
+   * handles in the multi, which drops to nearly zero when a batch of
+   * transfers completes before their callbacks send the next ones, and it
+   * would then close the idle connections we are about to reuse. */
+  curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS,
+                    e->max_host * 4 > 32 ? e->max_host * 4 : 32L);
   /* These cannot fail once the loop is initialised. */
   uv_timer_init(loop, &e->curl_timer);
   uv_timer_init(loop, &e->deadline_timer);
@@ -945,6 +1030,9 @@ void wfc__http_engine_close(wfc__http_engine *e, void (*done)(void *arg),
   lists[2] = &e->donel;
   for (int i = 0; i < 3; i++)
     for (wfc_http *h = lists[i]->head; h; h = h->next)
+      request_abort(h, WFC_ECANCELED, "canceled: the engine is shutting down");
+  for (origin *o = e->origins; o; o = o->next)
+    for (wfc_http *h = o->waiting.head; h; h = h->next)
       request_abort(h, WFC_ECANCELED, "canceled: the engine is shutting down");
   engine_wake(e); /* the rest happens in engine_pump() */
 }
@@ -991,6 +1079,38 @@ static int check_url(const char *url, const char *method, char *label,
   snprintf(label, size, "%s %.*s://%.*s", method, (int)slen, "https",
            (int)(end - host), host);
   return 0;
+}
+
+/* The origin of "scheme://host[:port]" (the label's tail), created on
+ * first use; the key gets the default port and lower case. */
+static origin *origin_get(wfc__http_engine *e, const char *spec) {
+  char key[sizeof((wfc_http *)0)->label + 8];
+  const char *hostp = strstr(spec, "://");
+  const char *port;
+  size_t n;
+  origin *o;
+
+  if (!hostp)
+    return NULL;
+  hostp += 3;
+  port = *hostp == '[' ? strstr(hostp, "]:") : strchr(hostp, ':');
+  snprintf(key, sizeof key, "%s%s", spec,
+           port             ? ""
+           : spec[4] == 's' ? ":443"
+                            : ":80");
+  for (char *p = key; *p; p++)
+    *p = (char)tolower((unsigned char)*p);
+  for (o = e->origins; o; o = o->next)
+    if (strcmp(o->key, key) == 0)
+      return o;
+  n = strlen(key);
+  o = calloc(1, sizeof *o + n + 1);
+  if (!o)
+    return NULL;
+  memcpy(o->key, key, n + 1);
+  o->next = e->origins;
+  e->origins = o;
+  return o;
 }
 
 /* "Name: value" with a token name and no CR/LF anywhere. */
@@ -1151,6 +1271,11 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
   uv_update_time(e->loop);
   h->deadline = uv_now(e->loop) + timeout;
 
+  h->org = origin_get(e, h->label + strlen(r.method) + 1);
+  if (!h->org) {
+    rc = WFC_ENOMEM;
+    goto fail;
+  }
   h->state = ST_PENDING;
   list_push(&e->pending, h);
   e->count++;

@@ -12,6 +12,7 @@ typedef struct slot {
   int error;
   long status;
   int index_ok;
+  int order; /* value of *done after this callback */
   int *done;
 } slot;
 
@@ -21,6 +22,7 @@ static void on_slot(void *arg, const wfc_http_res *res) {
   s->error = res->error;
   s->status = res->status;
   (*s->done)++;
+  s->order = *s->done;
   if (res->error == 0 && res->status == 200) {
     /* The echo names the query we sent: the right answer reached the right
      * callback. */
@@ -105,6 +107,52 @@ static void per_host_cap(void **state) {
   assert_int_equal(st.requests, 12);
   assert_true(st.max_open <= 2);
   assert_true(st.connections <= 2);
+  fx_close(&f);
+}
+
+/* Requests over the per-host cap wait in the engine in send order; one
+ * cancelled while waiting neither runs nor stalls those behind it. */
+static void waiting_in_order_and_cancel(void **state) {
+  fixture f;
+  wfc__http_opts o = {.size = sizeof o, .max_host_connections = 1};
+  ts_route rt = {.path = "/n", .delay_ms = 20, .echo = 1};
+  slot slots[6] = {{0}};
+  wfc_http *hs[6];
+  int done = 0;
+  char url[256];
+  ts_stats st;
+
+  fx_open(&f, &o);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+  for (int i = 0; i < 6; i++) {
+    snprintf(url, sizeof url, "%s/n?q=%d", ts_server_url(f.srv), i);
+    wfc_http_req q = req_make("GET", url);
+    slots[i].done = &done;
+    slots[i].index_ok = -1;
+    assert_int_equal(wfc__http_send(f.e, &q, NULL, on_slot, &slots[i], &hs[i]),
+                     0);
+  }
+  run_until(&f, &slots[0].calls, 1); /* 1..5 wait behind 0 */
+  wfc__http_cancel(hs[2]);
+  wfc__http_cancel(hs[5]);
+  run_until(&f, &done, 6);
+  for (int i = 0; i < 6; i++) {
+    assert_int_equal(slots[i].calls, 1);
+    if (i == 2 || i == 5) {
+      assert_int_equal(slots[i].error, WFC_ECANCELED);
+    } else {
+      assert_int_equal(slots[i].error, 0);
+      assert_int_equal(slots[i].index_ok, i);
+    }
+  }
+  /* With one connection, in send order. */
+  assert_true(slots[0].order < slots[1].order);
+  assert_true(slots[1].order < slots[3].order);
+  assert_true(slots[3].order < slots[4].order);
+  ts_server_stats(f.srv, &st);
+  assert_int_equal(st.requests, 4); /* the cancelled ones never left */
+  assert_int_equal(st.max_open, 1);
   fx_close(&f);
 }
 
@@ -219,6 +267,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(parallel_1000_reuse),
       cmocka_unit_test(per_host_cap),
+      cmocka_unit_test(waiting_in_order_and_cancel),
       cmocka_unit_test(shutdown_with_100_in_flight),
       cmocka_unit_test(close_from_callback),
       cmocka_unit_test(close_idle_engine),
