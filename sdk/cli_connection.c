@@ -15,7 +15,8 @@
 static const char usage[] =
     "  wfc connection new --plugin P --nickname NAME [--type T]\n"
     "      [--env production|preview] [--tenant T] [--param k=v ...]\n"
-    "      [--login-hint USER] [--print-url] [--timeout S]\n"
+    "      [--login-hint USER] [--prompt login|consent|select_account]\n"
+    "      [--print-url] [--timeout S]\n"
     "  wfc connection list [--plugin P]\n"
     "  wfc connection show|refresh|revoke|delete|test NAME\n"
     "  wfc connection reauthorize NAME [--param k=v ...] [--print-url]\n"
@@ -25,7 +26,7 @@ static const char usage[] =
 typedef struct opts {
   int json, print_url;
   const char *store, *plugin_dir, *plugin, *nickname, *type, *env, *tenant,
-      *login_hint;
+      *login_hint, *prompt;
   uint64_t timeout_ms;
   json_object *params; /* owned */
   const char *name;    /* positional */
@@ -44,6 +45,7 @@ static int parse(int argc, char **argv, opts *o) {
       {"tenant", required_argument, NULL, 'T'},
       {"param", required_argument, NULL, 'P'},
       {"login-hint", required_argument, NULL, 'l'},
+      {"prompt", required_argument, NULL, 'R'},
       {"timeout", required_argument, NULL, 'o'},
       {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
@@ -82,6 +84,9 @@ static int parse(int argc, char **argv, opts *o) {
       break;
     case 'l':
       o->login_hint = optarg;
+      break;
+    case 'R':
+      o->prompt = optarg;
       break;
     case 'o': {
       char *end;
@@ -392,6 +397,7 @@ static int cmd_async(opts *o, const char *what) {
                              .environment = o->env,
                              .params = o->params,
                              .login_hint = o->login_hint,
+                             .prompt = o->prompt,
                              .timeout_ms = o->timeout_ms,
                              .on_url = on_url,
                              .on_done = on_done,

@@ -286,7 +286,7 @@ static void on_kick(uv_timer_t *t) {
   while (w != NULL) {
     waiter *next = w->next;
     w->cb(w->arg, w->status, w->status == 0 ? w->token : NULL);
-    secret_drop(&w->token);
+    wfc__secret_free(w->token);
     free(w);
     w = next;
   }
@@ -319,7 +319,12 @@ static void ready_push(wfc_connmgr *m, waiter *w, int status,
                        const char *token) {
   w->next = NULL;
   w->status = status;
-  w->token = status == 0 ? secret_dup(token) : NULL;
+  /* A plain copy: the value is registered with the redactor already (as
+   * the entry's token), and one registration per waiter would churn the
+   * redactor's bounded table. */
+  w->token = status == 0 && token != NULL ? strdup(token) : NULL;
+  if (status == 0 && w->token == NULL)
+    w->status = WFC_ENOMEM;
   *m->rtail = w;
   m->rtail = &w->next;
   kick(m);

@@ -177,11 +177,16 @@ static void token_answer(req *r, int authorize) {
  */
 
 static int ct_begin(wfc_call *call) {
-  json_object *in = api->call_input(call), *ru;
+  json_object *in = api->call_input(call), *ru, *pr;
   json_object_object_get_ex(in, "redirect_uri", &ru);
   char url[2048];
-  snprintf(url, sizeof url, "%s/authorize?redirect_uri=%s",
-           param(call, "token_url"), json_object_get_string(ru));
+  /* redirect_uri last, raw: the tests cut it from the end. */
+  snprintf(url, sizeof url, "%s/authorize?prompt=%s&redirect_uri=%s",
+           param(call, "token_url"),
+           json_object_object_get_ex(in, "prompt", &pr)
+               ? json_object_get_string(pr)
+               : "",
+           json_object_get_string(ru));
   json_object *out = json_object_new_object();
   json_object_object_add(out, "url", json_object_new_string(url));
   json_object *session = json_object_new_object();

@@ -236,8 +236,10 @@ static void lifecycle(void **state) {
 
   /* Reauthorize: same id. */
   const char *const reauth_args[] = {"connection",  "reauthorize", "work",
-                                     "--print-url", "--json",      NULL};
+                                     "--print-url", "--json",      "--prompt",
+                                     "consent",     NULL};
   assert_int_equal(authorize(&p, reauth_args, "code=again", NULL), 0);
+  assert_non_null(strstr(p.stdout_, "/authorize?prompt=consent&"));
   json_object *res = json_tokener_parse(strchr(p.stdout_, '\n') + 1);
   assert_non_null(res);
   json_object *conn = json_object_object_get(res, "connection");
