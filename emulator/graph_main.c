@@ -165,6 +165,18 @@ int graph_begin(emu_req *r, enum graph_need need, graph_ctx *c) {
     c->immutable = true;
     emu_resp_header(r, "Preference-Applied", "IdType=\"ImmutableId\"");
   }
+  const char *exp = emu_req_query(r, "$expand");
+  if (exp) {
+    if (strcasecmp(exp, "attachments") != 0) {
+      emu_graph_error(r, 400, "BadRequest",
+                      "Parsing OData Select and Expand failed: Could not find "
+                      "a property named '%s' on type "
+                      "'microsoft.graph.message'.",
+                      exp);
+      return -1;
+    }
+    c->expand_attachments = true;
+  }
   snprintf(c->user_ref, sizeof(c->user_ref), "users('%s')", c->mb->user_id);
   if (emu_throttle_enter(r, c->app, c->mb->user_id) != 0)
     return -1;
@@ -545,13 +557,18 @@ json_object *graph_message_json(graph_ctx *c, const emu_message *m) {
   const char *prefer = emu_req_header(c->r, "Prefer");
   if (prefer && strcasestr(prefer, "outlook.body-content-type=\"text\"")) {
     html_to_text(o);
-    emu_resp_header(c->r, "Preference-Applied",
-                    "outlook.body-content-type=\"text\"");
+    if (!c->text_applied)
+      emu_resp_header(c->r, "Preference-Applied",
+                      "outlook.body-content-type=\"text\"");
+    c->text_applied = true;
   }
-  if (c->immutable) {
-    json_object *pf = NULL;
-    json_object_object_get_ex(o, "parentFolderId", &pf);
-    (void)pf; /* folder ids are already stable in the emulator */
+  if (c->expand_attachments) {
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < m->natts; i++)
+      json_object_array_add(
+          arr, emu_attachment_to_json(m->atts[i],
+                                      m->atts[i]->size <= 4 * 1024 * 1024));
+    json_object_object_add(o, "attachments", arr);
   }
   return o;
 }

@@ -27,6 +27,8 @@ typedef struct graph_ctx {
   bool own;                  /* mb is the caller's own mailbox */
   bool send_as;              /* caller may send as mb */
   bool immutable;            /* Prefer: IdType="ImmutableId" */
+  bool expand_attachments;   /* $expand=attachments */
+  bool text_applied;         /* Preference-Applied sent for the body type */
   char user_ref[EMU_ID_MAX]; /* "users('<id>')" for @odata.context */
 } graph_ctx;
 

@@ -1198,8 +1198,9 @@ json_object *emu_odata_select(const emu_odata_query *q, json_object *item) {
     return json_object_get(item);
   json_object *out = json_object_new_object();
   json_object_object_foreach(item, k, v) {
+    /* "attachments" is only present when $expand asked for it. */
     bool keep = strcmp(k, "id") == 0 || strcmp(k, "@odata.etag") == 0 ||
-                strcmp(k, "@odata.type") == 0;
+                strcmp(k, "@odata.type") == 0 || strcmp(k, "attachments") == 0;
     for (size_t i = 0; !keep && i < q->nselect; i++)
       keep = strcasecmp(k, q->select[i]) == 0;
     if (keep)

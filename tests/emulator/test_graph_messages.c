@@ -404,6 +404,23 @@ static void test_mime_value(void **state) {
   assert_non_null(strstr(raw.body, "filename=\"inv.txt\""));
   assert_non_null(strstr(raw.body, "dG90YWw6IDQy")); /* "total: 42" */
   tresp_free(&raw);
+  /* $expand=attachments inlines them, even with $select */
+  p = gt_printf("/v1.0/me/messages/%s?$expand=attachments&$select=subject", id);
+  json_object *o = NULL;
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 200);
+  free(p);
+  json_object *atts = json_object_object_get(o, "attachments");
+  assert_int_equal(json_object_array_length(atts), 1);
+  assert_string_equal(
+      gt_str(json_object_array_get_idx(atts, 0), "contentBytes"),
+      "dG90YWw6IDQy");
+  assert_null(gt_str(o, "from"));
+  json_object_put(o);
+  p = gt_printf("/v1.0/me/messages/%s?$expand=extensions", id);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 400);
+  gt_assert_error(o, "BadRequest");
+  json_object_put(o);
+  free(p);
 }
 
 static void test_auth_errors(void **state) {
