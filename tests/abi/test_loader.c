@@ -180,7 +180,7 @@ static void test_refusals(void **state) {
     char err[1024] = "";
     wfc_plugin *p = (wfc_plugin *)1;
     int rc = wfc_runtime_load(f->rt, path, &p, err, sizeof err);
-    char expect[2048];
+    char expect[4096 + 512];
     snprintf(expect, sizeof expect, "%s: %s", path, r->message);
     if (rc != r->code)
       fail_msg("%s: code %s, want %s (%s)", r->kind, wfc_err_name(rc),
