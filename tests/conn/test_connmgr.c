@@ -535,6 +535,60 @@ static void reauthorize_during_refresh(void **state) {
   fx_down(&f);
 }
 
+typedef struct card_run {
+  int done, ok, attempts2;
+} card_run;
+
+static void card_done(void *arg, wfc_call *call, const wfc_outcome *out) {
+  card_run *r = arg;
+  (void)call;
+  r->done++;
+  if (out->status == 0) {
+    r->ok++;
+    json_object *v;
+    if (json_object_object_get_ex(out->output, "attempts", &v) &&
+        json_object_get_int(v) == 2)
+      r->attempts2++;
+  }
+}
+
+/* 50 card calls all get a 401: each reports the token and retries; the
+ * token endpoint sees one refresh. */
+static void cards_401_one_refresh(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  op_res r;
+  connect_one(&f, "work", &r);
+  op_res_clear(&r);
+  ts_route unauth = {.method = "GET", .path = "/me", .status = 401};
+  assert_int_equal(ts_server_route(f.srv, &unauth), 0);
+  fx_token_route(&f, 200, rotated, 100);
+  ts_server_reset_stats(f.srv);
+  wfc_conn *conn;
+  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  card_run cr = {0};
+  wfc_invoke how = {
+      .size = sizeof how, .conn = conn, .on_done = card_done, .arg = &cr};
+  for (int i = 0; i < 50; i++)
+    assert_int_equal(
+        wfc_runtime_invoke(f.rt, "conntest.whoami", NULL, &how, NULL), 0);
+  uint64_t t0 = uv_hrtime();
+  while (cr.done < 50 && uv_hrtime() - t0 < 20000000000ull)
+    uv_run(&f.loop, UV_RUN_ONCE);
+  assert_int_equal(cr.done, 50);
+  assert_int_equal(cr.ok, 50);
+  assert_int_equal(cr.attempts2, 50); /* every call retried once */
+  ts_stats st;
+  ts_server_stats(f.srv, &st);
+  assert_int_equal(st.requests, 101); /* 100 GET /me + 1 POST /token */
+  wfc_connmgr_stats ms;
+  wfc_connmgr_get_stats(f.m, &ms);
+  assert_int_equal(ms.refreshes, 1);
+  wfc_conn_release(conn);
+  fx_down(&f);
+}
+
 static void on_url_noop(void *arg, const char *url) {
   (void)url;
   *(int *)arg = 1;
@@ -585,6 +639,7 @@ int main(void) {
       cmocka_unit_test(consent_outcomes),
       cmocka_unit_test(delete_test_refresh),
       cmocka_unit_test(reauthorize_during_refresh),
+      cmocka_unit_test(cards_401_one_refresh),
       cmocka_unit_test(close_cancels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
