@@ -79,9 +79,15 @@ void o365_aad_err_from_json(struct json_object *body, o365_aad_err *e) {
   struct json_object *codes = NULL;
   if (json_object_object_get_ex(body, "error_codes", &codes) &&
       json_object_is_type(codes, json_type_array) &&
-      json_object_array_length(codes) > 0)
-    e->aadsts =
-        (long)json_object_get_int64(json_object_array_get_idx(codes, 0));
+      json_object_array_length(codes) > 0) {
+    /* Only a plausible AADSTS number; anything else is ignored and the
+     * description's code (if any) is used. */
+    struct json_object *c0 = json_object_array_get_idx(codes, 0);
+    int64_t v =
+        json_object_is_type(c0, json_type_int) ? json_object_get_int64(c0) : 0;
+    if (v > 0 && v < 100000000)
+      e->aadsts = (long)v;
+  }
   o365_aad_err_parse_description(o365_json_str(body, "error_description"), e);
 }
 

@@ -90,6 +90,13 @@ static void test_token_error_json(void **state) {
                          "need to grant consent again.");
   free(r);
   json_object_put(o);
+  /* A nonsense error_codes entry is ignored; the text's code is used. */
+  o = json_tokener_parse("{\"error\":\"invalid_grant\",\"error_codes\":"
+                         "[-65001],\"error_description\":\"AADSTS700082: "
+                         "expired\"}");
+  o365_aad_err_from_json(o, &e);
+  assert_int_equal(e.aadsts, 700082);
+  json_object_put(o);
   /* Not JSON at all (a proxy's HTML): empty, not a crash. */
   o365_aad_err_from_json(NULL, &e);
   assert_string_equal(e.error, "");
