@@ -1,0 +1,307 @@
+/* folders.c - see folders.h. Owner: cardsfolder. */
+#include "folders.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "entry.h"
+#include "graph.h"
+
+static const char *const wellknown[] = {
+    "archive",       "clutter",
+    "conflicts",     "conversationhistory",
+    "deleteditems",  "drafts",
+    "inbox",         "junkemail",
+    "localfailures", "msgfolderroot",
+    "outbox",        "recoverableitemsdeletions",
+    "scheduled",     "searchfolders",
+    "sentitems",     "serverfailures",
+    "syncissues",    NULL};
+
+const char *o365_folder_wellknown(const char *name) {
+  for (size_t i = 0; name != NULL && wellknown[i] != NULL; i++)
+    if (strcasecmp(name, wellknown[i]) == 0)
+      return wellknown[i];
+  return NULL;
+}
+
+void o365_odata_literal(o365_buf *b, const char *s) {
+  o365_buf_put(b, "'");
+  for (const char *p = s; *p; p++) {
+    if (*p == '\'')
+      o365_buf_put(b, "''");
+    else
+      o365_buf_putn(b, p, 1);
+  }
+  o365_buf_put(b, "'");
+}
+
+/* Graph ids are long base64 tokens ("AAMkAGI2..."): no spaces, no '/'. A
+ * display name of 32+ such characters is rare, and still works: a miss by
+ * id falls back to the name. */
+static int looks_like_id(const char *s) {
+  size_t n = strlen(s);
+  if (n < 32)
+    return 0;
+  for (const char *p = s; *p; p++)
+    if (!isalnum((unsigned char)*p) && !strchr("-_=+.", *p))
+      return 0;
+  return 1;
+}
+
+typedef struct resolve {
+  wfc_call *call; /* host-owned */
+  char *mailbox;  /* owned copies below */
+  char *folder;
+  char **segs;
+  size_t nsegs;
+  size_t i;     /* segment being looked up */
+  char *cur_id; /* id of the folder found for segment i-1 */
+  int by_id;    /* the GET by id is in flight */
+  o365_folder_cb cb;
+  void *arg;
+  int status; /* for a delayed delivery */
+  char *error;
+} resolve;
+
+static void resolve_free(resolve *r) {
+  free(r->mailbox);
+  free(r->folder);
+  for (size_t i = 0; i < r->nsegs; i++)
+    free(r->segs[i]);
+  free(r->segs);
+  free(r->cur_id);
+  free(r->error);
+  free(r);
+}
+
+static void finish(resolve *r, int status, const char *id, const char *err) {
+  r->cb(r->arg, status, status == 0 ? id : NULL, status == 0 ? NULL : err);
+  resolve_free(r);
+}
+
+static void finish_fmt_graph(resolve *r, const o365_graph_res *res,
+                             const char *seg) {
+  o365_buf b;
+  o365_buf_init(&b);
+  o365_buf_printf(&b, "folder \"%s\": looking up \"%s\" failed: ", r->folder,
+                  seg);
+  if (res->gerr.code[0])
+    o365_buf_printf(&b, "%s: ", res->gerr.code);
+  o365_buf_put(&b, res->message ? res->message : "request failed");
+  finish(r, res->error ? res->error : WFC_EREMOTE, NULL,
+         b.data ? b.data : "folder lookup failed");
+  o365_buf_free(&b);
+}
+
+static void next_segment(resolve *r);
+
+static void on_child(void *arg, const o365_graph_res *res) {
+  resolve *r = arg;
+  const char *seg = r->segs[r->i];
+  if (res->error != 0) {
+    finish_fmt_graph(r, res, seg);
+    return;
+  }
+  struct json_object *value = NULL;
+  const char *found = NULL;
+  if (json_object_object_get_ex(res->json, "value", &value) &&
+      json_object_is_type(value, json_type_array)) {
+    for (size_t k = 0; k < json_object_array_length(value) && !found; k++) {
+      struct json_object *f = json_object_array_get_idx(value, k);
+      const char *dn = o365_json_str(f, "displayName");
+      if (dn != NULL && strcasecmp(dn, seg) == 0)
+        found = o365_json_str(f, "id");
+    }
+  }
+  if (found == NULL) {
+    o365_buf b;
+    o365_buf_init(&b);
+    if (r->i == 0) {
+      o365_buf_printf(&b,
+                      "folder \"%s\" not found: no top-level folder named "
+                      "\"%s\" (and it is not a well-known folder name",
+                      r->folder, seg);
+      o365_buf_put(&b, r->nsegs == 1 && looks_like_id(seg) ? " or a folder id)"
+                                                           : ")");
+    } else {
+      o365_buf_printf(&b,
+                      "folder \"%s\" not found: no folder named \"%s\" "
+                      "under \"",
+                      r->folder, seg);
+      for (size_t k = 0; k < r->i; k++)
+        o365_buf_printf(&b, "%s%s", k ? "/" : "", r->segs[k]);
+      o365_buf_put(&b, "\"");
+    }
+    finish(r, WFC_ENOTFOUND, NULL, b.data ? b.data : "folder not found");
+    o365_buf_free(&b);
+    return;
+  }
+  char *id = strdup(found);
+  if (id == NULL) {
+    finish(r, WFC_ENOMEM, NULL, "out of memory");
+    return;
+  }
+  free(r->cur_id);
+  r->cur_id = id;
+  r->i++;
+  next_segment(r);
+}
+
+static void on_by_id(void *arg, const o365_graph_res *res) {
+  resolve *r = arg;
+  r->by_id = 0;
+  const char *id = res->error == 0 ? o365_json_str(res->json, "id") : NULL;
+  if (id != NULL) {
+    finish(r, 0, id, NULL);
+    return;
+  }
+  /* 404 (or 400 ErrorInvalidIdMalformed): not an id; try it as a name. */
+  if (res->error != 0 && res->status != 404 && res->status != 400) {
+    finish_fmt_graph(r, res, r->segs[0]);
+    return;
+  }
+  next_segment(r);
+}
+
+/* Looks up segment i (or finishes after the last one). */
+static void next_segment(resolve *r) {
+  if (r->i == r->nsegs) {
+    finish(r, 0, r->cur_id, NULL);
+    return;
+  }
+  const char *seg = r->segs[r->i];
+  if (r->i == 0) {
+    const char *wk = o365_folder_wellknown(seg);
+    if (wk != NULL) {
+      r->cur_id = strdup(wk);
+      if (r->cur_id == NULL) {
+        finish(r, WFC_ENOMEM, NULL, "out of memory");
+        return;
+      }
+      r->i++;
+      next_segment(r);
+      return;
+    }
+  }
+  o365_buf path, filter;
+  o365_buf_init(&path);
+  o365_buf_init(&filter);
+  o365_graph_mailbox(&path, r->mailbox);
+  o365_buf_put(&path, "/mailFolders");
+  if (r->i > 0) {
+    o365_buf_seg(&path, r->cur_id);
+    o365_buf_put(&path, "/childFolders");
+  }
+  o365_buf_put(&filter, "displayName eq ");
+  o365_odata_literal(&filter, seg);
+  o365_buf_query(&path, "$filter", filter.data ? filter.data : "");
+  o365_buf_query(&path, "$select", "id,displayName");
+  o365_buf_query(&path, "$top", "10");
+  int rc = WFC_ENOMEM;
+  if (!path.oom && !filter.oom) {
+    o365_graph_opts o = {.path = path.data};
+    rc = o365_graph_send(r->call, &o, on_child, r, NULL);
+  }
+  o365_buf_free(&path);
+  o365_buf_free(&filter);
+  if (rc != 0)
+    finish(r, rc, NULL, "could not start the folder lookup");
+}
+
+static void deliver_later(void *arg) {
+  resolve *r = arg;
+  finish(r, r->status, r->cur_id, r->error);
+}
+
+static void start_later(void *arg) {
+  next_segment(arg);
+}
+
+static int split(resolve *r) {
+  size_t cap = 1;
+  for (const char *p = r->folder; *p; p++)
+    cap += *p == '/';
+  r->segs = calloc(cap, sizeof *r->segs);
+  if (r->segs == NULL)
+    return WFC_ENOMEM;
+  const char *p = r->folder;
+  while (*p) {
+    size_t n = strcspn(p, "/");
+    /* Trim spaces around each segment; skip empty ones ("/Inbox/"). */
+    const char *s = p, *e = p + n;
+    while (s < e && isspace((unsigned char)*s))
+      s++;
+    while (e > s && isspace((unsigned char)e[-1]))
+      e--;
+    if (e > s) {
+      char *seg = strndup(s, (size_t)(e - s));
+      if (seg == NULL)
+        return WFC_ENOMEM;
+      r->segs[r->nsegs++] = seg;
+    }
+    p += n;
+    if (*p == '/')
+      p++;
+  }
+  return 0;
+}
+
+int o365_folder_resolve(wfc_call *call, const char *mailbox, const char *folder,
+                        o365_folder_cb cb, void *arg) {
+  if (call == NULL || folder == NULL || cb == NULL)
+    return WFC_EINVAL;
+  resolve *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return WFC_ENOMEM;
+  r->call = call;
+  r->cb = cb;
+  r->arg = arg;
+  r->folder = strdup(folder);
+  r->mailbox = mailbox && *mailbox ? strdup(mailbox) : NULL;
+  if (r->folder == NULL || (mailbox && *mailbox && r->mailbox == NULL) ||
+      split(r) != 0) {
+    resolve_free(r);
+    return WFC_ENOMEM;
+  }
+  if (r->nsegs == 0) {
+    /* Delivered on a later iteration like every other outcome. */
+    r->status = WFC_EVALIDATION;
+    r->error = strdup("folder: empty folder name");
+    if (r->error == NULL ||
+        o365_api->timer_start(0, deliver_later, r, NULL) != 0) {
+      resolve_free(r);
+      return WFC_ENOMEM;
+    }
+    return 0;
+  }
+  if (r->nsegs == 1 && looks_like_id(r->segs[0])) {
+    o365_buf path;
+    o365_buf_init(&path);
+    o365_graph_mailbox(&path, r->mailbox);
+    o365_buf_put(&path, "/mailFolders");
+    o365_buf_seg(&path, r->segs[0]);
+    o365_buf_query(&path, "$select", "id,displayName");
+    int rc = WFC_ENOMEM;
+    if (!path.oom) {
+      o365_graph_opts o = {.path = path.data};
+      r->by_id = 1;
+      rc = o365_graph_send(call, &o, on_by_id, r, NULL);
+    }
+    o365_buf_free(&path);
+    if (rc != 0)
+      resolve_free(r);
+    return rc;
+  }
+  /* next_segment() reports its failures through cb, which must not run
+   * inside this call (and a well-known name needs no request at all):
+   * start it from the loop. */
+  int rc = o365_api->timer_start(0, start_later, r, NULL);
+  if (rc != 0)
+    resolve_free(r);
+  return rc;
+}
