@@ -3,6 +3,12 @@
  * engine's own deadline (slow server, queue time included). */
 #include "http_test.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 static void tick(uv_timer_t *t) {
 }
 
@@ -204,6 +210,42 @@ static void deadline_counts_queue_time(void **state) {
   result_free(&b);
 }
 
+/* A listener whose accept queue is full: the kernel drops further SYNs,
+ * so a connect hangs until the engine's connect timeout. */
+static void connect_timeout(void **state) {
+  fixture f;
+  result r = {0};
+  wfc__http_opts o = {.size = sizeof o, .connect_timeout_ms = 300};
+  struct sockaddr_in sin = {.sin_family = AF_INET};
+  socklen_t len = sizeof sin;
+  int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[4];
+  char url[128];
+
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof sin), 0);
+  assert_int_equal(listen(lfd, 0), 0);
+  assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+  for (int i = 0; i < 4; i++) { /* fill the queue, never accepted */
+    fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(fill[i], (struct sockaddr *)&sin, sizeof sin);
+  }
+  usleep(50000);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", ntohs(sin.sin_port));
+  fx_open(&f, &o);
+  wfc_http_req q = req_make("GET", url);
+  q.timeout_ms = 10000; /* the deadline is not what fires */
+  assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL), 0);
+  run_until(&f, &r.calls, 1);
+  assert_int_equal(r.error, WFC_ETIMEDOUT);
+  assert_null(strstr(r.msg, "deadline"));
+  print_message("connect timeout: %s\n", r.msg);
+  fx_close(&f);
+  for (int i = 0; i < 4; i++)
+    close(fill[i]);
+  close(lfd);
+  result_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(cancel_before_start),
@@ -211,6 +253,7 @@ int main(void) {
       cmocka_unit_test(cancel_from_another_callback),
       cmocka_unit_test(deadline_slow_server),
       cmocka_unit_test(deadline_counts_queue_time),
+      cmocka_unit_test(connect_timeout),
   };
   return cmocka_run_group_tests(tests, global_setup, global_teardown);
 }
