@@ -231,15 +231,19 @@ static void deliver(o365_graph_req *r, int error, const char *message,
     }
     res.json = json;
     if (res.status >= 400) {
-      res.error = o365_graph_status_error(res.status);
+      /* error given with a response: the caller's reading of it wins. */
+      int given = error != 0;
+      if (!given)
+        res.error = o365_graph_status_error(res.status);
       o365_graph_err_parse(json, o365_api->http_header(http, "request-id"),
                            o365_api->http_header(http, "client-request-id"),
                            &res.gerr);
       if (res.gerr.client_request_id[0] == '\0')
         o365_strlcpy(res.gerr.client_request_id, r->crid,
                      sizeof res.gerr.client_request_id);
-      res.message = res.gerr.message[0] ? res.gerr.message
-                                        : "Graph returned an error status";
+      if (!given)
+        res.message = res.gerr.message[0] ? res.gerr.message
+                                          : "Graph returned an error status";
     } else if (res.error == 0 && json != NULL) {
       const char *next = o365_json_str(json, "@odata.nextLink");
       if (next != NULL && o365_url_same_origin(next, r->url)) {
@@ -525,6 +529,18 @@ static void http_cb(void *arg, const wfc_http_res *res) {
     return;
   }
 
+  if (res->status == 401) {
+    /* A claims challenge (Conditional Access, CAE) cannot be met with a
+     * refreshed token: the user has to sign in again (A.9). */
+    const char *www = o365_api->http_header(res, "WWW-Authenticate");
+    if (www != NULL && strstr(www, "insufficient_claims") != NULL) {
+      deliver(r, WFC_EREAUTH,
+              "Microsoft requires a new sign-in (claims challenge); "
+              "reauthorize this connection",
+              res);
+      return;
+    }
+  }
   if (res->status == 401 && r->explicit_token == NULL && !r->auth_retried) {
     /* Expired or revoked token: the host refreshes once (single flight)
      * and we try once more. A 401 means nothing was executed. */

@@ -140,6 +140,25 @@ static void test_401_refresh_once(void **state) {
   assert_int_equal(fake_http_count(), 4);
 }
 
+static void test_claims_challenge_needs_reauth(void **state) {
+  (void)state;
+  fake_http_push(401,
+                 "WWW-Authenticate: Bearer realm=\"\", authorization_uri=\""
+                 "https://login.microsoftonline.com/common/oauth2/authorize\","
+                 " error=\"insufficient_claims\", claims=\"eyJhY2Nlc3NfdG9rZW4"
+                 "iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZX19fQ==\"",
+                 "{\"error\":{\"code\":\"InvalidAuthenticationToken\","
+                 "\"message\":\"Continuous access evaluation resulted in "
+                 "claims challenge\"}}");
+  result r;
+  send(NULL, "/me/messages", 0, &r);
+  assert_int_equal(r.error, WFC_EREAUTH);
+  assert_int_equal(r.status, 401);
+  assert_string_equal(r.code, "InvalidAuthenticationToken");
+  assert_int_equal(fake_http_count(), 1); /* no pointless refresh+retry */
+  assert_int_equal(conn->rejected, 0);
+}
+
 static void test_token_unavailable(void **state) {
   (void)state;
   conn->token_error = WFC_EREAUTH;
@@ -533,6 +552,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_mailbox_paths, setup, teardown),
       cmocka_unit_test_setup_teardown(test_401_refresh_once, setup, teardown),
       cmocka_unit_test_setup_teardown(test_token_unavailable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_claims_challenge_needs_reauth, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_429_retry_after, setup, teardown),
       cmocka_unit_test_setup_teardown(test_503_without_retry_after_backs_off,
                                       setup, teardown),
