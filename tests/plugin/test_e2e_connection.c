@@ -78,11 +78,12 @@ static const char *jstr(json_object *o, const char *key) {
 }
 
 static const char *environment = "preview";
+static const char *tenant = TENANT;
 
 static json_object *params(void) {
   json_object *p = json_object_new_object();
   json_object_object_add(p, "environment", json_object_new_string(environment));
-  json_object_object_add(p, "tenant", json_object_new_string(TENANT));
+  json_object_object_add(p, "tenant", json_object_new_string(tenant));
   return p;
 }
 
@@ -217,7 +218,9 @@ static void begin_and_sign_in(tclient *b, const char *upn, const char *pw,
   assert_int_equal(o.status, 0);
   const char *url = jstr(o.output, "url");
   assert_non_null(url);
-  assert_non_null(strstr(url, "/" TENANT "/oauth2/v2.0/authorize?"));
+  char want[128];
+  snprintf(want, sizeof want, "/%s/oauth2/v2.0/authorize?", tenant);
+  assert_non_null(strstr(url, want));
   json_object_object_get_ex(o.output, "session", session);
   json_object_get(*session);
   tresp page;
@@ -584,6 +587,30 @@ static void test_preview_and_production_are_separate(void **state) {
   environment = "preview";
 }
 
+/* The default tenant "organizations": sign-in through the alias, then the
+ * refresh goes to the tenant id the id_token named. */
+static void test_organizations_alias(void **state) {
+  (void)state;
+  admin_post("/__emulator/reset", "{}");
+  admin_post("/__emulator/consent/settings", "{\"userConsent\":\"allowed\"}");
+  tenant = "organizations";
+  outcome o;
+  connect_user("alice@contoso.test", "Alice-Passw0rd!", &o);
+  assert_int_equal(o.status, 0);
+  assert_string_equal(jstr(o.output, "state"), "connected");
+  json_object *creds = NULL;
+  json_object_object_get_ex(o.output, "credentials", &creds);
+  json_object_get(creds);
+  assert_string_equal(jstr(creds, "tenant_id"),
+                      "6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5");
+  outcome_free(&o);
+  with_creds(WFC_HOOK_REFRESH, creds, &o);
+  assert_int_equal(o.status, 0);
+  outcome_free(&o);
+  json_object_put(creds);
+  tenant = TENANT;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_user_connects_refresh_test_revoke),
@@ -592,6 +619,7 @@ int main(void) {
       cmocka_unit_test(test_admin_consent_url_lets_users_connect),
       cmocka_unit_test(test_deleted_app_needs_reauthorization),
       cmocka_unit_test(test_preview_and_production_are_separate),
+      cmocka_unit_test(test_organizations_alias),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
