@@ -418,6 +418,34 @@ static int64_t message_size(const emu_message *m) {
   return n;
 }
 
+/* Exchange answers a delivered message with the recipient's automatic
+ * reply (internal senders get internalReplyMessage). Delivered straight into
+ * the sender's Inbox: an automatic reply never triggers another one. */
+static void auto_reply(emu_mailstore *s, emu_mailbox *rcpt, emu_mailbox *sender,
+                       json_object *orig) {
+  if (rcpt == sender || !graph_auto_replies_on(rcpt))
+    return;
+  json_object *msg = NULL;
+  json_object_object_get_ex(rcpt->auto_replies, "internalReplyMessage", &msg);
+  const char *subj = json_object_get_string(obj_get(orig, "subject"));
+  char *s2 = emu_strdup_printf("Automatic reply: %s", subj ? subj : "");
+  json_object *p = json_object_new_object();
+  json_object_object_add(p, "subject", json_object_new_string(s2));
+  free(s2);
+  json_object *b = json_object_new_object();
+  json_object_object_add(b, "contentType", json_object_new_string("html"));
+  json_object_object_add(
+      b, "content",
+      json_object_new_string(msg ? json_object_get_string(msg) : ""));
+  json_object_object_add(p, "body", b);
+  json_object_object_add(p, "from", mailbox_recipient(rcpt));
+  json_object_object_add(p, "sender", mailbox_recipient(rcpt));
+  json_object *to = json_object_new_array();
+  json_object_array_add(to, mailbox_recipient(sender));
+  json_object_object_add(p, "toRecipients", to);
+  emu_message_add(s, emu_folder_find(sender, "inbox"), p);
+}
+
 void graph_deliver(graph_ctx *c, emu_message *src, json_object *unused,
                    bool save_sent) {
   (void)unused;
@@ -455,6 +483,7 @@ void graph_deliver(graph_ctx *c, emu_message *src, json_object *unused,
         continue;
       done[ndone++] = mb;
       emu_message *cp = emu_message_copy(s, src, emu_folder_find(mb, "inbox"));
+      auto_reply(s, mb, c->mb, p);
       json_object_object_add(cp->props, "isRead",
                              json_object_new_boolean(false));
       json_object_object_del(cp->props, "bccRecipients");

@@ -86,6 +86,9 @@ void graph_deliver(graph_ctx *c, emu_message *draft_or_null, json_object *props,
  * fd positioned at 0 and the size, or -1. */
 int emu_mime_render(const emu_message *m, int64_t *size);
 
+/* Whether mb's automatic replies are on now (virtual time). */
+bool graph_auto_replies_on(emu_mailbox *mb);
+
 /* Minimal RFC 5322 parse (Subject, From, To, Cc, Bcc, text body) into
  * Graph message properties (new object), NULL when not a message. */
 json_object *emu_mime_parse(const char *mime, size_t len);

@@ -178,7 +178,7 @@ static void h_patch(emu_req *r) {
 /* ---- getMailTips ----------------------------------------------------------
  */
 
-static bool auto_replies_on(emu_mailbox *mb) {
+bool graph_auto_replies_on(emu_mailbox *mb) {
   json_object *st = NULL;
   json_object_object_get_ex(mb->auto_replies, "status", &st);
   const char *s = json_object_get_string(st);
@@ -268,7 +268,7 @@ static void h_mailtips(emu_req *r) {
     json_object_object_add(t, "emailAddress", ea);
     if (want[0]) {
       json_object *ar = json_object_new_object();
-      if (mb && auto_replies_on(mb)) {
+      if (mb && graph_auto_replies_on(mb)) {
         json_object *msg = NULL;
         json_object_object_get_ex(mb->auto_replies, "internalReplyMessage",
                                   &msg);

@@ -377,10 +377,15 @@ static emu_odata_node *parse_operand(parser *ps) {
       return n;
     }
     lex_next(lx);
+    if (++ps->depth > 50) {
+      syntax(ps, "nesting too deep");
+      return n;
+    }
     const char *saved = ps->lambda_var;
     ps->lambda_var = n->name2;
     n->a = parse_or(ps);
     ps->lambda_var = saved;
+    ps->depth--;
     if (ps->failed)
       return n;
     if (lx->kind != T_RP) {
@@ -786,7 +791,6 @@ static const char *const search_fields[] = {
     "body",
     "hasattachment",
     "hasattachments",
-    "attachment",
     "participants",
     "recipients",
     "importance",
@@ -932,10 +936,6 @@ static bool term_match(const search_term *t, json_object *m) {
     json_object *h = emu_odata_path_get(m, "hasAttachments");
     bool want = strcasecmp(w, "true") == 0 || strcmp(w, "1") == 0;
     return (h && json_object_get_boolean(h)) == want;
-  }
-  if (!strcmp(f, "attachment")) {
-    json_object *names = emu_odata_path_get(m, "@emu.attachmentNames");
-    return recips_have(names, w) || str_has(names, w);
   }
   return false;
 }

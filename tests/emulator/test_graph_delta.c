@@ -321,6 +321,25 @@ static void test_mailbox_settings_and_tips(void **state) {
               NULL, &o, NULL),
       400);
   json_object_put(o);
+  /* alice's automatic reply comes back to bob when he writes to her */
+  assert_int_equal(
+      gt_call(&T, bob, "POST", "/v1.0/me/sendMail",
+              "{\"message\":{\"subject\":\"Ping\",\"toRecipients\":[{"
+              "\"emailAddress\":{\"address\":\"alice@contoso.test\"}}]}}",
+              NULL, NULL, NULL),
+      202);
+  json_object *inbox = gt_admin_messages(&T, "bob@contoso.test", "inbox");
+  bool got = false;
+  for (size_t i = 0; i < json_object_array_length(inbox); i++) {
+    json_object *m = json_object_array_get_idx(inbox, i);
+    if (!strcmp(gt_str(m, "subject"), "Automatic reply: Ping")) {
+      got = true;
+      assert_string_equal(json_object_get_string(gt_path(m, "body/content")),
+                          "I am away");
+    }
+  }
+  assert_true(got);
+  json_object_put(inbox);
   /* bob may not read alice's settings */
   assert_int_equal(gt_call(&T, bob, "GET",
                            "/v1.0/users/alice@contoso.test/mailboxSettings",
