@@ -44,7 +44,6 @@ struct o365_graph_req {
   int64_t retry_after_ms;
   enum req_stage stage;
   int canceled;
-  int in_send; /* inside o365_graph_send: errors are returned, not called */
   wfc_http *http;
   wfc_timer *timer;
   gate *gate;            /* the mailbox's gate, NULL when not gated */
@@ -779,9 +778,7 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
     r->gate->refs++;
   }
 
-  r->in_send = 1;
-  rc = admit(r);
-  r->in_send = 0;
+  rc = admit(r); /* an error here is returned: cb will not run */
   if (rc != 0)
     goto fail;
   if (call != NULL)
