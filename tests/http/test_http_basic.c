@@ -331,6 +331,40 @@ static void truncated_body(void **state) {
   result_free(&r2);
 }
 
+/* A host name goes through libcurl's threaded resolver, whose socketpair
+ * the engine polls without owning it, and maybe through ::1 first (the
+ * server listens on 127.0.0.1 only). Many at once, several rounds. */
+static void resolve_localhost(void **state) {
+  fixture f;
+  ts_route rt = {.path = "/hello", .body = "hi"};
+  char url[128];
+  result r[20];
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+  snprintf(url, sizeof url, "http://localhost:%u/hello",
+           (unsigned)ts_server_port(f.srv));
+  for (int round = 0; round < 3; round++) {
+    int done = 0;
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 20; i++) {
+      wfc_http_req q = req_make("GET", url);
+      assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r[i], NULL),
+                       0);
+    }
+    for (int i = 0; i < 20; i++) {
+      run_until(&f, &r[i].calls, 1);
+      done += r[i].calls;
+      assert_int_equal(r[i].error, 0);
+      assert_int_equal(r[i].status, 200);
+      assert_string_equal(r[i].body, "hi");
+      result_free(&r[i]);
+    }
+    assert_int_equal(done, 20);
+  }
+  fx_close(&f);
+}
+
 /* A callback that sends the next request, chain_left times. */
 typedef struct chain {
   fixture *f;
@@ -384,6 +418,7 @@ int main(void) {
       cmocka_unit_test(body_cap),
       cmocka_unit_test(network_errors_and_messages),
       cmocka_unit_test(truncated_body),
+      cmocka_unit_test(resolve_localhost),
       cmocka_unit_test(send_from_callback),
   };
   return cmocka_run_group_tests(tests, global_setup, global_teardown);
