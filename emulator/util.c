@@ -320,3 +320,54 @@ char *emu_strdup_printf(const char *fmt, ...) {
   va_end(ap);
   return out;
 }
+
+/* ---- key=value&... decoding (query strings and form bodies) ---- */
+
+void emu__kvv_parse(emu_kvv *out, const char *s, size_t len) {
+  out->v = NULL;
+  out->n = 0;
+  size_t i = 0;
+  while (i < len) {
+    size_t j = i;
+    while (j < len && s[j] != '&')
+      j++;
+    if (j > i) {
+      const char *eq = memchr(s + i, '=', j - i);
+      size_t klen = eq ? (size_t)(eq - (s + i)) : j - i;
+      char *k = strndup(s + i, klen);
+      char *v = eq ? strndup(eq + 1, (size_t)(s + j - eq - 1)) : strdup("");
+      emu_kv *grown = realloc(out->v, (out->n + 1) * sizeof *out->v);
+      if (k == NULL || v == NULL || grown == NULL || emu_url_decode(k, 1) < 0 ||
+          emu_url_decode(v, 1) < 0) {
+        /* A malformed pair is dropped, like the service ignores it. */
+        free(k);
+        free(v);
+        if (grown)
+          out->v = grown;
+      } else {
+        out->v = grown;
+        out->v[out->n].name = k;
+        out->v[out->n].value = v;
+        out->n++;
+      }
+    }
+    i = j + 1;
+  }
+}
+
+void emu__kvv_free(emu_kvv *kv) {
+  for (size_t i = 0; i < kv->n; i++) {
+    free(kv->v[i].name);
+    free(kv->v[i].value);
+  }
+  free(kv->v);
+  kv->v = NULL;
+  kv->n = 0;
+}
+
+const char *emu__kvv_get(const emu_kvv *kv, const char *name) {
+  for (size_t i = 0; i < kv->n; i++)
+    if (strcmp(kv->v[i].name, name) == 0)
+      return kv->v[i].value;
+  return NULL;
+}
