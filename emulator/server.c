@@ -276,7 +276,8 @@ const char *emu_req_base_url(emu_req *r) {
  * error (truncated: the connection drops mid-body) or cleanly (malformed: a
  * shorter, well-framed but cut body). */
 typedef struct body_reader {
-  emu_resp *resp; /* borrowed from the request, which outlives the response */
+  emu_req *req;   /* borrowed: the request outlives the response */
+  emu_resp *resp; /* &req->resp */
   uint64_t limit; /* UINT64_MAX: none */
   int error_at_limit;
 } body_reader;
@@ -306,6 +307,12 @@ static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max) {
     n = resp->read(resp->ctx, pos, buf, max);
     if (n < 0)
       return MHD_CONTENT_READER_END_WITH_ERROR;
+    /* The last bytes are out of the handler's hands: free the throttling
+     * slot before the client can see the end (see send_response). */
+    if (br->req->throttle_ticket &&
+        (n == 0 ||
+         (resp->size >= 0 && pos + (uint64_t)n >= (uint64_t)resp->size)))
+      emu__throttle_release(br->req);
     return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
   default:
     return MHD_CONTENT_READER_END_OF_STREAM;
@@ -337,6 +344,7 @@ static struct MHD_Response *make_response(emu_req *r) {
     body_reader *br = calloc(1, sizeof *br);
     if (br == NULL)
       return NULL;
+    br->req = r;
     br->resp = resp;
     br->limit = total / 2;
     br->error_at_limit = fk == EMU_FAULT_TRUNCATE;
@@ -361,6 +369,7 @@ static struct MHD_Response *make_response(emu_req *r) {
     body_reader *br = calloc(1, sizeof *br);
     if (br == NULL)
       return NULL;
+    br->req = r;
     br->resp = resp;
     br->limit = UINT64_MAX;
     return MHD_create_response_from_callback(
@@ -411,6 +420,13 @@ static enum MHD_Result send_response(emu_req *r) {
   enum MHD_Result ret =
       MHD_queue_response(r->conn, (unsigned)r->resp.status, m);
   r->queued = 1;
+  /* A throttling slot is held until the answer is complete. Release it now
+   * for an answer already whole in memory or in a file, so that a client
+   * that got it and sends its next request never meets its own finished
+   * request (MHD reports completion after the client may have read it).
+   * Streams release at their last byte (body_read). */
+  if (r->throttle_ticket && r->resp.kind != EMU_RESP_STREAM)
+    emu__throttle_release(r);
   MHD_destroy_response(m);
   return ret;
 }

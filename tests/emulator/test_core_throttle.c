@@ -261,12 +261,37 @@ static void test_subrequest_releases_slot(void **state) {
   tresp_free(&r);
 }
 
+/* A finished request no longer counts, even seen from another connection:
+ * a client that has its answer never meets a 429 for it. */
+static void test_slot_free_when_answer_received(void **state) {
+  fx *f = *state;
+  static const char *const hdr[] = {"Content-Type: application/json", NULL};
+  tresp r;
+  tclient_request(f->c, "POST", u(f, "/__emulator/throttle"), hdr,
+                  "{\"concurrency\":1}", &r);
+  assert_int_equal(r.status, 200);
+  tresp_free(&r);
+  tclient *two[2] = {tclient_new(0), tclient_new(0)};
+  int throttled = 0;
+  for (int i = 0; i < 200; i++) {
+    tclient_request(two[i % 2], "GET",
+                    u(f, "/__emulator/debug/throttled?app=seq&mailbox=alice"),
+                    NULL, NULL, &r);
+    throttled += r.status == 429;
+    tresp_free(&r);
+  }
+  tclient_free(two[0]);
+  tclient_free(two[1]);
+  assert_int_equal(throttled, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_concurrency_limit, reset),
       cmocka_unit_test_setup(test_window_limit_virtual_time, reset),
       cmocka_unit_test_setup(test_limits_disabled, reset),
       cmocka_unit_test_setup(test_subrequest_releases_slot, reset),
+      cmocka_unit_test_setup(test_slot_free_when_answer_received, reset),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
