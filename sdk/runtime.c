@@ -54,6 +54,11 @@ int wfc_runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
 #else
   rt->check_outputs = 1; /* debug builds always check plugin outputs */
 #endif
+  /* ... and any build when asked from the environment (CI, plugin
+   * authors running `wfc card run`). */
+  const char *chk = getenv("WFC_CHECK_OUTPUTS");
+  if (chk != NULL && *chk != '\0' && strcmp(chk, "0") != 0)
+    rt->check_outputs = 1;
   if (o.blob_dir != NULL && (rt->blob_dir = strdup(o.blob_dir)) == NULL) {
     free(rt);
     return WFC_ENOMEM;

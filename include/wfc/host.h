@@ -50,8 +50,9 @@ typedef struct wfc_runtime_opts {
   size_t size;              /* sizeof(wfc_runtime_opts) */
   const char *blob_dir;     /* blob store directory (copied), opened on first
                                use; NULL: $XDG_DATA_HOME/wfc/blobs */
-  int check_outputs;        /* validate action card outputs against their
-                               output schema (always on in debug builds) */
+  int check_outputs;        /* validate action card outputs against their output
+                               schema (always on in debug builds, and when the
+                               environment has WFC_CHECK_OUTPUTS=1) */
   const char *ca_bundle;    /* PEM CA file for HTTPS (copied); NULL: env
                                WFC_CA_BUNDLE, else the system store */
   uint32_t http_timeout_ms; /* default request deadline; 0: 60 s */

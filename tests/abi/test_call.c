@@ -627,6 +627,27 @@ static int setup_only(void **state) {
   return setup(state);
 }
 
+/* WFC_CHECK_OUTPUTS=1 turns output checks on in any build (the Makefile
+ * builds RelWithDebInfo, where they are off by default). */
+static void test_check_outputs_from_env(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  snprintf(f->blob_dir, sizeof f->blob_dir, "/tmp/wfc-abi-blobs-XXXXXX");
+  assert_non_null(mkdtemp(f->blob_dir));
+  setenv("WFC_CHECK_OUTPUTS", "1", 1);
+  wfc_runtime_opts o = {.size = sizeof o, .check_outputs = 0};
+  assert_int_equal(wfc_runtime_new(&f->loop, &o, &f->rt), 0);
+  unsetenv("WFC_CHECK_OUTPUTS");
+  char err[1024];
+  assert_int_equal(
+      wfc_runtime_load(f->rt, testplugin_path(), NULL, err, sizeof err), 0);
+  *state = F = f;
+  result r = {0};
+  run_card("testplugin.badout", NULL, &r);
+  assert_int_equal(r.status, WFC_EPROTO);
+  result_free(&r);
+}
+
 /* A call that ignores cancel does not hang shutdown: after the grace
  * period it is delivered as canceled and its plugin stays loaded. */
 static void test_close_abandons_stuck_call(void **state) {
@@ -679,6 +700,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_connections, setup, teardown),
       cmocka_unit_test_setup_teardown(test_http_and_blobs, setup, teardown),
       cmocka_unit_test_setup(test_close_with_calls_in_flight, setup_only),
+      cmocka_unit_test_teardown(test_check_outputs_from_env, teardown),
       /* Last: it leaves the test plugin loaded on purpose. */
       cmocka_unit_test(test_close_abandons_stuck_call),
   };
