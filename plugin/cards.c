@@ -5,7 +5,16 @@
 
 #include "entry.h"
 
-#define O365_CARDS(X) X(admin_consent_url)
+#define O365_CARDS(X)                                                          \
+  X(admin_consent_url)                                                         \
+  X(list_folders)                                                              \
+  X(create_folder)                                                             \
+  X(list_attachments)                                                          \
+  X(add_attachment)                                                            \
+  X(download_attachment)                                                       \
+  X(get_mail_tips)                                                             \
+  X(set_automatic_replies)                                                     \
+  X(custom_api_action)
 
 #define O365_DECLARE_CARD(id) extern const wfc_card_desc o365_card_##id;
 O365_CARDS(O365_DECLARE_CARD)

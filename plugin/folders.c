@@ -305,3 +305,221 @@ int o365_folder_resolve(wfc_call *call, const char *mailbox, const char *folder,
     resolve_free(r);
   return rc;
 }
+
+/* ---- Listing ------------------------------------------------------------ */
+
+struct json_object *o365_folder_json(struct json_object *g) {
+  struct json_object *o = json_object_new_object();
+  o365_json_add_str(o, "id", o365_json_str(g, "id"));
+  o365_json_add_str(o, "name", o365_json_str(g, "displayName"));
+  o365_json_add_str(o, "parent_id", o365_json_str(g, "parentFolderId"));
+  static const char *const counts[][2] = {{"childFolderCount", "child_count"},
+                                          {"unreadItemCount", "unread_count"},
+                                          {"totalItemCount", "total_count"}};
+  for (size_t i = 0; i < 3; i++) {
+    int64_t v = 0;
+    o365_json_int64(g, counts[i][0], &v);
+    json_object_object_add(o, counts[i][1], json_object_new_int64(v));
+  }
+  struct json_object *h = NULL;
+  json_object_object_get_ex(g, "isHidden", &h);
+  json_object_object_add(o, "is_hidden",
+                         json_object_new_boolean(json_object_get_boolean(h)));
+  return o;
+}
+
+typedef struct pending {
+  char *id; /* NULL = top level */
+  char *path;
+  int depth;
+} pending;
+
+typedef struct lister {
+  wfc_call *call;
+  char *mailbox;
+  int recursive, include_hidden, max_depth;
+  size_t max_folders;
+  pending *queue; /* FIFO: queue[head..n) */
+  size_t head, n, cap;
+  struct json_object *all; /* fetch order (owned) */
+  int truncated;
+  o365_folder_list_cb cb;
+  void *arg;
+} lister;
+
+static void lister_free(lister *l) {
+  for (size_t i = 0; i < l->n; i++) {
+    free(l->queue[i].id);
+    free(l->queue[i].path);
+  }
+  free(l->queue);
+  free(l->mailbox);
+  json_object_put(l->all);
+  free(l);
+}
+
+static int enqueue(lister *l, const char *id, const char *path, int depth) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    pending *q = realloc(l->queue, cap * sizeof *q);
+    if (q == NULL)
+      return WFC_ENOMEM;
+    l->queue = q;
+    l->cap = cap;
+  }
+  pending *p = &l->queue[l->n];
+  p->id = id ? strdup(id) : NULL;
+  p->path = path ? strdup(path) : NULL;
+  p->depth = depth;
+  if ((id && !p->id) || (path && !p->path)) {
+    free(p->id);
+    free(p->path);
+    return WFC_ENOMEM;
+  }
+  l->n++;
+  return 0;
+}
+
+/* Appends the folders whose parent is parent_id (in fetch order), each
+ * followed by its own subtree. */
+static void dfs(struct json_object *all, const char *parent_id, int depth,
+                struct json_object *out) {
+  size_t n = json_object_array_length(all);
+  for (size_t i = 0; i < n; i++) {
+    struct json_object *f = json_object_array_get_idx(all, i);
+    struct json_object *d = NULL;
+    json_object_object_get_ex(f, "depth", &d);
+    const char *pid = o365_json_str(f, "parent_id");
+    if (json_object_get_int(d) != depth ||
+        (depth > 0 && (pid == NULL || strcmp(pid, parent_id) != 0)))
+      continue;
+    json_object_array_add(out, json_object_get(f));
+    dfs(all, o365_json_str(f, "id"), depth + 1, out);
+  }
+}
+
+static void list_finish(lister *l, int status, const char *error) {
+  struct json_object *out = NULL;
+  if (status == 0) {
+    out = json_object_new_array();
+    dfs(l->all, NULL, 0, out);
+  }
+  l->cb(l->arg, status, out, l->truncated, error);
+  json_object_put(out);
+  lister_free(l);
+}
+
+static void list_next(lister *l);
+
+static int on_list_page(void *arg, const o365_graph_res *res) {
+  lister *l = arg;
+  pending *p = &l->queue[l->head];
+  if (res->error != 0) {
+    o365_buf b;
+    o365_buf_init(&b);
+    o365_buf_printf(&b, "listing the folders of \"%s\" failed: ",
+                    p->path ? p->path : "(top level)");
+    if (res->gerr.code[0])
+      o365_buf_printf(&b, "%s: ", res->gerr.code);
+    o365_buf_put(&b, res->message ? res->message : "request failed");
+    list_finish(l, res->error, b.data ? b.data : "listing folders failed");
+    o365_buf_free(&b);
+    return 0;
+  }
+  struct json_object *value = NULL;
+  json_object_object_get_ex(res->json, "value", &value);
+  size_t n = json_object_is_type(value, json_type_array)
+                 ? json_object_array_length(value)
+                 : 0;
+  for (size_t i = 0; i < n; i++) {
+    if (json_object_array_length(l->all) >= l->max_folders) {
+      l->truncated = 1;
+      break;
+    }
+    struct json_object *f =
+        o365_folder_json(json_object_array_get_idx(value, i));
+    const char *name = o365_json_str(f, "name");
+    o365_buf path;
+    o365_buf_init(&path);
+    if (p->path != NULL)
+      o365_buf_printf(&path, "%s/", p->path);
+    o365_buf_put(&path, name ? name : "");
+    o365_json_add_str(f, "path", path.data ? path.data : "");
+    json_object_object_add(f, "depth", json_object_new_int(p->depth));
+    int64_t children = 0;
+    o365_json_int64(f, "child_count", &children);
+    int rc = 0;
+    if (l->recursive && children > 0 && p->depth < l->max_depth)
+      rc = enqueue(l, o365_json_str(f, "id"), path.data, p->depth + 1);
+    json_object_array_add(l->all, f);
+    int oom = path.oom;
+    o365_buf_free(&path);
+    if (rc != 0 || oom) {
+      list_finish(l, WFC_ENOMEM, "out of memory");
+      return 0;
+    }
+    p = &l->queue[l->head]; /* enqueue may have moved the queue */
+  }
+  if (!l->truncated && res->next_link != NULL)
+    return 1;
+  l->head++;
+  list_next(l);
+  return 0;
+}
+
+static void list_next(lister *l) {
+  if (l->head == l->n || l->truncated) {
+    list_finish(l, 0, NULL);
+    return;
+  }
+  pending *p = &l->queue[l->head];
+  o365_buf path;
+  o365_buf_init(&path);
+  o365_graph_mailbox(&path, l->mailbox);
+  o365_buf_put(&path, "/mailFolders");
+  if (p->id != NULL) {
+    o365_buf_seg(&path, p->id);
+    o365_buf_put(&path, "/childFolders");
+  }
+  o365_buf_query(&path, "$top", "100");
+  if (l->include_hidden)
+    o365_buf_query(&path, "includeHiddenFolders", "true");
+  int rc = WFC_ENOMEM;
+  if (!path.oom) {
+    o365_graph_opts o = {.path = path.data};
+    rc = o365_graph_pages(l->call, &o, on_list_page, l);
+  }
+  o365_buf_free(&path);
+  if (rc != 0)
+    list_finish(l, rc, "could not start listing folders");
+}
+
+static void list_start(void *arg) {
+  list_next(arg);
+}
+
+int o365_folder_list(wfc_call *call, const o365_folder_list_opts *o,
+                     o365_folder_list_cb cb, void *arg) {
+  if (call == NULL || o == NULL || cb == NULL)
+    return WFC_EINVAL;
+  lister *l = calloc(1, sizeof *l);
+  if (l == NULL)
+    return WFC_ENOMEM;
+  l->call = call;
+  l->cb = cb;
+  l->arg = arg;
+  l->recursive = o->recursive;
+  l->include_hidden = o->include_hidden;
+  l->max_depth = o->max_depth;
+  l->max_folders = o->max_folders ? o->max_folders : 1000;
+  l->all = json_object_new_array();
+  l->mailbox = o->mailbox && *o->mailbox ? strdup(o->mailbox) : NULL;
+  int rc = WFC_ENOMEM;
+  if (l->all != NULL && (!(o->mailbox && *o->mailbox) || l->mailbox))
+    rc = enqueue(l, o->parent_id, NULL, 0);
+  if (rc == 0)
+    rc = o365_api->timer_start(0, list_start, l, NULL);
+  if (rc != 0)
+    lister_free(l);
+  return rc;
+}

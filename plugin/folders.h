@@ -47,4 +47,38 @@ const char *o365_folder_wellknown(const char *name);
  * 'it''s' (quotes doubled). Encode the whole $filter with o365_buf_query. */
 void o365_odata_literal(o365_buf *b, const char *s);
 
+/* ---- Listing ---- */
+
+/* status 0: folders (borrowed during cb) is a flat array in depth-first
+ * order of {"id","name","path","parent_id","depth","child_count",
+ * "unread_count","total_count","is_hidden"}; "path" is the display-name
+ * path from the listed parent ("Projects/2026"), depth 0 for its direct
+ * children. Else a code and a message. */
+typedef void (*o365_folder_list_cb)(void *arg, int status,
+                                    struct json_object *folders, int truncated,
+                                    const char *error);
+
+/* Lists the child folders of parent_id (a resolved id or well-known name;
+ * NULL = the top level, i.e. msgfolderroot's children), following
+ * @odata.nextLink, and their children down to max_depth levels (0 = the
+ * direct children only) when recursive: one GET .../childFolders per
+ * folder that has children. At most max_folders folders (then the list
+ * ends and cb gets status 0 with what it has, and truncated 1).
+ * cb runs exactly once, later. */
+typedef struct o365_folder_list_opts {
+  const char *mailbox;   /* NULL/"" = own */
+  const char *parent_id; /* NULL = top level */
+  int recursive;
+  int include_hidden;
+  int max_depth;
+  size_t max_folders;
+} o365_folder_list_opts;
+
+int o365_folder_list(wfc_call *call, const o365_folder_list_opts *o,
+                     o365_folder_list_cb cb, void *arg);
+
+/* Our JSON for one Graph mailFolder (new object): {"id","name",
+ * "parent_id","child_count","unread_count","total_count","is_hidden"}. */
+struct json_object *o365_folder_json(struct json_object *graph_folder);
+
 #endif

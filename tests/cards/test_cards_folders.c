@@ -1,0 +1,305 @@
+/* List Folders and Create Folder through the real plugin and runtime
+ * against the emulator: well-known names, display-name paths (any case,
+ * quotes), ids, tree and flat listings with counts, "exists" handling, a
+ * shared mailbox, a mailbox without rights, and input errors that send
+ * nothing. Owner: cardsfolder. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cmocka.h>
+
+#include "o365_fixture.h"
+
+static o365_fixture *fx;
+static wfc_conn *alice;
+
+static int setup(void **state) {
+  (void)state;
+  fx = o365_fixture_new(NULL);
+  if (fx == NULL)
+    return -1;
+  alice = o365_fixture_connect(fx, "alice@contoso.test");
+  return alice ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  return o365_fixture_free(fx);
+}
+
+static const char *str(json_object *o, const char *key) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v)
+                                               : NULL;
+}
+
+static int64_t num(json_object *o, const char *key) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
+}
+
+/* The folder of list (array) whose key equals value, or NULL. */
+static json_object *find(json_object *list, const char *key,
+                         const char *value) {
+  for (size_t i = 0; i < json_object_array_length(list); i++) {
+    json_object *f = json_object_array_get_idx(list, i);
+    const char *s = str(f, key);
+    if (s != NULL && strcmp(s, value) == 0)
+      return f;
+  }
+  return NULL;
+}
+
+static json_object *folders_of(o365_outcome *o) {
+  json_object *v = NULL;
+  assert_true(json_object_object_get_ex(o->output, "folders", &v));
+  return v;
+}
+
+/* Runs create_folder, asserts success, returns the new id (malloc'd). */
+static char *create(const char *input) {
+  o365_outcome o;
+  int rc = o365_fixture_run(fx, "create_folder", input, &o);
+  if (rc != 0)
+    fprintf(stderr, "create_folder %s: %s\n", input, o.message);
+  assert_int_equal(rc, 0);
+  char *id = strdup(str(o.output, "id"));
+  o365_outcome_free(&o);
+  return id;
+}
+
+static void test_list_top_level_flat(void **state) {
+  (void)state;
+  o365_outcome o;
+  assert_int_equal(
+      o365_fixture_run(fx, "list_folders", "{\"recursive\":false}", &o), 0);
+  json_object *list = folders_of(&o);
+  assert_int_equal(num(o.output, "count"), json_object_array_length(list));
+  json_object *inbox = find(list, "name", "Inbox");
+  assert_non_null(inbox);
+  assert_string_equal(str(inbox, "path"), "Inbox");
+  assert_true(num(inbox, "total_count") >= 0);
+  assert_true(num(inbox, "unread_count") >= 0);
+  assert_non_null(find(list, "name", "Drafts"));
+  assert_non_null(find(list, "name", "Sent Items"));
+  o365_outcome_free(&o);
+}
+
+static void test_create_nested_by_path_and_list(void **state) {
+  (void)state;
+  char *projects = create("{\"name\":\"Projects\",\"parent\":\"inbox\"}");
+  /* Path, any case: "INBOX/projects". */
+  char *y2026 = create("{\"name\":\"2026\",\"parent\":\"INBOX/projects\"}");
+  /* A quote in a name goes through the $filter escaped. */
+  char *quote = create("{\"name\":\"Bob's stuff\",\"parent\":\"Inbox/"
+                       "Projects/2026\"}");
+
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "list_folders",
+                                    "{\"parent\":\"Inbox/Projects/2026\"}", &o),
+                   0);
+  json_object *f = find(folders_of(&o), "name", "Bob's stuff");
+  assert_non_null(f);
+  assert_string_equal(str(f, "id"), quote);
+  assert_string_equal(str(f, "parent_id"), y2026);
+  o365_outcome_free(&o);
+
+  /* The quote's folder resolves as a path segment too. */
+  assert_int_equal(
+      o365_fixture_run(fx, "list_folders",
+                       "{\"parent\":\"Inbox/Projects/2026/bob's STUFF\"}", &o),
+      0);
+  assert_int_equal(num(o.output, "count"), 0);
+  o365_outcome_free(&o);
+
+  /* Flat and recursive from the top: paths and depth. */
+  assert_int_equal(o365_fixture_run(fx, "list_folders", NULL, &o), 0);
+  json_object *p = find(folders_of(&o), "path", "Inbox/Projects/2026");
+  assert_non_null(p);
+  assert_string_equal(str(p, "id"), y2026);
+  assert_int_equal(num(p, "depth"), 2);
+  assert_int_equal(num(p, "child_count"), 1);
+  o365_outcome_free(&o);
+
+  /* Tree: Inbox > Projects > 2026 > Bob's stuff. */
+  assert_int_equal(
+      o365_fixture_run(fx, "list_folders", "{\"format\":\"tree\"}", &o), 0);
+  json_object *inbox = find(folders_of(&o), "name", "Inbox"), *kids = NULL;
+  assert_non_null(inbox);
+  assert_true(json_object_object_get_ex(inbox, "children", &kids));
+  json_object *pj = find(kids, "id", projects);
+  assert_non_null(pj);
+  assert_true(json_object_object_get_ex(pj, "children", &kids));
+  json_object *yj = find(kids, "id", y2026);
+  assert_non_null(yj);
+  assert_true(json_object_object_get_ex(yj, "children", &kids));
+  assert_non_null(find(kids, "id", quote));
+  o365_outcome_free(&o);
+
+  /* max_depth 0 under Inbox: Projects only, not its children. */
+  assert_int_equal(o365_fixture_run(fx, "list_folders",
+                                    "{\"parent\":\"Inbox\",\"max_depth\":0}",
+                                    &o),
+                   0);
+  assert_non_null(find(folders_of(&o), "id", projects));
+  assert_null(find(folders_of(&o), "id", y2026));
+  o365_outcome_free(&o);
+
+  /* A folder id as parent (one GET by id). */
+  char input[512];
+  snprintf(input, sizeof input, "{\"parent\":\"%s\"}", projects);
+  assert_int_equal(o365_fixture_run(fx, "list_folders", input, &o), 0);
+  assert_non_null(find(folders_of(&o), "id", y2026));
+  o365_outcome_free(&o);
+  free(projects);
+  free(y2026);
+  free(quote);
+}
+
+static void test_counts(void **state) {
+  (void)state;
+  char *id = o365_fixture_inject(
+      fx, "alice@contoso.test",
+      "{\"folder\":\"junkemail\",\"subject\":\"count me\","
+      "\"from\":\"bob@contoso.test\",\"toRecipients\":[\"alice@contoso.test\"],"
+      "\"body\":\"x\"}");
+  assert_non_null(id);
+  free(id);
+  o365_outcome o;
+  assert_int_equal(
+      o365_fixture_run(fx, "list_folders", "{\"recursive\":false}", &o), 0);
+  json_object *junk = find(folders_of(&o), "name", "Junk Email");
+  assert_non_null(junk);
+  assert_true(num(junk, "total_count") >= 1);
+  assert_true(num(junk, "unread_count") >= 1);
+  o365_outcome_free(&o);
+}
+
+static void test_create_exists(void **state) {
+  (void)state;
+  char *id = create("{\"name\":\"Receipts\"}");
+  o365_outcome o;
+  assert_int_equal(
+      o365_fixture_run(fx, "create_folder", "{\"name\":\"Receipts\"}", &o),
+      WFC_EEXIST);
+  assert_non_null(strstr(o.message, "\"Receipts\" already exists"));
+  assert_non_null(strstr(o.message, "top level"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_run(fx, "create_folder",
+                                    "{\"name\":\"receipts\",\"if_exists\":"
+                                    "\"return_existing\"}",
+                                    &o),
+                   0);
+  assert_string_equal(str(o.output, "id"), id);
+  json_object *created = NULL;
+  assert_true(json_object_object_get_ex(o.output, "created", &created));
+  assert_false(json_object_get_boolean(created));
+  o365_outcome_free(&o);
+  free(id);
+}
+
+static void test_not_found_names_the_folder(void **state) {
+  (void)state;
+  long before = o365_fixture_graph_requests(fx);
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "create_folder",
+                                    "{\"name\":\"x\",\"parent\":"
+                                    "\"Inbox/Nope/Deeper\"}",
+                                    &o),
+                   WFC_ENOTFOUND);
+  assert_non_null(strstr(o.message, "Inbox/Nope/Deeper"));
+  assert_non_null(strstr(o.message, "\"Nope\" under \"Inbox\""));
+  o365_outcome_free(&o);
+  /* One lookup for "Nope", nothing created. */
+  assert_int_equal(o365_fixture_graph_requests(fx), before + 1);
+  assert_int_equal(o365_fixture_run(fx, "list_folders",
+                                    "{\"parent\":\"NoSuchTopLevel\"}", &o),
+                   WFC_ENOTFOUND);
+  assert_non_null(strstr(o.message, "NoSuchTopLevel"));
+  o365_outcome_free(&o);
+}
+
+static void test_shared_mailbox(void **state) {
+  (void)state;
+  char *id = create("{\"mailbox\":\"support@contoso.test\",\"name\":"
+                    "\"Escalations\",\"parent\":\"Inbox\"}");
+  o365_outcome o;
+  assert_int_equal(
+      o365_fixture_run(fx, "list_folders",
+                       "{\"mailbox\":\"support@contoso.test\",\"parent\":"
+                       "\"inbox\"}",
+                       &o),
+      0);
+  assert_non_null(find(folders_of(&o), "id", id));
+  o365_outcome_free(&o);
+  /* Not in alice's own mailbox. */
+  assert_int_equal(
+      o365_fixture_run(fx, "list_folders", "{\"parent\":\"inbox\"}", &o), 0);
+  assert_null(find(folders_of(&o), "id", id));
+  o365_outcome_free(&o);
+  /* The emulator's own view of support's folders has it. */
+  long st = 0;
+  json_object *all = o365_fixture_admin(
+      fx, "GET", "/__emulator/mail/support@contoso.test/folders", NULL, &st);
+  assert_int_equal(st, 200);
+  assert_non_null(strstr(json_object_to_json_string(all), id));
+  json_object_put(all);
+  free(id);
+}
+
+static void test_mailbox_without_rights(void **state) {
+  (void)state;
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "create_folder",
+                                    "{\"mailbox\":\"carol@contoso.test\","
+                                    "\"name\":\"Sneaky\"}",
+                                    &o),
+                   WFC_EDENIED);
+  assert_non_null(strstr(o.message, "ErrorAccessDenied"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_run(fx, "list_folders",
+                                    "{\"mailbox\":\"carol@contoso.test\"}", &o),
+                   WFC_EDENIED);
+  o365_outcome_free(&o);
+}
+
+static void test_input_errors_send_nothing(void **state) {
+  (void)state;
+  long before = o365_fixture_graph_requests(fx);
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "create_folder", "{}", &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "name"));
+  o365_outcome_free(&o);
+  assert_int_equal(
+      o365_fixture_run(fx, "list_folders", "{\"format\":\"pyramid\"}", &o),
+      WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "format"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_run(fx, "create_folder",
+                                    "{\"name\":\"a\",\"parent\":\" / \"}", &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "empty folder name"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_list_top_level_flat),
+      cmocka_unit_test(test_create_nested_by_path_and_list),
+      cmocka_unit_test(test_counts),
+      cmocka_unit_test(test_create_exists),
+      cmocka_unit_test(test_not_found_names_the_folder),
+      cmocka_unit_test(test_shared_mailbox),
+      cmocka_unit_test(test_mailbox_without_rights),
+      cmocka_unit_test(test_input_errors_send_nothing),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
