@@ -1,0 +1,655 @@
+/* o365_fixture.c - see o365_fixture.h. Owner: cardsmsg. */
+#define _XOPEN_SOURCE 700
+#include "o365_fixture.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "emu_proc.h"
+#include "tclient.h"
+
+#define FX_TENANT  "contoso.test"
+#define FX_PREVIEW "5e3b7c1a-9d2f-4b6e-a8c4-1f0d2e3c4b5a"
+/* Registered as http://127.0.0.1/callback: the loopback rule lets the port
+ * differ. Nobody listens there: the browser below reads the redirect. */
+#define FX_REDIRECT  "http://127.0.0.1:53682/callback"
+#define FX_MAX_CONNS 16
+
+typedef struct fx_conn {
+  o365_fixture *fx;
+  wfc_conn *conn;     /* one reference, released by o365_fixture_free */
+  json_object *creds; /* access_token, refresh_token, ... (owned) */
+  int rejected;       /* a card reported the token: refresh first */
+} fx_conn;
+
+struct o365_fixture {
+  emu_proc *emu;
+  uv_loop_t loop;
+  int loop_ok;
+  wfc_runtime *rt;
+  json_object *doc; /* tenant document: passwords */
+  tclient *admin;
+  char blob_dir[64];
+  fx_conn *conns[FX_MAX_CONNS];
+  size_t nconns;
+  wfc_conn *current;
+};
+
+/* ---- Running calls ---------------------------------------------------- */
+
+typedef struct run_state {
+  o365_outcome *out;
+  int done;
+} run_state;
+
+static void on_run_done(void *arg, wfc_call *call, const wfc_outcome *o) {
+  run_state *s = arg;
+  (void)call;
+  s->out->status = o->status;
+  snprintf(s->out->message, sizeof s->out->message, "%s",
+           o->message ? o->message : "");
+  s->out->output = o->output ? json_object_get(o->output) : NULL;
+  s->out->detail = o->detail ? json_object_get(o->detail) : NULL;
+  s->done = 1;
+}
+
+static int on_item(void *arg, wfc_call *call, json_object *item) {
+  run_state *s = arg;
+  (void)call;
+  json_object_array_add(s->out->items, json_object_get(item));
+  return 0;
+}
+
+static void outcome_init(o365_outcome *o) {
+  memset(o, 0, sizeof *o);
+  o->items = json_object_new_array();
+}
+
+void o365_outcome_free(o365_outcome *o) {
+  json_object_put(o->output);
+  json_object_put(o->detail);
+  json_object_put(o->items);
+  memset(o, 0, sizeof *o);
+}
+
+/* Runs a connection-type hook to completion. input borrowed. */
+static int run_hook(o365_fixture *fx, wfc_conn_hook h, json_object *input,
+                    o365_outcome *out) {
+  outcome_init(out);
+  run_state s = {out, 0};
+  wfc_invoke how = {sizeof how, .on_done = on_run_done, .arg = &s};
+  int rc = wfc_runtime_conn_hook(fx->rt, "o365mail", h, input, &how, NULL);
+  if (rc != 0) {
+    out->status = rc;
+    snprintf(out->message, sizeof out->message, "hook %d did not start: %d",
+             (int)h, rc);
+    return rc;
+  }
+  while (!s.done)
+    uv_run(&fx->loop, UV_RUN_ONCE);
+  return out->status;
+}
+
+int o365_fixture_run_on(o365_fixture *fx, wfc_conn *conn, const char *card_id,
+                        const char *input_json, o365_outcome *out) {
+  outcome_init(out);
+  json_object *in = NULL;
+  if (input_json != NULL) {
+    in = json_tokener_parse(input_json);
+    if (in == NULL) {
+      out->status = WFC_EJSON;
+      snprintf(out->message, sizeof out->message,
+               "fixture: input of %s is not JSON: %s", card_id, input_json);
+      return out->status;
+    }
+  }
+  run_state s = {out, 0};
+  wfc_invoke how = {sizeof how, .conn = conn, .on_item = on_item,
+                    .on_done = on_run_done, .arg = &s};
+  int rc = wfc_runtime_invoke(fx->rt, card_id, in, &how, NULL);
+  json_object_put(in);
+  if (rc != 0) {
+    out->status = rc;
+    snprintf(out->message, sizeof out->message, "fixture: %s did not start: %d",
+             card_id, rc);
+    return rc;
+  }
+  while (!s.done)
+    uv_run(&fx->loop, UV_RUN_ONCE);
+  return out->status;
+}
+
+int o365_fixture_run(o365_fixture *fx, const char *card_id,
+                     const char *input_json, o365_outcome *out) {
+  return o365_fixture_run_on(fx, fx->current, card_id, input_json, out);
+}
+
+/* ---- The token service of the fixture's connections -------------------- */
+
+typedef struct token_req {
+  uv_timer_t timer;
+  fx_conn *c;
+  void (*cb)(void *arg, int status, const char *token);
+  void *arg;
+  int status;
+} token_req;
+
+static void token_req_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void token_fire(uv_timer_t *t) {
+  token_req *r = t->data;
+  const char *tok = NULL;
+  json_object *v = NULL;
+  if (r->status == 0 &&
+      json_object_object_get_ex(r->c->creds, "access_token", &v))
+    tok = json_object_get_string(v);
+  int status = r->status;
+  if (status == 0 && tok == NULL)
+    status = WFC_EAUTH;
+  r->cb(r->arg, status, status == 0 ? tok : NULL);
+  uv_close((uv_handle_t *)&r->timer, token_req_closed);
+}
+
+static json_object *conn_params(void) {
+  return json_tokener_parse(
+      "{\"environment\":\"preview\",\"tenant\":\"" FX_TENANT "\"}");
+}
+
+/* Refreshes through the plugin's hook. Runs nested in the loop: the token
+ * op is itself called from the loop, and a nested uv_run(ONCE) is fine for
+ * a test fixture (one request at a time). */
+static int refresh(fx_conn *c) {
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", conn_params());
+  json_object_object_add(in, "credentials", json_object_get(c->creds));
+  o365_outcome o;
+  int rc = run_hook(c->fx, WFC_HOOK_REFRESH, in, &o);
+  json_object_put(in);
+  json_object *fresh = NULL;
+  if (rc == 0 && json_object_object_get_ex(o.output, "credentials", &fresh)) {
+    json_object_put(c->creds);
+    c->creds = json_object_get(fresh);
+  } else if (rc == 0) {
+    rc = WFC_EPROTO;
+  }
+  if (rc != 0)
+    fprintf(stderr, "fixture: refresh failed: %s\n", o.message);
+  o365_outcome_free(&o);
+  return rc;
+}
+
+static int token_op(void *ops_arg, wfc_conn *conn,
+                    void (*cb)(void *arg, int status, const char *token),
+                    void *arg) {
+  (void)conn;
+  fx_conn *c = ops_arg;
+  token_req *r = calloc(1, sizeof *r);
+  if (r == NULL)
+    return WFC_ENOMEM;
+  r->c = c;
+  r->cb = cb;
+  r->arg = arg;
+  if (c->rejected) {
+    c->rejected = 0;
+    r->status = refresh(c);
+  }
+  uv_timer_init(&c->fx->loop, &r->timer);
+  r->timer.data = r;
+  uv_timer_start(&r->timer, token_fire, 0, 0);
+  return 0;
+}
+
+static void token_rejected_op(void *ops_arg, wfc_conn *conn,
+                              const char *token) {
+  (void)conn;
+  fx_conn *c = ops_arg;
+  json_object *v = NULL;
+  if (json_object_object_get_ex(c->creds, "access_token", &v) &&
+      strcmp(json_object_get_string(v), token) == 0)
+    c->rejected = 1;
+}
+
+static const wfc_conn_ops fx_ops = {sizeof fx_ops, token_op, token_rejected_op};
+
+/* ---- The browser -------------------------------------------------------- */
+
+/* Value of attr after marker in html, &amp; decoded; malloc'd or NULL. */
+static char *attr_after(const char *html, const char *marker,
+                        const char *attr) {
+  const char *p = strstr(html, marker);
+  if (p == NULL)
+    return NULL;
+  char pat[64];
+  snprintf(pat, sizeof pat, "%s=\"", attr);
+  p = strstr(p, pat);
+  if (p == NULL)
+    return NULL;
+  p += strlen(pat);
+  const char *end = strchr(p, '"');
+  if (end == NULL)
+    return NULL;
+  char *out = strndup(p, (size_t)(end - p));
+  char *w = out;
+  for (const char *s = out; *s;) {
+    if (strncmp(s, "&amp;", 5) == 0) {
+      *w++ = '&';
+      s += 5;
+    } else {
+      *w++ = *s++;
+    }
+  }
+  *w = '\0';
+  return out;
+}
+
+/* Submits form id of page with its ctx plus (k1,v1,k2,v2). */
+static int submit(o365_fixture *fx, tclient *b, const tresp *page,
+                  const char *form_id, const char *k1, const char *v1,
+                  const char *k2, const char *v2, tresp *out) {
+  char marker[64];
+  snprintf(marker, sizeof marker, "id=\"%s\"", form_id);
+  char *action = attr_after(page->body, marker, "action");
+  char *ctx = attr_after(page->body, "name=\"ctx\"", "value");
+  int rc = -1;
+  if (action != NULL && ctx != NULL) {
+    char *form = tclient_form("ctx", ctx, k1, v1, k2, v2, NULL);
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s",
+             action[0] == '/' ? emu_proc_url(fx->emu) : "", action);
+    static const char *const hdr[] = {
+        "Content-Type: application/x-www-form-urlencoded", NULL};
+    rc = tclient_request(b, "POST", url, hdr, form, out) == 0 ? 0 : -1;
+    free(form);
+  } else {
+    fprintf(stderr, "fixture: no form %s in the page (%ld):\n%s\n", form_id,
+            page->status, page->body);
+  }
+  free(action);
+  free(ctx);
+  return rc;
+}
+
+static const char *password_of(o365_fixture *fx, const char *upn) {
+  json_object *users = NULL;
+  if (!json_object_object_get_ex(fx->doc, "users", &users))
+    return NULL;
+  for (size_t i = 0; i < json_object_array_length(users); i++) {
+    json_object *u = json_object_array_get_idx(users, i);
+    json_object *n = NULL, *pw = NULL;
+    if (json_object_object_get_ex(u, "userPrincipalName", &n) &&
+        strcasecmp(json_object_get_string(n), upn) == 0 &&
+        json_object_object_get_ex(u, "password", &pw))
+      return json_object_get_string(pw);
+  }
+  return NULL;
+}
+
+/* The redirect's query as the host hands it to authorize_complete. */
+static json_object *redirect_query(const char *loc) {
+  json_object *q = json_object_new_object();
+  static const char *keys[] = {
+      "code",      "state",         "error",  "error_description",
+      "error_uri", "admin_consent", "tenant", NULL};
+  for (size_t i = 0; keys[i]; i++) {
+    char *v = tclient_url_param(loc, keys[i]);
+    if (v != NULL)
+      json_object_object_add(q, keys[i], json_object_new_string(v));
+    free(v);
+  }
+  return q;
+}
+
+/* Drives the browser from the authorize URL to the redirect; returns the
+ * redirect's query (new reference) or NULL. */
+static json_object *browse(o365_fixture *fx, const char *url, const char *upn,
+                           const char *pw) {
+  tclient *b = tclient_new(1);
+  tresp page = {0}, next = {0};
+  json_object *q = NULL;
+  if (tclient_request(b, "GET", url, NULL, NULL, &page) != 0 ||
+      submit(fx, b, &page, "signin", "login", upn, "passwd", pw, &next) != 0)
+    goto out;
+  if (next.status != 302 && strstr(next.body, "id=\"consent\"") != NULL) {
+    tresp_free(&page);
+    page = next;
+    memset(&next, 0, sizeof next);
+    if (submit(fx, b, &page, "consent", "action", "accept", NULL, NULL,
+               &next) != 0)
+      goto out;
+  }
+  const char *loc = tresp_header(&next, "Location");
+  if (next.status != 302 || loc == NULL ||
+      strncmp(loc, FX_REDIRECT "?", strlen(FX_REDIRECT) + 1) != 0) {
+    fprintf(stderr, "fixture: sign-in of %s did not come back (%ld):\n%s\n",
+            upn, next.status, next.body ? next.body : "");
+    goto out;
+  }
+  q = redirect_query(loc);
+out:
+  tresp_free(&page);
+  tresp_free(&next);
+  tclient_free(b);
+  return q;
+}
+
+wfc_conn *o365_fixture_connect(o365_fixture *fx, const char *upn) {
+  const char *pw = password_of(fx, upn);
+  if (pw == NULL || fx->nconns == FX_MAX_CONNS) {
+    fprintf(stderr, "fixture: no password for %s in the tenant document\n",
+            upn);
+    return NULL;
+  }
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", conn_params());
+  json_object_object_add(in, "redirect_uri",
+                         json_object_new_string(FX_REDIRECT));
+  json_object_object_add(in, "login_hint", json_object_new_string(upn));
+  o365_outcome o;
+  int rc = run_hook(fx, WFC_HOOK_AUTHORIZE_BEGIN, in, &o);
+  json_object_put(in);
+  json_object *url = NULL, *session = NULL;
+  if (rc != 0 || !json_object_object_get_ex(o.output, "url", &url) ||
+      !json_object_object_get_ex(o.output, "session", &session)) {
+    fprintf(stderr, "fixture: authorize_begin: %d %s\n", rc, o.message);
+    o365_outcome_free(&o);
+    return NULL;
+  }
+  json_object_get(session);
+  json_object *query = browse(fx, json_object_get_string(url), upn, pw);
+  o365_outcome_free(&o);
+  if (query == NULL) {
+    json_object_put(session);
+    return NULL;
+  }
+  in = json_object_new_object();
+  json_object_object_add(in, "params", conn_params());
+  json_object_object_add(in, "redirect_uri",
+                         json_object_new_string(FX_REDIRECT));
+  json_object_object_add(in, "session", session);
+  json_object_object_add(in, "query", query);
+  rc = run_hook(fx, WFC_HOOK_AUTHORIZE_COMPLETE, in, &o);
+  json_object_put(in);
+  json_object *state = NULL, *creds = NULL;
+  if (rc != 0 || !json_object_object_get_ex(o.output, "state", &state) ||
+      strcmp(json_object_get_string(state), "connected") != 0 ||
+      !json_object_object_get_ex(o.output, "credentials", &creds)) {
+    fprintf(stderr, "fixture: authorize_complete for %s: %d %s %s\n", upn, rc,
+            o.message, o.output ? json_object_to_json_string(o.output) : "");
+    o365_outcome_free(&o);
+    return NULL;
+  }
+  fx_conn *c = calloc(1, sizeof *c);
+  c->fx = fx;
+  c->creds = json_object_get(creds);
+  o365_outcome_free(&o);
+  json_object *params = conn_params();
+  json_object *info = json_object_new_object();
+  json_object_object_add(info, "nickname", json_object_new_string(upn));
+  json_object_object_add(info, "account", json_object_new_string(upn));
+  rc = wfc_conn_new(fx->rt, params, info, &fx_ops, c, &c->conn);
+  json_object_put(params);
+  json_object_put(info);
+  if (rc != 0) {
+    fprintf(stderr, "fixture: wfc_conn_new: %d\n", rc);
+    json_object_put(c->creds);
+    free(c);
+    return NULL;
+  }
+  fx->conns[fx->nconns++] = c;
+  fx->current = c->conn;
+  return c->conn;
+}
+
+void o365_fixture_use(o365_fixture *fx, wfc_conn *conn) {
+  fx->current = conn;
+}
+
+/* ---- Set-up and tear-down ---------------------------------------------- */
+
+static o365_fixture *start(const char *config, json_object *doc) {
+  o365_fixture *fx = calloc(1, sizeof *fx);
+  if (fx == NULL)
+    return NULL;
+  if (doc != NULL) {
+    fx->doc = json_object_get(doc);
+    fx->emu = emu_proc_start_doc(doc, NULL);
+  } else {
+    const char *path = config ? config : emu_proc_example_config();
+    fx->doc = json_object_from_file(path);
+    fx->emu = emu_proc_start(path, NULL);
+  }
+  if (fx->emu == NULL || fx->doc == NULL) {
+    fprintf(stderr, "fixture: emulator did not start\n");
+    o365_fixture_free(fx);
+    return NULL;
+  }
+  char url[512];
+  setenv("O365MAIL_AUTHORITY_URL", emu_proc_url(fx->emu), 1);
+  snprintf(url, sizeof url, "%s/v1.0", emu_proc_url(fx->emu));
+  setenv("O365MAIL_GRAPH_URL", url, 1);
+  setenv("O365MAIL_PREVIEW_CLIENT_ID", FX_PREVIEW, 1);
+  unsetenv("O365MAIL_PREVIEW_CLIENT_SECRET");
+  fx->admin = tclient_new(0);
+  snprintf(fx->blob_dir, sizeof fx->blob_dir, "/tmp/o365fx-XXXXXX");
+  if (mkdtemp(fx->blob_dir) == NULL) {
+    fx->blob_dir[0] = '\0';
+    o365_fixture_free(fx);
+    return NULL;
+  }
+  if (uv_loop_init(&fx->loop) != 0) {
+    o365_fixture_free(fx);
+    return NULL;
+  }
+  fx->loop_ok = 1;
+  wfc_runtime_opts ro = {sizeof ro, .blob_dir = fx->blob_dir,
+                         .check_outputs = 1};
+  if (wfc_runtime_new(&fx->loop, &ro, &fx->rt) != 0) {
+    fprintf(stderr, "fixture: wfc_runtime_new failed\n");
+    o365_fixture_free(fx);
+    return NULL;
+  }
+  const char *bd = getenv("WFC_BUILD_DIR");
+  char so[1024], err[512];
+  snprintf(so, sizeof so, "%s/plugins/wfc-o365mail.so",
+           bd && *bd ? bd : WFC_BUILD_DIR);
+  if (wfc_runtime_load(fx->rt, so, NULL, err, sizeof err) != 0) {
+    fprintf(stderr, "fixture: %s\n", err);
+    o365_fixture_free(fx);
+    return NULL;
+  }
+  return fx;
+}
+
+o365_fixture *o365_fixture_new(const char *config) {
+  return start(config, NULL);
+}
+
+o365_fixture *o365_fixture_new_doc(json_object *doc) {
+  return start(NULL, doc);
+}
+
+static void closed(void *arg) {
+  *(int *)arg = 1;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type,
+                    struct FTW *ftw) {
+  (void)sb;
+  (void)type;
+  (void)ftw;
+  return remove(path);
+}
+
+int o365_fixture_free(o365_fixture *fx) {
+  if (fx == NULL)
+    return 0;
+  int bad = 0;
+  for (size_t i = 0; i < fx->nconns; i++) {
+    wfc_conn_release(fx->conns[i]->conn);
+    json_object_put(fx->conns[i]->creds);
+    free(fx->conns[i]);
+  }
+  if (fx->rt != NULL) {
+    int done = 0;
+    wfc_runtime_close(fx->rt, closed, &done);
+    while (!done)
+      uv_run(&fx->loop, UV_RUN_ONCE);
+  }
+  if (fx->loop_ok) {
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&fx->loop) != 0) {
+      fprintf(stderr, "fixture: handles left on the loop\n");
+      bad = 1;
+    }
+  }
+  if (fx->emu != NULL && emu_proc_stop(fx->emu) != 0) {
+    fprintf(stderr, "fixture: emulator did not exit cleanly\n");
+    bad = 1;
+  }
+  if (fx->blob_dir[0] != '\0')
+    nftw(fx->blob_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (fx->admin != NULL)
+    tclient_free(fx->admin);
+  json_object_put(fx->doc);
+  free(fx);
+  return bad ? -1 : 0;
+}
+
+const char *o365_fixture_url(const o365_fixture *fx) {
+  return emu_proc_url(fx->emu);
+}
+
+wfc_runtime *o365_fixture_runtime(const o365_fixture *fx) {
+  return fx->rt;
+}
+
+/* ---- Admin API ----------------------------------------------------------- */
+
+json_object *o365_fixture_admin(o365_fixture *fx, const char *method,
+                                const char *path, const char *body_json,
+                                long *status) {
+  char url[2048];
+  snprintf(url, sizeof url, "%s%s", emu_proc_url(fx->emu), path);
+  static const char *const hdr[] = {"Content-Type: application/json", NULL};
+  tresp r;
+  tclient_request(fx->admin, method, url, body_json ? hdr : NULL, body_json,
+                  &r);
+  if (status != NULL)
+    *status = r.status;
+  json_object *j = tresp_json(&r);
+  tresp_free(&r);
+  return j;
+}
+
+int o365_fixture_reset(o365_fixture *fx) {
+  long st = 0;
+  json_object_put(
+      o365_fixture_admin(fx, "POST", "/__emulator/reset", NULL, &st));
+  return st >= 200 && st < 300 ? 0 : -1;
+}
+
+static long count_routes(o365_fixture *fx, const char *method,
+                         const char *route) {
+  long st = 0;
+  json_object *j =
+      o365_fixture_admin(fx, "GET", "/__emulator/stats", NULL, &st);
+  json_object *routes = NULL;
+  if (st != 200 || !json_object_object_get_ex(j, "routes", &routes)) {
+    json_object_put(j);
+    return -1;
+  }
+  long n = 0;
+  for (size_t i = 0; i < json_object_array_length(routes); i++) {
+    json_object *e = json_object_array_get_idx(routes, i);
+    json_object *m = NULL, *rt = NULL, *tot = NULL;
+    json_object_object_get_ex(e, "method", &m);
+    json_object_object_get_ex(e, "route", &rt);
+    json_object_object_get_ex(e, "total", &tot);
+    const char *rs = rt ? json_object_get_string(rt) : "";
+    int match;
+    if (method == NULL)
+      match = strncmp(rs, "/v1.0/", 6) == 0 || strncmp(rs, "/api/", 5) == 0;
+    else
+      match = m != NULL && strcmp(json_object_get_string(m), method) == 0 &&
+              strcmp(rs, route) == 0;
+    if (match)
+      n += (long)json_object_get_int64(tot);
+  }
+  json_object_put(j);
+  return n;
+}
+
+long o365_fixture_graph_requests(o365_fixture *fx) {
+  return count_routes(fx, NULL, NULL);
+}
+
+long o365_fixture_route_count(o365_fixture *fx, const char *method,
+                              const char *route) {
+  return count_routes(fx, method, route);
+}
+
+long o365_fixture_sent_count(o365_fixture *fx, const char *user) {
+  char path[512];
+  snprintf(path, sizeof path, "/__emulator/mail/%s/sent", user);
+  long st = 0;
+  json_object *j = o365_fixture_admin(fx, "GET", path, NULL, &st);
+  json_object *c = NULL;
+  long n = -1;
+  if (st == 200 && json_object_object_get_ex(j, "count", &c))
+    n = (long)json_object_get_int64(c);
+  json_object_put(j);
+  return n;
+}
+
+json_object *o365_fixture_messages(o365_fixture *fx, const char *user,
+                                   const char *folder) {
+  char path[512];
+  snprintf(path, sizeof path, "/__emulator/mail/%s/messages%s%s", user,
+           folder ? "?folder=" : "", folder ? folder : "");
+  long st = 0;
+  json_object *j = o365_fixture_admin(fx, "GET", path, NULL, &st);
+  json_object *v = NULL;
+  if (st != 200 || !json_object_object_get_ex(j, "value", &v)) {
+    json_object_put(j);
+    return NULL;
+  }
+  json_object_get(v);
+  json_object_put(j);
+  return v;
+}
+
+char *o365_fixture_inject(o365_fixture *fx, const char *user,
+                          const char *message_json) {
+  char path[512];
+  snprintf(path, sizeof path, "/__emulator/mail/%s/messages", user);
+  long st = 0;
+  json_object *j = o365_fixture_admin(fx, "POST", path, message_json, &st);
+  json_object *id = NULL;
+  char *out = NULL;
+  if (st == 201 && json_object_object_get_ex(j, "id", &id))
+    out = strdup(json_object_get_string(id));
+  else
+    fprintf(stderr, "fixture: inject into %s: %ld %s\n", user, st,
+            j ? json_object_to_json_string(j) : "");
+  json_object_put(j);
+  return out;
+}
+
+int o365_fixture_fault(o365_fixture *fx, const char *rule_json) {
+  long st = 0;
+  json_object *j =
+      o365_fixture_admin(fx, "POST", "/__emulator/faults", rule_json, &st);
+  if (st != 201)
+    fprintf(stderr, "fixture: fault %s: %ld %s\n", rule_json, st,
+            j ? json_object_to_json_string(j) : "");
+  json_object_put(j);
+  return st == 201 ? 0 : -1;
+}
