@@ -169,8 +169,10 @@ static void admin_connects_refreshes_reauthorizes_revokes(void **state) {
   const char *const show[] = {"connection", "show", "admin", "--json", NULL};
   assert_int_equal(wfc(&p, show), 0);
   json_object *c = json_tokener_parse(p.stdout_);
+  const char *cid = jstr(c, "id");
+  assert_non_null(cid);
   char id[64];
-  snprintf(id, sizeof id, "%s", jstr(c, "id"));
+  snprintf(id, sizeof id, "%s", cid ? cid : "");
   assert_string_equal(jstr(c, "state"), "connected");
   assert_string_equal(jstr(c, "environment"), "preview");
   json_object_put(c);
@@ -295,8 +297,10 @@ static void approval_workflow_then_app_deleted(void **state) {
   assert_int_equal(wfc(&p, show), 0);
   json_object *c = json_tokener_parse(p.stdout_);
   assert_string_equal(jstr(c, "state"), "approval_pending");
+  const char *cid = jstr(c, "id");
+  assert_non_null(cid);
   char id[64];
-  snprintf(id, sizeof id, "%s", jstr(c, "id"));
+  snprintf(id, sizeof id, "%s", cid ? cid : "");
   json_object_put(c);
 
   /* The admin approves from "Admin consent requests". */

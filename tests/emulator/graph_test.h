@@ -181,6 +181,15 @@ static inline const char *gt_str(json_object *o, const char *key) {
   return json_object_get_string(v);
 }
 
+/* Like gt_str, for a member the test needs: fails the test when absent,
+ * so the result is never NULL (and can go straight into a printf). */
+static inline const char *gt_need(json_object *o, const char *key) {
+  const char *s = gt_str(o, key);
+  if (s == NULL)
+    fail_msg("response lacks \"%s\"", key);
+  return s ? s : "";
+}
+
 /* o["a"]["b"]... for "a/b"; borrowed or NULL. */
 static inline json_object *gt_path(json_object *o, const char *path) {
   char buf[256];

@@ -53,8 +53,8 @@ static void test_folders(void **state) {
                            "{\"displayName\":\"Clients\"}", NULL, &o, NULL),
                    201);
   gt_assert_folder_shape(o);
-  char *p = gt_printf("/v1.0/me/mailFolders/%s/childFolders", gt_str(o, "id"));
-  char *del = gt_printf("/v1.0/me/mailFolders/%s", gt_str(o, "id"));
+  char *p = gt_printf("/v1.0/me/mailFolders/%s/childFolders", gt_need(o, "id"));
+  char *del = gt_printf("/v1.0/me/mailFolders/%s", gt_need(o, "id"));
   json_object_put(o);
   assert_int_equal(gt_call(&T, tok, "POST", "/v1.0/me/mailFolders",
                            "{\"displayName\":\"clients\"}", NULL, &o, NULL),
@@ -113,7 +113,7 @@ static void test_inline_attachments(void **state) {
   assert_int_equal(json_object_get_int(json_object_object_get(o, "size")), 11);
   assert_string_equal(gt_str(o, "@odata.type"),
                       "#microsoft.graph.fileAttachment");
-  char *ap = gt_printf("%s/%s", p, gt_str(o, "id"));
+  char *ap = gt_printf("%s/%s", p, gt_need(o, "id"));
   json_object_put(o);
   assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 200);
   assert_int_equal(json_object_array_length(json_object_object_get(o, "value")),
@@ -297,7 +297,7 @@ static void test_upload_session_150mb(void **state) {
       (uint64_t)json_object_get_int64(json_object_object_get(a, "size")),
       total);
   assert_null(gt_str(a, "contentBytes")); /* too large to inline in JSON */
-  char *vp = gt_printf("%s%s/%s/$value", T.url, lp, gt_str(a, "id"));
+  char *vp = gt_printf("%s%s/%s/$value", T.url, lp, gt_need(a, "id"));
   json_object_put(o);
   char *auth = gt_printf("Authorization: Bearer %s", tok);
   const char *h[] = {auth, NULL};
@@ -351,7 +351,7 @@ static void test_upload_session_errors(void **state) {
                            "\"name\":\"x\",\"size\":10}}",
                            NULL, &o, NULL),
                    201);
-  char *bad = gt_printf("%s0", gt_str(o, "uploadUrl")); /* wrong token */
+  char *bad = gt_printf("%s0", gt_need(o, "uploadUrl")); /* wrong token */
   json_object_put(o);
   const char *h[] = {"Content-Range: bytes 0-9/10", NULL};
   treq q = {.method = "PUT",

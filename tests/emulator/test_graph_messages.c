@@ -157,7 +157,7 @@ static void test_list_query_options(void **state) {
                            NULL, &o, NULL),
                    200);
   char *p = gt_printf("/v1.0/me/mailFolders/%s/messages",
-                      gt_str(json_object_array_get_idx(value(o), 0), "id"));
+                      gt_need(json_object_array_get_idx(value(o), 0), "id"));
   json_object_put(o);
   assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 200);
   free(p);
@@ -291,7 +291,7 @@ static void test_create_draft(void **state) {
   gt_assert_folder_shape(drafts);
   assert_string_equal(gt_str(o, "parentFolderId"), gt_str(drafts, "id"));
   /* drafts may change subject */
-  char *p = gt_printf("/v1.0/me/messages/%s", gt_str(o, "id"));
+  char *p = gt_printf("/v1.0/me/messages/%s", gt_need(o, "id"));
   json_object *o2 = NULL;
   assert_int_equal(gt_call(&T, tok, "PATCH", p, "{\"subject\":\"Draft 2\"}",
                            NULL, &o2, NULL),

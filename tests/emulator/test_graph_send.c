@@ -209,7 +209,7 @@ static void test_draft_send(void **state) {
               "\"address\":\"carol@contoso.test\"}}]}",
               NULL, &d, NULL),
       201);
-  char *p = gt_printf("/v1.0/me/messages/%s/send", gt_str(d, "id"));
+  char *p = gt_printf("/v1.0/me/messages/%s/send", gt_need(d, "id"));
   json_object_put(d);
   int before = sent_count("alice@contoso.test");
   assert_int_equal(gt_call(&T, alice, "POST", p, NULL, NULL, NULL, NULL), 202);
@@ -314,7 +314,7 @@ static void test_reply_forward(void **state) {
                        json_object_object_get(o, "ccRecipients")),
                    0);
   assert_int_equal(sent_count("alice@contoso.test"), before);
-  p = gt_printf("/v1.0/me/messages/%s/send", gt_str(o, "id"));
+  p = gt_printf("/v1.0/me/messages/%s/send", gt_need(o, "id"));
   json_object_put(o);
   assert_int_equal(gt_call(&T, alice, "POST", p, NULL, NULL, NULL, NULL), 202);
   free(p);
