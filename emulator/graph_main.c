@@ -595,11 +595,18 @@ void graph_reply_collection(graph_ctx *c, json_object *items, const char *what,
     return;
   }
   if (p.skiptoken) {
-    char *tok = (char *)emu_b64_decode(p.skiptoken, NULL);
+    size_t tl = 0;
+    unsigned char *raw = emu_b64_decode(p.skiptoken, &tl);
+    char tok[32] = ""; /* decoded bytes are not NUL-terminated */
+    if (raw && tl < sizeof(tok))
+      memcpy(tok, raw, tl);
+    free(raw);
     int extra = -1;
-    if (tok && !strncmp(tok, skiptoken_prefix, strlen(skiptoken_prefix)))
-      extra = atoi(tok + strlen(skiptoken_prefix));
-    free(tok);
+    size_t pl = strlen(skiptoken_prefix);
+    if (!strncmp(tok, skiptoken_prefix, pl) && tok[pl] &&
+        strspn(tok + pl, "0123456789") == strlen(tok + pl) &&
+        strlen(tok + pl) < 10)
+      extra = atoi(tok + pl);
     if (extra < 0) {
       emu_graph_error(r, 400, "BadRequest", "The $skiptoken is invalid.");
       emu_odata_query_clear(&q);

@@ -189,6 +189,8 @@ static void test_list_query_errors(void **state) {
       {"$search=%22a%22&$filter=isRead%20eq%20true", "BadRequest"},
       {"$filter=isRead%20eq%20true&$orderby=subject", "InefficientFilter"},
       {"$search=unquoted", "BadRequest"},
+      {"$skiptoken=Zm9v", "BadRequest"},
+      {"$expand=extensions", "BadRequest"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     char *p = gt_printf("/v1.0/me/messages?%s", cases[i].q);
