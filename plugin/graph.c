@@ -49,7 +49,22 @@ struct o365_graph_req {
   gate *gate;            /* the mailbox's gate, NULL when not gated */
   int holds_slot;        /* counted in gate->active */
   o365_graph_req *qnext; /* in gate's queue */
+  o365_graph_req *cnext; /* in its call's list */
 };
+
+/* ---- Requests of a call ---------------------------------------------------
+ *
+ * A call has one cancel slot (api->call_on_cancel) but a card may run
+ * several Graph requests at once: the slot points at the call's list, a
+ * cancel stops them all, and it is cleared when the last one completes. */
+typedef struct call_reqs {
+  wfc_call *call;
+  o365_graph_req *head;
+  int canceling; /* inside on_call_cancel: the list stays */
+  struct call_reqs *next;
+} call_reqs;
+
+static call_reqs *calls;
 
 /* ---- Mailbox gates ----------------------------------------------------
  *
@@ -198,6 +213,8 @@ static const char *code_message(int code) {
 
 static void gate_unqueue(o365_graph_req *r);
 static void gate_release(o365_graph_req *r);
+static void call_untrack(o365_graph_req *r);
+static void on_call_cancel(void *arg);
 static void gate_maybe_free(gate *g);
 
 /* ---- Completion -----------------------------------------------------------
@@ -261,8 +278,7 @@ static void deliver(o365_graph_req *r, int error, const char *message,
     gate_unqueue(r);
   r->stage = ST_DONE;
   gate_release(r);
-  if (r->call != NULL)
-    o365_api->call_on_cancel(r->call, NULL, NULL);
+  call_untrack(r);
   o365_api->log(3, "o365mail: %s %s -> %ld (%d attempt%s)%s%s", r->method,
                 r->url, res.status, r->attempts, r->attempts == 1 ? "" : "s",
                 res.error ? ": " : "", res.error ? res.message : "");
@@ -450,8 +466,73 @@ void o365_graph_shutdown(void) {
 
 /* ---- The attempt loop ---------------------------------------------------- */
 
-static void on_cancel(void *arg) {
-  o365_graph_cancel(arg);
+static call_reqs *call_find(wfc_call *call) {
+  for (call_reqs *c = calls; c; c = c->next)
+    if (c->call == call)
+      return c;
+  return NULL;
+}
+
+static void call_free_if_idle(call_reqs *c) {
+  if (c->head != NULL || c->canceling)
+    return;
+  for (call_reqs **pp = &calls; *pp; pp = &(*pp)->next) {
+    if (*pp == c) {
+      *pp = c->next;
+      break;
+    }
+  }
+  /* Nothing of ours runs for this call any more. */
+  o365_api->call_on_cancel(c->call, NULL, NULL);
+  free(c);
+}
+
+static void call_untrack(o365_graph_req *r) {
+  call_reqs *c = r->call ? call_find(r->call) : NULL;
+  if (c == NULL)
+    return;
+  for (o365_graph_req **pp = &c->head; *pp; pp = &(*pp)->cnext) {
+    if (*pp == r) {
+      *pp = r->cnext;
+      break;
+    }
+  }
+  r->cnext = NULL;
+  call_free_if_idle(c);
+}
+
+static int call_track(o365_graph_req *r) {
+  call_reqs *c = call_find(r->call);
+  if (c == NULL) {
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+      return WFC_ENOMEM;
+    c->call = r->call;
+    c->next = calls;
+    calls = c;
+  }
+  r->cnext = c->head;
+  c->head = r;
+  o365_api->call_on_cancel(r->call, on_call_cancel, c);
+  return 0;
+}
+
+/* The host cancels the call: every request of it stops. A cancel may
+ * complete a request at once (waiting or queued ones), which unlinks it, so
+ * the list is walked again from the start each time. */
+static void on_call_cancel(void *arg) {
+  call_reqs *c = arg;
+  c->canceling = 1;
+  for (;;) {
+    o365_graph_req *r = c->head;
+    while (r != NULL && r->canceled)
+      r = r->cnext;
+    if (r == NULL)
+      break;
+    o365_graph_cancel(r);
+  }
+  c->canceling = 0;
+  call_free_if_idle(c);
 }
 
 void o365_graph_cancel(o365_graph_req *r) {
@@ -778,11 +859,17 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
     r->gate->refs++;
   }
 
-  rc = admit(r); /* an error here is returned: cb will not run */
-  if (rc != 0)
+  /* Tracked first: admit() may complete other requests of the gate, never
+   * this one (an error here is returned, and cb will not run). */
+  if (call != NULL && call_track(r) != 0) {
+    rc = WFC_ENOMEM;
     goto fail;
-  if (call != NULL)
-    o365_api->call_on_cancel(call, on_cancel, r);
+  }
+  rc = admit(r);
+  if (rc != 0) {
+    call_untrack(r);
+    goto fail;
+  }
   if (out != NULL)
     *out = r;
   return 0;

@@ -25,11 +25,12 @@
  * The callback owns nothing it gets: res and everything in it are borrowed
  * for the duration of the callback.
  *
- * Cancellation: while a request runs it holds the call's cancel callback
- * (api->call_on_cancel); when the host cancels, the request stops and its
- * callback gets WFC_ECANCELED. The slot is cleared (call_on_cancel(call,
- * NULL, NULL)) before the callback runs, so one Graph request per call at
- * a time. */
+ * Cancellation: while requests of a call run they hold the call's cancel
+ * callback (api->call_on_cancel); when the host cancels, every one of them
+ * stops and its callback gets WFC_ECANCELED. Several requests per call may
+ * run at once. The slot is cleared (call_on_cancel(call, NULL, NULL)) when
+ * the call's last request completes, before its callback runs; a card that
+ * keeps working afterwards without Graph registers its own. */
 #ifndef O365_GRAPH_H
 #define O365_GRAPH_H
 

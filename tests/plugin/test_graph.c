@@ -450,6 +450,45 @@ static void test_cancel_in_flight(void **state) {
   assert_int_equal(r.error, WFC_ECANCELED);
 }
 
+static void test_several_requests_per_call(void **state) {
+  (void)state;
+  /* A finishes first; B stays cancelable; then C and D wait (429) and a
+   * cancel stops both. */
+  fake_http_push(200, "", "{\"id\":\"a\"}");
+  fake_http_push(200, "", "{\"id\":\"b\"}");
+  result a = {0}, b = {0};
+  o365_graph_opts o = {.path = "/me/messages"};
+  assert_int_equal(o365_graph_send(call, &o, record, &a, NULL), 0);
+  assert_int_equal(o365_graph_send(call, &o, record, &b, NULL), 0);
+  assert_true(fake_step()); /* A's token */
+  assert_true(fake_step()); /* B's token */
+  assert_true(fake_step()); /* A's answer */
+  assert_int_equal(a.calls, 1);
+  assert_non_null(call->cancel_cb); /* B still holds the slot */
+  fake_call_cancel(call);
+  fake_run();
+  assert_int_equal(b.calls, 1);
+  assert_int_equal(b.error, WFC_ECANCELED);
+  assert_null(call->cancel_cb);
+
+  fake_http_push(429, "Retry-After: 30", "");
+  fake_http_push(429, "Retry-After: 30", "");
+  result c = {0}, d = {0};
+  assert_int_equal(o365_graph_send(call, &o, record, &c, NULL), 0);
+  assert_int_equal(o365_graph_send(call, &o, record, &d, NULL), 0);
+  for (int i = 0; i < 4; i++)
+    assert_true(fake_step()); /* tokens and the two 429s */
+  assert_int_equal(c.calls + d.calls, 0);
+  fake_call_cancel(call);
+  assert_int_equal(c.calls, 1);
+  assert_int_equal(d.calls, 1);
+  assert_int_equal(c.error, WFC_ECANCELED);
+  assert_int_equal(d.error, WFC_ECANCELED);
+  assert_null(call->cancel_cb);
+  fake_run();
+  assert_int_equal(fake_http_count(), 4);
+}
+
 static void test_mailbox_concurrency(void **state) {
   (void)state;
   result r[10], other[3];
@@ -566,6 +605,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cancel_while_waiting, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_several_requests_per_call, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_mailbox_concurrency, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_retry_after_pauses_mailbox, setup,
