@@ -732,6 +732,14 @@ static char *dup_or_null(const char *s, int *oom) {
   return d;
 }
 
+/* Frees a request that never started, and its gate if now idle. */
+static void fail_free(o365_graph_req *r) {
+  gate *g = r->gate;
+  req_free(r);
+  if (g != NULL)
+    gate_maybe_free(g);
+}
+
 int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
                     void *arg, o365_graph_req **out) {
   if (o == NULL || o->path == NULL || cb == NULL)
@@ -874,12 +882,8 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
     *out = r;
   return 0;
 
-fail : {
-  gate *g = r->gate;
-  req_free(r);
-  if (g != NULL)
-    gate_maybe_free(g);
-}
+fail:
+  fail_free(r);
   return rc;
 }
 
