@@ -167,18 +167,17 @@ int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
     goto refuse;
   }
 
-  struct wfc_registrar reg;
-  memset(&reg, 0, sizeof reg);
-  reg.plugin = p;
-  reg.open = 1;
+  struct wfc_registrar *reg = &p->reg;
+  reg->plugin = p;
+  reg->open = 1;
   struct wfc_error e;
   memset(&e, 0, sizeof e);
   uint64_t live_before = wfc__host_live_handles();
-  int irc = desc.init(api, &reg, &e);
-  reg.open = 0;
+  int irc = desc.init(api, reg, &e);
+  reg->open = 0;
   /* A plugin that passes a registration error up without its own message
    * is refused for that registration: its detail is the useful one. */
-  if (irc != 0 && !(reg.error != 0 && e.message[0] == '\0')) {
+  if (irc != 0 && !(reg->error != 0 && e.message[0] == '\0')) {
     const char *msg = e.message[0] ? e.message : wfc_strerror(irc);
     rc = fail(err, errlen, WFC_EPLUGININIT, path, "init failed: %s (%s)", msg,
               wfc_err_name(e.code ? e.code : irc));
@@ -193,9 +192,9 @@ int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
     }
     goto refuse;
   }
-  if (irc != 0 || wfc__registrar_finish(&reg) != 0) {
+  if (irc != 0 || wfc__registrar_finish(reg) != 0) {
     rc = fail(err, errlen, WFC_EREGISTER, path, "bad registration: %s",
-              reg.message);
+              reg->message);
     /* shutdown() only undoes a successful init. */
     if (irc == 0 && p->shutdown != NULL)
       p->shutdown();

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "validate.h"
 
 int wfc__id_valid(const char *id) {
@@ -69,8 +70,13 @@ static int check_open(struct wfc_registrar *reg, const void *desc, size_t size,
                       const char *what) {
   if (reg == NULL)
     return WFC_EINVAL;
-  if (!reg->open)
-    return reg_error(reg, WFC_ESTATE, "%s registered outside init()", what);
+  if (!reg->open) {
+    /* Not recorded: the plugin is already loaded (or refused). */
+    wfc__log(WFC_LOG_ERROR,
+             "plugin bug in %s: %s registered outside init(); ignored",
+             reg->plugin ? reg->plugin->name : "?", what);
+    return WFC_ESTATE;
+  }
   if (desc == NULL || size == 0)
     return reg_error(reg, WFC_EREGISTER, "%s: NULL descriptor or size 0", what);
   return 0;

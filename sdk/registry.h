@@ -15,6 +15,17 @@
 #include "wfc/host.h"
 #include "wfc/plugin.h"
 
+/* Given to init() (borrowed, valid only during init). Records the first
+ * registration error; the loader refuses the plugin if there is one. It is
+ * embedded in the plugin record, so a plugin that keeps the pointer and
+ * registers later gets WFC_ESTATE instead of writing to a dead stack. */
+struct wfc_registrar {
+  struct wfc_plugin *plugin;
+  int open;  /* 1 during init, registrations refused otherwise */
+  int error; /* first error code, 0 if none */
+  char message[384];
+};
+
 struct wfc_plugin {
   /* Copied from the descriptor before any dlclose (owned, malloc). */
   char *path;
@@ -33,17 +44,9 @@ struct wfc_plugin {
   wfc_conn_type_desc *cts;
   size_t ncts, cts_cap;
 
-  uint64_t in_flight; /* calls started and not yet delivered */
-  int abandoned;      /* a call did not stop at close: never unloaded */
-};
-
-/* Given to init() (borrowed, valid only during init). Records the first
- * registration error; the loader refuses the plugin if there is one. */
-struct wfc_registrar {
-  struct wfc_plugin *plugin;
-  int open;  /* 1 during init, registrations refused otherwise */
-  int error; /* first error code, 0 if none */
-  char message[384];
+  struct wfc_registrar reg; /* open only during init() */
+  uint64_t in_flight;       /* calls started and not yet delivered */
+  int abandoned;            /* a call did not stop at close: never unloaded */
 };
 
 typedef struct wfc__registry {

@@ -238,6 +238,14 @@ static void test_failures(void **state) {
   wfc_runtime_get_stats(F->rt, &st);
   assert_int_equal(st.plugin_bugs, 1);
 
+  /* Registering after init is refused (and logged), nothing changes. */
+  run_card("testplugin.latereg", NULL, &r);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(out_int(&r, "rc"), WFC_ESTATE);
+  result_free(&r);
+  wfc_plugin *p = wfc_runtime_find_plugin(F->rt, "testplugin");
+  assert_int_equal(wfc_plugin_card_count(p), 15);
+
   /* Unknown cards and bad arguments fail synchronously, no callback. */
   wfc_invoke how = {.size = sizeof how, .on_done = on_done, .arg = &r};
   assert_int_equal(

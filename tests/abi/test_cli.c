@@ -79,7 +79,7 @@ static void test_inspect_json(void **state) {
   assert_int_equal(json_object_get_int(json_object_object_get(v, "major")),
                    WFC_ABI_MAJOR);
   v = json_object_object_get(o, "cards");
-  assert_int_equal(json_object_array_length(v), 14);
+  assert_int_equal(json_object_array_length(v), 15);
   json_object *later = json_object_array_get_idx(v, 0);
   assert_string_equal(
       json_object_get_string(json_object_object_get(later, "id")), "later");

@@ -59,10 +59,10 @@ static void test_load_testplugin(void **state) {
   assert_string_equal(wfc_plugin_path(p), testplugin_path());
   assert_string_equal(wfc_plugin_fingerprint(p), WFC_ABI_FINGERPRINT);
   assert_int_equal(wfc_plugin_abi(p), (WFC_ABI_MAJOR << 16) | WFC_ABI_MINOR);
-  assert_int_equal(wfc_plugin_card_count(p), 14);
+  assert_int_equal(wfc_plugin_card_count(p), 15);
   assert_int_equal(wfc_plugin_conn_type_count(p), 1);
   assert_string_equal(wfc_plugin_card(p, 0)->id, "later");
-  assert_null(wfc_plugin_card(p, 14));
+  assert_null(wfc_plugin_card(p, 15));
   assert_string_equal(wfc_plugin_conn_type(p, 0)->id, "testconn");
   assert_int_equal(wfc_runtime_plugin_count(f->rt), 1);
   assert_ptr_equal(wfc_runtime_plugin(f->rt, 0), p);

@@ -18,6 +18,7 @@
  *               (sink), or POST a blob's bytes (upload)
  *   stuck       ignores cancel and never completes (a plugin bug the
  *               host's close grace period must survive)
+ *   latereg     registers a card after init (the host must refuse it)
  *   mkblob      writes `size` pattern bytes into a new blob, returns its ref
  * Connection type "testconn": every hook completes from a timer.
  */
@@ -29,6 +30,7 @@
 #include "wfc/plugin.h"
 
 static const wfc_host_api *api;
+static wfc_registrar *saved_reg; /* kept (wrongly) past init by latereg */
 
 static struct {
   int later, now, stream, wait, authorize_begin, refresh, shutdown;
@@ -197,6 +199,16 @@ static void stuck_cancel(void *arg) {
 
 static int stuck_invoke(wfc_call *call) {
   api->call_on_cancel(call, stuck_cancel, NULL);
+  return 0;
+}
+
+static const wfc_card_desc cards[];
+
+static int latereg_invoke(wfc_call *call) {
+  int rc = api->register_card(saved_reg, &cards[0], sizeof cards[0]);
+  json_object *out = json_object_new_object();
+  json_object_object_add(out, "rc", json_object_new_int(rc));
+  api->call_done(call, out);
   return 0;
 }
 
@@ -518,6 +530,9 @@ static const wfc_field mkblob_out[] = {
     {.name = "blob", .type = WFC_TYPE_FILE, .flags = WFC_FIELD_REQUIRED},
     {.name = "last", .type = WFC_TYPE_INTEGER},
     {0}};
+static const wfc_field latereg_out[] = {
+    {.name = "rc", .type = WFC_TYPE_INTEGER, .flags = WFC_FIELD_REQUIRED},
+    {0}};
 static const char *const envs[] = {"preview", "production", NULL};
 static const wfc_field conn_params[] = {{.name = "tenant",
                                          .type = WFC_TYPE_STRING,
@@ -558,6 +573,8 @@ static const wfc_card_desc cards[] = {
      mkblob_out, mkblob_invoke},
     {"stuck", "Stuck", "Never completes, ignores cancel (a bug).",
      WFC_CARD_ACTION, NULL, NULL, NULL, stuck_invoke},
+    {"latereg", "Late registration", "Registers after init (a bug).",
+     WFC_CARD_ACTION, NULL, NULL, latereg_out, latereg_invoke},
 };
 
 static const wfc_conn_type_desc testconn = {
@@ -572,6 +589,7 @@ static int init(const wfc_host_api *host, wfc_registrar *reg, wfc_error *err) {
     return WFC_ENOTSUP;
   }
   api = host;
+  saved_reg = reg;
   memset(&counts, 0, sizeof counts);
   int rc = api->register_conn_type(reg, &testconn, sizeof testconn);
   for (size_t i = 0; rc == 0 && i < sizeof cards / sizeof cards[0]; i++)
