@@ -528,7 +528,12 @@ static void up_next(upjob *j) {
             f->blob_id);
     return;
   }
-  if (f->size <= (uint64_t)O365_ATTACH_INLINE_MAX)
+  /* Worst case of the JSON around the base64 (every name byte escaped as
+   * \uXXXX): a long name sends a small file through a session instead of
+   * over Graph's 4 MiB request limit. */
+  uint64_t body_max = 4 * ((f->size + 2) / 3) + 6 * strlen(f->name) +
+                      6 * strlen(f->ctype) + 200;
+  if (f->size <= (uint64_t)O365_ATTACH_INLINE_MAX && body_max <= 4194304)
     start_inline(j);
   else
     start_session(j);

@@ -34,7 +34,10 @@
 
 struct json_object;
 
-#define O365_ATTACH_INLINE_MAX   (3LL * 1024 * 1024)
+/* Inline when the file is at most 3 MB (decimal, as Outlook documents it):
+ * its base64 (4 MB) and the JSON around it stay under Graph's 4 MiB
+ * request limit, which 3 MiB would not. */
+#define O365_ATTACH_INLINE_MAX   3000000LL
 #define O365_ATTACH_MAX_BYTES    (150LL * 1024 * 1024)
 #define O365_ATTACH_CHUNK        (4LL * 1024 * 1024) /* 13 x 320 KiB ~ 4 MB */
 #define O365_ATTACH_PUT_ATTEMPTS 5

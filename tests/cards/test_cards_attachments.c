@@ -1,0 +1,436 @@
+/* Add Attachment, List Attachments and Download Message Attachment
+ * through the real plugin and runtime against the emulator: inline up to
+ * 3 MB and upload sessions beyond (the 3 MB boundary, 100 MB up and down
+ * with equal SHA-256, a failed PUT resumed), limits checked before any
+ * byte is sent, a shared mailbox, and errors. Files are put into the
+ * runtime's blob store in its documented layout (sdk/blob.h). Owner:
+ * cardsfolder. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "o365_fixture.h"
+
+#define MiB       (1024LL * 1024)
+#define PUT_ROUTE "/api/v2.0/{u}/{m}/{s}"
+
+static o365_fixture *fx;
+
+static int setup(void **state) {
+  (void)state;
+  fx = o365_fixture_new(NULL);
+  if (fx == NULL)
+    return -1;
+  return o365_fixture_connect(fx, "alice@contoso.test") ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  return o365_fixture_free(fx);
+}
+
+static const char *str(json_object *o, const char *key) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v)
+                                               : NULL;
+}
+
+static int64_t num(json_object *o, const char *key) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
+}
+
+typedef struct blob {
+  char id[33];
+  char sha[65];
+} blob;
+
+/* Writes a committed blob of size bytes (xorshift stream from seed) with
+ * its sidecar; sparse: a hole of that size (content never read). */
+static void make_blob(const char *name, const char *ctype, int64_t size,
+                      uint32_t seed, int sparse, blob *out) {
+  static unsigned counter;
+  snprintf(out->id, sizeof out->id, "%08x%08x%016llx", (unsigned)getpid(),
+           ++counter, (unsigned long long)seed * 2654435761ULL);
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", o365_fixture_blob_dir(fx), out->id);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  assert_true(fd >= 0);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+  if (sparse) {
+    assert_int_equal(ftruncate(fd, size), 0);
+  } else {
+    static uint32_t buf[16384];
+    uint32_t x = seed | 1;
+    for (int64_t done = 0; done < size;) {
+      for (size_t i = 0; i < 16384; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        buf[i] = x;
+      }
+      size_t n = size - done < (int64_t)sizeof buf ? (size_t)(size - done)
+                                                   : sizeof buf;
+      assert_int_equal(write(fd, buf, n), (ssize_t)n);
+      EVP_DigestUpdate(md, buf, n);
+      done += (int64_t)n;
+    }
+  }
+  close(fd);
+  unsigned char dg[32];
+  EVP_DigestFinal_ex(md, dg, NULL);
+  EVP_MD_CTX_free(md);
+  for (int i = 0; i < 32; i++)
+    snprintf(out->sha + 2 * i, 3, "%02x", dg[i]);
+  snprintf(path, sizeof path, "%s/%s.json", o365_fixture_blob_dir(fx), out->id);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fprintf(f,
+          "{\"v\":1,\"name\":\"%s\",\"content_type\":\"%s\",\"size\":%lld,"
+          "\"sha256\":\"%s\",\"created_ms\":0}",
+          name, ctype, (long long)size, out->sha);
+  fclose(f);
+}
+
+/* A new draft in mailbox (NULL = alice's own) through Custom API Action;
+ * returns its id (malloc'd). */
+static char *new_draft(const char *mailbox) {
+  char input[512];
+  snprintf(input, sizeof input,
+           "{\"method\":\"POST\",\"relative_url\":\"%s%s/messages\","
+           "\"body\":{\"subject\":\"with files\"}}",
+           mailbox ? "/users/" : "/me", mailbox ? mailbox : "");
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "custom_api_action", input, &o), 0);
+  assert_int_equal(num(o.output, "status_code"), 201);
+  json_object *body = NULL;
+  assert_true(json_object_object_get_ex(o.output, "body", &body));
+  char *id = strdup(str(body, "id"));
+  o365_outcome_free(&o);
+  return id;
+}
+
+/* Runs add_attachment for files (JSON array text) on message. */
+static int add(const char *mailbox, const char *message, const char *files,
+               o365_outcome *o) {
+  char *input = NULL;
+  assert_true(asprintf(&input, "{%s%s%s\"message_id\":\"%s\",\"files\":%s}",
+                       mailbox ? "\"mailbox\":\"" : "", mailbox ? mailbox : "",
+                       mailbox ? "\"," : "", message, files) > 0);
+  int rc = o365_fixture_run(fx, "add_attachment", input, o);
+  if (rc != 0)
+    fprintf(stderr, "add_attachment: %s\n", o->message);
+  free(input);
+  return rc;
+}
+
+static json_object *list_of(o365_outcome *o, const char *key) {
+  json_object *v = NULL;
+  assert_true(json_object_object_get_ex(o->output, key, &v));
+  return v;
+}
+
+/* Downloads and checks name, size and SHA-256 against b. */
+static void download_and_check(const char *mailbox, const char *message,
+                               const char *att, const char *name, int64_t size,
+                               const blob *b) {
+  char input[1024];
+  snprintf(input, sizeof input,
+           "{%s%s%s\"message_id\":\"%s\",\"attachment_id\":\"%s\"}",
+           mailbox ? "\"mailbox\":\"" : "", mailbox ? mailbox : "",
+           mailbox ? "\"," : "", message, att);
+  o365_outcome o;
+  int rc = o365_fixture_run(fx, "download_attachment", input, &o);
+  if (rc != 0)
+    fprintf(stderr, "download_attachment: %s\n", o.message);
+  assert_int_equal(rc, 0);
+  json_object *file = NULL;
+  assert_true(json_object_object_get_ex(o.output, "file", &file));
+  assert_string_equal(str(o.output, "name"), name);
+  assert_string_equal(str(file, "name"), name);
+  assert_int_equal(num(file, "size"), size);
+  assert_int_equal(num(o.output, "size"), size);
+  assert_string_equal(str(file, "sha256"), b->sha);
+  assert_string_equal(str(o.output, "kind"), "file");
+  /* The new blob is a different file with the same bytes. */
+  assert_string_not_equal(str(file, "id"), b->id);
+  o365_outcome_free(&o);
+}
+
+static void test_inline_roundtrip_and_list(void **state) {
+  (void)state;
+  char *msg = new_draft(NULL);
+  blob b;
+  make_blob("report.pdf", "application/pdf", MiB + 5, 7, 0, &b);
+  char files[256];
+  snprintf(files, sizeof files, "[{\"id\":\"%s\"}]", b.id);
+  long puts_before = o365_fixture_route_count(fx, "PUT", PUT_ROUTE);
+  o365_outcome o;
+  assert_int_equal(add(NULL, msg, files, &o), 0);
+  json_object *a = json_object_array_get_idx(list_of(&o, "attachments"), 0);
+  assert_string_equal(str(a, "method"), "inline");
+  assert_string_equal(str(a, "name"), "report.pdf");
+  assert_string_equal(str(a, "content_type"), "application/pdf");
+  assert_int_equal(num(a, "size"), MiB + 5);
+  char *att = strdup(str(a, "id"));
+  assert_true(strlen(att) > 0);
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_route_count(fx, "PUT", PUT_ROUTE), puts_before);
+
+  char input[512];
+  snprintf(input, sizeof input, "{\"message_id\":\"%s\"}", msg);
+  assert_int_equal(o365_fixture_run(fx, "list_attachments", input, &o), 0);
+  assert_int_equal(num(o.output, "count"), 1);
+  json_object *l = json_object_array_get_idx(list_of(&o, "attachments"), 0);
+  assert_string_equal(str(l, "id"), att);
+  assert_string_equal(str(l, "name"), "report.pdf");
+  assert_string_equal(str(l, "kind"), "file");
+  assert_int_equal(num(l, "size"), MiB + 5);
+  assert_null(strstr(json_object_to_json_string(o.output), "contentBytes"));
+  o365_outcome_free(&o);
+
+  download_and_check(NULL, msg, att, "report.pdf", MiB + 5, &b);
+  free(att);
+  free(msg);
+}
+
+static void test_three_mb_boundary(void **state) {
+  (void)state;
+  char *msg = new_draft(NULL);
+  blob at, over;
+  make_blob("at.bin", "application/octet-stream", 3000000, 11, 0, &at);
+  make_blob("over.bin", "application/octet-stream", 3000001, 12, 0, &over);
+  char files[256];
+  /* A name given in the reference wins over the blob's. */
+  snprintf(files, sizeof files,
+           "[{\"id\":\"%s\"},{\"id\":\"%s\",\"name\":\"renamed.bin\"}]", at.id,
+           over.id);
+  long puts_before = o365_fixture_route_count(fx, "PUT", PUT_ROUTE);
+  o365_outcome o;
+  assert_int_equal(add(NULL, msg, files, &o), 0);
+  json_object *l = list_of(&o, "attachments");
+  assert_int_equal(json_object_array_length(l), 2);
+  assert_string_equal(str(json_object_array_get_idx(l, 0), "method"), "inline");
+  assert_string_equal(str(json_object_array_get_idx(l, 1), "method"),
+                      "upload_session");
+  assert_string_equal(str(json_object_array_get_idx(l, 1), "name"),
+                      "renamed.bin");
+  char *att = strdup(str(json_object_array_get_idx(l, 1), "id"));
+  o365_outcome_free(&o);
+  /* 3 MB + 1 byte fits one 4 MiB chunk. */
+  assert_int_equal(o365_fixture_route_count(fx, "PUT", PUT_ROUTE),
+                   puts_before + 1);
+  download_and_check(NULL, msg, att, "renamed.bin", 3000001, &over);
+  free(att);
+  free(msg);
+}
+
+static void test_100mb_up_and_down(void **state) {
+  (void)state;
+  char *msg = new_draft(NULL);
+  blob b;
+  make_blob("big.iso", "application/x-iso9660-image", 100 * MiB, 42, 0, &b);
+  char files[256];
+  snprintf(files, sizeof files, "[{\"id\":\"%s\"}]", b.id);
+  long puts_before = o365_fixture_route_count(fx, "PUT", PUT_ROUTE);
+  o365_outcome o;
+  assert_int_equal(add(NULL, msg, files, &o), 0);
+  json_object *a = json_object_array_get_idx(list_of(&o, "attachments"), 0);
+  assert_string_equal(str(a, "method"), "upload_session");
+  assert_int_equal(num(a, "size"), 100 * MiB);
+  char *att = strdup(str(a, "id"));
+  o365_outcome_free(&o);
+  /* 100 MiB in 4 MiB chunks. */
+  assert_int_equal(o365_fixture_route_count(fx, "PUT", PUT_ROUTE),
+                   puts_before + 25);
+  download_and_check(NULL, msg, att, "big.iso", 100 * MiB, &b);
+  free(att);
+  free(msg);
+}
+
+static void test_failed_put_is_resumed(void **state) {
+  (void)state;
+  char *msg = new_draft(NULL);
+  blob b;
+  make_blob("resume.bin", "application/octet-stream", 10 * MiB, 5, 0, &b);
+  /* The second PUT fails once with a 500: it is sent again from the
+   * offset the session expects. */
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"PUT\",\"path\":"
+                                          "\"/api/v2.0/\",\"skip\":1,"
+                                          "\"count\":1,\"action\":\"status\","
+                                          "\"status\":500}"),
+                   0);
+  char files[256];
+  snprintf(files, sizeof files, "[{\"id\":\"%s\"}]", b.id);
+  long puts_before = o365_fixture_route_count(fx, "PUT", PUT_ROUTE);
+  o365_outcome o;
+  assert_int_equal(add(NULL, msg, files, &o), 0);
+  char *att = strdup(
+      str(json_object_array_get_idx(list_of(&o, "attachments"), 0), "id"));
+  o365_outcome_free(&o);
+  /* 3 chunks, one of them twice. */
+  long puts = o365_fixture_route_count(fx, "PUT", PUT_ROUTE) - puts_before;
+  assert_int_equal(puts, 4);
+  download_and_check(NULL, msg, att, "resume.bin", 10 * MiB, &b);
+  long st = 0;
+  json_object_put(
+      o365_fixture_admin(fx, "DELETE", "/__emulator/faults", NULL, &st));
+  free(att);
+  free(msg);
+}
+
+static void test_limits_checked_before_upload(void **state) {
+  (void)state;
+  char *msg = new_draft(NULL);
+  blob small, huge;
+  make_blob("small.txt", "text/plain", 100, 3, 0, &small);
+  make_blob("huge.bin", "application/octet-stream", 150 * MiB + 1, 0, 1, &huge);
+  char files[256];
+  snprintf(files, sizeof files, "[{\"id\":\"%s\"},{\"id\":\"%s\"}]", small.id,
+           huge.id);
+  long before = o365_fixture_graph_requests(fx);
+  o365_outcome o;
+  assert_int_equal(add(NULL, msg, files, &o), WFC_ETOOBIG);
+  assert_non_null(strstr(o.message, "files[1]"));
+  assert_non_null(strstr(o.message, "\"huge.bin\""));
+  assert_non_null(strstr(o.message, "150 MB"));
+  o365_outcome_free(&o);
+  /* Nothing went out, not even the small file. */
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+
+  /* A reference to no file: named, nothing sent. */
+  assert_int_equal(
+      add(NULL, msg, "[{\"id\":\"0123456789abcdef0123456789abcdef\"}]", &o),
+      WFC_ENOTFOUND);
+  assert_non_null(strstr(o.message, "files[0]"));
+  assert_non_null(strstr(o.message, "0123456789abcdef0123456789abcdef"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+
+  /* Schema: a file needs an id; validated by the host before invoke. */
+  assert_int_equal(add(NULL, msg, "[{\"name\":\"x\"}]", &o), WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "files"));
+  o365_outcome_free(&o);
+  assert_int_equal(add(NULL, msg, "[]", &o), WFC_EVALIDATION);
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+  free(msg);
+}
+
+static void test_shared_mailbox(void **state) {
+  (void)state;
+  char *msg = new_draft("support@contoso.test");
+  blob small, big;
+  make_blob("note.txt", "text/plain", 2000, 9, 0, &small);
+  make_blob("scan.tif", "image/tiff", 5 * MiB, 10, 0, &big);
+  char files[256];
+  snprintf(files, sizeof files, "[{\"id\":\"%s\"},{\"id\":\"%s\"}]", small.id,
+           big.id);
+  o365_outcome o;
+  assert_int_equal(add("support@contoso.test", msg, files, &o), 0);
+  json_object *l = list_of(&o, "attachments");
+  char *a0 = strdup(str(json_object_array_get_idx(l, 0), "id"));
+  char *a1 = strdup(str(json_object_array_get_idx(l, 1), "id"));
+  o365_outcome_free(&o);
+  download_and_check("support@contoso.test", msg, a0, "note.txt", 2000, &small);
+  download_and_check("support@contoso.test", msg, a1, "scan.tif", 5 * MiB,
+                     &big);
+  /* Not alice's own message: without the mailbox it is not found. */
+  char input[512];
+  snprintf(input, sizeof input, "{\"message_id\":\"%s\"}", msg);
+  assert_int_equal(o365_fixture_run(fx, "list_attachments", input, &o),
+                   WFC_ENOTFOUND);
+  o365_outcome_free(&o);
+  snprintf(input, sizeof input,
+           "{\"mailbox\":\"support@contoso.test\",\"message_id\":\"%s\"}", msg);
+  assert_int_equal(o365_fixture_run(fx, "list_attachments", input, &o), 0);
+  assert_int_equal(num(o.output, "count"), 2);
+  o365_outcome_free(&o);
+  free(a0);
+  free(a1);
+  free(msg);
+}
+
+static size_t files_in_blob_dir(void) {
+  DIR *d = opendir(o365_fixture_blob_dir(fx));
+  assert_non_null(d);
+  size_t n = 0;
+  for (struct dirent *e = readdir(d); e != NULL; e = readdir(d))
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+static void test_download_errors(void **state) {
+  (void)state;
+  char *msg = new_draft(NULL);
+  size_t files_before = files_in_blob_dir();
+  char input[512];
+  snprintf(input, sizeof input,
+           "{\"message_id\":\"%s\",\"attachment_id\":\"AAMkNoSuchThing\"}",
+           msg);
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "download_attachment", input, &o),
+                   WFC_ENOTFOUND);
+  assert_non_null(strstr(o.message, "AAMkNoSuchThing"));
+  assert_non_null(strstr(o.message, "ErrorItemNotFound"));
+  json_object *status = NULL;
+  assert_true(json_object_object_get_ex(o.detail, "status", &status));
+  assert_int_equal(json_object_get_int(status), 404);
+  o365_outcome_free(&o);
+  /* A failed $value leaves no file behind. */
+  blob b;
+  make_blob("gone.bin", "application/octet-stream", 4 * MiB, 13, 0, &b);
+  char files[128];
+  snprintf(files, sizeof files, "[{\"id\":\"%s\"}]", b.id);
+  assert_int_equal(add(NULL, msg, files, &o), 0);
+  char *att = strdup(
+      str(json_object_array_get_idx(list_of(&o, "attachments"), 0), "id"));
+  o365_outcome_free(&o);
+  files_before = files_in_blob_dir();
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"GET\",\"path\":"
+                                          "\"/v1.0/me/messages/*/$value\","
+                                          "\"count\":1,\"action\":\"status\","
+                                          "\"status\":403}"),
+                   0);
+  snprintf(input, sizeof input,
+           "{\"message_id\":\"%s\",\"attachment_id\":\"%s\"}", msg, att);
+  assert_int_equal(o365_fixture_run(fx, "download_attachment", input, &o),
+                   WFC_EDENIED);
+  assert_non_null(strstr(o.message, "downloading its content failed"));
+  o365_outcome_free(&o);
+  assert_int_equal(files_in_blob_dir(), files_before);
+  long st = 0;
+  json_object_put(
+      o365_fixture_admin(fx, "DELETE", "/__emulator/faults", NULL, &st));
+  /* A message that does not exist. */
+  assert_int_equal(add(NULL, "AAMkNoSuchMessage", files, &o), WFC_ENOTFOUND);
+  assert_non_null(strstr(o.message, "\"gone.bin\""));
+  o365_outcome_free(&o);
+  free(att);
+  free(msg);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_inline_roundtrip_and_list),
+      cmocka_unit_test(test_three_mb_boundary),
+      cmocka_unit_test(test_100mb_up_and_down),
+      cmocka_unit_test(test_failed_put_is_resumed),
+      cmocka_unit_test(test_limits_checked_before_upload),
+      cmocka_unit_test(test_shared_mailbox),
+      cmocka_unit_test(test_download_errors),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
