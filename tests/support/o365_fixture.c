@@ -527,6 +527,10 @@ const char *o365_fixture_url(const o365_fixture *fx) {
   return emu_proc_url(fx->emu);
 }
 
+const char *o365_fixture_blob_dir(const o365_fixture *fx) {
+  return fx->blob_dir;
+}
+
 wfc_runtime *o365_fixture_runtime(const o365_fixture *fx) {
   return fx->rt;
 }

@@ -59,6 +59,9 @@ int o365_fixture_free(o365_fixture *fx);
 /* The emulator's base URL ("http://127.0.0.1:PORT"). Borrowed. */
 const char *o365_fixture_url(const o365_fixture *fx);
 wfc_runtime *o365_fixture_runtime(const o365_fixture *fx);
+/* The runtime's blob store directory (layout: sdk/blob.h), so a test can
+ * put files there that cards take as FILE inputs. Borrowed. */
+const char *o365_fixture_blob_dir(const o365_fixture *fx);
 
 /* Connects upn (password from the tenant document) through the real OAuth
  * flow; the connection becomes the fixture's default for o365_fixture_run.
