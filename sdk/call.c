@@ -48,7 +48,7 @@ struct wfc_call {
   struct json_object *detail;
 };
 
-/* ---- Quarantine of delivered calls -------------------------------------- */
+/* ---- Quarantine of delivered calls --------------------------------------- */
 
 /* A plugin keeping a call pointer after completing it is a bug we want to
  * report, not a use-after-free: the last QUARANTINE shells stay allocated,
@@ -165,8 +165,9 @@ int wfc__call_start(wfc_runtime *rt, const wfc__call_spec *spec,
   memset(&c->how, 0, sizeof c->how);
   memcpy(&c->how, how,
          how->size && how->size < sizeof c->how ? how->size : sizeof c->how);
-  if (how->checkpoint != NULL &&
-      (c->checkpoint = strdup(how->checkpoint)) == NULL) {
+  /* Members read from the copy: an older caller's struct may be shorter. */
+  if (c->how.checkpoint != NULL &&
+      (c->checkpoint = strdup(c->how.checkpoint)) == NULL) {
     free(c);
     return WFC_ENOMEM;
   }
@@ -203,8 +204,7 @@ started:
   return 0;
 }
 
-/* ---- The idle pass --------------------------------------------------------
- */
+/* ---- The idle pass ------------------------------------------------------- */
 
 static void check_output(struct wfc_call *c) {
   if (c->status != 0)
@@ -345,8 +345,7 @@ void wfc__call_run_queue(wfc_runtime *rt) {
   }
 }
 
-/* ---- Host services --------------------------------------------------------
- */
+/* ---- Host services ------------------------------------------------------- */
 
 struct json_object *wfc__call_input(wfc_call *c) {
   return usable(c, "call_input") ? c->input : NULL;

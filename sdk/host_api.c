@@ -35,8 +35,7 @@ static char *h_strdup(const char *s) {
   return s ? strdup(s) : NULL;
 }
 
-/* ---- Errors and registration ----------------------------------------------
- */
+/* ---- Errors and registration --------------------------------------------- */
 
 static void h_error_set(wfc_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -63,8 +62,7 @@ static int h_register_conn_type(wfc_registrar *reg,
   return wfc__registrar_conn_type(reg, desc, size);
 }
 
-/* ---- Logging, time, loop --------------------------------------------------
- */
+/* ---- Logging, time, loop ------------------------------------------------- */
 
 static void h_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -89,8 +87,7 @@ static uv_loop_t *h_loop(void) {
   return rt ? rt->loop : NULL;
 }
 
-/* ---- Timers ----------------------------------------------------------------
- */
+/* ---- Timers -------------------------------------------------------------- */
 
 /* Exactly once: the callback runs once, or never if stopped first; either
  * way the handle is closed and freed by the host. */
@@ -176,8 +173,7 @@ void wfc__host_timers_stop_all(void) {
   }
 }
 
-/* ---- Calls ------------------------------------------------------------------
- */
+/* ---- Calls --------------------------------------------------------------- */
 
 static void h_call_fail(wfc_call *call, int code, struct json_object *detail,
                         const char *fmt, ...)
@@ -190,8 +186,7 @@ static void h_call_fail(wfc_call *call, int code, struct json_object *detail,
   va_end(ap);
 }
 
-/* ---- Connections ------------------------------------------------------------
- */
+/* ---- Connections --------------------------------------------------------- */
 
 static struct json_object *h_conn_params(wfc_conn *c) {
   return c ? c->params : NULL;
@@ -308,8 +303,7 @@ static const char *h_http_header(const wfc_http_res *res, const char *name) {
   return wfc__http_header(res, name);
 }
 
-/* ---- Blobs, in the runtime's store -----------------------------------------
- */
+/* ---- Blobs, in the runtime's store --------------------------------------- */
 
 static int h_blob_create(const char *name, const char *content_type,
                          wfc_blob **out) {

@@ -105,8 +105,7 @@ uv_loop_t *wfc_runtime_loop(wfc_runtime *rt) {
   return rt->loop;
 }
 
-/* ---- Loading and lookups ---------------------------------------------------
- */
+/* ---- Loading and lookups ------------------------------------------------- */
 
 int wfc_runtime_load(wfc_runtime *rt, const char *path, wfc_plugin **out,
                      char *err, size_t errlen) {

@@ -36,7 +36,7 @@ static struct {
   int later, now, stream, wait, authorize_begin, refresh, shutdown;
 } counts;
 
-/* ---- Completing later --------------------------------------------------- */
+/* ---- Completing later ---------------------------------------------------- */
 
 typedef struct later_ctx {
   wfc_call *call;
@@ -74,8 +74,7 @@ static int complete_later(wfc_call *call, uint64_t delay_ms,
   return rc;
 }
 
-/* ---- Cards ----------------------------------------------------------------
- */
+/* ---- Cards --------------------------------------------------------------- */
 
 static int later_invoke(wfc_call *call) {
   counts.later++;
@@ -281,8 +280,7 @@ static int events_invoke(wfc_call *call) {
   return complete_later(call, 1, out, 0, NULL);
 }
 
-/* ---- Connection type --------------------------------------------------------
- */
+/* ---- Connection type ----------------------------------------------------- */
 
 static int ct_authorize_begin(wfc_call *call) {
   counts.authorize_begin++;
@@ -531,8 +529,7 @@ static const wfc_field mkblob_out[] = {
     {.name = "last", .type = WFC_TYPE_INTEGER},
     {0}};
 static const wfc_field latereg_out[] = {
-    {.name = "rc", .type = WFC_TYPE_INTEGER, .flags = WFC_FIELD_REQUIRED},
-    {0}};
+    {.name = "rc", .type = WFC_TYPE_INTEGER, .flags = WFC_FIELD_REQUIRED}, {0}};
 static const char *const envs[] = {"preview", "production", NULL};
 static const wfc_field conn_params[] = {{.name = "tenant",
                                          .type = WFC_TYPE_STRING,
