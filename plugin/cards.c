@@ -14,7 +14,8 @@
   X(download_attachment)                                                       \
   X(get_mail_tips)                                                             \
   X(set_automatic_replies)                                                     \
-  X(custom_api_action)
+  X(custom_api_action)                                                         \
+  X(send_email)
 
 #define O365_DECLARE_CARD(id) extern const wfc_card_desc o365_card_##id;
 O365_CARDS(O365_DECLARE_CARD)

@@ -1,0 +1,522 @@
+/* message.c - see message.h. Owner: cardsmsg. */
+#include "message.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "attach.h"
+#include "entry.h"
+
+const wfc_field o365_msg_email_item[] = {{.type = WFC_TYPE_EMAIL}, {0}};
+const wfc_field o365_msg_category_item[] = {
+    {.type = WFC_TYPE_STRING, .min = 1, .max = 255}, {0}};
+const wfc_field o365_msg_file_item[] = {{.type = WFC_TYPE_FILE}, {0}};
+const char *const o365_msg_body_types[] = {"text", "html", NULL};
+const char *const o365_msg_importances[] = {"low", "normal", "high", NULL};
+const char *const o365_msg_prefer_immutable[] = {
+    "Prefer: IdType=\"ImmutableId\"", NULL};
+
+/* Addresses as Graph returns them (not re-validated on the way out). */
+static const wfc_field addr_item[] = {{.type = WFC_TYPE_STRING}, {0}};
+
+static const char *const flag_values[] = {"notFlagged", "flagged", "complete",
+                                          NULL};
+
+const wfc_field o365_msg_fields[] = {
+    {.name = "id",
+     .type = WFC_TYPE_STRING,
+     .flags = WFC_FIELD_REQUIRED,
+     .description = "Message id (pass it to the other message cards)."},
+    {.name = "subject", .type = WFC_TYPE_STRING},
+    {.name = "from",
+     .type = WFC_TYPE_STRING,
+     .description = "Sender's address."},
+    {.name = "from_name", .type = WFC_TYPE_STRING},
+    {.name = "to", .type = WFC_TYPE_LIST, .items = addr_item},
+    {.name = "cc", .type = WFC_TYPE_LIST, .items = addr_item},
+    {.name = "bcc", .type = WFC_TYPE_LIST, .items = addr_item},
+    {.name = "reply_to", .type = WFC_TYPE_LIST, .items = addr_item},
+    {.name = "received", .type = WFC_TYPE_DATETIME},
+    {.name = "sent", .type = WFC_TYPE_DATETIME},
+    {.name = "is_read", .type = WFC_TYPE_BOOLEAN},
+    {.name = "is_draft", .type = WFC_TYPE_BOOLEAN},
+    {.name = "importance", .type = WFC_TYPE_STRING},
+    {.name = "has_attachments", .type = WFC_TYPE_BOOLEAN},
+    {.name = "categories",
+     .type = WFC_TYPE_LIST,
+     .items = o365_msg_category_item},
+    {.name = "flag", .type = WFC_TYPE_STRING, .enum_values = flag_values},
+    {.name = "conversation_id", .type = WFC_TYPE_STRING},
+    {.name = "internet_message_id", .type = WFC_TYPE_STRING},
+    {.name = "parent_folder_id", .type = WFC_TYPE_STRING},
+    {.name = "web_link",
+     .type = WFC_TYPE_STRING,
+     .description = "Opens the message in Outlook on the web."},
+    {.name = "preview",
+     .type = WFC_TYPE_STRING,
+     .description = "First 255 characters of the body, as text."},
+    {.name = "body", .type = WFC_TYPE_STRING},
+    {.name = "body_type",
+     .type = WFC_TYPE_STRING,
+     .enum_values = o365_msg_body_types},
+    {0}};
+
+/* ---- Graph message -> our JSON ------------------------------------------ */
+
+static struct json_object *get(struct json_object *o, const char *key) {
+  struct json_object *v = NULL;
+  if (o == NULL || !json_object_object_get_ex(o, key, &v))
+    return NULL;
+  return v;
+}
+
+static void copy_str(struct json_object *out, const char *to,
+                     struct json_object *in, const char *from) {
+  struct json_object *v = get(in, from);
+  if (v != NULL && json_object_is_type(v, json_type_string))
+    json_object_object_add(out, to, json_object_get(v));
+}
+
+static void copy_bool(struct json_object *out, const char *to,
+                      struct json_object *in, const char *from) {
+  struct json_object *v = get(in, from);
+  if (v != NULL && json_object_is_type(v, json_type_boolean))
+    json_object_object_add(out, to, json_object_get(v));
+}
+
+/* ["a@x", ...] of a Graph recipients array. */
+static void copy_addrs(struct json_object *out, const char *to,
+                       struct json_object *in, const char *from) {
+  struct json_object *a = get(in, from);
+  if (a == NULL || !json_object_is_type(a, json_type_array))
+    return;
+  struct json_object *list = json_object_new_array();
+  for (size_t i = 0; i < json_object_array_length(a); i++) {
+    const char *addr = o365_json_str(
+        get(json_object_array_get_idx(a, i), "emailAddress"), "address");
+    if (addr != NULL && *addr != '\0')
+      json_object_array_add(list, json_object_new_string(addr));
+  }
+  json_object_object_add(out, to, list);
+}
+
+struct json_object *o365_msg_json(struct json_object *m) {
+  struct json_object *out = json_object_new_object();
+  if (m == NULL)
+    return out;
+  copy_str(out, "id", m, "id");
+  copy_str(out, "subject", m, "subject");
+  struct json_object *from = get(get(m, "from"), "emailAddress");
+  const char *fa = o365_json_str(from, "address");
+  const char *fn = o365_json_str(from, "name");
+  if (fa != NULL)
+    o365_json_add_str(out, "from", fa);
+  if (fn != NULL)
+    o365_json_add_str(out, "from_name", fn);
+  copy_addrs(out, "to", m, "toRecipients");
+  copy_addrs(out, "cc", m, "ccRecipients");
+  copy_addrs(out, "bcc", m, "bccRecipients");
+  copy_addrs(out, "reply_to", m, "replyTo");
+  copy_str(out, "received", m, "receivedDateTime");
+  copy_str(out, "sent", m, "sentDateTime");
+  copy_bool(out, "is_read", m, "isRead");
+  copy_bool(out, "is_draft", m, "isDraft");
+  copy_str(out, "importance", m, "importance");
+  copy_bool(out, "has_attachments", m, "hasAttachments");
+  struct json_object *cats = get(m, "categories");
+  if (cats != NULL && json_object_is_type(cats, json_type_array))
+    json_object_object_add(out, "categories", json_object_get(cats));
+  const char *flag = o365_json_str(get(m, "flag"), "flagStatus");
+  if (flag != NULL)
+    o365_json_add_str(out, "flag", flag);
+  copy_str(out, "conversation_id", m, "conversationId");
+  copy_str(out, "internet_message_id", m, "internetMessageId");
+  copy_str(out, "parent_folder_id", m, "parentFolderId");
+  copy_str(out, "web_link", m, "webLink");
+  copy_str(out, "preview", m, "bodyPreview");
+  struct json_object *body = get(m, "body");
+  if (body != NULL) {
+    const char *ct = o365_json_str(body, "contentType");
+    copy_str(out, "body", body, "content");
+    if (ct != NULL)
+      o365_json_add_str(out, "body_type",
+                        strcasecmp(ct, "html") == 0 ? "html" : "text");
+  }
+  return out;
+}
+
+/* ---- Composition -------------------------------------------------------- */
+
+static size_t list_len(struct json_object *in, const char *key) {
+  struct json_object *a = get(in, key);
+  return a != NULL && json_object_is_type(a, json_type_array)
+             ? json_object_array_length(a)
+             : 0;
+}
+
+int o365_msg_check_compose(struct json_object *in, int need_recipient,
+                           char *err, size_t errsz) {
+  size_t n = list_len(in, "to") + list_len(in, "cc") + list_len(in, "bcc");
+  if (need_recipient && n == 0) {
+    snprintf(err, errsz,
+             "to: at least one recipient is needed in to, cc "
+             "or bcc");
+    return -1;
+  }
+  if (n > O365_MSG_RECIPIENTS_MAX) {
+    snprintf(err, errsz,
+             "to: %zu recipients across to, cc and bcc; Exchange Online "
+             "accepts at most %d per message",
+             n, O365_MSG_RECIPIENTS_MAX);
+    return -1;
+  }
+  const char *body = o365_json_str(in, "body");
+  if (body != NULL && strlen(body) > O365_MSG_BODY_MAX) {
+    snprintf(err, errsz,
+             "body: %zu bytes; at most %d (attach larger content as a file)",
+             strlen(body), O365_MSG_BODY_MAX);
+    return -1;
+  }
+  /* A subject or body with a NUL would be cut by Graph: json-c strings may
+   * hold one. */
+  struct json_object *b = get(in, "body");
+  if (b != NULL && (size_t)json_object_get_string_len(b) != strlen(body)) {
+    snprintf(err, errsz, "body: contains a NUL character");
+    return -1;
+  }
+  return 0;
+}
+
+struct json_object *o365_msg_recipients(struct json_object *list) {
+  if (list == NULL || !json_object_is_type(list, json_type_array))
+    return NULL;
+  struct json_object *out = json_object_new_array();
+  for (size_t i = 0; i < json_object_array_length(list); i++) {
+    const char *addr =
+        json_object_get_string(json_object_array_get_idx(list, i));
+    struct json_object *ea = json_object_new_object();
+    o365_json_add_str(ea, "address", addr);
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "emailAddress", ea);
+    json_object_array_add(out, r);
+  }
+  return out;
+}
+
+static void add_recips(struct json_object *msg, const char *key,
+                       struct json_object *in, const char *from) {
+  struct json_object *r = o365_msg_recipients(get(in, from));
+  if (r != NULL)
+    json_object_object_add(msg, key, r);
+}
+
+struct json_object *o365_msg_build(struct json_object *in) {
+  struct json_object *msg = json_object_new_object();
+  add_recips(msg, "toRecipients", in, "to");
+  add_recips(msg, "ccRecipients", in, "cc");
+  add_recips(msg, "bccRecipients", in, "bcc");
+  add_recips(msg, "replyTo", in, "reply_to");
+  const char *subject = o365_json_str(in, "subject");
+  if (subject != NULL)
+    o365_json_add_str(msg, "subject", subject);
+  const char *body = o365_json_str(in, "body");
+  if (body != NULL) {
+    const char *type = o365_json_str(in, "body_type");
+    struct json_object *b = json_object_new_object();
+    o365_json_add_str(b, "contentType",
+                      type != NULL && strcmp(type, "html") == 0 ? "html"
+                                                                : "text");
+    o365_json_add_str(b, "content", body);
+    json_object_object_add(msg, "body", b);
+  }
+  const char *imp = o365_json_str(in, "importance");
+  if (imp != NULL)
+    o365_json_add_str(msg, "importance", imp);
+  struct json_object *cats = get(in, "categories");
+  if (cats != NULL && json_object_is_type(cats, json_type_array))
+    json_object_object_add(msg, "categories", json_object_get(cats));
+  const char *from = o365_json_str(in, "from");
+  if (from != NULL && *from != '\0') {
+    struct json_object *ea = json_object_new_object();
+    o365_json_add_str(ea, "address", from);
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "emailAddress", ea);
+    json_object_object_add(msg, "from", r);
+  }
+  return msg;
+}
+
+void o365_msg_path(o365_buf *b, const char *mailbox, const char *message_id,
+                   const char *action) {
+  o365_graph_mailbox(b, mailbox);
+  o365_buf_put(b, "/messages");
+  if (message_id != NULL)
+    o365_buf_seg(b, message_id);
+  if (action != NULL) {
+    o365_buf_put(b, "/");
+    o365_buf_put(b, action);
+  }
+}
+
+/* ---- Errors ---------------------------------------------------------------
+ */
+
+void o365_msg_fail(wfc_call *call, const o365_graph_res *res,
+                   const char *what) {
+  const char *mb = o365_call_mailbox(call);
+  const char *who = mb != NULL && *mb != '\0' ? mb : "your own mailbox";
+  const char *code = res->gerr.code;
+  char why[700];
+  why[0] = '\0';
+  if (strcmp(code, "ErrorSendAsDenied") == 0) {
+    const char *from = o365_json_str(o365_api->call_input(call), "from");
+    snprintf(why, sizeof why,
+             "%s: the connected account may not send as %s; it needs Send As "
+             "or Send on Behalf permission on that mailbox",
+             what, from != NULL && *from ? from : who);
+  } else if (strcmp(code, "ErrorItemNotFound") == 0 ||
+             (res->status == 404 && strcmp(code, "ErrorInvalidUser") != 0 &&
+              strcmp(code, "MailboxNotEnabledForRESTAPI") != 0)) {
+    snprintf(why, sizeof why,
+             "%s: not found in %s (the id is wrong, or the message was moved "
+             "or deleted: ids change when a message moves)",
+             what, who);
+  } else if (strcmp(code, "ErrorInvalidUser") == 0 ||
+             strcmp(code, "MailboxNotEnabledForRESTAPI") == 0) {
+    snprintf(why, sizeof why,
+             "%s: mailbox: %s does not exist or has no "
+             "Exchange Online mailbox",
+             what, who);
+  } else if (strcmp(code, "ErrorAccessDenied") == 0 || res->status == 403) {
+    snprintf(why, sizeof why,
+             "%s: access denied to %s; the connected account needs Full "
+             "Access to that mailbox (and the connection the "
+             "Mail.ReadWrite.Shared permission)",
+             what, who);
+  } else if (strcmp(code, "ErrorInvalidRecipients") == 0) {
+    snprintf(why, sizeof why, "%s: a recipient is invalid", what);
+  } else if (strcmp(code, "ErrorQuotaExceeded") == 0) {
+    snprintf(why, sizeof why, "%s: the mailbox %s is full", what, who);
+  } else if (strcmp(code, "ErrorMessageSizeExceeded") == 0 ||
+             res->status == 413) {
+    snprintf(why, sizeof why,
+             "%s: the message is larger than the mailbox accepts", what);
+  } else if (res->error == WFC_ETHROTTLED) {
+    snprintf(why, sizeof why,
+             "%s: Microsoft Graph is throttling requests to %s; retry after "
+             "%lld s",
+             what, who,
+             (long long)(res->retry_after_ms < 0
+                             ? 0
+                             : (res->retry_after_ms + 999) / 1000));
+  }
+  o365_graph_fail(call, res, why[0] ? why : what);
+}
+
+/* ---- One request ------------------------------------------------------------
+ */
+
+typedef struct one_job {
+  wfc_call *call;
+  const char *what; /* static */
+  o365_msg_out_fn out;
+} one_job;
+
+static void one_done(void *arg, const o365_graph_res *res) {
+  one_job *j = arg;
+  if (res->error != 0)
+    o365_msg_fail(j->call, res, j->what);
+  else
+    o365_api->call_done(j->call, j->out != NULL ? j->out(j->call, res)
+                                                : o365_msg_json(res->json));
+  free(j);
+}
+
+int o365_msg_one(wfc_call *call, const o365_graph_opts *o, const char *what,
+                 o365_msg_out_fn out) {
+  one_job *j = calloc(1, sizeof *j);
+  if (j == NULL)
+    return WFC_ENOMEM;
+  j->call = call;
+  j->what = what;
+  j->out = out;
+  int rc = o365_graph_send(call, o, one_done, j, NULL);
+  if (rc != 0)
+    free(j);
+  return rc;
+}
+
+/* ---- Drafts: create, attach, send -----------------------------------------
+ */
+
+static const wfc_field att_fields[] = {
+    {.name = "id", .type = WFC_TYPE_STRING},
+    {.name = "name", .type = WFC_TYPE_STRING},
+    {.name = "content_type", .type = WFC_TYPE_STRING},
+    {.name = "size", .type = WFC_TYPE_INTEGER},
+    {.name = "method", .type = WFC_TYPE_STRING},
+    {0}};
+
+const wfc_field o365_msg_sent_fields[] = {
+    {.name = "sent",
+     .type = WFC_TYPE_BOOLEAN,
+     .flags = WFC_FIELD_REQUIRED,
+     .description = "true once the message went out; false for a draft."},
+    {.name = "id",
+     .type = WFC_TYPE_STRING,
+     .description = "Immutable id of the message (of the draft, or of the "
+                    "copy in Sent Items); absent when Graph gives none "
+                    "(sendMail without attachments)."},
+    {.name = "internet_message_id",
+     .type = WFC_TYPE_STRING,
+     .description = "RFC 5322 Message-ID."},
+    {.name = "subject", .type = WFC_TYPE_STRING},
+    {.name = "web_link", .type = WFC_TYPE_STRING},
+    {.name = "deduplicated",
+     .type = WFC_TYPE_BOOLEAN,
+     .description = "true when a message with this idempotency key had "
+                    "already been sent: nothing was sent again."},
+    {.name = "attachments",
+     .type = WFC_TYPE_LIST,
+     .items =
+         &(const wfc_field){.type = WFC_TYPE_OBJECT, .fields = att_fields}},
+    {0}};
+
+typedef struct compose_job {
+  wfc_call *call;
+  int send;
+  const char *what; /* static */
+  struct json_object *files;
+  struct json_object *out; /* output being built */
+  char *id;                /* the draft's */
+} compose_job;
+
+static void compose_free(compose_job *j) {
+  json_object_put(j->files);
+  json_object_put(j->out);
+  free(j->id);
+  free(j);
+}
+
+/* A failure after the draft exists: say it is kept. */
+static void compose_fail_kept(compose_job *j, int code, const char *why,
+                              struct json_object *detail) {
+  struct json_object *d = json_object_new_object();
+  if (detail != NULL) {
+    json_object_object_foreach(detail, k, v) {
+      json_object_object_add(d, k, json_object_get(v));
+    }
+  }
+  o365_json_add_str(d, "draft_id", j->id);
+  o365_api->call_fail(j->call, code, d,
+                      "%s: %s; nothing was sent, the draft is kept in Drafts "
+                      "(draft_id %s)",
+                      j->what, why, j->id);
+  compose_free(j);
+}
+
+static void compose_finish(compose_job *j, int sent) {
+  json_object_object_add(j->out, "sent", json_object_new_boolean(sent));
+  o365_api->call_done(j->call, json_object_get(j->out));
+  compose_free(j);
+}
+
+static void on_draft_sent(void *arg, const o365_graph_res *res) {
+  compose_job *j = arg;
+  if (res->error != 0) {
+    /* Not "kept": the send may have been refused for the draft's content,
+     * or the answer lost; o365_msg_fail says why, the id is in the
+     * output of the create step only. */
+    o365_msg_fail(j->call, res, j->what);
+    compose_free(j);
+    return;
+  }
+  compose_finish(j, 1);
+}
+
+static void send_draft(compose_job *j) {
+  o365_buf path;
+  o365_buf_init(&path);
+  o365_msg_path(&path, o365_call_mailbox(j->call), j->id, "send");
+  o365_graph_opts o = {.method = "POST", .path = path.data};
+  int rc = path.oom ? WFC_ENOMEM
+                    : o365_graph_send(j->call, &o, on_draft_sent, j, NULL);
+  o365_buf_free(&path);
+  if (rc != 0)
+    compose_fail_kept(j, rc, "the send request could not start", NULL);
+}
+
+static void on_attached(void *arg, int status, struct json_object *atts,
+                        const char *error, struct json_object *detail) {
+  compose_job *j = arg;
+  if (status != 0) {
+    compose_fail_kept(j, status, error ? error : "attaching failed", detail);
+    return;
+  }
+  json_object_object_add(j->out, "attachments", json_object_get(atts));
+  if (j->send)
+    send_draft(j);
+  else
+    compose_finish(j, 0);
+}
+
+static void on_created(void *arg, const o365_graph_res *res) {
+  compose_job *j = arg;
+  if (res->error != 0) {
+    o365_msg_fail(j->call, res, j->what);
+    compose_free(j);
+    return;
+  }
+  const char *id = o365_json_str(res->json, "id");
+  j->id = id ? strdup(id) : NULL;
+  if (j->id == NULL) {
+    o365_api->call_fail(j->call, WFC_EPROTO, NULL,
+                        "%s: Graph created a draft without an id", j->what);
+    compose_free(j);
+    return;
+  }
+  o365_json_add_str(j->out, "id", j->id);
+  copy_str(j->out, "internet_message_id", res->json, "internetMessageId");
+  copy_str(j->out, "subject", res->json, "subject");
+  copy_str(j->out, "web_link", res->json, "webLink");
+  if (j->files != NULL && json_object_array_length(j->files) > 0) {
+    int rc = o365_attach_files(j->call, o365_call_mailbox(j->call), j->id,
+                               j->files, on_attached, j);
+    if (rc != 0)
+      compose_fail_kept(j, rc, "attaching could not start", NULL);
+    return;
+  }
+  if (j->send)
+    send_draft(j);
+  else
+    compose_finish(j, 0);
+}
+
+int o365_msg_compose(wfc_call *call, const o365_compose *c) {
+  compose_job *j = calloc(1, sizeof *j);
+  if (j == NULL)
+    return WFC_ENOMEM;
+  j->call = call;
+  j->send = c->send;
+  j->what = c->what;
+  j->files = c->files ? json_object_get(c->files) : NULL;
+  j->out = json_object_new_object();
+  o365_buf path;
+  o365_buf_init(&path);
+  o365_msg_path(&path, o365_call_mailbox(call), c->source_id,
+                c->source_id ? c->create_action : NULL);
+  o365_graph_opts o = {.method = "POST",
+                       .path = path.data,
+                       .body = c->create_body,
+                       .headers = o365_msg_prefer_immutable};
+  int rc =
+      path.oom ? WFC_ENOMEM : o365_graph_send(call, &o, on_created, j, NULL);
+  o365_buf_free(&path);
+  if (rc != 0)
+    compose_free(j);
+  return rc;
+}

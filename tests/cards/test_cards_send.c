@@ -1,0 +1,266 @@
+/* Send Email against the emulator through the real plugin: plain send,
+ * validation before any request, send-as denied, a shared mailbox with
+ * Send As, idempotency (same key twice -> one delivery), throttling (429
+ * with Retry-After -> waits and sends once), attachments (draft pipeline). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "o365_fixture.h"
+
+static o365_fixture *fx;
+static wfc_conn *alice, *carol;
+
+static int setup(void **state) {
+  (void)state;
+  fx = o365_fixture_new(NULL);
+  if (fx == NULL)
+    return -1;
+  carol = o365_fixture_connect(fx, "carol@contoso.test");
+  alice = o365_fixture_connect(fx, "alice@contoso.test");
+  return alice && carol ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  return o365_fixture_free(fx);
+}
+
+static const char *jstr(json_object *o, const char *k) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+static int jbool(json_object *o, const char *k) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v);
+}
+
+/* Messages of user's inbox whose subject is subject. */
+static int inbox_count(const char *user, const char *subject) {
+  json_object *msgs = o365_fixture_messages(fx, user, "inbox");
+  int n = 0;
+  for (size_t i = 0; msgs && i < json_object_array_length(msgs); i++) {
+    const char *s = jstr(json_object_array_get_idx(msgs, i), "subject");
+    if (s && strcmp(s, subject) == 0)
+      n++;
+  }
+  json_object_put(msgs);
+  return n;
+}
+
+static void run_ok(const char *card, const char *input, o365_outcome *o) {
+  int rc = o365_fixture_run(fx, card, input, o);
+  if (rc != 0)
+    fprintf(stderr, "%s: %d %s\n", card, rc, o->message);
+  assert_int_equal(rc, 0);
+}
+
+static void test_send_plain(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  long sent = o365_fixture_sent_count(fx, "alice@contoso.test");
+  o365_outcome o;
+  run_ok("send_email",
+         "{\"to\":[\"bob@contoso.test\"],\"cc\":[\"carol@contoso.test\"],"
+         "\"subject\":\"plain 1\",\"body\":\"<b>hi</b>\",\"body_type\":"
+         "\"html\",\"importance\":\"high\",\"categories\":[\"Blue\"],"
+         "\"reply_to\":[\"support@contoso.test\"]}",
+         &o);
+  assert_true(jbool(o.output, "sent"));
+  assert_null(jstr(o.output, "deduplicated"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), sent + 1);
+  assert_int_equal(inbox_count("bob@contoso.test", "plain 1"), 1);
+  assert_int_equal(inbox_count("carol@contoso.test", "plain 1"), 1);
+  /* What arrived is what was asked for. */
+  json_object *msgs = o365_fixture_messages(fx, "bob@contoso.test", "inbox");
+  json_object *m = NULL;
+  for (size_t i = 0; i < json_object_array_length(msgs); i++)
+    if (strcmp(jstr(json_object_array_get_idx(msgs, i), "subject"),
+               "plain 1") == 0)
+      m = json_object_array_get_idx(msgs, i);
+  assert_non_null(m);
+  assert_string_equal(jstr(m, "importance"), "high");
+  json_object *body = NULL;
+  assert_true(json_object_object_get_ex(m, "body", &body));
+  assert_string_equal(jstr(body, "contentType"), "html");
+  assert_string_equal(jstr(body, "content"), "<b>hi</b>");
+  assert_non_null(
+      strstr(json_object_to_json_string(m), "support@contoso.test"));
+  json_object_put(msgs);
+}
+
+static void test_validation_sends_nothing(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  long before = o365_fixture_graph_requests(fx);
+  o365_outcome o;
+  /* Semantic check of the card: no recipient at all. */
+  assert_int_equal(o365_fixture_run(fx, "send_email",
+                                    "{\"subject\":\"nobody\",\"cc\":[]}", &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "to: at least one recipient"));
+  o365_outcome_free(&o);
+  /* Type check of the SDK: not an address. */
+  assert_int_equal(
+      o365_fixture_run(fx, "send_email", "{\"to\":[\"not an address\"]}", &o),
+      WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "to"));
+  o365_outcome_free(&o);
+  /* Enum. */
+  assert_int_equal(o365_fixture_run(fx, "send_email",
+                                    "{\"to\":[\"bob@contoso.test\"],"
+                                    "\"body_type\":\"rtf\"}",
+                                    &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "body_type"));
+  o365_outcome_free(&o);
+  /* A key without the sent copy to check against. */
+  assert_int_equal(o365_fixture_run(fx, "send_email",
+                                    "{\"to\":[\"bob@contoso.test\"],"
+                                    "\"idempotency_key\":\"k\","
+                                    "\"save_to_sent_items\":false}",
+                                    &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "idempotency_key"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+}
+
+static void test_send_as_denied_and_shared(void **state) {
+  (void)state;
+  /* carol has no rights on alice's mailbox. */
+  o365_fixture_use(fx, carol);
+  long sent = o365_fixture_sent_count(fx, "alice@contoso.test");
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "send_email",
+                                    "{\"mailbox\":\"alice@contoso.test\","
+                                    "\"to\":[\"bob@contoso.test\"],"
+                                    "\"subject\":\"as alice\"}",
+                                    &o),
+                   WFC_EDENIED);
+  assert_non_null(strstr(o.message, "may not send as"));
+  assert_string_equal(jstr(o.detail, "code"), "ErrorSendAsDenied");
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), sent);
+  /* alice has Send As on the shared mailbox support@. */
+  o365_fixture_use(fx, alice);
+  long ssent = o365_fixture_sent_count(fx, "support@contoso.test");
+  run_ok("send_email",
+         "{\"mailbox\":\"support@contoso.test\",\"to\":"
+         "[\"bob@contoso.test\"],\"subject\":\"from support\"}",
+         &o);
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_sent_count(fx, "support@contoso.test"),
+                   ssent + 1);
+  json_object *msgs = o365_fixture_messages(fx, "bob@contoso.test", "inbox");
+  int found = 0;
+  for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+    json_object *m = json_object_array_get_idx(msgs, i);
+    if (strcmp(jstr(m, "subject"), "from support") == 0)
+      found =
+          strstr(json_object_to_json_string(m), "support@contoso.test") != NULL;
+  }
+  assert_true(found);
+  json_object_put(msgs);
+}
+
+static void test_idempotent_send(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  long sent = o365_fixture_sent_count(fx, "alice@contoso.test");
+  const char *in = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"once\","
+                   "\"idempotency_key\":\"run-42/step-3\"}";
+  o365_outcome o;
+  run_ok("send_email", in, &o);
+  assert_true(jbool(o.output, "sent"));
+  assert_false(jbool(o.output, "deduplicated"));
+  char imid[200];
+  snprintf(imid, sizeof imid, "%s", jstr(o.output, "internet_message_id"));
+  o365_outcome_free(&o);
+  run_ok("send_email", in, &o);
+  assert_true(jbool(o.output, "sent"));
+  assert_true(jbool(o.output, "deduplicated"));
+  assert_string_equal(jstr(o.output, "internet_message_id"), imid);
+  assert_non_null(jstr(o.output, "id"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), sent + 1);
+  assert_int_equal(inbox_count("bob@contoso.test", "once"), 1);
+  /* Another key sends again. */
+  run_ok("send_email",
+         "{\"to\":[\"bob@contoso.test\"],\"subject\":\"once\","
+         "\"idempotency_key\":\"run-43/step-3\"}",
+         &o);
+  assert_false(jbool(o.output, "deduplicated"));
+  o365_outcome_free(&o);
+  assert_int_equal(inbox_count("bob@contoso.test", "once"), 2);
+}
+
+static void test_lost_answer_then_retry_sends_once(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  long sent = o365_fixture_sent_count(fx, "alice@contoso.test");
+  /* The send runs but its answer is lost (twice: curl silently retries a
+   * reset on a reused connection once). */
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
+                                          "\"/v1.0/me/sendMail\","
+                                          "\"action\":\"reset\","
+                                          "\"afterHandler\":true,"
+                                          "\"count\":2}"),
+                   0);
+  const char *in = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"lost\","
+                   "\"idempotency_key\":\"lost-1\"}";
+  o365_outcome o;
+  assert_int_not_equal(o365_fixture_run(fx, "send_email", in, &o), 0);
+  o365_outcome_free(&o);
+  long after_fail = o365_fixture_sent_count(fx, "alice@contoso.test");
+  assert_true(after_fail >= sent + 1);
+  json_object_put(
+      o365_fixture_admin(fx, "DELETE", "/__emulator/faults", NULL, NULL));
+  /* The flow retries the step: nothing more goes out. */
+  run_ok("send_email", in, &o);
+  assert_true(jbool(o.output, "deduplicated"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"),
+                   after_fail);
+}
+
+static void test_throttled_then_sent_once(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  long sent = o365_fixture_sent_count(fx, "alice@contoso.test");
+  long calls = o365_fixture_route_count(fx, "POST", "/v1.0/me/sendMail");
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
+                                          "\"/v1.0/me/sendMail\","
+                                          "\"action\":\"status\","
+                                          "\"status\":429,\"retryAfter\":1,"
+                                          "\"count\":1}"),
+                   0);
+  o365_outcome o;
+  run_ok("send_email",
+         "{\"to\":[\"bob@contoso.test\"],\"subject\":\"throttled\"}", &o);
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_route_count(fx, "POST", "/v1.0/me/sendMail"),
+                   calls + 2);
+  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), sent + 1);
+  assert_int_equal(inbox_count("bob@contoso.test", "throttled"), 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_send_plain),
+      cmocka_unit_test(test_validation_sends_nothing),
+      cmocka_unit_test(test_send_as_denied_and_shared),
+      cmocka_unit_test(test_idempotent_send),
+      cmocka_unit_test(test_lost_answer_then_retry_sends_once),
+      cmocka_unit_test(test_throttled_then_sent_once),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
