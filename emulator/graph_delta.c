@@ -185,9 +185,12 @@ static void h_delta(emu_req *r) {
   const char *mp = prefer ? strcasestr(prefer, "odata.maxpagesize=") : NULL;
   if (mp) {
     int n = atoi(mp + strlen("odata.maxpagesize="));
-    if (n > 0 && n <= 1000)
+    if (n > 0 && n <= 1000) {
       page = (size_t)n;
-    emu_resp_header(r, "Preference-Applied", "odata.maxpagesize");
+      char pa[48];
+      snprintf(pa, sizeof(pa), "odata.maxpagesize=%d", n);
+      emu_resp_header(r, "Preference-Applied", pa);
+    }
   }
   const char *top = emu_req_query(r, "$top");
   if (top && atoi(top) > 0 && atoi(top) <= 1000)

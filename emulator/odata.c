@@ -1161,6 +1161,19 @@ static int cmp_items(json_object *a, json_object *b, const sort_ctx *c) {
   return 0;
 }
 
+typedef struct ranked {
+  json_object *o;
+  size_t idx;
+} ranked;
+
+static int cmp_ranked(const void *a, const void *b, void *ctx) {
+  const ranked *x = a, *y = b;
+  int r = cmp_items(x->o, y->o, ctx);
+  if (r)
+    return r;
+  return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
 json_object *emu_odata_apply(const emu_odata_query *q, json_object *items,
                              size_t default_top, size_t *total) {
   size_t n = json_object_array_length(items), m = 0;
@@ -1171,17 +1184,16 @@ json_object *emu_odata_apply(const emu_odata_query *q, json_object *items,
         emu_odata_search_eval(q->search, it))
       sel[m++] = it;
   }
-  /* insertion sort keeps it stable; collections here are small */
+  /* qsort_r with the original position as the last key: a stable
+   * O(n log n) sort, so big mailboxes stay fast and ties keep store order */
   sort_ctx c = {q->order, q->norder, q->search != NULL};
-  for (size_t i = 1; i < m; i++) {
-    json_object *x = sel[i];
-    size_t j = i;
-    while (j > 0 && cmp_items(sel[j - 1], x, &c) > 0) {
-      sel[j] = sel[j - 1];
-      j--;
-    }
-    sel[j] = x;
-  }
+  ranked *rk = calloc(m ? m : 1, sizeof(*rk));
+  for (size_t i = 0; i < m; i++)
+    rk[i] = (ranked){sel[i], i};
+  qsort_r(rk, m, sizeof(*rk), cmp_ranked, &c);
+  for (size_t i = 0; i < m; i++)
+    sel[i] = rk[i].o;
+  free(rk);
   if (q->search && m > 1000)
     m = 1000; /* $search returns at most 1000 results */
   *total = m;
