@@ -15,7 +15,16 @@
   X(get_mail_tips)                                                             \
   X(set_automatic_replies)                                                     \
   X(custom_api_action)                                                         \
-  X(send_email)
+  X(copy_email)                                                                \
+  X(delete_email)                                                              \
+  X(export_email)                                                              \
+  X(flag_email)                                                                \
+  X(get_message)                                                               \
+  X(mark_read)                                                                 \
+  X(move_email)                                                                \
+  X(send_draft)                                                                \
+  X(send_email)                                                                \
+  X(set_categories)
 
 #define O365_DECLARE_CARD(id) extern const wfc_card_desc o365_card_##id;
 O365_CARDS(O365_DECLARE_CARD)

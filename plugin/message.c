@@ -10,6 +10,7 @@
 
 #include "attach.h"
 #include "entry.h"
+#include "folders.h"
 
 const wfc_field o365_msg_email_item[] = {{.type = WFC_TYPE_EMAIL}, {0}};
 const wfc_field o365_msg_category_item[] = {
@@ -518,5 +519,58 @@ int o365_msg_compose(wfc_call *call, const o365_compose *c) {
   o365_buf_free(&path);
   if (rc != 0)
     compose_free(j);
+  return rc;
+}
+
+/* ---- Move / copy ----------------------------------------------------------
+ */
+
+typedef struct move_job {
+  wfc_call *call;
+  const char *action; /* static */
+} move_job;
+
+static void on_folder(void *arg, int status, const char *folder_id,
+                      const char *error) {
+  move_job *j = arg;
+  wfc_call *call = j->call;
+  const char *action = j->action;
+  free(j);
+  if (status != 0) {
+    o365_api->call_fail(call, status, NULL, "folder: %s", error);
+    return;
+  }
+  struct json_object *body = json_object_new_object();
+  o365_json_add_str(body, "destinationId", folder_id);
+  o365_buf path;
+  o365_buf_init(&path);
+  o365_msg_path(&path, o365_call_mailbox(call),
+                o365_json_str(o365_api->call_input(call), "message_id"),
+                action);
+  o365_graph_opts o = {.method = "POST", .path = path.data, .body = body};
+  int rc = path.oom ? WFC_ENOMEM
+                    : o365_msg_one(call, &o,
+                                   strcmp(action, "move") == 0
+                                       ? "moving the message failed"
+                                       : "copying the message failed",
+                                   NULL);
+  o365_buf_free(&path);
+  json_object_put(body);
+  if (rc != 0)
+    o365_api->call_fail(call, rc, NULL, "the %s request could not start",
+                        action);
+}
+
+int o365_msg_move_copy(wfc_call *call, const char *action) {
+  move_job *j = calloc(1, sizeof *j);
+  if (j == NULL)
+    return WFC_ENOMEM;
+  j->call = call;
+  j->action = action;
+  int rc = o365_folder_resolve(
+      call, o365_call_mailbox(call),
+      o365_json_str(o365_api->call_input(call), "folder"), on_folder, j);
+  if (rc != 0)
+    free(j);
   return rc;
 }

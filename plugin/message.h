@@ -184,6 +184,13 @@ typedef struct o365_compose {
 } o365_compose;
 int o365_msg_compose(wfc_call *call, const o365_compose *c);
 
+/* Move or copy (action "move" / "copy") the input's message_id to the
+ * input's "folder" (folders.h: well-known name, path or id): resolve, then
+ * POST {mb}/messages/{id}/{action} {"destinationId"}; completes the call
+ * with o365_msg_fields of the message in its new place (a move gives it a
+ * new id). */
+int o365_msg_move_copy(wfc_call *call, const char *action);
+
 /* The Prefer header asking Graph for immutable ids (they survive moves and
  * sends), to put in o365_graph_opts.headers. */
 extern const char *const o365_msg_prefer_immutable[];

@@ -1,0 +1,33 @@
+/* copy_email.c - Copy Email. Owner: cardsmsg.
+ * Graph: (folder lookup, folders.h) then POST {mb}/messages/{id}/copy
+ * {"destinationId"} (message.h: o365_msg_move_copy). */
+#include "entry.h"
+#include "message.h"
+
+static const wfc_field inputs[] = {
+    {O365_FIELD_MAILBOX},
+    {O365_FIELD_MESSAGE_ID("Id of the message to copy.")},
+    {.name = "folder",
+     .type = WFC_TYPE_STRING,
+     .flags = WFC_FIELD_REQUIRED,
+     .description = "Destination: a well-known name (inbox, archive, "
+                    "deleteditems...), a path like Inbox/Projects, or a "
+                    "folder id.",
+     .min = 1,
+     .max = 1024},
+    {0}};
+
+static int invoke(wfc_call *call) {
+  return o365_msg_move_copy(call, "copy");
+}
+
+const wfc_card_desc o365_card_copy_email = {
+    .id = "copy_email",
+    .name = "Copy Email",
+    .description = "Copies a message into another folder; the output is the "
+                   "copy.",
+    .kind = WFC_CARD_ACTION,
+    .conn_type = O365_CONN_TYPE,
+    .inputs = inputs,
+    .outputs = o365_msg_fields,
+    .invoke = invoke};

@@ -1,0 +1,49 @@
+/* mark_read.c - Mark as Read/Unread. Owner: cardsmsg.
+ * Graph: PATCH {mb}/messages/{id} {"isRead":b} (repeatable: idempotent). */
+#include <json-c/json.h>
+
+#include "entry.h"
+#include "message.h"
+
+static const wfc_field inputs[] = {
+    {O365_FIELD_MAILBOX},
+    {O365_FIELD_MESSAGE_ID("Id of the message.")},
+    {.name = "read",
+     .type = WFC_TYPE_BOOLEAN,
+     .description = "true marks it read, false unread.",
+     .default_json = "true"},
+    {0}};
+
+static int invoke(wfc_call *call) {
+  struct json_object *in = o365_api->call_input(call);
+  struct json_object *read = NULL;
+  int r = !json_object_object_get_ex(in, "read", &read) ||
+          json_object_get_boolean(read);
+  struct json_object *body = json_object_new_object();
+  json_object_object_add(body, "isRead", json_object_new_boolean(r));
+  o365_buf path;
+  o365_buf_init(&path);
+  o365_msg_path(&path, o365_call_mailbox(call), o365_json_str(in, "message_id"),
+                NULL);
+  o365_buf_query(&path, "$select", O365_MSG_SELECT);
+  o365_graph_opts o = {.method = "PATCH",
+                       .path = path.data,
+                       .body = body,
+                       .flags = O365_GRAPH_IDEMPOTENT};
+  int rc = path.oom
+               ? WFC_ENOMEM
+               : o365_msg_one(call, &o, "marking the message failed", NULL);
+  o365_buf_free(&path);
+  json_object_put(body);
+  return rc;
+}
+
+const wfc_card_desc o365_card_mark_read = {
+    .id = "mark_read",
+    .name = "Mark as Read/Unread",
+    .description = "Marks a message read or unread.",
+    .kind = WFC_CARD_ACTION,
+    .conn_type = O365_CONN_TYPE,
+    .inputs = inputs,
+    .outputs = o365_msg_fields,
+    .invoke = invoke};

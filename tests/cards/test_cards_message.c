@@ -1,0 +1,315 @@
+/* The single-message cards against the emulator through the real plugin:
+ * get_message, mark_read, flag_email, set_categories, move_email,
+ * copy_email, delete_email, export_email; own and shared mailbox, not
+ * found, access denied without rights, validation without requests. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "o365_fixture.h"
+
+static o365_fixture *fx;
+static wfc_conn *alice, *carol;
+
+static int setup(void **state) {
+  (void)state;
+  fx = o365_fixture_new(NULL);
+  if (fx == NULL)
+    return -1;
+  carol = o365_fixture_connect(fx, "carol@contoso.test");
+  alice = o365_fixture_connect(fx, "alice@contoso.test");
+  return alice && carol ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  return o365_fixture_free(fx);
+}
+
+static const char *jstr(json_object *o, const char *k) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+static int jbool(json_object *o, const char *k) {
+  json_object *v = NULL;
+  assert_true(json_object_object_get_ex(o, k, &v));
+  return json_object_get_boolean(v);
+}
+
+static char *inject(const char *user, const char *subject) {
+  char m[512];
+  snprintf(m, sizeof m,
+           "{\"folder\":\"inbox\",\"subject\":\"%s\",\"from\":"
+           "\"bob@contoso.test\",\"toRecipients\":[\"%s\"],\"body\":"
+           "{\"contentType\":\"html\",\"content\":\"<p>Hello "
+           "<b>there</b></p>\"},\"isRead\":false,\"categories\":[\"Red\"]}",
+           subject, user);
+  char *id = o365_fixture_inject(fx, user, m);
+  assert_non_null(id);
+  return id;
+}
+
+static void run_ok(const char *card, const char *input, o365_outcome *o) {
+  int rc = o365_fixture_run(fx, card, input, o);
+  if (rc != 0)
+    fprintf(stderr, "%s: %d %s\n", card, rc, o->message);
+  assert_int_equal(rc, 0);
+}
+
+/* tmpl with its one "%s" replaced by id (malloc'd). */
+static char *in_id(const char *tmpl, const char *id) {
+  const char *p = strstr(tmpl, "%s");
+  assert_non_null(p);
+  size_t n = strlen(tmpl) + strlen(id) + 1;
+  char *s = malloc(n);
+  snprintf(s, n, "%.*s%s%s", (int)(p - tmpl), tmpl, id, p + 2);
+  return s;
+}
+
+static void test_get_message(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  char *id = inject("alice@contoso.test", "get me");
+  char *in = in_id("{\"message_id\":\"%s\"}", id);
+  o365_outcome o;
+  run_ok("get_message", in, &o);
+  assert_string_equal(jstr(o.output, "id"), id);
+  assert_string_equal(jstr(o.output, "subject"), "get me");
+  assert_string_equal(jstr(o.output, "from"), "bob@contoso.test");
+  assert_string_equal(jstr(o.output, "body_type"), "html");
+  assert_non_null(strstr(jstr(o.output, "body"), "<b>there</b>"));
+  assert_false(jbool(o.output, "is_read"));
+  assert_non_null(jstr(o.output, "received"));
+  assert_non_null(jstr(o.output, "web_link"));
+  json_object *to = NULL;
+  assert_true(json_object_object_get_ex(o.output, "to", &to));
+  assert_string_equal(json_object_get_string(json_object_array_get_idx(to, 0)),
+                      "alice@contoso.test");
+  o365_outcome_free(&o);
+  free(in);
+  /* As text. */
+  in = in_id("{\"message_id\":\"%s\",\"body_type\":\"text\"}", id);
+  run_ok("get_message", in, &o);
+  assert_string_equal(jstr(o.output, "body_type"), "text");
+  assert_null(strstr(jstr(o.output, "body"), "<b>"));
+  o365_outcome_free(&o);
+  free(in);
+  /* Not found. */
+  assert_int_equal(o365_fixture_run(fx, "get_message",
+                                    "{\"message_id\":\"AAMkAGnope\"}", &o),
+                   WFC_ENOTFOUND);
+  assert_non_null(strstr(o.message, "not found"));
+  o365_outcome_free(&o);
+  /* carol has no rights on alice's mailbox. */
+  o365_fixture_use(fx, carol);
+  in = in_id("{\"mailbox\":\"alice@contoso.test\",\"message_id\":\"%s\"}", id);
+  assert_int_equal(o365_fixture_run(fx, "get_message", in, &o), WFC_EDENIED);
+  assert_non_null(strstr(o.message, "access denied to alice@contoso.test"));
+  assert_string_equal(jstr(o.detail, "code"), "ErrorAccessDenied");
+  o365_outcome_free(&o);
+  free(in);
+  /* Missing message_id: the SDK refuses it, nothing is sent. */
+  long before = o365_fixture_graph_requests(fx);
+  assert_int_equal(o365_fixture_run(fx, "get_message", "{}", &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "message_id"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+  free(id);
+}
+
+static void test_shared_mailbox(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  char *id = inject("support@contoso.test", "for support");
+  char *in = in_id("{\"mailbox\":\"support@contoso.test\","
+                   "\"message_id\":\"%s\",\"read\":true}",
+                   id);
+  o365_outcome o;
+  run_ok("mark_read", in, &o);
+  assert_true(jbool(o.output, "is_read"));
+  o365_outcome_free(&o);
+  free(in);
+  json_object *msgs =
+      o365_fixture_messages(fx, "support@contoso.test", "inbox");
+  int read = -1;
+  for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+    json_object *m = json_object_array_get_idx(msgs, i);
+    if (strcmp(jstr(m, "id"), id) == 0)
+      read = jbool(m, "isRead");
+  }
+  assert_int_equal(read, 1);
+  json_object_put(msgs);
+  free(id);
+}
+
+static void test_mark_flag_categories(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  char *id = inject("alice@contoso.test", "to tag");
+  o365_outcome o;
+  char *in = in_id("{\"message_id\":\"%s\",\"read\":true}", id);
+  run_ok("mark_read", in, &o);
+  assert_true(jbool(o.output, "is_read"));
+  o365_outcome_free(&o);
+  free(in);
+  in = in_id("{\"message_id\":\"%s\",\"read\":false}", id);
+  run_ok("mark_read", in, &o);
+  assert_false(jbool(o.output, "is_read"));
+  o365_outcome_free(&o);
+  free(in);
+  in = in_id("{\"message_id\":\"%s\"}", id);
+  run_ok("flag_email", in, &o);
+  assert_string_equal(jstr(o.output, "flag"), "flagged");
+  o365_outcome_free(&o);
+  free(in);
+  in = in_id("{\"message_id\":\"%s\",\"status\":\"complete\"}", id);
+  run_ok("flag_email", in, &o);
+  assert_string_equal(jstr(o.output, "flag"), "complete");
+  o365_outcome_free(&o);
+  free(in);
+  long before = o365_fixture_graph_requests(fx);
+  in = in_id("{\"message_id\":\"%s\",\"status\":\"complete\",\"due\":"
+             "\"2030-01-01T00:00:00Z\"}",
+             id);
+  assert_int_equal(o365_fixture_run(fx, "flag_email", in, &o), WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "due"));
+  o365_outcome_free(&o);
+  free(in);
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+  /* Categories: add keeps Red, remove drops it, replace sets. */
+  in = in_id("{\"message_id\":\"%s\",\"categories\":[\"Blue\",\"red\"],"
+             "\"mode\":\"add\"}",
+             id);
+  run_ok("set_categories", in, &o);
+  assert_string_equal(json_object_to_json_string(
+                          json_object_object_get(o.output, "categories")),
+                      "[ \"Red\", \"Blue\" ]");
+  o365_outcome_free(&o);
+  free(in);
+  in = in_id("{\"message_id\":\"%s\",\"categories\":[\"RED\"],"
+             "\"mode\":\"remove\"}",
+             id);
+  run_ok("set_categories", in, &o);
+  assert_string_equal(json_object_to_json_string(
+                          json_object_object_get(o.output, "categories")),
+                      "[ \"Blue\" ]");
+  o365_outcome_free(&o);
+  free(in);
+  in = in_id("{\"message_id\":\"%s\",\"categories\":[\"Green\"]}", id);
+  run_ok("set_categories", in, &o);
+  assert_string_equal(json_object_to_json_string(
+                          json_object_object_get(o.output, "categories")),
+                      "[ \"Green\" ]");
+  o365_outcome_free(&o);
+  free(in);
+  free(id);
+}
+
+static int folder_has(const char *user, const char *folder,
+                      const char *subject) {
+  json_object *msgs = o365_fixture_messages(fx, user, folder);
+  int n = 0;
+  for (size_t i = 0; msgs && i < json_object_array_length(msgs); i++)
+    if (strcmp(jstr(json_object_array_get_idx(msgs, i), "subject"), subject) ==
+        0)
+      n++;
+  json_object_put(msgs);
+  return n;
+}
+
+static void test_move_copy_delete(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  char *id = inject("alice@contoso.test", "to move");
+  o365_outcome o;
+  char *in = in_id("{\"message_id\":\"%s\",\"folder\":\"Archive\"}", id);
+  run_ok("move_email", in, &o);
+  char *moved = strdup(jstr(o.output, "id"));
+  o365_outcome_free(&o);
+  free(in);
+  assert_int_equal(folder_has("alice@contoso.test", "archive", "to move"), 1);
+  assert_int_equal(folder_has("alice@contoso.test", "inbox", "to move"), 0);
+  in = in_id("{\"message_id\":\"%s\",\"folder\":\"inbox\"}", moved);
+  run_ok("copy_email", in, &o);
+  assert_string_not_equal(jstr(o.output, "id"), moved);
+  assert_string_equal(jstr(o.output, "subject"), "to move");
+  o365_outcome_free(&o);
+  free(in);
+  assert_int_equal(folder_has("alice@contoso.test", "archive", "to move"), 1);
+  assert_int_equal(folder_has("alice@contoso.test", "inbox", "to move"), 1);
+  /* An unknown folder is named, and nothing is moved. */
+  in =
+      in_id("{\"message_id\":\"%s\",\"folder\":\"Inbox/NoSuchFolder\"}", moved);
+  assert_int_equal(o365_fixture_run(fx, "move_email", in, &o), WFC_ENOTFOUND);
+  assert_non_null(strstr(o.message, "NoSuchFolder"));
+  o365_outcome_free(&o);
+  free(in);
+  in = in_id("{\"message_id\":\"%s\"}", moved);
+  run_ok("delete_email", in, &o);
+  assert_true(jbool(o.output, "deleted"));
+  assert_false(jbool(o.output, "permanent"));
+  char *trashed = strdup(jstr(o.output, "id"));
+  o365_outcome_free(&o);
+  assert_int_equal(folder_has("alice@contoso.test", "archive", "to move"), 0);
+  assert_int_equal(folder_has("alice@contoso.test", "deleteditems", "to move"),
+                   1);
+  free(in);
+  in = in_id("{\"message_id\":\"%s\",\"permanent\":true}", trashed);
+  run_ok("delete_email", in, &o);
+  assert_true(jbool(o.output, "permanent"));
+  o365_outcome_free(&o);
+  assert_int_equal(folder_has("alice@contoso.test", "deleteditems", "to move"),
+                   0);
+  /* Gone: a second delete is not found. */
+  assert_int_equal(o365_fixture_run(fx, "delete_email", in, &o), WFC_ENOTFOUND);
+  o365_outcome_free(&o);
+  free(in);
+  free(trashed);
+  free(moved);
+  free(id);
+}
+
+static void test_export(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  char *id = inject("alice@contoso.test", "export me");
+  char *in = in_id("{\"message_id\":\"%s\",\"file_name\":\"x.eml\"}", id);
+  o365_outcome o;
+  run_ok("export_email", in, &o);
+  json_object *file = json_object_object_get(o.output, "file");
+  assert_non_null(file);
+  assert_string_equal(jstr(file, "name"), "x.eml");
+  assert_true(json_object_get_int64(json_object_object_get(o.output, "size")) >
+              50);
+  o365_outcome_free(&o);
+  free(in);
+  in = in_id("{\"message_id\":\"%s\",\"file_name\":\"a/b.eml\"}", id);
+  assert_int_equal(o365_fixture_run(fx, "export_email", in, &o),
+                   WFC_EVALIDATION);
+  o365_outcome_free(&o);
+  free(in);
+  assert_int_equal(o365_fixture_run(fx, "export_email",
+                                    "{\"message_id\":\"AAMkAGnope\"}", &o),
+                   WFC_ENOTFOUND);
+  o365_outcome_free(&o);
+  free(id);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_get_message),
+      cmocka_unit_test(test_shared_mailbox),
+      cmocka_unit_test(test_mark_flag_categories),
+      cmocka_unit_test(test_move_copy_delete),
+      cmocka_unit_test(test_export),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
