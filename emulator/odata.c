@@ -1137,19 +1137,49 @@ typedef struct sort_ctx {
   bool by_sent; /* $search: sentDateTime desc */
 } sort_ctx;
 
-static int cmp_items(json_object *a, json_object *b, const sort_ctx *c) {
-  emu_odata_order dflt = {"receivedDateTime", true};
-  emu_odata_order sent = {"sentDateTime", true};
-  const emu_odata_order *ord = c->norder    ? c->order
-                               : c->by_sent ? &sent
-                                            : &dflt;
-  size_t n = c->norder ? c->norder : 1;
+#define SORT_KEYS 8
+
+/* One item with its sort keys extracted once (dates parsed once), so the
+ * O(n log n) comparisons are cheap. */
+typedef struct ranked {
+  json_object *o;
+  size_t idx;
+  val k[SORT_KEYS];
+  double t[SORT_KEYS];
+  bool is_t[SORT_KEYS];
+} ranked;
+
+static const emu_odata_order *sort_keys(const sort_ctx *c, size_t *n) {
+  static const emu_odata_order dflt = {"receivedDateTime", true};
+  static const emu_odata_order sent = {"sentDateTime", true};
+  *n = c->norder ? (c->norder < SORT_KEYS ? c->norder : SORT_KEYS) : 1;
+  return c->norder ? c->order : c->by_sent ? &sent : &dflt;
+}
+
+static void rank_item(ranked *rk, json_object *o, size_t idx,
+                      const sort_ctx *c) {
+  size_t n;
+  const emu_odata_order *ord = sort_keys(c, &n);
+  rk->o = o;
+  rk->idx = idx;
   for (size_t i = 0; i < n; i++) {
-    val va = to_val(emu_odata_path_get(a, ord[i].path));
-    val vb = to_val(emu_odata_path_get(b, ord[i].path));
+    rk->k[i] = to_val(emu_odata_path_get(o, ord[i].path));
+    rk->is_t[i] = rk->k[i].kind == L_STR &&
+                  emu_odata_parse_time(rk->k[i].s, &rk->t[i]) == 0;
+  }
+}
+
+static int cmp_ranked(const void *a, const void *b, void *ctx) {
+  const ranked *x = a, *y = b;
+  size_t n;
+  const emu_odata_order *ord = sort_keys(ctx, &n);
+  for (size_t i = 0; i < n; i++) {
+    val va = x->k[i], vb = y->k[i];
     int r;
     if (va.kind == L_NULL || vb.kind == L_NULL)
       r = va.kind == vb.kind ? 0 : va.kind == L_NULL ? -1 : 1;
+    else if (x->is_t[i] && y->is_t[i])
+      r = x->t[i] < y->t[i] ? -1 : x->t[i] > y->t[i];
     else {
       r = cmp_vals(va, vb);
       if (r == 2)
@@ -1158,19 +1188,6 @@ static int cmp_items(json_object *a, json_object *b, const sort_ctx *c) {
     if (r)
       return ord[i].desc ? -r : r;
   }
-  return 0;
-}
-
-typedef struct ranked {
-  json_object *o;
-  size_t idx;
-} ranked;
-
-static int cmp_ranked(const void *a, const void *b, void *ctx) {
-  const ranked *x = a, *y = b;
-  int r = cmp_items(x->o, y->o, ctx);
-  if (r)
-    return r;
   return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
@@ -1189,7 +1206,7 @@ json_object *emu_odata_apply(const emu_odata_query *q, json_object *items,
   sort_ctx c = {q->order, q->norder, q->search != NULL};
   ranked *rk = calloc(m ? m : 1, sizeof(*rk));
   for (size_t i = 0; i < m; i++)
-    rk[i] = (ranked){sel[i], i};
+    rank_item(&rk[i], sel[i], i, &c);
   qsort_r(rk, m, sizeof(*rk), cmp_ranked, &c);
   for (size_t i = 0; i < m; i++)
     sel[i] = rk[i].o;
