@@ -16,12 +16,15 @@
   X(set_automatic_replies)                                                     \
   X(custom_api_action)                                                         \
   X(copy_email)                                                                \
+  X(create_draft)                                                              \
   X(delete_email)                                                              \
   X(export_email)                                                              \
   X(flag_email)                                                                \
+  X(forward_email)                                                             \
   X(get_message)                                                               \
   X(mark_read)                                                                 \
   X(move_email)                                                                \
+  X(reply_email)                                                               \
   X(send_draft)                                                                \
   X(send_email)                                                                \
   X(set_categories)

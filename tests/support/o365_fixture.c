@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <openssl/evp.h>
 #include <uv.h>
 
 #include "emu_proc.h"
@@ -656,4 +658,50 @@ int o365_fixture_fault(o365_fixture *fx, const char *rule_json) {
             j ? json_object_to_json_string(j) : "");
   json_object_put(j);
   return st == 201 ? 0 : -1;
+}
+
+int o365_fixture_make_file(o365_fixture *fx, const char *name,
+                           const char *content_type, const void *data,
+                           size_t len, char *ref, size_t refsz) {
+  static unsigned counter;
+  char id[33], path[512];
+  snprintf(id, sizeof id, "%08x%08xf1f1f1f1%08x", (unsigned)getpid(), ++counter,
+           (unsigned)len);
+  snprintf(path, sizeof path, "%s/%s", fx->blob_dir, id);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  close(fd);
+  unsigned char dg[32];
+  char sha[65];
+  if (EVP_Digest(data, len, dg, NULL, EVP_sha256(), NULL) != 1)
+    return -1;
+  for (int i = 0; i < 32; i++)
+    snprintf(sha + 2 * i, 3, "%02x", dg[i]);
+  snprintf(path, sizeof path, "%s/%s.json", fx->blob_dir, id);
+  FILE *f = fopen(path, "w");
+  if (f == NULL)
+    return -1;
+  json_object *side = json_object_new_object();
+  json_object_object_add(side, "v", json_object_new_int(1));
+  json_object_object_add(side, "name", json_object_new_string(name));
+  json_object_object_add(side, "content_type",
+                         json_object_new_string(content_type));
+  json_object_object_add(side, "size", json_object_new_int64((int64_t)len));
+  json_object_object_add(side, "sha256", json_object_new_string(sha));
+  json_object_object_add(side, "created_ms", json_object_new_int(0));
+  fputs(json_object_to_json_string(side), f);
+  fclose(f);
+  json_object_object_del(side, "v");
+  json_object_object_del(side, "created_ms");
+  json_object_object_del(side, "sha256");
+  json_object_object_add(side, "id", json_object_new_string(id));
+  int n =
+      snprintf(ref, refsz, "%s",
+               json_object_to_json_string_ext(side, JSON_C_TO_STRING_PLAIN));
+  json_object_put(side);
+  return n > 0 && (size_t)n < refsz ? 0 : -1;
 }

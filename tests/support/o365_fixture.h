@@ -81,6 +81,14 @@ int o365_fixture_run_on(o365_fixture *fx, wfc_conn *conn, const char *card_id,
                         const char *input_json, o365_outcome *out);
 void o365_outcome_free(o365_outcome *o);
 
+/* Puts a committed file (data, len bytes) into the runtime's blob store in
+ * its documented layout (sdk/blob.h: data file + JSON sidecar) and writes
+ * its FILE reference {"id","name","content_type","size"} as JSON text into
+ * ref (refsz bytes), ready to paste into a card input. 0 or -1. */
+int o365_fixture_make_file(o365_fixture *fx, const char *name,
+                           const char *content_type, const void *data,
+                           size_t len, char *ref, size_t refsz);
+
 /* ---- The emulator's admin API ---------------------------------------- */
 
 /* method path (e.g. "/__emulator/mail") with body_json (JSON text or

@@ -1,0 +1,230 @@
+/* Create Draft + Send Draft, Send Email with attachments (draft pipeline),
+ * Reply (sender / reply all, with an attachment), Forward, against the
+ * emulator through the real plugin; each checks what was delivered. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "o365_fixture.h"
+
+static o365_fixture *fx;
+static wfc_conn *alice;
+
+static int setup(void **state) {
+  (void)state;
+  fx = o365_fixture_new(NULL);
+  if (fx == NULL)
+    return -1;
+  alice = o365_fixture_connect(fx, "alice@contoso.test");
+  return alice ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  return o365_fixture_free(fx);
+}
+
+static const char *jstr(json_object *o, const char *k) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+static int jbool(json_object *o, const char *k) {
+  json_object *v = NULL;
+  assert_true(json_object_object_get_ex(o, k, &v));
+  return json_object_get_boolean(v);
+}
+
+static void run_ok(const char *card, const char *input, o365_outcome *o) {
+  int rc = o365_fixture_run(fx, card, input, o);
+  if (rc != 0)
+    fprintf(stderr, "%s: %d %s\n", card, rc, o->message);
+  assert_int_equal(rc, 0);
+}
+
+/* The message of user's folder with that subject (new ref) or NULL. */
+static json_object *find(const char *user, const char *folder,
+                         const char *subject) {
+  json_object *msgs = o365_fixture_messages(fx, user, folder), *m = NULL;
+  for (size_t i = 0; msgs && i < json_object_array_length(msgs); i++) {
+    json_object *x = json_object_array_get_idx(msgs, i);
+    if (jstr(x, "subject") && strcmp(jstr(x, "subject"), subject) == 0)
+      m = json_object_get(x);
+  }
+  json_object_put(msgs);
+  return m;
+}
+
+static int64_t att_count(json_object *m) {
+  return json_object_get_int64(json_object_object_get(m, "attachmentCount"));
+}
+
+static void test_draft_then_send(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  char ref[512], in[2048];
+  assert_int_equal(o365_fixture_make_file(fx, "notes.txt", "text/plain",
+                                          "hello notes\n", 12, ref, sizeof ref),
+                   0);
+  snprintf(in, sizeof in,
+           "{\"to\":[\"bob@contoso.test\"],\"subject\":\"drafted\","
+           "\"body\":\"see file\",\"attachments\":[%s]}",
+           ref);
+  long sent = o365_fixture_sent_count(fx, "alice@contoso.test");
+  o365_outcome o;
+  run_ok("create_draft", in, &o);
+  assert_false(jbool(o.output, "sent"));
+  char *id = strdup(jstr(o.output, "id"));
+  json_object *atts = json_object_object_get(o.output, "attachments");
+  assert_int_equal(json_object_array_length(atts), 1);
+  o365_outcome_free(&o);
+  json_object *d = find("alice@contoso.test", "drafts", "drafted");
+  assert_non_null(d);
+  assert_int_equal(att_count(d), 1);
+  json_object_put(d);
+  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), sent);
+  /* A draft without recipients is fine. */
+  run_ok("create_draft", "{\"subject\":\"empty draft\"}", &o);
+  o365_outcome_free(&o);
+  snprintf(in, sizeof in, "{\"message_id\":\"%s\"}", id);
+  run_ok("send_draft", in, &o);
+  assert_true(jbool(o.output, "sent"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), sent + 1);
+  json_object *got = find("bob@contoso.test", "inbox", "drafted");
+  assert_non_null(got);
+  assert_int_equal(att_count(got), 1);
+  json_object_put(got);
+  /* Sending it again: Exchange refuses, nothing more is sent. */
+  assert_int_not_equal(o365_fixture_run(fx, "send_draft", in, &o), 0);
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), sent + 1);
+  free(id);
+}
+
+static void test_send_with_attachment(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  char ref[512], in[2048];
+  assert_int_equal(o365_fixture_make_file(fx, "a.csv", "text/csv", "a,b\n1,2\n",
+                                          8, ref, sizeof ref),
+                   0);
+  snprintf(in, sizeof in,
+           "{\"to\":[\"carol@contoso.test\"],\"subject\":\"with file\","
+           "\"attachments\":[%s],\"idempotency_key\":\"att-1\"}",
+           ref);
+  long sent = o365_fixture_sent_count(fx, "alice@contoso.test");
+  long sendmail = o365_fixture_route_count(fx, "POST", "/v1.0/me/sendMail");
+  o365_outcome o;
+  run_ok("send_email", in, &o);
+  assert_true(jbool(o.output, "sent"));
+  assert_non_null(jstr(o.output, "id"));
+  o365_outcome_free(&o);
+  /* The draft pipeline, not sendMail. */
+  assert_int_equal(o365_fixture_route_count(fx, "POST", "/v1.0/me/sendMail"),
+                   sendmail);
+  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), sent + 1);
+  json_object *got = find("carol@contoso.test", "inbox", "with file");
+  assert_non_null(got);
+  assert_int_equal(att_count(got), 1);
+  json_object_put(got);
+  /* Same key again: found in Sent Items, not sent again. */
+  run_ok("send_email", in, &o);
+  assert_true(jbool(o.output, "deduplicated"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), sent + 1);
+}
+
+static void test_reply_and_reply_all(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  char *id = o365_fixture_inject(
+      fx, "alice@contoso.test",
+      "{\"subject\":\"question\",\"from\":\"bob@contoso.test\","
+      "\"toRecipients\":[\"alice@contoso.test\",\"carol@contoso.test\"],"
+      "\"body\":\"what do you think?\"}");
+  assert_non_null(id);
+  char in[1024];
+  snprintf(in, sizeof in, "{\"message_id\":\"%s\",\"comment\":\"I agree\"}",
+           id);
+  o365_outcome o;
+  run_ok("reply_email", in, &o);
+  assert_true(jbool(o.output, "sent"));
+  o365_outcome_free(&o);
+  json_object *r = find("bob@contoso.test", "inbox", "RE: question");
+  assert_non_null(r);
+  assert_non_null(strstr(json_object_to_json_string(r), "I agree"));
+  json_object_put(r);
+  r = find("carol@contoso.test", "inbox", "RE: question");
+  assert_null(r);
+  /* Reply all, with a file: everyone gets it, with the attachment. */
+  char ref[512];
+  assert_int_equal(o365_fixture_make_file(fx, "r.txt", "text/plain", "r", 1,
+                                          ref, sizeof ref),
+                   0);
+  snprintf(in, sizeof in,
+           "{\"message_id\":\"%s\",\"comment\":\"all of you\","
+           "\"reply_all\":true,\"attachments\":[%s]}",
+           id, ref);
+  run_ok("reply_email", in, &o);
+  assert_true(jbool(o.output, "sent"));
+  assert_non_null(jstr(o.output, "id"));
+  o365_outcome_free(&o);
+  r = find("carol@contoso.test", "inbox", "RE: question");
+  assert_non_null(r);
+  assert_int_equal(att_count(r), 1);
+  json_object_put(r);
+  /* Not found. */
+  assert_int_equal(o365_fixture_run(fx, "reply_email",
+                                    "{\"message_id\":\"AAMkAGnope\"}", &o),
+                   WFC_ENOTFOUND);
+  o365_outcome_free(&o);
+  free(id);
+}
+
+static void test_forward(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  char *id = o365_fixture_inject(
+      fx, "alice@contoso.test",
+      "{\"subject\":\"fyi\",\"from\":\"bob@contoso.test\","
+      "\"toRecipients\":[\"alice@contoso.test\"],\"body\":\"details\"}");
+  assert_non_null(id);
+  char in[1024];
+  snprintf(in, sizeof in,
+           "{\"message_id\":\"%s\",\"to\":[\"carol@contoso.test\"],"
+           "\"comment\":\"for you\"}",
+           id);
+  o365_outcome o;
+  run_ok("forward_email", in, &o);
+  o365_outcome_free(&o);
+  json_object *f = find("carol@contoso.test", "inbox", "FW: fyi");
+  assert_non_null(f);
+  assert_non_null(strstr(json_object_to_json_string(f), "for you"));
+  json_object_put(f);
+  /* No recipient: refused before any request. */
+  long before = o365_fixture_graph_requests(fx);
+  snprintf(in, sizeof in, "{\"message_id\":\"%s\",\"to\":[]}", id);
+  assert_int_equal(o365_fixture_run(fx, "forward_email", in, &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "to"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+  free(id);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_draft_then_send),
+      cmocka_unit_test(test_send_with_attachment),
+      cmocka_unit_test(test_reply_and_reply_all),
+      cmocka_unit_test(test_forward),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
