@@ -25,6 +25,7 @@
   X(mark_read)                                                                 \
   X(move_email)                                                                \
   X(reply_email)                                                               \
+  X(search_emails)                                                             \
   X(send_draft)                                                                \
   X(send_email)                                                                \
   X(set_categories)

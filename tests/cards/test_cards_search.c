@@ -1,0 +1,274 @@
+/* Search Emails against the emulator through the real plugin: first N
+ * across pages (newest first, "more"), streaming every match page by page
+ * (items and request count), each criterion (exact / contains /
+ * starts_with, from, to, body, dates, unread, attachments, importance,
+ * folder), $select projection, shared mailbox, access denied, validation
+ * without requests. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "o365_fixture.h"
+
+static o365_fixture *fx;
+static wfc_conn *alice, *carol;
+
+#define N 25
+
+static int setup(void **state) {
+  (void)state;
+  fx = o365_fixture_new(NULL);
+  if (fx == NULL)
+    return -1;
+  alice = o365_fixture_connect(fx, "alice@contoso.test");
+  carol = o365_fixture_connect(fx, "carol@contoso.test");
+  if (!alice || !carol)
+    return -1;
+  /* carol's inbox: N numbered messages, one a minute; every third unread
+   * from bob, the others read from alice; #7 high importance with an
+   * attachment and a body word; #20 in Archive. */
+  for (int i = 0; i < N; i++) {
+    char m[1024];
+    snprintf(
+        m, sizeof m,
+        "{\"folder\":\"%s\",\"subject\":\"srch-%02d report\",\"from\":\"%s\","
+        "\"toRecipients\":[\"carol@contoso.test\",\"team%d@example.org\"],"
+        "\"body\":\"%s\",\"receivedDateTime\":\"2024-03-01T09:%02d:00Z\","
+        "\"isRead\":%s,\"importance\":\"%s\"%s}",
+        i == 20 ? "archive" : "inbox", i,
+        i % 3 == 0 ? "bob@contoso.test" : "alice@contoso.test", i,
+        i == 7 ? "the pineapple plan" : "nothing special", i,
+        i % 3 == 0 ? "false" : "true", i == 7 ? "high" : "normal",
+        i == 7 ? ",\"attachments\":[{\"name\":\"a.txt\",\"contentType\":"
+                 "\"text/plain\",\"text\":\"x\"}]"
+               : "");
+    char *id = o365_fixture_inject(fx, "carol@contoso.test", m);
+    if (id == NULL)
+      return -1;
+    free(id);
+  }
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  return o365_fixture_free(fx);
+}
+
+static const char *jstr(json_object *o, const char *k) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+static int64_t jint(json_object *o, const char *k) {
+  return json_object_get_int64(json_object_object_get(o, k));
+}
+
+static int jbool(json_object *o, const char *k) {
+  json_object *v = NULL;
+  assert_true(json_object_object_get_ex(o, k, &v));
+  return json_object_get_boolean(v);
+}
+
+static json_object *msgs(o365_outcome *o) {
+  return json_object_object_get(o->output, "messages");
+}
+
+/* Runs a search as carol and returns the count. */
+static int64_t search(const char *input, o365_outcome *o) {
+  o365_fixture_use(fx, carol);
+  int rc = o365_fixture_run(fx, "search_emails", input, o);
+  if (rc != 0)
+    fprintf(stderr, "search %s: %d %s\n", input, rc, o->message);
+  assert_int_equal(rc, 0);
+  return jint(o->output, "count");
+}
+
+static long list_requests(void) {
+  return o365_fixture_route_count(fx, "GET", "/v1.0/me/messages");
+}
+
+static void test_first_n_across_pages(void **state) {
+  (void)state;
+  o365_outcome o;
+  long before = list_requests();
+  assert_int_equal(search("{\"subject\":\"srch-\",\"match\":\"starts_with\","
+                          "\"limit\":10,\"page_size\":4}",
+                          &o),
+                   10);
+  assert_true(jbool(o.output, "more"));
+  json_object *m = msgs(&o);
+  assert_int_equal(json_object_array_length(m), 10);
+  /* Newest first: 24, 23, 22, 21, then 19 (20 is in Archive but the
+   * search covers every folder: 20 comes before 19). */
+  assert_string_equal(jstr(json_object_array_get_idx(m, 0), "subject"),
+                      "srch-24 report");
+  assert_string_equal(jstr(json_object_array_get_idx(m, 9), "subject"),
+                      "srch-15 report");
+  /* 10 with pages of 4: three requests, the third asked for no more. */
+  assert_int_equal(list_requests() - before, 3);
+  o365_outcome_free(&o);
+  /* Default limit covers them all. */
+  assert_int_equal(search("{\"subject\":\"srch-\"}", &o), N);
+  assert_false(jbool(o.output, "more"));
+  assert_int_equal(json_object_array_length(o.items), 0);
+  o365_outcome_free(&o);
+}
+
+static void test_stream_every_page(void **state) {
+  (void)state;
+  o365_outcome o;
+  long before = list_requests();
+  assert_int_equal(search("{\"subject\":\"srch-\",\"stream\":true,"
+                          "\"page_size\":4,\"limit\":3}",
+                          &o),
+                   N);
+  assert_int_equal(json_object_array_length(o.items), N);
+  assert_null(msgs(&o));
+  assert_int_equal(list_requests() - before, (N + 3) / 4);
+  /* Items carry the message shape. */
+  json_object *it = json_object_array_get_idx(o.items, N - 1);
+  assert_string_equal(jstr(it, "subject"), "srch-00 report");
+  assert_string_equal(jstr(it, "from"), "bob@contoso.test");
+  assert_non_null(jstr(it, "id"));
+  o365_outcome_free(&o);
+}
+
+static void test_criteria(void **state) {
+  (void)state;
+  o365_outcome o;
+  assert_int_equal(search("{\"subject\":\"srch-07 report\",\"match\":"
+                          "\"exact\"}",
+                          &o),
+                   1);
+  o365_outcome_free(&o);
+  assert_int_equal(search("{\"subject\":\"srch-07\",\"match\":\"exact\"}", &o),
+                   0);
+  o365_outcome_free(&o);
+  assert_int_equal(search("{\"subject\":\"07 rep\"}", &o), 1);
+  o365_outcome_free(&o);
+  /* 0, 3, ..., 24: 9 from bob, all unread. */
+  assert_int_equal(search("{\"subject\":\"srch-\",\"from\":\"bob@\"}", &o), 9);
+  o365_outcome_free(&o);
+  assert_int_equal(search("{\"subject\":\"srch-\",\"unread\":true}", &o), 9);
+  o365_outcome_free(&o);
+  assert_int_equal(search("{\"subject\":\"srch-\",\"unread\":false}", &o),
+                   N - 9);
+  o365_outcome_free(&o);
+  assert_int_equal(search("{\"from\":\"bob@contoso.test\",\"match\":"
+                          "\"exact\",\"unread\":true,\"subject\":\"srch-\"}",
+                          &o),
+                   0); /* exact applies to subject too */
+  o365_outcome_free(&o);
+  assert_int_equal(
+      search("{\"has_attachments\":true,\"subject\":\"srch-\"}", &o), 1);
+  o365_outcome_free(&o);
+  assert_int_equal(
+      search("{\"importance\":\"high\",\"subject\":\"srch-\"}", &o), 1);
+  o365_outcome_free(&o);
+  /* Dates: 09:10 <= t < 09:15 -> 10..14. */
+  assert_int_equal(search("{\"received_after\":\"2024-03-01T09:10:00Z\","
+                          "\"received_before\":\"2024-03-01T09:15:00Z\"}",
+                          &o),
+                   5);
+  o365_outcome_free(&o);
+  /* To, exact (server) and contains (checked on each result). */
+  assert_int_equal(search("{\"to\":\"team5@example.org\",\"match\":"
+                          "\"exact\"}",
+                          &o),
+                   1);
+  o365_outcome_free(&o);
+  assert_int_equal(search("{\"to\":\"team1\",\"subject\":\"srch-\"}", &o),
+                   11); /* team1, team10..team19 */
+  o365_outcome_free(&o);
+  /* Body words ($search), with another criterion applied exactly. */
+  assert_int_equal(search("{\"body\":\"pineapple\"}", &o), 1);
+  assert_string_equal(jstr(json_object_array_get_idx(msgs(&o), 0), "subject"),
+                      "srch-07 report");
+  o365_outcome_free(&o);
+  assert_int_equal(search("{\"body\":\"pineapple\",\"unread\":true}", &o), 0);
+  o365_outcome_free(&o);
+  /* One folder. */
+  assert_int_equal(search("{\"folder\":\"Archive\",\"subject\":\"srch-\"}", &o),
+                   1);
+  assert_string_equal(jstr(json_object_array_get_idx(msgs(&o), 0), "subject"),
+                      "srch-20 report");
+  o365_outcome_free(&o);
+  assert_int_equal(search("{\"folder\":\"Inbox\",\"subject\":\"srch-\"}", &o),
+                   N - 1);
+  o365_outcome_free(&o);
+}
+
+static void test_fields_projection(void **state) {
+  (void)state;
+  o365_outcome o;
+  assert_int_equal(search("{\"subject\":\"srch-01 report\",\"match\":"
+                          "\"exact\",\"fields\":[\"subject\",\"is_read\"]}",
+                          &o),
+                   1);
+  json_object *m = json_object_array_get_idx(msgs(&o), 0);
+  assert_int_equal(json_object_object_length(m), 3);
+  assert_non_null(jstr(m, "id"));
+  assert_string_equal(jstr(m, "subject"), "srch-01 report");
+  assert_true(jbool(m, "is_read"));
+  o365_outcome_free(&o);
+}
+
+static void test_shared_denied_validation(void **state) {
+  (void)state;
+  o365_outcome o;
+  char *id = o365_fixture_inject(fx, "support@contoso.test",
+                                 "{\"subject\":\"support ticket 1\","
+                                 "\"from\":\"bob@contoso.test\"}");
+  free(id);
+  o365_fixture_use(fx, alice);
+  assert_int_equal(o365_fixture_run(fx, "search_emails",
+                                    "{\"mailbox\":\"support@contoso.test\","
+                                    "\"subject\":\"ticket\"}",
+                                    &o),
+                   0);
+  assert_int_equal(jint(o.output, "count"), 1);
+  o365_outcome_free(&o);
+  /* alice has no rights on carol's mailbox. */
+  assert_int_equal(o365_fixture_run(fx, "search_emails",
+                                    "{\"mailbox\":\"carol@contoso.test\"}", &o),
+                   WFC_EDENIED);
+  assert_non_null(strstr(o.message, "access denied"));
+  o365_outcome_free(&o);
+  long before = o365_fixture_graph_requests(fx);
+  assert_int_equal(o365_fixture_run(fx, "search_emails",
+                                    "{\"received_after\":"
+                                    "\"2024-03-02T00:00:00Z\","
+                                    "\"received_before\":"
+                                    "\"2024-03-01T00:00:00Z\"}",
+                                    &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "received_after"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_run(fx, "search_emails", "{\"limit\":0}", &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "limit"));
+  o365_outcome_free(&o);
+  assert_int_equal(
+      o365_fixture_run(fx, "search_emails", "{\"fields\":[\"nope\"]}", &o),
+      WFC_EVALIDATION);
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_first_n_across_pages),
+      cmocka_unit_test(test_stream_every_page),
+      cmocka_unit_test(test_criteria),
+      cmocka_unit_test(test_fields_projection),
+      cmocka_unit_test(test_shared_denied_validation),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
