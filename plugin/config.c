@@ -1,6 +1,8 @@
 /* config.c - see config.h. */
 #include "config.h"
 
+#include <ctype.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,19 +219,44 @@ void o365_config_clear(o365_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
 }
 
+/* Delegated permissions a deployment opts into beyond O365_SCOPES (e.g.
+ * MailboxSettings.ReadWrite for Set Automatic Replies), from
+ * O365MAIL_EXTRA_SCOPES: space-separated permission names; a name with
+ * other characters than [A-Za-z0-9._-] is skipped. Appended to b. */
+static void put_extra_scopes(o365_buf *b) {
+  const char *extra = env("O365MAIL_EXTRA_SCOPES");
+  char *copy = extra ? strdup(extra) : NULL;
+  char *save = NULL;
+  for (char *s = copy ? strtok_r(copy, " ", &save) : NULL; s;
+       s = strtok_r(NULL, " ", &save)) {
+    int ok = 1;
+    for (const char *p = s; *p; p++)
+      ok &= isalnum((unsigned char)*p) || strchr("._-", *p) != NULL;
+    if (ok) {
+      o365_buf_put(b, " ");
+      o365_buf_put(b, s);
+    }
+  }
+  free(copy);
+}
+
 char *o365_config_scopes(const o365_config *cfg) {
-  if (cfg->cloud == &o365_clouds[0])
-    return strdup(O365_SCOPES);
+  o365_buf list;
+  o365_buf_init(&list);
+  o365_buf_put(&list, O365_SCOPES);
+  put_extra_scopes(&list);
+  if (cfg->cloud == &o365_clouds[0] || list.oom)
+    return o365_buf_take(&list);
   /* National clouds: a bare scope means graph.microsoft.com, so the Graph
    * permissions are qualified with the cloud's Graph resource; the OIDC
    * scopes stay bare. */
   static const char *const oidc[] = {"offline_access", "openid", "profile",
                                      NULL};
-  char all[] = O365_SCOPES;
   o365_buf b;
   o365_buf_init(&b);
   char *save = NULL;
-  for (char *s = strtok_r(all, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
+  for (char *s = strtok_r(list.data, " ", &save); s;
+       s = strtok_r(NULL, " ", &save)) {
     int bare = 0;
     for (size_t i = 0; oidc[i]; i++)
       bare |= strcmp(s, oidc[i]) == 0;
@@ -241,5 +268,6 @@ char *o365_config_scopes(const o365_config *cfg) {
     }
     o365_buf_put(&b, s);
   }
+  o365_buf_free(&list);
   return o365_buf_take(&b);
 }

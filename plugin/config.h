@@ -7,7 +7,9 @@
  * O365MAIL_AUTHORITY_URL / O365MAIL_GRAPH_URL. Client ids and secrets are
  * configuration: parameters client_id / client_secret, or else
  * O365MAIL_{PREVIEW,PRODUCTION}_CLIENT_ID / _CLIENT_SECRET. Nothing secret
- * is compiled in. */
+ * is compiled in. O365MAIL_EXTRA_SCOPES adds delegated permissions to the
+ * ones asked for (e.g. MailboxSettings.ReadWrite, which Set Automatic
+ * Replies needs and the default scopes leave out). */
 #ifndef O365_CONFIG_H
 #define O365_CONFIG_H
 

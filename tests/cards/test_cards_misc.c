@@ -1,0 +1,460 @@
+/* Get Mail Tips, Set Automatic Replies and Custom API Action through the
+ * real plugin and runtime against the emulator. Custom API Action's
+ * refusals (another host, Authorization, CR/LF, '..') are checked to send
+ * nothing at all: the emulator's request counters do not move. Owner:
+ * cardsfolder. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "o365_fixture.h"
+
+static o365_fixture *fx;
+static wfc_conn *alice;
+
+static int setup(void **state) {
+  (void)state;
+  char path[1024];
+  const char *src = getenv("WFC_SOURCE_DIR");
+  snprintf(path, sizeof path, "%s/examples/tenant.json", src ? src : ".");
+  json_object *doc = json_object_from_file(path);
+  if (doc == NULL)
+    return -1;
+  /* bob is out of office, carol's mailbox is full with a 10 MB limit. */
+  json_object *boxes = json_tokener_parse(
+      "[{\"user\":\"bob@contoso.test\",\"automaticRepliesSetting\":"
+      "{\"status\":\"alwaysEnabled\",\"internalReplyMessage\":\"Bob is "
+      "away\"}},{\"user\":\"carol@contoso.test\",\"mailboxFull\":true,"
+      "\"maxMessageSize\":10485760}]");
+  json_object_object_add(doc, "mailboxes", boxes);
+  fx = o365_fixture_new_doc(doc);
+  json_object_put(doc);
+  if (fx == NULL)
+    return -1;
+  alice = o365_fixture_connect(fx, "alice@contoso.test");
+  return alice ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  return o365_fixture_free(fx);
+}
+
+static const char *str(json_object *o, const char *key) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v)
+                                               : NULL;
+}
+
+static int64_t num(json_object *o, const char *key) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
+}
+
+static int boolean(json_object *o, const char *key) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, key, &v) ? json_object_get_boolean(v)
+                                               : -1;
+}
+
+static json_object *tip_for(json_object *out, const char *address) {
+  json_object *tips = NULL;
+  assert_true(json_object_object_get_ex(out, "tips", &tips));
+  for (size_t i = 0; i < json_object_array_length(tips); i++) {
+    json_object *t = json_object_array_get_idx(tips, i);
+    if (strcmp(str(t, "address"), address) == 0)
+      return t;
+  }
+  return NULL;
+}
+
+/* ---- Get Mail Tips ---- */
+
+static void test_mail_tips(void **state) {
+  (void)state;
+  long before = o365_fixture_graph_requests(fx);
+  o365_outcome o;
+  assert_int_equal(
+      o365_fixture_run(fx, "get_mail_tips",
+                       "{\"recipients\":[\"bob@contoso.test\","
+                       "\"carol@contoso.test\",\"someone@example.org\"]}",
+                       &o),
+      0);
+  assert_int_equal(o365_fixture_graph_requests(fx), before + 1);
+  json_object *bob = tip_for(o.output, "bob@contoso.test");
+  assert_non_null(bob);
+  assert_int_equal(boolean(bob, "automatic_replies"), 1);
+  assert_string_equal(str(bob, "automatic_reply_message"), "Bob is away");
+  assert_int_equal(boolean(bob, "mailbox_full"), 0);
+  assert_string_equal(str(bob, "recipient_scope"), "internal");
+  assert_int_equal(boolean(bob, "delivery_restricted"), 0);
+  json_object *carol = tip_for(o.output, "carol@contoso.test");
+  assert_int_equal(boolean(carol, "automatic_replies"), 0);
+  assert_int_equal(boolean(carol, "mailbox_full"), 1);
+  assert_int_equal(num(carol, "max_message_size"), 10485760);
+  json_object *ext = tip_for(o.output, "someone@example.org");
+  assert_string_equal(str(ext, "recipient_scope"), "external");
+  o365_outcome_free(&o);
+
+  /* Only the tips asked for. */
+  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
+                                    "{\"recipients\":[\"carol@contoso.test\"],"
+                                    "\"tips\":[\"mailboxFullStatus\"]}",
+                                    &o),
+                   0);
+  carol = tip_for(o.output, "carol@contoso.test");
+  assert_int_equal(boolean(carol, "mailbox_full"), 1);
+  assert_int_equal(num(carol, "max_message_size"), -1);
+  o365_outcome_free(&o);
+
+  /* Asked as the shared mailbox alice has full access to. */
+  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
+                                    "{\"mailbox\":\"support@contoso.test\","
+                                    "\"recipients\":[\"bob@contoso.test\"]}",
+                                    &o),
+                   0);
+  assert_int_equal(
+      boolean(tip_for(o.output, "bob@contoso.test"), "automatic_replies"), 1);
+  o365_outcome_free(&o);
+}
+
+static void test_mail_tips_input_errors(void **state) {
+  (void)state;
+  long before = o365_fixture_graph_requests(fx);
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
+                                    "{\"recipients\":[\"not an address\"]}",
+                                    &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "recipients[0]"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
+                                    "{\"recipients\":[\"bob@contoso.test\"],"
+                                    "\"tips\":[\"horoscope\"]}",
+                                    &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "tips[0]"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_run(fx, "get_mail_tips", "{}", &o),
+                   WFC_EVALIDATION);
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+}
+
+/* ---- Set Automatic Replies ---- */
+
+static void test_auto_replies_needs_permission(void **state) {
+  (void)state;
+  /* The default scopes leave MailboxSettings.ReadWrite out: a clear 403. */
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
+                                    "{\"status\":\"alwaysEnabled\"}", &o),
+                   WFC_EDENIED);
+  assert_non_null(strstr(o.message, "MailboxSettings.ReadWrite"));
+  o365_outcome_free(&o);
+}
+
+static void test_auto_replies_with_permission(void **state) {
+  (void)state;
+  setenv("O365MAIL_EXTRA_SCOPES", "MailboxSettings.ReadWrite bad$scope", 1);
+  wfc_conn *c = o365_fixture_connect(fx, "alice@contoso.test");
+  unsetenv("O365MAIL_EXTRA_SCOPES");
+  assert_non_null(c);
+  o365_fixture_use(fx, c);
+
+  o365_outcome o;
+  assert_int_equal(
+      o365_fixture_run(fx, "set_automatic_replies",
+                       "{\"status\":\"alwaysEnabled\",\"internal_message\":"
+                       "\"Alice is on leave\",\"external_message\":\"Away\","
+                       "\"external_audience\":\"contactsOnly\"}",
+                       &o),
+      0);
+  assert_string_equal(str(o.output, "status"), "alwaysEnabled");
+  assert_string_equal(str(o.output, "internal_message"), "Alice is on leave");
+  assert_string_equal(str(o.output, "external_audience"), "contactsOnly");
+  o365_outcome_free(&o);
+  /* Senders now see it in the mail tips. */
+  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
+                                    "{\"recipients\":[\"alice@contoso.test\"]}",
+                                    &o),
+                   0);
+  json_object *t = tip_for(o.output, "alice@contoso.test");
+  assert_string_equal(str(t, "automatic_reply_message"), "Alice is on leave");
+  o365_outcome_free(&o);
+
+  /* Scheduled, with offsets converted to UTC; a window around now. */
+  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
+                                    "{\"status\":\"scheduled\",\"start\":"
+                                    "\"2000-01-01T02:00:00+02:00\",\"end\":"
+                                    "\"2099-12-31T23:30:00Z\"}",
+                                    &o),
+                   0);
+  assert_string_equal(str(o.output, "status"), "scheduled");
+  assert_string_equal(str(o.output, "start"), "2000-01-01T00:00:00");
+  assert_string_equal(str(o.output, "end"), "2099-12-31T23:30:00");
+  assert_string_equal(str(o.output, "time_zone"), "UTC");
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
+                                    "{\"recipients\":[\"alice@contoso.test\"]}",
+                                    &o),
+                   0);
+  assert_int_equal(
+      boolean(tip_for(o.output, "alice@contoso.test"), "automatic_replies"), 1);
+  o365_outcome_free(&o);
+
+  /* Disabled: the tip goes away. */
+  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
+                                    "{\"status\":\"disabled\"}", &o),
+                   0);
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
+                                    "{\"recipients\":[\"alice@contoso.test\"]}",
+                                    &o),
+                   0);
+  assert_int_equal(
+      boolean(tip_for(o.output, "alice@contoso.test"), "automatic_replies"), 0);
+  o365_outcome_free(&o);
+
+  /* Another user's mailbox: Graph refuses delegated settings access. */
+  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
+                                    "{\"mailbox\":\"support@contoso.test\","
+                                    "\"status\":\"disabled\"}",
+                                    &o),
+                   WFC_EDENIED);
+  assert_non_null(strstr(o.message, "another mailbox"));
+  o365_outcome_free(&o);
+
+  /* Checked before any request. */
+  long before = o365_fixture_graph_requests(fx);
+  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
+                                    "{\"status\":\"scheduled\",\"start\":"
+                                    "\"2026-01-01T00:00:00Z\"}",
+                                    &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "end"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
+                                    "{\"status\":\"scheduled\",\"start\":"
+                                    "\"2026-02-01T00:00:00Z\",\"end\":"
+                                    "\"2026-01-01T00:00:00Z\"}",
+                                    &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "after start"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
+                                    "{\"status\":\"sometimes\"}", &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "status"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+  o365_fixture_use(fx, alice);
+}
+
+/* ---- Custom API Action ---- */
+
+static void test_custom_get_paging(void **state) {
+  (void)state;
+  o365_outcome o;
+  /* The number of top-level folders, from List Folders. */
+  assert_int_equal(
+      o365_fixture_run(fx, "list_folders", "{\"recursive\":false}", &o), 0);
+  int64_t top = num(o.output, "count");
+  o365_outcome_free(&o);
+  assert_true(top > 2);
+
+  /* One page: $top from the query map. */
+  assert_int_equal(o365_fixture_run(fx, "custom_api_action",
+                                    "{\"method\":\"GET\",\"relative_url\":"
+                                    "\"/me/mailFolders\",\"query\":"
+                                    "{\"$top\":2}}",
+                                    &o),
+                   0);
+  assert_int_equal(num(o.output, "status_code"), 200);
+  json_object *body = NULL, *value = NULL, *headers = NULL;
+  assert_true(json_object_object_get_ex(o.output, "body", &body));
+  assert_true(json_object_object_get_ex(body, "value", &value));
+  assert_int_equal(json_object_array_length(value), 2);
+  assert_non_null(str(body, "@odata.nextLink"));
+  assert_true(json_object_object_get_ex(o.output, "headers", &headers));
+  assert_non_null(strstr(str(headers, "Content-Type"), "application/json"));
+  assert_non_null(str(headers, "request-id"));
+  o365_outcome_free(&o);
+
+  /* Following @odata.nextLink: every folder, no link left. */
+  assert_int_equal(o365_fixture_run(fx, "custom_api_action",
+                                    "{\"method\":\"GET\",\"relative_url\":"
+                                    "\"me/mailFolders?$top=2\","
+                                    "\"follow_next_link\":true,"
+                                    "\"max_pages\":100}",
+                                    &o),
+                   0);
+  assert_true(json_object_object_get_ex(o.output, "body", &body));
+  assert_true(json_object_object_get_ex(body, "value", &value));
+  assert_int_equal(json_object_array_length(value), top);
+  assert_null(str(body, "@odata.nextLink"));
+  assert_int_equal(num(o.output, "pages"), (top + 1) / 2);
+  o365_outcome_free(&o);
+
+  /* max_pages stops early and leaves the link to continue from. */
+  assert_int_equal(o365_fixture_run(fx, "custom_api_action",
+                                    "{\"method\":\"GET\",\"relative_url\":"
+                                    "\"/me/mailFolders?$top=1\","
+                                    "\"follow_next_link\":true,"
+                                    "\"max_pages\":2}",
+                                    &o),
+                   0);
+  assert_true(json_object_object_get_ex(o.output, "body", &body));
+  assert_true(json_object_object_get_ex(body, "value", &value));
+  assert_int_equal(json_object_array_length(value), 2);
+  assert_non_null(str(body, "@odata.nextLink"));
+  o365_outcome_free(&o);
+}
+
+static void test_custom_statuses_and_writes(void **state) {
+  (void)state;
+  o365_outcome o;
+  /* A Graph error is an output, not a failure. */
+  assert_int_equal(o365_fixture_run(fx, "custom_api_action",
+                                    "{\"method\":\"GET\",\"relative_url\":"
+                                    "\"/me/messages/AAMkNope\"}",
+                                    &o),
+                   0);
+  assert_int_equal(num(o.output, "status_code"), 404);
+  json_object *body = NULL, *err = NULL;
+  assert_true(json_object_object_get_ex(o.output, "body", &body));
+  assert_true(json_object_object_get_ex(body, "error", &err));
+  assert_string_equal(str(err, "code"), "ErrorItemNotFound");
+  o365_outcome_free(&o);
+
+  /* POST with a JSON body and an extra header; a shared mailbox path. */
+  assert_int_equal(
+      o365_fixture_run(
+          fx, "custom_api_action",
+          "{\"method\":\"POST\",\"relative_url\":"
+          "\"/users/support@contoso.test/messages\","
+          "\"headers\":{\"Prefer\":\"IdType=\\\"ImmutableId\\\"\"},"
+          "\"body\":{\"subject\":\"made by hand\"}}",
+          &o),
+      0);
+  assert_int_equal(num(o.output, "status_code"), 201);
+  json_object *headers = NULL;
+  assert_true(json_object_object_get_ex(o.output, "headers", &headers));
+  assert_non_null(str(headers, "Preference-Applied"));
+  assert_true(json_object_object_get_ex(o.output, "body", &body));
+  assert_string_equal(str(body, "subject"), "made by hand");
+  char *id = strdup(str(body, "id"));
+  o365_outcome_free(&o);
+  json_object *drafts =
+      o365_fixture_messages(fx, "support@contoso.test", "drafts");
+  assert_non_null(strstr(json_object_to_json_string(drafts), "made by hand"));
+  json_object_put(drafts);
+
+  /* PATCH then DELETE it; an absolute URL on the Graph base is fine. */
+  char input[1024];
+  snprintf(input, sizeof input,
+           "{\"method\":\"PATCH\",\"relative_url\":\"%s/v1.0/users/"
+           "support@contoso.test/messages/%s\",\"body\":{\"subject\":"
+           "\"renamed\"}}",
+           o365_fixture_url(fx), id);
+  assert_int_equal(o365_fixture_run(fx, "custom_api_action", input, &o), 0);
+  assert_int_equal(num(o.output, "status_code"), 200);
+  o365_outcome_free(&o);
+  snprintf(input, sizeof input,
+           "{\"method\":\"DELETE\",\"relative_url\":\"/users/"
+           "support@contoso.test/messages/%s\"}",
+           id);
+  assert_int_equal(o365_fixture_run(fx, "custom_api_action", input, &o), 0);
+  assert_int_equal(num(o.output, "status_code"), 204);
+  assert_true(json_object_object_get_ex(o.output, "body", &body));
+  assert_null(body);
+  o365_outcome_free(&o);
+  free(id);
+}
+
+/* Runs the input and expects a refusal naming field, with no request. */
+static void refused(const char *input, const char *field, const char *why) {
+  long before = o365_fixture_graph_requests(fx);
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "custom_api_action", input, &o),
+                   WFC_EVALIDATION);
+  if (strstr(o.message, field) == NULL || strstr(o.message, why) == NULL)
+    fprintf(stderr, "message: %s\n", o.message);
+  assert_non_null(strstr(o.message, field));
+  assert_non_null(strstr(o.message, why));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+}
+
+static void test_custom_refusals_send_nothing(void **state) {
+  (void)state;
+  refused("{\"method\":\"GET\",\"relative_url\":"
+          "\"https://evil.example.com/v1.0/me\"}",
+          "relative_url", "Graph base");
+  refused("{\"method\":\"GET\",\"relative_url\":\"//evil.example.com/x\"}",
+          "relative_url", "another host");
+  char input[512];
+  /* Same host, other port: another origin. */
+  snprintf(input, sizeof input,
+           "{\"method\":\"GET\",\"relative_url\":\"http://127.0.0.1:1/v1.0/"
+           "me\"}");
+  refused(input, "relative_url", "Graph base");
+  /* The Graph origin but outside its version path. */
+  snprintf(input, sizeof input,
+           "{\"method\":\"GET\",\"relative_url\":\"%s/__emulator/stats\"}",
+           o365_fixture_url(fx));
+  refused(input, "relative_url", "Graph base");
+  refused("{\"method\":\"GET\",\"relative_url\":\"/me/../../__emulator/"
+          "stats\"}",
+          "relative_url", "'..'");
+  refused("{\"method\":\"GET\",\"relative_url\":\"/me/%2e%2e/x\"}",
+          "relative_url", "'..'");
+  refused("{\"method\":\"GET\",\"relative_url\":\"/me\",\"headers\":"
+          "{\"Authorization\":\"Bearer stolen\"}}",
+          "headers.Authorization", "cannot be overridden");
+  refused("{\"method\":\"GET\",\"relative_url\":\"/me\",\"headers\":"
+          "{\"authorization\":\"Bearer stolen\"}}",
+          "headers.authorization", "cannot be overridden");
+  refused("{\"method\":\"GET\",\"relative_url\":\"/me\",\"headers\":"
+          "{\"X-Test\":\"a\\r\\nAuthorization: Bearer x\"}}",
+          "headers.X-Test", "CR or LF");
+  refused("{\"method\":\"GET\",\"relative_url\":\"/me\",\"headers\":"
+          "{\"X Bad\":\"a\"}}",
+          "headers.X Bad", "not a valid header name");
+  refused("{\"method\":\"GET\",\"relative_url\":\"/me\",\"headers\":"
+          "{\"Host\":\"evil.example.com\"}}",
+          "headers.Host", "set by the connector");
+  refused("{\"method\":\"GET\",\"relative_url\":\"/me\",\"query\":"
+          "{\"$filter\":{\"a\":1}}}",
+          "query.$filter", "string, number or boolean");
+  /* The schema: a method outside the list. */
+  long before = o365_fixture_graph_requests(fx);
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "custom_api_action",
+                                    "{\"method\":\"TRACE\",\"relative_url\":"
+                                    "\"/me\"}",
+                                    &o),
+                   WFC_EVALIDATION);
+  assert_non_null(strstr(o.message, "method"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_graph_requests(fx), before);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_mail_tips),
+      cmocka_unit_test(test_mail_tips_input_errors),
+      cmocka_unit_test(test_auto_replies_needs_permission),
+      cmocka_unit_test(test_auto_replies_with_permission),
+      cmocka_unit_test(test_custom_get_paging),
+      cmocka_unit_test(test_custom_statuses_and_writes),
+      cmocka_unit_test(test_custom_refusals_send_nothing),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
