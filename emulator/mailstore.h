@@ -3,10 +3,11 @@
  * a change sequence for delta queries, and attachment upload sessions.
  * Owner: emugraph.
  *
- * Threading: the store is not internally synchronised per object; callers
- * hold emu_mailstore_lock() for every operation (the Graph handlers do it per
- * request). Attachment bytes live in files under the store's directory, so
- * a 150 MB attachment never sits in memory. */
+ * Threading: no internal locking per object. In the emulator every Graph
+ * handler runs under the global emulator lock (emu.h), which guards the
+ * store; emu_mailstore_lock() is for other users (e.g. tools, unit tests
+ * with threads). Attachment bytes live in files under the store's
+ * directory, so a 150 MB attachment never sits in memory. */
 #ifndef EMU_MAILSTORE_H
 #define EMU_MAILSTORE_H
 
