@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "o365_fixture.h"
+#include "ts_server.h"
 
 #define MiB       (1024LL * 1024)
 #define PUT_ROUTE "/api/v2.0/{u}/{m}/{s}"
@@ -422,6 +423,61 @@ static void test_download_errors(void **state) {
   free(msg);
 }
 
+/* An uploadUrl that is neither https nor on the Graph base's origin gets
+ * no byte: a scripted Graph (loopback server) hands out a plain-http URL
+ * on another server, which must see no request at all. */
+static void test_upload_url_elsewhere_refused(void **state) {
+  (void)state;
+  ts_server *graph = NULL, *other = NULL;
+  assert_int_equal(ts_server_start(NULL, &graph), 0);
+  assert_int_equal(ts_server_start(NULL, &other), 0);
+  char body[512];
+  snprintf(body, sizeof body,
+           "{\"uploadUrl\":\"%s/up?authtoken=t\",\"expirationDateTime\":"
+           "\"2030-01-01T00:00:00Z\",\"nextExpectedRanges\":[\"0-\"]}",
+           ts_server_url(other));
+  static const char *const json_hdr[] = {"Content-Type: application/json",
+                                         NULL};
+  ts_route session = {.method = "POST",
+                      .path = "/v1.0/me/messages/M1/attachments/"
+                              "createUploadSession",
+                      .status = 201,
+                      .headers = json_hdr,
+                      .body = body};
+  assert_int_equal(ts_server_route(graph, &session), 0);
+  ts_route any = {.path = "*", .status = 201};
+  assert_int_equal(ts_server_route(other, &any), 0);
+  blob b;
+  make_blob("elsewhere.bin", "application/octet-stream", 4 * MiB, 21, 0, &b);
+  char files[128];
+  snprintf(files, sizeof files, "[{\"id\":\"%s\"}]", b.id);
+
+  const char *cur = getenv("O365MAIL_GRAPH_URL");
+  char *saved = cur ? strdup(cur) : NULL;
+  char url[256];
+  snprintf(url, sizeof url, "%s/v1.0", ts_server_url(graph));
+  setenv("O365MAIL_GRAPH_URL", url, 1);
+  o365_outcome o;
+  int rc = add(NULL, "M1", files, &o);
+  if (saved != NULL)
+    setenv("O365MAIL_GRAPH_URL", saved, 1);
+  else
+    unsetenv("O365MAIL_GRAPH_URL");
+  free(saved);
+  assert_int_equal(rc, WFC_EPROTO);
+  assert_non_null(strstr(o.message, "uploadUrl"));
+  assert_non_null(strstr(o.message, "\"elsewhere.bin\""));
+  o365_outcome_free(&o);
+  ts_stats st;
+  ts_server_stats(graph, &st);
+  assert_int_equal(st.requests, 1);
+  ts_server_stats(other, &st);
+  assert_int_equal(st.requests, 0);
+  assert_int_equal(st.connections, 0);
+  ts_server_stop(graph);
+  ts_server_stop(other);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_inline_roundtrip_and_list),
@@ -431,6 +487,7 @@ int main(void) {
       cmocka_unit_test(test_limits_checked_before_upload),
       cmocka_unit_test(test_shared_mailbox),
       cmocka_unit_test(test_download_errors),
+      cmocka_unit_test(test_upload_url_elsewhere_refused),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
