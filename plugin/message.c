@@ -429,9 +429,10 @@ static void compose_finish(compose_job *j, int sent) {
 static void on_draft_sent(void *arg, const o365_graph_res *res) {
   compose_job *j = arg;
   if (res->error != 0) {
-    /* Not "kept": the send may have been refused for the draft's content,
-     * or the answer lost; o365_msg_fail says why, the id is in the
-     * output of the create step only. */
+    /* Graph's refusal (4xx) leaves the draft in Drafts; a lost answer
+     * (no status, 5xx) may hide a send that happened, so the error is
+     * reported as it is and the flow decides (Send Email's idempotency
+     * key makes a retry safe). */
     o365_msg_fail(j->call, res, j->what);
     compose_free(j);
     return;

@@ -140,6 +140,27 @@ static void test_stream_every_page(void **state) {
   o365_outcome_free(&o);
 }
 
+static void test_throttled_page_is_retried(void **state) {
+  (void)state;
+  /* The second page meets a 429 with Retry-After: the card waits, asks
+   * again and still returns every match once. */
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"GET\",\"path\":"
+                                          "\"/v1.0/me/messages\","
+                                          "\"action\":\"status\","
+                                          "\"status\":429,\"retryAfter\":1,"
+                                          "\"skip\":1,\"count\":1}"),
+                   0);
+  o365_outcome o;
+  long before = list_requests();
+  assert_int_equal(search("{\"subject\":\"srch-\",\"page_size\":10}", &o), N);
+  json_object *m = msgs(&o);
+  for (size_t i = 1; i < json_object_array_length(m); i++)
+    assert_string_not_equal(jstr(json_object_array_get_idx(m, i - 1), "id"),
+                            jstr(json_object_array_get_idx(m, i), "id"));
+  o365_outcome_free(&o);
+  assert_int_equal(list_requests() - before, 3 + 1);
+}
+
 static void test_criteria(void **state) {
   (void)state;
   o365_outcome o;
@@ -266,6 +287,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_first_n_across_pages),
       cmocka_unit_test(test_stream_every_page),
+      cmocka_unit_test(test_throttled_page_is_retried),
       cmocka_unit_test(test_criteria),
       cmocka_unit_test(test_fields_projection),
       cmocka_unit_test(test_shared_denied_validation),
