@@ -33,6 +33,7 @@ int wfc__cli_plugin(int argc, char **argv);
 int wfc__cli_card(int argc, char **argv);
 int wfc__cli_connection(int argc, char **argv); /* cli_connection.c */
 int wfc__cli_card_run(int argc, char **argv);   /* cli_run.c: `card run` */
+int wfc__cli_blob(int argc, char **argv);       /* cli_blob.c */
 
 /* "wfc: <message>" on stderr. Returns WFC_CLI_FAIL. */
 int wfc__cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
