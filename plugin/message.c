@@ -301,7 +301,9 @@ void o365_msg_fail(wfc_call *call, const o365_graph_res *res,
   } else if (strcmp(code, "ErrorInvalidRecipients") == 0) {
     snprintf(why, sizeof why, "%s: a recipient is invalid", what);
   } else if (strcmp(code, "ErrorQuotaExceeded") == 0) {
-    snprintf(why, sizeof why, "%s: the mailbox %s is full", what, who);
+    snprintf(why, sizeof why,
+             "%s: %s is full (its quota is reached: free some space)", what,
+             who);
   } else if (strcmp(code, "ErrorMessageSizeExceeded") == 0 ||
              res->status == 413) {
     snprintf(why, sizeof why,
