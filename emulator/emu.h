@@ -233,9 +233,10 @@ void emu_time_reset(void);
 /* Graph limits per (app client_id, mailbox id): concurrent requests and
  * requests per window (virtual time). Call from a Graph handler once the
  * principal is known. Returns 0 and holds a concurrency slot until the
- * request ends (released by the core, after the response is sent), or -1
- * after setting 429 + Retry-After + ApplicationThrottled on r. Calling it
- * twice for one request is a no-op the second time. */
+ * answer is handed over (after any injected delay; for a streamed answer,
+ * until its last byte), released by the core; or returns -1 after setting
+ * 429 + Retry-After + ApplicationThrottled on r. Calling it twice for one
+ * request is a no-op the second time. Works in sub-requests ($batch). */
 int emu_throttle_enter(emu_req *r, const char *app, const char *mailbox);
 
 /* ---- Utilities (util.c) ---------------------------------------------------
