@@ -1,0 +1,406 @@
+/* scen.h - the seed scenarios at the level a user sees: the real `wfc`
+ * binary (build/bin/wfc), the real plugin (build/plugins/wfc-o365mail.so)
+ * and a fresh m365-emulator per test, whose pages the test drives as a
+ * browser (tests/emulator/identity_flow.h). Owner: scenarios. Header only
+ * (static helpers), shared by tests/scenarios and tests/security.
+ *
+ * The plugin is pointed at the emulator only through the environment
+ * (O365MAIL_AUTHORITY_URL, O365MAIL_GRAPH_URL, O365MAIL_*_CLIENT_ID,
+ * O365MAIL_PRODUCTION_CLIENT_SECRET), inherited by every `wfc` child, so
+ * the flows are those of any server speaking Microsoft's paths.
+ *
+ * The process helpers follow tests/conn/test_emulator.c (which keeps its
+ * own static copy; moving them into tests/support is a follow-up). */
+#ifndef SCEN_H
+#define SCEN_H
+
+#include <stddef.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "../emulator/identity_flow.h"
+
+#define SC_FN static __attribute__((unused))
+
+static char sc_dir[128], sc_store[192], sc_bin[512], sc_plugins[512];
+/* CA bundle the test's browser trusts (the emulator over TLS); "" none. */
+static char sc_ca[256];
+
+typedef struct wproc {
+  pid_t pid;
+  int out, err;
+  char stdout_[65536], stderr_[65536];
+  int code;
+} wproc;
+
+/* A fresh emulator (built-in tenant, or doc when not NULL; borrowed) and a
+ * fresh store directory; the plugin's environment points at the emulator. */
+SC_FN int sc_up_args(json_object *doc, const char *const *extra) {
+  snprintf(sc_dir, sizeof sc_dir, "/tmp/wfc-scen-XXXXXX");
+  if (mkdtemp(sc_dir) == NULL)
+    return -1;
+  snprintf(sc_store, sizeof sc_store, "%s/store.db", sc_dir);
+  const char *bd = getenv("WFC_BUILD_DIR");
+  if (bd == NULL)
+    bd = WFC_BUILD_DIR;
+  snprintf(sc_bin, sizeof sc_bin, "%s/bin/wfc", bd);
+  snprintf(sc_plugins, sizeof sc_plugins, "%s/plugins", bd);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  emu = doc ? emu_proc_start_doc(doc, extra) : emu_proc_start(NULL, extra);
+  if (emu == NULL)
+    return -1;
+  char graph[256];
+  snprintf(graph, sizeof graph, "%s/v1.0", base());
+  setenv("O365MAIL_AUTHORITY_URL", base(), 1);
+  setenv("O365MAIL_GRAPH_URL", graph, 1);
+  setenv("O365MAIL_PREVIEW_CLIENT_ID", PREVIEW, 1);
+  setenv("O365MAIL_PRODUCTION_CLIENT_ID", PROD, 1);
+  setenv("O365MAIL_PRODUCTION_CLIENT_SECRET", PROD_SECRET, 1);
+  return 0;
+}
+
+SC_FN int sc_up(void **state) {
+  (void)state;
+  return sc_up_args(NULL, NULL);
+}
+
+/* A browser: a cookie jar, trusting sc_ca when set. */
+SC_FN tclient *sc_browser(void) {
+  tclient *b = tclient_new(1);
+  if (sc_ca[0] != '\0')
+    tclient_set_ca(b, sc_ca);
+  return b;
+}
+
+SC_FN int sc_down(void **state) {
+  int rc = emu_teardown(state);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", sc_dir);
+  if (system(cmd) != 0)
+    rc = -1;
+  curl_global_cleanup();
+  return rc;
+}
+
+/* Starts `wfc ARGS --store S --plugin-dir D` with stdout/stderr on pipes. */
+SC_FN void sc_spawn(wproc *p, const char *const *args) {
+  const char *argv[64];
+  int n = 0;
+  argv[n++] = sc_bin;
+  for (; *args != NULL && n < 58; args++)
+    argv[n++] = *args;
+  argv[n++] = "--store";
+  argv[n++] = sc_store;
+  argv[n++] = "--plugin-dir";
+  argv[n++] = sc_plugins;
+  argv[n] = NULL;
+  int o[2], e[2];
+  assert_int_equal(pipe(o), 0);
+  assert_int_equal(pipe(e), 0);
+  memset(p, 0, sizeof *p);
+  p->pid = fork();
+  assert_true(p->pid >= 0);
+  if (p->pid == 0) {
+    dup2(o[1], 1);
+    dup2(e[1], 2);
+    close(o[0]), close(o[1]), close(e[0]), close(e[1]);
+    execv(sc_bin, (char *const *)argv);
+    _exit(127);
+  }
+  close(o[1]);
+  close(e[1]);
+  p->out = o[0];
+  p->err = e[0];
+}
+
+SC_FN void sc_drain(int fd, char *buf, size_t cap) {
+  size_t len = strlen(buf);
+  ssize_t r;
+  while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0)
+    len += (size_t)r;
+  buf[len] = '\0';
+  close(fd);
+}
+
+/* Optional sink of every CLI output (the security tests grep them all). */
+static void (*sc_on_output)(const wproc *p);
+
+/* Waits for the command; returns its exit code. stderr is drained on a
+ * child-free basis after stdout: the commands print little there. */
+SC_FN int sc_finish(wproc *p) {
+  sc_drain(p->out, p->stdout_, sizeof p->stdout_);
+  sc_drain(p->err, p->stderr_, sizeof p->stderr_);
+  int st;
+  waitpid(p->pid, &st, 0);
+  p->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  if (p->code != 0 && getenv("SC_VERBOSE") != NULL)
+    fprintf(stderr, "wfc exit %d\nstdout: %s\nstderr: %s\n", p->code,
+            p->stdout_, p->stderr_);
+  if (sc_on_output)
+    sc_on_output(p);
+  /* The emulator's tokens are JWTs ({"alg" or {"typ" in base64url): none
+   * may be printed. Exact canaries are checked in tests/security. */
+  static const char *const jwt[] = {"eyJhbGciOi", "eyJ0eXAiOi", "eyJraWQiOi",
+                                    "eyJ4NXQiOi", NULL};
+  for (int i = 0; jwt[i]; i++) {
+    assert_null(strstr(p->stdout_, jwt[i]));
+    assert_null(strstr(p->stderr_, jwt[i]));
+  }
+  return p->code;
+}
+
+SC_FN int sc_wfc(wproc *p, const char *const *args) {
+  sc_spawn(p, args);
+  return sc_finish(p);
+}
+
+/* The URL (first stdout line) of an authorizing command. */
+SC_FN void sc_read_url(wproc *p, char *url, size_t len) {
+  size_t n = 0;
+  char ch;
+  while (n + 1 < len && read(p->out, &ch, 1) == 1 && ch != '\n')
+    url[n++] = ch;
+  url[n] = '\0';
+  snprintf(p->stdout_, sizeof p->stdout_, "%s\n", url);
+  const char *auth = getenv("O365MAIL_AUTHORITY_URL");
+  assert_true(auth != NULL && strncmp(url, auth, strlen(auth)) == 0);
+}
+
+/* `wfc connection new` for nickname in env ("preview" / "production"). */
+SC_FN void sc_new(wproc *p, const char *nickname, const char *env, char *url,
+                  size_t len) {
+  const char *const args[] = {
+      "connection",  "new",    "--plugin", "o365mail", "--nickname",
+      nickname,      "--env",  env,        "--tenant", TENANT_DOMAIN,
+      "--print-url", "--json", NULL};
+  sc_spawn(p, args);
+  sc_read_url(p, url, len);
+}
+
+SC_FN void sc_reauth(wproc *p, const char *nickname, char *url, size_t len) {
+  const char *const args[] = {"connection",  "reauthorize", nickname,
+                              "--print-url", "--json",      NULL};
+  sc_spawn(p, args);
+  sc_read_url(p, url, len);
+}
+
+/* The browser follows r's redirect to the CLI's loopback listener; returns
+ * the status of the listener's page. */
+SC_FN long sc_to_listener(const tresp *r) {
+  const char *loc = tresp_header(r, "Location");
+  if (r->status != 302 || loc == NULL)
+    fprintf(stderr, "expected a redirect, got %ld: %s\n", r->status, r->body);
+  assert_int_equal(r->status, 302);
+  assert_non_null(loc);
+  assert_true(strncmp(loc, "http://127.0.0.1:", 17) == 0);
+  tclient *c = tclient_new(0);
+  tresp page;
+  tclient_request(c, "GET", loc, NULL, NULL, &page);
+  long st = page.status;
+  tresp_free(&page);
+  tclient_free(c);
+  return st;
+}
+
+/* GET url in browser b and sign in as upn when the sign-in page shows;
+ * out is the page (or redirect) that follows. */
+SC_FN void sc_open(tclient *b, const char *url, const char *upn, const char *pw,
+                   tresp *out) {
+  tresp page;
+  get(b, url, &page);
+  if (is_page(&page, "signin")) {
+    sign_in(b, &page, upn, pw, out);
+    tresp_free(&page);
+  } else {
+    *out = page;
+  }
+}
+
+/* The JSON result printed after the URL by an authorizing --json command
+ * (new reference). */
+SC_FN json_object *sc_result(const wproc *p) {
+  const char *nl = strchr(p->stdout_, '\n');
+  json_object *j = nl ? json_tokener_parse(nl + 1) : NULL;
+  if (j == NULL)
+    fprintf(stderr, "no JSON result: %s\n%s\n", p->stdout_, p->stderr_);
+  assert_non_null(j);
+  return j;
+}
+
+/* `wfc connection show NAME --json` (new reference). */
+SC_FN json_object *sc_show(const char *nickname) {
+  wproc p;
+  const char *const args[] = {"connection", "show", nickname, "--json", NULL};
+  if (sc_wfc(&p, args) != 0)
+    fprintf(stderr, "show %s: %s%s\n", nickname, p.stdout_, p.stderr_);
+  assert_int_equal(p.code, 0);
+  json_object *c = json_tokener_parse(p.stdout_);
+  assert_non_null(c);
+  return c;
+}
+
+/* Asserts state and remedy of a stored connection: remedy NULL means none
+ * (empty or absent), else a substring the remedy must contain. Copies the
+ * id into id (may be NULL). */
+SC_FN void sc_expect(const char *nickname, const char *state,
+                     const char *remedy, char *id, size_t idlen) {
+  json_object *c = sc_show(nickname);
+  const char *st = jstr(c, "state"), *rem = jstr(c, "remedy");
+  if (st == NULL || strcmp(st, state) != 0)
+    fprintf(stderr, "%s: state %s (want %s), remedy %s\n", nickname,
+            st ? st : "-", state, rem ? rem : "-");
+  assert_non_null(st);
+  assert_string_equal(st, state);
+  if (remedy == NULL) {
+    assert_true(rem == NULL || *rem == '\0');
+  } else {
+    if (rem == NULL || strstr(rem, remedy) == NULL)
+      fprintf(stderr, "%s: remedy \"%s\" lacks \"%s\"\n", nickname,
+              rem ? rem : "-", remedy);
+    assert_non_null(rem);
+    assert_non_null(strstr(rem, remedy));
+  }
+  assert_string_equal(jstr(c, "nickname"), nickname);
+  if (id != NULL) {
+    assert_non_null(jstr(c, "id"));
+    snprintf(id, idlen, "%s", jstr(c, "id"));
+  }
+  json_object_put(c);
+}
+
+/* `wfc connection test NAME`: exit code. */
+SC_FN int sc_test(const char *nickname) {
+  wproc p;
+  const char *const args[] = {"connection", "test", nickname, NULL};
+  return sc_wfc(&p, args);
+}
+
+/* `wfc card run CARD --connection NAME --input JSON`: exit code; the
+ * process (outputs) in p. */
+SC_FN int sc_card(wproc *p, const char *card, const char *nickname,
+                  const char *input) {
+  const char *const args[] = {"card",
+                              "run",
+                              card,
+                              "--connection",
+                              nickname,
+                              "--input",
+                              input ? input : "{}",
+                              NULL};
+  return sc_wfc(p, args);
+}
+
+/* The card every scenario uses as its Graph call: list_folders. */
+SC_FN int sc_list_folders(const char *nickname) {
+  wproc p;
+  return sc_card(&p, "list_folders", nickname, "{}");
+}
+
+/* Requests the emulator answered on the token endpoint (any status). */
+SC_FN long sc_token_requests(void) {
+  json_object *s = admin("GET", "/__emulator/stats", NULL, 200), *routes;
+  long n = 0;
+  assert_true(json_object_object_get_ex(s, "routes", &routes));
+  for (size_t i = 0; i < json_object_array_length(routes); i++) {
+    json_object *r = json_object_array_get_idx(routes, i);
+    const char *route = jstr(r, "route");
+    if (route != NULL && strstr(route, "/oauth2/v2.0/token") != NULL)
+      n += (long)jint(r, "total");
+  }
+  json_object_put(s);
+  return n;
+}
+
+/* The emulator's identity counter name (codesIssued, tokensIssued,
+ * refreshes, refreshFailures). */
+SC_FN long sc_identity_counter(const char *name) {
+  json_object *j = admin("GET", "/__emulator/identity", NULL, 200), *v;
+  long n = -1;
+  if (json_object_object_get_ex(j, name, &v) ||
+      (json_object_object_get_ex(j, "stats", &v) &&
+       json_object_object_get_ex(v, name, &v)))
+    n = (long)json_object_get_int64(v);
+  json_object_put(j);
+  return n;
+}
+
+/* Full successful connect of nickname as upn: consent page accepted when
+ * shown (org: with the checkbox); want_consent_page 1/0 asserts whether it
+ * was shown, -1 does not care. Asserts connected, no remedy, the card
+ * works. Returns nothing; id copied when not NULL. */
+SC_FN void sc_connect(const char *nickname, const char *env, const char *upn,
+                      const char *pw, int org, int want_consent_page, char *id,
+                      size_t idlen) {
+  wproc p;
+  char url[4096];
+  sc_new(&p, nickname, env, url, sizeof url);
+  tclient *b = sc_browser();
+  tresp after, done;
+  sc_open(b, url, upn, pw, &after);
+  int shown = is_page(&after, "consent");
+  if (want_consent_page >= 0)
+    assert_int_equal(shown, want_consent_page);
+  long st;
+  if (shown) {
+    consent(b, &after, 1, org, &done);
+    st = sc_to_listener(&done);
+    tresp_free(&done);
+  } else {
+    st = sc_to_listener(&after);
+  }
+  tresp_free(&after);
+  tclient_free(b);
+  assert_int_equal(sc_finish(&p), 0);
+  assert_int_equal(st, 200);
+  json_object *res = sc_result(&p);
+  assert_string_equal(jstr(res, "outcome"), "connected");
+  json_object_put(res);
+  sc_expect(nickname, "connected", NULL, id, idlen);
+  assert_int_equal(sc_list_folders(nickname), 0);
+}
+
+/* Starts a connect of nickname as upn and returns after sign-in: the page
+ * the user sees is in *page (free it), the browser in *b, the process in p.
+ */
+SC_FN void sc_begin(wproc *p, const char *nickname, const char *env,
+                    const char *upn, const char *pw, tclient **b, tresp *page) {
+  char url[4096];
+  sc_new(p, nickname, env, url, sizeof url);
+  *b = sc_browser();
+  sc_open(*b, url, upn, pw, page);
+}
+
+/* The user meets "Need admin approval" and returns to the app: the
+ * connection is kept as needs_admin_approval with the admin consent URL
+ * as remedy (for the app client_id). */
+SC_FN void sc_need_approval(wproc *p, tclient *b, tresp *page,
+                            const char *nickname, const char *client_id) {
+  assert_int_equal(page->status, 200);
+  assert_non_null(strstr(page->body, "Need admin approval"));
+  assert_false(is_page(page, "consent"));
+  char *ret = link_href(page->body, "return");
+  assert_non_null(ret);
+  char *u = url_of(ret);
+  tresp r;
+  get(b, u, &r);
+  long st = sc_to_listener(&r);
+  free(u);
+  free(ret);
+  tresp_free(&r);
+  tresp_free(page);
+  tclient_free(b);
+  assert_int_equal(sc_finish(p), 1);
+  assert_int_equal(st, 400);
+  json_object *res = sc_result(p);
+  assert_string_equal(jstr(res, "outcome"), "needs_admin_approval");
+  json_object_put(res);
+  char want[256];
+  snprintf(want, sizeof want, "/v2.0/adminconsent?client_id=%s", client_id);
+  sc_expect(nickname, "needs_admin_approval", want, NULL, 0);
+  /* Not usable: a card fails at once, without a Graph call. */
+  assert_int_not_equal(sc_list_folders(nickname), 0);
+}
+
+#endif /* SCEN_H */
