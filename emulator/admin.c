@@ -5,6 +5,7 @@
  * Other modules add their own admin routes with emu_route_add() (portal
  * actions: emuid; mailbox inspection: emugraph). */
 #include "core.h"
+#include "openapi.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -94,6 +95,7 @@ void emu__stats_reset(void) {
   nrows = 0;
   stats_total = 0;
   pthread_mutex_unlock(&stats_mu);
+  emu_openapi_reset_rejections();
 }
 
 static void h_stats(emu_req *r) {
@@ -121,6 +123,10 @@ static void h_stats(emu_req *r) {
   }
   pthread_mutex_unlock(&stats_mu);
   json_object_object_add(top, "routes", arr);
+  /* Request bodies refused for OpenAPI shape reasons (emulator/openapi.c). */
+  json_object_object_add(
+      top, "openapi_rejections",
+      json_object_new_int64((int64_t)emu_openapi_rejections()));
   emu_resp_json(r, 200, top);
 }
 

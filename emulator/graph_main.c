@@ -4,6 +4,7 @@
 #include "graph_priv.h"
 
 #include "auth.h"
+#include "openapi.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -220,6 +221,16 @@ json_object *graph_body_object(graph_ctx *c) {
     emu_graph_error(c->r, 400, "RequestBodyRead",
                     "Invalid JSON. A token was not recognized in the JSON "
                     "content.");
+    return NULL;
+  }
+  /* Shapes of Microsoft's OpenAPI (emulator/openapi.c): unknown properties,
+   * wrong types, bad enum values are refused before the handler's own
+   * checks; counted as "openapi_rejections" in /__emulator/stats. */
+  emu_openapi_err oe;
+  if (emu_openapi_check_request(emu_req_method(c->r), emu_req_route(c->r), j,
+                                &oe) != 0) {
+    emu_openapi_count_rejection();
+    emu_graph_error(c->r, oe.status, oe.code, "%s", oe.message);
     return NULL;
   }
   return j;
