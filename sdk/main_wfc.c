@@ -26,6 +26,8 @@ static const wfc__cli_group groups[] = {
     {"blob", "local files in and out of the blob store", wfc__cli_blob,
      "  wfc blob put FILE [--name N] [--content-type T] [--json]\n"
      "  wfc blob get ID OUT|- [--json]\n"},
+    {"docs", "generate reference docs", wfc__cli_docs,
+     "  wfc docs cards [MANIFEST] [--output FILE]\n"},
 };
 
 static void help(FILE *f) {
