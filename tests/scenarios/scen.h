@@ -399,6 +399,8 @@ SC_FN void sc_need_approval(wproc *p, tclient *b, tresp *page,
   char want[256];
   snprintf(want, sizeof want, "/v2.0/adminconsent?client_id=%s", client_id);
   sc_expect(nickname, "needs_admin_approval", want, NULL, 0);
+  sc_expect(nickname, "needs_admin_approval",
+            "Ask an administrator to grant consent: ", NULL, 0);
   /* Not usable: a card fails at once, without a Graph call. */
   assert_int_not_equal(sc_list_folders(nickname), 0);
 }

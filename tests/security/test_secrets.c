@@ -28,6 +28,7 @@
 
 typedef struct rec {
   char *method, *uri, *body, *answer; /* what went through, owned */
+  char *bearer;                       /* Authorization value, or NULL */
 } rec;
 
 static struct {
@@ -141,6 +142,9 @@ static enum MHD_Result px_handle(void *cls, struct MHD_Connection *c,
     r->uri = strdup(pc->uri);
     r->body = strdup(pc->body);
     r->answer = strdup(body.p);
+    const char *az =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    r->bearer = az ? strdup(az) : NULL;
   }
   pthread_mutex_unlock(&px.mu);
 
@@ -204,6 +208,7 @@ static void px_stop(void) {
   for (size_t i = 0; i < px.n; i++) {
     free(px.recs[i].method), free(px.recs[i].uri);
     free(px.recs[i].body), free(px.recs[i].answer);
+    free(px.recs[i].bearer);
   }
   px.n = 0;
 }
@@ -543,6 +548,81 @@ static void crlf_header_refused_before_sending(void **state) {
   assert_true(after > before);
 }
 
+/* The bearer of the last Graph request and the access token of the last
+ * token answer (malloc'd; NULL when none). */
+static char *last_bearer(void) {
+  char *out = NULL;
+  pthread_mutex_lock(&px.mu);
+  for (size_t i = px.n; i-- > 0 && out == NULL;)
+    if (strncmp(px.recs[i].uri, "/v1.0/", 6) == 0 && px.recs[i].bearer)
+      out = strdup(px.recs[i].bearer + strlen("Bearer "));
+  pthread_mutex_unlock(&px.mu);
+  return out;
+}
+
+static char *last_issued(void) {
+  char *out = NULL;
+  pthread_mutex_lock(&px.mu);
+  for (size_t i = px.n; i-- > 0 && out == NULL;) {
+    if (strstr(px.recs[i].uri, "/oauth2/v2.0/token") == NULL)
+      continue;
+    json_object *a = json_tokener_parse(px.recs[i].answer);
+    if (jstr(a, "access_token"))
+      out = strdup(jstr(a, "access_token"));
+    json_object_put(a);
+  }
+  pthread_mutex_unlock(&px.mu);
+  return out;
+}
+
+/* Seed 10 seen from the wire: after `wfc connection reauthorize` with the
+ * same account (same id), the cards use the new access token, and the
+ * refresh uses the new refresh token. */
+static void reauthorize_replaces_the_tokens(void **state) {
+  (void)state;
+  char id[64], id2[64], url[4096];
+  sc_connect("alice", "preview", ALICE_UPN, ALICE_PW, 0, 1, id, sizeof id);
+  char *old_at = last_bearer(), *issued = last_issued();
+  assert_non_null(old_at);
+  assert_string_equal(old_at, issued);
+  free(issued);
+
+  wproc p;
+  sc_reauth(&p, "alice", url, sizeof url);
+  tresp done;
+  browse(url, ALICE_UPN, ALICE_PW, &done);
+  assert_int_equal(sc_to_listener(&done), 200);
+  tresp_free(&done);
+  assert_int_equal(sc_finish(&p), 0);
+  sc_expect("alice", "connected", NULL, id2, sizeof id2);
+  assert_string_equal(id, id2);
+  char *new_issued = last_issued();
+  assert_int_equal(sc_list_folders("alice"), 0);
+  char *new_at = last_bearer();
+  assert_string_not_equal(old_at, new_at);
+  assert_string_equal(new_at, new_issued);
+
+  /* The refresh sends the refresh token of the reauthorization. */
+  char *new_rt = NULL;
+  pthread_mutex_lock(&px.mu);
+  for (size_t i = px.n; i-- > 0 && new_rt == NULL;) {
+    json_object *a = json_tokener_parse(px.recs[i].answer);
+    if (jstr(a, "refresh_token"))
+      new_rt = strdup(jstr(a, "refresh_token"));
+    json_object_put(a);
+  }
+  pthread_mutex_unlock(&px.mu);
+  assert_non_null(new_rt);
+  const char *const refresh[] = {"connection", "refresh", "alice", NULL};
+  assert_int_equal(sc_wfc(&p, refresh), 0);
+  pthread_mutex_lock(&px.mu);
+  char *sent = form_field(px.recs[px.n - 1].body, "refresh_token");
+  pthread_mutex_unlock(&px.mu);
+  assert_non_null(sent);
+  assert_string_equal(sent, new_rt);
+  free(sent), free(new_rt), free(old_at), free(new_at), free(new_issued);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, up, down)
 
 int main(void) {
@@ -550,6 +630,7 @@ int main(void) {
       T(wrong_or_replayed_state_refused),
       T(no_secret_in_logs_outputs_or_store),
       T(crlf_header_refused_before_sending),
+      T(reauthorize_replaces_the_tokens),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
