@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test test-asan demo bench format clean install
+.PHONY: all deps configure build test test-asan test-valgrind demo bench format clean install
 
 all: build
 
@@ -28,6 +28,10 @@ test-asan: deps
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
+
+# A fast subset (unit, abi, http tests) under valgrind memcheck.
+test-valgrind: build
+	./tests/valgrind/run $(BUILD)
 
 demo: build
 	@if [ -x scripts/demo ]; then ./scripts/demo $(BUILD); \

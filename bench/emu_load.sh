@@ -65,9 +65,11 @@ sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p' "$tmp/token.json" >"$tmp/toke
 printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$(cat "$tmp/token")" >"$tmp/auth.lua"
 rm -f "$tmp/token" "$tmp/token.json"
 
-curl -sS -o /dev/null -X POST "$base/__emulator/throttle" \
+# 0 disables a limit (docs/emulator.md, admin API).
+st=$(curl -sS -o "$tmp/throttle" -w '%{http_code}' -X POST "$base/__emulator/throttle" \
   -H 'Content-Type: application/json' \
-  -d '{"concurrency":100000,"requestsPerWindow":1000000000,"windowSeconds":600}'
+  -d '{"concurrency":0,"requestsPerWindow":0,"windowSeconds":600}')
+case "$st" in 2*) ;; *) echo "emu_load: lifting throttling failed: $st $(cat "$tmp/throttle")" >&2; exit 1 ;; esac
 
 # Emulator CPU (user+sys, clock ticks) from /proc.
 emu_ticks() { awk '{print $14 + $15}' "/proc/$emu_pid/stat"; }
@@ -95,14 +97,16 @@ run() {
 }
 
 if [ "$perf" = 1 ] && command -v perf >/dev/null; then
-  perf record -q -g -o "$tmp/perf.data" -p "$emu_pid" -- sleep "$((secs + 1))" >/dev/null 2>&1 &
+  perf record -q -F 2999 -a -C 0 -o "$tmp/perf.data" -- sleep "$((secs + 1))" >/dev/null 2>&1 &
   perf_pid=$!
   sleep 0.3
   run "GET /__emulator/health" /__emulator/health
   wait "$perf_pid" || true
-  echo "--- perf: emulator, GET /__emulator/health (self %, top 25) ---"
-  perf report -q -i "$tmp/perf.data" --no-children --sort dso,symbol 2>/dev/null |
-    grep -v '^$' | grep '%' | head -25
+  echo "--- perf: emulator, GET /__emulator/health: by library ---"
+  perf report -q -i "$tmp/perf.data" --comms m365-emulator --sort dso 2>/dev/null | grep '%' | head -8
+  echo "--- perf: by symbol (top 25) ---"
+  perf report -q -i "$tmp/perf.data" --comms m365-emulator --sort dso,symbol 2>/dev/null |
+    grep '%' | head -25
 else
   run "GET /__emulator/health" /__emulator/health
 fi
