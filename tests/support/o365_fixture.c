@@ -165,27 +165,25 @@ static json_object *conn_params(void) {
       "{\"environment\":\"preview\",\"tenant\":\"" FX_TENANT "\"}");
 }
 
-/* Refreshes through the plugin's hook. Runs nested in the loop: the token
- * op is itself called from the loop, and a nested uv_run(ONCE) is fine for
- * a test fixture (one request at a time). */
-static int refresh(fx_conn *c) {
-  json_object *in = json_object_new_object();
-  json_object_object_add(in, "params", conn_params());
-  json_object_object_add(in, "credentials", json_object_get(c->creds));
-  o365_outcome o;
-  int rc = run_hook(c->fx, WFC_HOOK_REFRESH, in, &o);
-  json_object_put(in);
+/* A refresh through the plugin's refresh hook, asynchronous (never a
+ * nested uv_run: libuv's loop is not reentrant); the waiting token request
+ * is answered when it completes. */
+static void on_refreshed(void *arg, wfc_call *call, const wfc_outcome *o) {
+  (void)call;
+  token_req *r = arg;
   json_object *fresh = NULL;
-  if (rc == 0 && json_object_object_get_ex(o.output, "credentials", &fresh)) {
-    json_object_put(c->creds);
-    c->creds = json_object_get(fresh);
-  } else if (rc == 0) {
-    rc = WFC_EPROTO;
+  r->status = o->status;
+  if (o->status == 0 && o->output != NULL &&
+      json_object_object_get_ex(o->output, "credentials", &fresh)) {
+    json_object_put(r->c->creds);
+    r->c->creds = json_object_get(fresh);
+  } else {
+    if (r->status == 0)
+      r->status = WFC_EPROTO;
+    fprintf(stderr, "fixture: refresh failed: %s\n",
+            o->message ? o->message : "");
   }
-  if (rc != 0)
-    fprintf(stderr, "fixture: refresh failed: %s\n", o.message);
-  o365_outcome_free(&o);
-  return rc;
+  uv_timer_start(&r->timer, token_fire, 0, 0);
 }
 
 static int token_op(void *ops_arg, wfc_conn *conn,
@@ -199,13 +197,24 @@ static int token_op(void *ops_arg, wfc_conn *conn,
   r->c = c;
   r->cb = cb;
   r->arg = arg;
-  if (c->rejected) {
-    c->rejected = 0;
-    r->status = refresh(c);
-  }
   uv_timer_init(&c->fx->loop, &r->timer);
   r->timer.data = r;
-  uv_timer_start(&r->timer, token_fire, 0, 0);
+  if (!c->rejected) {
+    uv_timer_start(&r->timer, token_fire, 0, 0);
+    return 0;
+  }
+  c->rejected = 0;
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", conn_params());
+  json_object_object_add(in, "credentials", json_object_get(c->creds));
+  wfc_invoke how = {sizeof how, .on_done = on_refreshed, .arg = r};
+  int rc = wfc_runtime_conn_hook(c->fx->rt, "o365mail", WFC_HOOK_REFRESH, in,
+                                 &how, NULL);
+  json_object_put(in);
+  if (rc != 0) {
+    r->status = rc;
+    uv_timer_start(&r->timer, token_fire, 0, 0);
+  }
   return 0;
 }
 
