@@ -425,7 +425,8 @@ void o365_fixture_use(o365_fixture *fx, wfc_conn *conn) {
 
 /* ---- Set-up and tear-down ---------------------------------------------- */
 
-static o365_fixture *start(const char *config, json_object *doc) {
+static o365_fixture *start(const char *config, json_object *doc,
+                           uint32_t http_timeout_ms) {
   o365_fixture *fx = calloc(1, sizeof *fx);
   if (fx == NULL)
     return NULL;
@@ -461,7 +462,8 @@ static o365_fixture *start(const char *config, json_object *doc) {
   }
   fx->loop_ok = 1;
   wfc_runtime_opts ro = {sizeof ro, .blob_dir = fx->blob_dir,
-                         .check_outputs = 1};
+                         .check_outputs = 1,
+                         .http_timeout_ms = http_timeout_ms};
   if (wfc_runtime_new(&fx->loop, &ro, &fx->rt) != 0) {
     fprintf(stderr, "fixture: wfc_runtime_new failed\n");
     o365_fixture_free(fx);
@@ -480,11 +482,20 @@ static o365_fixture *start(const char *config, json_object *doc) {
 }
 
 o365_fixture *o365_fixture_new(const char *config) {
-  return start(config, NULL);
+  return start(config, NULL, 0);
+}
+
+o365_fixture *o365_fixture_new_timeout(const char *config,
+                                       uint32_t http_timeout_ms) {
+  return start(config, NULL, http_timeout_ms);
+}
+
+struct uv_loop_s *o365_fixture_loop(o365_fixture *fx) {
+  return &fx->loop;
 }
 
 o365_fixture *o365_fixture_new_doc(json_object *doc) {
-  return start(NULL, doc);
+  return start(NULL, doc, 0);
 }
 
 static void closed(void *arg) {
@@ -597,6 +608,32 @@ static long count_routes(o365_fixture *fx, const char *method,
               strcmp(rs, route) == 0;
     if (match)
       n += (long)json_object_get_int64(tot);
+  }
+  json_object_put(j);
+  return n;
+}
+
+long o365_fixture_status_count(o365_fixture *fx, long status) {
+  long st = 0;
+  json_object *j =
+      o365_fixture_admin(fx, "GET", "/__emulator/stats", NULL, &st);
+  json_object *routes = NULL;
+  if (st != 200 || !json_object_object_get_ex(j, "routes", &routes)) {
+    json_object_put(j);
+    return -1;
+  }
+  char key[24];
+  snprintf(key, sizeof key, "%ld", status);
+  long n = 0;
+  for (size_t i = 0; i < json_object_array_length(routes); i++) {
+    json_object *e = json_object_array_get_idx(routes, i);
+    json_object *rt = NULL, *by = NULL, *c = NULL;
+    json_object_object_get_ex(e, "route", &rt);
+    const char *rs = rt ? json_object_get_string(rt) : "";
+    if ((strncmp(rs, "/v1.0/", 6) == 0 || strncmp(rs, "/api/", 5) == 0) &&
+        json_object_object_get_ex(e, "byStatus", &by) &&
+        json_object_object_get_ex(by, key, &c))
+      n += (long)json_object_get_int64(c);
   }
   json_object_put(j);
   return n;

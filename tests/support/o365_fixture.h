@@ -31,6 +31,7 @@
 #define O365_FIXTURE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -50,6 +51,10 @@ typedef struct o365_outcome {
 /* Starts everything with config (a tenant.json path; NULL for
  * examples/tenant.json). NULL on failure (printed). */
 o365_fixture *o365_fixture_new(const char *config);
+/* Same with the runtime's default HTTP request deadline set to
+ * http_timeout_ms (0: the runtime's default), for timeout tests. */
+o365_fixture *o365_fixture_new_timeout(const char *config,
+                                       uint32_t http_timeout_ms);
 /* Same with a tenant document (borrowed). */
 o365_fixture *o365_fixture_new_doc(json_object *doc);
 /* Releases the connections, closes the runtime and the loop, stops the
@@ -59,6 +64,9 @@ int o365_fixture_free(o365_fixture *fx);
 /* The emulator's base URL ("http://127.0.0.1:PORT"). Borrowed. */
 const char *o365_fixture_url(const o365_fixture *fx);
 wfc_runtime *o365_fixture_runtime(const o365_fixture *fx);
+/* The fixture's loop (borrowed), for tests that start several runs with
+ * wfc_runtime_invoke themselves and run the loop until they are done. */
+struct uv_loop_s *o365_fixture_loop(o365_fixture *fx);
 /* The runtime's blob store directory (layout: sdk/blob.h), so a test can
  * put files there that cards take as FILE inputs. Borrowed. */
 const char *o365_fixture_blob_dir(const o365_fixture *fx);
@@ -107,6 +115,9 @@ long o365_fixture_graph_requests(o365_fixture *fx);
  * "/v1.0/users/{user}/sendMail"), -1 on error. */
 long o365_fixture_route_count(o365_fixture *fx, const char *method,
                               const char *route);
+/* Graph requests (as o365_fixture_graph_requests) answered with status
+ * (0: connections reset without an answer). -1 on error. */
+long o365_fixture_status_count(o365_fixture *fx, long status);
 /* Messages really sent by user (GET /__emulator/mail/{user}/sent count). */
 long o365_fixture_sent_count(o365_fixture *fx, const char *user);
 /* GET /__emulator/mail/{user}/messages[?folder=] -> the "value" array
