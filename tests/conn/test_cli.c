@@ -18,76 +18,26 @@
 
 #include "conn_util.h"
 #include "tclient.h"
+#include "wfc_proc.h"
 
 static char dir[128], store[192], plugin_dir[512], wfc_bin[512];
 static ts_server *srv;
 static const char *other_plugin_dir; /* instead of the conntest one */
 
-typedef struct proc {
-  pid_t pid;
-  int out, err;
-  char stdout_[65536], stderr_[16384];
-  int code;
-} proc;
+typedef wproc proc;
 
 static void spawn(proc *p, const char *const *args) {
-  const char *argv[64];
-  int n = 0;
-  argv[n++] = wfc_bin;
-  for (; *args != NULL; args++)
-    argv[n++] = *args;
-  argv[n++] = "--store";
-  argv[n++] = store;
-  argv[n++] = "--plugin-dir";
-  argv[n++] = other_plugin_dir ? other_plugin_dir : plugin_dir;
-  argv[n] = NULL;
-  int o[2], e[2];
-  assert_int_equal(pipe(o), 0);
-  assert_int_equal(pipe(e), 0);
-  memset(p, 0, sizeof *p);
-  p->pid = fork();
-  assert_true(p->pid >= 0);
-  if (p->pid == 0) {
-    dup2(o[1], 1);
-    dup2(e[1], 2);
-    close(o[0]), close(o[1]), close(e[0]), close(e[1]);
-    execv(wfc_bin, (char *const *)argv);
-    _exit(127);
-  }
-  close(o[1]);
-  close(e[1]);
-  p->out = o[0];
-  p->err = e[0];
+  wproc_spawn(p, wfc_bin, args, store,
+              other_plugin_dir ? other_plugin_dir : plugin_dir);
 }
 
 /* Reads stdout up to and including the first newline. */
 static void first_line(proc *p, char *buf, size_t len) {
-  size_t n = 0;
-  char ch;
-  while (n + 1 < len && read(p->out, &ch, 1) == 1) {
-    if (ch == '\n')
-      break;
-    buf[n++] = ch;
-  }
-  buf[n] = '\0';
-  snprintf(p->stdout_, sizeof p->stdout_, "%s\n", buf);
-}
-
-static void drain(int fd, char *buf, size_t cap) {
-  size_t len = strlen(buf);
-  ssize_t r;
-  while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0)
-    len += (size_t)r;
-  buf[len] = '\0';
-  close(fd);
+  wproc_read_line(p, buf, len);
 }
 
 static int finish(proc *p) {
-  drain(p->out, p->stdout_, sizeof p->stdout_);
-  drain(p->err, p->stderr_, sizeof p->stderr_);
-  int st;
-  waitpid(p->pid, &st, 0);
-  p->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  wproc_wait(p);
   /* Tokens and the client secret never reach the output. */
   assert_null(strstr(p->stdout_, "canary"));
   assert_null(strstr(p->stderr_, "canary"));

@@ -9,8 +9,8 @@
  * O365MAIL_PRODUCTION_CLIENT_SECRET), inherited by every `wfc` child, so
  * the flows are those of any server speaking Microsoft's paths.
  *
- * The process helpers follow tests/conn/test_emulator.c (which keeps its
- * own static copy; moving them into tests/support is a follow-up). */
+ * The process helpers are tests/support/wfc_proc.h (shared with
+ * tests/conn). */
 #ifndef SCEN_H
 #define SCEN_H
 
@@ -21,19 +21,13 @@
 #include <curl/curl.h>
 
 #include "../emulator/identity_flow.h"
+#include "wfc_proc.h"
 
 #define SC_FN static __attribute__((unused))
 
 static char sc_dir[128], sc_store[192], sc_bin[512], sc_plugins[512];
 /* CA bundle the test's browser trusts (the emulator over TLS); "" none. */
 static char sc_ca[256];
-
-typedef struct wproc {
-  pid_t pid;
-  int out, err;
-  char stdout_[65536], stderr_[65536];
-  int code;
-} wproc;
 
 /* A fresh emulator (built-in tenant, or doc when not NULL; borrowed) and a
  * fresh store directory; the plugin's environment points at the emulator. */
@@ -86,42 +80,7 @@ SC_FN int sc_down(void **state) {
 
 /* Starts `wfc ARGS --store S --plugin-dir D` with stdout/stderr on pipes. */
 SC_FN void sc_spawn(wproc *p, const char *const *args) {
-  const char *argv[64];
-  int n = 0;
-  argv[n++] = sc_bin;
-  for (; *args != NULL && n < 58; args++)
-    argv[n++] = *args;
-  argv[n++] = "--store";
-  argv[n++] = sc_store;
-  argv[n++] = "--plugin-dir";
-  argv[n++] = sc_plugins;
-  argv[n] = NULL;
-  int o[2], e[2];
-  assert_int_equal(pipe(o), 0);
-  assert_int_equal(pipe(e), 0);
-  memset(p, 0, sizeof *p);
-  p->pid = fork();
-  assert_true(p->pid >= 0);
-  if (p->pid == 0) {
-    dup2(o[1], 1);
-    dup2(e[1], 2);
-    close(o[0]), close(o[1]), close(e[0]), close(e[1]);
-    execv(sc_bin, (char *const *)argv);
-    _exit(127);
-  }
-  close(o[1]);
-  close(e[1]);
-  p->out = o[0];
-  p->err = e[0];
-}
-
-SC_FN void sc_drain(int fd, char *buf, size_t cap) {
-  size_t len = strlen(buf);
-  ssize_t r;
-  while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0)
-    len += (size_t)r;
-  buf[len] = '\0';
-  close(fd);
+  wproc_spawn(p, sc_bin, args, sc_store, sc_plugins);
 }
 
 /* Optional sink of every CLI output (the security tests grep them all). */
@@ -130,11 +89,7 @@ static void (*sc_on_output)(const wproc *p);
 /* Waits for the command; returns its exit code. stderr is drained on a
  * child-free basis after stdout: the commands print little there. */
 SC_FN int sc_finish(wproc *p) {
-  sc_drain(p->out, p->stdout_, sizeof p->stdout_);
-  sc_drain(p->err, p->stderr_, sizeof p->stderr_);
-  int st;
-  waitpid(p->pid, &st, 0);
-  p->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  wproc_wait(p);
   if (p->code != 0 && getenv("SC_VERBOSE") != NULL)
     fprintf(stderr, "wfc exit %d\nstdout: %s\nstderr: %s\n", p->code,
             p->stdout_, p->stderr_);
@@ -158,12 +113,7 @@ SC_FN int sc_wfc(wproc *p, const char *const *args) {
 
 /* The URL (first stdout line) of an authorizing command. */
 SC_FN void sc_read_url(wproc *p, char *url, size_t len) {
-  size_t n = 0;
-  char ch;
-  while (n + 1 < len && read(p->out, &ch, 1) == 1 && ch != '\n')
-    url[n++] = ch;
-  url[n] = '\0';
-  snprintf(p->stdout_, sizeof p->stdout_, "%s\n", url);
+  wproc_read_line(p, url, len);
   const char *auth = getenv("O365MAIL_AUTHORITY_URL");
   assert_true(auth != NULL && strncmp(url, auth, strlen(auth)) == 0);
 }

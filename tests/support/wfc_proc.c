@@ -1,0 +1,71 @@
+/* wfc_proc.c - see wfc_proc.h. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "wfc_proc.h"
+
+void wproc_spawn(wproc *p, const char *bin, const char *const *args,
+                 const char *store, const char *plugin_dir) {
+  const char *argv[64];
+  int n = 0;
+  argv[n++] = bin;
+  for (; *args != NULL && n < 59; args++)
+    argv[n++] = *args;
+  argv[n++] = "--store";
+  argv[n++] = store;
+  argv[n++] = "--plugin-dir";
+  argv[n++] = plugin_dir;
+  argv[n] = NULL;
+  int o[2], e[2];
+  assert_int_equal(pipe(o), 0);
+  assert_int_equal(pipe(e), 0);
+  memset(p, 0, sizeof *p);
+  p->pid = fork();
+  assert_true(p->pid >= 0);
+  if (p->pid == 0) {
+    dup2(o[1], 1);
+    dup2(e[1], 2);
+    close(o[0]), close(o[1]), close(e[0]), close(e[1]);
+    execv(bin, (char *const *)argv);
+    _exit(127);
+  }
+  close(o[1]);
+  close(e[1]);
+  p->out = o[0];
+  p->err = e[0];
+}
+
+void wproc_read_line(wproc *p, char *line, size_t len) {
+  size_t n = 0;
+  char ch;
+  while (n + 1 < len && read(p->out, &ch, 1) == 1 && ch != '\n')
+    line[n++] = ch;
+  line[n] = '\0';
+  snprintf(p->stdout_, sizeof p->stdout_, "%s\n", line);
+}
+
+void wproc_drain(int fd, char *buf, size_t cap) {
+  size_t len = strlen(buf);
+  ssize_t r;
+  while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0)
+    len += (size_t)r;
+  buf[len] = '\0';
+  close(fd);
+}
+
+int wproc_wait(wproc *p) {
+  wproc_drain(p->out, p->stdout_, sizeof p->stdout_);
+  wproc_drain(p->err, p->stderr_, sizeof p->stderr_);
+  int st;
+  waitpid(p->pid, &st, 0);
+  p->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  return p->code;
+}
