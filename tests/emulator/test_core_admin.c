@@ -11,41 +11,7 @@
 
 #include <cmocka.h>
 
-#include "emu_proc.h"
-#include "tclient.h"
-
-typedef struct fx {
-  emu_proc *emu;
-  tclient *c;
-  char buf[2048];
-} fx;
-
-static int setup(void **state) {
-  fx *f = calloc(1, sizeof *f);
-  f->emu = emu_proc_start(NULL, NULL);
-  f->c = tclient_new(0);
-  *state = f;
-  return f->emu && f->c ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  fx *f = *state;
-  tclient_free(f->c);
-  int rc = emu_proc_stop(f->emu);
-  free(f);
-  return rc == 0 ? 0 : -1;
-}
-
-/* Each test starts from the loaded config. */
-static int reset(void **state) {
-  fx *f = *state;
-  tresp r;
-  snprintf(f->buf, sizeof f->buf, "%s/__emulator/reset", emu_proc_url(f->emu));
-  tclient_request(f->c, "POST", f->buf, NULL, "", &r);
-  int ok = r.status == 200;
-  tresp_free(&r);
-  return ok ? 0 : -1;
-}
+#include "core_test.h"
 
 /* Performs a request with a JSON body given as text; returns the parsed
  * answer (new ref, may be NULL) and the status in *status. */

@@ -14,44 +14,7 @@
 
 #include <cmocka.h>
 
-#include "emu_proc.h"
-#include "tclient.h"
-
-typedef struct fx {
-  emu_proc *emu;
-  tclient *c;
-  char buf[2048];
-} fx;
-
-static int setup(void **state) {
-  fx *f = calloc(1, sizeof *f);
-  f->emu = emu_proc_start(NULL, NULL);
-  f->c = tclient_new(0);
-  *state = f;
-  return f->emu && f->c ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  fx *f = *state;
-  tclient_free(f->c);
-  int rc = emu_proc_stop(f->emu);
-  free(f);
-  return rc == 0 ? 0 : -1;
-}
-
-static const char *u(fx *f, const char *path) {
-  snprintf(f->buf, sizeof f->buf, "%s%s", emu_proc_url(f->emu), path);
-  return f->buf;
-}
-
-static int reset(void **state) {
-  fx *f = *state;
-  tresp r;
-  tclient_request(f->c, "POST", u(f, "/__emulator/reset"), NULL, "", &r);
-  int ok = r.status == 200;
-  tresp_free(&r);
-  return ok ? 0 : -1;
-}
+#include "core_test.h"
 
 static void add_fault(fx *f, const char *json) {
   static const char *const hdr[] = {"Content-Type: application/json", NULL};

@@ -12,40 +12,12 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "emu_proc.h"
-#include "tclient.h"
+#include "core_test.h"
 
 #define BIG (150ull * 1024 * 1024)
 /* Peak RSS growth allowed for moving BIG bytes: a few buffers, not the
  * body. */
 #define FLAT_KIB (24 * 1024)
-
-typedef struct fx {
-  emu_proc *emu;
-  tclient *c;
-  char buf[2048];
-} fx;
-
-static int setup(void **state) {
-  fx *f = calloc(1, sizeof *f);
-  f->emu = emu_proc_start(NULL, NULL);
-  f->c = tclient_new(0);
-  *state = f;
-  return f->emu && f->c ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  fx *f = *state;
-  tclient_free(f->c);
-  int rc = emu_proc_stop(f->emu);
-  free(f);
-  return rc == 0 ? 0 : -1;
-}
-
-static const char *u(fx *f, const char *path) {
-  snprintf(f->buf, sizeof f->buf, "%s%s", emu_proc_url(f->emu), path);
-  return f->buf;
-}
 
 /* A generated body: byte i = (i * 7 + i / 4096) & 0xff, hashed as sent. */
 typedef struct gen {
