@@ -14,34 +14,11 @@
 
 #include <cmocka.h>
 
-#include "o365_fixture.h"
-
-static o365_fixture *fx;
-static wfc_conn *alice;
+#include "cards_test.h"
 
 static int setup(void **state) {
   (void)state;
-  fx = o365_fixture_new(NULL);
-  if (fx == NULL)
-    return -1;
-  alice = o365_fixture_connect(fx, "alice@contoso.test");
-  return alice ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  return o365_fixture_free(fx);
-}
-
-static const char *str(json_object *o, const char *key) {
-  json_object *v = NULL;
-  return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v)
-                                               : NULL;
-}
-
-static int64_t num(json_object *o, const char *key) {
-  json_object *v = NULL;
-  return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
+  return ct_up(NULL, NULL);
 }
 
 /* The folder of list (array) whose key equals value, or NULL. */
@@ -49,7 +26,7 @@ static json_object *find(json_object *list, const char *key,
                          const char *value) {
   for (size_t i = 0; i < json_object_array_length(list); i++) {
     json_object *f = json_object_array_get_idx(list, i);
-    const char *s = str(f, key);
+    const char *s = jstr(f, key);
     if (s != NULL && strcmp(s, value) == 0)
       return f;
   }
@@ -69,7 +46,7 @@ static char *create(const char *input) {
   if (rc != 0)
     fprintf(stderr, "create_folder %s: %s\n", input, o.message);
   assert_int_equal(rc, 0);
-  char *id = strdup(str(o.output, "id"));
+  char *id = strdup(jstr(o.output, "id"));
   o365_outcome_free(&o);
   return id;
 }
@@ -80,12 +57,12 @@ static void test_list_top_level_flat(void **state) {
   assert_int_equal(
       o365_fixture_run(fx, "list_folders", "{\"recursive\":false}", &o), 0);
   json_object *list = folders_of(&o);
-  assert_int_equal(num(o.output, "count"), json_object_array_length(list));
+  assert_int_equal(jnum(o.output, "count"), json_object_array_length(list));
   json_object *inbox = find(list, "name", "Inbox");
   assert_non_null(inbox);
-  assert_string_equal(str(inbox, "path"), "Inbox");
-  assert_true(num(inbox, "total_count") >= 0);
-  assert_true(num(inbox, "unread_count") >= 0);
+  assert_string_equal(jstr(inbox, "path"), "Inbox");
+  assert_true(jnum(inbox, "total_count") >= 0);
+  assert_true(jnum(inbox, "unread_count") >= 0);
   assert_non_null(find(list, "name", "Drafts"));
   assert_non_null(find(list, "name", "Sent Items"));
   o365_outcome_free(&o);
@@ -106,8 +83,8 @@ static void test_create_nested_by_path_and_list(void **state) {
                    0);
   json_object *f = find(folders_of(&o), "name", "Bob's stuff");
   assert_non_null(f);
-  assert_string_equal(str(f, "id"), quote);
-  assert_string_equal(str(f, "parent_id"), y2026);
+  assert_string_equal(jstr(f, "id"), quote);
+  assert_string_equal(jstr(f, "parent_id"), y2026);
   o365_outcome_free(&o);
 
   /* The quote's folder resolves as a path segment too. */
@@ -115,16 +92,16 @@ static void test_create_nested_by_path_and_list(void **state) {
       o365_fixture_run(fx, "list_folders",
                        "{\"parent\":\"Inbox/Projects/2026/bob's STUFF\"}", &o),
       0);
-  assert_int_equal(num(o.output, "count"), 0);
+  assert_int_equal(jnum(o.output, "count"), 0);
   o365_outcome_free(&o);
 
   /* Flat and recursive from the top: paths and depth. */
   assert_int_equal(o365_fixture_run(fx, "list_folders", NULL, &o), 0);
   json_object *p = find(folders_of(&o), "path", "Inbox/Projects/2026");
   assert_non_null(p);
-  assert_string_equal(str(p, "id"), y2026);
-  assert_int_equal(num(p, "depth"), 2);
-  assert_int_equal(num(p, "child_count"), 1);
+  assert_string_equal(jstr(p, "id"), y2026);
+  assert_int_equal(jnum(p, "depth"), 2);
+  assert_int_equal(jnum(p, "child_count"), 1);
   o365_outcome_free(&o);
 
   /* Tree: Inbox > Projects > 2026 > Bob's stuff. */
@@ -176,8 +153,8 @@ static void test_counts(void **state) {
       o365_fixture_run(fx, "list_folders", "{\"recursive\":false}", &o), 0);
   json_object *junk = find(folders_of(&o), "name", "Junk Email");
   assert_non_null(junk);
-  assert_true(num(junk, "total_count") >= 1);
-  assert_true(num(junk, "unread_count") >= 1);
+  assert_true(jnum(junk, "total_count") >= 1);
+  assert_true(jnum(junk, "unread_count") >= 1);
   o365_outcome_free(&o);
 }
 
@@ -196,7 +173,7 @@ static void test_create_exists(void **state) {
                                     "\"return_existing\"}",
                                     &o),
                    0);
-  assert_string_equal(str(o.output, "id"), id);
+  assert_string_equal(jstr(o.output, "id"), id);
   json_object *created = NULL;
   assert_true(json_object_object_get_ex(o.output, "created", &created));
   assert_false(json_object_get_boolean(created));

@@ -12,29 +12,13 @@
 
 #include <cmocka.h>
 
-#include "o365_fixture.h"
+#include "cards_test.h"
 
-static o365_fixture *fx;
-static wfc_conn *alice, *carol;
+static wfc_conn *carol; /* owned by fx */
 
 static int setup(void **state) {
   (void)state;
-  fx = o365_fixture_new(NULL);
-  if (fx == NULL)
-    return -1;
-  carol = o365_fixture_connect(fx, "carol@contoso.test");
-  alice = o365_fixture_connect(fx, "alice@contoso.test");
-  return alice && carol ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  return o365_fixture_free(fx);
-}
-
-static const char *jstr(json_object *o, const char *k) {
-  json_object *v = NULL;
-  return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+  return ct_up(NULL, &carol);
 }
 
 static int jbool(json_object *o, const char *k) {

@@ -13,10 +13,7 @@
 
 #include <cmocka.h>
 
-#include "o365_fixture.h"
-
-static o365_fixture *fx;
-static wfc_conn *alice;
+#include "cards_test.h"
 
 static int setup(void **state) {
   (void)state;
@@ -33,28 +30,9 @@ static int setup(void **state) {
       "away\"}},{\"user\":\"carol@contoso.test\",\"mailboxFull\":true,"
       "\"maxMessageSize\":10485760}]");
   json_object_object_add(doc, "mailboxes", boxes);
-  fx = o365_fixture_new_doc(doc);
+  int rc = ct_up(doc, NULL);
   json_object_put(doc);
-  if (fx == NULL)
-    return -1;
-  alice = o365_fixture_connect(fx, "alice@contoso.test");
-  return alice ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  return o365_fixture_free(fx);
-}
-
-static const char *str(json_object *o, const char *key) {
-  json_object *v = NULL;
-  return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v)
-                                               : NULL;
-}
-
-static int64_t num(json_object *o, const char *key) {
-  json_object *v = NULL;
-  return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
+  return rc;
 }
 
 static int boolean(json_object *o, const char *key) {
@@ -68,7 +46,7 @@ static json_object *tip_for(json_object *out, const char *address) {
   assert_true(json_object_object_get_ex(out, "tips", &tips));
   for (size_t i = 0; i < json_object_array_length(tips); i++) {
     json_object *t = json_object_array_get_idx(tips, i);
-    if (strcmp(str(t, "address"), address) == 0)
+    if (strcmp(jstr(t, "address"), address) == 0)
       return t;
   }
   return NULL;
@@ -90,16 +68,16 @@ static void test_mail_tips(void **state) {
   json_object *bob = tip_for(o.output, "bob@contoso.test");
   assert_non_null(bob);
   assert_int_equal(boolean(bob, "automatic_replies"), 1);
-  assert_string_equal(str(bob, "automatic_reply_message"), "Bob is away");
+  assert_string_equal(jstr(bob, "automatic_reply_message"), "Bob is away");
   assert_int_equal(boolean(bob, "mailbox_full"), 0);
-  assert_string_equal(str(bob, "recipient_scope"), "internal");
+  assert_string_equal(jstr(bob, "recipient_scope"), "internal");
   assert_int_equal(boolean(bob, "delivery_restricted"), 0);
   json_object *carol = tip_for(o.output, "carol@contoso.test");
   assert_int_equal(boolean(carol, "automatic_replies"), 0);
   assert_int_equal(boolean(carol, "mailbox_full"), 1);
-  assert_int_equal(num(carol, "max_message_size"), 10485760);
+  assert_int_equal(jnum(carol, "max_message_size"), 10485760);
   json_object *ext = tip_for(o.output, "someone@example.org");
-  assert_string_equal(str(ext, "recipient_scope"), "external");
+  assert_string_equal(jstr(ext, "recipient_scope"), "external");
   o365_outcome_free(&o);
 
   /* Only the tips asked for. */
@@ -110,7 +88,7 @@ static void test_mail_tips(void **state) {
                    0);
   carol = tip_for(o.output, "carol@contoso.test");
   assert_int_equal(boolean(carol, "mailbox_full"), 1);
-  assert_int_equal(num(carol, "max_message_size"), -1);
+  assert_int_equal(jnum(carol, "max_message_size"), -1);
   o365_outcome_free(&o);
 
   /* Asked as the shared mailbox alice has full access to. */
@@ -176,9 +154,9 @@ static void test_auto_replies_with_permission(void **state) {
                        "\"external_audience\":\"contactsOnly\"}",
                        &o),
       0);
-  assert_string_equal(str(o.output, "status"), "alwaysEnabled");
-  assert_string_equal(str(o.output, "internal_message"), "Alice is on leave");
-  assert_string_equal(str(o.output, "external_audience"), "contactsOnly");
+  assert_string_equal(jstr(o.output, "status"), "alwaysEnabled");
+  assert_string_equal(jstr(o.output, "internal_message"), "Alice is on leave");
+  assert_string_equal(jstr(o.output, "external_audience"), "contactsOnly");
   o365_outcome_free(&o);
   /* Senders now see it in the mail tips. */
   assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
@@ -186,7 +164,7 @@ static void test_auto_replies_with_permission(void **state) {
                                     &o),
                    0);
   json_object *t = tip_for(o.output, "alice@contoso.test");
-  assert_string_equal(str(t, "automatic_reply_message"), "Alice is on leave");
+  assert_string_equal(jstr(t, "automatic_reply_message"), "Alice is on leave");
   o365_outcome_free(&o);
 
   /* Scheduled, with offsets converted to UTC; a window around now. */
@@ -196,10 +174,10 @@ static void test_auto_replies_with_permission(void **state) {
                                     "\"2099-12-31T23:30:00Z\"}",
                                     &o),
                    0);
-  assert_string_equal(str(o.output, "status"), "scheduled");
-  assert_string_equal(str(o.output, "start"), "2000-01-01T00:00:00");
-  assert_string_equal(str(o.output, "end"), "2099-12-31T23:30:00");
-  assert_string_equal(str(o.output, "time_zone"), "UTC");
+  assert_string_equal(jstr(o.output, "status"), "scheduled");
+  assert_string_equal(jstr(o.output, "start"), "2000-01-01T00:00:00");
+  assert_string_equal(jstr(o.output, "end"), "2099-12-31T23:30:00");
+  assert_string_equal(jstr(o.output, "time_zone"), "UTC");
   o365_outcome_free(&o);
   assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
                                     "{\"recipients\":[\"alice@contoso.test\"]}",
@@ -265,7 +243,7 @@ static void test_custom_get_paging(void **state) {
   /* The number of top-level folders, from List Folders. */
   assert_int_equal(
       o365_fixture_run(fx, "list_folders", "{\"recursive\":false}", &o), 0);
-  int64_t top = num(o.output, "count");
+  int64_t top = jnum(o.output, "count");
   o365_outcome_free(&o);
   assert_true(top > 2);
 
@@ -276,15 +254,15 @@ static void test_custom_get_paging(void **state) {
                                     "{\"$top\":2}}",
                                     &o),
                    0);
-  assert_int_equal(num(o.output, "status_code"), 200);
+  assert_int_equal(jnum(o.output, "status_code"), 200);
   json_object *body = NULL, *value = NULL, *headers = NULL;
   assert_true(json_object_object_get_ex(o.output, "body", &body));
   assert_true(json_object_object_get_ex(body, "value", &value));
   assert_int_equal(json_object_array_length(value), 2);
-  assert_non_null(str(body, "@odata.nextLink"));
+  assert_non_null(jstr(body, "@odata.nextLink"));
   assert_true(json_object_object_get_ex(o.output, "headers", &headers));
-  assert_non_null(strstr(str(headers, "Content-Type"), "application/json"));
-  assert_non_null(str(headers, "request-id"));
+  assert_non_null(strstr(jstr(headers, "Content-Type"), "application/json"));
+  assert_non_null(jstr(headers, "request-id"));
   o365_outcome_free(&o);
 
   /* Following @odata.nextLink: every folder, no link left. */
@@ -298,8 +276,8 @@ static void test_custom_get_paging(void **state) {
   assert_true(json_object_object_get_ex(o.output, "body", &body));
   assert_true(json_object_object_get_ex(body, "value", &value));
   assert_int_equal(json_object_array_length(value), top);
-  assert_null(str(body, "@odata.nextLink"));
-  assert_int_equal(num(o.output, "pages"), (top + 1) / 2);
+  assert_null(jstr(body, "@odata.nextLink"));
+  assert_int_equal(jnum(o.output, "pages"), (top + 1) / 2);
   o365_outcome_free(&o);
 
   /* max_pages stops early and leaves the link to continue from. */
@@ -313,7 +291,7 @@ static void test_custom_get_paging(void **state) {
   assert_true(json_object_object_get_ex(o.output, "body", &body));
   assert_true(json_object_object_get_ex(body, "value", &value));
   assert_int_equal(json_object_array_length(value), 2);
-  assert_non_null(str(body, "@odata.nextLink"));
+  assert_non_null(jstr(body, "@odata.nextLink"));
   o365_outcome_free(&o);
 }
 
@@ -326,11 +304,11 @@ static void test_custom_statuses_and_writes(void **state) {
                                     "\"/me/messages/AAMkNope\"}",
                                     &o),
                    0);
-  assert_int_equal(num(o.output, "status_code"), 404);
+  assert_int_equal(jnum(o.output, "status_code"), 404);
   json_object *body = NULL, *err = NULL;
   assert_true(json_object_object_get_ex(o.output, "body", &body));
   assert_true(json_object_object_get_ex(body, "error", &err));
-  assert_string_equal(str(err, "code"), "ErrorItemNotFound");
+  assert_string_equal(jstr(err, "code"), "ErrorItemNotFound");
   o365_outcome_free(&o);
 
   /* POST with a JSON body and an extra header; a shared mailbox path. */
@@ -343,13 +321,13 @@ static void test_custom_statuses_and_writes(void **state) {
           "\"body\":{\"subject\":\"made by hand\"}}",
           &o),
       0);
-  assert_int_equal(num(o.output, "status_code"), 201);
+  assert_int_equal(jnum(o.output, "status_code"), 201);
   json_object *headers = NULL;
   assert_true(json_object_object_get_ex(o.output, "headers", &headers));
-  assert_non_null(str(headers, "Preference-Applied"));
+  assert_non_null(jstr(headers, "Preference-Applied"));
   assert_true(json_object_object_get_ex(o.output, "body", &body));
-  assert_string_equal(str(body, "subject"), "made by hand");
-  char *id = strdup(str(body, "id"));
+  assert_string_equal(jstr(body, "subject"), "made by hand");
+  char *id = strdup(jstr(body, "id"));
   o365_outcome_free(&o);
   json_object *drafts =
       o365_fixture_messages(fx, "support@contoso.test", "drafts");
@@ -364,14 +342,14 @@ static void test_custom_statuses_and_writes(void **state) {
            "\"renamed\"}}",
            o365_fixture_url(fx), id);
   assert_int_equal(o365_fixture_run(fx, "custom_api_action", input, &o), 0);
-  assert_int_equal(num(o.output, "status_code"), 200);
+  assert_int_equal(jnum(o.output, "status_code"), 200);
   o365_outcome_free(&o);
   snprintf(input, sizeof input,
            "{\"method\":\"DELETE\",\"relative_url\":\"/users/"
            "support@contoso.test/messages/%s\"}",
            id);
   assert_int_equal(o365_fixture_run(fx, "custom_api_action", input, &o), 0);
-  assert_int_equal(num(o.output, "status_code"), 204);
+  assert_int_equal(jnum(o.output, "status_code"), 204);
   assert_true(json_object_object_get_ex(o.output, "body", &body));
   assert_null(body);
   o365_outcome_free(&o);
