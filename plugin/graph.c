@@ -273,6 +273,10 @@ static void deliver(o365_graph_req *r, int error, const char *message,
   }
   if (res.error != 0 && res.message == NULL)
     res.message = code_message(res.error);
+  if (!r->idempotent && r->attempts > 0 &&
+      ((http == NULL && (error == WFC_ENET || error == WFC_ETIMEDOUT)) ||
+       res.status == 502 || res.status == 504))
+    res.outcome_unknown = 1;
   gate *g = r->gate;
   if (r->stage == ST_QUEUED)
     gate_unqueue(r);
@@ -903,14 +907,24 @@ void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
   if (res->retry_after_ms >= 0)
     json_object_object_add(d, "retry_after_ms",
                            json_object_new_int64(res->retry_after_ms));
+  /* Said in words as well as in the detail: a flow author must not read
+   * "failed" as "nothing happened" when a send may have gone out. */
+  const char *unknown = "";
+  if (res->outcome_unknown) {
+    o365_json_add_str(d, "outcome", "unknown");
+    unknown = " (the outcome is unknown: Microsoft may have carried out the "
+              "request, so it was not repeated; a card run with an "
+              "idempotency key can be run again safely)";
+  }
   int code = res->error ? res->error : WFC_EREMOTE;
   const char *msg = res->message ? res->message : code_message(code);
   if (what == NULL)
     what = "Microsoft Graph request failed";
   if (res->gerr.code[0])
-    o365_api->call_fail(call, code, d, "%s: %s: %s", what, res->gerr.code, msg);
+    o365_api->call_fail(call, code, d, "%s: %s: %s%s", what, res->gerr.code,
+                        msg, unknown);
   else
-    o365_api->call_fail(call, code, d, "%s: %s", what, msg);
+    o365_api->call_fail(call, code, d, "%s: %s%s", what, msg, unknown);
 }
 
 /* ---- Paging ----------------------------------------------------------------

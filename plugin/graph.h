@@ -101,6 +101,12 @@ typedef struct o365_graph_res {
   o365_graph_err gerr;      /* when status >= 400 */
   int64_t retry_after_ms;   /* last Retry-After seen, -1 if none */
   int attempts;             /* HTTP requests sent */
+  /* A request that is not safe to repeat (a POST such as sendMail) failed
+   * in a way that does not say whether Graph carried it out: the
+   * connection broke or timed out after sending, or a gateway answered
+   * 502/504. It was not repeated; the caller must not assume either
+   * outcome. */
+  int outcome_unknown;
 } o365_graph_res;
 
 typedef struct o365_graph_req o365_graph_req;

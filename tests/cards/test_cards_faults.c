@@ -137,6 +137,7 @@ static void test_reset_fails_clearly_retry_sends_once(void **state) {
   /* The transport's words vary with timing ("Empty reply from server",
    * "select/poll returned error"): the request is named. */
   assert_says(o.message, "POST http://127.0.0.1:");
+  assert_says(o.message, "the outcome is unknown");
   o365_outcome_free(&o);
   /* Not repeated by the plugin: at most curl's one silent repeat. */
   assert_true(sendmail_calls() <= calls + 2);
@@ -170,6 +171,10 @@ static void test_504_not_resent(void **state) {
   assert_int_equal(rc, WFC_EREMOTE);
   assert_says(o.message, "sending the message failed");
   assert_says(o.message, "GatewayTimeout");
+  assert_says(o.message, "the outcome is unknown");
+  json_object *oc = NULL;
+  assert_true(json_object_object_get_ex(o.detail, "outcome", &oc));
+  assert_string_equal(json_object_get_string(oc), "unknown");
   json_object *st = NULL;
   assert_true(json_object_object_get_ex(o.detail, "status", &st));
   assert_int_equal(json_object_get_int(st), 504);
@@ -247,6 +252,7 @@ static void test_send_beyond_deadline_times_out_once(void **state) {
   fprintf(stderr, "deadline: %d %s\n", rc, o.message);
   assert_int_equal(rc, WFC_ETIMEDOUT);
   assert_says(o.message, "deadline of 2000 ms exceeded");
+  assert_says(o.message, "the outcome is unknown");
   o365_outcome_free(&o);
   clear_faults();
   /* Not repeated by the plugin; the emulator answers the late request
