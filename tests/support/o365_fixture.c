@@ -510,10 +510,40 @@ static int rm_entry(const char *path, const struct stat *sb, int type,
   return remove(path);
 }
 
+/* Request bodies the emulator refused because they do not match
+ * Microsoft's OpenAPI shapes since the last reset; -1 when unknown. */
+long o365_fixture_openapi_rejections(o365_fixture *fx) {
+  long st = 0;
+  json_object *j =
+      o365_fixture_admin(fx, "GET", "/__emulator/stats", NULL, &st);
+  json_object *n = NULL;
+  long v = -1;
+  if (st == 200 && json_object_object_get_ex(j, "openapi_rejections", &n))
+    v = (long)json_object_get_int64(n);
+  json_object_put(j);
+  return v;
+}
+
+/* Every card test doubles as a check that the plugin's requests match the
+ * Graph OpenAPI shapes: a rejection fails the run that caused it. */
+static int check_shapes(o365_fixture *fx) {
+  if (fx->emu == NULL || fx->admin == NULL)
+    return 0;
+  long n = o365_fixture_openapi_rejections(fx);
+  if (n > 0) {
+    fprintf(stderr,
+            "fixture: the emulator refused %ld request body(ies) that do "
+            "not match Graph's OpenAPI shapes\n",
+            n);
+    return 1;
+  }
+  return 0;
+}
+
 int o365_fixture_free(o365_fixture *fx) {
   if (fx == NULL)
     return 0;
-  int bad = 0;
+  int bad = check_shapes(fx);
   for (size_t i = 0; i < fx->nconns; i++) {
     wfc_conn_release(fx->conns[i]->conn);
     json_object_put(fx->conns[i]->creds);
@@ -576,6 +606,8 @@ json_object *o365_fixture_admin(o365_fixture *fx, const char *method,
 }
 
 int o365_fixture_reset(o365_fixture *fx) {
+  if (check_shapes(fx))
+    return -1;
   long st = 0;
   json_object_put(
       o365_fixture_admin(fx, "POST", "/__emulator/reset", NULL, &st));

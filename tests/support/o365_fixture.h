@@ -118,6 +118,10 @@ long o365_fixture_route_count(o365_fixture *fx, const char *method,
 /* Graph requests (as o365_fixture_graph_requests) answered with status
  * (0: connections reset without an answer). -1 on error. */
 long o365_fixture_status_count(o365_fixture *fx, long status);
+/* Request bodies the emulator refused for not matching Graph's OpenAPI
+ * shapes since the last reset (-1: unknown). o365_fixture_reset and
+ * o365_fixture_free fail when it is not 0. */
+long o365_fixture_openapi_rejections(o365_fixture *fx);
 /* Messages really sent by user (GET /__emulator/mail/{user}/sent count). */
 long o365_fixture_sent_count(o365_fixture *fx, const char *user);
 /* GET /__emulator/mail/{user}/messages[?folder=] -> the "value" array
