@@ -294,6 +294,18 @@ static json_object *ref_schema(const char *name) {
   return o;
 }
 
+/* add_op with schemas given by component name (NULL: none); add_op
+ * borrows its schemas, so the $ref objects made here are freed here. */
+static void add_ref_op(json_object *paths_out, const char *key,
+                       const char *method, const char *req_name,
+                       const char *resp_name) {
+  json_object *req = req_name ? ref_schema(req_name) : NULL;
+  json_object *resp = resp_name ? ref_schema(resp_name) : NULL;
+  add_op(paths_out, key, method, false, req, resp);
+  json_object_put(req);
+  json_object_put(resp);
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: %s <graph-openapi dir> <out.json>\n", argv[0]);
@@ -341,13 +353,13 @@ int main(int argc, char **argv) {
   }
   /* mailboxSettings is a property of user (Users.yml, not stored here):
    * its operations are described through the component schemas. */
-  add_op(paths_out, "/mailboxSettings", "get", false, NULL,
-         ref_schema("microsoft.graph.mailboxSettings"));
-  add_op(paths_out, "/mailboxSettings", "patch", false,
-         ref_schema("microsoft.graph.mailboxSettings"),
-         ref_schema("microsoft.graph.mailboxSettings"));
-  add_op(paths_out, "/mailboxSettings/automaticRepliesSetting", "get", false,
-         NULL, ref_schema("microsoft.graph.automaticRepliesSetting"));
+  add_ref_op(paths_out, "/mailboxSettings", "get", NULL,
+             "microsoft.graph.mailboxSettings");
+  add_ref_op(paths_out, "/mailboxSettings", "patch",
+             "microsoft.graph.mailboxSettings",
+             "microsoft.graph.mailboxSettings");
+  add_ref_op(paths_out, "/mailboxSettings/automaticRepliesSetting", "get", NULL,
+             "microsoft.graph.automaticRepliesSetting");
   /* Subtypes chosen by "@odata.type" in bodies (no $ref leads to them). */
   static const char *const subtypes[] = {
       "microsoft.graph.fileAttachment", "microsoft.graph.itemAttachment",
