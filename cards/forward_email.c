@@ -45,17 +45,6 @@ static const wfc_field inputs[] = {
      .max = 100},
     {0}};
 
-static void on_done(void *arg, const o365_graph_res *res) {
-  wfc_call *call = arg;
-  if (res->error != 0) {
-    o365_msg_fail(call, res, "forwarding failed");
-    return;
-  }
-  struct json_object *out = json_object_new_object();
-  json_object_object_add(out, "sent", json_object_new_boolean(1));
-  o365_api->call_done(call, out);
-}
-
 static int invoke(wfc_call *call) {
   struct json_object *in = o365_api->call_input(call);
   char err[256];
@@ -78,24 +67,13 @@ static int invoke(wfc_call *call) {
     json_object_object_add(body, "message", msg);
   else
     json_object_put(msg);
-  const char *id = o365_json_str(in, "message_id");
-  int rc;
-  if (files != NULL && json_object_array_length(files) > 0) {
-    o365_compose c = {.source_id = id,
-                      .create_action = "createForward",
-                      .create_body = body,
-                      .files = files,
-                      .send = 1,
-                      .what = "forwarding failed"};
-    rc = o365_msg_compose(call, &c);
-  } else {
-    o365_buf path;
-    o365_buf_init(&path);
-    o365_msg_path(&path, o365_call_mailbox(call), id, "forward");
-    o365_graph_opts o = {.method = "POST", .path = path.data, .body = body};
-    rc = path.oom ? WFC_ENOMEM : o365_graph_send(call, &o, on_done, call, NULL);
-    o365_buf_free(&path);
-  }
+  o365_compose c = {.source_id = o365_json_str(in, "message_id"),
+                    .create_action = "createForward",
+                    .create_body = body,
+                    .files = files,
+                    .send = 1,
+                    .what = "forwarding failed"};
+  int rc = o365_msg_respond(call, "forward", &c);
   json_object_put(body);
   return rc;
 }

@@ -55,17 +55,6 @@ static const wfc_field inputs[] = {
      .max = 100},
     {0}};
 
-static void on_done(void *arg, const o365_graph_res *res) {
-  wfc_call *call = arg;
-  if (res->error != 0) {
-    o365_msg_fail(call, res, "replying failed");
-    return;
-  }
-  struct json_object *out = json_object_new_object();
-  json_object_object_add(out, "sent", json_object_new_boolean(1));
-  o365_api->call_done(call, out);
-}
-
 static int invoke(wfc_call *call) {
   struct json_object *in = o365_api->call_input(call);
   char err[256];
@@ -86,26 +75,14 @@ static int invoke(wfc_call *call) {
     json_object_object_add(body, "message", msg);
   else
     json_object_put(msg);
-  const char *id = o365_json_str(in, "message_id");
-  int rc;
-  if (files != NULL && json_object_array_length(files) > 0) {
-    o365_compose c = {.source_id = id,
-                      .create_action =
-                          reply_all ? "createReplyAll" : "createReply",
-                      .create_body = body,
-                      .files = files,
-                      .send = 1,
-                      .what = "replying failed"};
-    rc = o365_msg_compose(call, &c);
-  } else {
-    o365_buf path;
-    o365_buf_init(&path);
-    o365_msg_path(&path, o365_call_mailbox(call), id,
-                  reply_all ? "replyAll" : "reply");
-    o365_graph_opts o = {.method = "POST", .path = path.data, .body = body};
-    rc = path.oom ? WFC_ENOMEM : o365_graph_send(call, &o, on_done, call, NULL);
-    o365_buf_free(&path);
-  }
+  o365_compose c = {.source_id = o365_json_str(in, "message_id"),
+                    .create_action =
+                        reply_all ? "createReplyAll" : "createReply",
+                    .create_body = body,
+                    .files = files,
+                    .send = 1,
+                    .what = "replying failed"};
+  int rc = o365_msg_respond(call, reply_all ? "replyAll" : "reply", &c);
   json_object_put(body);
   return rc;
 }

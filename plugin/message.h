@@ -184,6 +184,13 @@ typedef struct o365_compose {
 } o365_compose;
 int o365_msg_compose(wfc_call *call, const o365_compose *c);
 
+/* Reply, reply all or forward: POST .../messages/{id}/{action} with body
+ * (the action's JSON: comment, message, toRecipients), or, when files has
+ * entries, the draft pipeline through c->create_action. Completes the
+ * call with {"sent": true} (o365_msg_sent_fields) or the Graph error
+ * explained as c->what. Borrowed: everything. */
+int o365_msg_respond(wfc_call *call, const char *action, const o365_compose *c);
+
 /* Move or copy (action "move" / "copy") the input's message_id to the
  * input's "folder" (folders.h: well-known name, path or id): resolve, then
  * POST {mb}/messages/{id}/{action} {"destinationId"}; completes the call
