@@ -64,7 +64,7 @@ WFC_EXTERN const char *wfc_strerror(int code);
 WFC_EXTERN const char *wfc_err_name(int code);
 
 /* Opaque error detail, owned by the host. A plugin fills it only through
- * wfc_host_api.error_set / error_detail. */
+ * wfc_host_api.error_set() (in init); a call fails through call_fail(). */
 typedef struct wfc_error wfc_error;
 
 #ifdef __cplusplus
