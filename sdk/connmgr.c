@@ -132,9 +132,12 @@ struct wfc_connmgr {
 /* ---- small helpers ---------------------------------------------------------
  */
 
+/* The entry's token copies are held in the log's redaction table while
+ * in use and released (the value is dead: rotated out or wiped) when
+ * dropped, so the table holds the live connections' tokens only. */
 static void secret_drop(char **s) {
   if (*s != NULL) {
-    wfc__log_forget_secret(*s);
+    wfc__log_secret_release(*s);
     wfc__secret_free(*s);
     *s = NULL;
   }
@@ -145,8 +148,20 @@ static char *secret_dup(const char *s) {
     return NULL;
   char *d = strdup(s);
   if (d != NULL && strlen(d) >= 4)
-    wfc__log_secret(d);
+    wfc__log_secret_hold(d);
   return d;
+}
+
+/* The tokens of creds (borrowed) are dead, never used: every registration
+ * of them (the plugin's, made when it got them) leaves the redaction
+ * table. A hold and its release do exactly that. */
+static void secrets_retire(json_object *creds) {
+  static const char *const keys[] = {"access_token", "refresh_token"};
+  for (size_t i = 0; i < 2; i++) {
+    const char *v = wfc__json_str(creds, keys[i]);
+    if (v != NULL && wfc__log_secret_hold(v) == 0)
+      wfc__log_secret_release(v);
+  }
 }
 
 /* Cleanses the string values inside v (secrets), then releases it. */
@@ -333,13 +348,17 @@ static void ready_push(wfc_connmgr *m, waiter *w, int status,
 /* ---- entries and the token service ---------------------------------------
  */
 
+/* Takes the tokens from e->sealed. The new ones are held before the old
+ * ones are released: a value in both (a refresh token the endpoint did
+ * not rotate) stays registered throughout. */
 static void entry_set_access(entry *e) {
-  secret_drop(&e->access);
-  secret_drop(&e->refresh);
+  char *old_access = e->access, *old_refresh = e->refresh;
   e->expires_ms = 0;
   json_object *cr = wfc__json_obj(e->sealed, "credentials");
   e->access = secret_dup(wfc__json_str(cr, "access_token"));
   e->refresh = secret_dup(wfc__json_str(cr, "refresh_token"));
+  secret_drop(&old_access);
+  secret_drop(&old_refresh);
   int64_t s;
   if (wfc__json_int64(cr, "expires_at", &s) == 0 && s > 0)
     e->expires_ms = s * 1000;
@@ -597,9 +616,12 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   if (status == 0 && (e->deleted || strcmp(e->state, WFC_CONN_REVOKED) == 0)) {
     /* Revoked or deleted while refreshing: the new tokens are dropped. */
     status = e->deleted ? WFC_ENOTFOUND : WFC_EREAUTH;
+    secrets_retire(fresh);
   } else if (e->sealed == NULL) {
     /* Reauthorized while refreshing: the credentials of the new grant
      * (already in the store) win over what this refresh got. */
+    if (status == 0)
+      secrets_retire(fresh);
     status = entry_load(e, 0);
     if (status == 0 && e->access == NULL)
       status = WFC_EREAUTH;
@@ -1241,9 +1263,13 @@ static void auth_apply(op *o, json_object *output) {
                                           WFC_CONN_CONNECTED, "");
       what = "save the new credentials";
       if (rc == 0 && e != NULL) {
-        /* Drop what memory held: the next use opens the new secrets. */
-        entry_drop_secrets(e);
         e->rejected = 0;
+        e->dirty = 0; /* the new grant wins over an unsaved rotation */
+        /* Open the new grant now (its tokens held before the old ones are
+         * released); with a refresh in flight, drop what memory held: the
+         * refresh sees no secrets and takes the new grant from the store. */
+        if (e->refreshing || entry_load(e, 1) != 0)
+          entry_drop_secrets(e);
         entry_get(m, o->reauth_id, &e, NULL);
       }
     } else if (strcmp(state, "denied") != 0) {

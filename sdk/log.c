@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -26,16 +27,18 @@
 typedef struct secret {
   char *value; /* locked, no-dump copy; owned here */
   size_t len;
-  size_t alloc; /* bytes of the page run, 0 when from the secure heap */
-  unsigned refs;
-  uint64_t seq; /* registration order, for eviction */
+  size_t alloc;  /* bytes of the page run, 0 when from the secure heap */
+  unsigned refs; /* plain registrations (wfc__log_secret) */
+  unsigned held; /* holds (wfc__log_secret_hold); never 0 with refs 0 */
+  uint64_t seq;  /* registration order, for eviction */
 } secret;
 
-/* Guards secrets, the sink and the output order. */
+/* Guards secrets, the stats, the sink and the output order. */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static secret *secrets;
-static size_t nsecrets, capsecrets;
-static uint64_t secret_seq;
+static size_t nsecrets, capsecrets, nheld;
+static uint64_t secret_seq, evicted, evicted_held;
+static int full_warned; /* the "held secrets exceed the table" warning */
 static wfc__log_sink_fn sink_fn;
 static void *sink_arg;
 
@@ -128,19 +131,53 @@ static char *secret_copy(const char *value, size_t len, size_t *alloc) {
   return mem;
 }
 
-/* Caller holds log_mu and nsecrets == WFC_LOG_MAX_SECRETS. */
-static void evict_oldest(void) {
-  size_t old = 0;
-
-  for (size_t i = 1; i < nsecrets; i++)
-    if (secrets[i].seq < secrets[old].seq)
-      old = i;
-  secret_free(&secrets[old]);
-  secrets[old] = secrets[--nsecrets];
+/* Caller holds log_mu. Removes secrets[i] (cleansed). */
+static void secret_remove(size_t i) {
+  if (secrets[i].held > 0)
+    nheld--;
+  secret_free(&secrets[i]);
+  secrets[i] = secrets[--nsecrets];
 }
 
-int wfc__log_secret(const char *value) {
-  size_t len, alloc;
+/* Caller holds log_mu and nsecrets == WFC_LOG_MAX_SECRETS. The oldest
+ * plain secret goes first: nobody would forget it (a plugin's registration
+ * of a one-off value). A held one goes only when every slot is held, that
+ * is when the live connections need more than the table. Returns 1 when a
+ * held one went. */
+static int evict_oldest(void) {
+  size_t old = nsecrets, old_held = 0;
+
+  for (size_t i = 0; i < nsecrets; i++) {
+    if (secrets[i].held == 0) {
+      if (old == nsecrets || secrets[i].seq < secrets[old].seq)
+        old = i;
+    } else if (secrets[i].seq < secrets[old_held].seq ||
+               secrets[old_held].held == 0) {
+      old_held = i;
+    }
+  }
+  if (old == nsecrets) {
+    secret_remove(old_held);
+    evicted_held++;
+    return 1;
+  }
+  secret_remove(old);
+  evicted++;
+  return 0;
+}
+
+/* Caller holds log_mu. The index of value, or nsecrets. */
+static size_t secret_find(const char *value, size_t len) {
+  for (size_t i = 0; i < nsecrets; i++)
+    if (secrets[i].len == len && memcmp(secrets[i].value, value, len) == 0)
+      return i;
+  return nsecrets;
+}
+
+/* One registration of value: a hold or a plain one. */
+static int secret_add(const char *value, bool hold) {
+  size_t len, alloc, i;
+  int warn = 0;
   char *copy;
 
   if (value == NULL)
@@ -150,16 +187,18 @@ int wfc__log_secret(const char *value) {
     return WFC_EINVAL;
 
   pthread_mutex_lock(&log_mu);
-  for (size_t i = 0; i < nsecrets; i++) {
-    if (secrets[i].len == len && memcmp(secrets[i].value, value, len) == 0) {
+  i = secret_find(value, len);
+  if (i < nsecrets) {
+    if (hold && secrets[i].held++ == 0)
+      nheld++;
+    else if (!hold)
       secrets[i].refs++;
-      secrets[i].seq = ++secret_seq;
-      pthread_mutex_unlock(&log_mu);
-      return 0;
-    }
+    secrets[i].seq = ++secret_seq;
+    pthread_mutex_unlock(&log_mu);
+    return 0;
   }
-  if (nsecrets == WFC_LOG_MAX_SECRETS)
-    evict_oldest();
+  if (nsecrets == WFC_LOG_MAX_SECRETS && evict_oldest() && !full_warned)
+    warn = full_warned = 1;
   if (nsecrets == capsecrets) {
     size_t ncap = capsecrets ? capsecrets * 2 : 16;
     secret *n = realloc(secrets, ncap * sizeof *n);
@@ -175,9 +214,25 @@ int wfc__log_secret(const char *value) {
     pthread_mutex_unlock(&log_mu);
     return WFC_ENOMEM;
   }
-  secrets[nsecrets++] = (secret){copy, len, alloc, 1, ++secret_seq};
+  secrets[nsecrets++] =
+      (secret){copy, len, alloc, hold ? 0 : 1, hold ? 1 : 0, ++secret_seq};
+  if (hold)
+    nheld++;
   pthread_mutex_unlock(&log_mu);
+  if (warn)
+    wfc__log(WFC_LOG_WARN,
+             "log redaction: more than %d secrets of live connections; the "
+             "oldest are left to pattern redaction (said once)",
+             WFC_LOG_MAX_SECRETS);
   return 0;
+}
+
+int wfc__log_secret(const char *value) {
+  return secret_add(value, false);
+}
+
+int wfc__log_secret_hold(const char *value) {
+  return secret_add(value, true);
 }
 
 size_t wfc__log_secret_count(void) {
@@ -189,22 +244,44 @@ size_t wfc__log_secret_count(void) {
   return n;
 }
 
+void wfc__log_get_secret_stats(wfc__log_secret_stats *out) {
+  pthread_mutex_lock(&log_mu);
+  *out = (wfc__log_secret_stats){.count = nsecrets,
+                                 .held = nheld,
+                                 .evicted = evicted,
+                                 .evicted_held = evicted_held};
+  for (size_t i = 0; i < nsecrets; i++)
+    if (secrets[i].alloc == 0)
+      out->in_secure_heap++;
+  pthread_mutex_unlock(&log_mu);
+}
+
 void wfc__log_forget_secret(const char *value) {
-  size_t len;
+  size_t i;
 
   if (value == NULL)
     return;
-  len = strlen(value);
   pthread_mutex_lock(&log_mu);
-  for (size_t i = 0; i < nsecrets; i++) {
-    if (secrets[i].len == len && memcmp(secrets[i].value, value, len) == 0) {
-      if (--secrets[i].refs == 0) {
-        secret_free(&secrets[i]);
-        secrets[i] = secrets[--nsecrets];
-      }
-      break;
-    }
-  }
+  i = secret_find(value, strlen(value));
+  if (i < nsecrets && secrets[i].refs > 0 && --secrets[i].refs == 0 &&
+      secrets[i].held == 0)
+    secret_remove(i);
+  pthread_mutex_unlock(&log_mu);
+}
+
+void wfc__log_secret_release(const char *value) {
+  size_t i;
+
+  if (value == NULL)
+    return;
+  pthread_mutex_lock(&log_mu);
+  i = secret_find(value, strlen(value));
+  /* The last hold gone, the value is dead (rotated out, wiped): the plain
+   * registrations of it go too, as nobody else would forget them. */
+  if (i < nsecrets && secrets[i].held == 1)
+    secret_remove(i);
+  else if (i < nsecrets && secrets[i].held > 1)
+    secrets[i].held--;
   pthread_mutex_unlock(&log_mu);
 }
 
@@ -214,8 +291,71 @@ void wfc__log_forget_all(void) {
     secret_free(&secrets[i]);
   free(secrets);
   secrets = NULL;
-  nsecrets = capsecrets = 0;
+  nsecrets = capsecrets = nheld = 0;
+  evicted = evicted_held = 0;
+  full_warned = 0;
   pthread_mutex_unlock(&log_mu);
+}
+
+/* ---- the secure heap ---------------------------------------------------- */
+
+static pthread_once_t heap_once = PTHREAD_ONCE_INIT;
+static int heap_state = WFC_LOG_HEAP_OFF;
+
+/* WFC_SECURE_HEAP: bytes, a power of two in [4096, 1 GiB], or 0 for none.
+ * Returns the size, or the default with a warning when malformed. */
+static size_t heap_size_from_env(void) {
+  const char *v = getenv("WFC_SECURE_HEAP");
+  unsigned long long n;
+  char *end;
+
+  if (v == NULL || *v == '\0')
+    return WFC_LOG_SECURE_HEAP_DEFAULT;
+  errno = 0;
+  n = strtoull(v, &end, 10);
+  if (errno == 0 && *end == '\0' && v[0] != '-' &&
+      (n == 0 || (n >= 4096 && n <= (1ull << 30) && (n & (n - 1)) == 0)))
+    return (size_t)n;
+  wfc__log(WFC_LOG_WARN,
+           "WFC_SECURE_HEAP=%s: expected 0 or a power of two from 4096 to "
+           "1073741824 (bytes); using %d",
+           v, WFC_LOG_SECURE_HEAP_DEFAULT);
+  return WFC_LOG_SECURE_HEAP_DEFAULT;
+}
+
+static void heap_init_once(void) {
+  size_t size;
+  int rc;
+
+  if (CRYPTO_secure_malloc_initialized()) {
+    heap_state = WFC_LOG_HEAP_HOST;
+    return;
+  }
+  size = heap_size_from_env();
+  if (size == 0)
+    return; /* off by request: locked pages of their own */
+  rc = CRYPTO_secure_malloc_init(size, WFC_LOG_SECURE_HEAP_MIN);
+  if (rc == 1) {
+    heap_state = WFC_LOG_HEAP_LOCKED;
+  } else if (rc == 2) {
+    /* Allocated but not locked or not guarded (RLIMIT_MEMLOCK below the
+     * size, mostly): still apart from the ordinary heap and cleansed. */
+    heap_state = WFC_LOG_HEAP_UNLOCKED;
+    wfc__log(WFC_LOG_WARN,
+             "the secure heap for secrets (%zu bytes) could not be locked in "
+             "memory (RLIMIT_MEMLOCK?): secrets may be swapped out",
+             size);
+  } else {
+    wfc__log(WFC_LOG_WARN,
+             "no secure heap for secrets (%zu bytes): each secret takes "
+             "locked pages of its own",
+             size);
+  }
+}
+
+int wfc__log_secure_heap_init(void) {
+  pthread_once(&heap_once, heap_init_once);
+  return heap_state;
 }
 
 /* ---- redaction ---------------------------------------------------------- */

@@ -49,24 +49,79 @@ int wfc__log_level_parse(const char *name);
  * sink is replaced. */
 void wfc__log_set_sink(wfc__log_sink_fn fn, void *arg);
 
-/* At most this many distinct secrets are kept; registering one more
- * forgets the one registered (or re-registered) longest ago. Tokens that
- * old have expired, and the pattern redaction still covers them. */
+/* Secrets come in two kinds of registration:
+ * - plain (wfc__log_secret; a plugin's api->secret, an authorization
+ *   code): nobody is sure to forget them; refcounted by
+ *   wfc__log_forget_secret;
+ * - held (wfc__log_secret_hold; the connection manager's live tokens):
+ *   the owner releases them (wfc__log_secret_release) when the value is
+ *   replaced or wiped, and then every registration of the value goes.
+ * So the table holds the live connections' tokens (2 per connection) plus
+ * plain one-off values. At most WFC_LOG_MAX_SECRETS distinct values are
+ * kept: registering one more evicts the oldest plain one (counted in
+ * .evicted); only when every slot is held (more than 2,048 connections
+ * with both tokens in use) does the oldest held one go (.evicted_held, and
+ * one warning per process). An evicted value is still caught by the
+ * pattern redaction when it appears as a bearer token or a known key's
+ * value, not when it appears bare. */
 #define WFC_LOG_MAX_SECRETS 4096
 
 /* Registers a secret (copied into locked memory excluded from core dumps,
- * cleansed when forgotten: OpenSSL's secure heap when the host has called
- * CRYPTO_secure_malloc_init, else a locked page of its own). Registering
- * the same value twice needs two forgets. Values shorter than 4 bytes are
- * refused (WFC_EINVAL): they would redact ordinary words. Returns 0 or a
- * negative WFC_E* code. */
+ * cleansed when forgotten: OpenSSL's secure heap when set up, see
+ * wfc__log_secure_heap_init, else a locked page run of its own).
+ * Registering the same value twice needs two forgets. Values shorter than
+ * 4 bytes are refused (WFC_EINVAL): they would redact ordinary words.
+ * Returns 0 or a negative WFC_E* code. */
 int wfc__log_secret(const char *value);
+/* The same as a hold: for an owner that calls wfc__log_secret_release
+ * when the value is no longer in use. Hold the new value before releasing
+ * the old one, so a value in both (an unchanged refresh token) is never
+ * left out. */
+int wfc__log_secret_hold(const char *value);
+/* Drops one hold of value; with the last hold the value is dead and goes
+ * entirely (its plain registrations too), cleansed. No-op when unknown or
+ * not held. */
+void wfc__log_secret_release(const char *value);
 /* Distinct secrets registered now. */
 size_t wfc__log_secret_count(void);
-/* Drops one registration of value; no-op when unknown. */
+
+typedef struct wfc__log_secret_stats {
+  size_t count;                    /* distinct secrets now */
+  size_t held;                     /* of which held */
+  size_t in_secure_heap;           /* of which in OpenSSL's secure heap */
+  unsigned long long evicted;      /* plain ones dropped for room */
+  unsigned long long evicted_held; /* held ones dropped: table too small */
+} wfc__log_secret_stats;
+/* A snapshot of the table (tests, diagnostics). */
+void wfc__log_get_secret_stats(wfc__log_secret_stats *out);
+
+/* Drops one plain registration of value; no-op when unknown. A held value
+ * stays until released. */
 void wfc__log_forget_secret(const char *value);
-/* Drops every secret (tests, shutdown). */
+/* Drops every secret and resets the counters (tests, shutdown). */
 void wfc__log_forget_all(void);
+
+/* OpenSSL's secure heap for the secret copies: small secrets share locked
+ * pages instead of taking one page run each (a token pair per connection
+ * would otherwise lock 8 KiB). Set up once per process by the runtime
+ * (wfc_runtime_new) before any secret is registered; the size is
+ * $WFC_SECURE_HEAP bytes (a power of two from 4096 to 1 GiB; 0: none),
+ * default WFC_LOG_SECURE_HEAP_DEFAULT: room for about 2,000 tokens of up
+ * to 2 KiB (the allocator rounds up to powers of two) and within the
+ * usual 8 MiB RLIMIT_MEMLOCK. A heap the host set up itself
+ * (CRYPTO_secure_malloc_init before the runtime) is kept as is. When
+ * OpenSSL refuses, or once the heap is full, secrets fall back to page
+ * runs of their own: redaction never depends on the heap. Returns the
+ * outcome (WFC_LOG_HEAP_*), the same on every call. */
+#define WFC_LOG_SECURE_HEAP_DEFAULT (4 * 1024 * 1024)
+#define WFC_LOG_SECURE_HEAP_MIN     32 /* smallest block, bytes */
+enum {
+  WFC_LOG_HEAP_OFF = 0,      /* none: WFC_SECURE_HEAP=0, or OpenSSL failed */
+  WFC_LOG_HEAP_LOCKED = 1,   /* ours, locked and guarded */
+  WFC_LOG_HEAP_UNLOCKED = 2, /* ours, but mlock or guard pages failed */
+  WFC_LOG_HEAP_HOST = 3      /* the host's own, set up before */
+};
+int wfc__log_secure_heap_init(void);
 
 /* Applies the same redaction as the logger to any text (e.g. an error
  * message the CLI prints). Returns a malloc'd string (transfer; free()),

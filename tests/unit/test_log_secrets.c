@@ -1,0 +1,257 @@
+/* log: the lifecycle of registered secrets - holds and releases as the
+ * connection manager does them across many thousands of rotations, plain
+ * registrations that nobody forgets (a plugin's), and what the bounded
+ * table does when the live secrets outgrow it. The secure heap is in
+ * test_log_heap.c (process-wide state). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "wfc/error.h"
+
+/* The last record, and how many WARN records mention the full table. */
+static char last[1 << 16];
+static int full_warnings;
+
+static void capture_sink(void *arg, int level, const char *line) {
+  (void)arg;
+  snprintf(last, sizeof last, "%s", line);
+  if (level == WFC_LOG_WARN && strstr(line, "secrets of live connections"))
+    full_warnings++;
+}
+
+static int setup(void **state) {
+  (void)state;
+  last[0] = '\0';
+  full_warnings = 0;
+  wfc__log_set_sink(capture_sink, NULL);
+  wfc__log_set_level(WFC_LOG_DEBUG);
+  wfc__log_forget_all();
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  wfc__log_set_sink(NULL, NULL);
+  wfc__log_forget_all();
+  return 0;
+}
+
+/* The text of the last record after the timestamp and level tag. */
+static const char *last_msg(void) {
+  const char *p = strstr(last, " INFO ");
+  assert_non_null(p);
+  return p + 6;
+}
+
+/* A token of one kind ('A'ccess, 'R'efresh, 'I'd) for connection c,
+ * generation g: fixed width, so no token is part of another. */
+static void tok(char *out, size_t len, char kind, int c, int g) {
+  uint32_t h =
+      (uint32_t)(c * 2654435761u) ^ (uint32_t)(g * 40503u) ^ (uint32_t)kind;
+  snprintf(out, len, "%c%05d.%06d-%08x-canary", kind, c, g, (unsigned)h);
+}
+
+#define CONNS     1000
+#define ROTATIONS 10000
+
+/* 1,000 connections, 10,000 refreshes with rotation round robin. Each
+ * rotation does what the manager and a plugin do: the plugin registers
+ * the new access, refresh and id tokens plainly (api->secret, never
+ * forgotten), the manager holds the new pair, then releases the old pair.
+ * Throughout, the live pairs stay held; at the end every live token is
+ * redacted exactly, and the rotated-out ones (also their plain
+ * registrations) no longer occupy slots: they appear in clear. The id
+ * tokens nobody forgets are what gets evicted. */
+static void rotations_keep_live_ones(void **state) {
+  (void)state;
+  static int gen[CONNS];
+  char a[64], r[64], id[64], oa[64], orr[64];
+  wfc__log_secret_stats st;
+
+  for (int c = 0; c < CONNS; c++) {
+    tok(a, sizeof a, 'A', c, 0);
+    tok(r, sizeof r, 'R', c, 0);
+    assert_int_equal(wfc__log_secret_hold(a), 0);
+    assert_int_equal(wfc__log_secret_hold(r), 0);
+  }
+  for (int i = 0; i < ROTATIONS; i++) {
+    int c = (i * 7) % CONNS, g = gen[c];
+    tok(oa, sizeof oa, 'A', c, g);
+    tok(orr, sizeof orr, 'R', c, g);
+    tok(a, sizeof a, 'A', c, g + 1);
+    tok(r, sizeof r, 'R', c, g + 1);
+    tok(id, sizeof id, 'I', c, g + 1);
+    /* The plugin, refreshing: the old refresh token it sends, the new
+     * ones it got. */
+    assert_int_equal(wfc__log_secret(orr), 0);
+    assert_int_equal(wfc__log_secret(a), 0);
+    assert_int_equal(wfc__log_secret(r), 0);
+    assert_int_equal(wfc__log_secret(id), 0);
+    /* The manager: new ones held before the old ones go. */
+    assert_int_equal(wfc__log_secret_hold(a), 0);
+    assert_int_equal(wfc__log_secret_hold(r), 0);
+    wfc__log_secret_release(oa);
+    wfc__log_secret_release(orr);
+    gen[c] = g + 1;
+    if (i % 1000 == 999) {
+      wfc__log_get_secret_stats(&st);
+      assert_int_equal(st.held, 2 * CONNS);
+      assert_true(st.count <= WFC_LOG_MAX_SECRETS);
+      assert_int_equal(st.evicted_held, 0);
+    }
+  }
+  wfc__log_get_secret_stats(&st);
+  assert_int_equal(st.held, 2 * CONNS);
+  assert_int_equal(st.evicted_held, 0);
+  /* 10,000 id tokens for 4,096 - 2,000 free slots: the oldest went. The
+   * table was full during the last rotation, whose releases freed two. */
+  assert_int_equal(st.count, WFC_LOG_MAX_SECRETS - 2);
+  assert_int_equal(st.evicted, ROTATIONS - (st.count - 2 * CONNS));
+  assert_int_equal(full_warnings, 0);
+
+  char want[256];
+  for (int c = 0; c < CONNS; c++) {
+    tok(a, sizeof a, 'A', c, gen[c]);
+    tok(r, sizeof r, 'R', c, gen[c]);
+    wfc__log(WFC_LOG_INFO, "conn %d uses %s and %s.", c, a, r);
+    snprintf(want, sizeof want, "conn %d uses [REDACTED] and [REDACTED].", c);
+    assert_string_equal(last_msg(), want);
+    if (gen[c] > 0) {
+      /* The pair before: released, with the plugin's registrations. */
+      tok(oa, sizeof oa, 'A', c, gen[c] - 1);
+      tok(orr, sizeof orr, 'R', c, gen[c] - 1);
+      wfc__log(WFC_LOG_INFO, "old %s %s", oa, orr);
+      snprintf(want, sizeof want, "old %s %s", oa, orr);
+      assert_string_equal(last_msg(), want);
+    }
+  }
+  /* The newest id token (plain, never forgotten) is still there; the
+   * oldest was evicted. */
+  tok(id, sizeof id, 'I', (9999 * 7) % CONNS, gen[(9999 * 7) % CONNS]);
+  wfc__log(WFC_LOG_INFO, "id %s", id);
+  assert_string_equal(last_msg(), "id [REDACTED]");
+  tok(id, sizeof id, 'I', 0, 1);
+  wfc__log(WFC_LOG_INFO, "id %s", id);
+  snprintf(want, sizeof want, "id %s", id);
+  assert_string_equal(last_msg(), want);
+
+  /* Revoke / delete of every connection: nothing held is left. */
+  for (int c = 0; c < CONNS; c++) {
+    tok(a, sizeof a, 'A', c, gen[c]);
+    tok(r, sizeof r, 'R', c, gen[c]);
+    wfc__log_secret_release(a);
+    wfc__log_secret_release(r);
+  }
+  wfc__log_get_secret_stats(&st);
+  assert_int_equal(st.held, 0);
+  assert_int_equal(st.count, WFC_LOG_MAX_SECRETS - 2 - 2 * CONNS);
+}
+
+/* A refresh token the endpoint did not rotate: held by the new pair before
+ * the old pair is released, so it stays (and stays redacted). */
+static void unchanged_value_survives_rotation(void **state) {
+  (void)state;
+  assert_int_equal(wfc__log_secret_hold("rt-same-canary"), 0);
+  assert_int_equal(wfc__log_secret_hold("at-old-canary"), 0);
+  assert_int_equal(wfc__log_secret_hold("rt-same-canary"), 0);
+  assert_int_equal(wfc__log_secret_hold("at-new-canary"), 0);
+  wfc__log_secret_release("at-old-canary");
+  wfc__log_secret_release("rt-same-canary");
+  wfc__log(WFC_LOG_INFO, "rt-same-canary at-new-canary at-old-canary");
+  assert_string_equal(last_msg(), "[REDACTED] [REDACTED] at-old-canary");
+  assert_int_equal(wfc__log_secret_count(), 2);
+}
+
+/* Plain and held registrations of one value: a plain forget does not drop
+ * a held value; a release of a plain-only value does nothing; the last
+ * release drops the plain ones too. */
+static void plain_and_held(void **state) {
+  (void)state;
+  wfc__log_secret_stats st;
+
+  assert_int_equal(wfc__log_secret("both-canary"), 0);
+  assert_int_equal(wfc__log_secret("both-canary"), 0);
+  assert_int_equal(wfc__log_secret_hold("both-canary"), 0);
+  wfc__log_forget_secret("both-canary");
+  wfc__log_forget_secret("both-canary");
+  wfc__log_forget_secret("both-canary"); /* one too many: no effect */
+  wfc__log(WFC_LOG_INFO, "x both-canary");
+  assert_string_equal(last_msg(), "x [REDACTED]");
+
+  assert_int_equal(wfc__log_secret("plain-canary"), 0);
+  wfc__log_secret_release("plain-canary");
+  wfc__log(WFC_LOG_INFO, "y plain-canary");
+  assert_string_equal(last_msg(), "y [REDACTED]");
+
+  assert_int_equal(wfc__log_secret("both-canary"), 0);
+  wfc__log_secret_release("both-canary");
+  wfc__log(WFC_LOG_INFO, "z both-canary");
+  assert_string_equal(last_msg(), "z both-canary");
+  wfc__log_get_secret_stats(&st);
+  assert_int_equal(st.count, 1);
+  assert_int_equal(st.held, 0);
+  assert_int_equal(wfc__log_secret_hold("abc"), WFC_EINVAL);
+  assert_int_equal(wfc__log_secret_hold(NULL), WFC_EINVAL);
+  wfc__log_secret_release(NULL);
+}
+
+/* More live secrets than the table: plain ones go first, then the oldest
+ * held ones (counted, one warning), and the newest stay redacted. */
+static void held_overflow_is_explicit(void **state) {
+  (void)state;
+  char v[64], want[160];
+  wfc__log_secret_stats st;
+
+  assert_int_equal(wfc__log_secret("plain-one-canary"), 0);
+  for (int i = 0; i < WFC_LOG_MAX_SECRETS + 10; i++) {
+    snprintf(v, sizeof v, "held-%06d-canary", i);
+    assert_int_equal(wfc__log_secret_hold(v), 0);
+  }
+  wfc__log_get_secret_stats(&st);
+  assert_int_equal(st.count, WFC_LOG_MAX_SECRETS);
+  assert_int_equal(st.held, WFC_LOG_MAX_SECRETS);
+  assert_int_equal(st.evicted, 1); /* the plain one, first */
+  assert_int_equal(st.evicted_held, 10);
+  assert_int_equal(full_warnings, 1);
+  assert_non_null(strstr(last, "WARN log redaction: more than 4096 secrets"));
+
+  wfc__log(WFC_LOG_INFO, "held-000009-canary held-000010-canary "
+                         "held-004105-canary plain-one-canary");
+  snprintf(want, sizeof want,
+           "held-000009-canary [REDACTED] [REDACTED] plain-one-canary");
+  assert_string_equal(last_msg(), want);
+  /* Releasing frees room: no further eviction, no second warning. */
+  for (int i = 10; i < 100; i++) {
+    snprintf(v, sizeof v, "held-%06d-canary", i);
+    wfc__log_secret_release(v);
+  }
+  for (int i = 0; i < 100; i++) {
+    snprintf(v, sizeof v, "more-%06d-canary", i);
+    assert_int_equal(wfc__log_secret_hold(v), 0);
+  }
+  wfc__log_get_secret_stats(&st);
+  assert_int_equal(st.evicted_held, 20);
+  assert_int_equal(full_warnings, 1);
+}
+
+int main(void) {
+  setenv("WFC_LOG", "debug", 1);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(rotations_keep_live_ones, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(unchanged_value_survives_rotation, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(plain_and_held, setup, teardown),
+      cmocka_unit_test_setup_teardown(held_overflow_is_explicit, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
