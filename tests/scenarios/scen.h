@@ -9,8 +9,10 @@
  * O365MAIL_PRODUCTION_CLIENT_SECRET), inherited by every `wfc` child, so
  * the flows are those of any server speaking Microsoft's paths.
  *
- * The process helpers are tests/support/wfc_proc.h (shared with
- * tests/conn). */
+ * What is not bound to this file's emulator (running `wfc`, the state and
+ * remedy checks, the return to the CLI's listener, the approval pages and
+ * the portal's review) is tests/support/wfc_user.h, shared with
+ * tests/conn/test_emulator.c; sc_* wrap it with this file's user. */
 #ifndef SCEN_H
 #define SCEN_H
 
@@ -21,26 +23,24 @@
 #include <curl/curl.h>
 
 #include "../emulator/identity_flow.h"
-#include "wfc_proc.h"
+#include "wfc_user.h"
 
 #define SC_FN static __attribute__((unused))
 
-static char sc_dir[128], sc_store[192], sc_bin[512], sc_plugins[512];
+/* The user of `wfc`: store directory, CLI and plugin paths. */
+static wuser sc_u;
+#define sc_dir   (sc_u.dir)
+#define sc_store (sc_u.store)
+/* Optional sink of every CLI output (the security tests grep them all). */
+#define sc_on_output (sc_u.on_output)
 /* CA bundle the test's browser trusts (the emulator over TLS); "" none. */
 static char sc_ca[256];
 
 /* A fresh emulator (built-in tenant, or doc when not NULL; borrowed) and a
  * fresh store directory; the plugin's environment points at the emulator. */
 SC_FN int sc_up_args(json_object *doc, const char *const *extra) {
-  snprintf(sc_dir, sizeof sc_dir, "/tmp/wfc-scen-XXXXXX");
-  if (mkdtemp(sc_dir) == NULL)
+  if (wuser_init(&sc_u, "scen") != 0)
     return -1;
-  snprintf(sc_store, sizeof sc_store, "%s/store.db", sc_dir);
-  const char *bd = getenv("WFC_BUILD_DIR");
-  if (bd == NULL)
-    bd = WFC_BUILD_DIR;
-  snprintf(sc_bin, sizeof sc_bin, "%s/bin/wfc", bd);
-  snprintf(sc_plugins, sizeof sc_plugins, "%s/plugins", bd);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   emu = doc ? emu_proc_start_doc(doc, extra) : emu_proc_start(NULL, extra);
   if (emu == NULL)
@@ -70,9 +70,7 @@ SC_FN tclient *sc_browser(void) {
 
 SC_FN int sc_down(void **state) {
   int rc = emu_teardown(state);
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", sc_dir);
-  if (system(cmd) != 0)
+  if (wuser_cleanup(&sc_u) != 0)
     rc = -1;
   curl_global_cleanup();
   return rc;
@@ -80,42 +78,22 @@ SC_FN int sc_down(void **state) {
 
 /* Starts `wfc ARGS --store S --plugin-dir D` with stdout/stderr on pipes. */
 SC_FN void sc_spawn(wproc *p, const char *const *args) {
-  wproc_spawn(p, sc_bin, args, sc_store, sc_plugins);
+  wuser_spawn(&sc_u, p, args);
 }
 
-/* Optional sink of every CLI output (the security tests grep them all). */
-static void (*sc_on_output)(const wproc *p);
-
-/* Waits for the command; returns its exit code. stderr is drained on a
- * child-free basis after stdout: the commands print little there. */
+/* Waits for the command; returns its exit code (no token in its outputs:
+ * wuser_finish). */
 SC_FN int sc_finish(wproc *p) {
-  wproc_wait(p);
-  if (p->code != 0 && getenv("SC_VERBOSE") != NULL)
-    fprintf(stderr, "wfc exit %d\nstdout: %s\nstderr: %s\n", p->code,
-            p->stdout_, p->stderr_);
-  if (sc_on_output)
-    sc_on_output(p);
-  /* The emulator's tokens are JWTs ({"alg" or {"typ" in base64url): none
-   * may be printed. Exact canaries are checked in tests/security. */
-  static const char *const jwt[] = {"eyJhbGciOi", "eyJ0eXAiOi", "eyJraWQiOi",
-                                    "eyJ4NXQiOi", NULL};
-  for (int i = 0; jwt[i]; i++) {
-    assert_null(strstr(p->stdout_, jwt[i]));
-    assert_null(strstr(p->stderr_, jwt[i]));
-  }
-  return p->code;
+  return wuser_finish(&sc_u, p);
 }
 
 SC_FN int sc_wfc(wproc *p, const char *const *args) {
-  sc_spawn(p, args);
-  return sc_finish(p);
+  return wuser_run(&sc_u, p, args);
 }
 
 /* The URL (first stdout line) of an authorizing command. */
 SC_FN void sc_read_url(wproc *p, char *url, size_t len) {
-  wproc_read_line(p, url, len);
-  const char *auth = getenv("O365MAIL_AUTHORITY_URL");
-  assert_true(auth != NULL && strncmp(url, auth, strlen(auth)) == 0);
+  wuser_read_url(p, getenv("O365MAIL_AUTHORITY_URL"), url, len);
 }
 
 /* `wfc connection new` for nickname in env ("preview" / "production"). */
@@ -139,19 +117,7 @@ SC_FN void sc_reauth(wproc *p, const char *nickname, char *url, size_t len) {
 /* The browser follows r's redirect to the CLI's loopback listener; returns
  * the status of the listener's page. */
 SC_FN long sc_to_listener(const tresp *r) {
-  const char *loc = tresp_header(r, "Location");
-  if (r->status != 302 || loc == NULL)
-    fprintf(stderr, "expected a redirect, got %ld: %s\n", r->status, r->body);
-  assert_int_equal(r->status, 302);
-  assert_non_null(loc);
-  assert_true(strncmp(loc, "http://127.0.0.1:", 17) == 0);
-  tclient *c = tclient_new(0);
-  tresp page;
-  tclient_request(c, "GET", loc, NULL, NULL, &page);
-  long st = page.status;
-  tresp_free(&page);
-  tclient_free(c);
-  return st;
+  return wuser_to_listener(r);
 }
 
 /* GET url in browser b and sign in as upn when the sign-in page shows;
@@ -171,53 +137,20 @@ SC_FN void sc_open(tclient *b, const char *url, const char *upn, const char *pw,
 /* The JSON result printed after the URL by an authorizing --json command
  * (new reference). */
 SC_FN json_object *sc_result(const wproc *p) {
-  const char *nl = strchr(p->stdout_, '\n');
-  json_object *j = nl ? json_tokener_parse(nl + 1) : NULL;
-  if (j == NULL)
-    fprintf(stderr, "no JSON result: %s\n%s\n", p->stdout_, p->stderr_);
-  assert_non_null(j);
-  return j;
+  return wuser_result(p);
 }
 
 /* `wfc connection show NAME --json` (new reference). */
 SC_FN json_object *sc_show(const char *nickname) {
-  wproc p;
-  const char *const args[] = {"connection", "show", nickname, "--json", NULL};
-  if (sc_wfc(&p, args) != 0)
-    fprintf(stderr, "show %s: %s%s\n", nickname, p.stdout_, p.stderr_);
-  assert_int_equal(p.code, 0);
-  json_object *c = json_tokener_parse(p.stdout_);
-  assert_non_null(c);
-  return c;
+  return wuser_show(&sc_u, nickname);
 }
 
-/* Asserts state and remedy of a stored connection: remedy NULL means none
- * (empty or absent), else a substring the remedy must contain. Copies the
- * id into id (may be NULL). */
+/* Asserts state and remedy of a stored connection, in `wfc connection
+ * show` and `list`, text and --json: remedy NULL means none, else a
+ * substring the remedy must contain. Copies the id into id (may be NULL). */
 SC_FN void sc_expect(const char *nickname, const char *state,
                      const char *remedy, char *id, size_t idlen) {
-  json_object *c = sc_show(nickname);
-  const char *st = jstr(c, "state"), *rem = jstr(c, "remedy");
-  if (st == NULL || strcmp(st, state) != 0)
-    fprintf(stderr, "%s: state %s (want %s), remedy %s\n", nickname,
-            st ? st : "-", state, rem ? rem : "-");
-  assert_non_null(st);
-  assert_string_equal(st, state);
-  if (remedy == NULL) {
-    assert_true(rem == NULL || *rem == '\0');
-  } else {
-    if (rem == NULL || strstr(rem, remedy) == NULL)
-      fprintf(stderr, "%s: remedy \"%s\" lacks \"%s\"\n", nickname,
-              rem ? rem : "-", remedy);
-    assert_non_null(rem);
-    assert_non_null(strstr(rem, remedy));
-  }
-  assert_string_equal(jstr(c, "nickname"), nickname);
-  if (id != NULL) {
-    assert_non_null(jstr(c, "id"));
-    snprintf(id, idlen, "%s", jstr(c, "id"));
-  }
-  json_object_put(c);
+  wuser_expect(&sc_u, nickname, state, remedy, id, idlen);
 }
 
 /* `wfc connection test NAME`: exit code. */
@@ -322,6 +255,41 @@ SC_FN void sc_begin(wproc *p, const char *nickname, const char *env,
   sc_open(*b, url, upn, pw, page);
 }
 
+/* Starts `wfc connection reauthorize NAME` as upn and returns after
+ * sign-in, as sc_begin. */
+SC_FN void sc_begin_reauth(wproc *p, const char *nickname, const char *upn,
+                           const char *pw, tclient **b, tresp *page) {
+  char url[4096];
+  sc_reauth(p, nickname, url, sizeof url);
+  *b = sc_browser();
+  sc_open(*b, url, upn, pw, page);
+}
+
+/* Reauthorizes nickname as upn where consent is given already: no consent
+ * page, connected with the same id (want_id) and nickname, and
+ * list_folders works. */
+SC_FN void sc_reauth_ok(const char *nickname, const char *upn, const char *pw,
+                        const char *want_id) {
+  wproc p;
+  tclient *b;
+  tresp page;
+  char id[64];
+  sc_begin_reauth(&p, nickname, upn, pw, &b, &page);
+  assert_false(is_page(&page, "consent"));
+  assert_int_equal(sc_to_listener(&page), 200);
+  tresp_free(&page), tclient_free(b);
+  assert_int_equal(sc_finish(&p), 0);
+  json_object *res = sc_result(&p), *c;
+  assert_string_equal(jstr(res, "outcome"), "connected");
+  assert_true(json_object_object_get_ex(res, "connection", &c));
+  assert_string_equal(jstr(c, "id"), want_id);
+  assert_string_equal(jstr(c, "nickname"), nickname);
+  json_object_put(res);
+  sc_expect(nickname, "connected", NULL, id, sizeof id);
+  assert_string_equal(id, want_id);
+  assert_int_equal(sc_list_folders(nickname), 0);
+}
+
 /* The user meets "Need admin approval" and returns to the app: the
  * connection is kept as needs_admin_approval with the admin consent URL
  * as remedy (for the app client_id). */
@@ -330,15 +298,7 @@ SC_FN void sc_need_approval(wproc *p, tclient *b, tresp *page,
   assert_int_equal(page->status, 200);
   assert_non_null(strstr(page->body, "Need admin approval"));
   assert_false(is_page(page, "consent"));
-  char *ret = link_href(page->body, "return");
-  assert_non_null(ret);
-  char *u = url_of(ret);
-  tresp r;
-  get(b, u, &r);
-  long st = sc_to_listener(&r);
-  free(u);
-  free(ret);
-  tresp_free(&r);
+  long st = wuser_return_to_app(b, base(), page);
   tresp_free(page);
   tclient_free(b);
   assert_int_equal(sc_finish(p), 1);

@@ -5,9 +5,11 @@
  * and the admin in its portal (admin API). Every step asserts the stored
  * connection's state and remedy, and whether a Graph call works.
  *
- * Seeds 4 and 5 as such are in tests/conn/test_emulator.c (same level);
- * here 4 is the second half of 1, and 9 extends that file's check with the
- * token-request count, other users and the admin's way back. */
+ * Seed 4 as such is in tests/conn/test_emulator.c (same level); here 4 is
+ * the second half of 1, and 9 extends that file's check with the
+ * token-request count, other users and the admin's way back. 5 runs the
+ * whole admin consent workflow, a denied request included, to a sent
+ * email. */
 #include "scen.h"
 
 #define NOT_ALLOWED                                                            \
@@ -76,6 +78,160 @@ static void s03_user_consent_allowed(void **state) {
   assert_int_equal(sc_list_folders("alice"), 0);
 }
 
+#define WORKFLOW                                                               \
+  "{\"userConsent\":\"not_allowed\",\"adminConsentWorkflow\":true}"
+/* The remedy of approval_pending (plugin/consent.c). */
+#define PENDING                                                                \
+  "Your request was sent to your administrator; reauthorize "                  \
+  "this connection once it is approved."
+#define MAIL                                                                   \
+  "{\"to\":[\"" ALICE_UPN "\"],\"subject\":\"Seed 5 approved\","               \
+  "\"body\":\"Sent once the admin approved the request.\"}"
+
+/* What the emulator's portal lists under "Admin consent requests" with
+ * status (one expected): its id into id, asserted to be the Preview app's,
+ * with justification. */
+static void one_request(const char *status, const char *justification, char *id,
+                        size_t len) {
+  json_object *v = wuser_consent_requests(base(), status);
+  assert_int_equal(json_object_array_length(v), 1);
+  json_object *r = json_object_array_get_idx(v, 0);
+  assert_string_equal(jstr(r, "clientId"), PREVIEW);
+  assert_string_equal(jstr(r, "justification"), justification);
+  assert_string_equal(jstr(r, "status"), status);
+  snprintf(id, len, "%s", jstr(r, "id"));
+  json_object_put(v);
+}
+
+/* Emails the emulator saw bob send (its mailbox inspection). */
+static long bob_sent(void) {
+  json_object *j = admin("GET", "/__emulator/mail/" BOB_UPN "/sent", NULL, 200);
+  long n = (long)jint(j, "count");
+  json_object_put(j);
+  return n;
+}
+
+/* Bob's connection is still approval_pending with id, and the portal has
+ * one pending request with justification: its id into rid. */
+static void still_pending(const char *id, const char *justification, char *rid,
+                          size_t len) {
+  char now[64];
+  sc_expect("bob", "approval_pending", PENDING, now, sizeof now);
+  assert_string_equal(now, id);
+  one_request("pending", justification, rid, len);
+}
+
+/* The user on "Approval required" requests approval and returns to the
+ * app: the command (p, new or reauthorize) ends with approval_pending and
+ * the remedy that says to wait for an administrator. */
+static void request_approval(wproc *p, tclient *b, tresp *page,
+                             const char *justification) {
+  tresp sent;
+  assert_true(is_page(page, "request"));
+  assert_non_null(strstr(page->body, "Approval required"));
+  wuser_request_approval(b, base(), page, justification, &sent);
+  assert_non_null(strstr(sent.body, "Request sent"));
+  assert_int_equal(wuser_return_to_app(b, base(), &sent), 400);
+  tresp_free(&sent), tresp_free(page), tclient_free(b);
+  assert_int_equal(sc_finish(p), 1);
+  json_object *res = sc_result(p);
+  assert_string_equal(jstr(res, "outcome"), "approval_pending");
+  assert_string_equal(jstr(res, "remedy"), PENDING);
+  json_object_put(res);
+}
+
+/* 5: the admin consent workflow. Bob cannot consent; he requests approval
+ * with a justification: approval_pending, remedy "wait for an admin"; a
+ * card fails at once naming state and remedy (no token request, nothing
+ * sent). Trying again shows "Request pending" (no second request). The
+ * admin denies: Bob's next attempt asks for a request again; he sends a
+ * new one, the admin approves it, Bob reauthorizes (same connection, no
+ * consent page) and send_email goes out: Alice's inbox has it. The
+ * approval is tenant-wide: Alice connects with no page either. */
+static void s05_admin_consent_workflow(void **state) {
+  (void)state;
+  admin_ok("POST", "/__emulator/consent/settings", WORKFLOW);
+  wproc p;
+  tclient *b;
+  tresp page;
+  char id[64], rid[64], rid2[64];
+  sc_begin(&p, "bob", "preview", BOB_UPN, BOB_PW, &b, &page);
+  assert_false(is_page(&page, "consent"));
+  request_approval(&p, b, &page, "Triage the support inbox");
+  sc_expect("bob", "approval_pending", PENDING, id, sizeof id);
+  one_request("pending", "Triage the support inbox", rid, sizeof rid);
+
+  /* A card before approval: a clear error, no token request, no email. */
+  long tok = sc_token_requests();
+  assert_int_equal(sc_card(&p, "send_email", "bob", MAIL), 1);
+  assert_string_equal(p.stdout_, "");
+  assert_non_null(strstr(p.stderr_, "admin approval required (ECONSENT)"));
+  assert_non_null(
+      strstr(p.stderr_, "connection \"bob\" is approval_pending: " PENDING));
+  assert_int_equal(sc_token_requests(), tok);
+  assert_int_equal(bob_sent(), 0);
+  sc_expect("bob", "approval_pending", PENDING, NULL, 0);
+
+  /* Again before the review: "Request pending", the same request. */
+  sc_begin_reauth(&p, "bob", BOB_UPN, BOB_PW, &b, &page);
+  assert_non_null(strstr(page.body, "Request pending"));
+  assert_false(is_page(&page, "request"));
+  assert_int_equal(wuser_return_to_app(b, base(), &page), 400);
+  tresp_free(&page), tclient_free(b);
+  assert_int_equal(sc_finish(&p), 1);
+  json_object *res = sc_result(&p);
+  assert_string_equal(jstr(res, "outcome"), "approval_pending");
+  json_object_put(res);
+  still_pending(id, "Triage the support inbox", rid2, sizeof rid2);
+  assert_string_equal(rid, rid2);
+
+  /* The admin denies. wfc cannot know until Bob tries again: the emulator
+   * (as Entra) then asks for a new request, since none is pending. */
+  wuser_review(base(), rid, 0, ADMIN_UPN);
+  one_request("denied", "Triage the support inbox", rid2, sizeof rid2);
+  json_object *none = wuser_consent_requests(base(), "pending");
+  assert_int_equal(json_object_array_length(none), 0);
+  json_object_put(none);
+  sc_expect("bob", "approval_pending", PENDING, NULL, 0);
+  assert_int_not_equal(sc_card(&p, "send_email", "bob", MAIL), 0);
+  sc_begin_reauth(&p, "bob", BOB_UPN, BOB_PW, &b, &page);
+  assert_false(is_page(&page, "consent"));
+  request_approval(&p, b, &page, "Second try: the support inbox");
+  still_pending(id, "Second try: the support inbox", rid2, sizeof rid2);
+  assert_string_not_equal(rid, rid2);
+
+  /* The admin approves the new request; Bob reauthorizes: connected. */
+  wuser_review(base(), rid2, 1, ADMIN_UPN);
+  one_request("approved", "Second try: the support inbox", rid2, sizeof rid2);
+  sc_reauth_ok("bob", BOB_UPN, BOB_PW, id);
+
+  /* The card runs and the email reaches Alice, once. */
+  assert_int_equal(sc_card(&p, "send_email", "bob", MAIL), 0);
+  json_object *out = json_tokener_parse(p.stdout_);
+  assert_non_null(out);
+  assert_true(json_object_get_boolean(json_object_object_get(out, "sent")));
+  assert_string_equal(jstr(out, "subject"), "Seed 5 approved");
+  json_object_put(out);
+  assert_int_equal(bob_sent(), 1);
+  json_object *inbox = admin(
+      "GET", "/__emulator/mail/" ALICE_UPN "/messages?folder=inbox", NULL, 200);
+  json_object *msgs = json_object_object_get(inbox, "value");
+  int found = 0;
+  for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+    json_object *m = json_object_array_get_idx(msgs, i);
+    if (strcmp(jstr(m, "subject"), "Seed 5 approved") == 0) {
+      found++;
+      assert_string_equal(tjson_str(m, "from.emailAddress.address"), BOB_UPN);
+    }
+  }
+  assert_int_equal(found, 1);
+  json_object_put(inbox);
+  sc_expect("bob", "connected", NULL, NULL, 0);
+
+  /* Approval granted the permissions tenant-wide. */
+  sc_connect("alice", "preview", ALICE_UPN, ALICE_PW, 0, 0, NULL, 0);
+}
+
 /* 6: verified publishers only, with the connector's permissions classified
  * low impact: the user connects; one permission taken out of the
  * classification: the next user needs approval. */
@@ -124,7 +280,7 @@ static void s07_admin_forgot_checkbox(void **state) {
   wproc p;
   tclient *b;
   tresp page, done;
-  char id[64], id2[64], url[4096];
+  char id[64];
   sc_begin(&p, "alice", "preview", ALICE_UPN, ALICE_PW, &b, &page);
   sc_need_approval(&p, b, &page, "alice", PREVIEW);
   sc_expect("alice", "needs_admin_approval", "adminconsent", id, sizeof id);
@@ -143,16 +299,7 @@ static void s07_admin_forgot_checkbox(void **state) {
   tresp_free(&page), tresp_free(&done), tclient_free(b);
   free(adm);
 
-  sc_reauth(&p, "alice", url, sizeof url);
-  b = sc_browser();
-  sc_open(b, url, ALICE_UPN, ALICE_PW, &page);
-  assert_false(is_page(&page, "consent"));
-  assert_int_equal(sc_to_listener(&page), 200);
-  tresp_free(&page), tclient_free(b);
-  assert_int_equal(sc_finish(&p), 0);
-  sc_expect("alice", "connected", NULL, id2, sizeof id2);
-  assert_string_equal(id, id2);
-  assert_int_equal(sc_list_folders("alice"), 0);
+  sc_reauth_ok("alice", ALICE_UPN, ALICE_PW, id);
   sc_connect("bob", "preview", BOB_UPN, BOB_PW, 0, 0, NULL, 0);
 }
 
@@ -223,50 +370,25 @@ static void s09_enterprise_app_deleted(void **state) {
   assert_string_equal(id, ada_id);
   assert_int_equal(sc_list_folders("ada"), 0);
 
-  sc_reauth(&p, "alice", url, sizeof url);
-  b = sc_browser();
-  sc_open(b, url, ALICE_UPN, ALICE_PW, &page);
-  assert_false(is_page(&page, "consent"));
-  assert_int_equal(sc_to_listener(&page), 200);
-  tresp_free(&page), tclient_free(b);
-  assert_int_equal(sc_finish(&p), 0);
-  sc_expect("alice", "connected", NULL, id, sizeof id);
-  assert_string_equal(id, alice_id);
-  assert_int_equal(sc_list_folders("alice"), 0);
+  sc_reauth_ok("alice", ALICE_UPN, ALICE_PW, alice_id);
 }
 
 /* 10: reauthorize with the same account: same id and nickname, a new code
  * and new tokens (the emulator's counters), no consent page. */
 static void s10_reauthorize_same_account(void **state) {
   (void)state;
-  char id[64], id2[64], url[4096];
+  char id[64];
   sc_connect("alice", "preview", ALICE_UPN, ALICE_PW, 0, 1, id, sizeof id);
   long codes = sc_identity_counter("codesIssued");
   long tokens = sc_identity_counter("tokensIssued");
   assert_true(codes >= 1 && tokens >= 1);
 
-  wproc p;
-  sc_reauth(&p, "alice", url, sizeof url);
-  tclient *b = sc_browser();
-  tresp page;
-  sc_open(b, url, ALICE_UPN, ALICE_PW, &page);
-  assert_false(is_page(&page, "consent"));
-  assert_int_equal(sc_to_listener(&page), 200);
-  tresp_free(&page), tclient_free(b);
-  assert_int_equal(sc_finish(&p), 0);
-  json_object *res = sc_result(&p);
-  assert_string_equal(jstr(res, "outcome"), "connected");
-  json_object *c = json_object_object_get(res, "connection");
-  assert_string_equal(jstr(c, "id"), id);
-  assert_string_equal(jstr(c, "nickname"), "alice");
-  json_object_put(res);
+  sc_reauth_ok("alice", ALICE_UPN, ALICE_PW, id);
   assert_int_equal(sc_identity_counter("codesIssued"), codes + 1);
   assert_int_equal(sc_identity_counter("tokensIssued"), tokens + 1);
-  sc_expect("alice", "connected", NULL, id2, sizeof id2);
-  assert_string_equal(id, id2);
-  assert_int_equal(sc_list_folders("alice"), 0);
 
   /* Only one connection in the list. */
+  wproc p;
   const char *const list[] = {"connection", "list", "--json", NULL};
   assert_int_equal(sc_wfc(&p, list), 0);
   json_object *l = json_tokener_parse(p.stdout_);
@@ -353,11 +475,17 @@ static void s12_preview_and_production(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      T(s01_admin_without_org_consent), T(s02_admin_org_consent),
-      T(s03_user_consent_allowed),      T(s06_low_impact_classification),
-      T(s07_admin_forgot_checkbox),     T(s08_portal_grant),
-      T(s09_enterprise_app_deleted),    T(s10_reauthorize_same_account),
-      T(s11_several_connections),       T(s12_preview_and_production),
+      T(s01_admin_without_org_consent),
+      T(s02_admin_org_consent),
+      T(s03_user_consent_allowed),
+      T(s05_admin_consent_workflow),
+      T(s06_low_impact_classification),
+      T(s07_admin_forgot_checkbox),
+      T(s08_portal_grant),
+      T(s09_enterprise_app_deleted),
+      T(s10_reauthorize_same_account),
+      T(s11_several_connections),
+      T(s12_preview_and_production),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

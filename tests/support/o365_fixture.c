@@ -232,43 +232,14 @@ static const wfc_conn_ops fx_ops = {sizeof fx_ops, token_op, token_rejected_op};
 
 /* ---- The browser -------------------------------------------------------- */
 
-/* Value of attr after marker in html, &amp; decoded; malloc'd or NULL. */
-static char *attr_after(const char *html, const char *marker,
-                        const char *attr) {
-  const char *p = strstr(html, marker);
-  if (p == NULL)
-    return NULL;
-  char pat[64];
-  snprintf(pat, sizeof pat, "%s=\"", attr);
-  p = strstr(p, pat);
-  if (p == NULL)
-    return NULL;
-  p += strlen(pat);
-  const char *end = strchr(p, '"');
-  if (end == NULL)
-    return NULL;
-  char *out = strndup(p, (size_t)(end - p));
-  char *w = out;
-  for (const char *s = out; *s;) {
-    if (strncmp(s, "&amp;", 5) == 0) {
-      *w++ = '&';
-      s += 5;
-    } else {
-      *w++ = *s++;
-    }
-  }
-  *w = '\0';
-  return out;
-}
-
 /* Submits form id of page with its ctx plus (k1,v1,k2,v2). */
 static int submit(o365_fixture *fx, tclient *b, const tresp *page,
                   const char *form_id, const char *k1, const char *v1,
                   const char *k2, const char *v2, tresp *out) {
   char marker[64];
   snprintf(marker, sizeof marker, "id=\"%s\"", form_id);
-  char *action = attr_after(page->body, marker, "action");
-  char *ctx = attr_after(page->body, "name=\"ctx\"", "value");
+  char *action = tclient_html_attr(page->body, marker, "action");
+  char *ctx = tclient_html_attr(page->body, "name=\"ctx\"", "value");
   int rc = -1;
   if (action != NULL && ctx != NULL) {
     char *form = tclient_form("ctx", ctx, k1, v1, k2, v2, NULL);

@@ -278,6 +278,27 @@ char *tclient_form(const char *first_key, ...) {
   return out;
 }
 
+char *tclient_html_attr(const char *html, const char *marker,
+                        const char *attr) {
+  const char *p = strstr(html, marker);
+  char pat[64];
+  snprintf(pat, sizeof pat, " %s=\"", attr);
+  p = p ? strstr(p, pat) : NULL;
+  if (p == NULL)
+    return NULL;
+  p += strlen(pat);
+  const char *end = strchr(p, '"');
+  char *out = end ? strndup(p, (size_t)(end - p)) : NULL, *w = out;
+  for (const char *s = out; s != NULL && *s != '\0';) {
+    int amp = strncmp(s, "&amp;", 5) == 0;
+    *w++ = *s;
+    s += amp ? 5 : 1;
+  }
+  if (out != NULL)
+    *w = '\0';
+  return out;
+}
+
 char *tclient_url_param(const char *url, const char *name) {
   const char *q = strchr(url, '?');
   size_t n = strlen(name);

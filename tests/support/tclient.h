@@ -73,6 +73,12 @@ char *tclient_escape(const char *s);
  * or NULL. */
 char *tclient_url_param(const char *url, const char *name);
 
+/* The value of attribute attr (attr="...") after the first occurrence of
+ * marker in html (e.g. marker "id=\"return\"", attr "href"), with &amp;
+ * decoded; malloc'd, or NULL when either is missing. For the emulator's
+ * plain HTML pages, not HTML in general. */
+char *tclient_html_attr(const char *html, const char *marker, const char *attr);
+
 /* Dotted lookup in a JSON object ("error.innerError.date"), borrowed; NULL
  * when a step is missing. Array steps are not supported. */
 json_object *tjson_get(json_object *o, const char *dotted);
