@@ -12,8 +12,13 @@
  * host, after a crash, or after a lost 202 (the request executed, the
  * answer reset) finds it; the host's store is not involved (the host API
  * exposes none to plugins). It needs the sent copy: save_to_sent_items
- * false with a key is refused. A run racing another with the same key is
- * not covered (both may check before either sends). */
+ * false with a key is refused.
+ *
+ * Concurrent runs with the same key in one process (plugin/flight.h): the
+ * first one checks and sends, the others wait for it and report its
+ * outcome as deduplicated, or, when it failed, make their own attempt in
+ * turn. Not covered: two processes or hosts racing within the lookup
+ * window (both may check before either has sent). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "entry.h"
+#include "flight.h"
 #include "folders.h"
 #include "message.h"
 
@@ -34,9 +40,13 @@ static const wfc_field inputs[] = {
      .default_json = "true"},
     {.name = "idempotency_key",
      .type = WFC_TYPE_STRING,
-     .description = "Any unique string for this send (e.g. the flow run and "
-                    "step): a retried run with the same key does not send "
-                    "the message again.",
+     .description =
+         "Any unique string for this send (e.g. the flow run and step): a "
+         "retried run with the same key does not send the message again, "
+         "and runs with the same key at the same time on one host send it "
+         "once (the others wait and report it as deduplicated). Limit: runs "
+         "on two different hosts or processes at the same moment can both "
+         "send, as each checks the mailbox before the other has sent.",
      .min = 1,
      .max = 200},
     {0}};
@@ -45,6 +55,7 @@ typedef struct job {
   wfc_call *call;
   struct json_object *msg; /* Graph message */
   char imid[128];          /* "" without a key */
+  char flight[512];        /* with a key: "<account>\n<imid>" */
 } job;
 
 static void job_free(job *j) {
@@ -52,11 +63,35 @@ static void job_free(job *j) {
   free(j);
 }
 
+static void job_free_arg(void *arg) {
+  job_free(arg);
+}
+
+/* The run's end, after its call completed (out borrowed: the output, or
+ * NULL for a failure): the runs waiting on the same key learn it. */
+static void job_end(job *j, struct json_object *out) {
+  if (j->flight[0])
+    o365_flight_end(j->flight, j->call, out);
+  job_free(j);
+}
+
+static void on_composed(void *arg, wfc_call *call, struct json_object *out) {
+  (void)call;
+  job_end(arg, out);
+}
+
+/* Completes j's call with out (transfer) and ends the run. */
+static void job_done(job *j, struct json_object *out) {
+  o365_api->call_done(j->call, json_object_get(out));
+  job_end(j, out);
+  json_object_put(out);
+}
+
 static void on_sent(void *arg, const o365_graph_res *res) {
   job *j = arg;
   if (res->error != 0) {
     o365_msg_fail(j->call, res, "sending the message failed");
-    job_free(j);
+    job_end(j, NULL);
     return;
   }
   struct json_object *out = json_object_new_object();
@@ -66,10 +101,11 @@ static void on_sent(void *arg, const o365_graph_res *res) {
   const char *subject = o365_json_str(o365_api->call_input(j->call), "subject");
   if (subject != NULL)
     o365_json_add_str(out, "subject", subject);
-  o365_api->call_done(j->call, out);
-  job_free(j);
+  job_done(j, out);
 }
 
+/* Sends j's message. On a non-zero return nothing was completed and j was
+ * freed. */
 static int send(job *j) {
   struct json_object *in = o365_api->call_input(j->call);
   struct json_object *files = NULL;
@@ -78,9 +114,12 @@ static int send(job *j) {
     o365_compose c = {.create_body = j->msg,
                       .files = files,
                       .send = 1,
-                      .what = "sending the message failed"};
+                      .what = "sending the message failed",
+                      .on_end = on_composed,
+                      .end_arg = j};
     int rc = o365_msg_compose(j->call, &c);
-    job_free(j);
+    if (rc != 0)
+      job_free(j);
     return rc;
   }
   struct json_object *save = NULL;
@@ -106,7 +145,7 @@ static void on_checked(void *arg, const o365_graph_res *res) {
   if (res->error != 0) {
     o365_msg_fail(j->call, res,
                   "checking the mailbox for an earlier send failed");
-    job_free(j);
+    job_end(j, NULL);
     return;
   }
   struct json_object *value = NULL;
@@ -123,14 +162,41 @@ static void on_checked(void *arg, const o365_graph_res *res) {
     o365_json_add_str(out, "internet_message_id", j->imid);
     o365_json_add_str(out, "subject", o365_json_str(m, "subject"));
     o365_json_add_str(out, "web_link", o365_json_str(m, "webLink"));
-    o365_api->call_done(j->call, out);
-    job_free(j);
+    job_done(j, out);
     return;
   }
-  wfc_call *call = j->call; /* send() frees j */
+  wfc_call *call = j->call; /* send() frees j when it fails */
+  char flight[sizeof j->flight];
+  memcpy(flight, j->flight, sizeof flight);
   int rc = send(j);
-  if (rc != 0)
+  if (rc != 0) {
     o365_api->call_fail(call, rc, NULL, "sending the message could not start");
+    o365_flight_end(flight, call, NULL);
+  }
+}
+
+/* A keyed run's attempt (the flight's start): the lookup, then on_checked.
+ * Owns arg. */
+static int check_then_send(wfc_call *call, void *arg) {
+  job *j = arg;
+  o365_buf path, filter;
+  o365_buf_init(&path);
+  o365_buf_init(&filter);
+  o365_msg_path(&path, o365_call_mailbox(call), NULL, NULL);
+  o365_buf_put(&filter, "internetMessageId eq ");
+  o365_odata_literal(&filter, j->imid);
+  o365_buf_query(&path, "$filter", filter.data ? filter.data : "");
+  o365_buf_query(&path, "$select", "id,isDraft,subject,webLink");
+  o365_buf_query(&path, "$top", "10");
+  o365_graph_opts o = {.path = path.data, .headers = o365_msg_prefer_immutable};
+  int rc = path.oom || filter.oom
+               ? WFC_ENOMEM
+               : o365_graph_send(call, &o, on_checked, j, NULL);
+  o365_buf_free(&path);
+  o365_buf_free(&filter);
+  if (rc != 0)
+    job_free(j);
+  return rc;
 }
 
 /* "<wfc-<40 hex of sha256(mailbox \n key)>@wfc.idempotency>". */
@@ -183,24 +249,16 @@ static int invoke(wfc_call *call) {
     return WFC_ENOMEM;
   }
   o365_json_add_str(j->msg, "internetMessageId", j->imid);
-  o365_buf path, filter;
-  o365_buf_init(&path);
-  o365_buf_init(&filter);
-  o365_msg_path(&path, o365_call_mailbox(call), NULL, NULL);
-  o365_buf_put(&filter, "internetMessageId eq ");
-  o365_odata_literal(&filter, j->imid);
-  o365_buf_query(&path, "$filter", filter.data ? filter.data : "");
-  o365_buf_query(&path, "$select", "id,isDraft,subject,webLink");
-  o365_buf_query(&path, "$top", "10");
-  o365_graph_opts o = {.path = path.data, .headers = o365_msg_prefer_immutable};
-  int rc = path.oom || filter.oom
-               ? WFC_ENOMEM
-               : o365_graph_send(call, &o, on_checked, j, NULL);
-  o365_buf_free(&path);
-  o365_buf_free(&filter);
-  if (rc != 0)
-    job_free(j);
-  return rc;
+  /* One flight per account and Message-ID: the same key on another
+   * account's /me is another message. */
+  wfc_conn *conn = o365_api->call_conn(call);
+  const char *account =
+      conn ? o365_json_str(o365_api->conn_info(conn), "account") : NULL;
+  if (account != NULL && *account != '\0')
+    snprintf(j->flight, sizeof j->flight, "%s\n%s", account, j->imid);
+  else
+    snprintf(j->flight, sizeof j->flight, "%p\n%s", (void *)conn, j->imid);
+  return o365_flight_join(j->flight, call, check_then_send, j, job_free_arg);
 }
 
 const wfc_card_desc o365_card_send_email = {

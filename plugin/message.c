@@ -421,9 +421,15 @@ typedef struct compose_job {
   struct json_object *files;
   struct json_object *out; /* output being built */
   char *id;                /* the draft's */
+  int ok;                  /* completed with out */
+  void (*on_end)(void *arg, wfc_call *call, struct json_object *out);
+  void *end_arg;
 } compose_job;
 
+/* Every end of a job that completed its call comes here. */
 static void compose_free(compose_job *j) {
+  if (j->on_end != NULL)
+    j->on_end(j->end_arg, j->call, j->ok ? j->out : NULL);
   json_object_put(j->files);
   json_object_put(j->out);
   free(j->id);
@@ -450,6 +456,7 @@ static void compose_fail_kept(compose_job *j, int code, const char *why,
 static void compose_finish(compose_job *j, int sent) {
   json_object_object_add(j->out, "sent", json_object_new_boolean(sent));
   o365_api->call_done(j->call, json_object_get(j->out));
+  j->ok = 1;
   compose_free(j);
 }
 
@@ -534,6 +541,8 @@ int o365_msg_compose(wfc_call *call, const o365_compose *c) {
   j->what = c->what;
   j->files = c->files ? json_object_get(c->files) : NULL;
   j->out = json_object_new_object();
+  j->on_end = c->on_end;
+  j->end_arg = c->end_arg;
   o365_buf path;
   o365_buf_init(&path);
   o365_msg_path(&path, o365_call_mailbox(call), c->source_id,
@@ -545,8 +554,10 @@ int o365_msg_compose(wfc_call *call, const o365_compose *c) {
   int rc =
       path.oom ? WFC_ENOMEM : o365_graph_send(call, &o, on_created, j, NULL);
   o365_buf_free(&path);
-  if (rc != 0)
+  if (rc != 0) {
+    j->on_end = NULL; /* nothing completed: the caller handles rc */
     compose_free(j);
+  }
   return rc;
 }
 

@@ -181,6 +181,11 @@ typedef struct o365_compose {
   struct json_object *files; /* FILE refs, or NULL */
   int send;
   const char *what; /* "sending the message" */
+  /* Optional: runs once, right after the call was completed (never when
+   * o365_msg_compose returns an error): out (borrowed) is the output on
+   * success, NULL on failure. */
+  void (*on_end)(void *arg, wfc_call *call, struct json_object *out);
+  void *end_arg;
 } o365_compose;
 int o365_msg_compose(wfc_call *call, const o365_compose *c);
 

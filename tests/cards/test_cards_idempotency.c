@@ -1,0 +1,262 @@
+/* Send Email's idempotency key under concurrency, through the real runtime
+ * and plugin against the emulator (plugin/flight.h): runs with the same key
+ * started together send one message - the first checks the mailbox and
+ * sends, the others wait and report its message as deduplicated; when the
+ * first fails, the next makes its own attempt; runs with other keys do not
+ * wait for each other. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "cards_test.h"
+
+#define ALICE "alice@contoso.test"
+#define MAX_RUNS 32
+
+typedef struct run {
+  int done;
+  int order; /* 1 for the first run to complete, ... */
+  int status;
+  char message[512];
+  json_object *output; /* owned */
+} run;
+
+static run runs[MAX_RUNS];
+static int completed;
+
+static void on_done(void *arg, wfc_call *call, const wfc_outcome *o) {
+  run *r = arg;
+  (void)call;
+  r->done = 1;
+  r->order = ++completed;
+  r->status = o->status;
+  snprintf(r->message, sizeof r->message, "%s", o->message ? o->message : "");
+  r->output = o->status == 0 ? json_object_get(o->output) : NULL;
+}
+
+/* Starts send_email with inputs[i] for i < n in one go (before the loop
+ * runs), then runs the loop until every run has completed. */
+static void run_all(const char *const *inputs, int n) {
+  assert_true(n <= MAX_RUNS);
+  memset(runs, 0, sizeof runs);
+  completed = 0;
+  for (int i = 0; i < n; i++) {
+    json_object *input = json_tokener_parse(inputs[i]);
+    assert_non_null(input);
+    wfc_invoke how = {sizeof how, .conn = alice, .on_done = on_done,
+                      .arg = &runs[i]};
+    assert_int_equal(wfc_runtime_invoke(o365_fixture_runtime(fx),
+                                        "o365mail.send_email", input, &how,
+                                        NULL),
+                     0);
+    json_object_put(input);
+  }
+  while (completed < n)
+    uv_run(o365_fixture_loop(fx), UV_RUN_ONCE);
+}
+
+static void runs_free(int n) {
+  for (int i = 0; i < n; i++)
+    json_object_put(runs[i].output);
+  memset(runs, 0, sizeof runs);
+}
+
+static int dedup(const run *r) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(r->output, "deduplicated", &v) &&
+         json_object_get_boolean(v);
+}
+
+/* Messages with subject in user's folder. */
+static int count_in(const char *user, const char *folder, const char *subject) {
+  json_object *msgs = o365_fixture_messages(fx, user, folder);
+  int n = 0;
+  for (size_t i = 0; msgs && i < json_object_array_length(msgs); i++) {
+    const char *s = jstr(json_object_array_get_idx(msgs, i), "subject");
+    if (s && strcmp(s, subject) == 0)
+      n++;
+  }
+  json_object_put(msgs);
+  return n;
+}
+
+static int setup(void **state) {
+  (void)state;
+  return ct_up(NULL, NULL);
+}
+
+/* 20 runs with one key: one message in Sent Items and in each recipient's
+ * inbox, one lookup and one sendMail at the emulator, and all 20 runs
+ * succeed reporting the same Message-ID (19 of them deduplicated). */
+static void same_key_twenty_runs_send_once(void **state) {
+  (void)state;
+  enum { N = 20 };
+  const char *in = "{\"to\":[\"bob@contoso.test\"],"
+                   "\"cc\":[\"carol@contoso.test\"],"
+                   "\"subject\":\"flight twenty\",\"body\":\"once\","
+                   "\"idempotency_key\":\"flight-twenty\"}";
+  const char *inputs[N];
+  for (int i = 0; i < N; i++)
+    inputs[i] = in;
+  long sent = o365_fixture_sent_count(fx, ALICE);
+  long lookups = o365_fixture_route_count(fx, "GET", "/v1.0/me/messages");
+  long sendmail = o365_fixture_route_count(fx, "POST", "/v1.0/me/sendMail");
+
+  run_all(inputs, N);
+  int firsts = 0;
+  const char *imid = NULL;
+  for (int i = 0; i < N; i++) {
+    if (runs[i].status != 0)
+      fail_msg("run %d: %s", i, runs[i].message);
+    assert_true(json_object_get_boolean(
+        json_object_object_get(runs[i].output, "sent")));
+    const char *m = jstr(runs[i].output, "internet_message_id");
+    assert_non_null(m);
+    if (imid == NULL)
+      imid = m;
+    assert_string_equal(m, imid);
+    assert_string_equal(jstr(runs[i].output, "subject"), "flight twenty");
+    if (!dedup(&runs[i]))
+      firsts++;
+  }
+  assert_int_equal(firsts, 1);
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
+  assert_int_equal(count_in(ALICE, "sentitems", "flight twenty"), 1);
+  assert_int_equal(count_in("bob@contoso.test", "inbox", "flight twenty"), 1);
+  assert_int_equal(count_in("carol@contoso.test", "inbox", "flight twenty"),
+                   1);
+  /* The waiters asked the mailbox nothing: one lookup, one send. */
+  assert_int_equal(o365_fixture_route_count(fx, "GET", "/v1.0/me/messages"),
+                   lookups + 1);
+  assert_int_equal(o365_fixture_route_count(fx, "POST", "/v1.0/me/sendMail"),
+                   sendmail + 1);
+  runs_free(N);
+
+  /* A later run with the key finds the message in the mailbox. */
+  run_all(inputs, 1);
+  assert_int_equal(runs[0].status, 0);
+  assert_true(dedup(&runs[0]));
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
+  runs_free(1);
+}
+
+/* The draft pipeline (with an attachment): the waiters report the sent
+ * message's id too. */
+static void same_key_with_attachment_sends_once(void **state) {
+  (void)state;
+  enum { N = 5 };
+  char ref[512], in[1024];
+  assert_int_equal(o365_fixture_make_file(fx, "f.txt", "text/plain", "flight",
+                                          6, ref, sizeof ref),
+                   0);
+  snprintf(in, sizeof in,
+           "{\"to\":[\"bob@contoso.test\"],\"subject\":\"flight file\","
+           "\"attachments\":[%s],\"idempotency_key\":\"flight-file\"}",
+           ref);
+  const char *inputs[N];
+  for (int i = 0; i < N; i++)
+    inputs[i] = in;
+  long sent = o365_fixture_sent_count(fx, ALICE);
+
+  run_all(inputs, N);
+  const char *id = NULL;
+  int firsts = 0;
+  for (int i = 0; i < N; i++) {
+    if (runs[i].status != 0)
+      fail_msg("run %d: %s", i, runs[i].message);
+    const char *m = jstr(runs[i].output, "id");
+    assert_non_null(m);
+    if (id == NULL)
+      id = m;
+    assert_string_equal(m, id);
+    firsts += !dedup(&runs[i]);
+  }
+  assert_int_equal(firsts, 1);
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
+  assert_int_equal(count_in("bob@contoso.test", "inbox", "flight file"), 1);
+  assert_int_equal(count_in(ALICE, "drafts", "flight file"), 0);
+  runs_free(N);
+}
+
+/* The first run's send is refused: it fails, the next run makes its own
+ * attempt and sends, the rest report that one. */
+static void first_failure_lets_the_next_try(void **state) {
+  (void)state;
+  enum { N = 5 };
+  const char *in = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"flight "
+                   "retry\",\"idempotency_key\":\"flight-retry\"}";
+  const char *inputs[N];
+  for (int i = 0; i < N; i++)
+    inputs[i] = in;
+  long sent = o365_fixture_sent_count(fx, ALICE);
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
+                                          "\"/v1.0/me/sendMail\",\"action\":"
+                                          "\"status\",\"status\":400,"
+                                          "\"count\":1}"),
+                   0);
+  run_all(inputs, N);
+  int failed = 0, firsts = 0;
+  for (int i = 0; i < N; i++) {
+    if (runs[i].status != 0) {
+      failed++;
+      assert_int_equal(runs[i].order, 1); /* the first to end */
+      continue;
+    }
+    firsts += !dedup(&runs[i]);
+  }
+  assert_int_equal(failed, 1);
+  assert_int_equal(firsts, 1);
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
+  assert_int_equal(count_in("bob@contoso.test", "inbox", "flight retry"), 1);
+  runs_free(N);
+}
+
+/* Other keys do not wait: A's send is held 2 s at the emulator, B (another
+ * key, started after A) ends first; both are sent. */
+static void other_keys_are_not_serialised(void **state) {
+  (void)state;
+  char ref[512], a[1024];
+  assert_int_equal(o365_fixture_make_file(fx, "g.txt", "text/plain", "slow", 4,
+                                          ref, sizeof ref),
+                   0);
+  snprintf(a, sizeof a,
+           "{\"to\":[\"bob@contoso.test\"],\"subject\":\"flight slow\","
+           "\"attachments\":[%s],\"idempotency_key\":\"flight-key-a\"}",
+           ref);
+  const char *inputs[2] = {
+      a, "{\"to\":[\"bob@contoso.test\"],\"subject\":\"flight fast\","
+         "\"idempotency_key\":\"flight-key-b\"}"};
+  long sent = o365_fixture_sent_count(fx, ALICE);
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
+                                          "\"/v1.0/me/messages/*/send\","
+                                          "\"action\":\"delay\","
+                                          "\"delayMs\":2000,\"count\":1}"),
+                   0);
+  run_all(inputs, 2);
+  for (int i = 0; i < 2; i++) {
+    if (runs[i].status != 0)
+      fail_msg("run %d: %s", i, runs[i].message);
+    assert_false(dedup(&runs[i]));
+  }
+  assert_int_equal(runs[1].order, 1);
+  assert_int_equal(runs[0].order, 2);
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 2);
+  runs_free(2);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(same_key_twenty_runs_send_once),
+      cmocka_unit_test(same_key_with_attachment_sends_once),
+      cmocka_unit_test(first_failure_lets_the_next_try),
+      cmocka_unit_test(other_keys_are_not_serialised),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
