@@ -118,20 +118,23 @@ int o365_token_post(const o365_config *cfg, const char *tenant,
   return rc;
 }
 
-char *o365_token_form(const o365_config *cfg, const char *grant_type, ...) {
+/* with_scope 0: no scope pair (RFC 6749 section 6: the refresh then
+ * covers the scope originally granted). */
+static char *token_form_va(const o365_config *cfg, int with_scope,
+                           const char *grant_type, va_list ap) {
   o365_buf b;
   o365_buf_init(&b);
   o365_buf_form(&b, "client_id", cfg->client_id);
   o365_buf_form(&b, "grant_type", grant_type);
-  char *scopes = o365_config_scopes(cfg);
-  if (scopes == NULL) {
-    o365_buf_free(&b);
-    return NULL;
+  if (with_scope) {
+    char *scopes = o365_config_scopes(cfg);
+    if (scopes == NULL) {
+      o365_buf_free(&b);
+      return NULL;
+    }
+    o365_buf_form(&b, "scope", scopes);
+    free(scopes);
   }
-  o365_buf_form(&b, "scope", scopes);
-  free(scopes);
-  va_list ap;
-  va_start(ap, grant_type);
   for (;;) {
     const char *name = va_arg(ap, const char *);
     if (name == NULL)
@@ -140,11 +143,26 @@ char *o365_token_form(const o365_config *cfg, const char *grant_type, ...) {
     if (value != NULL)
       o365_buf_form(&b, name, value);
   }
-  va_end(ap);
   /* Public clients must not send a secret (AADSTS700025). */
   if (cfg->client_secret != NULL)
     o365_buf_form(&b, "client_secret", cfg->client_secret);
   return o365_buf_take(&b);
+}
+
+char *o365_token_form(const o365_config *cfg, const char *grant_type, ...) {
+  va_list ap;
+  va_start(ap, grant_type);
+  char *form = token_form_va(cfg, 1, grant_type, ap);
+  va_end(ap);
+  return form;
+}
+
+static char *refresh_form(const o365_config *cfg, int with_scope, ...) {
+  va_list ap;
+  va_start(ap, with_scope);
+  char *form = token_form_va(cfg, with_scope, "refresh_token", ap);
+  va_end(ap);
+  return form;
 }
 
 void o365_form_free(char *form) {
@@ -227,7 +245,10 @@ typedef struct refresh_ctx {
   wfc_call *call;
   wfc_http *http;
   struct json_object *old; /* borrowed from the call's input */
+  int scoped;              /* the request named the scopes */
 } refresh_ctx;
+
+static int refresh_send(refresh_ctx *ctx);
 
 static void refresh_cancel(void *arg) {
   refresh_ctx *ctx = arg;
@@ -263,6 +284,27 @@ static void refresh_done(void *arg, const o365_token_res *res) {
   wfc_call *call = ctx->call;
   ctx->http = NULL;
   o365_api->call_on_cancel(call, NULL, NULL);
+
+  /* Microsoft wants the scopes named on a refresh (offline_access among
+   * them); a server that refuses them as more than it granted (RFC 6749
+   * section 6, e.g. OpenID Connect providers that grant offline_access
+   * only with prompt=consent) is asked once more without, which means
+   * "the scope originally granted". */
+  if (res->error == WFC_EAUTH && ctx->scoped &&
+      strcmp(res->aad.error, "invalid_scope") == 0) {
+    ctx->scoped = 0;
+    o365_api->log(3, "o365mail: refresh: the server refused the scope list "
+                     "(invalid_scope); asking for the granted scope");
+    int rc = refresh_send(ctx);
+    if (rc == 0)
+      return;
+    free(ctx);
+    o365_api->call_fail(call, rc, NULL,
+                        "Refreshing the access token failed: the request "
+                        "could not be sent again (error %d).",
+                        rc);
+    return;
+  }
 
   if (res->error == 0) {
     struct json_object *creds =
@@ -331,26 +373,40 @@ int o365_conn_refresh(wfc_call *call) {
                         "this connection.");
     return 0;
   }
+  o365_config_clear(&cfg);
   o365_api->secret(rt);
-  char *form = o365_token_form(&cfg, "refresh_token", "refresh_token", rt,
-                               (const char *)NULL);
   refresh_ctx *ctx = calloc(1, sizeof *ctx);
-  if (form == NULL || ctx == NULL) {
-    o365_form_free(form);
-    free(ctx);
-    o365_config_clear(&cfg);
+  if (ctx == NULL)
     return WFC_ENOMEM;
-  }
   ctx->call = call;
   ctx->old = creds;
-  rc = o365_token_post(&cfg, o365_token_tenant(&cfg, creds), form, refresh_done,
-                       ctx, &ctx->http);
+  ctx->scoped = 1;
+  rc = refresh_send(ctx);
+  if (rc != 0)
+    free(ctx);
+  return rc;
+}
+
+/* Posts the refresh of ctx (scoped or not); 0 or a WFC_E* code. */
+static int refresh_send(refresh_ctx *ctx) {
+  struct json_object *in = o365_api->call_input(ctx->call);
+  struct json_object *params = NULL;
+  json_object_object_get_ex(in, "params", &params);
+  o365_config cfg;
+  char err[256];
+  int rc = o365_config_load(params, &cfg, err, sizeof err);
+  char *form = rc == 0 ? refresh_form(&cfg, ctx->scoped, "refresh_token",
+                                      o365_json_str(ctx->old, "refresh_token"),
+                                      (const char *)NULL)
+                       : NULL;
+  if (rc == 0 && form == NULL)
+    rc = WFC_ENOMEM;
+  if (rc == 0)
+    rc = o365_token_post(&cfg, o365_token_tenant(&cfg, ctx->old), form,
+                         refresh_done, ctx, &ctx->http);
   o365_form_free(form);
   o365_config_clear(&cfg);
-  if (rc != 0) {
-    free(ctx);
-    return rc;
-  }
-  o365_api->call_on_cancel(call, refresh_cancel, ctx);
-  return 0;
+  if (rc == 0)
+    o365_api->call_on_cancel(ctx->call, refresh_cancel, ctx);
+  return rc;
 }

@@ -21,6 +21,7 @@ struct emu_proc {
   char dir[64]; /* temp dir: port file, config */
   char port_file[96];
   char config_file[96]; /* "" unless start_doc wrote one */
+  char health[256];     /* path answered with 200 once ready */
 };
 
 static void sleep_ms(long ms) {
@@ -76,10 +77,10 @@ static int healthy(emu_proc *p, const char *ca) {
   tclient *c = tclient_new(0);
   if (c && ca)
     tclient_set_ca(c, ca);
-  char url[128];
+  char url[384];
   tresp r;
   treq q = {0};
-  snprintf(url, sizeof url, "%s/__emulator/health", p->url);
+  snprintf(url, sizeof url, "%s%s", p->url, p->health);
   q.url = url;
   q.timeout_ms = 2000;
   int ok = 0;
@@ -98,12 +99,15 @@ static void cleanup_files(emu_proc *p) {
   rmdir(p->dir);
 }
 
-static emu_proc *start(emu_proc *p, const char *config,
+/* Runs cmd (argv prefix, NULL-terminated; cmd[0] searched in PATH) with
+ * "--port 0 --port-file F", [--config config] and extra appended. */
+static emu_proc *start(emu_proc *p, const char *const *cmd, const char *config,
                        const char *const *extra) {
   const char *argv[64];
   int n = 0;
   const char *tls_cert = NULL;
-  argv[n++] = binary();
+  for (size_t i = 0; cmd[i] && n < 40; i++)
+    argv[n++] = cmd[i];
   argv[n++] = "--port";
   argv[n++] = "0";
   argv[n++] = "--port-file";
@@ -126,7 +130,7 @@ static emu_proc *start(emu_proc *p, const char *config,
     return NULL;
   }
   if (pid == 0) {
-    execv(argv[0], (char *const *)argv);
+    execvp(argv[0], (char *const *)argv);
     fprintf(stderr, "emu_proc: exec %s: %s\n", argv[0], strerror(errno));
     _exit(127);
   }
@@ -149,7 +153,8 @@ static emu_proc *start(emu_proc *p, const char *config,
     }
     sleep_ms(10);
   }
-  fprintf(stderr, "emu_proc: emulator did not become healthy in 10 s\n");
+  fprintf(stderr, "emu_proc: %s did not answer %s in 10 s\n", argv[0],
+          p->health);
   emu_proc_stop(p);
   return NULL;
 }
@@ -165,12 +170,22 @@ static emu_proc *alloc(void) {
     return NULL;
   }
   snprintf(p->port_file, sizeof p->port_file, "%s/port", p->dir);
+  snprintf(p->health, sizeof p->health, "/__emulator/health");
   return p;
 }
 
 emu_proc *emu_proc_start(const char *config, const char *const *extra_args) {
   emu_proc *p = alloc();
-  return p ? start(p, config, extra_args) : NULL;
+  const char *const cmd[] = {binary(), NULL};
+  return p ? start(p, cmd, config, extra_args) : NULL;
+}
+
+emu_proc *emu_proc_start_cmd(const char *const *cmd, const char *health_path) {
+  emu_proc *p = alloc();
+  if (p == NULL)
+    return NULL;
+  snprintf(p->health, sizeof p->health, "%s", health_path);
+  return start(p, cmd, NULL, NULL);
 }
 
 emu_proc *emu_proc_start_doc(json_object *doc, const char *const *extra_args) {
@@ -185,7 +200,8 @@ emu_proc *emu_proc_start_doc(json_object *doc, const char *const *extra_args) {
     free(p);
     return NULL;
   }
-  return start(p, p->config_file, extra_args);
+  const char *const cmd[] = {binary(), NULL};
+  return start(p, cmd, p->config_file, extra_args);
 }
 
 const char *emu_proc_url(const emu_proc *p) {
@@ -225,7 +241,7 @@ int emu_proc_stop(emu_proc *p) {
     if (w == p->pid) {
       rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
       if (WIFSIGNALED(st))
-        fprintf(stderr, "emu_proc: emulator died from signal %d\n",
+        fprintf(stderr, "emu_proc: pid %d died from signal %d\n", (int)p->pid,
                 WTERMSIG(st));
       goto done;
     }

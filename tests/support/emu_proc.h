@@ -24,6 +24,11 @@ emu_proc *emu_proc_start(const char *config, const char *const *extra_args);
 /* Same with the tenant document given as JSON (written to a temp file that
  * emu_proc_stop removes). Borrowed. */
 emu_proc *emu_proc_start_doc(json_object *doc, const char *const *extra_args);
+/* Any other test server that takes "--port 0 --port-file F" (e.g. the
+ * foreign identity provider, node tests/foreign-idp/idp.mjs): cmd is its
+ * argv prefix (NULL-terminated, cmd[0] searched in PATH, borrowed); ready
+ * once GET health_path answers 200. Stopped with emu_proc_stop(). */
+emu_proc *emu_proc_start_cmd(const char *const *cmd, const char *health_path);
 /* "http://127.0.0.1:PORT" (https with --tls-cert). Borrowed. */
 const char *emu_proc_url(const emu_proc *p);
 int emu_proc_port(const emu_proc *p);
