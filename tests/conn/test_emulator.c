@@ -44,19 +44,46 @@ static void params(char *auth, char *graph, size_t len) {
   snprintf(graph, len, "graph_url=%s/v1.0", base());
 }
 
-static void admin_connects_refreshes_reauthorizes_revokes(void **state) {
-  (void)state;
-  char auth[256], graph[256], url[4096];
+/* Starts `wfc connection new` for user nickname; returns the URL. */
+static void new_for(wproc *p, const char *nickname, char *url, size_t len) {
+  static char auth[256], graph[256];
   params(auth, graph, sizeof auth);
-  const char *const new_args[] = {
+  const char *const args[] = {
       "connection",  "new",         "--plugin", "o365mail",
-      "--nickname",  "admin",       "--env",    "preview",
+      "--nickname",  nickname,      "--env",    "preview",
       "--tenant",    TENANT_DOMAIN, "--param",  auth,
       "--param",     graph,         "--param",  "client_id=" PREVIEW,
       "--print-url", NULL};
+  wuser_spawn(&u, p, args);
+  read_url(p, url, len);
+}
+
+/* `wfc connection reauthorize NAME --print-url [--json]` where consent is
+ * given already: sign-in as upn, no consent page, back to the listener;
+ * asserts it succeeded (outputs in p). */
+static void reauth_no_consent(wproc *p, const char *nickname, const char *upn,
+                              const char *pw, int json) {
+  const char *const args[] = {"connection",  "reauthorize",          nickname,
+                              "--print-url", json ? "--json" : NULL, NULL};
+  char url[4096];
+  wuser_spawn(&u, p, args);
+  read_url(p, url, sizeof url);
+  tclient *b = tclient_new(1);
+  tresp page, after;
+  get(b, url, &page);
+  sign_in(b, &page, upn, pw, &after);
+  assert_false(is_page(&after, "consent"));
+  long st = wuser_to_listener(&after);
+  tresp_free(&page), tresp_free(&after), tclient_free(b);
+  assert_int_equal(wuser_finish(&u, p), 0);
+  assert_int_equal(st, 200);
+}
+
+static void admin_connects_refreshes_reauthorizes_revokes(void **state) {
+  (void)state;
+  char url[4096];
   wproc p;
-  wuser_spawn(&u, &p, new_args);
-  read_url(&p, url, sizeof url);
+  new_for(&p, "admin", url, sizeof url);
 
   /* The browser: sign in as the admin, accept for the admin only. */
   tclient *b = tclient_new(1);
@@ -85,19 +112,7 @@ static void admin_connects_refreshes_reauthorizes_revokes(void **state) {
   assert_int_equal(wuser_run(&u, &p, test_args), 0);
 
   /* Reauthorize: consent is remembered, so no consent page; same id. */
-  const char *const re_args[] = {"connection",  "reauthorize", "admin",
-                                 "--print-url", "--json",      NULL};
-  wuser_spawn(&u, &p, re_args);
-  read_url(&p, url, sizeof url);
-  b = tclient_new(1);
-  get(b, url, &page);
-  sign_in(b, &page, ADMIN_UPN, ADMIN_PW, &after);
-  st = wuser_to_listener(&after);
-  tresp_free(&page);
-  tresp_free(&after);
-  tclient_free(b);
-  assert_int_equal(wuser_finish(&u, &p), 0);
-  assert_int_equal(st, 200);
+  reauth_no_consent(&p, "admin", ADMIN_UPN, ADMIN_PW, 1);
   json_object *res = wuser_result(&p);
   assert_string_equal(jstr(res, "outcome"), "connected");
   assert_string_equal(jstr(json_object_object_get(res, "connection"), "id"),
@@ -107,20 +122,6 @@ static void admin_connects_refreshes_reauthorizes_revokes(void **state) {
   const char *const revoke_args[] = {"connection", "revoke", "admin", NULL};
   assert_int_equal(wuser_run(&u, &p, revoke_args), 0);
   assert_non_null(strstr(p.stdout_, "revoked \"admin\": secrets wiped"));
-}
-
-/* Starts `wfc connection new` for user nickname; returns the URL. */
-static void new_for(wproc *p, const char *nickname, char *url, size_t len) {
-  static char auth[256], graph[256];
-  params(auth, graph, sizeof auth);
-  const char *const args[] = {
-      "connection",  "new",         "--plugin", "o365mail",
-      "--nickname",  nickname,      "--env",    "preview",
-      "--tenant",    TENANT_DOMAIN, "--param",  auth,
-      "--param",     graph,         "--param",  "client_id=" PREVIEW,
-      "--print-url", NULL};
-  wuser_spawn(&u, p, args);
-  read_url(p, url, len);
 }
 
 /* Seed scenario 4: user consent off. The user sees "Need admin approval";
@@ -188,18 +189,7 @@ static void approval_workflow_then_app_deleted(void **state) {
   json_object_put(v);
 
   /* The user authorizes the same connection again: connected, same id. */
-  const char *const re[] = {"connection", "reauthorize", "bob", "--print-url",
-                            NULL};
-  wuser_spawn(&u, &p, re);
-  read_url(&p, url, sizeof url);
-  b = tclient_new(1);
-  get(b, url, &page);
-  sign_in(b, &page, BOB_UPN, BOB_PW, &signed_in);
-  st = wuser_to_listener(&signed_in);
-  tresp_free(&page), tresp_free(&signed_in);
-  tclient_free(b);
-  assert_int_equal(wuser_finish(&u, &p), 0);
-  assert_int_equal(st, 200);
+  reauth_no_consent(&p, "bob", BOB_UPN, BOB_PW, 0);
   assert_non_null(strstr(p.stdout_, "connected: \"bob\" as " BOB_UPN));
   assert_non_null(strstr(p.stdout_, id));
   wuser_expect(&u, "bob", "connected", NULL, NULL, 0);
