@@ -58,6 +58,18 @@ static void new_for(wproc *p, const char *nickname, char *url, size_t len) {
   read_url(p, url, len);
 }
 
+/* A browser (returned; free it) that opened url and signed in as upn: the
+ * page that follows is in *out. */
+static tclient *signed_in_as(const char *url, const char *upn, const char *pw,
+                             tresp *out) {
+  tclient *b = tclient_new(1);
+  tresp page;
+  get(b, url, &page);
+  sign_in(b, &page, upn, pw, out);
+  tresp_free(&page);
+  return b;
+}
+
 /* `wfc connection reauthorize NAME --print-url [--json]` where consent is
  * given already: sign-in as upn, no consent page, back to the listener;
  * asserts it succeeded (outputs in p). */
@@ -68,13 +80,11 @@ static void reauth_no_consent(wproc *p, const char *nickname, const char *upn,
   char url[4096];
   wuser_spawn(&u, p, args);
   read_url(p, url, sizeof url);
-  tclient *b = tclient_new(1);
-  tresp page, after;
-  get(b, url, &page);
-  sign_in(b, &page, upn, pw, &after);
+  tresp after;
+  tclient *b = signed_in_as(url, upn, pw, &after);
   assert_false(is_page(&after, "consent"));
   long st = wuser_to_listener(&after);
-  tresp_free(&page), tresp_free(&after), tclient_free(b);
+  tresp_free(&after), tclient_free(b);
   assert_int_equal(wuser_finish(&u, p), 0);
   assert_int_equal(st, 200);
 }
@@ -86,13 +96,10 @@ static void admin_connects_refreshes_reauthorizes_revokes(void **state) {
   new_for(&p, "admin", url, sizeof url);
 
   /* The browser: sign in as the admin, accept for the admin only. */
-  tclient *b = tclient_new(1);
-  tresp page, after, done;
-  get(b, url, &page);
-  sign_in(b, &page, ADMIN_UPN, ADMIN_PW, &after);
+  tresp after, done;
+  tclient *b = signed_in_as(url, ADMIN_UPN, ADMIN_PW, &after);
   consent(b, &after, 1, 0, &done);
   long st = wuser_to_listener(&done);
-  tresp_free(&page);
   tresp_free(&after);
   tresp_free(&done);
   tclient_free(b);
@@ -135,13 +142,10 @@ static void user_needs_admin_approval(void **state) {
   wproc p;
   char url[4096];
   new_for(&p, "alice", url, sizeof url);
-  tclient *b = tclient_new(1);
-  tresp page, signed_in;
-  get(b, url, &page);
-  sign_in(b, &page, ALICE_UPN, ALICE_PW, &signed_in);
+  tresp signed_in;
+  tclient *b = signed_in_as(url, ALICE_UPN, ALICE_PW, &signed_in);
   assert_non_null(strstr(signed_in.body, "Need admin approval"));
   long st = wuser_return_to_app(b, base(), &signed_in);
-  tresp_free(&page);
   tresp_free(&signed_in);
   tclient_free(b);
   assert_int_equal(wuser_finish(&u, &p), 1);
@@ -165,13 +169,11 @@ static void approval_workflow_then_app_deleted(void **state) {
   wproc p;
   char url[4096];
   new_for(&p, "bob", url, sizeof url);
-  tclient *b = tclient_new(1);
-  tresp page, signed_in, sent;
-  get(b, url, &page);
-  sign_in(b, &page, BOB_UPN, BOB_PW, &signed_in);
+  tresp signed_in, sent;
+  tclient *b = signed_in_as(url, BOB_UPN, BOB_PW, &signed_in);
   wuser_request_approval(b, base(), &signed_in, "Support inbox", &sent);
   long st = wuser_return_to_app(b, base(), &sent);
-  tresp_free(&page), tresp_free(&signed_in), tresp_free(&sent);
+  tresp_free(&signed_in), tresp_free(&sent);
   tclient_free(b);
   assert_int_equal(wuser_finish(&u, &p), 1);
   assert_int_equal(st, 400);
