@@ -308,31 +308,66 @@ int o365_folder_resolve(wfc_call *call, const char *mailbox, const char *folder,
 
 /* ---- Listing ------------------------------------------------------------ */
 
-struct json_object *o365_folder_json(struct json_object *g) {
+/* Adds a member to an object built here, whose keys are known to be new:
+ * json-c then skips the lookup that json_object_object_add() does first. */
+static void add_new(struct json_object *o, const char *key,
+                    struct json_object *v) {
+  json_object_object_add_ex(o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW);
+}
+
+/* o365_folder_json(), also handing back what the lister needs of g
+ * (borrowed from g: valid while g is), so that it reads each member of the
+ * Graph object once. */
+static struct json_object *folder_json(struct json_object *g, const char **id,
+                                       const char **name, int64_t *children) {
   struct json_object *o = json_object_new_object();
-  o365_json_add_str(o, "id", o365_json_str(g, "id"));
-  o365_json_add_str(o, "name", o365_json_str(g, "displayName"));
-  o365_json_add_str(o, "parent_id", o365_json_str(g, "parentFolderId"));
+  const char *s;
+  *id = o365_json_str(g, "id");
+  *name = o365_json_str(g, "displayName");
+  if (*id != NULL)
+    add_new(o, "id", json_object_new_string(*id));
+  if (*name != NULL)
+    add_new(o, "name", json_object_new_string(*name));
+  if ((s = o365_json_str(g, "parentFolderId")) != NULL)
+    add_new(o, "parent_id", json_object_new_string(s));
   static const char *const counts[][2] = {{"childFolderCount", "child_count"},
                                           {"unreadItemCount", "unread_count"},
                                           {"totalItemCount", "total_count"}};
   for (size_t i = 0; i < 3; i++) {
     int64_t v = 0;
     o365_json_int64(g, counts[i][0], &v);
-    json_object_object_add(o, counts[i][1], json_object_new_int64(v));
+    if (i == 0)
+      *children = v;
+    add_new(o, counts[i][1], json_object_new_int64(v));
   }
   struct json_object *h = NULL;
   json_object_object_get_ex(g, "isHidden", &h);
-  json_object_object_add(o, "is_hidden",
-                         json_object_new_boolean(json_object_get_boolean(h)));
+  add_new(o, "is_hidden", json_object_new_boolean(json_object_get_boolean(h)));
   return o;
 }
+
+struct json_object *o365_folder_json(struct json_object *g) {
+  const char *id, *name;
+  int64_t children;
+  return folder_json(g, &id, &name, &children);
+}
+
+#define NO_FOLDER ((size_t)-1)
 
 typedef struct pending {
   char *id; /* NULL = top level */
   char *path;
   int depth;
+  size_t folder; /* recs index of the folder listed, NO_FOLDER: the parent */
 } pending;
+
+/* A listed folder, and its place in the tree: the children of a folder are
+ * what the GET of its childFolders returned, in that order. */
+typedef struct rec {
+  struct json_object *obj; /* owned reference */
+  size_t first, last;      /* its children (recs indexes) */
+  size_t next;             /* its next sibling */
+} rec;
 
 typedef struct lister {
   wfc_call *call;
@@ -341,7 +376,9 @@ typedef struct lister {
   size_t max_folders;
   pending *queue; /* FIFO: queue[head..n) */
   size_t head, n, cap;
-  struct json_object *all; /* fetch order (owned) */
+  rec *recs; /* fetch order */
+  size_t nrecs, reccap;
+  size_t first, last; /* the top-level folders */
   int truncated;
   o365_folder_list_cb cb;
   void *arg;
@@ -354,11 +391,14 @@ static void lister_free(lister *l) {
   }
   free(l->queue);
   free(l->mailbox);
-  json_object_put(l->all);
+  for (size_t i = 0; i < l->nrecs; i++)
+    json_object_put(l->recs[i].obj);
+  free(l->recs);
   free(l);
 }
 
-static int enqueue(lister *l, const char *id, const char *path, int depth) {
+static int enqueue(lister *l, const char *id, const char *path, int depth,
+                   size_t folder) {
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 16;
     pending *q = realloc(l->queue, cap * sizeof *q);
@@ -371,6 +411,7 @@ static int enqueue(lister *l, const char *id, const char *path, int depth) {
   p->id = id ? strdup(id) : NULL;
   p->path = path ? strdup(path) : NULL;
   p->depth = depth;
+  p->folder = folder;
   if ((id && !p->id) || (path && !p->path)) {
     free(p->id);
     free(p->path);
@@ -380,29 +421,44 @@ static int enqueue(lister *l, const char *id, const char *path, int depth) {
   return 0;
 }
 
-/* Appends the folders whose parent is parent_id (in fetch order), each
- * followed by its own subtree. */
-static void dfs(struct json_object *all, const char *parent_id, int depth,
-                struct json_object *out) {
-  size_t n = json_object_array_length(all);
-  for (size_t i = 0; i < n; i++) {
-    struct json_object *f = json_object_array_get_idx(all, i);
-    struct json_object *d = NULL;
-    json_object_object_get_ex(f, "depth", &d);
-    const char *pid = o365_json_str(f, "parent_id");
-    if (json_object_get_int(d) != depth ||
-        (depth > 0 && (pid == NULL || strcmp(pid, parent_id) != 0)))
-      continue;
-    json_object_array_add(out, json_object_get(f));
-    dfs(all, o365_json_str(f, "id"), depth + 1, out);
+/* Appends obj (transfer) as the last child of folder parent. */
+static int add_rec(lister *l, struct json_object *obj, size_t parent) {
+  if (l->nrecs == l->reccap) {
+    size_t cap = l->reccap ? l->reccap * 2 : 32;
+    rec *r = realloc(l->recs, cap * sizeof *r);
+    if (r == NULL) {
+      json_object_put(obj);
+      return WFC_ENOMEM;
+    }
+    l->recs = r;
+    l->reccap = cap;
+  }
+  size_t i = l->nrecs++;
+  l->recs[i] = (rec){obj, NO_FOLDER, NO_FOLDER, NO_FOLDER};
+  size_t *first = parent == NO_FOLDER ? &l->first : &l->recs[parent].first;
+  size_t *last = parent == NO_FOLDER ? &l->last : &l->recs[parent].last;
+  if (*first == NO_FOLDER)
+    *first = i;
+  else
+    l->recs[*last].next = i;
+  *last = i;
+  return 0;
+}
+
+/* Appends folder i and its following siblings, each followed by its own
+ * subtree (depth-first; recursion bounded by max_depth). */
+static void emit(const lister *l, size_t i, struct json_object *out) {
+  for (; i != NO_FOLDER; i = l->recs[i].next) {
+    json_object_array_add(out, json_object_get(l->recs[i].obj));
+    emit(l, l->recs[i].first, out);
   }
 }
 
 static void list_finish(lister *l, int status, const char *error) {
   struct json_object *out = NULL;
   if (status == 0) {
-    out = json_object_new_array();
-    dfs(l->all, NULL, 0, out);
+    out = json_object_new_array_ext((int)l->nrecs);
+    emit(l, l->first, out);
   }
   l->cb(l->arg, status, out, l->truncated, error);
   json_object_put(out);
@@ -432,29 +488,39 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
                  ? json_object_array_length(value)
                  : 0;
   for (size_t i = 0; i < n; i++) {
-    if (json_object_array_length(l->all) >= l->max_folders) {
+    if (l->nrecs >= l->max_folders) {
       l->truncated = 1;
       break;
     }
-    struct json_object *f =
-        o365_folder_json(json_object_array_get_idx(value, i));
-    const char *name = o365_json_str(f, "name");
-    o365_buf path;
-    o365_buf_init(&path);
-    if (p->path != NULL)
-      o365_buf_printf(&path, "%s/", p->path);
-    o365_buf_put(&path, name ? name : "");
-    o365_json_add_str(f, "path", path.data ? path.data : "");
-    json_object_object_add(f, "depth", json_object_new_int(p->depth));
+    const char *id, *name;
     int64_t children = 0;
-    o365_json_int64(f, "child_count", &children);
-    int rc = 0;
-    if (l->recursive && children > 0 && p->depth < l->max_depth)
-      rc = enqueue(l, o365_json_str(f, "id"), path.data, p->depth + 1);
-    json_object_array_add(l->all, f);
-    int oom = path.oom;
-    o365_buf_free(&path);
-    if (rc != 0 || oom) {
+    struct json_object *f =
+        folder_json(json_object_array_get_idx(value, i), &id, &name, &children);
+    if (name == NULL)
+      name = "";
+    /* path: the parent's path + "/" + name; the name alone at the top. */
+    size_t plen = p->path ? strlen(p->path) + 1 : 0, nlen = strlen(name);
+    char *path = malloc(plen + nlen + 1);
+    if (f == NULL || path == NULL) {
+      json_object_put(f);
+      free(path);
+      list_finish(l, WFC_ENOMEM, "out of memory");
+      return 0;
+    }
+    if (p->path != NULL) {
+      memcpy(path, p->path, plen - 1);
+      path[plen - 1] = '/';
+    }
+    memcpy(path + plen, name, nlen + 1);
+    add_new(f, "path", json_object_new_string_len(path, (int)(plen + nlen)));
+    add_new(f, "depth", json_object_new_int(p->depth));
+    size_t self = l->nrecs;
+    int rc = add_rec(l, f, p->folder);
+    if (rc == 0 && l->recursive && children > 0 && p->depth < l->max_depth &&
+        id != NULL)
+      rc = enqueue(l, id, path, p->depth + 1, self);
+    free(path);
+    if (rc != 0) {
       list_finish(l, WFC_ENOMEM, "out of memory");
       return 0;
     }
@@ -512,11 +578,11 @@ int o365_folder_list(wfc_call *call, const o365_folder_list_opts *o,
   l->include_hidden = o->include_hidden;
   l->max_depth = o->max_depth;
   l->max_folders = o->max_folders ? o->max_folders : 1000;
-  l->all = json_object_new_array();
+  l->first = l->last = NO_FOLDER;
   l->mailbox = o->mailbox && *o->mailbox ? strdup(o->mailbox) : NULL;
   int rc = WFC_ENOMEM;
-  if (l->all != NULL && (!(o->mailbox && *o->mailbox) || l->mailbox))
-    rc = enqueue(l, o->parent_id, NULL, 0);
+  if (!(o->mailbox && *o->mailbox) || l->mailbox)
+    rc = enqueue(l, o->parent_id, NULL, 0, NO_FOLDER);
   if (rc == 0)
     rc = o365_api->timer_start(0, list_start, l, NULL);
   if (rc != 0)

@@ -30,7 +30,8 @@ struct o365_graph_req {
   char *content_type;
   char **extra; /* NULL-terminated */
   char *explicit_token;
-  char *token; /* the token of the current attempt */
+  char *auth;        /* "Authorization: Bearer <token>" of this attempt */
+  const char *token; /* the token of the current attempt: in auth */
   wfc_blob *body_blob;
   uint64_t body_offset;
   uint64_t body_length;
@@ -111,7 +112,7 @@ static void req_free(o365_graph_req *r) {
     free(r->extra);
   }
   wipe_free(r->explicit_token);
-  wipe_free(r->token);
+  wipe_free(r->auth);
   free(r);
 }
 
@@ -654,19 +655,27 @@ static void http_cb(void *arg, const wfc_http_res *res) {
   deliver(r, 0, NULL, res);
 }
 
+#define BEARER "Authorization: Bearer "
+
 static int send_http(o365_graph_req *r, const char *token) {
-  wipe_free(r->token);
-  r->token = strdup(token);
-  if (r->token == NULL)
+  /* The header line is built once, sized and copied (a JWT is 1-2 KB:
+   * formatting it with printf, measure then write, cost more than the
+   * rest of the request set-up), and kept: its tail is the token of this
+   * attempt (r->token), which a 401 reports as rejected. */
+  size_t tlen = strlen(token);
+  char *auth = malloc(sizeof BEARER + tlen);
+  if (auth == NULL)
     return WFC_ENOMEM;
-  o365_buf auth;
-  o365_buf_init(&auth);
-  o365_buf_printf(&auth, "Authorization: Bearer %s", token);
+  memcpy(auth, BEARER, sizeof BEARER - 1);
+  memcpy(auth + sizeof BEARER - 1, token, tlen + 1);
+  wipe_free(r->auth);
+  r->auth = auth;
+  r->token = auth + sizeof BEARER - 1;
   char crid[64], ctype[300];
   snprintf(crid, sizeof crid, "client-request-id: %s", r->crid);
   const char *headers[32];
   size_t n = 0;
-  headers[n++] = auth.data ? auth.data : "";
+  headers[n++] = auth;
   headers[n++] = crid;
   headers[n++] = "Accept: application/json";
   if (r->content_type != NULL) {
@@ -676,10 +685,6 @@ static int send_http(o365_graph_req *r, const char *token) {
   for (size_t i = 0; r->extra && r->extra[i] && n < 31; i++)
     headers[n++] = r->extra[i];
   headers[n] = NULL;
-  if (auth.oom) {
-    o365_buf_free(&auth);
-    return WFC_ENOMEM;
-  }
 
   wfc_http_req hr;
   memset(&hr, 0, sizeof hr);
@@ -695,9 +700,7 @@ static int send_http(o365_graph_req *r, const char *token) {
   hr.sink_blob = r->sink_blob;
   hr.timeout_ms = r->timeout_ms;
   r->stage = ST_HTTP;
-  int rc = o365_api->http_send(&hr, http_cb, r, &r->http);
-  o365_buf_free(&auth); /* the host copied the headers */
-  return rc;
+  return o365_api->http_send(&hr, http_cb, r, &r->http);
 }
 
 static void token_cb(void *arg, int status, const char *token) {

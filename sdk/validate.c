@@ -47,6 +47,35 @@ path_push(vctx *c, const char *fmt, ...) {
   return saved;
 }
 
+/* path_push() without printf: the hot path appends a key or an index for
+ * every field of every call (and every output field when outputs are
+ * checked), and vsnprintf cost more than the checks themselves. Same
+ * truncation as path_push. */
+static size_t path_putn(vctx *c, const char *s, size_t n) {
+  size_t saved = c->plen;
+  size_t room = sizeof c->path - c->plen - 1;
+
+  if (n > room)
+    n = room;
+  memcpy(c->path + c->plen, s, n);
+  c->plen += n;
+  c->path[c->plen] = '\0';
+  return saved;
+}
+
+static size_t path_index(vctx *c, size_t i) {
+  char buf[24];
+  size_t o = sizeof buf;
+
+  buf[--o] = ']';
+  do {
+    buf[--o] = (char)('0' + i % 10);
+    i /= 10;
+  } while (i != 0);
+  buf[--o] = '[';
+  return path_putn(c, buf + o, sizeof buf - o);
+}
+
 static void path_pop(vctx *c, size_t saved) {
   c->plen = saved;
   c->path[saved] = '\0';
@@ -85,8 +114,11 @@ static void safe_key(char *dst, size_t dstlen, const char *key) {
 static size_t push_key(vctx *c, const char *key) {
   char safe[80];
 
-  if (is_ident(key))
-    return path_push(c, ".%s", key);
+  if (is_ident(key)) {
+    size_t saved = path_putn(c, ".", 1);
+    path_putn(c, key, strlen(key));
+    return saved;
+  }
   safe_key(safe, sizeof safe, key);
   return path_push(c, "[\"%s\"]", safe);
 }
@@ -263,6 +295,48 @@ static int check_enum(vctx *c, const wfc_field *f, const char *s) {
 static int validate_value(vctx *c, const wfc_field *f, struct json_object *v,
                           struct json_object **out);
 
+/* The value of a default_json for a call. Defaults are constants that
+ * wfc__schema_check() parsed at registration, and almost all are a
+ * boolean, a small integer or a plain ASCII string: those are built
+ * directly instead of running the tokenizer for each absent field on every
+ * call. Anything else (escapes, non-ASCII, fractions, objects...) goes
+ * through the parser as before. Returns 1 when built (*out, transfer; NULL
+ * only on allocation failure), 0 to fall back. */
+static int default_fast(const char *t, struct json_object **out) {
+  size_t n = strlen(t);
+
+  if (strcmp(t, "true") == 0 || strcmp(t, "false") == 0) {
+    *out = json_object_new_boolean(t[0] == 't');
+    return 1;
+  }
+  if (n >= 2 && t[0] == '"' && t[n - 1] == '"') {
+    for (size_t i = 1; i + 1 < n; i++) {
+      unsigned char ch = (unsigned char)t[i];
+      if (ch < 0x20 || ch >= 0x80 || ch == '"' || ch == '\\')
+        return 0;
+    }
+    *out = json_object_new_string_len(t + 1, (int)(n - 2));
+    return 1;
+  }
+  {
+    const char *d = t[0] == '-' ? t + 1 : t;
+    size_t nd = strlen(d);
+    int64_t v = 0;
+
+    /* At most 18 digits: no overflow; no leading zero (not JSON), no
+     * "-0" (left to the parser). */
+    if (nd == 0 || nd > 18 || (d[0] == '0' && (nd > 1 || d != t)))
+      return 0;
+    for (size_t i = 0; i < nd; i++) {
+      if (d[i] < '0' || d[i] > '9')
+        return 0;
+      v = v * 10 + (d[i] - '0');
+    }
+    *out = json_object_new_int64(t[0] == '-' ? -v : v);
+    return 1;
+  }
+}
+
 static int validate_fields(vctx *c, const wfc_field *fields,
                            struct json_object *obj, struct json_object **out) {
   struct json_object_iterator it, end;
@@ -302,9 +376,10 @@ static int validate_fields(vctx *c, const wfc_field *fields,
       rc = fail(c, "required field missing");
     } else if (f->default_json != NULL) {
       char jerr[160];
-      rc = wfc__json_parse(f->default_json, strlen(f->default_json), 0, &def,
-                           jerr, sizeof jerr);
-      if (rc != 0)
+      if (default_fast(f->default_json, &def))
+        rc = def != NULL ? validate_value(c, f, def, &vout) : WFC_ENOMEM;
+      else if ((rc = wfc__json_parse(f->default_json, strlen(f->default_json),
+                                     0, &def, jerr, sizeof jerr)) != 0)
         rc = fail(c, "invalid default: %s", jerr);
       else
         rc = validate_value(c, f, def, &vout);
@@ -345,7 +420,7 @@ static int validate_list(vctx *c, const wfc_field *f, struct json_object *v,
   c->depth++;
   for (size_t i = 0; i < n; i++) {
     struct json_object *iv = NULL;
-    size_t saved = path_push(c, "[%zu]", i);
+    size_t saved = path_index(c, i);
     int rc = validate_value(c, f->items, json_object_array_get_idx(v, i), &iv);
 
     path_pop(c, saved);
