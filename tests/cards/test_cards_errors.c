@@ -13,112 +13,98 @@
 
 #include <cmocka.h>
 
-#include "emu_proc.h"
-#include "o365_fixture.h"
+#include "cards_test.h"
 
-static o365_fixture *fx;
-static wfc_conn *alice, *carol;
+static wfc_conn *carol;   /* owned by fx */
+static char big_in[9000]; /* send_email with a 6,000-byte body */
 
 static int setup(void **state) {
   (void)state;
-  json_object *doc = emu_proc_example_doc();
-  if (doc == NULL)
-    return -1;
-  json_object *boxes = json_tokener_parse(
-      "[{\"user\":\"carol@contoso.test\",\"mailboxFull\":true},"
-      "{\"user\":\"alice@contoso.test\",\"maxMessageSize\":4096}]");
-  json_object_object_add(doc, "mailboxes", boxes);
-  fx = o365_fixture_new_doc(doc);
-  json_object_put(doc);
-  if (fx == NULL)
-    return -1;
-  alice = o365_fixture_connect(fx, "alice@contoso.test");
-  carol = o365_fixture_connect(fx, "carol@contoso.test");
-  return alice && carol ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  return o365_fixture_free(fx);
-}
-
-static const char *jstr(json_object *o, const char *k) {
-  json_object *v = NULL;
-  return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
-static void test_mailbox_full(void **state) {
-  (void)state;
-  o365_fixture_use(fx, carol);
-  o365_outcome o;
-  assert_int_equal(o365_fixture_run(fx, "send_email",
-                                    "{\"to\":[\"bob@contoso.test\"],"
-                                    "\"subject\":\"full\"}",
-                                    &o),
-                   WFC_EREMOTE);
-  assert_non_null(strstr(o.message, "your own mailbox is full"));
-  assert_string_equal(jstr(o.detail, "code"), "ErrorQuotaExceeded");
-  o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_sent_count(fx, "carol@contoso.test"), 0);
-}
-
-static void test_too_large(void **state) {
-  (void)state;
-  o365_fixture_use(fx, alice);
-  char in[9000];
-  int n = snprintf(in, sizeof in,
+  int n = snprintf(big_in, sizeof big_in,
                    "{\"to\":[\"bob@contoso.test\"],\"subject\":\"big\","
                    "\"body\":\"");
-  memset(in + n, 'x', 6000);
-  snprintf(in + n + 6000, sizeof in - (size_t)n - 6000, "\"}");
-  o365_outcome o;
-  assert_int_equal(o365_fixture_run(fx, "send_email", in, &o), WFC_ETOOBIG);
-  assert_non_null(strstr(o.message, "larger than the mailbox accepts"));
-  o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), 0);
+  memset(big_in + n, 'x', 6000);
+  snprintf(big_in + n + 6000, sizeof big_in - (size_t)n - 6000, "\"}");
+  return ct_up_mailboxes(
+      "[{\"user\":\"carol@contoso.test\",\"mailboxFull\":true},"
+      "{\"user\":\"alice@contoso.test\",\"maxMessageSize\":4096}]",
+      &carol);
 }
 
-static void test_unknown_mailbox(void **state) {
-  (void)state;
-  o365_fixture_use(fx, alice);
+/* One run that fails and what it must say; the cases differ only in this
+ * data. */
+typedef struct error_case {
+  wfc_conn **conn;     /* who runs it (&alice or &carol) */
+  const char *fault;   /* a rule armed first, or NULL */
+  const char *card;    /* with input */
+  const char *input;   /* JSON text */
+  int status;          /* what the run must end with */
+  const char *says[3]; /* in its message (NULL-terminated) */
+  const char *code;    /* detail.code, or NULL: not checked */
+  const char *sender;  /* who must have sent nothing at all, or NULL */
+} error_case;
+
+static void test_error(void **state) {
+  const error_case *c = *state;
+  o365_fixture_use(fx, *c->conn);
+  if (c->fault != NULL)
+    assert_int_equal(o365_fixture_fault(fx, c->fault), 0);
   o365_outcome o;
-  assert_int_equal(o365_fixture_run(fx, "get_message",
-                                    "{\"mailbox\":\"ghost@contoso.test\","
-                                    "\"message_id\":\"AAMkAGx\"}",
-                                    &o),
-                   WFC_ENOTFOUND);
-  assert_non_null(
-      strstr(o.message, "ghost@contoso.test does not exist or has no"));
+  assert_int_equal(o365_fixture_run(fx, c->card, c->input, &o), c->status);
+  for (size_t i = 0; c->says[i] != NULL; i++)
+    ct_says(o.message, c->says[i]);
+  if (c->code != NULL)
+    assert_string_equal(jstr(o.detail, "code"), c->code);
   o365_outcome_free(&o);
+  if (c->sender != NULL)
+    assert_int_equal(o365_fixture_sent_count(fx, c->sender), 0);
 }
 
-static void test_throttled_too_long(void **state) {
-  (void)state;
-  o365_fixture_use(fx, alice);
-  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
-                                          "\"/v1.0/me/sendMail\","
-                                          "\"action\":\"status\","
-                                          "\"status\":429,\"retryAfter\":600,"
-                                          "\"count\":1}"),
-                   0);
-  o365_outcome o;
-  assert_int_equal(o365_fixture_run(fx, "send_email",
-                                    "{\"to\":[\"bob@contoso.test\"],"
-                                    "\"subject\":\"later\"}",
-                                    &o),
-                   WFC_ETHROTTLED);
-  assert_non_null(strstr(o.message, "throttling"));
-  assert_non_null(strstr(o.message, "retry after 600 s"));
-  o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), 0);
-}
+static const error_case mailbox_full = {
+    .conn = &carol,
+    .card = "send_email",
+    .input = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"full\"}",
+    .status = WFC_EREMOTE,
+    .says = {"your own mailbox is full"},
+    .code = "ErrorQuotaExceeded",
+    .sender = "carol@contoso.test"};
+
+static const error_case too_large = {
+    .conn = &alice,
+    .card = "send_email",
+    .input = big_in,
+    .status = WFC_ETOOBIG,
+    .says = {"larger than the mailbox accepts"},
+    .sender = "alice@contoso.test"};
+
+static const error_case unknown_mailbox = {
+    .conn = &alice,
+    .card = "get_message",
+    .input = "{\"mailbox\":\"ghost@contoso.test\",\"message_id\":\"AAMkAGx\"}",
+    .status = WFC_ENOTFOUND,
+    .says = {"ghost@contoso.test does not exist or has no"}};
+
+static const error_case throttled_too_long = {
+    .conn = &alice,
+    .fault = "{\"method\":\"POST\",\"path\":\"/v1.0/me/sendMail\","
+             "\"action\":\"status\",\"status\":429,\"retryAfter\":600,"
+             "\"count\":1}",
+    .card = "send_email",
+    .input = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"later\"}",
+    .status = WFC_ETHROTTLED,
+    .says = {"throttling", "retry after 600 s"},
+    .sender = "alice@contoso.test"};
+
+/* A cmocka case named name: test_error on the row. */
+#define ERROR_CASE(name, row)                                                  \
+  { name, test_error, NULL, NULL, (void *)&(row) }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_mailbox_full),
-      cmocka_unit_test(test_too_large),
-      cmocka_unit_test(test_unknown_mailbox),
-      cmocka_unit_test(test_throttled_too_long),
+      ERROR_CASE("test_mailbox_full", mailbox_full),
+      ERROR_CASE("test_too_large", too_large),
+      ERROR_CASE("test_unknown_mailbox", unknown_mailbox),
+      ERROR_CASE("test_throttled_too_long", throttled_too_long),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,61 +16,42 @@
 
 #include <cmocka.h>
 
-#include "o365_fixture.h"
+#include "cards_test.h"
 
 #define ALICE    "alice@contoso.test"
+#define CAROL    "carol@contoso.test"
 #define SENDMAIL "/v1.0/me/sendMail"
 
-static o365_fixture *fx;
-static wfc_conn *alice, *carol;
-static char msg_id[256];
+/* Fault rules (docs/emulator.md "Faults") on sendMail and on GETs of a
+ * message; rest: the rest of the rule's members. */
+#define SEND_RULE(rest)                                                        \
+  "{\"method\":\"POST\",\"path\":\"" SENDMAIL "\"," rest "}"
+#define GET_RULE(rest)                                                         \
+  "{\"method\":\"GET\",\"path\":\"/v1.0/me/messages/\"," rest "}"
+
+static wfc_conn *carol;  /* owned by fx */
+static char get_in[512]; /* get_message's input on the fault target */
 
 static int setup(void **state) {
   (void)state;
   fx = o365_fixture_new_timeout(NULL, 2000);
-  if (fx == NULL)
+  if (fx == NULL || ct_connect(&carol) != 0)
     return -1;
-  carol = o365_fixture_connect(fx, "carol@contoso.test");
-  alice = o365_fixture_connect(fx, ALICE);
   char *id = o365_fixture_inject(
       fx, ALICE,
       "{\"subject\":\"fault target\",\"from\":\"bob@contoso.test\","
       "\"toRecipients\":[\"alice@contoso.test\"],\"body\":\"x\"}");
   if (id == NULL)
     return -1;
-  snprintf(msg_id, sizeof msg_id, "%s", id);
+  snprintf(get_in, sizeof get_in, "{\"message_id\":\"%s\"}", id);
   free(id);
-  return alice && carol ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  return o365_fixture_free(fx);
-}
-
-static void clear_faults(void) {
-  long st = 0;
-  json_object_put(
-      o365_fixture_admin(fx, "DELETE", "/__emulator/faults", NULL, &st));
-  assert_int_equal(st / 100, 2);
+  return 0;
 }
 
 /* After each test, even a failed one: no rule left to hit the next. */
 static int disarm(void **state) {
   (void)state;
-  long st = 0;
-  json_object_put(
-      o365_fixture_admin(fx, "DELETE", "/__emulator/faults", NULL, &st));
-  return st / 100 == 2 ? 0 : -1;
-}
-
-static void arm(const char *rule) {
-  assert_int_equal(o365_fixture_fault(fx, rule), 0);
-}
-
-static int jbool(json_object *o, const char *k) {
-  json_object *v = NULL;
-  return json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v);
+  return ct_clear_faults();
 }
 
 static long sendmail_calls(void) {
@@ -85,235 +66,229 @@ static void wait_sendmail_calls(long n) {
   assert_int_equal(sendmail_calls(), n);
 }
 
-/* Asserts that message names the cause (printed when it does not). */
-static void assert_says(const char *message, const char *cause) {
-  if (strstr(message, cause) == NULL)
-    fprintf(stderr, "expected \"%s\" in: %s\n", cause, message);
-  assert_non_null(strstr(message, cause));
-}
+/* One card run under one fault rule and what must hold after it. The
+ * counts are checked against the same counts taken before the rule was
+ * armed. */
+typedef struct fault_case {
+  const char *user;    /* CAROL runs the card; NULL: ALICE */
+  const char *rule;    /* armed on the emulator before the run */
+  const char *input;   /* send_email's input; NULL: get_message on the
+                        * fault target */
+  int status;          /* what the run must end with */
+  const char *says[4]; /* what its message must say (NULL-terminated) */
+  const char *out_key; /* on success: output[out_key] as text ... */
+  const char *out_val; /* ... must be out_val */
+  const char *outcome; /* detail.outcome, or NULL: not checked */
+  int http;            /* detail.status, or 0: not checked */
+  unsigned counts;     /* which of the two below are checked */
+  long calls;          /* sendMail requests answered for the run */
+  long sent;           /* messages user really sent */
+} fault_case;
 
-static void get_input(char *buf, size_t n) {
-  snprintf(buf, n, "{\"message_id\":\"%s\"}", msg_id);
-}
+#define CALLS 1u /* fault_case.counts: calls is checked */
+#define SENT  2u /* fault_case.counts: sent is checked */
 
-static void test_503_retried_sent_once(void **state) {
-  (void)state;
-  o365_fixture_use(fx, alice);
-  long sent = o365_fixture_sent_count(fx, ALICE);
+/* Runs c, asserts what c says must hold and leaves the outcome in *o (the
+ * caller frees it) and the faults still armed. */
+static void run_case(const fault_case *c, o365_outcome *o) {
+  const char *user = c->user ? c->user : ALICE;
+  o365_fixture_use(fx, c->user ? carol : alice);
+  long sent = o365_fixture_sent_count(fx, user);
   long calls = sendmail_calls();
-  arm("{\"method\":\"POST\",\"path\":\"" SENDMAIL "\",\"action\":\"status\","
-      "\"status\":503,\"retryAfter\":1,\"count\":1}");
-  o365_outcome o;
-  int rc = o365_fixture_run(fx, "send_email",
-                            "{\"to\":[\"bob@contoso.test\"],"
-                            "\"subject\":\"after 503\"}",
-                            &o);
-  if (rc != 0)
-    fprintf(stderr, "503: %d %s\n", rc, o.message);
-  assert_int_equal(rc, 0);
-  assert_true(jbool(o.output, "sent"));
-  o365_outcome_free(&o);
-  /* The 503 (not executed) and the retry. */
-  assert_int_equal(sendmail_calls(), calls + 2);
-  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
-  clear_faults();
+  assert_int_equal(o365_fixture_fault(fx, c->rule), 0);
+  const char *card = c->input ? "send_email" : "get_message";
+  int rc = o365_fixture_run(fx, card, c->input ? c->input : get_in, o);
+  fprintf(stderr, "%s under %s: %d %s\n", card, c->rule, rc, o->message);
+  assert_int_equal(rc, c->status);
+  for (size_t i = 0; c->says[i] != NULL; i++)
+    ct_says(o->message, c->says[i]);
+  if (c->out_key != NULL)
+    assert_string_equal(jstr(o->output, c->out_key), c->out_val);
+  if (c->outcome != NULL)
+    assert_string_equal(jstr(o->detail, "outcome"), c->outcome);
+  if (c->http != 0)
+    assert_int_equal(jnum(o->detail, "status"), c->http);
+  if (c->counts & CALLS)
+    assert_int_equal(sendmail_calls(), calls + c->calls);
+  if (c->counts & SENT)
+    assert_int_equal(o365_fixture_sent_count(fx, user), sent + c->sent);
 }
+
+/* The cases that are all data: the run, then the rule is cleared. */
+static void test_case(void **state) {
+  o365_outcome o;
+  run_case(*state, &o);
+  o365_outcome_free(&o);
+  assert_int_equal(ct_clear_faults(), 0);
+}
+
+/* A 503 with Retry-After: not executed, so repeated once; sent once. */
+static const fault_case c503 = {
+    .rule = SEND_RULE("\"action\":\"status\",\"status\":503,\"retryAfter\":1,"
+                      "\"count\":1"),
+    .input = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"after 503\"}",
+    .out_key = "sent",
+    .out_val = "true",
+    .counts = CALLS | SENT,
+    .calls = 2,
+    .sent = 1};
+
+/* A 504: exactly one attempt (a POST is never repeated after a 504); the
+ * emulator answered before the handler, so nothing went out. */
+static const fault_case c504 = {
+    .rule = SEND_RULE("\"action\":\"status\",\"status\":504,\"count\":1"),
+    .input = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"gateway\"}",
+    .status = WFC_EREMOTE,
+    .says = {"sending the message failed", "GatewayTimeout",
+             "the outcome is unknown"},
+    .outcome = "unknown",
+    .http = 504,
+    .counts = CALLS | SENT,
+    .calls = 1,
+    .sent = 0};
+
+/* Once: a GET is safe to repeat, so the card gets the message. */
+static const fault_case c_truncated_once = {
+    .rule = GET_RULE("\"action\":\"truncate\",\"count\":1"),
+    .out_key = "subject",
+    .out_val = "fault target",
+};
+
+/* Every attempt truncated: a clear error after the attempts. */
+static const fault_case c_truncated_always = {
+    .rule = GET_RULE("\"action\":\"truncate\",\"count\":20"),
+    .status = WFC_ENET,
+    .says = {"getting the message failed", "transfer closed"},
+};
+
+static const fault_case c_malformed = {
+    .rule = GET_RULE("\"action\":\"malformed\",\"count\":1"),
+    .status = WFC_EPROTO,
+    .says = {"malformed JSON"},
+};
+
+static void test_malformed_json_eproto(void **state) {
+  (void)state;
+  o365_outcome o;
+  run_case(&c_malformed, &o);
+  o365_outcome_free(&o);
+  /* The fault is spent: the same run now succeeds. */
+  run_ok("get_message", get_in, &o);
+  o365_outcome_free(&o);
+  assert_int_equal(ct_clear_faults(), 0);
+}
+
+/* count 2: curl silently repeats a reset on a reused connection once. The
+ * transport's words vary with timing ("Empty reply from server",
+ * "select/poll returned error"): the request is named. */
+static const fault_case c_reset = {
+    .rule = SEND_RULE("\"action\":\"reset\",\"count\":2"),
+    .input = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"reset\","
+             "\"idempotency_key\":\"faults-reset-1\"}",
+    .status = WFC_ENET,
+    .says = {"sending the message failed",
+             "POST http://127.0.0.1:", "the outcome is unknown"},
+    .counts = SENT,
+    .sent = 0};
 
 static void test_reset_fails_clearly_retry_sends_once(void **state) {
   (void)state;
   o365_fixture_use(fx, alice);
   long sent = o365_fixture_sent_count(fx, ALICE);
   long calls = sendmail_calls();
-  /* count 2: curl silently repeats a reset on a reused connection once. */
-  arm("{\"method\":\"POST\",\"path\":\"" SENDMAIL "\",\"action\":\"reset\","
-      "\"count\":2}");
-  const char *in = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"reset\","
-                   "\"idempotency_key\":\"faults-reset-1\"}";
   o365_outcome o;
-  int rc = o365_fixture_run(fx, "send_email", in, &o);
-  fprintf(stderr, "reset: %d %s\n", rc, o.message);
-  assert_int_equal(rc, WFC_ENET);
-  assert_says(o.message, "sending the message failed");
-  /* The transport's words vary with timing ("Empty reply from server",
-   * "select/poll returned error"): the request is named. */
-  assert_says(o.message, "POST http://127.0.0.1:");
-  assert_says(o.message, "the outcome is unknown");
+  run_case(&c_reset, &o);
   o365_outcome_free(&o);
   /* Not repeated by the plugin: at most curl's one silent repeat. */
   assert_true(sendmail_calls() <= calls + 2);
-  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent);
-  clear_faults();
+  assert_int_equal(ct_clear_faults(), 0);
   /* The flow retries the step: sent once, and a third run sends nothing. */
-  rc = o365_fixture_run(fx, "send_email", in, &o);
-  assert_int_equal(rc, 0);
-  assert_false(jbool(o.output, "deduplicated"));
+  run_ok("send_email", c_reset.input, &o);
+  assert_false(jflag(o.output, "deduplicated"));
   o365_outcome_free(&o);
-  rc = o365_fixture_run(fx, "send_email", in, &o);
-  assert_int_equal(rc, 0);
-  assert_true(jbool(o.output, "deduplicated"));
+  run_ok("send_email", c_reset.input, &o);
+  assert_true(jflag(o.output, "deduplicated"));
   o365_outcome_free(&o);
   assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
 }
 
-static void test_504_not_resent(void **state) {
-  (void)state;
-  o365_fixture_use(fx, alice);
-  long sent = o365_fixture_sent_count(fx, ALICE);
-  long calls = sendmail_calls();
-  arm("{\"method\":\"POST\",\"path\":\"" SENDMAIL "\",\"action\":\"status\","
-      "\"status\":504,\"count\":1}");
-  o365_outcome o;
-  int rc = o365_fixture_run(fx, "send_email",
-                            "{\"to\":[\"bob@contoso.test\"],"
-                            "\"subject\":\"gateway\"}",
-                            &o);
-  fprintf(stderr, "504: %d %s\n", rc, o.message);
-  assert_int_equal(rc, WFC_EREMOTE);
-  assert_says(o.message, "sending the message failed");
-  assert_says(o.message, "GatewayTimeout");
-  assert_says(o.message, "the outcome is unknown");
-  json_object *oc = NULL;
-  assert_true(json_object_object_get_ex(o.detail, "outcome", &oc));
-  assert_string_equal(json_object_get_string(oc), "unknown");
-  json_object *st = NULL;
-  assert_true(json_object_object_get_ex(o.detail, "status", &st));
-  assert_int_equal(json_object_get_int(st), 504);
-  o365_outcome_free(&o);
-  /* Exactly one attempt: a POST is never repeated after a 504. */
-  assert_int_equal(sendmail_calls(), calls + 1);
-  /* The emulator answered before the handler: nothing went out. */
-  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent);
-  clear_faults();
-}
-
-static void test_truncated_get_retried_then_clear_error(void **state) {
-  (void)state;
-  o365_fixture_use(fx, alice);
-  char in[512];
-  get_input(in, sizeof in);
-  /* Once: a GET is safe to repeat, so the card gets the message. */
-  arm("{\"method\":\"GET\",\"path\":\"/v1.0/me/messages/\","
-      "\"action\":\"truncate\",\"count\":1}");
-  o365_outcome o;
-  int rc = o365_fixture_run(fx, "get_message", in, &o);
-  if (rc != 0)
-    fprintf(stderr, "truncate once: %d %s\n", rc, o.message);
-  assert_int_equal(rc, 0);
-  json_object *subj = NULL;
-  assert_true(json_object_object_get_ex(o.output, "subject", &subj));
-  assert_string_equal(json_object_get_string(subj), "fault target");
-  o365_outcome_free(&o);
-  clear_faults();
-  /* Every attempt truncated: a clear error after the attempts. */
-  arm("{\"method\":\"GET\",\"path\":\"/v1.0/me/messages/\","
-      "\"action\":\"truncate\",\"count\":20}");
-  rc = o365_fixture_run(fx, "get_message", in, &o);
-  fprintf(stderr, "truncate always: %d %s\n", rc, o.message);
-  assert_int_not_equal(rc, 0);
-  assert_int_equal(rc, WFC_ENET);
-  assert_says(o.message, "getting the message failed");
-  assert_says(o.message, "transfer closed");
-  o365_outcome_free(&o);
-  clear_faults();
-}
-
-static void test_malformed_json_eproto(void **state) {
-  (void)state;
-  o365_fixture_use(fx, alice);
-  char in[512];
-  get_input(in, sizeof in);
-  arm("{\"method\":\"GET\",\"path\":\"/v1.0/me/messages/\","
-      "\"action\":\"malformed\",\"count\":1}");
-  o365_outcome o;
-  int rc = o365_fixture_run(fx, "get_message", in, &o);
-  fprintf(stderr, "malformed: %d %s\n", rc, o.message);
-  assert_int_equal(rc, WFC_EPROTO);
-  assert_says(o.message, "malformed JSON");
-  o365_outcome_free(&o);
-  /* The fault is spent: the same run now succeeds. */
-  rc = o365_fixture_run(fx, "get_message", in, &o);
-  assert_int_equal(rc, 0);
-  o365_outcome_free(&o);
-  clear_faults();
-}
+/* The handler runs but answers after the 2 s deadline. */
+static const fault_case c_deadline = {
+    .rule = SEND_RULE("\"action\":\"delay\",\"delayMs\":3500,\"count\":1"),
+    .input = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"late\","
+             "\"idempotency_key\":\"faults-late-1\"}",
+    .status = WFC_ETIMEDOUT,
+    .says = {"deadline of 2000 ms exceeded", "the outcome is unknown"},
+};
 
 static void test_send_beyond_deadline_times_out_once(void **state) {
   (void)state;
   o365_fixture_use(fx, alice);
   long sent = o365_fixture_sent_count(fx, ALICE);
   long calls = sendmail_calls();
-  /* The handler runs but answers after the 2 s deadline. */
-  arm("{\"method\":\"POST\",\"path\":\"" SENDMAIL "\",\"action\":\"delay\","
-      "\"delayMs\":3500,\"count\":1}");
-  const char *in = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"late\","
-                   "\"idempotency_key\":\"faults-late-1\"}";
   o365_outcome o;
-  int rc = o365_fixture_run(fx, "send_email", in, &o);
-  fprintf(stderr, "deadline: %d %s\n", rc, o.message);
-  assert_int_equal(rc, WFC_ETIMEDOUT);
-  assert_says(o.message, "deadline of 2000 ms exceeded");
-  assert_says(o.message, "the outcome is unknown");
+  run_case(&c_deadline, &o);
   o365_outcome_free(&o);
-  clear_faults();
+  assert_int_equal(ct_clear_faults(), 0);
   /* Not repeated by the plugin; the emulator answers the late request
    * (counted then) after its delay. */
   wait_sendmail_calls(calls + 1);
   /* The send went out though the card failed (the handler ran): a retried
    * run with the key finds it and does not send again. */
-  rc = o365_fixture_run(fx, "send_email", in, &o);
-  assert_int_equal(rc, 0);
-  assert_true(jbool(o.output, "deduplicated"));
+  run_ok("send_email", c_deadline.input, &o);
+  assert_true(jflag(o.output, "deduplicated"));
   o365_outcome_free(&o);
   assert_int_equal(sendmail_calls(), calls + 1);
   assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
 }
 
+/* carol: the 5-minute block this leaves on her mailbox's gate is not
+ * shared with the other tests (alice). */
+static const fault_case c_storm = {
+    .user = CAROL,
+    .rule = SEND_RULE("\"action\":\"status\",\"status\":429,\"retryAfter\":300,"
+                      "\"count\":50"),
+    .input = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"storm\"}",
+    .status = WFC_ETHROTTLED,
+    .says = {"throttling", "retry after 300 s"},
+    .counts = SENT,
+    .sent = 0};
+
 static void test_429_storm_beyond_max_wait(void **state) {
   (void)state;
-  /* carol: the 5-minute block this leaves on her mailbox's gate is not
-   * shared with the other tests (alice). */
-  o365_fixture_use(fx, carol);
-  long sent = o365_fixture_sent_count(fx, "carol@contoso.test");
-  arm("{\"method\":\"POST\",\"path\":\"" SENDMAIL "\",\"action\":\"status\","
-      "\"status\":429,\"retryAfter\":300,\"count\":50}");
+  long sent = o365_fixture_sent_count(fx, CAROL);
   o365_outcome o;
-  int rc = o365_fixture_run(fx, "send_email",
-                            "{\"to\":[\"bob@contoso.test\"],"
-                            "\"subject\":\"storm\"}",
-                            &o);
-  fprintf(stderr, "storm: %d %s\n", rc, o.message);
-  assert_int_equal(rc, WFC_ETHROTTLED);
-  assert_says(o.message, "throttling");
-  assert_says(o.message, "retry after 300 s");
-  json_object *ra = NULL;
-  assert_true(json_object_object_get_ex(o.detail, "retry_after_ms", &ra));
-  assert_int_equal(json_object_get_int64(ra), 300000);
+  run_case(&c_storm, &o);
+  assert_int_equal(jnum(o.detail, "retry_after_ms"), 300000);
   o365_outcome_free(&o);
   /* While the mailbox is blocked, the next run is refused at once, with the
    * time left, without a request. */
   long calls = sendmail_calls();
-  rc = o365_fixture_run(fx, "send_email",
-                        "{\"to\":[\"bob@contoso.test\"],"
-                        "\"subject\":\"storm 2\"}",
-                        &o);
+  int rc = o365_fixture_run(fx, "send_email",
+                            "{\"to\":[\"bob@contoso.test\"],"
+                            "\"subject\":\"storm 2\"}",
+                            &o);
   fprintf(stderr, "storm 2: %d %s\n", rc, o.message);
   assert_int_equal(rc, WFC_ETHROTTLED);
-  assert_true(json_object_object_get_ex(o.detail, "retry_after_ms", &ra));
-  assert_true(json_object_get_int64(ra) > 290000);
+  assert_true(jnum(o.detail, "retry_after_ms") > 290000);
   o365_outcome_free(&o);
   assert_int_equal(sendmail_calls(), calls);
-  assert_int_equal(o365_fixture_sent_count(fx, "carol@contoso.test"), sent);
-  clear_faults();
+  assert_int_equal(o365_fixture_sent_count(fx, CAROL), sent);
+  assert_int_equal(ct_clear_faults(), 0);
 }
+
+/* A table-driven case: the test_case run of row, disarmed after. */
+#define FAULT_CASE(name, row)                                                  \
+  { name, test_case, NULL, disarm, (void *)&(row) }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_teardown(test_503_retried_sent_once, disarm),
+      FAULT_CASE("test_503_retried_sent_once", c503),
       cmocka_unit_test_teardown(test_reset_fails_clearly_retry_sends_once,
                                 disarm),
-      cmocka_unit_test_teardown(test_504_not_resent, disarm),
-      cmocka_unit_test_teardown(test_truncated_get_retried_then_clear_error,
-                                disarm),
+      FAULT_CASE("test_504_not_resent", c504),
+      FAULT_CASE("test_truncated_get_retried", c_truncated_once),
+      FAULT_CASE("test_truncated_get_clear_error", c_truncated_always),
       cmocka_unit_test_teardown(test_malformed_json_eproto, disarm),
       cmocka_unit_test_teardown(test_send_beyond_deadline_times_out_once,
                                 disarm),

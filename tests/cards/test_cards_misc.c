@@ -17,28 +17,13 @@
 
 static int setup(void **state) {
   (void)state;
-  char path[1024];
-  const char *src = getenv("WFC_SOURCE_DIR");
-  snprintf(path, sizeof path, "%s/examples/tenant.json", src ? src : ".");
-  json_object *doc = json_object_from_file(path);
-  if (doc == NULL)
-    return -1;
   /* bob is out of office, carol's mailbox is full with a 10 MB limit. */
-  json_object *boxes = json_tokener_parse(
+  return ct_up_mailboxes(
       "[{\"user\":\"bob@contoso.test\",\"automaticRepliesSetting\":"
       "{\"status\":\"alwaysEnabled\",\"internalReplyMessage\":\"Bob is "
       "away\"}},{\"user\":\"carol@contoso.test\",\"mailboxFull\":true,"
-      "\"maxMessageSize\":10485760}]");
-  json_object_object_add(doc, "mailboxes", boxes);
-  int rc = ct_up(doc, NULL);
-  json_object_put(doc);
-  return rc;
-}
-
-static int boolean(json_object *o, const char *key) {
-  json_object *v = NULL;
-  return json_object_object_get_ex(o, key, &v) ? json_object_get_boolean(v)
-                                               : -1;
+      "\"maxMessageSize\":10485760}]",
+      NULL);
 }
 
 static json_object *tip_for(json_object *out, const char *address) {
@@ -52,77 +37,68 @@ static json_object *tip_for(json_object *out, const char *address) {
   return NULL;
 }
 
+/* Runs Get Mail Tips for alice: her tip (borrowed from o->output, which
+ * the caller frees). */
+static json_object *alice_tip(o365_outcome *o) {
+  run_ok("get_mail_tips", "{\"recipients\":[\"alice@contoso.test\"]}", o);
+  return tip_for(o->output, "alice@contoso.test");
+}
+
 /* ---- Get Mail Tips ---- */
 
 static void test_mail_tips(void **state) {
   (void)state;
   long before = o365_fixture_graph_requests(fx);
   o365_outcome o;
-  assert_int_equal(
-      o365_fixture_run(fx, "get_mail_tips",
-                       "{\"recipients\":[\"bob@contoso.test\","
-                       "\"carol@contoso.test\",\"someone@example.org\"]}",
-                       &o),
-      0);
+  run_ok("get_mail_tips",
+         "{\"recipients\":[\"bob@contoso.test\","
+         "\"carol@contoso.test\",\"someone@example.org\"]}",
+         &o);
   assert_int_equal(o365_fixture_graph_requests(fx), before + 1);
   json_object *bob = tip_for(o.output, "bob@contoso.test");
   assert_non_null(bob);
-  assert_int_equal(boolean(bob, "automatic_replies"), 1);
+  assert_int_equal(jbool(bob, "automatic_replies"), 1);
   assert_string_equal(jstr(bob, "automatic_reply_message"), "Bob is away");
-  assert_int_equal(boolean(bob, "mailbox_full"), 0);
+  assert_int_equal(jbool(bob, "mailbox_full"), 0);
   assert_string_equal(jstr(bob, "recipient_scope"), "internal");
-  assert_int_equal(boolean(bob, "delivery_restricted"), 0);
+  assert_int_equal(jbool(bob, "delivery_restricted"), 0);
   json_object *carol = tip_for(o.output, "carol@contoso.test");
-  assert_int_equal(boolean(carol, "automatic_replies"), 0);
-  assert_int_equal(boolean(carol, "mailbox_full"), 1);
+  assert_int_equal(jbool(carol, "automatic_replies"), 0);
+  assert_int_equal(jbool(carol, "mailbox_full"), 1);
   assert_int_equal(jnum(carol, "max_message_size"), 10485760);
   json_object *ext = tip_for(o.output, "someone@example.org");
   assert_string_equal(jstr(ext, "recipient_scope"), "external");
   o365_outcome_free(&o);
 
   /* Only the tips asked for. */
-  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
-                                    "{\"recipients\":[\"carol@contoso.test\"],"
-                                    "\"tips\":[\"mailboxFullStatus\"]}",
-                                    &o),
-                   0);
+  run_ok("get_mail_tips",
+         "{\"recipients\":[\"carol@contoso.test\"],"
+         "\"tips\":[\"mailboxFullStatus\"]}",
+         &o);
   carol = tip_for(o.output, "carol@contoso.test");
-  assert_int_equal(boolean(carol, "mailbox_full"), 1);
+  assert_int_equal(jbool(carol, "mailbox_full"), 1);
   assert_int_equal(jnum(carol, "max_message_size"), -1);
   o365_outcome_free(&o);
 
   /* Asked as the shared mailbox alice has full access to. */
-  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
-                                    "{\"mailbox\":\"support@contoso.test\","
-                                    "\"recipients\":[\"bob@contoso.test\"]}",
-                                    &o),
-                   0);
+  run_ok("get_mail_tips",
+         "{\"mailbox\":\"support@contoso.test\","
+         "\"recipients\":[\"bob@contoso.test\"]}",
+         &o);
   assert_int_equal(
-      boolean(tip_for(o.output, "bob@contoso.test"), "automatic_replies"), 1);
+      jbool(tip_for(o.output, "bob@contoso.test"), "automatic_replies"), 1);
   o365_outcome_free(&o);
 }
 
 static void test_mail_tips_input_errors(void **state) {
   (void)state;
-  long before = o365_fixture_graph_requests(fx);
-  o365_outcome o;
-  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
-                                    "{\"recipients\":[\"not an address\"]}",
-                                    &o),
-                   WFC_EVALIDATION);
-  assert_non_null(strstr(o.message, "recipients[0]"));
-  o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
-                                    "{\"recipients\":[\"bob@contoso.test\"],"
-                                    "\"tips\":[\"horoscope\"]}",
-                                    &o),
-                   WFC_EVALIDATION);
-  assert_non_null(strstr(o.message, "tips[0]"));
-  o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_run(fx, "get_mail_tips", "{}", &o),
-                   WFC_EVALIDATION);
-  o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_graph_requests(fx), before);
+  ct_refused("get_mail_tips", "{\"recipients\":[\"not an address\"]}",
+             WFC_EVALIDATION, "recipients[0]");
+  ct_refused("get_mail_tips",
+             "{\"recipients\":[\"bob@contoso.test\"],"
+             "\"tips\":[\"horoscope\"]}",
+             WFC_EVALIDATION, "tips[0]");
+  ct_refused("get_mail_tips", "{}", WFC_EVALIDATION, NULL);
 }
 
 /* ---- Set Automatic Replies ---- */
@@ -130,12 +106,8 @@ static void test_mail_tips_input_errors(void **state) {
 static void test_auto_replies_needs_permission(void **state) {
   (void)state;
   /* The default scopes leave MailboxSettings.ReadWrite out: a clear 403. */
-  o365_outcome o;
-  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
-                                    "{\"status\":\"alwaysEnabled\"}", &o),
-                   WFC_EDENIED);
-  assert_non_null(strstr(o.message, "MailboxSettings.ReadWrite"));
-  o365_outcome_free(&o);
+  ct_fails("set_automatic_replies", "{\"status\":\"alwaysEnabled\"}",
+           WFC_EDENIED, "MailboxSettings.ReadWrite");
 }
 
 static void test_auto_replies_with_permission(void **state) {
@@ -147,91 +119,58 @@ static void test_auto_replies_with_permission(void **state) {
   o365_fixture_use(fx, c);
 
   o365_outcome o;
-  assert_int_equal(
-      o365_fixture_run(fx, "set_automatic_replies",
-                       "{\"status\":\"alwaysEnabled\",\"internal_message\":"
-                       "\"Alice is on leave\",\"external_message\":\"Away\","
-                       "\"external_audience\":\"contactsOnly\"}",
-                       &o),
-      0);
+  run_ok("set_automatic_replies",
+         "{\"status\":\"alwaysEnabled\",\"internal_message\":"
+         "\"Alice is on leave\",\"external_message\":\"Away\","
+         "\"external_audience\":\"contactsOnly\"}",
+         &o);
   assert_string_equal(jstr(o.output, "status"), "alwaysEnabled");
   assert_string_equal(jstr(o.output, "internal_message"), "Alice is on leave");
   assert_string_equal(jstr(o.output, "external_audience"), "contactsOnly");
   o365_outcome_free(&o);
   /* Senders now see it in the mail tips. */
-  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
-                                    "{\"recipients\":[\"alice@contoso.test\"]}",
-                                    &o),
-                   0);
-  json_object *t = tip_for(o.output, "alice@contoso.test");
-  assert_string_equal(jstr(t, "automatic_reply_message"), "Alice is on leave");
+  assert_string_equal(jstr(alice_tip(&o), "automatic_reply_message"),
+                      "Alice is on leave");
   o365_outcome_free(&o);
 
   /* Scheduled, with offsets converted to UTC; a window around now. */
-  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
-                                    "{\"status\":\"scheduled\",\"start\":"
-                                    "\"2000-01-01T02:00:00+02:00\",\"end\":"
-                                    "\"2099-12-31T23:30:00Z\"}",
-                                    &o),
-                   0);
+  run_ok("set_automatic_replies",
+         "{\"status\":\"scheduled\",\"start\":"
+         "\"2000-01-01T02:00:00+02:00\",\"end\":"
+         "\"2099-12-31T23:30:00Z\"}",
+         &o);
   assert_string_equal(jstr(o.output, "status"), "scheduled");
   assert_string_equal(jstr(o.output, "start"), "2000-01-01T00:00:00");
   assert_string_equal(jstr(o.output, "end"), "2099-12-31T23:30:00");
   assert_string_equal(jstr(o.output, "time_zone"), "UTC");
   o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
-                                    "{\"recipients\":[\"alice@contoso.test\"]}",
-                                    &o),
-                   0);
-  assert_int_equal(
-      boolean(tip_for(o.output, "alice@contoso.test"), "automatic_replies"), 1);
+  assert_int_equal(jbool(alice_tip(&o), "automatic_replies"), 1);
   o365_outcome_free(&o);
 
   /* Disabled: the tip goes away. */
-  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
-                                    "{\"status\":\"disabled\"}", &o),
-                   0);
+  run_ok("set_automatic_replies", "{\"status\":\"disabled\"}", &o);
   o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_run(fx, "get_mail_tips",
-                                    "{\"recipients\":[\"alice@contoso.test\"]}",
-                                    &o),
-                   0);
-  assert_int_equal(
-      boolean(tip_for(o.output, "alice@contoso.test"), "automatic_replies"), 0);
+  assert_int_equal(jbool(alice_tip(&o), "automatic_replies"), 0);
   o365_outcome_free(&o);
 
   /* Another user's mailbox: Graph refuses delegated settings access. */
-  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
-                                    "{\"mailbox\":\"support@contoso.test\","
-                                    "\"status\":\"disabled\"}",
-                                    &o),
-                   WFC_EDENIED);
-  assert_non_null(strstr(o.message, "another mailbox"));
-  o365_outcome_free(&o);
+  ct_fails("set_automatic_replies",
+           "{\"mailbox\":\"support@contoso.test\","
+           "\"status\":\"disabled\"}",
+           WFC_EDENIED, "another mailbox");
 
   /* Checked before any request. */
-  long before = o365_fixture_graph_requests(fx);
-  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
-                                    "{\"status\":\"scheduled\",\"start\":"
-                                    "\"2026-01-01T00:00:00Z\"}",
-                                    &o),
-                   WFC_EVALIDATION);
-  assert_non_null(strstr(o.message, "end"));
-  o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
-                                    "{\"status\":\"scheduled\",\"start\":"
-                                    "\"2026-02-01T00:00:00Z\",\"end\":"
-                                    "\"2026-01-01T00:00:00Z\"}",
-                                    &o),
-                   WFC_EVALIDATION);
-  assert_non_null(strstr(o.message, "after start"));
-  o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_run(fx, "set_automatic_replies",
-                                    "{\"status\":\"sometimes\"}", &o),
-                   WFC_EVALIDATION);
-  assert_non_null(strstr(o.message, "status"));
-  o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_graph_requests(fx), before);
+  ct_refused("set_automatic_replies",
+             "{\"status\":\"scheduled\",\"start\":"
+             "\"2026-01-01T00:00:00Z\"}",
+             WFC_EVALIDATION, "end");
+  ct_refused("set_automatic_replies",
+             "{\"status\":\"scheduled\",\"start\":"
+             "\"2026-02-01T00:00:00Z\",\"end\":"
+             "\"2026-01-01T00:00:00Z\"}",
+             WFC_EVALIDATION, "after start");
+  ct_refused("set_automatic_replies", "{\"status\":\"sometimes\"}",
+             WFC_EVALIDATION, "status");
   o365_fixture_use(fx, alice);
 }
 
@@ -241,19 +180,17 @@ static void test_custom_get_paging(void **state) {
   (void)state;
   o365_outcome o;
   /* The number of top-level folders, from List Folders. */
-  assert_int_equal(
-      o365_fixture_run(fx, "list_folders", "{\"recursive\":false}", &o), 0);
+  run_ok("list_folders", "{\"recursive\":false}", &o);
   int64_t top = jnum(o.output, "count");
   o365_outcome_free(&o);
   assert_true(top > 2);
 
   /* One page: $top from the query map. */
-  assert_int_equal(o365_fixture_run(fx, "custom_api_action",
-                                    "{\"method\":\"GET\",\"relative_url\":"
-                                    "\"/me/mailFolders\",\"query\":"
-                                    "{\"$top\":2}}",
-                                    &o),
-                   0);
+  run_ok("custom_api_action",
+         "{\"method\":\"GET\",\"relative_url\":"
+         "\"/me/mailFolders\",\"query\":"
+         "{\"$top\":2}}",
+         &o);
   assert_int_equal(jnum(o.output, "status_code"), 200);
   json_object *body = NULL, *value = NULL, *headers = NULL;
   assert_true(json_object_object_get_ex(o.output, "body", &body));
@@ -266,13 +203,12 @@ static void test_custom_get_paging(void **state) {
   o365_outcome_free(&o);
 
   /* Following @odata.nextLink: every folder, no link left. */
-  assert_int_equal(o365_fixture_run(fx, "custom_api_action",
-                                    "{\"method\":\"GET\",\"relative_url\":"
-                                    "\"me/mailFolders?$top=2\","
-                                    "\"follow_next_link\":true,"
-                                    "\"max_pages\":100}",
-                                    &o),
-                   0);
+  run_ok("custom_api_action",
+         "{\"method\":\"GET\",\"relative_url\":"
+         "\"me/mailFolders?$top=2\","
+         "\"follow_next_link\":true,"
+         "\"max_pages\":100}",
+         &o);
   assert_true(json_object_object_get_ex(o.output, "body", &body));
   assert_true(json_object_object_get_ex(body, "value", &value));
   assert_int_equal(json_object_array_length(value), top);
@@ -281,13 +217,12 @@ static void test_custom_get_paging(void **state) {
   o365_outcome_free(&o);
 
   /* max_pages stops early and leaves the link to continue from. */
-  assert_int_equal(o365_fixture_run(fx, "custom_api_action",
-                                    "{\"method\":\"GET\",\"relative_url\":"
-                                    "\"/me/mailFolders?$top=1\","
-                                    "\"follow_next_link\":true,"
-                                    "\"max_pages\":2}",
-                                    &o),
-                   0);
+  run_ok("custom_api_action",
+         "{\"method\":\"GET\",\"relative_url\":"
+         "\"/me/mailFolders?$top=1\","
+         "\"follow_next_link\":true,"
+         "\"max_pages\":2}",
+         &o);
   assert_true(json_object_object_get_ex(o.output, "body", &body));
   assert_true(json_object_object_get_ex(body, "value", &value));
   assert_int_equal(json_object_array_length(value), 2);
@@ -299,11 +234,10 @@ static void test_custom_statuses_and_writes(void **state) {
   (void)state;
   o365_outcome o;
   /* A Graph error is an output, not a failure. */
-  assert_int_equal(o365_fixture_run(fx, "custom_api_action",
-                                    "{\"method\":\"GET\",\"relative_url\":"
-                                    "\"/me/messages/AAMkNope\"}",
-                                    &o),
-                   0);
+  run_ok("custom_api_action",
+         "{\"method\":\"GET\",\"relative_url\":"
+         "\"/me/messages/AAMkNope\"}",
+         &o);
   assert_int_equal(jnum(o.output, "status_code"), 404);
   json_object *body = NULL, *err = NULL;
   assert_true(json_object_object_get_ex(o.output, "body", &body));
@@ -341,14 +275,14 @@ static void test_custom_statuses_and_writes(void **state) {
            "support@contoso.test/messages/%s\",\"body\":{\"subject\":"
            "\"renamed\"}}",
            o365_fixture_url(fx), id);
-  assert_int_equal(o365_fixture_run(fx, "custom_api_action", input, &o), 0);
+  run_ok("custom_api_action", input, &o);
   assert_int_equal(jnum(o.output, "status_code"), 200);
   o365_outcome_free(&o);
   snprintf(input, sizeof input,
            "{\"method\":\"DELETE\",\"relative_url\":\"/users/"
            "support@contoso.test/messages/%s\"}",
            id);
-  assert_int_equal(o365_fixture_run(fx, "custom_api_action", input, &o), 0);
+  run_ok("custom_api_action", input, &o);
   assert_int_equal(jnum(o.output, "status_code"), 204);
   assert_true(json_object_object_get_ex(o.output, "body", &body));
   assert_null(body);
@@ -362,10 +296,8 @@ static void refused(const char *input, const char *field, const char *why) {
   o365_outcome o;
   assert_int_equal(o365_fixture_run(fx, "custom_api_action", input, &o),
                    WFC_EVALIDATION);
-  if (strstr(o.message, field) == NULL || strstr(o.message, why) == NULL)
-    fprintf(stderr, "message: %s\n", o.message);
-  assert_non_null(strstr(o.message, field));
-  assert_non_null(strstr(o.message, why));
+  ct_says(o.message, field);
+  ct_says(o.message, why);
   o365_outcome_free(&o);
   assert_int_equal(o365_fixture_graph_requests(fx), before);
 }
@@ -412,16 +344,10 @@ static void test_custom_refusals_send_nothing(void **state) {
           "{\"$filter\":{\"a\":1}}}",
           "query.$filter", "string, number or boolean");
   /* The schema: a method outside the list. */
-  long before = o365_fixture_graph_requests(fx);
-  o365_outcome o;
-  assert_int_equal(o365_fixture_run(fx, "custom_api_action",
-                                    "{\"method\":\"TRACE\",\"relative_url\":"
-                                    "\"/me\"}",
-                                    &o),
-                   WFC_EVALIDATION);
-  assert_non_null(strstr(o.message, "method"));
-  o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_graph_requests(fx), before);
+  ct_refused("custom_api_action",
+             "{\"method\":\"TRACE\",\"relative_url\":"
+             "\"/me\"}",
+             WFC_EVALIDATION, "method");
 }
 
 int main(void) {

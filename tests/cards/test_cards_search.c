@@ -14,21 +14,15 @@
 
 #include <cmocka.h>
 
-#include "o365_fixture.h"
+#include "cards_test.h"
 
-static o365_fixture *fx;
-static wfc_conn *alice, *carol;
+static wfc_conn *carol; /* owned by fx */
 
 #define N 25
 
 static int setup(void **state) {
   (void)state;
-  fx = o365_fixture_new(NULL);
-  if (fx == NULL)
-    return -1;
-  alice = o365_fixture_connect(fx, "alice@contoso.test");
-  carol = o365_fixture_connect(fx, "carol@contoso.test");
-  if (!alice || !carol)
+  if (ct_up(NULL, &carol) != 0)
     return -1;
   /* carol's inbox: N numbered messages, one a minute; every third unread
    * from bob, the others read from alice; #7 high importance with an
@@ -56,26 +50,6 @@ static int setup(void **state) {
   return 0;
 }
 
-static int teardown(void **state) {
-  (void)state;
-  return o365_fixture_free(fx);
-}
-
-static const char *jstr(json_object *o, const char *k) {
-  json_object *v = NULL;
-  return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
-static int64_t jint(json_object *o, const char *k) {
-  return json_object_get_int64(json_object_object_get(o, k));
-}
-
-static int jbool(json_object *o, const char *k) {
-  json_object *v = NULL;
-  assert_true(json_object_object_get_ex(o, k, &v));
-  return json_object_get_boolean(v);
-}
-
 static json_object *msgs(o365_outcome *o) {
   return json_object_object_get(o->output, "messages");
 }
@@ -83,11 +57,8 @@ static json_object *msgs(o365_outcome *o) {
 /* Runs a search as carol and returns the count. */
 static int64_t search(const char *input, o365_outcome *o) {
   o365_fixture_use(fx, carol);
-  int rc = o365_fixture_run(fx, "search_emails", input, o);
-  if (rc != 0)
-    fprintf(stderr, "search %s: %d %s\n", input, rc, o->message);
-  assert_int_equal(rc, 0);
-  return jint(o->output, "count");
+  run_ok("search_emails", input, o);
+  return jnum(o->output, "count");
 }
 
 static long list_requests(void) {
@@ -249,38 +220,21 @@ static void test_shared_denied_validation(void **state) {
                                  "\"from\":\"bob@contoso.test\"}");
   free(id);
   o365_fixture_use(fx, alice);
-  assert_int_equal(o365_fixture_run(fx, "search_emails",
-                                    "{\"mailbox\":\"support@contoso.test\","
-                                    "\"subject\":\"ticket\"}",
-                                    &o),
-                   0);
-  assert_int_equal(jint(o.output, "count"), 1);
+  run_ok("search_emails",
+         "{\"mailbox\":\"support@contoso.test\","
+         "\"subject\":\"ticket\"}",
+         &o);
+  assert_int_equal(jnum(o.output, "count"), 1);
   o365_outcome_free(&o);
   /* alice has no rights on carol's mailbox. */
-  assert_int_equal(o365_fixture_run(fx, "search_emails",
-                                    "{\"mailbox\":\"carol@contoso.test\"}", &o),
-                   WFC_EDENIED);
-  assert_non_null(strstr(o.message, "access denied"));
-  o365_outcome_free(&o);
-  long before = o365_fixture_graph_requests(fx);
-  assert_int_equal(o365_fixture_run(fx, "search_emails",
-                                    "{\"received_after\":"
-                                    "\"2024-03-02T00:00:00Z\","
-                                    "\"received_before\":"
-                                    "\"2024-03-01T00:00:00Z\"}",
-                                    &o),
-                   WFC_EVALIDATION);
-  assert_non_null(strstr(o.message, "received_after"));
-  o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_run(fx, "search_emails", "{\"limit\":0}", &o),
-                   WFC_EVALIDATION);
-  assert_non_null(strstr(o.message, "limit"));
-  o365_outcome_free(&o);
-  assert_int_equal(
-      o365_fixture_run(fx, "search_emails", "{\"fields\":[\"nope\"]}", &o),
-      WFC_EVALIDATION);
-  o365_outcome_free(&o);
-  assert_int_equal(o365_fixture_graph_requests(fx), before);
+  ct_fails("search_emails", "{\"mailbox\":\"carol@contoso.test\"}", WFC_EDENIED,
+           "access denied");
+  ct_refused("search_emails",
+             "{\"received_after\":\"2024-03-02T00:00:00Z\","
+             "\"received_before\":\"2024-03-01T00:00:00Z\"}",
+             WFC_EVALIDATION, "received_after");
+  ct_refused("search_emails", "{\"limit\":0}", WFC_EVALIDATION, "limit");
+  ct_refused("search_emails", "{\"fields\":[\"nope\"]}", WFC_EVALIDATION, NULL);
 }
 
 int main(void) {
