@@ -31,7 +31,14 @@ typedef struct secret {
   unsigned refs; /* plain registrations (wfc__log_secret) */
   unsigned held; /* holds (wfc__log_secret_hold); never 0 with refs 0 */
   uint64_t seq;  /* registration order, for eviction */
+  uint32_t next; /* index + 1 of the next in its bucket, 0: last */
 } secret;
+
+/* The index: secrets by their first SECRET_MIN bytes, so that finding one
+ * and redacting a record cost the same with 10 or 4,096 secrets (a record
+ * is scanned once, not once per secret). Bucket heads are index + 1. */
+#define NBUCKETS (2 * WFC_LOG_MAX_SECRETS)
+static uint32_t buckets[NBUCKETS];
 
 /* Guards secrets, the stats, the sink and the output order. */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -131,12 +138,50 @@ static char *secret_copy(const char *value, size_t len, size_t *alloc) {
   return mem;
 }
 
-/* Caller holds log_mu. Removes secrets[i] (cleansed). */
+/* The bucket of the SECRET_MIN bytes at p (a 32-bit mix). */
+static size_t bucket_of(const char *p) {
+  uint32_t x;
+
+  memcpy(&x, p, sizeof x);
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x & (NBUCKETS - 1);
+}
+
+/* Caller holds log_mu. */
+static void index_link(size_t i) {
+  size_t b = bucket_of(secrets[i].value);
+
+  secrets[i].next = buckets[b];
+  buckets[b] = (uint32_t)i + 1;
+}
+
+static void index_unlink(size_t i) {
+  uint32_t *p = &buckets[bucket_of(secrets[i].value)];
+
+  while (*p != i + 1)
+    p = &secrets[*p - 1].next;
+  *p = secrets[i].next;
+}
+
+/* Caller holds log_mu. Removes secrets[i] (cleansed); the last one takes
+ * its place. */
 static void secret_remove(size_t i) {
+  size_t last = nsecrets - 1;
+
   if (secrets[i].held > 0)
     nheld--;
+  index_unlink(i);
   secret_free(&secrets[i]);
-  secrets[i] = secrets[--nsecrets];
+  if (i != last) {
+    index_unlink(last);
+    secrets[i] = secrets[last];
+    index_link(i);
+  }
+  nsecrets--;
 }
 
 /* Caller holds log_mu and nsecrets == WFC_LOG_MAX_SECRETS. The oldest
@@ -166,11 +211,13 @@ static int evict_oldest(void) {
   return 0;
 }
 
-/* Caller holds log_mu. The index of value, or nsecrets. */
+/* Caller holds log_mu. The index of value (len >= SECRET_MIN), or
+ * nsecrets. */
 static size_t secret_find(const char *value, size_t len) {
-  for (size_t i = 0; i < nsecrets; i++)
-    if (secrets[i].len == len && memcmp(secrets[i].value, value, len) == 0)
-      return i;
+  for (uint32_t k = buckets[bucket_of(value)]; k != 0; k = secrets[k - 1].next)
+    if (secrets[k - 1].len == len &&
+        memcmp(secrets[k - 1].value, value, len) == 0)
+      return k - 1;
   return nsecrets;
 }
 
@@ -214,8 +261,9 @@ static int secret_add(const char *value, bool hold) {
     pthread_mutex_unlock(&log_mu);
     return WFC_ENOMEM;
   }
-  secrets[nsecrets++] =
-      (secret){copy, len, alloc, hold ? 0 : 1, hold ? 1 : 0, ++secret_seq};
+  secrets[nsecrets] =
+      (secret){copy, len, alloc, hold ? 0 : 1, hold ? 1 : 0, ++secret_seq, 0};
+  index_link(nsecrets++);
   if (hold)
     nheld++;
   pthread_mutex_unlock(&log_mu);
@@ -256,33 +304,35 @@ void wfc__log_get_secret_stats(wfc__log_secret_stats *out) {
   pthread_mutex_unlock(&log_mu);
 }
 
-void wfc__log_forget_secret(const char *value) {
+/* Drops one registration of value: a hold or a plain one. */
+static void secret_drop(const char *value, bool hold) {
   size_t i;
 
-  if (value == NULL)
+  if (value == NULL || strlen(value) < SECRET_MIN)
     return;
   pthread_mutex_lock(&log_mu);
   i = secret_find(value, strlen(value));
-  if (i < nsecrets && secrets[i].refs > 0 && --secrets[i].refs == 0 &&
-      secrets[i].held == 0)
+  if (i == nsecrets) {
+    /* unknown: nothing to drop */
+  } else if (hold && secrets[i].held == 1) {
+    /* The last hold gone, the value is dead (rotated out, wiped): the
+     * plain registrations of it go too, as nobody else would forget them. */
     secret_remove(i);
+  } else if (hold && secrets[i].held > 1) {
+    secrets[i].held--;
+  } else if (!hold && secrets[i].refs > 0 && --secrets[i].refs == 0 &&
+             secrets[i].held == 0) {
+    secret_remove(i);
+  }
   pthread_mutex_unlock(&log_mu);
 }
 
-void wfc__log_secret_release(const char *value) {
-  size_t i;
+void wfc__log_forget_secret(const char *value) {
+  secret_drop(value, false);
+}
 
-  if (value == NULL)
-    return;
-  pthread_mutex_lock(&log_mu);
-  i = secret_find(value, strlen(value));
-  /* The last hold gone, the value is dead (rotated out, wiped): the plain
-   * registrations of it go too, as nobody else would forget them. */
-  if (i < nsecrets && secrets[i].held == 1)
-    secret_remove(i);
-  else if (i < nsecrets && secrets[i].held > 1)
-    secrets[i].held--;
-  pthread_mutex_unlock(&log_mu);
+void wfc__log_secret_release(const char *value) {
+  secret_drop(value, true);
 }
 
 void wfc__log_forget_all(void) {
@@ -291,6 +341,7 @@ void wfc__log_forget_all(void) {
     secret_free(&secrets[i]);
   free(secrets);
   secrets = NULL;
+  memset(buckets, 0, sizeof buckets);
   nsecrets = capsecrets = nheld = 0;
   evicted = evicted_held = 0;
   full_warned = 0;
@@ -447,14 +498,14 @@ static char *redact_locked(const char *text, size_t n) {
     lower[i] = (char)tolower((unsigned char)text[i]);
   lower[n] = '\0';
 
-  for (size_t s = 0; s < nsecrets; s++) {
-    const char *p = text;
-    const secret *sec = &secrets[s];
-
-    while ((p = memmem(p, n - (size_t)(p - text), sec->value, sec->len)) !=
-           NULL) {
-      mask_range(mask, (size_t)(p - text), (size_t)(p - text) + sec->len);
-      p++;
+  /* Every occurrence of every secret, overlapping ones included: each
+   * position is looked up by its first SECRET_MIN bytes. */
+  for (size_t i = 0; nsecrets > 0 && i + SECRET_MIN <= n; i++) {
+    for (uint32_t k = buckets[bucket_of(text + i)]; k != 0;
+         k = secrets[k - 1].next) {
+      const secret *sec = &secrets[k - 1];
+      if (sec->len <= n - i && memcmp(text + i, sec->value, sec->len) == 0)
+        mask_range(mask, i, i + sec->len);
     }
   }
   mask_bearer(lower, n, mask);

@@ -17,7 +17,7 @@
 
 #include "cards_test.h"
 
-#define ALICE "alice@contoso.test"
+#define ALICE    "alice@contoso.test"
 #define MAX_RUNS 32
 
 typedef struct run {
@@ -68,25 +68,6 @@ static void runs_free(int n) {
   memset(runs, 0, sizeof runs);
 }
 
-static int dedup(const run *r) {
-  json_object *v = NULL;
-  return json_object_object_get_ex(r->output, "deduplicated", &v) &&
-         json_object_get_boolean(v);
-}
-
-/* Messages with subject in user's folder. */
-static int count_in(const char *user, const char *folder, const char *subject) {
-  json_object *msgs = o365_fixture_messages(fx, user, folder);
-  int n = 0;
-  for (size_t i = 0; msgs && i < json_object_array_length(msgs); i++) {
-    const char *s = jstr(json_object_array_get_idx(msgs, i), "subject");
-    if (s && strcmp(s, subject) == 0)
-      n++;
-  }
-  json_object_put(msgs);
-  return n;
-}
-
 static int setup(void **state) {
   (void)state;
   return ct_up(NULL, NULL);
@@ -123,15 +104,14 @@ static void same_key_twenty_runs_send_once(void **state) {
       imid = m;
     assert_string_equal(m, imid);
     assert_string_equal(jstr(runs[i].output, "subject"), "flight twenty");
-    if (!dedup(&runs[i]))
+    if (!jflag(runs[i].output, "deduplicated"))
       firsts++;
   }
   assert_int_equal(firsts, 1);
   assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
-  assert_int_equal(count_in(ALICE, "sentitems", "flight twenty"), 1);
-  assert_int_equal(count_in("bob@contoso.test", "inbox", "flight twenty"), 1);
-  assert_int_equal(count_in("carol@contoso.test", "inbox", "flight twenty"),
-                   1);
+  assert_int_equal(ct_count(ALICE, "sentitems", "flight twenty"), 1);
+  assert_int_equal(ct_count("bob@contoso.test", "inbox", "flight twenty"), 1);
+  assert_int_equal(ct_count("carol@contoso.test", "inbox", "flight twenty"), 1);
   /* The waiters asked the mailbox nothing: one lookup, one send. */
   assert_int_equal(o365_fixture_route_count(fx, "GET", "/v1.0/me/messages"),
                    lookups + 1);
@@ -142,7 +122,7 @@ static void same_key_twenty_runs_send_once(void **state) {
   /* A later run with the key finds the message in the mailbox. */
   run_all(inputs, 1);
   assert_int_equal(runs[0].status, 0);
-  assert_true(dedup(&runs[0]));
+  assert_true(jflag(runs[0].output, "deduplicated"));
   assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
   runs_free(1);
 }
@@ -176,12 +156,12 @@ static void same_key_with_attachment_sends_once(void **state) {
     if (id == NULL)
       id = m;
     assert_string_equal(m, id);
-    firsts += !dedup(&runs[i]);
+    firsts += !jflag(runs[i].output, "deduplicated");
   }
   assert_int_equal(firsts, 1);
   assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
-  assert_int_equal(count_in("bob@contoso.test", "inbox", "flight file"), 1);
-  assert_int_equal(count_in(ALICE, "drafts", "flight file"), 0);
+  assert_int_equal(ct_count("bob@contoso.test", "inbox", "flight file"), 1);
+  assert_int_equal(ct_count(ALICE, "drafts", "flight file"), 0);
   runs_free(N);
 }
 
@@ -209,12 +189,12 @@ static void first_failure_lets_the_next_try(void **state) {
       assert_int_equal(runs[i].order, 1); /* the first to end */
       continue;
     }
-    firsts += !dedup(&runs[i]);
+    firsts += !jflag(runs[i].output, "deduplicated");
   }
   assert_int_equal(failed, 1);
   assert_int_equal(firsts, 1);
   assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
-  assert_int_equal(count_in("bob@contoso.test", "inbox", "flight retry"), 1);
+  assert_int_equal(ct_count("bob@contoso.test", "inbox", "flight retry"), 1);
   runs_free(N);
 }
 
@@ -243,7 +223,7 @@ static void other_keys_are_not_serialised(void **state) {
   for (int i = 0; i < 2; i++) {
     if (runs[i].status != 0)
       fail_msg("run %d: %s", i, runs[i].message);
-    assert_false(dedup(&runs[i]));
+    assert_false(jflag(runs[i].output, "deduplicated"));
   }
   assert_int_equal(runs[1].order, 1);
   assert_int_equal(runs[0].order, 2);

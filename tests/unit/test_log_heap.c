@@ -72,6 +72,14 @@ static void check_redacted(const char *secret) {
   CHECK(strstr(records, "ERROR <[REDACTED]>\n") != NULL);
 }
 
+/* The same for the only secret, stored in the heap (in_heap 1) or not. */
+static void check_only(const char *secret, size_t in_heap) {
+  wfc__log_secret_stats s;
+  check_redacted(secret);
+  wfc__log_get_secret_stats(&s);
+  CHECK(s.count == 1 && s.in_secure_heap == in_heap);
+}
+
 static int heap_ours(int st) {
   return st == WFC_LOG_HEAP_LOCKED || st == WFC_LOG_HEAP_UNLOCKED;
 }
@@ -84,10 +92,8 @@ static void sized_from_env(void) {
   CHECK(heap_ours(st));
   CHECK(wfc__log_secure_heap_init() == st); /* once */
   CHECK(CRYPTO_secure_malloc_initialized());
-  check_redacted("small-secret-canary");
+  check_only("small-secret-canary", 1);
   wfc__log_secret_stats s;
-  wfc__log_get_secret_stats(&s);
-  CHECK(s.count == 1 && s.in_secure_heap == 1);
   CHECK(CRYPTO_secure_used() > 0);
 
   char big[1001], first[1001];
@@ -120,10 +126,7 @@ static void env_sized(void **state) {
 static void switched_off(void) {
   CHECK(wfc__log_secure_heap_init() == WFC_LOG_HEAP_OFF);
   CHECK(!CRYPTO_secure_malloc_initialized());
-  check_redacted("paged-secret-canary");
-  wfc__log_secret_stats s;
-  wfc__log_get_secret_stats(&s);
-  CHECK(s.count == 1 && s.in_secure_heap == 0);
+  check_only("paged-secret-canary", 0);
   CHECK(strstr(records, "secure heap") == NULL); /* asked for: no warning */
 }
 
@@ -137,10 +140,7 @@ static void malformed(void) {
   CHECK(strstr(records, "WARN WFC_SECURE_HEAP=12345: expected 0 or a power "
                         "of two from 4096 to 1073741824 (bytes); using "
                         "4194304\n") != NULL);
-  check_redacted("default-heap-canary");
-  wfc__log_secret_stats s;
-  wfc__log_get_secret_stats(&s);
-  CHECK(s.in_secure_heap == 1);
+  check_only("default-heap-canary", 1);
 }
 
 static void env_malformed(void **state) {
@@ -151,10 +151,7 @@ static void env_malformed(void **state) {
 static void hosts_own(void) {
   CHECK(CRYPTO_secure_malloc_init(1 << 15, 16) != 0);
   CHECK(wfc__log_secure_heap_init() == WFC_LOG_HEAP_HOST);
-  check_redacted("host-heap-canary");
-  wfc__log_secret_stats s;
-  wfc__log_get_secret_stats(&s);
-  CHECK(s.in_secure_heap == 1);
+  check_only("host-heap-canary", 1);
 }
 
 static void host_heap_kept(void **state) {
@@ -174,10 +171,7 @@ static void openssl_fails(void) {
   CHECK(!CRYPTO_secure_malloc_initialized());
   CHECK(strstr(records, "WARN no secure heap for secrets (1073741824 bytes): "
                         "each secret takes locked pages of its own\n") != NULL);
-  check_redacted("fallback-canary");
-  wfc__log_secret_stats s;
-  wfc__log_get_secret_stats(&s);
-  CHECK(s.count == 1 && s.in_secure_heap == 0);
+  check_only("fallback-canary", 0);
 }
 #endif
 
@@ -204,7 +198,7 @@ static void by_runtime(void) {
   CHECK(wfc_runtime_new(&loop, NULL, &rt) == 0);
   CHECK(CRYPTO_secure_malloc_initialized());
   CHECK(heap_ours(wfc__log_secure_heap_init()));
-  check_redacted("runtime-heap-canary");
+  check_only("runtime-heap-canary", 1);
   wfc_runtime_close(rt, on_closed, &closed);
   while (!closed)
     uv_run(&loop, UV_RUN_ONCE);
