@@ -270,13 +270,7 @@ static long deliver_with_state(const char *loc, const char *state) {
   const char *end = strchr(s, '&');
   snprintf(url, sizeof url, "%.*sstate=%s%s", (int)(s - loc), loc, state,
            end ? end : "");
-  tclient *c = tclient_new(0);
-  tresp r;
-  tclient_request(c, "GET", url, NULL, NULL, &r);
-  long st = r.status;
-  tresp_free(&r);
-  tclient_free(c);
-  return st;
+  return wuser_get_status(url);
 }
 
 /* The listener's URL of redirect r, re-pointed at the port of the loopback

@@ -200,6 +200,16 @@ void wuser_expect(const wuser *u, const char *nickname, const char *state,
   expect_list_json(u, nickname, state, full);
 }
 
+long wuser_get_status(const char *url) {
+  tclient *c = tclient_new(0);
+  tresp page;
+  tclient_request(c, "GET", url, NULL, NULL, &page);
+  long st = page.status;
+  tresp_free(&page);
+  tclient_free(c);
+  return st;
+}
+
 long wuser_to_listener(const tresp *r) {
   const char *loc = tresp_header(r, "Location");
   if (r->status != 302 || loc == NULL)
@@ -207,13 +217,7 @@ long wuser_to_listener(const tresp *r) {
   if (strncmp(loc, "http://127.0.0.1:", 17) != 0 ||
       strstr(loc, "/callback?") == NULL)
     fail_msg("redirect to %s, not to the loopback listener", loc);
-  tclient *c = tclient_new(0);
-  tresp page;
-  tclient_request(c, "GET", loc, NULL, NULL, &page);
-  long st = page.status;
-  tresp_free(&page);
-  tclient_free(c);
-  return st;
+  return wuser_get_status(loc);
 }
 
 /* base + path (malloc'd). */

@@ -63,6 +63,9 @@ json_object *wuser_show(const wuser *u, const char *nickname);
 void wuser_expect(const wuser *u, const char *nickname, const char *state,
                   const char *remedy, char *id, size_t idlen);
 
+/* GET url with a fresh client (no cookies): the status, 0 when nothing
+ * answered (e.g. the CLI's listener is gone). */
+long wuser_get_status(const char *url);
 /* The browser follows r's redirect (asserted: 302 to 127.0.0.1) to the
  * CLI's loopback listener; returns the status of the listener's page (0
  * when it did not answer). */
