@@ -6,12 +6,19 @@
 #include "graph_priv.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+/* Bumped by POST /__emulator/delta/expire: tokens of an older generation
+ * answer 410 syncStateNotFound, as Graph does when it dropped a sync state
+ * (kept across resets, so a token from before a reset stays expired). */
+static _Atomic uint64_t generation;
+
 typedef struct delta_state {
+  uint64_t gen;
   char folder[EMU_ID_MAX];
   uint64_t since, upto, cursor;
   char change_type[16]; /* "", created, updated, deleted */
@@ -22,6 +29,7 @@ typedef struct delta_state {
 
 static char *encode_state(const delta_state *st) {
   json_object *o = json_object_new_object();
+  json_object_object_add(o, "g", json_object_new_int64((int64_t)st->gen));
   json_object_object_add(o, "f", json_object_new_string(st->folder));
   json_object_object_add(o, "s", json_object_new_int64((int64_t)st->since));
   json_object_object_add(o, "u", json_object_new_int64((int64_t)st->upto));
@@ -51,9 +59,10 @@ static int decode_state(const char *tok, delta_state *st) {
     json_object_put(o);
     return -1;
   }
-  json_object *f, *s, *u, *c, *t, *sel, *rmin, *rs;
+  json_object *g, *f, *s, *u, *c, *t, *sel, *rmin, *rs;
   int rc = -1;
-  if (json_object_object_get_ex(o, "f", &f) &&
+  if (json_object_object_get_ex(o, "g", &g) &&
+      json_object_object_get_ex(o, "f", &f) &&
       json_object_object_get_ex(o, "s", &s) &&
       json_object_object_get_ex(o, "u", &u) &&
       json_object_object_get_ex(o, "c", &c) &&
@@ -61,6 +70,7 @@ static int decode_state(const char *tok, delta_state *st) {
       json_object_object_get_ex(o, "sel", &sel) &&
       json_object_object_get_ex(o, "r", &rmin) &&
       json_object_object_get_ex(o, "rs", &rs)) {
+    st->gen = (uint64_t)json_object_get_int64(g);
     snprintf(st->folder, sizeof(st->folder), "%s", json_object_get_string(f));
     st->since = (uint64_t)json_object_get_int64(s);
     st->upto = (uint64_t)json_object_get_int64(u);
@@ -90,6 +100,7 @@ static int cmp_entry(const void *a, const void *b) {
 static int first_request(graph_ctx *c, emu_folder *f, delta_state *st) {
   emu_req *r = c->r;
   memset(st, 0, sizeof(*st));
+  st->gen = atomic_load(&generation);
   snprintf(st->folder, sizeof(st->folder), "%s", f->id);
   st->min_received = -1;
   const char *ct = emu_req_query(r, "changeType");
@@ -164,6 +175,13 @@ static void h_delta(emu_req *r) {
   if (skip || dtok) {
     if (decode_state(skip ? skip : dtok, &st) < 0) {
       emu_graph_error(r, 400, "BadRequest", "The delta token is malformed.");
+      return;
+    }
+    if (st.gen != atomic_load(&generation)) {
+      emu_graph_error(r, 410, "syncStateNotFound",
+                      "The sync state generation is not found. The delta "
+                      "token is expired and data must be synchronized "
+                      "again.");
       return;
     }
     if (strcmp(st.folder, f->id) != 0) {
@@ -282,7 +300,16 @@ static void h_delta(emu_req *r) {
   emu_resp_json(r, 200, out);
 }
 
+static void h_expire(emu_req *r) {
+  uint64_t g = atomic_fetch_add(&generation, 1) + 1;
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "generation", json_object_new_int64((int64_t)g));
+  emu_resp_json(r, 200, o);
+}
+
 void graph_delta_init(void) {
+  emu_route_add("POST", "/__emulator/delta/expire", h_expire,
+                EMU_ROUTE_NO_FAULTS);
   graph_route("GET", "/mailFolders/{folder}/messages/delta", h_delta, 0);
   graph_route("GET", "/mailFolders/{folder}/messages/microsoft.graph.delta()",
               h_delta, 0);

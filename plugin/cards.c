@@ -24,6 +24,7 @@
   X(get_message)                                                               \
   X(mark_read)                                                                 \
   X(move_email)                                                                \
+  X(new_email)                                                                 \
   X(reply_email)                                                               \
   X(search_emails)                                                             \
   X(send_draft)                                                                \

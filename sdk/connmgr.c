@@ -1550,3 +1550,11 @@ int wfc_connmgr_open_conn(wfc_connmgr *m, const char *name, wfc_conn **out) {
   json_object_put(info);
   return rc;
 }
+
+struct wfc__store *wfc__connmgr_store(wfc_connmgr *m) {
+  return m != NULL && !m->closing ? m->st : NULL;
+}
+
+wfc_runtime *wfc__connmgr_runtime(wfc_connmgr *m) {
+  return m != NULL ? m->rt : NULL;
+}

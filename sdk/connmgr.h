@@ -15,4 +15,12 @@
  * margin). */
 #define WFC__TOKEN_MARGIN_MS (5 * 60 * 1000)
 
+/* The manager's store handle (borrowed, valid until wfc_connmgr_close),
+ * for the SDK modules that keep per-connection state in it (events.c:
+ * checkpoints and the events seen). */
+struct wfc__store;
+struct wfc__store *wfc__connmgr_store(wfc_connmgr *m);
+/* The runtime the manager was opened on (borrowed). */
+wfc_runtime *wfc__connmgr_runtime(wfc_connmgr *m);
+
 #endif

@@ -199,6 +199,19 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;"
     "CREATE INDEX idempotency_by_age ON idempotency (created_at);"
     "CREATE INDEX idempotency_by_conn ON idempotency (conn_id);",
+    /* 4: events an event card's subscription handed to the host's consumer
+     * (a flow), so a batch delivered again after a crash before its
+     * checkpoint was stored is not seen twice (docs/events.md). */
+    "CREATE TABLE events_seen ("
+    "  conn_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,"
+    "  card_id TEXT NOT NULL,"
+    "  sub_key TEXT NOT NULL DEFAULT '',"
+    "  event_id TEXT NOT NULL,"
+    "  seen_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (conn_id, card_id, sub_key, event_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX events_seen_by_age ON events_seen"
+    "  (conn_id, card_id, sub_key, seen_at);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -1430,6 +1443,130 @@ int wfc__store_checkpoint_delete(wfc__store *st, const char *conn_id,
   if (rc == 0 && changes == 0)
     rc = fail(WFC_ENOTFOUND, "no checkpoint for card %s of connection %s",
               card_id, conn_id);
+  return rc;
+}
+
+/* ---- events seen ------------------------------------------------------- */
+
+static int check_ev_args(wfc__store *st, const char *conn_id,
+                         const char *card_id, const char *event_id) {
+  int rc = check_cp_args(st, conn_id, card_id);
+  if (rc == 0 && (event_id == NULL || event_id[0] == '\0'))
+    rc = fail(WFC_EINVAL, "event: an event id is required");
+  return rc;
+}
+
+int wfc__store_event_seen(wfc__store *st, const char *conn_id,
+                          const char *card_id, const char *sub_key,
+                          const char *event_id) {
+  sqlite3_stmt *s = NULL;
+  int rc;
+
+  last_err[0] = '\0';
+  if ((rc = check_ev_args(st, conn_id, card_id, event_id)) != 0)
+    return rc;
+  pthread_mutex_lock(&st->mu);
+  if ((rc = prep(st, &s,
+                 "SELECT 1 FROM events_seen WHERE conn_id = ?1"
+                 " AND card_id = ?2 AND sub_key = ?3 AND event_id = ?4")) ==
+      0) {
+    bind_text(s, 1, conn_id);
+    bind_text(s, 2, card_id);
+    bind_text(s, 3, sub_key != NULL ? sub_key : "");
+    bind_text(s, 4, event_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+      rc = 1;
+    else if (rc == SQLITE_DONE)
+      rc = 0;
+    else
+      rc = db_fail(st, rc, "read events seen");
+  }
+  sqlite3_finalize(s);
+  pthread_mutex_unlock(&st->mu);
+  return rc;
+}
+
+int wfc__store_event_mark(wfc__store *st, const char *conn_id,
+                          const char *card_id, const char *sub_key,
+                          const char *event_id) {
+  sqlite3_stmt *s = NULL;
+  int rc, changes = 0, sqlrc = 0;
+
+  last_err[0] = '\0';
+  if ((rc = check_ev_args(st, conn_id, card_id, event_id)) != 0)
+    return rc;
+  pthread_mutex_lock(&st->mu);
+  if ((rc = prep(st, &s,
+                 "INSERT INTO events_seen (conn_id, card_id, sub_key,"
+                 " event_id, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+                 " ON CONFLICT DO NOTHING")) == 0) {
+    bind_text(s, 1, conn_id);
+    bind_text(s, 2, card_id);
+    bind_text(s, 3, sub_key != NULL ? sub_key : "");
+    bind_text(s, 4, event_id);
+    sqlite3_bind_int64(s, 5, wfc__now_ms());
+    rc = step_done(st, s, "mark event seen", &changes, &sqlrc);
+  }
+  pthread_mutex_unlock(&st->mu);
+  if (sqlrc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    return fail(WFC_ENOTFOUND, "no connection with id '%s'", conn_id);
+  if (rc == 0 && changes == 0)
+    rc = WFC_EEXIST;
+  return rc;
+}
+
+int wfc__store_events_purge(wfc__store *st, const char *conn_id,
+                            const char *card_id, const char *sub_key,
+                            int64_t before_ms, int64_t keep_max, int *purged) {
+  sqlite3_stmt *s = NULL;
+  int rc, a = 0, b = 0;
+
+  last_err[0] = '\0';
+  if (purged != NULL)
+    *purged = 0;
+  if ((rc = check_cp_args(st, conn_id, card_id)) != 0)
+    return rc;
+  if (sub_key == NULL)
+    sub_key = "";
+  pthread_mutex_lock(&st->mu);
+  if ((rc = tx_begin(st)) != 0)
+    goto done;
+  if ((rc = prep(st, &s,
+                 "DELETE FROM events_seen WHERE conn_id = ?1 AND card_id = ?2"
+                 " AND sub_key = ?3 AND seen_at < ?4")) != 0)
+    goto done;
+  bind_text(s, 1, conn_id);
+  bind_text(s, 2, card_id);
+  bind_text(s, 3, sub_key);
+  sqlite3_bind_int64(s, 4, before_ms);
+  if ((rc = step_done(st, s, "purge events seen", &a, NULL)) != 0)
+    goto done;
+  /* Over the count bound: drop the oldest (the index gives them in order). */
+  if (keep_max > 0) {
+    if ((rc = prep(st, &s,
+                   "DELETE FROM events_seen WHERE conn_id = ?1"
+                   " AND card_id = ?2 AND sub_key = ?3 AND event_id IN"
+                   " (SELECT event_id FROM events_seen WHERE conn_id = ?1"
+                   "  AND card_id = ?2 AND sub_key = ?3"
+                   "  ORDER BY seen_at DESC, event_id LIMIT -1 OFFSET ?4)")) !=
+        0)
+      goto done;
+    bind_text(s, 1, conn_id);
+    bind_text(s, 2, card_id);
+    bind_text(s, 3, sub_key);
+    sqlite3_bind_int64(s, 4, keep_max);
+    if ((rc = step_done(st, s, "purge events seen", &b, NULL)) != 0)
+      goto done;
+  }
+  s = NULL;
+  rc = tx_commit(st);
+done:
+  if (rc != 0)
+    tx_rollback(st);
+  pthread_mutex_unlock(&st->mu);
+  if (rc == 0 && purged != NULL)
+    *purged = a + b;
   return rc;
 }
 

@@ -25,7 +25,7 @@
 #include "wfc/error.h"
 
 /* The newest schema this code writes (PRAGMA user_version). */
-#define WFC__STORE_SCHEMA_VERSION 3
+#define WFC__STORE_SCHEMA_VERSION 4
 
 typedef struct wfc__store wfc__store;
 
@@ -165,6 +165,27 @@ int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
                               int64_t accepted);
 int wfc__store_checkpoint_delete(wfc__store *st, const char *conn_id,
                                  const char *card_id, const char *sub_key);
+
+/* ---- events seen (an event card subscription's dedupe window) ------------
+ * Keyed like checkpoints, plus the event's id (for new_email: the message's
+ * immutable id). The host marks an event once its consumer accepted it. */
+
+/* 1 when event_id was marked for this subscription, 0 when not, or a
+ * negative code. */
+int wfc__store_event_seen(wfc__store *st, const char *conn_id,
+                          const char *card_id, const char *sub_key,
+                          const char *event_id);
+/* Marks event_id (seen_at = now), durably when it returns. 0, WFC_EEXIST
+ * when it was marked before, WFC_ENOTFOUND for an unknown connection. */
+int wfc__store_event_mark(wfc__store *st, const char *conn_id,
+                          const char *card_id, const char *sub_key,
+                          const char *event_id);
+/* Bounds the window: forgets marks older than before_ms, then all but the
+ * keep_max newest (keep_max <= 0: no count bound). *purged (may be NULL)
+ * counts. One transaction. */
+int wfc__store_events_purge(wfc__store *st, const char *conn_id,
+                            const char *card_id, const char *sub_key,
+                            int64_t before_ms, int64_t keep_max, int *purged);
 
 /* ---- idempotency keys ("no duplicate send") -----------------------------
  * Claim a key before a side effect, finish it with the result after. */

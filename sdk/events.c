@@ -1,0 +1,380 @@
+/* events.c - event card subscriptions: poll from the stored checkpoint,
+ * leave out the events accepted before, store each accepted id, advance the
+ * checkpoint on acknowledgement (see include/wfc/events.h and
+ * docs/events.md).
+ *
+ * Ownership: a watch owns its copies of the card id, the input, the
+ * subscription key, the checkpoints of the batch in hand, and one reference
+ * on its wfc_conn; the store and the runtime are borrowed. */
+#include "events.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "clock.h"
+#include "connmgr.h"
+#include "log.h"
+#include "runtime.h"
+#include "store.h"
+
+struct wfc_event_watch {
+  wfc_runtime *rt;
+  wfc__store *st;
+  wfc_conn *conn;     /* one reference */
+  char *conn_id;      /* owned */
+  char *card;         /* "plugin.card", owned */
+  char *sub_key;      /* canonical input JSON, owned */
+  json_object *input; /* owned */
+  int64_t window_ms;
+  int64_t window_max;
+  /* The poll in flight. */
+  wfc_call *call; /* valid until on_done returns */
+  wfc_event_batch_cb cb;
+  void *cb_arg;
+  int closing; /* closed while polling: free when the call completes */
+  /* The batch in hand (polled, not acknowledged). */
+  int have_batch;
+  char *from;       /* checkpoint the poll started from (NULL: none) */
+  char *next;       /* checkpoint the card returned (NULL: none) */
+  int64_t accepted; /* events accepted from the batch */
+};
+
+static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int set_err(char *err, size_t errlen, int code, const char *fmt, ...) {
+  if (err != NULL && errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}
+
+/* ---- canonical JSON -------------------------------------------------------
+ */
+
+static int cmp_keys(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A copy of v whose objects have their keys in sorted order (json-c keeps
+ * insertion order when serializing). New reference. */
+static json_object *sorted_copy(json_object *v) {
+  if (json_object_is_type(v, json_type_array)) {
+    size_t n = json_object_array_length(v);
+    json_object *a = json_object_new_array_ext((int)n);
+    for (size_t i = 0; i < n; i++)
+      json_object_array_add(a, sorted_copy(json_object_array_get_idx(v, i)));
+    return a;
+  }
+  if (!json_object_is_type(v, json_type_object))
+    return json_object_get(v);
+  size_t n = (size_t)json_object_object_length(v), k = 0;
+  const char **keys = calloc(n + 1, sizeof *keys);
+  if (keys == NULL)
+    return NULL;
+  json_object_object_foreach(v, key, val) {
+    (void)val;
+    keys[k++] = key;
+  }
+  qsort(keys, k, sizeof *keys, cmp_keys);
+  json_object *o = json_object_new_object();
+  for (size_t i = 0; i < k; i++)
+    json_object_object_add(o, keys[i],
+                           sorted_copy(json_object_object_get(v, keys[i])));
+  free(keys);
+  return o;
+}
+
+char *wfc__event_sub_key(json_object *input) {
+  json_object *c = sorted_copy(input);
+  char *s = strdup(c != NULL ? json_object_to_json_string_ext(
+                                   c, JSON_C_TO_STRING_PLAIN |
+                                          JSON_C_TO_STRING_NOSLASHESCAPE)
+                             : "{}");
+  json_object_put(c);
+  return s;
+}
+
+/* ---- open / close ---------------------------------------------------------
+ */
+
+static void batch_clear(wfc_event_watch *w) {
+  free(w->from);
+  free(w->next);
+  w->from = w->next = NULL;
+  w->have_batch = 0;
+  w->accepted = 0;
+}
+
+static void watch_free(wfc_event_watch *w) {
+  batch_clear(w);
+  if (w->conn != NULL)
+    wfc_conn_release(w->conn);
+  json_object_put(w->input);
+  free(w->conn_id);
+  free(w->card);
+  free(w->sub_key);
+  free(w);
+}
+
+int wfc__event_watch_open_at(wfc_runtime *rt, wfc__store *st, wfc_conn *conn,
+                             const char *conn_id, const wfc_event_watch_opts *o,
+                             wfc_event_watch **out, char *err, size_t errlen) {
+  if (rt == NULL || st == NULL || conn_id == NULL || o == NULL || out == NULL ||
+      o->size < sizeof(size_t) || o->card == NULL)
+    return set_err(err, errlen, WFC_EINVAL,
+                   "event watch: runtime, store, connection and card are "
+                   "required");
+  if (o->input != NULL && !json_object_is_type(o->input, json_type_object))
+    return set_err(err, errlen, WFC_EINVAL,
+                   "event watch: input must be a JSON object");
+  wfc_plugin *p;
+  const wfc_card_desc *c;
+  int rc = wfc_runtime_find_card(rt, o->card, &p, &c);
+  if (rc != 0)
+    return set_err(err, errlen, rc,
+                   rc == WFC_EEXIST
+                       ? "card \"%s\" is ambiguous: name it as plugin.card"
+                       : "card \"%s\" not found among the loaded plugins",
+                   o->card);
+  if (c->kind != WFC_CARD_EVENT)
+    return set_err(err, errlen, WFC_EINVAL,
+                   "card \"%s\" is an action, not an event card", o->card);
+  wfc_event_watch *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    return set_err(err, errlen, WFC_ENOMEM, "out of memory");
+  size_t n = strlen(wfc_plugin_name(p)) + strlen(c->id) + 2;
+  w->card = malloc(n);
+  if (w->card != NULL)
+    snprintf(w->card, n, "%s.%s", wfc_plugin_name(p), c->id);
+  w->rt = rt;
+  w->st = st;
+  w->conn_id = strdup(conn_id);
+  w->input =
+      o->input != NULL ? sorted_copy(o->input) : json_object_new_object();
+  w->sub_key = wfc__event_sub_key(w->input);
+  w->window_ms = o->window_ms > 0 && o->window_ms < (uint64_t)INT64_MAX
+                     ? (int64_t)o->window_ms
+                     : WFC_EVENT_WINDOW_MS;
+  w->window_max = o->window_max > 0 ? o->window_max : WFC_EVENT_WINDOW_MAX;
+  if (w->card == NULL || w->conn_id == NULL || w->input == NULL ||
+      w->sub_key == NULL) {
+    watch_free(w);
+    return set_err(err, errlen, WFC_ENOMEM, "out of memory");
+  }
+  if (conn != NULL)
+    w->conn = wfc__conn_ref(conn);
+  *out = w;
+  return 0;
+}
+
+int wfc_event_watch_open(wfc_connmgr *m, const wfc_event_watch_opts *o,
+                         wfc_event_watch **out, char *err, size_t errlen) {
+  if (m == NULL || o == NULL || o->connection == NULL || out == NULL)
+    return set_err(err, errlen, WFC_EINVAL,
+                   "event watch: manager, options and connection are "
+                   "required");
+  wfc__store *st = wfc__connmgr_store(m);
+  if (st == NULL)
+    return set_err(err, errlen, WFC_ESTATE,
+                   "event watch: the connection manager is closing");
+  wfc_conn *conn = NULL;
+  int rc = wfc_connmgr_open_conn(m, o->connection, &conn);
+  if (rc != 0)
+    return set_err(err, errlen, rc,
+                   rc == WFC_ENOTFOUND
+                       ? "no connection \"%s\" (see `wfc connection list`)"
+                       : "cannot open connection \"%s\"",
+                   o->connection);
+  json_object *id = NULL;
+  json_object_object_get_ex(wfc_conn_get_info(conn), "id", &id);
+  /* The manager's runtime is the one the connection was made on. */
+  rc =
+      wfc__event_watch_open_at(wfc__connmgr_runtime(m), st, conn,
+                               json_object_get_string(id), o, out, err, errlen);
+  wfc_conn_release(conn); /* the watch took its own on success */
+  return rc;
+}
+
+void wfc_event_watch_close(wfc_event_watch *w) {
+  if (w == NULL)
+    return;
+  if (w->call != NULL) {
+    w->closing = 1;
+    wfc_call_cancel(w->call);
+    return;
+  }
+  watch_free(w);
+}
+
+char *wfc_event_watch_checkpoint(wfc_event_watch *w) {
+  char *cp = NULL;
+  if (w != NULL)
+    (void)wfc__store_checkpoint_get(w->st, w->conn_id, w->card, w->sub_key, &cp,
+                                    NULL);
+  return cp;
+}
+
+/* ---- poll ------------------------------------------------------------------
+ */
+
+static const char *event_id(json_object *ev) {
+  json_object *id = NULL;
+  if (json_object_is_type(ev, json_type_object) &&
+      json_object_object_get_ex(ev, "id", &id) &&
+      json_object_is_type(id, json_type_string) &&
+      json_object_get_string_len(id) > 0)
+    return json_object_get_string(id);
+  return NULL;
+}
+
+static void deliver(wfc_event_watch *w, const wfc_event_batch *b) {
+  wfc_event_batch_cb cb = w->cb;
+  void *arg = w->cb_arg;
+  w->cb = NULL;
+  w->cb_arg = NULL;
+  cb(arg, w, b);
+}
+
+static void on_polled(void *arg, wfc_call *call, const wfc_outcome *out) {
+  wfc_event_watch *w = arg;
+  (void)call;
+  w->call = NULL;
+  if (w->closing) {
+    watch_free(w);
+    return;
+  }
+  wfc_event_batch b = {.status = out->status,
+                       .message = out->message,
+                       .detail = out->detail,
+                       .first = w->from == NULL};
+  if (out->status != 0) {
+    batch_clear(w);
+    deliver(w, &b);
+    return;
+  }
+  json_object *events = NULL, *cp = NULL;
+  json_object_object_get_ex(out->output, "events", &events);
+  json_object_object_get_ex(out->output, "checkpoint", &cp);
+  /* Leave out what the consumer accepted before (a batch polled again
+   * after a crash or a missed acknowledgement). */
+  json_object *fresh = json_object_new_array();
+  size_t n = json_object_array_length(events);
+  int rc = 0;
+  for (size_t i = 0; i < n && rc >= 0; i++) {
+    json_object *ev = json_object_array_get_idx(events, i);
+    const char *id = event_id(ev);
+    rc = id != NULL
+             ? wfc__store_event_seen(w->st, w->conn_id, w->card, w->sub_key, id)
+             : 0;
+    if (rc == 1)
+      b.duplicates++;
+    else if (rc == 0)
+      json_object_array_add(fresh, json_object_get(ev));
+  }
+  if (rc < 0) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s: reading the events seen failed: %s", w->card,
+             wfc__store_last_error());
+    json_object_put(fresh);
+    batch_clear(w);
+    b.status = rc;
+    b.message = msg;
+    deliver(w, &b);
+    return;
+  }
+  w->have_batch = 1;
+  w->accepted = 0;
+  if (cp != NULL && (w->next = strdup(json_object_get_string(cp))) == NULL) {
+    json_object_put(fresh);
+    batch_clear(w);
+    b.status = WFC_ENOMEM;
+    b.message = "out of memory";
+    deliver(w, &b);
+    return;
+  }
+  if (b.duplicates > 0)
+    wfc__log(WFC_LOG_INFO,
+             "%s: %zu event(s) delivered before left out (a batch polled "
+             "again before its acknowledgement)",
+             w->card, b.duplicates);
+  b.events = fresh;
+  deliver(w, &b);
+  json_object_put(fresh);
+}
+
+int wfc_event_watch_poll(wfc_event_watch *w, wfc_event_batch_cb cb, void *arg) {
+  if (w == NULL || cb == NULL)
+    return WFC_EINVAL;
+  if (w->call != NULL || w->closing)
+    return WFC_EBUSY;
+  batch_clear(w);
+  int rc = wfc__store_checkpoint_get(w->st, w->conn_id, w->card, w->sub_key,
+                                     &w->from, NULL);
+  if (rc != 0 && rc != WFC_ENOTFOUND)
+    return rc;
+  wfc_invoke how = {.size = sizeof how,
+                    .conn = w->conn,
+                    .checkpoint = w->from,
+                    .on_done = on_polled,
+                    .arg = w};
+  w->cb = cb;
+  w->cb_arg = arg;
+  rc = wfc_runtime_invoke(w->rt, w->card, w->input, &how, &w->call);
+  if (rc != 0) {
+    w->call = NULL;
+    w->cb = NULL;
+    batch_clear(w);
+  }
+  return rc;
+}
+
+/* ---- accept / ack ----------------------------------------------------------
+ */
+
+int wfc_event_watch_accept(wfc_event_watch *w, json_object *event) {
+  if (w == NULL || event == NULL)
+    return WFC_EINVAL;
+  if (!w->have_batch)
+    return WFC_ESTATE;
+  const char *id = event_id(event);
+  int rc = id != NULL ? wfc__store_event_mark(w->st, w->conn_id, w->card,
+                                              w->sub_key, id)
+                      : 0;
+  if (rc == WFC_EEXIST)
+    rc = 0; /* accepted twice by the consumer: one record */
+  if (rc == 0)
+    w->accepted++;
+  return rc;
+}
+
+int wfc_event_watch_ack(wfc_event_watch *w) {
+  if (w == NULL)
+    return WFC_EINVAL;
+  if (!w->have_batch)
+    return WFC_ESTATE;
+  int rc = 0;
+  if (w->next != NULL)
+    rc = wfc__store_checkpoint_cas(w->st, w->conn_id, w->card, w->sub_key,
+                                   w->from, w->next, w->accepted);
+  if (rc == 0) {
+    int purged = 0;
+    if (wfc__store_events_purge(w->st, w->conn_id, w->card, w->sub_key,
+                                wfc__now_ms() - w->window_ms, w->window_max,
+                                &purged) != 0)
+      wfc__log(WFC_LOG_WARN, "%s: trimming the events seen failed: %s", w->card,
+               wfc__store_last_error());
+    batch_clear(w);
+  } else {
+    wfc__log(WFC_LOG_WARN, "%s: checkpoint not stored: %s", w->card,
+             wfc__store_last_error());
+    batch_clear(w);
+  }
+  return rc;
+}
