@@ -278,7 +278,13 @@ const char *o365_json_str(struct json_object *o, const char *key) {
 
 int o365_json_int64(struct json_object *o, const char *key, int64_t *out) {
   struct json_object *v = NULL;
-  if (o == NULL || !json_object_object_get_ex(o, key, &v) || v == NULL)
+  if (o == NULL || !json_object_object_get_ex(o, key, &v))
+    return WFC_EINVAL;
+  return o365_json_to_int64(v, out);
+}
+
+int o365_json_to_int64(struct json_object *v, int64_t *out) {
+  if (v == NULL)
     return WFC_EINVAL;
   if (json_object_is_type(v, json_type_int)) {
     *out = json_object_get_int64(v);

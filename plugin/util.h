@@ -69,6 +69,8 @@ const char *o365_json_str(struct json_object *o, const char *key);
 /* int64 member accepting an integer or a numeric string (expires_in). 0 or
  * WFC_EINVAL. */
 int o365_json_int64(struct json_object *o, const char *key, int64_t *out);
+/* The same for a member already in hand (NULL: WFC_EINVAL). */
+int o365_json_to_int64(struct json_object *v, int64_t *out);
 /* Parses a response body: strict, depth <= 32. NULL on any error. Transfer.
  */
 struct json_object *o365_json_parse(const char *body, size_t len);

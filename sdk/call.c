@@ -224,11 +224,10 @@ static void check_output(struct wfc_call *c) {
       bad = 1;
     }
   } else if (c->spec.check_out) {
-    struct json_object *norm = NULL;
-    if (wfc__validate_at(c->spec.out_schema, c->output, "output", &norm, err,
-                         sizeof err) != 0)
+    /* Only checked: the normalised copy was built and thrown away. */
+    if (wfc__validate_check(c->spec.out_schema, c->output, "output", err,
+                            sizeof err) != 0)
       bad = 1;
-    json_object_put(norm);
   }
   if (!bad)
     return;

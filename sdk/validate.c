@@ -17,6 +17,7 @@ typedef struct vctx {
   char *err;
   size_t errlen;
   int depth;
+  int check_only; /* wfc__validate_check: no normalised copy is built */
 } vctx;
 
 static void ctx_init(vctx *c, const char *root, char *err, size_t errlen) {
@@ -25,6 +26,7 @@ static void ctx_init(vctx *c, const char *root, char *err, size_t errlen) {
   c->err = err;
   c->errlen = errlen;
   c->depth = 0;
+  c->check_only = 0;
   if (err != NULL && errlen > 0)
     err[0] = '\0';
   snprintf(c->path, sizeof c->path, "%s", root);
@@ -111,14 +113,20 @@ static void safe_key(char *dst, size_t dstlen, const char *key) {
   dst[o] = '\0';
 }
 
+/* A field name of a schema: wfc__schema_check() made sure it is an
+ * identifier. */
+static size_t push_name(vctx *c, const char *name) {
+  size_t saved = path_putn(c, ".", 1);
+
+  path_putn(c, name, strlen(name));
+  return saved;
+}
+
 static size_t push_key(vctx *c, const char *key) {
   char safe[80];
 
-  if (is_ident(key)) {
-    size_t saved = path_putn(c, ".", 1);
-    path_putn(c, key, strlen(key));
-    return saved;
-  }
+  if (is_ident(key))
+    return push_name(c, key);
   safe_key(safe, sizeof safe, key);
   return path_push(c, "[\"%s\"]", safe);
 }
@@ -362,19 +370,21 @@ static int validate_fields(vctx *c, const wfc_field *fields,
     }
   }
 
-  res = json_object_new_object();
-  if (res == NULL)
+  res = NULL;
+  if (!c->check_only && (res = json_object_new_object()) == NULL)
     return WFC_ENOMEM;
   c->depth++;
   for (const wfc_field *f = fields; f != NULL && f->name != NULL; f++) {
     struct json_object *v = NULL, *vout = NULL, *def = NULL;
-    size_t saved = push_key(c, f->name);
+    size_t saved = push_name(c, f->name);
 
     if (json_object_object_get_ex(obj, f->name, &v)) {
       rc = validate_value(c, f, v, &vout);
     } else if (f->flags & WFC_FIELD_REQUIRED) {
       rc = fail(c, "required field missing");
-    } else if (f->default_json != NULL) {
+    } else if (f->default_json != NULL && !c->check_only) {
+      /* (A check only skips defaults: wfc__schema_check() validated them
+       * at registration.) */
       char jerr[160];
       if (default_fast(f->default_json, &def))
         rc = def != NULL ? validate_value(c, f, def, &vout) : WFC_ENOMEM;
@@ -394,7 +404,8 @@ static int validate_fields(vctx *c, const wfc_field *fields,
       json_object_put(res);
       return rc;
     }
-    json_object_object_add(res, f->name, vout);
+    if (res != NULL)
+      json_object_object_add(res, f->name, vout);
   }
   c->depth--;
   *out = res;
@@ -414,8 +425,8 @@ static int validate_list(vctx *c, const wfc_field *f, struct json_object *v,
                 f->max == 1 ? "" : "s");
   if (c->depth >= WFC_VALIDATE_MAX_DEPTH)
     return fail(c, "nested too deeply");
-  res = json_object_new_array_ext((int)n);
-  if (res == NULL)
+  res = NULL;
+  if (!c->check_only && (res = json_object_new_array_ext((int)n)) == NULL)
     return WFC_ENOMEM;
   c->depth++;
   for (size_t i = 0; i < n; i++) {
@@ -429,7 +440,8 @@ static int validate_list(vctx *c, const wfc_field *f, struct json_object *v,
       json_object_put(res);
       return rc;
     }
-    json_object_array_add(res, iv);
+    if (res != NULL)
+      json_object_array_add(res, iv);
   }
   c->depth--;
   *out = res;
@@ -443,8 +455,8 @@ static int validate_map(vctx *c, const wfc_field *f, struct json_object *v,
 
   if (c->depth >= WFC_VALIDATE_MAX_DEPTH)
     return fail(c, "nested too deeply");
-  res = json_object_new_object();
-  if (res == NULL)
+  res = NULL;
+  if (!c->check_only && (res = json_object_new_object()) == NULL)
     return WFC_ENOMEM;
   c->depth++;
   it = json_object_iter_begin(v);
@@ -457,7 +469,7 @@ static int validate_map(vctx *c, const wfc_field *f, struct json_object *v,
 
     if (f->items != NULL)
       rc = validate_value(c, f->items, iv, &ov);
-    else
+    else if (!c->check_only)
       ov = json_object_get(iv);
     path_pop(c, saved);
     if (rc != 0) {
@@ -465,7 +477,8 @@ static int validate_map(vctx *c, const wfc_field *f, struct json_object *v,
       json_object_put(res);
       return rc;
     }
-    json_object_object_add(res, key, ov);
+    if (res != NULL)
+      json_object_object_add(res, key, ov);
   }
   c->depth--;
   *out = res;
@@ -496,10 +509,12 @@ static int validate_value(vctx *c, const wfc_field *f, struct json_object *v,
 
   switch (f->type) {
   case WFC_TYPE_STRING: {
-    size_t len;
+    size_t len = 0;
     if (!json_object_is_type(v, json_type_string))
       return wrong_type(c, f, v);
-    len = utf8_chars(json_object_get_string(v));
+    /* Counted only when bounded: ids and bodies are long. */
+    if (has_bounds(f))
+      len = utf8_chars(json_object_get_string(v));
     if (has_bounds(f) && (int64_t)len < f->min)
       return fail(c, "must be at least %lld character%s long",
                   (long long)f->min, f->min == 1 ? "" : "s");
@@ -523,7 +538,7 @@ static int validate_value(vctx *c, const wfc_field *f, struct json_object *v,
       return fail(c, "must be at least %lld", (long long)f->min);
     if (f->max != 0 && n > f->max)
       return fail(c, "must be at most %lld", (long long)f->max);
-    if (json_object_is_type(v, json_type_string)) {
+    if (json_object_is_type(v, json_type_string) && !c->check_only) {
       *out = json_object_new_int64(n);
       return *out != NULL ? 0 : WFC_ENOMEM;
     }
@@ -576,19 +591,16 @@ static int validate_value(vctx *c, const wfc_field *f, struct json_object *v,
   default:
     return fail(c, "field has an unknown type %d", (int)f->type);
   }
-  *out = json_object_get(v);
+  *out = c->check_only ? NULL : json_object_get(v);
   return 0;
 }
 
-int wfc__validate_at(const wfc_field *schema, struct json_object *input,
-                     const char *root, struct json_object **out, char *err,
-                     size_t errlen) {
+static int validate_root(vctx *c, const wfc_field *schema,
+                         struct json_object *input, struct json_object **out) {
   struct json_object *empty = NULL;
-  vctx c;
   int rc;
 
   *out = NULL;
-  ctx_init(&c, root != NULL ? root : "input", err, errlen);
   if (input == NULL) {
     empty = json_object_new_object();
     if (empty == NULL)
@@ -596,10 +608,32 @@ int wfc__validate_at(const wfc_field *schema, struct json_object *input,
     input = empty;
   }
   if (!json_object_is_type(input, json_type_object))
-    rc = fail(&c, "expected an object, got %s", wfc__json_type_name(input));
+    rc = fail(c, "expected an object, got %s", wfc__json_type_name(input));
   else
-    rc = validate_fields(&c, schema, input, out);
+    rc = validate_fields(c, schema, input, out);
   json_object_put(empty);
+  return rc;
+}
+
+int wfc__validate_at(const wfc_field *schema, struct json_object *input,
+                     const char *root, struct json_object **out, char *err,
+                     size_t errlen) {
+  vctx c;
+
+  ctx_init(&c, root != NULL ? root : "input", err, errlen);
+  return validate_root(&c, schema, input, out);
+}
+
+int wfc__validate_check(const wfc_field *schema, struct json_object *v,
+                        const char *root, char *err, size_t errlen) {
+  struct json_object *out = NULL;
+  vctx c;
+  int rc;
+
+  ctx_init(&c, root != NULL ? root : "input", err, errlen);
+  c.check_only = 1;
+  rc = validate_root(&c, schema, v, &out);
+  json_object_put(out); /* NULL: nothing is built */
   return rc;
 }
 

@@ -51,6 +51,13 @@ int wfc__validate_at(const wfc_field *schema, struct json_object *input,
                      const char *root, struct json_object **out, char *err,
                      size_t errlen);
 
+/* The checks of wfc__validate_at() and the same errors, without building
+ * the normalised copy (and without looking at defaults, which
+ * wfc__schema_check() validated): for outputs, checked and passed on as
+ * they are. v borrowed. 0, WFC_EVALIDATION or WFC_ENOMEM. */
+int wfc__validate_check(const wfc_field *schema, struct json_object *v,
+                        const char *root, char *err, size_t errlen);
+
 /* wfc__validate_at() with root "input". */
 int wfc__validate(const wfc_field *schema, struct json_object *input,
                   struct json_object **out, char *err, size_t errlen);

@@ -97,6 +97,22 @@ static void test_create_nested_by_path_and_list(void **state) {
   assert_string_equal(jstr(p, "id"), y2026);
   assert_int_equal(jnum(p, "depth"), 2);
   assert_int_equal(jnum(p, "child_count"), 1);
+  /* Depth-first: a folder below the top comes after its parent, and the
+   * nearest folder one level up before it is that parent. */
+  const char *open_ids[65] = {0};
+  json_object *all = folders_of(&o);
+  for (size_t i = 0; i < json_object_array_length(all); i++) {
+    json_object *fo = json_object_array_get_idx(all, i);
+    int64_t d = jnum(fo, "depth");
+    assert_true(d >= 0 && d < 65);
+    if (d > 0) {
+      assert_non_null(open_ids[d - 1]);
+      assert_string_equal(jstr(fo, "parent_id"), open_ids[d - 1]);
+    }
+    open_ids[d] = jstr(fo, "id");
+    for (int64_t k = d + 1; k < 65; k++)
+      open_ids[k] = NULL;
+  }
   o365_outcome_free(&o);
 
   /* Tree: Inbox > Projects > 2026 > Bob's stuff. */

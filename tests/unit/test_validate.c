@@ -139,6 +139,35 @@ static void test_normalised_output(void **state) {
                 "\"value\":\"v\"}],\"counts\":{\"a\":1,\"b-c\":2}}");
 }
 
+/* Defaults: the common literals are built without the tokenizer, the
+ * rest parsed; both give what the JSON text says. */
+static void test_defaults(void **state) {
+  (void)state;
+  static const wfc_field defs[] = {
+      {.name = "a", .type = WFC_TYPE_INTEGER, .default_json = "-12"},
+      {.name = "b", .type = WFC_TYPE_INTEGER, .default_json = "0"},
+      {.name = "c", .type = WFC_TYPE_STRING, .default_json = "\"a\\\"b\""},
+      {.name = "d", .type = WFC_TYPE_NUMBER, .default_json = "2.5"},
+      {.name = "e", .type = WFC_TYPE_STRING, .default_json = "\"\""},
+      {.name = "f", .type = WFC_TYPE_BOOLEAN, .default_json = "false"},
+      {.name = "g", .type = WFC_TYPE_STRING, .default_json = "\"caf\u00e9\""},
+      {.name = "h",
+       .type = WFC_TYPE_INTEGER,
+       .default_json = "123456789012345678"},
+      {.name = "i", .type = WFC_TYPE_ANY, .default_json = "[1]"},
+      {0}};
+  char err[300] = "";
+  assert_int_equal(wfc__schema_check(defs, err, sizeof err), 0);
+  expect_output(defs, "{}",
+                "{\"a\":-12,\"b\":0,\"c\":\"a\\\"b\",\"d\":2.5,\"e\":\"\","
+                "\"f\":false,\"g\":\"caf\u00e9\",\"h\":123456789012345678,"
+                "\"i\":[1]}");
+  expect_output(defs, "{\"b\": \"7\"}",
+                "{\"a\":-12,\"b\":7,\"c\":\"a\\\"b\",\"d\":2.5,\"e\":\"\","
+                "\"f\":false,\"g\":\"caf\u00e9\",\"h\":123456789012345678,"
+                "\"i\":[1]}");
+}
+
 static void test_input_not_changed(void **state) {
   (void)state;
   struct json_object *in = J("{\"to\": [\"a@b.c\"], \"message\": \"m\", "
@@ -527,8 +556,12 @@ static void test_random_inputs(void **state) {
       json_object_object_add(in, "to", to);
       json_object_object_add(in, "message", json_object_new_string("m"));
     }
-    char err[300] = "";
+    char err[300] = "", cerr[300] = "x";
     int rc = wfc__validate(send_email, in, &out, err, sizeof err);
+    /* The check-only walk (outputs) says the same, word for word. */
+    assert_int_equal(
+        wfc__validate_check(send_email, in, "input", cerr, sizeof cerr), rc);
+    assert_string_equal(cerr, err);
     if (rc == 0) {
       assert_int_equal(wfc__validate(send_email, out, &again, err, sizeof err),
                        0);
@@ -553,6 +586,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_documented_messages),
       cmocka_unit_test(test_normalised_output),
+      cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_input_not_changed),
       cmocka_unit_test(test_type_errors),
       cmocka_unit_test(test_more_errors),
