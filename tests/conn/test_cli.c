@@ -26,14 +26,15 @@ static const char *other_plugin_dir; /* instead of the conntest one */
 
 typedef wproc proc;
 
+/* o[k] as a string (borrowed), NULL when absent. */
+static const char *sget(json_object *o, const char *k) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
 static void spawn(proc *p, const char *const *args) {
   wproc_spawn(p, wfc_bin, args, store,
               other_plugin_dir ? other_plugin_dir : plugin_dir);
-}
-
-/* Reads stdout up to and including the first newline. */
-static void first_line(proc *p, char *buf, size_t len) {
-  wproc_read_line(p, buf, len);
 }
 
 static int finish(proc *p) {
@@ -55,7 +56,7 @@ static int authorize(proc *p, const char *const *args, const char *query,
                      long *page) {
   spawn(p, args);
   char url[2048], uri[512], full[2048];
-  first_line(p, url, sizeof url);
+  wproc_read_line(p, url, sizeof url); /* the URL, from --print-url */
   assert_true(strncmp(url, ts_server_url(srv), strlen(ts_server_url(srv))) ==
               0);
   redirect_of(url, uri, sizeof uri);
@@ -132,14 +133,10 @@ static void lifecycle(void **state) {
   json_object *arr = json_tokener_parse(p.stdout_);
   assert_int_equal(json_object_array_length(arr), 1);
   json_object *c0 = json_object_array_get_idx(arr, 0);
-  assert_string_equal(
-      json_object_get_string(json_object_object_get(c0, "state")), "connected");
-  assert_string_equal(
-      json_object_get_string(json_object_object_get(c0, "environment")),
-      "preview");
+  assert_string_equal(sget(c0, "state"), "connected");
+  assert_string_equal(sget(c0, "environment"), "preview");
   char id[64];
-  snprintf(id, sizeof id, "%s",
-           json_object_get_string(json_object_object_get(c0, "id")));
+  snprintf(id, sizeof id, "%s", sget(c0, "id"));
   json_object_put(arr);
   const char *const list_text[] = {"connection", "list", NULL};
   assert_int_equal(wfc(&p, list_text), 0);
@@ -193,11 +190,8 @@ static void lifecycle(void **state) {
   json_object *res = json_tokener_parse(strchr(p.stdout_, '\n') + 1);
   assert_non_null(res);
   json_object *conn = json_object_object_get(res, "connection");
-  assert_string_equal(
-      json_object_get_string(json_object_object_get(conn, "id")), id);
-  assert_string_equal(
-      json_object_get_string(json_object_object_get(res, "outcome")),
-      "connected");
+  assert_string_equal(sget(conn, "id"), id);
+  assert_string_equal(sget(res, "outcome"), "connected");
   json_object_put(res);
 
   /* Revoke: wiped, and cards then fail with the remedy. */
@@ -242,25 +236,38 @@ static void consent_outcome_in_words(void **state) {
   assert_non_null(strstr(p.stderr_, "ask an administrator"));
 }
 
+/* Command lines refused with the exit code and, when there is one, the
+ * words stderr must have. */
+typedef struct usage_case {
+  const char *const *args;
+  int code;
+  const char *says; /* or NULL */
+} usage_case;
+
 static void usage_errors(void **state) {
   (void)state;
-  proc p;
-  const char *const a1[] = {"connection", "new", "--nickname", "x", NULL};
-  assert_int_equal(wfc(&p, a1), 2);
-  assert_non_null(strstr(p.stderr_, "--plugin is required"));
-  const char *const a2[] = {"connection", "show", NULL};
-  assert_int_equal(wfc(&p, a2), 2);
-  const char *const a3[] = {"connection", "frobnicate", "x", NULL};
-  assert_int_equal(wfc(&p, a3), 2);
-  const char *const a4[] = {"connection", "new",        "--plugin",
-                            "conntest",   "--nickname", "x",
-                            "--param",    "novalue",    NULL};
-  assert_int_equal(wfc(&p, a4), 2);
-  assert_non_null(strstr(p.stderr_, "key=value"));
-  const char *const a5[] = {"connection", "new", "--plugin", "nosuch",
-                            "--nickname", "x",   NULL};
-  assert_int_equal(wfc(&p, a5), 1);
-  assert_non_null(strstr(p.stderr_, "no connection type"));
+  static const char *const no_plugin[] = {"connection", "new", "--nickname",
+                                          "x", NULL};
+  static const char *const no_name[] = {"connection", "show", NULL};
+  static const char *const no_verb[] = {"connection", "frobnicate", "x", NULL};
+  static const char *const bad_param[] = {
+      "connection", "new",     "--plugin", "conntest", "--nickname",
+      "x",          "--param", "novalue",  NULL};
+  static const char *const no_type[] = {
+      "connection", "new", "--plugin", "nosuch", "--nickname", "x", NULL};
+  static const usage_case cases[] = {
+      {no_plugin, 2, "--plugin is required"},
+      {no_name, 2, NULL},
+      {no_verb, 2, NULL},
+      {bad_param, 2, "key=value"},
+      {no_type, 1, "no connection type"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    proc p;
+    assert_int_equal(wfc(&p, cases[i].args), cases[i].code);
+    if (cases[i].says != NULL)
+      assert_non_null(strstr(p.stderr_, cases[i].says));
+  }
 }
 
 /* card run gives cards a blob store beside the connection store. */

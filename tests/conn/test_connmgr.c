@@ -44,6 +44,64 @@ static void connect_one(fx *f, const char *nick, op_res *r) {
   assert_non_null(strstr(body, "You can close this window"));
 }
 
+/* fx_up, then "work" connected; when token_json is not NULL, /token
+ * answers it (instead of the default at-1/rt-1) from the start. */
+static void up_with_work(fx *f, const char *token_json) {
+  fx_up(f);
+  if (token_json != NULL)
+    fx_token_route(f, 200, token_json, 0);
+  op_res r;
+  connect_one(f, "work", &r);
+  op_res_clear(&r);
+}
+
+/* The manager's view of nick (new reference; asserted to exist). */
+static json_object *show(fx *f, const char *nick) {
+  json_object *c = NULL;
+  assert_int_equal(wfc_connmgr_show(f->m, nick, &c), 0);
+  return c;
+}
+
+/* Asserts nick's state. */
+static void assert_state(fx *f, const char *nick, const char *state) {
+  json_object *c = show(f, nick);
+  assert_string_equal(sget(c, "state"), state);
+  json_object_put(c);
+}
+
+/* How many connections the manager lists. */
+static size_t conn_count(fx *f) {
+  json_object *list = NULL;
+  assert_int_equal(wfc_connmgr_list(f->m, NULL, &list), 0);
+  size_t n = json_object_array_length(list);
+  json_object_put(list);
+  return n;
+}
+
+/* The secrets JSON the store file holds for nick, read through a second
+ * store handle as a crash-restarted host would (wfc__secret_free it), or
+ * NULL when the store holds none. */
+static char *stored_secrets(const char *store, const char *nick) {
+  wfc__store *st;
+  char err[256], *json = NULL;
+  assert_int_equal(wfc__store_open(store, &st, err, sizeof err), 0);
+  wfc__conn_rec rec;
+  memset(&rec, 0, sizeof rec);
+  assert_int_equal(wfc__store_conn_get(st, nick, &rec), 0);
+  if (wfc__store_conn_secrets(st, rec.id, &json) != 0)
+    json = NULL;
+  wfc__conn_rec_clear(&rec);
+  wfc__store_close(st);
+  return json;
+}
+
+/* Opens nick's connection (release it). */
+static wfc_conn *open_conn(fx *f, const char *nick) {
+  wfc_conn *conn = NULL;
+  assert_int_equal(wfc_connmgr_open_conn(f->m, nick, &conn), 0);
+  return conn;
+}
+
 /* ---- token requests through the host services table ---------------------- */
 
 typedef struct tok_run {
@@ -64,17 +122,10 @@ static void tok_cb(void *arg, int status, const char *token) {
   tok_run *r = o->run;
   if (r->done == 0 && r->store != NULL && status == 0) {
     /* Kill point: a crash now must not lose the rotated refresh token. */
-    wfc__store *st;
-    char err[256], *json = NULL;
-    assert_int_equal(wfc__store_open(r->store, &st, err, sizeof err), 0);
-    wfc__conn_rec rec;
-    memset(&rec, 0, sizeof rec);
-    assert_int_equal(wfc__store_conn_get(st, "work", &rec), 0);
-    assert_int_equal(wfc__store_conn_secrets(st, rec.id, &json), 0);
+    char *json = stored_secrets(r->store, "work");
+    assert_non_null(json);
     r->first_saw_new = strstr(json, "rt-2-canary-7f3a") != NULL;
     wfc__secret_free(json);
-    wfc__conn_rec_clear(&rec);
-    wfc__store_close(st);
   }
   r->statuses[o->i] = status;
   snprintf(r->tokens[o->i], sizeof r->tokens[o->i], "%s",
@@ -115,6 +166,20 @@ static void tok_wait(fx *f, tok_run *r) {
   }
 }
 
+/* Frees run, releases conn and takes f down. */
+static void down_with(fx *f, wfc_conn *conn, tok_run *run) {
+  free(run);
+  wfc_conn_release(conn);
+  fx_down(f);
+}
+
+/* A fresh round on r: n token requests on conn, waited for. */
+static void tok_round(fx *f, wfc_conn *conn, tok_run *r, int n) {
+  memset(r, 0, sizeof *r);
+  tok_start(conn, r, n);
+  tok_wait(f, r);
+}
+
 /* ---- tests ------------------------------------------------------------------
  */
 
@@ -146,14 +211,9 @@ static void authorize_connected(void **state) {
   assert_int_equal(wfc_connmgr_authorize(f.m, &req), WFC_EEXIST);
 
   /* list and show */
-  json_object *list;
-  assert_int_equal(wfc_connmgr_list(f.m, NULL, &list), 0);
-  assert_int_equal(json_object_array_length(list), 1);
-  json_object_put(list);
-  json_object *one;
-  assert_int_equal(wfc_connmgr_show(f.m, "work", &one), 0);
-  const char *id = sget(one, "id");
-  assert_true(strncmp(id, "conn_", 5) == 0);
+  assert_int_equal(conn_count(&f), 1);
+  json_object *one = show(&f, "work");
+  assert_true(strncmp(sget(one, "id"), "conn_", 5) == 0);
   json_object_put(one);
   assert_int_equal(wfc_connmgr_show(f.m, "nope", &one), WFC_ENOTFOUND);
 
@@ -168,17 +228,12 @@ static void authorize_connected(void **state) {
 static void single_flight_1000(void **state) {
   (void)state;
   fx f;
-  fx_up(&f);
-  fx_token_route(&f, 200, short_lived, 0); /* expires within the margin */
-  op_res r;
-  connect_one(&f, "work", &r);
-  op_res_clear(&r);
+  up_with_work(&f, short_lived); /* expires within the margin */
   /* A slow token endpoint, so that every waiter arrives during the
    * refresh. */
   fx_token_route(&f, 200, rotated, 300);
   ts_server_reset_stats(f.srv);
-  wfc_conn *conn;
-  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  wfc_conn *conn = open_conn(&f, "work");
   tok_run *run = calloc(1, sizeof *run);
   run->store = f.store;
   assert_int_equal(tok_start(conn, run, 1000), 1000);
@@ -195,33 +250,24 @@ static void single_flight_1000(void **state) {
   assert_int_equal(st.token_requests, 1000);
 
   /* Now fresh: served from memory, no request. */
-  memset(run, 0, sizeof *run);
-  tok_start(conn, run, 5);
-  tok_wait(&f, run);
+  tok_round(&f, conn, run, 5);
   assert_int_equal(run->failures, 0);
   assert_string_equal(run->tokens[4], "at-2-canary-7f3a");
   assert_int_equal(fx_requests(&f), 1);
   /* The rotated tokens are sealed too. */
   assert_false(store_files_contain(f.store, "rt-2-canary-7f3a"));
-  free(run);
-  wfc_conn_release(conn);
-  fx_down(&f);
+  down_with(&f, conn, run);
 }
 
 static void rejected_token_refreshes_once(void **state) {
   (void)state;
   fx f;
-  fx_up(&f);
-  op_res r;
-  connect_one(&f, "work", &r);
-  op_res_clear(&r);
-  wfc_conn *conn;
-  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  up_with_work(&f, NULL);
+  wfc_conn *conn = open_conn(&f, "work");
   const wfc_host_api *api = wfc__host_api();
   tok_run *run = calloc(1, sizeof *run);
   ts_server_reset_stats(f.srv);
-  tok_start(conn, run, 1);
-  tok_wait(&f, run);
+  tok_round(&f, conn, run, 1);
   assert_string_equal(run->tokens[0], at1);
   assert_int_equal(fx_requests(&f), 0); /* fresh: no refresh */
 
@@ -229,9 +275,7 @@ static void rejected_token_refreshes_once(void **state) {
   /* Many calls got a 401 with the same token: one refresh. */
   for (int i = 0; i < 3; i++)
     api->conn_token_rejected(conn, at1);
-  memset(run, 0, sizeof *run);
-  tok_start(conn, run, 10);
-  tok_wait(&f, run);
+  tok_round(&f, conn, run, 10);
   assert_int_equal(run->failures, 0);
   assert_string_equal(run->tokens[9], "at-2-canary-7f3a");
   assert_int_equal(fx_requests(&f), 1);
@@ -239,43 +283,34 @@ static void rejected_token_refreshes_once(void **state) {
   /* A late 401 for the old token does not refresh again. */
   api->conn_token_rejected(conn, at1);
   api->conn_token_rejected(conn, "something-else");
-  memset(run, 0, sizeof *run);
-  tok_start(conn, run, 3);
-  tok_wait(&f, run);
+  tok_round(&f, conn, run, 3);
   assert_string_equal(run->tokens[2], "at-2-canary-7f3a");
   assert_int_equal(fx_requests(&f), 1);
-  free(run);
-  wfc_conn_release(conn);
-  fx_down(&f);
+  down_with(&f, conn, run);
 }
 
 static void ereauth_then_reauthorize(void **state) {
   (void)state;
   fx f;
-  fx_up(&f);
-  fx_token_route(&f, 200, short_lived, 0);
-  op_res r;
-  connect_one(&f, "work", &r);
+  up_with_work(&f, short_lived);
+  json_object *c = show(&f, "work");
   char id[64];
-  snprintf(id, sizeof id, "%s", sget(r.conn, "id"));
-  op_res_clear(&r);
+  snprintf(id, sizeof id, "%s", sget(c, "id"));
+  json_object_put(c);
 
   fx_token_route(&f, 400,
                  "{\"error\":\"invalid_grant\",\"error_description\":"
                  "\"AADSTS50173: the grant was revoked; authorize again\"}",
                  100);
   ts_server_reset_stats(f.srv);
-  wfc_conn *conn;
-  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  wfc_conn *conn = open_conn(&f, "work");
   tok_run *run = calloc(1, sizeof *run);
-  tok_start(conn, run, 5);
-  tok_wait(&f, run);
+  tok_round(&f, conn, run, 5);
   assert_int_equal(run->failures, 5);
   for (int i = 0; i < 5; i++)
     assert_int_equal(run->statuses[i], WFC_EREAUTH);
   assert_int_equal(fx_requests(&f), 1);
-  json_object *c;
-  assert_int_equal(wfc_connmgr_show(f.m, "work", &c), 0);
+  c = show(&f, "work");
   assert_string_equal(sget(c, "state"), "reauthorization_required");
   assert_non_null(strstr(sget(c, "remedy"), "AADSTS50173"));
   json_object_put(c);
@@ -299,6 +334,7 @@ static void ereauth_then_reauthorize(void **state) {
                  "\"rt-3-canary-7f3a\",\"expires_in\":3600,\"account\":"
                  "\"user@conntest.example\"}",
                  0);
+  op_res r;
   fx_authorize(&f, NULL, "work", "code=again", &r, NULL, NULL, 0);
   assert_int_equal(r.status, 0);
   assert_string_equal(r.outcome, "connected");
@@ -307,66 +343,42 @@ static void ereauth_then_reauthorize(void **state) {
   assert_string_equal(sget(r.conn, "state"), "connected");
   assert_string_equal(sget(r.conn, "remedy"), "");
   op_res_clear(&r);
-  json_object *list;
-  assert_int_equal(wfc_connmgr_list(f.m, NULL, &list), 0);
-  assert_int_equal(json_object_array_length(list), 1);
-  json_object_put(list);
+  assert_int_equal(conn_count(&f), 1);
   assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
-  memset(run, 0, sizeof *run);
-  tok_start(conn, run, 1);
-  tok_wait(&f, run);
+  tok_round(&f, conn, run, 1);
   assert_string_equal(run->tokens[0], "at-3-canary-7f3a");
-  free(run);
-  wfc_conn_release(conn);
-  fx_down(&f);
+  down_with(&f, conn, run);
 }
 
 static void transient_failure_keeps_state(void **state) {
   (void)state;
   fx f;
-  fx_up(&f);
-  fx_token_route(&f, 200, short_lived, 0);
-  op_res r;
-  connect_one(&f, "work", &r);
-  op_res_clear(&r);
+  up_with_work(&f, short_lived);
   fx_token_route(&f, 503, "{}", 0);
   ts_server_reset_stats(f.srv);
-  wfc_conn *conn;
-  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  wfc_conn *conn = open_conn(&f, "work");
   tok_run *run = calloc(1, sizeof *run);
-  tok_start(conn, run, 3);
-  tok_wait(&f, run);
+  tok_round(&f, conn, run, 3);
   assert_int_equal(run->failures, 3);
   assert_int_equal(run->statuses[0], WFC_EREMOTE);
-  json_object *c;
-  assert_int_equal(wfc_connmgr_show(f.m, "work", &c), 0);
-  assert_string_equal(sget(c, "state"), "connected");
-  json_object_put(c);
+  assert_state(&f, "work", "connected");
   /* The next request tries again (not a permanent failure). */
   fx_token_route(&f, 200, rotated, 0);
-  memset(run, 0, sizeof *run);
-  tok_start(conn, run, 1);
-  tok_wait(&f, run);
+  tok_round(&f, conn, run, 1);
   assert_string_equal(run->tokens[0], "at-2-canary-7f3a");
   assert_int_equal(fx_requests(&f), 2);
-  free(run);
-  wfc_conn_release(conn);
-  fx_down(&f);
+  down_with(&f, conn, run);
 }
 
 static void revoke_wipes_secrets(void **state) {
   (void)state;
   fx f;
-  fx_up(&f);
-  op_res r;
-  connect_one(&f, "work", &r);
-  op_res_clear(&r);
-  wfc_conn *conn;
-  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  up_with_work(&f, NULL);
+  wfc_conn *conn = open_conn(&f, "work");
   tok_run *run = calloc(1, sizeof *run);
-  tok_start(conn, run, 1); /* tokens now in memory too */
-  tok_wait(&f, run);
+  tok_round(&f, conn, run, 1); /* tokens now in memory too */
   ts_server_reset_stats(f.srv);
+  op_res r = {0};
   assert_int_equal(wfc_connmgr_revoke(f.m, "work", op_res_cb, &r), 0);
   assert_false(r.done); /* never inside the call */
   fx_run_until(&f, &r.done);
@@ -379,26 +391,17 @@ static void revoke_wipes_secrets(void **state) {
   assert_int_equal(fx_requests(&f), 1); /* the revoke endpoint */
 
   /* Gone from the store (sealed or not) and refused from memory. */
-  wfc__store *st;
-  char err[256], *json = NULL;
-  assert_int_equal(wfc__store_open(f.store, &st, err, sizeof err), 0);
-  json_object *c;
-  assert_int_equal(wfc_connmgr_show(f.m, "work", &c), 0);
-  int rc = wfc__store_conn_secrets(st, sget(c, "id"), &json);
-  if (rc == 0) {
+  char *json = stored_secrets(f.store, "work");
+  if (json != NULL) {
     assert_null(strstr(json, "credentials"));
     assert_null(strstr(json, "at-1"));
     wfc__secret_free(json);
   }
-  json_object_put(c);
-  wfc__store_close(st);
   assert_false(store_files_contain(f.store, at1));
   assert_false(store_files_contain(f.store, rt1));
   const wfc_host_api *api = wfc__host_api();
   assert_int_equal(api->conn_token(conn, tok_cb, NULL), WFC_EREAUTH);
-  free(run);
-  wfc_conn_release(conn);
-  fx_down(&f);
+  down_with(&f, conn, run);
 }
 
 static void consent_outcomes(void **state) {
@@ -449,21 +452,15 @@ static void consent_outcomes(void **state) {
   fx_authorize(&f, "second", NULL, "code=two", &r, NULL, NULL, 0);
   assert_string_equal(r.outcome, "connected");
   op_res_clear(&r);
-  json_object *list;
-  assert_int_equal(wfc_connmgr_list(f.m, NULL, &list), 0);
-  assert_int_equal(json_object_array_length(list), 3);
-  json_object_put(list);
+  assert_int_equal(conn_count(&f), 3);
   fx_down(&f);
 }
 
 static void delete_test_refresh(void **state) {
   (void)state;
   fx f;
-  fx_up(&f);
-  op_res r;
-  connect_one(&f, "work", &r);
-  op_res_clear(&r);
-
+  up_with_work(&f, NULL);
+  op_res r = {0};
   assert_int_equal(wfc_connmgr_test(f.m, "work", op_res_cb, &r), 0);
   fx_run_until(&f, &r.done);
   assert_int_equal(r.status, 0);
@@ -496,15 +493,10 @@ static void delete_test_refresh(void **state) {
 static void reauthorize_during_refresh(void **state) {
   (void)state;
   fx f;
-  fx_up(&f);
-  fx_token_route(&f, 200, short_lived, 0);
-  op_res r;
-  connect_one(&f, "work", &r);
-  op_res_clear(&r);
+  up_with_work(&f, short_lived);
   /* A slow refresh is in flight... */
   fx_token_route(&f, 200, rotated, 1500);
-  wfc_conn *conn;
-  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  wfc_conn *conn = open_conn(&f, "work");
   tok_run *run = calloc(1, sizeof *run);
   tok_start(conn, run, 3);
   /* ...while the user reauthorizes (a fast code exchange). */
@@ -512,6 +504,7 @@ static void reauthorize_during_refresh(void **state) {
                  "{\"access_token\":\"at-3-canary-7f3a\",\"refresh_token\":"
                  "\"rt-3-canary-7f3a\",\"expires_in\":3600}",
                  0);
+  op_res r;
   fx_authorize(&f, NULL, "work", "code=again", &r, NULL, NULL, 0);
   assert_string_equal(r.outcome, "connected");
   op_res_clear(&r);
@@ -520,19 +513,11 @@ static void reauthorize_during_refresh(void **state) {
   assert_int_equal(run->failures, 0);
   assert_string_equal(run->tokens[0], "at-3-canary-7f3a");
   assert_string_equal(run->tokens[2], "at-3-canary-7f3a");
-  wfc__store *st;
-  char err[256], *json = NULL;
-  assert_int_equal(wfc__store_open(f.store, &st, err, sizeof err), 0);
-  json_object *c;
-  assert_int_equal(wfc_connmgr_show(f.m, "work", &c), 0);
-  assert_int_equal(wfc__store_conn_secrets(st, sget(c, "id"), &json), 0);
+  char *json = stored_secrets(f.store, "work");
+  assert_non_null(json);
   assert_non_null(strstr(json, "rt-3-canary-7f3a"));
   wfc__secret_free(json);
-  json_object_put(c);
-  wfc__store_close(st);
-  free(run);
-  wfc_conn_release(conn);
-  fx_down(&f);
+  down_with(&f, conn, run);
 }
 
 typedef struct card_run {
@@ -557,16 +542,12 @@ static void card_done(void *arg, wfc_call *call, const wfc_outcome *out) {
 static void cards_401_one_refresh(void **state) {
   (void)state;
   fx f;
-  fx_up(&f);
-  op_res r;
-  connect_one(&f, "work", &r);
-  op_res_clear(&r);
+  up_with_work(&f, NULL);
   ts_route unauth = {.method = "GET", .path = "/me", .status = 401};
   assert_int_equal(ts_server_route(f.srv, &unauth), 0);
   fx_token_route(&f, 200, rotated, 100);
   ts_server_reset_stats(f.srv);
-  wfc_conn *conn;
-  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &conn), 0);
+  wfc_conn *conn = open_conn(&f, "work");
   card_run cr = {0};
   wfc_invoke how = {
       .size = sizeof how, .conn = conn, .on_done = card_done, .arg = &cr};

@@ -143,6 +143,31 @@ static inline void gt_stop(gt *t) {
   assert_int_equal(emu_proc_stop(t->e), 0);
 }
 
+/* Each test file's emulator and client, and alice's access token with
+ * GT_ALL_SCOPES (malloc'd; set by gt_up), which most files run as. */
+static gt T;
+static char *tok __attribute__((unused));
+
+/* Starts T on doc (NULL: examples/tenant.json) and signs alice in. */
+static inline void gt_up(json_object *doc) {
+  gt_start(&T, doc);
+  tok = gt_token(&T, "alice@contoso.test", "Alice-Passw0rd!", GT_ALL_SCOPES);
+}
+
+/* Group fixtures for the files that need nothing more than gt_up(NULL). */
+static inline int gt_up_group(void **state) {
+  (void)state;
+  gt_up(NULL);
+  return 0;
+}
+
+static inline int gt_down_group(void **state) {
+  (void)state;
+  free(tok);
+  gt_stop(&T);
+  return 0;
+}
+
 /* A Graph call: path is relative to the base URL ("/v1.0/me/messages") or
  * absolute (a nextLink). body: JSON text or NULL. extra: one more header or
  * NULL. Returns the status; *out (may be NULL) gets the parsed JSON body. */
@@ -212,6 +237,19 @@ static inline void gt_assert_error(json_object *o, const char *code) {
   if (strcmp(json_object_get_string(c), code) != 0)
     fail_msg("error code %s (%s), expected %s", json_object_get_string(c),
              json_object_get_string(m), code);
+}
+
+/* A Graph call that must answer status and, when code is not NULL, a Graph
+ * error body with that code (the body is not kept). */
+static inline void gt_expect(gt *t, const char *token, const char *method,
+                             const char *path, const char *body, long status,
+                             const char *code) {
+  json_object *o = NULL;
+  assert_int_equal(gt_call(t, token, method, path, body, NULL, &o, NULL),
+                   status);
+  if (code != NULL)
+    gt_assert_error(o, code);
+  json_object_put(o);
 }
 
 /* Shape check against graph-openapi microsoft.graph.message: the

@@ -2,9 +2,6 @@
  * over real HTTP. */
 #include "graph_test.h"
 
-static gt T;
-static char *tok;
-
 static int setup(void **state) {
   (void)state;
   json_object *doc = emu_proc_example_doc();
@@ -22,16 +19,8 @@ static int setup(void **state) {
   }
   json_object_array_add(boxes, box);
   json_object_object_add(doc, "mailboxes", boxes);
-  gt_start(&T, doc);
+  gt_up(doc);
   json_object_put(doc);
-  tok = gt_token(&T, "alice@contoso.test", "Alice-Passw0rd!", GT_ALL_SCOPES);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  free(tok);
-  gt_stop(&T);
   return 0;
 }
 
@@ -96,14 +85,10 @@ static void test_delta_rounds(void **state) {
   assert_int_equal(r2.items + r2.removed, 0);
 
   /* a new message, a read flag, a move out, a delete */
-  json_object *inj = NULL;
-  assert_int_equal(gt_call(&T, NULL, "POST",
-                           "/__emulator/mail/alice@contoso.test/messages",
-                           "{\"subject\":\"Fresh\",\"from\":\"carol@contoso."
-                           "test\"}",
-                           NULL, &inj, NULL),
-                   201);
-  json_object_put(inj);
+  gt_expect(&T, NULL, "POST", "/__emulator/mail/alice@contoso.test/messages",
+            "{\"subject\":\"Fresh\",\"from\":\"carol@contoso."
+            "test\"}",
+            201, NULL);
   json_object *list = gt_admin_messages(&T, "alice@contoso.test", "inbox");
   char ids[3][256];
   size_t k = 0;
@@ -115,16 +100,13 @@ static void test_delta_rounds(void **state) {
   json_object_put(list);
   assert_int_equal(k, 3);
   char *p = gt_printf("/v1.0/me/messages/%s", ids[0]);
-  assert_int_equal(
-      gt_call(&T, tok, "PATCH", p, "{\"isRead\":true}", NULL, NULL, NULL), 200);
+  gt_expect(&T, tok, "PATCH", p, "{\"isRead\":true}", 200, NULL);
   free(p);
   p = gt_printf("/v1.0/me/messages/%s/move", ids[1]);
-  assert_int_equal(gt_call(&T, tok, "POST", p,
-                           "{\"destinationId\":\"archive\"}", NULL, NULL, NULL),
-                   201);
+  gt_expect(&T, tok, "POST", p, "{\"destinationId\":\"archive\"}", 201, NULL);
   free(p);
   p = gt_printf("/v1.0/me/messages/%s", ids[2]);
-  assert_int_equal(gt_call(&T, tok, "DELETE", p, NULL, NULL, NULL, NULL), 204);
+  gt_expect(&T, tok, "DELETE", p, NULL, 204, NULL);
   free(p);
 
   round r3 = delta_round(r2.delta_link, prefer);
@@ -142,18 +124,13 @@ static void test_delta_rounds(void **state) {
   assert_int_equal(r5.items, 1);
 
   json_object *o = NULL;
-  assert_int_equal(
-      gt_call(&T, tok, "GET",
-              "/v1.0/me/mailFolders/inbox/messages/delta?$deltatoken=garbage",
-              NULL, NULL, &o, NULL),
-      400);
-  json_object_put(o);
-  assert_int_equal(gt_call(&T, tok, "GET",
-                           "/v1.0/me/mailFolders/inbox/messages/delta?$search="
-                           "%22x%22",
-                           NULL, NULL, &o, NULL),
-                   400);
-  json_object_put(o);
+  gt_expect(&T, tok, "GET",
+            "/v1.0/me/mailFolders/inbox/messages/delta?$deltatoken=garbage",
+            NULL, 400, NULL);
+  gt_expect(&T, tok, "GET",
+            "/v1.0/me/mailFolders/inbox/messages/delta?$search="
+            "%22x%22",
+            NULL, 400, NULL);
   assert_int_equal(gt_call(&T, tok, "GET",
                            "/v1.0/me/mailFolders/inbox/messages/delta?$filter="
                            "receivedDateTime%20ge%202024-04-03T00:00:00Z",
@@ -223,10 +200,7 @@ static void test_batch(void **state) {
                           "mailFolders\"}",
                           i ? "," : "", i);
   snprintf(big + n, sizeof(big) - n, "]}");
-  assert_int_equal(
-      gt_call(&T, tok, "POST", "/v1.0/$batch", big, NULL, &o, NULL), 400);
-  gt_assert_error(o, "BadRequest");
-  json_object_put(o);
+  gt_expect(&T, tok, "POST", "/v1.0/$batch", big, 400, "BadRequest");
   /* duplicate ids, missing url, unknown dependency */
   const char *bad[] = {
       "{\"requests\":[{\"id\":\"1\",\"method\":\"GET\",\"url\":\"/me\"},{"
@@ -239,17 +213,13 @@ static void test_batch(void **state) {
       "{\"reqs\":[]}",
   };
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    assert_int_equal(
-        gt_call(&T, tok, "POST", "/v1.0/$batch", bad[i], NULL, &o, NULL), 400);
-    json_object_put(o);
+    gt_expect(&T, tok, "POST", "/v1.0/$batch", bad[i], 400, NULL);
   }
   /* no token: 401 for the batch */
-  assert_int_equal(gt_call(&T, NULL, "POST", "/v1.0/$batch",
-                           "{\"requests\":[{\"id\":\"1\",\"method\":\"GET\","
-                           "\"url\":\"/me/messages\"}]}",
-                           NULL, &o, NULL),
-                   401);
-  json_object_put(o);
+  gt_expect(&T, NULL, "POST", "/v1.0/$batch",
+            "{\"requests\":[{\"id\":\"1\",\"method\":\"GET\","
+            "\"url\":\"/me/messages\"}]}",
+            401, NULL);
 }
 
 static void test_mailbox_settings_and_tips(void **state) {
@@ -273,17 +243,12 @@ static void test_mailbox_settings_and_tips(void **state) {
       gt_str(json_object_object_get(o, "automaticRepliesSetting"), "status"),
       "alwaysEnabled");
   json_object_put(o);
-  assert_int_equal(gt_call(&T, tok, "PATCH", "/v1.0/me/mailboxSettings",
-                           "{\"automaticRepliesSetting\":{\"status\":"
-                           "\"sometimes\"}}",
-                           NULL, &o, NULL),
-                   400);
-  gt_assert_error(o, "RequestBodyRead");
-  json_object_put(o);
-  assert_int_equal(gt_call(&T, tok, "PATCH", "/v1.0/me/mailboxSettings",
-                           "{\"holidayMode\":true}", NULL, &o, NULL),
-                   400);
-  json_object_put(o);
+  gt_expect(&T, tok, "PATCH", "/v1.0/me/mailboxSettings",
+            "{\"automaticRepliesSetting\":{\"status\":"
+            "\"sometimes\"}}",
+            400, "RequestBodyRead");
+  gt_expect(&T, tok, "PATCH", "/v1.0/me/mailboxSettings",
+            "{\"holidayMode\":true}", 400, NULL);
   assert_int_equal(gt_call(&T, tok, "GET",
                            "/v1.0/me/mailboxSettings/automaticRepliesSetting",
                            NULL, NULL, &o, NULL),
@@ -314,20 +279,15 @@ static void test_mailbox_settings_and_tips(void **state) {
   assert_string_equal(gt_str(json_object_array_get_idx(v, 1), "recipientScope"),
                       "external");
   json_object_put(o);
-  assert_int_equal(
-      gt_call(&T, bob, "POST", "/v1.0/me/getMailTips",
-              "{\"EmailAddresses\":[\"a@b.c\"],\"MailTipsOptions\":"
-              "\"fortune\"}",
-              NULL, &o, NULL),
-      400);
-  json_object_put(o);
+  gt_expect(&T, bob, "POST", "/v1.0/me/getMailTips",
+            "{\"EmailAddresses\":[\"a@b.c\"],\"MailTipsOptions\":"
+            "\"fortune\"}",
+            400, NULL);
   /* alice's automatic reply comes back to bob when he writes to her */
-  assert_int_equal(
-      gt_call(&T, bob, "POST", "/v1.0/me/sendMail",
-              "{\"message\":{\"subject\":\"Ping\",\"toRecipients\":[{"
-              "\"emailAddress\":{\"address\":\"alice@contoso.test\"}}]}}",
-              NULL, NULL, NULL),
-      202);
+  gt_expect(&T, bob, "POST", "/v1.0/me/sendMail",
+            "{\"message\":{\"subject\":\"Ping\",\"toRecipients\":[{"
+            "\"emailAddress\":{\"address\":\"alice@contoso.test\"}}]}}",
+            202, NULL);
   json_object *inbox = gt_admin_messages(&T, "bob@contoso.test", "inbox");
   bool got = false;
   for (size_t i = 0; i < json_object_array_length(inbox); i++) {
@@ -341,12 +301,8 @@ static void test_mailbox_settings_and_tips(void **state) {
   assert_true(got);
   json_object_put(inbox);
   /* bob may not read alice's settings */
-  assert_int_equal(gt_call(&T, bob, "GET",
-                           "/v1.0/users/alice@contoso.test/mailboxSettings",
-                           NULL, NULL, &o, NULL),
-                   403);
-  gt_assert_error(o, "ErrorAccessDenied");
-  json_object_put(o);
+  gt_expect(&T, bob, "GET", "/v1.0/users/alice@contoso.test/mailboxSettings",
+            NULL, 403, "ErrorAccessDenied");
   free(bob);
 }
 
@@ -371,15 +327,10 @@ static void test_admin_api(void **state) {
   assert_true(json_object_array_length(json_object_object_get(o, "value")) >=
               8);
   json_object_put(o);
-  assert_int_equal(gt_call(&T, NULL, "GET", "/__emulator/mail/nobody/folders",
-                           NULL, NULL, &o, NULL),
-                   404);
-  json_object_put(o);
-  assert_int_equal(
-      gt_call(&T, NULL, "POST", "/__emulator/mail/bob@contoso.test/messages",
-              "{\"folder\":\"nowhere\",\"subject\":\"x\"}", NULL, &o, NULL),
-      400);
-  json_object_put(o);
+  gt_expect(&T, NULL, "GET", "/__emulator/mail/nobody/folders", NULL, 404,
+            NULL);
+  gt_expect(&T, NULL, "POST", "/__emulator/mail/bob@contoso.test/messages",
+            "{\"folder\":\"nowhere\",\"subject\":\"x\"}", 400, NULL);
 }
 
 int main(void) {
@@ -389,5 +340,5 @@ int main(void) {
       cmocka_unit_test(test_mailbox_settings_and_tips),
       cmocka_unit_test(test_admin_api),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, setup, gt_down_group);
 }

@@ -4,13 +4,11 @@
  * count of sends. */
 #include "graph_test.h"
 
-static gt T;
-static char *alice, *bob, *carol, *alice_nosend;
+static char *bob, *carol, *alice_nosend; /* alice: tok (graph_test.h) */
 
 static int setup(void **state) {
   (void)state;
-  gt_start(&T, NULL);
-  alice = gt_token(&T, "alice@contoso.test", "Alice-Passw0rd!", GT_ALL_SCOPES);
+  gt_up(NULL);
   bob = gt_token(&T, "bob@contoso.test", "Bob-Passw0rd!", GT_ALL_SCOPES);
   carol = gt_token(&T, "carol@contoso.test", "Carol-Passw0rd!", GT_ALL_SCOPES);
   alice_nosend = gt_token(&T, "alice@contoso.test", "Alice-Passw0rd!",
@@ -20,12 +18,10 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  free(alice);
   free(bob);
   free(carol);
   free(alice_nosend);
-  gt_stop(&T);
-  return 0;
+  return gt_down_group(state);
 }
 
 static size_t count_subject(json_object *arr, const char *subject) {
@@ -56,7 +52,7 @@ static void test_sendmail_delivers(void **state) {
   (void)state;
   int before = sent_count("alice@contoso.test");
   long st = gt_call(
-      &T, alice, "POST", "/v1.0/me/sendMail",
+      &T, tok, "POST", "/v1.0/me/sendMail",
       "{\"message\":{\"subject\":\"Hello Bob\",\"body\":{\"contentType\":"
       "\"text\",\"content\":\"Hi there\"},\"toRecipients\":[{\"emailAddress\":"
       "{\"address\":\"bob@contoso.test\"}}],\"ccRecipients\":[{"
@@ -93,13 +89,11 @@ static void test_sendmail_delivers(void **state) {
   json_object_put(drafts);
 
   /* saveToSentItems=false: delivered, no copy in Sent Items */
-  assert_int_equal(
-      gt_call(&T, alice, "POST", "/v1.0/me/sendMail",
-              "{\"message\":{\"subject\":\"No copy\",\"toRecipients\":[{"
-              "\"emailAddress\":{\"address\":\"bob@contoso.test\"}}]},"
-              "\"saveToSentItems\":false}",
-              NULL, NULL, NULL),
-      202);
+  gt_expect(&T, tok, "POST", "/v1.0/me/sendMail",
+            "{\"message\":{\"subject\":\"No copy\",\"toRecipients\":[{"
+            "\"emailAddress\":{\"address\":\"bob@contoso.test\"}}]},"
+            "\"saveToSentItems\":false}",
+            202, NULL);
   sent = gt_admin_messages(&T, "alice@contoso.test", "sentitems");
   assert_int_equal(count_subject(sent, "No copy"), 0);
   json_object_put(sent);
@@ -138,23 +132,18 @@ static void test_sendmail_validation(void **state) {
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     json_object *o = NULL;
-    long st = gt_call(&T, alice, "POST", "/v1.0/me/sendMail", cases[i].body,
-                      NULL, &o, NULL);
+    long st = gt_call(&T, tok, "POST", "/v1.0/me/sendMail", cases[i].body, NULL,
+                      &o, NULL);
     if (st != cases[i].status)
       fail_msg("case %zu: status %ld", i, st);
     gt_assert_error(o, cases[i].code);
     json_object_put(o);
   }
   /* a token without Mail.Send */
-  json_object *o = NULL;
-  assert_int_equal(
-      gt_call(&T, alice_nosend, "POST", "/v1.0/me/sendMail",
-              "{\"message\":{\"toRecipients\":[{\"emailAddress\":{\"address\":"
-              "\"bob@contoso.test\"}}]}}",
-              NULL, &o, NULL),
-      403);
-  gt_assert_error(o, "ErrorAccessDenied");
-  json_object_put(o);
+  gt_expect(&T, alice_nosend, "POST", "/v1.0/me/sendMail",
+            "{\"message\":{\"toRecipients\":[{\"emailAddress\":{\"address\":"
+            "\"bob@contoso.test\"}}]}}",
+            403, "ErrorAccessDenied");
   /* nothing was sent by any of these */
   assert_int_equal(sent_count("alice@contoso.test"), before);
   /* MIME sendMail */
@@ -179,7 +168,7 @@ static void test_sendmail_validation(void **state) {
       b64[j++] = i + 2 < n ? tbl[v & 63] : '=';
     }
   }
-  char *auth = gt_printf("Authorization: Bearer %s", alice);
+  char *auth = gt_printf("Authorization: Bearer %s", tok);
   const char *h[] = {auth, "Content-Type: text/plain", NULL};
   char *url = gt_printf("%s/v1.0/me/sendMail", T.url);
   tresp r = {0};
@@ -204,7 +193,7 @@ static void test_draft_send(void **state) {
   (void)state;
   json_object *d = NULL;
   assert_int_equal(
-      gt_call(&T, alice, "POST", "/v1.0/me/messages",
+      gt_call(&T, tok, "POST", "/v1.0/me/messages",
               "{\"subject\":\"Drafted\",\"toRecipients\":[{\"emailAddress\":{"
               "\"address\":\"carol@contoso.test\"}}]}",
               NULL, &d, NULL),
@@ -212,14 +201,11 @@ static void test_draft_send(void **state) {
   char *p = gt_printf("/v1.0/me/messages/%s/send", gt_need(d, "id"));
   json_object_put(d);
   int before = sent_count("alice@contoso.test");
-  assert_int_equal(gt_call(&T, alice, "POST", p, NULL, NULL, NULL, NULL), 202);
+  gt_expect(&T, tok, "POST", p, NULL, 202, NULL);
   assert_int_equal(sent_count("alice@contoso.test"), before + 1);
   /* the draft is gone (moved to Sent Items with a new id): sending again
    * cannot send twice */
-  json_object *o = NULL;
-  assert_int_equal(gt_call(&T, alice, "POST", p, NULL, NULL, &o, NULL), 404);
-  gt_assert_error(o, "ErrorItemNotFound");
-  json_object_put(o);
+  gt_expect(&T, tok, "POST", p, NULL, 404, "ErrorItemNotFound");
   free(p);
   assert_int_equal(sent_count("alice@contoso.test"), before + 1);
   json_object *inbox = gt_admin_messages(&T, "carol@contoso.test", "inbox");
@@ -229,22 +215,18 @@ static void test_draft_send(void **state) {
 
 static void test_reply_forward(void **state) {
   (void)state;
-  assert_int_equal(
-      gt_call(&T, bob, "POST", "/v1.0/me/sendMail",
-              "{\"message\":{\"subject\":\"Team\",\"toRecipients\":[{"
-              "\"emailAddress\":{\"address\":\"alice@contoso.test\"}},{"
-              "\"emailAddress\":{\"address\":\"carol@contoso.test\"}}]}}",
-              NULL, NULL, NULL),
-      202);
+  gt_expect(&T, bob, "POST", "/v1.0/me/sendMail",
+            "{\"message\":{\"subject\":\"Team\",\"toRecipients\":[{"
+            "\"emailAddress\":{\"address\":\"alice@contoso.test\"}},{"
+            "\"emailAddress\":{\"address\":\"carol@contoso.test\"}}]}}",
+            202, NULL);
   json_object *inbox = gt_admin_messages(&T, "alice@contoso.test", "inbox");
   char id[256];
   snprintf(id, sizeof(id), "%s", gt_str(find_subject(inbox, "Team"), "id"));
   json_object_put(inbox);
 
   char *p = gt_printf("/v1.0/me/messages/%s/reply", id);
-  assert_int_equal(
-      gt_call(&T, alice, "POST", p, "{\"comment\":\"Sure\"}", NULL, NULL, NULL),
-      202);
+  gt_expect(&T, tok, "POST", p, "{\"comment\":\"Sure\"}", 202, NULL);
   free(p);
   inbox = gt_admin_messages(&T, "bob@contoso.test", "inbox");
   json_object *re = find_subject(inbox, "RE: Team");
@@ -257,9 +239,7 @@ static void test_reply_forward(void **state) {
   json_object_put(inbox);
 
   p = gt_printf("/v1.0/me/messages/%s/replyAll", id);
-  assert_int_equal(
-      gt_call(&T, alice, "POST", p, "{\"comment\":\"All\"}", NULL, NULL, NULL),
-      202);
+  gt_expect(&T, tok, "POST", p, "{\"comment\":\"All\"}", 202, NULL);
   free(p);
   inbox = gt_admin_messages(&T, "carol@contoso.test", "inbox");
   assert_int_equal(count_subject(inbox, "RE: Team"), 1);
@@ -268,17 +248,12 @@ static void test_reply_forward(void **state) {
   p = gt_printf("/v1.0/me/messages/%s/forward", id);
   json_object *o = NULL;
   /* forward needs exactly one of toRecipients / message.toRecipients */
-  assert_int_equal(
-      gt_call(&T, alice, "POST", p, "{\"comment\":\"fyi\"}", NULL, &o, NULL),
-      400);
-  gt_assert_error(o, "ErrorInvalidRecipients");
-  json_object_put(o);
-  assert_int_equal(
-      gt_call(&T, alice, "POST", p,
-              "{\"comment\":\"fyi\",\"toRecipients\":[{\"emailAddress\":{"
-              "\"address\":\"admin@contoso.test\"}}]}",
-              NULL, NULL, NULL),
-      202);
+  gt_expect(&T, tok, "POST", p, "{\"comment\":\"fyi\"}", 400,
+            "ErrorInvalidRecipients");
+  gt_expect(&T, tok, "POST", p,
+            "{\"comment\":\"fyi\",\"toRecipients\":[{\"emailAddress\":{"
+            "\"address\":\"admin@contoso.test\"}}]}",
+            202, NULL);
   free(p);
   inbox = gt_admin_messages(&T, "admin@contoso.test", "inbox");
   assert_int_equal(count_subject(inbox, "FW: Team"), 1);
@@ -286,41 +261,36 @@ static void test_reply_forward(void **state) {
 
   /* comment and message.body together are refused */
   p = gt_printf("/v1.0/me/messages/%s/reply", id);
-  assert_int_equal(gt_call(&T, alice, "POST", p,
-                           "{\"comment\":\"a\",\"message\":{\"body\":{"
-                           "\"contentType\":\"text\",\"content\":\"b\"}}}",
-                           NULL, &o, NULL),
-                   400);
-  json_object_put(o);
-  assert_int_equal(
-      gt_call(&T, alice, "POST", p, "{\"commentary\":\"a\"}", NULL, &o, NULL),
-      400);
-  gt_assert_error(o, "RequestBodyRead");
-  json_object_put(o);
+  gt_expect(&T, tok, "POST", p,
+            "{\"comment\":\"a\",\"message\":{\"body\":{"
+            "\"contentType\":\"text\",\"content\":\"b\"}}}",
+            400, NULL);
+  gt_expect(&T, tok, "POST", p, "{\"commentary\":\"a\"}", 400,
+            "RequestBodyRead");
   free(p);
 
   /* createReplyAll: a draft, not sent */
   int before = sent_count("alice@contoso.test");
   p = gt_printf("/v1.0/me/messages/%s/createReplyAll", id);
-  assert_int_equal(gt_call(&T, alice, "POST", p, NULL, NULL, &o, NULL), 201);
+  assert_int_equal(gt_call(&T, tok, "POST", p, NULL, NULL, &o, NULL), 201);
   free(p);
   gt_assert_message_shape(o);
   assert_true(json_object_get_boolean(json_object_object_get(o, "isDraft")));
   assert_string_equal(gt_str(o, "subject"), "RE: Team");
   assert_int_equal(
       json_object_array_length(json_object_object_get(o, "toRecipients")), 2);
-  assert_int_equal(/* bob (sender) + carol; alice herself left out */
+  assert_int_equal(/* bob (sender) + carol; tok herself left out */
                    json_object_array_length(
                        json_object_object_get(o, "ccRecipients")),
                    0);
   assert_int_equal(sent_count("alice@contoso.test"), before);
   p = gt_printf("/v1.0/me/messages/%s/send", gt_need(o, "id"));
   json_object_put(o);
-  assert_int_equal(gt_call(&T, alice, "POST", p, NULL, NULL, NULL, NULL), 202);
+  gt_expect(&T, tok, "POST", p, NULL, 202, NULL);
   free(p);
   assert_int_equal(sent_count("alice@contoso.test"), before + 1);
   p = gt_printf("/v1.0/me/messages/%s/createForward", id);
-  assert_int_equal(gt_call(&T, alice, "POST", p, NULL, NULL, &o, NULL), 201);
+  assert_int_equal(gt_call(&T, tok, "POST", p, NULL, NULL, &o, NULL), 201);
   assert_string_equal(gt_str(o, "subject"), "FW: Team");
   json_object_put(o);
   free(p);
@@ -331,11 +301,9 @@ static void test_shared_mailbox_send_as(void **state) {
   const char *body = "{\"message\":{\"subject\":\"From support\","
                      "\"toRecipients\":[{\"emailAddress\":{\"address\":"
                      "\"carol@contoso.test\"}}]}}";
-  /* alice has SendAs on support */
-  assert_int_equal(gt_call(&T, alice, "POST",
-                           "/v1.0/users/support@contoso.test/sendMail", body,
-                           NULL, NULL, NULL),
-                   202);
+  /* tok has SendAs on support */
+  gt_expect(&T, tok, "POST", "/v1.0/users/support@contoso.test/sendMail", body,
+            202, NULL);
   json_object *inbox = gt_admin_messages(&T, "carol@contoso.test", "inbox");
   json_object *m = find_subject(inbox, "From support");
   assert_non_null(m);
@@ -348,30 +316,17 @@ static void test_shared_mailbox_send_as(void **state) {
   assert_int_equal(count_subject(sent, "From support"), 1);
   json_object_put(sent);
   /* carol has no rights on support */
-  json_object *o = NULL;
-  assert_int_equal(gt_call(&T, carol, "POST",
-                           "/v1.0/users/support@contoso.test/sendMail", body,
-                           NULL, &o, NULL),
-                   403);
-  gt_assert_error(o, "ErrorSendAsDenied");
-  json_object_put(o);
+  gt_expect(&T, carol, "POST", "/v1.0/users/support@contoso.test/sendMail",
+            body, 403, "ErrorSendAsDenied");
   /* nor may carol put support in "from" on her own sendMail */
-  assert_int_equal(
-      gt_call(&T, carol, "POST", "/v1.0/me/sendMail",
-              "{\"message\":{\"subject\":\"spoof\",\"from\":{\"emailAddress\":"
-              "{\"address\":\"support@contoso.test\"}},\"toRecipients\":[{"
-              "\"emailAddress\":{\"address\":\"bob@contoso.test\"}}]}}",
-              NULL, &o, NULL),
-      403);
-  gt_assert_error(o, "ErrorSendAsDenied");
-  json_object_put(o);
+  gt_expect(&T, carol, "POST", "/v1.0/me/sendMail",
+            "{\"message\":{\"subject\":\"spoof\",\"from\":{\"emailAddress\":"
+            "{\"address\":\"support@contoso.test\"}},\"toRecipients\":[{"
+            "\"emailAddress\":{\"address\":\"bob@contoso.test\"}}]}}",
+            403, "ErrorSendAsDenied");
   /* nor read support's mail */
-  assert_int_equal(gt_call(&T, carol, "GET",
-                           "/v1.0/users/support@contoso.test/messages", NULL,
-                           NULL, &o, NULL),
-                   403);
-  gt_assert_error(o, "ErrorAccessDenied");
-  json_object_put(o);
+  gt_expect(&T, carol, "GET", "/v1.0/users/support@contoso.test/messages", NULL,
+            403, "ErrorAccessDenied");
 }
 
 int main(void) {

@@ -5,25 +5,12 @@
  * sendMail sends nothing. */
 #include "graph_test.h"
 
-static gt T;
-static char *tok;
-
 static int setup(void **state) {
-  (void)state;
-  gt_start(&T, NULL);
-  tok = gt_token(&T, "alice@contoso.test", "Alice-Passw0rd!", GT_ALL_SCOPES);
-  assert_int_equal(gt_call(&T, NULL, "POST", "/__emulator/throttle",
-                           "{\"concurrency\":4,\"requestsPerWindow\":6,"
-                           "\"windowSeconds\":600}",
-                           NULL, NULL, NULL),
-                   200);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  free(tok);
-  gt_stop(&T);
+  gt_up_group(state);
+  gt_expect(&T, NULL, "POST", "/__emulator/throttle",
+            "{\"concurrency\":4,\"requestsPerWindow\":6,"
+            "\"windowSeconds\":600}",
+            200, NULL);
   return 0;
 }
 
@@ -31,19 +18,14 @@ static void test_window(void **state) {
   (void)state;
   /* 1 batch with 3 steps counts 3 */
   json_object *o = NULL;
-  assert_int_equal(
-      gt_call(&T, tok, "POST", "/v1.0/$batch",
-              "{\"requests\":[{\"id\":\"a\",\"method\":\"GET\",\"url\":\"/me/"
-              "mailFolders\"},{\"id\":\"b\",\"method\":\"GET\",\"url\":\"/me/"
-              "messages\"},{\"id\":\"c\",\"method\":\"GET\",\"url\":\"/me/"
-              "mailFolders/inbox\"}]}",
-              NULL, &o, NULL),
-      200);
-  json_object_put(o);
+  gt_expect(&T, tok, "POST", "/v1.0/$batch",
+            "{\"requests\":[{\"id\":\"a\",\"method\":\"GET\",\"url\":\"/me/"
+            "mailFolders\"},{\"id\":\"b\",\"method\":\"GET\",\"url\":\"/me/"
+            "messages\"},{\"id\":\"c\",\"method\":\"GET\",\"url\":\"/me/"
+            "mailFolders/inbox\"}]}",
+            200, NULL);
   for (int i = 0; i < 3; i++)
-    assert_int_equal(
-        gt_call(&T, tok, "GET", "/v1.0/me/mailFolders", NULL, NULL, NULL, NULL),
-        200);
+    gt_expect(&T, tok, "GET", "/v1.0/me/mailFolders", NULL, 200, NULL);
   tresp raw;
   assert_int_equal(
       gt_call(&T, tok, "GET", "/v1.0/me/mailFolders", NULL, NULL, &o, &raw),
@@ -54,12 +36,10 @@ static void test_window(void **state) {
   tresp_free(&raw);
   json_object_put(o);
   /* a throttled send does nothing */
-  assert_int_equal(
-      gt_call(&T, tok, "POST", "/v1.0/me/sendMail",
-              "{\"message\":{\"subject\":\"t\",\"toRecipients\":[{"
-              "\"emailAddress\":{\"address\":\"bob@contoso.test\"}}]}}",
-              NULL, NULL, NULL),
-      429);
+  gt_expect(&T, tok, "POST", "/v1.0/me/sendMail",
+            "{\"message\":{\"subject\":\"t\",\"toRecipients\":[{"
+            "\"emailAddress\":{\"address\":\"bob@contoso.test\"}}]}}",
+            429, NULL);
   assert_int_equal(gt_call(&T, NULL, "GET",
                            "/__emulator/mail/alice@contoso.test/sent", NULL,
                            NULL, &o, NULL),
@@ -79,22 +59,17 @@ static void test_window(void **state) {
       429);
   json_object_put(o);
   /* another mailbox (support, alice has FullAccess) has its own window */
-  assert_int_equal(gt_call(&T, tok, "GET",
-                           "/v1.0/users/support@contoso.test/mailFolders", NULL,
-                           NULL, NULL, NULL),
-                   200);
+  gt_expect(&T, tok, "GET", "/v1.0/users/support@contoso.test/mailFolders",
+            NULL, 200, NULL);
   /* after the window, requests pass again */
-  assert_int_equal(gt_call(&T, NULL, "POST", "/__emulator/time/advance",
-                           "{\"seconds\":601}", NULL, NULL, NULL),
-                   200);
-  assert_int_equal(
-      gt_call(&T, tok, "GET", "/v1.0/me/mailFolders", NULL, NULL, NULL, NULL),
-      200);
+  gt_expect(&T, NULL, "POST", "/__emulator/time/advance", "{\"seconds\":601}",
+            200, NULL);
+  gt_expect(&T, tok, "GET", "/v1.0/me/mailFolders", NULL, 200, NULL);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_window),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, setup, gt_down_group);
 }

@@ -5,23 +5,6 @@
 #include "graph_test.h"
 #include "openapi_check.h"
 
-static gt T;
-static char *alice;
-
-static int setup(void **state) {
-  (void)state;
-  gt_start(&T, NULL);
-  alice = gt_token(&T, "alice@contoso.test", "Alice-Passw0rd!", GT_ALL_SCOPES);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  free(alice);
-  gt_stop(&T);
-  return 0;
-}
-
 static int mismatches;
 
 /* One call: status must be 2xx; the response is checked against the
@@ -29,7 +12,7 @@ static int mismatches;
 static json_object *step(const char *method, const char *pattern,
                          const char *path, const char *body) {
   json_object *o = NULL;
-  long st = gt_call(&T, alice, method, path, body, NULL, &o, NULL);
+  long st = gt_call(&T, tok, method, path, body, NULL, &o, NULL);
   if (st < 200 || st > 299)
     fail_msg("%s %s: status %ld: %s", method, path, st,
              o ? json_object_to_json_string(o) : "");
@@ -167,7 +150,7 @@ static void test_refused_bodies_are_counted(void **state) {
   (void)state;
   int64_t before = rejections();
   json_object *o = NULL;
-  long st = gt_call(&T, alice, "POST", "/v1.0/me/messages",
+  long st = gt_call(&T, tok, "POST", "/v1.0/me/messages",
                     "{\"subject\":\"x\",\"colour\":\"red\"}", NULL, &o, NULL);
   assert_int_equal(st, 400);
   gt_assert_error(o, "RequestBodyRead");
@@ -176,7 +159,7 @@ static void test_refused_bodies_are_counted(void **state) {
   assert_non_null(strstr(msg, "The property 'colour' does not exist on type "
                               "'microsoft.graph.message'"));
   json_object_put(o);
-  st = gt_call(&T, alice, "PATCH", "/v1.0/me/mailboxSettings",
+  st = gt_call(&T, tok, "PATCH", "/v1.0/me/mailboxSettings",
                "{\"automaticRepliesSetting\":{\"status\":\"often\"}}", NULL, &o,
                NULL);
   assert_int_equal(st, 400);
@@ -196,5 +179,5 @@ int main(void) {
       cmocka_unit_test(test_every_endpoint_matches),
       cmocka_unit_test(test_refused_bodies_are_counted),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, gt_up_group, gt_down_group);
 }
