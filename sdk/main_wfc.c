@@ -23,6 +23,9 @@ static const wfc__cli_group groups[] = {
      "      [--param k=v ...] [--print-url] [--timeout S] [--json]\n"
      "  wfc connection list | show | reauthorize | refresh | revoke | delete\n"
      "      | test NAME [--json]\n"},
+    {"event", "watch event cards", wfc__cli_event,
+     "  wfc event watch --card CARD --connection NAME [--param k=v ...]\n"
+     "      [--interval S] [--once] [--json]\n"},
     {"blob", "local files in and out of the blob store", wfc__cli_blob,
      "  wfc blob put FILE [--name N] [--content-type T] [--json]\n"
      "  wfc blob get ID OUT|- [--json]\n"},

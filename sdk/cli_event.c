@@ -1,0 +1,324 @@
+/* cli_event.c - `wfc event watch`: polls an event card on a stored
+ * connection and prints each new event as one JSON line on stdout, through
+ * the event watch API (wfc/events.h): an event is printed, then recorded
+ * as accepted, and the checkpoint advances once the whole batch was
+ * printed. Killed at any point, the next run prints nothing twice and
+ * misses nothing (docs/events.md). */
+#include "cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "wfc/events.h"
+
+static const char usage[] =
+    "  wfc event watch [CARD] --card CARD --connection NAME [--param k=v ...]\n"
+    "      [--input JSON] [--interval S] [--once] [--exit-before-ack]\n"
+    "      [--store PATH] [--plugin-dir DIR] [--json]\n";
+
+typedef struct watch {
+  wfc__cli_host *h;
+  wfc_connmgr *m;
+  wfc_event_watch *w;
+  const char *conn;
+  uv_timer_t timer;
+  uv_signal_t sigint, sigterm;
+  uint64_t interval_ms;
+  int json, once, exit_before_ack;
+  int stop, polling, exit_code;
+} watch;
+
+static void poll_now(watch *x);
+
+static void stop(watch *x) {
+  x->stop = 1;
+  uv_timer_stop(&x->timer);
+  uv_signal_stop(&x->sigint);
+  uv_signal_stop(&x->sigterm);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  watch *x = s->data;
+  (void)signum;
+  if (!x->json)
+    fprintf(stderr, "wfc: stopping\n");
+  x->exit_code = WFC_CLI_OK;
+  stop(x);
+}
+
+static void on_timer(uv_timer_t *t) {
+  poll_now(t->data);
+}
+
+/* The connection's state and remedy, when the failure is about it. */
+static void say_remedy(watch *x, int status) {
+  if (status != WFC_EREAUTH && status != WFC_ECONSENT && status != WFC_EAUTH)
+    return;
+  json_object *c = NULL, *v;
+  if (wfc_connmgr_show(x->m, x->conn, &c) == 0 &&
+      json_object_object_get_ex(c, "remedy", &v) &&
+      json_object_get_string_len(v) > 0)
+    fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n", x->conn,
+            json_object_get_string(json_object_object_get(c, "state")),
+            json_object_get_string(v));
+  json_object_put(c);
+}
+
+static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
+  watch *x = arg;
+  x->polling = 0;
+  if (x->stop)
+    return;
+  if (b->status != 0) {
+    wfc__cli_error("%s (%s)", b->message, wfc_err_name(b->status));
+    say_remedy(x, b->status);
+    /* Transient failures (network, throttling, Graph 5xx) are retried at
+     * the next interval; the rest need the user. */
+    int fatal = x->once || b->status == WFC_EREAUTH ||
+                b->status == WFC_ECONSENT || b->status == WFC_EAUTH ||
+                b->status == WFC_EVALIDATION || b->status == WFC_EINVAL ||
+                b->status == WFC_ENOTFOUND;
+    if (fatal) {
+      x->exit_code = WFC_CLI_FAIL;
+      stop(x);
+    } else {
+      uv_timer_start(&x->timer, on_timer, x->interval_ms, 0);
+    }
+    return;
+  }
+  size_t n = json_object_array_length(b->events);
+  for (size_t i = 0; i < n; i++) {
+    json_object *ev = json_object_array_get_idx(b->events, i);
+    puts(json_object_to_json_string_ext(
+        ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    /* On the consumer's side before it is recorded as accepted: a crash in
+     * between prints it again (at least once), never loses it. */
+    if (fflush(stdout) != 0) {
+      wfc__cli_error("cannot write the events: stopping before recording "
+                     "them");
+      x->exit_code = WFC_CLI_FAIL;
+      stop(x);
+      return;
+    }
+    int rc = wfc_event_watch_accept(w, ev);
+    if (rc != 0) {
+      wfc__cli_error("cannot record an event as delivered: %s",
+                     wfc_strerror(rc));
+      x->exit_code = WFC_CLI_FAIL;
+      stop(x);
+      return;
+    }
+  }
+  if (!x->json && (n > 0 || b->duplicates > 0))
+    fprintf(stderr, "wfc: %zu new event(s)%s\n", n,
+            b->duplicates > 0 ? ", some left out: delivered before" : "");
+  if (x->exit_before_ack && n > 0) {
+    /* For recovery tests: what a crash right here leaves behind. */
+    fprintf(stderr, "wfc: exiting before the acknowledgement "
+                    "(--exit-before-ack)\n");
+    fflush(stderr);
+    _exit(WFC_CLI_OK);
+  }
+  int rc = wfc_event_watch_ack(w);
+  if (rc != 0) {
+    /* The events are recorded: the next poll leaves them out. */
+    wfc__cli_error("the checkpoint was not stored (%s); the next poll "
+                   "starts from the previous one",
+                   wfc_strerror(rc));
+    if (x->once) {
+      x->exit_code = WFC_CLI_FAIL;
+      stop(x);
+      return;
+    }
+  }
+  if (b->first) {
+    if (!x->json)
+      fprintf(stderr, "wfc: watching from now on\n");
+    poll_now(x); /* the start is stored: now the first real poll */
+    return;
+  }
+  if (x->once) {
+    x->exit_code = WFC_CLI_OK;
+    stop(x);
+    return;
+  }
+  uv_timer_start(&x->timer, on_timer, x->interval_ms, 0);
+}
+
+static void poll_now(watch *x) {
+  if (x->stop)
+    return;
+  int rc = wfc_event_watch_poll(x->w, on_batch, x);
+  if (rc != 0) {
+    wfc__cli_error("cannot poll: %s", wfc_strerror(rc));
+    x->exit_code = WFC_CLI_FAIL;
+    stop(x);
+    return;
+  }
+  x->polling = 1;
+}
+
+/* "k=v": v as JSON when it is a JSON number, boolean or null, else as a
+ * string. */
+static int add_param(json_object *in, const char *kv) {
+  const char *eq = strchr(kv, '=');
+  if (eq == NULL || eq == kv)
+    return -1;
+  char *key = strndup(kv, (size_t)(eq - kv));
+  const char *v = eq + 1;
+  json_object *val = NULL;
+  json_tokener *tok = json_tokener_new();
+  json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+  json_object *p = json_tokener_parse_ex(tok, v, (int)strlen(v));
+  if (json_tokener_get_error(tok) == json_tokener_success &&
+      (json_object_is_type(p, json_type_int) ||
+       json_object_is_type(p, json_type_double) ||
+       json_object_is_type(p, json_type_boolean) || *v == 'n'))
+    val = p;
+  else
+    json_object_put(p);
+  json_tokener_free(tok);
+  json_object_object_add(in, key, val ? val : json_object_new_string(v));
+  free(key);
+  return 0;
+}
+
+static int watch_cmd(int argc, char **argv) {
+  static const struct option table[] = {
+      {"json", no_argument, NULL, 'j'},
+      {"card", required_argument, NULL, 'C'},
+      {"connection", required_argument, NULL, 'c'},
+      {"param", required_argument, NULL, 'p'},
+      {"input", required_argument, NULL, 'i'},
+      {"interval", required_argument, NULL, 'n'},
+      {"once", no_argument, NULL, 'o'},
+      {"exit-before-ack", no_argument, NULL, 'x'},
+      {"store", required_argument, NULL, 's'},
+      {"plugin-dir", required_argument, NULL, 'd'},
+      {NULL, 0, NULL, 0}};
+  watch x = {.exit_code = WFC_CLI_FAIL, .interval_ms = 30000};
+  const char *card = NULL, *store = NULL, *dir = NULL;
+  json_object *in = json_object_new_object();
+  int c;
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "", table, NULL)) != -1) {
+    char *end = NULL;
+    double s;
+    switch (c) {
+    case 'j':
+      x.json = 1;
+      break;
+    case 'C':
+      card = optarg;
+      break;
+    case 'c':
+      x.conn = optarg;
+      break;
+    case 'p':
+      if (add_param(in, optarg) != 0) {
+        json_object_put(in);
+        return wfc__cli_usage(usage,
+                              "event watch: --param wants k=v, got "
+                              "\"%s\"",
+                              optarg);
+      }
+      break;
+    case 'i': {
+      json_object *v = json_tokener_parse(optarg);
+      if (!json_object_is_type(v, json_type_object)) {
+        json_object_put(v);
+        json_object_put(in);
+        return wfc__cli_usage(usage, "event watch: --input must be a JSON "
+                                     "object");
+      }
+      json_object_object_foreach(v, k, val)
+          json_object_object_add(in, k, json_object_get(val));
+      json_object_put(v);
+      break;
+    }
+    case 'n':
+      s = strtod(optarg, &end);
+      if (end == optarg || *end != '\0' || !(s >= 0.01 && s <= 86400)) {
+        json_object_put(in);
+        return wfc__cli_usage(usage,
+                              "event watch: --interval wants seconds "
+                              "(0.01 to 86400), got \"%s\"",
+                              optarg);
+      }
+      x.interval_ms = (uint64_t)(s * 1000);
+      break;
+    case 'o':
+      x.once = 1;
+      break;
+    case 'x':
+      x.exit_before_ack = 1;
+      break;
+    case 's':
+      store = optarg;
+      break;
+    case 'd':
+      dir = optarg;
+      break;
+    default:
+      json_object_put(in);
+      return wfc__cli_usage(usage,
+                            "event watch: unknown or incomplete option "
+                            "\"%s\"",
+                            argv[optind - 1]);
+    }
+  }
+  if (optind + 1 == argc && card == NULL)
+    card = argv[optind++];
+  if (optind != argc || card == NULL || x.conn == NULL) {
+    json_object_put(in);
+    return wfc__cli_usage(usage, "event watch: expected --card CARD and "
+                                 "--connection NAME");
+  }
+  wfc__cli_host h;
+  if (wfc__cli_connmgr_open(&h, store, dir, 1, NULL, &x.m) != 0) {
+    json_object_put(in);
+    return WFC_CLI_FAIL;
+  }
+  x.h = &h;
+  wfc_event_watch_opts o = {
+      .size = sizeof o, .card = card, .connection = x.conn, .input = in};
+  char err[512];
+  int rc = wfc_event_watch_open(x.m, &o, &x.w, err, sizeof err);
+  json_object_put(in);
+  if (rc != 0) {
+    wfc__cli_error("%s", err);
+  } else {
+    uv_timer_init(&h.loop, &x.timer);
+    uv_signal_init(&h.loop, &x.sigint);
+    uv_signal_init(&h.loop, &x.sigterm);
+    x.timer.data = x.sigint.data = x.sigterm.data = &x;
+    uv_signal_start(&x.sigint, on_signal, SIGINT);
+    uv_signal_start(&x.sigterm, on_signal, SIGTERM);
+    poll_now(&x);
+    /* A poll in flight when stopped is let finish (its batch is neither
+     * printed nor acknowledged: the next run gets it), so no card call
+     * outlives the manager. */
+    while ((!x.stop || x.polling) && uv_run(&h.loop, UV_RUN_ONCE) != 0)
+      ;
+    wfc_event_watch_close(x.w);
+    uv_close((uv_handle_t *)&x.timer, NULL);
+    uv_close((uv_handle_t *)&x.sigint, NULL);
+    uv_close((uv_handle_t *)&x.sigterm, NULL);
+  }
+  wfc__cli_connmgr_close(&h, x.m);
+  return rc == 0 ? x.exit_code : WFC_CLI_FAIL;
+}
+
+int wfc__cli_event(int argc, char **argv) {
+  if (argc < 2)
+    return wfc__cli_usage(usage, "event: missing command");
+  if (strcmp(argv[1], "watch") == 0)
+    return watch_cmd(argc - 1, argv + 1);
+  return wfc__cli_usage(usage, "event: unknown command \"%s\"", argv[1]);
+}
