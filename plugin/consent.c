@@ -230,8 +230,8 @@ char *o365_remedy(o365_state s, const o365_aad_err *e, const char *admin_url) {
                      "reauthorize this connection once it is approved.");
     break;
   case O365_DENIED:
-    o365_buf_put(&b, "The permissions were declined; create the connection "
-                     "again and click Accept.");
+    o365_buf_put(&b, "The permissions were declined; authorize again and "
+                     "click Accept.");
     break;
   case O365_REAUTHORIZATION_REQUIRED:
     put_reauth(&b, e);

@@ -310,10 +310,21 @@ static void print_outcome(const wfc_connmgr_result *r) {
     printf("denied: %s\n", *remedy ? remedy : "the permissions were declined");
   else
     printf("error: %s\n", *remedy ? remedy : "the authorization failed");
-  if (r->connection != NULL && strcmp(o, WFC_CONN_CONNECTED) != 0)
+  if (r->connection == NULL || strcmp(o, WFC_CONN_CONNECTED) == 0)
+    return;
+  const char *st = jstr(r->connection, "state");
+  if (st == NULL || strcmp(st, o) != 0)
+    printf("the connection \"%s\" keeps its state %s\n", nick,
+           st ? st : "(unknown)");
+  else if (strcmp(o, WFC_CONN_NEEDS_ADMIN_APPROVAL) == 0 ||
+           strcmp(o, WFC_CONN_APPROVAL_PENDING) == 0)
     printf("the connection \"%s\" is saved with state %s; run `wfc "
            "connection reauthorize %s` when that is done\n",
-           nick, jstr(r->connection, "state"), nick);
+           nick, st, nick);
+  else
+    printf("the connection \"%s\" is saved with state %s; run `wfc "
+           "connection reauthorize %s` to try again\n",
+           nick, st, nick);
 }
 
 static void on_done(void *arg, const wfc_connmgr_result *r) {

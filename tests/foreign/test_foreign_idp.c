@@ -286,17 +286,19 @@ static void closed(void *arg) {
 
 static int teardown(void **state) {
   (void)state;
-  int done = 0;
-  wfc_runtime_close(rt, closed, &done);
-  while (!done)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  int rc = uv_loop_close(&loop);
+  int rc = 0, done = 0;
+  if (rt != NULL) { /* NULL when the set-up failed before it */
+    wfc_runtime_close(rt, closed, &done);
+    while (!done)
+      uv_run(&loop, UV_RUN_ONCE);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(&loop);
+  }
   if (node_idp != NULL && emu_proc_stop(node_idp) != 0)
     rc = -1;
   char cmd[256];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
+  if (dir[0] != '\0' && system(cmd) != 0)
     rc = -1;
   return rc;
 }

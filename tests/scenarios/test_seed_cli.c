@@ -194,6 +194,26 @@ static void s05_admin_consent_workflow(void **state) {
   json_object_put(none);
   sc_expect("bob", "approval_pending", PENDING, NULL, 0);
   assert_int_not_equal(sc_card(&p, "send_email", "bob", MAIL), 0);
+  /* Bob sees "Approval required" again and goes back to the app. The app
+   * is not told that the request was denied (Entra tells the requester by
+   * email), so the connection keeps its state, and wfc says so plainly. */
+  const char *const reauth_text[] = {"connection", "reauthorize", "bob",
+                                     "--print-url", NULL};
+  char url[4096];
+  sc_spawn(&p, reauth_text);
+  sc_read_url(&p, url, sizeof url);
+  b = sc_browser();
+  sc_open(b, url, BOB_UPN, BOB_PW, &page);
+  assert_true(is_page(&page, "request"));
+  assert_int_equal(wuser_cancel_request(b, base(), &page), 400);
+  tresp_free(&page), tclient_free(b);
+  assert_int_equal(sc_finish(&p), 1);
+  assert_non_null(strstr(p.stdout_, "denied: The permissions were declined; "
+                                    "authorize again and click Accept.\n"
+                                    "the connection \"bob\" keeps its state "
+                                    "approval_pending\n"));
+  sc_expect("bob", "approval_pending", PENDING, NULL, 0);
+  /* The second request, from there. */
   sc_begin_reauth(&p, "bob", BOB_UPN, BOB_PW, &b, &page);
   assert_false(is_page(&page, "consent"));
   request_approval(&p, b, &page, "Second try: the support inbox");

@@ -244,8 +244,11 @@ long wuser_return_to_app(tclient *b, const char *base, const tresp *page) {
   return st;
 }
 
-void wuser_request_approval(tclient *b, const char *base, const tresp *page,
-                            const char *justification, tresp *out) {
+/* Submits the "Approval required" form with button action (request or
+ * cancel); out is what follows. */
+static void request_form(tclient *b, const char *base, const tresp *page,
+                         const char *justification, const char *button,
+                         tresp *out) {
   static const char *const hdr[] = {
       "Content-Type: application/x-www-form-urlencoded", NULL};
   assert_int_equal(page->status, 200);
@@ -255,13 +258,26 @@ void wuser_request_approval(tclient *b, const char *base, const tresp *page,
   if (action == NULL || ctx == NULL)
     fail_msg("not the \"Approval required\" page: %s", page->body);
   char *form = tclient_form("ctx", ctx, "justification", justification,
-                            "action", "request", NULL);
+                            "action", button, NULL);
   char *u = url_at(base, action);
   assert_int_equal(tclient_request(b, "POST", u, hdr, form, out), 0);
   free(u);
   free(form);
   free(ctx);
   free(action);
+}
+
+void wuser_request_approval(tclient *b, const char *base, const tresp *page,
+                            const char *justification, tresp *out) {
+  request_form(b, base, page, justification, "request", out);
+}
+
+long wuser_cancel_request(tclient *b, const char *base, const tresp *page) {
+  tresp r;
+  request_form(b, base, page, "", "cancel", &r);
+  long st = wuser_to_listener(&r);
+  tresp_free(&r);
+  return st;
 }
 
 /* An admin API call on the emulator; asserts the status; the JSON body

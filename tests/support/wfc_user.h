@@ -80,6 +80,9 @@ long wuser_return_to_app(tclient *b, const char *base, const tresp *page);
  * justification; out is the page that follows ("Request sent"). */
 void wuser_request_approval(tclient *b, const char *base, const tresp *page,
                             const char *justification, tresp *out);
+/* On the "Approval required" page, b clicks Cancel (back to the app) and
+ * follows the redirect to the listener; returns the listener's status. */
+long wuser_cancel_request(tclient *b, const char *base, const tresp *page);
 
 /* The emulator's "Admin consent requests" (status "pending", "approved",
  * "denied" or NULL for all): the "value" array, new reference. */
