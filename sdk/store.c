@@ -150,6 +150,29 @@ static int step_done(wfc__store *st, sqlite3_stmt *s, const char *what,
   return 0;
 }
 
+/* Runs one write statement under the store's lock: sql with ?1..?n bound
+ * to text[0..n-1] (NULL binds SQL NULL) and, when num is not NULL, ?n+1 to
+ * *num; then step_done (what names it in errors; changes and sqlrc as
+ * there). The single-statement writes are this call plus their own reading
+ * of *changes. */
+static int exec1(wfc__store *st, const char *what, const char *sql,
+                 const char *const *text, int n, const int64_t *num,
+                 int *changes, int *sqlrc) {
+  sqlite3_stmt *s = NULL;
+  int rc;
+
+  pthread_mutex_lock(&st->mu);
+  if ((rc = prep(st, &s, sql)) == 0) {
+    for (int i = 0; i < n; i++)
+      bind_text(s, i + 1, text[i]);
+    if (num != NULL)
+      sqlite3_bind_int64(s, n + 1, *num);
+    rc = step_done(st, s, what, changes, sqlrc);
+  }
+  pthread_mutex_unlock(&st->mu);
+  return rc;
+}
+
 /* ---- schema -------------------------------------------------------------
  * migrations[v - 1] takes a store from user_version v - 1 to v. Append
  * only: a released migration never changes. */
@@ -1037,26 +1060,16 @@ int wfc__store_conn_list(wfc__store *st, const char *plugin,
   return rc;
 }
 
-/* Runs one UPDATE of a connection by id (?1), with ?2 bound to now and the
- * caller's values from ?3 on; WFC_ENOTFOUND when no row has the id. */
-static int conn_update(wfc__store *st, const char *id, const char *sql,
-                       const char *v3, const char *v4, int *sqlrc) {
-  sqlite3_stmt *s = NULL;
-  int rc, changes = 0;
-
-  pthread_mutex_lock(&st->mu);
-  if ((rc = prep(st, &s, sql)) == 0) {
-    bind_text(s, 1, id);
-    sqlite3_bind_int64(s, 2, wfc__now_ms());
-    if (v3 != NULL)
-      bind_text(s, 3, v3);
-    if (v4 != NULL)
-      bind_text(s, 4, v4);
-    rc = step_done(st, s, "update connection", &changes, sqlrc);
-  }
-  pthread_mutex_unlock(&st->mu);
+/* Runs one UPDATE of a connection: text[0] is its id (?1), the caller's
+ * values follow (?2..?n), ?n+1 is bound to now; WFC_ENOTFOUND when no row
+ * has the id. */
+static int conn_update(wfc__store *st, const char *sql, const char *const *text,
+                       int n) {
+  int64_t now = wfc__now_ms();
+  int changes = 0;
+  int rc = exec1(st, "update connection", sql, text, n, &now, &changes, NULL);
   if (rc == 0 && changes == 0)
-    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
+    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", text[0]);
   return rc;
 }
 
@@ -1070,10 +1083,10 @@ int wfc__store_conn_update_state(wfc__store *st, const char *id,
   if ((rc = check_state(state)) != 0 ||
       (rc = check_field("remedy", remedy, WFC__CONN_REMEDY_SIZE, 0)) != 0)
     return rc;
-  return conn_update(st, id,
-                     "UPDATE connections SET state = ?3, remedy = ?4,"
-                     " updated_at = ?2 WHERE id = ?1",
-                     state, remedy != NULL ? remedy : "", NULL);
+  return conn_update(st,
+                     "UPDATE connections SET state = ?2, remedy = ?3,"
+                     " updated_at = ?4 WHERE id = ?1",
+                     (const char *[]){id, state, remedy ? remedy : ""}, 3);
 }
 
 int wfc__store_conn_update_account(wfc__store *st, const char *id,
@@ -1085,10 +1098,10 @@ int wfc__store_conn_update_account(wfc__store *st, const char *id,
     return fail(WFC_EINVAL, "store: NULL argument");
   if ((rc = check_field("account", account, WFC__CONN_ACCOUNT_SIZE, 1)) != 0)
     return rc;
-  return conn_update(st, id,
-                     "UPDATE connections SET account = ?3, updated_at = ?2"
+  return conn_update(st,
+                     "UPDATE connections SET account = ?2, updated_at = ?3"
                      " WHERE id = ?1",
-                     account, NULL, NULL);
+                     (const char *[]){id, account}, 2);
 }
 
 int wfc__store_conn_update_params(wfc__store *st, const char *id,
@@ -1103,19 +1116,19 @@ int wfc__store_conn_update_params(wfc__store *st, const char *id,
   pthread_mutex_unlock(&st->mu);
   if (rc != 0)
     return rc;
-  return conn_update(st, id,
-                     "UPDATE connections SET params = ?3, updated_at = ?2"
+  return conn_update(st,
+                     "UPDATE connections SET params = ?2, updated_at = ?3"
                      " WHERE id = ?1",
-                     params_json, NULL, NULL);
+                     (const char *[]){id, params_json}, 2);
 }
 
 int wfc__store_conn_touch(wfc__store *st, const char *id) {
   last_err[0] = '\0';
   if (st == NULL || id == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
-  return conn_update(st, id,
+  return conn_update(st,
                      "UPDATE connections SET last_used_at = ?2 WHERE id = ?1",
-                     NULL, NULL, NULL);
+                     (const char *[]){id}, 1);
 }
 
 /* The connection's plugin (for the AAD), read inside the caller's
@@ -1272,24 +1285,22 @@ done:
 }
 
 int wfc__store_conn_delete(wfc__store *st, const char *id) {
-  sqlite3_stmt *s;
   int rc, changes = 0;
 
   last_err[0] = '\0';
   if (st == NULL || id == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
-  pthread_mutex_lock(&st->mu);
   /* One statement: checkpoints and idempotency keys go with it (ON DELETE
    * CASCADE) in the same implicit transaction. */
-  if ((rc = prep(st, &s, "DELETE FROM connections WHERE id = ?1")) == 0) {
-    bind_text(s, 1, id);
-    rc = step_done(st, s, "delete connection", &changes, NULL);
-  }
+  rc = exec1(st, "delete connection", "DELETE FROM connections WHERE id = ?1",
+             &id, 1, NULL, &changes, NULL);
   if (rc == 0 && changes == 0)
-    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
-  else if (rc == 0)
+    return fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
+  if (rc == 0) {
+    pthread_mutex_lock(&st->mu);
     wal_truncate(st);
-  pthread_mutex_unlock(&st->mu);
+    pthread_mutex_unlock(&st->mu);
+  }
   return rc;
 }
 
@@ -1424,22 +1435,16 @@ done:
 
 int wfc__store_checkpoint_delete(wfc__store *st, const char *conn_id,
                                  const char *card_id, const char *sub_key) {
-  sqlite3_stmt *s;
   int rc, changes = 0;
 
   last_err[0] = '\0';
   if ((rc = check_cp_args(st, conn_id, card_id)) != 0)
     return rc;
-  pthread_mutex_lock(&st->mu);
-  if ((rc = prep(st, &s,
-                 "DELETE FROM checkpoints WHERE conn_id = ?1"
-                 " AND card_id = ?2 AND sub_key = ?3")) == 0) {
-    bind_text(s, 1, conn_id);
-    bind_text(s, 2, card_id);
-    bind_text(s, 3, sub_key != NULL ? sub_key : "");
-    rc = step_done(st, s, "delete checkpoint", &changes, NULL);
-  }
-  pthread_mutex_unlock(&st->mu);
+  rc = exec1(st, "delete checkpoint",
+             "DELETE FROM checkpoints WHERE conn_id = ?1"
+             " AND card_id = ?2 AND sub_key = ?3",
+             (const char *[]){conn_id, card_id, sub_key ? sub_key : ""}, 3,
+             NULL, &changes, NULL);
   if (rc == 0 && changes == 0)
     rc = fail(WFC_ENOTFOUND, "no checkpoint for card %s of connection %s",
               card_id, conn_id);
@@ -1490,25 +1495,19 @@ int wfc__store_event_seen(wfc__store *st, const char *conn_id,
 int wfc__store_event_mark(wfc__store *st, const char *conn_id,
                           const char *card_id, const char *sub_key,
                           const char *event_id) {
-  sqlite3_stmt *s = NULL;
   int rc, changes = 0, sqlrc = 0;
+  int64_t now = wfc__now_ms();
 
   last_err[0] = '\0';
   if ((rc = check_ev_args(st, conn_id, card_id, event_id)) != 0)
     return rc;
-  pthread_mutex_lock(&st->mu);
-  if ((rc = prep(st, &s,
-                 "INSERT INTO events_seen (conn_id, card_id, sub_key,"
-                 " event_id, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)"
-                 " ON CONFLICT DO NOTHING")) == 0) {
-    bind_text(s, 1, conn_id);
-    bind_text(s, 2, card_id);
-    bind_text(s, 3, sub_key != NULL ? sub_key : "");
-    bind_text(s, 4, event_id);
-    sqlite3_bind_int64(s, 5, wfc__now_ms());
-    rc = step_done(st, s, "mark event seen", &changes, &sqlrc);
-  }
-  pthread_mutex_unlock(&st->mu);
+  rc = exec1(
+      st, "mark event seen",
+      "INSERT INTO events_seen (conn_id, card_id, sub_key,"
+      " event_id, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+      " ON CONFLICT DO NOTHING",
+      (const char *[]){conn_id, card_id, sub_key ? sub_key : "", event_id}, 4,
+      &now, &changes, &sqlrc);
   if (sqlrc == SQLITE_CONSTRAINT_FOREIGNKEY)
     return fail(WFC_ENOTFOUND, "no connection with id '%s'", conn_id);
   if (rc == 0 && changes == 0)
@@ -1640,46 +1639,34 @@ done:
 
 int wfc__store_idem_finish(wfc__store *st, const char *key,
                            const char *result_json) {
-  sqlite3_stmt *s;
   int rc, changes = 0;
 
   last_err[0] = '\0';
   if (st == NULL || key == NULL || result_json == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
-  pthread_mutex_lock(&st->mu);
-  if ((rc = prep(st, &s,
-                 "UPDATE idempotency SET result = ?2"
-                 " WHERE key = ?1")) == 0) {
-    bind_text(s, 1, key);
-    bind_text(s, 2, result_json);
-    rc = step_done(st, s, "finish idempotency key", &changes, NULL);
-  }
-  pthread_mutex_unlock(&st->mu);
+  rc = exec1(st, "finish idempotency key",
+             "UPDATE idempotency SET result = ?2 WHERE key = ?1",
+             (const char *[]){key, result_json}, 2, NULL, &changes, NULL);
   if (rc == 0 && changes == 0)
     rc = fail(WFC_ENOTFOUND, "idempotency key was not claimed");
   return rc;
 }
 
 int wfc__store_idem_release(wfc__store *st, const char *key) {
-  sqlite3_stmt *s;
   int rc, changes = 0;
 
   last_err[0] = '\0';
   if (st == NULL || key == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
-  pthread_mutex_lock(&st->mu);
-  if ((rc = prep(st, &s, "DELETE FROM idempotency WHERE key = ?1")) == 0) {
-    bind_text(s, 1, key);
-    rc = step_done(st, s, "release idempotency key", &changes, NULL);
-  }
-  pthread_mutex_unlock(&st->mu);
+  rc = exec1(st, "release idempotency key",
+             "DELETE FROM idempotency WHERE key = ?1", &key, 1, NULL, &changes,
+             NULL);
   if (rc == 0 && changes == 0)
     rc = fail(WFC_ENOTFOUND, "idempotency key was not claimed");
   return rc;
 }
 
 int wfc__store_idem_purge(wfc__store *st, int64_t before_ms, int *purged) {
-  sqlite3_stmt *s;
   int rc, changes = 0;
 
   last_err[0] = '\0';
@@ -1687,13 +1674,9 @@ int wfc__store_idem_purge(wfc__store *st, int64_t before_ms, int *purged) {
     *purged = 0;
   if (st == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
-  pthread_mutex_lock(&st->mu);
-  if ((rc = prep(st, &s, "DELETE FROM idempotency WHERE created_at < ?1")) ==
-      0) {
-    sqlite3_bind_int64(s, 1, before_ms);
-    rc = step_done(st, s, "purge idempotency keys", &changes, NULL);
-  }
-  pthread_mutex_unlock(&st->mu);
+  rc = exec1(st, "purge idempotency keys",
+             "DELETE FROM idempotency WHERE created_at < ?1", NULL, 0,
+             &before_ms, &changes, NULL);
   if (rc == 0 && purged != NULL)
     *purged = changes;
   return rc;
