@@ -105,6 +105,10 @@ static void secret_free(secret *s) {
   } else {
     OPENSSL_cleanse(s->value, s->alloc);
     munlock(s->value, s->alloc);
+    /* Back to an ordinary page: its mapping can merge with its neighbours
+     * again (each page left "no dump" splits the allocator's mappings, and
+     * enough of them exhaust vm.max_map_count). */
+    (void)madvise(s->value, s->alloc, MADV_DODUMP);
     free(s->value);
   }
   s->value = NULL;
