@@ -119,6 +119,10 @@ int emu__server_start(const emu_server_opts *o);
 int emu__server_port(void);
 void emu__server_stop(void);
 void emu__resp_clear(emu_resp *resp);
+/* Frees a request and everything it holds (server.c; also the
+ * sub-requests of subreq.c). locked: the caller holds the emulator lock,
+ * which the throttling release takes itself, so it is let go around it. */
+void emu__req_free(emu_req *r, int locked);
 int emu__lock_held(void); /* 1 if this thread holds the global lock */
 
 /* admin.c */

@@ -16,25 +16,13 @@
  * memory stays flat; $value streams any size. */
 #define JSON_BYTES_MAX (4LL * 1024 * 1024)
 
-static emu_message *path_message(graph_ctx *c) {
-  emu_message *m = graph_message(c, emu_req_param(c->r, "id"));
-  const char *fid = emu_req_param(c->r, "folder");
-  if (m && fid && emu_folder_find(c->mb, fid) != m->folder) {
-    emu_graph_error(c->r, 404, "ErrorItemNotFound",
-                    "The specified object was not found in the store.");
-    return NULL;
-  }
-  return m;
-}
-
 static emu_attachment *path_attachment(graph_ctx *c, emu_message **mo) {
-  emu_message *m = path_message(c);
+  emu_message *m = graph_path_message(c);
   if (!m)
     return NULL;
   emu_attachment *a = emu_attachment_find(m, emu_req_param(c->r, "aid"));
   if (!a)
-    emu_graph_error(c->r, 404, "ErrorItemNotFound",
-                    "The specified object was not found in the store.");
+    graph_not_found(c);
   *mo = m;
   return a;
 }
@@ -43,7 +31,7 @@ static void h_list(emu_req *r) {
   graph_ctx c;
   if (graph_begin(r, GRAPH_READ, &c))
     return;
-  emu_message *m = path_message(&c);
+  emu_message *m = graph_path_message(&c);
   if (!m)
     return;
   json_object *items = json_object_new_array();
@@ -110,7 +98,7 @@ static void h_add(emu_req *r) {
   graph_ctx c;
   if (graph_begin(r, GRAPH_WRITE, &c))
     return;
-  emu_message *m = path_message(&c);
+  emu_message *m = graph_path_message(&c);
   if (!m)
     return;
   json_object *b = graph_body_object(&c);
@@ -150,7 +138,7 @@ static void h_create_session(emu_req *r) {
   graph_ctx c;
   if (graph_begin(r, GRAPH_WRITE, &c))
     return;
-  emu_message *m = path_message(&c);
+  emu_message *m = graph_path_message(&c);
   if (!m)
     return;
   json_object *b = graph_body_object(&c);

@@ -186,19 +186,34 @@ int graph_begin(emu_req *r, enum graph_need need, graph_ctx *c) {
 
 /* ---- lookups and helpers ------------------------------------------------ */
 
+void graph_not_found(graph_ctx *c) {
+  emu_graph_error(c->r, 404, "ErrorItemNotFound",
+                  "The specified object was not found in the store.");
+}
+
 emu_message *graph_message(graph_ctx *c, const char *id) {
   emu_message *m = emu_message_find(c->mb, id);
   if (!m)
-    emu_graph_error(c->r, 404, "ErrorItemNotFound",
-                    "The specified object was not found in the store.");
+    graph_not_found(c);
+  return m;
+}
+
+emu_message *graph_path_message(graph_ctx *c) {
+  emu_message *m = graph_message(c, emu_req_param(c->r, "id"));
+  if (!m)
+    return NULL;
+  const char *fid = emu_req_param(c->r, "folder");
+  if (fid && emu_folder_find(c->mb, fid) != m->folder) {
+    graph_not_found(c);
+    return NULL;
+  }
   return m;
 }
 
 emu_folder *graph_folder(graph_ctx *c, const char *id) {
   emu_folder *f = emu_folder_find(c->mb, id);
   if (!f)
-    emu_graph_error(c->r, 404, "ErrorItemNotFound",
-                    "The specified object was not found in the store.");
+    graph_not_found(c);
   return f;
 }
 

@@ -112,25 +112,11 @@ static void reply_message(graph_ctx *c, int status, emu_message *m) {
   emu_resp_json(c->r, status, out);
 }
 
-/* The message named by {id}, checked to be in {folder} when given. */
-static emu_message *path_message(graph_ctx *c) {
-  emu_message *m = graph_message(c, emu_req_param(c->r, "id"));
-  if (!m)
-    return NULL;
-  const char *fid = emu_req_param(c->r, "folder");
-  if (fid && emu_folder_find(c->mb, fid) != m->folder) {
-    emu_graph_error(c->r, 404, "ErrorItemNotFound",
-                    "The specified object was not found in the store.");
-    return NULL;
-  }
-  return m;
-}
-
 static void h_get(emu_req *r) {
   graph_ctx c;
   if (graph_begin(r, GRAPH_READ, &c))
     return;
-  emu_message *m = path_message(&c);
+  emu_message *m = graph_path_message(&c);
   if (m)
     reply_message(&c, 200, m);
 }
@@ -248,7 +234,7 @@ static void h_patch(emu_req *r) {
   graph_ctx c;
   if (graph_begin(r, GRAPH_WRITE, &c))
     return;
-  emu_message *m = path_message(&c);
+  emu_message *m = graph_path_message(&c);
   if (!m)
     return;
   json_object *b = graph_body_object(&c);
@@ -285,7 +271,7 @@ static void h_delete(emu_req *r) {
   graph_ctx c;
   if (graph_begin(r, GRAPH_WRITE, &c))
     return;
-  emu_message *m = path_message(&c);
+  emu_message *m = graph_path_message(&c);
   if (!m)
     return;
   if (!strcmp(m->folder->wellknown, "recoverableitemsdeletions")) {
@@ -301,7 +287,7 @@ static void h_move_copy(emu_req *r) {
   graph_ctx c;
   if (graph_begin(r, GRAPH_WRITE, &c))
     return;
-  emu_message *m = path_message(&c);
+  emu_message *m = graph_path_message(&c);
   if (!m)
     return;
   json_object *b = graph_body_object(&c);
@@ -339,7 +325,7 @@ static void h_value(emu_req *r) {
   graph_ctx c;
   if (graph_begin(r, GRAPH_READ, &c))
     return;
-  emu_message *m = path_message(&c);
+  emu_message *m = graph_path_message(&c);
   if (!m)
     return;
   int64_t size = 0;
@@ -523,7 +509,7 @@ static void h_send(emu_req *r) {
   graph_ctx c;
   if (graph_begin(r, GRAPH_SEND, &c))
     return;
-  emu_message *m = path_message(&c);
+  emu_message *m = graph_path_message(&c);
   if (!m)
     return;
   size_t len = 0;
@@ -728,7 +714,7 @@ static void h_respond(emu_req *r) {
   graph_ctx c;
   if (graph_begin(r, create ? GRAPH_WRITE : GRAPH_SEND, &c))
     return;
-  emu_message *m = path_message(&c);
+  emu_message *m = graph_path_message(&c);
   if (!m)
     return;
   size_t len = 0;

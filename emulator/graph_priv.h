@@ -43,9 +43,15 @@ int graph_begin(emu_req *r, enum graph_need need, graph_ctx *c);
 void graph_route(const char *method, const char *suffix, emu_handler_fn fn,
                  unsigned flags);
 
+/* Answers 404 ErrorItemNotFound (Graph's words for any missing item). */
+void graph_not_found(graph_ctx *c);
+
 /* Message / folder lookups that answer 404 ErrorItemNotFound themselves. */
 emu_message *graph_message(graph_ctx *c, const char *id);
 emu_folder *graph_folder(graph_ctx *c, const char *id);
+/* The message named by the path's {id}, checked to be in {folder} when the
+ * path has one (.../mailFolders/{folder}/messages/{id}). */
+emu_message *graph_path_message(graph_ctx *c);
 
 /* "$metadata#users('id')/<what>" absolute context URL (malloc'd). */
 char *graph_context_url(graph_ctx *c, const char *what);

@@ -443,11 +443,17 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *c) {
   return r;
 }
 
-static void req_free(emu_req *r) {
+void emu__req_free(emu_req *r, int locked) {
   if (r->has_sink && r->sink.cleanup)
     r->sink.cleanup(r->sink.ctx);
-  if (r->throttle_ticket)
+  if (r->throttle_ticket) {
+    /* The release takes the lock itself. */
+    if (locked)
+      emu_unlock();
     emu__throttle_release(r);
+    if (locked)
+      emu_lock();
+  }
   if (r->data_free && r->data)
     r->data_free(r->data);
   emu__resp_clear(&r->resp);
@@ -470,7 +476,7 @@ static void req_free(emu_req *r) {
 static void completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   if (*con_cls) {
-    req_free(*con_cls);
+    emu__req_free(*con_cls, 0);
     *con_cls = NULL;
   }
 }

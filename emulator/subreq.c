@@ -10,34 +10,6 @@
 
 #define SUBREQ_BODY_MAX (4u * 1024u * 1024u)
 
-static void sub_free(emu_req *r) {
-  if (r->has_sink && r->sink.cleanup)
-    r->sink.cleanup(r->sink.ctx);
-  if (r->throttle_ticket) {
-    /* The release takes the lock itself; we run under it. */
-    emu_unlock();
-    emu__throttle_release(r);
-    emu_lock();
-  }
-  if (r->data_free && r->data)
-    r->data_free(r->data);
-  emu__resp_clear(&r->resp);
-  emu__kvv_free(&r->qv);
-  emu__kvv_free(&r->form);
-  emu__kvv_free(&r->hdr_over);
-  for (size_t i = 0; i < r->ncaps; i++)
-    free(r->caps[i].value);
-  if (r->json)
-    json_object_put(r->json);
-  free(r->raw_uri);
-  free(r->method);
-  free(r->path);
-  free(r->client_request_id);
-  free(r->base_url);
-  free(r->body);
-  free(r);
-}
-
 /* The response body as bytes (malloc'd), whatever kind it is. */
 static char *resp_bytes(emu_req *r, size_t *len) {
   emu_resp *p = &r->resp;
@@ -157,6 +129,6 @@ json_object *emu_subrequest(emu_req *parent, const char *method,
     json_object_object_add(out, "body", bj);
   }
   free(b);
-  sub_free(r);
+  emu__req_free(r, 1); /* we run under the lock */
   return out;
 }
