@@ -314,6 +314,15 @@ FLOW_FN void expect_token_error(json_object *j, const char *error, int aadsts,
     assert_null(jstr(j, "suberror"));
 }
 
+/* POST /token with form must be refused with want_status and the token
+ * endpoint's error JSON for error / AADSTS aadsts (no suberror). */
+FLOW_FN void token_refused(const char *form, long want_status,
+                           const char *error, int aadsts) {
+  json_object *j = token_call(form, want_status);
+  expect_token_error(j, error, aadsts, NULL);
+  json_object_put(j);
+}
+
 /* Admin API call; asserts the status; returns the JSON body (or NULL). */
 FLOW_FN json_object *admin(const char *method, const char *path,
                            const char *body_json, long want_status) {

@@ -170,33 +170,25 @@ static void test_code_redemption_errors(void **state) {
   form = tclient_form("grant_type", "authorization_code", "client_id", PREVIEW,
                       "code", code, "redirect_uri", REDIRECT, "code_verifier",
                       "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX", NULL);
-  j = token_call(form, 400);
-  expect_token_error(j, "invalid_grant", 501481, NULL);
-  json_object_put(j);
+  token_refused(form, 400, "invalid_grant", 501481);
   free(form);
   /* Missing verifier. */
   form = tclient_form("grant_type", "authorization_code", "client_id", PREVIEW,
                       "code", code, "redirect_uri", REDIRECT, NULL);
-  j = token_call(form, 400);
-  expect_token_error(j, "invalid_request", 900144, NULL);
-  json_object_put(j);
+  token_refused(form, 400, "invalid_request", 900144);
   free(form);
   /* Another redirect_uri than on /authorize. */
   form = tclient_form("grant_type", "authorization_code", "client_id", PREVIEW,
                       "code", code, "redirect_uri",
                       "http://127.0.0.1:9999/callback", "code_verifier",
                       VERIFIER, NULL);
-  j = token_call(form, 400);
-  expect_token_error(j, "invalid_grant", 500112, NULL);
-  json_object_put(j);
+  token_refused(form, 400, "invalid_grant", 500112);
   free(form);
   /* Public client presenting a secret. */
   form = tclient_form("grant_type", "authorization_code", "client_id", PREVIEW,
                       "code", code, "redirect_uri", REDIRECT, "code_verifier",
                       VERIFIER, "client_secret", "x", NULL);
-  j = token_call(form, 401);
-  expect_token_error(j, "invalid_client", 700025, NULL);
-  json_object_put(j);
+  token_refused(form, 401, "invalid_client", 700025);
   free(form);
   /* Redeemed once, then AADSTS54005. */
   j = redeem(PREVIEW, code, 200);
@@ -221,23 +213,18 @@ static void test_code_redemption_errors(void **state) {
 
 static void test_token_request_errors(void **state) {
   json_object *j;
-  j = token_call("client_id=" PREVIEW, 400);
-  expect_token_error(j, "invalid_request", 900144, NULL);
-  json_object_put(j);
-  j = token_call("grant_type=refresh_token&refresh_token=x", 400);
-  expect_token_error(j, "invalid_request", 900144, NULL);
-  json_object_put(j);
-  j = token_call("grant_type=password&client_id=" PREVIEW, 400);
-  expect_token_error(j, "unsupported_grant_type", 70003, NULL);
-  json_object_put(j);
+  token_refused("client_id=" PREVIEW, 400, "invalid_request", 900144);
+  token_refused("grant_type=refresh_token&refresh_token=x", 400,
+                "invalid_request", 900144);
+  token_refused("grant_type=password&client_id=" PREVIEW, 400,
+                "unsupported_grant_type", 70003);
   j = token_call("grant_type=refresh_token&refresh_token=x&client_id="
                  "11111111-2222-3333-4444-555555555555",
                  400);
   expect_token_error(j, "unauthorized_client", 700016, NULL);
   json_object_put(j);
-  j = token_call("grant_type=refresh_token&client_id=" PREVIEW, 400);
-  expect_token_error(j, "invalid_request", 900144, NULL);
-  json_object_put(j);
+  token_refused("grant_type=refresh_token&client_id=" PREVIEW, 400,
+                "invalid_request", 900144);
 }
 
 static void test_client_secret_basic(void **state) {

@@ -455,16 +455,12 @@ static void test_s12_preview_and_production(void **state) {
   form = tclient_form("grant_type", "authorization_code", "client_id", PROD,
                       "code", code, "redirect_uri", REDIRECT, "code_verifier",
                       VERIFIER, NULL);
-  j = token_call(form, 401);
-  expect_token_error(j, "invalid_client", 7000218, NULL);
-  json_object_put(j);
+  token_refused(form, 401, "invalid_client", 7000218);
   free(form);
   form = tclient_form("grant_type", "authorization_code", "client_id", PROD,
                       "code", code, "redirect_uri", REDIRECT, "code_verifier",
                       VERIFIER, "client_secret", "not-the-secret", NULL);
-  j = token_call(form, 401);
-  expect_token_error(j, "invalid_client", 7000215, NULL);
-  json_object_put(j);
+  token_refused(form, 401, "invalid_client", 7000215);
   free(form);
   j = redeem(PROD, code, 200);
   json_object_put(j);
