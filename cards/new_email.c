@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <json-c/json.h>
 
@@ -82,13 +81,6 @@ typedef struct poll {
 static void poll_free(poll *p) {
   json_object_put(p->cp);
   free(p);
-}
-
-static void iso_time(int64_t ms, char *buf, size_t len) {
-  time_t t = (time_t)(ms / 1000);
-  struct tm u;
-  gmtime_r(&t, &u);
-  strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &u);
 }
 
 static void finish(poll *p, json_object *events) {
@@ -255,7 +247,7 @@ static int invoke(wfc_call *call) {
     char now[32];
     const char *since = o365_json_str(in, "since");
     if (since == NULL || *since == '\0') {
-      iso_time(o365_api->now_ms(), now, sizeof now);
+      o365_time_iso(o365_api->now_ms(), now, sizeof now);
       since = now;
     }
     json_object_object_add(p->cp, "v", json_object_new_int(1));

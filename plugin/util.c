@@ -377,3 +377,11 @@ int o365_strlcpy(char *out, const char *s, size_t outsz) {
   memcpy(out, s, n + 1);
   return 0;
 }
+
+void o365_time_iso(int64_t ms, char *out, size_t outsz) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm u;
+  gmtime_r(&t, &u);
+  if (strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &u) == 0 && outsz > 0)
+    out[0] = '\0';
+}

@@ -83,6 +83,10 @@ void o365_json_add_str(struct json_object *o, const char *key,
  * 0 for a date in the past. */
 int64_t o365_retry_after_ms(const char *value, int64_t now_ms);
 
+/* "YYYY-MM-DDTHH:MM:SSZ" (UTC, whole seconds, like Graph's times) of
+ * epoch milliseconds ms; outsz >= 21. */
+void o365_time_iso(int64_t ms, char *out, size_t outsz);
+
 /* Copies at most outsz-1 bytes of s (NULL = "") into out; returns 0, or -1
  * when s did not fit (out then holds a truncated copy). */
 int o365_strlcpy(char *out, const char *s, size_t outsz);

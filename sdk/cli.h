@@ -73,6 +73,14 @@ int wfc__cli_connmgr_open(wfc__cli_host *h, const char *store,
 /* Closes the manager, then the host. */
 void wfc__cli_connmgr_close(wfc__cli_host *h, struct wfc_connmgr *m);
 
+/* A card input from --input: JSON text, or @file (@- for stdin). Transfer;
+ * NULL when it is not a JSON object (the error printed). */
+struct json_object *wfc__cli_read_input(const char *arg);
+/* After a call on connection conn failed with status: when the status is
+ * about the connection (WFC_EREAUTH, WFC_ECONSENT, WFC_EAUTH), one line
+ * with its state and remedy on stderr. */
+void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status);
+
 /* Prints v (borrowed) as pretty JSON and a newline on stdout. */
 void wfc__cli_print_json(struct json_object *v);
 

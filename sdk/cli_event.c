@@ -55,20 +55,6 @@ static void on_timer(uv_timer_t *t) {
   poll_now(t->data);
 }
 
-/* The connection's state and remedy, when the failure is about it. */
-static void say_remedy(watch *x, int status) {
-  if (status != WFC_EREAUTH && status != WFC_ECONSENT && status != WFC_EAUTH)
-    return;
-  json_object *c = NULL, *v;
-  if (wfc_connmgr_show(x->m, x->conn, &c) == 0 &&
-      json_object_object_get_ex(c, "remedy", &v) &&
-      json_object_get_string_len(v) > 0)
-    fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n", x->conn,
-            json_object_get_string(json_object_object_get(c, "state")),
-            json_object_get_string(v));
-  json_object_put(c);
-}
-
 static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
   watch *x = arg;
   x->polling = 0;
@@ -76,7 +62,7 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
     return;
   if (b->status != 0) {
     wfc__cli_error("%s (%s)", b->message, wfc_err_name(b->status));
-    say_remedy(x, b->status);
+    wfc__cli_say_remedy(x->m, x->conn, b->status);
     /* Transient failures (network, throttling, Graph 5xx) are retried at
      * the next interval; the rest need the user. */
     int fatal = x->once || b->status == WFC_EREAUTH ||
@@ -230,12 +216,10 @@ static int watch_cmd(int argc, char **argv) {
       }
       break;
     case 'i': {
-      json_object *v = json_tokener_parse(optarg);
-      if (!json_object_is_type(v, json_type_object)) {
-        json_object_put(v);
+      json_object *v = wfc__cli_read_input(optarg);
+      if (v == NULL) {
         json_object_put(in);
-        return wfc__cli_usage(usage, "event watch: --input must be a JSON "
-                                     "object");
+        return WFC_CLI_USAGE;
       }
       json_object_object_foreach(v, k, val)
           json_object_object_add(in, k, json_object_get(val));

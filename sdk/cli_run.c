@@ -71,67 +71,8 @@ static void on_done(void *arg, wfc_call *call, const wfc_outcome *out) {
             json_object_to_json_string_ext(out->detail,
                                            JSON_C_TO_STRING_PLAIN |
                                                JSON_C_TO_STRING_NOSLASHESCAPE));
-  if ((out->status == WFC_EREAUTH || out->status == WFC_ECONSENT ||
-       out->status == WFC_EAUTH) &&
-      r->conn_name != NULL) {
-    json_object *c = NULL, *v;
-    if (wfc_connmgr_show(r->m, r->conn_name, &c) == 0 &&
-        json_object_object_get_ex(c, "remedy", &v) &&
-        json_object_get_string_len(v) > 0)
-      fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n", r->conn_name,
-              json_object_get_string(json_object_object_get(c, "state")),
-              json_object_get_string(v));
-    json_object_put(c);
-  }
-}
-
-static json_object *read_input(const char *arg) {
-  char *text = NULL;
-  if (arg[0] == '@') {
-    FILE *f = strcmp(arg + 1, "-") == 0 ? stdin : fopen(arg + 1, "rb");
-    if (f == NULL) {
-      wfc__cli_error("cannot open input file %s", arg + 1);
-      return NULL;
-    }
-    size_t cap = 4096, len = 0, n;
-    text = malloc(cap);
-    while (text != NULL && (n = fread(text + len, 1, cap - len - 1, f)) > 0) {
-      len += n;
-      if (cap - len < 2) {
-        char *t = realloc(text, cap * 2);
-        if (t == NULL) {
-          free(text);
-          text = NULL;
-          break;
-        }
-        text = t;
-        cap *= 2;
-      }
-    }
-    if (f != stdin)
-      fclose(f);
-    if (text == NULL) {
-      wfc__cli_error("out of memory reading %s", arg + 1);
-      return NULL;
-    }
-    text[len] = '\0';
-  }
-  const char *src = text ? text : arg;
-  json_tokener *tok = json_tokener_new();
-  json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-  json_object *v = json_tokener_parse_ex(tok, src, (int)strlen(src));
-  enum json_tokener_error e = json_tokener_get_error(tok);
-  if (e != json_tokener_success || !json_object_is_type(v, json_type_object)) {
-    wfc__cli_error("--input must be a JSON object: %s at byte %zu",
-                   e != json_tokener_success ? json_tokener_error_desc(e)
-                                             : "not an object",
-                   json_tokener_get_parse_end(tok));
-    json_object_put(v);
-    v = NULL;
-  }
-  json_tokener_free(tok);
-  free(text);
-  return v;
+  if (r->conn_name != NULL)
+    wfc__cli_say_remedy(r->m, r->conn_name, out->status);
 }
 
 int wfc__cli_card_run(int argc, char **argv) {
@@ -179,7 +120,7 @@ int wfc__cli_card_run(int argc, char **argv) {
   if (optind + 1 != argc)
     return wfc__cli_usage(usage, "card run: expected one CARD");
   const char *card_id = argv[optind];
-  json_object *in = read_input(input);
+  json_object *in = wfc__cli_read_input(input);
   if (in == NULL)
     return WFC_CLI_FAIL;
   r.conn_name = conn;

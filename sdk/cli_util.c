@@ -9,6 +9,8 @@
 
 #include <json-c/json.h>
 
+#include "wfc/connections.h"
+
 int wfc__cli_error(const char *fmt, ...) {
   va_list ap;
   fputs("wfc: ", stderr);
@@ -148,4 +150,66 @@ void wfc__cli_print_schema(FILE *f, const wfc_field *fields, int indent) {
     else if (x->items && x->items->type == WFC_TYPE_OBJECT && x->items->fields)
       wfc__cli_print_schema(f, x->items->fields, indent + 2);
   }
+}
+
+json_object *wfc__cli_read_input(const char *arg) {
+  char *text = NULL;
+  if (arg[0] == '@') {
+    FILE *f = strcmp(arg + 1, "-") == 0 ? stdin : fopen(arg + 1, "rb");
+    if (f == NULL) {
+      wfc__cli_error("cannot open input file %s", arg + 1);
+      return NULL;
+    }
+    size_t cap = 4096, len = 0, n;
+    text = malloc(cap);
+    while (text != NULL && (n = fread(text + len, 1, cap - len - 1, f)) > 0) {
+      len += n;
+      if (cap - len < 2) {
+        char *t = realloc(text, cap * 2);
+        if (t == NULL) {
+          free(text);
+          text = NULL;
+          break;
+        }
+        text = t;
+        cap *= 2;
+      }
+    }
+    if (f != stdin)
+      fclose(f);
+    if (text == NULL) {
+      wfc__cli_error("out of memory reading %s", arg + 1);
+      return NULL;
+    }
+    text[len] = '\0';
+  }
+  const char *src = text ? text : arg;
+  json_tokener *tok = json_tokener_new();
+  json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+  json_object *v = json_tokener_parse_ex(tok, src, (int)strlen(src));
+  enum json_tokener_error e = json_tokener_get_error(tok);
+  if (e != json_tokener_success || !json_object_is_type(v, json_type_object)) {
+    wfc__cli_error("--input must be a JSON object: %s at byte %zu",
+                   e != json_tokener_success ? json_tokener_error_desc(e)
+                                             : "not an object",
+                   json_tokener_get_parse_end(tok));
+    json_object_put(v);
+    v = NULL;
+  }
+  json_tokener_free(tok);
+  free(text);
+  return v;
+}
+
+void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status) {
+  if (status != WFC_EREAUTH && status != WFC_ECONSENT && status != WFC_EAUTH)
+    return;
+  json_object *c = NULL, *v;
+  if (wfc_connmgr_show(m, conn, &c) == 0 &&
+      json_object_object_get_ex(c, "remedy", &v) &&
+      json_object_get_string_len(v) > 0)
+    fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n", conn,
+            json_object_get_string(json_object_object_get(c, "state")),
+            json_object_get_string(v));
+  json_object_put(c);
 }

@@ -124,6 +124,15 @@ static int bind_text(sqlite3_stmt *s, int i, const char *v) {
   return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
+/* ?1 ?2 ?3 of the statements on checkpoints and events seen: a
+ * subscription (sub_key NULL = ""). */
+static void bind_sub(sqlite3_stmt *s, const char *conn_id, const char *card_id,
+                     const char *sub_key) {
+  bind_text(s, 1, conn_id);
+  bind_text(s, 2, card_id);
+  bind_text(s, 3, sub_key != NULL ? sub_key : "");
+}
+
 static int bind_time(sqlite3_stmt *s, int i, int64_t v) {
   if (v == 0)
     return sqlite3_bind_null(s, i);
@@ -1331,9 +1340,7 @@ int wfc__store_checkpoint_get(wfc__store *st, const char *conn_id,
                  " WHERE conn_id = ?1 AND card_id = ?2"
                  " AND sub_key = ?3")) != 0)
     goto done;
-  bind_text(s, 1, conn_id);
-  bind_text(s, 2, card_id);
-  bind_text(s, 3, sub_key != NULL ? sub_key : "");
+  bind_sub(s, conn_id, card_id, sub_key);
   rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
     rc = 0;
@@ -1379,9 +1386,7 @@ int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
                  " WHERE conn_id = ?1 AND card_id = ?2"
                  " AND sub_key = ?3")) != 0)
     goto done;
-  bind_text(s, 1, conn_id);
-  bind_text(s, 2, card_id);
-  bind_text(s, 3, sub_key);
+  bind_sub(s, conn_id, card_id, sub_key);
   rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
     const char *cur = (const char *)sqlite3_column_text(s, 0);
@@ -1411,9 +1416,7 @@ int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
                 " events_accepted = events_accepted + excluded.events_accepted,"
                 " updated_at = excluded.updated_at")) != 0)
     goto done;
-  bind_text(s, 1, conn_id);
-  bind_text(s, 2, card_id);
-  bind_text(s, 3, sub_key);
+  bind_sub(s, conn_id, card_id, sub_key);
   bind_text(s, 4, next);
   sqlite3_bind_int64(s, 5, accepted);
   sqlite3_bind_int64(s, 6, wfc__now_ms());
@@ -1475,9 +1478,7 @@ int wfc__store_event_seen(wfc__store *st, const char *conn_id,
                  "SELECT 1 FROM events_seen WHERE conn_id = ?1"
                  " AND card_id = ?2 AND sub_key = ?3 AND event_id = ?4")) ==
       0) {
-    bind_text(s, 1, conn_id);
-    bind_text(s, 2, card_id);
-    bind_text(s, 3, sub_key != NULL ? sub_key : "");
+    bind_sub(s, conn_id, card_id, sub_key);
     bind_text(s, 4, event_id);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
@@ -1535,9 +1536,7 @@ int wfc__store_events_purge(wfc__store *st, const char *conn_id,
                  "DELETE FROM events_seen WHERE conn_id = ?1 AND card_id = ?2"
                  " AND sub_key = ?3 AND seen_at < ?4")) != 0)
     goto done;
-  bind_text(s, 1, conn_id);
-  bind_text(s, 2, card_id);
-  bind_text(s, 3, sub_key);
+  bind_sub(s, conn_id, card_id, sub_key);
   sqlite3_bind_int64(s, 4, before_ms);
   if ((rc = step_done(st, s, "purge events seen", &a, NULL)) != 0)
     goto done;
@@ -1551,9 +1550,7 @@ int wfc__store_events_purge(wfc__store *st, const char *conn_id,
                    "  ORDER BY seen_at DESC, event_id LIMIT -1 OFFSET ?4)")) !=
         0)
       goto done;
-    bind_text(s, 1, conn_id);
-    bind_text(s, 2, card_id);
-    bind_text(s, 3, sub_key);
+    bind_sub(s, conn_id, card_id, sub_key);
     sqlite3_bind_int64(s, 4, keep_max);
     if ((rc = step_done(st, s, "purge events seen", &b, NULL)) != 0)
       goto done;

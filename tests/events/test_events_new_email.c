@@ -178,6 +178,18 @@ static int count_subject(json_object *events, const char *s) {
   return n;
 }
 
+/* One poll: n new events (one of them with subject, when not NULL), all
+ * taken and acknowledged. */
+static void expect_new(wfc_event_watch *w, size_t n, const char *subject) {
+  got g;
+  poll_once(w, &g);
+  assert_int_equal(json_object_array_length(g.events), n);
+  if (subject != NULL)
+    assert_int_equal(count_subject(g.events, subject), 1);
+  accept_all_ack(w, &g);
+  json_object_put(g.events);
+}
+
 static long delta_requests(void) {
   return o365_fixture_route_count(fx, "GET",
                                   "/v1.0/me/mailFolders/{folder}/messages/"
@@ -217,16 +229,9 @@ static void first_run_starts_now_and_each_message_once(void **state) {
   assert_int_equal(delta_requests(), before + 1);
 
   /* Nothing new: nothing delivered; then one more arrives. */
-  poll_once(w, &g);
-  assert_int_equal(json_object_array_length(g.events), 0);
-  accept_all_ack(w, &g);
-  json_object_put(g.events);
+  expect_new(w, 0, NULL);
   free(inject("once-3"));
-  poll_once(w, &g);
-  assert_int_equal(json_object_array_length(g.events), 1);
-  assert_int_equal(count_subject(g.events, "once-3"), 1);
-  accept_all_ack(w, &g);
-  json_object_put(g.events);
+  expect_new(w, 1, "once-3");
   wfc_event_watch_close(w);
 }
 
@@ -383,10 +388,7 @@ static void expired_delta_link_resyncs(void **state) {
   free(inject("expire-1"));
   free(inject("expire-2"));
   got g;
-  poll_once(w, &g);
-  assert_int_equal(json_object_array_length(g.events), 2);
-  accept_all_ack(w, &g);
-  json_object_put(g.events);
+  expect_new(w, 2, NULL);
 
   free(inject("expire-3"));
   long s = 0;
@@ -407,11 +409,7 @@ static void expired_delta_link_resyncs(void **state) {
   json_object_put(g.events);
   /* The new link works. */
   free(inject("expire-4"));
-  poll_once(w, &g);
-  assert_int_equal(json_object_array_length(g.events), 1);
-  assert_int_equal(count_subject(g.events, "expire-4"), 1);
-  accept_all_ack(w, &g);
-  json_object_put(g.events);
+  expect_new(w, 1, "expire-4");
   wfc_event_watch_close(w);
 }
 
@@ -443,10 +441,7 @@ static void moved_or_deleted_is_not_new(void **state) {
   snprintf(in, sizeof in, "{\"message_id\":\"%s\"}", id2);
   assert_int_equal(o365_fixture_run(fx, "delete_email", in, &o), 0);
   o365_outcome_free(&o);
-  poll_once(w, &g);
-  assert_int_equal(json_object_array_length(g.events), 0);
-  accept_all_ack(w, &g);
-  json_object_put(g.events);
+  expect_new(w, 0, NULL);
 
   /* Back into the inbox: Graph reports it as created in the folder; same
    * immutable id, so the host leaves it out. */
