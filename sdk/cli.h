@@ -36,6 +36,7 @@ int wfc__cli_card_run(int argc, char **argv);   /* cli_run.c: `card run` */
 int wfc__cli_blob(int argc, char **argv);       /* cli_blob.c */
 int wfc__cli_docs(int argc, char **argv);       /* cli_docs.c */
 int wfc__cli_event(int argc, char **argv);      /* cli_event.c */
+int wfc__cli_flow(int argc, char **argv);       /* cli_flow.c */
 
 /* "wfc: <message>" on stderr. Returns WFC_CLI_FAIL. */
 int wfc__cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -159,6 +159,16 @@ int wfc__event_watch_open_at(wfc_runtime *rt, wfc__store *st, wfc_conn *conn,
   w->input =
       o->input != NULL ? sorted_copy(o->input) : json_object_new_object();
   w->sub_key = wfc__event_sub_key(w->input);
+  if (w->sub_key != NULL && o->consumer != NULL && *o->consumer != '\0') {
+    /* "consumer input": the input is JSON, so no consumer name can make
+     * two keys collide unless both parts are equal. */
+    size_t k = strlen(o->consumer) + strlen(w->sub_key) + 2;
+    char *key = malloc(k);
+    if (key != NULL)
+      snprintf(key, k, "%s %s", o->consumer, w->sub_key);
+    free(w->sub_key);
+    w->sub_key = key;
+  }
   w->window_ms = o->window_ms > 0 && o->window_ms < (uint64_t)INT64_MAX
                      ? (int64_t)o->window_ms
                      : WFC_EVENT_WINDOW_MS;

@@ -26,6 +26,8 @@ static const wfc__cli_group groups[] = {
     {"event", "watch event cards", wfc__cli_event,
      "  wfc event watch --card CARD --connection NAME [--param k=v ...]\n"
      "      [--interval S] [--once] [--json]\n"},
+    {"flow", "run flows (a trigger and steps)", wfc__cli_flow,
+     "  wfc flow run FILE [--once] [--interval S] [--json]\n"},
     {"blob", "local files in and out of the blob store", wfc__cli_blob,
      "  wfc blob put FILE [--name N] [--content-type T] [--json]\n"
      "  wfc blob get ID OUT|- [--json]\n"},

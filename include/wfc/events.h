@@ -3,9 +3,9 @@
  *
  * A watch is one subscription: (connection, card, input). Its checkpoint
  * (for new_email, a Graph delta link) lives in the connection manager's
- * store, keyed by the connection id, the card ("plugin.card") and the input
- * as canonical JSON (keys sorted), so two watches with the same input share
- * it and different inputs do not.
+ * store, keyed by the connection id, the card ("plugin.card"), the consumer
+ * and the input as canonical JSON (keys sorted), so two watches with the
+ * same consumer and input share it and different ones do not.
  *
  *   wfc_event_watch *w;
  *   wfc_event_watch_opts o = {sizeof o, .card = "o365mail.new_email",
@@ -61,6 +61,10 @@ typedef struct wfc_event_watch_opts {
   struct json_object *input; /* card input (borrowed; copied); NULL: {} */
   uint64_t window_ms;        /* accepted ids kept this long; 0: 7 days */
   uint32_t window_max;       /* and at most this many; 0: 10,000 */
+  /* Who takes the events (e.g. "flow:triage"), or NULL. Part of the
+   * subscription key: two consumers of the same card and input keep their
+   * own checkpoints and never take each other's events. */
+  const char *consumer;
 } wfc_event_watch_opts;
 
 /* Opens a watch on m's connection (m borrowed: close the watch before the

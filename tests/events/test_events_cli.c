@@ -193,10 +193,121 @@ static void watch_refusals_name_the_cause(void **state) {
   assert_non_null(strstr(p.stderr_, "--connection NAME"));
 }
 
+/* Writes a flow file into the user's directory; returns its path. */
+static const char *flow_file(const char *name, const char *json) {
+  static char path[256];
+  snprintf(path, sizeof path, "%s/%s.json", u.dir, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(json, f);
+  fclose(f);
+  return path;
+}
+
+/* The flag status of the admin's message with subject s ("" if none). */
+static const char *flag_of(const char *s, char *buf, size_t len) {
+  json_object *j = admin(
+      "GET", "/__emulator/mail/" ADMIN_UPN "/messages?folder=inbox", NULL, 200);
+  json_object *v = NULL;
+  buf[0] = '\0';
+  assert_true(json_object_object_get_ex(j, "value", &v));
+  for (size_t i = 0; i < json_object_array_length(v); i++) {
+    json_object *m = json_object_array_get_idx(v, i), *f = NULL, *fs = NULL;
+    if (strcmp(jstr(m, "subject"), s) == 0 &&
+        json_object_object_get_ex(m, "flag", &f) &&
+        json_object_object_get_ex(f, "flagStatus", &fs))
+      snprintf(buf, len, "%s", json_object_get_string(fs));
+  }
+  json_object_put(j);
+  return buf;
+}
+
+/* A flow: new_email triggers get_message on {{trigger.id}}, then
+ * flag_email on {{steps.get.id}}; each message is handled once, and the
+ * flow's subscription is its own (the plain watch above is not affected,
+ * nor does it take the flow's events). */
+static void flow_runs_steps_per_event(void **state) {
+  (void)state;
+  const char *path = flow_file(
+      "triage",
+      "{\"name\": \"triage\", \"connection\": \"admin\",\n"
+      " \"trigger\": {\"card\": \"new_email\"},\n"
+      " \"steps\": [\n"
+      "  {\"name\": \"get\", \"card\": \"get_message\",\n"
+      "   \"input\": {\"message_id\": \"{{trigger.id}}\", \"include_body\": "
+      "false}},\n"
+      "  {\"name\": \"flag\", \"card\": \"flag_email\",\n"
+      "   \"input\": {\"message_id\": \"{{steps.get.id}}\", \"status\": "
+      "\"flagged\"}}]}\n");
+  const char *const run[] = {"flow", "run", path, "--once", "--json", NULL};
+  wproc p;
+  char subj[1024], buf[64];
+  sleep(1); /* the flow's start falls after the earlier messages */
+  assert_int_equal(wuser_run(&u, &p, run), 0);
+  assert_string_equal(p.stdout_, "");
+
+  inject("flow-1");
+  inject("flow-2");
+  assert_int_equal(wuser_run(&u, &p, run), 0);
+  int lines = 0;
+  for (char *l = p.stdout_; (l = strstr(l, "\"status\":\"ok\"")); l++)
+    lines++;
+  assert_int_equal(lines, 2);
+  assert_non_null(strstr(p.stdout_, "\"subject\":\"flow-1\""));
+  assert_non_null(strstr(p.stdout_, "\"subject\":\"flow-2\""));
+  assert_string_equal(flag_of("flow-1", buf, sizeof buf), "flagged");
+  assert_string_equal(flag_of("flow-2", buf, sizeof buf), "flagged");
+  assert_int_equal(wuser_run(&u, &p, run), 0);
+  assert_string_equal(p.stdout_, "");
+
+  /* The plain watch still gets them, once, on its own subscription. */
+  assert_int_equal(wuser_run(&u, &p, WATCH("--once", "--json")), 0);
+  assert_int_equal(events_of(&p, subj, sizeof subj), 2);
+  assert_string_equal(subj, "flow-1,flow-2");
+
+  /* A reference that does not resolve fails the run, names the field, and
+   * leaves the event to come again. */
+  const char *bad = flow_file(
+      "bad", "{\"name\": \"bad\", \"connection\": \"admin\",\n"
+             " \"trigger\": {\"card\": \"new_email\"},\n"
+             " \"steps\": [{\"name\": \"get\", \"card\": \"get_message\",\n"
+             "   \"input\": {\"message_id\": \"{{trigger.nope}}\"}}]}\n");
+  const char *const run_bad[] = {"flow", "run", bad, "--once", "--json", NULL};
+  sleep(1);
+  assert_int_equal(wuser_run(&u, &p, run_bad), 0); /* start */
+  inject("flow-3");
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(wuser_run(&u, &p, run_bad), 1);
+    assert_non_null(strstr(p.stderr_, "steps[0].input.message_id: "
+                                      "{{trigger.nope}} does not resolve"));
+    assert_non_null(strstr(p.stdout_, "\"subject\":\"flow-3\""));
+  }
+
+  /* Without a trigger the steps run once; a malformed file names the
+   * field. */
+  const char *once = flow_file(
+      "once", "{\"connection\": \"admin\", \"steps\": [\n"
+              " {\"name\": \"folders\", \"card\": \"list_folders\",\n"
+              "  \"input\": {\"recursive\": false}},\n"
+              " {\"name\": \"echo\", \"card\": \"list_folders\",\n"
+              "  \"input\": {\"parent\": \"{{steps.folders.folders[0].id}}\"}}"
+              "]}\n");
+  const char *const run_once[] = {"flow", "run", once, "--json", NULL};
+  assert_int_equal(wuser_run(&u, &p, run_once), 0);
+  assert_non_null(strstr(p.stdout_, "\"status\":\"ok\""));
+  assert_non_null(strstr(p.stdout_, "\"echo\":"));
+  const char *broken =
+      flow_file("broken", "{\"steps\": [{\"card\": \"list_folders\"}]}");
+  const char *const run_broken[] = {"flow", "run", broken, NULL};
+  assert_int_equal(wuser_run(&u, &p, run_broken), 1);
+  assert_non_null(strstr(p.stderr_, "steps[0].name: required string"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(watch_prints_each_message_once),
       cmocka_unit_test(watch_refusals_name_the_cause),
+      cmocka_unit_test(flow_runs_steps_per_event),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

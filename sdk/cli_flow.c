@@ -1,0 +1,584 @@
+/* cli_flow.c - `wfc flow run FILE`: a JSON flow, an optional trigger (an
+ * event card, through the event watch API) and steps (cards) whose inputs
+ * may reference the trigger's event and earlier steps' outputs:
+ *
+ *   {"connection": "work",
+ *    "trigger": {"card": "new_email", "input": {"folder": "inbox"}},
+ *    "steps": [{"name": "get", "card": "get_message",
+ *               "input": {"message_id": "{{trigger.id}}"}},
+ *              {"name": "flag", "card": "flag_email",
+ *               "input": {"message_id": "{{steps.get.id}}"}}]}
+ *
+ * A string that is exactly one "{{path}}" becomes the value there (any
+ * JSON type); references inside a longer string are replaced by the text
+ * of the value. Paths: trigger.a.b, steps.NAME.list[0].id.
+ *
+ * One run per event, in order; each run prints one JSON line
+ * {"trigger":...,"steps":{NAME: output, ...}}. The event is accepted (and
+ * so never run again) only once every step succeeded; a failing step stops
+ * the batch without an acknowledgement, so the event and those after it
+ * come again at the next poll (at least once for the steps, never twice
+ * after success). Without a trigger the steps run once. */
+#include "cli.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "wfc/events.h"
+
+static const char usage[] =
+    "  wfc flow run FILE [--once] [--interval S] [--store PATH]\n"
+    "      [--plugin-dir DIR] [--json]\n";
+
+typedef struct flow {
+  wfc__cli_host *h;
+  wfc_connmgr *m;
+  json_object *doc;   /* the flow file (owned) */
+  json_object *steps; /* borrowed from doc */
+  wfc_event_watch *w; /* NULL without a trigger */
+  uv_timer_t timer;
+  uv_signal_t sigint;
+  uint64_t interval_ms;
+  int json, once, stop, busy, exit_code;
+  /* The run in progress. */
+  json_object *batch; /* events of the batch (owned) */
+  size_t next_event;
+  json_object *ctx; /* {"trigger": event, "steps": {...}} (owned) */
+  size_t step;
+  wfc_conn *conn; /* of the step running (owned reference) */
+} flow;
+
+static void poll_now(flow *f);
+static void run_step(flow *f);
+
+static void on_timer(uv_timer_t *t) {
+  poll_now(t->data);
+}
+
+/* ---- references -----------------------------------------------------------
+ */
+
+/* The value at path ("trigger.a", "steps.x.list[0].id") in ctx, borrowed,
+ * or NULL with why set. */
+static json_object *resolve(json_object *ctx, const char *path, char *why,
+                            size_t len) {
+  json_object *v = ctx;
+  const char *p = path;
+  while (*p) {
+    char key[256];
+    size_t n = strcspn(p, ".[");
+    if (n == 0 || n >= sizeof key) {
+      snprintf(why, len, "malformed path");
+      return NULL;
+    }
+    memcpy(key, p, n);
+    key[n] = '\0';
+    json_object *next = NULL;
+    if (!json_object_is_type(v, json_type_object) ||
+        !json_object_object_get_ex(v, key, &next)) {
+      snprintf(why, len, "no \"%.64s\" there", key);
+      return NULL;
+    }
+    v = next;
+    p += n;
+    while (*p == '[') {
+      char *end;
+      long i = strtol(p + 1, &end, 10);
+      if (*end != ']' || i < 0) {
+        snprintf(why, len, "malformed index");
+        return NULL;
+      }
+      if (!json_object_is_type(v, json_type_array) ||
+          (size_t)i >= json_object_array_length(v)) {
+        snprintf(why, len, "no item [%ld] there", i);
+        return NULL;
+      }
+      v = json_object_array_get_idx(v, (size_t)i);
+      p = end + 1;
+    }
+    if (*p == '.')
+      p++;
+  }
+  return v;
+}
+
+/* The reference text between {{ and }} with blanks trimmed, into out. */
+static void ref_path(const char *a, size_t n, char *out, size_t len) {
+  while (n > 0 && isspace((unsigned char)*a))
+    a++, n--;
+  while (n > 0 && isspace((unsigned char)a[n - 1]))
+    n--;
+  snprintf(out, len, "%.*s", (int)n, a);
+}
+
+/* A copy of v with its references resolved against ctx (new reference),
+ * or NULL with err naming where ("steps[1].input.message_id: ..."). */
+static json_object *expand(json_object *v, json_object *ctx, const char *where,
+                           char *err, size_t len) {
+  if (json_object_is_type(v, json_type_object)) {
+    json_object *o = json_object_new_object();
+    json_object_object_foreach(v, k, val) {
+      char w[512];
+      snprintf(w, sizeof w, "%s.%s", where, k);
+      json_object *x = expand(val, ctx, w, err, len);
+      if (x == NULL && val != NULL) {
+        json_object_put(o);
+        return NULL;
+      }
+      json_object_object_add(o, k, x);
+    }
+    return o;
+  }
+  if (json_object_is_type(v, json_type_array)) {
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < json_object_array_length(v); i++) {
+      char w[512];
+      snprintf(w, sizeof w, "%s[%zu]", where, i);
+      json_object *it = json_object_array_get_idx(v, i);
+      json_object *x = expand(it, ctx, w, err, len);
+      if (x == NULL && it != NULL) {
+        json_object_put(a);
+        return NULL;
+      }
+      json_object_array_add(a, x);
+    }
+    return a;
+  }
+  if (!json_object_is_type(v, json_type_string))
+    return json_object_get(v);
+  const char *s = json_object_get_string(v);
+  size_t slen = strlen(s);
+  char path[512], why[128];
+  const char *open = strstr(s, "{{");
+  /* Exactly one reference: the value itself, with its type. */
+  if (open == s && slen > 4 && strcmp(s + slen - 2, "}}") == 0 &&
+      strstr(s + 2, "{{") == NULL && strstr(s + 2, "}}") == s + slen - 2) {
+    ref_path(s + 2, slen - 4, path, sizeof path);
+    json_object *r = resolve(ctx, path, why, sizeof why);
+    if (r == NULL) {
+      snprintf(err, len, "%s: {{%s}} does not resolve: %s", where, path, why);
+      return NULL;
+    }
+    json_object *copy = NULL;
+    json_object_deep_copy(r, &copy, NULL);
+    return copy;
+  }
+  if (open == NULL)
+    return json_object_get(v);
+  /* References inside a text: their text. */
+  size_t cap = slen + 256, n = 0;
+  char *out = malloc(cap);
+  const char *p = s;
+  while (out != NULL && (open = strstr(p, "{{")) != NULL) {
+    const char *close = strstr(open + 2, "}}");
+    if (close == NULL)
+      break;
+    ref_path(open + 2, (size_t)(close - open - 2), path, sizeof path);
+    json_object *r = resolve(ctx, path, why, sizeof why);
+    if (r == NULL) {
+      snprintf(err, len, "%s: {{%s}} does not resolve: %s", where, path, why);
+      free(out);
+      return NULL;
+    }
+    const char *t =
+        json_object_is_type(r, json_type_string)
+            ? json_object_get_string(r)
+            : json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN);
+    size_t need = n + (size_t)(open - p) + strlen(t) + strlen(close) + 1;
+    if (need > cap) {
+      char *bigger = realloc(out, cap = need * 2);
+      if (bigger == NULL) {
+        free(out);
+        out = NULL;
+        break;
+      }
+      out = bigger;
+    }
+    memcpy(out + n, p, (size_t)(open - p));
+    n += (size_t)(open - p);
+    memcpy(out + n, t, strlen(t));
+    n += strlen(t);
+    p = close + 2;
+  }
+  if (out == NULL) {
+    snprintf(err, len, "%s: out of memory", where);
+    return NULL;
+  }
+  snprintf(out + n, cap - n, "%s", p);
+  json_object *r = json_object_new_string(out);
+  free(out);
+  return r;
+}
+
+/* ---- runs -------------------------------------------------------------------
+ */
+
+static void stop(flow *f, int code) {
+  f->exit_code = code;
+  f->stop = 1;
+  uv_timer_stop(&f->timer);
+  uv_signal_stop(&f->sigint);
+}
+
+static const char *member(json_object *o, const char *k) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, k, &v) &&
+                 json_object_is_type(v, json_type_string)
+             ? json_object_get_string(v)
+             : NULL;
+}
+
+/* The batch is done (all runs succeeded): acknowledge and wait, or stop. */
+static void batch_done(flow *f) {
+  json_object_put(f->batch);
+  f->batch = NULL;
+  int rc = wfc_event_watch_ack(f->w);
+  if (rc != 0)
+    wfc__cli_error("the checkpoint was not stored (%s)", wfc_strerror(rc));
+  if (f->once) {
+    stop(f, rc == 0 ? WFC_CLI_OK : WFC_CLI_FAIL);
+    return;
+  }
+  uv_timer_start(&f->timer, on_timer, f->interval_ms, 0);
+}
+
+static void next_run(flow *f);
+
+/* One run ended: print it; accept its event when it succeeded. */
+static void run_done(flow *f, int ok, const char *error) {
+  json_object *line = json_object_new_object();
+  json_object_object_add(line, "status",
+                         json_object_new_string(ok ? "ok" : "failed"));
+  if (!ok) {
+    json_object *st = json_object_array_get_idx(f->steps, f->step);
+    json_object_object_add(
+        line, "step", json_object_new_string(st ? member(st, "name") : ""));
+    json_object_object_add(line, "error", json_object_new_string(error));
+  }
+  json_object *t = NULL, *s = NULL;
+  json_object_object_get_ex(f->ctx, "trigger", &t);
+  json_object_object_get_ex(f->ctx, "steps", &s);
+  if (t != NULL)
+    json_object_object_add(line, "trigger", json_object_get(t));
+  json_object_object_add(line, "steps", json_object_get(s));
+  puts(json_object_to_json_string_ext(
+      line, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  fflush(stdout);
+  json_object_put(line);
+  if (!ok)
+    wfc__cli_error("%s", error);
+  if (f->w == NULL) { /* no trigger: one run */
+    stop(f, ok ? WFC_CLI_OK : WFC_CLI_FAIL);
+    return;
+  }
+  if (!ok) {
+    /* No accept, no ack: this event and the rest come again. */
+    json_object_put(f->batch);
+    f->batch = NULL;
+    if (f->once)
+      stop(f, WFC_CLI_FAIL);
+    else
+      uv_timer_start(&f->timer, on_timer, f->interval_ms, 0);
+    return;
+  }
+  int rc = wfc_event_watch_accept(f->w, t);
+  if (rc != 0) {
+    wfc__cli_error("cannot record the event as handled: %s", wfc_strerror(rc));
+    stop(f, WFC_CLI_FAIL);
+    return;
+  }
+  next_run(f);
+}
+
+static void on_step(void *arg, wfc_call *call, const wfc_outcome *out) {
+  flow *f = arg;
+  (void)call;
+  f->busy = 0;
+  wfc_conn_release(f->conn);
+  f->conn = NULL;
+  json_object *st = json_object_array_get_idx(f->steps, f->step);
+  if (out->status != 0) {
+    char why[1024];
+    snprintf(why, sizeof why, "step \"%s\": %s (%s)", member(st, "name"),
+             out->message, wfc_err_name(out->status));
+    run_done(f, 0, why);
+    return;
+  }
+  json_object_object_add(json_object_object_get(f->ctx, "steps"),
+                         member(st, "name"), json_object_get(out->output));
+  f->step++;
+  run_step(f);
+}
+
+static void run_step(flow *f) {
+  if (f->step >= json_object_array_length(f->steps)) {
+    run_done(f, 1, NULL);
+    return;
+  }
+  json_object *st = json_object_array_get_idx(f->steps, f->step);
+  char where[64], err[1024] = "";
+  snprintf(where, sizeof where, "steps[%zu].input", f->step);
+  json_object *in = NULL;
+  json_object_object_get_ex(st, "input", &in);
+  json_object *x = in ? expand(in, f->ctx, where, err, sizeof err)
+                      : json_object_new_object();
+  if (x == NULL) {
+    run_done(f, 0, err);
+    return;
+  }
+  const char *conn = member(st, "connection");
+  if (conn == NULL)
+    conn = member(f->doc, "connection");
+  const char *card = member(st, "card");
+  const wfc_card_desc *c = NULL;
+  int rc = wfc_runtime_find_card(f->h->rt, card, NULL, &c);
+  if (rc == 0 && c->conn_type != NULL && conn != NULL)
+    rc = wfc_connmgr_open_conn(f->m, conn, &f->conn);
+  if (rc != 0) {
+    snprintf(err, sizeof err, "steps[%zu]: %s \"%s\"", f->step,
+             f->conn == NULL && c != NULL ? "no connection" : "no card",
+             f->conn == NULL && c != NULL ? conn : card);
+    json_object_put(x);
+    run_done(f, 0, err);
+    return;
+  }
+  wfc_invoke how = {
+      .size = sizeof how, .conn = f->conn, .on_done = on_step, .arg = f};
+  rc = wfc_runtime_invoke(f->h->rt, card, x, &how, NULL);
+  json_object_put(x);
+  if (rc != 0) {
+    wfc_conn_release(f->conn);
+    f->conn = NULL;
+    snprintf(err, sizeof err, "steps[%zu]: cannot run \"%s\": %s", f->step,
+             card, wfc_strerror(rc));
+    run_done(f, 0, err);
+    return;
+  }
+  f->busy = 1;
+}
+
+static void start_run(flow *f, json_object *event) {
+  json_object_put(f->ctx);
+  f->ctx = json_object_new_object();
+  if (event != NULL)
+    json_object_object_add(f->ctx, "trigger", json_object_get(event));
+  json_object_object_add(f->ctx, "steps", json_object_new_object());
+  f->step = 0;
+  run_step(f);
+}
+
+static void next_run(flow *f) {
+  if (f->stop)
+    return;
+  if (f->next_event >= json_object_array_length(f->batch)) {
+    batch_done(f);
+    return;
+  }
+  start_run(f, json_object_array_get_idx(f->batch, f->next_event++));
+}
+
+static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
+  flow *f = arg;
+  (void)w;
+  f->busy = 0;
+  if (f->stop)
+    return;
+  if (b->status != 0) {
+    wfc__cli_error("trigger: %s (%s)", b->message, wfc_err_name(b->status));
+    if (f->once)
+      stop(f, WFC_CLI_FAIL);
+    else
+      uv_timer_start(&f->timer, on_timer, f->interval_ms, 0);
+    return;
+  }
+  if (b->first) { /* the start is stored: now the first real poll */
+    if (wfc_event_watch_ack(f->w) == 0) {
+      poll_now(f);
+      return;
+    }
+  }
+  f->batch = json_object_get(b->events);
+  f->next_event = 0;
+  next_run(f);
+}
+
+static void poll_now(flow *f) {
+  if (f->stop)
+    return;
+  int rc = wfc_event_watch_poll(f->w, on_batch, f);
+  if (rc != 0) {
+    wfc__cli_error("trigger: cannot poll: %s", wfc_strerror(rc));
+    stop(f, WFC_CLI_FAIL);
+    return;
+  }
+  f->busy = 1;
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  (void)signum;
+  stop(s->data, WFC_CLI_OK);
+}
+
+/* ---- the file
+ * ----------------------------------------------------------------
+ */
+
+/* Checks the shape before anything runs: every error names the field. */
+static int check_doc(json_object *doc, char *err, size_t len) {
+  json_object *steps = NULL, *trig = NULL;
+  if (!json_object_is_type(doc, json_type_object))
+    return snprintf(err, len, "the flow must be a JSON object"), -1;
+  if (!json_object_object_get_ex(doc, "steps", &steps) ||
+      !json_object_is_type(steps, json_type_array) ||
+      json_object_array_length(steps) == 0)
+    return snprintf(err, len, "steps: expected a non-empty list"), -1;
+  json_object_object_foreach(doc, k, v) {
+    (void)v;
+    if (strcmp(k, "name") && strcmp(k, "connection") && strcmp(k, "trigger") &&
+        strcmp(k, "steps") && strcmp(k, "description"))
+      return snprintf(err, len, "unknown field \"%s\"", k), -1;
+  }
+  for (size_t i = 0; i < json_object_array_length(steps); i++) {
+    json_object *st = json_object_array_get_idx(steps, i), *in = NULL;
+    const char *name = member(st, "name");
+    if (!json_object_is_type(st, json_type_object))
+      return snprintf(err, len, "steps[%zu]: expected an object", i), -1;
+    if (name == NULL || *name == '\0')
+      return snprintf(err, len, "steps[%zu].name: required string", i), -1;
+    if (member(st, "card") == NULL)
+      return snprintf(err, len, "steps[%zu].card: required string", i), -1;
+    if (json_object_object_get_ex(st, "input", &in) &&
+        !json_object_is_type(in, json_type_object))
+      return snprintf(err, len, "steps[%zu].input: expected an object", i), -1;
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(member(json_object_array_get_idx(steps, j), "name"), name) ==
+          0)
+        return snprintf(err, len, "steps[%zu].name: \"%s\" is used twice", i,
+                        name),
+               -1;
+  }
+  if (json_object_object_get_ex(doc, "trigger", &trig)) {
+    json_object *in = NULL;
+    if (!json_object_is_type(trig, json_type_object) ||
+        member(trig, "card") == NULL)
+      return snprintf(err, len, "trigger.card: required string"), -1;
+    if (json_object_object_get_ex(trig, "input", &in) &&
+        !json_object_is_type(in, json_type_object))
+      return snprintf(err, len, "trigger.input: expected an object"), -1;
+    if (member(trig, "connection") == NULL && member(doc, "connection") == NULL)
+      return snprintf(err, len,
+                      "trigger.connection: required (or a "
+                      "top-level \"connection\")"),
+             -1;
+  }
+  return 0;
+}
+
+static int run_cmd(int argc, char **argv) {
+  static const struct option table[] = {
+      {"json", no_argument, NULL, 'j'},
+      {"once", no_argument, NULL, 'o'},
+      {"interval", required_argument, NULL, 'n'},
+      {"store", required_argument, NULL, 's'},
+      {"plugin-dir", required_argument, NULL, 'd'},
+      {NULL, 0, NULL, 0}};
+  flow f = {.exit_code = WFC_CLI_FAIL, .interval_ms = 30000};
+  const char *store = NULL, *dir = NULL;
+  int c;
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "", table, NULL)) != -1) {
+    char *end = NULL;
+    double s;
+    if (c == 'j') {
+      f.json = 1;
+    } else if (c == 'o') {
+      f.once = 1;
+    } else if (c == 's') {
+      store = optarg;
+    } else if (c == 'd') {
+      dir = optarg;
+    } else if (c == 'n' && (s = strtod(optarg, &end)) >= 0.01 && s <= 86400 &&
+               *end == '\0') {
+      f.interval_ms = (uint64_t)(s * 1000);
+    } else {
+      return wfc__cli_usage(usage, "flow run: bad option \"%s\"",
+                            argv[optind - 1]);
+    }
+  }
+  if (optind + 1 != argc)
+    return wfc__cli_usage(usage, "flow run: expected one FILE");
+  char at[4096];
+  snprintf(at, sizeof at, "@%s", argv[optind]);
+  f.doc = wfc__cli_read_input(at);
+  if (f.doc == NULL)
+    return WFC_CLI_FAIL;
+  char err[512];
+  if (check_doc(f.doc, err, sizeof err) != 0) {
+    json_object_put(f.doc);
+    return wfc__cli_error("flow %s: %s", argv[optind], err);
+  }
+  json_object_object_get_ex(f.doc, "steps", &f.steps);
+  wfc__cli_host h;
+  if (wfc__cli_connmgr_open(&h, store, dir, 1, NULL, &f.m) != 0) {
+    json_object_put(f.doc);
+    return WFC_CLI_FAIL;
+  }
+  f.h = &h;
+  json_object *trig = NULL;
+  int rc = 0;
+  if (json_object_object_get_ex(f.doc, "trigger", &trig)) {
+    json_object *in = NULL;
+    json_object_object_get_ex(trig, "input", &in);
+    const char *conn = member(trig, "connection");
+    /* The flow's own subscription: its name, else its file's path. */
+    char consumer[4200], real[4096];
+    const char *name = member(f.doc, "name");
+    snprintf(consumer, sizeof consumer, "flow:%s",
+             name ? name
+                  : (realpath(argv[optind], real) ? real : argv[optind]));
+    wfc_event_watch_opts o = {.size = sizeof o,
+                              .card = member(trig, "card"),
+                              .connection =
+                                  conn ? conn : member(f.doc, "connection"),
+                              .input = in,
+                              .consumer = consumer};
+    rc = wfc_event_watch_open(f.m, &o, &f.w, err, sizeof err);
+    if (rc != 0)
+      wfc__cli_error("flow %s: trigger: %s", argv[optind], err);
+  }
+  if (rc == 0) {
+    uv_timer_init(&h.loop, &f.timer);
+    uv_signal_init(&h.loop, &f.sigint);
+    f.timer.data = f.sigint.data = &f;
+    uv_signal_start(&f.sigint, on_signal, SIGINT);
+    if (f.w != NULL)
+      poll_now(&f);
+    else
+      start_run(&f, NULL);
+    while ((!f.stop || f.busy) && uv_run(&h.loop, UV_RUN_ONCE) != 0)
+      ;
+    wfc_event_watch_close(f.w);
+    uv_close((uv_handle_t *)&f.timer, NULL);
+    uv_close((uv_handle_t *)&f.sigint, NULL);
+  }
+  json_object_put(f.batch);
+  json_object_put(f.ctx);
+  json_object_put(f.doc);
+  wfc__cli_connmgr_close(&h, f.m);
+  return rc == 0 ? f.exit_code : WFC_CLI_FAIL;
+}
+
+int wfc__cli_flow(int argc, char **argv) {
+  if (argc < 2)
+    return wfc__cli_usage(usage, "flow: missing command");
+  if (strcmp(argv[1], "run") == 0)
+    return run_cmd(argc - 1, argv + 1);
+  return wfc__cli_usage(usage, "flow: unknown command \"%s\"", argv[1]);
+}
