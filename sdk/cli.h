@@ -82,6 +82,26 @@ struct json_object *wfc__cli_read_input(const char *arg);
  * with its state and remedy on stderr. */
 void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status);
 
+/* What the polling commands (event watch, flow run) share: the pause
+ * between polls and SIGINT/SIGTERM, on the host's loop. Set interval_ms
+ * (0: 30 s), on_tick and on_signal (both get arg), then start. */
+typedef struct wfc__cli_pacer {
+  uv_timer_t timer;
+  uv_signal_t sig[2];
+  uint64_t interval_ms;
+  void (*on_tick)(void *arg);
+  void (*on_signal)(void *arg);
+  void *arg;
+} wfc__cli_pacer;
+void wfc__cli_pacer_start(wfc__cli_pacer *p, uv_loop_t *loop);
+/* on_tick once, interval_ms from now. */
+void wfc__cli_pacer_later(wfc__cli_pacer *p);
+/* No more ticks or signals. */
+void wfc__cli_pacer_stop(wfc__cli_pacer *p);
+void wfc__cli_pacer_close(wfc__cli_pacer *p);
+/* --interval S (seconds, 0.01 to 86400) in ms. 0, or -1 when malformed. */
+int wfc__cli_interval(const char *arg, uint64_t *ms);
+
 /* Prints v (borrowed) as pretty JSON and a newline on stdout. */
 void wfc__cli_print_json(struct json_object *v);
 

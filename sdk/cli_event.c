@@ -26,9 +26,7 @@ typedef struct watch {
   wfc_connmgr *m;
   wfc_event_watch *w;
   const char *conn;
-  uv_timer_t timer;
-  uv_signal_t sigint, sigterm;
-  uint64_t interval_ms;
+  wfc__cli_pacer pace;
   int json, once, exit_before_ack;
   int stop, polling, exit_code;
 } watch;
@@ -37,22 +35,19 @@ static void poll_now(watch *x);
 
 static void stop(watch *x) {
   x->stop = 1;
-  uv_timer_stop(&x->timer);
-  uv_signal_stop(&x->sigint);
-  uv_signal_stop(&x->sigterm);
+  wfc__cli_pacer_stop(&x->pace);
 }
 
-static void on_signal(uv_signal_t *s, int signum) {
-  watch *x = s->data;
-  (void)signum;
+static void on_signal(void *arg) {
+  watch *x = arg;
   if (!x->json)
     fprintf(stderr, "wfc: stopping\n");
   x->exit_code = WFC_CLI_OK;
   stop(x);
 }
 
-static void on_timer(uv_timer_t *t) {
-  poll_now(t->data);
+static void on_tick(void *arg) {
+  poll_now(arg);
 }
 
 static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
@@ -73,7 +68,7 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
       x->exit_code = WFC_CLI_FAIL;
       stop(x);
     } else {
-      uv_timer_start(&x->timer, on_timer, x->interval_ms, 0);
+      wfc__cli_pacer_later(&x->pace);
     }
     return;
   }
@@ -133,7 +128,7 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
     stop(x);
     return;
   }
-  uv_timer_start(&x->timer, on_timer, x->interval_ms, 0);
+  wfc__cli_pacer_later(&x->pace);
 }
 
 static void poll_now(watch *x) {
@@ -187,15 +182,13 @@ static int watch_cmd(int argc, char **argv) {
       {"store", required_argument, NULL, 's'},
       {"plugin-dir", required_argument, NULL, 'd'},
       {NULL, 0, NULL, 0}};
-  watch x = {.exit_code = WFC_CLI_FAIL, .interval_ms = 30000};
+  watch x = {.exit_code = WFC_CLI_FAIL};
   const char *card = NULL, *store = NULL, *dir = NULL;
   json_object *in = json_object_new_object();
   int c;
   optind = 0;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", table, NULL)) != -1) {
-    char *end = NULL;
-    double s;
     switch (c) {
     case 'j':
       x.json = 1;
@@ -227,15 +220,13 @@ static int watch_cmd(int argc, char **argv) {
       break;
     }
     case 'n':
-      s = strtod(optarg, &end);
-      if (end == optarg || *end != '\0' || !(s >= 0.01 && s <= 86400)) {
+      if (wfc__cli_interval(optarg, &x.pace.interval_ms) != 0) {
         json_object_put(in);
         return wfc__cli_usage(usage,
                               "event watch: --interval wants seconds "
                               "(0.01 to 86400), got \"%s\"",
                               optarg);
       }
-      x.interval_ms = (uint64_t)(s * 1000);
       break;
     case 'o':
       x.once = 1;
@@ -278,12 +269,10 @@ static int watch_cmd(int argc, char **argv) {
   if (rc != 0) {
     wfc__cli_error("%s", err);
   } else {
-    uv_timer_init(&h.loop, &x.timer);
-    uv_signal_init(&h.loop, &x.sigint);
-    uv_signal_init(&h.loop, &x.sigterm);
-    x.timer.data = x.sigint.data = x.sigterm.data = &x;
-    uv_signal_start(&x.sigint, on_signal, SIGINT);
-    uv_signal_start(&x.sigterm, on_signal, SIGTERM);
+    x.pace.on_tick = on_tick;
+    x.pace.on_signal = on_signal;
+    x.pace.arg = &x;
+    wfc__cli_pacer_start(&x.pace, &h.loop);
     poll_now(&x);
     /* A poll in flight when stopped is let finish (its batch is neither
      * printed nor acknowledged: the next run gets it), so no card call
@@ -291,9 +280,7 @@ static int watch_cmd(int argc, char **argv) {
     while ((!x.stop || x.polling) && uv_run(&h.loop, UV_RUN_ONCE) != 0)
       ;
     wfc_event_watch_close(x.w);
-    uv_close((uv_handle_t *)&x.timer, NULL);
-    uv_close((uv_handle_t *)&x.sigint, NULL);
-    uv_close((uv_handle_t *)&x.sigterm, NULL);
+    wfc__cli_pacer_close(&x.pace);
   }
   wfc__cli_connmgr_close(&h, x.m);
   return rc == 0 ? x.exit_code : WFC_CLI_FAIL;

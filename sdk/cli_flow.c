@@ -42,9 +42,7 @@ typedef struct flow {
   json_object *doc;   /* the flow file (owned) */
   json_object *steps; /* borrowed from doc */
   wfc_event_watch *w; /* NULL without a trigger */
-  uv_timer_t timer;
-  uv_signal_t sigint;
-  uint64_t interval_ms;
+  wfc__cli_pacer pace;
   int json, once, stop, busy, exit_code;
   /* The run in progress. */
   json_object *batch; /* events of the batch (owned) */
@@ -57,8 +55,8 @@ typedef struct flow {
 static void poll_now(flow *f);
 static void run_step(flow *f);
 
-static void on_timer(uv_timer_t *t) {
-  poll_now(t->data);
+static void on_tick(void *arg) {
+  poll_now(arg);
 }
 
 /* ---- references -----------------------------------------------------------
@@ -222,8 +220,7 @@ static json_object *expand(json_object *v, json_object *ctx, const char *where,
 static void stop(flow *f, int code) {
   f->exit_code = code;
   f->stop = 1;
-  uv_timer_stop(&f->timer);
-  uv_signal_stop(&f->sigint);
+  wfc__cli_pacer_stop(&f->pace);
 }
 
 static const char *member(json_object *o, const char *k) {
@@ -245,7 +242,7 @@ static void batch_done(flow *f) {
     stop(f, rc == 0 ? WFC_CLI_OK : WFC_CLI_FAIL);
     return;
   }
-  uv_timer_start(&f->timer, on_timer, f->interval_ms, 0);
+  wfc__cli_pacer_later(&f->pace);
 }
 
 static void next_run(flow *f);
@@ -284,7 +281,7 @@ static void run_done(flow *f, int ok, const char *error) {
     if (f->once)
       stop(f, WFC_CLI_FAIL);
     else
-      uv_timer_start(&f->timer, on_timer, f->interval_ms, 0);
+      wfc__cli_pacer_later(&f->pace);
     return;
   }
   int rc = wfc_event_watch_accept(f->w, t);
@@ -394,7 +391,7 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
     if (f->once)
       stop(f, WFC_CLI_FAIL);
     else
-      uv_timer_start(&f->timer, on_timer, f->interval_ms, 0);
+      wfc__cli_pacer_later(&f->pace);
     return;
   }
   if (b->first) { /* the start is stored: now the first real poll */
@@ -420,9 +417,8 @@ static void poll_now(flow *f) {
   f->busy = 1;
 }
 
-static void on_signal(uv_signal_t *s, int signum) {
-  (void)signum;
-  stop(s->data, WFC_CLI_OK);
+static void on_signal(void *arg) {
+  stop(arg, WFC_CLI_OK);
 }
 
 /* ---- the file
@@ -488,14 +484,12 @@ static int run_cmd(int argc, char **argv) {
       {"store", required_argument, NULL, 's'},
       {"plugin-dir", required_argument, NULL, 'd'},
       {NULL, 0, NULL, 0}};
-  flow f = {.exit_code = WFC_CLI_FAIL, .interval_ms = 30000};
+  flow f = {.exit_code = WFC_CLI_FAIL};
   const char *store = NULL, *dir = NULL;
   int c;
   optind = 0;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", table, NULL)) != -1) {
-    char *end = NULL;
-    double s;
     if (c == 'j') {
       f.json = 1;
     } else if (c == 'o') {
@@ -504,10 +498,7 @@ static int run_cmd(int argc, char **argv) {
       store = optarg;
     } else if (c == 'd') {
       dir = optarg;
-    } else if (c == 'n' && (s = strtod(optarg, &end)) >= 0.01 && s <= 86400 &&
-               *end == '\0') {
-      f.interval_ms = (uint64_t)(s * 1000);
-    } else {
+    } else if (c != 'n' || wfc__cli_interval(optarg, &f.pace.interval_ms)) {
       return wfc__cli_usage(usage, "flow run: bad option \"%s\"",
                             argv[optind - 1]);
     }
@@ -554,10 +545,10 @@ static int run_cmd(int argc, char **argv) {
       wfc__cli_error("flow %s: trigger: %s", argv[optind], err);
   }
   if (rc == 0) {
-    uv_timer_init(&h.loop, &f.timer);
-    uv_signal_init(&h.loop, &f.sigint);
-    f.timer.data = f.sigint.data = &f;
-    uv_signal_start(&f.sigint, on_signal, SIGINT);
+    f.pace.on_tick = on_tick;
+    f.pace.on_signal = on_signal;
+    f.pace.arg = &f;
+    wfc__cli_pacer_start(&f.pace, &h.loop);
     if (f.w != NULL)
       poll_now(&f);
     else
@@ -565,8 +556,7 @@ static int run_cmd(int argc, char **argv) {
     while ((!f.stop || f.busy) && uv_run(&h.loop, UV_RUN_ONCE) != 0)
       ;
     wfc_event_watch_close(f.w);
-    uv_close((uv_handle_t *)&f.timer, NULL);
-    uv_close((uv_handle_t *)&f.sigint, NULL);
+    wfc__cli_pacer_close(&f.pace);
   }
   json_object_put(f.batch);
   json_object_put(f.ctx);

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,4 +213,53 @@ void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status) {
             json_object_get_string(json_object_object_get(c, "state")),
             json_object_get_string(v));
   json_object_put(c);
+}
+
+static void pacer_tick(uv_timer_t *t) {
+  wfc__cli_pacer *p = t->data;
+  p->on_tick(p->arg);
+}
+
+static void pacer_signal(uv_signal_t *s, int signum) {
+  wfc__cli_pacer *p = s->data;
+  (void)signum;
+  p->on_signal(p->arg);
+}
+
+void wfc__cli_pacer_start(wfc__cli_pacer *p, uv_loop_t *loop) {
+  static const int signums[2] = {SIGINT, SIGTERM};
+  if (p->interval_ms == 0)
+    p->interval_ms = 30000;
+  uv_timer_init(loop, &p->timer);
+  p->timer.data = p;
+  for (int i = 0; i < 2; i++) {
+    uv_signal_init(loop, &p->sig[i]);
+    p->sig[i].data = p;
+    uv_signal_start(&p->sig[i], pacer_signal, signums[i]);
+  }
+}
+
+void wfc__cli_pacer_later(wfc__cli_pacer *p) {
+  uv_timer_start(&p->timer, pacer_tick, p->interval_ms, 0);
+}
+
+void wfc__cli_pacer_stop(wfc__cli_pacer *p) {
+  uv_timer_stop(&p->timer);
+  uv_signal_stop(&p->sig[0]);
+  uv_signal_stop(&p->sig[1]);
+}
+
+void wfc__cli_pacer_close(wfc__cli_pacer *p) {
+  uv_close((uv_handle_t *)&p->timer, NULL);
+  uv_close((uv_handle_t *)&p->sig[0], NULL);
+  uv_close((uv_handle_t *)&p->sig[1], NULL);
+}
+
+int wfc__cli_interval(const char *arg, uint64_t *ms) {
+  char *end = NULL;
+  double s = strtod(arg, &end);
+  if (end == arg || *end != '\0' || !(s >= 0.01 && s <= 86400))
+    return -1;
+  *ms = (uint64_t)(s * 1000);
+  return 0;
 }
