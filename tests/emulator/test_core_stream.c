@@ -45,26 +45,38 @@ static void hex_digest(EVP_MD_CTX *md, char out[65]) {
     snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-static void upload(fx *f, uint64_t size, int chunked) {
+/* Runs q with a generated body of size bytes as its upload (q's read
+ * callback is set here); returns tclient_do's result. *sent (may be NULL)
+ * gets how many bytes the client read, hex (may be NULL) their SHA-256. */
+static int send_gen(fx *f, treq *q, uint64_t size, tresp *r, uint64_t *sent,
+                    char hex[65]) {
   gen g = {0, size, EVP_MD_CTX_new()};
   EVP_DigestInit_ex(g.md, EVP_sha256(), NULL);
+  q->read = gen_read;
+  q->read_ctx = &g;
+  int rc = tclient_do(f->c, q, r);
+  q->read_ctx = NULL;
+  if (sent != NULL)
+    *sent = g.pos;
+  if (hex != NULL)
+    hex_digest(g.md, hex);
+  EVP_MD_CTX_free(g.md);
+  return rc;
+}
+
+static void upload(fx *f, uint64_t size, int chunked) {
   static const char *const hdr[] = {"Content-Type: application/octet-stream",
                                     NULL};
-  treq q = {0};
-  q.method = "PUT";
-  q.url = u(f, "/__emulator/debug/sink");
-  q.headers = hdr;
-  q.read = gen_read;
-  q.read_ctx = &g;
-  q.upload_size = chunked ? -1 : (int64_t)size;
-  q.timeout_ms = 120000;
+  treq q = {.method = "PUT",
+            .url = u(f, "/__emulator/debug/sink"),
+            .headers = hdr,
+            .upload_size = chunked ? -1 : (int64_t)size,
+            .timeout_ms = 120000};
   tresp r;
-  assert_int_equal(tclient_do(f->c, &q, &r), 0);
+  char hex[65];
+  assert_int_equal(send_gen(f, &q, size, &r, NULL, hex), 0);
   assert_int_equal(r.status, 200);
   json_object *o = tresp_json(&r);
-  char hex[65];
-  hex_digest(g.md, hex);
-  EVP_MD_CTX_free(g.md);
   assert_int_equal(json_object_get_int64(tjson_get(o, "bytes")), (int64_t)size);
   assert_string_equal(tjson_str(o, "sha256"), hex);
   /* It did arrive in pieces. */
@@ -139,16 +151,10 @@ static void test_body_cap_413(void **state) {
   free(body);
 
   /* Chunked, no length announced: read up to the cap, then refused. */
-  gen g = {0, n, EVP_MD_CTX_new()};
-  EVP_DigestInit_ex(g.md, EVP_sha256(), NULL);
-  treq q = {0};
-  q.method = "POST";
-  q.url = u(f, "/__emulator/debug/echo");
-  q.read = gen_read;
-  q.read_ctx = &g;
-  q.upload_size = -1;
-  tclient_do(f->c, &q, &r);
-  EVP_MD_CTX_free(g.md);
+  treq q = {.method = "POST",
+            .url = u(f, "/__emulator/debug/echo"),
+            .upload_size = -1};
+  send_gen(f, &q, n, &r, NULL, NULL);
   assert_int_equal(r.status, 413);
   tresp_free(&r);
 
@@ -168,17 +174,12 @@ static void test_body_cap_413(void **state) {
 
 static void test_sink_can_refuse_midway(void **state) {
   fx *f = *state;
-  gen g = {0, 8u * 1024 * 1024, EVP_MD_CTX_new()};
-  EVP_DigestInit_ex(g.md, EVP_sha256(), NULL);
-  treq q = {0};
-  q.method = "PUT";
-  q.url = u(f, "/__emulator/debug/sink?failAfter=1000000");
-  q.read = gen_read;
-  q.read_ctx = &g;
-  q.upload_size = (int64_t)g.total;
+  const uint64_t size = 8u * 1024 * 1024;
+  treq q = {.method = "PUT",
+            .url = u(f, "/__emulator/debug/sink?failAfter=1000000"),
+            .upload_size = (int64_t)size};
   tresp r;
-  tclient_do(f->c, &q, &r);
-  EVP_MD_CTX_free(g.md);
+  send_gen(f, &q, size, &r, NULL, NULL);
   assert_int_equal(r.status, 413);
   json_object *o = tresp_json(&r);
   assert_string_equal(tjson_str(o, "error.code"), "RequestEntityTooLarge");
@@ -204,20 +205,15 @@ static void test_early_answer_skips_upload(void **state) {
                   &r);
   assert_int_equal(r.status, 201);
   tresp_free(&r);
-  gen g = {0, BIG, EVP_MD_CTX_new()};
-  EVP_DigestInit_ex(g.md, EVP_sha256(), NULL);
-  treq q = {0};
-  q.method = "PUT";
-  q.url = u(f, "/__emulator/debug/sink");
-  q.read = gen_read;
-  q.read_ctx = &g;
-  q.upload_size = (int64_t)BIG;
-  q.timeout_ms = 60000;
-  tclient_do(f->c, &q, &r);
-  EVP_MD_CTX_free(g.md);
+  treq q = {.method = "PUT",
+            .url = u(f, "/__emulator/debug/sink"),
+            .upload_size = (int64_t)BIG,
+            .timeout_ms = 60000};
+  uint64_t sent = 0;
+  send_gen(f, &q, BIG, &r, &sent, NULL);
   assert_int_equal(r.status, 503);
   assert_string_equal(tresp_header(&r, "Retry-After"), "2");
-  assert_true(g.pos < 1024 * 1024);
+  assert_true(sent < 1024 * 1024);
   tresp_free(&r);
   /* The same client goes on (on a new connection). */
   tclient_request(f->c, "GET", u(f, "/__emulator/health"), NULL, NULL, &r);
