@@ -9,6 +9,7 @@
 #include "events.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,13 +160,19 @@ int wfc__event_watch_open_at(wfc_runtime *rt, wfc__store *st, wfc_conn *conn,
   w->input =
       o->input != NULL ? sorted_copy(o->input) : json_object_new_object();
   w->sub_key = wfc__event_sub_key(w->input);
-  if (w->sub_key != NULL && o->consumer != NULL && *o->consumer != '\0') {
+  /* Members appended to the options are read only when the caller's
+   * struct has them (size-prefixed, append-only like the ABI's). */
+  const char *consumer =
+      o->size >= offsetof(wfc_event_watch_opts, consumer) + sizeof(char *)
+          ? o->consumer
+          : NULL;
+  if (w->sub_key != NULL && consumer != NULL && *consumer != '\0') {
     /* "consumer input": the input is JSON, so no consumer name can make
      * two keys collide unless both parts are equal. */
-    size_t k = strlen(o->consumer) + strlen(w->sub_key) + 2;
+    size_t k = strlen(consumer) + strlen(w->sub_key) + 2;
     char *key = malloc(k);
     if (key != NULL)
-      snprintf(key, k, "%s %s", o->consumer, w->sub_key);
+      snprintf(key, k, "%s %s", consumer, w->sub_key);
     free(w->sub_key);
     w->sub_key = key;
   }

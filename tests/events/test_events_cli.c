@@ -296,6 +296,15 @@ static void flow_runs_steps_per_event(void **state) {
   assert_int_equal(wuser_run(&u, &p, run_once), 0);
   assert_non_null(strstr(p.stdout_, "\"status\":\"ok\""));
   assert_non_null(strstr(p.stdout_, "\"echo\":"));
+  /* The example in the README passes the checks (its connection is not
+   * in this store). */
+  char example[512];
+  snprintf(example, sizeof example, "%s/examples/flow.json",
+           getenv("WFC_SOURCE_DIR") ? getenv("WFC_SOURCE_DIR")
+                                    : WFC_SOURCE_DIR);
+  const char *const run_example[] = {"flow", "run", example, "--once", NULL};
+  assert_int_equal(wuser_run(&u, &p, run_example), 1);
+  assert_non_null(strstr(p.stderr_, "no connection \"alice\""));
   const char *broken =
       flow_file("broken", "{\"steps\": [{\"card\": \"list_folders\"}]}");
   const char *const run_broken[] = {"flow", "run", broken, NULL};
