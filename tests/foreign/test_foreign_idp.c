@@ -48,6 +48,7 @@
 
 #include "browser.h"
 #include "emu_proc.h"
+#include "o365_fixture.h"
 #include "tclient.h"
 #include "wfc/host.h"
 #include "wfc_proc.h"
@@ -58,6 +59,9 @@ static struct {
   const char *authority, *graph, *tenant, *client_id, *user, *password;
   int ours; /* 1: we started idp.mjs (its /__idp/stats counts requests) */
 } idp;
+typedef o365_outcome outcome;
+#define outcome_free o365_outcome_free
+
 static emu_proc *node_idp;
 static uv_loop_t loop;
 static wfc_runtime *rt;
@@ -70,28 +74,6 @@ static const char *env_or(const char *name, const char *dflt) {
 
 /* ---- hooks --------------------------------------------------------------- */
 
-typedef struct outcome {
-  int done, status;
-  char message[1024];
-  json_object *output, *detail;
-} outcome;
-
-static void on_done(void *arg, wfc_call *call, const wfc_outcome *o) {
-  (void)call;
-  outcome *r = arg;
-  r->done++;
-  r->status = o->status;
-  snprintf(r->message, sizeof r->message, "%s", o->message ? o->message : "");
-  r->output = o->output ? json_object_get(o->output) : NULL;
-  r->detail = o->detail ? json_object_get(o->detail) : NULL;
-}
-
-static void outcome_free(outcome *o) {
-  json_object_put(o->output);
-  json_object_put(o->detail);
-  memset(o, 0, sizeof *o);
-}
-
 static json_object *params(void) {
   json_object *p = json_object_new_object();
   json_object_object_add(p, "environment", json_object_new_string("preview"));
@@ -99,15 +81,11 @@ static json_object *params(void) {
   return p;
 }
 
-/* Runs hook h with {params, key: value (transferred), ...} to completion. */
+/* Runs hook h with in (transferred) plus the connection's params. */
 static void hook(wfc_conn_hook h, json_object *in, outcome *o) {
-  memset(o, 0, sizeof *o);
   json_object_object_add(in, "params", params());
-  wfc_invoke how = {sizeof how, .on_done = on_done, .arg = o};
-  assert_int_equal(wfc_runtime_conn_hook(rt, "o365mail", h, in, &how, NULL), 0);
+  o365_hook_run(rt, &loop, h, in, o);
   json_object_put(in);
-  while (!o->done)
-    uv_run(&loop, UV_RUN_ONCE);
 }
 
 static json_object *with(const char *key, json_object *value) {

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "emu_proc.h"
+#include "o365_fixture.h"
 #include "tclient.h"
 #include "wfc/host.h"
 
@@ -33,39 +34,13 @@ static emu_proc *emu;
 static uv_loop_t loop;
 static wfc_runtime *rt;
 
-typedef struct outcome {
-  int done;
-  int status;
-  char message[1024];
-  json_object *output;
-  json_object *detail;
-} outcome;
-
-static void on_done(void *arg, wfc_call *call, const wfc_outcome *o) {
-  (void)call;
-  outcome *r = arg;
-  r->done++;
-  r->status = o->status;
-  snprintf(r->message, sizeof r->message, "%s", o->message ? o->message : "");
-  r->output = o->output ? json_object_get(o->output) : NULL;
-  r->detail = o->detail ? json_object_get(o->detail) : NULL;
-}
-
-static void outcome_free(outcome *o) {
-  json_object_put(o->output);
-  json_object_put(o->detail);
-  memset(o, 0, sizeof *o);
-}
+typedef o365_outcome outcome;
+#define outcome_free o365_outcome_free
 
 /* Runs one hook of the o365mail connection type to completion. input is
  * borrowed. */
 static void hook(wfc_conn_hook h, json_object *input, outcome *o) {
-  memset(o, 0, sizeof *o);
-  wfc_invoke how = {sizeof how, .on_done = on_done, .arg = o};
-  assert_int_equal(wfc_runtime_conn_hook(rt, "o365mail", h, input, &how, NULL),
-                   0);
-  while (!o->done)
-    uv_run(&loop, UV_RUN_ONCE);
+  o365_hook_run(rt, &loop, h, input, o);
   if (o->status != 0)
     fprintf(stderr, "hook %d failed: %s\n", (int)h, o->message);
 }

@@ -81,12 +81,12 @@ void o365_outcome_free(o365_outcome *o) {
 }
 
 /* Runs a connection-type hook to completion. input borrowed. */
-static int run_hook(o365_fixture *fx, wfc_conn_hook h, json_object *input,
-                    o365_outcome *out) {
+int o365_hook_run(wfc_runtime *rt, struct uv_loop_s *loop, wfc_conn_hook h,
+                  json_object *input, o365_outcome *out) {
   outcome_init(out);
   run_state s = {out, 0};
   wfc_invoke how = {sizeof how, .on_done = on_run_done, .arg = &s};
-  int rc = wfc_runtime_conn_hook(fx->rt, "o365mail", h, input, &how, NULL);
+  int rc = wfc_runtime_conn_hook(rt, "o365mail", h, input, &how, NULL);
   if (rc != 0) {
     out->status = rc;
     snprintf(out->message, sizeof out->message, "hook %d did not start: %d",
@@ -94,8 +94,13 @@ static int run_hook(o365_fixture *fx, wfc_conn_hook h, json_object *input,
     return rc;
   }
   while (!s.done)
-    uv_run(&fx->loop, UV_RUN_ONCE);
+    uv_run(loop, UV_RUN_ONCE);
   return out->status;
+}
+
+static int run_hook(o365_fixture *fx, wfc_conn_hook h, json_object *input,
+                    o365_outcome *out) {
+  return o365_hook_run(fx->rt, &fx->loop, h, input, out);
 }
 
 int o365_fixture_run_on(o365_fixture *fx, wfc_conn *conn, const char *card_id,

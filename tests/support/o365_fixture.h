@@ -88,6 +88,11 @@ int o365_fixture_run(o365_fixture *fx, const char *card_id,
 int o365_fixture_run_on(o365_fixture *fx, wfc_conn *conn, const char *card_id,
                         const char *input_json, o365_outcome *out);
 void o365_outcome_free(o365_outcome *o);
+/* Runs hook h of the o365mail connection type in rt (input borrowed) and
+ * runs loop until it completes; for tests that drive the hooks without a
+ * fixture (their own runtime). out as for o365_fixture_run. */
+int o365_hook_run(wfc_runtime *rt, struct uv_loop_s *loop, wfc_conn_hook h,
+                  json_object *input, o365_outcome *out);
 
 /* Puts a committed file (data, len bytes) into the runtime's blob store in
  * its documented layout (sdk/blob.h: data file + JSON sidecar) and writes
