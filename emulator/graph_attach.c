@@ -29,9 +29,7 @@ static emu_attachment *path_attachment(graph_ctx *c, emu_message **mo) {
 
 static void h_list(emu_req *r) {
   graph_ctx c;
-  if (graph_begin(r, GRAPH_READ, &c))
-    return;
-  emu_message *m = graph_path_message(&c);
+  emu_message *m = graph_begin_message(r, GRAPH_READ, &c);
   if (!m)
     return;
   json_object *items = json_object_new_array();
@@ -96,9 +94,7 @@ static void h_value(emu_req *r) {
 
 static void h_add(emu_req *r) {
   graph_ctx c;
-  if (graph_begin(r, GRAPH_WRITE, &c))
-    return;
-  emu_message *m = graph_path_message(&c);
+  emu_message *m = graph_begin_message(r, GRAPH_WRITE, &c);
   if (!m)
     return;
   json_object *b = graph_body_object(&c);
@@ -136,9 +132,7 @@ static void expiry_iso(const emu_upload *u, char *buf) {
 
 static void h_create_session(emu_req *r) {
   graph_ctx c;
-  if (graph_begin(r, GRAPH_WRITE, &c))
-    return;
-  emu_message *m = graph_path_message(&c);
+  emu_message *m = graph_begin_message(r, GRAPH_WRITE, &c);
   if (!m)
     return;
   json_object *b = graph_body_object(&c);

@@ -210,6 +210,11 @@ emu_message *graph_path_message(graph_ctx *c) {
   return m;
 }
 
+emu_message *graph_begin_message(emu_req *r, enum graph_need need,
+                                 graph_ctx *c) {
+  return graph_begin(r, need, c) ? NULL : graph_path_message(c);
+}
+
 emu_folder *graph_folder(graph_ctx *c, const char *id) {
   emu_folder *f = emu_folder_find(c->mb, id);
   if (!f)

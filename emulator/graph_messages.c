@@ -114,9 +114,7 @@ static void reply_message(graph_ctx *c, int status, emu_message *m) {
 
 static void h_get(emu_req *r) {
   graph_ctx c;
-  if (graph_begin(r, GRAPH_READ, &c))
-    return;
-  emu_message *m = graph_path_message(&c);
+  emu_message *m = graph_begin_message(r, GRAPH_READ, &c);
   if (m)
     reply_message(&c, 200, m);
 }
@@ -232,9 +230,7 @@ static bool is_draft(const emu_message *m) {
 
 static void h_patch(emu_req *r) {
   graph_ctx c;
-  if (graph_begin(r, GRAPH_WRITE, &c))
-    return;
-  emu_message *m = graph_path_message(&c);
+  emu_message *m = graph_begin_message(r, GRAPH_WRITE, &c);
   if (!m)
     return;
   json_object *b = graph_body_object(&c);
@@ -269,9 +265,7 @@ static void h_patch(emu_req *r) {
 
 static void h_delete(emu_req *r) {
   graph_ctx c;
-  if (graph_begin(r, GRAPH_WRITE, &c))
-    return;
-  emu_message *m = graph_path_message(&c);
+  emu_message *m = graph_begin_message(r, GRAPH_WRITE, &c);
   if (!m)
     return;
   if (!strcmp(m->folder->wellknown, "recoverableitemsdeletions")) {
@@ -285,9 +279,7 @@ static void h_delete(emu_req *r) {
 
 static void h_move_copy(emu_req *r) {
   graph_ctx c;
-  if (graph_begin(r, GRAPH_WRITE, &c))
-    return;
-  emu_message *m = graph_path_message(&c);
+  emu_message *m = graph_begin_message(r, GRAPH_WRITE, &c);
   if (!m)
     return;
   json_object *b = graph_body_object(&c);
@@ -323,9 +315,7 @@ static void h_move_copy(emu_req *r) {
 
 static void h_value(emu_req *r) {
   graph_ctx c;
-  if (graph_begin(r, GRAPH_READ, &c))
-    return;
-  emu_message *m = graph_path_message(&c);
+  emu_message *m = graph_begin_message(r, GRAPH_READ, &c);
   if (!m)
     return;
   int64_t size = 0;
@@ -507,9 +497,7 @@ static int send_checks(graph_ctx *c, emu_message *m) {
 
 static void h_send(emu_req *r) {
   graph_ctx c;
-  if (graph_begin(r, GRAPH_SEND, &c))
-    return;
-  emu_message *m = graph_path_message(&c);
+  emu_message *m = graph_begin_message(r, GRAPH_SEND, &c);
   if (!m)
     return;
   size_t len = 0;

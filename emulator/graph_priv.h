@@ -52,6 +52,10 @@ emu_folder *graph_folder(graph_ctx *c, const char *id);
 /* The message named by the path's {id}, checked to be in {folder} when the
  * path has one (.../mailFolders/{folder}/messages/{id}). */
 emu_message *graph_path_message(graph_ctx *c);
+/* graph_begin, then graph_path_message: the message, or NULL with the
+ * response already set (a handler's usual start). */
+emu_message *graph_begin_message(emu_req *r, enum graph_need need,
+                                 graph_ctx *c);
 
 /* "$metadata#users('id')/<what>" absolute context URL (malloc'd). */
 char *graph_context_url(graph_ctx *c, const char *what);
