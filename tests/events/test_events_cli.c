@@ -6,6 +6,7 @@
  * each once: also across a run that exits after printing and before the
  * acknowledgement (--exit-before-ack, what a crash leaves), and across an
  * expired delta link. */
+#include <signal.h>
 #include <stddef.h>
 #include <unistd.h>
 
@@ -169,6 +170,27 @@ static void watch_prints_each_message_once(void **state) {
   assert_string_equal(subj, "cli-6");
 }
 
+/* Without --once: polls every --interval until SIGTERM, printing each new
+ * message as it comes; the stop is clean (exit 0). */
+static void watch_loop_until_signal(void **state) {
+  (void)state;
+  wproc p;
+  char line[4096];
+  wuser_spawn(&u, &p, WATCH("--json", "--interval", "0.2"));
+  inject("loop-1");
+  wproc_read_line(&p, line, sizeof line);
+  assert_non_null(strstr(line, "\"subject\":\"loop-1\""));
+  inject("loop-2");
+  wproc_read_line(&p, line, sizeof line);
+  assert_non_null(strstr(line, "\"subject\":\"loop-2\""));
+  kill(p.pid, SIGTERM);
+  assert_int_equal(wuser_finish(&u, &p), 0);
+  /* Both were acknowledged: the next run has nothing. */
+  char subj[256];
+  assert_int_equal(wuser_run(&u, &p, WATCH("--once", "--json")), 0);
+  assert_int_equal(events_of(&p, subj, sizeof subj), 0);
+}
+
 static void watch_refusals_name_the_cause(void **state) {
   (void)state;
   wproc p;
@@ -315,6 +337,7 @@ static void flow_runs_steps_per_event(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(watch_prints_each_message_once),
+      cmocka_unit_test(watch_loop_until_signal),
       cmocka_unit_test(watch_refusals_name_the_cause),
       cmocka_unit_test(flow_runs_steps_per_event),
   };
