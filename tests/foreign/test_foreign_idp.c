@@ -64,6 +64,7 @@ typedef o365_outcome outcome;
 
 static emu_proc *node_idp;
 static uv_loop_t loop;
+static int loop_ok; /* loop initialised */
 static wfc_runtime *rt;
 static char dir[128], store[192], wfc_bin[512], plugin_dir[512];
 
@@ -247,31 +248,15 @@ static int setup(void **state) {
     return -1;
   snprintf(store, sizeof store, "%s/store.db", dir);
 
-  char so[1024], err[512];
-  snprintf(so, sizeof so, "%s/wfc-o365mail.so", plugin_dir);
-  if (uv_loop_init(&loop) != 0 || wfc_runtime_new(&loop, NULL, &rt) != 0)
+  if (uv_loop_init(&loop) != 0)
     return -1;
-  if (wfc_runtime_load(rt, so, NULL, err, sizeof err) != 0) {
-    fprintf(stderr, "%s\n", err);
-    return -1;
-  }
-  return 0;
-}
-
-static void closed(void *arg) {
-  *(int *)arg = 1;
+  loop_ok = 1;
+  return o365_runtime_up(&loop, NULL, &rt);
 }
 
 static int teardown(void **state) {
   (void)state;
-  int rc = 0, done = 0;
-  if (rt != NULL) { /* NULL when the set-up failed before it */
-    wfc_runtime_close(rt, closed, &done);
-    while (!done)
-      uv_run(&loop, UV_RUN_ONCE);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    rc = uv_loop_close(&loop);
-  }
+  int rc = loop_ok ? o365_runtime_down(&loop, rt) : 0;
   if (node_idp != NULL && emu_proc_stop(node_idp) != 0)
     rc = -1;
   char cmd[256];

@@ -231,31 +231,14 @@ static int setup(void **state) {
   unsetenv("O365MAIL_PREVIEW_CLIENT_SECRET");
   setenv("O365MAIL_PRODUCTION_CLIENT_ID", PROD, 1);
   setenv("O365MAIL_PRODUCTION_CLIENT_SECRET", PROD_SECRET, 1);
-  if (uv_loop_init(&loop) != 0 || wfc_runtime_new(&loop, NULL, &rt) != 0)
+  if (uv_loop_init(&loop) != 0)
     return -1;
-  const char *bd = getenv("WFC_BUILD_DIR");
-  char so[1024], err[512];
-  snprintf(so, sizeof so, "%s/plugins/wfc-o365mail.so",
-           bd ? bd : WFC_BUILD_DIR); /* ctest sets it; else the configured */
-  if (wfc_runtime_load(rt, so, NULL, err, sizeof err) != 0) {
-    fprintf(stderr, "%s\n", err);
-    return -1;
-  }
-  return 0;
-}
-
-static void closed(void *arg) {
-  *(int *)arg = 1;
+  return o365_runtime_up(&loop, NULL, &rt);
 }
 
 static int teardown(void **state) {
   (void)state;
-  int done = 0;
-  wfc_runtime_close(rt, closed, &done);
-  while (!done)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  int rc = uv_loop_close(&loop);
+  int rc = o365_runtime_down(&loop, rt);
   int erc = emu_proc_stop(emu);
   return rc == 0 && erc == 0 ? 0 : -1;
 }

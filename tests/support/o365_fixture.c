@@ -440,21 +440,49 @@ static o365_fixture *start(const char *config, json_object *doc,
   wfc_runtime_opts ro = {sizeof ro, .blob_dir = fx->blob_dir,
                          .check_outputs = 1,
                          .http_timeout_ms = http_timeout_ms};
-  if (wfc_runtime_new(&fx->loop, &ro, &fx->rt) != 0) {
-    fprintf(stderr, "fixture: wfc_runtime_new failed\n");
-    o365_fixture_free(fx);
-    return NULL;
-  }
-  const char *bd = getenv("WFC_BUILD_DIR");
-  char so[1024], err[512];
-  snprintf(so, sizeof so, "%s/plugins/wfc-o365mail.so",
-           bd && *bd ? bd : WFC_BUILD_DIR);
-  if (wfc_runtime_load(fx->rt, so, NULL, err, sizeof err) != 0) {
-    fprintf(stderr, "fixture: %s\n", err);
+  if (o365_runtime_up(&fx->loop, &ro, &fx->rt) != 0) {
     o365_fixture_free(fx);
     return NULL;
   }
   return fx;
+}
+
+static void closed(void *arg) {
+  *(int *)arg = 1;
+}
+
+int o365_runtime_up(struct uv_loop_s *loop, const wfc_runtime_opts *opts,
+                    wfc_runtime **rt) {
+  *rt = NULL;
+  if (wfc_runtime_new(loop, opts, rt) != 0) {
+    fprintf(stderr, "fixture: wfc_runtime_new failed\n");
+    *rt = NULL;
+    return -1;
+  }
+  const char *bd = getenv("WFC_BUILD_DIR");
+  char so[1024], err[512];
+  snprintf(so, sizeof so, "%s/plugins/wfc-o365mail.so",
+           bd && *bd ? bd : WFC_BUILD_DIR); /* ctest sets it */
+  if (wfc_runtime_load(*rt, so, NULL, err, sizeof err) != 0) {
+    fprintf(stderr, "fixture: %s\n", err);
+    return -1; /* *rt stays set: o365_runtime_down closes it */
+  }
+  return 0;
+}
+
+int o365_runtime_down(struct uv_loop_s *loop, wfc_runtime *rt) {
+  if (rt != NULL) {
+    int done = 0;
+    wfc_runtime_close(rt, closed, &done);
+    while (!done)
+      uv_run(loop, UV_RUN_ONCE);
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(loop) != 0) {
+    fprintf(stderr, "fixture: handles left on the loop\n");
+    return -1;
+  }
+  return 0;
 }
 
 o365_fixture *o365_fixture_new(const char *config) {
@@ -472,10 +500,6 @@ struct uv_loop_s *o365_fixture_loop(o365_fixture *fx) {
 
 o365_fixture *o365_fixture_new_doc(json_object *doc) {
   return start(NULL, doc, 0);
-}
-
-static void closed(void *arg) {
-  *(int *)arg = 1;
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int type,
@@ -525,19 +549,8 @@ int o365_fixture_free(o365_fixture *fx) {
     json_object_put(fx->conns[i]->creds);
     free(fx->conns[i]);
   }
-  if (fx->rt != NULL) {
-    int done = 0;
-    wfc_runtime_close(fx->rt, closed, &done);
-    while (!done)
-      uv_run(&fx->loop, UV_RUN_ONCE);
-  }
-  if (fx->loop_ok) {
-    uv_run(&fx->loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&fx->loop) != 0) {
-      fprintf(stderr, "fixture: handles left on the loop\n");
-      bad = 1;
-    }
-  }
+  if (fx->loop_ok && o365_runtime_down(&fx->loop, fx->rt) != 0)
+    bad = 1;
   if (fx->emu != NULL && emu_proc_stop(fx->emu) != 0) {
     fprintf(stderr, "fixture: emulator did not exit cleanly\n");
     bad = 1;

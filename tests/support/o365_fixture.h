@@ -88,6 +88,14 @@ int o365_fixture_run(o365_fixture *fx, const char *card_id,
 int o365_fixture_run_on(o365_fixture *fx, wfc_conn *conn, const char *card_id,
                         const char *input_json, o365_outcome *out);
 void o365_outcome_free(o365_outcome *o);
+/* For tests with a runtime of their own: creates one on loop (initialised
+ * by the caller) with opts (NULL: defaults) and loads the built plugin
+ * ($WFC_BUILD_DIR/plugins/wfc-o365mail.so). 0, or -1 (printed). */
+int o365_runtime_up(struct uv_loop_s *loop, const wfc_runtime_opts *opts,
+                    wfc_runtime **rt);
+/* Closes rt (NULL: none), drains and closes loop. 0 when nothing was left
+ * on the loop. */
+int o365_runtime_down(struct uv_loop_s *loop, wfc_runtime *rt);
 /* Runs hook h of the o365mail connection type in rt (input borrowed) and
  * runs loop until it completes; for tests that drive the hooks without a
  * fixture (their own runtime). out as for o365_fixture_run. */
