@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
 #include <uv.h>
 
 #include "http.h"
@@ -106,6 +107,38 @@ static inline wfc_http_req req_make(const char *method, const char *url) {
   r.method = method;
   r.url = url;
   return r;
+}
+
+/* Fills buf with bytes off.. of ts_pattern, stopping at end; returns the
+ * count (0 at or past end). */
+static inline size_t pattern_fill(uint64_t end, uint64_t off, void *buf,
+                                  size_t len) {
+  unsigned char *p = buf;
+  if (off >= end)
+    return 0;
+  if (len > end - off)
+    len = (size_t)(end - off);
+  for (size_t i = 0; i < len; i++)
+    p[i] = ts_pattern(off + i);
+  return len;
+}
+
+/* hex = SHA-256 of the first n bytes of ts_pattern, computed the streaming
+ * way (64 KiB at a time; n a multiple of it). */
+static inline void pattern_sha256_hex(uint64_t n, char hex[65]) {
+  unsigned char chunk[65536], md[32];
+  unsigned mdlen;
+  EVP_MD_CTX *sha = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
+  for (uint64_t off = 0; off < n; off += sizeof chunk) {
+    for (size_t i = 0; i < sizeof chunk; i++)
+      chunk[i] = ts_pattern(off + i);
+    EVP_DigestUpdate(sha, chunk, sizeof chunk);
+  }
+  EVP_DigestFinal_ex(sha, md, &mdlen);
+  EVP_MD_CTX_free(sha);
+  for (int i = 0; i < 32; i++)
+    snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
 static inline int global_setup(void **state) {
