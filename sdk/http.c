@@ -645,6 +645,14 @@ static size_t header_cb(char *p, size_t size, size_t n, void *userp) {
     h->status = status;
     h->in_2xx = status >= 200 && status < 300;
     h->hdr.len = 0;
+    /* An HTTP/2 answer: libcurl multiplexes this origin from now on, so
+     * its waiting requests may start without waiting for this transfer to
+     * end (origin_mark only queues; run_adds starts them after the pump). */
+    if (!h->org->h2 && len >= 6 && memcmp(p, "HTTP/2", 6) == 0) {
+      h->org->h2 = 1;
+      origin_mark(h->e, h->org, 0);
+      engine_wake(h->e);
+    }
     return len;
   }
   colon = memchr(p, ':', len);

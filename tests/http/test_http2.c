@@ -25,11 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NGINX_BIN "/usr/sbin/nginx"
-#define BIG       ((uint64_t)10 << 20) /* the streamed download and upload */
-#define SLOW_MS   800                  /* upstream delay of /slow */
-#define NCONC     50                   /* concurrent requests, one origin */
-#define MAX_LINES 256
+#define NGINX_BIN  "/usr/sbin/nginx"
+#define BIG        ((uint64_t)10 << 20) /* the streamed download and upload */
+#define SLOW_MS    800                  /* upstream delay of /slow */
+#define NCONC      50                   /* concurrent requests, one origin */
+#define MAX_LINES  256
+#define DRIP_BYTES (4 * 16384) /* /drip: 4 chunks, 300 ms apart */
 
 static ts_tls ca_a, ca_b; /* nginx's certificate is signed by ca_a */
 static ts_server *up;     /* the upstream behind nginx */
@@ -216,6 +217,15 @@ static int log_read(long from, logline *out, int max) {
   return n;
 }
 
+/* nginx writes a request's line after its last byte went out, so the
+ * client may have the answer first: wait (up to 3 s) for want lines. */
+static int log_wait(long from, logline *out, int want) {
+  int n = 0;
+  for (int i = 0; i < 300 && (n = log_read(from, out, MAX_LINES)) < want; i++)
+    sleep_ms(10);
+  return n;
+}
+
 static int distinct_conns(const logline *l, int n) {
   int d = 0;
   for (int i = 0; i < n; i++) {
@@ -251,6 +261,8 @@ static int group_setup(void **state) {
       .path = "/slow", .body = "{\"slow\":true}", .delay_ms = SLOW_MS};
   ts_route big = {.path = "/big", .stream_bytes = BIG};
   ts_route echo = {.path = "/up", .echo = 1};
+  ts_route drip = {
+      .path = "/drip", .stream_bytes = DRIP_BYTES, .chunk_delay_ms = 300};
   curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
 
   if (global_setup(state))
@@ -263,7 +275,8 @@ static int group_setup(void **state) {
   if (ts_tls_make(&ca_a) || ts_tls_make(&ca_b))
     return -1;
   if (ts_server_start(NULL, &up) || ts_server_route(up, &slow) ||
-      ts_server_route(up, &big) || ts_server_route(up, &echo))
+      ts_server_route(up, &big) || ts_server_route(up, &echo) ||
+      ts_server_route(up, &drip))
     return -1;
   snprintf(dir, sizeof dir, "/tmp/wfc-h2-XXXXXX");
   if (!mkdtemp(dir)) {
@@ -331,7 +344,7 @@ static void h2_get_negotiates_http2(void **state) {
   assert_int_equal(sockets_opened(&f), 1);
   fx_close(&f);
 
-  assert_int_equal(log_read(from, l, MAX_LINES), 2);
+  assert_int_equal(log_wait(from, l, 2), 2);
   assert_all_h2(l, 2);
   assert_int_equal(l[0].conn, l[1].conn);
   assert_int_equal(l[0].nreq, 1);
@@ -371,7 +384,7 @@ static void h2_concurrent_one_connection(void **state) {
   assert_int_equal(sockets_opened(&f), 1);
   fx_close(&f);
 
-  n = log_read(from, l, MAX_LINES);
+  n = log_wait(from, l, NCONC);
   assert_int_equal(n, NCONC);
   assert_all_h2(l, n);
   assert_int_equal(distinct_conns(l, n), 1);
@@ -429,7 +442,7 @@ static void h2_download_10mib(void **state) {
   assert_int_equal(r.sunk, BIG);
   assert_int_equal(s.got, BIG);
   assert_string_equal(hex, big_sha);
-  assert_int_equal(log_read(from, l, MAX_LINES), 1);
+  assert_int_equal(log_wait(from, l, 1), 1);
   assert_all_h2(l, 1);
   assert_string_equal(l[0].uri, "/big");
   result_free(&r);
@@ -460,7 +473,7 @@ static void h2_upload_10mib(void **state) {
   assert_true(json_object_object_get_ex(o, "body_sha256", &v));
   assert_string_equal(json_object_get_string(v), big_sha);
   json_object_put(o);
-  assert_int_equal(log_read(from, l, MAX_LINES), 1);
+  assert_int_equal(log_wait(from, l, 1), 1);
   assert_all_h2(l, 1);
   assert_string_equal(l[0].method, "PUT");
   result_free(&r);
@@ -516,9 +529,8 @@ static void h2_cancel_keeps_other_streams(void **state) {
   fx_close(&f);
 
   /* nginx 1.22 logs a reset stream of a proxied request when upstream
-   * answers (status 200, body dropped): wait for that line too. */
-  for (int i = 0; i < 300 && (n = log_read(from, l, MAX_LINES)) < N + 3; i++)
-    sleep_ms(10);
+   * answers (status 200, body dropped). */
+  n = log_wait(from, l, N + 3);
   assert_int_equal(n, N + 3);
   assert_all_h2(l, n);
   assert_int_equal(distinct_conns(l, n), 1);
@@ -534,6 +546,43 @@ static void h2_cancel_keeps_other_streams(void **state) {
   result_free(&after);
   for (int i = 0; i < N; i++)
     result_free(&r[i]);
+}
+
+/* A fresh origin: 8 long downloads (headers at once, the body over ~1 s)
+ * fill the engine's pre-HTTP/2 cap of 8. The first HTTP/2 response
+ * headers lift it, so a 9th request runs beside them, multiplexed, and
+ * answers before any of them has ended. */
+static void h2_known_at_first_headers(void **state) {
+  enum { N = 8 };
+  fixture f;
+  result r[N], quick = {0};
+  logline l[MAX_LINES];
+  long from = log_size();
+  int n;
+
+  memset(r, 0, sizeof r);
+  open_a(&f);
+  for (int i = 0; i < N; i++)
+    get(&f, "/drip", &r[i], NULL);
+  get(&f, "/hello", &quick, NULL);
+  run_until(&f, &quick.calls, 1);
+  assert_int_equal(quick.status, 200);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(r[i].calls, 0); /* still downloading */
+  for (int i = 0; i < N; i++) {
+    run_until(&f, &r[i].calls, 1);
+    assert_int_equal(r[i].status, 200);
+    assert_int_equal(r[i].body_len, DRIP_BYTES);
+  }
+  assert_int_equal(sockets_opened(&f), 1);
+  fx_close(&f);
+  n = log_wait(from, l, N + 1);
+  assert_int_equal(n, N + 1);
+  assert_all_h2(l, n);
+  assert_int_equal(distinct_conns(l, n), 1);
+  for (int i = 0; i < N; i++)
+    result_free(&r[i]);
+  result_free(&quick);
 }
 
 static void h2_wrong_ca_refuses(void **state) {
@@ -561,6 +610,7 @@ int main(void) {
       cmocka_unit_test(h2_download_10mib),
       cmocka_unit_test(h2_upload_10mib),
       cmocka_unit_test(h2_cancel_keeps_other_streams),
+      cmocka_unit_test(h2_known_at_first_headers),
       cmocka_unit_test(h2_wrong_ca_refuses),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
