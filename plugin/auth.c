@@ -133,12 +133,21 @@ int o365_conn_authorize_begin(wfc_call *call) {
 typedef struct complete_ctx {
   wfc_call *call;
   o365_config cfg;
-  wfc_http *http;          /* token request in flight */
-  o365_graph_req *graph;   /* /me request in flight */
-  struct json_object *tok; /* token response (owned) */
+  wfc_http *http;              /* token request in flight */
+  o365_graph_req *graph;       /* /me request in flight */
+  struct json_object *tok;     /* token response (owned) */
+  struct json_object *session; /* borrowed from the call's input */
+  const char *code;            /* the same; registered as a secret */
 } complete_ctx;
 
+/* Always before the call completes (the input is still valid): the
+ * session's state and verifier and the code are spent or refused now, and
+ * the id_token was only read; the log need not keep them. */
 static void complete_free(complete_ctx *ctx) {
+  o365_secret_forget(o365_json_str(ctx->session, "state"));
+  o365_secret_forget(o365_json_str(ctx->session, "verifier"));
+  o365_secret_forget(ctx->code);
+  o365_secret_forget(o365_json_str(ctx->tok, "id_token"));
   o365_config_clear(&ctx->cfg);
   json_object_put(ctx->tok);
   free(ctx);
@@ -289,6 +298,7 @@ int o365_conn_authorize_complete(wfc_call *call) {
   if (ctx == NULL)
     return WFC_ENOMEM;
   ctx->call = call;
+  ctx->session = session;
   char err[256];
   int rc = o365_config_load(params, &ctx->cfg, err, sizeof err);
   if (rc != 0) {
@@ -338,6 +348,7 @@ int o365_conn_authorize_complete(wfc_call *call) {
     return 0;
   }
   o365_api->secret(code);
+  ctx->code = code;
   const char *verifier = o365_json_str(session, "verifier");
   const char *tenant = o365_json_str(session, "tenant");
   if (tenant == NULL || !o365_tenant_valid(tenant))

@@ -165,6 +165,11 @@ static char *refresh_form(const o365_config *cfg, int with_scope, ...) {
   return form;
 }
 
+void o365_secret_forget(const char *value) {
+  if (value != NULL && WFC_API_HAS(o365_api, secret_forget))
+    o365_api->secret_forget(value);
+}
+
 void o365_form_free(char *form) {
   if (form != NULL) {
     OPENSSL_cleanse(form, strlen(form));
@@ -306,6 +311,8 @@ static void refresh_done(void *arg, const o365_token_res *res) {
     return;
   }
 
+  /* The id_token of a refresh is not kept: the log need not either. */
+  o365_secret_forget(o365_json_str(res->tok, "id_token"));
   if (res->error == 0) {
     struct json_object *creds =
         o365_token_credentials(res->tok, ctx->old, o365_api->now_ms());

@@ -49,6 +49,11 @@ char *o365_token_form(const o365_config *cfg, const char *grant_type, ...)
     __attribute__((sentinel));
 void o365_form_free(char *form);
 
+/* Undoes one api->secret(value) of a one-off value that is gone (spent
+ * code, state, verifier, id_token); NULL and hosts older than ABI 1.1:
+ * nothing. */
+void o365_secret_forget(const char *value);
+
 /* Credentials object of a connection from a token response (borrowed).
  * old (borrowed, may be NULL) supplies what the response lacks (the refresh
  * token when it was not rotated, tenant and user ids). now_ms: host clock.

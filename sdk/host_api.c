@@ -78,6 +78,11 @@ static void h_secret(const char *value) {
     wfc__log_secret(value);
 }
 
+static void h_secret_forget(const char *value) {
+  if (value != NULL)
+    wfc__log_forget_secret(value);
+}
+
 static int64_t h_now_ms(void) {
   return wfc__now_ms();
 }
@@ -356,6 +361,7 @@ static const wfc_host_api api = {
     .register_conn_type = h_register_conn_type,
     .log = h_log,
     .secret = h_secret,
+    .secret_forget = h_secret_forget,
     .now_ms = h_now_ms,
     .loop = h_loop,
     .timer_start = h_timer_start,

@@ -59,10 +59,10 @@ struct uv_loop_s;
 
 /* ---- ABI identity ------------------------------------------------------- */
 
-#define WFC_PLUGIN_MAGIC 0x57464331u /* "WFC1" */
+#define WFC_PLUGIN_MAGIC        0x57464331u /* "WFC1" */
 #define WFC_PLUGIN_ENTRY_SYMBOL "wfc_plugin_entry_v1"
 
-#define WFC__STR(x) #x
+#define WFC__STR(x)  #x
 #define WFC__XSTR(x) WFC__STR(x)
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -80,12 +80,13 @@ struct uv_loop_s;
  * version: type sizes, and the major versions of the libraries whose types
  * cross the boundary (uv_loop_t, json_object) or whose global state is shared
  * (libcurl, OpenSSL). Compared as a string; a mismatch refuses the plugin. */
-#define WFC_ABI_FINGERPRINT                                                    \
-  "ptr" WFC__XSTR(__SIZEOF_POINTER__) "-size" WFC__XSTR(                       \
-      __SIZEOF_SIZE_T__) "-long" WFC__XSTR(__SIZEOF_LONG__) "-uv" WFC__XSTR(   \
-      UV_VERSION_MAJOR) "-curl" WFC__XSTR(LIBCURL_VERSION_MAJOR) "-jsonc"      \
-      WFC__XSTR(JSON_C_MAJOR_VERSION) "-ossl" WFC__XSTR(                       \
-          OPENSSL_VERSION_MAJOR) "-asan" WFC__ASAN
+#define WFC_ABI_FINGERPRINT                                                                                                                                    \
+  "ptr" WFC__XSTR(__SIZEOF_POINTER__) "-size" WFC__XSTR(__SIZEOF_SIZE_T__) "-"                                                                                 \
+                                                                           "l"                                                                                 \
+                                                                           "o"                                                                                 \
+                                                                           "n"                                                                                 \
+                                                                           "g" WFC__XSTR(__SIZEOF_LONG__) "-uv" WFC__XSTR(UV_VERSION_MAJOR) "-curl" WFC__XSTR( \
+                                                                               LIBCURL_VERSION_MAJOR) "-jsonc" WFC__XSTR(JSON_C_MAJOR_VERSION) "-ossl" WFC__XSTR(OPENSSL_VERSION_MAJOR) "-asan" WFC__ASAN
 
 /* ---- Opaque host objects ------------------------------------------------ */
 
@@ -126,13 +127,13 @@ typedef struct wfc_field {
   wfc_type type;
   uint32_t flags;
   const char *description;
-  const char *default_json;        /* JSON text of the default, or NULL */
-  const char *const *enum_values;  /* NULL-terminated strings, or NULL */
-  const struct wfc_field *fields;  /* OBJECT: members, ending with {0} */
-  const struct wfc_field *items;   /* LIST/MAP: one entry for each item */
-  int64_t min;                     /* STRING: length, INTEGER: value, */
-  int64_t max;                     /* LIST: count. max 0 = unbounded */
-  const void *reserved[2];         /* zero */
+  const char *default_json;       /* JSON text of the default, or NULL */
+  const char *const *enum_values; /* NULL-terminated strings, or NULL */
+  const struct wfc_field *fields; /* OBJECT: members, ending with {0} */
+  const struct wfc_field *items;  /* LIST/MAP: one entry for each item */
+  int64_t min;                    /* STRING: length, INTEGER: value, */
+  int64_t max;                    /* LIST: count. max 0 = unbounded */
+  const void *reserved[2];        /* zero */
 } wfc_field;
 
 /* ---- Cards and connection types ---------------------------------------- */
@@ -160,7 +161,7 @@ typedef struct wfc_card_desc {
   const char *conn_type;   /* connection type id needed, or NULL */
   const wfc_field *inputs; /* ends with {0}; may be NULL for none */
   const wfc_field *outputs;
-  wfc_call_fn invoke;      /* required */
+  wfc_call_fn invoke; /* required */
 } wfc_card_desc;
 
 /* Registered with api->register_conn_type(reg, &desc, sizeof desc).
@@ -213,14 +214,14 @@ typedef struct wfc_http_req {
                                  CR or LF in one is refused (WFC_EHEADER) */
   const char *body;           /* request body in memory, or NULL */
   size_t body_len;
-  wfc_blob *body_blob;        /* or: stream the body from this blob */
-  uint64_t body_offset;       /* ... starting here */
-  uint64_t body_length;       /* ... this many bytes */
-  wfc_blob *sink_blob;        /* stream a 2xx response body into this blob
-                                 instead of memory */
-  uint32_t timeout_ms;        /* total deadline, queueing included; 0 =
-                                 host default */
-  size_t max_body;            /* cap on an in-memory body; 0 = host default */
+  wfc_blob *body_blob;  /* or: stream the body from this blob */
+  uint64_t body_offset; /* ... starting here */
+  uint64_t body_length; /* ... this many bytes */
+  wfc_blob *sink_blob;  /* stream a 2xx response body into this blob
+                           instead of memory */
+  uint32_t timeout_ms;  /* total deadline, queueing included; 0 =
+                           host default */
+  size_t max_body;      /* cap on an in-memory body; 0 = host default */
 } wfc_http_req;
 
 /* A response, borrowed for the duration of the callback. */
@@ -232,7 +233,7 @@ typedef struct wfc_http_res {
   long status;               /* HTTP status, 0 when no response */
   const char *body;          /* NUL-terminated, "" when none or sunk */
   size_t body_len;
-  uint64_t sunk;             /* bytes written to sink_blob */
+  uint64_t sunk; /* bytes written to sink_blob */
 } wfc_http_res;
 
 typedef void (*wfc_http_cb)(void *arg, const wfc_http_res *res);
@@ -263,8 +264,8 @@ typedef struct wfc_host_api {
    * larger structs are accepted only if the extra bytes are zero). */
   int (*register_card)(wfc_registrar *reg, const wfc_card_desc *desc,
                        size_t size);
-  int (*register_conn_type)(wfc_registrar *reg,
-                            const wfc_conn_type_desc *desc, size_t size);
+  int (*register_conn_type)(wfc_registrar *reg, const wfc_conn_type_desc *desc,
+                            size_t size);
 
   /* Logging. Levels: 0 error, 1 warn, 2 info, 3 debug. Every value passed
    * to secret() (copied) is replaced by "[REDACTED]" in every log line. */
@@ -293,8 +294,7 @@ typedef struct wfc_host_api {
   /* Complete with an error. detail (transfer, may be NULL) is a JSON object
    * of machine-readable facts (e.g. "code", "request_id", "status"). */
   void (*call_fail)(wfc_call *call, int code, struct json_object *detail,
-                    const char *fmt, ...)
-      __attribute__((format(printf, 4, 5)));
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
   /* Stream one item of a WFC_FIELD_STREAM output (transfer). Returns
    * WFC_ECANCELED when the consumer wants no more. */
   int (*call_emit)(wfc_call *call, struct json_object *item);
@@ -334,6 +334,12 @@ typedef struct wfc_host_api {
                                       deleted */
   /* {"id","name","content_type","size","sha256"}: transfer. */
   struct json_object *(*blob_ref)(wfc_blob *b);
+
+  /* ABI 1.1. Undoes one secret(value): call it when a one-off value the
+   * plugin registered (a PKCE verifier, a state, a spent code, an
+   * id_token) is gone, so the host's redaction table keeps only live
+   * secrets. Values still in use elsewhere stay redacted. */
+  void (*secret_forget)(const char *value);
 } wfc_host_api;
 
 #define WFC_API_HAS(api, member)                                               \
@@ -365,14 +371,19 @@ typedef const wfc_plugin_desc *(*wfc_plugin_entry_fn)(void);
 /* Defines the one exported symbol:
  *   WFC_PLUGIN_DEFINE("o365mail", "1.0.0", "Office 365 Mail", init, NULL)
  */
-#define WFC_PLUGIN_DEFINE(name_, version_, description_, init_, shutdown_)    \
+#define WFC_PLUGIN_DEFINE(name_, version_, description_, init_, shutdown_)     \
   WFC_PLUGIN_EXPORT const wfc_plugin_desc *wfc_plugin_entry_v1(void);          \
   const wfc_plugin_desc *wfc_plugin_entry_v1(void) {                           \
-    static const wfc_plugin_desc desc = {                                      \
-        WFC_PLUGIN_MAGIC,      WFC_ABI_MAJOR, WFC_ABI_MINOR,                   \
-        sizeof(wfc_plugin_desc), (name_),     (version_),                      \
-        WFC_ABI_FINGERPRINT,   (description_), (init_),                        \
-        (shutdown_)};                                                          \
+    static const wfc_plugin_desc desc = {WFC_PLUGIN_MAGIC,                     \
+                                         WFC_ABI_MAJOR,                        \
+                                         WFC_ABI_MINOR,                        \
+                                         sizeof(wfc_plugin_desc),              \
+                                         (name_),                              \
+                                         (version_),                           \
+                                         WFC_ABI_FINGERPRINT,                  \
+                                         (description_),                       \
+                                         (init_),                              \
+                                         (shutdown_)};                         \
     return &desc;                                                              \
   }
 

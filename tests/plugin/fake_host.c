@@ -64,6 +64,8 @@ static struct {
   int64_t waited;
   char **secrets;
   size_t nsecrets;
+  char **forgotten; /* values passed to secret_forget, in order */
+  size_t nforgotten;
   char *log;
   size_t log_len;
   const wfc_card_desc *cards[64];
@@ -130,6 +132,22 @@ static void f_secret(const char *v) {
     return;
   F.secrets = p;
   F.secrets[F.nsecrets++] = xstrdup(v);
+}
+
+/* Undoes one registration (the host's refcount). */
+static void f_secret_forget(const char *v) {
+  char **p = realloc(F.forgotten, (F.nforgotten + 1) * sizeof *p);
+  if (p != NULL) {
+    F.forgotten = p;
+    F.forgotten[F.nforgotten++] = xstrdup(v);
+  }
+  for (size_t i = 0; i < F.nsecrets; i++) {
+    if (strcmp(F.secrets[i], v) == 0) {
+      free(F.secrets[i]);
+      F.secrets[i] = F.secrets[--F.nsecrets];
+      return;
+    }
+  }
 }
 
 static int64_t f_now_ms(void) {
@@ -325,6 +343,7 @@ static const wfc_host_api api = {
     .register_conn_type = f_register_conn_type,
     .log = f_log,
     .secret = f_secret,
+    .secret_forget = f_secret_forget,
     .now_ms = f_now_ms,
     .timer_start = f_timer_start,
     .timer_stop = f_timer_stop,
@@ -372,6 +391,9 @@ void fake_teardown(void) {
   for (size_t i = 0; i < F.nsecrets; i++)
     free(F.secrets[i]);
   free(F.secrets);
+  for (size_t i = 0; i < F.nforgotten; i++)
+    free(F.forgotten[i]);
+  free(F.forgotten);
   free(F.log);
   memset(&F, 0, sizeof F);
 }
@@ -559,6 +581,13 @@ void fake_conn_free(wfc_conn *c) {
 int fake_is_secret(const char *value) {
   for (size_t i = 0; i < F.nsecrets; i++)
     if (strcmp(F.secrets[i], value) == 0)
+      return 1;
+  return 0;
+}
+
+int fake_was_forgotten(const char *value) {
+  for (size_t i = 0; i < F.nforgotten; i++)
+    if (strcmp(F.forgotten[i], value) == 0)
       return 1;
   return 0;
 }

@@ -80,6 +80,8 @@ wfc_conn *fake_conn_new(struct json_object *params /* transfer */,
 void fake_conn_free(wfc_conn *c);
 
 int fake_is_secret(const char *value);
+/* 1 when the plugin passed value to secret_forget (ABI 1.1). */
+int fake_was_forgotten(const char *value);
 const char *fake_log(void);
 
 /* Cards and connection types registered through the table. */

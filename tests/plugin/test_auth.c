@@ -329,7 +329,18 @@ static void test_complete_connected(void **state) {
   assert_int_equal(json_object_get_int64(exp), fake_now_ms() / 1000 + 3599);
   assert_true(fake_is_secret("AT-1"));
   assert_true(fake_is_secret("RT-1"));
-  assert_true(fake_is_secret("M.C-code"));
+  /* The one-off values were registered, then forgotten once spent; the
+   * live tokens stay (the host holds them while the connection lives). */
+  char state_[64];
+  snprintf(state_, sizeof state_, "%s", jstr(s, "state"));
+  assert_true(fake_was_forgotten("M.C-code"));
+  assert_true(fake_was_forgotten(state_));
+  assert_true(fake_was_forgotten(verifier));
+  assert_false(fake_is_secret("M.C-code"));
+  assert_false(fake_is_secret(state_));
+  assert_false(fake_is_secret(verifier));
+  assert_false(fake_was_forgotten("AT-1"));
+  assert_false(fake_was_forgotten("RT-1"));
   assert_null(strstr(fake_log(), "AT-1"));
   assert_null(strstr(fake_log(), "conf-secret"));
   fake_call_free(c);
