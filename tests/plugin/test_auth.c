@@ -412,6 +412,40 @@ static void test_refresh_rotation(void **state) {
   fake_call_free(c);
 }
 
+/* A server that did not grant every scope named (RFC 6749 section 6; an
+ * OpenID Connect provider without prompt=consent drops offline_access)
+ * answers invalid_scope: asked once more without scope, i.e. for what was
+ * granted. Microsoft's first request is unchanged. A second invalid_scope
+ * is not retried again. */
+static void test_refresh_invalid_scope_retried_once(void **state) {
+  (void)state;
+  fake_http_push(400, "Content-Type: application/json",
+                 "{\"error\":\"invalid_scope\",\"error_description\":"
+                 "\"refresh token missing requested scope\"}");
+  fake_http_push(200, "Content-Type: application/json",
+                 "{\"token_type\":\"Bearer\",\"expires_in\":3600,"
+                 "\"access_token\":\"AT-9\",\"refresh_token\":\"RT-9\"}");
+  wfc_call *c = refresh_call("{\"refresh_token\":\"RT-1\"}");
+  assert_int_equal(c->done, 1);
+  assert_int_equal(fake_http_count(), 2);
+  const fake_req *first = fake_http_req(0), *second = fake_http_req(1);
+  assert_non_null(fake_param(first->body, "scope"));
+  assert_non_null(strstr(fake_param(first->body, "scope"), "offline_access"));
+  assert_null(fake_param(second->body, "scope"));
+  assert_string_equal(fake_param(second->body, "refresh_token"), "RT-1");
+  assert_string_equal(fake_param(second->body, "grant_type"), "refresh_token");
+  assert_string_equal(jstr(c->output, "credentials.access_token"), "AT-9");
+  assert_string_equal(jstr(c->output, "credentials.refresh_token"), "RT-9");
+  fake_call_free(c);
+
+  fake_http_push(400, "", "{\"error\":\"invalid_scope\"}");
+  fake_http_push(400, "", "{\"error\":\"invalid_scope\"}");
+  c = refresh_call("{\"refresh_token\":\"RT-1\"}");
+  assert_int_equal(c->failed, 1);
+  assert_int_equal(fake_http_count(), 4);
+  fake_call_free(c);
+}
+
 static void test_refresh_reauth(void **state) {
   (void)state;
   fake_http_push(
@@ -652,6 +686,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(
           test_complete_public_client_and_token_error, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refresh_rotation, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refresh_invalid_scope_retried_once,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_refresh_reauth, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refresh_transient, setup, teardown),
       cmocka_unit_test_setup_teardown(test_revoke_removed, setup, teardown),
