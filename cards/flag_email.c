@@ -53,19 +53,7 @@ static int invoke(wfc_call *call) {
   }
   struct json_object *body = json_object_new_object();
   json_object_object_add(body, "flag", flag);
-  o365_buf path;
-  o365_buf_init(&path);
-  o365_msg_path(&path, o365_call_mailbox(call), o365_json_str(in, "message_id"),
-                NULL);
-  o365_buf_query(&path, "$select", O365_MSG_SELECT);
-  o365_graph_opts o = {.method = "PATCH",
-                       .path = path.data,
-                       .body = body,
-                       .flags = O365_GRAPH_IDEMPOTENT};
-  int rc = path.oom
-               ? WFC_ENOMEM
-               : o365_msg_one(call, &o, "flagging the message failed", NULL);
-  o365_buf_free(&path);
+  int rc = o365_msg_patch(call, body, "flagging the message failed");
   json_object_put(body);
   return rc;
 }

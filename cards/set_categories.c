@@ -42,18 +42,7 @@ static int has(struct json_object *list, const char *s) {
 static int patch(wfc_call *call, struct json_object *cats) {
   struct json_object *body = json_object_new_object();
   json_object_object_add(body, "categories", json_object_get(cats));
-  o365_buf path;
-  o365_buf_init(&path);
-  o365_msg_path(&path, o365_call_mailbox(call),
-                o365_json_str(o365_api->call_input(call), "message_id"), NULL);
-  o365_buf_query(&path, "$select", O365_MSG_SELECT);
-  o365_graph_opts o = {.method = "PATCH",
-                       .path = path.data,
-                       .body = body,
-                       .flags = O365_GRAPH_IDEMPOTENT};
-  int rc = path.oom ? WFC_ENOMEM
-                    : o365_msg_one(call, &o, "setting categories failed", NULL);
-  o365_buf_free(&path);
+  int rc = o365_msg_patch(call, body, "setting categories failed");
   json_object_put(body);
   return rc;
 }

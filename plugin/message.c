@@ -353,6 +353,21 @@ int o365_msg_one(wfc_call *call, const o365_graph_opts *o, const char *what,
   return rc;
 }
 
+int o365_msg_patch(wfc_call *call, struct json_object *body, const char *what) {
+  o365_buf path;
+  o365_buf_init(&path);
+  o365_msg_path(&path, o365_call_mailbox(call),
+                o365_json_str(o365_api->call_input(call), "message_id"), NULL);
+  o365_buf_query(&path, "$select", O365_MSG_SELECT);
+  o365_graph_opts o = {.method = "PATCH",
+                       .path = path.data,
+                       .body = body,
+                       .flags = O365_GRAPH_IDEMPOTENT};
+  int rc = path.oom ? WFC_ENOMEM : o365_msg_one(call, &o, what, NULL);
+  o365_buf_free(&path);
+  return rc;
+}
+
 /* ---- Reply and forward ------------------------------------------------------
  */
 

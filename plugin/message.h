@@ -160,6 +160,11 @@ typedef struct json_object *(*o365_msg_out_fn)(wfc_call *call,
 int o365_msg_one(wfc_call *call, const o365_graph_opts *o, const char *what,
                  o365_msg_out_fn out);
 
+/* PATCH {mb}/messages/{id} of the call's input ("mailbox", "message_id")
+ * with body (borrowed) and $select=O365_MSG_SELECT, then completes like
+ * o365_msg_one (output: the updated message). Repeatable (idempotent). */
+int o365_msg_patch(wfc_call *call, struct json_object *body, const char *what);
+
 /* Output of the cards that write a message (send, draft, reply,
  * forward, send draft): {"sent","id"?,"internet_message_id"?,"subject"?,
  * "web_link"?,"deduplicated"?,"attachments"?:[{"id","name",
