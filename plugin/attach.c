@@ -25,23 +25,6 @@
 
 /* ---- Shared ------------------------------------------------------------ */
 
-/* {"status","code","message","request_id","client_request_id"} of a Graph
- * result (new object). */
-static struct json_object *graph_detail(const o365_graph_res *res) {
-  struct json_object *d = json_object_new_object();
-  if (res->status)
-    json_object_object_add(d, "status", json_object_new_int64(res->status));
-  if (res->gerr.code[0])
-    o365_json_add_str(d, "code", res->gerr.code);
-  if (res->gerr.message[0])
-    o365_json_add_str(d, "message", res->gerr.message);
-  if (res->gerr.request_id[0])
-    o365_json_add_str(d, "request_id", res->gerr.request_id);
-  if (res->gerr.client_request_id[0])
-    o365_json_add_str(d, "client_request_id", res->gerr.client_request_id);
-  return d;
-}
-
 /* "<what>: <Graph code>: <message>" into a new buffer's data. */
 static void graph_message(o365_buf *b, const char *what,
                           const o365_graph_res *res) {
@@ -129,7 +112,7 @@ static void up_fail_graph(upjob *j, const char *what,
   o365_buf_printf(&b, "attachment \"%s\": ", j->files[j->i].name);
   graph_message(&b, what, res);
   up_finish(j, res->error ? res->error : WFC_EREMOTE, b.data ? b.data : what,
-            graph_detail(res));
+            o365_graph_detail(res));
   o365_buf_free(&b);
 }
 
@@ -683,7 +666,7 @@ static void dl_fail_graph(dljob *j, const char *what,
                   j->message_id);
   graph_message(&b, what, res);
   dl_finish(j, res->error ? res->error : WFC_EREMOTE, NULL,
-            b.data ? b.data : what, graph_detail(res));
+            b.data ? b.data : what, o365_graph_detail(res));
   o365_buf_free(&b);
 }
 

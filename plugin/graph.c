@@ -894,8 +894,7 @@ fail:
   return rc;
 }
 
-void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
-                     const char *what) {
+struct json_object *o365_graph_detail(const o365_graph_res *res) {
   struct json_object *d = json_object_new_object();
   if (res->status)
     json_object_object_add(d, "status", json_object_new_int64(res->status));
@@ -907,6 +906,12 @@ void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
     o365_json_add_str(d, "request_id", res->gerr.request_id);
   if (res->gerr.client_request_id[0])
     o365_json_add_str(d, "client_request_id", res->gerr.client_request_id);
+  return d;
+}
+
+void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
+                     const char *what) {
+  struct json_object *d = o365_graph_detail(res);
   if (res->retry_after_ms >= 0)
     json_object_object_add(d, "retry_after_ms",
                            json_object_new_int64(res->retry_after_ms));

@@ -120,9 +120,13 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
 /* Stops a request; its callback then runs with WFC_ECANCELED. */
 void o365_graph_cancel(o365_graph_req *r);
 
+/* {"status","code","message","request_id","client_request_id"} of a Graph
+ * result, the fields that are set (new object). */
+struct json_object *o365_graph_detail(const o365_graph_res *res);
+
 /* Completes call with res's error: code from o365_graph_status_error,
- * detail {"status","code","message","request_id","client_request_id"[,
- * "retry_after_ms"]}, message "<what>: <Graph code>: <Graph message>". */
+ * detail o365_graph_detail(res) [+ "retry_after_ms"], message
+ * "<what>: <Graph code>: <Graph message>". */
 void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
                      const char *what);
 
