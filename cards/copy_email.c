@@ -7,14 +7,7 @@
 static const wfc_field inputs[] = {
     {O365_FIELD_MAILBOX},
     {O365_FIELD_MESSAGE_ID("Id of the message to copy.")},
-    {.name = "folder",
-     .type = WFC_TYPE_STRING,
-     .flags = WFC_FIELD_REQUIRED,
-     .description = "Destination: a well-known name (inbox, archive, "
-                    "deleteditems...), a path like Inbox/Projects, or a "
-                    "folder id.",
-     .min = 1,
-     .max = 1024},
+    {O365_FIELD_DESTINATION_FOLDER},
     {0}};
 
 static int invoke(wfc_call *call) {

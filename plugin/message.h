@@ -201,6 +201,14 @@ int o365_msg_compose(wfc_call *call, const o365_compose *c);
  * explained as c->what. Borrowed: everything. */
 int o365_msg_respond(wfc_call *call, const char *action, const o365_compose *c);
 
+/* The "folder" input of the cards on o365_msg_move_copy. */
+#define O365_FIELD_DESTINATION_FOLDER                                          \
+  .name = "folder", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_REQUIRED,      \
+  .description = "Destination: a well-known name (inbox, archive, "            \
+                 "deleteditems...), a path like Inbox/Projects, or a "         \
+                 "folder id.",                                                 \
+  .min = 1, .max = 1024
+
 /* Move or copy (action "move" / "copy") the input's message_id to the
  * input's "folder" (folders.h: well-known name, path or id): resolve, then
  * POST {mb}/messages/{id}/{action} {"destinationId"}; completes the call
