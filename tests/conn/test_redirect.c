@@ -43,6 +43,37 @@ static void run_until_browser(uv_loop_t *loop, browser *b) {
   browser_join(b);
 }
 
+/* A TCP socket to r's port; connect()'s result in *rc. */
+static int dial(wfc__redirect *r, int *rc) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)wfc__redirect_port(r))};
+  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  *rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+  return fd;
+}
+
+/* Sends len bytes of req to r over a raw socket and runs loop until the
+ * first answer bytes arrive (at most 5000 naps of nap_us); the answer,
+ * NUL-terminated, in buf ("" when none came). */
+static void exchange(uv_loop_t *loop, wfc__redirect *r, const char *req,
+                     size_t len, char *buf, size_t size, useconds_t nap_us) {
+  int rc;
+  int fd = dial(r, &rc);
+  assert_int_equal(rc, 0);
+  assert_true(write(fd, req, len) > 0);
+  ssize_t n = 0;
+  buf[0] = '\0';
+  for (int k = 0; k < 5000 && n <= 0; k++) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    n = recv(fd, buf, size - 1, MSG_DONTWAIT);
+    if (n <= 0)
+      usleep(nap_us);
+  }
+  buf[n > 0 ? n : 0] = '\0';
+  close(fd);
+}
+
 static void get(uv_loop_t *loop, const char *method, const char *url,
                 browser *b) {
   memset(b, 0, sizeof *b);
@@ -113,12 +144,9 @@ static void paths_methods_and_query(void **state) {
 
   /* After the redirect the listener stops accepting. */
   uv_run(&loop, UV_RUN_NOWAIT);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_port = htons((uint16_t)wfc__redirect_port(r))};
-  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-  assert_int_not_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-  close(fd);
+  int rc;
+  close(dial(r, &rc));
+  assert_int_not_equal(rc, 0);
   close_and_drain(&loop, r);
   assert_int_equal(g.calls, 1);
   assert_int_equal(uv_loop_close(&loop), 0);
@@ -135,45 +163,16 @@ static void raw_garbage_is_400(void **state) {
   const char *reqs[] = {"NONSENSE\r\n\r\n", "GET /callback\r\n\r\n",
                         "GET /callback HTTP/2.0x\r\n\r\n"};
   for (int i = 0; i < 3; i++) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port =
-                                 htons((uint16_t)wfc__redirect_port(r))};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_true(write(fd, reqs[i], strlen(reqs[i])) > 0);
-    char buf[1024] = "";
-    size_t got_len = 0;
-    for (int k = 0; k < 5000 && got_len == 0; k++) {
-      uv_run(&loop, UV_RUN_NOWAIT);
-      ssize_t n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
-      if (n > 0)
-        got_len = (size_t)n;
-      else
-        usleep(1000);
-    }
-    close(fd);
+    char buf[1024];
+    exchange(&loop, r, reqs[i], strlen(reqs[i]), buf, sizeof buf, 1000);
     assert_true(strncmp(buf, "HTTP/1.1 400", 12) == 0);
   }
   /* An oversized request is refused too. */
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_port = htons((uint16_t)wfc__redirect_port(r))};
-  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-  assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
   char big[10000];
   memset(big, 'a', sizeof big);
   memcpy(big, "GET /callback?x=", 16);
-  assert_true(write(fd, big, sizeof big) > 0);
-  char buf[1024] = "";
-  ssize_t n = 0;
-  for (int k = 0; k < 5000 && n <= 0; k++) {
-    uv_run(&loop, UV_RUN_NOWAIT);
-    n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
-    if (n <= 0)
-      usleep(1000);
-  }
-  close(fd);
+  char buf[1024];
+  exchange(&loop, r, big, sizeof big, buf, sizeof buf, 1000);
   assert_true(strncmp(buf, "HTTP/1.1 431", 12) == 0);
   assert_int_equal(g.calls, 0);
   close_and_drain(&loop, r);
@@ -341,22 +340,8 @@ static void random_requests(void **state) {
     for (int k = 0; k < n; k++)
       strncat(req, pieces[next_rand() % 12], sizeof req - strlen(req) - 1);
     strncat(req, "\r\n\r\n", sizeof req - strlen(req) - 1);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port =
-                                 htons((uint16_t)wfc__redirect_port(r))};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_true(write(fd, req, strlen(req)) > 0);
-    char buf[256] = "";
-    ssize_t got_n = 0;
-    for (int k = 0; k < 5000 && got_n <= 0; k++) {
-      uv_run(&loop, UV_RUN_NOWAIT);
-      got_n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
-      if (got_n <= 0)
-        usleep(200);
-    }
-    close(fd);
+    char buf[256];
+    exchange(&loop, r, req, strlen(req), buf, sizeof buf, 200);
     if (g.calls > 0) { /* a valid redirect by chance: answered, stop here */
       json_object_put(g.query);
       break;
