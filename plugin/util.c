@@ -1,4 +1,5 @@
 /* util.c - see util.h. */
+#define _GNU_SOURCE /* strptime, timegm, gmtime_r */
 #include "util.h"
 
 #include <errno.h>

@@ -17,6 +17,7 @@
  * keeping it on the loop makes "persisted before handed out" a plain
  * sequence instead of a cross-thread hand-off.
  */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup, gmtime_r */
 #include "connmgr.h"
 
 #include <errno.h>

@@ -2,6 +2,7 @@
  *
  * Nothing here touches OpenSSL's process-global configuration: algorithms
  * are fetched from the default library context, which the host owns. */
+#define _POSIX_C_SOURCE 200809L /* strnlen */
 #include "crypto.h"
 
 #include <limits.h>

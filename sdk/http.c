@@ -18,6 +18,7 @@
  * - deadlines (queue time included) use one uv_timer_t per engine, armed
  *   at the earliest deadline and rescanning the live requests when it fires.
  */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup */
 #include "http.h"
 
 #include <ctype.h>

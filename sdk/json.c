@@ -1,4 +1,5 @@
 /* json.c - strict, bounded JSON parsing and typed lookups over json-c. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "json.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
 /* loader.c - dlopen a plugin, check its descriptor, run its init. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "loader.h"
 
 #include <dlfcn.h>

@@ -1,4 +1,5 @@
 /* log.c - leveled logging to a sink, with secrets redacted. */
+#define _GNU_SOURCE /* memmem, madvise, MADV_DODUMP, posix_memalign */
 #include "log.h"
 
 #include <ctype.h>

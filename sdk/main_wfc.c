@@ -3,6 +3,7 @@
  * `wfc <group> <command> [options]`. Each group lives in sdk/cli_<group>.c;
  * to add one, write the file and add a line to the table below.
  */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include <stdio.h>
 #include <string.h>
 

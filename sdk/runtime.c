@@ -1,5 +1,6 @@
 /* runtime.c - what a host embeds (wfc/host.h): the runtime, loading,
  * lookups, invoking cards and connection hooks, connections, shutdown. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup */
 #include "runtime.h"
 
 #include <dirent.h>

@@ -5,6 +5,7 @@
  * their own autocommit transaction). Secrets are sealed here, in the
  * caller's thread, before SQLite ever sees them: the database only holds
  * ciphertext. */
+#define _POSIX_C_SOURCE 200809L /* lstat, O_NOFOLLOW, O_CLOEXEC, strdup */
 #include "store.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 /* Loading plugins: the good test plugin, and every refusal of the loader
  * in its order, each with its one-line message. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -2,6 +2,7 @@
  * endpoint: authorize outcomes, single-flight refresh with 1,000 waiters,
  * rotation persisted before use, EREAUTH without a retry loop, reauthorize
  * keeping id and nickname, revoke wiping secrets, delete, test, close. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

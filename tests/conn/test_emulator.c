@@ -8,6 +8,7 @@
  * given as --param (tests/scenarios use the environment). Running `wfc`,
  * the approval pages, the portal and the state checks are
  * tests/support/wfc_user.h. */
+#define _POSIX_C_SOURCE 200809L /* strndup, strdup */
 #include <stddef.h>
 
 #include <curl/curl.h>

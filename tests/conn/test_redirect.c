@@ -1,6 +1,7 @@
 /* test_redirect.c - the loopback redirect listener: wrong path 404, wrong
  * method 405, malformed 400, query decoding, one redirect only, the page
  * after respond, timeout, and the query decoder's refusals. */
+#define _DEFAULT_SOURCE /* usleep, <uv.h>, useconds_t */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,7 @@
 /* test_http_basic.c - the HTTP engine against ts_server: GET/POST/other
  * methods, headers both ways, validation before sending, body cap, network
  * errors and their messages, a request sent from a callback. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "http_test.h"
 
 static json_object *parse(const result *r) {

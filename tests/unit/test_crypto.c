@@ -1,6 +1,7 @@
 /* sdk/crypto.c: codecs against RFC 4648, digests and MACs against their
  * RFC vectors, PKCE against RFC 7636 appendix B, and AES-256-GCM sealing
  * that refuses every wrong key, context or modified byte. */
+#define _GNU_SOURCE /* memmem, strdup */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

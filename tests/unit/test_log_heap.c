@@ -3,6 +3,7 @@
  * switched off, the host's own heap kept, the heap full, and OpenSSL
  * failing to set it up - redaction works in every case. The heap is
  * process-wide and set up once, so each case runs in a child process. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, setenv, unsetenv */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

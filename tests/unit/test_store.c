@@ -2,6 +2,7 @@
  * secrets never reach the disk in clear, a wrong key or a modified record
  * is a clear WFC_EKEY, schemas migrate forward, checkpoints are
  * compare-and-set across handles and threads. */
+#define _GNU_SOURCE /* memmem, mkdtemp, unsetenv, mode_t, lstat, symlink */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
