@@ -10,6 +10,8 @@
 
 #include <json-c/json.h>
 
+#include "crypto.h"
+#include "secmem.h"
 #include "wfc/error.h"
 
 struct wfc__json_stream {
@@ -484,4 +486,189 @@ const char *wfc__json_type_name(struct json_object *v) {
     return "string";
   }
   return "unknown";
+}
+
+/* ---- secrets ------------------------------------------------------------ */
+
+int wfc__json_parse_secret(const char *text, size_t len,
+                           struct json_object **out, char *err, size_t errlen) {
+  struct json_tokener *tok;
+  struct json_object *v;
+  enum json_tokener_error jerr;
+  size_t end;
+  int rc = 0;
+
+  *out = NULL;
+  if (text == NULL || len == 0 || len >= INT_MAX) {
+    set_err(err, errlen, len == 0 ? "empty JSON text" : "JSON text too large");
+    return len == 0 ? WFC_EJSON : WFC_ETOOBIG;
+  }
+  tok = json_tokener_new_ex(WFC_JSON_MAX_DEPTH);
+  if (tok == NULL)
+    return WFC_ENOMEM;
+  json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+  /* The tokener gathers every string in its printbuf, which grows by
+   * realloc: sized for the whole text now, it never moves (a move would
+   * free a partial copy uncleansed). No string is longer than the text. */
+  if (printbuf_memset(tok->pb, 0, 0, (int)len + 1) < 0) {
+    json_tokener_free(tok);
+    return WFC_ENOMEM;
+  }
+  printbuf_reset(tok->pb);
+  v = json_tokener_parse_ex(tok, text, (int)len);
+  jerr = json_tokener_get_error(tok);
+  end = json_tokener_get_parse_end(tok);
+  if (v == NULL) {
+    char why[160];
+    snprintf(why, sizeof why, "malformed JSON at byte %zu: %s", end,
+             jerr == json_tokener_continue ? "unexpected end"
+                                           : json_tokener_error_desc(jerr));
+    set_err(err, errlen, why);
+    rc = WFC_EJSON;
+  } else {
+    for (size_t i = end; i < len; i++)
+      if (!is_ws(text[i])) {
+        char why[160];
+        snprintf(why, sizeof why, "malformed JSON at byte %zu: trailing data",
+                 i);
+        set_err(err, errlen, why);
+        wfc__json_cleanse_put(v);
+        v = NULL;
+        rc = WFC_EJSON;
+        break;
+      }
+  }
+  wfc__cleanse(tok->pb->buf, (size_t)tok->pb->size);
+  json_tokener_free(tok);
+  *out = v;
+  return rc;
+}
+
+/* JSON string escaping (RFC 8259), '/' left as is. Writes into out when
+ * not NULL; returns the length either way. */
+static size_t escape_into(const char *s, size_t n, char *out) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+#define PUT(c)                                                                 \
+  do {                                                                         \
+    if (out)                                                                   \
+      out[o] = (c);                                                            \
+    o++;                                                                       \
+  } while (0)
+  PUT('"');
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      PUT('\\');
+      PUT((char)c);
+    } else if (c < 0x20) {
+      PUT('\\');
+      PUT('u');
+      PUT('0');
+      PUT('0');
+      PUT(hex[c >> 4]);
+      PUT(hex[c & 15]);
+    } else {
+      PUT((char)c);
+    }
+  }
+  PUT('"');
+#undef PUT
+  return o;
+}
+
+/* Compact text of v into out (NULL: only measure); returns its length, or
+ * (size_t)-1 when a scalar cannot be printed. */
+static size_t dump_into(struct json_object *v, char *out) {
+  size_t o = 0, n;
+  const char *t;
+  int first = 1;
+
+#define ADD(p, len)                                                            \
+  do {                                                                         \
+    if (out)                                                                   \
+      memcpy(out + o, (p), (len));                                             \
+    o += (len);                                                                \
+  } while (0)
+  switch (json_object_get_type(v)) {
+  case json_type_string:
+    return escape_into(json_object_get_string(v),
+                       (size_t)json_object_get_string_len(v), out);
+  case json_type_object:
+    ADD("{", 1);
+    json_object_object_foreach(v, k, x) {
+      if (!first)
+        ADD(",", 1);
+      first = 0;
+      o += escape_into(k, strlen(k), out ? out + o : NULL);
+      ADD(":", 1);
+      if ((n = dump_into(x, out ? out + o : NULL)) == (size_t)-1)
+        return n;
+      o += n;
+    }
+    ADD("}", 1);
+    return o;
+  case json_type_array:
+    ADD("[", 1);
+    for (size_t i = 0; i < json_object_array_length(v); i++) {
+      if (i > 0)
+        ADD(",", 1);
+      n = dump_into(json_object_array_get_idx(v, i), out ? out + o : NULL);
+      if (n == (size_t)-1)
+        return n;
+      o += n;
+    }
+    ADD("]", 1);
+    return o;
+  default:
+    /* null, booleans and numbers hold no secret: json-c prints them. */
+    t = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+    if (t == NULL)
+      return (size_t)-1;
+    n = strlen(t);
+    ADD(t, n);
+    return o;
+  }
+#undef ADD
+}
+
+char *wfc__json_dump_secret(struct json_object *v) {
+  size_t n = dump_into(v, NULL);
+  char *text;
+
+  if (n == (size_t)-1 || (text = wfc__secmem_alloc(n + 1)) == NULL)
+    return NULL;
+  dump_into(v, text);
+  text[n] = '\0';
+  return text;
+}
+
+void wfc__json_cleanse(struct json_object *v) {
+  switch (json_object_get_type(v)) {
+  case json_type_object: {
+    json_object_object_foreach(v, k, x) {
+      (void)k;
+      wfc__json_cleanse(x);
+    }
+    break;
+  }
+  case json_type_array:
+    for (size_t i = 0; i < json_object_array_length(v); i++)
+      wfc__json_cleanse(json_object_array_get_idx(v, i));
+    break;
+  case json_type_string:
+    /* json-c keeps the bytes inline or in one buffer: cleanse in place. */
+    wfc__cleanse((void *)json_object_get_string(v),
+                 (size_t)json_object_get_string_len(v));
+    break;
+  default:
+    break;
+  }
+}
+
+void wfc__json_cleanse_put(struct json_object *v) {
+  if (v == NULL)
+    return;
+  wfc__json_cleanse(v);
+  json_object_put(v);
 }

@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "crypto.h"
+#include "secmem.h"
 
 struct wfc__store {
   sqlite3 *db;
@@ -554,7 +555,7 @@ static int key_check(wfc__store *st, uint8_t master[WFC__KEY_LEN],
   rc = step_done(st, s, "write key check", NULL, NULL);
 done:
   free(sealed);
-  free(plain);
+  wfc__secmem_free(plain);
   return rc;
 }
 
@@ -681,9 +682,11 @@ int wfc__store_open_ex(const char *path, const wfc__store_opts *opts,
     rc = fail(WFC_EINVAL, "store: path is empty or too long");
     goto report;
   }
-  if ((st = calloc(1, sizeof *st)) == NULL ||
+  /* In secret memory: the handle holds the keys derived from the master
+   * key, which open every sealed secret of the file. */
+  if ((st = wfc__secmem_alloc(sizeof *st)) == NULL ||
       (st->path = strdup(path)) == NULL) {
-    free(st);
+    wfc__secmem_free(st);
     rc = fail(WFC_ENOMEM, "out of memory");
     goto report;
   }
@@ -714,7 +717,7 @@ void wfc__store_close(wfc__store *st) {
   wfc__cleanse(st->seal_key, sizeof st->seal_key);
   pthread_mutex_destroy(&st->mu);
   free(st->path);
-  free(st);
+  wfc__secmem_free(st); /* cleansed */
 }
 
 int wfc__store_schema_version(wfc__store *st) {

@@ -1,5 +1,6 @@
 /* json: strict parsing with offsets, caps, streaming in chunks, typed
- * getters (int64 from numbers and numeric strings), dump. */
+ * getters (int64 from numbers and numeric strings), dump, and the secret
+ * variants (parse, dump into secret memory, cleanse). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +11,9 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "crypto.h"
 #include "json.h"
+#include "secmem.h"
 #include "wfc/error.h"
 
 static struct json_object *parse_ok(const char *text) {
@@ -397,8 +400,55 @@ static void test_stream_matches_oneshot(void **state) {
   assert_true(valid > 100); /* the unmutated and harmless cases */
 }
 
+/* Secret JSON: the dump is in secret memory and parses back to the same
+ * value (escapes, nesting, every scalar); the parse is as strict as
+ * wfc__json_parse; cleansing overwrites every string in place. */
+static void test_secret_json(void **state) {
+  (void)state;
+  static const char text[] = "{\"credentials\":{\"access_token\":\"eyJ."
+                             "a\\\"b\\\\c\\n\\u0001d/e\",\"expires_at\":"
+                             "1700000000,\"scopes\":[\"Mail.Send\",null,true,1."
+                             "5]},\"secret_params\":{}}";
+  struct json_object *v = NULL, *back = NULL;
+  char err[200] = "";
+  assert_int_equal(
+      wfc__json_parse_secret(text, strlen(text), &v, err, sizeof err), 0);
+  char *dump = wfc__json_dump_secret(v);
+  assert_non_null(dump);
+  assert_true(wfc__secmem_owns(dump));
+  assert_int_equal(wfc__json_parse(dump, strlen(dump), 0, &back, NULL, 0), 0);
+  assert_true(json_object_equal(v, back));
+  wfc__secret_free(dump);
+  json_object_put(back);
+
+  /* Cleansed in place: same lengths, no byte of the secret left. */
+  struct json_object *cr = json_object_object_get(v, "credentials");
+  struct json_object *at = json_object_object_get(cr, "access_token");
+  const char *s = json_object_get_string(at);
+  size_t n = (size_t)json_object_get_string_len(at);
+  wfc__json_cleanse(v);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(s[i], 0);
+  wfc__json_cleanse_put(v);
+  wfc__json_cleanse_put(NULL);
+
+  v = (struct json_object *)1;
+  assert_int_equal(
+      wfc__json_parse_secret("{\"a\":1} x", 10, &v, err, sizeof err),
+      WFC_EJSON);
+  assert_null(v);
+  assert_string_equal(err, "malformed JSON at byte 8: unexpected character");
+  assert_int_equal(wfc__json_parse_secret("{\"a\":", 5, &v, err, sizeof err),
+                   WFC_EJSON);
+  assert_non_null(strstr(err, "malformed JSON at byte"));
+  char *null_dump = wfc__json_dump_secret(NULL);
+  assert_string_equal(null_dump, "null");
+  wfc__secret_free(null_dump);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_secret_json),
       cmocka_unit_test(test_parse_values),
       cmocka_unit_test(test_parse_errors),
       cmocka_unit_test(test_depth_limit),
