@@ -22,6 +22,8 @@
  * copy may have its first bytes overwritten by the allocator). */
 #define _GNU_SOURCE /* memmem, setenv, mkdtemp, kill */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -155,43 +157,88 @@ static void core_where(const unsigned char *core, size_t n, size_t off,
   }
 }
 
-/* Reads the file at path (malloc'd, *n its size); asserts. */
-static unsigned char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
+/* A dump read into memory: its data only. A core can be a sparse file far
+ * larger than its data (a sanitizer's reserved address space), so the
+ * holes (zeros) are skipped: ext[] maps the buffer back to file offsets. */
+typedef struct dump {
+  unsigned char *buf;
+  size_t n;
+  struct {
+    size_t foff, boff, len;
+  } * ext;
+  size_t next;
+} dump;
+
+static void dump_free(dump *d) {
+  free(d->buf);
+  free(d->ext);
+}
+
+/* Reads the data of the file at path; asserts. */
+static void dump_read(const char *path, dump *d) {
+  memset(d, 0, sizeof *d);
+  int fd = open(path, O_RDONLY);
+  if (fd < 0)
     fail_msg("cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long size = ftell(f);
-  fseek(f, 0, SEEK_SET);
+  off_t size = lseek(fd, 0, SEEK_END);
   assert_true(size > 0);
-  unsigned char *buf = malloc((size_t)size);
-  assert_non_null(buf);
-  assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
-  fclose(f);
-  *n = (size_t)size;
-  return buf;
+  for (off_t at = 0; at < size;) {
+    off_t data = lseek(fd, at, SEEK_DATA), hole;
+    if (data < 0 && errno == EINVAL && at == 0)
+      data = 0, hole = size; /* no SEEK_DATA here: all of it */
+    else if (data < 0)
+      break; /* no data after at */
+    else if ((hole = lseek(fd, data, SEEK_HOLE)) < 0)
+      hole = size;
+    size_t len = (size_t)(hole - data);
+    if (d->n + len > ((size_t)4 << 30))
+      fail_msg("%s holds more than 4 GiB of data", path);
+    d->buf = realloc(d->buf, d->n + len);
+    d->ext = realloc(d->ext, (d->next + 1) * sizeof *d->ext);
+    assert_non_null(d->buf);
+    assert_non_null(d->ext);
+    assert_int_equal(pread(fd, d->buf + d->n, len, data), (ssize_t)len);
+    d->ext[d->next].foff = (size_t)data;
+    d->ext[d->next].boff = d->n;
+    d->ext[d->next].len = len;
+    d->next++;
+    d->n += len;
+    at = hole;
+  }
+  close(fd);
+  /* The ELF header and program headers are at the start, in data. */
+  assert_true(d->next > 0 && d->ext[0].foff == 0);
+}
+
+/* The file offset of buffer offset b. */
+static size_t dump_foff(const dump *d, size_t b) {
+  for (size_t i = 0; i < d->next; i++)
+    if (b >= d->ext[i].boff && b < d->ext[i].boff + d->ext[i].len)
+      return d->ext[i].foff + (b - d->ext[i].boff);
+  return b;
 }
 
 /* Fails naming every copy of a token in the dump at path. */
 static void expect_no_token(const char *path, const char *what) {
-  size_t n;
-  unsigned char *dump = slurp(path, &n);
+  dump d;
+  dump_read(path, &d);
   hit f[32];
-  size_t k = find_tokens(dump, n, f, 32);
+  size_t k = find_tokens(d.buf, d.n, f, 32);
   for (size_t i = 0; i < k && i < 32; i++) {
     char where[160], ctx[49];
-    core_where(dump, n, f[i].off, where, sizeof where);
+    size_t foff = dump_foff(&d, f[i].off);
+    core_where(d.buf, d.ext[0].len, foff, where, sizeof where);
     /* The 48 bytes before the copy, printable ones only: what held it. */
     size_t from = f[i].off > 48 ? f[i].off - 48 : 0, c = 0;
     for (size_t j = from; j < f[i].off; j++)
-      ctx[c++] = dump[j] >= 32 && dump[j] < 127 ? (char)dump[j] : '.';
+      ctx[c++] = d.buf[j] >= 32 && d.buf[j] < 127 ? (char)d.buf[j] : '.';
     ctx[c] = '\0';
     print_message("%s: token %zu (%.6s...) %s at offset %zu %s after \"%s\"\n",
                   what, f[i].token, tokens[f[i].token],
                   f[i].len == strlen(tokens[f[i].token]) ? "whole" : "in part",
-                  f[i].off, where, ctx);
+                  foff, where, ctx);
   }
-  free(dump);
+  dump_free(&d);
   if (k > 0)
     fail_msg("%s holds %zu copies of live tokens (of %zu tokens)", what, k,
              ntokens);
@@ -413,10 +460,10 @@ static int gcore_honours_dontdump(void) {
   struct stat sb;
   if (rc != 0 || stat(path, &sb) != 0)
     return -1;
-  size_t n;
-  unsigned char *dump = slurp(path, &n);
-  int honours = memmem(dump, n, canary, sizeof canary - 1) == NULL;
-  free(dump);
+  dump d;
+  dump_read(path, &d);
+  int honours = memmem(d.buf, d.n, canary, sizeof canary - 1) == NULL;
+  dump_free(&d);
   unlink(path);
   return honours;
 }
@@ -424,6 +471,12 @@ static int gcore_honours_dontdump(void) {
 /* (c) A debugger's dump of the running watch. */
 static void gcore_holds_no_token(void **state) {
   (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+  /* gdb writes an AddressSanitizer process's reserved shadow and heap
+   * space out in full: terabytes. The kernel's core (above) is checked. */
+  print_message("skipped: gcore of a sanitized process\n");
+  skip();
+#endif
   int h = gcore_honours_dontdump();
   if (h != 1) {
     print_message("skipped: %s\n",
