@@ -203,12 +203,6 @@ static const char tampered_remedy[] =
     WFC_CONN_TAMPERED_WORDS ": nothing is sent with it; delete it and create "
                             "the connection again";
 
-/* The words for a failed status about a connection (static): EKEY from
- * the store means its record does not verify. */
-static const char *status_words(int status) {
-  return status == WFC_EKEY ? WFC_CONN_TAMPERED_WORDS : wfc_strerror(status);
-}
-
 /* The connection JSON of r (borrowed). A record that does not verify is
  * shown as found (so the user can tell which one it is), with the state
  * "tampered" and its remedy in place of the stored ones, which are not
@@ -951,9 +945,11 @@ static void refresh_token_cb(void *arg, int status, const char *token) {
   /* On failure the remedy, if any, is on the connection (result). */
   if (status == 0)
     op_finish(o, 0, state, NULL, NULL, " ");
+  else if (status == WFC_EKEY) /* the store record does not verify */
+    op_finish(o, status, state, NULL, NULL,
+              "connection %s: " WFC_CONN_TAMPERED_WORDS, o->e->nickname);
   else
-    op_finish(o, status, state, NULL, NULL, "connection %s: %s", o->e->nickname,
-              status_words(status));
+    op_finish(o, status, state, NULL, NULL, "%s", wfc_strerror(status));
 }
 
 static int add_waiter(op *o, int force, token_cb cb) {
@@ -1011,8 +1007,8 @@ static void test_token_cb(void *arg, int status, const char *token) {
     status = WFC_ECANCELED;
   if (status != 0) {
     if (status == WFC_EKEY)
-      op_finish(o, status, o->e->state, NULL, NULL, "connection %s: %s",
-                o->e->nickname, status_words(status));
+      op_finish(o, status, o->e->state, NULL, NULL,
+                "connection %s: " WFC_CONN_TAMPERED_WORDS, o->e->nickname);
     else
       op_finish(o, status, o->e->state, NULL, NULL, "no valid token: %s",
                 wfc_strerror(status));
