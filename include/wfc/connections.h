@@ -174,7 +174,9 @@ WFC_EXTERN int wfc_connmgr_refresh(wfc_connmgr *m, const char *name,
 WFC_EXTERN int wfc_connmgr_revoke(wfc_connmgr *m, const char *name,
                                   wfc_connmgr_cb cb, void *arg);
 /* Revokes first when the connection holds secrets, then deletes it (with
- * its checkpoints and idempotency keys). */
+ * its checkpoints and idempotency keys). A connection whose record does not
+ * verify (WFC_CONN_TAMPERED) is deleted without the revoke hook: detail
+ * {"remote":"skipped","detail":...}. */
 WFC_EXTERN int wfc_connmgr_delete(wfc_connmgr *m, const char *name,
                                   wfc_connmgr_cb cb, void *arg);
 /* Gets a valid token (refreshing as needed) and runs the type's test hook;
