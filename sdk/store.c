@@ -974,7 +974,7 @@ static int open_tx(wfc__store *st, uint8_t master[WFC__KEY_LEN], int have,
   if (cur == 0 && !creating) {
     rc = fail(WFC_ESTORE,
               "store file %s is an SQLite database but not a wfc store "
-              "(schema version 0): refused",
+              "(schema version 0): refused (remove it to start afresh)",
               st->path);
     goto done;
   }
