@@ -510,6 +510,8 @@ static sqlite3 *raw_open(const char *db) {
   return h;
 }
 
+static void raw_do(sqlite3 *h, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void raw_do(sqlite3 *h, const char *fmt, ...) {
   char sql[1024];
   va_list ap;
@@ -793,20 +795,22 @@ static void test_migrates_from_older_schema(void **state) {
                    WFC_EINVAL);
 }
 
-/* From schema 4 (no MACs) to 5: the rows there at the upgrade get their
- * MACs (trusted as they are then: docs/store.md) and verify; changes made
- * afterwards are refused. Lowering user_version again to have the
- * migration bless changed rows, or dropping the key check, is refused. */
+/* From the schema before WFC__STORE_MAC_VERSION (no MACs) to it: the rows
+ * there at the upgrade get their MACs (trusted as they are then:
+ * docs/store.md) and verify; changes made afterwards are refused. Lowering
+ * user_version again to have the migration bless changed rows, or
+ * dropping the key check, is refused. */
 static void test_migration_authenticates_existing_rows(void **state) {
   fixture *f = *state;
-  wfc__store_opts o = {.master_key = opts_key, .schema_version = 4};
+  const int before = WFC__STORE_MAC_VERSION - 1;
+  wfc__store_opts o = {.master_key = opts_key, .schema_version = before};
   wfc__store *st = NULL;
   wfc__conn_rec r, g;
   char err[512], *cp = NULL, *res = NULL;
   sqlite3 *h;
 
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err), 0);
-  assert_int_equal(wfc__store_schema_version(st), 4);
+  assert_int_equal(wfc__store_schema_version(st), before);
   make_rec(&r, "old", "");
   r.params = "{\"tenant\":\"contoso\"}";
   assert_int_equal(wfc__store_conn_insert(st, &r, "{\"t\":\"old\"}"), 0);
@@ -849,16 +853,18 @@ static void test_migration_authenticates_existing_rows(void **state) {
 
   /* The schema lowered (and the MACs dropped) so that the upgrade runs
    * again over the changed row: the key check says the rows had MACs. */
-  raw_do(h, "ALTER TABLE connections DROP COLUMN mac;"
-            "ALTER TABLE checkpoints DROP COLUMN mac;"
-            "ALTER TABLE idempotency DROP COLUMN mac;"
-            "PRAGMA user_version = 4");
+  raw_do(h,
+         "ALTER TABLE connections DROP COLUMN mac;"
+         "ALTER TABLE checkpoints DROP COLUMN mac;"
+         "ALTER TABLE idempotency DROP COLUMN mac;"
+         "PRAGMA user_version = %d",
+         before);
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
                    WFC_ESTORE);
   assert_null(st);
   assert_non_null(strstr(err, WORDS));
-  /* Refused before anything was written: still version 4, no MACs. */
-  assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 4);
+  /* Refused before anything was written: still the old version. */
+  assert_int_equal(raw_int(f->db, "PRAGMA user_version"), before);
   /* Nor may the key check go, for a new one to be written. */
   raw_do(h, "DELETE FROM meta WHERE name = 'key_check'");
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
