@@ -399,8 +399,7 @@ static int resend_refused(wfc_http *h) {
     h->error = WFC_ENET;
     set_msg(h,
             "the connection closed without an answer after the request was "
-            "sent; not sent again: %.*s is not repeatable (it may or may not "
-            "have been carried out)",
+            "sent (not sent again: %.*s is not repeatable)",
             (int)strcspn(h->label, " "), h->label);
   }
   return 1;

@@ -23,8 +23,8 @@
  * the engine never lets libcurl send it a second time: libcurl otherwise
  * resends any request, on a fresh connection, when a reused keep-alive
  * connection closes without an answer (and an HTTP/2 stream is refused).
- * Such a request fails with WFC_ENET ("... not sent again: POST is not
- * repeatable ...") and the caller decides (it may look whether the effect
+ * Such a request fails with WFC_ENET ("... (not sent again: POST is not
+ * repeatable)") and the caller decides (it may look whether the effect
  * is there). Repeatable requests keep libcurl's silent retry. Both kinds
  * reuse kept-alive connections.
  *
