@@ -56,9 +56,12 @@ static const wfc_field inputs[] = {
          "Any unique string for this send (e.g. the flow run and step): a "
          "retried run with the same key does not send the message again, "
          "and runs with the same key at the same time on one host send it "
-         "once (the others wait and report it as deduplicated). Limit: runs "
-         "on two different hosts or processes at the same moment can both "
-         "send, as each checks the mailbox before the other has sent.",
+         "once (the others wait and report it as deduplicated). When the "
+         "answer to the send is lost, the run looks for the message in the "
+         "mailbox and reports it sent, or fails saying the outcome is "
+         "unknown; it never sends it twice. Limit: runs on two different "
+         "hosts or processes at the same moment can both send, as each "
+         "checks the mailbox before the other has sent.",
      .min = 1,
      .max = 200},
     {0}};
