@@ -233,15 +233,44 @@ static void on_done(void *arg, wfc_call *call, const wfc_outcome *o) {
   r->output = o->status == 0 ? json_object_get(o->output) : NULL;
 }
 
+/* Starts send_email with input (JSON text) on alice without waiting; r
+ * gets the outcome. Returns the call (valid until r->done). */
+static wfc_call *start_send(const char *input_json, run *r) {
+  json_object *input = json_tokener_parse(input_json);
+  wfc_call *call = NULL;
+  assert_non_null(input);
+  memset(r, 0, sizeof *r);
+  wfc_invoke how = {sizeof how, .conn = alice, .on_done = on_done, .arg = r};
+  assert_int_equal(wfc_runtime_invoke(o365_fixture_runtime(fx),
+                                      "o365mail.send_email", input, &how,
+                                      &call),
+                   0);
+  json_object_put(input);
+  return call;
+}
+
+/* Runs the loop until r is done or the emulator has answered n GETs of
+ * alice's messages (the card's look-ups); returns r->done. */
+static int run_until_looks(run *r, long n) {
+  while (!r->done &&
+         o365_fixture_route_count(fx, "GET", "/v1.0/me/messages") < n)
+    uv_run(o365_fixture_loop(fx), UV_RUN_ONCE);
+  return r->done;
+}
+
+static void run_until_done(run *r) {
+  while (!r->done)
+    uv_run(o365_fixture_loop(fx), UV_RUN_ONCE);
+}
+
 /* Graph files the Sent Items copy a moment after the answer was lost: the
  * card's first looks find nothing, a later one finds it (here the copy is
  * put in by the test once the card has looked once after the failure; the
  * send itself was reset before the emulator ran it). */
 static void copy_filed_late_is_found(void **state) {
   (void)state;
-  const char *key = "filed-late-1";
   char imid[128], msg[512];
-  marker_of(key, imid, sizeof imid);
+  marker_of("filed-late-1", imid, sizeof imid);
   setenv("O365MAIL_SEND_CONFIRM_MS", "10000", 1);
   assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
                                           "\"/v1.0/me/sendMail\",\"action\":"
@@ -249,21 +278,13 @@ static void copy_filed_late_is_found(void **state) {
                    0);
   long looks = o365_fixture_route_count(fx, "GET", "/v1.0/me/messages");
   long sent = o365_fixture_sent_count(fx, ALICE);
-  json_object *input =
-      json_tokener_parse("{\"to\":[\"" BOB "\"],\"subject\":\"filed late\","
-                         "\"idempotency_key\":\"filed-late-1\"}");
-  run r = {0};
-  wfc_invoke how = {sizeof how, .conn = alice, .on_done = on_done, .arg = &r};
-  assert_int_equal(wfc_runtime_invoke(o365_fixture_runtime(fx),
-                                      "o365mail.send_email", input, &how, NULL),
-                   0);
-  json_object_put(input);
+  run r;
+  start_send("{\"to\":[\"" BOB "\"],\"subject\":\"filed late\","
+             "\"idempotency_key\":\"filed-late-1\"}",
+             &r);
   /* The check before sending, then the first look after the lost answer:
    * nothing there yet. Then the copy appears. */
-  while (!r.done &&
-         o365_fixture_route_count(fx, "GET", "/v1.0/me/messages") < looks + 2)
-    uv_run(o365_fixture_loop(fx), UV_RUN_ONCE);
-  assert_false(r.done);
+  assert_false(run_until_looks(&r, looks + 2));
   snprintf(msg, sizeof msg,
            "{\"folder\":\"sentitems\",\"subject\":\"filed late\","
            "\"from\":\"" ALICE "\",\"toRecipients\":[\"" BOB "\"],"
@@ -271,8 +292,7 @@ static void copy_filed_late_is_found(void **state) {
            imid);
   char *id = o365_fixture_inject(fx, ALICE, msg);
   assert_non_null(id);
-  while (!r.done)
-    uv_run(o365_fixture_loop(fx), UV_RUN_ONCE);
+  run_until_done(&r);
   setenv("O365MAIL_SEND_CONFIRM_MS", "1000", 1);
   if (r.status != 0)
     fail_msg("filed late: %s", r.message);
@@ -286,6 +306,36 @@ static void copy_filed_late_is_found(void **state) {
   assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent);
   json_object_put(r.output);
   free(id);
+}
+
+/* A cancel while the card waits between two looks ends the run at once,
+ * canceled, with the outcome unknown; nothing is sent. */
+static void cancel_while_looking(void **state) {
+  (void)state;
+  setenv("O365MAIL_SEND_CONFIRM_MS", "60000", 1);
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
+                                          "\"/v1.0/me/sendMail\",\"action\":"
+                                          "\"reset\",\"count\":1}"),
+                   0);
+  long looks = o365_fixture_route_count(fx, "GET", "/v1.0/me/messages");
+  long sent = o365_fixture_sent_count(fx, ALICE);
+  run r;
+  wfc_call *call =
+      start_send("{\"to\":[\"" BOB "\"],\"subject\":\"canceled look\","
+                 "\"idempotency_key\":\"canceled-look-1\"}",
+                 &r);
+  assert_false(run_until_looks(&r, looks + 2));
+  wfc_call_cancel(call);
+  run_until_done(&r);
+  setenv("O365MAIL_SEND_CONFIRM_MS", "1000", 1);
+  fprintf(stderr, "canceled: %d %s\n", r.status, r.message);
+  assert_int_equal(r.status, WFC_ECANCELED);
+  ct_says(r.message, "the outcome is unknown");
+  ct_says(r.message, "canceled while looking");
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent);
+  /* No look after the cancel. */
+  assert_true(o365_fixture_route_count(fx, "GET", "/v1.0/me/messages") <=
+              looks + 3);
 }
 
 /* Cards that take no idempotency key: the outcome is unknown, and the
@@ -337,6 +387,7 @@ int main(void) {
       cmocka_unit_test_teardown(unkeyed_send_lost_answer_outcome_unknown,
                                 disarm),
       cmocka_unit_test_teardown(copy_filed_late_is_found, disarm),
+      cmocka_unit_test_teardown(cancel_while_looking, disarm),
       cmocka_unit_test_teardown(unkeyed_cards_do_not_mention_keys, disarm),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
