@@ -192,7 +192,7 @@ static const fault_case c_reset = {
              "\"idempotency_key\":\"faults-reset-1\"}",
     .status = WFC_ENET,
     .says = {"sending the message failed", "POST http://127.0.0.1:",
-             "the outcome is unknown", "no copy of the message"},
+             "the outcome is unknown"},
     .outcome = "unknown",
     .counts = CALLS | SENT,
     .calls = 1,
@@ -205,6 +205,7 @@ static void test_reset_fails_clearly_retry_sends_once(void **state) {
   long calls = sendmail_calls();
   o365_outcome o;
   run_case(&c_reset, &o);
+  ct_says(o.message, "no copy of the message");
   o365_outcome_free(&o);
   /* Not repeated by the plugin nor by libcurl. */
   assert_int_equal(sendmail_calls(), calls + 1);
