@@ -191,8 +191,8 @@ static const fault_case c_reset = {
     .input = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"reset\","
              "\"idempotency_key\":\"faults-reset-1\"}",
     .status = WFC_ENET,
-    .says = {"sending the message failed", "POST http://127.0.0.1:",
-             "the outcome is unknown"},
+    .says = {"sending the message failed",
+             "POST http://127.0.0.1:", "the outcome is unknown"},
     .outcome = "unknown",
     .counts = CALLS | SENT,
     .calls = 1,
