@@ -9,7 +9,9 @@
  * O365MAIL_{PREVIEW,PRODUCTION}_CLIENT_ID / _CLIENT_SECRET. Nothing secret
  * is compiled in. O365MAIL_EXTRA_SCOPES adds delegated permissions to the
  * ones asked for (e.g. MailboxSettings.ReadWrite, which Set Automatic
- * Replies needs and the default scopes leave out). */
+ * Replies needs and the default scopes leave out). O365MAIL_SEND_CONFIRM_MS
+ * is how long a keyed send whose answer was lost looks for its copy
+ * (plugin/sent.h). */
 #ifndef O365_CONFIG_H
 #define O365_CONFIG_H
 

@@ -909,20 +909,24 @@ struct json_object *o365_graph_detail(const o365_graph_res *res) {
   return d;
 }
 
-void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
-                     const char *what) {
+void o365_graph_fail_hint(wfc_call *call, const o365_graph_res *res,
+                          const char *what, const char *hint) {
   struct json_object *d = o365_graph_detail(res);
   if (res->retry_after_ms >= 0)
     json_object_object_add(d, "retry_after_ms",
                            json_object_new_int64(res->retry_after_ms));
   /* Said in words as well as in the detail: a flow author must not read
-   * "failed" as "nothing happened" when a send may have gone out. */
-  const char *unknown = "";
+   * "failed" as "nothing happened" when a send may have gone out. What to
+   * do about it depends on the card (only some take an idempotency key):
+   * the generic advice names none. */
+  char unknown[600] = "";
   if (res->outcome_unknown) {
     o365_json_add_str(d, "outcome", "unknown");
-    unknown = " (the outcome is unknown: Microsoft may have carried out the "
-              "request, so it was not repeated; a card run with an "
-              "idempotency key can be run again safely)";
+    snprintf(unknown, sizeof unknown, " (the outcome is unknown: %s)",
+             hint != NULL ? hint
+                          : "Microsoft may have carried out the request, so "
+                            "it was not repeated; check whether it took "
+                            "effect before running the card again");
   }
   int code = res->error ? res->error : WFC_EREMOTE;
   const char *msg = res->message ? res->message : code_message(code);
@@ -933,6 +937,11 @@ void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
                         msg, unknown);
   else
     o365_api->call_fail(call, code, d, "%s: %s%s", what, msg, unknown);
+}
+
+void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
+                     const char *what) {
+  o365_graph_fail_hint(call, res, what, NULL);
 }
 
 /* ---- Paging ----------------------------------------------------------------
