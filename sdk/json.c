@@ -365,10 +365,21 @@ static void stream_path(const wfc__json_stream *s, char *buf, size_t len) {
   for (size_t i = 0; i < levels && i < WFC_JSON_MAX_DEPTH && o + 1 < len; i++) {
     const frame *f = &s->frames[i];
     char part[2 * WFC_JSON_KEY_SHOWN + 16];
-    if (f->arr)
+    if (f->arr) {
       snprintf(part, sizeof part, "[%zu]", f->idx);
-    else
+    } else if (s->in_key && i + 1 == levels) {
+      /* The key being read: what came before the bad byte, the bad byte
+       * as '?', and "..." for the rest, never read. */
+      char tmp[WFC_JSON_KEY_SHOWN + 2];
+      size_t n = f->klen < WFC_JSON_KEY_SHOWN ? f->klen : WFC_JSON_KEY_SHOWN;
+      memcpy(tmp, f->key, n);
+      tmp[n++] = '\x7f';
+      size_t plen = wfc__json_path_key(part, sizeof part, tmp, n);
+      if (n <= WFC_JSON_KEY_SHOWN && plen >= 2)
+        snprintf(part + plen - 2, sizeof part - (plen - 2), "...\"]");
+    } else {
       wfc__json_path_key(part, sizeof part, f->key, f->klen);
+    }
     snprintf(buf + o, len - o, "%s", part);
     o += strlen(buf + o);
   }
