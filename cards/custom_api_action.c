@@ -215,8 +215,7 @@ static int url_path(const char *url, const char *base, o365_buf *b, char *why,
      * the Graph base only, any case, and the path from there on. */
     size_t bl = strlen(base);
     if (!o365_url_same_origin(url, base) || strncasecmp(url, base, bl) != 0 ||
-        (url[bl] != '/' && url[bl] != '?' && url[bl] != '#' &&
-         url[bl] != '\0'))
+        (url[bl] != '/' && url[bl] != '?' && url[bl] != '#' && url[bl] != '\0'))
       return snprintf(why, whylen,
                       "an absolute URL must be on the connection's Graph "
                       "base (%s); give a path such as /me/messages",

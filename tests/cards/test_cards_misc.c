@@ -480,9 +480,10 @@ static void pct(char *dst, size_t len, const char *s, const char *only) {
   size_t o = 0;
   for (; *s && o + 4 < len; s++) {
     unsigned char c = (unsigned char)*s;
-    int keep = only != NULL ? strchr(only, c) == NULL
-                            : (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                                  (c >= '0' && c <= '9') || strchr("-._~", c);
+    int keep = only != NULL
+                   ? strchr(only, c) == NULL
+                   : (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                         (c >= '0' && c <= '9') || strchr("-._~", c);
     if (keep)
       dst[o++] = (char)c;
     else
@@ -515,8 +516,7 @@ static void test_custom_urls_in_query(void **state) {
   json_object *value = jget(jget(o.output, "body"), "value");
   assert_int_equal(json_object_array_length(value), 1);
   char *link = strdup(jstr(json_object_array_get_idx(value, 0), "webLink"));
-  char *subject =
-      strdup(jstr(json_object_array_get_idx(value, 0), "subject"));
+  char *subject = strdup(jstr(json_object_array_get_idx(value, 0), "subject"));
   o365_outcome_free(&o);
   assert_non_null(strstr(link, "https://"));
 

@@ -73,8 +73,7 @@ static const text_case cases[] = {
      "{\"method\":\"GET\",\"relative_url\":\"/me/messages\",\"query\":"
      "{\"$filter\":\"subject eq '\xf4\x90\x80\x80'\"}}",
      "input.query[\"$filter\"]: invalid UTF-8 at byte 12"},
-    {"custom_api_action",
-     "{\"method\":\"GET\",\"relative_url\":\"/me/\xfe\"}",
+    {"custom_api_action", "{\"method\":\"GET\",\"relative_url\":\"/me/\xfe\"}",
      "input.relative_url: invalid UTF-8 at byte 4"},
 };
 
@@ -103,9 +102,9 @@ static void test_good_text_is_sent_as_given(void **state) {
          "\x98\x80 \xe2\x82\xac\",\"body\":\"\xef\xbf\xbd is U+FFFD\"}",
          &o);
   o365_outcome_free(&o);
-  json_object *m = ct_message("alice@contoso.test", "sentitems",
-                              "h\xc3\xa9llo \xf0\x9f\x98\x80 \xe2\x82\xac",
-                              NULL);
+  json_object *m =
+      ct_message("alice@contoso.test", "sentitems",
+                 "h\xc3\xa9llo \xf0\x9f\x98\x80 \xe2\x82\xac", NULL);
   assert_non_null(m);
   json_object_put(m);
 }
