@@ -45,13 +45,20 @@ static const wfc_field inputs[] = {
      .type = WFC_TYPE_STRING,
      .flags = WFC_FIELD_REQUIRED,
      .description = "Path under the Graph base, e.g. /me/mailFolders "
-                    "(a query may follow '?').",
+                    "(a query may follow '?', and may hold URLs as data); "
+                    "an absolute URL only on the Graph base. Spaces, '#' "
+                    "and non-ASCII are encoded for you; CR/LF, control "
+                    "characters, backslashes in the path and '..' "
+                    "segments are refused.",
      .min = 1,
      .max = 8192},
     {.name = "headers",
      .type = WFC_TYPE_MAP,
-     .description = "Extra request headers (Authorization is set by the "
-                    "connection and cannot be given).",
+     .description = "Extra request headers. Refused: Authorization, "
+                    "Cookie, Host and Content-Length (the connector sets "
+                    "them), the hop-by-hop Connection, Keep-Alive, "
+                    "Transfer-Encoding, TE, Trailer and Upgrade, and "
+                    "Proxy-*.",
      .items = &(const wfc_field){.type = WFC_TYPE_STRING}},
     {.name = "query",
      .type = WFC_TYPE_MAP,
