@@ -1,7 +1,8 @@
 /* test_text_cli.c - `wfc card run` and `wfc flow run` given text that is
  * not text: raw invalid UTF-8 bytes in --input and in an @file, a raw NUL
  * byte in a file, a lone surrogate escape, \u0000 in a value (also inside
- * a flow template). Each is refused with the field's path and the byte,
+ * a flow template), and a connection param. Each is refused with the
+ * field's path and the byte,
  * and no Graph request reaches the emulator (its stats) and nothing is
  * sent. Before, --input was read by json-c without the UTF-8 check (sent
  * with U+FFFD), an @file stopped at its first NUL byte, and a flow
@@ -121,6 +122,20 @@ static void card_run_refuses_bad_text(void **state) {
                             "\"body\":\"a\\u0000b\"}",
                             NULL};
   refused(a4, "input.body: contains a NUL character (\\u0000) at byte 1");
+
+  /* Connection params: the same rule, named under params. */
+  const char *const a5[] = {"connection",
+                            "new",
+                            "--plugin",
+                            "o365mail",
+                            "--nickname",
+                            "other",
+                            "--tenant",
+                            "ab\xff"
+                            "c",
+                            "--print-url",
+                            NULL};
+  refused(a5, "params.tenant: invalid UTF-8 at byte 2");
 
   /* The same text, valid, goes out. */
   long sent = alice_sent();
