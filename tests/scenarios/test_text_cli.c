@@ -2,11 +2,10 @@
  * not text: raw invalid UTF-8 bytes in --input and in an @file, a raw NUL
  * byte in a file, a lone surrogate escape, \u0000 in a value (also inside
  * a flow template), and a connection param. Each is refused with the
- * field's path and the byte,
- * and no Graph request reaches the emulator (its stats) and nothing is
- * sent. Before, --input was read by json-c without the UTF-8 check (sent
- * with U+FFFD), an @file stopped at its first NUL byte, and a flow
- * template cut a string at \u0000. */
+ * field's path and the byte, no Graph request reaches the emulator (its
+ * stats) and nothing is sent. Before, --input was read by json-c without the
+ * UTF-8 check (sent with U+FFFD), an @file stopped at its first NUL byte, and a
+ * flow template cut a string at \u0000. */
 #include "scen.h"
 
 #include <stdio.h>
