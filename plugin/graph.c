@@ -1,6 +1,7 @@
 /* graph.c - see graph.h. */
 #include "graph.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,20 +165,24 @@ void o365_graph_err_parse(struct json_object *body, const char *request_id,
                  sizeof e->client_request_id);
 }
 
-/* Length of "scheme://authority" in url, 0 when it is not absolute. */
-static size_t origin_len(const char *url) {
-  const char *p = strstr(url, "://");
-  if (p == NULL || p == url)
+size_t o365_url_origin_len(const char *url) {
+  size_t i = 0;
+  if (url == NULL || !isalpha((unsigned char)url[0]))
     return 0;
-  p += 3;
-  return (size_t)(p - url) + strcspn(p, "/?#");
+  while (isalnum((unsigned char)url[i]) || url[i] == '+' || url[i] == '-' ||
+         url[i] == '.')
+    i++;
+  if (strncmp(url + i, "://", 3) != 0)
+    return 0;
+  i += 3;
+  return i + strcspn(url + i, "/?#");
 }
 
 int o365_url_same_origin(const char *a, const char *b) {
   if (a == NULL || b == NULL)
     return 0;
-  size_t la = origin_len(a);
-  size_t lb = origin_len(b);
+  size_t la = o365_url_origin_len(a);
+  size_t lb = o365_url_origin_len(b);
   return la > 0 && la == lb && strncasecmp(a, b, la) == 0;
 }
 
@@ -801,8 +806,7 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
       goto fail;
     }
   }
-  if (strncmp(o->path, "https://", 8) == 0 ||
-      strncmp(o->path, "http://", 7) == 0) {
+  if (o365_url_origin_len(o->path) > 0) {
     if (!o365_url_same_origin(o->path, base)) {
       rc = WFC_EINVAL;
       goto fail;

@@ -175,6 +175,11 @@ int o365_graph_status_error(long status);
 void o365_graph_err_parse(struct json_object *body, const char *request_id,
                           const char *client_request_id, o365_graph_err *e);
 
+/* Length of "scheme://authority" at the start of url (the scheme as RFC
+ * 3986 spells it, any case), 0 when url is not absolute: "://" inside a
+ * query value ("/me/messages?$filter=webLink eq 'https://...'") does not
+ * make a path absolute. */
+size_t o365_url_origin_len(const char *url);
 /* Do two absolute URLs share scheme, host and port (case-insensitive)? */
 int o365_url_same_origin(const char *a, const char *b);
 

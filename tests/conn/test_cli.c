@@ -165,7 +165,7 @@ static void lifecycle(void **state) {
                                    "--connection", "work", "--input",
                                    "{\"count\":",  NULL};
   assert_int_equal(wfc(&p, bad_input), 1);
-  assert_non_null(strstr(p.stderr_, "--input must be a JSON object"));
+  assert_non_null(strstr(p.stderr_, "--input: malformed JSON at byte 9"));
   const char *const no_conn[] = {"card", "run", "conntest.items", NULL};
   assert_int_equal(wfc(&p, no_conn), 1);
   assert_non_null(strstr(p.stderr_, "needs a connection"));
