@@ -1383,13 +1383,23 @@ static void on_complete_done(void *arg, wfc_call *call,
 static void on_redirect(void *arg, int status, json_object *query) {
   op *o = arg;
   if (status != 0) {
+    unsigned ignored = wfc__redirect_ignored(o->redirect);
     wfc__redirect_close(o->redirect);
     o->redirect = NULL;
-    op_finish(o, status, NULL, NULL, NULL,
-              status == WFC_ETIMEDOUT
-                  ? "no answer from the browser in time (the authorization "
-                    "page was not completed)"
-                  : "the redirect listener failed");
+    if (status == WFC_ETIMEDOUT && ignored > 0)
+      op_finish(o, status, NULL, NULL, NULL,
+                "no answer from the browser in time (the authorization page "
+                "was not completed); %u other request%s to the sign-in "
+                "listener did not carry this authorization's state and %s "
+                "ignored",
+                ignored, ignored == 1 ? "" : "s",
+                ignored == 1 ? "was" : "were");
+    else
+      op_finish(o, status, NULL, NULL, NULL, "%s",
+                status == WFC_ETIMEDOUT
+                    ? "no answer from the browser in time (the authorization "
+                      "page was not completed)"
+                    : "the redirect listener failed");
     return;
   }
   const char *code = wfc__json_str(query, "code");
@@ -1422,6 +1432,26 @@ static void on_begin_done(void *arg, wfc_call *call, const wfc_outcome *out) {
     op_finish(o, out->status ? out->status : WFC_EPROTO, NULL, NULL,
               out->detail, "%s",
               out->status ? out->message : "authorize_begin gave no \"url\"");
+    return;
+  }
+  /* The listener ends only on a redirect carrying the URL's state (the
+   * authorization server sends it back unchanged): any other local request
+   * to the port is ignored. A URL without one cannot tell them apart. */
+  char *state = NULL;
+  int rc = wfc__redirect_url_param(url, "state", &state);
+  if (rc == 0 && state[0] != '\0')
+    rc = wfc__redirect_expect(o->redirect, state);
+  else if (rc == 0)
+    rc = WFC_ENOTFOUND;
+  wfc__secret_free(state);
+  if (rc != 0) {
+    op_finish(o, rc == WFC_ENOMEM ? rc : WFC_EPROTO, NULL, NULL, NULL,
+              "authorize_begin of %s gave a URL %s; the sign-in listener "
+              "needs exactly one non-empty \"state\" parameter in it to tell "
+              "the browser's redirect from other local requests",
+              o->type_id,
+              rc == WFC_ENOTFOUND ? "without a \"state\" parameter"
+                                  : "with a repeated or malformed \"state\"");
     return;
   }
   json_object *session = json_object_object_get(out->output, "session");

@@ -171,7 +171,11 @@ typedef struct wfc_card_desc {
  *   authorize_begin    in:  {"params":{...}, "redirect_uri":"...",
  *                            "login_hint":?, "prompt":?}
  *                      out: {"url":"...", "session":{...}}   (session is
- *                            opaque to the host, kept in memory only)
+ *                            opaque to the host, kept in memory only; the
+ *                            url must carry one non-empty "state"
+ *                            parameter, fresh and unguessable: the host's
+ *                            redirect listener ends only on a redirect
+ *                            with that state and ignores other requests)
  *   authorize_complete in:  {"params":{...}, "redirect_uri":"...",
  *                            "session":{...}, "query":{"code":..,...}}
  *                      out: {"state":"connected|needs_admin_approval|

@@ -35,8 +35,7 @@ static const char *sget(json_object *o, const char *k) {
 static void connect_one(fx *f, const char *nick, op_res *r) {
   long page = 0;
   char body[4096];
-  fx_authorize(f, nick, NULL, "code=abc123&state=s1", r, &page, body,
-               sizeof body);
+  fx_authorize(f, nick, NULL, "code=abc123", r, &page, body, sizeof body);
   if (r->status != 0)
     fail_msg("authorize: %s", r->message);
   assert_string_equal(r->outcome, "connected");
@@ -570,6 +569,45 @@ static void cards_401_one_refresh(void **state) {
   fx_down(&f);
 }
 
+/* A plugin whose authorize URL carries no state, or two, cannot have its
+ * redirect told apart from other local requests: refused before the
+ * browser is sent anywhere, with the reason, and nothing is stored. */
+static void authorize_url_without_state(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  static const struct {
+    const char *how, *msg;
+  } cases[] = {{"none", "gave a URL without a \"state\" parameter"},
+               {"twice", "gave a URL with a repeated or malformed \"state\""}};
+  for (size_t i = 0; i < 2; i++) {
+    json_object *params = json_object_new_object();
+    json_object_object_add(params, "token_url",
+                           json_object_new_string(ts_server_url(f.srv)));
+    json_object_object_add(params, "url_state",
+                           json_object_new_string(cases[i].how));
+    op_res r;
+    memset(&r, 0, sizeof r);
+    wfc_authorize_req req = {.size = sizeof req,
+                             .conn_type = "conntest.tokenconn",
+                             .nickname = "nostate",
+                             .params = params,
+                             .on_url = (void (*)(void *, const char *))abort,
+                             .on_done = op_res_cb,
+                             .arg = &r};
+    assert_int_equal(wfc_connmgr_authorize(f.m, &req), 0);
+    json_object_put(params);
+    fx_run_until(&f, &r.done);
+    assert_int_equal(r.status, WFC_EPROTO);
+    if (strstr(r.message, cases[i].msg) == NULL ||
+        strstr(r.message, "conntest.tokenconn") == NULL)
+      fail_msg("%s: %s", cases[i].how, r.message);
+    op_res_clear(&r);
+  }
+  assert_int_equal(conn_count(&f), 0);
+  fx_down(&f);
+}
+
 static void on_url_noop(void *arg, const char *url) {
   (void)url;
   *(int *)arg = 1;
@@ -612,6 +650,7 @@ static void close_cancels(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(authorize_connected),
+      cmocka_unit_test(authorize_url_without_state),
       cmocka_unit_test(single_flight_1000),
       cmocka_unit_test(rejected_token_refreshes_once),
       cmocka_unit_test(ereauth_then_reauthorize),

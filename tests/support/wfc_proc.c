@@ -69,3 +69,11 @@ int wproc_wait(wproc *p) {
   p->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
   return p->code;
 }
+
+int wproc_running(const wproc *p) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  assert_int_equal(
+      waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT), 0);
+  return si.si_pid == 0;
+}

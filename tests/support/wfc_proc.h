@@ -32,4 +32,7 @@ void wproc_drain(int fd, char *buf, size_t cap);
 /* Drains stdout then stderr, reaps the child; returns and sets p->code. */
 int wproc_wait(wproc *p);
 
+/* 1 while the child has not exited (it is left for wproc_wait to reap). */
+int wproc_running(const wproc *p);
+
 #endif
