@@ -630,6 +630,8 @@ static int entry_start_refresh(entry *e) {
     return rc;
   e->refreshing = 1;
   m->stats.refreshes++;
+  wfc__log(WFC_LOG_INFO, "connection %s: refreshing its access token",
+           e->nickname);
   return 0;
 }
 

@@ -25,8 +25,10 @@
  *   request per round, every process succeeds, the connection stays
  *   connected;
  * - test_refresh_race: the same without holding (the provider answers
- *   after 100 ms, as a remote one would): never two token requests in
- *   flight, the connection stays connected;
+ *   after 100 ms, as a remote one would), and rounds of `connection test`
+ *   and `card run` on an expired access token: never two token requests
+ *   in flight, one refresh per round of uses, the connection stays
+ *   connected;
  * - test_watch_and_card: `wfc event watch --once` and `wfc card run` with
  *   an expired access token: exactly one token request per round;
  * - test_killed_holder: the holder SIGKILLed while its token request is
@@ -35,7 +37,8 @@
  * - test_foreign_host_lease: a lease held by a process on another host is
  *   waited out until it expires, then taken;
  * - test_sigkill_during_refresh: `wfc connection refresh` SIGKILLed at a
- *   random moment of its run (200 trials in the long mode): counts the
+ *   random moment of its refresh, from its start (the process's log says
+ *   so) to its end (200 trials in the long mode): counts the
  *   connections lost. Against a rotating provider a kill after the
  *   provider rotated the token and before the new one is on disk loses it
  *   (nothing a client can do closes that window; docs/reliability.md has
@@ -134,7 +137,7 @@ static void hold(int on) {
 }
 
 /* Every token request answered after delay_ms (0: at once): idp.mjs for
- * all of them, the emulator for the next count ones. */
+ * all of them, the emulator for the next count ones (0: none). */
 static void token_delay(long delay_ms, int count) {
   char b[256];
   if (oidc()) {
@@ -143,7 +146,7 @@ static void token_delay(long delay_ms, int count) {
     return;
   }
   json_object_put(admin("DELETE", "/__emulator/faults", NULL));
-  if (delay_ms == 0)
+  if (delay_ms == 0 || count == 0)
     return;
   snprintf(b, sizeof b,
            "{\"method\":\"POST\",\"path\":\"/%s/oauth2/v2.0/token\","
@@ -298,6 +301,11 @@ static int connect_fresh(void **state) {
   wuser_cleanup(&cli);
   if (wuser_init(&cli, "lease") != 0)
     return -1;
+  /* Whatever a failed test left at the provider goes. */
+  if (oidc())
+    json_object_put(admin("POST", "/__idp/token-control?hold=0&delay=0", NULL));
+  else
+    token_delay(0, 0);
   fidp_wfc_connect(&idp, &cli, NICK, NULL);
   json_object *c = wuser_show(&cli, NICK);
   snprintf(conn_id, sizeof conn_id, "%s",
@@ -320,7 +328,7 @@ static void round_together(int n) {
   if (oidc())
     hold(1);
   else
-    token_delay(4000, 1);
+    token_delay(2000, 1);
   wproc *p[4];
   for (int i = 0; i < n; i++)
     p[i] = spawn_refresh();
@@ -359,55 +367,68 @@ static void test_refresh_together(void **state) {
          idp.name, rounds);
 }
 
+/* Uses of the connection that need a token but force no refresh. */
+static const char *const card_args[] = {
+    "card",
+    "run",
+    "custom_api_action",
+    "--connection",
+    NICK,
+    "--input",
+    "{\"method\":\"GET\",\"relative_url\":\"/me\"}",
+    NULL};
+static const char *const test_args[] = {"connection", "test", NICK, NULL};
+
 static void test_refresh_race(void **state) {
   (void)state;
   int rounds = trials(20, 200);
-  long requests = 0;
-  token_delay(100, 0);
+  long forced = 0;
   for (int r = 0; r < rounds; r++) {
-    int n = r % 2 == 0 ? 2 : 4;
-    if (!oidc())
-      token_delay(100, n);
+    int n = r % 4 < 2 ? 2 : 4;
+    /* Even rounds: n `wfc connection refresh`, each forcing a refresh;
+     * one that starts after another's refresh is saved refreshes again.
+     * Odd rounds: the access token has expired and n processes use the
+     * connection (`connection test`, `card run`): one refresh, whatever
+     * the timing. */
+    int use = r % 2 == 1;
+    if (use)
+      expire_access_token();
+    token_delay(100, n);
     long before = fidp_refreshes(&idp);
     wproc *p[4];
     for (int i = 0; i < n; i++)
-      p[i] = spawn_refresh();
+      p[i] = !use ? spawn_refresh() : spawn(i % 2 ? card_args : test_args);
     for (int i = 0; i < n; i++)
-      assert_int_equal(finish(p[i], "refresh"), 0);
+      assert_int_equal(finish(p[i], use ? "use" : "refresh"), 0);
     long got = fidp_refreshes(&idp) - before;
+    if (use)
+      assert_int_equal(got, 1);
+    else
+      forced += got;
     assert_true(got >= 1 && got <= n);
-    requests += got;
     assert_connected();
   }
   token_delay(0, 0);
   long max = oidc() ? stat_of("token_max_in_flight") : -1;
   printf("reliability: refresh_race provider=%s rounds=%d processes=2,4 "
-         "token_requests=%ld max_in_flight=%ld lost=0\n",
-         idp.name, rounds, requests, max);
+         "refreshes_forced_rounds=%ld refreshes_per_use_round=1 "
+         "max_in_flight=%ld lost=0\n",
+         idp.name, rounds, forced, max);
   if (oidc())
-    assert_int_equal(max, 1);
+    assert_int_equal(max, 1); /* never two token requests at once */
 }
 
 static void test_watch_and_card(void **state) {
   (void)state;
   static const char *const watch[] = {
       "event", "watch", "new_email", "--connection", NICK, "--once", NULL};
-  static const char *const card[] = {
-      "card",
-      "run",
-      "custom_api_action",
-      "--connection",
-      NICK,
-      "--input",
-      "{\"method\":\"GET\",\"relative_url\":\"/me\"}",
-      NULL};
   int rounds = trials(10, 100);
   for (int r = 0; r < rounds; r++) {
     expire_access_token();
     token_delay(300, 2);
     long before = fidp_refreshes(&idp);
     wproc *w = spawn(watch);
-    wproc *c = spawn(card);
+    wproc *c = spawn(card_args);
     assert_int_equal(finish(w, "event watch"), 0);
     assert_int_equal(finish(c, "card run"), 0);
     assert_int_equal(fidp_refreshes(&idp) - before, 1);
@@ -499,12 +520,37 @@ static void test_foreign_host_lease(void **state) {
          idp.name, ttl, took);
 }
 
-/* The median of a few undisturbed `wfc connection refresh` runs, ms. */
-static long refresh_duration(void) {
+#define REFRESHING "refreshing its access token" /* connmgr (info) */
+
+/* Lets the provider finish a request whose client was killed: it goes on
+ * with it (and rotates) as if the client were there. */
+static void settle(void) {
+  if (!oidc()) {
+    sleep_ms(100); /* the emulator answers within a few ms */
+    return;
+  }
+  long end = now_ms() + 10000;
+  while (stat_of("token_in_flight") > 0 && now_ms() < end)
+    sleep_ms(2);
+}
+
+/* Starts `wfc connection refresh` and waits until it starts the refresh
+ * (its log says so, once it holds the lease). */
+static wproc *spawn_refreshing(void) {
+  wproc *p = spawn_refresh();
+  if (!wproc_await_stderr(p, REFRESHING, 15000))
+    fail_msg("no refresh started:\n%s", p->stderr_);
+  return p;
+}
+
+/* The median time from the start of a refresh to the end of an
+ * undisturbed `wfc connection refresh`, ms. */
+static long refresh_span(void) {
   long d[5];
   for (int i = 0; i < 5; i++) {
+    wproc *p = spawn_refreshing();
     long t0 = now_ms();
-    assert_int_equal(finish(spawn_refresh(), "refresh"), 0);
+    assert_int_equal(finish(p, "refresh"), 0);
     d[i] = now_ms() - t0;
   }
   for (int i = 0; i < 5; i++)
@@ -520,7 +566,7 @@ static long refresh_duration(void) {
 static void test_sigkill_during_refresh(void **state) {
   (void)state;
   int n = trials(20, 200);
-  long span = refresh_duration();
+  long span = refresh_span();
   unsigned seed = (unsigned)time(NULL);
   int lost = 0, before_request = 0, in_window = 0, after_commit = 0;
   int unclear = 0, corrupt = 0, lost_outside = 0;
@@ -528,9 +574,12 @@ static void test_sigkill_during_refresh(void **state) {
   for (int t = 0; t < n; t++) {
     char *access0 = stored_access();
     long req0 = fidp_refreshes(&idp);
-    wproc *p = spawn_refresh();
-    sleep_ms(rand() % (span + 1));
+    wproc *p = spawn_refreshing();
+    long us = rand() % (span * 1000 + 1);
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
     sigkill(p);
+    settle();
     /* Where the kill landed: before the token request reached the
      * provider, after the new token was committed, or in between. */
     long reqs = fidp_refreshes(&idp) - req0;

@@ -129,7 +129,8 @@ long fidp_refreshes(const fidp *p) {
     n = jint(j, "refreshes");
   } else if (p->kind == FIDP_EMULATOR) {
     j = admin_get(p, "/__emulator/identity");
-    n = jint(j, "refreshes") + jint(j, "refreshFailures");
+    json_object *st = json_object_object_get(j, "stats");
+    n = jint(st, "refreshes") + jint(st, "refreshFailures");
   }
   json_object_put(j);
   return n;
