@@ -752,10 +752,10 @@ static int lease_outcome(entry *e) {
     return rc;
   if (rc == 0 && strcmp(r.state, e->state) != 0 &&
       (strcmp(r.state, WFC_CONN_REAUTHORIZATION_REQUIRED) == 0 ||
-       strcmp(r.state, WFC_CONN_REVOKED) == 0)) {
-    snprintf(e->state, sizeof e->state, "%s", r.state);
+       strcmp(r.state, WFC_CONN_REVOKED) == 0))
     rc = WFC_EREAUTH;
-  }
+  if (r.state[0] != '\0') /* e.g. connected again by the holder's refresh */
+    snprintf(e->state, sizeof e->state, "%s", r.state);
   wfc__conn_rec_clear(&r);
   return rc;
 }
