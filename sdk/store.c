@@ -1378,6 +1378,15 @@ static int lease_delete(wfc__store *st, const char *conn_id, const char *holder,
   return step_done(st, s, "release refresh lease", changes, NULL);
 }
 
+/* A lease must be seen at once by the other processes, which the WAL does
+ * on commit, but need not outlive a power loss (its holder does not): its
+ * own transactions skip the fsync of synchronous=FULL. The rotation that
+ * ends a refresh (update_secrets) keeps it, and syncs these frames too. */
+static int lease_sync_normal(wfc__store *st, int on) {
+  return exec_sql(st, on ? "PRAGMA synchronous = NORMAL"
+                         : "PRAGMA synchronous = FULL");
+}
+
 static int check_lease_args(const char *conn_id, const char *holder) {
   if (conn_id == NULL || conn_id[0] == '\0')
     return fail(WFC_EINVAL, "refresh lease: a connection id is required");
@@ -1431,7 +1440,7 @@ int wfc__store_lease_take(wfc__store *st, const char *conn_id,
     return fail(WFC_EINVAL, "refresh lease: a holder and a positive length "
                             "are required");
   pthread_mutex_lock(&st->mu);
-  if ((rc = tx_begin(st)) != 0)
+  if ((rc = lease_sync_normal(st, 1)) != 0 || (rc = tx_begin(st)) != 0)
     goto done;
   /* One upsert: a free row is inserted; an existing one is overwritten only
    * when it is ours (renewal) or expired (take-over). */
@@ -1463,6 +1472,8 @@ int wfc__store_lease_take(wfc__store *st, const char *conn_id,
 done:
   if (rc != 0)
     tx_rollback(st);
+  if (lease_sync_normal(st, 0) != 0 && rc == 0)
+    rc = fail(WFC_ESTORE, "store: cannot restore synchronous=FULL");
   pthread_mutex_unlock(&st->mu);
   return rc;
 }
@@ -1479,7 +1490,10 @@ int wfc__store_lease_release(wfc__store *st, const char *conn_id,
   if (holder == NULL)
     return fail(WFC_EINVAL, "refresh lease: a holder is required");
   pthread_mutex_lock(&st->mu);
-  rc = lease_delete(st, conn_id, holder, &changes);
+  if ((rc = lease_sync_normal(st, 1)) == 0)
+    rc = lease_delete(st, conn_id, holder, &changes);
+  if (lease_sync_normal(st, 0) != 0 && rc == 0)
+    rc = fail(WFC_ESTORE, "store: cannot restore synchronous=FULL");
   pthread_mutex_unlock(&st->mu);
   if (rc == 0 && changes == 0)
     rc = fail(WFC_ENOTFOUND,

@@ -899,6 +899,7 @@ typedef struct lease_watch {
   const char *db, *id;
   volatile int stop;
   volatile int seen_held; /* the iteration whose lease was seen held */
+  volatile int seen_free; /* ... and then seen released */
   volatile int iteration;
   int reads, violations;
 } lease_watch;
@@ -940,6 +941,7 @@ static void *lease_watcher(void *arg) {
         w->violations++; /* released before saved */
       snprintf(free_blob, sizeof free_blob, "%s", blob);
       was_free = 1;
+      w->seen_free = it;
     }
   }
   sqlite3_finalize(s);
@@ -964,11 +966,15 @@ static void test_rotation_releases_atomically(void **state) {
     /* The watcher sees this lease held before it is released. */
     while (w.seen_held != i)
       usleep(100);
+    w.seen_free = 0; /* the watcher's free sightings so far came before */
     snprintf(secrets, sizeof secrets, "{\"rt\":\"%d\"}", i);
     int released = 0;
     assert_int_equal(
         wfc__store_conn_rotate(st, r.id, secrets, 0, "H", &released), 0);
     assert_int_equal(released, 1);
+    /* ... and released before it is taken again. */
+    while (w.seen_free != i)
+      usleep(100);
   }
   w.stop = 1;
   pthread_join(th, NULL);
