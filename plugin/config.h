@@ -67,6 +67,12 @@ int o365_config_endpoints(struct json_object *params, o365_config *cfg,
                           char *err, size_t errsz);
 void o365_config_clear(o365_config *cfg);
 
+/* Who issues the tokens, in a sentence's first words: "Microsoft" when
+ * authority (a URL; NULL counts as Microsoft's) is the login host of one of
+ * the national clouds, else "The identity provider at HOST[:PORT]" written
+ * into buf. Borrowed from static storage or buf. */
+const char *o365_authority_name(const char *authority, char *buf, size_t len);
+
 /* The scope string for this cloud: bare Graph scopes in the global cloud,
  * resource-qualified ones in national clouds. Transfer (free()). */
 char *o365_config_scopes(const o365_config *cfg);
