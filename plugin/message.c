@@ -439,6 +439,8 @@ typedef struct compose_job {
   char *id;                /* the draft's */
   int ok;                  /* completed with out */
   void (*on_end)(void *arg, wfc_call *call, struct json_object *out);
+  void (*on_unknown)(void *arg, wfc_call *call, const o365_graph_res *res,
+                     struct json_object *out);
   void *end_arg;
 } compose_job;
 
@@ -478,11 +480,19 @@ static void compose_finish(compose_job *j, int sent) {
 
 static void on_draft_sent(void *arg, const o365_graph_res *res) {
   compose_job *j = arg;
+  if (res->error != 0 && res->outcome_unknown && j->on_unknown != NULL) {
+    /* A lost answer (the connection broke after the request, 502/504)
+     * may hide a send that happened: the card settles it (it owns the
+     * completion from here). */
+    j->on_end = NULL;
+    j->on_unknown(j->end_arg, j->call, res, j->out);
+    compose_free(j);
+    return;
+  }
   if (res->error != 0) {
-    /* Graph's refusal (4xx) leaves the draft in Drafts; a lost answer
-     * (no status, 5xx) may hide a send that happened, so the error is
-     * reported as it is and the flow decides (Send Email's idempotency
-     * key makes a retry safe). */
+    /* Graph's refusal (4xx) leaves the draft in Drafts; an unknown
+     * outcome is reported as such (o365_graph_fail) and the flow
+     * decides. */
     o365_msg_fail(j->call, res, j->what);
     compose_free(j);
     return;
@@ -558,6 +568,7 @@ int o365_msg_compose(wfc_call *call, const o365_compose *c) {
   j->files = c->files ? json_object_get(c->files) : NULL;
   j->out = json_object_new_object();
   j->on_end = c->on_end;
+  j->on_unknown = c->on_unknown;
   j->end_arg = c->end_arg;
   o365_buf path;
   o365_buf_init(&path);

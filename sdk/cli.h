@@ -74,13 +74,19 @@ int wfc__cli_connmgr_open(wfc__cli_host *h, const char *store,
 /* Closes the manager, then the host. */
 void wfc__cli_connmgr_close(wfc__cli_host *h, struct wfc_connmgr *m);
 
-/* A card input from --input: JSON text, or @file (@- for stdin). Transfer;
- * NULL when it is not a JSON object (the error printed). */
-struct json_object *wfc__cli_read_input(const char *arg);
+/* A card input from --input: JSON text, or @file (@- for stdin), parsed by
+ * the SDK's parser (json.h: strings must be text); root ("input", or NULL
+ * for a flow file) heads the paths in its messages. Transfer; NULL when it
+ * is not a JSON object (the error printed, naming the field and byte). */
+struct json_object *wfc__cli_read_input(const char *arg, const char *root);
 /* After a call on connection conn failed with status: when the status is
  * about the connection (WFC_EREAUTH, WFC_ECONSENT, WFC_EAUTH), one line
- * with its state and remedy on stderr. */
+ * with its state and remedy on stderr; for WFC_EKEY, wfc__cli_tampered. */
 void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status);
+/* The one line for WFC_EKEY about connection conn (as the user named it):
+ * its store record (what: NULL, or which part, e.g. its event checkpoint)
+ * does not verify; nothing was sent; what to do. Returns WFC_CLI_FAIL. */
+int wfc__cli_tampered(const char *conn, const char *what);
 
 /* What the polling commands (event watch, flow run) share: the pause
  * between polls and SIGINT/SIGTERM, on the host's loop. Set interval_ms

@@ -40,9 +40,10 @@ static const char usage[] =
 typedef struct flow {
   wfc__cli_host *h;
   wfc_connmgr *m;
-  json_object *doc;   /* the flow file (owned) */
-  json_object *steps; /* borrowed from doc */
-  wfc_event_watch *w; /* NULL without a trigger */
+  json_object *doc;         /* the flow file (owned) */
+  json_object *steps;       /* borrowed from doc */
+  wfc_event_watch *w;       /* NULL without a trigger */
+  const char *trigger_conn; /* its connection's name, borrowed from doc */
   wfc__cli_pacer pace;
   int json, once, stop, busy, exit_code;
   /* The run in progress. */
@@ -154,6 +155,10 @@ static json_object *expand(json_object *v, json_object *ctx, const char *where,
   const char *s = json_object_get_string(v);
   size_t slen = strlen(s);
   char path[512], why[128];
+  /* A NUL in the text: passed on whole, for the card's validation to
+   * refuse with its field and byte (read as a C string, it would be cut). */
+  if (slen != (size_t)json_object_get_string_len(v))
+    return json_object_get(v);
   const char *open = strstr(s, "{{");
   /* Exactly one reference: the value itself, with its type. */
   if (open == s && slen > 4 && strcmp(s + slen - 2, "}}") == 0 &&
@@ -185,11 +190,16 @@ static json_object *expand(json_object *v, json_object *ctx, const char *where,
       free(out);
       return NULL;
     }
-    const char *t =
-        json_object_is_type(r, json_type_string)
-            ? json_object_get_string(r)
-            : json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN);
-    size_t need = n + (size_t)(open - p) + strlen(t) + strlen(close) + 1;
+    /* By length: a NUL in the value stays, and validation refuses it. */
+    size_t tlen;
+    const char *t;
+    if (json_object_is_type(r, json_type_string)) {
+      t = json_object_get_string(r);
+      tlen = (size_t)json_object_get_string_len(r);
+    } else {
+      t = json_object_to_json_string_length(r, JSON_C_TO_STRING_PLAIN, &tlen);
+    }
+    size_t need = n + (size_t)(open - p) + tlen + strlen(close) + 1;
     if (need > cap) {
       char *bigger = realloc(out, cap = need * 2);
       if (bigger == NULL) {
@@ -201,8 +211,8 @@ static json_object *expand(json_object *v, json_object *ctx, const char *where,
     }
     memcpy(out + n, p, (size_t)(open - p));
     n += (size_t)(open - p);
-    memcpy(out + n, t, strlen(t));
-    n += strlen(t);
+    memcpy(out + n, t, tlen);
+    n += tlen;
     p = close + 2;
   }
   if (out == NULL) {
@@ -210,7 +220,7 @@ static json_object *expand(json_object *v, json_object *ctx, const char *where,
     return NULL;
   }
   snprintf(out + n, cap - n, "%s", p);
-  json_object *r = json_object_new_string(out);
+  json_object *r = json_object_new_string_len(out, (int)(n + strlen(p)));
   free(out);
   return r;
 }
@@ -237,9 +247,11 @@ static void batch_done(flow *f) {
   json_object_put(f->batch);
   f->batch = NULL;
   int rc = wfc_event_watch_ack(f->w);
-  if (rc != 0)
+  if (rc == WFC_EKEY)
+    wfc__cli_tampered(f->trigger_conn, "its event checkpoint");
+  else if (rc != 0)
     wfc__cli_error("the checkpoint was not stored (%s)", wfc_strerror(rc));
-  if (f->once) {
+  if (f->once || rc == WFC_EKEY) {
     stop(f, rc == 0 ? WFC_CLI_OK : WFC_CLI_FAIL);
     return;
   }
@@ -303,8 +315,17 @@ static void on_step(void *arg, wfc_call *call, const wfc_outcome *out) {
   json_object *st = json_object_array_get_idx(f->steps, f->step);
   if (out->status != 0) {
     char why[1024];
-    snprintf(why, sizeof why, "step \"%s\": %s (%s)", member(st, "name"),
-             out->message, wfc_err_name(out->status));
+    const char *conn = member(st, "connection");
+    if (conn == NULL)
+      conn = member(f->doc, "connection");
+    if (out->status == WFC_EKEY && conn != NULL)
+      snprintf(why, sizeof why,
+               "step \"%s\": connection \"%s\": " WFC_CONN_TAMPERED_WORDS
+               " (%s)",
+               member(st, "name"), conn, out->message);
+    else
+      snprintf(why, sizeof why, "step \"%s\": %s (%s)", member(st, "name"),
+               out->message, wfc_err_name(out->status));
     run_done(f, 0, why);
     return;
   }
@@ -338,6 +359,15 @@ static void run_step(flow *f) {
   int rc = wfc_runtime_find_card(f->h->rt, card, NULL, &c);
   if (rc == 0 && c->conn_type != NULL && conn != NULL)
     rc = wfc_connmgr_open_conn(f->m, conn, &f->conn);
+  if (rc == WFC_EKEY) {
+    snprintf(err, sizeof err,
+             "steps[%zu]: connection \"%s\": " WFC_CONN_TAMPERED_WORDS
+             "; nothing was sent with it",
+             f->step, conn);
+    json_object_put(x);
+    run_done(f, 0, err);
+    return;
+  }
   if (rc != 0) {
     snprintf(err, sizeof err, "steps[%zu]: %s \"%s\"", f->step,
              f->conn == NULL && c != NULL ? "no connection" : "no card",
@@ -389,7 +419,9 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
     return;
   if (b->status != 0) {
     wfc__cli_error("trigger: %s (%s)", b->message, wfc_err_name(b->status));
-    if (f->once)
+    if (b->status == WFC_EKEY)
+      wfc__cli_tampered(f->trigger_conn, NULL);
+    if (f->once || b->status == WFC_EKEY)
       stop(f, WFC_CLI_FAIL);
     else
       wfc__cli_pacer_later(&f->pace);
@@ -410,6 +442,11 @@ static void poll_now(flow *f) {
   if (f->stop)
     return;
   int rc = wfc_event_watch_poll(f->w, on_batch, f);
+  if (rc == WFC_EKEY) {
+    wfc__cli_tampered(f->trigger_conn, "its event checkpoint");
+    stop(f, WFC_CLI_FAIL);
+    return;
+  }
   if (rc != 0) {
     wfc__cli_error("trigger: cannot poll: %s", wfc_strerror(rc));
     stop(f, WFC_CLI_FAIL);
@@ -508,7 +545,7 @@ static int run_cmd(int argc, char **argv) {
     return wfc__cli_usage(usage, "flow run: expected one FILE");
   char at[4096];
   snprintf(at, sizeof at, "@%s", argv[optind]);
-  f.doc = wfc__cli_read_input(at);
+  f.doc = wfc__cli_read_input(at, NULL);
   if (f.doc == NULL)
     return WFC_CLI_FAIL;
   char err[512];
@@ -535,14 +572,16 @@ static int run_cmd(int argc, char **argv) {
     snprintf(consumer, sizeof consumer, "flow:%s",
              name ? name
                   : (realpath(argv[optind], real) ? real : argv[optind]));
+    f.trigger_conn = conn ? conn : member(f.doc, "connection");
     wfc_event_watch_opts o = {.size = sizeof o,
                               .card = member(trig, "card"),
-                              .connection =
-                                  conn ? conn : member(f.doc, "connection"),
+                              .connection = f.trigger_conn,
                               .input = in,
                               .consumer = consumer};
     rc = wfc_event_watch_open(f.m, &o, &f.w, err, sizeof err);
-    if (rc != 0)
+    if (rc == WFC_EKEY)
+      wfc__cli_tampered(f.trigger_conn, NULL);
+    else if (rc != 0)
       wfc__cli_error("flow %s: trigger: %s", argv[optind], err);
   }
   if (rc == 0) {
