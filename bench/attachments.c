@@ -10,6 +10,7 @@
  *
  * Figures, not a pass/fail test (exit 1 only when a card fails or the
  * bytes differ). Owner: cardsfolder. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, CLOCK_MONOTONIC, strdup */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>

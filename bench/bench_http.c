@@ -15,6 +15,7 @@
  * machine's load; bench/callgrind-http.sh counts instructions per request
  * instead, which does not.
  */
+#define _GNU_SOURCE /* RUSAGE_THREAD, <uv.h>, clock_gettime */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -27,6 +27,7 @@
  * `valgrind --tool=callgrind --instr-atstart=no` the totals are the
  * instructions of the loop alone (bench/callgrind-card.sh). Figures only:
  * nothing asserts on time. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, clock_gettime, CLOCK_MONOTONIC */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -15,6 +15,7 @@
  * The log's redaction list keeps a locked copy of every token (sdk/log.c):
  * a page of its own each unless the host set up OpenSSL's secure heap;
  * -S sets one up (CRYPTO_secure_malloc_init) to show the difference. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, getopt, optarg, mkdtemp */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>

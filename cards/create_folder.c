@@ -4,6 +4,7 @@
  * .../mailFolders/{parent}/childFolders {"displayName","isHidden"?}; when
  * it exists (409 ErrorFolderExists) and if_exists is return_existing,
  * GET .../childFolders?$filter=displayName eq '...'. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

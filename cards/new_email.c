@@ -12,6 +12,7 @@
  * poll takes. An expired delta link starts a new round from "last" (the
  * newest receivedDateTime delivered) and leaves out last_ids (the ids
  * delivered at exactly that time), so nothing is repeated. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

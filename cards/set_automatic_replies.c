@@ -4,6 +4,7 @@
  * Graph: PATCH .../mailboxSettings {"automaticRepliesSetting":{...}}.
  * Needs MailboxSettings.ReadWrite, which the connection's default scopes
  * do not include: a 403 says so. */
+#define _DEFAULT_SOURCE /* timegm, gmtime_r */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>

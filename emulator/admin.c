@@ -4,6 +4,7 @@
  *
  * Other modules add their own admin routes with emu_route_add() (portal
  * actions: emuid; mailbox inspection: emugraph). */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "core.h"
 #include "openapi.h"
 

@@ -1,5 +1,6 @@
 /* consent.c - consent store and decision. See consent.h for the model; the
  * rules follow research/graph-protocol.md A.10/A.11 and the seed. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "consent.h"
 #include "emu.h"
 

@@ -12,6 +12,7 @@
  * Taken in server.c when the request's headers are in, without the global
  * lock, hence the list's own mutex. Admin paths are exempt, except
  * /__emulator/debug/. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "core.h"
 
 #include <fnmatch.h>

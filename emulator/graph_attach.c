@@ -1,5 +1,6 @@
 /* Graph attachments: list/get/$value/add/delete and upload sessions (ranged
  * PUTs streamed to disk, no Authorization header). Owner: emugraph. */
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, pwrite */
 #include "graph_priv.h"
 
 #include <errno.h>

@@ -3,6 +3,7 @@
  * carried in the tokens (opaque base64url JSON): the folder, the sequence the
  * round started after ("since"), the snapshot ("upto"), the paging cursor
  * and the first request's options. Owner: emugraph. */
+#define _GNU_SOURCE /* strcasestr */
 #include "graph_priv.h"
 
 #include <inttypes.h>

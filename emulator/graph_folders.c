@@ -1,5 +1,6 @@
 /* Graph mailFolders: list/get/create/update/delete and childFolders, with
  * well-known names usable wherever an id is. Owner: emugraph. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "graph_priv.h"
 
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /* Graph mail module: registration, the mail store's lifecycle, per-request
  * authorization (token, scopes, mailbox rights, throttling) and helpers the
  * other graph_*.c files share. Owner: emugraph. */
+#define _GNU_SOURCE /* strcasestr */
 #include "graph_priv.h"
 
 #include "auth.h"

@@ -1,5 +1,6 @@
 /* Graph mailboxSettings (automaticRepliesSetting) and getMailTips. Owner:
  * emugraph. */
+#define _POSIX_C_SOURCE 200809L /* strtok_r */
 #include "graph_priv.h"
 
 #include <stdio.h>

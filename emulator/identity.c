@@ -7,6 +7,7 @@
  * choices where Microsoft's behaviour is undocumented are listed in
  * docs/emulator.md ("Identity platform"). All state lives here, under the
  * emulator lock (every handler holds it). */
+#define _DEFAULT_SOURCE /* explicit_bzero, strdup */
 #include "identity.h"
 #include "emu.h"
 #include "pages.h"

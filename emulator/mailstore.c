@@ -1,4 +1,5 @@
 /* Mail store of the emulator. Owner: emugraph. See mailstore.h. */
+#define _POSIX_C_SOURCE 200809L /* gmtime_r, strdup, mkdtemp, O_CLOEXEC */
 #include "mailstore.h"
 
 #include <dirent.h>

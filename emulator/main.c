@@ -4,6 +4,7 @@
  *   m365-emulator --port 0 --port-file F [--tls-cert C --tls-key K]
  *                 [--config tenant.json] [--seed N]
  */
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, sigemptyset, sigaddset */
 #include "core.h"
 
 #include <errno.h>

@@ -2,6 +2,7 @@
  * $value; attachments base64, streamed from their files into an unlinked
  * temp file so size is flat in memory) and parses the simple messages that
  * MIME sendMail carries. Owner: emugraph. */
+#define _POSIX_C_SOURCE 200809L /* mkstemp, fdopen, gmtime_r, strdup */
 #include "graph_priv.h"
 
 #include <ctype.h>

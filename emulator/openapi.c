@@ -20,6 +20,7 @@
  * - a boolean action parameter may be the string "true"/"false": Graph's
  *   own sendMail example sends "saveToSentItems": "false" and it works.
  */
+#define _POSIX_C_SOURCE 200809L /* strtok_r */
 #include "openapi.h"
 
 #include <ctype.h>

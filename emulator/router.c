@@ -3,6 +3,7 @@
  *
  * The table is built at start-up (modules' init) and read-only afterwards,
  * so matching needs no lock. */
+#define _POSIX_C_SOURCE 200809L /* strdup, strndup */
 #include "core.h"
 
 #include <stdio.h>

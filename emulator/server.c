@@ -6,6 +6,7 @@
  * slow handler, an injected delay or a 150 MB stream only occupies its own
  * connection. Handlers run under one global mutex; body sinks, streamed
  * responses and delays run outside it. */
+#define _GNU_SOURCE /* strcasestr, clock_gettime, CLOCK_REALTIME, strdup */
 #include "core.h"
 
 #include <arpa/inet.h>

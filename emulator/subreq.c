@@ -1,6 +1,7 @@
 /* subreq.c - sub-requests run through the router inside another request,
  * for Graph JSON batching ($batch). Added by emugraph next to the core
  * (uses core.h internals); see emu_subrequest() in emu.h. */
+#define _POSIX_C_SOURCE 200809L /* pread, strdup, strndup */
 #include "core.h"
 
 #include <stdlib.h>

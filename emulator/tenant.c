@@ -3,6 +3,7 @@
  *
  * The document is kept (config) so that reset can rebuild everything, and so
  * that other modules can read their own sections ("mailboxes"...). */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "core.h"
 
 #include <ctype.h>

@@ -8,6 +8,7 @@
  *   POST /__emulator/throttle  {"concurrency","requestsPerWindow",
  *                               "windowSeconds"}  (0 disables a limit)
  */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "core.h"
 
 #include <ctype.h>

@@ -1,5 +1,6 @@
 /* util.c - small helpers every emulator module uses: ids, randomness,
  * base64, percent-encoding, time formats. Owner: emucore. */
+#define _GNU_SOURCE /* vasprintf, gmtime_r, timegm, strcasecmp, strndup */
 #include "core.h"
 
 #include <ctype.h>

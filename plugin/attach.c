@@ -4,6 +4,7 @@
  * at most 3 MB, plus the copy o365_graph_send makes) or nothing at all for
  * an upload session, whose PUTs read the blob through the host. A download
  * goes from the socket to the blob store (sink_blob). */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "attach.h"
 
 #include <inttypes.h>

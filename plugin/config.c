@@ -1,4 +1,5 @@
 /* config.c - see config.h. */
+#define _POSIX_C_SOURCE 200809L /* strdup, strtok_r */
 #include "config.h"
 
 #include <ctype.h>

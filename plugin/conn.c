@@ -1,4 +1,5 @@
 /* conn.c - see conn.h. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "conn.h"
 
 #include <stdio.h>

@@ -1,4 +1,5 @@
 /* flight.c - see flight.h. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "flight.h"
 
 #include <stdlib.h>

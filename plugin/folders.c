@@ -1,4 +1,5 @@
 /* folders.c - see folders.h. Owner: cardsfolder. */
+#define _POSIX_C_SOURCE 200809L /* strdup, strndup */
 #include "folders.h"
 
 #include <ctype.h>

@@ -1,4 +1,5 @@
 /* graph.c - see graph.h. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "graph.h"
 
 #include <ctype.h>

@@ -1,4 +1,5 @@
 /* message.c - see message.h. Owner: cardsmsg. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "message.h"
 
 #include <stdio.h>

@@ -1,4 +1,5 @@
 /* search.c - see search.h. Owner: cardsmsg. */
+#define _GNU_SOURCE /* strcasestr, strdup */
 #include "search.h"
 
 #include <ctype.h>

@@ -1,4 +1,5 @@
 /* sent.c - see sent.h. Owner: cardsmsg. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "sent.h"
 
 #include <stdio.h>

@@ -40,7 +40,8 @@ static void token_http_cb(void *arg, const wfc_http_res *http) {
         http->error_message ? http->error_message : "the token request failed";
     goto done;
   }
-  body = o365_json_parse(http->body, http->body_len);
+  /* Tokens: no copy may stay behind in freed memory. */
+  body = o365_json_parse_secret(http->body, http->body_len);
   /* Tokens are registered as secrets before anything could log them. */
   register_secret(body, "access_token");
   register_secret(body, "refresh_token");
@@ -79,7 +80,7 @@ static void token_http_cb(void *arg, const wfc_http_res *http) {
 
 done:
   req->cb(req->arg, &res);
-  json_object_put(body);
+  json_object_put(body); /* cleansed with the last reference */
   free(req);
 }
 

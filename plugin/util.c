@@ -1,4 +1,5 @@
 /* util.c - see util.h. */
+#define _GNU_SOURCE /* strptime, timegm, gmtime_r */
 #include "util.h"
 
 #include <errno.h>
@@ -303,30 +304,81 @@ int o365_json_to_int64(struct json_object *v, int64_t *out) {
   return WFC_EINVAL;
 }
 
-struct json_object *o365_json_parse(const char *body, size_t len) {
-  if (body == NULL || len == 0 || len > INT32_MAX)
+static void json_cleanse(struct json_object *o);
+
+/* json-c's delete hook of a secret tree's root: runs before the members
+ * are released. */
+static void cleanse_on_delete(struct json_object *o, void *userdata) {
+  (void)userdata;
+  json_cleanse(o);
+}
+
+static struct json_object *json_parse(const char *body, size_t len,
+                                      int secret) {
+  if (body == NULL || len == 0 || len >= INT32_MAX)
     return NULL;
   struct json_tokener *tok = json_tokener_new_ex(32);
   if (tok == NULL)
     return NULL;
   json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+  /* The tokener gathers each string in its printbuf, which grows by
+   * realloc: sized for the whole body, it never moves. */
+  if (secret && printbuf_memset(tok->pb, 0, 0, (int)len + 1) < 0) {
+    json_tokener_free(tok);
+    return NULL;
+  }
+  if (secret)
+    printbuf_reset(tok->pb);
   struct json_object *o = json_tokener_parse_ex(tok, body, (int)len);
   enum json_tokener_error err = json_tokener_get_error(tok);
   size_t used = json_tokener_get_parse_end(tok);
+  if (secret)
+    OPENSSL_cleanse(tok->pb->buf, (size_t)tok->pb->size);
   json_tokener_free(tok);
+  if (secret && o != NULL)
+    json_object_set_userdata(o, NULL, cleanse_on_delete);
+  if (o != NULL && err == json_tokener_success) {
+    /* Trailing bytes other than whitespace mean a malformed body. */
+    for (size_t i = used; i < len && o != NULL; i++)
+      if (body[i] != ' ' && body[i] != '\n' && body[i] != '\r' &&
+          body[i] != '\t')
+        err = json_tokener_error_parse_unexpected;
+  }
   if (o == NULL || err != json_tokener_success) {
     json_object_put(o);
     return NULL;
   }
-  /* Trailing bytes other than whitespace mean a malformed body. */
-  for (size_t i = used; i < len; i++) {
-    if (body[i] != ' ' && body[i] != '\n' && body[i] != '\r' &&
-        body[i] != '\t') {
-      json_object_put(o);
-      return NULL;
-    }
-  }
   return o;
+}
+
+struct json_object *o365_json_parse(const char *body, size_t len) {
+  return json_parse(body, len, 0);
+}
+
+struct json_object *o365_json_parse_secret(const char *body, size_t len) {
+  return json_parse(body, len, 1);
+}
+
+static void json_cleanse(struct json_object *o) {
+  switch (json_object_get_type(o)) {
+  case json_type_object: {
+    json_object_object_foreach(o, k, v) {
+      (void)k;
+      json_cleanse(v);
+    }
+    break;
+  }
+  case json_type_array:
+    for (size_t i = 0; i < json_object_array_length(o); i++)
+      json_cleanse(json_object_array_get_idx(o, i));
+    break;
+  case json_type_string:
+    OPENSSL_cleanse((void *)json_object_get_string(o),
+                    (size_t)json_object_get_string_len(o));
+    break;
+  default:
+    break;
+  }
 }
 
 void o365_json_add_str(struct json_object *o, const char *key,

@@ -74,6 +74,12 @@ int o365_json_to_int64(struct json_object *v, int64_t *out);
 /* Parses a response body: strict, depth <= 32. NULL on any error. Transfer.
  */
 struct json_object *o365_json_parse(const char *body, size_t len);
+/* The same for a body holding secrets (a token response): json-c's buffer
+ * is sized once for the whole body (a realloc would leave a partial copy
+ * behind) and cleansed before it is freed, and every string of the tree is
+ * overwritten when the last reference to its root goes (json_object_put as
+ * usual; keep no reference to a member past the root). */
+struct json_object *o365_json_parse_secret(const char *body, size_t len);
 /* Adds key=string (copied) when value is non-NULL. */
 void o365_json_add_str(struct json_object *o, const char *key,
                        const char *value);

@@ -1,5 +1,6 @@
 /* blob.c - on-disk blob store: temp file, streaming SHA-256, fsync and
  * atomic rename, JSON sidecar. */
+#define _POSIX_C_SOURCE 200809L /* strdup, openat, O_DIRECTORY, O_CLOEXEC */
 #include "blob.h"
 
 #include <dirent.h>

@@ -1,5 +1,6 @@
 /* blob_file.c - wfc/blobs.h: local files in and out of the blob store, over
  * the store's internal API (blob.h). */
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC */
 #include "wfc/blobs.h"
 
 #include <errno.h>

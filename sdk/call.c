@@ -1,5 +1,6 @@
 /* call.c - the wfc_call object: start, completion exactly once, deferred
  * delivery, cancellation, streaming and progress. */
+#define _GNU_SOURCE /* vasprintf, <uv.h>, strdup */
 #include "call.h"
 
 #include <stdio.h>

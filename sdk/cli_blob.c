@@ -2,6 +2,7 @@
  * and out of the blob store that `wfc card run` gives cards, so a card's
  * FILE input can be a local file (`--input '{"files":[<put's JSON>]}'`) and
  * a card's FILE output can be saved. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "cli.h"
 
 #include <getopt.h>

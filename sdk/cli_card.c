@@ -1,4 +1,5 @@
 /* cli_card.c - `wfc card list` and `wfc card describe CARD`. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "cli.h"
 
 #include <getopt.h>

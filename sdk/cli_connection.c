@@ -2,6 +2,7 @@
  * revoke|delete|test`, on the public connection manager
  * (wfc/connections.h). Tokens are never printed: the manager's results
  * carry no secrets. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "cli.h"
 
 #include <getopt.h>

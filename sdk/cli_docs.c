@@ -3,6 +3,7 @@
  * reference cannot drift from the schemas the host checks (`wfc plugin
  * inspect` checks the plugin against the same manifest). The output is a
  * pure function of the manifest: no date, no path, no build facts. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "cli.h"
 
 #include <getopt.h>

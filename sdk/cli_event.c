@@ -4,6 +4,7 @@
  * as accepted, and the checkpoint advances once the whole batch was
  * printed. Killed at any point, the next run prints nothing twice and
  * misses nothing (docs/events.md). */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, strndup */
 #include "cli.h"
 
 #include <getopt.h>

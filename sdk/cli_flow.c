@@ -19,6 +19,7 @@
  * the batch without an acknowledgement, so the event and those after it
  * come again at the next poll (at least once for the steps, never twice
  * after success). Without a trigger the steps run once. */
+#define _XOPEN_SOURCE 700 /* realpath, <uv.h> */
 #include "cli.h"
 
 #include <ctype.h>

@@ -2,6 +2,7 @@
  * runs one card with a stored connection and prints its output JSON;
  * streamed items are printed as JSON lines as they arrive, and a progress
  * line goes to stderr when stderr is a terminal. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "cli.h"
 
 #include <getopt.h>

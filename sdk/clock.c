@@ -1,4 +1,5 @@
 /* clock.c - wall and monotonic clocks; the wall clock can be injected. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, CLOCK_REALTIME */
 #include "clock.h"
 
 #include <pthread.h>

@@ -4,9 +4,10 @@
  *   wfc_connmgr  the caller's; owns the store handle, the entries, the ops
  *                in flight and the ready queue.
  *   entry        one per connection used in this process (token service
- *                state: sealed secrets in memory, refresh in flight,
- *                waiters). Owned by the manager and freed only at close,
- *                because every wfc_conn it opened points to it (ops_arg).
+ *                state: the opened secrets as JSON text in secret memory,
+ *                refresh in flight, lease, waiters). Owned by the manager
+ *                and freed only at close, because every wfc_conn it
+ *                opened points to it (ops_arg).
  *   op           one public operation in flight (authorize, refresh,
  *                revoke, delete, test); freed when its callback returned.
  *   waiter       one conn_token request; owned by its entry's waiter list
@@ -24,7 +25,14 @@
  * rotated credentials, which it then uses without refreshing, or the
  * lease's release or expiry, after which it takes the lease itself. See
  * docs/connections-sdk.md, "Across processes".
+ *
+ * Secrets in memory (docs/security.md): what lives as long as the entry
+ * (the opened secrets' text, the token copies) is in secret memory
+ * (secmem.h), excluded from core dumps. JSON objects holding secrets live
+ * in the ordinary heap, so they exist only while a hook uses them: parsed
+ * from the text when needed, cleansed (wfc__json_cleanse_put) when done.
  */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup, gmtime_r */
 #include "connmgr.h"
 
 #include <errno.h>
@@ -41,9 +49,11 @@
 #include "clock.h"
 #include "crypto.h"
 #include "json.h"
+#include "json_secret.h"
 #include "lease.h"
 #include "log.h"
 #include "redirect.h"
+#include "secmem.h"
 #include "store.h"
 
 typedef void (*token_cb)(void *arg, int status, const char *token);
@@ -53,7 +63,7 @@ typedef struct waiter {
   token_cb cb;
   void *arg;
   int status;  /* ready queue: the result */
-  char *token; /* ready queue: a copy (secret), or NULL */
+  char *token; /* ready queue: a copy in secret memory, or NULL */
 } waiter;
 
 typedef struct entry {
@@ -65,16 +75,20 @@ typedef struct entry {
   char type[WFC__CONN_NAME_SIZE];
   char state[WFC__CONN_STATE_SIZE];
   json_object *params; /* clear params (owned) */
-  json_object *sealed; /* opened secrets (owned), NULL until loaded */
-  char *access;        /* current access token (secret copy), or NULL */
-  char *refresh;       /* current refresh token (secret copy), or NULL */
-  int64_t expires_ms;  /* of access; 0: unknown */
-  int rejected;        /* the current access token got a 401 */
-  int dirty;           /* rotated credentials not yet persisted */
+  char *sealed;  /* opened secrets: JSON text in secret memory (owned), NULL
+                   until loaded */
+  int has_creds; /* sealed holds "credentials" */
+  char *access;  /* current access token (secret copy), or NULL */
+  char *refresh; /* current refresh token (secret copy), or NULL */
+  int64_t expires_ms; /* of access; 0: unknown */
+  int rejected;       /* the current access token got a 401 */
+  int dirty;          /* rotated credentials not yet persisted */
   int deleted;
   int64_t touched_ms; /* monotonic time of the last last_used_at write */
   int refreshing;
   wfc_call *refresh_call;
+  json_object *refresh_in; /* the refresh hook's input (owned): cleansed
+                              once the hook is done */
   waiter *waiters, **wtail;
   /* The store's refresh lease (see the lease timer). */
   int lease_held;   /* this manager holds it: refreshing, or unsaved */
@@ -118,6 +132,8 @@ typedef struct op {
   json_object *begin_extra;   /* login_hint / prompt (owned) */
   json_object *session;       /* from authorize_begin (owned) */
   json_object *revoke_detail; /* revoke outcome (owned) */
+  json_object *hook_in;       /* test / revoke hook input holding secrets
+                                 (owned): cleansed when the op is freed */
   /* the outcome, once done (delivered by the kick) */
   int done;
   int status;
@@ -168,7 +184,7 @@ static void secret_drop(char **s) {
 static char *secret_dup(const char *s) {
   if (s == NULL || *s == '\0')
     return NULL;
-  char *d = strdup(s);
+  char *d = wfc__secmem_strdup(s);
   if (d != NULL && strlen(d) >= 4)
     wfc__log_secret_hold(d);
   return d;
@@ -184,23 +200,6 @@ static void secrets_retire(json_object *creds) {
     if (v != NULL && wfc__log_secret_hold(v) == 0)
       wfc__log_secret_release(v);
   }
-}
-
-/* Cleanses the string values inside v (secrets), then releases it. */
-static void json_cleanse_put(json_object *v) {
-  if (v == NULL)
-    return;
-  if (json_object_get_type(v) == json_type_object) {
-    json_object_object_foreach(v, k, x) {
-      (void)k;
-      json_cleanse_put(json_object_get(x));
-    }
-  } else if (json_object_get_type(v) == json_type_string) {
-    /* json-c keeps the bytes inline or in one buffer: cleanse in place. */
-    wfc__cleanse((void *)json_object_get_string(v),
-                 (size_t)json_object_get_string_len(v));
-  }
-  json_object_put(v);
 }
 
 static void iso_time(int64_t ms, char *buf, size_t len) {
@@ -370,10 +369,10 @@ static void ready_push(wfc_connmgr *m, waiter *w, int status,
                        const char *token) {
   w->next = NULL;
   w->status = status;
-  /* A plain copy: the value is registered with the redactor already (as
-   * the entry's token), and one registration per waiter would churn the
-   * redactor's bounded table. */
-  w->token = status == 0 && token != NULL ? strdup(token) : NULL;
+  /* A copy in secret memory, not registered: the value is registered with
+   * the redactor already (as the entry's token), and one registration per
+   * waiter would churn the redactor's bounded table. */
+  w->token = status == 0 && token != NULL ? wfc__secmem_strdup(token) : NULL;
   if (status == 0 && w->token == NULL)
     w->status = WFC_ENOMEM;
   *m->rtail = w;
@@ -384,30 +383,27 @@ static void ready_push(wfc_connmgr *m, waiter *w, int status,
 /* ---- entries and the token service ---------------------------------------
  */
 
-/* Takes the tokens from e->sealed. The new ones are held before the old
- * ones are released: a value in both (a refresh token the endpoint did
- * not rotate) stays registered throughout. */
-static void entry_set_access(entry *e) {
+/* Takes the tokens from s (the opened secrets, borrowed). The new ones are
+ * held before the old ones are released: a value in both (a refresh token
+ * the endpoint did not rotate) stays registered throughout. */
+static void entry_set_access(entry *e, json_object *s) {
   char *old_access = e->access, *old_refresh = e->refresh;
   e->expires_ms = 0;
-  json_object *cr = wfc__json_obj(e->sealed, "credentials");
+  json_object *cr = wfc__json_obj(s, "credentials");
   e->access = secret_dup(wfc__json_str(cr, "access_token"));
   e->refresh = secret_dup(wfc__json_str(cr, "refresh_token"));
   secret_drop(&old_access);
   secret_drop(&old_refresh);
-  int64_t s;
-  if (wfc__json_int64(cr, "expires_at", &s) == 0 && s > 0)
-    e->expires_ms = s * 1000;
+  int64_t at;
+  if (wfc__json_int64(cr, "expires_at", &at) == 0 && at > 0)
+    e->expires_ms = at * 1000;
 }
 
 static void entry_drop_secrets(entry *e) {
-  /* A refresh in flight still reads the credentials it was given (shared
-   * references): release without cleansing then. */
-  if (e->refreshing)
-    json_object_put(e->sealed);
-  else
-    json_cleanse_put(e->sealed);
+  /* A refresh in flight has its own copy (e->refresh_in). */
+  wfc__secret_free(e->sealed);
   e->sealed = NULL;
+  e->has_creds = 0;
   secret_drop(&e->access);
   secret_drop(&e->refresh);
   e->expires_ms = 0;
@@ -466,23 +462,36 @@ static int entry_get(wfc_connmgr *m, const char *name, entry **out,
   return 0;
 }
 
-/* The sealed secrets of e as stored (*out transferred: json_cleanse_put
- * it). WFC_ENOTFOUND when the connection holds none. */
-static int store_secrets(entry *e, json_object **out) {
-  char *text = NULL;
-  *out = NULL;
-  int rc = wfc__store_conn_secrets(e->m->st, e->id, &text);
+/* The sealed secrets of e as stored: *text (transfer: wfc__secret_free
+ * it), the JSON text in secret memory as wfc__store_conn_secrets gives it,
+ * and *obj (transfer: wfc__json_cleanse_put it), the same parsed.
+ * WFC_ENOTFOUND when the connection holds none. */
+static int store_secrets(entry *e, char **text, json_object **obj) {
+  *text = NULL;
+  *obj = NULL;
+  char *t = NULL;
+  int rc = wfc__store_conn_secrets(e->m->st, e->id, &t);
   if (rc != 0)
     return rc;
   json_object *s = NULL;
-  rc = wfc__json_parse(text, strlen(text), 0, &s, NULL, 0);
-  wfc__secret_free(text);
+  rc = wfc__json_parse_secret(t, strlen(t), &s, NULL, 0);
   if (rc != 0 || !json_object_is_type(s, json_type_object)) {
-    json_cleanse_put(s);
+    wfc__json_cleanse_put(s);
+    wfc__secret_free(t);
     return WFC_EKEY;
   }
-  *out = s;
+  *text = t;
+  *obj = s;
   return 0;
+}
+
+/* Makes text (transfer: JSON text in secret memory) e's opened secrets;
+ * s (borrowed) is the same parsed, for the tokens. */
+static void entry_take_secrets(entry *e, char *text, json_object *s) {
+  wfc__secret_free(e->sealed);
+  e->sealed = text;
+  e->has_creds = wfc__json_obj(s, "credentials") != NULL;
+  entry_set_access(e, s);
 }
 
 /* Opens the sealed secrets from the store into memory. force: even if
@@ -492,17 +501,19 @@ static int entry_load(entry *e, int force) {
     return 0; /* memory is newer than the store */
   if (e->sealed != NULL && !force)
     return 0;
+  char *text = NULL;
   json_object *s = NULL;
-  int rc = store_secrets(e, &s);
+  int rc = store_secrets(e, &text, &s);
   if (rc == WFC_ENOTFOUND) {
     entry_drop_secrets(e);
     return 0;
   }
   if (rc != 0)
     return rc;
-  json_cleanse_put(e->sealed);
-  e->sealed = s;
-  entry_set_access(e);
+  /* The text is in secret memory already (wfc__store_conn_secrets): kept
+   * as is. */
+  entry_take_secrets(e, text, s);
+  wfc__json_cleanse_put(s);
   return 0;
 }
 
@@ -513,8 +524,9 @@ static int adopt_rotated(entry *e, int *rotated) {
   *rotated = 0;
   if (e->dirty)
     return 0; /* memory is newer than the store */
+  char *text = NULL;
   json_object *s = NULL;
-  int rc = store_secrets(e, &s);
+  int rc = store_secrets(e, &text, &s);
   if (rc == WFC_ENOTFOUND)
     return WFC_EREAUTH;
   if (rc != 0)
@@ -525,19 +537,44 @@ static int adopt_rotated(entry *e, int *rotated) {
                  ? a == e->access
                  : wfc__ct_equal(a, strlen(a), e->access, strlen(e->access));
   if (same) {
-    json_cleanse_put(s);
+    wfc__json_cleanse_put(s);
+    wfc__secret_free(text);
     return 0;
   }
-  json_cleanse_put(e->sealed);
-  e->sealed = s;
-  entry_set_access(e);
+  entry_take_secrets(e, text, s);
+  wfc__json_cleanse_put(s);
   e->rejected = 0;
   *rotated = 1;
   return 0;
 }
 
-static json_object *entry_creds(entry *e) {
-  return wfc__json_obj(e->sealed, "credentials");
+/* The opened secrets as an object (transfer: wfc__json_cleanse_put it, or
+ * hand its members on), or NULL when none are loaded. */
+static json_object *entry_secrets(entry *e) {
+  json_object *s = NULL;
+  if (e->sealed == NULL ||
+      wfc__json_parse_secret(e->sealed, strlen(e->sealed), &s, NULL, 0) != 0)
+    return NULL;
+  return s;
+}
+
+/* Replaces the opened secrets with s (borrowed) and takes its tokens. */
+static int entry_set_secrets(entry *e, json_object *s) {
+  char *text = wfc__json_dump_secret(s);
+  if (text == NULL)
+    return WFC_ENOMEM;
+  entry_take_secrets(e, text, s);
+  return 0;
+}
+
+/* Takes member key out of s (transfer; NULL when absent). */
+static json_object *json_take(json_object *s, const char *key) {
+  json_object *v = NULL;
+  if (json_object_object_get_ex(s, key, &v)) {
+    json_object_get(v);
+    json_object_object_del(s, key);
+  }
+  return v;
 }
 
 /* Params for a hook: clear params plus the sealed secret ones (new
@@ -547,12 +584,14 @@ static json_object *entry_hook_params(entry *e) {
   json_object_deep_copy(e->params, &p, NULL);
   if (p == NULL)
     p = json_object_new_object();
-  json_object *sp = wfc__json_obj(e->sealed, "secret_params");
+  json_object *s = entry_secrets(e);
+  json_object *sp = wfc__json_obj(s, "secret_params");
   if (sp != NULL) {
     json_object_object_foreach(sp, k, v) {
       json_object_object_add(p, k, json_copy(v));
     }
   }
+  wfc__json_cleanse_put(s);
   return p;
 }
 
@@ -564,21 +603,17 @@ static int entry_fresh(entry *e) {
   return e->expires_ms - wfc__now_ms() > WFC__TOKEN_MARGIN_MS;
 }
 
-/* Writes e->sealed to the store (rotation). Holding the refresh lease,
- * the same transaction releases it: no other process sees the lease free
- * while the store still has the spent refresh token. */
+/* Writes e->sealed (the text as it is) to the store (rotation). Holding
+ * the refresh lease, the same transaction releases it: no other process
+ * sees the lease free while the store still has the spent refresh token. */
 static int entry_persist(entry *e) {
   wfc_connmgr *m = e->m;
-  char *text = wfc__json_dump(e->sealed, false);
-  if (text == NULL)
-    return WFC_ENOMEM;
   int released = 0;
-  int rc =
-      e->lease_held
-          ? wfc__store_conn_rotate(m->st, e->id, text, e->expires_ms, m->holder,
-                                   &released)
-          : wfc__store_conn_update_secrets(m->st, e->id, text, e->expires_ms);
-  wfc__secret_free(text);
+  int rc = e->lease_held
+               ? wfc__store_conn_rotate(m->st, e->id, e->sealed, e->expires_ms,
+                                        m->holder, &released)
+               : wfc__store_conn_update_secrets(m->st, e->id, e->sealed,
+                                                e->expires_ms);
   if (rc == WFC_EREAUTH) {
     /* Revoked by another process during the refresh: the lease is
      * released, the new tokens are dropped. */
@@ -617,7 +652,8 @@ static void entry_complete(entry *e, int status) {
   waiter *w = e->waiters;
   e->waiters = NULL;
   e->wtail = &e->waiters;
-  char *tok = status == 0 ? strdup(e->access ? e->access : "") : NULL;
+  char *tok =
+      status == 0 ? wfc__secmem_strdup(e->access ? e->access : "") : NULL;
   if (status == 0 && tok == NULL)
     status = WFC_ENOMEM;
   while (w != NULL) {
@@ -632,19 +668,30 @@ static void entry_complete(entry *e, int status) {
 
 static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out);
 
-static int entry_start_refresh(entry *e) {
-  wfc_connmgr *m = e->m;
+/* The input of a hook that needs the credentials: {"params", "credentials"}
+ * (transfer; cleanse it once the hook is done). */
+static json_object *entry_hook_input(entry *e) {
+  json_object *s = entry_secrets(e);
   json_object *in = json_object_new_object();
   json_object_object_add(in, "params", entry_hook_params(e));
-  json_object_object_add(in, "credentials", json_object_get(entry_creds(e)));
+  json_object_object_add(in, "credentials", json_take(s, "credentials"));
+  wfc__json_cleanse_put(s);
+  return in;
+}
+
+static int entry_start_refresh(entry *e) {
+  wfc_connmgr *m = e->m;
+  json_object *in = entry_hook_input(e);
   char id[2 * WFC__CONN_NAME_SIZE];
   snprintf(id, sizeof id, "%s.%s", e->plugin, e->type);
   wfc_invoke how = {.size = sizeof how, .on_done = on_refresh_done, .arg = e};
   int rc = wfc_runtime_conn_hook(m->rt, id, WFC_HOOK_REFRESH, in, &how,
                                  &e->refresh_call);
-  json_object_put(in);
-  if (rc != 0)
+  if (rc != 0) {
+    wfc__json_cleanse_put(in);
     return rc;
+  }
+  e->refresh_in = in; /* the call shares its members until it is done */
   e->refreshing = 1;
   m->stats.refreshes++;
   wfc__log(WFC_LOG_INFO, "connection %s: refreshing its access token",
@@ -879,7 +926,7 @@ static int entry_want(entry *e, waiter *w, int force) {
   int rc = entry_load(e, force);
   if (rc != 0)
     return rc;
-  if (entry_creds(e) == NULL)
+  if (!e->has_creds)
     return WFC_EREAUTH;
   if (e->dirty && entry_persist(e) != 0)
     return WFC_ESTORE; /* never hand out what is not saved */
@@ -903,17 +950,22 @@ static int entry_want(entry *e, waiter *w, int force) {
   return 0;
 }
 
-/* Merges the refresh output's credentials over the current ones (a token
- * endpoint may omit an unchanged refresh token). Transfer. */
-static json_object *merge_creds(json_object *old, json_object *fresh) {
-  json_object *c = NULL;
-  json_object_deep_copy(old, &c, NULL);
-  if (c == NULL)
-    c = json_object_new_object();
-  json_object_object_foreach(fresh, k, v) {
-    json_object_object_add(c, k, json_object_get(v));
+/* Merges the refresh output's credentials (fresh, borrowed) over the
+ * current ones in s (a token endpoint may omit an unchanged refresh token).
+ * A value replaced leaves the tree here: it is cleansed first, since it
+ * would be freed with the old token in it. */
+static void merge_creds(json_object *s, json_object *fresh) {
+  json_object *cr = wfc__json_obj(s, "credentials");
+  if (cr == NULL) {
+    cr = json_object_new_object();
+    json_object_object_add(s, "credentials", cr);
   }
-  return c;
+  json_object_object_foreach(fresh, k, v) {
+    json_object *prev = NULL;
+    if (json_object_object_get_ex(cr, k, &prev) && prev != v)
+      wfc__json_cleanse(prev);
+    json_object_object_add(cr, k, json_object_get(v));
+  }
 }
 
 static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
@@ -939,15 +991,21 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
     if (status == 0 && e->access == NULL)
       status = WFC_EREAUTH;
   } else if (status == 0) {
-    json_object *creds = merge_creds(entry_creds(e), fresh);
-    json_object_object_add(e->sealed, "credentials", creds);
-    entry_set_access(e);
-    e->rejected = 0;
-    e->dirty = 1;
+    json_object *s = entry_secrets(e);
+    if (s != NULL)
+      merge_creds(s, fresh);
+    int rc = s != NULL ? entry_set_secrets(e, s) : WFC_ENOMEM;
+    wfc__json_cleanse_put(s);
+    if (rc == 0) {
+      e->rejected = 0;
+      e->dirty = 1;
+    }
     /* Rotation: on disk before anybody uses the new tokens, and the lease
      * released in the same transaction. */
-    int prc = entry_persist(e);
-    if (prc != 0) {
+    int prc = rc == 0 ? entry_persist(e) : 0;
+    if (rc != 0) {
+      status = rc;
+    } else if (prc != 0) {
       status = prc == WFC_EREAUTH ? prc : WFC_ESTORE;
     } else {
       m->stats.rotations_saved++;
@@ -964,6 +1022,11 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
     wfc__log(WFC_LOG_WARN, "connection %s: refresh failed: %s", e->nickname,
              out->message);
   }
+  /* The hook is done: its input and output (credentials, old and new) are
+   * cleansed before the call frees them. */
+  wfc__json_cleanse(out->output);
+  wfc__json_cleanse_put(e->refresh_in);
+  e->refresh_in = NULL;
   /* After the state (a waiter in another process reads it once the lease
    * is free); an unsaved rotation keeps the lease (lease_renew). */
   if (!e->dirty)
@@ -1118,6 +1181,7 @@ static void on_kick_closed(uv_handle_t *h) {
   for (entry *e = m->entries; e != NULL;) {
     entry *next = e->next;
     entry_drop_secrets(e);
+    wfc__json_cleanse_put(e->refresh_in);
     json_object_put(e->params);
     free(e);
     e = next;
@@ -1194,9 +1258,10 @@ static void op_free(op *o) {
       break;
     }
   wfc__redirect_close(o->redirect);
-  json_cleanse_put(o->params);
+  wfc__json_cleanse_put(o->params);
   json_object_put(o->begin_extra);
-  json_cleanse_put(o->session);
+  wfc__json_cleanse_put(o->session);
+  wfc__json_cleanse_put(o->hook_in);
   json_object_put(o->revoke_detail);
   json_object_put(o->detail);
   free(o);
@@ -1336,18 +1401,16 @@ static void test_token_cb(void *arg, int status, const char *token) {
                 wfc_strerror(status));
     return;
   }
-  json_object *in = json_object_new_object();
-  json_object_object_add(in, "params", entry_hook_params(o->e));
-  json_object_object_add(in, "credentials", json_copy(entry_creds(o->e)));
+  json_object *in = entry_hook_input(o->e);
   json_object_object_add(in, "access_token", json_object_new_string(token));
   char id[2 * WFC__CONN_NAME_SIZE];
   snprintf(id, sizeof id, "%s.%s", o->e->plugin, o->e->type);
   wfc_invoke how = {.size = sizeof how, .on_done = on_test_done, .arg = o};
   int rc =
       wfc_runtime_conn_hook(o->m->rt, id, WFC_HOOK_TEST, in, &how, &o->call);
-  /* Not cleansed: the runtime's call shares these members until the hook
-   * has run; the token string is a copy json-c frees. */
-  json_object_put(in);
+  /* The runtime's call shares its members until the hook has run: cleansed
+   * when the op is freed. */
+  o->hook_in = in;
   if (rc != 0)
     op_finish(o, rc, o->e->state, NULL, NULL,
               rc == WFC_ENOTSUP ? "connection type %s has no test hook"
@@ -1387,21 +1450,25 @@ static void revoke_finish(op *o) {
   wfc_connmgr *m = o->m;
   /* Secret params (app configuration such as a client secret) survive so
    * that a reauthorization works; the user's tokens do not. */
-  json_object *sp = wfc__json_obj(e->sealed, "secret_params");
+  json_object *s = entry_secrets(e);
+  json_object *sp = json_take(s, "secret_params");
+  wfc__json_cleanse_put(s);
   json_object *keep = NULL;
   if (sp != NULL && json_object_object_length(sp) > 0) {
     keep = json_object_new_object();
-    json_object_object_add(keep, "secret_params", json_object_get(sp));
+    json_object_object_add(keep, "secret_params", sp);
+    sp = NULL;
   }
+  wfc__json_cleanse_put(sp);
   int rc = wfc__store_conn_wipe_secrets(m->st, e->id);
   entry_drop_secrets(e);
   if (rc == 0 && keep != NULL) {
-    char *text = wfc__json_dump(keep, false);
+    char *text = wfc__json_dump_secret(keep);
     if (text != NULL)
       rc = wfc__store_conn_update_secrets(m->st, e->id, text, 0);
     wfc__secret_free(text);
   }
-  json_cleanse_put(keep);
+  wfc__json_cleanse_put(keep);
   if (rc != 0) {
     op_finish(o, rc, e->state, NULL, o->revoke_detail,
               "cannot wipe the secrets of %s: %s", e->nickname,
@@ -1503,21 +1570,19 @@ static int start_revoke(wfc_connmgr *m, const char *name, op_kind kind,
   /* From now on the token service fails fast, and a refresh in flight
    * drops what it gets. */
   snprintf(e->state, sizeof e->state, "%s", WFC_CONN_REVOKED);
-  if (entry_creds(e) == NULL) {
+  if (!e->has_creds) {
     o->revoke_detail = json_object_new_object();
     json_object_object_add(o->revoke_detail, "remote",
                            json_object_new_string("none"));
     revoke_finish(o); /* nothing remote: finish now, but deliver later */
     return 0;
   }
-  json_object *in = json_object_new_object();
-  json_object_object_add(in, "params", entry_hook_params(e));
-  json_object_object_add(in, "credentials", json_object_get(entry_creds(e)));
+  json_object *in = entry_hook_input(e);
   char id[2 * WFC__CONN_NAME_SIZE];
   snprintf(id, sizeof id, "%s.%s", e->plugin, e->type);
   wfc_invoke how = {.size = sizeof how, .on_done = on_revoke_done, .arg = o};
   rc = wfc_runtime_conn_hook(m->rt, id, WFC_HOOK_REVOKE, in, &how, &o->call);
-  json_object_put(in);
+  o->hook_in = in; /* cleansed when the op is freed */
   if (rc != 0) {
     /* The plugin is not loaded or has no hook: still wipe locally. */
     o->revoke_detail = json_object_new_object();
@@ -1563,8 +1628,8 @@ static char *seal_text(json_object *creds, json_object *secret_params) {
   if (secret_params != NULL && json_object_object_length(secret_params) > 0)
     json_object_object_add(s, "secret_params", json_object_get(secret_params));
   char *text =
-      json_object_object_length(s) > 0 ? wfc__json_dump(s, false) : NULL;
-  json_object_put(s);
+      json_object_object_length(s) > 0 ? wfc__json_dump_secret(s) : NULL;
+  json_object_put(s); /* the members are the caller's */
   return text;
 }
 
@@ -1676,7 +1741,7 @@ static void auth_apply(op *o, json_object *output) {
   }
   free(params_text);
   json_object_put(clear);
-  json_cleanse_put(secret);
+  wfc__json_cleanse_put(secret);
   if (rc != 0) {
     auth_page(o, 0, "Authorization failed",
               "The connection could not be saved.");
@@ -1708,6 +1773,9 @@ static void on_complete_done(void *arg, wfc_call *call,
     return;
   }
   auth_apply(o, out->output);
+  /* The new grant is sealed in the store: no copy of it stays behind when
+   * the call frees its output. */
+  wfc__json_cleanse(wfc__json_obj(out->output, "credentials"));
 }
 
 static void on_redirect(void *arg, int status, json_object *query) {

@@ -2,7 +2,9 @@
  *
  * Nothing here touches OpenSSL's process-global configuration: algorithms
  * are fetched from the default library context, which the host owns. */
+#define _POSIX_C_SOURCE 200809L /* strnlen */
 #include "crypto.h"
+#include "secmem.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -414,6 +416,10 @@ void wfc__cleanse(void *p, size_t len) {
 void wfc__secret_free(char *s) {
   if (s == NULL)
     return;
+  if (wfc__secmem_owns(s)) {
+    wfc__secmem_free(s);
+    return;
+  }
   wfc__cleanse(s, strlen(s));
   free(s);
 }
@@ -514,7 +520,8 @@ int wfc__open(const uint8_t key[WFC__KEY_LEN], const void *aad, size_t aadlen,
   clen = slen - WFC__SEAL_OVERHEAD;
   iv = s + 1;
   ct = iv + WFC__SEAL_IV_LEN;
-  if ((buf = malloc(clen + 1)) == NULL)
+  /* The plaintext is a secret: in secret memory from the first byte. */
+  if ((buf = wfc__secmem_alloc(clen + 1)) == NULL)
     return WFC_ENOMEM;
   cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
   if (cipher == NULL || (ctx = EVP_CIPHER_CTX_new()) == NULL)
@@ -545,10 +552,7 @@ int wfc__open(const uint8_t key[WFC__KEY_LEN], const void *aad, size_t aadlen,
   buf = NULL;
   rc = 0;
 done:
-  if (buf != NULL) {
-    wfc__cleanse(buf, clen + 1);
-    free(buf);
-  }
+  wfc__secmem_free(buf); /* cleansed */
   EVP_CIPHER_CTX_free(ctx);
   EVP_CIPHER_free(cipher);
   return rc;

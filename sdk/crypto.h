@@ -108,7 +108,9 @@ int wfc__ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 /* OPENSSL_cleanse; NULL-safe. */
 void wfc__cleanse(void *p, size_t len);
 /* Cleanses a NUL-terminated secret string and frees it; NULL-safe. For the
- * strings the store and the token code transfer to their callers. */
+ * strings the store and the token code transfer to their callers: a block
+ * of secret memory (secmem.h) goes back there, any other string to free().
+ */
 void wfc__secret_free(char *s);
 
 /* ---- AES-256-GCM sealing ------------------------------------------------
@@ -126,10 +128,12 @@ void wfc__secret_free(char *s);
 int wfc__seal(const uint8_t key[WFC__KEY_LEN], const void *aad, size_t aadlen,
               const void *plain, size_t plen, uint8_t **out, size_t *outlen);
 /* Inverse of wfc__seal. *plain (transfer) receives plen bytes plus a NUL
- * terminator not counted in *plen; the caller cleanses and frees it
- * (wfc__secret_free for text). WFC_EKEY for a wrong key, a different aad,
- * an unknown version, a truncated or any modified blob: in every failure
- * case nothing is returned (*plain = NULL), never unauthenticated bytes. */
+ * terminator not counted in *plen, in secret memory (secmem.h: excluded
+ * from core dumps); the caller releases it with wfc__secmem_free (or
+ * wfc__secret_free for text), never free(). WFC_EKEY for a wrong key, a
+ * different aad, an unknown version, a truncated or any modified blob: in every
+ * failure case nothing is returned (*plain = NULL), never unauthenticated
+ * bytes. */
 int wfc__open(const uint8_t key[WFC__KEY_LEN], const void *aad, size_t aadlen,
               const void *sealed, size_t slen, uint8_t **plain, size_t *plen);
 

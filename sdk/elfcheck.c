@@ -1,8 +1,5 @@
 /* elfcheck.c - see elfcheck.h. */
-/* dlinfo, RTLD_NOLOAD, pread: declared here, not only by the build. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+#define _POSIX_C_SOURCE 200809L /* pread */
 #include "elfcheck.h"
 
 #include <elf.h>

@@ -29,7 +29,7 @@
 typedef struct wfc__elf_info {
   /* 1 when DT_RPATH, DT_RUNPATH or DT_NEEDED uses $ORIGIN: the object
    * finds its dependencies relative to its own path, so it must be opened
-   * by that path (not through /proc/self/fd). */
+   * by that path (not through /proc/<pid>/fd). */
   int uses_origin;
 } wfc__elf_info;
 

@@ -6,6 +6,7 @@
  * Ownership: a watch owns its copies of the card id, the input, the
  * subscription key, the checkpoints of the batch in hand, and one reference
  * on its wfc_conn; the store and the runtime are borrowed. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup */
 #include "events.h"
 
 #include <stdarg.h>

@@ -1,4 +1,5 @@
 /* host_api.c - the static wfc_host_api table and the services behind it. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup */
 #include "host_api.h"
 
 #include <stdarg.h>

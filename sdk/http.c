@@ -18,6 +18,7 @@
  * - deadlines (queue time included) use one uv_timer_t per engine, armed
  *   at the earliest deadline and rescanning the live requests when it fires.
  */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup */
 #include "http.h"
 
 #include <ctype.h>
@@ -31,8 +32,11 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 
+#include "crypto.h"
 #include "log.h"
+#include "secmem.h"
 #include "wfc/version.h"
 
 #define HTTP_MAGIC       0x77666368u /* "wfch" */
@@ -57,6 +61,7 @@ enum { ST_PENDING = 1, ST_WAITING, ST_ACTIVE, ST_DONE, ST_DELIVERING };
 typedef struct buf {
   char *p;
   size_t len, cap;
+  int secret; /* p is in secret memory (secmem.h) */
 } buf;
 
 typedef struct rlist {
@@ -100,7 +105,10 @@ struct wfc_http {
   int abort_queued;
   int state;
   CURL *easy;              /* owned; NULL once detached */
-  struct curl_slist *hdrs; /* owned; freed after the easy handle */
+  struct curl_slist *hdrs; /* owned (our own nodes, see hdr_add); freed
+                              after the easy handle */
+  struct curl_slist *hdrs_tail;
+  int secret; /* carries a credential in its body: see http.h */
   wfc_http_cb cb;
   void *arg;
   wfc__http_io io;   /* borrowed until the callback */
@@ -115,7 +123,8 @@ struct wfc_http {
   size_t max_body;
   buf body;        /* in-memory response body, NUL-terminated */
   buf hdr;         /* "name\0value\0" pairs of the final response */
-  char *reqbody;   /* copy of the in-memory request body */
+  char *reqbody;   /* copy of the in-memory request body (secret memory
+                      when h->secret) */
   char label[160]; /* "GET https://host:port", for messages */
   char errbuf[CURL_ERROR_SIZE];
   char msg[CURL_ERROR_SIZE + 256];
@@ -205,7 +214,8 @@ static int buf_add(buf *b, const void *p, size_t n) {
     size_t cap = b->cap ? b->cap : 1024;
     while (cap < b->len + n + 1)
       cap *= 2;
-    char *np = realloc(b->p, cap);
+    /* Secret memory moves by copy and cleanses the old block. */
+    char *np = b->secret ? wfc__secmem_realloc(b->p, cap) : realloc(b->p, cap);
     if (!np)
       return WFC_ENOMEM;
     b->p = np;
@@ -215,6 +225,15 @@ static int buf_add(buf *b, const void *p, size_t n) {
   b->len += n;
   b->p[b->len] = '\0';
   return 0;
+}
+
+static void buf_free(buf *b) {
+  if (b->secret)
+    wfc__secmem_free(b->p);
+  else
+    free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
 }
 
 /* RFC 9110 token characters. */
@@ -514,11 +533,13 @@ static void deadline_cb(uv_timer_t *t) {
 /* ---- requests --------------------------------------------------------- */
 
 /* Gives an easy handle (out of any multi) back: reset and pooled, which
- * saves its allocation and initialisation for the next request. */
-static void easy_put(wfc__http_engine *e, CURL *c) {
+ * saves its allocation and initialisation for the next request. Not the
+ * handle of a secret request: libcurl keeps the last data it received in
+ * the handle's buffer, which curl_easy_reset does not clear. */
+static void easy_put(wfc__http_engine *e, CURL *c, int secret) {
   if (!c)
     return;
-  if (e->npool < EASY_POOL && !e->closing) {
+  if (!secret && e->npool < EASY_POOL && !e->closing) {
     curl_easy_reset(c);
     e->pool[e->npool++] = c;
   } else {
@@ -526,12 +547,26 @@ static void easy_put(wfc__http_engine *e, CURL *c) {
   }
 }
 
+/* Frees a header list of hdr_add(): credential headers are in secret
+ * memory. */
+static void hdrs_free(struct curl_slist *l) {
+  while (l) {
+    struct curl_slist *next = l->next;
+    wfc__secret_free(l->data);
+    free(l);
+    l = next;
+  }
+}
+
 static void request_free(wfc_http *h) {
-  easy_put(h->e, h->easy);
-  curl_slist_free_all(h->hdrs);
-  free(h->body.p);
-  free(h->hdr.p);
-  free(h->reqbody);
+  easy_put(h->e, h->easy, h->secret);
+  hdrs_free(h->hdrs);
+  buf_free(&h->body);
+  buf_free(&h->hdr);
+  if (h->secret)
+    wfc__secmem_free(h->reqbody);
+  else
+    free(h->reqbody);
   h->magic = 0;
   free(h);
 }
@@ -562,7 +597,7 @@ static void request_detach(wfc__http_engine *e, wfc_http *h) {
       e->in_curl--;
     }
   }
-  easy_put(e, h->easy);
+  easy_put(e, h->easy, h->secret);
   h->easy = NULL;
   h->state = ST_DONE;
   list_push(&e->donel, h);
@@ -1189,12 +1224,80 @@ static int method_repeatable(const char *m) {
   return 0;
 }
 
-static int slist_add(struct curl_slist **l, const char *s) {
-  struct curl_slist *n = curl_slist_append(*l, s);
+/* Headers whose value is a credential. */
+static int is_credential_header(const char *hv) {
+  static const char *const names[] = {"Authorization", "Proxy-Authorization",
+                                      "Cookie", NULL};
+  for (int i = 0; names[i]; i++) {
+    size_t n = strlen(names[i]);
+    if (strncasecmp(hv, names[i], n) == 0 && hv[n] == ':')
+      return 1;
+  }
+  return 0;
+}
+
+/* Appends s to h's header list. The nodes are ours (libcurl only reads
+ * the list), so that a credential header's copy can live in secret memory
+ * and be cleansed when freed. */
+static int hdr_add(wfc_http *h, const char *s) {
+  struct curl_slist *n = malloc(sizeof *n);
   if (!n)
     return WFC_ENOMEM;
-  *l = n;
+  n->data = is_credential_header(s) ? wfc__secmem_strdup(s) : strdup(s);
+  n->next = NULL;
+  if (!n->data) {
+    free(n);
+    return WFC_ENOMEM;
+  }
+  if (h->hdrs_tail)
+    h->hdrs_tail->next = n;
+  else
+    h->hdrs = n;
+  h->hdrs_tail = n;
   return 0;
+}
+
+/* 1 when an in-memory request body carries a credential (see http.h): a
+ * form field or a JSON member named like an OAuth grant or credential.
+ * Token requests are small; bodies over 64 KiB (uploads) are not read. */
+static int body_has_credential(const char *b, size_t n) {
+  static const char *const names[] = {
+      "grant_type",    "refresh_token",    "code",      "code_verifier",
+      "client_secret", "client_assertion", "assertion", "password",
+      "access_token",  "id_token",         "token",     "device_code",
+      "subject_token", "actor_token",      NULL};
+  if (b == NULL || n == 0 || n > 64 * 1024)
+    return 0;
+  for (int k = 0; names[k]; k++) {
+    size_t kl = strlen(names[k]);
+    for (size_t i = 0; i + kl < n; i++) {
+      if (b[i] != names[k][0] || memcmp(b + i, names[k], kl) != 0)
+        continue;
+      char before = i > 0 ? b[i - 1] : '&', after = b[i + kl];
+      /* form: [&]name= ; JSON: "name" then ':' */
+      if ((before == '&' && after == '=') || (before == '"' && after == '"')) {
+        if (after == '=')
+          return 1;
+        size_t j = i + kl + 1;
+        while (j < n &&
+               (b[j] == ' ' || b[j] == '\t' || b[j] == '\r' || b[j] == '\n'))
+          j++;
+        if (j < n && b[j] == ':')
+          return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+/* TLS: the received plaintext (a token response) is cleansed from
+ * OpenSSL's record buffer once handed over, instead of staying there until
+ * the next record overwrites it. */
+static CURLcode ssl_ctx_cb(CURL *c, void *sslctx, void *arg) {
+  (void)c;
+  (void)arg;
+  SSL_CTX_set_options((SSL_CTX *)sslctx, SSL_OP_CLEANSE_PLAINTEXT);
+  return CURLE_OK;
 }
 
 int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
@@ -1237,6 +1340,12 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
   rc = check_url(r.url, r.method, h->label, sizeof h->label);
   if (rc)
     goto fail;
+  /* A request that sends a credential in its body gets one back (a token
+   * request): its body copy and its response live in secret memory. */
+  h->secret = !stream && body_has_credential(r.body, r.body_len);
+  h->body.secret = h->secret;
+  if (h->secret)
+    e->st.secret_requests++;
   rc = WFC_ENOMEM;
   h->easy = c = e->npool ? e->pool[--e->npool] : curl_easy_init();
   if (!c)
@@ -1245,15 +1354,14 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
   /* Headers: the caller's, plus suppressions of curl's own defaults that
    * would only cost a round trip (Expect) or mislabel a body. */
   for (const char *const *hs = r.headers; hs && *hs; hs++)
-    if (slist_add(&h->hdrs, *hs))
+    if (hdr_add(h, *hs))
       goto fail;
   has_body = r.body != NULL || stream || strcmp(r.method, "POST") == 0 ||
              strcmp(r.method, "PUT") == 0 || strcmp(r.method, "PATCH") == 0;
-  if (has_body && !has_header(r.headers, "Expect") &&
-      slist_add(&h->hdrs, "Expect:"))
+  if (has_body && !has_header(r.headers, "Expect") && hdr_add(h, "Expect:"))
     goto fail;
   if (has_body && !has_header(r.headers, "Content-Type") &&
-      slist_add(&h->hdrs, "Content-Type:"))
+      hdr_add(h, "Content-Type:"))
     goto fail;
 
   curl_easy_setopt(c, CURLOPT_URL, r.url);
@@ -1273,6 +1381,8 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
   if (e->ca_bundle)
     curl_easy_setopt(c, CURLOPT_CAINFO, e->ca_bundle);
+  /* Only with libcurl's OpenSSL backend (else CURLE_NOT_BUILT_IN). */
+  curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "wfc/" WFC_VERSION_STRING);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, h);
@@ -1310,7 +1420,8 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
                          (curl_off_t)r.body_length);
       } else {
         /* Our copy: CURLOPT_POSTFIELDS does not copy. */
-        h->reqbody = malloc(r.body_len + 1);
+        h->reqbody = h->secret ? wfc__secmem_alloc(r.body_len + 1)
+                               : malloc(r.body_len + 1);
         if (!h->reqbody)
           goto fail;
         if (r.body_len)

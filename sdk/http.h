@@ -100,17 +100,33 @@ size_t wfc__http_engine_pending(const wfc__http_engine *e);
 /* Counters, for tests and benchmarks: they show the wiring's invariants
  * from outside. */
 typedef struct wfc__http_stats {
-  uint64_t socket_actions; /* calls to curl_multi_socket_action */
-  uint64_t zero_timeouts;  /* curl timeouts of 0 ms, deferred to the idle */
-  int max_curl_depth;      /* deepest nesting of our calls into libcurl: 1
-                              means libcurl was never re-entered */
-  uint64_t sockets_opened; /* by CURLOPT_OPENSOCKETFUNCTION */
-  uint64_t sockets_closed; /* by CURLOPT_CLOSESOCKETFUNCTION */
-  size_t polls;            /* sockets watched now */
+  uint64_t socket_actions;  /* calls to curl_multi_socket_action */
+  uint64_t zero_timeouts;   /* curl timeouts of 0 ms, deferred to the idle */
+  int max_curl_depth;       /* deepest nesting of our calls into libcurl: 1
+                               means libcurl was never re-entered */
+  uint64_t sockets_opened;  /* by CURLOPT_OPENSOCKETFUNCTION */
+  uint64_t sockets_closed;  /* by CURLOPT_CLOSESOCKETFUNCTION */
+  size_t polls;             /* sockets watched now */
+  uint64_t secret_requests; /* sent carrying a credential in their body */
 } wfc__http_stats;
 void wfc__http_engine_stats(const wfc__http_engine *e, wfc__http_stats *out);
 
-/* Validates and queues a request. req (and everything it points to) is
+/* Secrets (docs/security.md): the copy of a credential header
+ * (Authorization, Proxy-Authorization, Cookie) is kept in secret memory
+ * (secmem.h: excluded from core dumps, cleansed when freed). A request
+ * whose in-memory body (up to 64 KiB) carries a credential - a form field
+ * (name=) or a JSON member ("name":) named grant_type, refresh_token, code,
+ * code_verifier, client_secret, client_assertion, assertion, password,
+ * access_token, id_token, token, device_code, subject_token or actor_token,
+ * which covers every OAuth 2.0 token request of any identity provider - is
+ * a secret request: its body copy and its in-memory response body are in
+ * secret memory too (the callback's res->body), and its libcurl handle is
+ * not reused (libcurl keeps the last data it received in the handle). Over
+ * TLS, OpenSSL cleanses received plaintext once libcurl has it
+ * (SSL_OP_CLEANSE_PLAINTEXT). libcurl's own copies are cleansed when freed
+ * only in a process set up with wfc_process_harden (wfc/host.h).
+ *
+ * Validates and queues a request. req (and everything it points to) is
  * borrowed during the call and copied; io (optional) is borrowed until the
  * callback. req->body_blob and req->sink_blob are ignored here: streaming
  * goes through io (io->read uses req->body_length as Content-Length).

@@ -1,4 +1,5 @@
 /* json.c - strict, bounded JSON parsing and typed lookups over json-c. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "json.h"
 
 #include <errno.h>
@@ -795,4 +796,67 @@ const char *wfc__json_type_name(struct json_object *v) {
     return "string";
   }
   return "unknown";
+}
+
+/* ---- text that holds secrets (json_secret.c) ---------------------------
+ */
+
+void wfc__json_wipe(struct json_object *v, void (*wipe)(void *p, size_t n)) {
+  switch (json_object_get_type(v)) {
+  case json_type_object: {
+    json_object_object_foreach(v, k, x) {
+      (void)k;
+      wfc__json_wipe(x, wipe);
+    }
+    break;
+  }
+  case json_type_array:
+    for (size_t i = 0; i < json_object_array_length(v); i++)
+      wfc__json_wipe(json_object_array_get_idx(v, i), wipe);
+    break;
+  case json_type_string:
+    /* json-c keeps the bytes inline or in one buffer: wiped in place. */
+    wipe((void *)json_object_get_string(v),
+         (size_t)json_object_get_string_len(v));
+    break;
+  default:
+    break;
+  }
+}
+
+int wfc__json_parse_wiped(const char *text, size_t len,
+                          struct json_object **out, char *err, size_t errlen,
+                          void (*wipe)(void *p, size_t n)) {
+  wfc__json_stream *s = wfc__json_stream_new(0);
+  struct printbuf *pb;
+  int rc;
+
+  *out = NULL;
+  if (s == NULL) {
+    set_err(err, errlen, "out of memory");
+    return WFC_ENOMEM;
+  }
+  /* The tokener gathers every string in its printbuf, which grows by
+   * realloc: sized for the whole text now, it never moves (a move would
+   * free a partial copy unwiped). No string is longer than the text; a
+   * text over the cap is refused before the tokener sees it. */
+  pb = s->tok->pb;
+  if (len < s->max && printbuf_memset(pb, 0, 0, (int)len + 1) < 0) {
+    wfc__json_stream_free(s);
+    set_err(err, errlen, "out of memory");
+    return WFC_ENOMEM;
+  }
+  printbuf_reset(pb);
+  rc = wfc__json_stream_feed(s, text, len);
+  if (rc == 0)
+    rc = wfc__json_stream_finish(s, out, err, errlen);
+  else
+    set_err(err, errlen, s->msg);
+  wipe(pb->buf, (size_t)pb->size);
+  wfc__json_wipe(s->value, wipe); /* a value refused for what follows it */
+  json_tokener_free(s->tok);
+  json_object_put(s->value);
+  wipe(s, sizeof *s); /* the decoder's state: a code unit, key bytes */
+  free(s);
+  return rc;
 }

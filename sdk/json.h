@@ -123,4 +123,20 @@ char *wfc__json_dump(struct json_object *v, bool pretty);
 /* "string", "integer", "number", "boolean", "object", "list", "null". */
 const char *wfc__json_type_name(struct json_object *v);
 
+/* ---- text that holds secrets -------------------------------------------
+ * The means json_secret.c builds on; wipe(p, n) overwrites n bytes at p
+ * (wfc__cleanse there). Here they take it as an argument so that this
+ * module links alone (the wfc host compiles it in). */
+
+/* Calls wipe on the bytes of every string inside v (members and items,
+ * recursively), in place. NULL-safe. */
+void wfc__json_wipe(struct json_object *v, void (*wipe)(void *p, size_t n));
+/* wfc__json_parse (the same rules, errors and cap) whose tokener buffer is
+ * sized once for the whole text, so that no realloc leaves a partial copy
+ * behind, and wiped with the parser's state (and a value refused for what
+ * follows it) before they are freed. */
+int wfc__json_parse_wiped(const char *text, size_t len,
+                          struct json_object **out, char *err, size_t errlen,
+                          void (*wipe)(void *p, size_t n));
+
 #endif

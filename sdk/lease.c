@@ -1,4 +1,5 @@
 /* lease.c - see lease.h. */
+#define _POSIX_C_SOURCE 200809L /* gethostname, kill */
 #include "lease.h"
 
 #include <errno.h>

@@ -1,8 +1,5 @@
 /* loader.c - dlopen a plugin, check its descriptor, run its init. */
-/* dlinfo, RTLD_NOLOAD, pread: declared here, not only by the build. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+#define _GNU_SOURCE /* dlinfo, RTLD_NOLOAD, strdup */
 #include "loader.h"
 
 #include <dlfcn.h>
@@ -45,10 +42,13 @@ static char *dupstr(const char *s) {
   return s ? strdup(s) : strdup("");
 }
 
-/* 1 when /proc/self/fd/<fd> (into name) is the file open on fd: then
- * dlopen of that name maps exactly the file that was checked. */
+/* 1 when /proc/<pid>/fd/<fd> (into name) is the file open on fd: then
+ * dlopen of that name maps exactly the file that was checked. Our pid, not
+ * "self": the name is the object's name in the link map, which a debugger
+ * attached to this process (gdb, gcore) opens in its own process, where
+ * /proc/self/fd/<fd> is one of its own descriptors (a pipe: it hangs). */
 static int fd_name(int fd, const struct stat *st, char *name, size_t len) {
-  snprintf(name, len, "/proc/self/fd/%d", fd);
+  snprintf(name, len, "/proc/%ld/fd/%d", (long)getpid(), fd);
   struct stat ps;
   if (stat(name, &ps) != 0 || ps.st_dev != st->st_dev ||
       ps.st_ino != st->st_ino)
@@ -125,9 +125,9 @@ int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
                 rc == WFC_ENOTPLUGIN ? "not a wfc plugin: " : "", why);
   }
 
-  /* dlopen the checked file itself through /proc/self/fd, unless the
+  /* dlopen the checked file itself through /proc/<pid>/fd, unless the
    * object finds its dependencies through $ORIGIN (which would then be
-   * /proc/self/fd) or /proc is not there: then by path, and the window
+   * /proc/<pid>/fd) or /proc is not there: then by path, and the window
    * between check and dlopen stays (docs/abi.md). */
   char dlname[32] = "";
   int by_fd = !info.uses_origin && fd_name(fd, &st, dlname, sizeof dlname) != 0;

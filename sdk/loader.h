@@ -27,7 +27,7 @@
 /* Loads path, runs init with api, adds the plugin to r. Returns 0 (and
  * *out, owned by r) or a negative WFC_E* code with one line in err.
  * The path is opened once; the checks read that descriptor and dlopen
- * gets /proc/self/fd/N (by path only for a $ORIGIN object or without
+ * gets /proc/<pid>/fd/N (by path only for a $ORIGIN object or without
  * /proc), so the checked file is the loaded one. The plugin runs in this
  * process: a crash in its code is the host's. */
 int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,

@@ -1,4 +1,5 @@
 /* log.c - leveled logging to a sink, with secrets redacted. */
+#define _GNU_SOURCE /* memmem, gmtime_r */
 #include "log.h"
 
 #include <ctype.h>
@@ -11,13 +12,12 @@
 #include <string.h>
 #include <strings.h>
 #include <stdint.h>
-#include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "clock.h"
+#include "secmem.h"
 #include "wfc/error.h"
 
 #define LOG_MSG_MAX (64 * 1024) /* longer messages are cut */
@@ -25,9 +25,8 @@
 #define REDACTED    "[REDACTED]"
 
 typedef struct secret {
-  char *value; /* locked, no-dump copy; owned here */
+  char *value; /* copy in secret memory (secmem.h); owned here */
   size_t len;
-  size_t alloc;  /* bytes of the page run, 0 when from the secure heap */
   unsigned refs; /* plain registrations (wfc__log_secret) */
   unsigned held; /* holds (wfc__log_secret_hold); never 0 with refs 0 */
   uint64_t seq;  /* registration order, for eviction */
@@ -100,46 +99,8 @@ void wfc__log_set_sink(wfc__log_sink_fn fn, void *arg) {
 /* ---- secrets ------------------------------------------------------------ */
 
 static void secret_free(secret *s) {
-  if (s->alloc == 0) {
-    OPENSSL_secure_clear_free(s->value, s->len + 1);
-  } else {
-    OPENSSL_cleanse(s->value, s->alloc);
-    munlock(s->value, s->alloc);
-    /* Back to an ordinary page: its mapping can merge with its neighbours
-     * again (each page left "no dump" splits the allocator's mappings, and
-     * enough of them exhaust vm.max_map_count). */
-    (void)madvise(s->value, s->alloc, MADV_DODUMP);
-    free(s->value);
-  }
+  wfc__secmem_free(s->value);
   s->value = NULL;
-}
-
-/* A locked copy of value[0..len]. OpenSSL's secure heap (locked, excluded
- * from core dumps, cleansed on free) when the host has set it up with
- * CRYPTO_secure_malloc_init, so small secrets share pages; otherwise whole
- * pages of our own, locked and excluded best effort (RLIMIT_MEMLOCK may be
- * small, and redaction matters more than locking). */
-static char *secret_copy(const char *value, size_t len, size_t *alloc) {
-  size_t page;
-  void *mem;
-
-  *alloc = 0;
-  if (CRYPTO_secure_malloc_initialized()) {
-    mem = OPENSSL_secure_malloc(len + 1);
-    if (mem != NULL && CRYPTO_secure_allocated(mem)) {
-      memcpy(mem, value, len + 1);
-      return mem;
-    }
-    OPENSSL_secure_free(mem); /* the heap was full: plain pages below */
-  }
-  page = (size_t)sysconf(_SC_PAGESIZE);
-  *alloc = (len + 1 + page - 1) / page * page;
-  if (posix_memalign(&mem, page, *alloc) != 0)
-    return NULL;
-  (void)mlock(mem, *alloc);
-  (void)madvise(mem, *alloc, MADV_DONTDUMP);
-  memcpy(mem, value, len + 1);
-  return mem;
 }
 
 /* The bucket of the SECRET_MIN bytes at p (a 32-bit mix). */
@@ -227,7 +188,7 @@ static size_t secret_find(const char *value, size_t len) {
 
 /* One registration of value: a hold or a plain one. */
 static int secret_add(const char *value, bool hold) {
-  size_t len, alloc, i;
+  size_t len, i;
   int warn = 0;
   char *copy;
 
@@ -260,13 +221,13 @@ static int secret_add(const char *value, bool hold) {
     secrets = n;
     capsecrets = ncap;
   }
-  copy = secret_copy(value, len, &alloc);
+  copy = wfc__secmem_strndup(value, len);
   if (copy == NULL) {
     pthread_mutex_unlock(&log_mu);
     return WFC_ENOMEM;
   }
   secrets[nsecrets] =
-      (secret){copy, len, alloc, hold ? 0 : 1, hold ? 1 : 0, ++secret_seq, 0};
+      (secret){copy, len, hold ? 0 : 1, hold ? 1 : 0, ++secret_seq, 0};
   index_link(nsecrets++);
   if (hold)
     nheld++;
@@ -302,8 +263,8 @@ void wfc__log_get_secret_stats(wfc__log_secret_stats *out) {
                                  .held = nheld,
                                  .evicted = evicted,
                                  .evicted_held = evicted_held};
-  for (size_t i = 0; i < nsecrets; i++)
-    if (secrets[i].alloc == 0)
+  for (size_t i = 0; CRYPTO_secure_malloc_initialized() && i < nsecrets; i++)
+    if (CRYPTO_secure_allocated(secrets[i].value))
       out->in_secure_heap++;
   pthread_mutex_unlock(&log_mu);
 }
@@ -350,67 +311,6 @@ void wfc__log_forget_all(void) {
   evicted = evicted_held = 0;
   full_warned = 0;
   pthread_mutex_unlock(&log_mu);
-}
-
-/* ---- the secure heap ---------------------------------------------------- */
-
-static pthread_once_t heap_once = PTHREAD_ONCE_INIT;
-static int heap_state = WFC_LOG_HEAP_OFF;
-
-/* WFC_SECURE_HEAP: bytes, a power of two in [4096, 1 GiB], or 0 for none.
- * Returns the size, or the default with a warning when malformed. */
-static size_t heap_size_from_env(void) {
-  const char *v = getenv("WFC_SECURE_HEAP");
-  unsigned long long n;
-  char *end;
-
-  if (v == NULL || *v == '\0')
-    return WFC_LOG_SECURE_HEAP_DEFAULT;
-  errno = 0;
-  n = strtoull(v, &end, 10);
-  if (errno == 0 && *end == '\0' && v[0] != '-' &&
-      (n == 0 || (n >= 4096 && n <= (1ull << 30) && (n & (n - 1)) == 0)))
-    return (size_t)n;
-  wfc__log(WFC_LOG_WARN,
-           "WFC_SECURE_HEAP=%s: expected 0 or a power of two from 4096 to "
-           "1073741824 (bytes); using %d",
-           v, WFC_LOG_SECURE_HEAP_DEFAULT);
-  return WFC_LOG_SECURE_HEAP_DEFAULT;
-}
-
-static void heap_init_once(void) {
-  size_t size;
-  int rc;
-
-  if (CRYPTO_secure_malloc_initialized()) {
-    heap_state = WFC_LOG_HEAP_HOST;
-    return;
-  }
-  size = heap_size_from_env();
-  if (size == 0)
-    return; /* off by request: locked pages of their own */
-  rc = CRYPTO_secure_malloc_init(size, WFC_LOG_SECURE_HEAP_MIN);
-  if (rc == 1) {
-    heap_state = WFC_LOG_HEAP_LOCKED;
-  } else if (rc == 2) {
-    /* Allocated but not locked or not guarded (RLIMIT_MEMLOCK below the
-     * size, mostly): still apart from the ordinary heap and cleansed. */
-    heap_state = WFC_LOG_HEAP_UNLOCKED;
-    wfc__log(WFC_LOG_WARN,
-             "the secure heap for secrets (%zu bytes) could not be locked in "
-             "memory (RLIMIT_MEMLOCK?): secrets may be swapped out",
-             size);
-  } else {
-    wfc__log(WFC_LOG_WARN,
-             "no secure heap for secrets (%zu bytes): each secret takes "
-             "locked pages of its own",
-             size);
-  }
-}
-
-int wfc__log_secure_heap_init(void) {
-  pthread_once(&heap_once, heap_init_once);
-  return heap_state;
 }
 
 /* ---- redaction ---------------------------------------------------------- */

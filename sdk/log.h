@@ -66,9 +66,8 @@ void wfc__log_set_sink(wfc__log_sink_fn fn, void *arg);
  * value, not when it appears bare. */
 #define WFC_LOG_MAX_SECRETS 4096
 
-/* Registers a secret (copied into locked memory excluded from core dumps,
- * cleansed when forgotten: OpenSSL's secure heap when set up, see
- * wfc__log_secure_heap_init, else a locked page run of its own).
+/* Registers a secret (copied into secret memory, secmem.h: excluded from
+ * core dumps, locked when it can be, cleansed when forgotten).
  * Registering the same value twice needs two forgets. Values shorter than
  * 4 bytes are refused (WFC_EINVAL): they would redact ordinary words.
  * Returns 0 or a negative WFC_E* code. */
@@ -100,28 +99,6 @@ void wfc__log_get_secret_stats(wfc__log_secret_stats *out);
 void wfc__log_forget_secret(const char *value);
 /* Drops every secret and resets the counters (tests, shutdown). */
 void wfc__log_forget_all(void);
-
-/* OpenSSL's secure heap for the secret copies: small secrets share locked
- * pages instead of taking one page run each (a token pair per connection
- * would otherwise lock 8 KiB). Set up once per process by the runtime
- * (wfc_runtime_new) before any secret is registered; the size is
- * $WFC_SECURE_HEAP bytes (a power of two from 4096 to 1 GiB; 0: none),
- * default WFC_LOG_SECURE_HEAP_DEFAULT: room for about 2,000 tokens of up
- * to 2 KiB (the allocator rounds up to powers of two) and within the
- * usual 8 MiB RLIMIT_MEMLOCK. A heap the host set up itself
- * (CRYPTO_secure_malloc_init before the runtime) is kept as is. When
- * OpenSSL refuses, or once the heap is full, secrets fall back to page
- * runs of their own: redaction never depends on the heap. Returns the
- * outcome (WFC_LOG_HEAP_*), the same on every call. */
-#define WFC_LOG_SECURE_HEAP_DEFAULT (4 * 1024 * 1024)
-#define WFC_LOG_SECURE_HEAP_MIN     32 /* smallest block, bytes */
-enum {
-  WFC_LOG_HEAP_OFF = 0,      /* none: WFC_SECURE_HEAP=0, or OpenSSL failed */
-  WFC_LOG_HEAP_LOCKED = 1,   /* ours, locked and guarded */
-  WFC_LOG_HEAP_UNLOCKED = 2, /* ours, but mlock or guard pages failed */
-  WFC_LOG_HEAP_HOST = 3      /* the host's own, set up before */
-};
-int wfc__log_secure_heap_init(void);
 
 /* Applies the same redaction as the logger to any text (e.g. an error
  * message the CLI prints). Returns a malloc'd string (transfer; free()),

@@ -2,8 +2,13 @@
  *
  * `wfc <group> <command> [options]`. Each group lives in sdk/cli_<group>.c;
  * to add one, write the file and add a line to the table below.
+ *
+ * Environment: WFC_ALLOW_CORE_DUMPS=1 lets a crash dump core (off by
+ * default: a core would hold the connections' tokens; docs/security.md).
  */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -47,7 +52,9 @@ static void help(FILE *f) {
         "(colon-separated), else <directory of wfc>/../plugins.\n"
         "Connections live in --store PATH, else $WFC_STORE, else\n"
         "$XDG_DATA_HOME/wfc/store.db (~/.local/share/wfc/store.db).\n"
-        "Every command takes --json; errors go to stderr.\n",
+        "Every command takes --json; errors go to stderr.\n"
+        "No core dumps (a core would hold the tokens): set\n"
+        "WFC_ALLOW_CORE_DUMPS=1 to allow them for debugging.\n",
         f);
 }
 
@@ -68,9 +75,19 @@ int main(int argc, char **argv) {
              WFC_ABI_MINOR);
     return WFC_CLI_OK;
   }
-  /* Process-global set-up is the host's (Lessons 13), once, here. */
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-    return wfc__cli_error("curl_global_init failed");
+  /* Process-global set-up is the host's (Lessons 13), once, here: libcurl
+   * (with allocators that cleanse what they free), the secure heap, and no
+   * core dumps, since a core would hold the live tokens (docs/security.md).
+   * WFC_ALLOW_CORE_DUMPS=1 allows them, for debugging. */
+  const char *allow = getenv("WFC_ALLOW_CORE_DUMPS");
+  wfc_harden_opts ho = {.size = sizeof ho,
+                        .allow_core_dumps = allow != NULL && *allow != '\0' &&
+                                            strcmp(allow, "0") != 0};
+  int hrc = wfc_process_harden(&ho);
+  if (hrc != 0 && hrc != WFC_ENOTSUP)
+    return wfc__cli_error("cannot protect this process's secrets (%s); "
+                          "WFC_ALLOW_CORE_DUMPS=1 runs without",
+                          wfc_strerror(hrc));
   int rc = -1;
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
     if (strcmp(groups[i].name, g) == 0)

@@ -1,4 +1,5 @@
 /* redirect.c - see redirect.h. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "redirect.h"
 
 #include <arpa/inet.h>

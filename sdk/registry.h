@@ -38,7 +38,7 @@ struct wfc_plugin {
 
   void *dl; /* dlopen handle, NULL once closed */
   /* The file the loader checked, open while the code is mapped, and the
-   * /proc/self/fd name dlopen got (fd -1 and "" when loaded by path): the
+   * /proc/<pid>/fd name dlopen got (fd -1 and "" when loaded by path): the
    * name must not come to mean another file while an object bears it. */
   int fd;
   char dlname[32];

@@ -1,5 +1,6 @@
 /* runtime.c - what a host embeds (wfc/host.h): the runtime, loading,
  * lookups, invoking cards and connection hooks, connections, shutdown. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup */
 #include "runtime.h"
 
 #include <dirent.h>
@@ -15,6 +16,7 @@
 #include "loader.h"
 #include "validate.h"
 #include "log.h"
+#include "secmem.h"
 
 static wfc_runtime *current;
 
@@ -41,9 +43,10 @@ int wfc_runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
   if (current != NULL)
     return WFC_EBUSY;
   /* Process-global, the host's job (like curl_global_init): the secure
-   * heap for the log's secret copies, before any secret is registered.
-   * Never fails: without it secrets take locked pages of their own. */
-  wfc__log_secure_heap_init();
+   * heap for secret memory (tokens, unsealed secrets, the log's copies),
+   * before any secret is stored. Never fails: without it secrets take
+   * pages of their own. */
+  wfc__secmem_init();
   wfc_runtime *rt = calloc(1, sizeof *rt);
   if (rt == NULL)
     return WFC_ENOMEM;

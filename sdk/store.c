@@ -6,6 +6,7 @@
  * caller's thread, before SQLite ever sees them: the database only holds
  * ciphertext. The rows that decide where a secret goes carry a MAC, checked
  * on every read and rewritten by every write in the write's transaction. */
+#define _POSIX_C_SOURCE 200809L /* lstat, O_NOFOLLOW, O_CLOEXEC, strdup */
 #include "store.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@
 
 #include "clock.h"
 #include "crypto.h"
+#include "secmem.h"
 #include "wfc/connections.h"
 
 struct wfc__store {
@@ -900,7 +902,7 @@ static int key_check(wfc__store *st, uint8_t master[WFC__KEY_LEN],
   rc = write_key_check(st, *mac, 0);
 done:
   free(sealed);
-  free(plain);
+  wfc__secmem_free(plain);
   return rc;
 }
 
@@ -1122,9 +1124,11 @@ int wfc__store_open_ex(const char *path, const wfc__store_opts *opts,
     rc = fail(WFC_EINVAL, "store: path is empty or too long");
     goto report;
   }
-  if ((st = calloc(1, sizeof *st)) == NULL ||
+  /* In secret memory: the handle holds the keys derived from the master
+   * key, which open every sealed secret of the file. */
+  if ((st = wfc__secmem_alloc(sizeof *st)) == NULL ||
       (st->path = strdup(path)) == NULL) {
-    free(st);
+    wfc__secmem_free(st);
     rc = fail(WFC_ENOMEM, "out of memory");
     goto report;
   }
@@ -1157,7 +1161,7 @@ void wfc__store_close(wfc__store *st) {
   wfc__cleanse(st->mac_key, sizeof st->mac_key);
   pthread_mutex_destroy(&st->mu);
   free(st->path);
-  free(st);
+  wfc__secmem_free(st); /* cleansed */
 }
 
 int wfc__store_schema_version(wfc__store *st) {

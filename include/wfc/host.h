@@ -44,6 +44,38 @@ struct uv_loop_s;
 typedef struct wfc_runtime wfc_runtime;
 typedef struct wfc_plugin wfc_plugin; /* owned by the runtime */
 
+/* ---- The process -------------------------------------------------------- */
+
+/* Options of wfc_process_harden(). Zero members take the safe default. */
+typedef struct wfc_harden_opts {
+  size_t size;          /* sizeof(wfc_harden_opts) */
+  int allow_core_dumps; /* 1: leave core dumps as the system has them (for
+                           debugging; `wfc` sets it from the environment
+                           variable WFC_ALLOW_CORE_DUMPS=1) */
+} wfc_harden_opts;
+
+/* Process-wide protection of the secrets a host holds (access and refresh
+ * tokens, the store's keys): see docs/security.md. Call it first thing in
+ * main, before other threads start and in place of
+ * curl_global_init(CURL_GLOBAL_DEFAULT) (call curl_global_cleanup() at exit
+ * as usual). opts may be NULL. It
+ * - disables core dumps, unless opts->allow_core_dumps: the soft
+ *   RLIMIT_CORE becomes 0 and the process non-dumpable (PR_SET_DUMPABLE 0:
+ *   no core whatever the core pattern, and other processes of the same
+ *   user can no longer read its memory through ptrace or /proc/PID/mem;
+ *   /proc/self stays readable by the process itself);
+ * - initializes libcurl with allocators that cleanse every block before
+ *   freeing it, so that request headers (Authorization), request bodies (a
+ *   grant) and responses (tokens) leave no copy in freed memory;
+ * - sets up the secure heap of secret memory (as wfc_runtime_new does).
+ * The SDK keeps tokens, unsealed secrets and token responses in memory
+ * excluded from core dumps either way; this covers what it cannot reach.
+ * Returns 0; WFC_ESTATE when libcurl was initialized before (the cleansing
+ * allocators are not in place; the rest is done); WFC_ENOTSUP on a system
+ * without these controls (not Linux); WFC_EIO when the core dump settings
+ * could not be made. */
+WFC_EXTERN int wfc_process_harden(const wfc_harden_opts *opts);
+
 /* ---- The runtime -------------------------------------------------------- */
 
 typedef struct wfc_runtime_opts {

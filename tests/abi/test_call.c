@@ -1,6 +1,7 @@
 /* Calls through the runtime: deferred and exactly-once completion, hook
  * errors, validation before the hook, cancel, streaming, event
  * checkpoints, connection hooks and tokens, shutdown with calls in flight. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, mkdtemp, setenv, unsetenv */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

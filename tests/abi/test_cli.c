@@ -1,6 +1,7 @@
 /* The `wfc` executable: plugin inspect (text, JSON, refusals, manifest
  * check, --isolated), card list and card describe, and every command with
  * damaged plugin files in the plugin path, run as a real process. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, kill, pread/pwrite (abi_util.h) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

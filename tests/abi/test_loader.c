@@ -1,8 +1,9 @@
 /* Loading plugins: the good test plugin, every refusal of the loader in
  * its order, each with its one-line message, the ELF checks before dlopen
  * (cut and crafted files), and that the loaded object is the checked file.
- * test_refusals also covers the /proc/self/fd names: each broken plugin
+ * test_refusals also covers the /proc/<pid>/fd names: each broken plugin
  * gets a descriptor number a previous one had, and must still be itself. */
+#define _GNU_SOURCE /* dlinfo, RTLD_DI_LINKMAP, <uv.h>, mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -408,9 +409,10 @@ static const char *loaded_name(const char *path) {
 }
 
 /* The loaded object is the checked file: opened once, dlopened through
- * /proc/self/fd; the plugin keeps the path it was given (for messages and
- * the manifest beside it). Symlinks are followed; a dangling one is "file
- * not found"; a FIFO is refused without hanging. */
+ * /proc/<pid>/fd (our pid, a name a debugger can open too); the plugin keeps
+ * the path it was given (for messages and the manifest beside it). Symlinks are
+ * followed; a dangling one is "file not found"; a FIFO is refused without
+ * hanging. */
 static void test_checked_file_is_loaded(void **state) {
   fixture *f = *state;
   char dir[] = "/tmp/wfc-elfid-XXXXXX";
@@ -433,7 +435,9 @@ static void test_checked_file_is_loaded(void **state) {
   if (wfc_runtime_load(f->rt, link, &p, err, sizeof err) != 0)
     fail_msg("%s", err);
   assert_string_equal(wfc_plugin_path(p), link);
-  assert_memory_equal(loaded_name(testplugin_path()), "/proc/self/fd/", 14);
+  char fdname[64];
+  int n = snprintf(fdname, sizeof fdname, "/proc/%ld/fd/", (long)getpid());
+  assert_memory_equal(loaded_name(testplugin_path()), fdname, (size_t)n);
   /* The same file under its own path: the same object, refused by name. */
   assert_int_equal(
       wfc_runtime_load(f->rt, testplugin_path(), NULL, err, sizeof err),
@@ -444,7 +448,7 @@ static void test_checked_file_is_loaded(void **state) {
   rmdir(dir);
 }
 
-/* The manifest is found beside the path given, not beside /proc/self/fd. */
+/* The manifest is found beside the path given, not beside /proc/<pid>/fd. */
 static void test_manifest_beside_path(void **state) {
   fixture *f = *state;
   char err[1024], mpath[4096];
@@ -459,7 +463,7 @@ static void test_manifest_beside_path(void **state) {
 }
 
 /* A plugin whose RUNPATH uses $ORIGIN is opened by its path ($ORIGIN of
- * /proc/self/fd/N would be /proc/self/fd) and still loads. */
+ * /proc/<pid>/fd/N would be /proc/<pid>/fd) and still loads. */
 static void test_origin_plugin_by_path(void **state) {
   fixture *f = *state;
   char path[4096], err[1024];

@@ -1,6 +1,7 @@
 /* Manifest lookup beside the .so, and the cross-check: key order does not
  * matter, extra top-level keys are ignored, each difference is one line
  * with the path of the first differing value. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

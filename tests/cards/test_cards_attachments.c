@@ -5,6 +5,7 @@
  * byte is sent, a shared mailbox, and errors. Files are put into the
  * runtime's blob store in its documented layout (sdk/blob.h). Owner:
  * cardsfolder. */
+#define _GNU_SOURCE /* asprintf, ftruncate, strdup, setenv, unsetenv */
 #include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>

@@ -7,6 +7,7 @@
  *   - With the window lowered so that 429s cannot be avoided: every run
  *     still succeeds after waiting Retry-After, and exactly 50 messages go
  *     out (none lost, none twice). */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,7 @@
 /* Create Draft + Send Draft, Send Email with attachments (draft pipeline),
  * Reply (sender / reply all, with an attachment), Forward, against the
  * emulator through the real plugin; each checks what was delivered. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -5,6 +5,7 @@
  * lost work, no duplicate send, a clear error naming the cause for what
  * cannot be done. The runtime's request deadline is 2 s here (timeout
  * test). */
+#define _DEFAULT_SOURCE /* usleep */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -3,6 +3,7 @@
  * quotes), ids, tree and flat listings with counts, "exists" handling, a
  * shared mailbox, a mailbox without rights, and input errors that send
  * nothing. Owner: cardsfolder. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

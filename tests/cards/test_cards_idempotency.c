@@ -4,6 +4,7 @@
  * sends, the others wait and report its message as deduplicated; when the
  * first fails, the next makes its own attempt; runs with other keys do not
  * wait for each other. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -17,6 +17,7 @@
  *   - a copy Graph files a moment after the lost answer is still found;
  *   - a card with no idempotency key (reply, create folder, Custom API)
  *     says the outcome is unknown without mentioning a key. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

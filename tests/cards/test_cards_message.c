@@ -2,6 +2,7 @@
  * get_message, mark_read, flag_email, set_categories, move_email,
  * copy_email, delete_email, export_email; own and shared mailbox, not
  * found, access denied without rights, validation without requests. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

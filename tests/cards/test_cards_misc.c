@@ -3,6 +3,7 @@
  * refusals (another host, Authorization, CR/LF, '..') are checked to send
  * nothing at all: the emulator's request counters do not move. Owner:
  * cardsfolder. */
+#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv, strdup */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

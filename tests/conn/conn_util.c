@@ -1,4 +1,5 @@
 /* conn_util.c - see conn_util.h. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, mkdtemp */
 #include "conn_util.h"
 
 #include <setjmp.h>

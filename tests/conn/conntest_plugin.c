@@ -23,6 +23,7 @@
  * loop, api->loop()) and complete on the loop thread: still asynchronous,
  * as the ABI requires.
  */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

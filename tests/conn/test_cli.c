@@ -2,6 +2,7 @@
  * plays the browser (GETs the redirect printed by --print-url) and the
  * token endpoint (ts_server), and checks the words, the JSON, the exit
  * codes, and that no token ever reaches the output or the store in clear. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -4,6 +4,7 @@
  * keeping id and nickname, revoke wiping secrets, delete, test, close, and
  * two managers on one store (as two processes would be) sharing one
  * refresh through the store's refresh lease. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -3,6 +3,7 @@
  * connection in use; reauthorize, revoke and delete release the old ones
  * (also the plugin's own registrations of them), and the live ones are
  * redacted in every log line. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -9,6 +9,7 @@
  * and client id are given as --param (tests/scenarios use the environment).
  * Running `wfc`, the approval pages, the portal and the state checks are
  * tests/support/wfc_user.h. */
+#define _POSIX_C_SOURCE 200809L /* strndup, strdup */
 #include <stddef.h>
 
 #include <arpa/inet.h>

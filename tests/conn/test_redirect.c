@@ -3,6 +3,7 @@
  * it (anything else is a 400 page and ignored), idle and slow connections
  * cannot lock the browser out, one redirect only, the page after respond,
  * timeout, and the query and URL decoders' refusals. */
+#define _DEFAULT_SOURCE /* usleep, <uv.h>, useconds_t */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

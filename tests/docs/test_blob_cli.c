@@ -2,6 +2,7 @@
  * file goes into the blob store `wfc card run` uses and comes back
  * byte for byte, with the reference a card's FILE input takes; errors name
  * the cause and exit 1 without leaving files behind. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -3,6 +3,7 @@
  * schemas), and the generator renders what the manifest says: every card,
  * every input with its type, required flag and default, nested fields,
  * cells escaped; a file that is not a manifest is refused. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -2,6 +2,7 @@
  * demo` does, and checks its exit status and the lines a reader relies on:
  * both connections through the real OAuth flow, every mail step, the
  * downloaded attachment's SHA-256, the summary. */
+#define _POSIX_C_SOURCE 200809L /* popen, pclose */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,7 @@
 /* Emulator core: Graph throttling per app + mailbox - concurrency (5
  * concurrent -> one 429 with Retry-After), the request window in virtual
  * time, isolation between mailboxes and apps. Owner: emucore. */
+#define _DEFAULT_SOURCE /* usleep, pthread_barrier_t, pthread_barrier_wait */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>

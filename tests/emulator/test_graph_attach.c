@@ -3,6 +3,7 @@
  * $value, delete, the 3 MB limit); a 150 MB upload session streamed in 4 MB
  * ranged PUTs without Authorization and downloaded again through $value,
  * with the emulator's peak RSS not growing by anything like the size. */
+#define _GNU_SOURCE /* vasprintf, strndup, strdup, strtok_r */
 #include "graph_test.h"
 
 static void test_folders(void **state) {

@@ -1,5 +1,6 @@
 /* Graph delta, $batch, mailboxSettings, getMailTips and the mail admin API
  * over real HTTP. */
+#define _GNU_SOURCE /* vasprintf, strndup, strdup, strtok_r */
 #include "graph_test.h"
 
 static int setup(void **state) {

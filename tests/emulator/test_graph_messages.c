@@ -1,6 +1,7 @@
 /* Graph messages over real HTTP: list with OData options and paging, get,
  * create, update, delete, move/copy (new ids, immutable ids), MIME $value,
  * and the authorization errors. */
+#define _GNU_SOURCE /* vasprintf, strndup, strdup, strtok_r */
 #include "graph_test.h"
 
 static char *tok_read; /* alice, Mail.Read only */

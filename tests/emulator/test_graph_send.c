@@ -2,6 +2,7 @@
  * Items, saveToSentItems, validation), drafts and send, reply / replyAll /
  * forward and the create* drafts, shared mailboxes (SendAs), and the admin
  * count of sends. */
+#define _GNU_SOURCE /* vasprintf, strndup, strdup, strtok_r */
 #include "graph_test.h"
 
 static char *bob, *carol, *alice_nosend; /* alice: tok (graph_test.h) */

@@ -3,6 +3,7 @@
  * Retry-After and ApplicationThrottled, per mailbox, and lets requests
  * through again once the window has passed (virtual time). A throttled
  * sendMail sends nothing. */
+#define _GNU_SOURCE /* vasprintf, strndup, strdup, strtok_r */
 #include "graph_test.h"
 
 static int setup(void **state) {

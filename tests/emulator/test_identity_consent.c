@@ -1,6 +1,7 @@
 /* Unit tests of emulator/consent.c: scope parsing, the consent decision
  * under each user consent setting, grants, the admin consent workflow and
  * the enterprise app lifecycle (seed scenarios in miniature). */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -4,6 +4,7 @@
  * client authentication, refresh token inactivity and revocation),
  * discovery and keys, Graph token validation. One emulator for the file;
  * each test starts from POST /__emulator/reset. */
+#define _POSIX_C_SOURCE 200809L /* strndup, strdup */
 #include "identity_flow.h"
 
 #include <openssl/evp.h>

@@ -1,5 +1,6 @@
 /* Unit tests of emulator/jwt.c: RS256 signing and verification, the JWKS
  * (checked by verifying a token with a key rebuilt from it), PKCE. */
+#define _POSIX_C_SOURCE 200809L /* strndup */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -2,6 +2,7 @@
  * against a real m365-emulator: a user connects, an admin consents for the
  * organization, an approval request is filed; each redirect is checked and
  * codes are redeemed. */
+#define _POSIX_C_SOURCE 200809L /* strndup, strdup, popen, pclose */
 #include "identity_flow.h"
 
 #include <sys/wait.h>

@@ -4,6 +4,7 @@
  * openapi-extract must give the committed file byte for byte. Skipped
  * (cmocka skip, reported as such) when the documents or the generator
  * (libyaml missing) are absent. */
+#define _GNU_SOURCE /* asprintf, mkstemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

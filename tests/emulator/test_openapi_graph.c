@@ -2,6 +2,7 @@
  * success response checked against Microsoft's OpenAPI description
  * (tests/support/openapi_check.h); request bodies the OpenAPI refuses get
  * Graph's 400 and are counted as "openapi_rejections" in /__emulator/stats. */
+#define _GNU_SOURCE /* vasprintf, strndup, strdup, strtok_r */
 #include "graph_test.h"
 #include "openapi_check.h"
 

@@ -2,6 +2,7 @@
  * over HTTP against a real m365-emulator: authorize, sign-in form, consent
  * form, redirect, token endpoint, the portal actions of the admin API and
  * virtual time. One fresh emulator per scenario. */
+#define _POSIX_C_SOURCE 200809L /* strndup, strdup */
 #include "identity_flow.h"
 
 /* 1. Admin connects without "Consent on behalf of your organization": the

@@ -6,6 +6,7 @@
  * each once: also across a run that exits after printing and before the
  * acknowledgement (--exit-before-ack, what a crash leaves), and across an
  * expired delta link. */
+#define _POSIX_C_SOURCE 200809L /* strndup, strdup, strtok_r, kill */
 #include <signal.h>
 #include <stddef.h>
 #include <unistd.h>

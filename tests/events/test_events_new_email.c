@@ -6,6 +6,7 @@
  * A "restart" closes the watch and opens a new one on the same store; a
  * "crash between emit and ack" is a batch whose events the consumer took
  * (accept) or not, without the acknowledgement. */
+#define _DEFAULT_SOURCE /* usleep, <uv.h>, mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

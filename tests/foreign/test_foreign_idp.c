@@ -32,6 +32,7 @@
  *   removal reported as not done (no Graph grants API there);
  * - `wfc connection new|show|refresh|test|revoke`: the same flow through
  *   the connection manager, its sealed store and its loopback listener. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, setenv, unsetenv, mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

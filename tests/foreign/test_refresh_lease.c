@@ -47,6 +47,7 @@
  *   `window_losses`): the test fails on a loss outside that window, on any
  *   loss against the emulator, and on a lost connection that does not say
  *   so clearly. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, kill, nanosleep, setenv, strdup */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

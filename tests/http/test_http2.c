@@ -11,6 +11,7 @@
  * scripts/install-deps); WFC_NGINX may name another binary, WFC_KEEP_H2=1
  * keeps nginx's directory (config, logs) for a look. docs/http.md lists
  * what each case checks. */
+#define _XOPEN_SOURCE 700 /* nftw, FTW_DEPTH, FTW_PHYS, <uv.h>, nanosleep */
 #include "http_test.h"
 
 #include <arpa/inet.h>

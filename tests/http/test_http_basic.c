@@ -1,7 +1,10 @@
 /* test_http_basic.c - the HTTP engine against ts_server: GET/POST/other
  * methods, headers both ways, validation before sending, body cap, network
- * errors and their messages, a request sent from a callback. */
+ * errors and their messages, a request sent from a callback, and which
+ * requests carry a credential (their response in secret memory). */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "http_test.h"
+#include "secmem.h"
 
 static json_object *parse(const result *r) {
   json_object *o = json_tokener_parse(r->body);
@@ -408,6 +411,59 @@ static void send_from_callback(void **state) {
   fx_close(&f);
 }
 
+/* A request whose body carries a credential (any token request) gets its
+ * response in secret memory (docs/security.md); other bodies do not. The
+ * echo shows the request went out unchanged either way. */
+static int secret_res; /* the last response body was secret memory */
+
+static void on_result_secret(void *arg, const wfc_http_res *res) {
+  secret_res = wfc__secmem_owns(res->body);
+  on_result(arg, res);
+}
+
+static void credential_bodies(void **state) {
+  static const struct {
+    const char *body;
+    int secret;
+  } cases[] = {
+      {"grant_type=refresh_token&refresh_token=1.Aabc&client_id=x", 1},
+      {"client_id=x&code=abc&code_verifier=v", 1},
+      {"token=abc&token_type_hint=refresh_token", 1},
+      {"{\"grant_type\" : \"client_credentials\"}", 1},
+      {"{\"subject\":\"a code=b\",\"body\":{\"content\":\"tokens\"}}", 0},
+      {"mycode=1&barcode=2", 0},
+      {"plain text", 0},
+  };
+  fixture f;
+  ts_route rt = {.path = "/echo", .echo = 1};
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+  uint64_t n = 0;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    result r = {0};
+    wfc_http_req q = req_make("POST", fx_url(&f, "/echo"));
+    q.body = cases[i].body;
+    q.body_len = strlen(cases[i].body);
+    assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result_secret, &r, NULL),
+                     0);
+    run_until(&f, &r.calls, 1);
+    assert_int_equal(r.status, 200);
+    json_object *o = parse(&r);
+    assert_string_equal(jstr(o, "body"), cases[i].body);
+    json_object_put(o);
+    if (secret_res != cases[i].secret)
+      fail_msg("%s: response %s secret memory", cases[i].body,
+               secret_res ? "in" : "not in");
+    n += (uint64_t)cases[i].secret;
+    wfc__http_stats st;
+    wfc__http_engine_stats(f.e, &st);
+    assert_int_equal(st.secret_requests, n);
+    result_free(&r);
+  }
+  fx_close(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(get_basic),
@@ -420,6 +476,7 @@ int main(void) {
       cmocka_unit_test(truncated_body),
       cmocka_unit_test(resolve_localhost),
       cmocka_unit_test(send_from_callback),
+      cmocka_unit_test(credential_bodies),
   };
   return cmocka_run_group_tests(tests, global_setup, global_teardown);
 }

@@ -1,6 +1,7 @@
 /* test_http_cancel.c - cancellation (before the transfer starts, during
  * it, from an io callback, from another request's callback, twice) and the
  * engine's own deadline (slow server, queue time included). */
+#define _DEFAULT_SOURCE /* usleep, <uv.h> */
 #include "http_test.h"
 
 #include <arpa/inet.h>

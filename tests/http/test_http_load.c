@@ -3,6 +3,7 @@
  * per-host cap holds, libcurl is never re-entered, and shutdown with
  * requests in flight cancels each exactly once and leaves a closable loop.
  */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "http_test.h"
 
 #define N_PARALLEL 1000

@@ -10,6 +10,7 @@
  * Each case first warms a connection with a GET, then sends the request on
  * it: the server's connection count shows the request really went over the
  * reused connection (else the case would prove nothing). */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "http_test.h"
 
 #define BODY_BYTES 100000u

@@ -2,6 +2,7 @@
  * read through io->read (checked by the server's SHA-256), a large download
  * written through io->write (checked byte by byte), non-2xx bodies kept in
  * memory even with a sink, and io failures. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "http_test.h"
 
 #include <sys/resource.h>

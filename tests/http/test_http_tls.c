@@ -1,6 +1,7 @@
 /* test_http_tls.c - HTTPS against ts_server with a CA made at test time:
  * the right CA bundle (from the options or WFC_CA_BUNDLE) succeeds, another
  * CA or the system store fails with WFC_ETLS; verification is never off. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, unsetenv, setenv */
 #include "http_test.h"
 
 static ts_tls ca_a, ca_b;

@@ -1,4 +1,5 @@
 /* fake_host.c - see fake_host.h. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "fake_host.h"
 
 #include <stdarg.h>

@@ -1,6 +1,7 @@
 /* The connection type's hooks against the fake host: authorize_begin,
  * authorize_complete (state check, consent outcomes, code redemption,
  * /me), refresh (rotation, EREAUTH, retryable), revoke and test. */
+#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv, strtok_r */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,6 @@
 /* Connection configuration: clouds, overrides (parameters over
  * environment over defaults), the two apps, missing client ids. */
+#define _POSIX_C_SOURCE 200809L /* unsetenv, setenv */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

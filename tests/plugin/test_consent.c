@@ -1,6 +1,7 @@
 /* Identity errors -> connection states and remedies, with the error
  * strings Microsoft really sends (research/graph-protocol.md A.3-A.7), and
  * the tenant-wide admin consent URL and redirect. */
+#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

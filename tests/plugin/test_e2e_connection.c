@@ -7,6 +7,7 @@
  * the user connects), 9 (enterprise app deleted: the token works until it
  * expires, the refresh asks for reauthorization) and 12 (Preview and
  * Production are separate apps). Each test starts from a reset tenant. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, strndup, setenv, strdup */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

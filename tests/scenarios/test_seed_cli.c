@@ -10,6 +10,7 @@
  * token-request count, other users and the admin's way back. 5 runs the
  * whole admin consent workflow, a denied request included, to a sent
  * email. */
+#define _POSIX_C_SOURCE 200809L /* strndup, strdup, setenv */
 #include "scen.h"
 
 #define NOT_ALLOWED                                                            \

@@ -6,6 +6,7 @@
  * stats) and nothing is sent. Before, --input was read by json-c without the
  * UTF-8 check (sent with U+FFFD), an @file stopped at its first NUL byte, and a
  * flow template cut a string at \u0000. */
+#define _POSIX_C_SOURCE 200809L /* strdup, strndup, setenv (scen.h) */
 #include "scen.h"
 
 #include <stdio.h>

@@ -14,6 +14,7 @@
  *   - connect + card + refresh + revoke with WFC_LOG=debug: no canary in
  *     any CLI output or in the store directory's files;
  *   - CR/LF in a header of custom_api_action: refused before sending. */
+#define _GNU_SOURCE /* memmem, strndup, setenv, strcasecmp */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>

@@ -26,6 +26,7 @@
  *
  * Every scenario starts from the same store (alice and bob connected,
  * saved once): the file is put back before each test. */
+#define _POSIX_C_SOURCE 200809L /* truncate, strdup, setenv (scen.h) */
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>

@@ -1,6 +1,7 @@
 /* browser.c - see browser.h. A deliberately small HTML reader: it finds
  * <form>, <input> and <button> tags and their attributes, which is all an
  * OAuth sign-in or consent page needs without scripts. */
+#define _POSIX_C_SOURCE 200809L /* strdup, strndup */
 #include "browser.h"
 
 #include <ctype.h>

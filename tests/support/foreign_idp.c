@@ -1,4 +1,5 @@
 /* foreign_idp.c - see foreign_idp.h. */
+#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,6 @@
 /* openapi_check.c - see openapi_check.h. Thin: the rules live in
  * emulator/openapi.c so that the emulator and the tests agree. */
+#define _GNU_SOURCE /* asprintf */
 #include "openapi_check.h"
 
 #include <setjmp.h>

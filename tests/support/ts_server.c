@@ -4,6 +4,7 @@
  * Routes are appended under a mutex and never freed before stop, so a
  * request keeps a plain pointer to its route. Counters are atomics.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, strdup, mkdtemp */
 #include "ts_server.h"
 
 #include <arpa/inet.h>

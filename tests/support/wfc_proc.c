@@ -1,4 +1,5 @@
 /* wfc_proc.c - see wfc_proc.h. */
+#define _POSIX_C_SOURCE 200809L /* waitid, siginfo_t, clock_gettime */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,5 @@
 /* wfc_user.c - see wfc_user.h. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,7 @@
 /* blob: create/write/commit/open/read/ref/delete, uncommitted blobs
  * removed, ids validated, modes, and a 200 MB blob streamed with flat
  * memory and its SHA-256 checked. */
+#define _XOPEN_SOURCE 700 /* nftw, FTW_DEPTH, FTW_PHYS, mkdtemp, truncate */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

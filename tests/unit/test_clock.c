@@ -1,4 +1,5 @@
 /* clock: system wall clock, injection and restore, monotonic clock. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, CLOCK_REALTIME, nanosleep */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,7 @@
 /* json: strict parsing with offsets, caps, streaming in chunks, typed
- * getters (int64 from numbers and numeric strings), dump. */
+ * getters (int64 from numbers and numeric strings), dump, and the secret
+ * variants (parse, dump into secret memory, cleanse). */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +13,10 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "crypto.h"
 #include "json.h"
+#include "json_secret.h"
+#include "secmem.h"
 #include "wfc/error.h"
 
 static struct json_object *parse_ok(const char *text) {
@@ -398,6 +403,120 @@ static void test_stream_matches_oneshot(void **state) {
   assert_true(valid > 100); /* the unmutated and harmless cases */
 }
 
+/* Secret JSON: the dump is in secret memory and parses back to the same
+ * value (escapes, nesting, every scalar); the parse is as strict as
+ * wfc__json_parse; cleansing overwrites every string in place. */
+static void test_secret_json(void **state) {
+  (void)state;
+  static const char text[] = "{\"credentials\":{\"access_token\":\"eyJ."
+                             "a\\\"b\\\\c\\n\\u0001d/e\",\"expires_at\":"
+                             "1700000000,\"scopes\":[\"Mail.Send\",null,true,1."
+                             "5]},\"secret_params\":{}}";
+  struct json_object *v = NULL, *back = NULL;
+  char err[200] = "";
+  assert_int_equal(
+      wfc__json_parse_secret(text, strlen(text), &v, err, sizeof err), 0);
+  char *dump = wfc__json_dump_secret(v);
+  assert_non_null(dump);
+  assert_true(wfc__secmem_owns(dump));
+  assert_int_equal(wfc__json_parse(dump, strlen(dump), 0, &back, NULL, 0), 0);
+  assert_true(json_object_equal(v, back));
+  wfc__secret_free(dump);
+  json_object_put(back);
+
+  /* Cleansed in place: same lengths, no byte of the secret left. */
+  struct json_object *cr = json_object_object_get(v, "credentials");
+  struct json_object *at = json_object_object_get(cr, "access_token");
+  const char *s = json_object_get_string(at);
+  size_t n = (size_t)json_object_get_string_len(at);
+  wfc__json_cleanse(v);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(s[i], 0);
+  wfc__json_cleanse_put(v);
+  wfc__json_cleanse_put(NULL);
+
+  v = (struct json_object *)1;
+  assert_int_equal(
+      wfc__json_parse_secret("{\"a\":1} x", 10, &v, err, sizeof err),
+      WFC_EJSON);
+  assert_null(v);
+  assert_string_equal(err, "malformed JSON at byte 8: unexpected character");
+  assert_int_equal(wfc__json_parse_secret("{\"a\":", 5, &v, err, sizeof err),
+                   WFC_EJSON);
+  assert_non_null(strstr(err, "malformed JSON at byte"));
+  char *null_dump = wfc__json_dump_secret(NULL);
+  assert_string_equal(null_dump, "null");
+  wfc__secret_free(null_dump);
+
+  /* The same text rules as wfc__json_parse (json-c alone would have made
+   * the lone surrogate U+FFFD and let the overlong '/' through). */
+  static const char lone[] = "{\"t\":\"ab\\ud800\"}";
+  assert_int_equal(
+      wfc__json_parse_secret(lone, sizeof lone - 1, &v, err, sizeof err),
+      WFC_EJSON);
+  assert_null(v);
+  assert_string_equal(err, "t: a lone surrogate escape (\\ud800-\\udfff "
+                           "without its pair) at byte 2 (byte 8 of the JSON "
+                           "text)");
+  assert_int_equal(
+      wfc__json_parse_secret("[\"\xc0\xaf\"]", 5, &v, err, sizeof err),
+      WFC_EJSON);
+  assert_string_equal(err,
+                      "[0]: invalid UTF-8 at byte 0 (byte 2 of the JSON text)");
+}
+
+/* What wfc__json_parse_wiped hands to wipe: how many regions, and how
+ * many held the secret. */
+static struct { int calls, saw_secret; } wiped;
+static const char wiped_secret[] = "rt-0123456789abcdef-secret";
+
+static void record_wipe(void *p, size_t n) {
+  wiped.calls++;
+  if (memmem(p, n, wiped_secret, sizeof wiped_secret - 1) != NULL)
+    wiped.saw_secret++;
+  memset(p, 0, n);
+}
+
+/* The tokener's buffer, where json-c gathered the string, is wiped before
+ * it is freed, with the parser's state, whether the parse succeeds or a
+ * value is refused for what follows it; the value handed out is intact. */
+static void test_parse_wiped(void **state) {
+  (void)state;
+  char text[200], err[200];
+  struct json_object *v = NULL;
+  int n =
+      snprintf(text, sizeof text, "{\"refresh_token\":\"%s\"}", wiped_secret);
+  memset(&wiped, 0, sizeof wiped);
+  assert_int_equal(
+      wfc__json_parse_wiped(text, (size_t)n, &v, err, sizeof err, record_wipe),
+      0);
+  assert_string_equal(wfc__json_str(v, "refresh_token"), wiped_secret);
+  /* The tokener's buffer and the parser's state. */
+  assert_int_equal(wiped.calls, 2);
+  assert_int_equal(wiped.saw_secret, 1);
+  /* wfc__json_wipe reaches every string, nested in objects and lists. */
+  json_object_object_add(v, "list", json_object_new_array());
+  json_object_array_add(json_object_object_get(v, "list"),
+                        json_object_new_string(wiped_secret));
+  memset(&wiped, 0, sizeof wiped);
+  wfc__json_wipe(v, record_wipe);
+  assert_int_equal(wiped.saw_secret, 2);
+  assert_int_equal(wiped.calls, 2);
+  json_object_put(v);
+
+  /* Refused after the value: the value is wiped too before it goes. */
+  n = snprintf(text, sizeof text, "{\"refresh_token\":\"%s\"} x", wiped_secret);
+  memset(&wiped, 0, sizeof wiped);
+  assert_int_equal(
+      wfc__json_parse_wiped(text, (size_t)n, &v, err, sizeof err, record_wipe),
+      WFC_EJSON);
+  assert_null(v);
+  assert_string_equal(err, "malformed JSON at byte 47: unexpected character");
+  /* The tokener's buffer, the value's string, the parser's state. */
+  assert_int_equal(wiped.calls, 3);
+  assert_int_equal(wiped.saw_secret, 2);
+}
+
 /* ---- strings must be text ----------------------------------------------- */
 
 /* Parses text[0..len) one-shot and in every two-piece split, byte by byte
@@ -618,6 +737,8 @@ static void test_text_check(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_secret_json),
+      cmocka_unit_test(test_parse_wiped),
       cmocka_unit_test(test_parse_values),
       cmocka_unit_test(test_parse_errors),
       cmocka_unit_test(test_depth_limit),

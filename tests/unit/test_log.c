@@ -1,5 +1,6 @@
 /* log: record format, levels, sink, secret redaction (canaries), pattern
  * redaction, line safety, and logging from several threads. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

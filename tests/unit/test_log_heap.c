@@ -1,8 +1,9 @@
-/* log: OpenSSL's secure heap for the secret copies (wfc__log_secure_heap_init
+/* log: OpenSSL's secure heap for the secret copies (wfc__secmem_init
  * and wfc_runtime_new): its size from WFC_SECURE_HEAP, a malformed value,
  * switched off, the host's own heap kept, the heap full, and OpenSSL
  * failing to set it up - redaction works in every case. The heap is
  * process-wide and set up once, so each case runs in a child process. */
+#define _POSIX_C_SOURCE 200809L /* <uv.h>, setenv, unsetenv */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include <uv.h>
 
 #include "log.h"
+#include "secmem.h"
 #include "wfc/host.h"
 
 #define SKIPPED 77
@@ -81,16 +83,16 @@ static void check_only(const char *secret, size_t in_heap) {
 }
 
 static int heap_ours(int st) {
-  return st == WFC_LOG_HEAP_LOCKED || st == WFC_LOG_HEAP_UNLOCKED;
+  return st == WFC__SECMEM_HEAP_LOCKED || st == WFC__SECMEM_HEAP_UNLOCKED;
 }
 
 /* 64 KiB from the environment: small secrets share it; once full, the
- * rest take page runs of their own and are redacted all the same;
+ * rest take pages of their own and are redacted all the same;
  * forgetting gives the heap back. */
 static void sized_from_env(void) {
-  int st = wfc__log_secure_heap_init();
+  int st = wfc__secmem_init();
   CHECK(heap_ours(st));
-  CHECK(wfc__log_secure_heap_init() == st); /* once */
+  CHECK(wfc__secmem_init() == st); /* once */
   CHECK(CRYPTO_secure_malloc_initialized());
   check_only("small-secret-canary", 1);
   wfc__log_secret_stats s;
@@ -124,7 +126,7 @@ static void env_sized(void **state) {
 }
 
 static void switched_off(void) {
-  CHECK(wfc__log_secure_heap_init() == WFC_LOG_HEAP_OFF);
+  CHECK(wfc__secmem_init() == WFC__SECMEM_HEAP_OFF);
   CHECK(!CRYPTO_secure_malloc_initialized());
   check_only("paged-secret-canary", 0);
   CHECK(strstr(records, "secure heap") == NULL); /* asked for: no warning */
@@ -136,7 +138,7 @@ static void env_zero(void **state) {
 }
 
 static void malformed(void) {
-  CHECK(heap_ours(wfc__log_secure_heap_init()));
+  CHECK(heap_ours(wfc__secmem_init()));
   CHECK(strstr(records, "WARN WFC_SECURE_HEAP=12345: expected 0 or a power "
                         "of two from 4096 to 1073741824 (bytes); using "
                         "4194304\n") != NULL);
@@ -150,7 +152,7 @@ static void env_malformed(void **state) {
 
 static void hosts_own(void) {
   CHECK(CRYPTO_secure_malloc_init(1 << 15, 16) != 0);
-  CHECK(wfc__log_secure_heap_init() == WFC_LOG_HEAP_HOST);
+  CHECK(wfc__secmem_init() == WFC__SECMEM_HEAP_HOST);
   check_only("host-heap-canary", 1);
 }
 
@@ -165,12 +167,12 @@ static void host_heap_kept(void **state) {
 static void openssl_fails(void) {
   struct rlimit rl = {256u << 20, 256u << 20};
   CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
-  int st = wfc__log_secure_heap_init();
-  if (st != WFC_LOG_HEAP_OFF)
+  int st = wfc__secmem_init();
+  if (st != WFC__SECMEM_HEAP_OFF)
     _exit(SKIPPED); /* a tool in between ignores the limit */
   CHECK(!CRYPTO_secure_malloc_initialized());
   CHECK(strstr(records, "WARN no secure heap for secrets (1073741824 bytes): "
-                        "each secret takes locked pages of its own\n") != NULL);
+                        "each secret takes pages of its own\n") != NULL);
   check_only("fallback-canary", 0);
 }
 #endif
@@ -197,7 +199,7 @@ static void by_runtime(void) {
   CHECK(uv_loop_init(&loop) == 0);
   CHECK(wfc_runtime_new(&loop, NULL, &rt) == 0);
   CHECK(CRYPTO_secure_malloc_initialized());
-  CHECK(heap_ours(wfc__log_secure_heap_init()));
+  CHECK(heap_ours(wfc__secmem_init()));
   check_only("runtime-heap-canary", 1);
   wfc_runtime_close(rt, on_closed, &closed);
   while (!closed)

@@ -3,6 +3,7 @@
  * registrations that nobody forgets (a plugin's), and what the bounded
  * table does when the live secrets outgrow it. The secure heap is in
  * test_log_heap.c (process-wide state). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -5,6 +5,7 @@
  * the key would), a file that is not a wfc store is refused, schemas
  * migrate forward, checkpoints are compare-and-set across handles and
  * threads. */
+#define _GNU_SOURCE /* memmem, mkdtemp, unsetenv, mode_t, lstat, symlink */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
