@@ -140,9 +140,9 @@ static json_object *fault_json(const fault *f) {
   json_object_object_add(o, "action",
                          json_object_new_string(kind_name(f->hit.kind)));
   /* No limit: "remaining" is null. */
-  json_object_object_add(o, "remaining", f->remaining < 0
-                                             ? NULL
-                                             : json_object_new_int(f->remaining));
+  json_object_object_add(o, "remaining",
+                         f->remaining < 0 ? NULL
+                                          : json_object_new_int(f->remaining));
   json_object_object_add(o, "skip", json_object_new_int(f->skip));
   json_object_object_add(o, "hits", json_object_new_int(f->hits));
   if (f->probability < 1.0 || f->burst > 1) {

@@ -351,8 +351,7 @@ static void test_random_rules(void **state) {
   echo_pattern(f, 64, a);
   m = rule_member(f, "seed");
   char rule[256];
-  snprintf(rule, sizeof rule,
-           ECHO_RANDOM("\"probability\":0.5,\"seed\":%d"),
+  snprintf(rule, sizeof rule, ECHO_RANDOM("\"probability\":0.5,\"seed\":%d"),
            json_object_get_int(m));
   json_object_put(m);
   clear_faults(f);
@@ -426,7 +425,7 @@ static void test_bad_random_rules(void **state) {
   fx *f = *state;
   static const char *const hdr[] = {"Content-Type: application/json", NULL};
   static const char *bad[] = {
-      ECHO_RANDOM("\"probability\":0"),   ECHO_RANDOM("\"probability\":1.5"),
+      ECHO_RANDOM("\"probability\":0"),     ECHO_RANDOM("\"probability\":1.5"),
       ECHO_RANDOM("\"probability\":\"x\""), ECHO_RANDOM("\"burst\":0"),
       ECHO_RANDOM("\"seed\":-1"),
   };
