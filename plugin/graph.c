@@ -231,6 +231,7 @@ static void deliver(o365_graph_req *r, int error, const char *message,
   res.retry_after_ms = r->retry_after_ms;
   res.body = "";
   struct json_object *json = NULL;
+  char why[96]; /* res.message, when composed here */
   if (http != NULL && http->error == 0) {
     res.http = http;
     res.status = http->status;
@@ -244,6 +245,16 @@ static void deliver(o365_graph_req *r, int error, const char *message,
       if (json == NULL && res.status < 400) {
         res.error = WFC_EPROTO;
         res.message = "Graph returned a malformed JSON body";
+        if (res.status >= 200 && res.status < 300 && !r->idempotent) {
+          /* A 2xx says the request was carried out; only the answer is
+           * unreadable. Not "nothing happened": the outcome is unknown to
+           * the card (a send may have gone out, a folder been created). */
+          res.outcome_unknown = 1;
+          snprintf(why, sizeof why,
+                   "Graph answered %ld but with a malformed JSON body",
+                   res.status);
+          res.message = why;
+        }
       }
     }
     res.json = json;
