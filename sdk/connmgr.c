@@ -67,6 +67,10 @@ typedef struct entry {
   int refreshing;
   wfc_call *refresh_call;
   waiter *waiters, **wtail;
+  /* While a failed refresh completes its waiters: why, in the hook's words
+   * (borrowed from its outcome), so that an operation waiting on it (refresh,
+   * test) reports the cause and not only the code. NULL otherwise. */
+  const char *why;
 } entry;
 
 typedef enum op_kind {
@@ -641,15 +645,17 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
     }
   } else if (status == WFC_EREAUTH) {
     /* No retry loop: the state makes later requests fail fast. */
-    entry_set_state(e, WFC_CONN_REAUTHORIZATION_REQUIRED,
-                    plugin_words(out->message, e->plugin, e->type, "refresh"));
+    e->why = plugin_words(out->message, e->plugin, e->type, "refresh");
+    entry_set_state(e, WFC_CONN_REAUTHORIZATION_REQUIRED, e->why);
     wfc__log(WFC_LOG_INFO, "connection %s needs to be authorized again: %s",
              e->nickname, out->message);
   } else {
+    e->why = plugin_words(out->message, e->plugin, e->type, "refresh");
     wfc__log(WFC_LOG_WARN, "connection %s: refresh failed: %s", e->nickname,
              out->message);
   }
   entry_complete(e, status);
+  e->why = NULL;
   maybe_finish(m);
 }
 
@@ -929,7 +935,8 @@ static void refresh_token_cb(void *arg, int status, const char *token) {
   if (status == 0)
     op_finish(o, 0, state, NULL, NULL, " ");
   else
-    op_finish(o, status, state, NULL, NULL, "%s", wfc_strerror(status));
+    op_finish(o, status, state, NULL, NULL, "%s",
+              o->e->why ? o->e->why : wfc_strerror(status));
 }
 
 static int add_waiter(op *o, int force, token_cb cb) {
@@ -987,7 +994,7 @@ static void test_token_cb(void *arg, int status, const char *token) {
     status = WFC_ECANCELED;
   if (status != 0) {
     op_finish(o, status, o->e->state, NULL, NULL, "no valid token: %s",
-              wfc_strerror(status));
+              o->e->why ? o->e->why : wfc_strerror(status));
     return;
   }
   json_object *in = json_object_new_object();
