@@ -79,8 +79,12 @@ void wfc__cli_connmgr_close(wfc__cli_host *h, struct wfc_connmgr *m);
 struct json_object *wfc__cli_read_input(const char *arg);
 /* After a call on connection conn failed with status: when the status is
  * about the connection (WFC_EREAUTH, WFC_ECONSENT, WFC_EAUTH), one line
- * with its state and remedy on stderr. */
+ * with its state and remedy on stderr; for WFC_EKEY, wfc__cli_tampered. */
 void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status);
+/* The one line for WFC_EKEY about connection conn (as the user named it):
+ * its store record (what: NULL, or which part, e.g. its event checkpoint)
+ * does not verify; nothing was sent; what to do. Returns WFC_CLI_FAIL. */
+int wfc__cli_tampered(const char *conn, const char *what);
 
 /* What the polling commands (event watch, flow run) share: the pause
  * between polls and SIGINT/SIGTERM, on the host's loop. Set interval_ms

@@ -238,6 +238,8 @@ static int cmd_list(opts *o) {
 }
 
 static int not_found(int rc, const char *name) {
+  if (rc == WFC_EKEY)
+    return wfc__cli_tampered(name, NULL);
   if (rc == WFC_ENOTFOUND)
     return wfc__cli_error("no connection \"%s\" (see `wfc connection list`)",
                           name);

@@ -62,8 +62,8 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
      * the next interval; the rest need the user. */
     int fatal = x->once || b->status == WFC_EREAUTH ||
                 b->status == WFC_ECONSENT || b->status == WFC_EAUTH ||
-                b->status == WFC_EVALIDATION || b->status == WFC_EINVAL ||
-                b->status == WFC_ENOTFOUND;
+                b->status == WFC_EKEY || b->status == WFC_EVALIDATION ||
+                b->status == WFC_EINVAL || b->status == WFC_ENOTFOUND;
     if (fatal) {
       x->exit_code = WFC_CLI_FAIL;
       stop(x);
@@ -108,10 +108,13 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
   int rc = wfc_event_watch_ack(w);
   if (rc != 0) {
     /* The events are recorded: the next poll leaves them out. */
-    wfc__cli_error("the checkpoint was not stored (%s); the next poll "
-                   "starts from the previous one",
-                   wfc_strerror(rc));
-    if (x->once) {
+    if (rc == WFC_EKEY)
+      wfc__cli_tampered(x->conn, "its event checkpoint");
+    else
+      wfc__cli_error("the checkpoint was not stored (%s); the next poll "
+                     "starts from the previous one",
+                     wfc_strerror(rc));
+    if (x->once || rc == WFC_EKEY) {
       x->exit_code = WFC_CLI_FAIL;
       stop(x);
       return;
@@ -136,7 +139,10 @@ static void poll_now(watch *x) {
     return;
   int rc = wfc_event_watch_poll(x->w, on_batch, x);
   if (rc != 0) {
-    wfc__cli_error("cannot poll: %s", wfc_strerror(rc));
+    if (rc == WFC_EKEY)
+      wfc__cli_tampered(x->conn, "its event checkpoint");
+    else
+      wfc__cli_error("cannot poll: %s", wfc_strerror(rc));
     x->exit_code = WFC_CLI_FAIL;
     stop(x);
     return;
@@ -266,7 +272,9 @@ static int watch_cmd(int argc, char **argv) {
   char err[512];
   int rc = wfc_event_watch_open(x.m, &o, &x.w, err, sizeof err);
   json_object_put(in);
-  if (rc != 0) {
+  if (rc == WFC_EKEY) {
+    wfc__cli_tampered(x.conn, NULL);
+  } else if (rc != 0) {
     wfc__cli_error("%s", err);
   } else {
     x.pace.on_tick = on_tick;

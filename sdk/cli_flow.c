@@ -39,9 +39,10 @@ static const char usage[] =
 typedef struct flow {
   wfc__cli_host *h;
   wfc_connmgr *m;
-  json_object *doc;   /* the flow file (owned) */
-  json_object *steps; /* borrowed from doc */
-  wfc_event_watch *w; /* NULL without a trigger */
+  json_object *doc;         /* the flow file (owned) */
+  json_object *steps;       /* borrowed from doc */
+  wfc_event_watch *w;       /* NULL without a trigger */
+  const char *trigger_conn; /* its connection's name, borrowed from doc */
   wfc__cli_pacer pace;
   int json, once, stop, busy, exit_code;
   /* The run in progress. */
@@ -236,9 +237,11 @@ static void batch_done(flow *f) {
   json_object_put(f->batch);
   f->batch = NULL;
   int rc = wfc_event_watch_ack(f->w);
-  if (rc != 0)
+  if (rc == WFC_EKEY)
+    wfc__cli_tampered(f->trigger_conn, "its event checkpoint");
+  else if (rc != 0)
     wfc__cli_error("the checkpoint was not stored (%s)", wfc_strerror(rc));
-  if (f->once) {
+  if (f->once || rc == WFC_EKEY) {
     stop(f, rc == 0 ? WFC_CLI_OK : WFC_CLI_FAIL);
     return;
   }
@@ -302,8 +305,17 @@ static void on_step(void *arg, wfc_call *call, const wfc_outcome *out) {
   json_object *st = json_object_array_get_idx(f->steps, f->step);
   if (out->status != 0) {
     char why[1024];
-    snprintf(why, sizeof why, "step \"%s\": %s (%s)", member(st, "name"),
-             out->message, wfc_err_name(out->status));
+    const char *conn = member(st, "connection");
+    if (conn == NULL)
+      conn = member(f->doc, "connection");
+    if (out->status == WFC_EKEY && conn != NULL)
+      snprintf(why, sizeof why,
+               "step \"%s\": connection \"%s\": " WFC_CONN_TAMPERED_WORDS
+               " (%s)",
+               member(st, "name"), conn, out->message);
+    else
+      snprintf(why, sizeof why, "step \"%s\": %s (%s)", member(st, "name"),
+               out->message, wfc_err_name(out->status));
     run_done(f, 0, why);
     return;
   }
@@ -337,6 +349,15 @@ static void run_step(flow *f) {
   int rc = wfc_runtime_find_card(f->h->rt, card, NULL, &c);
   if (rc == 0 && c->conn_type != NULL && conn != NULL)
     rc = wfc_connmgr_open_conn(f->m, conn, &f->conn);
+  if (rc == WFC_EKEY) {
+    snprintf(err, sizeof err,
+             "steps[%zu]: connection \"%s\": " WFC_CONN_TAMPERED_WORDS
+             "; nothing was sent with it",
+             f->step, conn);
+    json_object_put(x);
+    run_done(f, 0, err);
+    return;
+  }
   if (rc != 0) {
     snprintf(err, sizeof err, "steps[%zu]: %s \"%s\"", f->step,
              f->conn == NULL && c != NULL ? "no connection" : "no card",
@@ -388,7 +409,9 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
     return;
   if (b->status != 0) {
     wfc__cli_error("trigger: %s (%s)", b->message, wfc_err_name(b->status));
-    if (f->once)
+    if (b->status == WFC_EKEY)
+      wfc__cli_tampered(f->trigger_conn, NULL);
+    if (f->once || b->status == WFC_EKEY)
       stop(f, WFC_CLI_FAIL);
     else
       wfc__cli_pacer_later(&f->pace);
@@ -409,6 +432,11 @@ static void poll_now(flow *f) {
   if (f->stop)
     return;
   int rc = wfc_event_watch_poll(f->w, on_batch, f);
+  if (rc == WFC_EKEY) {
+    wfc__cli_tampered(f->trigger_conn, "its event checkpoint");
+    stop(f, WFC_CLI_FAIL);
+    return;
+  }
   if (rc != 0) {
     wfc__cli_error("trigger: cannot poll: %s", wfc_strerror(rc));
     stop(f, WFC_CLI_FAIL);
@@ -534,14 +562,16 @@ static int run_cmd(int argc, char **argv) {
     snprintf(consumer, sizeof consumer, "flow:%s",
              name ? name
                   : (realpath(argv[optind], real) ? real : argv[optind]));
+    f.trigger_conn = conn ? conn : member(f.doc, "connection");
     wfc_event_watch_opts o = {.size = sizeof o,
                               .card = member(trig, "card"),
-                              .connection =
-                                  conn ? conn : member(f.doc, "connection"),
+                              .connection = f.trigger_conn,
                               .input = in,
                               .consumer = consumer};
     rc = wfc_event_watch_open(f.m, &o, &f.w, err, sizeof err);
-    if (rc != 0)
+    if (rc == WFC_EKEY)
+      wfc__cli_tampered(f.trigger_conn, NULL);
+    else if (rc != 0)
       wfc__cli_error("flow %s: trigger: %s", argv[optind], err);
   }
   if (rc == 0) {

@@ -157,10 +157,13 @@ int wfc__cli_card_run(int argc, char **argv) {
     wfc__cli_error("card \"%s\" needs a connection: --connection NAME",
                    card_id);
   } else if (conn != NULL && (rc = wfc_connmgr_open_conn(r.m, conn, &wc))) {
-    wfc__cli_error(rc == WFC_ENOTFOUND
-                       ? "no connection \"%s\" (see `wfc connection list`)"
-                       : "cannot open connection \"%s\"",
-                   conn);
+    if (rc == WFC_EKEY)
+      wfc__cli_tampered(conn, NULL);
+    else
+      wfc__cli_error(rc == WFC_ENOTFOUND
+                         ? "no connection \"%s\" (see `wfc connection list`)"
+                         : "cannot open connection \"%s\"",
+                     conn);
   }
   if (rc == 0) {
     wfc_invoke how = {.size = sizeof how,

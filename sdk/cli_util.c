@@ -202,7 +202,19 @@ json_object *wfc__cli_read_input(const char *arg) {
   return v;
 }
 
+int wfc__cli_tampered(const char *conn, const char *what) {
+  return wfc__cli_error("connection \"%s\": " WFC_CONN_TAMPERED_WORDS
+                        "%s%s%s; nothing was sent with it. Delete it (`wfc "
+                        "connection delete %s`) and connect it again",
+                        conn, what ? " (" : "", what ? what : "",
+                        what ? ")" : "", conn);
+}
+
 void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status) {
+  if (status == WFC_EKEY) {
+    wfc__cli_tampered(conn, NULL);
+    return;
+  }
   if (status != WFC_EREAUTH && status != WFC_ECONSENT && status != WFC_EAUTH)
     return;
   json_object *c = NULL, *v;

@@ -202,6 +202,15 @@ static void add_time(json_object *o, const char *k, int64_t ms) {
   json_object_object_add(o, k, json_object_new_string(b));
 }
 
+/* The remedy shown for a connection whose store record does not verify. */
+static const char tampered_remedy[] =
+    WFC_CONN_TAMPERED_WORDS ": nothing is sent with it; delete it and create "
+                            "the connection again";
+
+/* The connection JSON of r (borrowed). A record that does not verify is
+ * shown as found (so the user can tell which one it is), with the state
+ * "tampered" and its remedy in place of the stored ones, which are not
+ * trusted. */
 static json_object *rec_to_json(const wfc__conn_rec *r) {
   json_object *o = json_object_new_object();
   json_object_object_add(o, "id", json_object_new_string(r->id));
@@ -212,8 +221,12 @@ static json_object *rec_to_json(const wfc__conn_rec *r) {
                          json_object_new_string(r->environment));
   json_object_object_add(o, "account", json_object_new_string(r->account));
   json_object_object_add(o, "owner", json_object_new_string(r->owner));
-  json_object_object_add(o, "state", json_object_new_string(r->state));
-  json_object_object_add(o, "remedy", json_object_new_string(r->remedy));
+  json_object_object_add(
+      o, "state",
+      json_object_new_string(r->tampered ? WFC_CONN_TAMPERED : r->state));
+  json_object_object_add(
+      o, "remedy",
+      json_object_new_string(r->tampered ? tampered_remedy : r->remedy));
   json_object *p = NULL;
   if (r->params == NULL ||
       wfc__json_parse(r->params, strlen(r->params), 0, &p, NULL, 0) != 0)
@@ -231,7 +244,8 @@ static json_object *rec_to_json(const wfc__conn_rec *r) {
 static json_object *conn_json(wfc_connmgr *m, const char *id) {
   wfc__conn_rec r;
   memset(&r, 0, sizeof r);
-  if (wfc__store_conn_get(m->st, id, &r) != 0)
+  int rc = wfc__store_conn_get(m->st, id, &r);
+  if (rc != 0 && rc != WFC_EKEY) /* a tampered record is shown as such */
     return NULL;
   json_object *o = rec_to_json(&r);
   wfc__conn_rec_clear(&r);
@@ -397,12 +411,15 @@ static void entry_sync(entry *e, const wfc__conn_rec *r) {
   e->params = p;
 }
 
-/* The entry of connection name (id or nickname), created on first use. */
+/* The entry of connection name (id or nickname), created on first use.
+ * WFC_EKEY when its store record does not verify: nothing of it is used. */
 static int entry_get(wfc_connmgr *m, const char *name, entry **out,
                      wfc__conn_rec *rec_out) {
   wfc__conn_rec r;
   memset(&r, 0, sizeof r);
   int rc = wfc__store_conn_get(m->st, name, &r);
+  if (rc == WFC_EKEY)
+    wfc__conn_rec_clear(&r); /* filled to be shown, not used */
   if (rc != 0)
     return rc;
   entry *e = NULL;
@@ -934,6 +951,9 @@ static void refresh_token_cb(void *arg, int status, const char *token) {
   /* On failure the remedy, if any, is on the connection (result). */
   if (status == 0)
     op_finish(o, 0, state, NULL, NULL, " ");
+  else if (status == WFC_EKEY) /* the store record does not verify */
+    op_finish(o, status, state, NULL, NULL,
+              "connection %s: " WFC_CONN_TAMPERED_WORDS, o->e->nickname);
   else
     op_finish(o, status, state, NULL, NULL, "%s",
               o->e->why ? o->e->why : wfc_strerror(status));
@@ -993,8 +1013,12 @@ static void test_token_cb(void *arg, int status, const char *token) {
   if (status == 0 && o->canceled)
     status = WFC_ECANCELED;
   if (status != 0) {
-    op_finish(o, status, o->e->state, NULL, NULL, "no valid token: %s",
-              o->e->why ? o->e->why : wfc_strerror(status));
+    if (status == WFC_EKEY)
+      op_finish(o, status, o->e->state, NULL, NULL,
+                "connection %s: " WFC_CONN_TAMPERED_WORDS, o->e->nickname);
+    else
+      op_finish(o, status, o->e->state, NULL, NULL, "no valid token: %s",
+                o->e->why ? o->e->why : wfc_strerror(status));
     return;
   }
   json_object *in = json_object_new_object();
@@ -1105,16 +1129,57 @@ static void on_revoke_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   revoke_finish(o);
 }
 
+/* Delete of a connection whose store record does not verify (or whose
+ * sealed secrets do not open): nothing of it is trusted, so no hook runs
+ * (revoke would send its token where the changed record says); the row
+ * goes, with its checkpoints and idempotency keys. */
+static int delete_unverified(wfc_connmgr *m, const char *name,
+                             wfc_connmgr_cb cb, void *arg) {
+  wfc__conn_rec r;
+  memset(&r, 0, sizeof r);
+  int rc = wfc__store_conn_get(m->st, name, &r);
+  if (rc != 0 && rc != WFC_EKEY)
+    return rc;
+  op *o = op_new(m, OP_DELETE, cb, arg);
+  if (o == NULL) {
+    wfc__conn_rec_clear(&r);
+    return WFC_ENOMEM;
+  }
+  o->revoke_detail = json_object_new_object();
+  json_object_object_add(o->revoke_detail, "remote",
+                         json_object_new_string("skipped"));
+  json_object_object_add(
+      o->revoke_detail, "detail",
+      json_object_new_string(WFC_CONN_TAMPERED_WORDS
+                             ": nothing was sent with it, so its grant was "
+                             "not revoked with the service"));
+  rc = wfc__store_conn_delete(m->st, r.id);
+  if (rc != 0) {
+    op_finish(o, rc, NULL, NULL, o->revoke_detail, "cannot delete %s: %s", name,
+              wfc__store_last_error());
+  } else {
+    for (entry *e = m->entries; e != NULL; e = e->next)
+      if (strcmp(e->id, r.id) == 0) {
+        e->deleted = 1;
+        entry_drop_secrets(e);
+      }
+    op_finish(o, 0, "deleted", NULL, o->revoke_detail, " ");
+  }
+  wfc__conn_rec_clear(&r);
+  return 0;
+}
+
 static int start_revoke(wfc_connmgr *m, const char *name, op_kind kind,
                         wfc_connmgr_cb cb, void *arg) {
   entry *e;
-  int rc = op_entry(m, name, &e);
-  if (rc != 0)
-    return rc;
   if (cb == NULL)
     return WFC_EINVAL;
-  rc = entry_load(e, 1);
-  if (rc != 0 && rc != WFC_EKEY)
+  int rc = op_entry(m, name, &e);
+  if (rc == 0)
+    rc = entry_load(e, 1);
+  if (rc == WFC_EKEY && kind == OP_DELETE)
+    return delete_unverified(m, name, cb, arg);
+  if (rc != 0)
     return rc;
   op *o = op_new(m, kind, cb, arg);
   if (o == NULL)
@@ -1412,8 +1477,10 @@ int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
     rc = wfc_runtime_find_conn_type(m->rt, o->type_id, &p, &ct);
     if (rc != 0)
       goto fail;
-    /* Stored params (and sealed secret ones) first, then the caller's. */
-    entry_load(e, 1);
+    /* Stored params (and sealed secret ones) first, then the caller's:
+     * from a record that verifies only (they say where the code goes). */
+    if ((rc = entry_load(e, 1)) != 0)
+      goto fail;
     json_object *hp = entry_hook_params(e);
     json_object_put(o->params);
     o->params = hp;
@@ -1442,7 +1509,8 @@ int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
     /* Refuse a taken nickname before the user goes through the browser. */
     wfc__conn_rec r;
     memset(&r, 0, sizeof r);
-    if (wfc__store_conn_get(m->st, req->nickname, &r) == 0) {
+    int grc = wfc__store_conn_get(m->st, req->nickname, &r);
+    if (grc == 0 || grc == WFC_EKEY) {
       int same_owner = strcmp(r.owner, m->owner) == 0;
       wfc__conn_rec_clear(&r);
       if (same_owner) {
@@ -1521,7 +1589,7 @@ int wfc_connmgr_show(wfc_connmgr *m, const char *name, json_object **out) {
   wfc__conn_rec r;
   memset(&r, 0, sizeof r);
   int rc = wfc__store_conn_get(m->st, name, &r);
-  if (rc != 0)
+  if (rc != 0 && rc != WFC_EKEY) /* a tampered record is shown as such */
     return rc;
   *out = rec_to_json(&r);
   wfc__conn_rec_clear(&r);
@@ -1549,8 +1617,11 @@ int wfc_connmgr_open_conn(wfc_connmgr *m, const char *name, wfc_conn **out) {
   json_object_object_add(info, "account", json_object_new_string(r.account));
   wfc__conn_rec_clear(&r);
   /* Plugins see the full params (secret ones included) like their hooks
-   * do; they come from the sealed record. */
-  entry_load(e, 0);
+   * do; they come from the sealed record, which must open. */
+  if ((rc = entry_load(e, 0)) != 0) {
+    json_object_put(info);
+    return rc;
+  }
   json_object *params = entry_hook_params(e);
   rc = wfc_conn_new(m->rt, params, info, &token_ops, e, out);
   json_object_put(params);

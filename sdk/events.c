@@ -204,11 +204,12 @@ int wfc_event_watch_open(wfc_connmgr *m, const wfc_event_watch_opts *o,
   wfc_conn *conn = NULL;
   int rc = wfc_connmgr_open_conn(m, o->connection, &conn);
   if (rc != 0)
-    return set_err(err, errlen, rc,
-                   rc == WFC_ENOTFOUND
-                       ? "no connection \"%s\" (see `wfc connection list`)"
-                       : "cannot open connection \"%s\"",
-                   o->connection);
+    return set_err(
+        err, errlen, rc,
+        rc == WFC_ENOTFOUND ? "no connection \"%s\" (see `wfc connection list`)"
+        : rc == WFC_EKEY    ? "connection \"%s\": " WFC_CONN_TAMPERED_WORDS
+                            : "cannot open connection \"%s\"",
+        o->connection);
   json_object *id = NULL;
   json_object_object_get_ex(wfc_conn_get_info(conn), "id", &id);
   /* The manager's runtime is the one the connection was made on. */

@@ -4,7 +4,8 @@
  * changes run in BEGIN IMMEDIATE transactions (single statements run in
  * their own autocommit transaction). Secrets are sealed here, in the
  * caller's thread, before SQLite ever sees them: the database only holds
- * ciphertext. */
+ * ciphertext. The rows that decide where a secret goes carry a MAC, checked
+ * on every read and rewritten by every write in the write's transaction. */
 #include "store.h"
 
 #include <errno.h>
@@ -22,11 +23,17 @@
 
 #include "clock.h"
 #include "crypto.h"
+#include "wfc/connections.h"
 
 struct wfc__store {
   sqlite3 *db;
   pthread_mutex_t mu;
   uint8_t seal_key[WFC__KEY_LEN]; /* HKDF(master key), see derive_keys */
+  uint8_t mac_key[WFC__KEY_LEN];  /* idem, for record authentication */
+  /* The rows carry MACs (schema >= WFC__STORE_MAC_VERSION); 0 only for a
+   * store opened at an older schema_version (upgrade tests). */
+  int authenticated;
+  const char *mac_col; /* "mac", or "NULL" when not authenticated */
   char *path;
 };
 
@@ -182,6 +189,258 @@ static int exec1(wfc__store *st, const char *what, const char *sql,
   return rc;
 }
 
+/* ---- record authentication -----------------------------------------------
+ * A row's MAC is HMAC-SHA256 under mac_key over "wfc-row-v1|<table>|" and
+ * its authenticated columns in a fixed order, each as its SQLite type (one
+ * byte) and value: nothing for NULL, 8 bytes big-endian for an integer, a
+ * 4-byte big-endian length and the bytes for text and blobs. The type and
+ * the lengths make the encoding unambiguous: no two rows share an input.
+ * The MAC is stored in the row's own `mac` column (32 bytes). */
+
+/* The columns of a table the MAC covers (docs/store.md says why these). A
+ * SELECT of `cols` then `mac`, and the primary key bound to ?1..?nkeys. */
+typedef struct rowkind {
+  const char *table;
+  const char *cols;
+  int ncols;
+  const char *where;
+  int nkeys;
+} rowkind;
+
+#define CONN_MAC_COLS                                                          \
+  "id, nickname, plugin, conn_type, environment, account, owner, state, "      \
+  "remedy, params, secrets, created_at, updated_at, expires_at"
+#define CP_MAC_COLS                                                            \
+  "conn_id, card_id, sub_key, checkpoint, events_accepted, updated_at"
+#define IDEM_MAC_COLS "key, conn_id, created_at, result"
+
+static const rowkind conn_kind = {"connections", CONN_MAC_COLS, 14, "id = ?1",
+                                  1};
+static const rowkind cp_kind = {
+    "checkpoints", CP_MAC_COLS, 6,
+    "conn_id = ?1 AND card_id = ?2 AND sub_key = ?3", 3};
+static const rowkind idem_kind = {"idempotency", IDEM_MAC_COLS, 4, "key = ?1",
+                                  1};
+
+typedef struct macbuf {
+  uint8_t *p;
+  size_t n, cap;
+  int oom;
+} macbuf;
+
+static void mb_put(macbuf *b, const void *v, size_t n) {
+  if (b->oom)
+    return;
+  if (b->n + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + n)
+      cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (p == NULL) {
+      b->oom = 1;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  if (n)
+    memcpy(b->p + b->n, v, n);
+  b->n += n;
+}
+
+static void mb_be(macbuf *b, uint64_t v, int bytes) {
+  uint8_t x[8];
+  for (int i = 0; i < bytes; i++)
+    x[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+  mb_put(b, x, (size_t)bytes);
+}
+
+/* The MAC of columns 0..k->ncols-1 of the current row of s. */
+static int row_mac(wfc__store *st, const rowkind *k, sqlite3_stmt *s,
+                   uint8_t out[WFC__SHA256_LEN]) {
+  macbuf b = {0};
+  int rc;
+
+  mb_put(&b, "wfc-row-v1|", 11);
+  mb_put(&b, k->table, strlen(k->table));
+  mb_put(&b, "|", 1);
+  for (int i = 0; i < k->ncols; i++) {
+    int type = sqlite3_column_type(s, i);
+    uint8_t t = (uint8_t)type;
+    mb_put(&b, &t, 1);
+    if (type == SQLITE_INTEGER) {
+      mb_be(&b, (uint64_t)sqlite3_column_int64(s, i), 8);
+    } else if (type == SQLITE_FLOAT) {
+      double d = sqlite3_column_double(s, i);
+      uint64_t u;
+      memcpy(&u, &d, sizeof u);
+      mb_be(&b, u, 8);
+    } else if (type == SQLITE_TEXT || type == SQLITE_BLOB) {
+      const void *v = type == SQLITE_TEXT
+                          ? (const void *)sqlite3_column_text(s, i)
+                          : sqlite3_column_blob(s, i);
+      size_t n = (size_t)sqlite3_column_bytes(s, i);
+      mb_be(&b, n, 4);
+      mb_put(&b, v, n);
+    }
+  }
+  rc = b.oom ? WFC_ENOMEM
+             : wfc__hmac_sha256(st->mac_key, sizeof st->mac_key, b.p, b.n, out);
+  /* The input holds sealed blobs and metadata, never clear secrets. */
+  free(b.p);
+  return rc;
+}
+
+/* 1 when the MAC in column k->ncols of s's current row matches its
+ * columns, 0 when not (or absent), or a negative code. Always 1 for a
+ * store without MACs. */
+static int row_ok(wfc__store *st, const rowkind *k, sqlite3_stmt *s) {
+  uint8_t mac[WFC__SHA256_LEN];
+  int rc;
+
+  if (!st->authenticated)
+    return 1;
+  if ((rc = row_mac(st, k, s, mac)) != 0)
+    return rc;
+  if (sqlite3_column_type(s, k->ncols) != SQLITE_BLOB)
+    return 0;
+  return wfc__ct_equal(mac, sizeof mac, sqlite3_column_blob(s, k->ncols),
+                       (size_t)sqlite3_column_bytes(s, k->ncols));
+}
+
+/* The message for a row that does not verify: the clear words, naming the
+ * connection (conn_id may be NULL) and, for rows other than the
+ * connection's own, what they are. */
+static int tampered(const char *conn_id, const char *what) {
+  if (conn_id == NULL)
+    return fail(WFC_EKEY, "%s: " WFC_CONN_TAMPERED_WORDS,
+                what != NULL ? what : "a record");
+  if (what == NULL)
+    return fail(WFC_EKEY, "connection %s: " WFC_CONN_TAMPERED_WORDS, conn_id);
+  return fail(WFC_EKEY, "connection %s: " WFC_CONN_TAMPERED_WORDS " (%s)",
+              conn_id, what);
+}
+
+static void bind_keys(sqlite3_stmt *s, const char *const *keys, int n) {
+  for (int i = 0; i < n; i++)
+    bind_text(s, i + 1, keys[i]);
+}
+
+/* Inside a write's transaction, before it changes the row of keys: 0 when
+ * it verifies, WFC_ENOTFOUND when there is none, WFC_EKEY (message from
+ * tampered(conn_id, what)) when it does not verify, so a write never makes
+ * a changed row valid again. */
+static int row_verify(wfc__store *st, const rowkind *k, const char *const *keys,
+                      const char *conn_id, const char *what) {
+  char sql[512];
+  sqlite3_stmt *s;
+  int rc;
+
+  snprintf(sql, sizeof sql, "SELECT %s, %s FROM %s WHERE %s", k->cols,
+           st->mac_col, k->table, k->where);
+  if ((rc = prep(st, &s, sql)) != 0)
+    return rc;
+  bind_keys(s, keys, k->nkeys);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    rc = row_ok(st, k, s);
+    rc = rc == 1 ? 0 : rc == 0 ? tampered(conn_id, what) : rc;
+  } else if (rc == SQLITE_DONE) {
+    rc = WFC_ENOTFOUND;
+  } else {
+    rc = db_fail(st, rc, "read for verification");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+/* Inside a write's transaction, after it changed (or inserted) the row of
+ * keys: computes the MAC from what SQLite now holds and stores it. */
+static int row_seal(wfc__store *st, const rowkind *k, const char *const *keys) {
+  uint8_t mac[WFC__SHA256_LEN];
+  char sql[512];
+  sqlite3_stmt *s;
+  int rc;
+
+  if (!st->authenticated)
+    return 0;
+  snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE %s", k->cols, k->table,
+           k->where);
+  if ((rc = prep(st, &s, sql)) != 0)
+    return rc;
+  bind_keys(s, keys, k->nkeys);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    rc = row_mac(st, k, s, mac);
+  else if (rc == SQLITE_DONE)
+    rc = fail(WFC_ENOTFOUND, "store: the %s row to authenticate is gone",
+              k->table);
+  else
+    rc = db_fail(st, rc, "read for authentication");
+  sqlite3_finalize(s);
+  if (rc != 0)
+    return rc;
+  snprintf(sql, sizeof sql, "UPDATE %s SET mac = ?%d WHERE %s", k->table,
+           k->nkeys + 1, k->where);
+  if ((rc = prep(st, &s, sql)) != 0)
+    return rc;
+  bind_keys(s, keys, k->nkeys);
+  sqlite3_bind_blob(s, k->nkeys + 1, mac, sizeof mac, SQLITE_TRANSIENT);
+  return step_done(st, s, "write the record's MAC", NULL, NULL);
+}
+
+/* Schema version WFC__STORE_MAC_VERSION, in the opening transaction once
+ * the key is verified: every existing row of the three tables gets its MAC.
+ * What the rows hold at this moment is trusted (docs/store.md). */
+static int mac_existing_rows(wfc__store *st) {
+  static const rowkind *const kinds[] = {&conn_kind, &cp_kind, &idem_kind};
+  int rc = 0;
+
+  for (size_t i = 0; rc == 0 && i < sizeof kinds / sizeof *kinds; i++) {
+    const rowkind *k = kinds[i];
+    char sql[512];
+    sqlite3_stmt *s;
+    /* The keys first (row_seal runs its own statements on the table). */
+    char **keys = NULL;
+    size_t n = 0, cap = 0;
+
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s", k->cols, k->table);
+    if ((rc = prep(st, &s, sql)) != 0)
+      return rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      if (n + (size_t)k->nkeys > cap) {
+        size_t ncap = cap ? 2 * cap : 32;
+        char **nk = realloc(keys, ncap * sizeof *nk);
+        if (nk == NULL)
+          break;
+        keys = nk;
+        cap = ncap;
+      }
+      /* The key columns lead the MAC columns of every kind. */
+      for (int j = 0; j < k->nkeys; j++) {
+        const char *v = (const char *)sqlite3_column_text(s, j);
+        keys[n++] = strdup(v != NULL ? v : "");
+      }
+    }
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE)
+      rc = 0;
+    else if (rc == SQLITE_ROW)
+      rc = fail(WFC_ENOMEM, "out of memory");
+    else
+      rc = db_fail(st, rc, "read rows to authenticate");
+    for (size_t j = 0; j < n; j++)
+      if (keys[j] == NULL && rc == 0)
+        rc = fail(WFC_ENOMEM, "out of memory");
+    for (size_t j = 0; rc == 0 && j < n; j += (size_t)k->nkeys)
+      rc = row_seal(st, k, (const char *const *)&keys[j]);
+    for (size_t j = 0; j < n; j++)
+      free(keys[j]);
+    free(keys);
+  }
+  return rc;
+}
+
 /* ---- schema -------------------------------------------------------------
  * migrations[v - 1] takes a store from user_version v - 1 to v. Append
  * only: a released migration never changes. */
@@ -244,11 +503,26 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;"
     "CREATE INDEX events_seen_by_age ON events_seen"
     "  (conn_id, card_id, sub_key, seen_at);",
+    /* 5: a MAC on every row that decides where a secret goes or whose it
+     * is; mac_existing_rows (below) fills them (docs/store.md). */
+    "ALTER TABLE connections ADD COLUMN mac BLOB;"
+    "ALTER TABLE checkpoints ADD COLUMN mac BLOB;"
+    "ALTER TABLE idempotency ADD COLUMN mac BLOB;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
                    WFC__STORE_SCHEMA_VERSION,
                "one migration per schema version");
+
+/* Steps of a migration that need the store's keys: they run after the SQL
+ * of every version and the key check, in the same opening transaction, for
+ * each version this open crossed. */
+static const struct {
+  int version;
+  int (*run)(wfc__store *st);
+} keyed_migrations[] = {
+    {WFC__STORE_MAC_VERSION, mac_existing_rows},
+};
 
 static int user_version(wfc__store *st, int *v) {
   sqlite3_stmt *s;
@@ -264,12 +538,10 @@ static int user_version(wfc__store *st, int *v) {
 }
 
 /* Called inside the opening transaction, so concurrent openers migrate
- * once. */
-static int migrate(wfc__store *st, int target) {
-  int cur, rc;
+ * once. cur: the version the store had when the transaction began. */
+static int migrate(wfc__store *st, int cur, int target) {
+  int rc;
 
-  if ((rc = user_version(st, &cur)) != 0)
-    return rc;
   if (cur > WFC__STORE_SCHEMA_VERSION)
     return fail(WFC_ESTORE,
                 "store %s has schema version %d, newer than this wfc "
@@ -319,22 +591,59 @@ static int check_private(const char *path, int fd, const char *what,
   return 0;
 }
 
-/* Creates the database file with mode 0600 before SQLite opens it (SQLite
- * would use 0644, and gives -wal and -shm the database file's mode). */
-static int prepare_db_file(const char *path) {
-  int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  int rc;
+/* The existing store file: ours, private, and an SQLite database. 0,
+ * WFC_ENOTFOUND when there is no file (a new store), or WFC_ESTORE. A file
+ * wfc did not make complete (empty, or anything but SQLite) is refused:
+ * SQLite would take an empty file for a new database, and a store over it
+ * would hide whatever was lost. */
+static int check_db_file(const char *path) {
+  static const char magic[16] = "SQLite format 3";
+  char head[sizeof magic];
+  struct stat sb;
+  ssize_t n;
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc;
 
   if (fd < 0) {
+    if (errno == ENOENT)
+      return WFC_ENOTFOUND;
     if (errno == ELOOP)
       return fail(WFC_ESTORE, "store file %s is a symbolic link: refused",
                   path);
     return fail(WFC_ESTORE, "cannot open store file %s: %s", path,
                 strerror(errno));
   }
-  rc = check_private(path, fd, "store file", 1);
+  if ((rc = check_private(path, fd, "store file", 1)) == 0 &&
+      fstat(fd, &sb) != 0)
+    rc = fail(WFC_ESTORE, "store file %s: %s", path, strerror(errno));
+  if (rc == 0 && sb.st_size == 0)
+    rc = fail(WFC_ESTORE,
+              "store file %s is empty (0 bytes): it is not a wfc store, and "
+              "wfc does not start a new store over an existing file (restore "
+              "it from a backup, or remove it to start afresh)",
+              path);
+  if (rc == 0) {
+    n = pread(fd, head, sizeof head, 0);
+    if (n != (ssize_t)sizeof head || memcmp(head, magic, sizeof magic) != 0)
+      rc = fail(WFC_ESTORE,
+                "store file %s is not a wfc store (not an SQLite database): "
+                "refused",
+                path);
+  }
   close(fd);
   return rc;
+}
+
+/* "<path><infix><pid>.<8 random hex>": a temporary name beside path,
+ * unique per attempt, also between threads of one process. */
+static void tmp_name(const char *path, const char *infix, char *out,
+                     size_t outsz) {
+  uint8_t r[4];
+  char rh[WFC__HEX_ENCLEN(sizeof r)];
+
+  if (wfc__random(r, sizeof r) != 0 ||
+      wfc__hex_encode(r, sizeof r, rh, sizeof rh) != 0)
+    strcpy(rh, "0");
+  snprintf(out, outsz, "%s%s%ld.%s", path, infix, (long)getpid(), rh);
 }
 
 /* 64 hex characters, or base64 (padded or base64url) of 32 bytes; trailing
@@ -427,15 +736,7 @@ static int create_key_file(const char *kpath, uint8_t key[WFC__KEY_LEN]) {
     return fail(rc, "cannot draw a master key: the random generator failed");
   if ((tmp = malloc(tlen)) == NULL)
     return fail(WFC_ENOMEM, "out of memory");
-  {
-    /* Unique per attempt, also between threads of one process. */
-    uint8_t r[4];
-    char rh[WFC__HEX_ENCLEN(sizeof r)];
-    if (wfc__random(r, sizeof r) != 0 ||
-        wfc__hex_encode(r, sizeof r, rh, sizeof rh) != 0)
-      strcpy(rh, "0");
-    snprintf(tmp, tlen, "%s.tmp.%ld.%s", kpath, (long)getpid(), rh);
-  }
+  tmp_name(kpath, ".tmp.", tmp, tlen);
   (void)wfc__hex_encode(key, WFC__KEY_LEN, hex, sizeof hex - 1);
   strcat(hex, "\n");
   fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -469,30 +770,69 @@ done:
   return rc;
 }
 
-/* The master key is never used directly: sealing uses a sub-key bound to
- * this purpose, so the same master key can safely serve other uses. */
+/* The master key is never used directly: sealing and record
+ * authentication use sub-keys bound to their purpose, so the same master
+ * key can safely serve other uses and no key serves two. */
 static int derive_keys(wfc__store *st, const uint8_t master[WFC__KEY_LEN]) {
-  static const char salt[] = "wfc-store-v1", info[] = "connection secrets";
+  static const char salt[] = "wfc-store-v1", info[] = "connection secrets",
+                    mac_info[] = "record authentication";
   int rc = wfc__hkdf_sha256(master, WFC__KEY_LEN, salt, sizeof salt - 1, info,
                             sizeof info - 1, st->seal_key, WFC__KEY_LEN);
-  return rc ? fail(rc, "cannot derive the store key") : 0;
+  if (rc == 0)
+    rc = wfc__hkdf_sha256(master, WFC__KEY_LEN, salt, sizeof salt - 1, mac_info,
+                          sizeof mac_info - 1, st->mac_key, WFC__KEY_LEN);
+  return rc ? fail(rc, "cannot derive the store keys") : 0;
 }
 
 static const char key_check_aad[] = "wfc-keycheck-v1";
+/* The key check's text also says whether the store's rows carry MACs, under
+ * the seal: lowering user_version (to have the MAC migration run again over
+ * changed rows) or dropping the key check is then seen and refused. */
 static const char key_check_plain[] = "wfc key check: this store's key";
+static const char key_check_plain_mac[] =
+    "wfc key check: this store's key; records authenticated";
+
+/* Writes (replace: 1, over the existing row) the key check for a store
+ * whose rows carry MACs (mac) or not. */
+static int write_key_check(wfc__store *st, int mac, int replace) {
+  const char *text = mac ? key_check_plain_mac : key_check_plain;
+  uint8_t *sealed = NULL;
+  size_t slen = 0;
+  sqlite3_stmt *s;
+  int rc = wfc__seal(st->seal_key, key_check_aad, sizeof key_check_aad - 1,
+                     text, strlen(text), &sealed, &slen);
+
+  if (rc != 0)
+    return fail(rc, "cannot seal the key check");
+  if ((rc = prep(st, &s,
+                 replace ? "UPDATE meta SET value = ?1 WHERE name = "
+                           "'key_check'"
+                         : "INSERT INTO meta (name, value) VALUES "
+                           "('key_check', ?1)")) == 0) {
+    sqlite3_bind_blob(s, 1, sealed, (int)slen, SQLITE_STATIC);
+    rc = step_done(st, s, "write key check", NULL, NULL);
+  }
+  free(sealed);
+  return rc;
+}
 
 /* Inside the opening transaction: verify the key-check record, or write it
- * when the store is new. have_master: the key came from opts or the
- * environment; otherwise the key file is read, or created for a new
- * store only (an existing store without its key must not get a new one). */
+ * when creating the store (creating: this open builds a new store; only
+ * then may the key check, and the key file, be made). have_master: the key
+ * came from opts or the environment; otherwise the key file is read, or
+ * created for a new store only (an existing store without its key must not
+ * get a new one). *mac receives whether the key check says the rows carry
+ * MACs. */
 static int key_check(wfc__store *st, uint8_t master[WFC__KEY_LEN],
-                     int have_master, const char *key_src) {
+                     int have_master, const char *key_src, int creating,
+                     int *mac) {
   sqlite3_stmt *s;
   uint8_t *sealed = NULL, *plain = NULL;
   size_t slen = 0, plen = 0;
   char kpath[4096];
   int rc;
 
+  *mac = 0;
   snprintf(kpath, sizeof kpath, "%s.key", st->path);
   if ((rc = prep(st, &s, "SELECT value FROM meta WHERE name = 'key_check'")) !=
       0)
@@ -509,6 +849,11 @@ static int key_check(wfc__store *st, uint8_t master[WFC__KEY_LEN],
     return db_fail(st, rc, "read key check");
   if (rc == SQLITE_ROW && sealed == NULL)
     return fail(WFC_ENOMEM, "out of memory");
+  if (sealed == NULL && !creating)
+    return fail(WFC_ESTORE,
+                "store %s has no key check: " WFC_CONN_TAMPERED_WORDS
+                " (refused: a new key check would bless whatever it holds)",
+                st->path);
 
   if (!have_master) {
     rc = read_key_file(kpath, master);
@@ -529,9 +874,12 @@ static int key_check(wfc__store *st, uint8_t master[WFC__KEY_LEN],
   if (sealed != NULL) {
     rc = wfc__open(st->seal_key, key_check_aad, sizeof key_check_aad - 1,
                    sealed, slen, &plain, &plen);
-    if (rc == WFC_EKEY ||
-        (rc == 0 && !wfc__ct_equal(plain, plen, key_check_plain,
-                                   sizeof key_check_plain - 1)))
+    if (rc == 0 && wfc__ct_equal(plain, plen, key_check_plain_mac,
+                                 sizeof key_check_plain_mac - 1))
+      *mac = 1;
+    else if (rc == WFC_EKEY ||
+             (rc == 0 && !wfc__ct_equal(plain, plen, key_check_plain,
+                                        sizeof key_check_plain - 1)))
       rc = fail(WFC_EKEY,
                 "the master key does not match this store (%s; store %s)",
                 key_src, st->path);
@@ -539,18 +887,9 @@ static int key_check(wfc__store *st, uint8_t master[WFC__KEY_LEN],
       rc = fail(rc, "cannot verify the master key");
     goto done;
   }
-  rc = wfc__seal(st->seal_key, key_check_aad, sizeof key_check_aad - 1,
-                 key_check_plain, sizeof key_check_plain - 1, &sealed, &slen);
-  if (rc != 0) {
-    rc = fail(rc, "cannot seal the key check");
-    goto done;
-  }
-  if ((rc = prep(st, &s,
-                 "INSERT INTO meta (name, value) VALUES ('key_check', ?1)")) !=
-      0)
-    goto done;
-  sqlite3_bind_blob(s, 1, sealed, (int)slen, SQLITE_STATIC);
-  rc = step_done(st, s, "write key check", NULL, NULL);
+  /* A new store: its rows carry MACs from the start when its schema does. */
+  *mac = st->authenticated;
+  rc = write_key_check(st, *mac, 0);
 done:
   free(sealed);
   free(plain);
@@ -592,6 +931,123 @@ static int set_wal(wfc__store *st, int timeout_ms) {
   return rc;
 }
 
+static void set_authenticated(wfc__store *st, int on) {
+  st->authenticated = on;
+  st->mac_col = on ? "mac" : "NULL";
+}
+
+/* Opens path as st->db with the connection settings (docs/store.md),
+ * journal mode aside. */
+static int db_open(wfc__store *st, const char *path, int timeout_ms) {
+  int rc = sqlite3_open_v2(
+      path, &st->db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK)
+    return fail(WFC_ESTORE, "cannot open store %s: %s", st->path,
+                st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+  sqlite3_extended_result_codes(st->db, 1);
+  sqlite3_busy_timeout(st->db, timeout_ms);
+  /* Defensive: no writable_schema tricks; schema may not call functions
+   * with side effects. */
+  sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+  sqlite3_db_config(st->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+  /* FULL: a commit (a rotated refresh token, an advanced checkpoint) is on
+   * disk when the call returns. secure_delete: freed pages are zeroed. */
+  return exec_sql(st, "PRAGMA foreign_keys = ON;"
+                      "PRAGMA secure_delete = ON;"
+                      "PRAGMA synchronous = FULL;");
+}
+
+/* The opening transaction: migrations from the version found to target,
+ * the key check, then the migrations' keyed steps, so concurrent openers
+ * migrate once and a failure leaves the store as it was. creating: the
+ * first open of a new store (create_store), the only one allowed to find
+ * schema version 0 and to write a key check. */
+static int open_tx(wfc__store *st, uint8_t master[WFC__KEY_LEN], int have,
+                   const char *src, int target, int creating) {
+  int cur, ver, mac, rc;
+
+  if ((rc = tx_begin(st)) != 0)
+    return rc;
+  if ((rc = user_version(st, &cur)) != 0)
+    goto done;
+  if (cur == 0 && !creating) {
+    rc = fail(WFC_ESTORE,
+              "store file %s is an SQLite database but not a wfc store "
+              "(schema version 0): refused (remove it to start afresh)",
+              st->path);
+    goto done;
+  }
+  if ((rc = migrate(st, cur, target)) != 0 ||
+      (rc = user_version(st, &ver)) != 0)
+    goto done;
+  set_authenticated(st, creating && ver >= WFC__STORE_MAC_VERSION);
+  if ((rc = key_check(st, master, have, src, creating, &mac)) != 0)
+    goto done;
+  if (!creating && mac != (cur >= WFC__STORE_MAC_VERSION)) {
+    /* Lowering user_version would have the MAC migration bless changed
+     * rows; raising it (or an old key check) would skip verification. */
+    rc = fail(WFC_ESTORE,
+              "store %s: its schema version (%d) does not match its key "
+              "check: " WFC_CONN_TAMPERED_WORDS,
+              st->path, cur);
+    goto done;
+  }
+  set_authenticated(st, ver >= WFC__STORE_MAC_VERSION);
+  for (size_t i = 0;
+       rc == 0 && i < sizeof keyed_migrations / sizeof *keyed_migrations; i++)
+    if (cur < keyed_migrations[i].version &&
+        keyed_migrations[i].version <= ver) {
+      if ((rc = keyed_migrations[i].run(st)) != 0) {
+        char cause[sizeof last_err];
+        memcpy(cause, last_err, sizeof cause);
+        rc = fail(rc, "store %s: migration to schema version %d failed (%s)",
+                  st->path, keyed_migrations[i].version, cause);
+      }
+    }
+  if (rc == 0 && st->authenticated && !mac)
+    rc = write_key_check(st, 1, 1);
+  if (rc == 0)
+    rc = tx_commit(st);
+done:
+  if (rc != 0)
+    tx_rollback(st);
+  return rc;
+}
+
+/* A new store: built complete in a temporary file beside path (mode 0600,
+ * the key check written, the key file made when needed), then linked into
+ * place, so path never holds a half-made store and an empty file there is
+ * never ours. Of two creators the second link fails with EEXIST: it then
+ * opens the winner's store (same key file, see create_key_file). */
+static int create_store(wfc__store *st, uint8_t master[WFC__KEY_LEN], int have,
+                        const char *src, int target, int timeout_ms) {
+  char tmp[4200], side[4300];
+  int fd, rc;
+
+  tmp_name(st->path, ".new.", tmp, sizeof tmp);
+  /* Ours with mode 0600 before SQLite opens it (SQLite would use 0644, and
+   * gives its side files the database file's mode). */
+  fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return fail(WFC_ESTORE, "cannot create store file %s: %s", st->path,
+                strerror(errno));
+  close(fd);
+  if ((rc = db_open(st, tmp, timeout_ms)) == 0)
+    rc = open_tx(st, master, have, src, target, 1);
+  sqlite3_close_v2(st->db);
+  st->db = NULL;
+  if (rc == 0 && link(tmp, st->path) != 0 && errno != EEXIST)
+    rc = fail(WFC_ESTORE, "cannot create store file %s: %s", st->path,
+              strerror(errno));
+  else if (rc == 0)
+    fsync_parent_dir(st->path);
+  unlink(tmp);
+  snprintf(side, sizeof side, "%s-journal", tmp);
+  unlink(side);
+  return rc;
+}
+
 static int store_open(wfc__store *st, const wfc__store_opts *opts) {
   uint8_t master[WFC__KEY_LEN];
   const char *env = getenv("WFC_MASTER_KEY"), *src = NULL;
@@ -616,40 +1072,18 @@ static int store_open(wfc__store *st, const wfc__store_opts *opts) {
     src = "WFC_MASTER_KEY";
   }
 
-  if ((rc = prepare_db_file(st->path)) != 0)
+  rc = check_db_file(st->path);
+  if (rc == WFC_ENOTFOUND &&
+      (rc = create_store(st, master, have, src, target, timeout)) == 0)
+    rc = check_db_file(st->path);
+  if (rc == WFC_ENOTFOUND)
+    rc = fail(WFC_ESTORE, "store file %s was removed while it was created",
+              st->path);
+  if (rc != 0)
     goto done;
-  rc = sqlite3_open_v2(
-      st->path, &st->db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL);
-  if (rc != SQLITE_OK) {
-    rc = fail(WFC_ESTORE, "cannot open store %s: %s", st->path,
-              st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-    goto done;
-  }
-  sqlite3_extended_result_codes(st->db, 1);
-  sqlite3_busy_timeout(st->db, opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms
-                                                         : 5000);
-  /* Defensive: no writable_schema tricks; schema may not call functions
-   * with side effects. */
-  sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
-  sqlite3_db_config(st->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
-  if ((rc = set_wal(st, timeout)) != 0)
-    goto done;
-  /* FULL: a commit (a rotated refresh token, an advanced checkpoint) is on
-   * disk when the call returns. secure_delete: freed pages are zeroed. */
-  if ((rc = exec_sql(st, "PRAGMA foreign_keys = ON;"
-                         "PRAGMA secure_delete = ON;"
-                         "PRAGMA synchronous = FULL;")) != 0)
-    goto done;
-
-  if ((rc = tx_begin(st)) != 0)
-    goto done;
-  if ((rc = migrate(st, target)) != 0 ||
-      (rc = key_check(st, master, have, src)) != 0) {
-    tx_rollback(st);
-    goto done;
-  }
-  if ((rc = tx_commit(st)) != 0)
+  if ((rc = db_open(st, st->path, timeout)) != 0 ||
+      (rc = set_wal(st, timeout)) != 0 ||
+      (rc = open_tx(st, master, have, src, target, 0)) != 0)
     goto done;
 
   snprintf(side, sizeof side, "%s-wal", st->path);
@@ -687,6 +1121,7 @@ int wfc__store_open_ex(const char *path, const wfc__store_opts *opts,
     goto report;
   }
   pthread_mutex_init(&st->mu, NULL);
+  set_authenticated(st, 0);
   rc = store_open(st, opts != NULL ? opts : &defaults);
   if (rc != 0) {
     wfc__store_close(st);
@@ -711,6 +1146,7 @@ void wfc__store_close(wfc__store *st) {
   if (st->db != NULL)
     sqlite3_close_v2(st->db);
   wfc__cleanse(st->seal_key, sizeof st->seal_key);
+  wfc__cleanse(st->mac_key, sizeof st->mac_key);
   pthread_mutex_destroy(&st->mu);
   free(st->path);
   free(st);
@@ -838,49 +1274,53 @@ static int check_params(wfc__store *st, const char *json) {
   return ok ? 0 : fail(WFC_EINVAL, "connection params must be a JSON object");
 }
 
-#define CONN_COLS                                                              \
-  "id, nickname, plugin, conn_type, environment, account, owner, state, "      \
-  "remedy, params, created_at, updated_at, last_used_at, expires_at, "         \
-  "secrets IS NOT NULL"
+/* A connection's row as read by get, list and secrets: the MAC columns
+ * (0..13, conn_kind), the MAC (14), last_used_at (15). The MAC column is
+ * named at run time (st->mac_col): a store opened at an older schema has
+ * none. */
+#define CONN_SELECT                                                            \
+  "SELECT " CONN_MAC_COLS ", %s, last_used_at FROM connections"
 
-static int copy_col(sqlite3_stmt *s, int col, char *dst, size_t size,
-                    const char *field) {
+static int copy_col(sqlite3_stmt *s, int col, char *dst, size_t size) {
   const unsigned char *v = sqlite3_column_text(s, col);
   size_t n = (size_t)sqlite3_column_bytes(s, col);
+  int cut = n >= size;
 
-  if (n >= size)
-    return fail(WFC_ESTORE, "stored connection %s is too long", field);
+  if (cut)
+    n = size - 1;
   if (n)
     memcpy(dst, v, n);
   dst[n] = '\0';
-  return 0;
+  return cut;
 }
 
-static int row_to_rec(sqlite3_stmt *s, wfc__conn_rec *rec) {
+/* rec from a CONN_SELECT row. A field too long for rec (only a row written
+ * outside the store can hold one) is cut and the record marked tampered. */
+static int row_to_rec(wfc__store *st, sqlite3_stmt *s, wfc__conn_rec *rec) {
   const char *params;
-  int rc;
+  int ok;
 
   memset(rec, 0, sizeof *rec);
-  if ((rc = copy_col(s, 0, rec->id, sizeof rec->id, "id")) ||
-      (rc = copy_col(s, 1, rec->nickname, sizeof rec->nickname, "nickname")) ||
-      (rc = copy_col(s, 2, rec->plugin, sizeof rec->plugin, "plugin")) ||
-      (rc = copy_col(s, 3, rec->conn_type, sizeof rec->conn_type,
-                     "conn_type")) ||
-      (rc = copy_col(s, 4, rec->environment, sizeof rec->environment,
-                     "environment")) ||
-      (rc = copy_col(s, 5, rec->account, sizeof rec->account, "account")) ||
-      (rc = copy_col(s, 6, rec->owner, sizeof rec->owner, "owner")) ||
-      (rc = copy_col(s, 7, rec->state, sizeof rec->state, "state")) ||
-      (rc = copy_col(s, 8, rec->remedy, sizeof rec->remedy, "remedy")))
-    return rc;
+  if ((ok = row_ok(st, &conn_kind, s)) < 0)
+    return ok;
+  rec->tampered = !ok;
+  rec->tampered |= copy_col(s, 0, rec->id, sizeof rec->id);
+  rec->tampered |= copy_col(s, 1, rec->nickname, sizeof rec->nickname);
+  rec->tampered |= copy_col(s, 2, rec->plugin, sizeof rec->plugin);
+  rec->tampered |= copy_col(s, 3, rec->conn_type, sizeof rec->conn_type);
+  rec->tampered |= copy_col(s, 4, rec->environment, sizeof rec->environment);
+  rec->tampered |= copy_col(s, 5, rec->account, sizeof rec->account);
+  rec->tampered |= copy_col(s, 6, rec->owner, sizeof rec->owner);
+  rec->tampered |= copy_col(s, 7, rec->state, sizeof rec->state);
+  rec->tampered |= copy_col(s, 8, rec->remedy, sizeof rec->remedy);
   params = (const char *)sqlite3_column_text(s, 9);
   if ((rec->params = strdup(params ? params : "{}")) == NULL)
     return fail(WFC_ENOMEM, "out of memory");
-  rec->created_at = sqlite3_column_int64(s, 10);
-  rec->updated_at = sqlite3_column_int64(s, 11);
-  rec->last_used_at = sqlite3_column_int64(s, 12);
+  rec->has_secrets = sqlite3_column_type(s, 10) != SQLITE_NULL;
+  rec->created_at = sqlite3_column_int64(s, 11);
+  rec->updated_at = sqlite3_column_int64(s, 12);
   rec->expires_at = sqlite3_column_int64(s, 13);
-  rec->has_secrets = sqlite3_column_int(s, 14);
+  rec->last_used_at = sqlite3_column_int64(s, 15);
   return 0;
 }
 
@@ -928,6 +1368,8 @@ int wfc__store_conn_insert(wfc__store *st, wfc__conn_rec *rec,
   pthread_mutex_lock(&st->mu);
   rc = check_params(st, rec->params != NULL ? rec->params : "{}");
   if (rc == 0)
+    rc = tx_begin(st);
+  if (rc == 0)
     rc = prep(st, &s,
               "INSERT INTO connections (id, nickname, plugin, conn_type,"
               " environment, account, owner, state, remedy, params, secrets,"
@@ -952,10 +1394,17 @@ int wfc__store_conn_insert(wfc__store *st, wfc__conn_rec *rec,
     bind_time(s, 14, rec->expires_at);
     rc = step_done(st, s, "insert connection", NULL, &sqlrc);
   }
+  if (rc == 0)
+    rc = row_seal(st, &conn_kind, (const char *const[]){rec->id});
+  if (rc == 0)
+    rc = tx_commit(st);
+  if (rc != 0)
+    tx_rollback(st);
   pthread_mutex_unlock(&st->mu);
   if (rc == 0) {
     rec->created_at = rec->updated_at = now;
     rec->has_secrets = blob != NULL;
+    rec->tampered = 0;
   }
   free(blob); /* ciphertext only */
   if (sqlrc == SQLITE_CONSTRAINT_UNIQUE)
@@ -966,19 +1415,22 @@ int wfc__store_conn_insert(wfc__store *st, wfc__conn_rec *rec,
   return rc;
 }
 
-/* Steps a SELECT of CONN_COLS bound to key (?1): 0 and *found = the number
- * of rows seen (at most 2), the first one copied into rec. */
-static int conn_select(wfc__store *st, const char *sql, const char *key,
+/* Steps a CONN_SELECT ... WHERE ?1 (where: the condition and limit) bound
+ * to key: 0 and *found = the number of rows seen (at most 2), the first
+ * one copied into rec. */
+static int conn_select(wfc__store *st, const char *where, const char *key,
                        wfc__conn_rec *rec, int *found) {
+  char sql[512];
   sqlite3_stmt *s;
   int rc;
 
   *found = 0;
+  snprintf(sql, sizeof sql, CONN_SELECT " WHERE %s", st->mac_col, where);
   if ((rc = prep(st, &s, sql)) != 0)
     return rc;
   bind_text(s, 1, key);
   while (*found < 2 && (rc = sqlite3_step(s)) == SQLITE_ROW)
-    if ((*found)++ == 0 && (rc = row_to_rec(s, rec)) != 0)
+    if ((*found)++ == 0 && (rc = row_to_rec(st, s, rec)) != 0)
       break;
   if (rc == SQLITE_ROW || rc == SQLITE_DONE)
     rc = 0;
@@ -998,13 +1450,9 @@ int wfc__store_conn_get(wfc__store *st, const char *id_or_nickname,
   memset(rec, 0, sizeof *rec);
   pthread_mutex_lock(&st->mu);
   /* An exact id wins over any nickname. */
-  rc = conn_select(st, "SELECT " CONN_COLS " FROM connections WHERE id = ?1",
-                   id_or_nickname, rec, &found);
+  rc = conn_select(st, "id = ?1", id_or_nickname, rec, &found);
   if (rc == 0 && found == 0)
-    rc = conn_select(st,
-                     "SELECT " CONN_COLS " FROM connections"
-                     " WHERE nickname = ?1 LIMIT 2",
-                     id_or_nickname, rec, &found);
+    rc = conn_select(st, "nickname = ?1 LIMIT 2", id_or_nickname, rec, &found);
   pthread_mutex_unlock(&st->mu);
   if (rc == 0 && found == 0)
     rc = fail(WFC_ENOTFOUND, "no connection with id or nickname '%s'",
@@ -1014,6 +1462,8 @@ int wfc__store_conn_get(wfc__store *st, const char *id_or_nickname,
               "nickname '%s' is used by several owners: name the connection "
               "by its id",
               id_or_nickname);
+  else if (rc == 0 && rec->tampered)
+    return tampered(rec->id, NULL); /* rec kept, to be shown */
   if (rc != 0)
     wfc__conn_rec_clear(rec);
   return rc;
@@ -1021,6 +1471,7 @@ int wfc__store_conn_get(wfc__store *st, const char *id_or_nickname,
 
 int wfc__store_conn_list(wfc__store *st, const char *plugin,
                          wfc__conn_list_cb cb, void *arg) {
+  char sql[512];
   sqlite3_stmt *s = NULL;
   wfc__conn_rec *recs = NULL;
   size_t n = 0, cap = 0;
@@ -1031,9 +1482,11 @@ int wfc__store_conn_list(wfc__store *st, const char *plugin,
     return fail(WFC_EINVAL, "store: NULL argument");
   /* Collect first, then call back with the lock released. */
   pthread_mutex_lock(&st->mu);
-  rc = prep(st, &s,
-            "SELECT " CONN_COLS " FROM connections"
-            " WHERE ?1 IS NULL OR plugin = ?1 ORDER BY created_at, id");
+  snprintf(sql, sizeof sql,
+           CONN_SELECT " WHERE ?1 IS NULL OR plugin = ?1 ORDER BY "
+                       "created_at, id",
+           st->mac_col);
+  rc = prep(st, &s, sql);
   if (rc == 0) {
     bind_text(s, 1, plugin);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1047,7 +1500,7 @@ int wfc__store_conn_list(wfc__store *st, const char *plugin,
         recs = nr;
         cap = ncap;
       }
-      if ((rc = row_to_rec(s, &recs[n])) != 0) {
+      if ((rc = row_to_rec(st, s, &recs[n])) != 0) {
         wfc__conn_rec_clear(&recs[n]);
         break;
       }
@@ -1069,16 +1522,33 @@ int wfc__store_conn_list(wfc__store *st, const char *plugin,
   return rc;
 }
 
-/* Runs one UPDATE of a connection: text[0] is its id (?1), the caller's
- * values follow (?2..?n), ?n+1 is bound to now; WFC_ENOTFOUND when no row
- * has the id. */
+/* Runs one UPDATE of a verified connection in a transaction with its new
+ * MAC: text[0] is its id (?1), the caller's values follow (?2..?n), ?n+1
+ * is bound to now. WFC_ENOTFOUND when no row has the id, WFC_EKEY when it
+ * does not verify (nothing written). */
 static int conn_update(wfc__store *st, const char *sql, const char *const *text,
                        int n) {
-  int64_t now = wfc__now_ms();
-  int changes = 0;
-  int rc = exec1(st, "update connection", sql, text, n, &now, &changes, NULL);
-  if (rc == 0 && changes == 0)
+  sqlite3_stmt *s = NULL;
+  int rc;
+
+  pthread_mutex_lock(&st->mu);
+  if ((rc = tx_begin(st)) != 0)
+    goto done;
+  rc = row_verify(st, &conn_kind, text, text[0], NULL);
+  if (rc == WFC_ENOTFOUND)
     rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", text[0]);
+  if (rc != 0 || (rc = prep(st, &s, sql)) != 0)
+    goto done;
+  for (int i = 0; i < n; i++)
+    bind_text(s, i + 1, text[i]);
+  sqlite3_bind_int64(s, n + 1, wfc__now_ms());
+  if ((rc = step_done(st, s, "update connection", NULL, NULL)) == 0 &&
+      (rc = row_seal(st, &conn_kind, text)) == 0)
+    rc = tx_commit(st);
+done:
+  if (rc != 0)
+    tx_rollback(st);
+  pthread_mutex_unlock(&st->mu);
   return rc;
 }
 
@@ -1132,32 +1602,44 @@ int wfc__store_conn_update_params(wfc__store *st, const char *id,
 }
 
 int wfc__store_conn_touch(wfc__store *st, const char *id) {
+  int64_t now = wfc__now_ms();
+  int rc, changes = 0;
+
   last_err[0] = '\0';
   if (st == NULL || id == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
-  return conn_update(st,
-                     "UPDATE connections SET last_used_at = ?2 WHERE id = ?1",
-                     (const char *[]){id}, 1);
+  rc = exec1(st, "update connection",
+             "UPDATE connections SET last_used_at = ?2 WHERE id = ?1", &id, 1,
+             &now, &changes, NULL);
+  if (rc == 0 && changes == 0)
+    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
+  return rc;
 }
 
-/* The connection's plugin (for the AAD), read inside the caller's
- * transaction. */
-static int conn_plugin(wfc__store *st, const char *id,
-                       char plugin[WFC__CONN_NAME_SIZE]) {
-  sqlite3_stmt *s;
+/* The connection's row, verified, inside the caller's lock (and
+ * transaction, for a write): *s (transfer: finalize it) is on the
+ * CONN_SELECT row. WFC_ENOTFOUND, WFC_EKEY (does not verify). */
+static int conn_row(wfc__store *st, const char *id, sqlite3_stmt **s) {
+  char sql[512];
   int rc;
 
-  if ((rc = prep(st, &s, "SELECT plugin FROM connections WHERE id = ?1")) != 0)
+  snprintf(sql, sizeof sql, CONN_SELECT " WHERE id = ?1", st->mac_col);
+  if ((rc = prep(st, s, sql)) != 0)
     return rc;
-  bind_text(s, 1, id);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW)
-    rc = copy_col(s, 0, plugin, WFC__CONN_NAME_SIZE, "plugin");
-  else if (rc == SQLITE_DONE)
+  bind_text(*s, 1, id);
+  rc = sqlite3_step(*s);
+  if (rc == SQLITE_ROW) {
+    rc = row_ok(st, &conn_kind, *s);
+    rc = rc == 1 ? 0 : rc == 0 ? tampered(id, NULL) : rc;
+  } else if (rc == SQLITE_DONE) {
     rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
-  else
+  } else {
     rc = db_fail(st, rc, "read connection");
-  sqlite3_finalize(s);
+  }
+  if (rc != 0) {
+    sqlite3_finalize(*s);
+    *s = NULL;
+  }
   return rc;
 }
 
@@ -1165,7 +1647,7 @@ int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
                                    const char *secrets_json,
                                    int64_t expires_at) {
   char plugin[WFC__CONN_NAME_SIZE];
-  sqlite3_stmt *s;
+  sqlite3_stmt *s = NULL;
   uint8_t *blob = NULL;
   size_t blen = 0;
   int rc;
@@ -1174,10 +1656,13 @@ int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
   if (st == NULL || id == NULL || secrets_json == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
   pthread_mutex_lock(&st->mu);
-  if ((rc = tx_begin(st)) != 0)
+  if ((rc = tx_begin(st)) != 0 || (rc = conn_row(st, id, &s)) != 0)
     goto done;
-  if ((rc = conn_plugin(st, id, plugin)) != 0 ||
-      (rc = seal_secrets(st, id, plugin, secrets_json, &blob, &blen)) != 0 ||
+  /* The plugin names the record in the AAD. */
+  (void)copy_col(s, 2, plugin, sizeof plugin);
+  sqlite3_finalize(s);
+  s = NULL;
+  if ((rc = seal_secrets(st, id, plugin, secrets_json, &blob, &blen)) != 0 ||
       (rc = prep(st, &s,
                  "UPDATE connections SET secrets = ?2, expires_at = ?3,"
                  " updated_at = ?4 WHERE id = ?1")) != 0)
@@ -1186,10 +1671,12 @@ int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
   sqlite3_bind_blob(s, 2, blob, (int)blen, SQLITE_STATIC);
   bind_time(s, 3, expires_at);
   sqlite3_bind_int64(s, 4, wfc__now_ms());
-  if ((rc = step_done(st, s, "update secrets", NULL, NULL)) != 0)
-    goto done;
-  rc = tx_commit(st);
+  rc = step_done(st, s, "update secrets", NULL, NULL);
+  s = NULL;
+  if (rc == 0 && (rc = row_seal(st, &conn_kind, &id)) == 0)
+    rc = tx_commit(st);
 done:
+  sqlite3_finalize(s);
   if (rc != 0)
     tx_rollback(st);
   pthread_mutex_unlock(&st->mu);
@@ -1209,34 +1696,18 @@ int wfc__store_conn_secrets(wfc__store *st, const char *id, char **json) {
     return fail(WFC_EINVAL, "store: NULL argument");
   *json = NULL;
   pthread_mutex_lock(&st->mu);
-  if ((rc = prep(st, &s,
-                 "SELECT plugin, secrets FROM connections"
-                 " WHERE id = ?1")) != 0)
+  if ((rc = conn_row(st, id, &s)) != 0)
     goto done;
-  bind_text(s, 1, id);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_DONE) {
-    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
-    goto done;
-  }
-  if (rc != SQLITE_ROW) {
-    rc = db_fail(st, rc, "read secrets");
-    goto done;
-  }
-  if ((rc = copy_col(s, 0, plugin, sizeof plugin, "plugin")) != 0)
-    goto done;
-  if (sqlite3_column_type(s, 1) == SQLITE_NULL) {
+  (void)copy_col(s, 2, plugin, sizeof plugin);
+  if (sqlite3_column_type(s, 10) == SQLITE_NULL) {
     rc = fail(WFC_ENOTFOUND, "connection %s holds no secrets", id);
     goto done;
   }
   conn_aad(aad, sizeof aad, id, plugin);
-  rc = wfc__open(st->seal_key, aad, strlen(aad), sqlite3_column_blob(s, 1),
-                 (size_t)sqlite3_column_bytes(s, 1), &plain, &plen);
-  if (rc == WFC_EKEY)
-    rc = fail(WFC_EKEY,
-              "the secrets of connection %s do not open: the record was "
-              "modified or copied from another one; reauthorize it",
-              id);
+  rc = wfc__open(st->seal_key, aad, strlen(aad), sqlite3_column_blob(s, 10),
+                 (size_t)sqlite3_column_bytes(s, 10), &plain, &plen);
+  if (rc == WFC_EKEY) /* a blob sealed before its row had a MAC */
+    rc = tampered(id, "its sealed secrets do not open");
   else if (rc != 0)
     rc = fail(rc, "cannot open the secrets of connection %s", id);
   else
@@ -1257,7 +1728,7 @@ static void wal_truncate(wfc__store *st) {
 
 int wfc__store_conn_wipe_secrets(wfc__store *st, const char *id) {
   sqlite3_stmt *s;
-  int rc, changes = 0;
+  int rc;
 
   last_err[0] = '\0';
   if (st == NULL || id == NULL)
@@ -1265,7 +1736,11 @@ int wfc__store_conn_wipe_secrets(wfc__store *st, const char *id) {
   pthread_mutex_lock(&st->mu);
   if ((rc = tx_begin(st)) != 0)
     goto done;
-  if ((rc = prep(st, &s,
+  rc = row_verify(st, &conn_kind, &id, id, NULL);
+  if (rc == WFC_ENOTFOUND)
+    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
+  if (rc != 0 ||
+      (rc = prep(st, &s,
                  "UPDATE connections SET secrets = zeroblob(length(secrets))"
                  " WHERE id = ?1 AND secrets IS NOT NULL")) != 0)
     goto done;
@@ -1278,12 +1753,9 @@ int wfc__store_conn_wipe_secrets(wfc__store *st, const char *id) {
     goto done;
   bind_text(s, 1, id);
   sqlite3_bind_int64(s, 2, wfc__now_ms());
-  if ((rc = step_done(st, s, "wipe secrets", &changes, NULL)) != 0)
+  if ((rc = step_done(st, s, "wipe secrets", NULL, NULL)) != 0 ||
+      (rc = row_seal(st, &conn_kind, &id)) != 0)
     goto done;
-  if (changes == 0) {
-    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
-    goto done;
-  }
   if ((rc = tx_commit(st)) == 0)
     wal_truncate(st);
 done:
@@ -1323,6 +1795,29 @@ static int check_cp_args(wfc__store *st, const char *conn_id,
   return 0;
 }
 
+/* A checkpoint row that does not verify: its text may be a URL the card
+ * would call with the connection's token. */
+static int cp_tampered(const char *conn_id, const char *card_id) {
+  char what[160];
+  snprintf(what, sizeof what, "the checkpoint of %.100s", card_id);
+  return tampered(conn_id, what);
+}
+
+/* The SELECT of a checkpoint row: CP_MAC_COLS (0..5) and the MAC (6). */
+static int cp_select(wfc__store *st, sqlite3_stmt **s, const char *conn_id,
+                     const char *card_id, const char *sub_key) {
+  char sql[512];
+  int rc;
+
+  snprintf(sql, sizeof sql,
+           "SELECT " CP_MAC_COLS ", %s FROM checkpoints WHERE conn_id = ?1"
+           " AND card_id = ?2 AND sub_key = ?3",
+           st->mac_col);
+  if ((rc = prep(st, s, sql)) == 0)
+    bind_sub(*s, conn_id, card_id, sub_key);
+  return rc;
+}
+
 int wfc__store_checkpoint_get(wfc__store *st, const char *conn_id,
                               const char *card_id, const char *sub_key,
                               char **checkpoint, int64_t *events_accepted) {
@@ -1335,19 +1830,18 @@ int wfc__store_checkpoint_get(wfc__store *st, const char *conn_id,
   if ((rc = check_cp_args(st, conn_id, card_id)) != 0)
     return rc;
   pthread_mutex_lock(&st->mu);
-  if ((rc = prep(st, &s,
-                 "SELECT checkpoint, events_accepted FROM checkpoints"
-                 " WHERE conn_id = ?1 AND card_id = ?2"
-                 " AND sub_key = ?3")) != 0)
+  if ((rc = cp_select(st, &s, conn_id, card_id, sub_key)) != 0)
     goto done;
-  bind_sub(s, conn_id, card_id, sub_key);
   rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
+  if (rc == SQLITE_ROW && (rc = row_ok(st, &cp_kind, s)) != 1) {
+    if (rc == 0)
+      rc = cp_tampered(conn_id, card_id);
+  } else if (rc == 1) {
     rc = 0;
     if (events_accepted != NULL)
-      *events_accepted = sqlite3_column_int64(s, 1);
+      *events_accepted = sqlite3_column_int64(s, 4);
     if (checkpoint != NULL &&
-        (*checkpoint = strdup((const char *)sqlite3_column_text(s, 0))) == NULL)
+        (*checkpoint = strdup((const char *)sqlite3_column_text(s, 3))) == NULL)
       rc = fail(WFC_ENOMEM, "out of memory");
   } else if (rc == SQLITE_DONE) {
     rc = fail(WFC_ENOTFOUND, "no checkpoint for card %s of connection %s",
@@ -1379,17 +1873,17 @@ int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
   pthread_mutex_lock(&st->mu);
   /* IMMEDIATE: the read and the write hold the write lock together, so
    * another handle cannot move the checkpoint in between. */
-  if ((rc = tx_begin(st)) != 0)
+  if ((rc = tx_begin(st)) != 0 ||
+      (rc = cp_select(st, &s, conn_id, card_id, sub_key)) != 0)
     goto done;
-  if ((rc = prep(st, &s,
-                 "SELECT checkpoint FROM checkpoints"
-                 " WHERE conn_id = ?1 AND card_id = ?2"
-                 " AND sub_key = ?3")) != 0)
-    goto done;
-  bind_sub(s, conn_id, card_id, sub_key);
   rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
-    const char *cur = (const char *)sqlite3_column_text(s, 0);
+    const char *cur = (const char *)sqlite3_column_text(s, 3);
+    if ((rc = row_ok(st, &cp_kind, s)) != 1) {
+      if (rc == 0)
+        rc = cp_tampered(conn_id, card_id);
+      goto done;
+    }
     match = expected != NULL && cur != NULL && strcmp(cur, expected) == 0;
   } else if (rc == SQLITE_DONE) {
     match = expected == NULL;
@@ -1426,6 +1920,9 @@ int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
     rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", conn_id);
     goto done;
   }
+  if (rc == 0)
+    rc = row_seal(st, &cp_kind,
+                  (const char *const[]){conn_id, card_id, sub_key});
   if (rc == 0)
     rc = tx_commit(st);
 done:
@@ -1596,10 +2093,16 @@ int wfc__store_idem_claim(wfc__store *st, const char *key, const char *conn_id,
   }
   if (rc != 0)
     goto done;
+  if (changes == 1 && (rc = row_seal(st, &idem_kind, &key)) != 0)
+    goto done;
   if (changes == 0) {
-    /* Claimed before: report what the first claimant recorded. */
-    if ((rc = prep(st, &s, "SELECT result FROM idempotency WHERE key = ?1")) !=
-        0)
+    /* Claimed before: report what the first claimant recorded, if it is
+     * what the store wrote. */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT " IDEM_MAC_COLS ", %s FROM idempotency WHERE key = ?1",
+             st->mac_col);
+    if ((rc = prep(st, &s, sql)) != 0)
       goto done;
     bind_text(s, 1, key);
     rc = sqlite3_step(s);
@@ -1607,8 +2110,14 @@ int wfc__store_idem_claim(wfc__store *st, const char *key, const char *conn_id,
       rc = db_fail(st, rc, "read idempotency key");
       goto done;
     }
-    if (result != NULL && sqlite3_column_type(s, 0) != SQLITE_NULL &&
-        (*result = strdup((const char *)sqlite3_column_text(s, 0))) == NULL) {
+    if ((rc = row_ok(st, &idem_kind, s)) != 1) {
+      if (rc == 0)
+        rc = tampered((const char *)sqlite3_column_text(s, 1),
+                      "an idempotency key");
+      goto done;
+    }
+    if (result != NULL && sqlite3_column_type(s, 3) != SQLITE_NULL &&
+        (*result = strdup((const char *)sqlite3_column_text(s, 3))) == NULL) {
       rc = fail(WFC_ENOMEM, "out of memory");
       goto done;
     }
@@ -1636,16 +2145,31 @@ done:
 
 int wfc__store_idem_finish(wfc__store *st, const char *key,
                            const char *result_json) {
-  int rc, changes = 0;
+  sqlite3_stmt *s = NULL;
+  int rc;
 
   last_err[0] = '\0';
   if (st == NULL || key == NULL || result_json == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
-  rc = exec1(st, "finish idempotency key",
-             "UPDATE idempotency SET result = ?2 WHERE key = ?1",
-             (const char *[]){key, result_json}, 2, NULL, &changes, NULL);
-  if (rc == 0 && changes == 0)
+  pthread_mutex_lock(&st->mu);
+  if ((rc = tx_begin(st)) != 0)
+    goto done;
+  rc = row_verify(st, &idem_kind, &key, NULL, "an idempotency key");
+  if (rc == WFC_ENOTFOUND)
     rc = fail(WFC_ENOTFOUND, "idempotency key was not claimed");
+  if (rc != 0 ||
+      (rc = prep(st, &s,
+                 "UPDATE idempotency SET result = ?2 WHERE key = ?1")) != 0)
+    goto done;
+  bind_text(s, 1, key);
+  bind_text(s, 2, result_json);
+  if ((rc = step_done(st, s, "finish idempotency key", NULL, NULL)) == 0 &&
+      (rc = row_seal(st, &idem_kind, &key)) == 0)
+    rc = tx_commit(st);
+done:
+  if (rc != 0)
+    tx_rollback(st);
+  pthread_mutex_unlock(&st->mu);
   return rc;
 }
 

@@ -13,6 +13,14 @@
  * from wfc__store_last_error() on the calling thread until its next store
  * call. Messages never contain secrets.
  *
+ * Record authentication: every connection, checkpoint and idempotency row
+ * carries a MAC under a key derived from the master key. A row whose MAC
+ * does not verify (changed outside the SDK, or corrupted) is refused with
+ * WFC_EKEY and a message "connection <id>: the store record was changed
+ * outside wfc or is corrupted" by every call that would use or update it;
+ * nothing of it is trusted. Only get/list hand it out, marked tampered, so
+ * a host can show which connection is bad; delete removes it.
+ *
  * Times (*_at) are milliseconds since the Unix epoch, UTC, from
  * wfc__now_ms() (injectable in tests); 0 means "never" or "unknown".
  */
@@ -25,7 +33,10 @@
 #include "wfc/error.h"
 
 /* The newest schema this code writes (PRAGMA user_version). */
-#define WFC__STORE_SCHEMA_VERSION 4
+#define WFC__STORE_SCHEMA_VERSION 5
+/* The schema from which every connection, checkpoint and idempotency row
+ * carries a MAC (docs/store.md, "Record authentication"). */
+#define WFC__STORE_MAC_VERSION 5
 
 typedef struct wfc__store wfc__store;
 
@@ -40,9 +51,13 @@ typedef struct wfc__store_opts {
   int busy_timeout_ms;
 } wfc__store_opts;
 
-/* Opens (creating if needed) the store at path. The file is created with
- * mode 0600 and refused (WFC_ESTORE) if it, its -wal or -shm file, or the
- * key file is a symlink, not ours, or readable by group or others.
+/* Opens (creating if needed) the store at path. A new store is built in a
+ * temporary file (mode 0600) and linked into place complete, so the path
+ * never holds a half-made store. The file is refused (WFC_ESTORE) if it,
+ * its -wal or -shm file, or the key file is a symlink, not ours, or
+ * readable by group or others; and if it is not a wfc store (empty, not an
+ * SQLite database, or an SQLite database wfc did not make): an existing
+ * file is never taken for a new store.
  *
  * Master key: opts->master_key, else WFC_MASTER_KEY (64 hex characters or
  * base64 of 32 bytes), else "<path>.key" (same formats, created with mode
@@ -92,6 +107,10 @@ typedef struct wfc__conn_rec {
   int64_t last_used_at; /* wfc__store_conn_touch */
   int64_t expires_at;   /* access-token expiry (not secret); 0 = none */
   int has_secrets;      /* a sealed secrets blob is present */
+  /* Filled by get/list: the row's MAC does not verify. Every field above is
+   * as found in the file (possibly truncated) and must not be used for
+   * anything but showing which record is bad. */
+  int tampered;
 } wfc__conn_rec;
 
 /* Frees rec->params and zeroes the record. NULL-safe. */
@@ -109,16 +128,22 @@ int wfc__store_conn_insert(wfc__store *st, wfc__conn_rec *rec,
                            const char *secrets_json);
 /* Looks a connection up by id, else by nickname (a nickname used by several
  * owners is WFC_EINVAL: use the id). rec is overwritten (clear it after).
- * WFC_ENOTFOUND when nothing matches. */
+ * WFC_ENOTFOUND when nothing matches. WFC_EKEY when the record found does
+ * not verify: rec is filled anyway, with tampered set (to show it). */
 int wfc__store_conn_get(wfc__store *st, const char *id_or_nickname,
                         wfc__conn_rec *rec);
-/* Calls cb for every connection (of plugin, when not NULL), oldest first.
- * rec is borrowed for the call; the store is not locked during callbacks,
- * so cb may call the store. A non-zero return from cb stops the walk and
- * is returned. */
+/* Calls cb for every connection (of plugin, when not NULL), oldest first,
+ * those that do not verify included (tampered set; plugin matches the
+ * stored text). rec is borrowed for the call; the store is not locked
+ * during callbacks, so cb may call the store. A non-zero return from cb
+ * stops the walk and is returned. */
 typedef int (*wfc__conn_list_cb)(const wfc__conn_rec *rec, void *arg);
 int wfc__store_conn_list(wfc__store *st, const char *plugin,
                          wfc__conn_list_cb cb, void *arg);
+
+/* The updates below verify the row first (WFC_EKEY when it does not: a
+ * write never makes a changed record valid again) and write its new MAC in
+ * the same transaction. */
 
 /* State and its one-line remedy (NULL: ""). */
 int wfc__store_conn_update_state(wfc__store *st, const char *id,
@@ -133,32 +158,37 @@ int wfc__store_conn_update_params(wfc__store *st, const char *id,
 int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
                                    const char *secrets_json,
                                    int64_t expires_at);
-/* last_used_at = now. */
+/* last_used_at = now. One statement, no verification: last_used_at is the
+ * only column outside the MAC (it decides nothing; docs/store.md). */
 int wfc__store_conn_touch(wfc__store *st, const char *id);
 /* Opens the connection's secrets: *json (transfer) must be released with
  * wfc__secret_free(). WFC_ENOTFOUND if there is no such connection or it
- * holds no secrets; WFC_EKEY if the sealed blob does not open (tampered,
- * copied from another record): that record only, the others still open. */
+ * holds no secrets; WFC_EKEY if the record does not verify or the sealed
+ * blob does not open (tampered, copied from another record): that record
+ * only, the others still open. */
 int wfc__store_conn_secrets(wfc__store *st, const char *id, char **json);
 /* Overwrites the sealed blob with zeros, then sets it NULL and clears
  * expires_at (revoke). With secure_delete on and a WAL checkpoint after,
  * the old bytes do not linger in the file. */
 int wfc__store_conn_wipe_secrets(wfc__store *st, const char *id);
-/* Deletes the connection, its checkpoints and idempotency keys. */
+/* Deletes the connection, its checkpoints and idempotency keys; also one
+ * that does not verify (the way to get rid of it). */
 int wfc__store_conn_delete(wfc__store *st, const char *id);
 
 /* ---- checkpoints of event cards -----------------------------------------
  * Keyed by (connection id, card id, subscription key; sub_key NULL = ""). */
 
 /* *checkpoint (transfer, free()) and *events_accepted (either may be NULL).
- * WFC_ENOTFOUND when none was stored yet. */
+ * WFC_ENOTFOUND when none was stored yet; WFC_EKEY when the row does not
+ * verify (a checkpoint can be a URL the card calls with the token). */
 int wfc__store_checkpoint_get(wfc__store *st, const char *conn_id,
                               const char *card_id, const char *sub_key,
                               char **checkpoint, int64_t *events_accepted);
 /* Compare-and-set in one transaction: stores next and adds accepted to the
  * events_accepted count only if the current checkpoint is expected (NULL:
  * none stored yet). WFC_ESTALE if another writer moved it first (nothing
- * written); WFC_ENOTFOUND if the connection does not exist. */
+ * written); WFC_ENOTFOUND if the connection does not exist; WFC_EKEY if
+ * the stored row does not verify. */
 int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
                               const char *card_id, const char *sub_key,
                               const char *expected, const char *next,
@@ -193,7 +223,8 @@ int wfc__store_events_purge(wfc__store *st, const char *conn_id,
 /* 0: the key is new and now claimed by the caller (conn_id may be NULL).
  * WFC_EEXIST: claimed before; *result (transfer, free(); may be NULL to not
  * ask) is the stored result JSON, or NULL while the first claimant has not
- * finished (it may have crashed mid-send: check remotely, do not resend). */
+ * finished (it may have crashed mid-send: check remotely, do not resend).
+ * WFC_EKEY: the stored row does not verify (its result is not trusted). */
 int wfc__store_idem_claim(wfc__store *st, const char *key, const char *conn_id,
                           char **result);
 /* Records the result of a claimed key. WFC_ENOTFOUND if not claimed. */

@@ -51,6 +51,16 @@ typedef struct wfc_connmgr wfc_connmgr;
 #define WFC_CONN_REAUTHORIZATION_REQUIRED "reauthorization_required"
 #define WFC_CONN_REVOKED                  "revoked"
 #define WFC_CONN_ERROR                    "error"
+/* Shown (list, show, results), never stored: the connection's store record
+ * does not verify. Its metadata or sealed secrets were changed outside the
+ * SDK (without the master key), or are corrupted; nothing in it is
+ * trusted. Every operation that would use it (open_conn, refresh, test,
+ * revoke, reauthorize, event watches) fails with WFC_EKEY before anything
+ * is sent; delete removes it without calling the revoke hook. Its remedy
+ * and those failures' messages carry WFC_CONN_TAMPERED_WORDS. */
+#define WFC_CONN_TAMPERED "tampered"
+#define WFC_CONN_TAMPERED_WORDS                                                \
+  "the store record was changed outside wfc or is corrupted"
 
 typedef struct wfc_connmgr_opts {
   size_t size; /* sizeof(wfc_connmgr_opts) */
@@ -164,7 +174,9 @@ WFC_EXTERN int wfc_connmgr_refresh(wfc_connmgr *m, const char *name,
 WFC_EXTERN int wfc_connmgr_revoke(wfc_connmgr *m, const char *name,
                                   wfc_connmgr_cb cb, void *arg);
 /* Revokes first when the connection holds secrets, then deletes it (with
- * its checkpoints and idempotency keys). */
+ * its checkpoints and idempotency keys). A connection whose record does not
+ * verify (WFC_CONN_TAMPERED) is deleted without the revoke hook: detail
+ * {"remote":"skipped","detail":...}. */
 WFC_EXTERN int wfc_connmgr_delete(wfc_connmgr *m, const char *name,
                                   wfc_connmgr_cb cb, void *arg);
 /* Gets a valid token (refreshing as needed) and runs the type's test hook;

@@ -1,7 +1,10 @@
 /* sdk/store.c: the sealed SQLite connection store. Files are private,
  * secrets never reach the disk in clear, a wrong key or a modified record
- * is a clear WFC_EKEY, schemas migrate forward, checkpoints are
- * compare-and-set across handles and threads. */
+ * is a clear WFC_EKEY, every field that decides where a secret goes is
+ * authenticated (edited with the sqlite3 library, as an attacker without
+ * the key would), a file that is not a wfc store is refused, schemas
+ * migrate forward, checkpoints are compare-and-set across handles and
+ * threads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -413,12 +416,28 @@ static void test_wrong_key_is_a_clear_error(void **state) {
   assert_int_equal(access(f->key, F_OK), -1);
 }
 
+#define WORDS "the store record was changed outside wfc or is corrupted"
+
+/* The last store error names the connection and says the clear words. */
+static void assert_tampered(const char *id) {
+  const char *e = wfc__store_last_error();
+  if (strstr(e, WORDS) == NULL || strstr(e, id) == NULL)
+    fail_msg("expected the tamper words for %s, got \"%s\"", id, e);
+}
+
+static int tampered_cb(const wfc__conn_rec *rec, void *arg) {
+  int *n = arg;
+  n[0]++;
+  n[1] += rec->tampered;
+  return 0;
+}
+
 static void test_tampered_record_fails_alone(void **state) {
   fixture *f = *state;
   wfc__store *st = open_ok(f->db);
   wfc__conn_rec a, b, g;
   char sql[256], *json = NULL;
-  int n = 0;
+  int n[2] = {0, 0};
 
   make_rec(&a, "a", "");
   make_rec(&b, "b", "");
@@ -435,17 +454,25 @@ static void test_tampered_record_fails_alone(void **state) {
   raw_exec(f->db, sql);
   assert_int_equal(wfc__store_conn_secrets(st, a.id, &json), WFC_EKEY);
   assert_null(json);
-  assert_non_null(strstr(wfc__store_last_error(), a.id));
+  assert_tampered(a.id);
   assert_int_equal(wfc__store_conn_secrets(st, b.id, &json), 0);
   assert_string_equal(json, "{\"t\":\"secret-b\"}");
   wfc__secret_free(json);
-  assert_int_equal(wfc__store_conn_get(st, a.id, &g), 0);
+  /* get still shows it, marked; list shows both, a marked. */
+  assert_int_equal(wfc__store_conn_get(st, "a", &g), WFC_EKEY);
+  assert_tampered(a.id);
+  assert_true(g.tampered);
+  assert_string_equal(g.id, a.id);
   wfc__conn_rec_clear(&g);
-  assert_int_equal(wfc__store_conn_list(st, NULL, count_cb, &n), 0);
-  assert_int_equal(n, 2);
+  assert_int_equal(wfc__store_conn_get(st, "b", &g), 0);
+  assert_false(g.tampered);
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_conn_list(st, NULL, tampered_cb, n), 0);
+  assert_int_equal(n[0], 2);
+  assert_int_equal(n[1], 1);
 
   /* b's intact blob copied into a's row does not open either (the AAD
-   * names the record). */
+   * names the record, the MAC covers the blob). */
   snprintf(sql, sizeof sql,
            "UPDATE connections SET secrets = (SELECT secrets FROM connections "
            "WHERE id = '%s') WHERE id = '%s'",
@@ -455,12 +482,264 @@ static void test_tampered_record_fails_alone(void **state) {
   assert_int_equal(wfc__store_conn_secrets(st, b.id, &json), 0);
   wfc__secret_free(json);
 
-  /* Reauthorizing rewrites the secrets: the record works again. */
+  /* No write makes it valid again (a rotation, a state, a wipe would
+   * otherwise bless what was changed); delete gets rid of it. */
   assert_int_equal(
-      wfc__store_conn_update_secrets(st, a.id, "{\"t\":\"new\"}", 0), 0);
-  assert_int_equal(wfc__store_conn_secrets(st, a.id, &json), 0);
-  assert_string_equal(json, "{\"t\":\"new\"}");
-  wfc__secret_free(json);
+      wfc__store_conn_update_secrets(st, a.id, "{\"t\":\"new\"}", 0), WFC_EKEY);
+  assert_tampered(a.id);
+  assert_int_equal(wfc__store_conn_update_state(st, a.id, "connected", ""),
+                   WFC_EKEY);
+  assert_int_equal(wfc__store_conn_update_params(st, a.id, "{}"), WFC_EKEY);
+  assert_int_equal(wfc__store_conn_update_account(st, a.id, "x@y"), WFC_EKEY);
+  assert_int_equal(wfc__store_conn_wipe_secrets(st, a.id), WFC_EKEY);
+  assert_int_equal(wfc__store_conn_get(st, a.id, &g), WFC_EKEY);
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_conn_delete(st, a.id), 0);
+  assert_int_equal(wfc__store_conn_get(st, a.id, &g), WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_conn_get(st, "b", &g), 0);
+  wfc__conn_rec_clear(&g);
+  wfc__store_close(st);
+}
+
+/* A raw handle on the store, as an attacker (or a broken tool) would use:
+ * no key, plain SQL. */
+static sqlite3 *raw_open(const char *db) {
+  sqlite3 *h;
+  assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+  sqlite3_busy_timeout(h, 5000);
+  return h;
+}
+
+static void raw_do(sqlite3 *h, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void raw_do(sqlite3 *h, const char *fmt, ...) {
+  char sql[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(sql, sizeof sql, fmt, ap);
+  va_end(ap);
+  if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
+    fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+}
+
+/* Each column that decides where a secret goes or whose it is, changed
+ * alone (and the nicknames of two connections swapped): the record is
+ * refused by every read and write that would use it, with the clear words;
+ * put back as it was, it verifies again. last_used_at is outside the MAC
+ * (docs/store.md). */
+static void test_every_field_is_authenticated(void **state) {
+  fixture *f = *state;
+  static const struct {
+    const char *col, *expr;
+  } edits[] = {
+      {"id", "'conn_0000000000000000'"},
+      {"nickname", "'mallory'"},
+      {"plugin", "'other'"},
+      {"conn_type", "'other'"},
+      {"environment", "'preview'"},
+      {"account", "'mallory@evil.example'"},
+      {"owner", "'mallory'"},
+      {"state", "'connected'"},
+      {"remedy", "'run evil.sh'"},
+      {"params", "json_set(params, '$.graph_url', 'http://127.0.0.1:9/v1.0')"},
+      {"params", "json_set(params, '$.authority_url', 'http://127.0.0.1:9')"},
+      {"params", "json_set(params, '$.tenant', 'evil.example')"},
+      {"params", "json_set(params, '$.client_id', 'evil-app')"},
+      {"params", "' ' || params"},
+      {"secrets", "NULL"},
+      {"secrets", "substr(secrets, 1, length(secrets) - 1) || x'00'"},
+      {"created_at", "created_at + 1"},
+      {"updated_at", "updated_at + 1"},
+      {"expires_at", "expires_at + 3600000"},
+      {"mac", "NULL"},
+      {"mac", "(SELECT mac FROM connections WHERE nickname = 'bob')"},
+  };
+  wfc__store *st = open_ok(f->db);
+  wfc__conn_rec a, b, g;
+  sqlite3 *h;
+  char *json = NULL;
+
+  make_rec(&a, "alice", "");
+  a.params = "{\"tenant\":\"contoso\",\"graph_url\":\"http://good/v1.0\"}";
+  a.expires_at = 5000;
+  assert_int_equal(wfc__store_conn_insert(st, &a, "{\"t\":\"a\"}"), 0);
+  make_rec(&b, "bob", "");
+  assert_int_equal(wfc__store_conn_insert(st, &b, "{\"t\":\"b\"}"), 0);
+  h = raw_open(f->db);
+  raw_do(h, "CREATE TEMP TABLE saved AS SELECT * FROM connections");
+  for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+    const char *id =
+        strcmp(edits[i].col, "id") == 0 ? "conn_0000000000000000" : a.id;
+    raw_do(h, "UPDATE connections SET %s = %s WHERE id = '%s'", edits[i].col,
+           edits[i].expr, a.id);
+    if (wfc__store_conn_get(st, id, &g) != WFC_EKEY)
+      fail_msg("%s = %s: get did not refuse", edits[i].col, edits[i].expr);
+    assert_tampered(id);
+    assert_true(g.tampered);
+    wfc__conn_rec_clear(&g);
+    assert_int_equal(wfc__store_conn_secrets(st, id, &json), WFC_EKEY);
+    assert_null(json);
+    assert_tampered(id);
+    assert_int_equal(wfc__store_conn_update_state(st, id, "error", "x"),
+                     WFC_EKEY);
+    assert_int_equal(wfc__store_conn_update_secrets(st, id, "{}", 0), WFC_EKEY);
+    /* The other connection is untouched. */
+    assert_int_equal(wfc__store_conn_secrets(st, b.id, &json), 0);
+    wfc__secret_free(json);
+    /* Put back: it verifies again (the check is exact, not sticky). */
+    raw_do(h,
+           "UPDATE connections SET %s = (SELECT %s FROM temp.saved WHERE "
+           "saved.id = '%s') WHERE id = '%s'",
+           edits[i].col, edits[i].col, a.id, id);
+    assert_int_equal(wfc__store_conn_get(st, a.id, &g), 0);
+    wfc__conn_rec_clear(&g);
+    assert_int_equal(wfc__store_conn_secrets(st, a.id, &json), 0);
+    assert_string_equal(json, "{\"t\":\"a\"}");
+    wfc__secret_free(json);
+  }
+
+  /* Nicknames swapped: "send as alice" must not find bob's record. */
+  raw_do(h, "UPDATE connections SET nickname = 'tmp' WHERE nickname = 'alice';"
+            "UPDATE connections SET nickname = 'alice' WHERE nickname = 'bob';"
+            "UPDATE connections SET nickname = 'bob' WHERE nickname = 'tmp'");
+  assert_int_equal(wfc__store_conn_get(st, "alice", &g), WFC_EKEY);
+  assert_string_equal(g.id, b.id);
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_conn_get(st, "bob", &g), WFC_EKEY);
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_conn_secrets(st, b.id, &json), WFC_EKEY);
+  assert_int_equal(wfc__store_conn_secrets(st, a.id, &json), WFC_EKEY);
+  raw_do(h, "UPDATE connections SET nickname = 'tmp' WHERE nickname = 'alice';"
+            "UPDATE connections SET nickname = 'alice' WHERE nickname = 'bob';"
+            "UPDATE connections SET nickname = 'bob' WHERE nickname = 'tmp'");
+
+  /* last_used_at decides nothing: outside the MAC, and touch does not
+   * verify (one statement on the card path). */
+  raw_do(h, "UPDATE connections SET last_used_at = 42 WHERE id = '%s'", a.id);
+  assert_int_equal(wfc__store_conn_get(st, "alice", &g), 0);
+  assert_int_equal(g.last_used_at, 42);
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_conn_touch(st, a.id), 0);
+  sqlite3_close(h);
+
+  /* Legitimate writes keep it valid. */
+  assert_int_equal(wfc__store_conn_update_state(st, a.id, "error", "x"), 0);
+  assert_int_equal(wfc__store_conn_update_params(st, a.id, "{\"x\":1}"), 0);
+  assert_int_equal(wfc__store_conn_update_account(st, a.id, "a@b"), 0);
+  assert_int_equal(wfc__store_conn_update_secrets(st, a.id, "{\"t\":2}", 7), 0);
+  assert_int_equal(wfc__store_conn_wipe_secrets(st, a.id), 0);
+  assert_int_equal(wfc__store_conn_get(st, a.id, &g), 0);
+  assert_string_equal(g.params, "{\"x\":1}");
+  wfc__conn_rec_clear(&g);
+  wfc__store_close(st);
+}
+
+/* A checkpoint can be a URL (a Graph delta link) the card GETs with the
+ * bearer token: one edited outside the store is refused, by get and by
+ * compare-and-set; so is one moved or copied to another connection. */
+static void test_checkpoints_are_authenticated(void **state) {
+  fixture *f = *state;
+  static const char *const edits[] = {
+      "checkpoint = 'http://127.0.0.1:9/steal?token'",
+      "events_accepted = events_accepted + 1",
+      "updated_at = updated_at + 1",
+      "sub_key = 'other'",
+      "card_id = 'other.card'",
+      "mac = NULL",
+  };
+  wfc__store *st = open_ok(f->db);
+  wfc__conn_rec a, b;
+  sqlite3 *h;
+  char *cp = NULL;
+  int64_t ev = 0;
+
+  make_rec(&a, "alice", "");
+  make_rec(&b, "bob", "");
+  assert_int_equal(wfc__store_conn_insert(st, &a, NULL), 0);
+  assert_int_equal(wfc__store_conn_insert(st, &b, NULL), 0);
+  assert_int_equal(
+      wfc__store_checkpoint_cas(st, a.id, "o.new_email", "{}", NULL, "d1", 2),
+      0);
+  h = raw_open(f->db);
+  raw_do(h, "CREATE TEMP TABLE saved AS SELECT * FROM checkpoints");
+  for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+    raw_do(h, "UPDATE checkpoints SET %s", edits[i]);
+    /* sub_key / card_id: the row is now another subscription's. */
+    const char *card =
+        strncmp(edits[i], "card_id", 7) == 0 ? "other.card" : "o.new_email";
+    const char *sub = strncmp(edits[i], "sub_key", 7) == 0 ? "other" : "{}";
+    assert_int_equal(wfc__store_checkpoint_get(st, a.id, card, sub, &cp, &ev),
+                     WFC_EKEY);
+    assert_null(cp);
+    assert_tampered(a.id);
+    assert_non_null(strstr(wfc__store_last_error(), "checkpoint"));
+    assert_int_equal(
+        wfc__store_checkpoint_cas(st, a.id, card, sub, "d1", "d2", 1),
+        WFC_EKEY);
+    raw_do(h, "DELETE FROM checkpoints;"
+              "INSERT INTO checkpoints SELECT * FROM temp.saved");
+    assert_int_equal(
+        wfc__store_checkpoint_get(st, a.id, "o.new_email", "{}", &cp, &ev), 0);
+    assert_string_equal(cp, "d1");
+    assert_int_equal(ev, 2);
+    free(cp);
+    cp = NULL;
+  }
+  /* Moved to bob, or copied to bob with its MAC. */
+  raw_do(h, "UPDATE checkpoints SET conn_id = '%s'", b.id);
+  assert_int_equal(
+      wfc__store_checkpoint_get(st, b.id, "o.new_email", "{}", &cp, NULL),
+      WFC_EKEY);
+  assert_tampered(b.id);
+  raw_do(h,
+         "DELETE FROM checkpoints;"
+         "INSERT INTO checkpoints SELECT * FROM temp.saved;"
+         "INSERT INTO checkpoints SELECT '%s', card_id, sub_key, "
+         "checkpoint, events_accepted, updated_at, mac FROM temp.saved",
+         b.id);
+  assert_int_equal(
+      wfc__store_checkpoint_get(st, b.id, "o.new_email", "{}", &cp, NULL),
+      WFC_EKEY);
+  assert_int_equal(
+      wfc__store_checkpoint_get(st, a.id, "o.new_email", "{}", &cp, NULL), 0);
+  free(cp);
+  sqlite3_close(h);
+  /* A legitimate advance keeps it valid. */
+  assert_int_equal(
+      wfc__store_checkpoint_cas(st, a.id, "o.new_email", "{}", "d1", "d2", 1),
+      0);
+  assert_int_equal(
+      wfc__store_checkpoint_get(st, a.id, "o.new_email", "{}", &cp, &ev), 0);
+  assert_string_equal(cp, "d2");
+  assert_int_equal(ev, 3);
+  free(cp);
+  wfc__store_close(st);
+}
+
+/* A recorded result of a side effect is what a retry reports instead of
+ * acting: one edited outside the store is not handed out. */
+static void test_idempotency_results_are_authenticated(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  wfc__conn_rec a;
+  char *res = NULL;
+
+  make_rec(&a, "alice", "");
+  assert_int_equal(wfc__store_conn_insert(st, &a, NULL), 0);
+  assert_int_equal(wfc__store_idem_claim(st, "k1", a.id, NULL), 0);
+  assert_int_equal(wfc__store_idem_claim(st, "k2", NULL, NULL), 0);
+  assert_int_equal(wfc__store_idem_finish(st, "k1", "{\"sent\":true}"), 0);
+  raw_exec(f->db, "UPDATE idempotency SET result = '{\"sent\":false}' "
+                  "WHERE key = 'k1'");
+  assert_int_equal(wfc__store_idem_claim(st, "k1", a.id, &res), WFC_EKEY);
+  assert_null(res);
+  assert_tampered(a.id);
+  assert_int_equal(wfc__store_idem_finish(st, "k1", "{}"), WFC_EKEY);
+  /* A claim still in progress made to look finished. */
+  raw_exec(f->db, "UPDATE idempotency SET result = '{}' WHERE key = 'k2'");
+  assert_int_equal(wfc__store_idem_claim(st, "k2", NULL, &res), WFC_EKEY);
+  assert_non_null(strstr(wfc__store_last_error(), WORDS));
+  assert_int_equal(wfc__store_idem_finish(st, "k2", "{}"), WFC_EKEY);
   wfc__store_close(st);
 }
 
@@ -514,6 +793,139 @@ static void test_migrates_from_older_schema(void **state) {
   raw_exec(f->db, "PRAGMA user_version = 3");
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
                    WFC_EINVAL);
+}
+
+/* From the schema before WFC__STORE_MAC_VERSION (no MACs) to it: the rows
+ * there at the upgrade get their MACs (trusted as they are then:
+ * docs/store.md) and verify; changes made afterwards are refused. Lowering
+ * user_version again to have the migration bless changed rows, or
+ * dropping the key check, is refused. */
+static void test_migration_authenticates_existing_rows(void **state) {
+  fixture *f = *state;
+  const int before = WFC__STORE_MAC_VERSION - 1;
+  wfc__store_opts o = {.master_key = opts_key, .schema_version = before};
+  wfc__store *st = NULL;
+  wfc__conn_rec r, g;
+  char err[512], *cp = NULL, *res = NULL;
+  sqlite3 *h;
+
+  assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err), 0);
+  assert_int_equal(wfc__store_schema_version(st), before);
+  make_rec(&r, "old", "");
+  r.params = "{\"tenant\":\"contoso\"}";
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{\"t\":\"old\"}"), 0);
+  assert_int_equal(
+      wfc__store_checkpoint_cas(st, r.id, "o.new_email", NULL, NULL, "d1", 1),
+      0);
+  assert_int_equal(wfc__store_idem_claim(st, "k", r.id, NULL), 0);
+  assert_int_equal(wfc__store_idem_finish(st, "k", "{\"sent\":true}"), 0);
+  wfc__store_close(st);
+
+  o.schema_version = 0;
+  assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err), 0);
+  assert_int_equal(wfc__store_schema_version(st), WFC__STORE_SCHEMA_VERSION);
+  assert_int_equal(wfc__store_conn_get(st, "old", &g), 0);
+  assert_false(g.tampered);
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_conn_secrets(st, r.id, &cp), 0);
+  assert_string_equal(cp, "{\"t\":\"old\"}");
+  wfc__secret_free(cp);
+  assert_int_equal(
+      wfc__store_checkpoint_get(st, r.id, "o.new_email", NULL, &cp, NULL), 0);
+  assert_string_equal(cp, "d1");
+  free(cp);
+  assert_int_equal(wfc__store_idem_claim(st, "k", r.id, &res), WFC_EEXIST);
+  assert_string_equal(res, "{\"sent\":true}");
+  free(res);
+  wfc__store_close(st);
+  assert_int_equal(raw_int(f->db, "SELECT count(*) FROM connections WHERE "
+                                  "length(mac) = 32"),
+                   1);
+
+  /* Changed after the upgrade: refused. */
+  h = raw_open(f->db);
+  raw_do(h, "UPDATE connections SET params = json_set(params, '$.graph_url', "
+            "'http://127.0.0.1:9/v1.0')");
+  assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err), 0);
+  assert_int_equal(wfc__store_conn_get(st, "old", &g), WFC_EKEY);
+  wfc__conn_rec_clear(&g);
+  wfc__store_close(st);
+
+  /* The schema lowered (and the MACs dropped) so that the upgrade runs
+   * again over the changed row: the key check says the rows had MACs. */
+  raw_do(h,
+         "ALTER TABLE connections DROP COLUMN mac;"
+         "ALTER TABLE checkpoints DROP COLUMN mac;"
+         "ALTER TABLE idempotency DROP COLUMN mac;"
+         "PRAGMA user_version = %d",
+         before);
+  assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
+                   WFC_ESTORE);
+  assert_null(st);
+  assert_non_null(strstr(err, WORDS));
+  /* Refused before anything was written: still the old version. */
+  assert_int_equal(raw_int(f->db, "PRAGMA user_version"), before);
+  /* Nor may the key check go, for a new one to be written. */
+  raw_do(h, "DELETE FROM meta WHERE name = 'key_check'");
+  assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
+                   WFC_ESTORE);
+  assert_non_null(strstr(err, "key check"));
+  assert_int_equal(raw_int(f->db, "SELECT count(*) FROM meta"), 0);
+  sqlite3_close(h);
+}
+
+/* Only a store wfc made is opened: an empty file (SQLite would take it for
+ * a new database), a file that is not SQLite, an SQLite database that is
+ * not a wfc store are refused and left as they were; no key is made up. A
+ * new store leaves no temporary file behind. */
+static void test_refuses_what_is_not_a_store(void **state) {
+  fixture *f = *state;
+  wfc__store *st = NULL;
+  char err[512];
+  struct stat sb;
+  FILE *fp;
+  DIR *d;
+  struct dirent *e;
+  int files = 0;
+
+  fp = fopen(f->db, "w");
+  assert_non_null(fp);
+  fclose(fp);
+  assert_int_equal(chmod(f->db, 0600), 0);
+  assert_int_equal(wfc__store_open(f->db, &st, err, sizeof err), WFC_ESTORE);
+  assert_null(st);
+  assert_non_null(strstr(err, "empty (0 bytes)"));
+  assert_non_null(strstr(err, f->db));
+  assert_int_equal(stat(f->db, &sb), 0);
+  assert_int_equal(sb.st_size, 0);
+  assert_int_equal(access(f->key, F_OK), -1);
+
+  fp = fopen(f->db, "w");
+  fputs("these are not the rows you are looking for\n", fp);
+  fclose(fp);
+  assert_int_equal(wfc__store_open(f->db, &st, err, sizeof err), WFC_ESTORE);
+  assert_non_null(strstr(err, "not an SQLite database"));
+
+  assert_int_equal(unlink(f->db), 0);
+  raw_exec(f->db, "CREATE TABLE notes (t TEXT)");
+  assert_int_equal(chmod(f->db, 0600), 0);
+  assert_int_equal(wfc__store_open(f->db, &st, err, sizeof err), WFC_ESTORE);
+  assert_non_null(strstr(err, "not a wfc store"));
+  assert_int_equal(access(f->key, F_OK), -1);
+
+  assert_int_equal(unlink(f->db), 0);
+  st = open_ok(f->db);
+  wfc__store_close(st);
+  d = opendir(f->dir);
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.') {
+      files++;
+      if (strcmp(e->d_name, "store.db") != 0 &&
+          strcmp(e->d_name, "store.db.key") != 0)
+        fail_msg("left behind: %s", e->d_name);
+    }
+  closedir(d);
+  assert_int_equal(files, 2);
 }
 
 static void test_two_handles_share_one_file(void **state) {
@@ -780,7 +1192,17 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_tampered_record_fails_alone, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_every_field_is_authenticated, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoints_are_authenticated, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(
+          test_idempotency_results_are_authenticated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migrates_from_older_schema, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(
+          test_migration_authenticates_existing_rows, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refuses_what_is_not_a_store, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_two_handles_share_one_file, setup,
                                       teardown),
