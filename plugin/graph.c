@@ -239,8 +239,9 @@ static void deliver(o365_graph_req *r, int error, const char *message,
     res.body_len = http->body ? http->body_len : 0;
     const char *ctype = o365_api->http_header(http, "Content-Type");
     int is_json = ctype != NULL && strstr(ctype, "json") != NULL;
-    if (!(r->flags & O365_GRAPH_RAW) && res.body_len > 0 &&
-        (is_json || res.body[0] == '{')) {
+    /* A raw request's error answer is still Graph's JSON error. */
+    if ((!(r->flags & O365_GRAPH_RAW) || res.status >= 400) &&
+        res.body_len > 0 && (is_json || res.body[0] == '{')) {
       json = o365_json_parse(res.body, res.body_len);
       if (json == NULL && res.status < 400) {
         res.error = WFC_EPROTO;
@@ -269,9 +270,15 @@ static void deliver(o365_graph_req *r, int error, const char *message,
       if (res.gerr.client_request_id[0] == '\0')
         o365_strlcpy(res.gerr.client_request_id, r->crid,
                      sizeof res.gerr.client_request_id);
-      if (!given)
-        res.message = res.gerr.message[0] ? res.gerr.message
-                                          : "Graph returned an error status";
+      if (!given && res.gerr.message[0]) {
+        res.message = res.gerr.message;
+      } else if (!given) {
+        snprintf(why, sizeof why,
+                 "Graph answered HTTP %ld without an error "
+                 "message",
+                 res.status);
+        res.message = why;
+      }
     } else if (res.error == 0 && json != NULL) {
       const char *next = o365_json_str(json, "@odata.nextLink");
       if (next != NULL && o365_url_same_origin(next, r->url)) {

@@ -377,8 +377,10 @@ static void test_download_errors(void **state) {
                    0);
   snprintf(input, sizeof input,
            "{\"message_id\":\"%s\",\"attachment_id\":\"%s\"}", msg, att);
+  /* Graph's error body is read although the content is not JSON. */
   ct_fails("download_attachment", input, WFC_EDENIED,
-           "downloading its content failed");
+           "downloading its content failed: ErrorAccessDenied: Injected fault "
+           "(status 403)");
   assert_int_equal(files_in_blob_dir(), files_before);
   assert_int_equal(ct_clear_faults(), 0);
   /* A message that does not exist. */
