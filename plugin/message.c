@@ -457,7 +457,10 @@ static void compose_fail_kept(compose_job *j, int code, const char *why,
   struct json_object *d = json_object_new_object();
   if (detail != NULL) {
     json_object_object_foreach(detail, k, v) {
-      json_object_object_add(d, k, json_object_get(v));
+      /* An attachment's unknown outcome is the draft's business: the
+       * message's own is known (not sent). */
+      if (strcmp(k, "outcome") != 0)
+        json_object_object_add(d, k, json_object_get(v));
     }
   }
   o365_json_add_str(d, "draft_id", j->id);
