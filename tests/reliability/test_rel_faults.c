@@ -741,8 +741,8 @@ static void judge(const rec *r, const record_snap *s) {
     if (d > 0 && r->status != 0 && !r->unknown && !r->draft_kept &&
         r->kind == K_SEND_ATT) {
       c.untruthful++;
-      rel_note(&c, "%s: failed without saying a draft is kept, %d left", r->tag,
-               d);
+      rel_note(&c, "%s: failed without saying a draft is kept, %d left: %s",
+               r->tag, d, r->why);
     }
     break;
   }
