@@ -33,10 +33,15 @@ test-asan: deps
 # trials and the random-fault run with their full trial counts. `make test`
 # runs the same tests in their short mode. One at a time: the trials time
 # their kills against a machine that is not busy with the other tests.
+# Every test's `reliability:` line (its figures) is printed at the end,
+# passed or not.
 RELIABILITY_JOBS ?= 1
 reliability: build
-	cd $(BUILD) && WFC_RELIABILITY=long \
-	  ctest -L reliability --output-on-failure -j $(RELIABILITY_JOBS)
+	cd $(BUILD) && status=0; \
+	  WFC_RELIABILITY=long ctest -L reliability --output-on-failure \
+	    -j $(RELIABILITY_JOBS) || status=$$?; \
+	  grep -h '^reliability:' Testing/Temporary/LastTest.log || true; \
+	  exit $$status
 
 # A fast subset (unit, abi, http tests) under valgrind memcheck.
 test-valgrind: build
