@@ -481,11 +481,18 @@ static void compose_finish(compose_job *j, int sent) {
 static void on_draft_sent(void *arg, const o365_graph_res *res) {
   compose_job *j = arg;
   if (res->error != 0) {
-    /* Graph's refusal (4xx) leaves the draft in Drafts; a lost answer
-     * (no status, 5xx) may hide a send that happened, so the error is
-     * reported as it is and the flow decides (Send Email's idempotency
-     * key makes a retry safe). */
-    o365_msg_fail(j->call, res, j->what);
+    /* A lost answer (outcome_unknown) may hide a send that happened, so
+     * the error is reported as it is and the flow decides (Send Email's
+     * idempotency key makes a retry safe). Otherwise Graph refused or did
+     * not process the send: nothing went out and the draft stays in
+     * Drafts, which the message says (as compose_fail_kept does). */
+    char what[700];
+    if (!res->outcome_unknown)
+      snprintf(what, sizeof what,
+               "%s; nothing was sent, the draft is kept in Drafts (draft_id "
+               "%.500s)",
+               j->what, j->id);
+    o365_msg_fail(j->call, res, res->outcome_unknown ? j->what : what);
     compose_free(j);
     return;
   }
