@@ -274,6 +274,7 @@ typedef struct rec {
   int unknown;    /* detail.outcome == "unknown" */
   int draft_kept; /* the message says the draft is kept */
   char why[300];  /* the last failure's message (for the notes) */
+  char log[900];  /* a keyed send's attempts: "status message | ..." */
 } rec;
 
 typedef struct tallies {
@@ -366,6 +367,9 @@ static void send_run(rec *r, int key, int attach, rel_rng *rng) {
   for (int i = 0; i < tries; i++) {
     int rc = run("o365mail.send_email", input, &o);
     record(r, &o);
+    size_t l = strlen(r->log);
+    snprintf(r->log + l, sizeof r->log - l, "%s%d %.160s", l ? " | " : "",
+             o.status, o.status ? o.message : "sent");
     if (rc == 0) {
       if (!json_object_get_boolean(json_object_object_get(o.output, "sent"))) {
         c.untruthful++;
@@ -709,9 +713,9 @@ static void judge_count(const rec *r, int n, const char *what) {
   if (r->status == 0 || r->kind == K_SEND_KEY || r->kind == K_SEND_ATT_KEY) {
     if (n == 0) {
       c.lost++;
-      rel_note(&c, "%s: %s (status %d) but no %s", r->tag,
-               r->status ? "never succeeded" : "reported done", r->status,
-               what);
+      rel_note(&c, "%s: %s (status %d) but no %s; attempts: %s", r->tag,
+               r->status ? "never succeeded" : "reported done", r->status, what,
+               r->log[0] ? r->log : r->why);
     } else if (n > 1) {
       c.duplicates += n - 1;
       rel_note(&c, "%s: %d times %s (last failure: %s)", r->tag, n, what,
