@@ -67,9 +67,11 @@ typedef struct entry {
   int refreshing;
   wfc_call *refresh_call;
   waiter *waiters, **wtail;
-  /* While a failed refresh completes its waiters: why, in the hook's words
-   * (borrowed from its outcome), so that an operation waiting on it (refresh,
-   * test) reports the cause and not only the code. NULL otherwise. */
+  /* While a refresh that failed for now (not EREAUTH: that one's words
+   * are the connection's remedy) completes its waiters: why, in the hook's
+   * words (borrowed from its outcome), so that an operation waiting on it
+   * (refresh, test) reports the cause and not only the code. NULL
+   * otherwise. */
   const char *why;
 } entry;
 
@@ -661,9 +663,10 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
         entry_set_state(e, WFC_CONN_CONNECTED, "");
     }
   } else if (status == WFC_EREAUTH) {
-    /* No retry loop: the state makes later requests fail fast. */
-    e->why = plugin_words(out->message, e->plugin, e->type, "refresh");
-    entry_set_state(e, WFC_CONN_REAUTHORIZATION_REQUIRED, e->why);
+    /* No retry loop: the state makes later requests fail fast. Its
+     * remedy (the hook's words) is on the connection, shown with it. */
+    entry_set_state(e, WFC_CONN_REAUTHORIZATION_REQUIRED,
+                    plugin_words(out->message, e->plugin, e->type, "refresh"));
     wfc__log(WFC_LOG_INFO, "connection %s needs to be authorized again: %s",
              e->nickname, out->message);
   } else {
