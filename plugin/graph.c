@@ -721,6 +721,30 @@ static int send_http(o365_graph_req *r, const char *token) {
   return o365_api->http_send(&hr, http_cb, r, &r->http);
 }
 
+/* Why the host had no token for a request, by its status: the cause is
+ * the identity platform (a refresh that failed), not Graph. */
+static const char *token_failure(int status) {
+  switch (status) {
+  case WFC_EREAUTH:
+    return "the connection must be reauthorized";
+  case WFC_ECONSENT:
+    return "no access token: the connection waits for an administrator's "
+           "approval";
+  case WFC_ETHROTTLED:
+    return "no access token: the identity platform is throttling token "
+           "requests (the refresh will be tried again by the next request)";
+  case WFC_ENET:
+  case WFC_ETIMEDOUT:
+  case WFC_EREMOTE:
+  case WFC_EPROTO:
+    return "no access token: refreshing it failed for now (the identity "
+           "platform could not be reached or did not answer properly; the "
+           "next request tries again)";
+  default:
+    return "no valid access token for the connection";
+  }
+}
+
 static void token_cb(void *arg, int status, const char *token) {
   o365_graph_req *r = arg;
   if (r->canceled) {
@@ -728,10 +752,7 @@ static void token_cb(void *arg, int status, const char *token) {
     return;
   }
   if (status != 0 || token == NULL) {
-    deliver(r, status != 0 ? status : WFC_EAUTH,
-            status == WFC_EREAUTH ? "the connection must be reauthorized"
-                                  : "no valid access token for the connection",
-            NULL);
+    deliver(r, status != 0 ? status : WFC_EAUTH, token_failure(status), NULL);
     return;
   }
   int rc = send_http(r, token);

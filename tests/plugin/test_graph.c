@@ -171,6 +171,17 @@ static void test_token_unavailable(void **state) {
   send(NULL, "/me", 0, &r);
   assert_int_equal(r.error, WFC_EREAUTH);
   assert_int_equal(fake_http_count(), 0);
+  /* A refresh the identity platform throttled: said so, not blamed on
+   * Graph, and no Graph wait to report. */
+  conn->token_error = WFC_ETHROTTLED;
+  send(NULL, "/me", 0, &r);
+  assert_int_equal(r.error, WFC_ETHROTTLED);
+  assert_non_null(strstr(r.message, "identity platform is throttling"));
+  assert_int_equal(r.retry_after_ms, -1);
+  conn->token_error = WFC_EREMOTE;
+  send(NULL, "/me", 0, &r);
+  assert_non_null(strstr(r.message, "refreshing it failed for now"));
+  assert_int_equal(fake_http_count(), 0);
 }
 
 static void test_429_retry_after(void **state) {
