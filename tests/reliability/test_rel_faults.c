@@ -56,8 +56,10 @@
 #define ALICE_PW    "Alice-Passw0rd!"
 #define DEADLINE_MS 1500
 #define BATCH       50
-/* Attempts of a keyed send (and of the setup reads) before giving up. */
-#define MAX_ATTEMPTS 8
+/* Attempts of a keyed send (and of the setup reads) before giving up:
+ * more than a 429 storm of the token endpoint refuses in a row (7: each
+ * attempt after the clock moved needs one refresh). */
+#define MAX_ATTEMPTS 20
 
 static o365_fixture *fx;
 static wuser u;
@@ -274,7 +276,7 @@ typedef struct rec {
   int unknown;    /* detail.outcome == "unknown" */
   int draft_kept; /* the message says the draft is kept */
   char why[300];  /* the last failure's message (for the notes) */
-  char log[900];  /* a keyed send's attempts: "status message | ..." */
+  char log[1800]; /* a keyed send's attempts: "status message | ..." */
 } rec;
 
 typedef struct tallies {
