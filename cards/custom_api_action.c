@@ -1,12 +1,26 @@
 /* custom_api_action.c - Custom API Action: an authenticated Microsoft
  * Graph request of the flow's own making, relative to the connection's
  * Graph base. Owner: cardsfolder.
- * Refused before anything is sent: a URL to another host (absolute URLs
- * are accepted only on the Graph base's origin and path, protocol-relative
- * "//host" never), ".." segments, an Authorization / Host /
- * Content-Length header (the connector sets them), header names that are
- * not HTTP tokens, and CR/LF anywhere in a header. Non-2xx answers are
- * outputs (status_code), not failures, as in Okta's card. */
+ *
+ * relative_url: a path under the Graph base ("/me/messages", "me/messages",
+ * with a query after '?'), or an absolute URL on the Graph base's origin
+ * and version path (scheme and host in any case). A URL inside the query
+ * ($filter=webLink eq 'https://...', encoded or not) is data, not where
+ * the request goes. Bytes a URL cannot hold are percent-encoded for the
+ * flow: space, '#' (a fragment is never sent, so '#' is data too), '"',
+ * '<', '>', '^', '`', '{', '|', '}', non-ASCII bytes, and a '%' not
+ * followed by two hex digits. Refused before anything is sent, each with
+ * the byte where it is: CR/LF and other control characters, an absolute
+ * URL to another origin or outside the version path, a protocol-relative
+ * "//host", a backslash in the path, a ".." segment (encoded or not).
+ *
+ * headers: refused are names that are not HTTP tokens, CR/LF in a value,
+ * the credentials and framing the connector sets (Authorization, Host,
+ * Content-Length, Cookie), the hop-by-hop headers the HTTP client manages
+ * (Connection, Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade) and
+ * Proxy-* (there is no proxy to address; they carry credentials). Names
+ * compare without case. Non-2xx answers are outputs (status_code), not
+ * failures, as in Okta's card. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,13 +45,20 @@ static const wfc_field inputs[] = {
      .type = WFC_TYPE_STRING,
      .flags = WFC_FIELD_REQUIRED,
      .description = "Path under the Graph base, e.g. /me/mailFolders "
-                    "(a query may follow '?').",
+                    "(a query may follow '?', and may hold URLs as data); "
+                    "an absolute URL only on the Graph base. Spaces, '#' "
+                    "and non-ASCII are encoded for you; CR/LF, control "
+                    "characters, backslashes in the path and '..' "
+                    "segments are refused.",
      .min = 1,
      .max = 8192},
     {.name = "headers",
      .type = WFC_TYPE_MAP,
-     .description = "Extra request headers (Authorization is set by the "
-                    "connection and cannot be given).",
+     .description = "Extra request headers. Refused: Authorization, "
+                    "Cookie, Host and Content-Length (the connector sets "
+                    "them), the hop-by-hop Connection, Keep-Alive, "
+                    "Transfer-Encoding, TE, Trailer and Upgrade, and "
+                    "Proxy-*.",
      .items = &(const wfc_field){.type = WFC_TYPE_STRING}},
     {.name = "query",
      .type = WFC_TYPE_MAP,
@@ -110,6 +131,27 @@ static int is_tchar(int c) {
   return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
+/* Headers a flow cannot give, and why (names compare without case). */
+static const struct {
+  const char *name, *why;
+} refused_headers[] = {
+    {"Authorization",
+     "Authorization is set by the connection and cannot be overridden"},
+    {"Cookie", "Cookie carries credentials; Graph is called with the "
+               "connection's token only"},
+    {"Host", "Host is set by the connector from the Graph base URL"},
+    {"Content-Length", "Content-Length is set by the connector from the body"},
+    {"Transfer-Encoding", "Transfer-Encoding is a hop-by-hop header that the "
+                          "HTTP client manages"},
+    {"Connection",
+     "Connection is a hop-by-hop header that the HTTP client manages"},
+    {"Keep-Alive",
+     "Keep-Alive is a hop-by-hop header that the HTTP client manages"},
+    {"Upgrade", "Upgrade is a hop-by-hop header that the HTTP client manages"},
+    {"TE", "TE is a hop-by-hop header that the HTTP client manages"},
+    {"Trailer", "Trailer is a hop-by-hop header that the HTTP client manages"},
+};
+
 /* Why the header is refused, or NULL. */
 static const char *header_problem(const char *name, const char *value) {
   if (*name == '\0')
@@ -122,40 +164,108 @@ static const char *header_problem(const char *name, const char *value) {
     return "header value must be a string";
   if (strpbrk(value, "\r\n") != NULL)
     return "CR or LF in a header value";
-  if (strcasecmp(name, "Authorization") == 0)
-    return "Authorization is set by the connection and cannot be overridden";
-  if (strcasecmp(name, "Host") == 0 || strcasecmp(name, "Content-Length") == 0)
-    return "set by the connector";
+  for (size_t i = 0; i < sizeof refused_headers / sizeof *refused_headers; i++)
+    if (strcasecmp(name, refused_headers[i].name) == 0)
+      return refused_headers[i].why;
+  if (strncasecmp(name, "Proxy-", 6) == 0)
+    return "Proxy-* headers are for a proxy, which this request does not "
+           "address, and may carry credentials";
   return NULL;
 }
 
-/* Why the URL is refused, or NULL. base: the Graph base URL. */
-static const char *url_problem(const char *url, const char *base) {
-  if (strpbrk(url, "\r\n\t ") != NULL)
-    return "whitespace or CR/LF in the URL";
-  if (strchr(url, '\\') != NULL)
-    return "backslash in the URL";
+static int is_hex(char c) {
+  return isxdigit((unsigned char)c) != 0;
+}
+
+/* Bytes kept as they are in the request target; others are encoded. */
+static int url_byte_ok(unsigned char c) {
+  return c > 0x20 && c < 0x7f && strchr("\"#<>\\^`{|}%", c) == NULL;
+}
+
+/* Is url[start..end) a ".." segment, '.' written as itself or %2e? */
+static int dotdot(const char *seg, size_t len) {
+  int dots = 0;
+  for (size_t i = 0; i < len; dots++) {
+    if (seg[i] == '.')
+      i++;
+    else if (len - i >= 3 && seg[i] == '%' && seg[i + 1] == '2' &&
+             (seg[i + 2] == 'e' || seg[i + 2] == 'E'))
+      i += 3;
+    else
+      return 0;
+  }
+  return dots == 2;
+}
+
+/* relative_url as a request path under the Graph base (see the top of the
+ * file). Returns 0 with the path appended to b, or -1 with why (for the
+ * user, naming the byte) in why. base: the Graph base URL. */
+static int url_path(const char *url, const char *base, o365_buf *b, char *why,
+                    size_t whylen) {
+  for (size_t i = 0; url[i] != '\0'; i++) {
+    unsigned char c = (unsigned char)url[i];
+    if (c == '\r' || c == '\n')
+      return snprintf(why, whylen, "CR or LF at byte %zu", i), -1;
+    if (c < 0x20 || c == 0x7f)
+      return snprintf(why, whylen, "a control character at byte %zu", i), -1;
+  }
   if (strncmp(url, "//", 2) == 0)
-    return "a protocol-relative URL names another host; give a path under "
-           "the Graph base";
-  const char *scheme = strstr(url, "://");
-  const char *q = strpbrk(url, "?#");
-  if (scheme != NULL && (q == NULL || scheme < q)) {
+    return snprintf(why, whylen,
+                    "a protocol-relative URL (\"//host\") names another "
+                    "host; give a path under the Graph base such as "
+                    "/me/messages"),
+           -1;
+  const char *rest = url;
+  size_t origin = o365_url_origin_len(url);
+  if (origin > 0) {
+    /* Absolute (a scheme opens it; "://" in the query does not count): on
+     * the Graph base only, any case, and the path from there on. */
     size_t bl = strlen(base);
     if (!o365_url_same_origin(url, base) || strncasecmp(url, base, bl) != 0 ||
-        (url[bl] != '/' && url[bl] != '?' && url[bl] != '\0'))
-      return "absolute URLs must be on the connection's Graph base; give a "
-             "relative URL such as /me/messages";
+        (url[bl] != '/' && url[bl] != '?' && url[bl] != '#' && url[bl] != '\0'))
+      return snprintf(why, whylen,
+                      "an absolute URL must be on the connection's Graph "
+                      "base (%s); give a path such as /me/messages",
+                      base),
+             -1;
+    rest = url + bl;
   }
-  /* ".." or its encodings would climb out of the version path. */
-  const char *end = q ? q : url + strlen(url);
-  for (const char *p = url; p < end; p++) {
-    if ((p == url || p[-1] == '/') &&
-        (strncmp(p, "..", 2) == 0 || strncasecmp(p, "%2e%2e", 6) == 0 ||
-         strncasecmp(p, ".%2e", 4) == 0 || strncasecmp(p, "%2e.", 4) == 0))
-      return "'..' path segments are not allowed";
+  size_t off = (size_t)(rest - url); /* byte offsets name url's bytes */
+  if (rest[0] != '/')
+    o365_buf_put(b, "/");
+  size_t qpos = strcspn(rest, "?");
+  size_t seg = 0;
+  for (size_t i = 0; i <= qpos; i++) {
+    if (i < qpos && rest[i] == '\\')
+      return snprintf(why, whylen,
+                      "a backslash at byte %zu (servers may read it as "
+                      "'/'); write %%5C for a literal one",
+                      off + i),
+             -1;
+    if (i == qpos || rest[i] == '/') {
+      /* libcurl would fold "../" away (leaving the version path), and a
+       * server may decode %2e%2e: neither gets through. */
+      if (dotdot(rest + seg, i - seg))
+        return snprintf(why, whylen,
+                        "a '..' segment at byte %zu would leave the Graph "
+                        "version path",
+                        off + seg),
+               -1;
+      seg = i + 1;
+    }
   }
-  return NULL;
+  static const char hex[] = "0123456789ABCDEF";
+  for (size_t i = 0; rest[i] != '\0'; i++) {
+    unsigned char c = (unsigned char)rest[i];
+    if (url_byte_ok(c) ||
+        (c == '%' && is_hex(rest[i + 1]) && is_hex(rest[i + 2]))) {
+      o365_buf_putn(b, rest + i, 1);
+    } else {
+      char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+      o365_buf_putn(b, esc, 3);
+    }
+  }
+  return 0;
 }
 
 static struct json_object *headers_out(const o365_graph_res *res) {
@@ -259,13 +369,19 @@ static int invoke(wfc_call *call) {
   o365_config_clear(&cfg);
   if (rc != 0)
     return refuse(call, "connection", "no Graph base URL");
-  const char *why = url_problem(url, base);
-  if (why != NULL)
+  o365_buf path;
+  char why[400];
+  o365_buf_init(&path);
+  if (url_path(url, base, &path, why, sizeof why) != 0) {
+    o365_buf_free(&path);
     return refuse(call, "relative_url", why);
+  }
 
   job *j = calloc(1, sizeof *j);
-  if (j == NULL)
+  if (j == NULL) {
+    o365_buf_free(&path);
     return WFC_ENOMEM;
+  }
   j->call = call;
   struct json_object *hdrs = NULL, *query = NULL, *body = NULL, *v = NULL;
   json_object_object_get_ex(in, "headers", &hdrs);
@@ -274,6 +390,7 @@ static int invoke(wfc_call *call) {
   size_t nh = hdrs ? (size_t)json_object_object_length(hdrs) : 0;
   j->headers = calloc(nh + 1, sizeof *j->headers);
   if (j->headers == NULL) {
+    o365_buf_free(&path);
     job_free(j);
     return WFC_ENOMEM;
   }
@@ -288,6 +405,7 @@ static int invoke(wfc_call *call) {
         char field[300];
         snprintf(field, sizeof field, "headers.%s",
                  strpbrk(hn, "\r\n") ? "(invalid name)" : hn);
+        o365_buf_free(&path);
         job_free(j);
         return refuse(call, field, hp);
       }
@@ -296,17 +414,13 @@ static int invoke(wfc_call *call) {
       o365_buf_printf(&h, "%s: %s", hn, val);
       j->headers[k++] = o365_buf_take(&h);
       if (j->headers[k - 1] == NULL) {
+        o365_buf_free(&path);
         job_free(j);
         return WFC_ENOMEM;
       }
     }
   }
 
-  o365_buf path;
-  o365_buf_init(&path);
-  if (strstr(url, "://") == NULL && url[0] != '/')
-    o365_buf_put(&path, "/");
-  o365_buf_put(&path, url);
   if (query != NULL) {
     json_object_object_foreach(query, qn, qv) {
       if (json_object_is_type(qv, json_type_object) ||
@@ -347,6 +461,12 @@ static int invoke(wfc_call *call) {
   if (rc == WFC_EHEADER) {
     job_free(j);
     return refuse(call, "headers", "CR or LF in a header");
+  }
+  if (rc == WFC_EINVAL) {
+    /* url_path() leaves the Graph layer nothing to refuse: kept so that a
+     * refusal there can never reach the user as a bare code. */
+    job_free(j);
+    return refuse(call, "relative_url", "not a path the Graph layer accepts");
   }
   if (rc != 0)
     job_free(j);

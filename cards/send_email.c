@@ -6,19 +6,31 @@
  * No duplicate send: with an idempotency_key the message carries a
  * Message-ID derived from the key and the mailbox (internetMessageId
  * "<wfc-<sha256 hex>@wfc.idempotency>"), and the card first asks the
- * mailbox for a sent message with that id (GET {mb}/messages?$filter=
- * internetMessageId eq '...'): found, it answers deduplicated without
- * sending. The state lives in the mailbox itself, so a retry from another
- * host, after a crash, or after a lost 202 (the request executed, the
- * answer reset) finds it; the host's store is not involved (the host API
- * exposes none to plugins). It needs the sent copy: save_to_sent_items
- * false with a key is refused.
+ * mailbox for a sent message with that id (sent.h, o365_sent_find): found,
+ * it answers deduplicated without sending. The state lives in the mailbox
+ * itself, so a retry from another host or after a crash finds it; the
+ * host's store is not involved (the host API exposes none to plugins). It
+ * needs the sent copy: save_to_sent_items false with a key is refused.
+ *
+ * A lost answer (the send request was sent, then the connection broke or
+ * timed out, or a gateway answered 502/504: graph.h's outcome_unknown; the
+ * HTTP engine never sends a POST twice) is settled here, in the same run
+ * (o365_sent_settle): with a key the card looks for the copy again for up
+ * to O365MAIL_SEND_CONFIRM_MS (15 s), since Graph files it a moment after
+ * accepting the send. Found: reported as sent (not deduplicated: this run
+ * sent it). Not found: the run fails with the outcome unknown and says so;
+ * it does not send again, because an absent copy is no proof that Graph did
+ * not take the message (it may file it later), and a second send would
+ * then be a duplicate; a rerun with the key looks first and sends only if
+ * the copy is still absent. Without a key the outcome stays unknown, and
+ * the error says to look in Sent Items (or to use a key).
  *
  * Concurrent runs with the same key in one process (plugin/flight.h): the
  * first one checks and sends, the others wait for it and report its
  * outcome as deduplicated, or, when it failed, make their own attempt in
- * turn. Not covered: two processes or hosts racing within the lookup
- * window (both may check before either has sent). */
+ * turn (which checks first, like any rerun). Not covered: two processes or
+ * hosts racing within the lookup window (both may check before either has
+ * sent). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +40,8 @@
 
 #include "entry.h"
 #include "flight.h"
-#include "folders.h"
 #include "message.h"
+#include "sent.h"
 
 static const wfc_field inputs[] = {
     {O365_FIELD_MAILBOX},
@@ -44,9 +56,12 @@ static const wfc_field inputs[] = {
          "Any unique string for this send (e.g. the flow run and step): a "
          "retried run with the same key does not send the message again, "
          "and runs with the same key at the same time on one host send it "
-         "once (the others wait and report it as deduplicated). Limit: runs "
-         "on two different hosts or processes at the same moment can both "
-         "send, as each checks the mailbox before the other has sent.",
+         "once (the others wait and report it as deduplicated). When the "
+         "answer to the send is lost, the run looks for the message in the "
+         "mailbox and reports it sent, or fails saying the outcome is "
+         "unknown; it never sends it twice. Limit: runs on two different "
+         "hosts or processes at the same moment can both send, as each "
+         "checks the mailbox before the other has sent.",
      .min = 1,
      .max = 200},
     {0}};
@@ -87,8 +102,27 @@ static void job_done(job *j, struct json_object *out) {
   json_object_put(out);
 }
 
+/* The send's outcome is unknown: settled by the key's marker (sent.h),
+ * which completes the call and ends the run. out (borrowed): the output so
+ * far, or NULL. */
+static void settle(job *j, const o365_graph_res *res, struct json_object *out) {
+  o365_sent_settle(j->call, j->imid[0] ? j->imid : NULL, res,
+                   "sending the message failed", out, on_composed, j);
+}
+
+static void on_compose_unknown(void *arg, wfc_call *call,
+                               const o365_graph_res *res,
+                               struct json_object *out) {
+  (void)call;
+  settle(arg, res, out);
+}
+
 static void on_sent(void *arg, const o365_graph_res *res) {
   job *j = arg;
+  if (res->error != 0 && res->outcome_unknown) {
+    settle(j, res, NULL);
+    return;
+  }
   if (res->error != 0) {
     o365_msg_fail(j->call, res, "sending the message failed");
     job_end(j, NULL);
@@ -116,6 +150,7 @@ static int send(job *j) {
                       .send = 1,
                       .what = "sending the message failed",
                       .on_end = on_composed,
+                      .on_unknown = on_compose_unknown,
                       .end_arg = j};
     int rc = o365_msg_compose(j->call, &c);
     if (rc != 0)
@@ -140,21 +175,16 @@ static int send(job *j) {
   return rc;
 }
 
-static void on_checked(void *arg, const o365_graph_res *res) {
+static void on_checked(void *arg, const o365_graph_res *failed,
+                       struct json_object *m) {
   job *j = arg;
-  if (res->error != 0) {
-    o365_msg_fail(j->call, res,
+  if (failed != NULL) {
+    o365_msg_fail(j->call, failed,
                   "checking the mailbox for an earlier send failed");
     job_end(j, NULL);
     return;
   }
-  struct json_object *value = NULL;
-  json_object_object_get_ex(res->json, "value", &value);
-  for (size_t i = 0; i < json_object_array_length(value); i++) {
-    struct json_object *m = json_object_array_get_idx(value, i), *d = NULL;
-    if (json_object_object_get_ex(m, "isDraft", &d) &&
-        json_object_get_boolean(d))
-      continue; /* an interrupted earlier run's draft: never sent */
+  if (m != NULL) {
     struct json_object *out = json_object_new_object();
     json_object_object_add(out, "sent", json_object_new_boolean(1));
     json_object_object_add(out, "deduplicated", json_object_new_boolean(1));
@@ -175,25 +205,11 @@ static void on_checked(void *arg, const o365_graph_res *res) {
   }
 }
 
-/* A keyed run's attempt (the flight's start): the lookup, then on_checked.
- * Owns arg. */
+/* A keyed run's attempt (the flight's start): one look-up, then
+ * on_checked. Owns arg. */
 static int check_then_send(wfc_call *call, void *arg) {
   job *j = arg;
-  o365_buf path, filter;
-  o365_buf_init(&path);
-  o365_buf_init(&filter);
-  o365_msg_path(&path, o365_call_mailbox(call), NULL, NULL);
-  o365_buf_put(&filter, "internetMessageId eq ");
-  o365_odata_literal(&filter, j->imid);
-  o365_buf_query(&path, "$filter", filter.data ? filter.data : "");
-  o365_buf_query(&path, "$select", "id,isDraft,subject,webLink");
-  o365_buf_query(&path, "$top", "10");
-  o365_graph_opts o = {.path = path.data, .headers = o365_msg_prefer_immutable};
-  int rc = path.oom || filter.oom
-               ? WFC_ENOMEM
-               : o365_graph_send(call, &o, on_checked, j, NULL);
-  o365_buf_free(&path);
-  o365_buf_free(&filter);
+  int rc = o365_sent_find(call, j->imid, 0, on_checked, j);
   if (rc != 0)
     job_free(j);
   return rc;

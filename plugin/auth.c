@@ -163,9 +163,9 @@ static void complete_cancel(void *arg) {
 
 /* Completes with a non-connected state and its remedy. */
 static void finish_state(wfc_call *call, o365_state s, const o365_aad_err *e,
-                         const char *admin_url) {
+                         const char *admin_url, const char *authority) {
   struct json_object *out = json_object_new_object();
-  char *remedy = o365_remedy(s, e, admin_url);
+  char *remedy = o365_remedy(s, e, admin_url, authority);
   o365_json_add_str(out, "state", o365_state_name(s));
   o365_json_add_str(out, "remedy", remedy);
   struct json_object *detail = json_object_new_object();
@@ -242,6 +242,8 @@ static void code_redeemed(void *arg, const o365_token_res *res) {
   wfc_call *call = ctx->call;
   ctx->http = NULL;
   if (res->error != 0) {
+    char authority[sizeof ctx->cfg.authority];
+    memcpy(authority, ctx->cfg.authority, sizeof authority);
     o365_api->call_on_cancel(call, NULL, NULL);
     complete_free(ctx);
     if (res->error == WFC_ECANCELED) {
@@ -252,10 +254,10 @@ static void code_redeemed(void *arg, const o365_token_res *res) {
       /* Consent problems can also surface here (AADSTS65001...). */
       o365_state s = o365_authorize_outcome(&res->aad);
       if (s != O365_ERROR && s != O365_DENIED) {
-        finish_state(call, s, &res->aad, NULL);
+        finish_state(call, s, &res->aad, NULL, authority);
         return;
       }
-      finish_state(call, O365_ERROR, &res->aad, NULL);
+      finish_state(call, O365_ERROR, &res->aad, NULL, authority);
       return;
     }
     o365_api->call_fail(call, res->error, NULL,
@@ -320,7 +322,7 @@ int o365_conn_authorize_complete(wfc_call *call) {
           &ctx->cfg, redirect ? redirect : "http://localhost", NULL);
     o365_api->log(2, "o365mail: authorization ended in %s (AADSTS%ld)",
                   o365_state_name(s), e.aadsts);
-    finish_state(call, s, &e, admin_url);
+    finish_state(call, s, &e, admin_url, ctx->cfg.authority);
     free(admin_url);
     complete_free(ctx);
     return 0;
@@ -339,7 +341,7 @@ int o365_conn_authorize_complete(wfc_call *call) {
                "admin consent was granted for tenant %s; authorize the "
                "connection again to sign in",
                ac.tenant);
-      finish_state(call, O365_ERROR, &e, NULL);
+      finish_state(call, O365_ERROR, &e, NULL, ctx->cfg.authority);
     } else {
       o365_api->call_fail(call, WFC_EPROTO, NULL,
                           "The redirect carries neither a code nor an error.");

@@ -12,6 +12,7 @@
 
 #include <wfc/plugin.h>
 
+#include "graph.h"
 #include "util.h"
 
 const o365_cloud o365_clouds[3] = {
@@ -30,6 +31,19 @@ const o365_app o365_apps[2] = {
     {"production", "Office 365 Mail (Production)",
      "O365MAIL_PRODUCTION_CLIENT_ID", "O365MAIL_PRODUCTION_CLIENT_SECRET"},
 };
+
+const char *o365_authority_name(const char *authority, char *buf, size_t len) {
+  if (authority == NULL)
+    return "Microsoft";
+  for (size_t i = 0; i < sizeof o365_clouds / sizeof *o365_clouds; i++)
+    if (o365_url_same_origin(authority, o365_clouds[i].authority))
+      return "Microsoft";
+  const char *host = strstr(authority, "://");
+  host = host != NULL ? host + 3 : authority;
+  snprintf(buf, len, "The identity provider at %.*s", (int)strcspn(host, "/?#"),
+           host);
+  return buf;
+}
 
 const o365_cloud *o365_cloud_find(const char *id) {
   for (size_t i = 0; i < sizeof o365_clouds / sizeof o365_clouds[0]; i++)

@@ -9,7 +9,9 @@
  * O365MAIL_{PREVIEW,PRODUCTION}_CLIENT_ID / _CLIENT_SECRET. Nothing secret
  * is compiled in. O365MAIL_EXTRA_SCOPES adds delegated permissions to the
  * ones asked for (e.g. MailboxSettings.ReadWrite, which Set Automatic
- * Replies needs and the default scopes leave out). */
+ * Replies needs and the default scopes leave out). O365MAIL_SEND_CONFIRM_MS
+ * is how long a keyed send whose answer was lost looks for its copy
+ * (plugin/sent.h). */
 #ifndef O365_CONFIG_H
 #define O365_CONFIG_H
 
@@ -64,6 +66,12 @@ int o365_config_load(struct json_object *params, o365_config *cfg, char *err,
 int o365_config_endpoints(struct json_object *params, o365_config *cfg,
                           char *err, size_t errsz);
 void o365_config_clear(o365_config *cfg);
+
+/* Who issues the tokens, in a sentence's first words: "Microsoft" when
+ * authority (a URL; NULL counts as Microsoft's) is the login host of one of
+ * the national clouds, else "The identity provider at HOST[:PORT]" written
+ * into buf. Borrowed from static storage or buf. */
+const char *o365_authority_name(const char *authority, char *buf, size_t len);
 
 /* The scope string for this cloud: bare Graph scopes in the global cloud,
  * resource-qualified ones in national clouds. Transfer (free()). */

@@ -165,7 +165,8 @@ static void put_ids(o365_buf *b, const o365_aad_err *e) {
   o365_buf_put(b, ")");
 }
 
-static void put_reauth(o365_buf *b, const o365_aad_err *e) {
+static void put_reauth(o365_buf *b, const o365_aad_err *e,
+                       const char *authority) {
   long code = e ? e->aadsts : 0;
   switch (code) {
   case 65001:
@@ -200,17 +201,28 @@ static void put_reauth(o365_buf *b, const o365_aad_err *e) {
   default:
     break;
   }
+  char buf[600];
+  const char *who = o365_authority_name(authority, buf, sizeof buf);
   if (code != 0)
     o365_buf_printf(b,
-                    "Microsoft refused to renew the sign-in (AADSTS%ld). "
+                    "%s refused to renew the sign-in (AADSTS%ld). "
                     "Reauthorize this connection.",
-                    code);
+                    who, code);
+  else if (e != NULL && e->error[0] != '\0' && strcmp(who, "Microsoft") != 0)
+    /* No AADSTS code to name: the OAuth error says what happened. */
+    o365_buf_printf(b,
+                    "%s refused to renew the sign-in (%s). Reauthorize this "
+                    "connection.",
+                    who, e->error);
   else
-    o365_buf_put(b, "Microsoft refused to renew the sign-in. Reauthorize this "
-                    "connection.");
+    o365_buf_printf(b,
+                    "%s refused to renew the sign-in. Reauthorize this "
+                    "connection.",
+                    who);
 }
 
-char *o365_remedy(o365_state s, const o365_aad_err *e, const char *admin_url) {
+char *o365_remedy(o365_state s, const o365_aad_err *e, const char *admin_url,
+                  const char *authority) {
   o365_buf b;
   o365_buf_init(&b);
   switch (s) {
@@ -234,7 +246,7 @@ char *o365_remedy(o365_state s, const o365_aad_err *e, const char *admin_url) {
                      "click Accept.");
     break;
   case O365_REAUTHORIZATION_REQUIRED:
-    put_reauth(&b, e);
+    put_reauth(&b, e, authority);
     break;
   case O365_REVOKED:
     o365_buf_put(&b, "This connection was revoked; reauthorize it to use it "

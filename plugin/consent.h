@@ -63,8 +63,11 @@ o365_refresh_class o365_refresh_classify(long status, const o365_aad_err *e);
 
 /* One-line remedy for a state (transfer, free()). admin_url is used for
  * O365_NEEDS_ADMIN_APPROVAL; e (may be NULL) adds the AADSTS code and ids
- * where they help. */
-char *o365_remedy(o365_state s, const o365_aad_err *e, const char *admin_url);
+ * where they help. authority: the connection's authority URL, so that the
+ * words name who refused (Microsoft, or the identity provider at its host:
+ * o365_authority_name); NULL: Microsoft's. */
+char *o365_remedy(o365_state s, const o365_aad_err *e, const char *admin_url,
+                  const char *authority);
 
 /* The tenant-wide admin consent URL:
  * {authority}/{tenant}/v2.0/adminconsent?client_id=&redirect_uri=

@@ -1,6 +1,7 @@
 /* graph.c - see graph.h. */
 #include "graph.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,20 +165,24 @@ void o365_graph_err_parse(struct json_object *body, const char *request_id,
                  sizeof e->client_request_id);
 }
 
-/* Length of "scheme://authority" in url, 0 when it is not absolute. */
-static size_t origin_len(const char *url) {
-  const char *p = strstr(url, "://");
-  if (p == NULL || p == url)
+size_t o365_url_origin_len(const char *url) {
+  size_t i = 0;
+  if (url == NULL || !isalpha((unsigned char)url[0]))
     return 0;
-  p += 3;
-  return (size_t)(p - url) + strcspn(p, "/?#");
+  while (isalnum((unsigned char)url[i]) || url[i] == '+' || url[i] == '-' ||
+         url[i] == '.')
+    i++;
+  if (strncmp(url + i, "://", 3) != 0)
+    return 0;
+  i += 3;
+  return i + strcspn(url + i, "/?#");
 }
 
 int o365_url_same_origin(const char *a, const char *b) {
   if (a == NULL || b == NULL)
     return 0;
-  size_t la = origin_len(a);
-  size_t lb = origin_len(b);
+  size_t la = o365_url_origin_len(a);
+  size_t lb = o365_url_origin_len(b);
   return la > 0 && la == lb && strncasecmp(a, b, la) == 0;
 }
 
@@ -840,8 +845,7 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
       goto fail;
     }
   }
-  if (strncmp(o->path, "https://", 8) == 0 ||
-      strncmp(o->path, "http://", 7) == 0) {
+  if (o365_url_origin_len(o->path) > 0) {
     if (!o365_url_same_origin(o->path, base)) {
       rc = WFC_EINVAL;
       goto fail;
@@ -948,20 +952,24 @@ struct json_object *o365_graph_detail(const o365_graph_res *res) {
   return d;
 }
 
-void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
-                     const char *what) {
+void o365_graph_fail_hint(wfc_call *call, const o365_graph_res *res,
+                          const char *what, const char *hint) {
   struct json_object *d = o365_graph_detail(res);
   if (res->retry_after_ms >= 0)
     json_object_object_add(d, "retry_after_ms",
                            json_object_new_int64(res->retry_after_ms));
   /* Said in words as well as in the detail: a flow author must not read
-   * "failed" as "nothing happened" when a send may have gone out. */
-  const char *unknown = "";
+   * "failed" as "nothing happened" when a send may have gone out. What to
+   * do about it depends on the card (only some take an idempotency key):
+   * the generic advice names none. */
+  char unknown[600] = "";
   if (res->outcome_unknown) {
     o365_json_add_str(d, "outcome", "unknown");
-    unknown = " (the outcome is unknown: Microsoft may have carried out the "
-              "request, so it was not repeated; a card run with an "
-              "idempotency key can be run again safely)";
+    snprintf(unknown, sizeof unknown, " (the outcome is unknown: %s)",
+             hint != NULL ? hint
+                          : "Microsoft may have carried out the request, so "
+                            "it was not repeated; check whether it took "
+                            "effect before running the card again");
   }
   int code = res->error ? res->error : WFC_EREMOTE;
   const char *msg = res->message ? res->message : code_message(code);
@@ -972,6 +980,11 @@ void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
                         msg, unknown);
   else
     o365_api->call_fail(call, code, d, "%s: %s%s", what, msg, unknown);
+}
+
+void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
+                     const char *what) {
+  o365_graph_fail_hint(call, res, what, NULL);
 }
 
 /* ---- Paging ----------------------------------------------------------------

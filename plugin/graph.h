@@ -126,10 +126,15 @@ void o365_graph_cancel(o365_graph_req *r);
 struct json_object *o365_graph_detail(const o365_graph_res *res);
 
 /* Completes call with res's error: code from o365_graph_status_error,
- * detail o365_graph_detail(res) [+ "retry_after_ms"], message
- * "<what>: <Graph code>: <Graph message>". */
+ * detail o365_graph_detail(res) [+ "retry_after_ms"] [+ "outcome":
+ * "unknown"], message "<what>: <Graph code>: <Graph message>", followed
+ * for an unknown outcome by " (the outcome is unknown: <advice>)": advice
+ * that fits every card (check before running it again); a card that has
+ * better advice (an idempotency key) gives it with o365_graph_fail_hint. */
 void o365_graph_fail(wfc_call *call, const o365_graph_res *res,
                      const char *what);
+void o365_graph_fail_hint(wfc_call *call, const o365_graph_res *res,
+                          const char *what, const char *hint);
 
 /* Paging: fetches o->path, then follows @odata.nextLink (same origin
  * only; a link elsewhere ends with WFC_EPROTO) while on_page returns
@@ -171,6 +176,11 @@ int o365_graph_status_error(long status);
 void o365_graph_err_parse(struct json_object *body, const char *request_id,
                           const char *client_request_id, o365_graph_err *e);
 
+/* Length of "scheme://authority" at the start of url (the scheme as RFC
+ * 3986 spells it, any case), 0 when url is not absolute: "://" inside a
+ * query value ("/me/messages?$filter=webLink eq 'https://...'") does not
+ * make a path absolute. */
+size_t o365_url_origin_len(const char *url);
 /* Do two absolute URLs share scheme, host and port (case-insensitive)? */
 int o365_url_same_origin(const char *a, const char *b);
 

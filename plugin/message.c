@@ -441,6 +441,8 @@ typedef struct compose_job {
   char *id;                /* the draft's */
   int ok;                  /* completed with out */
   void (*on_end)(void *arg, wfc_call *call, struct json_object *out);
+  void (*on_unknown)(void *arg, wfc_call *call, const o365_graph_res *res,
+                     struct json_object *out);
   void *end_arg;
 } compose_job;
 
@@ -483,6 +485,15 @@ static void compose_finish(compose_job *j, int sent) {
 
 static void on_draft_sent(void *arg, const o365_graph_res *res) {
   compose_job *j = arg;
+  if (res->error != 0 && res->outcome_unknown && j->on_unknown != NULL) {
+    /* A lost answer (the connection broke after the request, 502/504)
+     * may hide a send that happened: the card settles it (it owns the
+     * completion from here). */
+    j->on_end = NULL;
+    j->on_unknown(j->end_arg, j->call, res, j->out);
+    compose_free(j);
+    return;
+  }
   if (res->error != 0) {
     /* A lost answer (outcome_unknown) may hide a send that happened, so
      * the error is reported as it is and the flow decides (Send Email's
@@ -570,6 +581,7 @@ int o365_msg_compose(wfc_call *call, const o365_compose *c) {
   j->files = c->files ? json_object_get(c->files) : NULL;
   j->out = json_object_new_object();
   j->on_end = c->on_end;
+  j->on_unknown = c->on_unknown;
   j->end_arg = c->end_arg;
   o365_buf path;
   o365_buf_init(&path);

@@ -191,6 +191,14 @@ typedef struct o365_compose {
    * success, NULL on failure. */
   void (*on_end)(void *arg, wfc_call *call, struct json_object *out);
   void *end_arg;
+  /* Optional: the final send's outcome is unknown (res->outcome_unknown:
+   * Graph may have sent it; it was not repeated). Called with end_arg
+   * instead of failing the call: it must complete the call itself (Send
+   * Email: o365_sent_settle), and on_end is not run. out (borrowed) is the
+   * output built so far (id, internet_message_id, attachments, ...). NULL:
+   * the call fails with the outcome unknown. */
+  void (*on_unknown)(void *arg, wfc_call *call, const o365_graph_res *res,
+                     struct json_object *out);
 } o365_compose;
 int o365_msg_compose(wfc_call *call, const o365_compose *c);
 

@@ -258,6 +258,7 @@ typedef struct refresh_ctx {
   wfc_http *http;
   struct json_object *old; /* borrowed from the call's input */
   int scoped;              /* the request named the scopes */
+  char authority[512];     /* whose refusal a remedy names */
 } refresh_ctx;
 
 static int refresh_send(refresh_ctx *ctx);
@@ -329,6 +330,8 @@ static void refresh_done(void *arg, const o365_token_res *res) {
     o365_api->call_done(call, out);
     return;
   }
+  char authority[sizeof ctx->authority];
+  memcpy(authority, ctx->authority, sizeof authority);
   free(ctx);
   if (res->error == WFC_ECANCELED) {
     o365_api->call_fail(call, WFC_ECANCELED, NULL, "refresh canceled");
@@ -340,7 +343,8 @@ static void refresh_done(void *arg, const o365_token_res *res) {
       : res->error == WFC_EPROTO && !res->garbled ? O365_REFRESH_FATAL
                                                   : O365_REFRESH_RETRY;
   if (cls == O365_REFRESH_REAUTH) {
-    char *remedy = o365_remedy(O365_REAUTHORIZATION_REQUIRED, &res->aad, NULL);
+    char *remedy =
+        o365_remedy(O365_REAUTHORIZATION_REQUIRED, &res->aad, NULL, authority);
     o365_json_add_str(detail, "state", "reauthorization_required");
     o365_json_add_str(detail, "remedy", remedy);
     o365_api->call_fail(call, WFC_EREAUTH, detail, "%s",
@@ -387,11 +391,14 @@ int o365_conn_refresh(wfc_call *call) {
                         "this connection.");
     return 0;
   }
-  o365_config_clear(&cfg);
   o365_api->secret(rt);
   refresh_ctx *ctx = calloc(1, sizeof *ctx);
-  if (ctx == NULL)
+  if (ctx == NULL) {
+    o365_config_clear(&cfg);
     return WFC_ENOMEM;
+  }
+  snprintf(ctx->authority, sizeof ctx->authority, "%s", cfg.authority);
+  o365_config_clear(&cfg);
   ctx->call = call;
   ctx->old = creds;
   ctx->scoped = 1;

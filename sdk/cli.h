@@ -74,9 +74,11 @@ int wfc__cli_connmgr_open(wfc__cli_host *h, const char *store,
 /* Closes the manager, then the host. */
 void wfc__cli_connmgr_close(wfc__cli_host *h, struct wfc_connmgr *m);
 
-/* A card input from --input: JSON text, or @file (@- for stdin). Transfer;
- * NULL when it is not a JSON object (the error printed). */
-struct json_object *wfc__cli_read_input(const char *arg);
+/* A card input from --input: JSON text, or @file (@- for stdin), parsed by
+ * the SDK's parser (json.h: strings must be text); root ("input", or NULL
+ * for a flow file) heads the paths in its messages. Transfer; NULL when it
+ * is not a JSON object (the error printed, naming the field and byte). */
+struct json_object *wfc__cli_read_input(const char *arg, const char *root);
 /* After a call on connection conn failed with status: when the status is
  * about the connection (WFC_EREAUTH, WFC_ECONSENT, WFC_EAUTH), one line
  * with its state and remedy on stderr; for WFC_EKEY, wfc__cli_tampered. */

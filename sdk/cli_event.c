@@ -215,7 +215,7 @@ static int watch_cmd(int argc, char **argv) {
       }
       break;
     case 'i': {
-      json_object *v = wfc__cli_read_input(optarg);
+      json_object *v = wfc__cli_read_input(optarg, "input");
       if (v == NULL) {
         json_object_put(in);
         return WFC_CLI_USAGE;

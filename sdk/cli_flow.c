@@ -154,6 +154,10 @@ static json_object *expand(json_object *v, json_object *ctx, const char *where,
   const char *s = json_object_get_string(v);
   size_t slen = strlen(s);
   char path[512], why[128];
+  /* A NUL in the text: passed on whole, for the card's validation to
+   * refuse with its field and byte (read as a C string, it would be cut). */
+  if (slen != (size_t)json_object_get_string_len(v))
+    return json_object_get(v);
   const char *open = strstr(s, "{{");
   /* Exactly one reference: the value itself, with its type. */
   if (open == s && slen > 4 && strcmp(s + slen - 2, "}}") == 0 &&
@@ -185,11 +189,16 @@ static json_object *expand(json_object *v, json_object *ctx, const char *where,
       free(out);
       return NULL;
     }
-    const char *t =
-        json_object_is_type(r, json_type_string)
-            ? json_object_get_string(r)
-            : json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN);
-    size_t need = n + (size_t)(open - p) + strlen(t) + strlen(close) + 1;
+    /* By length: a NUL in the value stays, and validation refuses it. */
+    size_t tlen;
+    const char *t;
+    if (json_object_is_type(r, json_type_string)) {
+      t = json_object_get_string(r);
+      tlen = (size_t)json_object_get_string_len(r);
+    } else {
+      t = json_object_to_json_string_length(r, JSON_C_TO_STRING_PLAIN, &tlen);
+    }
+    size_t need = n + (size_t)(open - p) + tlen + strlen(close) + 1;
     if (need > cap) {
       char *bigger = realloc(out, cap = need * 2);
       if (bigger == NULL) {
@@ -201,8 +210,8 @@ static json_object *expand(json_object *v, json_object *ctx, const char *where,
     }
     memcpy(out + n, p, (size_t)(open - p));
     n += (size_t)(open - p);
-    memcpy(out + n, t, strlen(t));
-    n += strlen(t);
+    memcpy(out + n, t, tlen);
+    n += tlen;
     p = close + 2;
   }
   if (out == NULL) {
@@ -210,7 +219,7 @@ static json_object *expand(json_object *v, json_object *ctx, const char *where,
     return NULL;
   }
   snprintf(out + n, cap - n, "%s", p);
-  json_object *r = json_object_new_string(out);
+  json_object *r = json_object_new_string_len(out, (int)(n + strlen(p)));
   free(out);
   return r;
 }
@@ -535,7 +544,7 @@ static int run_cmd(int argc, char **argv) {
     return wfc__cli_usage(usage, "flow run: expected one FILE");
   char at[4096];
   snprintf(at, sizeof at, "@%s", argv[optind]);
-  f.doc = wfc__cli_read_input(at);
+  f.doc = wfc__cli_read_input(at, NULL);
   if (f.doc == NULL)
     return WFC_CLI_FAIL;
   char err[512];

@@ -1,15 +1,28 @@
 /* cli_plugin.c - `wfc plugin inspect PATH` and `wfc plugin list`. */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
 static const char usage[] =
-    "  wfc plugin inspect PATH [--manifest FILE] [--json]\n"
-    "  wfc plugin list [--plugin-dir DIR] [--json]\n";
+    "  wfc plugin inspect PATH [--manifest FILE] [--json] [--isolated]\n"
+    "  wfc plugin list [--plugin-dir DIR] [--json]\n"
+    "\n"
+    "Plugins run inside the wfc process: a plugin whose own code crashes\n"
+    "takes the command down with it. --isolated loads and checks PATH in a\n"
+    "child process and reports a crash (the signal) or a hang (60 s) as an\n"
+    "error instead; use it on a plugin you do not trust yet.\n";
+
+/* How long an isolated inspect may take before its child is killed. */
+#define ISOLATED_LIMIT_MS 60000
 
 typedef struct problems {
   json_object *list; /* strings */
@@ -57,13 +70,72 @@ static void print_text(const wfc_plugin *p, const char *mstatus,
   printf("manifest: %s (%s)\n", mstatus, mpath);
 }
 
+static const char *signal_abbrev(int sig) {
+  static const struct {
+    int sig;
+    const char *name;
+  } names[] = {
+      {SIGSEGV, "SIGSEGV"}, {SIGBUS, "SIGBUS"},   {SIGABRT, "SIGABRT"},
+      {SIGILL, "SIGILL"},   {SIGFPE, "SIGFPE"},   {SIGKILL, "SIGKILL"},
+      {SIGTRAP, "SIGTRAP"}, {SIGSYS, "SIGSYS"},   {SIGTERM, "SIGTERM"},
+      {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"}, {SIGPIPE, "SIGPIPE"}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i].sig == sig)
+      return names[i].name;
+  return "signal";
+}
+
+static int inspect_here(const char *path, const char *manifest, int json);
+
+/* Runs the inspection in a child process: a plugin that crashes or hangs
+ * while being loaded ends the child, and the parent says so. */
+static int inspect_isolated(const char *path, const char *manifest, int json) {
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0)
+    return wfc__cli_error("cannot start a child process: %s", strerror(errno));
+  if (pid == 0) {
+    int rc = inspect_here(path, manifest, json);
+    fflush(stdout);
+    fflush(stderr);
+    _exit(rc);
+  }
+  int st = 0, waited_ms = 0;
+  pid_t w;
+  while ((w = waitpid(pid, &st, WNOHANG)) == 0 &&
+         waited_ms < ISOLATED_LIMIT_MS) {
+    struct timespec nap = {0, 10 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    waited_ms += 10;
+  }
+  if (w == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return wfc__cli_error("plugin %s: loading and checking it did not finish "
+                          "within %d s in the child process; it was killed",
+                          path, ISOLATED_LIMIT_MS / 1000);
+  }
+  if (w < 0)
+    return wfc__cli_error("cannot wait for the child process: %s",
+                          strerror(errno));
+  if (WIFSIGNALED(st))
+    return wfc__cli_error(
+        "plugin %s crashed while being loaded and checked in a child process: "
+        "%s (%s). Plugins run inside wfc: loaded by a command, it would take "
+        "that command down.",
+        path, signal_abbrev(WTERMSIG(st)), strsignal(WTERMSIG(st)));
+  return WIFEXITED(st) ? WEXITSTATUS(st) : WFC_CLI_FAIL;
+}
+
 static int inspect(int argc, char **argv) {
   static const struct option opts[] = {
       {"json", no_argument, NULL, 'j'},
       {"manifest", required_argument, NULL, 'm'},
+      {"isolated", no_argument, NULL, 'i'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  int json = 0, c;
+  int json = 0, isolated = 0, c;
   const char *manifest = NULL;
   optind = 0;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -71,6 +143,8 @@ static int inspect(int argc, char **argv) {
       json = 1;
     else if (c == 'm')
       manifest = optarg;
+    else if (c == 'i')
+      isolated = 1;
     else if (c == 'h')
       return fputs(usage, stdout), WFC_CLI_OK;
     else
@@ -79,6 +153,12 @@ static int inspect(int argc, char **argv) {
   if (optind + 1 != argc)
     return wfc__cli_usage(usage, "plugin inspect: expected one PATH");
   const char *path = argv[optind];
+  return isolated ? inspect_isolated(path, manifest, json)
+                  : inspect_here(path, manifest, json);
+}
+
+/* Loads path in this process and prints it (and its manifest check). */
+static int inspect_here(const char *path, const char *manifest, int json) {
 
   wfc__cli_host h;
   if (wfc__cli_host_open(&h) != 0)

@@ -120,7 +120,7 @@ int wfc__cli_card_run(int argc, char **argv) {
   if (optind + 1 != argc)
     return wfc__cli_usage(usage, "card run: expected one CARD");
   const char *card_id = argv[optind];
-  json_object *in = wfc__cli_read_input(input);
+  json_object *in = wfc__cli_read_input(input, "input");
   if (in == NULL)
     return WFC_CLI_FAIL;
   r.conn_name = conn;

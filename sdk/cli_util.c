@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "json.h"
 #include "wfc/connections.h"
 
 int wfc__cli_error(const char *fmt, ...) {
@@ -153,15 +154,17 @@ void wfc__cli_print_schema(FILE *f, const wfc_field *fields, int indent) {
   }
 }
 
-json_object *wfc__cli_read_input(const char *arg) {
+json_object *wfc__cli_read_input(const char *arg, const char *root) {
   char *text = NULL;
+  size_t len = 0;
+  const char *label = arg[0] == '@' ? arg + 1 : "--input";
   if (arg[0] == '@') {
     FILE *f = strcmp(arg + 1, "-") == 0 ? stdin : fopen(arg + 1, "rb");
     if (f == NULL) {
       wfc__cli_error("cannot open input file %s", arg + 1);
       return NULL;
     }
-    size_t cap = 4096, len = 0, n;
+    size_t cap = 4096, n;
     text = malloc(cap);
     while (text != NULL && (n = fread(text + len, 1, cap - len - 1, f)) > 0) {
       len += n;
@@ -182,23 +185,29 @@ json_object *wfc__cli_read_input(const char *arg) {
       wfc__cli_error("out of memory reading %s", arg + 1);
       return NULL;
     }
-    text[len] = '\0';
+    if (strcmp(arg + 1, "-") == 0)
+      label = "standard input";
+  } else {
+    len = strlen(arg);
   }
-  const char *src = text ? text : arg;
-  json_tokener *tok = json_tokener_new();
-  json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-  json_object *v = json_tokener_parse_ex(tok, src, (int)strlen(src));
-  enum json_tokener_error e = json_tokener_get_error(tok);
-  if (e != json_tokener_success || !json_object_is_type(v, json_type_object)) {
-    wfc__cli_error("--input must be a JSON object: %s at byte %zu",
-                   e != json_tokener_success ? json_tokener_error_desc(e)
-                                             : "not an object",
-                   json_tokener_get_parse_end(tok));
-    json_object_put(v);
-    v = NULL;
-  }
-  json_tokener_free(tok);
+  /* The SDK's parser, with its length: a NUL byte in a file, invalid
+   * UTF-8 or a lone surrogate escape are refused with where they are, not
+   * cut short or replaced on the way to the card. */
+  json_object *v = NULL;
+  char err[512];
+  int rc =
+      wfc__json_parse_at(text ? text : arg, len, 0, root, &v, err, sizeof err);
   free(text);
+  if (rc != 0) {
+    wfc__cli_error("%s: %s", label, err);
+    return NULL;
+  }
+  if (!json_object_is_type(v, json_type_object)) {
+    wfc__cli_error("%s must be a JSON object, got %s", label,
+                   wfc__json_type_name(v));
+    json_object_put(v);
+    return NULL;
+  }
   return v;
 }
 

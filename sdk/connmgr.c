@@ -16,6 +16,14 @@
  * SQLite statements on a local file (rotations are fsync'ed, a few ms), and
  * keeping it on the loop makes "persisted before handed out" a plain
  * sequence instead of a cross-thread hand-off.
+ *
+ * Across processes sharing the store, a refresh runs under the
+ * connection's refresh lease (store.h): the single flight of one process
+ * becomes one refresh at a time for every process. A process that finds
+ * the lease held waits (the lease timer polls the store) for either the
+ * rotated credentials, which it then uses without refreshing, or the
+ * lease's release or expiry, after which it takes the lease itself. See
+ * docs/connections-sdk.md, "Across processes".
  */
 #include "connmgr.h"
 
@@ -33,6 +41,7 @@
 #include "clock.h"
 #include "crypto.h"
 #include "json.h"
+#include "lease.h"
 #include "log.h"
 #include "redirect.h"
 #include "store.h"
@@ -73,6 +82,14 @@ typedef struct entry {
    * (refresh, test) reports the cause and not only the code. NULL
    * otherwise. */
   const char *why;
+  /* The store's refresh lease (see the lease timer). */
+  int lease_held;   /* this manager holds it: refreshing, or unsaved */
+  int lease_wait;   /* waiters wait for another holder's refresh */
+  int wait_force;   /* ... and one of them asked for a forced refresh */
+  int64_t due_ms;   /* monotonic: the lease timer's next look at e */
+  int64_t poll_ms;  /* the current interval between polls */
+  int64_t wait_end; /* monotonic: give up waiting then */
+  char other[WFC__LEASE_HOLDER_SIZE]; /* the holder waited for */
 } entry;
 
 typedef enum op_kind {
@@ -130,6 +147,11 @@ struct wfc_connmgr {
   int kick_armed;
   int closing;
   int kick_closing;
+  /* Refresh leases: this manager's holder id (lease.h), and one timer
+   * that polls the entries waiting for another holder and renews the
+   * leases held while their refresh runs. */
+  char holder[WFC__LEASE_HOLDER_SIZE];
+  uv_timer_t lease_timer;
   void (*close_done)(void *arg);
   void *close_arg;
   wfc_connmgr_stats stats;
@@ -450,19 +472,12 @@ static int entry_get(wfc_connmgr *m, const char *name, entry **out,
   return 0;
 }
 
-/* Opens the sealed secrets from the store into memory. force: even if
- * loaded (another process may have rotated them). */
-static int entry_load(entry *e, int force) {
-  if (e->dirty)
-    return 0; /* memory is newer than the store */
-  if (e->sealed != NULL && !force)
-    return 0;
+/* The sealed secrets of e as stored (*out transferred: json_cleanse_put
+ * it). WFC_ENOTFOUND when the connection holds none. */
+static int store_secrets(entry *e, json_object **out) {
   char *text = NULL;
+  *out = NULL;
   int rc = wfc__store_conn_secrets(e->m->st, e->id, &text);
-  if (rc == WFC_ENOTFOUND) {
-    entry_drop_secrets(e);
-    return 0;
-  }
   if (rc != 0)
     return rc;
   json_object *s = NULL;
@@ -472,9 +487,58 @@ static int entry_load(entry *e, int force) {
     json_cleanse_put(s);
     return WFC_EKEY;
   }
+  *out = s;
+  return 0;
+}
+
+/* Opens the sealed secrets from the store into memory. force: even if
+ * loaded (another process may have rotated them). */
+static int entry_load(entry *e, int force) {
+  if (e->dirty)
+    return 0; /* memory is newer than the store */
+  if (e->sealed != NULL && !force)
+    return 0;
+  json_object *s = NULL;
+  int rc = store_secrets(e, &s);
+  if (rc == WFC_ENOTFOUND) {
+    entry_drop_secrets(e);
+    return 0;
+  }
+  if (rc != 0)
+    return rc;
   json_cleanse_put(e->sealed);
   e->sealed = s;
   entry_set_access(e);
+  return 0;
+}
+
+/* Takes the store's credentials when another process rotated them since
+ * e loaded its own (another access token): *rotated = 1. WFC_EREAUTH when
+ * the secrets were wiped meanwhile (revoked). */
+static int adopt_rotated(entry *e, int *rotated) {
+  *rotated = 0;
+  if (e->dirty)
+    return 0; /* memory is newer than the store */
+  json_object *s = NULL;
+  int rc = store_secrets(e, &s);
+  if (rc == WFC_ENOTFOUND)
+    return WFC_EREAUTH;
+  if (rc != 0)
+    return rc;
+  const char *a =
+      wfc__json_str(wfc__json_obj(s, "credentials"), "access_token");
+  int same = a == NULL || e->access == NULL
+                 ? a == e->access
+                 : wfc__ct_equal(a, strlen(a), e->access, strlen(e->access));
+  if (same) {
+    json_cleanse_put(s);
+    return 0;
+  }
+  json_cleanse_put(e->sealed);
+  e->sealed = s;
+  entry_set_access(e);
+  e->rejected = 0;
+  *rotated = 1;
   return 0;
 }
 
@@ -506,19 +570,43 @@ static int entry_fresh(entry *e) {
   return e->expires_ms - wfc__now_ms() > WFC__TOKEN_MARGIN_MS;
 }
 
-/* Writes e->sealed to the store (rotation). */
+/* Writes e->sealed to the store (rotation). Holding the refresh lease,
+ * the same transaction releases it: no other process sees the lease free
+ * while the store still has the spent refresh token. */
 static int entry_persist(entry *e) {
+  wfc_connmgr *m = e->m;
   char *text = wfc__json_dump(e->sealed, false);
   if (text == NULL)
     return WFC_ENOMEM;
-  int rc = wfc__store_conn_update_secrets(e->m->st, e->id, text, e->expires_ms);
+  int released = 0;
+  int rc =
+      e->lease_held
+          ? wfc__store_conn_rotate(m->st, e->id, text, e->expires_ms, m->holder,
+                                   &released)
+          : wfc__store_conn_update_secrets(m->st, e->id, text, e->expires_ms);
   wfc__secret_free(text);
+  if (rc == WFC_EREAUTH) {
+    /* Revoked by another process during the refresh: the lease is
+     * released, the new tokens are dropped. */
+    wfc__log(WFC_LOG_INFO, "connection %s: %s", e->nickname,
+             wfc__store_last_error());
+    e->lease_held = 0;
+    entry_drop_secrets(e);
+    snprintf(e->state, sizeof e->state, "%s", WFC_CONN_REVOKED);
+    return rc;
+  }
   if (rc != 0) {
     wfc__log(WFC_LOG_ERROR,
              "connection %s: cannot save rotated credentials: %s", e->id,
              wfc__store_last_error());
     return rc;
   }
+  if (e->lease_held && !released)
+    wfc__log(WFC_LOG_WARN,
+             "connection %s: the refresh lease had expired and was taken "
+             "over before the rotated credentials were saved",
+             e->nickname);
+  e->lease_held = 0;
   e->dirty = 0;
   return 0;
 }
@@ -565,18 +653,236 @@ static int entry_start_refresh(entry *e) {
     return rc;
   e->refreshing = 1;
   m->stats.refreshes++;
+  wfc__log(WFC_LOG_INFO, "connection %s: refreshing its access token",
+           e->nickname);
   return 0;
+}
+
+/* ---- refresh leases: one refresh at a time across processes ------------
+ */
+
+static void lease_timer_arm(wfc_connmgr *m);
+
+static void lease_release(entry *e) {
+  if (!e->lease_held)
+    return;
+  e->lease_held = 0;
+  int rc = wfc__store_lease_release(e->m->st, e->id, e->m->holder);
+  if (rc != 0 && rc != WFC_ENOTFOUND)
+    wfc__log(WFC_LOG_WARN,
+             "connection %s: cannot release the refresh lease (it expires "
+             "by itself): %s",
+             e->nickname, wfc__store_last_error());
+}
+
+/* 1 when cur (a lease row) keeps e waiting: another live holder's, not
+ * expired. */
+static int lease_busy(entry *e, const wfc__lease *cur) {
+  return strcmp(cur->holder, e->m->holder) != 0 &&
+         cur->expires_at > wfc__now_ms() &&
+         !wfc__lease_holder_gone(cur->holder);
+}
+
+enum { LEASE_WAIT, LEASE_REFRESHING, LEASE_ADOPTED };
+
+/* One attempt at a token for e's waiters, across processes: take the
+ * credentials another process rotated since e loaded its own, or else the
+ * lease and start the refresh, or else (a live holder has the lease) wait.
+ * force: rotated credentials are enough (the caller loaded e's at the
+ * request, so a rotation since is a refresh since); otherwise they must
+ * be fresh. *step says which; a non-zero return is a failure for the
+ * waiters, with no lease held. */
+static int lease_step(entry *e, int force, int *step) {
+  wfc_connmgr *m = e->m;
+  int rotated = 0;
+  *step = LEASE_WAIT;
+  int rc = adopt_rotated(e, &rotated);
+  if (rc != 0)
+    return rc;
+  if (rotated && (force || entry_fresh(e))) {
+    *step = LEASE_ADOPTED;
+    return 0;
+  }
+  /* Read first, without the write lock: a waiter polls this. */
+  wfc__lease cur;
+  if (wfc__store_lease_get(m->st, e->id, &cur) == 0 && lease_busy(e, &cur))
+    rc = WFC_EBUSY;
+  else
+    rc = wfc__store_lease_take(m->st, e->id, m->holder, WFC__REFRESH_LEASE_MS,
+                               &cur);
+  if (rc == WFC_EBUSY && cur.holder[0] != '\0' &&
+      wfc__lease_holder_gone(cur.holder)) {
+    wfc__log(WFC_LOG_INFO,
+             "connection %s: taking over the refresh lease of %s, a process "
+             "that is gone",
+             e->nickname, cur.holder);
+    (void)wfc__store_lease_release(m->st, e->id, cur.holder);
+    rc = wfc__store_lease_take(m->st, e->id, m->holder, WFC__REFRESH_LEASE_MS,
+                               &cur);
+  }
+  if (rc == WFC_EBUSY && cur.holder[0] != '\0') {
+    if (strcmp(e->other, cur.holder) != 0) {
+      snprintf(e->other, sizeof e->other, "%s", cur.holder);
+      wfc__log(WFC_LOG_INFO,
+               "connection %s: being refreshed by %s; waiting for its result",
+               e->nickname, cur.holder);
+    }
+    return 0;
+  }
+  if (rc != 0) {
+    wfc__log(WFC_LOG_WARN, "connection %s: cannot take the refresh lease: %s",
+             e->nickname, wfc__store_last_error());
+    return rc;
+  }
+  e->lease_held = 1;
+  e->due_ms = wfc__monotonic_ms() + WFC__REFRESH_LEASE_MS / 3;
+  /* Nobody else rotates now: a holder that committed between our read and
+   * our take left its credentials, use them. */
+  rc = adopt_rotated(e, &rotated);
+  if (rc == 0 && rotated && (force || entry_fresh(e))) {
+    lease_release(e);
+    *step = LEASE_ADOPTED;
+    return 0;
+  }
+  if (rc == 0)
+    rc = entry_start_refresh(e);
+  if (rc != 0) {
+    lease_release(e);
+    return rc;
+  }
+  *step = LEASE_REFRESHING;
+  return 0;
+}
+
+/* The waiters of e wait for another holder's refresh: polled by the lease
+ * timer. */
+static void lease_wait_start(entry *e, int force) {
+  int64_t now = wfc__monotonic_ms();
+  e->lease_wait = 1;
+  e->wait_force = force;
+  e->poll_ms = WFC__LEASE_POLL_MIN_MS;
+  e->due_ms = now + e->poll_ms;
+  e->wait_end = now + WFC__REFRESH_WAIT_MAX_MS;
+}
+
+/* The other holder's refresh failed for good (the state it stored), or
+ * the connection was deleted: that is the waiters' result too. */
+static int lease_outcome(entry *e) {
+  wfc__conn_rec r;
+  memset(&r, 0, sizeof r);
+  int rc = wfc__store_conn_get(e->m->st, e->id, &r);
+  if (rc == WFC_ENOTFOUND)
+    return rc;
+  if (rc == 0 && strcmp(r.state, e->state) != 0 &&
+      (strcmp(r.state, WFC_CONN_REAUTHORIZATION_REQUIRED) == 0 ||
+       strcmp(r.state, WFC_CONN_REVOKED) == 0))
+    rc = WFC_EREAUTH;
+  if (r.state[0] != '\0') /* e.g. connected again by the holder's refresh */
+    snprintf(e->state, sizeof e->state, "%s", r.state);
+  wfc__conn_rec_clear(&r);
+  return rc;
+}
+
+/* A look at an entry whose waiters wait for another holder. */
+static void lease_poll(entry *e) {
+  int step = LEASE_WAIT;
+  int rc = lease_outcome(e);
+  if (rc == 0)
+    rc = lease_step(e, e->wait_force, &step);
+  if (rc == 0 && step == LEASE_WAIT) {
+    int64_t now = wfc__monotonic_ms();
+    if (now < e->wait_end) {
+      e->poll_ms = e->poll_ms * 3 / 2;
+      if (e->poll_ms > WFC__LEASE_POLL_MAX_MS)
+        e->poll_ms = WFC__LEASE_POLL_MAX_MS;
+      e->due_ms = now + e->poll_ms;
+      return;
+    }
+    wfc__log(WFC_LOG_WARN,
+             "connection %s: %s has held its refresh for more than %d s; "
+             "giving up",
+             e->nickname, e->other, WFC__REFRESH_WAIT_MAX_MS / 1000);
+    rc = WFC_ETIMEDOUT;
+  }
+  e->lease_wait = 0;
+  e->other[0] = '\0';
+  if (rc == 0 && step == LEASE_REFRESHING)
+    return; /* on_refresh_done completes the waiters */
+  entry_complete(e, rc);
+}
+
+/* A lease this manager holds: renewed while the refresh runs; when saving
+ * the rotated credentials failed, saving is tried again (meanwhile the
+ * lease keeps the others from refreshing with the spent refresh token). */
+static void lease_renew(entry *e) {
+  wfc_connmgr *m = e->m;
+  int64_t now = wfc__monotonic_ms();
+  if (e->dirty && !e->refreshing && entry_persist(e) == 0)
+    return;
+  wfc__lease cur;
+  int rc = wfc__store_lease_take(m->st, e->id, m->holder, WFC__REFRESH_LEASE_MS,
+                                 &cur);
+  if (rc == WFC_EBUSY && cur.holder[0] != '\0') {
+    wfc__log(WFC_LOG_WARN,
+             "connection %s: the refresh lease expired and %s took it over",
+             e->nickname, cur.holder);
+    e->lease_held = 0;
+    return;
+  }
+  if (rc != 0)
+    wfc__log(WFC_LOG_WARN, "connection %s: cannot renew the refresh lease: %s",
+             e->nickname, wfc__store_last_error());
+  e->due_ms = now + (rc != 0 || e->dirty ? 1000 : WFC__REFRESH_LEASE_MS / 3);
+}
+
+static void on_lease_timer(uv_timer_t *t) {
+  wfc_connmgr *m = t->data;
+  int64_t now = wfc__monotonic_ms();
+  /* New entries go to the head: the walk sees each old one once. */
+  for (entry *e = m->entries; e != NULL; e = e->next) {
+    if (e->lease_wait && m->closing) {
+      e->lease_wait = 0;
+      entry_complete(e, WFC_ECANCELED);
+    } else if (e->lease_wait && e->due_ms <= now) {
+      lease_poll(e);
+    } else if (e->lease_held && !e->lease_wait && e->due_ms <= now) {
+      lease_renew(e);
+    }
+  }
+  lease_timer_arm(m);
+  maybe_finish(m);
+}
+
+/* Arms the lease timer for the earliest entry due, or stops it. */
+static void lease_timer_arm(wfc_connmgr *m) {
+  if (m->kick_closing)
+    return;
+  int64_t now = wfc__monotonic_ms(), next = INT64_MAX;
+  for (entry *e = m->entries; e != NULL; e = e->next) {
+    if (e->lease_wait && m->closing)
+      next = now;
+    else if ((e->lease_wait || e->lease_held) && e->due_ms < next)
+      next = e->due_ms;
+  }
+  if (next == INT64_MAX)
+    uv_timer_stop(&m->lease_timer);
+  else
+    uv_timer_start(&m->lease_timer, on_lease_timer,
+                   next > now ? (uint64_t)(next - now) : 0, 0);
 }
 
 /* w wants a token of e. force: refresh even if the token is fresh. On a
  * non-zero return w was not taken (the caller frees it). */
 static int entry_want(entry *e, waiter *w, int force) {
-  if (e->refreshing) { /* single flight: join */
+  if (e->refreshing || e->lease_wait) { /* single flight: join */
+    e->wait_force |= force;
     *e->wtail = w;
     e->wtail = &w->next;
     return 0;
   }
-  int rc = entry_load(e, 0);
+  /* Forced: the store's credentials now, so that only a rotation from
+   * here on stands for the refresh asked for. */
+  int rc = entry_load(e, force);
   if (rc != 0)
     return rc;
   if (entry_creds(e) == NULL)
@@ -587,29 +893,19 @@ static int entry_want(entry *e, waiter *w, int force) {
     ready_push(e->m, w, 0, e->access);
     return 0;
   }
-  /* Another process sharing the store may have rotated the credentials:
-   * take the newest from the store before using the refresh token. */
-  char *before = e->access ? strdup(e->access) : NULL;
-  rc = entry_load(e, 1);
-  if (rc == 0 && entry_creds(e) == NULL)
-    rc = WFC_EREAUTH;
-  int changed = rc == 0 && e->access != NULL &&
-                (before == NULL || strcmp(before, e->access) != 0);
-  wfc__secret_free(before);
+  int step;
+  rc = lease_step(e, force, &step);
   if (rc != 0)
     return rc;
-  if (changed) {
-    e->rejected = 0;
-    if (!force && entry_fresh(e)) {
-      ready_push(e->m, w, 0, e->access);
-      return 0;
-    }
+  if (step == LEASE_ADOPTED) {
+    ready_push(e->m, w, 0, e->access);
+    return 0;
   }
-  rc = entry_start_refresh(e);
-  if (rc != 0)
-    return rc;
+  if (step == LEASE_WAIT)
+    lease_wait_start(e, force);
   *e->wtail = w;
   e->wtail = &w->next;
+  lease_timer_arm(e->m);
   return 0;
 }
 
@@ -654,9 +950,11 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
     entry_set_access(e);
     e->rejected = 0;
     e->dirty = 1;
-    /* Rotation: on disk before anybody uses the new tokens. */
-    if (entry_persist(e) != 0) {
-      status = WFC_ESTORE;
+    /* Rotation: on disk before anybody uses the new tokens, and the lease
+     * released in the same transaction. */
+    int prc = entry_persist(e);
+    if (prc != 0) {
+      status = prc == WFC_EREAUTH ? prc : WFC_ESTORE;
     } else {
       m->stats.rotations_saved++;
       if (strcmp(e->state, WFC_CONN_CONNECTED) != 0)
@@ -674,6 +972,11 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
     wfc__log(WFC_LOG_WARN, "connection %s: refresh failed: %s", e->nickname,
              out->message);
   }
+  /* After the state (a waiter in another process reads it once the lease
+   * is free); an unsaved rotation keeps the lease (lease_renew). */
+  if (!e->dirty)
+    lease_release(e);
+  lease_timer_arm(m);
   entry_complete(e, status);
   e->why = NULL;
   maybe_finish(m);
@@ -714,7 +1017,7 @@ static void tok_rejected(void *ops_arg, wfc_conn *conn, const char *token) {
   (void)conn;
   /* Only the token in use counts: a late 401 for a token already replaced
    * must not cause another refresh. */
-  if (token != NULL && e->access != NULL && !e->refreshing &&
+  if (token != NULL && e->access != NULL && !e->refreshing && !e->lease_wait &&
       wfc__ct_equal(token, strlen(token), e->access, strlen(e->access)))
     e->rejected = 1;
 }
@@ -795,8 +1098,18 @@ int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
     free(m);
     return rc;
   }
+  if ((rc = wfc__lease_holder_new(m->holder, sizeof m->holder)) != 0) {
+    if (err != NULL)
+      snprintf(err, errlen, "cannot make a refresh lease holder id: %s",
+               wfc_strerror(rc));
+    wfc__store_close(m->st);
+    free(m);
+    return rc;
+  }
   uv_timer_init(m->loop, &m->kick);
   m->kick.data = m;
+  uv_timer_init(m->loop, &m->lease_timer);
+  m->lease_timer.data = m;
   *out = m;
   return 0;
 }
@@ -826,14 +1139,22 @@ static void on_kick_closed(uv_handle_t *h) {
     done(arg);
 }
 
+static void on_lease_timer_closed(uv_handle_t *h) {
+  wfc_connmgr *m = h->data;
+  uv_close((uv_handle_t *)&m->kick, on_kick_closed);
+}
+
 static void maybe_finish(wfc_connmgr *m) {
   if (!m->closing || m->kick_closing || m->ops != NULL || m->ready != NULL)
     return;
   for (entry *e = m->entries; e != NULL; e = e->next)
-    if (e->refreshing || e->waiters != NULL)
+    if (e->refreshing || e->waiters != NULL || e->lease_wait)
       return;
+  /* A lease still held guards an unsaved rotation that is lost now. */
+  for (entry *e = m->entries; e != NULL; e = e->next)
+    lease_release(e);
   m->kick_closing = 1;
-  uv_close((uv_handle_t *)&m->kick, on_kick_closed);
+  uv_close((uv_handle_t *)&m->lease_timer, on_lease_timer_closed);
 }
 
 void wfc_connmgr_close(wfc_connmgr *m, void (*done)(void *arg), void *arg) {
@@ -854,6 +1175,7 @@ void wfc_connmgr_close(wfc_connmgr *m, void (*done)(void *arg), void *arg) {
   for (entry *e = m->entries; e != NULL; e = e->next)
     if (e->refresh_call != NULL)
       wfc_call_cancel(e->refresh_call);
+  lease_timer_arm(m); /* waits for other holders end (WFC_ECANCELED) */
   kick(m);
 }
 
@@ -1345,6 +1667,14 @@ static void auth_apply(op *o, json_object *output) {
          * refresh sees no secrets and takes the new grant from the store. */
         if (e->refreshing || entry_load(e, 1) != 0)
           entry_drop_secrets(e);
+        if (!e->refreshing)
+          lease_release(e); /* an unsaved rotation of the old grant */
+        if (e->lease_wait && e->access != NULL) {
+          /* Waiting for another process's refresh of the old grant: the
+           * new grant is the answer. */
+          e->lease_wait = 0;
+          entry_complete(e, 0);
+        }
         entry_get(m, o->reauth_id, &e, NULL);
       }
     } else if (strcmp(state, "denied") != 0) {
@@ -1393,13 +1723,23 @@ static void on_complete_done(void *arg, wfc_call *call,
 static void on_redirect(void *arg, int status, json_object *query) {
   op *o = arg;
   if (status != 0) {
+    unsigned ignored = wfc__redirect_ignored(o->redirect);
     wfc__redirect_close(o->redirect);
     o->redirect = NULL;
-    op_finish(o, status, NULL, NULL, NULL,
-              status == WFC_ETIMEDOUT
-                  ? "no answer from the browser in time (the authorization "
-                    "page was not completed)"
-                  : "the redirect listener failed");
+    if (status == WFC_ETIMEDOUT && ignored > 0)
+      op_finish(o, status, NULL, NULL, NULL,
+                "no answer from the browser in time (the authorization page "
+                "was not completed); %u other request%s to the sign-in "
+                "listener did not carry this authorization's state and %s "
+                "ignored",
+                ignored, ignored == 1 ? "" : "s",
+                ignored == 1 ? "was" : "were");
+    else
+      op_finish(o, status, NULL, NULL, NULL, "%s",
+                status == WFC_ETIMEDOUT
+                    ? "no answer from the browser in time (the authorization "
+                      "page was not completed)"
+                    : "the redirect listener failed");
     return;
   }
   const char *code = wfc__json_str(query, "code");
@@ -1432,6 +1772,26 @@ static void on_begin_done(void *arg, wfc_call *call, const wfc_outcome *out) {
     op_finish(o, out->status ? out->status : WFC_EPROTO, NULL, NULL,
               out->detail, "%s",
               out->status ? out->message : "authorize_begin gave no \"url\"");
+    return;
+  }
+  /* The listener ends only on a redirect carrying the URL's state (the
+   * authorization server sends it back unchanged): any other local request
+   * to the port is ignored. A URL without one cannot tell them apart. */
+  char *state = NULL;
+  int rc = wfc__redirect_url_param(url, "state", &state);
+  if (rc == 0 && state[0] != '\0')
+    rc = wfc__redirect_expect(o->redirect, state);
+  else if (rc == 0)
+    rc = WFC_ENOTFOUND;
+  wfc__secret_free(state);
+  if (rc != 0) {
+    op_finish(o, rc == WFC_ENOMEM ? rc : WFC_EPROTO, NULL, NULL, NULL,
+              "authorize_begin of %s gave a URL %s; the sign-in listener "
+              "needs exactly one non-empty \"state\" parameter in it to tell "
+              "the browser's redirect from other local requests",
+              o->type_id,
+              rc == WFC_ENOTFOUND ? "without a \"state\" parameter"
+                                  : "with a repeated or malformed \"state\"");
     return;
   }
   json_object *session = json_object_object_get(out->output, "session");

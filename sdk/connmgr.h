@@ -15,6 +15,20 @@
  * margin). */
 #define WFC__TOKEN_MARGIN_MS (5 * 60 * 1000)
 
+/* Refresh leases (store.h; docs/connections-sdk.md, "Across processes").
+ * A lease lasts WFC__REFRESH_LEASE_MS and its holder renews it every third
+ * of that while its refresh runs (the refresh hook's requests have their
+ * own deadlines, 60 s each by default), so a holder that was killed blocks
+ * the others for at most this long - and not at all when it ran on this
+ * host: a gone process's lease is taken over at once. */
+#define WFC__REFRESH_LEASE_MS (30 * 1000)
+/* A process that finds the lease held polls the store, every
+ * WFC__LEASE_POLL_MIN_MS at first, backing off to WFC__LEASE_POLL_MAX_MS,
+ * and gives up (WFC_ETIMEDOUT) after WFC__REFRESH_WAIT_MAX_MS. */
+#define WFC__LEASE_POLL_MIN_MS   10
+#define WFC__LEASE_POLL_MAX_MS   200
+#define WFC__REFRESH_WAIT_MAX_MS (150 * 1000)
+
 /* The manager's store handle (borrowed, valid until wfc_connmgr_close),
  * for the SDK modules that keep per-connection state in it (events.c:
  * checkpoints and the events seen). */

@@ -109,6 +109,8 @@ struct wfc_http {
   int error;
   long status;
   int in_2xx; /* the current response is 2xx: its body goes to io.write */
+  int sends;  /* not repeatable: times libcurl was about to send it (0
+               * for a repeatable request: prereq_cb is not set) */
   uint64_t up_off, up_len;
   size_t max_body;
   buf body;        /* in-memory response body, NUL-terminated */
@@ -384,9 +386,31 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
   return 0;
 }
 
+/* A request that is not repeatable (h->sends counts prereq_cb's calls, 0
+ * for repeatable ones) is about to go out again: libcurl retries on its own
+ * when a reused connection closes without an answer, which also happens
+ * after the server has read and carried out the request. It fails instead
+ * (1 returned), before any byte of a second send and before a connection
+ * is opened for it. */
+static int resend_refused(wfc_http *h) {
+  if (h->sends == 0)
+    return 0;
+  if (h->error == 0) {
+    h->error = WFC_ENET;
+    set_msg(h,
+            "the connection closed without an answer after the request was "
+            "sent (not sent again: %.*s is not repeatable)",
+            (int)strcspn(h->label, " "), h->label);
+  }
+  return 1;
+}
+
 static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *addr) {
-  wfc__http_engine *e = clientp;
+  wfc_http *h = clientp;
+  wfc__http_engine *e = h->e;
+  if (resend_refused(h))
+    return CURL_SOCKET_BAD;
   int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
   if (fd < 0)
     return CURL_SOCKET_BAD;
@@ -734,6 +758,20 @@ static int seek_cb(void *userp, curl_off_t off, int whence) {
     return CURL_SEEKFUNC_CANTSEEK;
   h->up_off = (uint64_t)off;
   return CURL_SEEKFUNC_OK;
+}
+
+/* libcurl is about to send the request on a connection (new or reused).
+ * A second time is libcurl retrying on its own (resend_refused). */
+static int prereq_cb(void *userp, char *conn_primary_ip, char *conn_local_ip,
+                     int conn_primary_port, int conn_local_port) {
+  wfc_http *h = userp;
+  (void)conn_primary_ip;
+  (void)conn_local_ip;
+  (void)conn_primary_port;
+  (void)conn_local_port;
+  if (h->sends++ > 0 && resend_refused(h))
+    return CURL_PREREQFUNC_ABORT;
+  return CURL_PREREQFUNC_OK;
 }
 
 /* verbose: connection-level text only, never headers or data. */
@@ -1139,6 +1177,18 @@ static int has_header(const char *const *hs, const char *name) {
   return 0;
 }
 
+/* RFC 9110 9.2.2: the idempotent methods (the safe ones and PUT, DELETE)
+ * may be sent again after a connection failure; any other may have taken
+ * effect already. Methods are case-sensitive. */
+static int method_repeatable(const char *m) {
+  static const char *const idem[] = {"GET",   "HEAD", "OPTIONS",
+                                     "TRACE", "PUT",  "DELETE"};
+  for (size_t i = 0; i < sizeof idem / sizeof *idem; i++)
+    if (strcmp(m, idem[i]) == 0)
+      return 1;
+  return 0;
+}
+
 static int slist_add(struct curl_slist **l, const char *s) {
   struct curl_slist *n = curl_slist_append(*l, s);
   if (!n)
@@ -1225,7 +1275,7 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
     curl_easy_setopt(c, CURLOPT_CAINFO, e->ca_bundle);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "wfc/" WFC_VERSION_STRING);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, e);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, h);
   curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
   curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, e);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
@@ -1234,6 +1284,10 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
   curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->hdrs);
+  if (!method_repeatable(r.method)) {
+    curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, prereq_cb);
+    curl_easy_setopt(c, CURLOPT_PREREQDATA, h);
+  }
   if (e->verbose) {
     curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, debug_cb);
     curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);

@@ -14,7 +14,19 @@
  *   timer;
  * - the engine opens and closes every socket itself, stopping its poll
  *   before close(2);
- * - TLS peer and host verification are always on.
+ * - TLS peer and host verification are always on;
+ * - a request that is not repeatable is sent at most once (below).
+ *
+ * Repeatable requests: the idempotent methods of RFC 9110 9.2.2, GET, HEAD,
+ * OPTIONS, TRACE, PUT and DELETE (case-sensitive). Every other method
+ * (POST, PATCH, ...) may have taken effect once the server has read it, so
+ * the engine never lets libcurl send it a second time: libcurl otherwise
+ * resends any request, on a fresh connection, when a reused keep-alive
+ * connection closes without an answer (and an HTTP/2 stream is refused).
+ * Such a request fails with WFC_ENET ("... (not sent again: POST is not
+ * repeatable)") and the caller decides (it may look whether the effect
+ * is there). Repeatable requests keep libcurl's silent retry. Both kinds
+ * reuse kept-alive connections.
  *
  * Redirects are not followed (the caller sees the 3xx and decides). HTTP/2
  * is used when a TLS server offers it (ALPN), with transfers waiting to

@@ -11,18 +11,159 @@
 
 #include "wfc/error.h"
 
+/* ---- text --------------------------------------------------------------- */
+
+/* One step of strict UTF-8 decoding (RFC 3629, table 2 of Unicode 15 ch. 3):
+ * no overlong forms, no encoded surrogates (ED A0..BF), nothing above
+ * U+10FFFF. Returns 1 when c is acceptable here, 0 when it is not. */
+static int utf8_step(wfc__utf8 *u, unsigned char c) {
+  if (u->need > 0) {
+    if (c < u->lo || c > u->hi)
+      return 0;
+    u->need--;
+    u->lo = 0x80;
+    u->hi = 0xBF;
+    return 1;
+  }
+  u->lo = 0x80;
+  u->hi = 0xBF;
+  if (c < 0x80)
+    return 1;
+  if (c < 0xC2 || c > 0xF4)
+    return 0; /* a continuation byte alone, C0/C1 (overlong), F5..FF */
+  if (c < 0xE0) {
+    u->need = 1;
+  } else if (c < 0xF0) {
+    u->need = 2;
+    if (c == 0xE0)
+      u->lo = 0xA0; /* overlong below U+0800 */
+    else if (c == 0xED)
+      u->hi = 0x9F; /* U+D800..DFFF */
+  } else {
+    u->need = 3;
+    if (c == 0xF0)
+      u->lo = 0x90; /* overlong below U+10000 */
+    else if (c == 0xF4)
+      u->hi = 0x8F; /* above U+10FFFF */
+  }
+  return 1;
+}
+
+int wfc__json_text_check(const char *s, size_t len, size_t *at) {
+  wfc__utf8 u = {0, 0x80, 0xBF};
+  size_t start = 0;
+
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (u.need == 0)
+      start = i;
+    if (c == '\0' && u.need == 0) {
+      *at = i;
+      return WFC_JSON_TEXT_NUL;
+    }
+    if (!utf8_step(&u, c)) {
+      *at = start;
+      return WFC_JSON_TEXT_UTF8;
+    }
+  }
+  if (u.need != 0) {
+    *at = start;
+    return WFC_JSON_TEXT_UTF8;
+  }
+  return 0;
+}
+
+const char *wfc__json_text_why(int problem) {
+  switch (problem) {
+  case WFC_JSON_TEXT_UTF8:
+    return "invalid UTF-8";
+  case WFC_JSON_TEXT_NUL:
+    return "contains a NUL character (\\u0000)";
+  case WFC_JSON_TEXT_SURROGATE:
+    return "a lone surrogate escape (\\ud800-\\udfff without its pair)";
+  }
+  return "valid text";
+}
+
+static int is_ident_char(char c, int first) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+         (!first && c >= '0' && c <= '9');
+}
+
+size_t wfc__json_path_key(char *dst, size_t dstlen, const char *key,
+                          size_t len) {
+  size_t shown = len > WFC_JSON_KEY_SHOWN ? WFC_JSON_KEY_SHOWN : len, o = 0;
+  int ident = len > 0 && len <= WFC_JSON_KEY_SHOWN;
+
+  if (dstlen == 0)
+    return 0;
+  for (size_t i = 0; i < len && ident; i++)
+    ident = is_ident_char(key[i], i == 0);
+  /* Room for the worst case: every byte escaped, brackets, "...". */
+  if (dstlen < 2 * shown + 10) {
+    dst[0] = '\0';
+    return 0;
+  }
+  if (ident) {
+    dst[o++] = '.';
+    memcpy(dst + o, key, len);
+    o += len;
+  } else {
+    dst[o++] = '[';
+    dst[o++] = '"';
+    for (size_t i = 0; i < shown; i++) {
+      unsigned char ch = (unsigned char)key[i];
+      if (ch == '"' || ch == '\\')
+        dst[o++] = '\\';
+      dst[o++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+    }
+    if (len > shown) {
+      memcpy(dst + o, "...", 3);
+      o += 3;
+    }
+    dst[o++] = '"';
+    dst[o++] = ']';
+  }
+  dst[o] = '\0';
+  return o;
+}
+
+/* ---- the stream --------------------------------------------------------- */
+
+/* One open container, for the path in messages about a string. */
+typedef struct frame {
+  unsigned char arr;      /* 1: list, 0: object */
+  unsigned char want_key; /* object: the next string is a key */
+  unsigned char klen;     /* bytes in key; WFC_JSON_KEY_SHOWN + 1: cut */
+  char key[WFC_JSON_KEY_SHOWN + 1]; /* current key, as the path shows it */
+  size_t idx;                       /* list: index of the current item */
+} frame;
+
+/* Escape state of the pre-scan inside a string. */
+enum { ESC_NONE, ESC_BACKSLASH, ESC_HEX /* ESC_HEX + digits read */ };
+/* After a high surrogate escape: its low half must follow at once. */
+enum { SUR_NONE, SUR_WANT_BACKSLASH, SUR_WANT_U, SUR_IN_LOW };
+
 struct wfc__json_stream {
   struct json_tokener *tok;
   struct json_object *value; /* complete value, once seen; owned */
   size_t fed;                /* bytes accepted from the caller */
   size_t pos;                /* bytes handed to the tokener */
   size_t max;
-  int error;                 /* sticky: 0 or a WFC_E* code */
-  unsigned char in_str, esc; /* lexical state of our own pre-scan */
-  unsigned char num;         /* number state of the pre-scan (NUM_*) */
-  unsigned char carry_len;   /* incomplete UTF-8 sequence held back */
-  char carry[4];
-  char msg[160]; /* why, when error != 0 */
+  int error;                    /* sticky: 0 or a WFC_E* code */
+  unsigned char num;            /* number state of the pre-scan (NUM_*) */
+  unsigned char in_str, in_key; /* inside a string; it is a key */
+  unsigned char esc, sur;       /* ESC_*, SUR_* */
+  wfc__utf8 u8;                 /* a UTF-8 sequence being read */
+  unsigned cu, hi;              /* \u code unit being read; pending high */
+  size_t soff;                  /* decoded bytes of this string so far */
+  size_t seq_off, seq_at;       /* where the current UTF-8 sequence or escape
+                                   began: in the string, in the JSON text */
+  size_t hi_off, hi_at;         /* the same for the pending high surrogate */
+  size_t depth;                 /* containers open; frames kept up to the max */
+  frame frames[WFC_JSON_MAX_DEPTH];
+  char root[32];
+  char msg[512]; /* why, when error != 0 */
 };
 
 static void set_err(char *err, size_t errlen, const char *msg) {
@@ -51,12 +192,20 @@ wfc__json_stream *wfc__json_stream_new(size_t max_bytes) {
     return NULL;
   }
   /* Trailing bytes are checked here (check_trailing), the same way
-   * whether they arrive with the value or in a later chunk. */
+   * whether they arrive with the value or in a later chunk. UTF-8 is
+   * checked by the pre-scan: json-c's JSON_TOKENER_VALIDATE_UTF8 lets
+   * overlong forms, encoded surrogates and code points above U+10FFFF
+   * through, and cannot say which string the bad byte is in. */
   json_tokener_set_flags(s->tok, JSON_TOKENER_STRICT |
-                                     JSON_TOKENER_VALIDATE_UTF8 |
                                      JSON_TOKENER_ALLOW_TRAILING_CHARS);
   s->max = max_bytes != 0 ? max_bytes : WFC_JSON_DEFAULT_MAX;
+  s->u8.lo = 0x80;
+  s->u8.hi = 0xBF;
   return s;
+}
+
+void wfc__json_stream_root(wfc__json_stream *s, const char *root) {
+  snprintf(s->root, sizeof s->root, "%s", root != NULL ? root : "");
 }
 
 void wfc__json_stream_free(wfc__json_stream *s) {
@@ -111,25 +260,6 @@ static int push(wfc__json_stream *s, const char *p, size_t len) {
     s->pos += end;
     p += end;
     len -= end;
-  }
-  return 0;
-}
-
-static size_t utf8_seq_len(unsigned char c) {
-  return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-}
-
-/* Bytes at the end of p[0..len) that start a UTF-8 sequence the chunk does
- * not finish. json-c's UTF-8 check fails on a sequence split across
- * chunks, so those bytes wait for the next one. */
-static size_t incomplete_tail(const char *p, size_t len) {
-  for (size_t k = 1; k <= 3 && k <= len; k++) {
-    unsigned char c = (unsigned char)p[len - k];
-    if ((c & 0xC0) == 0x80)
-      continue;
-    if (c >= 0xC0 && c < 0xF8)
-      return utf8_seq_len(c) > k ? k : 0;
-    return 0;
   }
   return 0;
 }
@@ -198,21 +328,218 @@ static int num_next(int st, char c) {
   return (d || e || c == '.' || c == '+' || c == '-') ? -1 : NUM_NONE;
 }
 
+static frame *top(wfc__json_stream *s) {
+  return s->depth > 0 && s->depth <= WFC_JSON_MAX_DEPTH
+             ? &s->frames[s->depth - 1]
+             : NULL;
+}
+
+/* One decoded character of a key, as the path will show it. */
+static void key_put(wfc__json_stream *s, unsigned ch) {
+  frame *f = top(s);
+
+  if (!s->in_key || f == NULL || f->klen > WFC_JSON_KEY_SHOWN)
+    return;
+  f->key[f->klen++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+}
+
+static void open_container(wfc__json_stream *s, int arr) {
+  frame *f;
+
+  s->depth++;
+  if ((f = top(s)) != NULL) {
+    f->arr = (unsigned char)arr;
+    f->want_key = (unsigned char)!arr;
+    f->klen = 0;
+    f->idx = 0;
+  }
+}
+
+/* The path of the value or key being read: root, then .key / ["key"] /
+ * [index] per container ("to[2]", "headers[\"X-?\"] (the key)"). */
+static void stream_path(const wfc__json_stream *s, char *buf, size_t len) {
+  size_t levels = s->depth, o;
+
+  snprintf(buf, len, "%s", s->root);
+  o = strlen(buf);
+  for (size_t i = 0; i < levels && i < WFC_JSON_MAX_DEPTH && o + 1 < len; i++) {
+    const frame *f = &s->frames[i];
+    char part[2 * WFC_JSON_KEY_SHOWN + 16];
+    if (f->arr) {
+      snprintf(part, sizeof part, "[%zu]", f->idx);
+    } else if (s->in_key && i + 1 == levels) {
+      /* The key being read: what came before the bad byte, the bad byte
+       * as '?', and "..." for the rest, never read. */
+      char tmp[WFC_JSON_KEY_SHOWN + 2];
+      size_t n = f->klen < WFC_JSON_KEY_SHOWN ? f->klen : WFC_JSON_KEY_SHOWN;
+      memcpy(tmp, f->key, n);
+      tmp[n++] = '\x7f';
+      size_t plen = wfc__json_path_key(part, sizeof part, tmp, n);
+      if (n <= WFC_JSON_KEY_SHOWN && plen >= 2)
+        snprintf(part + plen - 2, sizeof part - (plen - 2), "...\"]");
+    } else {
+      wfc__json_path_key(part, sizeof part, f->key, f->klen);
+    }
+    snprintf(buf + o, len - o, "%s", part);
+    o += strlen(buf + o);
+  }
+  if (buf[0] == '.')
+    memmove(buf, buf + 1, strlen(buf)); /* no root: "subject", not ".subject" */
+  if (buf[0] == '\0')
+    snprintf(buf, len, "(the JSON value)");
+  if (s->in_key) {
+    o = strlen(buf);
+    snprintf(buf + o, len - o, " (the key)");
+  }
+}
+
+/* A string's text is refused: msg names the path and both offsets. */
+static void text_fail(wfc__json_stream *s, int problem, size_t str_off,
+                      size_t json_at, char *why, size_t whylen) {
+  char path[320];
+
+  stream_path(s, path, sizeof path);
+  snprintf(why, whylen, "%s: %s at byte %zu (byte %zu of the JSON text)", path,
+           wfc__json_text_why(problem), str_off, json_at);
+}
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* A \uXXXX escape is complete (s->cu). 0, or the problem. */
+static int code_unit(wfc__json_stream *s) {
+  unsigned cu = s->cu;
+
+  if (s->sur == SUR_IN_LOW) {
+    s->sur = SUR_NONE;
+    if (cu < 0xDC00 || cu > 0xDFFF) {
+      s->seq_off = s->hi_off; /* the high half is the one left alone */
+      s->seq_at = s->hi_at;
+      return WFC_JSON_TEXT_SURROGATE;
+    }
+    s->soff += 4;
+    key_put(s, '?');
+    return 0;
+  }
+  if (cu >= 0xD800 && cu <= 0xDBFF) {
+    s->sur = SUR_WANT_BACKSLASH;
+    s->hi = cu;
+    s->hi_off = s->seq_off;
+    s->hi_at = s->seq_at;
+    return 0;
+  }
+  if (cu >= 0xDC00 && cu <= 0xDFFF)
+    return WFC_JSON_TEXT_SURROGATE;
+  /* json-c keeps \u0000 in a value (with the length) but ends a key there
+   * (keys are C strings): the key would change silently. */
+  if (cu == 0 && s->in_key)
+    return WFC_JSON_TEXT_NUL;
+  s->soff += cu < 0x80 ? 1 : cu < 0x800 ? 2 : 3;
+  key_put(s, cu);
+  return 0;
+}
+
+/* One byte c of a string's source, at JSON offset at. 0, or the problem
+ * (s->seq_off / s->seq_at say where). */
+static int string_byte(wfc__json_stream *s, char c, size_t at) {
+  unsigned char uc = (unsigned char)c;
+
+  if (s->u8.need > 0) {
+    if (!utf8_step(&s->u8, uc))
+      return WFC_JSON_TEXT_UTF8;
+    s->soff++;
+    if (s->u8.need == 0)
+      key_put(s, '?');
+    return 0;
+  }
+  if (s->sur == SUR_WANT_BACKSLASH || s->sur == SUR_WANT_U) {
+    if (s->sur == SUR_WANT_BACKSLASH && c == '\\') {
+      s->sur = SUR_WANT_U;
+      return 0;
+    }
+    if (s->sur == SUR_WANT_U && c == 'u') {
+      s->sur = SUR_IN_LOW;
+      s->esc = ESC_HEX;
+      s->cu = 0;
+      return 0;
+    }
+    s->seq_off = s->hi_off;
+    s->seq_at = s->hi_at;
+    return WFC_JSON_TEXT_SURROGATE;
+  }
+  if (s->esc == ESC_BACKSLASH) {
+    s->esc = ESC_NONE;
+    if (c == 'u') {
+      s->esc = ESC_HEX;
+      s->cu = 0;
+      return 0;
+    }
+    s->soff++;
+    key_put(s, c == '"' || c == '\\' || c == '/' ? (unsigned)c : '?');
+    return 0;
+  }
+  if (s->esc >= ESC_HEX) {
+    int h = hex_value(c);
+    if (h >= 0) {
+      s->cu = s->cu * 16 + (unsigned)h;
+      if (++s->esc < ESC_HEX + 4)
+        return 0;
+      s->esc = ESC_NONE;
+      return code_unit(s);
+    }
+    /* Not an escape: json-c refuses it; read c as a plain byte. */
+    s->esc = ESC_NONE;
+    s->sur = SUR_NONE;
+  }
+  s->seq_off = s->soff;
+  s->seq_at = at;
+  if (c == '\\') {
+    s->esc = ESC_BACKSLASH;
+    return 0;
+  }
+  if (c == '"') {
+    frame *f = top(s);
+    s->in_str = 0;
+    if (s->in_key && f != NULL)
+      f->want_key = 0;
+    s->in_key = 0;
+    return 0;
+  }
+  if (!utf8_step(&s->u8, uc))
+    return WFC_JSON_TEXT_UTF8;
+  s->soff++;
+  if (s->u8.need == 0)
+    key_put(s, uc);
+  return 0;
+}
+
 /* What json-c lets through in strict mode but RFC 8259 forbids: raw NUL
  * (json-c reads it as end of input), single-quoted strings, NaN and
- * Infinity, and number characters the grammar does not allow (json-c 0.16
- * accepts "1234-" when a chunk ends inside the number). Outside strings
- * only structural characters, whitespace, numbers and the letters of
- * true/false/null may appear. Returns the index of the first such
- * byte (len if none) and why in *why; the lexical state advances only over
- * the bytes before it. */
-static size_t prescan(wfc__json_stream *s, const char *p, size_t len,
-                      const char **why) {
-  *why = "unexpected character";
+ * Infinity, number characters the grammar does not allow (json-c 0.16
+ * accepts "1234-" when a chunk ends inside the number), and strings that
+ * are not UTF-8 text (invalid UTF-8, a lone surrogate escape that json-c
+ * would turn into U+FFFD, \u0000 in a key that json-c would cut there).
+ * Outside strings only structural characters, whitespace, numbers and the
+ * letters of true/false/null may appear. Returns the index of the first
+ * such byte (len if none) and why in why[], a whole message naming the
+ * string when *text is set; the lexical state advances only over the bytes
+ * before it. */
+static size_t prescan(wfc__json_stream *s, const char *p, size_t len, char *why,
+                      size_t whylen, int *text) {
+  *text = 0;
+  snprintf(why, whylen, "unexpected character");
   for (size_t i = 0; i < len; i++) {
     char c = p[i];
+    frame *f;
     if (c == '\0') {
-      *why = "NUL byte";
+      snprintf(why, whylen, "NUL byte");
       return i;
     }
     if (s->num != NUM_NONE) {
@@ -224,72 +551,49 @@ static size_t prescan(wfc__json_stream *s, const char *p, size_t len,
         continue;
     }
     if (s->in_str) {
-      if (s->esc)
-        s->esc = 0;
-      else if (c == '\\')
-        s->esc = 1;
-      else if (c == '"')
-        s->in_str = 0;
+      int problem = string_byte(s, c, s->fed + i);
+      if (problem != 0) {
+        text_fail(s, problem, s->seq_off, s->seq_at, why, whylen);
+        *text = 1;
+        return i;
+      }
     } else if (c == '"') {
+      f = top(s);
       s->in_str = 1;
+      s->in_key = f != NULL && !f->arr && f->want_key;
+      if (s->in_key)
+        f->klen = 0;
+      s->soff = 0;
+    } else if (c == '{' || c == '[') {
+      open_container(s, c == '[');
+    } else if (c == '}' || c == ']') {
+      if (s->depth > 0)
+        s->depth--;
+    } else if (c == ',') {
+      if ((f = top(s)) != NULL) {
+        if (f->arr)
+          f->idx++;
+        else
+          f->want_key = 1;
+      }
     } else if (c == '-') {
       s->num = NUM_MINUS;
     } else if (c == '0') {
       s->num = NUM_ZERO;
     } else if (is_digit(c)) {
       s->num = NUM_INT;
-    } else if (strchr(" \t\r\n{}[],:truefalsn", c) == NULL) {
+    } else if (strchr(" \t\r\n:truefalsn", c) == NULL) {
       return i; /* ' quotes, NaN, Infinity, comments, stray bytes */
     }
   }
   return len;
 }
 
-/* Hands p[0..len) to the tokener, holding back (in s->carry) a UTF-8
- * sequence the bytes do not finish. */
-static int push_utf8(wfc__json_stream *s, const char *p, size_t len) {
-  size_t tail;
-  int rc;
-
-  if (s->carry_len > 0) {
-    size_t need = utf8_seq_len((unsigned char)s->carry[0]) - s->carry_len;
-    size_t take = need < len ? need : len;
-
-    memcpy(s->carry + s->carry_len, p, take);
-    s->carry_len += (unsigned char)take;
-    p += take;
-    len -= take;
-    if (take < need)
-      return 0;
-    rc = push(s, s->carry, s->carry_len);
-    s->carry_len = 0;
-    if (rc != 0)
-      return rc;
-  }
-  tail = incomplete_tail(p, len);
-  rc = push(s, p, len - tail);
-  if (rc != 0)
-    return rc;
-  memcpy(s->carry, p + len - tail, tail);
-  s->carry_len = (unsigned char)tail;
-  return 0;
-}
-
-/* Ends the held-back bytes: they are a cut sequence, and the tokener says
- * what it makes of them. */
-static int flush_carry(wfc__json_stream *s) {
-  int rc = 0;
-
-  if (s->carry_len > 0)
-    rc = push(s, s->carry, s->carry_len);
-  s->carry_len = 0;
-  return rc;
-}
-
 int wfc__json_stream_feed(wfc__json_stream *s, const void *buf, size_t len) {
-  const char *p = buf, *why = NULL;
+  const char *p = buf;
+  char why[400];
   size_t good;
-  int rc;
+  int rc, text;
 
   if (s->error != 0)
     return s->error;
@@ -297,12 +601,15 @@ int wfc__json_stream_feed(wfc__json_stream *s, const void *buf, size_t len) {
     return stream_fail(s, WFC_ETOOBIG, s->fed, NULL);
   /* The tokener sees the bytes before a forbidden one first, so the error
    * reported is always the earliest, however the input was cut. */
-  good = prescan(s, p, len, &why);
-  rc = push_utf8(s, p, good);
+  good = prescan(s, p, len, why, sizeof why, &text);
+  rc = push(s, p, good);
   if (rc == 0 && good < len) {
-    rc = flush_carry(s);
-    if (rc == 0)
+    if (text) {
+      s->error = rc = WFC_EJSON; /* why names the string */
+      snprintf(s->msg, sizeof s->msg, "%s", why);
+    } else {
       rc = stream_fail(s, WFC_EJSON, s->fed + good, why);
+    }
   }
   s->fed += len;
   return rc;
@@ -311,8 +618,6 @@ int wfc__json_stream_feed(wfc__json_stream *s, const void *buf, size_t len) {
 int wfc__json_stream_finish(wfc__json_stream *s, struct json_object **out,
                             char *err, size_t errlen) {
   *out = NULL;
-  if (s->error == 0)
-    flush_carry(s);
   if (s->error == 0 && s->value == NULL) {
     /* A top-level number or literal completes only at end of input, which
      * json-c wants as a final '\0' counted in the length. */
@@ -337,8 +642,9 @@ int wfc__json_stream_finish(wfc__json_stream *s, struct json_object **out,
   return 0;
 }
 
-int wfc__json_parse(const char *text, size_t len, size_t max_bytes,
-                    struct json_object **out, char *err, size_t errlen) {
+int wfc__json_parse_at(const char *text, size_t len, size_t max_bytes,
+                       const char *root, struct json_object **out, char *err,
+                       size_t errlen) {
   wfc__json_stream *s = wfc__json_stream_new(max_bytes);
   int rc;
 
@@ -347,6 +653,7 @@ int wfc__json_parse(const char *text, size_t len, size_t max_bytes,
     set_err(err, errlen, "out of memory");
     return WFC_ENOMEM;
   }
+  wfc__json_stream_root(s, root);
   rc = wfc__json_stream_feed(s, text, len);
   if (rc == 0)
     rc = wfc__json_stream_finish(s, out, err, errlen);
@@ -354,6 +661,11 @@ int wfc__json_parse(const char *text, size_t len, size_t max_bytes,
     set_err(err, errlen, s->msg);
   wfc__json_stream_free(s);
   return rc;
+}
+
+int wfc__json_parse(const char *text, size_t len, size_t max_bytes,
+                    struct json_object **out, char *err, size_t errlen) {
+  return wfc__json_parse_at(text, len, max_bytes, NULL, out, err, errlen);
 }
 
 /* ---- getters ------------------------------------------------------------ */

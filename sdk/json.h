@@ -1,10 +1,23 @@
 /* json.h - the one place where the SDK parses and reads JSON (json-c).
  *
- * Parsing: strict RFC 8259 (JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8),
+ * Parsing: strict RFC 8259 (JSON_TOKENER_STRICT plus our own pre-scan),
  * nesting depth at most WFC_JSON_MAX_DEPTH, a size cap, and error messages
  * that name the cause and the byte offset ("malformed JSON at byte 17:
  * unexpected character"). Bodies arriving in pieces (HTTP) go through a
  * stream object fed chunk by chunk, so nothing is buffered twice.
+ *
+ * Strings must be text, and nothing in them is changed silently: refused
+ * are invalid UTF-8 (stray continuation bytes, C0/C1/F5..FF, overlong
+ * forms, encoded surrogates ED A0..BF, code points above U+10FFFF, cut
+ * sequences), a surrogate escape without its pair ("\ud800" alone, which
+ * json-c would turn into U+FFFD) and \u0000 in a key (json-c would cut
+ * the key there). The message names the string by its path and gives the
+ * byte offset in the decoded string and in the JSON text:
+ *   input.subject: invalid UTF-8 at byte 7 (byte 20 of the JSON text)
+ *   input.headers["X-?"] (the key): invalid UTF-8 at byte 2 (...)
+ * \u0000 in a value is kept (json-c stores the length): whether a NUL may
+ * be in a string is the validator's business (validate.h), not the
+ * parser's.
  *
  * Getters borrow: a returned object or string lives as long as its parent
  * (json_object_get() it to keep it). JSON null counts as absent. JSON
@@ -27,6 +40,11 @@ struct json_object;
  * WFC_EJSON / WFC_ETOOBIG / WFC_ENOMEM with a message in err (may be NULL). */
 int wfc__json_parse(const char *text, size_t len, size_t max_bytes,
                     struct json_object **out, char *err, size_t errlen);
+/* The same, with root ("input", "params"; NULL none) at the head of the
+ * paths in messages about a string, as the validator writes them. */
+int wfc__json_parse_at(const char *text, size_t len, size_t max_bytes,
+                       const char *root, struct json_object **out, char *err,
+                       size_t errlen);
 
 /* ---- streaming ---------------------------------------------------------- */
 
@@ -34,6 +52,8 @@ typedef struct wfc__json_stream wfc__json_stream;
 
 /* max_bytes 0 means WFC_JSON_DEFAULT_MAX. NULL when out of memory. */
 wfc__json_stream *wfc__json_stream_new(size_t max_bytes);
+/* Names the root of paths in messages (copied; at most 31 bytes kept). */
+void wfc__json_stream_root(wfc__json_stream *s, const char *root);
 /* Feeds the next chunk (borrowed). Returns 0, or WFC_EJSON / WFC_ETOOBIG
  * once the input can no longer be valid (later feeds keep failing). */
 int wfc__json_stream_feed(wfc__json_stream *s, const void *buf, size_t len);
@@ -61,6 +81,38 @@ int wfc__json_bool(struct json_object *obj, const char *key, bool *out);
 /* Borrowed member of the given kind, or NULL. */
 struct json_object *wfc__json_obj(struct json_object *obj, const char *key);
 struct json_object *wfc__json_arr(struct json_object *obj, const char *key);
+
+/* ---- text --------------------------------------------------------------- */
+
+/* Strict UTF-8 decoder state: continuation bytes still expected and the
+ * range the next one must be in. */
+typedef struct wfc__utf8 {
+  unsigned char need, lo, hi;
+} wfc__utf8;
+
+/* What is wrong with a string's text. */
+enum {
+  WFC_JSON_TEXT_UTF8 = 1,  /* invalid UTF-8 */
+  WFC_JSON_TEXT_NUL,       /* a NUL character */
+  WFC_JSON_TEXT_SURROGATE, /* a surrogate escape without its pair */
+};
+
+/* Checks s[0..len) (borrowed) is UTF-8 (the parser's rules above) without
+ * NUL. Returns 0, or WFC_JSON_TEXT_UTF8 / WFC_JSON_TEXT_NUL with *at the
+ * offset of the bad byte (of the first byte of a bad or cut sequence). */
+int wfc__json_text_check(const char *s, size_t len, size_t *at);
+/* The words for a problem: "invalid UTF-8", "contains a NUL character
+ * (\u0000)", ... (static). */
+const char *wfc__json_text_why(int problem);
+
+/* Longest key shown in a path; longer ones end in "...". */
+#define WFC_JSON_KEY_SHOWN 64
+/* Writes key[0..len) as a path component: .name for an identifier, else
+ * ["k?y"] (bytes outside printable ASCII as '?', quotes and backslashes
+ * escaped, cut at WFC_JSON_KEY_SHOWN). dstlen must be at least
+ * 2 * WFC_JSON_KEY_SHOWN + 10 (else writes ""). Returns the length. */
+size_t wfc__json_path_key(char *dst, size_t dstlen, const char *key,
+                          size_t len);
 
 /* ---- output ------------------------------------------------------------- */
 

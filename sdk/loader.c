@@ -1,14 +1,22 @@
 /* loader.c - dlopen a plugin, check its descriptor, run its init. */
+/* dlinfo, RTLD_NOLOAD, pread: declared here, not only by the build. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "loader.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "elfcheck.h"
 #include "host_api.h"
 #include "log.h"
 
@@ -37,29 +45,98 @@ static char *dupstr(const char *s) {
   return s ? strdup(s) : strdup("");
 }
 
+/* 1 when /proc/self/fd/<fd> (into name) is the file open on fd: then
+ * dlopen of that name maps exactly the file that was checked. */
+static int fd_name(int fd, const struct stat *st, char *name, size_t len) {
+  snprintf(name, len, "/proc/self/fd/%d", fd);
+  struct stat ps;
+  if (stat(name, &ps) != 0 || ps.st_dev != st->st_dev ||
+      ps.st_ino != st->st_ino)
+    return 0;
+  /* An object still loaded under this very name (someone else's, whose fd
+   * was closed and reused) would be returned by name instead of our file. */
+  void *h = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
+  if (h != NULL) {
+    struct link_map *lm = NULL;
+    int taken = dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || lm == NULL ||
+                lm->l_name == NULL || strcmp(lm->l_name, name) == 0;
+    dlclose(h);
+    if (taken)
+      return 0;
+  }
+  return 1;
+}
+
+/* After the object opened on fd (under name, or "" when by path) was
+ * dlclosed: closes fd, unless the object is still mapped under name (then
+ * fd stays open so that the name keeps meaning this file). */
+static void release_fd(int fd, const char *name) {
+  if (fd < 0)
+    return;
+  if (name[0] != '\0') {
+    void *h = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
+    if (h != NULL) {
+      dlclose(h);
+      return;
+    }
+  }
+  close(fd);
+}
+
 int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
                      const char *path, struct wfc_plugin **out, char *err,
                      size_t errlen) {
-  struct stat st;
-  if (stat(path, &st) != 0) {
+  /* The file is opened once: the checks and dlopen see the same file even
+   * if the path is replaced meanwhile. O_NONBLOCK: a FIFO named like a
+   * plugin must not hang the host. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
     if (errno == ENOENT)
       return fail(err, errlen, WFC_ENOTFOUND, path, "file not found");
-    return fail(err, errlen, WFC_EIO, path, "cannot stat: %s", strerror(errno));
+    return fail(err, errlen, WFC_EIO, path, "cannot open: %s", strerror(errno));
   }
-  if (!S_ISREG(st.st_mode))
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return fail(err, errlen, WFC_EIO, path, "cannot stat: %s", strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
     return fail(err, errlen, WFC_ENOTPLUGIN, path,
                 "not a wfc plugin: not a regular file");
+  }
   /* Loading runs the file's code in the host: someone else able to write
    * it could run theirs (Lessons 18). */
-  if (st.st_mode & (S_IWGRP | S_IWOTH))
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    close(fd);
     return fail(err, errlen, WFC_EDENIED, path,
                 "refusing a group- or world-writable file (mode %04o)",
                 (unsigned)(st.st_mode & 07777));
+  }
+  /* A cut or half-copied file would make dlopen die of SIGBUS: check the
+   * headers against the file's size first (elfcheck.h). */
+  wfc__elf_info info;
+  char why[512];
+  int rc = wfc__elf_check(fd, (uint64_t)st.st_size, &info, why, sizeof why);
+  if (rc != 0) {
+    close(fd);
+    return fail(err, errlen, rc, path, "%s%s",
+                rc == WFC_ENOTPLUGIN ? "not a wfc plugin: " : "", why);
+  }
 
+  /* dlopen the checked file itself through /proc/self/fd, unless the
+   * object finds its dependencies through $ORIGIN (which would then be
+   * /proc/self/fd) or /proc is not there: then by path, and the window
+   * between check and dlopen stays (docs/abi.md). */
+  char dlname[32] = "";
+  int by_fd = !info.uses_origin && fd_name(fd, &st, dlname, sizeof dlname) != 0;
+  if (!by_fd)
+    dlname[0] = '\0';
   /* A name without a slash would be searched in the library path. */
   char local[4096];
-  const char *dlpath = path;
-  if (strchr(path, '/') == NULL) {
+  const char *dlpath = by_fd ? dlname : path;
+  if (!by_fd && strchr(path, '/') == NULL) {
     snprintf(local, sizeof local, "./%s", path);
     dlpath = local;
   }
@@ -67,10 +144,34 @@ int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
   void *dl = dlopen(dlpath, RTLD_NOW | RTLD_LOCAL);
   if (dl == NULL) {
     const char *e = dlerror();
+    close(fd);
+    /* dlerror names what dlopen got; the path is named already. */
+    size_t dn = strlen(dlpath);
+    if (e != NULL && strncmp(e, dlpath, dn) == 0 &&
+        strncmp(e + dn, ": ", 2) == 0)
+      e += dn + 2;
     return fail(err, errlen, WFC_ENOTPLUGIN, path, "not a wfc plugin: %s",
                 e ? e : "dlopen failed");
   }
-  int rc;
+  if (!by_fd) {
+    /* Opened by path: at least say so when that was not the checked file
+     * (compared by identity through the still-open fd, when /proc is
+     * there). */
+    char name[32];
+    if (fd_name(fd, &st, name, sizeof name)) {
+      void *same = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
+      if (same != NULL)
+        dlclose(same);
+      if (same != dl) {
+        dlclose(dl);
+        close(fd);
+        return fail(err, errlen, WFC_ENOTPLUGIN, path,
+                    "the file was replaced while it was being loaded");
+      }
+    }
+    close(fd);
+    fd = -1;
+  }
   struct wfc_plugin *p = NULL;
   wfc_plugin_entry_fn entry;
   /* dlsym returns void*; POSIX guarantees the conversion for functions. */
@@ -161,6 +262,8 @@ int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
   p->abi_minor = desc.abi_minor;
   p->shutdown = desc.shutdown;
   p->dl = dl;
+  p->fd = fd;
+  snprintf(p->dlname, sizeof p->dlname, "%s", dlname);
   if (!p->path || !p->name || !p->version || !p->description ||
       !p->fingerprint) {
     rc = fail(err, errlen, WFC_ENOMEM, path, "out of memory");
@@ -217,8 +320,10 @@ int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
 
 refuse:
   wfc__plugin_free(p);
-  if (dl != NULL)
+  if (dl != NULL) {
     dlclose(dl);
+    release_fd(fd, dlname);
+  } /* else the code stays mapped under dlname: fd stays open with it */
   return rc;
 }
 
@@ -226,7 +331,10 @@ void wfc__loader_unload(struct wfc_plugin *p) {
   if (p->shutdown != NULL)
     p->shutdown();
   p->shutdown = NULL;
-  if (p->dl != NULL)
+  if (p->dl != NULL) {
     dlclose(p->dl);
+    release_fd(p->fd, p->dlname);
+  }
   p->dl = NULL;
+  p->fd = -1;
 }

@@ -3,7 +3,10 @@
  * The checks run in a fixed order and the first failure is reported as one
  * line naming the path (docs/abi.md lists them with examples):
  *   1. file missing, not a regular file, group- or world-writable
- *   2. not a plugin: dlopen error, no entry symbol, NULL descriptor, magic
+ *   2. not a plugin: the ELF checks before dlopen (elfcheck.h: not ELF,
+ *      another class/byte order/machine, not ET_DYN, headers or segments
+ *      past the end of the file), dlopen error, no entry symbol, NULL
+ *      descriptor, magic
  *   3. ABI major differs          4. plugin minor newer than the host's
  *   5. descriptor smaller than v1 6. fingerprint differs
  *   7. bad descriptor fields, a plugin of that name already loaded
@@ -22,7 +25,11 @@
   (offsetof(wfc_plugin_desc, shutdown) + sizeof(void (*)(void)))
 
 /* Loads path, runs init with api, adds the plugin to r. Returns 0 (and
- * *out, owned by r) or a negative WFC_E* code with one line in err. */
+ * *out, owned by r) or a negative WFC_E* code with one line in err.
+ * The path is opened once; the checks read that descriptor and dlopen
+ * gets /proc/self/fd/N (by path only for a $ORIGIN object or without
+ * /proc), so the checked file is the loaded one. The plugin runs in this
+ * process: a crash in its code is the host's. */
 int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
                      const char *path, struct wfc_plugin **out, char *err,
                      size_t errlen);

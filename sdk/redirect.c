@@ -38,18 +38,22 @@ struct wfc__redirect {
   wfc__redirect_cb cb;
   void *arg;
   client *clients;
-  int nclients;
   int listening; /* server handle open */
   int fired;     /* cb was called (or must not be) */
   int closing;   /* wfc__redirect_close called */
   int handles;   /* uv handles not yet closed */
+  char *state;   /* the state that ends the listener (owned, cleansed) */
+  size_t state_len;
+  unsigned ignored; /* GETs of the path without that state */
 };
 
 /* ---- lifetime ------------------------------------------------------------ */
 
 static void maybe_free(wfc__redirect *r) {
-  if (r->closing && r->handles == 0)
+  if (r->closing && r->handles == 0) {
+    wfc__secret_free(r->state);
     free(r);
+  }
 }
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -66,7 +70,6 @@ static void on_client_closed(uv_handle_t *h) {
       *p = c->next;
       break;
     }
-  r->nclients--;
   free(c->out);
   free(c);
   r->handles--;
@@ -263,7 +266,82 @@ done:
   return rc;
 }
 
+int wfc__redirect_url_param(const char *url, const char *key, char **out) {
+  *out = NULL;
+  const char *q = strchr(url, '?');
+  if (q == NULL)
+    return WFC_ENOTFOUND;
+  q++;
+  size_t len = strcspn(q, "#");
+  char *k = malloc(len + 1), *v = malloc(len + 1);
+  int rc = WFC_ENOTFOUND;
+  if (k == NULL || v == NULL) {
+    rc = WFC_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < len;) {
+    size_t end = i;
+    while (end < len && q[end] != '&')
+      end++;
+    size_t eq = i;
+    while (eq < end && q[eq] != '=')
+      eq++;
+    if (end > i && form_decode(q + i, eq - i, k) == 0 && strcmp(k, key) == 0) {
+      if (*out != NULL || form_decode(q + (eq < end ? eq + 1 : end),
+                                      eq < end ? end - eq - 1 : 0, v) != 0) {
+        rc = WFC_EINVAL;
+        goto done;
+      }
+      if ((*out = strdup(v)) == NULL) {
+        rc = WFC_ENOMEM;
+        goto done;
+      }
+      rc = 0;
+    }
+    i = end + 1;
+  }
+done:
+  if (rc != 0 && *out != NULL) {
+    wfc__secret_free(*out);
+    *out = NULL;
+  }
+  if (v != NULL)
+    wfc__cleanse(v, len + 1);
+  free(k);
+  free(v);
+  return rc;
+}
+
 /* ---- requests ------------------------------------------------------------ */
+
+/* A GET of the path whose query is not this authorization's answer: for
+ * whoever opened it (an old browser tab, another program), in plain words;
+ * nothing of the request is echoed. */
+static void ignore_request(client *c) {
+  wfc__redirect *r = c->owner;
+  /* One warning, not one per request: a flood must not flood the log;
+   * the owner reports the count. */
+  wfc__log(r->ignored++ == 0 ? WFC_LOG_WARN : WFC_LOG_DEBUG,
+           "sign-in listener: ignored a request to %s that is not the answer "
+           "to this authorization (no or another \"state\"); still waiting",
+           r->path);
+  send_page(c, 400, "Bad Request", "This is not the sign-in wfc is waiting for",
+            "This page is not the answer to the sign-in wfc is waiting for, "
+            "so wfc ignored it and keeps waiting. If you are signing in, "
+            "finish the sign-in in the browser window wfc opened for it (or "
+            "at the address wfc printed).",
+            NULL);
+}
+
+/* 1 when query carries the expected state (constant-time comparison). */
+static int state_matches(const wfc__redirect *r, json_object *query) {
+  json_object *v;
+  if (r->state == NULL || !json_object_object_get_ex(query, "state", &v))
+    return 0;
+  return wfc__ct_equal(json_object_get_string(v),
+                       (size_t)json_object_get_string_len(v), r->state,
+                       r->state_len);
+}
 
 static void handle_request(client *c) {
   wfc__redirect *r = c->owner;
@@ -303,6 +381,11 @@ static void handle_request(client *c) {
     return;
   }
   wfc__cleanse(c->buf, sizeof c->buf);
+  if (!state_matches(r, query)) {
+    json_object_put(query);
+    ignore_request(c);
+    return;
+  }
   if (r->fired) { /* a second redirect raced the first */
     json_object_put(query);
     send_page(c, 409, "Conflict", "Already handled",
@@ -351,10 +434,32 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   }
 }
 
+/* All slots taken: closes the oldest client still sending its request
+ * (the list is newest first). Returns 0 when there was none: every slot
+ * then holds a request being answered, which ends soon. */
+static int evict_oldest_idle(wfc__redirect *r) {
+  client *oldest = NULL;
+  for (client *c = r->clients; c != NULL; c = c->next)
+    if (!c->done && !c->closing)
+      oldest = c;
+  if (oldest == NULL)
+    return 0;
+  client_close(oldest);
+  return 1;
+}
+
+static int live_clients(const wfc__redirect *r) {
+  int n = 0;
+  for (const client *c = r->clients; c != NULL; c = c->next)
+    n += !c->closing;
+  return n;
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   wfc__redirect *r = server->data;
   if (status != 0 || !r->listening)
     return;
+  int full = live_clients(r) >= CLIENTS_MAX && !evict_oldest_idle(r);
   client *c = calloc(1, sizeof *c);
   if (c == NULL)
     return;
@@ -367,9 +472,7 @@ static void on_connection(uv_stream_t *server, int status) {
   r->handles++;
   c->next = r->clients;
   r->clients = c;
-  r->nclients++;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
-      r->nclients > CLIENTS_MAX ||
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || full ||
       uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
     client_close(c);
 }
@@ -426,6 +529,22 @@ int wfc__redirect_start(uv_loop_t *loop, const char *path, uint64_t timeout_ms,
                  timeout_ms ? timeout_ms : WFC__REDIRECT_DEFAULT_TIMEOUT_MS, 0);
   *out = r;
   return 0;
+}
+
+int wfc__redirect_expect(wfc__redirect *r, const char *state) {
+  if (r == NULL || state == NULL || state[0] == '\0')
+    return WFC_EINVAL;
+  char *copy = strdup(state);
+  if (copy == NULL)
+    return WFC_ENOMEM;
+  wfc__secret_free(r->state);
+  r->state = copy;
+  r->state_len = strlen(copy);
+  return 0;
+}
+
+unsigned wfc__redirect_ignored(const wfc__redirect *r) {
+  return r->ignored;
 }
 
 const char *wfc__redirect_uri(const wfc__redirect *r) {

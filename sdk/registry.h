@@ -36,7 +36,12 @@ struct wfc_plugin {
   unsigned abi_major;
   unsigned abi_minor;
 
-  void *dl;               /* dlopen handle, NULL once closed */
+  void *dl; /* dlopen handle, NULL once closed */
+  /* The file the loader checked, open while the code is mapped, and the
+   * /proc/self/fd name dlopen got (fd -1 and "" when loaded by path): the
+   * name must not come to mean another file while an object bears it. */
+  int fd;
+  char dlname[32];
   void (*shutdown)(void); /* from the descriptor, may be NULL */
 
   wfc_card_desc *cards; /* host copies, registration order */

@@ -508,6 +508,14 @@ static const char *const migrations[] = {
     "ALTER TABLE connections ADD COLUMN mac BLOB;"
     "ALTER TABLE checkpoints ADD COLUMN mac BLOB;"
     "ALTER TABLE idempotency ADD COLUMN mac BLOB;",
+    /* 6: refresh leases: at most one refresh per connection at a time
+     * across the processes sharing the store (docs/store.md). */
+    "CREATE TABLE refresh_leases ("
+    "  conn_id TEXT PRIMARY KEY REFERENCES connections (id) ON DELETE CASCADE,"
+    "  holder TEXT NOT NULL CHECK (length(holder) > 0),"
+    "  taken_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -1643,16 +1651,24 @@ static int conn_row(wfc__store *st, const char *id, sqlite3_stmt **s) {
   return rc;
 }
 
-int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
-                                   const char *secrets_json,
-                                   int64_t expires_at) {
+static int lease_delete(wfc__store *st, const char *conn_id, const char *holder,
+                        int *changes);
+
+/* Writes the sealed secrets of id and, with a holder, releases its lease,
+ * in one transaction. With a holder (the end of a refresh) a revoked
+ * connection keeps its wiped secrets: WFC_EREAUTH, lease released. */
+static int update_secrets(wfc__store *st, const char *id,
+                          const char *secrets_json, int64_t expires_at,
+                          const char *holder, int *released) {
   char plugin[WFC__CONN_NAME_SIZE];
   sqlite3_stmt *s = NULL;
   uint8_t *blob = NULL;
   size_t blen = 0;
-  int rc;
+  int rc, changes = 0, gone = 0;
 
   last_err[0] = '\0';
+  if (released != NULL)
+    *released = 0;
   if (st == NULL || id == NULL || secrets_json == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
   pthread_mutex_lock(&st->mu);
@@ -1664,24 +1680,61 @@ int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
   s = NULL;
   if ((rc = seal_secrets(st, id, plugin, secrets_json, &blob, &blen)) != 0 ||
       (rc = prep(st, &s,
-                 "UPDATE connections SET secrets = ?2, expires_at = ?3,"
-                 " updated_at = ?4 WHERE id = ?1")) != 0)
+                 holder != NULL
+                     ? "UPDATE connections SET secrets = ?2, expires_at = ?3,"
+                       " updated_at = ?4 WHERE id = ?1 AND state <> 'revoked'"
+                     : "UPDATE connections SET secrets = ?2, expires_at = ?3,"
+                       " updated_at = ?4 WHERE id = ?1")) != 0)
     goto done;
   bind_text(s, 1, id);
   sqlite3_bind_blob(s, 2, blob, (int)blen, SQLITE_STATIC);
   bind_time(s, 3, expires_at);
   sqlite3_bind_int64(s, 4, wfc__now_ms());
-  rc = step_done(st, s, "update secrets", NULL, NULL);
+  rc = step_done(st, s, "update secrets", &changes, NULL);
   s = NULL;
-  if (rc == 0 && (rc = row_seal(st, &conn_kind, &id)) == 0)
-    rc = tx_commit(st);
-done:
-  sqlite3_finalize(s);
   if (rc != 0)
-    tx_rollback(st);
+    goto done;
+  gone = changes == 0; /* revoked meanwhile (conn_row found the row) */
+  if (!gone && (rc = row_seal(st, &conn_kind, &id)) != 0)
+    goto done;
+  if (holder != NULL) {
+    if ((rc = lease_delete(st, id, holder, &changes)) != 0)
+      goto done;
+    if (released != NULL)
+      *released = changes > 0;
+  }
+  if ((rc = tx_commit(st)) != 0)
+    goto done;
+  if (gone)
+    rc = fail(WFC_EREAUTH,
+              "connection %s was revoked while it was refreshed; the new "
+              "tokens were not stored",
+              id);
   pthread_mutex_unlock(&st->mu);
   free(blob);
   return rc;
+done:
+  sqlite3_finalize(s);
+  tx_rollback(st);
+  pthread_mutex_unlock(&st->mu);
+  free(blob);
+  return rc;
+}
+
+int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
+                                   const char *secrets_json,
+                                   int64_t expires_at) {
+  return update_secrets(st, id, secrets_json, expires_at, NULL, NULL);
+}
+
+int wfc__store_conn_rotate(wfc__store *st, const char *id,
+                           const char *secrets_json, int64_t expires_at,
+                           const char *holder, int *released) {
+  if (holder == NULL || holder[0] == '\0') {
+    last_err[0] = '\0';
+    return fail(WFC_EINVAL, "refresh lease: a holder is required");
+  }
+  return update_secrets(st, id, secrets_json, expires_at, holder, released);
 }
 
 int wfc__store_conn_secrets(wfc__store *st, const char *id, char **json) {
@@ -1782,6 +1835,167 @@ int wfc__store_conn_delete(wfc__store *st, const char *id) {
     wal_truncate(st);
     pthread_mutex_unlock(&st->mu);
   }
+  return rc;
+}
+
+/* ---- refresh leases ---------------------------------------------------- */
+
+/* Deletes conn_id's lease if holder holds it, inside the caller's
+ * transaction or as its own statement. */
+static int lease_delete(wfc__store *st, const char *conn_id, const char *holder,
+                        int *changes) {
+  sqlite3_stmt *s;
+  int rc;
+
+  if ((rc = prep(st, &s,
+                 "DELETE FROM refresh_leases WHERE conn_id = ?1"
+                 " AND holder = ?2")) != 0)
+    return rc;
+  bind_text(s, 1, conn_id);
+  bind_text(s, 2, holder);
+  return step_done(st, s, "release refresh lease", changes, NULL);
+}
+
+/* A lease must be seen at once by the other processes, which the WAL does
+ * on commit, but need not outlive a power loss (its holder does not): its
+ * own transactions skip the fsync of synchronous=FULL. The rotation that
+ * ends a refresh (update_secrets) keeps it, and syncs these frames too. */
+static int lease_sync_normal(wfc__store *st, int on) {
+  return exec_sql(st, on ? "PRAGMA synchronous = NORMAL"
+                         : "PRAGMA synchronous = FULL");
+}
+
+static int check_lease_args(const char *conn_id, const char *holder) {
+  if (conn_id == NULL || conn_id[0] == '\0')
+    return fail(WFC_EINVAL, "refresh lease: a connection id is required");
+  if (holder == NULL)
+    return 0;
+  return check_field("lease holder", holder, WFC__LEASE_HOLDER_SIZE, 1);
+}
+
+/* The lease row of conn_id into *out (may be NULL): 0, WFC_ENOTFOUND. */
+static int lease_read(wfc__store *st, const char *conn_id, wfc__lease *out) {
+  sqlite3_stmt *s;
+  int rc;
+
+  if ((rc = prep(st, &s,
+                 "SELECT holder, taken_at, expires_at FROM refresh_leases"
+                 " WHERE conn_id = ?1")) != 0)
+    return rc;
+  bind_text(s, 1, conn_id);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    rc = 0;
+    if (out != NULL) {
+      if (copy_col(s, 0, out->holder, sizeof out->holder))
+        rc = fail(WFC_ESTORE, "connection %s: stored lease holder is too long",
+                  conn_id);
+      out->taken_at = sqlite3_column_int64(s, 1);
+      out->expires_at = sqlite3_column_int64(s, 2);
+    }
+  } else if (rc == SQLITE_DONE) {
+    rc =
+        fail(WFC_ENOTFOUND, "connection %s: no refresh lease is held", conn_id);
+  } else {
+    rc = db_fail(st, rc, "read refresh lease");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int wfc__store_lease_take(wfc__store *st, const char *conn_id,
+                          const char *holder, int64_t ttl_ms, wfc__lease *cur) {
+  sqlite3_stmt *s;
+  int64_t now = wfc__now_ms();
+  int rc, changes = 0, sqlrc = 0;
+
+  last_err[0] = '\0';
+  if (cur != NULL)
+    memset(cur, 0, sizeof *cur);
+  if (st == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  if ((rc = check_lease_args(conn_id, holder)) != 0)
+    return rc;
+  if (holder == NULL || ttl_ms <= 0)
+    return fail(WFC_EINVAL, "refresh lease: a holder and a positive length "
+                            "are required");
+  pthread_mutex_lock(&st->mu);
+  if ((rc = lease_sync_normal(st, 1)) != 0 || (rc = tx_begin(st)) != 0)
+    goto done;
+  /* One upsert: a free row is inserted; an existing one is overwritten only
+   * when it is ours (renewal) or expired (take-over). */
+  if ((rc = prep(st, &s,
+                 "INSERT INTO refresh_leases (conn_id, holder, taken_at,"
+                 " expires_at) VALUES (?1, ?2, ?3, ?4)"
+                 " ON CONFLICT (conn_id) DO UPDATE SET"
+                 " taken_at = CASE WHEN holder = excluded.holder"
+                 "   THEN taken_at ELSE excluded.taken_at END,"
+                 " holder = excluded.holder, expires_at = excluded.expires_at"
+                 " WHERE holder = excluded.holder OR expires_at <= ?3")) != 0)
+    goto done;
+  bind_text(s, 1, conn_id);
+  bind_text(s, 2, holder);
+  sqlite3_bind_int64(s, 3, now);
+  sqlite3_bind_int64(s, 4, now + ttl_ms);
+  rc = step_done(st, s, "take refresh lease", &changes, &sqlrc);
+  if (sqlrc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", conn_id);
+    goto done;
+  }
+  if (rc != 0)
+    goto done;
+  if (changes == 0 && (rc = lease_read(st, conn_id, cur)) != 0)
+    goto done;
+  if ((rc = tx_commit(st)) == 0 && changes == 0)
+    rc = fail(WFC_EBUSY, "connection %s is being refreshed by %s", conn_id,
+              cur != NULL ? cur->holder : "another holder");
+done:
+  if (rc != 0)
+    tx_rollback(st);
+  if (lease_sync_normal(st, 0) != 0 && rc == 0)
+    rc = fail(WFC_ESTORE, "store: cannot restore synchronous=FULL");
+  pthread_mutex_unlock(&st->mu);
+  return rc;
+}
+
+int wfc__store_lease_release(wfc__store *st, const char *conn_id,
+                             const char *holder) {
+  int rc, changes = 0;
+
+  last_err[0] = '\0';
+  if (st == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  if ((rc = check_lease_args(conn_id, holder)) != 0)
+    return rc;
+  if (holder == NULL)
+    return fail(WFC_EINVAL, "refresh lease: a holder is required");
+  pthread_mutex_lock(&st->mu);
+  if ((rc = lease_sync_normal(st, 1)) == 0)
+    rc = lease_delete(st, conn_id, holder, &changes);
+  if (lease_sync_normal(st, 0) != 0 && rc == 0)
+    rc = fail(WFC_ESTORE, "store: cannot restore synchronous=FULL");
+  pthread_mutex_unlock(&st->mu);
+  if (rc == 0 && changes == 0)
+    rc = fail(WFC_ENOTFOUND,
+              "connection %s: the refresh lease is not held "
+              "by this holder",
+              conn_id);
+  return rc;
+}
+
+int wfc__store_lease_get(wfc__store *st, const char *conn_id, wfc__lease *out) {
+  int rc;
+
+  last_err[0] = '\0';
+  if (out != NULL)
+    memset(out, 0, sizeof *out);
+  if (st == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  if ((rc = check_lease_args(conn_id, NULL)) != 0)
+    return rc;
+  pthread_mutex_lock(&st->mu);
+  rc = lease_read(st, conn_id, out);
+  pthread_mutex_unlock(&st->mu);
   return rc;
 }
 

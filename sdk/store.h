@@ -33,7 +33,7 @@
 #include "wfc/error.h"
 
 /* The newest schema this code writes (PRAGMA user_version). */
-#define WFC__STORE_SCHEMA_VERSION 5
+#define WFC__STORE_SCHEMA_VERSION 6
 /* The schema from which every connection, checkpoint and idempotency row
  * carries a MAC (docs/store.md, "Record authentication"). */
 #define WFC__STORE_MAC_VERSION 5
@@ -158,6 +158,15 @@ int wfc__store_conn_update_params(wfc__store *st, const char *id,
 int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
                                    const char *secrets_json,
                                    int64_t expires_at);
+/* The end of a refresh: replaces the secrets as wfc__store_conn_update_
+ * secrets does AND releases holder's refresh lease of the connection, in
+ * one transaction, so no other process can see the lease free with the
+ * old secrets. A revoked connection is not written (WFC_EREAUTH; the
+ * lease is still released). *released (may be NULL) is 1 when holder held
+ * the lease, 0 when it had been taken over (it expired) or never taken. */
+int wfc__store_conn_rotate(wfc__store *st, const char *id,
+                           const char *secrets_json, int64_t expires_at,
+                           const char *holder, int *released);
 /* last_used_at = now. One statement, no verification: last_used_at is the
  * only column outside the MAC (it decides nothing; docs/store.md). */
 int wfc__store_conn_touch(wfc__store *st, const char *id);
@@ -174,6 +183,40 @@ int wfc__store_conn_wipe_secrets(wfc__store *st, const char *id);
 /* Deletes the connection, its checkpoints and idempotency keys; also one
  * that does not verify (the way to get rid of it). */
 int wfc__store_conn_delete(wfc__store *st, const char *id);
+
+/* ---- refresh leases ----------------------------------------------------
+ * At most one refresh of a connection at a time across every handle and
+ * process sharing the store (docs/store.md, "Refresh leases"). A lease is
+ * a row (connection id, holder, taken_at, expires_at), taken and released
+ * in short transactions; a holder that dies stops renewing it and it is
+ * taken over once expires_at has passed. Times are wfc__now_ms(): the
+ * processes sharing a store must agree on the time to well within a
+ * lease's length. */
+#define WFC__LEASE_HOLDER_SIZE 256
+
+typedef struct wfc__lease {
+  char holder[WFC__LEASE_HOLDER_SIZE]; /* who holds it (opaque text) */
+  int64_t taken_at;                    /* when this holder took it */
+  int64_t expires_at;                  /* free for others from then on */
+} wfc__lease;
+
+/* Takes conn_id's lease for holder (printable text, 1..255 bytes) until
+ * now + ttl_ms (ttl_ms > 0), in one BEGIN IMMEDIATE transaction. 0 when it
+ * was free, expired, or holder's already (then renewed: taken_at kept);
+ * WFC_EBUSY when another holder has it and it has not expired, its row
+ * copied into *cur (may be NULL; a store too busy to answer within the
+ * busy timeout is WFC_EBUSY too, with cur->holder ""); WFC_ENOTFOUND for
+ * an unknown connection. */
+int wfc__store_lease_take(wfc__store *st, const char *conn_id,
+                          const char *holder, int64_t ttl_ms, wfc__lease *cur);
+/* Releases conn_id's lease if holder holds it: 0, or WFC_ENOTFOUND when it
+ * does not (never taken, released, or taken over after it expired). Also
+ * what a taker does to a holder it knows to be dead. */
+int wfc__store_lease_release(wfc__store *st, const char *conn_id,
+                             const char *holder);
+/* The lease row of conn_id, expired or not: 0, or WFC_ENOTFOUND when no
+ * lease is held. */
+int wfc__store_lease_get(wfc__store *st, const char *conn_id, wfc__lease *out);
 
 /* ---- checkpoints of event cards -----------------------------------------
  * Keyed by (connection id, card id, subscription key; sub_key NULL = ""). */

@@ -122,13 +122,11 @@ static size_t push_name(vctx *c, const char *name) {
   return saved;
 }
 
-static size_t push_key(vctx *c, const char *key) {
-  char safe[80];
+/* A free key (MAP, ANY): .key or ["k?y"], as the parser writes it. */
+static size_t push_key(vctx *c, const char *key, size_t len) {
+  char part[2 * WFC_JSON_KEY_SHOWN + 16];
 
-  if (is_ident(key))
-    return push_name(c, key);
-  safe_key(safe, sizeof safe, key);
-  return path_push(c, "[\"%s\"]", safe);
+  return path_putn(c, part, wfc__json_path_key(part, sizeof part, key, len));
 }
 
 static __attribute__((format(printf, 2, 3))) int fail(vctx *c, const char *fmt,
@@ -300,6 +298,74 @@ static int check_enum(vctx *c, const wfc_field *f, const char *s) {
   return fail(c, "must be one of %s", list);
 }
 
+/* ---- text --------------------------------------------------------------- */
+
+/* Strings must be text (json.h): no invalid UTF-8 and no NUL, in card
+ * inputs and connection params at any depth, keys included, whether they
+ * came from JSON text or were built by a host in C (json-c keeps a string's
+ * length, so "a\0b" built with json_object_new_string_len reaches here
+ * whole, and code reading it as a C string would see "a"). */
+static int text_fail(vctx *c, int problem, size_t at) {
+  return fail(c, "%s at byte %zu", wfc__json_text_why(problem), at);
+}
+
+static int check_string(vctx *c, struct json_object *v) {
+  size_t at = 0;
+  int problem = wfc__json_text_check(
+      json_object_get_string(v), (size_t)json_object_get_string_len(v), &at);
+
+  return problem != 0 ? text_fail(c, problem, at) : 0;
+}
+
+/* The path already ends with the key's component. */
+static int check_key(vctx *c, const char *key) {
+  size_t at = 0;
+  int problem = wfc__json_text_check(key, strlen(key), &at);
+
+  if (problem == 0)
+    return 0;
+  path_putn(c, " (the key)", 10);
+  return text_fail(c, problem, at);
+}
+
+/* Every string and key of v (an ANY or FILE value, which the schema does
+ * not describe further). Bounded like the parser's nesting, twice over
+ * for values a host built deeper. */
+static int check_tree(vctx *c, struct json_object *v, int depth) {
+  int rc = 0;
+
+  switch (json_object_get_type(v)) {
+  case json_type_string:
+    return check_string(c, v);
+  case json_type_object:
+  case json_type_array:
+    if (c->depth + depth >= 2 * WFC_VALIDATE_MAX_DEPTH)
+      return fail(c, "nested too deeply");
+    break;
+  default:
+    return 0;
+  }
+  if (json_object_is_type(v, json_type_array)) {
+    size_t n = json_object_array_length(v);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+      size_t saved = path_index(c, i);
+      rc = check_tree(c, json_object_array_get_idx(v, i), depth + 1);
+      path_pop(c, saved);
+    }
+    return rc;
+  }
+  json_object_object_foreach(v, key, iv) {
+    size_t saved = push_key(c, key, strlen(key));
+    rc = check_key(c, key);
+    if (rc == 0)
+      rc = check_tree(c, iv, depth + 1);
+    path_pop(c, saved);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
 static int validate_value(vctx *c, const wfc_field *f, struct json_object *v,
                           struct json_object **out);
 
@@ -464,12 +530,12 @@ static int validate_map(vctx *c, const wfc_field *f, struct json_object *v,
   for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
     const char *key = json_object_iter_peek_name(&it);
     struct json_object *iv = json_object_iter_peek_value(&it), *ov = NULL;
-    size_t saved = push_key(c, key);
-    int rc = 0;
+    size_t saved = push_key(c, key, strlen(key));
+    int rc = c->check_only ? 0 : check_key(c, key);
 
-    if (f->items != NULL)
+    if (rc == 0 && f->items != NULL)
       rc = validate_value(c, f->items, iv, &ov);
-    else if (!c->check_only)
+    else if (rc == 0 && !c->check_only)
       ov = json_object_get(iv);
     path_pop(c, saved);
     if (rc != 0) {
@@ -505,6 +571,19 @@ static int validate_value(vctx *c, const wfc_field *f, struct json_object *v,
     if ((f->flags & WFC_FIELD_NULLABLE) || f->type == WFC_TYPE_ANY)
       return 0;
     return wrong_type(c, f, v);
+  }
+
+  /* Text first: the checks below read strings as C strings. Outputs
+   * (check_only) are passed on as they are. */
+  if (!c->check_only) {
+    if (f->type == WFC_TYPE_ANY || f->type == WFC_TYPE_FILE)
+      rc = check_tree(c, v, 0);
+    else if (json_object_is_type(v, json_type_string))
+      rc = check_string(c, v);
+    else
+      rc = 0;
+    if (rc != 0)
+      return rc;
   }
 
   switch (f->type) {

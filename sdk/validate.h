@@ -28,8 +28,18 @@
  *   input.message: required field missing
  * Messages never quote input values (they may be secrets).
  *
- * Recursion follows the schema's nesting only (ANY values are not walked),
- * bounded by WFC_VALIDATE_MAX_DEPTH.
+ * Text: every string of the input, at any depth, is valid UTF-8 without
+ * NUL (json.h's rules, read by length: a host's json-c string "a\0b" is
+ * seen whole); ANY and FILE values are walked for it and MAP and ANY keys
+ * checked too. The message gives the byte offset in the string:
+ *   input.subject: invalid UTF-8 at byte 7
+ *   input.body: contains a NUL character (\u0000) at byte 1
+ *   input.counts["ab?"] (the key): invalid UTF-8 at byte 2
+ * Outputs (wfc__validate_check) are not held to this.
+ *
+ * Recursion follows the schema's nesting, bounded by
+ * WFC_VALIDATE_MAX_DEPTH; the walk of ANY values for text stops at twice
+ * that ("nested too deeply").
  */
 #ifndef WFC_SDK_VALIDATE_H
 #define WFC_SDK_VALIDATE_H

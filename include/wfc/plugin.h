@@ -171,7 +171,11 @@ typedef struct wfc_card_desc {
  *   authorize_begin    in:  {"params":{...}, "redirect_uri":"...",
  *                            "login_hint":?, "prompt":?}
  *                      out: {"url":"...", "session":{...}}   (session is
- *                            opaque to the host, kept in memory only)
+ *                            opaque to the host, kept in memory only; the
+ *                            url must carry one non-empty "state"
+ *                            parameter, fresh and unguessable: the host's
+ *                            redirect listener ends only on a redirect
+ *                            with that state and ignores other requests)
  *   authorize_complete in:  {"params":{...}, "redirect_uri":"...",
  *                            "session":{...}, "query":{"code":..,...}}
  *                      out: {"state":"connected|needs_admin_approval|
@@ -315,7 +319,10 @@ typedef struct wfc_host_api {
   void (*conn_token_rejected)(wfc_conn *conn, const char *token);
 
   /* HTTP. cb runs exactly once, later, on the loop (also after cancel, with
-   * error WFC_ECANCELED). *out (optional) is valid until cb runs. */
+   * error WFC_ECANCELED). *out (optional) is valid until cb runs. A method
+   * other than GET/HEAD/OPTIONS/TRACE/PUT/DELETE is sent at most once: a
+   * connection lost after sending it gives WFC_ENET, never a silent resend
+   * (docs/http.md). */
   int (*http_send)(const wfc_http_req *req, wfc_http_cb cb, void *arg,
                    wfc_http **out);
   void (*http_cancel)(wfc_http *h);

@@ -1,5 +1,6 @@
 /* broken.c - deliberately broken plugins, one per BROKEN_* kind (see
  * CMakeLists.txt); tests/abi/test_loader.c asserts each refusal message. */
+#include <signal.h>
 #include <string.h>
 
 #include "wfc/plugin.h"
@@ -34,6 +35,13 @@ __attribute__((unused)) static int init(const wfc_host_api *host,
    * the timer has fired. */
   host->timer_start(1, late, NULL, NULL);
   host->error_set(err, WFC_EIO, "gave up after starting a timer");
+  return WFC_EIO;
+#elif defined(BROKEN_CRASH)
+  /* Its own code crashes: no file check can see that coming; only `wfc
+   * plugin inspect --isolated` survives it. */
+  (void)card;
+  (void)err;
+  raise(SIGSEGV);
   return WFC_EIO;
 #elif defined(BROKEN_INIT)
   host->error_set(err, WFC_EINVAL, "missing setting %s", "BROKEN_TENANT");

@@ -1,5 +1,6 @@
 /* The `wfc` executable: plugin inspect (text, JSON, refusals, manifest
- * check), card list and card describe, run as a real process. */
+ * check, --isolated), card list and card describe, and every command with
+ * damaged plugin files in the plugin path, run as a real process. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -281,6 +283,164 @@ static void test_card_list_and_describe(void **state) {
   assert_int_equal(count_lines(r->err), 1);
 }
 
+/* A plugin directory holding the good plugin beside cut copies of it (in
+ * the ELF header, the program headers, a loadable segment, the section
+ * headers: dlopen died of SIGBUS on some, and took every command down), a
+ * 32-bit ELF header, a text file and a directory named like a plugin:
+ * every command still works, each bad file is named in a warning with its
+ * cause, and the good plugin loads. */
+static void test_damaged_plugins_in_path(void **state) {
+  (void)state;
+  char dir[] = "/tmp/wfc-damaged-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  const char *good = testplugin_path();
+  char path[512], bad[8][128], want[8][1600];
+  int nbad = 0;
+  snprintf(path, sizeof path, "%s/wfc-testplugin.so", dir);
+  assert_int_equal(abi_copy(good, path, UINT64_MAX), 0);
+  abi_cut cut[4];
+  assert_int_equal(abi_cuts(good, cut), 4);
+  for (int i = 0; i < 4; i++, nbad++) {
+    snprintf(bad[nbad], sizeof bad[nbad], "%s/wfc-cut-%s.so", dir, cut[i].name);
+    assert_int_equal(abi_copy(good, bad[nbad], cut[i].at), 0);
+    snprintf(want[nbad], sizeof want[nbad], "wfc: warning: %s: %s\n", bad[nbad],
+             cut[i].want);
+  }
+  snprintf(bad[nbad], sizeof bad[nbad], "%s/wfc-32bit.so", dir);
+  assert_int_equal(abi_copy(good, bad[nbad], UINT64_MAX), 0);
+  unsigned char cls = sizeof(void *) == 8 ? ELFCLASS32 : ELFCLASS64;
+  assert_int_equal(abi_patch(bad[nbad], EI_CLASS, &cls, 1), 0);
+  snprintf(want[nbad], sizeof want[nbad],
+           "wfc: warning: %s: not a wfc plugin: a %s ELF file; this host "
+           "loads %d-bit plugins\n",
+           bad[nbad], cls == ELFCLASS32 ? "32-bit" : "64-bit",
+           (int)sizeof(void *) * 8);
+  nbad++;
+  snprintf(bad[nbad], sizeof bad[nbad], "%s/wfc-text.so", dir);
+  FILE *t = fopen(bad[nbad], "w");
+  fputs("not a plugin\n", t);
+  fclose(t);
+  snprintf(want[nbad], sizeof want[nbad],
+           "wfc: warning: %s: not a wfc plugin: not an ELF file\n", bad[nbad]);
+  nbad++;
+  snprintf(bad[nbad], sizeof bad[nbad], "%s/wfc-dir.so", dir);
+  assert_int_equal(mkdir(bad[nbad], 0755), 0);
+  snprintf(want[nbad], sizeof want[nbad],
+           "wfc: warning: %s: not a wfc plugin: not a regular file\n",
+           bad[nbad]);
+  nbad++;
+
+  /* describe is quiet about plugins that are not the card's. */
+  static const struct {
+    const char *cmd, *tail;
+    int warns;
+  } cmds[] = {{"plugin list", "", 1},
+              {"card list", " --json", 1},
+              {"card describe testplugin.later", "", 0}};
+  size_t ncmds = sizeof cmds / sizeof cmds[0];
+  for (size_t i = 0; i < ncmds + 1; i++) {
+    char args[1024];
+    run *r;
+    if (i < ncmds) {
+      snprintf(args, sizeof args, "%s --plugin-dir %s%s", cmds[i].cmd, dir,
+               cmds[i].tail);
+      r = wfc(NULL, args);
+    } else { /* the plugin path from the environment */
+      char env[600];
+      snprintf(env, sizeof env, "WFC_PLUGIN_PATH=%s", dir);
+      snprintf(args, sizeof args, "card list");
+      r = wfc(env, args);
+    }
+    if (r->status != 0)
+      fail_msg("%s: exit %d\n%s", args, r->status, r->err);
+    assert_non_null(strstr(r->out, "testplugin"));
+    if (i < ncmds && !cmds[i].warns) {
+      assert_string_equal(r->err, "");
+      continue;
+    }
+    for (int k = 0; k < nbad; k++)
+      if (strstr(r->err, want[k]) == NULL)
+        fail_msg("%s: no \"%s\" in:\n%s", args, want[k], r->err);
+    assert_int_equal(count_lines(r->err), nbad);
+  }
+  /* Commands with a store load the same directory (quietly too). */
+  char args[1024], env[600];
+  snprintf(env, sizeof env, "WFC_PLUGIN_PATH=%s", dir);
+  snprintf(args, sizeof args, "connection list --store %s/store.db", dir);
+  run *r = wfc(env, args);
+  if (r->status != 0)
+    fail_msg("%s: exit %d\n%s", args, r->status, r->err);
+  /* inspect of one of them names it, also --isolated. */
+  for (int iso = 0; iso < 2; iso++) {
+    snprintf(args, sizeof args, "plugin inspect %s%s", iso ? "--isolated " : "",
+             bad[2]);
+    r = wfc(NULL, args);
+    assert_int_equal(r->status, 1);
+    assert_string_equal(r->out, "");
+    assert_non_null(strstr(r->err, strstr(want[2], bad[2])));
+  }
+
+  for (int k = 0; k < nbad; k++)
+    if (unlink(bad[k]) != 0)
+      rmdir(bad[k]);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/store.db", dir);
+  unlink(path);
+  DIR *d = opendir(dir); /* the store's side files */
+  struct dirent *e;
+  while (d != NULL && (e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.') {
+      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+      unlink(path);
+    }
+  if (d != NULL)
+    closedir(d);
+  assert_int_equal(rmdir(dir), 0);
+}
+
+/* A plugin whose init raises SIGSEGV takes `plugin inspect` down (plugins
+ * run in-process); with --isolated the child dies, and wfc reports the
+ * signal and exits 1. A good plugin inspects the same either way. */
+static void test_inspect_isolated(void **state) {
+  (void)state;
+  char crash[4200], args[4400];
+  snprintf(crash, sizeof crash, "%s/wfc-broken-crash.so",
+           getenv("WFC_ABI_EXTRA_DIR"));
+  /* Under ASan its SEGV handler would turn the signal into an exit. */
+  const char *env = "ASAN_OPTIONS=\"$ASAN_OPTIONS:handle_segv=0\"";
+  snprintf(args, sizeof args, "plugin inspect --isolated %s", crash);
+  run *r = wfc(env, args);
+  assert_int_equal(r->status, 1);
+  assert_string_equal(r->out, "");
+  char want[4600];
+  snprintf(want, sizeof want,
+           "wfc: plugin %s crashed while being loaded and checked in a child "
+           "process: SIGSEGV (",
+           crash);
+  if (strncmp(r->err, want, strlen(want)) != 0)
+    fail_msg("got: %s", r->err);
+  assert_int_equal(count_lines(r->err), 1);
+  snprintf(args, sizeof args, "plugin inspect %s", crash);
+  r = wfc(env, args);
+  assert_int_equal(r->status, 128 + SIGSEGV); /* the shell's view of it */
+
+  snprintf(args, sizeof args, "plugin inspect %s --json", testplugin_path());
+  r = wfc(NULL, args);
+  assert_int_equal(r->status, 0);
+  char plain[sizeof r->out];
+  snprintf(plain, sizeof plain, "%s", r->out);
+  snprintf(args, sizeof args, "plugin inspect --isolated %s --json",
+           testplugin_path());
+  r = wfc(NULL, args);
+  assert_int_equal(r->status, 0);
+  assert_string_equal(r->err, "");
+  assert_string_equal(r->out, plain);
+  r = wfc(NULL, "plugin inspect --help");
+  assert_int_equal(r->status, 0);
+  assert_non_null(strstr(r->out, "--isolated"));
+  assert_non_null(strstr(r->out, "Plugins run inside the wfc process"));
+}
+
 /* Every plugin the project builds loads and matches its manifest (the
  * real plugin's is the repository's manifest.json, copied beside it). */
 static void test_every_plugin_matches_its_manifest(void **state) {
@@ -321,6 +481,8 @@ int main(void) {
       cmocka_unit_test(test_inspect_refusals),
       cmocka_unit_test(test_inspect_manifest_mismatch),
       cmocka_unit_test(test_card_list_and_describe),
+      cmocka_unit_test(test_damaged_plugins_in_path),
+      cmocka_unit_test(test_inspect_isolated),
       cmocka_unit_test(test_every_plugin_matches_its_manifest),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

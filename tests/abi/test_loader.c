@@ -1,5 +1,8 @@
-/* Loading plugins: the good test plugin, and every refusal of the loader
- * in its order, each with its one-line message. */
+/* Loading plugins: the good test plugin, every refusal of the loader in
+ * its order, each with its one-line message, the ELF checks before dlopen
+ * (cut and crafted files), and that the loaded object is the checked file.
+ * test_refusals also covers the /proc/self/fd names: each broken plugin
+ * gets a descriptor number a previous one had, and must still be itself. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +10,9 @@
 
 #include <cmocka.h>
 
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <link.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -263,6 +268,209 @@ static void test_file_checks(void **state) {
   rmdir(dir);
 }
 
+/* The loader checks the file before dlopen: cut copies of the good plugin
+ * (inside the ELF header, the program headers, a loadable segment, the
+ * section headers; dlopen dies of SIGBUS on some of them) and crafted
+ * headers (another class, byte order, machine, type; a segment bigger in
+ * the file than in memory; a bad section name index; not ELF at all) are
+ * refused with the cause; then a copy without section headers, and the
+ * good plugin, still load in the same runtime. */
+static void test_elf_checks(void **state) {
+  fixture *f = *state;
+  char dir[] = "/tmp/wfc-elf-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  const char *good = testplugin_path();
+  abi_cut cut[4];
+  assert_int_equal(abi_cuts(good, cut), 4);
+  char path[256], err[1024], want[1400];
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s/cut-%s.so", dir, cut[i].name);
+    assert_int_equal(abi_copy(good, path, cut[i].at), 0);
+    int rc = wfc_runtime_load(f->rt, path, NULL, err, sizeof err);
+    snprintf(want, sizeof want, "%s: %s", path, cut[i].want);
+    if (rc != WFC_ENOTPLUGIN || strcmp(err, want) != 0)
+      fail_msg("%s: %s\n got  %s\n want %s", cut[i].name, wfc_err_name(rc), err,
+               want);
+    unlink(path);
+  }
+
+  /* Crafted headers on whole copies. */
+  int fd = open(good, O_RDONLY);
+  ElfW(Ehdr) e;
+  assert_int_equal(pread(fd, &e, sizeof e, 0), sizeof e);
+  ElfW(Phdr) ph;
+  int load = -1;
+  for (int i = 0; i < e.e_phnum && load < 0; i++) {
+    assert_int_equal(
+        pread(fd, &ph, sizeof ph, (off_t)(e.e_phoff + i * sizeof ph)),
+        sizeof ph);
+    if (ph.p_type == PT_LOAD && ph.p_filesz > 1)
+      load = i;
+  }
+  close(fd);
+  assert_true(load >= 0);
+  uint8_t other_class = sizeof(void *) == 8 ? ELFCLASS32 : ELFCLASS64;
+  uint8_t other_data =
+      e.e_ident[EI_DATA] == ELFDATA2LSB ? ELFDATA2MSB : ELFDATA2LSB;
+  uint16_t other_machine = e.e_machine == EM_AARCH64 ? EM_X86_64 : EM_AARCH64;
+  uint16_t exec = ET_EXEC;
+  uint16_t bad_strndx = (uint16_t)(e.e_shnum + 5);
+  ElfW(Phdr) small = ph;
+  small.p_memsz = ph.p_filesz - 1;
+  char want_class[128], want_data[128], want_memsz[160], want_strndx[128];
+  snprintf(want_class, sizeof want_class,
+           "not a wfc plugin: a %s ELF file; this host loads %d-bit plugins",
+           other_class == ELFCLASS32 ? "32-bit" : "64-bit",
+           (int)(sizeof(void *) * 8));
+  snprintf(want_data, sizeof want_data,
+           "not a wfc plugin: a %s ELF file; "
+           "this host is %s",
+           other_data == ELFDATA2MSB ? "big-endian" : "little-endian",
+           other_data == ELFDATA2MSB ? "little-endian" : "big-endian");
+  snprintf(want_memsz, sizeof want_memsz,
+           "not a wfc plugin: loadable segment %d has %llu bytes in the file "
+           "but %llu in memory",
+           load, (unsigned long long)ph.p_filesz,
+           (unsigned long long)small.p_memsz);
+  snprintf(want_strndx, sizeof want_strndx,
+           "not a wfc plugin: section name table index %u is out of range "
+           "(%u sections)",
+           (unsigned)bad_strndx, (unsigned)e.e_shnum);
+  const struct {
+    const char *name;
+    uint64_t off;
+    const void *bytes;
+    size_t n;
+    const char *want; /* prefix of the message after "<path>: " */
+  } crafted[] = {
+      {"class", EI_CLASS, &other_class, 1, want_class},
+      {"data", EI_DATA, &other_data, 1, want_data},
+      {"machine", offsetof(ElfW(Ehdr), e_machine), &other_machine, 2,
+       "not a wfc plugin: built for "},
+      {"type", offsetof(ElfW(Ehdr), e_type), &exec, 2,
+       "not a wfc plugin: an executable (ELF type 2), not a shared object"},
+      {"memsz", e.e_phoff + (uint64_t)load * sizeof ph, &small, sizeof small,
+       want_memsz},
+      {"shstrndx", offsetof(ElfW(Ehdr), e_shstrndx), &bad_strndx, 2,
+       want_strndx},
+      {"text", 0, "hello\n", 7, "not a wfc plugin: not an ELF file"},
+  };
+  for (size_t i = 0; i < sizeof crafted / sizeof crafted[0]; i++) {
+    snprintf(path, sizeof path, "%s/crafted-%s.so", dir, crafted[i].name);
+    assert_int_equal(
+        abi_copy(good, path, strcmp(crafted[i].name, "text") ? UINT64_MAX : 0),
+        0);
+    assert_int_equal(
+        abi_patch(path, crafted[i].off, crafted[i].bytes, crafted[i].n), 0);
+    int rc = wfc_runtime_load(f->rt, path, NULL, err, sizeof err);
+    snprintf(want, sizeof want, "%s: %s", path, crafted[i].want);
+    if (rc != WFC_ENOTPLUGIN || strncmp(err, want, strlen(want)) != 0)
+      fail_msg("%s: %s\n got  %s\n want %s...", crafted[i].name,
+               wfc_err_name(rc), err, want);
+    unlink(path);
+  }
+  snprintf(path, sizeof path, "%s/empty.so", dir);
+  assert_int_equal(abi_copy(good, path, 0), 0);
+  assert_int_equal(wfc_runtime_load(f->rt, path, NULL, err, sizeof err),
+                   WFC_ENOTPLUGIN);
+  snprintf(want, sizeof want, "%s: not a wfc plugin: not an ELF file (0 bytes)",
+           path);
+  assert_string_equal(err, want);
+  unlink(path);
+  assert_int_equal(wfc_runtime_plugin_count(f->rt), 0);
+
+  /* Without section headers (as `strip` can leave it): loads. */
+  snprintf(path, sizeof path, "%s/nosections.so", dir);
+  assert_int_equal(abi_copy(good, path, UINT64_MAX), 0);
+  ElfW(Ehdr) ns = e;
+  ns.e_shoff = 0;
+  ns.e_shnum = 0;
+  ns.e_shstrndx = 0;
+  assert_int_equal(abi_patch(path, 0, &ns, sizeof ns), 0);
+  wfc_plugin *p = NULL;
+  if (wfc_runtime_load(f->rt, path, &p, err, sizeof err) != 0)
+    fail_msg("%s", err);
+  assert_string_equal(wfc_plugin_path(p), path);
+  unlink(path);
+  rmdir(dir);
+}
+
+/* The object of a loaded plugin, as the dynamic loader names it. */
+static const char *loaded_name(const char *path) {
+  static char name[4096];
+  void *h = dlopen(path, RTLD_LAZY | RTLD_NOLOAD);
+  assert_non_null(h);
+  struct link_map *lm = NULL;
+  assert_int_equal(dlinfo(h, RTLD_DI_LINKMAP, &lm), 0);
+  snprintf(name, sizeof name, "%s", lm->l_name);
+  dlclose(h);
+  return name;
+}
+
+/* The loaded object is the checked file: opened once, dlopened through
+ * /proc/self/fd; the plugin keeps the path it was given (for messages and
+ * the manifest beside it). Symlinks are followed; a dangling one is "file
+ * not found"; a FIFO is refused without hanging. */
+static void test_checked_file_is_loaded(void **state) {
+  fixture *f = *state;
+  char dir[] = "/tmp/wfc-elfid-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char link[256], fifo[256], dangling[256], err[1024], want[1400];
+  snprintf(fifo, sizeof fifo, "%s/fifo.so", dir);
+  assert_int_equal(mkfifo(fifo, 0644), 0);
+  assert_int_equal(wfc_runtime_load(f->rt, fifo, NULL, err, sizeof err),
+                   WFC_ENOTPLUGIN);
+  snprintf(want, sizeof want, "%s: not a wfc plugin: not a regular file", fifo);
+  assert_string_equal(err, want);
+  snprintf(dangling, sizeof dangling, "%s/dangling.so", dir);
+  assert_int_equal(symlink("/nonexistent/x.so", dangling), 0);
+  assert_int_equal(wfc_runtime_load(f->rt, dangling, NULL, err, sizeof err),
+                   WFC_ENOTFOUND);
+
+  snprintf(link, sizeof link, "%s/link.so", dir);
+  assert_int_equal(symlink(testplugin_path(), link), 0);
+  wfc_plugin *p = NULL;
+  if (wfc_runtime_load(f->rt, link, &p, err, sizeof err) != 0)
+    fail_msg("%s", err);
+  assert_string_equal(wfc_plugin_path(p), link);
+  assert_memory_equal(loaded_name(testplugin_path()), "/proc/self/fd/", 14);
+  /* The same file under its own path: the same object, refused by name. */
+  assert_int_equal(
+      wfc_runtime_load(f->rt, testplugin_path(), NULL, err, sizeof err),
+      WFC_EEXIST);
+  unlink(link);
+  unlink(fifo);
+  unlink(dangling);
+  rmdir(dir);
+}
+
+/* The manifest is found beside the path given, not beside /proc/self/fd. */
+static void test_manifest_beside_path(void **state) {
+  fixture *f = *state;
+  char err[1024], mpath[4096];
+  wfc_plugin *p = NULL;
+  assert_int_equal(
+      wfc_runtime_load(f->rt, testplugin_path(), &p, err, sizeof err), 0);
+  assert_int_equal(
+      wfc_plugin_manifest_path(wfc_plugin_path(p), mpath, sizeof mpath), 0);
+  assert_string_equal(mpath,
+                      build_path(1, "plugins/wfc-testplugin.manifest.json"));
+  assert_int_equal(wfc_plugin_check_manifest(p, mpath, NULL, NULL), 0);
+}
+
+/* A plugin whose RUNPATH uses $ORIGIN is opened by its path ($ORIGIN of
+ * /proc/self/fd/N would be /proc/self/fd) and still loads. */
+static void test_origin_plugin_by_path(void **state) {
+  fixture *f = *state;
+  char path[4096], err[1024];
+  snprintf(path, sizeof path, "%s/wfc-testplugin-origin.so",
+           getenv("WFC_ABI_EXTRA_DIR"));
+  wfc_plugin *p = NULL;
+  if (wfc_runtime_load(f->rt, path, &p, err, sizeof err) != 0)
+    fail_msg("%s", err);
+  assert_string_equal(loaded_name(path), path);
+}
+
 typedef struct reports {
   int n;
   char last[1024];
@@ -299,6 +507,13 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_schema_json, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
       cmocka_unit_test_setup_teardown(test_file_checks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_elf_checks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_checked_file_is_loaded, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_manifest_beside_path, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_origin_plugin_by_path, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_load_dir, setup, teardown),
       cmocka_unit_test_setup_teardown(test_one_runtime, setup, teardown),
   };

@@ -350,6 +350,232 @@ static void test_custom_refusals_send_nothing(void **state) {
              WFC_EVALIDATION, "method");
 }
 
+/* Runs the input and expects exactly "field: why; nothing was sent" (after
+ * the card's label), with no request. */
+static void refused_exactly(const char *input, const char *field,
+                            const char *why) {
+  char want[600];
+  snprintf(want, sizeof want, "%s: %s; nothing was sent", field, why);
+  refused(input, field, want);
+}
+
+/* Every header a flow cannot set, any case: refused with its name and
+ * why, before anything is sent. */
+static void test_custom_refused_headers(void **state) {
+  (void)state;
+  static const struct {
+    const char *name, *why;
+  } cases[] = {
+      {"Transfer-Encoding", "Transfer-Encoding is a hop-by-hop header that "
+                            "the HTTP client manages"},
+      {"transfer-encoding", "Transfer-Encoding is a hop-by-hop header that "
+                            "the HTTP client manages"},
+      {"Connection",
+       "Connection is a hop-by-hop header that the HTTP client manages"},
+      {"Keep-Alive",
+       "Keep-Alive is a hop-by-hop header that the HTTP client manages"},
+      {"UPGRADE",
+       "Upgrade is a hop-by-hop header that the HTTP client manages"},
+      {"te", "TE is a hop-by-hop header that the HTTP client manages"},
+      {"Trailer",
+       "Trailer is a hop-by-hop header that the HTTP client manages"},
+      {"Proxy-Authorization",
+       "Proxy-* headers are for a proxy, which this request does not "
+       "address, and may carry credentials"},
+      {"proxy-connection",
+       "Proxy-* headers are for a proxy, which this request does not "
+       "address, and may carry credentials"},
+      {"Cookie", "Cookie carries credentials; Graph is called with the "
+                 "connection's token only"},
+      {"COOKIE", "Cookie carries credentials; Graph is called with the "
+                 "connection's token only"},
+      {"Host", "Host is set by the connector from the Graph base URL"},
+      {"content-length",
+       "Content-Length is set by the connector from the body"},
+      {"Authorization",
+       "Authorization is set by the connection and cannot be overridden"},
+      {"aUTHORIZATION",
+       "Authorization is set by the connection and cannot be overridden"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char input[300], field[100];
+    snprintf(input, sizeof input,
+             "{\"method\":\"GET\",\"relative_url\":\"/me\",\"headers\":"
+             "{\"Prefer\":\"x\",\"%s\":\"v\"}}",
+             cases[i].name);
+    snprintf(field, sizeof field, "headers.%s", cases[i].name);
+    refused_exactly(input, field, cases[i].why);
+  }
+  /* Names that only look alike are the flow's own. */
+  o365_outcome o;
+  run_ok("custom_api_action",
+         "{\"method\":\"GET\",\"relative_url\":\"/me\",\"headers\":"
+         "{\"X-Cookie-Jar\":\"1\",\"Proxy\":\"1\",\"TEx\":\"1\"}}",
+         &o);
+  assert_int_equal(jnum(o.output, "status_code"), 200);
+  o365_outcome_free(&o);
+}
+
+/* What relative_url refuses, with the byte, before anything is sent. */
+static void test_custom_refused_urls(void **state) {
+  (void)state;
+  char input[600], why[400];
+  snprintf(why, sizeof why,
+           "an absolute URL must be on the connection's Graph base (%s/v1.0); "
+           "give a path such as /me/messages",
+           o365_fixture_url(fx));
+  refused_exactly("{\"method\":\"GET\",\"relative_url\":"
+                  "\"https://evil.example.com/v1.0/me\"}",
+                  "relative_url", why);
+  refused_exactly("{\"method\":\"GET\",\"relative_url\":"
+                  "\"HTTPS://evil.example.com/v1.0/me?u=http://x\"}",
+                  "relative_url", why);
+  /* The Graph origin, outside the version path. */
+  snprintf(input, sizeof input,
+           "{\"method\":\"GET\",\"relative_url\":\"%s/v1.0x/me\"}",
+           o365_fixture_url(fx));
+  refused_exactly(input, "relative_url", why);
+  refused_exactly(
+      "{\"method\":\"GET\",\"relative_url\":\"//evil.example.com/x\"}",
+      "relative_url",
+      "a protocol-relative URL (\"//host\") names another host; give a path "
+      "under the Graph base such as /me/messages");
+  refused_exactly("{\"method\":\"GET\",\"relative_url\":"
+                  "\"/me/messages\\r\\nHost: evil\"}",
+                  "relative_url", "CR or LF at byte 12");
+  refused_exactly("{\"method\":\"GET\",\"relative_url\":"
+                  "\"/me/messages?$filter=a\\nb\"}",
+                  "relative_url", "CR or LF at byte 22");
+  refused_exactly("{\"method\":\"GET\",\"relative_url\":\"/me\\tx\"}",
+                  "relative_url", "a control character at byte 3");
+  refused_exactly("{\"method\":\"GET\",\"relative_url\":\"/me\\\\..\\\\x\"}",
+                  "relative_url",
+                  "a backslash at byte 3 (servers may read it as '/'); write "
+                  "%5C for a literal one");
+  refused_exactly("{\"method\":\"GET\",\"relative_url\":"
+                  "\"/me/../../__emulator/stats\"}",
+                  "relative_url",
+                  "a '..' segment at byte 4 would leave the Graph version "
+                  "path");
+  refused_exactly("{\"method\":\"GET\",\"relative_url\":\"me/%2E%2e/x\"}",
+                  "relative_url",
+                  "a '..' segment at byte 3 would leave the Graph version "
+                  "path");
+  refused_exactly("{\"method\":\"GET\",\"relative_url\":\"/me/.%2e?a=b\"}",
+                  "relative_url",
+                  "a '..' segment at byte 4 would leave the Graph version "
+                  "path");
+  snprintf(input, sizeof input,
+           "{\"method\":\"GET\",\"relative_url\":\"%s/v1.0/me/..\"}",
+           o365_fixture_url(fx));
+  snprintf(why, sizeof why,
+           "a '..' segment at byte %zu would leave the Graph version path",
+           strlen(o365_fixture_url(fx)) + strlen("/v1.0/me/"));
+  refused_exactly(input, "relative_url", why);
+}
+
+/* s percent-encoded into dst: the bytes in only (NULL: all but ALPHA
+ * DIGIT - . _ ~). */
+static void pct(char *dst, size_t len, const char *s, const char *only) {
+  size_t o = 0;
+  for (; *s && o + 4 < len; s++) {
+    unsigned char c = (unsigned char)*s;
+    int keep = only != NULL
+                   ? strchr(only, c) == NULL
+                   : (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                         (c >= '0' && c <= '9') || strchr("-._~", c);
+    if (keep)
+      dst[o++] = (char)c;
+    else
+      o += (size_t)snprintf(dst + o, len - o, "%%%02X", c);
+  }
+  dst[o] = '\0';
+}
+
+/* A URL inside the query is data, encoded or not; an absolute URL on the
+ * Graph base may spell its scheme and host in any case; what a URL cannot
+ * hold is encoded rather than refused. Each reaches Graph whole. */
+static void test_custom_urls_in_query(void **state) {
+  (void)state;
+  o365_outcome o;
+  /* Two messages: the filter must pick one. */
+  for (int i = 0; i < 2; i++) {
+    char *id = o365_fixture_inject(
+        fx, "alice@contoso.test",
+        i == 0 ? "{\"subject\":\"linked 1\",\"from\":\"bob@contoso.test\","
+                 "\"toRecipients\":[\"alice@contoso.test\"],\"body\":\"b\"}"
+               : "{\"subject\":\"linked 2\",\"from\":\"bob@contoso.test\","
+                 "\"toRecipients\":[\"alice@contoso.test\"],\"body\":\"b\"}");
+    assert_non_null(id);
+    free(id);
+  }
+  run_ok("custom_api_action",
+         "{\"method\":\"GET\",\"relative_url\":"
+         "\"/me/messages?$top=1&$select=subject,webLink\"}",
+         &o);
+  json_object *value = jget(jget(o.output, "body"), "value");
+  assert_int_equal(json_object_array_length(value), 1);
+  char *link = strdup(jstr(json_object_array_get_idx(value, 0), "webLink"));
+  char *subject = strdup(jstr(json_object_array_get_idx(value, 0), "subject"));
+  o365_outcome_free(&o);
+  assert_non_null(strstr(link, "https://"));
+
+  /* $filter on webLink: the raw URL (spaces, "https://", '?', '=' in the
+   * query; only the link's '&' written %26, or it would end the filter),
+   * with and without a leading '/'. */
+  char input[2048], raw[1024], enc[1024];
+  pct(raw, sizeof raw, link, "&");
+  pct(enc, sizeof enc, link, NULL);
+  const char *const forms[] = {"me/messages", "/me/messages"};
+  for (int f = 0; f < 3; f++) {
+    if (f < 2)
+      snprintf(input, sizeof input,
+               "{\"method\":\"GET\",\"relative_url\":\"%s?$filter=webLink eq "
+               "'%s'\"}",
+               forms[f], raw);
+    else /* all percent-encoded */
+      snprintf(input, sizeof input,
+               "{\"method\":\"GET\",\"relative_url\":\"/me/messages?$filter="
+               "webLink%%20eq%%20'%s'\"}",
+               enc);
+    long before = o365_fixture_graph_requests(fx);
+    run_ok("custom_api_action", input, &o);
+    assert_int_equal(o365_fixture_graph_requests(fx), before + 1);
+    assert_int_equal(jnum(o.output, "status_code"), 200);
+    value = jget(jget(o.output, "body"), "value");
+    assert_int_equal(json_object_array_length(value), 1);
+    assert_string_equal(jstr(json_object_array_get_idx(value, 0), "subject"),
+                        subject);
+    o365_outcome_free(&o);
+  }
+
+  /* Upper-case scheme and host on the Graph base. */
+  char upper[256];
+  snprintf(upper, sizeof upper, "%s", o365_fixture_url(fx));
+  for (char *p = upper; *p; p++)
+    if (*p >= 'a' && *p <= 'z')
+      *p = (char)(*p - 'a' + 'A');
+  snprintf(input, sizeof input,
+           "{\"method\":\"GET\",\"relative_url\":\"%s/v1.0/me/"
+           "mailFolders?$top=1&$filter=displayName ne 'http://x'\"}",
+           upper);
+  run_ok("custom_api_action", input, &o);
+  assert_int_equal(jnum(o.output, "status_code"), 200);
+  assert_int_equal(
+      json_object_array_length(jget(jget(o.output, "body"), "value")), 1);
+  o365_outcome_free(&o);
+
+  /* A segment that starts with ".." is a name, not a climb. */
+  long before = o365_fixture_graph_requests(fx);
+  run_ok("custom_api_action",
+         "{\"method\":\"GET\",\"relative_url\":\"/me/messages/..AAMk\"}", &o);
+  assert_int_equal(o365_fixture_graph_requests(fx), before + 1);
+  assert_int_equal(jnum(o.output, "status_code"), 404);
+  o365_outcome_free(&o);
+  free(link);
+  free(subject);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mail_tips),
@@ -359,6 +585,9 @@ int main(void) {
       cmocka_unit_test(test_custom_get_paging),
       cmocka_unit_test(test_custom_statuses_and_writes),
       cmocka_unit_test(test_custom_refusals_send_nothing),
+      cmocka_unit_test(test_custom_refused_headers),
+      cmocka_unit_test(test_custom_refused_urls),
+      cmocka_unit_test(test_custom_urls_in_query),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

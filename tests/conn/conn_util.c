@@ -157,6 +157,15 @@ void redirect_of(const char *url, char *out, size_t len) {
   snprintf(out, len, "%s", p + strlen("redirect_uri="));
 }
 
+void callback_of(const char *url, const char *query, char *out, size_t len) {
+  char uri[512];
+  redirect_of(url, uri, sizeof uri);
+  char *state = tclient_url_param(url, "state");
+  assert_non_null(state);
+  snprintf(out, len, "%s?%s%sstate=%s", uri, query, *query ? "&" : "", state);
+  free(state);
+}
+
 typedef struct auth_ctx {
   browser b;
   const char *query;
@@ -166,9 +175,8 @@ typedef struct auth_ctx {
 
 static void on_url(void *arg, const char *url) {
   auth_ctx *a = arg;
-  char uri[512], full[2048];
-  redirect_of(url, uri, sizeof uri);
-  snprintf(full, sizeof full, "%s?%s", uri, a->query);
+  char full[2048];
+  callback_of(url, a->query, full, sizeof full);
   browser_start(&a->b, full);
   a->started = 1;
 }

@@ -72,6 +72,9 @@ void browser_join(browser *b);
 
 /* The redirect_uri in a conntest authorize URL, into out. */
 void redirect_of(const char *url, char *out, size_t len);
+/* The URL the authorization server would redirect to for the conntest
+ * authorize URL url: <redirect_uri>?<query>&state=<url's state>. */
+void callback_of(const char *url, const char *query, char *out, size_t len);
 
 /* 1 when any of path, path-wal, path-shm contains needle. */
 int store_files_contain(const char *path, const char *needle);

@@ -3,7 +3,8 @@
  *
  * Connection type "tokenconn", params: token_url (required; the server's
  * base URL), tenant, environment, client_secret (secret).
- *   authorize_begin    url = <token_url>/authorize?redirect_uri=<raw uri>
+ *   authorize_begin    url = <token_url>/authorize?prompt=..&state=<fresh
+ *                      random hex>&redirect_uri=<raw uri> (last, raw)
  *   authorize_complete query error=consent_required -> needs_admin_approval,
  *                      error=pending -> approval_pending, error=access_denied
  *                      -> denied, else POST <token_url>/token with the code
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -179,18 +181,32 @@ static void token_answer(req *r, int authorize) {
 static int ct_begin(wfc_call *call) {
   json_object *in = api->call_input(call), *ru, *pr;
   json_object_object_get_ex(in, "redirect_uri", &ru);
+  /* A fresh state per authorization, as every OAuth client sends. */
+  unsigned char rnd[16];
+  char state[33];
+  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+    return WFC_EIO;
+  for (size_t i = 0; i < sizeof rnd; i++)
+    snprintf(state + 2 * i, 3, "%02x", rnd[i]);
+  const char *how = param(call, "url_state");
+  char st[80] = "";
+  if (how == NULL || strcmp(how, "fresh") == 0)
+    snprintf(st, sizeof st, "state=%s&", state);
+  else if (strcmp(how, "twice") == 0)
+    snprintf(st, sizeof st, "state=%s&state=%s&", state, state);
   char url[2048];
   /* redirect_uri last, raw: the tests cut it from the end. */
-  snprintf(url, sizeof url, "%s/authorize?prompt=%s&redirect_uri=%s",
+  snprintf(url, sizeof url, "%s/authorize?prompt=%s&%sredirect_uri=%s",
            param(call, "token_url"),
            json_object_object_get_ex(in, "prompt", &pr)
                ? json_object_get_string(pr)
                : "",
-           json_object_get_string(ru));
+           st, json_object_get_string(ru));
   json_object *out = json_object_new_object();
   json_object_object_add(out, "url", json_object_new_string(url));
   json_object *session = json_object_new_object();
   json_object_object_add(session, "nonce", json_object_new_string("n-42"));
+  json_object_object_add(session, "state", json_object_new_string(state));
   json_object_object_add(out, "session", session);
   api->call_done(call, out); /* inside the start: the host delays it */
   return 0;
@@ -355,6 +371,8 @@ static int items_invoke(wfc_call *call) {
 }
 
 static const char *const env_values[] = {"production", "preview", NULL};
+static const char *const url_state_values[] = {"fresh", "none", "twice",
+                                               NULL};
 
 static const wfc_field params[] = {
     {.name = "token_url",
@@ -370,6 +388,11 @@ static const wfc_field params[] = {
      .type = WFC_TYPE_STRING,
      .flags = WFC_FIELD_SECRET,
      .description = "Client secret"},
+    {.name = "url_state",
+     .type = WFC_TYPE_STRING,
+     .description = "The authorize URL's state: fresh (default), none or "
+                    "twice (a plugin that gets it wrong)",
+     .enum_values = url_state_values},
     {0}};
 
 static const wfc_field whoami_out[] = {

@@ -55,12 +55,11 @@ static int wfc(proc *p, const char *const *args) {
 static int authorize(proc *p, const char *const *args, const char *query,
                      long *page) {
   spawn(p, args);
-  char url[2048], uri[512], full[2048];
+  char url[2048], full[2048];
   wproc_read_line(p, url, sizeof url); /* the URL, from --print-url */
   assert_true(strncmp(url, ts_server_url(srv), strlen(ts_server_url(srv))) ==
               0);
-  redirect_of(url, uri, sizeof uri);
-  snprintf(full, sizeof full, "%s?%s", uri, query);
+  callback_of(url, query, full, sizeof full);
   tclient *c = tclient_new(0);
   tresp r;
   tclient_request(c, "GET", full, NULL, NULL, &r);
@@ -165,7 +164,7 @@ static void lifecycle(void **state) {
                                    "--connection", "work", "--input",
                                    "{\"count\":",  NULL};
   assert_int_equal(wfc(&p, bad_input), 1);
-  assert_non_null(strstr(p.stderr_, "--input must be a JSON object"));
+  assert_non_null(strstr(p.stderr_, "--input: malformed JSON at byte 9"));
   const char *const no_conn[] = {"card", "run", "conntest.items", NULL};
   assert_int_equal(wfc(&p, no_conn), 1);
   assert_non_null(strstr(p.stderr_, "needs a connection"));

@@ -1,7 +1,9 @@
 /* test_connmgr.c - the connection manager against a scripted token
  * endpoint: authorize outcomes, single-flight refresh with 1,000 waiters,
  * rotation persisted before use, EREAUTH without a retry loop, reauthorize
- * keeping id and nickname, revoke wiping secrets, delete, test, close. */
+ * keeping id and nickname, revoke wiping secrets, delete, test, close, and
+ * two managers on one store (as two processes would be) sharing one
+ * refresh through the store's refresh lease. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,8 +37,7 @@ static const char *sget(json_object *o, const char *k) {
 static void connect_one(fx *f, const char *nick, op_res *r) {
   long page = 0;
   char body[4096];
-  fx_authorize(f, nick, NULL, "code=abc123&state=s1", r, &page, body,
-               sizeof body);
+  fx_authorize(f, nick, NULL, "code=abc123", r, &page, body, sizeof body);
   if (r->status != 0)
     fail_msg("authorize: %s", r->message);
   assert_string_equal(r->outcome, "connected");
@@ -579,6 +580,45 @@ static void cards_401_one_refresh(void **state) {
   fx_down(&f);
 }
 
+/* A plugin whose authorize URL carries no state, or two, cannot have its
+ * redirect told apart from other local requests: refused before the
+ * browser is sent anywhere, with the reason, and nothing is stored. */
+static void authorize_url_without_state(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  static const struct {
+    const char *how, *msg;
+  } cases[] = {{"none", "gave a URL without a \"state\" parameter"},
+               {"twice", "gave a URL with a repeated or malformed \"state\""}};
+  for (size_t i = 0; i < 2; i++) {
+    json_object *params = json_object_new_object();
+    json_object_object_add(params, "token_url",
+                           json_object_new_string(ts_server_url(f.srv)));
+    json_object_object_add(params, "url_state",
+                           json_object_new_string(cases[i].how));
+    op_res r;
+    memset(&r, 0, sizeof r);
+    wfc_authorize_req req = {.size = sizeof req,
+                             .conn_type = "conntest.tokenconn",
+                             .nickname = "nostate",
+                             .params = params,
+                             .on_url = (void (*)(void *, const char *))abort,
+                             .on_done = op_res_cb,
+                             .arg = &r};
+    assert_int_equal(wfc_connmgr_authorize(f.m, &req), 0);
+    json_object_put(params);
+    fx_run_until(&f, &r.done);
+    assert_int_equal(r.status, WFC_EPROTO);
+    if (strstr(r.message, cases[i].msg) == NULL ||
+        strstr(r.message, "conntest.tokenconn") == NULL)
+      fail_msg("%s: %s", cases[i].how, r.message);
+    op_res_clear(&r);
+  }
+  assert_int_equal(conn_count(&f), 0);
+  fx_down(&f);
+}
+
 static void on_url_noop(void *arg, const char *url) {
   (void)url;
   *(int *)arg = 1;
@@ -618,9 +658,134 @@ static void close_cancels(void **state) {
   op_res_clear(&cc.res);
 }
 
+/* ---- two managers on one store: the refresh lease ------------------------ */
+
+static void set_done(void *arg) {
+  *(int *)arg = 1;
+}
+
+/* A second manager on f's store and runtime, as another process would
+ * have (its own store handle and lease holder id). */
+static wfc_connmgr *second_mgr(fx *f) {
+  wfc_connmgr_opts o = {.size = sizeof o, .store_path = f->store};
+  wfc_connmgr *m = NULL;
+  char err[512];
+  if (wfc_connmgr_open(f->rt, &o, &m, err, sizeof err) != 0)
+    fail_msg("wfc_connmgr_open: %s", err);
+  return m;
+}
+
+static void close_second(fx *f, wfc_connmgr *m) {
+  int closed = 0;
+  wfc_connmgr_close(m, set_done, &closed);
+  fx_run_until(f, &closed);
+}
+
+static void two_managers_one_refresh(void **state) {
+  (void)state;
+  fx f;
+  up_with_work(&f, short_lived); /* expires within the margin: stale */
+  wfc_connmgr *m2 = second_mgr(&f);
+  fx_token_route(&f, 200, rotated, 200);
+  ts_server_reset_stats(f.srv);
+  wfc_conn *c1 = open_conn(&f, "work"), *c2 = NULL;
+  assert_int_equal(wfc_connmgr_open_conn(m2, "work", &c2), 0);
+
+  /* Five token requests in each: one refresh in all, its token for all. */
+  tok_run *run = calloc(1, sizeof *run);
+  tok_start(c1, run, 5);
+  tok_start(c2, run, 5);
+  tok_wait(&f, run);
+  assert_int_equal(run->failures, 0);
+  for (int i = 0; i < 10; i++)
+    assert_string_equal(run->tokens[i], "at-2-canary-7f3a");
+  assert_int_equal(fx_requests(&f), 1);
+  wfc_connmgr_stats s1, s2;
+  wfc_connmgr_get_stats(f.m, &s1);
+  wfc_connmgr_get_stats(m2, &s2);
+  assert_int_equal(s1.refreshes + s2.refreshes, 1);
+  /* The lease is gone with the rotation. */
+  char *json = stored_secrets(f.store, "work");
+  assert_non_null(strstr(json, "rt-2-canary-7f3a"));
+  wfc__secret_free(json);
+
+  /* Forced refreshes in both at once: one request, both succeed. */
+  fx_token_route(&f, 200,
+                 "{\"access_token\":\"at-3-canary-7f3a\",\"refresh_token\":"
+                 "\"rt-3-canary-7f3a\",\"expires_in\":3600}",
+                 200);
+  ts_server_reset_stats(f.srv);
+  op_res r1, r2;
+  memset(&r1, 0, sizeof r1);
+  memset(&r2, 0, sizeof r2);
+  assert_int_equal(wfc_connmgr_refresh(f.m, "work", op_res_cb, &r1), 0);
+  assert_int_equal(wfc_connmgr_refresh(m2, "work", op_res_cb, &r2), 0);
+  fx_run_until(&f, &r1.done);
+  fx_run_until(&f, &r2.done);
+  assert_int_equal(r1.status, 0);
+  assert_int_equal(r2.status, 0);
+  assert_string_equal(r1.outcome, "connected");
+  assert_string_equal(r2.outcome, "connected");
+  assert_int_equal(fx_requests(&f), 1);
+  op_res_clear(&r1);
+  op_res_clear(&r2);
+
+  /* A refusal is shared too: the waiter fails with the holder's outcome
+   * and does not try the spent token again. */
+  fx_token_route(&f, 400,
+                 "{\"error\":\"invalid_grant\",\"error_description\":"
+                 "\"AADSTS50173: the grant was revoked\"}",
+                 200);
+  ts_server_reset_stats(f.srv);
+  memset(&r1, 0, sizeof r1);
+  memset(&r2, 0, sizeof r2);
+  assert_int_equal(wfc_connmgr_refresh(f.m, "work", op_res_cb, &r1), 0);
+  assert_int_equal(wfc_connmgr_refresh(m2, "work", op_res_cb, &r2), 0);
+  fx_run_until(&f, &r1.done);
+  fx_run_until(&f, &r2.done);
+  assert_int_equal(r1.status, WFC_EREAUTH);
+  assert_int_equal(r2.status, WFC_EREAUTH);
+  assert_int_equal(fx_requests(&f), 1);
+  assert_state(&f, "work", "reauthorization_required");
+  op_res_clear(&r1);
+  op_res_clear(&r2);
+
+  wfc_conn_release(c2);
+  close_second(&f, m2);
+  down_with(&f, c1, run);
+}
+
+/* Closing a manager whose token requests wait for another manager's
+ * refresh fails them with WFC_ECANCELED and closes. */
+static void close_while_waiting_for_lease(void **state) {
+  (void)state;
+  fx f;
+  up_with_work(&f, short_lived);
+  wfc_connmgr *m2 = second_mgr(&f);
+  fx_token_route(&f, 200, rotated, 500);
+  wfc_conn *c1 = open_conn(&f, "work"), *c2 = NULL;
+  assert_int_equal(wfc_connmgr_open_conn(m2, "work", &c2), 0);
+  tok_run *run = calloc(1, sizeof *run);
+  tok_start(c1, run, 1); /* f.m takes the lease and refreshes */
+  tok_start(c2, run, 3); /* m2 waits for it */
+  for (int i = 0; i < 5; i++)
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+  wfc_conn_release(c2);
+  int closed = 0;
+  wfc_connmgr_close(m2, set_done, &closed);
+  fx_run_until(&f, &closed);
+  for (int i = 1; i < 4; i++)
+    assert_int_equal(run->statuses[i], WFC_ECANCELED);
+  tok_wait(&f, run);
+  assert_int_equal(run->statuses[0], 0);
+  assert_string_equal(run->tokens[0], "at-2-canary-7f3a");
+  down_with(&f, c1, run);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(authorize_connected),
+      cmocka_unit_test(authorize_url_without_state),
       cmocka_unit_test(single_flight_1000),
       cmocka_unit_test(rejected_token_refreshes_once),
       cmocka_unit_test(ereauth_then_reauthorize),
@@ -631,6 +796,8 @@ int main(void) {
       cmocka_unit_test(reauthorize_during_refresh),
       cmocka_unit_test(cards_401_one_refresh),
       cmocka_unit_test(close_cancels),
+      cmocka_unit_test(two_managers_one_refresh),
+      cmocka_unit_test(close_while_waiting_for_lease),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,7 +52,7 @@ static void run_op(fx *f, int rc, op_res *r) {
 
 static void connect_as(fx *f, const char *nick) {
   op_res r;
-  fx_authorize(f, nick, NULL, "code=abc123&state=s1", &r, NULL, NULL, 0);
+  fx_authorize(f, nick, NULL, "code=abc123", &r, NULL, NULL, 0);
   if (r.status != 0)
     fail_msg("authorize: %s", r.message);
   assert_string_equal(r.outcome, "connected");

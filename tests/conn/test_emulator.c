@@ -4,13 +4,18 @@
  * and follows the redirect to the CLI's loopback listener. Then refresh,
  * reauthorize (same id, no consent page the second time), revoke, a user
  * who needs admin approval (the connection is kept with the remedy), and
- * the admin consent workflow. The connection's endpoints and client id are
- * given as --param (tests/scenarios use the environment). Running `wfc`,
- * the approval pages, the portal and the state checks are
+ * the admin consent workflow; the listener ignores every local request
+ * that does not carry this authorization's state. The connection's endpoints
+ * and client id are given as --param (tests/scenarios use the environment).
+ * Running `wfc`, the approval pages, the portal and the state checks are
  * tests/support/wfc_user.h. */
 #include <stddef.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "../emulator/identity_flow.h"
 #include "wfc_user.h"
@@ -44,18 +49,28 @@ static void params(char *auth, char *graph, size_t len) {
   snprintf(graph, len, "graph_url=%s/v1.0", base());
 }
 
-/* Starts `wfc connection new` for user nickname; returns the URL. */
-static void new_for(wproc *p, const char *nickname, char *url, size_t len) {
+/* Starts `wfc connection new` for user nickname, with --timeout S when
+ * timeout is not NULL; returns the URL. */
+static void new_within(wproc *p, const char *nickname, const char *timeout,
+                       char *url, size_t len) {
   static char auth[256], graph[256];
   params(auth, graph, sizeof auth);
-  const char *const args[] = {
-      "connection",  "new",         "--plugin", "o365mail",
-      "--nickname",  nickname,      "--env",    "preview",
-      "--tenant",    TENANT_DOMAIN, "--param",  auth,
-      "--param",     graph,         "--param",  "client_id=" PREVIEW,
-      "--print-url", NULL};
+  const char *const args[] = {"connection",  "new",
+                              "--plugin",    "o365mail",
+                              "--nickname",  nickname,
+                              "--env",       "preview",
+                              "--tenant",    TENANT_DOMAIN,
+                              "--param",     auth,
+                              "--param",     graph,
+                              "--param",     "client_id=" PREVIEW,
+                              "--print-url", timeout ? "--timeout" : NULL,
+                              timeout,       NULL};
   wuser_spawn(&u, p, args);
   read_url(p, url, len);
+}
+
+static void new_for(wproc *p, const char *nickname, char *url, size_t len) {
+  new_within(p, nickname, NULL, url, len);
 }
 
 /* A browser (returned; free it) that opened url and signed in as upn: the
@@ -129,6 +144,144 @@ static void admin_connects_refreshes_reauthorizes_revokes(void **state) {
   const char *const revoke_args[] = {"connection", "revoke", "admin", NULL};
   assert_int_equal(wuser_run(&u, &p, revoke_args), 0);
   assert_non_null(strstr(p.stdout_, "revoked \"admin\": secrets wiped"));
+}
+
+/* ---- the sign-in listener against other local requests ------------------
+ */
+
+/* A TCP connection to 127.0.0.1:port (answers time out after 10 s). */
+static int dial_port(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)port)};
+  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  struct timeval tv = {.tv_sec = 10};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+/* GET listener + suffix as another program would: asserts the page for an
+ * ignored request (400, plain words, no piece of the query: none of the
+ * values below contains "Kq" or "zz" elsewhere) and that p keeps waiting. */
+static void ignored(const wproc *p, const char *listener, const char *suffix) {
+  char url[1024];
+  snprintf(url, sizeof url, "%s%s", listener, suffix);
+  tclient *c = tclient_new(0);
+  tresp r;
+  tclient_request(c, "GET", url, NULL, NULL, &r);
+  if (r.status != 400 ||
+      strstr(r.body, "This page is not the answer to the sign-in wfc is "
+                     "waiting for") == NULL)
+    fail_msg("GET %s: %ld %s", suffix, r.status, r.body);
+  assert_null(strstr(r.body, "zz"));
+  assert_null(strstr(r.body, "Kq"));
+  assert_null(strstr(r.body, "access_denied"));
+  tresp_free(&r);
+  tclient_free(c);
+  assert_true(wproc_running(p));
+}
+
+/* Any local process can reach the listener of `wfc connection new`. During
+ * a real authorization: requests without a query, with another state, an
+ * error without or with another state, the state of an earlier
+ * authorization, a flood of them, idle and slow connections and a huge
+ * request: each is refused with a 400 page (431 for the huge one) and the
+ * command keeps waiting; then the real sign-in completes and the
+ * connection is connected. An earlier authorization that got only such a
+ * request ends at its timeout, with a message saying so. */
+static void listener_waits_for_this_authorization(void **state) {
+  (void)state;
+  /* The earlier authorization: a stray request, then its timeout. */
+  wproc p1;
+  char url1[4096];
+  new_within(&p1, "earlier", "2", url1, sizeof url1);
+  char *state1 = tclient_url_param(url1, "state");
+  char *listener1 = tclient_url_param(url1, "redirect_uri");
+  assert_non_null(state1);
+  assert_non_null(listener1);
+  ignored(&p1, listener1, "?code=zz1");
+  assert_int_equal(wuser_finish(&u, &p1), 1);
+  assert_non_null(strstr(p1.stderr_, "no answer from the browser in time"));
+  assert_non_null(strstr(p1.stderr_,
+                         "1 other request to the sign-in listener did not "
+                         "carry this authorization's state and was ignored"));
+  assert_null(strstr(p1.stderr_, "zz1"));
+  assert_int_equal(wuser_get_status(listener1), 0); /* it is gone */
+
+  /* The real one. */
+  wproc p;
+  char url[4096];
+  new_for(&p, "carol", url, sizeof url);
+  char *st = tclient_url_param(url, "state");
+  char *listener = tclient_url_param(url, "redirect_uri");
+  assert_non_null(st);
+  assert_non_null(listener);
+  assert_string_not_equal(st, state1);
+  const char *colon = strrchr(listener, ':');
+  int port = atoi(colon + 1);
+
+  char q[512];
+  ignored(&p, listener, "");
+  ignored(&p, listener, "?");
+  ignored(&p, listener, "?code=zz2");
+  ignored(&p, listener, "?code=zz2&state=Kq-wrong");
+  ignored(&p, listener, "?error=access_denied&error_description=zz3");
+  ignored(&p, listener, "?error=access_denied&state=Kq-wrong");
+  snprintf(q, sizeof q, "?code=zz4&state=%s", state1); /* replayed */
+  ignored(&p, listener, q);
+  snprintf(q, sizeof q, "?code=zz5&state=%.*s", (int)strlen(st) - 1, st);
+  ignored(&p, listener, q); /* a prefix of the right one */
+
+  /* Idle and slow connections, more than the listener's client slots. */
+  enum { IDLE = 24 };
+  int fds[IDLE];
+  for (int i = 0; i < IDLE; i++) {
+    fds[i] = dial_port(port);
+    if (i % 2)
+      assert_int_equal(write(fds[i], "GET /callback?co", 16), 16);
+  }
+  /* A request head over the listener's 8 KiB: 431. */
+  static char big[12000];
+  memset(big, 'a', sizeof big);
+  memcpy(big, "GET /callback?x=", 16);
+  int fd = dial_port(port);
+  assert_true(write(fd, big, sizeof big) > 0);
+  char ans[256] = "";
+  ssize_t n = recv(fd, ans, sizeof ans - 1, 0);
+  ans[n > 0 ? n : 0] = '\0';
+  close(fd);
+  assert_true(strncmp(ans, "HTTP/1.1 431", 12) == 0);
+  /* A flood of wrong ones. */
+  for (int i = 0; i < 50; i++) {
+    snprintf(q, sizeof q, "?code=zz6&state=Kq-%d", i);
+    ignored(&p, listener, q);
+  }
+
+  /* The browser: sign in (consent when asked), back to the listener. */
+  tresp after, done;
+  tclient *b = signed_in_as(url, ADMIN_UPN, ADMIN_PW, &after);
+  long status;
+  if (is_page(&after, "consent")) {
+    consent(b, &after, 1, 0, &done);
+    status = wuser_to_listener(&done);
+    tresp_free(&done);
+  } else {
+    status = wuser_to_listener(&after);
+  }
+  tresp_free(&after);
+  tclient_free(b);
+  for (int i = 0; i < IDLE; i++)
+    close(fds[i]);
+  assert_int_equal(status, 200);
+  assert_int_equal(wuser_finish(&u, &p), 0);
+  assert_non_null(strstr(p.stdout_, "connected: \"carol\" as " ADMIN_UPN));
+  /* One warning for the ignored requests, none of their query in it. */
+  assert_non_null(strstr(p.stderr_, "sign-in listener: ignored a request"));
+  assert_null(strstr(p.stderr_, "zz"));
+  assert_null(strstr(p.stderr_, "Kq"));
+  wuser_expect(&u, "carol", "connected", NULL, NULL, 0);
+  free(state1), free(listener1), free(st), free(listener);
 }
 
 /* Seed scenario 4: user consent off. The user sees "Need admin approval";
@@ -216,6 +369,7 @@ static void approval_workflow_then_app_deleted(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(admin_connects_refreshes_reauthorizes_revokes),
+      cmocka_unit_test(listener_waits_for_this_authorization),
       cmocka_unit_test(user_needs_admin_approval),
       cmocka_unit_test(approval_workflow_then_app_deleted),
   };

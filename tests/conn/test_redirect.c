@@ -1,6 +1,8 @@
 /* test_redirect.c - the loopback redirect listener: wrong path 404, wrong
- * method 405, malformed 400, query decoding, one redirect only, the page
- * after respond, timeout, and the query decoder's refusals. */
+ * method 405, malformed 400, query decoding, only the expected state ends
+ * it (anything else is a 400 page and ignored), idle and slow connections
+ * cannot lock the browser out, one redirect only, the page after respond,
+ * timeout, and the query and URL decoders' refusals. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +98,7 @@ static void paths_methods_and_query(void **state) {
   assert_int_equal(
       wfc__redirect_start(&loop, "/callback", 10000, on_redirect, &g, &r), 0);
   g.r = r;
+  assert_int_equal(wfc__redirect_expect(r, "x y"), 0);
   const char *uri = wfc__redirect_uri(r);
   char base[128];
   snprintf(base, sizeof base, "http://127.0.0.1:%d", wfc__redirect_port(r));
@@ -150,6 +153,161 @@ static void paths_methods_and_query(void **state) {
   close_and_drain(&loop, r);
   assert_int_equal(g.calls, 1);
   assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* GET target over a raw socket; asserts the ignored-request page: 400, in
+ * plain words, nothing of the query echoed (secret, a piece of every
+ * query below, must not appear). */
+static void expect_ignored(uv_loop_t *loop, wfc__redirect *r,
+                           const char *target, const char *secret) {
+  char req[1024], buf[4096];
+  snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+           target);
+  exchange(loop, r, req, strlen(req), buf, sizeof buf, 1000);
+  if (strncmp(buf, "HTTP/1.1 400 ", 13) != 0)
+    fail_msg("%s: got %s", target, buf);
+  assert_non_null(
+      strstr(buf, "This page is not the answer to the sign-in wfc is waiting"));
+  assert_null(strstr(buf, secret));
+}
+
+/* Only a redirect with the expected state ends the listener: before the
+ * state is known, without a query, without a state, with another state
+ * (also one differing in length only), an error without or with another
+ * state: each a 400 page, ignored, counted; the right state with an error
+ * ends it. */
+static void only_the_expected_state_ends_it(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  got g = {.respond = 1};
+  wfc__redirect *r;
+  assert_int_equal(
+      wfc__redirect_start(&loop, "/callback", 10000, on_redirect, &g, &r), 0);
+  g.r = r;
+  /* Before wfc__redirect_expect nothing can be the answer. */
+  expect_ignored(&loop, r, "/callback?code=zq1&state=zq1", "zq1");
+  assert_int_equal(wfc__redirect_expect(r, ""), WFC_EINVAL);
+  assert_int_equal(wfc__redirect_expect(r, NULL), WFC_EINVAL);
+  assert_int_equal(wfc__redirect_expect(r, "St-4Kq9"), 0);
+  static const char *const bad[] = {
+      "/callback",
+      "/callback?",
+      "/callback?code=zq1",
+      "/callback?code=zq1&state=zq1",
+      "/callback?state=St-4Kq",
+      "/callback?state=St-4Kq9x&code=zq1",
+      "/callback?state=st-4kq9&code=zq1",
+      "/callback?state=&code=zq1",
+      "/callback?error=access_denied&error_description=zq1",
+      "/callback?error=access_denied&state=zq1",
+  };
+  size_t n = sizeof bad / sizeof bad[0];
+  for (size_t i = 0; i < n; i++) {
+    const char *secret = strstr(bad[i], "zq1") ? "zq1" : "St-4Kq";
+    expect_ignored(&loop, r, bad[i], secret);
+    assert_int_equal(g.calls, 0);
+  }
+  assert_int_equal(wfc__redirect_ignored(r), n + 1);
+  /* A repeated state is a malformed query (400), not a match. */
+  char buf[1024];
+  const char *twice =
+      "GET /callback?state=St-4Kq9&state=St-4Kq9 HTTP/1.1\r\n\r\n";
+  exchange(&loop, r, twice, strlen(twice), buf, sizeof buf, 1000);
+  assert_true(strncmp(buf, "HTTP/1.1 400", 12) == 0);
+  assert_int_equal(g.calls, 0);
+
+  /* The right state ends it, with an error as well as with a code. */
+  browser b;
+  char url[512];
+  snprintf(url, sizeof url, "%s?error=access_denied&state=St-4Kq9",
+           wfc__redirect_uri(r));
+  get(&loop, "GET", url, &b);
+  assert_int_equal(b.status, 200);
+  assert_int_equal(g.calls, 1);
+  assert_int_equal(g.status, 0);
+  json_object *v;
+  assert_true(json_object_object_get_ex(g.query, "error", &v));
+  assert_string_equal(json_object_get_string(v), "access_denied");
+  json_object_put(g.query);
+  close_and_drain(&loop, r);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* More idle connections than client slots (some silent, some trickling a
+ * request head a byte at a time): the browser that comes after them still
+ * gets its answer; then a request too large for the buffer is 431 and the
+ * listener keeps waiting. */
+static void idle_slow_and_huge_clients_do_not_lock_out(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  got g = {.respond = 1};
+  wfc__redirect *r;
+  assert_int_equal(
+      wfc__redirect_start(&loop, "/callback", 20000, on_redirect, &g, &r), 0);
+  g.r = r;
+  assert_int_equal(wfc__redirect_expect(r, "s-9"), 0);
+  enum { IDLE = 40 };
+  int fds[IDLE];
+  for (int i = 0; i < IDLE; i++) {
+    int rc;
+    fds[i] = dial(r, &rc);
+    assert_int_equal(rc, 0);
+    if (i % 2)
+      assert_int_equal(write(fds[i], "GET /ca", 7), 7); /* slow: a start */
+    for (int k = 0; k < 5; k++)
+      uv_run(&loop, UV_RUN_NOWAIT);
+  }
+  char big[10000], buf[1024];
+  memset(big, 'a', sizeof big);
+  memcpy(big, "GET /callback?x=", 16);
+  exchange(&loop, r, big, sizeof big, buf, sizeof buf, 1000);
+  assert_true(strncmp(buf, "HTTP/1.1 431", 12) == 0);
+  for (int i = 1; i < IDLE; i += 2) /* the slow ones go on */
+    (void)!write(fds[i], "l", 1);
+  browser b;
+  char url[512];
+  snprintf(url, sizeof url, "%s?code=c-1&state=s-9", wfc__redirect_uri(r));
+  get(&loop, "GET", url, &b);
+  assert_int_equal(b.status, 200);
+  assert_int_equal(g.calls, 1);
+  json_object_put(g.query);
+  for (int i = 0; i < IDLE; i++)
+    close(fds[i]);
+  close_and_drain(&loop, r);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* The authorization URL's state, as the listener learns it. */
+static void url_param(void **state) {
+  (void)state;
+  char *v = NULL;
+  assert_int_equal(
+      wfc__redirect_url_param("https://a/x?client_id=1&state=a%2Bb+c#state=z",
+                              "state", &v),
+      0);
+  assert_string_equal(v, "a+b c");
+  free(v);
+  assert_int_equal(
+      wfc__redirect_url_param("https://a/x?state=&b=1", "state", &v), 0);
+  assert_string_equal(v, "");
+  free(v);
+  static const struct {
+    const char *url;
+    int rc;
+  } bad[] = {{"https://a/x", WFC_ENOTFOUND},
+             {"https://a/x?states=1&xstate=2", WFC_ENOTFOUND},
+             {"https://a/x?b=1#state=1", WFC_ENOTFOUND},
+             {"https://a/x?state=1&state=1", WFC_EINVAL},
+             {"https://a/x?state=%zz", WFC_EINVAL},
+             {"https://a/x?state=a%00b", WFC_EINVAL}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    v = (char *)1;
+    assert_int_equal(wfc__redirect_url_param(bad[i].url, "state", &v),
+                     bad[i].rc);
+    assert_null(v);
+  }
 }
 
 static void raw_garbage_is_400(void **state) {
@@ -208,7 +366,8 @@ static void close_answers_waiting_browser(void **state) {
   browser b;
   memset(&b, 0, sizeof b);
   char url[256];
-  snprintf(url, sizeof url, "%s?code=1", wfc__redirect_uri(r));
+  assert_int_equal(wfc__redirect_expect(r, "s-1"), 0);
+  snprintf(url, sizeof url, "%s?code=1&state=s-1", wfc__redirect_uri(r));
   browser_start(&b, url);
   while (g.calls == 0)
     uv_run(&loop, UV_RUN_ONCE);
@@ -355,6 +514,9 @@ static void random_requests(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(paths_methods_and_query),
+      cmocka_unit_test(only_the_expected_state_ends_it),
+      cmocka_unit_test(idle_slow_and_huge_clients_do_not_lock_out),
+      cmocka_unit_test(url_param),
       cmocka_unit_test(raw_garbage_is_400),
       cmocka_unit_test(times_out),
       cmocka_unit_test(close_answers_waiting_browser),

@@ -18,6 +18,18 @@
 // the access tokens this provider issued (it asks the provider, as a
 // resource server would through introspection).
 //
+// For the tests, an admin API under /__idp/ (never under the provider's
+// paths): GET /__idp/stats counts requests (token_requests: every grant
+// answered; refresh_requests: those of the refresh_token grant;
+// refreshes: the refresh_token grants decided, i.e. granted or refused as
+// invalid_grant, not those refused only for their scope list, which the
+// plugin repeats without it; and the token endpoint's requests in flight
+// now, at most at once, held, dropped); POST
+// /__idp/token-control?hold=1|0&delay=MS holds every token request until
+// hold=0 (a request whose client went away while held is dropped unseen,
+// as if it never arrived), or delays each by MS before the provider sees
+// it; POST /__idp/stats?reset=1 zeroes the maximum in flight.
+//
 // Usage: node idp.mjs --port 0 --port-file F --tenant T --client-id ID
 //                     --redirect-uri URI --user UPN --password PW [--name N]
 // Listens on 127.0.0.1 only; writes the port to F once listening; exits on
@@ -50,7 +62,22 @@ const account = {
   upn: opt.user,
   name: opt.name || 'Foreign User',
 };
-const stats = { token_requests: 0, me_requests: 0, sign_ins: 0, consents: 0, cancels: 0 };
+const stats = {
+  token_requests: 0,
+  refresh_requests: 0,
+  refreshes: 0,
+  me_requests: 0,
+  sign_ins: 0,
+  consents: 0,
+  cancels: 0,
+  token_in_flight: 0,
+  token_max_in_flight: 0,
+  token_held: 0,
+  token_dropped: 0,
+  last_token_at: 0,
+};
+// /__idp/token-control: the test's hand on the token endpoint.
+const control = { hold: false, delay: 0, held: [] };
 
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -141,8 +168,47 @@ async function main() {
     } : undefined),
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   });
-  provider.on('grant.success', (ctx) => { stats.token_requests += 1; if (process.env.IDP_DEBUG) console.error(JSON.stringify(ctx.body)); });
-  provider.on('grant.error', () => { stats.token_requests += 1; });
+  const counted = (ctx, err) => {
+    stats.token_requests += 1;
+    if (ctx.oidc?.params?.grant_type !== 'refresh_token') return;
+    stats.refresh_requests += 1;
+    if (!err || err.error === 'invalid_grant') stats.refreshes += 1;
+  };
+  provider.on('grant.success', (ctx) => { counted(ctx, null); if (process.env.IDP_DEBUG) console.error(JSON.stringify(ctx.body)); });
+  provider.on('grant.error', (ctx, err) => { counted(ctx, err); });
+
+  // Every request to the token endpoint passes here before the provider
+  // reads it: counted in flight, held or delayed as the test asked.
+  const tokenPath = `${t}/oauth2/v2.0/token`;
+  provider.use(async (ctx, next) => {
+    if (ctx.method !== 'POST' || ctx.path !== tokenPath) return next();
+    stats.token_in_flight += 1;
+    stats.token_max_in_flight = Math.max(stats.token_max_in_flight, stats.token_in_flight);
+    stats.last_token_at = Date.now();
+    try {
+      if (control.hold || control.delay > 0) {
+        let gone = false;
+        const onClose = () => { gone = true; };
+        ctx.req.socket.once('close', onClose);
+        if (control.hold) {
+          stats.token_held += 1;
+          await new Promise((resolve) => control.held.push(resolve));
+          stats.token_held -= 1;
+        } else {
+          await new Promise((resolve) => setTimeout(resolve, control.delay));
+        }
+        ctx.req.socket.off('close', onClose);
+        if (gone || ctx.req.socket.destroyed) {
+          stats.token_dropped += 1;
+          ctx.respond = false;
+          return undefined;
+        }
+      }
+      return await next();
+    } finally {
+      stats.token_in_flight -= 1;
+    }
+  });
 
   // The sign-in and consent pages: plain forms, as a browser would see them.
   async function interaction(req, res, uid, action) {
@@ -203,7 +269,8 @@ async function main() {
   }
 
   // Stand-in for Graph's GET /v1.0/me and /v1.0/me/mailFolders/inbox (what
-  // the plugin reads to connect and to test a connection): a resource server
+  // the plugin reads to connect and to test a connection) and the inbox's
+  // messages/delta (an empty inbox, for the new_email event card): a resource server
   // that trusts this provider's opaque access tokens for the Graph audience.
   async function me(req, res, what) {
     stats.me_requests += 1;
@@ -211,6 +278,13 @@ async function main() {
     const token = m ? await provider.AccessToken.find(m[1]) : undefined;
     if (!token || token.isExpired || token.aud !== GRAPH || !token.scopes.has('User.Read')) {
       return json(res, 401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is invalid.' } });
+    }
+    if (what === 'delta') {
+      // An inbox that stays empty: one page, and the link to ask again.
+      return json(res, 200, {
+        value: [],
+        '@odata.deltaLink': `${base}/v1.0/me/mailFolders/AAMkInbox/messages/delta?$deltatoken=${Date.now()}`,
+      });
     }
     if (what === 'inbox') {
       return json(res, 200, {
@@ -230,7 +304,19 @@ async function main() {
     if (im) work = interaction(req, res, im[1], im[2] || '');
     else if (url.pathname === '/v1.0/me' && req.method === 'GET') work = me(req, res, 'me');
     else if (url.pathname === '/v1.0/me/mailFolders/inbox' && req.method === 'GET') work = me(req, res, 'inbox');
-    else if (url.pathname === '/__idp/stats') work = Promise.resolve(json(res, 200, stats));
+    else if (url.pathname === '/__idp/stats') {
+      if (req.method === 'POST' && url.searchParams.get('reset') === '1') stats.token_max_in_flight = stats.token_in_flight;
+      work = Promise.resolve(json(res, 200, stats));
+    } else if (url.pathname === '/__idp/token-control' && req.method === 'POST') {
+      if (url.searchParams.has('delay')) control.delay = Math.max(0, Number(url.searchParams.get('delay')) || 0);
+      if (url.searchParams.has('hold')) {
+        control.hold = url.searchParams.get('hold') === '1';
+        if (!control.hold) control.held.splice(0).forEach((resolve) => resolve());
+      }
+      work = Promise.resolve(json(res, 200, { hold: control.hold, delay: control.delay, held: stats.token_held }));
+    } else if (/^\/v1\.0\/me\/mailFolders\/[^/]+\/messages\/delta$/.test(url.pathname) && req.method === 'GET') {
+      work = me(req, res, 'delta');
+    }
     else if (url.pathname.startsWith('/v1.0/')) {
       work = Promise.resolve(json(res, 404, { error: { code: 'ResourceNotFound', message: `no ${url.pathname} here` } }));
     } else return oidc(req, res);

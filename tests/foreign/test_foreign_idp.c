@@ -47,31 +47,26 @@
 #include <uv.h>
 
 #include "browser.h"
-#include "emu_proc.h"
+#include "foreign_idp.h"
 #include "o365_fixture.h"
 #include "tclient.h"
 #include "wfc/host.h"
-#include "wfc_proc.h"
+#include "wfc_user.h"
 
 #define REDIRECT "http://127.0.0.1:53682/callback"
 
-static struct {
-  const char *authority, *graph, *tenant, *client_id, *user, *password;
-  int ours; /* 1: we started idp.mjs (its /__idp/stats counts requests) */
-} idp;
+static fidp idp;
+/* 1: we started idp.mjs (its /__idp/stats counts requests). */
+static int ours(void) {
+  return idp.kind == FIDP_OIDC_PROVIDER;
+}
 typedef o365_outcome outcome;
 #define outcome_free o365_outcome_free
 
-static emu_proc *node_idp;
 static uv_loop_t loop;
 static int loop_ok; /* loop initialised */
 static wfc_runtime *rt;
-static char dir[128], store[192], wfc_bin[512], plugin_dir[512];
-
-static const char *env_or(const char *name, const char *dflt) {
-  const char *v = getenv(name);
-  return v && *v ? v : dflt;
-}
+static wuser cli;
 
 /* ---- hooks --------------------------------------------------------------- */
 
@@ -104,19 +99,7 @@ static const char *jstr(json_object *o, const char *key) {
 
 /* The provider's count of token requests, or -1 for a server not ours. */
 static long token_requests(void) {
-  if (!idp.ours)
-    return -1;
-  char url[512];
-  snprintf(url, sizeof url, "%s/__idp/stats", idp.authority);
-  tclient *c = tclient_new(0);
-  tresp r;
-  assert_int_equal(tclient_request(c, "GET", url, NULL, NULL, &r), 0);
-  json_object *j = tresp_json(&r);
-  long n = json_object_get_int64(json_object_object_get(j, "token_requests"));
-  json_object_put(j);
-  tresp_free(&r);
-  tclient_free(c);
-  return n;
+  return fidp_token_requests(&idp);
 }
 
 /* authorize_begin; the browser plays the user. Returns the query of the
@@ -182,72 +165,8 @@ static json_object *refresh(json_object *creds, outcome *o) {
 
 static int setup(void **state) {
   (void)state;
-  idp.tenant = env_or("FOREIGN_TENANT", "fabrikam.example");
-  idp.client_id =
-      env_or("FOREIGN_CLIENT_ID", "0c9f6a2e-4b1d-4e7a-9c3f-f0reign0app1");
-  idp.user = env_or("FOREIGN_USER", "ann@fabrikam.example");
-  idp.password = env_or("FOREIGN_PASSWORD", "Ann-Passw0rd!");
-  idp.authority = getenv("FOREIGN_AUTHORITY_URL");
-  if (strcmp(env_or("FOREIGN_IDP", ""), "emulator") == 0) {
-    /* The emulator's built-in tenant (examples/tenant.json). */
-    idp.tenant = "contoso.test";
-    idp.client_id = "5e3b7c1a-9d2f-4b6e-a8c4-1f0d2e3c4b5a";
-    idp.user = "alice@contoso.test";
-    idp.password = "Alice-Passw0rd!";
-    node_idp = emu_proc_start(NULL, NULL);
-    if (node_idp == NULL)
-      return -1;
-    idp.authority = emu_proc_url(node_idp);
-  } else if (idp.authority == NULL || *idp.authority == '\0') {
-    const char *src = env_or("WFC_SOURCE_DIR", WFC_SOURCE_DIR);
-    char script[1024], modules[1024];
-    snprintf(script, sizeof script, "%s/tests/foreign-idp/idp.mjs", src);
-    snprintf(modules, sizeof modules,
-             "%s/tests/foreign-idp/node_modules/oidc-provider", src);
-    struct stat st;
-    if (stat(modules, &st) != 0) {
-      fprintf(stderr,
-              "oidc-provider is not installed in tests/foreign-idp: run "
-              "scripts/install-deps (npm ci there)\n");
-      return -1;
-    }
-    const char *const cmd[] = {"node",
-                               script,
-                               "--tenant",
-                               idp.tenant,
-                               "--client-id",
-                               idp.client_id,
-                               "--redirect-uri",
-                               "http://127.0.0.1/callback",
-                               "--user",
-                               idp.user,
-                               "--password",
-                               idp.password,
-                               "--name",
-                               "Ann Archer",
-                               NULL};
-    node_idp = emu_proc_start_cmd(cmd, "/__idp/stats");
-    if (node_idp == NULL)
-      return -1;
-    idp.authority = emu_proc_url(node_idp);
-    idp.ours = 1;
-  }
-  static char graph[512];
-  snprintf(graph, sizeof graph, "%s/v1.0", idp.authority);
-  idp.graph = env_or("FOREIGN_GRAPH_URL", graph);
-  setenv("O365MAIL_AUTHORITY_URL", idp.authority, 1);
-  setenv("O365MAIL_GRAPH_URL", idp.graph, 1);
-  setenv("O365MAIL_PREVIEW_CLIENT_ID", idp.client_id, 1);
-  unsetenv("O365MAIL_PREVIEW_CLIENT_SECRET");
-
-  const char *bd = env_or("WFC_BUILD_DIR", WFC_BUILD_DIR);
-  snprintf(wfc_bin, sizeof wfc_bin, "%s/bin/wfc", bd);
-  snprintf(plugin_dir, sizeof plugin_dir, "%s/plugins", bd);
-  snprintf(dir, sizeof dir, "/tmp/wfc-foreign-XXXXXX");
-  if (mkdtemp(dir) == NULL)
+  if (fidp_start(&idp) != 0 || wuser_init(&cli, "foreign") != 0)
     return -1;
-  snprintf(store, sizeof store, "%s/store.db", dir);
-
   if (uv_loop_init(&loop) != 0)
     return -1;
   loop_ok = 1;
@@ -257,11 +176,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
   (void)state;
   int rc = loop_ok ? o365_runtime_down(&loop, rt) : 0;
-  if (node_idp != NULL && emu_proc_stop(node_idp) != 0)
+  if (fidp_stop(&idp) != 0)
     rc = -1;
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (dir[0] != '\0' && system(cmd) != 0)
+  if (wuser_cleanup(&cli) != 0)
     rc = -1;
   return rc;
 }
@@ -302,7 +219,7 @@ static void test_connect_refresh_test_revoke(void **state) {
   assert_non_null(jstr(creds, "access_token"));
   assert_non_null(jstr(creds, "refresh_token"));
   outcome_free(&o);
-  if (idp.ours)
+  if (ours())
     assert_int_equal(token_requests(), before + 1);
 
   /* Refresh: both tokens rotate. */
@@ -333,10 +250,15 @@ static void test_connect_refresh_test_revoke(void **state) {
    * refresh tokens valid (graph-protocol.md A.5): then it must just work.
    * Either way never an error of another kind. */
   refresh(old, &o);
-  if (idp.ours || o.status != 0) {
+  if (ours() || o.status != 0) {
     assert_int_equal(o.status, WFC_EREAUTH);
     assert_string_equal(jstr(o.detail, "state"), "reauthorization_required");
     assert_non_null(strstr(o.message, "Reauthorize"));
+    /* The words name who refused: this server is not Microsoft. */
+    if (ours()) {
+      assert_null(strstr(o.message, "Microsoft"));
+      assert_non_null(strstr(o.message, "identity provider"));
+    }
   } else {
     assert_non_null(
         jstr(json_object_object_get(o.output, "credentials"), "access_token"));
@@ -378,7 +300,7 @@ static void test_cancel_is_denied(void **state) {
    * consent_required with AADSTS65004 in the description. Both are a
    * cancel, and the plugin must say `denied` for both. */
   assert_non_null(jstr(query, "error"));
-  if (idp.ours)
+  if (ours())
     assert_string_equal(jstr(query, "error"), "access_denied");
   outcome o;
   complete(session, query, &o);
@@ -395,54 +317,14 @@ static void test_cancel_is_denied(void **state) {
 /* ---- through `wfc connection` -------------------------------------------- */
 
 static int wfc(wproc *p, const char *const *args) {
-  wproc_spawn(p, wfc_bin, args, store, plugin_dir);
-  return wproc_wait(p);
-}
-
-static json_object *show(const char *name) {
-  wproc p;
-  const char *const args[] = {"connection", "show", name, "--json", NULL};
-  assert_int_equal(wfc(&p, args), 0);
-  json_object *c = json_tokener_parse(p.stdout_);
-  assert_non_null(c);
-  return c;
+  return wuser_run(&cli, p, args);
 }
 
 static void test_wfc_connection_flow(void **state) {
   (void)state;
   wproc p;
-  const char *const args[] = {
-      "connection",  "new",       "--plugin", "o365mail", "--nickname",
-      "fabrikam",    "--env",     "preview",  "--tenant", idp.tenant,
-      "--print-url", "--timeout", "60",       NULL};
-  wproc_spawn(&p, wfc_bin, args, store, plugin_dir);
-  char url[4096];
-  wproc_read_line(&p, url, sizeof url);
-  assert_true(strncmp(url, idp.authority, strlen(idp.authority)) == 0);
-
-  /* The browser, then the provider's redirect to wfc's loopback listener
-   * (a port the provider never saw registered: RFC 8252 7.3). */
-  tclient *b = tclient_new(1);
-  browser_user who = {idp.user, idp.password, 0};
-  char *loc = NULL, *redirect = tclient_url_param(url, "redirect_uri");
-  assert_non_null(redirect);
-  assert_true(strncmp(redirect, "http://127.0.0.1:", 17) == 0);
-  assert_int_equal(browser_authorize(b, url, redirect, &who, &loc, NULL), 0);
-  free(redirect);
-  tresp page;
-  assert_int_equal(tclient_request(b, "GET", loc, NULL, NULL, &page), 0);
-  assert_int_equal(page.status, 200);
-  tresp_free(&page);
-  free(loc);
-  tclient_free(b);
-  if (wproc_wait(&p) != 0)
-    fprintf(stderr, "new: %s\n%s\n", p.stdout_, p.stderr_);
-  assert_int_equal(p.code, 0);
-  char want[256];
-  snprintf(want, sizeof want, "connected: \"fabrikam\" as %s", idp.user);
-  assert_non_null(strstr(p.stdout_, want));
-
-  json_object *c = show("fabrikam");
+  fidp_wfc_connect(&idp, &cli, "fabrikam", NULL);
+  json_object *c = wuser_show(&cli, "fabrikam");
   assert_string_equal(jstr(c, "state"), "connected");
   assert_string_equal(jstr(c, "account"), idp.user);
   char id[64];
@@ -458,7 +340,7 @@ static void test_wfc_connection_flow(void **state) {
   if (wfc(&p, test_args) != 0)
     fprintf(stderr, "test: %s\n%s\n", p.stdout_, p.stderr_);
   assert_int_equal(p.code, 0);
-  c = show("fabrikam");
+  c = wuser_show(&cli, "fabrikam");
   assert_string_equal(jstr(c, "state"), "connected");
   assert_string_equal(jstr(c, "id"), id);
   json_object_put(c);
@@ -467,7 +349,7 @@ static void test_wfc_connection_flow(void **state) {
   if (wfc(&p, revoke_args) != 0)
     fprintf(stderr, "revoke: %s\n%s\n", p.stdout_, p.stderr_);
   assert_int_equal(p.code, 0);
-  c = show("fabrikam");
+  c = wuser_show(&cli, "fabrikam");
   assert_string_equal(jstr(c, "state"), "revoked");
   json_object_put(c);
 }

@@ -32,7 +32,8 @@ static void aad_checks(const o365_aad_err *e) {
       s != O365_APPROVAL_PENDING && s != O365_ERROR)
     abort();
   for (int st = O365_CONNECTED; st <= O365_ERROR; st++) {
-    char *r = o365_remedy((o365_state)st, e, "https://x/adminconsent");
+    char *r = o365_remedy((o365_state)st, e, "https://x/adminconsent",
+                          st % 2 ? "http://127.0.0.1:1" : NULL);
     if (r == NULL)
       abort();
     free(r);

@@ -84,7 +84,7 @@ static void test_token_error_json(void **state) {
   assert_string_equal(e.trace_id, "trace-json");
   assert_string_equal(e.correlation_id, "corr-json");
   assert_int_equal(o365_refresh_classify(400, &e), O365_REFRESH_REAUTH);
-  char *r = o365_remedy(O365_REAUTHORIZATION_REQUIRED, &e, NULL);
+  char *r = o365_remedy(O365_REAUTHORIZATION_REQUIRED, &e, NULL, NULL);
   assert_string_equal(r, "The app's consent was removed (AADSTS65001). "
                          "Reauthorize this connection; an administrator may "
                          "need to grant consent again.");
@@ -194,11 +194,11 @@ static void test_refresh_classes(void **state) {
 static void test_remedies(void **state) {
   (void)state;
   char *r = o365_remedy(O365_NEEDS_ADMIN_APPROVAL, NULL,
-                        "https://login/x/v2.0/adminconsent?client_id=1");
+                        "https://login/x/v2.0/adminconsent?client_id=1", NULL);
   assert_string_equal(r, "Ask an administrator to grant consent: "
                          "https://login/x/v2.0/adminconsent?client_id=1");
   free(r);
-  r = o365_remedy(O365_APPROVAL_PENDING, NULL, NULL);
+  r = o365_remedy(O365_APPROVAL_PENDING, NULL, NULL, NULL);
   assert_string_equal(r, "Your request was sent to your administrator; "
                          "reauthorize this connection once it is approved.");
   free(r);
@@ -208,15 +208,44 @@ static void test_remedies(void **state) {
   strcpy(e.summary, "AADSTS50011: The redirect URI does not match.");
   strcpy(e.trace_id, "T");
   strcpy(e.correlation_id, "C");
-  r = o365_remedy(O365_ERROR, &e, NULL);
+  r = o365_remedy(O365_ERROR, &e, NULL, NULL);
   assert_string_equal(r, "Sign-in failed: AADSTS50011: The redirect URI does "
                          "not match. [invalid_request] (Trace ID: T, "
                          "Correlation ID: C).");
   free(r);
   e.aadsts = 700082;
-  r = o365_remedy(O365_REAUTHORIZATION_REQUIRED, &e, NULL);
+  r = o365_remedy(O365_REAUTHORIZATION_REQUIRED, &e, NULL, NULL);
   assert_non_null(strstr(r, "AADSTS700082"));
   assert_non_null(strstr(r, "Reauthorize this connection"));
+  free(r);
+
+  /* invalid_grant without an AADSTS code: who refused is named - Microsoft
+   * on any national cloud's login host, the provider's host elsewhere. */
+  memset(&e, 0, sizeof e);
+  strcpy(e.error, "invalid_grant");
+  r = o365_remedy(O365_REAUTHORIZATION_REQUIRED, &e, NULL, NULL);
+  assert_string_equal(r, "Microsoft refused to renew the sign-in. "
+                         "Reauthorize this connection.");
+  free(r);
+  static const char *const microsoft[] = {"https://login.microsoftonline.com",
+                                          "https://LOGIN.microsoftonline.us/",
+                                          "https://login.chinacloudapi.cn"};
+  for (size_t i = 0; i < 3; i++) {
+    r = o365_remedy(O365_REAUTHORIZATION_REQUIRED, &e, NULL, microsoft[i]);
+    assert_string_equal(r, "Microsoft refused to renew the sign-in. "
+                           "Reauthorize this connection.");
+    free(r);
+  }
+  r = o365_remedy(O365_REAUTHORIZATION_REQUIRED, &e, NULL,
+                  "https://idp.fabrikam.example:8443/tenant-path");
+  assert_string_equal(r, "The identity provider at idp.fabrikam.example:8443 "
+                         "refused to renew the sign-in (invalid_grant). "
+                         "Reauthorize this connection.");
+  free(r);
+  /* A look-alike host is not Microsoft's. */
+  r = o365_remedy(O365_REAUTHORIZATION_REQUIRED, &e, NULL,
+                  "https://login.microsoftonline.com.evil.example");
+  assert_null(strstr(r, "Microsoft"));
   free(r);
   assert_string_equal(o365_state_name(O365_NEEDS_ADMIN_APPROVAL),
                       "needs_admin_approval");

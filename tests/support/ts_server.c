@@ -38,6 +38,8 @@ typedef struct route {
   uint64_t stream_bytes, truncate_at;
   unsigned delay_ms, chunk_delay_ms;
   int drop, echo;
+  unsigned drop_times;
+  atomic_uint_fast64_t hits; /* requests matched */
 } route;
 
 struct ts_server {
@@ -54,7 +56,8 @@ struct ts_server {
 /* Per-request state (MHD's req_cls). */
 typedef struct req {
   ts_server *s;
-  const route *r;
+  route *r;
+  uint64_t hit; /* this request's number among r's (1: the first) */
   EVP_MD_CTX *sha;
   uint64_t body_len;
   char *body; /* first ECHO_BODY_MAX bytes */
@@ -87,11 +90,10 @@ static char *dup_n(const char *p, size_t n) {
   return d;
 }
 
-static const route *find_route(ts_server *s, const char *method,
-                               const char *path) {
-  const route *found = NULL;
+static route *find_route(ts_server *s, const char *method, const char *path) {
+  route *found = NULL;
   pthread_mutex_lock(&s->lock);
-  for (const route *r = s->routes; r; r = r->next) {
+  for (route *r = s->routes; r; r = r->next) {
     if (r->method && strcmp(r->method, method) != 0)
       continue;
     if (strcmp(r->path, "*") != 0 && strcmp(r->path, path) != 0)
@@ -189,6 +191,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
       return MHD_NO;
     q->s = s;
     q->r = find_route(s, method, url);
+    if (q->r)
+      q->hit = atomic_fetch_add(&q->r->hits, 1) + 1;
     q->sha = EVP_MD_CTX_new();
     EVP_DigestInit_ex(q->sha, EVP_sha256(), NULL);
     *req_cls = q;
@@ -221,7 +225,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   const route *r = q->r;
   if (r->delay_ms)
     sleep_ms(s, r->delay_ms);
-  if (r->drop || atomic_load(&s->stopping))
+  if (atomic_load(&s->stopping))
+    return MHD_NO;
+  /* hits was counted when this request's headers arrived: it is this
+   * request's number on the route. */
+  if (r->drop && (r->drop_times == 0 || q->hit <= r->drop_times))
     return MHD_NO;
   status = r->status ? r->status : 200;
   if (r->echo) {
@@ -413,6 +421,7 @@ int ts_server_route(ts_server *s, const ts_route *in) {
   r->delay_ms = in->delay_ms;
   r->chunk_delay_ms = in->chunk_delay_ms;
   r->drop = in->drop;
+  r->drop_times = in->drop_times;
   r->echo = in->echo;
   for (const char *const *h = in->headers; h && *h; h++)
     nh++;
@@ -431,6 +440,22 @@ void ts_server_stats(ts_server *s, ts_stats *out) {
   out->connections = atomic_load(&s->connections);
   out->open = atomic_load(&s->open);
   out->max_open = atomic_load(&s->max_open);
+}
+
+uint64_t ts_server_route_hits(ts_server *s, const char *method,
+                              const char *path) {
+  uint64_t n = 0;
+  pthread_mutex_lock(&s->lock);
+  for (route *r = s->routes; r; r = r->next) {
+    if ((method == NULL) != (r->method == NULL) ||
+        (method && strcmp(r->method, method) != 0) ||
+        strcmp(r->path, path ? path : "*") != 0)
+      continue;
+    n = atomic_load(&r->hits);
+    break;
+  }
+  pthread_mutex_unlock(&s->lock);
+  return n;
 }
 
 void ts_server_reset_stats(ts_server *s) {

@@ -33,7 +33,11 @@ typedef struct ts_route {
   uint64_t truncate_at;       /* with stream_bytes: announce the full
                                  length, close the connection after this
                                  many bytes */
-  int drop;                   /* close the connection without an answer */
+  int drop;                   /* close the connection without an answer
+                                 (after reading the whole request body) */
+  unsigned drop_times;        /* with drop: only the first drop_times
+                                 requests of the route are dropped, the
+                                 later ones answered (0: every one) */
   int echo;                   /* answer 200 with a JSON echo of the request:
                                  {"method","path","query","headers" (names
                                  lower-cased),"body_length","body_sha256",
@@ -64,6 +68,10 @@ const char *ts_server_url(const ts_server *s);
  * matches the same request. Unmatched requests get 404. Thread-safe. */
 int ts_server_route(ts_server *s, const ts_route *r);
 void ts_server_stats(ts_server *s, ts_stats *out);
+/* Requests whose headers arrived for the route added with this method and
+ * path (the latest such route), dropped ones included; 0 when none. */
+uint64_t ts_server_route_hits(ts_server *s, const char *method,
+                              const char *path);
 void ts_server_reset_stats(ts_server *s);
 
 /* Byte i of a generated body. */

@@ -4,8 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -61,6 +63,34 @@ void wproc_drain(int fd, char *buf, size_t cap) {
   close(fd);
 }
 
+static long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int wproc_await_stderr(wproc *p, const char *needle, int timeout_ms) {
+  long end = now_ms() + timeout_ms;
+  size_t len = strlen(p->stderr_);
+  while (strstr(p->stderr_, needle) == NULL) {
+    long left = end - now_ms();
+    if (left <= 0 || len + 1 >= sizeof p->stderr_)
+      return 0;
+    struct pollfd pf = {.fd = p->err, .events = POLLIN};
+    int n = poll(&pf, 1, (int)left);
+    if (n < 0)
+      continue; /* EINTR */
+    if (n == 0)
+      return 0;
+    ssize_t r = read(p->err, p->stderr_ + len, sizeof p->stderr_ - 1 - len);
+    if (r <= 0)
+      return 0; /* closed: the child is gone */
+    len += (size_t)r;
+    p->stderr_[len] = '\0';
+  }
+  return 1;
+}
+
 int wproc_wait(wproc *p) {
   wproc_drain(p->out, p->stdout_, sizeof p->stdout_);
   wproc_drain(p->err, p->stderr_, sizeof p->stderr_);
@@ -68,4 +98,12 @@ int wproc_wait(wproc *p) {
   waitpid(p->pid, &st, 0);
   p->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
   return p->code;
+}
+
+int wproc_running(const wproc *p) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  assert_int_equal(
+      waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT), 0);
+  return si.si_pid == 0;
 }

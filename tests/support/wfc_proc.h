@@ -29,7 +29,15 @@ void wproc_read_line(wproc *p, char *line, size_t len);
  * and closes it. */
 void wproc_drain(int fd, char *buf, size_t cap);
 
+/* Reads the child's stderr while it runs (into p->stderr_, which
+ * wproc_wait then completes) until it contains needle: 1, or 0 when
+ * timeout_ms passed or stderr closed first. */
+int wproc_await_stderr(wproc *p, const char *needle, int timeout_ms);
+
 /* Drains stdout then stderr, reaps the child; returns and sets p->code. */
 int wproc_wait(wproc *p);
+
+/* 1 while the child has not exited (it is left for wproc_wait to reap). */
+int wproc_running(const wproc *p);
 
 #endif

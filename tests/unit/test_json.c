@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -397,6 +398,224 @@ static void test_stream_matches_oneshot(void **state) {
   assert_true(valid > 100); /* the unmutated and harmless cases */
 }
 
+/* ---- strings must be text ----------------------------------------------- */
+
+/* Parses text[0..len) one-shot and in every two-piece split, byte by byte
+ * too: all must refuse it with exactly msg. */
+static void expect_text_error(const char *root, const char *text, size_t len,
+                              const char *msg) {
+  struct json_object *v = NULL;
+  char err[400] = "";
+  int rc = wfc__json_parse_at(text, len, 0, root, &v, err, sizeof err);
+  if (rc != WFC_EJSON || strcmp(err, msg) != 0)
+    fail_msg("[%.*s]: rc %d, got \"%s\", want \"%s\"", (int)len, text, rc, err,
+             msg);
+  for (size_t cut = 0; cut <= len + 1; cut++) {
+    wfc__json_stream *s = wfc__json_stream_new(0);
+    wfc__json_stream_root(s, root);
+    if (cut <= len) { /* two pieces */
+      rc = wfc__json_stream_feed(s, text, cut);
+      if (rc == 0)
+        rc = wfc__json_stream_feed(s, text + cut, len - cut);
+    } else { /* byte by byte */
+      rc = 0;
+      for (size_t i = 0; i < len && rc == 0; i++)
+        rc = wfc__json_stream_feed(s, text + i, 1);
+    }
+    err[0] = '\0';
+    rc = wfc__json_stream_finish(s, &v, err, sizeof err);
+    if (rc != WFC_EJSON || strcmp(err, msg) != 0)
+      fail_msg("[%.*s] cut at %zu: rc %d, got \"%s\", want \"%s\"", (int)len,
+               text, cut, rc, err, msg);
+    assert_null(v);
+    wfc__json_stream_free(s);
+  }
+}
+
+static const struct {
+  const char *bytes;
+  size_t len;
+} bad_utf8[] = {
+    {"\x80", 1},                     /* continuation byte alone */
+    {"\xbf", 1},                     /* the last one */
+    {"\xff", 1},                     /* never in UTF-8 */
+    {"\xfe", 1},                     /* never in UTF-8 */
+    {"\xc0\xaf", 2},                 /* overlong '/' */
+    {"\xc1\xbf", 2},                 /* overlong U+007F */
+    {"\xe0\x80\xaf", 3},             /* overlong '/' in 3 bytes */
+    {"\xe0\x9f\xbf", 3},             /* overlong U+07FF */
+    {"\xf0\x80\x80\xaf", 4},         /* overlong '/' in 4 bytes */
+    {"\xf0\x8f\xbf\xbf", 4},         /* overlong U+FFFF */
+    {"\xed\xa0\x80", 3},             /* U+D800 encoded (high surrogate) */
+    {"\xed\xbf\xbf", 3},             /* U+DFFF encoded (low surrogate) */
+    {"\xed\xa0\xbd\xed\xb8\x80", 6}, /* CESU-8 pair for U+1F600 */
+    {"\xf4\x90\x80\x80", 4},         /* U+110000 */
+    {"\xf5\x80\x80\x80", 4},         /* F5 lead */
+    {"\xf8\x88\x80\x80\x80", 5},     /* 5-byte form */
+    {"\xc3", 1},                     /* cut: 2-byte lead, then 'c' */
+    {"\xe2\x82", 2},                 /* cut euro sign */
+    {"\xf0\x9f\x98", 3},             /* cut emoji */
+};
+
+/* Templates: "@" is where "ab" BAD "cd" goes; path as the message gives it
+ * (root "input"); K: the key's component. */
+static const struct {
+  const char *tmpl, *path;
+} places[] = {
+    {"\"@\"", "input"},
+    {"{\"subject\": \"@\"}", "input.subject"},
+    {"{\"to\": [\"a.x.com\", \"@\"]}", "input.to[1]"},
+    {"{\"a\": {\"b\": [1, {\"c\": \"@\"}]}, \"z\": 1}", "input.a.b[1].c"},
+    {"[[1, [\"x\", \"@\"]]]", "input[0][1][1]"},
+    {"{\"attachments\": [{\"id\": \"1\"}, {\"id\": \"2\", \"name\": \"@\"}]}",
+     "input.attachments[1].name"},
+    {"{\"X-Id\": {\"k\": \"@\"}}", "input[\"X-Id\"].k"},
+    /* A key shows the bytes read before the bad one, '?' for it, and
+     * "..." for the rest. */
+    {"{\"ok\": 1, \"@\": 2}", "input[\"ab?...\"] (the key)"},
+    {"{\"h\": [{\"@\": 2}]}", "input.h[0][\"ab?...\"] (the key)"},
+};
+
+static void test_text_invalid_utf8(void **state) {
+  (void)state;
+  char text[200], msg[400];
+
+  for (size_t b = 0; b < sizeof bad_utf8 / sizeof bad_utf8[0]; b++) {
+    for (size_t p = 0; p < sizeof places / sizeof places[0]; p++) {
+      const char *at = strchr(places[p].tmpl, '@');
+      size_t pre = (size_t)(at - places[p].tmpl), n = bad_utf8[b].len;
+      size_t len = 0;
+      memcpy(text, places[p].tmpl, pre);
+      len = pre;
+      memcpy(text + len, "ab", 2);
+      len += 2;
+      memcpy(text + len, bad_utf8[b].bytes, n);
+      len += n;
+      memcpy(text + len, "cd", 2);
+      len += 2;
+      memcpy(text + len, at + 1, strlen(at + 1));
+      len += strlen(at + 1);
+      snprintf(msg, sizeof msg,
+               "%s: invalid UTF-8 at byte 2 (byte %zu of the JSON text)",
+               places[p].path, pre + 2);
+      expect_text_error("input", text, len, msg);
+    }
+  }
+
+  /* Without a root the path starts at the first key; the offset in the
+   * string counts decoded bytes (escapes as what they stand for). */
+  const char esc[] = "{\"s\": \"a\\n\\u00e9\\u20ac\\ud83d\\ude00\xff\"}";
+  expect_text_error(NULL, esc, sizeof esc - 1,
+                    "s: invalid UTF-8 at byte 11 (byte 34 of the JSON text)");
+  expect_text_error(NULL, "[\"\xff\"]", 5,
+                    "[0]: invalid UTF-8 at byte 0 (byte 2 of the JSON text)");
+  expect_text_error(NULL, "\"\xff\"", 3,
+                    "(the JSON value): invalid UTF-8 at byte 0 (byte 1 of the "
+                    "JSON text)");
+  /* Long keys are cut in the path. */
+  char longkey[200];
+  int n = snprintf(longkey, sizeof longkey, "{\"%070d\": \"\xc0\"}", 0);
+  char want[300];
+  snprintf(want, sizeof want,
+           "input[\"%064d...\"]: invalid UTF-8 at byte 0 (byte 76 of the JSON "
+           "text)",
+           0);
+  expect_text_error("input", longkey, (size_t)n, want);
+
+  /* Valid text of every length passes, and bytes are kept as they are. */
+  struct json_object *v = parse_ok(
+      "[\"\xc2\x80\xdf\xbf\", \"\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf"
+      "\xbd\", \"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\"]");
+  assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 2)),
+                      "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf");
+  json_object_put(v);
+}
+
+static void test_text_surrogates(void **state) {
+  (void)state;
+  /* A pair is one character (4 bytes of UTF-8), in either case. */
+  struct json_object *v =
+      parse_ok("[\"\\ud83d\\ude00\", \"\\uDBFF\\uDFFF\", \"\\uD800\\uDC00\"]");
+  assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)),
+                      "\xf0\x9f\x98\x80");
+  assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 1)),
+                      "\xf4\x8f\xbf\xbf");
+  json_object_put(v);
+
+  /* Alone, json-c would write U+FFFD in its place: refused instead, at the
+   * escape left without its pair. */
+  static const struct {
+    const char *text, *msg;
+  } lone[] = {
+      {"{\"s\": \"\\ud800\"}", "s: a lone surrogate escape (\\ud800-\\udfff "
+                               "without its pair) at byte 0 (byte 7 of the "
+                               "JSON text)"},
+      {"{\"s\": \"x\\ud800y\"}", "s: a lone surrogate escape (\\ud800-\\udfff "
+                                 "without its pair) at byte 1 (byte 8 of the "
+                                 "JSON text)"},
+      {"{\"s\": \"\\udc00\"}", "s: a lone surrogate escape (\\ud800-\\udfff "
+                               "without its pair) at byte 0 (byte 7 of the "
+                               "JSON text)"},
+      {"{\"s\": \"ab\\ud800\\u0041\"}",
+       "s: a lone surrogate escape (\\ud800-\\udfff without its pair) at byte "
+       "2 (byte 9 of the JSON text)"},
+      {"{\"s\": \"\\ud800\\ud800\\udc00\"}",
+       "s: a lone surrogate escape (\\ud800-\\udfff without its pair) at byte "
+       "0 (byte 7 of the JSON text)"},
+      {"{\"s\": \"\\ud800\\n\"}", "s: a lone surrogate escape (\\ud800-\\udfff "
+                                  "without its pair) at byte 0 (byte 7 of the "
+                                  "JSON text)"},
+      {"{\"s\": [\"\\u00e9\\udfff\"]}",
+       "s[0]: a lone surrogate escape (\\ud800-\\udfff without its pair) at "
+       "byte 2 (byte 14 of the JSON text)"},
+      {"{\"\\ud800\": 1}", "[\"?...\"] (the key): a lone surrogate escape "
+                           "(\\ud800-\\udfff without its pair) at byte 0 "
+                           "(byte 2 of the JSON text)"},
+  };
+  for (size_t i = 0; i < sizeof lone / sizeof lone[0]; i++)
+    expect_text_error(NULL, lone[i].text, strlen(lone[i].text), lone[i].msg);
+}
+
+static void test_text_nul(void **state) {
+  (void)state;
+  /* In a value \u0000 is kept with the length (the validator decides). */
+  struct json_object *v = parse_ok("{\"s\": \"a\\u0000b\"}");
+  struct json_object *s = json_object_object_get(v, "s");
+  assert_int_equal(json_object_get_string_len(s), 3);
+  assert_memory_equal(json_object_get_string(s), "a\0b", 3);
+  json_object_put(v);
+  /* In a key json-c would cut the key there: refused. */
+  expect_text_error(
+      NULL, "{\"a\\u0000b\": 1}", 15,
+      "[\"a?...\"] (the key): contains a NUL character (\\u0000) at byte "
+      "1 (byte 3 of the JSON text)");
+  expect_text_error("input", "{\"m\": {\"\\u0000\": 1}}", 20,
+                    "input.m[\"?...\"] (the key): contains a NUL character "
+                    "(\\u0000) at byte 0 (byte 8 of the JSON text)");
+  /* A raw NUL byte is not JSON at all. */
+  char err[200];
+  assert_int_equal(parse_err("{\"s\": \"a\0b\"}", 12, err, sizeof err),
+                   WFC_EJSON);
+  assert_string_equal(err, "malformed JSON at byte 8: NUL byte");
+}
+
+static void test_text_check(void **state) {
+  (void)state;
+  size_t at = 99;
+  assert_int_equal(wfc__json_text_check("h\xc3\xa9", 3, &at), 0);
+  assert_int_equal(wfc__json_text_check("", 0, &at), 0);
+  assert_int_equal(wfc__json_text_check("ab\0", 3, &at), WFC_JSON_TEXT_NUL);
+  assert_int_equal(at, 2);
+  for (size_t b = 0; b < sizeof bad_utf8 / sizeof bad_utf8[0]; b++) {
+    char buf[16] = "xy";
+    memcpy(buf + 2, bad_utf8[b].bytes, bad_utf8[b].len);
+    at = 99;
+    assert_int_equal(wfc__json_text_check(buf, 2 + bad_utf8[b].len, &at),
+                     WFC_JSON_TEXT_UTF8);
+    assert_int_equal(at, 2);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_values),
@@ -408,6 +627,10 @@ int main(void) {
       cmocka_unit_test(test_getters),
       cmocka_unit_test(test_dump),
       cmocka_unit_test(test_stream_matches_oneshot),
+      cmocka_unit_test(test_text_invalid_utf8),
+      cmocka_unit_test(test_text_surrogates),
+      cmocka_unit_test(test_text_nul),
+      cmocka_unit_test(test_text_check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

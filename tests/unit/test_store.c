@@ -782,6 +782,7 @@ static void test_migrates_from_older_schema(void **state) {
   assert_string_equal(cp, "d1");
   free(cp);
   assert_int_equal(wfc__store_idem_claim(st, "k1", r.id, NULL), 0);
+  assert_int_equal(wfc__store_lease_take(st, r.id, "h", 1000, NULL), 0);
   wfc__store_close(st);
 
   /* A store from a newer release is refused, not misread. */
@@ -857,6 +858,7 @@ static void test_migration_authenticates_existing_rows(void **state) {
          "ALTER TABLE connections DROP COLUMN mac;"
          "ALTER TABLE checkpoints DROP COLUMN mac;"
          "ALTER TABLE idempotency DROP COLUMN mac;"
+         "DROP TABLE refresh_leases;" /* the later versions' tables too */
          "PRAGMA user_version = %d",
          before);
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
@@ -1179,6 +1181,221 @@ static void test_wipe_and_delete(void **state) {
   assert_int_equal(raw_int(f->db, "SELECT count(*) FROM checkpoints"), 0);
 }
 
+/* ---- refresh leases ---------------------------------------------------- */
+
+static int64_t fake_now;
+static int64_t fake_clock(void *arg) {
+  (void)arg;
+  return fake_now;
+}
+
+static char *secrets_of(wfc__store *st, const char *id) {
+  char *json = NULL;
+  assert_int_equal(wfc__store_conn_secrets(st, id, &json), 0);
+  return json;
+}
+
+static void test_refresh_lease(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db), *other = open_ok(f->db);
+  wfc__conn_rec r, g;
+  wfc__lease l;
+  char *json;
+  int released = -1;
+
+  fake_now = 1800000000000;
+  wfc__clock_set(fake_clock, NULL);
+  make_rec(&r, "leased", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{\"rt\":\"0\"}"), 0);
+
+  /* Take: free -> ours, seen the same from another handle. */
+  assert_int_equal(wfc__store_lease_get(st, r.id, &l), WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_lease_take(st, r.id, "A", 30000, NULL), 0);
+  assert_int_equal(wfc__store_lease_get(other, r.id, &l), 0);
+  assert_string_equal(l.holder, "A");
+  assert_int_equal(l.taken_at, fake_now);
+  assert_int_equal(l.expires_at, fake_now + 30000);
+
+  /* Contend: another holder is refused and told who holds it until when;
+   * the holder renews (taken_at kept). */
+  fake_now += 10000;
+  assert_int_equal(wfc__store_lease_take(other, r.id, "B", 30000, &l),
+                   WFC_EBUSY);
+  assert_string_equal(l.holder, "A");
+  assert_int_equal(l.expires_at, fake_now + 20000);
+  assert_non_null(strstr(wfc__store_last_error(), "being refreshed by A"));
+  assert_int_equal(wfc__store_lease_take(st, r.id, "A", 30000, NULL), 0);
+  assert_int_equal(wfc__store_lease_get(st, r.id, &l), 0);
+  assert_int_equal(l.taken_at, fake_now - 10000);
+  assert_int_equal(l.expires_at, fake_now + 30000);
+
+  /* Release: only by its holder. */
+  assert_int_equal(wfc__store_lease_release(other, r.id, "B"), WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_lease_release(st, r.id, "A"), 0);
+  assert_int_equal(wfc__store_lease_get(st, r.id, &l), WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_lease_release(st, r.id, "A"), WFC_ENOTFOUND);
+
+  /* Expire: a holder that stopped renewing is taken over once expires_at
+   * has passed, not a millisecond before; its late release does nothing. */
+  assert_int_equal(wfc__store_lease_take(st, r.id, "A", 1000, NULL), 0);
+  fake_now += 999;
+  assert_int_equal(wfc__store_lease_take(other, r.id, "B", 30000, NULL),
+                   WFC_EBUSY);
+  fake_now += 1;
+  assert_int_equal(wfc__store_lease_take(other, r.id, "B", 30000, NULL), 0);
+  assert_int_equal(wfc__store_lease_get(st, r.id, &l), 0);
+  assert_string_equal(l.holder, "B");
+  assert_int_equal(l.taken_at, fake_now);
+  assert_int_equal(wfc__store_lease_release(st, r.id, "A"), WFC_ENOTFOUND);
+
+  /* Rotate: the new secrets and the release in one call. */
+  assert_int_equal(wfc__store_conn_rotate(other, r.id, "{\"rt\":\"1\"}",
+                                          fake_now + 3600000, "B", &released),
+                   0);
+  assert_int_equal(released, 1);
+  assert_int_equal(wfc__store_lease_get(st, r.id, &l), WFC_ENOTFOUND);
+  json = secrets_of(st, r.id);
+  assert_string_equal(json, "{\"rt\":\"1\"}");
+  wfc__secret_free(json);
+  assert_int_equal(wfc__store_conn_get(st, r.id, &g), 0);
+  assert_int_equal(g.expires_at, fake_now + 3600000);
+  wfc__conn_rec_clear(&g);
+
+  /* A holder whose lease was taken over still saves what it got (the
+   * newest tokens it knows), and leaves the new holder's lease alone. */
+  assert_int_equal(wfc__store_lease_take(st, r.id, "C", 5000, NULL), 0);
+  assert_int_equal(
+      wfc__store_conn_rotate(other, r.id, "{\"rt\":\"2\"}", 0, "B", &released),
+      0);
+  assert_int_equal(released, 0);
+  assert_int_equal(wfc__store_lease_get(st, r.id, &l), 0);
+  assert_string_equal(l.holder, "C");
+  json = secrets_of(st, r.id);
+  assert_string_equal(json, "{\"rt\":\"2\"}");
+  wfc__secret_free(json);
+
+  /* Revoked meanwhile (another process wiped it): nothing is written over
+   * the wipe, the lease is released all the same. */
+  assert_int_equal(wfc__store_conn_wipe_secrets(other, r.id), 0);
+  assert_int_equal(wfc__store_conn_update_state(other, r.id, "revoked", ""), 0);
+  assert_int_equal(
+      wfc__store_conn_rotate(st, r.id, "{\"rt\":\"3\"}", 0, "C", &released),
+      WFC_EREAUTH);
+  assert_non_null(strstr(wfc__store_last_error(), "revoked"));
+  assert_int_equal(released, 1);
+  assert_int_equal(wfc__store_conn_secrets(st, r.id, &json), WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_lease_get(st, r.id, &l), WFC_ENOTFOUND);
+
+  /* Bad arguments, unknown connections; the lease goes with the
+   * connection. */
+  assert_int_equal(wfc__store_lease_take(st, r.id, "", 1000, NULL), WFC_EINVAL);
+  assert_int_equal(wfc__store_lease_take(st, r.id, "A\nB", 1000, NULL),
+                   WFC_EINVAL);
+  assert_int_equal(wfc__store_lease_take(st, r.id, "A", 0, NULL), WFC_EINVAL);
+  assert_int_equal(wfc__store_lease_take(st, "conn_none", "A", 1000, NULL),
+                   WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_conn_rotate(st, r.id, "{}", 0, NULL, &released),
+                   WFC_EINVAL);
+  assert_int_equal(wfc__store_lease_take(st, r.id, "A", 1000, NULL), 0);
+  assert_int_equal(wfc__store_conn_delete(st, r.id), 0);
+  assert_int_equal(raw_int(f->db, "SELECT count(*) FROM refresh_leases"), 0);
+  wfc__store_close(other);
+  wfc__store_close(st);
+}
+
+/* What another process sees of a rotation, in its own read transactions:
+ * the lease held with the secrets it was taken with, then the lease free
+ * with the new secrets - never the new secrets under the lease (saved
+ * before the release) nor the lease free over the spent ones (released
+ * before the save), which would let a waiter refresh with a spent token. */
+typedef struct lease_watch {
+  const char *db, *id;
+  volatile int stop;
+  volatile int seen_held; /* the iteration whose lease was seen held */
+  volatile int seen_free; /* ... and then seen released */
+  volatile int iteration;
+  int reads, violations;
+} lease_watch;
+
+static void *lease_watcher(void *arg) {
+  lease_watch *w = arg;
+  sqlite3 *h;
+  sqlite3_stmt *s;
+  char free_blob[512] = "", blob[512];
+  int was_free = 1;
+  assert_int_equal(sqlite3_open_v2(w->db, &h, SQLITE_OPEN_READONLY, NULL),
+                   SQLITE_OK);
+  sqlite3_busy_timeout(h, 5000);
+  assert_int_equal(
+      sqlite3_prepare_v2(h,
+                         "SELECT (SELECT count(*) FROM refresh_leases WHERE "
+                         "conn_id = ?1), hex(secrets) FROM connections WHERE "
+                         "id = ?1",
+                         -1, &s, NULL),
+      SQLITE_OK);
+  sqlite3_bind_text(s, 1, w->id, -1, SQLITE_STATIC);
+  while (!w->stop) {
+    int it = w->iteration;
+    if (sqlite3_step(s) != SQLITE_ROW) { /* busy: try again */
+      sqlite3_reset(s);
+      continue;
+    }
+    int held = sqlite3_column_int(s, 0);
+    snprintf(blob, sizeof blob, "%s", sqlite3_column_text(s, 1));
+    sqlite3_reset(s); /* ends the statement's read transaction */
+    w->reads++;
+    if (held) {
+      if (free_blob[0] != '\0' && strcmp(blob, free_blob) != 0)
+        w->violations++; /* saved before released */
+      w->seen_held = it;
+      was_free = 0;
+    } else {
+      if (was_free && free_blob[0] != '\0' && strcmp(blob, free_blob) != 0)
+        w->violations++; /* released before saved */
+      snprintf(free_blob, sizeof free_blob, "%s", blob);
+      was_free = 1;
+      w->seen_free = it;
+    }
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(h);
+  return NULL;
+}
+
+static void test_rotation_releases_atomically(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  wfc__conn_rec r;
+  pthread_t th;
+  char secrets[64];
+
+  make_rec(&r, "atomic", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{\"rt\":\"0\"}"), 0);
+  lease_watch w = {.db = f->db, .id = r.id};
+  assert_int_equal(pthread_create(&th, NULL, lease_watcher, &w), 0);
+  for (int i = 1; i <= 100; i++) {
+    w.iteration = i;
+    assert_int_equal(wfc__store_lease_take(st, r.id, "H", 30000, NULL), 0);
+    /* The watcher sees this lease held before it is released. */
+    while (w.seen_held != i)
+      usleep(100);
+    w.seen_free = 0; /* the watcher's free sightings so far came before */
+    snprintf(secrets, sizeof secrets, "{\"rt\":\"%d\"}", i);
+    int released = 0;
+    assert_int_equal(
+        wfc__store_conn_rotate(st, r.id, secrets, 0, "H", &released), 0);
+    assert_int_equal(released, 1);
+    /* ... and released before it is taken again. */
+    while (w.seen_free != i)
+      usleep(100);
+  }
+  w.stop = 1;
+  pthread_join(th, NULL);
+  wfc__store_close(st);
+  assert_true(w.reads > 100);
+  assert_int_equal(w.violations, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_open_creates_private_files, setup,
@@ -1212,6 +1429,9 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_idempotency_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wipe_and_delete, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refresh_lease, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rotation_releases_atomically, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -582,6 +582,208 @@ static void test_random_inputs(void **state) {
   assert_true(accepted > 500);
 }
 
+/* ---- text: invalid UTF-8 and NUL, wherever a string is ----------------- */
+
+/* Replaces the string "@" (and the key "@") anywhere in v with bytes
+ * (a host building input in C can put any bytes in a json-c string). */
+static void plant(struct json_object *v, const char *bytes, size_t len) {
+  if (json_object_is_type(v, json_type_array)) {
+    for (size_t i = 0; i < json_object_array_length(v); i++)
+      plant(json_object_array_get_idx(v, i), bytes, len);
+  } else if (json_object_is_type(v, json_type_object)) {
+    struct json_object *moved = NULL;
+    json_object_object_foreach(v, k, iv) {
+      plant(iv, bytes, len);
+      if (strcmp(k, "@") == 0)
+        moved = json_object_get(iv);
+    }
+    if (moved != NULL) {
+      char key[64];
+      assert_true(len < sizeof key && memchr(bytes, '\0', len) == NULL);
+      memcpy(key, bytes, len);
+      key[len] = '\0';
+      json_object_object_del(v, "@");
+      json_object_object_add(v, key, moved);
+    }
+  } else if (json_object_is_type(v, json_type_string) &&
+             strcmp(json_object_get_string(v), "@") == 0) {
+    json_object_set_string_len(v, bytes, (int)len);
+  }
+}
+
+static void expect_planted(const char *tmpl, const char *bytes, size_t len,
+                           const char *msg) {
+  struct json_object *in = J(tmpl), *out = (struct json_object *)1;
+  char err[300] = "";
+  plant(in, bytes, len);
+  int rc = wfc__validate(send_email, in, &out, err, sizeof err);
+  if (rc != WFC_EVALIDATION || strcmp(err, msg) != 0)
+    fail_msg("for %s with %zu planted bytes: rc %d, got \"%s\", want \"%s\"",
+             tmpl, len, rc, err, msg);
+  assert_null(out);
+  json_object_put(in);
+}
+
+static const struct {
+  const char *bytes;
+  size_t len;
+} bad_utf8[] = {
+    {"\x80", 1},                     /* continuation byte alone */
+    {"\xbf", 1},                     /* the last one */
+    {"\xff", 1},                     /* never in UTF-8 */
+    {"\xfe", 1},                     /* never in UTF-8 */
+    {"\xc0\xaf", 2},                 /* overlong '/' */
+    {"\xc1\xbf", 2},                 /* overlong U+007F */
+    {"\xe0\x80\xaf", 3},             /* overlong '/' in 3 bytes */
+    {"\xf0\x80\x80\xaf", 4},         /* overlong '/' in 4 bytes */
+    {"\xed\xa0\x80", 3},             /* U+D800 encoded (high surrogate) */
+    {"\xed\xbf\xbf", 3},             /* U+DFFF encoded (low surrogate) */
+    {"\xed\xa0\xbd\xed\xb8\x80", 6}, /* CESU-8 pair for U+1F600 */
+    {"\xf4\x90\x80\x80", 4},         /* U+110000 */
+    {"\xf5\x80\x80\x80", 4},         /* F5 lead */
+    {"\xf8\x88\x80\x80\x80", 5},     /* 5-byte form */
+    {"\xc3", 1},                     /* cut: 2-byte lead, then 'c' */
+    {"\xe2\x82", 2},                 /* cut euro sign */
+    {"\xf0\x9f\x98", 3},             /* cut emoji */
+};
+
+/* Where a string can be, with the path the message must give. %s: the
+ * key's component for key templates. */
+static const struct {
+  const char *tmpl, *path;
+} text_places[] = {
+    {"{\"to\": [\"a@x.com\"], \"message\": \"@\"}", "input.message"},
+    {"{\"to\": [\"a@x.com\", \"@\"], \"message\": \"m\"}", "input.to[1]"},
+    {"{\"to\": [\"a@x.com\"], \"message\": \"m\", \"headers\": [{\"name\": "
+     "\"n\"}, {\"name\": \"n\", \"value\": \"@\"}]}",
+     "input.headers[1].value"},
+    {"{\"to\": [\"a@x.com\"], \"message\": \"m\", \"extra\": {\"a\": [1, "
+     "{\"b\": \"@\"}]}}",
+     "input.extra.a[1].b"},
+    {"{\"to\": [\"a@x.com\"], \"message\": \"m\", \"extra\": [[[\"@\"]]]}",
+     "input.extra[0][0][0]"},
+    {"{\"to\": [\"a@x.com\"], \"message\": \"m\", \"attachments\": "
+     "[{\"id\": \"f1\", \"name\": \"@\"}]}",
+     "input.attachments[0].name"},
+    {"{\"to\": [\"a@x.com\"], \"message\": \"m\", \"after\": \"@\"}",
+     "input.after"},
+    {"{\"to\": [\"a@x.com\"], \"message\": \"m\", \"mailbox\": \"@\"}",
+     "input.mailbox"},
+    {"{\"to\": [\"a@x.com\"], \"message\": \"m\", \"subject\": \"@\"}",
+     "input.subject"},
+};
+
+static void test_text_invalid_utf8(void **state) {
+  (void)state;
+  char bytes[32], msg[300], key[64];
+
+  for (size_t b = 0; b < sizeof bad_utf8 / sizeof bad_utf8[0]; b++) {
+    size_t n = bad_utf8[b].len;
+    /* In the middle ("ab" BAD "cd"), first and last. */
+    const struct {
+      const char *pre, *post;
+    } around[] = {{"ab", "cd"}, {"", "cd"}, {"ab", ""}};
+    for (size_t a = 0; a < 3; a++) {
+      size_t pre = strlen(around[a].pre), post = strlen(around[a].post);
+      memcpy(bytes, around[a].pre, pre);
+      memcpy(bytes + pre, bad_utf8[b].bytes, n);
+      memcpy(bytes + pre + n, around[a].post, post);
+      for (size_t p = 0; p < sizeof text_places / sizeof text_places[0]; p++) {
+        snprintf(msg, sizeof msg, "%s: invalid UTF-8 at byte %zu",
+                 text_places[p].path, pre);
+        expect_planted(text_places[p].tmpl, bytes, pre + n + post, msg);
+      }
+      /* As a key: of a MAP, and of an object inside an ANY value. Keys
+       * show each byte outside printable ASCII as '?'. */
+      size_t k = 0;
+      key[k++] = '[';
+      key[k++] = '"';
+      for (size_t i = 0; i < pre + n + post; i++)
+        key[k++] = (unsigned char)bytes[i] < 0x80 ? bytes[i] : '?';
+      key[k++] = '"';
+      key[k++] = ']';
+      key[k] = '\0';
+      snprintf(msg, sizeof msg,
+               "input.counts%s (the key): invalid UTF-8 at byte %zu", key, pre);
+      expect_planted("{\"to\": [\"a@x.com\"], \"message\": \"m\", "
+                     "\"counts\": {\"ok\": 1, \"@\": 2}}",
+                     bytes, pre + n + post, msg);
+      snprintf(msg, sizeof msg,
+               "input.extra.k[0]%s (the key): invalid UTF-8 at byte %zu", key,
+               pre);
+      expect_planted("{\"to\": [\"a@x.com\"], \"message\": \"m\", "
+                     "\"extra\": {\"k\": [{\"@\": true}]}}",
+                     bytes, pre + n + post, msg);
+    }
+  }
+}
+
+static void test_text_nul(void **state) {
+  (void)state;
+  static const struct {
+    const char *bytes;
+    size_t len, at;
+  } nul[] = {{"a\0b", 3, 1},  {"\0", 1, 0},           {"\0abc", 4, 0},
+             {"abc\0", 4, 3}, {"h\xc3\xa9\0x", 5, 3}, {"a\0\0", 3, 1}};
+  char msg[300];
+
+  for (size_t i = 0; i < sizeof nul / sizeof nul[0]; i++)
+    for (size_t p = 0; p < sizeof text_places / sizeof text_places[0]; p++) {
+      snprintf(msg, sizeof msg,
+               "%s: contains a NUL character (\\u0000) at byte %zu",
+               text_places[p].path, nul[i].at);
+      expect_planted(text_places[p].tmpl, nul[i].bytes, nul[i].len, msg);
+    }
+
+  /* From JSON text, as a host's API or wfc card run gives it: json-c keeps
+   * the length, the validator sees the whole string. */
+  expect_error(send_email,
+               "{\"to\": [\"a@x.com\"], \"message\": \"a\\u0000b\"}",
+               "input.message: contains a NUL character (\\u0000) at byte 1");
+  expect_error(
+      send_email,
+      "{\"to\": [\"a@x.com\"], \"message\": \"m\", \"extra\": "
+      "{\"q\": [\"x\", \"\\u00e9\\n\\u0000\"]}}",
+      "input.extra.q[1]: contains a NUL character (\\u0000) at byte 3");
+
+  /* Connection params: the same rule, under their root. */
+  struct json_object *in = J("{\"to\": [\"a@x.com\"], \"message\": \"@\"}");
+  struct json_object *out = NULL;
+  char err[300];
+  plant(in, "ok\0", 3);
+  assert_int_equal(
+      wfc__validate_at(send_email, in, "params", &out, err, sizeof err),
+      WFC_EVALIDATION);
+  assert_string_equal(
+      err, "params.message: contains a NUL character (\\u0000) at byte 2");
+  /* Outputs are passed on as they are (a mail body may hold U+0000). */
+  assert_int_equal(
+      wfc__validate_check(send_email, in, "output", err, sizeof err), 0);
+  json_object_put(in);
+}
+
+static void test_text_valid(void **state) {
+  (void)state;
+  static const char *const good[] = {
+      "h\xc3\xa9",        "\xc2\x80",         "\xdf\xbf",
+      "\xe0\xa0\x80",     "\xe2\x82\xac",     "\xed\x9f\xbf",
+      "\xee\x80\x80",     "\xef\xbf\xbd",     "\xf0\x90\x80\x80",
+      "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", "plain ascii ~\x7f",
+  };
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    struct json_object *in =
+        J("{\"to\": [\"a@x.com\"], \"message\": \"@\", \"extra\": {\"@\": "
+          "[\"@\"]}, \"counts\": {\"@\": 1}}");
+    struct json_object *out = NULL;
+    char err[300] = "";
+    plant(in, good[i], strlen(good[i]));
+    if (wfc__validate(send_email, in, &out, err, sizeof err) != 0)
+      fail_msg("%s refused: %s", good[i], err);
+    json_object_put(out);
+    json_object_put(in);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_documented_messages),
@@ -596,6 +798,9 @@ int main(void) {
       cmocka_unit_test(test_schema_check),
       cmocka_unit_test(test_depth_cap),
       cmocka_unit_test(test_random_inputs),
+      cmocka_unit_test(test_text_invalid_utf8),
+      cmocka_unit_test(test_text_nul),
+      cmocka_unit_test(test_text_valid),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

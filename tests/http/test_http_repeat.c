@@ -1,0 +1,179 @@
+/* test_http_repeat.c - a request that is not repeatable (POST, PATCH, any
+ * method other than GET/HEAD/OPTIONS/TRACE/PUT/DELETE) is sent at most
+ * once: when the server reads it on a kept-alive connection and then
+ * closes that connection without an answer, the engine reports WFC_ENET
+ * and the server has seen the request once. libcurl by itself sends it
+ * again on a fresh connection ("Connection died, retrying a fresh
+ * connect"), which would run a sendMail twice. Repeatable requests keep
+ * that transparent retry, and every method keeps connection reuse.
+ *
+ * Each case first warms a connection with a GET, then sends the request on
+ * it: the server's connection count shows the request really went over the
+ * reused connection (else the case would prove nothing). */
+#include "http_test.h"
+
+#define BODY_BYTES 100000u
+
+static ssize_t pattern_read(void *ctx, uint64_t off, void *buf, size_t len) {
+  (void)ctx;
+  return (ssize_t)pattern_fill(BODY_BYTES, off, buf, len);
+}
+
+typedef struct repeat_case {
+  const char *method;
+  const char *body; /* in-memory body, or NULL */
+  int stream;       /* body streamed through io->read (BODY_BYTES) */
+} repeat_case;
+
+/* GET /warm on f's server, which must answer 200 on the engine's kept-alive
+ * connection; returns the server's connection count afterwards. */
+static uint64_t warm(fixture *f) {
+  result r = {0};
+  ts_stats st;
+  wfc_http_req q = req_make("GET", fx_url(f, "/warm"));
+  assert_int_equal(wfc__http_send(f->e, &q, NULL, on_result, &r, NULL), 0);
+  run_until(f, &r.calls, 1);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 200);
+  result_free(&r);
+  ts_server_stats(f->srv, &st);
+  return st.connections;
+}
+
+/* Sends c to path and runs the loop until its callback; r gets it. */
+static void send_case(fixture *f, const repeat_case *c, const char *path,
+                      result *r) {
+  wfc__http_io io = {.read = pattern_read};
+  wfc_http_req q = req_make(c->method, fx_url(f, path));
+  if (c->body) {
+    q.body = c->body;
+    q.body_len = strlen(c->body);
+  }
+  if (c->stream)
+    q.body_length = BODY_BYTES;
+  assert_int_equal(
+      wfc__http_send(f->e, &q, c->stream ? &io : NULL, on_result, r, NULL), 0);
+  run_until(f, &r->calls, 1);
+}
+
+static const repeat_case not_repeatable[] = {
+    {"POST", "{\"message\":{\"subject\":\"once\"}}", 0},
+    {"POST", NULL, 0}, /* a zero-length POST (.../send) is resent too */
+    {"POST", NULL, 1}, /* streamed: libcurl would rewind and resend */
+    {"PATCH", "{\"isRead\":true}", 0},
+    {"LOCK", NULL, 0}, /* any method RFC 9110 does not call idempotent */
+};
+
+/* Read, then the connection closed without an answer: one arrival, a
+ * network error naming the request and why it was not sent again. */
+static void not_repeatable_sent_once(void **state) {
+  (void)state;
+  fixture f;
+  ts_route ok = {.method = "GET", .path = "/warm", .body = "warm"};
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &ok);
+  for (size_t i = 0; i < sizeof not_repeatable / sizeof *not_repeatable; i++) {
+    const repeat_case *c = &not_repeatable[i];
+    char path[32];
+    result r = {0};
+    ts_stats st;
+    snprintf(path, sizeof path, "/lost%zu", i);
+    ts_route lost = {.method = c->method, .path = path, .drop = 1};
+    ts_server_route(f.srv, &lost);
+    uint64_t conns = warm(&f);
+    send_case(&f, c, path, &r);
+    ts_server_stats(f.srv, &st);
+    fprintf(stderr, "%s %s: %d %s (arrived %llu times)\n", c->method,
+            c->stream ? "streamed"
+            : c->body ? "with body"
+                      : "empty",
+            r.error, r.msg,
+            (unsigned long long)ts_server_route_hits(f.srv, c->method, path));
+    assert_int_equal(ts_server_route_hits(f.srv, c->method, path), 1);
+    /* It went over the warm connection, and nothing opened another. */
+    assert_int_equal(st.connections, conns);
+    assert_int_equal(r.error, WFC_ENET);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.msg, c->method));
+    assert_non_null(strstr(r.msg, "not repeatable"));
+    result_free(&r);
+  }
+  fx_close(&f);
+}
+
+static const repeat_case repeatable[] = {
+    {"GET", NULL, 0},
+    {"PUT", "{\"v\":1}", 0},
+    {"PUT", NULL, 1},
+    {"DELETE", NULL, 0},
+};
+
+/* The same fault once on a repeatable request: libcurl's silent retry on
+ * a fresh connection is kept, so the caller gets the answer. */
+static void repeatable_retried_on_fresh_connection(void **state) {
+  (void)state;
+  fixture f;
+  ts_route ok = {.method = "GET", .path = "/warm", .body = "warm"};
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &ok);
+  for (size_t i = 0; i < sizeof repeatable / sizeof *repeatable; i++) {
+    const repeat_case *c = &repeatable[i];
+    char path[32];
+    result r = {0};
+    ts_stats st;
+    snprintf(path, sizeof path, "/flaky%zu", i);
+    ts_route flaky = {.method = c->method,
+                      .path = path,
+                      .drop = 1,
+                      .drop_times = 1,
+                      .body = "second time"};
+    ts_server_route(f.srv, &flaky);
+    uint64_t conns = warm(&f);
+    send_case(&f, c, path, &r);
+    ts_server_stats(f.srv, &st);
+    if (r.error)
+      fprintf(stderr, "%s: %s\n", c->method, r.msg);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "second time");
+    assert_int_equal(ts_server_route_hits(f.srv, c->method, path), 2);
+    assert_int_equal(st.connections, conns + 1);
+    result_free(&r);
+  }
+  fx_close(&f);
+}
+
+/* Not repeatable does not mean a new connection each time: GETs and POSTs
+ * alternate on one kept-alive connection. */
+static void post_keeps_connection_reuse(void **state) {
+  (void)state;
+  fixture f;
+  ts_route echo = {.path = "/echo", .echo = 1};
+  ts_stats st;
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &echo);
+  for (int i = 0; i < 10; i++) {
+    result r = {0};
+    const repeat_case c = {i % 2 ? "POST" : "GET", i % 2 ? "x" : NULL, 0};
+    send_case(&f, &c, "/echo", &r);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.status, 200);
+    result_free(&r);
+  }
+  ts_server_stats(f.srv, &st);
+  assert_int_equal(st.requests, 10);
+  assert_int_equal(st.connections, 1);
+  fx_close(&f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(not_repeatable_sent_once),
+      cmocka_unit_test(repeatable_retried_on_fresh_connection),
+      cmocka_unit_test(post_keeps_connection_reuse),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
