@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test test-asan test-valgrind demo bench format clean install
+.PHONY: all deps configure build test test-asan test-valgrind reliability demo bench format clean install
 
 all: build
 
@@ -28,6 +28,20 @@ test-asan: deps
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
+
+# The reliability suite in its long mode (docs/reliability.md): SIGKILL
+# trials and the random-fault run with their full trial counts. `make test`
+# runs the same tests in their short mode. One at a time: the trials time
+# their kills against a machine that is not busy with the other tests.
+# Every test's `reliability:` line (its figures) is printed at the end,
+# passed or not.
+RELIABILITY_JOBS ?= 1
+reliability: build
+	cd $(BUILD) && status=0; \
+	  WFC_RELIABILITY=long ctest -L reliability --output-on-failure \
+	    -j $(RELIABILITY_JOBS) || status=$$?; \
+	  grep -h '^reliability:' Testing/Temporary/LastTest.log || true; \
+	  exit $$status
 
 # A fast subset (unit, abi, http tests) under valgrind memcheck.
 test-valgrind: build

@@ -1,10 +1,13 @@
 /* faults.c - fault injection: the next N requests matching a method and a
  * path (prefix, or glob when it has * ? [) get a status, a delay, a
- * connection reset, a truncated or a malformed body. Owner: emucore.
+ * connection reset, a truncated or a malformed body; or, with a
+ * probability, a reproducible random share of them (seeded per rule), in
+ * bursts when asked. Owner: emucore.
  *
  *   POST   /__emulator/faults   {"method","path","count","skip","action",
  *                                "status","retryAfter","code","delayMs",
- *                                "afterHandler"}  -> 201 {"id",...}
+ *                                "afterHandler","probability","seed",
+ *                                "burst"}  -> 201 {"id",...}
  *   GET    /__emulator/faults   -> {"value":[...]}
  *   DELETE /__emulator/faults   -> 204 (all)
  *   DELETE /__emulator/faults/{id}
@@ -16,6 +19,7 @@
 #include "core.h"
 
 #include <fnmatch.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,9 +30,16 @@ typedef struct fault {
   char method[16];
   char *path;
   int glob;
-  int remaining; /* requests still to hit */
+  int remaining; /* requests still to hit; -1: no limit */
   int skip;      /* matching requests to let through first */
   int hits;
+  /* Random rules: each matching request (after skip) draws from the rule's
+   * own generator, so a seeded rule decides the same way for the same
+   * sequence of requests. probability 1 draws nothing (every one hits). */
+  double probability;
+  uint64_t seed, rng;
+  int burst;      /* requests a draw that hits covers (a storm) */
+  int burst_left; /* of the current burst, still to hit without a draw */
   emu_fault_hit hit;
 } fault;
 
@@ -59,9 +70,33 @@ static int fault_matches(const fault *f, const emu_req *r) {
   return strncmp(r->path, f->path, strlen(f->path)) == 0;
 }
 
+/* The rule's next draw in [0, 1) (splitmix64, the generator util.c uses
+ * under --seed). */
+static double fault_draw(fault *f) {
+  uint64_t z = (f->rng += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return (double)(z >> 11) / 9007199254740992.0; /* 2^53 */
+}
+
+/* Does matching request hit f? A burst in progress hits without drawing;
+ * otherwise the draw decides, and a hit starts a burst of f->burst. */
+static int fault_fires(fault *f) {
+  if (f->burst_left > 0) {
+    f->burst_left--;
+    return 1;
+  }
+  if (f->probability < 1.0 && fault_draw(f) >= f->probability)
+    return 0;
+  f->burst_left = f->burst - 1;
+  return 1;
+}
+
 void emu__fault_take(emu_req *r) {
   pthread_mutex_lock(&faults_mu);
-  /* First registered, first served. */
+  /* First registered, first served; a random rule that does not fire lets
+   * the request on to the next rule. */
   for (size_t i = 0; i < nfaults; i++) {
     fault *f = &faults[i];
     if (!fault_matches(f, r))
@@ -70,9 +105,11 @@ void emu__fault_take(emu_req *r) {
       f->skip--;
       continue;
     }
+    if (!fault_fires(f))
+      continue;
     r->fault = f->hit;
     f->hits++;
-    if (--f->remaining == 0)
+    if (f->remaining > 0 && --f->remaining == 0)
       fault_remove(i);
     break;
   }
@@ -103,8 +140,18 @@ static json_object *fault_json(const fault *f) {
   json_object_object_add(o, "path", json_object_new_string(f->path));
   json_object_object_add(o, "action",
                          json_object_new_string(kind_name(f->hit.kind)));
-  json_object_object_add(o, "remaining", json_object_new_int(f->remaining));
+  /* No limit: "remaining" is null. */
+  json_object_object_add(o, "remaining",
+                         f->remaining < 0 ? NULL
+                                          : json_object_new_int(f->remaining));
   json_object_object_add(o, "skip", json_object_new_int(f->skip));
+  json_object_object_add(o, "hits", json_object_new_int(f->hits));
+  if (f->probability < 1.0 || f->burst > 1) {
+    json_object_object_add(o, "probability",
+                           json_object_new_double(f->probability));
+    json_object_object_add(o, "seed", json_object_new_int64((int64_t)f->seed));
+    json_object_object_add(o, "burst", json_object_new_int(f->burst));
+  }
   if (f->hit.kind == EMU_FAULT_STATUS) {
     json_object_object_add(o, "status", json_object_new_int(f->hit.status));
     if (f->hit.code[0])
@@ -163,6 +210,23 @@ static int opt_int(json_object *o, const char *k, int dflt, int min, int max,
   return 0;
 }
 
+/* The optional "probability": a number in (0, 1]; 1 when absent. -1 on a
+ * wrong type or range. */
+static int opt_probability(json_object *o, double *out) {
+  json_object *v;
+  *out = 1.0;
+  if (!json_object_object_get_ex(o, "probability", &v))
+    return 0;
+  if (!json_object_is_type(v, json_type_double) &&
+      !json_object_is_type(v, json_type_int))
+    return -1;
+  double p = json_object_get_double(v);
+  if (!isfinite(p) || p <= 0.0 || p > 1.0)
+    return -1;
+  *out = p;
+  return 0;
+}
+
 static const char *opt_str(json_object *o, const char *k) {
   json_object *v;
   if (!json_object_object_get_ex(o, k, &v) ||
@@ -196,16 +260,36 @@ static void h_add(emu_req *r) {
     emu_graph_error(r, 400, "BadRequest", "method is invalid.");
     return;
   }
-  if (opt_int(b, "count", 1, 1, 1000000, &f.remaining) ||
+  if (opt_probability(b, &f.probability) != 0) {
+    emu_graph_error(r, 400, "BadRequest",
+                    "probability must be a number greater than 0 and at "
+                    "most 1.");
+    return;
+  }
+  int random_rule = json_object_object_get_ex(b, "probability", NULL);
+  int seed = 0;
+  /* A random rule hits until it is removed unless count says otherwise. */
+  if (opt_int(b, "count", random_rule ? -1 : 1, 1, 1000000, &f.remaining) ||
       opt_int(b, "skip", 0, 0, 1000000, &f.skip) ||
       opt_int(b, "status", 0, 0, 599, &f.hit.status) ||
       opt_int(b, "retryAfter", -1, 0, 86400, &f.hit.retry_after) ||
-      opt_int(b, "delayMs", 0, 0, 600000, &f.hit.delay_ms)) {
+      opt_int(b, "delayMs", 0, 0, 600000, &f.hit.delay_ms) ||
+      opt_int(b, "burst", 1, 1, 1000000, &f.burst) ||
+      opt_int(b, "seed", -1, 0, INT32_MAX, &seed)) {
     emu_graph_error(r, 400, "BadRequest",
                     "count (>=1), skip, status (100-599), retryAfter "
-                    "(seconds) and delayMs must be integers in range.");
+                    "(seconds), delayMs, burst (>=1) and seed (0 to "
+                    "2147483647) must be integers in range.");
     return;
   }
+  if (seed >= 0) {
+    f.seed = (uint64_t)seed;
+  } else {
+    uint32_t s32;
+    emu_random_bytes(&s32, sizeof s32);
+    f.seed = s32 & 0x7fffffffu; /* reported, so a run can be replayed */
+  }
+  f.rng = f.seed;
   if (json_object_object_get_ex(b, "afterHandler", &v))
     f.hit.after_handler = json_object_get_boolean(v);
   if (action == NULL)

@@ -106,14 +106,28 @@ static void up_finish(upjob *j, int status, const char *error,
   upjob_free(j);
 }
 
+/* A failure after which the attachment may exist all the same (its
+ * creation's answer was lost): said in words and in the detail
+ * ("outcome": "unknown"), as o365_graph_fail does for one request, so
+ * that nobody reads "failed" as "not attached". */
+#define UNKNOWN_WORDS                                                          \
+  " (the outcome is unknown: it may have been attached although the answer "   \
+  "was lost; look at the message's attachments before running the card "       \
+  "again)"
+
 static void up_fail_graph(upjob *j, const char *what,
                           const o365_graph_res *res) {
   o365_buf b;
   o365_buf_init(&b);
   o365_buf_printf(&b, "attachment \"%s\": ", j->files[j->i].name);
   graph_message(&b, what, res);
+  struct json_object *detail = o365_graph_detail(res);
+  if (res->outcome_unknown) {
+    o365_buf_put(&b, UNKNOWN_WORDS);
+    o365_json_add_str(detail, "outcome", "unknown");
+  }
   up_finish(j, res->error ? res->error : WFC_EREMOTE, b.data ? b.data : what,
-            o365_graph_detail(res));
+            detail);
   o365_buf_free(&b);
 }
 
@@ -384,8 +398,25 @@ static void put_cb(void *arg, const wfc_http_res *res) {
             f->name);
     return;
   }
+  /* The last range completes the attachment: when its answer is lost
+   * (the connection broke, possibly on an attempt the transport repeated
+   * on its own), the attachment may exist, and the session, done, is gone
+   * (404) for a later attempt. */
+  int last = j->off + j->put_len >= f->size;
   if (res->error != 0) {
     json_object_put(body);
+    if (last) {
+      struct json_object *d = json_object_new_object();
+      o365_json_add_str(d, "outcome", "unknown");
+      char msg[1024];
+      snprintf(msg, sizeof msg,
+               "attachment \"%s\": uploading bytes %" PRIu64
+               "- failed: %s" UNKNOWN_WORDS,
+               f->name, j->off,
+               res->error_message ? res->error_message : "network error");
+      up_finish(j, res->error, msg, d);
+      return;
+    }
     up_fail(j, res->error,
             "attachment \"%s\": uploading bytes %" PRIu64 "- failed: %s",
             f->name, j->off,
@@ -401,6 +432,7 @@ static void put_cb(void *arg, const wfc_http_res *res) {
                        &gr.gerr);
   gr.message = gr.gerr.message[0] ? gr.gerr.message : "the upload failed";
   gr.retry_after_ms = -1;
+  gr.outcome_unknown = last && res->status == 404;
   up_fail_graph(j, "uploading to the upload session failed", &gr);
   json_object_put(body);
 }
@@ -447,7 +479,12 @@ static void on_session(void *arg, const o365_graph_res *res) {
   upjob *j = arg;
   upfile *f = &j->files[j->i];
   if (res->error != 0) {
-    up_fail_graph(j, "creating the upload session failed", res);
+    /* A session whose creation's answer was lost holds no attachment
+     * (only its last range would make one) and expires by itself: nothing
+     * to report as possibly done. */
+    o365_graph_res known = *res;
+    known.outcome_unknown = 0;
+    up_fail_graph(j, "creating the upload session failed", &known);
     return;
   }
   const char *url = o365_json_str(res->json, "uploadUrl");

@@ -16,6 +16,12 @@
  *     own token). A failed PUT (transport error, 5xx, 429) is repeated
  *     from the offset the session expects (nextExpectedRanges), up to
  *     O365_ATTACH_PUT_ATTEMPTS times per chunk.
+ * A failure after which the attachment may exist all the same says the
+ * outcome is unknown (in its words and "outcome": "unknown" in the
+ * detail): the inline POST's answer lost (graph.h outcome_unknown), or the
+ * last range's answer lost (its repeat then meets 404: the session is done
+ * and gone). A lost answer to createUploadSession is not such a case: a
+ * session holds no attachment until its last range.
  * The uploadUrl must be https, or on the Graph base's own origin (the
  * emulator): anything else is refused before a byte goes out.
  *

@@ -237,6 +237,7 @@ static void deliver(o365_graph_req *r, int error, const char *message,
   res.retry_after_ms = r->retry_after_ms;
   res.body = "";
   struct json_object *json = NULL;
+  char why[96]; /* res.message, when composed here */
   if (http != NULL && http->error == 0) {
     res.http = http;
     res.status = http->status;
@@ -244,12 +245,23 @@ static void deliver(o365_graph_req *r, int error, const char *message,
     res.body_len = http->body ? http->body_len : 0;
     const char *ctype = o365_api->http_header(http, "Content-Type");
     int is_json = ctype != NULL && strstr(ctype, "json") != NULL;
-    if (!(r->flags & O365_GRAPH_RAW) && res.body_len > 0 &&
-        (is_json || res.body[0] == '{')) {
+    /* A raw request's error answer is still Graph's JSON error. */
+    if ((!(r->flags & O365_GRAPH_RAW) || res.status >= 400) &&
+        res.body_len > 0 && (is_json || res.body[0] == '{')) {
       json = o365_json_parse(res.body, res.body_len);
       if (json == NULL && res.status < 400) {
         res.error = WFC_EPROTO;
         res.message = "Graph returned a malformed JSON body";
+        if (res.status >= 200 && res.status < 300 && !r->idempotent) {
+          /* A 2xx says the request was carried out; only the answer is
+           * unreadable. Not "nothing happened": the outcome is unknown to
+           * the card (a send may have gone out, a folder been created). */
+          res.outcome_unknown = 1;
+          snprintf(why, sizeof why,
+                   "Graph answered %ld but with a malformed JSON body",
+                   res.status);
+          res.message = why;
+        }
       }
     }
     res.json = json;
@@ -264,9 +276,15 @@ static void deliver(o365_graph_req *r, int error, const char *message,
       if (res.gerr.client_request_id[0] == '\0')
         o365_strlcpy(res.gerr.client_request_id, r->crid,
                      sizeof res.gerr.client_request_id);
-      if (!given)
-        res.message = res.gerr.message[0] ? res.gerr.message
-                                          : "Graph returned an error status";
+      if (!given && res.gerr.message[0]) {
+        res.message = res.gerr.message;
+      } else if (!given) {
+        snprintf(why, sizeof why,
+                 "Graph answered HTTP %ld without an error "
+                 "message",
+                 res.status);
+        res.message = why;
+      }
     } else if (res.error == 0 && json != NULL) {
       const char *next = o365_json_str(json, "@odata.nextLink");
       if (next != NULL && o365_url_same_origin(next, r->url)) {
@@ -709,6 +727,30 @@ static int send_http(o365_graph_req *r, const char *token) {
   return o365_api->http_send(&hr, http_cb, r, &r->http);
 }
 
+/* Why the host had no token for a request, by its status: the cause is
+ * the identity platform (a refresh that failed), not Graph. */
+static const char *token_failure(int status) {
+  switch (status) {
+  case WFC_EREAUTH:
+    return "the connection must be reauthorized";
+  case WFC_ECONSENT:
+    return "no access token: the connection waits for an administrator's "
+           "approval";
+  case WFC_ETHROTTLED:
+    return "no access token: the identity platform is throttling token "
+           "requests (the refresh will be tried again by the next request)";
+  case WFC_ENET:
+  case WFC_ETIMEDOUT:
+  case WFC_EREMOTE:
+  case WFC_EPROTO:
+    return "no access token: refreshing it failed for now (the identity "
+           "platform could not be reached or did not answer properly; the "
+           "next request tries again)";
+  default:
+    return "no valid access token for the connection";
+  }
+}
+
 static void token_cb(void *arg, int status, const char *token) {
   o365_graph_req *r = arg;
   if (r->canceled) {
@@ -716,10 +758,7 @@ static void token_cb(void *arg, int status, const char *token) {
     return;
   }
   if (status != 0 || token == NULL) {
-    deliver(r, status != 0 ? status : WFC_EAUTH,
-            status == WFC_EREAUTH ? "the connection must be reauthorized"
-                                  : "no valid access token for the connection",
-            NULL);
+    deliver(r, status != 0 ? status : WFC_EAUTH, token_failure(status), NULL);
     return;
   }
   int rc = send_http(r, token);

@@ -104,8 +104,9 @@ typedef struct o365_graph_res {
   /* A request that is not safe to repeat (a POST such as sendMail) failed
    * in a way that does not say whether Graph carried it out: the
    * connection broke or timed out after sending, or a gateway answered
-   * 502/504. It was not repeated; the caller must not assume either
-   * outcome. */
+   * 502/504; or Graph answered 2xx (carried out) with a body that cannot
+   * be read (error WFC_EPROTO). It was not repeated; the caller must not
+   * assume either outcome. */
   int outcome_unknown;
 } o365_graph_res;
 

@@ -309,7 +309,10 @@ void o365_msg_fail(wfc_call *call, const o365_graph_res *res,
              res->status == 413) {
     snprintf(why, sizeof why,
              "%s: the message is larger than the mailbox accepts", what);
-  } else if (res->error == WFC_ETHROTTLED) {
+  } else if (res->error == WFC_ETHROTTLED &&
+             (res->status != 0 || res->retry_after_ms >= 0)) {
+    /* Graph's throttling (a 429/503, or the mailbox still blocked by
+     * one); not the identity platform's, whose words the result has. */
     snprintf(why, sizeof why,
              "%s: Microsoft Graph is throttling requests to %s; retry after "
              "%lld s",
@@ -460,7 +463,10 @@ static void compose_fail_kept(compose_job *j, int code, const char *why,
   struct json_object *d = json_object_new_object();
   if (detail != NULL) {
     json_object_object_foreach(detail, k, v) {
-      json_object_object_add(d, k, json_object_get(v));
+      /* An attachment's unknown outcome is the draft's business: the
+       * message's own is known (not sent). */
+      if (strcmp(k, "outcome") != 0)
+        json_object_object_add(d, k, json_object_get(v));
     }
   }
   o365_json_add_str(d, "draft_id", j->id);
@@ -490,10 +496,18 @@ static void on_draft_sent(void *arg, const o365_graph_res *res) {
     return;
   }
   if (res->error != 0) {
-    /* Graph's refusal (4xx) leaves the draft in Drafts; an unknown
-     * outcome is reported as such (o365_graph_fail) and the flow
-     * decides. */
-    o365_msg_fail(j->call, res, j->what);
+    /* A lost answer (outcome_unknown) may hide a send that happened, so
+     * the error is reported as it is and the flow decides (Send Email's
+     * idempotency key makes a retry safe). Otherwise Graph refused or did
+     * not process the send: nothing went out and the draft stays in
+     * Drafts, which the message says (as compose_fail_kept does). */
+    char what[700];
+    if (!res->outcome_unknown)
+      snprintf(what, sizeof what,
+               "%s; nothing was sent, the draft is kept in Drafts (draft_id "
+               "%.500s)",
+               j->what, j->id);
+    o365_msg_fail(j->call, res, res->outcome_unknown ? j->what : what);
     compose_free(j);
     return;
   }

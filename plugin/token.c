@@ -47,6 +47,13 @@ static void token_http_cb(void *arg, const wfc_http_res *http) {
   register_secret(body, "refresh_token");
   register_secret(body, "id_token");
   if (http->status >= 200 && http->status < 300) {
+    if (body == NULL) {
+      res.error = WFC_EPROTO;
+      res.garbled = 1;
+      res.message = "the identity platform's answer was cut or malformed "
+                    "(not JSON)";
+      goto done;
+    }
     if (o365_json_str(body, "access_token") == NULL) {
       res.error = WFC_EPROTO;
       res.message = "the token response has no access_token";
@@ -332,10 +339,10 @@ static void refresh_done(void *arg, const o365_token_res *res) {
     return;
   }
   struct json_object *detail = aad_detail(res);
-  o365_refresh_class cls = res->error == WFC_EAUTH
-                               ? o365_refresh_classify(res->status, &res->aad)
-                           : res->error == WFC_EPROTO ? O365_REFRESH_FATAL
-                                                      : O365_REFRESH_RETRY;
+  o365_refresh_class cls =
+      res->error == WFC_EAUTH ? o365_refresh_classify(res->status, &res->aad)
+      : res->error == WFC_EPROTO && !res->garbled ? O365_REFRESH_FATAL
+                                                  : O365_REFRESH_RETRY;
   if (cls == O365_REFRESH_REAUTH) {
     char *remedy =
         o365_remedy(O365_REAUTHORIZATION_REQUIRED, &res->aad, NULL, authority);

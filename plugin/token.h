@@ -30,6 +30,9 @@ typedef struct o365_token_res {
   struct json_object *tok;
   o365_aad_err aad;
   int64_t retry_after_ms; /* -1 when absent */
+  /* A 2xx whose body is not JSON (cut or corrupted on the way): worth
+   * another try later, not a sign of a wrong configuration. */
+  int garbled;
 } o365_token_res;
 
 typedef void (*o365_token_cb)(void *arg, const o365_token_res *res);

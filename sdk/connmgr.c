@@ -90,6 +90,12 @@ typedef struct entry {
   json_object *refresh_in; /* the refresh hook's input (owned): cleansed
                               once the hook is done */
   waiter *waiters, **wtail;
+  /* While a refresh that failed for now (not EREAUTH: that one's words
+   * are the connection's remedy) completes its waiters: why, in the hook's
+   * words (borrowed from its outcome), so that an operation waiting on it
+   * (refresh, test) reports the cause and not only the code. NULL
+   * otherwise. */
+  const char *why;
   /* The store's refresh lease (see the lease timer). */
   int lease_held;   /* this manager holds it: refreshing, or unsaved */
   int lease_wait;   /* waiters wait for another holder's refresh */
@@ -1013,12 +1019,14 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
         entry_set_state(e, WFC_CONN_CONNECTED, "");
     }
   } else if (status == WFC_EREAUTH) {
-    /* No retry loop: the state makes later requests fail fast. */
+    /* No retry loop: the state makes later requests fail fast. Its
+     * remedy (the hook's words) is on the connection, shown with it. */
     entry_set_state(e, WFC_CONN_REAUTHORIZATION_REQUIRED,
                     plugin_words(out->message, e->plugin, e->type, "refresh"));
     wfc__log(WFC_LOG_INFO, "connection %s needs to be authorized again: %s",
              e->nickname, out->message);
   } else {
+    e->why = plugin_words(out->message, e->plugin, e->type, "refresh");
     wfc__log(WFC_LOG_WARN, "connection %s: refresh failed: %s", e->nickname,
              out->message);
   }
@@ -1033,6 +1041,7 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
     lease_release(e);
   lease_timer_arm(m);
   entry_complete(e, status);
+  e->why = NULL;
   maybe_finish(m);
 }
 
@@ -1336,7 +1345,8 @@ static void refresh_token_cb(void *arg, int status, const char *token) {
     op_finish(o, status, state, NULL, NULL,
               "connection %s: " WFC_CONN_TAMPERED_WORDS, o->e->nickname);
   else
-    op_finish(o, status, state, NULL, NULL, "%s", wfc_strerror(status));
+    op_finish(o, status, state, NULL, NULL, "%s",
+              o->e->why ? o->e->why : wfc_strerror(status));
 }
 
 static int add_waiter(op *o, int force, token_cb cb) {
@@ -1398,7 +1408,7 @@ static void test_token_cb(void *arg, int status, const char *token) {
                 "connection %s: " WFC_CONN_TAMPERED_WORDS, o->e->nickname);
     else
       op_finish(o, status, o->e->state, NULL, NULL, "no valid token: %s",
-                wfc_strerror(status));
+                o->e->why ? o->e->why : wfc_strerror(status));
     return;
   }
   json_object *in = entry_hook_input(o->e);

@@ -96,6 +96,34 @@ static void test_send_with_attachment(void **state) {
   assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), sent + 1);
 }
 
+/* The final send refused (500: not carried out): nothing went out, and the
+ * error says the draft is kept, with its id, which is there in Drafts. */
+static void test_send_refused_says_draft_kept(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  char ref[512], in[2048];
+  assert_int_equal(o365_fixture_make_file(fx, "k.txt", "text/plain", "k", 1,
+                                          ref, sizeof ref),
+                   0);
+  snprintf(in, sizeof in,
+           "{\"to\":[\"carol@contoso.test\"],\"subject\":\"kept draft\","
+           "\"attachments\":[%s]}",
+           ref);
+  long sent = o365_fixture_sent_count(fx, "alice@contoso.test");
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
+                                          "\"/v1.0/me/messages/*/send\","
+                                          "\"status\":500,\"count\":1}"),
+                   0);
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "send_email", in, &o), WFC_EREMOTE);
+  ct_says(o.message, "nothing was sent, the draft is kept in Drafts");
+  ct_says(o.message, "InternalServerError");
+  o365_outcome_free(&o);
+  assert_int_equal(ct_clear_faults(), 0);
+  assert_int_equal(o365_fixture_sent_count(fx, "alice@contoso.test"), sent);
+  assert_int_equal(ct_count("alice@contoso.test", "drafts", "kept draft"), 1);
+}
+
 static void test_reply_and_reply_all(void **state) {
   (void)state;
   o365_fixture_use(fx, alice);
@@ -172,6 +200,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_draft_then_send),
       cmocka_unit_test(test_send_with_attachment),
+      cmocka_unit_test(test_send_refused_says_draft_kept),
       cmocka_unit_test(test_reply_and_reply_all),
       cmocka_unit_test(test_forward),
   };

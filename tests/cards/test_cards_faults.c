@@ -182,6 +182,21 @@ static void test_malformed_json_eproto(void **state) {
   assert_int_equal(ct_clear_faults(), 0);
 }
 
+/* A 202 whose body is cut (invalid JSON): the send went out, so the card
+ * must not report a plain failure (a flow would send again): the outcome
+ * is unknown, said in words and in the detail. */
+static const fault_case c_malformed_send = {
+    .rule = SEND_RULE("\"action\":\"malformed\",\"count\":1"),
+    .input = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"cut 202\"}",
+    .status = WFC_EPROTO,
+    .says = {"sending the message failed",
+             "Graph answered 202 but with a malformed JSON body",
+             "the outcome is unknown"},
+    .outcome = "unknown",
+    .counts = CALLS | SENT,
+    .calls = 1,
+    .sent = 1};
+
 /* The reset comes before the handler: nothing was sent. The card looks for
  * the message for the confirmation window (1 s here, see setup), does not
  * find it and fails with the outcome unknown, without sending again. The
@@ -303,6 +318,7 @@ int main(void) {
       FAULT_CASE("test_truncated_get_retried", c_truncated_once),
       FAULT_CASE("test_truncated_get_clear_error", c_truncated_always),
       cmocka_unit_test_teardown(test_malformed_json_eproto, disarm),
+      FAULT_CASE("test_malformed_202_outcome_unknown", c_malformed_send),
       cmocka_unit_test_teardown(test_send_beyond_deadline_settled_as_sent,
                                 disarm),
       cmocka_unit_test_teardown(test_429_storm_beyond_max_wait, disarm),

@@ -364,11 +364,20 @@ static void transient_failure_keeps_state(void **state) {
   assert_int_equal(run->failures, 3);
   assert_int_equal(run->statuses[0], WFC_EREMOTE);
   assert_state(&f, "work", "connected");
+  /* A refresh asked for says why it failed, in the hook's words (not only
+   * the code's "the service returned an error"). */
+  op_res r = {0};
+  assert_int_equal(wfc_connmgr_refresh(f.m, "work", op_res_cb, &r), 0);
+  fx_run_until(&f, &r.done);
+  assert_int_equal(r.status, WFC_EREMOTE);
+  assert_non_null(strstr(r.message, "token endpoint answered 503"));
+  op_res_clear(&r);
+  assert_state(&f, "work", "connected");
   /* The next request tries again (not a permanent failure). */
   fx_token_route(&f, 200, rotated, 0);
   tok_round(&f, conn, run, 1);
   assert_string_equal(run->tokens[0], "at-2-canary-7f3a");
-  assert_int_equal(fx_requests(&f), 2);
+  assert_int_equal(fx_requests(&f), 3);
   down_with(&f, conn, run);
 }
 

@@ -1,6 +1,7 @@
 /* Emulator core: fault injection - status (+Retry-After, code, no side
  * effect), delay, reset (before/after the handler), truncated and malformed
- * bodies, count/skip/method/glob matching, removal. Owner: emucore. */
+ * bodies, count/skip/method/glob matching, removal; random rules
+ * (probability, seed, burst) reproducible from their seed. Owner: emucore. */
 #define _DEFAULT_SOURCE /* usleep, clock_gettime, CLOCK_MONOTONIC */
 #include <pthread.h>
 #include <setjmp.h>
@@ -274,6 +275,174 @@ static void test_bad_fault_requests(void **state) {
   }
 }
 
+/* The statuses of n GETs of /__emulator/debug/echo as a string of '.'
+ * (200) and 'x' (503) into out[n + 1]. */
+static void echo_pattern(fx *f, int n, char *out) {
+  for (int i = 0; i < n; i++) {
+    tresp r;
+    get(f, "/__emulator/debug/echo", &r);
+    assert_true(r.status == 200 || r.status == 503);
+    out[i] = r.status == 200 ? '.' : 'x';
+    tresp_free(&r);
+  }
+  out[n] = '\0';
+}
+
+/* The only armed rule's member k (GET /__emulator/faults), new reference. */
+static json_object *rule_member(fx *f, const char *k) {
+  tresp r;
+  get(f, "/__emulator/faults", &r);
+  json_object *o = tresp_json(&r);
+  json_object *v = tjson_get(o, "value");
+  assert_int_equal(json_object_array_length(v), 1);
+  json_object *m = NULL;
+  json_object_object_get_ex(json_object_array_get_idx(v, 0), k, &m);
+  json_object_get(m);
+  json_object_put(o);
+  tresp_free(&r);
+  return m;
+}
+
+static void clear_faults(fx *f) {
+  tresp r;
+  tclient_request(f->c, "DELETE", u(f, "/__emulator/faults"), NULL, NULL, &r);
+  assert_int_equal(r.status, 204);
+  tresp_free(&r);
+}
+
+#define ECHO_RANDOM(rest)                                                      \
+  "{\"path\":\"/__emulator/debug/echo\",\"status\":503," rest "}"
+
+/* probability + seed: about that share of the matching requests, the same
+ * ones again for the same seed, others for another; hits are counted; no
+ * limit unless count is given; a seed left out is chosen and reported, and
+ * replays the run. */
+static void test_random_rules(void **state) {
+  fx *f = *state;
+  enum { N = 200 };
+  char a[N + 1], b[N + 1], c[N + 1];
+  add_fault(f, ECHO_RANDOM("\"probability\":0.3,\"seed\":42"));
+  echo_pattern(f, N, a);
+  int hits = 0;
+  for (int i = 0; i < N; i++)
+    hits += a[i] == 'x';
+  /* 60 expected; 30..90 is more than 4 standard deviations. */
+  assert_in_range(hits, 30, 90);
+  json_object *m = rule_member(f, "hits");
+  assert_int_equal(json_object_get_int(m), hits);
+  json_object_put(m);
+  m = rule_member(f, "remaining");
+  assert_null(m); /* null: no limit */
+  m = rule_member(f, "seed");
+  assert_int_equal(json_object_get_int(m), 42);
+  json_object_put(m);
+  clear_faults(f);
+
+  add_fault(f, ECHO_RANDOM("\"probability\":0.3,\"seed\":42"));
+  echo_pattern(f, N, b);
+  assert_string_equal(a, b);
+  clear_faults(f);
+  add_fault(f, ECHO_RANDOM("\"probability\":0.3,\"seed\":43"));
+  echo_pattern(f, N, c);
+  assert_string_not_equal(a, c);
+  clear_faults(f);
+
+  /* No seed: one is chosen and reported; it replays the same run. */
+  add_fault(f, ECHO_RANDOM("\"probability\":0.5"));
+  echo_pattern(f, 64, a);
+  m = rule_member(f, "seed");
+  char rule[256];
+  snprintf(rule, sizeof rule, ECHO_RANDOM("\"probability\":0.5,\"seed\":%d"),
+           json_object_get_int(m));
+  json_object_put(m);
+  clear_faults(f);
+  add_fault(f, rule);
+  echo_pattern(f, 64, b);
+  assert_string_equal(a, b);
+  clear_faults(f);
+
+  /* count caps the hits of a random rule, which then goes away. */
+  add_fault(f, ECHO_RANDOM("\"probability\":0.5,\"seed\":1,\"count\":3"));
+  echo_pattern(f, 60, a);
+  hits = 0;
+  for (int i = 0; i < 60; i++)
+    hits += a[i] == 'x';
+  assert_int_equal(hits, 3);
+  tresp r;
+  get(f, "/__emulator/faults", &r);
+  json_object *o = tresp_json(&r);
+  assert_int_equal(json_object_array_length(tjson_get(o, "value")), 0);
+  json_object_put(o);
+  tresp_free(&r);
+
+  /* A random rule that does not fire lets the request on to the next
+   * rule. */
+  add_fault(f, ECHO_RANDOM("\"probability\":0.5,\"seed\":9"));
+  add_fault(f, "{\"path\":\"/__emulator/debug/echo\",\"status\":500,"
+               "\"count\":1000}");
+  int s503 = 0, s500 = 0;
+  for (int i = 0; i < 40; i++) {
+    get(f, "/__emulator/debug/echo", &r);
+    s503 += r.status == 503;
+    s500 += r.status == 500;
+    tresp_free(&r);
+  }
+  assert_int_equal(s503 + s500, 40);
+  assert_true(s503 > 0 && s500 > 0);
+  clear_faults(f);
+}
+
+/* burst: a draw that hits covers that many matching requests in a row (a
+ * 429 storm); without probability every request starts one. */
+static void test_random_bursts(void **state) {
+  fx *f = *state;
+  enum { N = 300 };
+  char a[N + 1];
+  add_fault(f, ECHO_RANDOM("\"probability\":0.05,\"seed\":7,\"burst\":5"));
+  echo_pattern(f, N, a);
+  int runs = 0;
+  for (int i = 0; i < N;) {
+    if (a[i] != 'x') {
+      i++;
+      continue;
+    }
+    int j = i;
+    while (j < N && a[j] == 'x')
+      j++;
+    if (j < N) /* a run cut by the end of the sample may be shorter */
+      assert_int_equal((j - i) % 5, 0);
+    runs++;
+    i = j;
+  }
+  assert_true(runs > 0);
+  clear_faults(f);
+  /* burst with count: count still caps the hits. */
+  add_fault(f, ECHO_RANDOM("\"burst\":4,\"count\":6"));
+  echo_pattern(f, 10, a);
+  assert_string_equal(a, "xxxxxx....");
+}
+
+static void test_bad_random_rules(void **state) {
+  fx *f = *state;
+  static const char *const hdr[] = {"Content-Type: application/json", NULL};
+  static const char *bad[] = {
+      ECHO_RANDOM("\"probability\":0"),     ECHO_RANDOM("\"probability\":1.5"),
+      ECHO_RANDOM("\"probability\":\"x\""), ECHO_RANDOM("\"burst\":0"),
+      ECHO_RANDOM("\"seed\":-1"),
+  };
+  static const char *says[] = {"probability", "probability", "probability",
+                               "burst", "seed"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    tresp r;
+    tclient_request(f->c, "POST", u(f, "/__emulator/faults"), hdr, bad[i], &r);
+    assert_int_equal(r.status, 400);
+    json_object *o = tresp_json(&r);
+    assert_non_null(strstr(tjson_str(o, "error.message"), says[i]));
+    json_object_put(o);
+    tresp_free(&r);
+  }
+}
+
 typedef struct slow {
   char url[256];
   long status;
@@ -331,6 +500,9 @@ int main(void) {
       cmocka_unit_test_setup(test_truncate_and_malformed, reset),
       cmocka_unit_test_setup(test_matching_rules, reset),
       cmocka_unit_test_setup(test_bad_fault_requests, reset),
+      cmocka_unit_test_setup(test_random_rules, reset),
+      cmocka_unit_test_setup(test_random_bursts, reset),
+      cmocka_unit_test_setup(test_bad_random_rules, reset),
       cmocka_unit_test(test_long_delay_does_not_block_exit),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -525,6 +525,17 @@ static void test_refresh_transient(void **state) {
   c = refresh_call("{\"refresh_token\":\"RT-1\"}");
   assert_int_equal(c->fail_code, WFC_EPROTO);
   fake_call_free(c);
+
+  /* A 200 cut on the way (not JSON): transient, retried later, and not
+   * blamed on the app's client id and secret. */
+  fake_http_push(200, "Content-Type: application/json",
+                 "{\"token_type\":\"Bearer\",\"expires_in\":36");
+  c = refresh_call("{\"refresh_token\":\"RT-1\"}");
+  assert_int_equal(c->fail_code, WFC_EPROTO);
+  assert_true(json_object_object_get_ex(c->detail, "retryable", &v));
+  assert_non_null(strstr(c->message, "cut or malformed"));
+  assert_null(strstr(c->message, "client id"));
+  fake_call_free(c);
 }
 
 static wfc_call *revoke_call(const char *creds_json) {

@@ -27,6 +27,8 @@ typedef struct result {
   char code[128];
   char next[512];
   char body_id[64];
+  int unknown;       /* outcome_unknown */
+  char message[200]; /* res->message, "" when none */
 } result;
 
 static void record(void *arg, const o365_graph_res *res) {
@@ -40,6 +42,9 @@ static void record(void *arg, const o365_graph_res *res) {
   snprintf(r->next, sizeof r->next, "%s", res->next_link ? res->next_link : "");
   const char *id = o365_json_str(res->json, "id");
   snprintf(r->body_id, sizeof r->body_id, "%s", id ? id : "");
+  r->unknown = res->outcome_unknown;
+  snprintf(r->message, sizeof r->message, "%s",
+           res->message ? res->message : "");
 }
 
 static wfc_conn *conn;
@@ -165,6 +170,17 @@ static void test_token_unavailable(void **state) {
   result r;
   send(NULL, "/me", 0, &r);
   assert_int_equal(r.error, WFC_EREAUTH);
+  assert_int_equal(fake_http_count(), 0);
+  /* A refresh the identity platform throttled: said so, not blamed on
+   * Graph, and no Graph wait to report. */
+  conn->token_error = WFC_ETHROTTLED;
+  send(NULL, "/me", 0, &r);
+  assert_int_equal(r.error, WFC_ETHROTTLED);
+  assert_non_null(strstr(r.message, "identity platform is throttling"));
+  assert_int_equal(r.retry_after_ms, -1);
+  conn->token_error = WFC_EREMOTE;
+  send(NULL, "/me", 0, &r);
+  assert_non_null(strstr(r.message, "refreshing it failed for now"));
   assert_int_equal(fake_http_count(), 0);
 }
 
@@ -345,6 +361,27 @@ static void test_malformed_and_body(void **state) {
   fake_http_push(200, "Content-Type: message/rfc822", "From: a\r\n\r\nbody");
   send(NULL, "/me/messages/m/$value", O365_GRAPH_RAW, &r);
   assert_int_equal(r.error, 0);
+  /* A raw request's error answer is Graph's JSON error all the same. */
+  fake_http_push(404, "Content-Type: application/json",
+                 "{\"error\":{\"code\":\"ErrorItemNotFound\",\"message\":"
+                 "\"Not found.\"}}");
+  send(NULL, "/me/messages/m/$value", O365_GRAPH_RAW, &r);
+  assert_int_equal(r.error, WFC_ENOTFOUND);
+  assert_string_equal(r.code, "ErrorItemNotFound");
+  assert_string_equal(r.message, "Not found.");
+  /* An error without Graph's words still names the status. */
+  fake_http_push(500, "Content-Type: text/html", "<html>oops</html>");
+  send(NULL, "/me/messages/m", 0, &r);
+  assert_string_equal(r.message,
+                      "Graph answered HTTP 500 without an error message");
+  /* A 2xx with a cut body on a request that is not repeatable: carried
+   * out, answer unreadable: the outcome is unknown, not "nothing done". */
+  fake_http_push(201, "Content-Type: application/json", "{\"id\":\"f");
+  send("POST", "/me/mailFolders", 0, &r);
+  assert_int_equal(r.error, WFC_EPROTO);
+  assert_int_equal(r.unknown, 1);
+  assert_string_equal(r.message,
+                      "Graph answered 201 but with a malformed JSON body");
 
   /* Headers with CR/LF are refused before anything is sent. */
   const char *bad[] = {"Prefer: x\r\nEvil: y", NULL};
@@ -353,7 +390,7 @@ static void test_malformed_and_body(void **state) {
   /* Absolute URLs only on the Graph origin. */
   o365_graph_opts oa = {.path = "https://evil.test/v1.0/me"};
   assert_int_equal(o365_graph_send(call, &oa, record, &r, NULL), WFC_EINVAL);
-  assert_int_equal(fake_http_count(), 3);
+  assert_int_equal(fake_http_count(), 6);
 }
 
 typedef struct pages {
