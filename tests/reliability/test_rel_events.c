@@ -17,6 +17,7 @@
  *     cause, or a failed flow run line whose error names none;
  *   - corrupt: the store fails its integrity check at the end.
  * Short: 60 messages per test; long: 800. */
+#define _DEFAULT_SOURCE /* usleep */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
