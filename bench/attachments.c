@@ -9,7 +9,7 @@
  *   build/bin/wfc-bench-attach [MiB]        (default 100; at most 150)
  *
  * Figures, not a pass/fail test (exit 1 only when a card fails or the
- * bytes differ). Owner: cardsfolder. */
+ * bytes differ). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, CLOCK_MONOTONIC, strdup */
 #include <dirent.h>
 #include <fcntl.h>

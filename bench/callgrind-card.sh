@@ -5,7 +5,7 @@
 # with the machine's load, unlike CPU time. wfc-bench-card brackets its
 # measured loop with CALLGRIND_START/STOP_INSTRUMENTATION, so set-up (the
 # emulator, the OAuth flow, the warm-up run) is not counted. The emulator
-# is another process and runs natively (no --trace-children). Owner: bench.
+# is another process and runs natively (no --trace-children).
 #   bench/callgrind-card.sh [build-dir] [executions] [-k]
 set -eu
 build=${1:-build}

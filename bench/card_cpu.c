@@ -1,6 +1,6 @@
 /* card_cpu.c - wfc-bench-card: CPU per card execution (SDK runtime + the
  * real wfc-o365mail.so against m365-emulator) against raw libcurl doing the
- * same HTTP exchange (DESIGN.md 7: within 1.15x). Owner: bench.
+ * same HTTP exchange (DESIGN.md 7: within 1.15x).
  *
  *   wfc-bench-card [-n executions] [-r rounds] [-m both|card|raw|rawjson]
  *                  [-C card -i input_json -p graph_path] [-k]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # emu_load.sh - m365-emulator throughput over keep-alive (DESIGN.md 7 /
-# bench bar: >= 10,000 small requests/s on one core). Owner: bench.
+# bench bar: >= 10,000 small requests/s on one core).
 #
 #   bench/emu_load.sh [build-dir] [seconds] [connections] [--perf]
 #

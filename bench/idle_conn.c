@@ -1,6 +1,5 @@
 /* idle_conn.c - wfc-bench-idle: memory per idle connection held by the
  * connection manager (DESIGN.md 7: "idle connections cost kilobytes").
- * Owner: bench.
  *
  *   wfc-bench-idle [-n connections] [-S secure_heap_bytes]
  *

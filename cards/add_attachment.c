@@ -1,5 +1,5 @@
 /* add_attachment.c - Add Attachment: files from the host's file store to
- * an existing message or draft. Owner: cardsfolder.
+ * an existing message or draft.
  * Graph (attach.h): per file, POST .../messages/{id}/attachments (up to
  * 3 MB, inline) or POST .../attachments/createUploadSession + PUTs to the
  * uploadUrl (to 150 MB). */

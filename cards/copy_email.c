@@ -1,4 +1,4 @@
-/* copy_email.c - Copy Email. Owner: cardsmsg.
+/* copy_email.c - Copy Email.
  * Graph: (folder lookup, folders.h) then POST {mb}/messages/{id}/copy
  * {"destinationId"} (message.h: o365_msg_move_copy). */
 #include "entry.h"

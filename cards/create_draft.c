@@ -1,4 +1,4 @@
-/* create_draft.c - Create Draft. Owner: cardsmsg.
+/* create_draft.c - Create Draft.
  * Graph: POST {mb}/messages (Prefer: IdType="ImmutableId") with the
  * message, then the attachments (attach.h); Send Draft sends it later. */
 #include <json-c/json.h>

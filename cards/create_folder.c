@@ -1,5 +1,5 @@
 /* create_folder.c - Create Folder: a mail folder at the top level or under
- * a parent. Owner: cardsfolder.
+ * a parent.
  * Graph: (parent lookup, folders.h) then POST .../mailFolders or
  * .../mailFolders/{parent}/childFolders {"displayName","isHidden"?}; when
  * it exists (409 ErrorFolderExists) and if_exists is return_existing,

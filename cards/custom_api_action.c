@@ -1,6 +1,6 @@
 /* custom_api_action.c - Custom API Action: an authenticated Microsoft
  * Graph request of the flow's own making, relative to the connection's
- * Graph base. Owner: cardsfolder.
+ * Graph base.
  *
  * relative_url: a path under the Graph base ("/me/messages", "me/messages",
  * with a query after '?'), or an absolute URL on the Graph base's origin

@@ -1,4 +1,4 @@
-/* delete_email.c - Delete Email. Owner: cardsmsg.
+/* delete_email.c - Delete Email.
  * Graph: by default POST {mb}/messages/{id}/move {"destinationId":
  * "deleteditems"}, what Outlook's Delete does (the user can restore it);
  * with permanent, DELETE {mb}/messages/{id}: Exchange keeps it only in

@@ -1,5 +1,5 @@
 /* download_attachment.c - Download Message Attachment: one attachment,
- * streamed into a new file of the host's file store. Owner: cardsfolder.
+ * streamed into a new file of the host's file store.
  * Graph (attach.h): GET .../attachments/{aid}?$select=... then GET
  * .../attachments/{aid}/$value into the blob. */
 #include <string.h>

@@ -1,4 +1,4 @@
-/* export_email.c - Export Email (MIME). Owner: cardsmsg.
+/* export_email.c - Export Email (MIME).
  * Graph: GET {mb}/messages/{id}/$value, the RFC 5322 / MIME text of the
  * message (attachments included), streamed into a new blob of the host's
  * store (sink_blob): never whole in memory. Output: the FILE ref. */

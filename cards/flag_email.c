@@ -1,4 +1,4 @@
-/* flag_email.c - Flag Email. Owner: cardsmsg.
+/* flag_email.c - Flag Email.
  * Graph: PATCH {mb}/messages/{id} {"flag":{"flagStatus"[,"dueDateTime",
  * "startDateTime"]}} (repeatable: idempotent). */
 #include <string.h>

@@ -1,4 +1,4 @@
-/* forward_email.c - Forward Email. Owner: cardsmsg.
+/* forward_email.c - Forward Email.
  * Graph: without attachments POST {mb}/messages/{id}/forward {"comment",
  * "toRecipients", "message"?}; with attachments POST .../createForward
  * (same body), the attachments (attach.h), then POST .../{draft}/send. */

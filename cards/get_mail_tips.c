@@ -1,6 +1,6 @@
 /* get_mail_tips.c - Get Mail Tips: before sending, what Exchange knows
  * about each recipient (out of office, mailbox full, size limit, internal
- * or external, restrictions). Owner: cardsfolder.
+ * or external, restrictions).
  * Graph: POST .../getMailTips {"EmailAddresses":[...],"MailTipsOptions":
  * "automaticReplies,mailboxFullStatus,..."}. */
 #include <string.h>

@@ -1,4 +1,4 @@
-/* get_message.c - Get Message. Owner: cardsmsg.
+/* get_message.c - Get Message.
  * Graph: GET {mb}/messages/{id}?$select=... (Prefer:
  * outlook.body-content-type="text" when body_type is text). */
 #include <stdlib.h>

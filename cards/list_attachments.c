@@ -1,5 +1,5 @@
 /* list_attachments.c - List Attachments: metadata of a message's
- * attachments, never their content. Owner: cardsfolder.
+ * attachments, never their content.
  * Graph: GET .../messages/{id}/attachments?$select=... (paged). */
 #include <stdlib.h>
 #include <string.h>

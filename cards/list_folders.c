@@ -1,5 +1,5 @@
 /* list_folders.c - List Folders: the mailbox's folders, flat or as a tree,
- * with item counts, optionally under a parent. Owner: cardsfolder.
+ * with item counts, optionally under a parent.
  * Graph: (parent lookup, folders.h) then GET .../mailFolders or
  * .../mailFolders/{id}/childFolders, paged, once per folder with children
  * when recursive. */

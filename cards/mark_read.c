@@ -1,4 +1,4 @@
-/* mark_read.c - Mark as Read/Unread. Owner: cardsmsg.
+/* mark_read.c - Mark as Read/Unread.
  * Graph: PATCH {mb}/messages/{id} {"isRead":b} (repeatable: idempotent). */
 #include <json-c/json.h>
 

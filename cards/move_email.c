@@ -1,4 +1,4 @@
-/* move_email.c - Move Email. Owner: cardsmsg.
+/* move_email.c - Move Email.
  * Graph: (folder lookup, folders.h) then POST {mb}/messages/{id}/move
  * {"destinationId"} (message.h: o365_msg_move_copy). */
 #include "entry.h"

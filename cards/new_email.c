@@ -1,5 +1,5 @@
 /* new_email.c - New Email (event): each message that arrives in a folder,
- * once. Owner: events.
+ * once.
  * Graph: GET {mb}/mailFolders/{f}/messages/delta?changeType=created&
  * $select=...&$filter=receivedDateTime ge {start} (Prefer: ImmutableId,
  * odata.maxpagesize), then the links Graph gives (plugin/delta.h).

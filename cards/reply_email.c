@@ -1,4 +1,4 @@
-/* reply_email.c - Reply to Email (reply-all option). Owner: cardsmsg.
+/* reply_email.c - Reply to Email (reply-all option).
  * Graph: without attachments POST {mb}/messages/{id}/reply|replyAll
  * {"comment", "message"?}; with attachments POST .../createReply|
  * createReplyAll (same body) for a draft, the attachments (attach.h),

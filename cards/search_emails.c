@@ -1,4 +1,4 @@
-/* search_emails.c - Search Emails. Owner: cardsmsg.
+/* search_emails.c - Search Emails.
  * Graph: (folder lookup, folders.h) then GET {mb}[/mailFolders/{f}]/
  * messages?$filter=...|$search=...&$select=...&$top=<page_size>, following
  * @odata.nextLink (plugin/search.h builds the query). The first `limit`

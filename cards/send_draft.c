@@ -1,4 +1,4 @@
-/* send_draft.c - Send Draft. Owner: cardsmsg.
+/* send_draft.c - Send Draft.
  * Graph: POST {mb}/messages/{id}/send (no body). Not repeated after a
  * lost answer (graph.h): a second send of a sent draft is refused by
  * Exchange anyway. */

@@ -1,4 +1,4 @@
-/* send_email.c - Send Email. Owner: cardsmsg.
+/* send_email.c - Send Email.
  * Graph: without attachments POST {mb}/sendMail {"message","saveToSentItems"};
  * with attachments the draft pipeline (message.h: POST {mb}/messages,
  * attachments, POST {mb}/messages/{id}/send).

@@ -1,6 +1,6 @@
 /* set_automatic_replies.c - Set Automatic Replies: turns the mailbox's
  * automatic replies (out of office) off, on, or on for a period, with the
- * internal and external messages. Owner: cardsfolder.
+ * internal and external messages.
  * Graph: PATCH .../mailboxSettings {"automaticRepliesSetting":{...}}.
  * Needs MailboxSettings.ReadWrite, which the connection's default scopes
  * do not include: a 403 says so. */

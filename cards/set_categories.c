@@ -1,4 +1,4 @@
-/* set_categories.c - Set Categories. Owner: cardsmsg.
+/* set_categories.c - Set Categories.
  * Graph: replace: PATCH {mb}/messages/{id} {"categories":[...]};
  * add/remove: GET {mb}/messages/{id}?$select=categories first, then the
  * PATCH with the merged list (case-insensitive, order kept). */

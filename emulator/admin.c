@@ -1,6 +1,6 @@
 /* admin.c - the admin API under /__emulator/: health, virtual time, reset,
  * stats, and the reset hooks other modules register. Fault and throttle
- * admin routes live in faults.c and throttle.c. Owner: emucore.
+ * admin routes live in faults.c and throttle.c.
  *
  * Other modules add their own admin routes with emu_route_add() (portal
  * actions: emuid; mailbox inspection: emugraph). */

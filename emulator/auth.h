@@ -1,5 +1,5 @@
 /* auth.h - access token validation for the emulated Microsoft Graph.
- * Owner: the identity module (auth.c). Graph handlers call
+ * Graph handlers call
  * emu_auth_graph() first, then emu_scope_allows() per operation. */
 #ifndef EMU_AUTH_H
 #define EMU_AUTH_H

@@ -1,5 +1,5 @@
 /* core.h - private to the emulator core (server, router, admin, faults,
- * throttle, main). Modules use emu.h only. Owner: emucore. */
+ * throttle, main). Modules use emu.h only. */
 #ifndef EMU_CORE_H
 #define EMU_CORE_H
 

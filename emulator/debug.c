@@ -2,7 +2,7 @@
  * core without Graph or the identity platform: request echo, a streaming
  * upload sink, a streamed download and a throttled probe. Faults apply to
  * them (unlike the rest of the admin API), so clients can rehearse their
- * error handling. Owner: emucore. */
+ * error handling. */
 #include "core.h"
 
 #include <stdlib.h>

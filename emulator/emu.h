@@ -1,7 +1,7 @@
 /* emu.h - the core API of the Microsoft 365 emulator (m365-emulator).
  *
  * Every emulator module (identity, graph, admin...) includes this header and
- * nothing else of the core. Owner: emucore. Additive changes only.
+ * nothing else of the core. Additive changes only.
  *
  * Model
  * -----

@@ -2,7 +2,7 @@
  * path (prefix, or glob when it has * ? [) get a status, a delay, a
  * connection reset, a truncated or a malformed body; or, with a
  * probability, a reproducible random share of them (seeded per rule), in
- * bursts when asked. Owner: emucore.
+ * bursts when asked.
  *
  *   POST   /__emulator/faults   {"method","path","count","skip","action",
  *                                "status","retryAfter","code","delayMs",

@@ -1,6 +1,6 @@
 /* Admin inspection of the mail store under /__emulator/mail (no auth, like
  * the rest of /__emulator/): mailboxes, folders, messages, what was sent,
- * and injecting a message as if it had just arrived. Owner: emugraph. */
+ * and injecting a message as if it had just arrived. */
 #include "graph_priv.h"
 
 #include <stdio.h>

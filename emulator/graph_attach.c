@@ -1,5 +1,5 @@
 /* Graph attachments: list/get/$value/add/delete and upload sessions (ranged
- * PUTs streamed to disk, no Authorization header). Owner: emugraph. */
+ * PUTs streamed to disk, no Authorization header). */
 #define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, pwrite */
 #include "graph_priv.h"
 

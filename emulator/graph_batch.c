@@ -1,7 +1,7 @@
 /* Graph JSON batching: POST /v1.0/$batch with up to 20 requests, dependsOn
  * ordering and 424 for failed dependencies. Each sub-request goes through
  * the router (emu_subrequest), so it is authorized and throttled like a
- * normal one. Owner: emugraph. */
+ * normal one. */
 #include "graph_priv.h"
 
 #include "auth.h"

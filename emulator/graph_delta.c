@@ -2,7 +2,7 @@
  * resume from, @removed entries for messages deleted or moved out. State is
  * carried in the tokens (opaque base64url JSON): the folder, the sequence the
  * round started after ("since"), the snapshot ("upto"), the paging cursor
- * and the first request's options. Owner: emugraph. */
+ * and the first request's options. */
 #define _GNU_SOURCE /* strcasestr */
 #include "graph_priv.h"
 

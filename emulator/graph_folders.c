@@ -1,5 +1,5 @@
 /* Graph mailFolders: list/get/create/update/delete and childFolders, with
- * well-known names usable wherever an id is. Owner: emugraph. */
+ * well-known names usable wherever an id is. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "graph_priv.h"
 

@@ -1,6 +1,6 @@
 /* Graph mail module: registration, the mail store's lifecycle, per-request
  * authorization (token, scopes, mailbox rights, throttling) and helpers the
- * other graph_*.c files share. Owner: emugraph. */
+ * other graph_*.c files share. */
 #define _GNU_SOURCE /* strcasestr */
 #include "graph_priv.h"
 

@@ -1,6 +1,6 @@
 /* Graph messages: list/get/create/update/delete, move/copy, MIME $value,
  * send, sendMail, reply/replyAll/forward and their create* drafts.
- * Owner: emugraph. */
+ * */
 #include "graph_priv.h"
 
 #include <stdio.h>

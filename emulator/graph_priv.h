@@ -1,5 +1,5 @@
-/* Private to the Graph mail module (emulator/graph_*.c, mime.c). Owner:
- * emugraph. Handlers run under the emulator's global lock (emu.h), which
+/* Private to the Graph mail module (emulator/graph_*.c, mime.c).
+ * Handlers run under the emulator's global lock (emu.h), which
  * also guards the mail store. */
 #ifndef EMU_GRAPH_PRIV_H
 #define EMU_GRAPH_PRIV_H

@@ -1,5 +1,5 @@
-/* Graph mailboxSettings (automaticRepliesSetting) and getMailTips. Owner:
- * emugraph. */
+/* Graph mailboxSettings (automaticRepliesSetting) and getMailTips.
+ * */
 #define _POSIX_C_SOURCE 200809L /* strtok_r */
 #include "graph_priv.h"
 

@@ -1,4 +1,4 @@
-/* Mail store of the emulator. Owner: emugraph. See mailstore.h. */
+/* Mail store of the emulator. See mailstore.h. */
 #define _POSIX_C_SOURCE 200809L /* gmtime_r, strdup, mkdtemp, O_CLOEXEC */
 #include "mailstore.h"
 

@@ -1,7 +1,6 @@
 /* In-memory Exchange-like mail store for the emulator: mailboxes, folders
  * (well-known and user-made), messages as Graph JSON, attachments on disk,
  * a change sequence for delta queries, and attachment upload sessions.
- * Owner: emugraph.
  *
  * Threading: no internal locking per object. In the emulator every Graph
  * handler runs under the global emulator lock (emu.h), which guards the

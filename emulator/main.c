@@ -1,5 +1,4 @@
 /* main.c - m365-emulator: command line, start-up order, port file, signals.
- * Owner: emucore.
  *
  *   m365-emulator --port 0 --port-file F [--tls-cert C --tls-key K]
  *                 [--config tenant.json] [--seed N]

@@ -1,7 +1,7 @@
 /* MIME for Graph mail: renders a stored message as RFC 5322 (message
  * $value; attachments base64, streamed from their files into an unlinked
  * temp file so size is flat in memory) and parses the simple messages that
- * MIME sendMail carries. Owner: emugraph. */
+ * MIME sendMail carries. */
 #define _POSIX_C_SOURCE 200809L /* mkstemp, fdopen, gmtime_r, strdup */
 #include "graph_priv.h"
 

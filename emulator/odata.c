@@ -1,5 +1,5 @@
-/* OData query engine for the emulator's Graph mail collections. Owner:
- * emugraph. See odata.h. */
+/* OData query engine for the emulator's Graph mail collections.
+ * See odata.h. */
 #define _GNU_SOURCE /* strcasestr, qsort_r, timegm, strndup, strdup */
 #include "odata.h"
 

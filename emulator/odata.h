@@ -1,6 +1,6 @@
 /* OData system query options for Graph mail collections ($select, $filter,
  * $search, $orderby, $top, $skip, $count), evaluated over json-c objects that
- * hold Graph resources. Pure module: no server, no store. Owner: emugraph.
+ * hold Graph resources. Pure module: no server, no store.
  *
  * Errors carry the HTTP status, the Graph error code and a message, as the
  * real service words them (research/graph-protocol.md B.1, B.3). */

@@ -1,5 +1,5 @@
 /* router.c - route table, path matching with {captures}, 404/405 answers,
- * query/form decoding and the module registry. Owner: emucore.
+ * query/form decoding and the module registry.
  *
  * The table is built at start-up (modules' init) and read-only afterwards,
  * so matching needs no lock. */

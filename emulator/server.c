@@ -1,6 +1,6 @@
 /* server.c - the HTTP server: libmicrohttpd daemon on 127.0.0.1, request
  * lifecycle (body buffering or streaming, faults, throttling release),
- * response building and the standard headers. Owner: emucore.
+ * response building and the standard headers.
  *
  * Threading: one thread per connection (MHD_USE_THREAD_PER_CONNECTION), so a
  * slow handler, an injected delay or a 150 MB stream only occupies its own

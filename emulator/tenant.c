@@ -1,5 +1,5 @@
 /* tenant.c - the tenant model: parse and validate the --config document,
- * lookups, the loopback redirect URI rule. Owner: emucore.
+ * lookups, the loopback redirect URI rule.
  *
  * The document is kept (config) so that reset can rebuild everything, and so
  * that other modules can read their own sections ("mailboxes"...). */

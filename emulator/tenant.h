@@ -1,5 +1,5 @@
 /* tenant.h - the emulated tenant: users, shared mailboxes, the connector's app
- * registrations and the consent policy. Owner: emucore.
+ * registrations and the consent policy.
  *
  * Loaded from the --config document (examples/tenant.json shows the shape;
  * docs/emulator.md documents it) or the built-in default, and rebuilt from it

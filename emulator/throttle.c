@@ -1,5 +1,5 @@
 /* throttle.c - Graph (Outlook) throttling per app + mailbox: concurrent
- * requests and requests per fixed window of virtual time. Owner: emucore.
+ * requests and requests per fixed window of virtual time.
  *
  * State lives under the global lock: emu_throttle_enter() runs in handlers;
  * the release at the end of the request takes the lock itself.

@@ -1,5 +1,5 @@
 /* util.c - small helpers every emulator module uses: ids, randomness,
- * base64, percent-encoding, time formats. Owner: emucore. */
+ * base64, percent-encoding, time formats. */
 #define _GNU_SOURCE /* vasprintf, gmtime_r, timegm, strcasecmp, strndup */
 #include "core.h"
 

@@ -1,6 +1,6 @@
 /* vclock.c - the virtual clock: real time plus an offset that the admin API
  * moves forward. Everything time-dependent in the emulator (token expiry,
- * throttling windows, timestamps) reads emu_now_ms(). Owner: emucore. */
+ * throttling windows, timestamps) reads emu_now_ms(). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, CLOCK_REALTIME */
 #include "emu.h"
 

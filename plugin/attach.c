@@ -1,4 +1,4 @@
-/* attach.c - see attach.h. Owner: cardsfolder.
+/* attach.c - see attach.h.
  *
  * Memory: an upload holds at most one inline JSON body (4/3 of a file of
  * at most 3 MB, plus the copy o365_graph_send makes) or nothing at all for

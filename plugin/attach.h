@@ -1,5 +1,5 @@
 /* attach.h - file attachments between the host's blob store and Graph,
- * never whole in memory. Owner: cardsfolder.
+ * never whole in memory.
  *
  * Upload (o365_attach_files): each file is a FILE reference of the host's
  * blob store ({"id", "name"?, "content_type"?, ...}); all sizes are

@@ -1,4 +1,4 @@
-/* delta.c - see delta.h. Owner: events. */
+/* delta.c - see delta.h. */
 #include "delta.h"
 
 #include <stdlib.h>

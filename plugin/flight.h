@@ -1,5 +1,4 @@
-/* flight.h - single flight per key inside this plugin instance. Owner:
- * secrets (Send Email's idempotency key).
+/* flight.h - single flight per key inside this plugin instance.
  *
  * Two runs of Send Email with the same idempotency key in one process can
  * both look the key up in the mailbox before either has sent, and both

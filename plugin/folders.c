@@ -1,4 +1,4 @@
-/* folders.c - see folders.h. Owner: cardsfolder. */
+/* folders.c - see folders.h. */
 #define _POSIX_C_SOURCE 200809L /* strdup, strndup */
 #include "folders.h"
 

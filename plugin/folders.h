@@ -1,6 +1,5 @@
 /* folders.h - mail folders by name, path or id, shared by every card that
- * takes a folder (list/create folder, search, move, copy, events). Owner:
- * cardsfolder.
+ * takes a folder (list/create folder, search, move, copy, events).
  *
  * A folder is given as one of
  *   - a well-known name, case-insensitive: inbox, drafts, sentitems,

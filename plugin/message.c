@@ -1,4 +1,4 @@
-/* message.c - see message.h. Owner: cardsmsg. */
+/* message.c - see message.h. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "message.h"
 

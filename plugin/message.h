@@ -1,4 +1,4 @@
-/* message.h - what the message cards share. Owner: cardsmsg.
+/* message.h - what the message cards share.
  *
  *   - schema pieces: the optional "mailbox" and "message_id" inputs, the
  *     composition inputs (to/cc/bcc, subject, body, body_type, importance,

@@ -1,4 +1,4 @@
-/* search.c - see search.h. Owner: cardsmsg. */
+/* search.c - see search.h. */
 #define _GNU_SOURCE /* strcasestr, strdup */
 #include "search.h"
 

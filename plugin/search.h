@@ -1,5 +1,4 @@
 /* search.h - the Graph query of Search Emails, from the card's criteria.
- * Owner: cardsmsg.
  *
  * Criteria (the card's inputs): subject, from, to, body (text), match
  * (exact | contains | starts_with, for subject/from/to), received_after,

@@ -1,4 +1,4 @@
-/* sent.c - see sent.h. Owner: cardsmsg. */
+/* sent.c - see sent.h. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "sent.h"
 

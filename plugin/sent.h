@@ -1,7 +1,5 @@
 /* sent.h - a send identified by a Message-ID marker: finding its copy in
- * the mailbox, and settling a send whose outcome is unknown. Owner:
- * cardsmsg (Send Email's idempotency key; any card that takes such a key
- * uses the same two functions).
+ * the mailbox, and settling a send whose outcome is unknown.
  *
  * A card with an idempotency key gives the message a Message-ID derived
  * from the key (internetMessageId). Graph keeps it on the copy it saves in

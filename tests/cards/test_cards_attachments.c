@@ -3,8 +3,8 @@
  * 3 MB and upload sessions beyond (the 3 MB boundary, 100 MB up and down
  * with equal SHA-256, a failed PUT resumed), limits checked before any
  * byte is sent, a shared mailbox, and errors. Files are put into the
- * runtime's blob store in its documented layout (sdk/blob.h). Owner:
- * cardsfolder. */
+ * runtime's blob store in its documented layout (sdk/blob.h).
+ * */
 #define _GNU_SOURCE /* asprintf, ftruncate, strdup, setenv, unsetenv */
 #include <dirent.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
  * against the emulator: well-known names, display-name paths (any case,
  * quotes), ids, tree and flat listings with counts, "exists" handling, a
  * shared mailbox, a mailbox without rights, and input errors that send
- * nothing. Owner: cardsfolder. */
+ * nothing. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include <setjmp.h>
 #include <stdarg.h>

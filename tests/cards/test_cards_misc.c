@@ -1,8 +1,8 @@
 /* Get Mail Tips, Set Automatic Replies and Custom API Action through the
  * real plugin and runtime against the emulator. Custom API Action's
  * refusals (another host, Authorization, CR/LF, '..') are checked to send
- * nothing at all: the emulator's request counters do not move. Owner:
- * cardsfolder. */
+ * nothing at all: the emulator's request counters do not move.
+ * */
 #define _POSIX_C_SOURCE 200809L /* setenv, unsetenv, strdup */
 #include <setjmp.h>
 #include <stdarg.h>

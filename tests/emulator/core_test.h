@@ -2,7 +2,7 @@
  * test_core_faults, test_core_stream, test_core_throttle): a fresh
  * m365-emulator with its built-in tenant per group, one HTTP client, and a
  * URL buffer. Header only (static helpers); include after <cmocka.h>.
- * Owner: emucore. */
+ * */
 #ifndef CORE_TEST_H
 #define CORE_TEST_H
 

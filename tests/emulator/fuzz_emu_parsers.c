@@ -2,7 +2,7 @@
  * decoding, query/form pairs, base64, ISO 8601 times and tenant documents.
  * Properties are checked with abort(). Runs under ctest through
  * tests/fuzz/driver.c with corpus tests/fuzz/corpus/fuzz_emu_parsers.
- * Owner: emucore. */
+ * */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * with a code and a NUL-terminated message; an accepted query evaluates
  * and pages without fault and never returns more than asked. Runs under
  * ctest through tests/fuzz/driver.c with corpus
- * tests/fuzz/corpus/fuzz_graph_query. Owner: emugraph. */
+ * tests/fuzz/corpus/fuzz_graph_query. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* graph_test.h - helpers shared by tests/emulator/test_graph_*.c (header
- * only: each test file is its own executable). Owner: emugraph.
+ * only: each test file is its own executable).
  *
  * Tokens come from the emulator's real identity platform: tenant-wide admin
  * consent through the portal admin API, then the authorization code flow

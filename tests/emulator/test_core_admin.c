@@ -1,5 +1,5 @@
 /* Emulator core: admin API - virtual time, stats, reset, throttle settings.
- * Owner: emucore. */
+ * */
 #define _GNU_SOURCE /* strptime, timegm */
 #include <setjmp.h>
 #include <stdarg.h>

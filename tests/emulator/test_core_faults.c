@@ -1,7 +1,7 @@
 /* Emulator core: fault injection - status (+Retry-After, code, no side
  * effect), delay, reset (before/after the handler), truncated and malformed
  * bodies, count/skip/method/glob matching, removal; random rules
- * (probability, seed, burst) reproducible from their seed. Owner: emucore. */
+ * (probability, seed, burst) reproducible from their seed. */
 #define _DEFAULT_SOURCE /* usleep, clock_gettime, CLOCK_MONOTONIC */
 #include <pthread.h>
 #include <setjmp.h>

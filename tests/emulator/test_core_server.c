@@ -1,5 +1,5 @@
 /* Emulator core: start/stop, port file, health, standard headers, routing
- * shapes (404/405), request decoding. Owner: emucore. */
+ * shapes (404/405), request decoding. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* Emulator core: request bodies - the 4 MB cap (413) on buffered routes,
  * 150 MB streamed uploads through a body sink and 150 MB streamed downloads,
- * both with flat memory in the emulator. Owner: emucore. */
+ * both with flat memory in the emulator. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* Emulator core: the tenant model in-process - the built-in default, field
  * validation messages, lookups, the loopback redirect URI rule, mailbox
- * permissions, consent policy names. Owner: emucore. */
+ * permissions, consent policy names. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

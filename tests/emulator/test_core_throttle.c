@@ -1,6 +1,6 @@
 /* Emulator core: Graph throttling per app + mailbox - concurrency (5
  * concurrent -> one 429 with Retry-After), the request window in virtual
- * time, isolation between mailboxes and apps. Owner: emucore. */
+ * time, isolation between mailboxes and apps. */
 #define _DEFAULT_SOURCE /* usleep, pthread_barrier_t, pthread_barrier_wait */
 #include <pthread.h>
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /* Emulator core: HTTPS with --tls-cert/--tls-key (a self-signed P-256
- * certificate made here), and refusal of a bad TLS setup. Owner: emucore. */
+ * certificate made here), and refusal of a bad TLS setup. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /* scen.h - the seed scenarios at the level a user sees: the real `wfc`
  * binary (build/bin/wfc), the real plugin (build/plugins/wfc-o365mail.so)
  * and a fresh m365-emulator per test, whose pages the test drives as a
- * browser (tests/emulator/identity_flow.h). Owner: scenarios. Header only
+ * browser (tests/emulator/identity_flow.h). Header only
  * (static helpers), shared by tests/scenarios and tests/security.
  *
  * The plugin is pointed at the emulator only through the environment

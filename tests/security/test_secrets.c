@@ -1,5 +1,5 @@
 /* test_secrets.c - what must never leak, checked from outside with the
- * real `wfc`, the real plugin and the emulator. Owner: scenarios.
+ * real `wfc`, the real plugin and the emulator.
  *
  * A recording reverse proxy (libmicrohttpd + libcurl, in this process)
  * sits between the plugin and the emulator: O365MAIL_AUTHORITY_URL and

@@ -1,6 +1,5 @@
 /* test_tamper.c - the store trusts only what it sealed, checked from
- * outside with the real `wfc`, the real plugin and the emulator. Owner:
- * scenarios (issue 9, item 3).
+ * outside with the real `wfc`, the real plugin and the emulator.
  *
  * The attacker can write the store file but has no master key: the test
  * edits the SQLite file with the sqlite3 library, as such an attacker

@@ -1,7 +1,7 @@
 /* test_tls.c - the plugin against the emulator over HTTPS, served with a
  * certificate from a test CA (ts_tls_make): with WFC_CA_BUNDLE set to that
  * CA it connects and its cards work; with another CA, or none (the system
- * store), every call is refused with a clear TLS error. Owner: scenarios. */
+ * store), every call is refused with a clear TLS error. */
 #define _POSIX_C_SOURCE 200809L /* strndup, strdup, setenv, unsetenv */
 #include "../scenarios/scen.h"
 #include "ts_server.h"

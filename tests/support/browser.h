@@ -1,5 +1,5 @@
 /* browser.h - a generic scripted browser for OAuth sign-in pages that knows
- * nothing of any one identity provider. Owner: lead (tests/foreign).
+ * nothing of any one identity provider.
  *
  * It follows redirects (with cookies) from an authorize URL, and on each
  * HTML page submits a form the way a person would: the user name goes into

@@ -1,5 +1,5 @@
 /* emu_proc.c - spawn and stop m365-emulator for tests; see emu_proc.h.
- * Owner: emucore. */
+ * */
 #define _POSIX_C_SOURCE 200809L /* nanosleep, mkdtemp, kill */
 #include "emu_proc.h"
 

@@ -1,4 +1,4 @@
-/* emu_proc.h - run build/bin/m365-emulator from a test. Owner: emucore.
+/* emu_proc.h - run build/bin/m365-emulator from a test.
  *
  *   emu_proc *e = emu_proc_start(NULL, NULL);   // built-in tenant
  *   ... requests against emu_proc_url(e) ...

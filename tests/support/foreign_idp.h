@@ -1,6 +1,5 @@
 /* foreign_idp.h - an identity provider for the tests that drive the
  * plugin's OAuth through servers other than login.microsoftonline.com.
- * Owner: lead (tests/foreign).
  *
  * Which one, from the environment:
  *   FOREIGN_IDP=emulator     our m365-emulator, built-in tenant (it rotates

@@ -1,4 +1,4 @@
-/* o365_fixture.c - see o365_fixture.h. Owner: cardsmsg. */
+/* o365_fixture.c - see o365_fixture.h. */
 #define _XOPEN_SOURCE 700
 #include "o365_fixture.h"
 

@@ -1,5 +1,5 @@
 /* o365_fixture.h - run the Office 365 Mail plugin's cards against the
- * emulator, through the real runtime and the real .so. Owner: cardsmsg.
+ * emulator, through the real runtime and the real .so.
  * Used by tests/cards/ (and any test that runs cards end to end).
  *
  *   o365_fixture *fx = o365_fixture_new(NULL);       // examples/tenant.json

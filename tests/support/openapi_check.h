@@ -1,7 +1,7 @@
 /* openapi_check.h - response shape checks against Microsoft's OpenAPI
  * description of Graph mail (the extract embedded from
  * emulator/openapi/graph-mail.json, validated by emulator/openapi.c).
- * Owner: openapi helper. Used by tests/emulator/test_openapi_graph.c; any
+ * Used by tests/emulator/test_openapi_graph.c; any
  * test that gets a Graph response may use it. */
 #ifndef OPENAPI_CHECK_H
 #define OPENAPI_CHECK_H

@@ -3,7 +3,7 @@
  * generator, the counts every test keeps and its one `reliability:` line,
  * the rule that decides whether an error message is clear, the store
  * check, `wfc` children killed at a random moment, and a connection made
- * through the real `wfc connection new`. Owner: rel (issue 9). Used by
+ * through the real `wfc connection new`. Used by
  * tests/reliability/.
  *
  * The convention:

@@ -1,5 +1,5 @@
 /* tclient.c - blocking libcurl client for tests; see tclient.h.
- * Owner: emucore. */
+ * */
 #define _POSIX_C_SOURCE 200809L /* strndup, strdup */
 #include "tclient.h"
 

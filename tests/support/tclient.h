@@ -1,4 +1,4 @@
-/* tclient.h - a small blocking libcurl client for tests. Owner: emucore.
+/* tclient.h - a small blocking libcurl client for tests.
  * Used by the emulator, identity, graph and scenario tests.
  *
  * One tclient = one curl easy handle: requests reuse the connection
