@@ -62,6 +62,15 @@ CT_FN int ct_clear_faults(void) {
   return st / 100 == 2 ? 0 : -1;
 }
 
+/* A file holding text (type: its content type) in the fixture's blob
+ * store; its FILE reference (JSON text) into ref. */
+CT_FN void ct_file(const char *name, const char *type, const char *text,
+                   char *ref, size_t refsz) {
+  assert_int_equal(
+      o365_fixture_make_file(fx, name, type, text, strlen(text), ref, refsz),
+      0);
+}
+
 /* o[k] as a string (borrowed), NULL when absent. */
 CT_FN const char *jstr(json_object *o, const char *k) {
   json_object *v = NULL;
