@@ -1,7 +1,8 @@
 /* cards_test.h - what every card test against the emulator shares: one
  * o365_fixture per group with alice (and carol) connected, JSON getters,
  * a run that must succeed, a run that must fail with a message naming the
- * cause, and the emulator's mailboxes read back by subject. Header only
+ * cause, a file in the blob store for attachments, and the emulator's
+ * mailboxes read back by subject. Header only
  * (static helpers); include after <cmocka.h>. */
 #ifndef CARDS_TEST_H
 #define CARDS_TEST_H
