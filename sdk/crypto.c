@@ -185,16 +185,6 @@ int wfc__hex_encode(const void *in, size_t len, char *out, size_t outsz) {
   return 0;
 }
 
-static int hex_value(unsigned char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 int wfc__hex_decode(const char *in, size_t len, void *out, size_t outsz,
                     size_t *outlen) {
   uint8_t *p = out;
@@ -207,8 +197,8 @@ int wfc__hex_decode(const char *in, size_t len, void *out, size_t outsz,
   if (len / 2 > outsz)
     return WFC_ETOOBIG;
   for (size_t i = 0; i < len / 2; i++) {
-    int hi = hex_value((unsigned char)in[2 * i]);
-    int lo = hex_value((unsigned char)in[2 * i + 1]);
+    int hi = wfc__hex_digit((unsigned char)in[2 * i]);
+    int lo = wfc__hex_digit((unsigned char)in[2 * i + 1]);
     if (hi < 0 || lo < 0) {
       wfc__cleanse(p, i);
       return WFC_EINVAL;

@@ -60,6 +60,19 @@ int wfc__base64url_encode(const void *in, size_t len, char *out, size_t outsz,
                           size_t *outlen);
 int wfc__base64url_decode(const char *in, size_t len, void *out, size_t outsz,
                           size_t *outlen);
+/* The value of hex digit c (either case), or -1 when c is not one: the one
+ * digit reader of the SDK's hex, %XX and \uXXXX decoders. Inline so that
+ * the JSON reader needs no crypto object (tests/fuzz builds it alone). */
+static inline int wfc__hex_digit(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
 /* Lowercase hex; the decoder accepts either case, even lengths only. */
 int wfc__hex_encode(const void *in, size_t len, char *out, size_t outsz);
 int wfc__hex_decode(const char *in, size_t len, void *out, size_t outsz,

@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "crypto.h"
 #include "wfc/error.h"
 
 /* ---- text --------------------------------------------------------------- */
@@ -404,16 +405,6 @@ static void text_fail(wfc__json_stream *s, int problem, size_t str_off,
            wfc__json_text_why(problem), str_off, json_at);
 }
 
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* A \uXXXX escape is complete (s->cu). 0, or the problem. */
 static int code_unit(wfc__json_stream *s) {
   unsigned cu = s->cu;
@@ -487,7 +478,7 @@ static int string_byte(wfc__json_stream *s, char c, size_t at) {
     return 0;
   }
   if (s->esc >= ESC_HEX) {
-    int h = hex_value(c);
+    int h = wfc__hex_digit(c);
     if (h >= 0) {
       s->cu = s->cu * 16 + (unsigned)h;
       if (++s->esc < ESC_HEX + 4)

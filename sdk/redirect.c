@@ -189,16 +189,6 @@ void wfc__redirect_respond(wfc__redirect *r, int ok, const char *title,
 /* ---- query decoding -------------------------------------------------------
  */
 
-static int hexval(char ch) {
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F')
-    return ch - 'A' + 10;
-  return -1;
-}
-
 /* Decodes in[0..len) into out (len + 1 bytes). -1 on a bad escape or NUL. */
 static int form_decode(const char *in, size_t len, char *out) {
   size_t o = 0;
@@ -209,7 +199,7 @@ static int form_decode(const char *in, size_t len, char *out) {
     } else if (ch == '%') {
       if (i + 2 >= len)
         return -1;
-      int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+      int hi = wfc__hex_digit(in[i + 1]), lo = wfc__hex_digit(in[i + 2]);
       if (hi < 0 || lo < 0)
         return -1;
       ch = (char)(hi * 16 + lo);

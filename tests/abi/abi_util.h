@@ -78,6 +78,15 @@ typedef struct abi_cut {
   char want[256]; /* the refusal */
 } abi_cut;
 
+/* The refusal of a file cut at c->at inside what (e.g. "program headers
+ * end"), which ends at byte end. */
+static inline void abi_cut_want(abi_cut *c, const char *what, uint64_t end) {
+  snprintf(c->want, sizeof c->want,
+           "not a wfc plugin: truncated: %s at byte %llu, the file has %llu "
+           "bytes",
+           what, (unsigned long long)end, (unsigned long long)c->at);
+}
+
 /* Four cuts of the ELF file at path: inside the ELF header, the program
  * headers, a loadable segment (the second PT_LOAD), the section headers.
  * Returns 4, or -1 when the file does not have that shape. */
@@ -107,12 +116,8 @@ static inline int abi_cuts(const char *path, abi_cut cut[4]) {
            sizeof e);
   cut[1].name = "phdrs";
   cut[1].at = e.e_phoff + e.e_phentsize + 3;
-  snprintf(
-      cut[1].want, sizeof cut[1].want,
-      "not a wfc plugin: truncated: program headers end at byte %llu, "
-      "the file has %llu bytes",
-      (unsigned long long)(e.e_phoff + (uint64_t)e.e_phnum * e.e_phentsize),
-      (unsigned long long)cut[1].at);
+  abi_cut_want(&cut[1], "program headers end",
+               e.e_phoff + (uint64_t)e.e_phnum * e.e_phentsize);
   /* The first segment in table order that passes the cut is the one named:
    * the second PT_LOAD when the segments before it end before the cut. */
   cut[2].name = "segment";
@@ -123,22 +128,15 @@ static inline int abi_cuts(const char *path, abi_cut cut[4]) {
       first = i;
   if (first != second)
     return -1;
-  snprintf(cut[2].want, sizeof cut[2].want,
-           "not a wfc plugin: truncated: loadable segment %d ends at byte "
-           "%llu, the file has %llu bytes",
-           second,
-           (unsigned long long)(ph[second].p_offset + ph[second].p_filesz),
-           (unsigned long long)cut[2].at);
+  char what[64];
+  snprintf(what, sizeof what, "loadable segment %d ends", second);
+  abi_cut_want(&cut[2], what, ph[second].p_offset + ph[second].p_filesz);
   cut[3].name = "sections";
   cut[3].at = e.e_shoff + 2u * e.e_shentsize + 5;
   if (cut[3].at >= size)
     return -1;
-  snprintf(
-      cut[3].want, sizeof cut[3].want,
-      "not a wfc plugin: truncated: section headers end at byte %llu, "
-      "the file has %llu bytes",
-      (unsigned long long)(e.e_shoff + (uint64_t)e.e_shnum * e.e_shentsize),
-      (unsigned long long)cut[3].at);
+  abi_cut_want(&cut[3], "section headers end",
+               e.e_shoff + (uint64_t)e.e_shnum * e.e_shentsize);
   return 4;
 }
 

@@ -1,7 +1,8 @@
 /* cards_test.h - what every card test against the emulator shares: one
  * o365_fixture per group with alice (and carol) connected, JSON getters,
  * a run that must succeed, a run that must fail with a message naming the
- * cause, and the emulator's mailboxes read back by subject. Header only
+ * cause, a file in the blob store for attachments, and the emulator's
+ * mailboxes read back by subject. Header only
  * (static helpers); include after <cmocka.h>. */
 #ifndef CARDS_TEST_H
 #define CARDS_TEST_H
@@ -60,6 +61,15 @@ CT_FN int ct_clear_faults(void) {
   json_object_put(
       o365_fixture_admin(fx, "DELETE", "/__emulator/faults", NULL, &st));
   return st / 100 == 2 ? 0 : -1;
+}
+
+/* A file holding text (type: its content type) in the fixture's blob
+ * store; its FILE reference (JSON text) into ref. */
+CT_FN void ct_file(const char *name, const char *type, const char *text,
+                   char *ref, size_t refsz) {
+  assert_int_equal(
+      o365_fixture_make_file(fx, name, type, text, strlen(text), ref, refsz),
+      0);
 }
 
 /* o[k] as a string (borrowed), NULL when absent. */

@@ -23,9 +23,7 @@ static void test_draft_then_send(void **state) {
   (void)state;
   o365_fixture_use(fx, alice);
   char ref[512], in[2048];
-  assert_int_equal(o365_fixture_make_file(fx, "notes.txt", "text/plain",
-                                          "hello notes\n", 12, ref, sizeof ref),
-                   0);
+  ct_file("notes.txt", "text/plain", "hello notes\n", ref, sizeof ref);
   snprintf(in, sizeof in,
            "{\"to\":[\"bob@contoso.test\"],\"subject\":\"drafted\","
            "\"body\":\"see file\",\"attachments\":[%s]}",
@@ -66,9 +64,7 @@ static void test_send_with_attachment(void **state) {
   (void)state;
   o365_fixture_use(fx, alice);
   char ref[512], in[2048];
-  assert_int_equal(o365_fixture_make_file(fx, "a.csv", "text/csv", "a,b\n1,2\n",
-                                          8, ref, sizeof ref),
-                   0);
+  ct_file("a.csv", "text/csv", "a,b\n1,2\n", ref, sizeof ref);
   snprintf(in, sizeof in,
            "{\"to\":[\"carol@contoso.test\"],\"subject\":\"with file\","
            "\"attachments\":[%s],\"idempotency_key\":\"att-1\"}",
@@ -102,9 +98,7 @@ static void test_send_refused_says_draft_kept(void **state) {
   (void)state;
   o365_fixture_use(fx, alice);
   char ref[512], in[2048];
-  assert_int_equal(o365_fixture_make_file(fx, "k.txt", "text/plain", "k", 1,
-                                          ref, sizeof ref),
-                   0);
+  ct_file("k.txt", "text/plain", "k", ref, sizeof ref);
   snprintf(in, sizeof in,
            "{\"to\":[\"carol@contoso.test\"],\"subject\":\"kept draft\","
            "\"attachments\":[%s]}",
@@ -149,9 +143,7 @@ static void test_reply_and_reply_all(void **state) {
   assert_null(r);
   /* Reply all, with a file: everyone gets it, with the attachment. */
   char ref[512];
-  assert_int_equal(o365_fixture_make_file(fx, "r.txt", "text/plain", "r", 1,
-                                          ref, sizeof ref),
-                   0);
+  ct_file("r.txt", "text/plain", "r", ref, sizeof ref);
   snprintf(in, sizeof in,
            "{\"message_id\":\"%s\",\"comment\":\"all of you\","
            "\"reply_all\":true,\"attachments\":[%s]}",

@@ -31,24 +31,10 @@
 #include <uv.h>
 
 #include "cards_test.h"
+#include "reliability.h"
 
 #define ALICE "alice@contoso.test"
 #define BOB   "bob@contoso.test"
-
-/* The short/long convention of the reliability suite (docs/reliability.md):
- * WFC_RELIABILITY=long for the long mode, WFC_RELIABILITY_TRIALS=N to
- * override the count. */
-static int long_mode(void) {
-  const char *m = getenv("WFC_RELIABILITY");
-  return m != NULL && strcmp(m, "long") == 0;
-}
-
-static int trials(int short_n, int long_n) {
-  const char *t = getenv("WFC_RELIABILITY_TRIALS");
-  if (t != NULL && atoi(t) > 0)
-    return atoi(t);
-  return long_mode() ? long_n : short_n;
-}
 
 static int setup(void **state) {
   (void)state;
@@ -84,7 +70,8 @@ static void keyed_sends(const char *name, const char *tag, int n,
   long sent0 = o365_fixture_sent_count(fx, ALICE);
   long posts0 = o365_fixture_route_count(fx, "POST", send_route);
   long resets0 = o365_fixture_status_count(fx, 0);
-  long reported = 0, unclear = 0, untruthful = 0;
+  long reported = 0;
+  rel_counts c = {.test = name, .trials = n};
   for (int i = 0; i < n; i++) {
     char in[1024];
     o365_outcome o;
@@ -98,64 +85,56 @@ static void keyed_sends(const char *name, const char *tag, int n,
     if (rc != 0) {
       /* The message went out (the handler ran): a failure is not the
        * truth, whatever it says. */
-      untruthful++;
+      c.untruthful++;
       if (strstr(o.message, "outcome is unknown") == NULL)
-        unclear++;
-      if (untruthful <= 5)
-        fprintf(stderr, "%s %d: %d %s\n", tag, i, rc, o.message);
+        c.unclear++;
+      rel_note(&c, "%s %d: %d %s", tag, i, rc, o.message);
     } else if (jflag(o.output, "sent") && !jflag(o.output, "deduplicated") &&
                jstr(o.output, "internet_message_id") != NULL) {
       reported++; /* this run sent it: not "deduplicated" */
     } else {
-      untruthful++;
-      fprintf(stderr, "%s %d: output %s\n", tag, i,
-              json_object_to_json_string(o.output));
+      c.untruthful++;
+      rel_note(&c, "%s %d: output %s", tag, i,
+               json_object_to_json_string(o.output));
     }
     o365_outcome_free(&o);
   }
   /* Each subject in bob's inbox once: none twice, none lost. */
   json_object *inbox = o365_fixture_messages(fx, BOB, "inbox");
   assert_non_null(inbox);
-  long lost = 0, duplicates = 0;
   for (int i = 0; i < n; i++) {
     char subject[128];
-    int count = 0;
     snprintf(subject, sizeof subject, "%s %d", tag, i);
-    for (size_t k = 0; k < json_object_array_length(inbox); k++) {
-      const char *s = jstr(json_object_array_get_idx(inbox, k), "subject");
-      count += s != NULL && strcmp(s, subject) == 0;
-    }
+    int count = rel_count_eq(inbox, "subject", subject);
     if (count == 0)
-      lost++;
+      c.lost++;
     else if (count > 1)
-      duplicates += count - 1;
+      c.duplicates += count - 1;
   }
   json_object_put(inbox);
   long sent = o365_fixture_sent_count(fx, ALICE) - sent0;
   long posts = o365_fixture_route_count(fx, "POST", send_route) - posts0;
   long resets = o365_fixture_status_count(fx, 0) - resets0;
-  printf("reliability: %s mode=%s trials=%d lost=%ld duplicates=%ld "
-         "corrupt=0 unclear=%ld untruthful=%ld seed=0 reported_sent=%ld "
-         "sent=%ld send_requests=%ld resets=%ld\n",
-         name, long_mode() ? "long" : "short", n, lost, duplicates, unclear,
-         untruthful, reported, sent, posts, resets);
-  fflush(stdout);
+  rel_figure(&c, "reported_sent=%ld sent=%ld send_requests=%ld resets=%ld",
+             reported, sent, posts, resets);
+  long failures = rel_report(&c);
   /* Every send met the fault (else the test proves nothing), and each
    * send request reached the emulator once. */
   assert_int_equal(resets, n);
   assert_int_equal(posts, n);
   assert_int_equal(sent, n);
-  assert_int_equal(lost, 0);
-  assert_int_equal(duplicates, 0);
-  assert_int_equal(untruthful, 0);
-  assert_int_equal(unclear, 0);
+  assert_int_equal(c.lost, 0);
+  assert_int_equal(c.duplicates, 0);
+  assert_int_equal(c.untruthful, 0);
+  assert_int_equal(c.unclear, 0);
+  assert_int_equal(failures, 0);
   assert_int_equal(reported, n);
 }
 
 static void keyed_sends_lost_answer_sent_once(void **state) {
   (void)state;
-  keyed_sends("keyed_send_lost_answer", "lost answer", trials(50, 500), NULL,
-              "/v1.0/me/sendMail", "/v1.0/me/sendMail");
+  keyed_sends("keyed_send_lost_answer", "lost answer", rel_trials(50, 500),
+              NULL, "/v1.0/me/sendMail", "/v1.0/me/sendMail");
 }
 
 /* The draft pipeline (an attachment): the answer to POST .../send is
@@ -163,11 +142,10 @@ static void keyed_sends_lost_answer_sent_once(void **state) {
 static void keyed_sends_with_attachment_lost_answer_sent_once(void **state) {
   (void)state;
   char ref[512];
-  assert_int_equal(o365_fixture_make_file(fx, "lost.txt", "text/plain",
-                                          "lost answer", 11, ref, sizeof ref),
-                   0);
-  keyed_sends("keyed_send_attachment_lost_answer", "lost file", trials(50, 500),
-              ref, "/v1.0/me/messages/*/send", "/v1.0/me/messages/{id}/send");
+  ct_file("lost.txt", "text/plain", "lost answer", ref, sizeof ref);
+  keyed_sends("keyed_send_attachment_lost_answer", "lost file",
+              rel_trials(50, 500), ref, "/v1.0/me/messages/*/send",
+              "/v1.0/me/messages/{id}/send");
   json_object *drafts = o365_fixture_messages(fx, ALICE, "drafts");
   for (size_t k = 0; k < json_object_array_length(drafts); k++) {
     const char *s = jstr(json_object_array_get_idx(drafts, k), "subject");
@@ -264,6 +242,28 @@ static void run_until_done(run *r) {
     uv_run(o365_fixture_loop(fx), UV_RUN_ONCE);
 }
 
+/* Starts a send to bob of subject with idempotency key, its request lost
+ * (reset before the emulator runs it), the card looking for its copy for
+ * confirm_ms; the GETs of alice's messages and her sends so far in *looks
+ * and *sent. Returns the call (as start_send). */
+static wfc_call *start_lost_send(const char *confirm_ms, const char *subject,
+                                 const char *key, run *r, long *looks,
+                                 long *sent) {
+  char in[512];
+  setenv("O365MAIL_SEND_CONFIRM_MS", confirm_ms, 1);
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
+                                          "\"/v1.0/me/sendMail\",\"action\":"
+                                          "\"reset\",\"count\":1}"),
+                   0);
+  *looks = o365_fixture_route_count(fx, "GET", "/v1.0/me/messages");
+  *sent = o365_fixture_sent_count(fx, ALICE);
+  snprintf(in, sizeof in,
+           "{\"to\":[\"" BOB "\"],\"subject\":\"%s\","
+           "\"idempotency_key\":\"%s\"}",
+           subject, key);
+  return start_send(in, r);
+}
+
 /* Graph files the Sent Items copy a moment after the answer was lost: the
  * card's first looks find nothing, a later one finds it (here the copy is
  * put in by the test once the card has looked once after the failure; the
@@ -272,17 +272,9 @@ static void copy_filed_late_is_found(void **state) {
   (void)state;
   char imid[128], msg[512];
   marker_of("filed-late-1", imid, sizeof imid);
-  setenv("O365MAIL_SEND_CONFIRM_MS", "10000", 1);
-  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
-                                          "\"/v1.0/me/sendMail\",\"action\":"
-                                          "\"reset\",\"count\":1}"),
-                   0);
-  long looks = o365_fixture_route_count(fx, "GET", "/v1.0/me/messages");
-  long sent = o365_fixture_sent_count(fx, ALICE);
+  long looks, sent;
   run r;
-  start_send("{\"to\":[\"" BOB "\"],\"subject\":\"filed late\","
-             "\"idempotency_key\":\"filed-late-1\"}",
-             &r);
+  start_lost_send("10000", "filed late", "filed-late-1", &r, &looks, &sent);
   /* The check before sending, then the first look after the lost answer:
    * nothing there yet. Then the copy appears. */
   assert_false(run_until_looks(&r, looks + 2));
@@ -313,18 +305,10 @@ static void copy_filed_late_is_found(void **state) {
  * canceled, with the outcome unknown; nothing is sent. */
 static void cancel_while_looking(void **state) {
   (void)state;
-  setenv("O365MAIL_SEND_CONFIRM_MS", "60000", 1);
-  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
-                                          "\"/v1.0/me/sendMail\",\"action\":"
-                                          "\"reset\",\"count\":1}"),
-                   0);
-  long looks = o365_fixture_route_count(fx, "GET", "/v1.0/me/messages");
-  long sent = o365_fixture_sent_count(fx, ALICE);
+  long looks, sent;
   run r;
-  wfc_call *call =
-      start_send("{\"to\":[\"" BOB "\"],\"subject\":\"canceled look\","
-                 "\"idempotency_key\":\"canceled-look-1\"}",
-                 &r);
+  wfc_call *call = start_lost_send("60000", "canceled look", "canceled-look-1",
+                                   &r, &looks, &sent);
   assert_false(run_until_looks(&r, looks + 2));
   wfc_call_cancel(call);
   run_until_done(&r);

@@ -682,6 +682,18 @@ static void close_second(fx *f, wfc_connmgr *m) {
   fx_run_until(f, &closed);
 }
 
+/* Counts from zero at f's server, then forces a refresh of "work" in f's
+ * manager (r1) and in m2 (r2) at once and waits for both. */
+static void refresh_both(fx *f, wfc_connmgr *m2, op_res *r1, op_res *r2) {
+  ts_server_reset_stats(f->srv);
+  memset(r1, 0, sizeof *r1);
+  memset(r2, 0, sizeof *r2);
+  assert_int_equal(wfc_connmgr_refresh(f->m, "work", op_res_cb, r1), 0);
+  assert_int_equal(wfc_connmgr_refresh(m2, "work", op_res_cb, r2), 0);
+  fx_run_until(f, &r1->done);
+  fx_run_until(f, &r2->done);
+}
+
 static void two_managers_one_refresh(void **state) {
   (void)state;
   fx f;
@@ -715,14 +727,8 @@ static void two_managers_one_refresh(void **state) {
                  "{\"access_token\":\"at-3-canary-7f3a\",\"refresh_token\":"
                  "\"rt-3-canary-7f3a\",\"expires_in\":3600}",
                  200);
-  ts_server_reset_stats(f.srv);
   op_res r1, r2;
-  memset(&r1, 0, sizeof r1);
-  memset(&r2, 0, sizeof r2);
-  assert_int_equal(wfc_connmgr_refresh(f.m, "work", op_res_cb, &r1), 0);
-  assert_int_equal(wfc_connmgr_refresh(m2, "work", op_res_cb, &r2), 0);
-  fx_run_until(&f, &r1.done);
-  fx_run_until(&f, &r2.done);
+  refresh_both(&f, m2, &r1, &r2);
   assert_int_equal(r1.status, 0);
   assert_int_equal(r2.status, 0);
   assert_string_equal(r1.outcome, "connected");
@@ -737,13 +743,7 @@ static void two_managers_one_refresh(void **state) {
                  "{\"error\":\"invalid_grant\",\"error_description\":"
                  "\"AADSTS50173: the grant was revoked\"}",
                  200);
-  ts_server_reset_stats(f.srv);
-  memset(&r1, 0, sizeof r1);
-  memset(&r2, 0, sizeof r2);
-  assert_int_equal(wfc_connmgr_refresh(f.m, "work", op_res_cb, &r1), 0);
-  assert_int_equal(wfc_connmgr_refresh(m2, "work", op_res_cb, &r2), 0);
-  fx_run_until(&f, &r1.done);
-  fx_run_until(&f, &r2.done);
+  refresh_both(&f, m2, &r1, &r2);
   assert_int_equal(r1.status, WFC_EREAUTH);
   assert_int_equal(r2.status, WFC_EREAUTH);
   assert_int_equal(fx_requests(&f), 1);

@@ -39,6 +39,32 @@ static void on_redirect(void *arg, int status, json_object *query) {
                           "You can close this window.");
 }
 
+/* A listener on its own loop, as each test starts it. */
+typedef struct lfx {
+  uv_loop_t loop;
+  got g;
+  wfc__redirect *r;
+} lfx;
+
+/* Starts f's listener on /callback; respond: the callback answers the
+ * browser (else the page waits for the close). */
+static void lfx_start(lfx *f, uint64_t timeout_ms, int respond) {
+  memset(f, 0, sizeof *f);
+  uv_loop_init(&f->loop);
+  f->g.respond = respond;
+  assert_int_equal(wfc__redirect_start(&f->loop, "/callback", timeout_ms,
+                                       on_redirect, &f->g, &f->r),
+                   0);
+  f->g.r = f->r;
+}
+
+/* Closes the listener and drains its loop, which must then close. */
+static void lfx_close(lfx *f) {
+  wfc__redirect_close(f->r);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
 static void run_until_browser(uv_loop_t *loop, browser *b) {
   /* The browser is another thread: spin the loop until it is done. */
   for (int i = 0; i < 20000 && b->status == 0; i++)
@@ -77,83 +103,82 @@ static void exchange(uv_loop_t *loop, wfc__redirect *r, const char *req,
   close(fd);
 }
 
-static void get(uv_loop_t *loop, const char *method, const char *url,
-                browser *b) {
+/* The browser's method request of the URL printf-style fmt makes, while
+ * f's loop runs; its answer in b. */
+static void get(lfx *f, const char *method, browser *b, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void get(lfx *f, const char *method, browser *b, const char *fmt, ...) {
+  char url[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(url, sizeof url, fmt, ap);
+  va_end(ap);
   memset(b, 0, sizeof *b);
   b->method = method;
   browser_start(b, url);
-  run_until_browser(loop, b);
+  run_until_browser(&f->loop, b);
 }
 
-static void close_and_drain(uv_loop_t *loop, wfc__redirect *r) {
-  wfc__redirect_close(r);
-  uv_run(loop, UV_RUN_DEFAULT);
+/* A request too large for the listener's buffer: 431. */
+static void expect_too_large(lfx *f) {
+  char big[10000], buf[1024];
+  memset(big, 'a', sizeof big);
+  memcpy(big, "GET /callback?x=", 16);
+  exchange(&f->loop, f->r, big, sizeof big, buf, sizeof buf, 1000);
+  assert_true(strncmp(buf, "HTTP/1.1 431", 12) == 0);
 }
 
 static void paths_methods_and_query(void **state) {
   (void)state;
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  got g = {.respond = 1};
-  wfc__redirect *r;
-  assert_int_equal(
-      wfc__redirect_start(&loop, "/callback", 10000, on_redirect, &g, &r), 0);
-  g.r = r;
-  assert_int_equal(wfc__redirect_expect(r, "x y"), 0);
-  const char *uri = wfc__redirect_uri(r);
+  lfx f;
+  lfx_start(&f, 10000, 1);
+  assert_int_equal(wfc__redirect_expect(f.r, "x y"), 0);
+  const char *uri = wfc__redirect_uri(f.r);
   char base[128];
-  snprintf(base, sizeof base, "http://127.0.0.1:%d", wfc__redirect_port(r));
+  snprintf(base, sizeof base, "http://127.0.0.1:%d", wfc__redirect_port(f.r));
   assert_true(strncmp(uri, base, strlen(base)) == 0);
   assert_string_equal(uri + strlen(base), "/callback");
 
   browser b;
-  char url[512];
-  snprintf(url, sizeof url, "%s/favicon.ico", base);
-  get(&loop, "GET", url, &b);
+  get(&f, "GET", &b, "%s/favicon.ico", base);
   assert_int_equal(b.status, 404);
-  snprintf(url, sizeof url, "%s/callbackx?code=1", base);
-  get(&loop, "GET", url, &b);
+  get(&f, "GET", &b, "%s/callbackx?code=1", base);
   assert_int_equal(b.status, 404);
-  snprintf(url, sizeof url, "%s?code=1", uri);
-  get(&loop, "POST", url, &b);
+  get(&f, "POST", &b, "%s?code=1", uri);
   assert_int_equal(b.status, 405);
-  snprintf(url, sizeof url, "%s?code=%%zz", uri);
-  get(&loop, "GET", url, &b);
+  get(&f, "GET", &b, "%s?code=%%zz", uri);
   assert_int_equal(b.status, 400);
-  snprintf(url, sizeof url, "%s?code=1&code=2", uri);
-  get(&loop, "GET", url, &b);
+  get(&f, "GET", &b, "%s?code=1&code=2", uri);
   assert_int_equal(b.status, 400);
-  assert_int_equal(g.calls, 0); /* none of these was the redirect */
+  assert_int_equal(f.g.calls, 0); /* none of these was the redirect */
 
-  snprintf(url, sizeof url,
-           "%s?code=M.a%%2Bb%%2F%%3D&state=x+y&session_state=&"
-           "error_description=AADSTS65001%%3A%%20consent",
-           uri);
-  get(&loop, "GET", url, &b);
+  get(&f, "GET", &b,
+      "%s?code=M.a%%2Bb%%2F%%3D&state=x+y&session_state=&"
+      "error_description=AADSTS65001%%3A%%20consent",
+      uri);
   assert_int_equal(b.status, 200);
   assert_non_null(strstr(b.body, "You can close this window."));
   assert_non_null(strstr(b.body, "Connected &lt;ok&gt;")); /* escaped */
-  assert_int_equal(g.calls, 1);
-  assert_int_equal(g.status, 0);
+  assert_int_equal(f.g.calls, 1);
+  assert_int_equal(f.g.status, 0);
   json_object *v;
-  assert_true(json_object_object_get_ex(g.query, "code", &v));
+  assert_true(json_object_object_get_ex(f.g.query, "code", &v));
   assert_string_equal(json_object_get_string(v), "M.a+b/=");
-  assert_true(json_object_object_get_ex(g.query, "state", &v));
+  assert_true(json_object_object_get_ex(f.g.query, "state", &v));
   assert_string_equal(json_object_get_string(v), "x y");
-  assert_true(json_object_object_get_ex(g.query, "session_state", &v));
+  assert_true(json_object_object_get_ex(f.g.query, "session_state", &v));
   assert_string_equal(json_object_get_string(v), "");
-  assert_true(json_object_object_get_ex(g.query, "error_description", &v));
+  assert_true(json_object_object_get_ex(f.g.query, "error_description", &v));
   assert_string_equal(json_object_get_string(v), "AADSTS65001: consent");
-  json_object_put(g.query);
+  json_object_put(f.g.query);
 
   /* After the redirect the listener stops accepting. */
-  uv_run(&loop, UV_RUN_NOWAIT);
+  uv_run(&f.loop, UV_RUN_NOWAIT);
   int rc;
-  close(dial(r, &rc));
+  close(dial(f.r, &rc));
   assert_int_not_equal(rc, 0);
-  close_and_drain(&loop, r);
-  assert_int_equal(g.calls, 1);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  lfx_close(&f);
+  assert_int_equal(f.g.calls, 1);
 }
 
 /* GET target over a raw socket; asserts the ignored-request page: 400, in
@@ -179,18 +204,13 @@ static void expect_ignored(uv_loop_t *loop, wfc__redirect *r,
  * ends it. */
 static void only_the_expected_state_ends_it(void **state) {
   (void)state;
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  got g = {.respond = 1};
-  wfc__redirect *r;
-  assert_int_equal(
-      wfc__redirect_start(&loop, "/callback", 10000, on_redirect, &g, &r), 0);
-  g.r = r;
+  lfx f;
+  lfx_start(&f, 10000, 1);
   /* Before wfc__redirect_expect nothing can be the answer. */
-  expect_ignored(&loop, r, "/callback?code=zq1&state=zq1", "zq1");
-  assert_int_equal(wfc__redirect_expect(r, ""), WFC_EINVAL);
-  assert_int_equal(wfc__redirect_expect(r, NULL), WFC_EINVAL);
-  assert_int_equal(wfc__redirect_expect(r, "St-4Kq9"), 0);
+  expect_ignored(&f.loop, f.r, "/callback?code=zq1&state=zq1", "zq1");
+  assert_int_equal(wfc__redirect_expect(f.r, ""), WFC_EINVAL);
+  assert_int_equal(wfc__redirect_expect(f.r, NULL), WFC_EINVAL);
+  assert_int_equal(wfc__redirect_expect(f.r, "St-4Kq9"), 0);
   static const char *const bad[] = {
       "/callback",
       "/callback?",
@@ -206,33 +226,30 @@ static void only_the_expected_state_ends_it(void **state) {
   size_t n = sizeof bad / sizeof bad[0];
   for (size_t i = 0; i < n; i++) {
     const char *secret = strstr(bad[i], "zq1") ? "zq1" : "St-4Kq";
-    expect_ignored(&loop, r, bad[i], secret);
-    assert_int_equal(g.calls, 0);
+    expect_ignored(&f.loop, f.r, bad[i], secret);
+    assert_int_equal(f.g.calls, 0);
   }
-  assert_int_equal(wfc__redirect_ignored(r), n + 1);
+  assert_int_equal(wfc__redirect_ignored(f.r), n + 1);
   /* A repeated state is a malformed query (400), not a match. */
   char buf[1024];
   const char *twice =
       "GET /callback?state=St-4Kq9&state=St-4Kq9 HTTP/1.1\r\n\r\n";
-  exchange(&loop, r, twice, strlen(twice), buf, sizeof buf, 1000);
+  exchange(&f.loop, f.r, twice, strlen(twice), buf, sizeof buf, 1000);
   assert_true(strncmp(buf, "HTTP/1.1 400", 12) == 0);
-  assert_int_equal(g.calls, 0);
+  assert_int_equal(f.g.calls, 0);
 
   /* The right state ends it, with an error as well as with a code. */
   browser b;
-  char url[512];
-  snprintf(url, sizeof url, "%s?error=access_denied&state=St-4Kq9",
-           wfc__redirect_uri(r));
-  get(&loop, "GET", url, &b);
+  get(&f, "GET", &b, "%s?error=access_denied&state=St-4Kq9",
+      wfc__redirect_uri(f.r));
   assert_int_equal(b.status, 200);
-  assert_int_equal(g.calls, 1);
-  assert_int_equal(g.status, 0);
+  assert_int_equal(f.g.calls, 1);
+  assert_int_equal(f.g.status, 0);
   json_object *v;
-  assert_true(json_object_object_get_ex(g.query, "error", &v));
+  assert_true(json_object_object_get_ex(f.g.query, "error", &v));
   assert_string_equal(json_object_get_string(v), "access_denied");
-  json_object_put(g.query);
-  close_and_drain(&loop, r);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  json_object_put(f.g.query);
+  lfx_close(&f);
 }
 
 /* More idle connections than client slots (some silent, some trickling a
@@ -241,43 +258,31 @@ static void only_the_expected_state_ends_it(void **state) {
  * listener keeps waiting. */
 static void idle_slow_and_huge_clients_do_not_lock_out(void **state) {
   (void)state;
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  got g = {.respond = 1};
-  wfc__redirect *r;
-  assert_int_equal(
-      wfc__redirect_start(&loop, "/callback", 20000, on_redirect, &g, &r), 0);
-  g.r = r;
-  assert_int_equal(wfc__redirect_expect(r, "s-9"), 0);
+  lfx f;
+  lfx_start(&f, 20000, 1);
+  assert_int_equal(wfc__redirect_expect(f.r, "s-9"), 0);
   enum { IDLE = 40 };
   int fds[IDLE];
   for (int i = 0; i < IDLE; i++) {
     int rc;
-    fds[i] = dial(r, &rc);
+    fds[i] = dial(f.r, &rc);
     assert_int_equal(rc, 0);
     if (i % 2)
       assert_int_equal(write(fds[i], "GET /ca", 7), 7); /* slow: a start */
     for (int k = 0; k < 5; k++)
-      uv_run(&loop, UV_RUN_NOWAIT);
+      uv_run(&f.loop, UV_RUN_NOWAIT);
   }
-  char big[10000], buf[1024];
-  memset(big, 'a', sizeof big);
-  memcpy(big, "GET /callback?x=", 16);
-  exchange(&loop, r, big, sizeof big, buf, sizeof buf, 1000);
-  assert_true(strncmp(buf, "HTTP/1.1 431", 12) == 0);
+  expect_too_large(&f);
   for (int i = 1; i < IDLE; i += 2) /* the slow ones go on */
     (void)!write(fds[i], "l", 1);
   browser b;
-  char url[512];
-  snprintf(url, sizeof url, "%s?code=c-1&state=s-9", wfc__redirect_uri(r));
-  get(&loop, "GET", url, &b);
+  get(&f, "GET", &b, "%s?code=c-1&state=s-9", wfc__redirect_uri(f.r));
   assert_int_equal(b.status, 200);
-  assert_int_equal(g.calls, 1);
-  json_object_put(g.query);
+  assert_int_equal(f.g.calls, 1);
+  json_object_put(f.g.query);
   for (int i = 0; i < IDLE; i++)
     close(fds[i]);
-  close_and_drain(&loop, r);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  lfx_close(&f);
 }
 
 /* The authorization URL's state, as the listener learns it. */
@@ -313,77 +318,60 @@ static void url_param(void **state) {
 
 static void raw_garbage_is_400(void **state) {
   (void)state;
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  got g = {0};
-  wfc__redirect *r;
-  assert_int_equal(
-      wfc__redirect_start(&loop, "/callback", 10000, on_redirect, &g, &r), 0);
+  lfx f;
+  lfx_start(&f, 10000, 0);
   const char *reqs[] = {"NONSENSE\r\n\r\n", "GET /callback\r\n\r\n",
                         "GET /callback HTTP/2.0x\r\n\r\n"};
   for (int i = 0; i < 3; i++) {
     char buf[1024];
-    exchange(&loop, r, reqs[i], strlen(reqs[i]), buf, sizeof buf, 1000);
+    exchange(&f.loop, f.r, reqs[i], strlen(reqs[i]), buf, sizeof buf, 1000);
     assert_true(strncmp(buf, "HTTP/1.1 400", 12) == 0);
   }
   /* An oversized request is refused too. */
-  char big[10000];
-  memset(big, 'a', sizeof big);
-  memcpy(big, "GET /callback?x=", 16);
-  char buf[1024];
-  exchange(&loop, r, big, sizeof big, buf, sizeof buf, 1000);
-  assert_true(strncmp(buf, "HTTP/1.1 431", 12) == 0);
-  assert_int_equal(g.calls, 0);
-  close_and_drain(&loop, r);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  expect_too_large(&f);
+  assert_int_equal(f.g.calls, 0);
+  lfx_close(&f);
 }
 
 static void times_out(void **state) {
   (void)state;
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  got g = {0};
-  wfc__redirect *r;
-  assert_int_equal(
-      wfc__redirect_start(&loop, "/callback", 100, on_redirect, &g, &r), 0);
+  lfx f;
+  lfx_start(&f, 100, 0);
   uint64_t t0 = uv_hrtime();
-  while (g.calls == 0 && uv_hrtime() - t0 < 5000000000ull)
-    uv_run(&loop, UV_RUN_ONCE);
-  assert_int_equal(g.calls, 1);
-  assert_int_equal(g.status, WFC_ETIMEDOUT);
-  assert_null(g.query);
-  close_and_drain(&loop, r);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  while (f.g.calls == 0 && uv_hrtime() - t0 < 5000000000ull)
+    uv_run(&f.loop, UV_RUN_ONCE);
+  assert_int_equal(f.g.calls, 1);
+  assert_int_equal(f.g.status, WFC_ETIMEDOUT);
+  assert_null(f.g.query);
+  lfx_close(&f);
 }
 
 static void close_answers_waiting_browser(void **state) {
   (void)state;
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  got g = {0}; /* no respond from the callback */
-  wfc__redirect *r;
-  assert_int_equal(
-      wfc__redirect_start(&loop, "/callback", 10000, on_redirect, &g, &r), 0);
+  lfx f;
+  lfx_start(&f, 10000, 0); /* no respond from the callback */
   browser b;
   memset(&b, 0, sizeof b);
   char url[256];
-  assert_int_equal(wfc__redirect_expect(r, "s-1"), 0);
-  snprintf(url, sizeof url, "%s?code=1&state=s-1", wfc__redirect_uri(r));
+  assert_int_equal(wfc__redirect_expect(f.r, "s-1"), 0);
+  snprintf(url, sizeof url, "%s?code=1&state=s-1", wfc__redirect_uri(f.r));
   browser_start(&b, url);
-  while (g.calls == 0)
-    uv_run(&loop, UV_RUN_ONCE);
-  json_object_put(g.query);
-  wfc__redirect_close(r);
-  run_until_browser(&loop, &b);
-  uv_run(&loop, UV_RUN_DEFAULT);
+  while (f.g.calls == 0)
+    uv_run(&f.loop, UV_RUN_ONCE);
+  json_object_put(f.g.query);
+  wfc__redirect_close(f.r);
+  run_until_browser(&f.loop, &b);
+  uv_run(&f.loop, UV_RUN_DEFAULT);
   assert_int_equal(b.status, 200);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_int_equal(uv_loop_close(&f.loop), 0);
   /* Bad arguments. */
+  wfc__redirect *r;
   assert_int_equal(
-      wfc__redirect_start(&loop, "callback", 0, on_redirect, &g, &r),
+      wfc__redirect_start(&f.loop, "callback", 0, on_redirect, &f.g, &r),
       WFC_EINVAL);
-  assert_int_equal(wfc__redirect_start(&loop, "/a?b", 0, on_redirect, &g, &r),
-                   WFC_EINVAL);
+  assert_int_equal(
+      wfc__redirect_start(&f.loop, "/a?b", 0, on_redirect, &f.g, &r),
+      WFC_EINVAL);
 }
 
 static void query_decoder(void **state) {
@@ -485,12 +473,8 @@ static void query_decoder_random(void **state) {
  * callback (none of them is a valid GET of the redirect path). */
 static void random_requests(void **state) {
   (void)state;
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  got g = {0};
-  wfc__redirect *r;
-  assert_int_equal(
-      wfc__redirect_start(&loop, "/callback", 60000, on_redirect, &g, &r), 0);
+  lfx f;
+  lfx_start(&f, 60000, 0);
   static const char *const pieces[] = {"GET", " ",      "/callback", "POST",
                                        "?",   "a=%",    "HTTP/1.1",  "\r\n",
                                        "x",   "/other", "\r\n\r\n",  "%00"};
@@ -501,15 +485,14 @@ static void random_requests(void **state) {
       strncat(req, pieces[next_rand() % 12], sizeof req - strlen(req) - 1);
     strncat(req, "\r\n\r\n", sizeof req - strlen(req) - 1);
     char buf[256];
-    exchange(&loop, r, req, strlen(req), buf, sizeof buf, 200);
-    if (g.calls > 0) { /* a valid redirect by chance: answered, stop here */
-      json_object_put(g.query);
+    exchange(&f.loop, f.r, req, strlen(req), buf, sizeof buf, 200);
+    if (f.g.calls > 0) { /* a valid redirect by chance: answered, stop here */
+      json_object_put(f.g.query);
       break;
     }
     assert_true(strncmp(buf, "HTTP/1.1 4", 10) == 0);
   }
-  close_and_drain(&loop, r);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  lfx_close(&f);
 }
 
 int main(void) {

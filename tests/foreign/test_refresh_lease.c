@@ -61,13 +61,13 @@
 
 #include <cmocka.h>
 #include <json-c/json.h>
-#include <sqlite3.h>
 
 #include "clock.h"
 #include "connmgr.h"
 #include "crypto.h"
 #include "foreign_idp.h"
 #include "json.h"
+#include "reliability.h"
 #include "store.h"
 #include "tclient.h"
 #include "wfc_user.h"
@@ -82,76 +82,19 @@ static char conn_id[WFC__CONN_ID_SIZE];
 /* ---- modes and figures ---------------------------------------------------
  */
 
-/* The suite's convention (docs/reliability.md): short by default, long
- * with WFC_RELIABILITY=long, WFC_RELIABILITY_TRIALS=N to override a
- * count, WFC_RELIABILITY_SEED=S for the random choices; one
- * `reliability:` line per test with the five counters, which fail it. */
-static int long_mode(void) {
-  const char *m = getenv("WFC_RELIABILITY");
-  return m != NULL && strcmp(m, "long") == 0;
-}
-
-static int trials(int short_n, int long_n) {
-  const char *t = getenv("WFC_RELIABILITY_TRIALS");
-  if (t != NULL && atoi(t) > 0)
-    return atoi(t);
-  return long_mode() ? long_n : short_n;
-}
-
-static unsigned seed(void) {
-  const char *v = getenv("WFC_RELIABILITY_SEED");
-  return v != NULL && *v ? (unsigned)strtoul(v, NULL, 10)
-                         : (unsigned)time(NULL) ^ (unsigned)getpid();
-}
-
-typedef struct counts {
-  const char *test;
-  long trials;
-  long lost;       /* a round's work not done: a command failed, or the
-                      connection is not connected after it */
-  long duplicates; /* refreshes beyond the one a round promises */
-  long corrupt;    /* the store fails PRAGMA integrity_check */
-  long unclear;    /* a lost connection that does not say so clearly */
-  long untruthful; /* a command reporting success with the connection lost */
-  char extra[512];
-} counts;
-
-static void figure(counts *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void figure(counts *c, const char *fmt, ...) {
-  size_t n = strlen(c->extra);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(c->extra + n, sizeof c->extra - n, fmt, ap);
-  va_end(ap);
-}
-
-/* The store passes SQLite's integrity check (read-only). */
-static int store_sound(const char *path) {
-  sqlite3 *h = NULL;
-  sqlite3_stmt *st = NULL;
-  int ok = sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-           sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &st, NULL) ==
-               SQLITE_OK &&
-           sqlite3_step(st) == SQLITE_ROW &&
-           strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return ok;
-}
+/* The suite's convention (docs/reliability.md, tests/support/reliability.h):
+ * one `reliability:` line per test with the five counters, which fail it;
+ * here lost is a round's work not done (a command failed, or the
+ * connection is not connected after it), duplicates the refreshes beyond
+ * the one a round promises, unclear a lost connection that does not say
+ * so clearly, untruthful a command reporting success with the connection
+ * lost. */
 
 /* Checks the store, prints the line, fails on any of the five. */
-static void report(counts *c) {
-  if (!store_sound(cli.store))
-    c->corrupt++;
-  printf("reliability: %s mode=%s trials=%ld lost=%ld duplicates=%ld "
-         "corrupt=%ld unclear=%ld untruthful=%ld provider=%s%s\n",
-         c->test, long_mode() ? "long" : "short", c->trials, c->lost,
-         c->duplicates, c->corrupt, c->unclear, c->untruthful, idp.name,
-         c->extra);
-  fflush(stdout);
-  assert_int_equal(
-      c->lost + c->duplicates + c->corrupt + c->unclear + c->untruthful, 0);
+static void report(rel_counts *c) {
+  rel_check_store(c, cli.store);
+  rel_figure(c, "provider=%s", idp.name);
+  assert_int_equal(rel_report(c), 0);
 }
 
 static long now_ms(void) {
@@ -303,7 +246,8 @@ static int connected(void) {
 /* A round's end: every command succeeded, the connection is connected,
  * and the provider decided `refreshes` refreshes where `promised` were
  * promised (-1: any number from 1 to the processes). */
-static void round_end(counts *c, int failed, long refreshes, long promised) {
+static void round_end(rel_counts *c, int failed, long refreshes,
+                      long promised) {
   c->trials++;
   int ok = connected();
   if (failed > 0 || !ok)
@@ -409,7 +353,7 @@ static int connect_fresh(void **state) {
  * at the provider (idp.mjs) or delayed (the emulator) until every other
  * process says it waits for the lease; then exactly one refresh was made
  * in the round. */
-static void round_together(counts *c, int n) {
+static void round_together(rel_counts *c, int n) {
   long before = fidp_refreshes(&idp);
   if (oidc())
     hold(1);
@@ -447,12 +391,12 @@ static void round_together(counts *c, int n) {
 
 static void test_refresh_together(void **state) {
   (void)state;
-  counts c = {.test = "refresh_together"};
+  rel_counts c = {.test = "refresh_together"};
   /* The emulator's rounds last the fault's delay: fewer of them. */
-  int rounds = oidc() ? trials(10, 100) : trials(5, 40);
+  int rounds = oidc() ? rel_trials(10, 100) : rel_trials(5, 40);
   for (int r = 0; r < rounds; r++)
     round_together(&c, r % 2 == 0 ? 2 : 4);
-  figure(&c, " processes=2,4 refreshes_promised_per_round=1");
+  rel_figure(&c, "processes=2,4 refreshes_promised_per_round=1");
   report(&c);
 }
 
@@ -470,8 +414,8 @@ static const char *const test_args[] = {"connection", "test", NICK, NULL};
 
 static void test_refresh_race(void **state) {
   (void)state;
-  counts c = {.test = "refresh_race"};
-  int rounds = trials(20, 200);
+  rel_counts c = {.test = "refresh_race"};
+  int rounds = rel_trials(20, 200);
   long forced = 0;
   for (int r = 0; r < rounds; r++) {
     int n = r % 4 < 2 ? 2 : 4;
@@ -500,10 +444,10 @@ static void test_refresh_race(void **state) {
   long max = oidc() ? stat_of("token_max_in_flight") : -1;
   if (max > 1)
     c.duplicates += max - 1; /* two token requests at once */
-  figure(&c,
-         " processes=2,4 refreshes_in_forced_rounds=%ld "
-         "refreshes_promised_per_use_round=1 max_in_flight=%ld",
-         forced, max);
+  rel_figure(&c,
+             "processes=2,4 refreshes_in_forced_rounds=%ld "
+             "refreshes_promised_per_use_round=1 max_in_flight=%ld",
+             forced, max);
   report(&c);
 }
 
@@ -511,8 +455,8 @@ static void test_watch_and_card(void **state) {
   (void)state;
   static const char *const watch[] = {
       "event", "watch", "new_email", "--connection", NICK, "--once", NULL};
-  counts c = {.test = "watch_and_card"};
-  int rounds = trials(10, 100);
+  rel_counts c = {.test = "watch_and_card"};
+  int rounds = rel_trials(10, 100);
   for (int r = 0; r < rounds; r++) {
     expire_access_token();
     token_delay(300, 2);
@@ -523,14 +467,14 @@ static void test_watch_and_card(void **state) {
     round_end(&c, failed, fidp_refreshes(&idp) - before, 1);
   }
   token_delay(0, 0);
-  figure(&c, " refreshes_promised_per_round=1");
+  rel_figure(&c, "refreshes_promised_per_round=1");
   report(&c);
 }
 
 static void test_killed_holder(void **state) {
   (void)state;
-  counts c = {.test = "killed_holder"};
-  int rounds = trials(3, 20);
+  rel_counts c = {.test = "killed_holder"};
+  int rounds = rel_trials(3, 20);
   long worst = 0;
   for (int r = 0; r < rounds; r++) {
     long before = fidp_refreshes(&idp);
@@ -573,13 +517,14 @@ static void test_killed_holder(void **state) {
     c.duplicates += sent;
     round_end(&c, failed, refreshes, 1);
   }
-  figure(&c, " takeover_ms_max=%ld lease_ms=%d", worst, WFC__REFRESH_LEASE_MS);
+  rel_figure(&c, "takeover_ms_max=%ld lease_ms=%d", worst,
+             WFC__REFRESH_LEASE_MS);
   report(&c);
 }
 
 static void test_foreign_host_lease(void **state) {
   (void)state;
-  counts c = {.test = "foreign_host_lease"};
+  rel_counts c = {.test = "foreign_host_lease"};
   /* A holder on another host: its pid says nothing here, only the
    * expiry frees the lease. */
   const long ttl = 3000;
@@ -605,7 +550,7 @@ static void test_foreign_host_lease(void **state) {
   wfc__lease l;
   assert_int_equal(wfc__store_lease_get(st, conn_id, &l), WFC_ENOTFOUND);
   wfc__store_close(st);
-  figure(&c, " lease_ms=%ld refreshed_after_ms=%ld", ttl, took);
+  rel_figure(&c, "lease_ms=%ld refreshed_after_ms=%ld", ttl, took);
   report(&c);
 }
 
@@ -654,18 +599,17 @@ static long refresh_span(void) {
 
 static void test_sigkill_during_refresh(void **state) {
   (void)state;
-  counts c = {.test = "refresh_sigkill"};
-  int n = trials(20, 200);
+  rel_counts c = {.test = "refresh_sigkill"};
+  int n = rel_trials(20, 200);
   long span = refresh_span();
-  unsigned sd = seed();
+  rel_rng rng = {rel_seed()};
   int before_request = 0, in_window = 0, after_commit = 0;
   int lost_connections = 0, window_losses = 0;
-  srand(sd);
   for (int t = 0; t < n; t++) {
     char *access0 = stored_access();
     long req0 = fidp_refreshes(&idp);
     wproc *p = spawn_refreshing();
-    long us = rand() % (span * 1000 + 1);
+    long us = (long)rel_rng_below(&rng, (uint32_t)(span * 1000 + 1));
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
     nanosleep(&ts, NULL);
     sigkill(p);
@@ -715,11 +659,11 @@ static void test_sigkill_during_refresh(void **state) {
     }
     fidp_wfc_connect(&idp, &cli, NICK, NICK);
   }
-  figure(&c,
-         " seed=%u span_ms=%ld killed_before_request=%d killed_in_window=%d "
-         "killed_after_commit=%d connections_lost=%d window_losses=%d",
-         sd, span, before_request, in_window, after_commit, lost_connections,
-         window_losses);
+  rel_figure(&c,
+             "span_ms=%ld killed_before_request=%d killed_in_window=%d "
+             "killed_after_commit=%d connections_lost=%d window_losses=%d",
+             span, before_request, in_window, after_commit, lost_connections,
+             window_losses);
   report(&c);
 }
 

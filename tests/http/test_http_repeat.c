@@ -24,6 +24,7 @@ typedef struct repeat_case {
   const char *method;
   const char *body; /* in-memory body, or NULL */
   int stream;       /* body streamed through io->read (BODY_BYTES) */
+  int repeatable;   /* libcurl may send it again on a fresh connection */
 } repeat_case;
 
 /* GET /warm on f's server, which must answer 200 on the engine's kept-alive
@@ -57,31 +58,42 @@ static void send_case(fixture *f, const repeat_case *c, const char *path,
   run_until(f, &r->calls, 1);
 }
 
-static const repeat_case not_repeatable[] = {
-    {"POST", "{\"message\":{\"subject\":\"once\"}}", 0},
-    {"POST", NULL, 0}, /* a zero-length POST (.../send) is resent too */
-    {"POST", NULL, 1}, /* streamed: libcurl would rewind and resend */
-    {"PATCH", "{\"isRead\":true}", 0},
-    {"LOCK", NULL, 0}, /* any method RFC 9110 does not call idempotent */
+static const repeat_case cases[] = {
+    {"POST", "{\"message\":{\"subject\":\"once\"}}", 0, 0},
+    {"POST", NULL, 0, 0}, /* a zero-length POST (.../send) is resent too */
+    {"POST", NULL, 1, 0}, /* streamed: libcurl would rewind and resend */
+    {"PATCH", "{\"isRead\":true}", 0, 0},
+    {"LOCK", NULL, 0, 0}, /* any method RFC 9110 does not call idempotent */
+    {"GET", NULL, 0, 1},
+    {"PUT", "{\"v\":1}", 0, 1},
+    {"PUT", NULL, 1, 1},
+    {"DELETE", NULL, 0, 1},
 };
 
-/* Read, then the connection closed without an answer: one arrival, a
- * network error naming the request and why it was not sent again. */
-static void not_repeatable_sent_once(void **state) {
-  (void)state;
+/* Each case of cases[] whose repeatable is the one given: the server reads
+ * the request on a warm connection and closes it without an answer, the
+ * first time (a repeatable request then gets its answer on a fresh
+ * connection) or every time (one that is not repeatable never would). */
+static void dropped_once(int repeatable) {
   fixture f;
   ts_route ok = {.method = "GET", .path = "/warm", .body = "warm"};
   fx_open(&f, NULL);
   fx_server(&f, NULL);
   ts_server_route(f.srv, &ok);
-  for (size_t i = 0; i < sizeof not_repeatable / sizeof *not_repeatable; i++) {
-    const repeat_case *c = &not_repeatable[i];
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const repeat_case *c = &cases[i];
+    if (c->repeatable != repeatable)
+      continue;
     char path[32];
     result r = {0};
     ts_stats st;
-    snprintf(path, sizeof path, "/lost%zu", i);
-    ts_route lost = {.method = c->method, .path = path, .drop = 1};
-    ts_server_route(f.srv, &lost);
+    snprintf(path, sizeof path, "/dropped%zu", i);
+    ts_route dropped = {.method = c->method,
+                        .path = path,
+                        .drop = 1,
+                        .drop_times = repeatable ? 1 : 0,
+                        .body = repeatable ? "second time" : NULL};
+    ts_server_route(f.srv, &dropped);
     uint64_t conns = warm(&f);
     send_case(&f, c, path, &r);
     ts_server_stats(f.srv, &st);
@@ -91,59 +103,38 @@ static void not_repeatable_sent_once(void **state) {
                       : "empty",
             r.error, r.msg,
             (unsigned long long)ts_server_route_hits(f.srv, c->method, path));
-    assert_int_equal(ts_server_route_hits(f.srv, c->method, path), 1);
-    /* It went over the warm connection, and nothing opened another. */
-    assert_int_equal(st.connections, conns);
-    assert_int_equal(r.error, WFC_ENET);
-    assert_int_equal(r.status, 0);
-    assert_non_null(strstr(r.msg, c->method));
-    assert_non_null(strstr(r.msg, "not repeatable"));
+    if (repeatable) {
+      assert_int_equal(r.error, 0);
+      assert_int_equal(r.status, 200);
+      assert_string_equal(r.body, "second time");
+      assert_int_equal(ts_server_route_hits(f.srv, c->method, path), 2);
+      assert_int_equal(st.connections, conns + 1);
+    } else {
+      assert_int_equal(ts_server_route_hits(f.srv, c->method, path), 1);
+      /* It went over the warm connection, and nothing opened another. */
+      assert_int_equal(st.connections, conns);
+      assert_int_equal(r.error, WFC_ENET);
+      assert_int_equal(r.status, 0);
+      assert_non_null(strstr(r.msg, c->method));
+      assert_non_null(strstr(r.msg, "not repeatable"));
+    }
     result_free(&r);
   }
   fx_close(&f);
 }
 
-static const repeat_case repeatable[] = {
-    {"GET", NULL, 0},
-    {"PUT", "{\"v\":1}", 0},
-    {"PUT", NULL, 1},
-    {"DELETE", NULL, 0},
-};
+/* Read, then the connection closed without an answer: one arrival, a
+ * network error naming the request and why it was not sent again. */
+static void not_repeatable_sent_once(void **state) {
+  (void)state;
+  dropped_once(0);
+}
 
 /* The same fault once on a repeatable request: libcurl's silent retry on
  * a fresh connection is kept, so the caller gets the answer. */
 static void repeatable_retried_on_fresh_connection(void **state) {
   (void)state;
-  fixture f;
-  ts_route ok = {.method = "GET", .path = "/warm", .body = "warm"};
-  fx_open(&f, NULL);
-  fx_server(&f, NULL);
-  ts_server_route(f.srv, &ok);
-  for (size_t i = 0; i < sizeof repeatable / sizeof *repeatable; i++) {
-    const repeat_case *c = &repeatable[i];
-    char path[32];
-    result r = {0};
-    ts_stats st;
-    snprintf(path, sizeof path, "/flaky%zu", i);
-    ts_route flaky = {.method = c->method,
-                      .path = path,
-                      .drop = 1,
-                      .drop_times = 1,
-                      .body = "second time"};
-    ts_server_route(f.srv, &flaky);
-    uint64_t conns = warm(&f);
-    send_case(&f, c, path, &r);
-    ts_server_stats(f.srv, &st);
-    if (r.error)
-      fprintf(stderr, "%s: %s\n", c->method, r.msg);
-    assert_int_equal(r.error, 0);
-    assert_int_equal(r.status, 200);
-    assert_string_equal(r.body, "second time");
-    assert_int_equal(ts_server_route_hits(f.srv, c->method, path), 2);
-    assert_int_equal(st.connections, conns + 1);
-    result_free(&r);
-  }
-  fx_close(&f);
+  dropped_once(1);
 }
 
 /* Not repeatable does not mean a new connection each time: GETs and POSTs
@@ -158,7 +149,7 @@ static void post_keeps_connection_reuse(void **state) {
   ts_server_route(f.srv, &echo);
   for (int i = 0; i < 10; i++) {
     result r = {0};
-    const repeat_case c = {i % 2 ? "POST" : "GET", i % 2 ? "x" : NULL, 0};
+    const repeat_case c = {i % 2 ? "POST" : "GET", i % 2 ? "x" : NULL, 0, 0};
     send_case(&f, &c, "/echo", &r);
     assert_int_equal(r.error, 0);
     assert_int_equal(r.status, 200);

@@ -47,18 +47,12 @@ static const char *base(void) {
 
 static int setup(void **state) {
   (void)state;
-  emu = emu_proc_start(NULL, NULL);
-  if (emu == NULL || wuser_init(&u, "rel-events") != 0)
-    return -1;
-  return 0;
+  return rel_up(&emu, &u, "rel-events");
 }
 
 static int teardown(void **state) {
   (void)state;
-  int rc = emu_proc_stop(emu) == 0 ? 0 : -1;
-  if (wuser_cleanup(&u) != 0)
-    rc = -1;
-  return rc;
+  return rel_down(emu, &u);
 }
 
 /* ---- The sender ---------------------------------------------------------- */
@@ -96,7 +90,7 @@ static void *send_all(void *arg) {
 /* ---- What the watchers handed over -------------------------------------- */
 
 typedef struct tally {
-  const char *prefix;
+  char prefix[64]; /* "<what> <seed> #": subjects are "<prefix><i>" */
   int n;
   int *seen;   /* deliveries per message */
   int *window; /* of them, last lines of a killed process */
@@ -203,14 +197,18 @@ static void run_once(const char *const *args, int64_t kill_us, line_subject s,
   take_output(&p, killed, s, c, t);
 }
 
-/* The whole trial: the first run records the start, the sender starts,
- * the watcher is killed and restarted until the sender is done, then the
- * --once runs take the rest (until one hands nothing over). */
-static void trial(const char *name, const char *prefix, int n,
+/* The whole trial of n messages, their subjects starting with what: the
+ * first run records the start, the sender starts, the watcher is killed
+ * and restarted until the sender is done, then the --once runs take the
+ * rest (until one hands nothing over). t and c start zeroed; tally_free
+ * frees t. */
+static void trial(const char *name, const char *what, int n,
                   const char *const *loop_args, const char *const *once_args,
                   line_subject subj, tally *t, rel_counts *c) {
   rel_rng rng = {rel_seed() ^ 0x5eed};
-  t->prefix = prefix;
+  const char *prefix = t->prefix;
+  snprintf(t->prefix, sizeof t->prefix, "%s %llu #", what,
+           (unsigned long long)rel_seed());
   t->n = n;
   t->seen = calloc((size_t)n, sizeof *t->seen);
   t->window = calloc((size_t)n, sizeof *t->window);
@@ -251,13 +249,14 @@ static void trial(const char *name, const char *prefix, int n,
                prefix, i, t->seen[i], t->window[i]);
     }
   }
-  char why[512];
-  if (rel_store_check(u.store, why, sizeof why) != 0) {
-    c->corrupt++;
-    rel_note(c, "%s", why);
-  }
+  rel_check_store(c, u.store);
   rel_figure(c, "runs=%ld kills=%ld window_repeats=%ld failed_runs=%ld",
              t->runs, t->kills, window_repeats, t->failed_runs);
+}
+
+static void tally_free(tally *t) {
+  free(t->seen);
+  free(t->window);
 }
 
 #define WATCH(...)                                                             \
@@ -269,48 +268,30 @@ static void trial(const char *name, const char *prefix, int n,
 static void watch_killed_while_mail_arrives(void **state) {
   (void)state;
   rel_connect(u.bin, u.store, u.plugins, base(), "alice", ALICE, ALICE_PW);
-  char prefix[64];
-  snprintf(prefix, sizeof prefix, "watch %llu #",
-           (unsigned long long)rel_seed());
   tally t = {0};
   rel_counts c = {0};
-  trial("event_watch_sigkill", prefix, rel_trials(60, 800),
+  trial("event_watch_sigkill", "watch", rel_trials(60, 800),
         WATCH("--interval", "0.2"), WATCH("--once"), watch_subject, &t, &c);
-  free(t.seen);
-  free(t.window);
+  tally_free(&t);
   assert_int_equal(rel_report(&c), 0);
 }
 
-/* The flow of examples/flow.json on alice: each new message is read
- * (get_message) and flagged (flag_email). */
+/* examples/flow.json (on alice): each new message is read (get_message)
+ * and flagged (flag_email). The connection is the one the watch test
+ * made (same store). */
 static void flow_killed_while_mail_arrives(void **state) {
   (void)state;
-  char path[256];
-  snprintf(path, sizeof path, "%s/triage.json", u.dir);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs("{\"name\": \"triage\", \"connection\": \"alice\",\n"
-        " \"trigger\": {\"card\": \"new_email\", \"input\": {\"folder\": "
-        "\"inbox\"}},\n"
-        " \"steps\": [\n"
-        "  {\"name\": \"get\", \"card\": \"get_message\",\n"
-        "   \"input\": {\"message_id\": \"{{trigger.id}}\", \"include_body\": "
-        "false}},\n"
-        "  {\"name\": \"flag\", \"card\": \"flag_email\",\n"
-        "   \"input\": {\"message_id\": \"{{steps.get.id}}\", \"status\": "
-        "\"flagged\"}}]}\n",
-        f);
-  fclose(f);
+  char path[512];
+  snprintf(path, sizeof path, "%s/examples/flow.json",
+           getenv("WFC_SOURCE_DIR") ? getenv("WFC_SOURCE_DIR")
+                                    : WFC_SOURCE_DIR);
   const char *const loop[] = {"flow",       "run", path, "--json",
                               "--interval", "0.2", NULL};
   const char *const once[] = {"flow", "run", path, "--json", "--once", NULL};
-  char prefix[64];
-  snprintf(prefix, sizeof prefix, "flow %llu #",
-           (unsigned long long)rel_seed());
   tally t = {0};
   rel_counts c = {0};
   int n = rel_trials(60, 800);
-  trial("flow_run_sigkill", prefix, n, loop, once, flow_subject, &t, &c);
+  trial("flow_run_sigkill", "flow", n, loop, once, flow_subject, &t, &c);
 
   /* Its steps ran: every message is flagged at the emulator. */
   json_object *msgs = rel_messages(base(), ALICE, "inbox");
@@ -332,12 +313,11 @@ static void flow_killed_while_mail_arrives(void **state) {
   for (int i = 0; i < n; i++)
     if (!flagged[i] && t.seen[i] > 0) { /* never handed over: counted */
       unflagged++;
-      rel_note(&c, "%s%d ran ok but is not flagged", prefix, i);
+      rel_note(&c, "%s%d ran ok but is not flagged", t.prefix, i);
     }
   c.lost += unflagged;
   free(flagged);
-  free(t.seen);
-  free(t.window);
+  tally_free(&t);
   assert_int_equal(rel_report(&c), 0);
 }
 

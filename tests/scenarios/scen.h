@@ -181,18 +181,35 @@ SC_FN int sc_list_folders(const char *nickname) {
   return sc_card(&p, "list_folders", nickname, "{}");
 }
 
-/* Requests the emulator answered on the token endpoint (any status). */
-SC_FN long sc_token_requests(void) {
+/* Requests the emulator answered (any status) on the routes that start
+ * with prefix, or when prefix is NULL that contain part. */
+SC_FN long sc_route_requests(const char *prefix, const char *part) {
   json_object *s = admin("GET", "/__emulator/stats", NULL, 200), *routes;
   long n = 0;
   assert_true(json_object_object_get_ex(s, "routes", &routes));
   for (size_t i = 0; i < json_object_array_length(routes); i++) {
     json_object *r = json_object_array_get_idx(routes, i);
     const char *route = jstr(r, "route");
-    if (route != NULL && strstr(route, "/oauth2/v2.0/token") != NULL)
+    if (route != NULL && (prefix ? strncmp(route, prefix, strlen(prefix)) == 0
+                                 : strstr(route, part) != NULL))
       n += (long)jint(r, "total");
   }
   json_object_put(s);
+  return n;
+}
+
+/* Requests the emulator answered on the token endpoint (any status). */
+SC_FN long sc_token_requests(void) {
+  return sc_route_requests(NULL, "/oauth2/v2.0/token");
+}
+
+/* How many messages upn has sent, by the emulator's record. */
+SC_FN long sc_sent_count(const char *upn) {
+  char path[128];
+  snprintf(path, sizeof path, "/__emulator/mail/%s/sent", upn);
+  json_object *j = admin("GET", path, NULL, 200);
+  long n = (long)jint(j, "count");
+  json_object_put(j);
   return n;
 }
 

@@ -11,29 +11,6 @@
 
 #include <stdio.h>
 
-/* Graph requests the emulator answered (every /v1.0 route, any status). */
-static long graph_requests(void) {
-  json_object *s = admin("GET", "/__emulator/stats", NULL, 200), *routes;
-  long n = 0;
-  assert_true(json_object_object_get_ex(s, "routes", &routes));
-  for (size_t i = 0; i < json_object_array_length(routes); i++) {
-    json_object *r = json_object_array_get_idx(routes, i);
-    const char *route = jstr(r, "route");
-    if (route != NULL && strncmp(route, "/v1.0/", 6) == 0)
-      n += (long)jint(r, "total");
-  }
-  json_object_put(s);
-  return n;
-}
-
-static long alice_sent(void) {
-  json_object *j =
-      admin("GET", "/__emulator/mail/" ALICE_UPN "/sent", NULL, 200);
-  long n = (long)jint(j, "count");
-  json_object_put(j);
-  return n;
-}
-
 static int setup(void **state) {
   if (sc_up(state) != 0)
     return -1;
@@ -52,13 +29,21 @@ static void write_file(const char *name, const char *bytes, size_t len,
 
 /* Runs args; it must fail, say want on stderr, and send nothing. */
 static void refused(const char *const *args, const char *want) {
-  long before = graph_requests(), sent = alice_sent();
+  long before = sc_route_requests("/v1.0/", NULL),
+       sent = sc_sent_count(ALICE_UPN);
   wproc p;
   int code = sc_wfc(&p, args);
   if (code == 0 || strstr(p.stderr_, want) == NULL)
     fail_msg("exit %d, stderr \"%s\", want \"%s\"", code, p.stderr_, want);
-  assert_int_equal(graph_requests(), before);
-  assert_int_equal(alice_sent(), sent);
+  assert_int_equal(sc_route_requests("/v1.0/", NULL), before);
+  assert_int_equal(sc_sent_count(ALICE_UPN), sent);
+}
+
+/* `wfc card run send_email --connection alice --input INPUT`: refused. */
+static void send_refused(const char *input, const char *want) {
+  const char *const args[] = {"card",  "run",     "send_email", "--connection",
+                              "alice", "--input", input,        NULL};
+  refused(args, want);
 }
 
 static void card_run_refuses_bad_text(void **state) {
@@ -66,12 +51,10 @@ static void card_run_refuses_bad_text(void **state) {
   sc_connect("alice", "preview", ALICE_UPN, ALICE_PW, 0, -1, NULL, 0);
 
   /* A raw 0xFF in --input. */
-  const char *raw = "{\"to\":[\"bob@contoso.test\"],\"subject\":\"ab\xff"
-                    "cd\",\"body\":\"x\"}";
-  const char *const a1[] = {"card",  "run",     "send_email", "--connection",
-                            "alice", "--input", raw,          NULL};
-  refused(a1, "wfc: --input: input.subject: invalid UTF-8 at byte 2 (byte 40 "
-              "of the JSON text)");
+  send_refused("{\"to\":[\"bob@contoso.test\"],\"subject\":\"ab\xff"
+               "cd\",\"body\":\"x\"}",
+               "wfc: --input: input.subject: invalid UTF-8 at byte 2 (byte 40 "
+               "of the JSON text)");
 
   /* In an @file: an overlong '/' deep in a list. */
   const char file[] =
@@ -80,13 +63,11 @@ static void card_run_refuses_bad_text(void **state) {
   char path[512], at[520], want[700];
   write_file("in.json", file, sizeof file - 1, path, sizeof path);
   snprintf(at, sizeof at, "@%s", path);
-  const char *const a2[] = {"card",  "run",     "send_email", "--connection",
-                            "alice", "--input", at,           NULL};
   snprintf(want, sizeof want,
            "wfc: %s: input.categories[1]: invalid UTF-8 at byte 1 (byte %zu "
            "of the JSON text)",
            path, (size_t)(strchr(file, '\xc0') - file));
-  refused(a2, want);
+  send_refused(at, want);
 
   /* A raw NUL byte in the file: not JSON (before, the text ended there). */
   const char nul[] = "{\"to\": [\"bob@contoso.test\"], \"subject\": \"s\","
@@ -95,33 +76,19 @@ static void card_run_refuses_bad_text(void **state) {
   snprintf(at, sizeof at, "@%s", path);
   snprintf(want, sizeof want, "wfc: %s: malformed JSON at byte %zu: NUL byte",
            path, strlen(nul));
-  refused(a2, want);
+  send_refused(at, want);
 
   /* A lone surrogate escape (json-c would write U+FFFD). */
-  const char *const a3[] = {
-      "card",
-      "run",
-      "send_email",
-      "--connection",
-      "alice",
-      "--input",
+  send_refused(
       "{\"to\":[\"bob@contoso.test\"],\"subject\":\"x\\ud83d\",\"body\":\"b\"}",
-      NULL};
-  refused(a3, "wfc: --input: input.subject: a lone surrogate escape "
-              "(\\ud800-\\udfff without its pair) at byte 1 (byte 39 of the "
-              "JSON text)");
+      "wfc: --input: input.subject: a lone surrogate escape "
+      "(\\ud800-\\udfff without its pair) at byte 1 (byte 39 of the "
+      "JSON text)");
 
   /* \u0000 in a value: JSON, but not text a card takes. */
-  const char *const a4[] = {"card",
-                            "run",
-                            "send_email",
-                            "--connection",
-                            "alice",
-                            "--input",
-                            "{\"to\":[\"bob@contoso.test\"],\"subject\":\"s\","
-                            "\"body\":\"a\\u0000b\"}",
-                            NULL};
-  refused(a4, "input.body: contains a NUL character (\\u0000) at byte 1");
+  send_refused("{\"to\":[\"bob@contoso.test\"],\"subject\":\"s\","
+               "\"body\":\"a\\u0000b\"}",
+               "input.body: contains a NUL character (\\u0000) at byte 1");
 
   /* Connection params: the same rule, named under params. */
   const char *const a5[] = {"connection",
@@ -138,20 +105,14 @@ static void card_run_refuses_bad_text(void **state) {
   refused(a5, "params.tenant: invalid UTF-8 at byte 2");
 
   /* The same text, valid, goes out. */
-  long sent = alice_sent();
+  long sent = sc_sent_count(ALICE_UPN);
   wproc p;
-  const char *const ok[] = {
-      "card",
-      "run",
-      "send_email",
-      "--connection",
-      "alice",
-      "--input",
-      "{\"to\":[\"bob@contoso.test\"],\"subject\":\"h\xc3\xa9 \\ud83d\\ude00\","
-      "\"body\":\"b\"}",
-      NULL};
-  assert_int_equal(sc_wfc(&p, ok), 0);
-  assert_int_equal(alice_sent(), sent + 1);
+  assert_int_equal(
+      sc_card(&p, "send_email", "alice",
+              "{\"to\":[\"bob@contoso.test\"],\"subject\":\"h\xc3\xa9 "
+              "\\ud83d\\ude00\",\"body\":\"b\"}"),
+      0);
+  assert_int_equal(sc_sent_count(ALICE_UPN), sent + 1);
 }
 
 static void flow_run_refuses_bad_text(void **state) {
@@ -181,14 +142,14 @@ static void flow_run_refuses_bad_text(void **state) {
       "[\"bob@contoso.test\"], \"subject\": \"s\", \"body\": "
       "\"n={{steps.l.count}}\\u0000 more\"}}]}";
   write_file("tmpl.flow.json", tmpl, sizeof tmpl - 1, path, sizeof path);
-  long sent = alice_sent();
+  long sent = sc_sent_count(ALICE_UPN);
   wproc p;
   int code = sc_wfc(&p, args);
   if (code == 0 ||
       strstr(p.stderr_, "input.body: contains a NUL character (\\u0000) at "
                         "byte 19") == NULL)
     fail_msg("exit %d, stderr \"%s\"", code, p.stderr_);
-  assert_int_equal(alice_sent(), sent);
+  assert_int_equal(sc_sent_count(ALICE_UPN), sent);
 }
 
 int main(void) {

@@ -501,42 +501,33 @@ static void gcore_holds_no_token(void **state) {
   expect_no_token(path, "gcore of wfc event watch");
 }
 
-/* Runs `wfc ARGS` in a child with RLIMIT_MEMLOCK 0 and without
- * CAP_IPC_LOCK (dropped from the bounding set: root keeps no way to lock),
- * as uid unless it is (uid_t)-1; stdout and stderr into p. Returns the exit
- * code, 128 when it did not exit. */
+/* In the child of run_limited: RLIMIT_MEMLOCK 0, no CAP_IPC_LOCK (dropped
+ * from the bounding set: root keeps no way to lock), the uid *arg unless
+ * it is (uid_t)-1, the plugins next to the binary, no WFC_SECURE_HEAP. */
+static void limit_child(void *arg) {
+  uid_t uid = *(const uid_t *)arg;
+  (void)prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0); /* EPERM unless root */
+  struct rlimit rl = {0, 0};
+  if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0)
+    _exit(126);
+  if (uid != (uid_t)-1 &&
+      (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0))
+    _exit(126);
+  unsetenv("WFC_PLUGIN_PATH");
+  unsetenv("WFC_SECURE_HEAP");
+}
+
+/* Runs `wfc ARGS` in a child limited as limit_child says, as uid unless it
+ * is (uid_t)-1; stdout and stderr into p. Returns the exit code, 128 when
+ * it did not exit. */
 static int run_limited(wproc *p, const char *const *args, uid_t uid) {
   const char *argv[16];
-  int n = 0, o[2], e[2];
+  int n = 0;
   argv[n++] = sc_u.bin;
   for (; *args != NULL && n < 15; args++)
     argv[n++] = *args;
   argv[n] = NULL;
-  assert_int_equal(pipe(o), 0);
-  assert_int_equal(pipe(e), 0);
-  memset(p, 0, sizeof *p);
-  p->pid = fork();
-  assert_true(p->pid >= 0);
-  if (p->pid == 0) {
-    dup2(o[1], 1);
-    dup2(e[1], 2);
-    close(o[0]), close(o[1]), close(e[0]), close(e[1]);
-    (void)prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0); /* EPERM unless root */
-    struct rlimit rl = {0, 0};
-    if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0)
-      _exit(126);
-    if (uid != (uid_t)-1 &&
-        (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0))
-      _exit(126);
-    unsetenv("WFC_PLUGIN_PATH"); /* plugins next to the binary */
-    unsetenv("WFC_SECURE_HEAP");
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  close(o[1]);
-  close(e[1]);
-  p->out = o[0];
-  p->err = e[0];
+  wproc_start(p, argv, limit_child, &uid);
   return wproc_wait(p);
 }
 

@@ -90,21 +90,12 @@ static long emu_total(void) {
   return n;
 }
 
-static long sent_by(const char *upn) {
-  char path[128];
-  snprintf(path, sizeof path, "/__emulator/mail/%s/sent", upn);
-  json_object *j = admin("GET", path, NULL, 200);
-  long n = (long)jint(j, "count");
-  json_object_put(j);
-  return n;
-}
-
 typedef struct seen {
   long emu, alice_sent, bob_sent;
 } seen;
 
 static seen now_seen(void) {
-  seen s = {emu_total(), sent_by(ALICE_UPN), sent_by(BOB_UPN)};
+  seen s = {emu_total(), sc_sent_count(ALICE_UPN), sc_sent_count(BOB_UPN)};
   return s;
 }
 

@@ -241,6 +241,31 @@ int rel_store_check(const char *path, char *why, size_t len) {
   return ok ? 0 : -1;
 }
 
+void rel_check_store(rel_counts *c, const char *path) {
+  char why[512];
+  if (rel_store_check(path, why, sizeof why) != 0) {
+    c->corrupt++;
+    rel_note(c, "%s", why);
+  }
+}
+
+/* ---- Set-up ---------------------------------------------------------------
+ */
+
+int rel_up(emu_proc **emu, wuser *u, const char *name) {
+  *emu = emu_proc_start(NULL, NULL);
+  if (*emu == NULL || wuser_init(u, name) != 0)
+    return -1;
+  return 0;
+}
+
+int rel_down(emu_proc *emu, wuser *u) {
+  int rc = emu_proc_stop(emu) == 0 ? 0 : -1;
+  if (wuser_cleanup(u) != 0)
+    rc = -1;
+  return rc;
+}
+
 /* ---- Children killed at a random moment -----------------------------------
  */
 

@@ -4,7 +4,8 @@
  * the rule that decides whether an error message is clear, the store
  * check, `wfc` children killed at a random moment, and a connection made
  * through the real `wfc connection new`. Used by
- * tests/reliability/.
+ * tests/reliability/, tests/cards/test_cards_lost_answer.c and
+ * tests/foreign/test_refresh_lease.c.
  *
  * The convention:
  *   - short mode by default (CI: a few seconds to about a minute per test
@@ -28,7 +29,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "emu_proc.h"
 #include "wfc_proc.h"
+#include "wfc_user.h"
 
 /* 1 when WFC_RELIABILITY=long. */
 int rel_long(void);
@@ -90,6 +93,16 @@ const char *rel_cli_error(const char *err, char *buf, size_t len);
 /* 0 when the SQLite store at path opens read-only and PRAGMA
  * integrity_check answers "ok"; else -1 with the reason in why. */
 int rel_store_check(const char *path, char *why, size_t len);
+/* rel_store_check of path: a store that fails it counts as corrupt in c,
+ * with a note saying why. */
+void rel_check_store(rel_counts *c, const char *path);
+
+/* A test's set-up against its own emulator: a fresh emulator (built-in
+ * tenant) in *emu and a fresh `wfc` user u (wuser_init with name). 0, or
+ * -1 when either failed. */
+int rel_up(emu_proc **emu, wuser *u, const char *name);
+/* Stops the emulator and removes the user's directory: 0, or -1. */
+int rel_down(emu_proc *emu, wuser *u);
 
 /* Waits for p (started with wproc_spawn) to exit, collecting its stdout
  * and stderr; when it is still running after kill_after_us microseconds

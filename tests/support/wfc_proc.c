@@ -15,6 +15,29 @@
 
 #include "wfc_proc.h"
 
+void wproc_start(wproc *p, const char *const *argv, void (*prepare)(void *),
+                 void *arg) {
+  int o[2], e[2];
+  assert_int_equal(pipe(o), 0);
+  assert_int_equal(pipe(e), 0);
+  memset(p, 0, sizeof *p);
+  p->pid = fork();
+  assert_true(p->pid >= 0);
+  if (p->pid == 0) {
+    dup2(o[1], 1);
+    dup2(e[1], 2);
+    close(o[0]), close(o[1]), close(e[0]), close(e[1]);
+    if (prepare != NULL)
+      prepare(arg);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  close(o[1]);
+  close(e[1]);
+  p->out = o[0];
+  p->err = e[0];
+}
+
 void wproc_spawn(wproc *p, const char *bin, const char *const *args,
                  const char *store, const char *plugin_dir) {
   const char *argv[64];
@@ -27,23 +50,7 @@ void wproc_spawn(wproc *p, const char *bin, const char *const *args,
   argv[n++] = "--plugin-dir";
   argv[n++] = plugin_dir;
   argv[n] = NULL;
-  int o[2], e[2];
-  assert_int_equal(pipe(o), 0);
-  assert_int_equal(pipe(e), 0);
-  memset(p, 0, sizeof *p);
-  p->pid = fork();
-  assert_true(p->pid >= 0);
-  if (p->pid == 0) {
-    dup2(o[1], 1);
-    dup2(e[1], 2);
-    close(o[0]), close(o[1]), close(e[0]), close(e[1]);
-    execv(bin, (char *const *)argv);
-    _exit(127);
-  }
-  close(o[1]);
-  close(e[1]);
-  p->out = o[0];
-  p->err = e[0];
+  wproc_start(p, argv, NULL, NULL);
 }
 
 void wproc_read_line(wproc *p, char *line, size_t len) {

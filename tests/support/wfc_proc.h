@@ -15,6 +15,13 @@ typedef struct wproc {
   int code; /* exit status; 128 when the child did not exit normally */
 } wproc;
 
+/* Starts argv[0] with argv (NULL-terminated; borrowed until the call
+ * returns), stdout and stderr on pipes. In the child, prepare(arg) runs
+ * before the exec when not NULL (to change its limits, user or
+ * environment; it may _exit to give up). */
+void wproc_start(wproc *p, const char *const *argv, void (*prepare)(void *),
+                 void *arg);
+
 /* Starts `bin ARGS --store STORE --plugin-dir PLUGIN_DIR` (args is
  * NULL-terminated; all strings borrowed until the call returns; at most 58
  * args are passed). The child inherits the environment. */

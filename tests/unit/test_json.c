@@ -17,6 +17,7 @@
 #include "json.h"
 #include "json_secret.h"
 #include "secmem.h"
+#include "unit_test.h"
 #include "wfc/error.h"
 
 static struct json_object *parse_ok(const char *text) {
@@ -550,31 +551,6 @@ static void expect_text_error(const char *root, const char *text, size_t len,
     wfc__json_stream_free(s);
   }
 }
-
-static const struct {
-  const char *bytes;
-  size_t len;
-} bad_utf8[] = {
-    {"\x80", 1},                     /* continuation byte alone */
-    {"\xbf", 1},                     /* the last one */
-    {"\xff", 1},                     /* never in UTF-8 */
-    {"\xfe", 1},                     /* never in UTF-8 */
-    {"\xc0\xaf", 2},                 /* overlong '/' */
-    {"\xc1\xbf", 2},                 /* overlong U+007F */
-    {"\xe0\x80\xaf", 3},             /* overlong '/' in 3 bytes */
-    {"\xe0\x9f\xbf", 3},             /* overlong U+07FF */
-    {"\xf0\x80\x80\xaf", 4},         /* overlong '/' in 4 bytes */
-    {"\xf0\x8f\xbf\xbf", 4},         /* overlong U+FFFF */
-    {"\xed\xa0\x80", 3},             /* U+D800 encoded (high surrogate) */
-    {"\xed\xbf\xbf", 3},             /* U+DFFF encoded (low surrogate) */
-    {"\xed\xa0\xbd\xed\xb8\x80", 6}, /* CESU-8 pair for U+1F600 */
-    {"\xf4\x90\x80\x80", 4},         /* U+110000 */
-    {"\xf5\x80\x80\x80", 4},         /* F5 lead */
-    {"\xf8\x88\x80\x80\x80", 5},     /* 5-byte form */
-    {"\xc3", 1},                     /* cut: 2-byte lead, then 'c' */
-    {"\xe2\x82", 2},                 /* cut euro sign */
-    {"\xf0\x9f\x98", 3},             /* cut emoji */
-};
 
 /* Templates: "@" is where "ab" BAD "cd" goes; path as the message gives it
  * (root "input"); K: the key's component. */

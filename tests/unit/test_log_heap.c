@@ -21,18 +21,8 @@
 
 #include "log.h"
 #include "secmem.h"
+#include "unit_test.h"
 #include "wfc/host.h"
-
-#define SKIPPED 77
-
-/* Child side: a failed check exits with its line. */
-#define CHECK(c)                                                               \
-  do {                                                                         \
-    if (!(c)) {                                                                \
-      fprintf(stderr, "line %d: check failed: %s\n", __LINE__, #c);            \
-      _exit(1);                                                                \
-    }                                                                          \
-  } while (0)
 
 static char records[1 << 14];
 
@@ -43,27 +33,19 @@ static void capture_sink(void *arg, int level, const char *line) {
   snprintf(records + n, sizeof records - n, "%s\n", line);
 }
 
+static void (*child_case)(void);
+
+/* In the child: the case with the log's lines captured in records. */
+static void captured(void) {
+  wfc__log_set_sink(capture_sink, NULL);
+  child_case();
+  wfc__log_forget_all();
+}
+
 /* Runs fn in a child with WFC_SECURE_HEAP = env (NULL: unset). */
 static void in_child(const char *env, void (*fn)(void)) {
-  fflush(NULL);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    if (env != NULL)
-      setenv("WFC_SECURE_HEAP", env, 1);
-    else
-      unsetenv("WFC_SECURE_HEAP");
-    wfc__log_set_sink(capture_sink, NULL);
-    fn();
-    wfc__log_forget_all();
-    _exit(0);
-  }
-  int st = 0;
-  assert_int_equal(waitpid(pid, &st, 0), pid);
-  assert_true(WIFEXITED(st));
-  if (WEXITSTATUS(st) == SKIPPED)
-    skip();
-  assert_int_equal(WEXITSTATUS(st), 0);
+  child_case = fn;
+  unit_in_child(env, captured);
 }
 
 /* Registers secret and checks a log line redacts it. */
@@ -169,7 +151,7 @@ static void openssl_fails(void) {
   CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
   int st = wfc__secmem_init();
   if (st != WFC__SECMEM_HEAP_OFF)
-    _exit(SKIPPED); /* a tool in between ignores the limit */
+    _exit(UNIT_SKIPPED); /* a tool in between ignores the limit */
   CHECK(!CRYPTO_secure_malloc_initialized());
   CHECK(strstr(records, "WARN no secure heap for secrets (1073741824 bytes): "
                         "each secret takes pages of its own\n") != NULL);

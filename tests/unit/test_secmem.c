@@ -25,35 +25,8 @@
 
 #include "crypto.h"
 #include "secmem.h"
+#include "unit_test.h"
 #include "wfc/host.h"
-
-/* Child side: a failed check exits with its line. */
-#define CHECK(c)                                                               \
-  do {                                                                         \
-    if (!(c)) {                                                                \
-      fprintf(stderr, "line %d: check failed: %s\n", __LINE__, #c);            \
-      _exit(1);                                                                \
-    }                                                                          \
-  } while (0)
-
-/* Runs fn in a child with WFC_SECURE_HEAP = env (NULL: unset). */
-static void in_child(const char *env, void (*fn)(void)) {
-  fflush(NULL);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    if (env != NULL)
-      setenv("WFC_SECURE_HEAP", env, 1);
-    else
-      unsetenv("WFC_SECURE_HEAP");
-    fn();
-    _exit(0);
-  }
-  int st = 0;
-  assert_int_equal(waitpid(pid, &st, 0), pid);
-  assert_true(WIFEXITED(st));
-  assert_int_equal(WEXITSTATUS(st), 0);
-}
 
 /* The VmFlags of the mapping holding p, from /proc/self/smaps ("" when not
  * found). */
@@ -144,7 +117,7 @@ static void heap_and_mappings(void) {
 
 static void secure_heap(void **state) {
   (void)state;
-  in_child("65536", heap_and_mappings);
+  unit_in_child("65536", heap_and_mappings);
 }
 
 /* Without a heap, small blocks take mappings of their own: excluded from
@@ -164,7 +137,7 @@ static void mappings_only(void) {
 
 static void no_heap(void **state) {
   (void)state;
-  in_child("0", mappings_only);
+  unit_in_child("0", mappings_only);
 }
 
 /* ---- wfc_process_harden ------------------------------------------------- */
@@ -197,7 +170,7 @@ static void hardened(void) {
 
 static void harden_default(void **state) {
   (void)state;
-  in_child(NULL, hardened);
+  unit_in_child(NULL, hardened);
 }
 
 static void allowed(void) {
@@ -213,7 +186,7 @@ static void allowed(void) {
 
 static void harden_allowing_cores(void **state) {
   (void)state;
-  in_child(NULL, allowed);
+  unit_in_child(NULL, allowed);
 }
 
 /* libcurl set up first: its allocators cannot be ours any more; the core
@@ -228,7 +201,7 @@ static void curl_first(void) {
 
 static void harden_after_curl(void **state) {
   (void)state;
-  in_child(NULL, curl_first);
+  unit_in_child(NULL, curl_first);
 }
 
 int main(void) {

@@ -1,5 +1,6 @@
 /* validate: every wfc_type, flags, defaults, normalisation, error paths in
  * the documented style, and schema well-formedness checks. */
+#define _POSIX_C_SOURCE 200809L /* setenv in unit_test.h */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "json.h"
+#include "unit_test.h"
 #include "validate.h"
 #include "wfc/error.h"
 
@@ -623,29 +625,6 @@ static void expect_planted(const char *tmpl, const char *bytes, size_t len,
   assert_null(out);
   json_object_put(in);
 }
-
-static const struct {
-  const char *bytes;
-  size_t len;
-} bad_utf8[] = {
-    {"\x80", 1},                     /* continuation byte alone */
-    {"\xbf", 1},                     /* the last one */
-    {"\xff", 1},                     /* never in UTF-8 */
-    {"\xfe", 1},                     /* never in UTF-8 */
-    {"\xc0\xaf", 2},                 /* overlong '/' */
-    {"\xc1\xbf", 2},                 /* overlong U+007F */
-    {"\xe0\x80\xaf", 3},             /* overlong '/' in 3 bytes */
-    {"\xf0\x80\x80\xaf", 4},         /* overlong '/' in 4 bytes */
-    {"\xed\xa0\x80", 3},             /* U+D800 encoded (high surrogate) */
-    {"\xed\xbf\xbf", 3},             /* U+DFFF encoded (low surrogate) */
-    {"\xed\xa0\xbd\xed\xb8\x80", 6}, /* CESU-8 pair for U+1F600 */
-    {"\xf4\x90\x80\x80", 4},         /* U+110000 */
-    {"\xf5\x80\x80\x80", 4},         /* F5 lead */
-    {"\xf8\x88\x80\x80\x80", 5},     /* 5-byte form */
-    {"\xc3", 1},                     /* cut: 2-byte lead, then 'c' */
-    {"\xe2\x82", 2},                 /* cut euro sign */
-    {"\xf0\x9f\x98", 3},             /* cut emoji */
-};
 
 /* Where a string can be, with the path the message must give. %s: the
  * key's component for key templates. */
