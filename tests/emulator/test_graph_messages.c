@@ -303,10 +303,9 @@ static char *if_match(const char *etag) {
  * and the bare change key pass. */
 static void test_draft_by_marker_if_match(void **state) {
   (void)state;
-  const char *create =
-      "{\"subject\":\"marked draft\",\"internetMessageId\":"
-      "\"<wfc-ifmatch@wfc.idempotency>\",\"toRecipients\":[{"
-      "\"emailAddress\":{\"address\":\"bob@contoso.test\"}}]}";
+  const char *create = "{\"subject\":\"marked draft\",\"internetMessageId\":"
+                       "\"<wfc-ifmatch@wfc.idempotency>\",\"toRecipients\":[{"
+                       "\"emailAddress\":{\"address\":\"bob@contoso.test\"}}]}";
   json_object *d = NULL;
   /* An immutable id: it stays the message's through the send. */
   assert_int_equal(gt_call(&T, tok, "POST", "/v1.0/me/messages", create,
@@ -341,9 +340,9 @@ static void test_draft_by_marker_if_match(void **state) {
   assert_int_equal(gt_call(&T, tok, "DELETE", p, NULL, stale, &d, NULL), 412);
   gt_assert_error(d, "ErrorIrresolvableConflict");
   json_object_put(d);
-  assert_int_equal(gt_call(&T, tok, "PATCH", p, "{\"subject\":\"x\"}", stale,
-                           &d, NULL),
-                   412);
+  assert_int_equal(
+      gt_call(&T, tok, "PATCH", p, "{\"subject\":\"x\"}", stale, &d, NULL),
+      412);
   json_object_put(d);
   assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &d, NULL), 200);
   assert_string_equal(gt_str(d, "subject"), "marked draft");
@@ -353,9 +352,8 @@ static void test_draft_by_marker_if_match(void **state) {
   json_object_put(d);
   /* The current tag, bare or weak, and "*" pass. */
   char *cur = if_match(etag), *bare = if_match(ck);
-  assert_int_equal(gt_call(&T, tok, "PATCH", p, "{\"subject\":\"y\"}", bare,
-                           &d, NULL),
-                   200);
+  assert_int_equal(
+      gt_call(&T, tok, "PATCH", p, "{\"subject\":\"y\"}", bare, &d, NULL), 200);
   snprintf(etag, sizeof etag, "%s", gt_need(d, "@odata.etag"));
   json_object_put(d);
   assert_int_equal(gt_call(&T, tok, "PATCH", p, "{\"subject\":\"z\"}",
