@@ -309,7 +309,7 @@ void o365_msg_fail(wfc_call *call, const o365_graph_res *res,
              res->status == 413) {
     snprintf(why, sizeof why,
              "%s: the message is larger than the mailbox accepts", what);
-  } else if (res->error == WFC_ETHROTTLED &&
+  } else if (res->error == WFC_ETHROTTLED && !res->no_token &&
              (res->status != 0 || res->retry_after_ms >= 0)) {
     /* Graph's throttling (a 429/503, or the mailbox still blocked by
      * one); not the identity platform's, whose words the result has. */
