@@ -96,6 +96,14 @@ static int sent_with(const char *subject) {
   return n;
 }
 
+/* How many of alice's drafts have this subject (-1: no answer). */
+static int drafts_with(const char *subject) {
+  json_object *v = rel_messages(base(), ALICE, "drafts");
+  int n = v ? rel_count_eq(v, "subject", subject) : -1;
+  json_object_put(v);
+  return n;
+}
+
 /* Runs the card once; kills it after kill_us (< 0: never). Returns 1 when
  * it was killed, else 0 with *ok telling whether it reported sent. */
 static int attempt(const char *input, int64_t kill_us, int *ok, int *dedup,
@@ -171,6 +179,7 @@ static void trials(const char *name, const char *variant, const char *extra) {
    * the first half is mostly the process starting). */
   uint32_t span = (uint32_t)(whole * 13 / 10);
   long kills = 0, after_effect = 0, attempts_total = 0, dedups = 0;
+  long with_draft = 0;
   for (int k = 0; k < n; k++) {
     char subject[128], input[4096];
     snprintf(subject, sizeof subject, "keyed %s %llu %d", variant,
@@ -192,6 +201,10 @@ static void trials(const char *name, const char *variant, const char *extra) {
         kills++;
         if (sent_with(subject) > 0)
           after_effect++;
+        /* Killed between making its draft and sending it: the next run
+         * must remove the draft. */
+        if (extra[0] != '\0' && drafts_with(subject) > 0)
+          with_draft++;
       }
     }
     attempts_total += tries;
@@ -241,8 +254,10 @@ static void trials(const char *name, const char *variant, const char *extra) {
              json_object_to_json_string(conn));
   }
   json_object_put(conn);
-  rel_figure(&c, "kills=%ld killed_after_send=%ld attempts=%ld", kills,
-             after_effect, attempts_total);
+  rel_figure(&c,
+             "kills=%ld killed_after_send=%ld killed_with_draft=%ld "
+             "attempts=%ld",
+             kills, after_effect, with_draft, attempts_total);
   rel_figure(&c, "deduplicated=%ld drafts_left=%ld run_us=%lld", dedups, left,
              (long long)whole);
   assert_int_equal(rel_report(&c), 0);
