@@ -25,6 +25,28 @@
  * the copy is still absent. Without a key the outcome stays unknown, and
  * the error says to look in Sent Items (or to use a key).
  *
+ * Drafts of interrupted runs (with attachments the message goes through a
+ * draft: create, attach, /send; a run killed or failed between the
+ * creation and /send leaves the draft, marked with the key's Message-ID).
+ * A keyed run's first look lists every message with the marker, drafts
+ * included, and deletes those drafts before it sends (o365_sent_check);
+ * it then makes a fresh draft. Deleting and making again was chosen over
+ * reusing an earlier draft: reuse would have to prove the draft complete
+ * and equal to what this run would send - every attachment's bytes (names
+ * and sizes prove nothing about a cut upload session or a changed file),
+ * the recipients and body (a rerun may carry corrected input) - and would
+ * race with the run that made it; a fresh draft is right by construction,
+ * at the cost of uploading the files again. A failed keyed run says so:
+ * "the draft is kept in Drafts (draft_id ...) until a rerun with the same
+ * idempotency_key deletes it". Another process sending with the same key
+ * at that moment: each draft is deleted with If-Match (its entity tag as
+ * the look saw it), so one that changed since (being attached to, being
+ * sent) stays; the run then looks again and reports the message
+ * deduplicated when it is there, else fails (WFC_EBUSY) without sending.
+ * A draft deleted under a run between its last attachment and its /send
+ * makes that /send fail with 404: the run reports nothing sent (never
+ * "sent"), and the message goes out once, by the deleting run.
+ *
  * Concurrent runs with the same key in one process (plugin/flight.h): the
  * first one checks and sends, the others wait for it and report its
  * outcome as deduplicated, or, when it failed, make their own attempt in
@@ -138,6 +160,16 @@ static void on_sent(void *arg, const o365_graph_res *res) {
   job_done(j, out);
 }
 
+/* What a keyed run that failed after making its draft says about it
+ * (message.h, o365_compose). */
+static const char kept_with_key[] =
+    " until a rerun with the same idempotency_key deletes it and sends the "
+    "message once";
+static const char gone_with_key[] =
+    ", probably by another run with the same idempotency_key, which deletes "
+    "the drafts of earlier runs before it sends; a rerun with the key sends "
+    "the message only if no run did";
+
 /* Sends j's message. On a non-zero return nothing was completed and j was
  * freed. */
 static int send(job *j) {
@@ -149,6 +181,8 @@ static int send(job *j) {
                       .files = files,
                       .send = 1,
                       .what = "sending the message failed",
+                      .kept_note = j->imid[0] ? kept_with_key : NULL,
+                      .gone_note = j->imid[0] ? gone_with_key : NULL,
                       .on_end = on_composed,
                       .on_unknown = on_compose_unknown,
                       .end_arg = j};
@@ -178,6 +212,12 @@ static int send(job *j) {
 static void on_checked(void *arg, const o365_graph_res *failed,
                        struct json_object *m) {
   job *j = arg;
+  if (failed != NULL && failed->error == WFC_EBUSY) {
+    /* Another process is sending this key's message right now. */
+    o365_api->call_fail(j->call, WFC_EBUSY, NULL, "%s", failed->message);
+    job_end(j, NULL);
+    return;
+  }
   if (failed != NULL) {
     o365_msg_fail(j->call, failed,
                   "checking the mailbox for an earlier send failed");
@@ -205,11 +245,12 @@ static void on_checked(void *arg, const o365_graph_res *failed,
   }
 }
 
-/* A keyed run's attempt (the flight's start): one look-up, then
- * on_checked. Owns arg. */
+/* A keyed run's attempt (the flight's start): one look-up (which also
+ * deletes the drafts earlier runs with the key left), then on_checked.
+ * Owns arg. */
 static int check_then_send(wfc_call *call, void *arg) {
   job *j = arg;
-  int rc = o365_sent_find(call, j->imid, 0, on_checked, j);
+  int rc = o365_sent_check(call, j->imid, on_checked, j);
   if (rc != 0)
     job_free(j);
   return rc;

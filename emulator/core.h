@@ -54,7 +54,8 @@ enum emu_fault_kind {
 typedef struct emu_fault_hit {
   enum emu_fault_kind kind;
   int status;
-  int retry_after; /* -1: no header */
+  int retry_after;           /* -1: no header (unless retry_after_date) */
+  char retry_after_date[40]; /* an HTTP-date sent as it is, or "" */
   char code[64];
   int delay_ms;
   int after_handler; /* RESET: the handler runs, then the connection drops */

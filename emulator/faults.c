@@ -15,7 +15,7 @@
  * Taken in server.c when the request's headers are in, without the global
  * lock, hence the list's own mutex. Admin paths are exempt, except
  * /__emulator/debug/. */
-#define _POSIX_C_SOURCE 200809L /* strdup */
+#define _XOPEN_SOURCE 700 /* strdup, strptime */
 #include "core.h"
 
 #include <fnmatch.h>
@@ -156,7 +156,10 @@ static json_object *fault_json(const fault *f) {
     json_object_object_add(o, "status", json_object_new_int(f->hit.status));
     if (f->hit.code[0])
       json_object_object_add(o, "code", json_object_new_string(f->hit.code));
-    if (f->hit.retry_after >= 0)
+    if (f->hit.retry_after_date[0])
+      json_object_object_add(o, "retryAfter",
+                             json_object_new_string(f->hit.retry_after_date));
+    else if (f->hit.retry_after >= 0)
       json_object_object_add(o, "retryAfter",
                              json_object_new_int(f->hit.retry_after));
   }
@@ -265,6 +268,23 @@ static void h_add(emu_req *r) {
                     "probability must be a number greater than 0 and at "
                     "most 1.");
     return;
+  }
+  /* retryAfter as a string: an HTTP-date (IMF-fixdate), sent as it is. */
+  if (json_object_object_get_ex(b, "retryAfter", &v) &&
+      json_object_is_type(v, json_type_string)) {
+    const char *d = json_object_get_string(v);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(d, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == NULL || *end != '\0' ||
+        strlen(d) >= sizeof f.hit.retry_after_date) {
+      emu_graph_error(r, 400, "BadRequest",
+                      "retryAfter is a number of seconds or an HTTP-date "
+                      "(\"Sun, 06 Nov 1994 08:49:37 GMT\").");
+      return;
+    }
+    snprintf(f.hit.retry_after_date, sizeof f.hit.retry_after_date, "%s", d);
+    json_object_object_del(b, "retryAfter");
   }
   int random_rule = json_object_object_get_ex(b, "probability", NULL);
   int seed = 0;

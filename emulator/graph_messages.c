@@ -228,10 +228,49 @@ static bool is_draft(const emu_message *m) {
   return json_object_get_boolean(obj_get(m->props, "isDraft"));
 }
 
+/* If-Match on PATCH and DELETE of a message (Graph's OpenAPI lists it on
+ * both): "*" or one of the listed entity tags must match the message's
+ * current one (W/"<changeKey>", compared weakly, so the bare quoted change
+ * key matches too). Exchange answers a stale one with 412
+ * ErrorIrresolvableConflict. 0, or -1 after answering 412. */
+static int if_match_fails(emu_req *r, const emu_message *m) {
+  const char *h = emu_req_header(r, "If-Match");
+  if (h == NULL)
+    return 0;
+  const char *ck = json_object_get_string(obj_get(m->props, "changeKey"));
+  size_t cklen = ck ? strlen(ck) : 0;
+  for (const char *p = h; *p;) {
+    while (*p == ' ' || *p == '\t' || *p == ',')
+      p++;
+    size_t n = strcspn(p, ",");
+    const char *t = p;
+    p += n;
+    while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+      n--;
+    if (n == 1 && t[0] == '*')
+      return 0;
+    if (n >= 2 && t[0] == 'W' && t[1] == '/') {
+      t += 2;
+      n -= 2;
+    }
+    if (n >= 2 && t[0] == '"' && t[n - 1] == '"') {
+      t++;
+      n -= 2;
+    }
+    if (ck != NULL && n == cklen && n > 0 && memcmp(t, ck, n) == 0)
+      return 0;
+  }
+  emu_graph_error(r, 412, "ErrorIrresolvableConflict",
+                  "The send or update operation could not be performed "
+                  "because the change key passed in the request does not "
+                  "match the current change key for the item.");
+  return -1;
+}
+
 static void h_patch(emu_req *r) {
   graph_ctx c;
   emu_message *m = graph_begin_message(r, GRAPH_WRITE, &c);
-  if (!m)
+  if (!m || if_match_fails(r, m))
     return;
   json_object *b = graph_body_object(&c);
   if (!b || graph_validate_message(&c, b, 1))
@@ -266,7 +305,7 @@ static void h_patch(emu_req *r) {
 static void h_delete(emu_req *r) {
   graph_ctx c;
   emu_message *m = graph_begin_message(r, GRAPH_WRITE, &c);
-  if (!m)
+  if (!m || if_match_fails(r, m))
     return;
   if (!strcmp(m->folder->wellknown, "recoverableitemsdeletions")) {
     emu_graph_error(r, 400, "ErrorCannotDeleteObject",

@@ -562,7 +562,9 @@ static enum MHD_Result begin_inner(emu_req *r, const char *method) {
                             ? r->fault.code
                             : emu__fault_default_code(r->fault.status, 0),
                         "Injected fault (status %d).", r->fault.status);
-      if (r->fault.retry_after >= 0) {
+      if (r->fault.retry_after_date[0]) {
+        emu_resp_header(r, "Retry-After", r->fault.retry_after_date);
+      } else if (r->fault.retry_after >= 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", r->fault.retry_after);
         emu_resp_header(r, "Retry-After", ra);

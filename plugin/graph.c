@@ -298,7 +298,10 @@ static void deliver(o365_graph_req *r, int error, const char *message,
   }
   if (res.error != 0 && res.message == NULL)
     res.message = code_message(res.error);
-  if (!r->idempotent && r->attempts > 0 &&
+  /* No token for this attempt: the request was not sent again, and the
+   * failure is the identity platform's (a refresh), not Graph's. */
+  res.no_token = r->stage == ST_TOKEN && http == NULL;
+  if (!res.no_token && !r->idempotent && r->attempts > 0 &&
       ((http == NULL && (error == WFC_ENET || error == WFC_ETIMEDOUT)) ||
        res.status == 502 || res.status == 504))
     res.outcome_unknown = 1;
@@ -758,7 +761,30 @@ static void token_cb(void *arg, int status, const char *token) {
     return;
   }
   if (status != 0 || token == NULL) {
-    deliver(r, status != 0 ? status : WFC_EAUTH, token_failure(status), NULL);
+    const char *why = token_failure(status);
+    char buf[500];
+    int64_t at = 0;
+    /* The identity platform's Retry-After (a 429 or 503 of its token
+     * endpoint): the host makes no token request for the connection
+     * before then, and says until when in its info. */
+    if ((status == WFC_ETHROTTLED || status == WFC_EREMOTE) &&
+        o365_json_int64(o365_api->conn_info(r->conn), "token_retry_at_ms",
+                        &at) == 0 &&
+        at > o365_api->now_ms()) {
+      char iso[32];
+      o365_time_iso(at, iso, sizeof iso);
+      r->retry_after_ms = at - o365_api->now_ms();
+      snprintf(buf, sizeof buf,
+               "no access token: %s, and no new token is asked for before "
+               "%s (in %lld s), as it asked; run the card again then",
+               status == WFC_ETHROTTLED
+                   ? "the identity platform is throttling token requests"
+                   : "the identity platform is unavailable (refreshing the "
+                     "token failed for now)",
+               iso, (long long)((r->retry_after_ms + 999) / 1000));
+      why = buf;
+    }
+    deliver(r, status != 0 ? status : WFC_EAUTH, why, NULL);
     return;
   }
   int rc = send_http(r, token);

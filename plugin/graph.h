@@ -108,6 +108,11 @@ typedef struct o365_graph_res {
    * be read (error WFC_EPROTO). It was not repeated; the caller must not
    * assume either outcome. */
   int outcome_unknown;
+  /* The host gave no access token for the attempt (a refresh that failed,
+   * or one the identity platform's throttling holds back: retry_after_ms
+   * is then its wait): the cause is the identity platform, not Graph,
+   * and this attempt sent nothing. */
+  int no_token;
 } o365_graph_res;
 
 typedef struct o365_graph_req o365_graph_req;

@@ -309,7 +309,7 @@ void o365_msg_fail(wfc_call *call, const o365_graph_res *res,
              res->status == 413) {
     snprintf(why, sizeof why,
              "%s: the message is larger than the mailbox accepts", what);
-  } else if (res->error == WFC_ETHROTTLED &&
+  } else if (res->error == WFC_ETHROTTLED && !res->no_token &&
              (res->status != 0 || res->retry_after_ms >= 0)) {
     /* Graph's throttling (a 429/503, or the mailbox still blocked by
      * one); not the identity platform's, whose words the result has. */
@@ -436,7 +436,9 @@ const wfc_field o365_msg_sent_fields[] = {
 typedef struct compose_job {
   wfc_call *call;
   int send;
-  const char *what; /* static */
+  const char *what;      /* static */
+  const char *kept_note; /* static, never NULL */
+  const char *gone_note; /* static, never NULL */
   struct json_object *files;
   struct json_object *out; /* output being built */
   char *id;                /* the draft's */
@@ -457,10 +459,15 @@ static void compose_free(compose_job *j) {
   free(j);
 }
 
-/* A failure after the draft exists: say it is kept. */
+/* A failure after the draft exists: say it is kept, or, when the failure
+ * is that it is gone (a 404 whose outcome is known: deleted meanwhile),
+ * that it was deleted. */
 static void compose_fail_kept(compose_job *j, int code, const char *why,
                               struct json_object *detail) {
-  struct json_object *d = json_object_new_object();
+  struct json_object *d = json_object_new_object(), *oc = NULL;
+  int unknown = detail != NULL &&
+                json_object_object_get_ex(detail, "outcome", &oc) &&
+                strcmp(json_object_get_string(oc), "unknown") == 0;
   if (detail != NULL) {
     json_object_object_foreach(detail, k, v) {
       /* An attachment's unknown outcome is the draft's business: the
@@ -470,10 +477,16 @@ static void compose_fail_kept(compose_job *j, int code, const char *why,
     }
   }
   o365_json_add_str(d, "draft_id", j->id);
-  o365_api->call_fail(j->call, code, d,
-                      "%s: %s; nothing was sent, the draft is kept in Drafts "
-                      "(draft_id %s)",
-                      j->what, why, j->id);
+  if (code == WFC_ENOTFOUND && !unknown)
+    o365_api->call_fail(j->call, code, d,
+                        "%s: %s; nothing was sent: the draft (draft_id %s) "
+                        "was deleted while this run was using it%s",
+                        j->what, why, j->id, j->gone_note);
+  else
+    o365_api->call_fail(j->call, code, d,
+                        "%s: %s; nothing was sent, the draft is kept in "
+                        "Drafts (draft_id %s)%s",
+                        j->what, why, j->id, j->kept_note);
   compose_free(j);
 }
 
@@ -501,12 +514,23 @@ static void on_draft_sent(void *arg, const o365_graph_res *res) {
      * idempotency key makes a retry safe). Otherwise Graph refused or did
      * not process the send: nothing went out and the draft stays in
      * Drafts, which the message says (as compose_fail_kept does). */
-    char what[700];
+    char what[900];
+    if (!res->outcome_unknown && res->error == WFC_ENOTFOUND) {
+      /* The draft is gone (deleted meanwhile): not "not found in the
+       * mailbox, the id is wrong", which o365_msg_fail would say. */
+      snprintf(what, sizeof what,
+               "%s: the draft (draft_id %.300s) was deleted before it could "
+               "be sent, so nothing was sent%s",
+               j->what, j->id, j->gone_note);
+      o365_graph_fail(j->call, res, what);
+      compose_free(j);
+      return;
+    }
     if (!res->outcome_unknown)
       snprintf(what, sizeof what,
                "%s; nothing was sent, the draft is kept in Drafts (draft_id "
-               "%.500s)",
-               j->what, j->id);
+               "%.300s)%s",
+               j->what, j->id, j->kept_note);
     o365_msg_fail(j->call, res, res->outcome_unknown ? j->what : what);
     compose_free(j);
     return;
@@ -579,6 +603,8 @@ int o365_msg_compose(wfc_call *call, const o365_compose *c) {
   j->call = call;
   j->send = c->send;
   j->what = c->what;
+  j->kept_note = c->kept_note ? c->kept_note : "";
+  j->gone_note = c->gone_note ? c->gone_note : "";
   j->files = c->files ? json_object_get(c->files) : NULL;
   j->out = json_object_new_object();
   j->on_end = c->on_end;

@@ -178,7 +178,9 @@ extern const wfc_field o365_msg_sent_fields[];
  * is set; complete the call with o365_msg_sent_fields. Immutable ids are
  * asked for, so the id stays valid once the message is in Sent Items.
  * When a step after the creation fails, the error says the draft (id in
- * the detail "draft_id") is kept in Drafts. Borrowed: everything. */
+ * the detail "draft_id") is kept in Drafts, followed by kept_note; when it
+ * fails because the draft is gone (404: deleted meanwhile), it says so
+ * instead, followed by gone_note. Borrowed: everything. */
 typedef struct o365_compose {
   const char *source_id;     /* NULL: new message; else the one answered */
   const char *create_action; /* with source_id: "createReply", ... */
@@ -186,6 +188,11 @@ typedef struct o365_compose {
   struct json_object *files; /* FILE refs, or NULL */
   int send;
   const char *what; /* "sending the message" */
+  /* Optional words after "the draft is kept in Drafts (draft_id X)" and
+   * after "the draft (draft_id X) was deleted ...": what a rerun does
+   * about it (Send Email with a key: the rerun deletes it). */
+  const char *kept_note;
+  const char *gone_note;
   /* Optional: runs once, right after the call was completed (never when
    * o365_msg_compose returns an error): out (borrowed) is the output on
    * success, NULL on failure. */

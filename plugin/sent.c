@@ -119,24 +119,32 @@ static void on_looked(void *arg, const o365_graph_res *res) {
   }
 }
 
-/* GET {mb}/messages?$filter=internetMessageId eq '<imid>'. */
-static int look(finder *f) {
+/* GET {mb}/messages?$filter=internetMessageId eq '<imid>'&$select=
+ * select&$top=top: every message with the marker, in any folder, drafts
+ * included (Graph filters on both properties; the one query answers both
+ * "was it sent?" and "which drafts did earlier runs leave?"). */
+static int marker_get(wfc_call *call, const char *imid, const char *select,
+                      const char *top, o365_graph_cb cb, void *arg) {
   o365_buf path, filter;
   o365_buf_init(&path);
   o365_buf_init(&filter);
-  o365_msg_path(&path, o365_call_mailbox(f->call), NULL, NULL);
+  o365_msg_path(&path, o365_call_mailbox(call), NULL, NULL);
   o365_buf_put(&filter, "internetMessageId eq ");
-  o365_odata_literal(&filter, f->imid);
+  o365_odata_literal(&filter, imid);
   o365_buf_query(&path, "$filter", filter.data ? filter.data : "");
-  o365_buf_query(&path, "$select", "id,isDraft,subject,webLink");
-  o365_buf_query(&path, "$top", "10");
+  o365_buf_query(&path, "$select", select);
+  o365_buf_query(&path, "$top", top);
   o365_graph_opts o = {.path = path.data, .headers = o365_msg_prefer_immutable};
-  int rc = path.oom || filter.oom
-               ? WFC_ENOMEM
-               : o365_graph_send(f->call, &o, on_looked, f, NULL);
+  int rc = path.oom || filter.oom ? WFC_ENOMEM
+                                  : o365_graph_send(call, &o, cb, arg, NULL);
   o365_buf_free(&path);
   o365_buf_free(&filter);
   return rc;
+}
+
+static int look(finder *f) {
+  return marker_get(f->call, f->imid, "id,isDraft,subject,webLink", "10",
+                    on_looked, f);
 }
 
 int o365_sent_find(wfc_call *call, const char *imid, uint32_t window_ms,
@@ -155,6 +163,201 @@ int o365_sent_find(wfc_call *call, const char *imid, uint32_t window_ms,
   if (rc != 0) {
     free(f->imid);
     free(f);
+  }
+  return rc;
+}
+
+/* ---- The keyed send's first look, and its earlier drafts ------------------
+ */
+
+/* Drafts looked at in one run: Graph's largest page is 1000; a key's
+ * drafts are removed at every run, so more than a few never pile up. */
+#define CHECK_TOP "100"
+
+typedef struct check {
+  wfc_call *call;
+  char *imid;
+  struct json_object *sent;   /* owned: the first non-draft, or NULL */
+  struct json_object *drafts; /* owned: [{"id","@odata.etag"}...] */
+  size_t next;                /* index of the draft to delete next */
+  size_t removed;
+  char *changed; /* id of a draft that changed since the look (412) */
+  o365_sent_found_fn cb;
+  void *arg;
+} check;
+
+static void check_end(check *c, const o365_graph_res *failed,
+                      struct json_object *msg) {
+  o365_sent_found_fn cb = c->cb;
+  void *arg = c->arg;
+  json_object_get(msg); /* msg may be c->sent, freed below */
+  if (c->removed > 0)
+    o365_api->log(2,
+                  "o365mail: removed %zu draft(s) that earlier runs with this "
+                  "idempotency key left (Message-ID %s)",
+                  c->removed, c->imid);
+  free(c->imid);
+  free(c->changed);
+  json_object_put(c->sent);
+  json_object_put(c->drafts);
+  free(c);
+  cb(arg, failed, msg);
+  json_object_put(msg);
+}
+
+/* Ends c with a failure that has no Graph result of its own. */
+static void check_fail(check *c, int code, const char *message) {
+  o365_graph_res r;
+  memset(&r, 0, sizeof r);
+  r.error = code;
+  r.message = message;
+  r.body = "";
+  r.retry_after_ms = -1;
+  check_end(c, &r, NULL);
+}
+
+static void delete_next(check *c);
+
+static void on_relooked(void *arg, const o365_graph_res *failed,
+                        struct json_object *msg) {
+  check *c = arg;
+  if (failed != NULL || msg != NULL) {
+    check_end(c, failed, msg);
+    return;
+  }
+  char why[600];
+  snprintf(why, sizeof why,
+           "another run with the same idempotency_key is sending this message "
+           "now: its draft (draft_id %.200s) changed while this run was "
+           "removing the drafts of earlier runs, and the message is not in "
+           "the mailbox yet; nothing was sent by this run (run it again "
+           "later: it sends the message only if that run did not)",
+           c->changed);
+  check_fail(c, WFC_EBUSY, why);
+}
+
+/* Every draft was looked at: report, or look once more when one had
+ * changed (another run attaching to it or sending it). */
+static void check_done(check *c) {
+  if (c->changed == NULL || c->sent != NULL) {
+    check_end(c, NULL, c->sent);
+    return;
+  }
+  int rc = o365_sent_find(c->call, c->imid, 0, on_relooked, c);
+  if (rc != 0)
+    check_fail(c, rc, "the second look-up could not start");
+}
+
+static void on_deleted(void *arg, const o365_graph_res *res) {
+  check *c = arg;
+  struct json_object *d = json_object_array_get_idx(c->drafts, c->next);
+  const char *id = o365_json_str(d, "id");
+  c->next++;
+  if (res->error == 0 || res->status == 404 ||
+      strcmp(res->gerr.code, "ErrorCannotDeleteObject") == 0) {
+    /* Gone now (an immutable id that is gone answers 403
+     * ErrorCannotDeleteObject rather than 404). */
+    c->removed += res->error == 0;
+  } else if (res->status == 412) {
+    if (c->changed == NULL)
+      c->changed = strdup(id ? id : "");
+  } else if (res->error == WFC_ECANCELED) {
+    check_end(c, res, NULL);
+    return;
+  } else {
+    /* Left for a later run: the send itself matters more than a draft. */
+    o365_api->log(1,
+                  "o365mail: could not remove the draft %s that an earlier "
+                  "run with this idempotency key left: %s",
+                  id ? id : "?", res->message ? res->message : "");
+  }
+  delete_next(c);
+}
+
+/* DELETE {mb}/messages/{id} with If-Match: the draft's entity tag as the
+ * look saw it, so that a draft that changed since (another run with the
+ * key attaching to it or sending it: the tag changes) is left alone (412).
+ * A send already in Graph's hands is then found by its marker. */
+static void delete_next(check *c) {
+  while (c->next < json_object_array_length(c->drafts)) {
+    struct json_object *d = json_object_array_get_idx(c->drafts, c->next);
+    const char *etag = o365_json_str(d, "@odata.etag");
+    o365_buf path, im;
+    o365_buf_init(&path);
+    o365_buf_init(&im);
+    o365_msg_path(&path, o365_call_mailbox(c->call), o365_json_str(d, "id"),
+                  NULL);
+    o365_buf_printf(&im, "If-Match: %s", etag);
+    const char *headers[] = {o365_msg_prefer_immutable[0], im.data, NULL};
+    o365_graph_opts o = {
+        .method = "DELETE", .path = path.data, .headers = headers};
+    int rc = path.oom || im.oom
+                 ? WFC_ENOMEM
+                 : o365_graph_send(c->call, &o, on_deleted, c, NULL);
+    o365_buf_free(&path);
+    o365_buf_free(&im);
+    if (rc == 0)
+      return;
+    o365_api->log(1, "o365mail: could not start removing an earlier draft");
+    c->next++;
+  }
+  check_done(c);
+}
+
+static void on_checked(void *arg, const o365_graph_res *res) {
+  check *c = arg;
+  if (res->error != 0) {
+    check_end(c, res, NULL);
+    return;
+  }
+  struct json_object *value = NULL;
+  json_object_object_get_ex(res->json, "value", &value);
+  for (size_t i = 0; i < json_object_array_length(value); i++) {
+    struct json_object *m = json_object_array_get_idx(value, i), *v = NULL;
+    if (!json_object_object_get_ex(m, "isDraft", &v) ||
+        !json_object_get_boolean(v)) {
+      if (c->sent == NULL)
+        c->sent = json_object_get(m);
+      continue;
+    }
+    /* A draft: deleted only with its entity tag (never blindly). */
+    const char *id = o365_json_str(m, "id");
+    const char *etag = o365_json_str(m, "@odata.etag");
+    const char *ck = o365_json_str(m, "changeKey");
+    char tag[300];
+    if (etag == NULL && ck != NULL) {
+      snprintf(tag, sizeof tag, "W/\"%s\"", ck);
+      etag = tag;
+    }
+    if (id == NULL || etag == NULL || strpbrk(etag, "\r\n") != NULL)
+      continue;
+    struct json_object *d = json_object_new_object();
+    o365_json_add_str(d, "id", id);
+    o365_json_add_str(d, "@odata.etag", etag);
+    json_object_array_add(c->drafts, d);
+  }
+  delete_next(c);
+}
+
+int o365_sent_check(wfc_call *call, const char *imid, o365_sent_found_fn cb,
+                    void *arg) {
+  check *c = calloc(1, sizeof *c);
+  if (c == NULL || (c->imid = strdup(imid)) == NULL ||
+      (c->drafts = json_object_new_array()) == NULL) {
+    if (c != NULL)
+      free(c->imid);
+    free(c);
+    return WFC_ENOMEM;
+  }
+  c->call = call;
+  c->cb = cb;
+  c->arg = arg;
+  int rc = marker_get(call, imid, "id,isDraft,subject,webLink,changeKey",
+                      CHECK_TOP, on_checked, c);
+  if (rc != 0) {
+    json_object_put(c->drafts);
+    free(c->imid);
+    free(c);
   }
   return rc;
 }

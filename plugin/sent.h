@@ -1,5 +1,6 @@
 /* sent.h - a send identified by a Message-ID marker: finding its copy in
- * the mailbox, and settling a send whose outcome is unknown.
+ * the mailbox, removing the drafts earlier runs with the marker left
+ * (o365_sent_check), and settling a send whose outcome is unknown.
  *
  * A card with an idempotency key gives the message a Message-ID derived
  * from the key (internetMessageId). Graph keeps it on the copy it saves in
@@ -52,6 +53,30 @@ typedef void (*o365_sent_found_fn)(void *arg, const o365_graph_res *failed,
  * never runs). */
 int o365_sent_find(wfc_call *call, const char *imid, uint32_t window_ms,
                    o365_sent_found_fn cb, void *arg);
+
+/* A keyed send's first look, which also clears what earlier runs with the
+ * key left behind. One GET of every message with the marker imid (copied)
+ * in call's mailbox, drafts included; then each draft with the marker (an
+ * interrupted or failed run's: never sent, and never to be sent by that
+ * run again) is deleted with If-Match: its entity tag as the look saw it,
+ * so a draft that changed since is not deleted (412): another run with the
+ * key is attaching to it or sending it right now. Such a run whose draft
+ * was deleted before its send fails at /send with 404 and reports nothing
+ * sent; a send Graph already took is found by its marker.
+ * cb runs exactly once, later:
+ *   - failed NULL, msg the message with the marker that is not a draft (it
+ *     was sent: the run reports it deduplicated), or msg NULL: not sent,
+ *     and the earlier drafts are gone (the run sends);
+ *   - failed->error WFC_EBUSY (failed->message says it in words, naming the
+ *     draft): a draft had changed since the look, and a second look finds
+ *     no sent message: another run is sending it now, and this one must
+ *     not send too;
+ *   - else failed is the look-up's error (a cancel: WFC_ECANCELED).
+ * A draft that cannot be deleted for another reason (Graph refuses, keeps
+ * failing) is left and logged: the send goes on; a later run with the key
+ * tries again. Returns 0, or an error (cb then never runs). */
+int o365_sent_check(wfc_call *call, const char *imid, o365_sent_found_fn cb,
+                    void *arg);
 
 /* The confirmation window: O365MAIL_SEND_CONFIRM_MS (0..600000), default
  * 15000. */

@@ -354,10 +354,20 @@ static void refresh_done(void *arg, const o365_token_res *res) {
   } else if (cls == O365_REFRESH_RETRY) {
     json_object_object_add(detail, "retryable", json_object_new_boolean(1));
     int code = res->error == WFC_EAUTH ? WFC_EREMOTE : res->error;
-    o365_api->call_fail(call, code, detail,
-                        "Refreshing the access token failed for now (%s); it "
-                        "will be retried.",
-                        res->message);
+    /* With a Retry-After (detail "retry_after_ms") the host asks again
+     * only once it has passed (docs/connections-sdk.md). */
+    if (res->retry_after_ms > 0)
+      o365_api->call_fail(call, code, detail,
+                          "Refreshing the access token failed for now (%s, "
+                          "asking to wait %lld s before the next token "
+                          "request); it will be retried after that.",
+                          res->message,
+                          (long long)((res->retry_after_ms + 999) / 1000));
+    else
+      o365_api->call_fail(call, code, detail,
+                          "Refreshing the access token failed for now (%s); "
+                          "it will be retried.",
+                          res->message);
   } else {
     o365_api->call_fail(call, res->error == WFC_EPROTO ? WFC_EPROTO : WFC_EAUTH,
                         detail,

@@ -53,6 +53,7 @@
 #include "lease.h"
 #include "log.h"
 #include "redirect.h"
+#include "runtime.h"
 #include "secmem.h"
 #include "store.h"
 
@@ -64,6 +65,11 @@ typedef struct waiter {
   void *arg;
   int status;  /* ready queue: the result */
   char *token; /* ready queue: a copy in secret memory, or NULL */
+  /* The card call's connection (a reference), or NULL (an operation's
+   * own waiter): its info says until when token requests are throttled
+   * (conn_note_retry) before the callback runs. */
+  wfc_conn *conn;
+  int64_t retry_at; /* ready queue: the entry's retry_at at the push */
 } waiter;
 
 typedef struct entry {
@@ -104,6 +110,10 @@ typedef struct entry {
   int64_t poll_ms;  /* the current interval between polls */
   int64_t wait_end; /* monotonic: give up waiting then */
   char other[WFC__LEASE_HOLDER_SIZE]; /* the holder waited for */
+  /* The identity provider throttled the last refresh (its Retry-After):
+   * wall clock (wfc__now_ms, as the store's leases), no token request
+   * before it in any process sharing the store. 0: none known. */
+  int64_t retry_at;
 } entry;
 
 typedef enum op_kind {
@@ -333,6 +343,35 @@ static void op_finish(op *o, int status, const char *outcome,
                       const char *remedy, json_object *detail, const char *fmt,
                       ...) __attribute__((format(printf, 6, 7)));
 
+/* conn's info (borrowed) says until when its token requests are
+ * throttled: "token_retry_at_ms" (wfc__now_ms time) while retry_at is in
+ * the future, absent otherwise. The connection manager made the info
+ * object (wfc_connmgr_open_conn) and changes it only on the loop, before
+ * the call's token callback runs: the plugin reads it there to say when
+ * to retry (docs/abi.md, conn_info). */
+static void conn_note_retry(wfc_conn *conn, int64_t retry_at) {
+  json_object *info = conn != NULL ? wfc_conn_get_info(conn) : NULL;
+  if (info == NULL)
+    return;
+  if (retry_at > wfc__now_ms())
+    json_object_object_add(info, "token_retry_at_ms",
+                           json_object_new_int64(retry_at));
+  else
+    json_object_object_del(info, "token_retry_at_ms");
+}
+
+/* Runs w's callback, its connection's info set first; releases w's
+ * reference to the connection (w itself is the caller's to free). */
+static void waiter_deliver(waiter *w, int status, const char *token,
+                           int64_t retry_at) {
+  wfc_conn *conn = w->conn;
+  w->conn = NULL;
+  conn_note_retry(conn, retry_at);
+  w->cb(w->arg, status, token);
+  if (conn != NULL)
+    wfc_conn_release(conn);
+}
+
 static void on_kick(uv_timer_t *t) {
   wfc_connmgr *m = t->data;
   m->kick_armed = 0;
@@ -341,7 +380,7 @@ static void on_kick(uv_timer_t *t) {
   m->rtail = &m->ready;
   while (w != NULL) {
     waiter *next = w->next;
-    w->cb(w->arg, w->status, w->status == 0 ? w->token : NULL);
+    waiter_deliver(w, w->status, w->status == 0 ? w->token : NULL, w->retry_at);
     wfc__secret_free(w->token);
     free(w);
     w = next;
@@ -370,11 +409,13 @@ static void kick(wfc_connmgr *m) {
   }
 }
 
-/* Queues a delivery for the next loop iteration. token is copied. */
-static void ready_push(wfc_connmgr *m, waiter *w, int status,
-                       const char *token) {
+/* Queues a delivery for the next loop iteration. token is copied.
+ * retry_at: the entry's (see entry.retry_at). */
+static void ready_push(wfc_connmgr *m, waiter *w, int status, const char *token,
+                       int64_t retry_at) {
   w->next = NULL;
   w->status = status;
+  w->retry_at = retry_at;
   /* A copy in secret memory, not registered: the value is registered with
    * the redactor already (as the entry's token), and one registration per
    * waiter would churn the redactor's bounded table. */
@@ -664,7 +705,7 @@ static void entry_complete(entry *e, int status) {
     status = WFC_ENOMEM;
   while (w != NULL) {
     waiter *next = w->next;
-    w->cb(w->arg, status, status == 0 ? tok : NULL);
+    waiter_deliver(w, status, status == 0 ? tok : NULL, e->retry_at);
     free(w);
     w = next;
   }
@@ -732,6 +773,16 @@ static int lease_busy(entry *e, const wfc__lease *cur) {
 
 enum { LEASE_WAIT, LEASE_REFRESHING, LEASE_ADOPTED };
 
+/* cur is the lease a throttled refresh handed over (wfc__store_lease_pass)
+ * and its time has not passed: no token request until then. */
+static int lease_retry_after(entry *e, const wfc__lease *cur) {
+  if (strcmp(cur->holder, WFC__LEASE_RETRY_AFTER) != 0 ||
+      cur->expires_at <= wfc__now_ms())
+    return 0;
+  e->retry_at = cur->expires_at;
+  return 1;
+}
+
 /* One attempt at a token for e's waiters, across processes: take the
  * credentials another process rotated since e loaded its own, or else the
  * lease and start the refresh, or else (a live holder has the lease) wait.
@@ -750,13 +801,23 @@ static int lease_step(entry *e, int force, int *step) {
     *step = LEASE_ADOPTED;
     return 0;
   }
+  /* The identity provider throttled the last refresh (this process's,
+   * or another's: the lease it handed over): fail at once, a forced
+   * refresh too; asking again before its Retry-After only prolongs it. */
+  if (e->retry_at > wfc__now_ms())
+    return WFC_ETHROTTLED;
   /* Read first, without the write lock: a waiter polls this. */
   wfc__lease cur;
-  if (wfc__store_lease_get(m->st, e->id, &cur) == 0 && lease_busy(e, &cur))
+  int got = wfc__store_lease_get(m->st, e->id, &cur) == 0;
+  if (got && lease_retry_after(e, &cur))
+    return WFC_ETHROTTLED;
+  if (got && lease_busy(e, &cur))
     rc = WFC_EBUSY;
   else
     rc = wfc__store_lease_take(m->st, e->id, m->holder, WFC__REFRESH_LEASE_MS,
                                &cur);
+  if (rc == WFC_EBUSY && lease_retry_after(e, &cur))
+    return WFC_ETHROTTLED;
   if (rc == WFC_EBUSY && cur.holder[0] != '\0' &&
       wfc__lease_holder_gone(cur.holder)) {
     wfc__log(WFC_LOG_INFO,
@@ -937,15 +998,21 @@ static int entry_want(entry *e, waiter *w, int force) {
   if (e->dirty && entry_persist(e) != 0)
     return WFC_ESTORE; /* never hand out what is not saved */
   if (!force && entry_fresh(e)) {
-    ready_push(e->m, w, 0, e->access);
+    ready_push(e->m, w, 0, e->access, e->retry_at);
     return 0;
   }
   int step;
   rc = lease_step(e, force, &step);
+  if (rc == WFC_ETHROTTLED) {
+    /* Delivered like any token outcome, so the caller learns it through
+     * its callback, with the connection's info saying until when. */
+    ready_push(e->m, w, rc, NULL, e->retry_at);
+    return 0;
+  }
   if (rc != 0)
     return rc;
   if (step == LEASE_ADOPTED) {
-    ready_push(e->m, w, 0, e->access);
+    ready_push(e->m, w, 0, e->access, e->retry_at);
     return 0;
   }
   if (step == LEASE_WAIT)
@@ -974,6 +1041,45 @@ static void merge_creds(json_object *s, json_object *fresh) {
   }
 }
 
+/* A refresh failed for now and its hook gave "retry_after_ms" in the
+ * detail (the identity provider's Retry-After: a 429 or 503 of its token
+ * endpoint): no token request for e before then, here or in any process
+ * sharing the store, which learns it from the lease this one hands over
+ * instead of releasing it. A wait beyond WFC__REFRESH_RETRY_MAX_MS is cut
+ * to that. */
+static void entry_throttle(entry *e, json_object *detail) {
+  json_object *v = NULL;
+  if (detail == NULL ||
+      !json_object_object_get_ex(detail, "retry_after_ms", &v) ||
+      !json_object_is_type(v, json_type_int))
+    return;
+  int64_t ms = json_object_get_int64(v);
+  if (ms <= 0)
+    return;
+  if (ms > WFC__REFRESH_RETRY_MAX_MS)
+    ms = WFC__REFRESH_RETRY_MAX_MS;
+  e->retry_at = wfc__now_ms() + ms;
+  char at[32];
+  iso_time(e->retry_at, at, sizeof at);
+  wfc__log(WFC_LOG_WARN,
+           "connection %s: the identity provider asks for no token request "
+           "before %s (Retry-After %lld s); until then its calls that need a "
+           "new token fail at once",
+           e->nickname, at, (long long)((ms + 999) / 1000));
+  if (!e->lease_held)
+    return; /* taken over: the taker's refresh decides */
+  int rc = wfc__store_lease_pass(e->m->st, e->id, e->m->holder,
+                                 WFC__LEASE_RETRY_AFTER, e->retry_at);
+  if (rc == 0)
+    e->lease_held = 0;
+  else if (rc != WFC_ENOTFOUND)
+    wfc__log(WFC_LOG_WARN,
+             "connection %s: cannot record the identity provider's "
+             "Retry-After in the store (other processes may ask before it "
+             "has passed): %s",
+             e->nickname, wfc__store_last_error());
+}
+
 static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   entry *e = arg;
   wfc_connmgr *m = e->m;
@@ -984,6 +1090,8 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   json_object *fresh = wfc__json_obj(out->output, "credentials");
   if (status == 0 && fresh == NULL)
     status = WFC_EPROTO;
+  if (status == 0)
+    e->retry_at = 0;
   if (status == 0 && (e->deleted || strcmp(e->state, WFC_CONN_REVOKED) == 0)) {
     /* Revoked or deleted while refreshing: the new tokens are dropped. */
     status = e->deleted ? WFC_ENOTFOUND : WFC_EREAUTH;
@@ -1029,6 +1137,7 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
     e->why = plugin_words(out->message, e->plugin, e->type, "refresh");
     wfc__log(WFC_LOG_WARN, "connection %s: refresh failed: %s", e->nickname,
              out->message);
+    entry_throttle(e, out->detail);
   }
   /* The hook is done: its input and output (credentials, old and new) are
    * cleansed before the call frees them. */
@@ -1062,8 +1171,10 @@ static int tok_token(void *ops_arg, wfc_conn *conn, token_cb cb, void *arg) {
     return WFC_ENOMEM;
   w->cb = cb;
   w->arg = arg;
+  w->conn = wfc__conn_ref(conn);
   rc = entry_want(e, w, 0);
   if (rc != 0) {
+    wfc_conn_release(w->conn);
     free(w);
   } else if (e->touched_ms == 0 ||
              wfc__monotonic_ms() - e->touched_ms > 60 * 1000) {
@@ -1331,6 +1442,33 @@ static int op_entry(wfc_connmgr *m, const char *name, entry **e) {
 
 /* -- refresh -- */
 
+/* Why a token could not be had: the hook's words when a refresh just
+ * failed, the identity provider's throttling (and until when) when the
+ * request was refused before asking it, else the code's text. buf: len
+ * bytes. *detail (transfer, or NULL): {"retry_after_ms","retry_at"} when
+ * throttled. */
+static const char *token_why(entry *e, int status, char *buf, size_t len,
+                             json_object **detail) {
+  *detail = NULL;
+  if (e->why != NULL)
+    return e->why;
+  int64_t left = e->retry_at - wfc__now_ms();
+  if (status != WFC_ETHROTTLED || left <= 0)
+    return wfc_strerror(status);
+  char at[32];
+  iso_time(e->retry_at, at, sizeof at);
+  snprintf(buf, len,
+           "the identity provider is throttling token requests for "
+           "connection %s: no new token request before %s (in %lld s); "
+           "try again then",
+           e->nickname, at, (long long)((left + 999) / 1000));
+  *detail = json_object_new_object();
+  json_object_object_add(*detail, "retry_after_ms",
+                         json_object_new_int64(left));
+  json_object_object_add(*detail, "retry_at", json_object_new_string(at));
+  return buf;
+}
+
 static void refresh_token_cb(void *arg, int status, const char *token) {
   op *o = arg;
   (void)token;
@@ -1344,9 +1482,13 @@ static void refresh_token_cb(void *arg, int status, const char *token) {
   else if (status == WFC_EKEY) /* the store record does not verify */
     op_finish(o, status, state, NULL, NULL,
               "connection %s: " WFC_CONN_TAMPERED_WORDS, o->e->nickname);
-  else
-    op_finish(o, status, state, NULL, NULL, "%s",
-              o->e->why ? o->e->why : wfc_strerror(status));
+  else {
+    char buf[512];
+    json_object *d = NULL;
+    const char *why = token_why(o->e, status, buf, sizeof buf, &d);
+    op_finish(o, status, state, NULL, d, "%s", why);
+    json_object_put(d);
+  }
 }
 
 static int add_waiter(op *o, int force, token_cb cb) {
@@ -1406,9 +1548,13 @@ static void test_token_cb(void *arg, int status, const char *token) {
     if (status == WFC_EKEY)
       op_finish(o, status, o->e->state, NULL, NULL,
                 "connection %s: " WFC_CONN_TAMPERED_WORDS, o->e->nickname);
-    else
-      op_finish(o, status, o->e->state, NULL, NULL, "no valid token: %s",
-                o->e->why ? o->e->why : wfc_strerror(status));
+    else {
+      char buf[512];
+      json_object *d = NULL;
+      const char *why = token_why(o->e, status, buf, sizeof buf, &d);
+      op_finish(o, status, o->e->state, NULL, d, "no valid token: %s", why);
+      json_object_put(d);
+    }
     return;
   }
   json_object *in = entry_hook_input(o->e);

@@ -29,6 +29,10 @@
 #define WFC__LEASE_POLL_MAX_MS   200
 #define WFC__REFRESH_WAIT_MAX_MS (150 * 1000)
 
+/* The longest wait a refresh's Retry-After imposes (entry_throttle in
+ * connmgr.c): a larger one, or a bogus date, is cut to this. */
+#define WFC__REFRESH_RETRY_MAX_MS (60 * 60 * 1000)
+
 /* The manager's store handle (borrowed, valid until wfc_connmgr_close),
  * for the SDK modules that keep per-connection state in it (events.c:
  * checkpoints and the events seen). */

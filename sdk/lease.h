@@ -21,6 +21,13 @@
 
 #include <stddef.h>
 
+/* The holder of a lease that a throttled refresh handed over (store.h,
+ * wfc__store_lease_pass): the identity provider asked for no token request
+ * before the lease's expires_at. Not a process: never "gone", and no
+ * process waits for it (connmgr.c fails token requests that need a
+ * refresh at once until then). */
+#define WFC__LEASE_RETRY_AFTER "retry-after"
+
 /* Writes a new holder id for this process into buf (len >= 256 is always
  * enough). 0, or WFC_ETOOBIG / the error of the random source. */
 int wfc__lease_holder_new(char *buf, size_t len);

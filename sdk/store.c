@@ -1987,6 +1987,44 @@ int wfc__store_lease_release(wfc__store *st, const char *conn_id,
   return rc;
 }
 
+int wfc__store_lease_pass(wfc__store *st, const char *conn_id,
+                          const char *holder, const char *to,
+                          int64_t until_ms) {
+  sqlite3_stmt *s;
+  int rc, changes = 0;
+
+  last_err[0] = '\0';
+  if (st == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  if ((rc = check_lease_args(conn_id, holder)) != 0 ||
+      (rc = check_lease_args(conn_id, to)) != 0)
+    return rc;
+  if (holder == NULL || to == NULL)
+    return fail(WFC_EINVAL, "refresh lease: a holder and its successor are "
+                            "required");
+  pthread_mutex_lock(&st->mu);
+  if ((rc = lease_sync_normal(st, 1)) == 0 &&
+      (rc = prep(st, &s,
+                 "UPDATE refresh_leases SET holder = ?3, taken_at = ?4,"
+                 " expires_at = ?5 WHERE conn_id = ?1 AND holder = ?2")) == 0) {
+    bind_text(s, 1, conn_id);
+    bind_text(s, 2, holder);
+    bind_text(s, 3, to);
+    sqlite3_bind_int64(s, 4, wfc__now_ms());
+    sqlite3_bind_int64(s, 5, until_ms);
+    rc = step_done(st, s, "pass refresh lease", &changes, NULL);
+  }
+  if (lease_sync_normal(st, 0) != 0 && rc == 0)
+    rc = fail(WFC_ESTORE, "store: cannot restore synchronous=FULL");
+  pthread_mutex_unlock(&st->mu);
+  if (rc == 0 && changes == 0)
+    rc = fail(WFC_ENOTFOUND,
+              "connection %s: the refresh lease is not held "
+              "by this holder",
+              conn_id);
+  return rc;
+}
+
 int wfc__store_lease_get(wfc__store *st, const char *conn_id, wfc__lease *out) {
   int rc;
 

@@ -214,6 +214,13 @@ int wfc__store_lease_take(wfc__store *st, const char *conn_id,
  * what a taker does to a holder it knows to be dead. */
 int wfc__store_lease_release(wfc__store *st, const char *conn_id,
                              const char *holder);
+/* Hands holder's lease of conn_id to the holder text to until until_ms
+ * (taken_at = now), in one statement: what a refresh that the identity
+ * provider throttled does, so that no process refreshes before its
+ * Retry-After has passed (connmgr.c; to is then WFC__LEASE_RETRY_AFTER).
+ * 0, or WFC_ENOTFOUND when holder does not hold it (taken over). */
+int wfc__store_lease_pass(wfc__store *st, const char *conn_id,
+                          const char *holder, const char *to, int64_t until_ms);
 /* The lease row of conn_id, expired or not: 0, or WFC_ENOTFOUND when no
  * lease is held. */
 int wfc__store_lease_get(wfc__store *st, const char *conn_id, wfc__lease *out);

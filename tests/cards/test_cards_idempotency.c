@@ -228,12 +228,129 @@ static void other_keys_are_not_serialised(void **state) {
   runs_free(2);
 }
 
+/* Runs send_email with input once; fills o (the caller frees it). */
+static int run_once(const char *input, o365_outcome *o) {
+  return o365_fixture_run(fx, "send_email", input, o);
+}
+
+/* A keyed send with an attachment whose /send Graph refuses leaves its
+ * draft (and says a rerun deletes it); the rerun deletes that draft (with
+ * If-Match: its entity tag), sends one message, and leaves no draft. */
+static void keyed_rerun_removes_its_draft(void **state) {
+  (void)state;
+  char ref[512], in[1024];
+  assert_int_equal(o365_fixture_make_file(fx, "d.txt", "text/plain", "draft", 5,
+                                          ref, sizeof ref),
+                   0);
+  snprintf(in, sizeof in,
+           "{\"to\":[\"bob@contoso.test\"],\"subject\":\"keyed draft\","
+           "\"attachments\":[%s],\"idempotency_key\":\"keyed-draft\"}",
+           ref);
+  long sent = o365_fixture_sent_count(fx, ALICE);
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
+                                          "\"/v1.0/me/messages/*/send\","
+                                          "\"status\":500,\"count\":1}"),
+                   0);
+  o365_outcome o;
+  assert_int_equal(run_once(in, &o), WFC_EREMOTE);
+  ct_says(o.message, "nothing was sent, the draft is kept in Drafts");
+  ct_says(o.message, "until a rerun with the same idempotency_key deletes it");
+  o365_outcome_free(&o);
+  assert_int_equal(ct_clear_faults(), 0);
+  assert_int_equal(ct_count(ALICE, "drafts", "keyed draft"), 1);
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent);
+
+  long deletes =
+      o365_fixture_route_count(fx, "DELETE", "/v1.0/me/messages/{id}");
+  run_ok("send_email", in, &o);
+  assert_true(jbool(o.output, "sent"));
+  assert_false(jflag(o.output, "deduplicated"));
+  o365_outcome_free(&o);
+  assert_int_equal(
+      o365_fixture_route_count(fx, "DELETE", "/v1.0/me/messages/{id}"),
+      deletes + 1);
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
+  assert_int_equal(ct_count("bob@contoso.test", "inbox", "keyed draft"), 1);
+  assert_int_equal(ct_count(ALICE, "drafts", "keyed draft"), 0);
+
+  /* Once more: found sent, nothing deleted, nothing sent. */
+  run_ok("send_email", in, &o);
+  assert_true(jflag(o.output, "deduplicated"));
+  o365_outcome_free(&o);
+  assert_int_equal(
+      o365_fixture_route_count(fx, "DELETE", "/v1.0/me/messages/{id}"),
+      deletes + 1);
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
+}
+
+/* A draft that changed between the look and its deletion (412: another
+ * run with the key is attaching to it or sending it) is not deleted, and
+ * with no sent message in the mailbox the run does not send either: it
+ * fails saying so. A later run deletes the draft and sends once. A draft
+ * deleted under a run before its /send (404) makes that run say so, not
+ * "the id is wrong". */
+static void keyed_draft_changed_or_gone(void **state) {
+  (void)state;
+  char ref[512], in[1024];
+  assert_int_equal(o365_fixture_make_file(fx, "e.txt", "text/plain", "busy", 4,
+                                          ref, sizeof ref),
+                   0);
+  snprintf(in, sizeof in,
+           "{\"to\":[\"bob@contoso.test\"],\"subject\":\"keyed busy\","
+           "\"attachments\":[%s],\"idempotency_key\":\"keyed-busy\"}",
+           ref);
+  long sent = o365_fixture_sent_count(fx, ALICE);
+  /* The draft is deleted under the run (as a concurrent rerun does): its
+   * /send meets 404. */
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
+                                          "\"/v1.0/me/messages/*/send\","
+                                          "\"status\":404,\"code\":"
+                                          "\"ErrorItemNotFound\","
+                                          "\"count\":1}"),
+                   0);
+  o365_outcome o;
+  assert_int_equal(run_once(in, &o), WFC_ENOTFOUND);
+  ct_says(o.message, "was deleted before it could be sent, so nothing was "
+                     "sent, probably by another run with the same "
+                     "idempotency_key");
+  o365_outcome_free(&o);
+  assert_int_equal(ct_clear_faults(), 0);
+  assert_int_equal(ct_count(ALICE, "drafts", "keyed busy"), 1);
+
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"DELETE\","
+                                          "\"path\":\"/v1.0/me/messages/\","
+                                          "\"status\":412,\"code\":"
+                                          "\"ErrorIrresolvableConflict\","
+                                          "\"count\":1}"),
+                   0);
+  long sends = o365_fixture_route_count(fx, "POST", "/v1.0/me/messages");
+  assert_int_equal(run_once(in, &o), WFC_EBUSY);
+  ct_says(o.message, "another run with the same idempotency_key is sending "
+                     "this message now");
+  ct_says(o.message, "nothing was sent by this run");
+  o365_outcome_free(&o);
+  assert_int_equal(ct_clear_faults(), 0);
+  /* No new draft was made, nothing was sent, the draft was left. */
+  assert_int_equal(o365_fixture_route_count(fx, "POST", "/v1.0/me/messages"),
+                   sends);
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent);
+  assert_int_equal(ct_count(ALICE, "drafts", "keyed busy"), 1);
+
+  run_ok("send_email", in, &o);
+  assert_false(jflag(o.output, "deduplicated"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
+  assert_int_equal(ct_count(ALICE, "drafts", "keyed busy"), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(same_key_twenty_runs_send_once),
       cmocka_unit_test(same_key_with_attachment_sends_once),
       cmocka_unit_test(first_failure_lets_the_next_try),
       cmocka_unit_test(other_keys_are_not_serialised),
+      cmocka_unit_test(keyed_rerun_removes_its_draft),
+      cmocka_unit_test(keyed_draft_changed_or_gone),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

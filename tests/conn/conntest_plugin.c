@@ -9,7 +9,9 @@
  *                      error=pending -> approval_pending, error=access_denied
  *                      -> denied, else POST <token_url>/token with the code
  *   refresh            POST <token_url>/token; 400 -> WFC_EREAUTH with the
- *                      server's error_description as remedy; 5xx -> EREMOTE
+ *                      server's error_description as remedy; 429 ->
+ *                      ETHROTTLED, 5xx -> EREMOTE, a body's
+ *                      "retry_after_ms" in the failure's detail
  *   revoke             POST <token_url>/revoke -> {"remote":"removed"}
  *   test               GET <token_url>/me -> {"healthy": status == 200}
  * Token endpoint answers: {"access_token","refresh_token"?,"expires_in",
@@ -147,8 +149,18 @@ static void token_answer(req *r, int authorize) {
       d = json_object_get_string(v);
     api->call_fail(r->call, WFC_EREAUTH, NULL, "%s", d);
   } else if (r->status != 200 || j == NULL) {
-    api->call_fail(r->call, r->status ? WFC_EREMOTE : WFC_ENET, NULL,
-                   "token endpoint answered %ld", r->status);
+    /* A body {"retry_after_ms": N} stands for the Retry-After a real
+     * plugin reads from the header: the detail carries it to the host. */
+    json_object *d = NULL;
+    if (json_object_object_get_ex(j, "retry_after_ms", &v)) {
+      d = json_object_new_object();
+      json_object_object_add(d, "retry_after_ms", json_object_get(v));
+    }
+    api->call_fail(r->call,
+                   r->status == 429 ? WFC_ETHROTTLED
+                   : r->status      ? WFC_EREMOTE
+                                    : WFC_ENET,
+                   d, "token endpoint answered %ld", r->status);
   } else {
     json_object *cr = json_object_new_object();
     const char *keys[] = {"access_token", "refresh_token"};
@@ -372,8 +384,7 @@ static int items_invoke(wfc_call *call) {
 }
 
 static const char *const env_values[] = {"production", "preview", NULL};
-static const char *const url_state_values[] = {"fresh", "none", "twice",
-                                               NULL};
+static const char *const url_state_values[] = {"fresh", "none", "twice", NULL};
 
 static const wfc_field params[] = {
     {.name = "token_url",

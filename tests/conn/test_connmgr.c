@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "conn_util.h"
 #include "crypto.h"
 #include "host_api.h"
@@ -783,6 +784,111 @@ static void close_while_waiting_for_lease(void **state) {
   down_with(&f, c1, run);
 }
 
+/* The injected wall clock of throttled_refresh_waits_retry_after. */
+static int64_t fake_now_ms;
+static int64_t fake_now(void *arg) {
+  (void)arg;
+  return fake_now_ms;
+}
+
+/* info["token_retry_at_ms"] of conn, or -1. */
+static int64_t retry_at_of(wfc_conn *conn) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(wfc_conn_get_info(conn), "token_retry_at_ms",
+                                   &v)
+             ? json_object_get_int64(v)
+             : -1;
+}
+
+/* A refresh the identity provider throttles with a Retry-After (the hook's
+ * failure detail "retry_after_ms"): until it has passed, no token request
+ * for the connection reaches the endpoint again - neither from this
+ * manager's later calls nor from another manager on the store (another
+ * process), a forced refresh included; they fail at once with
+ * WFC_ETHROTTLED, their connection's info saying until when, an
+ * operation's message saying it in words. Then one refresh succeeds. A
+ * Retry-After beyond an hour is cut to an hour. */
+static void throttled_refresh_waits_retry_after(void **state) {
+  (void)state;
+  fx f;
+  up_with_work(&f, short_lived); /* stale: every token request refreshes */
+  fake_now_ms = wfc__now_ms();
+  wfc__clock_set(fake_now, NULL);
+  wfc_connmgr *m2 = second_mgr(&f);
+  wfc_conn *c1 = open_conn(&f, "work"), *c2 = NULL;
+  assert_int_equal(wfc_connmgr_open_conn(m2, "work", &c2), 0);
+  fx_token_route(&f, 429, "{\"retry_after_ms\":5000}", 0);
+  ts_server_reset_stats(f.srv);
+
+  tok_run *run = calloc(1, sizeof *run);
+  tok_round(&f, c1, run, 1);
+  assert_int_equal(run->statuses[0], WFC_ETHROTTLED);
+  assert_int_equal(fx_requests(&f), 1);
+  /* 20 calls in a row, here and in the other manager: no request. */
+  tok_round(&f, c1, run, 20);
+  assert_int_equal(fx_requests(&f), 1);
+  assert_int_equal(run->failures, 20);
+  for (int i = 0; i < 20; i++)
+    assert_int_equal(run->statuses[i], WFC_ETHROTTLED);
+  assert_int_equal(retry_at_of(c1), fake_now_ms + 5000);
+  fake_now_ms += 4000;
+  tok_round(&f, c2, run, 20);
+  assert_int_equal(fx_requests(&f), 1);
+  assert_int_equal(run->failures, 20);
+  assert_int_equal(run->statuses[19], WFC_ETHROTTLED);
+  assert_int_equal(retry_at_of(c2), fake_now_ms + 1000);
+  op_res r = {0};
+  assert_int_equal(wfc_connmgr_refresh(m2, "work", op_res_cb, &r), 0);
+  fx_run_until(&f, &r.done);
+  assert_int_equal(r.status, WFC_ETHROTTLED);
+  assert_non_null(
+      strstr(r.message, "the identity provider is throttling token requests"));
+  assert_non_null(strstr(r.message, "(in 1 s)"));
+  json_object *ra = NULL;
+  assert_true(json_object_object_get_ex(r.detail, "retry_after_ms", &ra));
+  assert_int_equal(json_object_get_int64(ra), 1000);
+  op_res_clear(&r);
+  assert_int_equal(fx_requests(&f), 1);
+  assert_state(&f, "work", "connected");
+
+  /* Passed: one refresh, in one manager; the other adopts its token. */
+  fake_now_ms += 1001;
+  fx_token_route(&f, 200, rotated, 0);
+  tok_round(&f, c2, run, 3);
+  assert_int_equal(run->failures, 0);
+  assert_string_equal(run->tokens[0], "at-2-canary-7f3a");
+  assert_int_equal(retry_at_of(c2), -1);
+  tok_round(&f, c1, run, 3);
+  assert_int_equal(run->failures, 0);
+  assert_string_equal(run->tokens[2], "at-2-canary-7f3a");
+  assert_int_equal(fx_requests(&f), 2);
+
+  /* A Retry-After of days is cut to an hour. */
+  op_res_clear(&r);
+  memset(&r, 0, sizeof r);
+  fx_token_route(&f, 503, "{\"retry_after_ms\":864000000}", 0);
+  assert_int_equal(wfc_connmgr_refresh(f.m, "work", op_res_cb, &r), 0);
+  fx_run_until(&f, &r.done);
+  assert_int_equal(r.status, WFC_EREMOTE);
+  op_res_clear(&r);
+  memset(&r, 0, sizeof r);
+  assert_int_equal(wfc_connmgr_refresh(f.m, "work", op_res_cb, &r), 0);
+  fx_run_until(&f, &r.done);
+  assert_int_equal(r.status, WFC_ETHROTTLED);
+  assert_true(json_object_object_get_ex(r.detail, "retry_after_ms", &ra));
+  assert_int_equal(json_object_get_int64(ra), 3600 * 1000);
+  op_res_clear(&r);
+  assert_int_equal(fx_requests(&f), 3);
+  /* The access token is still good: handed out, throttled or not. */
+  tok_round(&f, c1, run, 1);
+  assert_int_equal(run->statuses[0], 0);
+
+  wfc__clock_set(NULL, NULL);
+  wfc_conn_release(c2);
+  close_second(&f, m2);
+  down_with(&f, c1, run);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(authorize_connected),
@@ -799,6 +905,7 @@ int main(void) {
       cmocka_unit_test(close_cancels),
       cmocka_unit_test(two_managers_one_refresh),
       cmocka_unit_test(close_while_waiting_for_lease),
+      cmocka_unit_test(throttled_refresh_waits_retry_after),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

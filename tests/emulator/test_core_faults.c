@@ -93,6 +93,23 @@ static void test_status_fault(void **state) {
   assert_non_null(tjson_get(o, "error_codes"));
   json_object_put(o);
   tresp_free(&r);
+
+  /* Retry-After as an HTTP-date, sent as given; a malformed one refused. */
+  add_fault(f, "{\"path\":\"/common/oauth2/\",\"status\":429,"
+               "\"retryAfter\":\"Sun, 06 Nov 1994 08:49:37 GMT\"}");
+  tclient_request(f->c, "POST", u(f, "/common/oauth2/v2.0/token"), NULL,
+                  "grant_type=x", &r);
+  assert_int_equal(r.status, 429);
+  assert_string_equal(tresp_header(&r, "Retry-After"),
+                      "Sun, 06 Nov 1994 08:49:37 GMT");
+  tresp_free(&r);
+  static const char *const hdr[] = {"Content-Type: application/json", NULL};
+  tclient_request(f->c, "POST", u(f, "/__emulator/faults"), hdr,
+                  "{\"path\":\"/x\",\"status\":429,\"retryAfter\":"
+                  "\"tomorrow\"}",
+                  &r);
+  assert_int_equal(r.status, 400);
+  tresp_free(&r);
 }
 
 static void test_delay_fault(void **state) {

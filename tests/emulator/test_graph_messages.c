@@ -291,6 +291,99 @@ static void test_create_draft(void **state) {
             "RequestBodyRead");
 }
 
+/* A header line "If-Match: <etag>" (malloc'd). */
+static char *if_match(const char *etag) {
+  return gt_printf("If-Match: %s", etag);
+}
+
+/* Drafts found by their Message-ID ($filter on internetMessageId and
+ * isDraft, as Graph allows), and If-Match on DELETE and PATCH: a stale
+ * entity tag (the draft changed: an attachment, a send) is refused with
+ * 412 ErrorIrresolvableConflict and nothing changes; the current one, "*"
+ * and the bare change key pass. */
+static void test_draft_by_marker_if_match(void **state) {
+  (void)state;
+  const char *create = "{\"subject\":\"marked draft\",\"internetMessageId\":"
+                       "\"<wfc-ifmatch@wfc.idempotency>\",\"toRecipients\":[{"
+                       "\"emailAddress\":{\"address\":\"bob@contoso.test\"}}]}";
+  json_object *d = NULL;
+  /* An immutable id: it stays the message's through the send. */
+  assert_int_equal(gt_call(&T, tok, "POST", "/v1.0/me/messages", create,
+                           "Prefer: IdType=\"ImmutableId\"", &d, NULL),
+                   201);
+  char id[256], etag[128];
+  snprintf(id, sizeof id, "%s", gt_need(d, "id"));
+  snprintf(etag, sizeof etag, "%s", gt_need(d, "@odata.etag"));
+  json_object_put(d);
+  const char *q = "/v1.0/me/messages?$filter=internetMessageId%20eq%20"
+                  "'%3Cwfc-ifmatch%40wfc.idempotency%3E'%20and%20isDraft%20eq"
+                  "%20true&$select=id,isDraft,changeKey";
+  json_object *l = NULL;
+  assert_int_equal(gt_call(&T, tok, "GET", q, NULL,
+                           "Prefer: IdType=\"ImmutableId\"", &l, NULL),
+                   200);
+  json_object *v = json_object_object_get(l, "value");
+  assert_int_equal(json_object_array_length(v), 1);
+  json_object *m0 = json_object_array_get_idx(v, 0);
+  assert_string_equal(gt_str(m0, "id"), id);
+  assert_string_equal(gt_str(m0, "@odata.etag"), etag);
+  json_object_put(l);
+
+  /* An attachment changes the draft: the etag seen before is stale. */
+  char *p = gt_printf("/v1.0/me/messages/%s", id);
+  char *pa = gt_printf("/v1.0/me/messages/%s/attachments", id);
+  gt_expect(&T, tok, "POST", pa,
+            "{\"@odata.type\":\"#microsoft.graph.fileAttachment\",\"name\":"
+            "\"a.txt\",\"contentBytes\":\"aGVsbG8=\"}",
+            201, NULL);
+  char *stale = if_match(etag);
+  assert_int_equal(gt_call(&T, tok, "DELETE", p, NULL, stale, &d, NULL), 412);
+  gt_assert_error(d, "ErrorIrresolvableConflict");
+  json_object_put(d);
+  assert_int_equal(
+      gt_call(&T, tok, "PATCH", p, "{\"subject\":\"x\"}", stale, &d, NULL),
+      412);
+  json_object_put(d);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &d, NULL), 200);
+  assert_string_equal(gt_str(d, "subject"), "marked draft");
+  snprintf(etag, sizeof etag, "%s", gt_need(d, "@odata.etag"));
+  char ck[128];
+  snprintf(ck, sizeof ck, "\"%s\"", gt_need(d, "changeKey"));
+  json_object_put(d);
+  /* The current tag, bare or weak, and "*" pass. */
+  char *cur = if_match(etag), *bare = if_match(ck);
+  assert_int_equal(
+      gt_call(&T, tok, "PATCH", p, "{\"subject\":\"y\"}", bare, &d, NULL), 200);
+  snprintf(etag, sizeof etag, "%s", gt_need(d, "@odata.etag"));
+  json_object_put(d);
+  assert_int_equal(gt_call(&T, tok, "PATCH", p, "{\"subject\":\"z\"}",
+                           "If-Match: *", NULL, NULL),
+                   200);
+  /* Sent: the draft's last tag no longer matches what it became. */
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &d, NULL), 200);
+  snprintf(etag, sizeof etag, "%s", gt_need(d, "@odata.etag"));
+  json_object_put(d);
+  free(cur);
+  cur = if_match(etag);
+  char *ps = gt_printf("/v1.0/me/messages/%s/send", id);
+  gt_expect(&T, tok, "POST", ps, NULL, 202, NULL);
+  assert_int_equal(gt_call(&T, tok, "DELETE", p, NULL, cur, NULL, NULL), 412);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &d, NULL), 200);
+  assert_false(json_object_get_boolean(json_object_object_get(d, "isDraft")));
+  snprintf(etag, sizeof etag, "%s", gt_need(d, "@odata.etag"));
+  json_object_put(d);
+  free(cur);
+  cur = if_match(etag);
+  assert_int_equal(gt_call(&T, tok, "DELETE", p, NULL, cur, NULL, NULL), 204);
+  gt_expect(&T, tok, "GET", p, NULL, 404, "ErrorItemNotFound");
+  free(cur);
+  free(bare);
+  free(stale);
+  free(ps);
+  free(pa);
+  free(p);
+}
+
 static void test_move_copy_ids(void **state) {
   (void)state;
   char id[256];
@@ -416,6 +509,7 @@ int main(void) {
       cmocka_unit_test(test_list_query_errors),
       cmocka_unit_test(test_get_patch_delete),
       cmocka_unit_test(test_create_draft),
+      cmocka_unit_test(test_draft_by_marker_if_match),
       cmocka_unit_test(test_move_copy_ids),
       cmocka_unit_test(test_mime_value),
       cmocka_unit_test(test_auth_errors),

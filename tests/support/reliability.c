@@ -115,13 +115,18 @@ void rel_note(rel_counts *c, const char *fmt, ...) {
 }
 
 long rel_report(const rel_counts *c) {
+  /* left_behind only when not 0: most tests have nothing to leave. */
+  char left[48] = "";
+  if (c->left_behind != 0)
+    snprintf(left, sizeof left, " left_behind=%ld", c->left_behind);
   printf("reliability: %s mode=%s trials=%ld lost=%ld duplicates=%ld "
-         "corrupt=%ld unclear=%ld untruthful=%ld seed=%llu%s\n",
+         "corrupt=%ld unclear=%ld untruthful=%ld%s seed=%llu%s\n",
          c->test, rel_long() ? "long" : "short", c->trials, c->lost,
-         c->duplicates, c->corrupt, c->unclear, c->untruthful,
+         c->duplicates, c->corrupt, c->unclear, c->untruthful, left,
          (unsigned long long)rel_seed(), c->extra);
   fflush(stdout);
-  return c->lost + c->duplicates + c->corrupt + c->unclear + c->untruthful;
+  return c->lost + c->duplicates + c->corrupt + c->unclear + c->untruthful +
+         c->left_behind;
 }
 
 /* ---- Clear errors --------------------------------------------------------

@@ -15,12 +15,15 @@
  *     reproduce a failure quickly), WFC_RELIABILITY_SEED=S its seed (the
  *     seed is printed on the `reliability:` line);
  *   - each test counts lost work, duplicates, corrupt stores, unclear
- *     errors and untruthful answers, prints them on one line
+ *     errors and untruthful answers (and, where a retry promises to clean
+ *     up after an interrupted run, what it left behind), prints them on
+ *     one line
  *
  *       reliability: NAME mode=short trials=20 lost=0 duplicates=0
  *         corrupt=0 unclear=0 untruthful=0 seed=123 [more figures]
  *
- *     (one line), and fails when any of the five is not 0;
+ *     (one line; " left_behind=N" after untruthful when not 0), and fails
+ *     when any of them is not 0;
  *   - a test guards its own time (rel_watchdog): its ctest TIMEOUT is
  *     large enough for the long mode. */
 #ifndef RELIABILITY_H
@@ -52,7 +55,7 @@ uint64_t rel_rng_next(rel_rng *r);
 /* Uniform in [0, n) (n > 0). */
 uint32_t rel_rng_below(rel_rng *r, uint32_t n);
 
-/* What a test counts. The five counters fail the test when not 0. */
+/* What a test counts. The six counters fail the test when not 0. */
 typedef struct rel_counts {
   const char *test;
   long trials;
@@ -61,6 +64,9 @@ typedef struct rel_counts {
   long corrupt;    /* a store that fails to open or its integrity check */
   long unclear;    /* an error message that names no cause (rel_unclear) */
   long untruthful; /* a failure reported as "nothing done" that was done */
+  /* half-done work an interrupted run left that the retry promises to
+   * clean up (a keyed send's drafts) and that is still there */
+  long left_behind;
   char extra[768]; /* further figures, " key=value" each */
   int notes;       /* detail lines printed so far (rel_note) */
 } rel_counts;
@@ -72,7 +78,7 @@ void rel_figure(rel_counts *c, const char *fmt, ...)
  * of a test, then silence), so a failing run says what went wrong. */
 void rel_note(rel_counts *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Prints the `reliability:` line to stdout; returns the sum of the five
+/* Prints the `reliability:` line to stdout; returns the sum of the six
  * failure counters (0: the test holds). */
 long rel_report(const rel_counts *c);
 
