@@ -1,7 +1,7 @@
 #!/bin/sh
 # check_feature_macros.sh CC SOURCE_DIR GENERATED_INCLUDE_DIR...
 #
-# Every C file of sdk/, plugin/, cards/ and emulator/ compiles on its own
+# Every C file of sdk/, cli/, plugin/, cards/ and emulator/ compiles on its own
 # with the plain compiler: -std=c11, the dependencies' pkg-config cflags and
 # the project's include directories, and NO project defines (no
 # -D_GNU_SOURCE from the build system). A file that uses a POSIX or GNU
@@ -27,7 +27,7 @@ deps=$(pkg-config --cflags libuv libcurl json-c libcrypto libssl sqlite3 \
 # arguments) plus what catches a missing feature macro.
 flags="-std=c11 -Wall -Wextra -Wno-unused-parameter -Werror \
 -Werror=implicit-function-declaration -Werror=int-conversion -fsyntax-only"
-incs="-I$src/include -I$src/sdk -I$src/plugin -I$src/emulator $gen $deps"
+incs="-I$src/include -I$src/sdk -I$src/cli -I$src/plugin -I$src/emulator $gen $deps"
 
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -44,7 +44,7 @@ check() { # $1: label, $2: file to compile
   fi
 }
 
-for dir in sdk plugin cards emulator; do
+for dir in sdk cli plugin cards emulator; do
   for f in "$src/$dir"/*.c; do
     [ -e "$f" ] || continue
     check "${f#"$src"/}" "$f"

@@ -1,4 +1,4 @@
-/* cli_run.c - `wfc card run CARD [--connection NAME] [--input JSON|@file]`:
+/* run.c - `wfc card run CARD [--connection NAME] [--input JSON|@file]`:
  * runs one card with a stored connection and prints its output JSON;
  * streamed items are printed as JSON lines as they arrive, and a progress
  * line goes to stderr when stderr is a terminal. */

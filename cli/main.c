@@ -1,6 +1,6 @@
-/* main_wfc.c - `wfc`, the reference host on the command line.
+/* main.c - `wfc`, the reference host on the command line.
  *
- * `wfc <group> <command> [options]`. Each group lives in sdk/cli_<group>.c;
+ * `wfc <group> <command> [options]`. Each group lives in cli/<group>.c;
  * to add one, write the file and add a line to the table below.
  *
  * Environment: WFC_ALLOW_CORE_DUMPS=1 lets a crash dump core (off by

@@ -1,4 +1,4 @@
-/* cli_docs.c - `wfc docs cards [MANIFEST] [--output FILE]`: the card
+/* docs.c - `wfc docs cards [MANIFEST] [--output FILE]`: the card
  * reference (docs/cards.md) generated from a plugin's manifest.json, so the
  * reference cannot drift from the schemas the host checks (`wfc plugin
  * inspect` checks the plugin against the same manifest). The output is a

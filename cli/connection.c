@@ -1,4 +1,4 @@
-/* cli_connection.c - `wfc connection new|list|show|reauthorize|refresh|
+/* connection.c - `wfc connection new|list|show|reauthorize|refresh|
  * revoke|delete|test`, on the public connection manager
  * (wfc/connections.h). Tokens are never printed: the manager's results
  * carry no secrets. */

@@ -1,9 +1,9 @@
 /* cli.h - shared pieces of the `wfc` command line (the reference host).
  *
- * main_wfc.c dispatches `wfc <group> <command> ...` to one function per
- * group, each in its own file sdk/cli_<group>.c (compiled into the wfc
+ * main.c dispatches `wfc <group> <command> ...` to one function per
+ * group, each in its own file cli/<group>.c (compiled into the wfc
  * executable only, not into libwfc). A new group is a new file plus one
- * line in main_wfc.c's table. The CLI uses only the public API
+ * line in main.c's table. The CLI uses only the public API
  * (wfc/host.h), like any other host.
  *
  * Conventions every command follows: --json for machine output on stdout;
@@ -31,12 +31,12 @@ typedef struct wfc__cli_group {
 
 int wfc__cli_plugin(int argc, char **argv);
 int wfc__cli_card(int argc, char **argv);
-int wfc__cli_connection(int argc, char **argv); /* cli_connection.c */
-int wfc__cli_card_run(int argc, char **argv);   /* cli_run.c: `card run` */
-int wfc__cli_blob(int argc, char **argv);       /* cli_blob.c */
-int wfc__cli_docs(int argc, char **argv);       /* cli_docs.c */
-int wfc__cli_event(int argc, char **argv);      /* cli_event.c */
-int wfc__cli_flow(int argc, char **argv);       /* cli_flow.c */
+int wfc__cli_connection(int argc, char **argv); /* connection.c */
+int wfc__cli_card_run(int argc, char **argv);   /* run.c: `card run` */
+int wfc__cli_blob(int argc, char **argv);       /* blob.c */
+int wfc__cli_docs(int argc, char **argv);       /* docs.c */
+int wfc__cli_event(int argc, char **argv);      /* event.c */
+int wfc__cli_flow(int argc, char **argv);       /* flow.c */
 
 /* "wfc: <message>" on stderr. Returns WFC_CLI_FAIL. */
 int wfc__cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -65,7 +65,7 @@ int wfc__cli_load_plugins(wfc__cli_host *h, const char *dir);
 
 /* A CLI host plus the connection manager on the store (NULL: WFC_STORE or
  * the default), loading plugins first when load is set, with the blob store
- * in blob_dir (NULL: none) (cli_connection.c). Returns 0, or WFC_CLI_FAIL
+ * in blob_dir (NULL: none) (connection.c). Returns 0, or WFC_CLI_FAIL
  * with the error printed. */
 struct wfc_connmgr;
 int wfc__cli_connmgr_open(wfc__cli_host *h, const char *store,

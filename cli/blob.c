@@ -1,4 +1,4 @@
-/* cli_blob.c - `wfc blob put FILE` / `wfc blob get ID OUT`: local files in
+/* blob.c - `wfc blob put FILE` / `wfc blob get ID OUT`: local files in
  * and out of the blob store that `wfc card run` gives cards, so a card's
  * FILE input can be a local file (`--input '{"files":[<put's JSON>]}'`) and
  * a card's FILE output can be saved. */
@@ -21,7 +21,7 @@ static const char usage[] =
     "  (the blob store is --blob-dir, else $WFC_BLOB_DIR, else blobs/ beside\n"
     "  the connection store, as for `wfc card run`)\n";
 
-/* The same rule as `wfc card run` (cli_run.c). */
+/* The same rule as `wfc card run` (run.c). */
 static void blob_dir_for(const char *blobs, const char *store, char *buf,
                          size_t len) {
   if (blobs != NULL && *blobs != '\0') {

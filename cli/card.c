@@ -1,4 +1,4 @@
-/* cli_card.c - `wfc card list` and `wfc card describe CARD`. */
+/* card.c - `wfc card list` and `wfc card describe CARD`. */
 #define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "cli.h"
 
@@ -135,7 +135,7 @@ int wfc__cli_card(int argc, char **argv) {
     return list(argc - 1, argv + 1);
   if (strcmp(argv[1], "describe") == 0)
     return describe(argc - 1, argv + 1);
-  if (strcmp(argv[1], "run") == 0) /* cli_run.c */
+  if (strcmp(argv[1], "run") == 0) /* run.c */
     return wfc__cli_card_run(argc - 1, argv + 1);
   return wfc__cli_usage(usage, "card: unknown command \"%s\"", argv[1]);
 }

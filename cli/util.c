@@ -1,4 +1,4 @@
-/* cli_util.c - helpers shared by the `wfc` command groups. */
+/* util.c - helpers shared by the `wfc` command groups. */
 #define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup, strtok_r, readlink */
 #include "cli.h"
 

@@ -1,4 +1,4 @@
-/* cli_flow.c - `wfc flow run FILE`: a JSON flow, an optional trigger (an
+/* flow.c - `wfc flow run FILE`: a JSON flow, an optional trigger (an
  * event card, through the event watch API) and steps (cards) whose inputs
  * may reference the trigger's event and earlier steps' outputs:
  *

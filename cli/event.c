@@ -1,4 +1,4 @@
-/* cli_event.c - `wfc event watch`: polls an event card on a stored
+/* event.c - `wfc event watch`: polls an event card on a stored
  * connection and prints each new event as one JSON line on stdout, through
  * the event watch API (wfc/events.h): an event is printed, then recorded
  * as accepted, and the checkpoint advances once the whole batch was

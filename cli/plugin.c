@@ -1,4 +1,4 @@
-/* cli_plugin.c - `wfc plugin inspect PATH` and `wfc plugin list`. */
+/* plugin.c - `wfc plugin inspect PATH` and `wfc plugin list`. */
 #define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "cli.h"
 
