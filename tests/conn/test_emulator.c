@@ -163,8 +163,10 @@ static int dial_port(int port) {
 }
 
 /* GET listener + suffix as another program would: asserts the page for an
- * ignored request (400, plain words, no piece of the query: none of the
- * values below contains "Kq" or "zz" elsewhere) and that p keeps waiting. */
+ * ignored request (400, plain words, no piece of the query) and that p
+ * keeps waiting. The markers NOTOURCODE / NOTOURSTATE are long enough that
+ * the command's own random state and PKCE values never contain them (the
+ * two-letter markers used before did, now and then). */
 static void ignored(const wproc *p, const char *listener, const char *suffix) {
   char url[1024];
   snprintf(url, sizeof url, "%s%s", listener, suffix);
@@ -175,8 +177,8 @@ static void ignored(const wproc *p, const char *listener, const char *suffix) {
       strstr(r.body, "This page is not the answer to the sign-in wfc is "
                      "waiting for") == NULL)
     fail_msg("GET %s: %ld %s", suffix, r.status, r.body);
-  assert_null(strstr(r.body, "zz"));
-  assert_null(strstr(r.body, "Kq"));
+  assert_null(strstr(r.body, "NOTOURCODE"));
+  assert_null(strstr(r.body, "NOTOURSTATE"));
   assert_null(strstr(r.body, "access_denied"));
   tresp_free(&r);
   tclient_free(c);
@@ -201,13 +203,13 @@ static void listener_waits_for_this_authorization(void **state) {
   char *listener1 = tclient_url_param(url1, "redirect_uri");
   assert_non_null(state1);
   assert_non_null(listener1);
-  ignored(&p1, listener1, "?code=zz1");
+  ignored(&p1, listener1, "?code=NOTOURCODE1");
   assert_int_equal(wuser_finish(&u, &p1), 1);
   assert_non_null(strstr(p1.stderr_, "no answer from the browser in time"));
   assert_non_null(strstr(p1.stderr_,
                          "1 other request to the sign-in listener did not "
                          "carry this authorization's state and was ignored"));
-  assert_null(strstr(p1.stderr_, "zz1"));
+  assert_null(strstr(p1.stderr_, "NOTOURCODE1"));
   assert_int_equal(wuser_get_status(listener1), 0); /* it is gone */
 
   /* The real one. */
@@ -225,13 +227,13 @@ static void listener_waits_for_this_authorization(void **state) {
   char q[512];
   ignored(&p, listener, "");
   ignored(&p, listener, "?");
-  ignored(&p, listener, "?code=zz2");
-  ignored(&p, listener, "?code=zz2&state=Kq-wrong");
-  ignored(&p, listener, "?error=access_denied&error_description=zz3");
-  ignored(&p, listener, "?error=access_denied&state=Kq-wrong");
-  snprintf(q, sizeof q, "?code=zz4&state=%s", state1); /* replayed */
+  ignored(&p, listener, "?code=NOTOURCODE2");
+  ignored(&p, listener, "?code=NOTOURCODE2&state=NOTOURSTATE-wrong");
+  ignored(&p, listener, "?error=access_denied&error_description=NOTOURCODE3");
+  ignored(&p, listener, "?error=access_denied&state=NOTOURSTATE-wrong");
+  snprintf(q, sizeof q, "?code=NOTOURCODE4&state=%s", state1); /* replayed */
   ignored(&p, listener, q);
-  snprintf(q, sizeof q, "?code=zz5&state=%.*s", (int)strlen(st) - 1, st);
+  snprintf(q, sizeof q, "?code=NOTOURCODE5&state=%.*s", (int)strlen(st) - 1, st);
   ignored(&p, listener, q); /* a prefix of the right one */
 
   /* Idle and slow connections, more than the listener's client slots. */
@@ -255,7 +257,7 @@ static void listener_waits_for_this_authorization(void **state) {
   assert_true(strncmp(ans, "HTTP/1.1 431", 12) == 0);
   /* A flood of wrong ones. */
   for (int i = 0; i < 50; i++) {
-    snprintf(q, sizeof q, "?code=zz6&state=Kq-%d", i);
+    snprintf(q, sizeof q, "?code=NOTOURCODE6&state=NOTOURSTATE-%d", i);
     ignored(&p, listener, q);
   }
 
@@ -279,8 +281,8 @@ static void listener_waits_for_this_authorization(void **state) {
   assert_non_null(strstr(p.stdout_, "connected: \"carol\" as " ADMIN_UPN));
   /* One warning for the ignored requests, none of their query in it. */
   assert_non_null(strstr(p.stderr_, "sign-in listener: ignored a request"));
-  assert_null(strstr(p.stderr_, "zz"));
-  assert_null(strstr(p.stderr_, "Kq"));
+  assert_null(strstr(p.stderr_, "NOTOURCODE"));
+  assert_null(strstr(p.stderr_, "NOTOURSTATE"));
   wuser_expect(&u, "carol", "connected", NULL, NULL, 0);
   free(state1), free(listener1), free(st), free(listener);
 }
