@@ -224,6 +224,14 @@ static void call_untrack(o365_graph_req *r);
 static void on_call_cancel(void *arg);
 static void gate_maybe_free(gate *g);
 
+void o365_graph_res_local(o365_graph_res *r, int code, const char *message) {
+  memset(r, 0, sizeof *r);
+  r->error = code;
+  r->message = message;
+  r->body = "";
+  r->retry_after_ms = -1;
+}
+
 /* ---- Completion -----------------------------------------------------------
  */
 

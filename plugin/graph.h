@@ -175,6 +175,10 @@ void o365_graph_mailbox(o365_buf *b, const char *mailbox);
  * 409 EEXIST, 412 ESTATE, 413 ETOOBIG, 429 ETHROTTLED, 5xx EREMOTE, other
  * 4xx EREMOTE; 0 for 2xx/3xx. */
 int o365_graph_status_error(long status);
+/* Fills r as the result of a step that sent no request (a look-up that
+ * could not start, a deadline passed): error code, message (borrowed), no
+ * body, no Retry-After. */
+void o365_graph_res_local(o365_graph_res *r, int code, const char *message);
 
 /* Parses an OData error body (may be NULL); request ids fall back to the
  * given response header values (may be NULL). */

@@ -58,11 +58,7 @@ static void finder_end(finder *f, const o365_graph_res *failed,
 /* Ends f with code, for a failure that has no Graph result. */
 static void finder_fail(finder *f, int code, const char *message) {
   o365_graph_res r;
-  memset(&r, 0, sizeof r);
-  r.error = code;
-  r.message = message;
-  r.body = "";
-  r.retry_after_ms = -1;
+  o365_graph_res_local(&r, code, message);
   finder_end(f, &r, NULL);
 }
 
@@ -208,11 +204,7 @@ static void check_end(check *c, const o365_graph_res *failed,
 /* Ends c with a failure that has no Graph result of its own. */
 static void check_fail(check *c, int code, const char *message) {
   o365_graph_res r;
-  memset(&r, 0, sizeof r);
-  r.error = code;
-  r.message = message;
-  r.body = "";
-  r.retry_after_ms = -1;
+  o365_graph_res_local(&r, code, message);
   check_end(c, &r, NULL);
 }
 
@@ -495,9 +487,7 @@ void o365_sent_settle(wfc_call *call, const char *imid,
   int rc = o365_sent_find(call, imid, s->window_ms, on_settle_found, s);
   if (rc != 0) {
     o365_graph_res r;
-    memset(&r, 0, sizeof r);
-    r.error = rc;
-    r.message = "the look-up could not start";
+    o365_graph_res_local(&r, rc, "the look-up could not start");
     settle_unfound(s, &r);
   }
 }

@@ -34,10 +34,6 @@ static wuser u;
 static wfc_connmgr *mgr;
 static wfc_conn *conn; /* one reference, ours */
 
-static void mgr_closed(void *arg) {
-  *(int *)arg = 1;
-}
-
 static int setup(void **state) {
   (void)state;
   fx = o365_fixture_new(NULL);
@@ -57,12 +53,7 @@ static int down(void **state) {
   (void)state;
   if (conn != NULL)
     wfc_conn_release(conn);
-  if (mgr != NULL) {
-    int closed = 0;
-    wfc_connmgr_close(mgr, mgr_closed, &closed);
-    while (!closed)
-      uv_run(o365_fixture_loop(fx), UV_RUN_ONCE);
-  }
+  o365_fixture_close_connmgr(fx, mgr);
   int rc = o365_fixture_free(fx);
   if (wuser_cleanup(&u) != 0)
     rc = -1;

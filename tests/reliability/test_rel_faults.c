@@ -103,10 +103,6 @@ static void clear_error_rule(void **state) {
 /* ---- Set-up ---------------------------------------------------------------
  */
 
-static void mgr_closed(void *arg) {
-  *(int *)arg = 1;
-}
-
 static int setup(void **state) {
   (void)state;
   fx = o365_fixture_new_timeout(NULL, DEADLINE_MS);
@@ -140,12 +136,7 @@ static int teardown(void **state) {
   (void)state;
   if (conn != NULL)
     wfc_conn_release(conn);
-  if (mgr != NULL) {
-    int closed = 0;
-    wfc_connmgr_close(mgr, mgr_closed, &closed);
-    while (!closed)
-      uv_run(o365_fixture_loop(fx), UV_RUN_ONCE);
-  }
+  o365_fixture_close_connmgr(fx, mgr);
   int rc = o365_fixture_free(fx);
   if (wuser_cleanup(&u) != 0)
     rc = -1;

@@ -494,6 +494,19 @@ o365_fixture *o365_fixture_new_timeout(const char *config,
   return start(config, NULL, http_timeout_ms);
 }
 
+static void connmgr_closed(void *arg) {
+  *(int *)arg = 1;
+}
+
+void o365_fixture_close_connmgr(o365_fixture *fx, wfc_connmgr *mgr) {
+  if (mgr == NULL)
+    return;
+  int closed = 0;
+  wfc_connmgr_close(mgr, connmgr_closed, &closed);
+  while (!closed)
+    uv_run(&fx->loop, UV_RUN_ONCE);
+}
+
 struct uv_loop_s *o365_fixture_loop(o365_fixture *fx) {
   return &fx->loop;
 }

@@ -35,6 +35,7 @@
 
 #include <json-c/json.h>
 
+#include "wfc/connections.h"
 #include "wfc/host.h"
 
 typedef struct o365_fixture o365_fixture;
@@ -77,6 +78,9 @@ const char *o365_fixture_blob_dir(const o365_fixture *fx);
 wfc_conn *o365_fixture_connect(o365_fixture *fx, const char *upn);
 /* Switches the default connection (one returned by o365_fixture_connect). */
 void o365_fixture_use(o365_fixture *fx, wfc_conn *conn);
+/* Closes a connection manager the test opened on the fixture's loop and
+ * runs the loop until it is closed. NULL is a no-op. */
+void o365_fixture_close_connmgr(o365_fixture *fx, wfc_connmgr *mgr);
 
 /* Runs card_id with input_json (JSON text; NULL = {}) on the default
  * connection until it completes. out is filled in every case (free it).
