@@ -102,9 +102,11 @@ static int describe(int argc, char **argv) {
     if (rc == WFC_EEXIST)
       wfc__cli_error("card \"%s\" is ambiguous: name it as plugin.card", id);
     else
-      wfc__cli_error("card \"%s\" not found (%zu plugins loaded%s)", id,
-                     wfc_runtime_plugin_count(h.rt),
-                     h.load_failures ? ", some failed to load" : "");
+      wfc__cli_error("card \"%s\" not found (%zu plugins loaded%s; plugins "
+                     "searched in %s)",
+                     id, wfc_runtime_plugin_count(h.rt),
+                     h.load_failures ? ", some failed to load" : "",
+                     wfc__cli_searched(&h));
     wfc__cli_host_close(&h);
     return WFC_CLI_FAIL;
   }

@@ -263,8 +263,14 @@ static int list(int argc, char **argv) {
              wfc_plugin_path(p));
     }
   }
+  /* Where they were looked for: the first thing to know when one is
+   * missing. (--json keeps its array of plugins.) */
   if (json)
     wfc__cli_print_json(arr);
+  else
+    printf("%splugins searched in %s\n",
+           wfc_runtime_plugin_count(h.rt) ? "" : "no plugins; ",
+           wfc__cli_searched(&h));
   json_object_put(arr);
   wfc__cli_host_close(&h);
   return WFC_CLI_OK;
