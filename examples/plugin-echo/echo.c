@@ -226,8 +226,7 @@ static const wfc_conn_type_desc demo_type = {
     .refresh = demo_refresh,
     .revoke = demo_revoke};
 
-/* ---- Registration ---------------------------------------------------------
- */
+/* ---- Registration ---------------------------------------------------- */
 
 static int init(const wfc_host_api *host, wfc_registrar *reg, wfc_error *err) {
   api = host;
