@@ -55,6 +55,9 @@ static int list(int argc, char **argv) {
     wfc__cli_host_close(&h);
     return WFC_CLI_FAIL;
   }
+  if (wfc_runtime_plugin_count(h.rt) == 0)
+    wfc__cli_error("no plugins loaded (plugins searched in %s)",
+                   wfc__cli_searched(&h));
   json_object *arr = json_object_new_array();
   for (size_t k = 0; k < wfc_runtime_plugin_count(h.rt); k++) {
     wfc_plugin *p = wfc_runtime_plugin(h.rt, k);

@@ -270,6 +270,10 @@ static void test_card_list_and_describe(void **state) {
   r = wfc("WFC_PLUGIN_PATH=/nonexistent", "card describe nosuch.card");
   assert_int_equal(r->status, 1);
   assert_non_null(strstr(r->err, "plugins searched in /nonexistent"));
+  r = wfc("WFC_PLUGIN_PATH=/nonexistent", "card list");
+  assert_int_equal(r->status, 0);
+  assert_non_null(
+      strstr(r->err, "no plugins loaded (plugins searched in /nonexistent)"));
 
   snprintf(args, sizeof args,
            "card describe testplugin.later --plugin-dir %s --json", dir);
