@@ -66,6 +66,29 @@ static void append(char *list, size_t cap, const char *name) {
     snprintf(list + n, cap - n, ", ...");
 }
 
+int wfc__cli_host_only(const char *name) {
+  static const char *const exact[] = {
+      /* process-global set-up (Lessons 13) */
+      "curl_global_init", "curl_global_init_mem", "curl_global_cleanup",
+      "curl_global_sslset", "curl_global_trace",
+      "json_c_set_serialization_double_format", "setlocale", "signal",
+      "sigaction", "uv_run", "uv_loop_close", "uv_library_shutdown",
+      "uv_default_loop", "OPENSSL_cleanup", "OPENSSL_init_crypto",
+      "OPENSSL_init_ssl", "CONF_modules_load_file", "OSSL_PROVIDER_load",
+      "OSSL_LIB_CTX_set0_default", "EVP_set_default_properties",
+      /* HTTP and handles of its own: api->http_send, api->timer_start */
+      "curl_easy_perform", "uv_close", NULL};
+  for (const char *const *e = exact; *e != NULL; e++)
+    if (strcmp(name, *e) == 0)
+      return 1;
+  if (strncmp(name, "curl_multi_", 11) == 0)
+    return 1;
+  size_t n = strlen(name);
+  return strncmp(name, "uv_", 3) == 0 &&
+         ((n > 8 && strcmp(name + n - 5, "_init") == 0) ||
+          (n > 11 && strcmp(name + n - 8, "_init_ex") == 0));
+}
+
 int wfc__cli_elf_syms(const char *path, wfc__cli_syms *out, char *why,
                       size_t whylen) {
   memset(out, 0, sizeof *out);
@@ -128,6 +151,9 @@ int wfc__cli_elf_syms(const char *path, wfc__cli_syms *out, char *why,
       if (strncmp(name, "wfc_", 4) == 0) {
         out->nhost_refs++;
         append(out->host_refs, sizeof out->host_refs, name);
+      } else if (wfc__cli_host_only(name)) {
+        out->nhost_only++;
+        append(out->host_only, sizeof out->host_only, name);
       }
       continue;
     }

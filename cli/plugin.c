@@ -21,11 +21,12 @@ static const char usage[] =
     "  wfc plugin check FILE [--manifest FILE]\n"
     "  wfc plugin list [--plugin-dir DIR] [--json]\n"
     "\n"
-    "check is the conformance check for plugin authors: one exported\n"
-    "symbol and no host symbol referenced (read from the file), then, in a\n"
-    "child process, ABI version, fingerprint, init, every schema and the\n"
-    "manifest (required: beside FILE or --manifest). One line per check;\n"
-    "exit 0 when all pass, 1 otherwise, also when the plugin crashes.\n"
+    "check is the conformance check for plugin authors. From the file:\n"
+    "one exported symbol, no host symbol referenced, none of the calls\n"
+    "only the host may make. Then, in a child process: ABI version,\n"
+    "fingerprint, init, every schema and the manifest (required: beside\n"
+    "FILE or --manifest). One line per check; exit 0 when all pass, 1\n"
+    "otherwise, also when the plugin crashes.\n"
     "\n"
     "Plugins run inside the wfc process: a plugin whose own code crashes\n"
     "takes the command down with it. --isolated loads and checks PATH in a\n"
@@ -359,6 +360,14 @@ static int check(int argc, char **argv) {
                       "references %s; a plugin reaches the host only through "
                       "its services table (link wfc::plugin, not wfc::host)",
                       syms.host_refs);
+    if (syms.nhost_only == 0)
+      check_line(1, "host-only calls", "none");
+    else
+      ok = check_line(0, "host-only calls",
+                      "calls %s, which only the host may (process-global "
+                      "set-up, or HTTP or loop handles of its own: use "
+                      "api->http_send and api->timer_start; docs/abi.md)",
+                      syms.host_only);
   }
   int rc = run_isolated(check_loaded, path, manifest, -1);
   if (rc != WFC_CLI_OK && rc != WFC_CLI_FAIL)

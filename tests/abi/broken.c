@@ -92,6 +92,16 @@ const char *broken_host_call(void) {
 }
 #endif
 
+#if defined(BROKEN_GLOBAL)
+#include <locale.h>
+/* Loads fine, but changes the process's locale, which is the host's:
+ * `wfc plugin check` flags it. */
+const char *broken_set_locale(void);
+const char *broken_set_locale(void) {
+  return setlocale(LC_ALL, "C");
+}
+#endif
+
 #if defined(BROKEN_NOENTRY)
 /* Exports nothing the host knows. */
 __attribute__((visibility("default"))) int not_a_plugin_entry(void);

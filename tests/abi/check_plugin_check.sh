@@ -44,7 +44,8 @@ good=$build/plugins/wfc-testplugin.so
 bad=$build/tests/abi-plugins
 expect "conforming plugin" 0 "$good" -- \
   '^ok   exports: one symbol, wfc_plugin_entry_v1$' \
-  '^ok   host symbols: none referenced$' '^ok   abi: ' '^ok   fingerprint: ' \
+  '^ok   host symbols: none referenced$' '^ok   host-only calls: none$' \
+  '^ok   abi: ' '^ok   fingerprint: ' \
   '^ok   init: testplugin 1\.2\.3 registered 15 cards, 1 connection types$' \
   '^ok   schemas: ' '^ok   manifest: .*matches' ': conforms$'
 expect "the o365mail plugin" 0 "$build/plugins/wfc-o365mail.so" -- ': conforms$'
@@ -53,6 +54,10 @@ expect "two exported symbols" 1 "$build/tests/check-plugins/wfc-check-exports.so
   'does NOT conform$'
 expect "a host symbol" 1 "$build/tests/check-plugins/wfc-check-hostsym.so" -- \
   '^ok   exports: ' '^FAIL host symbols: references wfc_strerror' \
+  'does NOT conform$'
+expect "a call only the host may make" 1 \
+  "$build/tests/check-plugins/wfc-check-global.so" -- \
+  '^ok   host symbols: none' '^FAIL host-only calls: calls setlocale' \
   'does NOT conform$'
 expect "ABI major" 1 "$bad/wfc-broken-major.so" -- '^FAIL load: .*ABI' \
   'does NOT conform$'
