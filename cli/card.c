@@ -55,6 +55,9 @@ static int list(int argc, char **argv) {
     wfc__cli_host_close(&h);
     return WFC_CLI_FAIL;
   }
+  if (wfc_runtime_plugin_count(h.rt) == 0)
+    wfc__cli_error("no plugins loaded (plugins searched in %s)",
+                   wfc__cli_searched(&h));
   json_object *arr = json_object_new_array();
   for (size_t k = 0; k < wfc_runtime_plugin_count(h.rt); k++) {
     wfc_plugin *p = wfc_runtime_plugin(h.rt, k);
@@ -102,9 +105,11 @@ static int describe(int argc, char **argv) {
     if (rc == WFC_EEXIST)
       wfc__cli_error("card \"%s\" is ambiguous: name it as plugin.card", id);
     else
-      wfc__cli_error("card \"%s\" not found (%zu plugins loaded%s)", id,
-                     wfc_runtime_plugin_count(h.rt),
-                     h.load_failures ? ", some failed to load" : "");
+      wfc__cli_error("card \"%s\" not found (%zu plugins loaded%s; plugins "
+                     "searched in %s)",
+                     id, wfc_runtime_plugin_count(h.rt),
+                     h.load_failures ? ", some failed to load" : "",
+                     wfc__cli_searched(&h));
     wfc__cli_host_close(&h);
     return WFC_CLI_FAIL;
   }

@@ -50,6 +50,9 @@ typedef struct wfc__cli_host {
   wfc_runtime *rt;
   int load_failures;
   int quiet; /* do not print load failures */
+  /* The plugin directories wfc__cli_load_plugins read (", "-separated),
+   * named in "not found" messages. */
+  char searched[4096];
 } wfc__cli_host;
 
 int wfc__cli_host_open(wfc__cli_host *h);
@@ -57,11 +60,15 @@ int wfc__cli_host_open(wfc__cli_host *h);
 void wfc__cli_host_close(wfc__cli_host *h);
 
 /* Loads the plugins of the plugin path: dir when given, else every
- * directory of $WFC_PLUGIN_PATH (colon-separated), else
- * "<directory of the wfc executable>/../plugins". Load failures are
- * reported on stderr ("wfc: warning: ...") and counted. Returns the number
- * loaded or a negative code. */
+ * directory of $WFC_PLUGIN_PATH (colon-separated), else those of
+ * "<directory of wfc>/../lib/wfc/plugins" (installed) and
+ * "<directory of wfc>/../plugins" (build tree) that exist. Load failures
+ * are reported on stderr ("wfc: warning: ...") and counted. Returns the
+ * number loaded or a negative code. */
 int wfc__cli_load_plugins(wfc__cli_host *h, const char *dir);
+/* The directories the last wfc__cli_load_plugins searched, for messages
+ * ("card x not found; plugins searched in: ..."). Borrowed from h. */
+const char *wfc__cli_searched(const wfc__cli_host *h);
 
 /* A CLI host plus the connection manager on the store (NULL: WFC_STORE or
  * the default), loading plugins first when load is set, with the blob store

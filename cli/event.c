@@ -275,6 +275,9 @@ static int watch_cmd(int argc, char **argv) {
   json_object_put(in);
   if (rc == WFC_EKEY) {
     wfc__cli_tampered(x.conn, NULL);
+  } else if (rc == WFC_ENOTFOUND &&
+             wfc_runtime_find_card(h.rt, card, NULL, NULL) == WFC_ENOTFOUND) {
+    wfc__cli_error("%s (plugins searched in %s)", err, wfc__cli_searched(&h));
   } else if (rc != 0) {
     wfc__cli_error("%s", err);
   } else {

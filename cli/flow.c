@@ -369,9 +369,13 @@ static void run_step(flow *f) {
     return;
   }
   if (rc != 0) {
-    snprintf(err, sizeof err, "steps[%zu]: %s \"%s\"", f->step,
-             f->conn == NULL && c != NULL ? "no connection" : "no card",
-             f->conn == NULL && c != NULL ? conn : card);
+    if (f->conn == NULL && c != NULL)
+      snprintf(err, sizeof err, "steps[%zu]: no connection \"%s\"", f->step,
+               conn);
+    else
+      snprintf(err, sizeof err,
+               "steps[%zu]: no card \"%s\" (plugins searched in %s)", f->step,
+               card, wfc__cli_searched(f->h));
     json_object_put(x);
     run_done(f, 0, err);
     return;

@@ -17,7 +17,8 @@
 
 static const wfc__cli_group groups[] = {
     {"plugin", "inspect plugins", wfc__cli_plugin,
-     "  wfc plugin inspect PATH [--manifest FILE] [--json]\n"
+     "  wfc plugin inspect PATH [--manifest FILE] [--json] [--isolated]\n"
+     "  wfc plugin check FILE [--manifest FILE]\n"
      "  wfc plugin list [--plugin-dir DIR] [--json]\n"},
     {"card", "list and describe cards", wfc__cli_card,
      "  wfc card list [--plugin-dir DIR] [--json]\n"
@@ -49,7 +50,9 @@ static void help(FILE *f) {
     fputs(groups[i].usage, f);
   fputs("  wfc version [--json]\n\n"
         "Plugins are looked for in --plugin-dir, else $WFC_PLUGIN_PATH\n"
-        "(colon-separated), else <directory of wfc>/../plugins.\n"
+        "(colon-separated), else <directory of wfc>/../lib/wfc/plugins\n"
+        "(installed) and <directory of wfc>/../plugins (build tree);\n"
+        "`wfc plugin list` says where it looked.\n"
         "Connections live in --store PATH, else $WFC_STORE, else\n"
         "$XDG_DATA_HOME/wfc/store.db (~/.local/share/wfc/store.db).\n"
         "Every command takes --json; errors go to stderr.\n"

@@ -1,10 +1,13 @@
-/* plugin.c - `wfc plugin inspect PATH` and `wfc plugin list`. */
+/* plugin.c - `wfc plugin inspect PATH`, `wfc plugin check FILE` and
+ * `wfc plugin list`. */
 #define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "cli.h"
+#include "elfsyms.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -15,7 +18,15 @@
 
 static const char usage[] =
     "  wfc plugin inspect PATH [--manifest FILE] [--json] [--isolated]\n"
+    "  wfc plugin check FILE [--manifest FILE]\n"
     "  wfc plugin list [--plugin-dir DIR] [--json]\n"
+    "\n"
+    "check is the conformance check for plugin authors. From the file:\n"
+    "one exported symbol, no host symbol referenced, none of the calls\n"
+    "only the host may make. Then, in a child process: ABI version,\n"
+    "fingerprint, init, every schema and the manifest (required: beside\n"
+    "FILE or --manifest). One line per check; exit 0 when all pass, 1\n"
+    "otherwise, also when the plugin crashes.\n"
     "\n"
     "Plugins run inside the wfc process: a plugin whose own code crashes\n"
     "takes the command down with it. --isolated loads and checks PATH in a\n"
@@ -88,16 +99,18 @@ static const char *signal_abbrev(int sig) {
 
 static int inspect_here(const char *path, const char *manifest, int json);
 
-/* Runs the inspection in a child process: a plugin that crashes or hangs
- * while being loaded ends the child, and the parent says so. */
-static int inspect_isolated(const char *path, const char *manifest, int json) {
+/* Runs fn(path, manifest, json) in a child process: a plugin that crashes
+ * or hangs while being loaded ends the child, and the parent says so (on
+ * stderr; json < 0, for `plugin check`: also a FAIL line on stdout). */
+static int run_isolated(int (*fn)(const char *, const char *, int),
+                        const char *path, const char *manifest, int json) {
   fflush(stdout);
   fflush(stderr);
   pid_t pid = fork();
   if (pid < 0)
     return wfc__cli_error("cannot start a child process: %s", strerror(errno));
   if (pid == 0) {
-    int rc = inspect_here(path, manifest, json);
+    int rc = fn(path, manifest, json);
     fflush(stdout);
     fflush(stderr);
     _exit(rc);
@@ -113,6 +126,9 @@ static int inspect_isolated(const char *path, const char *manifest, int json) {
   if (w == 0) {
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
+    if (json < 0)
+      printf("FAIL load: did not finish within %d s; killed\n",
+             ISOLATED_LIMIT_MS / 1000);
     return wfc__cli_error("plugin %s: loading and checking it did not finish "
                           "within %d s in the child process; it was killed",
                           path, ISOLATED_LIMIT_MS / 1000);
@@ -120,6 +136,9 @@ static int inspect_isolated(const char *path, const char *manifest, int json) {
   if (w < 0)
     return wfc__cli_error("cannot wait for the child process: %s",
                           strerror(errno));
+  if (WIFSIGNALED(st) && json < 0)
+    printf("FAIL load: crashed in the child process: %s (%s)\n",
+           signal_abbrev(WTERMSIG(st)), strsignal(WTERMSIG(st)));
   if (WIFSIGNALED(st))
     return wfc__cli_error(
         "plugin %s crashed while being loaded and checked in a child process: "
@@ -154,7 +173,7 @@ static int inspect(int argc, char **argv) {
   if (optind + 1 != argc)
     return wfc__cli_usage(usage, "plugin inspect: expected one PATH");
   const char *path = argv[optind];
-  return isolated ? inspect_isolated(path, manifest, json)
+  return isolated ? run_isolated(inspect_here, path, manifest, json)
                   : inspect_here(path, manifest, json);
 }
 
@@ -217,6 +236,147 @@ static int inspect_here(const char *path, const char *manifest, int json) {
   return failed ? WFC_CLI_FAIL : WFC_CLI_OK;
 }
 
+/* One line of `plugin check`: "ok   what: detail" or "FAIL what: detail"
+ * on stdout (the report is the command's output). Returns ok. */
+static int check_line(int ok, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int check_line(int ok, const char *what, const char *fmt, ...) {
+  va_list ap;
+  printf("%s %s: ", ok ? "ok  " : "FAIL", what);
+  va_start(ap, fmt);
+  vprintf(fmt, ap);
+  va_end(ap);
+  putchar('\n');
+  return ok;
+}
+
+static void check_problem(void *arg, const char *line) {
+  int *n = arg;
+  (*n)++;
+  check_line(0, "manifest", "%s", line);
+}
+
+/* The checks that load the plugin, run in a child process: the loader's
+ * (ELF structure, entry symbol, magic, ABI major and minor, descriptor
+ * size, fingerprint, init, every registered card's and connection type's
+ * id, hooks and schemas), then the manifest. Exit status 0 or 1. */
+static int check_loaded(const char *path, const char *manifest, int unused) {
+  (void)unused;
+  wfc__cli_host h;
+  if (wfc__cli_host_open(&h) != 0)
+    return WFC_CLI_FAIL;
+  char err[1024];
+  wfc_plugin *p = NULL;
+  int rc = wfc_runtime_load(h.rt, path, &p, err, sizeof err);
+  if (rc != 0) {
+    check_line(0, "load", "%s", err);
+    wfc__cli_host_close(&h);
+    return WFC_CLI_FAIL;
+  }
+  unsigned abi = wfc_plugin_abi(p);
+  check_line(1, "abi", "plugin %u.%u, host %d.%d", abi >> 16, abi & 0xffff,
+             WFC_ABI_MAJOR, WFC_ABI_MINOR);
+  check_line(1, "fingerprint", "%s", wfc_plugin_fingerprint(p));
+  size_t ncards = wfc_plugin_card_count(p),
+         ncts = wfc_plugin_conn_type_count(p);
+  check_line(1, "init", "%s %s registered %zu cards, %zu connection types",
+             wfc_plugin_name(p), wfc_plugin_version(p), ncards, ncts);
+  /* Registration refuses a card or connection type whose schema is not
+   * valid (the load above would have failed, naming it). */
+  check_line(1, "schemas",
+             "%zu card input and output schemas, %zu "
+             "connection parameter schemas valid",
+             2 * ncards, ncts);
+  char found[4096];
+  const char *mpath = manifest;
+  int failed = 0;
+  if (mpath == NULL) {
+    if (wfc_plugin_manifest_path(wfc_plugin_path(p), found, sizeof found) ==
+        WFC_ENOTFOUND) {
+      check_line(0, "manifest",
+                 "none found (looked for %s); a plugin ships "
+                 "one beside it, or give --manifest FILE",
+                 found);
+      wfc__cli_host_close(&h);
+      return WFC_CLI_FAIL;
+    }
+    mpath = found;
+  }
+  int nproblems = 0;
+  rc = wfc_plugin_check_manifest(p, mpath, check_problem, &nproblems);
+  if (rc == 0)
+    check_line(1, "manifest",
+               "%s matches the registered cards, connection "
+               "types and schemas",
+               mpath);
+  else if (nproblems == 0)
+    check_line(0, "manifest", "%s: %s", mpath, wfc_strerror(rc));
+  failed = rc != 0;
+  wfc__cli_host_close(&h);
+  return failed ? WFC_CLI_FAIL : WFC_CLI_OK;
+}
+
+static int check(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"manifest", required_argument, NULL, 'm'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  const char *manifest = NULL;
+  int c;
+  optind = 0;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    if (c == 'm')
+      manifest = optarg;
+    else if (c == 'h')
+      return fputs(usage, stdout), WFC_CLI_OK;
+    else
+      return wfc__cli_usage(usage, "plugin check: bad option");
+  }
+  if (optind + 1 != argc)
+    return wfc__cli_usage(usage, "plugin check: expected one FILE");
+  const char *path = argv[optind];
+  printf("checking %s\n", path);
+  /* From the file, before any of its code runs. */
+  wfc__cli_syms syms;
+  char why[512];
+  int ok = 1;
+  if (wfc__cli_elf_syms(path, &syms, why, sizeof why) != 0) {
+    ok = check_line(0, "exports", "%s", why);
+  } else {
+    if (syms.nexported == 1 &&
+        strcmp(syms.exported, WFC_PLUGIN_ENTRY_SYMBOL) == 0)
+      check_line(1, "exports", "one symbol, %s", syms.exported);
+    else
+      ok = check_line(0, "exports",
+                      "%zu symbols (%s); a plugin exports exactly one, %s "
+                      "(build it with hidden visibility: wfc_add_plugin, or "
+                      "-fvisibility=hidden)",
+                      syms.nexported, syms.nexported ? syms.exported : "none",
+                      WFC_PLUGIN_ENTRY_SYMBOL);
+    if (syms.nhost_refs == 0)
+      check_line(1, "host symbols", "none referenced");
+    else
+      ok = check_line(0, "host symbols",
+                      "references %s; a plugin reaches the host only through "
+                      "its services table (link wfc::plugin, not wfc::host)",
+                      syms.host_refs);
+    if (syms.nhost_only == 0)
+      check_line(1, "host-only calls", "none");
+    else
+      ok = check_line(0, "host-only calls",
+                      "calls %s, which only the host may (process-global "
+                      "set-up, or HTTP or loop handles of its own: use "
+                      "api->http_send and api->timer_start; docs/abi.md)",
+                      syms.host_only);
+  }
+  int rc = run_isolated(check_loaded, path, manifest, -1);
+  if (rc != WFC_CLI_OK && rc != WFC_CLI_FAIL)
+    rc = WFC_CLI_FAIL;
+  ok = ok && rc == WFC_CLI_OK;
+  printf("%s: %s\n", path, ok ? "conforms" : "does NOT conform");
+  return ok ? WFC_CLI_OK : WFC_CLI_FAIL;
+}
+
 static int list(int argc, char **argv) {
   static const struct option opts[] = {
       {"json", no_argument, NULL, 'j'},
@@ -263,8 +423,14 @@ static int list(int argc, char **argv) {
              wfc_plugin_path(p));
     }
   }
+  /* Where they were looked for: the first thing to know when one is
+   * missing. (--json keeps its array of plugins.) */
   if (json)
     wfc__cli_print_json(arr);
+  else
+    printf("%splugins searched in %s\n",
+           wfc_runtime_plugin_count(h.rt) ? "" : "no plugins; ",
+           wfc__cli_searched(&h));
   json_object_put(arr);
   wfc__cli_host_close(&h);
   return WFC_CLI_OK;
@@ -277,5 +443,7 @@ int wfc__cli_plugin(int argc, char **argv) {
     return inspect(argc - 1, argv + 1);
   if (strcmp(argv[1], "list") == 0)
     return list(argc - 1, argv + 1);
+  if (strcmp(argv[1], "check") == 0)
+    return check(argc - 1, argv + 1);
   return wfc__cli_usage(usage, "plugin: unknown command \"%s\"", argv[1]);
 }

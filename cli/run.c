@@ -149,10 +149,13 @@ int wfc__cli_card_run(int argc, char **argv) {
   int rc = wfc_runtime_find_card(h.rt, card_id, NULL, &card);
   wfc_conn *wc = NULL;
   if (rc != 0) {
-    wfc__cli_error(rc == WFC_EEXIST
-                       ? "card \"%s\" is ambiguous: name it as plugin.card"
-                       : "card \"%s\" not found among the loaded plugins",
-                   card_id);
+    if (rc == WFC_EEXIST)
+      wfc__cli_error("card \"%s\" is ambiguous: name it as plugin.card",
+                     card_id);
+    else
+      wfc__cli_error("card \"%s\" not found among the loaded plugins "
+                     "(plugins searched in %s)",
+                     card_id, wfc__cli_searched(&h));
   } else if (card->conn_type != NULL && conn == NULL) {
     rc = WFC_EINVAL;
     wfc__cli_error("card \"%s\" needs a connection: --connection NAME",

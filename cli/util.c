@@ -66,15 +66,30 @@ static void report_load(void *arg, const char *path, const char *message) {
     fprintf(stderr, "wfc: warning: %s\n", message);
 }
 
+/* Appends dir to the searched list (", "-separated), for messages. */
+static void searched_add(wfc__cli_host *h, const char *dir) {
+  size_t n = strlen(h->searched);
+  snprintf(h->searched + n, sizeof h->searched - n, "%s%s", n ? ", " : "", dir);
+}
+
 static int load_dir(wfc__cli_host *h, const char *dir) {
+  searched_add(h, dir);
   int rc = wfc_runtime_load_dir(h->rt, dir, report_load, h);
   if (rc < 0 && !h->quiet)
     fprintf(stderr, "wfc: warning: cannot read plugin directory %s\n", dir);
   return rc < 0 ? 0 : rc;
 }
 
+/* Where an installed wfc finds the installed plugins, relative to its own
+ * directory (CMake sets it from the install's bindir and libdir). */
+#ifndef WFC_CLI_INSTALLED_PLUGIN_DIR
+#define WFC_CLI_INSTALLED_PLUGIN_DIR "../lib/wfc/plugins"
+#endif
+
 int wfc__cli_load_plugins(wfc__cli_host *h, const char *dir) {
+  h->searched[0] = '\0';
   if (dir != NULL) {
+    searched_add(h, dir);
     int rc = wfc_runtime_load_dir(h->rt, dir, report_load, h);
     if (rc < 0)
       return wfc__cli_error("cannot read plugin directory %s", dir), rc;
@@ -99,9 +114,32 @@ int wfc__cli_load_plugins(wfc__cli_host *h, const char *dir) {
   char *slash = strrchr(exe, '/');
   if (slash != NULL)
     *slash = '\0';
-  char def[PATH_MAX + 16];
-  snprintf(def, sizeof def, "%s/../plugins", exe);
-  return load_dir(h, def);
+  /* The installed layout (<prefix>/bin/wfc, <prefix>/lib/wfc/plugins), then
+   * the build tree's (build/bin/wfc, build/plugins). Only those that exist
+   * are read; none existing is a warning naming both. */
+  const char *const rel[] = {WFC_CLI_INSTALLED_PLUGIN_DIR, "../plugins"};
+  char def[2][PATH_MAX + 64];
+  int n = 0, found = 0;
+  for (int i = 0; i < 2; i++) {
+    snprintf(def[i], sizeof def[i], "%s/%s", exe, rel[i]);
+    if (access(def[i], F_OK) != 0)
+      continue;
+    found++;
+    n += load_dir(h, def[i]);
+  }
+  if (!found) {
+    searched_add(h, def[0]);
+    searched_add(h, def[1]);
+    if (!h->quiet)
+      fprintf(stderr,
+              "wfc: warning: no plugin directory (looked for %s and %s)\n",
+              def[0], def[1]);
+  }
+  return n;
+}
+
+const char *wfc__cli_searched(const wfc__cli_host *h) {
+  return h->searched[0] ? h->searched : "(nowhere: no plugin was loaded)";
 }
 
 void wfc__cli_print_json(struct json_object *v) {

@@ -80,13 +80,19 @@ struct uv_loop_s;
  * version: type sizes, and the major versions of the libraries whose types
  * cross the boundary (uv_loop_t, json_object) or whose global state is shared
  * (libcurl, OpenSSL). Compared as a string; a mismatch refuses the plugin. */
-#define WFC_ABI_FINGERPRINT                                                                                                                                    \
-  "ptr" WFC__XSTR(__SIZEOF_POINTER__) "-size" WFC__XSTR(__SIZEOF_SIZE_T__) "-"                                                                                 \
-                                                                           "l"                                                                                 \
-                                                                           "o"                                                                                 \
-                                                                           "n"                                                                                 \
-                                                                           "g" WFC__XSTR(__SIZEOF_LONG__) "-uv" WFC__XSTR(UV_VERSION_MAJOR) "-curl" WFC__XSTR( \
-                                                                               LIBCURL_VERSION_MAJOR) "-jsonc" WFC__XSTR(JSON_C_MAJOR_VERSION) "-ossl" WFC__XSTR(OPENSSL_VERSION_MAJOR) "-asan" WFC__ASAN
+/* One part per line; clang-format would cut "-long" one character per line.
+ */
+/* clang-format off */
+#define WFC_ABI_FINGERPRINT                                                    \
+  "ptr" WFC__XSTR(__SIZEOF_POINTER__)                                          \
+  "-size" WFC__XSTR(__SIZEOF_SIZE_T__)                                         \
+  "-long" WFC__XSTR(__SIZEOF_LONG__)                                           \
+  "-uv" WFC__XSTR(UV_VERSION_MAJOR)                                            \
+  "-curl" WFC__XSTR(LIBCURL_VERSION_MAJOR)                                     \
+  "-jsonc" WFC__XSTR(JSON_C_MAJOR_VERSION)                                     \
+  "-ossl" WFC__XSTR(OPENSSL_VERSION_MAJOR)                                     \
+  "-asan" WFC__ASAN
+/* clang-format on */
 
 /* ---- Opaque host objects ------------------------------------------------ */
 

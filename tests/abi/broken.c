@@ -1,5 +1,6 @@
 /* broken.c - deliberately broken plugins, one per BROKEN_* kind (see
- * CMakeLists.txt); tests/abi/test_loader.c asserts each refusal message. */
+ * CMakeLists.txt); tests/abi/test_loader.c asserts each refusal message,
+ * tests/abi/check_plugin_check.sh what `wfc plugin check` says of them. */
 #include <signal.h>
 #include <string.h>
 
@@ -71,6 +72,35 @@ __attribute__((unused)) static int init(const wfc_host_api *host,
   (void)rc;
   return 0;
 }
+
+#if defined(BROKEN_EXPORTS)
+/* Loads fine, but exports a second symbol (built with default visibility
+ * for it): `wfc plugin check` flags it. */
+__attribute__((visibility("default"))) int broken_helper(void);
+int broken_helper(void) {
+  return 7;
+}
+#endif
+
+#if defined(BROKEN_HOSTSYM)
+#include "wfc/error.h"
+/* Loads fine (linked with libwfc), but calls a host symbol instead of the
+ * services table: `wfc plugin check` flags it. */
+const char *broken_host_call(void);
+const char *broken_host_call(void) {
+  return wfc_strerror(WFC_EIO);
+}
+#endif
+
+#if defined(BROKEN_GLOBAL)
+#include <locale.h>
+/* Loads fine, but changes the process's locale, which is the host's:
+ * `wfc plugin check` flags it. */
+const char *broken_set_locale(void);
+const char *broken_set_locale(void) {
+  return setlocale(LC_ALL, "C");
+}
+#endif
 
 #if defined(BROKEN_NOENTRY)
 /* Exports nothing the host knows. */

@@ -258,6 +258,22 @@ static void test_card_list_and_describe(void **state) {
   assert_int_equal(r->status, 0);
   assert_null(strstr(r->out, "testplugin"));
   assert_non_null(strstr(r->err, "cannot read plugin directory /nonexistent"));
+  /* Where plugins were searched: in `plugin list` and in "not found". */
+  r = wfc("WFC_PLUGIN_PATH=/nonexistent:/nonexistent2", "plugin list");
+  assert_int_equal(r->status, 0);
+  assert_non_null(
+      strstr(r->out, "plugins searched in /nonexistent, /nonexistent2"));
+  r = wfc("env -u WFC_PLUGIN_PATH", "plugin list");
+  assert_int_equal(r->status, 0);
+  assert_non_null(strstr(r->out, "plugins searched in "));
+  assert_non_null(strstr(r->out, "/bin/../plugins"));
+  r = wfc("WFC_PLUGIN_PATH=/nonexistent", "card describe nosuch.card");
+  assert_int_equal(r->status, 1);
+  assert_non_null(strstr(r->err, "plugins searched in /nonexistent"));
+  r = wfc("WFC_PLUGIN_PATH=/nonexistent", "card list");
+  assert_int_equal(r->status, 0);
+  assert_non_null(
+      strstr(r->err, "no plugins loaded (plugins searched in /nonexistent)"));
 
   snprintf(args, sizeof args,
            "card describe testplugin.later --plugin-dir %s --json", dir);
