@@ -226,8 +226,7 @@ static int bench_refresh(uv_loop_t *loop, wfc_connmgr *m, ts_server *srv,
   printf("refresh with rotation: %ld over %ld live connections: %.0f us "
          "wall, %.0f us CPU (process)/refresh (wfc_connmgr_refresh, loopback "
          "token endpoint, store rotation)\n",
-         reps, n, total / (double)reps,
-         (proc_cpu_us() - cpu0) / (double)reps);
+         reps, n, total / (double)reps, (proc_cpu_us() - cpu0) / (double)reps);
   return 0;
 }
 
