@@ -1,6 +1,6 @@
 /* pg_cluster.c - a throw-away PostgreSQL server for tests; see
  * pg_cluster.h. */
-#define _GNU_SOURCE /* initgroups, mkdtemp, nftw, prctl */
+#define _GNU_SOURCE /* setgroups, mkdtemp, nftw, prctl */
 #include "pg_cluster.h"
 
 #include <dirent.h>
@@ -183,7 +183,9 @@ static pid_t spawn(pg_cluster *c, char *const *argv, int pdeath) {
     return pid;
   /* Child. Drop to the server user first: a credential change clears the
    * parent-death signal, so it is set after. */
-  if (pw != NULL && (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+  /* setgroups, not initgroups: no NSS look-up in a child forked from a
+   * threaded test; the server needs no supplementary group. */
+  if (pw != NULL && (setgroups(1, &pw->pw_gid) != 0 ||
                      setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)) {
     fprintf(stderr, "pg_cluster: cannot become %s: %s\n", pw->pw_name,
             strerror(errno));
