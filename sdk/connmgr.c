@@ -74,6 +74,7 @@ typedef struct waiter {
 
 typedef struct entry {
   struct entry *next;
+  struct entry *id_next; /* in the manager's by-id index */
   wfc_connmgr *m;
   char id[WFC__CONN_ID_SIZE];
   char nickname[WFC__CONN_NICKNAME_SIZE];
@@ -167,6 +168,11 @@ struct wfc_connmgr {
   char owner[WFC__CONN_ACCOUNT_SIZE];
   uint64_t redirect_timeout_ms;
   entry *entries;
+  /* The entries by id (a hash table; entries stay until close): finding
+   * one costs the same with 10 or 10,000 connections. nbyid is a power of
+   * two, at least twice nentries. */
+  entry **byid;
+  size_t nbyid, nentries;
   op *ops;
   waiter *ready, **rtail;
   uv_timer_t kick;
@@ -474,6 +480,45 @@ static void entry_sync(entry *e, const wfc__conn_rec *r) {
 
 /* The entry of connection name (id or nickname), created on first use.
  * WFC_EKEY when its store record does not verify: nothing of it is used. */
+static size_t id_bucket(const wfc_connmgr *m, const char *id) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+    h = (h ^ *p) * 1099511628211ull;
+  return (size_t)(h ^ (h >> 32)) & (m->nbyid - 1);
+}
+
+static entry *entry_by_id(const wfc_connmgr *m, const char *id) {
+  if (m->byid == NULL)
+    return NULL;
+  for (entry *x = m->byid[id_bucket(m, id)]; x != NULL; x = x->id_next)
+    if (strcmp(x->id, id) == 0)
+      return x;
+  return NULL;
+}
+
+/* Adds e (its id set) to the index, growing it. 0 or WFC_ENOMEM. */
+static int entry_index(wfc_connmgr *m, entry *e) {
+  if (2 * (m->nentries + 1) > m->nbyid) {
+    size_t n = m->nbyid ? 2 * m->nbyid : 64;
+    entry **t = calloc(n, sizeof *t);
+    if (t == NULL)
+      return WFC_ENOMEM;
+    free(m->byid);
+    m->byid = t;
+    m->nbyid = n;
+    for (entry *x = m->entries; x != NULL; x = x->next) {
+      size_t b = id_bucket(m, x->id);
+      x->id_next = m->byid[b];
+      m->byid[b] = x;
+    }
+  }
+  size_t b = id_bucket(m, e->id);
+  e->id_next = m->byid[b];
+  m->byid[b] = e;
+  m->nentries++;
+  return 0;
+}
+
 static int entry_get(wfc_connmgr *m, const char *name, entry **out,
                      wfc__conn_rec *rec_out) {
   wfc__conn_rec r;
@@ -483,10 +528,7 @@ static int entry_get(wfc_connmgr *m, const char *name, entry **out,
     wfc__conn_rec_clear(&r); /* filled to be shown, not used */
   if (rc != 0)
     return rc;
-  entry *e = NULL;
-  for (entry *x = m->entries; x != NULL; x = x->next)
-    if (strcmp(x->id, r.id) == 0)
-      e = x;
+  entry *e = entry_by_id(m, r.id);
   if (e == NULL) {
     e = calloc(1, sizeof *e);
     if (e == NULL) {
@@ -495,6 +537,11 @@ static int entry_get(wfc_connmgr *m, const char *name, entry **out,
     }
     e->m = m;
     snprintf(e->id, sizeof e->id, "%s", r.id);
+    if (entry_index(m, e) != 0) {
+      free(e);
+      wfc__conn_rec_clear(&r);
+      return WFC_ENOMEM;
+    }
     e->wtail = &e->waiters;
     e->next = m->entries;
     m->entries = e;
@@ -1306,6 +1353,7 @@ static void on_kick_closed(uv_handle_t *h) {
     free(e);
     e = next;
   }
+  free(m->byid);
   wfc__store_close(m->st);
   void (*done)(void *) = m->close_done;
   void *arg = m->close_arg;
@@ -1696,11 +1744,11 @@ static int delete_unverified(wfc_connmgr *m, const char *name,
     op_finish(o, rc, NULL, NULL, o->revoke_detail, "cannot delete %s: %s", name,
               wfc__store_last_error());
   } else {
-    for (entry *e = m->entries; e != NULL; e = e->next)
-      if (strcmp(e->id, r.id) == 0) {
-        e->deleted = 1;
-        entry_drop_secrets(e);
-      }
+    entry *e = entry_by_id(m, r.id);
+    if (e != NULL) {
+      e->deleted = 1;
+      entry_drop_secrets(e);
+    }
     op_finish(o, 0, "deleted", NULL, o->revoke_detail, " ");
   }
   wfc__conn_rec_clear(&r);

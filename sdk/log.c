@@ -30,21 +30,30 @@ typedef struct secret {
   unsigned refs; /* plain registrations (wfc__log_secret) */
   unsigned held; /* holds (wfc__log_secret_hold); never 0 with refs 0 */
   uint64_t seq;  /* registration order, for eviction */
+  uint64_t key;  /* hash of the indexed bytes (key_of) */
   uint32_t next; /* index + 1 of the next in its bucket, 0: last */
 } secret;
 
-/* The index: secrets by their first SECRET_MIN bytes, so that finding one
- * and redacting a record cost the same with 10 or 4,096 secrets (a record
- * is scanned once, not once per secret). Bucket heads are index + 1. */
-#define NBUCKETS (2 * WFC_LOG_MAX_SECRETS)
-static uint32_t buckets[NBUCKETS];
+/* The index: a hash table of the secrets that grows with them, so that
+ * finding one and redacting a record cost the same with 10 or 100,000
+ * secrets (a record is scanned once, not once per secret: at each position
+ * one or two lookups). A secret of WINDOW bytes or more is keyed by its
+ * last WINDOW bytes, a shorter one by its first SECRET_MIN bytes. The end,
+ * not the start: tokens of one issuer share long prefixes (every JWT of a
+ * tenant starts with the same header, "eyJ0eXAiOiJKV1Qi..."), which would
+ * put them all in one bucket, while their ends (a JWT's signature, an
+ * opaque token's random part) differ. Bucket heads are index + 1. */
+#define WINDOW      16
+#define MIN_BUCKETS 1024
+static uint32_t *heads; /* nheads entries, a power of two; NULL when empty */
+static size_t nheads;
+static size_t nshort; /* secrets shorter than WINDOW */
 
 /* Guards secrets, the stats, the sink and the output order. */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static secret *secrets;
 static size_t nsecrets, capsecrets, nheld;
-static uint64_t secret_seq, evicted, evicted_held;
-static int full_warned; /* the "held secrets exceed the table" warning */
+static uint64_t secret_seq, evicted;
 static wfc__log_sink_fn sink_fn;
 static void *sink_arg;
 
@@ -103,33 +112,71 @@ static void secret_free(secret *s) {
   s->value = NULL;
 }
 
-/* The bucket of the SECRET_MIN bytes at p (a 32-bit mix). */
-static size_t bucket_of(const char *p) {
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+/* The key of the SECRET_MIN bytes at p (a short secret's start). */
+static uint64_t key_short(const char *p) {
   uint32_t x;
 
   memcpy(&x, p, sizeof x);
-  x ^= x >> 16;
-  x *= 0x7feb352du;
-  x ^= x >> 15;
-  x *= 0x846ca68bu;
-  x ^= x >> 16;
-  return x & (NBUCKETS - 1);
+  return mix64(x ^ 0x5851f42d4c957f2dull);
 }
 
-/* Caller holds log_mu. */
-static void index_link(size_t i) {
-  size_t b = bucket_of(secrets[i].value);
+/* The key of the WINDOW bytes at p (a long secret's end). */
+static uint64_t key_long(const char *p) {
+  uint64_t a, b;
 
-  secrets[i].next = buckets[b];
-  buckets[b] = (uint32_t)i + 1;
+  memcpy(&a, p, sizeof a);
+  memcpy(&b, p + 8, sizeof b);
+  return mix64(a * 0x9e3779b97f4a7c15ull ^ mix64(b));
+}
+
+static uint64_t key_of(const char *value, size_t len) {
+  return len >= WINDOW ? key_long(value + len - WINDOW) : key_short(value);
+}
+
+/* Caller holds log_mu; heads != NULL. */
+static void index_link(size_t i) {
+  size_t b = secrets[i].key & (nheads - 1);
+
+  secrets[i].next = heads[b];
+  heads[b] = (uint32_t)i + 1;
 }
 
 static void index_unlink(size_t i) {
-  uint32_t *p = &buckets[bucket_of(secrets[i].value)];
+  uint32_t *p = &heads[secrets[i].key & (nheads - 1)];
 
   while (*p != i + 1)
     p = &secrets[*p - 1].next;
   *p = secrets[i].next;
+}
+
+/* Caller holds log_mu. Makes room in the index for one more secret: at
+ * most one per two buckets, so chains stay short. 0 or WFC_ENOMEM. */
+static int index_reserve(void) {
+  size_t want = nheads ? nheads : MIN_BUCKETS;
+  uint32_t *n;
+
+  while (want < 2 * (nsecrets + 1))
+    want *= 2;
+  if (want == nheads)
+    return 0;
+  n = calloc(want, sizeof *n);
+  if (n == NULL)
+    return WFC_ENOMEM;
+  free(heads);
+  heads = n;
+  nheads = want;
+  for (size_t i = 0; i < nsecrets; i++)
+    index_link(i);
+  return 0;
 }
 
 /* Caller holds log_mu. Removes secrets[i] (cleansed); the last one takes
@@ -139,6 +186,8 @@ static void secret_remove(size_t i) {
 
   if (secrets[i].held > 0)
     nheld--;
+  if (secrets[i].len < WINDOW)
+    nshort--;
   index_unlink(i);
   secret_free(&secrets[i]);
   if (i != last) {
@@ -149,37 +198,29 @@ static void secret_remove(size_t i) {
   nsecrets--;
 }
 
-/* Caller holds log_mu and nsecrets == WFC_LOG_MAX_SECRETS. The oldest
- * plain secret goes first: nobody would forget it (a plugin's registration
- * of a one-off value). A held one goes only when every slot is held, that
- * is when the live connections need more than the table. Returns 1 when a
- * held one went. */
-static int evict_oldest(void) {
-  size_t old = nsecrets, old_held = 0;
+/* Caller holds log_mu and WFC_LOG_MAX_PLAIN plain-only secrets are
+ * registered. The oldest of them goes: nobody would forget it (a plugin's
+ * registration of a one-off value). Held ones (live tokens) never go. */
+static void evict_oldest_plain(void) {
+  size_t old = nsecrets;
 
-  for (size_t i = 0; i < nsecrets; i++) {
-    if (secrets[i].held == 0) {
-      if (old == nsecrets || secrets[i].seq < secrets[old].seq)
-        old = i;
-    } else if (secrets[i].seq < secrets[old_held].seq ||
-               secrets[old_held].held == 0) {
-      old_held = i;
-    }
+  for (size_t i = 0; i < nsecrets; i++)
+    if (secrets[i].held == 0 &&
+        (old == nsecrets || secrets[i].seq < secrets[old].seq))
+      old = i;
+  if (old < nsecrets) {
+    secret_remove(old);
+    evicted++;
   }
-  if (old == nsecrets) {
-    secret_remove(old_held);
-    evicted_held++;
-    return 1;
-  }
-  secret_remove(old);
-  evicted++;
-  return 0;
 }
 
 /* Caller holds log_mu. The index of value (len >= SECRET_MIN), or
  * nsecrets. */
 static size_t secret_find(const char *value, size_t len) {
-  for (uint32_t k = buckets[bucket_of(value)]; k != 0; k = secrets[k - 1].next)
+  if (heads == NULL)
+    return nsecrets;
+  for (uint32_t k = heads[key_of(value, len) & (nheads - 1)]; k != 0;
+       k = secrets[k - 1].next)
     if (secrets[k - 1].len == len &&
         memcmp(secrets[k - 1].value, value, len) == 0)
       return k - 1;
@@ -189,7 +230,6 @@ static size_t secret_find(const char *value, size_t len) {
 /* One registration of value: a hold or a plain one. */
 static int secret_add(const char *value, bool hold) {
   size_t len, i;
-  int warn = 0;
   char *copy;
 
   if (value == NULL)
@@ -209,8 +249,12 @@ static int secret_add(const char *value, bool hold) {
     pthread_mutex_unlock(&log_mu);
     return 0;
   }
-  if (nsecrets == WFC_LOG_MAX_SECRETS && evict_oldest() && !full_warned)
-    warn = full_warned = 1;
+  if (!hold && nsecrets - nheld >= WFC_LOG_MAX_PLAIN)
+    evict_oldest_plain();
+  if (index_reserve() != 0) {
+    pthread_mutex_unlock(&log_mu);
+    return WFC_ENOMEM;
+  }
   if (nsecrets == capsecrets) {
     size_t ncap = capsecrets ? capsecrets * 2 : 16;
     secret *n = realloc(secrets, ncap * sizeof *n);
@@ -226,17 +270,15 @@ static int secret_add(const char *value, bool hold) {
     pthread_mutex_unlock(&log_mu);
     return WFC_ENOMEM;
   }
-  secrets[nsecrets] =
-      (secret){copy, len, hold ? 0 : 1, hold ? 1 : 0, ++secret_seq, 0};
+  secrets[nsecrets] = (secret){
+      copy, len, hold ? 0 : 1, hold ? 1 : 0, ++secret_seq, key_of(copy, len),
+      0};
   index_link(nsecrets++);
   if (hold)
     nheld++;
+  if (len < WINDOW)
+    nshort++;
   pthread_mutex_unlock(&log_mu);
-  if (warn)
-    wfc__log(WFC_LOG_WARN,
-             "log redaction: more than %d secrets of live connections; the "
-             "oldest are left to pattern redaction (said once)",
-             WFC_LOG_MAX_SECRETS);
   return 0;
 }
 
@@ -259,10 +301,8 @@ size_t wfc__log_secret_count(void) {
 
 void wfc__log_get_secret_stats(wfc__log_secret_stats *out) {
   pthread_mutex_lock(&log_mu);
-  *out = (wfc__log_secret_stats){.count = nsecrets,
-                                 .held = nheld,
-                                 .evicted = evicted,
-                                 .evicted_held = evicted_held};
+  *out = (wfc__log_secret_stats){
+      .count = nsecrets, .held = nheld, .evicted = evicted};
   for (size_t i = 0; CRYPTO_secure_malloc_initialized() && i < nsecrets; i++)
     if (CRYPTO_secure_allocated(secrets[i].value))
       out->in_secure_heap++;
@@ -306,10 +346,10 @@ void wfc__log_forget_all(void) {
     secret_free(&secrets[i]);
   free(secrets);
   secrets = NULL;
-  memset(buckets, 0, sizeof buckets);
-  nsecrets = capsecrets = nheld = 0;
-  evicted = evicted_held = 0;
-  full_warned = 0;
+  free(heads);
+  heads = NULL;
+  nsecrets = capsecrets = nheld = nheads = nshort = 0;
+  evicted = 0;
   pthread_mutex_unlock(&log_mu);
 }
 
@@ -402,14 +442,30 @@ static char *redact_locked(const char *text, size_t n) {
     lower[i] = (char)tolower((unsigned char)text[i]);
   lower[n] = '\0';
 
-  /* Every occurrence of every secret, overlapping ones included: each
-   * position is looked up by its first SECRET_MIN bytes. */
+  /* Every occurrence of every secret, overlapping ones included: at each
+   * position i, the short secrets starting there and the long ones whose
+   * last WINDOW bytes start there. */
   for (size_t i = 0; nsecrets > 0 && i + SECRET_MIN <= n; i++) {
-    for (uint32_t k = buckets[bucket_of(text + i)]; k != 0;
-         k = secrets[k - 1].next) {
-      const secret *sec = &secrets[k - 1];
-      if (sec->len <= n - i && memcmp(text + i, sec->value, sec->len) == 0)
-        mask_range(mask, i, i + sec->len);
+    if (nshort > 0) {
+      uint64_t key = key_short(text + i);
+      for (uint32_t k = heads[key & (nheads - 1)]; k != 0;
+           k = secrets[k - 1].next) {
+        const secret *sec = &secrets[k - 1];
+        if (sec->key == key && sec->len < WINDOW && sec->len <= n - i &&
+            memcmp(text + i, sec->value, sec->len) == 0)
+          mask_range(mask, i, i + sec->len);
+      }
+    }
+    if (nsecrets > nshort && i + WINDOW <= n) {
+      uint64_t key = key_long(text + i);
+      size_t end = i + WINDOW;
+      for (uint32_t k = heads[key & (nheads - 1)]; k != 0;
+           k = secrets[k - 1].next) {
+        const secret *sec = &secrets[k - 1];
+        if (sec->key == key && sec->len >= WINDOW && sec->len <= end &&
+            memcmp(text + end - sec->len, sec->value, sec->len) == 0)
+          mask_range(mask, end - sec->len, end);
+      }
     }
   }
   mask_bearer(lower, n, mask);

@@ -57,14 +57,15 @@ void wfc__log_set_sink(wfc__log_sink_fn fn, void *arg);
  *   the owner releases them (wfc__log_secret_release) when the value is
  *   replaced or wiped, and then every registration of the value goes.
  * So the table holds the live connections' tokens (2 per connection) plus
- * plain one-off values. At most WFC_LOG_MAX_SECRETS distinct values are
- * kept: registering one more evicts the oldest plain one (counted in
- * .evicted); only when every slot is held (more than 2,048 connections
- * with both tokens in use) does the oldest held one go (.evicted_held, and
- * one warning per process). An evicted value is still caught by the
- * pattern redaction when it appears as a bearer token or a known key's
- * value, not when it appears bare. */
-#define WFC_LOG_MAX_SECRETS 4096
+ * plain one-off values. Held values are never dropped for room: every live
+ * token of every connection stays redacted exactly, however many (the
+ * table and its index grow with them; finding the secrets in a record
+ * costs the same with 10 or 20,000 of them, docs/fleet.md). Plain-only
+ * values are bounded: at most WFC_LOG_MAX_PLAIN; registering one more
+ * evicts the oldest plain-only one (counted in .evicted), which is then
+ * still caught by the pattern redaction when it appears as a bearer token
+ * or a known key's value, not when it appears bare. */
+#define WFC_LOG_MAX_PLAIN 4096
 
 /* Registers a secret (copied into secret memory, secmem.h: excluded from
  * core dumps, locked when it can be, cleansed when forgotten).
@@ -85,11 +86,10 @@ void wfc__log_secret_release(const char *value);
 size_t wfc__log_secret_count(void);
 
 typedef struct wfc__log_secret_stats {
-  size_t count;                    /* distinct secrets now */
-  size_t held;                     /* of which held */
-  size_t in_secure_heap;           /* of which in OpenSSL's secure heap */
-  unsigned long long evicted;      /* plain ones dropped for room */
-  unsigned long long evicted_held; /* held ones dropped: table too small */
+  size_t count;               /* distinct secrets now */
+  size_t held;                /* of which held */
+  size_t in_secure_heap;      /* of which in OpenSSL's secure heap */
+  unsigned long long evicted; /* plain-only ones dropped for room */
 } wfc__log_secret_stats;
 /* A snapshot of the table (tests, diagnostics). */
 void wfc__log_get_secret_stats(wfc__log_secret_stats *out);

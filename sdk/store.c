@@ -518,6 +518,11 @@ static const char *const migrations[] = {
     "  taken_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 7: connections by nickname alone (what users type, any owner): the
+     * (owner, nickname) index cannot serve it, so each lookup read every
+     * row, sealed secrets included (10,000 connections: ~15 MB per card
+     * run; docs/fleet.md). */
+    "CREATE INDEX connections_by_nickname ON connections (nickname);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==

@@ -33,7 +33,7 @@
 #include "wfc/error.h"
 
 /* The newest schema this code writes (PRAGMA user_version). */
-#define WFC__STORE_SCHEMA_VERSION 6
+#define WFC__STORE_SCHEMA_VERSION 7
 /* The schema from which every connection, checkpoint and idempotency row
  * carries a MAC (docs/store.md, "Record authentication"). */
 #define WFC__STORE_MAC_VERSION 5

@@ -49,8 +49,12 @@ static void open_mgr(fx *f) {
 }
 
 void fx_up(fx *f) {
+  fx_up_in(f, "/tmp");
+}
+
+void fx_up_in(fx *f, const char *base) {
   memset(f, 0, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/wfc-conn-XXXXXX");
+  snprintf(f->dir, sizeof f->dir, "%s/wfc-conn-XXXXXX", base);
   assert_non_null(mkdtemp(f->dir));
   snprintf(f->store, sizeof f->store, "%s/store.db", f->dir);
   curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -27,6 +27,10 @@ typedef struct fx {
 /* Everything up; token endpoint with /token answering at-1/rt-1 (canary
  * values) and /me, /revoke answering 200. Asserts on failure. */
 void fx_up(fx *f);
+/* The same with the store in a temporary directory under base (fx_up:
+ * "/tmp"); e.g. "/dev/shm" for a test that writes thousands of rows in
+ * its setup, each commit an fsync. */
+void fx_up_in(fx *f, const char *base);
 void fx_down(fx *f);
 /* A manager on the same store (closes the current one first). */
 void fx_reopen(fx *f);

@@ -219,20 +219,20 @@ static void test_threads(void **state) {
   assert_int_equal(lines, 2000);
 }
 
-/* Eviction keeps the newest WFC_LOG_MAX_SECRETS; a re-registration counts
+/* Eviction keeps the newest WFC_LOG_MAX_PLAIN; a re-registration counts
  * as new. Runs on plain pages (no secure heap yet). */
 static void test_eviction(void **state) {
   (void)state;
   char v[64];
-  for (int i = 0; i < WFC_LOG_MAX_SECRETS; i++) {
+  for (int i = 0; i < WFC_LOG_MAX_PLAIN; i++) {
     snprintf(v, sizeof v, "evict-canary-%05d", i);
     assert_int_equal(wfc__log_secret(v), 0);
   }
-  assert_int_equal(wfc__log_secret_count(), WFC_LOG_MAX_SECRETS);
+  assert_int_equal(wfc__log_secret_count(), WFC_LOG_MAX_PLAIN);
   /* Touch #0 so that #1 becomes the oldest. */
   assert_int_equal(wfc__log_secret("evict-canary-00000"), 0);
   assert_int_equal(wfc__log_secret("evict-canary-new"), 0);
-  assert_int_equal(wfc__log_secret_count(), WFC_LOG_MAX_SECRETS);
+  assert_int_equal(wfc__log_secret_count(), WFC_LOG_MAX_PLAIN);
   wfc__log(WFC_LOG_INFO, "%s %s %s %s", "evict-canary-00000",
            "evict-canary-00001", "evict-canary-00002", "evict-canary-new");
   assert_non_null(strstr(

@@ -1,7 +1,8 @@
 /* log: the lifecycle of registered secrets - holds and releases as the
  * connection manager does them across many thousands of rotations, plain
- * registrations that nobody forgets (a plugin's), and what the bounded
- * table does when the live secrets outgrow it. The secure heap is in
+ * registrations that nobody forgets (a plugin's, bounded), 10,000 live
+ * connections' tokens sharing long prefixes all redacted exactly, and
+ * secrets that overlap. The secure heap is in
  * test_log_heap.c (process-wide state). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <setjmp.h>
@@ -105,16 +106,15 @@ static void rotations_keep_live_ones(void **state) {
     if (i % 1000 == 999) {
       wfc__log_get_secret_stats(&st);
       assert_int_equal(st.held, 2 * CONNS);
-      assert_true(st.count <= WFC_LOG_MAX_SECRETS);
-      assert_int_equal(st.evicted_held, 0);
+      assert_true(st.count - st.held <= WFC_LOG_MAX_PLAIN);
     }
   }
   wfc__log_get_secret_stats(&st);
   assert_int_equal(st.held, 2 * CONNS);
-  assert_int_equal(st.evicted_held, 0);
-  /* 10,000 id tokens for 4,096 - 2,000 free slots: the oldest went. The
-   * table was full during the last rotation, whose releases freed two. */
-  assert_int_equal(st.count, WFC_LOG_MAX_SECRETS - 2);
+  /* 10,000 id tokens (plain, never forgotten) for WFC_LOG_MAX_PLAIN
+   * plain-only slots: the oldest went. The plain-only slots were full
+   * during the last rotation, whose holds then made two of them held. */
+  assert_int_equal(st.count, 2 * CONNS + WFC_LOG_MAX_PLAIN - 2);
   assert_int_equal(st.evicted, ROTATIONS - (st.count - 2 * CONNS));
   assert_int_equal(full_warnings, 0);
 
@@ -153,7 +153,7 @@ static void rotations_keep_live_ones(void **state) {
   }
   wfc__log_get_secret_stats(&st);
   assert_int_equal(st.held, 0);
-  assert_int_equal(st.count, WFC_LOG_MAX_SECRETS - 2 - 2 * CONNS);
+  assert_int_equal(st.count, WFC_LOG_MAX_PLAIN - 2);
 }
 
 /* A refresh token the endpoint did not rotate: held by the new pair before
@@ -204,43 +204,100 @@ static void plain_and_held(void **state) {
   wfc__log_secret_release(NULL);
 }
 
-/* More live secrets than the table: plain ones go first, then the oldest
- * held ones (counted, one warning), and the newest stay redacted. */
-static void held_overflow_is_explicit(void **state) {
+#define MANY 10000 /* connections, two held tokens each */
+
+/* A JWT-shaped token for connection c: every one starts with the same
+ * 600 bytes (one issuer's header and claims, as real tokens of a tenant
+ * do) and differs only in its last part, the signature. */
+static void jwt(char *out, size_t len, char kind, int c) {
+  static const char head[] = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsImtpZCI6Ij"
+                             "EifQ.eyJhdWQiOiJodHRwczovL2dyYXBoLm1pY3Jvc29m";
+  size_t o = 0;
+  for (int i = 0; i < 6; i++) /* 6 * 100 bytes of shared prefix */
+    o += (size_t)snprintf(out + o, len - o, "%.100s", head);
+  uint32_t h = (uint32_t)c * 2654435761u ^ (uint32_t)kind;
+  snprintf(out + o, len - o, ".%c%05d-sig-%08x%08x", kind, c, (unsigned)h,
+           (unsigned)(h * 40503u));
+}
+
+/* 10,000 live connections (20,000 held tokens sharing long prefixes) and
+ * more plain one-off values than WFC_LOG_MAX_PLAIN: no held token is ever
+ * evicted, every one is redacted exactly wherever it appears in a line,
+ * only plain-only values make room, and nothing warns. */
+static void held_never_evicted(void **state) {
   (void)state;
-  char v[64], want[160];
+  static char a[800], r[800], line[4096], want[4096];
+  char v[64];
   wfc__log_secret_stats st;
 
   assert_int_equal(wfc__log_secret("plain-one-canary"), 0);
-  for (int i = 0; i < WFC_LOG_MAX_SECRETS + 10; i++) {
-    snprintf(v, sizeof v, "held-%06d-canary", i);
-    assert_int_equal(wfc__log_secret_hold(v), 0);
+  for (int c = 0; c < MANY; c++) {
+    jwt(a, sizeof a, 'A', c);
+    jwt(r, sizeof r, 'R', c);
+    assert_int_equal(wfc__log_secret_hold(a), 0);
+    assert_int_equal(wfc__log_secret_hold(r), 0);
+  }
+  for (int i = 0; i < WFC_LOG_MAX_PLAIN + 10; i++) {
+    snprintf(v, sizeof v, "plain-%06d-canary", i);
+    assert_int_equal(wfc__log_secret(v), 0);
   }
   wfc__log_get_secret_stats(&st);
-  assert_int_equal(st.count, WFC_LOG_MAX_SECRETS);
-  assert_int_equal(st.held, WFC_LOG_MAX_SECRETS);
-  assert_int_equal(st.evicted, 1); /* the plain one, first */
-  assert_int_equal(st.evicted_held, 10);
-  assert_int_equal(full_warnings, 1);
-  assert_non_null(strstr(last, "WARN log redaction: more than 4096 secrets"));
+  assert_int_equal(st.held, 2 * MANY);
+  assert_int_equal(st.count, 2 * MANY + WFC_LOG_MAX_PLAIN);
+  assert_int_equal(st.evicted, 11); /* "plain-one-canary" first */
+  assert_int_equal(full_warnings, 0);
 
-  wfc__log(WFC_LOG_INFO, "held-000009-canary held-000010-canary "
-                         "held-004105-canary plain-one-canary");
-  snprintf(want, sizeof want,
-           "held-000009-canary [REDACTED] [REDACTED] plain-one-canary");
+  for (int c = 0; c < MANY; c++) {
+    jwt(a, sizeof a, 'A', c);
+    jwt(r, sizeof r, 'R', c);
+    /* Alone, glued to words, twice, and the two back to back. */
+    snprintf(line, sizeof line, "%s x%sy %s%s %s", a, r, a, r, a);
+    wfc__log(WFC_LOG_INFO, "%s", line);
+    assert_string_equal(last_msg(),
+                        "[REDACTED] x[REDACTED]y [REDACTED] [REDACTED]");
+  }
+  /* A token's shared prefix alone, or one cut short, is not a secret. */
+  jwt(a, sizeof a, 'A', 42);
+  a[strlen(a) - 1] = '\0';
+  snprintf(want, sizeof want, "cut %s", a);
+  wfc__log(WFC_LOG_INFO, "cut %s", a);
   assert_string_equal(last_msg(), want);
-  /* Releasing frees room: no further eviction, no second warning. */
-  for (int i = 10; i < 100; i++) {
-    snprintf(v, sizeof v, "held-%06d-canary", i);
-    wfc__log_secret_release(v);
+  wfc__log(WFC_LOG_INFO,
+           "plain-000009-canary plain-000010-canary plain-one-canary");
+  assert_string_equal(last_msg(),
+                      "plain-000009-canary [REDACTED] plain-one-canary");
+
+  /* Released ones leave; the rest stay. */
+  for (int c = 0; c < MANY; c += 2) {
+    jwt(a, sizeof a, 'A', c);
+    wfc__log_secret_release(a);
   }
-  for (int i = 0; i < 100; i++) {
-    snprintf(v, sizeof v, "more-%06d-canary", i);
-    assert_int_equal(wfc__log_secret_hold(v), 0);
-  }
+  jwt(a, sizeof a, 'A', 0);
+  jwt(r, sizeof r, 'R', 0);
+  snprintf(want, sizeof want, "%s [REDACTED]", a);
+  wfc__log(WFC_LOG_INFO, "%s %s", a, r);
+  assert_string_equal(last_msg(), want);
   wfc__log_get_secret_stats(&st);
-  assert_int_equal(st.evicted_held, 20);
-  assert_int_equal(full_warnings, 1);
+  assert_int_equal(st.held, 2 * MANY - MANY / 2);
+}
+
+/* Secrets that are parts of each other, overlap, or sit at the ends of a
+ * record: every occurrence of every one, long (indexed by their end) and
+ * short (by their start) alike. */
+static void overlaps_and_edges(void **state) {
+  (void)state;
+  assert_int_equal(wfc__log_secret_hold("0123456789abcdefXYZ"), 0); /* long */
+  assert_int_equal(wfc__log_secret_hold("456789abcdefXYZ"), 0);     /* short */
+  assert_int_equal(wfc__log_secret_hold("zzzz0123456789abcdef"), 0);
+  wfc__log(WFC_LOG_INFO, "0123456789abcdefXYZ");
+  assert_string_equal(last_msg(), "[REDACTED]");
+  wfc__log(WFC_LOG_INFO, "..456789abcdefXYZ..");
+  assert_string_equal(last_msg(), "..[REDACTED]..");
+  /* "zzzz0123456789abcdef" and "0123456789abcdefXYZ" overlap: one run. */
+  wfc__log(WFC_LOG_INFO, "a zzzz0123456789abcdefXYZ b");
+  assert_string_equal(last_msg(), "a [REDACTED] b");
+  wfc__log(WFC_LOG_INFO, "0123456789abcdefXY 123456789abcdefXYZ");
+  assert_string_equal(last_msg(), "0123456789abcdefXY 123[REDACTED]");
 }
 
 int main(void) {
@@ -251,8 +308,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(unchanged_value_survives_rotation, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(plain_and_held, setup, teardown),
-      cmocka_unit_test_setup_teardown(held_overflow_is_explicit, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(held_never_evicted, setup, teardown),
+      cmocka_unit_test_setup_teardown(overlaps_and_edges, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
