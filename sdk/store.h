@@ -69,6 +69,12 @@ int wfc__store_open(const char *path, wfc__store **out, char *err,
                     size_t errlen);
 int wfc__store_open_ex(const char *path, const wfc__store_opts *opts,
                        wfc__store **out, char *err, size_t errlen);
+/* How messages show a store location: a file path as it is, a database
+ * as "HOST:PORT/DB" (never a password). */
+void wfc__store_describe(const char *location, char *buf, size_t len);
+/* "sqlite" or "postgresql": the backend location selects (docs/store.md,
+ * "Choosing a backend"). */
+const char *wfc__store_backend_name(const char *location);
 /* Closes the database and cleanses the keys. NULL-safe. */
 void wfc__store_close(wfc__store *st);
 /* PRAGMA user_version of the open store. */
