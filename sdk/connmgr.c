@@ -1267,8 +1267,12 @@ int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
   char serr[512];
   rc = wfc__store_open_ex(m->store_path, &so, &m->st, serr, sizeof serr);
   if (rc != 0) {
-    if (err != NULL)
-      snprintf(err, errlen, "cannot open store %s: %s", m->store_path, serr);
+    if (err != NULL) {
+      /* A database location may hold a password: shown as HOST:PORT/DB. */
+      char where[512];
+      wfc__store_describe(m->store_path, where, sizeof where);
+      snprintf(err, errlen, "cannot open store %s: %s", where, serr);
+    }
     free(m);
     return rc;
   }

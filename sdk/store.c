@@ -680,7 +680,7 @@ done:
 /* The backend a location names: PostgreSQL for a URL or libpq keywords,
  * else an SQLite file path. */
 static const wfc__store_ops *backend_of(const char *location) {
-  static const wfc__store_ops *const others[] = {NULL};
+  static const wfc__store_ops *const others[] = {&wfc__store_pg_ops, NULL};
   for (size_t i = 0; others[i] != NULL; i++)
     if (others[i]->claims(location))
       return others[i];
