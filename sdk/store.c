@@ -46,7 +46,8 @@ struct wfc__store {
   uint8_t master[WFC__KEY_LEN];
   int have_master; /* master came from the host or the environment */
   const char *key_src;
-  int target; /* schema version to migrate to */
+  int target;    /* schema version to migrate to */
+  int opened_at; /* the version found by the opening transaction */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -629,6 +630,7 @@ int wfc__store_open_tx(wfc__store *st, void *be, int creating) {
     return rc;
   if ((rc = ops->version_get(be, &cur)) != 0)
     goto done;
+  st->opened_at = cur;
   if (cur == 0 && !creating) {
     rc = fail(WFC_ESTORE,
               "%s %s is %s but not a wfc store (schema version 0): refused "
@@ -697,6 +699,43 @@ void wfc__store_describe(const char *location, char *buf, size_t len) {
 
 const char *wfc__store_backend_name(const char *location) {
   return backend_of(location)->name;
+}
+
+const wfc__store_ops *wfc__store_backend(wfc__store *st, void **be) {
+  *be = st->be;
+  return st->ops;
+}
+
+int wfc__store_opened_at(const wfc__store *st) {
+  return st->opened_at;
+}
+
+int wfc__store_resolve_key(const char *location, uint8_t key[WFC__KEY_LEN],
+                           char *src, size_t srclen) {
+  const char *env = getenv("WFC_MASTER_KEY");
+  char kpath[4200];
+
+  last_err[0] = '\0';
+  if (env != NULL && env[0] != '\0') {
+    snprintf(src, srclen, "WFC_MASTER_KEY");
+    if (parse_key(env, strlen(env), key) != 0)
+      return fail(WFC_EINVAL, "WFC_MASTER_KEY must be 64 hex characters or "
+                              "the base64 of 32 bytes");
+    return 0;
+  }
+  if (backend_of(location) != &wfc__store_sqlite_ops)
+    return fail(WFC_EKEY,
+                "WFC_MASTER_KEY is not set (a database store has no key "
+                "file)");
+  snprintf(kpath, sizeof kpath, "%s.key", location);
+  snprintf(src, srclen, "%s", kpath);
+  int rc = read_key_file(kpath, key);
+  if (rc == WFC_ENOTFOUND)
+    rc = fail(WFC_EKEY,
+              "the key file %s is missing and WFC_MASTER_KEY is not "
+              "set",
+              kpath);
+  return rc;
 }
 
 static int store_open(wfc__store *st, const char *location,

@@ -263,6 +263,16 @@ const char *wfc__store_where(const wfc__store *st);
  * be written. */
 int wfc__store_open_tx(wfc__store *st, void *be, int creating);
 
+/* The backend of an open store and its state (store_copy.c). */
+const wfc__store_ops *wfc__store_backend(wfc__store *st, void **be);
+/* The schema version the store had before this handle's open migrated it
+ * (0: it made the store). */
+int wfc__store_opened_at(const wfc__store *st);
+/* The master key a location opens with when the host gives none:
+ * WFC_MASTER_KEY, else (a file store) its key file; src names which. */
+int wfc__store_resolve_key(const char *location, uint8_t key[WFC__KEY_LEN],
+                           char *src, size_t srclen);
+
 /* Our own regular file, not a symlink, no access for group or others. fd
  * < 0: by path, and a missing file is fine unless must_exist. */
 int wfc__store_check_private(const char *path, int fd, const char *what,
