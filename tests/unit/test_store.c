@@ -580,24 +580,52 @@ static void test_tampered_record_fails_alone(void **state) {
 }
 
 /* A raw handle on the store, as an attacker (or a broken tool) would use:
- * no key, plain SQL. */
-static sqlite3 *raw_open(const char *db) {
-  sqlite3 *h;
-  assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-  sqlite3_busy_timeout(h, 5000);
+ * no key, plain SQL; SQLite or PostgreSQL as the location says. */
+typedef struct raw_h {
+  sqlite3 *lite;
+  PGconn *pg;
+} raw_h;
+
+static raw_h *raw_open(const char *db) {
+  raw_h *h = calloc(1, sizeof *h);
+  assert_non_null(h);
+  if (is_pg(db)) {
+    h->pg = PQconnectdb(db);
+    if (PQstatus(h->pg) != CONNECTION_OK)
+      fail_msg("%s: %s", db, PQerrorMessage(h->pg));
+    return h;
+  }
+  assert_int_equal(sqlite3_open(db, &h->lite), SQLITE_OK);
+  sqlite3_busy_timeout(h->lite, 5000);
   return h;
 }
 
-static void raw_do(sqlite3 *h, const char *fmt, ...)
+static void raw_close(raw_h *h) {
+  if (h->pg != NULL)
+    PQfinish(h->pg);
+  if (h->lite != NULL)
+    sqlite3_close(h->lite);
+  free(h);
+}
+
+static void raw_do(raw_h *h, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void raw_do(sqlite3 *h, const char *fmt, ...) {
+static void raw_do(raw_h *h, const char *fmt, ...) {
   char sql[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(sql, sizeof sql, fmt, ap);
   va_end(ap);
-  if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
-    fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+  if (h->pg != NULL) {
+    PGresult *r = PQexec(h->pg, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+        PQresultStatus(r) != PGRES_TUPLES_OK)
+      fail_msg("%s: %s", sql, PQerrorMessage(h->pg));
+    PQclear(r);
+    return;
+  }
+  if (sqlite3_exec(h->lite, sql, NULL, NULL, NULL) != SQLITE_OK)
+    fail_msg("%s: %s", sql, sqlite3_errmsg(h->lite));
 }
 
 /* Each column that decides where a secret goes or whose it is, changed
@@ -608,33 +636,41 @@ static void raw_do(sqlite3 *h, const char *fmt, ...) {
 static void test_every_field_is_authenticated(void **state) {
   fixture *f = *state;
   static const struct {
-    const char *col, *expr;
+    const char *col, *expr, *pg_expr; /* pg_expr NULL: expr */
   } edits[] = {
-      {"id", "'conn_0000000000000000'"},
-      {"nickname", "'mallory'"},
-      {"plugin", "'other'"},
-      {"conn_type", "'other'"},
-      {"environment", "'preview'"},
-      {"account", "'mallory@evil.example'"},
-      {"owner", "'mallory'"},
-      {"state", "'connected'"},
-      {"remedy", "'run evil.sh'"},
-      {"params", "json_set(params, '$.graph_url', 'http://127.0.0.1:9/v1.0')"},
-      {"params", "json_set(params, '$.authority_url', 'http://127.0.0.1:9')"},
-      {"params", "json_set(params, '$.tenant', 'evil.example')"},
-      {"params", "json_set(params, '$.client_id', 'evil-app')"},
-      {"params", "' ' || params"},
-      {"secrets", "NULL"},
-      {"secrets", "substr(secrets, 1, length(secrets) - 1) || x'00'"},
-      {"created_at", "created_at + 1"},
-      {"updated_at", "updated_at + 1"},
-      {"expires_at", "expires_at + 3600000"},
-      {"mac", "NULL"},
-      {"mac", "(SELECT mac FROM connections WHERE nickname = 'bob')"},
+      {"id", "'conn_0000000000000000'", NULL},
+      {"nickname", "'mallory'", NULL},
+      {"plugin", "'other'", NULL},
+      {"conn_type", "'other'", NULL},
+      {"environment", "'preview'", NULL},
+      {"account", "'mallory@evil.example'", NULL},
+      {"owner", "'mallory'", NULL},
+      {"state", "'connected'", NULL},
+      {"remedy", "'run evil.sh'", NULL},
+      {"params", "json_set(params, '$.graph_url', 'http://127.0.0.1:9/v1.0')",
+       "jsonb_set(params::jsonb, '{graph_url}', "
+       "'\"http://127.0.0.1:9/v1.0\"')::text"},
+      {"params", "json_set(params, '$.authority_url', 'http://127.0.0.1:9')",
+       "jsonb_set(params::jsonb, '{authority_url}', "
+       "'\"http://127.0.0.1:9\"')::text"},
+      {"params", "json_set(params, '$.tenant', 'evil.example')",
+       "jsonb_set(params::jsonb, '{tenant}', '\"evil.example\"')::text"},
+      {"params", "json_set(params, '$.client_id', 'evil-app')",
+       "jsonb_set(params::jsonb, '{client_id}', '\"evil-app\"')::text"},
+      {"params", "' ' || params", NULL},
+      {"secrets", "NULL", NULL},
+      {"secrets", "substr(secrets, 1, length(secrets) - 1) || x'00'",
+       "set_byte(secrets, length(secrets) - 1, get_byte(secrets, "
+       "length(secrets) - 1) # 1)"},
+      {"created_at", "created_at + 1", NULL},
+      {"updated_at", "updated_at + 1", NULL},
+      {"expires_at", "expires_at + 3600000", NULL},
+      {"mac", "NULL", NULL},
+      {"mac", "(SELECT mac FROM connections WHERE nickname = 'bob')", NULL},
   };
   wfc__store *st = open_ok(f->db);
   wfc__conn_rec a, b, g;
-  sqlite3 *h;
+  raw_h *h;
   char *json = NULL;
 
   make_rec(&a, "alice", "");
@@ -648,10 +684,13 @@ static void test_every_field_is_authenticated(void **state) {
   for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
     const char *id =
         strcmp(edits[i].col, "id") == 0 ? "conn_0000000000000000" : a.id;
+    const char *expr = is_pg(f->db) && edits[i].pg_expr != NULL
+                           ? edits[i].pg_expr
+                           : edits[i].expr;
     raw_do(h, "UPDATE connections SET %s = %s WHERE id = '%s'", edits[i].col,
-           edits[i].expr, a.id);
+           expr, a.id);
     if (wfc__store_conn_get(st, id, &g) != WFC_EKEY)
-      fail_msg("%s = %s: get did not refuse", edits[i].col, edits[i].expr);
+      fail_msg("%s = %s: get did not refuse", edits[i].col, expr);
     assert_tampered(id);
     assert_true(g.tampered);
     wfc__conn_rec_clear(&g);
@@ -666,7 +705,7 @@ static void test_every_field_is_authenticated(void **state) {
     wfc__secret_free(json);
     /* Put back: it verifies again (the check is exact, not sticky). */
     raw_do(h,
-           "UPDATE connections SET %s = (SELECT %s FROM temp.saved WHERE "
+           "UPDATE connections SET %s = (SELECT %s FROM saved WHERE "
            "saved.id = '%s') WHERE id = '%s'",
            edits[i].col, edits[i].col, a.id, id);
     assert_int_equal(wfc__store_conn_get(st, a.id, &g), 0);
@@ -698,7 +737,7 @@ static void test_every_field_is_authenticated(void **state) {
   assert_int_equal(g.last_used_at, 42);
   wfc__conn_rec_clear(&g);
   assert_int_equal(wfc__store_conn_touch(st, a.id), 0);
-  sqlite3_close(h);
+  raw_close(h);
 
   /* Legitimate writes keep it valid. */
   assert_int_equal(wfc__store_conn_update_state(st, a.id, "error", "x"), 0);
@@ -727,7 +766,7 @@ static void test_checkpoints_are_authenticated(void **state) {
   };
   wfc__store *st = open_ok(f->db);
   wfc__conn_rec a, b;
-  sqlite3 *h;
+  raw_h *h;
   char *cp = NULL;
   int64_t ev = 0;
 
@@ -755,7 +794,7 @@ static void test_checkpoints_are_authenticated(void **state) {
         wfc__store_checkpoint_cas(st, a.id, card, sub, "d1", "d2", 1),
         WFC_EKEY);
     raw_do(h, "DELETE FROM checkpoints;"
-              "INSERT INTO checkpoints SELECT * FROM temp.saved");
+              "INSERT INTO checkpoints SELECT * FROM saved");
     assert_int_equal(
         wfc__store_checkpoint_get(st, a.id, "o.new_email", "{}", &cp, &ev), 0);
     assert_string_equal(cp, "d1");
@@ -771,9 +810,9 @@ static void test_checkpoints_are_authenticated(void **state) {
   assert_tampered(b.id);
   raw_do(h,
          "DELETE FROM checkpoints;"
-         "INSERT INTO checkpoints SELECT * FROM temp.saved;"
+         "INSERT INTO checkpoints SELECT * FROM saved;"
          "INSERT INTO checkpoints SELECT '%s', card_id, sub_key, "
-         "checkpoint, events_accepted, updated_at, mac FROM temp.saved",
+         "checkpoint, events_accepted, updated_at, mac FROM saved",
          b.id);
   assert_int_equal(
       wfc__store_checkpoint_get(st, b.id, "o.new_email", "{}", &cp, NULL),
@@ -781,7 +820,7 @@ static void test_checkpoints_are_authenticated(void **state) {
   assert_int_equal(
       wfc__store_checkpoint_get(st, a.id, "o.new_email", "{}", &cp, NULL), 0);
   free(cp);
-  sqlite3_close(h);
+  raw_close(h);
   /* A legitimate advance keeps it valid. */
   assert_int_equal(
       wfc__store_checkpoint_cas(st, a.id, "o.new_email", "{}", "d1", "d2", 1),
@@ -893,7 +932,7 @@ static void test_migration_authenticates_existing_rows(void **state) {
   wfc__store *st = NULL;
   wfc__conn_rec r, g;
   char err[512], *cp = NULL, *res = NULL;
-  sqlite3 *h;
+  raw_h *h;
 
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err), 0);
   assert_int_equal(wfc__store_schema_version(st), before);
@@ -930,8 +969,12 @@ static void test_migration_authenticates_existing_rows(void **state) {
 
   /* Changed after the upgrade: refused. */
   h = raw_open(f->db);
-  raw_do(h, "UPDATE connections SET params = json_set(params, '$.graph_url', "
-            "'http://127.0.0.1:9/v1.0')");
+  raw_do(h, "%s",
+         sqlx(f->db,
+              "UPDATE connections SET params = json_set(params, "
+              "'$.graph_url', 'http://127.0.0.1:9/v1.0')",
+              "UPDATE connections SET params = jsonb_set(params::jsonb, "
+              "'{graph_url}', '\"http://127.0.0.1:9/v1.0\"')::text"));
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err), 0);
   assert_int_equal(wfc__store_conn_get(st, "old", &g), WFC_EKEY);
   wfc__conn_rec_clear(&g);
@@ -944,21 +987,24 @@ static void test_migration_authenticates_existing_rows(void **state) {
          "ALTER TABLE checkpoints DROP COLUMN mac;"
          "ALTER TABLE idempotency DROP COLUMN mac;"
          "DROP TABLE refresh_leases;" /* the later versions' tables too */
-         "PRAGMA user_version = %d",
+         "%s = %d",
+         sqlx(f->db, "PRAGMA user_version", "UPDATE wfc_schema SET version"),
          before);
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
                    WFC_ESTORE);
   assert_null(st);
   assert_non_null(strstr(err, WORDS));
   /* Refused before anything was written: still the old version. */
-  assert_int_equal(raw_int(f->db, "PRAGMA user_version"), before);
+  assert_int_equal(raw_int(f->db, sqlx(f->db, "PRAGMA user_version",
+                                       "SELECT version FROM wfc_schema")),
+                   before);
   /* Nor may the key check go, for a new one to be written. */
   raw_do(h, "DELETE FROM meta WHERE name = 'key_check'");
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
                    WFC_ESTORE);
   assert_non_null(strstr(err, "key check"));
   assert_int_equal(raw_int(f->db, "SELECT count(*) FROM meta"), 0);
-  sqlite3_close(h);
+  raw_close(h);
 }
 
 /* Only a store wfc made is opened: an empty file (SQLite would take it for
@@ -1591,15 +1637,21 @@ int main(void) {
                                       teardown),
   };
   /* The same tests on PostgreSQL, all but those about the file itself
-   * (modes, symlinks, bytes on disk, the key file, foreign files) and
-   * those that edit rows with SQLite's SQL functions. */
+   * (modes, symlinks, bytes on disk, the key file, foreign files) and the
+   * lease watcher that reads the file with its own SQLite connection. */
   const struct CMUnitTest pg_tests[] = {
       cmocka_unit_test_setup_teardown(test_connection_roundtrip, setup_pg,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_tampered_record_fails_alone,
                                       setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_every_field_is_authenticated,
+                                      setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoints_are_authenticated,
+                                      setup_pg, teardown),
       cmocka_unit_test_setup_teardown(
           test_idempotency_results_are_authenticated, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_migration_authenticates_existing_rows, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_migrates_from_older_schema, setup_pg,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_two_handles_share_one_file, setup_pg,
