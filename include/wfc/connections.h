@@ -98,6 +98,12 @@ WFC_EXTERN void wfc_connmgr_close(wfc_connmgr *m, void (*done)(void *arg),
  * or WFC_EIO. */
 WFC_EXTERN int wfc_connmgr_default_store(const char *store_path, char *buf,
                                          size_t len);
+/* The default blob store directory for a store location: blobs/ beside a
+ * file store; for a database store (which has no directory), blobs/ in
+ * the default data directory ($XDG_DATA_HOME/wfc, else
+ * ~/.local/share/wfc). 0, WFC_ETOOBIG, WFC_ENOTFOUND (no HOME), WFC_EIO. */
+WFC_EXTERN int wfc_connmgr_default_blob_dir(const char *store_path, char *buf,
+                                            size_t len);
 
 /* ---- store maintenance (docs/store.md, "Operations") --------------------
  * location: an SQLite file path, or a PostgreSQL URL / keyword string

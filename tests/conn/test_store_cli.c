@@ -196,6 +196,25 @@ static void test_copy_sqlite_postgresql_and_back(void **state) {
     assert_null(strstr(p.stdout_, "rt-alpha"));
   }
 
+  /* A database store has no directory to keep blobs beside: they go to
+   * the default data directory ($XDG_DATA_HOME/wfc/blobs). */
+  {
+    char file[320], blobs[320];
+    const char *const args[] = {"blob", "put",    file, "--store",
+                                url,    "--json", NULL};
+    FILE *fp;
+    snprintf(file, sizeof file, "%s/report.csv", dir);
+    assert_non_null(fp = fopen(file, "w"));
+    fputs("a,b\n", fp);
+    fclose(fp);
+    setenv("XDG_DATA_HOME", dir, 1);
+    if (run_wfc(&p, args) != 0)
+      fail_msg("wfc blob put with a PostgreSQL store: %s", p.stderr_);
+    unsetenv("XDG_DATA_HOME");
+    snprintf(blobs, sizeof blobs, "%s/wfc/blobs", dir);
+    assert_int_equal(access(blobs, F_OK), 0);
+  }
+
   /* Back to a new SQLite file: the same checksums on every table. */
   struct json_object *to_file = copy_json(url, back);
   const char *tables[] = {"connections", "checkpoints", "idempotency",
