@@ -24,17 +24,9 @@ static const char usage[] =
 /* The same rule as `wfc card run` (run.c). */
 static void blob_dir_for(const char *blobs, const char *store, char *buf,
                          size_t len) {
-  if (blobs != NULL && *blobs != '\0') {
+  if (blobs != NULL && *blobs != '\0')
     snprintf(buf, len, "%s", blobs);
-    return;
-  }
-  char sp[4096];
-  char *slash = wfc_connmgr_default_store(store, sp, sizeof sp) == 0
-                    ? strrchr(sp, '/')
-                    : NULL;
-  if (slash != NULL)
-    snprintf(buf, len, "%.*s/blobs", (int)(slash - sp), sp);
-  else
+  else if (wfc_connmgr_default_blob_dir(store, buf, len) != 0)
     snprintf(buf, len, "blobs");
 }
 

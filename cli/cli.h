@@ -37,6 +37,7 @@ int wfc__cli_blob(int argc, char **argv);       /* blob.c */
 int wfc__cli_docs(int argc, char **argv);       /* docs.c */
 int wfc__cli_event(int argc, char **argv);      /* event.c */
 int wfc__cli_flow(int argc, char **argv);       /* flow.c */
+int wfc__cli_store(int argc, char **argv);      /* store.c */
 
 /* "wfc: <message>" on stderr. Returns WFC_CLI_FAIL. */
 int wfc__cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

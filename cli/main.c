@@ -37,6 +37,9 @@ static const wfc__cli_group groups[] = {
     {"blob", "local files in and out of the blob store", wfc__cli_blob,
      "  wfc blob put FILE [--name N] [--content-type T] [--json]\n"
      "  wfc blob get ID OUT|- [--json]\n"},
+    {"store", "migrate and copy the connection store", wfc__cli_store,
+     "  wfc store migrate [--store LOCATION] [--json]\n"
+     "  wfc store copy FROM TO [--json]\n"},
     {"docs", "generate reference docs", wfc__cli_docs,
      "  wfc docs cards [MANIFEST] [--output FILE]\n"},
 };

@@ -130,12 +130,7 @@ int wfc__cli_card_run(int argc, char **argv) {
    * default it lives beside the connection store. */
   char blob_dir[4096];
   if (blobs == NULL || *blobs == '\0') {
-    char sp[4096];
-    int rc = wfc_connmgr_default_store(store, sp, sizeof sp);
-    char *slash = rc == 0 ? strrchr(sp, '/') : NULL;
-    if (slash != NULL)
-      snprintf(blob_dir, sizeof blob_dir, "%.*s/blobs", (int)(slash - sp), sp);
-    else
+    if (wfc_connmgr_default_blob_dir(store, blob_dir, sizeof blob_dir) != 0)
       snprintf(blob_dir, sizeof blob_dir, "blobs");
   } else {
     snprintf(blob_dir, sizeof blob_dir, "%s", blobs);

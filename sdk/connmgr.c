@@ -1252,22 +1252,15 @@ static const wfc_conn_ops token_ops = {
 /* ---- open / close ----------------------------------------------------------
  */
 
-int wfc_connmgr_default_store(const char *opts_path, char *buf, size_t len) {
+/* The default data directory ($XDG_DATA_HOME/wfc, else
+ * ~/.local/share/wfc, made with mode 0700) into dir. */
+static int default_data_dir(char *dir, size_t dlen) {
   const int mk = 1;
-  const char *p = opts_path;
-  if (p == NULL || *p == '\0')
-    p = getenv("WFC_STORE");
-  if (p != NULL && *p != '\0') {
-    if ((size_t)snprintf(buf, len, "%s", p) >= len)
-      return WFC_ETOOBIG;
-    return 0;
-  }
-  char dir[4096];
   const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
   if (xdg != NULL && xdg[0] == '/') {
-    snprintf(dir, sizeof dir, "%s/wfc", xdg);
+    snprintf(dir, dlen, "%s/wfc", xdg);
   } else if (home != NULL && *home != '\0') {
-    snprintf(dir, sizeof dir, "%s/.local/share/wfc", home);
+    snprintf(dir, dlen, "%s/.local/share/wfc", home);
     if (mk) {
       char d1[4096];
       snprintf(d1, sizeof d1, "%s/.local", home);
@@ -1280,6 +1273,43 @@ int wfc_connmgr_default_store(const char *opts_path, char *buf, size_t len) {
   }
   if (mk && mkdir(dir, 0700) != 0 && errno != EEXIST)
     return WFC_EIO;
+  return 0;
+}
+
+int wfc_connmgr_default_blob_dir(const char *opts_path, char *buf, size_t len) {
+  char sp[4200], dir[4096];
+  int rc = wfc_connmgr_default_store(opts_path, sp, sizeof sp);
+  char *slash = rc == 0 ? strrchr(sp, '/') : NULL;
+
+  /* A database store has no directory to stand beside. */
+  if (rc == 0 && strcmp(wfc__store_backend_name(sp), "sqlite") != 0) {
+    if ((rc = default_data_dir(dir, sizeof dir)) != 0)
+      return rc;
+    snprintf(sp, sizeof sp, "%s/store", dir);
+    slash = strrchr(sp, '/');
+  }
+  if (slash != NULL)
+    rc = (size_t)snprintf(buf, len, "%.*s/blobs", (int)(slash - sp), sp) >= len
+             ? WFC_ETOOBIG
+             : 0;
+  else
+    rc = (size_t)snprintf(buf, len, "blobs") >= len ? WFC_ETOOBIG : 0;
+  return rc;
+}
+
+int wfc_connmgr_default_store(const char *opts_path, char *buf, size_t len) {
+  const char *p = opts_path;
+  if (p == NULL || *p == '\0')
+    p = getenv("WFC_STORE");
+  if (p != NULL && *p != '\0') {
+    if ((size_t)snprintf(buf, len, "%s", p) >= len)
+      return WFC_ETOOBIG;
+    return 0;
+  }
+  char dir[4096];
+  int rc = default_data_dir(dir, sizeof dir);
+  if (rc != 0)
+    return rc;
   if ((size_t)snprintf(buf, len, "%s/store.db", dir) >= len)
     return WFC_ETOOBIG;
   return 0;
@@ -1314,8 +1344,12 @@ int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
   char serr[512];
   rc = wfc__store_open_ex(m->store_path, &so, &m->st, serr, sizeof serr);
   if (rc != 0) {
-    if (err != NULL)
-      snprintf(err, errlen, "cannot open store %s: %s", m->store_path, serr);
+    if (err != NULL) {
+      /* A database location may hold a password: shown as HOST:PORT/DB. */
+      char where[512];
+      wfc__store_describe(m->store_path, where, sizeof where);
+      snprintf(err, errlen, "cannot open store %s: %s", where, serr);
+    }
     free(m);
     return rc;
   }

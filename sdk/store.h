@@ -1,8 +1,11 @@
-/* store.h - the connection store: SQLite, secrets sealed with AES-256-GCM.
+/* store.h - the connection store: secrets sealed with AES-256-GCM, in an
+ * SQLite file or a PostgreSQL database (the location decides:
+ * wfc__store_backend_name; the backends are behind store_backend.h).
  *
- * One file holds the connections (metadata in clear, secrets sealed), the
+ * One store holds the connections (metadata in clear, secrets sealed), the
  * event cards' checkpoints and the idempotency keys of sends. The format,
- * the sealing and the key handling are described in docs/store.md.
+ * the sealing, the key handling and the backends are described in
+ * docs/store.md.
  *
  * Threads: a wfc__store handle may be used from any thread (the loop and
  * uv_queue_work workers); calls on one handle are serialized by its mutex.
@@ -69,6 +72,12 @@ int wfc__store_open(const char *path, wfc__store **out, char *err,
                     size_t errlen);
 int wfc__store_open_ex(const char *path, const wfc__store_opts *opts,
                        wfc__store **out, char *err, size_t errlen);
+/* How messages show a store location: a file path as it is, a database
+ * as "HOST:PORT/DB" (never a password). */
+void wfc__store_describe(const char *location, char *buf, size_t len);
+/* "sqlite" or "postgresql": the backend location selects (docs/store.md,
+ * "Choosing a backend"). */
+const char *wfc__store_backend_name(const char *location);
 /* Closes the database and cleanses the keys. NULL-safe. */
 void wfc__store_close(wfc__store *st);
 /* PRAGMA user_version of the open store. */

@@ -98,6 +98,50 @@ WFC_EXTERN void wfc_connmgr_close(wfc_connmgr *m, void (*done)(void *arg),
  * or WFC_EIO. */
 WFC_EXTERN int wfc_connmgr_default_store(const char *store_path, char *buf,
                                          size_t len);
+/* The default blob store directory for a store location: blobs/ beside a
+ * file store; for a database store (which has no directory), blobs/ in
+ * the default data directory ($XDG_DATA_HOME/wfc, else
+ * ~/.local/share/wfc). 0, WFC_ETOOBIG, WFC_ENOTFOUND (no HOME), WFC_EIO. */
+WFC_EXTERN int wfc_connmgr_default_blob_dir(const char *store_path, char *buf,
+                                            size_t len);
+
+/* ---- store maintenance (docs/store.md, "Operations") --------------------
+ * location: an SQLite file path, or a PostgreSQL URL / keyword string
+ * (docs/store.md, "Choosing a backend"). The master key: WFC_MASTER_KEY,
+ * else a file store's key file. err (may be NULL) receives the reason,
+ * which names a database as HOST:PORT/DB, never with its password. */
+
+/* Opens the store, running the migrations it needs (in one transaction),
+ * and reports the schema version before (0: the store was made now) and
+ * after. */
+WFC_EXTERN int wfc_store_migrate(const char *location, int *from_version,
+                                 int *to_version, char *err, size_t errlen);
+
+#define WFC_STORE_COPY_TABLES 4
+
+/* What a copy moved, table by table, read back from both stores after the
+ * copy: row counts and a checksum of each table (SHA-256 over its rows,
+ * order-independent), equal on both sides when the copy is exact. */
+typedef struct wfc_store_copy_report {
+  struct {
+    const char *table; /* static */
+    long long rows_from, rows_to;
+    char sum_from[65], sum_to[65]; /* hex */
+  } tables[WFC_STORE_COPY_TABLES];
+  int connections_verified; /* records of `to` whose MAC and seal open */
+} wfc_store_copy_report;
+
+/* Copies every connection (sealed secrets as they are: the same master key
+ * opens both), checkpoint, idempotency key and event seen from `from` into
+ * `to`, which must hold no connection (it is made if it does not exist),
+ * in one transaction on `to`. Refresh leases are not copied (they belong
+ * to running processes). Then verifies: counts and checksums equal, every
+ * record of `to` authenticated (WFC_ESTORE otherwise, naming the table).
+ * A new file store `to` gets a key file holding the key when `from`'s came
+ * from its key file. */
+WFC_EXTERN int wfc_store_copy(const char *from, const char *to,
+                              wfc_store_copy_report *rep, char *err,
+                              size_t errlen);
 
 /* The store path in use (owned by the manager). */
 WFC_EXTERN const char *wfc_connmgr_store_path(const wfc_connmgr *m);

@@ -21,7 +21,7 @@ shift 2
 gen=
 for d in "$@"; do gen="$gen -I$d"; done
 
-deps=$(pkg-config --cflags libuv libcurl json-c libcrypto libssl sqlite3 \
+deps=$(pkg-config --cflags libuv libcurl json-c libcrypto libssl sqlite3 libpq \
        libmicrohttpd) || { echo "FAIL pkg-config --cflags of the dependencies"; exit 1; }
 # The project's own warning choice (-Wno-unused-parameter: callbacks ignore
 # arguments) plus what catches a missing feature macro.

@@ -1,4 +1,7 @@
-/* sdk/store.c: the sealed SQLite connection store. Files are private,
+/* sdk/store.c: the sealed connection store, on each backend: the tests
+ * that do not depend on a file run twice, on SQLite and on a throw-away
+ * PostgreSQL cluster (tests/support/pg_cluster.h; a fresh database per
+ * test). The sealed SQLite connection store. Files are private,
  * secrets never reach the disk in clear, a wrong key or a modified record
  * is a clear WFC_EKEY, every field that decides where a secret goes is
  * authenticated (edited with the sqlite3 library, as an attacker without
@@ -21,9 +24,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "clock.h"
+#include "pg_cluster.h"
 #include "crypto.h"
 #include "store.h"
 
@@ -48,6 +53,60 @@ static int setup(void **state) {
   unsetenv("WFC_MASTER_KEY");
   *state = f;
   return 0;
+}
+
+/* The PostgreSQL group: one cluster for the group, a database per test.
+ * A database store has no key file: the master key comes from
+ * WFC_MASTER_KEY. */
+static pg_cluster *pg;
+
+static int pg_group_setup(void **state) {
+  (void)state;
+  return (pg = pg_cluster_start()) != NULL ? 0 : -1;
+}
+
+static int pg_group_teardown(void **state) {
+  (void)state;
+  return pg_cluster_stop(pg) == 0 ? 0 : -1;
+}
+
+static int setup_pg(void **state) {
+  fixture *f;
+  char *url;
+
+  if (setup(state) != 0)
+    return -1;
+  f = *state;
+  if ((url = pg_cluster_new_db(pg)) == NULL)
+    return -1;
+  snprintf(f->db, sizeof f->db, "%s", url);
+  free(url);
+  setenv("WFC_MASTER_KEY",
+         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", 1);
+  return 0;
+}
+
+static int is_pg(const char *db) {
+  return strncmp(db, "postgresql://", 13) == 0;
+}
+
+/* The SQL for the fixture's backend. */
+static const char *sqlx(const char *db, const char *sqlite_sql,
+                        const char *pg_sql) {
+  return is_pg(db) ? pg_sql : sqlite_sql;
+}
+
+static PGresult *pg_raw(const char *db, const char *sql) {
+  PGconn *c = PQconnectdb(db);
+  PGresult *r;
+  if (PQstatus(c) != CONNECTION_OK)
+    fail_msg("%s: %s", db, PQerrorMessage(c));
+  r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+      PQresultStatus(r) != PGRES_TUPLES_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(c));
+  PQfinish(c);
+  return r;
 }
 
 static int teardown(void **state) {
@@ -129,6 +188,10 @@ static int any_store_file_contains(const fixture *f, const char *needle) {
 
 static void raw_exec(const char *db, const char *sql) {
   sqlite3 *h;
+  if (is_pg(db)) {
+    PQclear(pg_raw(db, sql));
+    return;
+  }
   assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
   sqlite3_busy_timeout(h, 5000);
   if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -140,6 +203,13 @@ static int raw_int(const char *db, const char *sql) {
   sqlite3 *h;
   sqlite3_stmt *s;
   int v = -1;
+  if (is_pg(db)) {
+    PGresult *r = pg_raw(db, sql);
+    if (PQntuples(r) > 0)
+      v = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+  }
   assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
   assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &s, NULL), SQLITE_OK);
   if (sqlite3_step(s) == SQLITE_ROW)
@@ -447,11 +517,18 @@ static void test_tampered_record_fails_alone(void **state) {
 
   /* Flip the last byte (in the tag) of a's sealed blob, behind the store's
    * back. */
-  snprintf(sql, sizeof sql,
-           "UPDATE connections SET secrets = substr(secrets, 1, "
-           "length(secrets) - 1) || (CASE WHEN substr(secrets, -1) = x'00' "
-           "THEN x'01' ELSE x'00' END) WHERE id = '%s'",
-           a.id);
+  if (is_pg(f->db))
+    snprintf(sql, sizeof sql,
+             "UPDATE connections SET secrets = set_byte(secrets, "
+             "length(secrets) - 1, get_byte(secrets, length(secrets) - 1) "
+             "# 1) WHERE id = '%s'",
+             a.id);
+  else
+    snprintf(sql, sizeof sql,
+             "UPDATE connections SET secrets = substr(secrets, 1, "
+             "length(secrets) - 1) || (CASE WHEN substr(secrets, -1) = "
+             "x'00' THEN x'01' ELSE x'00' END) WHERE id = '%s'",
+             a.id);
   raw_exec(f->db, sql);
   assert_int_equal(wfc__store_conn_secrets(st, a.id, &json), WFC_EKEY);
   assert_null(json);
@@ -503,24 +580,52 @@ static void test_tampered_record_fails_alone(void **state) {
 }
 
 /* A raw handle on the store, as an attacker (or a broken tool) would use:
- * no key, plain SQL. */
-static sqlite3 *raw_open(const char *db) {
-  sqlite3 *h;
-  assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-  sqlite3_busy_timeout(h, 5000);
+ * no key, plain SQL; SQLite or PostgreSQL as the location says. */
+typedef struct raw_h {
+  sqlite3 *lite;
+  PGconn *pg;
+} raw_h;
+
+static raw_h *raw_open(const char *db) {
+  raw_h *h = calloc(1, sizeof *h);
+  assert_non_null(h);
+  if (is_pg(db)) {
+    h->pg = PQconnectdb(db);
+    if (PQstatus(h->pg) != CONNECTION_OK)
+      fail_msg("%s: %s", db, PQerrorMessage(h->pg));
+    return h;
+  }
+  assert_int_equal(sqlite3_open(db, &h->lite), SQLITE_OK);
+  sqlite3_busy_timeout(h->lite, 5000);
   return h;
 }
 
-static void raw_do(sqlite3 *h, const char *fmt, ...)
+static void raw_close(raw_h *h) {
+  if (h->pg != NULL)
+    PQfinish(h->pg);
+  if (h->lite != NULL)
+    sqlite3_close(h->lite);
+  free(h);
+}
+
+static void raw_do(raw_h *h, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void raw_do(sqlite3 *h, const char *fmt, ...) {
+static void raw_do(raw_h *h, const char *fmt, ...) {
   char sql[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(sql, sizeof sql, fmt, ap);
   va_end(ap);
-  if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
-    fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+  if (h->pg != NULL) {
+    PGresult *r = PQexec(h->pg, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+        PQresultStatus(r) != PGRES_TUPLES_OK)
+      fail_msg("%s: %s", sql, PQerrorMessage(h->pg));
+    PQclear(r);
+    return;
+  }
+  if (sqlite3_exec(h->lite, sql, NULL, NULL, NULL) != SQLITE_OK)
+    fail_msg("%s: %s", sql, sqlite3_errmsg(h->lite));
 }
 
 /* Each column that decides where a secret goes or whose it is, changed
@@ -531,33 +636,41 @@ static void raw_do(sqlite3 *h, const char *fmt, ...) {
 static void test_every_field_is_authenticated(void **state) {
   fixture *f = *state;
   static const struct {
-    const char *col, *expr;
+    const char *col, *expr, *pg_expr; /* pg_expr NULL: expr */
   } edits[] = {
-      {"id", "'conn_0000000000000000'"},
-      {"nickname", "'mallory'"},
-      {"plugin", "'other'"},
-      {"conn_type", "'other'"},
-      {"environment", "'preview'"},
-      {"account", "'mallory@evil.example'"},
-      {"owner", "'mallory'"},
-      {"state", "'connected'"},
-      {"remedy", "'run evil.sh'"},
-      {"params", "json_set(params, '$.graph_url', 'http://127.0.0.1:9/v1.0')"},
-      {"params", "json_set(params, '$.authority_url', 'http://127.0.0.1:9')"},
-      {"params", "json_set(params, '$.tenant', 'evil.example')"},
-      {"params", "json_set(params, '$.client_id', 'evil-app')"},
-      {"params", "' ' || params"},
-      {"secrets", "NULL"},
-      {"secrets", "substr(secrets, 1, length(secrets) - 1) || x'00'"},
-      {"created_at", "created_at + 1"},
-      {"updated_at", "updated_at + 1"},
-      {"expires_at", "expires_at + 3600000"},
-      {"mac", "NULL"},
-      {"mac", "(SELECT mac FROM connections WHERE nickname = 'bob')"},
+      {"id", "'conn_0000000000000000'", NULL},
+      {"nickname", "'mallory'", NULL},
+      {"plugin", "'other'", NULL},
+      {"conn_type", "'other'", NULL},
+      {"environment", "'preview'", NULL},
+      {"account", "'mallory@evil.example'", NULL},
+      {"owner", "'mallory'", NULL},
+      {"state", "'connected'", NULL},
+      {"remedy", "'run evil.sh'", NULL},
+      {"params", "json_set(params, '$.graph_url', 'http://127.0.0.1:9/v1.0')",
+       "jsonb_set(params::jsonb, '{graph_url}', "
+       "'\"http://127.0.0.1:9/v1.0\"')::text"},
+      {"params", "json_set(params, '$.authority_url', 'http://127.0.0.1:9')",
+       "jsonb_set(params::jsonb, '{authority_url}', "
+       "'\"http://127.0.0.1:9\"')::text"},
+      {"params", "json_set(params, '$.tenant', 'evil.example')",
+       "jsonb_set(params::jsonb, '{tenant}', '\"evil.example\"')::text"},
+      {"params", "json_set(params, '$.client_id', 'evil-app')",
+       "jsonb_set(params::jsonb, '{client_id}', '\"evil-app\"')::text"},
+      {"params", "' ' || params", NULL},
+      {"secrets", "NULL", NULL},
+      {"secrets", "substr(secrets, 1, length(secrets) - 1) || x'00'",
+       "set_byte(secrets, length(secrets) - 1, get_byte(secrets, "
+       "length(secrets) - 1) # 1)"},
+      {"created_at", "created_at + 1", NULL},
+      {"updated_at", "updated_at + 1", NULL},
+      {"expires_at", "expires_at + 3600000", NULL},
+      {"mac", "NULL", NULL},
+      {"mac", "(SELECT mac FROM connections WHERE nickname = 'bob')", NULL},
   };
   wfc__store *st = open_ok(f->db);
   wfc__conn_rec a, b, g;
-  sqlite3 *h;
+  raw_h *h;
   char *json = NULL;
 
   make_rec(&a, "alice", "");
@@ -571,10 +684,13 @@ static void test_every_field_is_authenticated(void **state) {
   for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
     const char *id =
         strcmp(edits[i].col, "id") == 0 ? "conn_0000000000000000" : a.id;
+    const char *expr = is_pg(f->db) && edits[i].pg_expr != NULL
+                           ? edits[i].pg_expr
+                           : edits[i].expr;
     raw_do(h, "UPDATE connections SET %s = %s WHERE id = '%s'", edits[i].col,
-           edits[i].expr, a.id);
+           expr, a.id);
     if (wfc__store_conn_get(st, id, &g) != WFC_EKEY)
-      fail_msg("%s = %s: get did not refuse", edits[i].col, edits[i].expr);
+      fail_msg("%s = %s: get did not refuse", edits[i].col, expr);
     assert_tampered(id);
     assert_true(g.tampered);
     wfc__conn_rec_clear(&g);
@@ -589,7 +705,7 @@ static void test_every_field_is_authenticated(void **state) {
     wfc__secret_free(json);
     /* Put back: it verifies again (the check is exact, not sticky). */
     raw_do(h,
-           "UPDATE connections SET %s = (SELECT %s FROM temp.saved WHERE "
+           "UPDATE connections SET %s = (SELECT %s FROM saved WHERE "
            "saved.id = '%s') WHERE id = '%s'",
            edits[i].col, edits[i].col, a.id, id);
     assert_int_equal(wfc__store_conn_get(st, a.id, &g), 0);
@@ -621,7 +737,7 @@ static void test_every_field_is_authenticated(void **state) {
   assert_int_equal(g.last_used_at, 42);
   wfc__conn_rec_clear(&g);
   assert_int_equal(wfc__store_conn_touch(st, a.id), 0);
-  sqlite3_close(h);
+  raw_close(h);
 
   /* Legitimate writes keep it valid. */
   assert_int_equal(wfc__store_conn_update_state(st, a.id, "error", "x"), 0);
@@ -650,7 +766,7 @@ static void test_checkpoints_are_authenticated(void **state) {
   };
   wfc__store *st = open_ok(f->db);
   wfc__conn_rec a, b;
-  sqlite3 *h;
+  raw_h *h;
   char *cp = NULL;
   int64_t ev = 0;
 
@@ -678,7 +794,7 @@ static void test_checkpoints_are_authenticated(void **state) {
         wfc__store_checkpoint_cas(st, a.id, card, sub, "d1", "d2", 1),
         WFC_EKEY);
     raw_do(h, "DELETE FROM checkpoints;"
-              "INSERT INTO checkpoints SELECT * FROM temp.saved");
+              "INSERT INTO checkpoints SELECT * FROM saved");
     assert_int_equal(
         wfc__store_checkpoint_get(st, a.id, "o.new_email", "{}", &cp, &ev), 0);
     assert_string_equal(cp, "d1");
@@ -694,9 +810,9 @@ static void test_checkpoints_are_authenticated(void **state) {
   assert_tampered(b.id);
   raw_do(h,
          "DELETE FROM checkpoints;"
-         "INSERT INTO checkpoints SELECT * FROM temp.saved;"
+         "INSERT INTO checkpoints SELECT * FROM saved;"
          "INSERT INTO checkpoints SELECT '%s', card_id, sub_key, "
-         "checkpoint, events_accepted, updated_at, mac FROM temp.saved",
+         "checkpoint, events_accepted, updated_at, mac FROM saved",
          b.id);
   assert_int_equal(
       wfc__store_checkpoint_get(st, b.id, "o.new_email", "{}", &cp, NULL),
@@ -704,7 +820,7 @@ static void test_checkpoints_are_authenticated(void **state) {
   assert_int_equal(
       wfc__store_checkpoint_get(st, a.id, "o.new_email", "{}", &cp, NULL), 0);
   free(cp);
-  sqlite3_close(h);
+  raw_close(h);
   /* A legitimate advance keeps it valid. */
   assert_int_equal(
       wfc__store_checkpoint_cas(st, a.id, "o.new_email", "{}", "d1", "d2", 1),
@@ -760,16 +876,21 @@ static void test_migrates_from_older_schema(void **state) {
   make_rec(&r, "old", "");
   assert_int_equal(wfc__store_conn_insert(st, &r, "{\"t\":\"old\"}"), 0);
   wfc__store_close(st);
-  assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE "
-                                  "name = 'checkpoints'"),
-                   0);
+  assert_int_equal(
+      raw_int(f->db, sqlx(f->db,
+                          "SELECT count(*) FROM sqlite_schema WHERE "
+                          "name = 'checkpoints'",
+                          "SELECT count(*) FROM pg_tables WHERE "
+                          "tablename = 'checkpoints'")),
+      0);
   /* The host key was used: no key file was created. */
   assert_int_equal(access(f->key, F_OK), -1);
 
   o.schema_version = 0;
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err), 0);
   assert_int_equal(wfc__store_schema_version(st), WFC__STORE_SCHEMA_VERSION);
-  assert_int_equal(raw_int(f->db, "PRAGMA user_version"),
+  assert_int_equal(raw_int(f->db, sqlx(f->db, "PRAGMA user_version",
+                                       "SELECT version FROM wfc_schema")),
                    WFC__STORE_SCHEMA_VERSION);
   assert_int_equal(wfc__store_conn_get(st, "old", &g), 0);
   wfc__conn_rec_clear(&g);
@@ -787,12 +908,14 @@ static void test_migrates_from_older_schema(void **state) {
   wfc__store_close(st);
 
   /* A store from a newer release is refused, not misread. */
-  raw_exec(f->db, "PRAGMA user_version = 99");
+  raw_exec(f->db, sqlx(f->db, "PRAGMA user_version = 99",
+                       "UPDATE wfc_schema SET version = 99"));
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
                    WFC_ESTORE);
   assert_non_null(strstr(err, "newer"));
   o.schema_version = WFC__STORE_SCHEMA_VERSION + 1;
-  raw_exec(f->db, "PRAGMA user_version = 3");
+  raw_exec(f->db, sqlx(f->db, "PRAGMA user_version = 3",
+                       "UPDATE wfc_schema SET version = 3"));
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
                    WFC_EINVAL);
 }
@@ -809,7 +932,7 @@ static void test_migration_authenticates_existing_rows(void **state) {
   wfc__store *st = NULL;
   wfc__conn_rec r, g;
   char err[512], *cp = NULL, *res = NULL;
-  sqlite3 *h;
+  raw_h *h;
 
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err), 0);
   assert_int_equal(wfc__store_schema_version(st), before);
@@ -846,8 +969,12 @@ static void test_migration_authenticates_existing_rows(void **state) {
 
   /* Changed after the upgrade: refused. */
   h = raw_open(f->db);
-  raw_do(h, "UPDATE connections SET params = json_set(params, '$.graph_url', "
-            "'http://127.0.0.1:9/v1.0')");
+  raw_do(h, "%s",
+         sqlx(f->db,
+              "UPDATE connections SET params = json_set(params, "
+              "'$.graph_url', 'http://127.0.0.1:9/v1.0')",
+              "UPDATE connections SET params = jsonb_set(params::jsonb, "
+              "'{graph_url}', '\"http://127.0.0.1:9/v1.0\"')::text"));
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err), 0);
   assert_int_equal(wfc__store_conn_get(st, "old", &g), WFC_EKEY);
   wfc__conn_rec_clear(&g);
@@ -862,21 +989,24 @@ static void test_migration_authenticates_existing_rows(void **state) {
          /* the later versions' tables and indexes too */
          "DROP TABLE refresh_leases;"
          "DROP INDEX connections_by_nickname;"
-         "PRAGMA user_version = %d",
+         "%s = %d",
+         sqlx(f->db, "PRAGMA user_version", "UPDATE wfc_schema SET version"),
          before);
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
                    WFC_ESTORE);
   assert_null(st);
   assert_non_null(strstr(err, WORDS));
   /* Refused before anything was written: still the old version. */
-  assert_int_equal(raw_int(f->db, "PRAGMA user_version"), before);
+  assert_int_equal(raw_int(f->db, sqlx(f->db, "PRAGMA user_version",
+                                       "SELECT version FROM wfc_schema")),
+                   before);
   /* Nor may the key check go, for a new one to be written. */
   raw_do(h, "DELETE FROM meta WHERE name = 'key_check'");
   assert_int_equal(wfc__store_open_ex(f->db, &o, &st, err, sizeof err),
                    WFC_ESTORE);
   assert_non_null(strstr(err, "key check"));
   assert_int_equal(raw_int(f->db, "SELECT count(*) FROM meta"), 0);
-  sqlite3_close(h);
+  raw_close(h);
 }
 
 /* Only a store wfc made is opened: an empty file (SQLite would take it for
@@ -1399,6 +1529,78 @@ static void test_rotation_releases_atomically(void **state) {
   assert_int_equal(w.violations, 0);
 }
 
+/* PostgreSQL only: the location's forms, the errors that name the database
+ * (never its password) and say what to do, a database store without a
+ * master key, and a server restarted under an open handle. */
+static void test_pg_locations_and_errors(void **state) {
+  fixture *f = *state;
+  wfc__store *st = NULL, *st2 = NULL;
+  wfc__conn_rec r, g;
+  char err[512], loc[512], where[256];
+  char *json = NULL;
+
+  /* Nothing listens there: the clear words, no password. */
+  assert_int_equal(wfc__store_open("postgresql://wfc:s3cr3t-pw@127.0.0.1:1/x",
+                                   &st, err, sizeof err),
+                   WFC_ESTORE);
+  assert_null(st);
+  assert_non_null(strstr(err, "the PostgreSQL database at 127.0.0.1:1/x "
+                              "cannot be reached"));
+  assert_non_null(strstr(err, "check that it runs and WFC_STORE"));
+  assert_null(strstr(err, "s3cr3t-pw"));
+  wfc__store_describe("postgres://u:pw@db.example:6543/wfc?sslmode=verify-full",
+                      where, sizeof where);
+  assert_string_equal(where, "db.example:6543/wfc");
+  assert_string_equal(wfc__store_backend_name("host=db.example dbname=wfc"),
+                      "postgresql");
+  assert_string_equal(wfc__store_backend_name("/var/lib/wfc/store.db"),
+                      "sqlite");
+  assert_string_equal(wfc__store_backend_name("./a=b.db"), "sqlite");
+
+  /* No key file for a database: without WFC_MASTER_KEY, a clear refusal. */
+  unsetenv("WFC_MASTER_KEY");
+  assert_int_equal(wfc__store_open(f->db, &st, err, sizeof err), WFC_EKEY);
+  assert_non_null(strstr(err, "WFC_MASTER_KEY"));
+  setenv("WFC_MASTER_KEY",
+         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", 1);
+
+  st = open_ok(f->db);
+  make_rec(&r, "pgconn", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{\"t\":\"pg\"}"), 0);
+  /* The keyword form names the same database. */
+  snprintf(loc, sizeof loc, "host=127.0.0.1 port=%d user=wfc dbname=%s",
+           pg_cluster_port(pg), strrchr(f->db, '/') + 1);
+  st2 = open_ok(loc);
+  assert_int_equal(wfc__store_conn_get(st2, "pgconn", &g), 0);
+  wfc__conn_rec_clear(&g);
+  wfc__store_close(st2);
+
+  /* A wrong master key is the same clear error as with SQLite. */
+  setenv("WFC_MASTER_KEY",
+         "ff112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", 1);
+  assert_int_equal(wfc__store_open(f->db, &st2, err, sizeof err), WFC_EKEY);
+  assert_non_null(strstr(err, "the master key does not match this store"));
+  setenv("WFC_MASTER_KEY",
+         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", 1);
+
+  /* The server restarts: the handle reconnects on its next call. */
+  assert_int_equal(pg_cluster_restart(pg), 0);
+  assert_int_equal(wfc__store_conn_secrets(st, r.id, &json), 0);
+  assert_string_equal(json, "{\"t\":\"pg\"}");
+  wfc__secret_free(json);
+  /* Down: a named error, nothing half-done; up again: it works. */
+  assert_int_equal(pg_cluster_down(pg, 1), 0);
+  assert_int_equal(wfc__store_conn_update_state(st, r.id, "connected", ""),
+                   WFC_ESTORE);
+  assert_non_null(strstr(wfc__store_last_error(), "cannot be reached"));
+  assert_int_equal(pg_cluster_up(pg), 0);
+  assert_int_equal(wfc__store_conn_update_state(st, r.id, "connected", ""), 0);
+  assert_int_equal(wfc__store_conn_get(st, r.id, &g), 0);
+  assert_string_equal(g.state, "connected");
+  wfc__conn_rec_clear(&g);
+  wfc__store_close(st);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_open_creates_private_files, setup,
@@ -1436,5 +1638,40 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rotation_releases_atomically, setup,
                                       teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  /* The same tests on PostgreSQL, all but those about the file itself
+   * (modes, symlinks, bytes on disk, the key file, foreign files) and the
+   * lease watcher that reads the file with its own SQLite connection. */
+  const struct CMUnitTest pg_tests[] = {
+      cmocka_unit_test_setup_teardown(test_connection_roundtrip, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_tampered_record_fails_alone,
+                                      setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_every_field_is_authenticated,
+                                      setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoints_are_authenticated,
+                                      setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_idempotency_results_are_authenticated, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_migration_authenticates_existing_rows, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_migrates_from_older_schema, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_two_handles_share_one_file, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoint_cas_across_threads,
+                                      setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_idempotency_keys, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_wipe_and_delete, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_refresh_lease, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_pg_locations_and_errors, setup_pg,
+                                      teardown),
+  };
+  int failed =
+      cmocka_run_group_tests_name("store on SQLite", tests, NULL, NULL);
+  failed += cmocka_run_group_tests_name("store on PostgreSQL", pg_tests,
+                                        pg_group_setup, pg_group_teardown);
+  return failed;
 }

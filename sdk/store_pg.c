@@ -1,0 +1,1186 @@
+/* store_pg.c - the PostgreSQL backend of the store on libpq
+ * (store_backend.h, docs/store.md "PostgreSQL").
+ *
+ * One libpq connection per store handle (store.c serializes calls on it).
+ * Every statement is sent with PQexecParams: values as parameters, never
+ * in the SQL text; results in binary format, so text and bytea come back
+ * as their bytes and bigint as 8 big-endian bytes, typed as the store's
+ * MAC needs them. Transactions are READ COMMITTED; a write transaction
+ * locks the rows it verifies (SELECT ... FOR UPDATE) and an insert that
+ * meets a row written meanwhile fails on the primary key, which the
+ * callers map (a checkpoint moved: WFC_ESTALE). The session's lock_timeout
+ * is the store's busy timeout: a writer waits that long for another, then
+ * WFC_EBUSY, as with SQLite.
+ *
+ * This file sees sealed secrets and MACs only. Messages name the database
+ * as HOST:PORT/DB, never with its password. */
+#define _POSIX_C_SOURCE 200809L
+#include "store_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+/* libpq type OIDs (server/catalog/pg_type_d.h, stable). */
+#define OID_BYTEA 17
+#define OID_INT8  20
+#define OID_INT2  21
+#define OID_INT4  23
+#define OID_TEXT  25
+
+/* Serializes concurrent openers' migrations (any constant; "wfc" in
+ * ASCII). */
+#define SCHEMA_LOCK_KEY 0x776663
+
+typedef struct pg {
+  PGconn *conn;
+  char where[256]; /* HOST:PORT/DB */
+  int timeout_ms;
+  int opening; /* begin takes the schema lock */
+  int in_tx;
+  char constraint[64]; /* of the last failure, "" if none */
+} pg;
+
+/* ---- locations ------------------------------------------------------------
+ */
+
+static int pg_claims(const char *loc) {
+  PQconninfoOption *o;
+  char *err = NULL;
+
+  if (strncmp(loc, "postgresql://", 13) == 0 ||
+      strncmp(loc, "postgres://", 11) == 0)
+    return 1;
+  /* libpq's keyword form ("host=... dbname=..."): a path never parses as
+   * one (a keyword must be one libpq knows). */
+  if (strchr(loc, '=') == NULL || loc[0] == '/' || loc[0] == '.')
+    return 0;
+  if ((o = PQconninfoParse(loc, &err)) == NULL) {
+    PQfreemem(err);
+    return 0;
+  }
+  PQconninfoFree(o);
+  return 1;
+}
+
+static void pg_describe(const char *loc, char *buf, size_t len) {
+  const char *host = NULL, *port = NULL, *db = NULL, *user = NULL;
+  PQconninfoOption *o = PQconninfoParse(loc, NULL);
+
+  if (o == NULL) {
+    snprintf(buf, len, "(an unparsable PostgreSQL connection string)");
+    return;
+  }
+  for (PQconninfoOption *p = o; p->keyword != NULL; p++) {
+    if (p->val == NULL || p->val[0] == '\0')
+      continue;
+    if (strcmp(p->keyword, "host") == 0 ||
+        (strcmp(p->keyword, "hostaddr") == 0 && host == NULL))
+      host = p->val;
+    else if (strcmp(p->keyword, "port") == 0)
+      port = p->val;
+    else if (strcmp(p->keyword, "dbname") == 0)
+      db = p->val;
+    else if (strcmp(p->keyword, "user") == 0)
+      user = p->val;
+  }
+  snprintf(buf, len, "%s:%s/%s", host ? host : "localhost",
+           port ? port : "5432",
+           db     ? db
+           : user ? user
+                  : "(default)");
+  PQconninfoFree(o);
+}
+
+/* ---- errors ---------------------------------------------------------------
+ */
+
+static int unreachable(pg *b, const char *why) {
+  char first[256];
+  size_t n = strcspn(why, "\n");
+
+  snprintf(first, sizeof first, "%.*s", (int)(n < 255 ? n : 255), why);
+  return wfc__store_fail(WFC_ESTORE,
+                         "store: the PostgreSQL database at %s cannot be "
+                         "reached: %s; check that it runs and WFC_STORE",
+                         b->where, first);
+}
+
+/* A failed result: the primary message only (the detail can quote
+ * values). *state (may be NULL) receives the SQLSTATE. */
+static int pg_fail(pg *b, PGresult *r, const char *what, char state[6]) {
+  const char *ss = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  int code = WFC_ESTORE;
+
+  const char *cn = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
+
+  snprintf(b->constraint, sizeof b->constraint, "%s", cn ? cn : "");
+  if (state != NULL)
+    snprintf(state, 6, "%s", ss ? ss : "");
+  if (PQstatus(b->conn) == CONNECTION_BAD || ss == NULL ||
+      strncmp(ss, "08", 2) == 0 || strncmp(ss, "57P", 3) == 0)
+    return unreachable(b, PQerrorMessage(b->conn));
+  if (strcmp(ss, "55P03") == 0 || strcmp(ss, "40001") == 0 ||
+      strcmp(ss, "40P01") == 0)
+    code = WFC_EBUSY;
+  else if (strncmp(ss, "53", 2) == 0)
+    code = WFC_EIO;
+  return wfc__store_fail(code, "store: %s: %s (PostgreSQL %s, SQLSTATE %s)",
+                         what, msg ? msg : "error", b->where, ss);
+}
+
+/* ---- statements -----------------------------------------------------------
+ */
+
+typedef struct params {
+  int n;
+  const char *v[WFC__SROW_MAX + 4];
+  int len[WFC__SROW_MAX + 4];
+  int fmt[WFC__SROW_MAX + 4];
+  Oid type[WFC__SROW_MAX + 4];
+  char num[WFC__SROW_MAX + 4][24];
+} params;
+
+static void p_text(params *p, const char *v) {
+  int i = p->n++;
+  p->v[i] = v;
+  p->len[i] = 0;
+  p->fmt[i] = 0;
+  p->type[i] = OID_TEXT;
+}
+
+static void p_int(params *p, int64_t v) {
+  int i = p->n++;
+  snprintf(p->num[i], sizeof p->num[i], "%lld", (long long)v);
+  p->v[i] = p->num[i];
+  p->len[i] = 0;
+  p->fmt[i] = 0;
+  p->type[i] = OID_INT8;
+}
+
+/* 0 is NULL (times: "never"). */
+static void p_time(params *p, int64_t v) {
+  if (v == 0) {
+    int i = p->n++;
+    p->v[i] = NULL;
+    p->type[i] = OID_INT8;
+    p->fmt[i] = 0;
+    p->len[i] = 0;
+  } else {
+    p_int(p, v);
+  }
+}
+
+static void p_blob(params *p, const void *v, size_t n) {
+  int i = p->n++;
+  p->v[i] = v;
+  p->len[i] = (int)n;
+  p->fmt[i] = 1;
+  p->type[i] = OID_BYTEA;
+}
+
+/* Reconnects a connection that broke (the server restarted), outside a
+ * transaction only: inside one, the transaction is lost and the caller
+ * fails. */
+static int ensure(pg *b);
+
+/* Runs sql with p (may be NULL): 0 and *out (may be NULL: cleared) for a
+ * result; *changes (may be NULL) the rows a write changed; state the
+ * SQLSTATE of a failure. */
+static int q(pg *b, const char *what, const char *sql, const params *p,
+             PGresult **out, int *changes, char state[6]) {
+  PGresult *r;
+  ExecStatusType es;
+  int rc = 0;
+
+  if (out != NULL)
+    *out = NULL;
+  if (state != NULL)
+    state[0] = '\0';
+  if ((rc = ensure(b)) != 0)
+    return rc;
+  r = PQexecParams(b->conn, sql, p ? p->n : 0, p ? p->type : NULL,
+                   p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 1);
+  es = PQresultStatus(r);
+  /* A connection the server dropped (a restart) shows only when used.
+   * Outside a transaction, what changes nothing is sent again once on a
+   * new connection: a read, or the BEGIN of a transaction. A write may
+   * have been applied before the connection broke: it fails, named, and
+   * the next call reconnects. */
+  if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK &&
+      PQstatus(b->conn) == CONNECTION_BAD && !b->in_tx &&
+      (strncmp(sql, "SELECT", 6) == 0 || strcmp(sql, "BEGIN") == 0) &&
+      ensure(b) == 0) {
+    PQclear(r);
+    r = PQexecParams(b->conn, sql, p ? p->n : 0, p ? p->type : NULL,
+                     p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 1);
+    es = PQresultStatus(r);
+  }
+  if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
+    rc = pg_fail(b, r, what, state);
+    PQclear(r);
+    return rc;
+  }
+  if (changes != NULL) {
+    const char *t = PQcmdTuples(r);
+    *changes = t[0] ? atoi(t) : 0;
+  }
+  if (out != NULL)
+    *out = r;
+  else
+    PQclear(r);
+  return 0;
+}
+
+static int exec_sql(pg *b, const char *sql) {
+  return q(b, "exec", sql, NULL, NULL, NULL, NULL);
+}
+
+static int64_t get_int(const PGresult *r, int row, int col) {
+  const unsigned char *v = (const unsigned char *)PQgetvalue(r, row, col);
+  int n = PQgetlength(r, row, col);
+  uint64_t u = 0;
+
+  for (int i = 0; i < n; i++)
+    u = (u << 8) | v[i];
+  if (n == 4)
+    return (int32_t)(uint32_t)u;
+  if (n == 2)
+    return (int16_t)(uint16_t)u;
+  return (int64_t)u;
+}
+
+/* Column col of r's row into out->v[i], typed by the column's type. */
+static int col_to_row(const PGresult *r, int row, int col, wfc__srow *out,
+                      int i) {
+  Oid t = PQftype(r, col);
+
+  if (PQgetisnull(r, row, col)) {
+    wfc__srow_null(out, i);
+    return 0;
+  }
+  if (t == OID_INT8 || t == OID_INT4 || t == OID_INT2) {
+    wfc__srow_int(out, i, get_int(r, row, col));
+    return 0;
+  }
+  if (t == OID_BYTEA)
+    return wfc__srow_blob(out, i, PQgetvalue(r, row, col),
+                          (size_t)PQgetlength(r, row, col));
+  return wfc__srow_text(out, i, PQgetvalue(r, row, col),
+                        (size_t)PQgetlength(r, row, col));
+}
+
+static int res_to_row(const PGresult *r, int row, wfc__srow *out) {
+  int n = PQnfields(r), rc = 0;
+
+  if (n > WFC__SROW_MAX)
+    return wfc__store_fail(WFC_ESTORE, "store: a row has %d columns", n);
+  out->n = n;
+  for (int i = 0; rc == 0 && i < n; i++)
+    rc = col_to_row(r, row, i, out, i);
+  return rc;
+}
+
+/* ---- connection -----------------------------------------------------------
+ */
+
+static int session_setup(pg *b) {
+  char sql[96];
+  int rc;
+
+  /* Writers wait for each other as long as SQLite's busy timeout. */
+  snprintf(sql, sizeof sql, "SET lock_timeout = %d", b->timeout_ms);
+  if ((rc = exec_sql(b, sql)) == 0)
+    rc = exec_sql(b, "SET client_min_messages = warning");
+  return rc;
+}
+
+static int ensure(pg *b) {
+  if (PQstatus(b->conn) == CONNECTION_OK)
+    return 0;
+  if (b->in_tx)
+    return unreachable(b, PQerrorMessage(b->conn));
+  PQreset(b->conn);
+  if (PQstatus(b->conn) != CONNECTION_OK)
+    return unreachable(b, PQerrorMessage(b->conn));
+  return session_setup(b);
+}
+
+static int pg_begin(void *be) {
+  pg *b = be;
+  char sql[80];
+  int rc = exec_sql(b, "BEGIN");
+
+  if (rc != 0)
+    return rc;
+  b->in_tx = 1;
+  if (b->opening) {
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%d)",
+             SCHEMA_LOCK_KEY);
+    rc = exec_sql(b, sql);
+  }
+  return rc;
+}
+
+static int pg_commit(void *be) {
+  pg *b = be;
+  int rc = exec_sql(b, "COMMIT");
+  b->in_tx = 0;
+  return rc;
+}
+
+static void pg_rollback(void *be) {
+  pg *b = be;
+  char saved[512];
+
+  if (!b->in_tx)
+    return;
+  b->in_tx = 0;
+  if (PQstatus(b->conn) != CONNECTION_OK)
+    return;
+  wfc__store_err_save(saved, sizeof saved);
+  (void)exec_sql(b, "ROLLBACK");
+  wfc__store_err_restore(saved);
+}
+
+/* ---- schema ----------------------------------------------------------------
+ * The same versions as the SQLite backend (store_sqlite.c), in
+ * PostgreSQL's types: text, bytea, bigint. Append only. The version lives
+ * in wfc_schema (one row), created by version 1. */
+static const char *const migrations[] = {
+    /* 1: metadata (key check) and connections. */
+    "CREATE TABLE wfc_schema (version integer NOT NULL);"
+    "INSERT INTO wfc_schema VALUES (0);"
+    "CREATE TABLE meta ("
+    "  name text PRIMARY KEY,"
+    "  value bytea NOT NULL);"
+    "CREATE TABLE connections ("
+    "  id text PRIMARY KEY,"
+    "  nickname text NOT NULL CHECK (length(nickname) > 0),"
+    "  plugin text NOT NULL CHECK (length(plugin) > 0),"
+    "  conn_type text NOT NULL CHECK (length(conn_type) > 0),"
+    "  environment text NOT NULL DEFAULT '',"
+    "  account text NOT NULL DEFAULT '',"
+    "  owner text NOT NULL DEFAULT '',"
+    "  state text NOT NULL CHECK (state IN ('authorizing', 'connected',"
+    "    'needs_admin_approval', 'approval_pending',"
+    "    'reauthorization_required', 'revoked', 'error')),"
+    "  remedy text NOT NULL DEFAULT '',"
+    "  params text NOT NULL DEFAULT '{}',"
+    "  secrets bytea,"
+    "  created_at bigint NOT NULL,"
+    "  updated_at bigint NOT NULL,"
+    "  last_used_at bigint,"
+    "  expires_at bigint,"
+    "  UNIQUE (owner, nickname));"
+    "CREATE INDEX connections_by_plugin ON connections (plugin, created_at);",
+    /* 2: event cards' checkpoints. */
+    "CREATE TABLE checkpoints ("
+    "  conn_id text NOT NULL REFERENCES connections (id) ON DELETE CASCADE,"
+    "  card_id text NOT NULL,"
+    "  sub_key text NOT NULL DEFAULT '',"
+    "  checkpoint text NOT NULL,"
+    "  events_accepted bigint NOT NULL DEFAULT 0,"
+    "  updated_at bigint NOT NULL,"
+    "  PRIMARY KEY (conn_id, card_id, sub_key));",
+    /* 3: idempotency keys of side effects (sends). */
+    "CREATE TABLE idempotency ("
+    "  key text PRIMARY KEY,"
+    "  conn_id text REFERENCES connections (id) ON DELETE CASCADE,"
+    "  created_at bigint NOT NULL,"
+    "  result text);"
+    "CREATE INDEX idempotency_by_age ON idempotency (created_at);"
+    "CREATE INDEX idempotency_by_conn ON idempotency (conn_id);",
+    /* 4: events handed to the host's consumer (docs/events.md). */
+    "CREATE TABLE events_seen ("
+    "  conn_id text NOT NULL REFERENCES connections (id) ON DELETE CASCADE,"
+    "  card_id text NOT NULL,"
+    "  sub_key text NOT NULL DEFAULT '',"
+    "  event_id text NOT NULL,"
+    "  seen_at bigint NOT NULL,"
+    "  PRIMARY KEY (conn_id, card_id, sub_key, event_id));"
+    "CREATE INDEX events_seen_by_age ON events_seen"
+    "  (conn_id, card_id, sub_key, seen_at);",
+    /* 5: record MACs (store.c fills them for the rows present). */
+    "ALTER TABLE connections ADD COLUMN mac bytea;"
+    "ALTER TABLE checkpoints ADD COLUMN mac bytea;"
+    "ALTER TABLE idempotency ADD COLUMN mac bytea;",
+    /* 6: refresh leases. */
+    "CREATE TABLE refresh_leases ("
+    "  conn_id text PRIMARY KEY REFERENCES connections (id) ON DELETE CASCADE,"
+    "  holder text NOT NULL CHECK (length(holder) > 0),"
+    "  taken_at bigint NOT NULL,"
+    "  expires_at bigint NOT NULL);",
+    /* 7: connections by nickname alone (store_sqlite.c says why). */
+    "CREATE INDEX connections_by_nickname ON connections (nickname);",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] ==
+                   WFC__STORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+static int pg_version_get(void *be, int *v) {
+  pg *b = be;
+  PGresult *r;
+  int rc;
+
+  *v = 0;
+  /* A scan of the catalog, not to_regclass: its cache could still miss a
+   * table another opener made while this one waited for the schema lock. */
+  if ((rc = q(b, "read the schema version",
+              "SELECT count(*) FROM pg_catalog.pg_tables WHERE"
+              " schemaname = current_schema() AND tablename = 'wfc_schema'",
+              NULL, &r, NULL, NULL)) != 0)
+    return rc;
+  rc = PQntuples(r) == 1 && get_int(r, 0, 0) > 0;
+  PQclear(r);
+  if (!rc)
+    return 0;
+  if ((rc = q(b, "read the schema version", "SELECT version FROM wfc_schema",
+              NULL, &r, NULL, NULL)) != 0)
+    return rc;
+  if (PQntuples(r) != 1)
+    rc = wfc__store_fail(WFC_ESTORE,
+                         "store %s: the table wfc_schema must hold one row",
+                         b->where);
+  else
+    *v = (int)get_int(r, 0, 0);
+  PQclear(r);
+  return rc;
+}
+
+static int pg_migrate(void *be, int v) {
+  pg *b = be;
+  params p = {0};
+  int rc;
+
+  /* A multi-statement text runs in the simple protocol. */
+  PGresult *r = PQexec(b->conn, migrations[v - 1]);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    rc = pg_fail(b, r, "migrate", NULL);
+    PQclear(r);
+    return rc;
+  }
+  PQclear(r);
+  p_int(&p, v);
+  return q(b, "record the schema version", "UPDATE wfc_schema SET version = $1",
+           &p, NULL, NULL, NULL);
+}
+
+static int pg_meta_get(void *be, const char *name, uint8_t **val, size_t *n) {
+  params p = {0};
+  PGresult *r;
+  int rc;
+
+  *val = NULL;
+  *n = 0;
+  p_text(&p, name);
+  if ((rc = q(be, "read meta", "SELECT value FROM meta WHERE name = $1", &p, &r,
+              NULL, NULL)) != 0)
+    return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return WFC_ENOTFOUND;
+  }
+  *n = (size_t)PQgetlength(r, 0, 0);
+  if ((*val = malloc(*n ? *n : 1)) != NULL && *n)
+    memcpy(*val, PQgetvalue(r, 0, 0), *n);
+  PQclear(r);
+  return *val != NULL ? 0 : wfc__store_fail(WFC_ENOMEM, "out of memory");
+}
+
+static int pg_meta_put(void *be, const char *name, const uint8_t *val,
+                       size_t n) {
+  params p = {0};
+
+  p_text(&p, name);
+  p_blob(&p, val, n);
+  return q(be, "write meta",
+           "INSERT INTO meta (name, value) VALUES ($1, $2)"
+           " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+           &p, NULL, NULL, NULL);
+}
+
+/* "a = $1 AND b = $2 ..." over the key columns of k. */
+static void key_where(const wfc__rowkind *k, char *buf, size_t len) {
+  size_t o = 0;
+
+  buf[0] = '\0';
+  for (int i = 0; i < k->nkeys && o < len; i++)
+    o += (size_t)snprintf(buf + o, len - o, "%s%s = $%d", i ? " AND " : "",
+                          k->keycols[i], i + 1);
+}
+
+static int pg_row_get(void *be, int kind, const char *const *keys, int with_mac,
+                      int lock, wfc__srow *out) {
+  const wfc__rowkind *k = &wfc__rowkinds[kind];
+  pg *b = be;
+  char sql[512], where[160];
+  params p = {0};
+  PGresult *r;
+  int rc;
+
+  memset(out, 0, sizeof *out);
+  key_where(k, where, sizeof where);
+  snprintf(sql, sizeof sql, "SELECT %s, %s%s FROM %s WHERE %s%s", k->cols,
+           with_mac ? "mac" : "NULL::bytea", k->extra, k->table, where,
+           lock && b->in_tx ? " FOR UPDATE" : "");
+  for (int i = 0; i < k->nkeys; i++)
+    p_text(&p, keys[i]);
+  if ((rc = q(b, "read", sql, &p, &r, NULL, NULL)) != 0)
+    return rc;
+  if (PQntuples(r) == 0)
+    rc = WFC_ENOTFOUND;
+  else
+    rc = res_to_row(r, 0, out);
+  PQclear(r);
+  if (rc != 0)
+    wfc__srow_clear(out);
+  return rc;
+}
+
+static int pg_row_set_mac(void *be, int kind, const char *const *keys,
+                          const uint8_t mac[WFC__SHA256_LEN]) {
+  const wfc__rowkind *k = &wfc__rowkinds[kind];
+  char sql[512], where[160];
+  params p = {0};
+
+  key_where(k, where, sizeof where);
+  snprintf(sql, sizeof sql, "UPDATE %s SET mac = $%d WHERE %s", k->table,
+           k->nkeys + 1, where);
+  for (int i = 0; i < k->nkeys; i++)
+    p_text(&p, keys[i]);
+  p_blob(&p, mac, WFC__SHA256_LEN);
+  return q(be, "write the record's MAC", sql, &p, NULL, NULL, NULL);
+}
+
+static int pg_row_keys(void *be, int kind, char ***keysp, size_t *np) {
+  const wfc__rowkind *k = &wfc__rowkinds[kind];
+  char sql[256], cols[160];
+  PGresult *r;
+  size_t o = 0, n;
+  char **keys;
+  int rc;
+
+  *keysp = NULL;
+  *np = 0;
+  cols[0] = '\0';
+  for (int i = 0; i < k->nkeys; i++)
+    o += (size_t)snprintf(cols + o, sizeof cols - o, "%s%s", i ? ", " : "",
+                          k->keycols[i]);
+  snprintf(sql, sizeof sql, "SELECT %s FROM %s", cols, k->table);
+  if ((rc = q(be, "read rows to authenticate", sql, NULL, &r, NULL, NULL)) != 0)
+    return rc;
+  n = (size_t)PQntuples(r) * (size_t)k->nkeys;
+  if ((keys = calloc(n ? n : 1, sizeof *keys)) == NULL) {
+    PQclear(r);
+    return wfc__store_fail(WFC_ENOMEM, "out of memory");
+  }
+  for (int i = 0; i < PQntuples(r); i++)
+    for (int j = 0; j < k->nkeys; j++)
+      if ((keys[(size_t)i * (size_t)k->nkeys + (size_t)j] =
+               strdup(PQgetvalue(r, i, j))) == NULL)
+        rc = wfc__store_fail(WFC_ENOMEM, "out of memory");
+  PQclear(r);
+  *keysp = keys;
+  *np = n;
+  return rc;
+}
+
+/* ---- connections ----------------------------------------------------------
+ */
+
+static int pg_conn_insert(void *be, const wfc__conn_rec *rec,
+                          const char *params_json, const uint8_t *blob,
+                          size_t blen, int64_t now) {
+  char state[6];
+  params p = {0};
+  int rc;
+
+  p_text(&p, rec->id);
+  p_text(&p, rec->nickname);
+  p_text(&p, rec->plugin);
+  p_text(&p, rec->conn_type);
+  p_text(&p, rec->environment);
+  p_text(&p, rec->account);
+  p_text(&p, rec->owner);
+  p_text(&p, rec->state);
+  p_text(&p, rec->remedy);
+  p_text(&p, params_json);
+  if (blob != NULL)
+    p_blob(&p, blob, blen);
+  else
+    p_text(&p, NULL), p.type[p.n - 1] = OID_BYTEA;
+  p_int(&p, now);
+  p_time(&p, rec->last_used_at);
+  p_time(&p, rec->expires_at);
+  rc = q(be, "insert connection",
+         "INSERT INTO connections (id, nickname, plugin, conn_type,"
+         " environment, account, owner, state, remedy, params, secrets,"
+         " created_at, updated_at, last_used_at, expires_at)"
+         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12,"
+         " $13, $14)",
+         &p, NULL, NULL, state);
+  if (strcmp(state, "23505") == 0) {
+    /* Which constraint: the primary key (the id) or the nickname. */
+    if (strcmp(((pg *)be)->constraint, "connections_pkey") == 0)
+      return wfc__store_fail(WFC_EEXIST, "connection id %s already exists",
+                             rec->id);
+    return wfc__store_fail(
+        WFC_EEXIST, "a connection named '%s' already exists%s%s", rec->nickname,
+        rec->owner[0] ? " for owner " : "", rec->owner);
+  }
+  return rc;
+}
+
+static int pg_conn_find(void *be, int by, const char *key, int with_mac,
+                        int (*cb)(const wfc__srow *row, void *arg), void *arg) {
+  const wfc__rowkind *k = &wfc__rowkinds[WFC__ROW_CONN];
+  static const char *const where[] = {
+      [WFC__FIND_ID] = "id = $1",
+      [WFC__FIND_NICKNAME] = "nickname = $1 LIMIT 2",
+      [WFC__FIND_PLUGIN] = "$1::text IS NULL OR plugin = $1"
+                           " ORDER BY created_at, id",
+  };
+  char sql[512];
+  params p = {0};
+  PGresult *r;
+  wfc__srow row = {0};
+  int rc;
+
+  snprintf(sql, sizeof sql, "SELECT %s, %s%s FROM connections WHERE %s",
+           k->cols, with_mac ? "mac" : "NULL::bytea", k->extra, where[by]);
+  p_text(&p, key);
+  if ((rc = q(be, "read connection", sql, &p, &r, NULL, NULL)) != 0)
+    return rc;
+  for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+    if ((rc = res_to_row(r, i, &row)) == 0)
+      rc = cb(&row, arg);
+    wfc__srow_clear(&row);
+  }
+  PQclear(r);
+  return rc;
+}
+
+static int pg_conn_update(void *be, const char *id, const wfc__conn_change *ch,
+                          int *changes) {
+  char sql[512];
+  params p = {0};
+  size_t o;
+
+  p_text(&p, id);
+  p_int(&p, ch->updated_at);
+  o = (size_t)snprintf(sql, sizeof sql,
+                       "UPDATE connections SET updated_at = $2");
+#define SETTEXT(field, col)                                                    \
+  if (ch->field != NULL) {                                                     \
+    p_text(&p, ch->field);                                                     \
+    o += (size_t)snprintf(sql + o, sizeof sql - o, ", " col " = $%d", p.n);    \
+  }
+  SETTEXT(state, "state")
+  SETTEXT(remedy, "remedy")
+  SETTEXT(account, "account")
+  SETTEXT(params, "params")
+#undef SETTEXT
+  if (ch->set_secrets) {
+    if (ch->blob != NULL)
+      p_blob(&p, ch->blob, ch->blen);
+    else
+      p_text(&p, NULL), p.type[p.n - 1] = OID_BYTEA;
+    p_time(&p, ch->expires_at);
+    o += (size_t)snprintf(sql + o, sizeof sql - o,
+                          ", secrets = $%d, expires_at = $%d", p.n - 1, p.n);
+  }
+  snprintf(sql + o, sizeof sql - o, " WHERE id = $1%s",
+           ch->unless_revoked ? " AND state <> 'revoked'" : "");
+  return q(be, "update connection", sql, &p, NULL, changes, NULL);
+}
+
+/* PostgreSQL keeps an old row version until VACUUM reclaims it (MVCC): it
+ * holds ciphertext only (docs/store.md). */
+static int pg_conn_wipe(void *be, const char *id, int64_t now) {
+  params p = {0};
+
+  p_text(&p, id);
+  p_int(&p, now);
+  return q(be, "wipe secrets",
+           "UPDATE connections SET secrets = NULL, expires_at = NULL,"
+           " updated_at = $2 WHERE id = $1",
+           &p, NULL, NULL, NULL);
+}
+
+static int pg_conn_touch(void *be, const char *id, int64_t now, int *changes) {
+  params p = {0};
+
+  p_text(&p, id);
+  p_int(&p, now);
+  return q(be, "update connection",
+           "UPDATE connections SET last_used_at = $2 WHERE id = $1", &p, NULL,
+           changes, NULL);
+}
+
+static int pg_conn_delete(void *be, const char *id, int *changes) {
+  params p = {0};
+
+  p_text(&p, id);
+  return q(be, "delete connection", "DELETE FROM connections WHERE id = $1", &p,
+           NULL, changes, NULL);
+}
+
+/* ---- refresh leases --------------------------------------------------------
+ */
+
+static int no_conn(const char *state, const char *conn_id, int rc) {
+  if (strcmp(state, "23503") == 0)
+    return wfc__store_fail(WFC_ENOTFOUND, "no connection with id '%s'",
+                           conn_id);
+  return rc;
+}
+
+static int lease_read(pg *b, const char *conn_id, wfc__lease *out) {
+  params p = {0};
+  PGresult *r;
+  int rc;
+
+  p_text(&p, conn_id);
+  if ((rc = q(b, "read refresh lease",
+              "SELECT holder, taken_at, expires_at FROM refresh_leases"
+              " WHERE conn_id = $1",
+              &p, &r, NULL, NULL)) != 0)
+    return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return wfc__store_fail(WFC_ENOTFOUND,
+                           "connection %s: no refresh lease is held", conn_id);
+  }
+  if (out != NULL) {
+    int n = PQgetlength(r, 0, 0);
+    if (n >= (int)sizeof out->holder)
+      rc = wfc__store_fail(WFC_ESTORE,
+                           "connection %s: stored lease holder is too long",
+                           conn_id);
+    else
+      memcpy(out->holder, PQgetvalue(r, 0, 0), (size_t)n + 1);
+    out->taken_at = get_int(r, 0, 1);
+    out->expires_at = get_int(r, 0, 2);
+  }
+  PQclear(r);
+  return rc;
+}
+
+static int pg_lease_take(void *be, const char *conn_id, const char *holder,
+                         int64_t now, int64_t expires_at, wfc__lease *cur) {
+  pg *b = be;
+  char state[6];
+  params p = {0};
+  int rc, changes = 0;
+
+  if ((rc = pg_begin(b)) != 0)
+    goto done;
+  /* One upsert: a free row is inserted; an existing one (locked by the
+   * conflict until the commit) is overwritten only when it is ours
+   * (renewal) or expired (take-over). */
+  p_text(&p, conn_id);
+  p_text(&p, holder);
+  p_int(&p, now);
+  p_int(&p, expires_at);
+  rc = q(b, "take refresh lease",
+         "INSERT INTO refresh_leases AS l (conn_id, holder, taken_at,"
+         " expires_at) VALUES ($1, $2, $3, $4)"
+         " ON CONFLICT (conn_id) DO UPDATE SET"
+         " taken_at = CASE WHEN l.holder = excluded.holder"
+         "   THEN l.taken_at ELSE excluded.taken_at END,"
+         " holder = excluded.holder, expires_at = excluded.expires_at"
+         " WHERE l.holder = excluded.holder OR l.expires_at <= $3",
+         &p, NULL, &changes, state);
+  if ((rc = no_conn(state, conn_id, rc)) != 0)
+    goto done;
+  if (changes == 0 && (rc = lease_read(b, conn_id, cur)) != 0)
+    goto done;
+  if ((rc = pg_commit(b)) == 0 && changes == 0)
+    rc = wfc__store_fail(WFC_EBUSY, "connection %s is being refreshed by %s",
+                         conn_id, cur != NULL ? cur->holder : "another holder");
+done:
+  if (rc != 0)
+    pg_rollback(b);
+  return rc;
+}
+
+static int pg_lease_delete(void *be, const char *conn_id, const char *holder,
+                           int *changes) {
+  params p = {0};
+
+  p_text(&p, conn_id);
+  p_text(&p, holder);
+  return q(be, "release refresh lease",
+           "DELETE FROM refresh_leases WHERE conn_id = $1 AND holder = $2", &p,
+           NULL, changes, NULL);
+}
+
+static int pg_lease_pass(void *be, const char *conn_id, const char *holder,
+                         const char *to, int64_t now, int64_t until_ms,
+                         int *changes) {
+  params p = {0};
+
+  p_text(&p, conn_id);
+  p_text(&p, holder);
+  p_text(&p, to);
+  p_int(&p, now);
+  p_int(&p, until_ms);
+  return q(be, "pass refresh lease",
+           "UPDATE refresh_leases SET holder = $3, taken_at = $4,"
+           " expires_at = $5 WHERE conn_id = $1 AND holder = $2",
+           &p, NULL, changes, NULL);
+}
+
+static int pg_lease_get(void *be, const char *conn_id, wfc__lease *out) {
+  return lease_read(be, conn_id, out);
+}
+
+/* ---- checkpoints ----------------------------------------------------------
+ */
+
+static void cp_params(params *p, const char *conn_id, const char *card_id,
+                      const char *sub_key, const char *next, int64_t accepted,
+                      int64_t now) {
+  p_text(p, conn_id);
+  p_text(p, card_id);
+  p_text(p, sub_key != NULL ? sub_key : "");
+  p_text(p, next);
+  p_int(p, accepted);
+  p_int(p, now);
+}
+
+static int pg_cp_insert(void *be, const char *conn_id, const char *card_id,
+                        const char *sub_key, const char *next, int64_t accepted,
+                        int64_t now) {
+  char state[6];
+  params p = {0};
+  int rc;
+
+  cp_params(&p, conn_id, card_id, sub_key, next, accepted, now);
+  rc = q(be, "write checkpoint",
+         "INSERT INTO checkpoints (conn_id, card_id, sub_key, checkpoint,"
+         " events_accepted, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+         &p, NULL, NULL, state);
+  if (strcmp(state, "23505") == 0)
+    return wfc__store_fail(WFC_ESTALE,
+                           "checkpoint of card %s on connection %s was moved "
+                           "by another writer",
+                           card_id, conn_id);
+  return no_conn(state, conn_id, rc);
+}
+
+static int pg_cp_update(void *be, const char *conn_id, const char *card_id,
+                        const char *sub_key, const char *next, int64_t accepted,
+                        int64_t now) {
+  params p = {0};
+
+  cp_params(&p, conn_id, card_id, sub_key, next, accepted, now);
+  return q(be, "write checkpoint",
+           "UPDATE checkpoints SET checkpoint = $4,"
+           " events_accepted = events_accepted + $5, updated_at = $6"
+           " WHERE conn_id = $1 AND card_id = $2 AND sub_key = $3",
+           &p, NULL, NULL, NULL);
+}
+
+static int pg_cp_delete(void *be, const char *conn_id, const char *card_id,
+                        const char *sub_key, int *changes) {
+  params p = {0};
+
+  p_text(&p, conn_id);
+  p_text(&p, card_id);
+  p_text(&p, sub_key != NULL ? sub_key : "");
+  return q(be, "delete checkpoint",
+           "DELETE FROM checkpoints WHERE conn_id = $1 AND card_id = $2"
+           " AND sub_key = $3",
+           &p, NULL, changes, NULL);
+}
+
+/* ---- events seen ----------------------------------------------------------
+ */
+
+static void ev_params(params *p, const char *conn_id, const char *card_id,
+                      const char *sub_key) {
+  p_text(p, conn_id);
+  p_text(p, card_id);
+  p_text(p, sub_key != NULL ? sub_key : "");
+}
+
+static int pg_ev_seen(void *be, const char *conn_id, const char *card_id,
+                      const char *sub_key, const char *event_id) {
+  params p = {0};
+  PGresult *r;
+  int rc;
+
+  ev_params(&p, conn_id, card_id, sub_key);
+  p_text(&p, event_id);
+  if ((rc = q(be, "read events seen",
+              "SELECT 1 FROM events_seen WHERE conn_id = $1 AND card_id = $2"
+              " AND sub_key = $3 AND event_id = $4",
+              &p, &r, NULL, NULL)) != 0)
+    return rc;
+  rc = PQntuples(r) > 0;
+  PQclear(r);
+  return rc;
+}
+
+static int pg_ev_mark(void *be, const char *conn_id, const char *card_id,
+                      const char *sub_key, const char *event_id, int64_t now,
+                      int *changes) {
+  char state[6];
+  params p = {0};
+  int rc;
+
+  ev_params(&p, conn_id, card_id, sub_key);
+  p_text(&p, event_id);
+  p_int(&p, now);
+  rc = q(be, "mark event seen",
+         "INSERT INTO events_seen (conn_id, card_id, sub_key, event_id,"
+         " seen_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+         &p, NULL, changes, state);
+  return no_conn(state, conn_id, rc);
+}
+
+static int pg_ev_purge(void *be, const char *conn_id, const char *card_id,
+                       const char *sub_key, int64_t before_ms, int64_t keep_max,
+                       int *purged) {
+  pg *b = be;
+  params p = {0};
+  int rc, a = 0, c = 0;
+
+  if ((rc = pg_begin(b)) != 0)
+    goto done;
+  ev_params(&p, conn_id, card_id, sub_key);
+  p_int(&p, before_ms);
+  if ((rc = q(b, "purge events seen",
+              "DELETE FROM events_seen WHERE conn_id = $1 AND card_id = $2"
+              " AND sub_key = $3 AND seen_at < $4",
+              &p, NULL, &a, NULL)) != 0)
+    goto done;
+  if (keep_max > 0) {
+    p.n = 3;
+    p_int(&p, keep_max);
+    if ((rc = q(b, "purge events seen",
+                "DELETE FROM events_seen WHERE conn_id = $1 AND card_id = $2"
+                " AND sub_key = $3 AND event_id IN"
+                " (SELECT event_id FROM events_seen WHERE conn_id = $1"
+                "  AND card_id = $2 AND sub_key = $3"
+                "  ORDER BY seen_at DESC, event_id OFFSET $4)",
+                &p, NULL, &c, NULL)) != 0)
+      goto done;
+  }
+  rc = pg_commit(b);
+done:
+  if (rc != 0)
+    pg_rollback(b);
+  else
+    *purged = a + c;
+  return rc;
+}
+
+/* ---- idempotency ----------------------------------------------------------
+ */
+
+static int pg_idem_insert(void *be, const char *key, const char *conn_id,
+                          int64_t now, int *changes) {
+  char state[6];
+  params p = {0};
+  int rc;
+
+  p_text(&p, key);
+  p_text(&p, conn_id);
+  p_int(&p, now);
+  rc = q(be, "claim idempotency key",
+         "INSERT INTO idempotency (key, conn_id, created_at)"
+         " VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+         &p, NULL, changes, state);
+  return no_conn(state, conn_id, rc);
+}
+
+static int pg_idem_set_result(void *be, const char *key, const char *result) {
+  params p = {0};
+
+  p_text(&p, key);
+  p_text(&p, result);
+  return q(be, "finish idempotency key",
+           "UPDATE idempotency SET result = $2 WHERE key = $1", &p, NULL, NULL,
+           NULL);
+}
+
+static int pg_idem_delete(void *be, const char *key, int *changes) {
+  params p = {0};
+
+  p_text(&p, key);
+  return q(be, "release idempotency key",
+           "DELETE FROM idempotency WHERE key = $1", &p, NULL, changes, NULL);
+}
+
+static int pg_idem_purge(void *be, int64_t before_ms, int *changes) {
+  params p = {0};
+
+  p_int(&p, before_ms);
+  return q(be, "purge idempotency keys",
+           "DELETE FROM idempotency WHERE created_at < $1", &p, NULL, changes,
+           NULL);
+}
+
+/* ---- raw rows (store copy) --------------------------------------------------
+ */
+
+static int pg_table_rows(void *be, const char *table,
+                         int (*cb)(const char *cols, const wfc__srow *row,
+                                   void *arg),
+                         void *arg) {
+  char sql[256], cols[1024];
+  PGresult *r;
+  wfc__srow row = {0};
+  size_t o = 0;
+  int rc, n;
+
+  snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY 1%s", table,
+           strcmp(table, "checkpoints") == 0 ||
+                   strcmp(table, "events_seen") == 0
+               ? ", 2, 3"
+               : "");
+  if ((rc = q(be, "read table", sql, NULL, &r, NULL, NULL)) != 0)
+    return rc;
+  n = PQnfields(r);
+  cols[0] = '\0';
+  for (int i = 0; i < n && o < sizeof cols; i++)
+    o += (size_t)snprintf(cols + o, sizeof cols - o, "%s%s", i ? ", " : "",
+                          PQfname(r, i));
+  for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+    if ((rc = res_to_row(r, i, &row)) == 0)
+      rc = cb(cols, &row, arg);
+    wfc__srow_clear(&row);
+  }
+  PQclear(r);
+  return rc;
+}
+
+static int pg_table_insert(void *be, const char *table, const char *cols,
+                           const wfc__srow *row) {
+  char sql[2048];
+  params p = {0};
+  size_t o;
+
+  o = (size_t)snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (", table,
+                       cols);
+  for (int i = 0; i < row->n && i < WFC__SROW_MAX; i++) {
+    const wfc__sval *v = &row->v[i];
+    if (v->type == WFC__SV_INT)
+      p_int(&p, v->i);
+    else if (v->type == WFC__SV_TEXT)
+      p_text(&p, v->p);
+    else if (v->type == WFC__SV_BLOB)
+      p_blob(&p, v->p, v->n);
+    else
+      p_text(&p, NULL), p.type[p.n - 1] = 0; /* NULL: the column's type */
+    if (o < sizeof sql)
+      o += (size_t)snprintf(sql + o, sizeof sql - o, "%s$%d", i ? ", " : "",
+                            i + 1);
+  }
+  if (o < sizeof sql)
+    snprintf(sql + o, sizeof sql - o, ")");
+  return q(be, "copy a row", sql, &p, NULL, NULL, NULL);
+}
+
+/* ---- open / close
+ * ------------------------------------------------------------ */
+
+static void pg_close(void *be) {
+  pg *b = be;
+  if (b == NULL)
+    return;
+  PQfinish(b->conn);
+  free(b);
+}
+
+static int pg_open(wfc__store *st, const char *loc, int timeout_ms,
+                   void **out) {
+  /* connect_timeout first: a location that names one overrides it. */
+  const char *kw[] = {"connect_timeout", "application_name", "dbname", NULL};
+  char ct[16];
+  const char *val[4];
+  pg *b;
+  int rc, v = 0;
+
+  *out = NULL;
+  if ((b = calloc(1, sizeof *b)) == NULL)
+    return wfc__store_fail(WFC_ENOMEM, "out of memory");
+  pg_describe(loc, b->where, sizeof b->where);
+  b->timeout_ms = timeout_ms;
+  snprintf(ct, sizeof ct, "%d", timeout_ms / 1000 > 2 ? timeout_ms / 1000 : 2);
+  val[0] = ct;
+  val[1] = "wfc";
+  val[2] = loc;
+  val[3] = NULL;
+  b->conn = PQconnectdbParams(kw, val, 1);
+  if (b->conn == NULL || PQstatus(b->conn) != CONNECTION_OK) {
+    rc = unreachable(b, b->conn ? PQerrorMessage(b->conn) : "out of memory");
+    pg_close(b);
+    return rc;
+  }
+  if ((rc = session_setup(b)) != 0 || (rc = pg_version_get(b, &v)) != 0)
+    goto fail;
+  /* No wfc schema yet: this open makes the store (concurrent openers are
+   * serialized by the schema lock in the opening transaction, and the
+   * second one finds the key check the first wrote). */
+  b->opening = 1;
+  rc = wfc__store_open_tx(st, b, v == 0);
+  b->opening = 0;
+  if (rc != 0)
+    goto fail;
+  *out = b;
+  return 0;
+fail:
+  pg_close(b);
+  return rc;
+}
+
+const wfc__store_ops wfc__store_pg_ops = {
+    .name = "postgresql",
+    .noun = "store",
+    .db_words = "a PostgreSQL database",
+    .claims = pg_claims,
+    .describe = pg_describe,
+    .open = pg_open,
+    .close = pg_close,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .commit_wipe = pg_commit,
+    .rollback = pg_rollback,
+    .version_get = pg_version_get,
+    .migrate = pg_migrate,
+    .meta_get = pg_meta_get,
+    .meta_put = pg_meta_put,
+    .row_get = pg_row_get,
+    .row_set_mac = pg_row_set_mac,
+    .row_keys = pg_row_keys,
+    .conn_insert = pg_conn_insert,
+    .conn_find = pg_conn_find,
+    .conn_update = pg_conn_update,
+    .conn_wipe = pg_conn_wipe,
+    .conn_touch = pg_conn_touch,
+    .conn_delete = pg_conn_delete,
+    .lease_take = pg_lease_take,
+    .lease_delete = pg_lease_delete,
+    .lease_pass = pg_lease_pass,
+    .lease_get = pg_lease_get,
+    .cp_insert = pg_cp_insert,
+    .cp_update = pg_cp_update,
+    .cp_delete = pg_cp_delete,
+    .ev_seen = pg_ev_seen,
+    .ev_mark = pg_ev_mark,
+    .ev_purge = pg_ev_purge,
+    .idem_insert = pg_idem_insert,
+    .idem_set_result = pg_idem_set_result,
+    .idem_delete = pg_idem_delete,
+    .idem_purge = pg_idem_purge,
+    .table_rows = pg_table_rows,
+    .table_insert = pg_table_insert,
+};
