@@ -78,6 +78,7 @@ struct emu_req {
   size_t ncaps;
   char request_id[37];
   char *client_request_id;
+  char correlation_id[37]; /* identity errors' when no client-request-id */
   char *base_url;
   char *body;
   size_t body_len, body_cap;
@@ -136,6 +137,9 @@ int emu__admin_init(void);
 void emu__fault_take(emu_req *r);
 void emu__faults_clear(void);
 const char *emu__fault_default_code(int status, int identity);
+/* Graph's error message for an injected status, NULL when none is known
+ * (the answer then says "Injected fault"). */
+const char *emu__fault_default_message(int status);
 int emu__faults_init(void);
 
 /* throttle.c */

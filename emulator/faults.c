@@ -176,8 +176,8 @@ const char *emu__fault_default_code(int status, int identity) {
            : status >= 500 || status == 429 ? "temporarily_unavailable"
                                             : "invalid_request";
   switch (status) {
-  case 429:
-    return "TooManyRequests";
+  case 429: /* what Outlook's throttling answers on Graph mail */
+    return "ApplicationThrottled";
   case 503:
     return "ServiceUnavailable";
   case 504:
@@ -195,6 +195,13 @@ const char *emu__fault_default_code(int status, int identity) {
   default:
     return "UnknownError";
   }
+}
+
+const char *emu__fault_default_message(int status) {
+  /* Graph mail's words where they are known (graph-protocol.md B.1: the
+   * 429 of Outlook's throttling); else say it is injected. */
+  return status == 429 ? "Application is over its MailboxConcurrency limit."
+                       : NULL;
 }
 
 /* Reads an optional integer field in [min,max]; -1 on a wrong type/range. */

@@ -293,6 +293,14 @@ emu_folder *emu_folder_find(emu_mailbox *mb, const char *key) {
   return NULL;
 }
 
+emu_folder *emu_folder_seed_find(emu_mailbox *mb, const char *key) {
+  emu_folder *f = emu_folder_find(mb, key);
+  for (size_t i = 0; mb && key && i < mb->nfolders && !f; i++)
+    if (strcasecmp(mb->folders[i]->display_name, key) == 0)
+      f = mb->folders[i];
+  return f;
+}
+
 size_t emu_folder_child_count(const emu_folder *f) {
   size_t n = 0;
   for (size_t i = 0; i < f->mailbox->nfolders; i++)
@@ -844,12 +852,7 @@ static int load_message(emu_mailstore *s, emu_mailbox *mb, json_object *jm,
   const char *folder = "inbox";
   if (json_object_object_get_ex(jm, "folder", &folder_j))
     folder = json_object_get_string(folder_j);
-  emu_folder *f = emu_folder_find(mb, folder);
-  if (!f) {
-    for (size_t i = 0; i < mb->nfolders && !f; i++)
-      if (strcasecmp(mb->folders[i]->display_name, folder) == 0)
-        f = mb->folders[i];
-  }
+  emu_folder *f = emu_folder_seed_find(mb, folder);
   if (!f) {
     snprintf(err, errlen, "mailboxes[%s].messages: unknown folder '%s'",
              mb->upn, folder);

@@ -127,6 +127,9 @@ emu_mailbox *emu_mailbox_find(emu_mailstore *s, const char *id_or_upn);
 
 /* Folders, by id or well-known name (case-insensitive). */
 emu_folder *emu_folder_find(emu_mailbox *mb, const char *id_or_name);
+/* A folder as seeds name it (the tenant file, the admin API's injected
+ * messages): id, well-known name, or display name (case-insensitive). */
+emu_folder *emu_folder_seed_find(emu_mailbox *mb, const char *key);
 /* NULL and *conflict=true when a sibling has the same name. */
 emu_folder *emu_folder_create(emu_mailstore *s, emu_mailbox *mb,
                               emu_folder *parent, const char *name, bool hidden,
