@@ -386,10 +386,13 @@ int main(int argc, char **argv) {
              "microsoft.graph.mailboxSettings");
   add_ref_op(paths_out, "/mailboxSettings/automaticRepliesSetting", "get", NULL,
              "microsoft.graph.automaticRepliesSetting");
-  /* Subtypes chosen by "@odata.type" in bodies (no $ref leads to them). */
+  /* Subtypes chosen by "@odata.type" in bodies (no $ref leads to them),
+   * and outlookCategory: the items of /outlook/masterCategories, whose
+   * path lives in Users.yml (not stored), checked per item by tests. */
   static const char *const subtypes[] = {
-      "microsoft.graph.fileAttachment", "microsoft.graph.itemAttachment",
-      "microsoft.graph.referenceAttachment", "microsoft.graph.message", NULL};
+      "microsoft.graph.fileAttachment",      "microsoft.graph.itemAttachment",
+      "microsoft.graph.referenceAttachment", "microsoft.graph.message",
+      "microsoft.graph.outlookCategory",     NULL};
   for (size_t i = 0; subtypes[i]; i++) {
     char ref[200];
     snprintf(ref, sizeof ref, "#/components/schemas/%s", subtypes[i]);
