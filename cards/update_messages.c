@@ -2,9 +2,10 @@
  * categories and/or move many messages in few requests.
  * Graph: (destination lookup, folders.h) then POST /$batch (batch.h), 20
  * steps per request: per message a PATCH {mb}/messages/{id} {isRead, flag,
- * categories} and a POST .../{id}/move {destinationId} that dependsOn the
- * PATCH (the move gives the message a new id, so it comes last; a failed
- * PATCH leaves the message where it was: 424). Per-message results; items
+ * categories} and a POST .../{id}/move {destinationId} that depends on the
+ * PATCH (the move gives the message a new id, so it comes after the
+ * PATCH's answer, in a later batch; a failed PATCH leaves the message
+ * where it was: 424, the move not sent). Per-message results; items
  * Outlook throttles are retried after their Retry-After. Repeatable: a
  * rerun sets the same values, and a message already moved is "not found"
  * under its old id. */
@@ -133,7 +134,7 @@ static void on_done(void *arg, int status, const o365_batch_result *r,
   o365_api->call_done(call, out);
 }
 
-/* The batch: per message [PATCH] [move dependsOn the PATCH]. dest: the
+/* The batch: per message [PATCH] [move after the PATCH]. dest: the
  * resolved destination id, NULL for no move. */
 static int start(job *j, const char *dest) {
   struct json_object *in = o365_api->call_input(j->call), *v = NULL;

@@ -212,15 +212,6 @@ static void on_batch(void *arg, const o365_graph_res *res) {
   next_batch(b);
 }
 
-/* How many pending items depend on item i (they go in its batch). */
-static size_t dependents(batch *b, size_t i) {
-  size_t n = 0;
-  for (size_t j = i + 1; j < b->n; j++)
-    if (b->it[j].dep == (int)i && b->it[j].state == PENDING)
-      n += 1 + dependents(b, j);
-  return n;
-}
-
 static void next_batch(batch *b) {
   struct json_object *reqs = json_object_new_array();
   size_t count = 0;
@@ -229,7 +220,6 @@ static void next_batch(batch *b) {
     bitem *t = &b->it[i];
     if (t->state != PENDING)
       continue;
-    int in_batch = 0;
     if (t->dep >= 0) {
       bitem *d = &b->it[t->dep];
       if (d->state == DONE && d->res.error != 0) {
@@ -237,13 +227,9 @@ static void next_batch(batch *b) {
                   "not done: the request it depends on failed", NULL);
         continue;
       }
-      if (d->state == PENDING)
-        continue; /* goes with its dependency, in a later batch */
-      in_batch = d->state == SENT;
+      if (d->state != DONE)
+        continue; /* after its dependency's answer: a later batch */
     }
-    size_t group = 1 + dependents(b, i);
-    if (count > 0 && count + group > O365_BATCH_MAX && !in_batch)
-      break; /* keep it with its dependents: next batch */
     char id[24];
     snprintf(id, sizeof id, "%zu", i);
     struct json_object *q = json_object_new_object();
@@ -255,12 +241,6 @@ static void next_batch(batch *b) {
       o365_json_add_str(h, "Content-Type", "application/json");
       json_object_object_add(q, "headers", h);
       json_object_object_add(q, "body", json_object_get(t->body));
-    }
-    if (in_batch) {
-      struct json_object *deps = json_object_new_array();
-      snprintf(id, sizeof id, "%d", t->dep);
-      json_object_array_add(deps, json_object_new_string(id));
-      json_object_object_add(q, "dependsOn", deps);
     }
     json_object_array_add(reqs, q);
     t->state = SENT;

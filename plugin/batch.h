@@ -5,10 +5,15 @@
  * calls back once with a result per item:
  *   - each batch is one o365_graph_send (token, 401 refresh, 429/503 of the
  *     whole batch waited out as for any request);
- *   - an item may depend on an earlier one (depends_on): both go in the
- *     same batch with "dependsOn", so Graph runs it after its dependency
- *     and answers 424 when that one failed (a message is marked read
- *     before it is moved: the move gives it a new id);
+ *   - an item may depend on an earlier one (depends_on: a message is
+ *     marked read before it is moved, as the move gives it a new id): it
+ *     goes in a batch after its dependency's answer, and ends 424 without
+ *     being sent when that one failed. Not "dependsOn" inside one batch:
+ *     Graph takes a batch only fully parallel, fully serial, or with every
+ *     dependent naming the same request (known issue of JSON batching;
+ *     the emulator refuses other shapes), and per-message pairs are none
+ *     of these; a serial chain would also make one missing message fail
+ *     every later one (424). Independent items share batches;
  *   - an item answered 429 or 503 (Outlook throttles items of a batch
  *     separately; graph-protocol.md B.9) was not processed: it goes again
  *     in a later batch after the longest Retry-After of its batch (or a
