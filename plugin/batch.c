@@ -216,6 +216,7 @@ static void next_batch(batch *b) {
   struct json_object *reqs = json_object_new_array();
   size_t count = 0;
   int all_idem = 1;
+  const char *gate_as = NULL; /* the first item's URL: its mailbox */
   for (size_t i = 0; i < b->n && count < O365_BATCH_MAX; i++) {
     bitem *t = &b->it[i];
     if (t->state != PENDING)
@@ -245,6 +246,8 @@ static void next_batch(batch *b) {
     json_object_array_add(reqs, q);
     t->state = SENT;
     t->attempts++;
+    if (gate_as == NULL)
+      gate_as = t->url;
     all_idem &= is_idempotent(t->method);
     count++;
   }
@@ -255,9 +258,11 @@ static void next_batch(batch *b) {
   }
   struct json_object *body = json_object_new_object();
   json_object_object_add(body, "requests", reqs);
+  /* The batch counts in its mailbox's gate (graph.h), as one request. */
   o365_graph_opts o = {.method = "POST",
                        .path = "/$batch",
                        .body = body,
+                       .gate_as = gate_as,
                        .flags = all_idem ? O365_GRAPH_IDEMPOTENT : 0};
   int rc = o365_graph_send(b->call, &o, on_batch, b, NULL);
   json_object_put(body);

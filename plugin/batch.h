@@ -19,8 +19,10 @@
  *     in a later batch after the longest Retry-After of its batch (or a
  *     backoff), at most O365_GRAPH_MAX_ATTEMPTS times, then keeps that
  *     status as its result;
- *   - one batch at a time: Outlook runs up to 4 items of a batch at once per
- *     mailbox (its concurrency limit), so sequential batches stay within it.
+ *   - one batch at a time per call, in the gate of its first item's
+ *     mailbox (graph.h: per-mailbox concurrency and Retry-After pauses);
+ *     Outlook runs up to 4 items of a batch at once per mailbox (its
+ *     concurrency limit). All items of one run address one mailbox.
  * A batch that fails as a whole gives its items that error (outcome
  * unknown for the items that are not safe to repeat, when the batch may
  * have run).

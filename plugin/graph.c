@@ -454,28 +454,28 @@ static void gate_unqueue(o365_graph_req *r) {
 }
 
 /* The mailbox an URL addresses, as a gate key; 0 when not gated. */
-static int gate_key(o365_graph_req *r, char *key, size_t keysz) {
+static int gate_key(o365_graph_req *r, const char *url, char *key,
+                    size_t keysz) {
   size_t olen = 0;
-  const char *p = strstr(r->url, "://");
+  const char *p = strstr(url, "://");
   if (p == NULL || r->conn == NULL)
     return 0;
-  olen = (size_t)(p + 3 - r->url) + strcspn(p + 3, "/?#");
+  olen = (size_t)(p + 3 - url) + strcspn(p + 3, "/?#");
   /* Skip the version segment ("/v1.0", "/beta"). */
-  const char *path = r->url + olen;
+  const char *path = url + olen;
   if (*path == '/')
     path += 1 + strcspn(path + 1, "/?#");
   if (strncmp(path, "/users/", 7) == 0) {
     size_t n = strcspn(path + 7, "/?#");
-    snprintf(key, keysz, "%.*s/users/%.*s", (int)olen, r->url, (int)n,
-             path + 7);
+    snprintf(key, keysz, "%.*s/users/%.*s", (int)olen, url, (int)n, path + 7);
   } else if (strncmp(path, "/me", 3) == 0 &&
              (path[3] == '/' || path[3] == '?' || path[3] == '\0')) {
     const char *account =
         o365_json_str(o365_api->conn_info(r->conn), "account");
     if (account != NULL)
-      snprintf(key, keysz, "%.*s/users/%s", (int)olen, r->url, account);
+      snprintf(key, keysz, "%.*s/users/%s", (int)olen, url, account);
     else
-      snprintf(key, keysz, "%.*s/conn/%p", (int)olen, r->url, (void *)r->conn);
+      snprintf(key, keysz, "%.*s/conn/%p", (int)olen, url, (void *)r->conn);
   } else {
     return 0;
   }
@@ -991,8 +991,25 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
   rc = o365_guid(r->crid);
   if (rc != 0)
     goto fail;
+  /* The mailbox whose gate the request takes: its URL's, or gate_as's
+   * (a $batch carries one mailbox's requests). */
   char key[600];
-  if (r->explicit_token == NULL && gate_key(r, key, sizeof key)) {
+  char *gate_url = NULL;
+  if (o->gate_as != NULL && o->gate_as[0] == '/' &&
+      o365_url_origin_len(r->url) > 0) {
+    size_t olen = o365_url_origin_len(r->url);
+    const char *ver = r->url + olen;
+    size_t vlen = *ver == '/' ? 1 + strcspn(ver + 1, "/?#") : 0;
+    o365_buf g;
+    o365_buf_init(&g);
+    o365_buf_putn(&g, r->url, olen + vlen);
+    o365_buf_put(&g, o->gate_as);
+    gate_url = o365_buf_take(&g);
+  }
+  int gated = r->explicit_token == NULL &&
+              gate_key(r, gate_url ? gate_url : r->url, key, sizeof key);
+  free(gate_url);
+  if (gated) {
     r->gate = gate_find(key);
     if (r->gate == NULL) {
       rc = WFC_ENOMEM;

@@ -83,6 +83,9 @@ typedef struct o365_graph_opts {
   wfc_blob *sink_blob; /* stream a 2xx body here (no transport retries) */
   uint32_t timeout_ms; /* per attempt; 0 = host default */
   unsigned flags;      /* O365_GRAPH_* */
+  /* Take the mailbox gate of this path ("/me", "/users/x") instead of the
+   * URL's: a POST /$batch whose requests all address one mailbox. */
+  const char *gate_as;
 } o365_graph_opts;
 
 /* A Graph error, from the OData error body and the response headers. */

@@ -636,6 +636,31 @@ static void test_mailbox_concurrency(void **state) {
   }
   fake_run();
   assert_int_equal(fake_http_max_inflight(), 7);
+
+  /* A $batch of one mailbox's requests (gate_as) takes that mailbox's
+   * gate: with its four slots busy it waits; without gate_as it would
+   * not. */
+  teardown(NULL);
+  setup(NULL);
+  for (int i = 0; i < 5; i++)
+    fake_http_push(200, "", "{}");
+  for (int i = 0; i < 4; i++) {
+    memset(&r[i], 0, sizeof r[i]);
+    o365_graph_opts o = {.path = "/me/messages"};
+    assert_int_equal(o365_graph_send(call, &o, record, &r[i], NULL), 0);
+  }
+  memset(&other[0], 0, sizeof other[0]);
+  o365_graph_opts b = {.method = "POST",
+                       .path = "/$batch",
+                       .gate_as = "/me/messages/m1",
+                       .raw_body = "{}",
+                       .raw_len = 2,
+                       .content_type = "application/json"};
+  assert_int_equal(o365_graph_send(call, &b, record, &other[0], NULL), 0);
+  fake_run();
+  assert_int_equal(other[0].calls, 1);
+  assert_int_equal(fake_http_max_inflight(), O365_GRAPH_MAX_CONCURRENT);
+  assert_string_equal(fake_http_req(4)->url, GRAPH "/$batch");
 }
 
 static void test_retry_after_pauses_mailbox(void **state) {
