@@ -49,6 +49,7 @@ enum emu_fault_kind {
   EMU_FAULT_TRUNCATE,  /* send half the body, then close */
   EMU_FAULT_MALFORMED, /* send a cut (invalid) JSON body */
   EMU_FAULT_DELAY,     /* only a delay */
+  EMU_FAULT_NEXTLINK,  /* a JSON success body's @odata.nextLink replaced */
 };
 
 typedef struct emu_fault_hit {
@@ -58,7 +59,8 @@ typedef struct emu_fault_hit {
   char retry_after_date[40]; /* an HTTP-date sent as it is, or "" */
   char code[64];
   int delay_ms;
-  int after_handler; /* RESET: the handler runs, then the connection drops */
+  int after_handler;   /* RESET: the handler runs, then the connection drops */
+  char next_link[256]; /* NEXTLINK: the value put in @odata.nextLink */
 } emu_fault_hit;
 
 typedef struct emu_route emu_route;

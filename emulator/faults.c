@@ -128,6 +128,8 @@ static const char *kind_name(enum emu_fault_kind k) {
     return "malformed";
   case EMU_FAULT_DELAY:
     return "delay";
+  case EMU_FAULT_NEXTLINK:
+    return "nextLink";
   default:
     return "none";
   }
@@ -341,10 +343,23 @@ static void h_add(emu_req *r) {
       return;
     }
     f.hit.kind = EMU_FAULT_DELAY;
+  } else if (strcmp(action, "nextLink") == 0) {
+    /* A page whose @odata.nextLink is not what Graph would send (not a
+     * URL, another host...): how clients treat a bad link. */
+    const char *nl = opt_str(b, "nextLink");
+    if (nl == NULL || strlen(nl) >= sizeof f.hit.next_link) {
+      emu_graph_error(r, 400, "BadRequest",
+                      "nextLink (a string under %zu bytes) is required for "
+                      "action \"nextLink\".",
+                      sizeof f.hit.next_link);
+      return;
+    }
+    snprintf(f.hit.next_link, sizeof f.hit.next_link, "%s", nl);
+    f.hit.kind = EMU_FAULT_NEXTLINK;
   } else {
     emu_graph_error(r, 400, "BadRequest",
-                    "action must be status, reset, truncate, malformed or "
-                    "delay.");
+                    "action must be status, reset, truncate, malformed, "
+                    "delay or nextLink.");
     return;
   }
   if (code && (strlen(code) >= sizeof f.hit.code || strpbrk(code, "\r\n"))) {

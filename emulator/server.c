@@ -344,6 +344,21 @@ static void body_reader_free(void *cls) {
 static struct MHD_Response *make_response(emu_req *r) {
   emu_resp *resp = &r->resp;
   enum emu_fault_kind fk = r->fault.kind;
+  if (fk == EMU_FAULT_NEXTLINK && resp->kind == EMU_RESP_BUF &&
+      resp->status / 100 == 2 && resp->len > 0) {
+    /* The page as it was, with the rule's @odata.nextLink. */
+    json_object *j = json_tokener_parse(resp->buf);
+    if (json_object_is_type(j, json_type_object)) {
+      json_object_object_add(j, "@odata.nextLink",
+                             json_object_new_string(r->fault.next_link));
+      char *ct = resp->ctype ? strdup(resp->ctype) : NULL;
+      const char *txt = json_object_to_json_string_ext(
+          j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+      emu_resp_bytes(r, resp->status, ct, txt, strlen(txt));
+      free(ct);
+    }
+    json_object_put(j);
+  }
   if (fk == EMU_FAULT_TRUNCATE || fk == EMU_FAULT_MALFORMED) {
     /* The declared length is the real one (truncate) or the cut one
      * (malformed); the reader stops at the cut. */
