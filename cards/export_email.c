@@ -81,7 +81,8 @@ static int invoke(wfc_call *call) {
   o365_graph_opts o = {.path = path.data,
                        .sink_blob = j->sink,
                        .timeout_ms = 3600000,
-                       .flags = O365_GRAPH_RAW};
+                       .flags = O365_GRAPH_RAW,
+                       .accept = "application/octet-stream"};
   rc = path.oom ? WFC_ENOMEM : o365_graph_send(call, &o, on_value, j, NULL);
   o365_buf_free(&path);
   if (rc != 0) {

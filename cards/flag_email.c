@@ -1,6 +1,9 @@
 /* flag_email.c - Flag Email.
  * Graph: PATCH {mb}/messages/{id} {"flag":{"flagStatus"[,"dueDateTime",
- * "startDateTime"]}} (repeatable: idempotent). */
+ * "startDateTime"]}} (repeatable: idempotent). Graph refuses a due date
+ * without a start (followupFlag); the start is the given one, else now, or
+ * the due date when that is already past. Both are dateTimeTimeZone
+ * (o365_json_dttz: UTC, no "Z"). */
 #include <string.h>
 
 #include <json-c/json.h>
@@ -21,16 +24,12 @@ static const wfc_field inputs[] = {
      .enum_values = status_values},
     {.name = "due",
      .type = WFC_TYPE_DATETIME,
-     .description = "Follow-up due date (UTC) for a flagged message."},
+     .description = "Follow-up due date for a flagged message."},
+    {.name = "start",
+     .type = WFC_TYPE_DATETIME,
+     .description = "When the follow-up begins (with due; not after it). "
+                    "Default: now, or the due date when that is past."},
     {0}};
-
-/* {"dateTime":"...","timeZone":"UTC"} */
-static struct json_object *dt(const char *iso) {
-  struct json_object *o = json_object_new_object();
-  o365_json_add_str(o, "dateTime", iso);
-  o365_json_add_str(o, "timeZone", "UTC");
-  return o;
-}
 
 static int invoke(wfc_call *call) {
   struct json_object *in = o365_api->call_input(call);
@@ -38,18 +37,52 @@ static int invoke(wfc_call *call) {
   const char *due = o365_json_str(in, "due");
   if (status == NULL)
     status = "flagged";
-  if (due != NULL && strcmp(status, "flagged") != 0) {
+  const char *start = o365_json_str(in, "start");
+  if ((due != NULL || start != NULL) && strcmp(status, "flagged") != 0) {
     o365_api->call_fail(call, WFC_EVALIDATION, NULL,
-                        "due: only a flagged message has a due date (status "
-                        "is %s)",
-                        status);
+                        "%s: only a flagged message has follow-up dates "
+                        "(status is %s)",
+                        due != NULL ? "due" : "start", status);
     return 0;
+  }
+  if (start != NULL && due == NULL) {
+    o365_api->call_fail(call, WFC_EVALIDATION, NULL,
+                        "start: given without due (Graph keeps a start only "
+                        "with a due date)");
+    return 0;
+  }
+  struct json_object *jd = NULL, *js = NULL;
+  long long td = 0, ts = 0;
+  if (due != NULL) {
+    char now[32];
+    o365_time_iso(o365_api->now_ms(), now, sizeof now);
+    jd = o365_json_dttz(due, NULL, &td);
+    js = o365_json_dttz(start != NULL ? start : now, NULL, &ts);
+    if (jd == NULL || js == NULL) {
+      json_object_put(jd);
+      json_object_put(js);
+      o365_api->call_fail(call, WFC_EVALIDATION, NULL,
+                          "%s: not an ISO 8601 date and time",
+                          jd == NULL ? "due" : "start");
+      return 0;
+    }
+    if (ts > td && start != NULL) {
+      json_object_put(jd);
+      json_object_put(js);
+      o365_api->call_fail(call, WFC_EVALIDATION, NULL, "start: after due (%s)",
+                          due);
+      return 0;
+    }
+    if (ts > td) { /* due already past: the follow-up began then */
+      json_object_put(js);
+      js = o365_json_dttz(due, NULL, NULL);
+    }
   }
   struct json_object *flag = json_object_new_object();
   o365_json_add_str(flag, "flagStatus", status);
-  if (due != NULL) {
-    json_object_object_add(flag, "startDateTime", dt(due));
-    json_object_object_add(flag, "dueDateTime", dt(due));
+  if (jd != NULL) {
+    json_object_object_add(flag, "startDateTime", js);
+    json_object_object_add(flag, "dueDateTime", jd);
   }
   struct json_object *body = json_object_new_object();
   json_object_object_add(body, "flag", flag);

@@ -135,6 +135,11 @@ static const wfc_field outputs[] = {
      .type = WFC_TYPE_BOOLEAN,
      .flags = WFC_FIELD_REQUIRED,
      .description = "true when more matches exist than were returned."},
+    {.name = "warning",
+     .type = WFC_TYPE_STRING,
+     .description = "Set when reading stopped early although Graph had more "
+                    "(an @odata.nextLink that cannot be followed): why. "
+                    "The matches read before are returned, more is true."},
     {0}};
 
 typedef struct job {
@@ -144,6 +149,7 @@ typedef struct job {
   int64_t count;
   int more;
   int local;
+  char warning[320];        /* why paging stopped early, "" if it did not */
   struct json_object *list; /* without stream */
 } job;
 
@@ -155,6 +161,8 @@ static void finish(job *j) {
   }
   json_object_object_add(out, "count", json_object_new_int64(j->count));
   json_object_object_add(out, "more", json_object_new_boolean(j->more));
+  if (j->warning[0] != '\0')
+    o365_json_add_str(out, "warning", j->warning);
   o365_api->call_done(j->call, out);
   json_object_put(j->list);
   free(j);
@@ -163,7 +171,7 @@ static void finish(job *j) {
 static int on_page(void *arg, const o365_graph_res *res) {
   job *j = arg;
   struct json_object *in = o365_api->call_input(j->call);
-  if (res->error != 0) {
+  if (!o365_graph_page_readable(res)) {
     o365_msg_fail(j->call, res, "searching failed");
     json_object_put(j->list);
     free(j);
@@ -191,6 +199,14 @@ static int on_page(void *arg, const o365_graph_res *res) {
       finish(j);
       return 0;
     }
+  }
+  if (res->next_link_error != NULL) {
+    /* Graph has more, but its link is unusable: keep what was read and
+     * say why the rest is missing ("more" promises no completeness). */
+    j->more = 1;
+    o365_strlcpy(j->warning, res->next_link_error, sizeof j->warning);
+    finish(j);
+    return 0;
   }
   if (res->next_link == NULL) {
     finish(j);

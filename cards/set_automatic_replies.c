@@ -64,49 +64,6 @@ static const wfc_field outputs[] = {
     {.name = "time_zone", .type = WFC_TYPE_STRING},
     {0}};
 
-/* "2026-12-01T08:00:00[.fff][Z|+hh:mm]" -> {"dateTime","timeZone"} (UTC
- * when zoned); *epoch (UTC seconds, or local if unzoned) for ordering.
- * NULL when malformed. */
-static struct json_object *dttz(const char *s, const char *tz,
-                                long long *epoch) {
-  struct tm tm = {0};
-  int n = 0;
-  if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-             &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
-    return NULL;
-  const char *p = s + n;
-  if (*p == '.')
-    for (p++; isdigit((unsigned char)*p); p++)
-      ;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  time_t t = timegm(&tm);
-  int zoned = 0;
-  if (*p == 'Z' || *p == 'z') {
-    zoned = 1;
-    p++;
-  } else if (*p == '+' || *p == '-') {
-    int hh = 0, mm = 0;
-    if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-      return NULL;
-    long off = (hh * 3600L + mm * 60L) * (*p == '+' ? 1 : -1);
-    t -= off;
-    zoned = 1;
-    p += 6;
-  }
-  if (*p != '\0')
-    return NULL;
-  struct tm u;
-  gmtime_r(&t, &u);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &u);
-  struct json_object *o = json_object_new_object();
-  o365_json_add_str(o, "dateTime", buf);
-  o365_json_add_str(o, "timeZone", zoned ? "UTC" : tz);
-  *epoch = (long long)t;
-  return o;
-}
-
 static void on_patched(void *arg, const o365_graph_res *res) {
   wfc_call *call = arg;
   if (res->status == 403) {
@@ -163,10 +120,9 @@ static int invoke(wfc_call *call) {
   long long ts = 0, te = 0;
   struct json_object *js = NULL, *je = NULL;
   if (bad == NULL && start != NULL &&
-      (js = dttz(start, tz ? tz : "UTC", &ts)) == NULL)
+      (js = o365_json_dttz(start, tz, &ts)) == NULL)
     bad = "start: not an ISO 8601 date and time";
-  if (bad == NULL && end != NULL &&
-      (je = dttz(end, tz ? tz : "UTC", &te)) == NULL)
+  if (bad == NULL && end != NULL && (je = o365_json_dttz(end, tz, &te)) == NULL)
     bad = "end: not an ISO 8601 date and time";
   if (bad == NULL && js != NULL && je != NULL && te <= ts)
     bad = "end: must be after start";

@@ -49,6 +49,7 @@ enum emu_fault_kind {
   EMU_FAULT_TRUNCATE,  /* send half the body, then close */
   EMU_FAULT_MALFORMED, /* send a cut (invalid) JSON body */
   EMU_FAULT_DELAY,     /* only a delay */
+  EMU_FAULT_NEXTLINK,  /* a JSON success body's @odata.nextLink replaced */
 };
 
 typedef struct emu_fault_hit {
@@ -58,7 +59,8 @@ typedef struct emu_fault_hit {
   char retry_after_date[40]; /* an HTTP-date sent as it is, or "" */
   char code[64];
   int delay_ms;
-  int after_handler; /* RESET: the handler runs, then the connection drops */
+  int after_handler;   /* RESET: the handler runs, then the connection drops */
+  char next_link[256]; /* NEXTLINK: the value put in @odata.nextLink */
 } emu_fault_hit;
 
 typedef struct emu_route emu_route;
@@ -78,6 +80,7 @@ struct emu_req {
   size_t ncaps;
   char request_id[37];
   char *client_request_id;
+  char correlation_id[37]; /* identity errors' when no client-request-id */
   char *base_url;
   char *body;
   size_t body_len, body_cap;
@@ -136,6 +139,9 @@ int emu__admin_init(void);
 void emu__fault_take(emu_req *r);
 void emu__faults_clear(void);
 const char *emu__fault_default_code(int status, int identity);
+/* Graph's error message for an injected status, NULL when none is known
+ * (the answer then says "Injected fault"). */
+const char *emu__fault_default_message(int status);
 int emu__faults_init(void);
 
 /* throttle.c */

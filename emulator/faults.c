@@ -128,6 +128,8 @@ static const char *kind_name(enum emu_fault_kind k) {
     return "malformed";
   case EMU_FAULT_DELAY:
     return "delay";
+  case EMU_FAULT_NEXTLINK:
+    return "nextLink";
   default:
     return "none";
   }
@@ -176,8 +178,8 @@ const char *emu__fault_default_code(int status, int identity) {
            : status >= 500 || status == 429 ? "temporarily_unavailable"
                                             : "invalid_request";
   switch (status) {
-  case 429:
-    return "TooManyRequests";
+  case 429: /* what Outlook's throttling answers on Graph mail */
+    return "ApplicationThrottled";
   case 503:
     return "ServiceUnavailable";
   case 504:
@@ -195,6 +197,13 @@ const char *emu__fault_default_code(int status, int identity) {
   default:
     return "UnknownError";
   }
+}
+
+const char *emu__fault_default_message(int status) {
+  /* Graph mail's words where they are known (graph-protocol.md B.1: the
+   * 429 of Outlook's throttling); else say it is injected. */
+  return status == 429 ? "Application is over its MailboxConcurrency limit."
+                       : NULL;
 }
 
 /* Reads an optional integer field in [min,max]; -1 on a wrong type/range. */
@@ -334,10 +343,23 @@ static void h_add(emu_req *r) {
       return;
     }
     f.hit.kind = EMU_FAULT_DELAY;
+  } else if (strcmp(action, "nextLink") == 0) {
+    /* A page whose @odata.nextLink is not what Graph would send (not a
+     * URL, another host...): how clients treat a bad link. */
+    const char *nl = opt_str(b, "nextLink");
+    if (nl == NULL || strlen(nl) >= sizeof f.hit.next_link) {
+      emu_graph_error(r, 400, "BadRequest",
+                      "nextLink (a string under %zu bytes) is required for "
+                      "action \"nextLink\".",
+                      sizeof f.hit.next_link);
+      return;
+    }
+    snprintf(f.hit.next_link, sizeof f.hit.next_link, "%s", nl);
+    f.hit.kind = EMU_FAULT_NEXTLINK;
   } else {
     emu_graph_error(r, 400, "BadRequest",
-                    "action must be status, reset, truncate, malformed or "
-                    "delay.");
+                    "action must be status, reset, truncate, malformed, "
+                    "delay or nextLink.");
     return;
   }
   if (code && (strlen(code) >= sizeof f.hit.code || strpbrk(code, "\r\n"))) {

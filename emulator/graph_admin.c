@@ -134,7 +134,7 @@ static void h_inject(emu_req *r) {
   json_object *fj = NULL;
   json_object_object_get_ex(b, "folder", &fj);
   emu_folder *f =
-      emu_folder_find(mb, fj ? json_object_get_string(fj) : "inbox");
+      emu_folder_seed_find(mb, fj ? json_object_get_string(fj) : "inbox");
   int rc = emu_mailstore_load(graph_store(), doc, err, sizeof(err));
   json_object_put(doc);
   if (rc < 0 || !f || !f->nmsgs) {

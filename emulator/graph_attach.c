@@ -28,23 +28,41 @@ static emu_attachment *path_attachment(graph_ctx *c, emu_message **mo) {
   return a;
 }
 
+static const char *const att_props[] = {
+    "id",           "name",      "contentType",     "size",
+    "isInline",     "contentId", "contentLocation", "lastModifiedDateTime",
+    "contentBytes", NULL};
+
+/* Does the request's $select (absent: everything) ask for contentBytes?
+ * Encoding them costs a read and base64 of the whole file, so they are
+ * made only when asked for. */
+static bool wants_bytes(emu_req *r) {
+  emu_odata_params p = {.select = emu_req_query(r, "$select")};
+  emu_odata_query q;
+  emu_odata_error err;
+  if (emu_odata_query_parse(&q, &p, att_props, &err) < 0)
+    return false; /* the reply refuses the $select anyway */
+  bool want = q.select == NULL;
+  for (size_t i = 0; i < q.nselect && !want; i++)
+    want = strcasecmp(q.select[i], "contentBytes") == 0;
+  emu_odata_query_clear(&q);
+  return want;
+}
+
 static void h_list(emu_req *r) {
   graph_ctx c;
   emu_message *m = graph_begin_message(r, GRAPH_READ, &c);
   if (!m)
     return;
+  bool bytes = wants_bytes(r);
   json_object *items = json_object_new_array();
   for (size_t i = 0; i < m->natts; i++)
     json_object_array_add(
-        items,
-        emu_attachment_to_json(m->atts[i], m->atts[i]->size <= JSON_BYTES_MAX));
-  static const char *const props[] = {
-      "id",           "name",      "contentType",     "size",
-      "isInline",     "contentId", "contentLocation", "lastModifiedDateTime",
-      "contentBytes", NULL};
+        items, emu_attachment_to_json(m->atts[i], bytes && m->atts[i]->size <=
+                                                               JSON_BYTES_MAX));
   char what[EMU_ID_MAX + 40];
   snprintf(what, sizeof(what), "messages('%s')/attachments", m->id);
-  graph_reply_collection(&c, items, what, props);
+  graph_reply_collection(&c, items, what, att_props);
   json_object_put(items);
 }
 
@@ -56,11 +74,27 @@ static void reply_attachment(graph_ctx *c, int status, emu_message *m,
   char *ctx = graph_context_url(c, what);
   json_object_object_add(o, "@odata.context", json_object_new_string(ctx));
   free(ctx);
-  json_object *aj =
-      emu_attachment_to_json(a, bytes && a->size <= JSON_BYTES_MAX);
-  json_object_object_foreach(aj, k, v) {
+  emu_odata_params p = {.select = emu_req_query(c->r, "$select")};
+  emu_odata_query q;
+  emu_odata_error err;
+  if (emu_odata_query_parse(&q, &p, att_props, &err) < 0) {
+    json_object_put(o);
+    emu_graph_error(c->r, err.status, err.code, "%s", err.message);
+    return;
+  }
+  json_object *aj = emu_attachment_to_json(a, bytes && wants_bytes(c->r) &&
+                                                  a->size <= JSON_BYTES_MAX);
+  json_object *sel = emu_odata_select(&q, aj);
+  emu_odata_query_clear(&q);
+  /* "@odata.type" tells which attachment type the rest belongs to: Graph
+   * keeps it under $select too. */
+  json_object *t = NULL;
+  if (json_object_object_get_ex(aj, "@odata.type", &t))
+    json_object_object_add(o, "@odata.type", json_object_get(t));
+  json_object_object_foreach(sel, k, v) {
     json_object_object_add(o, k, json_object_get(v));
   }
+  json_object_put(sel);
   json_object_put(aj);
   emu_resp_json(c->r, status, o);
 }

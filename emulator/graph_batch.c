@@ -193,6 +193,37 @@ static void h_batch(emu_req *r) {
         return;
       }
     }
+  /* Graph's JSON batching takes dependsOn in three shapes only (a known
+   * issue its SDKs check): none (parallel), serial (each request depends
+   * on the one before it), or every dependent on one same request; a
+   * request depends on one request at most. */
+  bool any = false, serial = true, same = true;
+  const char *first_dep = NULL;
+  for (size_t i = 0; i < n; i++) {
+    size_t nd = it[i].deps ? json_object_array_length(it[i].deps) : 0;
+    if (nd > 1) {
+      batch_error(r, "Invalid batch payload format: a request can depend on "
+                     "one other request only.");
+      return;
+    }
+    const char *d =
+        nd ? json_object_get_string(json_object_array_get_idx(it[i].deps, 0))
+           : NULL;
+    any = any || d;
+    if (i == 0 ? d != NULL : !d || strcmp(d, it[i - 1].id) != 0)
+      serial = false;
+    if (d && first_dep && strcmp(d, first_dep) != 0)
+      same = false;
+    if (d && !first_dep)
+      first_dep = d;
+  }
+  if (any && !serial && !same) {
+    batch_error(r, "Invalid batch payload format: dependsOn must make the "
+                   "batch fully sequential (each request depends on the one "
+                   "before it) or have every dependent request depend on the "
+                   "same request.");
+    return;
+  }
   /* Run in dependency order (array order among the ready ones). */
   size_t done = 0;
   while (done < n) {

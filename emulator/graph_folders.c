@@ -141,6 +141,16 @@ static void h_patch(emu_req *r) {
                       "Access is denied. Check credentials and try again.");
       return;
     }
+    /* Names are unique among siblings, renames included (as creates). */
+    for (size_t i = 0; i < c.mb->nfolders; i++) {
+      emu_folder *o = c.mb->folders[i];
+      if (o != f && o->parent == f->parent &&
+          strcasecmp(o->display_name, json_object_get_string(dn)) == 0) {
+        emu_graph_error(r, 409, "ErrorFolderExists",
+                        "A folder with the specified name already exists.");
+        return;
+      }
+    }
     free(f->display_name);
     f->display_name = strdup(json_object_get_string(dn));
   }

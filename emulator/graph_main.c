@@ -162,6 +162,17 @@ int graph_begin(emu_req *r, enum graph_need need, graph_ctx *c) {
     access_denied(r);
     return -1;
   }
+  /* A strict server answers 406 when Accept admits none of what the
+   * documents say the operation returns (JSON, or octet-stream for
+   * .../$value). */
+  const char *media = emu_openapi_produces(emu_req_method(r), emu_req_route(r));
+  if (!emu_openapi_accepts(emu_req_header(r, "Accept"), media)) {
+    emu_graph_error(r, 406, "NotAcceptable",
+                    "This service doesn't support the format requested in "
+                    "the Accept header (this operation returns %s).",
+                    media);
+    return -1;
+  }
   const char *prefer = emu_req_header(r, "Prefer");
   if (prefer && strcasestr(prefer, "IdType=\"ImmutableId\"")) {
     c->immutable = true;
@@ -189,7 +200,8 @@ int graph_begin(emu_req *r, enum graph_need need, graph_ctx *c) {
 
 void graph_not_found(graph_ctx *c) {
   emu_graph_error(c->r, 404, "ErrorItemNotFound",
-                  "The specified object was not found in the store.");
+                  "The specified object was not found in the store., The "
+                  "process failed to get the correct properties.");
 }
 
 emu_message *graph_message(graph_ctx *c, const char *id) {

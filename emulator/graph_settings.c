@@ -317,7 +317,23 @@ static void h_mailtips(emu_req *r) {
   emu_resp_json(r, 200, out);
 }
 
+/* GET /outlook/masterCategories: the mailbox's master category list. */
+static void h_categories(emu_req *r) {
+  graph_ctx c;
+  if (graph_begin(r, GRAPH_SETTINGS, &c))
+    return;
+  json_object *out = json_object_new_object();
+  char *ctx = graph_context_url(&c, "outlook/masterCategories");
+  json_object_object_add(out, "@odata.context", json_object_new_string(ctx));
+  free(ctx);
+  json_object *v = NULL;
+  json_object_deep_copy(c.mb->categories, &v, NULL);
+  json_object_object_add(out, "value", v);
+  emu_resp_json(r, 200, out);
+}
+
 void graph_settings_init(void) {
+  graph_route("GET", "/outlook/masterCategories", h_categories, 0);
   graph_route("GET", "/mailboxSettings", h_get, 0);
   graph_route("GET", "/mailboxSettings/automaticRepliesSetting", h_get, 0);
   graph_route("PATCH", "/mailboxSettings", h_patch, 0);

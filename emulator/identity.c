@@ -18,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/evp.h>
+
 #define SESSION_COOKIE "ESTSAUTH"
 
 typedef enum { TXN_AUTHORIZE, TXN_ADMINCONSENT } txn_kind;
@@ -1044,6 +1046,27 @@ static void add_str(json_object *o, const char *k, const char *v) {
   json_object_object_add(o, k, json_object_new_string(v ? v : ""));
 }
 
+/* The "sub" claim: Microsoft's is a pairwise identifier, the same for a
+ * user in every token one app gets and different for another app, so
+ * apps can key accounts on it. Derived, not stored: base64url (43 chars)
+ * of SHA-256 over tenant, user object id and client id. Into out[48]. */
+static void pairwise_sub(const emu_tenant *tn, const emu_user *u,
+                         const emu_app *app, char out[48]) {
+  char in[512];
+  int n =
+      snprintf(in, sizeof in, "sub\n%s\n%s\n%s", tn->id, u->id, app->client_id);
+  unsigned char md[32];
+  unsigned int mdlen = 0;
+  out[0] = '\0';
+  if (n < 0 || (size_t)n >= sizeof in ||
+      !EVP_Digest(in, (size_t)n, md, &mdlen, EVP_sha256(), NULL))
+    return;
+  char *b = emu_b64url_encode(md, mdlen);
+  if (b != NULL)
+    snprintf(out, 48, "%s", b);
+  free(b);
+}
+
 /* Issues access (+refresh, +id) tokens and answers 200. */
 static void issue_tokens(emu_req *r, const emu_app *app, const emu_user *u,
                          const emu_scopes *scopes, const char *nonce) {
@@ -1053,7 +1076,7 @@ static void issue_tokens(emu_req *r, const emu_app *app, const emu_user *u,
       id.at_lifetime > 0 ? id.at_lifetime : random_range(3599, 3599 + 1800);
   json_object *at = json_object_new_object(), *resp = json_object_new_object();
   emu_scopes scp = {0};
-  char *scp_text, *scope_text, *jwt, iss[128], uti[37], sub[37];
+  char *scp_text, *scope_text, *jwt, iss[128], uti[37], sub[48];
   size_t i;
 
   for (i = 0; i < scopes->n; i++)
@@ -1064,7 +1087,7 @@ static void issue_tokens(emu_req *r, const emu_app *app, const emu_user *u,
   /* Graph tokens are v1.0 tokens issued by sts.windows.net. */
   snprintf(iss, sizeof(iss), "https://sts.windows.net/%s/", tn->id);
   emu_uuid(uti);
-  emu_uuid(sub);
+  pairwise_sub(tn, u, app, sub);
   add_str(at, "aud", EMU_GRAPH_APP_ID);
   add_str(at, "iss", iss);
   json_object_object_add(at, "iat", json_object_new_int64(now));

@@ -191,6 +191,7 @@ void emu_mailstore_free(emu_mailstore *s) {
     }
     free(mb->sent);
     json_object_put(mb->auto_replies);
+    json_object_put(mb->categories);
     free(mb->user_id);
     free(mb->upn);
     free(mb->display_name);
@@ -257,6 +258,15 @@ emu_mailbox *emu_mailbox_add(emu_mailstore *s, const char *user_id,
       "0000000\","
       "\"timeZone\":\"UTC\"},\"scheduledEndDateTime\":{\"dateTime\":"
       "\"2024-01-02T00:00:00.0000000\",\"timeZone\":\"UTC\"}}");
+  /* Outlook's master category list of a new mailbox: six colour
+   * categories (outlookCategory: id, displayName, color preset). */
+  static const char *const cats[][2] = {
+      {"Red category", "preset0"},    {"Orange category", "preset1"},
+      {"Yellow category", "preset3"}, {"Green category", "preset4"},
+      {"Blue category", "preset7"},   {"Purple category", "preset8"}};
+  mb->categories = json_object_new_array();
+  for (size_t i = 0; i < sizeof cats / sizeof cats[0]; i++)
+    emu_category_add(mb, cats[i][0], cats[i][1]);
   emu_folder *root =
       folder_new(mb, NULL, "msgfolderroot", "Top of Information Store");
   for (size_t i = 0; wellknown[i]; i++) {
@@ -291,6 +301,32 @@ emu_folder *emu_folder_find(emu_mailbox *mb, const char *key) {
       return f;
   }
   return NULL;
+}
+
+void emu_category_add(emu_mailbox *mb, const char *name, const char *color) {
+  unsigned char u[16];
+  RAND_bytes(u, sizeof u);
+  u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* a version 4 GUID */
+  u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+  char id[37];
+  snprintf(
+      id, sizeof id,
+      "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+      u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
+      u[12], u[13], u[14], u[15]);
+  json_object *c = json_object_new_object();
+  json_object_object_add(c, "id", json_object_new_string(id));
+  json_object_object_add(c, "displayName", json_object_new_string(name));
+  json_object_object_add(c, "color", json_object_new_string(color));
+  json_object_array_add(mb->categories, c);
+}
+
+emu_folder *emu_folder_seed_find(emu_mailbox *mb, const char *key) {
+  emu_folder *f = emu_folder_find(mb, key);
+  for (size_t i = 0; mb && key && i < mb->nfolders && !f; i++)
+    if (strcasecmp(mb->folders[i]->display_name, key) == 0)
+      f = mb->folders[i];
+  return f;
 }
 
 size_t emu_folder_child_count(const emu_folder *f) {
@@ -844,12 +880,7 @@ static int load_message(emu_mailstore *s, emu_mailbox *mb, json_object *jm,
   const char *folder = "inbox";
   if (json_object_object_get_ex(jm, "folder", &folder_j))
     folder = json_object_get_string(folder_j);
-  emu_folder *f = emu_folder_find(mb, folder);
-  if (!f) {
-    for (size_t i = 0; i < mb->nfolders && !f; i++)
-      if (strcasecmp(mb->folders[i]->display_name, folder) == 0)
-        f = mb->folders[i];
-  }
+  emu_folder *f = emu_folder_seed_find(mb, folder);
   if (!f) {
     snprintf(err, errlen, "mailboxes[%s].messages: unknown folder '%s'",
              mb->upn, folder);
@@ -952,6 +983,26 @@ int emu_mailstore_load(emu_mailstore *s, json_object *boxes, char *err,
         json_object_object_add(mb->auto_replies, k, json_object_get(v));
       }
     }
+    if (json_object_object_get_ex(jb, "masterCategories", &x)) {
+      /* The tenant file's list replaces the default one. */
+      json_object_put(mb->categories);
+      mb->categories = json_object_new_array();
+      for (size_t j = 0; j < json_object_array_length(x); j++) {
+        json_object *jc = json_object_array_get_idx(x, j), *y = NULL;
+        const char *cname = NULL, *color = "preset0";
+        if (json_object_object_get_ex(jc, "displayName", &y))
+          cname = json_object_get_string(y);
+        if (json_object_object_get_ex(jc, "color", &y))
+          color = json_object_get_string(y);
+        if (!cname || !*cname) {
+          snprintf(err, errlen,
+                   "mailboxes[%s].masterCategories[%zu]: needs displayName",
+                   upn, j);
+          return -1;
+        }
+        emu_category_add(mb, cname, color);
+      }
+    }
     if (json_object_object_get_ex(jb, "folders", &x)) {
       for (size_t j = 0; j < json_object_array_length(x); j++) {
         json_object *jf = json_object_array_get_idx(x, j), *y = NULL;
@@ -960,10 +1011,7 @@ int emu_mailstore_load(emu_mailstore *s, json_object *boxes, char *err,
           fname = json_object_get_string(y);
         if (json_object_object_get_ex(jf, "parent", &y))
           parent = json_object_get_string(y);
-        emu_folder *pf = emu_folder_find(mb, parent);
-        for (size_t k = 0; k < mb->nfolders && !pf; k++)
-          if (strcasecmp(mb->folders[k]->display_name, parent) == 0)
-            pf = mb->folders[k];
+        emu_folder *pf = emu_folder_seed_find(mb, parent);
         if (!fname || !pf) {
           snprintf(err, errlen,
                    "mailboxes[%s].folders[%zu]: needs displayName and a known "

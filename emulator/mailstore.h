@@ -74,6 +74,7 @@ struct emu_mailbox {
   emu_folder **folders;               /* owned, [0] is msgfolderroot */
   size_t nfolders;
   json_object *auto_replies; /* owned automaticRepliesSetting */
+  json_object *categories;   /* owned: master list, [outlookCategory] */
   int64_t max_message_size;
   bool full; /* mailboxFull for getMailTips */
   unsigned sent_count;
@@ -127,6 +128,13 @@ emu_mailbox *emu_mailbox_find(emu_mailstore *s, const char *id_or_upn);
 
 /* Folders, by id or well-known name (case-insensitive). */
 emu_folder *emu_folder_find(emu_mailbox *mb, const char *id_or_name);
+/* Appends {"id" (new GUID),"displayName","color"} to mb's master
+ * category list. */
+void emu_category_add(emu_mailbox *mb, const char *name, const char *color);
+
+/* A folder as seeds name it (the tenant file, the admin API's injected
+ * messages): id, well-known name, or display name (case-insensitive). */
+emu_folder *emu_folder_seed_find(emu_mailbox *mb, const char *key);
 /* NULL and *conflict=true when a sibling has the same name. */
 emu_folder *emu_folder_create(emu_mailstore *s, emu_mailbox *mb,
                               emu_folder *parent, const char *name, bool hidden,

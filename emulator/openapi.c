@@ -113,6 +113,60 @@ bool emu_openapi_has(const char *method, const char *route, bool request) {
   return s != NULL;
 }
 
+const char *emu_openapi_produces(const char *method, const char *route) {
+  json_object *op = find_op(method, route);
+  const char *media = get_str(op, "produces");
+  if (media)
+    return media;
+  return get(op, "response") ? "application/json" : NULL;
+}
+
+/* Does one media range (a type, a "type/any" or an "any/any" wildcard, with
+ * parameters such as q) cover media?
+ * A range with q=0 refuses it (RFC 9110 12.5.1). */
+static bool range_covers(const char *range, size_t len, const char *media) {
+  while (len && (*range == ' ' || *range == '\t'))
+    range++, len--;
+  const char *semi = memchr(range, ';', len);
+  size_t tlen = semi ? (size_t)(semi - range) : len;
+  while (tlen && (range[tlen - 1] == ' ' || range[tlen - 1] == '\t'))
+    tlen--;
+  if (semi) {
+    const char *q = semi;
+    while ((q = memchr(q, ';', (size_t)(range + len - q))) != NULL) {
+      q++;
+      while (*q == ' ')
+        q++;
+      if ((q[0] == 'q' || q[0] == 'Q') && q[1] == '=' &&
+          strtod(q + 2, NULL) <= 0.0)
+        return false;
+    }
+  }
+  if (tlen == 3 && !strncmp(range, "*/*", 3))
+    return true;
+  const char *slash = strchr(media, '/');
+  size_t mtype = slash ? (size_t)(slash - media) : strlen(media);
+  if (tlen == mtype + 2 && !strncasecmp(range, media, mtype) &&
+      !strncmp(range + mtype, "/*", 2))
+    return true;
+  return tlen == strlen(media) && !strncasecmp(range, media, tlen);
+}
+
+bool emu_openapi_accepts(const char *accept, const char *media) {
+  if (!accept || !*accept || !media)
+    return true;
+  const char *p = accept;
+  for (;;) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    if (range_covers(p, len, media))
+      return true;
+    if (!comma)
+      return false;
+    p = comma + 1;
+  }
+}
+
 /* ---- validation ---------------------------------------------------------- */
 
 typedef struct vctx {

@@ -31,6 +31,16 @@ void emu_openapi_path_key(const char *route, char *out, size_t n);
  * response for method + route. */
 bool emu_openapi_has(const char *method, const char *route, bool request);
 
+/* The media type of the success response the documents declare for
+ * method + route: "application/json" for a JSON schema, the declared type
+ * otherwise ("application/octet-stream" for .../$value), NULL when the
+ * extract does not describe the response. */
+const char *emu_openapi_produces(const char *method, const char *route);
+
+/* Does an Accept header value (NULL/empty: anything) admit media? Media
+ * ranges with wildcards and q=0 refusals, as RFC 9110 12.5.1 reads them. */
+bool emu_openapi_accepts(const char *accept, const char *media);
+
 /* Validates a request body for method + route as Graph would: unknown
  * properties, wrong types, nulls where not allowed, enum values. Returns 0
  * when valid or when the extract has no request schema for the route, -1

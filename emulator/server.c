@@ -146,10 +146,20 @@ void emu_resp_bytes(emu_req *r, int status, const char *content_type,
   r->resp.len = len;
 }
 
+/* Graph answers JSON as OData with minimal metadata (its Content-Type
+ * says so); the identity platform and the admin API as plain JSON. */
+#define ODATA_JSON                                                             \
+  "application/json;odata.metadata=minimal;odata.streaming=true;"              \
+  "IEEE754Compatible=false;charset=utf-8"
+
 void emu_resp_json(emu_req *r, int status, json_object *body) {
   const char *s = json_object_to_json_string_ext(
       body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-  emu_resp_bytes(r, status, "application/json; charset=utf-8", s, strlen(s));
+  int graph = r->path && (strncmp(r->path, "/v1.0/", 6) == 0 ||
+                          strncmp(r->path, "/beta/", 6) == 0);
+  emu_resp_bytes(r, status,
+                 graph ? ODATA_JSON : "application/json; charset=utf-8", s,
+                 strlen(s));
   json_object_put(body);
 }
 
@@ -215,12 +225,19 @@ void emu_graph_error(emu_req *r, int status, const char *code, const char *fmt,
   emu_resp_json(r, status, top);
 }
 
+/* The identity platform's correlation ID: the client's client-request-id,
+ * else one of the request's own, distinct from the trace ID (request_id).
+ * Graph, unlike it, echoes its request-id as client-request-id. */
+static const char *id_correlation(const emu_req *r) {
+  return r->client_request_id ? r->client_request_id : r->correlation_id;
+}
+
 char *emu_id_error_description(emu_req *r, int aadsts, const char *msg) {
   char ts[32];
   emu_fmt_id_timestamp(emu_now_ms(), ts);
   return emu_strdup_printf(
       "AADSTS%d: %s\r\nTrace ID: %s\r\nCorrelation ID: %s\r\nTimestamp: %s",
-      aadsts, msg, r->request_id, emu_req_client_request_id(r), ts);
+      aadsts, msg, r->request_id, id_correlation(r), ts);
 }
 
 void emu_id_error(emu_req *r, int status, const char *error, int aadsts,
@@ -244,7 +261,7 @@ void emu_id_error(emu_req *r, int status, const char *error, int aadsts,
   json_object_object_add(o, "timestamp", json_object_new_string(ts));
   json_object_object_add(o, "trace_id", json_object_new_string(r->request_id));
   json_object_object_add(o, "correlation_id",
-                         json_object_new_string(emu_req_client_request_id(r)));
+                         json_object_new_string(id_correlation(r)));
   snprintf(uri, sizeof uri, "%s/error?code=%d", emu_req_base_url(r), aadsts);
   json_object_object_add(o, "error_uri", json_object_new_string(uri));
   if (suberror)
@@ -327,6 +344,21 @@ static void body_reader_free(void *cls) {
 static struct MHD_Response *make_response(emu_req *r) {
   emu_resp *resp = &r->resp;
   enum emu_fault_kind fk = r->fault.kind;
+  if (fk == EMU_FAULT_NEXTLINK && resp->kind == EMU_RESP_BUF &&
+      resp->status / 100 == 2 && resp->len > 0) {
+    /* The page as it was, with the rule's @odata.nextLink. */
+    json_object *j = json_tokener_parse(resp->buf);
+    if (json_object_is_type(j, json_type_object)) {
+      json_object_object_add(j, "@odata.nextLink",
+                             json_object_new_string(r->fault.next_link));
+      char *ct = resp->ctype ? strdup(resp->ctype) : NULL;
+      const char *txt = json_object_to_json_string_ext(
+          j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+      emu_resp_bytes(r, resp->status, ct, txt, strlen(txt));
+      free(ct);
+    }
+    json_object_put(j);
+  }
   if (fk == EMU_FAULT_TRUNCATE || fk == EMU_FAULT_MALFORMED) {
     /* The declared length is the real one (truncate) or the cut one
      * (malformed); the reader stops at the cut. */
@@ -522,6 +554,9 @@ static enum MHD_Result begin_inner(emu_req *r, const char *method) {
   const char *crid = emu_req_header(r, "client-request-id");
   if (crid && valid_client_request_id(crid))
     r->client_request_id = strdup(crid);
+  /* The identity platform's correlation_id when the client sent no
+   * client-request-id: a GUID of its own, never the trace_id. */
+  emu_uuid(r->correlation_id);
 
   /* Unmatched paths already hold their 404/405 answer, which a fault may
    * still replace (an outage covers every path). */
@@ -556,6 +591,11 @@ static enum MHD_Result begin_inner(emu_req *r, const char *method) {
             r->fault.code[0] ? r->fault.code
                              : emu__fault_default_code(r->fault.status, 1),
             90033, NULL, "Injected fault (status %d).", r->fault.status);
+      else if (!r->fault.code[0] &&
+               emu__fault_default_message(r->fault.status) != NULL)
+        emu_graph_error(r, r->fault.status,
+                        emu__fault_default_code(r->fault.status, 0), "%s",
+                        emu__fault_default_message(r->fault.status));
       else
         emu_graph_error(r, r->fault.status,
                         r->fault.code[0]

@@ -802,7 +802,8 @@ static void on_meta(void *arg, const o365_graph_res *res) {
     o365_graph_opts o = {.path = path.data,
                          .sink_blob = j->sink,
                          .timeout_ms = 3600000,
-                         .flags = O365_GRAPH_RAW};
+                         .flags = O365_GRAPH_RAW,
+                         .accept = "*/*"};
     rc = o365_graph_send(j->call, &o, on_value, j, NULL);
   }
   o365_buf_free(&path);

@@ -29,7 +29,14 @@
   X(search_emails)                                                             \
   X(send_draft)                                                                \
   X(send_email)                                                                \
-  X(set_categories)
+  X(set_categories)                                                            \
+  X(update_draft)                                                              \
+  X(get_folder)                                                                \
+  X(rename_folder)                                                             \
+  X(delete_folder)                                                             \
+  X(list_categories)                                                           \
+  X(get_messages)                                                              \
+  X(update_messages)
 
 #define O365_DECLARE_CARD(id) extern const wfc_card_desc o365_card_##id;
 O365_CARDS(O365_DECLARE_CARD)

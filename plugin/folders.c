@@ -607,3 +607,114 @@ int o365_folder_list(wfc_call *call, const o365_folder_list_opts *o,
     lister_free(l);
   return rc;
 }
+
+/* ---- One operation on one folder ---------------------------------------- */
+
+typedef struct folder_op {
+  wfc_call *call;
+  char *method;
+  struct json_object *body; /* owned reference, or NULL */
+  char *what;
+  unsigned flags;
+} folder_op;
+
+static void folder_op_free(folder_op *f) {
+  free(f->method);
+  free(f->what);
+  json_object_put(f->body);
+  free(f);
+}
+
+static const char *folder_input(wfc_call *call) {
+  return o365_json_str(o365_api->call_input(call), "folder");
+}
+
+static void on_folder_op(void *arg, const o365_graph_res *res) {
+  folder_op *f = arg;
+  if (res->error == WFC_EEXIST) {
+    o365_api->call_fail(f->call, WFC_EEXIST, o365_graph_detail(res),
+                        "name: a folder named \"%s\" already exists beside "
+                        "\"%s\"",
+                        o365_json_str(o365_api->call_input(f->call), "name"),
+                        folder_input(f->call));
+  } else if (res->error == WFC_ENOTFOUND) {
+    o365_api->call_fail(f->call, WFC_ENOTFOUND, o365_graph_detail(res),
+                        "folder: \"%s\" no longer exists (%s)",
+                        folder_input(f->call), f->what);
+  } else if (res->error != 0) {
+    o365_graph_fail(f->call, res, f->what);
+  } else if (strcmp(f->method, "DELETE") == 0) {
+    struct json_object *out = json_object_new_object();
+    json_object_object_add(out, "deleted", json_object_new_boolean(1));
+    o365_api->call_done(f->call, out);
+  } else {
+    o365_api->call_done(f->call, o365_folder_json(res->json));
+  }
+  folder_op_free(f);
+}
+
+static void on_op_folder(void *arg, int status, const char *folder_id,
+                         const char *error) {
+  folder_op *f = arg;
+  if (status != 0) {
+    o365_api->call_fail(f->call, status, NULL, "folder: %s", error);
+    folder_op_free(f);
+    return;
+  }
+  if ((f->flags & O365_FOLDER_OP_NOT_WELLKNOWN) &&
+      o365_folder_wellknown(folder_id) != NULL) {
+    /* Outlook's own folders (Inbox, Sent Items...) are neither renamed
+     * nor deleted: say so before Graph answers a bare 403. */
+    o365_api->call_fail(f->call, WFC_EVALIDATION, NULL,
+                        "folder: \"%s\" is the well-known folder %s, which "
+                        "Outlook does not let be renamed or deleted; nothing "
+                        "was changed",
+                        folder_input(f->call), folder_id);
+    folder_op_free(f);
+    return;
+  }
+  o365_buf path;
+  o365_buf_init(&path);
+  o365_graph_mailbox(&path, o365_call_mailbox(f->call));
+  o365_buf_put(&path, "/mailFolders");
+  o365_buf_seg(&path, folder_id);
+  o365_graph_opts o = {.method = f->method, .path = path.data, .body = f->body};
+  int rc = path.oom ? WFC_ENOMEM
+                    : o365_graph_send(f->call, &o, on_folder_op, f, NULL);
+  o365_buf_free(&path);
+  if (rc != 0) {
+    o365_api->call_fail(f->call, rc, NULL, "could not start the request");
+    folder_op_free(f);
+  }
+}
+
+int o365_folder_op(wfc_call *call, const char *method, struct json_object *body,
+                   const char *what, unsigned flags) {
+  folder_op *f = calloc(1, sizeof *f);
+  if (f == NULL)
+    return WFC_ENOMEM;
+  f->call = call;
+  f->method = strdup(method);
+  f->what = strdup(what);
+  f->body = body ? json_object_get(body) : NULL;
+  f->flags = flags;
+  if (f->method == NULL || f->what == NULL) {
+    folder_op_free(f);
+    return WFC_ENOMEM;
+  }
+  int rc = o365_folder_resolve(call, o365_call_mailbox(call),
+                               folder_input(call), on_op_folder, f);
+  if (rc != 0)
+    folder_op_free(f);
+  return rc;
+}
+
+const wfc_field o365_folder_fields[] = {
+    {.name = "id", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_REQUIRED},
+    {.name = "name", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_REQUIRED},
+    {.name = "parent_id", .type = WFC_TYPE_STRING},
+    {.name = "child_count", .type = WFC_TYPE_INTEGER},
+    {.name = "unread_count", .type = WFC_TYPE_INTEGER},
+    {.name = "total_count", .type = WFC_TYPE_INTEGER},
+    {.name = "is_hidden", .type = WFC_TYPE_BOOLEAN},
+    {0}};

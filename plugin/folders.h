@@ -76,6 +76,30 @@ typedef struct o365_folder_list_opts {
 int o365_folder_list(wfc_call *call, const o365_folder_list_opts *o,
                      o365_folder_list_cb cb, void *arg);
 
+/* ---- One folder ---- */
+
+/* The "folder" input of the cards on o365_folder_op. */
+#define O365_FIELD_FOLDER(desc)                                                \
+  .name = "folder", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_REQUIRED,      \
+  .description = (desc), .min = 1, .max = 1024
+
+enum {
+  /* Refuse a well-known folder (inbox, sentitems...) before any write. */
+  O365_FOLDER_OP_NOT_WELLKNOWN = 1u << 0
+};
+
+/* The output of a folder card: o365_folder_json's keys. */
+extern const wfc_field o365_folder_fields[];
+
+/* Resolves the call's input "folder" (in its "mailbox") and sends method
+ * ("GET", "PATCH", "DELETE") with body (borrowed; may be NULL) to
+ * {mb}/mailFolders/{id}; completes the call with o365_folder_json of the
+ * answer ({"deleted": true} for DELETE), or an error naming the folder
+ * (what: "renaming the folder failed"). 409 names the input "name".
+ * Returns 0, or a negative code when nothing started. */
+int o365_folder_op(wfc_call *call, const char *method, struct json_object *body,
+                   const char *what, unsigned flags);
+
 /* Our JSON for one Graph mailFolder (new object): {"id","name",
  * "parent_id","child_count","unread_count","total_count","is_hidden"}. */
 struct json_object *o365_folder_json(struct json_object *graph_folder);

@@ -30,6 +30,7 @@ struct o365_graph_req {
   char *body;
   size_t body_len;
   char *content_type;
+  char *accept; /* NULL = application/json */
   char **extra; /* NULL-terminated */
   char *explicit_token;
   char *auth;        /* "Authorization: Bearer <token>" of this attempt */
@@ -108,6 +109,7 @@ static void req_free(o365_graph_req *r) {
     free(r->body);
   }
   free(r->content_type);
+  free(r->accept);
   if (r->extra != NULL) {
     for (size_t i = 0; r->extra[i]; i++)
       free(r->extra[i]);
@@ -196,6 +198,41 @@ void o365_graph_mailbox(o365_buf *b, const char *mailbox) {
   }
 }
 
+/* Why an @odata.nextLink (nl, a JSON value) cannot be followed from a
+ * page fetched at url, in words naming the actual fault (written into buf),
+ * or NULL when it can. Only a link on the same origin is followed: the
+ * bearer token must not go elsewhere. */
+static const char *next_link_problem(struct json_object *nl, const char *url,
+                                     char *buf, size_t n) {
+  if (!json_object_is_type(nl, json_type_string)) {
+    snprintf(buf, n,
+             "Graph's @odata.nextLink is a JSON %s, not a URL; the pages "
+             "after this one cannot be read",
+             json_type_to_name(json_object_get_type(nl)));
+    return buf;
+  }
+  const char *next = json_object_get_string(nl);
+  size_t bad = strcspn(next, " \t\r\n\"<>\\^`{|}");
+  size_t olen = o365_url_origin_len(next);
+  if (*next == '\0' || olen == 0 || next[bad] != '\0' ||
+      olen == strcspn(next, ":") + 3) {
+    snprintf(
+        buf, n,
+        "Graph's @odata.nextLink is not a valid absolute URL (\"%.80s%s\"); "
+        "the pages after this one cannot be read",
+        next, strlen(next) > 80 ? "..." : "");
+    return buf;
+  }
+  if (!o365_url_same_origin(next, url)) {
+    snprintf(buf, n,
+             "Graph's @odata.nextLink points to another origin (%.*s) than "
+             "the request's; not followed (the token is not sent there)",
+             (int)(olen < 120 ? olen : 120), next);
+    return buf;
+  }
+  return NULL;
+}
+
 /* The plugin links no host symbol (no wfc_strerror): its own words. */
 static const char *code_message(int code) {
   switch (code) {
@@ -245,7 +282,8 @@ static void deliver(o365_graph_req *r, int error, const char *message,
   res.retry_after_ms = r->retry_after_ms;
   res.body = "";
   struct json_object *json = NULL;
-  char why[96]; /* res.message, when composed here */
+  char why[96];      /* res.message, when composed here */
+  char linkwhy[320]; /* ... or about an unusable nextLink */
   if (http != NULL && http->error == 0) {
     res.http = http;
     res.status = http->status;
@@ -294,13 +332,20 @@ static void deliver(o365_graph_req *r, int error, const char *message,
         res.message = why;
       }
     } else if (res.error == 0 && json != NULL) {
-      const char *next = o365_json_str(json, "@odata.nextLink");
-      if (next != NULL && o365_url_same_origin(next, r->url)) {
-        res.next_link = next;
-      } else if (next != NULL) {
-        res.error = WFC_EPROTO;
-        res.message = "Graph's @odata.nextLink points to another host; "
-                      "not followed";
+      struct json_object *nl = NULL;
+      if (json_object_is_type(json, json_type_object) &&
+          json_object_object_get_ex(json, "@odata.nextLink", &nl)) {
+        const char *bad =
+            next_link_problem(nl, r->url, linkwhy, sizeof linkwhy);
+        if (bad == NULL) {
+          res.next_link = json_object_get_string(nl);
+        } else {
+          /* The page itself is good (res.json stays): a card whose
+           * contract allows a partial result keeps it (page_readable). */
+          res.error = WFC_EPROTO;
+          res.message = bad;
+          res.next_link_error = bad;
+        }
       }
     }
   }
@@ -409,28 +454,28 @@ static void gate_unqueue(o365_graph_req *r) {
 }
 
 /* The mailbox an URL addresses, as a gate key; 0 when not gated. */
-static int gate_key(o365_graph_req *r, char *key, size_t keysz) {
+static int gate_key(o365_graph_req *r, const char *url, char *key,
+                    size_t keysz) {
   size_t olen = 0;
-  const char *p = strstr(r->url, "://");
+  const char *p = strstr(url, "://");
   if (p == NULL || r->conn == NULL)
     return 0;
-  olen = (size_t)(p + 3 - r->url) + strcspn(p + 3, "/?#");
+  olen = (size_t)(p + 3 - url) + strcspn(p + 3, "/?#");
   /* Skip the version segment ("/v1.0", "/beta"). */
-  const char *path = r->url + olen;
+  const char *path = url + olen;
   if (*path == '/')
     path += 1 + strcspn(path + 1, "/?#");
   if (strncmp(path, "/users/", 7) == 0) {
     size_t n = strcspn(path + 7, "/?#");
-    snprintf(key, keysz, "%.*s/users/%.*s", (int)olen, r->url, (int)n,
-             path + 7);
+    snprintf(key, keysz, "%.*s/users/%.*s", (int)olen, url, (int)n, path + 7);
   } else if (strncmp(path, "/me", 3) == 0 &&
              (path[3] == '/' || path[3] == '?' || path[3] == '\0')) {
     const char *account =
         o365_json_str(o365_api->conn_info(r->conn), "account");
     if (account != NULL)
-      snprintf(key, keysz, "%.*s/users/%s", (int)olen, r->url, account);
+      snprintf(key, keysz, "%.*s/users/%s", (int)olen, url, account);
     else
-      snprintf(key, keysz, "%.*s/conn/%p", (int)olen, r->url, (void *)r->conn);
+      snprintf(key, keysz, "%.*s/conn/%p", (int)olen, url, (void *)r->conn);
   } else {
     return 0;
   }
@@ -706,13 +751,15 @@ static int send_http(o365_graph_req *r, const char *token) {
   wipe_free(r->auth);
   r->auth = auth;
   r->token = auth + sizeof BEARER - 1;
-  char crid[64], ctype[300];
+  char crid[64], ctype[300], accept[300];
   snprintf(crid, sizeof crid, "client-request-id: %s", r->crid);
   const char *headers[32];
   size_t n = 0;
   headers[n++] = auth;
   headers[n++] = crid;
-  headers[n++] = "Accept: application/json";
+  snprintf(accept, sizeof accept, "Accept: %s",
+           r->accept ? r->accept : "application/json");
+  headers[n++] = accept;
   if (r->content_type != NULL) {
     snprintf(ctype, sizeof ctype, "Content-Type: %s", r->content_type);
     headers[n++] = ctype;
@@ -915,9 +962,11 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
       oom = 1;
     }
   }
+  r->accept = dup_or_null(o->accept, &oom);
   if (o->content_type != NULL && r->content_type == NULL)
     r->content_type = dup_or_null(o->content_type, &oom);
-  if (r->content_type != NULL && strpbrk(r->content_type, "\r\n")) {
+  if ((r->content_type != NULL && strpbrk(r->content_type, "\r\n")) ||
+      (r->accept != NULL && strpbrk(r->accept, "\r\n"))) {
     rc = WFC_EHEADER;
     goto fail;
   }
@@ -942,8 +991,25 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
   rc = o365_guid(r->crid);
   if (rc != 0)
     goto fail;
+  /* The mailbox whose gate the request takes: its URL's, or gate_as's
+   * (a $batch carries one mailbox's requests). */
   char key[600];
-  if (r->explicit_token == NULL && gate_key(r, key, sizeof key)) {
+  char *gate_url = NULL;
+  if (o->gate_as != NULL && o->gate_as[0] == '/' &&
+      o365_url_origin_len(r->url) > 0) {
+    size_t olen = o365_url_origin_len(r->url);
+    const char *ver = r->url + olen;
+    size_t vlen = *ver == '/' ? 1 + strcspn(ver + 1, "/?#") : 0;
+    o365_buf g;
+    o365_buf_init(&g);
+    o365_buf_putn(&g, r->url, olen + vlen);
+    o365_buf_put(&g, o->gate_as);
+    gate_url = o365_buf_take(&g);
+  }
+  int gated = r->explicit_token == NULL &&
+              gate_key(r, gate_url ? gate_url : r->url, key, sizeof key);
+  free(gate_url);
+  if (gated) {
     r->gate = gate_find(key);
     if (r->gate == NULL) {
       rc = WFC_ENOMEM;
@@ -1031,6 +1097,7 @@ typedef struct pager {
   char *base;
   char *token;
   char *path;
+  char *accept;
   char **headers;
   o365_graph_page_cb on_page;
   void *arg;
@@ -1040,6 +1107,7 @@ static void pager_free(pager *p) {
   free(p->base);
   wipe_free(p->token);
   free(p->path);
+  free(p->accept);
   if (p->headers != NULL) {
     for (size_t i = 0; p->headers[i]; i++)
       free(p->headers[i]);
@@ -1079,6 +1147,10 @@ static void page_cb(void *arg, const o365_graph_res *res) {
   }
 }
 
+int o365_graph_page_readable(const o365_graph_res *res) {
+  return res->error == 0 || (res->next_link_error != NULL && res->json);
+}
+
 int o365_graph_pages(wfc_call *call, const o365_graph_opts *o,
                      o365_graph_page_cb on_page, void *arg) {
   if (o == NULL || o->path == NULL || on_page == NULL || o->body != NULL ||
@@ -1095,6 +1167,8 @@ int o365_graph_pages(wfc_call *call, const o365_graph_opts *o,
   p->base = dup_or_null(o->base, &oom);
   p->token = dup_or_null(o->token, &oom);
   p->path = dup_or_null(o->path, &oom);
+  p->accept = dup_or_null(o->accept, &oom);
+  p->o.accept = p->accept;
   p->o.base = p->base;
   p->o.token = p->token;
   p->o.path = p->path;

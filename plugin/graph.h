@@ -69,7 +69,11 @@ typedef struct o365_graph_opts {
   struct json_object *body; /* JSON body (borrowed during send; copied) */
   const char *raw_body;     /* or a raw body (copied) ... */
   size_t raw_len;
-  const char *content_type;   /* ... of this type */
+  const char *content_type; /* ... of this type */
+  /* Accept: the media type(s) the documents declare for the response;
+   * NULL = "application/json". A strict server answers 406 to a wrong
+   * one (.../$value returns application/octet-stream). */
+  const char *accept;
   const char *const *headers; /* extra "Name: value", NULL-terminated;
                                  borrowed during send (copied) */
   wfc_blob *body_blob; /* or stream the body from this blob (borrowed until
@@ -79,6 +83,9 @@ typedef struct o365_graph_opts {
   wfc_blob *sink_blob; /* stream a 2xx body here (no transport retries) */
   uint32_t timeout_ms; /* per attempt; 0 = host default */
   unsigned flags;      /* O365_GRAPH_* */
+  /* Take the mailbox gate of this path ("/me", "/users/x") instead of the
+   * URL's: a POST /$batch whose requests all address one mailbox. */
+  const char *gate_as;
 } o365_graph_opts;
 
 /* A Graph error, from the OData error body and the response headers. */
@@ -96,6 +103,12 @@ typedef struct o365_graph_res {
   size_t body_len;
   struct json_object *json; /* parsed body, or NULL */
   const char *next_link;    /* @odata.nextLink when on the same origin */
+  /* The page was read (json holds it) but its @odata.nextLink cannot be
+   * followed (not a string, not an absolute URL, another origin): why.
+   * error is then WFC_EPROTO and message the same words, so a card that
+   * ignores this fails naming the real problem; one whose contract allows a
+   * partial result keeps the page (o365_graph_page_readable). */
+  const char *next_link_error;
   const wfc_http_res *http; /* for api->http_header; NULL if none */
   const char *message;      /* why, when error != 0 */
   o365_graph_err gerr;      /* when status >= 400 */
@@ -142,13 +155,18 @@ void o365_graph_fail_hint(wfc_call *call, const o365_graph_res *res,
                           const char *what, const char *hint);
 
 /* Paging: fetches o->path, then follows @odata.nextLink (same origin
- * only; a link elsewhere ends with WFC_EPROTO) while on_page returns
+ * only; a link that cannot be followed ends with WFC_EPROTO and
+ * res->next_link_error, the page still in res->json) while on_page returns
  * non-zero. on_page sees every page's result; the last call is the one
  * with res->error != 0, res->next_link == NULL, or on_page returning 0.
  * The strings and headers of o are copied. */
 typedef int (*o365_graph_page_cb)(void *arg, const o365_graph_res *res);
 int o365_graph_pages(wfc_call *call, const o365_graph_opts *o,
                      o365_graph_page_cb on_page, void *arg);
+
+/* Are res's items usable: a success, or a good page whose nextLink alone
+ * is unusable (res->next_link_error)? */
+int o365_graph_page_readable(const o365_graph_res *res);
 
 /* Frees the mailbox gates (plugin shutdown, after every call). */
 void o365_graph_shutdown(void);

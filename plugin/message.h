@@ -54,8 +54,9 @@ extern const wfc_field o365_msg_file_item[];
 extern const char *const o365_msg_body_types[];  /* text, html */
 extern const char *const o365_msg_importances[]; /* low, normal, high */
 
-/* Entries for a composition (spread into a card's inputs). */
-#define O365_FIELDS_COMPOSE(to_flags)                                          \
+/* Entries for a composition (spread into a card's inputs):
+ * O365_FIELDS_COMPOSE_CORE without attachments, O365_FIELDS_COMPOSE with. */
+#define O365_FIELDS_COMPOSE_CORE(to_flags)                                     \
   {.name = "to",                                                               \
    .type = WFC_TYPE_LIST,                                                      \
    .flags = (to_flags),                                                        \
@@ -102,12 +103,15 @@ extern const char *const o365_msg_importances[]; /* low, normal, high */
        .description = "Outlook categories to set on the message.",             \
        .items = o365_msg_category_item,                                        \
        .max = 50},                                                             \
-      {.name = "from",                                                         \
-       .type = WFC_TYPE_EMAIL,                                                 \
-       .description = "Send as / on behalf of this address (a shared "         \
-                      "mailbox the account has Send As or Send on Behalf "     \
-                      "rights on); empty: the mailbox's own address."},        \
   {                                                                            \
+    .name = "from", .type = WFC_TYPE_EMAIL,                                    \
+    .description = "Send as / on behalf of this address (a shared "            \
+                   "mailbox the account has Send As or Send on Behalf "        \
+                   "rights on); empty: the mailbox's own address."             \
+  }
+
+#define O365_FIELDS_COMPOSE(to_flags)                                          \
+  O365_FIELDS_COMPOSE_CORE(to_flags), {                                        \
     .name = "attachments", .type = WFC_TYPE_LIST,                              \
     .description = "Files to attach (up to 150 MB each; over 3 MB they "       \
                    "go through an upload session).",                           \

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* strptime, timegm, gmtime_r */
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -436,4 +437,60 @@ void o365_time_iso(int64_t ms, char *out, size_t outsz) {
   gmtime_r(&t, &u);
   if (strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &u) == 0 && outsz > 0)
     out[0] = '\0';
+}
+
+struct json_object *o365_json_dttz(const char *s, const char *tz,
+                                   long long *epoch) {
+  struct tm tm = {0};
+  int n = 0;
+  if (s == NULL ||
+      sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+             &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+      n != 19 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+      tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+    return NULL;
+  const char *p = s + n;
+  if (*p == '.') {
+    p++;
+    if (!isdigit((unsigned char)*p))
+      return NULL;
+    while (isdigit((unsigned char)*p))
+      p++;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  int mday = tm.tm_mday;
+  time_t t = timegm(&tm); /* normalises tm: a day past the month's end */
+  if (tm.tm_mday != mday)
+    return NULL;
+  int zoned = 0;
+  if (*p == 'Z' || *p == 'z') {
+    zoned = 1;
+    p++;
+  } else if (*p == '+' || *p == '-') {
+    if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) ||
+        p[3] != ':' || !isdigit((unsigned char)p[4]) ||
+        !isdigit((unsigned char)p[5]))
+      return NULL;
+    int hh = (p[1] - '0') * 10 + (p[2] - '0');
+    int mm = (p[4] - '0') * 10 + (p[5] - '0');
+    if (hh > 23 || mm > 59)
+      return NULL;
+    long off = (hh * 3600L + mm * 60L) * (*p == '+' ? 1 : -1);
+    t -= off;
+    zoned = 1;
+    p += 6;
+  }
+  if (*p != '\0')
+    return NULL;
+  struct tm u;
+  gmtime_r(&t, &u);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &u);
+  struct json_object *o = json_object_new_object();
+  o365_json_add_str(o, "dateTime", buf);
+  o365_json_add_str(o, "timeZone", zoned || tz == NULL ? "UTC" : tz);
+  if (epoch != NULL)
+    *epoch = (long long)t;
+  return o;
 }

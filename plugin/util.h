@@ -93,6 +93,17 @@ int64_t o365_retry_after_ms(const char *value, int64_t now_ms);
  * epoch milliseconds ms; outsz >= 21. */
 void o365_time_iso(int64_t ms, char *out, size_t outsz);
 
+/* Graph's dateTimeTimeZone {"dateTime","timeZone"} for an ISO 8601 date
+ * and time "YYYY-MM-DDTHH:MM:SS[.fff][Z|+hh:mm|-hh:mm]". Graph's rules:
+ * dateTime is a local "{date}T{time}" with no offset or "Z" (the zone is
+ * timeZone's alone); so a time with Z or an offset is converted to UTC and
+ * timeZone is "UTC", and one without is taken as local to tz (a Windows or
+ * IANA name; NULL = "UTC"), kept as written (fraction dropped).
+ * *epoch (may be NULL): seconds since 1970 of the result read as UTC (for
+ * ordering times of one zone). Transfer; NULL when s is malformed. */
+struct json_object *o365_json_dttz(const char *s, const char *tz,
+                                   long long *epoch);
+
 /* Copies at most outsz-1 bytes of s (NULL = "") into out; returns 0, or -1
  * when s did not fit (out then holds a truncated copy). */
 int o365_strlcpy(char *out, const char *s, size_t outsz);

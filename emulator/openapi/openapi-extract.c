@@ -8,6 +8,10 @@
  *              "request": <schema>, "response": <schema>}}},
  *    "schemas": {"microsoft.graph.message": <schema>, ...}}
  *
+ * An operation whose success response is not JSON also has "produces": the
+ * media type it declares ("application/octet-stream" for .../$value), which
+ * the emulator holds a request's Accept header to.
+ *
  * Path keys are normalised: the "/users/{user-id}" prefix is dropped, every
  * {capture} becomes "{}", "microsoft.graph." and "()" are removed from
  * segments. Schemas keep type, format, nullable, enum, $ref, allOf, anyOf,
@@ -271,8 +275,28 @@ static void merge_components(json_object *doc) {
   }
 }
 
+/* The media type a success response declares when it is not JSON
+ * ("application/octet-stream" for .../$value), or NULL. Borrowed. */
+static const char *media_of(json_object *holder) {
+  if (!holder)
+    return NULL;
+  const char *ref = str_at(holder, "$ref");
+  if (ref)
+    holder = component("responses", ref);
+  json_object *c;
+  if (!holder || !json_object_object_get_ex(holder, "content", &c) ||
+      json_object_object_get_ex(c, "application/json", NULL))
+    return NULL;
+  json_object_object_foreach(c, type, v) {
+    (void)v;
+    return type;
+  }
+  return NULL;
+}
+
 static void add_op(json_object *paths_out, const char *key, const char *method,
-                   bool action, json_object *req, json_object *resp) {
+                   bool action, json_object *req, json_object *resp,
+                   const char *produces) {
   json_object *p;
   if (!json_object_object_get_ex(paths_out, key, &p)) {
     p = json_object_new_object();
@@ -283,6 +307,8 @@ static void add_op(json_object *paths_out, const char *key, const char *method,
     json_object_object_add(op, "action", json_object_new_boolean(1));
   json_object_object_add(op, "request", req ? compact(req) : NULL);
   json_object_object_add(op, "response", resp ? compact(resp) : NULL);
+  if (produces)
+    json_object_object_add(op, "produces", json_object_new_string(produces));
   json_object_object_add(p, method, op);
 }
 
@@ -301,7 +327,7 @@ static void add_ref_op(json_object *paths_out, const char *key,
                        const char *resp_name) {
   json_object *req = req_name ? ref_schema(req_name) : NULL;
   json_object *resp = resp_name ? ref_schema(resp_name) : NULL;
-  add_op(paths_out, key, method, false, req, resp);
+  add_op(paths_out, key, method, false, req, resp, NULL);
   json_object_put(req);
   json_object_put(resp);
 }
@@ -346,7 +372,7 @@ int main(int argc, char **argv) {
           json_object_object_get_ex(resps, "201", &ok);
         add_op(paths_out, key, methods[m], action,
                json_schema_of(rb, "requestBodies"),
-               json_schema_of(ok, "responses"));
+               json_schema_of(ok, "responses"), media_of(ok));
       }
       free(key);
     }
@@ -360,10 +386,13 @@ int main(int argc, char **argv) {
              "microsoft.graph.mailboxSettings");
   add_ref_op(paths_out, "/mailboxSettings/automaticRepliesSetting", "get", NULL,
              "microsoft.graph.automaticRepliesSetting");
-  /* Subtypes chosen by "@odata.type" in bodies (no $ref leads to them). */
+  /* Subtypes chosen by "@odata.type" in bodies (no $ref leads to them),
+   * and outlookCategory: the items of /outlook/masterCategories, whose
+   * path lives in Users.yml (not stored), checked per item by tests. */
   static const char *const subtypes[] = {
-      "microsoft.graph.fileAttachment", "microsoft.graph.itemAttachment",
-      "microsoft.graph.referenceAttachment", "microsoft.graph.message", NULL};
+      "microsoft.graph.fileAttachment",      "microsoft.graph.itemAttachment",
+      "microsoft.graph.referenceAttachment", "microsoft.graph.message",
+      "microsoft.graph.outlookCategory",     NULL};
   for (size_t i = 0; subtypes[i]; i++) {
     char ref[200];
     snprintf(ref, sizeof ref, "#/components/schemas/%s", subtypes[i]);

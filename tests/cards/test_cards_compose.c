@@ -60,6 +60,60 @@ static void test_draft_then_send(void **state) {
   free(id);
 }
 
+/* Update Draft: what is given changes, the rest stays; the updated draft
+ * is what gets sent; a sent message is refused without a change. */
+static void test_update_draft(void **state) {
+  (void)state;
+  o365_fixture_use(fx, alice);
+  o365_outcome o;
+  run_ok("create_draft",
+         "{\"to\":[\"bob@contoso.test\"],\"subject\":\"first words\","
+         "\"body\":\"keep this body\",\"importance\":\"low\"}",
+         &o);
+  char *id = strdup(jstr(o.output, "id"));
+  o365_outcome_free(&o);
+  char in[1024];
+  snprintf(in, sizeof in,
+           "{\"message_id\":\"%s\",\"subject\":\"second words\","
+           "\"cc\":[\"carol@contoso.test\"],\"categories\":[\"Blue\"]}",
+           id);
+  run_ok("update_draft", in, &o);
+  assert_string_equal(jstr(o.output, "subject"), "second words");
+  assert_string_equal(jstr(o.output, "importance"), "low");
+  assert_true(jbool(o.output, "is_draft"));
+  assert_non_null(strstr(jstr(o.output, "body"), "keep this body"));
+  o365_outcome_free(&o);
+  json_object *d =
+      ct_message("alice@contoso.test", "drafts", "second words", NULL);
+  assert_non_null(d);
+  assert_non_null(strstr(json_object_to_json_string(jget(d, "ccRecipients")),
+                         "carol@contoso.test"));
+  json_object_put(d);
+  assert_int_equal(ct_count("alice@contoso.test", "drafts", "first words"), 0);
+  /* Nothing given: refused, nothing sent to Graph. */
+  snprintf(in, sizeof in, "{\"message_id\":\"%s\"}", id);
+  ct_refused("update_draft", in, WFC_EVALIDATION, "nothing to update");
+  run_ok("send_draft", in, &o);
+  o365_outcome_free(&o);
+  json_object *got =
+      ct_message("carol@contoso.test", "inbox", "second words", NULL);
+  assert_non_null(got);
+  json_object_put(got);
+  /* Sent: no longer a draft; even categories are not touched. */
+  snprintf(in, sizeof in, "{\"message_id\":\"%s\",\"categories\":[\"Red\"]}",
+           id);
+  ct_fails("update_draft", in, WFC_ESTATE, "not a draft");
+  got = ct_message("alice@contoso.test", "sentitems", "second words", NULL);
+  assert_non_null(got);
+  assert_null(
+      strstr(json_object_to_json_string(jget(got, "categories")), "Red"));
+  json_object_put(got);
+  ct_fails("update_draft",
+           "{\"message_id\":\"AAMkAGnothere\",\"subject\":\"x\"}",
+           WFC_ENOTFOUND, NULL);
+  free(id);
+}
+
 static void test_send_with_attachment(void **state) {
   (void)state;
   o365_fixture_use(fx, alice);
@@ -191,6 +245,7 @@ static void test_forward(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_draft_then_send),
+      cmocka_unit_test(test_update_draft),
       cmocka_unit_test(test_send_with_attachment),
       cmocka_unit_test(test_send_refused_says_draft_kept),
       cmocka_unit_test(test_reply_and_reply_all),

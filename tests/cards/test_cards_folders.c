@@ -240,6 +240,70 @@ static void test_mailbox_without_rights(void **state) {
            NULL);
 }
 
+/* Get Folder, Rename Folder and Delete Folder: by path, well-known name and
+ * id; a rename onto a sibling's name is 409 naming "name"; well-known
+ * folders are refused before any request; a deleted folder is gone from
+ * the emulator with its messages, and deleting again names it. */
+static void test_get_rename_delete(void **state) {
+  (void)state;
+  char *id = create("{\"name\":\"Quarter\",\"parent\":\"inbox\"}");
+  char *sib = create("{\"name\":\"Sibling\",\"parent\":\"inbox\"}");
+  o365_outcome o;
+  run_ok("get_folder", "{\"folder\":\"Inbox/quarter\"}", &o);
+  assert_string_equal(jstr(o.output, "id"), id);
+  assert_string_equal(jstr(o.output, "name"), "Quarter");
+  assert_int_equal(jnum(o.output, "total_count"), 0);
+  o365_outcome_free(&o);
+  run_ok("get_folder", "{\"folder\":\"INBOX\"}", &o);
+  assert_string_equal(jstr(o.output, "name"), "Inbox");
+  o365_outcome_free(&o);
+
+  char in[512];
+  snprintf(in, sizeof in, "{\"folder\":\"%s\",\"name\":\"Q3 2026\"}", id);
+  run_ok("rename_folder", in, &o);
+  assert_string_equal(jstr(o.output, "id"), id);
+  assert_string_equal(jstr(o.output, "name"), "Q3 2026");
+  o365_outcome_free(&o);
+  run_ok("get_folder", "{\"folder\":\"Inbox/Q3 2026\"}", &o);
+  assert_string_equal(jstr(o.output, "id"), id);
+  o365_outcome_free(&o);
+  ct_fails("rename_folder",
+           "{\"folder\":\"Inbox/Q3 2026\",\"name\":\"sibling\"}", WFC_EEXIST,
+           "name: a folder named \"sibling\" already exists");
+  ct_refused("rename_folder", "{\"folder\":\"sentitems\",\"name\":\"x\"}",
+             WFC_EVALIDATION, "well-known folder sentitems");
+  ct_refused("delete_folder", "{\"folder\":\"Inbox\"}", WFC_EVALIDATION,
+             "well-known folder inbox");
+
+  /* A message in it goes with it. */
+  long st = 0;
+  char m[512];
+  snprintf(m, sizeof m, "{\"folder\":\"%s\",\"subject\":\"in the quarter\"}",
+           id);
+  char *mid = o365_fixture_inject(fx, "alice@contoso.test", m);
+  assert_non_null(mid);
+  free(mid);
+  assert_int_equal(ct_count("alice@contoso.test", NULL, "in the quarter"), 1);
+  snprintf(in, sizeof in, "{\"folder\":\"%s\"}", id);
+  run_ok("delete_folder", in, &o);
+  assert_true(jbool(o.output, "deleted"));
+  o365_outcome_free(&o);
+  assert_int_equal(ct_count("alice@contoso.test", NULL, "in the quarter"), 0);
+  json_object *all = o365_fixture_admin(
+      fx, "GET", "/__emulator/mail/alice@contoso.test/folders", NULL, &st);
+  assert_int_equal(st, 200);
+  assert_null(strstr(json_object_to_json_string(all), id));
+  json_object_put(all);
+  ct_fails("delete_folder", in, WFC_ENOTFOUND, NULL);
+  ct_fails("get_folder", "{\"folder\":\"Inbox/Q3 2026\"}", WFC_ENOTFOUND,
+           "Q3 2026");
+  ct_refused("get_folder", "{}", WFC_EVALIDATION, "folder");
+  ct_refused("rename_folder", "{\"folder\":\"Inbox/Sibling\"}", WFC_EVALIDATION,
+             "name");
+  free(sib);
+  free(id);
+}
+
 static void test_input_errors_send_nothing(void **state) {
   (void)state;
   ct_refused("create_folder", "{}", WFC_EVALIDATION, "name");
@@ -259,6 +323,7 @@ int main(void) {
       cmocka_unit_test(test_shared_mailbox),
       cmocka_unit_test(test_mailbox_without_rights),
       cmocka_unit_test(test_input_errors_send_nothing),
+      cmocka_unit_test(test_get_rename_delete),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -139,6 +139,28 @@ static void test_mark_flag_categories(void **state) {
   assert_string_equal(jstr(o.output, "flag"), "complete");
   o365_outcome_free(&o);
   free(in);
+  /* A due date as Graph's dateTimeTimeZone: local "{date}T{time}" without
+   * "Z" (an offset converted to UTC), and a start (now) before it. */
+  in = in_id("{\"message_id\":\"%s\",\"due\":\"2030-01-01T10:00:00+02:00\"}",
+             id);
+  run_ok("flag_email", in, &o);
+  o365_outcome_free(&o);
+  free(in);
+  json_object *stored = ct_message("alice@contoso.test", NULL, "to tag", NULL);
+  json_object *flag = jget(stored, "flag");
+  json_object *due = jget(flag, "dueDateTime"),
+              *sdt = jget(flag, "startDateTime");
+  assert_string_equal(jstr(due, "dateTime"), "2030-01-01T08:00:00");
+  assert_string_equal(jstr(due, "timeZone"), "UTC");
+  assert_string_equal(jstr(sdt, "timeZone"), "UTC");
+  assert_null(strchr(jstr(sdt, "dateTime"), 'Z'));
+  assert_true(strcmp(jstr(sdt, "dateTime"), "2030-01-01T08:00:00") < 0);
+  json_object_put(stored);
+  in = in_id("{\"message_id\":\"%s\",\"due\":\"2030-01-01T10:00:00Z\","
+             "\"start\":\"2030-01-02T00:00:00Z\"}",
+             id);
+  ct_refused("flag_email", in, WFC_EVALIDATION, "start: after due");
+  free(in);
   long before = o365_fixture_graph_requests(fx);
   in = in_id("{\"message_id\":\"%s\",\"status\":\"complete\",\"due\":"
              "\"2030-01-01T00:00:00Z\"}",

@@ -184,6 +184,30 @@ static void custom_ok(const char *input, int64_t status, o365_outcome *o) {
   assert_int_equal(jnum(o->output, "status_code"), status);
 }
 
+/* ---- List Categories ---- */
+
+static void test_list_categories(void **state) {
+  (void)state;
+  /* The default scopes leave MailboxSettings.Read out: a clear 403. */
+  ct_fails("list_categories", "{}", WFC_EDENIED, "MailboxSettings.Read");
+  setenv("O365MAIL_EXTRA_SCOPES", "MailboxSettings.Read", 1);
+  wfc_conn *c = o365_fixture_connect(fx, "alice@contoso.test");
+  unsetenv("O365MAIL_EXTRA_SCOPES");
+  assert_non_null(c);
+  o365_fixture_use(fx, c);
+  o365_outcome o;
+  run_ok("list_categories", "{}", &o);
+  /* A new mailbox's list: Outlook's six colour categories. */
+  assert_int_equal(jnum(o.output, "count"), 6);
+  json_object *cats = jget(o.output, "categories");
+  json_object *red = json_object_array_get_idx(cats, 0);
+  assert_string_equal(jstr(red, "name"), "Red category");
+  assert_string_equal(jstr(red, "color"), "preset0");
+  assert_int_equal(strlen(jstr(red, "id")), 36);
+  o365_outcome_free(&o);
+  o365_fixture_use(fx, alice);
+}
+
 static void test_custom_get_paging(void **state) {
   (void)state;
   o365_outcome o;
@@ -576,6 +600,7 @@ int main(void) {
       cmocka_unit_test(test_mail_tips_input_errors),
       cmocka_unit_test(test_auto_replies_needs_permission),
       cmocka_unit_test(test_auto_replies_with_permission),
+      cmocka_unit_test(test_list_categories),
       cmocka_unit_test(test_custom_get_paging),
       cmocka_unit_test(test_custom_statuses_and_writes),
       cmocka_unit_test(test_custom_refusals_send_nothing),

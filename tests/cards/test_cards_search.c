@@ -132,6 +132,36 @@ static void test_throttled_page_is_retried(void **state) {
   assert_int_equal(list_requests() - before, 3 + 1);
 }
 
+/* Graph's first page carries an @odata.nextLink that is not a URL: the
+ * matches read are kept, "more" says the rest is missing and the warning
+ * names the fault (not "another host"); a link to another host is named
+ * as such. Neither is followed. */
+static void test_bad_next_link_keeps_the_page(void **state) {
+  (void)state;
+  static const struct {
+    const char *link, *says;
+  } cases[] = {{"not a url", "not a valid absolute URL (\"not a url\")"},
+               {"https://evil.test/v1.0/me/messages",
+                "another origin (https://evil.test)"}};
+  for (size_t i = 0; i < 2; i++) {
+    char rule[512];
+    snprintf(rule, sizeof rule,
+             "{\"method\":\"GET\",\"path\":\"/v1.0/me/messages\","
+             "\"action\":\"nextLink\",\"nextLink\":\"%s\",\"count\":1}",
+             cases[i].link);
+    assert_int_equal(o365_fixture_fault(fx, rule), 0);
+    o365_outcome o;
+    long before = list_requests();
+    assert_int_equal(search("{\"subject\":\"srch-\",\"page_size\":4}", &o), 4);
+    assert_true(jbool(o.output, "more"));
+    assert_int_equal(json_object_array_length(msgs(&o)), 4);
+    ct_says(jstr(o.output, "warning"), cases[i].says);
+    o365_outcome_free(&o);
+    assert_int_equal(list_requests() - before, 1);
+  }
+  ct_clear_faults();
+}
+
 static void test_criteria(void **state) {
   (void)state;
   o365_outcome o;
@@ -242,6 +272,7 @@ int main(void) {
       cmocka_unit_test(test_first_n_across_pages),
       cmocka_unit_test(test_stream_every_page),
       cmocka_unit_test(test_throttled_page_is_retried),
+      cmocka_unit_test(test_bad_next_link_keeps_the_page),
       cmocka_unit_test(test_criteria),
       cmocka_unit_test(test_fields_projection),
       cmocka_unit_test(test_shared_denied_validation),

@@ -307,6 +307,8 @@ FLOW_FN void expect_token_error(json_object *j, const char *error, int aadsts,
   assert_memory_equal(jstr(j, "error_description"), want, strlen(want));
   assert_non_null(jstr(j, "trace_id"));
   assert_non_null(jstr(j, "correlation_id"));
+  /* Distinct GUIDs at Microsoft (no client-request-id was sent). */
+  assert_string_not_equal(jstr(j, "trace_id"), jstr(j, "correlation_id"));
   assert_non_null(jstr(j, "timestamp"));
   if (suberror != NULL)
     assert_string_equal(jstr(j, "suberror"), suberror);

@@ -59,7 +59,10 @@ static void test_status_fault(void **state) {
     assert_int_equal(r.status, 429);
     assert_string_equal(tresp_header(&r, "Retry-After"), "7");
     json_object *o = tresp_json(&r);
-    assert_string_equal(tjson_str(o, "error.code"), "TooManyRequests");
+    /* Outlook's throttling, in its words. */
+    assert_string_equal(tjson_str(o, "error.code"), "ApplicationThrottled");
+    assert_string_equal(tjson_str(o, "error.message"),
+                        "Application is over its MailboxConcurrency limit.");
     assert_string_equal(tjson_str(o, "error.innerError.request-id"),
                         tresp_header(&r, "request-id"));
     json_object_put(o);

@@ -439,6 +439,92 @@ static void test_move_copy_ids(void **state) {
   free(p);
 }
 
+/* Accept as a strict server reads it against what the OpenAPI documents
+ * declare: .../$value returns application/octet-stream, so an Accept of
+ * application/json alone is answered 406; a JSON operation refuses an
+ * Accept that admits only octet-stream; wildcards and no Accept pass. */
+static void test_accept_negotiation(void **state) {
+  (void)state;
+  char id[256];
+  snprintf(id, sizeof(id), "%s", find_id("Quarterly report"));
+  char *p = gt_printf("/v1.0/me/messages/%s/$value", id);
+  json_object *o = NULL;
+  assert_int_equal(
+      gt_call(&T, tok, "GET", p, NULL, "Accept: application/json", &o, NULL),
+      406);
+  json_object *e = gt_path(o, "error");
+  assert_string_equal(gt_need(e, "code"), "NotAcceptable");
+  assert_non_null(strstr(gt_need(e, "message"), "application/octet-stream"));
+  json_object_put(o);
+  static const char *const ok[] = {
+      "Accept: application/octet-stream", "Accept: */*",
+      "Accept: application/*", "Accept: text/html, application/octet-stream",
+      NULL};
+  for (size_t i = 0; ok[i]; i++)
+    assert_int_equal(gt_call(&T, tok, "GET", p, NULL, ok[i], NULL, NULL), 200);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL,
+                           "Accept: application/octet-stream;q=0, */*;q=0",
+                           NULL, NULL),
+                   406);
+  free(p);
+  p = gt_printf("/v1.0/me/messages/%s", id);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL,
+                           "Accept: application/octet-stream", NULL, NULL),
+                   406);
+  tresp raw;
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL,
+                           "Accept: application/json;odata.metadata=minimal",
+                           NULL, &raw),
+                   200);
+  /* Graph's JSON is OData with minimal metadata, and says so. */
+  assert_non_null(
+      strstr(tresp_header(&raw, "Content-Type"), "odata.metadata=minimal"));
+  tresp_free(&raw);
+  free(p);
+}
+
+/* A missing item: Graph's code and its words (as observed in the field). */
+static void test_not_found_words(void **state) {
+  (void)state;
+  json_object *o = NULL;
+  assert_int_equal(gt_call(&T, tok, "GET", "/v1.0/me/messages/AAMkAGnothere",
+                           NULL, NULL, &o, NULL),
+                   404);
+  json_object *e = gt_path(o, "error");
+  assert_string_equal(gt_need(e, "code"), "ErrorItemNotFound");
+  assert_string_equal(gt_need(e, "message"),
+                      "The specified object was not found in the store., The "
+                      "process failed to get the correct properties.");
+  json_object_put(o);
+}
+
+/* Seeding through the admin API into a folder a user created (named by
+ * its display name): 201 with the message, stored once. */
+static void test_seed_into_user_folder(void **state) {
+  (void)state;
+  json_object *o = NULL;
+  assert_int_equal(gt_call(&T, tok, "POST", "/v1.0/me/mailFolders",
+                           "{\"displayName\":\"Seeded here\"}", NULL, &o, NULL),
+                   201);
+  char *fid = strdup(gt_need(o, "id"));
+  json_object_put(o);
+  assert_int_equal(gt_call(&T, NULL, "POST",
+                           "/__emulator/mail/alice@contoso.test/messages",
+                           "{\"folder\":\"Seeded here\",\"subject\":"
+                           "\"seeded once\",\"from\":\"bob@contoso.test\"}",
+                           NULL, &o, NULL),
+                   201);
+  assert_string_equal(gt_need(o, "subject"), "seeded once");
+  assert_string_equal(gt_need(o, "parentFolderId"), fid);
+  json_object_put(o);
+  char *p = gt_printf("/v1.0/me/mailFolders/%s/messages?$select=subject", fid);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 200);
+  assert_int_equal(json_object_array_length(value(o)), 1);
+  json_object_put(o);
+  free(p);
+  free(fid);
+}
+
 static void test_mime_value(void **state) {
   (void)state;
   char id[256];
@@ -512,6 +598,9 @@ int main(void) {
       cmocka_unit_test(test_draft_by_marker_if_match),
       cmocka_unit_test(test_move_copy_ids),
       cmocka_unit_test(test_mime_value),
+      cmocka_unit_test(test_accept_negotiation),
+      cmocka_unit_test(test_not_found_words),
+      cmocka_unit_test(test_seed_into_user_folder),
       cmocka_unit_test(test_auth_errors),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

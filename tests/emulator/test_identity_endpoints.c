@@ -253,6 +253,21 @@ static void test_client_secret_basic(void **state) {
   assert_int_equal(tclient_request(c, "POST", u, hdr, form, &r), 0);
   assert_int_equal(r.status, 200);
   assert_non_null(strstr(r.body, "\"access_token\""));
+  {
+    /* Another app, the same user: another pairwise "sub". */
+    json_object *tj = tresp_json(&r);
+    json_object *at = jwt_payload(jstr(tj, "access_token"));
+    json_object_put(tj);
+    char *code2 = alice_code(b, NULL);
+    tj = redeem(PREVIEW, code2, 200);
+    json_object *at2 = jwt_payload(jstr(tj, "access_token"));
+    assert_string_equal(jstr(at, "oid"), jstr(at2, "oid"));
+    assert_string_not_equal(jstr(at, "sub"), jstr(at2, "sub"));
+    json_object_put(at);
+    json_object_put(at2);
+    json_object_put(tj);
+    free(code2);
+  }
   tresp_free(&r);
   free(u);
   free(form);
@@ -327,6 +342,15 @@ static void test_token_contents(void **state) {
   idt = jwt_payload(jstr(tok, "id_token"));
   assert_string_equal(jstr(idt, "aud"), PREVIEW);
   assert_string_equal(jstr(idt, "preferred_username"), ALICE_UPN);
+  /* "sub" is pairwise: the same user and app get the same one in every
+   * token (MSAL keys its account cache on it), not the object id. */
+  char sub[64];
+  const char *isub = jstr(idt, "sub");
+  assert_non_null(isub);
+  snprintf(sub, sizeof sub, "%s", isub ? isub : "");
+  assert_int_equal(strlen(sub), 43);
+  assert_string_equal(jstr(at, "sub"), sub);
+  assert_string_not_equal(sub, jstr(idt, "oid"));
   json_object_put(at);
   json_object_put(idt);
   json_object_put(tok);
@@ -342,8 +366,13 @@ static void test_token_contents(void **state) {
     tok = token_call(form, 200);
     free(form);
     /* Reuse the JWS payload decoder on "x.<client_info>.y". */
-    fake = malloc(strlen(jstr(tok, "client_info")) + 5);
-    sprintf(fake, "x.%s.y", jstr(tok, "client_info"));
+    const char *ci = jstr(tok, "client_info");
+    assert_non_null(ci);
+    fake = malloc(strlen(ci ? ci : "") + 5);
+    sprintf(fake, "x.%s.y", ci ? ci : "");
+    idt = jwt_payload(jstr(tok, "id_token"));
+    assert_string_equal(jstr(idt, "sub"), sub); /* a second issuance */
+    json_object_put(idt);
     at = jwt_payload(fake);
     assert_string_equal(jstr(at, "utid"), TENANT_ID);
     assert_non_null(jstr(at, "uid"));

@@ -410,6 +410,81 @@ static int on_page(void *arg, const o365_graph_res *res) {
   return p->stop_after == 0 || p->seen < p->stop_after;
 }
 
+/* pages that keep a message for their last page (next_link_error). */
+typedef struct link_pages {
+  int seen, ids, readable;
+  char why[320];
+} link_pages;
+
+static int on_link_page(void *arg, const o365_graph_res *res) {
+  link_pages *p = arg;
+  p->seen++;
+  p->readable = o365_graph_page_readable(res);
+  struct json_object *v = NULL;
+  if (p->readable && json_object_object_get_ex(res->json, "value", &v))
+    p->ids += (int)json_object_array_length(v);
+  snprintf(p->why, sizeof p->why, "%s",
+           res->next_link_error ? res->next_link_error : "");
+  return 1;
+}
+
+/* A malformed @odata.nextLink: the page read is still there (readable)
+ * and the words name the real fault, not "another host". */
+static void test_next_link_malformed(void **state) {
+  (void)state;
+  static const struct {
+    const char *link; /* JSON value */
+    const char *says;
+  } cases[] = {
+      {"\"not a url\"", "not a valid absolute URL (\"not a url\")"},
+      {"\"/me/messages?$skip=2\"", "not a valid absolute URL"},
+      {"\"\"", "not a valid absolute URL"},
+      {"\"https:///me/messages\"", "not a valid absolute URL"},
+      {"42", "is a JSON int, not a URL"},
+      {"\"https://evil.test/v1.0/me/messages\"",
+       "another origin (https://evil.test)"},
+  };
+  o365_graph_opts o = {.path = "/me/messages?$top=2"};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"value\":[{\"id\":\"1\"},{\"id\":\"2\"}],"
+             "\"@odata.nextLink\":%s}",
+             cases[i].link);
+    fake_http_push(200, "Content-Type: application/json", body);
+    link_pages p = {0};
+    assert_int_equal(o365_graph_pages(call, &o, on_link_page, &p), 0);
+    fake_run();
+    assert_int_equal(p.seen, 1);
+    assert_true(p.readable);
+    assert_int_equal(p.ids, 2);
+    if (strstr(p.why, cases[i].says) == NULL)
+      fail_msg("case %zu: \"%s\" lacks \"%s\"", i, p.why, cases[i].says);
+    if (i < 5)
+      assert_null(strstr(p.why, "another"));
+  }
+  assert_int_equal(fake_http_count(), 6); /* no link followed */
+}
+
+/* Accept per request: JSON by default, the declared media type when given
+ * (.../$value is application/octet-stream). */
+static void test_accept_per_request(void **state) {
+  (void)state;
+  fake_http_push(200, "Content-Type: application/octet-stream", "MIME");
+  o365_graph_opts o = {.path = "/me/messages/m1/$value",
+                       .accept = "application/octet-stream",
+                       .flags = O365_GRAPH_RAW};
+  result r;
+  memset(&r, 0, sizeof r);
+  assert_int_equal(o365_graph_send(call, &o, record, &r, NULL), 0);
+  fake_run();
+  assert_int_equal(r.error, 0);
+  assert_string_equal(fake_req_header(fake_http_req(0), "Accept"),
+                      "application/octet-stream");
+  o.accept = "application/json\r\nX-Evil: 1";
+  assert_int_equal(o365_graph_send(call, &o, record, &r, NULL), WFC_EHEADER);
+}
+
 static void test_paging(void **state) {
   (void)state;
   fake_http_push(200, "",
@@ -561,6 +636,31 @@ static void test_mailbox_concurrency(void **state) {
   }
   fake_run();
   assert_int_equal(fake_http_max_inflight(), 7);
+
+  /* A $batch of one mailbox's requests (gate_as) takes that mailbox's
+   * gate: with its four slots busy it waits; without gate_as it would
+   * not. */
+  teardown(NULL);
+  setup(NULL);
+  for (int i = 0; i < 5; i++)
+    fake_http_push(200, "", "{}");
+  for (int i = 0; i < 4; i++) {
+    memset(&r[i], 0, sizeof r[i]);
+    o365_graph_opts o = {.path = "/me/messages"};
+    assert_int_equal(o365_graph_send(call, &o, record, &r[i], NULL), 0);
+  }
+  memset(&other[0], 0, sizeof other[0]);
+  o365_graph_opts b = {.method = "POST",
+                       .path = "/$batch",
+                       .gate_as = "/me/messages/m1",
+                       .raw_body = "{}",
+                       .raw_len = 2,
+                       .content_type = "application/json"};
+  assert_int_equal(o365_graph_send(call, &b, record, &other[0], NULL), 0);
+  fake_run();
+  assert_int_equal(other[0].calls, 1);
+  assert_int_equal(fake_http_max_inflight(), O365_GRAPH_MAX_CONCURRENT);
+  assert_string_equal(fake_http_req(4)->url, GRAPH "/$batch");
 }
 
 static void test_retry_after_pauses_mailbox(void **state) {
@@ -639,6 +739,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_error_into_call, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_and_body, setup, teardown),
       cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_next_link_malformed, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_accept_per_request, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel_while_waiting, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
