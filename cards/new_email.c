@@ -23,6 +23,7 @@
 #include "entry.h"
 #include "folders.h"
 #include "message.h"
+#include "msgfilter.h"
 
 #define LAST_IDS_MAX 200
 
@@ -56,6 +57,7 @@ static const wfc_field inputs[] = {
      .default_json = "500",
      .min = 1,
      .max = 10000},
+    O365_FIELDS_MSG_FILTER,
     {0}};
 
 static const wfc_field outputs[] = {
@@ -143,14 +145,22 @@ static void on_round(void *arg, const o365_delta_res *res) {
       json_object_array_add(
           last_ids, json_object_get(json_object_array_get_idx(p->skip_ids, i)));
   json_object *events = json_object_new_array();
-  size_t n = json_object_array_length(res->items);
+  size_t n = json_object_array_length(res->items), filtered = 0;
   for (size_t i = 0; i < n; i++) {
     json_object *m = json_object_array_get_idx(res->items, i);
     const char *id = o365_json_str(m, "id");
     const char *rt = o365_json_str(m, "receivedDateTime");
     if (id == NULL || (p->resync && in_list(p->skip_ids, id)))
       continue;
-    json_object_array_add(events, o365_msg_json(m));
+    /* Filtered out: not an event, but the watermark still moves past it
+     * (below), so it is never delivered later. */
+    json_object *ev = o365_msg_json(m);
+    if (o365_msg_filter_match(o365_api->call_input(p->call), ev)) {
+      json_object_array_add(events, ev);
+    } else {
+      json_object_put(ev);
+      filtered++;
+    }
     if (rt == NULL)
       continue;
     int c = last ? strcmp(rt, last) : 1;
@@ -172,6 +182,9 @@ static void on_round(void *arg, const o365_delta_res *res) {
   if (res->removed > 0)
     o365_api->log(3, "new_email: %zu removed or moved-out message(s) ignored",
                   res->removed);
+  if (filtered > 0)
+    o365_api->log(3, "new_email: %zu message(s) left out by the filters",
+                  filtered);
   finish(p, events);
 }
 
