@@ -459,13 +459,14 @@ static void filters_leave_out_for_good(void **state) {
 }
 
 /* To and Cc match any address of their lists (case-insensitive); only
- * with attachments leaves out the rest. */
+ * with attachments leaves out the rest; include_attachments puts the
+ * files in the host's store and their references in the event. */
 static void filters_to_cc_attachments(void **state) {
   (void)state;
   wfc_event_watch *w = started(
       "{\"max_events\":912,\"to\":[\"ALICE@contoso.test\",\"z@contoso.test\"],"
       "\"cc\":[\"dave@contoso.test\",\"erin@contoso.test\"],"
-      "\"only_with_attachments\":true}");
+      "\"only_with_attachments\":true,\"include_attachments\":true}");
   inject_msg("bob@contoso.test", "tcc-1", "normal", "Erin@contoso.test", 1);
   inject_msg("bob@contoso.test", "tcc-2", "normal", "erin@contoso.test", 0);
   inject_msg("bob@contoso.test", "tcc-3", "normal", "frank@contoso.test", 1);
@@ -476,6 +477,17 @@ static void filters_to_cc_attachments(void **state) {
   json_object *e = json_object_array_get_idx(g.events, 0), *has = NULL;
   assert_true(json_object_object_get_ex(e, "has_attachments", &has) &&
               json_object_get_boolean(has));
+  /* include_attachments: the file is in the host's store, referenced. */
+  json_object *atts = NULL, *file = NULL, *size = NULL;
+  assert_true(json_object_object_get_ex(e, "attachments", &atts));
+  assert_int_equal(json_object_array_length(atts), 1);
+  json_object *a0 = json_object_array_get_idx(atts, 0);
+  assert_string_equal(jstr(a0, "name"), "a.txt");
+  assert_string_equal(jstr(a0, "kind"), "file");
+  assert_true(json_object_object_get_ex(a0, "file", &file));
+  assert_non_null(jstr(file, "id"));
+  assert_true(json_object_object_get_ex(file, "size", &size));
+  assert_int_equal(json_object_get_int64(size), 2); /* "hi" */
   accept_all_ack(w, &g);
   json_object_put(g.events);
   wfc_event_watch_close(w);
