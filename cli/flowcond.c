@@ -26,19 +26,6 @@ static const char *op_of(json_object *cond, json_object **arg) {
   return NULL;
 }
 
-/* The path of a string that is exactly one reference, into out; else 0. */
-static int whole_ref(json_object *v, char *out, size_t len) {
-  if (!json_object_is_type(v, json_type_string))
-    return 0;
-  const char *s = json_object_get_string(v);
-  size_t n = strlen(s);
-  if (n <= 4 || strncmp(s, "{{", 2) != 0 || strcmp(s + n - 2, "}}") != 0 ||
-      strstr(s + 2, "{{") != NULL || strstr(s + 2, "}}") != s + n - 2)
-    return 0;
-  wfc__flow_ref_path(s + 2, n - 4, out, len);
-  return 1;
-}
-
 /* Checks the root of one reference path. */
 static int check_path(const char *path, const char *where, json_object *steps,
                       size_t n_before, int has_trigger, char *err, size_t len) {
@@ -120,7 +107,7 @@ int wfc__flow_cond_check(json_object *cond, const char *where,
   }
   if (!strcmp(op, "exists")) {
     char path[512];
-    if (!whole_ref(arg, path, sizeof path))
+    if (!wfc__flow_whole_ref(arg, path, sizeof path))
       return snprintf(err, len,
                       "%s: expected one reference, like "
                       "\"{{trigger.flag}}\"",
@@ -157,7 +144,7 @@ static int value_of(json_object *v, json_object *ctx, const char *where,
                     json_object **out, char *err, size_t len) {
   char path[512], why[128];
   *out = NULL;
-  if (whole_ref(v, path, sizeof path)) {
+  if (wfc__flow_whole_ref(v, path, sizeof path)) {
     json_object *r = wfc__flow_resolve(ctx, path, why, sizeof why);
     *out = json_object_get(r);
     return 0;

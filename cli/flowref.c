@@ -59,6 +59,18 @@ void wfc__flow_ref_path(const char *a, size_t n, char *out, size_t len) {
   snprintf(out, len, "%.*s", (int)n, a);
 }
 
+int wfc__flow_whole_ref(json_object *v, char *out, size_t len) {
+  if (!json_object_is_type(v, json_type_string))
+    return 0;
+  const char *s = json_object_get_string(v);
+  size_t n = strlen(s);
+  if (n <= 4 || strncmp(s, "{{", 2) != 0 || strcmp(s + n - 2, "}}") != 0 ||
+      strstr(s + 2, "{{") != NULL || strstr(s + 2, "}}") != s + n - 2)
+    return 0;
+  wfc__flow_ref_path(s + 2, n - 4, out, len);
+  return 1;
+}
+
 /* A copy of v with its references resolved against ctx (new reference),
  * or NULL with err naming where ("steps[1].input.message_id: ..."). */
 json_object *wfc__flow_expand(json_object *v, json_object *ctx,
@@ -103,9 +115,7 @@ json_object *wfc__flow_expand(json_object *v, json_object *ctx,
     return json_object_get(v);
   const char *open = strstr(s, "{{");
   /* Exactly one reference: the value itself, with its type. */
-  if (open == s && slen > 4 && strcmp(s + slen - 2, "}}") == 0 &&
-      strstr(s + 2, "{{") == NULL && strstr(s + 2, "}}") == s + slen - 2) {
-    wfc__flow_ref_path(s + 2, slen - 4, path, sizeof path);
+  if (wfc__flow_whole_ref(v, path, sizeof path)) {
     json_object *r = wfc__flow_resolve(ctx, path, why, sizeof why);
     if (r == NULL) {
       snprintf(err, len, "%s: {{%s}} does not resolve: %s", where, path, why);

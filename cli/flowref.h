@@ -17,6 +17,10 @@ json_object *wfc__flow_resolve(json_object *ctx, const char *path, char *why,
  * into out. */
 void wfc__flow_ref_path(const char *a, size_t n, char *out, size_t len);
 
+/* 1 when v is a string that is exactly one reference ("{{trigger.id}}"),
+ * its path then in out; else 0. */
+int wfc__flow_whole_ref(json_object *v, char *out, size_t len);
+
 /* A copy of v with its references resolved against ctx (new reference):
  * a string that is exactly one reference becomes the value there (any
  * JSON type); references inside a longer string are replaced by the
