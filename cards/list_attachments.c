@@ -6,6 +6,7 @@
 
 #include <json-c/json.h>
 
+#include "attachall.h"
 #include "entry.h"
 #include "graph.h"
 
@@ -48,14 +49,6 @@ typedef struct job {
   struct json_object *list;
 } job;
 
-static const char *kind_of(const char *odata_type) {
-  if (odata_type != NULL && strstr(odata_type, "itemAttachment"))
-    return "item";
-  if (odata_type != NULL && strstr(odata_type, "referenceAttachment"))
-    return "reference";
-  return "file";
-}
-
 static int on_page(void *arg, const o365_graph_res *res) {
   job *j = arg;
   if (res->error != 0) {
@@ -79,7 +72,8 @@ static int on_page(void *arg, const o365_graph_res *res) {
     json_object_object_get_ex(a, "isInline", &inl);
     json_object_object_add(
         o, "is_inline", json_object_new_boolean(json_object_get_boolean(inl)));
-    o365_json_add_str(o, "kind", kind_of(o365_json_str(a, "@odata.type")));
+    o365_json_add_str(o, "kind",
+                      o365_attach_kind(o365_json_str(a, "@odata.type")));
     o365_json_add_str(o, "last_modified",
                       o365_json_str(a, "lastModifiedDateTime"));
     json_object_array_add(j->list, o);

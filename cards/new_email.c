@@ -19,10 +19,12 @@
 
 #include <json-c/json.h>
 
+#include "attachall.h"
 #include "delta.h"
 #include "entry.h"
 #include "folders.h"
 #include "message.h"
+#include "msgfilter.h"
 
 #define LAST_IDS_MAX 200
 
@@ -56,6 +58,13 @@ static const wfc_field inputs[] = {
      .default_json = "500",
      .min = 1,
      .max = 10000},
+    O365_FIELDS_MSG_FILTER,
+    {.name = "include_attachments",
+     .type = WFC_TYPE_BOOLEAN,
+     .description = "Download each message's attachments into the host's "
+                    "file store; the event's \"attachments\" lists them "
+                    "with their files (blob references).",
+     .default_json = "false"},
     {0}};
 
 static const wfc_field outputs[] = {
@@ -77,10 +86,13 @@ typedef struct poll {
   json_object *cp;       /* the checkpoint being built (owned) */
   json_object *skip_ids; /* ids not to deliver again (borrowed from cp) */
   int resync;            /* this round started over after an expired link */
+  json_object *events;   /* include_attachments: the events (owned) */
+  size_t next;           /* the event whose attachments are downloaded */
 } poll;
 
 static void poll_free(poll *p) {
   json_object_put(p->cp);
+  json_object_put(p->events);
   free(p);
 }
 
@@ -105,6 +117,48 @@ static int in_list(json_object *list, const char *id) {
 }
 
 static int start_round(poll *p, const char *link);
+
+static void attach_next(poll *p);
+
+static void on_attachments(void *arg, int status, json_object *list,
+                           const char *error) {
+  poll *p = arg;
+  if (status != 0) {
+    /* The poll fails and the checkpoint stays: the next poll tries again
+     * (blobs made so far stay in the store, unreferenced). */
+    o365_api->call_fail(p->call, status, NULL,
+                        "new_email: the attachments of a message: %s", error);
+    poll_free(p);
+    return;
+  }
+  json_object_object_add(json_object_array_get_idx(p->events, p->next),
+                         "attachments", json_object_get(list));
+  p->next++;
+  attach_next(p);
+}
+
+/* include_attachments: each event with attachments gets them, one
+ * message at a time, then the poll completes. */
+static void attach_next(poll *p) {
+  for (; p->next < json_object_array_length(p->events); p->next++) {
+    json_object *ev = json_object_array_get_idx(p->events, p->next), *has;
+    if (!json_object_object_get_ex(ev, "has_attachments", &has) ||
+        !json_object_get_boolean(has))
+      continue;
+    int rc = o365_attach_all(p->call, o365_call_mailbox(p->call),
+                             o365_json_str(ev, "id"), on_attachments, p);
+    if (rc != 0) {
+      o365_api->call_fail(p->call, rc, NULL,
+                          "new_email: downloading attachments could not "
+                          "start");
+      poll_free(p);
+    }
+    return;
+  }
+  json_object *events = p->events;
+  p->events = NULL;
+  finish(p, events);
+}
 
 static void on_round(void *arg, const o365_delta_res *res) {
   poll *p = arg;
@@ -143,14 +197,22 @@ static void on_round(void *arg, const o365_delta_res *res) {
       json_object_array_add(
           last_ids, json_object_get(json_object_array_get_idx(p->skip_ids, i)));
   json_object *events = json_object_new_array();
-  size_t n = json_object_array_length(res->items);
+  size_t n = json_object_array_length(res->items), filtered = 0;
   for (size_t i = 0; i < n; i++) {
     json_object *m = json_object_array_get_idx(res->items, i);
     const char *id = o365_json_str(m, "id");
     const char *rt = o365_json_str(m, "receivedDateTime");
     if (id == NULL || (p->resync && in_list(p->skip_ids, id)))
       continue;
-    json_object_array_add(events, o365_msg_json(m));
+    /* Filtered out: not an event, but the watermark still moves past it
+     * (below), so it is never delivered later. */
+    json_object *ev = o365_msg_json(m);
+    if (o365_msg_filter_match(o365_api->call_input(p->call), ev)) {
+      json_object_array_add(events, ev);
+    } else {
+      json_object_put(ev);
+      filtered++;
+    }
     if (rt == NULL)
       continue;
     int c = last ? strcmp(rt, last) : 1;
@@ -172,6 +234,18 @@ static void on_round(void *arg, const o365_delta_res *res) {
   if (res->removed > 0)
     o365_api->log(3, "new_email: %zu removed or moved-out message(s) ignored",
                   res->removed);
+  if (filtered > 0)
+    o365_api->log(3, "new_email: %zu message(s) left out by the filters",
+                  filtered);
+  struct json_object *inc = NULL;
+  if (json_object_object_get_ex(o365_api->call_input(p->call),
+                                "include_attachments", &inc) &&
+      json_object_get_boolean(inc)) {
+    p->events = events;
+    p->next = 0;
+    attach_next(p);
+    return;
+  }
   finish(p, events);
 }
 

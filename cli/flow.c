@@ -13,6 +13,10 @@
  * JSON type); references inside a longer string are replaced by the text
  * of the value. Paths: trigger.a.b, steps.NAME.list[0].id.
  *
+ * A step with "if" (flowcond.h) runs only when its condition holds for
+ * the run; otherwise it is skipped (no output; listed in the run line's
+ * "skipped"). Conditions are checked when the file is loaded.
+ *
  * One run per event, in order; each run prints one JSON line
  * {"trigger":...,"steps":{NAME: output, ...}}. The event is accepted (and
  * so never run again) only once every step succeeded; a failing step stops
@@ -22,7 +26,6 @@
 #define _XOPEN_SOURCE 700 /* realpath, <uv.h> */
 #include "cli.h"
 
-#include <ctype.h>
 #include <limits.h>
 #include <getopt.h>
 #include <signal.h>
@@ -32,6 +35,9 @@
 #include <json-c/json.h>
 
 #include "wfc/events.h"
+
+#include "flowcond.h"
+#include "flowref.h"
 
 static const char usage[] =
     "  wfc flow run FILE [--once] [--interval S] [--store PATH]\n"
@@ -49,7 +55,8 @@ typedef struct flow {
   /* The run in progress. */
   json_object *batch; /* events of the batch (owned) */
   size_t next_event;
-  json_object *ctx; /* {"trigger": event, "steps": {...}} (owned) */
+  json_object *ctx;     /* {"trigger": event, "steps": {...}} (owned) */
+  json_object *skipped; /* names of the steps whose "if" did not hold */
   size_t step;
   wfc_conn *conn; /* of the step running (owned reference) */
 } flow;
@@ -59,170 +66,6 @@ static void run_step(flow *f);
 
 static void on_tick(void *arg) {
   poll_now(arg);
-}
-
-/* ---- references -----------------------------------------------------------
- */
-
-/* The value at path ("trigger.a", "steps.x.list[0].id") in ctx, borrowed,
- * or NULL with why set. */
-static json_object *resolve(json_object *ctx, const char *path, char *why,
-                            size_t len) {
-  json_object *v = ctx;
-  const char *p = path;
-  while (*p) {
-    char key[256];
-    size_t n = strcspn(p, ".[");
-    if (n == 0 || n >= sizeof key) {
-      snprintf(why, len, "malformed path");
-      return NULL;
-    }
-    memcpy(key, p, n);
-    key[n] = '\0';
-    json_object *next = NULL;
-    if (!json_object_is_type(v, json_type_object) ||
-        !json_object_object_get_ex(v, key, &next)) {
-      snprintf(why, len, "no \"%.64s\" there", key);
-      return NULL;
-    }
-    v = next;
-    p += n;
-    while (*p == '[') {
-      char *end;
-      long i = strtol(p + 1, &end, 10);
-      if (*end != ']' || i < 0) {
-        snprintf(why, len, "malformed index");
-        return NULL;
-      }
-      if (!json_object_is_type(v, json_type_array) ||
-          (size_t)i >= json_object_array_length(v)) {
-        snprintf(why, len, "no item [%ld] there", i);
-        return NULL;
-      }
-      v = json_object_array_get_idx(v, (size_t)i);
-      p = end + 1;
-    }
-    if (*p == '.')
-      p++;
-  }
-  return v;
-}
-
-/* The reference text between {{ and }} with blanks trimmed, into out. */
-static void ref_path(const char *a, size_t n, char *out, size_t len) {
-  while (n > 0 && isspace((unsigned char)*a))
-    a++, n--;
-  while (n > 0 && isspace((unsigned char)a[n - 1]))
-    n--;
-  snprintf(out, len, "%.*s", (int)n, a);
-}
-
-/* A copy of v with its references resolved against ctx (new reference),
- * or NULL with err naming where ("steps[1].input.message_id: ..."). */
-static json_object *expand(json_object *v, json_object *ctx, const char *where,
-                           char *err, size_t len) {
-  if (json_object_is_type(v, json_type_object)) {
-    json_object *o = json_object_new_object();
-    json_object_object_foreach(v, k, val) {
-      char w[512];
-      snprintf(w, sizeof w, "%s.%s", where, k);
-      json_object *x = expand(val, ctx, w, err, len);
-      if (x == NULL && val != NULL) {
-        json_object_put(o);
-        return NULL;
-      }
-      json_object_object_add(o, k, x);
-    }
-    return o;
-  }
-  if (json_object_is_type(v, json_type_array)) {
-    json_object *a = json_object_new_array();
-    for (size_t i = 0; i < json_object_array_length(v); i++) {
-      char w[512];
-      snprintf(w, sizeof w, "%s[%zu]", where, i);
-      json_object *it = json_object_array_get_idx(v, i);
-      json_object *x = expand(it, ctx, w, err, len);
-      if (x == NULL && it != NULL) {
-        json_object_put(a);
-        return NULL;
-      }
-      json_object_array_add(a, x);
-    }
-    return a;
-  }
-  if (!json_object_is_type(v, json_type_string))
-    return json_object_get(v);
-  const char *s = json_object_get_string(v);
-  size_t slen = strlen(s);
-  char path[512], why[128];
-  /* A NUL in the text: passed on whole, for the card's validation to
-   * refuse with its field and byte (read as a C string, it would be cut). */
-  if (slen != (size_t)json_object_get_string_len(v))
-    return json_object_get(v);
-  const char *open = strstr(s, "{{");
-  /* Exactly one reference: the value itself, with its type. */
-  if (open == s && slen > 4 && strcmp(s + slen - 2, "}}") == 0 &&
-      strstr(s + 2, "{{") == NULL && strstr(s + 2, "}}") == s + slen - 2) {
-    ref_path(s + 2, slen - 4, path, sizeof path);
-    json_object *r = resolve(ctx, path, why, sizeof why);
-    if (r == NULL) {
-      snprintf(err, len, "%s: {{%s}} does not resolve: %s", where, path, why);
-      return NULL;
-    }
-    json_object *copy = NULL;
-    json_object_deep_copy(r, &copy, NULL);
-    return copy;
-  }
-  if (open == NULL)
-    return json_object_get(v);
-  /* References inside a text: their text. */
-  size_t cap = slen + 256, n = 0;
-  char *out = malloc(cap);
-  const char *p = s;
-  while (out != NULL && (open = strstr(p, "{{")) != NULL) {
-    const char *close = strstr(open + 2, "}}");
-    if (close == NULL)
-      break;
-    ref_path(open + 2, (size_t)(close - open - 2), path, sizeof path);
-    json_object *r = resolve(ctx, path, why, sizeof why);
-    if (r == NULL) {
-      snprintf(err, len, "%s: {{%s}} does not resolve: %s", where, path, why);
-      free(out);
-      return NULL;
-    }
-    /* By length: a NUL in the value stays, and validation refuses it. */
-    size_t tlen;
-    const char *t;
-    if (json_object_is_type(r, json_type_string)) {
-      t = json_object_get_string(r);
-      tlen = (size_t)json_object_get_string_len(r);
-    } else {
-      t = json_object_to_json_string_length(r, JSON_C_TO_STRING_PLAIN, &tlen);
-    }
-    size_t need = n + (size_t)(open - p) + tlen + strlen(close) + 1;
-    if (need > cap) {
-      char *bigger = realloc(out, cap = need * 2);
-      if (bigger == NULL) {
-        free(out);
-        out = NULL;
-        break;
-      }
-      out = bigger;
-    }
-    memcpy(out + n, p, (size_t)(open - p));
-    n += (size_t)(open - p);
-    memcpy(out + n, t, tlen);
-    n += tlen;
-    p = close + 2;
-  }
-  if (out == NULL) {
-    snprintf(err, len, "%s: out of memory", where);
-    return NULL;
-  }
-  snprintf(out + n, cap - n, "%s", p);
-  json_object *r = json_object_new_string_len(out, (int)(n + strlen(p)));
-  free(out);
-  return r;
 }
 
 /* ---- runs -------------------------------------------------------------------
@@ -277,6 +120,8 @@ static void run_done(flow *f, int ok, const char *error) {
   if (t != NULL)
     json_object_object_add(line, "trigger", json_object_get(t));
   json_object_object_add(line, "steps", json_object_get(s));
+  if (json_object_array_length(f->skipped) > 0)
+    json_object_object_add(line, "skipped", json_object_get(f->skipped));
   puts(json_object_to_json_string_ext(
       line, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
   fflush(stdout);
@@ -342,10 +187,28 @@ static void run_step(flow *f) {
   }
   json_object *st = json_object_array_get_idx(f->steps, f->step);
   char where[64], err[1024] = "";
+  json_object *cond = NULL;
+  if (json_object_object_get_ex(st, "if", &cond)) {
+    char why[900] = "";
+    snprintf(where, sizeof where, "steps[%zu].if", f->step);
+    int holds = wfc__flow_cond_eval(cond, f->ctx, where, why, sizeof why);
+    if (holds < 0) {
+      snprintf(err, sizeof err, "step \"%s\": %s", member(st, "name"), why);
+      run_done(f, 0, err);
+      return;
+    }
+    if (!holds) { /* skipped: no output, the next step */
+      json_object_array_add(f->skipped,
+                            json_object_new_string(member(st, "name")));
+      f->step++;
+      run_step(f);
+      return;
+    }
+  }
   snprintf(where, sizeof where, "steps[%zu].input", f->step);
   json_object *in = NULL;
   json_object_object_get_ex(st, "input", &in);
-  json_object *x = in ? expand(in, f->ctx, where, err, sizeof err)
+  json_object *x = in ? wfc__flow_expand(in, f->ctx, where, err, sizeof err)
                       : json_object_new_object();
   if (x == NULL) {
     run_done(f, 0, err);
@@ -401,6 +264,8 @@ static void start_run(flow *f, json_object *event) {
   if (event != NULL)
     json_object_object_add(f->ctx, "trigger", json_object_get(event));
   json_object_object_add(f->ctx, "steps", json_object_new_object());
+  json_object_put(f->skipped);
+  f->skipped = json_object_new_array();
   f->step = 0;
   run_step(f);
 }
@@ -482,11 +347,23 @@ static int check_doc(json_object *doc, char *err, size_t len) {
         strcmp(k, "steps") && strcmp(k, "description"))
       return snprintf(err, len, "unknown field \"%s\"", k), -1;
   }
+  int has_trigger = json_object_object_get_ex(doc, "trigger", NULL);
   for (size_t i = 0; i < json_object_array_length(steps); i++) {
     json_object *st = json_object_array_get_idx(steps, i), *in = NULL;
     const char *name = member(st, "name");
     if (!json_object_is_type(st, json_type_object))
       return snprintf(err, len, "steps[%zu]: expected an object", i), -1;
+    json_object_object_foreach(st, sk, sv) {
+      (void)sv;
+      if (strcmp(sk, "name") && strcmp(sk, "card") && strcmp(sk, "input") &&
+          strcmp(sk, "connection") && strcmp(sk, "if") &&
+          strcmp(sk, "description"))
+        return snprintf(err, len,
+                        "steps[%zu].%s: unknown field (name, card, input, "
+                        "connection, if, description)",
+                        i, sk),
+               -1;
+    }
     if (name == NULL || *name == '\0')
       return snprintf(err, len, "steps[%zu].name: required string", i), -1;
     if (member(st, "card") == NULL)
@@ -500,6 +377,14 @@ static int check_doc(json_object *doc, char *err, size_t len) {
         return snprintf(err, len, "steps[%zu].name: \"%s\" is used twice", i,
                         name),
                -1;
+    json_object *cond = NULL;
+    if (json_object_object_get_ex(st, "if", &cond)) {
+      char where[64], why[400];
+      snprintf(where, sizeof where, "steps[%zu].if", i);
+      if (wfc__flow_cond_check(cond, where, steps, i, has_trigger, why,
+                               sizeof why) != 0)
+        return snprintf(err, len, "step \"%s\": %s", name, why), -1;
+    }
   }
   if (json_object_object_get_ex(doc, "trigger", &trig)) {
     json_object *in = NULL;
@@ -604,6 +489,7 @@ static int run_cmd(int argc, char **argv) {
   }
   json_object_put(f.batch);
   json_object_put(f.ctx);
+  json_object_put(f.skipped);
   json_object_put(f.doc);
   wfc__cli_connmgr_close(&h, f.m);
   return rc == 0 ? f.exit_code : WFC_CLI_FAIL;

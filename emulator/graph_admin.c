@@ -1,6 +1,7 @@
 /* Admin inspection of the mail store under /__emulator/mail (no auth, like
  * the rest of /__emulator/): mailboxes, folders, messages, what was sent,
- * and injecting a message as if it had just arrived. */
+ * injecting a message as if it had just arrived, and changing one as its
+ * owner would (flag, read...). */
 #include "graph_priv.h"
 
 #include <stdio.h>
@@ -148,6 +149,46 @@ static void h_inject(emu_req *r) {
   emu_resp_json(r, 201, o);
 }
 
+/* Body: Graph properties to set on the message (as a PATCH by its owner
+ * would, or a change made in Outlook: flag, isRead, importance,
+ * categories...): each member replaces the property. The message is
+ * modified (lastModifiedDateTime, changeKey), so delta reports it in its
+ * next round. Answers 200 with the message. */
+static void h_update(emu_req *r) {
+  emu_mailbox *mb = admin_mailbox(r);
+  if (!mb)
+    return;
+  const char *id = emu_req_param(r, "id");
+  emu_message *m = emu_message_find(mb, id);
+  json_object *b = emu_req_json(r);
+  if (!m) {
+    emu_graph_error(r, 404, "ErrorItemNotFound", "No message '%s'.", id);
+    return;
+  }
+  if (!b || !json_object_is_type(b, json_type_object)) {
+    emu_graph_error(r, 400, "BadRequest",
+                    "A JSON object of properties is "
+                    "required.");
+    return;
+  }
+  json_object_object_foreach(b, k, v) {
+    (void)v;
+    if (!strcmp(k, "id") || !strcmp(k, "hasAttachments") ||
+        !strcmp(k, "parentFolderId")) {
+      emu_graph_error(r, 400, "BadRequest", "Property '%s' is read-only.", k);
+      return;
+    }
+  }
+  json_object_object_foreach(b, k2, v2) {
+    json_object_object_add(m->props, k2, json_object_get(v2));
+  }
+  emu_message_touch(graph_store(), m);
+  json_object *o = emu_message_to_json(m, false);
+  json_object_object_add(o, "immutableId",
+                         json_object_new_string(m->immutable_id));
+  emu_resp_json(r, 200, o);
+}
+
 void graph_admin_init(void) {
   emu_route_add("GET", "/__emulator/mail", h_boxes, EMU_ROUTE_NO_FAULTS);
   emu_route_add("GET", "/__emulator/mail/{user}/folders", h_folders,
@@ -157,5 +198,7 @@ void graph_admin_init(void) {
   emu_route_add("POST", "/__emulator/mail/{user}/messages", h_inject,
                 EMU_ROUTE_NO_FAULTS);
   emu_route_add("GET", "/__emulator/mail/{user}/sent", h_sent,
+                EMU_ROUTE_NO_FAULTS);
+  emu_route_add("PATCH", "/__emulator/mail/{user}/messages/{id}", h_update,
                 EMU_ROUTE_NO_FAULTS);
 }

@@ -25,6 +25,7 @@
   X(mark_read)                                                                 \
   X(move_email)                                                                \
   X(new_email)                                                                 \
+  X(email_flagged)                                                             \
   X(reply_email)                                                               \
   X(search_emails)                                                             \
   X(send_draft)                                                                \

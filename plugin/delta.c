@@ -15,16 +15,19 @@ typedef struct round {
   void *arg;
   size_t max_items;
   json_object *items;
+  json_object *removed_ids; /* ids of the @removed entries */
   size_t removed;
   int pages;
 } round;
 
 static void finish(round *r, o365_delta_res *res) {
   res->items = r->items;
+  res->removed_ids = r->removed_ids;
   res->removed = r->removed;
   res->pages = r->pages;
   r->cb(r->arg, res);
   json_object_put(r->items);
+  json_object_put(r->removed_ids);
   free(r);
 }
 
@@ -60,9 +63,12 @@ static int on_page(void *arg, const o365_graph_res *g) {
   size_t n = json_object_array_length(value);
   for (size_t i = 0; i < n; i++) {
     json_object *it = json_object_array_get_idx(value, i);
-    if (json_object_object_get_ex(it, "@removed", NULL))
+    if (json_object_object_get_ex(it, "@removed", NULL)) {
       r->removed++;
-    else if (json_object_is_type(it, json_type_object))
+      const char *id = o365_json_str(it, "id");
+      if (id != NULL)
+        json_object_array_add(r->removed_ids, json_object_new_string(id));
+    } else if (json_object_is_type(it, json_type_object))
       json_object_array_add(r->items, json_object_get(it));
   }
   if (g->next_link != NULL) {
@@ -95,10 +101,12 @@ int o365_delta_run(wfc_call *call, const o365_delta_opts *o, o365_delta_cb cb,
   r->arg = arg;
   r->max_items = o->max_items;
   r->items = json_object_new_array();
+  r->removed_ids = json_object_new_array();
   o365_graph_opts g = {.path = o->path, .headers = o->headers};
   int rc = o365_graph_pages(call, &g, on_page, r);
   if (rc != 0) {
     json_object_put(r->items);
+    json_object_put(r->removed_ids);
     free(r);
     if (rc == WFC_EINVAL && strstr(o->path, "://") != NULL)
       rc = WFC_ESTALE;

@@ -1,14 +1,17 @@
 /* delta.h - one round of a Graph delta query over a folder's messages:
  * follow @odata.nextLink pages to the @odata.deltaLink, keep the items,
  * count the @removed ones, recognise an expired sync state. Shared by the
- * event cards (cards/new_email.c).
+ * event cards (cards/new_email.c, cards/email_flagged.c).
  *
  * Graph (graph-protocol.md B.8): GET {mb}/mailFolders/{f}/messages/delta
  * with the query options on the first request only ($select, $filter=
  * receivedDateTime ge X, changeType=created); every later page and round
  * is a link Graph gave (its tokens carry the options). An expired or
  * unknown token is 410 Gone, code syncStateNotFound or resyncRequired:
- * the caller starts a new round from its own watermark. */
+ * the caller starts a new round from its own watermark. Without
+ * changeType, a round reports every message created or changed since the
+ * last one (with its current properties) and the @removed ones: what
+ * email_flagged needs to see a flag change. */
 #ifndef O365_DELTA_H
 #define O365_DELTA_H
 
@@ -28,8 +31,9 @@ typedef struct o365_delta_res {
    * resyncRequired. error is then non-zero too; reason names the code. */
   int expired;
   const char *reason;
-  struct json_object *items; /* messages, in Graph's order (borrowed) */
-  size_t removed;            /* @removed entries (deleted, moved out) */
+  struct json_object *items;       /* messages, in Graph's order (borrowed) */
+  size_t removed;                  /* @removed entries (deleted, moved out) */
+  struct json_object *removed_ids; /* their ids (borrowed) */
   int pages;
   /* Where the next round starts: the deltaLink, or the nextLink when the
    * round stopped at max_items (the rest of it comes next time). */

@@ -243,14 +243,22 @@ char *wfc_event_watch_checkpoint(wfc_event_watch *w) {
 /* ---- poll ------------------------------------------------------------------
  */
 
-static const char *event_id(json_object *ev) {
+static const char *str_member(json_object *ev, const char *key) {
   json_object *id = NULL;
   if (json_object_is_type(ev, json_type_object) &&
-      json_object_object_get_ex(ev, "id", &id) &&
+      json_object_object_get_ex(ev, key, &id) &&
       json_object_is_type(id, json_type_string) &&
       json_object_get_string_len(id) > 0)
     return json_object_get_string(id);
   return NULL;
+}
+
+/* The dedupe key: "event_id" when the card gives one (an event that can
+ * happen more than once to one object, e.g. a message flagged again after
+ * an unflag), else the object's "id". */
+static const char *event_id(json_object *ev) {
+  const char *id = str_member(ev, "event_id");
+  return id != NULL ? id : str_member(ev, "id");
 }
 
 static void deliver(wfc_event_watch *w, const wfc_event_batch *b) {

@@ -26,8 +26,11 @@
  *     delivered again leaves out the ids accepted before (within the
  *     window: window_ms and window_max), so the consumer sees each event
  *     once across restarts and crashes;
- *   - events without a string "id" member cannot be deduplicated and are
- *     always delivered.
+ *   - an event is known by its string "event_id" member when it has one
+ *     (a card whose events can happen more than once to one object, e.g.
+ *     a message flagged, unflagged and flagged again), else by its "id";
+ *     events with neither cannot be deduplicated and are always
+ *     delivered.
  *
  * Everything runs on the runtime's loop thread; the store writes are
  * synchronous (synchronous=FULL). Callbacks follow libuv's rule: a non-zero

@@ -335,12 +335,145 @@ static void flow_runs_steps_per_event(void **state) {
   assert_non_null(strstr(p.stderr_, "steps[0].name: required string"));
 }
 
+/* Step conditions: "if" skips a step per event (and, or, not, eq, gt,
+ * contains, exists on the trigger and earlier steps); the run line lists
+ * the skipped steps; a condition that cannot be evaluated fails the run
+ * naming the step; bad conditions are refused when the file is loaded,
+ * naming the step and the field, before anything runs. */
+static void flow_conditions_skip_steps(void **state) {
+  (void)state;
+  const char *path = flow_file(
+      "cond",
+      "{\"name\": \"cond\", \"connection\": \"admin\",\n"
+      " \"trigger\": {\"card\": \"new_email\"},\n"
+      " \"steps\": [\n"
+      "  {\"name\": \"get\", \"card\": \"get_message\",\n"
+      "   \"if\": {\"and\": [{\"contains\": [\"{{trigger.subject}}\", "
+      "\"urgent\"]},\n"
+      "                     {\"not\": {\"eq\": [\"{{trigger.importance}}\", "
+      "\"low\"]}}]},\n"
+      "   \"input\": {\"message_id\": \"{{trigger.id}}\"}},\n"
+      "  {\"name\": \"flag\", \"card\": \"flag_email\",\n"
+      "   \"if\": {\"exists\": \"{{steps.get.id}}\"},\n"
+      "   \"input\": {\"message_id\": \"{{steps.get.id}}\"}},\n"
+      "  {\"name\": \"read\", \"card\": \"mark_read\",\n"
+      "   \"if\": {\"or\": [{\"eq\": [\"{{trigger.from}}\", \"x@y.test\"]},\n"
+      "                    {\"gt\": [\"{{trigger.received}}\", "
+      "\"2000-01-01T00:00:00Z\"]}]},\n"
+      "   \"input\": {\"message_id\": \"{{trigger.id}}\", \"read\": "
+      "true}}]}\n");
+  const char *const run[] = {"flow", "run", path, "--once", "--json", NULL};
+  wproc p;
+  char buf[64];
+  sleep(1);
+  assert_int_equal(wuser_run(&u, &p, run), 0); /* the start */
+  inject("cond urgent 1");
+  inject("cond plain 2");
+  json_object_put(admin("POST", "/__emulator/mail/" ADMIN_UPN "/messages",
+                        "{\"subject\":\"cond urgent 3\",\"importance\":\"low\","
+                        "\"from\":\"bob@contoso.test\"}",
+                        201));
+  assert_int_equal(wuser_run(&u, &p, run), 0);
+  int runs = 0, urgent = 0, skipped_both = 0;
+  for (char *l = p.stdout_, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+    *nl = '\0';
+    json_object *j = json_tokener_parse(l), *t = NULL, *sk = NULL, *st = NULL;
+    assert_non_null(j);
+    assert_string_equal(jstr(j, "status"), "ok");
+    assert_true(json_object_object_get_ex(j, "trigger", &t));
+    assert_true(json_object_object_get_ex(j, "steps", &st));
+    json_object_object_get_ex(j, "skipped", &sk);
+    const char *subject = jstr(t, "subject");
+    runs++;
+    /* mark_read ran for each one (its "or" holds). */
+    assert_true(json_object_object_get_ex(st, "read", NULL));
+    if (strcmp(subject, "cond urgent 1") == 0) {
+      urgent++;
+      assert_null(sk);
+      assert_true(json_object_object_get_ex(st, "get", NULL));
+    } else {
+      assert_non_null(sk);
+      assert_string_equal(json_object_to_json_string(sk),
+                          "[ \"get\", \"flag\" ]");
+      assert_false(json_object_object_get_ex(st, "get", NULL));
+      skipped_both++;
+    }
+    *nl = '\n';
+    json_object_put(j);
+  }
+  assert_int_equal(runs, 3);
+  assert_int_equal(urgent, 1);
+  assert_int_equal(skipped_both, 2);
+  assert_string_equal(flag_of("cond urgent 1", buf, sizeof buf), "flagged");
+  assert_string_equal(flag_of("cond plain 2", buf, sizeof buf), "notFlagged");
+  assert_string_equal(flag_of("cond urgent 3", buf, sizeof buf), "notFlagged");
+
+  /* Evaluated but not comparable: the run fails naming the step and the
+   * field; the event comes again. */
+  const char *cmp = flow_file(
+      "cmp", "{\"name\": \"cmp\", \"connection\": \"admin\",\n"
+             " \"trigger\": {\"card\": \"new_email\"},\n"
+             " \"steps\": [{\"name\": \"get\", \"card\": \"get_message\",\n"
+             "   \"if\": {\"lt\": [\"{{trigger.subject}}\", 5]},\n"
+             "   \"input\": {\"message_id\": \"{{trigger.id}}\"}}]}\n");
+  const char *const run_cmp[] = {"flow", "run", cmp, "--once", "--json", NULL};
+  sleep(1);
+  assert_int_equal(wuser_run(&u, &p, run_cmp), 0);
+  inject("cond cmp 4");
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(wuser_run(&u, &p, run_cmp), 1);
+    assert_non_null(strstr(p.stderr_, "step \"get\": steps[0].if.lt: cannot "
+                                      "compare string with int"));
+  }
+
+  /* Refused at load time, naming the step and the field. */
+  static const struct {
+    const char *step_extra, *trigger, *words;
+  } bad[] = {
+      {"\"if\": {\"equals\": [1, 1]}", "",
+       "step \"s\": steps[1].if: unknown "
+       "operator \"equals\""},
+      {"\"if\": {\"eq\": [1]}", "", "steps[1].if.eq: expected [left, right]"},
+      {"\"if\": {\"and\": []}", "", "steps[1].if.and: expected a non-empty"},
+      {"\"if\": {\"not\": {\"exists\": \"trigger.id\"}}", "",
+       "steps[1].if.not.exists: expected one reference"},
+      {"\"if\": {\"eq\": [\"{{steps.later.id}}\", 1]}", "",
+       "steps[1].if.eq[0]: {{steps.later.id}}: no step \"later\" before this "
+       "one"},
+      {"\"if\": {\"eq\": [\"{{steps.s.id}}\", 1]}", "",
+       "no step \"s\" before this one"},
+      {"\"if\": {\"eq\": [\"{{trigger.id}}\", 1]}", "",
+       "steps[1].if.eq[0]: {{trigger.id}}: the flow has no trigger"},
+      {"\"if\": {\"eq\": [\"{{nope.id}}\", 1]}", "",
+       "a reference starts with trigger. or steps.NAME."},
+      {"\"if\": {\"eq\": [1, 1], \"ne\": [1, 2]}", "",
+       "steps[1].if: expected an object with one operator"},
+      {"\"If\": {\"eq\": [1, 1]}", "", "steps[1].If: unknown field"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"connection\": \"admin\", %s\"steps\": [\n"
+             " {\"name\": \"first\", \"card\": \"list_folders\"},\n"
+             " {\"name\": \"s\", \"card\": \"list_folders\", %s},\n"
+             " {\"name\": \"later\", \"card\": \"list_folders\"}]}\n",
+             bad[i].trigger, bad[i].step_extra);
+    const char *const run_b[] = {"flow", "run", flow_file("badcond", json),
+                                 "--once", NULL};
+    assert_int_equal(wuser_run(&u, &p, run_b), 1);
+    if (strstr(p.stderr_, bad[i].words) == NULL)
+      fail_msg("case %zu: %s", i, p.stderr_);
+    assert_string_equal(p.stdout_, "");
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(watch_prints_each_message_once),
       cmocka_unit_test(watch_loop_until_signal),
       cmocka_unit_test(watch_refusals_name_the_cause),
       cmocka_unit_test(flow_runs_steps_per_event),
+      cmocka_unit_test(flow_conditions_skip_steps),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

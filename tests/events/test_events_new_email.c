@@ -19,183 +19,7 @@
 #include <json-c/json.h>
 #include <uv.h>
 
-#include "events.h"
-#include "log.h"
-#include "o365_fixture.h"
-#include "store.h"
-
-#define ALICE "alice@contoso.test"
-
-static o365_fixture *fx;
-static wfc_conn *alice;
-static wfc__store *st;
-static char dir[64], db[128];
-static char conn_id[WFC__CONN_ID_SIZE];
-static char logs[16384]; /* warn/info lines logged during a test */
-
-static void sink(void *arg, int level, const char *line) {
-  (void)arg;
-  (void)level;
-  size_t n = strlen(logs);
-  snprintf(logs + n, sizeof logs - n, "%s\n", line);
-}
-
-static int setup(void **state) {
-  (void)state;
-  fx = o365_fixture_new(NULL);
-  if (fx == NULL || (alice = o365_fixture_connect(fx, ALICE)) == NULL)
-    return -1;
-  snprintf(dir, sizeof dir, "/tmp/wfc-events-XXXXXX");
-  if (mkdtemp(dir) == NULL)
-    return -1;
-  snprintf(db, sizeof db, "%s/store.db", dir);
-  static const uint8_t key[32] = {7, 7, 7};
-  wfc__store_opts o = {.master_key = key};
-  char err[256];
-  if (wfc__store_open_ex(db, &o, &st, err, sizeof err) != 0) {
-    fprintf(stderr, "store: %s\n", err);
-    return -1;
-  }
-  /* The row the checkpoints hang on (the fixture's connection has its
-   * tokens in memory; the store only needs the id). */
-  wfc__conn_rec r;
-  memset(&r, 0, sizeof r);
-  snprintf(r.nickname, sizeof r.nickname, "alice");
-  snprintf(r.plugin, sizeof r.plugin, "o365mail");
-  snprintf(r.conn_type, sizeof r.conn_type, "o365mail");
-  snprintf(r.state, sizeof r.state, "connected");
-  if (wfc__store_conn_insert(st, &r, NULL) != 0)
-    return -1;
-  memcpy(conn_id, r.id, sizeof conn_id);
-  wfc__log_set_sink(sink, NULL);
-  wfc__log_set_level(WFC_LOG_INFO);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  wfc__log_set_sink(NULL, NULL);
-  wfc__store_close(st);
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  int rc = system(cmd) == 0 ? 0 : -1;
-  return o365_fixture_free(fx) == 0 ? rc : -1;
-}
-
-/* ---- helpers --------------------------------------------------------------
- */
-
-typedef struct got {
-  int done, status, first;
-  size_t duplicates;
-  char message[512];
-  json_object *events; /* owned */
-} got;
-
-static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
-  got *g = arg;
-  (void)w;
-  g->done = 1;
-  g->status = b->status;
-  g->first = b->first;
-  g->duplicates = b->duplicates;
-  snprintf(g->message, sizeof g->message, "%s", b->message ? b->message : "");
-  g->events = b->events ? json_object_get(b->events) : NULL;
-}
-
-static wfc_event_watch *watch(const char *input_json) {
-  json_object *in = json_tokener_parse(input_json);
-  assert_non_null(in);
-  wfc_event_watch_opts o = {
-      .size = sizeof o, .card = "o365mail.new_email", .input = in};
-  wfc_event_watch *w = NULL;
-  char err[256] = "";
-  int rc = wfc__event_watch_open_at(o365_fixture_runtime(fx), st, alice,
-                                    conn_id, &o, &w, err, sizeof err);
-  json_object_put(in);
-  if (rc != 0)
-    fail_msg("open: %s", err);
-  return w;
-}
-
-/* One poll, run to completion. g->events must be put by the caller. */
-static void poll_once(wfc_event_watch *w, got *g) {
-  memset(g, 0, sizeof *g);
-  assert_int_equal(wfc_event_watch_poll(w, on_batch, g), 0);
-  uv_loop_t *loop = o365_fixture_loop(fx);
-  while (!g->done)
-    uv_run(loop, UV_RUN_ONCE);
-  if (g->status != 0)
-    fail_msg("poll failed: %s", g->message);
-}
-
-/* The flow: takes every event of the batch, then acknowledges. */
-static void accept_all_ack(wfc_event_watch *w, got *g) {
-  for (size_t i = 0; i < json_object_array_length(g->events); i++)
-    assert_int_equal(
-        wfc_event_watch_accept(w, json_object_array_get_idx(g->events, i)), 0);
-  assert_int_equal(wfc_event_watch_ack(w), 0);
-}
-
-/* A new subscription, started (first poll stored). */
-static wfc_event_watch *started(const char *input_json) {
-  /* The start has a one-second resolution (Graph's $filter on
-   * receivedDateTime): let the earlier tests' messages fall before it. */
-  usleep(1100 * 1000);
-  wfc_event_watch *w = watch(input_json);
-  got g;
-  poll_once(w, &g);
-  assert_true(g.first);
-  assert_int_equal(json_object_array_length(g.events), 0);
-  accept_all_ack(w, &g);
-  json_object_put(g.events);
-  return w;
-}
-
-static char *inject(const char *subject) {
-  char body[512];
-  snprintf(body, sizeof body,
-           "{\"subject\":\"%s\",\"from\":\"bob@contoso.test\","
-           "\"toRecipients\":[{\"emailAddress\":{\"address\":\"" ALICE
-           "\"}}],\"body\":{\"contentType\":\"text\",\"content\":\"hi\"}}",
-           subject);
-  char *id = o365_fixture_inject(fx, ALICE, body);
-  assert_non_null(id);
-  return id;
-}
-
-static const char *jstr(json_object *o, const char *k) {
-  json_object *v = NULL;
-  return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
-/* How many events of g have subject s. */
-static int count_subject(json_object *events, const char *s) {
-  int n = 0;
-  for (size_t i = 0; i < json_object_array_length(events); i++) {
-    const char *x = jstr(json_object_array_get_idx(events, i), "subject");
-    n += x != NULL && strcmp(x, s) == 0;
-  }
-  return n;
-}
-
-/* One poll: n new events (one of them with subject, when not NULL), all
- * taken and acknowledged. */
-static void expect_new(wfc_event_watch *w, size_t n, const char *subject) {
-  got g;
-  poll_once(w, &g);
-  assert_int_equal(json_object_array_length(g.events), n);
-  if (subject != NULL)
-    assert_int_equal(count_subject(g.events, subject), 1);
-  accept_all_ack(w, &g);
-  json_object_put(g.events);
-}
-
-static long delta_requests(void) {
-  return o365_fixture_route_count(fx, "GET",
-                                  "/v1.0/me/mailFolders/{folder}/messages/"
-                                  "delta");
-}
+#include "events_test.h"
 
 /* ---- tests -----------------------------------------------------------------
  */
@@ -563,6 +387,123 @@ static void window_is_bounded(void **state) {
   wfc_event_watch_close(w);
 }
 
+/* A message given in Graph's fields (sender, subject, importance, cc,
+ * attachments) into alice's inbox; its id is dropped. */
+static void inject_msg(const char *from, const char *subject,
+                       const char *importance, const char *cc, int attachment) {
+  char body[1024];
+  snprintf(body, sizeof body,
+           "{\"subject\":\"%s\",\"from\":\"%s\",\"importance\":\"%s\","
+           "\"toRecipients\":[{\"emailAddress\":{\"address\":\"" ALICE
+           "\"}}],\"ccRecipients\":[{\"emailAddress\":{\"address\":\"%s\"}}]"
+           "%s}",
+           subject, from, importance, cc,
+           attachment ? ",\"attachments\":[{\"name\":\"a.txt\","
+                        "\"contentType\":\"text/plain\",\"text\":\"hi\"}]"
+                      : "");
+  char *id = o365_fixture_inject(fx, ALICE, body);
+  assert_non_null(id);
+  free(id);
+}
+
+/* Sender, subject and importance filters: only the matching messages are
+ * events; those left out never come later, neither at the next poll, nor
+ * after a restart, nor after the delta link expired (the checkpoint moved
+ * past them). */
+static void filters_leave_out_for_good(void **state) {
+  (void)state;
+  static const char in[] =
+      "{\"max_events\":911,\"from\":[\"nobody@contoso.test\","
+      "\"Carol@Contoso.test\"],\"subject_contains\":\"INVOICE\","
+      "\"importance\":\"high\"}";
+  wfc_event_watch *w = started(in);
+  inject_msg("carol@contoso.test", "Invoice 1", "high", "x@contoso.test", 0);
+  inject_msg("bob@contoso.test", "Invoice 2", "high", "x@contoso.test", 0);
+  inject_msg("carol@contoso.test", "Hello 3", "high", "x@contoso.test", 0);
+  inject_msg("carol@contoso.test", "invoice 4", "low", "x@contoso.test", 0);
+  logs[0] = '\0';
+  wfc__log_set_level(WFC_LOG_DEBUG);
+  got g;
+  poll_once(w, &g);
+  wfc__log_set_level(WFC_LOG_INFO);
+  assert_int_equal(json_object_array_length(g.events), 1);
+  assert_int_equal(count_subject(g.events, "Invoice 1"), 1);
+  assert_non_null(strstr(logs, "3 message(s) left out by the filters"));
+  accept_all_ack(w, &g);
+  json_object_put(g.events);
+  expect_new(w, 0, NULL);
+
+  /* Restart: the left-out ones stay out; a new match comes once. */
+  wfc_event_watch_close(w);
+  w = watch(in);
+  inject_msg("carol@contoso.test", "re: invoice 5", "high", "x@contoso.test",
+             0);
+  expect_new(w, 1, "re: invoice 5");
+
+  /* Expired link: the resync starts from the last delivered time; what
+   * was left out before is still out, the new match comes once. */
+  inject_msg("bob@contoso.test", "Invoice 6", "high", "x@contoso.test", 0);
+  inject_msg("carol@contoso.test", "Invoice 7", "high", "x@contoso.test", 0);
+  long s = 0;
+  json_object_put(
+      o365_fixture_admin(fx, "POST", "/__emulator/delta/expire", NULL, &s));
+  assert_int_equal(s, 200);
+  poll_once(w, &g);
+  assert_int_equal(g.duplicates, 0);
+  assert_int_equal(json_object_array_length(g.events), 1);
+  assert_int_equal(count_subject(g.events, "Invoice 7"), 1);
+  accept_all_ack(w, &g);
+  json_object_put(g.events);
+  expect_new(w, 0, NULL);
+  wfc_event_watch_close(w);
+}
+
+/* To and Cc match any address of their lists (case-insensitive); only
+ * with attachments leaves out the rest; include_attachments puts the
+ * files in the host's store and their references in the event. */
+static void filters_to_cc_attachments(void **state) {
+  (void)state;
+  wfc_event_watch *w = started(
+      "{\"max_events\":912,\"to\":[\"ALICE@contoso.test\",\"z@contoso.test\"],"
+      "\"cc\":[\"dave@contoso.test\",\"erin@contoso.test\"],"
+      "\"only_with_attachments\":true,\"include_attachments\":true}");
+  inject_msg("bob@contoso.test", "tcc-1", "normal", "Erin@contoso.test", 1);
+  inject_msg("bob@contoso.test", "tcc-2", "normal", "erin@contoso.test", 0);
+  inject_msg("bob@contoso.test", "tcc-3", "normal", "frank@contoso.test", 1);
+  got g;
+  poll_once(w, &g);
+  assert_int_equal(json_object_array_length(g.events), 1);
+  assert_int_equal(count_subject(g.events, "tcc-1"), 1);
+  json_object *e = json_object_array_get_idx(g.events, 0), *has = NULL;
+  assert_true(json_object_object_get_ex(e, "has_attachments", &has) &&
+              json_object_get_boolean(has));
+  /* include_attachments: the file is in the host's store, referenced. */
+  json_object *atts = NULL, *file = NULL, *size = NULL;
+  assert_true(json_object_object_get_ex(e, "attachments", &atts));
+  assert_int_equal(json_object_array_length(atts), 1);
+  json_object *a0 = json_object_array_get_idx(atts, 0);
+  assert_string_equal(jstr(a0, "name"), "a.txt");
+  assert_string_equal(jstr(a0, "kind"), "file");
+  assert_true(json_object_object_get_ex(a0, "file", &file));
+  assert_non_null(jstr(file, "id"));
+  assert_true(json_object_object_get_ex(file, "size", &size));
+  assert_int_equal(json_object_get_int64(size), 2); /* "hi" */
+  accept_all_ack(w, &g);
+  json_object_put(g.events);
+  wfc_event_watch_close(w);
+
+  /* A bad filter is refused, naming the field. */
+  w = watch("{\"importance\":\"urgent\"}");
+  memset(&g, 0, sizeof g);
+  int rc = wfc_event_watch_poll(w, on_batch, &g);
+  while (rc == 0 && !g.done)
+    uv_run(o365_fixture_loop(fx), UV_RUN_ONCE);
+  assert_int_equal(rc, 0);
+  assert_int_equal(g.status, WFC_EVALIDATION);
+  assert_non_null(strstr(g.message, "input.importance"));
+  wfc_event_watch_close(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(first_run_starts_now_and_each_message_once),
@@ -575,6 +516,8 @@ int main(void) {
       cmocka_unit_test(throttled_poll_delivers),
       cmocka_unit_test(errors_name_the_cause),
       cmocka_unit_test(window_is_bounded),
+      cmocka_unit_test(filters_leave_out_for_good),
+      cmocka_unit_test(filters_to_cc_attachments),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,6 +16,8 @@
  *   - unclear: a run that ended on its own with an error that names no
  *     cause, or a failed flow run line whose error names none;
  *   - corrupt: the store fails its integrity check at the end.
+ * The third test watches email_flagged while a thread flags messages that
+ * were there before the start (each flagging handed over once).
  * Short: 60 messages per test; long: 800. */
 #define _DEFAULT_SOURCE /* usleep */
 #include <pthread.h>
@@ -63,24 +65,49 @@ typedef struct sender {
   int n;           /* messages to deliver */
   int gap_ms;      /* mean pause between two */
   uint64_t seed;
+  char **ids; /* NULL: deliver new messages; else flag these (n of them) */
   volatile int done;
   int failed; /* deliveries the emulator refused */
 } sender;
+
+typedef struct text {
+  char text[512];
+} text;
+
+/* Message number i of the trial whose subjects start with prefix. */
+static text message_json(const char *prefix, int i) {
+  text t;
+  snprintf(t.text, sizeof t.text,
+           "{\"subject\":\"%s%d\",\"from\":\"bob@contoso.test\","
+           "\"body\":{\"contentType\":\"text\",\"content\":\"n %d\"}}",
+           prefix, i, i);
+  return t;
+}
 
 static void *send_all(void *arg) {
   sender *s = arg;
   rel_rng rng = {s->seed};
   for (int i = 0; i < s->n; i++) {
-    char body[512];
-    snprintf(body, sizeof body,
-             "{\"subject\":\"%s%d\",\"from\":\"bob@contoso.test\","
-             "\"body\":{\"contentType\":\"text\",\"content\":\"n %d\"}}",
-             s->prefix, i, i);
     long st = 0;
-    json_object_put(rel_admin(
-        base(), "POST", "/__emulator/mail/" ALICE "/messages", body, &st));
-    if (st != 201)
-      s->failed++;
+    if (s->ids != NULL) { /* flagged as in Outlook */
+      char path[1024];
+      snprintf(path, sizeof path, "/__emulator/mail/" ALICE "/messages/%s",
+               s->ids[i]);
+      json_object_put(rel_admin(base(), "PATCH", path,
+                                "{\"flag\":{\"flagStatus\":\"flagged\"}}",
+                                &st));
+      s->failed += st != 200;
+      if (i % 20 == 10) { /* Graph drops the sync state now and then */
+        json_object_put(
+            rel_admin(base(), "POST", "/__emulator/delta/expire", NULL, &st));
+        s->failed += st != 200;
+      }
+    } else {
+      json_object_put(rel_admin(base(), "POST",
+                                "/__emulator/mail/" ALICE "/messages",
+                                message_json(s->prefix, i).text, &st));
+      s->failed += st != 201;
+    }
     usleep(1000u * rel_rng_below(&rng, (uint32_t)(2 * s->gap_ms + 1)));
   }
   s->done = 1;
@@ -204,7 +231,7 @@ static void run_once(const char *const *args, int64_t kill_us, line_subject s,
  * frees t. */
 static void trial(const char *name, const char *what, int n,
                   const char *const *loop_args, const char *const *once_args,
-                  line_subject subj, tally *t, rel_counts *c) {
+                  line_subject subj, int flag, tally *t, rel_counts *c) {
   rel_rng rng = {rel_seed() ^ 0x5eed};
   const char *prefix = t->prefix;
   snprintf(t->prefix, sizeof t->prefix, "%s %llu #", what,
@@ -216,15 +243,33 @@ static void trial(const char *name, const char *what, int n,
   assert_non_null(t->window);
   c->test = name;
 
-  run_once(once_args, -1, subj, c, t); /* records the start */
   sender s = {.n = n, .gap_ms = 150, .seed = rel_seed() ^ 0xfeed};
   snprintf(s.prefix, sizeof s.prefix, "%s", prefix);
+  if (flag) { /* the messages are there, unflagged, before the start */
+    s.ids = calloc((size_t)n, sizeof *s.ids);
+    assert_non_null(s.ids);
+    for (int i = 0; i < n; i++) {
+      long st = 0;
+      json_object *m = rel_admin(base(), "POST",
+                                 "/__emulator/mail/" ALICE "/messages",
+                                 message_json(prefix, i).text, &st),
+                  *id;
+      assert_int_equal(st, 201);
+      assert_true(json_object_object_get_ex(m, "id", &id));
+      s.ids[i] = strdup(json_object_get_string(id));
+      json_object_put(m);
+    }
+  }
+  run_once(once_args, -1, subj, c, t); /* records the start */
   assert_int_equal(pthread_create(&s.th, NULL, send_all, &s), 0);
   while (!s.done)
     run_once(loop_args, 30000 + (int64_t)rel_rng_below(&rng, 970000), subj, c,
              t);
   pthread_join(s.th, NULL);
   assert_int_equal(s.failed, 0);
+  for (int i = 0; s.ids != NULL && i < n; i++)
+    free(s.ids[i]);
+  free(s.ids);
   for (int round = 0; round < 20; round++) {
     long before = t->lines;
     run_once(once_args, -1, subj, c, t);
@@ -259,11 +304,12 @@ static void tally_free(tally *t) {
   free(t->window);
 }
 
-#define WATCH(...)                                                             \
+#define WATCH_CARD(card, ...)                                                  \
   (const char *const[]) {                                                      \
-    "event", "watch", "--card", "new_email", "--connection", "alice",          \
-        "--json", __VA_ARGS__, NULL                                            \
+    "event", "watch", "--card", card, "--connection", "alice", "--json",       \
+        __VA_ARGS__, NULL                                                      \
   }
+#define WATCH(...) WATCH_CARD("new_email", __VA_ARGS__)
 
 static void watch_killed_while_mail_arrives(void **state) {
   (void)state;
@@ -271,7 +317,7 @@ static void watch_killed_while_mail_arrives(void **state) {
   tally t = {0};
   rel_counts c = {0};
   trial("event_watch_sigkill", "watch", rel_trials(60, 800),
-        WATCH("--interval", "0.2"), WATCH("--once"), watch_subject, &t, &c);
+        WATCH("--interval", "0.2"), WATCH("--once"), watch_subject, 0, &t, &c);
   tally_free(&t);
   assert_int_equal(rel_report(&c), 0);
 }
@@ -291,7 +337,7 @@ static void flow_killed_while_mail_arrives(void **state) {
   tally t = {0};
   rel_counts c = {0};
   int n = rel_trials(60, 800);
-  trial("flow_run_sigkill", "flow", n, loop, once, flow_subject, &t, &c);
+  trial("flow_run_sigkill", "flow", n, loop, once, flow_subject, 0, &t, &c);
 
   /* Its steps ran: every message is flagged at the emulator. */
   json_object *msgs = rel_messages(base(), ALICE, "inbox");
@@ -321,11 +367,30 @@ static void flow_killed_while_mail_arrives(void **state) {
   assert_int_equal(rel_report(&c), 0);
 }
 
+/* email_flagged: the messages are in the inbox before the watch starts;
+ * a thread flags them one by one (as Outlook would) and expires the delta
+ * links every 20 flaggings, while the watch is SIGKILLed and restarted:
+ * each flagging handed over once. At most 40 per poll, so that a backlog
+ * fits the 64 KiB of output a run keeps. */
+static void flagged_watch_killed_while_flagging(void **state) {
+  (void)state;
+  tally t = {0};
+  rel_counts c = {0};
+  trial("email_flagged_sigkill", "flagged", rel_trials(60, 800),
+        WATCH_CARD("email_flagged", "--param", "max_events=40", "--interval",
+                   "0.2"),
+        WATCH_CARD("email_flagged", "--param", "max_events=40", "--once"),
+        watch_subject, 1, &t, &c);
+  tally_free(&t);
+  assert_int_equal(rel_report(&c), 0);
+}
+
 int main(void) {
   rel_watchdog("events", 300, 7200);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(watch_killed_while_mail_arrives),
       cmocka_unit_test(flow_killed_while_mail_arrives),
+      cmocka_unit_test(flagged_watch_killed_while_flagging),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
