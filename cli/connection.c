@@ -13,7 +13,7 @@
 
 #include "wfc/connections.h"
 
-static const char usage[] =
+const char wfc__cli_usage_connection[] =
     "  wfc connection new --plugin P --nickname NAME [--type T]\n"
     "      [--env production|preview] [--tenant T] [--param k=v ...]\n"
     "      [--login-hint USER] [--prompt login|consent|select_account]\n"
@@ -93,29 +93,32 @@ static int parse(int argc, char **argv, opts *o) {
       char *end;
       long s = strtol(optarg, &end, 10);
       if (*end != '\0' || s <= 0 || s > 86400)
-        return wfc__cli_usage(usage, "--timeout wants seconds (1..86400)");
+        return wfc__cli_usage(wfc__cli_usage_connection,
+                              "--timeout wants seconds (1..86400)");
       o->timeout_ms = (uint64_t)s * 1000;
       break;
     }
     case 'P': {
       const char *eq = strchr(optarg, '=');
       if (eq == NULL || eq == optarg)
-        return wfc__cli_usage(usage, "--param wants key=value, got \"%s\"",
-                              optarg);
+        return wfc__cli_usage(wfc__cli_usage_connection,
+                              "--param wants key=value, got \"%s\"", optarg);
       char key[128];
       snprintf(key, sizeof key, "%.*s", (int)(eq - optarg), optarg);
       json_object_object_add(o->params, key, json_object_new_string(eq + 1));
       break;
     }
     default:
-      return wfc__cli_usage(usage, "unknown or incomplete option \"%s\"",
+      return wfc__cli_usage(wfc__cli_usage_connection,
+                            "unknown or incomplete option \"%s\"",
                             argv[optind - 1]);
     }
   }
   if (optind < argc)
     o->name = argv[optind++];
   if (optind < argc)
-    return wfc__cli_usage(usage, "unexpected argument \"%s\"", argv[optind]);
+    return wfc__cli_usage(wfc__cli_usage_connection,
+                          "unexpected argument \"%s\"", argv[optind]);
   if (o->tenant != NULL)
     json_object_object_add(o->params, "tenant",
                            json_object_new_string(o->tenant));
@@ -337,17 +340,17 @@ static void on_done(void *arg, const wfc_connmgr_result *r) {
   int ok = r->status == 0 &&
            (!authorize || strcmp(r->outcome, WFC_CONN_CONNECTED) == 0);
   x->exit_code = ok ? WFC_CLI_OK : WFC_CLI_FAIL;
-  if (x->o->json) {
+  if (x->o->json && r->status == 0) {
     json_object *j = result_json(r);
     wfc__cli_print_json(j);
     json_object_put(j);
-    if (r->status != 0)
-      wfc__cli_error("%s failed: %s", x->what, r->message);
     return;
   }
   if (r->status != 0) {
+    /* With --json, main prints this as the one error object. */
     wfc__cli_error("%s failed: %s", x->what, r->message);
     const char *remedy = r->remedy ? r->remedy : jstr(r->connection, "remedy");
+    wfc__cli_error_info(wfc_err_name(r->status), r->detail, remedy);
     if (*remedy != '\0')
       fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n",
               jstr(r->connection, "nickname"), jstr(r->connection, "state"),
@@ -450,6 +453,7 @@ static int cmd_async(opts *o, const char *what) {
       wfc_connmgr_show(m, o->name, &c);
       wfc__cli_error("connection \"%s\" is %s: %s", o->name, jstr(c, "state"),
                      jstr(c, "remedy"));
+      wfc__cli_error_info(wfc_err_name(rc), NULL, jstr(c, "remedy"));
       json_object_put(c);
     } else {
       not_found(rc, o->name);
@@ -464,7 +468,8 @@ static int cmd_async(opts *o, const char *what) {
 
 int wfc__cli_connection(int argc, char **argv) {
   if (argc < 2)
-    return wfc__cli_usage(usage, "connection: missing command");
+    return wfc__cli_usage(wfc__cli_usage_connection,
+                          "connection: missing command");
   const char *cmd = argv[1];
   opts o;
   int rc = parse(argc - 1, argv + 1, &o);
@@ -472,16 +477,29 @@ int wfc__cli_connection(int argc, char **argv) {
     json_object_put(o.params);
     return rc;
   }
+  static const char *const known[] = {"new",         "list",    "show",
+                                      "reauthorize", "refresh", "revoke",
+                                      "delete",      "test",    NULL};
+  int k = 0;
+  while (known[k] != NULL && strcmp(known[k], cmd) != 0)
+    k++;
   int need_name = strcmp(cmd, "new") != 0 && strcmp(cmd, "list") != 0;
-  if (need_name && o.name == NULL)
-    rc = wfc__cli_usage(usage, "connection %s: missing NAME", cmd);
+  if (known[k] == NULL)
+    rc = wfc__cli_usage(wfc__cli_usage_connection,
+                        "connection: unknown command \"%s\"", cmd);
+  else if (need_name && o.name == NULL)
+    rc = wfc__cli_usage(wfc__cli_usage_connection,
+                        "connection %s: missing NAME", cmd);
   else if (!need_name && o.name != NULL)
-    rc = wfc__cli_usage(usage, "connection %s: unexpected \"%s\"", cmd, o.name);
+    rc = wfc__cli_usage(wfc__cli_usage_connection,
+                        "connection %s: unexpected \"%s\"", cmd, o.name);
   else if (strcmp(cmd, "new") == 0) {
     if (o.plugin == NULL && o.type == NULL)
-      rc = wfc__cli_usage(usage, "connection new: --plugin is required");
+      rc = wfc__cli_usage(wfc__cli_usage_connection,
+                          "connection new: --plugin is required");
     else if (o.nickname == NULL || *o.nickname == '\0')
-      rc = wfc__cli_usage(usage, "connection new: --nickname is required");
+      rc = wfc__cli_usage(wfc__cli_usage_connection,
+                          "connection new: --nickname is required");
     else
       rc = cmd_async(&o, "authorize");
   } else if (strcmp(cmd, "reauthorize") == 0) {
@@ -495,7 +513,8 @@ int wfc__cli_connection(int argc, char **argv) {
              strcmp(cmd, "delete") == 0 || strcmp(cmd, "test") == 0) {
     rc = cmd_async(&o, cmd);
   } else {
-    rc = wfc__cli_usage(usage, "connection: unknown command \"%s\"", cmd);
+    rc = wfc__cli_usage(wfc__cli_usage_connection,
+                        "connection: unknown command \"%s\"", cmd);
   }
   json_object_put(o.params);
   return rc;

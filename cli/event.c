@@ -17,7 +17,7 @@
 
 #include "wfc/events.h"
 
-static const char usage[] =
+const char wfc__cli_usage_event[] =
     "  wfc event watch [CARD] --card CARD --connection NAME [--param k=v ...]\n"
     "      [--input JSON] [--interval S] [--once] [--exit-before-ack]\n"
     "      [--store PATH] [--plugin-dir DIR] [--json]\n";
@@ -209,7 +209,7 @@ static int watch_cmd(int argc, char **argv) {
     case 'p':
       if (add_param(in, optarg) != 0) {
         json_object_put(in);
-        return wfc__cli_usage(usage,
+        return wfc__cli_usage(wfc__cli_usage_event,
                               "event watch: --param wants k=v, got "
                               "\"%s\"",
                               optarg);
@@ -229,7 +229,7 @@ static int watch_cmd(int argc, char **argv) {
     case 'n':
       if (wfc__cli_interval(optarg, &x.pace.interval_ms) != 0) {
         json_object_put(in);
-        return wfc__cli_usage(usage,
+        return wfc__cli_usage(wfc__cli_usage_event,
                               "event watch: --interval wants seconds "
                               "(0.01 to 86400), got \"%s\"",
                               optarg);
@@ -249,7 +249,7 @@ static int watch_cmd(int argc, char **argv) {
       break;
     default:
       json_object_put(in);
-      return wfc__cli_usage(usage,
+      return wfc__cli_usage(wfc__cli_usage_event,
                             "event watch: unknown or incomplete option "
                             "\"%s\"",
                             argv[optind - 1]);
@@ -259,8 +259,9 @@ static int watch_cmd(int argc, char **argv) {
     card = argv[optind++];
   if (optind != argc || card == NULL || x.conn == NULL) {
     json_object_put(in);
-    return wfc__cli_usage(usage, "event watch: expected --card CARD and "
-                                 "--connection NAME");
+    return wfc__cli_usage(wfc__cli_usage_event,
+                          "event watch: expected --card CARD and "
+                          "--connection NAME");
   }
   wfc__cli_host h;
   if (wfc__cli_connmgr_open(&h, store, dir, 1, NULL, &x.m) != 0) {
@@ -297,8 +298,9 @@ static int watch_cmd(int argc, char **argv) {
 
 int wfc__cli_event(int argc, char **argv) {
   if (argc < 2)
-    return wfc__cli_usage(usage, "event: missing command");
+    return wfc__cli_usage(wfc__cli_usage_event, "event: missing command");
   if (strcmp(argv[1], "watch") == 0)
     return watch_cmd(argc - 1, argv + 1);
-  return wfc__cli_usage(usage, "event: unknown command \"%s\"", argv[1]);
+  return wfc__cli_usage(wfc__cli_usage_event, "event: unknown command \"%s\"",
+                        argv[1]);
 }

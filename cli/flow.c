@@ -33,7 +33,7 @@
 
 #include "wfc/events.h"
 
-static const char usage[] =
+const char wfc__cli_usage_flow[] =
     "  wfc flow run FILE [--once] [--interval S] [--store PATH]\n"
     "      [--plugin-dir DIR] [--json]\n";
 
@@ -537,12 +537,12 @@ static int run_cmd(int argc, char **argv) {
     } else if (c == 'd') {
       dir = optarg;
     } else if (c != 'n' || wfc__cli_interval(optarg, &f.pace.interval_ms)) {
-      return wfc__cli_usage(usage, "flow run: bad option \"%s\"",
+      return wfc__cli_usage(wfc__cli_usage_flow, "flow run: bad option \"%s\"",
                             argv[optind - 1]);
     }
   }
   if (optind + 1 != argc)
-    return wfc__cli_usage(usage, "flow run: expected one FILE");
+    return wfc__cli_usage(wfc__cli_usage_flow, "flow run: expected one FILE");
   char at[4096];
   snprintf(at, sizeof at, "@%s", argv[optind]);
   f.doc = wfc__cli_read_input(at, NULL);
@@ -607,8 +607,9 @@ static int run_cmd(int argc, char **argv) {
 
 int wfc__cli_flow(int argc, char **argv) {
   if (argc < 2)
-    return wfc__cli_usage(usage, "flow: missing command");
+    return wfc__cli_usage(wfc__cli_usage_flow, "flow: missing command");
   if (strcmp(argv[1], "run") == 0)
     return run_cmd(argc - 1, argv + 1);
-  return wfc__cli_usage(usage, "flow: unknown command \"%s\"", argv[1]);
+  return wfc__cli_usage(wfc__cli_usage_flow, "flow: unknown command \"%s\"",
+                        argv[1]);
 }

@@ -14,7 +14,7 @@
 
 #include "wfc/connections.h"
 
-static const char usage[] =
+const char wfc__cli_usage_card_run[] =
     "  wfc card run CARD [--connection NAME] [--input JSON|@file]\n"
     "      [--store PATH] [--blob-dir DIR] [--plugin-dir DIR] [--json]\n"
     "  (files go to --blob-dir, else $WFC_BLOB_DIR, else blobs/ beside the\n"
@@ -67,7 +67,11 @@ static void on_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   }
   r->exit_code = WFC_CLI_FAIL;
   wfc__cli_error("%s (%s)", out->message, wfc_err_name(out->status));
-  if (out->detail != NULL)
+  wfc__cli_error_info(wfc_err_name(out->status), out->detail, NULL);
+  /* An empty detail says nothing: no "detail: {}". */
+  if (out->detail != NULL &&
+      !(json_object_is_type(out->detail, json_type_object) &&
+        json_object_object_length(out->detail) == 0))
     fprintf(stderr, "wfc: detail: %s\n",
             json_object_to_json_string_ext(out->detail,
                                            JSON_C_TO_STRING_PLAIN |
@@ -112,14 +116,15 @@ int wfc__cli_card_run(int argc, char **argv) {
       blobs = optarg;
       break;
     default:
-      return wfc__cli_usage(usage,
+      return wfc__cli_usage(wfc__cli_usage_card_run,
                             "card run: unknown or incomplete option "
                             "\"%s\"",
                             argv[optind - 1]);
     }
   }
   if (optind + 1 != argc)
-    return wfc__cli_usage(usage, "card run: expected one CARD");
+    return wfc__cli_usage(wfc__cli_usage_card_run,
+                          "card run: expected one CARD");
   const char *card_id = argv[optind];
   json_object *in = wfc__cli_read_input(input, "input");
   if (in == NULL)
