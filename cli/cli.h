@@ -121,6 +121,20 @@ void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status);
  * does not verify; nothing was sent; what to do. Returns WFC_CLI_FAIL. */
 int wfc__cli_tampered(const char *conn, const char *what);
 
+/* The remedy of connection nick (as the user named it) in state, as a
+ * person reads it here: the plugin's words (remedy, may be NULL or "")
+ * and, for every state a reauthorization settles, the command to run
+ * (`wfc connection reauthorize NICK`). Into buf; returns buf ("" for a
+ * connected connection with no remedy). */
+const char *wfc__cli_conn_remedy(const char *nick, const char *state,
+                                 const char *remedy, char *buf, size_t len);
+/* For an error whose detail names a field the user must give
+ * ({"field": NAME}, docs/abi.md): how to give it on this command line, as
+ * a connection parameter (as_param) or in the card's --input. Into buf;
+ * NULL when the detail names none. */
+const char *wfc__cli_field_remedy(struct json_object *detail, int as_param,
+                                  char *buf, size_t len);
+
 /* What the polling commands (event watch, flow run) share: the pause
  * between polls and SIGINT/SIGTERM, on the host's loop. Set interval_ms
  * (0: 30 s), on_tick and on_signal (both get arg), then start. */

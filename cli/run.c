@@ -76,6 +76,11 @@ static void on_done(void *arg, wfc_call *call, const wfc_outcome *out) {
             json_object_to_json_string_ext(out->detail,
                                            JSON_C_TO_STRING_PLAIN |
                                                JSON_C_TO_STRING_NOSLASHESCAPE));
+  char how[512];
+  if (wfc__cli_field_remedy(out->detail, 0, how, sizeof how) != NULL) {
+    fprintf(stderr, "wfc: %s\n", how);
+    wfc__cli_error_info(NULL, NULL, how);
+  }
   if (r->conn_name != NULL)
     wfc__cli_say_remedy(r->m, r->conn_name, out->status);
 }

@@ -318,6 +318,42 @@ int wfc__cli_tampered(const char *conn, const char *what) {
                         what ? ")" : "", conn);
 }
 
+const char *wfc__cli_conn_remedy(const char *nick, const char *state,
+                                 const char *remedy, char *buf, size_t len) {
+  if (remedy == NULL)
+    remedy = "";
+  if (state == NULL || strcmp(state, WFC_CONN_CONNECTED) == 0 ||
+      strstr(remedy, "wfc connection ") != NULL) {
+    snprintf(buf, len, "%s", remedy);
+    return buf;
+  }
+  /* Someone else acts first (an administrator): then the command. */
+  int wait = strcmp(state, WFC_CONN_NEEDS_ADMIN_APPROVAL) == 0 ||
+             strcmp(state, WFC_CONN_APPROVAL_PENDING) == 0;
+  size_t n = strlen(remedy);
+  snprintf(buf, len, "%s%s%s `wfc connection reauthorize %s`%s", remedy,
+           n > 0 && remedy[n - 1] != '.' ? "." : "", n > 0 ? " Run" : "Run",
+           nick, wait ? " once that is done" : "");
+  return buf;
+}
+
+const char *wfc__cli_field_remedy(json_object *detail, int as_param, char *buf,
+                                  size_t len) {
+  json_object *v;
+  if (detail == NULL || !json_object_object_get_ex(detail, "field", &v) ||
+      !json_object_is_type(v, json_type_string))
+    return NULL;
+  const char *f = json_object_get_string(v);
+  if (as_param)
+    snprintf(buf, len, "give %s on the command line: --param %s=VALUE", f, f);
+  else
+    snprintf(buf, len,
+             "give %s in the card's input: --input '{\"%s\": \"VALUE\", "
+             "...}'",
+             f, f);
+  return buf;
+}
+
 void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status) {
   if (status == WFC_EKEY) {
     wfc__cli_tampered(conn, NULL);
@@ -329,10 +365,13 @@ void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status) {
   if (wfc_connmgr_show(m, conn, &c) == 0 &&
       json_object_object_get_ex(c, "remedy", &v) &&
       json_object_get_string_len(v) > 0) {
-    fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n", conn,
-            json_object_get_string(json_object_object_get(c, "state")),
-            json_object_get_string(v));
-    wfc__cli_error_info(NULL, NULL, json_object_get_string(v));
+    const char *state =
+        json_object_get_string(json_object_object_get(c, "state"));
+    char buf[2048];
+    wfc__cli_conn_remedy(conn, state, json_object_get_string(v), buf,
+                         sizeof buf);
+    fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n", conn, state, buf);
+    wfc__cli_error_info(NULL, NULL, buf);
   }
   json_object_put(c);
 }
