@@ -22,6 +22,7 @@
 
 #include <sqlite3.h>
 
+#include "blob.h" /* wfc__mkdirs */
 #include "clock.h"
 #include "crypto.h"
 #include "secmem.h"
@@ -1035,6 +1036,16 @@ static int create_store(wfc__store *st, uint8_t master[WFC__KEY_LEN], int have,
   char tmp[4200], side[4300];
   int fd, rc;
 
+  /* A store in a directory not made yet (WFC_STORE=/tmp/new/store.db):
+   * the directory is made, mode 0700, as the default store's is. */
+  snprintf(tmp, sizeof tmp, "%s", st->path);
+  char *slash = strrchr(tmp, '/');
+  if (slash != NULL && slash != tmp) {
+    *slash = '\0';
+    if (access(tmp, F_OK) != 0 && wfc__mkdirs(tmp) != 0)
+      return fail(WFC_ESTORE, "cannot create the store's directory %s: %s", tmp,
+                  strerror(errno));
+  }
   tmp_name(st->path, ".new.", tmp, sizeof tmp);
   /* Ours with mode 0600 before SQLite opens it (SQLite would use 0644, and
    * gives its side files the database file's mode). */
