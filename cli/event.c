@@ -26,13 +26,21 @@ typedef struct watch {
   wfc__cli_host *h;
   wfc_connmgr *m;
   wfc_event_watch *w;
-  const char *conn;
+  const char *conn, *card;
   wfc__cli_pacer pace;
   int json, once, exit_before_ack;
   int stop, polling, exit_code;
 } watch;
 
 static void poll_now(watch *x);
+
+/* On stderr, so that a person sees the watch is alive between polls. */
+static void next_poll_note(const watch *x) {
+  uint64_t ms = x->pace.interval_ms;
+  fprintf(stderr, "wfc: next poll of %s for \"%s\" in %.3g s\n", x->card,
+          x->conn, (double)ms / 1000);
+  fflush(stderr);
+}
 
 static void stop(watch *x) {
   x->stop = 1;
@@ -69,6 +77,7 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
       x->exit_code = WFC_CLI_FAIL;
       stop(x);
     } else {
+      next_poll_note(x);
       wfc__cli_pacer_later(&x->pace);
     }
     return;
@@ -132,6 +141,7 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
     stop(x);
     return;
   }
+  next_poll_note(x);
   wfc__cli_pacer_later(&x->pace);
 }
 
@@ -282,7 +292,12 @@ static int watch_cmd(int argc, char **argv) {
     x.pace.on_tick = on_tick;
     x.pace.on_signal = on_signal;
     x.pace.arg = &x;
+    x.card = card;
     wfc__cli_pacer_start(&x.pace, &h.loop);
+    fprintf(stderr,
+            "wfc: watching %s for connection \"%s\"%s (every %.3g s%s)\n", card,
+            x.conn, x.once ? ", one poll" : "",
+            (double)x.pace.interval_ms / 1000, x.once ? "" : "; Ctrl-C stops");
     poll_now(&x);
     /* A poll in flight when stopped is let finish (its batch is neither
      * printed nor acknowledged: the next run gets it), so no card call

@@ -277,8 +277,13 @@ static void run_done(flow *f, int ok, const char *error) {
   if (t != NULL)
     json_object_object_add(line, "trigger", json_object_get(t));
   json_object_object_add(line, "steps", json_object_get(s));
-  puts(json_object_to_json_string_ext(
-      line, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  if (f->json)
+    puts(json_object_to_json_string_ext(
+        line, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  else /* the steps had their lines (on_step): the run's end */
+    printf("run %s%s%s\n", ok ? "done" : "failed",
+           t != NULL && member(t, "id") ? " for event " : "",
+           t != NULL && member(t, "id") ? member(t, "id") : "");
   fflush(stdout);
   json_object_put(line);
   if (!ok)
@@ -326,11 +331,19 @@ static void on_step(void *arg, wfc_call *call, const wfc_outcome *out) {
     else
       snprintf(why, sizeof why, "step \"%s\": %s (%s)", member(st, "name"),
                out->message, wfc_err_name(out->status));
+    if (!f->json)
+      printf("  step %zu/%zu \"%s\" (%s): failed\n", f->step + 1,
+             json_object_array_length(f->steps), member(st, "name"),
+             member(st, "card"));
     run_done(f, 0, why);
     return;
   }
   json_object_object_add(json_object_object_get(f->ctx, "steps"),
                          member(st, "name"), json_object_get(out->output));
+  if (!f->json) /* a short line per step; --json has the whole run */
+    printf("  step %zu/%zu \"%s\" (%s): ok\n", f->step + 1,
+           json_object_array_length(f->steps), member(st, "name"),
+           member(st, "card"));
   f->step++;
   run_step(f);
 }
