@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -33,8 +34,17 @@
 #include "tclient.h"
 #include "wfc_proc.h"
 
-static char work[256]; /* the working directory of the commands */
-static char *readme;   /* README.md */
+static char work[256];   /* the working directory of the commands */
+static char *readme;     /* README.md */
+static emu_proc *emu;    /* stopped by teardown when a check failed */
+static pid_t script_pid; /* the commands' process group while they run */
+
+/* In the child: its own process group, so that a failed check can stop
+ * the commands and whatever they started (a watch that never ends). */
+static void own_group(void *arg) {
+  (void)arg;
+  setpgid(0, 0);
+}
 
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -147,6 +157,10 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
+  if (script_pid > 0)
+    kill(-script_pid, SIGKILL);
+  if (emu != NULL)
+    emu_proc_stop(emu);
   char cmd[512];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
   int rc = system(cmd);
@@ -233,7 +247,7 @@ static void try_it_by_hand(void **state) {
     if (strstr(rest, promised[i]) == NULL)
       fail_msg("README's \"Try it by hand\" lost `%s`", promised[i]);
 
-  emu_proc *e = start_emulator(first);
+  emu_proc *e = emu = start_emulator(first);
   char port[16], try_dir[320];
   snprintf(port, sizeof port, "%d", emu_proc_port(e));
   snprintf(try_dir, sizeof try_dir, "%s/try", work); /* does not exist */
@@ -248,10 +262,13 @@ static void try_it_by_hand(void **state) {
 
   const char *argv[] = {"/bin/bash", "-e", "-x", script, NULL};
   wproc p;
-  wproc_start(&p, argv, NULL, NULL);
+  wproc_start(&p, argv, own_group, NULL);
+  script_pid = p.pid;
   /* The person in the browser: sign in as alice, back to the CLI. */
   if (!wproc_await_stderr(&p, "Waiting for the browser", 60000)) {
+    kill(-script_pid, SIGKILL);
     wproc_wait(&p);
+    script_pid = 0;
     fail_msg("no sign-in URL; the commands said:\n%s\n%s", p.stdout_,
              p.stderr_);
   }
@@ -272,6 +289,7 @@ static void try_it_by_hand(void **state) {
   tclient_free(b);
 
   int code = wproc_wait(&p);
+  script_pid = 0;
   if (code != 0)
     fail_msg("the README's commands failed (exit %d); the last one is the "
              "last '+' line:\n%s\n%s",
@@ -292,6 +310,7 @@ static void try_it_by_hand(void **state) {
   assert_string_equal(ta, tc);
   free(ta);
   free(tc);
+  emu = NULL;
   assert_int_equal(emu_proc_stop(e), 0);
   free(first);
   free(rest);
