@@ -15,8 +15,8 @@ static const wfc_field inputs[] = {
     {O365_FIELD_MESSAGE_ID("Id of the message to answer.")},
     {.name = "comment",
      .type = WFC_TYPE_STRING,
-     .description = "Your answer, shown above the quoted message (HTML or "
-                    "text).",
+     .description = "The body of your answer, shown above the quoted "
+                    "message (HTML or text).",
      .max = O365_MSG_BODY_MAX},
     {.name = "reply_all",
      .type = WFC_TYPE_BOOLEAN,

@@ -14,7 +14,7 @@
 #include "wfc/blobs.h"
 #include "wfc/connections.h"
 
-static const char usage[] =
+const char wfc__cli_usage_blob[] =
     "  wfc blob put FILE [--name N] [--content-type T] [--json]\n"
     "  wfc blob get ID OUT|- [--json]\n"
     "      [--blob-dir DIR] [--store PATH]\n"
@@ -62,11 +62,12 @@ int wfc__cli_blob(int argc, char **argv) {
   int json = 0, c;
 
   if (argc < 2)
-    return wfc__cli_usage(usage, "blob: missing command");
+    return wfc__cli_usage(wfc__cli_usage_blob, "blob: missing command");
   const char *cmd = argv[1];
   int put = strcmp(cmd, "put") == 0;
   if (!put && strcmp(cmd, "get") != 0)
-    return wfc__cli_usage(usage, "blob: unknown command \"%s\"", cmd);
+    return wfc__cli_usage(wfc__cli_usage_blob, "blob: unknown command \"%s\"",
+                          cmd);
   argc--;
   argv++;
   optind = 0;
@@ -89,17 +90,19 @@ int wfc__cli_blob(int argc, char **argv) {
       store = optarg;
       break;
     default:
-      return wfc__cli_usage(usage,
+      return wfc__cli_usage(wfc__cli_usage_blob,
                             "blob %s: unknown or incomplete option \"%s\"", cmd,
                             argv[optind - 1]);
     }
   }
   if (optind + (put ? 1 : 2) != argc)
-    return wfc__cli_usage(usage, put ? "blob put: expected one FILE"
-                                     : "blob get: expected ID and OUT");
+    return wfc__cli_usage(wfc__cli_usage_blob,
+                          put ? "blob put: expected one FILE"
+                              : "blob get: expected ID and OUT");
   if (!put && (name != NULL || ctype != NULL))
-    return wfc__cli_usage(usage, "blob get: --name and --content-type are for "
-                                 "put");
+    return wfc__cli_usage(wfc__cli_usage_blob,
+                          "blob get: --name and --content-type are for "
+                          "put");
   char dir[4096];
   blob_dir_for(blobs, store, dir, sizeof dir);
 

@@ -7,7 +7,7 @@
 
 #include <json-c/json.h>
 
-static const char usage[] =
+const char wfc__cli_usage_card[] =
     "  wfc card list [--plugin-dir DIR] [--json]\n"
     "  wfc card describe CARD [--plugin-dir DIR] [--json]\n";
 
@@ -47,7 +47,7 @@ static int list(int argc, char **argv) {
   const char *dir = NULL;
   int i = parse(argc, argv, &json, &dir);
   if (i < 0 || i != argc)
-    return wfc__cli_usage(usage, "card list: bad arguments");
+    return wfc__cli_usage(wfc__cli_usage_card, "card list: bad arguments");
   wfc__cli_host h;
   if (wfc__cli_host_open(&h) != 0)
     return WFC_CLI_FAIL;
@@ -88,7 +88,8 @@ static int describe(int argc, char **argv) {
   const char *dir = NULL;
   int i = parse(argc, argv, &json, &dir);
   if (i < 0 || i + 1 != argc)
-    return wfc__cli_usage(usage, "card describe: expected one CARD");
+    return wfc__cli_usage(wfc__cli_usage_card,
+                          "card describe: expected one CARD");
   const char *id = argv[i];
   wfc__cli_host h;
   if (wfc__cli_host_open(&h) != 0)
@@ -135,12 +136,13 @@ static int describe(int argc, char **argv) {
 
 int wfc__cli_card(int argc, char **argv) {
   if (argc < 2)
-    return wfc__cli_usage(usage, "card: missing command");
+    return wfc__cli_usage(wfc__cli_usage_card, "card: missing command");
   if (strcmp(argv[1], "list") == 0)
     return list(argc - 1, argv + 1);
   if (strcmp(argv[1], "describe") == 0)
     return describe(argc - 1, argv + 1);
   if (strcmp(argv[1], "run") == 0) /* run.c */
     return wfc__cli_card_run(argc - 1, argv + 1);
-  return wfc__cli_usage(usage, "card: unknown command \"%s\"", argv[1]);
+  return wfc__cli_usage(wfc__cli_usage_card, "card: unknown command \"%s\"",
+                        argv[1]);
 }

@@ -8,7 +8,11 @@
  *
  * Conventions every command follows: --json for machine output on stdout;
  * errors on stderr as one line "wfc: ..." and a non-zero exit (1: the
- * command failed, 2: usage).
+ * command failed, 2: usage); with --json the error also goes to stdout as
+ * one object {"error":{"code","message","detail","remedy"}} (main prints
+ * what wfc__cli_error/_usage/_error_info collected, at exit). `--help`
+ * (or -h) anywhere prints the group's usage, which lists every option its
+ * commands parse (tests/docs/test_cli_help.c checks it).
  */
 #ifndef WFC_SDK_CLI_H
 #define WFC_SDK_CLI_H
@@ -26,7 +30,9 @@ typedef struct wfc__cli_group {
   const char *name;
   const char *summary;
   int (*run)(int argc, char **argv);
-  const char *usage; /* lines printed by `wfc help` */
+  /* Its usage, every option (`wfc --help`, `wfc GROUP --help`); a
+   * second text for a command that has its own (card run), or NULL. */
+  const char *usage[2];
 } wfc__cli_group;
 
 int wfc__cli_plugin(int argc, char **argv);
@@ -39,11 +45,38 @@ int wfc__cli_event(int argc, char **argv);      /* event.c */
 int wfc__cli_flow(int argc, char **argv);       /* flow.c */
 int wfc__cli_store(int argc, char **argv);      /* store.c */
 
-/* "wfc: <message>" on stderr. Returns WFC_CLI_FAIL. */
+/* Each group's usage text (its file): every command and option. */
+extern const char wfc__cli_usage_plugin[], wfc__cli_usage_card[],
+    wfc__cli_usage_card_run[], wfc__cli_usage_connection[],
+    wfc__cli_usage_event[], wfc__cli_usage_flow[], wfc__cli_usage_blob[],
+    wfc__cli_usage_docs[], wfc__cli_usage_store[];
+
+/* "wfc: <message>" on stderr (and, with --json, the message of the JSON
+ * error main prints at exit; the first one wins). Returns WFC_CLI_FAIL. */
 int wfc__cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Usage error: message and the group's usage on stderr; WFC_CLI_USAGE. */
 int wfc__cli_usage(const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Set by main when --json is on the command line; 1 while it is. */
+void wfc__cli_json_errors(int on);
+int wfc__cli_json_mode(void);
+/* With --json: the code (e.g. wfc_err_name), detail (borrowed; a
+ * reference is taken) and remedy of the error being reported; each is
+ * kept from its first non-NULL value. Nothing without --json. */
+struct json_object;
+void wfc__cli_error_info(const char *code, struct json_object *detail,
+                         const char *remedy);
+/* main, after the command: with --json and rc != 0, prints the collected
+ * error as one JSON object on stdout (when a message was collected: a
+ * command that printed its own JSON result has none). Resets. */
+void wfc__cli_error_flush(int rc, const char *group);
+/* Prints "usage:" and usage on stdout; WFC_CLI_OK. */
+int wfc__cli_help(const char *usage);
+/* The lines every help ends with (--help, --json errors). */
+void wfc__cli_help_footer(void);
+/* 1 when argv[1..] holds --help or -h (before any "--"). */
+int wfc__cli_wants_help(int argc, char **argv);
 
 /* A loop and a runtime for one command. */
 typedef struct wfc__cli_host {
@@ -95,6 +128,20 @@ void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status);
  * its store record (what: NULL, or which part, e.g. its event checkpoint)
  * does not verify; nothing was sent; what to do. Returns WFC_CLI_FAIL. */
 int wfc__cli_tampered(const char *conn, const char *what);
+
+/* The remedy of connection nick (as the user named it) in state, as a
+ * person reads it here: the plugin's words (remedy, may be NULL or "")
+ * and, for every state a reauthorization settles, the command to run
+ * (`wfc connection reauthorize NICK`). Into buf; returns buf ("" for a
+ * connected connection with no remedy). */
+const char *wfc__cli_conn_remedy(const char *nick, const char *state,
+                                 const char *remedy, char *buf, size_t len);
+/* For an error whose detail names a field the user must give
+ * ({"field": NAME}, docs/abi.md): how to give it on this command line, as
+ * a connection parameter (as_param) or in the card's --input. Into buf;
+ * NULL when the detail names none. */
+const char *wfc__cli_field_remedy(struct json_object *detail, int as_param,
+                                  char *buf, size_t len);
 
 /* What the polling commands (event watch, flow run) share: the pause
  * between polls and SIGINT/SIGTERM, on the host's loop. Set interval_ms

@@ -13,7 +13,7 @@
 
 #include "wfc/connections.h"
 
-static const char usage[] =
+const char wfc__cli_usage_connection[] =
     "  wfc connection new --plugin P --nickname NAME [--type T]\n"
     "      [--env production|preview] [--tenant T] [--param k=v ...]\n"
     "      [--login-hint USER] [--prompt login|consent|select_account]\n"
@@ -93,29 +93,32 @@ static int parse(int argc, char **argv, opts *o) {
       char *end;
       long s = strtol(optarg, &end, 10);
       if (*end != '\0' || s <= 0 || s > 86400)
-        return wfc__cli_usage(usage, "--timeout wants seconds (1..86400)");
+        return wfc__cli_usage(wfc__cli_usage_connection,
+                              "--timeout wants seconds (1..86400)");
       o->timeout_ms = (uint64_t)s * 1000;
       break;
     }
     case 'P': {
       const char *eq = strchr(optarg, '=');
       if (eq == NULL || eq == optarg)
-        return wfc__cli_usage(usage, "--param wants key=value, got \"%s\"",
-                              optarg);
+        return wfc__cli_usage(wfc__cli_usage_connection,
+                              "--param wants key=value, got \"%s\"", optarg);
       char key[128];
       snprintf(key, sizeof key, "%.*s", (int)(eq - optarg), optarg);
       json_object_object_add(o->params, key, json_object_new_string(eq + 1));
       break;
     }
     default:
-      return wfc__cli_usage(usage, "unknown or incomplete option \"%s\"",
+      return wfc__cli_usage(wfc__cli_usage_connection,
+                            "unknown or incomplete option \"%s\"",
                             argv[optind - 1]);
     }
   }
   if (optind < argc)
     o->name = argv[optind++];
   if (optind < argc)
-    return wfc__cli_usage(usage, "unexpected argument \"%s\"", argv[optind]);
+    return wfc__cli_usage(wfc__cli_usage_connection,
+                          "unexpected argument \"%s\"", argv[optind]);
   if (o->tenant != NULL)
     json_object_object_add(o->params, "tenant",
                            json_object_new_string(o->tenant));
@@ -191,8 +194,12 @@ static void print_conn_text(json_object *c) {
       "id",           "nickname",   "plugin", "type",       "environment",
       "account",      "state",      "remedy", "created_at", "updated_at",
       "last_used_at", "expires_at", NULL};
+  char remedy[2048];
   for (int i = 0; keys[i] != NULL; i++) {
     const char *v = jstr(c, keys[i]);
+    if (strcmp(keys[i], "remedy") == 0 && *v != '\0')
+      v = wfc__cli_conn_remedy(jstr(c, "nickname"), jstr(c, "state"), v, remedy,
+                               sizeof remedy);
     if (*v != '\0' && strcmp(v, "null") != 0)
       printf("%-13s %s\n", keys[i], v);
   }
@@ -229,8 +236,11 @@ static int cmd_list(opts *o) {
       printf("%-20s %-26s %-10s %-28s %s\n", jstr(c, "nickname"),
              jstr(c, "state"), jstr(c, "plugin"), jstr(c, "account"),
              jstr(c, "id"));
+      char remedy[2048];
       if (*jstr(c, "remedy") != '\0')
-        printf("  -> %s\n", jstr(c, "remedy"));
+        printf("  -> %s\n",
+               wfc__cli_conn_remedy(jstr(c, "nickname"), jstr(c, "state"),
+                                    jstr(c, "remedy"), remedy, sizeof remedy));
     }
   }
   json_object_put(arr);
@@ -330,6 +340,32 @@ static void print_outcome(const wfc_connmgr_result *r) {
            nick, st, nick);
 }
 
+/* revoke / delete: the secrets are wiped either way; what happened to the
+ * app's grant at the provider (detail "remote", docs/connections-sdk.md)
+ * in words, with the plugin's detail. not_permitted is an outcome, not a
+ * failure: the app may not remove its own grant and the detail says the
+ * administrator's step. */
+static void print_removed(const wfc_connmgr_result *r, const char *what,
+                          const char *nick) {
+  const char *remote = jstr(r->detail, "remote");
+  const char *detail = jstr(r->detail, "detail");
+  const char *words;
+  if (strcmp(remote, "removed") == 0)
+    words = "the app's grant was removed at the provider";
+  else if (strcmp(remote, "not_permitted") == 0)
+    words = "the app's grant stays at the provider until an administrator "
+            "removes it";
+  else if (strcmp(remote, "failed") == 0)
+    words = "removing the app's grant at the provider failed";
+  else if (*remote == '\0' || strcmp(remote, "none") == 0)
+    words = "no grant of its own to remove at the provider";
+  else
+    words = remote;
+  printf("%s \"%s\": secrets wiped; %s%s%s\n",
+         strcmp(what, "revoke") == 0 ? "revoked" : "deleted", nick, words,
+         *detail ? ".\n  " : "", detail);
+}
+
 static void on_done(void *arg, const wfc_connmgr_result *r) {
   run *x = arg;
   x->done = 1;
@@ -337,21 +373,30 @@ static void on_done(void *arg, const wfc_connmgr_result *r) {
   int ok = r->status == 0 &&
            (!authorize || strcmp(r->outcome, WFC_CONN_CONNECTED) == 0);
   x->exit_code = ok ? WFC_CLI_OK : WFC_CLI_FAIL;
-  if (x->o->json) {
+  if (x->o->json && r->status == 0) {
     json_object *j = result_json(r);
     wfc__cli_print_json(j);
     json_object_put(j);
-    if (r->status != 0)
-      wfc__cli_error("%s failed: %s", x->what, r->message);
     return;
   }
   if (r->status != 0) {
+    /* With --json, main prints this as the one error object. */
     wfc__cli_error("%s failed: %s", x->what, r->message);
     const char *remedy = r->remedy ? r->remedy : jstr(r->connection, "remedy");
-    if (*remedy != '\0')
+    const char *nick = jstr(r->connection, "nickname");
+    char buf[2048];
+    if (*remedy != '\0') {
+      remedy = wfc__cli_conn_remedy(*nick ? nick : x->o->name,
+                                    jstr(r->connection, "state"), remedy, buf,
+                                    sizeof buf);
       fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n",
-              jstr(r->connection, "nickname"), jstr(r->connection, "state"),
-              remedy);
+              *nick ? nick : x->o->name, jstr(r->connection, "state"), remedy);
+    } else if (wfc__cli_field_remedy(r->detail, 1, buf, sizeof buf) != NULL) {
+      /* A parameter the plugin needs: how to give it here. */
+      remedy = buf;
+      fprintf(stderr, "wfc: %s\n", remedy);
+    }
+    wfc__cli_error_info(wfc_err_name(r->status), r->detail, remedy);
     return;
   }
   if (authorize) {
@@ -362,14 +407,16 @@ static void on_done(void *arg, const wfc_connmgr_result *r) {
   }
   const char *nick = jstr(r->connection, "nickname");
   if (strcmp(x->what, "refresh") == 0) {
-    printf("refreshed \"%s\": %s, token valid until %s\n", nick,
-           jstr(r->connection, "state"), jstr(r->connection, "expires_at"));
+    const char *exp = jstr(r->connection, "expires_at");
+    if (*exp != '\0' && strcmp(exp, "null") != 0)
+      printf("refreshed \"%s\": %s, token valid until %s\n", nick,
+             jstr(r->connection, "state"), exp);
+    else
+      printf("refreshed \"%s\": %s, the token has no stated expiry (it is "
+             "used until the service rejects it)\n",
+             nick, jstr(r->connection, "state"));
   } else if (strcmp(x->what, "revoke") == 0 || strcmp(x->what, "delete") == 0) {
-    const char *remote = jstr(r->detail, "remote");
-    printf("%s \"%s\": secrets wiped; remote grant: %s%s%s\n",
-           strcmp(x->what, "revoke") == 0 ? "revoked" : "deleted",
-           *nick ? nick : x->o->name, *remote ? remote : "none",
-           *jstr(r->detail, "detail") ? " - " : "", jstr(r->detail, "detail"));
+    print_removed(r, x->what, *nick ? nick : x->o->name);
   } else if (strcmp(x->what, "test") == 0) {
     json_object *h = json_object_object_get(r->detail, "healthy");
     int healthy = h != NULL && json_object_get_boolean(h);
@@ -448,8 +495,12 @@ static int cmd_async(opts *o, const char *what) {
     if (rc == WFC_EREAUTH || rc == WFC_ECONSENT || rc == WFC_EAUTH) {
       json_object *c = NULL;
       wfc_connmgr_show(m, o->name, &c);
+      char buf[2048];
+      wfc__cli_conn_remedy(o->name, jstr(c, "state"), jstr(c, "remedy"), buf,
+                           sizeof buf);
       wfc__cli_error("connection \"%s\" is %s: %s", o->name, jstr(c, "state"),
-                     jstr(c, "remedy"));
+                     buf);
+      wfc__cli_error_info(wfc_err_name(rc), NULL, buf);
       json_object_put(c);
     } else {
       not_found(rc, o->name);
@@ -464,7 +515,8 @@ static int cmd_async(opts *o, const char *what) {
 
 int wfc__cli_connection(int argc, char **argv) {
   if (argc < 2)
-    return wfc__cli_usage(usage, "connection: missing command");
+    return wfc__cli_usage(wfc__cli_usage_connection,
+                          "connection: missing command");
   const char *cmd = argv[1];
   opts o;
   int rc = parse(argc - 1, argv + 1, &o);
@@ -472,16 +524,29 @@ int wfc__cli_connection(int argc, char **argv) {
     json_object_put(o.params);
     return rc;
   }
+  static const char *const known[] = {"new",         "list",    "show",
+                                      "reauthorize", "refresh", "revoke",
+                                      "delete",      "test",    NULL};
+  int k = 0;
+  while (known[k] != NULL && strcmp(known[k], cmd) != 0)
+    k++;
   int need_name = strcmp(cmd, "new") != 0 && strcmp(cmd, "list") != 0;
-  if (need_name && o.name == NULL)
-    rc = wfc__cli_usage(usage, "connection %s: missing NAME", cmd);
+  if (known[k] == NULL)
+    rc = wfc__cli_usage(wfc__cli_usage_connection,
+                        "connection: unknown command \"%s\"", cmd);
+  else if (need_name && o.name == NULL)
+    rc = wfc__cli_usage(wfc__cli_usage_connection,
+                        "connection %s: missing NAME", cmd);
   else if (!need_name && o.name != NULL)
-    rc = wfc__cli_usage(usage, "connection %s: unexpected \"%s\"", cmd, o.name);
+    rc = wfc__cli_usage(wfc__cli_usage_connection,
+                        "connection %s: unexpected \"%s\"", cmd, o.name);
   else if (strcmp(cmd, "new") == 0) {
     if (o.plugin == NULL && o.type == NULL)
-      rc = wfc__cli_usage(usage, "connection new: --plugin is required");
+      rc = wfc__cli_usage(wfc__cli_usage_connection,
+                          "connection new: --plugin is required");
     else if (o.nickname == NULL || *o.nickname == '\0')
-      rc = wfc__cli_usage(usage, "connection new: --nickname is required");
+      rc = wfc__cli_usage(wfc__cli_usage_connection,
+                          "connection new: --nickname is required");
     else
       rc = cmd_async(&o, "authorize");
   } else if (strcmp(cmd, "reauthorize") == 0) {
@@ -495,7 +560,8 @@ int wfc__cli_connection(int argc, char **argv) {
              strcmp(cmd, "delete") == 0 || strcmp(cmd, "test") == 0) {
     rc = cmd_async(&o, cmd);
   } else {
-    rc = wfc__cli_usage(usage, "connection: unknown command \"%s\"", cmd);
+    rc = wfc__cli_usage(wfc__cli_usage_connection,
+                        "connection: unknown command \"%s\"", cmd);
   }
   json_object_put(o.params);
   return rc;

@@ -12,7 +12,7 @@
 
 #include <json-c/json.h>
 
-static const char usage[] =
+const char wfc__cli_usage_docs[] =
     "  wfc docs cards [MANIFEST] [--output FILE]\n"
     "  (MANIFEST defaults to manifest.json; the Markdown goes to stdout or "
     "FILE)\n";
@@ -233,13 +233,14 @@ static int docs_cards(int argc, char **argv) {
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", table, NULL)) != -1) {
     if (c != 'o')
-      return wfc__cli_usage(usage,
+      return wfc__cli_usage(wfc__cli_usage_docs,
                             "docs cards: unknown or incomplete option \"%s\"",
                             argv[optind - 1]);
     output = optarg;
   }
   if (optind + 1 < argc)
-    return wfc__cli_usage(usage, "docs cards: at most one MANIFEST");
+    return wfc__cli_usage(wfc__cli_usage_docs,
+                          "docs cards: at most one MANIFEST");
   if (optind < argc)
     path = argv[optind];
   json_object *m = json_object_from_file(path);
@@ -267,8 +268,9 @@ static int docs_cards(int argc, char **argv) {
 
 int wfc__cli_docs(int argc, char **argv) {
   if (argc < 2)
-    return wfc__cli_usage(usage, "docs: missing command");
+    return wfc__cli_usage(wfc__cli_usage_docs, "docs: missing command");
   if (strcmp(argv[1], "cards") == 0)
     return docs_cards(argc - 1, argv + 1);
-  return wfc__cli_usage(usage, "docs: unknown command \"%s\"", argv[1]);
+  return wfc__cli_usage(wfc__cli_usage_docs, "docs: unknown command \"%s\"",
+                        argv[1]);
 }

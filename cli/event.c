@@ -17,7 +17,7 @@
 
 #include "wfc/events.h"
 
-static const char usage[] =
+const char wfc__cli_usage_event[] =
     "  wfc event watch [CARD] --card CARD --connection NAME [--param k=v ...]\n"
     "      [--input JSON] [--interval S] [--once] [--exit-before-ack]\n"
     "      [--store PATH] [--plugin-dir DIR] [--json]\n";
@@ -26,13 +26,21 @@ typedef struct watch {
   wfc__cli_host *h;
   wfc_connmgr *m;
   wfc_event_watch *w;
-  const char *conn;
+  const char *conn, *card;
   wfc__cli_pacer pace;
   int json, once, exit_before_ack;
   int stop, polling, exit_code;
 } watch;
 
 static void poll_now(watch *x);
+
+/* On stderr, so that a person sees the watch is alive between polls. */
+static void next_poll_note(const watch *x) {
+  uint64_t ms = x->pace.interval_ms;
+  fprintf(stderr, "wfc: next poll of %s for \"%s\" in %.3g s\n", x->card,
+          x->conn, (double)ms / 1000);
+  fflush(stderr);
+}
 
 static void stop(watch *x) {
   x->stop = 1;
@@ -69,6 +77,7 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
       x->exit_code = WFC_CLI_FAIL;
       stop(x);
     } else {
+      next_poll_note(x);
       wfc__cli_pacer_later(&x->pace);
     }
     return;
@@ -132,6 +141,7 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
     stop(x);
     return;
   }
+  next_poll_note(x);
   wfc__cli_pacer_later(&x->pace);
 }
 
@@ -209,7 +219,7 @@ static int watch_cmd(int argc, char **argv) {
     case 'p':
       if (add_param(in, optarg) != 0) {
         json_object_put(in);
-        return wfc__cli_usage(usage,
+        return wfc__cli_usage(wfc__cli_usage_event,
                               "event watch: --param wants k=v, got "
                               "\"%s\"",
                               optarg);
@@ -229,7 +239,7 @@ static int watch_cmd(int argc, char **argv) {
     case 'n':
       if (wfc__cli_interval(optarg, &x.pace.interval_ms) != 0) {
         json_object_put(in);
-        return wfc__cli_usage(usage,
+        return wfc__cli_usage(wfc__cli_usage_event,
                               "event watch: --interval wants seconds "
                               "(0.01 to 86400), got \"%s\"",
                               optarg);
@@ -249,7 +259,7 @@ static int watch_cmd(int argc, char **argv) {
       break;
     default:
       json_object_put(in);
-      return wfc__cli_usage(usage,
+      return wfc__cli_usage(wfc__cli_usage_event,
                             "event watch: unknown or incomplete option "
                             "\"%s\"",
                             argv[optind - 1]);
@@ -259,8 +269,9 @@ static int watch_cmd(int argc, char **argv) {
     card = argv[optind++];
   if (optind != argc || card == NULL || x.conn == NULL) {
     json_object_put(in);
-    return wfc__cli_usage(usage, "event watch: expected --card CARD and "
-                                 "--connection NAME");
+    return wfc__cli_usage(wfc__cli_usage_event,
+                          "event watch: expected --card CARD and "
+                          "--connection NAME");
   }
   wfc__cli_host h;
   if (wfc__cli_connmgr_open(&h, store, dir, 1, NULL, &x.m) != 0) {
@@ -284,7 +295,12 @@ static int watch_cmd(int argc, char **argv) {
     x.pace.on_tick = on_tick;
     x.pace.on_signal = on_signal;
     x.pace.arg = &x;
+    x.card = card;
     wfc__cli_pacer_start(&x.pace, &h.loop);
+    fprintf(stderr,
+            "wfc: watching %s for connection \"%s\"%s (every %.3g s%s)\n", card,
+            x.conn, x.once ? ", one poll" : "",
+            (double)x.pace.interval_ms / 1000, x.once ? "" : "; Ctrl-C stops");
     poll_now(&x);
     /* A poll in flight when stopped is let finish (its batch is neither
      * printed nor acknowledged: the next run gets it), so no card call
@@ -300,8 +316,9 @@ static int watch_cmd(int argc, char **argv) {
 
 int wfc__cli_event(int argc, char **argv) {
   if (argc < 2)
-    return wfc__cli_usage(usage, "event: missing command");
+    return wfc__cli_usage(wfc__cli_usage_event, "event: missing command");
   if (strcmp(argv[1], "watch") == 0)
     return watch_cmd(argc - 1, argv + 1);
-  return wfc__cli_usage(usage, "event: unknown command \"%s\"", argv[1]);
+  return wfc__cli_usage(wfc__cli_usage_event, "event: unknown command \"%s\"",
+                        argv[1]);
 }

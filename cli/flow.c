@@ -39,7 +39,7 @@
 #include "flowcond.h"
 #include "flowref.h"
 
-static const char usage[] =
+const char wfc__cli_usage_flow[] =
     "  wfc flow run FILE [--once] [--interval S] [--store PATH]\n"
     "      [--plugin-dir DIR] [--json]\n";
 
@@ -120,10 +120,22 @@ static void run_done(flow *f, int ok, const char *error) {
   if (t != NULL)
     json_object_object_add(line, "trigger", json_object_get(t));
   json_object_object_add(line, "steps", json_object_get(s));
-  if (json_object_array_length(f->skipped) > 0)
+  size_t nskipped = json_object_array_length(f->skipped);
+  if (nskipped > 0)
     json_object_object_add(line, "skipped", json_object_get(f->skipped));
-  puts(json_object_to_json_string_ext(
-      line, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  if (f->json)
+    puts(json_object_to_json_string_ext(
+        line, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  else if (nskipped > 0) /* the steps had their lines (on_step) */
+    printf("run %s%s%s (%zu step%s skipped by %s condition)\n",
+           ok ? "done" : "failed",
+           t != NULL && member(t, "id") ? " for event " : "",
+           t != NULL && member(t, "id") ? member(t, "id") : "", nskipped,
+           nskipped == 1 ? "" : "s", nskipped == 1 ? "its" : "their");
+  else
+    printf("run %s%s%s\n", ok ? "done" : "failed",
+           t != NULL && member(t, "id") ? " for event " : "",
+           t != NULL && member(t, "id") ? member(t, "id") : "");
   fflush(stdout);
   json_object_put(line);
   if (!ok)
@@ -171,11 +183,19 @@ static void on_step(void *arg, wfc_call *call, const wfc_outcome *out) {
     else
       snprintf(why, sizeof why, "step \"%s\": %s (%s)", member(st, "name"),
                out->message, wfc_err_name(out->status));
+    if (!f->json)
+      printf("  step %zu/%zu \"%s\" (%s): failed\n", f->step + 1,
+             json_object_array_length(f->steps), member(st, "name"),
+             member(st, "card"));
     run_done(f, 0, why);
     return;
   }
   json_object_object_add(json_object_object_get(f->ctx, "steps"),
                          member(st, "name"), json_object_get(out->output));
+  if (!f->json) /* a short line per step; --json has the whole run */
+    printf("  step %zu/%zu \"%s\" (%s): ok\n", f->step + 1,
+           json_object_array_length(f->steps), member(st, "name"),
+           member(st, "card"));
   f->step++;
   run_step(f);
 }
@@ -426,12 +446,12 @@ static int run_cmd(int argc, char **argv) {
     } else if (c == 'd') {
       dir = optarg;
     } else if (c != 'n' || wfc__cli_interval(optarg, &f.pace.interval_ms)) {
-      return wfc__cli_usage(usage, "flow run: bad option \"%s\"",
+      return wfc__cli_usage(wfc__cli_usage_flow, "flow run: bad option \"%s\"",
                             argv[optind - 1]);
     }
   }
   if (optind + 1 != argc)
-    return wfc__cli_usage(usage, "flow run: expected one FILE");
+    return wfc__cli_usage(wfc__cli_usage_flow, "flow run: expected one FILE");
   char at[4096];
   snprintf(at, sizeof at, "@%s", argv[optind]);
   f.doc = wfc__cli_read_input(at, NULL);
@@ -497,8 +517,9 @@ static int run_cmd(int argc, char **argv) {
 
 int wfc__cli_flow(int argc, char **argv) {
   if (argc < 2)
-    return wfc__cli_usage(usage, "flow: missing command");
+    return wfc__cli_usage(wfc__cli_usage_flow, "flow: missing command");
   if (strcmp(argv[1], "run") == 0)
     return run_cmd(argc - 1, argv + 1);
-  return wfc__cli_usage(usage, "flow: unknown command \"%s\"", argv[1]);
+  return wfc__cli_usage(wfc__cli_usage_flow, "flow: unknown command \"%s\"",
+                        argv[1]);
 }

@@ -16,32 +16,38 @@
 #include "cli.h"
 
 static const wfc__cli_group groups[] = {
-    {"plugin", "inspect plugins", wfc__cli_plugin,
-     "  wfc plugin inspect PATH [--manifest FILE] [--json] [--isolated]\n"
-     "  wfc plugin check FILE [--manifest FILE]\n"
-     "  wfc plugin list [--plugin-dir DIR] [--json]\n"},
-    {"card", "list and describe cards", wfc__cli_card,
-     "  wfc card list [--plugin-dir DIR] [--json]\n"
-     "  wfc card describe CARD [--plugin-dir DIR] [--json]\n"
-     "  wfc card run CARD [--connection NAME] [--input JSON|@file] [--json]\n"},
-    {"connection", "create and manage connections", wfc__cli_connection,
-     "  wfc connection new --plugin P --nickname NAME [--env E] [--tenant T]\n"
-     "      [--param k=v ...] [--print-url] [--timeout S] [--json]\n"
-     "  wfc connection list | show | reauthorize | refresh | revoke | delete\n"
-     "      | test NAME [--json]\n"},
-    {"event", "watch event cards", wfc__cli_event,
-     "  wfc event watch --card CARD --connection NAME [--param k=v ...]\n"
-     "      [--interval S] [--once] [--json]\n"},
-    {"flow", "run flows (a trigger and steps)", wfc__cli_flow,
-     "  wfc flow run FILE [--once] [--interval S] [--json]\n"},
-    {"blob", "local files in and out of the blob store", wfc__cli_blob,
-     "  wfc blob put FILE [--name N] [--content-type T] [--json]\n"
-     "  wfc blob get ID OUT|- [--json]\n"},
-    {"store", "migrate and copy the connection store", wfc__cli_store,
-     "  wfc store migrate [--store LOCATION] [--json]\n"
-     "  wfc store copy FROM TO [--json]\n"},
-    {"docs", "generate reference docs", wfc__cli_docs,
-     "  wfc docs cards [MANIFEST] [--output FILE]\n"},
+    {"plugin",
+     "inspect plugins",
+     wfc__cli_plugin,
+     {wfc__cli_usage_plugin, NULL}},
+    {"card",
+     "list, describe and run cards",
+     wfc__cli_card,
+     {wfc__cli_usage_card, wfc__cli_usage_card_run}},
+    {"connection",
+     "create and manage connections",
+     wfc__cli_connection,
+     {wfc__cli_usage_connection, NULL}},
+    {"event",
+     "watch event cards",
+     wfc__cli_event,
+     {wfc__cli_usage_event, NULL}},
+    {"flow",
+     "run flows (a trigger and steps)",
+     wfc__cli_flow,
+     {wfc__cli_usage_flow, NULL}},
+    {"blob",
+     "local files in and out of the blob store",
+     wfc__cli_blob,
+     {wfc__cli_usage_blob, NULL}},
+    {"store",
+     "migrate and copy the connection store",
+     wfc__cli_store,
+     {wfc__cli_usage_store, NULL}},
+    {"docs",
+     "generate reference docs",
+     wfc__cli_docs,
+     {wfc__cli_usage_docs, NULL}},
 };
 
 static void help(FILE *f) {
@@ -50,18 +56,40 @@ static void help(FILE *f) {
           "usage:\n",
           wfc_version(), WFC_ABI_MAJOR, WFC_ABI_MINOR);
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-    fputs(groups[i].usage, f);
-  fputs("  wfc version [--json]\n\n"
+    for (int k = 0; k < 2 && groups[i].usage[k] != NULL; k++)
+      fputs(groups[i].usage[k], f);
+  fputs("  wfc version [--json]\n"
+        "  wfc GROUP --help, wfc GROUP COMMAND --help: that part alone\n\n"
         "Plugins are looked for in --plugin-dir, else $WFC_PLUGIN_PATH\n"
         "(colon-separated), else <directory of wfc>/../lib/wfc/plugins\n"
         "(installed) and <directory of wfc>/../plugins (build tree);\n"
         "`wfc plugin list` says where it looked.\n"
         "Connections live in --store PATH, else $WFC_STORE, else\n"
         "$XDG_DATA_HOME/wfc/store.db (~/.local/share/wfc/store.db).\n"
-        "Every command takes --json; errors go to stderr.\n"
+        "With --json, results go to stdout as JSON, and so does an error,\n"
+        "as one object {\"error\":{\"code\",\"message\",\"detail\","
+        "\"remedy\"}}\n"
+        "(the one-line \"wfc: ...\" stays on stderr); without it, errors go\n"
+        "to stderr.\n"
         "No core dumps (a core would hold the tokens): set\n"
         "WFC_ALLOW_CORE_DUMPS=1 to allow them for debugging.\n",
         f);
+}
+
+/* `wfc GROUP [COMMAND] --help`: the group's usage, or the command's when
+ * it has its own (card run). */
+static int group_help(const wfc__cli_group *g, int argc, char **argv) {
+  if (argc > 1 && g->usage[1] != NULL && strcmp(g->name, "card") == 0 &&
+      strcmp(argv[1], "run") == 0) {
+    wfc__cli_help(g->usage[1]);
+  } else {
+    printf("wfc %s - %s\n\n", g->name, g->summary);
+    wfc__cli_help(g->usage[0]);
+    if (g->usage[1] != NULL)
+      fputs(g->usage[1], stdout);
+  }
+  wfc__cli_help_footer();
+  return WFC_CLI_OK;
 }
 
 int main(int argc, char **argv) {
@@ -94,12 +122,19 @@ int main(int argc, char **argv) {
     return wfc__cli_error("cannot protect this process's secrets (%s); "
                           "WFC_ALLOW_CORE_DUMPS=1 runs without",
                           wfc_strerror(hrc));
+  /* --json anywhere: an error is reported as one JSON object on stdout. */
+  for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (strcmp(argv[i], "--json") == 0)
+      wfc__cli_json_errors(1);
   int rc = -1;
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
     if (strcmp(groups[i].name, g) == 0)
-      rc = groups[i].run(argc - 1, argv + 1);
+      rc = wfc__cli_wants_help(argc - 1, argv + 1)
+               ? group_help(&groups[i], argc - 1, argv + 1)
+               : groups[i].run(argc - 1, argv + 1);
   if (rc == -1)
-    rc = wfc__cli_usage("  wfc help\n", "unknown command group \"%s\"", g);
+    rc = wfc__cli_usage("  wfc --help\n", "unknown command group \"%s\"", g);
+  wfc__cli_error_flush(rc, rc == -1 ? NULL : g);
   curl_global_cleanup();
   return rc;
 }

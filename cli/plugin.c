@@ -16,7 +16,7 @@
 
 #include <json-c/json.h>
 
-static const char usage[] =
+const char wfc__cli_usage_plugin[] =
     "  wfc plugin inspect PATH [--manifest FILE] [--json] [--isolated]\n"
     "  wfc plugin check FILE [--manifest FILE]\n"
     "  wfc plugin list [--plugin-dir DIR] [--json]\n"
@@ -166,12 +166,14 @@ static int inspect(int argc, char **argv) {
     else if (c == 'i')
       isolated = 1;
     else if (c == 'h')
-      return fputs(usage, stdout), WFC_CLI_OK;
+      return fputs(wfc__cli_usage_plugin, stdout), WFC_CLI_OK;
     else
-      return wfc__cli_usage(usage, "plugin inspect: bad option");
+      return wfc__cli_usage(wfc__cli_usage_plugin,
+                            "plugin inspect: bad option");
   }
   if (optind + 1 != argc)
-    return wfc__cli_usage(usage, "plugin inspect: expected one PATH");
+    return wfc__cli_usage(wfc__cli_usage_plugin,
+                          "plugin inspect: expected one PATH");
   const char *path = argv[optind];
   return isolated ? run_isolated(inspect_here, path, manifest, json)
                   : inspect_here(path, manifest, json);
@@ -328,12 +330,13 @@ static int check(int argc, char **argv) {
     if (c == 'm')
       manifest = optarg;
     else if (c == 'h')
-      return fputs(usage, stdout), WFC_CLI_OK;
+      return fputs(wfc__cli_usage_plugin, stdout), WFC_CLI_OK;
     else
-      return wfc__cli_usage(usage, "plugin check: bad option");
+      return wfc__cli_usage(wfc__cli_usage_plugin, "plugin check: bad option");
   }
   if (optind + 1 != argc)
-    return wfc__cli_usage(usage, "plugin check: expected one FILE");
+    return wfc__cli_usage(wfc__cli_usage_plugin,
+                          "plugin check: expected one FILE");
   const char *path = argv[optind];
   printf("checking %s\n", path);
   /* From the file, before any of its code runs. */
@@ -391,10 +394,11 @@ static int list(int argc, char **argv) {
     else if (c == 'd')
       dir = optarg;
     else
-      return wfc__cli_usage(usage, "plugin list: bad option");
+      return wfc__cli_usage(wfc__cli_usage_plugin, "plugin list: bad option");
   }
   if (optind != argc)
-    return wfc__cli_usage(usage, "plugin list: unexpected argument");
+    return wfc__cli_usage(wfc__cli_usage_plugin,
+                          "plugin list: unexpected argument");
   wfc__cli_host h;
   if (wfc__cli_host_open(&h) != 0)
     return WFC_CLI_FAIL;
@@ -438,12 +442,13 @@ static int list(int argc, char **argv) {
 
 int wfc__cli_plugin(int argc, char **argv) {
   if (argc < 2)
-    return wfc__cli_usage(usage, "plugin: missing command");
+    return wfc__cli_usage(wfc__cli_usage_plugin, "plugin: missing command");
   if (strcmp(argv[1], "inspect") == 0)
     return inspect(argc - 1, argv + 1);
   if (strcmp(argv[1], "list") == 0)
     return list(argc - 1, argv + 1);
   if (strcmp(argv[1], "check") == 0)
     return check(argc - 1, argv + 1);
-  return wfc__cli_usage(usage, "plugin: unknown command \"%s\"", argv[1]);
+  return wfc__cli_usage(wfc__cli_usage_plugin, "plugin: unknown command \"%s\"",
+                        argv[1]);
 }

@@ -14,14 +14,22 @@
 
 #include "wfc/connections.h"
 
-static const char usage[] =
+const char wfc__cli_usage_card_run[] =
     "  wfc card run CARD [--connection NAME] [--input JSON|@file]\n"
     "      [--store PATH] [--blob-dir DIR] [--plugin-dir DIR] [--json]\n"
+    "      [--progress text|json|none]\n"
+    "  (--progress: uploads and downloads; text on a terminal by default,\n"
+    "  json: one {\"progress\":{\"done\",\"total\",\"elapsed_ms\",\n"
+    "  \"bytes_per_s\"}} line per 200 ms on stderr, for programs)\n"
     "  (files go to --blob-dir, else $WFC_BLOB_DIR, else blobs/ beside the\n"
     "  store)\n";
 
 typedef struct run {
   int json, tty, done, exit_code, items;
+  int progress;      /* 0 none, 1 text (a terminal), 2 JSON lines */
+  uint64_t start_ms; /* uv_now at the call's start */
+  uint64_t last_ms;  /* of the last progress printed */
+  uv_loop_t *loop;
   wfc_connmgr *m;
   const char *conn_name;
 } run;
@@ -36,24 +44,67 @@ static int on_item(void *arg, wfc_call *call, json_object *item) {
   return 0;
 }
 
+/* n bytes in units people read: "512 B", "1.5 KB", "12.3 MB", "1.02 GB"
+ * (powers of 1000, as file managers and Outlook's limits count). */
+static const char *human_bytes(double n, char *buf, size_t len) {
+  static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (n >= 1000 && u < 4)
+    n /= 1000, u++;
+  snprintf(buf, len, u == 0 ? "%.0f %s" : "%.1f %s", n, units[u]);
+  return buf;
+}
+
+/* Uploads and downloads: on a terminal one line redrawn in place (done,
+ * total, %, rate, time left), at most every 200 ms; with --progress json
+ * one JSON object per line on stderr
+ * {"progress":{"done","total","elapsed_ms","bytes_per_s"}}, at most every
+ * 200 ms and at the end, for a program to read. */
 static void on_progress(void *arg, wfc_call *call, uint64_t done,
                         uint64_t total) {
   run *r = arg;
   (void)call;
-  if (!r->tty)
+  if (r->progress == 0)
     return;
-  if (total > 0)
-    fprintf(stderr, "\r%llu / %llu", (unsigned long long)done,
-            (unsigned long long)total);
-  else
-    fprintf(stderr, "\r%llu", (unsigned long long)done);
+  uv_update_time(r->loop);
+  uint64_t now = uv_now(r->loop), el = now - r->start_ms;
+  int last = total > 0 && done >= total;
+  if (!last && r->last_ms != 0 && now - r->last_ms < 200)
+    return;
+  r->last_ms = now;
+  double rate = el > 0 ? (double)done * 1000.0 / (double)el : 0;
+  if (r->progress == 2) {
+    fprintf(stderr,
+            "{\"progress\":{\"done\":%llu,\"total\":%llu,\"elapsed_ms\":%llu,"
+            "\"bytes_per_s\":%.0f}}\n",
+            (unsigned long long)done, (unsigned long long)total,
+            (unsigned long long)el, rate);
+    fflush(stderr);
+    return;
+  }
+  char d[32], t[32], s[32];
+  human_bytes((double)done, d, sizeof d);
+  human_bytes(rate, s, sizeof s);
+  if (total > 0) {
+    double left =
+        rate > 0 ? (double)(total - (done < total ? done : total)) / rate : -1;
+    char eta[32] = "";
+    if (left >= 0)
+      snprintf(eta, sizeof eta, ", %.0f s left", left);
+    fprintf(stderr, "\r\033[K%s of %s (%.0f%%), %s/s%s", d,
+            human_bytes((double)total, t, sizeof t),
+            100.0 * (double)done / (double)total, s, eta);
+  } else {
+    fprintf(stderr, "\r\033[K%s, %s/s", d, s);
+  }
+  fflush(stderr);
 }
 
 static void on_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   run *r = arg;
   (void)call;
   r->done = 1;
-  if (r->tty)
+  if (r->progress == 1)
     fputs("\r\033[K", stderr);
   if (out->status == 0) {
     if (r->json)
@@ -67,11 +118,20 @@ static void on_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   }
   r->exit_code = WFC_CLI_FAIL;
   wfc__cli_error("%s (%s)", out->message, wfc_err_name(out->status));
-  if (out->detail != NULL)
+  wfc__cli_error_info(wfc_err_name(out->status), out->detail, NULL);
+  /* An empty detail says nothing: no "detail: {}". */
+  if (out->detail != NULL &&
+      !(json_object_is_type(out->detail, json_type_object) &&
+        json_object_object_length(out->detail) == 0))
     fprintf(stderr, "wfc: detail: %s\n",
             json_object_to_json_string_ext(out->detail,
                                            JSON_C_TO_STRING_PLAIN |
                                                JSON_C_TO_STRING_NOSLASHESCAPE));
+  char how[512];
+  if (wfc__cli_field_remedy(out->detail, 0, how, sizeof how) != NULL) {
+    fprintf(stderr, "wfc: %s\n", how);
+    wfc__cli_error_info(NULL, NULL, how);
+  }
   if (r->conn_name != NULL)
     wfc__cli_say_remedy(r->m, r->conn_name, out->status);
 }
@@ -84,8 +144,10 @@ int wfc__cli_card_run(int argc, char **argv) {
       {"store", required_argument, NULL, 's'},
       {"plugin-dir", required_argument, NULL, 'd'},
       {"blob-dir", required_argument, NULL, 'b'},
+      {"progress", required_argument, NULL, 'P'},
       {NULL, 0, NULL, 0}};
   run r = {.exit_code = WFC_CLI_FAIL, .tty = isatty(2)};
+  int progress_set = 0;
   const char *conn = NULL, *input = "{}", *store = NULL, *dir = NULL,
              *blobs = getenv("WFC_BLOB_DIR");
   int c;
@@ -111,16 +173,33 @@ int wfc__cli_card_run(int argc, char **argv) {
     case 'b':
       blobs = optarg;
       break;
+    case 'P':
+      if (strcmp(optarg, "json") == 0)
+        r.progress = 2;
+      else if (strcmp(optarg, "text") == 0)
+        r.progress = 1;
+      else if (strcmp(optarg, "none") == 0)
+        r.progress = 0;
+      else
+        return wfc__cli_usage(wfc__cli_usage_card_run,
+                              "card run: --progress is text, json or none, "
+                              "not \"%s\"",
+                              optarg);
+      progress_set = 1;
+      break;
     default:
-      return wfc__cli_usage(usage,
+      return wfc__cli_usage(wfc__cli_usage_card_run,
                             "card run: unknown or incomplete option "
                             "\"%s\"",
                             argv[optind - 1]);
     }
   }
   if (optind + 1 != argc)
-    return wfc__cli_usage(usage, "card run: expected one CARD");
+    return wfc__cli_usage(wfc__cli_usage_card_run,
+                          "card run: expected one CARD");
   const char *card_id = argv[optind];
+  if (!progress_set)
+    r.progress = r.tty ? 1 : 0; /* a terminal sees it; a pipe asks */
   json_object *in = wfc__cli_read_input(input, "input");
   if (in == NULL)
     return WFC_CLI_FAIL;
@@ -165,6 +244,9 @@ int wfc__cli_card_run(int argc, char **argv) {
                      conn);
   }
   if (rc == 0) {
+    r.loop = &h.loop;
+    uv_update_time(&h.loop);
+    r.start_ms = uv_now(&h.loop);
     wfc_invoke how = {.size = sizeof how,
                       .conn = wc,
                       .on_item = on_item,

@@ -13,7 +13,7 @@
 
 #include "wfc/connections.h"
 
-static const char usage[] =
+const char wfc__cli_usage_store[] =
     "  wfc store migrate [--store LOCATION] [--json]\n"
     "  wfc store copy FROM TO [--json]\n"
     "  (LOCATION, FROM, TO: a file path, or a PostgreSQL URL\n"
@@ -78,11 +78,12 @@ int wfc__cli_store(int argc, char **argv) {
   int json = 0, c;
 
   if (argc < 2)
-    return wfc__cli_usage(usage, "store: missing command");
+    return wfc__cli_usage(wfc__cli_usage_store, "store: missing command");
   const char *cmd = argv[1];
   int is_copy = strcmp(cmd, "copy") == 0;
   if (!is_copy && strcmp(cmd, "migrate") != 0)
-    return wfc__cli_usage(usage, "store: unknown command \"%s\"", cmd);
+    return wfc__cli_usage(wfc__cli_usage_store, "store: unknown command \"%s\"",
+                          cmd);
   argc--;
   argv++;
   optind = 0;
@@ -96,20 +97,22 @@ int wfc__cli_store(int argc, char **argv) {
       store = optarg;
       break;
     default:
-      return wfc__cli_usage(usage,
+      return wfc__cli_usage(wfc__cli_usage_store,
                             "store %s: unknown or incomplete option \"%s\"",
                             cmd, argv[optind - 1]);
     }
   }
   if (is_copy) {
     if (store != NULL)
-      return wfc__cli_usage(usage, "store copy: name FROM and TO, not --store");
+      return wfc__cli_usage(wfc__cli_usage_store,
+                            "store copy: name FROM and TO, not --store");
     if (optind + 2 != argc)
-      return wfc__cli_usage(usage, "store copy: expected FROM and TO");
+      return wfc__cli_usage(wfc__cli_usage_store,
+                            "store copy: expected FROM and TO");
     return copy(argv[optind], argv[optind + 1], json);
   }
   if (optind != argc)
-    return wfc__cli_usage(usage, "store migrate: unexpected \"%s\"",
-                          argv[optind]);
+    return wfc__cli_usage(wfc__cli_usage_store,
+                          "store migrate: unexpected \"%s\"", argv[optind]);
   return migrate(store, json);
 }

@@ -14,6 +14,76 @@
 #include "json.h"
 #include "wfc/connections.h"
 
+/* The error a --json command reports (main prints it once, at exit):
+ * the first message wins; code, detail and remedy are added as the
+ * command learns them. Owned here. */
+static struct {
+  int on;
+  char *message, *code, *remedy;
+  json_object *detail;
+} jerr;
+
+void wfc__cli_json_errors(int on) {
+  jerr.on = on;
+}
+
+int wfc__cli_json_mode(void) {
+  return jerr.on;
+}
+
+static void jerr_message(const char *fmt, va_list ap) {
+  if (!jerr.on || jerr.message != NULL)
+    return;
+  char buf[2048];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  jerr.message = strdup(buf);
+}
+
+void wfc__cli_error_info(const char *code, json_object *detail,
+                         const char *remedy) {
+  if (!jerr.on)
+    return;
+  if (code != NULL && jerr.code == NULL)
+    jerr.code = strdup(code);
+  if (remedy != NULL && *remedy != '\0' && jerr.remedy == NULL)
+    jerr.remedy = strdup(remedy);
+  if (detail != NULL && jerr.detail == NULL)
+    jerr.detail = json_object_get(detail);
+}
+
+void wfc__cli_error_flush(int rc, const char *group) {
+  if (jerr.on && rc != WFC_CLI_OK && jerr.message != NULL) {
+    char remedy[256];
+    if (jerr.remedy == NULL && rc == WFC_CLI_USAGE) {
+      snprintf(remedy, sizeof remedy,
+               "`wfc %s --help` lists the commands and their options",
+               group ? group : "");
+      jerr.remedy = strdup(remedy);
+    }
+    json_object *e = json_object_new_object(), *o = json_object_new_object();
+    json_object_object_add(e, "code",
+                           json_object_new_string(jerr.code ? jerr.code
+                                                  : rc == WFC_CLI_USAGE
+                                                      ? "usage"
+                                                      : "failed"));
+    json_object_object_add(e, "message", json_object_new_string(jerr.message));
+    json_object_object_add(e, "detail",
+                           jerr.detail ? json_object_get(jerr.detail) : NULL);
+    json_object_object_add(
+        e, "remedy", jerr.remedy ? json_object_new_string(jerr.remedy) : NULL);
+    json_object_object_add(o, "error", e);
+    puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+    fflush(stdout);
+    json_object_put(o);
+  }
+  free(jerr.message);
+  free(jerr.code);
+  free(jerr.remedy);
+  json_object_put(jerr.detail);
+  memset(&jerr, 0, sizeof jerr);
+}
+
 int wfc__cli_error(const char *fmt, ...) {
   va_list ap;
   fputs("wfc: ", stderr);
@@ -21,6 +91,9 @@ int wfc__cli_error(const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fputc('\n', stderr);
+  va_start(ap, fmt);
+  jerr_message(fmt, ap);
+  va_end(ap);
   return WFC_CLI_FAIL;
 }
 
@@ -30,8 +103,33 @@ int wfc__cli_usage(const char *usage, const char *fmt, ...) {
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
   va_end(ap);
+  va_start(ap, fmt);
+  jerr_message(fmt, ap);
+  va_end(ap);
+  wfc__cli_error_info("usage", NULL, NULL);
   fprintf(stderr, "\nusage:\n%s", usage);
   return WFC_CLI_USAGE;
+}
+
+int wfc__cli_help(const char *usage) {
+  printf("usage:\n%s", usage);
+  return WFC_CLI_OK;
+}
+
+void wfc__cli_help_footer(void) {
+  fputs("  (--help or -h anywhere: this text; with --json an error is one\n"
+        "  JSON object {\"error\":{...}} on stdout)\n",
+        stdout);
+}
+
+int wfc__cli_wants_help(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0)
+      return 0;
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      return 1;
+  }
+  return 0;
 }
 
 int wfc__cli_host_open(wfc__cli_host *h) {
@@ -258,6 +356,42 @@ int wfc__cli_tampered(const char *conn, const char *what) {
                         what ? ")" : "", conn);
 }
 
+const char *wfc__cli_conn_remedy(const char *nick, const char *state,
+                                 const char *remedy, char *buf, size_t len) {
+  if (remedy == NULL)
+    remedy = "";
+  if (state == NULL || strcmp(state, WFC_CONN_CONNECTED) == 0 ||
+      strstr(remedy, "wfc connection ") != NULL) {
+    snprintf(buf, len, "%s", remedy);
+    return buf;
+  }
+  /* Someone else acts first (an administrator): then the command. */
+  int wait = strcmp(state, WFC_CONN_NEEDS_ADMIN_APPROVAL) == 0 ||
+             strcmp(state, WFC_CONN_APPROVAL_PENDING) == 0;
+  size_t n = strlen(remedy);
+  snprintf(buf, len, "%s%s%s `wfc connection reauthorize %s`%s", remedy,
+           n > 0 && remedy[n - 1] != '.' ? "." : "", n > 0 ? " Run" : "Run",
+           nick, wait ? " once that is done" : "");
+  return buf;
+}
+
+const char *wfc__cli_field_remedy(json_object *detail, int as_param, char *buf,
+                                  size_t len) {
+  json_object *v;
+  if (detail == NULL || !json_object_object_get_ex(detail, "field", &v) ||
+      !json_object_is_type(v, json_type_string))
+    return NULL;
+  const char *f = json_object_get_string(v);
+  if (as_param)
+    snprintf(buf, len, "give %s on the command line: --param %s=VALUE", f, f);
+  else
+    snprintf(buf, len,
+             "give %s in the card's input: --input '{\"%s\": \"VALUE\", "
+             "...}'",
+             f, f);
+  return buf;
+}
+
 void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status) {
   if (status == WFC_EKEY) {
     wfc__cli_tampered(conn, NULL);
@@ -268,10 +402,15 @@ void wfc__cli_say_remedy(struct wfc_connmgr *m, const char *conn, int status) {
   json_object *c = NULL, *v;
   if (wfc_connmgr_show(m, conn, &c) == 0 &&
       json_object_object_get_ex(c, "remedy", &v) &&
-      json_object_get_string_len(v) > 0)
-    fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n", conn,
-            json_object_get_string(json_object_object_get(c, "state")),
-            json_object_get_string(v));
+      json_object_get_string_len(v) > 0) {
+    const char *state =
+        json_object_get_string(json_object_object_get(c, "state"));
+    char buf[2048];
+    wfc__cli_conn_remedy(conn, state, json_object_get_string(v), buf,
+                         sizeof buf);
+    fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n", conn, state, buf);
+    wfc__cli_error_info(NULL, NULL, buf);
+  }
   json_object_put(c);
 }
 

@@ -1718,4 +1718,139 @@ static int id_init(void) {
   return 0;
 }
 
+/* ---- state kept across restarts (--state-dir) ---------------------------
+ */
+
+static int scopes_from_json(json_object *arr, emu_scopes *out) {
+  if (!json_object_is_type(arr, json_type_array))
+    return -1;
+  for (size_t i = 0; i < json_object_array_length(arr); i++) {
+    json_object *v = json_object_array_get_idx(arr, i);
+    if (!json_object_is_type(v, json_type_string) ||
+        emu_scopes_add(out, json_object_get_string(v)) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+static json_object *scopes_to_json(const emu_scopes *s) {
+  json_object *arr = json_object_new_array();
+  for (size_t i = 0; i < s->n; i++)
+    json_object_array_add(arr, json_object_new_string(s->v[i]));
+  return arr;
+}
+
+json_object *emu_id_state_json(void) {
+  json_object *o = json_object_new_object(), *rts = json_object_new_array();
+  json_object_object_add(o, "version", json_object_new_int(1));
+  for (refresh_tok *t = id.rts; t; t = t->next) {
+    json_object *j = json_object_new_object();
+    add_str(j, "token", t->token);
+    add_str(j, "clientId", t->client_id);
+    add_str(j, "userId", t->user_id);
+    json_object_object_add(j, "scopes", scopes_to_json(&t->scopes));
+    /* Whether the enterprise app is the one it was issued for: a deleted
+     * app's tokens stay dead after the restart. */
+    json_object_object_add(j, "currentApp",
+                           json_object_new_boolean(
+                               t->generation == emu_consent_app_generation(
+                                                    id.consent, t->client_id)));
+    json_object_object_add(j, "issued", json_object_new_int64(t->issued));
+    json_object_object_add(j, "lastUsed", json_object_new_int64(t->last_used));
+    json_object_object_add(j, "revoked", json_object_new_boolean(t->revoked));
+    json_object_array_add(rts, j);
+  }
+  json_object_object_add(o, "refreshTokens", rts);
+  json_object_object_add(o, "consent",
+                         emu_consent_grants_json(id.consent, NULL));
+  return o;
+}
+
+static const char *jstr_of(json_object *o, const char *k) {
+  json_object *v;
+  return json_object_object_get_ex(o, k, &v) &&
+                 json_object_is_type(v, json_type_string)
+             ? json_object_get_string(v)
+             : NULL;
+}
+
+static int64_t jint_of(json_object *o, const char *k) {
+  json_object *v;
+  return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+int emu_id_state_load(json_object *state, char *err, size_t errlen) {
+  json_object *consent, *arr;
+  if (jint_of(state, "version") != 1) {
+    snprintf(err, errlen, "\"version\" is not 1");
+    return -1;
+  }
+  /* Consent first: restoring a grant creates the enterprise app. */
+  if (json_object_object_get_ex(state, "consent", &consent)) {
+    if (json_object_object_get_ex(consent, "apps", &arr))
+      for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        json_object *a = json_object_array_get_idx(arr, i), *s;
+        emu_scopes sc = {0};
+        const char *client = jstr_of(a, "clientId");
+        if (client == NULL ||
+            !json_object_object_get_ex(a, "tenantWideScopes", &s) ||
+            scopes_from_json(s, &sc) != 0) {
+          emu_scopes_clear(&sc);
+          snprintf(err, errlen, "consent.apps[%zu] is malformed", i);
+          return -1;
+        }
+        if (sc.n > 0)
+          emu_consent_grant_tenant(id.consent, client, &sc);
+        emu_scopes_clear(&sc);
+      }
+    if (json_object_object_get_ex(consent, "userGrants", &arr))
+      for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        json_object *g = json_object_array_get_idx(arr, i), *s;
+        emu_scopes sc = {0};
+        const char *client = jstr_of(g, "clientId"),
+                   *user = jstr_of(g, "principalId");
+        if (client == NULL || user == NULL ||
+            !json_object_object_get_ex(g, "scopes", &s) ||
+            scopes_from_json(s, &sc) != 0) {
+          emu_scopes_clear(&sc);
+          snprintf(err, errlen, "consent.userGrants[%zu] is malformed", i);
+          return -1;
+        }
+        emu_consent_grant_user(id.consent, user, client, &sc);
+        emu_scopes_clear(&sc);
+      }
+  }
+  if (!json_object_object_get_ex(state, "refreshTokens", &arr))
+    return 0;
+  for (size_t i = json_object_array_length(arr); i-- > 0;) {
+    json_object *j = json_object_array_get_idx(arr, i), *s, *v;
+    const char *tok = jstr_of(j, "token"), *client = jstr_of(j, "clientId"),
+               *user = jstr_of(j, "userId");
+    refresh_tok *t = calloc(1, sizeof(*t));
+    if (t == NULL || tok == NULL || client == NULL || user == NULL ||
+        !json_object_object_get_ex(j, "scopes", &s) ||
+        scopes_from_json(s, &t->scopes) != 0) {
+      if (t != NULL)
+        emu_scopes_clear(&t->scopes);
+      free(t);
+      snprintf(err, errlen, "refreshTokens[%zu] is malformed", i);
+      return -1;
+    }
+    t->token = strdup(tok);
+    t->client_id = strdup(client);
+    t->user_id = strdup(user);
+    uint64_t gen = emu_consent_app_generation(id.consent, client);
+    int current = json_object_object_get_ex(j, "currentApp", &v) &&
+                  json_object_get_boolean(v);
+    t->generation = current ? gen : gen + 1; /* never equal: stays dead */
+    t->issued = jint_of(j, "issued");
+    t->last_used = jint_of(j, "lastUsed");
+    t->revoked = json_object_object_get_ex(j, "revoked", &v) &&
+                 json_object_get_boolean(v);
+    t->next = id.rts; /* read backwards: the same order as saved */
+    id.rts = t;
+  }
+  return 0;
+}
+
 EMU_MODULE(identity, id_init)

@@ -33,4 +33,15 @@ json_object *emu_id_stats_json(void);
  * later refreshes fail with AADSTS50173. Returns how many were revoked. */
 int emu_id_revoke_user_tokens(const char *user_id);
 
+/* What outlives a restart with --state-dir (main.c): the refresh tokens
+ * and the consent they rest on (per-user and tenant-wide grants), as
+ * {"version":1,"refreshTokens":[...],"consent":{...}}. Not kept: the
+ * signing key (access tokens issued before a restart are refused, 401, and
+ * the client refreshes, as after Microsoft's key rollover), sign-in
+ * sessions, codes, consent requests, mailboxes. New reference. */
+json_object *emu_id_state_json(void);
+/* Restores emu_id_state_json's document (after the reset hooks ran, before
+ * serving). 0, or -1 with what is wrong in err. */
+int emu_id_state_load(json_object *state, char *err, size_t errlen);
+
 #endif

@@ -1,10 +1,16 @@
 /* main.c - m365-emulator: command line, start-up order, port file, signals.
  *
  *   m365-emulator --port 0 --port-file F [--tls-cert C --tls-key K]
- *                 [--config tenant.json] [--seed N]
+ *                 [--config tenant.json] [--seed N] [--state-dir DIR]
+ *
+ * Without --state-dir everything lives in memory and a restart forgets
+ * every token and grant. With it, DIR/identity.json (refresh tokens and
+ * consent, identity.h) is read at start and written when the emulator
+ * stops on SIGTERM/SIGINT (not on SIGKILL), mode 0600: it holds tokens.
  */
 #define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, sigemptyset, sigaddset */
 #include "core.h"
+#include "identity.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,15 +20,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void usage(FILE *f) {
   fprintf(f, "usage: m365-emulator [--port N] [--port-file FILE]\n"
              "                     [--tls-cert PEM --tls-key PEM]\n"
              "                     [--config tenant.json] [--seed N]\n"
+             "                     [--state-dir DIR]\n"
              "Serves an emulated Microsoft identity platform and Graph mail\n"
              "on 127.0.0.1. --port 0 picks a free port; --port-file gets it\n"
-             "(written atomically once the server listens).\n");
+             "(written atomically once the server listens).\n"
+             "Everything is in memory unless --state-dir DIR is given: the\n"
+             "refresh tokens and consent grants are then read from\n"
+             "DIR/identity.json at start and saved there when the emulator\n"
+             "stops (SIGTERM, Ctrl-C), so connections survive a restart.\n"
+             "Mailboxes and access tokens do not (clients refresh).\n");
 }
 
 /* Writes the port to path via a temporary file and rename(), so a reader
@@ -46,6 +59,56 @@ static int write_port_file(const char *path, int port) {
   return 0;
 }
 
+/* DIR/identity.json, when there is one: restored into the identity
+ * module. 0, or -1 with the reason printed. */
+static int state_load(const char *dir) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/identity.json", dir);
+  if (access(path, F_OK) != 0)
+    return 0; /* a first start */
+  json_object *doc = json_object_from_file(path);
+  if (doc == NULL) {
+    fprintf(stderr, "m365-emulator: --state-dir: %s: %s\n", path,
+            json_util_get_last_err());
+    return -1;
+  }
+  char err[256];
+  emu_lock();
+  int rc = emu_id_state_load(doc, err, sizeof err);
+  emu_unlock();
+  json_object_put(doc);
+  if (rc != 0)
+    fprintf(stderr, "m365-emulator: --state-dir: %s: %s\n", path, err);
+  else
+    fprintf(stderr, "m365-emulator: state restored from %s\n", path);
+  return rc;
+}
+
+/* Writes the identity state to DIR/identity.json (0600) via a temporary
+ * file and rename(): a reader never sees half of it. */
+static int state_save(const char *dir) {
+  char path[4096], tmp[4200];
+  snprintf(path, sizeof path, "%s/identity.json", dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  emu_lock();
+  json_object *doc = emu_id_state_json();
+  emu_unlock();
+  const char *text =
+      json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+  size_t len = strlen(text);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int ok = fd >= 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+  ok = (fd >= 0 && close(fd) == 0) && ok;
+  json_object_put(doc);
+  if (!ok || rename(tmp, path) != 0) {
+    fprintf(stderr, "m365-emulator: --state-dir: cannot write %s: %s\n", path,
+            strerror(errno));
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static const struct option opts[] = {
       {"port", required_argument, NULL, 'p'},
@@ -54,13 +117,14 @@ int main(int argc, char **argv) {
       {"tls-key", required_argument, NULL, 'k'},
       {"config", required_argument, NULL, 'C'},
       {"seed", required_argument, NULL, 's'},
+      {"state-dir", required_argument, NULL, 'S'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   emu_server_opts so = {0};
-  const char *port_file = NULL, *config = NULL;
+  const char *port_file = NULL, *config = NULL, *state_dir = NULL;
   int c;
-  while ((c = getopt_long(argc, argv, "p:f:c:k:C:s:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "p:f:c:k:C:s:S:h", opts, NULL)) != -1) {
     char *end;
     switch (c) {
     case 'p': {
@@ -83,6 +147,14 @@ int main(int argc, char **argv) {
       break;
     case 'C':
       config = optarg;
+      break;
+    case 'S':
+      state_dir = optarg;
+      if (mkdir(state_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "m365-emulator: --state-dir %s: %s\n", state_dir,
+                strerror(errno));
+        return 1;
+      }
       break;
     case 's': {
       unsigned long long v = strtoull(optarg, &end, 10);
@@ -139,6 +211,8 @@ int main(int argc, char **argv) {
   emu_lock();
   emu__reset_hooks_run();
   emu_unlock();
+  if (state_dir != NULL && state_load(state_dir) != 0)
+    goto out;
   if (emu__server_start(&so) != 0)
     goto out;
   if (port_file && write_port_file(port_file, emu__server_port()) != 0) {
@@ -152,7 +226,7 @@ int main(int argc, char **argv) {
   int sig = 0;
   sigwait(&set, &sig);
   emu__server_stop();
-  rc = 0;
+  rc = state_dir != NULL && state_save(state_dir) != 0 ? 1 : 0;
 out:
   emu__router_shutdown();
   emu__faults_clear();

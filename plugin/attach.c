@@ -327,6 +327,8 @@ static void put_cb(void *arg, const wfc_http_res *res) {
     const char *id = location_id(o365_api->http_header(res, "Location"), idbuf,
                                  sizeof idbuf);
     json_object_put(body);
+    /* The last chunk went: the file is whole (progress ends at total). */
+    o365_api->call_progress(j->call, f->size, f->size);
     add_done(j, id, "upload_session");
     o365_api->blob_close(j->blob);
     j->blob = NULL;

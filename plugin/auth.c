@@ -63,8 +63,8 @@ int o365_conn_authorize_begin(wfc_call *call) {
   char err[256];
   int rc = o365_config_load(params, &cfg, err, sizeof err);
   if (rc != 0) {
+    o365_api->call_fail(call, rc, o365_config_detail(&cfg), "%s", err);
     o365_config_clear(&cfg);
-    o365_api->call_fail(call, rc, NULL, "%s", err);
     return 0;
   }
   if (redirect == NULL || (strncmp(redirect, "http://", 7) != 0 &&

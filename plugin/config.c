@@ -184,10 +184,13 @@ static int load(struct json_object *params, o365_config *cfg, char *err,
   if (client_id == NULL)
     client_id = env(cfg->app->client_id_env);
   if (client_id == NULL) {
+    /* Where the value goes is the host's to say (a connection parameter,
+     * a card input): the detail names the field. */
     snprintf(err, errsz,
-             "no client id for the app \"%s\": set %s or the "
-             "connection parameter client_id",
+             "no client id for the app \"%s\": give client_id, or set %s "
+             "in the host's environment",
              cfg->app->name, cfg->app->client_id_env);
+    cfg->missing = "client_id";
     return WFC_EINVAL;
   }
   if (o365_strlcpy(cfg->client_id, client_id, sizeof cfg->client_id) != 0 ||
@@ -224,6 +227,14 @@ int o365_config_load(struct json_object *params, o365_config *cfg, char *err,
 int o365_config_endpoints(struct json_object *params, o365_config *cfg,
                           char *err, size_t errsz) {
   return load(params, cfg, err, errsz, 0);
+}
+
+struct json_object *o365_config_detail(const o365_config *cfg) {
+  if (cfg->missing == NULL)
+    return NULL;
+  struct json_object *d = json_object_new_object();
+  o365_json_add_str(d, "field", cfg->missing);
+  return d;
 }
 
 void o365_config_clear(o365_config *cfg) {

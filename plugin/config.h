@@ -47,6 +47,9 @@ typedef struct o365_config {
   char client_id[256];
   char *client_secret; /* malloc'ed, wiped on clear; NULL: public client */
   char login_hint[320];
+  /* After a failed load: the parameter that must be given (static
+   * string, e.g. "client_id"), or NULL. */
+  const char *missing;
 } o365_config;
 
 extern const o365_cloud o365_clouds[3];
@@ -66,6 +69,10 @@ int o365_config_load(struct json_object *params, o365_config *cfg, char *err,
 int o365_config_endpoints(struct json_object *params, o365_config *cfg,
                           char *err, size_t errsz);
 void o365_config_clear(o365_config *cfg);
+/* The detail of a failed load for call_fail: {"field": NAME} when a
+ * parameter is missing (the host says how to give it on its interface:
+ * docs/abi.md "Error details"), else NULL. Transfer. */
+struct json_object *o365_config_detail(const o365_config *cfg);
 
 /* Who issues the tokens, in a sentence's first words: "Microsoft" when
  * authority (a URL; NULL counts as Microsoft's) is the login host of one of

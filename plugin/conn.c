@@ -110,9 +110,11 @@ static void revoke_graph_error(revoke_ctx *ctx, const o365_graph_res *res,
   }
   if (res->status == 403) {
     snprintf(detail, sizeof detail,
-             "%s was refused (%s); the secrets were wiped locally. An "
-             "administrator can remove the app's consent in Enterprise "
-             "applications > Permissions.",
+             "Microsoft lets only an administrator remove this app's "
+             "permission grant (%s was refused: %s). Nothing more to do "
+             "here; to withdraw the consent too, an administrator removes "
+             "it in the Microsoft Entra admin center: Enterprise "
+             "applications > the app > Permissions.",
              what, res->gerr.code[0] ? res->gerr.code : "403");
     revoke_finish(ctx, "not_permitted", detail);
     return;

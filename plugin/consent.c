@@ -365,8 +365,9 @@ static int admin_consent_url_invoke(wfc_call *call) {
   char err[256];
   int rc = o365_config_load(in, &cfg, err, sizeof err);
   if (rc != 0) {
+    o365_api->call_fail(call, WFC_EVALIDATION, o365_config_detail(&cfg), "%s",
+                        err);
     o365_config_clear(&cfg);
-    o365_api->call_fail(call, WFC_EVALIDATION, NULL, "%s", err);
     return 0;
   }
   const char *redirect = o365_json_str(in, "redirect_uri");

@@ -65,8 +65,7 @@ int wfc__blob_id_valid(const char *id) {
 
 /* ---- store -------------------------------------------------------------- */
 
-/* mkdir -p with mode 0700 for what it creates. */
-static int mkdirs(const char *path) {
+int wfc__mkdirs(const char *path) {
   char *p = strdup(path);
   int rc = 0;
 
@@ -147,7 +146,7 @@ int wfc__blobstore_open(const char *dir, wfc__blobstore **out) {
   }
   if (dir[0] == '\0')
     return WFC_EINVAL;
-  rc = mkdirs(dir);
+  rc = wfc__mkdirs(dir);
   if (rc != 0) {
     wfc__log(WFC_LOG_ERROR, "blob store: cannot create %s: %s", dir,
              strerror(errno));

@@ -35,6 +35,10 @@
 
 typedef struct wfc__blobstore wfc__blobstore;
 
+/* mkdir -p path, with mode 0700 for what it creates (the blob store, the
+ * connection store's directory). 0, WFC_EIO or WFC_ENOMEM. */
+int wfc__mkdirs(const char *path);
+
 /* Opens (creating it and its parents with mode 0700 if needed) the store
  * in dir (borrowed; copied). dir NULL: $XDG_DATA_HOME/wfc/blobs, else
  * $HOME/.local/share/wfc/blobs. Returns 0 and *out (transfer: close with

@@ -1086,6 +1086,11 @@ static void merge_creds(json_object *s, json_object *fresh) {
       wfc__json_cleanse(prev);
     json_object_object_add(cr, k, json_object_get(v));
   }
+  /* An expiry is its access token's: a new token that states none has
+   * none (valid until rejected), not the old token's. */
+  if (json_object_object_get_ex(fresh, "access_token", NULL) &&
+      !json_object_object_get_ex(fresh, "expires_at", NULL))
+    json_object_object_del(cr, "expires_at");
 }
 
 /* A refresh failed for now and its hook gave "retry_after_ms" in the

@@ -20,6 +20,7 @@
 
 #include <sqlite3.h>
 
+#include "blob.h" /* wfc__mkdirs */
 #include "clock.h"
 
 typedef struct sq {
@@ -1173,6 +1174,17 @@ static int create_store(wfc__store *st, const char *path, int timeout_ms) {
   sq *b = NULL;
   int fd, rc;
 
+  /* A store in a directory not made yet (WFC_STORE=/tmp/new/store.db):
+   * the directory is made, mode 0700, as the default store's is. */
+  snprintf(tmp, sizeof tmp, "%s", path);
+  char *slash = strrchr(tmp, '/');
+  if (slash != NULL && slash != tmp) {
+    *slash = '\0';
+    if (access(tmp, F_OK) != 0 && wfc__mkdirs(tmp) != 0)
+      return wfc__store_fail(WFC_ESTORE,
+                             "cannot create the store's directory %s: %s", tmp,
+                             strerror(errno));
+  }
   wfc__store_tmp_name(path, ".new.", tmp, sizeof tmp);
   /* Ours with mode 0600 before SQLite opens it (SQLite would use 0644, and
    * gives its side files the database file's mode). */

@@ -411,6 +411,104 @@ static int default_fast(const char *t, struct json_object **out) {
   }
 }
 
+/* ---- "did you mean" for an unknown field --------------------------------
+ *
+ * Generic, from the schema alone: the field whose name is closest to the
+ * key (optimal string alignment distance, case-insensitive) when close
+ * enough to be a slip (1 edit for names of up to 4 characters, 2 above),
+ * else the field whose description uses the key as a word (a schema that
+ * says "The body of your answer" for "comment" gets `body` -> `comment`).
+ */
+
+static int lower(int ch) {
+  return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch;
+}
+
+/* Distance between a and b, or 99 when either is longer than 64. */
+static int name_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  int d[65][65];
+
+  if (la > 64 || lb > 64)
+    return 99;
+  for (size_t i = 0; i <= la; i++)
+    d[i][0] = (int)i;
+  for (size_t j = 0; j <= lb; j++)
+    d[0][j] = (int)j;
+  for (size_t i = 1; i <= la; i++)
+    for (size_t j = 1; j <= lb; j++) {
+      int cost =
+          lower((unsigned char)a[i - 1]) != lower((unsigned char)b[j - 1]);
+      int v = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < v)
+        v = d[i][j - 1] + 1;
+      if (d[i - 1][j - 1] + cost < v)
+        v = d[i - 1][j - 1] + cost;
+      if (i > 1 && j > 1 &&
+          lower((unsigned char)a[i - 1]) == lower((unsigned char)b[j - 2]) &&
+          lower((unsigned char)a[i - 2]) == lower((unsigned char)b[j - 1]) &&
+          d[i - 2][j - 2] + 1 < v)
+        v = d[i - 2][j - 2] + 1;
+      d[i][j] = v;
+    }
+  return d[la][lb];
+}
+
+static bool is_word_char(int ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+         (ch >= '0' && ch <= '9') || ch == '_';
+}
+
+/* 1 when text holds word (case-insensitive) with no letter either side. */
+static bool has_word(const char *text, const char *word) {
+  size_t n = strlen(word);
+
+  if (text == NULL || n < 3)
+    return false;
+  for (const char *p = text; *p != '\0'; p++) {
+    size_t i = 0;
+    while (i < n && p[i] != '\0' &&
+           lower((unsigned char)p[i]) == lower((unsigned char)word[i]))
+      i++;
+    if (i == n && (p == text || !is_word_char((unsigned char)p[-1])) &&
+        !is_word_char((unsigned char)p[n]))
+      return true;
+  }
+  return false;
+}
+
+static const char *suggest_field(const wfc_field *fields, const char *key) {
+  const wfc_field *best = NULL;
+  int best_d = 99, limit = strlen(key) <= 4 ? 1 : 2;
+
+  for (const wfc_field *f = fields; f != NULL && f->name != NULL; f++) {
+    int d = name_distance(key, f->name);
+    if (d < best_d)
+      best_d = d, best = f;
+  }
+  if (best != NULL && best_d <= limit)
+    return best->name;
+  for (const wfc_field *f = fields; f != NULL && f->name != NULL; f++)
+    if (has_word(f->description, key))
+      return f->name;
+  return NULL;
+}
+
+/* "a, b, c" of the schema's field names (cut with "..." when long). */
+static void field_names(const wfc_field *fields, char *buf, size_t len) {
+  size_t o = 0;
+
+  buf[0] = '\0';
+  for (const wfc_field *f = fields; f != NULL && f->name != NULL; f++) {
+    int n = snprintf(buf + o, len - o, "%s%s", o ? ", " : "", f->name);
+    if (n < 0 || (size_t)n >= len - o) {
+      memcpy(buf + (o + 5 <= len ? o : len - 5), " ...", 5); /* len > 5 */
+      return;
+    }
+    o += (size_t)n;
+  }
+}
+
 static int validate_fields(vctx *c, const wfc_field *fields,
                            struct json_object *obj, struct json_object **out) {
   struct json_object_iterator it, end;
@@ -431,8 +529,15 @@ static int validate_fields(vctx *c, const wfc_field *fields,
     while (f != NULL && f->name != NULL && strcmp(f->name, key) != 0)
       f++;
     if (f == NULL || f->name == NULL) {
+      const char *hint = suggest_field(fields, key);
+      char names[300];
       safe_key(safe, sizeof safe, key);
-      return fail(c, "unknown field \"%s\"", safe);
+      if (hint != NULL)
+        return fail(c, "unknown field \"%s\": did you mean \"%s\"?", safe,
+                    hint);
+      field_names(fields, names, sizeof names);
+      return fail(c, "unknown field \"%s\" (the fields are: %s)", safe,
+                  names[0] ? names : "none");
     }
   }
 
@@ -658,6 +763,15 @@ static int validate_value(vctx *c, const wfc_field *f, struct json_object *v,
     break;
   case WFC_TYPE_FILE: {
     const char *id;
+    /* A bare blob id is the usual slip: say the shape, with it. */
+    if (json_object_is_type(v, json_type_string)) {
+      char safe[80];
+      safe_key(safe, sizeof safe, json_object_get_string(v));
+      return fail(c,
+                  "expected a file reference, an object like {\"id\": "
+                  "\"%s\"} (the blob store's reference), got a string",
+                  safe);
+    }
     if (!json_object_is_type(v, json_type_object))
       return wrong_type(c, f, v);
     id = wfc__json_str(v, "id");

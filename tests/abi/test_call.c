@@ -273,7 +273,8 @@ static void test_validation(void **state) {
       {"{\"text\":5}",
        "testplugin.later: input.text: expected a string, got integer"},
       {"{\"text\":\"a\",\"bogus\":1}",
-       "testplugin.later: input: unknown field \"bogus\""},
+       "testplugin.later: input: unknown field \"bogus\" (the fields are: "
+       "text, delay_ms)"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     result r = {0};

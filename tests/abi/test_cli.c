@@ -20,8 +20,8 @@
 #include "wfc/plugin.h"
 
 typedef struct run {
-  int status; /* exit code */
-  char out[1 << 17];
+  int status;        /* exit code */
+  char out[1 << 20]; /* inspect --json of a plugin with many cards */
   char err[1 << 14];
 } run;
 
@@ -139,8 +139,19 @@ static void test_inspect_refusals(void **state) {
       run *r = wfc(NULL, args);
       snprintf(want, sizeof want, "wfc: %s: %s\n", path, cases[i].msg);
       assert_int_equal(r->status, 1);
-      assert_string_equal(r->out, "");
       assert_string_equal(r->err, want);
+      if (!json) {
+        assert_string_equal(r->out, "");
+        continue;
+      }
+      /* --json: the same error as one object on stdout. */
+      json_object *o = json_tokener_parse(r->out), *e, *m;
+      assert_non_null(o);
+      assert_true(json_object_object_get_ex(o, "error", &e));
+      assert_true(json_object_object_get_ex(e, "message", &m));
+      want[strlen(want) - 1] = '\0';
+      assert_string_equal(json_object_get_string(m), want + 5);
+      json_object_put(o);
     }
   }
   run *r = wfc(NULL, "plugin inspect /nonexistent/x.so");

@@ -15,7 +15,7 @@
  *   revoke             POST <token_url>/revoke -> {"remote":"removed"}
  *   test               GET <token_url>/me -> {"healthy": status == 200}
  * Token endpoint answers: {"access_token","refresh_token"?,"expires_in",
- * "account"?}.
+ * "account"?}; no expires_in is 3600 s, 0 a token with no expiry.
  * Cards: "whoami" gets the token, GETs /me (on 401: token_rejected and one
  * retry with a new token), outputs {"status","attempts","body"};
  * "items" emits count items.
@@ -172,8 +172,9 @@ static void token_answer(req *r, int authorize) {
     int64_t exp = 3600;
     if (json_object_object_get_ex(j, "expires_in", &v))
       exp = json_object_get_int64(v);
-    json_object_object_add(cr, "expires_at",
-                           json_object_new_int64(api->now_ms() / 1000 + exp));
+    if (exp > 0) /* "expires_in": 0 - a token with no stated expiry */
+      json_object_object_add(cr, "expires_at",
+                             json_object_new_int64(api->now_ms() / 1000 + exp));
     json_object *out = json_object_new_object();
     json_object_object_add(out, "credentials", cr);
     if (authorize) {

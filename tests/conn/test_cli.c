@@ -296,12 +296,96 @@ static void card_run_with_blobs(void **state) {
   json_object_put(out);
 }
 
+/* The words a person meets when a connection needs them: a refresh with
+ * no expiry says so (before: "token valid until " and nothing); a refresh
+ * the provider refuses, and a revoked connection, name the command that
+ * fixes them, in `connection show` / `list` too; with --json the failure
+ * is one {"error":{...}} object on stdout. */
+static void messages_name_the_command(void **state) {
+  (void)state;
+  proc p;
+  char param[256];
+  snprintf(param, sizeof param, "token_url=%s", ts_server_url(srv));
+  const char *const new_args[] = {"connection",  "new", "--plugin", "conntest",
+                                  "--nickname",  "msg", "--param",  param,
+                                  "--print-url", NULL};
+  assert_int_equal(authorize(&p, new_args, "code=m", NULL), 0);
+
+  static const char *const hdr[] = {"Content-Type: application/json", NULL};
+  ts_route noexp = {.method = "POST",
+                    .path = "/token",
+                    .headers = hdr,
+                    .body = "{\"access_token\":\"at-2-canary-cli\","
+                            "\"refresh_token\":\"rt-2-canary-cli\","
+                            "\"expires_in\":0}"};
+  ts_server_route(srv, &noexp);
+  const char *const refresh_args[] = {"connection", "refresh", "msg", NULL};
+  assert_int_equal(wfc(&p, refresh_args), 0);
+  assert_null(strstr(p.stdout_, "valid until \n"));
+  assert_non_null(strstr(p.stdout_, "refreshed \"msg\": connected, the token "
+                                    "has no stated expiry"));
+
+  ts_route refused = {.method = "POST",
+                      .path = "/token",
+                      .status = 400,
+                      .headers = hdr,
+                      .body = "{\"error\":\"invalid_grant\","
+                              "\"error_description\":\"The provider "
+                              "refused to renew the sign-in.\"}"};
+  ts_server_route(srv, &refused);
+  assert_int_equal(wfc(&p, refresh_args), 1);
+  assert_non_null(strstr(p.stderr_, "The provider refused to renew the "
+                                    "sign-in. Run `wfc connection "
+                                    "reauthorize msg`"));
+  const char *const show_args[] = {"connection", "show", "msg", NULL};
+  assert_int_equal(wfc(&p, show_args), 0);
+  assert_non_null(strstr(p.stdout_, "Run `wfc connection reauthorize msg`"));
+  const char *const list_args[] = {"connection", "list", NULL};
+  assert_int_equal(wfc(&p, list_args), 0);
+  assert_non_null(strstr(p.stdout_, "Run `wfc connection reauthorize msg`"));
+  /* A card on it: the same command. */
+  const char *const run_args[] = {"card",         "run", "conntest.whoami",
+                                  "--connection", "msg", NULL};
+  assert_int_equal(wfc(&p, run_args), 1);
+  assert_non_null(strstr(p.stderr_, "Run `wfc connection reauthorize msg`"));
+  /* --json: one error object on stdout, the remedy with the command. */
+  const char *const refresh_json[] = {"connection", "refresh", "msg", "--json",
+                                      NULL};
+  assert_int_equal(wfc(&p, refresh_json), 1);
+  json_object *o = json_tokener_parse(p.stdout_), *e, *v;
+  assert_non_null(o);
+  assert_true(json_object_object_get_ex(o, "error", &e));
+  assert_true(json_object_object_get_ex(e, "code", &v));
+  assert_string_equal(json_object_get_string(v), "EREAUTH");
+  assert_true(json_object_object_get_ex(e, "remedy", &v));
+  assert_non_null(
+      strstr(json_object_get_string(v), "`wfc connection reauthorize msg`"));
+  json_object_put(o);
+
+  /* Revoked: the card names the command. */
+  const char *const revoke_args[] = {"connection", "revoke", "msg", NULL};
+  assert_int_equal(wfc(&p, revoke_args), 0);
+  assert_int_equal(wfc(&p, run_args), 1);
+  assert_non_null(strstr(p.stderr_, "is revoked"));
+  assert_non_null(strstr(p.stderr_, "Run `wfc connection reauthorize msg`"));
+
+  /* The usual answers again for the tests after this one. */
+  ts_route tok = {.method = "POST",
+                  .path = "/token",
+                  .headers = hdr,
+                  .body = "{\"access_token\":\"at-1-canary-cli\","
+                          "\"refresh_token\":\"rt-1-canary-cli\","
+                          "\"expires_in\":3600}"};
+  ts_server_route(srv, &tok);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lifecycle),
       cmocka_unit_test(consent_outcome_in_words),
       cmocka_unit_test(usage_errors),
       cmocka_unit_test(card_run_with_blobs),
+      cmocka_unit_test(messages_name_the_command),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

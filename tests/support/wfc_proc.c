@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -68,6 +69,12 @@ void wproc_drain(int fd, char *buf, size_t cap) {
   while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0)
     len += (size_t)r;
   buf[len] = '\0';
+  /* Past cap the rest is read and dropped: closing the pipe instead would
+   * kill a talkative child with SIGPIPE (exit 141) instead of letting it
+   * finish. */
+  char sink[4096];
+  while ((r = read(fd, sink, sizeof sink)) > 0 || (r < 0 && errno == EINTR))
+    ;
   close(fd);
 }
 

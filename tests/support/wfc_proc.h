@@ -32,7 +32,8 @@ void wproc_spawn(wproc *p, const char *bin, const char *const *args,
  * "line\n" as the start of p->stdout_. */
 void wproc_read_line(wproc *p, char *line, size_t len);
 
-/* Reads fd to end (appending to the NUL-terminated buf, truncating at cap)
+/* Reads fd to end (appending to the NUL-terminated buf, keeping what fits
+ * in cap and dropping the rest, so the child never meets a closed pipe)
  * and closes it. */
 void wproc_drain(int fd, char *buf, size_t cap);
 

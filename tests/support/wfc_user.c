@@ -107,19 +107,37 @@ static const char *line_at(const char *text, const char *start) {
   return NULL;
 }
 
+/* The remedy as the text commands show it: the JSON's words and the
+ * command that settles the state (cli/util.c, wfc__cli_conn_remedy). */
+static void text_remedy(const char *nickname, const char *state,
+                        const char *remedy, char *buf, size_t len) {
+  size_t n = strlen(remedy);
+  if (n == 0 || strcmp(state, "connected") == 0) {
+    snprintf(buf, len, "%s", remedy);
+    return;
+  }
+  int wait = strcmp(state, "needs_admin_approval") == 0 ||
+             strcmp(state, "approval_pending") == 0;
+  snprintf(buf, len, "%s%s Run `wfc connection reauthorize %s`%s", remedy,
+           remedy[n - 1] != '.' ? "." : "", nickname,
+           wait ? " once that is done" : "");
+}
+
 /* `connection show NAME` as text: "state" and "remedy" rows as in the
- * JSON (no remedy row when it is empty). */
+ * JSON, with the command to run (no remedy row when it is empty). */
 static void expect_show_text(const wuser *u, const char *nickname,
                              const char *state, const char *remedy) {
   wproc p;
   const char *const args[] = {"connection", "show", nickname, NULL};
   assert_int_equal(wuser_run(u, &p, args), 0);
-  char want[1024];
+  char want[1100];
   snprintf(want, sizeof want, "%-13s %s\n", "state", state);
   if (line_at(p.stdout_, want) == NULL)
     fail_msg("`connection show %s` lacks \"%s\":\n%s", nickname, want,
              p.stdout_);
-  snprintf(want, sizeof want, "%-13s %s\n", "remedy", remedy);
+  char text[1024];
+  text_remedy(nickname, state, remedy, text, sizeof text);
+  snprintf(want, sizeof want, "%-13s %s\n", "remedy", text);
   if (*remedy != '\0' ? line_at(p.stdout_, want) == NULL
                       : line_at(p.stdout_, "remedy ") != NULL)
     fail_msg("`connection show %s`: want remedy \"%s\":\n%s", nickname, remedy,
@@ -142,8 +160,9 @@ static void expect_list_text(const wuser *u, const char *nickname,
              p.stdout_);
   const char *next = strchr(l, '\n');
   next = next ? next + 1 : "";
-  char want[1024];
-  snprintf(want, sizeof want, "  -> %s\n", remedy);
+  char want[1100], text[1024];
+  text_remedy(nickname, state, remedy, text, sizeof text);
+  snprintf(want, sizeof want, "  -> %s\n", text);
   if (*remedy != '\0' ? strncmp(next, want, strlen(want)) != 0
                       : strncmp(next, "  -> ", 5) == 0)
     fail_msg("`connection list`: want remedy \"%s\" under %s:\n%s", remedy,

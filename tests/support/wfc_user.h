@@ -4,7 +4,8 @@
  * required" and "Return to the application" pages), the admin's review in
  * the emulator's portal, and checks a connection's state and remedy the
  * four ways a user reads them (`wfc connection show` and `list`, as text
- * and --json). Used by tests/scenarios/scen.h (the seed
+ * and --json; the text adds the command to run, `wfc connection
+ * reauthorize NAME`). Used by tests/scenarios/scen.h (the seed
  * scenarios and tests/security) and tests/conn/test_emulator.c. Every
  * check fails the running cmocka test.
  *

@@ -42,7 +42,10 @@ static const wfc_field send_email[] = {
      .min = 1,
      .max = 5},
     {.name = "subject", .type = WFC_TYPE_STRING, .min = 1, .max = 12},
-    {.name = "message", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_REQUIRED},
+    {.name = "message",
+     .type = WFC_TYPE_STRING,
+     .flags = WFC_FIELD_REQUIRED,
+     .description = "The body of the message."},
     {.name = "importance",
      .type = WFC_TYPE_STRING,
      .enum_values = importance_values,
@@ -109,7 +112,9 @@ static void test_documented_messages(void **state) {
                "input.importance: must be one of low, normal, high");
   expect_error(send_email,
                "{\"to\": [\"a@x.com\"], \"message\": \"m\", \"foo\": 1}",
-               "input: unknown field \"foo\"");
+               "input: unknown field \"foo\" (the fields are: to, subject, "
+               "message, importance, top, ratio, save, headers, after, "
+               "attachments, extra, counts, mailbox)");
   expect_error(send_email, "{\"to\": [\"a@x.com\"]}",
                "input.message: required field missing");
 }
@@ -243,7 +248,8 @@ static void test_more_errors(void **state) {
   expect_error(send_email,
                "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"headers\": "
                "[{\"name\": \"a\", \"nmae\": \"b\"}]}",
-               "input.headers[0]: unknown field \"nmae\"");
+               "input.headers[0]: unknown field \"nmae\": did you mean "
+               "\"name\"?");
   expect_error(send_email,
                "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"headers\": "
                "[{\"name\": \"a\", \"value\": \"0123456789A\"}]}",
@@ -269,14 +275,47 @@ static void test_more_errors(void **state) {
   expect_error(send_email,
                "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"attachments\": "
                "[\"abc\"]}",
-               "input.attachments[0]: expected a file reference, got string");
+               "input.attachments[0]: expected a file reference, an object "
+               "like {\"id\": \"abc\"} (the blob store's reference), got a "
+               "string");
   expect_error(send_email,
                "{\"to\": [\"a@b.c\"], \"message\": \"m\", "
                "\"x\\\"y\\n\": 1}",
-               "input: unknown field \"x\\\"y?\"");
+               "input: unknown field \"x\\\"y?\" (the fields are: to, "
+               "subject, message, importance, top, ratio, save, headers, "
+               "after, attachments, extra, counts, mailbox)");
   /* Unknown keys are reported before missing required ones. */
   expect_error(send_email, "{\"to\": [\"a@b.c\"], \"mesage\": \"m\"}",
-               "input: unknown field \"mesage\"");
+               "input: unknown field \"mesage\": did you mean \"message\"?");
+}
+
+/* An unknown field names the one meant: a slip of a letter or two (any
+ * case, swapped letters), or the field whose description uses the word;
+ * else the message lists the fields. A bare blob id where a file
+ * reference goes says the shape, with that id. */
+static void test_did_you_mean(void **state) {
+  (void)state;
+  expect_error(send_email, "{\"to\": [\"a@b.c\"], \"Subjetc\": \"s\"}",
+               "input: unknown field \"Subjetc\": did you mean "
+               "\"subject\"?");
+  expect_error(send_email, "{\"to\": [\"a@b.c\"], \"improtance\": 1}",
+               "input: unknown field \"improtance\": did you mean "
+               "\"importance\"?");
+  /* "body" is nothing like "message" but its description says it. */
+  expect_error(send_email, "{\"to\": [\"a@b.c\"], \"body\": \"m\"}",
+               "input: unknown field \"body\": did you mean \"message\"?");
+  /* Too far for a slip, in no description: the fields are listed. */
+  expect_error(send_email,
+               "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"colour\": 1}",
+               "input: unknown field \"colour\" (the fields are: to, subject, "
+               "message, importance, top, ratio, save, headers, after, "
+               "attachments, extra, counts, mailbox)");
+  expect_error(send_email,
+               "{\"to\": [\"a@b.c\"], \"message\": \"m\", \"attachments\": "
+               "[\"0123456789abcdef0123456789abcdef\"]}",
+               "input.attachments[0]: expected a file reference, an object "
+               "like {\"id\": \"0123456789abcdef0123456789abcdef\"} (the blob "
+               "store's reference), got a string");
 }
 
 static void test_root(void **state) {
@@ -301,7 +340,7 @@ static void test_root(void **state) {
   in = J("{\"a\": 1}");
   assert_int_equal(wfc__validate(NULL, in, &out, err, sizeof err),
                    WFC_EVALIDATION);
-  assert_string_equal(err, "input: unknown field \"a\"");
+  assert_string_equal(err, "input: unknown field \"a\" (the fields are: none)");
   json_object_put(in);
 }
 
@@ -780,6 +819,7 @@ int main(void) {
       cmocka_unit_test(test_text_invalid_utf8),
       cmocka_unit_test(test_text_nul),
       cmocka_unit_test(test_text_valid),
+      cmocka_unit_test(test_did_you_mean),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
