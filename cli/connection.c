@@ -18,14 +18,18 @@ static const char usage[] =
     "      [--env production|preview] [--tenant T] [--param k=v ...]\n"
     "      [--login-hint USER] [--prompt login|consent|select_account]\n"
     "      [--print-url] [--timeout S]\n"
+    "      (without --login-hint or --prompt: select_account, so the\n"
+    "      person chooses the account instead of reusing the browser's)\n"
     "  wfc connection list [--plugin P]\n"
     "  wfc connection show|refresh|revoke|delete|test NAME\n"
     "  wfc connection reauthorize NAME [--param k=v ...] [--print-url]\n"
-    "      [--timeout S]\n"
+    "      [--timeout S] [--allow-account-change]\n"
+    "      (asks for the connection's account; a sign-in as another\n"
+    "      account is refused unless --allow-account-change)\n"
     "  (all take --store PATH, --plugin-dir DIR, --json)\n";
 
 typedef struct opts {
-  int json, print_url;
+  int json, print_url, allow_account_change;
   const char *store, *plugin_dir, *plugin, *nickname, *type, *env, *tenant,
       *login_hint, *prompt;
   uint64_t timeout_ms;
@@ -37,6 +41,7 @@ static int parse(int argc, char **argv, opts *o) {
   static const struct option table[] = {
       {"json", no_argument, NULL, 'j'},
       {"print-url", no_argument, NULL, 'u'},
+      {"allow-account-change", no_argument, NULL, 'A'},
       {"store", required_argument, NULL, 's'},
       {"plugin-dir", required_argument, NULL, 'd'},
       {"plugin", required_argument, NULL, 'p'},
@@ -61,6 +66,9 @@ static int parse(int argc, char **argv, opts *o) {
       break;
     case 'u':
       o->print_url = 1;
+      break;
+    case 'A':
+      o->allow_account_change = 1;
       break;
     case 's':
       o->store = optarg;
@@ -309,6 +317,8 @@ static void print_outcome(const wfc_connmgr_result *r) {
     printf("needs admin approval: %s\n", remedy);
   else if (strcmp(o, WFC_CONN_APPROVAL_PENDING) == 0)
     printf("approval request submitted, pending: %s\n", remedy);
+  else if (strcmp(o, WFC_CONN_WRONG_ACCOUNT) == 0)
+    printf("refused: %s\n", remedy);
   else if (strcmp(o, "denied") == 0)
     printf("denied: %s\n", *remedy ? remedy : "the permissions were declined");
   else
@@ -316,7 +326,13 @@ static void print_outcome(const wfc_connmgr_result *r) {
   if (r->connection == NULL || strcmp(o, WFC_CONN_CONNECTED) == 0)
     return;
   const char *st = jstr(r->connection, "state");
-  if (st == NULL || strcmp(st, o) != 0)
+  if (strcmp(o, WFC_CONN_WRONG_ACCOUNT) == 0)
+    printf("the connection \"%s\" keeps its account %s and its state %s; "
+           "to switch it to %s, run `wfc connection reauthorize %s "
+           "--allow-account-change`\n",
+           nick, jstr(r->connection, "account"), st, jstr(r->detail, "account"),
+           nick);
+  else if (st == NULL || strcmp(st, o) != 0)
     printf("the connection \"%s\" keeps its state %s\n", nick,
            st ? st : "(unknown)");
   else if (strcmp(o, WFC_CONN_NEEDS_ADMIN_APPROVAL) == 0 ||
@@ -415,7 +431,13 @@ static int cmd_async(opts *o, const char *what) {
                              .timeout_ms = o->timeout_ms,
                              .on_url = on_url,
                              .on_done = on_done,
-                             .arg = &x};
+                             .arg = &x,
+                             .allow_account_change = o->allow_account_change};
+    /* A new connection lets the person choose the account (OpenID
+     * Connect's prompt=select_account) rather than silently take the one
+     * the browser is signed in with; a hint or an explicit prompt wins. */
+    if (o->nickname != NULL && o->prompt == NULL && o->login_hint == NULL)
+      req.prompt = "select_account";
     char type_id[256];
     if (o->type != NULL) {
       if (strchr(o->type, '.') == NULL && o->plugin != NULL)
@@ -484,6 +506,11 @@ int wfc__cli_connection(int argc, char **argv) {
       rc = wfc__cli_usage(usage, "connection new: --nickname is required");
     else
       rc = cmd_async(&o, "authorize");
+  } else if (o.allow_account_change && strcmp(cmd, "reauthorize") != 0) {
+    rc = wfc__cli_usage(usage,
+                        "connection %s: --allow-account-change is for "
+                        "reauthorize",
+                        cmd);
   } else if (strcmp(cmd, "reauthorize") == 0) {
     o.nickname = NULL;
     rc = cmd_async(&o, "authorize");

@@ -216,6 +216,16 @@ static void me_done(void *arg, const o365_graph_res *res) {
     o365_graph_fail(call, res, "Signed in, but reading the account failed");
     return;
   }
+  /* Who signed in, as the host compares it on a reauthorization
+   * (docs/abi.md, account_key): the id token's object id and tenant id,
+   * which stay when the user is renamed and tell apart two tenants' users
+   * (MSAL's home account id has the same form). No key without both: the
+   * host then compares the account names. */
+  char key[160] = "";
+  const char *id_oid = o365_json_str(creds, "user_id");
+  const char *id_tid = o365_json_str(creds, "tenant_id");
+  if (id_oid != NULL && id_tid != NULL && *id_oid && *id_tid)
+    snprintf(key, sizeof key, "%s.%s", id_oid, id_tid);
   const char *oid = o365_json_str(me, "id");
   if (oid != NULL)
     json_object_object_add(creds, "user_id", json_object_new_string(oid));
@@ -223,6 +233,8 @@ static void me_done(void *arg, const o365_graph_res *res) {
   struct json_object *out = json_object_new_object();
   o365_json_add_str(out, "state", "connected");
   o365_json_add_str(out, "account", upn);
+  if (key[0] != '\0')
+    o365_json_add_str(out, "account_key", key);
   o365_json_add_str(out, "remedy", "");
   struct json_object *detail = json_object_new_object();
   o365_json_add_str(detail, "user_id", o365_json_str(creds, "user_id"));

@@ -80,13 +80,14 @@ struct uv_loop_s;
  * version: type sizes, and the major versions of the libraries whose types
  * cross the boundary (uv_loop_t, json_object) or whose global state is shared
  * (libcurl, OpenSSL). Compared as a string; a mismatch refuses the plugin. */
-#define WFC_ABI_FINGERPRINT                                                                                                                                    \
-  "ptr" WFC__XSTR(__SIZEOF_POINTER__) "-size" WFC__XSTR(__SIZEOF_SIZE_T__) "-"                                                                                 \
-                                                                           "l"                                                                                 \
-                                                                           "o"                                                                                 \
-                                                                           "n"                                                                                 \
-                                                                           "g" WFC__XSTR(__SIZEOF_LONG__) "-uv" WFC__XSTR(UV_VERSION_MAJOR) "-curl" WFC__XSTR( \
-                                                                               LIBCURL_VERSION_MAJOR) "-jsonc" WFC__XSTR(JSON_C_MAJOR_VERSION) "-ossl" WFC__XSTR(OPENSSL_VERSION_MAJOR) "-asan" WFC__ASAN
+#define WFC_ABI_FINGERPRINT                                                                                  \
+  "ptr" WFC__XSTR(__SIZEOF_POINTER__) "-size" WFC__XSTR(                                                     \
+      __SIZEOF_SIZE_T__) "-"                                                                                 \
+                         "l"                                                                                 \
+                         "o"                                                                                 \
+                         "n"                                                                                 \
+                         "g" WFC__XSTR(__SIZEOF_LONG__) "-uv" WFC__XSTR(UV_VERSION_MAJOR) "-curl" WFC__XSTR( \
+                             LIBCURL_VERSION_MAJOR) "-jsonc" WFC__XSTR(JSON_C_MAJOR_VERSION) "-ossl" WFC__XSTR(OPENSSL_VERSION_MAJOR) "-asan" WFC__ASAN
 
 /* ---- Opaque host objects ------------------------------------------------ */
 
@@ -181,8 +182,14 @@ typedef struct wfc_card_desc {
  *                      out: {"state":"connected|needs_admin_approval|
  *                            approval_pending|denied|error",
  *                            "remedy":"...", "account":"...",
+ *                            "account_key":"...",
  *                            "credentials":{"access_token","refresh_token",
  *                            "expires_at":<epoch s>, ...}, "detail":{...}}
+ *                            account_key (ABI 1.2, optional): a stable,
+ *                            opaque id of the account signed in (the same
+ *                            person gives the same key, also after a
+ *                            rename); a reauthorization with another key is
+ *                            refused unless the caller allows the change
  *   refresh            in:  {"params":{...}, "credentials":{...}}
  *                      out: {"credentials":{...}}; fail with WFC_EREAUTH
  *                            (and a remedy message) when the user must

@@ -1,0 +1,143 @@
+/* test_trust_cli.c - connections people can trust (issue 11, items 1, 2
+ * and 4), as the person meets them: `wfc connection new|reauthorize` with
+ * the real plugin against a fresh emulator, the test playing the browser.
+ *
+ * 1. Reauthorizing "alice" signed in as Bob is refused: the command says
+ *    who signed in and who was expected, the connection keeps Alice's
+ *    account and tokens (a card still acts as Alice); the reauthorize URL
+ *    carries the stored account as login_hint; --allow-account-change
+ *    switches on purpose (same id).
+ * 2. A new connection asks the person to choose the account
+ *    (prompt=select_account): with Alice signed in in the browser, Bob's
+ *    connection shows the account picker, "Use another account" signs Bob
+ *    in; picking Alice connects as Alice without a password.
+ *    --login-hint sends the hint and no prompt.
+ * 4. "Have an admin account? Sign in with that account" on "Need admin
+ *    approval" signs the browser out, asks for a sign-in (prompt=login)
+ *    and keeps the state, so the admin's consent ends in the CLI as
+ *    connected. */
+#define _POSIX_C_SOURCE 200809L /* strndup, strdup, setenv */
+#include "scen.h"
+
+/* Bob's mailbox is not Alice's: who a connection acts as, by Graph. */
+static void expect_acts_as(const char *nickname, const char *upn) {
+  wproc p;
+  const char *const args[] = {"card",
+                              "run",
+                              "custom_api_action",
+                              "--connection",
+                              nickname,
+                              "--input",
+                              "{\"method\":\"GET\",\"relative_url\":\"/me\"}",
+                              NULL};
+  assert_int_equal(sc_wfc(&p, args), 0);
+  if (strstr(p.stdout_, upn) == NULL)
+    fail_msg("%s acts as someone else than %s:\n%s", nickname, upn, p.stdout_);
+}
+
+/* `wfc connection reauthorize NAME [extra]` in text mode; the URL it
+ * prints into url. */
+static void reauth_text(wproc *p, const char *nickname, const char *extra,
+                        char *url, size_t len) {
+  const char *const args[] = {"connection",  "reauthorize", nickname,
+                              "--print-url", extra,         NULL};
+  sc_spawn(p, args);
+  sc_read_url(p, url, len);
+}
+
+static void reauthorize_as_another_account_is_refused(void **state) {
+  (void)state;
+  char id[64], now[64];
+  sc_connect("alice", "preview", ALICE_UPN, ALICE_PW, 0, -1, id, sizeof id);
+  expect_acts_as("alice", ALICE_UPN);
+
+  /* Bob, on the machine, signs in with his own account. */
+  wproc p;
+  char url[4096];
+  reauth_text(&p, "alice", NULL, url, sizeof url);
+  /* The identity provider is asked for Alice. */
+  char *hint = tclient_url_param(url, "login_hint");
+  assert_non_null(hint);
+  assert_string_equal(hint, ALICE_UPN);
+  free(hint);
+  tclient *b = sc_browser();
+  tresp page;
+  sc_open(b, url, BOB_UPN, BOB_PW, &page);
+  if (is_page(&page, "consent")) {
+    tresp done;
+    consent(b, &page, 1, 0, &done);
+    tresp_free(&page);
+    page = done;
+  }
+  long st = sc_to_listener(&page);
+  tresp_free(&page);
+  tclient_free(b);
+  assert_int_equal(sc_finish(&p), 1);
+  assert_int_equal(st, 400); /* the browser's page says it was refused */
+  const char *want = "refused: Signed in as " BOB_UPN
+                     ", but the connection \"alice\" belongs to " ALICE_UPN
+                     "; nothing was changed.";
+  if (strstr(p.stdout_, want) == NULL)
+    fail_msg("no refusal naming both accounts in:\n%s", p.stdout_);
+  assert_non_null(strstr(p.stdout_, "the connection \"alice\" keeps its "
+                                    "account " ALICE_UPN));
+  assert_non_null(strstr(p.stdout_, "--allow-account-change"));
+
+  /* Nothing changed: same account, state, id; a card still acts as
+   * Alice. */
+  sc_expect("alice", "connected", NULL, now, sizeof now);
+  assert_string_equal(now, id);
+  json_object *c = sc_show("alice");
+  assert_string_equal(jstr(c, "account"), ALICE_UPN);
+  json_object_put(c);
+  expect_acts_as("alice", ALICE_UPN);
+
+  /* On purpose: --allow-account-change switches it to Bob, same id. */
+  reauth_text(&p, "alice", "--allow-account-change", url, sizeof url);
+  b = sc_browser();
+  sc_open(b, url, BOB_UPN, BOB_PW, &page);
+  if (is_page(&page, "consent")) {
+    tresp done;
+    consent(b, &page, 1, 0, &done);
+    tresp_free(&page);
+    page = done;
+  }
+  st = sc_to_listener(&page);
+  tresp_free(&page);
+  tclient_free(b);
+  assert_int_equal(sc_finish(&p), 0);
+  assert_int_equal(st, 200);
+  assert_non_null(strstr(p.stdout_, "connected: \"alice\" as " BOB_UPN));
+  sc_expect("alice", "connected", NULL, now, sizeof now);
+  assert_string_equal(now, id);
+  expect_acts_as("alice", BOB_UPN);
+
+  /* And now Bob is whom it belongs to: Alice is refused. */
+  reauth_text(&p, "alice", NULL, url, sizeof url);
+  b = sc_browser();
+  sc_open(b, url, ALICE_UPN, ALICE_PW, &page);
+  sc_to_listener(&page);
+  tresp_free(&page);
+  tclient_free(b);
+  assert_int_equal(sc_finish(&p), 1);
+  assert_non_null(strstr(p.stdout_, "refused: Signed in as " ALICE_UPN));
+  expect_acts_as("alice", BOB_UPN);
+}
+
+/* The same account reauthorizing is not refused (seed 10 holds). */
+static void reauthorize_same_account_connects(void **state) {
+  (void)state;
+  char id[64];
+  sc_connect("alice", "preview", ALICE_UPN, ALICE_PW, 0, -1, id, sizeof id);
+  sc_reauth_ok("alice", ALICE_UPN, ALICE_PW, id);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, sc_up, sc_down)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(reauthorize_as_another_account_is_refused),
+      T(reauthorize_same_account_connects),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
