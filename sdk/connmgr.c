@@ -1805,6 +1805,11 @@ static char *seal_text(json_object *creds, json_object *secret_params,
   return text;
 }
 
+/* The browser's page when the authorization failed before an outcome. */
+static const char people_failed[] =
+    "The sign-in could not be completed. The application you started it "
+    "from says why and what to do next. You can close this window.";
+
 static void auth_page(op *o, int ok, const char *title, const char *msg) {
   wfc__redirect_respond(o->redirect, ok, title, msg);
   wfc__redirect_close(o->redirect);
@@ -1983,7 +1988,9 @@ static void on_complete_done(void *arg, wfc_call *call,
   (void)call;
   o->call = NULL;
   if (out->status != 0) {
-    auth_page(o, 0, "Authorization failed", out->message);
+    /* The hook's message is for the caller (a developer's words, e.g. a
+     * refused state); the person at the browser is told where to look. */
+    auth_page(o, 0, "Authorization failed", people_failed);
     op_finish(o, out->status, NULL, NULL, out->detail, "%s", out->message);
     return;
   }
@@ -2030,7 +2037,7 @@ static void on_redirect(void *arg, int status, json_object *query) {
       o->m->rt, o->type_id, WFC_HOOK_AUTHORIZE_COMPLETE, in, &how, &o->call);
   json_object_put(in);
   if (rc != 0) {
-    auth_page(o, 0, "Authorization failed", wfc_strerror(rc));
+    auth_page(o, 0, "Authorization failed", people_failed);
     op_finish(o, rc, NULL, NULL, NULL, "cannot run authorize_complete: %s",
               wfc_strerror(rc));
   }

@@ -132,12 +132,155 @@ static void reauthorize_same_account_connects(void **state) {
   sc_reauth_ok("alice", ALICE_UPN, ALICE_PW, id);
 }
 
+/* From page (the one after sign-in or the picker; freed) to the CLI:
+ * accepts the consent page when shown; asserts `connected` as upn. */
+static void finish_connected(wproc *p, tclient *b, tresp *page,
+                             const char *upn) {
+  if (is_page(page, "consent")) {
+    tresp done;
+    consent(b, page, 1, 0, &done);
+    tresp_free(page);
+    *page = done;
+  }
+  long st = sc_to_listener(page);
+  tresp_free(page);
+  assert_int_equal(sc_finish(p), 0);
+  assert_int_equal(st, 200);
+  json_object *res = sc_result(p);
+  assert_string_equal(jstr(res, "outcome"), "connected");
+  assert_string_equal(
+      jstr(json_object_object_get(res, "connection"), "account"), upn);
+  json_object_put(res);
+}
+
+/* `wfc connection new NAME [extra...]` --print-url --json; URL into url. */
+static void new_conn(wproc *p, const char *nickname, const char *opt,
+                     const char *val, char *url, size_t len) {
+  const char *const args[] = {
+      "connection", "new",      "--plugin",    "o365mail",    "--nickname",
+      nickname,     "--tenant", TENANT_DOMAIN, "--print-url", "--json",
+      opt,          val,        NULL};
+  sc_spawn(p, args);
+  sc_read_url(p, url, len);
+}
+
+static void new_connection_lets_the_person_choose(void **state) {
+  (void)state;
+  tclient *b = sc_browser(); /* one browser for the whole story */
+  wproc p;
+  tresp page, next;
+  char url[4096];
+
+  /* Alice connects: nobody is signed in, the sign-in page. */
+  new_conn(&p, "alice", NULL, NULL, url, sizeof url);
+  char *v = tclient_url_param(url, "prompt");
+  assert_non_null(v);
+  assert_string_equal(v, "select_account");
+  free(v);
+  sc_open(b, url, ALICE_UPN, ALICE_PW, &page);
+  finish_connected(&p, b, &page, ALICE_UPN);
+
+  /* Bob, at the same browser, connects his own mailbox: the picker shows
+   * Alice and "Use another account"; he signs in as himself. */
+  new_conn(&p, "bob", NULL, NULL, url, sizeof url);
+  get(b, url, &page);
+  assert_true(is_page(&page, "pick"));
+  assert_non_null(strstr(page.body, "Pick an account"));
+  assert_non_null(strstr(page.body, "value=\"" ALICE_UPN "\""));
+  char *other = link_href(page.body, "other");
+  assert_non_null(other);
+  assert_non_null(strstr(page.body, ">Use another account</a>"));
+  char *u = url_of(other);
+  tresp_free(&page);
+  get(b, u, &page);
+  free(u);
+  free(other);
+  assert_true(is_page(&page, "signin"));
+  sign_in(b, &page, BOB_UPN, BOB_PW, &next);
+  tresp_free(&page);
+  finish_connected(&p, b, &next, BOB_UPN);
+
+  /* A second connection for Alice: she picks her account, no password. */
+  new_conn(&p, "alice-2", NULL, NULL, url, sizeof url);
+  get(b, url, &page);
+  assert_true(is_page(&page, "pick"));
+  assert_non_null(strstr(page.body, "value=\"" ALICE_UPN "\""));
+  assert_non_null(strstr(page.body, "value=\"" BOB_UPN "\""));
+  char *ctx = form_value(page.body, "ctx");
+  char *form = tclient_form("ctx", ctx, "account", ALICE_UPN, NULL);
+  post_form(b, "/" TENANT_DOMAIN "/login/select", form, &next);
+  free(form);
+  free(ctx);
+  tresp_free(&page);
+  assert_false(is_page(&next, "signin"));
+  finish_connected(&p, b, &next, ALICE_UPN);
+
+  /* --login-hint names the account: no prompt, the hint is sent, and the
+   * browser's session for Bob signs him in without a page. */
+  new_conn(&p, "bob-2", "--login-hint", BOB_UPN, url, sizeof url);
+  assert_null(tclient_url_param(url, "prompt"));
+  v = tclient_url_param(url, "login_hint");
+  assert_string_equal(v, BOB_UPN);
+  free(v);
+  get(b, url, &page);
+  assert_false(is_page(&page, "pick"));
+  assert_false(is_page(&page, "signin"));
+  finish_connected(&p, b, &page, BOB_UPN);
+  tclient_free(b);
+
+  /* `wfc connection new --help` says so. */
+  const char *const help[] = {"connection", "new", "--help", NULL};
+  sc_wfc(&p, help);
+  if (strstr(p.stdout_, "select_account") == NULL &&
+      strstr(p.stderr_, "select_account") == NULL)
+    fail_msg("--help does not mention select_account:\n%s%s", p.stdout_,
+             p.stderr_);
+}
+
+/* Item 4 through wfc: a user meets "Need admin approval", follows "Have an
+ * admin account? Sign in with that account", the admin signs in and
+ * consents for the organization: the CLI that waits gets the admin's
+ * connection (the same state came back), nothing in the browser is a
+ * developer's message. */
+static void admin_account_link_keeps_the_request(void **state) {
+  (void)state;
+  admin_ok("POST", "/__emulator/consent/settings",
+           "{\"userConsent\":\"not_allowed\",\"adminConsentWorkflow\":false}");
+  tclient *b = sc_browser();
+  wproc p;
+  tresp page, next, cons;
+  char url[4096];
+  new_conn(&p, "team", NULL, NULL, url, sizeof url);
+  sc_open(b, url, ALICE_UPN, ALICE_PW, &page);
+  assert_non_null(strstr(page.body, "Need admin approval"));
+  char *adm = link_href(page.body, "admin-signin");
+  assert_non_null(adm);
+  char *u = url_of(adm);
+  tresp_free(&page);
+  get(b, u, &next); /* sign out, then the same request with prompt=login */
+  free(u);
+  free(adm);
+  assert_int_equal(next.status, 302);
+  get(b, tresp_header(&next, "Location"), &page);
+  tresp_free(&next);
+  assert_true(is_page(&page, "signin"));
+  sign_in(b, &page, ADMIN_UPN, ADMIN_PW, &cons);
+  tresp_free(&page);
+  assert_true(is_page(&cons, "consent"));
+  consent(b, &cons, 1, 1, &next);
+  tresp_free(&cons);
+  finish_connected(&p, b, &next, ADMIN_UPN);
+  tclient_free(b);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, sc_up, sc_down)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(reauthorize_as_another_account_is_refused),
       T(reauthorize_same_account_connects),
+      T(new_connection_lets_the_person_choose),
+      T(admin_account_link_keeps_the_request),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
