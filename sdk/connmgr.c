@@ -151,6 +151,9 @@ typedef struct op {
   char expect_account[WFC__CONN_ACCOUNT_SIZE];
   char expect_key[WFC__CONN_ACCOUNT_SIZE];
   int allow_account_change;
+  /* An admin consent for the connection's app (wfc_authorize_req
+   * .admin_consent): nothing is stored, the outcome is the plugin's. */
+  int admin_consent;
   json_object *params;        /* full params for the hooks (owned) */
   const wfc_field *schema;    /* the type's params (plugin-owned) */
   json_object *begin_extra;   /* login_hint / prompt (owned) */
@@ -1982,11 +1985,39 @@ static void auth_apply(op *o, json_object *output) {
   op_finish(o, 0, state, remedy, detail, " ");
 }
 
+/* The outcome of an admin consent (output borrowed): granted, declined or
+ * error, in the plugin's words; told to the browser, then the caller.
+ * Nothing is stored: the connection is authorized again afterwards. */
+static void admin_apply(op *o, json_object *output) {
+  const char *outcome = wfc__json_str(output, "admin_consent");
+  const char *remedy = wfc__json_str(output, "remedy");
+  json_object *detail = json_object_object_get(output, "detail");
+  int granted = outcome != NULL && strcmp(outcome, "granted") == 0;
+  if (outcome == NULL || (!granted && strcmp(outcome, "declined") != 0 &&
+                          strcmp(outcome, "error") != 0)) {
+    auth_page(o, 0, "Admin consent failed", people_failed);
+    op_finish(o, WFC_EPROTO, NULL, NULL, NULL,
+              "authorize_complete of %s gave no admin consent outcome",
+              o->type_id);
+    return;
+  }
+  auth_page(o, granted,
+            granted                            ? "Admin consent granted"
+            : strcmp(outcome, "declined") == 0 ? "Admin consent declined"
+                                               : "Admin consent failed",
+            remedy != NULL && *remedy ? remedy : "You can close this window.");
+  op_finish(o, 0, outcome, remedy, detail, " ");
+}
+
 static void on_complete_done(void *arg, wfc_call *call,
                              const wfc_outcome *out) {
   op *o = arg;
   (void)call;
   o->call = NULL;
+  if (o->admin_consent && out->status == 0) {
+    admin_apply(o, out->output);
+    return;
+  }
   if (out->status != 0) {
     /* The hook's message is for the caller (a developer's words, e.g. a
      * refused state); the person at the browser is told where to look. */
@@ -2074,6 +2105,16 @@ static void on_begin_done(void *arg, wfc_call *call, const wfc_outcome *out) {
                                   : "with a repeated or malformed \"state\"");
     return;
   }
+  if (o->admin_consent) {
+    /* A plugin that does not know admin consents gives a sign-in URL:
+     * never sent to an administrator as if it were one. */
+    json_object *ac = json_object_object_get(out->output, "admin_consent");
+    if (ac == NULL || !json_object_get_boolean(ac)) {
+      op_finish(o, WFC_ENOTSUP, NULL, NULL, NULL,
+                "the connection type %s has no admin consent", o->type_id);
+      return;
+    }
+  }
   json_object *session = json_object_object_get(out->output, "session");
   o->session = session ? json_object_get(session) : json_object_new_object();
   o->on_url(o->arg, url);
@@ -2106,6 +2147,14 @@ int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
       req->size >= offsetof(wfc_authorize_req, allow_account_change) +
                        sizeof req->allow_account_change &&
       req->allow_account_change;
+  o->admin_consent = req->size >= offsetof(wfc_authorize_req, admin_consent) +
+                                      sizeof req->admin_consent &&
+                     req->admin_consent;
+  if (o->admin_consent && req->reauthorize == NULL) {
+    o->cb = NULL;
+    op_free(o);
+    return WFC_EINVAL; /* an admin consent is for a connection's app */
+  }
   int rc = 0;
   o->params = json_object_new_object();
   const wfc_conn_type_desc *ct = NULL;
@@ -2203,12 +2252,14 @@ int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
   /* Reauthorizing: the identity provider is asked for the connection's
    * own account (the caller may name another). */
   const char *hint = req->login_hint;
-  if (hint == NULL && o->expect_account[0] != '\0')
+  if (hint == NULL && o->expect_account[0] != '\0' && !o->admin_consent)
     hint = o->expect_account;
   if (hint != NULL)
     json_object_object_add(in, "login_hint", json_object_new_string(hint));
   if (req->prompt != NULL)
     json_object_object_add(in, "prompt", json_object_new_string(req->prompt));
+  if (o->admin_consent)
+    json_object_object_add(in, "admin_consent", json_object_new_boolean(1));
   wfc_invoke how = {.size = sizeof how, .on_done = on_begin_done, .arg = o};
   rc = wfc_runtime_conn_hook(m->rt, o->type_id, WFC_HOOK_AUTHORIZE_BEGIN, in,
                              &how, &o->call);

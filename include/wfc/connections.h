@@ -154,6 +154,15 @@ typedef struct wfc_authorize_req {
    * keeps its account and secrets. (Appended: a caller built with an
    * older header passes a smaller size and gets 0.) */
   int allow_account_change;
+  /* With reauthorize: an administrator's tenant-wide consent to the
+   * connection's app instead of a sign-in (the remedy of
+   * needs_admin_approval). The URL handed to on_url is the plugin's admin
+   * consent URL, redirecting to the manager's loopback listener, which
+   * checks its state like a sign-in's; the browser then shows what
+   * happened. Outcome "granted", "declined" or "error" with the plugin's
+   * remedy; nothing is stored (authorize the connection again once
+   * granted). WFC_ENOTSUP in on_done when the type has none. */
+  int admin_consent;
 } wfc_authorize_req;
 
 /* Starts an authorization. Fails at once with WFC_EEXIST (the nickname is

@@ -273,6 +273,114 @@ static void admin_account_link_keeps_the_request(void **state) {
   tclient_free(b);
 }
 
+/* The browser follows r's redirect to wfc's listener: the page it shows
+ * (status and body into out). */
+static void listener_page(const tresp *r, tresp *out) {
+  const char *loc = tresp_header(r, "Location");
+  if (r->status != 302 || loc == NULL || strstr(loc, "/callback?") == NULL)
+    fail_msg("expected a redirect to wfc's listener, got %ld: %s", r->status,
+             r->body);
+  tclient *c = tclient_new(0);
+  get(c, loc, out);
+  tclient_free(c);
+}
+
+/* `wfc connection admin-consent NAME --print-url`: the URL into url. */
+static void admin_consent_cmd(wproc *p, const char *nickname, char *url,
+                              size_t len) {
+  const char *const args[] = {"connection",  "admin-consent", nickname,
+                              "--print-url", "--timeout",     "60",
+                              NULL};
+  sc_spawn(p, args);
+  sc_read_url(p, url, len);
+  assert_non_null(strstr(url, "/v2.0/adminconsent?"));
+  char *st = tclient_url_param(url, "state");
+  assert_non_null(st);
+  assert_true(strlen(st) >= 32);
+  free(st);
+}
+
+/* Item 3: the remedy of "Need admin approval" does not lead to a dead
+ * page. `wfc connection admin-consent NAME` listens while the
+ * administrator is at the page and reports the outcome; the administrator
+ * ends on a page that says what happened: declined, an error (a user who
+ * is no admin), granted; then the user reauthorizes. */
+static void admin_consent_command_reports(void **state) {
+  (void)state;
+  admin_ok("POST", "/__emulator/consent/settings",
+           "{\"userConsent\":\"not_allowed\",\"adminConsentWorkflow\":false}");
+  wproc p;
+  tclient *b;
+  tresp page, next, shown;
+  char url[4096];
+  /* Alice meets "Need admin approval"; wfc names the command. */
+  const char *const args[] = {"connection",  "new",  "--plugin", "o365mail",
+                              "--nickname",  "team", "--tenant", TENANT_DOMAIN,
+                              "--print-url", NULL};
+  sc_spawn(&p, args);
+  sc_read_url(&p, url, sizeof url);
+  b = sc_browser();
+  sc_open(b, url, ALICE_UPN, ALICE_PW, &page);
+  assert_non_null(strstr(page.body, "Need admin approval"));
+  wuser_return_to_app(b, base(), &page);
+  tresp_free(&page);
+  tclient_free(b);
+  assert_int_equal(sc_finish(&p), 1);
+  assert_non_null(strstr(p.stdout_,
+                         "an administrator can grant it with `wfc connection "
+                         "admin-consent team`"));
+
+  /* The administrator declines. */
+  admin_consent_cmd(&p, "team", url, sizeof url);
+  b = sc_browser();
+  sc_open(b, url, ADMIN_UPN, ADMIN_PW, &page);
+  assert_true(is_page(&page, "consent"));
+  consent(b, &page, 0, 0, &next);
+  listener_page(&next, &shown);
+  assert_non_null(strstr(shown.body, "Admin consent declined"));
+  assert_non_null(strstr(shown.body, "were declined"));
+  tresp_free(&page), tresp_free(&next), tresp_free(&shown), tclient_free(b);
+  assert_int_equal(sc_finish(&p), 1);
+  assert_non_null(strstr(p.stdout_, "declined: The permissions for "));
+
+  /* Bob, who is no administrator, opens it and returns: an error. */
+  admin_consent_cmd(&p, "team", url, sizeof url);
+  b = sc_browser();
+  sc_open(b, url, BOB_UPN, BOB_PW, &page);
+  assert_non_null(strstr(page.body, "Need admin approval"));
+  char *ret = link_href(page.body, "return");
+  char *u = url_of(ret);
+  get(b, u, &next);
+  free(u), free(ret);
+  listener_page(&next, &shown);
+  assert_non_null(strstr(shown.body, "Admin consent failed"));
+  assert_non_null(strstr(shown.body, "nothing was granted"));
+  tresp_free(&page), tresp_free(&next), tresp_free(&shown), tclient_free(b);
+  assert_int_equal(sc_finish(&p), 1);
+  assert_non_null(strstr(p.stdout_, "error: The admin consent for "));
+
+  /* The administrator grants. */
+  admin_consent_cmd(&p, "team", url, sizeof url);
+  b = sc_browser();
+  sc_open(b, url, ADMIN_UPN, ADMIN_PW, &page);
+  consent(b, &page, 1, 0, &next);
+  listener_page(&next, &shown);
+  assert_int_equal(shown.status, 200);
+  assert_non_null(strstr(shown.body, "Admin consent granted"));
+  assert_non_null(strstr(shown.body, "for the whole organization"));
+  tresp_free(&page), tresp_free(&next), tresp_free(&shown), tclient_free(b);
+  assert_int_equal(sc_finish(&p), 0);
+  assert_non_null(strstr(p.stdout_, "granted: An administrator granted "));
+  assert_non_null(
+      strstr(p.stdout_, "now run `wfc connection reauthorize team`"));
+
+  /* Alice reauthorizes: no consent page, connected. */
+  char id[64];
+  sc_expect("team", "needs_admin_approval", "Ask an administrator", id,
+            sizeof id);
+  sc_reauth_ok("team", ALICE_UPN, ALICE_PW, id);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, sc_up, sc_down)
 
 int main(void) {
@@ -281,6 +389,7 @@ int main(void) {
       T(reauthorize_same_account_connects),
       T(new_connection_lets_the_person_choose),
       T(admin_account_link_keeps_the_request),
+      T(admin_consent_command_reports),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
