@@ -18,14 +18,22 @@ const char wfc__cli_usage_connection[] =
     "      [--env production|preview] [--tenant T] [--param k=v ...]\n"
     "      [--login-hint USER] [--prompt login|consent|select_account]\n"
     "      [--print-url] [--timeout S]\n"
+    "      (without --login-hint or --prompt: select_account, so the\n"
+    "      person chooses the account instead of reusing the browser's)\n"
     "  wfc connection list [--plugin P]\n"
     "  wfc connection show|refresh|revoke|delete|test NAME\n"
     "  wfc connection reauthorize NAME [--param k=v ...] [--print-url]\n"
-    "      [--timeout S]\n"
+    "      [--timeout S] [--allow-account-change]\n"
+    "      (asks for the connection's account; a sign-in as another\n"
+    "      account is refused unless --allow-account-change)\n"
+    "  wfc connection admin-consent NAME [--print-url] [--timeout S]\n"
+    "      (an administrator grants the connection's app for the whole\n"
+    "      organization: wfc prints the URL, waits, and reports granted,\n"
+    "      declined or error)\n"
     "  (all take --store PATH, --plugin-dir DIR, --json)\n";
 
 typedef struct opts {
-  int json, print_url;
+  int json, print_url, allow_account_change;
   const char *store, *plugin_dir, *plugin, *nickname, *type, *env, *tenant,
       *login_hint, *prompt;
   uint64_t timeout_ms;
@@ -37,6 +45,7 @@ static int parse(int argc, char **argv, opts *o) {
   static const struct option table[] = {
       {"json", no_argument, NULL, 'j'},
       {"print-url", no_argument, NULL, 'u'},
+      {"allow-account-change", no_argument, NULL, 'A'},
       {"store", required_argument, NULL, 's'},
       {"plugin-dir", required_argument, NULL, 'd'},
       {"plugin", required_argument, NULL, 'p'},
@@ -61,6 +70,9 @@ static int parse(int argc, char **argv, opts *o) {
       break;
     case 'u':
       o->print_url = 1;
+      break;
+    case 'A':
+      o->allow_account_change = 1;
       break;
     case 's':
       o->store = optarg;
@@ -284,7 +296,7 @@ static int cmd_show(opts *o) {
 
 typedef struct run {
   opts *o;
-  const char *what;
+  const char *what; /* "authorize", "admin-consent", or the command */
   int done;
   int exit_code;
 } run;
@@ -319,6 +331,8 @@ static void print_outcome(const wfc_connmgr_result *r) {
     printf("needs admin approval: %s\n", remedy);
   else if (strcmp(o, WFC_CONN_APPROVAL_PENDING) == 0)
     printf("approval request submitted, pending: %s\n", remedy);
+  else if (strcmp(o, WFC_CONN_WRONG_ACCOUNT) == 0)
+    printf("refused: %s\n", remedy);
   else if (strcmp(o, "denied") == 0)
     printf("denied: %s\n", *remedy ? remedy : "the permissions were declined");
   else
@@ -326,11 +340,22 @@ static void print_outcome(const wfc_connmgr_result *r) {
   if (r->connection == NULL || strcmp(o, WFC_CONN_CONNECTED) == 0)
     return;
   const char *st = jstr(r->connection, "state");
-  if (st == NULL || strcmp(st, o) != 0)
+  if (strcmp(o, WFC_CONN_WRONG_ACCOUNT) == 0)
+    printf("the connection \"%s\" keeps its account %s and its state %s; "
+           "to switch it to %s, run `wfc connection reauthorize %s "
+           "--allow-account-change`\n",
+           nick, jstr(r->connection, "account"), st, jstr(r->detail, "account"),
+           nick);
+  else if (st == NULL || strcmp(st, o) != 0)
     printf("the connection \"%s\" keeps its state %s\n", nick,
            st ? st : "(unknown)");
-  else if (strcmp(o, WFC_CONN_NEEDS_ADMIN_APPROVAL) == 0 ||
-           strcmp(o, WFC_CONN_APPROVAL_PENDING) == 0)
+  else if (strcmp(o, WFC_CONN_NEEDS_ADMIN_APPROVAL) == 0)
+    printf("the connection \"%s\" is saved with state %s; an administrator "
+           "can grant it with `wfc connection admin-consent %s` (it shows "
+           "them the page and reports the outcome); then run `wfc "
+           "connection reauthorize %s`\n",
+           nick, st, nick, nick);
+  else if (strcmp(o, WFC_CONN_APPROVAL_PENDING) == 0)
     printf("the connection \"%s\" is saved with state %s; run `wfc "
            "connection reauthorize %s` when that is done\n",
            nick, st, nick);
@@ -366,9 +391,37 @@ static void print_removed(const wfc_connmgr_result *r, const char *what,
          *detail ? ".\n  " : "", detail);
 }
 
+/* The outcome of `wfc connection admin-consent`. */
+static void print_admin_consent(const run *x, const wfc_connmgr_result *r) {
+  const char *o = r->outcome ? r->outcome : "error";
+  const char *words = r->remedy ? r->remedy : "";
+  const char *nick = *jstr(r->connection, "nickname")
+                         ? jstr(r->connection, "nickname")
+                         : x->o->name;
+  printf("%s: %s\n", o, words);
+  if (strcmp(o, "granted") == 0)
+    printf("now run `wfc connection reauthorize %s` to connect\n", nick);
+}
+
 static void on_done(void *arg, const wfc_connmgr_result *r) {
   run *x = arg;
   x->done = 1;
+  if (strcmp(x->what, "admin-consent") == 0) {
+    x->exit_code = r->status == 0 && r->outcome != NULL &&
+                           strcmp(r->outcome, "granted") == 0
+                       ? WFC_CLI_OK
+                       : WFC_CLI_FAIL;
+    if (x->o->json) {
+      json_object *j = result_json(r);
+      wfc__cli_print_json(j);
+      json_object_put(j);
+    } else if (r->status == 0) {
+      print_admin_consent(x, r);
+    }
+    if (r->status != 0)
+      wfc__cli_error("admin consent failed: %s", r->message);
+    return;
+  }
   int authorize = strcmp(x->what, "authorize") == 0;
   int ok = r->status == 0 &&
            (!authorize || strcmp(r->outcome, WFC_CONN_CONNECTED) == 0);
@@ -436,13 +489,18 @@ static void on_url(void *arg, const char *url) {
   }
   if (!x->o->print_url || !x->o->json)
     fprintf(stderr,
-            "Open this URL in a browser to authorize the connection:\n\n"
-            "  %s\n\nWaiting for the browser to come back...\n",
+            strcmp(x->what, "admin-consent") == 0
+                ? "An administrator of the organization opens this URL in a "
+                  "browser to grant the app's permissions:\n\n  %s\n\n"
+                  "Waiting for the browser to come back...\n"
+                : "Open this URL in a browser to authorize the connection:\n\n"
+                  "  %s\n\nWaiting for the browser to come back...\n",
             url);
 }
 
 static int cmd_async(opts *o, const char *what) {
-  int authorize = strcmp(what, "authorize") == 0;
+  int admin = strcmp(what, "admin-consent") == 0;
+  int authorize = strcmp(what, "authorize") == 0 || admin;
   wfc__cli_host h;
   wfc_connmgr *m;
   if (wfc__cli_connmgr_open(&h, o->store, o->plugin_dir, 1, NULL, &m) != 0)
@@ -462,7 +520,14 @@ static int cmd_async(opts *o, const char *what) {
                              .timeout_ms = o->timeout_ms,
                              .on_url = on_url,
                              .on_done = on_done,
-                             .arg = &x};
+                             .arg = &x,
+                             .allow_account_change = o->allow_account_change,
+                             .admin_consent = admin};
+    /* A new connection lets the person choose the account (OpenID
+     * Connect's prompt=select_account) rather than silently take the one
+     * the browser is signed in with; a hint or an explicit prompt wins. */
+    if (o->nickname != NULL && o->prompt == NULL && o->login_hint == NULL)
+      req.prompt = "select_account";
     char type_id[256];
     if (o->type != NULL) {
       if (strchr(o->type, '.') == NULL && o->plugin != NULL)
@@ -524,9 +589,9 @@ int wfc__cli_connection(int argc, char **argv) {
     json_object_put(o.params);
     return rc;
   }
-  static const char *const known[] = {"new",         "list",    "show",
-                                      "reauthorize", "refresh", "revoke",
-                                      "delete",      "test",    NULL};
+  static const char *const known[] = {
+      "new",    "list",   "show", "reauthorize",   "refresh",
+      "revoke", "delete", "test", "admin-consent", NULL};
   int k = 0;
   while (known[k] != NULL && strcmp(known[k], cmd) != 0)
     k++;
@@ -549,9 +614,17 @@ int wfc__cli_connection(int argc, char **argv) {
                           "connection new: --nickname is required");
     else
       rc = cmd_async(&o, "authorize");
+  } else if (o.allow_account_change && strcmp(cmd, "reauthorize") != 0) {
+    rc = wfc__cli_usage(wfc__cli_usage_connection,
+                        "connection %s: --allow-account-change is for "
+                        "reauthorize",
+                        cmd);
   } else if (strcmp(cmd, "reauthorize") == 0) {
     o.nickname = NULL;
     rc = cmd_async(&o, "authorize");
+  } else if (strcmp(cmd, "admin-consent") == 0) {
+    o.nickname = NULL;
+    rc = cmd_async(&o, "admin-consent");
   } else if (strcmp(cmd, "list") == 0) {
     rc = cmd_list(&o);
   } else if (strcmp(cmd, "show") == 0) {

@@ -35,6 +35,8 @@ typedef struct txn {
   char *tenant; /* the {tenant} path segment as sent */
   char *client_id, *redirect_uri, *state, *prompt, *login_hint;
   char *challenge, *challenge_method, *nonce;
+  char *scope_raw;   /* `scope` as sent: "sign in with another account"
+                        starts the same request again */
   emu_scopes scopes; /* after .default expansion */
   char *user_id;     /* set once signed in */
   txn_last last;
@@ -42,9 +44,15 @@ typedef struct txn {
   struct txn *next;
 } txn;
 
+/* A browser's sign-in session (the ESTSAUTH cookie). Like Microsoft's,
+ * it may hold several accounts: signing in with another account adds it,
+ * and prompt=select_account lists them (the account picker). The first is
+ * the one used without a prompt. */
+#define SESSION_MAX_USERS 8
 typedef struct session {
   char id[64];
-  char *user_id;
+  char *user_ids[SESSION_MAX_USERS];
+  int n;
   struct session *next;
 } session;
 
@@ -220,6 +228,7 @@ static void txn_free(txn *t) {
   free(t->state);
   free(t->prompt);
   free(t->login_hint);
+  free(t->scope_raw);
   free(t->challenge);
   free(t->challenge_method);
   free(t->nonce);
@@ -284,31 +293,83 @@ static txn *txn_new(txn_kind kind, emu_req *r) {
   return t;
 }
 
-static emu_user *session_user(emu_req *r) {
+static void session_free(session *s) {
+  int i;
+  for (i = 0; i < s->n; i++)
+    free(s->user_ids[i]);
+  free(s);
+}
+
+static session *session_of(emu_req *r) {
   const char *sid = emu_req_cookie(r, SESSION_COOKIE);
   session *s;
   if (sid == NULL)
     return NULL;
   for (s = id.sessions; s; s = s->next)
-    if (emu_secret_eq(s->id, sid)) {
-      emu_user *u = emu_user_find(s->user_id);
-      return u != NULL && u->account_enabled ? u : NULL;
-    }
+    if (emu_secret_eq(s->id, sid))
+      return s;
   return NULL;
 }
 
+/* The session's i-th account, when it still may sign in. */
+static emu_user *session_account(const session *s, int i) {
+  emu_user *u = s != NULL && i < s->n ? emu_user_find(s->user_ids[i]) : NULL;
+  return u != NULL && u->account_enabled ? u : NULL;
+}
+
+/* The account used without a prompt: the last one signed in, or the one
+ * login_hint names when the session holds it. */
+static emu_user *session_user_hint(emu_req *r, const char *hint) {
+  session *s = session_of(r);
+  int i;
+  if (s == NULL)
+    return NULL;
+  if (hint != NULL && hint[0] != '\0') {
+    for (i = 0; i < s->n; i++) {
+      emu_user *u = session_account(s, i);
+      if (u != NULL && strcasecmp(u->upn, hint) == 0)
+        return u;
+    }
+    return NULL;
+  }
+  return session_account(s, 0);
+}
+
+/* Adds u to the browser's session (first: the current account), or starts
+ * one. */
 static void session_start(emu_req *r, const emu_user *u) {
-  session *s = calloc(1, sizeof(*s));
-  char *tok = emu_random_token(32);
-  char *cookie;
-  if (s == NULL || tok == NULL) {
+  session *s = session_of(r);
+  char *tok, *cookie;
+  int i;
+  if (s != NULL) {
+    char *uid = NULL;
+    for (i = 0; i < s->n; i++)
+      if (strcmp(s->user_ids[i], u->id) == 0) {
+        uid = s->user_ids[i];
+        memmove(&s->user_ids[1], &s->user_ids[0], (size_t)i * sizeof(char *));
+        break;
+      }
+    if (uid == NULL) {
+      if ((uid = strdup(u->id)) == NULL)
+        return;
+      if (s->n == SESSION_MAX_USERS)
+        free(s->user_ids[--s->n]);
+      memmove(&s->user_ids[1], &s->user_ids[0], (size_t)s->n * sizeof(char *));
+      s->n++;
+    }
+    s->user_ids[0] = uid;
+    return;
+  }
+  s = calloc(1, sizeof(*s));
+  tok = emu_random_token(32);
+  if (s == NULL || tok == NULL || (s->user_ids[0] = strdup(u->id)) == NULL) {
     free(s);
     free(tok);
     return;
   }
+  s->n = 1;
   snprintf(s->id, sizeof(s->id), "%s", tok);
   free(tok);
-  s->user_id = strdup(u->id);
   s->next = id.sessions;
   id.sessions = s;
   /* Lax: sent on the top-level navigation to /authorize; browsers refuse
@@ -358,8 +419,7 @@ static void state_clear(void) {
   while (id.sessions) {
     session *s = id.sessions;
     id.sessions = s->next;
-    free(s->user_id);
-    free(s);
+    session_free(s);
   }
   while (id.codes) {
     auth_code *c = id.codes;
@@ -422,14 +482,42 @@ static char *tenant_action(const txn *t, const char *suffix) {
   return emu_strdup_printf("/%s/%s", t->tenant, suffix);
 }
 
+/* The sign-in page; login: the name to show in the field (what the
+ * person typed, after a wrong password), else the request's login_hint. */
 static void show_signin(emu_req *r, txn *t, const emu_app *app,
-                        const char *error) {
+                        const char *login, const char *error) {
   char *action = tenant_action(t, "login");
   emu_page_app pa = page_app(app);
-  char *html =
-      action ? emu_page_signin(action, t->id, &pa, t->login_hint, error) : NULL;
+  char *html = action ? emu_page_signin(action, t->id, &pa,
+                                        login ? login : t->login_hint, error)
+                      : NULL;
   free(action);
   send_html(r, html);
+}
+
+/* The account picker (prompt=select_account with a session): the
+ * session's accounts, and "Use another account". */
+static void show_picker(emu_req *r, txn *t, const emu_app *app,
+                        const session *s) {
+  const char *upns[SESSION_MAX_USERS];
+  int i, n = 0;
+  for (i = 0; i < s->n; i++) {
+    emu_user *u = session_account(s, i);
+    if (u != NULL)
+      upns[n++] = u->upn;
+  }
+  if (n == 0) {
+    show_signin(r, t, app, NULL, NULL);
+    return;
+  }
+  char *action = tenant_action(t, "login/select");
+  char *other = emu_strdup_printf("/%s/login/other?ctx=%s", t->tenant, t->id);
+  emu_page_app pa = page_app(app);
+  send_html(r, action && other
+                   ? emu_page_pick(action, t->id, &pa, upns, n, other)
+                   : NULL);
+  free(action);
+  free(other);
 }
 
 static void issue_code(emu_req *r, txn *t) {
@@ -501,12 +589,44 @@ static char *return_url(const txn *t) {
   return emu_strdup_printf("/%s/consent/return?ctx=%s", t->tenant, t->id);
 }
 
-static char *admin_url(const txn *t) {
-  char *enc = emu_url_encode(t->redirect_uri);
-  char *u = emu_strdup_printf(
-      "/%s/v2.0/adminconsent?client_id=%s&scope=%s&redirect_uri=%s",
-      tenant()->id, t->client_id,
-      "https%3A%2F%2Fgraph.microsoft.com%2F.default", enc ? enc : "");
+/* "Have an admin account? Sign in with that account": as Microsoft's, it
+ * signs the browser out (the session would sign the same user in again)
+ * and starts the same request again with prompt=login, state and PKCE
+ * challenge included, so the app gets its answer for the admin's
+ * sign-in. */
+static char *admin_url(emu_req *r, const txn *t) {
+  const char *base = emu_req_base_url(r);
+  char *q = strdup(""), *again, *enc, *u;
+  q_add(&q, "client_id", t->client_id);
+  if (t->kind == TXN_AUTHORIZE) {
+    q_add(&q, "response_type", "code");
+    q_add(&q, "redirect_uri", t->redirect_uri);
+    q_add(&q, "response_mode", "query");
+    q_add(&q, "scope", t->scope_raw);
+    q_add(&q, "state", t->state);
+    q_add(&q, "code_challenge", t->challenge);
+    if (t->challenge != NULL)
+      q_add(&q, "code_challenge_method", t->challenge_method);
+    q_add(&q, "nonce", t->nonce);
+  } else {
+    q_add(&q, "redirect_uri", t->redirect_uri);
+    q_add(&q, "scope", t->scope_raw);
+    q_add(&q, "state", t->state);
+  }
+  q_add(&q, "prompt", "login");
+  if (q == NULL)
+    return NULL;
+  again = emu_strdup_printf("%s/%s/%s?%s", base, t->tenant,
+                            t->kind == TXN_AUTHORIZE ? "oauth2/v2.0/authorize"
+                                                     : "v2.0/adminconsent",
+                            q);
+  free(q);
+  enc = again ? emu_url_encode(again) : NULL;
+  u = enc ? emu_strdup_printf(
+                "/%s/oauth2/v2.0/logout?post_logout_redirect_uri=%s", t->tenant,
+                enc)
+          : NULL;
+  free(again);
   free(enc);
   return u;
 }
@@ -531,7 +651,7 @@ static void continue_flow(emu_req *r, txn *t, const emu_user *u, int no_ui) {
 
   if (t->kind == TXN_ADMINCONSENT) {
     if (!u->global_admin) {
-      char *ret = return_url(t), *adm = admin_url(t);
+      char *ret = return_url(t), *adm = admin_url(r, t);
       t->last = LAST_NEED_ADMIN;
       send_html(r,
                 ret && adm ? emu_page_need_admin(&pa, u->upn, ret, adm) : NULL);
@@ -587,7 +707,7 @@ static void continue_flow(emu_req *r, txn *t, const emu_user *u, int no_ui) {
     break;
   }
   if (out == EMU_CONSENT_NEED_ADMIN) {
-    char *ret = return_url(t), *adm = admin_url(t);
+    char *ret = return_url(t), *adm = admin_url(r, t);
     t->last = LAST_NEED_ADMIN;
     send_html(r,
               ret && adm ? emu_page_need_admin(&pa, u->upn, ret, adm) : NULL);
@@ -746,12 +866,15 @@ static void h_authorize(emu_req *r) {
   t->challenge_method =
       challenge ? strdup(method && method[0] ? method : "plain") : NULL;
   t->nonce = xstrdup(emu_req_query(r, "nonce"));
+  t->scope_raw = xstrdup(emu_req_query(r, "scope"));
   if (parse_scope(r, app, t, redirect_uri, state, 0) != 0) {
     txn_drop(t);
     return;
   }
 
-  u = session_user(r);
+  /* Without a prompt the session's account signs in silently (the one
+   * login_hint names, when given and in the session). */
+  u = session_user_hint(r, t->login_hint);
   if (prompt != NULL && strcmp(prompt, "none") == 0) {
     if (u == NULL) {
       txn_fail(r, t, "login_required", 50058,
@@ -762,12 +885,13 @@ static void h_authorize(emu_req *r) {
     continue_flow(r, t, u, 1);
     return;
   }
-  if (u == NULL ||
-      (prompt && (strcmp(prompt, "login") == 0 ||
-                  strcmp(prompt, "select_account") == 0)) ||
-      (t->login_hint && t->login_hint[0] &&
-       strcasecmp(t->login_hint, u->upn) != 0)) {
-    show_signin(r, t, app, NULL);
+  if (prompt && strcmp(prompt, "select_account") == 0 && session_of(r)) {
+    show_picker(r, t, app, session_of(r));
+    return;
+  }
+  if (u == NULL || (prompt && (strcmp(prompt, "login") == 0 ||
+                               strcmp(prompt, "select_account") == 0))) {
+    show_signin(r, t, app, NULL, NULL);
     return;
   }
   continue_flow(r, t, u, 0);
@@ -805,15 +929,14 @@ static void h_adminconsent(emu_req *r) {
   t->state = xstrdup(state);
   t->prompt = xstrdup(emu_req_query(r, "prompt"));
   t->login_hint = xstrdup(emu_req_query(r, "login_hint"));
+  t->scope_raw = xstrdup(emu_req_query(r, "scope"));
   if (parse_scope(r, app, t, redirect_uri, state, 1) != 0) {
     txn_drop(t);
     return;
   }
-  u = session_user(r);
-  if (u == NULL || (t->prompt && strcmp(t->prompt, "login") == 0) ||
-      (t->login_hint && t->login_hint[0] &&
-       strcasecmp(t->login_hint, u->upn) != 0)) {
-    show_signin(r, t, app, NULL);
+  u = session_user_hint(r, t->login_hint);
+  if (u == NULL || (t->prompt && strcmp(t->prompt, "login") == 0)) {
+    show_signin(r, t, app, NULL, NULL);
     return;
   }
   continue_flow(r, t, u, 0);
@@ -843,18 +966,60 @@ static void h_login(emu_req *r) {
    * runs even for an unknown user so timing says little. */
   if (u == NULL || u->password == NULL || pw == NULL ||
       !emu_secret_eq(u->password, pw)) {
-    show_signin(r, t, app,
-                "Your account or password is incorrect. (AADSTS50126)");
+    show_signin(r, t, app, login,
+                "Your account or password is incorrect. If you don't "
+                "remember your password, reset it now.");
     return;
   }
   if (!u->account_enabled) {
-    show_signin(r, t, app,
+    show_signin(r, t, app, login,
                 "Your account has been locked. Contact your support person "
-                "to unlock it. (AADSTS50057)");
+                "to unlock it, then try again.");
     return;
   }
   session_start(r, u);
   continue_flow(r, t, u, 0);
+}
+
+/* POST /{tenant}/login/select: ctx, account: an account of the picker. An
+ * account no longer in the session asks for its password. */
+static void h_login_select(emu_req *r) {
+  txn *t = txn_find(emu_req_form(r, "ctx"));
+  const char *account = emu_req_form(r, "account");
+  const emu_app *app;
+  emu_user *u;
+  if (t == NULL) {
+    page_error(r, 400, 50089,
+               "Flow token expired: the sign-in request is unknown or has "
+               "expired. Start again from the application.");
+    return;
+  }
+  app = emu_app_find(t->client_id);
+  if (app == NULL) {
+    txn_drop(t);
+    page_error(r, 400, 700016, "Application was not found in the directory.");
+    return;
+  }
+  u = account != NULL && account[0] ? session_user_hint(r, account) : NULL;
+  if (u == NULL) {
+    show_signin(r, t, app, account, NULL);
+    return;
+  }
+  session_start(r, u); /* the chosen account becomes the current one */
+  continue_flow(r, t, u, 0);
+}
+
+/* GET /{tenant}/login/other?ctx=: "Use another account" on the picker. */
+static void h_login_other(emu_req *r) {
+  txn *t = txn_find(emu_req_query(r, "ctx"));
+  const emu_app *app = t != NULL ? emu_app_find(t->client_id) : NULL;
+  if (t == NULL || app == NULL) {
+    page_error(r, 400, 50089,
+               "Flow token expired: the sign-in request is unknown or has "
+               "expired. Start again from the application.");
+    return;
+  }
+  show_signin(r, t, app, "", NULL);
 }
 
 static void decline(emu_req *r, txn *t) {
@@ -1016,8 +1181,7 @@ static void h_logout(emu_req *r) {
     session *s = *pp;
     if (emu_secret_eq(s->id, sid)) {
       *pp = s->next;
-      free(s->user_id);
-      free(s);
+      session_free(s);
     } else {
       pp = &s->next;
     }
@@ -1678,6 +1842,8 @@ static int id_init(void) {
        h_openid_config},
       {"GET", "/{tenant}/discovery/v2.0/keys", h_keys},
       {"POST", "/{tenant}/login", h_login},
+      {"POST", "/{tenant}/login/select", h_login_select},
+      {"GET", "/{tenant}/login/other", h_login_other},
       {"POST", "/{tenant}/Consent/Set", h_consent_set},
       {"POST", "/{tenant}/Consent/Request", h_consent_request},
       {"GET", "/{tenant}/consent/return", h_consent_return},

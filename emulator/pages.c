@@ -150,10 +150,14 @@ char *emu_page_signin(const char *action, const char *ctx,
   sb_fmt(&b,
          "<form id=\"signin\" method=\"post\" action=\"%s\">\n"
          "<input type=\"hidden\" name=\"ctx\" value=\"%s\">\n"
-         "<input type=\"email\" name=\"login\" value=\"%s\" "
-         "placeholder=\"Email, phone, or Skype\">\n"
-         "<input type=\"password\" name=\"passwd\" placeholder=\"Password\">\n"
-         "<input type=\"submit\" value=\"Sign in\">\n</form>\n"
+         "<p><label for=\"login\">Email, phone, or Skype</label><br>\n"
+         "<input type=\"email\" id=\"login\" name=\"login\" value=\"%s\" "
+         "placeholder=\"Email, phone, or Skype\" autocomplete=\"username\">"
+         "</p>\n"
+         "<p><label for=\"passwd\">Password</label><br>\n"
+         "<input type=\"password\" id=\"passwd\" name=\"passwd\" "
+         "placeholder=\"Password\" autocomplete=\"current-password\"></p>\n"
+         "<p><input type=\"submit\" value=\"Sign in\"></p>\n</form>\n"
          "</body></html>\n",
          action, ctx, login_hint ? login_hint : "");
   return sb_finish(&b);
@@ -205,10 +209,10 @@ char *emu_page_need_admin(const emu_page_app *app, const char *upn,
          "permission to this app before you can use it.</p>\n"
          "<p id=\"code\">AADSTS90094: The grant requires admin "
          "permission.</p>\n"
-         "<a id=\"admin-signin\" href=\"%s\">Have an admin account? Sign in "
-         "with that account</a>\n"
-         "<a id=\"return\" href=\"%s\">Return to the application without "
-         "granting consent</a>\n</body></html>\n",
+         "<p><a id=\"admin-signin\" href=\"%s\">Have an admin account? Sign "
+         "in with that account</a></p>\n"
+         "<p><a id=\"return\" href=\"%s\">Return to the application without "
+         "granting consent</a></p>\n</body></html>\n",
          app->name ? app->name : "", admin_url, return_url);
   return sb_finish(&b);
 }
@@ -223,10 +227,12 @@ char *emu_page_request(const char *action, const char *ctx,
   sb_puts(&b, "<p>This app requires your admin's approval to:</p>\n");
   scope_list(&b, scopes);
   sb_fmt(&b,
-         "<p>Enter justification for requesting this app</p>\n"
          "<form id=\"request\" method=\"post\" action=\"%s\">\n"
          "<input type=\"hidden\" name=\"ctx\" value=\"%s\">\n"
-         "<textarea name=\"justification\" maxlength=\"1000\"></textarea>\n"
+         "<p><label for=\"justification\">Enter justification for "
+         "requesting this app</label><br>\n"
+         "<textarea id=\"justification\" name=\"justification\" "
+         "maxlength=\"1000\"></textarea></p>\n"
          "<button type=\"submit\" name=\"action\" value=\"cancel\">"
          "Back to app</button>\n"
          "<button type=\"submit\" name=\"action\" value=\"request\">"
@@ -251,7 +257,7 @@ char *emu_page_request_sent(const emu_page_app *app, int already_pending,
            "your admin. You will get an email when it is reviewed.</p>\n",
            app->name ? app->name : "");
   sb_fmt(&b,
-         "<a id=\"return\" href=\"%s\">Return to the application</a>\n"
+         "<p><a id=\"return\" href=\"%s\">Return to the application</a></p>\n"
          "</body></html>\n",
          return_url);
   return sb_finish(&b);
@@ -265,5 +271,30 @@ char *emu_page_error(int aadsts, const char *message, const char *request_id) {
          "<p id=\"code\" data-aadsts=\"%d\">AADSTS%d: %s</p>\n"
          "<p>Request Id: %s</p>\n</body></html>\n",
          aadsts, aadsts, message, request_id ? request_id : "");
+  return sb_finish(&b);
+}
+
+char *emu_page_pick(const char *action, const char *ctx,
+                    const emu_page_app *app, const char *const *upns, int n,
+                    const char *other_url) {
+  sbuf b = {0};
+  int i;
+  head(&b, "Pick an account");
+  sb_puts(&b, "<h1>Pick an account</h1>\n");
+  sb_fmt(&b, "<p>to continue to <span id=\"app-name\">%s</span></p>\n",
+         app->name ? app->name : "");
+  sb_fmt(&b,
+         "<form id=\"pick\" method=\"post\" action=\"%s\">\n"
+         "<input type=\"hidden\" name=\"ctx\" value=\"%s\">\n",
+         action, ctx);
+  for (i = 0; i < n; i++)
+    sb_fmt(&b,
+           "<p><button type=\"submit\" name=\"account\" value=\"%s\">"
+           "%s <span class=\"status\">Signed in</span></button></p>\n",
+           upns[i], upns[i]);
+  sb_fmt(&b,
+         "</form>\n<p><a id=\"other\" href=\"%s\">Use another account</a>"
+         "</p>\n</body></html>\n",
+         other_url);
   return sb_finish(&b);
 }

@@ -50,6 +50,12 @@ char *emu_page_request_sent(const emu_page_app *app, int already_pending,
 
 /* "Sorry, but we're having trouble signing you in." with AADSTSnnnnn and
  * the message (errors that cannot go back to the app). */
+/* The account picker (prompt=select_account): one button per account of
+ * the browser's session (upns, n), and a "Use another account" link. */
+char *emu_page_pick(const char *action, const char *ctx,
+                    const emu_page_app *app, const char *const *upns, int n,
+                    const char *other_url);
+
 char *emu_page_error(int aadsts, const char *message, const char *request_id);
 
 /* HTML-escapes `s` (malloc'ed). */

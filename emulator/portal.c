@@ -20,6 +20,7 @@
  */
 #include "emu.h"
 #include "identity.h"
+#include "pages.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,126 @@ static void h_deny(emu_req *r) {
   review(r, 0);
 }
 
+/* ---- the portal for people: "/" and /__emulator/portal ------------------
+ * What an administrator does in the Azure portal's "Admin consent
+ * requests", as a page with buttons (the JSON routes above do the same for
+ * scripts). */
+
+static void h_front(emu_req *r) {
+  emu_resp_html(
+      r, 200,
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<title>m365-emulator</title></head>\n<body>\n"
+      "<h1>m365-emulator</h1>\n"
+      "<p>A local stand-in for Microsoft's identity platform and Graph "
+      "mail, for trying and testing connectors.</p>\n"
+      "<p><a id=\"portal\" href=\"/__emulator/portal\">Admin portal: admin "
+      "consent requests</a></p>\n"
+      "<p><a id=\"docs\" href=\"/__emulator/docs\">Documentation: "
+      "endpoints, pages and the admin API</a></p>\n"
+      "</body></html>\n");
+}
+
+static void h_docs(emu_req *r) {
+  emu_resp_html(
+      r, 200,
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<title>m365-emulator documentation</title></head>\n<body>\n"
+      "<h1>m365-emulator documentation</h1>\n"
+      "<p>The full guide is docs/emulator.md in the source tree.</p>\n"
+      "<ul>\n<li>Sign-in: <code>/{tenant}/oauth2/v2.0/authorize</code>, "
+      "<code>/token</code>, <code>/logout</code>, "
+      "<code>/{tenant}/v2.0/adminconsent</code></li>\n"
+      "<li>Graph mail: <code>/v1.0/me/...</code></li>\n"
+      "<li>Admin API (JSON): <code>/__emulator/consent/settings</code>, "
+      "<code>/__emulator/consent/requests</code>, "
+      "<code>/__emulator/consent/grants</code>, "
+      "<code>/__emulator/apps/{clientId}/admin-consent</code></li>\n</ul>\n"
+      "<p><a href=\"/\">Back to the start page</a></p>\n"
+      "</body></html>\n");
+}
+
+/* GET /__emulator/portal: the pending requests, each with Approve and
+ * Deny. */
+static void h_portal(emu_req *r) {
+  json_object *v = emu_consent_requests_json(emu_id_consent(), "pending");
+  size_t i, n = json_object_array_length(v);
+  char *html = emu_strdup_printf(
+      "%s", "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<title>Admin consent requests</title></head>\n<body>\n"
+            "<h1>Admin consent requests</h1>\n");
+  for (i = 0; html != NULL && i < n; i++) {
+    json_object *q = json_object_array_get_idx(v, i), *f;
+    const char *id = "", *just = "", *who = "", *app = "";
+    if (json_object_object_get_ex(q, "id", &f))
+      id = json_object_get_string(f);
+    if (json_object_object_get_ex(q, "justification", &f))
+      just = json_object_get_string(f);
+    if (json_object_object_get_ex(q, "requester", &f))
+      who = json_object_get_string(f);
+    if (json_object_object_get_ex(q, "clientId", &f))
+      app = json_object_get_string(f);
+    const emu_user *u = emu_user_find(who);
+    const emu_app *a = emu_app_find(app);
+    char *e_who = emu_html_escape(u ? u->upn : who);
+    char *e_app = emu_html_escape(a && a->display_name ? a->display_name : app);
+    char *e_just = emu_html_escape(just);
+    char *e_id = emu_html_escape(id);
+    char *next = e_who && e_app && e_just && e_id
+                     ? emu_strdup_printf(
+                           "%s<section class=\"request\">\n<h2>%s</h2>\n"
+                           "<p>Requested by %s</p>\n<p>Justification: %s</p>\n"
+                           "<form method=\"post\" action=\"/__emulator/"
+                           "portal/review\">\n<input type=\"hidden\" "
+                           "name=\"id\" value=\"%s\">\n"
+                           "<button type=\"submit\" name=\"action\" "
+                           "value=\"approve\">Approve</button>\n"
+                           "<button type=\"submit\" name=\"action\" "
+                           "value=\"deny\">Deny</button>\n</form>\n"
+                           "</section>\n",
+                           html, e_app, e_who, e_just, e_id)
+                     : NULL;
+    free(e_who), free(e_app), free(e_just), free(e_id);
+    free(html);
+    html = next;
+  }
+  json_object_put(v);
+  if (html != NULL) {
+    char *next = emu_strdup_printf(
+        "%s%s<p><a href=\"/\">Back to the start page</a></p>\n"
+        "</body></html>\n",
+        html, n == 0 ? "<p>No pending requests.</p>\n" : "");
+    free(html);
+    html = next;
+  }
+  if (html == NULL) {
+    emu_resp_text(r, 500, "out of memory");
+    return;
+  }
+  emu_resp_html(r, 200, html);
+  free(html);
+}
+
+/* POST /__emulator/portal/review: id, action=approve|deny; back to the
+ * list, which no longer shows it. */
+static void h_portal_review(emu_req *r) {
+  const char *id = emu_req_form(r, "id");
+  const char *action = emu_req_form(r, "action");
+  int approve = action != NULL && strcmp(action, "approve") == 0;
+  if (id == NULL || action == NULL ||
+      (!approve && strcmp(action, "deny") != 0) ||
+      emu_consent_request_review(emu_id_consent(), id, approve, "portal",
+                                 emu_now()) != 0) {
+    emu_resp_html(r, 400,
+                  "<!DOCTYPE html>\n<html lang=\"en\"><body><h1>That request "
+                  "cannot be reviewed</h1><p>It was reviewed already or does "
+                  "not exist.</p><p><a href=\"/__emulator/portal\">Back to "
+                  "the requests</a></p></body></html>\n");
+    return;
+  }
+  emu_resp_redirect(r, "/__emulator/portal");
+}
+
 static void h_grants(emu_req *r) {
   emu_resp_json(
       r, 200,
@@ -293,6 +414,10 @@ static int portal_init(void) {
     const char *method, *pattern;
     emu_handler_fn fn;
   } routes[] = {
+      {"GET", "/", h_front},
+      {"GET", "/__emulator/docs", h_docs},
+      {"GET", "/__emulator/portal", h_portal},
+      {"POST", "/__emulator/portal/review", h_portal_review},
       {"GET", "/__emulator/consent", h_consent_get},
       {"POST", "/__emulator/consent/settings", h_consent_settings},
       {"GET", "/__emulator/consent/requests", h_requests},

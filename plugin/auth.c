@@ -101,8 +101,15 @@ int o365_conn_authorize_begin(wfc_call *call) {
   o365_api->secret(state);
   o365_api->secret(verifier);
 
-  char *url =
-      o365_authorize_url(&cfg, redirect, state, challenge, prompt, hint);
+  /* An administrator's tenant-wide consent (the host's admin consent,
+   * docs/abi.md): the /adminconsent URL with this state, answered by
+   * authorize_complete below. */
+  struct json_object *ac = NULL;
+  int admin = json_object_object_get_ex(in, "admin_consent", &ac) &&
+              json_object_get_boolean(ac);
+  char *url = admin ? o365_admin_consent_url(&cfg, redirect, state)
+                    : o365_authorize_url(&cfg, redirect, state, challenge,
+                                         prompt, hint);
   if (url == NULL) {
     o365_config_clear(&cfg);
     OPENSSL_cleanse(verifier, sizeof verifier);
@@ -115,9 +122,14 @@ int o365_conn_authorize_begin(wfc_call *call) {
   o365_json_add_str(session, "tenant", cfg.tenant);
   o365_json_add_str(session, "environment", cfg.app->environment);
   o365_json_add_str(session, "client_id", cfg.client_id);
+  if (admin)
+    json_object_object_add(session, "admin_consent",
+                           json_object_new_boolean(1));
   struct json_object *out = json_object_new_object();
   o365_json_add_str(out, "url", url);
   json_object_object_add(out, "session", session);
+  if (admin)
+    json_object_object_add(out, "admin_consent", json_object_new_boolean(1));
   o365_api->log(3, "o365mail: authorize at %s as app \"%s\"", cfg.authority,
                 cfg.app->name);
   free(url);
@@ -216,6 +228,16 @@ static void me_done(void *arg, const o365_graph_res *res) {
     o365_graph_fail(call, res, "Signed in, but reading the account failed");
     return;
   }
+  /* Who signed in, as the host compares it on a reauthorization
+   * (docs/abi.md, account_key): the id token's object id and tenant id,
+   * which stay when the user is renamed and tell apart two tenants' users
+   * (MSAL's home account id has the same form). No key without both: the
+   * host then compares the account names. */
+  char key[160] = "";
+  const char *id_oid = o365_json_str(creds, "user_id");
+  const char *id_tid = o365_json_str(creds, "tenant_id");
+  if (id_oid != NULL && id_tid != NULL && *id_oid && *id_tid)
+    snprintf(key, sizeof key, "%s.%s", id_oid, id_tid);
   const char *oid = o365_json_str(me, "id");
   if (oid != NULL)
     json_object_object_add(creds, "user_id", json_object_new_string(oid));
@@ -223,6 +245,8 @@ static void me_done(void *arg, const o365_graph_res *res) {
   struct json_object *out = json_object_new_object();
   o365_json_add_str(out, "state", "connected");
   o365_json_add_str(out, "account", upn);
+  if (key[0] != '\0')
+    o365_json_add_str(out, "account_key", key);
   o365_json_add_str(out, "remedy", "");
   struct json_object *detail = json_object_new_object();
   o365_json_add_str(detail, "user_id", o365_json_str(creds, "user_id"));
@@ -280,6 +304,67 @@ static void code_redeemed(void *arg, const o365_token_res *res) {
   }
 }
 
+/* The redirect of an admin consent (the state checked already): granted,
+ * declined (AADSTS65004 or access_denied) or error, in words for the
+ * administrator's browser and the host. */
+static int admin_consent_complete(wfc_call *call, struct json_object *params,
+                                  struct json_object *query) {
+  o365_admin_consent r;
+  struct json_object *out = json_object_new_object();
+  struct json_object *detail = json_object_new_object();
+  o365_config cfg;
+  char err[256];
+  int have_cfg = o365_config_load(params, &cfg, err, sizeof err) == 0;
+  const char *app = have_cfg ? cfg.app->name : "the app";
+  char words[700];
+  if (o365_admin_consent_parse(query, &r) != 0) {
+    o365_json_add_str(out, "admin_consent", "error");
+    snprintf(words, sizeof words,
+             "The answer from the identity platform was not an admin "
+             "consent result; nothing was granted.");
+  } else if (r.granted) {
+    o365_json_add_str(out, "admin_consent", "granted");
+    snprintf(words, sizeof words,
+             "An administrator granted %s its permissions for the whole "
+             "organization. Users can now connect without a consent page.",
+             app);
+    o365_json_add_str(detail, "tenant", r.tenant);
+    o365_json_add_str(detail, "scope", r.scope);
+  } else {
+    /* Cancel is AADSTS65004 (access_denied at /adminconsent); a plain
+     * access_denied without a code (another identity provider) is a
+     * decline too; any other code (a user who is no admin: 90094) is an
+     * error. */
+    int declined =
+        r.err.aadsts == 65004 ||
+        (r.err.aadsts == 0 && strcmp(r.err.error, "access_denied") == 0);
+    o365_json_add_str(out, "admin_consent", declined ? "declined" : "error");
+    if (declined)
+      snprintf(words, sizeof words,
+               "The permissions for %s were declined; nothing was granted.",
+               app);
+    else
+      snprintf(words, sizeof words,
+               "The admin consent for %s did not complete%s%s; nothing was "
+               "granted.",
+               app, r.err.summary[0] ? ": " : "", r.err.summary);
+    if (r.err.error[0])
+      o365_json_add_str(detail, "error", r.err.error);
+    if (r.err.aadsts) {
+      char code[32];
+      snprintf(code, sizeof code, "AADSTS%ld", r.err.aadsts);
+      o365_json_add_str(detail, "code", code);
+    }
+  }
+  if (have_cfg)
+    o365_json_add_str(detail, "client_id", cfg.client_id);
+  o365_config_clear(&cfg);
+  o365_json_add_str(out, "remedy", words);
+  json_object_object_add(out, "detail", detail);
+  o365_api->call_done(call, out);
+  return 0;
+}
+
 int o365_conn_authorize_complete(wfc_call *call) {
   struct json_object *in = o365_api->call_input(call);
   struct json_object *params = NULL, *session = NULL, *query = NULL;
@@ -295,6 +380,11 @@ int o365_conn_authorize_complete(wfc_call *call) {
                         "authorization request; it was refused.");
     return 0;
   }
+
+  struct json_object *admin = NULL;
+  if (json_object_object_get_ex(session, "admin_consent", &admin) &&
+      json_object_get_boolean(admin))
+    return admin_consent_complete(call, params, query);
 
   complete_ctx *ctx = calloc(1, sizeof *ctx);
   if (ctx == NULL)

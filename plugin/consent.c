@@ -340,8 +340,15 @@ static const wfc_field consent_inputs[] = {
                     "O365MAIL_<ENV>_CLIENT_ID."},
     {.name = "redirect_uri",
      .type = WFC_TYPE_STRING,
-     .description = "Where the administrator is sent back to.",
+     .description = "Where the administrator is sent back to: a page of "
+                    "yours, registered on the app, that checks the state "
+                    "and tells the administrator what happened (docs/"
+                    "connections.md, \"The admin consent URL card\").",
      .default_json = "\"http://localhost\""},
+    {.name = "state",
+     .type = WFC_TYPE_STRING,
+     .description = "The state to send (echoed in the redirect); a fresh "
+                    "random one when not given."},
     {0}};
 
 static const wfc_field consent_outputs[] = {
@@ -357,6 +364,11 @@ static const wfc_field consent_outputs[] = {
      .type = WFC_TYPE_STRING,
      .flags = WFC_FIELD_REQUIRED,
      .description = "Client id of that app."},
+    {.name = "state",
+     .type = WFC_TYPE_STRING,
+     .flags = WFC_FIELD_REQUIRED,
+     .description = "The state in the URL: whoever receives the redirect "
+                    "accepts it only when its state equals this one."},
     {0}};
 
 static int admin_consent_url_invoke(wfc_call *call) {
@@ -371,8 +383,16 @@ static int admin_consent_url_invoke(wfc_call *call) {
     return 0;
   }
   const char *redirect = o365_json_str(in, "redirect_uri");
-  char *url = o365_admin_consent_url(
-      &cfg, redirect ? redirect : "http://localhost", NULL);
+  const char *given = o365_json_str(in, "state");
+  char state[64];
+  if (given != NULL && *given != '\0')
+    o365_strlcpy(state, given, sizeof state);
+  else if (o365_random_b64url(32, state, sizeof state) != 0)
+    state[0] = '\0';
+  char *url = state[0]
+                  ? o365_admin_consent_url(
+                        &cfg, redirect ? redirect : "http://localhost", state)
+                  : NULL;
   if (url == NULL) {
     o365_config_clear(&cfg);
     o365_api->call_fail(call, WFC_ENOMEM, NULL, "out of memory");
@@ -382,6 +402,7 @@ static int admin_consent_url_invoke(wfc_call *call) {
   o365_json_add_str(out, "url", url);
   o365_json_add_str(out, "app", cfg.app->name);
   o365_json_add_str(out, "client_id", cfg.client_id);
+  o365_json_add_str(out, "state", state);
   free(url);
   o365_config_clear(&cfg);
   o365_api->call_done(call, out);

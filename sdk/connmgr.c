@@ -37,9 +37,11 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -144,6 +146,15 @@ typedef struct op {
   char nickname[WFC__CONN_NICKNAME_SIZE];
   char environment[WFC__CONN_ENV_SIZE];
   char reauth_id[WFC__CONN_ID_SIZE];
+  /* reauthorize: who the connection belongs to (the stored account and
+   * the plugin's account_key from the sealed secrets, "" when unknown),
+   * and whether the caller lets the sign-in switch it. */
+  char expect_account[WFC__CONN_ACCOUNT_SIZE];
+  char expect_key[WFC__CONN_ACCOUNT_SIZE];
+  int allow_account_change;
+  /* An admin consent for the connection's app (wfc_authorize_req
+   * .admin_consent): nothing is stored, the outcome is the plugin's. */
+  int admin_consent;
   json_object *params;        /* full params for the hooks (owned) */
   const wfc_field *schema;    /* the type's params (plugin-owned) */
   json_object *begin_extra;   /* login_hint / prompt (owned) */
@@ -1863,23 +1874,73 @@ static int valid_outcome(const char *s) {
   return 0;
 }
 
-/* The sealed JSON text for credentials and secret params (transfer). */
-static char *seal_text(json_object *creds, json_object *secret_params) {
+/* The sealed JSON text for credentials, secret params and the account key
+ * (transfer). The account key is sealed, not a column, so that it is
+ * authenticated like the credentials and needs no schema change; it
+ * survives refreshes (merge_creds keeps the other members). A revoke wipes
+ * it with the tokens: the account name (a column) is compared then. */
+static char *seal_text(json_object *creds, json_object *secret_params,
+                       const char *account_key) {
   json_object *s = json_object_new_object();
   if (creds != NULL)
     json_object_object_add(s, "credentials", json_object_get(creds));
   if (secret_params != NULL && json_object_object_length(secret_params) > 0)
     json_object_object_add(s, "secret_params", json_object_get(secret_params));
+  if (account_key != NULL && *account_key != '\0')
+    json_object_object_add(s, "account_key",
+                           json_object_new_string(account_key));
   char *text =
       json_object_object_length(s) > 0 ? wfc__json_dump_secret(s) : NULL;
   json_object_put(s); /* the members are the caller's */
   return text;
 }
 
+/* The browser's page when the authorization failed before an outcome. */
+static const char people_failed[] =
+    "The sign-in could not be completed. The application you started it "
+    "from says why and what to do next. You can close this window.";
+
 static void auth_page(op *o, int ok, const char *title, const char *msg) {
   wfc__redirect_respond(o->redirect, ok, title, msg);
   wfc__redirect_close(o->redirect);
   o->redirect = NULL;
+}
+
+/* Whether a reauthorization signed in as another account than o's
+ * connection: the plugins' account keys when both sides have one (a stable
+ * id, e.g. tenant and object id: a renamed account is still the same), the
+ * account names (case-insensitive) otherwise; unknown on either side: no. */
+static int other_account(const op *o, const char *key, const char *account) {
+  if (o->expect_key[0] != '\0' && key != NULL && *key != '\0')
+    return strcmp(o->expect_key, key) != 0;
+  if (o->expect_account[0] != '\0' && account != NULL && *account != '\0')
+    return strcasecmp(o->expect_account, account) != 0;
+  return 0;
+}
+
+/* Refuses a reauthorization as another account: nothing is stored, the
+ * browser and the caller are told who signed in and who was expected. */
+static void auth_refuse_account(op *o, const char *account) {
+  const char *got = account != NULL && *account ? account : "another account";
+  const char *want =
+      o->expect_account[0] ? o->expect_account : "its own account";
+  char remedy[WFC__CONN_REMEDY_SIZE];
+  snprintf(remedy, sizeof remedy,
+           "Signed in as %s, but the connection \"%s\" belongs to %s; "
+           "nothing was changed. Authorize it again signed in as %s, or "
+           "allow the account change to switch it to %s.",
+           got, o->nickname, want, want, got);
+  char page[WFC__CONN_REMEDY_SIZE + 64];
+  snprintf(page, sizeof page,
+           "You signed in as %s, but this connection belongs to %s. Nothing "
+           "was changed. You can close this window.",
+           got, want);
+  auth_page(o, 0, "Wrong account", page);
+  json_object *d = json_object_new_object();
+  json_object_object_add(d, "account", json_object_new_string(got));
+  json_object_object_add(d, "expected", json_object_new_string(want));
+  op_finish(o, 0, WFC_CONN_WRONG_ACCOUNT, remedy, d, " ");
+  json_object_put(d);
 }
 
 /* Stores the outcome of authorize_complete (output borrowed). */
@@ -1888,6 +1949,7 @@ static void auth_apply(op *o, json_object *output) {
   const char *state = wfc__json_str(output, "state");
   const char *remedy = wfc__json_str(output, "remedy");
   const char *account = wfc__json_str(output, "account");
+  const char *account_key = wfc__json_str(output, "account_key");
   json_object *creds = wfc__json_obj(output, "credentials");
   json_object *detail = json_object_object_get(output, "detail");
   if (!valid_outcome(state)) {
@@ -1902,6 +1964,11 @@ static void auth_apply(op *o, json_object *output) {
     op_finish(o, WFC_EPROTO, NULL, NULL, NULL,
               "authorize_complete of %s said connected without credentials",
               o->type_id);
+    return;
+  }
+  if (connected && o->reauth_id[0] != '\0' && !o->allow_account_change &&
+      other_account(o, account_key, account)) {
+    auth_refuse_account(o, account);
     return;
   }
   json_object *clear, *secret;
@@ -1929,7 +1996,7 @@ static void auth_apply(op *o, json_object *output) {
                remedy && !connected ? remedy : "");
       r.params = params_text;
       r.expires_at = connected ? exp_s * 1000 : 0;
-      char *sealed = seal_text(connected ? creds : NULL, secret);
+      char *sealed = seal_text(connected ? creds : NULL, secret, account_key);
       rc = wfc__store_conn_insert(m->st, &r, sealed);
       wfc__secret_free(sealed);
       what = "save the connection";
@@ -1945,7 +2012,7 @@ static void auth_apply(op *o, json_object *output) {
     entry_get(m, o->reauth_id, &e, NULL);
     o->e = e;
     if (connected) {
-      char *sealed = seal_text(creds, secret);
+      char *sealed = seal_text(creds, secret, account_key);
       rc = wfc__store_conn_update_secrets(m->st, o->reauth_id, sealed,
                                           exp_s * 1000);
       wfc__secret_free(sealed);
@@ -2005,13 +2072,43 @@ static void auth_apply(op *o, json_object *output) {
   op_finish(o, 0, state, remedy, detail, " ");
 }
 
+/* The outcome of an admin consent (output borrowed): granted, declined or
+ * error, in the plugin's words; told to the browser, then the caller.
+ * Nothing is stored: the connection is authorized again afterwards. */
+static void admin_apply(op *o, json_object *output) {
+  const char *outcome = wfc__json_str(output, "admin_consent");
+  const char *remedy = wfc__json_str(output, "remedy");
+  json_object *detail = json_object_object_get(output, "detail");
+  int granted = outcome != NULL && strcmp(outcome, "granted") == 0;
+  if (outcome == NULL || (!granted && strcmp(outcome, "declined") != 0 &&
+                          strcmp(outcome, "error") != 0)) {
+    auth_page(o, 0, "Admin consent failed", people_failed);
+    op_finish(o, WFC_EPROTO, NULL, NULL, NULL,
+              "authorize_complete of %s gave no admin consent outcome",
+              o->type_id);
+    return;
+  }
+  auth_page(o, granted,
+            granted                            ? "Admin consent granted"
+            : strcmp(outcome, "declined") == 0 ? "Admin consent declined"
+                                               : "Admin consent failed",
+            remedy != NULL && *remedy ? remedy : "You can close this window.");
+  op_finish(o, 0, outcome, remedy, detail, " ");
+}
+
 static void on_complete_done(void *arg, wfc_call *call,
                              const wfc_outcome *out) {
   op *o = arg;
   (void)call;
   o->call = NULL;
+  if (o->admin_consent && out->status == 0) {
+    admin_apply(o, out->output);
+    return;
+  }
   if (out->status != 0) {
-    auth_page(o, 0, "Authorization failed", out->message);
+    /* The hook's message is for the caller (a developer's words, e.g. a
+     * refused state); the person at the browser is told where to look. */
+    auth_page(o, 0, "Authorization failed", people_failed);
     op_finish(o, out->status, NULL, NULL, out->detail, "%s", out->message);
     return;
   }
@@ -2058,7 +2155,7 @@ static void on_redirect(void *arg, int status, json_object *query) {
       o->m->rt, o->type_id, WFC_HOOK_AUTHORIZE_COMPLETE, in, &how, &o->call);
   json_object_put(in);
   if (rc != 0) {
-    auth_page(o, 0, "Authorization failed", wfc_strerror(rc));
+    auth_page(o, 0, "Authorization failed", people_failed);
     op_finish(o, rc, NULL, NULL, NULL, "cannot run authorize_complete: %s",
               wfc_strerror(rc));
   }
@@ -2095,6 +2192,16 @@ static void on_begin_done(void *arg, wfc_call *call, const wfc_outcome *out) {
                                   : "with a repeated or malformed \"state\"");
     return;
   }
+  if (o->admin_consent) {
+    /* A plugin that does not know admin consents gives a sign-in URL:
+     * never sent to an administrator as if it were one. */
+    json_object *ac = json_object_object_get(out->output, "admin_consent");
+    if (ac == NULL || !json_object_get_boolean(ac)) {
+      op_finish(o, WFC_ENOTSUP, NULL, NULL, NULL,
+                "the connection type %s has no admin consent", o->type_id);
+      return;
+    }
+  }
   json_object *session = json_object_object_get(out->output, "session");
   o->session = session ? json_object_get(session) : json_object_new_object();
   o->on_url(o->arg, url);
@@ -2108,7 +2215,10 @@ static int has_field(const wfc_field *f, const char *name) {
 }
 
 int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
-  if (m == NULL || req == NULL || req->size < sizeof *req ||
+  /* allow_account_change was appended: an older caller's smaller struct
+   * is accepted and reads as 0. */
+  if (m == NULL || req == NULL ||
+      req->size < offsetof(wfc_authorize_req, allow_account_change) ||
       req->on_url == NULL || req->on_done == NULL)
     return WFC_EINVAL;
   if (m->closing)
@@ -2120,6 +2230,18 @@ int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
   if (o == NULL)
     return WFC_ENOMEM;
   o->on_url = req->on_url;
+  o->allow_account_change =
+      req->size >= offsetof(wfc_authorize_req, allow_account_change) +
+                       sizeof req->allow_account_change &&
+      req->allow_account_change;
+  o->admin_consent = req->size >= offsetof(wfc_authorize_req, admin_consent) +
+                                      sizeof req->admin_consent &&
+                     req->admin_consent;
+  if (o->admin_consent && req->reauthorize == NULL) {
+    o->cb = NULL;
+    op_free(o);
+    return WFC_EINVAL; /* an admin consent is for a connection's app */
+  }
   int rc = 0;
   o->params = json_object_new_object();
   const wfc_conn_type_desc *ct = NULL;
@@ -2136,6 +2258,7 @@ int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
     snprintf(o->plugin, sizeof o->plugin, "%s", r.plugin);
     snprintf(o->type, sizeof o->type, "%s", r.conn_type);
     snprintf(o->environment, sizeof o->environment, "%s", r.environment);
+    snprintf(o->expect_account, sizeof o->expect_account, "%s", r.account);
     wfc__conn_rec_clear(&r);
     snprintf(o->type_id, sizeof o->type_id, "%s.%s", o->plugin, o->type);
     rc = wfc_runtime_find_conn_type(m->rt, o->type_id, &p, &ct);
@@ -2148,6 +2271,10 @@ int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
     json_object *hp = entry_hook_params(e);
     json_object_put(o->params);
     o->params = hp;
+    json_object *sealed = entry_secrets(e);
+    const char *key = wfc__json_str(sealed, "account_key");
+    snprintf(o->expect_key, sizeof o->expect_key, "%s", key ? key : "");
+    wfc__json_cleanse_put(sealed);
   } else {
     if (req->nickname == NULL || req->nickname[0] == '\0' ||
         strlen(req->nickname) >= sizeof o->nickname) {
@@ -2209,11 +2336,17 @@ int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
   json_object_object_add(
       in, "redirect_uri",
       json_object_new_string(wfc__redirect_uri(o->redirect)));
-  if (req->login_hint != NULL)
-    json_object_object_add(in, "login_hint",
-                           json_object_new_string(req->login_hint));
+  /* Reauthorizing: the identity provider is asked for the connection's
+   * own account (the caller may name another). */
+  const char *hint = req->login_hint;
+  if (hint == NULL && o->expect_account[0] != '\0' && !o->admin_consent)
+    hint = o->expect_account;
+  if (hint != NULL)
+    json_object_object_add(in, "login_hint", json_object_new_string(hint));
   if (req->prompt != NULL)
     json_object_object_add(in, "prompt", json_object_new_string(req->prompt));
+  if (o->admin_consent)
+    json_object_object_add(in, "admin_consent", json_object_new_boolean(1));
   wfc_invoke how = {.size = sizeof how, .on_done = on_begin_done, .arg = o};
   rc = wfc_runtime_conn_hook(m->rt, o->type_id, WFC_HOOK_AUTHORIZE_BEGIN, in,
                              &how, &o->call);

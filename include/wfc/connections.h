@@ -51,6 +51,10 @@ typedef struct wfc_connmgr wfc_connmgr;
 #define WFC_CONN_REAUTHORIZATION_REQUIRED "reauthorization_required"
 #define WFC_CONN_REVOKED                  "revoked"
 #define WFC_CONN_ERROR                    "error"
+/* An authorize outcome, never a stored state: a reauthorization that came
+ * back signed in as another account than the connection's (the plugin's
+ * "account_key", docs/abi.md) and was refused; nothing was changed. */
+#define WFC_CONN_WRONG_ACCOUNT "wrong_account"
 /* Shown (list, show, results), never stored: the connection's store record
  * does not verify. Its metadata or sealed secrets were changed outside the
  * SDK (without the master key), or are corrupted; nothing in it is
@@ -151,8 +155,8 @@ typedef struct wfc_connmgr_result {
   int status;          /* 0 or a negative WFC_E* code */
   const char *message; /* why, when status != 0 (never NULL then) */
   /* authorize: "connected", "needs_admin_approval", "approval_pending",
-   * "denied" or "error"; others: the connection's state after. NULL when
-   * the operation failed before any outcome. */
+   * "denied", "wrong_account" or "error"; others: the connection's state after.
+   * NULL when the operation failed before any outcome. */
   const char *outcome;
   const char *remedy;             /* one line, or NULL */
   struct json_object *connection; /* the connection after, or NULL */
@@ -188,6 +192,21 @@ typedef struct wfc_authorize_req {
   void (*on_url)(void *arg, const char *url);
   wfc_connmgr_cb on_done; /* required */
   void *arg;
+  /* Reauthorize only: accept a sign-in as another account than the
+   * connection's and switch the connection to it. 0 (the default): such a
+   * sign-in is refused with the outcome "wrong_account" and the connection
+   * keeps its account and secrets. (Appended: a caller built with an
+   * older header passes a smaller size and gets 0.) */
+  int allow_account_change;
+  /* With reauthorize: an administrator's tenant-wide consent to the
+   * connection's app instead of a sign-in (the remedy of
+   * needs_admin_approval). The URL handed to on_url is the plugin's admin
+   * consent URL, redirecting to the manager's loopback listener, which
+   * checks its state like a sign-in's; the browser then shows what
+   * happened. Outcome "granted", "declined" or "error" with the plugin's
+   * remedy; nothing is stored (authorize the connection again once
+   * granted). WFC_ENOTSUP in on_done when the type has none. */
+  int admin_consent;
 } wfc_authorize_req;
 
 /* Starts an authorization. Fails at once with WFC_EEXIST (the nickname is
@@ -200,7 +219,15 @@ typedef struct wfc_authorize_req {
  *                        reauthorize: state and remedy set, row kept;
  *   error                new: nothing stored; reauthorize: state and remedy
  *                        set;
- *   denied               nothing stored or changed.
+ *   denied               nothing stored or changed;
+ *   wrong_account        reauthorize only: the sign-in was another account
+ *                        than the connection's (the plugins' account_key,
+ *                        or the account name when a side has no key) and
+ *                        allow_account_change was 0: nothing changed; the
+ *                        remedy names both accounts, detail is
+ *                        {"account": signed in, "expected": the stored one}.
+ * A reauthorization sends the stored account as login_hint unless the
+ * caller gives one.
  * status is 0 whenever the plugin reported an outcome (check outcome);
  * WFC_ETIMEDOUT when the browser never came back. */
 WFC_EXTERN int wfc_connmgr_authorize(wfc_connmgr *m,

@@ -175,7 +175,11 @@ typedef struct wfc_card_desc {
  * Hook inputs and outputs (all JSON objects; the host validates params
  * against .params before calling):
  *   authorize_begin    in:  {"params":{...}, "redirect_uri":"...",
- *                            "login_hint":?, "prompt":?}
+ *                            "login_hint":?, "prompt":?, "admin_consent":?}
+ *                            admin_consent true (ABI 1.2): the URL is the
+ *                            type's administrator consent instead, and out
+ *                            carries "admin_consent":true (a type without
+ *                            one ignores the member; the host refuses)
  *                      out: {"url":"...", "session":{...}}   (session is
  *                            opaque to the host, kept in memory only; the
  *                            url must carry one non-empty "state"
@@ -187,8 +191,18 @@ typedef struct wfc_card_desc {
  *                      out: {"state":"connected|needs_admin_approval|
  *                            approval_pending|denied|error",
  *                            "remedy":"...", "account":"...",
+ *                            "account_key":"...",
  *                            "credentials":{"access_token","refresh_token",
  *                            "expires_at":<epoch s>, ...}, "detail":{...}}
+ *                            account_key (ABI 1.2, optional): a stable,
+ *                            opaque id of the account signed in (the same
+ *                            person gives the same key, also after a
+ *                            rename); a reauthorization with another key is
+ *                            refused unless the caller allows the change.
+ *                      For a session of an admin consent: out is
+ *                            {"admin_consent":"granted|declined|error",
+ *                            "remedy":"words for the administrator",
+ *                            "detail":{...}}
  *   refresh            in:  {"params":{...}, "credentials":{...}}
  *                      out: {"credentials":{...}}; fail with WFC_EREAUTH
  *                            (and a remedy message) when the user must

@@ -21,7 +21,7 @@
 /* Which commands each file of cli/ parses options for. */
 static const struct {
   const char *file;
-  const char *cmds[10]; /* "group command", NULL-terminated */
+  const char *cmds[12]; /* "group command", NULL-terminated */
 } files[] = {
     {"plugin.c",
      {"plugin", "plugin inspect", "plugin check", "plugin list", NULL}},
@@ -30,7 +30,8 @@ static const struct {
     {"connection.c",
      {"connection", "connection new", "connection list", "connection show",
       "connection reauthorize", "connection refresh", "connection revoke",
-      "connection delete", "connection test", NULL}},
+      "connection delete", "connection test", "connection admin-consent",
+      NULL}},
     {"event.c", {"event", "event watch", NULL}},
     {"flow.c", {"flow", "flow run", NULL}},
     {"blob.c", {"blob", "blob put", "blob get", NULL}},

@@ -128,7 +128,11 @@ static void test_sign_in_and_prompt_none(void **state) {
   assert_non_null(strstr(page.body, "value=\"alice@contoso.test\""));
   sign_in(b, &page, ALICE_UPN, "wrong", &r);
   assert_true(is_page(&r, "signin"));
-  assert_non_null(strstr(r.body, "AADSTS50126"));
+  /* Words for people, shown as an alert, and the name typed is kept. */
+  assert_non_null(strstr(r.body, "role=\"alert\">Your account or password "
+                                 "is incorrect."));
+  assert_null(strstr(r.body, "AADSTS"));
+  assert_non_null(strstr(r.body, "value=\"" ALICE_UPN "\""));
   tresp_free(&page);
   page = r;
   /* Shared mailboxes cannot sign in. */

@@ -111,7 +111,6 @@ static void test_s04_user_consent_off(void **state) {
   assert_non_null(strstr(page.body, "AADSTS90094"));
   adm = link_href(page.body, "admin-signin");
   assert_non_null(adm);
-  assert_non_null(strstr(adm, "/v2.0/adminconsent?client_id=" PREVIEW));
   ret = link_href(page.body, "return");
   assert_non_null(ret);
   {
@@ -125,6 +124,41 @@ static void test_s04_user_consent_off(void **state) {
   start(alice, PREVIEW, ALICE_UPN, ALICE_PW, "&prompt=none", &r);
   expect_redirect_error(&r, "interaction_required", 90094);
   tresp_free(&r);
+  /* "Have an admin account? Sign in with that account": signs the browser
+   * out and starts the same request again with prompt=login and the app's
+   * state (issue 11, item 4). */
+  {
+    char *u = url_of(adm), *again, *v;
+    tresp out, signin, cons, done;
+    assert_non_null(strstr(adm, "/oauth2/v2.0/logout?"));
+    again = tclient_url_param(u, "post_logout_redirect_uri");
+    assert_non_null(again);
+    v = tclient_url_param(again, "prompt");
+    assert_string_equal(v, "login");
+    free(v);
+    v = tclient_url_param(again, "state");
+    assert_string_equal(v, STATE);
+    free(v);
+    v = tclient_url_param(again, "code_challenge");
+    assert_string_equal(v, CHALLENGE);
+    free(v);
+    tclient *b2 = alice; /* the browser with Alice's session */
+    get(b2, u, &out);
+    assert_int_equal(out.status, 302);
+    assert_string_equal(tresp_header(&out, "Location"), again);
+    get(b2, again, &signin);
+    /* The session ended: the sign-in page, not Alice again. */
+    assert_true(is_page(&signin, "signin"));
+    sign_in(b2, &signin, ADMIN_UPN, ADMIN_PW, &cons);
+    assert_true(is_page(&cons, "consent"));
+    assert_non_null(strstr(cons.body, "id=\"consent_org\""));
+    consent(b2, &cons, 1, 1, &done);
+    free(expect_code(&done)); /* to the app, with its state */
+    tresp_free(&out), tresp_free(&signin), tresp_free(&cons);
+    tresp_free(&done);
+    free(again);
+    free(u);
+  }
   tresp_free(&page);
   free(ret);
   free(adm);

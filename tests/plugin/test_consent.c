@@ -336,6 +336,27 @@ static void test_admin_consent_card(void **state) {
   assert_string_equal(
       json_object_get_string(json_object_object_get(c->output, "app")),
       "Office 365 Mail (Preview)");
+  /* The state it made is an output, so the receiver can check it. */
+  const char *st =
+      json_object_get_string(json_object_object_get(c->output, "state"));
+  assert_non_null(st);
+  assert_true(strlen(st) >= 32);
+  const char *in_url = strstr(url, "&state=");
+  assert_non_null(in_url);
+  assert_string_equal(in_url + 7, st); /* base64url: sent as is, last */
+  fake_call_free(c);
+
+  /* A state of the caller's is sent as given. */
+  setenv("O365MAIL_PREVIEW_CLIENT_ID", "pre-id", 1);
+  c = fake_call_new(json_tokener_parse("{\"environment\":\"preview\","
+                                       "\"state\":\"flow-42-abc\"}"),
+                    NULL);
+  assert_int_equal(o365_card_admin_consent_url.invoke(c), 0);
+  url = json_object_get_string(json_object_object_get(c->output, "url"));
+  assert_non_null(strstr(url, "&state=flow-42-abc"));
+  assert_string_equal(
+      json_object_get_string(json_object_object_get(c->output, "state")),
+      "flow-42-abc");
   fake_call_free(c);
 
   /* No client id configured: a clear error naming the variable. */

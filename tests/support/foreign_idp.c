@@ -141,10 +141,14 @@ void fidp_wfc_connect(const fidp *p, const wuser *u, const char *nickname,
                       const char *reauth) {
   wproc *w = calloc(1, sizeof *w);
   assert_non_null(w);
+  /* The login hint names the user, so wfc does not ask for
+   * prompt=select_account, which oidc-provider does not support (it answers
+   * "unsupported prompt value requested"). */
   const char *const fresh[] = {
-      "connection",  "new",       "--plugin", "o365mail", "--nickname",
-      nickname,      "--env",     "preview",  "--tenant", p->tenant,
-      "--print-url", "--timeout", "60",       NULL};
+      "connection",  "new",       "--plugin",     "o365mail",
+      "--nickname",  nickname,    "--env",        "preview",
+      "--tenant",    p->tenant,   "--login-hint", p->user,
+      "--print-url", "--timeout", "60",           NULL};
   const char *const again[] = {"connection", "reauthorize", reauth,
                                "--print-url", NULL};
   wuser_spawn(u, w, reauth != NULL ? again : fresh);
