@@ -216,7 +216,7 @@ static void crash_case(int how_kill) {
   if (child == 0) {
     close(fds[0]);
     pg_cluster *pg = pg_cluster_start();
-    char msg[256];
+    char msg[256] = {0}; /* all of it is written */
     if (pg == NULL)
       _exit(3);
     cluster_dir(pg, msg + 16, sizeof msg - 16);
