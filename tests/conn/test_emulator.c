@@ -233,7 +233,8 @@ static void listener_waits_for_this_authorization(void **state) {
   ignored(&p, listener, "?error=access_denied&state=NOTOURSTATE-wrong");
   snprintf(q, sizeof q, "?code=NOTOURCODE4&state=%s", state1); /* replayed */
   ignored(&p, listener, q);
-  snprintf(q, sizeof q, "?code=NOTOURCODE5&state=%.*s", (int)strlen(st) - 1, st);
+  snprintf(q, sizeof q, "?code=NOTOURCODE5&state=%.*s", (int)strlen(st) - 1,
+           st);
   ignored(&p, listener, q); /* a prefix of the right one */
 
   /* Idle and slow connections, more than the listener's client slots. */
