@@ -35,27 +35,11 @@
 
 static const wfc_field inputs[] = {
     {O365_FIELD_MAILBOX},
-    {.name = "folder",
-     .type = WFC_TYPE_STRING,
-     .description = "Folder to watch (well-known name, path like "
-                    "Inbox/Projects, or id).",
-     .default_json = "\"inbox\"",
-     .min = 1,
-     .max = 1024},
-    {.name = "page_size",
-     .type = WFC_TYPE_INTEGER,
-     .description = "Messages per Graph page (odata.maxpagesize).",
-     .default_json = "50",
-     .min = 1,
-     .max = 1000},
-    {.name = "max_events",
-     .type = WFC_TYPE_INTEGER,
-     .description = "At most about this many changed messages per poll; "
-                    "the rest come with the next one (the first poll and "
-                    "a resync read the whole folder).",
-     .default_json = "500",
-     .min = 1,
-     .max = 10000},
+    O365_FIELD_WATCH_FOLDER,
+    O365_FIELD_PAGE_SIZE,
+    O365_FIELD_MAX_EVENTS("At most about this many changed messages per poll; "
+                          "the rest come with the next one (the first poll and "
+                          "a resync read the whole folder)."),
     {0}};
 
 static const wfc_field outputs[] = {
@@ -67,10 +51,7 @@ static const wfc_field outputs[] = {
                     "({id}/flagged/{round}), one per flagging.",
      .items = &(const wfc_field){.type = WFC_TYPE_OBJECT,
                                  .fields = o365_msg_fields}},
-    {.name = "checkpoint",
-     .type = WFC_TYPE_STRING,
-     .flags = WFC_FIELD_REQUIRED,
-     .description = "Where the next poll starts (kept by the host)."},
+    O365_FIELD_CHECKPOINT,
     {0}};
 
 typedef struct poll {

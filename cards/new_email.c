@@ -29,13 +29,7 @@
 
 static const wfc_field inputs[] = {
     {O365_FIELD_MAILBOX},
-    {.name = "folder",
-     .type = WFC_TYPE_STRING,
-     .description = "Folder to watch (well-known name, path like "
-                    "Inbox/Projects, or id).",
-     .default_json = "\"inbox\"",
-     .min = 1,
-     .max = 1024},
+    O365_FIELD_WATCH_FOLDER,
     {.name = "since",
      .type = WFC_TYPE_DATETIME,
      .description = "First run only: deliver messages received from this "
@@ -44,19 +38,9 @@ static const wfc_field inputs[] = {
      .type = WFC_TYPE_BOOLEAN,
      .description = "Return each message's body.",
      .default_json = "false"},
-    {.name = "page_size",
-     .type = WFC_TYPE_INTEGER,
-     .description = "Messages per Graph page (odata.maxpagesize).",
-     .default_json = "50",
-     .min = 1,
-     .max = 1000},
-    {.name = "max_events",
-     .type = WFC_TYPE_INTEGER,
-     .description = "At most about this many messages per poll; the rest "
-                    "come with the next one.",
-     .default_json = "500",
-     .min = 1,
-     .max = 10000},
+    O365_FIELD_PAGE_SIZE,
+    O365_FIELD_MAX_EVENTS("At most about this many messages per poll; the rest "
+                          "come with the next one."),
     O365_FIELDS_MSG_FILTER,
     {.name = "include_attachments",
      .type = WFC_TYPE_BOOLEAN,
@@ -74,10 +58,7 @@ static const wfc_field outputs[] = {
                     "first.",
      .items = &(const wfc_field){.type = WFC_TYPE_OBJECT,
                                  .fields = o365_msg_fields}},
-    {.name = "checkpoint",
-     .type = WFC_TYPE_STRING,
-     .flags = WFC_FIELD_REQUIRED,
-     .description = "Where the next poll starts (kept by the host)."},
+    O365_FIELD_CHECKPOINT,
     {0}};
 
 typedef struct poll {

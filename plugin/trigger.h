@@ -21,6 +21,34 @@
 
 struct json_object;
 
+/* The schema fields the driver reads or writes, for the cards' tables
+ * (in the card's order): the folder watched, odata.maxpagesize, about how
+ * many items a poll delivers (desc: of what), and the checkpoint output. */
+#define O365_FIELD_WATCH_FOLDER                                                \
+  {                                                                            \
+    .name = "folder", .type = WFC_TYPE_STRING,                                 \
+    .description = "Folder to watch (well-known name, path like "              \
+                   "Inbox/Projects, or id).",                                  \
+    .default_json = "\"inbox\"", .min = 1, .max = 1024                         \
+  }
+#define O365_FIELD_PAGE_SIZE                                                   \
+  {                                                                            \
+    .name = "page_size", .type = WFC_TYPE_INTEGER,                             \
+    .description = "Messages per Graph page (odata.maxpagesize).",             \
+    .default_json = "50", .min = 1, .max = 1000                                \
+  }
+#define O365_FIELD_MAX_EVENTS(desc)                                            \
+  {                                                                            \
+    .name = "max_events", .type = WFC_TYPE_INTEGER, .description = (desc),     \
+    .default_json = "500", .min = 1, .max = 10000                              \
+  }
+#define O365_FIELD_CHECKPOINT                                                  \
+  {                                                                            \
+    .name = "checkpoint", .type = WFC_TYPE_STRING,                             \
+    .flags = WFC_FIELD_REQUIRED,                                               \
+    .description = "Where the next poll starts (kept by the host)."            \
+  }
+
 typedef struct o365_trigger o365_trigger;
 
 typedef struct o365_trigger_card {
