@@ -569,25 +569,18 @@ static void wal_truncate(sq *b) {
 
 /* In store.c's transaction, which ends with sq_commit_wipe. */
 static int sq_conn_wipe(void *be, const char *id, int64_t now) {
-  sq *b = be;
-  sqlite3_stmt *s;
   int rc;
 
   /* Overwritten first, so with secure_delete the old bytes go. */
-  if ((rc = prep(b, &s,
-                 "UPDATE connections SET secrets = zeroblob(length(secrets))"
-                 " WHERE id = ?1 AND secrets IS NOT NULL")) != 0)
+  if ((rc = exec1(be, "wipe secrets",
+                  "UPDATE connections SET secrets = zeroblob(length(secrets))"
+                  " WHERE id = ?1 AND secrets IS NOT NULL",
+                  &id, 1, NULL, NULL, NULL)) != 0)
     return rc;
-  bind_text(s, 1, id);
-  if ((rc = step_done(b, s, "wipe secrets", NULL, NULL)) != 0)
-    return rc;
-  if ((rc = prep(b, &s,
-                 "UPDATE connections SET secrets = NULL, expires_at = NULL,"
-                 " updated_at = ?2 WHERE id = ?1")) != 0)
-    return rc;
-  bind_text(s, 1, id);
-  sqlite3_bind_int64(s, 2, now);
-  return step_done(b, s, "wipe secrets", NULL, NULL);
+  return exec1(be, "wipe secrets",
+               "UPDATE connections SET secrets = NULL, expires_at = NULL,"
+               " updated_at = ?2 WHERE id = ?1",
+               &id, 1, &now, NULL, NULL);
 }
 
 static int sq_conn_touch(void *be, const char *id, int64_t now, int *changes) {
@@ -861,34 +854,26 @@ static int sq_ev_purge(void *be, const char *conn_id, const char *card_id,
                        const char *sub_key, int64_t before_ms, int64_t keep_max,
                        int *purged) {
   sq *b = be;
-  sqlite3_stmt *s = NULL;
+  const char *const sub[] = {conn_id, card_id, sub_key != NULL ? sub_key : ""};
   int rc, a = 0, c = 0;
 
   if ((rc = sq_begin(b)) != 0)
     goto done;
-  if ((rc = prep(b, &s,
-                 "DELETE FROM events_seen WHERE conn_id = ?1 AND card_id = ?2"
-                 " AND sub_key = ?3 AND seen_at < ?4")) != 0)
-    goto done;
-  bind_sub(s, conn_id, card_id, sub_key);
-  sqlite3_bind_int64(s, 4, before_ms);
-  if ((rc = step_done(b, s, "purge events seen", &a, NULL)) != 0)
+  if ((rc = exec1(b, "purge events seen",
+                  "DELETE FROM events_seen WHERE conn_id = ?1 AND card_id = ?2"
+                  " AND sub_key = ?3 AND seen_at < ?4",
+                  sub, 3, &before_ms, &a, NULL)) != 0)
     goto done;
   /* Over the count bound: drop the oldest (the index gives them in order). */
-  if (keep_max > 0) {
-    if ((rc = prep(b, &s,
-                   "DELETE FROM events_seen WHERE conn_id = ?1"
-                   " AND card_id = ?2 AND sub_key = ?3 AND event_id IN"
-                   " (SELECT event_id FROM events_seen WHERE conn_id = ?1"
-                   "  AND card_id = ?2 AND sub_key = ?3"
-                   "  ORDER BY seen_at DESC, event_id LIMIT -1 OFFSET ?4)")) !=
-        0)
-      goto done;
-    bind_sub(s, conn_id, card_id, sub_key);
-    sqlite3_bind_int64(s, 4, keep_max);
-    if ((rc = step_done(b, s, "purge events seen", &c, NULL)) != 0)
-      goto done;
-  }
+  if (keep_max > 0 &&
+      (rc = exec1(b, "purge events seen",
+                  "DELETE FROM events_seen WHERE conn_id = ?1"
+                  " AND card_id = ?2 AND sub_key = ?3 AND event_id IN"
+                  " (SELECT event_id FROM events_seen WHERE conn_id = ?1"
+                  "  AND card_id = ?2 AND sub_key = ?3"
+                  "  ORDER BY seen_at DESC, event_id LIMIT -1 OFFSET ?4)",
+                  sub, 3, &keep_max, &c, NULL)) != 0)
+    goto done;
   rc = sq_commit(b);
 done:
   if (rc != 0)
