@@ -29,34 +29,17 @@
 
 #include <json-c/json.h>
 
-#include "delta.h"
 #include "entry.h"
-#include "folders.h"
 #include "message.h"
+#include "trigger.h"
 
 static const wfc_field inputs[] = {
     {O365_FIELD_MAILBOX},
-    {.name = "folder",
-     .type = WFC_TYPE_STRING,
-     .description = "Folder to watch (well-known name, path like "
-                    "Inbox/Projects, or id).",
-     .default_json = "\"inbox\"",
-     .min = 1,
-     .max = 1024},
-    {.name = "page_size",
-     .type = WFC_TYPE_INTEGER,
-     .description = "Messages per Graph page (odata.maxpagesize).",
-     .default_json = "50",
-     .min = 1,
-     .max = 1000},
-    {.name = "max_events",
-     .type = WFC_TYPE_INTEGER,
-     .description = "At most about this many changed messages per poll; "
-                    "the rest come with the next one (the first poll and "
-                    "a resync read the whole folder).",
-     .default_json = "500",
-     .min = 1,
-     .max = 10000},
+    O365_FIELD_WATCH_FOLDER,
+    O365_FIELD_PAGE_SIZE,
+    O365_FIELD_MAX_EVENTS("At most about this many changed messages per poll; "
+                          "the rest come with the next one (the first poll and "
+                          "a resync read the whole folder)."),
     {0}};
 
 static const wfc_field outputs[] = {
@@ -68,24 +51,13 @@ static const wfc_field outputs[] = {
                     "({id}/flagged/{round}), one per flagging.",
      .items = &(const wfc_field){.type = WFC_TYPE_OBJECT,
                                  .fields = o365_msg_fields}},
-    {.name = "checkpoint",
-     .type = WFC_TYPE_STRING,
-     .flags = WFC_FIELD_REQUIRED,
-     .description = "Where the next poll starts (kept by the host)."},
+    O365_FIELD_CHECKPOINT,
     {0}};
 
 typedef struct poll {
-  wfc_call *call;
-  json_object *cp; /* the checkpoint being built (owned) */
-  int64_t round;   /* of the checkpoint the poll started from */
-  int full;        /* this round reads the whole folder (first, resync) */
-  int first;       /* no checkpoint: the baseline, no events */
+  o365_trigger t; /* first: the shared driver's part (t.resync: a full read) */
+  int64_t round;  /* of the checkpoint the poll started from */
 } poll;
-
-static void poll_free(poll *p) {
-  json_object_put(p->cp);
-  free(p);
-}
 
 static int find(json_object *list, const char *id) {
   size_t n = json_object_array_length(list);
@@ -102,41 +74,14 @@ static const char *flag_status(json_object *m) {
   return o365_json_str(f, "flagStatus");
 }
 
-static int start_round(poll *p, const char *link);
-
-static void on_round(void *arg, const o365_delta_res *res) {
-  poll *p = arg;
-  if (res->error != 0 && res->expired && !p->full) {
-    o365_api->log(1,
-                  "email_flagged: the delta link expired (%s); reading the "
-                  "folder again, delivering only the flaggings not "
-                  "delivered before",
-                  res->reason);
-    p->full = 1;
-    int rc = start_round(p, NULL);
-    if (rc != 0) {
-      o365_api->call_fail(p->call, rc, NULL, "email_flagged: resync failed");
-      poll_free(p);
-    }
-    return;
-  }
-  if (res->error != 0) {
-    if (res->graph != NULL)
-      o365_graph_fail(p->call, res->graph,
-                      "polling for flagged messages "
-                      "failed");
-    else
-      o365_api->call_fail(p->call, res->error, NULL,
-                          "polling for flagged messages failed: %s",
-                          res->message ? res->message : "error");
-    poll_free(p);
-    return;
-  }
+static void on_round(o365_trigger *t, const o365_delta_res *res) {
+  poll *p = (poll *)t;
   json_object *had = NULL;
-  json_object_object_get_ex(p->cp, "flagged", &had);
-  /* A full read replaces the list; a delta round edits it. */
+  json_object_object_get_ex(t->cp, "flagged", &had);
+  /* A full read (the first poll, a resync) replaces the list; a delta
+   * round edits it. */
   json_object *now = json_object_new_array();
-  if (!p->full)
+  if (!t->resync)
     for (size_t i = 0; i < json_object_array_length(had); i++)
       json_object_array_add(now,
                             json_object_get(json_object_array_get_idx(had, i)));
@@ -164,7 +109,7 @@ static void on_round(void *arg, const o365_delta_res *res) {
     if (k >= 0)
       continue; /* flagged before: changed otherwise (read, moved...) */
     json_object_array_add(now, json_object_new_string(id));
-    if (p->first || find(had, id) >= 0)
+    if (t->first || find(had, id) >= 0)
       continue; /* baseline, or a full read of one flagged before */
     json_object *ev = o365_msg_json(m);
     char eid[640];
@@ -172,113 +117,54 @@ static void on_round(void *arg, const o365_delta_res *res) {
     json_object_object_add(ev, "event_id", json_object_new_string(eid));
     json_object_array_add(events, ev);
   }
-  json_object_object_add(p->cp, "flagged", now);
-  json_object_object_add(p->cp, "link", json_object_new_string(res->link));
-  json_object_object_add(p->cp, "round", json_object_new_int64(p->round + 1));
-  json_object *out = json_object_new_object();
-  json_object_object_add(out, "events", events);
-  json_object_object_add(
-      out, "checkpoint",
-      json_object_new_string(json_object_to_json_string_ext(
-          p->cp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)));
-  o365_api->call_done(p->call, out);
-  poll_free(p);
+  json_object_object_add(t->cp, "flagged", now);
+  json_object_object_add(t->cp, "round", json_object_new_int64(p->round + 1));
+  o365_trigger_finish(t, events);
 }
 
-/* A full read of the folder (link NULL) or a link Graph gave. */
-static int start_round(poll *p, const char *link) {
-  struct json_object *in = o365_api->call_input(p->call);
-  int64_t page = 50, max = 500;
-  o365_json_int64(in, "page_size", &page);
-  o365_json_int64(in, "max_events", &max);
-  /* Immutable ids: a message keeps its id when moved, and every message
-   * card accepts it. */
-  char prefer[96];
-  snprintf(prefer, sizeof prefer,
-           "Prefer: IdType=\"ImmutableId\", odata.maxpagesize=%lld",
-           (long long)page);
-  const char *headers[] = {prefer, NULL};
-  o365_buf path;
-  o365_buf_init(&path);
-  if (link != NULL) {
-    o365_buf_put(&path, link);
-  } else {
-    o365_graph_mailbox(&path, o365_call_mailbox(p->call));
-    o365_buf_seg(&path, "mailFolders");
-    o365_buf_seg(&path, o365_json_str(p->cp, "folder"));
-    o365_buf_put(&path, "/messages/delta");
-    o365_buf_query(&path, "$select", O365_MSG_SELECT);
-  }
-  int rc = WFC_ENOMEM;
-  if (!path.oom) {
-    /* A full read goes to its end: the list must be complete. */
-    o365_delta_opts o = {.path = path.data,
-                         .headers = headers,
-                         .max_items = p->full ? 0 : (size_t)max};
-    rc = o365_delta_run(p->call, &o, on_round, p);
-  }
-  o365_buf_free(&path);
-  return rc;
+/* The first request of a round: a full read of the folder. */
+static void request(o365_trigger *t, o365_buf *path) {
+  (void)t;
+  o365_buf_query(path, "$select", O365_MSG_SELECT);
 }
 
-static void on_folder(void *arg, int status, const char *folder_id,
-                      const char *error) {
-  poll *p = arg;
-  if (status != 0) {
-    o365_api->call_fail(p->call, status, NULL, "folder: %s", error);
-    poll_free(p);
-    return;
-  }
-  json_object_object_add(p->cp, "folder", json_object_new_string(folder_id));
-  int rc = start_round(p, NULL);
-  if (rc != 0) {
-    o365_api->call_fail(p->call, rc, NULL,
-                        "email_flagged: reading the folder failed");
-    poll_free(p);
-  }
+static void resync_note(o365_trigger *t, char *buf, size_t n) {
+  (void)t;
+  snprintf(buf, n,
+           "reading the folder again, delivering only the "
+           "flaggings not delivered before");
 }
+
+static int begin(o365_trigger *t) {
+  ((poll *)t)->round = 1;
+  return 0;
+}
+
+static int load(o365_trigger *t) {
+  json_object *list = NULL;
+  if (o365_json_int64(t->cp, "round", &((poll *)t)->round) != 0 ||
+      !json_object_object_get_ex(t->cp, "flagged", &list) ||
+      !json_object_is_type(list, json_type_array))
+    return -1;
+  return 0;
+}
+
+static const o365_trigger_card trigger = {
+    .id = "email_flagged",
+    .what = "flagged messages",
+    .size = sizeof(poll),
+    .expect = "{\"v\":1,\"folder\",\"round\",\"flagged\",...}",
+    .baseline = 1,
+    .whole_first = 1,
+    .link_required = 1,
+    .begin = begin,
+    .load = load,
+    .request = request,
+    .resync_note = resync_note,
+    .round = on_round};
 
 static int invoke(wfc_call *call) {
-  struct json_object *in = o365_api->call_input(call);
-  const char *saved = o365_api->call_checkpoint(call);
-  poll *p = calloc(1, sizeof *p);
-  if (p == NULL)
-    return WFC_ENOMEM;
-  p->call = call;
-  if (saved == NULL) {
-    p->first = p->full = 1;
-    p->round = 1;
-    p->cp = json_object_new_object();
-    json_object_object_add(p->cp, "v", json_object_new_int(1));
-    int rc = o365_folder_resolve(call, o365_call_mailbox(call),
-                                 o365_json_str(in, "folder"), on_folder, p);
-    if (rc != 0)
-      poll_free(p);
-    return rc;
-  }
-  p->cp = o365_json_parse(saved, strlen(saved));
-  json_object *list = NULL;
-  if (p->cp == NULL || o365_json_str(p->cp, "folder") == NULL ||
-      o365_json_int64(p->cp, "round", &p->round) != 0 ||
-      !json_object_object_get_ex(p->cp, "flagged", &list) ||
-      !json_object_is_type(list, json_type_array)) {
-    poll_free(p);
-    o365_api->call_fail(call, WFC_EINVAL, NULL,
-                        "checkpoint: not one this card wrote (expected "
-                        "{\"v\":1,\"folder\",\"round\",\"flagged\",...})");
-    return 0;
-  }
-  const char *link = o365_json_str(p->cp, "link");
-  int rc = link != NULL ? start_round(p, link) : WFC_ESTALE;
-  if (rc == WFC_ESTALE) {
-    o365_api->log(1, "email_flagged: the stored delta link is not on the "
-                     "connection's Graph endpoint; reading the folder again");
-    p->full = 1;
-    rc = start_round(p, NULL);
-  }
-  if (rc != 0)
-    poll_free(p);
-  return rc;
+  return o365_trigger_invoke(call, &trigger);
 }
 
 const wfc_card_desc o365_card_email_flagged = {

@@ -72,8 +72,7 @@ static void on_done(void *arg, int status, const o365_batch_result *r,
   struct json_object *ids = NULL;
   json_object_object_get_ex(o365_api->call_input(call), "message_ids", &ids);
   if (status != 0) {
-    o365_api->call_fail(call, status, NULL, "reading the messages failed: %s",
-                        n > 0 && r[0].message ? r[0].message : "no results");
+    o365_batch_fail(call, status, "reading the messages", r, n);
     return;
   }
   struct json_object *msgs = json_object_new_array();
@@ -107,28 +106,17 @@ static int invoke(wfc_call *call) {
   int body = json_object_object_get_ex(in, "include_body", &b) &&
              json_object_get_boolean(b);
   size_t n = json_object_array_length(ids);
-  o365_batch_item *items = calloc(n, sizeof *items);
-  o365_buf *paths = calloc(n, sizeof *paths);
-  int rc = items == NULL || paths == NULL ? WFC_ENOMEM : 0;
+  o365_batch_list l;
+  int rc = o365_batch_list_init(&l, n);
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    o365_buf_init(&paths[i]);
-    o365_msg_path(&paths[i], o365_call_mailbox(call),
+    o365_buf *path = o365_batch_list_set(&l, i, "GET", NULL, -1);
+    o365_msg_path(path, o365_call_mailbox(call),
                   json_object_get_string(json_object_array_get_idx(ids, i)),
                   NULL);
-    o365_buf_query(&paths[i], "$select",
+    o365_buf_query(path, "$select",
                    body ? O365_MSG_SELECT_BODY : O365_MSG_SELECT);
-    if (paths[i].oom)
-      rc = WFC_ENOMEM;
-    items[i] = (o365_batch_item){
-        .method = "GET", .url = paths[i].data, .depends_on = -1};
   }
-  if (rc == 0)
-    rc = o365_batch_run(call, items, n, on_done, call);
-  for (size_t i = 0; paths != NULL && i < n; i++)
-    o365_buf_free(&paths[i]);
-  free(paths);
-  free(items);
-  return rc;
+  return rc != 0 ? rc : o365_batch_list_run(&l, call, on_done, call);
 }
 
 const wfc_card_desc o365_card_get_messages = {

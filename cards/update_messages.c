@@ -99,8 +99,7 @@ static void on_done(void *arg, int status, const o365_batch_result *r,
   int move = j->move;
   free(j);
   if (status != 0) {
-    o365_api->call_fail(call, status, NULL, "updating the messages failed: %s",
-                        n > 0 && r[0].message ? r[0].message : "no results");
+    o365_batch_fail(call, status, "updating the messages", r, n);
     return;
   }
   struct json_object *ids = NULL;
@@ -158,39 +157,24 @@ static int start(job *j, const char *dest) {
     move = json_object_new_object();
     o365_json_add_str(move, "destinationId", dest);
   }
-  o365_batch_item *items = calloc(n, sizeof *items);
-  o365_buf *paths = calloc(n, sizeof *paths);
-  int rc = items == NULL || paths == NULL ? WFC_ENOMEM : 0;
+  o365_batch_list l;
+  int rc = o365_batch_list_init(&l, n);
   for (size_t m = 0; rc == 0 && m < nids; m++) {
     const char *id = json_object_get_string(json_object_array_get_idx(ids, m));
     size_t k = m * per;
     if (j->patch) {
-      o365_buf_init(&paths[k]);
-      o365_msg_path(&paths[k], o365_call_mailbox(j->call), id, NULL);
-      o365_buf_query(&paths[k], "$select", "id");
-      items[k] = (o365_batch_item){.method = "PATCH",
-                                   .url = paths[k].data,
-                                   .body = patch,
-                                   .depends_on = -1};
-      rc = paths[k].oom ? WFC_ENOMEM : 0;
+      o365_buf *path = o365_batch_list_set(&l, k, "PATCH", patch, -1);
+      o365_msg_path(path, o365_call_mailbox(j->call), id, NULL);
+      o365_buf_query(path, "$select", "id");
       k++;
     }
-    if (j->move) {
-      o365_buf_init(&paths[k]);
-      o365_msg_path(&paths[k], o365_call_mailbox(j->call), id, "move");
-      items[k] = (o365_batch_item){.method = "POST",
-                                   .url = paths[k].data,
-                                   .body = move,
-                                   .depends_on = j->patch ? (int)k - 1 : -1};
-      rc = rc == 0 && paths[k].oom ? WFC_ENOMEM : rc;
-    }
+    if (j->move)
+      o365_msg_path(
+          o365_batch_list_set(&l, k, "POST", move, j->patch ? (int)k - 1 : -1),
+          o365_call_mailbox(j->call), id, "move");
   }
   if (rc == 0)
-    rc = o365_batch_run(j->call, items, n, on_done, j);
-  for (size_t i = 0; paths != NULL && i < n; i++)
-    o365_buf_free(&paths[i]);
-  free(paths);
-  free(items);
+    rc = o365_batch_list_run(&l, j->call, on_done, j);
   json_object_put(patch);
   json_object_put(move);
   return rc;

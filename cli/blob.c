@@ -90,9 +90,8 @@ int wfc__cli_blob(int argc, char **argv) {
       store = optarg;
       break;
     default:
-      return wfc__cli_usage(wfc__cli_usage_blob,
-                            "blob %s: unknown or incomplete option \"%s\"", cmd,
-                            argv[optind - 1]);
+      return wfc__cli_bad_option(wfc__cli_usage_blob, "blob", cmd,
+                                 argv[optind - 1]);
     }
   }
   if (optind + (put ? 1 : 2) != argc)

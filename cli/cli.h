@@ -57,6 +57,11 @@ int wfc__cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Usage error: message and the group's usage on stderr; WFC_CLI_USAGE. */
 int wfc__cli_usage(const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The usage error of a getopt_long failure at arg (argv[optind - 1]: an
+ * unknown option, or one without its value): "{group} {cmd}: unknown or
+ * incomplete option \"{arg}\"" (group, cmd NULL: left out). */
+int wfc__cli_bad_option(const char *usage, const char *group, const char *cmd,
+                        const char *arg);
 
 /* Set by main when --json is on the command line; 1 while it is. */
 void wfc__cli_json_errors(int on);

@@ -121,9 +121,8 @@ static int parse(int argc, char **argv, opts *o) {
       break;
     }
     default:
-      return wfc__cli_usage(wfc__cli_usage_connection,
-                            "unknown or incomplete option \"%s\"",
-                            argv[optind - 1]);
+      return wfc__cli_bad_option(wfc__cli_usage_connection, NULL, NULL,
+                                 argv[optind - 1]);
     }
   }
   if (optind < argc)

@@ -233,9 +233,8 @@ static int docs_cards(int argc, char **argv) {
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", table, NULL)) != -1) {
     if (c != 'o')
-      return wfc__cli_usage(wfc__cli_usage_docs,
-                            "docs cards: unknown or incomplete option \"%s\"",
-                            argv[optind - 1]);
+      return wfc__cli_bad_option(wfc__cli_usage_docs, "docs", "cards",
+                                 argv[optind - 1]);
     output = optarg;
   }
   if (optind + 1 < argc)

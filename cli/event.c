@@ -259,10 +259,8 @@ static int watch_cmd(int argc, char **argv) {
       break;
     default:
       json_object_put(in);
-      return wfc__cli_usage(wfc__cli_usage_event,
-                            "event watch: unknown or incomplete option "
-                            "\"%s\"",
-                            argv[optind - 1]);
+      return wfc__cli_bad_option(wfc__cli_usage_event, "event", "watch",
+                                 argv[optind - 1]);
     }
   }
   if (optind + 1 == argc && card == NULL)

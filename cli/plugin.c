@@ -179,18 +179,31 @@ static int inspect(int argc, char **argv) {
                   : inspect_here(path, manifest, json);
 }
 
+/* Opens the host into h and loads path into *p: 0 (h open, closed by the
+ * caller); 1 when the load failed (why in err, h closed); -1 when the
+ * host did not open (it said why). */
+static int host_load(wfc__cli_host *h, const char *path, wfc_plugin **p,
+                     char *err, size_t len) {
+  *p = NULL;
+  if (wfc__cli_host_open(h) != 0)
+    return -1;
+  if (wfc_runtime_load(h->rt, path, p, err, len) != 0) {
+    wfc__cli_host_close(h);
+    return 1;
+  }
+  return 0;
+}
+
 /* Loads path in this process and prints it (and its manifest check). */
 static int inspect_here(const char *path, const char *manifest, int json) {
 
   wfc__cli_host h;
-  if (wfc__cli_host_open(&h) != 0)
-    return WFC_CLI_FAIL;
   char err[1024];
-  wfc_plugin *p = NULL;
-  int rc = wfc_runtime_load(h.rt, path, &p, err, sizeof err);
-  if (rc != 0) {
-    wfc__cli_error("%s", err);
-    wfc__cli_host_close(&h);
+  wfc_plugin *p;
+  int lrc = host_load(&h, path, &p, err, sizeof err);
+  if (lrc != 0) {
+    if (lrc > 0)
+      wfc__cli_error("%s", err);
     return WFC_CLI_FAIL;
   }
 
@@ -265,14 +278,12 @@ static void check_problem(void *arg, const char *line) {
 static int check_loaded(const char *path, const char *manifest, int unused) {
   (void)unused;
   wfc__cli_host h;
-  if (wfc__cli_host_open(&h) != 0)
-    return WFC_CLI_FAIL;
   char err[1024];
-  wfc_plugin *p = NULL;
-  int rc = wfc_runtime_load(h.rt, path, &p, err, sizeof err);
-  if (rc != 0) {
-    check_line(0, "load", "%s", err);
-    wfc__cli_host_close(&h);
+  wfc_plugin *p;
+  int lrc = host_load(&h, path, &p, err, sizeof err);
+  if (lrc != 0) {
+    if (lrc > 0)
+      check_line(0, "load", "%s", err);
     return WFC_CLI_FAIL;
   }
   unsigned abi = wfc_plugin_abi(p);
@@ -305,7 +316,7 @@ static int check_loaded(const char *path, const char *manifest, int unused) {
     mpath = found;
   }
   int nproblems = 0;
-  rc = wfc_plugin_check_manifest(p, mpath, check_problem, &nproblems);
+  int rc = wfc_plugin_check_manifest(p, mpath, check_problem, &nproblems);
   if (rc == 0)
     check_line(1, "manifest",
                "%s matches the registered cards, connection "

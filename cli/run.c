@@ -188,10 +188,8 @@ int wfc__cli_card_run(int argc, char **argv) {
       progress_set = 1;
       break;
     default:
-      return wfc__cli_usage(wfc__cli_usage_card_run,
-                            "card run: unknown or incomplete option "
-                            "\"%s\"",
-                            argv[optind - 1]);
+      return wfc__cli_bad_option(wfc__cli_usage_card_run, "card", "run",
+                                 argv[optind - 1]);
     }
   }
   if (optind + 1 != argc)

@@ -97,9 +97,8 @@ int wfc__cli_store(int argc, char **argv) {
       store = optarg;
       break;
     default:
-      return wfc__cli_usage(wfc__cli_usage_store,
-                            "store %s: unknown or incomplete option \"%s\"",
-                            cmd, argv[optind - 1]);
+      return wfc__cli_bad_option(wfc__cli_usage_store, "store", cmd,
+                                 argv[optind - 1]);
     }
   }
   if (is_copy) {

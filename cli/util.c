@@ -111,6 +111,14 @@ int wfc__cli_usage(const char *usage, const char *fmt, ...) {
   return WFC_CLI_USAGE;
 }
 
+int wfc__cli_bad_option(const char *usage, const char *group, const char *cmd,
+                        const char *arg) {
+  if (group == NULL)
+    return wfc__cli_usage(usage, "unknown or incomplete option \"%s\"", arg);
+  return wfc__cli_usage(usage, "%s%s%s: unknown or incomplete option \"%s\"",
+                        group, cmd ? " " : "", cmd ? cmd : "", arg);
+}
+
 int wfc__cli_help(const char *usage) {
   printf("usage:\n%s", usage);
   return WFC_CLI_OK;

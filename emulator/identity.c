@@ -257,6 +257,36 @@ static void txn_drop(txn *t) {
     }
 }
 
+/* The sign-in transaction of ctx is unknown or gone (AADSTS50089). */
+static void page_flow_expired(emu_req *r) {
+  page_error(r, 400, 50089,
+             "Flow token expired: the sign-in request is unknown or has "
+             "expired. Start again from the application.");
+}
+
+/* t's application registration vanished (a reset): t ends
+ * (AADSTS700016). */
+static void page_no_app(emu_req *r, txn *t) {
+  txn_drop(t);
+  page_error(r, 400, 700016, "Application was not found in the directory.");
+}
+
+/* The transaction of the form's ctx and its application, or NULL after
+ * answering the error page. */
+static txn *txn_form_app(emu_req *r, const emu_app **app) {
+  txn *t = txn_find(emu_req_form(r, "ctx"));
+  if (t == NULL) {
+    page_flow_expired(r);
+    return NULL;
+  }
+  *app = emu_app_find(t->client_id);
+  if (*app == NULL) {
+    page_no_app(r, t);
+    return NULL;
+  }
+  return t;
+}
+
 /* Abandoned sign-ins (the browser went away) are forgotten after an hour of
  * virtual time, so the list stays short. */
 static void txns_gc(int64_t now) {
@@ -641,8 +671,7 @@ static void continue_flow(emu_req *r, txn *t, const emu_user *u, int no_ui) {
   char msg[512];
 
   if (app == NULL) { /* the registration vanished with a reset */
-    txn_drop(t);
-    page_error(r, 400, 700016, "Application was not found in the directory.");
+    page_no_app(r, t);
     return;
   }
   pa = page_app(app);
@@ -944,23 +973,13 @@ static void h_adminconsent(emu_req *r) {
 
 /* POST /{tenant}/login: ctx, login, passwd. */
 static void h_login(emu_req *r) {
-  txn *t = txn_find(emu_req_form(r, "ctx"));
   const char *login = emu_req_form(r, "login");
   const char *pw = emu_req_form(r, "passwd");
-  const emu_app *app;
+  const emu_app *app = NULL;
   emu_user *u;
-  if (t == NULL) {
-    page_error(r, 400, 50089,
-               "Flow token expired: the sign-in request is unknown or has "
-               "expired. Start again from the application.");
+  txn *t = txn_form_app(r, &app);
+  if (t == NULL)
     return;
-  }
-  app = emu_app_find(t->client_id);
-  if (app == NULL) {
-    txn_drop(t);
-    page_error(r, 400, 700016, "Application was not found in the directory.");
-    return;
-  }
   u = login ? emu_user_find(login) : NULL;
   /* Shared mailboxes have no password: they cannot sign in. The compare
    * runs even for an unknown user so timing says little. */
@@ -984,22 +1003,12 @@ static void h_login(emu_req *r) {
 /* POST /{tenant}/login/select: ctx, account: an account of the picker. An
  * account no longer in the session asks for its password. */
 static void h_login_select(emu_req *r) {
-  txn *t = txn_find(emu_req_form(r, "ctx"));
   const char *account = emu_req_form(r, "account");
-  const emu_app *app;
+  const emu_app *app = NULL;
   emu_user *u;
-  if (t == NULL) {
-    page_error(r, 400, 50089,
-               "Flow token expired: the sign-in request is unknown or has "
-               "expired. Start again from the application.");
+  txn *t = txn_form_app(r, &app);
+  if (t == NULL)
     return;
-  }
-  app = emu_app_find(t->client_id);
-  if (app == NULL) {
-    txn_drop(t);
-    page_error(r, 400, 700016, "Application was not found in the directory.");
-    return;
-  }
   u = account != NULL && account[0] ? session_user_hint(r, account) : NULL;
   if (u == NULL) {
     show_signin(r, t, app, account, NULL);
@@ -1014,9 +1023,7 @@ static void h_login_other(emu_req *r) {
   txn *t = txn_find(emu_req_query(r, "ctx"));
   const emu_app *app = t != NULL ? emu_app_find(t->client_id) : NULL;
   if (t == NULL || app == NULL) {
-    page_error(r, 400, 50089,
-               "Flow token expired: the sign-in request is unknown or has "
-               "expired. Start again from the application.");
+    page_flow_expired(r);
     return;
   }
   show_signin(r, t, app, "", NULL);
@@ -1035,9 +1042,7 @@ static void decline(emu_req *r, txn *t) {
 static txn *txn_signed_in(emu_req *r, emu_user **u) {
   txn *t = txn_find(emu_req_form(r, "ctx"));
   if (t == NULL || t->user_id == NULL) {
-    page_error(r, 400, 50089,
-               "Flow token expired: the sign-in request is unknown or has "
-               "expired. Start again from the application.");
+    page_flow_expired(r);
     return NULL;
   }
   *u = emu_user_find(t->user_id);
@@ -1061,8 +1066,7 @@ static void h_consent_set(emu_req *r) {
   org = emu_req_form(r, "consent_org");
   app = emu_app_find(t->client_id);
   if (app == NULL) {
-    txn_drop(t);
-    page_error(r, 400, 700016, "Application was not found in the directory.");
+    page_no_app(r, t);
     return;
   }
   if (action == NULL || strcmp(action, "accept") != 0) {
@@ -1157,9 +1161,7 @@ static void h_consent_request(emu_req *r) {
 static void h_consent_return(emu_req *r) {
   txn *t = txn_find(emu_req_query(r, "ctx"));
   if (t == NULL || t->last == LAST_NONE) {
-    page_error(r, 400, 50089,
-               "Flow token expired: the sign-in request is unknown or has "
-               "expired. Start again from the application.");
+    page_flow_expired(r);
     return;
   }
   if (t->last == LAST_NEED_ADMIN)

@@ -326,3 +326,50 @@ struct json_object *o365_batch_error_json(const o365_batch_result *r) {
     o365_json_add_str(o, "outcome", "unknown");
   return o;
 }
+
+int o365_batch_list_init(o365_batch_list *l, size_t n) {
+  l->n = n;
+  l->items = calloc(n, sizeof *l->items);
+  l->paths = calloc(n, sizeof *l->paths);
+  if (l->items == NULL || l->paths == NULL) {
+    free(l->items);
+    free(l->paths);
+    *l = (o365_batch_list){0};
+    return WFC_ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++)
+    o365_buf_init(&l->paths[i]);
+  return 0;
+}
+
+o365_buf *o365_batch_list_set(o365_batch_list *l, size_t i, const char *method,
+                              json_object *body, int depends_on) {
+  l->items[i] = (o365_batch_item){
+      .method = method, .body = body, .depends_on = depends_on};
+  return &l->paths[i];
+}
+
+int o365_batch_list_run(o365_batch_list *l, wfc_call *call, o365_batch_cb cb,
+                        void *arg) {
+  int rc = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    if (l->paths[i].oom || l->paths[i].data == NULL)
+      rc = WFC_ENOMEM;
+    l->items[i].url = l->paths[i].data;
+  }
+  if (rc == 0)
+    rc = o365_batch_run(call, l->items, l->n, cb, arg);
+  for (size_t i = 0; i < l->n; i++)
+    o365_buf_free(&l->paths[i]);
+  free(l->paths);
+  free(l->items);
+  *l = (o365_batch_list){0};
+  return rc;
+}
+
+void o365_batch_fail(wfc_call *call, int status, const char *what,
+                     const o365_batch_result *results, size_t n) {
+  o365_api->call_fail(call, status, NULL, "%s failed: %s", what,
+                      n > 0 && results[0].message ? results[0].message
+                                                  : "no results");
+}

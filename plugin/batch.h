@@ -69,6 +69,31 @@ typedef void (*o365_batch_cb)(void *arg, int status,
 int o365_batch_run(wfc_call *call, const o365_batch_item *items, size_t n,
                    o365_batch_cb cb, void *arg);
 
+/* A run's items with their URLs built in place, for the bulk cards:
+ * o365_batch_list_init, then per item o365_batch_list_set (returns the
+ * item's URL buffer to build), then o365_batch_list_run, which sends them
+ * and frees the list whatever happens. */
+typedef struct o365_batch_list {
+  o365_batch_item *items; /* owned */
+  o365_buf *paths;        /* owned: items[i]'s URL */
+  size_t n;
+} o365_batch_list;
+
+/* n >= 1 items. 0 or WFC_ENOMEM (l then holds nothing to free). */
+int o365_batch_list_init(o365_batch_list *l, size_t n);
+/* Item i: method, body (borrowed until the run starts), depends_on.
+ * Returns its URL buffer (initialised, empty) to build the URL in. */
+o365_buf *o365_batch_list_set(o365_batch_list *l, size_t i, const char *method,
+                              struct json_object *body, int depends_on);
+/* o365_batch_run on the list (WFC_ENOMEM when a URL ran out of memory),
+ * then frees it. Returns o365_batch_run's code. */
+int o365_batch_list_run(o365_batch_list *l, wfc_call *call, o365_batch_cb cb,
+                        void *arg);
+/* Fails call after a run that ended everything (status != 0): "{what}
+ * failed: {the first result's message}". */
+void o365_batch_fail(wfc_call *call, int status, const char *what,
+                     const o365_batch_result *results, size_t n);
+
 /* {"status","code","message"} of a failed item (new object). */
 struct json_object *o365_batch_error_json(const o365_batch_result *r);
 

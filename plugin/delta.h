@@ -1,7 +1,7 @@
 /* delta.h - one round of a Graph delta query over a folder's messages:
  * follow @odata.nextLink pages to the @odata.deltaLink, keep the items,
  * count the @removed ones, recognise an expired sync state. Shared by the
- * event cards (cards/new_email.c, cards/email_flagged.c).
+ * event cards through plugin/trigger.h (the poll around a round).
  *
  * Graph (graph-protocol.md B.8): GET {mb}/mailFolders/{f}/messages/delta
  * with the query options on the first request only ($select, $filter=

@@ -77,6 +77,60 @@ void wfc__store_err_restore(const char *buf) {
   snprintf(last_err, sizeof last_err, "%s", buf);
 }
 
+int wfc__store_no_conn(const char *conn_id) {
+  return wfc__store_fail(WFC_ENOTFOUND, "no connection with id '%s'", conn_id);
+}
+
+int wfc__store_conn_taken(const wfc__conn_rec *rec, int nickname) {
+  if (!nickname)
+    return wfc__store_fail(WFC_EEXIST, "connection id %s already exists",
+                           rec->id);
+  return wfc__store_fail(
+      WFC_EEXIST, "a connection named '%s' already exists%s%s", rec->nickname,
+      rec->owner[0] ? " for owner " : "", rec->owner);
+}
+
+int wfc__store_cp_moved(const char *conn_id, const char *card_id) {
+  return wfc__store_fail(WFC_ESTALE,
+                         "checkpoint of card %s on connection %s was moved "
+                         "by another writer",
+                         card_id, conn_id);
+}
+
+int wfc__store_lease_busy(const char *conn_id, const wfc__lease *cur) {
+  return wfc__store_fail(WFC_EBUSY, "connection %s is being refreshed by %s",
+                         conn_id, cur != NULL ? cur->holder : "another holder");
+}
+
+int wfc__store_lease_none(const char *conn_id) {
+  return wfc__store_fail(WFC_ENOTFOUND,
+                         "connection %s: no refresh lease is held", conn_id);
+}
+
+int wfc__store_lease_long(const char *conn_id) {
+  return wfc__store_fail(
+      WFC_ESTORE, "connection %s: stored lease holder is too long", conn_id);
+}
+
+void wfc__rowkind_where(const wfc__rowkind *k, char mark, char *buf,
+                        size_t len) {
+  size_t o = 0;
+
+  buf[0] = '\0';
+  for (int i = 0; i < k->nkeys && o < len; i++)
+    o += (size_t)snprintf(buf + o, len - o, "%s%s = %c%d", i ? " AND " : "",
+                          k->keycols[i], mark, i + 1);
+}
+
+void wfc__rowkind_keycols(const wfc__rowkind *k, char *buf, size_t len) {
+  size_t o = 0;
+
+  buf[0] = '\0';
+  for (int i = 0; i < k->nkeys && o < len; i++)
+    o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "",
+                          k->keycols[i]);
+}
+
 const char *wfc__store_where(const wfc__store *st) {
   return st->path;
 }

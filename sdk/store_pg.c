@@ -504,16 +504,6 @@ static int pg_meta_put(void *be, const char *name, const uint8_t *val,
            &p, NULL, NULL, NULL);
 }
 
-/* "a = $1 AND b = $2 ..." over the key columns of k. */
-static void key_where(const wfc__rowkind *k, char *buf, size_t len) {
-  size_t o = 0;
-
-  buf[0] = '\0';
-  for (int i = 0; i < k->nkeys && o < len; i++)
-    o += (size_t)snprintf(buf + o, len - o, "%s%s = $%d", i ? " AND " : "",
-                          k->keycols[i], i + 1);
-}
-
 static int pg_row_get(void *be, int kind, const char *const *keys, int with_mac,
                       int lock, wfc__srow *out) {
   const wfc__rowkind *k = &wfc__rowkinds[kind];
@@ -524,7 +514,7 @@ static int pg_row_get(void *be, int kind, const char *const *keys, int with_mac,
   int rc;
 
   memset(out, 0, sizeof *out);
-  key_where(k, where, sizeof where);
+  wfc__rowkind_where(k, '$', where, sizeof where);
   snprintf(sql, sizeof sql, "SELECT %s, %s%s FROM %s WHERE %s%s", k->cols,
            with_mac ? "mac" : "NULL::bytea", k->extra, k->table, where,
            lock && b->in_tx ? " FOR UPDATE" : "");
@@ -548,7 +538,7 @@ static int pg_row_set_mac(void *be, int kind, const char *const *keys,
   char sql[512], where[160];
   params p = {0};
 
-  key_where(k, where, sizeof where);
+  wfc__rowkind_where(k, '$', where, sizeof where);
   snprintf(sql, sizeof sql, "UPDATE %s SET mac = $%d WHERE %s", k->table,
            k->nkeys + 1, where);
   for (int i = 0; i < k->nkeys; i++)
@@ -561,16 +551,13 @@ static int pg_row_keys(void *be, int kind, char ***keysp, size_t *np) {
   const wfc__rowkind *k = &wfc__rowkinds[kind];
   char sql[256], cols[160];
   PGresult *r;
-  size_t o = 0, n;
+  size_t n;
   char **keys;
   int rc;
 
   *keysp = NULL;
   *np = 0;
-  cols[0] = '\0';
-  for (int i = 0; i < k->nkeys; i++)
-    o += (size_t)snprintf(cols + o, sizeof cols - o, "%s%s", i ? ", " : "",
-                          k->keycols[i]);
+  wfc__rowkind_keycols(k, cols, sizeof cols);
   snprintf(sql, sizeof sql, "SELECT %s FROM %s", cols, k->table);
   if ((rc = q(be, "read rows to authenticate", sql, NULL, &r, NULL, NULL)) != 0)
     return rc;
@@ -626,12 +613,8 @@ static int pg_conn_insert(void *be, const wfc__conn_rec *rec,
          &p, NULL, NULL, state);
   if (strcmp(state, "23505") == 0) {
     /* Which constraint: the primary key (the id) or the nickname. */
-    if (strcmp(((pg *)be)->constraint, "connections_pkey") == 0)
-      return wfc__store_fail(WFC_EEXIST, "connection id %s already exists",
-                             rec->id);
-    return wfc__store_fail(
-        WFC_EEXIST, "a connection named '%s' already exists%s%s", rec->nickname,
-        rec->owner[0] ? " for owner " : "", rec->owner);
+    return wfc__store_conn_taken(
+        rec, strcmp(((pg *)be)->constraint, "connections_pkey") != 0);
   }
   return rc;
 }
@@ -734,10 +717,7 @@ static int pg_conn_delete(void *be, const char *id, int *changes) {
  */
 
 static int no_conn(const char *state, const char *conn_id, int rc) {
-  if (strcmp(state, "23503") == 0)
-    return wfc__store_fail(WFC_ENOTFOUND, "no connection with id '%s'",
-                           conn_id);
-  return rc;
+  return strcmp(state, "23503") == 0 ? wfc__store_no_conn(conn_id) : rc;
 }
 
 static int lease_read(pg *b, const char *conn_id, wfc__lease *out) {
@@ -753,15 +733,12 @@ static int lease_read(pg *b, const char *conn_id, wfc__lease *out) {
     return rc;
   if (PQntuples(r) == 0) {
     PQclear(r);
-    return wfc__store_fail(WFC_ENOTFOUND,
-                           "connection %s: no refresh lease is held", conn_id);
+    return wfc__store_lease_none(conn_id);
   }
   if (out != NULL) {
     int n = PQgetlength(r, 0, 0);
     if (n >= (int)sizeof out->holder)
-      rc = wfc__store_fail(WFC_ESTORE,
-                           "connection %s: stored lease holder is too long",
-                           conn_id);
+      rc = wfc__store_lease_long(conn_id);
     else
       memcpy(out->holder, PQgetvalue(r, 0, 0), (size_t)n + 1);
     out->taken_at = get_int(r, 0, 1);
@@ -801,8 +778,7 @@ static int pg_lease_take(void *be, const char *conn_id, const char *holder,
   if (changes == 0 && (rc = lease_read(b, conn_id, cur)) != 0)
     goto done;
   if ((rc = pg_commit(b)) == 0 && changes == 0)
-    rc = wfc__store_fail(WFC_EBUSY, "connection %s is being refreshed by %s",
-                         conn_id, cur != NULL ? cur->holder : "another holder");
+    rc = wfc__store_lease_busy(conn_id, cur);
 done:
   if (rc != 0)
     pg_rollback(b);
@@ -867,10 +843,7 @@ static int pg_cp_insert(void *be, const char *conn_id, const char *card_id,
          " events_accepted, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
          &p, NULL, NULL, state);
   if (strcmp(state, "23505") == 0)
-    return wfc__store_fail(WFC_ESTALE,
-                           "checkpoint of card %s on connection %s was moved "
-                           "by another writer",
-                           card_id, conn_id);
+    return wfc__store_cp_moved(conn_id, card_id);
   return no_conn(state, conn_id, rc);
 }
 

@@ -345,16 +345,6 @@ static int sq_meta_put(void *be, const char *name, const uint8_t *val,
   return step_done(b, s, "write meta", NULL, NULL);
 }
 
-/* "a = ?1 AND b = ?2 ..." over the key columns of k. */
-static void key_where(const wfc__rowkind *k, char *buf, size_t len) {
-  size_t o = 0;
-
-  buf[0] = '\0';
-  for (int i = 0; i < k->nkeys && o < len; i++)
-    o += (size_t)snprintf(buf + o, len - o, "%s%s = ?%d", i ? " AND " : "",
-                          k->keycols[i], i + 1);
-}
-
 static void bind_keys(sqlite3_stmt *s, const char *const *keys, int n) {
   for (int i = 0; i < n; i++)
     bind_text(s, i + 1, keys[i]);
@@ -372,7 +362,7 @@ static int sq_row_get(void *be, int kind, const char *const *keys, int with_mac,
 
   (void)lock;
   memset(out, 0, sizeof *out);
-  key_where(k, where, sizeof where);
+  wfc__rowkind_where(k, '?', where, sizeof where);
   snprintf(sql, sizeof sql, "SELECT %s, %s%s FROM %s WHERE %s", k->cols,
            with_mac ? "mac" : "NULL", k->extra, k->table, where);
   if ((rc = prep(b, &s, sql)) != 0)
@@ -399,7 +389,7 @@ static int sq_row_set_mac(void *be, int kind, const char *const *keys,
   sqlite3_stmt *s;
   int rc;
 
-  key_where(k, where, sizeof where);
+  wfc__rowkind_where(k, '?', where, sizeof where);
   snprintf(sql, sizeof sql, "UPDATE %s SET mac = ?%d WHERE %s", k->table,
            k->nkeys + 1, where);
   if ((rc = prep(b, &s, sql)) != 0)
@@ -415,13 +405,10 @@ static int sq_row_keys(void *be, int kind, char ***keysp, size_t *np) {
   char sql[256], cols[160];
   sqlite3_stmt *s;
   char **keys = NULL;
-  size_t n = 0, cap = 0, o = 0;
+  size_t n = 0, cap = 0;
   int rc;
 
-  cols[0] = '\0';
-  for (int i = 0; i < k->nkeys; i++)
-    o += (size_t)snprintf(cols + o, sizeof cols - o, "%s%s", i ? ", " : "",
-                          k->keycols[i]);
+  wfc__rowkind_keycols(k, cols, sizeof cols);
   snprintf(sql, sizeof sql, "SELECT %s FROM %s", cols, k->table);
   if ((rc = prep(b, &s, sql)) != 0)
     return rc;
@@ -486,13 +473,9 @@ static int sq_conn_insert(void *be, const wfc__conn_rec *rec,
   bind_time(s, 13, rec->last_used_at);
   bind_time(s, 14, rec->expires_at);
   rc = step_done(b, s, "insert connection", NULL, &sqlrc);
-  if (sqlrc == SQLITE_CONSTRAINT_UNIQUE)
-    return wfc__store_fail(
-        WFC_EEXIST, "a connection named '%s' already exists%s%s", rec->nickname,
-        rec->owner[0] ? " for owner " : "", rec->owner);
-  if (sqlrc == SQLITE_CONSTRAINT_PRIMARYKEY)
-    return wfc__store_fail(WFC_EEXIST, "connection id %s already exists",
-                           rec->id);
+  if (sqlrc == SQLITE_CONSTRAINT_UNIQUE ||
+      sqlrc == SQLITE_CONSTRAINT_PRIMARYKEY)
+    return wfc__store_conn_taken(rec, sqlrc == SQLITE_CONSTRAINT_UNIQUE);
   return rc;
 }
 
@@ -586,25 +569,18 @@ static void wal_truncate(sq *b) {
 
 /* In store.c's transaction, which ends with sq_commit_wipe. */
 static int sq_conn_wipe(void *be, const char *id, int64_t now) {
-  sq *b = be;
-  sqlite3_stmt *s;
   int rc;
 
   /* Overwritten first, so with secure_delete the old bytes go. */
-  if ((rc = prep(b, &s,
-                 "UPDATE connections SET secrets = zeroblob(length(secrets))"
-                 " WHERE id = ?1 AND secrets IS NOT NULL")) != 0)
+  if ((rc = exec1(be, "wipe secrets",
+                  "UPDATE connections SET secrets = zeroblob(length(secrets))"
+                  " WHERE id = ?1 AND secrets IS NOT NULL",
+                  &id, 1, NULL, NULL, NULL)) != 0)
     return rc;
-  bind_text(s, 1, id);
-  if ((rc = step_done(b, s, "wipe secrets", NULL, NULL)) != 0)
-    return rc;
-  if ((rc = prep(b, &s,
-                 "UPDATE connections SET secrets = NULL, expires_at = NULL,"
-                 " updated_at = ?2 WHERE id = ?1")) != 0)
-    return rc;
-  bind_text(s, 1, id);
-  sqlite3_bind_int64(s, 2, now);
-  return step_done(b, s, "wipe secrets", NULL, NULL);
+  return exec1(be, "wipe secrets",
+               "UPDATE connections SET secrets = NULL, expires_at = NULL,"
+               " updated_at = ?2 WHERE id = ?1",
+               &id, 1, &now, NULL, NULL);
 }
 
 static int sq_conn_touch(void *be, const char *id, int64_t now, int *changes) {
@@ -685,15 +661,12 @@ static int lease_read(sq *b, const char *conn_id, wfc__lease *out) {
     rc = 0;
     if (out != NULL) {
       if (copy_col(s, 0, out->holder, sizeof out->holder))
-        rc = wfc__store_fail(WFC_ESTORE,
-                             "connection %s: stored lease holder is too long",
-                             conn_id);
+        rc = wfc__store_lease_long(conn_id);
       out->taken_at = sqlite3_column_int64(s, 1);
       out->expires_at = sqlite3_column_int64(s, 2);
     }
   } else if (rc == SQLITE_DONE) {
-    rc = wfc__store_fail(WFC_ENOTFOUND,
-                         "connection %s: no refresh lease is held", conn_id);
+    rc = wfc__store_lease_none(conn_id);
   } else {
     rc = db_fail(b, rc, "read refresh lease");
   }
@@ -726,7 +699,7 @@ static int sq_lease_take(void *be, const char *conn_id, const char *holder,
   sqlite3_bind_int64(s, 4, expires_at);
   rc = step_done(b, s, "take refresh lease", &changes, &sqlrc);
   if (sqlrc == SQLITE_CONSTRAINT_FOREIGNKEY) {
-    rc = wfc__store_fail(WFC_ENOTFOUND, "no connection with id '%s'", conn_id);
+    rc = wfc__store_no_conn(conn_id);
     goto done;
   }
   if (rc != 0)
@@ -734,8 +707,7 @@ static int sq_lease_take(void *be, const char *conn_id, const char *holder,
   if (changes == 0 && (rc = lease_read(b, conn_id, cur)) != 0)
     goto done;
   if ((rc = sq_commit(b)) == 0 && changes == 0)
-    rc = wfc__store_fail(WFC_EBUSY, "connection %s is being refreshed by %s",
-                         conn_id, cur != NULL ? cur->holder : "another holder");
+    rc = wfc__store_lease_busy(conn_id, cur);
 done:
   if (rc != 0)
     sq_rollback(b);
@@ -812,13 +784,9 @@ static int sq_cp_insert(void *be, const char *conn_id, const char *card_id,
                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     conn_id, card_id, sub_key, next, accepted, now, &sqlrc);
   if (sqlrc == SQLITE_CONSTRAINT_FOREIGNKEY)
-    return wfc__store_fail(WFC_ENOTFOUND, "no connection with id '%s'",
-                           conn_id);
+    return wfc__store_no_conn(conn_id);
   if (sqlrc == SQLITE_CONSTRAINT_PRIMARYKEY)
-    return wfc__store_fail(WFC_ESTALE,
-                           "checkpoint of card %s on connection %s was moved "
-                           "by another writer",
-                           card_id, conn_id);
+    return wfc__store_cp_moved(conn_id, card_id);
   return rc;
 }
 
@@ -878,8 +846,7 @@ static int sq_ev_mark(void *be, const char *conn_id, const char *card_id,
       (const char *[]){conn_id, card_id, sub_key ? sub_key : "", event_id}, 4,
       &now, changes, &sqlrc);
   if (sqlrc == SQLITE_CONSTRAINT_FOREIGNKEY)
-    return wfc__store_fail(WFC_ENOTFOUND, "no connection with id '%s'",
-                           conn_id);
+    return wfc__store_no_conn(conn_id);
   return rc;
 }
 
@@ -887,34 +854,26 @@ static int sq_ev_purge(void *be, const char *conn_id, const char *card_id,
                        const char *sub_key, int64_t before_ms, int64_t keep_max,
                        int *purged) {
   sq *b = be;
-  sqlite3_stmt *s = NULL;
+  const char *const sub[] = {conn_id, card_id, sub_key != NULL ? sub_key : ""};
   int rc, a = 0, c = 0;
 
   if ((rc = sq_begin(b)) != 0)
     goto done;
-  if ((rc = prep(b, &s,
-                 "DELETE FROM events_seen WHERE conn_id = ?1 AND card_id = ?2"
-                 " AND sub_key = ?3 AND seen_at < ?4")) != 0)
-    goto done;
-  bind_sub(s, conn_id, card_id, sub_key);
-  sqlite3_bind_int64(s, 4, before_ms);
-  if ((rc = step_done(b, s, "purge events seen", &a, NULL)) != 0)
+  if ((rc = exec1(b, "purge events seen",
+                  "DELETE FROM events_seen WHERE conn_id = ?1 AND card_id = ?2"
+                  " AND sub_key = ?3 AND seen_at < ?4",
+                  sub, 3, &before_ms, &a, NULL)) != 0)
     goto done;
   /* Over the count bound: drop the oldest (the index gives them in order). */
-  if (keep_max > 0) {
-    if ((rc = prep(b, &s,
-                   "DELETE FROM events_seen WHERE conn_id = ?1"
-                   " AND card_id = ?2 AND sub_key = ?3 AND event_id IN"
-                   " (SELECT event_id FROM events_seen WHERE conn_id = ?1"
-                   "  AND card_id = ?2 AND sub_key = ?3"
-                   "  ORDER BY seen_at DESC, event_id LIMIT -1 OFFSET ?4)")) !=
-        0)
-      goto done;
-    bind_sub(s, conn_id, card_id, sub_key);
-    sqlite3_bind_int64(s, 4, keep_max);
-    if ((rc = step_done(b, s, "purge events seen", &c, NULL)) != 0)
-      goto done;
-  }
+  if (keep_max > 0 &&
+      (rc = exec1(b, "purge events seen",
+                  "DELETE FROM events_seen WHERE conn_id = ?1"
+                  " AND card_id = ?2 AND sub_key = ?3 AND event_id IN"
+                  " (SELECT event_id FROM events_seen WHERE conn_id = ?1"
+                  "  AND card_id = ?2 AND sub_key = ?3"
+                  "  ORDER BY seen_at DESC, event_id LIMIT -1 OFFSET ?4)",
+                  sub, 3, &keep_max, &c, NULL)) != 0)
+    goto done;
   rc = sq_commit(b);
 done:
   if (rc != 0)
@@ -934,8 +893,7 @@ static int sq_idem_insert(void *be, const char *key, const char *conn_id,
                  " VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
                  (const char *[]){key, conn_id}, 2, &now, changes, &sqlrc);
   if (sqlrc == SQLITE_CONSTRAINT_FOREIGNKEY)
-    return wfc__store_fail(WFC_ENOTFOUND, "no connection with id '%s'",
-                           conn_id);
+    return wfc__store_no_conn(conn_id);
   return rc;
 }
 

@@ -15,27 +15,11 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "tfile.h"
+
 #define REGEN "build/bin/wfc docs cards manifest.json --output docs/cards.md"
 
 static char dir[256];
-
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s != NULL && fread(s, 1, (size_t)n, f) != (size_t)n) {
-    free(s);
-    s = NULL;
-  }
-  if (s != NULL)
-    s[n] = '\0';
-  fclose(f);
-  return s;
-}
 
 /* Runs `wfc docs cards MANIFEST --output OUT`; returns the exit status. */
 static int generate(const char *manifest, const char *out) {
@@ -73,7 +57,7 @@ static void committed_doc_is_current(void **state) {
            getenv("WFC_SOURCE_DIR"));
   snprintf(out, sizeof out, "%s/cards.md", dir);
   assert_int_equal(generate(manifest, out), 0);
-  char *want = slurp(out), *have = slurp(committed);
+  char *want = tfile_read(out, NULL), *have = tfile_read(committed, NULL);
   assert_non_null(want);
   if (have == NULL)
     fail_msg("docs/cards.md is missing: run " REGEN);
@@ -98,7 +82,7 @@ static void every_card_and_input(void **state) {
            getenv("WFC_SOURCE_DIR"));
   snprintf(out, sizeof out, "%s/all.md", dir);
   assert_int_equal(generate(manifest, out), 0);
-  char *doc = slurp(out);
+  char *doc = tfile_read(out, NULL);
   json_object *m = json_object_from_file(manifest), *cards, *c, *v, *ins;
   assert_non_null(doc);
   assert_non_null(m);
@@ -150,7 +134,7 @@ static void renders_fields(void **state) {
         f);
   fclose(f);
   assert_int_equal(generate(manifest, out), 0);
-  char *doc = slurp(out);
+  char *doc = tfile_read(out, NULL);
   assert_non_null(doc);
   assert_non_null(strstr(doc, "Plugin `p` 9.1: D"));
   assert_non_null(strstr(doc, "| [Card One](#c1) | `c1` | action | p |"));
@@ -171,7 +155,7 @@ static void renders_fields(void **state) {
   assert_int_equal(generate(manifest, out), 1);
   char errp[512];
   snprintf(errp, sizeof errp, "%s/err", dir);
-  char *err = slurp(errp);
+  char *err = tfile_read(errp, NULL);
   assert_non_null(strstr(err, "not a plugin manifest"));
   free(err);
 }

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "tfile.h"
 #include "wfc_proc.h"
 
 /* Which commands each file of cli/ parses options for. */
@@ -41,16 +42,8 @@ static const struct {
 enum { NFILES = sizeof files / sizeof files[0] };
 
 static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
+  char *s = tfile_read(path, NULL);
   assert_non_null(s);
-  assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-  s[n] = '\0';
-  fclose(f);
   return s;
 }
 

@@ -32,6 +32,7 @@
 #include "browser.h"
 #include "emu_proc.h"
 #include "tclient.h"
+#include "tfile.h"
 #include "wfc_proc.h"
 
 static char work[256];   /* the working directory of the commands */
@@ -44,24 +45,6 @@ static pid_t script_pid; /* the commands' process group while they run */
 static void own_group(void *arg) {
   (void)arg;
   setpgid(0, 0);
-}
-
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s != NULL && fread(s, 1, (size_t)n, f) != (size_t)n) {
-    free(s);
-    s = NULL;
-  }
-  if (s != NULL)
-    s[n] = '\0';
-  fclose(f);
-  return s;
 }
 
 /* Replaces every from in s (malloc'd; freed) by to; returns the new text. */
@@ -123,7 +106,7 @@ static int setup(void **state) {
     return -1;
   char path[1024];
   snprintf(path, sizeof path, "%s/README.md", src);
-  readme = slurp(path);
+  readme = tfile_read(path, NULL);
   snprintf(work, sizeof work, "/tmp/wfc-readme-XXXXXX");
   if (readme == NULL || mkdtemp(work) == NULL)
     return -1;
@@ -295,7 +278,7 @@ static void try_it_by_hand(void **state) {
 
   int code = wproc_wait(&p);
   script_pid = 0;
-  char *out = slurp(outfile);
+  char *out = tfile_read(outfile, NULL);
   assert_non_null(out);
   if (code != 0)
     fail_msg("the README's commands failed (exit %d); the last one is the "
@@ -312,7 +295,7 @@ static void try_it_by_hand(void **state) {
   char a[512], c[512];
   snprintf(a, sizeof a, "%s/report.csv", try_dir);
   snprintf(c, sizeof c, "%s/copy.csv", try_dir);
-  char *ta = slurp(a), *tc = slurp(c);
+  char *ta = tfile_read(a, NULL), *tc = tfile_read(c, NULL);
   assert_non_null(ta);
   assert_non_null(tc);
   assert_string_equal(ta, tc);

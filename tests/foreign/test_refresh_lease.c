@@ -70,6 +70,7 @@
 #include "reliability.h"
 #include "store.h"
 #include "tclient.h"
+#include "tsys.h"
 #include "wfc_user.h"
 
 #define NICK    "shared"
@@ -99,11 +100,6 @@ static void report(rel_counts *c) {
 
 static long now_ms(void) {
   return (long)wfc__monotonic_ms();
-}
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
 }
 
 /* ---- the provider ---------------------------------------------------------
@@ -172,7 +168,7 @@ static void await_held(long n, long timeout_ms) {
     if (now_ms() > end)
       fail_msg("the provider holds %ld token requests, not %ld, after %ld ms",
                stat_of("token_held"), n, timeout_ms);
-    sleep_ms(5);
+    tsys_sleep_ms(5);
   }
 }
 
@@ -211,7 +207,7 @@ static void await_lease(long timeout_ms) {
   while (wfc__store_lease_get(st, conn_id, &l) != 0) {
     if (now_ms() > end)
       fail_msg("nobody took the refresh lease in %ld ms", timeout_ms);
-    sleep_ms(2);
+    tsys_sleep_ms(2);
   }
   wfc__store_close(st);
 }
@@ -560,12 +556,12 @@ static void test_foreign_host_lease(void **state) {
  * with it (and rotates) as if the client were there. */
 static void settle(void) {
   if (!oidc()) {
-    sleep_ms(100); /* the emulator answers within a few ms */
+    tsys_sleep_ms(100); /* the emulator answers within a few ms */
     return;
   }
   long end = now_ms() + 10000;
   while (stat_of("token_in_flight") > 0 && now_ms() < end)
-    sleep_ms(2);
+    tsys_sleep_ms(2);
 }
 
 /* Starts `wfc connection refresh` and waits until it starts the refresh

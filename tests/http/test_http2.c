@@ -13,6 +13,7 @@
  * what each case checks. */
 #define _XOPEN_SOURCE 700 /* nftw, FTW_DEPTH, FTW_PHYS, <uv.h>, nanosleep */
 #include "http_test.h"
+#include "tsys.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,20 +43,6 @@ static char big_sha[65]; /* SHA-256 (hex) of BIG bytes of ts_pattern */
 
 /* ---- nginx ------------------------------------------------------------- */
 
-static unsigned short free_port(void) {
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  socklen_t len = sizeof a;
-  unsigned short port = 0;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-    port = ntohs(a.sin_port);
-  if (fd >= 0)
-    close(fd);
-  return port;
-}
-
 static int port_open(unsigned short port) {
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
@@ -64,11 +51,6 @@ static int port_open(unsigned short port) {
   if (fd >= 0)
     close(fd);
   return ok;
-}
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
 }
 
 static int write_conf(const char *path, unsigned short port) {
@@ -131,7 +113,8 @@ static int nginx_start(void) {
   snprintf(conf, sizeof conf, "%s/nginx.conf", dir);
   snprintf(elog, sizeof elog, "%s/error.log", dir);
   for (int attempt = 0; attempt < 5; attempt++) {
-    unsigned short port = free_port();
+    int free = tsys_free_port();
+    unsigned short port = free > 0 ? (unsigned short)free : 0;
     int status;
     if (!port || write_conf(conf, port))
       return -1;
@@ -151,7 +134,7 @@ static int nginx_start(void) {
         snprintf(base, sizeof base, "https://127.0.0.1:%u", (unsigned)port);
         return 0;
       }
-      sleep_ms(10);
+      tsys_sleep_ms(10);
     }
     if (ngx_pid) { /* alive but not listening: give up */
       kill(ngx_pid, SIGKILL);
@@ -176,7 +159,7 @@ static void nginx_stop(void) {
       ngx_pid = 0;
       return;
     }
-    sleep_ms(10);
+    tsys_sleep_ms(10);
   }
   kill(ngx_pid, SIGKILL);
   waitpid(ngx_pid, &status, 0);
@@ -223,7 +206,7 @@ static int log_read(long from, logline *out, int max) {
 static int log_wait(long from, logline *out, int want) {
   int n = 0;
   for (int i = 0; i < 300 && (n = log_read(from, out, MAX_LINES)) < want; i++)
-    sleep_ms(10);
+    tsys_sleep_ms(10);
   return n;
 }
 

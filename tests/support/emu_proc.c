@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tclient.h"
+#include "tsys.h"
 
 struct emu_proc {
   pid_t pid;
@@ -24,11 +25,6 @@ struct emu_proc {
   char config_file[96]; /* "" unless start_doc wrote one */
   char health[256];     /* path answered with 200 once ready */
 };
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static const char *binary(void) {
   static char path[4096];
@@ -152,7 +148,7 @@ static emu_proc *start(emu_proc *p, const char *const *cmd, const char *config,
       if (healthy(p, tls_cert))
         return p;
     }
-    sleep_ms(10);
+    tsys_sleep_ms(10);
   }
   fprintf(stderr, "emu_proc: %s did not answer %s in 10 s\n", argv[0],
           p->health);
@@ -246,7 +242,7 @@ int emu_proc_stop(emu_proc *p) {
                 WTERMSIG(st));
       goto done;
     }
-    sleep_ms(10);
+    tsys_sleep_ms(10);
   }
   fprintf(stderr, "emu_proc: emulator ignored SIGTERM for 10 s; killing\n");
   kill(p->pid, SIGKILL);

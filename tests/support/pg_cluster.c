@@ -24,6 +24,8 @@
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 
+#include "tsys.h"
+
 #define PG_USER   "wfc"       /* the test's role and database */
 #define PG_ADMIN  "wfc_admin" /* the cluster's superuser (initdb -U) */
 #define PG_PREFIX "wfc-pg."   /* /tmp/wfc-pg.XXXXXX */
@@ -47,17 +49,6 @@ struct pg_cluster {
 
 static pg_cluster *live;
 static int atexit_set;
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int has_server(const char *dir) {
   char p[4200], q[4200];
@@ -243,21 +234,6 @@ static int log_says(const pg_cluster *c, const char *what) {
   return found;
 }
 
-/* A port nothing listens on now (bound to 0 and read back, then closed:
- * the server binds it a moment later; a loss of that race is retried). */
-static int free_port(void) {
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  socklen_t len = sizeof a;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-    port = ntohs(a.sin_port);
-  if (fd >= 0)
-    close(fd);
-  return port;
-}
-
 static void set_urls(pg_cluster *c) {
   snprintf(c->url, sizeof c->url, "postgresql://%s@127.0.0.1:%d/%s", PG_USER,
            c->port, PG_USER);
@@ -279,7 +255,7 @@ static int reap(pg_cluster *c) {
     pid_t w = waitpid(c->pid, &st, WNOHANG);
     if (w == c->pid || (w < 0 && errno == ECHILD))
       goto done;
-    sleep_ms(10);
+    tsys_sleep_ms(10);
   }
   fprintf(stderr, "pg_cluster: server %d did not stop in 30 s; killing\n",
           (int)c->pid);
@@ -314,8 +290,8 @@ static int run_server(pg_cluster *c) {
     c->pid = 0;
     return -1;
   }
-  long long deadline = now_ms() + READY_MS;
-  while (now_ms() < deadline) {
+  long long deadline = tsys_mono_ms() + READY_MS;
+  while (tsys_mono_ms() < deadline) {
     int st;
     if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
       c->pid = 0;
@@ -327,7 +303,7 @@ static int run_server(pg_cluster *c) {
     }
     if (PQping(c->admin_conninfo) == PQPING_OK)
       return 0;
-    sleep_ms(20);
+    tsys_sleep_ms(20);
   }
   fprintf(stderr,
           "pg_cluster: postgres did not accept connections on "
@@ -449,7 +425,7 @@ pg_cluster *pg_cluster_start(void) {
     goto fail;
   int rc = 1;
   for (int tries = 0; rc == 1 && tries < 5; tries++) {
-    c->port = free_port();
+    c->port = tsys_free_port();
     if (c->port <= 0)
       goto fail;
     set_urls(c);
@@ -532,7 +508,7 @@ int pg_cluster_up(pg_cluster *c) {
     int rc = run_server(c);
     if (rc != 1)
       return rc;
-    sleep_ms(100);
+    tsys_sleep_ms(100);
   }
   fprintf(stderr, "pg_cluster: up: port %d stays taken\n", c->port);
   return -1;

@@ -26,6 +26,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "tfile.h"
+
 #define ECHO_BODY_MAX (64 * 1024)
 #define CHUNK         16384
 
@@ -298,25 +300,6 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
   }
 }
 
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  char *p = NULL;
-  long n;
-  if (!f)
-    return NULL;
-  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-      fseek(f, 0, SEEK_SET) == 0 && (p = malloc((size_t)n + 1)) != NULL) {
-    if (fread(p, 1, (size_t)n, f) != (size_t)n) {
-      free(p);
-      p = NULL;
-    } else {
-      p[n] = '\0';
-    }
-  }
-  fclose(f);
-  return p;
-}
-
 int ts_server_start(const ts_server_opts *opts, ts_server **out) {
   ts_server *s = calloc(1, sizeof *s);
   struct sockaddr_in sin;
@@ -334,8 +317,8 @@ int ts_server_start(const ts_server_opts *opts, ts_server **out) {
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   sin.sin_port = 0;
   if (tls) {
-    s->cert_pem = read_file(opts->cert_file);
-    s->key_pem = read_file(opts->key_file);
+    s->cert_pem = tfile_read(opts->cert_file, NULL);
+    s->key_pem = tfile_read(opts->key_file, NULL);
     if (!s->cert_pem || !s->key_pem) {
       fprintf(stderr, "ts_server: cannot read %s or %s\n", opts->cert_file,
               opts->key_file);

@@ -24,17 +24,7 @@
 #include <libpq-fe.h>
 
 #include "pg_cluster.h"
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "tsys.h"
 
 /* The first value of the first row of sql on conninfo, into out. 0, or
  * -1 (the error in out). */
@@ -118,9 +108,9 @@ static void cluster_dir(const pg_cluster *pg, char *out, size_t cap) {
 
 static void test_start_sql_restart_stop(void **state) {
   (void)state;
-  long long t0 = now_ms();
+  long long t0 = tsys_mono_ms();
   pg_cluster *pg = pg_cluster_start();
-  long long started = now_ms() - t0;
+  long long started = tsys_mono_ms() - t0;
   if (pg == NULL)
     fail_msg("pg_cluster_start failed (see above); if the PostgreSQL server "
              "binaries are missing, run scripts/install-deps");
@@ -161,9 +151,9 @@ static void test_start_sql_restart_stop(void **state) {
   PGconn *held = PQconnectdb(pg_cluster_url(pg));
   assert_int_equal(PQstatus(held), CONNECTION_OK);
   pid_t pid1 = pg_cluster_pid(pg);
-  t0 = now_ms();
+  t0 = tsys_mono_ms();
   assert_int_equal(pg_cluster_restart(pg), 0);
-  printf("pg_cluster: restarted (fast) in %lld ms\n", now_ms() - t0);
+  printf("pg_cluster: restarted (fast) in %lld ms\n", tsys_mono_ms() - t0);
   assert_false(alive(pid1));
   assert_true(pg_cluster_pid(pg) > 0 && pg_cluster_pid(pg) != pid1);
   PGresult *r = PQexec(held, "SELECT 1");
@@ -178,10 +168,10 @@ static void test_start_sql_restart_stop(void **state) {
   assert_int_equal(pg_cluster_down(pg, 1), 0);
   assert_int_equal(pg_cluster_pid(pg), 0);
   assert_int_equal(PQping(pg_cluster_conninfo(pg)), PQPING_NO_RESPONSE);
-  t0 = now_ms();
+  t0 = tsys_mono_ms();
   assert_int_equal(pg_cluster_up(pg), 0);
   printf("pg_cluster: up after an immediate shutdown in %lld ms\n",
-         now_ms() - t0);
+         tsys_mono_ms() - t0);
   must_query(pg_cluster_url(pg), "SELECT count(*) FROM t", "2");
 
   /* Stop: the postmaster and every process it had are gone, the port
@@ -193,9 +183,9 @@ static void test_start_sql_restart_stop(void **state) {
   assert_true(nkids >= 2); /* at least the backend and the checkpointer */
   char conninfo[160];
   snprintf(conninfo, sizeof conninfo, "%s", pg_cluster_conninfo(pg));
-  t0 = now_ms();
+  t0 = tsys_mono_ms();
   assert_int_equal(pg_cluster_stop(pg), 0);
-  printf("pg_cluster: stopped in %lld ms\n", now_ms() - t0);
+  printf("pg_cluster: stopped in %lld ms\n", tsys_mono_ms() - t0);
   PQfinish(idle);
   assert_false(alive(server));
   for (int i = 0; i < nkids; i++)
@@ -248,7 +238,7 @@ static void crash_case(int how_kill) {
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   /* The server is gone within seconds (it is not our child: poll). */
   for (int i = 0; i < 1000 && alive(server); i++)
-    sleep_ms(10);
+    tsys_sleep_ms(10);
   assert_false(alive(server));
   if (how_kill) {
     assert_true(dir_exists(dir)); /* nobody removed it yet */

@@ -29,6 +29,7 @@
 
 #include "clock.h"
 #include "pg_cluster.h"
+#include "tfile.h"
 #include "crypto.h"
 #include "store.h"
 
@@ -157,21 +158,10 @@ static mode_t file_mode(const char *path) {
 
 /* 1 if needle occurs in the file at path, 0 if not (or no such file). */
 static int file_contains(const char *path, const char *needle) {
-  FILE *fp = fopen(path, "rb");
-  char *buf;
-  long n;
-  int found;
+  size_t n = 0;
+  char *buf = tfile_read(path, &n);
+  int found = buf != NULL && memmem(buf, n, needle, strlen(needle)) != NULL;
 
-  if (fp == NULL)
-    return 0;
-  fseek(fp, 0, SEEK_END);
-  n = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  buf = malloc(n > 0 ? (size_t)n : 1);
-  assert_non_null(buf);
-  assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-  fclose(fp);
-  found = memmem(buf, (size_t)n, needle, strlen(needle)) != NULL;
   free(buf);
   return found;
 }
