@@ -8,9 +8,9 @@
  * "<wfc-<sha256 hex>@wfc.idempotency>"), and the card first asks the
  * mailbox for a sent message with that id (sent.h, o365_sent_find): found,
  * it answers deduplicated without sending. The state lives in the mailbox
- * itself, so a retry from another host or after a crash finds it; the
- * host's store is not involved (the host API exposes none to plugins). It
- * needs the sent copy: save_to_sent_items false with a key is refused.
+ * itself, so a retry from another host or after a crash finds it, also on
+ * a host without idempotency claims (below). It needs the sent copy:
+ * save_to_sent_items false with a key is refused.
  *
  * A lost answer (the send request was sent, then the connection broke or
  * timed out, or a gateway answered 502/504: graph.h's outcome_unknown; the
@@ -50,9 +50,12 @@
  * Concurrent runs with the same key in one process (plugin/flight.h): the
  * first one checks and sends, the others wait for it and report its
  * outcome as deduplicated, or, when it failed, make their own attempt in
- * turn (which checks first, like any rerun). Not covered: two processes or
- * hosts racing within the lookup window (both may check before either has
- * sent). */
+ * turn (which checks first, like any rerun). Across processes and hosts
+ * the attempt first claims the key in the host's store (claim.h, ABI 1.3):
+ * a recorded outcome is reported deduplicated, a claim another run holds
+ * fails the run with WFC_EBUSY, and only the holder goes on to the marker
+ * check and the send; a host without claims leaves the marker check alone
+ * (both may then check before either has sent). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +63,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "claim.h"
 #include "entry.h"
 #include "flight.h"
 #include "message.h"
@@ -81,9 +85,10 @@ static const wfc_field inputs[] = {
          "once (the others wait and report it as deduplicated). When the "
          "answer to the send is lost, the run looks for the message in the "
          "mailbox and reports it sent, or fails saying the outcome is "
-         "unknown; it never sends it twice. Limit: runs on two different "
-         "hosts or processes at the same moment can both send, as each "
-         "checks the mailbox before the other has sent.",
+         "unknown; it never sends it twice. Runs on other processes or "
+         "hosts sharing the connection store claim the key there first: "
+         "one sends, the others report it deduplicated or, while it is "
+         "sending, fail saying so (rerun later).",
      .min = 1,
      .max = 200},
     {0}};
@@ -93,6 +98,7 @@ typedef struct job {
   struct json_object *msg; /* Graph message */
   char imid[128];          /* "" without a key */
   char flight[512];        /* with a key: "<account>\n<imid>" */
+  o365_claim claim;        /* with a key: the store's claim (claim.h) */
 } job;
 
 static void job_free(job *j) {
@@ -107,6 +113,7 @@ static void job_free_arg(void *arg) {
 /* The run's end, after its call completed (out borrowed: the output, or
  * NULL for a failure): the runs waiting on the same key learn it. */
 static void job_end(job *j, struct json_object *out) {
+  o365_claim_end(j->call, &j->claim, out);
   if (j->flight[0])
     o365_flight_end(j->flight, j->call, out);
   job_free(j);
@@ -128,6 +135,7 @@ static void job_done(job *j, struct json_object *out) {
  * which completes the call and ends the run. out (borrowed): the output so
  * far, or NULL. */
 static void settle(job *j, const o365_graph_res *res, struct json_object *out) {
+  j->claim.maybe_sent = 1;
   o365_sent_settle(j->call, j->imid[0] ? j->imid : NULL, res,
                    "sending the message failed", out, on_composed, j);
 }
@@ -245,12 +253,53 @@ static void on_checked(void *arg, const o365_graph_res *failed,
   }
 }
 
-/* A keyed run's attempt (the flight's start): one look-up (which also
- * deletes the drafts earlier runs with the key left), then on_checked.
- * Owns arg. */
+static void on_claimed(void *arg, int what, struct json_object *recorded,
+                       int64_t until_ms) {
+  job *j = arg;
+  if (what == O365_CLAIM_SENT) {
+    /* Sent before, by a run on this or another host. */
+    struct json_object *out = NULL;
+    if (json_object_deep_copy(recorded, &out, NULL) != 0 || out == NULL) {
+      o365_api->call_fail(j->call, WFC_ENOMEM, NULL, "out of memory");
+      job_end(j, NULL);
+      return;
+    }
+    json_object_object_add(out, "deduplicated", json_object_new_boolean(1));
+    job_done(j, out);
+    return;
+  }
+  if (what == O365_CLAIM_HELD) {
+    int64_t left = until_ms - o365_api->now_ms();
+    o365_api->call_fail(
+        j->call, WFC_EBUSY, NULL,
+        "another run is sending this message with the same idempotency_key "
+        "now (its claim lasts %lld more seconds): rerun later with the key; "
+        "it sends the message only if that run did not",
+        (long long)(left > 0 ? (left + 999) / 1000 : 0));
+    job_end(j, NULL);
+    return;
+  }
+  /* Claimed (or no claims here): the marker check, then the send. */
+  wfc_call *call = j->call;
+  char flight[sizeof j->flight];
+  memcpy(flight, j->flight, sizeof flight);
+  int rc = o365_sent_check(call, j->imid, on_checked, j);
+  if (rc != 0) {
+    o365_claim_end(call, &j->claim, NULL);
+    job_free(j);
+    o365_api->call_fail(call, rc, NULL,
+                        "checking the mailbox for an earlier send could not "
+                        "start");
+    o365_flight_end(flight, call, NULL);
+  }
+}
+
+/* A keyed run's attempt (the flight's start): the store's claim
+ * (claim.h), then one look-up (which also deletes the drafts earlier runs
+ * with the key left), then on_checked. Owns arg. */
 static int check_then_send(wfc_call *call, void *arg) {
   job *j = arg;
-  int rc = o365_sent_check(call, j->imid, on_checked, j);
+  int rc = o365_claim_begin(call, j->imid, &j->claim, on_claimed, j);
   if (rc != 0)
     job_free(j);
   return rc;

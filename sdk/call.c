@@ -24,6 +24,7 @@ struct wfc_call {
   wfc_runtime *rt;
   wfc__call_spec spec;
   char label[160];
+  uint64_t seq; /* this process's calls in start order, from 1 */
 
   struct json_object *input; /* normalized input, owned */
   wfc_conn *conn;            /* a reference, or NULL */
@@ -157,7 +158,9 @@ int wfc__call_start(wfc_runtime *rt, const wfc__call_spec *spec,
   struct wfc_call *c = calloc(1, sizeof *c);
   if (c == NULL)
     return WFC_ENOMEM;
+  static _Atomic uint64_t next_seq;
   c->magic = CALL_LIVE;
+  c->seq = ++next_seq;
   c->state = ST_QUEUED;
   c->rt = rt;
   c->spec = *spec;
@@ -349,6 +352,10 @@ void wfc__call_run_queue(wfc_runtime *rt) {
 
 struct json_object *wfc__call_input(wfc_call *c) {
   return usable(c, "call_input") ? c->input : NULL;
+}
+
+uint64_t wfc__call_seq(wfc_call *c) {
+  return c != NULL ? c->seq : 0;
 }
 
 wfc_conn *wfc__call_conn(wfc_call *c) {

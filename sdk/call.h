@@ -55,6 +55,9 @@ void wfc__call_quarantine_flush(void);
 /* The host services on calls (wfc_host_api.call_*). */
 struct json_object *wfc__call_input(wfc_call *call);
 wfc_conn *wfc__call_conn(wfc_call *call);
+/* The call's number in this process (start order, from 1; 0 for NULL):
+ * with the process's holder id, a holder of idempotency claims. */
+uint64_t wfc__call_seq(wfc_call *call);
 const char *wfc__call_checkpoint(wfc_call *call);
 void wfc__call_on_cancel(wfc_call *call, void (*cb)(void *arg), void *arg);
 void wfc__call_done(wfc_call *call, struct json_object *output);

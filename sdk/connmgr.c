@@ -1259,10 +1259,82 @@ static void tok_rejected(void *ops_arg, wfc_conn *conn, const char *token) {
     e->rejected = 1;
 }
 
+/* ---- idempotency claims (wfc_host_api.claim; docs/fleet.md) ---------------
+ * In the manager's store, bound to the connection (a deleted connection
+ * takes its keys along). A store error is logged with the store's words:
+ * the plugin gets the code and goes on to its own check. */
+
+static int claim_failed(entry *e, const char *what, const char *key, int rc) {
+  wfc__log(rc == WFC_EKEY ? WFC_LOG_ERROR : WFC_LOG_WARN,
+           "connection %s: idempotency claim %s (key %s): %s", e->nickname,
+           what, key, wfc__store_last_error());
+  return rc;
+}
+
+static int tok_claim(void *ops_arg, wfc_conn *conn, const char *key,
+                     const char *holder, uint32_t ttl_ms, wfc_claim *out) {
+  entry *e = ops_arg;
+  wfc__idem_claim c;
+  int rc;
+  (void)conn;
+  memset(out, 0, sizeof *out);
+  if (e->deleted)
+    return WFC_ENOTFOUND;
+  rc = wfc__store_idem_claim(e->m->st, key, e->id, holder, ttl_ms, &c);
+  if (rc != 0)
+    return claim_failed(e, "refused", key, rc);
+  out->state = c.state;
+  out->taken_over = c.taken_over;
+  out->until_ms = c.until_ms;
+  if (c.state == WFC__CLAIM_SENT) {
+    out->outcome = json_tokener_parse(c.result);
+    free(c.result);
+    if (out->outcome == NULL ||
+        !json_object_is_type(out->outcome, json_type_object)) {
+      json_object_put(out->outcome);
+      memset(out, 0, sizeof *out);
+      wfc__log(WFC_LOG_ERROR,
+               "connection %s: idempotency key %s: the recorded outcome is "
+               "not a JSON object",
+               e->nickname, key);
+      return WFC_ESTORE;
+    }
+  }
+  if (c.state == WFC__CLAIM_MINE && c.taken_over)
+    wfc__log(WFC_LOG_INFO,
+             "connection %s: idempotency key %s taken over from a claim that "
+             "ended without an outcome",
+             e->nickname, key);
+  return 0;
+}
+
+static int tok_claim_sent(void *ops_arg, wfc_conn *conn, const char *key,
+                          const char *outcome_json) {
+  entry *e = ops_arg;
+  int rc;
+  (void)conn;
+  rc = wfc__store_idem_finish(e->m->st, key, outcome_json);
+  return rc != 0 && rc != WFC_EEXIST ? claim_failed(e, "not recorded", key, rc)
+                                     : rc;
+}
+
+static int tok_claim_release(void *ops_arg, wfc_conn *conn, const char *key,
+                             const char *holder, int nothing_sent) {
+  entry *e = ops_arg;
+  int rc;
+  (void)conn;
+  rc = wfc__store_idem_end(e->m->st, key, holder, nothing_sent);
+  return rc != 0 && rc != WFC_EBUSY ? claim_failed(e, "not ended", key, rc)
+                                    : rc;
+}
+
 static const wfc_conn_ops token_ops = {
     .size = sizeof(wfc_conn_ops),
     .token = tok_token,
     .token_rejected = tok_rejected,
+    .claim = tok_claim,
+    .claim_sent = tok_claim_sent,
+    .claim_release = tok_claim_release,
 };
 
 /* ---- open / close ----------------------------------------------------------

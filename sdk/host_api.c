@@ -2,7 +2,9 @@
 #define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup */
 #include "host_api.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "call.h"
 #include "clock.h"
 #include "http.h"
+#include "lease.h"
 #include "log.h"
 #include "registry.h"
 #include "runtime.h"
@@ -218,6 +221,93 @@ static void h_conn_token_rejected(wfc_conn *c, const char *token) {
     c->ops->token_rejected(c->ops_arg, c, token);
 }
 
+/* ---- Idempotency claims (ABI 1.3) -----------------------------------------
+ * The connection's manager keeps them in its store (wfc_conn_ops). The
+ * holder is the call: this process's holder id (lease.h: a process of this
+ * node that is gone is recognized) and the call's number. */
+
+#define CLAIM_TTL_MAX_MS 3600000u
+
+static pthread_once_t holder_once = PTHREAD_ONCE_INIT;
+static char process_holder[200];
+
+static void holder_init(void) {
+  if (wfc__lease_holder_new(process_holder, sizeof process_holder) != 0)
+    process_holder[0] = '\0';
+}
+
+/* The connection's ops with claims, or NULL. */
+static const wfc_conn_ops *claim_ops(wfc_call *call, wfc_conn **conn) {
+  wfc_conn *c = wfc__call_conn(call);
+  *conn = c;
+  if (c == NULL || c->ops == NULL ||
+      c->ops->size < offsetof(wfc_conn_ops, claim_release) +
+                         sizeof c->ops->claim_release ||
+      c->ops->claim == NULL || c->ops->claim_sent == NULL ||
+      c->ops->claim_release == NULL)
+    return NULL;
+  return c->ops;
+}
+
+static int call_holder(wfc_call *call, char *buf, size_t len) {
+  pthread_once(&holder_once, holder_init);
+  if (process_holder[0] == '\0')
+    return WFC_EIO;
+  /* "c<seq>:" first: lease.h reads the pid and node after the first '.'. */
+  snprintf(buf, len, "c%llu:%s", (unsigned long long)wfc__call_seq(call),
+           process_holder);
+  return 0;
+}
+
+static int h_claim(wfc_call *call, const char *key, uint32_t ttl_ms,
+                   wfc_claim *out) {
+  char holder[256];
+  wfc_conn *c;
+  const wfc_conn_ops *ops;
+  int rc;
+
+  if (out != NULL)
+    memset(out, 0, sizeof *out);
+  if (call == NULL || key == NULL || key[0] == '\0' || out == NULL ||
+      ttl_ms == 0 || ttl_ms > CLAIM_TTL_MAX_MS)
+    return WFC_EINVAL;
+  if ((ops = claim_ops(call, &c)) == NULL)
+    return WFC_ENOTSUP;
+  if ((rc = call_holder(call, holder, sizeof holder)) != 0)
+    return rc;
+  return ops->claim(c->ops_arg, c, key, holder, ttl_ms, out);
+}
+
+static int h_claim_sent(wfc_call *call, const char *key,
+                        struct json_object *outcome) {
+  wfc_conn *c;
+  const wfc_conn_ops *ops;
+
+  if (call == NULL || key == NULL || key[0] == '\0' || outcome == NULL ||
+      !json_object_is_type(outcome, json_type_object))
+    return WFC_EINVAL;
+  if ((ops = claim_ops(call, &c)) == NULL)
+    return WFC_ENOTSUP;
+  return ops->claim_sent(
+      c->ops_arg, c, key,
+      json_object_to_json_string_ext(outcome, JSON_C_TO_STRING_PLAIN));
+}
+
+static int h_claim_release(wfc_call *call, const char *key, int nothing_sent) {
+  char holder[256];
+  wfc_conn *c;
+  const wfc_conn_ops *ops;
+  int rc;
+
+  if (call == NULL || key == NULL || key[0] == '\0')
+    return WFC_EINVAL;
+  if ((ops = claim_ops(call, &c)) == NULL)
+    return WFC_ENOTSUP;
+  if ((rc = call_holder(call, holder, sizeof holder)) != 0)
+    return rc;
+  return ops->claim_release(c->ops_arg, c, key, holder, nothing_sent != 0);
+}
+
 /* ---- HTTP through the runtime's engine
  * --------------------------------------- */
 
@@ -389,6 +479,9 @@ static const wfc_host_api api = {
     .blob_commit = h_blob_commit,
     .blob_close = h_blob_close,
     .blob_ref = h_blob_ref,
+    .claim = h_claim,
+    .claim_sent = h_claim_sent,
+    .claim_release = h_claim_release,
 };
 
 const wfc_host_api *wfc__host_api(void) {

@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "crypto.h"
 #include "json.h"
+#include "lease.h"
 #include "secmem.h"
 #include "store_backend.h"
 #include "wfc/connections.h"
@@ -1741,66 +1742,124 @@ int wfc__store_events_purge(wfc__store *st, const char *conn_id,
 
 /* ---- idempotency ------------------------------------------------------- */
 
+/* Claims have a holder and an expiry from schema WFC__STORE_CLAIM_VERSION
+ * on (a store kept at an older version exists only in upgrade tests). */
+static int hold_get(wfc__store *st, const char *key, char *holder,
+                    int64_t *until) {
+  holder[0] = '\0';
+  *until = 0;
+  if (st->target < WFC__STORE_CLAIM_VERSION)
+    return 0;
+  return st->ops->idem_hold_get(st->be, key, holder, until);
+}
+
+static int hold_set(wfc__store *st, const char *key, const char *holder,
+                    int64_t until) {
+  if (st->target < WFC__STORE_CLAIM_VERSION)
+    return 0;
+  return st->ops->idem_hold_set(st->be, key, holder, until);
+}
+
+/* The row of key, verified, locked until the transaction ends: 0, or
+ * WFC_ENOTFOUND, or WFC_EKEY naming the key's connection. */
+static int idem_verify(wfc__store *st, const char *key, wfc__srow *row) {
+  int rc =
+      st->ops->row_get(st->be, WFC__ROW_IDEM, &key, st->authenticated, 1, row);
+  if (rc == 0 && (rc = row_ok(st, WFC__ROW_IDEM, row)) != 1)
+    rc = rc == 0 ? tampered(sv_text(&row->v[1]), "an idempotency key") : rc;
+  else if (rc == 1)
+    rc = 0;
+  return rc;
+}
+
 int wfc__store_idem_claim(wfc__store *st, const char *key, const char *conn_id,
-                          char **result) {
+                          const char *holder, int64_t ttl_ms,
+                          wfc__idem_claim *out) {
   wfc__srow row = {0};
+  char cur[WFC__LEASE_HOLDER_SIZE];
+  int64_t now = wfc__now_ms(), until = 0;
   int rc, changes = 0;
 
   last_err[0] = '\0';
-  if (result != NULL)
-    *result = NULL;
-  if (st == NULL || key == NULL || key[0] == '\0')
+  if (out != NULL)
+    memset(out, 0, sizeof *out);
+  if (st == NULL || out == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  if (key == NULL || key[0] == '\0')
     return fail(WFC_EINVAL, "idempotency key is required");
+  if (holder == NULL || holder[0] == '\0' ||
+      strlen(holder) >= WFC__LEASE_HOLDER_SIZE)
+    return fail(WFC_EINVAL, "idempotency claim: holder must be 1 to %d bytes",
+                WFC__LEASE_HOLDER_SIZE - 1);
+  if (ttl_ms <= 0)
+    return fail(WFC_EINVAL, "idempotency claim: ttl_ms must be positive");
   pthread_mutex_lock(&st->mu);
   if ((rc = st->ops->begin(st->be)) != 0 ||
-      (rc = st->ops->idem_insert(st->be, key, conn_id, wfc__now_ms(),
-                                 &changes)) != 0)
+      (rc = st->ops->idem_insert(st->be, key, conn_id, now, &changes)) != 0)
     goto done;
-  if (changes == 1 && (rc = row_seal(st, WFC__ROW_IDEM, &key)) != 0)
+  if (changes == 1) {
+    /* New: mine. */
+    if ((rc = row_seal(st, WFC__ROW_IDEM, &key)) != 0 ||
+        (rc = hold_set(st, key, holder, now + ttl_ms)) != 0)
+      goto done;
+    out->state = WFC__CLAIM_MINE;
+    out->until_ms = now + ttl_ms;
+    rc = st->ops->commit(st->be);
     goto done;
-  if (changes == 0) {
-    /* Claimed before: report what the first claimant recorded, if it is
-     * what the store wrote. */
-    if ((rc = st->ops->row_get(st->be, WFC__ROW_IDEM, &key, st->authenticated,
-                               0, &row)) != 0) {
-      if (rc == WFC_ENOTFOUND)
-        rc = fail(WFC_ESTORE, "store: the idempotency key claimed before "
-                              "is gone");
-      goto done;
-    }
-    if ((rc = row_ok(st, WFC__ROW_IDEM, &row)) != 1) {
-      if (rc == 0)
-        rc = tampered(sv_text(&row.v[1]), "an idempotency key");
-      goto done;
-    }
-    if (result != NULL && row.v[3].type != WFC__SV_NULL &&
-        (*result = strdup(sv_text(&row.v[3]) ? sv_text(&row.v[3]) : "")) ==
-            NULL) {
+  }
+  /* Claimed before: what the row says counts only if the store wrote it
+   * (a forged outcome would stop a send; a forged row is refused). */
+  if ((rc = idem_verify(st, key, &row)) != 0) {
+    if (rc == WFC_ENOTFOUND)
+      rc = fail(WFC_ESTORE, "store: the idempotency key claimed before "
+                            "is gone");
+    goto done;
+  }
+  if (row.v[3].type != WFC__SV_NULL) {
+    out->state = WFC__CLAIM_SENT;
+    if ((out->result = strdup(sv_text(&row.v[3]) ? sv_text(&row.v[3]) : "")) ==
+        NULL) {
       rc = fail(WFC_ENOMEM, "out of memory");
       goto done;
     }
-    rc = fail(WFC_EEXIST, "idempotency key was already claimed");
+    rc = st->ops->commit(st->be);
+    goto done;
   }
-  {
-    int crc = st->ops->commit(st->be);
-    if (crc != 0) {
-      rc = crc;
-      if (result != NULL) {
-        free(*result);
-        *result = NULL;
-      }
-    }
+  if ((rc = hold_get(st, key, cur, &until)) != 0)
+    goto done;
+  if (cur[0] != '\0' && strcmp(cur, holder) != 0 && until > now &&
+      !wfc__lease_holder_gone(cur)) {
+    /* Another live holder's, in progress. */
+    out->state = WFC__CLAIM_HELD;
+    out->until_ms = until;
+    snprintf(out->holder, sizeof out->holder, "%s", cur);
+    rc = st->ops->commit(st->be);
+    goto done;
   }
+  /* Mine again, or taken over: the holder before (expired, gone, or one
+   * without a holder: written before schema 8, or whose claim was ended
+   * with the outcome unknown) may have sent. */
+  if ((rc = hold_set(st, key, holder, now + ttl_ms)) != 0)
+    goto done;
+  out->state = WFC__CLAIM_MINE;
+  out->until_ms = now + ttl_ms;
+  out->taken_over = strcmp(cur, holder) != 0;
+  snprintf(out->holder, sizeof out->holder, "%s", cur);
+  rc = st->ops->commit(st->be);
 done:
   wfc__srow_clear(&row);
-  if (rc != 0 && rc != WFC_EEXIST)
+  if (rc != 0) {
     st->ops->rollback(st->be);
+    free(out->result);
+    memset(out, 0, sizeof *out);
+  }
   pthread_mutex_unlock(&st->mu);
   return rc;
 }
 
 int wfc__store_idem_finish(wfc__store *st, const char *key,
                            const char *result_json) {
+  wfc__srow row = {0};
   int rc;
 
   last_err[0] = '\0';
@@ -1809,31 +1868,58 @@ int wfc__store_idem_finish(wfc__store *st, const char *key,
   pthread_mutex_lock(&st->mu);
   if ((rc = st->ops->begin(st->be)) != 0)
     goto done;
-  rc = row_verify(st, WFC__ROW_IDEM, &key, NULL, "an idempotency key", NULL);
+  rc = idem_verify(st, key, &row);
   if (rc == WFC_ENOTFOUND)
     rc = fail(WFC_ENOTFOUND, "idempotency key was not claimed");
+  /* Whoever holds the claim now: the send happened, and its outcome is
+   * the record. The first recorded outcome stays. */
+  if (rc == 0 && row.v[3].type != WFC__SV_NULL)
+    rc = fail(WFC_EEXIST, "idempotency key already has a recorded outcome");
   if (rc == 0 &&
       (rc = st->ops->idem_set_result(st->be, key, result_json)) == 0 &&
-      (rc = row_seal(st, WFC__ROW_IDEM, &key)) == 0)
+      (rc = row_seal(st, WFC__ROW_IDEM, &key)) == 0 &&
+      (rc = hold_set(st, key, NULL, 0)) == 0)
     rc = st->ops->commit(st->be);
 done:
+  wfc__srow_clear(&row);
   if (rc != 0)
     st->ops->rollback(st->be);
   pthread_mutex_unlock(&st->mu);
   return rc;
 }
 
-int wfc__store_idem_release(wfc__store *st, const char *key) {
+int wfc__store_idem_end(wfc__store *st, const char *key, const char *holder,
+                        int release) {
+  wfc__srow row = {0};
+  char cur[WFC__LEASE_HOLDER_SIZE];
+  int64_t until = 0;
   int rc, changes = 0;
 
   last_err[0] = '\0';
-  if (st == NULL || key == NULL)
+  if (st == NULL || key == NULL || holder == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
   pthread_mutex_lock(&st->mu);
-  rc = st->ops->idem_delete(st->be, key, &changes);
-  pthread_mutex_unlock(&st->mu);
-  if (rc == 0 && changes == 0)
+  if ((rc = st->ops->begin(st->be)) != 0)
+    goto done;
+  rc = idem_verify(st, key, &row);
+  if (rc == WFC_ENOTFOUND)
     rc = fail(WFC_ENOTFOUND, "idempotency key was not claimed");
+  if (rc == 0 && row.v[3].type != WFC__SV_NULL)
+    rc = fail(WFC_EEXIST, "idempotency key already has a recorded outcome");
+  if (rc == 0 && (rc = hold_get(st, key, cur, &until)) == 0 &&
+      strcmp(cur, holder) != 0)
+    rc = fail(WFC_EBUSY, "idempotency key is claimed by another holder");
+  if (rc == 0 && release)
+    rc = st->ops->idem_delete(st->be, key, &changes);
+  else if (rc == 0)
+    rc = hold_set(st, key, NULL, 0);
+  if (rc == 0)
+    rc = st->ops->commit(st->be);
+done:
+  wfc__srow_clear(&row);
+  if (rc != 0)
+    st->ops->rollback(st->be);
+  pthread_mutex_unlock(&st->mu);
   return rc;
 }
 

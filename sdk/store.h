@@ -36,7 +36,9 @@
 #include "wfc/error.h"
 
 /* The newest schema this code writes (PRAGMA user_version). */
-#define WFC__STORE_SCHEMA_VERSION 7
+#define WFC__STORE_SCHEMA_VERSION 8
+/* The schema from which idempotency claims have a holder and an expiry. */
+#define WFC__STORE_CLAIM_VERSION 8
 /* The schema from which every connection, checkpoint and idempotency row
  * carries a MAC (docs/store.md, "Record authentication"). */
 #define WFC__STORE_MAC_VERSION 5
@@ -277,20 +279,50 @@ int wfc__store_events_purge(wfc__store *st, const char *conn_id,
                             int64_t before_ms, int64_t keep_max, int *purged);
 
 /* ---- idempotency keys ("no duplicate send") -----------------------------
- * Claim a key before a side effect, finish it with the result after. */
+ * Claim a key before a side effect, record its outcome after; the state
+ * machine and its failure cases are in docs/fleet.md, "Idempotency
+ * claims". key, conn_id and the outcome are in the row's MAC; the holder
+ * and the expiry are not (they say who works on it, not what happened: a
+ * forged one can only make a claimant wait or fall back to the service's
+ * own record of the send). */
 
-/* 0: the key is new and now claimed by the caller (conn_id may be NULL).
- * WFC_EEXIST: claimed before; *result (transfer, free(); may be NULL to not
- * ask) is the stored result JSON, or NULL while the first claimant has not
- * finished (it may have crashed mid-send: check remotely, do not resend).
- * WFC_EKEY: the stored row does not verify (its result is not trusted). */
+enum {
+  WFC__CLAIM_MINE = 1, /* the caller holds the claim until until_ms */
+  WFC__CLAIM_SENT = 2, /* an outcome is recorded: result */
+  WFC__CLAIM_HELD = 3, /* another live holder's, until until_ms */
+};
+
+typedef struct wfc__idem_claim {
+  int state;
+  /* MINE: the claim was another holder's, expired, gone (a process of
+   * this node that no longer runs) or ended without an outcome: that
+   * holder may have sent, so check the service before sending. */
+  int taken_over;
+  int64_t until_ms;
+  char holder[WFC__LEASE_HOLDER_SIZE]; /* HELD, taken_over: the other */
+  char *result;                        /* SENT: transfer, free() */
+} wfc__idem_claim;
+
+/* Claims key for holder (opaque, 1..WFC__LEASE_HOLDER_SIZE-1 bytes) for
+ * ttl_ms, for conn_id (may be NULL), in one transaction: 0 and *out, or
+ * WFC_EKEY when the key's row does not verify (nothing is trusted from
+ * it), WFC_ENOTFOUND for an unknown connection. A holder claiming again
+ * renews its claim. */
 int wfc__store_idem_claim(wfc__store *st, const char *key, const char *conn_id,
-                          char **result);
-/* Records the result of a claimed key. WFC_ENOTFOUND if not claimed. */
+                          const char *holder, int64_t ttl_ms,
+                          wfc__idem_claim *out);
+/* Records the outcome (JSON) of a sent key and ends its claim, whoever
+ * holds it (the send happened). WFC_ENOTFOUND if not claimed, WFC_EEXIST
+ * when an outcome is recorded already (the first stays). */
 int wfc__store_idem_finish(wfc__store *st, const char *key,
                            const char *result_json);
-/* Drops a claim whose side effect certainly did not happen. */
-int wfc__store_idem_release(wfc__store *st, const char *key);
+/* Ends holder's claim on a key with no outcome: release 1 deletes the key
+ * (the side effect certainly did not happen), 0 keeps it without a holder
+ * (the outcome is unknown: the next claimant takes it over and checks the
+ * service). WFC_EBUSY when another holder has it, WFC_EEXIST when an
+ * outcome is recorded, WFC_ENOTFOUND when not claimed. */
+int wfc__store_idem_end(wfc__store *st, const char *key, const char *holder,
+                        int release);
 /* Deletes keys created before before_ms; *purged (may be NULL) counts. */
 int wfc__store_idem_purge(wfc__store *st, int64_t before_ms, int *purged);
 

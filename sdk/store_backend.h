@@ -223,6 +223,13 @@ typedef struct wfc__store_ops {
   int (*idem_insert)(void *be, const char *key, const char *conn_id,
                      int64_t now, int *changes);
   int (*idem_set_result)(void *be, const char *key, const char *result);
+  /* The claim on a key (schema 8): its holder (buf of
+   * WFC__LEASE_HOLDER_SIZE; "" when none) and expires_at (0: none).
+   * WFC_ENOTFOUND when the key has no row. set: holder NULL clears both. */
+  int (*idem_hold_get)(void *be, const char *key, char *holder,
+                       int64_t *expires_at);
+  int (*idem_hold_set)(void *be, const char *key, const char *holder,
+                       int64_t expires_at);
   int (*idem_delete)(void *be, const char *key, int *changes);
   int (*idem_purge)(void *be, int64_t before_ms, int *changes);
 

@@ -416,6 +416,10 @@ static const char *const migrations[] = {
     "  expires_at bigint NOT NULL);",
     /* 7: connections by nickname alone (store_sqlite.c says why). */
     "CREATE INDEX connections_by_nickname ON connections (nickname);",
+    /* 8: idempotency claims with a holder and an expiry (store_sqlite.c
+     * says why). */
+    "ALTER TABLE idempotency ADD COLUMN holder text;"
+    "ALTER TABLE idempotency ADD COLUMN expires_at bigint;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -984,6 +988,52 @@ static int pg_idem_set_result(void *be, const char *key, const char *result) {
            NULL);
 }
 
+static int pg_idem_hold_get(void *be, const char *key, char *holder,
+                            int64_t *expires_at) {
+  params p = {0};
+  PGresult *r;
+  int rc;
+
+  p_text(&p, key);
+  if ((rc = q(be, "read idempotency claim",
+              "SELECT holder, expires_at FROM idempotency WHERE key = $1", &p,
+              &r, NULL, NULL)) != 0)
+    return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return wfc__store_fail(WFC_ENOTFOUND, "idempotency key was not claimed");
+  }
+  holder[0] = '\0';
+  if (!PQgetisnull(r, 0, 0)) {
+    int n = PQgetlength(r, 0, 0);
+    if (n >= WFC__LEASE_HOLDER_SIZE)
+      rc = wfc__store_fail(
+          WFC_ESTORE, "store: stored idempotency claim holder is too long");
+    else
+      memcpy(holder, PQgetvalue(r, 0, 0), (size_t)n + 1);
+  }
+  *expires_at = PQgetisnull(r, 0, 1) ? 0 : get_int(r, 0, 1);
+  PQclear(r);
+  return rc;
+}
+
+static int pg_idem_hold_set(void *be, const char *key, const char *holder,
+                            int64_t expires_at) {
+  params p = {0};
+
+  p_text(&p, key);
+  if (holder == NULL)
+    return q(be, "write idempotency claim",
+             "UPDATE idempotency SET holder = NULL, expires_at = NULL"
+             " WHERE key = $1",
+             &p, NULL, NULL, NULL);
+  p_text(&p, holder);
+  p_int(&p, expires_at);
+  return q(be, "write idempotency claim",
+           "UPDATE idempotency SET holder = $2, expires_at = $3 WHERE key = $1",
+           &p, NULL, NULL, NULL);
+}
+
 static int pg_idem_delete(void *be, const char *key, int *changes) {
   params p = {0};
 
@@ -1154,6 +1204,8 @@ const wfc__store_ops wfc__store_pg_ops = {
     .idem_set_result = pg_idem_set_result,
     .idem_delete = pg_idem_delete,
     .idem_purge = pg_idem_purge,
+    .idem_hold_get = pg_idem_hold_get,
+    .idem_hold_set = pg_idem_hold_set,
     .table_rows = pg_table_rows,
     .table_insert = pg_table_insert,
 };

@@ -274,6 +274,12 @@ static const char *const migrations[] = {
      * row, sealed secrets included (10,000 connections: ~15 MB per card
      * run; docs/fleet.md). */
     "CREATE INDEX connections_by_nickname ON connections (nickname);",
+    /* 8: idempotency claims with a holder and an expiry, so a claim of a
+     * killed host blocks nobody for long (docs/fleet.md, "Idempotency
+     * claims"). Not in the row's MAC: they say who is working on it, not
+     * what happened (store.c). */
+    "ALTER TABLE idempotency ADD COLUMN holder TEXT;"
+    "ALTER TABLE idempotency ADD COLUMN expires_at INTEGER;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -903,6 +909,48 @@ static int sq_idem_set_result(void *be, const char *key, const char *result) {
                (const char *[]){key, result}, 2, NULL, NULL, NULL);
 }
 
+static int sq_idem_hold_get(void *be, const char *key, char *holder,
+                            int64_t *expires_at) {
+  sq *b = be;
+  sqlite3_stmt *s;
+  int rc;
+
+  if ((rc = prep(
+           b, &s,
+           "SELECT holder, expires_at FROM idempotency WHERE key = ?1")) != 0)
+    return rc;
+  bind_text(s, 1, key);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    rc = 0;
+    holder[0] = '\0';
+    if (sqlite3_column_type(s, 0) != SQLITE_NULL &&
+        copy_col(s, 0, holder, WFC__LEASE_HOLDER_SIZE))
+      rc = wfc__store_fail(
+          WFC_ESTORE, "store: stored idempotency claim holder is too long");
+    *expires_at = sqlite3_column_int64(s, 1);
+  } else if (rc == SQLITE_DONE) {
+    rc = wfc__store_fail(WFC_ENOTFOUND, "idempotency key was not claimed");
+  } else {
+    rc = db_fail(b, rc, "read idempotency claim");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+static int sq_idem_hold_set(void *be, const char *key, const char *holder,
+                            int64_t expires_at) {
+  if (holder == NULL)
+    return exec1(be, "write idempotency claim",
+                 "UPDATE idempotency SET holder = NULL, expires_at = NULL"
+                 " WHERE key = ?1",
+                 &key, 1, NULL, NULL, NULL);
+  return exec1(be, "write idempotency claim",
+               "UPDATE idempotency SET holder = ?2, expires_at = ?3"
+               " WHERE key = ?1",
+               (const char *[]){key, holder}, 2, &expires_at, NULL, NULL);
+}
+
 static int sq_idem_delete(void *be, const char *key, int *changes) {
   return exec1(be, "release idempotency key",
                "DELETE FROM idempotency WHERE key = ?1", &key, 1, NULL, changes,
@@ -1253,6 +1301,8 @@ const wfc__store_ops wfc__store_sqlite_ops = {
     .idem_set_result = sq_idem_set_result,
     .idem_delete = sq_idem_delete,
     .idem_purge = sq_idem_purge,
+    .idem_hold_get = sq_idem_hold_get,
+    .idem_hold_set = sq_idem_hold_set,
     .table_rows = sq_table_rows,
     .table_insert = sq_table_insert,
 };

@@ -203,14 +203,24 @@ WFC_EXTERN int wfc_plugin_manifest_path(const char *so_path, char *buf,
 /* ---- Connections -------------------------------------------------------- */
 
 /* What the connection manager provides for a connection: the token
- * service behind wfc_host_api.conn_token. Both members may be NULL (then
- * conn_token answers WFC_ENOTSUP). */
+ * service behind wfc_host_api.conn_token (token and token_rejected may be
+ * NULL: conn_token answers WFC_ENOTSUP) and the idempotency claims. */
 typedef struct wfc_conn_ops {
   size_t size; /* sizeof(wfc_conn_ops) */
   /* Same contract as wfc_host_api.conn_token: cb exactly once, later. */
   int (*token)(void *ops_arg, wfc_conn *conn,
                void (*cb)(void *arg, int status, const char *token), void *arg);
   void (*token_rejected)(void *ops_arg, wfc_conn *conn, const char *token);
+  /* Idempotency claims in the connection's store (wfc_host_api.claim,
+   * claim_sent, claim_release; members since ABI 1.3, read only when size
+   * covers them; NULL: WFC_ENOTSUP). holder: the call's (opaque).
+   * outcome_json: borrowed. out->outcome is the caller's. */
+  int (*claim)(void *ops_arg, wfc_conn *conn, const char *key,
+               const char *holder, uint32_t ttl_ms, wfc_claim *out);
+  int (*claim_sent)(void *ops_arg, wfc_conn *conn, const char *key,
+                    const char *outcome_json);
+  int (*claim_release)(void *ops_arg, wfc_conn *conn, const char *key,
+                       const char *holder, int nothing_sent);
 } wfc_conn_ops;
 
 /* A connection as plugins see it. params and info are JSON objects (a

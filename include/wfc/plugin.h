@@ -264,6 +264,23 @@ typedef void (*wfc_http_cb)(void *arg, const wfc_http_res *res);
 
 /* ---- The host services table ------------------------------------------- */
 
+/* What wfc_host_api.claim found (ABI 1.3). */
+enum {
+  WFC_CLAIM_MINE = 1, /* claimed by this call until until_ms: act */
+  WFC_CLAIM_SENT = 2, /* done before: outcome is what was recorded */
+  WFC_CLAIM_HELD = 3, /* another holder acts now, until until_ms */
+};
+
+typedef struct wfc_claim {
+  int state; /* WFC_CLAIM_* */
+  /* MINE: the claim was another holder's that expired, whose process is
+   * gone, or that ended with the outcome unknown: that holder may have
+   * acted. Check the service's own record before acting. */
+  int taken_over;
+  int64_t until_ms;            /* MINE, HELD: epoch ms */
+  struct json_object *outcome; /* SENT: transfer (json_object_put) */
+} wfc_claim;
+
 /* Passed (borrowed, host-owned for the plugin's lifetime) to init().
  * Append-only: check WFC_API_HAS(api, member) before using a member newer
  * than the minor you need. */
@@ -367,6 +384,34 @@ typedef struct wfc_host_api {
    * id_token) is gone, so the host's redaction table keeps only live
    * secrets. Values still in use elsewhere stay redacted. */
   void (*secret_forget)(const char *value);
+
+  /* ABI 1.3. Idempotency claims shared by every host on the store
+   * (docs/fleet.md, "Idempotency claims"): before a side effect that must
+   * happen once (a send), claim its key; after it, record the outcome
+   * with claim_sent, or end the claim with claim_release. The claim
+   * belongs to the call (its connection's store, the call as holder) and
+   * expires after ttl_ms (1 ms .. 1 hour), so a killed host blocks others
+   * for at most that long. Keys are global to the store: make them
+   * specific (e.g. a hash of the mailbox and the caller's key). All three
+   * run synchronously on the loop. Return 0 or a negative code:
+   * WFC_ENOTSUP (no store: a call without a connection, or a host that
+   * keeps none; go on as without claims), WFC_EKEY (the key's stored row
+   * was changed outside the host: nothing in it is trusted), WFC_EINVAL,
+   * or the store's error. */
+  int (*claim)(wfc_call *call, const char *key, uint32_t ttl_ms,
+               wfc_claim *out);
+  /* Records outcome (a JSON object, borrowed; sealed and authenticated
+   * like every stored row) as what every later claim of key gets, and
+   * ends the claim, also one that expired meanwhile (the effect
+   * happened). WFC_EEXIST: an outcome was recorded already (it stays). */
+  int (*claim_sent)(wfc_call *call, const char *key,
+                    struct json_object *outcome);
+  /* Ends this call's claim without an outcome. nothing_sent 1: the effect
+   * certainly did not happen; the key is forgotten, the next claimant
+   * acts. 0: the outcome is unknown; the next claimant gets the key with
+   * taken_over set and must check the service before acting. WFC_EBUSY:
+   * another holder has the claim now (it expired and was taken over). */
+  int (*claim_release)(wfc_call *call, const char *key, int nothing_sent);
 } wfc_host_api;
 
 #define WFC_API_HAS(api, member)                                               \

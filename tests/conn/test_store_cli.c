@@ -98,10 +98,14 @@ static void check_store(const char *loc, const char *ids[2]) {
   assert_string_equal(cp, "https://graph.example/delta?token=2");
   assert_int_equal(ev, 5);
   free(cp);
-  assert_int_equal(wfc__store_idem_claim(st, "send-1", ids[0], &cp),
-                   WFC_EEXIST);
-  assert_string_equal(cp, "{\"sent\":true}");
-  free(cp);
+  {
+    wfc__idem_claim c;
+    assert_int_equal(
+        wfc__store_idem_claim(st, "send-1", ids[0], "B", 30000, &c), 0);
+    assert_int_equal(c.state, WFC__CLAIM_SENT);
+    assert_string_equal(c.result, "{\"sent\":true}");
+    free(c.result);
+  }
   assert_int_equal(
       wfc__store_event_seen(st, ids[0], "new_email", "inbox", "msg-2"), 1);
   assert_int_equal(
@@ -135,7 +139,11 @@ static void test_copy_sqlite_postgresql_and_back(void **state) {
       wfc__store_checkpoint_cas(st, a.id, "new_email", "inbox", "d1",
                                 "https://graph.example/delta?token=2", 3),
       0);
-  assert_int_equal(wfc__store_idem_claim(st, "send-1", a.id, NULL), 0);
+  {
+    wfc__idem_claim c;
+    assert_int_equal(wfc__store_idem_claim(st, "send-1", a.id, "A", 30000, &c),
+                     0);
+  }
   assert_int_equal(wfc__store_idem_finish(st, "send-1", "{\"sent\":true}"), 0);
   for (int i = 1; i <= 3; i++) {
     char ev[16];

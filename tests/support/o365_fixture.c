@@ -233,7 +233,9 @@ static void token_rejected_op(void *ops_arg, wfc_conn *conn,
     c->rejected = 1;
 }
 
-static const wfc_conn_ops fx_ops = {sizeof fx_ops, token_op, token_rejected_op};
+static const wfc_conn_ops fx_ops = {.size = sizeof fx_ops,
+                                    .token = token_op,
+                                    .token_rejected = token_rejected_op};
 
 /* ---- The browser -------------------------------------------------------- */
 

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -31,6 +32,7 @@
 #include "pg_cluster.h"
 #include "tfile.h"
 #include "crypto.h"
+#include "lease.h"
 #include "store.h"
 
 typedef struct {
@@ -823,6 +825,26 @@ static void test_checkpoints_are_authenticated(void **state) {
   wfc__store_close(st);
 }
 
+/* The claim calls of the tests before claims had holders: 0 when the
+ * caller ("h") holds the claim, WFC_EEXIST (and *res the recorded outcome,
+ * or NULL) when not, else the store's error. */
+static int claim_h(wfc__store *st, const char *key, const char *conn_id,
+                   char **res) {
+  wfc__idem_claim c;
+  int rc = wfc__store_idem_claim(st, key, conn_id, "h", 60000, &c);
+  if (res != NULL)
+    *res = NULL;
+  if (rc != 0)
+    return rc;
+  if (c.state == WFC__CLAIM_MINE)
+    return 0;
+  if (res != NULL)
+    *res = c.result;
+  else
+    free(c.result);
+  return WFC_EEXIST;
+}
+
 /* A recorded result of a side effect is what a retry reports instead of
  * acting: one edited outside the store is not handed out. */
 static void test_idempotency_results_are_authenticated(void **state) {
@@ -833,18 +855,18 @@ static void test_idempotency_results_are_authenticated(void **state) {
 
   make_rec(&a, "alice", "");
   assert_int_equal(wfc__store_conn_insert(st, &a, NULL), 0);
-  assert_int_equal(wfc__store_idem_claim(st, "k1", a.id, NULL), 0);
-  assert_int_equal(wfc__store_idem_claim(st, "k2", NULL, NULL), 0);
+  assert_int_equal(claim_h(st, "k1", a.id, NULL), 0);
+  assert_int_equal(claim_h(st, "k2", NULL, NULL), 0);
   assert_int_equal(wfc__store_idem_finish(st, "k1", "{\"sent\":true}"), 0);
   raw_exec(f->db, "UPDATE idempotency SET result = '{\"sent\":false}' "
                   "WHERE key = 'k1'");
-  assert_int_equal(wfc__store_idem_claim(st, "k1", a.id, &res), WFC_EKEY);
+  assert_int_equal(claim_h(st, "k1", a.id, &res), WFC_EKEY);
   assert_null(res);
   assert_tampered(a.id);
   assert_int_equal(wfc__store_idem_finish(st, "k1", "{}"), WFC_EKEY);
   /* A claim still in progress made to look finished. */
   raw_exec(f->db, "UPDATE idempotency SET result = '{}' WHERE key = 'k2'");
-  assert_int_equal(wfc__store_idem_claim(st, "k2", NULL, &res), WFC_EKEY);
+  assert_int_equal(claim_h(st, "k2", NULL, &res), WFC_EKEY);
   assert_non_null(strstr(wfc__store_last_error(), WORDS));
   assert_int_equal(wfc__store_idem_finish(st, "k2", "{}"), WFC_EKEY);
   wfc__store_close(st);
@@ -893,7 +915,7 @@ static void test_migrates_from_older_schema(void **state) {
       wfc__store_checkpoint_get(st, r.id, "new_email", NULL, &cp, &ev), 0);
   assert_string_equal(cp, "d1");
   free(cp);
-  assert_int_equal(wfc__store_idem_claim(st, "k1", r.id, NULL), 0);
+  assert_int_equal(claim_h(st, "k1", r.id, NULL), 0);
   assert_int_equal(wfc__store_lease_take(st, r.id, "h", 1000, NULL), 0);
   wfc__store_close(st);
 
@@ -932,7 +954,7 @@ static void test_migration_authenticates_existing_rows(void **state) {
   assert_int_equal(
       wfc__store_checkpoint_cas(st, r.id, "o.new_email", NULL, NULL, "d1", 1),
       0);
-  assert_int_equal(wfc__store_idem_claim(st, "k", r.id, NULL), 0);
+  assert_int_equal(claim_h(st, "k", r.id, NULL), 0);
   assert_int_equal(wfc__store_idem_finish(st, "k", "{\"sent\":true}"), 0);
   wfc__store_close(st);
 
@@ -949,7 +971,7 @@ static void test_migration_authenticates_existing_rows(void **state) {
       wfc__store_checkpoint_get(st, r.id, "o.new_email", NULL, &cp, NULL), 0);
   assert_string_equal(cp, "d1");
   free(cp);
-  assert_int_equal(wfc__store_idem_claim(st, "k", r.id, &res), WFC_EEXIST);
+  assert_int_equal(claim_h(st, "k", r.id, &res), WFC_EEXIST);
   assert_string_equal(res, "{\"sent\":true}");
   free(res);
   wfc__store_close(st);
@@ -979,6 +1001,8 @@ static void test_migration_authenticates_existing_rows(void **state) {
          /* the later versions' tables and indexes too */
          "DROP TABLE refresh_leases;"
          "DROP INDEX connections_by_nickname;"
+         "ALTER TABLE idempotency DROP COLUMN holder;"
+         "ALTER TABLE idempotency DROP COLUMN expires_at;"
          "%s = %d",
          sqlx(f->db, "PRAGMA user_version", "UPDATE wfc_schema SET version"),
          before);
@@ -1231,8 +1255,8 @@ static void test_idempotency_keys(void **state) {
   fixture *f = *state;
   wfc__store *st = open_ok(f->db);
   int64_t now = 1000000;
-  char *res = (char *)"x";
   int purged = -1;
+  wfc__idem_claim c;
   wfc__conn_rec r;
 
   wfc__clock_set(fixed_clock, &now);
@@ -1240,30 +1264,150 @@ static void test_idempotency_keys(void **state) {
   assert_int_equal(wfc__store_conn_insert(st, &r, NULL), 0);
   assert_int_equal(r.created_at, 1000000);
 
-  assert_int_equal(wfc__store_idem_claim(st, "send-1", r.id, &res), 0);
-  assert_null(res);
-  /* A second claimant learns the first has not finished. */
-  assert_int_equal(wfc__store_idem_claim(st, "send-1", r.id, &res), WFC_EEXIST);
-  assert_null(res);
+  /* Two holders: the first claims, the second learns it is in progress
+   * until when, and by whom. */
+  assert_int_equal(wfc__store_idem_claim(st, "send-1", r.id, "A", 30000, &c),
+                   0);
+  assert_int_equal(c.state, WFC__CLAIM_MINE);
+  assert_false(c.taken_over);
+  assert_int_equal(c.until_ms, 1030000);
+  assert_int_equal(wfc__store_idem_claim(st, "send-1", r.id, "B", 30000, &c),
+                   0);
+  assert_int_equal(c.state, WFC__CLAIM_HELD);
+  assert_int_equal(c.until_ms, 1030000);
+  assert_string_equal(c.holder, "A");
+  /* Neither release nor end by another holder. */
+  assert_int_equal(wfc__store_idem_end(st, "send-1", "B", 1), WFC_EBUSY);
+  /* The holder claiming again renews. */
+  now += 10000;
+  assert_int_equal(wfc__store_idem_claim(st, "send-1", r.id, "A", 30000, &c),
+                   0);
+  assert_int_equal(c.state, WFC__CLAIM_MINE);
+  assert_false(c.taken_over);
+  assert_int_equal(c.until_ms, 1040000);
+  /* Marked sent: every claimant gets the outcome, the first one stays. */
   assert_int_equal(wfc__store_idem_finish(st, "send-1", "{\"sent\":true}"), 0);
-  assert_int_equal(wfc__store_idem_claim(st, "send-1", NULL, &res), WFC_EEXIST);
-  assert_string_equal(res, "{\"sent\":true}");
-  free(res);
+  assert_int_equal(wfc__store_idem_finish(st, "send-1", "{\"sent\":2}"),
+                   WFC_EEXIST);
+  assert_int_equal(wfc__store_idem_claim(st, "send-1", NULL, "B", 30000, &c),
+                   0);
+  assert_int_equal(c.state, WFC__CLAIM_SENT);
+  assert_string_equal(c.result, "{\"sent\":true}");
+  free(c.result);
+  assert_int_equal(wfc__store_idem_end(st, "send-1", "A", 1), WFC_EEXIST);
   assert_int_equal(wfc__store_idem_finish(st, "nope", "{}"), WFC_ENOTFOUND);
-  assert_int_equal(wfc__store_idem_claim(st, "send-2", "conn_missing", NULL),
-                   WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_idem_end(st, "nope", "A", 1), WFC_ENOTFOUND);
+  assert_int_equal(
+      wfc__store_idem_claim(st, "send-2", "conn_missing", "A", 30000, &c),
+      WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_idem_claim(st, "send-2", NULL, "", 30000, &c),
+                   WFC_EINVAL);
+  assert_int_equal(wfc__store_idem_claim(st, "send-2", NULL, "A", 0, &c),
+                   WFC_EINVAL);
 
-  /* Released: claimable again. */
-  assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, NULL), 0);
-  assert_int_equal(wfc__store_idem_release(st, "send-3"), 0);
-  assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, NULL), 0);
+  /* Released (nothing sent): the next claimant's, not taken over. */
+  assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, "A", 30000, &c),
+                   0);
+  assert_int_equal(wfc__store_idem_end(st, "send-3", "A", 1), 0);
+  assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, "B", 30000, &c),
+                   0);
+  assert_int_equal(c.state, WFC__CLAIM_MINE);
+  assert_false(c.taken_over);
 
+  /* Expired: taken over, and the taker is told the holder may have sent. */
+  now += 30000; /* send-3's claim ends at now */
+  assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, "C", 30000, &c),
+                   0);
+  assert_int_equal(c.state, WFC__CLAIM_MINE);
+  assert_true(c.taken_over);
+  assert_string_equal(c.holder, "B");
+  /* The holder that lost it finds it held, and still records its send. */
+  assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, "B", 30000, &c),
+                   0);
+  assert_int_equal(c.state, WFC__CLAIM_HELD);
+  assert_string_equal(c.holder, "C");
+  assert_int_equal(wfc__store_idem_finish(st, "send-3", "{\"by\":\"B\"}"), 0);
+  assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, "C", 30000, &c),
+                   0);
+  assert_int_equal(c.state, WFC__CLAIM_SENT);
+  assert_string_equal(c.result, "{\"by\":\"B\"}");
+  free(c.result);
+
+  /* Ended with the outcome unknown: kept, and the next claimant takes it
+   * over (it checks the service first). */
+  assert_int_equal(wfc__store_idem_claim(st, "send-5", NULL, "A", 30000, &c),
+                   0);
+  assert_int_equal(wfc__store_idem_end(st, "send-5", "A", 0), 0);
+  assert_int_equal(wfc__store_idem_claim(st, "send-5", NULL, "B", 30000, &c),
+                   0);
+  assert_int_equal(c.state, WFC__CLAIM_MINE);
+  assert_true(c.taken_over);
+
+  /* A holder of this node whose process is gone: taken over at once. */
+  {
+    char gone[WFC__LEASE_HOLDER_SIZE] = "";
+    int fds[2];
+    pid_t pid;
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      char h[WFC__LEASE_HOLDER_SIZE];
+      ssize_t w = -1;
+      if (wfc__lease_holder_new(h, sizeof h) == 0)
+        w = write(fds[1], h, strlen(h) + 1);
+      _exit(w > 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    assert_true(read(fds[0], gone, sizeof gone - 1) > 0);
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    assert_int_equal(wfc__store_idem_claim(st, "send-6", NULL, gone, 30000, &c),
+                     0);
+    assert_int_equal(wfc__store_idem_claim(st, "send-6", NULL, "B", 30000, &c),
+                     0);
+    assert_int_equal(c.state, WFC__CLAIM_MINE);
+    assert_true(c.taken_over);
+    assert_string_equal(c.holder, gone);
+  }
+
+  /* Purge forgets keys by age. */
   now = 2000000;
-  assert_int_equal(wfc__store_idem_claim(st, "send-4", NULL, NULL), 0);
+  assert_int_equal(wfc__store_idem_claim(st, "send-4", NULL, "A", 30000, &c),
+                   0);
   assert_int_equal(wfc__store_idem_purge(st, 1500000, &purged), 0);
-  assert_int_equal(purged, 2); /* send-1, send-3 */
-  assert_int_equal(wfc__store_idem_claim(st, "send-4", NULL, NULL), WFC_EEXIST);
-  assert_int_equal(wfc__store_idem_claim(st, "send-1", NULL, NULL), 0);
+  assert_int_equal(purged, 4); /* send-1, -3, -5, -6 */
+  assert_int_equal(wfc__store_idem_claim(st, "send-4", NULL, "B", 30000, &c),
+                   0);
+  assert_int_equal(c.state, WFC__CLAIM_HELD);
+  assert_int_equal(wfc__store_idem_claim(st, "send-1", NULL, "B", 30000, &c),
+                   0);
+  assert_int_equal(c.state, WFC__CLAIM_MINE);
+  assert_false(c.taken_over);
+  wfc__store_close(st);
+}
+
+/* A claim in progress whose row was changed outside the store (its
+ * connection, its age) is refused, not handed out or taken over. */
+static void test_idempotency_claim_tampered(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  wfc__idem_claim c;
+  wfc__conn_rec a, b;
+
+  make_rec(&a, "alice", "");
+  make_rec(&b, "bob", "");
+  assert_int_equal(wfc__store_conn_insert(st, &a, NULL), 0);
+  assert_int_equal(wfc__store_conn_insert(st, &b, NULL), 0);
+  assert_int_equal(wfc__store_idem_claim(st, "k", a.id, "A", 30000, &c), 0);
+  raw_exec(f->db, "UPDATE idempotency SET conn_id = (SELECT id FROM "
+                  "connections WHERE nickname = 'bob') WHERE key = 'k'");
+  assert_int_equal(wfc__store_idem_claim(st, "k", a.id, "B", 30000, &c),
+                   WFC_EKEY);
+  assert_int_equal(c.state, 0);
+  assert_non_null(strstr(wfc__store_last_error(), WORDS));
+  assert_int_equal(wfc__store_idem_finish(st, "k", "{}"), WFC_EKEY);
+  assert_int_equal(wfc__store_idem_end(st, "k", "A", 1), WFC_EKEY);
   wfc__store_close(st);
 }
 
@@ -1279,7 +1423,7 @@ static void test_wipe_and_delete(void **state) {
                    0);
   assert_int_equal(
       wfc__store_checkpoint_cas(st, r.id, "card", NULL, NULL, "d", 1), 0);
-  assert_int_equal(wfc__store_idem_claim(st, "k", r.id, NULL), 0);
+  assert_int_equal(claim_h(st, "k", r.id, NULL), 0);
 
   assert_int_equal(wfc__store_conn_wipe_secrets(st, r.id), 0);
   assert_int_equal(wfc__store_conn_update_state(st, r.id, "revoked", ""), 0);
@@ -1299,7 +1443,7 @@ static void test_wipe_and_delete(void **state) {
   assert_int_equal(
       wfc__store_checkpoint_get(st, r.id, "card", NULL, NULL, NULL),
       WFC_ENOTFOUND);
-  assert_int_equal(wfc__store_idem_claim(st, "k", NULL, NULL), 0);
+  assert_int_equal(claim_h(st, "k", NULL, NULL), 0);
   wfc__store_close(st);
   assert_int_equal(raw_int(f->db, "SELECT count(*) FROM checkpoints"), 0);
 }
@@ -1623,6 +1767,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_idempotency_keys, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_idempotency_claim_tampered, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_wipe_and_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refresh_lease, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rotation_releases_atomically, setup,
@@ -1653,6 +1799,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup_pg,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_idempotency_keys, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_idempotency_claim_tampered, setup_pg,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_wipe_and_delete, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_refresh_lease, setup_pg, teardown),
