@@ -989,6 +989,7 @@ static void test_migration_authenticates_existing_rows(void **state) {
          /* the later versions' tables and indexes too */
          "DROP TABLE refresh_leases;"
          "DROP INDEX connections_by_nickname;"
+         "DROP TABLE sub_leases;"
          "%s = %d",
          sqlx(f->db, "PRAGMA user_version", "UPDATE wfc_schema SET version"),
          before);
