@@ -192,11 +192,26 @@ static long killed_holder(const char *name, int foreign) {
   token_delay(60000, 1); /* the holder's request does not end in time */
   long before = sc_token_requests();
   wproc holder;
-  const char *argv[] = {
-      "/usr/bin/unshare", "--pid",      "--fork", "--kill-child", sc_u.bin,
-      "connection",       "refresh",    NICK,     "--store",      sc_store,
-      "--plugin-dir",     sc_u.plugins, NULL};
-  wproc_start(&holder, foreign ? argv : argv + 4, NULL, NULL);
+  /* Not root: a user namespace of its own first (mapped to root there),
+   * which lets an unprivileged user make the pid namespace. */
+  const char *cmd[] = {sc_u.bin, "connection",   "refresh",    NICK, "--store",
+                       sc_store, "--plugin-dir", sc_u.plugins, NULL};
+  const char *argv[20];
+  int n = 0;
+  if (foreign) {
+    argv[n++] = "/usr/bin/unshare";
+    if (geteuid() != 0) {
+      argv[n++] = "--user";
+      argv[n++] = "--map-root-user";
+    }
+    argv[n++] = "--pid";
+    argv[n++] = "--fork";
+    argv[n++] = "--kill-child";
+  }
+  for (int i = 0; cmd[i] != NULL; i++)
+    argv[n++] = cmd[i];
+  argv[n] = NULL;
+  wproc_start(&holder, argv, NULL, NULL);
   /* Wait until it holds the lease and its token request is in flight. */
   wfc__store *st = store_open();
   wfc__lease l;
