@@ -19,6 +19,7 @@
  * Short: 100 messages, 8 SIGKILLs; long (WFC_RELIABILITY=long): 1,000
  * messages, 20 SIGKILLs. */
 #define _DEFAULT_SOURCE /* usleep, setenv */
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -105,17 +106,75 @@ static int number_of(const fleet *f, const char *subject) {
   return i >= 0 && i < f->n ? i : -1;
 }
 
+/* A run's stdout goes to a file of its own (wproc keeps only 64 KiB, less
+ * than a flow's backlog of lines under a slow build). */
+typedef struct run_out {
+  char path[256];
+} run_out;
+
+static void to_file(void *arg) {
+  const run_out *o = arg;
+  int fd = open(o->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0 || dup2(fd, 1) < 0)
+    _exit(127);
+  close(fd);
+}
+
+/* Starts `wfc ARGS --store S --plugin-dir D`, its stdout into o->path. */
+static void spawn(wproc *p, const char *const *args, run_out *o) {
+  static long seq;
+  const char *argv[32];
+  int n = 0;
+  __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+  snprintf(o->path, sizeof o->path, "%s/out.%ld.%lu", u.dir,
+           __atomic_load_n(&seq, __ATOMIC_RELAXED),
+           (unsigned long)pthread_self());
+  argv[n++] = u.bin;
+  for (int i = 0; args[i] != NULL && n < 26; i++)
+    argv[n++] = args[i];
+  argv[n++] = "--store";
+  argv[n++] = u.store;
+  argv[n++] = "--plugin-dir";
+  argv[n++] = u.plugins;
+  argv[n] = NULL;
+  wproc_start(p, argv, to_file, o);
+}
+
+/* The whole file (malloc'd, NUL-terminated; "" when unreadable). */
+static char *slurp(const char *path) {
+  FILE *fp = fopen(path, "rb");
+  char *buf = NULL;
+  size_t len = 0;
+  if (fp != NULL) {
+    char chunk[65536];
+    size_t k;
+    while ((k = fread(chunk, 1, sizeof chunk, fp)) > 0) {
+      char *nb = realloc(buf, len + k + 1);
+      if (nb == NULL)
+        break;
+      buf = nb;
+      memcpy(buf + len, chunk, k);
+      len += k;
+    }
+    fclose(fp);
+  }
+  if (buf == NULL)
+    buf = calloc(1, 1);
+  else
+    buf[len] = '\0';
+  unlink(path);
+  return buf;
+}
+
 /* One finished watcher's output into f (f->mu held). */
-static void take_output(fleet *f, const wproc *p, int killed, int stopped) {
+static void take_output(fleet *f, const wproc *p, const run_out *o, int killed,
+                        int stopped) {
   rel_counts *c = f->c;
   f->runs++;
   f->kills += killed;
   if (strstr(p->stderr_, "standing by") != NULL)
     f->standbys++;
-  if (strlen(p->stdout_) + 1 >= sizeof p->stdout_) {
-    c->unclear++;
-    rel_note(c, "a watcher's output outgrew the 64 KiB kept");
-  }
+  char *out = slurp(o->path);
   if (!killed && !stopped && p->code != 0) {
     char msg[1024];
     rel_cli_error(p->stderr_, msg, sizeof msg);
@@ -127,14 +186,10 @@ static void take_output(fleet *f, const wproc *p, int killed, int stopped) {
     }
   }
   int last = -1;
-  const char *l = p->stdout_;
-  for (const char *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
-    char line[65536];
-    size_t len = (size_t)(nl - l);
-    if (len >= sizeof line)
-      continue;
-    memcpy(line, l, len);
-    line[len] = '\0';
+  char *l = out;
+  for (char *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+    char *line = l;
+    *nl = '\0';
     json_object *j = json_tokener_parse(line), *s = NULL;
     if (j == NULL) {
       c->unclear++;
@@ -171,6 +226,7 @@ static void take_output(fleet *f, const wproc *p, int killed, int stopped) {
     f->seen[i]++;
     last = i;
   }
+  free(out);
   if (killed && last >= 0)
     f->window[last]++;
 }
@@ -182,8 +238,7 @@ static void take_output(fleet *f, const wproc *p, int killed, int stopped) {
   }
 
 /* One host of the fleet: a watcher started again and again until the
- * sender is done, each stopped (SIGTERM) or SIGKILLed after 0.2-1 s (a
- * short run: wproc keeps 64 KiB of its output). */
+ * sender is done, each stopped (SIGTERM) or SIGKILLed after 0.2-1 s. */
 static void *host(void *arg) {
   fleet *f = arg;
   pthread_mutex_lock(&f->mu);
@@ -191,7 +246,8 @@ static void *host(void *arg) {
   pthread_mutex_unlock(&f->mu);
   while (!f->s->done) {
     wproc p;
-    wuser_spawn(&u, &p, f->loop_args);
+    run_out o;
+    spawn(&p, f->loop_args, &o);
     pthread_mutex_lock(&f->mu);
     int sig =
         f->kills_left > 0 && rel_rng_below(&rng, 2) == 0 ? SIGKILL : SIGTERM;
@@ -201,7 +257,7 @@ static void *host(void *arg) {
     int64_t after = 200000 + (int64_t)rel_rng_below(&rng, 800000);
     int sent = rel_wait_or_signal(&p, after, sig);
     pthread_mutex_lock(&f->mu);
-    take_output(f, &p, sig == SIGKILL && sent, sig == SIGTERM && sent);
+    take_output(f, &p, &o, sig == SIGKILL && sent, sig == SIGTERM && sent);
     if (sig == SIGTERM && sent)
       f->stops++;
     if (sig == SIGKILL && !sent)
@@ -213,10 +269,11 @@ static void *host(void *arg) {
 
 static void once(fleet *f) {
   wproc p;
-  wuser_spawn(&u, &p, f->once_args);
+  run_out o;
+  spawn(&p, f->once_args, &o);
   rel_wait_or_kill(&p, -1);
   pthread_mutex_lock(&f->mu);
-  take_output(f, &p, 0, 0);
+  take_output(f, &p, &o, 0, 0);
   pthread_mutex_unlock(&f->mu);
 }
 
@@ -243,9 +300,7 @@ static void trial(const char *name, const char *what, int flow,
   assert_non_null(f.window);
 
   once(&f); /* records the start */
-  /* A flow's lines are several KiB (its steps' outputs) and its steps take
-   * Graph calls: mail slower than a runner takes it, so that no run's
-   * output outgrows what wproc keeps. */
+  /* A flow's steps take Graph calls: mail a little slower. */
   sender s = {.n = f.n, .gap_ms = flow ? 100 : 40, .seed = rel_seed() ^ 0xfeed};
   snprintf(s.prefix, sizeof s.prefix, "%s", f.prefix);
   f.s = &s;
