@@ -165,6 +165,13 @@ void wfc__cli_pacer_later(wfc__cli_pacer *p);
 /* No more ticks or signals. */
 void wfc__cli_pacer_stop(wfc__cli_pacer *p);
 void wfc__cli_pacer_close(wfc__cli_pacer *p);
+/* The subscription lease of a polling command (docs/fleet.md, "Triggers
+ * shared by a fleet"): twice the pause between polls (0: 30 s) plus 30 s,
+ * so that a live watcher renews it well before it expires. */
+uint64_t wfc__cli_sub_lease_ms(uint64_t interval_ms);
+/* A poll refused with WFC_EBUSY: another watcher holds the subscription.
+ * Says so on stderr the first time (*standby set), else nothing. */
+void wfc__cli_standby(int *standby, const char *what, const char *conn);
 /* --interval S (seconds, 0.01 to 86400) in ms. 0, or -1 when malformed. */
 int wfc__cli_interval(const char *arg, uint64_t *ms);
 

@@ -30,6 +30,7 @@ typedef struct watch {
   wfc__cli_pacer pace;
   int json, once, exit_before_ack;
   int stop, polling, exit_code;
+  int standby; /* another watcher holds the subscription (said once) */
 } watch;
 
 static void poll_now(watch *x);
@@ -149,6 +150,21 @@ static void poll_now(watch *x) {
   if (x->stop)
     return;
   int rc = wfc_event_watch_poll(x->w, on_batch, x);
+  if (rc == WFC_EBUSY && !x->once) {
+    /* Never our own poll (one at a time): another watcher's lease. */
+    wfc__cli_standby(&x->standby, x->card, x->conn);
+    wfc__cli_pacer_later(&x->pace);
+    return;
+  }
+  if (rc == WFC_EBUSY) {
+    wfc__cli_error("%s on \"%s\" is watched by another process sharing the "
+                   "store: nothing polled; run it again once that one stops",
+                   x->card, x->conn);
+    x->exit_code = WFC_CLI_FAIL;
+    stop(x);
+    return;
+  }
+  x->standby = 0;
   if (rc != 0) {
     if (rc == WFC_EKEY)
       wfc__cli_tampered(x->conn, "its event checkpoint");
@@ -277,8 +293,12 @@ static int watch_cmd(int argc, char **argv) {
     return WFC_CLI_FAIL;
   }
   x.h = &h;
-  wfc_event_watch_opts o = {
-      .size = sizeof o, .card = card, .connection = x.conn, .input = in};
+  wfc_event_watch_opts o = {.size = sizeof o,
+                            .card = card,
+                            .connection = x.conn,
+                            .input = in,
+                            .lease_ms =
+                                wfc__cli_sub_lease_ms(x.pace.interval_ms)};
   char err[512];
   int rc = wfc_event_watch_open(x.m, &o, &x.w, err, sizeof err);
   json_object_put(in);

@@ -52,6 +52,7 @@ typedef struct flow {
   const char *trigger_conn; /* its connection's name, borrowed from doc */
   wfc__cli_pacer pace;
   int json, once, stop, busy, exit_code;
+  int standby; /* another runner holds the trigger (said once) */
   /* The run in progress. */
   json_object *batch; /* events of the batch (owned) */
   size_t next_event;
@@ -331,6 +332,21 @@ static void poll_now(flow *f) {
   if (f->stop)
     return;
   int rc = wfc_event_watch_poll(f->w, on_batch, f);
+  if (rc == WFC_EBUSY && !f->once) {
+    /* Never our own poll (one at a time): another runner's lease. */
+    wfc__cli_standby(&f->standby, "trigger", f->trigger_conn);
+    wfc__cli_pacer_later(&f->pace);
+    return;
+  }
+  if (rc == WFC_EBUSY) {
+    wfc__cli_error("trigger on \"%s\" is watched by another process sharing "
+                   "the store: nothing polled; run it again once that one "
+                   "stops",
+                   f->trigger_conn);
+    stop(f, WFC_CLI_FAIL);
+    return;
+  }
+  f->standby = 0;
   if (rc == WFC_EKEY) {
     wfc__cli_tampered(f->trigger_conn, "its event checkpoint");
     stop(f, WFC_CLI_FAIL);
@@ -486,7 +502,9 @@ static int run_cmd(int argc, char **argv) {
                               .card = member(trig, "card"),
                               .connection = f.trigger_conn,
                               .input = in,
-                              .consumer = consumer};
+                              .consumer = consumer,
+                              .lease_ms =
+                                  wfc__cli_sub_lease_ms(f.pace.interval_ms)};
     rc = wfc_event_watch_open(f.m, &o, &f.w, err, sizeof err);
     if (rc == WFC_EKEY)
       wfc__cli_tampered(f.trigger_conn, NULL);

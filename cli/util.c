@@ -462,6 +462,21 @@ void wfc__cli_pacer_close(wfc__cli_pacer *p) {
   uv_close((uv_handle_t *)&p->sig[1], NULL);
 }
 
+uint64_t wfc__cli_sub_lease_ms(uint64_t interval_ms) {
+  return 2 * (interval_ms > 0 ? interval_ms : 30000) + 30000;
+}
+
+void wfc__cli_standby(int *standby, const char *what, const char *conn) {
+  if (*standby)
+    return;
+  *standby = 1;
+  fprintf(stderr,
+          "wfc: %s on \"%s\" is watched by another process sharing the "
+          "store: standing by (it takes over when that one stops)\n",
+          what, conn);
+  fflush(stderr);
+}
+
 int wfc__cli_interval(const char *arg, uint64_t *ms) {
   char *end = NULL;
   double s = strtod(arg, &end);

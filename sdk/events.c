@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "connmgr.h"
+#include "lease.h"
 #include "log.h"
 #include "runtime.h"
 #include "store.h"
@@ -33,6 +34,11 @@ struct wfc_event_watch {
   json_object *input; /* owned */
   int64_t window_ms;
   int64_t window_max;
+  /* The subscription lease (lease_ms > 0): this watch's holder text
+   * (lease.h) and whether it holds the lease now. */
+  int64_t lease_ms;
+  char holder[WFC__LEASE_HOLDER_SIZE];
+  int lease_held;
   /* The poll in flight. */
   wfc_call *call; /* valid until on_done returns */
   wfc_event_batch_cb cb;
@@ -116,6 +122,11 @@ static void batch_clear(wfc_event_watch *w) {
 
 static void watch_free(wfc_event_watch *w) {
   batch_clear(w);
+  /* Another host takes over at its next poll, not after the expiry. */
+  if (w->lease_held && wfc__store_sub_lease_release(w->st, w->conn_id, w->card,
+                                                    w->sub_key, w->holder) != 0)
+    wfc__log(WFC_LOG_WARN, "%s: releasing the subscription lease failed: %s",
+             w->card, wfc__store_last_error());
   if (w->conn != NULL)
     wfc_conn_release(w->conn);
   json_object_put(w->input);
@@ -181,6 +192,16 @@ int wfc__event_watch_open_at(wfc_runtime *rt, wfc__store *st, wfc_conn *conn,
                      ? (int64_t)o->window_ms
                      : WFC_EVENT_WINDOW_MS;
   w->window_max = o->window_max > 0 ? o->window_max : WFC_EVENT_WINDOW_MAX;
+  uint64_t lease_ms =
+      o->size >= offsetof(wfc_event_watch_opts, lease_ms) + sizeof(uint64_t)
+          ? o->lease_ms
+          : 0;
+  w->lease_ms = lease_ms < (uint64_t)INT64_MAX ? (int64_t)lease_ms : 0;
+  if (w->lease_ms > 0 &&
+      (rc = wfc__lease_holder_new(w->holder, sizeof w->holder)) != 0) {
+    watch_free(w);
+    return set_err(err, errlen, rc, "event watch: cannot make a lease holder");
+  }
   if (w->card == NULL || w->conn_id == NULL || w->input == NULL ||
       w->sub_key == NULL) {
     watch_free(w);
@@ -336,14 +357,42 @@ static void on_polled(void *arg, wfc_call *call, const wfc_outcome *out) {
   json_object_put(fresh);
 }
 
+/* Takes or renews the subscription lease (the heartbeat): 0, WFC_EBUSY
+ * when another live watcher holds it, or a store error. A holder on this
+ * host whose process is gone is released and the lease taken at once, as
+ * the refresh lease does (connmgr.c); one on another host only expires. */
+static int lease_renew(wfc_event_watch *w) {
+  wfc__lease cur;
+  int rc = wfc__store_sub_lease_take(w->st, w->conn_id, w->card, w->sub_key,
+                                     w->holder, w->lease_ms, &cur);
+  if (rc == WFC_EBUSY && cur.holder[0] != '\0' &&
+      wfc__lease_holder_gone(cur.holder)) {
+    wfc__log(WFC_LOG_INFO,
+             "%s: the subscription's watcher %s is gone: taking over", w->card,
+             cur.holder);
+    (void)wfc__store_sub_lease_release(w->st, w->conn_id, w->card, w->sub_key,
+                                       cur.holder);
+    rc = wfc__store_sub_lease_take(w->st, w->conn_id, w->card, w->sub_key,
+                                   w->holder, w->lease_ms, &cur);
+  }
+  if (rc == 0 && !w->lease_held)
+    wfc__log(WFC_LOG_INFO, "%s: this watcher holds the subscription now",
+             w->card);
+  w->lease_held = rc == 0;
+  return rc;
+}
+
 int wfc_event_watch_poll(wfc_event_watch *w, wfc_event_batch_cb cb, void *arg) {
   if (w == NULL || cb == NULL)
     return WFC_EINVAL;
   if (w->call != NULL || w->closing)
     return WFC_EBUSY;
   batch_clear(w);
-  int rc = wfc__store_checkpoint_get(w->st, w->conn_id, w->card, w->sub_key,
-                                     &w->from, NULL);
+  int rc;
+  if (w->lease_ms > 0 && (rc = lease_renew(w)) != 0)
+    return rc;
+  rc = wfc__store_checkpoint_get(w->st, w->conn_id, w->card, w->sub_key,
+                                 &w->from, NULL);
   if (rc != 0 && rc != WFC_ENOTFOUND)
     return rc;
   wfc_invoke how = {.size = sizeof how,
@@ -387,6 +436,12 @@ int wfc_event_watch_ack(wfc_event_watch *w) {
   if (!w->have_batch)
     return WFC_ESTATE;
   int rc = 0;
+  /* The heartbeat of a long batch; lost to another watcher meanwhile (this
+   * one stalled past the lease), the compare-and-set below still keeps
+   * the checkpoint from going backwards. */
+  if (w->lease_ms > 0 && lease_renew(w) != 0)
+    wfc__log(WFC_LOG_WARN, "%s: the subscription lease was lost: %s", w->card,
+             wfc__store_last_error());
   if (w->next != NULL)
     rc = wfc__store_checkpoint_cas(w->st, w->conn_id, w->card, w->sub_key,
                                    w->from, w->next, w->accepted);

@@ -1541,6 +1541,82 @@ int wfc__store_lease_get(wfc__store *st, const char *conn_id, wfc__lease *out) {
   return rc;
 }
 
+/* ---- subscription leases ---------------------------------------------- */
+
+static int check_sub_args(wfc__store *st, const char *conn_id,
+                          const char *card_id, const char *holder) {
+  if (st == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  if (conn_id == NULL || conn_id[0] == '\0' || card_id == NULL ||
+      card_id[0] == '\0')
+    return fail(WFC_EINVAL, "subscription lease: connection id and card id "
+                            "are required");
+  if (holder == NULL)
+    return 0;
+  return check_field("lease holder", holder, WFC__LEASE_HOLDER_SIZE, 1);
+}
+
+int wfc__store_sub_lease_take(wfc__store *st, const char *conn_id,
+                              const char *card_id, const char *sub_key,
+                              const char *holder, int64_t ttl_ms,
+                              wfc__lease *cur) {
+  int64_t now = wfc__now_ms();
+  int rc;
+
+  last_err[0] = '\0';
+  if (cur != NULL)
+    memset(cur, 0, sizeof *cur);
+  if ((rc = check_sub_args(st, conn_id, card_id, holder)) != 0)
+    return rc;
+  if (holder == NULL || ttl_ms <= 0)
+    return fail(WFC_EINVAL, "subscription lease: a holder and a positive "
+                            "length are required");
+  pthread_mutex_lock(&st->mu);
+  rc = st->ops->sub_lease_take(st->be, conn_id, card_id,
+                               sub_key != NULL ? sub_key : "", holder, now,
+                               now + ttl_ms, cur);
+  pthread_mutex_unlock(&st->mu);
+  return rc;
+}
+
+int wfc__store_sub_lease_release(wfc__store *st, const char *conn_id,
+                                 const char *card_id, const char *sub_key,
+                                 const char *holder) {
+  int rc, changes = 0;
+
+  last_err[0] = '\0';
+  if ((rc = check_sub_args(st, conn_id, card_id, holder)) != 0)
+    return rc;
+  if (holder == NULL)
+    return fail(WFC_EINVAL, "subscription lease: a holder is required");
+  pthread_mutex_lock(&st->mu);
+  rc = st->ops->sub_lease_delete(st->be, conn_id, card_id,
+                                 sub_key != NULL ? sub_key : "", holder,
+                                 &changes);
+  pthread_mutex_unlock(&st->mu);
+  if (rc == 0 && changes == 0)
+    rc = fail(WFC_ENOTFOUND,
+              "subscription %s: the lease is not held by this holder", card_id);
+  return rc;
+}
+
+int wfc__store_sub_lease_get(wfc__store *st, const char *conn_id,
+                             const char *card_id, const char *sub_key,
+                             wfc__lease *out) {
+  int rc;
+
+  last_err[0] = '\0';
+  if (out != NULL)
+    memset(out, 0, sizeof *out);
+  if ((rc = check_sub_args(st, conn_id, card_id, NULL)) != 0)
+    return rc;
+  pthread_mutex_lock(&st->mu);
+  rc = st->ops->sub_lease_get(st->be, conn_id, card_id,
+                              sub_key != NULL ? sub_key : "", out);
+  pthread_mutex_unlock(&st->mu);
+  return rc;
+}
+
 /* ---- checkpoints ------------------------------------------------------- */
 
 static int check_cp_args(wfc__store *st, const char *conn_id,

@@ -36,7 +36,7 @@
 #include "wfc/error.h"
 
 /* The newest schema this code writes (PRAGMA user_version). */
-#define WFC__STORE_SCHEMA_VERSION 8
+#define WFC__STORE_SCHEMA_VERSION 9
 /* The schema from which idempotency claims have a holder and an expiry. */
 #define WFC__STORE_CLAIM_VERSION 8
 /* The schema from which every connection, checkpoint and idempotency row
@@ -235,6 +235,32 @@ int wfc__store_lease_pass(wfc__store *st, const char *conn_id,
 /* The lease row of conn_id, expired or not: 0, or WFC_ENOTFOUND when no
  * lease is held. */
 int wfc__store_lease_get(wfc__store *st, const char *conn_id, wfc__lease *out);
+
+/* ---- subscription leases ------------------------------------------------
+ * At most one watcher of an event subscription (connection id, card id,
+ * subscription key as for checkpoints) at a time across every process
+ * sharing the store (docs/fleet.md, "Triggers shared by a fleet"): the
+ * refresh lease's semantics (take = insert, renew or take over an expired
+ * row in one transaction; release by the holder only), its own table.
+ * The holder renews it at each poll (the heartbeat); a holder that dies
+ * stops renewing it and it is free once expires_at has passed. */
+
+/* Takes or renews the subscription's lease for holder until now + ttl_ms.
+ * 0; WFC_EBUSY with the holder's row in *cur (may be NULL) when another
+ * holder has it and it has not expired; WFC_ENOTFOUND for an unknown
+ * connection. */
+int wfc__store_sub_lease_take(wfc__store *st, const char *conn_id,
+                              const char *card_id, const char *sub_key,
+                              const char *holder, int64_t ttl_ms,
+                              wfc__lease *cur);
+/* Releases it if holder holds it: 0, else WFC_ENOTFOUND. */
+int wfc__store_sub_lease_release(wfc__store *st, const char *conn_id,
+                                 const char *card_id, const char *sub_key,
+                                 const char *holder);
+/* The lease row, expired or not: 0, or WFC_ENOTFOUND when none is held. */
+int wfc__store_sub_lease_get(wfc__store *st, const char *conn_id,
+                             const char *card_id, const char *sub_key,
+                             wfc__lease *out);
 
 /* ---- checkpoints of event cards -----------------------------------------
  * Keyed by (connection id, card id, subscription key; sub_key NULL = ""). */

@@ -198,6 +198,18 @@ typedef struct wfc__store_ops {
                     int *changes);
   int (*lease_get)(void *be, const char *conn_id, wfc__lease *out);
 
+  /* subscription leases (store.h): take is its own transaction and, like
+   * lease_take, fails with WFC_EBUSY (cur filled) when another holder's
+   * row has not expired. */
+  int (*sub_lease_take)(void *be, const char *conn_id, const char *card_id,
+                        const char *sub_key, const char *holder, int64_t now,
+                        int64_t expires_at, wfc__lease *cur);
+  int (*sub_lease_delete)(void *be, const char *conn_id, const char *card_id,
+                          const char *sub_key, const char *holder,
+                          int *changes);
+  int (*sub_lease_get)(void *be, const char *conn_id, const char *card_id,
+                       const char *sub_key, wfc__lease *out);
+
   /* checkpoints: insert fails with WFC_ESTALE when the row exists (another
    * writer), WFC_ENOTFOUND for an unknown connection. */
   int (*cp_insert)(void *be, const char *conn_id, const char *card_id,

@@ -420,6 +420,15 @@ static const char *const migrations[] = {
      * says why). */
     "ALTER TABLE idempotency ADD COLUMN holder text;"
     "ALTER TABLE idempotency ADD COLUMN expires_at bigint;",
+    /* 9: subscription leases (docs/fleet.md). */
+    "CREATE TABLE sub_leases ("
+    "  conn_id text NOT NULL REFERENCES connections (id) ON DELETE CASCADE,"
+    "  card_id text NOT NULL,"
+    "  sub_key text NOT NULL DEFAULT '',"
+    "  holder text NOT NULL CHECK (length(holder) > 0),"
+    "  taken_at bigint NOT NULL,"
+    "  expires_at bigint NOT NULL,"
+    "  PRIMARY KEY (conn_id, card_id, sub_key));",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -820,6 +829,103 @@ static int pg_lease_get(void *be, const char *conn_id, wfc__lease *out) {
   return lease_read(be, conn_id, out);
 }
 
+/* ---- subscription leases --------------------------------------------------
+ */
+
+static int sub_lease_read(pg *b, const char *conn_id, const char *card_id,
+                          const char *sub_key, wfc__lease *out) {
+  params p = {0};
+  PGresult *r;
+  int rc;
+
+  p_text(&p, conn_id);
+  p_text(&p, card_id);
+  p_text(&p, sub_key);
+  if ((rc = q(b, "read subscription lease",
+              "SELECT holder, taken_at, expires_at FROM sub_leases"
+              " WHERE conn_id = $1 AND card_id = $2 AND sub_key = $3",
+              &p, &r, NULL, NULL)) != 0)
+    return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return wfc__store_fail(WFC_ENOTFOUND, "subscription %s: no lease is held",
+                           card_id);
+  }
+  if (out != NULL) {
+    int n = PQgetlength(r, 0, 0);
+    if (n >= (int)sizeof out->holder)
+      rc = wfc__store_fail(WFC_ESTORE,
+                           "subscription %s: stored lease holder is too long",
+                           card_id);
+    else
+      memcpy(out->holder, PQgetvalue(r, 0, 0), (size_t)n + 1);
+    out->taken_at = get_int(r, 0, 1);
+    out->expires_at = get_int(r, 0, 2);
+  }
+  PQclear(r);
+  return rc;
+}
+
+static int pg_sub_lease_take(void *be, const char *conn_id, const char *card_id,
+                             const char *sub_key, const char *holder,
+                             int64_t now, int64_t expires_at, wfc__lease *cur) {
+  pg *b = be;
+  char state[6];
+  params p = {0};
+  int rc, changes = 0;
+
+  if ((rc = pg_begin(b)) != 0)
+    goto done;
+  /* pg_lease_take's upsert, keyed by subscription. */
+  p_text(&p, conn_id);
+  p_text(&p, card_id);
+  p_text(&p, sub_key);
+  p_text(&p, holder);
+  p_int(&p, now);
+  p_int(&p, expires_at);
+  rc = q(b, "take subscription lease",
+         "INSERT INTO sub_leases AS l (conn_id, card_id, sub_key, holder,"
+         " taken_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)"
+         " ON CONFLICT (conn_id, card_id, sub_key) DO UPDATE SET"
+         " taken_at = CASE WHEN l.holder = excluded.holder"
+         "   THEN l.taken_at ELSE excluded.taken_at END,"
+         " holder = excluded.holder, expires_at = excluded.expires_at"
+         " WHERE l.holder = excluded.holder OR l.expires_at <= $5",
+         &p, NULL, &changes, state);
+  if ((rc = no_conn(state, conn_id, rc)) != 0)
+    goto done;
+  if (changes == 0 &&
+      (rc = sub_lease_read(b, conn_id, card_id, sub_key, cur)) != 0)
+    goto done;
+  if ((rc = pg_commit(b)) == 0 && changes == 0)
+    rc = wfc__store_fail(WFC_EBUSY, "subscription %s is watched by %s", card_id,
+                         cur != NULL ? cur->holder : "another holder");
+done:
+  if (rc != 0)
+    pg_rollback(b);
+  return rc;
+}
+
+static int pg_sub_lease_delete(void *be, const char *conn_id,
+                               const char *card_id, const char *sub_key,
+                               const char *holder, int *changes) {
+  params p = {0};
+
+  p_text(&p, conn_id);
+  p_text(&p, card_id);
+  p_text(&p, sub_key);
+  p_text(&p, holder);
+  return q(be, "release subscription lease",
+           "DELETE FROM sub_leases WHERE conn_id = $1 AND card_id = $2"
+           " AND sub_key = $3 AND holder = $4",
+           &p, NULL, changes, NULL);
+}
+
+static int pg_sub_lease_get(void *be, const char *conn_id, const char *card_id,
+                            const char *sub_key, wfc__lease *out) {
+  return sub_lease_read(be, conn_id, card_id, sub_key, out);
+}
+
 /* ---- checkpoints ----------------------------------------------------------
  */
 
@@ -1194,6 +1300,9 @@ const wfc__store_ops wfc__store_pg_ops = {
     .lease_delete = pg_lease_delete,
     .lease_pass = pg_lease_pass,
     .lease_get = pg_lease_get,
+    .sub_lease_take = pg_sub_lease_take,
+    .sub_lease_delete = pg_sub_lease_delete,
+    .sub_lease_get = pg_sub_lease_get,
     .cp_insert = pg_cp_insert,
     .cp_update = pg_cp_update,
     .cp_delete = pg_cp_delete,

@@ -280,6 +280,17 @@ static const char *const migrations[] = {
      * what happened (store.c). */
     "ALTER TABLE idempotency ADD COLUMN holder TEXT;"
     "ALTER TABLE idempotency ADD COLUMN expires_at INTEGER;",
+    /* 9: subscription leases: one watcher of an event subscription at a
+     * time across the processes sharing the store (docs/fleet.md). */
+    "CREATE TABLE sub_leases ("
+    "  conn_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,"
+    "  card_id TEXT NOT NULL,"
+    "  sub_key TEXT NOT NULL DEFAULT '',"
+    "  holder TEXT NOT NULL CHECK (length(holder) > 0),"
+    "  taken_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (conn_id, card_id, sub_key)"
+    ") WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -761,6 +772,105 @@ static int sq_lease_pass(void *be, const char *conn_id, const char *holder,
 
 static int sq_lease_get(void *be, const char *conn_id, wfc__lease *out) {
   return lease_read(be, conn_id, out);
+}
+
+/* ---- subscription leases ----------------------------------------------- */
+
+static int sub_lease_read(sq *b, const char *conn_id, const char *card_id,
+                          const char *sub_key, wfc__lease *out) {
+  sqlite3_stmt *s;
+  int rc;
+
+  if ((rc = prep(b, &s,
+                 "SELECT holder, taken_at, expires_at FROM sub_leases"
+                 " WHERE conn_id = ?1 AND card_id = ?2 AND sub_key = ?3")) != 0)
+    return rc;
+  bind_text(s, 1, conn_id);
+  bind_text(s, 2, card_id);
+  bind_text(s, 3, sub_key);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    rc = 0;
+    if (out != NULL) {
+      if (copy_col(s, 0, out->holder, sizeof out->holder))
+        rc = wfc__store_fail(WFC_ESTORE,
+                             "subscription %s: stored lease holder is too "
+                             "long",
+                             card_id);
+      out->taken_at = sqlite3_column_int64(s, 1);
+      out->expires_at = sqlite3_column_int64(s, 2);
+    }
+  } else if (rc == SQLITE_DONE) {
+    rc = wfc__store_fail(WFC_ENOTFOUND, "subscription %s: no lease is held",
+                         card_id);
+  } else {
+    rc = db_fail(b, rc, "read subscription lease");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+static int sq_sub_lease_take(void *be, const char *conn_id, const char *card_id,
+                             const char *sub_key, const char *holder,
+                             int64_t now, int64_t expires_at, wfc__lease *cur) {
+  sq *b = be;
+  sqlite3_stmt *s;
+  int rc, changes = 0, sqlrc = 0;
+
+  if ((rc = lease_sync_normal(b, 1)) != 0 || (rc = sq_begin(b)) != 0)
+    goto done;
+  /* The refresh lease's upsert (sq_lease_take), keyed by subscription. */
+  if ((rc = prep(b, &s,
+                 "INSERT INTO sub_leases (conn_id, card_id, sub_key, holder,"
+                 " taken_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                 " ON CONFLICT (conn_id, card_id, sub_key) DO UPDATE SET"
+                 " taken_at = CASE WHEN holder = excluded.holder"
+                 "   THEN taken_at ELSE excluded.taken_at END,"
+                 " holder = excluded.holder, expires_at = excluded.expires_at"
+                 " WHERE holder = excluded.holder OR expires_at <= ?5")) != 0)
+    goto done;
+  bind_text(s, 1, conn_id);
+  bind_text(s, 2, card_id);
+  bind_text(s, 3, sub_key);
+  bind_text(s, 4, holder);
+  sqlite3_bind_int64(s, 5, now);
+  sqlite3_bind_int64(s, 6, expires_at);
+  rc = step_done(b, s, "take subscription lease", &changes, &sqlrc);
+  if (sqlrc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+    rc = wfc__store_fail(WFC_ENOTFOUND, "no connection with id '%s'", conn_id);
+    goto done;
+  }
+  if (rc != 0)
+    goto done;
+  if (changes == 0 &&
+      (rc = sub_lease_read(b, conn_id, card_id, sub_key, cur)) != 0)
+    goto done;
+  if ((rc = sq_commit(b)) == 0 && changes == 0)
+    rc = wfc__store_fail(WFC_EBUSY, "subscription %s is watched by %s", card_id,
+                         cur != NULL ? cur->holder : "another holder");
+done:
+  if (rc != 0)
+    sq_rollback(b);
+  return sync_restore(b, rc);
+}
+
+static int sq_sub_lease_delete(void *be, const char *conn_id,
+                               const char *card_id, const char *sub_key,
+                               const char *holder, int *changes) {
+  sq *b = be;
+  int rc = lease_sync_normal(b, 1);
+  if (rc == 0)
+    rc = exec1(b, "release subscription lease",
+               "DELETE FROM sub_leases WHERE conn_id = ?1 AND card_id = ?2"
+               " AND sub_key = ?3 AND holder = ?4",
+               (const char *[]){conn_id, card_id, sub_key, holder}, 4, NULL,
+               changes, NULL);
+  return sync_restore(b, rc);
+}
+
+static int sq_sub_lease_get(void *be, const char *conn_id, const char *card_id,
+                            const char *sub_key, wfc__lease *out) {
+  return sub_lease_read(be, conn_id, card_id, sub_key, out);
 }
 
 /* ---- checkpoints ------------------------------------------------------- */
@@ -1291,6 +1401,9 @@ const wfc__store_ops wfc__store_sqlite_ops = {
     .lease_delete = sq_lease_delete_op,
     .lease_pass = sq_lease_pass,
     .lease_get = sq_lease_get,
+    .sub_lease_take = sq_sub_lease_take,
+    .sub_lease_delete = sq_sub_lease_delete,
+    .sub_lease_get = sq_sub_lease_get,
     .cp_insert = sq_cp_insert,
     .cp_update = sq_cp_update,
     .cp_delete = sq_cp_delete,

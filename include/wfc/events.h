@@ -68,6 +68,16 @@ typedef struct wfc_event_watch_opts {
    * subscription key: two consumers of the same card and input keep their
    * own checkpoints and never take each other's events. */
   const char *consumer;
+  /* Fleet mode (docs/fleet.md, "Triggers shared by a fleet"): > 0 makes
+   * the watch take the subscription's lease in the store for this long at
+   * each poll and ack (its heartbeat), so that of several watchers of one
+   * subscription in any processes sharing the store only the holder polls;
+   * the others' polls fail with WFC_EBUSY until it stops (released at
+   * close), dies (on this host: at once; elsewhere: once the lease
+   * expired) or stops renewing. Make it longer than the time between
+   * polls. 0: no lease (every watcher polls; the checkpoint's
+   * compare-and-set still keeps it from going backwards). */
+  uint64_t lease_ms;
 } wfc_event_watch_opts;
 
 /* Opens a watch on m's connection (m borrowed: close the watch before the
@@ -95,8 +105,10 @@ typedef void (*wfc_event_batch_cb)(void *arg, wfc_event_watch *w,
                                    const wfc_event_batch *b);
 
 /* Runs the card once from the stored checkpoint (NULL the first time).
- * cb runs exactly once, later. WFC_EBUSY when a poll is in flight. A batch
- * not acknowledged is simply polled again (its accepted events left out). */
+ * cb runs exactly once, later. WFC_EBUSY when a poll is in flight, or with
+ * lease_ms when another watcher holds the subscription's lease (nothing
+ * was run: poll again later). A batch not acknowledged is simply polled
+ * again (its accepted events left out). */
 WFC_EXTERN int wfc_event_watch_poll(wfc_event_watch *w, wfc_event_batch_cb cb,
                                     void *arg);
 
@@ -115,8 +127,8 @@ WFC_EXTERN int wfc_event_watch_ack(wfc_event_watch *w);
 /* The checkpoint stored for the watch (transfer, free()), or NULL. */
 WFC_EXTERN char *wfc_event_watch_checkpoint(wfc_event_watch *w);
 
-/* Frees the watch. A poll in flight is canceled; its callback does not
- * run. */
+/* Frees the watch, releasing its subscription lease if it holds one. A
+ * poll in flight is canceled; its callback does not run. */
 WFC_EXTERN void wfc_event_watch_close(wfc_event_watch *w);
 
 #ifdef __cplusplus

@@ -295,6 +295,10 @@ static void take(int *fd, char *buf, size_t cap) {
 }
 
 int rel_wait_or_kill(wproc *p, int64_t kill_after_us) {
+  return rel_wait_or_signal(p, kill_after_us, SIGKILL);
+}
+
+int rel_wait_or_signal(wproc *p, int64_t kill_after_us, int sig) {
   int64_t deadline = kill_after_us < 0 ? -1 : rel_now_us() + kill_after_us;
   int sent = 0;
   while (p->out >= 0 || p->err >= 0) {
@@ -308,7 +312,7 @@ int rel_wait_or_kill(wproc *p, int64_t kill_after_us) {
     if (deadline >= 0 && !sent) {
       int64_t left = deadline - rel_now_us();
       if (left <= 0) {
-        kill(p->pid, SIGKILL);
+        kill(p->pid, sig);
         sent = 1;
         continue;
       }
@@ -329,6 +333,8 @@ int rel_wait_or_kill(wproc *p, int64_t kill_after_us) {
   while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
     ;
   p->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  if (sig != SIGKILL)
+    return sent;
   return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && sent;
 }
 

@@ -115,6 +115,9 @@ int rel_down(emu_proc *emu, wuser *u);
  * (< 0: never) sends SIGKILL. Reaps it and sets p->code. Returns 1 when
  * the child was killed by the SIGKILL, 0 when it exited on its own. */
 int rel_wait_or_kill(wproc *p, int64_t kill_after_us);
+/* The same with signal sig (SIGTERM: a stop the child handles); returns
+ * 1 when sig was sent (for SIGKILL: and killed the child). */
+int rel_wait_or_signal(wproc *p, int64_t kill_after_us, int sig);
 
 /* Monotonic clock in microseconds. */
 int64_t rel_now_us(void);

@@ -1003,6 +1003,7 @@ static void test_migration_authenticates_existing_rows(void **state) {
          "DROP INDEX connections_by_nickname;"
          "ALTER TABLE idempotency DROP COLUMN holder;"
          "ALTER TABLE idempotency DROP COLUMN expires_at;"
+         "DROP TABLE sub_leases;"
          "%s = %d",
          sqlx(f->db, "PRAGMA user_version", "UPDATE wfc_schema SET version"),
          before);
@@ -1629,6 +1630,80 @@ static void *lease_watcher(void *arg) {
   return NULL;
 }
 
+/* Subscription leases (docs/fleet.md): the refresh lease's semantics per
+ * (connection, card, subscription): take, contend with the holder named,
+ * renew keeping taken_at, other subscriptions apart, release by the holder
+ * only, expiry to the millisecond, gone with the connection. */
+static void test_subscription_lease(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db), *other = open_ok(f->db);
+  wfc__conn_rec r;
+  wfc__lease l;
+  const char *card = "p.new_email", *sub = "{\"folder\":\"inbox\"}";
+
+  fake_now = 1800000000000;
+  wfc__clock_set(fake_clock, NULL);
+  make_rec(&r, "watched", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{}"), 0);
+  assert_int_equal(wfc__store_sub_lease_get(st, r.id, card, sub, &l),
+                   WFC_ENOTFOUND);
+  assert_int_equal(
+      wfc__store_sub_lease_take(st, r.id, card, sub, "A", 30000, NULL), 0);
+  assert_int_equal(wfc__store_sub_lease_get(other, r.id, card, sub, &l), 0);
+  assert_string_equal(l.holder, "A");
+  assert_int_equal(l.expires_at, fake_now + 30000);
+
+  fake_now += 10000;
+  assert_int_equal(
+      wfc__store_sub_lease_take(other, r.id, card, sub, "B", 30000, &l),
+      WFC_EBUSY);
+  assert_string_equal(l.holder, "A");
+  assert_non_null(strstr(wfc__store_last_error(), "watched by A"));
+  /* Another subscription (input, card) is another lease. */
+  assert_int_equal(
+      wfc__store_sub_lease_take(other, r.id, card, "{}", "B", 30000, NULL), 0);
+  assert_int_equal(wfc__store_sub_lease_take(other, r.id, "p.email_flagged",
+                                             sub, "B", 30000, NULL),
+                   0);
+  /* Renewal (the heartbeat) keeps taken_at. */
+  assert_int_equal(
+      wfc__store_sub_lease_take(st, r.id, card, sub, "A", 30000, NULL), 0);
+  assert_int_equal(wfc__store_sub_lease_get(st, r.id, card, sub, &l), 0);
+  assert_int_equal(l.taken_at, fake_now - 10000);
+  assert_int_equal(l.expires_at, fake_now + 30000);
+
+  assert_int_equal(wfc__store_sub_lease_release(other, r.id, card, sub, "B"),
+                   WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_sub_lease_release(st, r.id, card, sub, "A"), 0);
+  assert_int_equal(wfc__store_sub_lease_get(st, r.id, card, sub, &l),
+                   WFC_ENOTFOUND);
+
+  /* A holder that stopped renewing is taken over at its expiry. */
+  assert_int_equal(
+      wfc__store_sub_lease_take(st, r.id, card, sub, "A", 1000, NULL), 0);
+  fake_now += 999;
+  assert_int_equal(
+      wfc__store_sub_lease_take(other, r.id, card, sub, "B", 30000, NULL),
+      WFC_EBUSY);
+  fake_now += 1;
+  assert_int_equal(
+      wfc__store_sub_lease_take(other, r.id, card, sub, "B", 30000, NULL), 0);
+  assert_int_equal(wfc__store_sub_lease_release(st, r.id, card, sub, "A"),
+                   WFC_ENOTFOUND);
+
+  /* Unknown connection; gone with its connection. */
+  assert_int_equal(
+      wfc__store_sub_lease_take(st, "conn_nope", card, sub, "A", 30000, NULL),
+      WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_conn_delete(st, r.id), 0);
+  assert_int_equal(wfc__store_sub_lease_get(st, r.id, card, sub, &l),
+                   WFC_ENOTFOUND);
+  wfc__clock_set(NULL, NULL);
+  wfc__conn_rec_clear(&r);
+  wfc__store_close(st);
+  wfc__store_close(other);
+}
+
 static void test_rotation_releases_atomically(void **state) {
   fixture *f = *state;
   wfc__store *st = open_ok(f->db);
@@ -1771,6 +1846,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_wipe_and_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refresh_lease, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_subscription_lease, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rotation_releases_atomically, setup,
                                       teardown),
   };
@@ -1804,6 +1880,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_wipe_and_delete, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_refresh_lease, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_subscription_lease, setup_pg,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_pg_locations_and_errors, setup_pg,
                                       teardown),
   };
