@@ -1,12 +1,16 @@
 /* forward_email.c - Forward Email.
  * Graph: without attachments POST {mb}/messages/{id}/forward {"comment",
  * "toRecipients", "message"?}; with attachments POST .../createForward
- * (same body), the attachments (attach.h), then POST .../{draft}/send. */
+ * (same body), the attachments (attach.h), then POST .../{draft}/send.
+ * With an idempotency_key the forward is sent at most once, as Send
+ * Email's message (plugin/keysend.h): its Message-ID (the action's
+ * message.internetMessageId) marks the copy in Sent Items. */
 #include <stdlib.h>
 
 #include <json-c/json.h>
 
 #include "entry.h"
+#include "keysend.h"
 #include "message.h"
 
 static const wfc_field inputs[] = {
@@ -43,6 +47,7 @@ static const wfc_field inputs[] = {
                     "forwarded anyway).",
      .items = o365_msg_file_item,
      .max = 100},
+    {O365_FIELD_IDEMPOTENCY_KEY},
     {0}};
 
 static int invoke(wfc_call *call) {
@@ -63,17 +68,16 @@ static int invoke(wfc_call *call) {
   /* to goes at the top level; the rest in message. */
   struct json_object *msg = o365_msg_build(in);
   json_object_object_del(msg, "toRecipients");
-  if (json_object_object_length(msg) > 0)
-    json_object_object_add(body, "message", msg);
-  else
-    json_object_put(msg);
+  const char *key = o365_json_str(in, "idempotency_key");
+  if (json_object_object_length(msg) > 0 || key != NULL)
+    json_object_object_add(body, "message", json_object_get(msg));
   o365_compose c = {.source_id = o365_json_str(in, "message_id"),
                     .create_action = "createForward",
                     .create_body = body,
                     .files = files,
-                    .send = 1,
                     .what = "forwarding failed"};
-  int rc = o365_msg_respond(call, "forward", &c);
+  int rc = o365_keysend_respond(call, "forward", key, msg, &c);
+  json_object_put(msg);
   json_object_put(body);
   return rc;
 }

@@ -2,12 +2,16 @@
  * Graph: without attachments POST {mb}/messages/{id}/reply|replyAll
  * {"comment", "message"?}; with attachments POST .../createReply|
  * createReplyAll (same body) for a draft, the attachments (attach.h),
- * then POST .../messages/{draft}/send (message.h: o365_msg_compose). */
+ * then POST .../messages/{draft}/send (message.h: o365_msg_compose).
+ * With an idempotency_key the reply is sent at most once, as Send Email's
+ * message (plugin/keysend.h): its Message-ID (the action's
+ * message.internetMessageId) marks the copy in Sent Items. */
 #include <stdlib.h>
 
 #include <json-c/json.h>
 
 #include "entry.h"
+#include "keysend.h"
 #include "message.h"
 
 static const wfc_field inputs[] = {
@@ -53,6 +57,7 @@ static const wfc_field inputs[] = {
      .description = "Files to attach to the reply.",
      .items = o365_msg_file_item,
      .max = 100},
+    {O365_FIELD_IDEMPOTENCY_KEY},
     {0}};
 
 static int invoke(wfc_call *call) {
@@ -70,19 +75,20 @@ static int invoke(wfc_call *call) {
   const char *comment = o365_json_str(in, "comment");
   if (comment != NULL)
     o365_json_add_str(body, "comment", comment);
+  const char *key = o365_json_str(in, "idempotency_key");
+  /* The marker (with a key) goes in the message too. */
   struct json_object *msg = o365_msg_build(in);
-  if (json_object_object_length(msg) > 0)
-    json_object_object_add(body, "message", msg);
-  else
-    json_object_put(msg);
+  if (json_object_object_length(msg) > 0 || key != NULL)
+    json_object_object_add(body, "message", json_object_get(msg));
   o365_compose c = {.source_id = o365_json_str(in, "message_id"),
                     .create_action =
                         reply_all ? "createReplyAll" : "createReply",
                     .create_body = body,
                     .files = files,
-                    .send = 1,
                     .what = "replying failed"};
-  int rc = o365_msg_respond(call, reply_all ? "replyAll" : "reply", &c);
+  int rc = o365_keysend_respond(call, reply_all ? "replyAll" : "reply", key,
+                                msg, &c);
+  json_object_put(msg);
   json_object_put(body);
   return rc;
 }

@@ -372,31 +372,6 @@ int o365_msg_patch(wfc_call *call, struct json_object *body, const char *what) {
   return rc;
 }
 
-/* ---- Reply and forward ------------------------------------------------------
- */
-
-static struct json_object *sent_out(wfc_call *call, const o365_graph_res *res) {
-  (void)call;
-  (void)res;
-  struct json_object *out = json_object_new_object();
-  json_object_object_add(out, "sent", json_object_new_boolean(1));
-  return out;
-}
-
-int o365_msg_respond(wfc_call *call, const char *action,
-                     const o365_compose *c) {
-  if (c->files != NULL && json_object_array_length(c->files) > 0)
-    return o365_msg_compose(call, c);
-  o365_buf path;
-  o365_buf_init(&path);
-  o365_msg_path(&path, o365_call_mailbox(call), c->source_id, action);
-  o365_graph_opts o = {
-      .method = "POST", .path = path.data, .body = c->create_body};
-  int rc = path.oom ? WFC_ENOMEM : o365_msg_one(call, &o, c->what, sent_out);
-  o365_buf_free(&path);
-  return rc;
-}
-
 /* ---- Drafts: create, attach, send -----------------------------------------
  */
 

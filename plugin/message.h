@@ -213,13 +213,6 @@ typedef struct o365_compose {
 } o365_compose;
 int o365_msg_compose(wfc_call *call, const o365_compose *c);
 
-/* Reply, reply all or forward: POST .../messages/{id}/{action} with body
- * (the action's JSON: comment, message, toRecipients), or, when files has
- * entries, the draft pipeline through c->create_action. Completes the
- * call with {"sent": true} (o365_msg_sent_fields) or the Graph error
- * explained as c->what. Borrowed: everything. */
-int o365_msg_respond(wfc_call *call, const char *action, const o365_compose *c);
-
 /* The "folder" input of the cards on o365_msg_move_copy. */
 #define O365_FIELD_DESTINATION_FOLDER                                          \
   .name = "folder", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_REQUIRED,      \

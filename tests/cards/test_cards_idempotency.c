@@ -3,7 +3,8 @@
  * started together send one message - the first checks the mailbox and
  * sends, the others wait and report its message as deduplicated; when the
  * first fails, the next makes its own attempt; runs with other keys do not
- * wait for each other. */
+ * wait for each other. Reply and Forward take the same path
+ * (plugin/keysend.h): their marker is on the reply's own Message-ID. */
 #define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,9 +43,10 @@ static void on_done(void *arg, wfc_call *call, const wfc_outcome *o) {
   r->output = o->status == 0 ? json_object_get(o->output) : NULL;
 }
 
-/* Starts send_email with inputs[i] for i < n in one go (before the loop
- * runs), then runs the loop until every run has completed. */
-static void run_all(const char *const *inputs, int n) {
+/* Starts card (e.g. "o365mail.reply_email") with inputs[i] for i < n in
+ * one go (before the loop runs), then runs the loop until every run has
+ * completed. */
+static void run_all_card(const char *card, const char *const *inputs, int n) {
   assert_true(n <= MAX_RUNS);
   memset(runs, 0, sizeof runs);
   completed = 0;
@@ -53,14 +55,17 @@ static void run_all(const char *const *inputs, int n) {
     assert_non_null(input);
     wfc_invoke how = {sizeof how, .conn = alice, .on_done = on_done,
                       .arg = &runs[i]};
-    assert_int_equal(wfc_runtime_invoke(o365_fixture_runtime(fx),
-                                        "o365mail.send_email", input, &how,
-                                        NULL),
-                     0);
+    assert_int_equal(
+        wfc_runtime_invoke(o365_fixture_runtime(fx), card, input, &how, NULL),
+        0);
     json_object_put(input);
   }
   while (completed < n)
     uv_run(o365_fixture_loop(fx), UV_RUN_ONCE);
+}
+
+static void run_all(const char *const *inputs, int n) {
+  run_all_card("o365mail.send_email", inputs, n);
 }
 
 static void runs_free(int n) {
@@ -343,6 +348,136 @@ static void keyed_draft_changed_or_gone(void **state) {
   assert_int_equal(ct_count(ALICE, "drafts", "keyed busy"), 0);
 }
 
+/* A message from bob to alice with subject (injected); its id (malloc'd). */
+static char *from_bob(const char *subject) {
+  char msg[512];
+  snprintf(msg, sizeof msg,
+           "{\"subject\":\"%s\",\"from\":\"bob@contoso.test\","
+           "\"toRecipients\":[\"" ALICE "\"],\"body\":\"question\"}",
+           subject);
+  char *id = o365_fixture_inject(fx, ALICE, msg);
+  assert_non_null(id);
+  return id;
+}
+
+/* Reply, reply all and forward, with and without an attachment: 5 runs
+ * with one key send one message (the others report it deduplicated, with
+ * its Message-ID), a later run finds it in the mailbox, and another key
+ * answers again. */
+static void reply_and_forward_same_key_send_once(void **state) {
+  (void)state;
+  enum { N = 5 };
+  char ref[512];
+  ct_file("r.txt", "text/plain", "reply file", ref, sizeof ref);
+  const struct {
+    const char *card, *extra, *prefix;
+    int file;
+  } cases[] = {
+      {"o365mail.reply_email", "", "RE: ", 0},
+      {"o365mail.reply_email", ",\"reply_all\":true", "RE: ", 0},
+      {"o365mail.forward_email", ",\"to\":[\"bob@contoso.test\"]", "FW: ", 0},
+      {"o365mail.reply_email", "", "RE: ", 1},
+      {"o365mail.forward_email", ",\"to\":[\"bob@contoso.test\"]", "FW: ", 1},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    char subject[64], answer[80], extra[1024], in[2048], in2[2048];
+    snprintf(subject, sizeof subject, "keyed answer %zu", k);
+    snprintf(answer, sizeof answer, "%s%s", cases[k].prefix, subject);
+    snprintf(extra, sizeof extra, "%s%s%s%s", cases[k].extra,
+             cases[k].file ? ",\"attachments\":[" : "",
+             cases[k].file ? ref : "", cases[k].file ? "]" : "");
+    char *id = from_bob(subject);
+    snprintf(in, sizeof in,
+             "{\"message_id\":\"%s\",\"comment\":\"once\","
+             "\"idempotency_key\":\"answer-%zu\"%s}",
+             id, k, extra);
+    const char *inputs[N];
+    for (int i = 0; i < N; i++)
+      inputs[i] = in;
+    long sent = o365_fixture_sent_count(fx, ALICE);
+
+    run_all_card(cases[k].card, inputs, N);
+    int firsts = 0;
+    const char *imid = NULL;
+    for (int i = 0; i < N; i++) {
+      if (runs[i].status != 0)
+        fail_msg("%s %zu run %d: %s", cases[k].card, k, i, runs[i].message);
+      assert_true(jbool(runs[i].output, "sent"));
+      const char *m = jstr(runs[i].output, "internet_message_id");
+      assert_non_null(m);
+      if (imid == NULL)
+        imid = m;
+      assert_string_equal(m, imid);
+      firsts += !jflag(runs[i].output, "deduplicated");
+    }
+    assert_int_equal(firsts, 1);
+    assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
+    assert_int_equal(ct_count("bob@contoso.test", "inbox", answer), 1);
+    assert_int_equal(ct_count(ALICE, "drafts", answer), 0);
+    /* The copy in Sent Items carries the key's Message-ID. */
+    json_object *copy = ct_message(ALICE, "sentitems", answer, NULL);
+    assert_non_null(copy);
+    assert_string_equal(jstr(copy, "internetMessageId"), imid);
+    json_object_put(copy);
+    runs_free(N);
+
+    /* Later: found in the mailbox; another key answers again. */
+    run_all_card(cases[k].card, inputs, 1);
+    assert_int_equal(runs[0].status, 0);
+    assert_true(jflag(runs[0].output, "deduplicated"));
+    runs_free(1);
+    snprintf(in2, sizeof in2,
+             "{\"message_id\":\"%s\",\"comment\":\"twice\","
+             "\"idempotency_key\":\"answer-%zu-b\"%s}",
+             id, k, extra);
+    inputs[0] = in2;
+    run_all_card(cases[k].card, inputs, 1);
+    if (runs[0].status != 0)
+      fail_msg("second key: %s", runs[0].message);
+    assert_false(jflag(runs[0].output, "deduplicated"));
+    runs_free(1);
+    assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 2);
+    assert_int_equal(ct_count("bob@contoso.test", "inbox", answer), 2);
+    free(id);
+  }
+}
+
+/* A keyed reply with an attachment whose /send Graph refuses leaves its
+ * draft (createReply made it with the key's Message-ID); the rerun deletes
+ * it and sends the reply once. */
+static void keyed_reply_rerun_removes_its_draft(void **state) {
+  (void)state;
+  char ref[512], in[1024];
+  ct_file("rd.txt", "text/plain", "reply draft", ref, sizeof ref);
+  char *id = from_bob("keyed reply draft");
+  snprintf(in, sizeof in,
+           "{\"message_id\":\"%s\",\"comment\":\"with file\","
+           "\"attachments\":[%s],\"idempotency_key\":\"keyed-reply-draft\"}",
+           id, ref);
+  free(id);
+  long sent = o365_fixture_sent_count(fx, ALICE);
+  assert_int_equal(o365_fixture_fault(fx, "{\"method\":\"POST\",\"path\":"
+                                          "\"/v1.0/me/messages/*/send\","
+                                          "\"status\":500,\"count\":1}"),
+                   0);
+  o365_outcome o;
+  assert_int_equal(o365_fixture_run(fx, "reply_email", in, &o), WFC_EREMOTE);
+  ct_says(o.message, "nothing was sent, the draft is kept in Drafts");
+  ct_says(o.message, "until a rerun with the same idempotency_key deletes it");
+  o365_outcome_free(&o);
+  assert_int_equal(ct_clear_faults(), 0);
+  assert_int_equal(ct_count(ALICE, "drafts", "RE: keyed reply draft"), 1);
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent);
+
+  run_ok("reply_email", in, &o);
+  assert_false(jflag(o.output, "deduplicated"));
+  o365_outcome_free(&o);
+  assert_int_equal(o365_fixture_sent_count(fx, ALICE), sent + 1);
+  assert_int_equal(
+      ct_count("bob@contoso.test", "inbox", "RE: keyed reply draft"), 1);
+  assert_int_equal(ct_count(ALICE, "drafts", "RE: keyed reply draft"), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(same_key_twenty_runs_send_once),
@@ -351,6 +486,8 @@ int main(void) {
       cmocka_unit_test(other_keys_are_not_serialised),
       cmocka_unit_test(keyed_rerun_removes_its_draft),
       cmocka_unit_test(keyed_draft_changed_or_gone),
+      cmocka_unit_test(reply_and_forward_same_key_send_once),
+      cmocka_unit_test(keyed_reply_rerun_removes_its_draft),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

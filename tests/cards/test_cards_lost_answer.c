@@ -15,7 +15,10 @@
  *   - without a key the run fails with the outcome unknown, and exactly
  *     one message went out;
  *   - a copy Graph files a moment after the lost answer is still found;
- *   - a card with no idempotency key (reply, create folder, Custom API)
+ *   - the same for Reply and Forward with a key (the action, and the
+ *     draft pipeline with an attachment), and a rerun of each key reports
+ *     it deduplicated;
+ *   - a card with no idempotency key (copy, create folder, Custom API)
  *     says the outcome is unknown without mentioning a key. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <setjmp.h>
@@ -61,27 +64,59 @@ static void arm_lost_answer(const char *path) {
   assert_int_equal(o365_fixture_fault(fx, rule), 0);
 }
 
-/* n keyed sends (with an attachment when file_ref is not NULL), each with
- * its answer lost; counts and asserts what must hold, prints the
- * `reliability:` line. */
-static void keyed_sends(const char *name, const char *tag, int n,
-                        const char *file_ref, const char *fault_path,
-                        const char *send_route) {
+/* What is sent: a new message (Send Email), or a reply or a forward of a
+ * message bob sent to alice (the answer's subject: prefix + the
+ * original's). */
+typedef struct kind {
+  const char *card;   /* "send_email", "reply_email", "forward_email" */
+  const char *prefix; /* of the subject in bob's inbox: "", "RE: ", "FW: " */
+} kind;
+
+static const kind new_mail = {"send_email", ""};
+
+/* n keyed sends of k (with an attachment when file_ref is not NULL), each
+ * with its answer lost; counts and asserts what must hold, prints the
+ * `reliability:` line. A rerun of every key afterwards must report it
+ * deduplicated and send nothing. */
+static void keyed_sends_of(const kind *k, const char *name, const char *tag,
+                           int n, const char *file_ref, const char *fault_path,
+                           const char *send_route) {
   long sent0 = o365_fixture_sent_count(fx, ALICE);
   long posts0 = o365_fixture_route_count(fx, "POST", send_route);
   long resets0 = o365_fixture_status_count(fx, 0);
   long reported = 0;
   rel_counts c = {.test = name, .trials = n};
+  char(*inputs)[1024] = calloc((size_t)n, sizeof *inputs);
+  assert_non_null(inputs);
   for (int i = 0; i < n; i++) {
-    char in[1024];
+    char *in = inputs[i], what[700];
     o365_outcome o;
-    snprintf(in, sizeof in,
-             "{\"to\":[\"" BOB "\"],\"subject\":\"%s %d\","
-             "\"body\":\"lost answer\",\"idempotency_key\":\"%s-%d\"%s%s%s}",
-             tag, i, tag, i, file_ref ? ",\"attachments\":[" : "",
+    snprintf(what, sizeof what, "%s%s%s", file_ref ? ",\"attachments\":[" : "",
              file_ref ? file_ref : "", file_ref ? "]" : "");
+    if (k->prefix[0] == '\0') {
+      snprintf(in, 1024,
+               "{\"to\":[\"" BOB "\"],\"subject\":\"%s %d\","
+               "\"body\":\"lost answer\",\"idempotency_key\":\"%s-%d\"%s}",
+               tag, i, tag, i, what);
+    } else {
+      char msg[256];
+      snprintf(msg, sizeof msg,
+               "{\"subject\":\"%s %d\",\"from\":\"" BOB "\","
+               "\"toRecipients\":[\"" ALICE "\"],\"body\":\"?\"}",
+               tag, i);
+      char *id = o365_fixture_inject(fx, ALICE, msg);
+      assert_non_null(id);
+      snprintf(in, 1024,
+               "{\"message_id\":\"%s\",\"comment\":\"lost answer\","
+               "\"idempotency_key\":\"%s-%d\"%s%s}",
+               id, tag, i,
+               strcmp(k->card, "forward_email") == 0 ? ",\"to\":[\"" BOB "\"]"
+                                                     : "",
+               what);
+      free(id);
+    }
     arm_lost_answer(fault_path);
-    int rc = o365_fixture_run(fx, "send_email", in, &o);
+    int rc = o365_fixture_run(fx, k->card, in, &o);
     if (rc != 0) {
       /* The message went out (the handler ran): a failure is not the
        * truth, whatever it says. */
@@ -99,12 +134,24 @@ static void keyed_sends(const char *name, const char *tag, int n,
     }
     o365_outcome_free(&o);
   }
+  /* Reruns with each key: found, nothing sent again. */
+  long dedups = 0;
+  for (int i = 0; i < n; i++) {
+    o365_outcome o;
+    int rc = o365_fixture_run(fx, k->card, inputs[i], &o);
+    if (rc == 0 && jflag(o.output, "deduplicated"))
+      dedups++;
+    else
+      rel_note(&c, "%s %d rerun: %d %s", tag, i, rc, o.message);
+    o365_outcome_free(&o);
+  }
+  free(inputs);
   /* Each subject in bob's inbox once: none twice, none lost. */
   json_object *inbox = o365_fixture_messages(fx, BOB, "inbox");
   assert_non_null(inbox);
   for (int i = 0; i < n; i++) {
     char subject[128];
-    snprintf(subject, sizeof subject, "%s %d", tag, i);
+    snprintf(subject, sizeof subject, "%s%s %d", k->prefix, tag, i);
     int count = rel_count_eq(inbox, "subject", subject);
     if (count == 0)
       c.lost++;
@@ -115,8 +162,10 @@ static void keyed_sends(const char *name, const char *tag, int n,
   long sent = o365_fixture_sent_count(fx, ALICE) - sent0;
   long posts = o365_fixture_route_count(fx, "POST", send_route) - posts0;
   long resets = o365_fixture_status_count(fx, 0) - resets0;
-  rel_figure(&c, "reported_sent=%ld sent=%ld send_requests=%ld resets=%ld",
-             reported, sent, posts, resets);
+  rel_figure(&c,
+             "reported_sent=%ld sent=%ld send_requests=%ld resets=%ld "
+             "reruns_deduplicated=%ld",
+             reported, sent, posts, resets, dedups);
   long failures = rel_report(&c);
   /* Every send met the fault (else the test proves nothing), and each
    * send request reached the emulator once. */
@@ -129,6 +178,13 @@ static void keyed_sends(const char *name, const char *tag, int n,
   assert_int_equal(c.unclear, 0);
   assert_int_equal(failures, 0);
   assert_int_equal(reported, n);
+  assert_int_equal(dedups, n);
+}
+
+static void keyed_sends(const char *name, const char *tag, int n,
+                        const char *file_ref, const char *fault_path,
+                        const char *send_route) {
+  keyed_sends_of(&new_mail, name, tag, n, file_ref, fault_path, send_route);
 }
 
 static void keyed_sends_lost_answer_sent_once(void **state) {
@@ -152,6 +208,75 @@ static void keyed_sends_with_attachment_lost_answer_sent_once(void **state) {
     assert_false(s != NULL && strncmp(s, "lost file ", 10) == 0);
   }
   json_object_put(drafts);
+}
+
+/* Reply and Forward with a key (plugin/keysend.h), their answer lost
+ * after the emulator sent them: the reply action, the forward action, and
+ * the draft pipeline's /send (createReply / createForward, an
+ * attachment). */
+static void keyed_replies_lost_answer_sent_once(void **state) {
+  (void)state;
+  static const kind reply = {"reply_email", "RE: "};
+  keyed_sends_of(&reply, "keyed_reply_lost_answer", "lost reply",
+                 rel_trials(20, 200), NULL, "/v1.0/me/messages/*/reply",
+                 "/v1.0/me/messages/{id}/reply");
+}
+
+static void keyed_forwards_lost_answer_sent_once(void **state) {
+  (void)state;
+  static const kind forward = {"forward_email", "FW: "};
+  keyed_sends_of(&forward, "keyed_forward_lost_answer", "lost forward",
+                 rel_trials(20, 200), NULL, "/v1.0/me/messages/*/forward",
+                 "/v1.0/me/messages/{id}/forward");
+}
+
+static void keyed_answers_with_attachment_lost_answer_sent_once(void **state) {
+  (void)state;
+  static const kind reply = {"reply_email", "RE: "};
+  static const kind forward = {"forward_email", "FW: "};
+  char ref[512];
+  ct_file("lost-answer.txt", "text/plain", "lost answer", ref, sizeof ref);
+  keyed_sends_of(&reply, "keyed_reply_attachment_lost_answer",
+                 "lost reply file", rel_trials(10, 100), ref,
+                 "/v1.0/me/messages/*/send", "/v1.0/me/messages/{id}/send");
+  keyed_sends_of(&forward, "keyed_forward_attachment_lost_answer",
+                 "lost forward file", rel_trials(10, 100), ref,
+                 "/v1.0/me/messages/*/send", "/v1.0/me/messages/{id}/send");
+  json_object *drafts = o365_fixture_messages(fx, ALICE, "drafts");
+  for (size_t k = 0; k < json_object_array_length(drafts); k++) {
+    const char *s = jstr(json_object_array_get_idx(drafts, k), "subject");
+    assert_false(s != NULL && strstr(s, "lost ") != NULL &&
+                 strstr(s, " file ") != NULL);
+  }
+  json_object_put(drafts);
+}
+
+/* A reply without a key whose answer is lost: the outcome is unknown, the
+ * message says where to look and that a key makes a rerun safe; one reply
+ * went out. */
+static void unkeyed_reply_lost_answer_outcome_unknown(void **state) {
+  (void)state;
+  char *id = o365_fixture_inject(fx, ALICE,
+                                 "{\"subject\":\"unkeyed ask\",\"from\":\"" BOB
+                                 "\",\"toRecipients\":[\"" ALICE
+                                 "\"],\"body\":\"?\"}");
+  assert_non_null(id);
+  char in[512];
+  snprintf(in, sizeof in, "{\"message_id\":\"%s\",\"comment\":\"ok\"}", id);
+  free(id);
+  o365_outcome o;
+  run_ok("list_folders", "{\"recursive\":false}", &o);
+  o365_outcome_free(&o);
+  arm_lost_answer("/v1.0/me/messages/*/reply");
+  int rc = o365_fixture_run(fx, "reply_email", in, &o);
+  fprintf(stderr, "unkeyed reply: %d %s\n", rc, o.message);
+  assert_int_equal(rc, WFC_ENET);
+  assert_string_equal(jstr(o.detail, "outcome"), "unknown");
+  ct_says(o.message, "the outcome is unknown");
+  ct_says(o.message, "look in Sent Items");
+  ct_says(o.message, "idempotency_key");
+  o365_outcome_free(&o);
+  assert_int_equal(ct_count(BOB, "inbox", "RE: unkeyed ask"), 1);
 }
 
 /* Without a key nobody can tell: the run fails with the outcome unknown,
@@ -332,14 +457,14 @@ static void unkeyed_cards_do_not_mention_keys(void **state) {
                                  "\",\"toRecipients\":[\"" ALICE
                                  "\"],\"body\":\"?\"}");
   assert_non_null(id);
-  char reply[512];
-  snprintf(reply, sizeof reply, "{\"message_id\":\"%s\",\"comment\":\"ok\"}",
+  char copy[512];
+  snprintf(copy, sizeof copy, "{\"message_id\":\"%s\",\"folder\":\"archive\"}",
            id);
   free(id);
   const struct {
     const char *card, *input, *path;
   } cases[] = {
-      {"reply_email", reply, "/v1.0/me/messages/*/reply"},
+      {"copy_email", copy, "/v1.0/me/messages/*/copy"},
       {"create_folder", "{\"name\":\"Lost answers\"}", "/v1.0/me/mailFolders"},
       {"custom_api_action",
        "{\"method\":\"POST\",\"relative_url\":\"/me/messages\","
@@ -370,6 +495,12 @@ int main(void) {
       cmocka_unit_test_teardown(
           keyed_sends_with_attachment_lost_answer_sent_once, disarm),
       cmocka_unit_test_teardown(unkeyed_send_lost_answer_outcome_unknown,
+                                disarm),
+      cmocka_unit_test_teardown(keyed_replies_lost_answer_sent_once, disarm),
+      cmocka_unit_test_teardown(keyed_forwards_lost_answer_sent_once, disarm),
+      cmocka_unit_test_teardown(
+          keyed_answers_with_attachment_lost_answer_sent_once, disarm),
+      cmocka_unit_test_teardown(unkeyed_reply_lost_answer_outcome_unknown,
                                 disarm),
       cmocka_unit_test_teardown(copy_filed_late_is_found, disarm),
       cmocka_unit_test_teardown(cancel_while_looking, disarm),
