@@ -14,8 +14,12 @@ static inline const char *build_path(int slot, const char *rel) {
   return buf[slot];
 }
 
+/* The test plugin: $WFC_TESTPLUGIN when set (abi_call_abi12: the same
+ * plugin built against the ABI 1.2 headers), else the build's. */
 static inline const char *testplugin_path(void) {
-  return build_path(0, "plugins/wfc-testplugin.so");
+  const char *p = getenv("WFC_TESTPLUGIN");
+  return p != NULL && *p != '\0' ? p
+                                 : build_path(0, "plugins/wfc-testplugin.so");
 }
 
 /* $WFC_BROKEN_DIR/wfc-broken-<kind>.so */

@@ -160,6 +160,18 @@ static int64_t hook_count(const char *hook) {
   return n;
 }
 
+/* The plugin reports the ABI it was built against: this SDK's, or, for
+ * abi_call_abi12, 1.2 (an older plugin, loaded and run by this host). */
+static void test_built_abi(void **state) {
+  (void)state;
+  const char *minor = getenv("WFC_TESTPLUGIN_ABI_MINOR");
+  unsigned want = (WFC_ABI_MAJOR << 16) |
+                  (minor != NULL ? (unsigned)atoi(minor) : WFC_ABI_MINOR);
+  wfc_plugin *p = wfc_runtime_find_plugin(F->rt, "testplugin");
+  assert_non_null(p);
+  assert_int_equal(wfc_plugin_abi(p), want);
+}
+
 static void test_later(void **state) {
   (void)state;
   result r = {0};
@@ -697,6 +709,7 @@ static void test_close_abandons_stuck_call(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_built_abi, setup, teardown),
       cmocka_unit_test_setup_teardown(test_later, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deferred_completion, setup,
                                       teardown),

@@ -1,0 +1,259 @@
+/* A keyed send (plugin/keysend.h) against the fake host, with and without
+ * the host's idempotency claims (ABI 1.3):
+ *   - a host of ABI 1.2 (its wfc_host_api ends before claim): the plugin
+ *     checks WFC_API_HAS(api, claim_release) and never reaches the claim
+ *     members beyond the table's size (here set to a trap), and the send
+ *     goes on guarded by the marker check alone (send, reply);
+ *   - a 1.3 host: a claim held by another run fails the run with
+ *     WFC_EBUSY and a recorded outcome is reported deduplicated, both
+ *     without a Graph request; a claim won is followed by the marker check
+ *     and the send, and the output is recorded with claim_sent. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "cards.h"
+#include "entry.h"
+#include "fake_host.h"
+#include "graph.h"
+
+#define GRAPH "https://graph.test/v1.0"
+
+static wfc_host_api host; /* the table the plugin sees (o365_api) */
+static struct {
+  int claims, sents, releases;
+  int answer; /* WFC_CLAIM_* claim answers */
+  char recorded[512];
+  int nothing_sent;
+} C;
+
+static int trap_claim(wfc_call *call, const char *key, uint32_t ttl_ms,
+                      wfc_claim *out) {
+  (void)call, (void)key, (void)ttl_ms, (void)out;
+  fail_msg("claim called on a host whose table ends before it");
+  return 0;
+}
+
+static int f_claim(wfc_call *call, const char *key, uint32_t ttl_ms,
+                   wfc_claim *out) {
+  (void)call, (void)ttl_ms;
+  C.claims++;
+  assert_non_null(strstr(key, "o365mail\n"));
+  memset(out, 0, sizeof *out);
+  out->state = C.answer;
+  if (C.answer == WFC_CLAIM_HELD)
+    out->until_ms = fake_now_ms() + 60000;
+  if (C.answer == WFC_CLAIM_SENT)
+    out->outcome = json_tokener_parse(
+        "{\"sent\":true,\"internet_message_id\":\"<recorded@x>\"}");
+  return 0;
+}
+
+static int f_claim_sent(wfc_call *call, const char *key,
+                        struct json_object *outcome) {
+  (void)call, (void)key;
+  C.sents++;
+  snprintf(C.recorded, sizeof C.recorded, "%s",
+           json_object_to_json_string_ext(outcome, JSON_C_TO_STRING_PLAIN));
+  return 0;
+}
+
+static int f_claim_release(wfc_call *call, const char *key, int nothing_sent) {
+  (void)call, (void)key;
+  C.releases++;
+  C.nothing_sent = nothing_sent;
+  return 0;
+}
+
+/* The fake host as ABI 1.2 (old != 0: the table ends before claim) or
+ * 1.3 with claims answering answer. */
+static void host_up(int old, int answer) {
+  fake_reset();
+  memset(&C, 0, sizeof C);
+  host = *fake_api();
+  C.answer = answer;
+  if (old) {
+    host.size = offsetof(wfc_host_api, claim);
+    host.abi_minor = 2;
+    /* Beyond the size: whatever is there must never be called. */
+    host.claim = trap_claim;
+  } else {
+    host.claim = f_claim;
+    host.claim_sent = f_claim_sent;
+    host.claim_release = f_claim_release;
+  }
+  o365_api = &host;
+}
+
+static const wfc_card_desc *card(const char *id) {
+  for (size_t i = 0; o365_cards[i] != NULL; i++)
+    if (strcmp(o365_cards[i]->id, id) == 0)
+      return o365_cards[i];
+  fail_msg("no card %s", id);
+  return NULL;
+}
+
+/* Runs card id with input (JSON text) to its end; the call (caller frees
+ * it and conn). */
+static wfc_call *run(const char *id, const char *input, wfc_conn **conn) {
+  *conn = fake_conn_new(json_tokener_parse("{\"graph_url\":\"" GRAPH "\"}"),
+                        "TOKEN-A");
+  wfc_call *call = fake_call_new(json_tokener_parse(input), *conn);
+  assert_int_equal(card(id)->invoke(call), 0);
+  fake_run();
+  assert_int_equal(call->done + call->failed, 1);
+  return call;
+}
+
+static void done(wfc_call *call, wfc_conn *conn) {
+  fake_call_free(call);
+  fake_conn_free(conn);
+  o365_graph_shutdown();
+  fake_teardown();
+}
+
+static int jflag(json_object *o, const char *k) {
+  json_object *v = NULL;
+  return json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v);
+}
+
+/* The marker look-up, then the send with the marker in its message. */
+static void expect_check_then_send(const char *send_path) {
+  assert_int_equal(fake_http_count(), 2);
+  const fake_req *look = fake_http_req(0), *send = fake_http_req(1);
+  assert_string_equal(look->method, "GET");
+  assert_non_null(strstr(look->url, "internetMessageId"));
+  assert_string_equal(send->method, "POST");
+  assert_non_null(strstr(send->url, send_path));
+  json_object *b = json_tokener_parse(send->body), *m = NULL, *v = NULL;
+  assert_true(json_object_object_get_ex(b, "message", &m));
+  assert_true(json_object_object_get_ex(m, "internetMessageId", &v));
+  assert_non_null(strstr(json_object_get_string(v), "@wfc.idempotency>"));
+  json_object_put(b);
+}
+
+static void old_host_send_uses_marker_only(void **state) {
+  (void)state;
+  host_up(1, 0);
+  fake_http_push(200, NULL, "{\"value\":[]}");
+  fake_http_push(202, NULL, "");
+  wfc_conn *conn;
+  wfc_call *call = run("send_email",
+                       "{\"to\":[\"bob@x.test\"],\"subject\":\"old host\","
+                       "\"idempotency_key\":\"k-old\"}",
+                       &conn);
+  if (call->failed)
+    fail_msg("%s", call->message);
+  assert_true(jflag(call->output, "sent"));
+  assert_false(jflag(call->output, "deduplicated"));
+  expect_check_then_send("/me/sendMail");
+  /* Not a store failure: nothing logged about claims. */
+  assert_null(strstr(fake_log(), "claim unavailable"));
+  done(call, conn);
+}
+
+static void old_host_reply_uses_marker_only(void **state) {
+  (void)state;
+  host_up(1, 0);
+  fake_http_push(200, NULL, "{\"value\":[]}");
+  fake_http_push(202, NULL, "");
+  wfc_conn *conn;
+  wfc_call *call = run("reply_email",
+                       "{\"message_id\":\"AAMk1\",\"comment\":\"ok\","
+                       "\"idempotency_key\":\"k-old-reply\"}",
+                       &conn);
+  if (call->failed)
+    fail_msg("%s", call->message);
+  assert_true(jflag(call->output, "sent"));
+  expect_check_then_send("/me/messages/AAMk1/reply");
+  done(call, conn);
+}
+
+static void held_claim_fails_busy_without_requests(void **state) {
+  (void)state;
+  host_up(0, WFC_CLAIM_HELD);
+  wfc_conn *conn;
+  wfc_call *call = run("forward_email",
+                       "{\"message_id\":\"AAMk2\",\"to\":[\"bob@x.test\"],"
+                       "\"idempotency_key\":\"k-held\"}",
+                       &conn);
+  assert_int_equal(call->failed, 1);
+  assert_int_equal(call->fail_code, WFC_EBUSY);
+  assert_non_null(strstr(call->message, "another run is sending this message"));
+  assert_int_equal(fake_http_count(), 0);
+  assert_int_equal(C.claims, 1);
+  assert_int_equal(C.sents + C.releases, 0); /* not ours to end */
+  done(call, conn);
+}
+
+static void recorded_outcome_is_deduplicated(void **state) {
+  (void)state;
+  host_up(0, WFC_CLAIM_SENT);
+  wfc_conn *conn;
+  wfc_call *call = run("reply_email",
+                       "{\"message_id\":\"AAMk3\",\"comment\":\"ok\","
+                       "\"idempotency_key\":\"k-sent\"}",
+                       &conn);
+  assert_int_equal(call->done, 1);
+  assert_true(jflag(call->output, "deduplicated"));
+  assert_int_equal(fake_http_count(), 0);
+  done(call, conn);
+}
+
+static void won_claim_checks_sends_and_records(void **state) {
+  (void)state;
+  host_up(0, WFC_CLAIM_MINE);
+  fake_http_push(200, NULL, "{\"value\":[]}");
+  fake_http_push(202, NULL, "");
+  wfc_conn *conn;
+  wfc_call *call = run("forward_email",
+                       "{\"message_id\":\"AAMk4\",\"to\":[\"bob@x.test\"],"
+                       "\"idempotency_key\":\"k-mine\"}",
+                       &conn);
+  if (call->failed)
+    fail_msg("%s", call->message);
+  expect_check_then_send("/me/messages/AAMk4/forward");
+  assert_int_equal(C.sents, 1);
+  assert_int_equal(C.releases, 0);
+  assert_non_null(strstr(C.recorded, "\"sent\":true"));
+  assert_null(strstr(C.recorded, "deduplicated"));
+  done(call, conn);
+}
+
+/* Graph refuses the send (400): the claim is released as nothing sent. */
+static void refused_send_releases_the_claim(void **state) {
+  (void)state;
+  host_up(0, WFC_CLAIM_MINE);
+  fake_http_push(200, NULL, "{\"value\":[]}");
+  fake_http_push(400, NULL,
+                 "{\"error\":{\"code\":\"ErrorInvalidRecipients\","
+                 "\"message\":\"bad\"}}");
+  wfc_conn *conn;
+  wfc_call *call =
+      run("send_email",
+          "{\"to\":[\"bob@x.test\"],\"idempotency_key\":\"k-400\"}", &conn);
+  assert_int_equal(call->failed, 1);
+  assert_int_equal(C.sents, 0);
+  assert_int_equal(C.releases, 1);
+  assert_int_equal(C.nothing_sent, 1);
+  done(call, conn);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(old_host_send_uses_marker_only),
+      cmocka_unit_test(old_host_reply_uses_marker_only),
+      cmocka_unit_test(held_claim_fails_busy_without_requests),
+      cmocka_unit_test(recorded_outcome_is_deduplicated),
+      cmocka_unit_test(won_claim_checks_sends_and_records),
+      cmocka_unit_test(refused_send_releases_the_claim),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
