@@ -9,8 +9,8 @@
  *   fleet-sender PLUGIN NICKNAME GOFILE TAG INDICES
  *
  * Run i sends {"to":["bob@contoso.test"],"subject":"TAG #i",
- * "idempotency_key":"TAG-i"}; INDICES is a comma-separated list of i (or
- * "N" alone for 0..N-1 is not accepted: the list is explicit). It prints
+ * "idempotency_key":"TAG-i"}; INDICES is a comma-separated list of i
+ * ("0,1,2,..."). It prints
  * "ready" once the connection is open, waits until GOFILE exists (so the
  * test starts every host's runs at the same moment), starts its runs
  * together, and prints one line per run as it ends:
