@@ -92,6 +92,12 @@ static int run_read(wproc *p, const char *card, const char *in) {
   char log[256];
   snprintf(log, sizeof log, "%s/strace.log", sc_dir);
   int st = have_strace();
+  /* LeakSanitizer cannot run under ptrace: off in the traced child only
+   * (the untraced runs of the same binary keep it). */
+  char asan[512];
+  const char *ao = getenv("ASAN_OPTIONS");
+  snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%sdetect_leaks=0", ao ? ao : "",
+           ao && *ao ? ":" : "");
   const char *const plain[] = {"card",  "run",     card, "--connection",
                                "alice", "--input", in,   "--json",
                                NULL};
@@ -100,6 +106,8 @@ static int run_read(wproc *p, const char *card, const char *in) {
       "-f",
       "-qq",
       "-y",
+      "-E",
+      asan,
       "-o",
       log,
       "-e",
