@@ -177,6 +177,9 @@ int wfc__cli_interval(const char *arg, uint64_t *ms);
 
 /* Prints v (borrowed) as pretty JSON and a newline on stdout. */
 void wfc__cli_print_json(struct json_object *v);
+/* v and a newline on stdout, indented (pretty) or compact, written as it
+ * is made (sdk/json.h wfc__json_write). 0 or WFC_EIO / WFC_ENOMEM. */
+int wfc__cli_write_json(struct json_object *v, int pretty);
 
 /* Prints a schema table as indented text lines. */
 void wfc__cli_print_schema(FILE *f, const wfc_field *fields, int indent);

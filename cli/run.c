@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,12 +108,12 @@ static void on_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   if (r->progress == 1)
     fputs("\r\033[K", stderr);
   if (out->status == 0) {
-    if (r->json)
-      puts(json_object_to_json_string_ext(out->output,
-                                          JSON_C_TO_STRING_PLAIN |
-                                              JSON_C_TO_STRING_NOSLASHESCAPE));
-    else
-      wfc__cli_print_json(out->output);
+    /* Compact with --json, else indented; written as it is made. */
+    if (wfc__cli_write_json(out->output, !r->json) != 0) {
+      wfc__cli_error("cannot write the output: %s", strerror(errno));
+      r->exit_code = WFC_CLI_FAIL;
+      return;
+    }
     r->exit_code = WFC_CLI_OK;
     return;
   }

@@ -249,9 +249,16 @@ const char *wfc__cli_searched(const wfc__cli_host *h) {
 }
 
 void wfc__cli_print_json(struct json_object *v) {
-  puts(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PRETTY |
-                                             JSON_C_TO_STRING_SPACED |
-                                             JSON_C_TO_STRING_NOSLASHESCAPE));
+  wfc__cli_write_json(v, 1);
+}
+
+int wfc__cli_write_json(struct json_object *v, int pretty) {
+  /* Written as it is made: no copy of the whole text (a card's output may
+   * be tens of megabytes). */
+  int rc = wfc__json_write(stdout, v, pretty != 0);
+  if (rc == 0 && putchar('\n') == EOF)
+    rc = WFC_EIO;
+  return rc;
 }
 
 static const char *type_text(const wfc_field *f, char *buf, size_t len) {

@@ -322,18 +322,20 @@ static void add_new(struct json_object *o, const char *key,
 static struct json_object *folder_json(struct json_object *g, const char **id,
                                        const char **name, int64_t *children) {
   struct json_object *o = json_object_new_object();
-  const char *parent = NULL;
+  /* The parsed strings, counts and flag are moved into the output (a
+   * reference each), not copied: g's tree is freed after the page. */
+  struct json_object *strs[3] = {NULL, NULL, NULL}; /* id, name, parent */
   struct json_object *counts[3] = {NULL, NULL, NULL}, *hidden = NULL;
   *id = *name = NULL;
   if (json_object_is_type(g, json_type_object)) {
     json_object_object_foreach(g, k, v) {
       int is_str = json_object_is_type(v, json_type_string);
       if (strcmp(k, "id") == 0)
-        *id = is_str ? json_object_get_string(v) : NULL;
+        strs[0] = is_str ? v : NULL;
       else if (strcmp(k, "displayName") == 0)
-        *name = is_str ? json_object_get_string(v) : NULL;
+        strs[1] = is_str ? v : NULL;
       else if (strcmp(k, "parentFolderId") == 0)
-        parent = is_str ? json_object_get_string(v) : NULL;
+        strs[2] = is_str ? v : NULL;
       else if (strcmp(k, "childFolderCount") == 0)
         counts[0] = v;
       else if (strcmp(k, "unreadItemCount") == 0)
@@ -344,12 +346,12 @@ static struct json_object *folder_json(struct json_object *g, const char **id,
         hidden = v;
     }
   }
-  if (*id != NULL)
-    add_new(o, "id", json_object_new_string(*id));
-  if (*name != NULL)
-    add_new(o, "name", json_object_new_string(*name));
-  if (parent != NULL)
-    add_new(o, "parent_id", json_object_new_string(parent));
+  static const char *const str_keys[3] = {"id", "name", "parent_id"};
+  for (size_t i = 0; i < 3; i++)
+    if (strs[i] != NULL)
+      add_new(o, str_keys[i], json_object_get(strs[i]));
+  *id = strs[0] ? json_object_get_string(strs[0]) : NULL;
+  *name = strs[1] ? json_object_get_string(strs[1]) : NULL;
   static const char *const count_keys[3] = {"child_count", "unread_count",
                                             "total_count"};
   for (size_t i = 0; i < 3; i++) {
@@ -357,10 +359,17 @@ static struct json_object *folder_json(struct json_object *g, const char **id,
     o365_json_to_int64(counts[i], &v);
     if (i == 0)
       *children = v;
-    add_new(o, count_keys[i], json_object_new_int64(v));
+    /* An integer as parsed is the value itself; anything else (absent, a
+     * numeric string) becomes one. */
+    add_new(o, count_keys[i],
+            json_object_is_type(counts[i], json_type_int)
+                ? json_object_get(counts[i])
+                : json_object_new_int64(v));
   }
   add_new(o, "is_hidden",
-          json_object_new_boolean(json_object_get_boolean(hidden)));
+          json_object_is_type(hidden, json_type_boolean)
+              ? json_object_get(hidden)
+              : json_object_new_boolean(json_object_get_boolean(hidden)));
   return o;
 }
 

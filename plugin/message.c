@@ -90,20 +90,35 @@ static void copy_bool(struct json_object *out, const char *to,
     json_object_object_add(out, to, json_object_get(v));
 }
 
-/* ["a@x", ...] of a Graph recipients array. */
+/* in[from] when it is a string (borrowed), else NULL. */
+static struct json_object *get_str(struct json_object *in, const char *from) {
+  struct json_object *v = get(in, from);
+  return v != NULL && json_object_is_type(v, json_type_string) ? v : NULL;
+}
+
+/* ["a@x", ...] of a Graph recipients array: the parsed address strings
+ * moved in (a reference each, no copy), the list sized once. */
 static void copy_addrs(struct json_object *out, const char *to,
                        struct json_object *in, const char *from) {
   struct json_object *a = get(in, from);
   if (a == NULL || !json_object_is_type(a, json_type_array))
     return;
-  struct json_object *list = json_object_new_array();
-  for (size_t i = 0; i < json_object_array_length(a); i++) {
-    const char *addr = o365_json_str(
+  size_t n = json_object_array_length(a);
+  struct json_object *list = json_object_new_array_ext(n > 0 ? (int)n : 1);
+  for (size_t i = 0; i < n; i++) {
+    struct json_object *addr = get_str(
         get(json_object_array_get_idx(a, i), "emailAddress"), "address");
-    if (addr != NULL && *addr != '\0')
-      json_object_array_add(list, json_object_new_string(addr));
+    if (addr != NULL && json_object_get_string_len(addr) > 0)
+      json_object_array_add(list, json_object_get(addr));
   }
   json_object_object_add(out, to, list);
+}
+
+/* out[to] = v (borrowed; a reference is taken) when v is not NULL. */
+static void add_ref(struct json_object *out, const char *to,
+                    struct json_object *v) {
+  if (v != NULL)
+    json_object_object_add(out, to, json_object_get(v));
 }
 
 struct json_object *o365_msg_json(struct json_object *m) {
@@ -113,12 +128,8 @@ struct json_object *o365_msg_json(struct json_object *m) {
   copy_str(out, "id", m, "id");
   copy_str(out, "subject", m, "subject");
   struct json_object *from = get(get(m, "from"), "emailAddress");
-  const char *fa = o365_json_str(from, "address");
-  const char *fn = o365_json_str(from, "name");
-  if (fa != NULL)
-    o365_json_add_str(out, "from", fa);
-  if (fn != NULL)
-    o365_json_add_str(out, "from_name", fn);
+  add_ref(out, "from", get_str(from, "address"));
+  add_ref(out, "from_name", get_str(from, "name"));
   copy_addrs(out, "to", m, "toRecipients");
   copy_addrs(out, "cc", m, "ccRecipients");
   copy_addrs(out, "bcc", m, "bccRecipients");
@@ -132,9 +143,7 @@ struct json_object *o365_msg_json(struct json_object *m) {
   struct json_object *cats = get(m, "categories");
   if (cats != NULL && json_object_is_type(cats, json_type_array))
     json_object_object_add(out, "categories", json_object_get(cats));
-  const char *flag = o365_json_str(get(m, "flag"), "flagStatus");
-  if (flag != NULL)
-    o365_json_add_str(out, "flag", flag);
+  add_ref(out, "flag", get_str(get(m, "flag"), "flagStatus"));
   copy_str(out, "conversation_id", m, "conversationId");
   copy_str(out, "internet_message_id", m, "internetMessageId");
   copy_str(out, "parent_folder_id", m, "parentFolderId");

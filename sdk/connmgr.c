@@ -93,7 +93,6 @@ typedef struct entry {
   int rejected;       /* the current access token got a 401 */
   int dirty;          /* rotated credentials not yet persisted */
   int deleted;
-  int64_t touched_ms; /* monotonic time of the last last_used_at write */
   int refreshing;
   wfc_call *refresh_call;
   json_object *refresh_in; /* the refresh hook's input (owned): cleansed
@@ -1236,15 +1235,12 @@ static int tok_token(void *ops_arg, wfc_conn *conn, token_cb cb, void *arg) {
   w->arg = arg;
   w->conn = wfc__conn_ref(conn);
   rc = entry_want(e, w, 0);
+  /* Nothing is written here: a read-only card run must leave the store
+   * as it was. last_used_at is set by the refresh a use causes
+   * (wfc__store_conn_rotate), so it is at most a token lifetime old. */
   if (rc != 0) {
     wfc_conn_release(w->conn);
     free(w);
-  } else if (e->touched_ms == 0 ||
-             wfc__monotonic_ms() - e->touched_ms > 60 * 1000) {
-    /* last_used_at, at most once a minute: a burst of card calls must
-     * not become a burst of fsyncs. */
-    e->touched_ms = wfc__monotonic_ms();
-    wfc__store_conn_touch(m->st, e->id);
   }
   return rc;
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -767,6 +768,213 @@ char *wfc__json_dump(struct json_object *v, bool pretty) {
   if (copy != NULL)
     memcpy(copy, s, n + 1);
   return copy;
+}
+
+/* ---- writing JSON text as it is made ----------------------------------
+ * wfc__json_write gives the bytes json_object_to_json_string_ext gives
+ * (json-c 0.16's layout: two-space indent, "key": value when pretty) but
+ * writes them to the file as it goes, through a 64 KiB buffer, instead of
+ * building the whole text in a printbuf that doubles (a 12 MB output cost
+ * a 16 MB buffer, its reallocations, and the tree held alongside). */
+
+typedef struct jw {
+  FILE *f;
+  int pretty, failed;
+  int empty_nl; /* pretty: json-c breaks the line inside {} and [] too */
+  size_t n;
+  char buf[65536];
+} jw;
+
+static void jw_flush(jw *w) {
+  if (w->n > 0 && fwrite(w->buf, 1, w->n, w->f) != w->n)
+    w->failed = 1;
+  w->n = 0;
+}
+
+static void jw_put(jw *w, const char *p, size_t len) {
+  if (len > sizeof w->buf - w->n) {
+    jw_flush(w);
+    if (len > sizeof w->buf) {
+      if (fwrite(p, 1, len, w->f) != len)
+        w->failed = 1;
+      return;
+    }
+  }
+  memcpy(w->buf + w->n, p, len);
+  w->n += len;
+}
+
+static void jw_indent(jw *w, int level) {
+  static const char sp[] = "                                ";
+  if (!w->pretty)
+    return;
+  for (size_t left = 2 * (size_t)level; left > 0;) {
+    size_t k = left < sizeof sp - 1 ? left : sizeof sp - 1;
+    jw_put(w, sp, k);
+    left -= k;
+  }
+}
+
+/* A JSON string (json-c's escapes with JSON_C_TO_STRING_NOSLASHESCAPE:
+ * \b \n \r \t \f \" \\, other control bytes as \u00xx, the rest as is). */
+static void jw_str(jw *w, const char *s, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  size_t start = 0;
+  jw_put(w, "\"", 1);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    char esc[7];
+    size_t elen = 2;
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    esc[0] = '\\';
+    switch (c) {
+    case '\b':
+      esc[1] = 'b';
+      break;
+    case '\n':
+      esc[1] = 'n';
+      break;
+    case '\r':
+      esc[1] = 'r';
+      break;
+    case '\t':
+      esc[1] = 't';
+      break;
+    case '\f':
+      esc[1] = 'f';
+      break;
+    case '"':
+      esc[1] = '"';
+      break;
+    case '\\':
+      esc[1] = '\\';
+      break;
+    default:
+      memcpy(esc + 1, "u00", 3);
+      esc[4] = hex[c >> 4];
+      esc[5] = hex[c & 0xf];
+      elen = 6;
+    }
+    jw_put(w, s + start, i - start);
+    jw_put(w, esc, elen);
+    start = i + 1;
+  }
+  jw_put(w, s + start, len - start);
+  jw_put(w, "\"", 1);
+}
+
+static void jw_value(jw *w, struct json_object *v, int level) {
+  char num[32];
+  switch (json_object_get_type(v)) {
+  case json_type_null:
+    jw_put(w, "null", 4);
+    return;
+  case json_type_boolean:
+    if (json_object_get_boolean(v))
+      jw_put(w, "true", 4);
+    else
+      jw_put(w, "false", 5);
+    return;
+  case json_type_string:
+    jw_str(w, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+    return;
+  case json_type_int: {
+    int64_t i = json_object_get_int64(v);
+    if (i != INT64_MAX) { /* else maybe a uint64 above it: json-c's text */
+      int k = snprintf(num, sizeof num, "%lld", (long long)i);
+      jw_put(w, num, (size_t)k);
+      return;
+    }
+    break;
+  }
+  case json_type_object: {
+    int any = 0;
+    jw_put(w, "{", 1);
+    json_object_object_foreach(v, key, val) {
+      if (any)
+        jw_put(w, ",", 1);
+      if (w->pretty)
+        jw_put(w, "\n", 1);
+      any = 1;
+      jw_indent(w, level + 1);
+      jw_str(w, key, strlen(key));
+      jw_put(w, w->pretty ? ": " : ":", w->pretty ? 2 : 1);
+      jw_value(w, val, level + 1);
+    }
+    if (w->pretty && (any || w->empty_nl)) {
+      jw_put(w, "\n", 1);
+      jw_indent(w, level);
+    }
+    jw_put(w, "}", 1);
+    return;
+  }
+  case json_type_array: {
+    size_t n = json_object_array_length(v);
+    jw_put(w, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+      if (i > 0)
+        jw_put(w, ",", 1);
+      if (w->pretty)
+        jw_put(w, "\n", 1);
+      jw_indent(w, level + 1);
+      jw_value(w, json_object_array_get_idx(v, i), level + 1);
+    }
+    if (w->pretty && (n > 0 || w->empty_nl)) {
+      jw_put(w, "\n", 1);
+      jw_indent(w, level);
+    }
+    jw_put(w, "]", 1);
+    return;
+  }
+  default:
+    break;
+  }
+  /* Numbers json-c formats its own way (doubles keep the text they were
+   * parsed from): its text, made for this one small value. */
+  size_t len = 0;
+  const char *t = json_object_to_json_string_length(
+      v,
+      JSON_C_TO_STRING_NOSLASHESCAPE |
+          (w->pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+                     : JSON_C_TO_STRING_PLAIN),
+      &len);
+  if (t == NULL)
+    w->failed = 1;
+  else
+    jw_put(w, t, len);
+}
+
+/* 1 when this json-c prints an empty object, pretty, as "{\n}" (0.16),
+ * 0 when as "{}" (0.17 on), -1 when it cannot tell (out of memory). */
+static int empty_breaks_line(void) {
+  struct json_object *o = json_object_new_object();
+  const char *t = o ? json_object_to_json_string_ext(
+                          o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED)
+                    : NULL;
+  int r = t == NULL ? -1 : strchr(t, '\n') != NULL;
+  json_object_put(o);
+  return r;
+}
+
+int wfc__json_write(FILE *f, struct json_object *v, bool pretty) {
+  /* Asked every time (a few hundred instructions): no shared state. */
+  int empty_nl = pretty ? empty_breaks_line() : 0;
+  if (empty_nl < 0)
+    return WFC_ENOMEM;
+  jw *w = malloc(sizeof *w);
+  if (w == NULL)
+    return WFC_ENOMEM;
+  w->f = f;
+  w->empty_nl = empty_nl;
+  w->pretty = pretty;
+  w->failed = 0;
+  w->n = 0;
+  jw_value(w, v, 0);
+  jw_flush(w);
+  int failed = w->failed;
+  free(w);
+  return failed ? WFC_EIO : 0;
 }
 
 const char *wfc__json_type_name(struct json_object *v) {

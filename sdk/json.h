@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct json_object;
 
@@ -119,6 +120,11 @@ size_t wfc__json_path_key(char *dst, size_t dstlen, const char *key,
 /* JSON text of v (NULL prints "null"), compact unless pretty. Returns a
  * malloc'd string (transfer; free()) or NULL when out of memory. */
 char *wfc__json_dump(struct json_object *v, bool pretty);
+
+/* Writes the text wfc__json_dump(v, pretty) gives to f as it is made
+ * (a 64 KiB buffer, no copy of the whole text; nothing else written).
+ * 0, WFC_ENOMEM, or WFC_EIO when f refused a write (f's error flag). */
+int wfc__json_write(FILE *f, struct json_object *v, bool pretty);
 
 /* "string", "integer", "number", "boolean", "object", "list", "null". */
 const char *wfc__json_type_name(struct json_object *v);

@@ -1298,7 +1298,10 @@ static int conn_row(wfc__store *st, const char *id, int lock, wfc__srow *row) {
 
 /* Writes the sealed secrets of id and, with a holder, releases its lease,
  * in one transaction. With a holder (the end of a refresh) a revoked
- * connection keeps its wiped secrets: WFC_EREAUTH, lease released. */
+ * connection keeps its wiped secrets: WFC_EREAUTH, lease released; and
+ * last_used_at is set in the same transaction (a refresh is what a use
+ * writes: the token service writes nothing for a token still valid, so a
+ * read-only card run leaves the store untouched). */
 static int update_secrets(wfc__store *st, const char *id,
                           const char *secrets_json, int64_t expires_at,
                           const char *holder, int *released) {
@@ -1334,6 +1337,10 @@ static int update_secrets(wfc__store *st, const char *id,
     goto done;
   gone = changes == 0; /* revoked meanwhile (conn_row found the row) */
   if (!gone && (rc = row_seal(st, WFC__ROW_CONN, &id)) != 0)
+    goto done;
+  /* last_used_at is outside the MAC: no reseal after it. */
+  if (!gone && holder != NULL &&
+      (rc = st->ops->conn_touch(st->be, id, wfc__now_ms(), &changes)) != 0)
     goto done;
   if (holder != NULL) {
     if ((rc = st->ops->lease_delete(st->be, id, holder, &changes)) != 0)

@@ -172,14 +172,17 @@ int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
 /* The end of a refresh: replaces the secrets as wfc__store_conn_update_
  * secrets does AND releases holder's refresh lease of the connection, in
  * one transaction, so no other process can see the lease free with the
- * old secrets. A revoked connection is not written (WFC_EREAUTH; the
- * lease is still released). *released (may be NULL) is 1 when holder held
- * the lease, 0 when it had been taken over (it expired) or never taken. */
+ * old secrets. The same transaction sets last_used_at (a refresh happens
+ * because the connection is used; nothing else on the card path writes). A
+ * revoked connection is not written (WFC_EREAUTH; the lease is still released).
+ * *released (may be NULL) is 1 when holder held the lease, 0 when it had been
+ * taken over (it expired) or never taken. */
 int wfc__store_conn_rotate(wfc__store *st, const char *id,
                            const char *secrets_json, int64_t expires_at,
                            const char *holder, int *released);
 /* last_used_at = now. One statement, no verification: last_used_at is the
- * only column outside the MAC (it decides nothing; docs/store.md). */
+ * only column outside the MAC (it decides nothing; docs/store.md). Not on
+ * the card path (a read writes nothing): wfc__store_conn_rotate sets it. */
 int wfc__store_conn_touch(wfc__store *st, const char *id);
 /* Opens the connection's secrets: *json (transfer) must be released with
  * wfc__secret_free(). WFC_ENOTFOUND if there is no such connection or it

@@ -21,7 +21,10 @@
  *   {"id","nickname","plugin","type","environment","account","owner",
  *    "state","remedy","params":{...},"has_secrets":bool,
  *    "created_at","updated_at","last_used_at","expires_at"}
- * Times are RFC 3339 strings (UTC) or null.
+ * Times are RFC 3339 strings (UTC) or null. last_used_at is saved with the
+ * tokens of the refresh a use causes (a card run with a valid token writes
+ * nothing), so it is at most an access token's lifetime old, and null until
+ * the first refresh.
  *
  * Functions taking a callback follow libuv's rule: a non-zero return means
  * the callback is never called; otherwise it runs exactly once, later, on

@@ -307,6 +307,118 @@ static void test_dump(void **state) {
   json_object_put(v);
 }
 
+/* wfc__json_write gives wfc__json_dump's bytes (json-c's), in both
+ * layouts, for every kind of value: escapes, NUL inside strings, empty
+ * containers, null members and items, extreme integers, doubles kept as
+ * parsed and made, and random trees. */
+static void write_same(struct json_object *v) {
+  for (int pretty = 0; pretty < 2; pretty++) {
+    char *want = wfc__json_dump(v, pretty);
+    char *got = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&got, &len);
+    assert_non_null(f);
+    assert_int_equal(wfc__json_write(f, v, pretty), 0);
+    fclose(f);
+    if (strlen(want) != len || memcmp(want, got, len) != 0)
+      fprintf(stderr, "want %s\n got %.*s\n", want, (int)len, got);
+    assert_int_equal(strlen(want), len);
+    assert_memory_equal(want, got, len);
+    free(want);
+    free(got);
+  }
+}
+
+static struct json_object *random_tree(unsigned *seed, int depth) {
+  static const char pieces[][8] = {
+      "a",    "\"",       "\\", "/",  "\n", "\t", "\x01", "\x1f",
+      "\x7f", "\xc3\xa9", " ",  "\b", "\f", "\r", "key",  "\xe2\x82\xac"};
+  int kind = rand_r(seed) % (depth > 4 ? 6 : 8);
+  switch (kind) {
+  case 0:
+    return NULL;
+  case 1:
+    return json_object_new_boolean(rand_r(seed) % 2);
+  case 2:
+    return json_object_new_int64((int64_t)rand_r(seed) - RAND_MAX / 2);
+  case 3:
+    return json_object_new_double((double)rand_r(seed) / 7.0);
+  case 4:
+  case 5: {
+    char buf[128] = "";
+    int n = rand_r(seed) % 8;
+    for (int i = 0; i < n; i++)
+      strcat(buf, pieces[rand_r(seed) % 16]);
+    return json_object_new_string(buf);
+  }
+  case 6: {
+    struct json_object *a = json_object_new_array();
+    int n = rand_r(seed) % 5;
+    for (int i = 0; i < n; i++)
+      json_object_array_add(a, random_tree(seed, depth + 1));
+    return a;
+  }
+  default: {
+    struct json_object *o = json_object_new_object();
+    int n = rand_r(seed) % 5;
+    for (int i = 0; i < n; i++) {
+      char key[64];
+      snprintf(key, sizeof key, "k%d%s", i, pieces[rand_r(seed) % 16]);
+      json_object_object_add(o, key, random_tree(seed, depth + 1));
+    }
+    return o;
+  }
+  }
+}
+
+static void test_write_matches_dump(void **state) {
+  (void)state;
+  struct json_object *v = parse_ok(
+      "{\"s\": \"a\\\"b\\\\c/d\\n\\t\\b\\f\\r\\u0001\\u001f\\u007f\u00e9\","
+      " \"e\": {}, \"a\": [], \"n\": null, \"l\": [null, 1, -2, true,"
+      " false, 1.50, 1e300, -0.0, 0.1, {\"x\": [[], {}]}],"
+      " \"i\": [9223372036854775807, -9223372036854775808,"
+      " 18446744073709551615], \"deep\": {\"a\": {\"b\": {\"c\": [1]}}}}");
+  write_same(v);
+  json_object_put(v);
+  /* A NUL inside a string and a key with escapes. */
+  v = json_object_new_object();
+  json_object_object_add(v, "nul", json_object_new_string_len("a\0b", 3));
+  json_object_object_add(v, "k\"\n/", json_object_new_double(2.5));
+  json_object_object_add(v, "u", json_object_new_uint64(UINT64_MAX));
+  write_same(v);
+  json_object_put(v);
+  write_same(NULL);
+  v = json_object_new_string("top");
+  write_same(v);
+  json_object_put(v);
+  /* A string longer than the writer's buffer. */
+  char *big = malloc(200000);
+  assert_non_null(big);
+  for (size_t i = 0; i < 199999; i++)
+    big[i] = (char)(i % 97 == 0 ? '\n' : 'a' + (int)(i % 26));
+  big[199999] = '\0';
+  v = json_object_new_array();
+  json_object_array_add(v, json_object_new_string(big));
+  json_object_array_add(v, json_object_new_string(big));
+  free(big);
+  write_same(v);
+  json_object_put(v);
+  unsigned seed = 13;
+  for (int i = 0; i < 2000; i++) {
+    v = random_tree(&seed, 0);
+    write_same(v);
+    json_object_put(v);
+  }
+  /* A write the file refuses is an error. */
+  FILE *ro = fopen("/dev/null", "r");
+  assert_non_null(ro);
+  v = parse_ok("[1, 2]");
+  assert_int_equal(wfc__json_write(ro, v, false), WFC_EIO);
+  json_object_put(v);
+  fclose(ro);
+}
+
 /* Differential check of the stream against one-shot parsing: random
  * mutations of valid documents, fed in random pieces, must give the same
  * code, the same error offset and the same value. */
@@ -724,6 +836,7 @@ int main(void) {
       cmocka_unit_test(test_getters),
       cmocka_unit_test(test_dump),
       cmocka_unit_test(test_stream_matches_oneshot),
+      cmocka_unit_test(test_write_matches_dump),
       cmocka_unit_test(test_text_invalid_utf8),
       cmocka_unit_test(test_text_surrogates),
       cmocka_unit_test(test_text_nul),
