@@ -3,7 +3,12 @@
  * number; the exit status is non-zero only when a step could not run (a
  * failed card run, a store that would not open).
  *
- *   wfc-bench-fleet [-q]        (-q: shorter runs)
+ *   wfc-bench-fleet [-q] [-C N]
+ *
+ * -q: shorter runs. -C N: only N card runs on SQLite (step 2's first half),
+ * to compare the single-host path of two builds: the `wfc`, the plugin and
+ * the emulator are those of $WFC_BUILD_DIR (default: this build), e.g.
+ * WFC_BUILD_DIR=/tmp/old/build build/bin/wfc-bench-fleet -C 50.
  *
  * Real parts, as in tests/fleet: a throw-away PostgreSQL cluster
  * (tests/support/pg_cluster.h; without Debian's server binaries every
@@ -31,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,7 +50,7 @@
 #define NICK "bench"
 
 static pg_cluster *pg;
-static int quick;
+static int quick, card_only;
 static char conn_id[WFC__CONN_ID_SIZE];
 
 static double now_ms(void) {
@@ -93,25 +99,38 @@ static void bench_store(void **state) {
 
 /* ---- 2. card-run overhead ----------------------------------------------- */
 
-/* Mean wall time of n `wfc card run list_folders` on the store sc_store. */
-static double card_runs(int n) {
-  double t0 = now_ms();
+/* CPU time (user + system) of the children reaped so far: the `wfc`
+ * processes (the emulator, a child too, is reaped only at the end). */
+static double children_cpu_ms(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_CHILDREN, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+/* Mean wall time of n `wfc card run list_folders` on the store sc_store;
+ * *cpu: their mean CPU time (which the machine's load moves less). */
+static double card_runs(int n, double *cpu) {
+  double t0 = now_ms(), c0 = children_cpu_ms();
   for (int i = 0; i < n; i++)
     if (sc_list_folders(NICK) != 0)
       fail_msg("card run %d on %s failed", i, sc_store);
+  *cpu = (children_cpu_ms() - c0) / n;
   return (now_ms() - t0) / n;
 }
 
 static void bench_card_run(void **state) {
   (void)state;
-  int n = quick ? 5 : 20;
-  double sq, pq = 0;
+  int n = card_only ? card_only : quick ? 5 : 20;
+  double sq, pq = 0, sc, pc;
   sc_connect(NICK, "preview", ALICE_UPN, ALICE_PW, 0, -1, NULL, 0);
-  card_runs(1); /* page cache, lazy libraries */
-  sq = card_runs(n);
-  printf("card run sqlite: %.1f ms wall per `wfc card run list_folders` "
-         "(%d runs)\n",
-         sq, n);
+  card_runs(1, &sc); /* page cache, lazy libraries */
+  sq = card_runs(n, &sc);
+  printf("card run sqlite: %.1f ms wall, %.1f ms CPU per `wfc card run "
+         "list_folders` (%d runs, %s)\n",
+         sq, sc, n, sc_u.bin);
+  if (card_only)
+    return;
   if (pg == NULL) {
     printf("card run postgresql: skipped (no PostgreSQL server binaries)\n");
     return;
@@ -121,13 +140,14 @@ static void bench_card_run(void **state) {
   snprintf(sc_store, sizeof sc_store, "%s", db);
   free(db);
   sc_connect(NICK, "preview", ALICE_UPN, ALICE_PW, 0, -1, NULL, 0);
-  card_runs(1);
-  pq = card_runs(n);
-  printf("card run postgresql: %.1f ms wall per `wfc card run list_folders` "
-         "(%d runs)\n",
-         pq, n);
-  printf("card run postgresql/sqlite: %.2fx (+%.1f ms per run)\n", pq / sq,
-         pq - sq);
+  card_runs(1, &pc);
+  pq = card_runs(n, &pc);
+  printf("card run postgresql: %.1f ms wall, %.1f ms CPU per `wfc card run "
+         "list_folders` (%d runs)\n",
+         pq, pc, n);
+  printf("card run postgresql/sqlite: %.2fx wall (+%.1f ms per run), %.2fx "
+         "CPU\n",
+         pq / sq, pq - sq, pc / sc);
 }
 
 /* ---- 3. token requests and lease waits with 1, 3, 8 hosts ---------------- */
@@ -266,7 +286,17 @@ static int teardown(void **state) {
 }
 
 int main(int argc, char **argv) {
-  quick = argc > 1 && strcmp(argv[1], "-q") == 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-q") == 0)
+      quick = 1;
+    else if (strcmp(argv[i], "-C") == 0 && i + 1 < argc &&
+             atoi(argv[i + 1]) > 0)
+      card_only = atoi(argv[++i]);
+    else {
+      fprintf(stderr, "usage: wfc-bench-fleet [-q] [-C card_runs]\n");
+      return 2;
+    }
+  }
   uint8_t key[32];
   char hex[65];
   if (wfc__random(key, sizeof key) != 0 ||
@@ -274,7 +304,13 @@ int main(int argc, char **argv) {
     return 1;
   setenv("WFC_MASTER_KEY", hex, 1);
   /* Missing binaries: printed by pg_cluster_start; the rows say skipped. */
-  pg = pg_cluster_start();
+  if (!card_only)
+    pg = pg_cluster_start();
+  const struct CMUnitTest card[] = {
+      cmocka_unit_test_setup_teardown(bench_card_run, setup, teardown),
+  };
+  if (card_only)
+    return cmocka_run_group_tests_name("wfc-bench-fleet -C", card, NULL, NULL);
   const struct CMUnitTest steps[] = {
       cmocka_unit_test_setup_teardown(bench_store, setup, teardown),
       cmocka_unit_test_setup_teardown(bench_card_run, setup, teardown),
