@@ -8,7 +8,9 @@
  * -q: shorter runs. -C N: only N card runs on SQLite (step 2's first half),
  * to compare the single-host path of two builds: the `wfc`, the plugin and
  * the emulator are those of $WFC_BUILD_DIR (default: this build), e.g.
- * WFC_BUILD_DIR=/tmp/old/build build/bin/wfc-bench-fleet -C 50.
+ * WFC_BUILD_DIR=/tmp/old/build build/bin/wfc-bench-fleet -C 50. With
+ * $WFC_BENCH_WFC, step 2 runs that program in place of `wfc` (a wrapper
+ * running it under callgrind: docs/fleet.md, "Figures").
  *
  * Real parts, as in tests/fleet: a throw-away PostgreSQL cluster
  * (tests/support/pg_cluster.h; without Debian's server binaries every
@@ -122,6 +124,11 @@ static double card_runs(int n, double *cpu) {
 static void bench_card_run(void **state) {
   (void)state;
   int n = card_only ? card_only : quick ? 5 : 20;
+  /* $WFC_BENCH_WFC: another program in place of `wfc` (a wrapper that
+   * runs it under callgrind, say), given the same arguments. */
+  const char *wrap = getenv("WFC_BENCH_WFC");
+  if (wrap != NULL && *wrap != '\0')
+    snprintf(sc_u.bin, sizeof sc_u.bin, "%s", wrap);
   double sq, pq = 0, sc, pc;
   sc_connect(NICK, "preview", ALICE_UPN, ALICE_PW, 0, -1, NULL, 0);
   card_runs(1, &sc); /* page cache, lazy libraries */

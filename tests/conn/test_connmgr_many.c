@@ -213,7 +213,8 @@ static void run_for(fx *f, unsigned ms) {
  * the refreshes of each batch end (each then takes the lease and asks
  * for its own token), the others keep waiting; at the end every one has
  * succeeded with one token request each. */
-#define WAITS 300
+#define WAITS 64
+#define BATCH 16
 static void many_waits_on_other_hosts_leases(void **state) {
   (void)state;
   fx f;
@@ -251,7 +252,7 @@ static void many_waits_on_other_hosts_leases(void **state) {
     char name[32];
     snprintf(name, sizeof name, "many-%05d", c);
     assert_int_equal(wfc_connmgr_refresh(f.m, name, op_res_cb, &r[c]), 0);
-    if (c % 50 == 0)
+    if (c % 8 == 0)
       run_for(&f, 5); /* the waits start at different times */
   }
   run_for(&f, 300);
@@ -261,16 +262,16 @@ static void many_waits_on_other_hosts_leases(void **state) {
                r[c].status, r[c].message);
   assert_int_equal(fx_requests(&f) - req0, 0);
 
-  for (int hi = WAITS; hi > 0; hi -= 100) {
-    for (int c = hi - 100; c < hi; c++)
+  for (int hi = WAITS; hi > 0; hi -= BATCH) {
+    for (int c = hi - BATCH; c < hi; c++)
       assert_int_equal(wfc__store_lease_release(st, ids[c], other), 0);
-    for (int c = hi - 100; c < hi; c++)
+    for (int c = hi - BATCH; c < hi; c++)
       fx_run_until(&f, &r[c].done);
     for (int c = 0; c < WAITS; c++) {
-      if (c >= hi - 100 && c < hi) {
+      if (c >= hi - BATCH && c < hi) {
         if (r[c].status != 0)
           fail_msg("refresh %d: %d %s", c, r[c].status, r[c].message);
-      } else if (r[c].done && c < hi - 100) {
+      } else if (r[c].done && c < hi - BATCH) {
         fail_msg("refresh %d ended while its lease was still held", c);
       }
     }
