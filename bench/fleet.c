@@ -72,8 +72,8 @@ static const char *bin_dir(void) {
 static void store_ops(const char *loc, const char *label) {
   char b[4200], n[16], w[16];
   snprintf(b, sizeof b, "%s/wfc-bench-store", bin_dir());
-  snprintf(n, sizeof n, "%d", quick ? 1000 : 5000);
-  snprintf(w, sizeof w, "%d", quick ? 60 : 300);
+  snprintf(n, sizeof n, "%d", quick ? 1000 : 2000);
+  snprintf(w, sizeof w, "%d", quick ? 60 : 200);
   const char *argv[] = {b, "-n", n, "-w", w, loc, NULL};
   wproc p;
   wproc_start(&p, argv, NULL, NULL);
@@ -123,7 +123,7 @@ static double card_runs(int n, double *cpu) {
 
 static void bench_card_run(void **state) {
   (void)state;
-  int n = card_only ? card_only : quick ? 5 : 20;
+  int n = card_only ? card_only : quick ? 5 : 10;
   /* $WFC_BENCH_WFC: another program in place of `wfc` (a wrapper that
    * runs it under callgrind, say), given the same arguments. */
   const char *wrap = getenv("WFC_BENCH_WFC");
