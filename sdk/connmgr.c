@@ -108,7 +108,10 @@ typedef struct entry {
   int lease_held;   /* this manager holds it: refreshing, or unsaved */
   int lease_wait;   /* waiters wait for another holder's refresh */
   int wait_force;   /* ... and one of them asked for a forced refresh */
-  int64_t due_ms;   /* monotonic: the lease timer's next look at e */
+  int64_t due_ms;   /* monotonic: the lease timer's next look at e; set
+                       with lease_due (it is e's key in the lease heap) */
+  size_t heap_pos;  /* 1 + e's index in the manager's lease heap, 0: not in
+                       it */
   int64_t poll_ms;  /* the current interval between polls */
   int64_t wait_end; /* monotonic: give up waiting then */
   char other[WFC__LEASE_HOLDER_SIZE]; /* the holder waited for */
@@ -191,9 +194,17 @@ struct wfc_connmgr {
   int kick_closing;
   /* Refresh leases: this manager's holder id (lease.h), and one timer
    * that polls the entries waiting for another holder and renews the
-   * leases held while their refresh runs. */
+   * leases held while their refresh runs. The timer looks at the entries
+   * in lheap only: a binary min-heap on due_ms of every entry that holds
+   * or waits for a lease (and of some that stopped since: dropped when
+   * they reach the top), so that arming it costs O(log n) and not a walk
+   * of every connection. Its slots are borrowed entries; caplheap is
+   * reserved before an entry can enter (lease_step). */
   char holder[WFC__LEASE_HOLDER_SIZE];
   uv_timer_t lease_timer;
+  entry **lheap;
+  size_t nlheap, caplheap;
+  uint64_t lease_looks; /* wfc__connmgr_lease_looks */
   void (*close_done)(void *arg);
   void *close_arg;
   wfc_connmgr_stats stats;
@@ -808,10 +819,109 @@ static int entry_start_refresh(entry *e) {
 
 static void lease_timer_arm(wfc_connmgr *m);
 
+/* ---- the lease heap (see wfc_connmgr.lheap) ---- */
+
+static int leased(const entry *e) {
+  return e->lease_wait || e->lease_held;
+}
+
+static void lheap_put(wfc_connmgr *m, size_t i, entry *e) {
+  m->lease_looks++;
+  m->lheap[i] = e;
+  e->heap_pos = i + 1;
+}
+
+static void lheap_up(wfc_connmgr *m, size_t i) {
+  entry *e = m->lheap[i];
+  while (i > 0 && m->lheap[(i - 1) / 2]->due_ms > e->due_ms) {
+    lheap_put(m, i, m->lheap[(i - 1) / 2]);
+    i = (i - 1) / 2;
+  }
+  lheap_put(m, i, e);
+}
+
+static void lheap_down(wfc_connmgr *m, size_t i) {
+  entry *e = m->lheap[i];
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= m->nlheap)
+      break;
+    if (c + 1 < m->nlheap && m->lheap[c + 1]->due_ms < m->lheap[c]->due_ms)
+      c++;
+    if (m->lheap[c]->due_ms >= e->due_ms)
+      break;
+    lheap_put(m, i, m->lheap[c]);
+    i = c;
+  }
+  lheap_put(m, i, e);
+}
+
+/* Room for every entry of m in the heap (an entry is in it at most once).
+ * Called before an entry can enter it, so that entering never fails. 0 or
+ * WFC_ENOMEM. */
+static int lheap_reserve(wfc_connmgr *m) {
+  if (m->caplheap >= m->nentries)
+    return 0;
+  size_t n = m->caplheap ? m->caplheap : 16;
+  while (n < m->nentries)
+    n *= 2;
+  entry **t = realloc(m->lheap, n * sizeof *t);
+  if (t == NULL)
+    return WFC_ENOMEM;
+  m->lheap = t;
+  m->caplheap = n;
+  return 0;
+}
+
+static void lheap_remove(wfc_connmgr *m, entry *e) {
+  size_t i = e->heap_pos - 1;
+  e->heap_pos = 0;
+  entry *last = m->lheap[--m->nlheap];
+  if (last == e)
+    return;
+  lheap_put(m, i, last);
+  lheap_down(m, i);
+  lheap_up(m, last->heap_pos - 1);
+}
+
+/* Puts e in the heap at its due_ms, or takes it out when it neither holds
+ * nor waits for a lease. */
+static void lease_sched(entry *e) {
+  wfc_connmgr *m = e->m;
+  if (!leased(e)) {
+    if (e->heap_pos != 0)
+      lheap_remove(m, e);
+    return;
+  }
+  if (e->heap_pos == 0) {
+    if (m->nlheap == m->caplheap && lheap_reserve(m) != 0) {
+      /* Not reached: lease_step reserved a slot for every entry. */
+      wfc__log(WFC_LOG_ERROR,
+               "connection %s: out of memory for its refresh "
+               "lease timer",
+               e->nickname);
+      return;
+    }
+    m->lheap[m->nlheap] = e;
+    e->heap_pos = ++m->nlheap;
+    lheap_up(m, m->nlheap - 1);
+    return;
+  }
+  lheap_up(m, e->heap_pos - 1);
+  lheap_down(m, e->heap_pos - 1);
+}
+
+/* The lease timer's next look at e is at `at` (monotonic ms). */
+static void lease_due(entry *e, int64_t at) {
+  e->due_ms = at;
+  lease_sched(e);
+}
+
 static void lease_release(entry *e) {
   if (!e->lease_held)
     return;
   e->lease_held = 0;
+  lease_sched(e);
   int rc = wfc__store_lease_release(e->m->st, e->id, e->m->holder);
   if (rc != 0 && rc != WFC_ENOTFOUND)
     wfc__log(WFC_LOG_WARN,
@@ -863,6 +973,9 @@ static int lease_step(entry *e, int force, int *step) {
    * refresh too; asking again before its Retry-After only prolongs it. */
   if (e->retry_at > wfc__now_ms())
     return WFC_ETHROTTLED;
+  /* Room for e in the lease heap before it may hold or wait for one. */
+  if ((rc = lheap_reserve(m)) != 0)
+    return rc;
   /* Read first, without the write lock: a waiter polls this. */
   wfc__lease cur;
   int got = wfc__store_lease_get(m->st, e->id, &cur) == 0;
@@ -900,7 +1013,7 @@ static int lease_step(entry *e, int force, int *step) {
     return rc;
   }
   e->lease_held = 1;
-  e->due_ms = wfc__monotonic_ms() + WFC__REFRESH_LEASE_MS / 3;
+  lease_due(e, wfc__monotonic_ms() + WFC__REFRESH_LEASE_MS / 3);
   /* Nobody else rotates now: a holder that committed between our read and
    * our take left its credentials, use them. */
   rc = adopt_rotated(e, &rotated);
@@ -926,8 +1039,8 @@ static void lease_wait_start(entry *e, int force) {
   e->lease_wait = 1;
   e->wait_force = force;
   e->poll_ms = WFC__LEASE_POLL_MIN_MS;
-  e->due_ms = now + e->poll_ms;
   e->wait_end = now + WFC__REFRESH_WAIT_MAX_MS;
+  lease_due(e, now + e->poll_ms);
 }
 
 /* The other holder's refresh failed for good (the state it stored), or
@@ -960,7 +1073,7 @@ static void lease_poll(entry *e) {
       e->poll_ms = e->poll_ms * 3 / 2;
       if (e->poll_ms > WFC__LEASE_POLL_MAX_MS)
         e->poll_ms = WFC__LEASE_POLL_MAX_MS;
-      e->due_ms = now + e->poll_ms;
+      lease_due(e, now + e->poll_ms);
       return;
     }
     wfc__log(WFC_LOG_WARN,
@@ -997,22 +1110,39 @@ static void lease_renew(entry *e) {
   if (rc != 0)
     wfc__log(WFC_LOG_WARN, "connection %s: cannot renew the refresh lease: %s",
              e->nickname, wfc__store_last_error());
-  e->due_ms = now + (rc != 0 || e->dirty ? 1000 : WFC__REFRESH_LEASE_MS / 3);
+  lease_due(e, now + (rc != 0 || e->dirty ? 1000 : WFC__REFRESH_LEASE_MS / 3));
 }
 
 static void on_lease_timer(uv_timer_t *t) {
   wfc_connmgr *m = t->data;
   int64_t now = wfc__monotonic_ms();
-  /* New entries go to the head: the walk sees each old one once. */
-  for (entry *e = m->entries; e != NULL; e = e->next) {
+  if (m->closing) {
+    /* Once, at close: every wait ends (new entries go to the head: the
+     * walk sees each old one once). */
+    for (entry *e = m->entries; e != NULL; e = e->next, m->lease_looks++) {
+      if (e->lease_wait) {
+        e->lease_wait = 0;
+        lease_sched(e);
+        entry_complete(e, WFC_ECANCELED);
+      }
+    }
+  }
+  /* The entries due, earliest first. Each one looked at is either done
+   * with its lease or due again after now (a poll or a renewal sets a
+   * later time), so this ends; a callback of entry_complete may put
+   * entries in the heap meanwhile, also due after now. */
+  while (m->nlheap > 0 && m->lheap[0]->due_ms <= now) {
+    entry *e = m->lheap[0];
+    lheap_remove(m, e);
     if (e->lease_wait && m->closing) {
       e->lease_wait = 0;
       entry_complete(e, WFC_ECANCELED);
-    } else if (e->lease_wait && e->due_ms <= now) {
+    } else if (e->lease_wait) {
       lease_poll(e);
-    } else if (e->lease_held && !e->lease_wait && e->due_ms <= now) {
+    } else if (e->lease_held) {
       lease_renew(e);
     }
+    lease_sched(e);
   }
   lease_timer_arm(m);
   maybe_finish(m);
@@ -1022,13 +1152,18 @@ static void on_lease_timer(uv_timer_t *t) {
 static void lease_timer_arm(wfc_connmgr *m) {
   if (m->kick_closing)
     return;
-  int64_t now = wfc__monotonic_ms(), next = INT64_MAX;
-  for (entry *e = m->entries; e != NULL; e = e->next) {
-    if (e->lease_wait && m->closing)
+  /* Entries whose lease ended elsewhere (saved, released, handed over)
+   * leave the heap when they reach its top. */
+  while (m->nlheap > 0 && !leased(m->lheap[0]))
+    lheap_remove(m, m->lheap[0]);
+  int64_t now = wfc__monotonic_ms();
+  int64_t next = m->nlheap > 0 ? m->lheap[0]->due_ms : INT64_MAX;
+  /* Closing: the waits end at once (on_lease_timer). Every waiting entry
+   * is in the heap. */
+  for (size_t i = 0; m->closing && i < m->nlheap && next > now;
+       i++, m->lease_looks++)
+    if (m->lheap[i]->lease_wait)
       next = now;
-    else if ((e->lease_wait || e->lease_held) && e->due_ms < next)
-      next = e->due_ms;
-  }
   if (next == INT64_MAX)
     uv_timer_stop(&m->lease_timer);
   else
@@ -1453,6 +1588,10 @@ int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
   return 0;
 }
 
+uint64_t wfc__connmgr_lease_looks(const wfc_connmgr *m) {
+  return m->lease_looks;
+}
+
 const char *wfc_connmgr_store_path(const wfc_connmgr *m) {
   return m->store_path;
 }
@@ -1472,6 +1611,7 @@ static void on_kick_closed(uv_handle_t *h) {
     e = next;
   }
   free(m->byid);
+  free(m->lheap);
   wfc__store_close(m->st);
   void (*done)(void *) = m->close_done;
   void *arg = m->close_arg;

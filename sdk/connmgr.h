@@ -40,5 +40,10 @@ struct wfc__store;
 struct wfc__store *wfc__connmgr_store(wfc_connmgr *m);
 /* The runtime the manager was opened on (borrowed). */
 wfc_runtime *wfc__connmgr_runtime(wfc_connmgr *m);
+/* For tests: how many times the refresh lease timer has looked at an
+ * entry (placed one in its heap, or walked one at close). It grows with
+ * the log of the entries that hold or wait for a lease, not with the
+ * number of connections (docs/fleet.md, "Many connections on one host"). */
+uint64_t wfc__connmgr_lease_looks(const wfc_connmgr *m);
 
 #endif

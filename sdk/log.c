@@ -29,9 +29,12 @@ typedef struct secret {
   size_t len;
   unsigned refs; /* plain registrations (wfc__log_secret) */
   unsigned held; /* holds (wfc__log_secret_hold); never 0 with refs 0 */
-  uint64_t seq;  /* registration order, for eviction */
+  uint64_t seq;  /* registration order */
   uint64_t key;  /* hash of the indexed bytes (key_of) */
   uint32_t next; /* index + 1 of the next in its bucket, 0: last */
+  /* In the plain list (held 0: registered plainly only), oldest
+   * registration first: index + 1 of the neighbours, 0: none. */
+  uint32_t pprev, pnext;
 } secret;
 
 /* The index: a hash table of the secrets that grows with them, so that
@@ -53,6 +56,9 @@ static size_t nshort; /* secrets shorter than WINDOW */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static secret *secrets;
 static size_t nsecrets, capsecrets, nheld;
+/* The plain list's ends (index + 1, 0: empty): the oldest plain-only
+ * secret is evicted first, found without a walk of all of them. */
+static uint32_t plain_head, plain_tail;
 static uint64_t secret_seq, evicted;
 static wfc__log_sink_fn sink_fn;
 static void *sink_arg;
@@ -179,6 +185,47 @@ static int index_reserve(void) {
   return 0;
 }
 
+/* Caller holds log_mu. secrets[i] (held 0) goes to the plain list's end:
+ * the newest plain registration. */
+static void plain_append(size_t i) {
+  secrets[i].pprev = plain_tail;
+  secrets[i].pnext = 0;
+  if (plain_tail != 0)
+    secrets[plain_tail - 1].pnext = (uint32_t)i + 1;
+  else
+    plain_head = (uint32_t)i + 1;
+  plain_tail = (uint32_t)i + 1;
+}
+
+/* Caller holds log_mu. secrets[i] (in the plain list) leaves it. */
+static void plain_unlink(size_t i) {
+  uint32_t p = secrets[i].pprev, n = secrets[i].pnext;
+
+  if (p != 0)
+    secrets[p - 1].pnext = n;
+  else
+    plain_head = n;
+  if (n != 0)
+    secrets[n - 1].pprev = p;
+  else
+    plain_tail = p;
+}
+
+/* Caller holds log_mu. A secret of the plain list was moved to
+ * secrets[to]: its neighbours point there. */
+static void plain_moved(size_t to) {
+  uint32_t p = secrets[to].pprev, n = secrets[to].pnext;
+
+  if (p != 0)
+    secrets[p - 1].pnext = (uint32_t)to + 1;
+  else
+    plain_head = (uint32_t)to + 1;
+  if (n != 0)
+    secrets[n - 1].pprev = (uint32_t)to + 1;
+  else
+    plain_tail = (uint32_t)to + 1;
+}
+
 /* Caller holds log_mu. Removes secrets[i] (cleansed); the last one takes
  * its place. */
 static void secret_remove(size_t i) {
@@ -186,6 +233,8 @@ static void secret_remove(size_t i) {
 
   if (secrets[i].held > 0)
     nheld--;
+  else
+    plain_unlink(i);
   if (secrets[i].len < WINDOW)
     nshort--;
   index_unlink(i);
@@ -194,6 +243,8 @@ static void secret_remove(size_t i) {
     index_unlink(last);
     secrets[i] = secrets[last];
     index_link(i);
+    if (secrets[i].held == 0)
+      plain_moved(i);
   }
   nsecrets--;
 }
@@ -202,14 +253,8 @@ static void secret_remove(size_t i) {
  * registered. The oldest of them goes: nobody would forget it (a plugin's
  * registration of a one-off value). Held ones (live tokens) never go. */
 static void evict_oldest_plain(void) {
-  size_t old = nsecrets;
-
-  for (size_t i = 0; i < nsecrets; i++)
-    if (secrets[i].held == 0 &&
-        (old == nsecrets || secrets[i].seq < secrets[old].seq))
-      old = i;
-  if (old < nsecrets) {
-    secret_remove(old);
+  if (plain_head != 0) {
+    secret_remove(plain_head - 1);
     evicted++;
   }
 }
@@ -241,10 +286,16 @@ static int secret_add(const char *value, bool hold) {
   pthread_mutex_lock(&log_mu);
   i = secret_find(value, len);
   if (i < nsecrets) {
-    if (hold && secrets[i].held++ == 0)
+    if (hold && secrets[i].held++ == 0) {
       nheld++;
-    else if (!hold)
+      plain_unlink(i); /* held: never evicted */
+    } else if (!hold) {
       secrets[i].refs++;
+      if (secrets[i].held == 0) { /* the newest plain registration now */
+        plain_unlink(i);
+        plain_append(i);
+      }
+    }
     secrets[i].seq = ++secret_seq;
     pthread_mutex_unlock(&log_mu);
     return 0;
@@ -271,9 +322,12 @@ static int secret_add(const char *value, bool hold) {
     return WFC_ENOMEM;
   }
   secrets[nsecrets] = (secret){
-      copy, len, hold ? 0 : 1, hold ? 1 : 0, ++secret_seq, key_of(copy, len),
-      0};
-  index_link(nsecrets++);
+      copy, len, hold ? 0 : 1, hold ? 1 : 0, ++secret_seq, key_of(copy, len), 0,
+      0,    0};
+  index_link(nsecrets);
+  if (!hold)
+    plain_append(nsecrets);
+  nsecrets++;
   if (hold)
     nheld++;
   if (len < WINDOW)
@@ -349,6 +403,7 @@ void wfc__log_forget_all(void) {
   free(heads);
   heads = NULL;
   nsecrets = capsecrets = nheld = nheads = nshort = 0;
+  plain_head = plain_tail = 0;
   evicted = 0;
   pthread_mutex_unlock(&log_mu);
 }

@@ -89,59 +89,96 @@ typedef struct maphdr {
 } maphdr;
 #define HDR ((sizeof(maphdr) + 15) & ~(size_t)15)
 
-/* The live mappings' addresses, sorted, so that wfc__secmem_owns() can
- * tell a block of ours from any other pointer without reading it. */
+/* The live mappings' addresses in a hash set (open addressing, linear
+ * probing, at most half full), so that wfc__secmem_owns() can tell a block
+ * of ours from any other pointer without reading it, and adding or
+ * removing one costs the same with 10 or 100,000 of them (a host holding
+ * 10,000 connections past the secure heap has ~50,000). Slot 0 is empty:
+ * a mapping's address never is. */
 static pthread_mutex_t map_mu = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t *maps;
 static size_t nmaps, capmaps, mapped_bytes;
+static uint64_t map_probes; /* slots looked at, for wfc__secmem_get_stats */
 
-/* Caller holds map_mu. The index of base, or where it would go. */
-static size_t map_find(uintptr_t base, int *found) {
-  size_t lo = 0, hi = nmaps;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (maps[mid] < base)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  *found = lo < nmaps && maps[lo] == base;
-  return lo;
+static size_t map_slot(uintptr_t base) {
+  uint64_t x = (uint64_t)base >> 12; /* page-aligned: the low bits are 0 */
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  return (size_t)x & (capmaps - 1);
+}
+
+/* Caller holds map_mu; capmaps > 0. The slot of base, or the empty slot
+ * where it would go. */
+static size_t map_find(uintptr_t base) {
+  size_t i = map_slot(base);
+  for (map_probes++; maps[i] != 0 && maps[i] != base; map_probes++)
+    i = (i + 1) & (capmaps - 1);
+  return i;
+}
+
+/* Caller holds map_mu. Makes room for one more: 0 or -1. */
+static int map_reserve(void) {
+  if (2 * (nmaps + 1) <= capmaps)
+    return 0;
+  size_t ncap = capmaps ? capmaps * 2 : 64;
+  uintptr_t *n = calloc(ncap, sizeof *n), *old = maps;
+  size_t oldcap = capmaps;
+  if (n == NULL)
+    return -1;
+  maps = n;
+  capmaps = ncap;
+  for (size_t i = 0; i < oldcap; i++)
+    if (old[i] != 0)
+      maps[map_find(old[i])] = old[i];
+  free(old);
+  return 0;
 }
 
 static int map_register(uintptr_t base, size_t len) {
-  int found, rc = 0;
+  int rc = 0;
   pthread_mutex_lock(&map_mu);
-  if (nmaps == capmaps) {
-    size_t ncap = capmaps ? capmaps * 2 : 64;
-    uintptr_t *n = realloc(maps, ncap * sizeof *n);
-    if (n == NULL) {
-      rc = -1;
-      goto out;
-    }
-    maps = n;
-    capmaps = ncap;
+  if (map_reserve() != 0) {
+    rc = -1;
+  } else {
+    maps[map_find(base)] = base;
+    nmaps++;
+    mapped_bytes += len;
   }
-  size_t i = map_find(base, &found);
-  memmove(maps + i + 1, maps + i, (nmaps - i) * sizeof *maps);
-  maps[i] = base;
-  nmaps++;
-  mapped_bytes += len;
-out:
   pthread_mutex_unlock(&map_mu);
   return rc;
 }
 
 /* 1 when base was registered (and is no more). */
 static int map_unregister(uintptr_t base, size_t len) {
-  int found;
+  int found = 0;
   pthread_mutex_lock(&map_mu);
-  size_t i = map_find(base, &found);
-  if (found) {
-    memmove(maps + i, maps + i + 1, (nmaps - i - 1) * sizeof *maps);
+  size_t i = capmaps > 0 ? map_find(base) : 0;
+  if (capmaps > 0 && maps[i] == base) {
+    found = 1;
     nmaps--;
     mapped_bytes -= len;
+    /* Backward shift: the entries after it in its run that could sit
+     * earlier move into the gap, so no lookup stops early at it. */
+    size_t j = i;
+    for (;;) {
+      maps[i] = 0;
+      for (;;) {
+        j = (j + 1) & (capmaps - 1);
+        map_probes++;
+        if (maps[j] == 0)
+          goto out;
+        size_t k = map_slot(maps[j]);
+        /* maps[j] stays when its home k lies cyclically in (i, j]. */
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+          continue;
+        break;
+      }
+      maps[i] = maps[j];
+      i = j;
+    }
   }
+out:
   pthread_mutex_unlock(&map_mu);
   return found;
 }
@@ -149,7 +186,7 @@ static int map_unregister(uintptr_t base, size_t len) {
 static int map_known(uintptr_t base) {
   int found;
   pthread_mutex_lock(&map_mu);
-  map_find(base, &found);
+  found = capmaps > 0 && maps[map_find(base)] == base;
   pthread_mutex_unlock(&map_mu);
   return found;
 }
@@ -275,6 +312,7 @@ void wfc__secmem_get_stats(wfc__secmem_stats *out) {
   pthread_mutex_lock(&map_mu);
   out->mapped = nmaps;
   out->mapped_size = mapped_bytes;
+  out->map_probes = map_probes;
   pthread_mutex_unlock(&map_mu);
   out->in_heap = atomic_load(&heap_blocks);
 }

@@ -16,6 +16,7 @@
 #define WFC_SDK_SECMEM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The secure heap's size: $WFC_SECURE_HEAP bytes (a power of two from 4096
  * to 1 GiB; 0: none), default WFC__SECMEM_HEAP_DEFAULT: room for about
@@ -71,6 +72,9 @@ typedef struct wfc__secmem_stats {
   size_t in_heap;     /* live blocks in the secure heap */
   size_t mapped;      /* live blocks in mappings of their own */
   size_t mapped_size; /* their bytes */
+  /* Slots of the mappings' hash set looked at so far (a few per block
+   * mapped, freed or asked about, however many there are): for tests. */
+  uint64_t map_probes;
 } wfc__secmem_stats;
 void wfc__secmem_get_stats(wfc__secmem_stats *out);
 

@@ -6,7 +6,10 @@
  * its tokens in the log's redaction table). Then a log line holding any
  * one of those tokens shows none of it, bare or glued to other text (no
  * pattern would catch it there: only the table), also after refreshes with
- * rotation while all 10,000 stay live; and the rotated-out ones leave. */
+ * rotation while all 10,000 stay live; and the rotated-out ones leave.
+ * What a refresh costs the manager's lease timer does not grow with the
+ * number of connections; and many connections waiting at once for
+ * another host's refresh leases each get their token when it is freed. */
 #define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +23,7 @@
 #include <cmocka.h>
 
 #include "conn_util.h"
+#include "connmgr.h"
 #include "log.h"
 #include "store.h"
 
@@ -69,10 +73,10 @@ static void connect_seed(fx *f) {
   op_res_clear(&r);
 }
 
-/* MANY copies of the seed connection, "many-NNNNN", generation 0 tokens,
+/* n copies of the seed connection, "many-NNNNN", generation 0 tokens,
  * inserted with the internal store API in one transaction's worth of
  * calls (the manager's own store handle is another). */
-static void fill(fx *f) {
+static void fill(fx *f, int n) {
   wfc__store_opts so = {0};
   wfc__store *st = NULL;
   char err[256] = "", at[1024], rt[128], secrets[1400];
@@ -81,7 +85,7 @@ static void fill(fx *f) {
   if (wfc__store_open_ex(f->store, &so, &st, err, sizeof err) != 0)
     fail_msg("store: %s", err);
   assert_int_equal(wfc__store_conn_get(st, "seed", &seed), 0);
-  for (int c = 0; c < MANY; c++) {
+  for (int c = 0; c < n; c++) {
     wfc__conn_rec r = seed;
     r.id[0] = '\0';
     snprintf(r.nickname, sizeof r.nickname, "many-%05d", c);
@@ -133,7 +137,7 @@ static void ten_thousand_live_connections(void **state) {
    * 10,000 commits, each an fsync on a disk. */
   fx_up_in(&f, access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
   connect_seed(&f);
-  fill(&f);
+  fill(&f, MANY);
   wfc__log_set_sink(capture_sink, NULL);
 
   for (int c = 0; c < MANY; c++) {
@@ -149,6 +153,7 @@ static void ten_thousand_live_connections(void **state) {
 
   /* Refreshes with rotation while every connection stays live: the new
    * pair is redacted, the old pair leaves the table (shown in clear). */
+  uint64_t looks0 = wfc__connmgr_lease_looks(f.m);
   for (int k = 0; k < 50; k++) {
     int c = (k * 397) % MANY;
     char name[32];
@@ -165,6 +170,13 @@ static void ten_thousand_live_connections(void **state) {
     snprintf(want, sizeof want, "%s %s", at, rt);
     assert_string_equal(probe(want), want);
   }
+  /* Each refresh takes and releases its lease: the lease timer looks at a
+   * few entries for it, not at each of the 10,000 (a walk of them all at
+   * every arming made refresh cost grow with the connections). */
+  uint64_t looks = wfc__connmgr_lease_looks(f.m) - looks0;
+  if (looks > 50 * 64)
+    fail_msg("the lease timer looked at %llu entries for 50 refreshes",
+             (unsigned long long)looks);
   wfc__log_get_secret_stats(&st);
   assert_true(st.held >= 2 * MANY);
   assert_int_equal(st.evicted, 0);
@@ -178,9 +190,103 @@ static void ten_thousand_live_connections(void **state) {
   assert_int_equal(st.held, 0);
 }
 
+static void set_flag(uv_timer_t *t) {
+  *(int *)t->data = 1;
+}
+
+/* Runs f's loop for ms milliseconds. */
+static void run_for(fx *f, unsigned ms) {
+  int flag = 0;
+  uv_timer_t t;
+  uv_timer_init(&f->loop, &t);
+  t.data = &flag;
+  uv_timer_start(&t, set_flag, ms, 0);
+  fx_run_until(f, &flag);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+/* WAITS connections, each one's refresh lease held by a process on
+ * another node (its expiry far off, so only its release frees it): a
+ * refresh of each waits, polled by the lease timer at its own pace. The
+ * leases are released a batch at a time, latest-started first: exactly
+ * the refreshes of each batch end (each then takes the lease and asks
+ * for its own token), the others keep waiting; at the end every one has
+ * succeeded with one token request each. */
+#define WAITS 64
+#define BATCH 16
+static void many_waits_on_other_hosts_leases(void **state) {
+  (void)state;
+  fx f;
+  static op_res r[WAITS];
+  static char ids[WAITS][64];
+  const char *other = "0123456789abcdef.4242@another-host/boot/ns";
+  wfc__store_opts so = {0};
+  wfc__store *st = NULL;
+  char err[256] = "";
+
+  memset(r, 0, sizeof r);
+  fx_up_in(&f, access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+  connect_seed(&f);
+  fill(&f, WAITS);
+  if (wfc__store_open_ex(f.store, &so, &st, err, sizeof err) != 0)
+    fail_msg("store: %s", err);
+  for (int c = 0; c < WAITS; c++) {
+    wfc__conn_rec rec;
+    char name[32];
+    memset(&rec, 0, sizeof rec);
+    snprintf(name, sizeof name, "many-%05d", c);
+    assert_int_equal(wfc__store_conn_get(st, name, &rec), 0);
+    snprintf(ids[c], sizeof ids[c], "%s", rec.id);
+    wfc__conn_rec_clear(&rec);
+    assert_int_equal(
+        wfc__store_lease_take(st, ids[c], other, 10 * 60 * 1000, NULL), 0);
+  }
+  fx_token_route(&f, 200,
+                 "{\"access_token\":\"at-many-waits-canary\","
+                 "\"refresh_token\":\"rt-many-waits-canary\","
+                 "\"expires_in\":3600}",
+                 0);
+  uint64_t req0 = fx_requests(&f);
+  for (int c = 0; c < WAITS; c++) {
+    char name[32];
+    snprintf(name, sizeof name, "many-%05d", c);
+    assert_int_equal(wfc_connmgr_refresh(f.m, name, op_res_cb, &r[c]), 0);
+    if (c % 8 == 0)
+      run_for(&f, 5); /* the waits start at different times */
+  }
+  run_for(&f, 300);
+  for (int c = 0; c < WAITS; c++)
+    if (r[c].done)
+      fail_msg("refresh %d ended (%d: %s) while another host held its lease", c,
+               r[c].status, r[c].message);
+  assert_int_equal(fx_requests(&f) - req0, 0);
+
+  for (int hi = WAITS; hi > 0; hi -= BATCH) {
+    for (int c = hi - BATCH; c < hi; c++)
+      assert_int_equal(wfc__store_lease_release(st, ids[c], other), 0);
+    for (int c = hi - BATCH; c < hi; c++)
+      fx_run_until(&f, &r[c].done);
+    for (int c = 0; c < WAITS; c++) {
+      if (c >= hi - BATCH && c < hi) {
+        if (r[c].status != 0)
+          fail_msg("refresh %d: %d %s", c, r[c].status, r[c].message);
+      } else if (r[c].done && c < hi - BATCH) {
+        fail_msg("refresh %d ended while its lease was still held", c);
+      }
+    }
+  }
+  assert_int_equal(fx_requests(&f) - req0, WAITS);
+  for (int c = 0; c < WAITS; c++)
+    op_res_clear(&r[c]);
+  wfc__store_close(st);
+  fx_down(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(ten_thousand_live_connections),
+      cmocka_unit_test(many_waits_on_other_hosts_leases),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

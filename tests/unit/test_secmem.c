@@ -140,6 +140,62 @@ static void no_heap(void **state) {
   unit_in_child("0", mappings_only);
 }
 
+/* Many blocks in mappings of their own (a host with thousands of
+ * connections past its secure heap): each is known as ours, a pointer
+ * inside one or just before it is not, and freeing them in a scattered order
+ * forgets exactly the freed ones. Keeping track of a mapping costs a few
+ * looks at the set, however many there are (a sorted array moved half of
+ * itself on each). */
+#define MANY_MAPS 20000
+static void many_mappings(void) {
+  CHECK(wfc__secmem_init() == WFC__SECMEM_HEAP_OFF);
+  static unsigned char *b[MANY_MAPS];
+  wfc__secmem_stats s0, s;
+  wfc__secmem_get_stats(&s0);
+  for (size_t i = 0; i < MANY_MAPS; i++) {
+    b[i] = wfc__secmem_alloc(40);
+    CHECK(b[i] != NULL);
+    b[i][0] = (unsigned char)(i + 1);
+  }
+  wfc__secmem_get_stats(&s);
+  CHECK(s.mapped == MANY_MAPS);
+  for (size_t i = 0; i < MANY_MAPS; i++)
+    CHECK(wfc__secmem_owns(b[i]) && !wfc__secmem_owns(b[i] + 16) &&
+          !wfc__secmem_owns(b[i] - 1));
+  /* Every third one, scattered (a stride prime to the count). */
+  for (size_t k = 0, i = 0; k < MANY_MAPS; k++, i = (i + 7919) % MANY_MAPS)
+    if (i % 3 == 0) {
+      wfc__secmem_free(b[i]);
+      b[i] = NULL;
+    }
+  size_t left = 0;
+  for (size_t i = 0; i < MANY_MAPS; i++) {
+    if (b[i] == NULL)
+      continue;
+    left++;
+    CHECK(wfc__secmem_owns(b[i]) && b[i][0] == (unsigned char)(i + 1));
+  }
+  wfc__secmem_get_stats(&s);
+  CHECK(s.mapped == left);
+  for (size_t i = 0; i < MANY_MAPS; i++)
+    wfc__secmem_free(b[i]);
+  wfc__secmem_get_stats(&s);
+  CHECK(s.mapped == 0 && s.mapped_size == 0);
+  /* 20,000 allocations, 60,000 look-ups, 20,000 frees: a few looks each. */
+  uint64_t ops = 5 * (uint64_t)MANY_MAPS;
+  if (s.map_probes - s0.map_probes > 8 * ops) {
+    fprintf(stderr, "%llu looks for %llu operations\n",
+            (unsigned long long)(s.map_probes - s0.map_probes),
+            (unsigned long long)ops);
+    CHECK(0);
+  }
+}
+
+static void many_blocks_mapped(void **state) {
+  (void)state;
+  unit_in_child("0", many_mappings);
+}
+
 /* ---- wfc_process_harden ------------------------------------------------- */
 
 static void hardened(void) {
@@ -208,6 +264,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(secure_heap),
       cmocka_unit_test(no_heap),
+      cmocka_unit_test(many_blocks_mapped),
       cmocka_unit_test(harden_default),
       cmocka_unit_test(harden_allowing_cores),
       cmocka_unit_test(harden_after_curl),
