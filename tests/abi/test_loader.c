@@ -146,9 +146,9 @@ static const refusal refusals[] = {
     {"noentry", WFC_ENOTPLUGIN,
      "not a wfc plugin: no wfc_plugin_entry_v1 symbol", 0},
     {"major", WFC_EABI,
-     "plugin ABI 2.3 has another major version than the host's ABI 1.3", 0},
+     "plugin ABI 2.4 has another major version than the host's ABI 1.4", 0},
     {"minor", WFC_EABINEWER,
-     "plugin needs ABI 1.4, newer than the host's ABI 1.3", 0},
+     "plugin needs ABI 1.5, newer than the host's ABI 1.4", 0},
     {"size", WFC_ENOTPLUGIN, "descriptor size 16 is smaller than the v1 header",
      1},
     {"fingerprint", WFC_EFINGERPRINT,
@@ -175,6 +175,18 @@ static const refusal refusals[] = {
     {"noconntype", WFC_EREGISTER,
      "bad registration: card \"ok\" needs connection type \"nowhere\", which "
      "the plugin does not register",
+     0},
+    {"badflow", WFC_EREGISTER,
+     "bad registration: connection type \"flowy\": unknown flow 7 (0 "
+     "browser, 1 form, 2 none)",
+     0},
+    {"nonesecret", WFC_EREGISTER,
+     "bad registration: connection type \"flowy\": flow none takes no secret "
+     "param, but \"api_key\" is secret (use flow form)",
+     0},
+    {"nobegin", WFC_EREGISTER,
+     "bad registration: connection type \"flowy\": authorize_begin hook is "
+     "NULL",
      0},
 };
 
