@@ -578,7 +578,10 @@ static const wfc_conn_type_desc testconn = {
     "testconn",      "Test Connection",  "A connection for tests.",
     conn_params,     ct_authorize_begin, ct_authorize_complete,
     ct_refresh,      ct_revoke,          NULL,
-    WFC_FLOW_BROWSER};
+#if WFC_ABI_MINOR >= 4 /* also built against the 1.2 headers (abi_call_abi12) */
+    WFC_FLOW_BROWSER
+#endif
+};
 
 static int init(const wfc_host_api *host, wfc_registrar *reg, wfc_error *err) {
   if (!WFC_API_HAS(host, timer_start) || !WFC_API_HAS(host, http_send) ||
