@@ -160,7 +160,8 @@ typedef struct op {
   json_object *begin_extra;   /* login_hint / prompt (owned) */
   json_object *session;       /* from authorize_begin (owned) */
   json_object *revoke_detail; /* revoke outcome (owned) */
-  json_object *hook_in;       /* test / revoke hook input holding secrets
+  json_object *hook_in;       /* test / revoke / form authorize_complete
+                                 hook input holding secrets
                                  (owned): cleansed when the op is freed */
   /* the outcome, once done (delivered by the kick) */
   int done;
@@ -2279,6 +2280,45 @@ static void on_begin_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   o->on_url(o->arg, url);
 }
 
+/* The secret params of o (from the caller or the store) are redacted
+ * from every log line from now on: the plugin may log a URL or a message
+ * holding one before it registers it itself. Plain registrations, not
+ * holds: a plugin that registered the value too keeps its own. */
+static void secrets_redact(op *o) {
+  json_object *clear, *secret;
+  split_params(o->schema, o->params, &clear, &secret);
+  json_object_object_foreach(secret, k, v) {
+    (void)k;
+    const char *s = json_object_get_string(v);
+    if (json_object_is_type(v, json_type_string) && strlen(s) >= 4)
+      wfc__log_secret(s);
+  }
+  json_object_put(clear);
+  json_object_put(secret); /* the values are o->params' */
+}
+
+/* A form or none flow (wfc/plugin.h): no URL, no redirect listener;
+ * authorize_complete runs at once with the params split into "params" and
+ * "secrets" (form) or the params alone (none), and its outcome is stored
+ * as a browser flow's (on_complete_done). The runtime validates params
+ * and secrets together against the type's schema. */
+static int form_start(op *o, wfc_conn_flow flow) {
+  json_object *clear, *secret;
+  split_params(o->schema, o->params, &clear, &secret);
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", clear);
+  if (flow == WFC_FLOW_FORM)
+    json_object_object_add(in, "secrets", secret);
+  else
+    json_object_put(secret); /* none declares no secret (registry.c) */
+  wfc_invoke how = {.size = sizeof how, .on_done = on_complete_done, .arg = o};
+  int rc = wfc_runtime_conn_hook(
+      o->m->rt, o->type_id, WFC_HOOK_AUTHORIZE_COMPLETE, in, &how, &o->call);
+  /* The call shares in's strings until it is done: cleansed with the op. */
+  o->hook_in = in;
+  return rc;
+}
+
 static int has_field(const wfc_field *f, const char *name) {
   for (; f != NULL && f->name != NULL; f++)
     if (strcmp(f->name, name) == 0)
@@ -2291,7 +2331,7 @@ int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
    * is accepted and reads as 0. */
   if (m == NULL || req == NULL ||
       req->size < offsetof(wfc_authorize_req, allow_account_change) ||
-      req->on_url == NULL || req->on_done == NULL)
+      req->on_done == NULL)
     return WFC_EINVAL;
   if (m->closing)
     return WFC_ESTATE;
@@ -2396,6 +2436,25 @@ int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
   } else if (o->environment[0] == '\0') {
     const char *env = wfc__json_str(o->params, "environment");
     snprintf(o->environment, sizeof o->environment, "%s", env ? env : "");
+  }
+  secrets_redact(o);
+  if (ct->flow != WFC_FLOW_BROWSER) {
+    if (o->admin_consent) {
+      /* Delivered like the plugin's "none" of a browser type. */
+      op_finish(o, WFC_ENOTSUP, NULL, NULL, NULL,
+                "the connection type %s has no admin consent (its flow is "
+                "%s: nobody signs in in a browser)",
+                o->type_id, wfc_conn_flow_name(ct->flow));
+      return 0;
+    }
+    rc = form_start(o, ct->flow);
+    if (rc != 0)
+      goto fail;
+    return 0;
+  }
+  if (req->on_url == NULL) {
+    rc = WFC_EINVAL; /* a browser flow has a URL to hand over */
+    goto fail;
   }
   rc = wfc__redirect_start(m->loop, "/callback",
                            req->timeout_ms ? req->timeout_ms

@@ -144,7 +144,8 @@ static json_object *find_by_id(json_object *arr, const char *id) {
 static const char *const card_keys[] = {
     "name",   "description", "kind", "connection_type",
     "inputs", "outputs",     NULL};
-static const char *const ct_keys[] = {"name", "description", "params", NULL};
+static const char *const ct_keys[] = {"name", "description", "flow", "params",
+                                      NULL};
 
 /* Compares the two sets by id, then each common entry key by key. */
 static void check_set(report_ctx *r, const char *what, json_object *mine,
@@ -168,9 +169,15 @@ static void check_set(report_ctx *r, const char *what, json_object *mine,
       json_object *a = NULL, *b = NULL;
       json_object_object_get_ex(m, *k, &a);
       json_object_object_get_ex(p, *k, &b);
+      /* A manifest written before ABI 1.4 has no "flow": it describes a
+       * browser type. */
+      json_object *dflt = NULL;
+      if (a == NULL && strcmp(*k, "flow") == 0)
+        a = dflt = json_object_new_string("browser");
       char diff[700];
       if (wfc__json_diff(a, b, *k, diff, sizeof diff))
         say(r, "%s \"%s\": %s", what, id, diff);
+      json_object_put(dflt);
     }
   }
   size_t nt = json_object_array_length(theirs);

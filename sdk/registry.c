@@ -147,7 +147,16 @@ int wfc__registrar_conn_type(struct wfc_registrar *reg,
   if (t.name == NULL)
     return reg_error(reg, WFC_EREGISTER, "connection type \"%s\": name is NULL",
                      t.id);
-  const char *missing = t.authorize_begin == NULL      ? "authorize_begin"
+  if (t.flow != WFC_FLOW_BROWSER && t.flow != WFC_FLOW_FORM &&
+      t.flow != WFC_FLOW_NONE)
+    return reg_error(reg, WFC_EREGISTER,
+                     "connection type \"%s\": unknown flow %d (0 browser, 1 "
+                     "form, 2 none)",
+                     t.id, (int)t.flow);
+  /* Only a browser flow has a URL to open: authorize_begin is not called
+   * for the others. */
+  const char *missing = t.authorize_begin == NULL && t.flow == WFC_FLOW_BROWSER
+                            ? "authorize_begin"
                         : t.authorize_complete == NULL ? "authorize_complete"
                         : t.refresh == NULL            ? "refresh"
                         : t.revoke == NULL             ? "revoke"
@@ -162,6 +171,15 @@ int wfc__registrar_conn_type(struct wfc_registrar *reg,
                        "duplicate connection type id \"%s\"", t.id);
   if (check_schema(reg, "connection type", t.id, "params", t.params))
     return WFC_EREGISTER;
+  /* A none flow asks for nothing: a secret it declared could never be
+   * given. (Top level only: the host seals top-level secret params.) */
+  for (const wfc_field *f = t.params;
+       t.flow == WFC_FLOW_NONE && f != NULL && f->name != NULL; f++)
+    if (f->flags & WFC_FIELD_SECRET)
+      return reg_error(reg, WFC_EREGISTER,
+                       "connection type \"%s\": flow none takes no secret "
+                       "param, but \"%s\" is secret (use flow form)",
+                       t.id, f->name);
   if (p->ncts == p->cts_cap) {
     size_t cap = p->cts_cap ? p->cts_cap * 2 : 4;
     wfc_conn_type_desc *n = realloc(p->cts, cap * sizeof *n);

@@ -237,6 +237,28 @@ int wfc_runtime_invoke(wfc_runtime *rt, const char *card_id,
   return wfc__call_start(rt, &spec, input, how, out);
 }
 
+/* Adds every member of src to dst (references). */
+static void add_members(json_object *dst, json_object *src) {
+  if (!json_object_is_type(src, json_type_object))
+    return;
+  json_object_object_foreach(src, k, v) {
+    json_object_object_add(dst, k, json_object_get(v));
+  }
+}
+
+/* The members of params (borrowed) into clear and secret (references), by
+ * the WFC_FIELD_SECRET flag of schema's top-level fields. */
+static void split_secret(const wfc_field *schema, json_object *params,
+                         json_object *clear, json_object *secret) {
+  json_object_object_foreach(params, k, v) {
+    int is_secret = 0;
+    for (const wfc_field *f = schema; f != NULL && f->name != NULL; f++)
+      if (strcmp(f->name, k) == 0)
+        is_secret = (f->flags & WFC_FIELD_SECRET) != 0;
+    json_object_object_add(is_secret ? secret : clear, k, json_object_get(v));
+  }
+}
+
 int wfc_runtime_conn_hook(wfc_runtime *rt, const char *type_id,
                           wfc_conn_hook hook, struct json_object *input,
                           const wfc_invoke *how, wfc_call **out) {
@@ -290,9 +312,39 @@ int wfc_runtime_conn_hook(wfc_runtime *rt, const char *type_id,
     }
   }
   wfc__call_spec spec = {.plugin = p, .fn = fn, .label = label};
-  json_object *params = NULL;
+  json_object *params = NULL, *secrets = NULL;
   char err[512];
-  if (json_object_object_get_ex(in, "params", &params)) {
+  if (json_object_object_get_ex(in, "secrets", &secrets)) {
+    /* A form's authorize_complete (plugin.h): params and secrets are one
+     * set of fields for the schema (a REQUIRED secret is in "secrets"),
+     * validated together, then split again by WFC_FIELD_SECRET. */
+    if (!json_object_is_type(secrets, json_type_object)) {
+      json_object_put(in);
+      return WFC_EINVAL;
+    }
+    json_object *all = json_object_new_object();
+    if (json_object_object_get_ex(in, "params", &params))
+      add_members(all, params);
+    add_members(all, secrets);
+    json_object *norm = NULL;
+    rc = wfc__validate_at(t->params, all, "params", &norm, err, sizeof err);
+    if (rc != 0) {
+      spec.validate = 1;
+      spec.in_schema = t->params;
+      spec.in_root = "params";
+      rc = wfc__call_start(rt, &spec, all, how, out);
+      json_object_put(all);
+      json_object_put(in);
+      return rc;
+    }
+    json_object_put(all);
+    json_object *clear = json_object_new_object();
+    json_object *secret = json_object_new_object();
+    split_secret(t->params, norm, clear, secret);
+    json_object_put(norm);
+    json_object_object_add(in, "params", clear);
+    json_object_object_add(in, "secrets", secret);
+  } else if (json_object_object_get_ex(in, "params", &params)) {
     json_object *norm = NULL;
     rc = wfc__validate_at(t->params, params, "params", &norm, err, sizeof err);
     if (rc != 0) {

@@ -111,11 +111,25 @@ json_object *wfc_card_to_json(const wfc_card_desc *c) {
   return o;
 }
 
+const char *wfc_conn_flow_name(wfc_conn_flow flow) {
+  switch (flow) {
+  case WFC_FLOW_BROWSER:
+    return "browser";
+  case WFC_FLOW_FORM:
+    return "form";
+  case WFC_FLOW_NONE:
+    return "none";
+  }
+  return "unknown";
+}
+
 json_object *wfc_conn_type_to_json(const wfc_conn_type_desc *t) {
   json_object *o = json_object_new_object();
   add_str(o, "id", t->id);
   add_str(o, "name", t->name);
   add_str(o, "description", t->description);
+  json_object_object_add(o, "flow",
+                         json_object_new_string(wfc_conn_flow_name(t->flow)));
   json_object_object_add(o, "params", wfc_schema_to_json(t->params));
   json_object *h = json_object_new_array();
   static const char *const names[] = {"authorize_begin", "authorize_complete",

@@ -168,6 +168,10 @@ WFC_EXTERN int wfc_runtime_find_conn_type(const wfc_runtime *rt, const char *id,
                                           wfc_plugin **plugin,
                                           const wfc_conn_type_desc **ct);
 
+/* "browser", "form" or "none" (the manifest's "flow" of a connection
+ * type), "unknown" for another value. Static string. */
+WFC_EXTERN const char *wfc_conn_flow_name(wfc_conn_flow flow);
+
 /* ---- Canonical JSON of schemas and descriptors (transfer) -------------- */
 
 /* [{"name","type","required","description","default","enum","fields",
@@ -176,7 +180,8 @@ WFC_EXTERN int wfc_runtime_find_conn_type(const wfc_runtime *rt, const char *id,
 WFC_EXTERN struct json_object *wfc_schema_to_json(const wfc_field *fields);
 /* {"id","name","description","kind","connection_type","inputs","outputs"} */
 WFC_EXTERN struct json_object *wfc_card_to_json(const wfc_card_desc *card);
-/* {"id","name","description","params","hooks":[...]} */
+/* {"id","name","description","flow","params","hooks":[...]}; flow is
+ * wfc_conn_flow_name(ct->flow). */
 WFC_EXTERN struct json_object *
 wfc_conn_type_to_json(const wfc_conn_type_desc *ct);
 /* {"name","version","description","abi":{"major","minor"},"fingerprint",
@@ -286,8 +291,11 @@ typedef enum wfc_conn_hook {
 
 /* Runs a hook of connection type type_id ("plugin.type" or "type") with
  * input (borrowed). input.params, when present, is validated against the
- * type's params schema first. Same completion rules as wfc_runtime_invoke;
- * WFC_ENOTSUP when the optional hook is absent. */
+ * type's params schema first; with input.secrets (a form's
+ * authorize_complete, wfc/plugin.h) params and secrets are validated as
+ * one object and handed on split by WFC_FIELD_SECRET. Same completion
+ * rules as wfc_runtime_invoke; WFC_ENOTSUP when the optional hook (or the
+ * authorize_begin of a form or none type) is absent. */
 WFC_EXTERN int wfc_runtime_conn_hook(wfc_runtime *rt, const char *type_id,
                                      wfc_conn_hook hook,
                                      struct json_object *input,

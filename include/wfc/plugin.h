@@ -174,6 +174,33 @@ typedef struct wfc_card_desc {
  *
  * Hook inputs and outputs (all JSON objects; the host validates params
  * against .params before calling):
+ * A type declares how it is connected (.flow, ABI 1.4; a plugin built
+ * against an older, smaller descriptor gets WFC_FLOW_BROWSER):
+ *   WFC_FLOW_BROWSER  authorize_begin gives a URL the person opens; the
+ *                     host waits for the redirect to its loopback
+ *                     listener, then calls authorize_complete with the
+ *                     query. Secret params (WFC_FIELD_SECRET) are given to
+ *                     the host out of band (never on a command line) and
+ *                     travel inside "params" as below.
+ *   WFC_FLOW_FORM     no browser: the host collects the params, the secret
+ *                     ones from a prompt without echo, stdin or a file,
+ *                     never calls authorize_begin (it may be NULL), and
+ *                     calls authorize_complete at once with
+ *                       {"params":{...the non-secret ones...},
+ *                        "secrets":{...the WFC_FIELD_SECRET ones...}}
+ *                     (no redirect_uri, session or query; params and
+ *                     secrets together are validated against .params).
+ *                     The hook checks them (e.g. gets a token with them)
+ *                     and answers as below: "connected" with credentials,
+ *                     or "error" / "denied" with a remedy.
+ *   WFC_FLOW_NONE     nothing to ask beyond the declared (non-secret)
+ *                     params: authorize_complete at once with
+ *                     {"params":{...}}. A NONE type declares no secret
+ *                     param (refused at registration).
+ * Whatever the flow, secret params are sealed in the host's store with the
+ * credentials, never shown or logged, and merged back into "params" for
+ * refresh, revoke and test (and authorize_begin of a browser type).
+ *
  *   authorize_begin    in:  {"params":{...}, "redirect_uri":"...",
  *                            "login_hint":?, "prompt":?, "admin_consent":?}
  *                            admin_consent true (ABI 1.2): the URL is the
@@ -186,8 +213,11 @@ typedef struct wfc_card_desc {
  *                            parameter, fresh and unguessable: the host's
  *                            redirect listener ends only on a redirect
  *                            with that state and ignores other requests)
- *   authorize_complete in:  {"params":{...}, "redirect_uri":"...",
- *                            "session":{...}, "query":{"code":..,...}}
+ *                      (BROWSER only)
+ *   authorize_complete in:  BROWSER: {"params":{...}, "redirect_uri":"...",
+ *                            "session":{...}, "query":{"code":..,...}};
+ *                            FORM: {"params":{...}, "secrets":{...}};
+ *                            NONE: {"params":{...}}
  *                      out: {"state":"connected|needs_admin_approval|
  *                            approval_pending|denied|error",
  *                            "remedy":"...", "account":"...",
@@ -204,6 +234,8 @@ typedef struct wfc_card_desc {
  *                            "remedy":"words for the administrator",
  *                            "detail":{...}}
  *   refresh            in:  {"params":{...}, "credentials":{...}}
+ *                            (params: the clear ones and the sealed secret
+ *                            ones, merged; the same for revoke and test)
  *                      out: {"credentials":{...}}; fail with WFC_EREAUTH
  *                            (and a remedy message) when the user must
  *                            authorize again
@@ -213,16 +245,27 @@ typedef struct wfc_card_desc {
  *   test (optional)    in:  like refresh, plus "access_token"
  *                      out: {"healthy":true|false, "detail":"..."}
  */
+/* How a connection type is connected (ABI 1.4); see above. */
+typedef enum wfc_conn_flow {
+  WFC_FLOW_BROWSER = 0, /* authorization in a browser, then the redirect */
+  WFC_FLOW_FORM = 1,    /* params and secrets collected by the host */
+  WFC_FLOW_NONE = 2     /* the declared params only, nothing secret */
+} wfc_conn_flow;
+
 typedef struct wfc_conn_type_desc {
   const char *id; /* [a-z][a-z0-9_]* */
   const char *name;
   const char *description;
-  const wfc_field *params; /* connection parameters (not secret) */
-  wfc_call_fn authorize_begin;
+  /* connection parameters; WFC_FIELD_SECRET ones are sealed, not shown */
+  const wfc_field *params;
+  wfc_call_fn authorize_begin; /* BROWSER only (NULL for FORM, NONE) */
   wfc_call_fn authorize_complete;
   wfc_call_fn refresh;
   wfc_call_fn revoke;
   wfc_call_fn test; /* optional */
+  /* ABI 1.4 (append-only). A smaller, older descriptor reads as 0,
+   * WFC_FLOW_BROWSER. */
+  wfc_conn_flow flow;
 } wfc_conn_type_desc;
 
 /* ---- HTTP through the host's engine ------------------------------------ */

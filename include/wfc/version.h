@@ -8,15 +8,15 @@
 #ifndef WFC_VERSION_H
 #define WFC_VERSION_H
 
-#define WFC_VERSION_MAJOR 0
-#define WFC_VERSION_MINOR 1
-#define WFC_VERSION_PATCH 0
+#define WFC_VERSION_MAJOR  0
+#define WFC_VERSION_MINOR  1
+#define WFC_VERSION_PATCH  0
 #define WFC_VERSION_STRING "0.1.0"
 #define WFC_VERSION_HEX                                                        \
   ((WFC_VERSION_MAJOR << 16) | (WFC_VERSION_MINOR << 8) | WFC_VERSION_PATCH)
 
 #define WFC_ABI_MAJOR 1
-#define WFC_ABI_MINOR 3
+#define WFC_ABI_MINOR 4
 
 #include "common.h"
 

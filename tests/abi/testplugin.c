@@ -575,9 +575,10 @@ static const wfc_card_desc cards[] = {
 };
 
 static const wfc_conn_type_desc testconn = {
-    "testconn",  "Test Connection",  "A connection for tests.",
-    conn_params, ct_authorize_begin, ct_authorize_complete,
-    ct_refresh,  ct_revoke,          NULL};
+    "testconn",      "Test Connection",  "A connection for tests.",
+    conn_params,     ct_authorize_begin, ct_authorize_complete,
+    ct_refresh,      ct_revoke,          NULL,
+    WFC_FLOW_BROWSER};
 
 static int init(const wfc_host_api *host, wfc_registrar *reg, wfc_error *err) {
   if (!WFC_API_HAS(host, timer_start) || !WFC_API_HAS(host, http_send) ||

@@ -26,6 +26,7 @@
  * as the ABI requires.
  */
 #define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,14 +438,171 @@ static const wfc_card_desc items = {
     items_out,       items_invoke};
 
 static const wfc_conn_type_desc tokenconn = {
-    "tokenconn", "Token Connection", "A connection with a token endpoint.",
-    params,      ct_begin,           ct_complete,
-    ct_refresh,  ct_revoke,          ct_test};
+    .id = "tokenconn",
+    .name = "Token Connection",
+    .description = "A connection with a token endpoint.",
+    .params = params,
+    .authorize_begin = ct_begin,
+    .authorize_complete = ct_complete,
+    .refresh = ct_refresh,
+    .revoke = ct_revoke,
+    .test = ct_test};
+
+#ifndef CONNTEST_ABI13
+/* ---- form and none flows (ABI 1.4) ----------------------------------------
+ *
+ * "formconn": params token_url, account; secret api_key (required).
+ *   authorize_complete checks the form's contract (no redirect_uri,
+ *   session or query; api_key in "secrets", not in "params"), refuses a
+ *   key not starting "key-" with state "error" and a remedy, else POSTs
+ *   <token_url>/token (grant_type=client_credentials) for the credentials.
+ *   refresh: the same POST; fails when api_key is not in its params (the
+ *   sealed secret must come back merged).
+ * "noneconn": params token_url, account; authorize_complete gets params
+ *   only and answers connected with a made-up token without expiry. */
+
+static const wfc_field form_params[] = {
+    {.name = "token_url",
+     .type = WFC_TYPE_STRING,
+     .flags = WFC_FIELD_REQUIRED,
+     .description = "Base URL of the token endpoint"},
+    {.name = "account", .type = WFC_TYPE_STRING, .description = "Account"},
+    {.name = "api_key",
+     .type = WFC_TYPE_STRING,
+     .flags = WFC_FIELD_REQUIRED | WFC_FIELD_SECRET,
+     .description = "API key",
+     .min = 4},
+    {0}};
+
+static void form_fail(wfc_call *call, const char *state, const char *remedy) {
+  json_object *out = json_object_new_object();
+  json_object_object_add(out, "state", json_object_new_string(state));
+  json_object_object_add(out, "remedy", json_object_new_string(remedy));
+  api->call_done(call, out);
+}
+
+static int form_complete(wfc_call *call) {
+  json_object *in = api->call_input(call), *p, *sec, *v;
+  static const char *const browser_only[] = {"redirect_uri", "session",
+                                             "query"};
+  for (size_t i = 0; i < 3; i++)
+    if (json_object_object_get_ex(in, browser_only[i], &v)) {
+      api->call_fail(call, WFC_EPROTO, NULL, "a form got \"%s\"",
+                     browser_only[i]);
+      return 0;
+    }
+  if (!json_object_object_get_ex(in, "params", &p) ||
+      json_object_object_get_ex(p, "api_key", &v) ||
+      !json_object_object_get_ex(in, "secrets", &sec) ||
+      !json_object_object_get_ex(sec, "api_key", &v)) {
+    api->call_fail(call, WFC_EPROTO, NULL,
+                   "api_key must come in \"secrets\" only");
+    return 0;
+  }
+  const char *key = json_object_get_string(v);
+  api->secret(key);
+  if (strncmp(key, "key-", 4) != 0) {
+    form_fail(call, "error",
+              "the API key was refused: keys start with \"key-\"; give the "
+              "right one");
+    return 0;
+  }
+  char body[512];
+  snprintf(body, sizeof body, "grant_type=client_credentials&api_key=%s", key);
+  return send_req(call, NULL, param(call, "token_url"), "/token", body, NULL,
+                  complete_done, 0);
+}
+
+static int form_refresh(wfc_call *call) {
+  const char *key = param(call, "api_key");
+  if (key == NULL) {
+    api->call_fail(call, WFC_EPROTO, NULL, "refresh without api_key");
+    return 0;
+  }
+  char body[512];
+  snprintf(body, sizeof body, "grant_type=client_credentials&api_key=%s", key);
+  return send_req(call, NULL, param(call, "token_url"), "/token", body, NULL,
+                  refresh_done, 0);
+}
+
+static const wfc_conn_type_desc formconn = {
+    .id = "formconn",
+    .name = "Form Connection",
+    .description = "An API key checked against a token endpoint.",
+    .params = form_params,
+    .authorize_complete = form_complete,
+    .refresh = form_refresh,
+    .revoke = ct_revoke,
+    .test = ct_test,
+    .flow = WFC_FLOW_FORM};
+
+static const wfc_field none_params[] = {
+    {.name = "token_url",
+     .type = WFC_TYPE_STRING,
+     .flags = WFC_FIELD_REQUIRED,
+     .description = "Base URL of the token endpoint"},
+    {.name = "account", .type = WFC_TYPE_STRING, .description = "Account"},
+    {0}};
+
+static json_object *none_creds(wfc_call *call) {
+  const char *acct = param(call, "account");
+  char tok[128];
+  snprintf(tok, sizeof tok, "none-%s", acct ? acct : "anyone");
+  json_object *c = json_object_new_object();
+  json_object_object_add(c, "access_token", json_object_new_string(tok));
+  return c;
+}
+
+static int none_complete(wfc_call *call) {
+  json_object *in = api->call_input(call), *v;
+  if (json_object_object_get_ex(in, "secrets", &v) ||
+      json_object_object_get_ex(in, "query", &v)) {
+    api->call_fail(call, WFC_EPROTO, NULL, "a none flow got more than params");
+    return 0;
+  }
+  const char *acct = param(call, "account");
+  json_object *out = json_object_new_object();
+  json_object_object_add(out, "state", json_object_new_string("connected"));
+  json_object_object_add(out, "account",
+                         json_object_new_string(acct ? acct : "anyone"));
+  json_object_object_add(out, "credentials", none_creds(call));
+  api->call_done(call, out);
+  return 0;
+}
+
+static int none_refresh(wfc_call *call) {
+  json_object *out = json_object_new_object();
+  json_object_object_add(out, "credentials", none_creds(call));
+  api->call_done(call, out);
+  return 0;
+}
+
+static const wfc_conn_type_desc noneconn = {.id = "noneconn",
+                                            .name = "No-secret Connection",
+                                            .description =
+                                                "Declared params only.",
+                                            .params = none_params,
+                                            .authorize_complete = none_complete,
+                                            .refresh = none_refresh,
+                                            .revoke = ct_revoke,
+                                            .flow = WFC_FLOW_NONE};
+#endif
 
 static int init(const wfc_host_api *a, wfc_registrar *reg, wfc_error *err) {
   (void)err;
   api = a;
+#ifdef CONNTEST_ABI13
+  /* A plugin built against ABI 1.3 passes the descriptor as it knew it,
+   * without .flow: the host reads a browser flow. */
+  int rc = api->register_conn_type(reg, &tokenconn,
+                                   offsetof(wfc_conn_type_desc, flow));
+#else
   int rc = api->register_conn_type(reg, &tokenconn, sizeof tokenconn);
+  if (rc == 0)
+    rc = api->register_conn_type(reg, &formconn, sizeof formconn);
+  if (rc == 0)
+    rc = api->register_conn_type(reg, &noneconn, sizeof noneconn);
+#endif
   if (rc == 0)
     rc = api->register_card(reg, &whoami, sizeof whoami);
   if (rc == 0)
@@ -452,4 +610,22 @@ static int init(const wfc_host_api *a, wfc_registrar *reg, wfc_error *err) {
   return rc;
 }
 
+#ifdef CONNTEST_ABI13
+/* WFC_PLUGIN_DEFINE with the ABI minor of a 1.3 build. */
+WFC_PLUGIN_EXPORT const wfc_plugin_desc *wfc_plugin_entry_v1(void);
+const wfc_plugin_desc *wfc_plugin_entry_v1(void) {
+  static const wfc_plugin_desc desc = {WFC_PLUGIN_MAGIC,
+                                       WFC_ABI_MAJOR,
+                                       3,
+                                       sizeof(wfc_plugin_desc),
+                                       "conntest",
+                                       "1.0.0",
+                                       WFC_ABI_FINGERPRINT,
+                                       "Connection manager tests (ABI 1.3)",
+                                       init,
+                                       NULL};
+  return &desc;
+}
+#else
 WFC_PLUGIN_DEFINE("conntest", "1.0.0", "Connection manager tests", init, NULL)
+#endif

@@ -186,6 +186,26 @@ static void tok_round(fx *f, wfc_conn *conn, tok_run *r, int n) {
 /* ---- tests ------------------------------------------------------------------
  */
 
+/* The plugin under test is the one meant: conn_connmgr runs against the
+ * current ABI's build, conn_connmgr_abi13 against a 1.3 build whose
+ * connection type descriptor has no .flow (WFC_CONN_EXPECT_ABI_MINOR=3),
+ * which the host reads as a browser flow. */
+static void plugin_abi(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f);
+  const char *want = getenv("WFC_CONN_EXPECT_ABI_MINOR");
+  unsigned minor = want ? (unsigned)atoi(want) : WFC_ABI_MINOR;
+  wfc_plugin *p;
+  const wfc_conn_type_desc *ct;
+  assert_int_equal(
+      wfc_runtime_find_conn_type(f.rt, "conntest.tokenconn", &p, &ct), 0);
+  assert_int_equal(wfc_plugin_abi(p), (WFC_ABI_MAJOR << 16) | minor);
+  assert_int_equal(ct->flow, WFC_FLOW_BROWSER);
+  assert_int_equal(wfc_plugin_conn_type_count(p), minor >= 4 ? 3 : 1);
+  fx_down(&f);
+}
+
 static void authorize_connected(void **state) {
   (void)state;
   fx f;
@@ -891,6 +911,7 @@ static void throttled_refresh_waits_retry_after(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(plugin_abi),
       cmocka_unit_test(authorize_connected),
       cmocka_unit_test(authorize_url_without_state),
       cmocka_unit_test(single_flight_1000),
