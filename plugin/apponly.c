@@ -732,16 +732,6 @@ static int fetch_start(wfc_call *call, int hook) {
 
 /* ---- hooks ------------------------------------------------------------- */
 
-/* A form flow: there is nothing to open in a browser. */
-static int app_authorize_begin(wfc_call *call) {
-  o365_api->call_fail(call, WFC_ENOTSUP, NULL,
-                      "the app-only connection type %s takes no browser "
-                      "sign-in: it is connected from its parameters "
-                      "(authorize_complete with params and secrets)",
-                      O365_APP_CONN_TYPE);
-  return 0;
-}
-
 static int app_authorize_complete(wfc_call *call) {
   return fetch_start(call, HOOK_CONNECT);
 }
@@ -776,7 +766,9 @@ const wfc_conn_type_desc o365_app_conn_type = {
                    "with a certificate or a secret; application permissions "
                    "Mail.ReadWrite and Mail.Send with admin consent).",
     .params = o365_app_conn_params,
-    .authorize_begin = app_authorize_begin,
+    /* A form: the host collects the params (the secret ones without
+     * echo) and calls authorize_complete at once; nothing to open. */
+    .flow = WFC_FLOW_FORM,
     .authorize_complete = app_authorize_complete,
     .refresh = app_refresh,
     .revoke = app_revoke,

@@ -54,6 +54,8 @@ static void test_init_registers(void **state) {
   const wfc_conn_type_desc *app = fake_conn_type_at(1);
   assert_non_null(app);
   assert_string_equal(app->id, "o365mail_app");
+  assert_int_equal(app->flow, WFC_FLOW_FORM);
+  assert_null(app->authorize_begin);
   assert_non_null(app->authorize_complete);
   assert_non_null(app->refresh);
   assert_non_null(app->revoke);
