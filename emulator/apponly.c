@@ -17,6 +17,10 @@
  *   GET    /__emulator/application-access-policies/test?appId=&identity=
  *          Test-ApplicationAccessPolicy: {"AccessCheckResult":"Granted|Denied"}
  *
+ *   GET    /{tenant}/adminconsent?client_id=[&state=][&redirect_uri=]
+ *          the older admin consent URL (no scope): the v2.0 endpoint with
+ *          scope {Graph}/.default and the app's first redirect URI
+ *
  * The tenant document may carry "applicationAccessPolicies" (same shape as
  * the POST body) and, per application, "applicationPermissions". */
 #define _DEFAULT_SOURCE /* explicit_bzero, strndup, timegm */
@@ -929,6 +933,35 @@ static void h_policy_test(emu_req *r) {
   emu_resp_json(r, 200, o);
 }
 
+/* The admin consent URL without /v2.0 (what admins are often sent, and
+ * what the app-only connection's remedy names): Microsoft sends it on to
+ * the app's registered reply URL; here, to the v2.0 endpoint with the
+ * app's .default and its first redirect URI (the v2.0 handler checks them
+ * and shows the pages). */
+static void h_adminconsent_v1(emu_req *r) {
+  const char *cid = emu_req_query(r, "client_id");
+  const emu_app *app = cid ? emu_app_find(cid) : NULL;
+  const char *redirect = emu_req_query(r, "redirect_uri");
+  if (redirect == NULL && app != NULL && app->nredirect_uris > 0)
+    redirect = app->redirect_uris[0];
+  const char *state = emu_req_query(r, "state");
+  char *c = emu_url_encode(cid ? cid : "");
+  char *ru = redirect ? emu_url_encode(redirect) : NULL;
+  char *st_enc = state ? emu_url_encode(state) : NULL;
+  char *seg = emu_url_encode(emu_req_param(r, "tenant"));
+  char *loc = emu_strdup_printf(
+      "/%s/v2.0/adminconsent?client_id=%s&scope=https%%3A%%2F%%2Fgraph."
+      "microsoft.com%%2F.default%s%s%s%s",
+      seg ? seg : "", c ? c : "", ru ? "&redirect_uri=" : "", ru ? ru : "",
+      st_enc ? "&state=" : "", st_enc ? st_enc : "");
+  emu_resp_redirect(r, loc);
+  free(loc);
+  free(c);
+  free(ru);
+  free(st_enc);
+  free(seg);
+}
+
 static void apponly_reset(json_object *config) {
   json_object *arr;
   state_clear();
@@ -954,6 +987,7 @@ static int apponly_init(void) {
     const char *method, *pattern;
     emu_handler_fn fn;
   } routes[] = {
+      {"GET", "/{tenant}/adminconsent", h_adminconsent_v1},
       {"POST", "/__emulator/apps/{clientId}/credentials", h_cred_add},
       {"GET", "/__emulator/apps/{clientId}/credentials", h_cred_list},
       {"DELETE", "/__emulator/apps/{clientId}/credentials/{keyId}",

@@ -99,11 +99,58 @@ static void register_cert(const char *cert) {
   assert_int_equal(st, 201);
 }
 
-static void admin_consent(void) {
-  long st = 0;
-  json_object_put(o365_fixture_admin(
-      fx, "POST", "/__emulator/apps/" DAEMON "/admin-consent", NULL, &st));
-  assert_int_equal(st, 200);
+/* Submits form form_id of page (its ctx plus k1=v1, k2=v2) with browser
+ * b; the answer into out. */
+static void submit(tclient *b, const tresp *page, const char *form_id,
+                   const char *k1, const char *v1, const char *k2,
+                   const char *v2, tresp *out) {
+  char marker[64];
+  snprintf(marker, sizeof marker, "id=\"%s\"", form_id);
+  char *action = tclient_html_attr(page->body, marker, "action");
+  char *ctx = tclient_html_attr(page->body, "name=\"ctx\"", "value");
+  if (action == NULL || ctx == NULL)
+    fprintf(stderr, "no form %s in (%ld):\n%s\n", form_id, page->status,
+            page->body);
+  assert_non_null(action);
+  assert_non_null(ctx);
+  char *form = tclient_form("ctx", ctx, k1, v1, k2, v2, NULL);
+  char url[2048];
+  snprintf(url, sizeof url, "%s%s", o365_fixture_url(fx), action);
+  static const char *const hdr[] = {
+      "Content-Type: application/x-www-form-urlencoded", NULL};
+  assert_int_equal(tclient_request(b, "POST", url, hdr, form, out), 0);
+  free(form);
+  free(action);
+  free(ctx);
+}
+
+/* The tenant's administrator opens url (the remedy's admin consent URL),
+ * signs in and accepts: the browser ends on the app's redirect URI with
+ * admin_consent=True. */
+static void administrator_consents(const char *url) {
+  tclient *b = tclient_new(1);
+  tresp r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0};
+  assert_int_equal(tclient_request(b, "GET", url, NULL, NULL, &r1), 0);
+  assert_int_equal(r1.status, 302);
+  const char *loc = tresp_header(&r1, "Location");
+  assert_non_null(loc);
+  ct_says(loc, "/v2.0/adminconsent?client_id=" DAEMON);
+  char next[2048];
+  snprintf(next, sizeof next, "%s%s", loc[0] == '/' ? o365_fixture_url(fx) : "",
+           loc);
+  assert_int_equal(tclient_request(b, "GET", next, NULL, NULL, &r2), 0);
+  submit(b, &r2, "signin", "login", "admin@contoso.test", "passwd",
+         "Admin-Passw0rd!", &r3);
+  if (r3.status != 302)
+    submit(b, &r3, "consent", "action", "accept", NULL, NULL, &r4);
+  const tresp *last = r3.status == 302 ? &r3 : &r4;
+  assert_int_equal(last->status, 302);
+  ct_says(tresp_header(last, "Location"), "admin_consent=True");
+  tresp_free(&r1);
+  tresp_free(&r2);
+  tresp_free(&r3);
+  tresp_free(&r4);
+  tclient_free(b);
 }
 
 /* ---- connections ----------------------------------------------------- */
@@ -194,9 +241,12 @@ static void admin_consent_needed_then_connected(void **state) {
   ct_says(remedy(&o), "has not consented to the app's application "
                       "permissions (Mail.ReadWrite, Mail.Send)");
   ct_says(remedy(&o), "/contoso.test/adminconsent?client_id=" DAEMON);
+  char *url = strdup(jstr(jget(o.output, "detail"), "admin_consent_url"));
   o365_outcome_free(&o);
 
-  admin_consent();
+  /* The administrator follows the remedy. */
+  administrator_consents(url);
+  free(url);
   app = connect_secret(DAEMON_SECRET, NULL, "connected", &o);
   assert_non_null(app);
   assert_string_equal(jstr(o.output, "account"),
