@@ -8,22 +8,33 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "secret.h"
 #include "wfc/connections.h"
 
 const char wfc__cli_usage_connection[] =
     "  wfc connection new --plugin P --nickname NAME [--type T]\n"
     "      [--env production|preview] [--tenant T] [--param k=v ...]\n"
+    "      [--secret-stdin NAME ...] [--secret-file NAME=PATH ...]\n"
     "      [--login-hint USER] [--prompt login|consent|select_account]\n"
     "      [--print-url] [--timeout S]\n"
     "      (without --login-hint or --prompt: select_account, so the\n"
-    "      person chooses the account instead of reusing the browser's)\n"
+    "      person chooses the account instead of reusing the browser's;\n"
+    "      those three are for a type whose flow is browser)\n"
+    "      Secret parameters never come from --param: on a terminal wfc\n"
+    "      asks for them without echo; --secret-stdin NAME reads one line\n"
+    "      of stdin per option, in their order; --secret-file NAME=PATH\n"
+    "      reads a file only its owner may read (chmod 600)\n"
     "  wfc connection list [--plugin P]\n"
     "  wfc connection show|refresh|revoke|delete|test NAME\n"
     "  wfc connection reauthorize NAME [--param k=v ...] [--print-url]\n"
+    "      [--secret-stdin NAME ...] [--secret-file NAME=PATH ...]\n"
     "      [--timeout S] [--allow-account-change]\n"
+    "      (secret parameters not given keep their stored values; on a\n"
+    "      terminal a form type asks, Enter keeping the stored one)\n"
     "      (asks for the connection's account; a sign-in as another\n"
     "      account is refused unless --allow-account-change)\n"
     "  wfc connection admin-consent NAME [--print-url] [--timeout S]\n"
@@ -32,6 +43,8 @@ const char wfc__cli_usage_connection[] =
     "      declined or error)\n"
     "  (all take --store PATH, --plugin-dir DIR, --json)\n";
 
+#define MAX_SECRET_OPTS 16
+
 typedef struct opts {
   int json, print_url, allow_account_change;
   const char *store, *plugin_dir, *plugin, *nickname, *type, *env, *tenant,
@@ -39,6 +52,9 @@ typedef struct opts {
   uint64_t timeout_ms;
   json_object *params; /* owned */
   const char *name;    /* positional */
+  /* --secret-stdin NAME and --secret-file NAME=PATH, in order (argv). */
+  const char *sec_stdin[MAX_SECRET_OPTS], *sec_file[MAX_SECRET_OPTS];
+  int nstdin, nfile;
 } opts;
 
 static int parse(int argc, char **argv, opts *o) {
@@ -57,6 +73,8 @@ static int parse(int argc, char **argv, opts *o) {
       {"login-hint", required_argument, NULL, 'l'},
       {"prompt", required_argument, NULL, 'R'},
       {"timeout", required_argument, NULL, 'o'},
+      {"secret-stdin", required_argument, NULL, 'I'},
+      {"secret-file", required_argument, NULL, 'F'},
       {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   o->params = json_object_new_object();
@@ -110,6 +128,22 @@ static int parse(int argc, char **argv, opts *o) {
       o->timeout_ms = (uint64_t)s * 1000;
       break;
     }
+    case 'I':
+    case 'F':
+      if ((c == 'I' ? o->nstdin : o->nfile) == MAX_SECRET_OPTS)
+        return wfc__cli_usage(wfc__cli_usage_connection,
+                              "at most %d --secret-%s options", MAX_SECRET_OPTS,
+                              c == 'I' ? "stdin" : "file");
+      if (c == 'F' && (strchr(optarg, '=') == NULL || *optarg == '=' ||
+                       strchr(optarg, '=')[1] == '\0'))
+        return wfc__cli_usage(wfc__cli_usage_connection,
+                              "--secret-file wants NAME=PATH, got \"%s\"",
+                              optarg);
+      if (c == 'I')
+        o->sec_stdin[o->nstdin++] = optarg;
+      else
+        o->sec_file[o->nfile++] = optarg;
+      break;
     case 'P': {
       const char *eq = strchr(optarg, '=');
       if (eq == NULL || eq == optarg)
@@ -298,6 +332,9 @@ typedef struct run {
   const char *what; /* "authorize", "admin-consent", or the command */
   int done;
   int exit_code;
+  /* authorize: the connection type when known (plugin-owned), for the
+   * remedy of a missing parameter. */
+  const wfc_conn_type_desc *ct;
 } run;
 
 static json_object *result_json(const wfc_connmgr_result *r) {
@@ -402,6 +439,200 @@ static void print_admin_consent(const run *x, const wfc_connmgr_result *r) {
     printf("now run `wfc connection reauthorize %s` to connect\n", nick);
 }
 
+/* ---- secret parameters ----------------------------------------------------
+ * Never taken from argv (every user's `ps` and the shell history see it):
+ * a terminal prompt without echo, a line of stdin, or a file
+ * (docs/connections.md, "Secret parameters"). */
+
+static const wfc_field *field_of(const wfc_conn_type_desc *ct,
+                                 const char *name) {
+  for (const wfc_field *f = ct ? ct->params : NULL; f && f->name; f++)
+    if (strcmp(f->name, name) == 0)
+      return f;
+  return NULL;
+}
+
+static int is_secret(const wfc_conn_type_desc *ct, const char *name) {
+  const wfc_field *f = field_of(ct, name);
+  return f != NULL && (f->flags & WFC_FIELD_SECRET) != 0;
+}
+
+static const char safe_ways[] =
+    "--secret-stdin %s (one line of stdin), --secret-file %s=PATH (a file "
+    "only you may read), or run on a terminal to be asked";
+
+/* The remedy of a missing secret parameter the plugin reported: how to
+ * give it here (not --param). Returns 1 when buf holds it. */
+static int secret_field_remedy(const wfc_conn_type_desc *ct,
+                               json_object *detail, char *buf, size_t len) {
+  const char *f = jstr(detail, "field");
+  if (*f == '\0' || !is_secret(ct, f))
+    return 0;
+  int n = snprintf(buf, len, "give the secret %s with ", f);
+  if (n > 0 && (size_t)n < len)
+    snprintf(buf + n, len - (size_t)n, safe_ways, f, f);
+  return 1;
+}
+
+/* The secret params of ct, "a, b" (or "none"). */
+static void secret_names(const wfc_conn_type_desc *ct, char *buf, size_t len) {
+  size_t n = 0;
+  buf[0] = '\0';
+  for (const wfc_field *f = ct->params; f && f->name && n < len; f++)
+    if (f->flags & WFC_FIELD_SECRET)
+      n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", f->name);
+  if (n == 0)
+    snprintf(buf, len, "none");
+}
+
+/* The connection type an authorization is for (plugin-owned), or NULL
+ * when it is not found (the manager then says so). */
+static const wfc_conn_type_desc *auth_type(opts *o, wfc__cli_host *h,
+                                           wfc_connmgr *m, const char *type_id,
+                                           char *label, size_t len) {
+  const wfc_conn_type_desc *ct = NULL;
+  wfc_plugin *p = NULL;
+  if (o->nickname == NULL) {
+    json_object *c = NULL;
+    if (wfc_connmgr_show(m, o->name, &c) == 0) {
+      char id[256];
+      snprintf(id, sizeof id, "%s.%s", jstr(c, "plugin"), jstr(c, "type"));
+      wfc_runtime_find_conn_type(h->rt, id, &p, &ct);
+    }
+    json_object_put(c);
+  } else if (type_id != NULL) {
+    wfc_runtime_find_conn_type(h->rt, type_id, &p, &ct);
+  } else if (o->plugin != NULL) {
+    p = wfc_runtime_find_plugin(h->rt, o->plugin);
+    if (p != NULL && wfc_plugin_conn_type_count(p) > 0)
+      ct = wfc_plugin_conn_type(p, 0);
+  }
+  if (ct != NULL)
+    snprintf(label, len, "%s.%s", wfc_plugin_name(p), ct->id);
+  return ct;
+}
+
+/* Cleanses the string members of params (borrowed), about to be freed. */
+static void wipe_strings(json_object *params) {
+  json_object_object_foreach(params, k, v) {
+    (void)k;
+    if (json_object_is_type(v, json_type_string))
+      wfc__cli_secret_wipe(json_object_get_string(v));
+  }
+}
+
+/* Puts value (transfer: cleansed here) into params as name. */
+static void put_secret(json_object *params, const char *name, char *value) {
+  json_object_object_add(params, name, json_object_new_string(value));
+  wfc__cli_secret_free(value);
+}
+
+/* Checks the secret options against ct and reads the values into
+ * o->params: files, then stdin lines in the order of the options, then
+ * (stdin a terminal, nothing read from it) a prompt for each secret not
+ * given: every one of a form, the required ones of a new browser
+ * connection. 0, or the command's exit code. */
+static int collect_secrets(opts *o, const wfc_conn_type_desc *ct,
+                           const char *label) {
+  int reauth = o->nickname == NULL;
+  char names[512], err[600];
+  secret_names(ct, names, sizeof names);
+  json_object_object_foreach(o->params, pk, pv) {
+    (void)pv;
+    if (is_secret(ct, pk)) {
+      char ways[400];
+      snprintf(ways, sizeof ways, safe_ways, pk, pk);
+      return wfc__cli_usage(wfc__cli_usage_connection,
+                            "--param %s: %s is a secret parameter of %s; "
+                            "it is not taken from the command line, where "
+                            "other users' `ps` and the shell history see "
+                            "it: give it with %s",
+                            pk, pk, label, ways);
+    }
+  }
+  if (ct->flow != WFC_FLOW_BROWSER &&
+      (o->print_url || o->login_hint || o->prompt))
+    return wfc__cli_usage(wfc__cli_usage_connection,
+                          "%s: the connection type %s has no browser "
+                          "sign-in (its flow is %s)",
+                          o->print_url    ? "--print-url"
+                          : o->login_hint ? "--login-hint"
+                                          : "--prompt",
+                          label, wfc_conn_flow_name(ct->flow));
+  char given[2 * MAX_SECRET_OPTS][128];
+  int ngiven = 0;
+  for (int i = 0; i < o->nfile + o->nstdin; i++) {
+    int file = i < o->nfile;
+    const char *arg = file ? o->sec_file[i] : o->sec_stdin[i - o->nfile];
+    char name[128];
+    size_t nl = file ? (size_t)(strchr(arg, '=') - arg) : strlen(arg);
+    snprintf(name, sizeof name, "%.*s", (int)nl, arg);
+    if (!is_secret(ct, name))
+      return wfc__cli_usage(wfc__cli_usage_connection,
+                            "--secret-%s %s: %s has no secret parameter "
+                            "\"%s\" (its secret parameters: %s)",
+                            file ? "file" : "stdin", arg, label, name, names);
+    for (int j = 0; j < ngiven; j++)
+      if (strcmp(given[j], name) == 0)
+        return wfc__cli_usage(wfc__cli_usage_connection,
+                              "the secret %s is given twice", name);
+    snprintf(given[ngiven++], sizeof given[0], "%s", name);
+  }
+  /* Read them: files first, then stdin in the options' order. */
+  for (int i = 0; i < o->nfile; i++) {
+    const char *eq = strchr(o->sec_file[i], '=');
+    char name[128], *v = NULL;
+    snprintf(name, sizeof name, "%.*s", (int)(eq - o->sec_file[i]),
+             o->sec_file[i]);
+    if (wfc__cli_secret_file(eq + 1, &v, err, sizeof err) != 0)
+      return wfc__cli_error("--secret-file %s: %s", name, err);
+    put_secret(o->params, name, v);
+  }
+  for (int i = 0; i < o->nstdin; i++) {
+    char *v = NULL;
+    if (wfc__cli_secret_line(&v, err, sizeof err) != 0)
+      return wfc__cli_error("--secret-stdin %s: %s (one value per line, in "
+                            "the order of the --secret-stdin options)",
+                            o->sec_stdin[i], err);
+    put_secret(o->params, o->sec_stdin[i], v);
+  }
+  int tty = o->nstdin == 0 && isatty(STDIN_FILENO);
+  for (const wfc_field *f = ct->params; f && f->name; f++) {
+    if (!(f->flags & WFC_FIELD_SECRET) ||
+        json_object_object_get_ex(o->params, f->name, NULL))
+      continue;
+    int required = (f->flags & WFC_FIELD_REQUIRED) != 0;
+    int ask = tty && (ct->flow == WFC_FLOW_FORM || (required && !reauth));
+    if (!ask) {
+      if (required && !reauth)
+        return wfc__cli_usage(wfc__cli_usage_connection,
+                              "%s needs the secret %s: give it with "
+                              "--secret-stdin %s (one line of stdin) or "
+                              "--secret-file %s=PATH (a file only you may "
+                              "read), or run on a terminal to be asked",
+                              label, f->name, f->name, f->name);
+      continue;
+    }
+    char prompt[512];
+    snprintf(prompt, sizeof prompt, "%s%s%s (secret%s): ", f->name,
+             f->description ? " - " : "", f->description ? f->description : "",
+             reauth      ? "; Enter keeps the stored one"
+             : !required ? "; Enter skips it"
+                         : "");
+    char *v = NULL;
+    if (wfc__cli_secret_ask(prompt, &v, err, sizeof err) != 0)
+      return wfc__cli_error("%s: %s", f->name, err);
+    if (v[0] == '\0') {
+      wfc__cli_secret_free(v);
+      if (required && !reauth)
+        return wfc__cli_error("%s: nothing entered; it is required", f->name);
+      continue;
+    }
+    put_secret(o->params, f->name, v);
+  }
+  return 0;
+}
+
 static void on_done(void *arg, const wfc_connmgr_result *r) {
   run *x = arg;
   x->done = 1;
@@ -443,7 +674,8 @@ static void on_done(void *arg, const wfc_connmgr_result *r) {
                                     sizeof buf);
       fprintf(stderr, "wfc: connection \"%s\" is %s: %s\n",
               *nick ? nick : x->o->name, jstr(r->connection, "state"), remedy);
-    } else if (wfc__cli_field_remedy(r->detail, 1, buf, sizeof buf) != NULL) {
+    } else if (secret_field_remedy(x->ct, r->detail, buf, sizeof buf) ||
+               wfc__cli_field_remedy(r->detail, 1, buf, sizeof buf) != NULL) {
       /* A parameter the plugin needs: how to give it here. */
       remedy = buf;
       fprintf(stderr, "wfc: %s\n", remedy);
@@ -535,6 +767,18 @@ static int cmd_async(opts *o, const char *what) {
         snprintf(type_id, sizeof type_id, "%s", o->type);
       req.conn_type = type_id;
     }
+    char label[256];
+    x.ct =
+        admin ? NULL : auth_type(o, &h, m, req.conn_type, label, sizeof label);
+    if (x.ct != NULL) {
+      int crc = collect_secrets(o, x.ct, label);
+      if (crc != 0) {
+        wfc__cli_connmgr_close(&h, m);
+        return crc;
+      }
+      if (x.ct->flow != WFC_FLOW_BROWSER)
+        req.prompt = NULL; /* the default select_account: a browser's */
+    }
     rc = wfc_connmgr_authorize(m, &req);
     if (rc == WFC_EEXIST)
       wfc__cli_error("a connection named \"%s\" exists already (use `wfc "
@@ -613,6 +857,11 @@ int wfc__cli_connection(int argc, char **argv) {
                           "connection new: --nickname is required");
     else
       rc = cmd_async(&o, "authorize");
+  } else if ((o.nstdin || o.nfile) && strcmp(cmd, "reauthorize") != 0) {
+    rc = wfc__cli_usage(wfc__cli_usage_connection,
+                        "connection %s: --secret-stdin and --secret-file are "
+                        "for new and reauthorize",
+                        cmd);
   } else if (o.allow_account_change && strcmp(cmd, "reauthorize") != 0) {
     rc = wfc__cli_usage(wfc__cli_usage_connection,
                         "connection %s: --allow-account-change is for "
@@ -635,6 +884,9 @@ int wfc__cli_connection(int argc, char **argv) {
     rc = wfc__cli_usage(wfc__cli_usage_connection,
                         "connection: unknown command \"%s\"", cmd);
   }
+  /* The secrets read (and anything else given) are cleansed before the
+   * memory goes back to the heap. */
+  wipe_strings(o.params);
   json_object_put(o.params);
   return rc;
 }

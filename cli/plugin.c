@@ -59,7 +59,8 @@ static void print_text(const wfc_plugin *p, const char *mstatus,
          wfc_plugin_conn_type_count(p) ? "" : " (none)");
   for (size_t i = 0; i < wfc_plugin_conn_type_count(p); i++) {
     const wfc_conn_type_desc *t = wfc_plugin_conn_type(p, i);
-    printf("  %s.%s - %s\n", wfc_plugin_name(p), t->id, t->name);
+    printf("  %s.%s - %s (flow: %s)\n", wfc_plugin_name(p), t->id, t->name,
+           wfc_conn_flow_name(t->flow));
     if (t->description)
       printf("    %s\n", t->description);
     printf("    params:\n");
@@ -294,6 +295,15 @@ static int check_loaded(const char *path, const char *manifest, int unused) {
          ncts = wfc_plugin_conn_type_count(p);
   check_line(1, "init", "%s %s registered %zu cards, %zu connection types",
              wfc_plugin_name(p), wfc_plugin_version(p), ncards, ncts);
+  /* Registration checked each type's flow and its hooks (a browser type
+   * has authorize_begin; a none type declares no secret). */
+  for (size_t i = 0; i < ncts; i++) {
+    const wfc_conn_type_desc *t = wfc_plugin_conn_type(p, i);
+    check_line(1, "flow", "%s: %s%s", t->id, wfc_conn_flow_name(t->flow),
+               abi < ((WFC_ABI_MAJOR << 16) | 4)
+                   ? " (built before ABI 1.4: the browser flow)"
+                   : "");
+  }
   /* Registration refuses a card or connection type whose schema is not
    * valid (the load above would have failed, naming it). */
   check_line(1, "schemas",
@@ -431,11 +441,28 @@ static int list(int argc, char **argv) {
                              json_object_new_string(wfc_plugin_path(p)));
       json_object_object_add(
           o, "cards", json_object_new_int((int)wfc_plugin_card_count(p)));
+      /* How each connection type is connected: a browser, a form of
+       * secrets, or nothing to give. */
+      json_object *cts = json_object_new_array();
+      for (size_t j = 0; j < wfc_plugin_conn_type_count(p); j++) {
+        const wfc_conn_type_desc *t = wfc_plugin_conn_type(p, j);
+        json_object *ct = json_object_new_object();
+        json_object_object_add(ct, "id", json_object_new_string(t->id));
+        json_object_object_add(
+            ct, "flow", json_object_new_string(wfc_conn_flow_name(t->flow)));
+        json_object_array_add(cts, ct);
+      }
+      json_object_object_add(o, "connection_types", cts);
       json_object_array_add(arr, o);
     } else {
       printf("%-16s %-10s %3zu cards  %s\n", wfc_plugin_name(p),
              wfc_plugin_version(p), wfc_plugin_card_count(p),
              wfc_plugin_path(p));
+      for (size_t j = 0; j < wfc_plugin_conn_type_count(p); j++) {
+        const wfc_conn_type_desc *t = wfc_plugin_conn_type(p, j);
+        printf("  connection type %s.%s (flow: %s)\n", wfc_plugin_name(p),
+               t->id, wfc_conn_flow_name(t->flow));
+      }
     }
   }
   /* Where they were looked for: the first thing to know when one is

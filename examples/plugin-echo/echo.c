@@ -1,7 +1,8 @@
 /* echo.c - a small wfc plugin: an action card, "echo", an event card (a
- * trigger), "ticks", and a connection type, "demo". Built out of tree against
- * an installed wfc (CMakeLists.txt here, or the pkg-config commands of
- * docs/plugin-authors.md); tests/install builds and loads it.
+ * trigger), "ticks", and two connection types without a browser: "demo"
+ * (an API key the host asks for) and "guest" (nothing secret). Built out of
+ * tree against an installed wfc (CMakeLists.txt here, or the pkg-config
+ * commands of docs/plugin-authors.md); tests/install builds and loads it.
  *
  * It includes only <wfc/plugin.h> and calls json-c itself; everything else
  * (completing calls, logging, timers, HTTP) comes from the host's services
@@ -114,15 +115,18 @@ static const wfc_card_desc ticks_card = {
     .inputs = ticks_inputs,
     .invoke = ticks_invoke};
 
-/* ---- The connection type: demo -------------------------------------------
+/* ---- The connection types: demo (a form) and guest (none) ---------------
  *
- * Today's SDK has one connection flow: authorization in a browser, ending
- * with a redirect to the host's listener (docs/connections-sdk.md). A
- * service without OAuth must go through it: authorize_begin returns a URL
- * that is the host's own redirect URI, carrying the state and the
- * account name as the "code"; opening it (a browser, curl) completes the
- * connection. A secret form (API key, password) without that detour is
- * issue 12, item 3. No secret is handled here: the "token" is made up. */
+ * Not every service signs people in through a browser (OAuth). "demo"
+ * stands for one that takes an API key: its flow is WFC_FLOW_FORM, so the
+ * host asks for the key itself (on a terminal without echo, from stdin or
+ * a file; never from a command line), calls no authorize_begin, and hands
+ * authorize_complete {"params": {...}, "secrets": {"api_key": ...}}. A
+ * real plugin would try the key against its service; this one checks its
+ * format: "demo-" and 16 to 64 letters or digits. The host seals the key
+ * with the credentials and gives it back inside "params" to refresh,
+ * revoke and test. "guest" (WFC_FLOW_NONE) needs nothing but its declared
+ * params. The "tokens" are made up. */
 
 static const wfc_field demo_params[] = {
     {.name = "account",
@@ -130,80 +134,81 @@ static const wfc_field demo_params[] = {
      .flags = WFC_FIELD_REQUIRED,
      .description = "The account name to connect as",
      .max = 64},
+    {.name = "api_key",
+     .type = WFC_TYPE_STRING,
+     .flags = WFC_FIELD_REQUIRED | WFC_FIELD_SECRET,
+     .description = "The account's API key (demo-...)",
+     .max = 256},
     {0}};
 
 static int64_t now_s(void) {
   return api->now_ms() / 1000;
 }
 
-/* A fresh, unguessable state for the redirect. */
-static int random_hex(char *out, size_t bytes) {
-  unsigned char b[32];
-  FILE *f = fopen("/dev/urandom", "rb");
-  if (f == NULL || bytes > sizeof b || fread(b, 1, bytes, f) != bytes) {
-    if (f != NULL)
-      fclose(f);
-    return -1;
-  }
-  fclose(f);
-  for (size_t i = 0; i < bytes; i++)
-    snprintf(out + 2 * i, 3, "%02x", b[i]);
-  return 0;
+/* The format rule of a demo key. */
+static int key_valid(const char *key) {
+  size_t n = strlen(key);
+  if (n < 5 + 16 || n > 5 + 64 || strncmp(key, "demo-", 5) != 0)
+    return 0;
+  for (size_t i = 5; i < n; i++)
+    if (!((key[i] >= 'a' && key[i] <= 'z') ||
+          (key[i] >= 'A' && key[i] <= 'Z') || (key[i] >= '0' && key[i] <= '9')))
+      return 0;
+  return 1;
 }
 
-static int demo_authorize_begin(wfc_call *call) {
-  json_object *in = api->call_input(call);
-  const char *redirect =
-      json_object_get_string(json_object_object_get(in, "redirect_uri"));
-  json_object *params = json_object_object_get(in, "params");
-  const char *account =
-      json_object_get_string(json_object_object_get(params, "account"));
-  char state[65], url[2048];
-  if (random_hex(state, 32) != 0) {
-    api->call_fail(call, WFC_EIO, NULL, "no random bytes for the state");
-    return 0;
-  }
-  /* The account name is plain [a-z0-9...]; a real plugin would
-   * percent-encode what it puts in a URL. */
-  snprintf(url, sizeof url, "%s?state=%s&code=%s", redirect, state, account);
-  json_object *out = json_object_new_object();
-  json_object_object_add(out, "url", json_object_new_string(url));
-  json_object *session = json_object_new_object();
-  json_object_object_add(session, "state", json_object_new_string(state));
-  json_object_object_add(out, "session", session);
-  api->call_done(call, out);
-  return 0;
+static const char *str_of(json_object *o, const char *key) {
+  json_object *v;
+  return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v)
+                                               : NULL;
 }
 
 static json_object *credentials(const char *account) {
   json_object *c = json_object_new_object();
-  json_object_object_add(c, "access_token",
-                         json_object_new_string(account)); /* made up */
+  char token[128];
+  snprintf(token, sizeof token, "made-up-token-for-%s", account);
+  json_object_object_add(c, "access_token", json_object_new_string(token));
   json_object_object_add(c, "expires_at",
                          json_object_new_int64(now_s() + 3600));
   return c;
 }
 
 static int demo_authorize_complete(wfc_call *call) {
-  json_object *in = api->call_input(call);
-  json_object *query = json_object_object_get(in, "query");
-  const char *code =
-      json_object_get_string(json_object_object_get(query, "code"));
+  json_object *in = api->call_input(call); /* borrowed */
+  json_object *params = json_object_object_get(in, "params");
+  json_object *secrets = json_object_object_get(in, "secrets");
+  const char *account = str_of(params, "account");
+  const char *key = str_of(secrets, "api_key");
+  api->secret(key); /* never in a log line from now on */
   json_object *out = json_object_new_object();
-  json_object_object_add(out, "state", json_object_new_string("connected"));
-  json_object_object_add(out, "account", json_object_new_string(code));
-  json_object_object_add(out, "credentials", credentials(code));
+  if (!key_valid(key)) {
+    /* An outcome, not a failure: the person gives another key. */
+    json_object_object_add(out, "state", json_object_new_string("error"));
+    json_object_object_add(
+        out, "remedy",
+        json_object_new_string("the API key was refused: demo keys are "
+                               "\"demo-\" and 16 to 64 letters or digits"));
+  } else {
+    json_object_object_add(out, "state", json_object_new_string("connected"));
+    json_object_object_add(out, "account", json_object_new_string(account));
+    json_object_object_add(out, "credentials", credentials(account));
+  }
   api->call_done(call, out);
   return 0;
 }
 
+/* refresh, for both types: params holds the sealed secrets too (demo's
+ * api_key), as a real plugin would need them to get a new token. */
 static int demo_refresh(wfc_call *call) {
-  json_object *in = api->call_input(call);
-  json_object *params = json_object_object_get(in, "params");
+  json_object *params = json_object_object_get(api->call_input(call), "params");
+  const char *key = str_of(params, "api_key");
+  if (key != NULL && !key_valid(key)) {
+    api->call_fail(call, WFC_EREAUTH, NULL, "the stored API key is invalid");
+    return 0;
+  }
   json_object *out = json_object_new_object();
   json_object_object_add(out, "credentials",
-                         credentials(json_object_get_string(
-                             json_object_object_get(params, "account"))));
+                         credentials(str_of(params, "account")));
   api->call_done(call, out);
   return 0;
 }
@@ -218,19 +223,50 @@ static int demo_revoke(wfc_call *call) {
 static const wfc_conn_type_desc demo_type = {
     .id = "demo",
     .name = "Demo account",
-    .description = "A made-up account, connected through the host's "
-                   "redirect (no real sign-in).",
+    .description = "A made-up account, connected with an API key the host "
+                   "asks for (no browser).",
     .params = demo_params,
-    .authorize_begin = demo_authorize_begin,
     .authorize_complete = demo_authorize_complete,
     .refresh = demo_refresh,
-    .revoke = demo_revoke};
+    .revoke = demo_revoke,
+    .flow = WFC_FLOW_FORM};
+
+static const wfc_field guest_params[] = {
+    {.name = "account",
+     .type = WFC_TYPE_STRING,
+     .flags = WFC_FIELD_REQUIRED,
+     .description = "The guest name to connect as",
+     .max = 64},
+    {0}};
+
+static int guest_authorize_complete(wfc_call *call) {
+  json_object *params = json_object_object_get(api->call_input(call), "params");
+  const char *account = str_of(params, "account");
+  json_object *out = json_object_new_object();
+  json_object_object_add(out, "state", json_object_new_string("connected"));
+  json_object_object_add(out, "account", json_object_new_string(account));
+  json_object_object_add(out, "credentials", credentials(account));
+  api->call_done(call, out);
+  return 0;
+}
+
+static const wfc_conn_type_desc guest_type = {
+    .id = "guest",
+    .name = "Guest",
+    .description = "A made-up guest account: nothing to give but a name.",
+    .params = guest_params,
+    .authorize_complete = guest_authorize_complete,
+    .refresh = demo_refresh,
+    .revoke = demo_revoke,
+    .flow = WFC_FLOW_NONE};
 
 /* ---- Registration ---------------------------------------------------- */
 
 static int init(const wfc_host_api *host, wfc_registrar *reg, wfc_error *err) {
   api = host;
   int rc = api->register_conn_type(reg, &demo_type, sizeof demo_type);
+  if (rc == 0)
+    rc = api->register_conn_type(reg, &guest_type, sizeof guest_type);
   if (rc == 0)
     rc = api->register_card(reg, &echo_card, sizeof echo_card);
   if (rc == 0)

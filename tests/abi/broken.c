@@ -61,6 +61,31 @@ __attribute__((unused)) static int init(const wfc_host_api *host,
   return host->register_card(reg, &big.d, sizeof big);
 #elif defined(BROKEN_NOCONNTYPE)
   card.conn_type = "nowhere";
+#elif defined(BROKEN_BADFLOW) || defined(BROKEN_NONESECRET) ||                 \
+    defined(BROKEN_NOBEGIN)
+  /* Connection types whose flow (ABI 1.4) does not fit: an unknown one; a
+   * none flow declaring a secret nobody would ask for; a browser flow
+   * without the authorize_begin that makes its URL. */
+  static const wfc_field secret_param[] = {
+      {.name = "api_key", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_SECRET},
+      {0}};
+  wfc_conn_type_desc ct = {.id = "flowy",
+                           .name = "Flowy",
+                           .authorize_begin = invoke,
+                           .authorize_complete = invoke,
+                           .refresh = invoke,
+                           .revoke = invoke};
+#if defined(BROKEN_BADFLOW)
+  ct.flow = (wfc_conn_flow)7;
+  (void)secret_param;
+#elif defined(BROKEN_NONESECRET)
+  ct.flow = WFC_FLOW_NONE;
+  ct.params = secret_param;
+#else
+  ct.authorize_begin = NULL;
+  (void)secret_param;
+#endif
+  host->register_conn_type(reg, &ct, sizeof ct);
 #endif
   (void)err;
   int rc = host->register_card(reg, &card, sizeof card);

@@ -47,6 +47,7 @@ expect "conforming plugin" 0 "$good" -- \
   '^ok   host symbols: none referenced$' '^ok   host-only calls: none$' \
   '^ok   abi: ' '^ok   fingerprint: ' \
   '^ok   init: testplugin 1\.2\.3 registered 15 cards, 1 connection types$' \
+  '^ok   flow: testconn: browser$' \
   '^ok   schemas: ' '^ok   manifest: .*matches' ': conforms$'
 expect "the o365mail plugin" 0 "$build/plugins/wfc-o365mail.so" -- ': conforms$'
 expect "two exported symbols" 1 "$build/tests/check-plugins/wfc-check-exports.so" -- \
@@ -65,6 +66,11 @@ expect "ABI fingerprint" 1 "$bad/wfc-broken-fingerprint.so" -- \
   '^FAIL load: .*fingerprint differs' 'does NOT conform$'
 expect "bad schema" 1 "$bad/wfc-broken-badschema.so" -- \
   '^FAIL load: .*bad input schema: schema\.recipients: LIST needs \.items' \
+  'does NOT conform$'
+expect "unknown connection flow" 1 "$bad/wfc-broken-badflow.so" -- \
+  '^FAIL load: .*connection type "flowy": unknown flow 7' 'does NOT conform$'
+expect "none flow with a secret" 1 "$bad/wfc-broken-nonesecret.so" -- \
+  '^FAIL load: .*flow none takes no secret param, but "api_key" is secret' \
   'does NOT conform$'
 expect "init fails" 1 "$bad/wfc-broken-init.so" -- \
   '^FAIL load: .*missing setting BROKEN_TENANT' 'does NOT conform$'

@@ -176,6 +176,18 @@ static const refusal refusals[] = {
      "bad registration: card \"ok\" needs connection type \"nowhere\", which "
      "the plugin does not register",
      0},
+    {"badflow", WFC_EREGISTER,
+     "bad registration: connection type \"flowy\": unknown flow 7 (0 "
+     "browser, 1 form, 2 none)",
+     0},
+    {"nonesecret", WFC_EREGISTER,
+     "bad registration: connection type \"flowy\": flow none takes no secret "
+     "param, but \"api_key\" is secret (use flow form)",
+     0},
+    {"nobegin", WFC_EREGISTER,
+     "bad registration: connection type \"flowy\": authorize_begin hook is "
+     "NULL",
+     0},
 };
 
 static void test_refusals(void **state) {

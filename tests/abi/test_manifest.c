@@ -139,6 +139,20 @@ static void test_check(void **state) {
                       "manifest \"preview\", plugin \"production\"");
   json_object_put(m);
 
+  /* The connection flow: absent in the manifest (one written before ABI
+   * 1.4) is the browser flow and matches; another flow is a difference. */
+  m = reversed(orig);
+  ct = json_object_array_get_idx(json_object_object_get(m, "connection_types"),
+                                 0);
+  json_object_object_del(ct, "flow");
+  assert_int_equal(check(p, m, &l), 0);
+  json_object_object_add(ct, "flow", json_object_new_string("form"));
+  assert_int_equal(check(p, m, &l), WFC_EMANIFEST);
+  assert_int_equal(l.n, 1);
+  assert_string_equal(l.line[0], "connection type \"testconn\": flow: "
+                                 "manifest \"form\", plugin \"browser\"");
+  json_object_put(m);
+
   /* No card list at all; a card kind changed. */
   m = reversed(orig);
   json_object_object_del(m, "connection_types");

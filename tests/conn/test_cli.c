@@ -113,11 +113,20 @@ static void lifecycle(void **state) {
   char param[256];
   snprintf(param, sizeof param, "token_url=%s", ts_server_url(srv));
   long page = 0;
+  /* The browser type's secret param from a file only its owner reads
+   * (never from --param: tests/conn/test_cli_secrets.c). */
+  char cs_file[256], cs_arg[300];
+  snprintf(cs_file, sizeof cs_file, "%s/client_secret", dir);
+  FILE *fp = fopen(cs_file, "w");
+  assert_non_null(fp);
+  fputs("cs-canary-x\n", fp);
+  fclose(fp);
+  assert_int_equal(chmod(cs_file, 0600), 0);
+  snprintf(cs_arg, sizeof cs_arg, "client_secret=%s", cs_file);
   const char *const new_args[] = {
-      "connection",  "new",  "--plugin", "conntest",
-      "--nickname",  "work", "--env",    "preview",
-      "--param",     param,  "--param",  "client_secret=cs-canary-x",
-      "--print-url", NULL};
+      "connection",    "new",   "--plugin",    "conntest", "--nickname",
+      "work",          "--env", "preview",     "--param",  param,
+      "--secret-file", cs_arg,  "--print-url", NULL};
   assert_int_equal(authorize(&p, new_args, "code=abc", &page), 0);
   assert_int_equal(page, 200);
   assert_non_null(
