@@ -529,6 +529,9 @@ static void access_policy_refuses_other_mailboxes(void **state) {
   ct_says(o.message, "Blocked by tenant configured AppOnly AccessPolicy");
   ct_says(o.message, "application access policy");
   ct_says(o.message, "alice@contoso.test");
+  ct_says(o.message, "an app-only connection needs the application "
+                     "permissions");
+  assert_null(strstr(o.message, "Full Access"));
   assert_string_equal(jstr(o.detail, "code"), "ErrorAccessDenied");
   o365_outcome_free(&o);
   run_ok("search_emails",
