@@ -338,12 +338,18 @@ typedef struct fetch {
   struct json_object *params; /* merged, owned */
   app_cfg cfg;
   wfc_http *http;
-  int hook; /* which hook: see below */
+  int hook;        /* which hook: see below */
+  char *assertion; /* the client assertion sent (a secret until the answer) */
 } fetch;
 
 enum { HOOK_CONNECT, HOOK_REFRESH, HOOK_TEST };
 
 static void fetch_free(fetch *f) {
+  if (f->assertion != NULL) {
+    o365_secret_forget(f->assertion);
+    OPENSSL_cleanse(f->assertion, strlen(f->assertion));
+    free(f->assertion);
+  }
   o365_config_clear(&f->cfg.base);
   json_object_put(f->params); /* references to the input's values */
   free(f);
@@ -713,11 +719,7 @@ static int fetch_start(wfc_call *call, int hook) {
     o365_buf_form(&form, "client_secret", f->cfg.secret);
   }
   char *body = o365_buf_take(&form);
-  if (assertion != NULL) {
-    o365_secret_forget(assertion);
-    OPENSSL_cleanse(assertion, strlen(assertion));
-    free(assertion);
-  }
+  f->assertion = assertion; /* forgotten once the answer is in */
   rc = body ? o365_token_post(&f->cfg.base, f->cfg.base.tenant, body, fetched,
                               f, &f->http)
             : WFC_ENOMEM;
