@@ -298,21 +298,32 @@ static json_object *policy_json(const policy *p) {
 
 /* ---- the client credentials grant ---------------------------------------- */
 
+/* Decodes len bytes of base64url at s into a new NUL-terminated buffer
+ * (*out_len bytes before the NUL), or NULL. */
 static char *b64url_part(const char *s, size_t len, size_t *out_len) {
   char *copy = strndup(s, len);
-  unsigned char *raw = copy ? emu_b64_decode(copy, out_len) : NULL;
+  size_t n = 0;
+  unsigned char *raw = copy ? emu_b64_decode(copy, &n) : NULL;
   free(copy);
-  return (char *)raw;
+  char *out = raw ? malloc(n + 1) : NULL;
+  if (out != NULL) {
+    memcpy(out, raw, n);
+    out[n] = '\0';
+    *out_len = n;
+  }
+  free(raw);
+  return out;
 }
 
+/* A base64url JSON object part of a JWT (new reference), or NULL. */
 static json_object *json_part(const char *s, size_t len) {
   size_t n = 0;
   char *raw = b64url_part(s, len, &n);
-  json_object *o = raw ? json_tokener_parse(raw) : NULL;
-  if (raw != NULL && o == NULL) {
-    /* not NUL-terminated JSON: parse with the length */
+  json_object *o = NULL;
+  if (raw != NULL) {
     json_tokener *t = json_tokener_new();
-    o = json_tokener_parse_ex(t, raw, (int)n);
+    if (t != NULL)
+      o = json_tokener_parse_ex(t, raw, (int)n);
     json_tokener_free(t);
   }
   free(raw);
