@@ -6,7 +6,9 @@
  *
  *   authorize     begin hook -> the URL for the browser -> the loopback
  *                 redirect (http://127.0.0.1:<port>/callback) -> complete
- *                 hook -> the connection is stored with its outcome;
+ *                 hook -> the connection is stored with its outcome; for
+ *                 a form or none type (no browser) the complete hook at
+ *                 once, with the params and the secrets apart;
  *   token service the wfc_conn_ops of every wfc_conn it opens: a valid
  *                 access token, refreshed 5 minutes ahead of expiry or after
  *                 a 401, one refresh per connection however many calls wait,
@@ -183,12 +185,17 @@ typedef struct wfc_authorize_req {
   const char *environment;    /* stored on the connection; also given to the
                                  type as param "environment" when it has one */
   struct json_object *params; /* borrowed; merged over the stored params on
-                                 reauthorize; NULL: {} */
+                                 reauthorize; NULL: {}. Secret params
+                                 (WFC_FIELD_SECRET) go here too: the
+                                 manager seals them, never stores or shows
+                                 them in clear */
   const char *login_hint;     /* optional, passed to authorize_begin */
   const char *prompt;         /* optional, passed to authorize_begin */
   uint64_t timeout_ms;        /* 0: the manager's redirect timeout */
   /* Called once with the URL the user must open (borrowed during the
-   * call), before the manager waits for the redirect. Required. */
+   * call), before the manager waits for the redirect. Required for a
+   * browser type; never called for a form or none type (the type's
+   * .flow, wfc/plugin.h), whose authorize_complete runs at once. */
   void (*on_url)(void *arg, const char *url);
   wfc_connmgr_cb on_done; /* required */
   void *arg;

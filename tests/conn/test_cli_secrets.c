@@ -409,6 +409,15 @@ static void none_flow(void **state) {
   json_object *j = json_tokener_parse(p.stdout_);
   assert_string_equal(sget(j, "state"), "connected");
   json_object_put(j);
+  /* Reauthorized with --json: the same result object as every flow. */
+  const char *const rargs[] = {"connection", "reauthorize", "open", "--json",
+                               NULL};
+  assert_int_equal(run(&p, rargs, NULL), 0);
+  j = json_tokener_parse(p.stdout_);
+  assert_string_equal(sget(j, "outcome"), "connected");
+  assert_string_equal(sget(json_object_object_get(j, "connection"), "account"),
+                      "bob");
+  json_object_put(j);
 }
 
 int main(void) {
