@@ -91,6 +91,32 @@ int emu_auth_graph(emu_req *r, emu_principal *p) {
     deny(r, "Access token has expired or is not yet valid.");
     goto fail;
   }
+  {
+    const char *idtyp = claim(c, "idtyp");
+    if (idtyp != NULL && strcmp(idtyp, "app") == 0) {
+      /* App-only: the app's service principal, no user behind it. */
+      json_object *roles = NULL;
+      p->app_only = 1;
+      if (json_object_object_get_ex(c, "roles", &roles) &&
+          json_object_is_type(roles, json_type_array)) {
+        size_t used = 0;
+        for (size_t i = 0; i < json_object_array_length(roles); i++) {
+          const char *s =
+              json_object_get_string(json_object_array_get_idx(roles, i));
+          int n = snprintf(p->roles + used, sizeof(p->roles) - used, "%s%s",
+                           used ? " " : "", s ? s : "");
+          if (n < 0 || (size_t)n >= sizeof(p->roles) - used)
+            break;
+          used += (size_t)n;
+        }
+      }
+      copy(p->app_id, sizeof(p->app_id), claim(c, "appid"));
+      copy(p->tid, sizeof(p->tid), tid);
+      p->exp = exp;
+      json_object_put(c);
+      return 0;
+    }
+  }
   u = oid ? emu_user_find(oid) : NULL;
   if (u == NULL || !u->account_enabled) {
     deny(r, "Access token validation failure. The user does not exist or "
@@ -141,13 +167,16 @@ int emu_scope_allows(const emu_principal *p, const char *scope) {
   size_t i, j;
   if (p == NULL || scope == NULL)
     return 0;
-  if (has_scope(p->scp, scope))
+  /* App-only tokens carry application permissions (roles), with the same
+   * implications (there are no .Shared app roles). */
+  const char *set = p->app_only ? p->roles : p->scp;
+  if (has_scope(set, scope))
     return 1;
   for (i = 0; i < sizeof(implied) / sizeof(implied[0]); i++) {
     if (strcasecmp(implied[i][0], scope) != 0)
       continue;
     for (j = 1; j < 5 && implied[i][j] != NULL; j++)
-      if (has_scope(p->scp, implied[i][j]))
+      if (has_scope(set, implied[i][j]))
         return 1;
   }
   return 0;

@@ -15,7 +15,12 @@ typedef struct emu_principal {
   char app_id[64];  /* appid: the client's application id */
   char tid[64];     /* tenant id */
   char scp[1024];   /* space separated delegated permissions */
-  int64_t exp;      /* expiry, Unix seconds (virtual time) */
+  /* An app-only token (client credentials, idtyp "app"): no user
+   * (user_id ""), and roles, the application permissions an administrator
+   * granted, space separated, instead of scp. */
+  int app_only;
+  char roles[1024];
+  int64_t exp; /* expiry, Unix seconds (virtual time) */
 } emu_principal;
 
 /* Checks `Authorization: Bearer <jwt>`: RS256 signature with the
@@ -25,7 +30,8 @@ typedef struct emu_principal {
  * plus Microsoft's WWW-Authenticate header); the handler then just returns. */
 int emu_auth_graph(emu_req *r, emu_principal *p);
 
-/* 1 if the token's scopes satisfy `scope`, with Graph's implications:
+/* 1 if the token's scopes (an app-only token: its roles) satisfy `scope`,
+ * with Graph's implications:
  * Mail.ReadWrite satisfies Mail.Read and Mail.ReadBasic; the .Shared
  * variants satisfy the plain ones (Mail.ReadWrite.Shared satisfies
  * Mail.Read.Shared, Mail.ReadWrite, Mail.Read); Mail.Send.Shared satisfies

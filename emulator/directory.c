@@ -69,6 +69,13 @@ static void h_user(emu_req *r) {
   char ctx[256];
   if (emu_auth_graph(r, &p) != 0)
     return;
+  if (who == NULL && p.app_only) {
+    /* Graph's answer to /me with an app-only token: there is no "me". */
+    emu_graph_error(r, 400, "BadRequest",
+                    "/me request is only valid with delegated authentication "
+                    "flow.");
+    return;
+  }
   u = who ? emu_user_find(who) : emu_user_find(p.user_id);
   if (u == NULL) {
     emu_graph_error(r, 404, "Request_ResourceNotFound",

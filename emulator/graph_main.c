@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* strcasestr */
 #include "graph_priv.h"
 
+#include "apponly.h"
 #include "auth.h"
 #include "openapi.h"
 
@@ -160,6 +161,12 @@ int graph_begin(emu_req *r, enum graph_need need, graph_ctx *c) {
   }
   if (!ok) {
     access_denied(r);
+    return -1;
+  }
+  /* App-only: Exchange's application access policies may keep the app
+   * out of this mailbox (New-ApplicationAccessPolicy). */
+  if (!caller && !emu_apponly_mailbox_allowed(p.app_id, target)) {
+    emu_apponly_policy_denied(r);
     return -1;
   }
   /* A strict server answers 406 when Accept admits none of what the

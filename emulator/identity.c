@@ -11,6 +11,7 @@
 #include "identity.h"
 #include "emu.h"
 #include "pages.h"
+#include "apponly.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -1081,6 +1082,9 @@ static void h_consent_set(emu_req *r) {
       return;
     }
     emu_consent_grant_tenant(id.consent, app->client_id, &t->scopes);
+    /* Admin consent also grants the application permissions (app roles)
+     * the app asks for, as Microsoft's does for .default. */
+    emu_apponly_grant_roles(app);
     granted = scopes_with_resource(&t->scopes);
     q = strdup("");
     q_add(&q, "admin_consent", "True");
@@ -1233,13 +1237,16 @@ static void pairwise_sub(const emu_tenant *tn, const emu_user *u,
   free(b);
 }
 
+int64_t emu_id_access_token_lifetime(void) {
+  return id.at_lifetime > 0 ? id.at_lifetime : random_range(3599, 3599 + 1800);
+}
+
 /* Issues access (+refresh, +id) tokens and answers 200. */
 static void issue_tokens(emu_req *r, const emu_app *app, const emu_user *u,
                          const emu_scopes *scopes, const char *nonce) {
   const emu_tenant *tn = tenant();
   int64_t now = emu_now();
-  int64_t life =
-      id.at_lifetime > 0 ? id.at_lifetime : random_range(3599, 3599 + 1800);
+  int64_t life = emu_id_access_token_lifetime();
   json_object *at = json_object_new_object(), *resp = json_object_new_object();
   emu_scopes scp = {0};
   char *scp_text, *scope_text, *jwt, iss[128], uti[37], sub[48];
@@ -1596,6 +1603,12 @@ static void h_token(emu_req *r) {
                  "been installed by the administrator of the tenant or "
                  "consented to by any user in the tenant.",
                  cid, tenant()->display_name ? tenant()->display_name : "");
+    goto done;
+  }
+  if (strcmp(grant, "client_credentials") == 0) {
+    /* App-only: its own client authentication (secret or certificate
+     * assertion) and token (apponly.c). */
+    emu_apponly_token(r, app);
     goto done;
   }
   if (strcmp(grant, "authorization_code") != 0 &&

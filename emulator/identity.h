@@ -25,6 +25,9 @@ const emu_jwt_key *emu_id_key(void);
  * message naming the field in `err`. */
 int emu_id_settings_apply(json_object *settings, char *err, size_t errlen);
 json_object *emu_id_settings_json(void);
+/* Lifetime of a new access token, seconds: accessTokenLifetimeSeconds, or
+ * Microsoft's random 60-90 minutes. */
+int64_t emu_id_access_token_lifetime(void);
 
 /* Counters and live objects for inspection (caller owns the JSON). */
 json_object *emu_id_stats_json(void);

@@ -11,7 +11,8 @@
  *   GET    /__emulator/consent/grants[?clientId=]
  *   DELETE /__emulator/consent/grants/{clientId}/{user}  one user's grant
  *   POST   /__emulator/apps/{clientId}/admin-consent   "Grant admin consent"
- *          (body optional: {"scopes":[..]}, default: required permissions)
+ *          (body optional: {"scopes":[..]}, default: required permissions
+ *          and the application permissions, as app roles)
  *   DELETE /__emulator/apps/{clientId}                 delete enterprise app
  *   POST   /__emulator/apps/{clientId}/restore         re-add it
  *   GET    /__emulator/identity                     settings + token counts
@@ -21,6 +22,7 @@
 #include "emu.h"
 #include "identity.h"
 #include "pages.h"
+#include "apponly.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,7 +341,12 @@ static void h_admin_consent(emu_req *r) {
       return;
     }
   } else {
-    /* The portal grants the app's configured (required) permissions. */
+    /* The portal grants the app's configured (required) permissions, the
+     * application permissions (app roles) among them. */
+    if (emu_apponly_grant_roles(app) != 0) {
+      emu_graph_error(r, 500, "InternalServerError", "Out of memory.");
+      return;
+    }
     for (i = 0; i < app->npermissions; i++) {
       emu_scopes one = {0};
       if (emu_scopes_parse(&one, app->permissions[i], NULL) == 0 && one.n == 1)

@@ -77,6 +77,7 @@ static void tenant_free(emu_tenant *t) {
     free(a->client_secret);
     strv_free(a->redirect_uris, a->nredirect_uris);
     strv_free(a->permissions, a->npermissions);
+    strv_free(a->app_roles, a->napp_roles);
   }
   free(t->apps);
   strv_free(t->policy.low_impact, t->policy.nlow_impact);
@@ -314,6 +315,27 @@ static int parse_users(pctx *p, json_object *doc, emu_tenant *t) {
   return 0;
 }
 
+/* Application permissions of Microsoft Graph the emulator knows: the ones
+ * mail automation uses, and the directory ones. Canonical case. */
+const char *emu_app_role_name(const char *role) {
+  static const char *const roles[] = {"Mail.Read",
+                                      "Mail.ReadBasic",
+                                      "Mail.ReadBasic.All",
+                                      "Mail.ReadWrite",
+                                      "Mail.Send",
+                                      "MailboxSettings.Read",
+                                      "MailboxSettings.ReadWrite",
+                                      "User.Read.All",
+                                      "User.ReadBasic.All",
+                                      "Directory.Read.All",
+                                      "Application.Read.All",
+                                      NULL};
+  for (size_t i = 0; role != NULL && roles[i]; i++)
+    if (strcasecmp(roles[i], role) == 0)
+      return roles[i];
+  return NULL;
+}
+
 static int parse_apps(pctx *p, json_object *doc, emu_tenant *t) {
   json_object *arr;
   if (!json_object_object_get_ex(doc, "applications", &arr))
@@ -340,8 +362,17 @@ static int parse_apps(pctx *p, json_object *doc, emu_tenant *t) {
         get_strv(p, o, "redirectUris", path, &a->redirect_uris,
                  &a->nredirect_uris) ||
         get_strv(p, o, "requiredPermissions", path, &a->permissions,
-                 &a->npermissions))
+                 &a->npermissions) ||
+        get_strv(p, o, "applicationPermissions", path, &a->app_roles,
+                 &a->napp_roles))
       return -1;
+    for (size_t j = 0; j < a->napp_roles; j++)
+      if (emu_app_role_name(a->app_roles[j]) == NULL)
+        return fail(p,
+                    "%s.applicationPermissions[%zu]: '%s' is not an "
+                    "application permission of Microsoft Graph the emulator "
+                    "knows",
+                    path, j, a->app_roles[j]);
     if (!is_guid(a->client_id))
       return fail(p, "%s.clientId must be a GUID", path);
     if (a->public_client && a->client_secret)
@@ -349,8 +380,14 @@ static int parse_apps(pctx *p, json_object *doc, emu_tenant *t) {
     if (!a->public_client && !a->client_secret)
       return fail(p, "%s.clientSecret is required for a confidential client",
                   path);
-    if (a->nredirect_uris == 0)
+    /* A daemon (application permissions only, no sign-in) needs none. */
+    if (a->nredirect_uris == 0 && (a->public_client || a->napp_roles == 0))
       return fail(p, "%s.redirectUris must not be empty", path);
+    if (a->public_client && a->napp_roles > 0)
+      return fail(p,
+                  "%s: a public client cannot have applicationPermissions "
+                  "(they need a secret or a certificate)",
+                  path);
     for (size_t j = 0; j < i; j++)
       if (emu_streq_ci(t->apps[j].client_id, a->client_id))
         return fail(p, "%s.clientId is a duplicate", path);

@@ -52,6 +52,11 @@ typedef struct emu_app {
   size_t nredirect_uris;
   char **permissions; /* statically configured delegated scopes (.default) */
   size_t npermissions;
+  /* Application permissions (app roles of Microsoft Graph, e.g. Mail.Send)
+   * the app asks for: what an administrator's consent grants it for
+   * app-only tokens (client credentials grant, apponly.c). */
+  char **app_roles;
+  size_t napp_roles;
 } emu_app;
 
 typedef struct emu_consent_policy {
@@ -101,6 +106,10 @@ int emu_tenant_matches(const char *segment);
 /* Rights user_id holds on mailbox; NULL when none. */
 const emu_mailbox_perm *emu_mailbox_perm_find(const emu_user *mailbox,
                                               const char *user_id);
+/* The application permission (app role) of Microsoft Graph that role names
+ * (case-insensitive), in its canonical case (static), or NULL when the
+ * emulator does not know it. */
+const char *emu_app_role_name(const char *role);
 /* 1 if the scope is in the low-impact list (case-insensitive). */
 int emu_policy_is_low_impact(const char *scope);
 /* "allowed" | "verified_publishers" | "not_allowed" <-> enum; -1 if unknown */

@@ -1,6 +1,7 @@
 /* entry.c - the plugin's one exported symbol and its init. */
 #include "entry.h"
 
+#include "apponly.h"
 #include "cards.h"
 #include "conn.h"
 #include "graph.h"
@@ -22,6 +23,13 @@ static int o365_init(const wfc_host_api *api, wfc_registrar *reg,
   if (rc != 0) {
     api->error_set(err, rc, "registering connection type %s failed",
                    o365_conn_type.id);
+    return rc;
+  }
+  rc = api->register_conn_type(reg, &o365_app_conn_type,
+                               sizeof o365_app_conn_type);
+  if (rc != 0) {
+    api->error_set(err, rc, "registering connection type %s failed",
+                   o365_app_conn_type.id);
     return rc;
   }
   return o365_cards_register(reg, err);

@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 
+#include "apponly.h"
 #include "config.h"
 #include "entry.h"
 
@@ -54,6 +55,10 @@ struct o365_graph_req {
   int holds_slot;        /* counted in gate->active */
   o365_graph_req *qnext; /* in gate's queue */
   o365_graph_req *cnext; /* in its call's list */
+  /* Refused before sending (static words, the input at fault): delivered
+   * from a timer, as every callback runs later. */
+  const char *refusal;
+  const char *refusal_field;
 };
 
 /* ---- Requests of a call ---------------------------------------------------
@@ -281,6 +286,7 @@ static void deliver(o365_graph_req *r, int error, const char *message,
   res.attempts = r->attempts;
   res.retry_after_ms = r->retry_after_ms;
   res.body = "";
+  res.field = error != 0 && message == r->refusal ? r->refusal_field : NULL;
   struct json_object *json = NULL;
   char why[96];      /* res.message, when composed here */
   char linkwhy[320]; /* ... or about an unusable nextLink */
@@ -847,6 +853,25 @@ static void token_cb(void *arg, int status, const char *token) {
     deliver(r, rc, code_message(rc), NULL);
 }
 
+static void refusal_cb(void *arg) {
+  o365_graph_req *r = arg;
+  r->timer = NULL;
+  deliver(r, WFC_EINVAL, r->refusal, NULL);
+}
+
+/* Does url (on base) or gate_as address "/me"? */
+static int addresses_me(const char *url, const char *base,
+                        const char *gate_as) {
+  const char *p = NULL;
+  size_t bl = strlen(base);
+  if (gate_as != NULL)
+    p = gate_as;
+  else if (strncmp(url, base, bl) == 0)
+    p = url + bl;
+  return p != NULL && strncmp(p, "/me", 3) == 0 &&
+         (p[3] == '\0' || p[3] == '/' || p[3] == '?');
+}
+
 /* Starts one attempt: token, then HTTP. Returns 0 or an error that the
  * caller reports (the callback has not run). */
 static int start_attempt(o365_graph_req *r) {
@@ -991,6 +1016,32 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
   rc = o365_guid(r->crid);
   if (rc != 0)
     goto fail;
+  /* An app-only connection has no signed-in user: Graph answers "/me" with
+   * 400 "/me request is only valid with delegated authentication flow.".
+   * Cards build their paths from o365_call_mailbox, so what is missing is
+   * the mailbox: refused here, before any token or request, naming it. */
+  if (r->conn != NULL && o365_conn_is_app_only(r->conn) &&
+      addresses_me(r->url, base, o->gate_as)) {
+    r->refusal = "this is an app-only connection (" O365_APP_CONN_TYPE
+                 "): no user is signed in, so there is no \"me\"; give the "
+                 "mailbox to act in (UPN or object id) in the card's "
+                 "\"mailbox\" input, or as the connection's \"mailbox\" "
+                 "parameter";
+    r->refusal_field = "mailbox";
+    if (call != NULL && call_track(r) != 0) {
+      rc = WFC_ENOMEM;
+      goto fail;
+    }
+    r->stage = ST_WAIT;
+    rc = o365_api->timer_start(0, refusal_cb, r, &r->timer);
+    if (rc != 0) {
+      call_untrack(r);
+      goto fail;
+    }
+    if (out != NULL)
+      *out = r;
+    return 0;
+  }
   /* The mailbox whose gate the request takes: its URL's, or gate_as's
    * (a $batch carries one mailbox's requests). */
   char key[600];
@@ -1050,6 +1101,8 @@ struct json_object *o365_graph_detail(const o365_graph_res *res) {
     o365_json_add_str(d, "request_id", res->gerr.request_id);
   if (res->gerr.client_request_id[0])
     o365_json_add_str(d, "client_request_id", res->gerr.client_request_id);
+  if (res->field != NULL)
+    o365_json_add_str(d, "field", res->field);
   return d;
 }
 
@@ -1071,6 +1124,19 @@ void o365_graph_fail_hint(wfc_call *call, const o365_graph_res *res,
                           : "Microsoft may have carried out the request, so "
                             "it was not repeated; check whether it took "
                             "effect before running the card again");
+  }
+  /* Exchange's application access policies refuse an app-only request
+   * with the generic ErrorAccessDenied; only the "[RAOP]" tag of the
+   * message tells it apart from missing permissions, and the remedy is an
+   * Exchange administrator's, not the flow author's. */
+  if (res->status == 403 && strstr(res->gerr.message, "[RAOP]") != NULL) {
+    const char *mb = call ? o365_call_mailbox(call) : NULL;
+    snprintf(unknown, sizeof unknown,
+             " (the organization's application access policy keeps this app "
+             "out of the mailbox%s%s: an Exchange Online administrator adds "
+             "the mailbox to the policy's group, or changes the policy with "
+             "Set-ApplicationAccessPolicy)",
+             mb ? " " : "", mb ? mb : "");
   }
   int code = res->error ? res->error : WFC_EREMOTE;
   const char *msg = res->message ? res->message : code_message(code);
@@ -1210,6 +1276,10 @@ char *o365_graph_path(const char *mailbox, ...) {
 
 const char *o365_call_mailbox(wfc_call *call) {
   const char *m = o365_json_str(o365_api->call_input(call), "mailbox");
+  if (m != NULL && *m != '\0')
+    return m;
+  wfc_conn *conn = o365_api->call_conn(call);
+  m = conn ? o365_json_str(o365_api->conn_params(conn), "mailbox") : NULL;
   return m != NULL && *m != '\0' ? m : NULL;
 }
 

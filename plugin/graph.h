@@ -126,6 +126,10 @@ typedef struct o365_graph_res {
    * is then its wait): the cause is the identity platform, not Graph,
    * and this attempt sent nothing. */
   int no_token;
+  /* Refused before any request, for a card input (e.g. "mailbox": a "/me"
+   * path on an app-only connection), named in o365_graph_detail's
+   * "field". NULL otherwise. */
+  const char *field;
 } o365_graph_res;
 
 typedef struct o365_graph_req o365_graph_req;
@@ -139,8 +143,8 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
 /* Stops a request; its callback then runs with WFC_ECANCELED. */
 void o365_graph_cancel(o365_graph_req *r);
 
-/* {"status","code","message","request_id","client_request_id"} of a Graph
- * result, the fields that are set (new object). */
+/* {"status","code","message","request_id","client_request_id","field"} of
+ * a Graph result, the fields that are set (new object). */
 struct json_object *o365_graph_detail(const o365_graph_res *res);
 
 /* Completes call with res's error: code from o365_graph_status_error,
@@ -176,7 +180,11 @@ void o365_graph_shutdown(void);
  * by appending to the result. Transfer (free()), NULL on OOM. */
 char *o365_graph_path(const char *mailbox, ...) __attribute__((sentinel));
 
-/* The card input's "mailbox" (borrowed) or NULL for the signed-in user. */
+/* The mailbox a card acts in (borrowed): its "mailbox" input, else the
+ * connection's "mailbox" parameter (an app-only connection's default),
+ * else NULL: the signed-in user ("/me"). The one place a card's mailbox is
+ * decided; o365_graph_send refuses "/me" on an app-only connection, naming
+ * the "mailbox" input. */
 const char *o365_call_mailbox(wfc_call *call);
 
 /* Graph recipients from a list of strings ("a@b.c") or of objects

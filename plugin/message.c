@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "apponly.h"
 #include "attach.h"
 #include "entry.h"
 #include "folders.h"
@@ -301,6 +302,17 @@ void o365_msg_fail(wfc_call *call, const o365_graph_res *res,
     snprintf(why, sizeof why,
              "%s: mailbox: %s does not exist or has no "
              "Exchange Online mailbox",
+             what, who);
+  } else if ((strcmp(code, "ErrorAccessDenied") == 0 || res->status == 403) &&
+             o365_conn_is_app_only(o365_api->call_conn(call))) {
+    /* No account and no Full Access here: the app's own permissions and
+     * the tenant's policy decide (the policy's case is told apart in
+     * o365_graph_fail_hint). */
+    snprintf(why, sizeof why,
+             "%s: access denied to %s; an app-only connection needs the "
+             "application permissions (Mail.ReadWrite to read and change, "
+             "Mail.Send to send) granted by an administrator, and the "
+             "mailbox inside the app's application access policy",
              what, who);
   } else if (strcmp(code, "ErrorAccessDenied") == 0 || res->status == 403) {
     snprintf(why, sizeof why,

@@ -34,7 +34,8 @@ struct json_object;
 
 #define O365_MSG_MAILBOX_DESC                                                  \
   "Shared or delegated mailbox (UPN or object id) to act in; empty for "       \
-  "the connected account's own."
+  "the connected account's own (an app-only connection: its default "          \
+  "mailbox, which it must then have)."
 
 /* A schema entry: {O365_FIELD_MAILBOX}, */
 #define O365_FIELD_MAILBOX                                                     \

@@ -71,8 +71,8 @@ static struct {
   size_t log_len;
   const wfc_card_desc *cards[64];
   size_t ncards;
-  wfc_conn_type_desc conn_type;
-  int have_conn_type;
+  wfc_conn_type_desc conn_types[4]; /* in registration order */
+  int have_conn_type;               /* how many */
   size_t max_inflight;
 } F;
 
@@ -102,8 +102,8 @@ static int f_register_conn_type(wfc_registrar *reg, const wfc_conn_type_desc *d,
   (void)reg;
   if (size != sizeof *d)
     return WFC_EREGISTER;
-  F.conn_type = *d;
-  F.have_conn_type = 1;
+  if (F.have_conn_type < 4)
+    F.conn_types[F.have_conn_type++] = *d;
   return 0;
 }
 
@@ -604,5 +604,9 @@ const wfc_card_desc *fake_card(size_t i) {
   return i < F.ncards ? F.cards[i] : NULL;
 }
 const wfc_conn_type_desc *fake_conn_type(void) {
-  return F.have_conn_type ? &F.conn_type : NULL;
+  return F.have_conn_type ? &F.conn_types[0] : NULL;
+}
+
+const wfc_conn_type_desc *fake_conn_type_at(int i) {
+  return i >= 0 && i < F.have_conn_type ? &F.conn_types[i] : NULL;
 }

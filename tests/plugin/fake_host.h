@@ -88,5 +88,7 @@ const char *fake_log(void);
 size_t fake_registered_cards(void);
 const wfc_card_desc *fake_card(size_t i);
 const wfc_conn_type_desc *fake_conn_type(void);
+/* The i-th connection type registered (0: the first), or NULL. */
+const wfc_conn_type_desc *fake_conn_type_at(int i);
 
 #endif

@@ -50,6 +50,23 @@ static void test_init_registers(void **state) {
                                                             : 0);
   }
   assert_int_equal(n, 8);
+  /* The app-only type: no browser sign-in, secret params sealed. */
+  const wfc_conn_type_desc *app = fake_conn_type_at(1);
+  assert_non_null(app);
+  assert_string_equal(app->id, "o365mail_app");
+  assert_int_equal(app->flow, WFC_FLOW_FORM);
+  assert_null(app->authorize_begin);
+  assert_non_null(app->authorize_complete);
+  assert_non_null(app->refresh);
+  assert_non_null(app->revoke);
+  assert_non_null(app->test);
+  for (n = 0; app->params[n].name; n++)
+    assert_int_equal(app->params[n].flags & WFC_FIELD_SECRET,
+                     strcmp(app->params[n].name, "client_secret") == 0 ||
+                             strcmp(app->params[n].name, "private_key") == 0
+                         ? WFC_FIELD_SECRET
+                         : 0);
+  assert_null(fake_conn_type_at(2));
   size_t cards = 0;
   while (o365_cards[cards])
     cards++;

@@ -25,9 +25,12 @@
 
 typedef struct fx_conn {
   o365_fixture *fx;
-  wfc_conn *conn;     /* one reference, released by o365_fixture_free */
-  json_object *creds; /* access_token, refresh_token, ... (owned) */
-  int rejected;       /* a card reported the token: refresh first */
+  wfc_conn *conn;      /* one reference, released by o365_fixture_free */
+  json_object *creds;  /* access_token, refresh_token, ... (owned) */
+  int rejected;        /* a card reported the token: refresh first */
+  const char *type;    /* connection type ("o365mail", "o365mail_app") */
+  json_object *params; /* the refresh hook's params (owned): secret ones
+                          merged in, as the connection manager does */
 } fx_conn;
 
 struct o365_fixture {
@@ -80,13 +83,14 @@ void o365_outcome_free(o365_outcome *o) {
   memset(o, 0, sizeof *o);
 }
 
-/* Runs a connection-type hook to completion. input borrowed. */
-int o365_hook_run(wfc_runtime *rt, struct uv_loop_s *loop, wfc_conn_hook h,
-                  json_object *input, o365_outcome *out) {
+/* Runs a hook of connection type type to completion. input borrowed. */
+static int hook_run_type(wfc_runtime *rt, struct uv_loop_s *loop,
+                         const char *type, wfc_conn_hook h, json_object *input,
+                         o365_outcome *out) {
   outcome_init(out);
   run_state s = {out, 0};
   wfc_invoke how = {sizeof how, .on_done = on_run_done, .arg = &s};
-  int rc = wfc_runtime_conn_hook(rt, "o365mail", h, input, &how, NULL);
+  int rc = wfc_runtime_conn_hook(rt, type, h, input, &how, NULL);
   if (rc != 0) {
     out->status = rc;
     snprintf(out->message, sizeof out->message, "hook %d did not start: %d",
@@ -96,6 +100,11 @@ int o365_hook_run(wfc_runtime *rt, struct uv_loop_s *loop, wfc_conn_hook h,
   while (!s.done)
     uv_run(loop, UV_RUN_ONCE);
   return out->status;
+}
+
+int o365_hook_run(wfc_runtime *rt, struct uv_loop_s *loop, wfc_conn_hook h,
+                  json_object *input, o365_outcome *out) {
+  return hook_run_type(rt, loop, "o365mail", h, input, out);
 }
 
 static int run_hook(o365_fixture *fx, wfc_conn_hook h, json_object *input,
@@ -210,11 +219,11 @@ static int token_op(void *ops_arg, wfc_conn *conn,
   }
   c->rejected = 0;
   json_object *in = json_object_new_object();
-  json_object_object_add(in, "params", conn_params());
+  json_object_object_add(in, "params", json_object_get(c->params));
   json_object_object_add(in, "credentials", json_object_get(c->creds));
   wfc_invoke how = {sizeof how, .on_done = on_refreshed, .arg = r};
-  int rc = wfc_runtime_conn_hook(c->fx->rt, "o365mail", WFC_HOOK_REFRESH, in,
-                                 &how, NULL);
+  int rc = wfc_runtime_conn_hook(c->fx->rt, c->type, WFC_HOOK_REFRESH, in, &how,
+                                 NULL);
   json_object_put(in);
   if (rc != 0) {
     r->status = rc;
@@ -378,6 +387,8 @@ wfc_conn *o365_fixture_connect(o365_fixture *fx, const char *upn) {
   fx_conn *c = calloc(1, sizeof *c);
   c->fx = fx;
   c->creds = json_object_get(creds);
+  c->type = "o365mail";
+  c->params = conn_params();
   o365_outcome_free(&o);
   json_object *params = conn_params();
   json_object *info = json_object_new_object();
@@ -389,11 +400,73 @@ wfc_conn *o365_fixture_connect(o365_fixture *fx, const char *upn) {
   if (rc != 0) {
     fprintf(stderr, "fixture: wfc_conn_new: %d\n", rc);
     json_object_put(c->creds);
+    json_object_put(c->params);
     free(c);
     return NULL;
   }
   fx->conns[fx->nconns++] = c;
   fx->current = c->conn;
+  return c->conn;
+}
+
+wfc_conn *o365_fixture_connect_app(o365_fixture *fx, const char *params_json,
+                                   const char *secrets_json,
+                                   o365_outcome *out) {
+  json_object *params = json_tokener_parse(params_json);
+  json_object *secrets = json_tokener_parse(secrets_json ? secrets_json : "{}");
+  if (params == NULL || secrets == NULL || fx->nconns == FX_MAX_CONNS) {
+    outcome_init(out);
+    out->status = WFC_EJSON;
+    snprintf(out->message, sizeof out->message,
+             "fixture: params or secrets are not JSON, or too many "
+             "connections");
+    json_object_put(params);
+    json_object_put(secrets);
+    return NULL;
+  }
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "params", json_object_get(params));
+  json_object_object_add(in, "secrets", json_object_get(secrets));
+  int rc = hook_run_type(fx->rt, &fx->loop, "o365mail_app",
+                         WFC_HOOK_AUTHORIZE_COMPLETE, in, out);
+  json_object_put(in);
+  json_object *state = NULL, *creds = NULL;
+  if (rc != 0 || !json_object_object_get_ex(out->output, "state", &state) ||
+      strcmp(json_object_get_string(state), "connected") != 0 ||
+      !json_object_object_get_ex(out->output, "credentials", &creds)) {
+    json_object_put(params);
+    json_object_put(secrets);
+    return NULL;
+  }
+  fx_conn *c = calloc(1, sizeof *c);
+  c->fx = fx;
+  c->creds = json_object_get(creds);
+  c->type = "o365mail_app";
+  /* The clear params are the connection's; the refresh hook gets the
+   * secret ones merged in. */
+  c->params = json_object_get(params);
+  json_object *merged = NULL;
+  json_object_deep_copy(params, &merged, NULL);
+  json_object_object_foreach(secrets, k, v) {
+    json_object_object_add(merged, k, json_object_get(v));
+  }
+  json_object_put(c->params);
+  c->params = merged;
+  json_object *info = json_object_new_object();
+  json_object_object_add(info, "nickname", json_object_new_string("app"));
+  json_object_object_add(info, "type", json_object_new_string("o365mail_app"));
+  rc = wfc_conn_new(fx->rt, params, info, &fx_ops, c, &c->conn);
+  json_object_put(params);
+  json_object_put(secrets);
+  json_object_put(info);
+  if (rc != 0) {
+    fprintf(stderr, "fixture: wfc_conn_new: %d\n", rc);
+    json_object_put(c->creds);
+    json_object_put(c->params);
+    free(c);
+    return NULL;
+  }
+  fx->conns[fx->nconns++] = c;
   return c->conn;
 }
 
@@ -562,6 +635,7 @@ int o365_fixture_free(o365_fixture *fx) {
   for (size_t i = 0; i < fx->nconns; i++) {
     wfc_conn_release(fx->conns[i]->conn);
     json_object_put(fx->conns[i]->creds);
+    json_object_put(fx->conns[i]->params);
     free(fx->conns[i]);
   }
   if (fx->loop_ok && o365_runtime_down(&fx->loop, fx->rt) != 0)

@@ -76,6 +76,16 @@ const char *o365_fixture_blob_dir(const o365_fixture *fx);
  * flow; the connection becomes the fixture's default for o365_fixture_run.
  * Returns the connection (owned by the fixture), or NULL (printed). */
 wfc_conn *o365_fixture_connect(o365_fixture *fx, const char *upn);
+/* Connects an app-only connection (type o365mail_app) as a form flow does:
+ * authorize_complete with {"params": params_json, "secrets": secrets_json}
+ * (JSON texts; secrets may be NULL). out gets the hook's outcome (free it)
+ * in every case. Returns the connection when the state is "connected"
+ * (owned by the fixture; its info's type is o365mail_app; a rejected token
+ * is fetched again through the type's refresh hook with the params and
+ * secrets merged, as the connection manager does), else NULL. The default
+ * connection does not change. */
+wfc_conn *o365_fixture_connect_app(o365_fixture *fx, const char *params_json,
+                                   const char *secrets_json, o365_outcome *out);
 /* Switches the default connection (one returned by o365_fixture_connect). */
 void o365_fixture_use(o365_fixture *fx, wfc_conn *conn);
 /* Closes a connection manager the test opened on the fixture's loop and
