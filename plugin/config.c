@@ -229,6 +229,25 @@ int o365_config_endpoints(struct json_object *params, o365_config *cfg,
   return load(params, cfg, err, errsz, 0);
 }
 
+int o365_config_graph_version(const o365_config *cfg, const char *version,
+                              char *out, size_t outsz, char *err,
+                              size_t errsz) {
+  size_t n = strlen(cfg->graph);
+  if (n < 5 || strcmp(cfg->graph + n - 5, "/v1.0") != 0) {
+    snprintf(err, errsz,
+             "the Graph URL %s does not end in /v1.0, so its %s endpoint "
+             "is not known",
+             cfg->graph, version);
+    return WFC_EINVAL;
+  }
+  if (snprintf(out, outsz, "%.*s/%s", (int)(n - 5), cfg->graph, version) >=
+      (int)outsz) {
+    snprintf(err, errsz, "the Graph URL %s is too long", cfg->graph);
+    return WFC_EINVAL;
+  }
+  return 0;
+}
+
 struct json_object *o365_config_detail(const o365_config *cfg) {
   if (cfg->missing == NULL)
     return NULL;

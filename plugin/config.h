@@ -69,6 +69,12 @@ int o365_config_load(struct json_object *params, o365_config *cfg, char *err,
 int o365_config_endpoints(struct json_object *params, o365_config *cfg,
                           char *err, size_t errsz);
 void o365_config_clear(o365_config *cfg);
+/* The base URL of another Graph version ("beta") on cfg's endpoint: its
+ * Graph URL with the trailing "/v1.0" replaced (every cloud serves both
+ * under one host). 0, or WFC_EINVAL with err saying why (a Graph URL that
+ * does not end in /v1.0). */
+int o365_config_graph_version(const o365_config *cfg, const char *version,
+                              char *out, size_t outsz, char *err, size_t errsz);
 /* The detail of a failed load for call_fail: {"field": NAME} when a
  * parameter is missing (the host says how to give it on its interface:
  * docs/abi.md "Error details"), else NULL. Transfer. */
