@@ -3,8 +3,10 @@
  * A connection's parameters (see o365_conn_params in conn.c) pick a national
  * cloud, a tenant and one of the two OAuth apps of manifest.json. Endpoints
  * may be overridden (tests, sandboxes) by the connection parameters
- * authority_url / graph_url, or else by the environment variables
- * O365MAIL_AUTHORITY_URL / O365MAIL_GRAPH_URL. Client ids and secrets are
+ * authority_url / graph_url / portal_url, or else by the environment
+ * variables O365MAIL_AUTHORITY_URL / O365MAIL_GRAPH_URL /
+ * O365MAIL_PORTAL_URL (the admin portal's app page, "{client_id}" in it
+ * standing for the app's client id). Client ids and secrets are
  * configuration: parameters client_id / client_secret, or else
  * O365MAIL_{PREVIEW,PRODUCTION}_CLIENT_ID / _CLIENT_SECRET. Nothing secret
  * is compiled in. O365MAIL_EXTRA_SCOPES adds delegated permissions to the
@@ -29,6 +31,10 @@ typedef struct o365_cloud {
   const char *authority; /* no trailing slash */
   const char *graph;     /* base incl. /v1.0 */
   const char *resource;  /* Graph's resource id, for scopes and .default */
+  /* The admin center's Permissions page of an enterprise app, "{client_id}"
+   * standing for its client id: where an administrator grants admin
+   * consent (Enterprise applications > the app > Permissions). */
+  const char *portal;
 } o365_cloud;
 
 typedef struct o365_app {
@@ -43,6 +49,10 @@ typedef struct o365_config {
   const o365_app *app;     /* static */
   char authority[512];     /* effective, no trailing slash */
   char graph[512];         /* effective, no trailing slash */
+  /* The admin portal's Permissions page of this app (o365_cloud.portal
+   * with the client id), or "" when not known: an overridden authority
+   * without portal_url / O365MAIL_PORTAL_URL. Set with the client id. */
+  char portal[1024];
   char tenant[256];
   char client_id[256];
   char *client_secret; /* malloc'ed, wiped on clear; NULL: public client */
