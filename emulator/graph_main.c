@@ -60,6 +60,7 @@ static int graph_init(void) {
   graph_settings_init();
   graph_admin_init();
   graph_batch_init();
+  graph_beta_init();
   return 0;
 }
 
@@ -243,8 +244,11 @@ emu_folder *graph_folder(graph_ctx *c, const char *id) {
 }
 
 char *graph_context_url(graph_ctx *c, const char *what) {
-  return emu_strdup_printf("%s/v1.0/$metadata#%s/%s", emu_req_base_url(c->r),
-                           c->user_ref, what);
+  const char *path = emu_req_path(c->r);
+  const char *version =
+      path && strncmp(path, "/beta/", 6) == 0 ? "beta" : "v1.0";
+  return emu_strdup_printf("%s/%s/$metadata#%s/%s", emu_req_base_url(c->r),
+                           version, c->user_ref, what);
 }
 
 json_object *graph_body_object(graph_ctx *c) {

@@ -57,7 +57,8 @@ emu_message *graph_path_message(graph_ctx *c);
 emu_message *graph_begin_message(emu_req *r, enum graph_need need,
                                  graph_ctx *c);
 
-/* "$metadata#users('id')/<what>" absolute context URL (malloc'd). */
+/* "<base>/{v1.0|beta}/$metadata#users('id')/<what>" absolute context URL
+ * (malloc'd), in the request's version. */
 char *graph_context_url(graph_ctx *c, const char *what);
 
 /* Request body as a JSON object; answers 400 itself when absent/invalid. */
@@ -111,5 +112,6 @@ void graph_delta_init(void);
 void graph_settings_init(void);
 void graph_admin_init(void);
 void graph_batch_init(void);
+void graph_beta_init(void);
 
 #endif

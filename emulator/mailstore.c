@@ -584,7 +584,10 @@ json_object *emu_message_to_json(const emu_message *m, bool immutable) {
   set_str(o, "@odata.etag", etag);
   set_str(o, "id", immutable ? m->immutable_id : m->id);
   json_object_object_foreach(m->props, k, v) {
-    json_object_object_add(o, k, json_object_get(v));
+    /* mentions: beta's navigation property, only with $expand (and not
+     * in v1.0); graph_beta.c derives mentionsPreview from it. */
+    if (strcmp(k, "mentions") != 0)
+      json_object_object_add(o, k, json_object_get(v));
   }
   bool has_att = false;
   for (size_t i = 0; i < m->natts; i++)
@@ -874,6 +877,66 @@ static json_object *recipient_from(json_object *v) {
   return r;
 }
 
+/* A seed's "mentions" (beta's mention: resources/mention.md): each an
+ * address, {"address","name"?}, or {"mentioned":{"address","name"?}};
+ * stored as mention objects {"id","mentioned","createdBy"?} (new array), or
+ * NULL with err set. Only beta reads them (graph_beta.c: mentionsPreview);
+ * emu_message_to_json leaves them out. */
+static json_object *mentions_from(json_object *v, json_object *from,
+                                  const char *upn, char *err, size_t errlen) {
+  if (!json_object_is_type(v, json_type_array)) {
+    snprintf(err, errlen,
+             "mailboxes[%s].messages: \"mentions\" must be an array of "
+             "addresses or {\"mentioned\":{\"address\"}}",
+             upn);
+    return NULL;
+  }
+  json_object *out = json_object_new_array();
+  for (size_t i = 0; i < json_object_array_length(v); i++) {
+    json_object *it = json_object_array_get_idx(v, i), *who = it, *a = NULL,
+                *n = NULL;
+    if (json_object_is_type(it, json_type_object))
+      json_object_object_get_ex(it, "mentioned", &who);
+    const char *addr = NULL;
+    if (json_object_is_type(who, json_type_string))
+      addr = json_object_get_string(who);
+    else if (json_object_object_get_ex(who, "address", &a) &&
+             json_object_is_type(a, json_type_string))
+      addr = json_object_get_string(a);
+    if (addr == NULL || strchr(addr, '@') == NULL) {
+      snprintf(err, errlen,
+               "mailboxes[%s].messages: mentions[%zu]: an email address is "
+               "required",
+               upn, i);
+      json_object_put(out);
+      return NULL;
+    }
+    json_object_object_get_ex(who, "name", &n);
+    json_object *m = json_object_new_object(), *ea = json_object_new_object();
+    unsigned char u[16];
+    char id[40];
+    RAND_bytes(u, sizeof u);
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* a version 4 GUID */
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+    snprintf(id, sizeof id,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x"
+             "%02x",
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+             u[11], u[12], u[13], u[14], u[15]);
+    json_object_object_add(m, "id", json_object_new_string(id));
+    json_object_object_add(
+        ea, "name",
+        json_object_new_string(n ? json_object_get_string(n) : addr));
+    json_object_object_add(ea, "address", json_object_new_string(addr));
+    json_object_object_add(m, "mentioned", ea);
+    json_object *fe = NULL;
+    if (from && json_object_object_get_ex(from, "emailAddress", &fe))
+      json_object_object_add(m, "createdBy", json_object_get(fe));
+    json_object_array_add(out, m);
+  }
+  return out;
+}
+
 static int load_message(emu_mailstore *s, emu_mailbox *mb, json_object *jm,
                         char *err, size_t errlen) {
   json_object *props = json_object_new_object(), *folder_j = NULL;
@@ -908,6 +971,8 @@ static int load_message(emu_mailstore *s, emu_mailbox *mb, json_object *jm,
       json_object_object_add(props, k, arr);
       continue;
     }
+    if (!strcmp(k, "mentions"))
+      continue; /* below, once "from" is known */
     if (!strcmp(k, "body") && json_object_is_type(v, json_type_string)) {
       json_object *b = json_object_new_object();
       json_object_object_add(b, "contentType", json_object_new_string("text"));
@@ -922,6 +987,17 @@ static int load_message(emu_mailstore *s, emu_mailbox *mb, json_object *jm,
     json_object *fr = NULL;
     json_object_object_get_ex(props, "from", &fr);
     json_object_object_add(props, "sender", json_object_get(fr));
+  }
+  json_object *mj = NULL;
+  if (json_object_object_get_ex(jm, "mentions", &mj)) {
+    json_object *fr = NULL;
+    json_object_object_get_ex(props, "from", &fr);
+    json_object *list = mentions_from(mj, fr, mb->upn, err, errlen);
+    if (list == NULL) {
+      json_object_put(props);
+      return -1;
+    }
+    json_object_object_add(props, "mentions", list);
   }
   emu_message *m = emu_message_add(s, f, props);
   for (size_t i = 0; atts && i < json_object_array_length(atts); i++) {

@@ -70,6 +70,8 @@ void emu_openapi_path_key(const char *route, char *out, size_t n) {
   const char *p = route;
   if (!strncmp(p, "/v1.0", 5))
     p += 5;
+  else if (!strncmp(p, "/beta/", 6))
+    p += 5; /* beta routes share v1.0's media types (emulator/graph_beta.c) */
   if (!strncmp(p, "/me/", 4) || !strcmp(p, "/me"))
     p += 3;
   else if (!strncmp(p, "/users/{", 8)) {

@@ -15,6 +15,9 @@
  *          and the application permissions, as app roles)
  *   DELETE /__emulator/apps/{clientId}                 delete enterprise app
  *   POST   /__emulator/apps/{clientId}/restore         re-add it
+ *   GET    /__emulator/portal/apps/{clientId}       the app's Permissions page
+ *   POST   /__emulator/portal/apps/{clientId}/grant "Grant admin consent for
+ *          <organization>" (a page saying it was granted)
  *   GET    /__emulator/identity                     settings + token counts
  *   POST   /__emulator/identity/settings            see identity.h
  *   POST   /__emulator/users/{user}/revoke-sessions   revokeSignInSessions
@@ -325,12 +328,22 @@ static void h_grant_revoke(emu_req *r) {
   emu_resp_empty(r, 204);
 }
 
+/* The app's configured (required) permissions, which "Grant admin
+ * consent" grants, into s. */
+static void required_scopes(const emu_app *app, emu_scopes *s) {
+  for (size_t i = 0; i < app->npermissions; i++) {
+    emu_scopes one = {0};
+    if (emu_scopes_parse(&one, app->permissions[i], NULL) == 0 && one.n == 1)
+      emu_scopes_add(s, one.v[0]);
+    emu_scopes_clear(&one);
+  }
+}
+
 static void h_admin_consent(emu_req *r) {
   const emu_app *app = app_or_404(r);
   json_object *b, *v;
   emu_scopes s = {0};
   char err[256];
-  size_t i;
   if (app == NULL)
     return;
   b = emu_req_json(r);
@@ -347,12 +360,7 @@ static void h_admin_consent(emu_req *r) {
       emu_graph_error(r, 500, "InternalServerError", "Out of memory.");
       return;
     }
-    for (i = 0; i < app->npermissions; i++) {
-      emu_scopes one = {0};
-      if (emu_scopes_parse(&one, app->permissions[i], NULL) == 0 && one.n == 1)
-        emu_scopes_add(&s, one.v[0]);
-      emu_scopes_clear(&one);
-    }
+    required_scopes(app, &s);
   }
   if (emu_consent_grant_tenant(emu_id_consent(), app->client_id, &s) != 0) {
     emu_scopes_clear(&s);
@@ -362,6 +370,94 @@ static void h_admin_consent(emu_req *r) {
   emu_scopes_clear(&s);
   emu_resp_json(r, 200,
                 emu_consent_grants_json(emu_id_consent(), app->client_id));
+}
+
+/* ---- an enterprise app's Permissions page ---------------------------------
+ * Enterprise applications > the app > Permissions > "Grant admin consent
+ * for <organization>", what the seed's administrators do (and the remedy of
+ * "Need admin approval" links to): a page that works whenever it is
+ * opened, and says what happened. */
+
+static char *app_page(const emu_app *app, const char *note) {
+  const emu_tenant *t = emu_tenant_get();
+  char *e_app =
+      emu_html_escape(app->display_name ? app->display_name : app->client_id);
+  char *e_org = emu_html_escape(t && t->display_name ? t->display_name
+                                                     : "your organization");
+  char *e_id = emu_html_escape(app->client_id);
+  char *perms = emu_strdup_printf("%s", "");
+  for (size_t i = 0; perms != NULL && i < app->npermissions; i++) {
+    char *e = emu_html_escape(app->permissions[i]);
+    char *next = e ? emu_strdup_printf("%s<li>%s</li>\n", perms, e) : NULL;
+    free(e);
+    free(perms);
+    perms = next;
+  }
+  char *html =
+      e_app && e_org && e_id && perms
+          ? emu_strdup_printf(
+                "<!DOCTYPE html>\n<html lang=\"en\"><head><meta "
+                "charset=\"utf-8\"><title>%s - Permissions</title></head>\n"
+                "<body>\n<p>Enterprise applications &gt; %s &gt; "
+                "Permissions</p>\n<h1>%s</h1>\n%s"
+                "<p>Permissions the application needs:</p>\n<ul>\n%s</ul>\n"
+                "<form method=\"post\" action=\"/__emulator/portal/apps/%s/"
+                "grant\">\n<button type=\"submit\" id=\"grant\">Grant admin "
+                "consent for %s</button>\n</form>\n"
+                "<p><a href=\"/__emulator/portal\">Admin consent "
+                "requests</a></p>\n<p><a href=\"/\">Back to the start "
+                "page</a></p>\n</body></html>\n",
+                e_app, e_app, e_app, note ? note : "", perms, e_id, e_org)
+          : NULL;
+  free(e_app), free(e_org), free(e_id), free(perms);
+  return html;
+}
+
+static void h_app_page(emu_req *r) {
+  const emu_app *app = emu_app_find(emu_req_param(r, "clientId"));
+  if (app == NULL) {
+    emu_resp_html(r, 404,
+                  "<!DOCTYPE html>\n<html lang=\"en\"><body><h1>Application "
+                  "not found</h1><p>No application with this id is "
+                  "registered in the organization.</p><p><a "
+                  "href=\"/\">Back to the start page</a></p></body></html>\n");
+    return;
+  }
+  char *html = app_page(app, NULL);
+  if (html == NULL) {
+    emu_resp_text(r, 500, "out of memory");
+    return;
+  }
+  emu_resp_html(r, 200, html);
+  free(html);
+}
+
+static void h_app_grant(emu_req *r) {
+  const emu_app *app = emu_app_find(emu_req_param(r, "clientId"));
+  emu_scopes s = {0};
+  if (app == NULL) {
+    h_app_page(r);
+    return;
+  }
+  /* As "Grant admin consent" above: the application permissions too. */
+  int rc = emu_apponly_grant_roles(app);
+  required_scopes(app, &s);
+  if (rc == 0)
+    rc = emu_consent_grant_tenant(emu_id_consent(), app->client_id, &s);
+  emu_scopes_clear(&s);
+  char *html = app_page(
+      app, rc == 0 ? "<p id=\"outcome\" role=\"status\"><strong>Admin consent "
+                     "granted.</strong> Everyone in the organization can now "
+                     "use the application without a consent page; whoever "
+                     "was waiting for approval can connect again.</p>\n"
+                   : "<p id=\"outcome\" role=\"alert\"><strong>Admin "
+                     "consent was not granted.</strong> Try again.</p>\n");
+  if (html == NULL) {
+    emu_resp_text(r, 500, "out of memory");
+    return;
+  }
+  emu_resp_html(r, rc == 0 ? 200 : 500, html);
+  free(html);
 }
 
 static void h_app_delete(emu_req *r) {
@@ -425,6 +521,8 @@ static int portal_init(void) {
       {"GET", "/__emulator/docs", h_docs},
       {"GET", "/__emulator/portal", h_portal},
       {"POST", "/__emulator/portal/review", h_portal_review},
+      {"GET", "/__emulator/portal/apps/{clientId}", h_app_page},
+      {"POST", "/__emulator/portal/apps/{clientId}/grant", h_app_grant},
       {"GET", "/__emulator/consent", h_consent_get},
       {"POST", "/__emulator/consent/settings", h_consent_settings},
       {"GET", "/__emulator/consent/requests", h_requests},

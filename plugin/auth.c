@@ -175,9 +175,10 @@ static void complete_cancel(void *arg) {
 
 /* Completes with a non-connected state and its remedy. */
 static void finish_state(wfc_call *call, o365_state s, const o365_aad_err *e,
-                         const char *admin_url, const char *authority) {
+                         const char *admin_url, const char *portal_url,
+                         const char *authority) {
   struct json_object *out = json_object_new_object();
-  char *remedy = o365_remedy(s, e, admin_url, authority);
+  char *remedy = o365_remedy(s, e, portal_url, authority);
   o365_json_add_str(out, "state", o365_state_name(s));
   o365_json_add_str(out, "remedy", remedy);
   struct json_object *detail = json_object_new_object();
@@ -198,6 +199,8 @@ static void finish_state(wfc_call *call, o365_state s, const o365_aad_err *e,
   }
   if (admin_url != NULL)
     o365_json_add_str(detail, "admin_consent_url", admin_url);
+  if (portal_url != NULL)
+    o365_json_add_str(detail, "admin_portal_url", portal_url);
   json_object_object_add(out, "detail", detail);
   free(remedy);
   o365_api->call_done(call, out);
@@ -278,10 +281,10 @@ static void code_redeemed(void *arg, const o365_token_res *res) {
       /* Consent problems can also surface here (AADSTS65001...). */
       o365_state s = o365_authorize_outcome(&res->aad);
       if (s != O365_ERROR && s != O365_DENIED) {
-        finish_state(call, s, &res->aad, NULL, authority);
+        finish_state(call, s, &res->aad, NULL, NULL, authority);
         return;
       }
-      finish_state(call, O365_ERROR, &res->aad, NULL, authority);
+      finish_state(call, O365_ERROR, &res->aad, NULL, NULL, authority);
       return;
     }
     o365_api->call_fail(call, res->error, NULL,
@@ -406,13 +409,21 @@ int o365_conn_authorize_complete(wfc_call *call) {
     o365_aad_err e;
     o365_aad_err_from_query(query, &e);
     o365_state s = o365_authorize_outcome(&e);
+    /* The tenant's admin consent URL (detail, for a redirect of the
+     * host's own: this one's listener ends with this call), and the
+     * portal page the remedy sends the administrator to, which works
+     * whenever it is opened. */
     char *admin_url = NULL;
     if (s == O365_NEEDS_ADMIN_APPROVAL)
       admin_url = o365_admin_consent_url(
           &ctx->cfg, redirect ? redirect : "http://localhost", NULL);
     o365_api->log(2, "o365mail: authorization ended in %s (AADSTS%ld)",
                   o365_state_name(s), e.aadsts);
-    finish_state(call, s, &e, admin_url, ctx->cfg.authority);
+    finish_state(call, s, &e, admin_url,
+                 s == O365_NEEDS_ADMIN_APPROVAL && ctx->cfg.portal[0]
+                     ? ctx->cfg.portal
+                     : NULL,
+                 ctx->cfg.authority);
     free(admin_url);
     complete_free(ctx);
     return 0;
@@ -431,7 +442,7 @@ int o365_conn_authorize_complete(wfc_call *call) {
                "admin consent was granted for tenant %s; authorize the "
                "connection again to sign in",
                ac.tenant);
-      finish_state(call, O365_ERROR, &e, NULL, ctx->cfg.authority);
+      finish_state(call, O365_ERROR, &e, NULL, NULL, ctx->cfg.authority);
     } else {
       o365_api->call_fail(call, WFC_EPROTO, NULL,
                           "The redirect carries neither a code nor an error.");

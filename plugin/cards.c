@@ -26,6 +26,7 @@
   X(move_email)                                                                \
   X(new_email)                                                                 \
   X(email_flagged)                                                             \
+  X(new_email_mentioning_me)                                                   \
   X(reply_email)                                                               \
   X(search_emails)                                                             \
   X(send_draft)                                                                \

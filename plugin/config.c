@@ -16,15 +16,42 @@
 #include "graph.h"
 #include "util.h"
 
+/* The portal pages: the Microsoft Entra admin center of each cloud, its
+ * enterprise app blade opened on Permissions by app id. */
+#define O365_ENTRA_APP_PAGE                                                    \
+  "/#view/Microsoft_AAD_IAM/ManagedAppMenuBlade/~/Permissions/appId/"          \
+  "{client_id}"
+
 const o365_cloud o365_clouds[3] = {
     {"global", "https://login.microsoftonline.com",
-     "https://graph.microsoft.com/v1.0", "https://graph.microsoft.com"},
+     "https://graph.microsoft.com/v1.0", "https://graph.microsoft.com",
+     "https://entra.microsoft.com" O365_ENTRA_APP_PAGE},
     {"usgov", "https://login.microsoftonline.us",
-     "https://graph.microsoft.us/v1.0", "https://graph.microsoft.us"},
+     "https://graph.microsoft.us/v1.0", "https://graph.microsoft.us",
+     "https://entra.microsoft.us" O365_ENTRA_APP_PAGE},
     {"china", "https://login.chinacloudapi.cn",
      "https://microsoftgraph.chinacloudapi.cn/v1.0",
-     "https://microsoftgraph.chinacloudapi.cn"},
+     "https://microsoftgraph.chinacloudapi.cn",
+     "https://entra.microsoftonline.cn" O365_ENTRA_APP_PAGE},
 };
+
+/* cfg->portal from the template (borrowed) and cfg->client_id. */
+static void set_portal(o365_config *cfg, const char *tpl) {
+  o365_buf b;
+  o365_buf_init(&b);
+  const char *at;
+  while (tpl != NULL && (at = strstr(tpl, "{client_id}")) != NULL) {
+    o365_buf_printf(&b, "%.*s", (int)(at - tpl), tpl);
+    o365_buf_put(&b, cfg->client_id);
+    tpl = at + strlen("{client_id}");
+  }
+  if (tpl != NULL)
+    o365_buf_put(&b, tpl);
+  char *s = o365_buf_take(&b);
+  if (s == NULL || o365_strlcpy(cfg->portal, s, sizeof cfg->portal) != 0)
+    cfg->portal[0] = '\0';
+  free(s);
+}
 
 const o365_app o365_apps[2] = {
     {"preview", "Office 365 Mail (Preview)", "O365MAIL_PREVIEW_CLIENT_ID",
@@ -199,6 +226,24 @@ static int load(struct json_object *params, o365_config *cfg, char *err,
     return WFC_EINVAL;
   }
 
+  /* The admin portal's page of the app: given, else the cloud's when the
+   * identity platform is the cloud's own (another one's portal is not
+   * known). */
+  const char *portal = param(params, "portal_url");
+  what = "parameter portal_url";
+  if (portal == NULL) {
+    portal = env("O365MAIL_PORTAL_URL");
+    what = "O365MAIL_PORTAL_URL";
+  }
+  if (portal != NULL && strncmp(portal, "https://", 8) != 0 &&
+      strncmp(portal, "http://", 7) != 0) {
+    snprintf(err, errsz, "%s must be an http:// or https:// URL", what);
+    return WFC_EINVAL;
+  }
+  if (portal == NULL && strcmp(cfg->authority, cfg->cloud->authority) == 0)
+    portal = cfg->cloud->portal;
+  set_portal(cfg, portal);
+
   const char *secret = param(params, "client_secret");
   if (secret == NULL)
     secret = env(cfg->app->client_secret_env);
@@ -227,6 +272,25 @@ int o365_config_load(struct json_object *params, o365_config *cfg, char *err,
 int o365_config_endpoints(struct json_object *params, o365_config *cfg,
                           char *err, size_t errsz) {
   return load(params, cfg, err, errsz, 0);
+}
+
+int o365_config_graph_version(const o365_config *cfg, const char *version,
+                              char *out, size_t outsz, char *err,
+                              size_t errsz) {
+  size_t n = strlen(cfg->graph);
+  if (n < 5 || strcmp(cfg->graph + n - 5, "/v1.0") != 0) {
+    snprintf(err, errsz,
+             "the Graph URL %s does not end in /v1.0, so its %s endpoint "
+             "is not known",
+             cfg->graph, version);
+    return WFC_EINVAL;
+  }
+  if (snprintf(out, outsz, "%.*s/%s", (int)(n - 5), cfg->graph, version) >=
+      (int)outsz) {
+    snprintf(err, errsz, "the Graph URL %s is too long", cfg->graph);
+    return WFC_EINVAL;
+  }
+  return 0;
 }
 
 struct json_object *o365_config_detail(const o365_config *cfg) {

@@ -3,8 +3,10 @@
  * A connection's parameters (see o365_conn_params in conn.c) pick a national
  * cloud, a tenant and one of the two OAuth apps of manifest.json. Endpoints
  * may be overridden (tests, sandboxes) by the connection parameters
- * authority_url / graph_url, or else by the environment variables
- * O365MAIL_AUTHORITY_URL / O365MAIL_GRAPH_URL. Client ids and secrets are
+ * authority_url / graph_url / portal_url, or else by the environment
+ * variables O365MAIL_AUTHORITY_URL / O365MAIL_GRAPH_URL /
+ * O365MAIL_PORTAL_URL (the admin portal's app page, "{client_id}" in it
+ * standing for the app's client id). Client ids and secrets are
  * configuration: parameters client_id / client_secret, or else
  * O365MAIL_{PREVIEW,PRODUCTION}_CLIENT_ID / _CLIENT_SECRET. Nothing secret
  * is compiled in. O365MAIL_EXTRA_SCOPES adds delegated permissions to the
@@ -29,6 +31,10 @@ typedef struct o365_cloud {
   const char *authority; /* no trailing slash */
   const char *graph;     /* base incl. /v1.0 */
   const char *resource;  /* Graph's resource id, for scopes and .default */
+  /* The admin center's Permissions page of an enterprise app, "{client_id}"
+   * standing for its client id: where an administrator grants admin
+   * consent (Enterprise applications > the app > Permissions). */
+  const char *portal;
 } o365_cloud;
 
 typedef struct o365_app {
@@ -43,6 +49,10 @@ typedef struct o365_config {
   const o365_app *app;     /* static */
   char authority[512];     /* effective, no trailing slash */
   char graph[512];         /* effective, no trailing slash */
+  /* The admin portal's Permissions page of this app (o365_cloud.portal
+   * with the client id), or "" when not known: an overridden authority
+   * without portal_url / O365MAIL_PORTAL_URL. Set with the client id. */
+  char portal[1024];
   char tenant[256];
   char client_id[256];
   char *client_secret; /* malloc'ed, wiped on clear; NULL: public client */
@@ -69,6 +79,12 @@ int o365_config_load(struct json_object *params, o365_config *cfg, char *err,
 int o365_config_endpoints(struct json_object *params, o365_config *cfg,
                           char *err, size_t errsz);
 void o365_config_clear(o365_config *cfg);
+/* The base URL of another Graph version ("beta") on cfg's endpoint: its
+ * Graph URL with the trailing "/v1.0" replaced (every cloud serves both
+ * under one host). 0, or WFC_EINVAL with err saying why (a Graph URL that
+ * does not end in /v1.0). */
+int o365_config_graph_version(const o365_config *cfg, const char *version,
+                              char *out, size_t outsz, char *err, size_t errsz);
 /* The detail of a failed load for call_fail: {"field": NAME} when a
  * parameter is missing (the host says how to give it on its interface:
  * docs/abi.md "Error details"), else NULL. Transfer. */

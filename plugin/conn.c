@@ -44,6 +44,12 @@ const wfc_field o365_conn_params[] = {
      .type = WFC_TYPE_STRING,
      .description = "Microsoft Graph base URL with version overriding the "
                     "cloud's; else O365MAIL_GRAPH_URL."},
+    {.name = "portal_url",
+     .type = WFC_TYPE_STRING,
+     .description = "The admin portal's page of the app, where an "
+                    "administrator grants admin consent ({client_id} "
+                    "stands for the app's id), overriding the cloud's "
+                    "Entra admin center; else O365MAIL_PORTAL_URL."},
     {.name = "client_id",
      .type = WFC_TYPE_STRING,
      .description = "Client id of the OAuth app; else "

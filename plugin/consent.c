@@ -229,8 +229,14 @@ char *o365_remedy(o365_state s, const o365_aad_err *e, const char *admin_url,
   case O365_CONNECTED:
     break;
   case O365_NEEDS_ADMIN_APPROVAL:
+    /* The portal page, not an admin consent URL: that one redirects to
+     * whoever asked (a listener that has ended by the time an
+     * administrator opens it); the page works whenever it is opened. */
     if (admin_url != NULL)
-      o365_buf_printf(&b, "Ask an administrator to grant consent: %s",
+      o365_buf_printf(&b,
+                      "Ask an administrator to grant consent: %s "
+                      "(Enterprise applications > the app > Permissions > "
+                      "Grant admin consent).",
                       admin_url);
     else
       o365_buf_put(&b, "Ask an administrator to grant consent to the app "

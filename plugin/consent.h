@@ -61,9 +61,10 @@ typedef enum o365_refresh_class {
 /* status: HTTP status of the token response (0 if none). */
 o365_refresh_class o365_refresh_classify(long status, const o365_aad_err *e);
 
-/* One-line remedy for a state (transfer, free()). admin_url is used for
- * O365_NEEDS_ADMIN_APPROVAL; e (may be NULL) adds the AADSTS code and ids
- * where they help. authority: the connection's authority URL, so that the
+/* One-line remedy for a state (transfer, free()). admin_url (the admin
+ * portal's page of the app, o365_config.portal; NULL: the steps alone) is
+ * used for O365_NEEDS_ADMIN_APPROVAL; e (may be NULL) adds the AADSTS code and
+ * ids where they help. authority: the connection's authority URL, so that the
  * words name who refused (Microsoft, or the identity provider at its host:
  * o365_authority_name); NULL: Microsoft's. */
 char *o365_remedy(o365_state s, const o365_aad_err *e, const char *admin_url,

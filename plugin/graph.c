@@ -786,6 +786,8 @@ static int send_http(o365_graph_req *r, const char *token) {
   hr.body_offset = r->body_offset;
   hr.body_length = r->body_length;
   hr.sink_blob = r->sink_blob;
+  /* A download's bytes are the call's progress (the host reports them). */
+  hr.progress_call = r->sink_blob != NULL ? r->call : NULL;
   hr.timeout_ms = r->timeout_ms;
   r->stage = ST_HTTP;
   return o365_api->http_send(&hr, http_cb, r, &r->http);

@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "config.h"
 #include "entry.h"
 #include "folders.h"
 
@@ -84,20 +85,108 @@ static void on_round(void *arg, const o365_delta_res *res) {
   t->card->round(t, res);
 }
 
+/* Immutable ids: an id stays the same when the message moves, so the
+ * host's dedupe by id holds, and action cards accept it. One Prefer
+ * header with both preferences (RFC 7240 allows a list). */
+static void prefer_header(o365_trigger *t, char *buf, size_t n) {
+  int64_t page = 50;
+  o365_json_int64(o365_api->call_input(t->call), "page_size", &page);
+  snprintf(buf, n, "Prefer: IdType=\"ImmutableId\", odata.maxpagesize=%lld",
+           (long long)page);
+}
+
+/* A page of a list round: the card's round hook sees it as a round. */
+static void on_list_page(void *arg, const o365_graph_res *res) {
+  o365_trigger *t = arg;
+  if (res->error != 0) {
+    char what[96];
+    snprintf(what, sizeof what, "polling for %s failed", t->card->what);
+    o365_graph_fail(t->call, res, what);
+    trigger_free(t);
+    return;
+  }
+  struct json_object *items = NULL;
+  if (!json_object_object_get_ex(res->json, "value", &items) ||
+      !json_object_is_type(items, json_type_array)) {
+    o365_trigger_fail(t, WFC_EPROTO,
+                      "polling for %s failed: Graph's answer has no "
+                      "\"value\" list",
+                      t->card->what);
+    return;
+  }
+  o365_delta_res d = {.items = items,
+                      .pages = 1,
+                      .link = res->next_link,
+                      .complete = res->next_link == NULL};
+  t->card->round(t, &d);
+}
+
+/* A list round's page: the card's request on card->list_version (link
+ * NULL) or a nextLink Graph gave. */
+static int start_list(o365_trigger *t, const char *link) {
+  char prefer[96];
+  prefer_header(t, prefer, sizeof prefer);
+  const char *headers[] = {prefer, NULL};
+  o365_buf path;
+  o365_buf_init(&path);
+  if (link != NULL) {
+    o365_buf_put(&path, link);
+  } else {
+    o365_config cfg;
+    char base[512], err[256];
+    int rc = o365_config_endpoints(
+        o365_api->conn_params(o365_api->call_conn(t->call)), &cfg, err,
+        sizeof err);
+    if (rc == 0)
+      rc = o365_config_graph_version(&cfg, t->card->list_version, base,
+                                     sizeof base, err, sizeof err);
+    o365_config_clear(&cfg);
+    if (rc != 0) {
+      o365_api->log(0, "%s: %s", t->card->id, err);
+      o365_buf_free(&path);
+      return rc;
+    }
+    o365_buf_put(&path, base);
+    o365_graph_mailbox(&path, o365_call_mailbox(t->call));
+    o365_buf_seg(&path, "mailFolders");
+    o365_buf_seg(&path, o365_json_str(t->cp, "folder"));
+    o365_buf_put(&path, "/messages");
+    t->card->request(t, &path);
+  }
+  int rc = WFC_ENOMEM;
+  if (!path.oom) {
+    o365_graph_opts o = {.path = path.data, .headers = headers};
+    rc = o365_graph_send(t->call, &o, on_list_page, t, NULL);
+  }
+  o365_buf_free(&path);
+  return rc;
+}
+
+static void list_go_on(o365_trigger *t, const char *link) {
+  int rc = start_list(t, link);
+  if (rc != 0)
+    o365_trigger_fail(t, rc, "%s: the next page could not be requested",
+                      t->card->id);
+}
+
+void o365_trigger_next(o365_trigger *t) {
+  list_go_on(t, NULL);
+}
+
+void o365_trigger_follow(o365_trigger *t, const char *link) {
+  list_go_on(t, link);
+}
+
 /* The first request of a round (link NULL: the card's own, from its
  * watermark or the whole folder) or a link Graph gave. */
 static int start_round(o365_trigger *t, const char *link) {
+  if (t->card->list_version != NULL)
+    return start_list(t, link);
   struct json_object *in = o365_api->call_input(t->call);
-  int64_t page = 50, max = 500;
-  o365_json_int64(in, "page_size", &page);
+  int64_t max = 500;
   o365_json_int64(in, "max_events", &max);
-  /* Immutable ids: an id stays the same when the message moves, so the
-   * host's dedupe by id holds, and action cards accept it. One Prefer
-   * header with both preferences (RFC 7240 allows a list). */
   char prefer[96];
-  snprintf(prefer, sizeof prefer,
-           "Prefer: IdType=\"ImmutableId\", odata.maxpagesize=%lld",
-           (long long)page);
+  prefer_header(t, prefer, sizeof prefer);
   const char *headers[] = {prefer, NULL};
   o365_buf path;
   o365_buf_init(&path);

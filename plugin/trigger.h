@@ -8,7 +8,18 @@
  * round hook) and ends the poll with o365_trigger_finish, which outputs
  * the events and the checkpoint (JSON, opaque to the host: {"v":1,
  * "folder":id, ...the card's..., "link":...}). Used by cards/new_email.c
- * and cards/email_flagged.c. */
+ * and cards/email_flagged.c.
+ *
+ * A card whose condition delta cannot express (delta takes no $filter
+ * but receivedDateTime) sets list_version: its rounds are then pages of a
+ * plain list, GET {graph}/{list_version}/{mb}/mailFolders/{f}/messages
+ * with the card's query, one page per request; the card's round hook
+ * moves its own watermark in t->cp and asks for the next page with
+ * o365_trigger_next (the query again from the new watermark: keyset
+ * paging, which no deletion between pages can shift) or
+ * o365_trigger_follow (Graph's nextLink, for a page that did not move the
+ * watermark); no link is stored. Used by cards/new_email_mentioning_me.c
+ * on /beta. */
 #ifndef O365_TRIGGER_H
 #define O365_TRIGGER_H
 
@@ -67,6 +78,9 @@ typedef struct o365_trigger_card {
    * after a refused link (else the round just starts from the card's
    * first request). */
   int link_required;
+  /* List rounds on this Graph version ("beta": the connection's Graph URL
+   * with its "/v1.0" replaced) instead of delta rounds; NULL: delta. */
+  const char *list_version;
   /* First poll, before the folder is resolved: add the card's start to
    * t->cp. 0 or a WFC_E* code. May be NULL. */
   int (*begin)(o365_trigger *t);
@@ -74,12 +88,15 @@ typedef struct o365_trigger_card {
    * it is not one this card wrote. May be NULL. */
   int (*load)(o365_trigger *t);
   /* The query options of the first request of a round, appended to
-   * "{mb}/mailFolders/{folder}/messages/delta". */
+   * "{mb}/mailFolders/{folder}/messages/delta" (list rounds: to ".../
+   * messages", for every page the card asks for with o365_trigger_next). */
   void (*request)(o365_trigger *t, o365_buf *path);
   /* What the log says the card does when it starts over (after "; "). */
   void (*resync_note)(o365_trigger *t, char *buf, size_t n);
   /* A successful round: edit t->cp and end with o365_trigger_finish or
-   * o365_trigger_fail. res is borrowed during the call. */
+   * o365_trigger_fail. res is borrowed during the call. List rounds: one
+   * page (res->items; res->link its nextLink or NULL, res->complete when
+   * NULL); the card may also go on with o365_trigger_next/_follow. */
   void (*round)(o365_trigger *t, const o365_delta_res *res);
   /* Frees what the card's poll struct owns. May be NULL. */
   void (*cleanup)(o365_trigger *t);
@@ -100,6 +117,11 @@ struct o365_trigger {
 int o365_trigger_invoke(wfc_call *call, const o365_trigger_card *card);
 /* Ends the poll: events (transferred) and the checkpoint; frees t. */
 void o365_trigger_finish(o365_trigger *t, struct json_object *events);
+/* List rounds: the next page, from the card's request (its watermark as
+ * the round hook left it in t->cp) or from Graph's link (borrowed). On
+ * failure to start, the poll ends with the error (t is freed). */
+void o365_trigger_next(o365_trigger *t);
+void o365_trigger_follow(o365_trigger *t, const char *link);
 /* Ends the poll with an error (the checkpoint stays); frees t. */
 void o365_trigger_fail(o365_trigger *t, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

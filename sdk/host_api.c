@@ -319,6 +319,8 @@ typedef struct host_http {
   wfc_blob *body_blob; /* borrowed from the plugin until the callback */
   uint64_t body_offset, body_length;
   wfc_blob *sink_blob; /* borrowed likewise */
+  wfc_call *call;      /* whose progress the sink's bytes are; or NULL */
+  uint64_t reported;   /* bytes at the last progress report */
   wfc__http_io io;
 } host_http;
 
@@ -334,6 +336,18 @@ static ssize_t http_io_read(void *ctx, uint64_t off, void *buf, size_t len) {
 static int http_io_write(void *ctx, const void *buf, size_t len) {
   host_http *h = ctx;
   return wfc__blob_write(h->sink_blob, buf, len);
+}
+
+/* A download into a blob is its call's progress (wfc_http_req.
+ * progress_call): a report per 64 KiB and the last one, whatever libcurl's
+ * write size (the host's on_progress draws at its own pace). */
+#define HTTP_PROGRESS_STEP (64 * 1024)
+static void http_io_progress(void *ctx, uint64_t done, uint64_t total) {
+  host_http *h = ctx;
+  if (done - h->reported < HTTP_PROGRESS_STEP && done != total)
+    return;
+  h->reported = done;
+  wfc__call_progress(h->call, done, total);
 }
 
 static void http_done(void *arg, const wfc_http_res *res) {
@@ -376,8 +390,10 @@ static int h_http_send(const wfc_http_req *req, wfc_http_cb cb, void *arg,
     h->body_offset = r.body_offset;
     h->body_length = r.body_length;
     h->sink_blob = r.sink_blob;
+    h->call = r.progress_call;
     h->io.read = r.body_blob ? http_io_read : NULL;
     h->io.write = r.sink_blob ? http_io_write : NULL;
+    h->io.progress = r.sink_blob && r.progress_call ? http_io_progress : NULL;
     h->io.ctx = h;
     io = &h->io;
   }

@@ -750,6 +750,11 @@ static size_t write_cb(char *p, size_t size, size_t n, void *userp) {
       return 0;
     }
     h->res.sunk += len;
+    if (h->io.progress) {
+      const char *cl = wfc__http_header(&h->res, "Content-Length");
+      uint64_t total = cl ? strtoull(cl, NULL, 10) : 0;
+      h->io.progress(h->io.ctx, h->res.sunk, total);
+    }
     return len;
   }
   if (h->body.len + len > h->max_body) {

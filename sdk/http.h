@@ -75,6 +75,9 @@ typedef struct wfc__http_io {
    * so the error can be read). Returns 0, or < 0 to fail the request with
    * WFC_EIO. NULL: bodies go to memory. */
   int (*write)(void *ctx, const void *buf, size_t len);
+  /* After each write: the bytes written so far and the response's
+   * Content-Length (0 when it has none). NULL: not wanted. */
+  void (*progress)(void *ctx, uint64_t done, uint64_t total);
   void *ctx;
 } wfc__http_io;
 

@@ -289,6 +289,12 @@ typedef struct wfc_http_req {
   uint32_t timeout_ms;  /* total deadline, queueing included; 0 =
                            host default */
   size_t max_body;      /* cap on an in-memory body; 0 = host default */
+  /* ABI 1.4: the call this request works for, or NULL. While a 2xx body
+   * streams into sink_blob the host reports its bytes as that call's
+   * progress (as call_progress would: done, and the response's
+   * Content-Length as total, 0 when absent), so downloads show progress
+   * as uploads do. An older host ignores it. */
+  wfc_call *progress_call;
 } wfc_http_req;
 
 /* A response, borrowed for the duration of the callback. */

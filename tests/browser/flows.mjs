@@ -56,6 +56,7 @@ function wfc(args) {
     ...process.env,
     O365MAIL_AUTHORITY_URL: base,
     O365MAIL_GRAPH_URL: `${base}/v1.0`,
+    O365MAIL_PORTAL_URL: `${base}/__emulator/portal/apps/{client_id}`,
     O365MAIL_PREVIEW_CLIENT_ID: PREVIEW,
     O365MAIL_PRODUCTION_CLIENT_ID: '8a4c6e2b-1f3d-4a5c-9b7e-2d4f6a8c0e1b',
     O365MAIL_PRODUCTION_CLIENT_SECRET: 'emu-prod-secret-Q7v~xK2pL9',

@@ -129,6 +129,7 @@ static int setup(void **state) {
                                      "WFC_PLUGIN_PATH",
                                      "O365MAIL_AUTHORITY_URL",
                                      "O365MAIL_GRAPH_URL",
+                                     "O365MAIL_PORTAL_URL",
                                      "O365MAIL_PREVIEW_CLIENT_ID",
                                      "O365MAIL_PRODUCTION_CLIENT_ID",
                                      NULL};

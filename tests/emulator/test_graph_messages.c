@@ -525,6 +525,116 @@ static void test_seed_into_user_folder(void **state) {
   free(fid);
 }
 
+/* Graph beta (emulator/graph_beta.c): a message seeded with "mentions"
+ * carries mentionsPreview on /beta for the mailbox's user (true: among
+ * them, false: others only, null: nobody), and the list filters on it;
+ * v1.0 knows neither property. */
+static void test_beta_mentions_preview(void **state) {
+  (void)state;
+  json_object *o = NULL;
+  assert_int_equal(gt_call(&T, tok, "POST", "/v1.0/me/mailFolders",
+                           "{\"displayName\":\"Mentions\"}", NULL, &o, NULL),
+                   201);
+  char *fid = strdup(gt_need(o, "id"));
+  json_object_put(o);
+  static const char *const seeds[] = {
+      "{\"folder\":\"Mentions\",\"subject\":\"to alice\",\"from\":"
+      "\"bob@contoso.test\",\"receivedDateTime\":\"2024-05-01T10:00:00Z\","
+      "\"mentions\":[{\"mentioned\":{\"name\":\"Alice\",\"address\":"
+      "\"Alice@contoso.test\"}}]}",
+      "{\"folder\":\"Mentions\",\"subject\":\"to bob\",\"from\":"
+      "\"carol@contoso.test\",\"receivedDateTime\":\"2024-05-01T09:00:00Z\","
+      "\"mentions\":[\"bob@contoso.test\"]}",
+      "{\"folder\":\"Mentions\",\"subject\":\"to nobody\",\"from\":"
+      "\"bob@contoso.test\",\"receivedDateTime\":\"2024-05-01T08:00:00Z\"}",
+  };
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(gt_call(&T, NULL, "POST",
+                             "/__emulator/mail/alice@contoso.test/messages",
+                             seeds[i], NULL, &o, NULL),
+                     201);
+    assert_null(json_object_object_get(o, "mentions"));
+    json_object_put(o);
+  }
+  assert_int_equal(gt_call(&T, NULL, "POST",
+                           "/__emulator/mail/alice@contoso.test/messages",
+                           "{\"folder\":\"Mentions\",\"subject\":\"bad\","
+                           "\"mentions\":[{\"mentioned\":{\"name\":\"x\"}}]}",
+                           NULL, &o, NULL),
+                   400);
+  assert_non_null(strstr(json_object_to_json_string(o), "mentions[0]"));
+  json_object_put(o);
+
+  /* The trigger's query: the mentioning message only, ordered. */
+  char *p = gt_printf(
+      "/beta/me/mailFolders/%s/messages?$filter=receivedDateTime%%20ge%%20"
+      "2024-01-01T00:00:00Z%%20and%%20mentionsPreview/isMentioned%%20eq%%20"
+      "true&$orderby=receivedDateTime%%20asc&$select=subject,"
+      "mentionsPreview&$top=5",
+      fid);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 200);
+  free(p);
+  json_object *v = value(o);
+  assert_int_equal(json_object_array_length(v), 1);
+  json_object *m = json_object_array_get_idx(v, 0);
+  assert_string_equal(gt_str(m, "subject"), "to alice");
+  json_object *mp = json_object_object_get(m, "mentionsPreview");
+  assert_true(
+      json_object_get_boolean(json_object_object_get(mp, "isMentioned")));
+  assert_non_null(strstr(gt_str(o, "@odata.context"), "/beta/$metadata#"));
+  json_object_put(o);
+
+  /* Every message: true, false, null; the mentions themselves are not
+   * listed. */
+  p = gt_printf("/beta/users/alice@contoso.test/mailFolders/%s/messages", fid);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 200);
+  free(p);
+  v = value(o);
+  assert_int_equal(json_object_array_length(v), 3);
+  for (size_t i = 0; i < 3; i++) {
+    m = json_object_array_get_idx(v, i);
+    const char *s = gt_str(m, "subject");
+    assert_true(json_object_object_get_ex(m, "mentionsPreview", &mp));
+    assert_null(json_object_object_get(m, "mentions"));
+    if (strcmp(s, "to alice") == 0 || strcmp(s, "to bob") == 0)
+      assert_int_equal(
+          json_object_get_boolean(json_object_object_get(mp, "isMentioned")),
+          strcmp(s, "to alice") == 0);
+    else
+      assert_null(mp);
+  }
+  json_object_put(o);
+
+  /* Graph's rule for $orderby with $filter: its property first. */
+  p = gt_printf("/beta/me/mailFolders/%s/messages?$filter=mentionsPreview/"
+                "isMentioned%%20eq%%20true&$orderby=receivedDateTime",
+                fid);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 400);
+  free(p);
+  assert_non_null(strstr(json_object_to_json_string(o), "InefficientFilter"));
+  json_object_put(o);
+
+  /* v1.0: no mentionsPreview, no mentions, and no filter on them. */
+  p = gt_printf("/v1.0/me/mailFolders/%s/messages", fid);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 200);
+  free(p);
+  v = value(o);
+  assert_int_equal(json_object_array_length(v), 3);
+  for (size_t i = 0; i < 3; i++) {
+    m = json_object_array_get_idx(v, i);
+    assert_false(json_object_object_get_ex(m, "mentionsPreview", NULL));
+    assert_false(json_object_object_get_ex(m, "mentions", NULL));
+  }
+  json_object_put(o);
+  p = gt_printf("/v1.0/me/mailFolders/%s/messages?$filter=mentionsPreview/"
+                "isMentioned%%20eq%%20true",
+                fid);
+  assert_int_equal(gt_call(&T, tok, "GET", p, NULL, NULL, &o, NULL), 400);
+  free(p);
+  json_object_put(o);
+  free(fid);
+}
+
 static void test_mime_value(void **state) {
   (void)state;
   char id[256];
@@ -602,6 +712,7 @@ int main(void) {
       cmocka_unit_test(test_not_found_words),
       cmocka_unit_test(test_seed_into_user_folder),
       cmocka_unit_test(test_auth_errors),
+      cmocka_unit_test(test_beta_mentions_preview),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -230,19 +230,37 @@ static void test_redirect_outcomes(void **state) {
                           "AADSTS90094: The grant requires admin permission."
                           "\r\nTrace ID: tr2\r\nCorrelation ID: co2");
   assert_string_equal(jstr(c->output, "state"), "needs_admin_approval");
-  const char *remedy = jstr(c->output, "remedy");
-  assert_true(strncmp(remedy,
-                      "Ask an administrator to grant consent: " AUTH
-                      "/organizations/v2.0/adminconsent?client_id=prod-"
-                      "client&redirect_uri=http%3A%2F%2F127.0.0.1%3A8123%"
-                      "2Fcallback&scope=https%3A%2F%2Fgraph.microsoft.com%"
-                      "2F.default&state=",
-                      220) == 0);
-  assert_string_equal(jstr(c->output, "detail.admin_consent_url"),
-                      remedy + strlen("Ask an administrator to grant "
-                                      "consent: "));
+  /* An identity platform of its own and no portal_url: the remedy says
+   * the steps; the tenant's admin consent URL is in the detail (its
+   * redirect is this listener's: for a receiver of the host's own). */
+  assert_string_equal(jstr(c->output, "remedy"),
+                      "Ask an administrator to grant consent to the app "
+                      "(Enterprise applications > Permissions > Grant admin "
+                      "consent).");
+  assert_true(strncmp(jstr(c->output, "detail.admin_consent_url"),
+                      AUTH "/organizations/v2.0/adminconsent?client_id=prod-"
+                           "client&redirect_uri=http%3A%2F%2F127.0.0.1%3A8123%"
+                           "2Fcallback&scope=https%3A%2F%2Fgraph.microsoft."
+                           "com%2F.default&state=",
+                      180) == 0);
+  assert_null(jstr(c->output, "detail.admin_portal_url"));
   assert_string_equal(jstr(c->output, "detail.trace_id"), "tr2");
   assert_int_equal(fake_http_count(), 0);
+  fake_call_free(c);
+
+  /* With the portal's page of the app: the remedy links to it (the
+   * client id in place of {client_id}), a page that works later. */
+  setenv("O365MAIL_PORTAL_URL", "https://portal.test/apps/{client_id}/perm", 1);
+  c = complete_with_error("access_denied",
+                          "AADSTS90094: The grant requires admin permission.");
+  unsetenv("O365MAIL_PORTAL_URL");
+  assert_string_equal(jstr(c->output, "remedy"),
+                      "Ask an administrator to grant consent: "
+                      "https://portal.test/apps/prod-client/perm (Enterprise "
+                      "applications > the app > Permissions > Grant admin "
+                      "consent).");
+  assert_string_equal(jstr(c->output, "detail.admin_portal_url"),
+                      "https://portal.test/apps/prod-client/perm");
   fake_call_free(c);
 
   c = complete_with_error("access_denied",

@@ -195,9 +195,15 @@ static void test_refresh_classes(void **state) {
 static void test_remedies(void **state) {
   (void)state;
   char *r = o365_remedy(O365_NEEDS_ADMIN_APPROVAL, NULL,
-                        "https://login/x/v2.0/adminconsent?client_id=1", NULL);
+                        "https://portal/apps/1", NULL);
   assert_string_equal(r, "Ask an administrator to grant consent: "
-                         "https://login/x/v2.0/adminconsent?client_id=1");
+                         "https://portal/apps/1 (Enterprise applications > "
+                         "the app > Permissions > Grant admin consent).");
+  free(r);
+  r = o365_remedy(O365_NEEDS_ADMIN_APPROVAL, NULL, NULL, NULL);
+  assert_string_equal(r, "Ask an administrator to grant consent to the app "
+                         "(Enterprise applications > Permissions > Grant "
+                         "admin consent).");
   free(r);
   r = o365_remedy(O365_APPROVAL_PENDING, NULL, NULL, NULL);
   assert_string_equal(r, "Your request was sent to your administrator; "

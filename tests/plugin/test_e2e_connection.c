@@ -228,6 +228,9 @@ static int setup(void **state) {
   setenv("O365MAIL_AUTHORITY_URL", emu_proc_url(emu), 1);
   snprintf(url, sizeof url, "%s/v1.0", emu_proc_url(emu));
   setenv("O365MAIL_GRAPH_URL", url, 1);
+  snprintf(url, sizeof url, "%s/__emulator/portal/apps/{client_id}",
+           emu_proc_url(emu));
+  setenv("O365MAIL_PORTAL_URL", url, 1);
   setenv("O365MAIL_PREVIEW_CLIENT_ID", PREVIEW, 1);
   unsetenv("O365MAIL_PREVIEW_CLIENT_SECRET");
   setenv("O365MAIL_PRODUCTION_CLIENT_ID", PROD, 1);
@@ -343,8 +346,10 @@ static void test_consent_off_needs_admin_approval(void **state) {
   assert_string_equal(jstr(o.output, "state"), "needs_admin_approval");
   const char *remedy = jstr(o.output, "remedy");
   assert_non_null(strstr(remedy, "Ask an administrator to grant consent: "));
-  assert_non_null(
-      strstr(remedy, "/" TENANT "/v2.0/adminconsent?client_id=" PREVIEW));
+  assert_non_null(strstr(remedy, "/__emulator/portal/apps/" PREVIEW " "));
+  assert_non_null(strstr(
+      jstr(json_object_object_get(o.output, "detail"), "admin_consent_url"),
+      "/" TENANT "/v2.0/adminconsent?client_id=" PREVIEW));
   outcome_free(&o);
   tresp_free(&page);
   tresp_free(&redirect);
@@ -531,7 +536,7 @@ static void test_preview_and_production_are_separate(void **state) {
   follow_link(b, &page, "return", &redirect);
   complete(session, redirect_query(&redirect), &o);
   assert_string_equal(jstr(o.output, "state"), "needs_admin_approval");
-  assert_non_null(strstr(jstr(o.output, "remedy"), "client_id=" PROD));
+  assert_non_null(strstr(jstr(o.output, "remedy"), "/apps/" PROD " "));
   outcome_free(&o);
   tresp_free(&page);
   tresp_free(&redirect);

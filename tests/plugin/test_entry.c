@@ -39,9 +39,9 @@ static void test_init_registers(void **state) {
   assert_non_null(ct->refresh);
   assert_non_null(ct->revoke);
   assert_non_null(ct->test);
-  static const char *names[] = {"environment",   "tenant",    "cloud",
-                                "authority_url", "graph_url", "client_id",
-                                "client_secret", "login_hint"};
+  static const char *names[] = {"environment",   "tenant",        "cloud",
+                                "authority_url", "graph_url",     "portal_url",
+                                "client_id",     "client_secret", "login_hint"};
   size_t n = 0;
   for (; ct->params[n].name; n++) {
     assert_string_equal(ct->params[n].name, names[n]);
@@ -49,7 +49,7 @@ static void test_init_registers(void **state) {
                      strcmp(names[n], "client_secret") == 0 ? WFC_FIELD_SECRET
                                                             : 0);
   }
-  assert_int_equal(n, 8);
+  assert_int_equal(n, 9);
   /* The app-only type: no browser sign-in, secret params sealed. */
   const wfc_conn_type_desc *app = fake_conn_type_at(1);
   assert_non_null(app);

@@ -49,6 +49,11 @@ SC_FN int sc_up_args(json_object *doc, const char *const *extra) {
   snprintf(graph, sizeof graph, "%s/v1.0", base());
   setenv("O365MAIL_AUTHORITY_URL", base(), 1);
   setenv("O365MAIL_GRAPH_URL", graph, 1);
+  /* The emulator's admin portal page of an app (its Entra stand-in). */
+  char portal[256];
+  snprintf(portal, sizeof portal, "%s/__emulator/portal/apps/{client_id}",
+           base());
+  setenv("O365MAIL_PORTAL_URL", portal, 1);
   setenv("O365MAIL_PREVIEW_CLIENT_ID", PREVIEW, 1);
   setenv("O365MAIL_PRODUCTION_CLIENT_ID", PROD, 1);
   setenv("O365MAIL_PRODUCTION_CLIENT_SECRET", PROD_SECRET, 1);
@@ -324,7 +329,9 @@ SC_FN void sc_need_approval(wproc *p, tclient *b, tresp *page,
   assert_string_equal(jstr(res, "outcome"), "needs_admin_approval");
   json_object_put(res);
   char want[256];
-  snprintf(want, sizeof want, "/v2.0/adminconsent?client_id=%s", client_id);
+  /* The admin portal's page of the app: it works whenever it is opened
+   * (an admin consent URL would redirect to wfc's ended listener). */
+  snprintf(want, sizeof want, "/__emulator/portal/apps/%s ", client_id);
   sc_expect(nickname, "needs_admin_approval", want, NULL, 0);
   sc_expect(nickname, "needs_admin_approval",
             "Ask an administrator to grant consent: ", NULL, 0);

@@ -289,9 +289,9 @@ static char *remedy_url(const char *nickname) {
 }
 
 /* 7: the admin forgot the checkbox: no consent page for the admin again;
- * a user needs approval; the admin follows the remedy's admin consent URL
- * and grants for the organization; the user reauthorizes: connected, same
- * id, no consent page. */
+ * a user needs approval; the admin follows the remedy's link (the app's
+ * Permissions page in the portal) and grants for the organization; the user
+ * reauthorizes: connected, same id, no consent page. */
 static void s07_admin_forgot_checkbox(void **state) {
   (void)state;
   admin_ok("POST", "/__emulator/consent/settings", NOT_ALLOWED);
@@ -304,19 +304,22 @@ static void s07_admin_forgot_checkbox(void **state) {
   char id[64];
   sc_begin(&p, "alice", "preview", ALICE_UPN, ALICE_PW, &b, &page);
   sc_need_approval(&p, b, &page, "alice", PREVIEW);
-  sc_expect("alice", "needs_admin_approval", "adminconsent", id, sizeof id);
+  sc_expect("alice", "needs_admin_approval", "/__emulator/portal/apps/", id,
+            sizeof id);
 
-  /* The admin opens the remedy's URL (as the user would forward it). */
+  /* The admin opens the remedy's URL later (as the user would forward it):
+   * the app's Permissions page; "Grant admin consent" says it worked. */
   char *adm = remedy_url("alice");
   b = sc_browser();
-  sc_open(b, adm, ADMIN_UPN, ADMIN_PW, &page);
-  assert_true(is_page(&page, "consent"));
-  consent(b, &page, 1, 1, &done);
-  assert_int_equal(done.status, 302);
-  const char *loc = tresp_header(&done, "Location");
-  assert_non_null(loc);
-  assert_non_null(strstr(loc, "admin_consent=True"));
-  assert_null(strstr(loc, "error="));
+  get(b, adm, &page);
+  assert_int_equal(page.status, 200);
+  char *action = tclient_html_attr(page.body, "<form", "action");
+  assert_non_null(action);
+  char *u = url_of(action);
+  assert_int_equal(tclient_request(b, "POST", u, NULL, "", &done), 0);
+  assert_int_equal(done.status, 200);
+  assert_non_null(strstr(done.body, "Admin consent granted"));
+  free(u), free(action);
   tresp_free(&page), tresp_free(&done), tclient_free(b);
   free(adm);
 

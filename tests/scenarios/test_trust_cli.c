@@ -381,6 +381,64 @@ static void admin_consent_command_reports(void **state) {
   sc_reauth_ok("team", ALICE_UPN, ALICE_PW, id);
 }
 
+/* Item 3, the remedy's own link: "needs admin approval" prints a link an
+ * administrator can open any time later (the app's page in the admin
+ * portal, as the seed's administrators grant consent: Enterprise
+ * applications > the app > Permissions > Grant admin consent), not an
+ * admin consent URL redirecting to the listener of the command that has
+ * ended. Following it, the administrator grants consent and the page says
+ * so; the user then reauthorizes and connects. */
+static void remedy_link_works_later(void **state) {
+  (void)state;
+  admin_ok("POST", "/__emulator/consent/settings",
+           "{\"userConsent\":\"not_allowed\",\"adminConsentWorkflow\":false}");
+  wproc p;
+  tresp page, granted;
+  char url[4096];
+  const char *const args[] = {"connection",  "new",  "--plugin", "o365mail",
+                              "--nickname",  "crew", "--tenant", TENANT_DOMAIN,
+                              "--print-url", NULL};
+  sc_spawn(&p, args);
+  sc_read_url(&p, url, sizeof url);
+  tclient *b = sc_browser();
+  sc_open(b, url, ALICE_UPN, ALICE_PW, &page);
+  assert_non_null(strstr(page.body, "Need admin approval"));
+  wuser_return_to_app(b, base(), &page);
+  tresp_free(&page);
+  tclient_free(b);
+  assert_int_equal(sc_finish(&p), 1);
+  /* wfc has exited: its listener is gone. The printed link: */
+  const char *pre = "needs admin approval: Ask an administrator to grant "
+                    "consent: ";
+  const char *at = strstr(p.stdout_, pre);
+  if (at == NULL)
+    fail_msg("no remedy link in:\n%s", p.stdout_);
+  at += strlen(pre);
+  char *link = strndup(at, strcspn(at, " \n"));
+  assert_non_null(strstr(link, "://"));
+
+  /* The administrator opens it later, in another browser. */
+  tclient *admin = sc_browser();
+  get(admin, link, &page);
+  if (page.status != 200 || strstr(page.body, "Grant admin consent") == NULL)
+    fail_msg("the remedy's link %s gave %ld:\n%s", link, page.status,
+             page.body);
+  char *action = tclient_html_attr(page.body, "<form", "action");
+  assert_non_null(action);
+  char *u = url_of(action);
+  assert_int_equal(tclient_request(admin, "POST", u, NULL, "", &granted), 0);
+  assert_int_equal(granted.status, 200);
+  assert_non_null(strstr(granted.body, "Admin consent granted"));
+  free(u), free(action), free(link);
+  tresp_free(&page), tresp_free(&granted), tclient_free(admin);
+
+  /* Alice reauthorizes: no consent page, connected. */
+  char id[64];
+  sc_expect("crew", "needs_admin_approval", "Ask an administrator", id,
+            sizeof id);
+  sc_reauth_ok("crew", ALICE_UPN, ALICE_PW, id);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, sc_up, sc_down)
 
 int main(void) {
@@ -390,6 +448,7 @@ int main(void) {
       T(new_connection_lets_the_person_choose),
       T(admin_account_link_keeps_the_request),
       T(admin_consent_command_reports),
+      T(remedy_link_works_later),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -740,7 +740,8 @@ long o365_fixture_status_count(o365_fixture *fx, long status) {
     json_object *rt = NULL, *by = NULL, *c = NULL;
     json_object_object_get_ex(e, "route", &rt);
     const char *rs = rt ? json_object_get_string(rt) : "";
-    if ((strncmp(rs, "/v1.0/", 6) == 0 || strncmp(rs, "/api/", 5) == 0) &&
+    if ((strncmp(rs, "/v1.0/", 6) == 0 || strncmp(rs, "/beta/", 6) == 0 ||
+         strncmp(rs, "/api/", 5) == 0) &&
         json_object_object_get_ex(e, "byStatus", &by) &&
         json_object_object_get_ex(by, key, &c))
       n += (long)json_object_get_int64(c);
