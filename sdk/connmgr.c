@@ -198,6 +198,7 @@ struct wfc_connmgr {
   void (*close_done)(void *arg);
   void *close_arg;
   wfc_connmgr_stats stats;
+  wfc__rt_child child; /* closed by wfc_runtime_shutdown, after watches */
 };
 
 /* ---- small helpers ---------------------------------------------------------
@@ -1403,6 +1404,13 @@ int wfc_connmgr_default_store(const char *opts_path, char *buf, size_t len) {
   return 0;
 }
 
+/* wfc_runtime_shutdown closes a manager the host left open. */
+static void close_child(wfc__rt_child *c) {
+  wfc_connmgr_close(
+      (wfc_connmgr *)(void *)((char *)c - offsetof(struct wfc_connmgr, child)),
+      NULL, NULL);
+}
+
 int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
                      wfc_connmgr **out, char *err, size_t errlen) {
   if (err != NULL && errlen > 0)
@@ -1449,6 +1457,15 @@ int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
     free(m);
     return rc;
   }
+  m->child.order = 1;
+  m->child.close = close_child;
+  if ((rc = wfc__runtime_attach(rt, &m->child)) != 0) {
+    if (err != NULL)
+      snprintf(err, errlen, "the runtime is closing");
+    wfc__store_close(m->st);
+    free(m);
+    return rc;
+  }
   uv_timer_init(m->loop, &m->kick);
   m->kick.data = m;
   uv_timer_init(m->loop, &m->lease_timer);
@@ -1456,6 +1473,7 @@ int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
   *out = m;
   return 0;
 }
+
 
 const char *wfc_connmgr_store_path(const wfc_connmgr *m) {
   return m->store_path;
@@ -1479,6 +1497,9 @@ static void on_kick_closed(uv_handle_t *h) {
   wfc__store_close(m->st);
   void (*done)(void *) = m->close_done;
   void *arg = m->close_arg;
+  /* A runtime shutting down goes on from here (its own close completes
+   * later, on the loop). */
+  wfc__runtime_detach(&m->child);
   free(m);
   if (done != NULL)
     done(arg);

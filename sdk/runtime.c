@@ -4,6 +4,7 @@
 #include "runtime.h"
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,20 @@
 #include "log.h"
 #include "secmem.h"
 
-static wfc_runtime *current;
+/* The open runtime. One per process: the services table handed to plugins
+ * is static and takes no runtime argument, a plugin loaded by a second
+ * runtime would be the same mapped object (dlopen counts references) with
+ * the same static state (its timers, caches, settings), and the logger,
+ * its level and the secret redaction table are the process's. Atomic, so
+ * two threads creating runtimes at once get one runtime and one clear
+ * refusal, never two. RESERVED marks a creation under way. */
+static _Atomic(wfc_runtime *) current;
+static char reserved_mark;
+#define RESERVED ((wfc_runtime *)(void *)&reserved_mark)
 
 wfc_runtime *wfc__runtime_current(void) {
-  return current;
+  wfc_runtime *rt = atomic_load(&current);
+  return rt == RESERVED ? NULL : rt;
 }
 
 static void on_idle(uv_idle_t *h) {
@@ -36,12 +47,25 @@ void wfc__runtime_kick(wfc_runtime *rt) {
     uv_idle_start(&rt->idle, on_idle);
 }
 
+static int runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
+                       wfc_runtime **out);
+
 int wfc_runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
                     wfc_runtime **out) {
   if (loop == NULL || out == NULL)
     return WFC_EINVAL;
-  if (current != NULL)
+  wfc_runtime *none = NULL;
+  if (!atomic_compare_exchange_strong(&current, &none, RESERVED)) {
+    wfc__log(WFC_LOG_ERROR, "%s", WFC_RUNTIME_BUSY_WORDS);
     return WFC_EBUSY;
+  }
+  int rc = runtime_new(loop, opts, out);
+  atomic_store(&current, rc == 0 ? *out : NULL);
+  return rc;
+}
+
+static int runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
+                       wfc_runtime **out) {
   /* Process-global, the host's job (like curl_global_init): the secure
    * heap for secret memory (tokens, unsealed secrets, the log's copies),
    * before any secret is stored. Never fails: without it secrets take
@@ -91,7 +115,6 @@ int wfc_runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
   rt->grace.data = rt;
   rt->handles_open = 2;
   rt->close_grace_ms = o.close_grace_ms ? o.close_grace_ms : 10000;
-  current = rt;
   *out = rt;
   return 0;
 }
@@ -112,6 +135,25 @@ uv_loop_t *wfc_runtime_loop(wfc_runtime *rt) {
   return rt->loop;
 }
 
+/* ---- Logging ----------------------------------------------------------- */
+
+void wfc_runtime_set_log_sink(wfc_runtime *rt, wfc_log_sink sink, void *arg) {
+  if (rt == NULL || rt != wfc__runtime_current())
+    return;
+  rt->log_sink = sink != NULL;
+  wfc__log_set_host_sink(sink, arg);
+}
+
+void wfc_runtime_set_log_level(wfc_runtime *rt, int level) {
+  if (rt != NULL)
+    wfc__log_set_level(level);
+}
+
+int wfc_runtime_log_level(const wfc_runtime *rt) {
+  (void)rt;
+  return wfc__log_level();
+}
+
 /* ---- Loading and lookups ------------------------------------------------- */
 
 int wfc_runtime_load(wfc_runtime *rt, const char *path, wfc_plugin **out,
@@ -121,7 +163,7 @@ int wfc_runtime_load(wfc_runtime *rt, const char *path, wfc_plugin **out,
       snprintf(err, errlen, "invalid argument");
     return WFC_EINVAL;
   }
-  if (rt->closing) {
+  if (rt->closing || rt->shutting) {
     if (err && errlen)
       snprintf(err, errlen, "%s: the runtime is closing", path);
     return WFC_ESTATE;
@@ -213,7 +255,7 @@ int wfc_runtime_invoke(wfc_runtime *rt, const char *card_id,
                        wfc_call **out) {
   if (rt == NULL || card_id == NULL || how == NULL || how->on_done == NULL)
     return WFC_EINVAL;
-  if (rt->closing)
+  if (rt->closing || rt->shutting)
     return WFC_ESTATE;
   if (input != NULL && !json_object_is_type(input, json_type_object))
     return WFC_EINVAL;
@@ -242,7 +284,7 @@ int wfc_runtime_conn_hook(wfc_runtime *rt, const char *type_id,
                           const wfc_invoke *how, wfc_call **out) {
   if (rt == NULL || type_id == NULL || how == NULL || how->on_done == NULL)
     return WFC_EINVAL;
-  if (rt->closing)
+  if (rt->closing || rt->shutting)
     return WFC_ESTATE;
   if (input != NULL && !json_object_is_type(input, json_type_object))
     return WFC_EINVAL;
@@ -396,8 +438,10 @@ static void engine_closed(void *arg) {
   wfc__call_quarantine_flush();
   wfc__blobstore_close(rt->blobs);
   rt->blobs = NULL;
-  if (current == rt)
-    current = NULL;
+  if (rt->log_sink)
+    wfc__log_set_host_sink(NULL, NULL); /* its arg may die with the host */
+  wfc_runtime *self = rt;
+  atomic_compare_exchange_strong(&current, &self, NULL);
   uv_idle_stop(&rt->idle);
   uv_close((uv_handle_t *)&rt->idle, on_handle_closed);
   uv_close((uv_handle_t *)&rt->grace, on_handle_closed);
@@ -421,12 +465,80 @@ static void on_grace(uv_timer_t *t) {
     wfc__call_abandon_all(rt, rt->close_grace_ms);
 }
 
-void wfc_runtime_close(wfc_runtime *rt, void (*done)(void *arg), void *arg) {
-  if (rt == NULL || rt->closing)
+int wfc__runtime_attach(wfc_runtime *rt, wfc__rt_child *c) {
+  if (rt->closing || rt->shutting)
+    return WFC_ESTATE;
+  c->rt = rt;
+  c->closing = 0;
+  c->next = rt->children;
+  rt->children = c;
+  return 0;
+}
+
+static void runtime_close(wfc_runtime *rt);
+
+/* Closes the children, lowest order first, one order at a time; when none
+ * is left, the runtime itself. */
+static void shutdown_step(wfc_runtime *rt) {
+  if (rt->stepping || rt->closing)
     return;
-  rt->closing = 1;
+  rt->stepping = 1;
+  for (;;) {
+    int order = -1;
+    for (wfc__rt_child *c = rt->children; c != NULL; c = c->next)
+      if (order < 0 || c->order < order)
+        order = c->order;
+    if (order < 0) {
+      rt->stepping = 0;
+      runtime_close(rt);
+      return;
+    }
+    wfc__rt_child *next = NULL;
+    for (wfc__rt_child *c = rt->children; c != NULL; c = c->next)
+      if (c->order == order && !c->closing) {
+        next = c;
+        break;
+      }
+    if (next == NULL)
+      break; /* all of this order are closing: their detach steps on */
+    next->closing = 1;
+    next->close(next); /* may detach (and free) it, or others, at once */
+  }
+  rt->stepping = 0;
+}
+
+void wfc__runtime_detach(wfc__rt_child *c) {
+  wfc_runtime *rt = c->rt;
+  if (rt == NULL)
+    return;
+  for (wfc__rt_child **p = &rt->children; *p != NULL; p = &(*p)->next)
+    if (*p == c) {
+      *p = c->next;
+      break;
+    }
+  c->rt = NULL;
+  c->next = NULL;
+  if (rt->shutting)
+    shutdown_step(rt);
+}
+
+void wfc_runtime_shutdown(wfc_runtime *rt, void (*done)(void *arg),
+                          void *arg) {
+  if (rt == NULL || rt->shutting || rt->closing)
+    return;
+  rt->shutting = 1;
   rt->close_done = done;
   rt->close_arg = arg;
+  shutdown_step(rt);
+}
+
+void wfc_runtime_close(wfc_runtime *rt, void (*done)(void *arg), void *arg) {
+  wfc_runtime_shutdown(rt, done, arg);
+}
+
+/* The runtime's own part, once nothing is open on it. */
+static void runtime_close(wfc_runtime *rt) {
+  rt->closing = 1;
   wfc__call_cancel_all(rt);
   if (rt->live != NULL)
     uv_timer_start(&rt->grace, on_grace, rt->close_grace_ms, 0);
