@@ -447,6 +447,18 @@ static struct json_object *h_blob_ref(wfc_blob *b) {
   return b ? wfc__blob_ref(b) : NULL;
 }
 
+/* ---- Settings ----------------------------------------------------------- */
+
+/* noinline: the return address must be the plugin's call. */
+static char *h_setting(const char *key) __attribute__((noinline));
+static char *h_setting(const char *key) {
+  struct wfc_plugin *p = caller_plugin(__builtin_return_address(0));
+  const char *v = p != NULL ? wfc__runtime_setting(wfc__runtime_current(),
+                                                   p->name, key)
+                            : NULL;
+  return v != NULL ? strdup(v) : NULL;
+}
+
 /* ---- The table
  * ---------------------------------------------------------------- */
 
@@ -495,6 +507,7 @@ static const wfc_host_api api = {
     .claim = h_claim,
     .claim_sent = h_claim_sent,
     .claim_release = h_claim_release,
+    .setting = h_setting,
 };
 
 const wfc_host_api *wfc__host_api(void) {

@@ -4,6 +4,7 @@
 #include "runtime.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "host_api.h"
 #include "loader.h"
 #include "validate.h"
+#include "json_secret.h"
 #include "log.h"
 #include "secmem.h"
 
@@ -133,6 +135,144 @@ int wfc__runtime_blobstore(wfc_runtime *rt, wfc__blobstore **out) {
 
 uv_loop_t *wfc_runtime_loop(wfc_runtime *rt) {
   return rt->loop;
+}
+
+/* ---- Plugin settings --------------------------------------------------- */
+
+static int setting_key_valid(const char *k) {
+  size_t n = k != NULL ? strlen(k) : 0;
+  if (n == 0 || n > 64)
+    return 0;
+  for (const char *c = k; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+          (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-'))
+      return 0;
+  return 1;
+}
+
+static int setting_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int setting_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (err != NULL && errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return WFC_EINVAL;
+}
+
+/* A setting's value as the text a plugin reads (transfer), or NULL with
+ * *bad set when the type is not accepted. */
+static json_object *setting_text(json_object *v, int *bad) {
+  *bad = 0;
+  switch (json_object_get_type(v)) {
+  case json_type_string:
+    return json_object_new_string(json_object_get_string(v));
+  case json_type_boolean:
+  case json_type_int:
+  case json_type_double:
+    return json_object_new_string(
+        json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+  default:
+    *bad = 1;
+    return NULL;
+  }
+}
+
+int wfc_runtime_set_plugin_settings(wfc_runtime *rt, const char *plugin,
+                                    json_object *settings, char *err,
+                                    size_t errlen) {
+  if (err != NULL && errlen > 0)
+    err[0] = '\0';
+  if (rt == NULL)
+    return setting_err(err, errlen, "plugin settings: no runtime");
+  if (!wfc__id_valid(plugin))
+    return setting_err(err, errlen,
+                       "plugin settings: \"%s\" is not a plugin name "
+                       "([a-z][a-z0-9_]*)",
+                       plugin ? plugin : "(null)");
+  if (!json_object_is_type(settings, json_type_object))
+    return setting_err(err, errlen,
+                       "settings of plugin %s: not a JSON object", plugin);
+  /* Checked whole before anything changes. */
+  json_object_object_foreach(settings, k, v) {
+    int bad = 0;
+    if (!setting_key_valid(k))
+      return setting_err(err, errlen,
+                         "settings of plugin %s: key \"%.80s\" is not 1..64 "
+                         "characters of [A-Za-z0-9_.-]",
+                         plugin, k);
+    if (v != NULL) {
+      json_object *t = setting_text(v, &bad);
+      json_object_put(t);
+      if (bad)
+        return setting_err(err, errlen,
+                           "settings of plugin %s: %s must be a string, "
+                           "number, boolean or null (to remove it)",
+                           plugin, k);
+    }
+  }
+  if (rt->settings == NULL && (rt->settings = json_object_new_object()) == NULL)
+    return WFC_ENOMEM;
+  json_object *mine = NULL;
+  if (!json_object_object_get_ex(rt->settings, plugin, &mine)) {
+    if ((mine = json_object_new_object()) == NULL)
+      return WFC_ENOMEM;
+    json_object_object_add(rt->settings, plugin, mine);
+  }
+  json_object_object_foreach(settings, k2, v2) {
+    int bad;
+    if (v2 == NULL) {
+      json_object_object_del(mine, k2);
+      continue;
+    }
+    json_object *t = setting_text(v2, &bad);
+    if (t == NULL)
+      return WFC_ENOMEM;
+    json_object_object_add(mine, k2, t);
+  }
+  return 0;
+}
+
+int wfc_runtime_set_plugin_setting(wfc_runtime *rt, const char *plugin,
+                                   const char *key, const char *value,
+                                   char *err, size_t errlen) {
+  json_object *one = json_object_new_object();
+  if (one == NULL)
+    return WFC_ENOMEM;
+  if (key != NULL)
+    json_object_object_add(one, key,
+                           value != NULL ? json_object_new_string(value)
+                                         : NULL);
+  int rc = key == NULL ? setting_err(err, errlen,
+                                     "settings of plugin %s: no key",
+                                     plugin ? plugin : "(null)")
+                       : wfc_runtime_set_plugin_settings(rt, plugin, one, err,
+                                                         errlen);
+  json_object_put(one);
+  return rc;
+}
+
+json_object *wfc_runtime_plugin_settings(const wfc_runtime *rt,
+                                         const char *plugin) {
+  json_object *mine = NULL, *copy = NULL;
+  if (rt == NULL || rt->settings == NULL || plugin == NULL ||
+      !json_object_object_get_ex(rt->settings, plugin, &mine))
+    return NULL;
+  if (json_object_deep_copy(mine, &copy, NULL) != 0)
+    return NULL;
+  return copy;
+}
+
+const char *wfc__runtime_setting(const wfc_runtime *rt, const char *plugin,
+                                 const char *key) {
+  json_object *mine = NULL, *v = NULL;
+  if (rt == NULL || rt->settings == NULL || plugin == NULL || key == NULL ||
+      !json_object_object_get_ex(rt->settings, plugin, &mine) ||
+      !json_object_object_get_ex(mine, key, &v))
+    return NULL;
+  return json_object_get_string(v);
 }
 
 /* ---- Logging ----------------------------------------------------------- */
@@ -421,6 +561,7 @@ static void on_handle_closed(uv_handle_t *h) {
   void (*done)(void *) = rt->close_done;
   void *arg = rt->close_arg;
   free(rt->blob_dir);
+  wfc__json_cleanse_put(rt->settings); /* may hold secrets */
   free(rt);
   curl_global_cleanup();
   if (done != NULL)

@@ -37,6 +37,8 @@ struct wfc_runtime {
   wfc__http_engine *http; /* owned; closed at shutdown */
   int check_outputs;
   int log_sink; /* a host log sink is set: removed at close */
+  /* Plugin settings: {"plugin": {"key": "text"}} (owned). */
+  struct json_object *settings;
   wfc__registry reg;
 
   /* Deferred work (starts, cancels, deliveries) runs from this idle
@@ -71,6 +73,11 @@ int wfc__runtime_attach(wfc_runtime *rt, wfc__rt_child *c);
 /* Detaches c (no-op when not attached), when its owner is closed and
  * about to be freed: lets a shutdown go on. */
 void wfc__runtime_detach(wfc__rt_child *c);
+
+/* The text of setting key of plugin, or NULL (borrowed: valid until the
+ * settings of plugin change). */
+const char *wfc__runtime_setting(const wfc_runtime *rt, const char *plugin,
+                                 const char *key);
 
 /* Makes sure the idle handle runs the queue on the next iteration. */
 void wfc__runtime_kick(wfc_runtime *rt);

@@ -193,6 +193,38 @@ WFC_EXTERN int wfc_runtime_log_level(const wfc_runtime *rt);
 
 /* ---- Plugins ------------------------------------------------------------ */
 
+/* Settings the host gives a plugin (its configuration: endpoints, app ids,
+ * tunables), which the plugin reads through api->setting (wfc/plugin.h,
+ * ABI 1.4), before the process environment it falls back to. Keyed by
+ * plugin name, so they may be given before the plugin is loaded (then its
+ * init reads them) or after (later reads see the new values). A plugin
+ * reads only its own: the SDK finds the calling plugin by the code address
+ * of the call, not by anything the plugin says.
+ *
+ * settings: a JSON object (borrowed; copied) merged over what plugin has:
+ * each member sets that key; a null member removes it. Values are
+ * strings, numbers or booleans (a plugin reads them as text: 15000,
+ * true); keys are 1..64 characters of [A-Za-z0-9_.-]. Returns 0;
+ * WFC_EINVAL with err (may be NULL) naming the plugin name, the key or
+ * the value that is not accepted (nothing is changed then); WFC_ENOMEM.
+ * A value may be a secret (a client secret): it is kept in memory as
+ * given and never logged by the SDK; prefer it over the environment,
+ * which other processes of the user can read. */
+WFC_EXTERN int wfc_runtime_set_plugin_settings(wfc_runtime *rt,
+                                               const char *plugin,
+                                               struct json_object *settings,
+                                               char *err, size_t errlen);
+/* One key: value (copied) as text; NULL removes the key. Same checks. */
+WFC_EXTERN int wfc_runtime_set_plugin_setting(wfc_runtime *rt,
+                                              const char *plugin,
+                                              const char *key,
+                                              const char *value, char *err,
+                                              size_t errlen);
+/* The settings of plugin now: {"key": "text", ...} (transfer), or NULL
+ * when it has none. */
+WFC_EXTERN struct json_object *
+wfc_runtime_plugin_settings(const wfc_runtime *rt, const char *plugin);
+
 /* Loads and initialises the plugin at path. On failure returns a negative
  * code (WFC_ENOTFOUND, WFC_EDENIED (writable file), WFC_ENOTPLUGIN,
  * WFC_EABI, WFC_EABINEWER, WFC_EFINGERPRINT, WFC_EEXIST (a plugin of that
