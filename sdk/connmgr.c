@@ -1367,6 +1367,9 @@ static int default_data_dir(char *dir, size_t dlen) {
 
 int wfc_connmgr_default_blob_dir(const char *opts_path, char *buf, size_t len) {
   char sp[4200], dir[4096];
+  const char *env = getenv("WFC_BLOB_DIR");
+  if (env != NULL && *env != '\0')
+    return (size_t)snprintf(buf, len, "%s", env) >= len ? WFC_ETOOBIG : 0;
   int rc = wfc_connmgr_default_store(opts_path, sp, sizeof sp);
   char *slash = rc == 0 ? strrchr(sp, '/') : NULL;
 

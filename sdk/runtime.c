@@ -17,6 +17,7 @@
 #include "host_api.h"
 #include "loader.h"
 #include "validate.h"
+#include "wfc/connections.h"
 #include "json_secret.h"
 #include "log.h"
 #include "secmem.h"
@@ -121,10 +122,23 @@ static int runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
   return 0;
 }
 
+const char *wfc_runtime_blob_dir(wfc_runtime *rt) {
+  if (rt != NULL && rt->blob_dir == NULL) {
+    /* Resolved on first use (it may create the data directory), by the
+     * same rule as the CLI's, so both find the same blobs. */
+    char dir[4200];
+    if (wfc_connmgr_default_blob_dir(NULL, dir, sizeof dir) == 0)
+      rt->blob_dir = strdup(dir);
+  }
+  return rt != NULL ? rt->blob_dir : NULL;
+}
+
 int wfc__runtime_blobstore(wfc_runtime *rt, wfc__blobstore **out) {
   if (rt == NULL)
     return WFC_ESTATE;
   if (rt->blobs == NULL) {
+    if (wfc_runtime_blob_dir(rt) == NULL)
+      return WFC_EINVAL; /* no HOME: nowhere to put blobs */
     int rc = wfc__blobstore_open(rt->blob_dir, &rt->blobs);
     if (rc != 0)
       return rc;

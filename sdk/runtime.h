@@ -32,7 +32,7 @@ typedef struct wfc__rt_child {
 
 struct wfc_runtime {
   uv_loop_t *loop;        /* borrowed */
-  char *blob_dir;         /* owned, may be NULL (the store's default) */
+  char *blob_dir;         /* owned; NULL until resolved (wfc_runtime_blob_dir) */
   wfc__blobstore *blobs;  /* opened on first use */
   wfc__http_engine *http; /* owned; closed at shutdown */
   int check_outputs;

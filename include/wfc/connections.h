@@ -102,10 +102,15 @@ WFC_EXTERN void wfc_connmgr_close(wfc_connmgr *m, void (*done)(void *arg),
  * or WFC_EIO. */
 WFC_EXTERN int wfc_connmgr_default_store(const char *store_path, char *buf,
                                          size_t len);
-/* The default blob store directory for a store location: blobs/ beside a
- * file store; for a database store (which has no directory), blobs/ in
- * the default data directory ($XDG_DATA_HOME/wfc, else
- * ~/.local/share/wfc). 0, WFC_ETOOBIG, WFC_ENOTFOUND (no HOME), WFC_EIO. */
+/* The default blob store directory, the one rule of the SDK: the runtime
+ * without wfc_runtime_opts.blob_dir (store_path NULL), `wfc card run` and
+ * `wfc blob` without --blob-dir (store_path: their --store) all use it.
+ * $WFC_BLOB_DIR when set; else blobs/ beside the store (store_path, else
+ * $WFC_STORE, else the default store.db) when it is a file; for a
+ * database store (which has no directory), blobs/ in the default data
+ * directory ($XDG_DATA_HOME/wfc, else ~/.local/share/wfc). So, with
+ * nothing set: ~/.local/share/wfc/blobs, beside ~/.local/share/wfc/store.db.
+ * 0, WFC_ETOOBIG, WFC_ENOTFOUND (no HOME), WFC_EIO. */
 WFC_EXTERN int wfc_connmgr_default_blob_dir(const char *store_path, char *buf,
                                             size_t len);
 

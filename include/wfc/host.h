@@ -81,7 +81,9 @@ WFC_EXTERN int wfc_process_harden(const wfc_harden_opts *opts);
 typedef struct wfc_runtime_opts {
   size_t size;              /* sizeof(wfc_runtime_opts) */
   const char *blob_dir;     /* blob store directory (copied), opened on first
-                               use; NULL: $XDG_DATA_HOME/wfc/blobs */
+                               use; NULL: the SDK's one default,
+                               wfc_connmgr_default_blob_dir(NULL) ($WFC_BLOB_DIR,
+                               else blobs/ beside the connection store) */
   int check_outputs;        /* validate action card outputs against their output
                                schema (always on in debug builds, and when the
                                environment has WFC_CHECK_OUTPUTS=1) */
@@ -148,6 +150,11 @@ WFC_EXTERN void wfc_runtime_close(wfc_runtime *rt, void (*done)(void *arg),
                                   void *arg);
 
 WFC_EXTERN struct uv_loop_s *wfc_runtime_loop(wfc_runtime *rt);
+
+/* The blob store directory the runtime uses (its blob_dir, else the
+ * default then resolved), borrowed from rt; NULL when there is none (no
+ * HOME and nothing set). */
+WFC_EXTERN const char *wfc_runtime_blob_dir(wfc_runtime *rt);
 
 /* ---- Logging ------------------------------------------------------------ */
 
