@@ -12,13 +12,16 @@
  *   wfc_invoke how = {sizeof how, .on_done = done, .arg = ctx};
  *   wfc_runtime_invoke(rt, "x.send", input, &how, NULL);
  *   uv_run(&loop, UV_RUN_DEFAULT);
- *   wfc_runtime_close(rt, NULL, NULL);
- *   uv_run(&loop, UV_RUN_DEFAULT);   // the close finishes on the loop
+ *   wfc_runtime_shutdown(rt, NULL, NULL);
+ *   uv_run(&loop, UV_RUN_DEFAULT);   // the shutdown finishes on the loop
  *   uv_loop_close(&loop);            // == 0
  *
- * One runtime per process at a time: the services table handed to plugins
- * (wfc_host_api) is one static table, as the ABI promises, and its members
- * take no runtime argument.
+ * One runtime per process at a time (wfc_runtime_new says why): the
+ * services table handed to plugins (wfc_host_api) is one static table, as
+ * the ABI promises, its members take no runtime argument, and a plugin
+ * loaded twice would share its static state. Host services besides cards
+ * (docs/hosts.md): the log sink and level, plugin settings, the blob
+ * store, one-call shutdown.
  *
  * Rule for every function taking a callback (libuv's): if it returns an
  * error, the callback is never called.

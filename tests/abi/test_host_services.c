@@ -9,7 +9,9 @@
  *     threads race for it;
  *   - wfc_runtime_shutdown: a connection manager left open and a call in
  *     flight closed in order, plugins shut down, done reported, loop empty;
- *   - the blob store default: the runtime and `wfc blob` agree. */
+ *   - the blob store default: the runtime and `wfc blob` agree;
+ *   - `wfc --setting` / `--settings` read by o365mail before its
+ *     environment. */
 #define _GNU_SOURCE /* <uv.h>, mkdtemp, setenv */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -463,6 +465,79 @@ static void test_blob_default(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* ---- settings on the wfc command line, read by o365mail --------------- */
+
+/* `wfc [pre...] card run o365mail.admin_consent_url` (its URL shows the
+ * authority and client id the plugin read): exit code, stdout in out. */
+static int consent_url(const char *const *pre, wproc *p) {
+  const char *argv[24];
+  int n = 0;
+  argv[n++] = build_path(1, "bin/wfc");
+  while (*pre != NULL)
+    argv[n++] = *pre++;
+  const char *rest[] = {"card", "run", "o365mail.admin_consent_url",
+                        "--input", "{\"environment\": \"preview\"}",
+                        "--json", NULL};
+  for (int i = 0; rest[i] != NULL; i++)
+    argv[n++] = rest[i];
+  argv[n] = NULL;
+  wproc_start(p, argv, NULL, NULL);
+  return wproc_wait(p);
+}
+
+static void test_cli_settings(void **state) {
+  (void)state;
+  char dir[] = "/tmp/wfc-hostsvc-XXXXXX", store[256], file[256];
+  assert_non_null(mkdtemp(dir));
+  snprintf(store, sizeof store, "%s/store.db", dir);
+  setenv("WFC_STORE", store, 1);
+  setenv("O365MAIL_AUTHORITY_URL", "https://env.example", 1);
+  unsetenv("O365MAIL_PREVIEW_CLIENT_ID");
+  wproc p;
+
+  /* The environment is the fallback... */
+  const char *id_only[] = {"--setting", "o365mail.preview_client_id=id-1",
+                           NULL};
+  assert_int_equal(consent_url(id_only, &p), 0);
+  assert_non_null(strstr(p.stdout_, "\"url\":\"https://env.example/"));
+  assert_non_null(strstr(p.stdout_, "client_id=id-1&"));
+  /* ... the host's setting wins over it ... */
+  const char *both[] = {"--setting", "o365mail.preview_client_id=id-1",
+                        "--setting=o365mail.authority_url=https://set.example",
+                        NULL};
+  assert_int_equal(consent_url(both, &p), 0);
+  assert_non_null(strstr(p.stdout_, "\"url\":\"https://set.example/"));
+  /* ... and a file gives them too (secrets stay off the command line). */
+  snprintf(file, sizeof file, "%s/settings.json", dir);
+  FILE *fp = fopen(file, "w");
+  fputs("{\"o365mail\": {\"authority_url\": \"https://file.example\", "
+        "\"preview_client_id\": \"id-2\"}}",
+        fp);
+  fclose(fp);
+  const char *from_file[] = {"--settings", file, NULL};
+  assert_int_equal(consent_url(from_file, &p), 0);
+  assert_non_null(strstr(p.stdout_, "\"url\":\"https://file.example/"));
+  assert_non_null(strstr(p.stdout_, "client_id=id-2&"));
+  /* Without any, the message says where a client id can be given. */
+  const char *none[] = {NULL};
+  assert_int_equal(consent_url(none, &p), 1);
+  assert_non_null(strstr(p.stderr_, "the plugin setting preview_client_id "
+                                    "(environment O365MAIL_PREVIEW_CLIENT_ID)"));
+  /* Bad ones are refused, naming what is wrong. */
+  const char *bad_key[] = {"--setting", "o365mail.bad key=1", NULL};
+  assert_int_equal(consent_url(bad_key, &p), 1);
+  assert_non_null(strstr(p.stderr_, "key \"bad key\""));
+  const char *no_eq[] = {"--setting", "o365mail", NULL};
+  assert_int_equal(consent_url(no_eq, &p), 2);
+  assert_non_null(strstr(p.stderr_, "expected PLUGIN.KEY=VALUE"));
+
+  unsetenv("O365MAIL_AUTHORITY_URL");
+  unsetenv("WFC_STORE");
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_log_sink),
@@ -470,6 +545,7 @@ int main(void) {
       cmocka_unit_test(test_one_runtime_per_process),
       cmocka_unit_test(test_shutdown),
       cmocka_unit_test(test_blob_default),
+      cmocka_unit_test(test_cli_settings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
