@@ -108,8 +108,7 @@ static int global_options(int argc, char **argv) {
     const char *a = argv[i], *eq = strchr(a, '=');
     size_t n = eq != NULL ? (size_t)(eq - a) : strlen(a);
     char opt[16];
-    if (n >= sizeof opt || (n != 9 && n != 10) ||
-        (n == 10 && a[9] != 's'))
+    if (n >= sizeof opt || (n != 9 && n != 10) || (n == 10 && a[9] != 's'))
       break; /* not ours: the group's usage reports it */
     snprintf(opt, sizeof opt, "%.*s", (int)n, a);
     const char *value = eq != NULL ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;

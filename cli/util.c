@@ -189,8 +189,7 @@ int wfc__cli_setting_arg(const char *opt, const char *value) {
   const char *dot = strchr(value, '.'), *eq = strchr(value, '=');
   if (dot == NULL || eq == NULL || dot > eq || dot == value || eq == dot + 1)
     return wfc__cli_usage(setting_usage,
-                          "--setting \"%s\": expected PLUGIN.KEY=VALUE",
-                          value);
+                          "--setting \"%s\": expected PLUGIN.KEY=VALUE", value);
   char plugin[80], key[80];
   snprintf(plugin, sizeof plugin, "%.*s", (int)(dot - value), value);
   snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
@@ -206,8 +205,7 @@ int wfc__cli_apply_settings(wfc_runtime *rt) {
     return 0;
   json_object_object_foreach(cli_settings, plugin, set) {
     char err[512];
-    if (wfc_runtime_set_plugin_settings(rt, plugin, set, err, sizeof err) !=
-        0)
+    if (wfc_runtime_set_plugin_settings(rt, plugin, set, err, sizeof err) != 0)
       return wfc__cli_error("%s", err);
   }
   return 0;

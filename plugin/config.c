@@ -80,7 +80,6 @@ static const char *param(struct json_object *params, const char *key) {
   return v != NULL && *v != '\0' ? v : NULL;
 }
 
-
 /* An http(s) base URL without whitespace or control characters; trailing
  * slashes are dropped so paths can be appended. */
 static int set_base_url(char *out, size_t outsz, const char *url,
@@ -265,8 +264,8 @@ void o365_config_clear(o365_config *cfg) {
 
 /* Delegated permissions a deployment opts into beyond O365_SCOPES (e.g.
  * MailboxSettings.ReadWrite for Set Automatic Replies), from the setting
- * extra_scopes (O365MAIL_EXTRA_SCOPES): space-separated permission names; a name with
- * other characters than [A-Za-z0-9._-] is skipped. Appended to b. */
+ * extra_scopes (O365MAIL_EXTRA_SCOPES): space-separated permission names; a
+ * name with other characters than [A-Za-z0-9._-] is skipped. Appended to b. */
 static void put_extra_scopes(o365_buf *b) {
   char *copy = o365_setting("extra_scopes");
   char *save = NULL;

@@ -34,9 +34,9 @@ typedef struct o365_cloud {
 } o365_cloud;
 
 typedef struct o365_app {
-  const char *environment; /* "preview" | "production" */
-  const char *name;        /* "Office 365 Mail (Preview)" */
-  const char *client_id_key;     /* its settings (setting.h) */
+  const char *environment;   /* "preview" | "production" */
+  const char *name;          /* "Office 365 Mail (Preview)" */
+  const char *client_id_key; /* its settings (setting.h) */
   const char *client_secret_key;
 } o365_app;
 
@@ -61,8 +61,8 @@ const o365_cloud *o365_cloud_find(const char *id);
 const o365_app *o365_app_find(const char *environment);
 
 /* Fills cfg from a connection's parameters (borrowed; NULL = all defaults)
- * and the plugin's settings (setting.h). 0, or WFC_EINVAL with a message in err naming the
- * parameter or variable at fault. cfg must be cleared with
+ * and the plugin's settings (setting.h). 0, or WFC_EINVAL with a message in err
+ * naming the parameter or variable at fault. cfg must be cleared with
  * o365_config_clear() in both cases. */
 int o365_config_load(struct json_object *params, o365_config *cfg, char *err,
                      size_t errsz);

@@ -1477,7 +1477,6 @@ int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
   return 0;
 }
 
-
 const char *wfc_connmgr_store_path(const wfc_connmgr *m) {
   return m->store_path;
 }

@@ -453,9 +453,9 @@ static struct json_object *h_blob_ref(wfc_blob *b) {
 static char *h_setting(const char *key) __attribute__((noinline));
 static char *h_setting(const char *key) {
   struct wfc_plugin *p = caller_plugin(__builtin_return_address(0));
-  const char *v = p != NULL ? wfc__runtime_setting(wfc__runtime_current(),
-                                                   p->name, key)
-                            : NULL;
+  const char *v =
+      p != NULL ? wfc__runtime_setting(wfc__runtime_current(), p->name, key)
+                : NULL;
   return v != NULL ? strdup(v) : NULL;
 }
 

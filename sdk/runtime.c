@@ -207,8 +207,8 @@ int wfc_runtime_set_plugin_settings(wfc_runtime *rt, const char *plugin,
                        "([a-z][a-z0-9_]*)",
                        plugin ? plugin : "(null)");
   if (!json_object_is_type(settings, json_type_object))
-    return setting_err(err, errlen,
-                       "settings of plugin %s: not a JSON object", plugin);
+    return setting_err(err, errlen, "settings of plugin %s: not a JSON object",
+                       plugin);
   /* Checked whole before anything changes. */
   json_object_object_foreach(settings, k, v) {
     int bad = 0;
@@ -256,14 +256,12 @@ int wfc_runtime_set_plugin_setting(wfc_runtime *rt, const char *plugin,
   if (one == NULL)
     return WFC_ENOMEM;
   if (key != NULL)
-    json_object_object_add(one, key,
-                           value != NULL ? json_object_new_string(value)
-                                         : NULL);
-  int rc = key == NULL ? setting_err(err, errlen,
-                                     "settings of plugin %s: no key",
-                                     plugin ? plugin : "(null)")
-                       : wfc_runtime_set_plugin_settings(rt, plugin, one, err,
-                                                         errlen);
+    json_object_object_add(
+        one, key, value != NULL ? json_object_new_string(value) : NULL);
+  int rc = key == NULL
+               ? setting_err(err, errlen, "settings of plugin %s: no key",
+                             plugin ? plugin : "(null)")
+               : wfc_runtime_set_plugin_settings(rt, plugin, one, err, errlen);
   json_object_put(one);
   return rc;
 }
@@ -677,8 +675,7 @@ void wfc__runtime_detach(wfc__rt_child *c) {
     shutdown_step(rt);
 }
 
-void wfc_runtime_shutdown(wfc_runtime *rt, void (*done)(void *arg),
-                          void *arg) {
+void wfc_runtime_shutdown(wfc_runtime *rt, void (*done)(void *arg), void *arg) {
   if (rt == NULL || rt->shutting || rt->closing)
     return;
   rt->shutting = 1;

@@ -31,9 +31,9 @@ typedef struct wfc__rt_child {
 } wfc__rt_child;
 
 struct wfc_runtime {
-  uv_loop_t *loop;        /* borrowed */
-  char *blob_dir;         /* owned; NULL until resolved (wfc_runtime_blob_dir) */
-  wfc__blobstore *blobs;  /* opened on first use */
+  uv_loop_t *loop;       /* borrowed */
+  char *blob_dir;        /* owned; NULL until resolved (wfc_runtime_blob_dir) */
+  wfc__blobstore *blobs; /* opened on first use */
   wfc__http_engine *http; /* owned; closed at shutdown */
   int check_outputs;
   int log_sink; /* a host log sink is set: removed at close */

@@ -116,8 +116,8 @@ typedef struct wfc_runtime_opts {
  * any loop and thread. Run several hosts as several processes (they can
  * share one store, docs/fleet.md). */
 #define WFC_RUNTIME_BUSY_WORDS                                                 \
-  "cannot create a second wfc runtime: another one is open in this "          \
-  "process (one per process: plugins loaded twice would share their static " \
+  "cannot create a second wfc runtime: another one is open in this "           \
+  "process (one per process: plugins loaded twice would share their static "   \
   "state); close it first with wfc_runtime_shutdown, or run another process"
 WFC_EXTERN int wfc_runtime_new(struct uv_loop_s *loop,
                                const wfc_runtime_opts *opts, wfc_runtime **out);

@@ -63,8 +63,7 @@ static const wfc_field log_in[] = {
     {.name = "secret", .type = WFC_TYPE_STRING},
     {0}};
 static const wfc_field setting_in[] = {
-    {.name = "key", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_REQUIRED},
-    {0}};
+    {.name = "key", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_REQUIRED}, {0}};
 static const wfc_field setting_out[] = {
     {.name = "value", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_NULLABLE},
     {.name = "at_init", .type = WFC_TYPE_STRING, .flags = WFC_FIELD_NULLABLE},

@@ -196,7 +196,8 @@ static void test_log_sink(void **state) {
   assert_true(cap_find("hostsvc", "hostsvc: shutdown") >= 0);
 }
 
-/* ---- plugin settings ------------------------------------------------------ */
+/* ---- plugin settings ------------------------------------------------------
+ */
 
 static char *setting_of(fx *f, const char *key, char **at_init) {
   char in[256];
@@ -257,8 +258,8 @@ static void test_settings(void **state) {
                                                   err, sizeof err),
                    WFC_EINVAL);
   assert_non_null(strstr(err, "\"Host Svc\" is not a plugin name"));
-  assert_int_equal(wfc_runtime_set_plugin_setting(f.rt, "hostsvc", "a key",
-                                                  "v", err, sizeof err),
+  assert_int_equal(wfc_runtime_set_plugin_setting(f.rt, "hostsvc", "a key", "v",
+                                                  err, sizeof err),
                    WFC_EINVAL);
   assert_non_null(strstr(err, "key \"a key\""));
   set = json_tokener_parse("{\"greeting\": \"changed\", \"list\": [1]}");
@@ -269,13 +270,13 @@ static void test_settings(void **state) {
   assert_non_null(strstr(err, "list must be a string, number, boolean"));
   json_object *now = wfc_runtime_plugin_settings(f.rt, "hostsvc");
   assert_string_equal(
-      json_object_get_string(json_object_object_get(now, "greeting")),
-      "hello");
+      json_object_get_string(json_object_object_get(now, "greeting")), "hello");
   json_object_put(now);
   fx_down(&f);
 }
 
-/* ---- one runtime per process ---------------------------------------------- */
+/* ---- one runtime per process ----------------------------------------------
+ */
 
 static void *second_runtime(void *arg) {
   uv_loop_t loop;
@@ -351,7 +352,8 @@ static void test_one_runtime_per_process(void **state) {
   fx_down(&f);
 }
 
-/* ---- shutdown in one call ------------------------------------------------- */
+/* ---- shutdown in one call -------------------------------------------------
+ */
 
 static outcome *wait_outcome;
 static int done_after_call, shutdown_logged_before_done;
@@ -375,8 +377,8 @@ static void test_shutdown(void **state) {
   load_hostsvc(&f);
   /* A manager left open, and a call that runs until canceled. */
   static const uint8_t key[32] = {1, 2, 3};
-  wfc_connmgr_opts mo = {.size = sizeof mo, .store_path = store,
-                         .master_key = key};
+  wfc_connmgr_opts mo = {
+      .size = sizeof mo, .store_path = store, .master_key = key};
   wfc_connmgr *m = NULL;
   char err[512];
   assert_int_equal(wfc_connmgr_open(f.rt, &mo, &m, err, sizeof err), 0);
@@ -412,7 +414,8 @@ static void test_shutdown(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
-/* ---- one default blob store ----------------------------------------------- */
+/* ---- one default blob store -----------------------------------------------
+ */
 
 static void test_blob_default(void **state) {
   (void)state;
@@ -435,8 +438,8 @@ static void test_blob_default(void **state) {
   FILE *fp = fopen(path, "w");
   fputs("hello blobs\n", fp);
   fclose(fp);
-  const char *argv[] = {build_path(1, "bin/wfc"), "blob", "put", path,
-                        "--json", NULL};
+  const char *argv[] = {
+      build_path(1, "bin/wfc"), "blob", "put", path, "--json", NULL};
   wproc p;
   wproc_start(&p, argv, NULL, NULL);
   assert_int_equal(wproc_wait(&p), 0);
@@ -475,9 +478,13 @@ static int consent_url(const char *const *pre, wproc *p) {
   argv[n++] = build_path(1, "bin/wfc");
   while (*pre != NULL)
     argv[n++] = *pre++;
-  const char *rest[] = {"card", "run", "o365mail.admin_consent_url",
-                        "--input", "{\"environment\": \"preview\"}",
-                        "--json", NULL};
+  const char *rest[] = {"card",
+                        "run",
+                        "o365mail.admin_consent_url",
+                        "--input",
+                        "{\"environment\": \"preview\"}",
+                        "--json",
+                        NULL};
   for (int i = 0; rest[i] != NULL; i++)
     argv[n++] = rest[i];
   argv[n] = NULL;
@@ -521,8 +528,9 @@ static void test_cli_settings(void **state) {
   /* Without any, the message says where a client id can be given. */
   const char *none[] = {NULL};
   assert_int_equal(consent_url(none, &p), 1);
-  assert_non_null(strstr(p.stderr_, "the plugin setting preview_client_id "
-                                    "(environment O365MAIL_PREVIEW_CLIENT_ID)"));
+  assert_non_null(strstr(p.stderr_,
+                         "the plugin setting preview_client_id "
+                         "(environment O365MAIL_PREVIEW_CLIENT_ID)"));
   /* Bad ones are refused, naming what is wrong. */
   const char *bad_key[] = {"--setting", "o365mail.bad key=1", NULL};
   assert_int_equal(consent_url(bad_key, &p), 1);
