@@ -91,7 +91,10 @@ WFC_EXTERN int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
  * secrets in memory are cleansed, the store is closed; then done(arg) runs
  * on the loop (done may be NULL). The wfc_conn objects it opened must not
  * be used any more: close the manager after the card calls using them have
- * completed. */
+ * completed. A manager left open is closed this way (and freed) by
+ * wfc_runtime_shutdown, after the event watches and before the calls in
+ * flight are canceled. Opening one on a runtime that is shutting down
+ * fails with WFC_ESTATE. */
 WFC_EXTERN void wfc_connmgr_close(wfc_connmgr *m, void (*done)(void *arg),
                                   void *arg);
 
