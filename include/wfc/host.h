@@ -84,8 +84,8 @@ WFC_EXTERN int wfc_process_harden(const wfc_harden_opts *opts);
 typedef struct wfc_runtime_opts {
   size_t size;              /* sizeof(wfc_runtime_opts) */
   const char *blob_dir;     /* blob store directory (copied), opened on first
-                               use; NULL: the SDK's one default,
-                               wfc_connmgr_default_blob_dir(NULL) ($WFC_BLOB_DIR,
+                               use; NULL: the SDK's one default (see
+                               wfc_connmgr_default_blob_dir: $WFC_BLOB_DIR,
                                else blobs/ beside the connection store) */
   int check_outputs;        /* validate action card outputs against their output
                                schema (always on in debug builds, and when the
