@@ -308,7 +308,8 @@ static void *race(void *arg) {
     wfc_runtime_shutdown(rt, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
   }
-  r->rc = r->rc == 0 ? (uv_loop_close(&loop) == 0 ? 0 : -1) : r->rc;
+  if (uv_loop_close(&loop) != 0 && r->rc == 0)
+    r->rc = -1; /* the winner left a handle open */
   return NULL;
 }
 
