@@ -58,7 +58,7 @@ int wfc__cli_blob(int argc, char **argv) {
       {"store", required_argument, NULL, 's'},
       {NULL, 0, NULL, 0}};
   const char *name = NULL, *ctype = NULL, *store = NULL,
-             *blobs = getenv("WFC_BLOB_DIR");
+             *blobs = NULL; /* else the default ($WFC_BLOB_DIR, ...) */
   int json = 0, c;
 
   if (argc < 2)

@@ -95,7 +95,19 @@ typedef struct wfc__cli_host {
 } wfc__cli_host;
 
 int wfc__cli_host_open(wfc__cli_host *h);
-/* Closes the runtime (ordered shutdown) and the loop. */
+
+/* Plugin settings of the command line, before the group (main.c):
+ * `--setting PLUGIN.KEY=VALUE` (repeatable) and `--settings FILE`
+ * ({"PLUGIN": {"KEY": VALUE, ...}, ...}; a file keeps secrets off the
+ * command line). Parsed and checked at once (0, or WFC_CLI_USAGE with
+ * the error printed); given to every runtime the command opens. */
+int wfc__cli_setting_arg(const char *opt, const char *value);
+/* Gives them to rt: 0, or WFC_CLI_FAIL with the error printed. */
+int wfc__cli_apply_settings(wfc_runtime *rt);
+/* Drops them (main, at exit). */
+void wfc__cli_settings_free(void);
+/* Shuts the runtime down (wfc_runtime_shutdown: the connection manager and
+ * event watches still open on it too) and closes the loop. */
 void wfc__cli_host_close(wfc__cli_host *h);
 
 /* Loads the plugins of the plugin path: dir when given, else every

@@ -187,6 +187,10 @@ static int host_open(wfc__cli_host *h, const char *blob_dir) {
     return wfc__cli_error("cannot create the runtime (blob store %s): %s",
                           blob_dir, wfc_strerror(rc));
   }
+  if (wfc__cli_apply_settings(h->rt) != 0) {
+    wfc__cli_host_close(h);
+    return WFC_CLI_FAIL;
+  }
   return 0;
 }
 
@@ -213,15 +217,8 @@ int wfc__cli_connmgr_open(wfc__cli_host *h, const char *store,
   return 0;
 }
 
-static void set_flag(void *arg) {
-  *(int *)arg = 1;
-}
-
 void wfc__cli_connmgr_close(wfc__cli_host *h, wfc_connmgr *m) {
-  int closed = 0;
-  wfc_connmgr_close(m, set_flag, &closed);
-  while (!closed && uv_run(&h->loop, UV_RUN_ONCE) != 0)
-    ;
+  (void)m; /* open on h's runtime: its shutdown closes it first */
   wfc__cli_host_close(h);
 }
 

@@ -60,6 +60,14 @@ static void help(FILE *f) {
       fputs(groups[i].usage[k], f);
   fputs("  wfc version [--json]\n"
         "  wfc GROUP --help, wfc GROUP COMMAND --help: that part alone\n\n"
+        "Plugin settings, before GROUP (docs/hosts.md, \"Plugin settings\"):\n"
+        "  wfc --setting PLUGIN.KEY=VALUE ... (repeatable), or\n"
+        "  wfc --settings FILE ... with {\"PLUGIN\": {\"KEY\": VALUE}} (keeps\n"
+        "  secrets off the command line); a plugin reads them before its\n"
+        "  environment variables (o365mail: setting graph_url, else\n"
+        "  O365MAIL_GRAPH_URL).\n",
+        f);
+  fputs("\n"
         "Plugins are looked for in --plugin-dir, else $WFC_PLUGIN_PATH\n"
         "(colon-separated), else <directory of wfc>/../lib/wfc/plugins\n"
         "(installed) and <directory of wfc>/../plugins (build tree);\n"
@@ -92,7 +100,34 @@ static int group_help(const wfc__cli_group *g, int argc, char **argv) {
   return WFC_CLI_OK;
 }
 
+/* The options before the group: plugin settings. Returns how many argv
+ * entries they took, or -1 after a usage error (printed). */
+static int global_options(int argc, char **argv) {
+  int i = 1;
+  while (i < argc && strncmp(argv[i], "--setting", 9) == 0) {
+    const char *a = argv[i], *eq = strchr(a, '=');
+    size_t n = eq != NULL ? (size_t)(eq - a) : strlen(a);
+    char opt[16];
+    if (n >= sizeof opt || (n != 9 && n != 10) || (n == 10 && a[9] != 's'))
+      break; /* not ours: the group's usage reports it */
+    snprintf(opt, sizeof opt, "%.*s", (int)n, a);
+    const char *value = eq != NULL ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+    if (wfc__cli_setting_arg(opt, value) != 0)
+      return -1;
+    i++;
+  }
+  return i - 1;
+}
+
 int main(int argc, char **argv) {
+  int skip = global_options(argc, argv);
+  if (skip < 0) {
+    wfc__cli_settings_free();
+    return WFC_CLI_USAGE;
+  }
+  argv[skip] = argv[0];
+  argc -= skip;
+  argv += skip;
   if (argc < 2)
     return help(stderr), WFC_CLI_USAGE;
   const char *g = argv[1];
@@ -135,6 +170,7 @@ int main(int argc, char **argv) {
   if (rc == -1)
     rc = wfc__cli_usage("  wfc --help\n", "unknown command group \"%s\"", g);
   wfc__cli_error_flush(rc, rc == -1 ? NULL : g);
+  wfc__cli_settings_free();
   curl_global_cleanup();
   return rc;
 }

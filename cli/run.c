@@ -150,7 +150,7 @@ int wfc__cli_card_run(int argc, char **argv) {
   run r = {.exit_code = WFC_CLI_FAIL, .tty = isatty(2)};
   int progress_set = 0;
   const char *conn = NULL, *input = "{}", *store = NULL, *dir = NULL,
-             *blobs = getenv("WFC_BLOB_DIR");
+             *blobs = NULL; /* else the default ($WFC_BLOB_DIR, ...) */
   int c;
   optind = 0;
   opterr = 0;

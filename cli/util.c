@@ -140,6 +140,82 @@ int wfc__cli_wants_help(int argc, char **argv) {
   return 0;
 }
 
+/* {"plugin": {"key": value}} of --setting and --settings (owned). */
+static json_object *cli_settings;
+
+static const char setting_usage[] =
+    "  wfc [--setting PLUGIN.KEY=VALUE]... [--settings FILE] GROUP ...\n";
+
+/* Merges one plugin's settings (borrowed) into cli_settings. The runtime
+ * checks them when they are given to it (wfc__cli_apply_settings), naming
+ * the first bad plugin name, key or value. */
+static void settings_add(const char *plugin, json_object *set) {
+  if (cli_settings == NULL)
+    cli_settings = json_object_new_object();
+  json_object *mine = NULL;
+  if (!json_object_object_get_ex(cli_settings, plugin, &mine)) {
+    mine = json_object_new_object();
+    json_object_object_add(cli_settings, plugin, mine);
+  }
+  json_object_object_foreach(set, k, v) {
+    json_object_object_add(mine, k, json_object_get(v));
+  }
+}
+
+int wfc__cli_setting_arg(const char *opt, const char *value) {
+  if (value == NULL)
+    return wfc__cli_usage(setting_usage, "%s needs a value", opt);
+  if (strcmp(opt, "--settings") == 0) {
+    char at[4200];
+    snprintf(at, sizeof at, "@%s", value);
+    json_object *file = wfc__cli_read_input(at, "settings");
+    if (file == NULL)
+      return WFC_CLI_USAGE;
+    int rc = 0;
+    json_object_object_foreach(file, plugin, set) {
+      if (!json_object_is_type(set, json_type_object)) {
+        rc = wfc__cli_usage(setting_usage,
+                            "--settings %s: settings.%s must be an object "
+                            "of the plugin's settings",
+                            value, plugin);
+        break;
+      }
+      settings_add(plugin, set);
+    }
+    json_object_put(file);
+    return rc;
+  }
+  /* PLUGIN.KEY=VALUE: the plugin name has no dot; the key may. */
+  const char *dot = strchr(value, '.'), *eq = strchr(value, '=');
+  if (dot == NULL || eq == NULL || dot > eq || dot == value || eq == dot + 1)
+    return wfc__cli_usage(setting_usage,
+                          "--setting \"%s\": expected PLUGIN.KEY=VALUE", value);
+  char plugin[80], key[80];
+  snprintf(plugin, sizeof plugin, "%.*s", (int)(dot - value), value);
+  snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
+  json_object *one = json_object_new_object();
+  json_object_object_add(one, key, json_object_new_string(eq + 1));
+  settings_add(plugin, one);
+  json_object_put(one);
+  return 0;
+}
+
+int wfc__cli_apply_settings(wfc_runtime *rt) {
+  if (cli_settings == NULL)
+    return 0;
+  json_object_object_foreach(cli_settings, plugin, set) {
+    char err[512];
+    if (wfc_runtime_set_plugin_settings(rt, plugin, set, err, sizeof err) != 0)
+      return wfc__cli_error("%s", err);
+  }
+  return 0;
+}
+
+void wfc__cli_settings_free(void) {
+  json_object_put(cli_settings);
+  cli_settings = NULL;
+}
+
 int wfc__cli_host_open(wfc__cli_host *h) {
   memset(h, 0, sizeof *h);
   int rc = uv_loop_init(&h->loop);
@@ -151,13 +227,17 @@ int wfc__cli_host_open(wfc__cli_host *h) {
     uv_loop_close(&h->loop);
     return wfc__cli_error("cannot create the runtime: %s", wfc_strerror(rc));
   }
+  if (wfc__cli_apply_settings(h->rt) != 0) {
+    wfc__cli_host_close(h);
+    return WFC_CLI_FAIL;
+  }
   return 0;
 }
 
 void wfc__cli_host_close(wfc__cli_host *h) {
   if (h->rt == NULL)
     return;
-  wfc_runtime_close(h->rt, NULL, NULL);
+  wfc_runtime_shutdown(h->rt, NULL, NULL);
   uv_run(&h->loop, UV_RUN_DEFAULT);
   h->rt = NULL;
   if (uv_loop_close(&h->loop) != 0)

@@ -8,15 +8,17 @@
 #include <json-c/json.h>
 
 #include "entry.h"
+#include "setting.h"
 #include "util.h"
 
+/* The setting claim_ttl_ms (O365MAIL_CLAIM_TTL_MS), 1..3600000. */
 static uint32_t claim_ttl_ms(void) {
-  const char *v = getenv("O365MAIL_CLAIM_TTL_MS");
+  char *v = o365_setting("claim_ttl_ms");
   char *end = NULL;
   unsigned long n = v != NULL ? strtoul(v, &end, 10) : 0;
-  if (v == NULL || *v == '\0' || *end != '\0' || n == 0 || n > 3600000ul)
-    return 300000u;
-  return (uint32_t)n;
+  int ok = v != NULL && *end == '\0' && n > 0 && n <= 3600000ul;
+  o365_setting_free(v);
+  return ok ? (uint32_t)n : 300000u;
 }
 
 typedef struct pending {

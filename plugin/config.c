@@ -14,6 +14,7 @@
 #include <wfc/plugin.h>
 
 #include "graph.h"
+#include "setting.h"
 #include "util.h"
 
 /* The portal pages: the Microsoft Entra admin center of each cloud, its
@@ -54,10 +55,10 @@ static void set_portal(o365_config *cfg, const char *tpl) {
 }
 
 const o365_app o365_apps[2] = {
-    {"preview", "Office 365 Mail (Preview)", "O365MAIL_PREVIEW_CLIENT_ID",
-     "O365MAIL_PREVIEW_CLIENT_SECRET"},
-    {"production", "Office 365 Mail (Production)",
-     "O365MAIL_PRODUCTION_CLIENT_ID", "O365MAIL_PRODUCTION_CLIENT_SECRET"},
+    {"preview", "Office 365 Mail (Preview)", "preview_client_id",
+     "preview_client_secret"},
+    {"production", "Office 365 Mail (Production)", "production_client_id",
+     "production_client_secret"},
 };
 
 const char *o365_authority_name(const char *authority, char *buf, size_t len) {
@@ -106,11 +107,6 @@ static const char *param(struct json_object *params, const char *key) {
   return v != NULL && *v != '\0' ? v : NULL;
 }
 
-static const char *env(const char *name) {
-  const char *v = getenv(name);
-  return v != NULL && *v != '\0' ? v : NULL;
-}
-
 /* An http(s) base URL without whitespace or control characters; trailing
  * slashes are dropped so paths can be appended. */
 static int set_base_url(char *out, size_t outsz, const char *url,
@@ -136,8 +132,28 @@ static int set_base_url(char *out, size_t outsz, const char *url,
   return 0;
 }
 
+/* The settings load() reads (setting.h), owned, freed by load(). */
+typedef struct settings {
+  char *authority, *graph, *client_id, *client_secret;
+} settings;
+
+static int load_with(struct json_object *params, o365_config *cfg, char *err,
+                     size_t errsz, int need_client, settings *set);
+
 static int load(struct json_object *params, o365_config *cfg, char *err,
                 size_t errsz, int need_client) {
+  settings set = {0};
+  int rc = load_with(params, cfg, err, errsz, need_client, &set);
+  o365_setting_free(set.authority);
+  o365_setting_free(set.graph);
+  o365_setting_free(set.client_id);
+  o365_setting_free(set.client_secret);
+  return rc;
+}
+
+static int load_with(struct json_object *params, o365_config *cfg, char *err,
+                     size_t errsz, int need_client, settings *set) {
+  char var[96];
   memset(cfg, 0, sizeof *cfg);
   if (errsz > 0)
     err[0] = '\0';
@@ -173,13 +189,13 @@ static int load(struct json_object *params, o365_config *cfg, char *err,
     return WFC_EINVAL;
   }
 
-  /* Connection parameters win over the environment, which wins over the
-   * cloud's defaults. */
+  /* Connection parameters win over the plugin's settings (the host's,
+   * else the environment), which win over the cloud's defaults. */
   const char *authority = param(params, "authority_url");
   const char *what = "parameter authority_url";
   if (authority == NULL) {
-    authority = env("O365MAIL_AUTHORITY_URL");
-    what = "O365MAIL_AUTHORITY_URL";
+    authority = set->authority = o365_setting("authority_url");
+    what = "setting authority_url (O365MAIL_AUTHORITY_URL)";
   }
   if (authority == NULL) {
     authority = cfg->cloud->authority;
@@ -193,8 +209,8 @@ static int load(struct json_object *params, o365_config *cfg, char *err,
   const char *graph = param(params, "graph_url");
   what = "parameter graph_url";
   if (graph == NULL) {
-    graph = env("O365MAIL_GRAPH_URL");
-    what = "O365MAIL_GRAPH_URL";
+    graph = set->graph = o365_setting("graph_url");
+    what = "setting graph_url (O365MAIL_GRAPH_URL)";
   }
   if (graph == NULL) {
     graph = cfg->cloud->graph;
@@ -209,14 +225,15 @@ static int load(struct json_object *params, o365_config *cfg, char *err,
 
   const char *client_id = param(params, "client_id");
   if (client_id == NULL)
-    client_id = env(cfg->app->client_id_env);
+    client_id = set->client_id = o365_setting(cfg->app->client_id_key);
   if (client_id == NULL) {
     /* Where the value goes is the host's to say (a connection parameter,
      * a card input): the detail names the field. */
     snprintf(err, errsz,
-             "no client id for the app \"%s\": give client_id, or set %s "
-             "in the host's environment",
-             cfg->app->name, cfg->app->client_id_env);
+             "no client id for the app \"%s\": give client_id, or the "
+             "plugin setting %s (environment %s)",
+             cfg->app->name, cfg->app->client_id_key,
+             o365_setting_env(cfg->app->client_id_key, var, sizeof var));
     cfg->missing = "client_id";
     return WFC_EINVAL;
   }
@@ -246,7 +263,7 @@ static int load(struct json_object *params, o365_config *cfg, char *err,
 
   const char *secret = param(params, "client_secret");
   if (secret == NULL)
-    secret = env(cfg->app->client_secret_env);
+    secret = set->client_secret = o365_setting(cfg->app->client_secret_key);
   if (secret != NULL) {
     cfg->client_secret = strdup(secret);
     if (cfg->client_secret == NULL) {
@@ -310,12 +327,11 @@ void o365_config_clear(o365_config *cfg) {
 }
 
 /* Delegated permissions a deployment opts into beyond O365_SCOPES (e.g.
- * MailboxSettings.ReadWrite for Set Automatic Replies), from
- * O365MAIL_EXTRA_SCOPES: space-separated permission names; a name with
- * other characters than [A-Za-z0-9._-] is skipped. Appended to b. */
+ * MailboxSettings.ReadWrite for Set Automatic Replies), from the setting
+ * extra_scopes (O365MAIL_EXTRA_SCOPES): space-separated permission names; a
+ * name with other characters than [A-Za-z0-9._-] is skipped. Appended to b. */
 static void put_extra_scopes(o365_buf *b) {
-  const char *extra = env("O365MAIL_EXTRA_SCOPES");
-  char *copy = extra ? strdup(extra) : NULL;
+  char *copy = o365_setting("extra_scopes");
   char *save = NULL;
   for (char *s = copy ? strtok_r(copy, " ", &save) : NULL; s;
        s = strtok_r(NULL, " ", &save)) {
@@ -327,7 +343,7 @@ static void put_extra_scopes(o365_buf *b) {
       o365_buf_put(b, s);
     }
   }
-  free(copy);
+  o365_setting_free(copy);
 }
 
 char *o365_config_scopes(const o365_config *cfg) {

@@ -3,17 +3,19 @@
  * A connection's parameters (see o365_conn_params in conn.c) pick a national
  * cloud, a tenant and one of the two OAuth apps of manifest.json. Endpoints
  * may be overridden (tests, sandboxes) by the connection parameters
- * authority_url / graph_url / portal_url, or else by the environment
- * variables O365MAIL_AUTHORITY_URL / O365MAIL_GRAPH_URL /
- * O365MAIL_PORTAL_URL (the admin portal's app page, "{client_id}" in it
- * standing for the app's client id). Client ids and secrets are
- * configuration: parameters client_id / client_secret, or else
- * O365MAIL_{PREVIEW,PRODUCTION}_CLIENT_ID / _CLIENT_SECRET. Nothing secret
- * is compiled in. O365MAIL_EXTRA_SCOPES adds delegated permissions to the
- * ones asked for (e.g. MailboxSettings.ReadWrite, which Set Automatic
- * Replies needs and the default scopes leave out). O365MAIL_SEND_CONFIRM_MS
- * is how long a keyed send whose answer was lost looks for its copy
- * (plugin/sent.h). */
+ * authority_url / graph_url / portal_url, or else by the plugin settings
+ * authority_url / graph_url / portal_url (setting.h: the host's, else the
+ * environment variables O365MAIL_AUTHORITY_URL / ...; portal_url is the
+ * admin portal's app page, "{client_id}" in it standing for the app's
+ * client id). Client ids and secrets are
+ * configuration: parameters client_id / client_secret, or else the
+ * settings {preview,production}_client_id / _client_secret
+ * (O365MAIL_PREVIEW_CLIENT_ID, ...). Nothing secret is compiled in. The
+ * setting extra_scopes (O365MAIL_EXTRA_SCOPES) adds delegated permissions
+ * to the ones asked for (e.g. MailboxSettings.ReadWrite, which Set
+ * Automatic Replies needs and the default scopes leave out);
+ * send_confirm_ms (O365MAIL_SEND_CONFIRM_MS) is how long a keyed send whose
+ * answer was lost looks for its copy (plugin/sent.h). */
 #ifndef O365_CONFIG_H
 #define O365_CONFIG_H
 
@@ -38,10 +40,10 @@ typedef struct o365_cloud {
 } o365_cloud;
 
 typedef struct o365_app {
-  const char *environment; /* "preview" | "production" */
-  const char *name;        /* "Office 365 Mail (Preview)" */
-  const char *client_id_env;
-  const char *client_secret_env;
+  const char *environment;   /* "preview" | "production" */
+  const char *name;          /* "Office 365 Mail (Preview)" */
+  const char *client_id_key; /* its settings (setting.h) */
+  const char *client_secret_key;
 } o365_app;
 
 typedef struct o365_config {
@@ -69,8 +71,8 @@ const o365_cloud *o365_cloud_find(const char *id);
 const o365_app *o365_app_find(const char *environment);
 
 /* Fills cfg from a connection's parameters (borrowed; NULL = all defaults)
- * and the environment. 0, or WFC_EINVAL with a message in err naming the
- * parameter or variable at fault. cfg must be cleared with
+ * and the plugin's settings (setting.h). 0, or WFC_EINVAL with a message in err
+ * naming the parameter or variable at fault. cfg must be cleared with
  * o365_config_clear() in both cases. */
 int o365_config_load(struct json_object *params, o365_config *cfg, char *err,
                      size_t errsz);

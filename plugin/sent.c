@@ -11,6 +11,7 @@
 #include "entry.h"
 #include "folders.h"
 #include "message.h"
+#include "setting.h"
 #include "util.h"
 
 #define FIRST_WAIT_MS      250
@@ -18,18 +19,21 @@
 #define CONFIRM_MAX_MS     600000
 
 uint32_t o365_sent_confirm_ms(void) {
-  const char *v = getenv("O365MAIL_SEND_CONFIRM_MS");
+  char *v = o365_setting("send_confirm_ms");
   char *end = NULL;
-  if (v == NULL || *v == '\0')
+  if (v == NULL)
     return CONFIRM_DEFAULT_MS;
   unsigned long n = strtoul(v, &end, 10);
   if (*end != '\0' || n > CONFIRM_MAX_MS) {
     o365_api->log(1,
-                  "o365mail: O365MAIL_SEND_CONFIRM_MS=%s is not a number of "
+                  "o365mail: setting send_confirm_ms "
+                  "(O365MAIL_SEND_CONFIRM_MS) %s is not a number of "
                   "milliseconds up to %d; using %d",
                   v, CONFIRM_MAX_MS, CONFIRM_DEFAULT_MS);
+    o365_setting_free(v);
     return CONFIRM_DEFAULT_MS;
   }
+  o365_setting_free(v);
   return (uint32_t)n;
 }
 

@@ -209,6 +209,7 @@ struct wfc_connmgr {
   void (*close_done)(void *arg);
   void *close_arg;
   wfc_connmgr_stats stats;
+  wfc__rt_child child; /* closed by wfc_runtime_shutdown, after watches */
 };
 
 /* ---- small helpers ---------------------------------------------------------
@@ -1498,6 +1499,9 @@ static int default_data_dir(char *dir, size_t dlen) {
 
 int wfc_connmgr_default_blob_dir(const char *opts_path, char *buf, size_t len) {
   char sp[4200], dir[4096];
+  const char *env = getenv("WFC_BLOB_DIR");
+  if (env != NULL && *env != '\0')
+    return (size_t)snprintf(buf, len, "%s", env) >= len ? WFC_ETOOBIG : 0;
   int rc = wfc_connmgr_default_store(opts_path, sp, sizeof sp);
   char *slash = rc == 0 ? strrchr(sp, '/') : NULL;
 
@@ -1533,6 +1537,13 @@ int wfc_connmgr_default_store(const char *opts_path, char *buf, size_t len) {
   if ((size_t)snprintf(buf, len, "%s/store.db", dir) >= len)
     return WFC_ETOOBIG;
   return 0;
+}
+
+/* wfc_runtime_shutdown closes a manager the host left open. */
+static void close_child(wfc__rt_child *c) {
+  wfc_connmgr_close(
+      (wfc_connmgr *)(void *)((char *)c - offsetof(struct wfc_connmgr, child)),
+      NULL, NULL);
 }
 
 int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
@@ -1581,6 +1592,15 @@ int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
     free(m);
     return rc;
   }
+  m->child.order = 1;
+  m->child.close = close_child;
+  if ((rc = wfc__runtime_attach(rt, &m->child)) != 0) {
+    if (err != NULL)
+      snprintf(err, errlen, "the runtime is closing");
+    wfc__store_close(m->st);
+    free(m);
+    return rc;
+  }
   uv_timer_init(m->loop, &m->kick);
   m->kick.data = m;
   uv_timer_init(m->loop, &m->lease_timer);
@@ -1616,6 +1636,9 @@ static void on_kick_closed(uv_handle_t *h) {
   wfc__store_close(m->st);
   void (*done)(void *) = m->close_done;
   void *arg = m->close_arg;
+  /* A runtime shutting down goes on from here (its own close completes
+   * later, on the loop). */
+  wfc__runtime_detach(&m->child);
   free(m);
   if (done != NULL)
     done(arg);

@@ -26,6 +26,7 @@
 
 struct wfc_event_watch {
   wfc_runtime *rt;
+  wfc__rt_child child; /* closed by wfc_runtime_shutdown, before managers */
   wfc__store *st;
   wfc_conn *conn;     /* one reference */
   char *conn_id;      /* owned */
@@ -121,6 +122,7 @@ static void batch_clear(wfc_event_watch *w) {
 }
 
 static void watch_free(wfc_event_watch *w) {
+  wfc__runtime_detach(&w->child);
   batch_clear(w);
   /* Another host takes over at its next poll, not after the expiry. */
   if (w->lease_held && wfc__store_sub_lease_release(w->st, w->conn_id, w->card,
@@ -134,6 +136,13 @@ static void watch_free(wfc_event_watch *w) {
   free(w->card);
   free(w->sub_key);
   free(w);
+}
+
+/* wfc_runtime_shutdown closes a watch the host left open. */
+static void close_child(wfc__rt_child *c) {
+  wfc_event_watch_close(
+      (wfc_event_watch *)(void *)((char *)c -
+                                  offsetof(struct wfc_event_watch, child)));
 }
 
 int wfc__event_watch_open_at(wfc_runtime *rt, wfc__store *st, wfc_conn *conn,
@@ -206,6 +215,12 @@ int wfc__event_watch_open_at(wfc_runtime *rt, wfc__store *st, wfc_conn *conn,
       w->sub_key == NULL) {
     watch_free(w);
     return set_err(err, errlen, WFC_ENOMEM, "out of memory");
+  }
+  w->child.order = 0;
+  w->child.close = close_child;
+  if ((rc = wfc__runtime_attach(rt, &w->child)) != 0) {
+    watch_free(w);
+    return set_err(err, errlen, rc, "event watch: the runtime is closing");
   }
   if (conn != NULL)
     w->conn = wfc__conn_ref(conn);

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "http.h"
 #include "lease.h"
+#include "loader.h"
 #include "log.h"
 #include "registry.h"
 #include "runtime.h"
@@ -68,12 +69,24 @@ static int h_register_conn_type(wfc_registrar *reg,
 
 /* ---- Logging, time, loop ------------------------------------------------- */
 
+/* The plugin that called the service whose return address is ra (the
+ * table's members take no plugin argument: the caller is found by its
+ * code), or NULL. */
+static struct wfc_plugin *caller_plugin(const void *ra) {
+  wfc_runtime *rt = wfc__runtime_current();
+  return wfc__loader_plugin_at(rt != NULL ? &rt->reg : NULL, ra);
+}
+
+/* noinline: the return address must be the plugin's call. */
 static void h_log(int level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3), noinline));
 static void h_log(int level, const char *fmt, ...) {
+  if (level > wfc__log_level())
+    return; /* before the look-up: a dropped record costs nothing */
+  struct wfc_plugin *p = caller_plugin(__builtin_return_address(0));
   va_list ap;
   va_start(ap, fmt);
-  wfc__logv(level, fmt, ap);
+  wfc__logv_module(level, p != NULL ? p->name : "plugin", fmt, ap);
   va_end(ap);
 }
 
@@ -450,6 +463,18 @@ static struct json_object *h_blob_ref(wfc_blob *b) {
   return b ? wfc__blob_ref(b) : NULL;
 }
 
+/* ---- Settings ----------------------------------------------------------- */
+
+/* noinline: the return address must be the plugin's call. */
+static char *h_setting(const char *key) __attribute__((noinline));
+static char *h_setting(const char *key) {
+  struct wfc_plugin *p = caller_plugin(__builtin_return_address(0));
+  const char *v =
+      p != NULL ? wfc__runtime_setting(wfc__runtime_current(), p->name, key)
+                : NULL;
+  return v != NULL ? strdup(v) : NULL;
+}
+
 /* ---- The table
  * ---------------------------------------------------------------- */
 
@@ -498,6 +523,7 @@ static const wfc_host_api api = {
     .claim = h_claim,
     .claim_sent = h_claim_sent,
     .claim_release = h_claim_release,
+    .setting = h_setting,
 };
 
 const wfc_host_api *wfc__host_api(void) {

@@ -20,6 +20,28 @@
 static int fail(char *err, size_t errlen, int code, const char *path,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* The plugin running init() or shutdown() now (not in a registry then),
+ * for wfc__loader_plugin_at. Loop thread only. */
+static struct wfc_plugin *active;
+
+static void *object_base(const void *addr) {
+  Dl_info di;
+  return addr != NULL && dladdr(addr, &di) != 0 ? di.dli_fbase : NULL;
+}
+
+struct wfc_plugin *wfc__loader_plugin_at(const wfc__registry *r,
+                                         const void *addr) {
+  void *base = object_base(addr);
+  if (base == NULL)
+    return NULL;
+  if (active != NULL && active->base == base)
+    return active;
+  for (size_t i = 0; r != NULL && i < r->n; i++)
+    if (r->plugins[i]->base == base)
+      return r->plugins[i];
+  return NULL;
+}
+
 /* Every refusal is one line: "<path>: <reason>". */
 static int fail(char *err, size_t errlen, int code, const char *path,
                 const char *fmt, ...) {
@@ -262,6 +284,7 @@ int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
   p->abi_minor = desc.abi_minor;
   p->shutdown = desc.shutdown;
   p->dl = dl;
+  p->base = object_base(*(void **)&entry);
   p->fd = fd;
   snprintf(p->dlname, sizeof p->dlname, "%s", dlname);
   if (!p->path || !p->name || !p->version || !p->description ||
@@ -276,7 +299,9 @@ int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
   struct wfc_error e;
   memset(&e, 0, sizeof e);
   uint64_t live_before = wfc__host_live_handles();
+  active = p;
   int irc = desc.init(api, reg, &e);
+  active = NULL;
   reg->open = 0;
   /* A plugin that passes a registration error up without its own message
    * is refused for that registration: its detail is the useful one. */
@@ -299,8 +324,11 @@ int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
     rc = fail(err, errlen, WFC_EREGISTER, path, "bad registration: %s",
               reg->message);
     /* shutdown() only undoes a successful init. */
-    if (irc == 0 && p->shutdown != NULL)
+    if (irc == 0 && p->shutdown != NULL) {
+      active = p;
       p->shutdown();
+      active = NULL;
+    }
     if (wfc__host_live_handles() > live_before)
       dl = NULL;
     goto refuse;
@@ -308,8 +336,11 @@ int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
   rc = wfc__registry_add(r, p);
   if (rc != 0) {
     fail(err, errlen, rc, path, "cannot register: %s", wfc_strerror(rc));
-    if (p->shutdown != NULL)
+    if (p->shutdown != NULL) {
+      active = p;
       p->shutdown();
+      active = NULL;
+    }
     goto refuse;
   }
   wfc__log(WFC_LOG_INFO, "loaded plugin %s %s from %s (%zu cards)", p->name,
@@ -328,8 +359,11 @@ refuse:
 }
 
 void wfc__loader_unload(struct wfc_plugin *p) {
-  if (p->shutdown != NULL)
+  if (p->shutdown != NULL) {
+    active = p;
     p->shutdown();
+    active = NULL;
+  }
   p->shutdown = NULL;
   if (p->dl != NULL) {
     dlclose(p->dl);

@@ -34,6 +34,12 @@ int wfc__loader_load(wfc__registry *r, const wfc_host_api *api,
                      const char *path, struct wfc_plugin **out, char *err,
                      size_t errlen);
 
+/* The plugin whose code contains addr (a return address taken in a host
+ * service: who called it), among r's plugins and the one being
+ * initialised or shut down now; NULL when addr is in none of them. */
+struct wfc_plugin *wfc__loader_plugin_at(const wfc__registry *r,
+                                         const void *addr);
+
 /* Calls the plugin's shutdown() and dlcloses it. The caller guarantees no
  * call, timer or HTTP request of the plugin is left. */
 void wfc__loader_unload(struct wfc_plugin *p);

@@ -62,6 +62,8 @@ static uint32_t plain_head, plain_tail;
 static uint64_t secret_seq, evicted;
 static wfc__log_sink_fn sink_fn;
 static void *sink_arg;
+static wfc_log_sink host_sink_fn;
+static void *host_sink_arg;
 
 static atomic_int log_level = WFC_LOG_WARN;
 static pthread_once_t level_once = PTHREAD_ONCE_INIT;
@@ -108,6 +110,13 @@ void wfc__log_set_sink(wfc__log_sink_fn fn, void *arg) {
   pthread_mutex_lock(&log_mu);
   sink_fn = fn;
   sink_arg = fn != NULL ? arg : NULL;
+  pthread_mutex_unlock(&log_mu);
+}
+
+void wfc__log_set_host_sink(wfc_log_sink fn, void *arg) {
+  pthread_mutex_lock(&log_mu);
+  host_sink_fn = fn;
+  host_sink_arg = fn != NULL ? arg : NULL;
   pthread_mutex_unlock(&log_mu);
 }
 
@@ -585,7 +594,8 @@ static void stderr_sink(void *arg, int level, const char *line) {
   free(buf);
 }
 
-void wfc__logv(int level, const char *fmt, va_list ap) {
+void wfc__logv_module(int level, const char *module, const char *fmt,
+                      va_list ap) {
   char stackbuf[1024], *msg = stackbuf, *line = NULL, *red = NULL;
   char stamp[64];
   struct tm tm;
@@ -628,7 +638,11 @@ void wfc__logv(int level, const char *fmt, va_list ap) {
 
   pthread_mutex_lock(&log_mu);
   red = redact_locked(msg, (size_t)n);
-  if (red != NULL) {
+  if (red != NULL && host_sink_fn != NULL) {
+    /* The host's sink sees the redacted message only, like stderr. */
+    host_sink_fn(host_sink_arg, level, module != NULL ? module : "wfc", red);
+    free(red);
+  } else if (red != NULL) {
     size_t sl = strlen(stamp), rl = strlen(red);
     line = malloc(sl + rl + 1);
     if (line != NULL) {
@@ -645,6 +659,10 @@ void wfc__logv(int level, const char *fmt, va_list ap) {
   OPENSSL_cleanse(msg, (size_t)n);
   if (msg != stackbuf)
     free(msg);
+}
+
+void wfc__logv(int level, const char *fmt, va_list ap) {
+  wfc__logv_module(level, "wfc", fmt, ap);
 }
 
 void wfc__log(int level, const char *fmt, ...) {

@@ -20,23 +20,22 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-enum {
-  WFC_LOG_ERROR = 0,
-  WFC_LOG_WARN = 1,
-  WFC_LOG_INFO = 2,
-  WFC_LOG_DEBUG = 3
-};
+#include "wfc/host.h" /* WFC_LOG_ERROR .. WFC_LOG_DEBUG, wfc_log_sink */
 
 /* Sink for finished records. line (borrowed during the call) is the whole
  * redacted record without the trailing newline. Called with the logger's
  * lock held: the sink must not log. */
 typedef void (*wfc__log_sink_fn)(void *arg, int level, const char *line);
 
-/* Logs one record when level <= the current level. fmt is printf-like. */
+/* Logs one record when level <= the current level. fmt is printf-like.
+ * The module is "wfc" (the SDK itself). */
 void wfc__log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void wfc__logv(int level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* The same for a record of module (borrowed; a plugin's name). */
+void wfc__logv_module(int level, const char *module, const char *fmt,
+                      va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* The level starts from the environment variable WFC_LOG (error, warn,
  * info or debug; default warn). The setter clamps to 0..3. */
@@ -48,6 +47,10 @@ int wfc__log_level_parse(const char *name);
 /* Replaces the sink (fn NULL: back to stderr). arg is borrowed until the
  * sink is replaced. */
 void wfc__log_set_sink(wfc__log_sink_fn fn, void *arg);
+/* The host's sink (wfc_runtime_set_log_sink): when set, it takes every
+ * record (level, module, redacted message without time stamp) in place of
+ * the sink above. fn NULL: none. Same lock rule: it must not log. */
+void wfc__log_set_host_sink(wfc_log_sink fn, void *arg);
 
 /* Secrets come in two kinds of registration:
  * - plain (wfc__log_secret; a plugin's api->secret, an authorization

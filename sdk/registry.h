@@ -36,7 +36,9 @@ struct wfc_plugin {
   unsigned abi_major;
   unsigned abi_minor;
 
-  void *dl; /* dlopen handle, NULL once closed */
+  void *dl;   /* dlopen handle, NULL once closed */
+  void *base; /* where the object is mapped (dladdr's dli_fbase): finds
+                 the plugin a host service was called from */
   /* The file the loader checked, open while the code is mapped, and the
    * /proc/<pid>/fd name dlopen got (fd -1 and "" when loaded by path): the
    * name must not come to mean another file while an object bears it. */

@@ -4,6 +4,8 @@
 #include "runtime.h"
 
 #include <dirent.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +17,25 @@
 #include "host_api.h"
 #include "loader.h"
 #include "validate.h"
+#include "wfc/connections.h"
+#include "json_secret.h"
 #include "log.h"
 #include "secmem.h"
 
-static wfc_runtime *current;
+/* The open runtime. One per process: the services table handed to plugins
+ * is static and takes no runtime argument, a plugin loaded by a second
+ * runtime would be the same mapped object (dlopen counts references) with
+ * the same static state (its timers, caches, settings), and the logger,
+ * its level and the secret redaction table are the process's. Atomic, so
+ * two threads creating runtimes at once get one runtime and one clear
+ * refusal, never two. RESERVED marks a creation under way. */
+static _Atomic(wfc_runtime *) current;
+static char reserved_mark;
+#define RESERVED ((wfc_runtime *)(void *)&reserved_mark)
 
 wfc_runtime *wfc__runtime_current(void) {
-  return current;
+  wfc_runtime *rt = atomic_load(&current);
+  return rt == RESERVED ? NULL : rt;
 }
 
 static void on_idle(uv_idle_t *h) {
@@ -36,12 +50,25 @@ void wfc__runtime_kick(wfc_runtime *rt) {
     uv_idle_start(&rt->idle, on_idle);
 }
 
+static int runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
+                       wfc_runtime **out);
+
 int wfc_runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
                     wfc_runtime **out) {
   if (loop == NULL || out == NULL)
     return WFC_EINVAL;
-  if (current != NULL)
+  wfc_runtime *none = NULL;
+  if (!atomic_compare_exchange_strong(&current, &none, RESERVED)) {
+    wfc__log(WFC_LOG_ERROR, "%s", WFC_RUNTIME_BUSY_WORDS);
     return WFC_EBUSY;
+  }
+  int rc = runtime_new(loop, opts, out);
+  atomic_store(&current, rc == 0 ? *out : NULL);
+  return rc;
+}
+
+static int runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
+                       wfc_runtime **out) {
   /* Process-global, the host's job (like curl_global_init): the secure
    * heap for secret memory (tokens, unsealed secrets, the log's copies),
    * before any secret is stored. Never fails: without it secrets take
@@ -91,15 +118,27 @@ int wfc_runtime_new(uv_loop_t *loop, const wfc_runtime_opts *opts,
   rt->grace.data = rt;
   rt->handles_open = 2;
   rt->close_grace_ms = o.close_grace_ms ? o.close_grace_ms : 10000;
-  current = rt;
   *out = rt;
   return 0;
+}
+
+const char *wfc_runtime_blob_dir(wfc_runtime *rt) {
+  if (rt != NULL && rt->blob_dir == NULL) {
+    /* Resolved on first use (it may create the data directory), by the
+     * same rule as the CLI's, so both find the same blobs. */
+    char dir[4200];
+    if (wfc_connmgr_default_blob_dir(NULL, dir, sizeof dir) == 0)
+      rt->blob_dir = strdup(dir);
+  }
+  return rt != NULL ? rt->blob_dir : NULL;
 }
 
 int wfc__runtime_blobstore(wfc_runtime *rt, wfc__blobstore **out) {
   if (rt == NULL)
     return WFC_ESTATE;
   if (rt->blobs == NULL) {
+    if (wfc_runtime_blob_dir(rt) == NULL)
+      return WFC_EINVAL; /* no HOME: nowhere to put blobs */
     int rc = wfc__blobstore_open(rt->blob_dir, &rt->blobs);
     if (rc != 0)
       return rc;
@@ -112,6 +151,161 @@ uv_loop_t *wfc_runtime_loop(wfc_runtime *rt) {
   return rt->loop;
 }
 
+/* ---- Plugin settings --------------------------------------------------- */
+
+static int setting_key_valid(const char *k) {
+  size_t n = k != NULL ? strlen(k) : 0;
+  if (n == 0 || n > 64)
+    return 0;
+  for (const char *c = k; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+          (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-'))
+      return 0;
+  return 1;
+}
+
+static int setting_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int setting_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (err != NULL && errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return WFC_EINVAL;
+}
+
+/* A setting's value as the text a plugin reads (transfer), or NULL with
+ * *bad set when the type is not accepted. */
+static json_object *setting_text(json_object *v, int *bad) {
+  *bad = 0;
+  switch (json_object_get_type(v)) {
+  case json_type_string:
+    return json_object_new_string(json_object_get_string(v));
+  case json_type_boolean:
+  case json_type_int:
+  case json_type_double:
+    return json_object_new_string(
+        json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+  default:
+    *bad = 1;
+    return NULL;
+  }
+}
+
+int wfc_runtime_set_plugin_settings(wfc_runtime *rt, const char *plugin,
+                                    json_object *settings, char *err,
+                                    size_t errlen) {
+  if (err != NULL && errlen > 0)
+    err[0] = '\0';
+  if (rt == NULL)
+    return setting_err(err, errlen, "plugin settings: no runtime");
+  if (!wfc__id_valid(plugin))
+    return setting_err(err, errlen,
+                       "plugin settings: \"%s\" is not a plugin name "
+                       "([a-z][a-z0-9_]*)",
+                       plugin ? plugin : "(null)");
+  if (!json_object_is_type(settings, json_type_object))
+    return setting_err(err, errlen, "settings of plugin %s: not a JSON object",
+                       plugin);
+  /* Checked whole before anything changes. */
+  json_object_object_foreach(settings, k, v) {
+    int bad = 0;
+    if (!setting_key_valid(k))
+      return setting_err(err, errlen,
+                         "settings of plugin %s: key \"%.80s\" is not 1..64 "
+                         "characters of [A-Za-z0-9_.-]",
+                         plugin, k);
+    if (v != NULL) {
+      json_object *t = setting_text(v, &bad);
+      json_object_put(t);
+      if (bad)
+        return setting_err(err, errlen,
+                           "settings of plugin %s: %s must be a string, "
+                           "number, boolean or null (to remove it)",
+                           plugin, k);
+    }
+  }
+  if (rt->settings == NULL && (rt->settings = json_object_new_object()) == NULL)
+    return WFC_ENOMEM;
+  json_object *mine = NULL;
+  if (!json_object_object_get_ex(rt->settings, plugin, &mine)) {
+    if ((mine = json_object_new_object()) == NULL)
+      return WFC_ENOMEM;
+    json_object_object_add(rt->settings, plugin, mine);
+  }
+  json_object_object_foreach(settings, k2, v2) {
+    int bad;
+    if (v2 == NULL) {
+      json_object_object_del(mine, k2);
+      continue;
+    }
+    json_object *t = setting_text(v2, &bad);
+    if (t == NULL)
+      return WFC_ENOMEM;
+    json_object_object_add(mine, k2, t);
+  }
+  return 0;
+}
+
+int wfc_runtime_set_plugin_setting(wfc_runtime *rt, const char *plugin,
+                                   const char *key, const char *value,
+                                   char *err, size_t errlen) {
+  json_object *one = json_object_new_object();
+  if (one == NULL)
+    return WFC_ENOMEM;
+  if (key != NULL)
+    json_object_object_add(
+        one, key, value != NULL ? json_object_new_string(value) : NULL);
+  int rc = key == NULL
+               ? setting_err(err, errlen, "settings of plugin %s: no key",
+                             plugin ? plugin : "(null)")
+               : wfc_runtime_set_plugin_settings(rt, plugin, one, err, errlen);
+  json_object_put(one);
+  return rc;
+}
+
+json_object *wfc_runtime_plugin_settings(const wfc_runtime *rt,
+                                         const char *plugin) {
+  json_object *mine = NULL, *copy = NULL;
+  if (rt == NULL || rt->settings == NULL || plugin == NULL ||
+      !json_object_object_get_ex(rt->settings, plugin, &mine))
+    return NULL;
+  if (json_object_deep_copy(mine, &copy, NULL) != 0)
+    return NULL;
+  return copy;
+}
+
+const char *wfc__runtime_setting(const wfc_runtime *rt, const char *plugin,
+                                 const char *key) {
+  json_object *mine = NULL, *v = NULL;
+  if (rt == NULL || rt->settings == NULL || plugin == NULL || key == NULL ||
+      !json_object_object_get_ex(rt->settings, plugin, &mine) ||
+      !json_object_object_get_ex(mine, key, &v))
+    return NULL;
+  return json_object_get_string(v);
+}
+
+/* ---- Logging ----------------------------------------------------------- */
+
+void wfc_runtime_set_log_sink(wfc_runtime *rt, wfc_log_sink sink, void *arg) {
+  if (rt == NULL || rt != wfc__runtime_current())
+    return;
+  rt->log_sink = sink != NULL;
+  wfc__log_set_host_sink(sink, arg);
+}
+
+void wfc_runtime_set_log_level(wfc_runtime *rt, int level) {
+  if (rt != NULL)
+    wfc__log_set_level(level);
+}
+
+int wfc_runtime_log_level(const wfc_runtime *rt) {
+  (void)rt;
+  return wfc__log_level();
+}
+
 /* ---- Loading and lookups ------------------------------------------------- */
 
 int wfc_runtime_load(wfc_runtime *rt, const char *path, wfc_plugin **out,
@@ -121,7 +315,7 @@ int wfc_runtime_load(wfc_runtime *rt, const char *path, wfc_plugin **out,
       snprintf(err, errlen, "invalid argument");
     return WFC_EINVAL;
   }
-  if (rt->closing) {
+  if (rt->closing || rt->shutting) {
     if (err && errlen)
       snprintf(err, errlen, "%s: the runtime is closing", path);
     return WFC_ESTATE;
@@ -213,7 +407,7 @@ int wfc_runtime_invoke(wfc_runtime *rt, const char *card_id,
                        wfc_call **out) {
   if (rt == NULL || card_id == NULL || how == NULL || how->on_done == NULL)
     return WFC_EINVAL;
-  if (rt->closing)
+  if (rt->closing || rt->shutting)
     return WFC_ESTATE;
   if (input != NULL && !json_object_is_type(input, json_type_object))
     return WFC_EINVAL;
@@ -264,7 +458,7 @@ int wfc_runtime_conn_hook(wfc_runtime *rt, const char *type_id,
                           const wfc_invoke *how, wfc_call **out) {
   if (rt == NULL || type_id == NULL || how == NULL || how->on_done == NULL)
     return WFC_EINVAL;
-  if (rt->closing)
+  if (rt->closing || rt->shutting)
     return WFC_ESTATE;
   if (input != NULL && !json_object_is_type(input, json_type_object))
     return WFC_EINVAL;
@@ -431,6 +625,7 @@ static void on_handle_closed(uv_handle_t *h) {
   void (*done)(void *) = rt->close_done;
   void *arg = rt->close_arg;
   free(rt->blob_dir);
+  wfc__json_cleanse_put(rt->settings); /* may hold secrets */
   free(rt);
   curl_global_cleanup();
   if (done != NULL)
@@ -448,8 +643,10 @@ static void engine_closed(void *arg) {
   wfc__call_quarantine_flush();
   wfc__blobstore_close(rt->blobs);
   rt->blobs = NULL;
-  if (current == rt)
-    current = NULL;
+  if (rt->log_sink)
+    wfc__log_set_host_sink(NULL, NULL); /* its arg may die with the host */
+  wfc_runtime *self = rt;
+  atomic_compare_exchange_strong(&current, &self, NULL);
   uv_idle_stop(&rt->idle);
   uv_close((uv_handle_t *)&rt->idle, on_handle_closed);
   uv_close((uv_handle_t *)&rt->grace, on_handle_closed);
@@ -473,12 +670,79 @@ static void on_grace(uv_timer_t *t) {
     wfc__call_abandon_all(rt, rt->close_grace_ms);
 }
 
-void wfc_runtime_close(wfc_runtime *rt, void (*done)(void *arg), void *arg) {
-  if (rt == NULL || rt->closing)
+int wfc__runtime_attach(wfc_runtime *rt, wfc__rt_child *c) {
+  if (rt->closing || rt->shutting)
+    return WFC_ESTATE;
+  c->rt = rt;
+  c->closing = 0;
+  c->next = rt->children;
+  rt->children = c;
+  return 0;
+}
+
+static void runtime_close(wfc_runtime *rt);
+
+/* Closes the children, lowest order first, one order at a time; when none
+ * is left, the runtime itself. */
+static void shutdown_step(wfc_runtime *rt) {
+  if (rt->stepping || rt->closing)
     return;
-  rt->closing = 1;
+  rt->stepping = 1;
+  for (;;) {
+    int order = -1;
+    for (wfc__rt_child *c = rt->children; c != NULL; c = c->next)
+      if (order < 0 || c->order < order)
+        order = c->order;
+    if (order < 0) {
+      rt->stepping = 0;
+      runtime_close(rt);
+      return;
+    }
+    wfc__rt_child *next = NULL;
+    for (wfc__rt_child *c = rt->children; c != NULL; c = c->next)
+      if (c->order == order && !c->closing) {
+        next = c;
+        break;
+      }
+    if (next == NULL)
+      break; /* all of this order are closing: their detach steps on */
+    next->closing = 1;
+    next->close(next); /* may detach (and free) it, or others, at once */
+  }
+  rt->stepping = 0;
+}
+
+void wfc__runtime_detach(wfc__rt_child *c) {
+  wfc_runtime *rt = c->rt;
+  if (rt == NULL)
+    return;
+  for (wfc__rt_child **p = &rt->children; *p != NULL; p = &(*p)->next)
+    if (*p == c) {
+      *p = c->next;
+      break;
+    }
+  c->rt = NULL;
+  c->next = NULL;
+  if (rt->shutting)
+    shutdown_step(rt);
+}
+
+void wfc_runtime_shutdown(wfc_runtime *rt, void (*done)(void *arg), void *arg) {
+  if (rt == NULL || rt->shutting || rt->closing)
+    return;
+  rt->shutting = 1;
   rt->close_done = done;
   rt->close_arg = arg;
+  shutdown_step(rt);
+}
+
+void wfc_runtime_close(wfc_runtime *rt, void (*done)(void *arg), void *arg) {
+  wfc_runtime_shutdown(rt, done, arg);
+}
+
+/* The runtime's own part, once nothing is open on it. */
+static void runtime_close(wfc_runtime *rt) {
+  rt->closing = 1;
   wfc__call_cancel_all(rt);
   if (rt->live != NULL)
     uv_timer_start(&rt->grace, on_grace, rt->close_grace_ms, 0);

@@ -17,12 +17,28 @@
 
 struct wfc_call;
 
+/* Something open on a runtime that wfc_runtime_shutdown closes before the
+ * runtime itself: event watches first (order 0), then connection managers
+ * (order 1). Embedded in its owner; owner and close are the owner's. */
+typedef struct wfc__rt_child {
+  struct wfc__rt_child *next;
+  int order;
+  int closing; /* close was called by the shutdown */
+  /* Starts closing the owner; it calls wfc__runtime_detach once it is
+   * closed (at once or later, on the loop). */
+  void (*close)(struct wfc__rt_child *c);
+  wfc_runtime *rt; /* NULL while not attached */
+} wfc__rt_child;
+
 struct wfc_runtime {
-  uv_loop_t *loop;        /* borrowed */
-  char *blob_dir;         /* owned, may be NULL (the store's default) */
-  wfc__blobstore *blobs;  /* opened on first use */
+  uv_loop_t *loop;       /* borrowed */
+  char *blob_dir;        /* owned; NULL until resolved (wfc_runtime_blob_dir) */
+  wfc__blobstore *blobs; /* opened on first use */
   wfc__http_engine *http; /* owned; closed at shutdown */
   int check_outputs;
+  int log_sink; /* a host log sink is set: removed at close */
+  /* Plugin settings: {"plugin": {"key": "text"}} (owned). */
+  struct json_object *settings;
   wfc__registry reg;
 
   /* Deferred work (starts, cancels, deliveries) runs from this idle
@@ -32,6 +48,9 @@ struct wfc_runtime {
   struct wfc_call *live; /* every call not yet delivered */
 
   int closing;
+  int shutting; /* wfc_runtime_shutdown: closing watches and managers */
+  int stepping; /* shutdown_step is running (no reentry) */
+  wfc__rt_child *children;
   uint32_t close_grace_ms; /* how long close waits for canceled calls */
   uv_timer_t grace;        /* that wait */
   int handles_open;        /* idle + grace, freed when both closed */
@@ -47,6 +66,18 @@ int wfc__runtime_blobstore(wfc_runtime *rt, wfc__blobstore **out);
 
 /* The open runtime, or NULL. */
 wfc_runtime *wfc__runtime_current(void);
+
+/* Attaches c (its order and close set) to rt. WFC_ESTATE when rt is
+ * shutting down or closing (nothing is attached then). */
+int wfc__runtime_attach(wfc_runtime *rt, wfc__rt_child *c);
+/* Detaches c (no-op when not attached), when its owner is closed and
+ * about to be freed: lets a shutdown go on. */
+void wfc__runtime_detach(wfc__rt_child *c);
+
+/* The text of setting key of plugin, or NULL (borrowed: valid until the
+ * settings of plugin change). */
+const char *wfc__runtime_setting(const wfc_runtime *rt, const char *plugin,
+                                 const char *key);
 
 /* Makes sure the idle handle runs the queue on the next iteration. */
 void wfc__runtime_kick(wfc_runtime *rt);

@@ -137,8 +137,10 @@ int main(int argc, char **argv) {
   /* Our loop: it runs until the flow is done (no call, no timer). */
   while (h.pending > 0 || uv_is_active((uv_handle_t *)&h.timer))
     uv_run(&h.loop, UV_RUN_ONCE);
-  /* Ordered shutdown: the runtime, then our handles, then the loop. */
-  wfc_runtime_close(h.rt, close_done, &h);
+  /* Ordered shutdown in one call (event watches, connection managers,
+   * calls in flight, plugins, the runtime's handles; close_done reports
+   * it), then our handles, then the loop. */
+  wfc_runtime_shutdown(h.rt, close_done, &h);
   uv_close((uv_handle_t *)&h.timer, NULL);
   uv_run(&h.loop, UV_RUN_DEFAULT);
   int loop_rc = uv_loop_close(&h.loop);

@@ -96,7 +96,10 @@ WFC_EXTERN int wfc_connmgr_open(wfc_runtime *rt, const wfc_connmgr_opts *opts,
  * secrets in memory are cleansed, the store is closed; then done(arg) runs
  * on the loop (done may be NULL). The wfc_conn objects it opened must not
  * be used any more: close the manager after the card calls using them have
- * completed. */
+ * completed. A manager left open is closed this way (and freed) by
+ * wfc_runtime_shutdown, after the event watches and before the calls in
+ * flight are canceled. Opening one on a runtime that is shutting down
+ * fails with WFC_ESTATE. */
 WFC_EXTERN void wfc_connmgr_close(wfc_connmgr *m, void (*done)(void *arg),
                                   void *arg);
 
@@ -107,10 +110,15 @@ WFC_EXTERN void wfc_connmgr_close(wfc_connmgr *m, void (*done)(void *arg),
  * or WFC_EIO. */
 WFC_EXTERN int wfc_connmgr_default_store(const char *store_path, char *buf,
                                          size_t len);
-/* The default blob store directory for a store location: blobs/ beside a
- * file store; for a database store (which has no directory), blobs/ in
- * the default data directory ($XDG_DATA_HOME/wfc, else
- * ~/.local/share/wfc). 0, WFC_ETOOBIG, WFC_ENOTFOUND (no HOME), WFC_EIO. */
+/* The default blob store directory, the one rule of the SDK: the runtime
+ * without wfc_runtime_opts.blob_dir (store_path NULL), `wfc card run` and
+ * `wfc blob` without --blob-dir (store_path: their --store) all use it.
+ * $WFC_BLOB_DIR when set; else blobs/ beside the store (store_path, else
+ * $WFC_STORE, else the default store.db) when it is a file; for a
+ * database store (which has no directory), blobs/ in the default data
+ * directory ($XDG_DATA_HOME/wfc, else ~/.local/share/wfc). So, with
+ * nothing set: ~/.local/share/wfc/blobs, beside ~/.local/share/wfc/store.db.
+ * 0, WFC_ETOOBIG, WFC_ENOTFOUND (no HOME), WFC_EIO. */
 WFC_EXTERN int wfc_connmgr_default_blob_dir(const char *store_path, char *buf,
                                             size_t len);
 

@@ -81,7 +81,8 @@ typedef struct wfc_event_watch_opts {
 } wfc_event_watch_opts;
 
 /* Opens a watch on m's connection (m borrowed: close the watch before the
- * manager). Fails with WFC_ENOTFOUND (card or connection), WFC_EINVAL (not
+ * manager, or leave both to wfc_runtime_shutdown, which closes watches
+ * first). Fails with WFC_ENOTFOUND (card or connection), WFC_EINVAL (not
  * an EVENT card, input not an object), WFC_ESTATE (manager closing); err
  * (may be NULL) gets one line naming the cause. *out is the caller's. */
 WFC_EXTERN int wfc_event_watch_open(wfc_connmgr *m,
@@ -128,7 +129,8 @@ WFC_EXTERN int wfc_event_watch_ack(wfc_event_watch *w);
 WFC_EXTERN char *wfc_event_watch_checkpoint(wfc_event_watch *w);
 
 /* Frees the watch, releasing its subscription lease if it holds one. A
- * poll in flight is canceled; its callback does not run. */
+ * poll in flight is canceled; its callback does not run. A watch left
+ * open is closed this way by wfc_runtime_shutdown. */
 WFC_EXTERN void wfc_event_watch_close(wfc_event_watch *w);
 
 #ifdef __cplusplus

@@ -12,13 +12,16 @@
  *   wfc_invoke how = {sizeof how, .on_done = done, .arg = ctx};
  *   wfc_runtime_invoke(rt, "x.send", input, &how, NULL);
  *   uv_run(&loop, UV_RUN_DEFAULT);
- *   wfc_runtime_close(rt, NULL, NULL);
- *   uv_run(&loop, UV_RUN_DEFAULT);   // the close finishes on the loop
+ *   wfc_runtime_shutdown(rt, NULL, NULL);
+ *   uv_run(&loop, UV_RUN_DEFAULT);   // the shutdown finishes on the loop
  *   uv_loop_close(&loop);            // == 0
  *
- * One runtime per process at a time: the services table handed to plugins
- * (wfc_host_api) is one static table, as the ABI promises, and its members
- * take no runtime argument.
+ * One runtime per process at a time (wfc_runtime_new says why): the
+ * services table handed to plugins (wfc_host_api) is one static table, as
+ * the ABI promises, its members take no runtime argument, and a plugin
+ * loaded twice would share its static state. Host services besides cards
+ * (docs/hosts.md): the log sink and level, plugin settings, the blob
+ * store, one-call shutdown.
  *
  * Rule for every function taking a callback (libuv's): if it returns an
  * error, the callback is never called.
@@ -81,7 +84,9 @@ WFC_EXTERN int wfc_process_harden(const wfc_harden_opts *opts);
 typedef struct wfc_runtime_opts {
   size_t size;              /* sizeof(wfc_runtime_opts) */
   const char *blob_dir;     /* blob store directory (copied), opened on first
-                               use; NULL: $XDG_DATA_HOME/wfc/blobs */
+                               use; NULL: the SDK's one default (see
+                               wfc_connmgr_default_blob_dir: $WFC_BLOB_DIR,
+                               else blobs/ beside the connection store) */
   int check_outputs;        /* validate action card outputs against their output
                                schema (always on in debug builds, and when the
                                environment has WFC_CHECK_OUTPUTS=1) */
@@ -96,24 +101,139 @@ typedef struct wfc_runtime_opts {
  * HTTP engine (one libcurl multi handle on the loop). opts may be NULL.
  * Does the process-global set-up plugins must not do (curl_global_init,
  * reference counted by libcurl; call it from the main thread before other
- * threads use libcurl). Returns WFC_EBUSY when another runtime is open. */
+ * threads use libcurl).
+ *
+ * One runtime per process at a time: returns WFC_EBUSY, and logs
+ * WFC_RUNTIME_BUSY_WORDS as an error, when another runtime is open (on any
+ * thread; two threads creating one at once get one runtime and one
+ * refusal). A second runtime is refused rather than half-working because
+ * what it would share is not safe to share: a plugin loaded by two
+ * runtimes is one mapped object (dlopen counts references) with one set of
+ * static variables, initialised twice and shut down under the other's
+ * calls; the services table handed to plugins takes no runtime argument;
+ * the logger and the secret redaction table are the process's. Once the
+ * first is closed (its done callback ran), a new one can be created, on
+ * any loop and thread. Run several hosts as several processes (they can
+ * share one store, docs/fleet.md). */
+#define WFC_RUNTIME_BUSY_WORDS                                                 \
+  "cannot create a second wfc runtime: another one is open in this "           \
+  "process (one per process: plugins loaded twice would share their static "   \
+  "state); close it first with wfc_runtime_shutdown, or run another process"
 WFC_EXTERN int wfc_runtime_new(struct uv_loop_s *loop,
                                const wfc_runtime_opts *opts, wfc_runtime **out);
 
-/* Ordered shutdown (Lessons 15): refuse new calls and loads; cancel the
- * calls in flight and wait for them to complete (a call still running after
- * close_grace_ms is delivered as WFC_ECANCELED and abandoned: its plugin is
- * logged as buggy and never shut down nor unloaded); close the HTTP engine;
- * stop the plugins' leftover timers; call each plugin's shutdown() and
- * dlclose it; close the runtime's handles. done(arg) runs once on the loop
- * when all of that is finished and the runtime is freed; keep running the
- * loop until then. After it, uv_loop_close() returns 0. */
+/* The one call that shuts a host's wfc side down, in order:
+ *  1. refuse new calls, loads, connection managers and event watches
+ *     (WFC_ESTATE);
+ *  2. close the event watches still open on rt (wfc/events.h; a poll in
+ *     flight is canceled, its callback does not run) and wait for them;
+ *  3. close the connection managers still open on rt (wfc/connections.h:
+ *     their operations fail with WFC_ECANCELED, callbacks run; redirect
+ *     listeners close; secrets cleansed; stores closed) and wait for them;
+ *  4. cancel the calls in flight and wait for them to complete (a call
+ *     still running after close_grace_ms is delivered as WFC_ECANCELED and
+ *     abandoned: its plugin is logged as buggy and never shut down nor
+ *     unloaded);
+ *  5. close the HTTP engine; stop the plugins' leftover timers; call each
+ *     plugin's shutdown() and dlclose it; close the runtime's handles; put
+ *     the default log sink back (wfc_runtime_set_log_sink).
+ * done(arg) (may be NULL) runs once, on the loop, when all of that is
+ * finished and the runtime is freed; keep running the loop until then
+ * (uv_run(loop, UV_RUN_DEFAULT) returns after it, unless the host has
+ * handles of its own open). After it, uv_loop_close() returns 0 and a new
+ * runtime may be created. Watches and managers the host closed itself
+ * before are simply not there any more; those it left open are freed by
+ * this call: their pointers must not be used after it. No-op when a
+ * shutdown is under way. */
+WFC_EXTERN void wfc_runtime_shutdown(wfc_runtime *rt, void (*done)(void *arg),
+                                     void *arg);
+/* The same as wfc_runtime_shutdown (its name before watches and managers
+ * were closed with the runtime). */
 WFC_EXTERN void wfc_runtime_close(wfc_runtime *rt, void (*done)(void *arg),
                                   void *arg);
 
 WFC_EXTERN struct uv_loop_s *wfc_runtime_loop(wfc_runtime *rt);
 
+/* The blob store directory the runtime uses (its blob_dir, else the
+ * default then resolved), borrowed from rt; NULL when there is none (no
+ * HOME and nothing set). */
+WFC_EXTERN const char *wfc_runtime_blob_dir(wfc_runtime *rt);
+
+/* ---- Logging ------------------------------------------------------------ */
+
+/* Levels of log records (the plugins' api->log takes the same numbers). */
+enum {
+  WFC_LOG_ERROR = 0,
+  WFC_LOG_WARN = 1,
+  WFC_LOG_INFO = 2,
+  WFC_LOG_DEBUG = 3
+};
+
+/* Takes one log record. module: "wfc" for the SDK's own records, the
+ * plugin's name for what a plugin logs through api->log (the SDK finds the
+ * calling plugin by the code address of the call, not by anything the
+ * plugin says). message: one line, already redacted (every registered
+ * secret and anything that looks like a credential replaced by
+ * "[REDACTED]", CR/LF turned into spaces), without time stamp or level.
+ * Both are borrowed during the call.
+ *
+ * Threads: called on the thread that logged, which is the loop thread for
+ * everything the runtime, the connection manager and plugins log, and may
+ * be a libcurl resolver thread for the HTTP engine's few records. Records
+ * are serialized (never two calls at once) by the logger's lock, held
+ * during the call: the sink must be quick, must not block on the loop
+ * thread, and must not call back into wfc (that would deadlock). */
+typedef void (*wfc_log_sink)(void *arg, int level, const char *module,
+                             const char *message);
+
+/* The logger is the process's, like the runtime (one per process): these
+ * set it for the open runtime rt. sink NULL: back to the default, one line
+ * per record on stderr ("<RFC 3339 time> <LEVEL> <message>"). arg is
+ * borrowed until the sink is replaced or the runtime is closed (closing
+ * the runtime puts the default back). */
+WFC_EXTERN void wfc_runtime_set_log_sink(wfc_runtime *rt, wfc_log_sink sink,
+                                         void *arg);
+/* Records above level are dropped (checked before any formatting). The
+ * level starts from the environment variable WFC_LOG (error, warn, info or
+ * debug; default warn); a level set here wins over it, for the whole
+ * process, and stays after the runtime is closed. Clamped to
+ * WFC_LOG_ERROR..WFC_LOG_DEBUG. */
+WFC_EXTERN void wfc_runtime_set_log_level(wfc_runtime *rt, int level);
+WFC_EXTERN int wfc_runtime_log_level(const wfc_runtime *rt);
+
 /* ---- Plugins ------------------------------------------------------------ */
+
+/* Settings the host gives a plugin (its configuration: endpoints, app ids,
+ * tunables), which the plugin reads through api->setting (wfc/plugin.h,
+ * ABI 1.4), before the process environment it falls back to. Keyed by
+ * plugin name, so they may be given before the plugin is loaded (then its
+ * init reads them) or after (later reads see the new values). A plugin
+ * reads only its own: the SDK finds the calling plugin by the code address
+ * of the call, not by anything the plugin says.
+ *
+ * settings: a JSON object (borrowed; copied) merged over what plugin has:
+ * each member sets that key; a null member removes it. Values are
+ * strings, numbers or booleans (a plugin reads them as text: 15000,
+ * true); keys are 1..64 characters of [A-Za-z0-9_.-]. Returns 0;
+ * WFC_EINVAL with err (may be NULL) naming the plugin name, the key or
+ * the value that is not accepted (nothing is changed then); WFC_ENOMEM.
+ * A value may be a secret (a client secret): it is kept in memory as
+ * given and never logged by the SDK; prefer it over the environment,
+ * which other processes of the user can read. */
+WFC_EXTERN int wfc_runtime_set_plugin_settings(wfc_runtime *rt,
+                                               const char *plugin,
+                                               struct json_object *settings,
+                                               char *err, size_t errlen);
+/* One key: value (copied) as text; NULL removes the key. Same checks. */
+WFC_EXTERN int wfc_runtime_set_plugin_setting(wfc_runtime *rt,
+                                              const char *plugin,
+                                              const char *key,
+                                              const char *value, char *err,
+                                              size_t errlen);
+/* The settings of plugin now: {"key": "text", ...} (transfer), or NULL
+ * when it has none. */
+WFC_EXTERN struct json_object *
+wfc_runtime_plugin_settings(const wfc_runtime *rt, const char *plugin);
 
 /* Loads and initialises the plugin at path. On failure returns a negative
  * code (WFC_ENOTFOUND, WFC_EDENIED (writable file), WFC_ENOTPLUGIN,

@@ -461,6 +461,14 @@ typedef struct wfc_host_api {
    * taken_over set and must check the service before acting. WFC_EBUSY:
    * another holder has the claim now (it expired and was taken over). */
   int (*claim_release)(wfc_call *call, const char *key, int nothing_sent);
+
+  /* ABI 1.4. The plugin's setting key as the host gave it (a host's
+   * wfc_runtime_set_plugin_settings; `wfc --setting PLUGIN.KEY=VALUE`), as
+   * text (transfer: api->free; cleanse it first when it may be a secret),
+   * or NULL when the host gave none: fall back to the plugin's own default
+   * then (e.g. an environment variable). The host answers with this
+   * plugin's settings only. Any time on the loop thread, also in init(). */
+  char *(*setting)(const char *key);
 } wfc_host_api;
 
 #define WFC_API_HAS(api, member)                                               \

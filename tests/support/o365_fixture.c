@@ -665,6 +665,10 @@ wfc_runtime *o365_fixture_runtime(const o365_fixture *fx) {
   return fx->rt;
 }
 
+void o365_fixture_runtime_gone(o365_fixture *fx) {
+  fx->rt = NULL;
+}
+
 /* ---- Admin API ----------------------------------------------------------- */
 
 json_object *o365_fixture_admin(o365_fixture *fx, const char *method,

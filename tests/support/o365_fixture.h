@@ -65,6 +65,9 @@ int o365_fixture_free(o365_fixture *fx);
 /* The emulator's base URL ("http://127.0.0.1:PORT"). Borrowed. */
 const char *o365_fixture_url(const o365_fixture *fx);
 wfc_runtime *o365_fixture_runtime(const o365_fixture *fx);
+/* The test shut the fixture's runtime down itself (wfc_runtime_shutdown,
+ * its done callback ran): o365_fixture_free then only closes the loop. */
+void o365_fixture_runtime_gone(o365_fixture *fx);
 /* The fixture's loop (borrowed), for tests that start several runs with
  * wfc_runtime_invoke themselves and run the loop until they are done. */
 struct uv_loop_s *o365_fixture_loop(o365_fixture *fx);
