@@ -13,9 +13,10 @@
 #   only one; -Wl,--no-undefined, so a reference the plugin cannot resolve
 #   (a host symbol, a missing library) fails the link, not the dlopen;
 # - MANIFEST: copied beside the module as TARGET.manifest.json (where `wfc`
-#   looks for it) and checked after each build with `wfc plugin check`,
-#   which loads the module in a child process and fails the build when the
-#   exports, ABI, fingerprint, schemas or manifest do not match;
+#   looks for it) and checked after each build with `wfc plugin check`
+#   (target TARGET-check, part of ALL), which loads the module in a child
+#   process and fails the build when the exports, ABI, fingerprint, schemas
+#   or manifest do not match (the module stays, to be inspected);
 # - INSTALL: `cmake --install` puts the module (and its manifest) in DIR,
 #   by default WFC_PLUGIN_INSTALL_DIR: the plugin directory of the wfc the
 #   package belongs to, where that wfc finds it with no settings.
@@ -66,20 +67,31 @@ function(wfc_add_plugin target)
     if(NOT EXISTS ${manifest})
       message(FATAL_ERROR "wfc_add_plugin(${target}): no manifest ${manifest}")
     endif()
-    set(check)
-    if(WFC_EXECUTABLE_TARGET)
-      add_dependencies(${target} ${WFC_EXECUTABLE_TARGET})
-    endif()
-    if(WFC_EXECUTABLE)
-      set(check COMMAND ${WFC_EXECUTABLE} plugin check $<TARGET_FILE:${target}>
-                        --manifest ${manifest})
-    endif()
     add_custom_command(TARGET ${target} POST_BUILD
       COMMAND ${CMAKE_COMMAND} -E copy_if_different ${manifest}
               $<TARGET_FILE_DIR:${target}>/${target}.manifest.json
-      ${check}
-      COMMENT "Checking ${target} against ${P_MANIFEST}"
       VERBATIM)
+    if(WFC_EXECUTABLE)
+      # The check is a step of its own after the module's link, not a
+      # POST_BUILD command: a failed check fails the build but leaves the
+      # module in place, so that `plugin/update-manifest` (or the author)
+      # can inspect it and bring the manifest up to date.
+      set(stamp ${CMAKE_CURRENT_BINARY_DIR}/${target}.manifest-checked)
+      set(deps ${target} ${manifest})
+      if(WFC_EXECUTABLE_TARGET)
+        list(APPEND deps ${WFC_EXECUTABLE_TARGET})
+      endif()
+      add_custom_command(OUTPUT ${stamp}
+        COMMAND ${CMAKE_COMMAND} -E copy_if_different ${manifest}
+                $<TARGET_FILE_DIR:${target}>/${target}.manifest.json
+        COMMAND ${WFC_EXECUTABLE} plugin check $<TARGET_FILE:${target}>
+                --manifest ${manifest}
+        COMMAND ${CMAKE_COMMAND} -E touch ${stamp}
+        DEPENDS ${deps}
+        COMMENT "Checking ${target} against ${P_MANIFEST}"
+        VERBATIM)
+      add_custom_target(${target}-check ALL DEPENDS ${stamp})
+    endif()
     if(P_INSTALL)
       install(FILES ${manifest} DESTINATION ${dest}
               RENAME ${target}.manifest.json)

@@ -134,7 +134,7 @@ static int set_base_url(char *out, size_t outsz, const char *url,
 
 /* The settings load() reads (setting.h), owned, freed by load(). */
 typedef struct settings {
-  char *authority, *graph, *client_id, *client_secret;
+  char *authority, *graph, *client_id, *client_secret, *portal;
 } settings;
 
 static int load_with(struct json_object *params, o365_config *cfg, char *err,
@@ -148,6 +148,7 @@ static int load(struct json_object *params, o365_config *cfg, char *err,
   o365_setting_free(set.graph);
   o365_setting_free(set.client_id);
   o365_setting_free(set.client_secret);
+  o365_setting_free(set.portal);
   return rc;
 }
 
@@ -249,8 +250,8 @@ static int load_with(struct json_object *params, o365_config *cfg, char *err,
   const char *portal = param(params, "portal_url");
   what = "parameter portal_url";
   if (portal == NULL) {
-    portal = env("O365MAIL_PORTAL_URL");
-    what = "O365MAIL_PORTAL_URL";
+    portal = set->portal = o365_setting("portal_url");
+    what = "setting portal_url (O365MAIL_PORTAL_URL)";
   }
   if (portal != NULL && strncmp(portal, "https://", 8) != 0 &&
       strncmp(portal, "http://", 7) != 0) {
