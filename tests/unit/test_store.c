@@ -128,6 +128,7 @@ static int teardown(void **state) {
     closedir(d);
   rmdir(f->dir);
   unsetenv("WFC_MASTER_KEY");
+  unsetenv("WFC_STORE_WAIT_MS");
   wfc__clock_set(NULL, NULL);
   free(f);
   return 0;
@@ -1748,10 +1749,13 @@ static void test_pg_locations_and_errors(void **state) {
   char err[512], loc[512], where[256];
   char *json = NULL;
 
-  /* Nothing listens there: the clear words, no password. */
+  /* Nothing listens there: the clear words, no password, after the
+   * store's wait (short here). */
+  setenv("WFC_STORE_WAIT_MS", "300", 1);
   assert_int_equal(wfc__store_open("postgresql://wfc:s3cr3t-pw@127.0.0.1:1/x",
                                    &st, err, sizeof err),
                    WFC_ESTORE);
+  assert_non_null(strstr(err, "tried for 300 ms"));
   assert_null(st);
   assert_non_null(strstr(err, "the PostgreSQL database at 127.0.0.1:1/x "
                               "cannot be reached"));
@@ -1808,6 +1812,7 @@ static void test_pg_locations_and_errors(void **state) {
   assert_string_equal(g.state, "connected");
   wfc__conn_rec_clear(&g);
   wfc__store_close(st);
+  unsetenv("WFC_STORE_WAIT_MS");
 }
 
 int main(void) {
