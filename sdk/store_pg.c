@@ -1,7 +1,11 @@
 /* store_pg.c - the PostgreSQL backend of the store on libpq
  * (store_backend.h, docs/store.md "PostgreSQL").
  *
- * One libpq connection per store handle (store.c serializes calls on it).
+ * A pool of libpq connections per store handle (at most pool_max, a
+ * parameter of the location), each lent for one attempt of a store
+ * operation (store.c); a lost connection is reported with wfc__store_lost
+ * only when the operation certainly changed nothing (see "transactions"
+ * below), and store.c runs it again within the store's wait.
  * Every statement is sent with PQexecParams: values as parameters, never
  * in the SQL text; results in binary format, so text and bytea come back
  * as their bytes and bigint as 8 big-endian bytes, typed as the store's
