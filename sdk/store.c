@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -49,6 +50,9 @@ struct wfc__store {
   const char *key_src;
   int target;    /* schema version to migrate to */
   int opened_at; /* the version found by the opening transaction */
+  /* How long an operation that lost its database connection keeps trying
+   * again (docs/store.md, "When the database goes away"). */
+  int wait_ms;
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -69,6 +73,109 @@ int wfc__store_fail(int code, const char *fmt, ...) {
 }
 
 #define fail wfc__store_fail
+
+/* Set by a backend when the failure it just reported is a lost database
+ * connection and the operation certainly changed nothing (wfc__store_lost):
+ * the operation may run again from its start. Reset by each attempt. */
+static _Thread_local int lost;
+
+void wfc__store_lost(void) {
+  lost = 1;
+}
+
+/* ---- attempts ---------------------------------------------------------
+ * Every operation runs as one or more attempts, each on a backend
+ * connection of its own for the attempt:
+ *
+ *   attempt a = {.st = st};
+ *   do {
+ *     if ((rc = att_begin(&a)) == 0)
+ *       rc = ...operation on a.be...;
+ *   } while (att_again(&a, &rc));
+ *
+ * A backend with one connection (SQLite) has it under the handle's mutex
+ * and never loses it: one attempt, exactly the cost of the mutex. A
+ * backend with a pool (PostgreSQL) lends one of its connections; an
+ * attempt that failed on a lost connection with nothing applied (the
+ * backend says so with wfc__store_lost) runs again from its start, the
+ * first time at once, then after growing pauses, until st->wait_ms after
+ * the first loss; then the backend's message (naming the database) stays,
+ * with how long it was tried. An operation is written so that running it
+ * again from its start is the same as running it once: it re-reads what
+ * it verifies and writes in one transaction. */
+typedef struct attempt {
+  wfc__store *st;
+  void *be;         /* the connection of this attempt */
+  int64_t deadline; /* monotonic ms; set at the first loss */
+  int tries;
+} attempt;
+
+static int att_begin(attempt *a) {
+  wfc__store *st = a->st;
+
+  lost = 0;
+  a->be = NULL;
+  if (st->ops->acquire == NULL) {
+    pthread_mutex_lock(&st->mu);
+    a->be = st->be;
+    return 0;
+  }
+  return st->ops->acquire(st->be, &a->be);
+}
+
+/* After a failed attempt (its connection given back): 1 when the
+ * operation must run again (after a pause), else 0 with the final code in
+ * *rc. */
+static int att_retry(attempt *a, int *rc) {
+  wfc__store *st = a->st;
+  int64_t now, pause;
+
+  if (*rc == 0 || !lost)
+    return 0;
+  lost = 0;
+  now = wfc__monotonic_ms();
+  if (a->tries == 0)
+    a->deadline = now + st->wait_ms;
+  if (now >= a->deadline) {
+    char cause[sizeof last_err];
+    memcpy(cause, last_err, sizeof cause);
+    *rc = fail(*rc, "%s (tried for %d ms: WFC_STORE_WAIT_MS sets how long)",
+               cause, st->wait_ms);
+    return 0;
+  }
+  /* At once (a pooled connection that broke in a restart: the next one is
+   * new), then 50, 100, 200, 400, 500 ms... */
+  pause = a->tries == 0 ? 0 : 50LL << (a->tries < 4 ? a->tries - 1 : 3);
+  if (pause > 500)
+    pause = 500;
+  if (pause > a->deadline - now)
+    pause = a->deadline - now;
+  if (pause > 0) {
+    struct timespec ts = {(time_t)(pause / 1000),
+                          (long)(pause % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+      ;
+  }
+  a->tries++;
+  return 1;
+}
+
+/* Ends the attempt (the connection goes back): 1 when the operation must
+ * run again, else 0 with the final code in *rc. */
+static int att_again(attempt *a, int *rc) {
+  wfc__store *st = a->st;
+
+  if (st->ops->acquire == NULL)
+    pthread_mutex_unlock(&st->mu);
+  else if (a->be != NULL)
+    st->ops->release(st->be, a->be);
+  a->be = NULL;
+  return att_retry(a, rc);
+}
+
+int wfc__store_wait_ms(const wfc__store *st) {
+  return st->wait_ms;
+}
 
 void wfc__store_err_save(char *buf, size_t len) {
   snprintf(buf, len, "%s", last_err);
@@ -315,10 +422,11 @@ static int tampered(const char *conn_id, const char *what) {
  * when there is none, WFC_EKEY (message from tampered(conn_id, what)) when
  * it does not verify, so a write never makes a changed row valid again.
  * The row stays locked until the transaction ends. */
-static int row_verify(wfc__store *st, int kind, const char *const *keys,
-                      const char *conn_id, const char *what, wfc__srow *row) {
+static int row_verify(wfc__store *st, void *be, int kind,
+                      const char *const *keys, const char *conn_id,
+                      const char *what, wfc__srow *row) {
   wfc__srow r = {0};
-  int rc = st->ops->row_get(st->be, kind, keys, st->authenticated, 1, &r);
+  int rc = st->ops->row_get(be, kind, keys, st->authenticated, 1, &r);
 
   if (rc == 0) {
     rc = row_ok(st, kind, &r);
@@ -333,14 +441,15 @@ static int row_verify(wfc__store *st, int kind, const char *const *keys,
 
 /* Inside a write's transaction, after it changed (or inserted) the row of
  * keys: computes the MAC from what the database now holds and stores it. */
-static int row_seal(wfc__store *st, int kind, const char *const *keys) {
+static int row_seal(wfc__store *st, void *be, int kind,
+                    const char *const *keys) {
   uint8_t mac[WFC__SHA256_LEN];
   wfc__srow r = {0};
   int rc;
 
   if (!st->authenticated)
     return 0;
-  rc = st->ops->row_get(st->be, kind, keys, 0, 0, &r);
+  rc = st->ops->row_get(be, kind, keys, 0, 0, &r);
   if (rc == WFC_ENOTFOUND)
     rc = fail(WFC_ENOTFOUND, "store: the %s row to authenticate is gone",
               wfc__rowkinds[kind].table);
@@ -348,14 +457,14 @@ static int row_seal(wfc__store *st, int kind, const char *const *keys) {
     rc = row_mac(st, kind, &r, mac);
   wfc__srow_clear(&r);
   if (rc == 0)
-    rc = st->ops->row_set_mac(st->be, kind, keys, mac);
+    rc = st->ops->row_set_mac(be, kind, keys, mac);
   return rc;
 }
 
 /* Schema version WFC__STORE_MAC_VERSION, in the opening transaction once
  * the key is verified: every existing row of the three tables gets its MAC.
  * What the rows hold at this moment is trusted (docs/store.md). */
-static int mac_existing_rows(wfc__store *st) {
+static int mac_existing_rows(wfc__store *st, void *be) {
   int rc = 0;
 
   for (int kind = 0; rc == 0 && kind < WFC__ROW_KINDS; kind++) {
@@ -363,9 +472,9 @@ static int mac_existing_rows(wfc__store *st) {
     char **keys = NULL;
     size_t n = 0;
 
-    rc = st->ops->row_keys(st->be, kind, &keys, &n);
+    rc = st->ops->row_keys(be, kind, &keys, &n);
     for (size_t j = 0; rc == 0 && j < n; j += (size_t)nk)
-      rc = row_seal(st, kind, (const char *const *)&keys[j]);
+      rc = row_seal(st, be, kind, (const char *const *)&keys[j]);
     for (size_t j = 0; j < n; j++)
       free(keys[j]);
     free(keys);
@@ -380,7 +489,7 @@ static int mac_existing_rows(wfc__store *st) {
  * open crossed. */
 static const struct {
   int version;
-  int (*run)(wfc__store *st);
+  int (*run)(wfc__store *st, void *be);
 } keyed_migrations[] = {
     {WFC__STORE_MAC_VERSION, mac_existing_rows},
 };
@@ -713,10 +822,7 @@ int wfc__store_open_tx(wfc__store *st, void *be, int creating) {
        rc == 0 && i < sizeof keyed_migrations / sizeof *keyed_migrations; i++)
     if (cur < keyed_migrations[i].version &&
         keyed_migrations[i].version <= ver) {
-      void *saved = st->be;
-      st->be = be;
-      rc = keyed_migrations[i].run(st);
-      st->be = saved;
+      rc = keyed_migrations[i].run(st, be);
       if (rc != 0) {
         char cause[sizeof last_err];
         memcpy(cause, last_err, sizeof cause);
@@ -757,8 +863,18 @@ const char *wfc__store_backend_name(const char *location) {
 }
 
 const wfc__store_ops *wfc__store_backend(wfc__store *st, void **be) {
-  *be = st->be;
+  attempt a = {.st = st};
+
+  *be = NULL;
+  if (att_begin(&a) != 0) /* nothing lent (SQLite never fails here) */
+    return NULL;
+  *be = a.be;
   return st->ops;
+}
+
+void wfc__store_backend_done(wfc__store *st, void *be) {
+  attempt a = {.st = st, .be = be};
+  (void)att_again(&a, &(int){0});
 }
 
 int wfc__store_opened_at(const wfc__store *st) {
@@ -799,6 +915,17 @@ static int store_open(wfc__store *st, const char *location,
   int timeout = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
   int rc;
 
+  const char *wait = getenv("WFC_STORE_WAIT_MS");
+
+  st->wait_ms = opts->wait_ms > 0 ? opts->wait_ms : 10000;
+  if (opts->wait_ms == 0 && wait != NULL && wait[0] != '\0') {
+    char *end;
+    long v = strtol(wait, &end, 10);
+    if (*end != '\0' || v < 0 || v > 24L * 3600 * 1000)
+      return fail(WFC_EINVAL, "WFC_STORE_WAIT_MS must be a number of "
+                              "milliseconds (0 to 86400000)");
+    st->wait_ms = (int)v;
+  }
   st->target = opts->schema_version;
   if (st->target == 0)
     st->target = WFC__STORE_SCHEMA_VERSION;
@@ -816,7 +943,13 @@ static int store_open(wfc__store *st, const char *location,
     st->have_master = 1;
     st->key_src = "WFC_MASTER_KEY";
   }
-  rc = st->ops->open(st, location, timeout, &st->be);
+  /* A database that cannot be reached yet (starting, restarting) is
+   * waited for as by every operation. */
+  attempt a = {.st = st};
+  do {
+    lost = 0;
+    rc = st->ops->open(st, location, timeout, &st->be);
+  } while (att_retry(&a, &rc));
   wfc__cleanse(st->master, sizeof st->master);
   return rc;
 }
@@ -883,13 +1016,14 @@ void wfc__store_close(wfc__store *st) {
 }
 
 int wfc__store_schema_version(wfc__store *st) {
-  int v = -1;
+  attempt a = {.st = st};
+  int v = -1, rc;
 
-  pthread_mutex_lock(&st->mu);
-  if (st->ops->version_get(st->be, &v) != 0)
-    v = -1;
-  pthread_mutex_unlock(&st->mu);
-  return v;
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->version_get(a.be, &v);
+  } while (att_again(&a, &rc));
+  return rc == 0 ? v : -1;
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -1091,14 +1225,20 @@ int wfc__store_conn_insert(wfc__store *st, wfc__conn_rec *rec,
                          &blen)) != 0)
     return rc;
 
-  pthread_mutex_lock(&st->mu);
-  if ((rc = st->ops->begin(st->be)) == 0 &&
-      (rc = st->ops->conn_insert(st->be, rec, params, blob, blen, now)) == 0 &&
-      (rc = row_seal(st, WFC__ROW_CONN, (const char *const[]){rec->id})) == 0)
-    rc = st->ops->commit(st->be);
-  if (rc != 0)
-    st->ops->rollback(st->be);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    void *be;
+    if ((rc = att_begin(&a)) != 0)
+      continue;
+    be = a.be;
+    if ((rc = st->ops->begin(be)) == 0 &&
+        (rc = st->ops->conn_insert(be, rec, params, blob, blen, now)) == 0 &&
+        (rc = row_seal(st, be, WFC__ROW_CONN,
+                       (const char *const[]){rec->id})) == 0)
+      rc = st->ops->commit(be);
+    if (rc != 0)
+      st->ops->rollback(be);
+  } while (att_again(&a, &rc));
   if (rc == 0) {
     rec->created_at = rec->updated_at = now;
     rec->has_secrets = blob != NULL;
@@ -1154,14 +1294,19 @@ int wfc__store_conn_get(wfc__store *st, const char *id_or_nickname,
   if (st == NULL || rec == NULL || id_or_nickname == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
   memset(rec, 0, sizeof *rec);
-  pthread_mutex_lock(&st->mu);
-  /* An exact id wins over any nickname. */
-  rc = st->ops->conn_find(st->be, WFC__FIND_ID, id_or_nickname,
-                          st->authenticated, collect_cb, &c);
-  if (rc == 0 && c.seen == 0)
-    rc = st->ops->conn_find(st->be, WFC__FIND_NICKNAME, id_or_nickname,
+  attempt a = {.st = st};
+  do {
+    collect_free(&c);
+    c = (conn_collect){.st = st, .max = 1};
+    if ((rc = att_begin(&a)) != 0)
+      continue;
+    /* An exact id wins over any nickname. */
+    rc = st->ops->conn_find(a.be, WFC__FIND_ID, id_or_nickname,
                             st->authenticated, collect_cb, &c);
-  pthread_mutex_unlock(&st->mu);
+    if (rc == 0 && c.seen == 0)
+      rc = st->ops->conn_find(a.be, WFC__FIND_NICKNAME, id_or_nickname,
+                              st->authenticated, collect_cb, &c);
+  } while (att_again(&a, &rc));
   if (rc == 0 && c.seen == 0)
     rc = fail(WFC_ENOTFOUND, "no connection with id or nickname '%s'",
               id_or_nickname);
@@ -1190,11 +1335,15 @@ int wfc__store_conn_list(wfc__store *st, const char *plugin,
   last_err[0] = '\0';
   if (st == NULL || cb == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
-  /* Collect first, then call back with the lock released. */
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->conn_find(st->be, WFC__FIND_PLUGIN, plugin, st->authenticated,
-                          collect_cb, &c);
-  pthread_mutex_unlock(&st->mu);
+  /* Collect first, then call back with the connection given back. */
+  attempt a = {.st = st};
+  do {
+    collect_free(&c);
+    c = (conn_collect){.st = st};
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->conn_find(a.be, WFC__FIND_PLUGIN, plugin, st->authenticated,
+                              collect_cb, &c);
+  } while (att_again(&a, &rc));
   for (size_t i = 0; i < c.n; i++)
     if (rc == 0)
       rc = cb(&c.recs[i], arg);
@@ -1205,23 +1354,33 @@ int wfc__store_conn_list(wfc__store *st, const char *plugin,
 /* Runs one change of a verified connection in a transaction with its new
  * MAC. WFC_ENOTFOUND when no row has the id, WFC_EKEY when it does not
  * verify (nothing written). */
-static int conn_update(wfc__store *st, const char *id, wfc__conn_change *ch) {
+static int conn_update_tx(wfc__store *st, void *be, const char *id,
+                          wfc__conn_change *ch) {
   int rc;
 
-  pthread_mutex_lock(&st->mu);
-  if ((rc = st->ops->begin(st->be)) != 0)
+  if ((rc = st->ops->begin(be)) != 0)
     goto done;
-  rc = row_verify(st, WFC__ROW_CONN, &id, id, NULL, NULL);
+  rc = row_verify(st, be, WFC__ROW_CONN, &id, id, NULL, NULL);
   if (rc == WFC_ENOTFOUND)
     rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
   ch->updated_at = wfc__now_ms();
-  if (rc == 0 && (rc = st->ops->conn_update(st->be, id, ch, NULL)) == 0 &&
-      (rc = row_seal(st, WFC__ROW_CONN, &id)) == 0)
-    rc = st->ops->commit(st->be);
+  if (rc == 0 && (rc = st->ops->conn_update(be, id, ch, NULL)) == 0 &&
+      (rc = row_seal(st, be, WFC__ROW_CONN, &id)) == 0)
+    rc = st->ops->commit(be);
 done:
   if (rc != 0)
-    st->ops->rollback(st->be);
-  pthread_mutex_unlock(&st->mu);
+    st->ops->rollback(be);
+  return rc;
+}
+
+static int conn_update(wfc__store *st, const char *id, wfc__conn_change *ch) {
+  attempt a = {.st = st};
+  int rc;
+
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = conn_update_tx(st, a.be, id, ch);
+  } while (att_again(&a, &rc));
   return rc;
 }
 
@@ -1270,9 +1429,11 @@ int wfc__store_conn_touch(wfc__store *st, const char *id) {
   last_err[0] = '\0';
   if (st == NULL || id == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->conn_touch(st->be, id, wfc__now_ms(), &changes);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->conn_touch(a.be, id, wfc__now_ms(), &changes);
+  } while (att_again(&a, &rc));
   if (rc == 0 && changes == 0)
     rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
   return rc;
@@ -1281,9 +1442,10 @@ int wfc__store_conn_touch(wfc__store *st, const char *id) {
 /* The connection's row, verified, inside the caller's lock (and
  * transaction, for a write, which it locks): *row (clear it).
  * WFC_ENOTFOUND, WFC_EKEY (does not verify). */
-static int conn_row(wfc__store *st, const char *id, int lock, wfc__srow *row) {
-  int rc = st->ops->row_get(st->be, WFC__ROW_CONN, &id, st->authenticated, lock,
-                            row);
+static int conn_row(wfc__store *st, void *be, const char *id, int lock,
+                    wfc__srow *row) {
+  int rc =
+      st->ops->row_get(be, WFC__ROW_CONN, &id, st->authenticated, lock, row);
 
   if (rc == WFC_ENOTFOUND)
     return fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
@@ -1296,35 +1458,26 @@ static int conn_row(wfc__store *st, const char *id, int lock, wfc__srow *row) {
   return rc;
 }
 
-/* Writes the sealed secrets of id and, with a holder, releases its lease,
- * in one transaction. With a holder (the end of a refresh) a revoked
- * connection keeps its wiped secrets: WFC_EREAUTH, lease released; and
- * last_used_at is set in the same transaction (a refresh is what a use
- * writes: the token service writes nothing for a token still valid, so a
- * read-only card run leaves the store untouched). */
-static int update_secrets(wfc__store *st, const char *id,
-                          const char *secrets_json, int64_t expires_at,
-                          const char *holder, int *released) {
+/* One attempt of update_secrets on be. */
+static int update_secrets_tx(wfc__store *st, void *be, const char *id,
+                             const char *secrets_json, int64_t expires_at,
+                             const char *holder, int *released) {
   char plugin[WFC__CONN_NAME_SIZE];
   wfc__srow row = {0};
   uint8_t *blob = NULL;
   size_t blen = 0;
   int rc, changes = 0, gone = 0;
 
-  last_err[0] = '\0';
   if (released != NULL)
     *released = 0;
-  if (st == NULL || id == NULL || secrets_json == NULL)
-    return fail(WFC_EINVAL, "store: NULL argument");
-  pthread_mutex_lock(&st->mu);
-  if ((rc = st->ops->begin(st->be)) != 0 ||
-      (rc = conn_row(st, id, 1, &row)) != 0)
+  if ((rc = st->ops->begin(be)) != 0 ||
+      (rc = conn_row(st, be, id, 1, &row)) != 0)
     goto done;
   /* The plugin names the record in the AAD. */
   (void)copy_text(&row.v[WFC__CC_PLUGIN], plugin, sizeof plugin);
   wfc__srow_clear(&row);
   if ((rc = seal_secrets(st, id, plugin, secrets_json, &blob, &blen)) != 0 ||
-      (rc = st->ops->conn_update(st->be, id,
+      (rc = st->ops->conn_update(be, id,
                                  &(wfc__conn_change){
                                      .set_secrets = 1,
                                      .blob = blob,
@@ -1336,32 +1489,57 @@ static int update_secrets(wfc__store *st, const char *id,
                                  &changes)) != 0)
     goto done;
   gone = changes == 0; /* revoked meanwhile (conn_row found the row) */
-  if (!gone && (rc = row_seal(st, WFC__ROW_CONN, &id)) != 0)
+  if (!gone && (rc = row_seal(st, be, WFC__ROW_CONN, &id)) != 0)
     goto done;
   /* last_used_at is outside the MAC: no reseal after it. */
   if (!gone && holder != NULL &&
-      (rc = st->ops->conn_touch(st->be, id, wfc__now_ms(), &changes)) != 0)
+      (rc = st->ops->conn_touch(be, id, wfc__now_ms(), &changes)) != 0)
     goto done;
   if (holder != NULL) {
-    if ((rc = st->ops->lease_delete(st->be, id, holder, &changes)) != 0)
+    if ((rc = st->ops->lease_delete(be, id, holder, &changes)) != 0)
       goto done;
     if (released != NULL)
       *released = changes > 0;
   }
-  if ((rc = st->ops->commit(st->be)) != 0)
+  if ((rc = st->ops->commit(be)) != 0)
     goto done;
   if (gone)
     rc = fail(WFC_EREAUTH,
               "connection %s was revoked while it was refreshed; the new "
               "tokens were not stored",
               id);
-  pthread_mutex_unlock(&st->mu);
   free(blob);
   return rc;
 done:
-  st->ops->rollback(st->be);
-  pthread_mutex_unlock(&st->mu);
-  free(blob);
+  st->ops->rollback(be);
+  free(blob); /* ciphertext only */
+  if (released != NULL)
+    *released = 0;
+  return rc;
+}
+
+/* Writes the sealed secrets of id and, with a holder, releases its lease,
+ * in one transaction. With a holder (the end of a refresh) a revoked
+ * connection keeps its wiped secrets: WFC_EREAUTH, lease released; and
+ * last_used_at is set in the same transaction (a refresh is what a use
+ * writes: the token service writes nothing for a token still valid, so a
+ * read-only card run leaves the store untouched). */
+static int update_secrets(wfc__store *st, const char *id,
+                          const char *secrets_json, int64_t expires_at,
+                          const char *holder, int *released) {
+  attempt a = {.st = st};
+  int rc;
+
+  last_err[0] = '\0';
+  if (released != NULL)
+    *released = 0;
+  if (st == NULL || id == NULL || secrets_json == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = update_secrets_tx(st, a.be, id, secrets_json, expires_at, holder,
+                             released);
+  } while (att_again(&a, &rc));
   return rc;
 }
 
@@ -1393,9 +1571,11 @@ int wfc__store_conn_secrets(wfc__store *st, const char *id, char **json) {
   if (st == NULL || id == NULL || json == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
   *json = NULL;
-  pthread_mutex_lock(&st->mu);
-  rc = conn_row(st, id, 0, &row);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = conn_row(st, a.be, id, 0, &row);
+  } while (att_again(&a, &rc));
   if (rc != 0)
     return rc;
   (void)copy_text(&row.v[WFC__CC_PLUGIN], plugin, sizeof plugin);
@@ -1417,25 +1597,34 @@ done:
   return rc;
 }
 
+static int wipe_tx(wfc__store *st, void *be, const char *id) {
+  int rc;
+
+  if ((rc = st->ops->begin(be)) != 0)
+    goto done;
+  rc = row_verify(st, be, WFC__ROW_CONN, &id, id, NULL, NULL);
+  if (rc == WFC_ENOTFOUND)
+    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
+  if (rc == 0 && (rc = st->ops->conn_wipe(be, id, wfc__now_ms())) == 0 &&
+      (rc = row_seal(st, be, WFC__ROW_CONN, &id)) == 0)
+    rc = st->ops->commit_wipe(be);
+done:
+  if (rc != 0)
+    st->ops->rollback(be);
+  return rc;
+}
+
 int wfc__store_conn_wipe_secrets(wfc__store *st, const char *id) {
+  attempt a = {.st = st};
   int rc;
 
   last_err[0] = '\0';
   if (st == NULL || id == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
-  pthread_mutex_lock(&st->mu);
-  if ((rc = st->ops->begin(st->be)) != 0)
-    goto done;
-  rc = row_verify(st, WFC__ROW_CONN, &id, id, NULL, NULL);
-  if (rc == WFC_ENOTFOUND)
-    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
-  if (rc == 0 && (rc = st->ops->conn_wipe(st->be, id, wfc__now_ms())) == 0 &&
-      (rc = row_seal(st, WFC__ROW_CONN, &id)) == 0)
-    rc = st->ops->commit_wipe(st->be);
-done:
-  if (rc != 0)
-    st->ops->rollback(st->be);
-  pthread_mutex_unlock(&st->mu);
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = wipe_tx(st, a.be, id);
+  } while (att_again(&a, &rc));
   return rc;
 }
 
@@ -1445,9 +1634,11 @@ int wfc__store_conn_delete(wfc__store *st, const char *id) {
   last_err[0] = '\0';
   if (st == NULL || id == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->conn_delete(st->be, id, &changes);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->conn_delete(a.be, id, &changes);
+  } while (att_again(&a, &rc));
   if (rc == 0 && changes == 0)
     return fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
   return rc;
@@ -1478,9 +1669,11 @@ int wfc__store_lease_take(wfc__store *st, const char *conn_id,
   if (holder == NULL || ttl_ms <= 0)
     return fail(WFC_EINVAL, "refresh lease: a holder and a positive length "
                             "are required");
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->lease_take(st->be, conn_id, holder, now, now + ttl_ms, cur);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->lease_take(a.be, conn_id, holder, now, now + ttl_ms, cur);
+  } while (att_again(&a, &rc));
   return rc;
 }
 
@@ -1495,9 +1688,11 @@ int wfc__store_lease_release(wfc__store *st, const char *conn_id,
     return rc;
   if (holder == NULL)
     return fail(WFC_EINVAL, "refresh lease: a holder is required");
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->lease_delete(st->be, conn_id, holder, &changes);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->lease_delete(a.be, conn_id, holder, &changes);
+  } while (att_again(&a, &rc));
   if (rc == 0 && changes == 0)
     rc = fail(WFC_ENOTFOUND,
               "connection %s: the refresh lease is not held "
@@ -1520,10 +1715,12 @@ int wfc__store_lease_pass(wfc__store *st, const char *conn_id,
   if (holder == NULL || to == NULL)
     return fail(WFC_EINVAL, "refresh lease: a holder and its successor are "
                             "required");
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->lease_pass(st->be, conn_id, holder, to, wfc__now_ms(), until_ms,
-                           &changes);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->lease_pass(a.be, conn_id, holder, to, wfc__now_ms(),
+                               until_ms, &changes);
+  } while (att_again(&a, &rc));
   if (rc == 0 && changes == 0)
     rc = fail(WFC_ENOTFOUND,
               "connection %s: the refresh lease is not held "
@@ -1542,9 +1739,11 @@ int wfc__store_lease_get(wfc__store *st, const char *conn_id, wfc__lease *out) {
     return fail(WFC_EINVAL, "store: NULL argument");
   if ((rc = check_lease_args(conn_id, NULL)) != 0)
     return rc;
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->lease_get(st->be, conn_id, out);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->lease_get(a.be, conn_id, out);
+  } while (att_again(&a, &rc));
   return rc;
 }
 
@@ -1578,11 +1777,13 @@ int wfc__store_sub_lease_take(wfc__store *st, const char *conn_id,
   if (holder == NULL || ttl_ms <= 0)
     return fail(WFC_EINVAL, "subscription lease: a holder and a positive "
                             "length are required");
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->sub_lease_take(st->be, conn_id, card_id,
-                               sub_key != NULL ? sub_key : "", holder, now,
-                               now + ttl_ms, cur);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->sub_lease_take(a.be, conn_id, card_id,
+                                   sub_key != NULL ? sub_key : "", holder, now,
+                                   now + ttl_ms, cur);
+  } while (att_again(&a, &rc));
   return rc;
 }
 
@@ -1596,11 +1797,13 @@ int wfc__store_sub_lease_release(wfc__store *st, const char *conn_id,
     return rc;
   if (holder == NULL)
     return fail(WFC_EINVAL, "subscription lease: a holder is required");
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->sub_lease_delete(st->be, conn_id, card_id,
-                                 sub_key != NULL ? sub_key : "", holder,
-                                 &changes);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->sub_lease_delete(a.be, conn_id, card_id,
+                                     sub_key != NULL ? sub_key : "", holder,
+                                     &changes);
+  } while (att_again(&a, &rc));
   if (rc == 0 && changes == 0)
     rc = fail(WFC_ENOTFOUND,
               "subscription %s: the lease is not held by this holder", card_id);
@@ -1617,10 +1820,12 @@ int wfc__store_sub_lease_get(wfc__store *st, const char *conn_id,
     memset(out, 0, sizeof *out);
   if ((rc = check_sub_args(st, conn_id, card_id, NULL)) != 0)
     return rc;
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->sub_lease_get(st->be, conn_id, card_id,
-                              sub_key != NULL ? sub_key : "", out);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->sub_lease_get(a.be, conn_id, card_id,
+                                  sub_key != NULL ? sub_key : "", out);
+  } while (att_again(&a, &rc));
   return rc;
 }
 
@@ -1644,10 +1849,10 @@ static int cp_tampered(const char *conn_id, const char *card_id) {
 
 /* The checkpoint row, verified (lock: inside a write transaction): 0 and
  * *row, WFC_ENOTFOUND (no message), WFC_EKEY. */
-static int cp_row(wfc__store *st, const char *const keys[3], int lock,
+static int cp_row(wfc__store *st, void *be, const char *const keys[3], int lock,
                   wfc__srow *row) {
   int rc =
-      st->ops->row_get(st->be, WFC__ROW_CP, keys, st->authenticated, lock, row);
+      st->ops->row_get(be, WFC__ROW_CP, keys, st->authenticated, lock, row);
   if (rc == 0) {
     rc = row_ok(st, WFC__ROW_CP, row);
     rc = rc == 1 ? 0 : rc == 0 ? cp_tampered(keys[0], keys[1]) : rc;
@@ -1669,9 +1874,11 @@ int wfc__store_checkpoint_get(wfc__store *st, const char *conn_id,
     *checkpoint = NULL;
   if ((rc = check_cp_args(st, conn_id, card_id)) != 0)
     return rc;
-  pthread_mutex_lock(&st->mu);
-  rc = cp_row(st, keys, 0, &row);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = cp_row(st, a.be, keys, 0, &row);
+  } while (att_again(&a, &rc));
   if (rc == WFC_ENOTFOUND)
     return fail(WFC_ENOTFOUND, "no checkpoint for card %s of connection %s",
                 card_id, conn_id);
@@ -1688,31 +1895,20 @@ int wfc__store_checkpoint_get(wfc__store *st, const char *conn_id,
   return rc;
 }
 
-int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
-                              const char *card_id, const char *sub_key,
-                              const char *expected, const char *next,
-                              int64_t accepted) {
-  const char *keys[3];
+/* One attempt of wfc__store_checkpoint_cas on be. */
+static int cas_tx(wfc__store *st, void *be, const char *const keys[3],
+                  const char *expected, const char *next, int64_t accepted,
+                  int64_t now) {
+  const char *conn_id = keys[0], *card_id = keys[1];
   wfc__srow row = {0};
-  int64_t now = wfc__now_ms();
   int rc, found = 0, match;
 
-  last_err[0] = '\0';
-  if ((rc = check_cp_args(st, conn_id, card_id)) != 0)
-    return rc;
-  if (next == NULL || accepted < 0)
-    return fail(WFC_EINVAL, "checkpoint: next is required and accepted must "
-                            "not be negative");
-  keys[0] = conn_id;
-  keys[1] = card_id;
-  keys[2] = sub_key != NULL ? sub_key : "";
-  pthread_mutex_lock(&st->mu);
   /* The read and the write hold the row (SQLite: the write lock) together,
    * so another handle cannot move the checkpoint in between; a row that
    * appears meanwhile makes the insert fail (WFC_ESTALE). */
-  if ((rc = st->ops->begin(st->be)) != 0)
+  if ((rc = st->ops->begin(be)) != 0)
     goto done;
-  rc = cp_row(st, keys, 1, &row);
+  rc = cp_row(st, be, keys, 1, &row);
   if (rc == 0) {
     const char *cur = sv_text(&row.v[3]);
     found = 1;
@@ -1731,19 +1927,43 @@ int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
               card_id, conn_id);
     goto done;
   }
-  rc = found ? st->ops->cp_update(st->be, conn_id, card_id, keys[2], next,
-                                  accepted, now)
-             : st->ops->cp_insert(st->be, conn_id, card_id, keys[2], next,
-                                  accepted, now);
+  rc = found ? st->ops->cp_update(be, conn_id, card_id, keys[2], next, accepted,
+                                  now)
+             : st->ops->cp_insert(be, conn_id, card_id, keys[2], next, accepted,
+                                  now);
   if (rc == 0)
-    rc = row_seal(st, WFC__ROW_CP, keys);
+    rc = row_seal(st, be, WFC__ROW_CP, keys);
   if (rc == 0)
-    rc = st->ops->commit(st->be);
+    rc = st->ops->commit(be);
 done:
   wfc__srow_clear(&row);
   if (rc != 0)
-    st->ops->rollback(st->be);
-  pthread_mutex_unlock(&st->mu);
+    st->ops->rollback(be);
+  return rc;
+}
+
+int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
+                              const char *card_id, const char *sub_key,
+                              const char *expected, const char *next,
+                              int64_t accepted) {
+  const char *keys[3];
+  int64_t now = wfc__now_ms();
+  attempt a = {.st = st};
+  int rc;
+
+  last_err[0] = '\0';
+  if ((rc = check_cp_args(st, conn_id, card_id)) != 0)
+    return rc;
+  if (next == NULL || accepted < 0)
+    return fail(WFC_EINVAL, "checkpoint: next is required and accepted must "
+                            "not be negative");
+  keys[0] = conn_id;
+  keys[1] = card_id;
+  keys[2] = sub_key != NULL ? sub_key : "";
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = cas_tx(st, a.be, keys, expected, next, accepted, now);
+  } while (att_again(&a, &rc));
   return rc;
 }
 
@@ -1754,9 +1974,11 @@ int wfc__store_checkpoint_delete(wfc__store *st, const char *conn_id,
   last_err[0] = '\0';
   if ((rc = check_cp_args(st, conn_id, card_id)) != 0)
     return rc;
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->cp_delete(st->be, conn_id, card_id, sub_key, &changes);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->cp_delete(a.be, conn_id, card_id, sub_key, &changes);
+  } while (att_again(&a, &rc));
   if (rc == 0 && changes == 0)
     rc = fail(WFC_ENOTFOUND, "no checkpoint for card %s of connection %s",
               card_id, conn_id);
@@ -1781,9 +2003,11 @@ int wfc__store_event_seen(wfc__store *st, const char *conn_id,
   last_err[0] = '\0';
   if ((rc = check_ev_args(st, conn_id, card_id, event_id)) != 0)
     return rc;
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->ev_seen(st->be, conn_id, card_id, sub_key, event_id);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->ev_seen(a.be, conn_id, card_id, sub_key, event_id);
+  } while (att_again(&a, &rc));
   return rc;
 }
 
@@ -1795,10 +2019,12 @@ int wfc__store_event_mark(wfc__store *st, const char *conn_id,
   last_err[0] = '\0';
   if ((rc = check_ev_args(st, conn_id, card_id, event_id)) != 0)
     return rc;
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->ev_mark(st->be, conn_id, card_id, sub_key, event_id,
-                        wfc__now_ms(), &changes);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->ev_mark(a.be, conn_id, card_id, sub_key, event_id,
+                            wfc__now_ms(), &changes);
+  } while (att_again(&a, &rc));
   if (rc == 0 && changes == 0)
     rc = WFC_EEXIST;
   return rc;
@@ -1814,10 +2040,12 @@ int wfc__store_events_purge(wfc__store *st, const char *conn_id,
     *purged = 0;
   if ((rc = check_cp_args(st, conn_id, card_id)) != 0)
     return rc;
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->ev_purge(st->be, conn_id, card_id, sub_key ? sub_key : "",
-                         before_ms, keep_max, &n);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->ev_purge(a.be, conn_id, card_id, sub_key ? sub_key : "",
+                             before_ms, keep_max, &n);
+  } while (att_again(&a, &rc));
   if (rc == 0 && purged != NULL)
     *purged = n;
   return rc;
@@ -1827,27 +2055,27 @@ int wfc__store_events_purge(wfc__store *st, const char *conn_id,
 
 /* Claims have a holder and an expiry from schema WFC__STORE_CLAIM_VERSION
  * on (a store kept at an older version exists only in upgrade tests). */
-static int hold_get(wfc__store *st, const char *key, char *holder,
+static int hold_get(wfc__store *st, void *be, const char *key, char *holder,
                     int64_t *until) {
   holder[0] = '\0';
   *until = 0;
   if (st->target < WFC__STORE_CLAIM_VERSION)
     return 0;
-  return st->ops->idem_hold_get(st->be, key, holder, until);
+  return st->ops->idem_hold_get(be, key, holder, until);
 }
 
-static int hold_set(wfc__store *st, const char *key, const char *holder,
-                    int64_t until) {
+static int hold_set(wfc__store *st, void *be, const char *key,
+                    const char *holder, int64_t until) {
   if (st->target < WFC__STORE_CLAIM_VERSION)
     return 0;
-  return st->ops->idem_hold_set(st->be, key, holder, until);
+  return st->ops->idem_hold_set(be, key, holder, until);
 }
 
 /* The row of key, verified, locked until the transaction ends: 0, or
  * WFC_ENOTFOUND, or WFC_EKEY naming the key's connection. */
-static int idem_verify(wfc__store *st, const char *key, wfc__srow *row) {
-  int rc =
-      st->ops->row_get(st->be, WFC__ROW_IDEM, &key, st->authenticated, 1, row);
+static int idem_verify(wfc__store *st, void *be, const char *key,
+                       wfc__srow *row) {
+  int rc = st->ops->row_get(be, WFC__ROW_IDEM, &key, st->authenticated, 1, row);
   if (rc == 0 && (rc = row_ok(st, WFC__ROW_IDEM, row)) != 1)
     rc = rc == 0 ? tampered(sv_text(&row->v[1]), "an idempotency key") : rc;
   else if (rc == 1)
@@ -1855,13 +2083,83 @@ static int idem_verify(wfc__store *st, const char *key, wfc__srow *row) {
   return rc;
 }
 
+/* One attempt of wfc__store_idem_claim on be. */
+static int idem_claim_tx(wfc__store *st, void *be, const char *key,
+                         const char *conn_id, const char *holder,
+                         int64_t ttl_ms, int64_t now, wfc__idem_claim *out) {
+  wfc__srow row = {0};
+  char cur[WFC__LEASE_HOLDER_SIZE];
+  int64_t until = 0;
+  int rc, changes = 0;
+
+  if ((rc = st->ops->begin(be)) != 0 ||
+      (rc = st->ops->idem_insert(be, key, conn_id, now, &changes)) != 0)
+    goto done;
+  if (changes == 1) {
+    /* New: mine. */
+    if ((rc = row_seal(st, be, WFC__ROW_IDEM, &key)) != 0 ||
+        (rc = hold_set(st, be, key, holder, now + ttl_ms)) != 0)
+      goto done;
+    out->state = WFC__CLAIM_MINE;
+    out->until_ms = now + ttl_ms;
+    rc = st->ops->commit(be);
+    goto done;
+  }
+  /* Claimed before: what the row says counts only if the store wrote it
+   * (a forged outcome would stop a send; a forged row is refused). */
+  if ((rc = idem_verify(st, be, key, &row)) != 0) {
+    if (rc == WFC_ENOTFOUND)
+      rc = fail(WFC_ESTORE, "store: the idempotency key claimed before "
+                            "is gone");
+    goto done;
+  }
+  if (row.v[3].type != WFC__SV_NULL) {
+    out->state = WFC__CLAIM_SENT;
+    if ((out->result = strdup(sv_text(&row.v[3]) ? sv_text(&row.v[3]) : "")) ==
+        NULL) {
+      rc = fail(WFC_ENOMEM, "out of memory");
+      goto done;
+    }
+    rc = st->ops->commit(be);
+    goto done;
+  }
+  if ((rc = hold_get(st, be, key, cur, &until)) != 0)
+    goto done;
+  if (cur[0] != '\0' && strcmp(cur, holder) != 0 && until > now &&
+      !wfc__lease_holder_gone(cur)) {
+    /* Another live holder's, in progress. */
+    out->state = WFC__CLAIM_HELD;
+    out->until_ms = until;
+    snprintf(out->holder, sizeof out->holder, "%s", cur);
+    rc = st->ops->commit(be);
+    goto done;
+  }
+  /* Mine again, or taken over: the holder before (expired, gone, or one
+   * without a holder: written before schema 8, or whose claim was ended
+   * with the outcome unknown) may have sent. */
+  if ((rc = hold_set(st, be, key, holder, now + ttl_ms)) != 0)
+    goto done;
+  out->state = WFC__CLAIM_MINE;
+  out->until_ms = now + ttl_ms;
+  out->taken_over = strcmp(cur, holder) != 0;
+  snprintf(out->holder, sizeof out->holder, "%s", cur);
+  rc = st->ops->commit(be);
+done:
+  wfc__srow_clear(&row);
+  if (rc != 0) {
+    st->ops->rollback(be);
+    free(out->result);
+    memset(out, 0, sizeof *out);
+  }
+  return rc;
+}
+
 int wfc__store_idem_claim(wfc__store *st, const char *key, const char *conn_id,
                           const char *holder, int64_t ttl_ms,
                           wfc__idem_claim *out) {
-  wfc__srow row = {0};
-  char cur[WFC__LEASE_HOLDER_SIZE];
-  int64_t now = wfc__now_ms(), until = 0;
-  int rc, changes = 0;
+  int64_t now = wfc__now_ms();
+  attempt a = {.st = st};
+  int rc;
 
   last_err[0] = '\0';
   if (out != NULL)
@@ -1876,133 +2174,95 @@ int wfc__store_idem_claim(wfc__store *st, const char *key, const char *conn_id,
                 WFC__LEASE_HOLDER_SIZE - 1);
   if (ttl_ms <= 0)
     return fail(WFC_EINVAL, "idempotency claim: ttl_ms must be positive");
-  pthread_mutex_lock(&st->mu);
-  if ((rc = st->ops->begin(st->be)) != 0 ||
-      (rc = st->ops->idem_insert(st->be, key, conn_id, now, &changes)) != 0)
-    goto done;
-  if (changes == 1) {
-    /* New: mine. */
-    if ((rc = row_seal(st, WFC__ROW_IDEM, &key)) != 0 ||
-        (rc = hold_set(st, key, holder, now + ttl_ms)) != 0)
-      goto done;
-    out->state = WFC__CLAIM_MINE;
-    out->until_ms = now + ttl_ms;
-    rc = st->ops->commit(st->be);
-    goto done;
-  }
-  /* Claimed before: what the row says counts only if the store wrote it
-   * (a forged outcome would stop a send; a forged row is refused). */
-  if ((rc = idem_verify(st, key, &row)) != 0) {
-    if (rc == WFC_ENOTFOUND)
-      rc = fail(WFC_ESTORE, "store: the idempotency key claimed before "
-                            "is gone");
-    goto done;
-  }
-  if (row.v[3].type != WFC__SV_NULL) {
-    out->state = WFC__CLAIM_SENT;
-    if ((out->result = strdup(sv_text(&row.v[3]) ? sv_text(&row.v[3]) : "")) ==
-        NULL) {
-      rc = fail(WFC_ENOMEM, "out of memory");
-      goto done;
-    }
-    rc = st->ops->commit(st->be);
-    goto done;
-  }
-  if ((rc = hold_get(st, key, cur, &until)) != 0)
-    goto done;
-  if (cur[0] != '\0' && strcmp(cur, holder) != 0 && until > now &&
-      !wfc__lease_holder_gone(cur)) {
-    /* Another live holder's, in progress. */
-    out->state = WFC__CLAIM_HELD;
-    out->until_ms = until;
-    snprintf(out->holder, sizeof out->holder, "%s", cur);
-    rc = st->ops->commit(st->be);
-    goto done;
-  }
-  /* Mine again, or taken over: the holder before (expired, gone, or one
-   * without a holder: written before schema 8, or whose claim was ended
-   * with the outcome unknown) may have sent. */
-  if ((rc = hold_set(st, key, holder, now + ttl_ms)) != 0)
-    goto done;
-  out->state = WFC__CLAIM_MINE;
-  out->until_ms = now + ttl_ms;
-  out->taken_over = strcmp(cur, holder) != 0;
-  snprintf(out->holder, sizeof out->holder, "%s", cur);
-  rc = st->ops->commit(st->be);
-done:
-  wfc__srow_clear(&row);
-  if (rc != 0) {
-    st->ops->rollback(st->be);
-    free(out->result);
-    memset(out, 0, sizeof *out);
-  }
-  pthread_mutex_unlock(&st->mu);
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = idem_claim_tx(st, a.be, key, conn_id, holder, ttl_ms, now, out);
+  } while (att_again(&a, &rc));
   return rc;
 }
 
-int wfc__store_idem_finish(wfc__store *st, const char *key,
-                           const char *result_json) {
+static int idem_finish_tx(wfc__store *st, void *be, const char *key,
+                          const char *result_json) {
   wfc__srow row = {0};
   int rc;
 
-  last_err[0] = '\0';
-  if (st == NULL || key == NULL || result_json == NULL)
-    return fail(WFC_EINVAL, "store: NULL argument");
-  pthread_mutex_lock(&st->mu);
-  if ((rc = st->ops->begin(st->be)) != 0)
+  if ((rc = st->ops->begin(be)) != 0)
     goto done;
-  rc = idem_verify(st, key, &row);
+  rc = idem_verify(st, be, key, &row);
   if (rc == WFC_ENOTFOUND)
     rc = fail(WFC_ENOTFOUND, "idempotency key was not claimed");
   /* Whoever holds the claim now: the send happened, and its outcome is
    * the record. The first recorded outcome stays. */
   if (rc == 0 && row.v[3].type != WFC__SV_NULL)
     rc = fail(WFC_EEXIST, "idempotency key already has a recorded outcome");
-  if (rc == 0 &&
-      (rc = st->ops->idem_set_result(st->be, key, result_json)) == 0 &&
-      (rc = row_seal(st, WFC__ROW_IDEM, &key)) == 0 &&
-      (rc = hold_set(st, key, NULL, 0)) == 0)
-    rc = st->ops->commit(st->be);
+  if (rc == 0 && (rc = st->ops->idem_set_result(be, key, result_json)) == 0 &&
+      (rc = row_seal(st, be, WFC__ROW_IDEM, &key)) == 0 &&
+      (rc = hold_set(st, be, key, NULL, 0)) == 0)
+    rc = st->ops->commit(be);
 done:
   wfc__srow_clear(&row);
   if (rc != 0)
-    st->ops->rollback(st->be);
-  pthread_mutex_unlock(&st->mu);
+    st->ops->rollback(be);
   return rc;
 }
 
-int wfc__store_idem_end(wfc__store *st, const char *key, const char *holder,
-                        int release) {
+int wfc__store_idem_finish(wfc__store *st, const char *key,
+                           const char *result_json) {
+  attempt a = {.st = st};
+  int rc;
+
+  last_err[0] = '\0';
+  if (st == NULL || key == NULL || result_json == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = idem_finish_tx(st, a.be, key, result_json);
+  } while (att_again(&a, &rc));
+  return rc;
+}
+
+static int idem_end_tx(wfc__store *st, void *be, const char *key,
+                       const char *holder, int release) {
   wfc__srow row = {0};
   char cur[WFC__LEASE_HOLDER_SIZE];
   int64_t until = 0;
   int rc, changes = 0;
 
-  last_err[0] = '\0';
-  if (st == NULL || key == NULL || holder == NULL)
-    return fail(WFC_EINVAL, "store: NULL argument");
-  pthread_mutex_lock(&st->mu);
-  if ((rc = st->ops->begin(st->be)) != 0)
+  if ((rc = st->ops->begin(be)) != 0)
     goto done;
-  rc = idem_verify(st, key, &row);
+  rc = idem_verify(st, be, key, &row);
   if (rc == WFC_ENOTFOUND)
     rc = fail(WFC_ENOTFOUND, "idempotency key was not claimed");
   if (rc == 0 && row.v[3].type != WFC__SV_NULL)
     rc = fail(WFC_EEXIST, "idempotency key already has a recorded outcome");
-  if (rc == 0 && (rc = hold_get(st, key, cur, &until)) == 0 &&
+  if (rc == 0 && (rc = hold_get(st, be, key, cur, &until)) == 0 &&
       strcmp(cur, holder) != 0)
     rc = fail(WFC_EBUSY, "idempotency key is claimed by another holder");
   if (rc == 0 && release)
-    rc = st->ops->idem_delete(st->be, key, &changes);
+    rc = st->ops->idem_delete(be, key, &changes);
   else if (rc == 0)
-    rc = hold_set(st, key, NULL, 0);
+    rc = hold_set(st, be, key, NULL, 0);
   if (rc == 0)
-    rc = st->ops->commit(st->be);
+    rc = st->ops->commit(be);
 done:
   wfc__srow_clear(&row);
   if (rc != 0)
-    st->ops->rollback(st->be);
-  pthread_mutex_unlock(&st->mu);
+    st->ops->rollback(be);
+  return rc;
+}
+
+int wfc__store_idem_end(wfc__store *st, const char *key, const char *holder,
+                        int release) {
+  attempt a = {.st = st};
+  int rc;
+
+  last_err[0] = '\0';
+  if (st == NULL || key == NULL || holder == NULL)
+    return fail(WFC_EINVAL, "store: NULL argument");
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = idem_end_tx(st, a.be, key, holder, release);
+  } while (att_again(&a, &rc));
   return rc;
 }
 
@@ -2014,9 +2274,11 @@ int wfc__store_idem_purge(wfc__store *st, int64_t before_ms, int *purged) {
     *purged = 0;
   if (st == NULL)
     return fail(WFC_EINVAL, "store: NULL argument");
-  pthread_mutex_lock(&st->mu);
-  rc = st->ops->idem_purge(st->be, before_ms, &changes);
-  pthread_mutex_unlock(&st->mu);
+  attempt a = {.st = st};
+  do {
+    if ((rc = att_begin(&a)) == 0)
+      rc = st->ops->idem_purge(a.be, before_ms, &changes);
+  } while (att_again(&a, &rc));
   if (rc == 0 && purged != NULL)
     *purged = changes;
   return rc;

@@ -8,7 +8,10 @@
  * docs/store.md.
  *
  * Threads: a wfc__store handle may be used from any thread (the loop and
- * uv_queue_work workers); calls on one handle are serialized by its mutex.
+ * uv_queue_work workers). On SQLite calls on one handle are serialized by
+ * its mutex; on PostgreSQL each call borrows a connection of the handle's
+ * pool (at most pool_max, docs/store.md "Connection pool"), so calls from
+ * several threads run at once.
  * Several handles, in one or several processes, may share one file (WAL;
  * writers wait up to the busy timeout).
  *
@@ -54,6 +57,11 @@ typedef struct wfc__store_opts {
   int schema_version;
   /* How long a writer waits for another; 0: 5000 ms. */
   int busy_timeout_ms;
+  /* A database store (PostgreSQL): how long an operation keeps trying
+   * while the database cannot be reached (down, restarting) before it
+   * fails with an error naming it; 0: WFC_STORE_WAIT_MS, else 10000 ms.
+   * Unused by SQLite. (docs/store.md, "When the database goes away".) */
+  int wait_ms;
 } wfc__store_opts;
 
 /* Opens (creating if needed) the store at path. A new store is built in a

@@ -10,8 +10,11 @@
  * database holds it (a row copied between backends, MAC included, still
  * verifies).
  *
- * Every operation runs on one backend connection that store.c serializes
- * with the handle's mutex. Return values: 0 or a negative WFC_E* code with
+ * Every operation runs on one backend connection for the whole of one
+ * store operation (store.c's attempts): the backend's only connection
+ * under the handle's mutex (SQLite), or one lent by the backend's pool
+ * (acquire/release: PostgreSQL), so that operations from several threads
+ * run side by side. Return values: 0 or a negative WFC_E* code with
  * the reason set by wfc__store_fail(). Operations that change rows report
  * how many they changed in *changes when asked. */
 #ifndef WFC_SDK_STORE_BACKEND_H
@@ -139,6 +142,13 @@ typedef struct wfc__store_ops {
    * names it first with wfc__store_set_key_file. */
   int (*open)(wfc__store *st, const char *location, int timeout_ms, void **be);
   void (*close)(void *be);
+  /* A backend with a pool of connections lends one for one attempt of a
+   * store operation: *conn is then the be of every operation below until
+   * release gives it back. Fails as an operation does (a database that
+   * cannot be reached: with wfc__store_lost). NULL: one connection (be
+   * itself), serialized by the handle's mutex. */
+  int (*acquire)(void *be, void **conn);
+  void (*release)(void *be, void *conn);
 
   /* A write transaction: BEGIN IMMEDIATE in SQLite (the database's write
    * lock); in PostgreSQL rows read with lock set are locked FOR UPDATE. */
@@ -298,8 +308,23 @@ const char *wfc__store_where(const wfc__store *st);
  * be written. */
 int wfc__store_open_tx(wfc__store *st, void *be, int creating);
 
-/* The backend of an open store and its state (store_copy.c). */
+/* The backend of an open store and a connection of it for the caller
+ * alone (store_copy.c), given back with wfc__store_backend_done: no
+ * other call on st may run in between (SQLite: the handle's mutex is
+ * held). NULL (and *be NULL) when none can be had (the reason in
+ * wfc__store_last_error). */
 const wfc__store_ops *wfc__store_backend(wfc__store *st, void **be);
+void wfc__store_backend_done(wfc__store *st, void *be);
+/* Says that the failure just reported (wfc__store_fail) is a lost
+ * connection to the database and that the operation certainly changed
+ * nothing: store.c then runs the operation again from its start, within
+ * the store's wait (wfc__store_wait_ms). A backend calls it only when it
+ * knows: a failure before COMMIT was sent, a connection that could not be
+ * made, a read, or a COMMIT the database reports as not committed. */
+void wfc__store_lost(void);
+/* How long (ms) an operation keeps trying while the database cannot be
+ * reached (wfc__store_opts.wait_ms, WFC_STORE_WAIT_MS, 10 s). */
+int wfc__store_wait_ms(const wfc__store *st);
 /* The schema version the store had before this handle's open migrated it
  * (0: it made the store). */
 int wfc__store_opened_at(const wfc__store *st);

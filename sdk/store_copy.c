@@ -139,7 +139,7 @@ int wfc_store_copy(const char *from, const char *to, wfc_store_copy_report *rep,
   wfc__store_opts o = {.master_key = key};
   wfc__store *a = NULL, *b = NULL;
   const wfc__store_ops *aops, *bops;
-  void *abe, *bbe;
+  void *abe = NULL, *bbe = NULL;
   tsum sums[2][WFC_STORE_COPY_TABLES];
   int rc, n = 0, from_file;
 
@@ -164,8 +164,11 @@ int wfc_store_copy(const char *from, const char *to, wfc_store_copy_report *rep,
       snprintf(err, errlen, "to: %s", msg);
     goto done;
   }
-  aops = wfc__store_backend(a, &abe);
-  bops = wfc__store_backend(b, &bbe);
+  if ((aops = wfc__store_backend(a, &abe)) == NULL ||
+      (bops = wfc__store_backend(b, &bbe)) == NULL) {
+    rc = WFC_ESTORE;
+    goto fail;
+  }
   /* Only into an empty store: a copy never merges. */
   {
     tsum t = {0};
@@ -220,6 +223,11 @@ int wfc_store_copy(const char *from, const char *to, wfc_store_copy_report *rep,
       goto fail;
     }
   }
+  /* Through the store (its connections given back first): every record
+   * authenticates in the copy. */
+  wfc__store_backend_done(a, abe);
+  wfc__store_backend_done(b, bbe);
+  abe = bbe = NULL;
   /* Through the store: every record authenticates in the copy. */
   if ((rc = wfc__store_conn_list(b, NULL, verify_cb, &n)) != 0)
     goto fail;
@@ -232,6 +240,10 @@ int wfc_store_copy(const char *from, const char *to, wfc_store_copy_report *rep,
 fail:
   report_err(err, errlen);
 done:
+  if (abe != NULL)
+    wfc__store_backend_done(a, abe);
+  if (bbe != NULL)
+    wfc__store_backend_done(b, bbe);
   wfc__store_close(a);
   wfc__store_close(b);
   wfc__cleanse(key, sizeof key);

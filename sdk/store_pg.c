@@ -1,7 +1,11 @@
 /* store_pg.c - the PostgreSQL backend of the store on libpq
  * (store_backend.h, docs/store.md "PostgreSQL").
  *
- * One libpq connection per store handle (store.c serializes calls on it).
+ * A pool of libpq connections per store handle (at most pool_max, a
+ * parameter of the location), each lent for one attempt of a store
+ * operation (store.c); a lost connection is reported with wfc__store_lost
+ * only when the operation certainly changed nothing (see "transactions"
+ * below), and store.c runs it again within the store's wait.
  * Every statement is sent with PQexecParams: values as parameters, never
  * in the SQL text; results in binary format, so text and bytea come back
  * as their bytes and bigint as 8 big-endian bytes, typed as the store's
@@ -17,11 +21,16 @@
 #define _POSIX_C_SOURCE 200809L
 #include "store_backend.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
+
+#include "clock.h"
 
 /* libpq type OIDs (server/catalog/pg_type_d.h, stable). */
 #define OID_BYTEA 17
@@ -34,21 +43,146 @@
  * ASCII). */
 #define SCHEMA_LOCK_KEY 0x776663
 
+/* The pool's size when the location names none, and the largest it may
+ * name (docs/store.md, "Connection pool"). */
+#define POOL_DEFAULT 4
+#define POOL_MAX     64
+
+typedef struct pgpool pgpool;
+
+/* One connection of the pool. */
 typedef struct pg {
+  pgpool *pool;
   PGconn *conn;
-  char where[256]; /* HOST:PORT/DB */
-  int timeout_ms;
-  int opening; /* begin takes the schema lock */
+  struct pg *next; /* idle list */
+  unsigned epoch;  /* pool->epoch when it was (re)connected */
+  int opening;     /* begin takes the schema lock */
   int in_tx;
+  int committing;      /* a COMMIT is in flight: a loss is not "nothing" */
+  char xid[24];        /* of the open transaction (txid_current, text) */
   char constraint[64]; /* of the last failure, "" if none */
 } pg;
 
+/* The pool of a store handle: at most max connections, made when first
+ * needed, lent for one attempt of a store operation (store.c) and given
+ * back. A connection found lost bumps epoch: the idle ones made before
+ * are reconnected before they are lent again (a restart cut them all). */
+struct pgpool {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  char *conninfo;  /* the location without wfc's own parameters: it may hold
+                      a password, so it is never shown */
+  char where[256]; /* HOST:PORT/DB */
+  int timeout_ms;  /* lock_timeout, and the wait for a free connection */
+  int wait_ms;     /* wfc__store_wait_ms: how long a commit's outcome is
+                      asked for */
+  int max, count;  /* size bound, connections in existence */
+  unsigned epoch;
+  pg *idle;
+};
+
 /* ---- locations ------------------------------------------------------------
- */
+ * wfc's own parameter in a location, pool_max=N (the URI's query or a
+ * keyword), is taken out before libpq sees it (libpq refuses keywords it
+ * does not know). */
+
+/* Copies loc into out without pool_max, whose value goes to *pool_max
+ * (-1: a value that is not a number; 0: none given). */
+static void strip_wfc_params(const char *loc, char *out, size_t outsz,
+                             int *pool_max) {
+  size_t o = 0, n = strlen(loc);
+
+  *pool_max = 0;
+  if (outsz == 0)
+    return;
+#define PUT(c)                                                                 \
+  do {                                                                         \
+    if (o + 1 < outsz)                                                         \
+      out[o++] = (c);                                                          \
+  } while (0)
+  if (strncmp(loc, "postgresql://", 13) == 0 ||
+      strncmp(loc, "postgres://", 11) == 0) {
+    const char *qm = strchr(loc, '?');
+    size_t head = qm ? (size_t)(qm - loc) : n;
+    int first = 1;
+    for (size_t i = 0; i < head; i++)
+      PUT(loc[i]);
+    for (const char *p = qm ? qm + 1 : NULL; p != NULL && *p;) {
+      const char *amp = strchr(p, '&');
+      size_t len = amp ? (size_t)(amp - p) : strlen(p);
+      if (len > 9 && strncmp(p, "pool_max=", 9) == 0) {
+        char num[16];
+        char *end;
+        long v;
+        snprintf(num, sizeof num, "%.*s", (int)(len - 9), p + 9);
+        v = strtol(num, &end, 10);
+        *pool_max =
+            (*end == '\0' && len - 9 < sizeof num && v > 0 && v <= 1000000)
+                ? (int)v
+                : -1;
+      } else if (len > 0) {
+        PUT(first ? '?' : '&');
+        first = 0;
+        for (size_t i = 0; i < len; i++)
+          PUT(p[i]);
+      }
+      p = amp ? amp + 1 : NULL;
+    }
+  } else {
+    /* key = value pairs; a value may be quoted ('...', with \ escapes). */
+    size_t i = 0;
+    while (i < n) {
+      size_t start = i, kend;
+      int drop;
+      while (i < n && (loc[i] == ' ' || loc[i] == '\t' || loc[i] == '\n'))
+        i++;
+      start = i;
+      while (i < n && loc[i] != '=' && loc[i] != ' ' && loc[i] != '\t')
+        i++;
+      kend = i;
+      drop = kend - start == 8 && strncmp(loc + start, "pool_max", 8) == 0;
+      while (i < n && (loc[i] == ' ' || loc[i] == '\t'))
+        i++;
+      if (i < n && loc[i] == '=')
+        i++;
+      while (i < n && (loc[i] == ' ' || loc[i] == '\t'))
+        i++;
+      size_t vstart = i;
+      if (i < n && loc[i] == '\'') {
+        for (i++; i < n && loc[i] != '\''; i++)
+          if (loc[i] == '\\' && i + 1 < n)
+            i++;
+        if (i < n)
+          i++;
+      } else {
+        while (i < n && loc[i] != ' ' && loc[i] != '\t' && loc[i] != '\n')
+          i++;
+      }
+      if (drop) {
+        char num[16];
+        char *end;
+        long v;
+        snprintf(num, sizeof num, "%.*s", (int)(i - vstart), loc + vstart);
+        v = strtol(num, &end, 10);
+        *pool_max = (*end == '\0' && num[0] != '\0' && v > 0 && v <= 1000000)
+                        ? (int)v
+                        : -1;
+      } else if (i > start) {
+        if (o > 0)
+          PUT(' ');
+        for (size_t k = start; k < i; k++)
+          PUT(loc[k]);
+      }
+    }
+  }
+#undef PUT
+  out[o] = '\0';
+}
 
 static int pg_claims(const char *loc) {
   PQconninfoOption *o;
-  char *err = NULL;
+  char *err = NULL, clean[4200];
+  int pool_max;
 
   if (strncmp(loc, "postgresql://", 13) == 0 ||
       strncmp(loc, "postgres://", 11) == 0)
@@ -57,7 +191,8 @@ static int pg_claims(const char *loc) {
    * one (a keyword must be one libpq knows). */
   if (strchr(loc, '=') == NULL || loc[0] == '/' || loc[0] == '.')
     return 0;
-  if ((o = PQconninfoParse(loc, &err)) == NULL) {
+  strip_wfc_params(loc, clean, sizeof clean, &pool_max);
+  if ((o = PQconninfoParse(clean, &err)) == NULL) {
     PQfreemem(err);
     return 0;
   }
@@ -67,9 +202,12 @@ static int pg_claims(const char *loc) {
 
 static void pg_describe(const char *loc, char *buf, size_t len) {
   const char *host = NULL, *port = NULL, *db = NULL, *user = NULL;
-  PQconninfoOption *o = PQconninfoParse(loc, NULL);
+  char clean[4200];
+  int pool_max;
+  PQconninfoOption *o;
 
-  if (o == NULL) {
+  strip_wfc_params(loc, clean, sizeof clean, &pool_max);
+  if ((o = PQconninfoParse(clean, NULL)) == NULL) {
     snprintf(buf, len, "(an unparsable PostgreSQL connection string)");
     return;
   }
@@ -97,19 +235,34 @@ static void pg_describe(const char *loc, char *buf, size_t len) {
 /* ---- errors ---------------------------------------------------------------
  */
 
-static int unreachable(pg *b, const char *why) {
+static void pool_lost(pgpool *pool) {
+  pthread_mutex_lock(&pool->mu);
+  pool->epoch++;
+  pthread_mutex_unlock(&pool->mu);
+}
+
+/* The database cannot be reached or the connection broke: a message that
+ * names the database (never the password) and what to do. nothing: the
+ * operation certainly changed nothing (store.c may run it again). */
+static int unreachable(pg *b, const char *why, int nothing) {
   char first[256];
   size_t n = strcspn(why, "\n");
 
   snprintf(first, sizeof first, "%.*s", (int)(n < 255 ? n : 255), why);
-  return wfc__store_fail(WFC_ESTORE,
-                         "store: the PostgreSQL database at %s cannot be "
-                         "reached: %s; check that it runs and WFC_STORE",
-                         b->where, first);
+  wfc__store_fail(WFC_ESTORE,
+                  "store: the PostgreSQL database at %s cannot be reached: "
+                  "%s; check that it runs and WFC_STORE",
+                  b->pool->where, first[0] ? first : "connection lost");
+  /* While a COMMIT's outcome is unknown, nothing is certain. */
+  if (nothing && !b->committing)
+    wfc__store_lost();
+  return WFC_ESTORE;
 }
 
 /* A failed result: the primary message only (the detail can quote
- * values). *state (may be NULL) receives the SQLSTATE. */
+ * values). *state (may be NULL) receives the SQLSTATE. A lost connection
+ * (the server went away: a restart, a crash, a network cut) is
+ * unreachable(), with nothing changed unless a COMMIT was in flight. */
 static int pg_fail(pg *b, PGresult *r, const char *what, char state[6]) {
   const char *ss = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -121,15 +274,17 @@ static int pg_fail(pg *b, PGresult *r, const char *what, char state[6]) {
   if (state != NULL)
     snprintf(state, 6, "%s", ss ? ss : "");
   if (PQstatus(b->conn) == CONNECTION_BAD || ss == NULL ||
-      strncmp(ss, "08", 2) == 0 || strncmp(ss, "57P", 3) == 0)
-    return unreachable(b, PQerrorMessage(b->conn));
+      strncmp(ss, "08", 2) == 0 || strncmp(ss, "57P", 3) == 0) {
+    pool_lost(b->pool);
+    return unreachable(b, PQerrorMessage(b->conn), 1);
+  }
   if (strcmp(ss, "55P03") == 0 || strcmp(ss, "40001") == 0 ||
       strcmp(ss, "40P01") == 0)
     code = WFC_EBUSY;
   else if (strncmp(ss, "53", 2) == 0)
     code = WFC_EIO;
   return wfc__store_fail(code, "store: %s: %s (PostgreSQL %s, SQLSTATE %s)",
-                         what, msg ? msg : "error", b->where, ss);
+                         what, msg ? msg : "error", b->pool->where, ss);
 }
 
 /* ---- statements -----------------------------------------------------------
@@ -182,16 +337,11 @@ static void p_blob(params *p, const void *v, size_t n) {
   p->type[i] = OID_BYTEA;
 }
 
-/* Reconnects a connection that broke (the server restarted), outside a
- * transaction only: inside one, the transaction is lost and the caller
- * fails. */
-static int ensure(pg *b);
-
-/* Runs sql with p (may be NULL): 0 and *out (may be NULL: cleared) for a
- * result; *changes (may be NULL) the rows a write changed; state the
- * SQLSTATE of a failure. */
-static int q(pg *b, const char *what, const char *sql, const params *p,
-             PGresult **out, int *changes, char state[6]) {
+/* Runs one statement sql with p (may be NULL): 0 and *out (may be NULL:
+ * cleared) for a result; *changes (may be NULL) the rows a write changed;
+ * state the SQLSTATE of a failure. */
+static int run(pg *b, const char *what, const char *sql, const params *p,
+               PGresult **out, int *changes, char state[6]) {
   PGresult *r;
   ExecStatusType es;
   int rc = 0;
@@ -200,25 +350,14 @@ static int q(pg *b, const char *what, const char *sql, const params *p,
     *out = NULL;
   if (state != NULL)
     state[0] = '\0';
-  if ((rc = ensure(b)) != 0)
-    return rc;
+  /* Broken earlier (the transaction it held, if any, died with it). */
+  if (PQstatus(b->conn) != CONNECTION_OK) {
+    pool_lost(b->pool);
+    return unreachable(b, PQerrorMessage(b->conn), 1);
+  }
   r = PQexecParams(b->conn, sql, p ? p->n : 0, p ? p->type : NULL,
                    p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 1);
   es = PQresultStatus(r);
-  /* A connection the server dropped (a restart) shows only when used.
-   * Outside a transaction, what changes nothing is sent again once on a
-   * new connection: a read, or the BEGIN of a transaction. A write may
-   * have been applied before the connection broke: it fails, named, and
-   * the next call reconnects. */
-  if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK &&
-      PQstatus(b->conn) == CONNECTION_BAD && !b->in_tx &&
-      (strncmp(sql, "SELECT", 6) == 0 || strcmp(sql, "BEGIN") == 0) &&
-      ensure(b) == 0) {
-    PQclear(r);
-    r = PQexecParams(b->conn, sql, p ? p->n : 0, p ? p->type : NULL,
-                     p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 1);
-    es = PQresultStatus(r);
-  }
   if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
     rc = pg_fail(b, r, what, state);
     PQclear(r);
@@ -236,7 +375,37 @@ static int q(pg *b, const char *what, const char *sql, const params *p,
 }
 
 static int exec_sql(pg *b, const char *sql) {
-  return q(b, "exec", sql, NULL, NULL, NULL, NULL);
+  return run(b, "exec", sql, NULL, NULL, NULL, NULL);
+}
+
+static int pg_begin(void *be);
+static int pg_commit(void *be);
+static void pg_rollback(void *be);
+
+/* run() for the operations: a read runs as it is (running it again is
+ * harmless); a write outside a transaction runs in one of its own, so
+ * that a connection lost under it leaves a known outcome (pg_commit). */
+static int q(pg *b, const char *what, const char *sql, const params *p,
+             PGresult **out, int *changes, char state[6]) {
+  int rc;
+
+  if (b->in_tx || strncmp(sql, "SELECT", 6) == 0)
+    return run(b, what, sql, p, out, changes, state);
+  if (out != NULL)
+    *out = NULL;
+  if (state != NULL)
+    state[0] = '\0';
+  if ((rc = pg_begin(b)) == 0 &&
+      (rc = run(b, what, sql, p, out, changes, state)) == 0)
+    rc = pg_commit(b);
+  if (rc != 0) {
+    pg_rollback(b);
+    if (out != NULL) {
+      PQclear(*out);
+      *out = NULL;
+    }
+  }
+  return rc;
 }
 
 static int64_t get_int(const PGresult *r, int row, int col) {
@@ -284,38 +453,170 @@ static int res_to_row(const PGresult *r, int row, wfc__srow *out) {
   return rc;
 }
 
-/* ---- connection -----------------------------------------------------------
+/* ---- connections and the pool ---------------------------------------------
  */
+
+static void sleep_ms(int64_t ms) {
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
 
 static int session_setup(pg *b) {
   char sql[96];
   int rc;
 
   /* Writers wait for each other as long as SQLite's busy timeout. */
-  snprintf(sql, sizeof sql, "SET lock_timeout = %d", b->timeout_ms);
+  snprintf(sql, sizeof sql, "SET lock_timeout = %d", b->pool->timeout_ms);
   if ((rc = exec_sql(b, sql)) == 0)
     rc = exec_sql(b, "SET client_min_messages = warning");
   return rc;
 }
 
-static int ensure(pg *b) {
-  if (PQstatus(b->conn) == CONNECTION_OK)
-    return 0;
-  if (b->in_tx)
-    return unreachable(b, PQerrorMessage(b->conn));
-  PQreset(b->conn);
-  if (PQstatus(b->conn) != CONNECTION_OK)
-    return unreachable(b, PQerrorMessage(b->conn));
+/* (Re)connects b: 0, or unreachable (nothing done). */
+static int pg_connect(pg *b) {
+  /* connect_timeout first: a location that names one overrides it. */
+  const char *kw[] = {"connect_timeout", "application_name", "dbname", NULL};
+  const char *val[4];
+  char ct[16];
+  int t = b->pool->timeout_ms / 1000;
+
+  snprintf(ct, sizeof ct, "%d", t > 2 ? t : 2);
+  val[0] = ct;
+  val[1] = "wfc";
+  val[2] = b->pool->conninfo;
+  val[3] = NULL;
+  PQfinish(b->conn);
+  b->conn = PQconnectdbParams(kw, val, 1);
+  b->in_tx = 0;
+  if (b->conn == NULL || PQstatus(b->conn) != CONNECTION_OK)
+    return unreachable(b, b->conn ? PQerrorMessage(b->conn) : "out of memory",
+                       1);
   return session_setup(b);
 }
+
+static void conn_free(pg *b) {
+  if (b != NULL) {
+    PQfinish(b->conn);
+    free(b);
+  }
+}
+
+/* Lends a connection: an idle one (reconnected when made before the last
+ * loss), else a new one while fewer than max exist, else waits for one to
+ * come back, up to the busy timeout (WFC_EBUSY). */
+static int pg_acquire(void *be, void **out) {
+  pgpool *pool = be;
+  pg *b = NULL;
+  struct timespec until;
+  unsigned epoch;
+  int rc = 0;
+
+  *out = NULL;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += pool->timeout_ms / 1000;
+  until.tv_nsec += (long)(pool->timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&pool->mu);
+  while (pool->idle == NULL && pool->count >= pool->max && rc == 0)
+    rc = pthread_cond_timedwait(&pool->cv, &pool->mu, &until);
+  if (pool->idle != NULL) {
+    b = pool->idle;
+    pool->idle = b->next;
+    rc = 0;
+  } else if (pool->count < pool->max) {
+    if ((b = calloc(1, sizeof *b)) != NULL) {
+      b->pool = pool;
+      b->epoch = pool->epoch - 1; /* not connected yet */
+      pool->count++;
+    }
+    rc = 0;
+  }
+  epoch = pool->epoch;
+  pthread_mutex_unlock(&pool->mu);
+  if (b == NULL && rc != 0)
+    return wfc__store_fail(WFC_EBUSY,
+                           "store: all %d connections to the PostgreSQL "
+                           "database at %s stayed in use for %d ms (raise "
+                           "pool_max in WFC_STORE)",
+                           pool->max, pool->where, pool->timeout_ms);
+  if (b == NULL)
+    return wfc__store_fail(WFC_ENOMEM, "out of memory");
+  b->next = NULL;
+  if (b->conn == NULL || b->epoch != epoch ||
+      PQstatus(b->conn) != CONNECTION_OK) {
+    b->epoch = epoch;
+    if ((rc = pg_connect(b)) != 0) {
+      pthread_mutex_lock(&pool->mu);
+      pool->count--;
+      pthread_cond_signal(&pool->cv);
+      pthread_mutex_unlock(&pool->mu);
+      conn_free(b);
+      return rc;
+    }
+  }
+  *out = b;
+  return 0;
+}
+
+static void pg_release(void *be, void *conn) {
+  pgpool *pool = be;
+  pg *b = conn;
+
+  if (b == NULL)
+    return;
+  if (b->in_tx) /* never left open by store.c; a safety net */
+    pg_rollback(b);
+  pthread_mutex_lock(&pool->mu);
+  if (PQstatus(b->conn) != CONNECTION_OK) {
+    pool->count--;
+  } else {
+    b->next = pool->idle;
+    pool->idle = b;
+    b = NULL;
+  }
+  pthread_cond_signal(&pool->cv);
+  pthread_mutex_unlock(&pool->mu);
+  conn_free(b); /* a broken one: the next lender connects anew */
+}
+
+/* ---- transactions -----------------------------------------------------------
+ * Every write transaction learns its transaction id at BEGIN (in the same
+ * round trip). When the connection breaks while its COMMIT is in flight,
+ * the outcome is unknown to the client: the transaction may or may not
+ * have committed. pg_commit then asks the database on a new connection
+ * with txid_status(), PostgreSQL's answer to exactly that question:
+ * "committed" is a success, "aborted" is certainly nothing (the operation
+ * may run again), "in progress" (the old session still ends) is asked
+ * again. Only when the database cannot be reached within the store's wait
+ * does the operation fail with the outcome unknown, and says so. */
 
 static int pg_begin(void *be) {
   pg *b = be;
   char sql[80];
-  int rc = exec_sql(b, "BEGIN");
+  PGresult *r;
+  int rc = 0;
 
-  if (rc != 0)
+  if (PQstatus(b->conn) != CONNECTION_OK) {
+    pool_lost(b->pool);
+    return unreachable(b, PQerrorMessage(b->conn), 1);
+  }
+  /* Simple protocol: two statements, one round trip; the last result. */
+  r = PQexec(b->conn, "BEGIN; SELECT txid_current()");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+    rc = pg_fail(b, r, "begin a transaction", NULL);
+    PQclear(r);
+    /* A BEGIN that ran with a failing SELECT leaves a transaction. */
+    if (PQstatus(b->conn) == CONNECTION_OK &&
+        PQtransactionStatus(b->conn) != PQTRANS_IDLE)
+      PQclear(PQexec(b->conn, "ROLLBACK"));
     return rc;
+  }
+  snprintf(b->xid, sizeof b->xid, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
   b->in_tx = 1;
   if (b->opening) {
     snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%d)",
@@ -325,9 +626,60 @@ static int pg_begin(void *be) {
   return rc;
 }
 
+/* The outcome of b's transaction (b->xid) whose COMMIT got no answer. */
+static int commit_outcome(pg *b) {
+  char saved[512];
+  int64_t deadline = wfc__monotonic_ms() + b->pool->wait_ms;
+  int64_t pause = 50;
+
+  wfc__store_err_save(saved, sizeof saved);
+  for (;;) {
+    params p = {0};
+    PGresult *r = NULL;
+    if (pg_connect(b) == 0) {
+      p_text(&p, b->xid);
+      p.type[0] = 0; /* bigint from text */
+      if (run(b, "ask whether the change committed",
+              "SELECT txid_status($1::bigint)", &p, &r, NULL, NULL) == 0) {
+        const char *v = PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0);
+        int committed = strcmp(v, "committed") == 0;
+        int aborted = strcmp(v, "aborted") == 0;
+        PQclear(r);
+        if (committed)
+          return 0;
+        if (aborted) {
+          wfc__store_err_restore(saved);
+          b->committing = 0;
+          wfc__store_lost(); /* nothing happened: may run again */
+          return WFC_ESTORE;
+        }
+        /* in progress: the old session still ends its transaction */
+      }
+    }
+    if (wfc__monotonic_ms() + pause > deadline)
+      break;
+    sleep_ms(pause);
+    if (pause < 500)
+      pause *= 2;
+  }
+  return wfc__store_fail(
+      WFC_ESTORE,
+      "store: the connection to the PostgreSQL database at %s broke while a "
+      "change was being committed, and the database could not be asked "
+      "whether it was: the change may or may not be stored; check that the "
+      "database runs, then run the operation again",
+      b->pool->where);
+}
+
 static int pg_commit(void *be) {
   pg *b = be;
-  int rc = exec_sql(b, "COMMIT");
+  int rc;
+
+  b->committing = 1;
+  rc = exec_sql(b, "COMMIT");
+  if (rc != 0 && PQstatus(b->conn) != CONNECTION_OK)
+    rc = commit_outcome(b);
+  b->committing = 0;
   b->in_tx = 0;
   return rc;
 }
@@ -458,7 +810,7 @@ static int pg_version_get(void *be, int *v) {
   if (PQntuples(r) != 1)
     rc = wfc__store_fail(WFC_ESTORE,
                          "store %s: the table wfc_schema must hold one row",
-                         b->where);
+                         b->pool->where);
   else
     *v = (int)get_int(r, 0, 0);
   PQclear(r);
@@ -1222,39 +1574,54 @@ static int pg_table_insert(void *be, const char *table, const char *cols,
  * ------------------------------------------------------------ */
 
 static void pg_close(void *be) {
-  pg *b = be;
-  if (b == NULL)
+  pgpool *pool = be;
+
+  if (pool == NULL)
     return;
-  PQfinish(b->conn);
-  free(b);
+  /* Every connection is back (store.c gives each back after its
+   * attempt). */
+  while (pool->idle != NULL) {
+    pg *b = pool->idle;
+    pool->idle = b->next;
+    conn_free(b);
+  }
+  pthread_mutex_destroy(&pool->mu);
+  pthread_cond_destroy(&pool->cv);
+  if (pool->conninfo != NULL) {
+    wfc__cleanse(pool->conninfo, strlen(pool->conninfo));
+    free(pool->conninfo);
+  }
+  free(pool);
 }
 
 static int pg_open(wfc__store *st, const char *loc, int timeout_ms,
                    void **out) {
-  /* connect_timeout first: a location that names one overrides it. */
-  const char *kw[] = {"connect_timeout", "application_name", "dbname", NULL};
-  char ct[16];
-  const char *val[4];
-  pg *b;
-  int rc, v = 0;
+  size_t len = strlen(loc) + 1;
+  pgpool *pool;
+  pg *b = NULL;
+  int rc, v = 0, pool_max;
 
   *out = NULL;
-  if ((b = calloc(1, sizeof *b)) == NULL)
+  if ((pool = calloc(1, sizeof *pool)) == NULL ||
+      (pool->conninfo = malloc(len)) == NULL) {
+    free(pool);
     return wfc__store_fail(WFC_ENOMEM, "out of memory");
-  pg_describe(loc, b->where, sizeof b->where);
-  b->timeout_ms = timeout_ms;
-  snprintf(ct, sizeof ct, "%d", timeout_ms / 1000 > 2 ? timeout_ms / 1000 : 2);
-  val[0] = ct;
-  val[1] = "wfc";
-  val[2] = loc;
-  val[3] = NULL;
-  b->conn = PQconnectdbParams(kw, val, 1);
-  if (b->conn == NULL || PQstatus(b->conn) != CONNECTION_OK) {
-    rc = unreachable(b, b->conn ? PQerrorMessage(b->conn) : "out of memory");
-    pg_close(b);
-    return rc;
   }
-  if ((rc = session_setup(b)) != 0 || (rc = pg_version_get(b, &v)) != 0)
+  pthread_mutex_init(&pool->mu, NULL);
+  pthread_cond_init(&pool->cv, NULL);
+  pg_describe(loc, pool->where, sizeof pool->where);
+  strip_wfc_params(loc, pool->conninfo, len, &pool_max);
+  pool->timeout_ms = timeout_ms;
+  pool->wait_ms = wfc__store_wait_ms(st);
+  pool->max = pool_max == 0 ? POOL_DEFAULT : pool_max;
+  if (pool_max < 0 || pool_max > POOL_MAX) {
+    rc = wfc__store_fail(WFC_EINVAL,
+                         "store %s: pool_max must be a number from 1 to %d",
+                         pool->where, POOL_MAX);
+    goto fail;
+  }
+  if ((rc = pg_acquire(pool, (void **)&b)) != 0 ||
+      (rc = pg_version_get(b, &v)) != 0)
     goto fail;
   /* No wfc schema yet: this open makes the store (concurrent openers are
    * serialized by the schema lock in the opening transaction, and the
@@ -1264,10 +1631,13 @@ static int pg_open(wfc__store *st, const char *loc, int timeout_ms,
   b->opening = 0;
   if (rc != 0)
     goto fail;
-  *out = b;
+  pg_release(pool, b);
+  *out = pool;
   return 0;
 fail:
-  pg_close(b);
+  if (b != NULL)
+    pg_release(pool, b);
+  pg_close(pool);
   return rc;
 }
 
@@ -1279,6 +1649,8 @@ const wfc__store_ops wfc__store_pg_ops = {
     .describe = pg_describe,
     .open = pg_open,
     .close = pg_close,
+    .acquire = pg_acquire,
+    .release = pg_release,
     .begin = pg_begin,
     .commit = pg_commit,
     .commit_wipe = pg_commit,

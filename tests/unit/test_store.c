@@ -128,6 +128,7 @@ static int teardown(void **state) {
     closedir(d);
   rmdir(f->dir);
   unsetenv("WFC_MASTER_KEY");
+  unsetenv("WFC_STORE_WAIT_MS");
   wfc__clock_set(NULL, NULL);
   free(f);
   return 0;
@@ -389,6 +390,32 @@ static void test_connection_roundtrip(void **state) {
   wfc__store_close(st);
 }
 
+/* PostgreSQL: whether any row of any wfc table holds needle, as text or
+ * as the hex of a bytea (what the database holds, whatever its files). */
+static int pg_holds(const char *db, const char *needle) {
+  char hex[256], sql[1024];
+  size_t n = strlen(needle);
+
+  assert_true(2 * n < sizeof hex);
+  for (size_t i = 0; i < n; i++)
+    snprintf(hex + 2 * i, 3, "%02x", (unsigned char)needle[i]);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM (SELECT t::text AS v FROM connections t"
+           " UNION ALL SELECT t::text FROM meta t"
+           " UNION ALL SELECT t::text FROM checkpoints t"
+           " UNION ALL SELECT t::text FROM idempotency t"
+           " UNION ALL SELECT t::text FROM events_seen t) x"
+           " WHERE strpos(v, '%s') > 0 OR strpos(v, '%s') > 0",
+           needle, hex);
+  return raw_int(db, sql) > 0;
+}
+
+/* What the store holds: the files (SQLite) or the rows (PostgreSQL). */
+static int store_holds(const fixture *f, const char *needle) {
+  return is_pg(f->db) ? pg_holds(f->db, needle)
+                      : any_store_file_contains(f, needle);
+}
+
 static void test_nothing_in_clear(void **state) {
   fixture *f = *state;
   static const char canary1[] = "CANARY-refresh-7f3a9c";
@@ -400,19 +427,19 @@ static void test_nothing_in_clear(void **state) {
   make_rec(&r, "nick-visible-42", "");
   snprintf(secrets, sizeof secrets, "{\"refresh_token\":\"%s\"}", canary1);
   assert_int_equal(wfc__store_conn_insert(st, &r, secrets), 0);
-  assert_false(any_store_file_contains(f, canary1));
-  assert_true(any_store_file_contains(f, "nick-visible-42"));
+  assert_false(store_holds(f, canary1));
+  assert_true(store_holds(f, "nick-visible-42"));
   snprintf(secrets, sizeof secrets, "{\"refresh_token\":\"%s\"}", canary2);
   assert_int_equal(wfc__store_conn_update_secrets(st, r.id, secrets, 0), 0);
-  assert_false(any_store_file_contains(f, canary1));
-  assert_false(any_store_file_contains(f, canary2));
+  assert_false(store_holds(f, canary1));
+  assert_false(store_holds(f, canary2));
   wfc__store_close(st);
 
   /* Closed: the WAL is folded into the database file. */
-  assert_true(file_contains(f->db, "nick-visible-42"));
-  assert_false(any_store_file_contains(f, canary1));
-  assert_false(any_store_file_contains(f, canary2));
-  assert_false(any_store_file_contains(f, "refresh_token"));
+  assert_true(store_holds(f, "nick-visible-42"));
+  assert_false(store_holds(f, canary1));
+  assert_false(store_holds(f, canary2));
+  assert_false(store_holds(f, "refresh_token"));
 }
 
 static void test_wrong_key_is_a_clear_error(void **state) {
@@ -1585,32 +1612,66 @@ typedef struct lease_watch {
   int reads, violations;
 } lease_watch;
 
-static void *lease_watcher(void *arg) {
-  lease_watch *w = arg;
+/* One look at the lease and the secrets, in one snapshot, through the
+ * database's own client: 0 and *held, blob; -1 to try again. */
+typedef struct lease_look {
   sqlite3 *h;
   sqlite3_stmt *s;
+  PGconn *pc;
+} lease_look;
+
+static int look(lease_look *lk, const char *id, int *held, char *blob,
+                size_t len) {
+  if (lk->pc != NULL) {
+    const char *v[1] = {id};
+    PGresult *r = PQexecParams(
+        lk->pc,
+        "SELECT (SELECT count(*) FROM refresh_leases WHERE conn_id = $1),"
+        " encode(secrets, 'hex') FROM connections WHERE id = $1",
+        1, NULL, v, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    if (ok) {
+      *held = atoi(PQgetvalue(r, 0, 0));
+      snprintf(blob, len, "%s", PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    return ok ? 0 : -1;
+  }
+  if (sqlite3_step(lk->s) != SQLITE_ROW) { /* busy: try again */
+    sqlite3_reset(lk->s);
+    return -1;
+  }
+  *held = sqlite3_column_int(lk->s, 0);
+  snprintf(blob, len, "%s", sqlite3_column_text(lk->s, 1));
+  sqlite3_reset(lk->s); /* ends the statement's read transaction */
+  return 0;
+}
+
+static void *lease_watcher(void *arg) {
+  lease_watch *w = arg;
+  lease_look lk = {0};
   char free_blob[512] = "", blob[512];
   int was_free = 1;
-  assert_int_equal(sqlite3_open_v2(w->db, &h, SQLITE_OPEN_READONLY, NULL),
-                   SQLITE_OK);
-  sqlite3_busy_timeout(h, 5000);
-  assert_int_equal(
-      sqlite3_prepare_v2(h,
-                         "SELECT (SELECT count(*) FROM refresh_leases WHERE "
-                         "conn_id = ?1), hex(secrets) FROM connections WHERE "
-                         "id = ?1",
-                         -1, &s, NULL),
-      SQLITE_OK);
-  sqlite3_bind_text(s, 1, w->id, -1, SQLITE_STATIC);
+  if (is_pg(w->db)) {
+    lk.pc = PQconnectdb(w->db);
+    assert_int_equal(PQstatus(lk.pc), CONNECTION_OK);
+  } else {
+    assert_int_equal(sqlite3_open_v2(w->db, &lk.h, SQLITE_OPEN_READONLY, NULL),
+                     SQLITE_OK);
+    sqlite3_busy_timeout(lk.h, 5000);
+    assert_int_equal(
+        sqlite3_prepare_v2(lk.h,
+                           "SELECT (SELECT count(*) FROM refresh_leases WHERE "
+                           "conn_id = ?1), hex(secrets) FROM connections "
+                           "WHERE id = ?1",
+                           -1, &lk.s, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(lk.s, 1, w->id, -1, SQLITE_STATIC);
+  }
   while (!w->stop) {
-    int it = w->iteration;
-    if (sqlite3_step(s) != SQLITE_ROW) { /* busy: try again */
-      sqlite3_reset(s);
+    int it = w->iteration, held = 0;
+    if (look(&lk, w->id, &held, blob, sizeof blob) != 0)
       continue;
-    }
-    int held = sqlite3_column_int(s, 0);
-    snprintf(blob, sizeof blob, "%s", sqlite3_column_text(s, 1));
-    sqlite3_reset(s); /* ends the statement's read transaction */
     w->reads++;
     if (held) {
       if (free_blob[0] != '\0' && strcmp(blob, free_blob) != 0)
@@ -1625,8 +1686,9 @@ static void *lease_watcher(void *arg) {
       w->seen_free = it;
     }
   }
-  sqlite3_finalize(s);
-  sqlite3_close(h);
+  sqlite3_finalize(lk.s);
+  sqlite3_close(lk.h);
+  PQfinish(lk.pc);
   return NULL;
 }
 
@@ -1748,10 +1810,13 @@ static void test_pg_locations_and_errors(void **state) {
   char err[512], loc[512], where[256];
   char *json = NULL;
 
-  /* Nothing listens there: the clear words, no password. */
+  /* Nothing listens there: the clear words, no password, after the
+   * store's wait (short here). */
+  setenv("WFC_STORE_WAIT_MS", "300", 1);
   assert_int_equal(wfc__store_open("postgresql://wfc:s3cr3t-pw@127.0.0.1:1/x",
                                    &st, err, sizeof err),
                    WFC_ESTORE);
+  assert_non_null(strstr(err, "tried for 300 ms"));
   assert_null(st);
   assert_non_null(strstr(err, "the PostgreSQL database at 127.0.0.1:1/x "
                               "cannot be reached"));
@@ -1808,6 +1873,239 @@ static void test_pg_locations_and_errors(void **state) {
   assert_string_equal(g.state, "connected");
   wfc__conn_rec_clear(&g);
   wfc__store_close(st);
+  unsetenv("WFC_STORE_WAIT_MS");
+}
+
+/* ---- PostgreSQL: the pool and a database that goes away ------------------
+ * (docs/store.md, "Connection pool" and "When the database goes away".) */
+
+/* The first column of the first row of sql on PostgreSQL conninfo. */
+static int pg_int(const char *conninfo, const char *sql) {
+  PGresult *r = pg_raw(conninfo, sql);
+  int v = PQntuples(r) > 0 ? atoi(PQgetvalue(r, 0, 0)) : -1;
+  PQclear(r);
+  return v;
+}
+
+typedef struct bg_op {
+  wfc__store *st;
+  const char *id, *state;
+  volatile int done;
+  int rc;
+  char err[512];
+} bg_op;
+
+static void *bg_update_state(void *arg) {
+  bg_op *o = arg;
+  o->rc = wfc__store_conn_update_state(o->st, o->id, o->state, "bg");
+  snprintf(o->err, sizeof o->err, "%s", wfc__store_last_error());
+  o->done = 1;
+  return NULL;
+}
+
+/* One handle, two threads: while one operation waits for a row another
+ * session holds locked, the handle's other operations go on (on a
+ * connection of their own: nothing serializes them on one). */
+static void test_pg_pool_runs_side_by_side(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  wfc__conn_rec a, b, g;
+  char sql[256];
+  pthread_t th;
+  PGconn *op = PQconnectdb(f->db);
+
+  make_rec(&a, "held", "");
+  make_rec(&b, "free", "");
+  assert_int_equal(wfc__store_conn_insert(st, &a, "{}"), 0);
+  assert_int_equal(wfc__store_conn_insert(st, &b, "{}"), 0);
+  assert_int_equal(PQstatus(op), CONNECTION_OK);
+  snprintf(sql, sizeof sql,
+           "BEGIN; SELECT 1 FROM connections WHERE id = '%s' FOR UPDATE", a.id);
+  PQclear(PQexec(op, sql));
+  bg_op o = {.st = st, .id = a.id, .state = "error"};
+  assert_int_equal(pthread_create(&th, NULL, bg_update_state, &o), 0);
+  /* Until the update waits on the lock. */
+  for (int i = 0;
+       i < 200 && raw_int(f->db, "SELECT count(*) FROM pg_stat_activity WHERE"
+                                 " application_name = 'wfc' AND"
+                                 " wait_event_type = 'Lock'") == 0;
+       i++)
+    usleep(20000);
+  assert_false(o.done);
+  assert_int_equal(wfc__store_conn_get(st, b.id, &g), 0);
+  wfc__conn_rec_clear(&g);
+  assert_int_equal(wfc__store_checkpoint_cas(st, b.id, "c", NULL, NULL, "1", 1),
+                   0);
+  assert_int_equal(wfc__store_conn_update_state(st, b.id, "connected", ""), 0);
+  assert_false(o.done); /* still waiting: the others did not wait for it */
+  PQclear(PQexec(op, "COMMIT"));
+  pthread_join(th, NULL);
+  assert_int_equal(o.rc, 0);
+  PQfinish(op);
+  wfc__store_close(st);
+}
+
+typedef struct hammer {
+  wfc__store *st;
+  const char *id;
+  int errors;
+} hammer;
+
+static void *hammer_run(void *arg) {
+  hammer *h = arg;
+  for (int i = 0; i < 40; i++) {
+    char *json = NULL;
+    if (wfc__store_conn_secrets(h->st, h->id, &json) != 0 ||
+        wfc__store_conn_touch(h->st, h->id) != 0)
+      h->errors++;
+    wfc__secret_free(json);
+  }
+  return NULL;
+}
+
+/* pool_max in the location bounds the connections a handle opens, however
+ * many threads call it; a bad value is refused naming it. */
+static void test_pg_pool_is_bounded(void **state) {
+  fixture *f = *state;
+  char loc[600], err[512];
+  wfc__store *st = NULL;
+  wfc__conn_rec r;
+  pthread_t th[8];
+  hammer h[8];
+  int most = 0;
+  const char *count = "SELECT count(*) FROM pg_stat_activity WHERE"
+                      " application_name = 'wfc' AND"
+                      " datname = current_database()";
+
+  snprintf(loc, sizeof loc, "%s?pool_max=0", f->db);
+  assert_int_equal(wfc__store_open(loc, &st, err, sizeof err), WFC_EINVAL);
+  assert_non_null(strstr(err, "pool_max must be a number from 1 to"));
+  snprintf(loc, sizeof loc, "%s?pool_max=lots", f->db);
+  assert_int_equal(wfc__store_open(loc, &st, err, sizeof err), WFC_EINVAL);
+  /* Shown without it, as any location. */
+  snprintf(loc, sizeof loc, "%s?pool_max=2&connect_timeout=5", f->db);
+  char where[256], plain[256];
+  wfc__store_describe(loc, where, sizeof where);
+  wfc__store_describe(f->db, plain, sizeof plain);
+  assert_string_equal(where, plain);
+  st = open_ok(loc);
+  make_rec(&r, "busy", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{\"t\":\"x\"}"), 0);
+  for (int i = 0; i < 8; i++) {
+    h[i] = (hammer){.st = st, .id = r.id};
+    assert_int_equal(pthread_create(&th[i], NULL, hammer_run, &h[i]), 0);
+  }
+  for (int i = 0; i < 20; i++) {
+    int n = raw_int(f->db, count);
+    most = n > most ? n : most;
+    usleep(10000);
+  }
+  for (int i = 0; i < 8; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(h[i].errors, 0);
+  }
+  /* The pool keeps what it made: at most 2, and 2 were needed. */
+  assert_true(most <= 2);
+  assert_int_equal(raw_int(f->db, count), 2);
+  wfc__store_close(st);
+  assert_int_equal(raw_int(f->db, count), 0);
+
+  /* The keyword form takes it too. */
+  snprintf(loc, sizeof loc,
+           "host=127.0.0.1 port=%d user=wfc dbname=%s "
+           "pool_max=1",
+           pg_cluster_port(pg), strrchr(f->db, '/') + 1);
+  st = open_ok(loc);
+  assert_int_equal(wfc__store_conn_touch(st, r.id), 0);
+  wfc__store_close(st);
+}
+
+/* Down, then up within the store's wait: the operation waits and is done
+ * once; down for longer: it fails naming the database and the wait. */
+static void test_pg_waits_for_the_database(void **state) {
+  fixture *f = *state;
+  wfc__store *st;
+  wfc__conn_rec r, g;
+  pthread_t th;
+
+  setenv("WFC_STORE_WAIT_MS", "20000", 1);
+  st = open_ok(f->db);
+  make_rec(&r, "patient", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{}"), 0);
+  assert_int_equal(pg_cluster_down(pg, 1), 0);
+  bg_op o = {.st = st, .id = r.id, .state = "error"};
+  assert_int_equal(pthread_create(&th, NULL, bg_update_state, &o), 0);
+  usleep(1500000);
+  assert_false(o.done); /* waiting for the database */
+  assert_int_equal(pg_cluster_up(pg), 0);
+  pthread_join(th, NULL);
+  assert_int_equal(o.rc, 0);
+  assert_int_equal(wfc__store_conn_get(st, r.id, &g), 0);
+  assert_string_equal(g.state, "error");
+  wfc__conn_rec_clear(&g);
+  wfc__store_close(st);
+
+  /* A shorter wait than the outage. */
+  setenv("WFC_STORE_WAIT_MS", "500", 1);
+  st = open_ok(f->db);
+  assert_int_equal(pg_cluster_restart(pg), 0); /* the pool's connections cut */
+  assert_int_equal(pg_cluster_down(pg, 1), 0);
+  int64_t t0 = wfc__monotonic_ms();
+  assert_int_equal(wfc__store_conn_update_state(st, r.id, "connected", ""),
+                   WFC_ESTORE);
+  assert_true(wfc__monotonic_ms() - t0 >= 500);
+  char where[256];
+  wfc__store_describe(f->db, where, sizeof where);
+  assert_non_null(strstr(wfc__store_last_error(), where));
+  assert_non_null(strstr(wfc__store_last_error(), "cannot be reached"));
+  assert_non_null(strstr(wfc__store_last_error(), "tried for 500 ms"));
+  assert_int_equal(pg_cluster_up(pg), 0);
+  assert_int_equal(wfc__store_conn_get(st, r.id, &g), 0);
+  assert_string_equal(g.state, "error"); /* nothing half-done */
+  wfc__conn_rec_clear(&g);
+  wfc__store_close(st);
+}
+
+/* The connection cut while COMMIT runs (a deferred trigger makes the
+ * commit slow; the operator ends the session): the store asks the database
+ * whether the transaction committed (txid_status), learns it did not, and
+ * runs the operation again: done once, its row verifying. */
+static void test_pg_commit_cut_runs_again(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  wfc__conn_rec r, g;
+  pthread_t th;
+  int pid = 0;
+
+  make_rec(&r, "slow-commit", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{}"), 0);
+  raw_exec(f->db,
+           "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS"
+           " $$BEGIN PERFORM pg_sleep(1); RETURN NULL; END$$;"
+           "CREATE CONSTRAINT TRIGGER slow_commit AFTER UPDATE ON connections"
+           " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+           " EXECUTE FUNCTION slow_commit()");
+  bg_op o = {.st = st, .id = r.id, .state = "error"};
+  assert_int_equal(pthread_create(&th, NULL, bg_update_state, &o), 0);
+  for (int i = 0; i < 500 && pid == 0; i++) {
+    pid = pg_int(pg_cluster_admin_conninfo(pg),
+                 "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE"
+                 " application_name = 'wfc' AND state = 'active' AND"
+                 " query = 'COMMIT'");
+    if (pid == 0)
+      usleep(10000);
+  }
+  assert_true(pid > 0);
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)::int", pid);
+  assert_int_equal(pg_int(pg_cluster_admin_conninfo(pg), sql), 1);
+  pthread_join(th, NULL);
+  assert_int_equal(o.rc, 0);
+  assert_int_equal(wfc__store_conn_get(st, r.id, &g), 0); /* verifies */
+  assert_string_equal(g.state, "error");
+  assert_string_equal(g.remedy, "bg");
+  wfc__conn_rec_clear(&g);
+  wfc__store_close(st);
 }
 
 int main(void) {
@@ -1851,8 +2149,9 @@ int main(void) {
                                       teardown),
   };
   /* The same tests on PostgreSQL, all but those about the file itself
-   * (modes, symlinks, bytes on disk, the key file, foreign files) and the
-   * lease watcher that reads the file with its own SQLite connection. */
+   * (modes, symlinks, the key file, foreign files); "nothing in clear"
+   * reads the rows instead of the file, the lease watcher reads through
+   * libpq; then the pool and a database that goes away. */
   const struct CMUnitTest pg_tests[] = {
       cmocka_unit_test_setup_teardown(test_connection_roundtrip, setup_pg,
                                       teardown),
@@ -1883,6 +2182,18 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_subscription_lease, setup_pg,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_pg_locations_and_errors, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_nothing_in_clear, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_rotation_releases_atomically,
+                                      setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_pg_pool_runs_side_by_side, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_pg_pool_is_bounded, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_pg_waits_for_the_database, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_pg_commit_cut_runs_again, setup_pg,
                                       teardown),
   };
   int failed =
