@@ -578,8 +578,8 @@ static const wfc_conn_type_desc testconn = {
     "testconn",      "Test Connection",  "A connection for tests.",
     conn_params,     ct_authorize_begin, ct_authorize_complete,
     ct_refresh,      ct_revoke,          NULL,
-#if WFC_ABI_MINOR >= 4 /* also built against the 1.2 headers (abi_call_abi12)  \
-                        */
+/* Also built against the 1.2 headers (abi_call_abi12). */
+#if WFC_ABI_MINOR >= 4
     WFC_FLOW_BROWSER
 #endif
 };
