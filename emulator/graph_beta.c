@@ -20,44 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* v1.0's message properties and beta's mentionsPreview. */
-static const char *const beta_message_props[] = {
-    "id",
-    "createdDateTime",
-    "lastModifiedDateTime",
-    "changeKey",
-    "categories",
-    "receivedDateTime",
-    "sentDateTime",
-    "hasAttachments",
-    "internetMessageId",
-    "subject",
-    "bodyPreview",
-    "importance",
-    "parentFolderId",
-    "conversationId",
-    "conversationIndex",
-    "isDeliveryReceiptRequested",
-    "isReadReceiptRequested",
-    "isRead",
-    "isDraft",
-    "webLink",
-    "inferenceClassification",
-    "body",
-    "uniqueBody",
-    "sender",
-    "from",
-    "toRecipients",
-    "ccRecipients",
-    "bccRecipients",
-    "replyTo",
-    "flag",
-    "internetMessageHeaders",
-    "attachments",
-    "mentionsPreview",
-    NULL,
-};
-
 /* mentionsPreview of m for mb's user (new object, or NULL: no mentions). */
 static json_object *mentions_preview(const emu_message *m,
                                      const emu_mailbox *mb) {
@@ -92,7 +54,7 @@ static void h_list(emu_req *r) {
                            mentions_preview(f->msgs[j], c.mb));
     json_object_array_add(items, o);
   }
-  graph_reply_collection(&c, items, "messages", beta_message_props);
+  graph_reply_collection(&c, items, "messages", emu_odata_message_props_beta);
   json_object_put(items);
 }
 

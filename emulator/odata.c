@@ -11,41 +11,22 @@
 #include <strings.h>
 #include <time.h>
 
-const char *const emu_odata_message_props[] = {
-    "id",
-    "createdDateTime",
-    "lastModifiedDateTime",
-    "changeKey",
-    "categories",
-    "receivedDateTime",
-    "sentDateTime",
-    "hasAttachments",
-    "internetMessageId",
-    "subject",
-    "bodyPreview",
-    "importance",
-    "parentFolderId",
-    "conversationId",
-    "conversationIndex",
-    "isDeliveryReceiptRequested",
-    "isReadReceiptRequested",
-    "isRead",
-    "isDraft",
-    "webLink",
-    "inferenceClassification",
-    "body",
-    "uniqueBody",
-    "sender",
-    "from",
-    "toRecipients",
-    "ccRecipients",
-    "bccRecipients",
-    "replyTo",
-    "flag",
-    "internetMessageHeaders",
-    "attachments",
-    NULL,
-};
+/* Message properties of v1.0 (Mail.yml); beta adds its own after them. */
+#define MESSAGE_PROPS_V1                                                       \
+  "id", "createdDateTime", "lastModifiedDateTime", "changeKey", "categories",  \
+      "receivedDateTime", "sentDateTime", "hasAttachments",                    \
+      "internetMessageId", "subject", "bodyPreview", "importance",             \
+      "parentFolderId", "conversationId", "conversationIndex",                 \
+      "isDeliveryReceiptRequested", "isReadReceiptRequested", "isRead",        \
+      "isDraft", "webLink", "inferenceClassification", "body", "uniqueBody",   \
+      "sender", "from", "toRecipients", "ccRecipients", "bccRecipients",       \
+      "replyTo", "flag", "internetMessageHeaders", "attachments",
+
+const char *const emu_odata_message_props[] = {MESSAGE_PROPS_V1 NULL};
+
+/* beta: v1.0's and mentionsPreview (graph_beta.c). */
+const char *const emu_odata_message_props_beta[] = {
+    MESSAGE_PROPS_V1 "mentionsPreview", NULL};
 
 const char *const emu_odata_folder_props[] = {
     "id",

@@ -48,6 +48,7 @@ typedef struct emu_odata_query {
 /* Which properties a resource type knows: NULL-terminated list of top-level
  * names, used to refuse unknown properties in $select/$filter/$orderby. */
 extern const char *const emu_odata_message_props[];
+extern const char *const emu_odata_message_props_beta[];
 extern const char *const emu_odata_folder_props[];
 
 /* Parses every option; on error fills `err` and returns -1 (q is then

@@ -25,7 +25,6 @@
 #define ASSERTION_LIFE_S 600
 
 static const char *const method_values[] = {"secret", "certificate", NULL};
-static const char *const cloud_values[] = {"global", "usgov", "china", NULL};
 
 const wfc_field o365_app_conn_params[] = {
     {.name = "tenant",
@@ -70,19 +69,7 @@ const wfc_field o365_app_conn_params[] = {
      .description = "Mailbox (UPN or object id) cards act in when their "
                     "mailbox input is empty; without it every card needs "
                     "one."},
-    {.name = "cloud",
-     .type = WFC_TYPE_STRING,
-     .description = "Microsoft cloud: global, usgov (GCC High) or china.",
-     .default_json = "\"global\"",
-     .enum_values = cloud_values},
-    {.name = "authority_url",
-     .type = WFC_TYPE_STRING,
-     .description = "Identity platform base URL overriding the cloud's "
-                    "(tests, sandboxes); else O365MAIL_AUTHORITY_URL."},
-    {.name = "graph_url",
-     .type = WFC_TYPE_STRING,
-     .description = "Microsoft Graph base URL with version overriding the "
-                    "cloud's; else O365MAIL_GRAPH_URL."},
+    O365_PARAMS_ENDPOINTS,
     {0}};
 
 int o365_conn_is_app_only(wfc_conn *conn) {
@@ -473,27 +460,6 @@ static struct json_object *credentials(const fetch *f, struct json_object *tok,
   return c;
 }
 
-static struct json_object *res_detail(const o365_token_res *res) {
-  struct json_object *d = json_object_new_object();
-  if (res->status)
-    json_object_object_add(d, "status", json_object_new_int64(res->status));
-  if (res->aad.error[0])
-    o365_json_add_str(d, "error", res->aad.error);
-  if (res->aad.aadsts) {
-    char code[32];
-    snprintf(code, sizeof code, "AADSTS%ld", res->aad.aadsts);
-    o365_json_add_str(d, "code", code);
-  }
-  if (res->aad.trace_id[0])
-    o365_json_add_str(d, "trace_id", res->aad.trace_id);
-  if (res->aad.correlation_id[0])
-    o365_json_add_str(d, "correlation_id", res->aad.correlation_id);
-  if (res->retry_after_ms >= 0)
-    json_object_object_add(d, "retry_after_ms",
-                           json_object_new_int64(res->retry_after_ms));
-  return d;
-}
-
 static int transient(const o365_token_res *res) {
   return res->error != WFC_EAUTH &&
          !(res->error == WFC_EPROTO && !res->garbled);
@@ -514,7 +480,7 @@ static void fetched(void *arg, const o365_token_res *res) {
   if (res->error != 0 && transient(res)) {
     /* Not a verdict on the credentials: the connection keeps its state
      * and the next use tries again. */
-    struct json_object *d = res_detail(res);
+    struct json_object *d = o365_token_detail(res);
     json_object_object_add(d, "retryable", json_object_new_boolean(1));
     int code = res->error == WFC_EAUTH ? WFC_EREMOTE : res->error;
     fetch_free(f);
@@ -527,7 +493,7 @@ static void fetched(void *arg, const o365_token_res *res) {
   if (res->error != 0) {
     char words[800];
     o365_state s = refusal(f, res, words, sizeof words);
-    struct json_object *d = res_detail(res);
+    struct json_object *d = o365_token_detail(res);
     if (f->hook == HOOK_CONNECT) {
       struct json_object *out = json_object_new_object();
       o365_json_add_str(out, "state", o365_state_name(s));

@@ -74,6 +74,8 @@ const char *o365_authority_name(const char *authority, char *buf, size_t len) {
   return buf;
 }
 
+const char *const o365_cloud_ids[4] = {"global", "usgov", "china", NULL};
+
 const o365_cloud *o365_cloud_find(const char *id) {
   for (size_t i = 0; i < sizeof o365_clouds / sizeof o365_clouds[0]; i++)
     if (id != NULL && strcmp(o365_clouds[i].id, id) == 0)

@@ -66,6 +66,30 @@ typedef struct o365_config {
 
 extern const o365_cloud o365_clouds[3];
 extern const o365_app o365_apps[2];
+/* The ids of o365_clouds, NULL-terminated: the enum of the parameter. */
+extern const char *const o365_cloud_ids[4];
+
+/* The parameters every connection type (and the admin_consent_url card)
+ * shares for where it talks to: entries of a wfc_field table. */
+#define O365_PARAM_CLOUD                                                       \
+  {                                                                            \
+    .name = "cloud", .type = WFC_TYPE_STRING,                                  \
+    .description = "Microsoft cloud: global, usgov (GCC High) or china.",      \
+    .default_json = "\"global\"", .enum_values = o365_cloud_ids                \
+  }
+#define O365_PARAMS_ENDPOINTS                                                  \
+  O365_PARAM_CLOUD,                                                            \
+      {.name = "authority_url",                                                \
+       .type = WFC_TYPE_STRING,                                                \
+       .description = "Identity platform base URL overriding the cloud's "     \
+                      "(tests, sandboxes); else the setting authority_url "    \
+                      "(O365MAIL_AUTHORITY_URL)."},                            \
+  {                                                                            \
+    .name = "graph_url", .type = WFC_TYPE_STRING,                              \
+    .description = "Microsoft Graph base URL with version overriding the "     \
+                   "cloud's; else the setting graph_url "                      \
+                   "(O365MAIL_GRAPH_URL)."                                     \
+  }
 
 const o365_cloud *o365_cloud_find(const char *id);
 const o365_app *o365_app_find(const char *environment);

@@ -17,7 +17,6 @@
 #include "util.h"
 
 static const char *const env_values[] = {"preview", "production", NULL};
-static const char *const cloud_values[] = {"global", "usgov", "china", NULL};
 
 const wfc_field o365_conn_params[] = {
     {.name = "environment",
@@ -31,19 +30,7 @@ const wfc_field o365_conn_params[] = {
      .description = "Tenant id or domain to sign in to; organizations "
                     "lets the user's own work or school tenant decide.",
      .default_json = "\"organizations\""},
-    {.name = "cloud",
-     .type = WFC_TYPE_STRING,
-     .description = "Microsoft cloud: global, usgov (GCC High) or china.",
-     .default_json = "\"global\"",
-     .enum_values = cloud_values},
-    {.name = "authority_url",
-     .type = WFC_TYPE_STRING,
-     .description = "Identity platform base URL overriding the cloud's "
-                    "(tests, sandboxes); else O365MAIL_AUTHORITY_URL."},
-    {.name = "graph_url",
-     .type = WFC_TYPE_STRING,
-     .description = "Microsoft Graph base URL with version overriding the "
-                    "cloud's; else O365MAIL_GRAPH_URL."},
+    O365_PARAMS_ENDPOINTS,
     {.name = "portal_url",
      .type = WFC_TYPE_STRING,
      .description = "The admin portal's page of the app, where an "

@@ -319,7 +319,6 @@ int o365_admin_consent_parse(struct json_object *query,
 /* ---- The admin_consent_url card ---------------------------------------- */
 
 static const char *const env_values[] = {"preview", "production", NULL};
-static const char *const cloud_values[] = {"global", "usgov", "china", NULL};
 
 static const wfc_field consent_inputs[] = {
     {.name = "environment",
@@ -332,11 +331,7 @@ static const wfc_field consent_inputs[] = {
      .description = "The organization's tenant id or domain; organizations "
                     "means the administrator's own.",
      .default_json = "\"organizations\""},
-    {.name = "cloud",
-     .type = WFC_TYPE_STRING,
-     .description = "National cloud: global, usgov or china.",
-     .default_json = "\"global\"",
-     .enum_values = cloud_values},
+    O365_PARAM_CLOUD,
     {.name = "authority_url",
      .type = WFC_TYPE_STRING,
      .description = "Identity platform base URL, overriding the cloud's."},

@@ -270,7 +270,7 @@ static void refresh_cancel(void *arg) {
     o365_api->http_cancel(ctx->http); /* the callback completes the call */
 }
 
-static struct json_object *aad_detail(const o365_token_res *res) {
+struct json_object *o365_token_detail(const o365_token_res *res) {
   struct json_object *d = json_object_new_object();
   if (res->status)
     json_object_object_add(d, "status", json_object_new_int64(res->status));
@@ -338,7 +338,7 @@ static void refresh_done(void *arg, const o365_token_res *res) {
     o365_api->call_fail(call, WFC_ECANCELED, NULL, "refresh canceled");
     return;
   }
-  struct json_object *detail = aad_detail(res);
+  struct json_object *detail = o365_token_detail(res);
   o365_refresh_class cls =
       res->error == WFC_EAUTH ? o365_refresh_classify(res->status, &res->aad)
       : res->error == WFC_EPROTO && !res->garbled ? O365_REFRESH_FATAL

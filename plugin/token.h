@@ -37,6 +37,11 @@ typedef struct o365_token_res {
 
 typedef void (*o365_token_cb)(void *arg, const o365_token_res *res);
 
+/* The failure detail of a token answer (transfer): HTTP status, OAuth
+ * error, suberror, AADSTS code, trace and correlation ids, retry_after_ms;
+ * the members the answer has. */
+struct json_object *o365_token_detail(const o365_token_res *res);
+
 /* POSTs form (x-www-form-urlencoded, borrowed during the call) to
  * {authority}/{tenant}/oauth2/v2.0/token. cb runs exactly once, later.
  * *out (optional) is the request until cb runs (for http_cancel). */
