@@ -781,10 +781,14 @@ static int cmd_async(opts *o, const char *what) {
       wfc__cli_error("a connection named \"%s\" exists already (use `wfc "
                      "connection reauthorize %s` to authorize it again)",
                      o->nickname, o->nickname);
+    else if (rc == WFC_ENOTFOUND && o->nickname != NULL && o->type != NULL)
+      wfc__cli_error("no connection type %s among the loaded plugins "
+                     "(plugins searched in %s)",
+                     o->type, wfc__cli_searched(&h));
     else if (rc == WFC_ENOTFOUND && o->nickname != NULL)
-      wfc__cli_error("no connection type %s%s%s among the loaded plugins",
-                     o->type ? o->type : "of plugin ", o->type ? "" : "",
-                     o->type ? "" : o->plugin);
+      wfc__cli_error("no connection type of plugin %s among the loaded "
+                     "plugins (plugins searched in %s)",
+                     o->plugin, wfc__cli_searched(&h));
     else if (rc != 0)
       not_found(rc, o->name ? o->name : o->nickname);
   } else if (strcmp(what, "refresh") == 0) {

@@ -269,7 +269,9 @@ static void usage_errors(void **state) {
       {no_name, 2, NULL},
       {no_verb, 2, NULL},
       {bad_param, 2, "key=value"},
-      {no_type, 1, "no connection type"},
+      {no_type, 1, "no connection type of plugin nosuch"},
+      /* and where it looked, so a wrong plugin folder shows */
+      {no_type, 1, "(plugins searched in "},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     proc p;
