@@ -205,17 +205,29 @@ int wfc__store_cp_moved(const char *conn_id, const char *card_id) {
                          card_id, conn_id);
 }
 
-int wfc__store_lease_busy(const char *conn_id, const wfc__lease *cur) {
+int wfc__store_lease_busy(const char *conn_id, const char *card_id,
+                          const wfc__lease *cur) {
+  const char *by = cur != NULL ? cur->holder : "another holder";
+  if (card_id != NULL)
+    return wfc__store_fail(WFC_EBUSY, "subscription %s is watched by %s",
+                           card_id, by);
   return wfc__store_fail(WFC_EBUSY, "connection %s is being refreshed by %s",
-                         conn_id, cur != NULL ? cur->holder : "another holder");
+                         conn_id, by);
 }
 
-int wfc__store_lease_none(const char *conn_id) {
+int wfc__store_lease_none(const char *conn_id, const char *card_id) {
+  if (card_id != NULL)
+    return wfc__store_fail(WFC_ENOTFOUND, "subscription %s: no lease is held",
+                           card_id);
   return wfc__store_fail(WFC_ENOTFOUND,
                          "connection %s: no refresh lease is held", conn_id);
 }
 
-int wfc__store_lease_long(const char *conn_id) {
+int wfc__store_lease_long(const char *conn_id, const char *card_id) {
+  if (card_id != NULL)
+    return wfc__store_fail(WFC_ESTORE,
+                           "subscription %s: stored lease holder is too long",
+                           card_id);
   return wfc__store_fail(
       WFC_ESTORE, "connection %s: stored lease holder is too long", conn_id);
 }

@@ -285,13 +285,16 @@ void wfc__store_err_restore(const char *buf);
  * the store's, whichever database found it): no connection conn_id (a
  * foreign key), a connection id or nickname taken, a checkpoint row
  * written by another writer, a lease held by another, no lease, a
- * lease holder longer than wfc__lease holds. */
+ * lease holder longer than wfc__lease holds. The lease errors speak of
+ * conn_id's refresh lease when card_id is NULL, else of the
+ * subscription's lease. */
 int wfc__store_no_conn(const char *conn_id);
 int wfc__store_conn_taken(const wfc__conn_rec *rec, int nickname);
 int wfc__store_cp_moved(const char *conn_id, const char *card_id);
-int wfc__store_lease_busy(const char *conn_id, const wfc__lease *cur);
-int wfc__store_lease_none(const char *conn_id);
-int wfc__store_lease_long(const char *conn_id);
+int wfc__store_lease_busy(const char *conn_id, const char *card_id,
+                          const wfc__lease *cur);
+int wfc__store_lease_none(const char *conn_id, const char *card_id);
+int wfc__store_lease_long(const char *conn_id, const char *card_id);
 /* SQL pieces over the key columns of k: "a = ?1 AND b = ?2" (mark is the
  * placeholder's prefix: '?' SQLite, '$' PostgreSQL) and "a, b". */
 void wfc__rowkind_where(const wfc__rowkind *k, char mark, char *buf,

@@ -1085,25 +1085,44 @@ static int no_conn(const char *state, const char *conn_id, int rc) {
   return strcmp(state, "23503") == 0 ? wfc__store_no_conn(conn_id) : rc;
 }
 
-static int lease_read(pg *b, const char *conn_id, wfc__lease *out) {
+/* The refresh lease of conn_id (card_id NULL) or the lease of the
+ * subscription (conn_id, card_id, sub_key): one code for both, the SQL
+ * differs only in table and key columns. */
+static void lease_key(params *p, const char *conn_id, const char *card_id,
+                      const char *sub_key) {
+  p_text(p, conn_id);
+  if (card_id != NULL) {
+    p_text(p, card_id);
+    p_text(p, sub_key);
+  }
+}
+
+/* The lease row into *out (may be NULL): 0, WFC_ENOTFOUND. */
+static int lease_read(pg *b, const char *conn_id, const char *card_id,
+                      const char *sub_key, wfc__lease *out) {
   params p = {0};
   PGresult *r;
   int rc;
 
-  p_text(&p, conn_id);
-  if ((rc = q(b, "read refresh lease",
-              "SELECT holder, taken_at, expires_at FROM refresh_leases"
-              " WHERE conn_id = $1",
-              &p, &r, NULL, NULL)) != 0)
+  lease_key(&p, conn_id, card_id, sub_key);
+  if ((rc =
+           q(b,
+             card_id != NULL ? "read subscription lease" : "read refresh lease",
+             card_id != NULL
+                 ? "SELECT holder, taken_at, expires_at FROM sub_leases"
+                   " WHERE conn_id = $1 AND card_id = $2 AND sub_key = $3"
+                 : "SELECT holder, taken_at, expires_at FROM refresh_leases"
+                   " WHERE conn_id = $1",
+             &p, &r, NULL, NULL)) != 0)
     return rc;
   if (PQntuples(r) == 0) {
     PQclear(r);
-    return wfc__store_lease_none(conn_id);
+    return wfc__store_lease_none(conn_id, card_id);
   }
   if (out != NULL) {
     int n = PQgetlength(r, 0, 0);
     if (n >= (int)sizeof out->holder)
-      rc = wfc__store_lease_long(conn_id);
+      rc = wfc__store_lease_long(conn_id, card_id);
     else
       memcpy(out->holder, PQgetvalue(r, 0, 0), (size_t)n + 1);
     out->taken_at = get_int(r, 0, 1);
@@ -1113,9 +1132,9 @@ static int lease_read(pg *b, const char *conn_id, wfc__lease *out) {
   return rc;
 }
 
-static int pg_lease_take(void *be, const char *conn_id, const char *holder,
-                         int64_t now, int64_t expires_at, wfc__lease *cur) {
-  pg *b = be;
+static int lease_take(pg *b, const char *conn_id, const char *card_id,
+                      const char *sub_key, const char *holder, int64_t now,
+                      int64_t expires_at, wfc__lease *cur) {
   char state[6];
   params p = {0};
   int rc, changes = 0;
@@ -1125,29 +1144,42 @@ static int pg_lease_take(void *be, const char *conn_id, const char *holder,
   /* One upsert: a free row is inserted; an existing one (locked by the
    * conflict until the commit) is overwritten only when it is ours
    * (renewal) or expired (take-over). */
-  p_text(&p, conn_id);
+  lease_key(&p, conn_id, card_id, sub_key);
   p_text(&p, holder);
   p_int(&p, now);
   p_int(&p, expires_at);
-  rc = q(b, "take refresh lease",
-         "INSERT INTO refresh_leases AS l (conn_id, holder, taken_at,"
-         " expires_at) VALUES ($1, $2, $3, $4)"
-         " ON CONFLICT (conn_id) DO UPDATE SET"
-         " taken_at = CASE WHEN l.holder = excluded.holder"
-         "   THEN l.taken_at ELSE excluded.taken_at END,"
-         " holder = excluded.holder, expires_at = excluded.expires_at"
-         " WHERE l.holder = excluded.holder OR l.expires_at <= $3",
+  rc = q(b, card_id != NULL ? "take subscription lease" : "take refresh lease",
+         card_id != NULL
+             ? "INSERT INTO sub_leases AS l (conn_id, card_id, sub_key, holder,"
+               " taken_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)"
+               " ON CONFLICT (conn_id, card_id, sub_key) DO UPDATE SET"
+               " taken_at = CASE WHEN l.holder = excluded.holder"
+               "   THEN l.taken_at ELSE excluded.taken_at END,"
+               " holder = excluded.holder, expires_at = excluded.expires_at"
+               " WHERE l.holder = excluded.holder OR l.expires_at <= $5"
+             : "INSERT INTO refresh_leases AS l (conn_id, holder, taken_at,"
+               " expires_at) VALUES ($1, $2, $3, $4)"
+               " ON CONFLICT (conn_id) DO UPDATE SET"
+               " taken_at = CASE WHEN l.holder = excluded.holder"
+               "   THEN l.taken_at ELSE excluded.taken_at END,"
+               " holder = excluded.holder, expires_at = excluded.expires_at"
+               " WHERE l.holder = excluded.holder OR l.expires_at <= $3",
          &p, NULL, &changes, state);
   if ((rc = no_conn(state, conn_id, rc)) != 0)
     goto done;
-  if (changes == 0 && (rc = lease_read(b, conn_id, cur)) != 0)
+  if (changes == 0 && (rc = lease_read(b, conn_id, card_id, sub_key, cur)) != 0)
     goto done;
   if ((rc = pg_commit(b)) == 0 && changes == 0)
-    rc = wfc__store_lease_busy(conn_id, cur);
+    rc = wfc__store_lease_busy(conn_id, card_id, cur);
 done:
   if (rc != 0)
     pg_rollback(b);
   return rc;
+}
+
+static int pg_lease_take(void *be, const char *conn_id, const char *holder,
+                         int64_t now, int64_t expires_at, wfc__lease *cur) {
+  return lease_take(be, conn_id, NULL, NULL, holder, now, expires_at, cur);
 }
 
 static int pg_lease_delete(void *be, const char *conn_id, const char *holder,
@@ -1178,84 +1210,17 @@ static int pg_lease_pass(void *be, const char *conn_id, const char *holder,
 }
 
 static int pg_lease_get(void *be, const char *conn_id, wfc__lease *out) {
-  return lease_read(be, conn_id, out);
+  return lease_read(be, conn_id, NULL, NULL, out);
 }
 
 /* ---- subscription leases --------------------------------------------------
  */
 
-static int sub_lease_read(pg *b, const char *conn_id, const char *card_id,
-                          const char *sub_key, wfc__lease *out) {
-  params p = {0};
-  PGresult *r;
-  int rc;
-
-  p_text(&p, conn_id);
-  p_text(&p, card_id);
-  p_text(&p, sub_key);
-  if ((rc = q(b, "read subscription lease",
-              "SELECT holder, taken_at, expires_at FROM sub_leases"
-              " WHERE conn_id = $1 AND card_id = $2 AND sub_key = $3",
-              &p, &r, NULL, NULL)) != 0)
-    return rc;
-  if (PQntuples(r) == 0) {
-    PQclear(r);
-    return wfc__store_fail(WFC_ENOTFOUND, "subscription %s: no lease is held",
-                           card_id);
-  }
-  if (out != NULL) {
-    int n = PQgetlength(r, 0, 0);
-    if (n >= (int)sizeof out->holder)
-      rc = wfc__store_fail(WFC_ESTORE,
-                           "subscription %s: stored lease holder is too long",
-                           card_id);
-    else
-      memcpy(out->holder, PQgetvalue(r, 0, 0), (size_t)n + 1);
-    out->taken_at = get_int(r, 0, 1);
-    out->expires_at = get_int(r, 0, 2);
-  }
-  PQclear(r);
-  return rc;
-}
-
 static int pg_sub_lease_take(void *be, const char *conn_id, const char *card_id,
                              const char *sub_key, const char *holder,
                              int64_t now, int64_t expires_at, wfc__lease *cur) {
-  pg *b = be;
-  char state[6];
-  params p = {0};
-  int rc, changes = 0;
-
-  if ((rc = pg_begin(b)) != 0)
-    goto done;
-  /* pg_lease_take's upsert, keyed by subscription. */
-  p_text(&p, conn_id);
-  p_text(&p, card_id);
-  p_text(&p, sub_key);
-  p_text(&p, holder);
-  p_int(&p, now);
-  p_int(&p, expires_at);
-  rc = q(b, "take subscription lease",
-         "INSERT INTO sub_leases AS l (conn_id, card_id, sub_key, holder,"
-         " taken_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)"
-         " ON CONFLICT (conn_id, card_id, sub_key) DO UPDATE SET"
-         " taken_at = CASE WHEN l.holder = excluded.holder"
-         "   THEN l.taken_at ELSE excluded.taken_at END,"
-         " holder = excluded.holder, expires_at = excluded.expires_at"
-         " WHERE l.holder = excluded.holder OR l.expires_at <= $5",
-         &p, NULL, &changes, state);
-  if ((rc = no_conn(state, conn_id, rc)) != 0)
-    goto done;
-  if (changes == 0 &&
-      (rc = sub_lease_read(b, conn_id, card_id, sub_key, cur)) != 0)
-    goto done;
-  if ((rc = pg_commit(b)) == 0 && changes == 0)
-    rc = wfc__store_fail(WFC_EBUSY, "subscription %s is watched by %s", card_id,
-                         cur != NULL ? cur->holder : "another holder");
-done:
-  if (rc != 0)
-    pg_rollback(b);
-  return rc;
+  return lease_take(be, conn_id, card_id, sub_key, holder, now, expires_at,
+                    cur);
 }
 
 static int pg_sub_lease_delete(void *be, const char *conn_id,
@@ -1275,7 +1240,7 @@ static int pg_sub_lease_delete(void *be, const char *conn_id,
 
 static int pg_sub_lease_get(void *be, const char *conn_id, const char *card_id,
                             const char *sub_key, wfc__lease *out) {
-  return sub_lease_read(be, conn_id, card_id, sub_key, out);
+  return lease_read(be, conn_id, card_id, sub_key, out);
 }
 
 /* ---- checkpoints ----------------------------------------------------------

@@ -663,46 +663,75 @@ static int copy_col(sqlite3_stmt *s, int col, char *dst, size_t size) {
   return cut;
 }
 
-/* The lease row of conn_id into *out (may be NULL): 0, WFC_ENOTFOUND. */
-static int lease_read(sq *b, const char *conn_id, wfc__lease *out) {
+/* The refresh lease of conn_id (card_id NULL) or the lease of the
+ * subscription (conn_id, card_id, sub_key): one code for both, the SQL
+ * differs only in table and key columns. Binds the key from ?1 and
+ * returns the next parameter's index. */
+static int lease_key(sqlite3_stmt *s, const char *conn_id, const char *card_id,
+                     const char *sub_key) {
+  bind_text(s, 1, conn_id);
+  if (card_id == NULL)
+    return 2;
+  bind_text(s, 2, card_id);
+  bind_text(s, 3, sub_key);
+  return 4;
+}
+
+/* The lease row into *out (may be NULL): 0, WFC_ENOTFOUND. */
+static int lease_read(sq *b, const char *conn_id, const char *card_id,
+                      const char *sub_key, wfc__lease *out) {
   sqlite3_stmt *s;
   int rc;
 
   if ((rc = prep(b, &s,
-                 "SELECT holder, taken_at, expires_at FROM refresh_leases"
-                 " WHERE conn_id = ?1")) != 0)
+                 card_id != NULL
+                     ? "SELECT holder, taken_at, expires_at FROM sub_leases"
+                       " WHERE conn_id = ?1 AND card_id = ?2 AND sub_key = ?3"
+                     : "SELECT holder, taken_at, expires_at FROM"
+                       " refresh_leases WHERE conn_id = ?1")) != 0)
     return rc;
-  bind_text(s, 1, conn_id);
+  lease_key(s, conn_id, card_id, sub_key);
   rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
     rc = 0;
     if (out != NULL) {
       if (copy_col(s, 0, out->holder, sizeof out->holder))
-        rc = wfc__store_lease_long(conn_id);
+        rc = wfc__store_lease_long(conn_id, card_id);
       out->taken_at = sqlite3_column_int64(s, 1);
       out->expires_at = sqlite3_column_int64(s, 2);
     }
   } else if (rc == SQLITE_DONE) {
-    rc = wfc__store_lease_none(conn_id);
+    rc = wfc__store_lease_none(conn_id, card_id);
   } else {
-    rc = db_fail(b, rc, "read refresh lease");
+    rc = db_fail(b, rc,
+                 card_id != NULL ? "read subscription lease"
+                                 : "read refresh lease");
   }
   sqlite3_finalize(s);
   return rc;
 }
 
-static int sq_lease_take(void *be, const char *conn_id, const char *holder,
-                         int64_t now, int64_t expires_at, wfc__lease *cur) {
-  sq *b = be;
+static int lease_take(sq *b, const char *conn_id, const char *card_id,
+                      const char *sub_key, const char *holder, int64_t now,
+                      int64_t expires_at, wfc__lease *cur) {
   sqlite3_stmt *s;
-  int rc, changes = 0, sqlrc = 0;
+  int rc, i, changes = 0, sqlrc = 0;
 
   if ((rc = lease_sync_normal(b, 1)) != 0 || (rc = sq_begin(b)) != 0)
     goto done;
   /* One upsert: a free row is inserted; an existing one is overwritten only
    * when it is ours (renewal) or expired (take-over). */
-  if ((rc = prep(b, &s,
-                 "INSERT INTO refresh_leases (conn_id, holder, taken_at,"
+  if ((rc = prep(
+           b, &s,
+           card_id != NULL
+               ? "INSERT INTO sub_leases (conn_id, card_id, sub_key, holder,"
+                 " taken_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                 " ON CONFLICT (conn_id, card_id, sub_key) DO UPDATE SET"
+                 " taken_at = CASE WHEN holder = excluded.holder"
+                 "   THEN taken_at ELSE excluded.taken_at END,"
+                 " holder = excluded.holder, expires_at = excluded.expires_at"
+                 " WHERE holder = excluded.holder OR expires_at <= ?5"
+               : "INSERT INTO refresh_leases (conn_id, holder, taken_at,"
                  " expires_at) VALUES (?1, ?2, ?3, ?4)"
                  " ON CONFLICT (conn_id) DO UPDATE SET"
                  " taken_at = CASE WHEN holder = excluded.holder"
@@ -710,25 +739,32 @@ static int sq_lease_take(void *be, const char *conn_id, const char *holder,
                  " holder = excluded.holder, expires_at = excluded.expires_at"
                  " WHERE holder = excluded.holder OR expires_at <= ?3")) != 0)
     goto done;
-  bind_text(s, 1, conn_id);
-  bind_text(s, 2, holder);
-  sqlite3_bind_int64(s, 3, now);
-  sqlite3_bind_int64(s, 4, expires_at);
-  rc = step_done(b, s, "take refresh lease", &changes, &sqlrc);
+  i = lease_key(s, conn_id, card_id, sub_key);
+  bind_text(s, i, holder);
+  sqlite3_bind_int64(s, i + 1, now);
+  sqlite3_bind_int64(s, i + 2, expires_at);
+  rc = step_done(
+      b, s, card_id != NULL ? "take subscription lease" : "take refresh lease",
+      &changes, &sqlrc);
   if (sqlrc == SQLITE_CONSTRAINT_FOREIGNKEY) {
     rc = wfc__store_no_conn(conn_id);
     goto done;
   }
   if (rc != 0)
     goto done;
-  if (changes == 0 && (rc = lease_read(b, conn_id, cur)) != 0)
+  if (changes == 0 && (rc = lease_read(b, conn_id, card_id, sub_key, cur)) != 0)
     goto done;
   if ((rc = sq_commit(b)) == 0 && changes == 0)
-    rc = wfc__store_lease_busy(conn_id, cur);
+    rc = wfc__store_lease_busy(conn_id, card_id, cur);
 done:
   if (rc != 0)
     sq_rollback(b);
   return sync_restore(b, rc);
+}
+
+static int sq_lease_take(void *be, const char *conn_id, const char *holder,
+                         int64_t now, int64_t expires_at, wfc__lease *cur) {
+  return lease_take(be, conn_id, NULL, NULL, holder, now, expires_at, cur);
 }
 
 static int sq_lease_release(sq *b, const char *conn_id, const char *holder,
@@ -771,87 +807,16 @@ static int sq_lease_pass(void *be, const char *conn_id, const char *holder,
 }
 
 static int sq_lease_get(void *be, const char *conn_id, wfc__lease *out) {
-  return lease_read(be, conn_id, out);
+  return lease_read(be, conn_id, NULL, NULL, out);
 }
 
 /* ---- subscription leases ----------------------------------------------- */
 
-static int sub_lease_read(sq *b, const char *conn_id, const char *card_id,
-                          const char *sub_key, wfc__lease *out) {
-  sqlite3_stmt *s;
-  int rc;
-
-  if ((rc = prep(b, &s,
-                 "SELECT holder, taken_at, expires_at FROM sub_leases"
-                 " WHERE conn_id = ?1 AND card_id = ?2 AND sub_key = ?3")) != 0)
-    return rc;
-  bind_text(s, 1, conn_id);
-  bind_text(s, 2, card_id);
-  bind_text(s, 3, sub_key);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    rc = 0;
-    if (out != NULL) {
-      if (copy_col(s, 0, out->holder, sizeof out->holder))
-        rc = wfc__store_fail(WFC_ESTORE,
-                             "subscription %s: stored lease holder is too "
-                             "long",
-                             card_id);
-      out->taken_at = sqlite3_column_int64(s, 1);
-      out->expires_at = sqlite3_column_int64(s, 2);
-    }
-  } else if (rc == SQLITE_DONE) {
-    rc = wfc__store_fail(WFC_ENOTFOUND, "subscription %s: no lease is held",
-                         card_id);
-  } else {
-    rc = db_fail(b, rc, "read subscription lease");
-  }
-  sqlite3_finalize(s);
-  return rc;
-}
-
 static int sq_sub_lease_take(void *be, const char *conn_id, const char *card_id,
                              const char *sub_key, const char *holder,
                              int64_t now, int64_t expires_at, wfc__lease *cur) {
-  sq *b = be;
-  sqlite3_stmt *s;
-  int rc, changes = 0, sqlrc = 0;
-
-  if ((rc = lease_sync_normal(b, 1)) != 0 || (rc = sq_begin(b)) != 0)
-    goto done;
-  /* The refresh lease's upsert (sq_lease_take), keyed by subscription. */
-  if ((rc = prep(b, &s,
-                 "INSERT INTO sub_leases (conn_id, card_id, sub_key, holder,"
-                 " taken_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-                 " ON CONFLICT (conn_id, card_id, sub_key) DO UPDATE SET"
-                 " taken_at = CASE WHEN holder = excluded.holder"
-                 "   THEN taken_at ELSE excluded.taken_at END,"
-                 " holder = excluded.holder, expires_at = excluded.expires_at"
-                 " WHERE holder = excluded.holder OR expires_at <= ?5")) != 0)
-    goto done;
-  bind_text(s, 1, conn_id);
-  bind_text(s, 2, card_id);
-  bind_text(s, 3, sub_key);
-  bind_text(s, 4, holder);
-  sqlite3_bind_int64(s, 5, now);
-  sqlite3_bind_int64(s, 6, expires_at);
-  rc = step_done(b, s, "take subscription lease", &changes, &sqlrc);
-  if (sqlrc == SQLITE_CONSTRAINT_FOREIGNKEY) {
-    rc = wfc__store_fail(WFC_ENOTFOUND, "no connection with id '%s'", conn_id);
-    goto done;
-  }
-  if (rc != 0)
-    goto done;
-  if (changes == 0 &&
-      (rc = sub_lease_read(b, conn_id, card_id, sub_key, cur)) != 0)
-    goto done;
-  if ((rc = sq_commit(b)) == 0 && changes == 0)
-    rc = wfc__store_fail(WFC_EBUSY, "subscription %s is watched by %s", card_id,
-                         cur != NULL ? cur->holder : "another holder");
-done:
-  if (rc != 0)
-    sq_rollback(b);
-  return sync_restore(b, rc);
+  return lease_take(be, conn_id, card_id, sub_key, holder, now, expires_at,
+                    cur);
 }
 
 static int sq_sub_lease_delete(void *be, const char *conn_id,
@@ -870,7 +835,7 @@ static int sq_sub_lease_delete(void *be, const char *conn_id,
 
 static int sq_sub_lease_get(void *be, const char *conn_id, const char *card_id,
                             const char *sub_key, wfc__lease *out) {
-  return sub_lease_read(be, conn_id, card_id, sub_key, out);
+  return lease_read(be, conn_id, card_id, sub_key, out);
 }
 
 /* ---- checkpoints ------------------------------------------------------- */
