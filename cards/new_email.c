@@ -28,20 +28,7 @@
 #define LAST_IDS_MAX 200
 
 static const wfc_field inputs[] = {
-    {O365_FIELD_MAILBOX},
-    O365_FIELD_WATCH_FOLDER,
-    {.name = "since",
-     .type = WFC_TYPE_DATETIME,
-     .description = "First run only: deliver messages received from this "
-                    "time on; empty: from the moment the watch starts."},
-    {.name = "include_body",
-     .type = WFC_TYPE_BOOLEAN,
-     .description = "Return each message's body.",
-     .default_json = "false"},
-    O365_FIELD_PAGE_SIZE,
-    O365_FIELD_MAX_EVENTS("At most about this many messages per poll; the rest "
-                          "come with the next one."),
-    O365_FIELDS_MSG_FILTER,
+    O365_FIELDS_MAIL_TRIGGER,
     {.name = "include_attachments",
      .type = WFC_TYPE_BOOLEAN,
      .description = "Download each message's attachments into the host's "

@@ -994,10 +994,7 @@ static void apponly_reset(json_object *config) {
 }
 
 static int apponly_init(void) {
-  static const struct {
-    const char *method, *pattern;
-    emu_handler_fn fn;
-  } routes[] = {
+  static const emu_route_def routes[] = {
       {"GET", "/{tenant}/adminconsent", h_adminconsent_v1},
       {"POST", "/__emulator/apps/{clientId}/credentials", h_cred_add},
       {"GET", "/__emulator/apps/{clientId}/credentials", h_cred_list},
@@ -1010,13 +1007,8 @@ static int apponly_init(void) {
       {"DELETE", "/__emulator/application-access-policies/{id}",
        h_policy_delete},
   };
-  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-    if (emu_route_add(routes[i].method, routes[i].pattern, routes[i].fn, 0) !=
-        0) {
-      fprintf(stderr, "m365-emulator: apponly: cannot add route %s %s\n",
-              routes[i].method, routes[i].pattern);
-      return -1;
-    }
+  if (emu_routes_add("apponly", routes, sizeof routes / sizeof routes[0]) != 0)
+    return -1;
   emu_reset_hook_add(apponly_reset);
   atexit(state_clear);
   return 0;

@@ -82,6 +82,16 @@ enum {
 int emu_route_add(const char *method, const char *pattern, emu_handler_fn fn,
                   unsigned flags);
 
+/* A module's route table (flags 0), for emu_routes_add. */
+typedef struct emu_route_def {
+  const char *method, *pattern;
+  emu_handler_fn fn;
+} emu_route_def;
+/* emu_route_add for each of table[0..n); on a failure names owner (the
+ * module) and the route on stderr and returns -1 (routes added before it
+ * stay). */
+int emu_routes_add(const char *owner, const emu_route_def *table, size_t n);
+
 /* ---- Request accessors -------------------------------------------------- */
 
 const char *emu_req_method(const emu_req *r);

@@ -1844,10 +1844,7 @@ static void id_shutdown(void) {
 }
 
 static int id_init(void) {
-  static const struct {
-    const char *method, *pattern;
-    emu_handler_fn fn;
-  } routes[] = {
+  static const emu_route_def routes[] = {
       {"GET", "/{tenant}/oauth2/v2.0/authorize", h_authorize},
       {"POST", "/{tenant}/oauth2/v2.0/token", h_token},
       {"GET", "/{tenant}/oauth2/v2.0/token", h_token_get},
@@ -1863,7 +1860,6 @@ static int id_init(void) {
       {"POST", "/{tenant}/Consent/Request", h_consent_request},
       {"GET", "/{tenant}/consent/return", h_consent_return},
   };
-  size_t i;
   id.key = emu_jwt_key_new();
   id.consent = emu_consent_new();
   if (id.key == NULL || id.consent == NULL) {
@@ -1888,13 +1884,8 @@ static int id_init(void) {
     settings_defaults();
   }
   atexit(id_shutdown);
-  for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-    if (emu_route_add(routes[i].method, routes[i].pattern, routes[i].fn, 0) !=
-        0) {
-      fprintf(stderr, "m365-emulator: identity: cannot add route %s %s\n",
-              routes[i].method, routes[i].pattern);
-      return -1;
-    }
+  if (emu_routes_add("identity", routes, sizeof routes / sizeof routes[0]) != 0)
+    return -1;
   emu_reset_hook_add(id_reset);
   return 0;
 }

@@ -513,10 +513,7 @@ static void h_revoke_sessions(emu_req *r) {
 }
 
 static int portal_init(void) {
-  static const struct {
-    const char *method, *pattern;
-    emu_handler_fn fn;
-  } routes[] = {
+  static const emu_route_def routes[] = {
       {"GET", "/", h_front},
       {"GET", "/__emulator/docs", h_docs},
       {"GET", "/__emulator/portal", h_portal},
@@ -538,14 +535,8 @@ static int portal_init(void) {
       {"POST", "/__emulator/identity/settings", h_identity_settings},
       {"POST", "/__emulator/users/{user}/revoke-sessions", h_revoke_sessions},
   };
-  size_t i;
-  for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-    if (emu_route_add(routes[i].method, routes[i].pattern, routes[i].fn, 0) !=
-        0) {
-      fprintf(stderr, "m365-emulator: portal: cannot add route %s %s\n",
-              routes[i].method, routes[i].pattern);
-      return -1;
-    }
+  if (emu_routes_add("portal", routes, sizeof routes / sizeof routes[0]) != 0)
+    return -1;
   return 0;
 }
 

@@ -389,3 +389,13 @@ void emu_req_sink_body(emu_req *r, const emu_body_sink *sink) {
   r->sink = *sink;
   r->has_sink = 1;
 }
+
+int emu_routes_add(const char *owner, const emu_route_def *table, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (emu_route_add(table[i].method, table[i].pattern, table[i].fn, 0) != 0) {
+      fprintf(stderr, "m365-emulator: %s: cannot add route %s %s\n", owner,
+              table[i].method, table[i].pattern);
+      return -1;
+    }
+  return 0;
+}

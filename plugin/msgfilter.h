@@ -16,6 +16,7 @@
 #include <wfc/plugin.h>
 
 #include "message.h"
+#include "trigger.h"
 
 struct json_object;
 
@@ -53,6 +54,24 @@ struct json_object;
     .description = "Only messages that have attachments.",                     \
     .default_json = "false"                                                    \
   }
+
+/* The inputs both mail triggers share, in their order: mailbox, folder,
+ * since, include_body, page_size, max_events, then the filters; a card
+ * adds its own after them. */
+#define O365_FIELDS_MAIL_TRIGGER                                               \
+  {O365_FIELD_MAILBOX}, O365_FIELD_WATCH_FOLDER,                               \
+      {.name = "since",                                                        \
+       .type = WFC_TYPE_DATETIME,                                              \
+       .description = "First run only: deliver messages received from this "   \
+                      "time on; empty: from the moment the watch starts."},    \
+      {.name = "include_body",                                                 \
+       .type = WFC_TYPE_BOOLEAN,                                               \
+       .description = "Return each message's body.",                           \
+       .default_json = "false"},                                               \
+      O365_FIELD_PAGE_SIZE,                                                    \
+      O365_FIELD_MAX_EVENTS("At most about this many messages per poll; the "  \
+                            "rest come with the next one."),                   \
+      O365_FIELDS_MSG_FILTER
 
 /* 1 when msg (our JSON, o365_msg_json, borrowed) passes every filter of
  * the card input in (borrowed), else 0. */

@@ -95,6 +95,17 @@ static void prefer_header(o365_trigger *t, char *buf, size_t n) {
            (long long)page);
 }
 
+/* A round's own first request: the watched folder's messages (tail: the
+ * collection under it) with the card's query, appended to path (borrowed,
+ * possibly holding a version base already). */
+static void folder_request(o365_trigger *t, o365_buf *path, const char *tail) {
+  o365_graph_mailbox(path, o365_call_mailbox(t->call));
+  o365_buf_seg(path, "mailFolders");
+  o365_buf_seg(path, o365_json_str(t->cp, "folder"));
+  o365_buf_put(path, tail);
+  t->card->request(t, path);
+}
+
 /* A page of a list round: the card's round hook sees it as a round. */
 static void on_list_page(void *arg, const o365_graph_res *res) {
   o365_trigger *t = arg;
@@ -147,11 +158,7 @@ static int start_list(o365_trigger *t, const char *link) {
       return rc;
     }
     o365_buf_put(&path, base);
-    o365_graph_mailbox(&path, o365_call_mailbox(t->call));
-    o365_buf_seg(&path, "mailFolders");
-    o365_buf_seg(&path, o365_json_str(t->cp, "folder"));
-    o365_buf_put(&path, "/messages");
-    t->card->request(t, &path);
+    folder_request(t, &path, "/messages");
   }
   int rc = WFC_ENOMEM;
   if (!path.oom) {
@@ -193,11 +200,7 @@ static int start_round(o365_trigger *t, const char *link) {
   if (link != NULL) {
     o365_buf_put(&path, link);
   } else {
-    o365_graph_mailbox(&path, o365_call_mailbox(t->call));
-    o365_buf_seg(&path, "mailFolders");
-    o365_buf_seg(&path, o365_json_str(t->cp, "folder"));
-    o365_buf_put(&path, "/messages/delta");
-    t->card->request(t, &path);
+    folder_request(t, &path, "/messages/delta");
   }
   int rc = WFC_ENOMEM;
   if (!path.oom) {

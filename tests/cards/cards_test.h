@@ -49,6 +49,29 @@ CT_FN int ct_up_mailboxes(const char *mailboxes, wfc_conn **carol) {
   return rc;
 }
 
+/* fx on the emulator's example document plus a confidential "daemon"
+ * application (client_id, secret) with the application permissions
+ * Mail.ReadWrite and Mail.Send, not yet consented; extra: more members of
+ * the application's JSON, each followed by a comma ("" for none).
+ * 0, or -1 when the fixture did not start. */
+CT_FN int ct_up_daemon(const char *client_id, const char *secret,
+                       const char *extra) {
+  json_object *doc = emu_proc_example_doc();
+  json_object *apps = NULL;
+  json_object_object_get_ex(doc, "applications", &apps);
+  char app[1024];
+  snprintf(app, sizeof app,
+           "{\"clientId\":\"%s\",\"displayName\":\"Mail Automation "
+           "(daemon)\",\"publicClient\":false,\"clientSecret\":\"%s\","
+           "\"redirectUris\":[\"http://localhost\"],%s"
+           "\"applicationPermissions\":[\"Mail.ReadWrite\",\"Mail.Send\"]}",
+           client_id, secret, extra);
+  json_object_array_add(apps, json_tokener_parse(app));
+  fx = o365_fixture_new_doc(doc);
+  json_object_put(doc);
+  return fx ? 0 : -1;
+}
+
 CT_FN int teardown(void **state) {
   (void)state;
   return o365_fixture_free(fx);

@@ -212,21 +212,8 @@ static wfc_conn *app; /* a secret connection without a default mailbox */
 
 static int setup(void **state) {
   (void)state;
-  json_object *doc = emu_proc_example_doc();
-  json_object *apps = NULL;
-  json_object_object_get_ex(doc, "applications", &apps);
-  json_object_array_add(
-      apps, json_tokener_parse(
-                "{\"clientId\":\"" DAEMON "\","
-                "\"displayName\":\"Mail Automation (daemon)\","
-                "\"publicClient\":false,\"clientSecret\":\"" DAEMON_SECRET
-                "\",\"redirectUris\":[\"http://localhost\"],"
-                "\"requiredPermissions\":[\"User.Read\"],"
-                "\"applicationPermissions\":[\"Mail.ReadWrite\","
-                "\"Mail.Send\"]}"));
-  fx = o365_fixture_new_doc(doc);
-  json_object_put(doc);
-  return fx ? 0 : -1;
+  return ct_up_daemon(DAEMON, DAEMON_SECRET,
+                      "\"requiredPermissions\":[\"User.Read\"],");
 }
 
 /* ---- tests -------------------------------------------------------------- */

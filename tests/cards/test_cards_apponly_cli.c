@@ -104,20 +104,8 @@ static void no_secret_out(const wproc *p) {
 
 static int setup(void **state) {
   (void)state;
-  json_object *doc = emu_proc_example_doc();
-  json_object *apps = NULL;
-  json_object_object_get_ex(doc, "applications", &apps);
-  json_object_array_add(
-      apps, json_tokener_parse(
-                "{\"clientId\":\"" DAEMON "\","
-                "\"displayName\":\"Mail Automation (daemon)\","
-                "\"publicClient\":false,\"clientSecret\":\"" DAEMON_SECRET
-                "\",\"redirectUris\":[\"http://localhost\"],"
-                "\"applicationPermissions\":[\"Mail.ReadWrite\","
-                "\"Mail.Send\"]}"));
-  fx = o365_fixture_new_doc(doc);
-  json_object_put(doc);
-  if (fx == NULL || wuser_init(&u, "apponly") != 0)
+  if (ct_up_daemon(DAEMON, DAEMON_SECRET, "") != 0 ||
+      wuser_init(&u, "apponly") != 0)
     return -1;
   u.on_output = no_secret_out;
   long st = 0;

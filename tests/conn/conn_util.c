@@ -256,3 +256,30 @@ int store_files_contain(const char *path, const char *needle) {
   }
   return 0;
 }
+
+void cli_fx_up(cli_fx *f, const char *prefix, const char *token_json) {
+  snprintf(f->dir, sizeof f->dir, "/tmp/%s-XXXXXX", prefix);
+  assert_non_null(mkdtemp(f->dir));
+  snprintf(f->store, sizeof f->store, "%s/store.db", f->dir);
+  snprintf(f->plugin_dir, sizeof f->plugin_dir, "%s", plugin_dir());
+  snprintf(f->wfc_bin, sizeof f->wfc_bin, "%s/bin/wfc", WFC_BUILD_DIR);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  assert_int_equal(ts_server_start(NULL, &f->srv), 0);
+  ts_route tok = {.method = "POST",
+                  .path = "/token",
+                  .headers = json_hdr,
+                  .body = token_json};
+  ts_route me = {.method = "GET", .path = "/me", .body = "{\"me\":1}"};
+  ts_route rv = {.method = "POST", .path = "/revoke", .body = "{}"};
+  ts_server_route(f->srv, &tok);
+  ts_server_route(f->srv, &me);
+  ts_server_route(f->srv, &rv);
+}
+
+void cli_fx_down(cli_fx *f) {
+  ts_server_stop(f->srv);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+  assert_int_equal(system(cmd), 0);
+  curl_global_cleanup();
+}

@@ -80,6 +80,19 @@ void redirect_of(const char *url, char *out, size_t len);
  * authorize URL url: <redirect_uri>?<query>&state=<url's state>. */
 void callback_of(const char *url, const char *query, char *out, size_t len);
 
+/* The fixture of the `wfc connection` CLI tests (real build/bin/wfc
+ * processes): a temporary directory "/tmp/<prefix>-XXXXXX" holding the
+ * store, the conntest plugin directory, the wfc binary, and a token
+ * endpoint whose POST /token answers token_json (borrowed; JSON) and GET
+ * /me, POST /revoke 200. Asserts on failure; cli_fx_down stops the
+ * endpoint and removes the directory. */
+typedef struct cli_fx {
+  char dir[128], store[192], plugin_dir[512], wfc_bin[512];
+  ts_server *srv;
+} cli_fx;
+void cli_fx_up(cli_fx *f, const char *prefix, const char *token_json);
+void cli_fx_down(cli_fx *f);
+
 /* 1 when any of path, path-wal, path-shm contains needle. */
 int store_files_contain(const char *path, const char *needle);
 

@@ -21,8 +21,7 @@
 #include "tclient.h"
 #include "wfc_proc.h"
 
-static char dir[128], store[192], plugin_dir[512], wfc_bin[512];
-static ts_server *srv;
+static cli_fx cx;
 static const char *other_plugin_dir; /* instead of the conntest one */
 
 typedef wproc proc;
@@ -34,8 +33,8 @@ static const char *sget(json_object *o, const char *k) {
 }
 
 static void spawn(proc *p, const char *const *args) {
-  wproc_spawn(p, wfc_bin, args, store,
-              other_plugin_dir ? other_plugin_dir : plugin_dir);
+  wproc_spawn(p, cx.wfc_bin, args, cx.store,
+              other_plugin_dir ? other_plugin_dir : cx.plugin_dir);
 }
 
 static int finish(proc *p) {
@@ -58,8 +57,8 @@ static int authorize(proc *p, const char *const *args, const char *query,
   spawn(p, args);
   char url[2048], full[2048];
   wproc_read_line(p, url, sizeof url); /* the URL, from --print-url */
-  assert_true(strncmp(url, ts_server_url(srv), strlen(ts_server_url(srv))) ==
-              0);
+  assert_true(
+      strncmp(url, ts_server_url(cx.srv), strlen(ts_server_url(cx.srv))) == 0);
   callback_of(url, query, full, sizeof full);
   tclient *c = tclient_new(0);
   tresp r;
@@ -73,37 +72,16 @@ static int authorize(proc *p, const char *const *args, const char *query,
 
 static int setup(void **state) {
   (void)state;
-  snprintf(dir, sizeof dir, "/tmp/wfc-conncli-XXXXXX");
-  assert_non_null(mkdtemp(dir));
-  snprintf(store, sizeof store, "%s/store.db", dir);
-  const char *pd = getenv("WFC_CONN_PLUGIN_DIR");
-  snprintf(plugin_dir, sizeof plugin_dir, "%s",
-           pd ? pd : WFC_BUILD_DIR "/tests/conn-plugins");
-  snprintf(wfc_bin, sizeof wfc_bin, "%s/bin/wfc", WFC_BUILD_DIR);
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  assert_int_equal(ts_server_start(NULL, &srv), 0);
-  static const char *const hdr[] = {"Content-Type: application/json", NULL};
-  ts_route tok = {.method = "POST",
-                  .path = "/token",
-                  .headers = hdr,
-                  .body = "{\"access_token\":\"at-1-canary-cli\","
-                          "\"refresh_token\":\"rt-1-canary-cli\","
-                          "\"expires_in\":3600}"};
-  ts_route me = {.method = "GET", .path = "/me", .body = "{\"me\":1}"};
-  ts_route rv = {.method = "POST", .path = "/revoke", .body = "{}"};
-  ts_server_route(srv, &tok);
-  ts_server_route(srv, &me);
-  ts_server_route(srv, &rv);
+  cli_fx_up(&cx, "wfc-conncli",
+            "{\"access_token\":\"at-1-canary-cli\","
+            "\"refresh_token\":\"rt-1-canary-cli\","
+            "\"expires_in\":3600}");
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
-  ts_server_stop(srv);
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
-  curl_global_cleanup();
+  cli_fx_down(&cx);
   return 0;
 }
 
@@ -111,12 +89,12 @@ static void lifecycle(void **state) {
   (void)state;
   proc p;
   char param[256];
-  snprintf(param, sizeof param, "token_url=%s", ts_server_url(srv));
+  snprintf(param, sizeof param, "token_url=%s", ts_server_url(cx.srv));
   long page = 0;
   /* The browser type's secret param from a file only its owner reads
    * (never from --param: tests/conn/test_cli_secrets.c). */
   char cs_file[256], cs_arg[300];
-  snprintf(cs_file, sizeof cs_file, "%s/client_secret", dir);
+  snprintf(cs_file, sizeof cs_file, "%s/client_secret", cx.dir);
   FILE *fp = fopen(cs_file, "w");
   assert_non_null(fp);
   fputs("cs-canary-x\n", fp);
@@ -182,12 +160,12 @@ static void lifecycle(void **state) {
   const char *const test_args[] = {"connection", "test", "work", NULL};
   assert_int_equal(wfc(&p, test_args), 0);
   assert_non_null(strstr(p.stdout_, "healthy \"work\""));
-  ts_server_reset_stats(srv);
+  ts_server_reset_stats(cx.srv);
   const char *const refresh_args[] = {"connection", "refresh", "work", NULL};
   assert_int_equal(wfc(&p, refresh_args), 0);
   assert_non_null(strstr(p.stdout_, "refreshed \"work\""));
   ts_stats st;
-  ts_server_stats(srv, &st);
+  ts_server_stats(cx.srv, &st);
   assert_int_equal(st.requests, 1);
 
   /* Reauthorize: same id. */
@@ -207,9 +185,9 @@ static void lifecycle(void **state) {
   const char *const revoke_args[] = {"connection", "revoke", "work", NULL};
   assert_int_equal(wfc(&p, revoke_args), 0);
   assert_non_null(strstr(p.stdout_, "revoked \"work\": secrets wiped"));
-  assert_false(store_files_contain(store, "at-1-canary-cli"));
-  assert_false(store_files_contain(store, "rt-1-canary-cli"));
-  assert_false(store_files_contain(store, "cs-canary-x"));
+  assert_false(store_files_contain(cx.store, "at-1-canary-cli"));
+  assert_false(store_files_contain(cx.store, "rt-1-canary-cli"));
+  assert_false(store_files_contain(cx.store, "cs-canary-x"));
   assert_int_equal(wfc(&p, run_args), 1);
   assert_non_null(strstr(p.stderr_, "revoked"));
   assert_non_null(strstr(p.stderr_, "authorize it again"));
@@ -224,7 +202,7 @@ static void consent_outcome_in_words(void **state) {
   (void)state;
   proc p;
   char param[256];
-  snprintf(param, sizeof param, "token_url=%s", ts_server_url(srv));
+  snprintf(param, sizeof param, "token_url=%s", ts_server_url(cx.srv));
   const char *const args[] = {"connection",  "new",    "--plugin", "conntest",
                               "--nickname",  "shared", "--param",  param,
                               "--print-url", NULL};
@@ -300,7 +278,7 @@ static void card_run_with_blobs(void **state) {
   assert_int_equal(json_object_get_int(v), 1000);
   assert_true(json_object_object_get_ex(blob, "id", &v));
   char path[512];
-  snprintf(path, sizeof path, "%s/blobs/%s", dir, json_object_get_string(v));
+  snprintf(path, sizeof path, "%s/blobs/%s", cx.dir, json_object_get_string(v));
   struct stat st;
   assert_int_equal(stat(path, &st), 0);
   assert_int_equal(st.st_size, 1000);
@@ -316,7 +294,7 @@ static void messages_name_the_command(void **state) {
   (void)state;
   proc p;
   char param[256];
-  snprintf(param, sizeof param, "token_url=%s", ts_server_url(srv));
+  snprintf(param, sizeof param, "token_url=%s", ts_server_url(cx.srv));
   const char *const new_args[] = {"connection",  "new", "--plugin", "conntest",
                                   "--nickname",  "msg", "--param",  param,
                                   "--print-url", NULL};
@@ -329,7 +307,7 @@ static void messages_name_the_command(void **state) {
                     .body = "{\"access_token\":\"at-2-canary-cli\","
                             "\"refresh_token\":\"rt-2-canary-cli\","
                             "\"expires_in\":0}"};
-  ts_server_route(srv, &noexp);
+  ts_server_route(cx.srv, &noexp);
   const char *const refresh_args[] = {"connection", "refresh", "msg", NULL};
   assert_int_equal(wfc(&p, refresh_args), 0);
   assert_null(strstr(p.stdout_, "valid until \n"));
@@ -343,7 +321,7 @@ static void messages_name_the_command(void **state) {
                       .body = "{\"error\":\"invalid_grant\","
                               "\"error_description\":\"The provider "
                               "refused to renew the sign-in.\"}"};
-  ts_server_route(srv, &refused);
+  ts_server_route(cx.srv, &refused);
   assert_int_equal(wfc(&p, refresh_args), 1);
   assert_non_null(strstr(p.stderr_, "The provider refused to renew the "
                                     "sign-in. Run `wfc connection "
@@ -387,7 +365,7 @@ static void messages_name_the_command(void **state) {
                   .body = "{\"access_token\":\"at-1-canary-cli\","
                           "\"refresh_token\":\"rt-1-canary-cli\","
                           "\"expires_in\":3600}"};
-  ts_server_route(srv, &tok);
+  ts_server_route(cx.srv, &tok);
 }
 
 int main(void) {

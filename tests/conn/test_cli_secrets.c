@@ -31,9 +31,8 @@
 #include "conn_util.h"
 #include "wfc_proc.h"
 
-static char dir[128], store[192], plugin_dir[512], wfc_bin[512];
+static cli_fx cx;
 static char url_param[300];
-static ts_server *srv;
 
 /* Keys of the run: each a canary that must never show. */
 #define KEY_STDIN "key-canary-stdin-4c1a"
@@ -75,13 +74,13 @@ static void prepare(void *arg) {
 
 static void argv_of(const char **argv, const char *const *args) {
   int n = 0;
-  argv[n++] = wfc_bin;
+  argv[n++] = cx.wfc_bin;
   for (; *args != NULL && n < 56; args++)
     argv[n++] = *args;
   argv[n++] = "--store";
-  argv[n++] = store;
+  argv[n++] = cx.store;
   argv[n++] = "--plugin-dir";
-  argv[n++] = plugin_dir;
+  argv[n++] = cx.plugin_dir;
   argv[n] = NULL;
 }
 
@@ -102,14 +101,14 @@ static void assert_store_clean(void) {
   static const char *const keys[] = {KEY_STDIN, KEY_FILE, KEY_TTY, KEY_ARGV,
                                      KEY_NEW};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-    assert_false(store_files_contain(store, keys[i]));
-  assert_false(store_files_contain(store, "canary"));
+    assert_false(store_files_contain(cx.store, keys[i]));
+  assert_false(store_files_contain(cx.store, "canary"));
 }
 
 /* A file holding text with mode; its path in path. */
 static void write_file(char *path, size_t len, const char *name,
                        const char *text, mode_t mode) {
-  snprintf(path, len, "%s/%s", dir, name);
+  snprintf(path, len, "%s/%s", cx.dir, name);
   FILE *f = fopen(path, "w");
   assert_non_null(f);
   fputs(text, f);
@@ -119,37 +118,16 @@ static void write_file(char *path, size_t len, const char *name,
 
 static int setup(void **state) {
   (void)state;
-  snprintf(dir, sizeof dir, "/tmp/wfc-clisecret-XXXXXX");
-  assert_non_null(mkdtemp(dir));
-  snprintf(store, sizeof store, "%s/store.db", dir);
-  const char *pd = getenv("WFC_CONN_PLUGIN_DIR");
-  snprintf(plugin_dir, sizeof plugin_dir, "%s",
-           pd ? pd : WFC_BUILD_DIR "/tests/conn-plugins");
-  snprintf(wfc_bin, sizeof wfc_bin, "%s/bin/wfc", WFC_BUILD_DIR);
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  assert_int_equal(ts_server_start(NULL, &srv), 0);
-  static const char *const hdr[] = {"Content-Type: application/json", NULL};
-  ts_route tok = {.method = "POST",
-                  .path = "/token",
-                  .headers = hdr,
-                  .body = "{\"access_token\":\"at-canary-form\","
-                          "\"expires_in\":3600,\"account\":\"svc@form\"}"};
-  ts_route me = {.method = "GET", .path = "/me", .body = "{\"me\":1}"};
-  ts_route rv = {.method = "POST", .path = "/revoke", .body = "{}"};
-  ts_server_route(srv, &tok);
-  ts_server_route(srv, &me);
-  ts_server_route(srv, &rv);
-  snprintf(url_param, sizeof url_param, "token_url=%s", ts_server_url(srv));
+  cli_fx_up(&cx, "wfc-clisecret",
+            "{\"access_token\":\"at-canary-form\","
+            "\"expires_in\":3600,\"account\":\"svc@form\"}");
+  snprintf(url_param, sizeof url_param, "token_url=%s", ts_server_url(cx.srv));
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
-  ts_server_stop(srv);
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
-  curl_global_cleanup();
+  cli_fx_down(&cx);
   return 0;
 }
 
@@ -206,7 +184,7 @@ static void secret_from_file(void **state) {
   assert_int_equal(run(&p, args, NULL), 0);
   assert_non_null(strstr(p.stdout_, "connected: \"by-file\""));
   /* No such file: named. */
-  snprintf(arg, sizeof arg, "api_key=%s/nope", dir);
+  snprintf(arg, sizeof arg, "api_key=%s/nope", cx.dir);
   assert_int_equal(run(&p, args, NULL), 1);
   assert_non_null(strstr(p.stderr_, "cannot open"));
   assert_store_clean();

@@ -194,6 +194,17 @@ ET_FN int count_subject(json_object *events, const char *s) {
   return n;
 }
 
+/* events holds exactly n events, subjects "<prefix>-00".."<prefix>-<n-1>"
+ * (two digits), each once. */
+ET_FN void assert_each_once(json_object *events, const char *prefix, int n) {
+  assert_int_equal(json_object_array_length(events), n);
+  for (int i = 0; i < n; i++) {
+    char s[64];
+    snprintf(s, sizeof s, "%s-%02d", prefix, i);
+    assert_int_equal(count_subject(events, s), 1);
+  }
+}
+
 /* One poll: n new events (one of them with subject, when not NULL), all
  * taken and acknowledged. */
 ET_FN void expect_new(wfc_event_watch *w, size_t n, const char *subject) {
