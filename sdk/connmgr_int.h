@@ -3,9 +3,12 @@
  * private parts connmgr.h, the design docs/connections-sdk.md).
  *
  * The manager is split by concern:
- *   connmgr.c       the objects (wfc_connmgr, entry, op, waiter), open and
- *                   close, the kick, the token service, refresh leases,
- *                   refresh / test / revoke / delete, the reads;
+ *   connmgr.c       the objects (wfc_connmgr, op, waiter), open and
+ *                   close, the kick, refresh / test / revoke / delete,
+ *                   the reads;
+ *   connmgr_token.c the token service: entries, their secrets and
+ *                   tokens, single-flight refresh, refresh leases across
+ *                   processes, the wfc_conn_ops (tokens, claims);
  *   connmgr_auth.c  authorization: wfc_connmgr_authorize, its browser,
  *                   form and none flows, and storing their outcome.
  * What one file uses from another is declared here, prefixed
@@ -180,7 +183,7 @@ struct wfc_connmgr {
   wfc__rt_child child; /* closed by wfc_runtime_shutdown, after watches */
 };
 
-/* ---- shared between the manager's files (connmgr.c defines them) ---- */
+/* ---- connmgr.c: helpers, the kick, operations ---- */
 
 /* Splits params (borrowed) by the type's schema: the secret fields go to
  * *secret, the rest to *clear (both transferred, never NULL). */
@@ -190,6 +193,34 @@ void wfc__connmgr_split_params(const wfc_field *schema, json_object *params,
  * strings. */
 json_object *wfc__connmgr_json_copy(json_object *v);
 
+/* Takes member key out of s (transfer; NULL when absent). */
+json_object *wfc__connmgr_json_take(json_object *s, const char *key);
+/* ms (wall clock) as ISO 8601 UTC text ("2026-01-02T03:04:05Z"). */
+void wfc__connmgr_iso_time(int64_t ms, char *buf, size_t len);
+/* The status code of a connection state: 0 (connected), WFC_EREAUTH,
+ * WFC_ECONSENT or WFC_EAUTH. */
+int wfc__connmgr_state_code(const char *state);
+
+/* Queues a delivery for the next loop iteration (the kick). token is
+ * copied. retry_at: the entry's (see entry.retry_at). */
+void wfc__connmgr_ready_push(wfc_connmgr *m, waiter *w, int status,
+                             const char *token, int64_t retry_at);
+/* Runs w's callback, its connection's info set first; releases w's
+ * reference to the connection (w itself is the caller's to free). */
+void wfc__connmgr_waiter_deliver(waiter *w, int status, const char *token,
+                                 int64_t retry_at);
+/* Closing and nothing left in flight: releases the leases still held and
+ * closes the timers, which frees the manager. */
+void wfc__connmgr_maybe_finish(wfc_connmgr *m);
+
+/* ---- connmgr_token.c: entries and the token service ---- */
+
+/* The token service of every wfc_conn the manager opens (ops_arg: its
+ * entry). */
+extern const wfc_conn_ops wfc__connmgr_token_ops;
+
+/* The entry of connection id in this process, or NULL. */
+entry *wfc__connmgr_entry_by_id(const wfc_connmgr *m, const char *id);
 /* The entry of the connection named name (nickname or id) as the store
  * has it now, created on first use (owned by the manager until close);
  * rec_out (optional) gets the record (transfer: wfc__conn_rec_clear it). */
@@ -208,8 +239,21 @@ json_object *wfc__connmgr_entry_secrets(entry *e);
 json_object *wfc__connmgr_entry_hook_params(entry *e);
 /* Completes every waiter of e (detached first: a callback may ask again). */
 void wfc__connmgr_entry_complete(entry *e, int status);
+/* Sets e's state, in memory and in the store (a failure is logged). */
+void wfc__connmgr_entry_set_state(entry *e, const char *state,
+                                  const char *remedy);
+/* The input of a hook that needs the credentials: {"params", "credentials"}
+ * (transfer; cleanse it once the hook is done). */
+json_object *wfc__connmgr_entry_hook_input(entry *e);
+/* w wants a token of e. force: refresh even if the token is fresh. On a
+ * non-zero return w was not taken (the caller frees it). */
+int wfc__connmgr_entry_want(entry *e, waiter *w, int force);
 /* Releases e's refresh lease if this manager holds it. */
 void wfc__connmgr_lease_release(entry *e);
+/* Arms the lease timer for the earliest entry due, or stops it. */
+void wfc__connmgr_lease_timer_arm(wfc_connmgr *m);
+
+/* ---- connmgr.c: operations ---- */
 
 /* A new operation in flight (NULL: out of memory); freed by
  * wfc__connmgr_op_free, or by the kick once its callback returned. */
