@@ -1,5 +1,11 @@
 /* connmgr.c - see wfc/connections.h and docs/connections-sdk.md.
  *
+ * The connection manager's core: its objects, open and close, the kick,
+ * refresh / test / revoke / delete and the reads. The token service
+ * (entries, refresh, refresh leases) is in connmgr_token.c, authorization
+ * in connmgr_auth.c; what the files share (the structs, a few
+ * wfc__connmgr_* functions) in connmgr_int.h.
+ *
  * Objects and who owns what:
  *   wfc_connmgr  the caller's; owns the store handle, the entries, the ops
  *                in flight and the ready queue.
@@ -18,14 +24,6 @@
  * keeping it on the loop makes "persisted before handed out" a plain
  * sequence instead of a cross-thread hand-off.
  *
- * Across processes sharing the store, a refresh runs under the
- * connection's refresh lease (store.h): the single flight of one process
- * becomes one refresh at a time for every process. A process that finds
- * the lease held waits (the lease timer polls the store) for either the
- * rotated credentials, which it then uses without refreshing, or the
- * lease's release or expiry, after which it takes the lease itself. See
- * docs/connections-sdk.md, "Across processes".
- *
  * Secrets in memory (docs/security.md): what lives as long as the entry
  * (the opened secrets' text, the token copies) is in secret memory
  * (secmem.h), excluded from core dumps. JSON objects holding secrets live
@@ -33,7 +31,7 @@
  * from the text when needed, cleansed (wfc__json_cleanse_put) when done.
  */
 #define _POSIX_C_SOURCE 200809L /* <uv.h>, strdup, gmtime_r */
-#include "connmgr.h"
+#include "connmgr_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -41,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -59,195 +56,10 @@
 #include "secmem.h"
 #include "store.h"
 
-typedef void (*token_cb)(void *arg, int status, const char *token);
-
-typedef struct waiter {
-  struct waiter *next;
-  token_cb cb;
-  void *arg;
-  int status;  /* ready queue: the result */
-  char *token; /* ready queue: a copy in secret memory, or NULL */
-  /* The card call's connection (a reference), or NULL (an operation's
-   * own waiter): its info says until when token requests are throttled
-   * (conn_note_retry) before the callback runs. */
-  wfc_conn *conn;
-  int64_t retry_at; /* ready queue: the entry's retry_at at the push */
-} waiter;
-
-typedef struct entry {
-  struct entry *next;
-  struct entry *id_next; /* in the manager's by-id index */
-  wfc_connmgr *m;
-  char id[WFC__CONN_ID_SIZE];
-  char nickname[WFC__CONN_NICKNAME_SIZE];
-  char plugin[WFC__CONN_NAME_SIZE];
-  char type[WFC__CONN_NAME_SIZE];
-  char state[WFC__CONN_STATE_SIZE];
-  json_object *params; /* clear params (owned) */
-  char *sealed;  /* opened secrets: JSON text in secret memory (owned), NULL
-                   until loaded */
-  int has_creds; /* sealed holds "credentials" */
-  char *access;  /* current access token (secret copy), or NULL */
-  char *refresh; /* current refresh token (secret copy), or NULL */
-  int64_t expires_ms; /* of access; 0: unknown */
-  int rejected;       /* the current access token got a 401 */
-  int dirty;          /* rotated credentials not yet persisted */
-  int deleted;
-  int refreshing;
-  wfc_call *refresh_call;
-  json_object *refresh_in; /* the refresh hook's input (owned): cleansed
-                              once the hook is done */
-  waiter *waiters, **wtail;
-  /* While a refresh that failed for now (not EREAUTH: that one's words
-   * are the connection's remedy) completes its waiters: why, in the hook's
-   * words (borrowed from its outcome), so that an operation waiting on it
-   * (refresh, test) reports the cause and not only the code. NULL
-   * otherwise. */
-  const char *why;
-  /* The store's refresh lease (see the lease timer). */
-  int lease_held;   /* this manager holds it: refreshing, or unsaved */
-  int lease_wait;   /* waiters wait for another holder's refresh */
-  int wait_force;   /* ... and one of them asked for a forced refresh */
-  int64_t due_ms;   /* monotonic: the lease timer's next look at e; set
-                       with lease_due (it is e's key in the lease heap) */
-  size_t heap_pos;  /* 1 + e's index in the manager's lease heap, 0: not in
-                       it */
-  int64_t poll_ms;  /* the current interval between polls */
-  int64_t wait_end; /* monotonic: give up waiting then */
-  char other[WFC__LEASE_HOLDER_SIZE]; /* the holder waited for */
-  /* The identity provider throttled the last refresh (its Retry-After):
-   * wall clock (wfc__now_ms, as the store's leases), no token request
-   * before it in any process sharing the store. 0: none known. */
-  int64_t retry_at;
-} entry;
-
-typedef enum op_kind {
-  OP_AUTHORIZE,
-  OP_REFRESH,
-  OP_REVOKE,
-  OP_DELETE,
-  OP_TEST
-} op_kind;
-
-typedef struct op {
-  struct op *next;
-  wfc_connmgr *m;
-  op_kind kind;
-  wfc_connmgr_cb cb;
-  void *arg;
-  entry *e;
-  wfc_call *call;  /* hook in flight, or NULL */
-  int waiting_tok; /* a waiter of e is ours */
-  int canceled;    /* close: finish with WFC_ECANCELED from the kick */
-  /* authorize */
-  void (*on_url)(void *arg, const char *url);
-  wfc__redirect *redirect;
-  char type_id[2 * WFC__CONN_NAME_SIZE];
-  char plugin[WFC__CONN_NAME_SIZE];
-  char type[WFC__CONN_NAME_SIZE];
-  char nickname[WFC__CONN_NICKNAME_SIZE];
-  char environment[WFC__CONN_ENV_SIZE];
-  char reauth_id[WFC__CONN_ID_SIZE];
-  /* reauthorize: who the connection belongs to (the stored account and
-   * the plugin's account_key from the sealed secrets, "" when unknown),
-   * and whether the caller lets the sign-in switch it. */
-  char expect_account[WFC__CONN_ACCOUNT_SIZE];
-  char expect_key[WFC__CONN_ACCOUNT_SIZE];
-  int allow_account_change;
-  /* An admin consent for the connection's app (wfc_authorize_req
-   * .admin_consent): nothing is stored, the outcome is the plugin's. */
-  int admin_consent;
-  json_object *params;        /* full params for the hooks (owned) */
-  const wfc_field *schema;    /* the type's params (plugin-owned) */
-  json_object *begin_extra;   /* login_hint / prompt (owned) */
-  json_object *session;       /* from authorize_begin (owned) */
-  json_object *revoke_detail; /* revoke outcome (owned) */
-  json_object *hook_in;       /* test / revoke / form authorize_complete
-                                 hook input holding secrets
-                                 (owned): cleansed when the op is freed */
-  /* the outcome, once done (delivered by the kick) */
-  int done;
-  int status;
-  char msg[1024];
-  char outcome[40];
-  char remedy[WFC__CONN_REMEDY_SIZE];
-  json_object *detail; /* owned reference */
-} op;
-
-struct wfc_connmgr {
-  wfc_runtime *rt;
-  uv_loop_t *loop;
-  wfc__store *st;
-  char store_path[4096];
-  char owner[WFC__CONN_ACCOUNT_SIZE];
-  uint64_t redirect_timeout_ms;
-  entry *entries;
-  /* The entries by id (a hash table; entries stay until close): finding
-   * one costs the same with 10 or 10,000 connections. nbyid is a power of
-   * two, at least twice nentries. */
-  entry **byid;
-  size_t nbyid, nentries;
-  op *ops;
-  waiter *ready, **rtail;
-  uv_timer_t kick;
-  int kick_armed;
-  int closing;
-  int kick_closing;
-  /* Refresh leases: this manager's holder id (lease.h), and one timer
-   * that polls the entries waiting for another holder and renews the
-   * leases held while their refresh runs. The timer looks at the entries
-   * in lheap only: a binary min-heap on due_ms of every entry that holds
-   * or waits for a lease (and of some that stopped since: dropped when
-   * they reach the top), so that arming it costs O(log n) and not a walk
-   * of every connection. Its slots are borrowed entries; caplheap is
-   * reserved before an entry can enter (lease_step). */
-  char holder[WFC__LEASE_HOLDER_SIZE];
-  uv_timer_t lease_timer;
-  entry **lheap;
-  size_t nlheap, caplheap;
-  uint64_t lease_looks; /* wfc__connmgr_lease_looks */
-  void (*close_done)(void *arg);
-  void *close_arg;
-  wfc_connmgr_stats stats;
-  wfc__rt_child child; /* closed by wfc_runtime_shutdown, after watches */
-};
-
 /* ---- small helpers ---------------------------------------------------------
  */
 
-/* The entry's token copies are held in the log's redaction table while
- * in use and released (the value is dead: rotated out or wiped) when
- * dropped, so the table holds the live connections' tokens only. */
-static void secret_drop(char **s) {
-  if (*s != NULL) {
-    wfc__log_secret_release(*s);
-    wfc__secret_free(*s);
-    *s = NULL;
-  }
-}
-
-static char *secret_dup(const char *s) {
-  if (s == NULL || *s == '\0')
-    return NULL;
-  char *d = wfc__secmem_strdup(s);
-  if (d != NULL && strlen(d) >= 4)
-    wfc__log_secret_hold(d);
-  return d;
-}
-
-/* The tokens of creds (borrowed) are dead, never used: every registration
- * of them (the plugin's, made when it got them) leaves the redaction
- * table. A hold and its release do exactly that. */
-static void secrets_retire(json_object *creds) {
-  static const char *const keys[] = {"access_token", "refresh_token"};
-  for (size_t i = 0; i < 2; i++) {
-    const char *v = wfc__json_str(creds, keys[i]);
-    if (v != NULL && wfc__log_secret_hold(v) == 0)
-      wfc__log_secret_release(v);
-  }
-}
-
-static void iso_time(int64_t ms, char *buf, size_t len) {
+void wfc__connmgr_iso_time(int64_t ms, char *buf, size_t len) {
   time_t t = (time_t)(ms / 1000);
   struct tm tm;
   gmtime_r(&t, &tm);
@@ -260,7 +72,7 @@ static void add_time(json_object *o, const char *k, int64_t ms) {
     return;
   }
   char b[32];
-  iso_time(ms, b, sizeof b);
+  wfc__connmgr_iso_time(ms, b, sizeof b);
   json_object_object_add(o, k, json_object_new_string(b));
 }
 
@@ -316,8 +128,8 @@ static json_object *conn_json(wfc_connmgr *m, const char *id) {
 
 /* Splits params (borrowed) by the type's schema: the secret fields go to
  * *secret, the rest to *clear (both transferred, never NULL). */
-static void split_params(const wfc_field *schema, json_object *params,
-                         json_object **clear, json_object **secret) {
+void wfc__connmgr_split_params(const wfc_field *schema, json_object *params,
+                               json_object **clear, json_object **secret) {
   *clear = json_object_new_object();
   *secret = json_object_new_object();
   if (params == NULL)
@@ -333,25 +145,24 @@ static void split_params(const wfc_field *schema, json_object *params,
 
 /* A deep copy (transfer), so that cleansing it cannot touch anybody else's
  * strings. */
-static json_object *json_copy(json_object *v) {
+json_object *wfc__connmgr_json_copy(json_object *v) {
   json_object *c = NULL;
   if (v != NULL && json_object_deep_copy(v, &c, NULL) != 0)
     c = NULL;
   return c;
 }
 
-/* The plugin's own words in a call's message: the runtime prefixes it with
- * "<plugin>.<type> <hook>: ", which means nothing to a user reading the
- * remedy. */
-static const char *plugin_words(const char *msg, const char *plugin,
-                                const char *type, const char *hook) {
-  char prefix[3 * WFC__CONN_NAME_SIZE];
-  snprintf(prefix, sizeof prefix, "%s.%s %s: ", plugin, type, hook);
-  size_t n = strlen(prefix);
-  return msg != NULL && strncmp(msg, prefix, n) == 0 ? msg + n : msg;
+/* Takes member key out of s (transfer; NULL when absent). */
+json_object *wfc__connmgr_json_take(json_object *s, const char *key) {
+  json_object *v = NULL;
+  if (json_object_object_get_ex(s, key, &v)) {
+    json_object_get(v);
+    json_object_object_del(s, key);
+  }
+  return v;
 }
 
-static int state_code(const char *state) {
+int wfc__connmgr_state_code(const char *state) {
   if (strcmp(state, WFC_CONN_CONNECTED) == 0)
     return 0;
   if (strcmp(state, WFC_CONN_REAUTHORIZATION_REQUIRED) == 0 ||
@@ -366,11 +177,7 @@ static int state_code(const char *state) {
 /* ---- the kick: deliveries that must not run inside a start call ---------
  */
 
-static void maybe_finish(wfc_connmgr *m);
 static void op_deliver(struct op *o);
-static void op_finish(op *o, int status, const char *outcome,
-                      const char *remedy, json_object *detail, const char *fmt,
-                      ...) __attribute__((format(printf, 6, 7)));
 
 /* conn's info (borrowed) says until when its token requests are
  * throttled: "token_retry_at_ms" (wfc__now_ms time) while retry_at is in
@@ -391,8 +198,8 @@ static void conn_note_retry(wfc_conn *conn, int64_t retry_at) {
 
 /* Runs w's callback, its connection's info set first; releases w's
  * reference to the connection (w itself is the caller's to free). */
-static void waiter_deliver(waiter *w, int status, const char *token,
-                           int64_t retry_at) {
+void wfc__connmgr_waiter_deliver(waiter *w, int status, const char *token,
+                                 int64_t retry_at) {
   wfc_conn *conn = w->conn;
   w->conn = NULL;
   conn_note_retry(conn, retry_at);
@@ -409,15 +216,16 @@ static void on_kick(uv_timer_t *t) {
   m->rtail = &m->ready;
   while (w != NULL) {
     waiter *next = w->next;
-    waiter_deliver(w, w->status, w->status == 0 ? w->token : NULL, w->retry_at);
+    wfc__connmgr_waiter_deliver(w, w->status, w->status == 0 ? w->token : NULL,
+                                w->retry_at);
     wfc__secret_free(w->token);
     free(w);
     w = next;
   }
   for (op *o = m->ops; o != NULL; o = o->next)
     if (o->canceled && !o->done && o->call == NULL && !o->waiting_tok)
-      op_finish(o, WFC_ECANCELED, NULL, NULL, NULL,
-                "the connection manager was closed");
+      wfc__connmgr_op_finish(o, WFC_ECANCELED, NULL, NULL, NULL,
+                             "the connection manager was closed");
   /* Deliver finished operations; a callback may start new ones, so scan
    * again from the head after each. */
   for (;;) {
@@ -428,7 +236,7 @@ static void on_kick(uv_timer_t *t) {
       break;
     op_deliver(o);
   }
-  maybe_finish(m);
+  wfc__connmgr_maybe_finish(m);
 }
 
 static void kick(wfc_connmgr *m) {
@@ -440,8 +248,8 @@ static void kick(wfc_connmgr *m) {
 
 /* Queues a delivery for the next loop iteration. token is copied.
  * retry_at: the entry's (see entry.retry_at). */
-static void ready_push(wfc_connmgr *m, waiter *w, int status, const char *token,
-                       int64_t retry_at) {
+void wfc__connmgr_ready_push(wfc_connmgr *m, waiter *w, int status,
+                             const char *token, int64_t retry_at) {
   w->next = NULL;
   w->status = status;
   w->retry_at = retry_at;
@@ -455,1020 +263,6 @@ static void ready_push(wfc_connmgr *m, waiter *w, int status, const char *token,
   m->rtail = &w->next;
   kick(m);
 }
-
-/* ---- entries and the token service ---------------------------------------
- */
-
-/* Takes the tokens from s (the opened secrets, borrowed). The new ones are
- * held before the old ones are released: a value in both (a refresh token
- * the endpoint did not rotate) stays registered throughout. */
-static void entry_set_access(entry *e, json_object *s) {
-  char *old_access = e->access, *old_refresh = e->refresh;
-  e->expires_ms = 0;
-  json_object *cr = wfc__json_obj(s, "credentials");
-  e->access = secret_dup(wfc__json_str(cr, "access_token"));
-  e->refresh = secret_dup(wfc__json_str(cr, "refresh_token"));
-  secret_drop(&old_access);
-  secret_drop(&old_refresh);
-  int64_t at;
-  if (wfc__json_int64(cr, "expires_at", &at) == 0 && at > 0)
-    e->expires_ms = at * 1000;
-}
-
-static void entry_drop_secrets(entry *e) {
-  /* A refresh in flight has its own copy (e->refresh_in). */
-  wfc__secret_free(e->sealed);
-  e->sealed = NULL;
-  e->has_creds = 0;
-  secret_drop(&e->access);
-  secret_drop(&e->refresh);
-  e->expires_ms = 0;
-  e->dirty = 0;
-}
-
-/* Fills e from the store row (state, params); keeps loaded secrets. */
-static void entry_sync(entry *e, const wfc__conn_rec *r) {
-  snprintf(e->nickname, sizeof e->nickname, "%s", r->nickname);
-  snprintf(e->plugin, sizeof e->plugin, "%s", r->plugin);
-  snprintf(e->type, sizeof e->type, "%s", r->conn_type);
-  if (!e->refreshing)
-    snprintf(e->state, sizeof e->state, "%s", r->state);
-  json_object *p = NULL;
-  if (r->params == NULL ||
-      wfc__json_parse(r->params, strlen(r->params), 0, &p, NULL, 0) != 0)
-    p = json_object_new_object();
-  json_object_put(e->params);
-  e->params = p;
-}
-
-/* The entry of connection name (id or nickname), created on first use.
- * WFC_EKEY when its store record does not verify: nothing of it is used. */
-static size_t id_bucket(const wfc_connmgr *m, const char *id) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-    h = (h ^ *p) * 1099511628211ull;
-  return (size_t)(h ^ (h >> 32)) & (m->nbyid - 1);
-}
-
-static entry *entry_by_id(const wfc_connmgr *m, const char *id) {
-  if (m->byid == NULL)
-    return NULL;
-  for (entry *x = m->byid[id_bucket(m, id)]; x != NULL; x = x->id_next)
-    if (strcmp(x->id, id) == 0)
-      return x;
-  return NULL;
-}
-
-/* Adds e (its id set) to the index, growing it. 0 or WFC_ENOMEM. */
-static int entry_index(wfc_connmgr *m, entry *e) {
-  if (2 * (m->nentries + 1) > m->nbyid) {
-    size_t n = m->nbyid ? 2 * m->nbyid : 64;
-    entry **t = calloc(n, sizeof *t);
-    if (t == NULL)
-      return WFC_ENOMEM;
-    free(m->byid);
-    m->byid = t;
-    m->nbyid = n;
-    for (entry *x = m->entries; x != NULL; x = x->next) {
-      size_t b = id_bucket(m, x->id);
-      x->id_next = m->byid[b];
-      m->byid[b] = x;
-    }
-  }
-  size_t b = id_bucket(m, e->id);
-  e->id_next = m->byid[b];
-  m->byid[b] = e;
-  m->nentries++;
-  return 0;
-}
-
-static int entry_get(wfc_connmgr *m, const char *name, entry **out,
-                     wfc__conn_rec *rec_out) {
-  wfc__conn_rec r;
-  memset(&r, 0, sizeof r);
-  int rc = wfc__store_conn_get(m->st, name, &r);
-  if (rc == WFC_EKEY)
-    wfc__conn_rec_clear(&r); /* filled to be shown, not used */
-  if (rc != 0)
-    return rc;
-  entry *e = entry_by_id(m, r.id);
-  if (e == NULL) {
-    e = calloc(1, sizeof *e);
-    if (e == NULL) {
-      wfc__conn_rec_clear(&r);
-      return WFC_ENOMEM;
-    }
-    e->m = m;
-    snprintf(e->id, sizeof e->id, "%s", r.id);
-    if (entry_index(m, e) != 0) {
-      free(e);
-      wfc__conn_rec_clear(&r);
-      return WFC_ENOMEM;
-    }
-    e->wtail = &e->waiters;
-    e->next = m->entries;
-    m->entries = e;
-  }
-  e->deleted = 0;
-  entry_sync(e, &r);
-  if (rec_out != NULL)
-    *rec_out = r;
-  else
-    wfc__conn_rec_clear(&r);
-  *out = e;
-  return 0;
-}
-
-/* The sealed secrets of e as stored: *text (transfer: wfc__secret_free
- * it), the JSON text in secret memory as wfc__store_conn_secrets gives it,
- * and *obj (transfer: wfc__json_cleanse_put it), the same parsed.
- * WFC_ENOTFOUND when the connection holds none. */
-static int store_secrets(entry *e, char **text, json_object **obj) {
-  *text = NULL;
-  *obj = NULL;
-  char *t = NULL;
-  int rc = wfc__store_conn_secrets(e->m->st, e->id, &t);
-  if (rc != 0)
-    return rc;
-  json_object *s = NULL;
-  rc = wfc__json_parse_secret(t, strlen(t), &s, NULL, 0);
-  if (rc != 0 || !json_object_is_type(s, json_type_object)) {
-    wfc__json_cleanse_put(s);
-    wfc__secret_free(t);
-    return WFC_EKEY;
-  }
-  *text = t;
-  *obj = s;
-  return 0;
-}
-
-/* Makes text (transfer: JSON text in secret memory) e's opened secrets;
- * s (borrowed) is the same parsed, for the tokens. */
-static void entry_take_secrets(entry *e, char *text, json_object *s) {
-  wfc__secret_free(e->sealed);
-  e->sealed = text;
-  e->has_creds = wfc__json_obj(s, "credentials") != NULL;
-  entry_set_access(e, s);
-}
-
-/* Opens the sealed secrets from the store into memory. force: even if
- * loaded (another process may have rotated them). */
-static int entry_load(entry *e, int force) {
-  if (e->dirty)
-    return 0; /* memory is newer than the store */
-  if (e->sealed != NULL && !force)
-    return 0;
-  char *text = NULL;
-  json_object *s = NULL;
-  int rc = store_secrets(e, &text, &s);
-  if (rc == WFC_ENOTFOUND) {
-    entry_drop_secrets(e);
-    return 0;
-  }
-  if (rc != 0)
-    return rc;
-  /* The text is in secret memory already (wfc__store_conn_secrets): kept
-   * as is. */
-  entry_take_secrets(e, text, s);
-  wfc__json_cleanse_put(s);
-  return 0;
-}
-
-/* Takes the store's credentials when another process rotated them since
- * e loaded its own (another access token): *rotated = 1. WFC_EREAUTH when
- * the secrets were wiped meanwhile (revoked). */
-static int adopt_rotated(entry *e, int *rotated) {
-  *rotated = 0;
-  if (e->dirty)
-    return 0; /* memory is newer than the store */
-  char *text = NULL;
-  json_object *s = NULL;
-  int rc = store_secrets(e, &text, &s);
-  if (rc == WFC_ENOTFOUND)
-    return WFC_EREAUTH;
-  if (rc != 0)
-    return rc;
-  const char *a =
-      wfc__json_str(wfc__json_obj(s, "credentials"), "access_token");
-  int same = a == NULL || e->access == NULL
-                 ? a == e->access
-                 : wfc__ct_equal(a, strlen(a), e->access, strlen(e->access));
-  if (same) {
-    wfc__json_cleanse_put(s);
-    wfc__secret_free(text);
-    return 0;
-  }
-  entry_take_secrets(e, text, s);
-  wfc__json_cleanse_put(s);
-  e->rejected = 0;
-  *rotated = 1;
-  return 0;
-}
-
-/* The opened secrets as an object (transfer: wfc__json_cleanse_put it, or
- * hand its members on), or NULL when none are loaded. */
-static json_object *entry_secrets(entry *e) {
-  json_object *s = NULL;
-  if (e->sealed == NULL ||
-      wfc__json_parse_secret(e->sealed, strlen(e->sealed), &s, NULL, 0) != 0)
-    return NULL;
-  return s;
-}
-
-/* Replaces the opened secrets with s (borrowed) and takes its tokens. */
-static int entry_set_secrets(entry *e, json_object *s) {
-  char *text = wfc__json_dump_secret(s);
-  if (text == NULL)
-    return WFC_ENOMEM;
-  entry_take_secrets(e, text, s);
-  return 0;
-}
-
-/* Takes member key out of s (transfer; NULL when absent). */
-static json_object *json_take(json_object *s, const char *key) {
-  json_object *v = NULL;
-  if (json_object_object_get_ex(s, key, &v)) {
-    json_object_get(v);
-    json_object_object_del(s, key);
-  }
-  return v;
-}
-
-/* Params for a hook: clear params plus the sealed secret ones (new
- * object, transferred). */
-static json_object *entry_hook_params(entry *e) {
-  json_object *p = NULL;
-  json_object_deep_copy(e->params, &p, NULL);
-  if (p == NULL)
-    p = json_object_new_object();
-  json_object *s = entry_secrets(e);
-  json_object *sp = wfc__json_obj(s, "secret_params");
-  if (sp != NULL) {
-    json_object_object_foreach(sp, k, v) {
-      json_object_object_add(p, k, json_copy(v));
-    }
-  }
-  wfc__json_cleanse_put(s);
-  return p;
-}
-
-static int entry_fresh(entry *e) {
-  if (e->access == NULL || e->rejected)
-    return 0;
-  if (e->expires_ms == 0)
-    return 1; /* no expiry given: valid until the service rejects it */
-  return e->expires_ms - wfc__now_ms() > WFC__TOKEN_MARGIN_MS;
-}
-
-/* Writes e->sealed (the text as it is) to the store (rotation). Holding
- * the refresh lease, the same transaction releases it: no other process
- * sees the lease free while the store still has the spent refresh token. */
-static int entry_persist(entry *e) {
-  wfc_connmgr *m = e->m;
-  int released = 0;
-  int rc = e->lease_held
-               ? wfc__store_conn_rotate(m->st, e->id, e->sealed, e->expires_ms,
-                                        m->holder, &released)
-               : wfc__store_conn_update_secrets(m->st, e->id, e->sealed,
-                                                e->expires_ms);
-  if (rc == WFC_EREAUTH) {
-    /* Revoked by another process during the refresh: the lease is
-     * released, the new tokens are dropped. */
-    wfc__log(WFC_LOG_INFO, "connection %s: %s", e->nickname,
-             wfc__store_last_error());
-    e->lease_held = 0;
-    entry_drop_secrets(e);
-    snprintf(e->state, sizeof e->state, "%s", WFC_CONN_REVOKED);
-    return rc;
-  }
-  if (rc != 0) {
-    wfc__log(WFC_LOG_ERROR,
-             "connection %s: cannot save rotated credentials: %s", e->id,
-             wfc__store_last_error());
-    return rc;
-  }
-  if (e->lease_held && !released)
-    wfc__log(WFC_LOG_WARN,
-             "connection %s: the refresh lease had expired and was taken "
-             "over before the rotated credentials were saved",
-             e->nickname);
-  e->lease_held = 0;
-  e->dirty = 0;
-  return 0;
-}
-
-static void entry_set_state(entry *e, const char *state, const char *remedy) {
-  snprintf(e->state, sizeof e->state, "%s", state);
-  if (wfc__store_conn_update_state(e->m->st, e->id, state, remedy) != 0)
-    wfc__log(WFC_LOG_ERROR, "connection %s: cannot save state %s: %s", e->id,
-             state, wfc__store_last_error());
-}
-
-/* Completes every waiter of e (detached first: a callback may ask again). */
-static void entry_complete(entry *e, int status) {
-  waiter *w = e->waiters;
-  e->waiters = NULL;
-  e->wtail = &e->waiters;
-  char *tok =
-      status == 0 ? wfc__secmem_strdup(e->access ? e->access : "") : NULL;
-  if (status == 0 && tok == NULL)
-    status = WFC_ENOMEM;
-  while (w != NULL) {
-    waiter *next = w->next;
-    waiter_deliver(w, status, status == 0 ? tok : NULL, e->retry_at);
-    free(w);
-    w = next;
-  }
-  if (tok != NULL)
-    wfc__secret_free(tok);
-}
-
-static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out);
-
-/* The input of a hook that needs the credentials: {"params", "credentials"}
- * (transfer; cleanse it once the hook is done). */
-static json_object *entry_hook_input(entry *e) {
-  json_object *s = entry_secrets(e);
-  json_object *in = json_object_new_object();
-  json_object_object_add(in, "params", entry_hook_params(e));
-  json_object_object_add(in, "credentials", json_take(s, "credentials"));
-  wfc__json_cleanse_put(s);
-  return in;
-}
-
-static int entry_start_refresh(entry *e) {
-  wfc_connmgr *m = e->m;
-  json_object *in = entry_hook_input(e);
-  char id[2 * WFC__CONN_NAME_SIZE];
-  snprintf(id, sizeof id, "%s.%s", e->plugin, e->type);
-  wfc_invoke how = {.size = sizeof how, .on_done = on_refresh_done, .arg = e};
-  int rc = wfc_runtime_conn_hook(m->rt, id, WFC_HOOK_REFRESH, in, &how,
-                                 &e->refresh_call);
-  if (rc != 0) {
-    wfc__json_cleanse_put(in);
-    return rc;
-  }
-  e->refresh_in = in; /* the call shares its members until it is done */
-  e->refreshing = 1;
-  m->stats.refreshes++;
-  wfc__log(WFC_LOG_INFO, "connection %s: refreshing its access token",
-           e->nickname);
-  return 0;
-}
-
-/* ---- refresh leases: one refresh at a time across processes ------------
- */
-
-static void lease_timer_arm(wfc_connmgr *m);
-
-/* ---- the lease heap (see wfc_connmgr.lheap) ---- */
-
-static int leased(const entry *e) {
-  return e->lease_wait || e->lease_held;
-}
-
-static void lheap_put(wfc_connmgr *m, size_t i, entry *e) {
-  m->lease_looks++;
-  m->lheap[i] = e;
-  e->heap_pos = i + 1;
-}
-
-static void lheap_up(wfc_connmgr *m, size_t i) {
-  entry *e = m->lheap[i];
-  while (i > 0 && m->lheap[(i - 1) / 2]->due_ms > e->due_ms) {
-    lheap_put(m, i, m->lheap[(i - 1) / 2]);
-    i = (i - 1) / 2;
-  }
-  lheap_put(m, i, e);
-}
-
-static void lheap_down(wfc_connmgr *m, size_t i) {
-  entry *e = m->lheap[i];
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= m->nlheap)
-      break;
-    if (c + 1 < m->nlheap && m->lheap[c + 1]->due_ms < m->lheap[c]->due_ms)
-      c++;
-    if (m->lheap[c]->due_ms >= e->due_ms)
-      break;
-    lheap_put(m, i, m->lheap[c]);
-    i = c;
-  }
-  lheap_put(m, i, e);
-}
-
-/* Room for every entry of m in the heap (an entry is in it at most once).
- * Called before an entry can enter it, so that entering never fails. 0 or
- * WFC_ENOMEM. */
-static int lheap_reserve(wfc_connmgr *m) {
-  if (m->caplheap >= m->nentries)
-    return 0;
-  size_t n = m->caplheap ? m->caplheap : 16;
-  while (n < m->nentries)
-    n *= 2;
-  entry **t = realloc(m->lheap, n * sizeof *t);
-  if (t == NULL)
-    return WFC_ENOMEM;
-  m->lheap = t;
-  m->caplheap = n;
-  return 0;
-}
-
-static void lheap_remove(wfc_connmgr *m, entry *e) {
-  size_t i = e->heap_pos - 1;
-  e->heap_pos = 0;
-  entry *last = m->lheap[--m->nlheap];
-  if (last == e)
-    return;
-  lheap_put(m, i, last);
-  lheap_down(m, i);
-  lheap_up(m, last->heap_pos - 1);
-}
-
-/* Puts e in the heap at its due_ms, or takes it out when it neither holds
- * nor waits for a lease. */
-static void lease_sched(entry *e) {
-  wfc_connmgr *m = e->m;
-  if (!leased(e)) {
-    if (e->heap_pos != 0)
-      lheap_remove(m, e);
-    return;
-  }
-  if (e->heap_pos == 0) {
-    if (m->nlheap == m->caplheap && lheap_reserve(m) != 0) {
-      /* Not reached: lease_step reserved a slot for every entry. */
-      wfc__log(WFC_LOG_ERROR,
-               "connection %s: out of memory for its refresh "
-               "lease timer",
-               e->nickname);
-      return;
-    }
-    m->lheap[m->nlheap] = e;
-    e->heap_pos = ++m->nlheap;
-    lheap_up(m, m->nlheap - 1);
-    return;
-  }
-  lheap_up(m, e->heap_pos - 1);
-  lheap_down(m, e->heap_pos - 1);
-}
-
-/* The lease timer's next look at e is at `at` (monotonic ms). */
-static void lease_due(entry *e, int64_t at) {
-  e->due_ms = at;
-  lease_sched(e);
-}
-
-static void lease_release(entry *e) {
-  if (!e->lease_held)
-    return;
-  e->lease_held = 0;
-  lease_sched(e);
-  int rc = wfc__store_lease_release(e->m->st, e->id, e->m->holder);
-  if (rc != 0 && rc != WFC_ENOTFOUND)
-    wfc__log(WFC_LOG_WARN,
-             "connection %s: cannot release the refresh lease (it expires "
-             "by itself): %s",
-             e->nickname, wfc__store_last_error());
-}
-
-/* 1 when cur (a lease row) keeps e waiting: another live holder's, not
- * expired. */
-static int lease_busy(entry *e, const wfc__lease *cur) {
-  return strcmp(cur->holder, e->m->holder) != 0 &&
-         cur->expires_at > wfc__now_ms() &&
-         !wfc__lease_holder_gone(cur->holder);
-}
-
-enum { LEASE_WAIT, LEASE_REFRESHING, LEASE_ADOPTED };
-
-/* cur is the lease a throttled refresh handed over (wfc__store_lease_pass)
- * and its time has not passed: no token request until then. */
-static int lease_retry_after(entry *e, const wfc__lease *cur) {
-  if (strcmp(cur->holder, WFC__LEASE_RETRY_AFTER) != 0 ||
-      cur->expires_at <= wfc__now_ms())
-    return 0;
-  e->retry_at = cur->expires_at;
-  return 1;
-}
-
-/* One attempt at a token for e's waiters, across processes: take the
- * credentials another process rotated since e loaded its own, or else the
- * lease and start the refresh, or else (a live holder has the lease) wait.
- * force: rotated credentials are enough (the caller loaded e's at the
- * request, so a rotation since is a refresh since); otherwise they must
- * be fresh. *step says which; a non-zero return is a failure for the
- * waiters, with no lease held. */
-static int lease_step(entry *e, int force, int *step) {
-  wfc_connmgr *m = e->m;
-  int rotated = 0;
-  *step = LEASE_WAIT;
-  int rc = adopt_rotated(e, &rotated);
-  if (rc != 0)
-    return rc;
-  if (rotated && (force || entry_fresh(e))) {
-    *step = LEASE_ADOPTED;
-    return 0;
-  }
-  /* The identity provider throttled the last refresh (this process's,
-   * or another's: the lease it handed over): fail at once, a forced
-   * refresh too; asking again before its Retry-After only prolongs it. */
-  if (e->retry_at > wfc__now_ms())
-    return WFC_ETHROTTLED;
-  /* Room for e in the lease heap before it may hold or wait for one. */
-  if ((rc = lheap_reserve(m)) != 0)
-    return rc;
-  /* Read first, without the write lock: a waiter polls this. */
-  wfc__lease cur;
-  int got = wfc__store_lease_get(m->st, e->id, &cur) == 0;
-  if (got && lease_retry_after(e, &cur))
-    return WFC_ETHROTTLED;
-  if (got && lease_busy(e, &cur))
-    rc = WFC_EBUSY;
-  else
-    rc = wfc__store_lease_take(m->st, e->id, m->holder, WFC__REFRESH_LEASE_MS,
-                               &cur);
-  if (rc == WFC_EBUSY && lease_retry_after(e, &cur))
-    return WFC_ETHROTTLED;
-  if (rc == WFC_EBUSY && cur.holder[0] != '\0' &&
-      wfc__lease_holder_gone(cur.holder)) {
-    wfc__log(WFC_LOG_INFO,
-             "connection %s: taking over the refresh lease of %s, a process "
-             "that is gone",
-             e->nickname, cur.holder);
-    (void)wfc__store_lease_release(m->st, e->id, cur.holder);
-    rc = wfc__store_lease_take(m->st, e->id, m->holder, WFC__REFRESH_LEASE_MS,
-                               &cur);
-  }
-  if (rc == WFC_EBUSY && cur.holder[0] != '\0') {
-    if (strcmp(e->other, cur.holder) != 0) {
-      snprintf(e->other, sizeof e->other, "%s", cur.holder);
-      wfc__log(WFC_LOG_INFO,
-               "connection %s: being refreshed by %s; waiting for its result",
-               e->nickname, cur.holder);
-    }
-    return 0;
-  }
-  if (rc != 0) {
-    wfc__log(WFC_LOG_WARN, "connection %s: cannot take the refresh lease: %s",
-             e->nickname, wfc__store_last_error());
-    return rc;
-  }
-  e->lease_held = 1;
-  lease_due(e, wfc__monotonic_ms() + WFC__REFRESH_LEASE_MS / 3);
-  /* Nobody else rotates now: a holder that committed between our read and
-   * our take left its credentials, use them. */
-  rc = adopt_rotated(e, &rotated);
-  if (rc == 0 && rotated && (force || entry_fresh(e))) {
-    lease_release(e);
-    *step = LEASE_ADOPTED;
-    return 0;
-  }
-  if (rc == 0)
-    rc = entry_start_refresh(e);
-  if (rc != 0) {
-    lease_release(e);
-    return rc;
-  }
-  *step = LEASE_REFRESHING;
-  return 0;
-}
-
-/* The waiters of e wait for another holder's refresh: polled by the lease
- * timer. */
-static void lease_wait_start(entry *e, int force) {
-  int64_t now = wfc__monotonic_ms();
-  e->lease_wait = 1;
-  e->wait_force = force;
-  e->poll_ms = WFC__LEASE_POLL_MIN_MS;
-  e->wait_end = now + WFC__REFRESH_WAIT_MAX_MS;
-  lease_due(e, now + e->poll_ms);
-}
-
-/* The other holder's refresh failed for good (the state it stored), or
- * the connection was deleted: that is the waiters' result too. */
-static int lease_outcome(entry *e) {
-  wfc__conn_rec r;
-  memset(&r, 0, sizeof r);
-  int rc = wfc__store_conn_get(e->m->st, e->id, &r);
-  if (rc == WFC_ENOTFOUND)
-    return rc;
-  if (rc == 0 && strcmp(r.state, e->state) != 0 &&
-      (strcmp(r.state, WFC_CONN_REAUTHORIZATION_REQUIRED) == 0 ||
-       strcmp(r.state, WFC_CONN_REVOKED) == 0))
-    rc = WFC_EREAUTH;
-  if (r.state[0] != '\0') /* e.g. connected again by the holder's refresh */
-    snprintf(e->state, sizeof e->state, "%s", r.state);
-  wfc__conn_rec_clear(&r);
-  return rc;
-}
-
-/* A look at an entry whose waiters wait for another holder. */
-static void lease_poll(entry *e) {
-  int step = LEASE_WAIT;
-  int rc = lease_outcome(e);
-  if (rc == 0)
-    rc = lease_step(e, e->wait_force, &step);
-  if (rc == 0 && step == LEASE_WAIT) {
-    int64_t now = wfc__monotonic_ms();
-    if (now < e->wait_end) {
-      e->poll_ms = e->poll_ms * 3 / 2;
-      if (e->poll_ms > WFC__LEASE_POLL_MAX_MS)
-        e->poll_ms = WFC__LEASE_POLL_MAX_MS;
-      lease_due(e, now + e->poll_ms);
-      return;
-    }
-    wfc__log(WFC_LOG_WARN,
-             "connection %s: %s has held its refresh for more than %d s; "
-             "giving up",
-             e->nickname, e->other, WFC__REFRESH_WAIT_MAX_MS / 1000);
-    rc = WFC_ETIMEDOUT;
-  }
-  e->lease_wait = 0;
-  e->other[0] = '\0';
-  if (rc == 0 && step == LEASE_REFRESHING)
-    return; /* on_refresh_done completes the waiters */
-  entry_complete(e, rc);
-}
-
-/* A lease this manager holds: renewed while the refresh runs; when saving
- * the rotated credentials failed, saving is tried again (meanwhile the
- * lease keeps the others from refreshing with the spent refresh token). */
-static void lease_renew(entry *e) {
-  wfc_connmgr *m = e->m;
-  int64_t now = wfc__monotonic_ms();
-  if (e->dirty && !e->refreshing && entry_persist(e) == 0)
-    return;
-  wfc__lease cur;
-  int rc = wfc__store_lease_take(m->st, e->id, m->holder, WFC__REFRESH_LEASE_MS,
-                                 &cur);
-  if (rc == WFC_EBUSY && cur.holder[0] != '\0') {
-    wfc__log(WFC_LOG_WARN,
-             "connection %s: the refresh lease expired and %s took it over",
-             e->nickname, cur.holder);
-    e->lease_held = 0;
-    return;
-  }
-  if (rc != 0)
-    wfc__log(WFC_LOG_WARN, "connection %s: cannot renew the refresh lease: %s",
-             e->nickname, wfc__store_last_error());
-  lease_due(e, now + (rc != 0 || e->dirty ? 1000 : WFC__REFRESH_LEASE_MS / 3));
-}
-
-static void on_lease_timer(uv_timer_t *t) {
-  wfc_connmgr *m = t->data;
-  int64_t now = wfc__monotonic_ms();
-  if (m->closing) {
-    /* Once, at close: every wait ends (new entries go to the head: the
-     * walk sees each old one once). */
-    for (entry *e = m->entries; e != NULL; e = e->next, m->lease_looks++) {
-      if (e->lease_wait) {
-        e->lease_wait = 0;
-        lease_sched(e);
-        entry_complete(e, WFC_ECANCELED);
-      }
-    }
-  }
-  /* The entries due, earliest first. Each one looked at is either done
-   * with its lease or due again after now (a poll or a renewal sets a
-   * later time), so this ends; a callback of entry_complete may put
-   * entries in the heap meanwhile, also due after now. */
-  while (m->nlheap > 0 && m->lheap[0]->due_ms <= now) {
-    entry *e = m->lheap[0];
-    lheap_remove(m, e);
-    if (e->lease_wait && m->closing) {
-      e->lease_wait = 0;
-      entry_complete(e, WFC_ECANCELED);
-    } else if (e->lease_wait) {
-      lease_poll(e);
-    } else if (e->lease_held) {
-      lease_renew(e);
-    }
-    lease_sched(e);
-  }
-  lease_timer_arm(m);
-  maybe_finish(m);
-}
-
-/* Arms the lease timer for the earliest entry due, or stops it. */
-static void lease_timer_arm(wfc_connmgr *m) {
-  if (m->kick_closing)
-    return;
-  /* Entries whose lease ended elsewhere (saved, released, handed over)
-   * leave the heap when they reach its top. */
-  while (m->nlheap > 0 && !leased(m->lheap[0]))
-    lheap_remove(m, m->lheap[0]);
-  int64_t now = wfc__monotonic_ms();
-  int64_t next = m->nlheap > 0 ? m->lheap[0]->due_ms : INT64_MAX;
-  /* Closing: the waits end at once (on_lease_timer). Every waiting entry
-   * is in the heap. */
-  for (size_t i = 0; m->closing && i < m->nlheap && next > now;
-       i++, m->lease_looks++)
-    if (m->lheap[i]->lease_wait)
-      next = now;
-  if (next == INT64_MAX)
-    uv_timer_stop(&m->lease_timer);
-  else
-    uv_timer_start(&m->lease_timer, on_lease_timer,
-                   next > now ? (uint64_t)(next - now) : 0, 0);
-}
-
-/* w wants a token of e. force: refresh even if the token is fresh. On a
- * non-zero return w was not taken (the caller frees it). */
-static int entry_want(entry *e, waiter *w, int force) {
-  if (e->refreshing || e->lease_wait) { /* single flight: join */
-    e->wait_force |= force;
-    *e->wtail = w;
-    e->wtail = &w->next;
-    return 0;
-  }
-  /* Forced: the store's credentials now, so that only a rotation from
-   * here on stands for the refresh asked for. */
-  int rc = entry_load(e, force);
-  if (rc != 0)
-    return rc;
-  if (!e->has_creds)
-    return WFC_EREAUTH;
-  if (e->dirty && entry_persist(e) != 0)
-    return WFC_ESTORE; /* never hand out what is not saved */
-  if (!force && entry_fresh(e)) {
-    ready_push(e->m, w, 0, e->access, e->retry_at);
-    return 0;
-  }
-  int step;
-  rc = lease_step(e, force, &step);
-  if (rc == WFC_ETHROTTLED) {
-    /* Delivered like any token outcome, so the caller learns it through
-     * its callback, with the connection's info saying until when. */
-    ready_push(e->m, w, rc, NULL, e->retry_at);
-    return 0;
-  }
-  if (rc != 0)
-    return rc;
-  if (step == LEASE_ADOPTED) {
-    ready_push(e->m, w, 0, e->access, e->retry_at);
-    return 0;
-  }
-  if (step == LEASE_WAIT)
-    lease_wait_start(e, force);
-  *e->wtail = w;
-  e->wtail = &w->next;
-  lease_timer_arm(e->m);
-  return 0;
-}
-
-/* Merges the refresh output's credentials (fresh, borrowed) over the
- * current ones in s (a token endpoint may omit an unchanged refresh token).
- * A value replaced leaves the tree here: it is cleansed first, since it
- * would be freed with the old token in it. */
-static void merge_creds(json_object *s, json_object *fresh) {
-  json_object *cr = wfc__json_obj(s, "credentials");
-  if (cr == NULL) {
-    cr = json_object_new_object();
-    json_object_object_add(s, "credentials", cr);
-  }
-  json_object_object_foreach(fresh, k, v) {
-    json_object *prev = NULL;
-    if (json_object_object_get_ex(cr, k, &prev) && prev != v)
-      wfc__json_cleanse(prev);
-    json_object_object_add(cr, k, json_object_get(v));
-  }
-  /* An expiry is its access token's: a new token that states none has
-   * none (valid until rejected), not the old token's. */
-  if (json_object_object_get_ex(fresh, "access_token", NULL) &&
-      !json_object_object_get_ex(fresh, "expires_at", NULL))
-    json_object_object_del(cr, "expires_at");
-}
-
-/* A refresh failed for now and its hook gave "retry_after_ms" in the
- * detail (the identity provider's Retry-After: a 429 or 503 of its token
- * endpoint): no token request for e before then, here or in any process
- * sharing the store, which learns it from the lease this one hands over
- * instead of releasing it. A wait beyond WFC__REFRESH_RETRY_MAX_MS is cut
- * to that. */
-static void entry_throttle(entry *e, json_object *detail) {
-  json_object *v = NULL;
-  if (detail == NULL ||
-      !json_object_object_get_ex(detail, "retry_after_ms", &v) ||
-      !json_object_is_type(v, json_type_int))
-    return;
-  int64_t ms = json_object_get_int64(v);
-  if (ms <= 0)
-    return;
-  if (ms > WFC__REFRESH_RETRY_MAX_MS)
-    ms = WFC__REFRESH_RETRY_MAX_MS;
-  e->retry_at = wfc__now_ms() + ms;
-  char at[32];
-  iso_time(e->retry_at, at, sizeof at);
-  wfc__log(WFC_LOG_WARN,
-           "connection %s: the identity provider asks for no token request "
-           "before %s (Retry-After %lld s); until then its calls that need a "
-           "new token fail at once",
-           e->nickname, at, (long long)((ms + 999) / 1000));
-  if (!e->lease_held)
-    return; /* taken over: the taker's refresh decides */
-  int rc = wfc__store_lease_pass(e->m->st, e->id, e->m->holder,
-                                 WFC__LEASE_RETRY_AFTER, e->retry_at);
-  if (rc == 0)
-    e->lease_held = 0;
-  else if (rc != WFC_ENOTFOUND)
-    wfc__log(WFC_LOG_WARN,
-             "connection %s: cannot record the identity provider's "
-             "Retry-After in the store (other processes may ask before it "
-             "has passed): %s",
-             e->nickname, wfc__store_last_error());
-}
-
-static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
-  entry *e = arg;
-  wfc_connmgr *m = e->m;
-  (void)call;
-  e->refreshing = 0;
-  e->refresh_call = NULL;
-  int status = out->status;
-  json_object *fresh = wfc__json_obj(out->output, "credentials");
-  if (status == 0 && fresh == NULL)
-    status = WFC_EPROTO;
-  if (status == 0)
-    e->retry_at = 0;
-  if (status == 0 && (e->deleted || strcmp(e->state, WFC_CONN_REVOKED) == 0)) {
-    /* Revoked or deleted while refreshing: the new tokens are dropped. */
-    status = e->deleted ? WFC_ENOTFOUND : WFC_EREAUTH;
-    secrets_retire(fresh);
-  } else if (e->sealed == NULL) {
-    /* Reauthorized while refreshing: the credentials of the new grant
-     * (already in the store) win over what this refresh got. */
-    if (status == 0)
-      secrets_retire(fresh);
-    status = entry_load(e, 0);
-    if (status == 0 && e->access == NULL)
-      status = WFC_EREAUTH;
-  } else if (status == 0) {
-    json_object *s = entry_secrets(e);
-    if (s != NULL)
-      merge_creds(s, fresh);
-    int rc = s != NULL ? entry_set_secrets(e, s) : WFC_ENOMEM;
-    wfc__json_cleanse_put(s);
-    if (rc == 0) {
-      e->rejected = 0;
-      e->dirty = 1;
-    }
-    /* Rotation: on disk before anybody uses the new tokens, and the lease
-     * released in the same transaction. */
-    int prc = rc == 0 ? entry_persist(e) : 0;
-    if (rc != 0) {
-      status = rc;
-    } else if (prc != 0) {
-      status = prc == WFC_EREAUTH ? prc : WFC_ESTORE;
-    } else {
-      m->stats.rotations_saved++;
-      if (strcmp(e->state, WFC_CONN_CONNECTED) != 0)
-        entry_set_state(e, WFC_CONN_CONNECTED, "");
-    }
-  } else if (status == WFC_EREAUTH) {
-    /* No retry loop: the state makes later requests fail fast. Its
-     * remedy (the hook's words) is on the connection, shown with it. */
-    entry_set_state(e, WFC_CONN_REAUTHORIZATION_REQUIRED,
-                    plugin_words(out->message, e->plugin, e->type, "refresh"));
-    wfc__log(WFC_LOG_INFO, "connection %s needs to be authorized again: %s",
-             e->nickname, out->message);
-  } else {
-    e->why = plugin_words(out->message, e->plugin, e->type, "refresh");
-    wfc__log(WFC_LOG_WARN, "connection %s: refresh failed: %s", e->nickname,
-             out->message);
-    entry_throttle(e, out->detail);
-  }
-  /* The hook is done: its input and output (credentials, old and new) are
-   * cleansed before the call frees them. */
-  wfc__json_cleanse(out->output);
-  wfc__json_cleanse_put(e->refresh_in);
-  e->refresh_in = NULL;
-  /* After the state (a waiter in another process reads it once the lease
-   * is free); an unsaved rotation keeps the lease (lease_renew). */
-  if (!e->dirty)
-    lease_release(e);
-  lease_timer_arm(m);
-  entry_complete(e, status);
-  e->why = NULL;
-  maybe_finish(m);
-}
-
-static int tok_token(void *ops_arg, wfc_conn *conn, token_cb cb, void *arg) {
-  entry *e = ops_arg;
-  wfc_connmgr *m = e->m;
-  (void)conn;
-  if (m->closing)
-    return WFC_ECANCELED;
-  m->stats.token_requests++;
-  if (e->deleted)
-    return WFC_ENOTFOUND;
-  int rc = state_code(e->state);
-  if (rc != 0)
-    return rc; /* fail fast: the remedy is on the connection */
-  waiter *w = calloc(1, sizeof *w);
-  if (w == NULL)
-    return WFC_ENOMEM;
-  w->cb = cb;
-  w->arg = arg;
-  w->conn = wfc__conn_ref(conn);
-  rc = entry_want(e, w, 0);
-  /* Nothing is written here: a read-only card run must leave the store
-   * as it was. last_used_at is set by the refresh a use causes
-   * (wfc__store_conn_rotate), so it is at most a token lifetime old. */
-  if (rc != 0) {
-    wfc_conn_release(w->conn);
-    free(w);
-  }
-  return rc;
-}
-
-static void tok_rejected(void *ops_arg, wfc_conn *conn, const char *token) {
-  entry *e = ops_arg;
-  (void)conn;
-  /* Only the token in use counts: a late 401 for a token already replaced
-   * must not cause another refresh. */
-  if (token != NULL && e->access != NULL && !e->refreshing && !e->lease_wait &&
-      wfc__ct_equal(token, strlen(token), e->access, strlen(e->access)))
-    e->rejected = 1;
-}
-
-/* ---- idempotency claims (wfc_host_api.claim; docs/fleet.md) ---------------
- * In the manager's store, bound to the connection (a deleted connection
- * takes its keys along). A store error is logged with the store's words:
- * the plugin gets the code and goes on to its own check. */
-
-static int claim_failed(entry *e, const char *what, const char *key, int rc) {
-  wfc__log(rc == WFC_EKEY ? WFC_LOG_ERROR : WFC_LOG_WARN,
-           "connection %s: idempotency claim %s (key %s): %s", e->nickname,
-           what, key, wfc__store_last_error());
-  return rc;
-}
-
-static int tok_claim(void *ops_arg, wfc_conn *conn, const char *key,
-                     const char *holder, uint32_t ttl_ms, wfc_claim *out) {
-  entry *e = ops_arg;
-  wfc__idem_claim c;
-  int rc;
-  (void)conn;
-  memset(out, 0, sizeof *out);
-  if (e->deleted)
-    return WFC_ENOTFOUND;
-  rc = wfc__store_idem_claim(e->m->st, key, e->id, holder, ttl_ms, &c);
-  if (rc != 0)
-    return claim_failed(e, "refused", key, rc);
-  out->state = c.state;
-  out->taken_over = c.taken_over;
-  out->until_ms = c.until_ms;
-  if (c.state == WFC__CLAIM_SENT) {
-    out->outcome = json_tokener_parse(c.result);
-    free(c.result);
-    if (out->outcome == NULL ||
-        !json_object_is_type(out->outcome, json_type_object)) {
-      json_object_put(out->outcome);
-      memset(out, 0, sizeof *out);
-      wfc__log(WFC_LOG_ERROR,
-               "connection %s: idempotency key %s: the recorded outcome is "
-               "not a JSON object",
-               e->nickname, key);
-      return WFC_ESTORE;
-    }
-  }
-  if (c.state == WFC__CLAIM_MINE && c.taken_over)
-    wfc__log(WFC_LOG_INFO,
-             "connection %s: idempotency key %s taken over from a claim that "
-             "ended without an outcome",
-             e->nickname, key);
-  return 0;
-}
-
-static int tok_claim_sent(void *ops_arg, wfc_conn *conn, const char *key,
-                          const char *outcome_json) {
-  entry *e = ops_arg;
-  int rc;
-  (void)conn;
-  rc = wfc__store_idem_finish(e->m->st, key, outcome_json);
-  return rc != 0 && rc != WFC_EEXIST ? claim_failed(e, "not recorded", key, rc)
-                                     : rc;
-}
-
-static int tok_claim_release(void *ops_arg, wfc_conn *conn, const char *key,
-                             const char *holder, int nothing_sent) {
-  entry *e = ops_arg;
-  int rc;
-  (void)conn;
-  rc = wfc__store_idem_end(e->m->st, key, holder, nothing_sent);
-  return rc != 0 && rc != WFC_EBUSY ? claim_failed(e, "not ended", key, rc)
-                                    : rc;
-}
-
-static const wfc_conn_ops token_ops = {
-    .size = sizeof(wfc_conn_ops),
-    .token = tok_token,
-    .token_rejected = tok_rejected,
-    .claim = tok_claim,
-    .claim_sent = tok_claim_sent,
-    .claim_release = tok_claim_release,
-};
 
 /* ---- open / close ----------------------------------------------------------
  */
@@ -1625,7 +419,7 @@ static void on_kick_closed(uv_handle_t *h) {
   wfc_connmgr *m = h->data;
   for (entry *e = m->entries; e != NULL;) {
     entry *next = e->next;
-    entry_drop_secrets(e);
+    wfc__connmgr_entry_drop_secrets(e);
     wfc__json_cleanse_put(e->refresh_in);
     json_object_put(e->params);
     free(e);
@@ -1649,7 +443,7 @@ static void on_lease_timer_closed(uv_handle_t *h) {
   uv_close((uv_handle_t *)&m->kick, on_kick_closed);
 }
 
-static void maybe_finish(wfc_connmgr *m) {
+void wfc__connmgr_maybe_finish(wfc_connmgr *m) {
   if (!m->closing || m->kick_closing || m->ops != NULL || m->ready != NULL)
     return;
   for (entry *e = m->entries; e != NULL; e = e->next)
@@ -1657,7 +451,7 @@ static void maybe_finish(wfc_connmgr *m) {
       return;
   /* A lease still held guards an unsaved rotation that is lost now. */
   for (entry *e = m->entries; e != NULL; e = e->next)
-    lease_release(e);
+    wfc__connmgr_lease_release(e);
   m->kick_closing = 1;
   uv_close((uv_handle_t *)&m->lease_timer, on_lease_timer_closed);
 }
@@ -1680,14 +474,16 @@ void wfc_connmgr_close(wfc_connmgr *m, void (*done)(void *arg), void *arg) {
   for (entry *e = m->entries; e != NULL; e = e->next)
     if (e->refresh_call != NULL)
       wfc_call_cancel(e->refresh_call);
-  lease_timer_arm(m); /* waits for other holders end (WFC_ECANCELED) */
+  wfc__connmgr_lease_timer_arm(
+      m); /* waits for other holders end (WFC_ECANCELED) */
   kick(m);
 }
 
 /* ---- operations ------------------------------------------------------------
  */
 
-static op *op_new(wfc_connmgr *m, op_kind kind, wfc_connmgr_cb cb, void *arg) {
+op *wfc__connmgr_op_new(wfc_connmgr *m, op_kind kind, wfc_connmgr_cb cb,
+                        void *arg) {
   op *o = calloc(1, sizeof *o);
   if (o == NULL)
     return NULL;
@@ -1700,7 +496,7 @@ static op *op_new(wfc_connmgr *m, op_kind kind, wfc_connmgr_cb cb, void *arg) {
   return o;
 }
 
-static void op_free(op *o) {
+void wfc__connmgr_op_free(op *o) {
   wfc_connmgr *m = o->m;
   for (op **p = &m->ops; *p != NULL; p = &(*p)->next)
     if (*p == o) {
@@ -1720,9 +516,9 @@ static void op_free(op *o) {
 /* Records the outcome; the kick delivers it on a later loop iteration, so
  * no callback ever runs inside the call that started the operation. detail
  * is borrowed (a reference is taken). */
-static void op_finish(op *o, int status, const char *outcome,
-                      const char *remedy, json_object *detail, const char *fmt,
-                      ...) {
+void wfc__connmgr_op_finish(op *o, int status, const char *outcome,
+                            const char *remedy, json_object *detail,
+                            const char *fmt, ...) {
   if (o->done)
     return;
   o->done = 1;
@@ -1759,7 +555,7 @@ static void op_deliver(op *o) {
   if (o->cb != NULL)
     o->cb(o->arg, &r);
   json_object_put(conn);
-  op_free(o);
+  wfc__connmgr_op_free(o);
 }
 
 static int op_entry(wfc_connmgr *m, const char *name, entry **e) {
@@ -1767,7 +563,7 @@ static int op_entry(wfc_connmgr *m, const char *name, entry **e) {
     return WFC_EINVAL;
   if (m->closing)
     return WFC_ESTATE;
-  return entry_get(m, name, e, NULL);
+  return wfc__connmgr_entry_get(m, name, e, NULL);
 }
 
 /* -- refresh -- */
@@ -1786,7 +582,7 @@ static const char *token_why(entry *e, int status, char *buf, size_t len,
   if (status != WFC_ETHROTTLED || left <= 0)
     return wfc_strerror(status);
   char at[32];
-  iso_time(e->retry_at, at, sizeof at);
+  wfc__connmgr_iso_time(e->retry_at, at, sizeof at);
   snprintf(buf, len,
            "the identity provider is throttling token requests for "
            "connection %s: no new token request before %s (in %lld s); "
@@ -1808,15 +604,16 @@ static void refresh_token_cb(void *arg, int status, const char *token) {
   const char *state = o->e->state;
   /* On failure the remedy, if any, is on the connection (result). */
   if (status == 0)
-    op_finish(o, 0, state, NULL, NULL, " ");
+    wfc__connmgr_op_finish(o, 0, state, NULL, NULL, " ");
   else if (status == WFC_EKEY) /* the store record does not verify */
-    op_finish(o, status, state, NULL, NULL,
-              "connection %s: " WFC_CONN_TAMPERED_WORDS, o->e->nickname);
+    wfc__connmgr_op_finish(o, status, state, NULL, NULL,
+                           "connection %s: " WFC_CONN_TAMPERED_WORDS,
+                           o->e->nickname);
   else {
     char buf[512];
     json_object *d = NULL;
     const char *why = token_why(o->e, status, buf, sizeof buf, &d);
-    op_finish(o, status, state, NULL, d, "%s", why);
+    wfc__connmgr_op_finish(o, status, state, NULL, d, "%s", why);
     json_object_put(d);
   }
 }
@@ -1827,7 +624,7 @@ static int add_waiter(op *o, int force, token_cb cb) {
     return WFC_ENOMEM;
   w->cb = cb;
   w->arg = o;
-  int rc = entry_want(o->e, w, force);
+  int rc = wfc__connmgr_entry_want(o->e, w, force);
   if (rc != 0)
     free(w);
   else
@@ -1843,14 +640,14 @@ int wfc_connmgr_refresh(wfc_connmgr *m, const char *name, wfc_connmgr_cb cb,
     return rc;
   if (cb == NULL)
     return WFC_EINVAL;
-  op *o = op_new(m, OP_REFRESH, cb, arg);
+  op *o = wfc__connmgr_op_new(m, OP_REFRESH, cb, arg);
   if (o == NULL)
     return WFC_ENOMEM;
   o->e = e;
   rc = add_waiter(o, 1, refresh_token_cb);
   if (rc != 0) {
     o->cb = NULL;
-    op_free(o);
+    wfc__connmgr_op_free(o);
   }
   return rc;
 }
@@ -1862,11 +659,11 @@ static void on_test_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   (void)call;
   o->call = NULL;
   if (out->status != 0) {
-    op_finish(o, out->status, o->e->state, NULL, out->detail, "%s",
-              out->message);
+    wfc__connmgr_op_finish(o, out->status, o->e->state, NULL, out->detail, "%s",
+                           out->message);
     return;
   }
-  op_finish(o, 0, o->e->state, NULL, out->output, " ");
+  wfc__connmgr_op_finish(o, 0, o->e->state, NULL, out->output, " ");
 }
 
 static void test_token_cb(void *arg, int status, const char *token) {
@@ -1876,18 +673,20 @@ static void test_token_cb(void *arg, int status, const char *token) {
     status = WFC_ECANCELED;
   if (status != 0) {
     if (status == WFC_EKEY)
-      op_finish(o, status, o->e->state, NULL, NULL,
-                "connection %s: " WFC_CONN_TAMPERED_WORDS, o->e->nickname);
+      wfc__connmgr_op_finish(o, status, o->e->state, NULL, NULL,
+                             "connection %s: " WFC_CONN_TAMPERED_WORDS,
+                             o->e->nickname);
     else {
       char buf[512];
       json_object *d = NULL;
       const char *why = token_why(o->e, status, buf, sizeof buf, &d);
-      op_finish(o, status, o->e->state, NULL, d, "no valid token: %s", why);
+      wfc__connmgr_op_finish(o, status, o->e->state, NULL, d,
+                             "no valid token: %s", why);
       json_object_put(d);
     }
     return;
   }
-  json_object *in = entry_hook_input(o->e);
+  json_object *in = wfc__connmgr_entry_hook_input(o->e);
   json_object_object_add(in, "access_token", json_object_new_string(token));
   char id[2 * WFC__CONN_NAME_SIZE];
   snprintf(id, sizeof id, "%s.%s", o->e->plugin, o->e->type);
@@ -1898,10 +697,11 @@ static void test_token_cb(void *arg, int status, const char *token) {
    * when the op is freed. */
   o->hook_in = in;
   if (rc != 0)
-    op_finish(o, rc, o->e->state, NULL, NULL,
-              rc == WFC_ENOTSUP ? "connection type %s has no test hook"
-                                : "cannot run the test hook of %s",
-              id);
+    wfc__connmgr_op_finish(o, rc, o->e->state, NULL, NULL,
+                           rc == WFC_ENOTSUP
+                               ? "connection type %s has no test hook"
+                               : "cannot run the test hook of %s",
+                           id);
 }
 
 int wfc_connmgr_test(wfc_connmgr *m, const char *name, wfc_connmgr_cb cb,
@@ -1912,16 +712,16 @@ int wfc_connmgr_test(wfc_connmgr *m, const char *name, wfc_connmgr_cb cb,
     return rc;
   if (cb == NULL)
     return WFC_EINVAL;
-  if ((rc = state_code(e->state)) != 0)
+  if ((rc = wfc__connmgr_state_code(e->state)) != 0)
     return rc;
-  op *o = op_new(m, OP_TEST, cb, arg);
+  op *o = wfc__connmgr_op_new(m, OP_TEST, cb, arg);
   if (o == NULL)
     return WFC_ENOMEM;
   o->e = e;
   rc = add_waiter(o, 0, test_token_cb);
   if (rc != 0) {
     o->cb = NULL;
-    op_free(o);
+    wfc__connmgr_op_free(o);
   }
   return rc;
 }
@@ -1936,8 +736,8 @@ static void revoke_finish(op *o) {
   wfc_connmgr *m = o->m;
   /* Secret params (app configuration such as a client secret) survive so
    * that a reauthorization works; the user's tokens do not. */
-  json_object *s = entry_secrets(e);
-  json_object *sp = json_take(s, "secret_params");
+  json_object *s = wfc__connmgr_entry_secrets(e);
+  json_object *sp = wfc__connmgr_json_take(s, "secret_params");
   wfc__json_cleanse_put(s);
   json_object *keep = NULL;
   if (sp != NULL && json_object_object_length(sp) > 0) {
@@ -1947,7 +747,7 @@ static void revoke_finish(op *o) {
   }
   wfc__json_cleanse_put(sp);
   int rc = wfc__store_conn_wipe_secrets(m->st, e->id);
-  entry_drop_secrets(e);
+  wfc__connmgr_entry_drop_secrets(e);
   if (rc == 0 && keep != NULL) {
     char *text = wfc__json_dump_secret(keep);
     if (text != NULL)
@@ -1956,24 +756,26 @@ static void revoke_finish(op *o) {
   }
   wfc__json_cleanse_put(keep);
   if (rc != 0) {
-    op_finish(o, rc, e->state, NULL, o->revoke_detail,
-              "cannot wipe the secrets of %s: %s", e->nickname,
-              wfc__store_last_error());
+    wfc__connmgr_op_finish(o, rc, e->state, NULL, o->revoke_detail,
+                           "cannot wipe the secrets of %s: %s", e->nickname,
+                           wfc__store_last_error());
     return;
   }
-  entry_set_state(e, WFC_CONN_REVOKED, revoked_remedy);
+  wfc__connmgr_entry_set_state(e, WFC_CONN_REVOKED, revoked_remedy);
   if (o->kind == OP_DELETE) {
     rc = wfc__store_conn_delete(m->st, e->id);
     if (rc != 0) {
-      op_finish(o, rc, e->state, NULL, o->revoke_detail, "cannot delete %s: %s",
-                e->nickname, wfc__store_last_error());
+      wfc__connmgr_op_finish(o, rc, e->state, NULL, o->revoke_detail,
+                             "cannot delete %s: %s", e->nickname,
+                             wfc__store_last_error());
       return;
     }
     e->deleted = 1;
-    op_finish(o, 0, "deleted", NULL, o->revoke_detail, " ");
+    wfc__connmgr_op_finish(o, 0, "deleted", NULL, o->revoke_detail, " ");
     return;
   }
-  op_finish(o, 0, WFC_CONN_REVOKED, revoked_remedy, o->revoke_detail, " ");
+  wfc__connmgr_op_finish(o, 0, WFC_CONN_REVOKED, revoked_remedy,
+                         o->revoke_detail, " ");
 }
 
 static void on_revoke_done(void *arg, wfc_call *call, const wfc_outcome *out) {
@@ -2008,7 +810,7 @@ static int delete_unverified(wfc_connmgr *m, const char *name,
   int rc = wfc__store_conn_get(m->st, name, &r);
   if (rc != 0 && rc != WFC_EKEY)
     return rc;
-  op *o = op_new(m, OP_DELETE, cb, arg);
+  op *o = wfc__connmgr_op_new(m, OP_DELETE, cb, arg);
   if (o == NULL) {
     wfc__conn_rec_clear(&r);
     return WFC_ENOMEM;
@@ -2023,15 +825,16 @@ static int delete_unverified(wfc_connmgr *m, const char *name,
                              "not revoked with the service"));
   rc = wfc__store_conn_delete(m->st, r.id);
   if (rc != 0) {
-    op_finish(o, rc, NULL, NULL, o->revoke_detail, "cannot delete %s: %s", name,
-              wfc__store_last_error());
+    wfc__connmgr_op_finish(o, rc, NULL, NULL, o->revoke_detail,
+                           "cannot delete %s: %s", name,
+                           wfc__store_last_error());
   } else {
-    entry *e = entry_by_id(m, r.id);
+    entry *e = wfc__connmgr_entry_by_id(m, r.id);
     if (e != NULL) {
       e->deleted = 1;
-      entry_drop_secrets(e);
+      wfc__connmgr_entry_drop_secrets(e);
     }
-    op_finish(o, 0, "deleted", NULL, o->revoke_detail, " ");
+    wfc__connmgr_op_finish(o, 0, "deleted", NULL, o->revoke_detail, " ");
   }
   wfc__conn_rec_clear(&r);
   return 0;
@@ -2044,12 +847,12 @@ static int start_revoke(wfc_connmgr *m, const char *name, op_kind kind,
     return WFC_EINVAL;
   int rc = op_entry(m, name, &e);
   if (rc == 0)
-    rc = entry_load(e, 1);
+    rc = wfc__connmgr_entry_load(e, 1);
   if (rc == WFC_EKEY && kind == OP_DELETE)
     return delete_unverified(m, name, cb, arg);
   if (rc != 0)
     return rc;
-  op *o = op_new(m, kind, cb, arg);
+  op *o = wfc__connmgr_op_new(m, kind, cb, arg);
   if (o == NULL)
     return WFC_ENOMEM;
   o->e = e;
@@ -2063,7 +866,7 @@ static int start_revoke(wfc_connmgr *m, const char *name, op_kind kind,
     revoke_finish(o); /* nothing remote: finish now, but deliver later */
     return 0;
   }
-  json_object *in = entry_hook_input(e);
+  json_object *in = wfc__connmgr_entry_hook_input(e);
   char id[2 * WFC__CONN_NAME_SIZE];
   snprintf(id, sizeof id, "%s.%s", e->plugin, e->type);
   wfc_invoke how = {.size = sizeof how, .on_done = on_revoke_done, .arg = o};
@@ -2089,565 +892,6 @@ int wfc_connmgr_revoke(wfc_connmgr *m, const char *name, wfc_connmgr_cb cb,
 int wfc_connmgr_delete(wfc_connmgr *m, const char *name, wfc_connmgr_cb cb,
                        void *arg) {
   return start_revoke(m, name, OP_DELETE, cb, arg);
-}
-
-/* -- authorize -- */
-
-static int valid_outcome(const char *s) {
-  static const char *const ok[] = {WFC_CONN_CONNECTED,
-                                   WFC_CONN_NEEDS_ADMIN_APPROVAL,
-                                   WFC_CONN_APPROVAL_PENDING,
-                                   "denied",
-                                   WFC_CONN_ERROR,
-                                   NULL};
-  for (int i = 0; s != NULL && ok[i] != NULL; i++)
-    if (strcmp(s, ok[i]) == 0)
-      return 1;
-  return 0;
-}
-
-/* The sealed JSON text for credentials, secret params and the account key
- * (transfer). The account key is sealed, not a column, so that it is
- * authenticated like the credentials and needs no schema change; it
- * survives refreshes (merge_creds keeps the other members). A revoke wipes
- * it with the tokens: the account name (a column) is compared then. */
-static char *seal_text(json_object *creds, json_object *secret_params,
-                       const char *account_key) {
-  json_object *s = json_object_new_object();
-  if (creds != NULL)
-    json_object_object_add(s, "credentials", json_object_get(creds));
-  if (secret_params != NULL && json_object_object_length(secret_params) > 0)
-    json_object_object_add(s, "secret_params", json_object_get(secret_params));
-  if (account_key != NULL && *account_key != '\0')
-    json_object_object_add(s, "account_key",
-                           json_object_new_string(account_key));
-  char *text =
-      json_object_object_length(s) > 0 ? wfc__json_dump_secret(s) : NULL;
-  json_object_put(s); /* the members are the caller's */
-  return text;
-}
-
-/* The browser's page when the authorization failed before an outcome. */
-static const char people_failed[] =
-    "The sign-in could not be completed. The application you started it "
-    "from says why and what to do next. You can close this window.";
-
-static void auth_page(op *o, int ok, const char *title, const char *msg) {
-  wfc__redirect_respond(o->redirect, ok, title, msg);
-  wfc__redirect_close(o->redirect);
-  o->redirect = NULL;
-}
-
-/* Whether a reauthorization signed in as another account than o's
- * connection: the plugins' account keys when both sides have one (a stable
- * id, e.g. tenant and object id: a renamed account is still the same), the
- * account names (case-insensitive) otherwise; unknown on either side: no. */
-static int other_account(const op *o, const char *key, const char *account) {
-  if (o->expect_key[0] != '\0' && key != NULL && *key != '\0')
-    return strcmp(o->expect_key, key) != 0;
-  if (o->expect_account[0] != '\0' && account != NULL && *account != '\0')
-    return strcasecmp(o->expect_account, account) != 0;
-  return 0;
-}
-
-/* Refuses a reauthorization as another account: nothing is stored, the
- * browser and the caller are told who signed in and who was expected. */
-static void auth_refuse_account(op *o, const char *account) {
-  const char *got = account != NULL && *account ? account : "another account";
-  const char *want =
-      o->expect_account[0] ? o->expect_account : "its own account";
-  char remedy[WFC__CONN_REMEDY_SIZE];
-  snprintf(remedy, sizeof remedy,
-           "Signed in as %s, but the connection \"%s\" belongs to %s; "
-           "nothing was changed. Authorize it again signed in as %s, or "
-           "allow the account change to switch it to %s.",
-           got, o->nickname, want, want, got);
-  char page[WFC__CONN_REMEDY_SIZE + 64];
-  snprintf(page, sizeof page,
-           "You signed in as %s, but this connection belongs to %s. Nothing "
-           "was changed. You can close this window.",
-           got, want);
-  auth_page(o, 0, "Wrong account", page);
-  json_object *d = json_object_new_object();
-  json_object_object_add(d, "account", json_object_new_string(got));
-  json_object_object_add(d, "expected", json_object_new_string(want));
-  op_finish(o, 0, WFC_CONN_WRONG_ACCOUNT, remedy, d, " ");
-  json_object_put(d);
-}
-
-/* Stores the outcome of authorize_complete (output borrowed). */
-static void auth_apply(op *o, json_object *output) {
-  wfc_connmgr *m = o->m;
-  const char *state = wfc__json_str(output, "state");
-  const char *remedy = wfc__json_str(output, "remedy");
-  const char *account = wfc__json_str(output, "account");
-  const char *account_key = wfc__json_str(output, "account_key");
-  json_object *creds = wfc__json_obj(output, "credentials");
-  json_object *detail = json_object_object_get(output, "detail");
-  if (!valid_outcome(state)) {
-    auth_page(o, 0, "Authorization failed", "The connector gave no outcome.");
-    op_finish(o, WFC_EPROTO, NULL, NULL, NULL,
-              "authorize_complete of %s gave no valid \"state\"", o->type_id);
-    return;
-  }
-  int connected = strcmp(state, WFC_CONN_CONNECTED) == 0;
-  if (connected && creds == NULL) {
-    auth_page(o, 0, "Authorization failed", "No credentials were received.");
-    op_finish(o, WFC_EPROTO, NULL, NULL, NULL,
-              "authorize_complete of %s said connected without credentials",
-              o->type_id);
-    return;
-  }
-  if (connected && o->reauth_id[0] != '\0' && !o->allow_account_change &&
-      other_account(o, account_key, account)) {
-    auth_refuse_account(o, account);
-    return;
-  }
-  json_object *clear, *secret;
-  split_params(o->schema, o->params, &clear, &secret);
-  char *params_text = wfc__json_dump(clear, false);
-  int64_t exp_s = 0;
-  wfc__json_int64(creds, "expires_at", &exp_s);
-  int rc = 0;
-  const char *what = "";
-  if (o->reauth_id[0] == '\0') {
-    /* New: a row for connected, and for the two states an admin can turn
-     * into connected (the user then reauthorizes the same nickname). */
-    if (connected || strcmp(state, WFC_CONN_NEEDS_ADMIN_APPROVAL) == 0 ||
-        strcmp(state, WFC_CONN_APPROVAL_PENDING) == 0) {
-      wfc__conn_rec r;
-      memset(&r, 0, sizeof r);
-      snprintf(r.nickname, sizeof r.nickname, "%s", o->nickname);
-      snprintf(r.plugin, sizeof r.plugin, "%s", o->plugin);
-      snprintf(r.conn_type, sizeof r.conn_type, "%s", o->type);
-      snprintf(r.environment, sizeof r.environment, "%s", o->environment);
-      snprintf(r.account, sizeof r.account, "%s", account ? account : "");
-      snprintf(r.owner, sizeof r.owner, "%s", m->owner);
-      snprintf(r.state, sizeof r.state, "%s", state);
-      snprintf(r.remedy, sizeof r.remedy, "%s",
-               remedy && !connected ? remedy : "");
-      r.params = params_text;
-      r.expires_at = connected ? exp_s * 1000 : 0;
-      char *sealed = seal_text(connected ? creds : NULL, secret, account_key);
-      rc = wfc__store_conn_insert(m->st, &r, sealed);
-      wfc__secret_free(sealed);
-      what = "save the connection";
-      if (rc == 0) {
-        r.params = NULL;
-        entry *e;
-        if (entry_get(m, r.id, &e, NULL) == 0)
-          o->e = e;
-      }
-    }
-  } else {
-    entry *e = NULL;
-    entry_get(m, o->reauth_id, &e, NULL);
-    o->e = e;
-    if (connected) {
-      char *sealed = seal_text(creds, secret, account_key);
-      rc = wfc__store_conn_update_secrets(m->st, o->reauth_id, sealed,
-                                          exp_s * 1000);
-      wfc__secret_free(sealed);
-      if (rc == 0 && account != NULL)
-        rc = wfc__store_conn_update_account(m->st, o->reauth_id, account);
-      if (rc == 0)
-        rc = wfc__store_conn_update_params(m->st, o->reauth_id, params_text);
-      if (rc == 0)
-        rc = wfc__store_conn_update_state(m->st, o->reauth_id,
-                                          WFC_CONN_CONNECTED, "");
-      what = "save the new credentials";
-      if (rc == 0 && e != NULL) {
-        e->rejected = 0;
-        e->dirty = 0; /* the new grant wins over an unsaved rotation */
-        /* Open the new grant now (its tokens held before the old ones are
-         * released); with a refresh in flight, drop what memory held: the
-         * refresh sees no secrets and takes the new grant from the store. */
-        if (e->refreshing || entry_load(e, 1) != 0)
-          entry_drop_secrets(e);
-        if (!e->refreshing)
-          lease_release(e); /* an unsaved rotation of the old grant */
-        if (e->lease_wait && e->access != NULL) {
-          /* Waiting for another process's refresh of the old grant: the
-           * new grant is the answer. */
-          e->lease_wait = 0;
-          entry_complete(e, 0);
-        }
-        entry_get(m, o->reauth_id, &e, NULL);
-      }
-    } else if (strcmp(state, "denied") != 0) {
-      rc = wfc__store_conn_update_state(m->st, o->reauth_id, state, remedy);
-      what = "save the state";
-      if (rc == 0 && e != NULL)
-        snprintf(e->state, sizeof e->state, "%s", state);
-    }
-  }
-  free(params_text);
-  json_object_put(clear);
-  wfc__json_cleanse_put(secret);
-  if (rc != 0) {
-    auth_page(o, 0, "Authorization failed",
-              "The connection could not be saved.");
-    op_finish(
-        o, rc, state, NULL, detail, "cannot %s \"%s\": %s", what, o->nickname,
-        rc == WFC_EEXIST ? "the nickname is taken" : wfc__store_last_error());
-    return;
-  }
-  if (connected) {
-    char msg[400];
-    snprintf(msg, sizeof msg, "Connected%s%s. You can close this window.",
-             account ? " as " : "", account ? account : "");
-    auth_page(o, 1, "Connection authorized", msg);
-  } else {
-    auth_page(o, 0, "Connection not authorized",
-              remedy ? remedy : "You can close this window.");
-  }
-  op_finish(o, 0, state, remedy, detail, " ");
-}
-
-/* The outcome of an admin consent (output borrowed): granted, declined or
- * error, in the plugin's words; told to the browser, then the caller.
- * Nothing is stored: the connection is authorized again afterwards. */
-static void admin_apply(op *o, json_object *output) {
-  const char *outcome = wfc__json_str(output, "admin_consent");
-  const char *remedy = wfc__json_str(output, "remedy");
-  json_object *detail = json_object_object_get(output, "detail");
-  int granted = outcome != NULL && strcmp(outcome, "granted") == 0;
-  if (outcome == NULL || (!granted && strcmp(outcome, "declined") != 0 &&
-                          strcmp(outcome, "error") != 0)) {
-    auth_page(o, 0, "Admin consent failed", people_failed);
-    op_finish(o, WFC_EPROTO, NULL, NULL, NULL,
-              "authorize_complete of %s gave no admin consent outcome",
-              o->type_id);
-    return;
-  }
-  auth_page(o, granted,
-            granted                            ? "Admin consent granted"
-            : strcmp(outcome, "declined") == 0 ? "Admin consent declined"
-                                               : "Admin consent failed",
-            remedy != NULL && *remedy ? remedy : "You can close this window.");
-  op_finish(o, 0, outcome, remedy, detail, " ");
-}
-
-static void on_complete_done(void *arg, wfc_call *call,
-                             const wfc_outcome *out) {
-  op *o = arg;
-  (void)call;
-  o->call = NULL;
-  if (o->admin_consent && out->status == 0) {
-    admin_apply(o, out->output);
-    return;
-  }
-  if (out->status != 0) {
-    /* The hook's message is for the caller (a developer's words, e.g. a
-     * refused state); the person at the browser is told where to look. */
-    auth_page(o, 0, "Authorization failed", people_failed);
-    op_finish(o, out->status, NULL, NULL, out->detail, "%s", out->message);
-    return;
-  }
-  auth_apply(o, out->output);
-  /* The new grant is sealed in the store: no copy of it stays behind when
-   * the call frees its output. */
-  wfc__json_cleanse(wfc__json_obj(out->output, "credentials"));
-}
-
-static void on_redirect(void *arg, int status, json_object *query) {
-  op *o = arg;
-  if (status != 0) {
-    unsigned ignored = wfc__redirect_ignored(o->redirect);
-    wfc__redirect_close(o->redirect);
-    o->redirect = NULL;
-    if (status == WFC_ETIMEDOUT && ignored > 0)
-      op_finish(o, status, NULL, NULL, NULL,
-                "no answer from the browser in time (the authorization page "
-                "was not completed); %u other request%s to the sign-in "
-                "listener did not carry this authorization's state and %s "
-                "ignored",
-                ignored, ignored == 1 ? "" : "s",
-                ignored == 1 ? "was" : "were");
-    else
-      op_finish(o, status, NULL, NULL, NULL, "%s",
-                status == WFC_ETIMEDOUT
-                    ? "no answer from the browser in time (the authorization "
-                      "page was not completed)"
-                    : "the redirect listener failed");
-    return;
-  }
-  const char *code = wfc__json_str(query, "code");
-  if (code != NULL && strlen(code) >= 4)
-    wfc__log_secret(code);
-  json_object *in = json_object_new_object();
-  json_object_object_add(in, "params", json_object_get(o->params));
-  json_object_object_add(
-      in, "redirect_uri",
-      json_object_new_string(wfc__redirect_uri(o->redirect)));
-  json_object_object_add(in, "session", json_object_get(o->session));
-  json_object_object_add(in, "query", json_object_get(query));
-  wfc_invoke how = {.size = sizeof how, .on_done = on_complete_done, .arg = o};
-  int rc = wfc_runtime_conn_hook(
-      o->m->rt, o->type_id, WFC_HOOK_AUTHORIZE_COMPLETE, in, &how, &o->call);
-  json_object_put(in);
-  if (rc != 0) {
-    auth_page(o, 0, "Authorization failed", people_failed);
-    op_finish(o, rc, NULL, NULL, NULL, "cannot run authorize_complete: %s",
-              wfc_strerror(rc));
-  }
-}
-
-static void on_begin_done(void *arg, wfc_call *call, const wfc_outcome *out) {
-  op *o = arg;
-  (void)call;
-  o->call = NULL;
-  const char *url = wfc__json_str(out->output, "url");
-  if (out->status != 0 || url == NULL || o->canceled) {
-    op_finish(o, out->status ? out->status : WFC_EPROTO, NULL, NULL,
-              out->detail, "%s",
-              out->status ? out->message : "authorize_begin gave no \"url\"");
-    return;
-  }
-  /* The listener ends only on a redirect carrying the URL's state (the
-   * authorization server sends it back unchanged): any other local request
-   * to the port is ignored. A URL without one cannot tell them apart. */
-  char *state = NULL;
-  int rc = wfc__redirect_url_param(url, "state", &state);
-  if (rc == 0 && state[0] != '\0')
-    rc = wfc__redirect_expect(o->redirect, state);
-  else if (rc == 0)
-    rc = WFC_ENOTFOUND;
-  wfc__secret_free(state);
-  if (rc != 0) {
-    op_finish(o, rc == WFC_ENOMEM ? rc : WFC_EPROTO, NULL, NULL, NULL,
-              "authorize_begin of %s gave a URL %s; the sign-in listener "
-              "needs exactly one non-empty \"state\" parameter in it to tell "
-              "the browser's redirect from other local requests",
-              o->type_id,
-              rc == WFC_ENOTFOUND ? "without a \"state\" parameter"
-                                  : "with a repeated or malformed \"state\"");
-    return;
-  }
-  if (o->admin_consent) {
-    /* A plugin that does not know admin consents gives a sign-in URL:
-     * never sent to an administrator as if it were one. */
-    json_object *ac = json_object_object_get(out->output, "admin_consent");
-    if (ac == NULL || !json_object_get_boolean(ac)) {
-      op_finish(o, WFC_ENOTSUP, NULL, NULL, NULL,
-                "the connection type %s has no admin consent", o->type_id);
-      return;
-    }
-  }
-  json_object *session = json_object_object_get(out->output, "session");
-  o->session = session ? json_object_get(session) : json_object_new_object();
-  o->on_url(o->arg, url);
-}
-
-/* The secret params of o (from the caller or the store) are redacted
- * from every log line from now on: the plugin may log a URL or a message
- * holding one before it registers it itself. Plain registrations, not
- * holds: a plugin that registered the value too keeps its own. */
-static void secrets_redact(op *o) {
-  json_object *clear, *secret;
-  split_params(o->schema, o->params, &clear, &secret);
-  json_object_object_foreach(secret, k, v) {
-    (void)k;
-    const char *s = json_object_get_string(v);
-    if (json_object_is_type(v, json_type_string) && strlen(s) >= 4)
-      wfc__log_secret(s);
-  }
-  json_object_put(clear);
-  json_object_put(secret); /* the values are o->params' */
-}
-
-/* A form or none flow (wfc/plugin.h): no URL, no redirect listener;
- * authorize_complete runs at once with the params split into "params" and
- * "secrets" (form) or the params alone (none), and its outcome is stored
- * as a browser flow's (on_complete_done). The runtime validates params
- * and secrets together against the type's schema. */
-static int form_start(op *o, wfc_conn_flow flow) {
-  json_object *clear, *secret;
-  split_params(o->schema, o->params, &clear, &secret);
-  json_object *in = json_object_new_object();
-  json_object_object_add(in, "params", clear);
-  if (flow == WFC_FLOW_FORM)
-    json_object_object_add(in, "secrets", secret);
-  else
-    json_object_put(secret); /* none declares no secret (registry.c) */
-  wfc_invoke how = {.size = sizeof how, .on_done = on_complete_done, .arg = o};
-  int rc = wfc_runtime_conn_hook(
-      o->m->rt, o->type_id, WFC_HOOK_AUTHORIZE_COMPLETE, in, &how, &o->call);
-  /* The call shares in's strings until it is done: cleansed with the op. */
-  o->hook_in = in;
-  return rc;
-}
-
-static int has_field(const wfc_field *f, const char *name) {
-  for (; f != NULL && f->name != NULL; f++)
-    if (strcmp(f->name, name) == 0)
-      return 1;
-  return 0;
-}
-
-int wfc_connmgr_authorize(wfc_connmgr *m, const wfc_authorize_req *req) {
-  /* allow_account_change was appended: an older caller's smaller struct
-   * is accepted and reads as 0. */
-  if (m == NULL || req == NULL ||
-      req->size < offsetof(wfc_authorize_req, allow_account_change) ||
-      req->on_done == NULL)
-    return WFC_EINVAL;
-  if (m->closing)
-    return WFC_ESTATE;
-  if (req->params != NULL &&
-      !json_object_is_type(req->params, json_type_object))
-    return WFC_EINVAL;
-  op *o = op_new(m, OP_AUTHORIZE, req->on_done, req->arg);
-  if (o == NULL)
-    return WFC_ENOMEM;
-  o->on_url = req->on_url;
-  o->allow_account_change =
-      req->size >= offsetof(wfc_authorize_req, allow_account_change) +
-                       sizeof req->allow_account_change &&
-      req->allow_account_change;
-  o->admin_consent = req->size >= offsetof(wfc_authorize_req, admin_consent) +
-                                      sizeof req->admin_consent &&
-                     req->admin_consent;
-  if (o->admin_consent && req->reauthorize == NULL) {
-    o->cb = NULL;
-    op_free(o);
-    return WFC_EINVAL; /* an admin consent is for a connection's app */
-  }
-  int rc = 0;
-  o->params = json_object_new_object();
-  const wfc_conn_type_desc *ct = NULL;
-  wfc_plugin *p = NULL;
-  if (req->reauthorize != NULL) {
-    wfc__conn_rec r;
-    memset(&r, 0, sizeof r);
-    entry *e;
-    rc = entry_get(m, req->reauthorize, &e, &r);
-    if (rc != 0)
-      goto fail;
-    snprintf(o->reauth_id, sizeof o->reauth_id, "%s", r.id);
-    snprintf(o->nickname, sizeof o->nickname, "%s", r.nickname);
-    snprintf(o->plugin, sizeof o->plugin, "%s", r.plugin);
-    snprintf(o->type, sizeof o->type, "%s", r.conn_type);
-    snprintf(o->environment, sizeof o->environment, "%s", r.environment);
-    snprintf(o->expect_account, sizeof o->expect_account, "%s", r.account);
-    wfc__conn_rec_clear(&r);
-    snprintf(o->type_id, sizeof o->type_id, "%s.%s", o->plugin, o->type);
-    rc = wfc_runtime_find_conn_type(m->rt, o->type_id, &p, &ct);
-    if (rc != 0)
-      goto fail;
-    /* Stored params (and sealed secret ones) first, then the caller's:
-     * from a record that verifies only (they say where the code goes). */
-    if ((rc = entry_load(e, 1)) != 0)
-      goto fail;
-    json_object *hp = entry_hook_params(e);
-    json_object_put(o->params);
-    o->params = hp;
-    json_object *sealed = entry_secrets(e);
-    const char *key = wfc__json_str(sealed, "account_key");
-    snprintf(o->expect_key, sizeof o->expect_key, "%s", key ? key : "");
-    wfc__json_cleanse_put(sealed);
-  } else {
-    if (req->nickname == NULL || req->nickname[0] == '\0' ||
-        strlen(req->nickname) >= sizeof o->nickname) {
-      rc = WFC_EINVAL;
-      goto fail;
-    }
-    if (req->conn_type != NULL) {
-      rc = wfc_runtime_find_conn_type(m->rt, req->conn_type, &p, &ct);
-    } else if (req->plugin != NULL) {
-      p = wfc_runtime_find_plugin(m->rt, req->plugin);
-      rc = p == NULL || wfc_plugin_conn_type_count(p) == 0 ? WFC_ENOTFOUND : 0;
-      if (rc == 0)
-        ct = wfc_plugin_conn_type(p, 0);
-    } else {
-      rc = WFC_EINVAL;
-    }
-    if (rc != 0)
-      goto fail;
-    snprintf(o->nickname, sizeof o->nickname, "%s", req->nickname);
-    snprintf(o->plugin, sizeof o->plugin, "%s", wfc_plugin_name(p));
-    snprintf(o->type, sizeof o->type, "%s", ct->id);
-    snprintf(o->type_id, sizeof o->type_id, "%s.%s", o->plugin, o->type);
-    /* Refuse a taken nickname before the user goes through the browser. */
-    wfc__conn_rec r;
-    memset(&r, 0, sizeof r);
-    int grc = wfc__store_conn_get(m->st, req->nickname, &r);
-    if (grc == 0 || grc == WFC_EKEY) {
-      int same_owner = strcmp(r.owner, m->owner) == 0;
-      wfc__conn_rec_clear(&r);
-      if (same_owner) {
-        rc = WFC_EEXIST;
-        goto fail;
-      }
-    }
-  }
-  o->schema = ct->params;
-  if (req->params != NULL) {
-    json_object_object_foreach(req->params, k, v) {
-      json_object_object_add(o->params, k, json_copy(v));
-    }
-  }
-  if (req->environment != NULL) {
-    snprintf(o->environment, sizeof o->environment, "%s", req->environment);
-    if (has_field(ct->params, "environment"))
-      json_object_object_add(o->params, "environment",
-                             json_object_new_string(req->environment));
-  } else if (o->environment[0] == '\0') {
-    const char *env = wfc__json_str(o->params, "environment");
-    snprintf(o->environment, sizeof o->environment, "%s", env ? env : "");
-  }
-  secrets_redact(o);
-  if (ct->flow != WFC_FLOW_BROWSER) {
-    if (o->admin_consent) {
-      /* Delivered like the plugin's "none" of a browser type. */
-      op_finish(o, WFC_ENOTSUP, NULL, NULL, NULL,
-                "the connection type %s has no admin consent (its flow is "
-                "%s: nobody signs in in a browser)",
-                o->type_id, wfc_conn_flow_name(ct->flow));
-      return 0;
-    }
-    rc = form_start(o, ct->flow);
-    if (rc != 0)
-      goto fail;
-    return 0;
-  }
-  if (req->on_url == NULL) {
-    rc = WFC_EINVAL; /* a browser flow has a URL to hand over */
-    goto fail;
-  }
-  rc = wfc__redirect_start(m->loop, "/callback",
-                           req->timeout_ms ? req->timeout_ms
-                                           : m->redirect_timeout_ms,
-                           on_redirect, o, &o->redirect);
-  if (rc != 0)
-    goto fail;
-  json_object *in = json_object_new_object();
-  json_object_object_add(in, "params", json_object_get(o->params));
-  json_object_object_add(
-      in, "redirect_uri",
-      json_object_new_string(wfc__redirect_uri(o->redirect)));
-  /* Reauthorizing: the identity provider is asked for the connection's
-   * own account (the caller may name another). */
-  const char *hint = req->login_hint;
-  if (hint == NULL && o->expect_account[0] != '\0' && !o->admin_consent)
-    hint = o->expect_account;
-  if (hint != NULL)
-    json_object_object_add(in, "login_hint", json_object_new_string(hint));
-  if (req->prompt != NULL)
-    json_object_object_add(in, "prompt", json_object_new_string(req->prompt));
-  if (o->admin_consent)
-    json_object_object_add(in, "admin_consent", json_object_new_boolean(1));
-  wfc_invoke how = {.size = sizeof how, .on_done = on_begin_done, .arg = o};
-  rc = wfc_runtime_conn_hook(m->rt, o->type_id, WFC_HOOK_AUTHORIZE_BEGIN, in,
-                             &how, &o->call);
-  json_object_put(in);
-  if (rc != 0)
-    goto fail;
-  return 0;
-fail:
-  o->cb = NULL;
-  op_free(o);
-  return rc;
 }
 
 /* -- reads -- */
@@ -2691,7 +935,7 @@ int wfc_connmgr_open_conn(wfc_connmgr *m, const char *name, wfc_conn **out) {
   wfc__conn_rec r;
   memset(&r, 0, sizeof r);
   entry *e;
-  int rc = entry_get(m, name, &e, &r);
+  int rc = wfc__connmgr_entry_get(m, name, &e, &r);
   if (rc != 0)
     return rc;
   json_object *info = json_object_new_object();
@@ -2705,12 +949,12 @@ int wfc_connmgr_open_conn(wfc_connmgr *m, const char *name, wfc_conn **out) {
   wfc__conn_rec_clear(&r);
   /* Plugins see the full params (secret ones included) like their hooks
    * do; they come from the sealed record, which must open. */
-  if ((rc = entry_load(e, 0)) != 0) {
+  if ((rc = wfc__connmgr_entry_load(e, 0)) != 0) {
     json_object_put(info);
     return rc;
   }
-  json_object *params = entry_hook_params(e);
-  rc = wfc_conn_new(m->rt, params, info, &token_ops, e, out);
+  json_object *params = wfc__connmgr_entry_hook_params(e);
+  rc = wfc_conn_new(m->rt, params, info, &wfc__connmgr_token_ops, e, out);
   json_object_put(params);
   json_object_put(info);
   return rc;
