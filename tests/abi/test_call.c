@@ -257,7 +257,7 @@ static void test_failures(void **state) {
   assert_int_equal(out_int(&r, "rc"), WFC_ESTATE);
   result_free(&r);
   wfc_plugin *p = wfc_runtime_find_plugin(F->rt, "testplugin");
-  assert_int_equal(wfc_plugin_card_count(p), 15);
+  assert_int_equal(wfc_plugin_card_count(p), 16);
 
   /* Unknown cards and bad arguments fail synchronously, no callback. */
   wfc_invoke how = {.size = sizeof how, .on_done = on_done, .arg = &r};

@@ -82,7 +82,7 @@ static void test_inspect_json(void **state) {
   assert_int_equal(json_object_get_int(json_object_object_get(v, "major")),
                    WFC_ABI_MAJOR);
   v = json_object_object_get(o, "cards");
-  assert_int_equal(json_object_array_length(v), 15);
+  assert_int_equal(json_object_array_length(v), 16);
   json_object *later = json_object_array_get_idx(v, 0);
   assert_string_equal(
       json_object_get_string(json_object_object_get(later, "id")), "later");
@@ -110,7 +110,7 @@ static void test_inspect_text(void **state) {
   snprintf(args, sizeof args, "plugin inspect %s", testplugin_path());
   run *r = wfc(NULL, args);
   assert_int_equal(r->status, 0);
-  assert_non_null(strstr(r->out, "plugin testplugin 1.2.3 (ABI 1.4)\n"));
+  assert_non_null(strstr(r->out, "plugin testplugin 1.2.3 (ABI 1.5)\n"));
   assert_non_null(strstr(r->out, "  testplugin.events [event] - New Event\n"));
   assert_non_null(strstr(r->out, "manifest: ok ("));
   assert_non_null(strstr(r->out, "text                 string           "
@@ -123,8 +123,8 @@ static void test_inspect_refusals(void **state) {
     const char *kind, *msg;
   } cases[] = {
       {"major",
-       "plugin ABI 2.4 has another major version than the host's ABI 1.4"},
-      {"minor", "plugin needs ABI 1.5, newer than the host's ABI 1.4"},
+       "plugin ABI 2.5 has another major version than the host's ABI 1.5"},
+      {"minor", "plugin needs ABI 1.6, newer than the host's ABI 1.5"},
       {"magic", "not a wfc plugin: bad magic 0xdeadbeef (expected 0x57464331)"},
       {"noentry", "not a wfc plugin: no wfc_plugin_entry_v1 symbol"},
       {"init", "init failed: missing setting BROKEN_TENANT (EINVAL)"},
