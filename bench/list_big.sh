@@ -113,8 +113,8 @@ measure() {
       card run o365mail.search_emails --connection alice --input "$in" \
       --json >/dev/null 2>"$work/ms.err" || { cat "$work/ms.err" >&2; exit 1; }
     heap=$(awk -F= '/^mem_heap_B=/{h=$2} /^mem_heap_extra_B=/{if (h + $2 > t)
-      {t = h + $2; u = h}} END{printf ", heap peak %.1f / %.1f MB (massif:
-      total / useful)", t / 1e6, u / 1e6}' "$work/ms.out")
+      {t = h + $2; u = h}} END{printf ", heap peak %.1f / %.1f MB", t / 1e6,
+      u / 1e6}' "$work/ms.out")" (massif: total / useful)"
   fi
   cp "$work/out" "$work/$name.out"
   echo "list $n $name: $(awk "BEGIN{printf \"%.0f\", ($u + $s) * 1000}") ms CPU" \
