@@ -399,7 +399,8 @@ typedef struct wfc_invoke {
  * a json-c array whose items cannot be read (its length is 0):
  * wfc_output_write writes the output with the array's exact bytes;
  * wfc_output_expand turns the lists into ordinary arrays when the
- * consumer needs the tree (templates, comparisons). json-c's own
+ * consumer needs the tree (templates, json_object_equal,
+ * json_object_deep_copy, which refuses such a list). json-c's own
  * json_object_to_json_string gives the list compact. Without the flag
  * (and when outputs are checked against their schema) outputs are
  * ordinary trees. */
