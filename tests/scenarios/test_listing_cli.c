@@ -3,8 +3,10 @@
  * for byte what its items are when streamed, joined as a JSON array,
  * compact (--json) and indented; and a listing cut short by an unusable
  * @odata.nextLink keeps what was read (the card's contract) on that path
- * too. The real `wfc`, plugin and emulator; the connection through the
- * real authorization-code flow. */
+ * too; custom_api_action following pages (its items kept as text by
+ * `wfc card run`) gives the body a flow step (a tree) gives. The real
+ * `wfc`, plugin and emulator; the connection through the real
+ * authorization-code flow. */
 #define _GNU_SOURCE /* asprintf, strdup */
 #include "scen.h"
 
@@ -126,10 +128,77 @@ static void whole_is_the_streamed_items(void **state) {
   free(cut);
 }
 
+/* custom_api_action following @odata.nextLink: `wfc card run --json`
+ * (items kept as text) and a flow step (an ordinary tree, printed by
+ * json-c) give the same body, byte for byte: every page's items. */
+static void custom_action_pages_as_a_flow_gets_them(void **state) {
+  (void)state;
+  for (int i = 0; i < 30; i++) {
+    char m[512];
+    snprintf(m, sizeof m,
+             "{\"folder\":\"inbox\",\"subject\":\"pg-%02d, {a}: \\\"b\\\"\","
+             "\"from\":\"bob@contoso.test\",\"toRecipients\":"
+             "[\"alice@contoso.test\"],\"body\":\"b\",\"receivedDateTime\":"
+             "\"2024-03-01T10:%02d:00Z\"}",
+             i, i);
+    json_object_put(
+        admin("POST", "/__emulator/mail/alice@contoso.test/messages", m, 201));
+  }
+  sc_connect("alice", "preview", ALICE_UPN, ALICE_PW, 0, -1, NULL, 0);
+  const char *in =
+      "{\"method\":\"GET\",\"relative_url\":\"/me/messages\",\"query\":"
+      "{\"$select\":\"subject,from,toRecipients\",\"$top\":\"7\"},"
+      "\"follow_next_link\":true,\"max_pages\":10}";
+  wproc p;
+  const char *const args[] = {"card",
+                              "run",
+                              "custom_api_action",
+                              "--connection",
+                              "alice",
+                              "--input",
+                              in,
+                              "--json",
+                              NULL};
+  int rc = sc_wfc(&p, args);
+  if (rc != 0)
+    fprintf(stderr, "custom_api_action: %s\n", p.stderr_);
+  assert_int_equal(rc, 0);
+  json_object *out = json_tokener_parse(p.stdout_);
+  assert_non_null(out);
+  json_object *body = json_object_object_get(out, "body");
+  assert_true(json_object_array_length(json_object_object_get(body, "value")) >=
+              30);
+  assert_true(json_object_get_int64(json_object_object_get(out, "pages")) >= 5);
+  char *body_text = strdup(json_object_to_json_string_ext(
+      body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(out);
+  /* Written by `wfc card run`: the body's bytes as in the output. */
+  assert_non_null(strstr(p.stdout_, body_text));
+
+  char path[512];
+  snprintf(path, sizeof path, "%s/pages.flow.json", sc_dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fprintf(f,
+          "{\"connection\":\"alice\",\"steps\":[{\"name\":\"a\",\"card\":"
+          "\"custom_api_action\",\"input\":%s}]}",
+          in);
+  fclose(f);
+  const char *const fargs[] = {"flow", "run", path, "--json", NULL};
+  rc = sc_wfc(&p, fargs);
+  if (rc != 0)
+    fprintf(stderr, "flow run: %s\n", p.stderr_);
+  assert_int_equal(rc, 0);
+  assert_non_null(strstr(p.stdout_, body_text));
+  free(body_text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(whole_is_the_streamed_items, sc_up,
                                       sc_down),
+      cmocka_unit_test_setup_teardown(custom_action_pages_as_a_flow_gets_them,
+                                      sc_up, sc_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
