@@ -5,11 +5,15 @@
 # streamed ("stream": true, one JSON line per message). For each: the
 # process's CPU time and peak RSS (/usr/bin/time -v), the output's size,
 # and with --callgrind the instructions of the whole wfc process (callgrind,
-# start-up included: the same for both). Then a read-only card run
+# start-up included: the same for both), with --massif the heap's peak
+# (valgrind massif: total with malloc's overhead / useful bytes). The whole
+# output is compared with the streamed items joined as an array: the same
+# bytes or the script fails (LIST_BIG_SAVE=DIR keeps both outputs there,
+# to compare builds). Then a read-only card run
 # (list_folders) with a fresh token under strace: the fdatasync/fsync calls
 # it makes and whether the store file changed (bytes, mtime).
 #
-#   bench/list_big.sh [BUILD_DIR] [N] [--callgrind]
+#   bench/list_big.sh [BUILD_DIR] [N] [--callgrind] [--massif]
 #
 # The emulator, the store and the connection (the real authorization-code
 # flow through scripts/emu-signin) are temporary. Figures only.
@@ -18,8 +22,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 build=$(cd "$build" && pwd)
 n=${2:-10000}
-cg=0
-[ "${3:-}" = --callgrind ] && cg=1
+cg=0 ms=0
+for a in "${@:3}"; do
+  case $a in
+  --callgrind) cg=1 ;;
+  --massif) ms=1 ;;
+  *) echo "list_big: unknown option $a" >&2; exit 2 ;;
+  esac
+done
 WFC=$build/bin/wfc
 EMU=$build/bin/m365-emulator
 TENANT=$root/examples/tenant.json
@@ -97,12 +107,39 @@ measure() {
       --json >/dev/null 2>"$work/cg.err" || { cat "$work/cg.err" >&2; exit 1; }
     ir=", $(grep -h '^totals:' "$work/cg.out" | awk '{print $2}') Ir"
   fi
+  local heap=""
+  if [ "$ms" = 1 ]; then
+    valgrind --tool=massif --massif-out-file="$work/ms.out" "$WFC" \
+      card run o365mail.search_emails --connection alice --input "$in" \
+      --json >/dev/null 2>"$work/ms.err" || { cat "$work/ms.err" >&2; exit 1; }
+    heap=$(awk -F= '/^mem_heap_B=/{h=$2} /^mem_heap_extra_B=/{if (h + $2 > t)
+      {t = h + $2; u = h}} END{printf ", heap peak %.1f / %.1f MB", t / 1e6,
+      u / 1e6}' "$work/ms.out")" (massif: total / useful)"
+  fi
+  cp "$work/out" "$work/$name.out"
   echo "list $n $name: $(awk "BEGIN{printf \"%.0f\", ($u + $s) * 1000}") ms CPU" \
     "(user $u s, sys $s s), peak RSS $((rss / 1024)) MB ($rss KiB)," \
-    "output $bytes bytes$ir"
+    "output $bytes bytes$ir$heap"
 }
 measure whole "{\"folder\":\"inbox\",\"limit\":$n,\"page_size\":1000}"
 measure stream "{\"folder\":\"inbox\",\"stream\":true,\"page_size\":1000}"
+# The whole output must be the streamed items (every line but the last,
+# the output {"count":n,...}) joined as the "messages" array.
+{
+  printf '{"messages":['
+  sed '$d' "$work/stream.out" | paste -sd, - | tr -d '\n'
+  printf '],"count":%s,"more":false}\n' "$n"
+} >"$work/joined.out"
+if cmp -s "$work/whole.out" "$work/joined.out"; then
+  echo "whole output = streamed items joined: same bytes"
+else
+  echo "list_big: the whole output differs from the streamed items" >&2
+  exit 1
+fi
+if [ -n "${LIST_BIG_SAVE:-}" ]; then
+  mkdir -p "$LIST_BIG_SAVE"
+  cp "$work/whole.out" "$work/stream.out" "$LIST_BIG_SAVE/"
+fi
 
 # A read-only card run with a fresh token: what it writes to the store.
 sum0=$(sha256sum "$WFC_STORE" | cut -d' ' -f1)

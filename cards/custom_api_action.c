@@ -331,8 +331,12 @@ static int on_page(void *arg, const o365_graph_res *res) {
   if (j->first == NULL)
     json_object_deep_copy(res->json, &j->first, NULL);
   for (size_t i = 0; i < json_object_array_length(value); i++)
-    json_object_array_add(j->items,
-                          json_object_get(json_object_array_get_idx(value, i)));
+    if (o365_list_add(j->items, json_object_get(json_object_array_get_idx(
+                                    value, i))) != 0) {
+      o365_api->call_fail(j->call, WFC_ENOMEM, NULL, "out of memory");
+      job_free(j);
+      return 0;
+    }
   if (res->next_link != NULL && j->pages < j->max_pages)
     return 1;
   struct json_object *body = j->first;
@@ -452,8 +456,9 @@ static int invoke(wfc_call *call) {
   if (path.oom) {
     rc = WFC_ENOMEM;
   } else if (follow && strcmp(method, "GET") == 0 && body == NULL) {
-    j->items = json_object_new_array();
-    rc = o365_graph_pages(call, &o, on_page, j);
+    /* The pages' items, kept as text where the host can. */
+    j->items = o365_list_new(call);
+    rc = j->items == NULL ? WFC_ENOMEM : o365_graph_pages(call, &o, on_page, j);
   } else {
     rc = o365_graph_send(call, &o, on_single, j, NULL);
   }

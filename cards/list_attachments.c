@@ -46,7 +46,8 @@ static const wfc_field outputs[] = {
 
 typedef struct job {
   wfc_call *call;
-  struct json_object *list;
+  struct json_object *list; /* o365_list_new: counted in count */
+  int64_t count;
 } job;
 
 static int on_page(void *arg, const o365_graph_res *res) {
@@ -76,14 +77,18 @@ static int on_page(void *arg, const o365_graph_res *res) {
                       o365_attach_kind(o365_json_str(a, "@odata.type")));
     o365_json_add_str(o, "last_modified",
                       o365_json_str(a, "lastModifiedDateTime"));
-    json_object_array_add(j->list, o);
+    if (o365_list_add(j->list, o) != 0) {
+      o365_api->call_fail(j->call, WFC_ENOMEM, NULL, "out of memory");
+      json_object_put(j->list);
+      free(j);
+      return 0;
+    }
+    j->count++;
   }
   if (res->next_link != NULL)
     return 1;
   struct json_object *out = json_object_new_object();
-  json_object_object_add(
-      out, "count",
-      json_object_new_int64((int64_t)json_object_array_length(j->list)));
+  json_object_object_add(out, "count", json_object_new_int64(j->count));
   json_object_object_add(out, "attachments", j->list);
   o365_api->call_done(j->call, out);
   free(j);
@@ -96,7 +101,10 @@ static int invoke(wfc_call *call) {
   if (j == NULL)
     return WFC_ENOMEM;
   j->call = call;
-  j->list = json_object_new_array();
+  if ((j->list = o365_list_new(call)) == NULL) {
+    free(j);
+    return WFC_ENOMEM;
+  }
   o365_buf b;
   o365_buf_init(&b);
   o365_graph_mailbox(&b, o365_call_mailbox(call));

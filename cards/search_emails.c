@@ -12,6 +12,7 @@
 
 #include "entry.h"
 #include "folders.h"
+#include "graph.h"
 #include "message.h"
 #include "search.h"
 
@@ -193,7 +194,12 @@ static int on_page(void *arg, const o365_graph_res *res) {
     o365_search_project(in, item);
     j->count++;
     if (!j->stream) {
-      json_object_array_add(j->list, item);
+      if (o365_list_add(j->list, item) != 0) {
+        o365_api->call_fail(j->call, WFC_ENOMEM, NULL, "out of memory");
+        json_object_put(j->list);
+        free(j);
+        return 0;
+      }
     } else if (o365_api->call_emit(j->call, item) != 0) {
       j->more = 1; /* the consumer wants no more */
       finish(j);
@@ -274,8 +280,11 @@ static int invoke(wfc_call *call) {
   j->limit = json_object_object_get_ex(in, "limit", &v)
                  ? json_object_get_int64(v)
                  : 200;
-  if (!j->stream)
-    j->list = json_object_new_array();
+  /* Without stream, the items are kept as text where the host can. */
+  if (!j->stream && (j->list = o365_list_new(call)) == NULL) {
+    free(j);
+    return WFC_ENOMEM;
+  }
   const char *folder = o365_json_str(in, "folder");
   if (folder == NULL || *folder == '\0')
     return start(j, NULL);

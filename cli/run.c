@@ -251,7 +251,10 @@ int wfc__cli_card_run(int argc, char **argv) {
                       .on_item = on_item,
                       .on_progress = on_progress,
                       .on_done = on_done,
-                      .arg = &r};
+                      .arg = &r,
+                      /* Written out as is: listings keep their items as
+                       * text, not as json-c objects (wfc/host.h). */
+                      .flags = WFC_INVOKE_TEXT_LISTS};
     rc = wfc_runtime_invoke(h.rt, card_id, in, &how, NULL);
     if (rc != 0)
       wfc__cli_error("cannot run card \"%s\": %s", card_id, wfc_strerror(rc));

@@ -1319,3 +1319,18 @@ struct json_object *o365_json_recipients(struct json_object *list, int *bad) {
   }
   return out;
 }
+
+struct json_object *o365_list_new(wfc_call *call) {
+  return WFC_API_HAS(o365_api, list_new) ? o365_api->list_new(call)
+                                         : json_object_new_array();
+}
+
+int o365_list_add(struct json_object *list, struct json_object *item) {
+  if (WFC_API_HAS(o365_api, list_add))
+    return o365_api->list_add(list, item);
+  if (list == NULL || json_object_array_add(list, item) != 0) {
+    json_object_put(item);
+    return WFC_ENOMEM;
+  }
+  return 0;
+}

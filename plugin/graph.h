@@ -172,6 +172,17 @@ int o365_graph_pages(wfc_call *call, const o365_graph_opts *o,
  * is unusable (res->next_link_error)? */
 int o365_graph_page_readable(const o365_graph_res *res);
 
+/* The list of a listing card's output (its pages' items): the host's list
+ * kept as text when it has one (ABI 1.5, wfc_host_api.list_new: each item
+ * is serialized when added and freed, so 10,000 messages hold 12 MB of
+ * text instead of ~45 MB of json-c objects), else a json-c array. Put it
+ * in the output with json_object_object_add; never read its items back
+ * (count them as they are added). Transfer; NULL when out of memory. */
+struct json_object *o365_list_new(wfc_call *call);
+/* Appends item (transfer, also on error) to a list of o365_list_new. 0 or
+ * WFC_ENOMEM (the list as it was). */
+int o365_list_add(struct json_object *list, struct json_object *item);
+
 /* Frees the mailbox gates (plugin shutdown, after every call). */
 void o365_graph_shutdown(void);
 

@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "json.h"
 #include "log.h"
 #include "validate.h"
 
@@ -35,6 +36,7 @@ struct wfc_call {
   int abandoned;     /* delivered without its plugin's completion */
   int canceled;      /* wfc_call_cancel was called */
   int consumer_done; /* on_item asked for no more */
+  int text_lists;    /* list_new gave a list kept as text */
   void (*cancel_cb)(void *arg);
   void *cancel_arg;
 
@@ -247,10 +249,27 @@ static void check_output(struct wfc_call *c) {
       fmt_message("%s: output does not match its schema: %s", c->label, err);
 }
 
+/* Outputs checked against their schema are read as trees: the lists kept
+ * as text become arrays first (the consumer's copy is then a tree too). */
+static void expand_for_check(struct wfc_call *c) {
+  if (c->status != 0 || !c->text_lists ||
+      !(c->spec.check_out || c->spec.is_event))
+    return;
+  int rc = wfc__json_list_expand(c->output);
+  if (rc == 0)
+    return;
+  json_object_put(c->output);
+  c->output = NULL;
+  c->status = rc;
+  c->message = fmt_message("%s: its output's lists could not be read back: %s",
+                           c->label, wfc_strerror(rc));
+}
+
 static void deliver(struct wfc_call *c) {
   wfc_runtime *rt = c->rt;
   if (c->status == 0 && c->output == NULL)
     c->output = json_object_new_object();
+  expand_for_check(c);
   check_output(c);
   if (c->status != 0 && c->message == NULL)
     c->message = fmt_message("%s: %s", c->label, wfc_strerror(c->status));
@@ -439,6 +458,17 @@ int wfc__call_emit(wfc_call *c, struct json_object *item) {
   return rc;
 }
 
+struct json_object *wfc__call_list_new(wfc_call *c) {
+  if (!usable(c, "list_new"))
+    return NULL;
+  if (!(c->how.flags & WFC_INVOKE_TEXT_LISTS))
+    return json_object_new_array();
+  struct json_object *l = wfc__json_list_new();
+  if (l != NULL)
+    c->text_lists = 1;
+  return l;
+}
+
 void wfc__call_progress(wfc_call *c, uint64_t done, uint64_t total) {
   if (!usable(c, "call_progress") || c->state == ST_COMPLETED)
     return;
@@ -484,4 +514,12 @@ void wfc__call_abandon_all(wfc_runtime *rt, uint32_t waited_ms) {
              fmt_message("%s: did not stop when canceled; abandoned", c->label),
              NULL, NULL);
   }
+}
+
+int wfc_output_write(FILE *f, struct json_object *output, int pretty) {
+  return f != NULL ? wfc__json_write(f, output, pretty != 0) : WFC_EINVAL;
+}
+
+int wfc_output_expand(struct json_object *output) {
+  return wfc__json_list_expand(output);
 }

@@ -65,6 +65,9 @@ void wfc__call_failv(wfc_call *call, int code, struct json_object *detail,
                      const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 int wfc__call_emit(wfc_call *call, struct json_object *item);
+/* wfc_host_api.list_new: a list kept as text when the call's consumer
+ * takes them (WFC_INVOKE_TEXT_LISTS), else an ordinary array (transfer). */
+struct json_object *wfc__call_list_new(wfc_call *call);
 void wfc__call_progress(wfc_call *call, uint64_t done, uint64_t total);
 
 #endif

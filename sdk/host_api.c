@@ -16,6 +16,7 @@
 #include "call.h"
 #include "clock.h"
 #include "http.h"
+#include "json.h"
 #include "lease.h"
 #include "loader.h"
 #include "log.h"
@@ -524,6 +525,8 @@ static const wfc_host_api api = {
     .claim_sent = h_claim_sent,
     .claim_release = h_claim_release,
     .setting = h_setting,
+    .list_new = wfc__call_list_new,
+    .list_add = wfc__json_list_add,
 };
 
 const wfc_host_api *wfc__host_api(void) {

@@ -775,33 +775,40 @@ char *wfc__json_dump(struct json_object *v, bool pretty) {
  * (json-c 0.16's layout: two-space indent, "key": value when pretty) but
  * writes them to the file as it goes, through a 64 KiB buffer, instead of
  * building the whole text in a printbuf that doubles (a 12 MB output cost
- * a 16 MB buffer, its reallocations, and the tree held alongside). */
+ * a 16 MB buffer, its reallocations, and the tree held alongside). The
+ * same writer serializes the items of lists kept as text (below) into
+ * their chunks. */
 
 typedef struct jw {
-  FILE *f;
+  char *buf; /* the buffer being filled: cap bytes, n used */
+  size_t cap, n;
   int pretty, failed;
   int empty_nl; /* pretty: json-c breaks the line inside {} and [] too */
-  size_t n;
-  char buf[65536];
+  /* buf is full: take its n bytes and give room (n = 0 after); -1 when it
+   * cannot (failed is then set and nothing more is written). */
+  int (*flush)(struct jw *w);
+  FILE *f;            /* flush_file's */
+  struct jlist *list; /* flush_chunk's */
 } jw;
 
-static void jw_flush(jw *w) {
-  if (w->n > 0 && fwrite(w->buf, 1, w->n, w->f) != w->n)
-    w->failed = 1;
+static int flush_file(jw *w) {
+  int rc = w->n > 0 && fwrite(w->buf, 1, w->n, w->f) != w->n ? -1 : 0;
   w->n = 0;
+  return rc;
 }
 
 static void jw_put(jw *w, const char *p, size_t len) {
-  if (len > sizeof w->buf - w->n) {
-    jw_flush(w);
-    if (len > sizeof w->buf) {
-      if (fwrite(p, 1, len, w->f) != len)
-        w->failed = 1;
+  while (len > 0 && !w->failed) {
+    if (w->n == w->cap && w->flush(w) != 0) {
+      w->failed = 1;
       return;
     }
+    size_t k = w->cap - w->n < len ? w->cap - w->n : len;
+    memcpy(w->buf + w->n, p, k);
+    w->n += k;
+    p += k;
+    len -= k;
   }
-  memcpy(w->buf + w->n, p, len);
-  w->n += len;
 }
 
 static void jw_indent(jw *w, int level) {
@@ -864,6 +871,9 @@ static void jw_str(jw *w, const char *s, size_t len) {
   jw_put(w, "\"", 1);
 }
 
+static struct jlist *jlist_of(struct json_object *v);
+static void jlist_write(jw *w, struct jlist *l, int level);
+
 static void jw_value(jw *w, struct json_object *v, int level) {
   char num[32];
   switch (json_object_get_type(v)) {
@@ -910,6 +920,11 @@ static void jw_value(jw *w, struct json_object *v, int level) {
     return;
   }
   case json_type_array: {
+    struct jlist *l = jlist_of(v);
+    if (l != NULL) {
+      jlist_write(w, l, level);
+      return;
+    }
     size_t n = json_object_array_length(v);
     jw_put(w, "[", 1);
     for (size_t i = 0; i < n; i++) {
@@ -962,19 +977,322 @@ int wfc__json_write(FILE *f, struct json_object *v, bool pretty) {
   int empty_nl = pretty ? empty_breaks_line() : 0;
   if (empty_nl < 0)
     return WFC_ENOMEM;
-  jw *w = malloc(sizeof *w);
-  if (w == NULL)
+  enum { BUF = 65536 };
+  jw w = {.buf = malloc(BUF),
+          .cap = BUF,
+          .pretty = pretty,
+          .empty_nl = empty_nl,
+          .flush = flush_file,
+          .f = f};
+  if (w.buf == NULL)
     return WFC_ENOMEM;
-  w->f = f;
-  w->empty_nl = empty_nl;
-  w->pretty = pretty;
-  w->failed = 0;
+  jw_value(&w, v, 0);
+  if (!w.failed && flush_file(&w) != 0)
+    w.failed = 1;
+  free(w.buf);
+  return w.failed ? WFC_EIO : 0;
+}
+
+/* ---- lists kept as text ------------------------------------------------
+ * A json-c array standing for a list whose items are held as their
+ * compact JSON text (wfc_host_api.list_new, ABI 1.5): the text sits in
+ * chunks of CHUNK bytes hung on the array as json-c userdata (freed with
+ * it), marked by JLIST_MAGIC so that any copy of this file (libwfc's and
+ * the wfc host's) knows one; json-c sets userdata on arrays for nothing
+ * else. Items are separated by "," in the text; the writer above splices
+ * it in (compact) or re-indents it (pretty), so the bytes are those of
+ * the array of the items. */
+
+#define JLIST_MAGIC 0x574643544c495354ull /* "WFCTLIST" */
+enum { CHUNK = 256 * 1024 - 64 };
+
+typedef struct jchunk {
+  struct jchunk *next;
+  size_t len, cap;
+  char data[];
+} jchunk;
+
+typedef struct jlist {
+  uint64_t magic;
+  size_t count;
+  jchunk *head, *tail;
+} jlist;
+
+static jlist *jlist_of(struct json_object *v) {
+  if (v == NULL || !json_object_is_type(v, json_type_array))
+    return NULL;
+  jlist *l = json_object_get_userdata(v);
+  return l != NULL && l->magic == JLIST_MAGIC ? l : NULL;
+}
+
+static void jchunks_free(jchunk *c) {
+  while (c != NULL) {
+    jchunk *next = c->next;
+    free(c);
+    c = next;
+  }
+}
+
+static void jlist_delete(struct json_object *v, void *ud) {
+  (void)v;
+  jlist *l = ud;
+  jchunks_free(l->head);
+  l->magic = 0;
+  free(l);
+}
+
+/* json-c's own serialization of the array (a consumer that neither
+ * writes it with wfc__json_write nor expands it): the compact text. */
+static int jlist_to_json_string(struct json_object *v, struct printbuf *pb,
+                                int level, int flags) {
+  (void)level;
+  (void)flags;
+  jlist *l = jlist_of(v);
+  if (printbuf_memappend(pb, "[", 1) < 0)
+    return -1;
+  for (jchunk *c = l ? l->head : NULL; c != NULL; c = c->next)
+    if (c->len > 0 && printbuf_memappend(pb, c->data, (int)c->len) < 0)
+      return -1;
+  return printbuf_memappend(pb, "]", 1) < 0 ? -1 : 0;
+}
+
+static jchunk *jchunk_new(void) {
+  jchunk *c = malloc(sizeof *c + CHUNK);
+  if (c != NULL) {
+    c->next = NULL;
+    c->len = 0;
+    c->cap = CHUNK;
+  }
+  return c;
+}
+
+/* The tail chunk is full: keep its bytes, go on in a new one. */
+static int flush_chunk(jw *w) {
+  jlist *l = w->list;
+  jchunk *c = jchunk_new();
+  if (c == NULL)
+    return -1;
+  l->tail->len += w->n;
+  l->tail->next = c;
+  l->tail = c;
+  w->buf = c->data;
+  w->cap = c->cap;
   w->n = 0;
-  jw_value(w, v, 0);
-  jw_flush(w);
-  int failed = w->failed;
-  free(w);
-  return failed ? WFC_EIO : 0;
+  return 0;
+}
+
+struct json_object *wfc__json_list_new(void) {
+  struct json_object *a = json_object_new_array_ext(1);
+  jlist *l = calloc(1, sizeof *l);
+  if (a == NULL || l == NULL) {
+    json_object_put(a);
+    free(l);
+    return NULL;
+  }
+  l->magic = JLIST_MAGIC;
+  json_object_set_serializer(a, jlist_to_json_string, l, jlist_delete);
+  return a;
+}
+
+int wfc__json_list_is(struct json_object *v) {
+  return jlist_of(v) != NULL;
+}
+
+size_t wfc__json_list_count(struct json_object *v) {
+  jlist *l = jlist_of(v);
+  return l != NULL ? l->count : json_object_array_length(v);
+}
+
+int wfc__json_list_add(struct json_object *list, struct json_object *item) {
+  if (list == NULL || !json_object_is_type(list, json_type_array)) {
+    json_object_put(item);
+    return WFC_EINVAL;
+  }
+  jlist *l = jlist_of(list);
+  if (l == NULL) {
+    if (json_object_array_add(list, item) != 0) {
+      json_object_put(item);
+      return WFC_ENOMEM;
+    }
+    return 0;
+  }
+  if (l->tail == NULL && (l->head = l->tail = jchunk_new()) == NULL) {
+    json_object_put(item);
+    return WFC_ENOMEM;
+  }
+  /* Serialized now, compact; on failure the list goes back to this mark. */
+  jchunk *mark = l->tail;
+  size_t mark_len = mark->len;
+  jw w = {.buf = mark->data + mark->len,
+          .cap = mark->cap - mark->len,
+          .flush = flush_chunk,
+          .list = l};
+  if (l->count > 0)
+    jw_put(&w, ",", 1);
+  jw_value(&w, item, 0);
+  json_object_put(item);
+  if (w.failed) {
+    jchunks_free(mark->next);
+    mark->next = NULL;
+    mark->len = mark_len;
+    l->tail = mark;
+    return WFC_ENOMEM;
+  }
+  l->tail->len += w.n;
+  l->count++;
+  return 0;
+}
+
+/* Writes l as the array of its items at level: compact, its text as it
+ * is; pretty, the text re-indented as jw_value would have laid out the
+ * items (the text is jw's compact form: the only characters outside
+ * strings that change are { [ , : ] }). */
+static void jlist_write(jw *w, jlist *l, int level) {
+  jw_put(w, "[", 1);
+  if (l->count == 0) {
+    if (w->pretty && w->empty_nl) {
+      jw_put(w, "\n", 1);
+      jw_indent(w, level);
+    }
+    jw_put(w, "]", 1);
+    return;
+  }
+  if (!w->pretty) {
+    for (jchunk *c = l->head; c != NULL; c = c->next)
+      jw_put(w, c->data, c->len);
+    jw_put(w, "]", 1);
+    return;
+  }
+  int depth = level + 1, in_str = 0, esc = 0;
+  char open = 0; /* an opening bracket not yet written: empty or not? */
+  jw_put(w, "\n", 1);
+  jw_indent(w, depth);
+  for (jchunk *c = l->head; c != NULL; c = c->next) {
+    const char *p = c->data, *end = c->data + c->len, *run = p;
+    for (; p < end; p++) {
+      char ch = *p;
+      if (in_str) {
+        if (esc)
+          esc = 0;
+        else if (ch == '\\')
+          esc = 1;
+        else if (ch == '"')
+          in_str = 0;
+        continue;
+      }
+      if (open != 0) {
+        if (ch == (open == '{' ? '}' : ']')) {
+          jw_put(w, &open, 1);
+          if (w->empty_nl) {
+            jw_put(w, "\n", 1);
+            jw_indent(w, depth);
+          }
+          jw_put(w, &ch, 1);
+          open = 0;
+          run = p + 1;
+          continue;
+        }
+        jw_put(w, &open, 1);
+        jw_put(w, "\n", 1);
+        jw_indent(w, ++depth);
+        open = 0;
+        run = p;
+      }
+      switch (ch) {
+      case '"':
+        in_str = 1;
+        break;
+      case '{':
+      case '[':
+        jw_put(w, run, (size_t)(p - run));
+        open = ch;
+        run = p + 1;
+        break;
+      case '}':
+      case ']':
+        jw_put(w, run, (size_t)(p - run));
+        jw_put(w, "\n", 1);
+        jw_indent(w, --depth);
+        jw_put(w, &ch, 1);
+        run = p + 1;
+        break;
+      case ',':
+        jw_put(w, run, (size_t)(p - run));
+        jw_put(w, ",\n", 2);
+        jw_indent(w, depth);
+        run = p + 1;
+        break;
+      case ':':
+        jw_put(w, run, (size_t)(p - run));
+        jw_put(w, ": ", 2);
+        run = p + 1;
+        break;
+      default:
+        break;
+      }
+    }
+    jw_put(w, run, (size_t)(end - run));
+  }
+  jw_put(w, "\n", 1);
+  jw_indent(w, level);
+  jw_put(w, "]", 1);
+}
+
+/* Parses l's text back into v's items (v keeps its identity) and drops
+ * the text. */
+static int jlist_expand(struct json_object *v, jlist *l) {
+  /* Items were written from trees of any depth (json-c's default is 32). */
+  struct json_tokener *tok = json_tokener_new_ex(1024);
+  if (tok == NULL)
+    return WFC_ENOMEM;
+  struct json_object *arr = json_tokener_parse_ex(tok, "[", 1);
+  for (jchunk *c = l->head; arr == NULL && c != NULL; c = c->next)
+    if (c->len > 0 &&
+        (arr = json_tokener_parse_ex(tok, c->data, (int)c->len)) == NULL &&
+        json_tokener_get_error(tok) != json_tokener_continue)
+      break;
+  if (arr == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+    arr = json_tokener_parse_ex(tok, "]", 1);
+  enum json_tokener_error e = json_tokener_get_error(tok);
+  json_tokener_free(tok);
+  if (arr == NULL || e != json_tokener_success ||
+      !json_object_is_type(arr, json_type_array)) {
+    json_object_put(arr);
+    return WFC_EPROTO;
+  }
+  size_t n = json_object_array_length(arr);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    if (json_object_array_add(
+            v, json_object_get(json_object_array_get_idx(arr, i))) != 0)
+      rc = WFC_ENOMEM;
+  json_object_put(arr);
+  if (rc != 0) {
+    json_object_array_del_idx(v, 0, json_object_array_length(v));
+    return rc;
+  }
+  /* Back to a plain array: frees the text (jlist_delete). */
+  json_object_set_serializer(v, NULL, NULL, NULL);
+  return 0;
+}
+
+int wfc__json_list_expand(struct json_object *v) {
+  jlist *l = jlist_of(v);
+  if (l != NULL)
+    return jlist_expand(v, l);
+  int rc = 0;
+  if (json_object_is_type(v, json_type_object)) {
+    json_object_object_foreach(v, key, val) {
+      (void)key;
+      if (rc == 0)
+        rc = wfc__json_list_expand(val);
+    }
+  } else if (json_object_is_type(v, json_type_array)) {
+    size_t n = json_object_array_length(v);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+      rc = wfc__json_list_expand(json_object_array_get_idx(v, i));
+  }
+  return rc;
 }
 
 const char *wfc__json_type_name(struct json_object *v) {

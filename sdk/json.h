@@ -126,6 +126,31 @@ char *wfc__json_dump(struct json_object *v, bool pretty);
  * 0, WFC_ENOMEM, or WFC_EIO when f refused a write (f's error flag). */
 int wfc__json_write(FILE *f, struct json_object *v, bool pretty);
 
+/* ---- lists kept as text (wfc_host_api.list_new, ABI 1.5) ----------------
+ * A JSON array whose items are held as their compact JSON text, not as
+ * json-c objects: each item is serialized when added and freed. It is an
+ * ordinary json-c array to everyone else (put, get, set as a member),
+ * except that its items cannot be read (its json-c length is 0) until
+ * wfc__json_list_expand. wfc__json_write writes it as the array of its
+ * items, byte for byte what the array would give, compact or pretty;
+ * json_object_to_json_string gives its compact text. */
+
+/* A new empty list (transfer; json_object_put frees its text), or NULL. */
+struct json_object *wfc__json_list_new(void);
+/* Appends item (transfer, freed on every path) to list: a list kept as
+ * text or an ordinary array. 0, WFC_EINVAL (list is not an array) or
+ * WFC_ENOMEM (list as it was). */
+int wfc__json_list_add(struct json_object *list, struct json_object *item);
+/* 1 when v is a list kept as text. */
+int wfc__json_list_is(struct json_object *v);
+/* Its items (of any array). */
+size_t wfc__json_list_count(struct json_object *v);
+/* Turns every list kept as text inside v (v itself, members, items,
+ * recursively) into an ordinary array of the parsed items, in place (the
+ * same json_object). 0, WFC_ENOMEM or WFC_EPROTO (text that does not
+ * parse: not expected). */
+int wfc__json_list_expand(struct json_object *v);
+
 /* "string", "integer", "number", "boolean", "object", "list", "null". */
 const char *wfc__json_type_name(struct json_object *v);
 

@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common.h"
 #include "error.h"
@@ -387,7 +388,33 @@ typedef struct wfc_invoke {
   wfc_progress_cb on_progress;
   wfc_done_cb on_done; /* required */
   void *arg;
+  /* Since SDK 0.1 with ABI 1.5 (a shorter, older struct reads as 0). */
+  uint32_t flags; /* WFC_INVOKE_* */
 } wfc_invoke;
+
+/* wfc_invoke.flags. The consumer takes outputs whose lists may be kept as
+ * JSON text (a card's wfc_host_api.list_new, ABI 1.5): a listing then holds
+ * its items as text instead of one json-c object each (for 10,000
+ * messages: 12 MB instead of ~45 MB, docs/benchmarks.md). Such a list is
+ * a json-c array whose items cannot be read (its length is 0):
+ * wfc_output_write writes the output with the array's exact bytes;
+ * wfc_output_expand turns the lists into ordinary arrays when the
+ * consumer needs the tree (templates, json_object_equal,
+ * json_object_deep_copy, which refuses such a list). json-c's own
+ * json_object_to_json_string gives the list compact. Without the flag
+ * (and when outputs are checked against their schema) outputs are
+ * ordinary trees. */
+#define WFC_INVOKE_TEXT_LISTS 0x1u
+
+/* Writes output (borrowed) as JSON text to f as it is made, compact or,
+ * with pretty, indented two spaces as json-c's JSON_C_TO_STRING_PRETTY
+ * does, lists kept as text included; no newline at the end. 0,
+ * WFC_ENOMEM, or WFC_EIO when f refused a write. */
+WFC_EXTERN int wfc_output_write(FILE *f, struct json_object *output,
+                                int pretty);
+/* Turns every list kept as text inside output into an ordinary array of
+ * its items, in place (the same objects). 0, WFC_ENOMEM, or WFC_EPROTO. */
+WFC_EXTERN int wfc_output_expand(struct json_object *output);
 
 /* Starts card card_id ("plugin.card" or "card") with input (borrowed; NULL
  * means {}). The input is validated against the card's schema first (an

@@ -469,6 +469,24 @@ typedef struct wfc_host_api {
    * then (e.g. an environment variable). The host answers with this
    * plugin's settings only. Any time on the loop thread, also in init(). */
   char *(*setting)(const char *key);
+
+  /* ABI 1.5. Large list outputs (docs/abi.md, "List outputs kept as
+   * text"). list_new gives a new, empty JSON array (transfer; NULL when
+   * out of memory) that the plugin puts in its output like any array
+   * (json_object_object_add) before call_done. list_add appends item
+   * (transfer, also on error) to it: when the call's consumer takes text
+   * (`wfc card run`), the host serializes the item at once and frees it,
+   * so a listing holds its output as text (about a quarter of the json-c
+   * objects' memory) instead of one json-c object per item; otherwise it
+   * is json_object_array_add. Either way the output the consumer gets, and
+   * its bytes, are those of an array of the items. The plugin never reads
+   * such a list back (its json-c length may be 0) and adds to it until it
+   * completes the call; put it in the output once. list_add returns 0,
+   * WFC_EINVAL (list is not an array) or WFC_ENOMEM (the list is as
+   * before the call). Either may be NULL in an older host: use
+   * json_object_new_array and json_object_array_add then. */
+  struct json_object *(*list_new)(wfc_call *call);
+  int (*list_add)(struct json_object *list, struct json_object *item);
 } wfc_host_api;
 
 #define WFC_API_HAS(api, member)                                               \

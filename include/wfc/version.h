@@ -16,7 +16,7 @@
   ((WFC_VERSION_MAJOR << 16) | (WFC_VERSION_MINOR << 8) | WFC_VERSION_PATCH)
 
 #define WFC_ABI_MAJOR 1
-#define WFC_ABI_MINOR 4
+#define WFC_ABI_MINOR 5
 
 #include "common.h"
 

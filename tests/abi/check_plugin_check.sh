@@ -46,7 +46,7 @@ expect "conforming plugin" 0 "$good" -- \
   '^ok   exports: one symbol, wfc_plugin_entry_v1$' \
   '^ok   host symbols: none referenced$' '^ok   host-only calls: none$' \
   '^ok   abi: ' '^ok   fingerprint: ' \
-  '^ok   init: testplugin 1\.2\.3 registered 15 cards, 1 connection types$' \
+  '^ok   init: testplugin 1\.2\.3 registered 16 cards, 1 connection types$' \
   '^ok   flow: testconn: browser$' \
   '^ok   schemas: ' '^ok   manifest: .*matches' ': conforms$'
 expect "the o365mail plugin" 0 "$build/plugins/wfc-o365mail.so" -- ': conforms$'

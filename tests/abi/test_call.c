@@ -115,6 +115,9 @@ static void result_free(result *r) {
   memset(r, 0, sizeof *r);
 }
 
+/* wfc_invoke.flags of the calls start() makes. */
+static uint32_t invoke_flags;
+
 /* Starts card with input (JSON text) and returns the call. */
 static wfc_call *start(const char *card, const char *input, wfc_conn *conn,
                        const char *checkpoint, result *r) {
@@ -127,7 +130,8 @@ static wfc_call *start(const char *card, const char *input, wfc_conn *conn,
                     .on_item = on_item,
                     .on_progress = on_progress,
                     .on_done = on_done,
-                    .arg = r};
+                    .arg = r,
+                    .flags = invoke_flags};
   wfc_call *call = NULL;
   int rc = wfc_runtime_invoke(F->rt, card, in, &how, &call);
   json_object_put(in);
@@ -257,7 +261,7 @@ static void test_failures(void **state) {
   assert_int_equal(out_int(&r, "rc"), WFC_ESTATE);
   result_free(&r);
   wfc_plugin *p = wfc_runtime_find_plugin(F->rt, "testplugin");
-  assert_int_equal(wfc_plugin_card_count(p), 15);
+  assert_int_equal(wfc_plugin_card_count(p), 16);
 
   /* Unknown cards and bad arguments fail synchronously, no callback. */
   wfc_invoke how = {.size = sizeof how, .on_done = on_done, .arg = &r};
@@ -670,6 +674,79 @@ static void test_check_outputs_from_env(void **state) {
   result_free(&r);
 }
 
+/* output written by wfc_output_write (malloc'd text). */
+static char *output_text(json_object *output, int pretty) {
+  char *t = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&t, &n);
+  assert_non_null(f);
+  assert_int_equal(wfc_output_write(f, output, pretty), 0);
+  fclose(f);
+  return t;
+}
+
+/* A listing for a consumer that takes lists kept as text
+ * (WFC_INVOKE_TEXT_LISTS), with outputs unchecked: a plugin of ABI 1.5
+ * hands over its items as text, not as json-c objects (the array reads
+ * as empty: the memory of issue 13 item 11); written out, the output has
+ * the bytes of the same call without the flag (ordinary arrays, also an
+ * ABI 1.4 plugin's); expanded, it equals that tree. A failure mid-listing
+ * is the failure alone, as before. */
+static void test_text_lists(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  snprintf(f->blob_dir, sizeof f->blob_dir, "/tmp/wfc-abi-blobs-XXXXXX");
+  assert_non_null(mkdtemp(f->blob_dir));
+  wfc_runtime_opts o = {.size = sizeof o, .check_outputs = 0};
+  assert_int_equal(wfc_runtime_new(&f->loop, &o, &f->rt), 0);
+  char err[1024];
+  assert_int_equal(
+      wfc_runtime_load(f->rt, testplugin_path(), NULL, err, sizeof err), 0);
+  *state = F = f;
+  const char *minor = getenv("WFC_TESTPLUGIN_ABI_MINOR");
+  const char *chk = getenv("WFC_CHECK_OUTPUTS");
+  /* Debug builds and WFC_CHECK_OUTPUTS check outputs, on trees. */
+  int text = (minor == NULL || atoi(minor) >= 5) &&
+             (chk == NULL || *chk == '\0' || strcmp(chk, "0") == 0);
+#ifndef NDEBUG
+  text = 0;
+#endif
+  const char *in = "{\"count\":250,\"page\":9}";
+  result t = {0}, a = {0};
+  invoke_flags = WFC_INVOKE_TEXT_LISTS;
+  run_card("testplugin.list", in, &t);
+  invoke_flags = 0;
+  run_card("testplugin.list", in, &a);
+  assert_int_equal(t.status, 0);
+  assert_int_equal(a.status, 0);
+  json_object *ti = json_object_object_get(t.output, "items");
+  json_object *ai = json_object_object_get(a.output, "items");
+  assert_true(json_object_is_type(ti, json_type_array));
+  assert_int_equal(json_object_array_length(ti), text ? 0 : 250);
+  assert_int_equal(json_object_array_length(ai), 250);
+  assert_int_equal(out_int(&t, "count"), 250);
+  for (int pretty = 0; pretty <= 1; pretty++) {
+    char *x = output_text(t.output, pretty), *y = output_text(a.output, pretty);
+    assert_string_equal(x, y);
+    free(x);
+    free(y);
+  }
+  assert_int_equal(wfc_output_expand(t.output), 0);
+  assert_ptr_equal(json_object_object_get(t.output, "items"), ti);
+  assert_int_equal(json_object_array_length(ti), 250);
+  assert_true(json_object_equal(t.output, a.output));
+  result_free(&t);
+  result_free(&a);
+
+  invoke_flags = WFC_INVOKE_TEXT_LISTS;
+  run_card("testplugin.list", "{\"count\":250,\"page\":9,\"fail_at\":120}", &t);
+  invoke_flags = 0;
+  assert_int_equal(t.status, WFC_EREMOTE);
+  assert_null(t.output);
+  assert_non_null(strstr(t.message, "listing failed after 120"));
+  result_free(&t);
+}
+
 /* A call that ignores cancel does not hang shutdown: after the grace
  * period it is delivered as canceled and its plugin stays loaded. */
 static void test_close_abandons_stuck_call(void **state) {
@@ -724,6 +801,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_http_and_blobs, setup, teardown),
       cmocka_unit_test_setup(test_close_with_calls_in_flight, setup_only),
       cmocka_unit_test_teardown(test_check_outputs_from_env, teardown),
+      cmocka_unit_test_teardown(test_text_lists, teardown),
       /* Last: it leaves the test plugin loaded on purpose. */
       cmocka_unit_test(test_close_abandons_stuck_call),
   };

@@ -1,6 +1,8 @@
 /* The `wfc` executable: plugin inspect (text, JSON, refusals, manifest
- * check, --isolated), card list and card describe, and every command with
- * damaged plugin files in the plugin path, run as a real process. */
+ * check, --isolated), card list and card describe, every command with
+ * damaged plugin files in the plugin path, and card run / flow run of a
+ * listing whose items the host keeps as text (ABI 1.5), run as a real
+ * process. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, kill, pread/pwrite (abi_util.h) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,6 +63,126 @@ static int count_lines(const char *s) {
   return n;
 }
 
+/* ---- a listing kept as text (ABI 1.5) ---------------------------------- */
+
+/* Runs `wfc card run testplugin.list` with the plugins of dir (a store
+ * and blob directory under tmp), stdout to out. Its exit status. */
+static int card_list(const char *tmp, const char *dir, const char *input,
+                     const char *flags, const char *out) {
+  char cmd[16384];
+  snprintf(cmd, sizeof cmd,
+           "WFC_STORE=%s/store.db WFC_BLOB_DIR=%s/blobs WFC_PLUGIN_PATH=%s "
+           "%s card run testplugin.list --input '%s' %s >%s 2>%s/err",
+           tmp, tmp, dir, build_path(3, "bin/wfc"), input, flags, out, tmp);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int same_file(const char *a, const char *b) {
+  char cmd[9000];
+  snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+  return system(cmd) == 0;
+}
+
+/* `wfc card run` of a listing: the output the host writes from the list
+ * kept as text is byte for byte the one of the same plugin built against
+ * ABI 1.4 (json-c arrays, the tree path), compact and indented, across
+ * the text's chunks (256 KiB: 2,000 items are ~380 KB) and pages; it
+ * parses, holds every item in order; a failure mid-listing prints no
+ * output and fails, as before. */
+static void test_card_run_text_list(void **state) {
+  (void)state;
+  const char *old_dir = getenv("WFC_ABI14_DIR");
+  assert_non_null(old_dir);
+  char tmp[] = "/tmp/wfc-abi-list-XXXXXX";
+  assert_non_null(mkdtemp(tmp));
+  char dir[4200], a[4200], b[4200];
+  snprintf(dir, sizeof dir, "%s", build_path(1, "plugins"));
+  snprintf(a, sizeof a, "%s/new.json", tmp);
+  snprintf(b, sizeof b, "%s/old.json", tmp);
+  static const char *const inputs[] = {"{\"count\":2000,\"page\":7}",
+                                       "{\"count\":0}", "{\"count\":1}"};
+  for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
+    for (int pretty = 0; pretty <= 1; pretty++) {
+      const char *fl = pretty ? "" : "--json";
+      assert_int_equal(card_list(tmp, dir, inputs[i], fl, a), 0);
+      assert_int_equal(card_list(tmp, old_dir, inputs[i], fl, b), 0);
+      if (!same_file(a, b))
+        fail_msg("%s %s: outputs differ (%s, %s)", inputs[i], fl, a, b);
+    }
+  /* The last compact run of 2,000 items, parsed. */
+  assert_int_equal(card_list(tmp, dir, inputs[0], "--json", a), 0);
+  json_object *o = json_object_from_file(a);
+  assert_non_null(o);
+  json_object *items = json_object_object_get(o, "items");
+  assert_int_equal(json_object_array_length(items), 2000);
+  assert_int_equal(json_object_get_int64(json_object_object_get(o, "count")),
+                   2000);
+  for (size_t i = 0; i < 2000; i++)
+    assert_int_equal(json_object_get_int64(json_object_object_get(
+                         json_object_array_get_idx(items, i), "n")),
+                     (int64_t)i);
+  json_object_put(o);
+
+  /* Failing after 150 items (some pages in): the error alone, no items. */
+  assert_int_equal(card_list(tmp, dir,
+                             "{\"count\":400,\"page\":7,\"fail_at\":150}",
+                             "--json", a),
+                   1);
+  o = json_object_from_file(a);
+  assert_non_null(o);
+  assert_null(json_object_object_get(o, "items"));
+  json_object *e = json_object_object_get(o, "error");
+  assert_string_equal(json_object_get_string(json_object_object_get(e, "code")),
+                      "EREMOTE");
+  assert_non_null(
+      strstr(json_object_get_string(json_object_object_get(e, "message")),
+             "listing failed after 150"));
+  json_object_put(o);
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* A flow's step templates into a listing's items: flows take outputs as
+ * trees, so a path into the list reads the item. */
+static void test_flow_templates_into_list(void **state) {
+  (void)state;
+  char tmp[] = "/tmp/wfc-abi-flow-XXXXXX";
+  assert_non_null(mkdtemp(tmp));
+  char path[4200], env[8400], args[4300];
+  snprintf(path, sizeof path, "%s/list.flow.json", tmp);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("{\"steps\":[{\"name\":\"a\",\"card\":\"testplugin.list\","
+        "\"input\":{\"count\":400,\"page\":7}},"
+        "{\"name\":\"b\",\"card\":\"testplugin.later\",\"input\":"
+        "{\"text\":\"{{steps.a.items[302].tags[1]}} {{steps.a.count}}\","
+        "\"delay_ms\":0}}]}",
+        f);
+  fclose(f);
+  snprintf(env, sizeof env,
+           "WFC_STORE=%s/store.db WFC_BLOB_DIR=%s/blobs WFC_PLUGIN_PATH=%s",
+           tmp, tmp, build_path(1, "plugins"));
+  snprintf(args, sizeof args, "flow run %s --json", path);
+  run *r = wfc(env, args);
+  if (r->status != 0)
+    fail_msg("flow run: %d: %s", r->status, r->err);
+  json_object *o = json_tokener_parse(r->out);
+  assert_non_null(o);
+  json_object *steps = json_object_object_get(o, "steps");
+  assert_string_equal(json_object_get_string(json_object_object_get(
+                          json_object_object_get(steps, "b"), "text")),
+                      "t:1, 400");
+  assert_int_equal(json_object_array_length(json_object_object_get(
+                       json_object_object_get(steps, "a"), "items")),
+                   400);
+  json_object_put(o);
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+  assert_int_equal(system(cmd), 0);
+}
+
 static void test_inspect_json(void **state) {
   (void)state;
   char args[4200];
@@ -82,7 +204,7 @@ static void test_inspect_json(void **state) {
   assert_int_equal(json_object_get_int(json_object_object_get(v, "major")),
                    WFC_ABI_MAJOR);
   v = json_object_object_get(o, "cards");
-  assert_int_equal(json_object_array_length(v), 15);
+  assert_int_equal(json_object_array_length(v), 16);
   json_object *later = json_object_array_get_idx(v, 0);
   assert_string_equal(
       json_object_get_string(json_object_object_get(later, "id")), "later");
@@ -110,7 +232,7 @@ static void test_inspect_text(void **state) {
   snprintf(args, sizeof args, "plugin inspect %s", testplugin_path());
   run *r = wfc(NULL, args);
   assert_int_equal(r->status, 0);
-  assert_non_null(strstr(r->out, "plugin testplugin 1.2.3 (ABI 1.4)\n"));
+  assert_non_null(strstr(r->out, "plugin testplugin 1.2.3 (ABI 1.5)\n"));
   assert_non_null(strstr(r->out, "  testplugin.events [event] - New Event\n"));
   assert_non_null(strstr(r->out, "manifest: ok ("));
   assert_non_null(strstr(r->out, "text                 string           "
@@ -123,8 +245,8 @@ static void test_inspect_refusals(void **state) {
     const char *kind, *msg;
   } cases[] = {
       {"major",
-       "plugin ABI 2.4 has another major version than the host's ABI 1.4"},
-      {"minor", "plugin needs ABI 1.5, newer than the host's ABI 1.4"},
+       "plugin ABI 2.5 has another major version than the host's ABI 1.5"},
+      {"minor", "plugin needs ABI 1.6, newer than the host's ABI 1.5"},
       {"magic", "not a wfc plugin: bad magic 0xdeadbeef (expected 0x57464331)"},
       {"noentry", "not a wfc plugin: no wfc_plugin_entry_v1 symbol"},
       {"init", "init failed: missing setting BROKEN_TENANT (EINVAL)"},
@@ -512,6 +634,8 @@ int main(void) {
       cmocka_unit_test(test_damaged_plugins_in_path),
       cmocka_unit_test(test_inspect_isolated),
       cmocka_unit_test(test_every_plugin_matches_its_manifest),
+      cmocka_unit_test(test_card_run_text_list),
+      cmocka_unit_test(test_flow_templates_into_list),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,10 +65,10 @@ static void test_load_testplugin(void **state) {
   assert_string_equal(wfc_plugin_path(p), testplugin_path());
   assert_string_equal(wfc_plugin_fingerprint(p), WFC_ABI_FINGERPRINT);
   assert_int_equal(wfc_plugin_abi(p), (WFC_ABI_MAJOR << 16) | WFC_ABI_MINOR);
-  assert_int_equal(wfc_plugin_card_count(p), 15);
+  assert_int_equal(wfc_plugin_card_count(p), 16);
   assert_int_equal(wfc_plugin_conn_type_count(p), 1);
   assert_string_equal(wfc_plugin_card(p, 0)->id, "later");
-  assert_null(wfc_plugin_card(p, 15));
+  assert_null(wfc_plugin_card(p, 16));
   assert_string_equal(wfc_plugin_conn_type(p, 0)->id, "testconn");
   assert_int_equal(wfc_runtime_plugin_count(f->rt), 1);
   assert_ptr_equal(wfc_runtime_plugin(f->rt, 0), p);
@@ -146,9 +146,9 @@ static const refusal refusals[] = {
     {"noentry", WFC_ENOTPLUGIN,
      "not a wfc plugin: no wfc_plugin_entry_v1 symbol", 0},
     {"major", WFC_EABI,
-     "plugin ABI 2.4 has another major version than the host's ABI 1.4", 0},
+     "plugin ABI 2.5 has another major version than the host's ABI 1.5", 0},
     {"minor", WFC_EABINEWER,
-     "plugin needs ABI 1.5, newer than the host's ABI 1.4", 0},
+     "plugin needs ABI 1.6, newer than the host's ABI 1.5", 0},
     {"size", WFC_ENOTPLUGIN, "descriptor size 16 is smaller than the v1 header",
      1},
     {"fingerprint", WFC_EFINGERPRINT,

@@ -133,7 +133,7 @@ static void test_check(void **state) {
   assert_int_equal(check(p, m, &l), WFC_EMANIFEST);
   assert_int_equal(l.n, 2);
   assert_string_equal(
-      l.line[0], "abi: manifest (absent), plugin {\"major\":1,\"minor\":4}");
+      l.line[0], "abi: manifest (absent), plugin {\"major\":1,\"minor\":5}");
   assert_string_equal(l.line[1],
                       "connection type \"testconn\": params[1].default: "
                       "manifest \"preview\", plugin \"production\"");

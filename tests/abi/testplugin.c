@@ -20,6 +20,10 @@
  *               host's close grace period must survive)
  *   latereg     registers a card after init (the host must refuse it)
  *   mkblob      writes `size` pattern bytes into a new blob, returns its ref
+ *   list        a listing: `count` varied items in pages of `page` (one
+ *               page per loop iteration), in a list kept as text by the
+ *               host (ABI 1.5, api->list_new; an array before); fails
+ *               after `fail_at` items when given
  * Connection type "testconn": every hook completes from a timer.
  */
 #include <stdio.h>
@@ -452,6 +456,100 @@ static int mkblob_invoke(wfc_call *call) {
   return complete_later(call, 0, out, 0, NULL);
 }
 
+/* ---- A listing (list_new / list_add, ABI 1.5) -----------------------------
+ */
+
+typedef struct list_ctx {
+  wfc_call *call;
+  json_object *items; /* transfer to the output */
+  int64_t next, count, page, fail_at;
+} list_ctx;
+
+/* Item n: what a re-indenter could get wrong (brackets, commas, colons,
+ * quotes and backslashes inside strings, empty and nested containers,
+ * doubles, null, non-ASCII). */
+static json_object *list_item(int64_t n) {
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "n", json_object_new_int64(n));
+  json_object_object_add(
+      o, "text",
+      json_object_new_string("a \"quoted\" {brace} [x], key: \\ \t/ \xc3\xa9"));
+  json_object_object_add(o, "ratio", json_object_new_double((double)n / 4.0));
+  json_object *tags = json_object_new_array();
+  for (int64_t i = 0; i < n % 3; i++)
+    json_object_array_add(tags, json_object_new_string(i ? "t:1," : "t0"));
+  json_object_object_add(o, "tags", tags);
+  json_object *meta = json_object_new_object();
+  if (n % 2 == 0) {
+    json_object *deep = json_object_new_array();
+    json_object_array_add(deep, json_object_new_int(1));
+    json_object_array_add(deep, json_object_new_object());
+    json_object_array_add(deep, json_object_new_array());
+    json_object *b = json_object_new_object();
+    json_object_object_add(b, "b", deep);
+    json_object_object_add(meta, "a", b);
+  }
+  json_object_object_add(o, "meta", meta);
+  json_object_object_add(o, "none", NULL);
+  json_object_object_add(o, "odd", json_object_new_boolean(n % 2));
+  return o;
+}
+
+static void list_step(void *arg) {
+  list_ctx *l = arg;
+  for (int64_t i = 0; i < l->page && l->next < l->count; i++, l->next++) {
+    if (l->next == l->fail_at) {
+      /* What was listed goes with the failure, as a card's error does. */
+      json_object_put(l->items);
+      api->call_fail(l->call, WFC_EREMOTE, NULL, "listing failed after %lld",
+                     (long long)l->next);
+      api->free(l);
+      return;
+    }
+#if WFC_ABI_MINOR >= 5
+    if (WFC_API_HAS(api, list_add)) {
+      api->list_add(l->items, list_item(l->next));
+      continue;
+    }
+#endif
+    json_object_array_add(l->items, list_item(l->next));
+  }
+  if (l->next < l->count && api->timer_start(0, list_step, l, NULL) == 0)
+    return;
+  json_object *out = json_object_new_object();
+  json_object_object_add(out, "items", l->items);
+  json_object_object_add(out, "count", json_object_new_int64(l->next));
+  api->call_done(l->call, out);
+  api->free(l);
+}
+
+static int list_invoke(wfc_call *call) {
+  json_object *in = api->call_input(call), *v;
+  list_ctx *l = api->alloc(sizeof *l);
+  if (l == NULL)
+    return WFC_ENOMEM;
+  memset(l, 0, sizeof *l);
+  l->call = call;
+  l->count =
+      json_object_object_get_ex(in, "count", &v) ? json_object_get_int64(v) : 3;
+  l->page = json_object_object_get_ex(in, "page", &v) ? json_object_get_int64(v)
+                                                      : 100;
+  l->fail_at = json_object_object_get_ex(in, "fail_at", &v)
+                   ? json_object_get_int64(v)
+                   : -1;
+#if WFC_ABI_MINOR >= 5
+  l->items = WFC_API_HAS(api, list_new) ? api->list_new(call)
+                                        : json_object_new_array();
+#else
+  l->items = json_object_new_array();
+#endif
+  if (l->items == NULL) {
+    api->free(l);
+    return WFC_ENOMEM;
+  }
+  return api->timer_start(0, list_step, l, NULL);
+}
+
 /* ---- Schemas and registration
  * -------------------------------------------------- */
 
@@ -530,6 +628,26 @@ static const wfc_field mkblob_out[] = {
     {0}};
 static const wfc_field latereg_out[] = {
     {.name = "rc", .type = WFC_TYPE_INTEGER, .flags = WFC_FIELD_REQUIRED}, {0}};
+static const wfc_field list_in[] = {
+    {.name = "count",
+     .type = WFC_TYPE_INTEGER,
+     .default_json = "3",
+     .max = 1000000},
+    {.name = "page",
+     .type = WFC_TYPE_INTEGER,
+     .default_json = "100",
+     .min = 1,
+     .max = 100000},
+    {.name = "fail_at", .type = WFC_TYPE_INTEGER},
+    {0}};
+static const wfc_field any_item[] = {{.type = WFC_TYPE_ANY}, {0}};
+static const wfc_field list_out[] = {
+    {.name = "items",
+     .type = WFC_TYPE_LIST,
+     .flags = WFC_FIELD_REQUIRED,
+     .items = any_item},
+    {.name = "count", .type = WFC_TYPE_INTEGER, .flags = WFC_FIELD_REQUIRED},
+    {0}};
 static const char *const envs[] = {"preview", "production", NULL};
 static const wfc_field conn_params[] = {{.name = "tenant",
                                          .type = WFC_TYPE_STRING,
@@ -572,6 +690,8 @@ static const wfc_card_desc cards[] = {
      WFC_CARD_ACTION, NULL, NULL, NULL, stuck_invoke},
     {"latereg", "Late registration", "Registers after init (a bug).",
      WFC_CARD_ACTION, NULL, NULL, latereg_out, latereg_invoke},
+    {"list", "List", "Lists count items, page by page.", WFC_CARD_ACTION, NULL,
+     list_in, list_out, list_invoke},
 };
 
 static const wfc_conn_type_desc testconn = {

@@ -371,6 +371,110 @@ static struct json_object *random_tree(unsigned *seed, int depth) {
   }
 }
 
+/* wfc__json_write gives a and b the same bytes, in both layouts. */
+static void write_equal(struct json_object *a, struct json_object *b) {
+  for (int pretty = 0; pretty < 2; pretty++) {
+    char *ta = NULL, *tb = NULL;
+    size_t la = 0, lb = 0;
+    FILE *fa = open_memstream(&ta, &la), *fb = open_memstream(&tb, &lb);
+    assert_non_null(fa);
+    assert_non_null(fb);
+    assert_int_equal(wfc__json_write(fa, a, pretty), 0);
+    assert_int_equal(wfc__json_write(fb, b, pretty), 0);
+    fclose(fa);
+    fclose(fb);
+    if (la != lb || memcmp(ta, tb, la) != 0)
+      fprintf(stderr, "pretty %d: lengths %zu, %zu\n", pretty, la, lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ta, tb, la);
+    free(ta);
+    free(tb);
+  }
+}
+
+/* A list kept as text (wfc_host_api.list_new, ABI 1.5) is written, by
+ * wfc__json_write in both layouts and by json-c compact, as the array of
+ * its items, byte for byte, whatever the items: random trees, a string
+ * longer than a chunk, a NUL, containers and escapes cut across chunks
+ * (3,000 items are several 256 KiB chunks), a list inside an item; once
+ * expanded it is that array, the same object. */
+static void test_list_kept_as_text(void **state) {
+  (void)state;
+  static const int counts[] = {0, 1, 2, 40, 3000};
+  char *big = malloc(300001);
+  assert_non_null(big);
+  for (size_t i = 0; i < 300000; i++)
+    big[i] = "a{\"[\\,:]}\n"[i % 10];
+  big[300000] = '\0';
+  for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+    int n = counts[c];
+    unsigned s1 = 7u + (unsigned)n, s2 = s1;
+    struct json_object *list = wfc__json_list_new();
+    struct json_object *arr = json_object_new_array();
+    assert_non_null(list);
+    assert_true(wfc__json_list_is(list));
+    assert_false(wfc__json_list_is(arr));
+    for (int i = 0; i < n; i++) {
+      assert_int_equal(wfc__json_list_add(list, random_tree(&s1, 1)), 0);
+      json_object_array_add(arr, random_tree(&s2, 1));
+    }
+    if (n == 3000) {
+      assert_int_equal(wfc__json_list_add(list, json_object_new_string(big)),
+                       0);
+      json_object_array_add(arr, json_object_new_string(big));
+      assert_int_equal(
+          wfc__json_list_add(list, json_object_new_string_len("a\0b", 3)), 0);
+      json_object_array_add(arr, json_object_new_string_len("a\0b", 3));
+      /* A list inside an item. */
+      struct json_object *inner = wfc__json_list_new(), *item;
+      struct json_object *inner_arr = json_object_new_array();
+      for (int i = 0; i < 3; i++) {
+        assert_int_equal(wfc__json_list_add(inner, random_tree(&s1, 2)), 0);
+        json_object_array_add(inner_arr, random_tree(&s2, 2));
+      }
+      item = json_object_new_object();
+      json_object_object_add(item, "inner", inner);
+      assert_int_equal(wfc__json_list_add(list, item), 0);
+      item = json_object_new_object();
+      json_object_object_add(item, "inner", inner_arr);
+      json_object_array_add(arr, item);
+    }
+    assert_int_equal(wfc__json_list_count(list), json_object_array_length(arr));
+    struct json_object *out = json_object_new_object();
+    struct json_object *ref = json_object_new_object();
+    json_object_object_add(out, "items", list);
+    json_object_object_add(out, "n", json_object_new_int(n));
+    json_object_object_add(ref, "items", arr);
+    json_object_object_add(ref, "n", json_object_new_int(n));
+    write_equal(out, ref);
+    const int fl = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+    assert_string_equal(json_object_to_json_string_ext(list, fl),
+                        json_object_to_json_string_ext(arr, fl));
+    /* Expanded in place: an ordinary array equal to the reference. */
+    assert_int_equal(wfc__json_list_expand(out), 0);
+    assert_ptr_equal(json_object_object_get(out, "items"), list);
+    assert_false(wfc__json_list_is(list));
+    assert_int_equal(json_object_array_length(list),
+                     json_object_array_length(arr));
+    assert_true(json_object_equal(out, ref));
+    write_equal(out, ref);
+    json_object_put(out);
+    json_object_put(ref);
+  }
+  free(big);
+  /* Adding to an ordinary array appends; to anything else is refused,
+   * and the item is freed either way (ASan counts). */
+  struct json_object *a = json_object_new_array(),
+                     *o = json_object_new_object();
+  assert_int_equal(wfc__json_list_add(a, json_object_new_int(1)), 0);
+  assert_int_equal(json_object_array_length(a), 1);
+  assert_int_equal(wfc__json_list_add(o, json_object_new_int(1)), WFC_EINVAL);
+  assert_int_equal(wfc__json_list_add(NULL, json_object_new_int(1)),
+                   WFC_EINVAL);
+  json_object_put(a);
+  json_object_put(o);
+}
+
 static void test_write_matches_dump(void **state) {
   (void)state;
   struct json_object *v = parse_ok(
@@ -841,6 +945,7 @@ int main(void) {
       cmocka_unit_test(test_text_surrogates),
       cmocka_unit_test(test_text_nul),
       cmocka_unit_test(test_text_check),
+      cmocka_unit_test(test_list_kept_as_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
