@@ -36,6 +36,7 @@
 
 #include "crypto.h"
 #include "emu_proc.h"
+#include "fleet_fixture.h"
 #include "pg_cluster.h"
 #include "reliability.h"
 #include "store.h"
@@ -385,31 +386,12 @@ static void three_flow_runners_one_trigger(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  uint8_t key[32];
-  char hex[65];
-  if (wfc__random(key, sizeof key) != 0 ||
-      wfc__hex_encode(key, sizeof key, hex, sizeof hex) != 0)
-    return -1;
-  setenv("WFC_MASTER_KEY", hex, 1);
-  if ((pg = pg_cluster_start()) == NULL ||
-      rel_up(&emu, &u, "fleet-events") != 0)
-    return -1;
-  char *db = pg_cluster_new_db(pg);
-  if (db == NULL || strlen(db) >= sizeof u.store) {
-    free(db);
-    return -1;
-  }
-  memcpy(u.store, db, strlen(db) + 1);
-  free(db);
-  return 0;
+  return fleet_up(&pg, &emu, &u, "fleet-events");
 }
 
 static int teardown(void **state) {
   (void)state;
-  int rc = rel_down(emu, &u);
-  if (pg_cluster_stop(pg) != 0)
-    rc = -1;
-  return rc;
+  return fleet_down(pg, emu, &u);
 }
 
 int main(void) {
