@@ -43,10 +43,7 @@
 #include <unistd.h>
 
 #include "../tests/scenarios/scen.h"
-#include "clock.h"
-#include "crypto.h"
 #include "fleet_fixture.h"
-#include "json.h"
 #include "pg_cluster.h"
 #include "store.h"
 

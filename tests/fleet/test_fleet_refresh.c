@@ -40,10 +40,7 @@
 #include <unistd.h>
 
 #include "../scenarios/scen.h"
-#include "clock.h"
-#include "crypto.h"
 #include "fleet_fixture.h"
-#include "json.h"
 #include "pg_cluster.h"
 #include "reliability.h"
 #include "store.h"

@@ -40,7 +40,6 @@
 #include <json-c/json.h>
 #include <libpq-fe.h>
 
-#include "crypto.h"
 #include "emu_proc.h"
 #include "fleet_fixture.h"
 #include "pg_cluster.h"

@@ -43,7 +43,6 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "crypto.h"
 #include "emu_proc.h"
 #include "fleet_fixture.h"
 #include "pg_cluster.h"
