@@ -289,14 +289,8 @@ static void sleep_ms(int ms) {
 }
 
 static void deliver(watch *w, int i) {
-  char body[512];
   long st = 0;
-  snprintf(body, sizeof body,
-           "{\"subject\":\"%s%d\",\"from\":\"bob@contoso.test\","
-           "\"body\":{\"contentType\":\"text\",\"content\":\"n %d\"}}",
-           w->prefix, i, i);
-  json_object_put(rel_admin(base(), "POST",
-                            "/__emulator/mail/" ALICE "/messages", body, &st));
+  json_object_put(rel_deliver_numbered(base(), ALICE, w->prefix, i, &st));
   assert_int_equal(st, 201);
 }
 
