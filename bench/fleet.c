@@ -43,9 +43,7 @@
 #include <unistd.h>
 
 #include "../tests/scenarios/scen.h"
-#include "clock.h"
-#include "crypto.h"
-#include "json.h"
+#include "fleet_fixture.h"
 #include "pg_cluster.h"
 #include "store.h"
 
@@ -161,22 +159,9 @@ static void bench_card_run(void **state) {
 
 /* Ages the access token of conn_id in the store sc_store as an hour would. */
 static void expire_access_token(void) {
-  wfc__store *st = NULL;
-  char err[512], *text = NULL;
-  if (wfc__store_open(sc_store, &st, err, sizeof err) != 0)
-    fail_msg("open %s: %s", sc_store, err);
-  assert_int_equal(wfc__store_conn_secrets(st, conn_id, &text), 0);
-  json_object *s = json_tokener_parse(text);
-  wfc__secret_free(text);
-  json_object *cr = wfc__json_obj(s, "credentials");
-  assert_non_null(cr);
-  int64_t past = wfc__now_ms() / 1000 - 60;
-  json_object_object_add(cr, "expires_at", json_object_new_int64(past));
-  const char *out = json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN);
-  assert_int_equal(
-      wfc__store_conn_update_secrets(st, conn_id, out, past * 1000), 0);
-  json_object_put(s);
-  wfc__store_close(st);
+  char err[512];
+  if (fleet_expire_access_token(sc_store, conn_id, err, sizeof err) != 0)
+    fail_msg("%s", err);
 }
 
 /* The child's stderr to the file named by arg (its log). */
@@ -304,12 +289,8 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  uint8_t key[32];
-  char hex[65];
-  if (wfc__random(key, sizeof key) != 0 ||
-      wfc__hex_encode(key, sizeof key, hex, sizeof hex) != 0)
+  if (fleet_master_key() != 0)
     return 1;
-  setenv("WFC_MASTER_KEY", hex, 1);
   /* Missing binaries: printed by pg_cluster_start; the rows say skipped. */
   if (!card_only)
     pg = pg_cluster_start();

@@ -102,6 +102,10 @@ int wfc__cli_host_open(wfc__cli_host *h);
  * command line). Parsed and checked at once (0, or WFC_CLI_USAGE with
  * the error printed); given to every runtime the command opens. */
 int wfc__cli_setting_arg(const char *opt, const char *value);
+/* Checks them as a runtime would (wfc_plugin_settings_check: plugin name,
+ * keys, values), for every command before it starts, whether it opens a
+ * runtime or not: 0, or WFC_CLI_FAIL with the error printed. */
+int wfc__cli_check_settings(void);
 /* Gives them to rt: 0, or WFC_CLI_FAIL with the error printed. */
 int wfc__cli_apply_settings(wfc_runtime *rt);
 /* Drops them (main, at exit). */

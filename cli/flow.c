@@ -253,9 +253,14 @@ static void run_step(flow *f) {
     return;
   }
   if (rc != 0) {
-    if (f->conn == NULL && c != NULL)
+    if (f->conn == NULL && c != NULL && rc == WFC_ENOTFOUND)
       snprintf(err, sizeof err, "steps[%zu]: no connection \"%s\"", f->step,
                conn);
+    else if (f->conn == NULL && c != NULL)
+      snprintf(err, sizeof err, "steps[%zu]: cannot open connection \"%s\": %s",
+               f->step, conn,
+               *wfc_connmgr_open_error() ? wfc_connmgr_open_error()
+                                         : wfc_strerror(rc));
     else
       snprintf(err, sizeof err,
                "steps[%zu]: no card \"%s\" (plugins searched in %s)", f->step,

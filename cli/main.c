@@ -128,6 +128,18 @@ int main(int argc, char **argv) {
   argv[skip] = argv[0];
   argc -= skip;
   argv += skip;
+  /* --json anywhere: an error is reported as one JSON object on stdout. */
+  for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (strcmp(argv[i], "--json") == 0)
+      wfc__cli_json_errors(1);
+  /* The settings, checked the same way whatever the command (one that
+   * opens no runtime would otherwise take bad ones in silence). */
+  int rc = wfc__cli_check_settings();
+  if (rc != 0) {
+    wfc__cli_error_flush(rc, argc > 1 ? argv[1] : NULL);
+    wfc__cli_settings_free();
+    return rc;
+  }
   if (argc < 2)
     return help(stderr), WFC_CLI_USAGE;
   const char *g = argv[1];
@@ -157,11 +169,7 @@ int main(int argc, char **argv) {
     return wfc__cli_error("cannot protect this process's secrets (%s); "
                           "WFC_ALLOW_CORE_DUMPS=1 runs without",
                           wfc_strerror(hrc));
-  /* --json anywhere: an error is reported as one JSON object on stdout. */
-  for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
-    if (strcmp(argv[i], "--json") == 0)
-      wfc__cli_json_errors(1);
-  int rc = -1;
+  rc = -1;
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
     if (strcmp(groups[i].name, g) == 0)
       rc = wfc__cli_wants_help(argc - 1, argv + 1)

@@ -236,11 +236,12 @@ int wfc__cli_card_run(int argc, char **argv) {
   } else if (conn != NULL && (rc = wfc_connmgr_open_conn(r.m, conn, &wc))) {
     if (rc == WFC_EKEY)
       wfc__cli_tampered(conn, NULL);
+    else if (rc == WFC_ENOTFOUND)
+      wfc__cli_error("no connection \"%s\" (see `wfc connection list`)", conn);
     else
-      wfc__cli_error(rc == WFC_ENOTFOUND
-                         ? "no connection \"%s\" (see `wfc connection list`)"
-                         : "cannot open connection \"%s\"",
-                     conn);
+      wfc__cli_error("cannot open connection \"%s\": %s", conn,
+                     *wfc_connmgr_open_error() ? wfc_connmgr_open_error()
+                                               : wfc_strerror(rc));
   }
   if (rc == 0) {
     r.loop = &h.loop;

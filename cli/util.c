@@ -146,9 +146,9 @@ static json_object *cli_settings;
 static const char setting_usage[] =
     "  wfc [--setting PLUGIN.KEY=VALUE]... [--settings FILE] GROUP ...\n";
 
-/* Merges one plugin's settings (borrowed) into cli_settings. The runtime
- * checks them when they are given to it (wfc__cli_apply_settings), naming
- * the first bad plugin name, key or value. */
+/* Merges one plugin's settings (borrowed) into cli_settings. main checks
+ * them before the command starts (wfc__cli_check_settings), naming the
+ * first bad plugin name, key or value, as the runtime would. */
 static void settings_add(const char *plugin, json_object *set) {
   if (cli_settings == NULL)
     cli_settings = json_object_new_object();
@@ -200,15 +200,29 @@ int wfc__cli_setting_arg(const char *opt, const char *value) {
   return 0;
 }
 
-int wfc__cli_apply_settings(wfc_runtime *rt) {
+/* Checks the settings (rt NULL) or gives them to rt, which checks them
+ * the same way: 0, or WFC_CLI_FAIL with the first error printed. */
+static int settings_to(wfc_runtime *rt) {
   if (cli_settings == NULL)
     return 0;
   json_object_object_foreach(cli_settings, plugin, set) {
     char err[512];
-    if (wfc_runtime_set_plugin_settings(rt, plugin, set, err, sizeof err) != 0)
+    int rc =
+        rt != NULL
+            ? wfc_runtime_set_plugin_settings(rt, plugin, set, err, sizeof err)
+            : wfc_plugin_settings_check(plugin, set, err, sizeof err);
+    if (rc != 0)
       return wfc__cli_error("%s", err);
   }
   return 0;
+}
+
+int wfc__cli_check_settings(void) {
+  return settings_to(NULL);
+}
+
+int wfc__cli_apply_settings(wfc_runtime *rt) {
+  return settings_to(rt);
 }
 
 void wfc__cli_settings_free(void) {

@@ -927,7 +927,22 @@ int wfc_connmgr_show(wfc_connmgr *m, const char *name, json_object **out) {
   return 0;
 }
 
+/* Why the calling thread's last open_conn failed (wfc_connmgr_open_error). */
+static _Thread_local char open_err[512];
+
+const char *wfc_connmgr_open_error(void) {
+  return open_err;
+}
+
+/* rc, after keeping the store's words for it (the store call that failed
+ * cleared them when it started: they are its own). */
+static int open_failed(int rc) {
+  snprintf(open_err, sizeof open_err, "%s", wfc__store_last_error());
+  return rc;
+}
+
 int wfc_connmgr_open_conn(wfc_connmgr *m, const char *name, wfc_conn **out) {
+  open_err[0] = '\0';
   if (m == NULL || name == NULL || out == NULL)
     return WFC_EINVAL;
   if (m->closing)
@@ -937,7 +952,7 @@ int wfc_connmgr_open_conn(wfc_connmgr *m, const char *name, wfc_conn **out) {
   entry *e;
   int rc = wfc__connmgr_entry_get(m, name, &e, &r);
   if (rc != 0)
-    return rc;
+    return open_failed(rc);
   json_object *info = json_object_new_object();
   json_object_object_add(info, "id", json_object_new_string(r.id));
   json_object_object_add(info, "nickname", json_object_new_string(r.nickname));
@@ -951,7 +966,7 @@ int wfc_connmgr_open_conn(wfc_connmgr *m, const char *name, wfc_conn **out) {
    * do; they come from the sealed record, which must open. */
   if ((rc = wfc__connmgr_entry_load(e, 0)) != 0) {
     json_object_put(info);
-    return rc;
+    return open_failed(rc);
   }
   json_object *params = wfc__connmgr_entry_hook_params(e);
   rc = wfc_conn_new(m->rt, params, info, &wfc__connmgr_token_ops, e, out);

@@ -240,13 +240,17 @@ int wfc_event_watch_open(wfc_connmgr *m, const wfc_event_watch_opts *o,
                    "event watch: the connection manager is closing");
   wfc_conn *conn = NULL;
   int rc = wfc_connmgr_open_conn(m, o->connection, &conn);
+  if (rc == WFC_ENOTFOUND || rc == WFC_EKEY)
+    return set_err(err, errlen, rc,
+                   rc == WFC_ENOTFOUND
+                       ? "no connection \"%s\" (see `wfc connection list`)"
+                       : "connection \"%s\": " WFC_CONN_TAMPERED_WORDS,
+                   o->connection);
   if (rc != 0)
-    return set_err(
-        err, errlen, rc,
-        rc == WFC_ENOTFOUND ? "no connection \"%s\" (see `wfc connection list`)"
-        : rc == WFC_EKEY    ? "connection \"%s\": " WFC_CONN_TAMPERED_WORDS
-                            : "cannot open connection \"%s\"",
-        o->connection);
+    return set_err(err, errlen, rc, "cannot open connection \"%s\": %s",
+                   o->connection,
+                   *wfc_connmgr_open_error() ? wfc_connmgr_open_error()
+                                             : wfc_strerror(rc));
   json_object *id = NULL;
   json_object_object_get_ex(wfc_conn_get_info(conn), "id", &id);
   /* The manager's runtime is the one the connection was made on. */

@@ -194,13 +194,10 @@ static json_object *setting_text(json_object *v, int *bad) {
   }
 }
 
-int wfc_runtime_set_plugin_settings(wfc_runtime *rt, const char *plugin,
-                                    json_object *settings, char *err,
-                                    size_t errlen) {
+int wfc_plugin_settings_check(const char *plugin, json_object *settings,
+                              char *err, size_t errlen) {
   if (err != NULL && errlen > 0)
     err[0] = '\0';
-  if (rt == NULL)
-    return setting_err(err, errlen, "plugin settings: no runtime");
   if (!wfc__id_valid(plugin))
     return setting_err(err, errlen,
                        "plugin settings: \"%s\" is not a plugin name "
@@ -209,7 +206,6 @@ int wfc_runtime_set_plugin_settings(wfc_runtime *rt, const char *plugin,
   if (!json_object_is_type(settings, json_type_object))
     return setting_err(err, errlen, "settings of plugin %s: not a JSON object",
                        plugin);
-  /* Checked whole before anything changes. */
   json_object_object_foreach(settings, k, v) {
     int bad = 0;
     if (!setting_key_valid(k))
@@ -227,6 +223,18 @@ int wfc_runtime_set_plugin_settings(wfc_runtime *rt, const char *plugin,
                            plugin, k);
     }
   }
+  return 0;
+}
+
+int wfc_runtime_set_plugin_settings(wfc_runtime *rt, const char *plugin,
+                                    json_object *settings, char *err,
+                                    size_t errlen) {
+  if (rt == NULL)
+    return setting_err(err, errlen, "plugin settings: no runtime");
+  /* Checked whole before anything changes. */
+  int rc = wfc_plugin_settings_check(plugin, settings, err, errlen);
+  if (rc != 0)
+    return rc;
   if (rt->settings == NULL && (rt->settings = json_object_new_object()) == NULL)
     return WFC_ENOMEM;
   json_object *mine = NULL;

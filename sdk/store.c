@@ -1435,22 +1435,6 @@ int wfc__store_conn_update_params(wfc__store *st, const char *id,
   return conn_update(st, id, &(wfc__conn_change){.params = params_json});
 }
 
-int wfc__store_conn_touch(wfc__store *st, const char *id) {
-  int rc, changes = 0;
-
-  last_err[0] = '\0';
-  if (st == NULL || id == NULL)
-    return fail(WFC_EINVAL, "store: NULL argument");
-  attempt a = {.st = st};
-  do {
-    if ((rc = att_begin(&a)) == 0)
-      rc = st->ops->conn_touch(a.be, id, wfc__now_ms(), &changes);
-  } while (att_again(&a, &rc));
-  if (rc == 0 && changes == 0)
-    rc = fail(WFC_ENOTFOUND, "no connection with id '%s'", id);
-  return rc;
-}
-
 /* The connection's row, verified, inside the caller's lock (and
  * transaction, for a write, which it locks): *row (clear it).
  * WFC_ENOTFOUND, WFC_EKEY (does not verify). */

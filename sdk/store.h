@@ -123,7 +123,7 @@ typedef struct wfc__conn_rec {
    * wfc__conn_rec_clear(). */
   char *params;
   int64_t created_at, updated_at;
-  int64_t last_used_at; /* wfc__store_conn_touch */
+  int64_t last_used_at; /* set by wfc__store_conn_rotate (a refresh) */
   int64_t expires_at;   /* access-token expiry (not secret); 0 = none */
   int has_secrets;      /* a sealed secrets blob is present */
   /* Filled by get/list: the row's MAC does not verify. Every field above is
@@ -188,10 +188,6 @@ int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
 int wfc__store_conn_rotate(wfc__store *st, const char *id,
                            const char *secrets_json, int64_t expires_at,
                            const char *holder, int *released);
-/* last_used_at = now. One statement, no verification: last_used_at is the
- * only column outside the MAC (it decides nothing; docs/store.md). Not on
- * the card path (a read writes nothing): wfc__store_conn_rotate sets it. */
-int wfc__store_conn_touch(wfc__store *st, const char *id);
 /* Opens the connection's secrets: *json (transfer) must be released with
  * wfc__secret_free(). WFC_ENOTFOUND if there is no such connection or it
  * holds no secrets; WFC_EKEY if the record does not verify or the sealed

@@ -287,6 +287,11 @@ WFC_EXTERN int wfc_connmgr_show(wfc_connmgr *m, const char *name,
  * WFC_EREAUTH, WFC_ECONSENT or WFC_EAUTH according to its state). */
 WFC_EXTERN int wfc_connmgr_open_conn(wfc_connmgr *m, const char *name,
                                      wfc_conn **out);
+/* Why the calling thread's last wfc_connmgr_open_conn that failed
+ * failed, in words naming the cause (a store that cannot be reached names
+ * its database and what to do; never a password); "" when it gave none.
+ * Thread-local; valid until the thread's next open_conn. */
+WFC_EXTERN const char *wfc_connmgr_open_error(void);
 
 /* Counters for tests and diagnostics. */
 typedef struct wfc_connmgr_stats {

@@ -221,6 +221,13 @@ WFC_EXTERN int wfc_runtime_log_level(const wfc_runtime *rt);
  * A value may be a secret (a client secret): it is kept in memory as
  * given and never logged by the SDK; prefer it over the environment,
  * which other processes of the user can read. */
+/* The checks wfc_runtime_set_plugin_settings makes (plugin name, keys,
+ * values), without a runtime: for a host that checks its configuration
+ * before it creates one, or that may not create one at all. 0, or
+ * WFC_EINVAL with err (may be NULL) naming what is not accepted. */
+WFC_EXTERN int wfc_plugin_settings_check(const char *plugin,
+                                         struct json_object *settings,
+                                         char *err, size_t errlen);
 WFC_EXTERN int wfc_runtime_set_plugin_settings(wfc_runtime *rt,
                                                const char *plugin,
                                                struct json_object *settings,

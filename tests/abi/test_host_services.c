@@ -11,7 +11,8 @@
  *     flight closed in order, plugins shut down, done reported, loop empty;
  *   - the blob store default: the runtime and `wfc blob` agree;
  *   - `wfc --setting` / `--settings` read by o365mail before its
- *     environment. */
+ *     environment, and bad ones refused by every command alike, also
+ *     those that open no runtime. */
 #define _GNU_SOURCE /* <uv.h>, mkdtemp, setenv */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -471,14 +472,23 @@ static void test_blob_default(void **state) {
 
 /* ---- settings on the wfc command line, read by o365mail --------------- */
 
-/* `wfc [pre...] card run o365mail.admin_consent_url` (its URL shows the
- * authority and client id the plugin read): exit code, stdout in out. */
-static int consent_url(const char *const *pre, wproc *p) {
+/* `wfc [pre...] rest...`: exit code, output in p. */
+static int wfc_with(const char *const *pre, const char *const *rest, wproc *p) {
   const char *argv[24];
   int n = 0;
   argv[n++] = build_path(1, "bin/wfc");
   while (*pre != NULL)
     argv[n++] = *pre++;
+  while (*rest != NULL)
+    argv[n++] = *rest++;
+  argv[n] = NULL;
+  wproc_start(p, argv, NULL, NULL);
+  return wproc_wait(p);
+}
+
+/* `wfc [pre...] card run o365mail.admin_consent_url` (its URL shows the
+ * authority and client id the plugin read): exit code, stdout in out. */
+static int consent_url(const char *const *pre, wproc *p) {
   const char *rest[] = {"card",
                         "run",
                         "o365mail.admin_consent_url",
@@ -486,16 +496,12 @@ static int consent_url(const char *const *pre, wproc *p) {
                         "{\"environment\": \"preview\"}",
                         "--json",
                         NULL};
-  for (int i = 0; rest[i] != NULL; i++)
-    argv[n++] = rest[i];
-  argv[n] = NULL;
-  wproc_start(p, argv, NULL, NULL);
-  return wproc_wait(p);
+  return wfc_with(pre, rest, p);
 }
 
 static void test_cli_settings(void **state) {
   (void)state;
-  char dir[] = "/tmp/wfc-hostsvc-XXXXXX", store[256], file[256];
+  char dir[] = "/tmp/wfc-hostsvc-XXXXXX", store[256], file[256], cmd[300];
   assert_non_null(mkdtemp(dir));
   snprintf(store, sizeof store, "%s/store.db", dir);
   setenv("WFC_STORE", store, 1);
@@ -539,10 +545,31 @@ static void test_cli_settings(void **state) {
   const char *no_eq[] = {"--setting", "o365mail", NULL};
   assert_int_equal(consent_url(no_eq, &p), 2);
   assert_non_null(strstr(p.stderr_, "expected PLUGIN.KEY=VALUE"));
+  /* Every command checks them the same way before it does anything, also
+   * those that open no runtime (store, blob, docs): the same error and
+   * exit code, and nothing written. */
+  char made[256], manifest[512];
+  snprintf(made, sizeof made, "%s/made", dir);
+  snprintf(manifest, sizeof manifest, "%s/manifest.json",
+           getenv("WFC_SOURCE_DIR"));
+  const char *const no_runtime[][8] = {
+      {"store", "migrate", "--store", made, NULL},
+      {"blob", "put", file, "--blob-dir", made, NULL},
+      {"docs", "cards", manifest, "--output", made, NULL},
+  };
+  for (size_t i = 0; i < sizeof no_runtime / sizeof no_runtime[0]; i++) {
+    assert_int_equal(wfc_with(bad_key, no_runtime[i], &p), 1);
+    assert_non_null(strstr(p.stderr_, "key \"bad key\""));
+    assert_int_equal(access(made, F_OK), -1);
+    /* Good ones: the command runs (and makes what it makes). */
+    assert_int_equal(wfc_with(id_only, no_runtime[i], &p), 0);
+    assert_int_equal(access(made, F_OK), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", made);
+    assert_int_equal(system(cmd), 0);
+  }
 
   unsetenv("O365MAIL_AUTHORITY_URL");
   unsetenv("WFC_STORE");
-  char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   assert_int_equal(system(cmd), 0);
 }

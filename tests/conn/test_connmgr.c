@@ -3,7 +3,8 @@
  * rotation persisted before use, EREAUTH without a retry loop, reauthorize
  * keeping id and nickname, revoke wiping secrets, delete, test, close, and
  * two managers on one store (as two processes would be) sharing one
- * refresh through the store's refresh lease. */
+ * refresh through the store's refresh lease, and open_conn on a store that
+ * cannot be reached saying why. */
 #define _POSIX_C_SOURCE 200809L /* <uv.h> */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include "conn_util.h"
 #include "crypto.h"
 #include "host_api.h"
+#include "pg_cluster.h"
 #include "store.h"
 
 static const char at1[] = "at-1-canary-7f3a", rt1[] = "rt-1-canary-7f3a";
@@ -909,6 +911,47 @@ static void throttled_refresh_waits_retry_after(void **state) {
   down_with(&f, c1, run);
 }
 
+/* open_conn on a store that cannot be reached (PostgreSQL down longer
+ * than the store's wait): the caller learns why in the store's words,
+ * naming the database (wfc_connmgr_open_error; `wfc card run` and event
+ * watches print it); once it is back, the same call works and says
+ * nothing. */
+static void open_conn_names_the_store(void **state) {
+  (void)state;
+  pg_cluster *pg = pg_cluster_start();
+  assert_non_null(pg);
+  char *url = pg_cluster_new_db(pg);
+  assert_non_null(url);
+  setenv("WFC_MASTER_KEY",
+         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", 1);
+  setenv("WFC_STORE_WAIT_MS", "300", 1);
+  fx f;
+  fx_up(&f);
+  snprintf(f.store, sizeof f.store, "%s", url);
+  fx_reopen(&f);
+  op_res r;
+  connect_one(&f, "work", &r);
+  op_res_clear(&r);
+
+  assert_int_equal(pg_cluster_down(pg, 1), 0);
+  wfc_conn *c = NULL;
+  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &c), WFC_ESTORE);
+  char where[256];
+  wfc__store_describe(url, where, sizeof where);
+  const char *why = wfc_connmgr_open_error();
+  assert_non_null(strstr(why, where));
+  assert_non_null(strstr(why, "cannot be reached"));
+  assert_int_equal(pg_cluster_up(pg), 0);
+  assert_int_equal(wfc_connmgr_open_conn(f.m, "work", &c), 0);
+  assert_string_equal(wfc_connmgr_open_error(), "");
+  wfc_conn_release(c);
+  fx_down(&f);
+  unsetenv("WFC_STORE_WAIT_MS");
+  unsetenv("WFC_MASTER_KEY");
+  free(url);
+  assert_int_equal(pg_cluster_stop(pg), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(plugin_abi),
@@ -927,6 +970,7 @@ int main(void) {
       cmocka_unit_test(two_managers_one_refresh),
       cmocka_unit_test(close_while_waiting_for_lease),
       cmocka_unit_test(throttled_refresh_waits_retry_after),
+      cmocka_unit_test(open_conn_names_the_store),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

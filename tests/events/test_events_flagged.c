@@ -153,12 +153,7 @@ static void crash_between_emit_and_ack(void **state) {
   json_object_put(g.events);
   wfc_event_watch_close(w); /* killed again: no ack */
 
-  w = watch_card(FLAGGED, in);
-  poll_once(w, &g);
-  assert_int_equal(g.duplicates, 3);
-  assert_int_equal(json_object_array_length(g.events), 0);
-  assert_int_equal(wfc_event_watch_ack(w), 0);
-  json_object_put(g.events);
+  w = restart_all_taken(FLAGGED, in, 3);
   expect_flagged(w, NONE, NULL);
   /* Unflagged and flagged again after all that: a new event. */
   flag(c1, "notFlagged");

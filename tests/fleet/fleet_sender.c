@@ -21,19 +21,16 @@
  * "deduplicated", UNKNOWN 1 when the failure's detail says "outcome":
  * "unknown"; then the failure's message on stderr ("run I: MESSAGE").
  * Exit 0 once every run has ended (whatever their outcomes). */
-#define _POSIX_C_SOURCE 200809L /* nanosleep */
+#define _POSIX_C_SOURCE 200809L /* uv.h: pthread_rwlock_t */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 #include <uv.h>
 
-#include "wfc/connections.h"
+#include "fleet_proc.h"
 #include "wfc/error.h"
-#include "wfc/host.h"
 
 #define MAX_RUNS 10000
 
@@ -64,10 +61,6 @@ static void on_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   (*r->done)++;
 }
 
-static void closed(void *arg) {
-  *(int *)arg = 1;
-}
-
 int main(int argc, char **argv) {
   if (argc != 6) {
     fprintf(stderr, "usage: fleet-sender PLUGIN NICKNAME GOFILE TAG INDICES\n");
@@ -87,33 +80,10 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  uv_loop_t loop;
-  wfc_runtime *rt = NULL;
-  wfc_connmgr *m = NULL;
-  wfc_conn *conn = NULL;
-  char err[512];
-
-  uv_loop_init(&loop);
-  if (wfc_runtime_new(&loop, NULL, &rt) != 0 ||
-      wfc_runtime_load(rt, so, NULL, err, sizeof err) != 0) {
-    fprintf(stderr, "fleet-sender: runtime: %s\n", rt ? err : "new failed");
+  fleet_proc h;
+  int rc;
+  if (fleet_proc_open(&h, "fleet-sender", so, nick, go) != 0)
     return 1;
-  }
-  /* The store: $WFC_STORE; the key: $WFC_MASTER_KEY. */
-  if (wfc_connmgr_open(rt, NULL, &m, err, sizeof err) != 0) {
-    fprintf(stderr, "fleet-sender: %s\n", err);
-    return 1;
-  }
-  int rc = wfc_connmgr_open_conn(m, nick, &conn);
-  if (rc != 0) {
-    fprintf(stderr, "fleet-sender: open %s: %s\n", nick, wfc_strerror(rc));
-    return 1;
-  }
-  printf("ready\n");
-  fflush(stdout);
-  struct timespec tick = {0, 2000000};
-  while (access(go, F_OK) != 0)
-    nanosleep(&tick, NULL);
 
   for (int i = 0; i < n; i++) {
     char subject[160], key[160];
@@ -126,10 +96,12 @@ int main(int argc, char **argv) {
     json_object_object_add(in, "subject", json_object_new_string(subject));
     json_object_object_add(in, "body", json_object_new_string("fleet send"));
     json_object_object_add(in, "idempotency_key", json_object_new_string(key));
-    wfc_invoke how = {
-        .size = sizeof how, .conn = conn, .on_done = on_done, .arg = &runs[i]};
-    if ((rc = wfc_runtime_invoke(rt, "o365mail.send_email", in, &how, NULL)) !=
-        0) {
+    wfc_invoke how = {.size = sizeof how,
+                      .conn = h.conn,
+                      .on_done = on_done,
+                      .arg = &runs[i]};
+    if ((rc = wfc_runtime_invoke(h.rt, "o365mail.send_email", in, &how,
+                                 NULL)) != 0) {
       printf("run %d %d 0 0\n", runs[i].index, rc);
       fprintf(stderr, "run %d: invoke: %s\n", runs[i].index, wfc_strerror(rc));
       done++;
@@ -137,18 +109,7 @@ int main(int argc, char **argv) {
     json_object_put(in);
   }
   while (done < n)
-    uv_run(&loop, UV_RUN_ONCE);
-
-  wfc_conn_release(conn);
-  int over = 0;
-  wfc_connmgr_close(m, closed, &over);
-  while (!over)
-    uv_run(&loop, UV_RUN_ONCE);
-  over = 0;
-  wfc_runtime_close(rt, closed, &over);
-  while (!over)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
+    uv_run(&h.loop, UV_RUN_ONCE);
+  fleet_proc_close(&h);
   return 0;
 }

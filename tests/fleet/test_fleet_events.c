@@ -34,11 +34,12 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "crypto.h"
 #include "emu_proc.h"
+#include "fleet_fixture.h"
 #include "pg_cluster.h"
 #include "reliability.h"
 #include "store.h"
+#include "tfile.h"
 #include "wfc_user.h"
 
 #define ALICE    "alice@contoso.test"
@@ -68,14 +69,8 @@ static void *send_all(void *arg) {
   sender *s = arg;
   rel_rng rng = {s->seed};
   for (int i = 0; i < s->n; i++) {
-    char body[512];
     long st = 0;
-    snprintf(body, sizeof body,
-             "{\"subject\":\"%s%d\",\"from\":\"bob@contoso.test\","
-             "\"body\":{\"contentType\":\"text\",\"content\":\"n %d\"}}",
-             s->prefix, i, i);
-    json_object_put(rel_admin(
-        base(), "POST", "/__emulator/mail/" ALICE "/messages", body, &st));
+    json_object_put(rel_deliver_numbered(base(), ALICE, s->prefix, i, &st));
     s->failed += st != 201;
     usleep(1000u * rel_rng_below(&rng, (uint32_t)(2 * s->gap_ms + 1)));
   }
@@ -140,30 +135,12 @@ static void spawn(wproc *p, const char *const *args, run_out *o) {
   wproc_start(p, argv, to_file, o);
 }
 
-/* The whole file (malloc'd, NUL-terminated; "" when unreadable). */
+/* The whole file, then removed (malloc'd, NUL-terminated; "" when
+ * unreadable). */
 static char *slurp(const char *path) {
-  FILE *fp = fopen(path, "rb");
-  char *buf = NULL;
-  size_t len = 0;
-  if (fp != NULL) {
-    char chunk[65536];
-    size_t k;
-    while ((k = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-      char *nb = realloc(buf, len + k + 1);
-      if (nb == NULL)
-        break;
-      buf = nb;
-      memcpy(buf + len, chunk, k);
-      len += k;
-    }
-    fclose(fp);
-  }
-  if (buf == NULL)
-    buf = calloc(1, 1);
-  else
-    buf[len] = '\0';
+  char *buf = tfile_read(path, NULL);
   unlink(path);
-  return buf;
+  return buf != NULL ? buf : calloc(1, 1);
 }
 
 /* One finished watcher's output into f (f->mu held). */
@@ -175,16 +152,8 @@ static void take_output(fleet *f, const wproc *p, const run_out *o, int killed,
   if (strstr(p->stderr_, "standing by") != NULL)
     f->standbys++;
   char *out = slurp(o->path);
-  if (!killed && !stopped && p->code != 0) {
-    char msg[1024];
-    rel_cli_error(p->stderr_, msg, sizeof msg);
-    const char *why = rel_unclear(msg);
-    if (why != NULL) {
-      c->unclear++;
-      rel_note(c, "exit %d with an unclear error (%s): %s", p->code, why,
-               p->stderr_);
-    }
-  }
+  if (!killed && !stopped && p->code != 0)
+    rel_check_cli_error(c, p->stderr_);
   int last = -1;
   char *l = out;
   for (char *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
@@ -207,14 +176,8 @@ static void take_output(fleet *f, const wproc *p, const run_out *o, int killed,
         if (json_object_object_get_ex(j, "trigger", &tr))
           json_object_object_get_ex(tr, "subject", &s);
       } else if (st != NULL) {
-        json_object *e = NULL;
-        json_object_object_get_ex(j, "error", &e);
-        const char *why = rel_unclear(e ? json_object_get_string(e) : NULL);
         f->failed_runs++;
-        if (why != NULL) {
-          c->unclear++;
-          rel_note(c, "failed run with an unclear error (%s): %s", why, line);
-        }
+        rel_check_failed_run(c, j);
       }
     } else {
       json_object_object_get_ex(j, "subject", &s);
@@ -385,31 +348,12 @@ static void three_flow_runners_one_trigger(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  uint8_t key[32];
-  char hex[65];
-  if (wfc__random(key, sizeof key) != 0 ||
-      wfc__hex_encode(key, sizeof key, hex, sizeof hex) != 0)
-    return -1;
-  setenv("WFC_MASTER_KEY", hex, 1);
-  if ((pg = pg_cluster_start()) == NULL ||
-      rel_up(&emu, &u, "fleet-events") != 0)
-    return -1;
-  char *db = pg_cluster_new_db(pg);
-  if (db == NULL || strlen(db) >= sizeof u.store) {
-    free(db);
-    return -1;
-  }
-  memcpy(u.store, db, strlen(db) + 1);
-  free(db);
-  return 0;
+  return fleet_up(&pg, &emu, &u, "fleet-events");
 }
 
 static int teardown(void **state) {
   (void)state;
-  int rc = rel_down(emu, &u);
-  if (pg_cluster_stop(pg) != 0)
-    rc = -1;
-  return rc;
+  return fleet_down(pg, emu, &u);
 }
 
 int main(void) {

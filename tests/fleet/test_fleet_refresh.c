@@ -40,9 +40,7 @@
 #include <unistd.h>
 
 #include "../scenarios/scen.h"
-#include "clock.h"
-#include "crypto.h"
-#include "json.h"
+#include "fleet_fixture.h"
 #include "pg_cluster.h"
 #include "reliability.h"
 #include "store.h"
@@ -75,20 +73,9 @@ static wfc__store *store_open(void) {
 
 /* Ages the access token as an hour passing would. */
 static void expire_access_token(void) {
-  wfc__store *st = store_open();
-  char *text = NULL;
-  assert_int_equal(wfc__store_conn_secrets(st, conn_id, &text), 0);
-  json_object *s = json_tokener_parse(text);
-  wfc__secret_free(text);
-  json_object *cr = wfc__json_obj(s, "credentials");
-  assert_non_null(cr);
-  int64_t past = wfc__now_ms() / 1000 - 60;
-  json_object_object_add(cr, "expires_at", json_object_new_int64(past));
-  const char *out = json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN);
-  assert_int_equal(
-      wfc__store_conn_update_secrets(st, conn_id, out, past * 1000), 0);
-  json_object_put(s);
-  wfc__store_close(st);
+  char err[512];
+  if (fleet_expire_access_token(url, conn_id, err, sizeof err) != 0)
+    fail_msg("%s", err);
 }
 
 /* The next count token requests answered after delay_ms. */
@@ -269,13 +256,7 @@ static int teardown(void **state) {
 
 static int group_setup(void **state) {
   (void)state;
-  uint8_t key[32];
-  char hex[65];
-  if (wfc__random(key, sizeof key) != 0 ||
-      wfc__hex_encode(key, sizeof key, hex, sizeof hex) != 0)
-    return -1;
-  setenv("WFC_MASTER_KEY", hex, 1);
-  return (pg = pg_cluster_start()) != NULL ? 0 : -1;
+  return fleet_master_key() == 0 && (pg = pg_cluster_start()) != NULL ? 0 : -1;
 }
 
 static int group_teardown(void **state) {

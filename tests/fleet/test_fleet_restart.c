@@ -40,8 +40,8 @@
 #include <json-c/json.h>
 #include <libpq-fe.h>
 
-#include "crypto.h"
 #include "emu_proc.h"
+#include "fleet_fixture.h"
 #include "pg_cluster.h"
 #include "reliability.h"
 #include "store.h"
@@ -289,14 +289,8 @@ static void sleep_ms(int ms) {
 }
 
 static void deliver(watch *w, int i) {
-  char body[512];
   long st = 0;
-  snprintf(body, sizeof body,
-           "{\"subject\":\"%s%d\",\"from\":\"bob@contoso.test\","
-           "\"body\":{\"contentType\":\"text\",\"content\":\"n %d\"}}",
-           w->prefix, i, i);
-  json_object_put(rel_admin(base(), "POST",
-                            "/__emulator/mail/" ALICE "/messages", body, &st));
+  json_object_put(rel_deliver_numbered(base(), ALICE, w->prefix, i, &st));
   assert_int_equal(st, 201);
 }
 
@@ -510,33 +504,16 @@ static void database_restarted_mid_run(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  uint8_t key[32];
-  char hex[65];
-  if (wfc__random(key, sizeof key) != 0 ||
-      wfc__hex_encode(key, sizeof key, hex, sizeof hex) != 0)
-    return -1;
-  setenv("WFC_MASTER_KEY", hex, 1);
   unsetenv("WFC_STORE_WAIT_MS");
-  if ((pg = pg_cluster_start()) == NULL ||
-      rel_up(&emu, &u, "fleet-restart") != 0)
+  if (fleet_up(&pg, &emu, &u, "fleet-restart") != 0)
     return -1;
-  char *db = pg_cluster_new_db(pg);
-  if (db == NULL || strlen(db) >= sizeof u.store) {
-    free(db);
-    return -1;
-  }
-  memcpy(u.store, db, strlen(db) + 1);
-  free(db);
   wfc__store_describe(u.store, where, sizeof where);
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
-  int rc = rel_down(emu, &u);
-  if (pg_cluster_stop(pg) != 0)
-    rc = -1;
-  return rc;
+  return fleet_down(pg, emu, &u);
 }
 
 int main(void) {

@@ -43,8 +43,8 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "crypto.h"
 #include "emu_proc.h"
+#include "fleet_fixture.h"
 #include "pg_cluster.h"
 #include "reliability.h"
 #include "store.h"
@@ -354,21 +354,8 @@ static void fleet_send_same_keys_faults(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  uint8_t key[32];
-  char hex[65];
-  if (wfc__random(key, sizeof key) != 0 ||
-      wfc__hex_encode(key, sizeof key, hex, sizeof hex) != 0)
+  if (fleet_up(&pg, &emu, &u, "fleet-send") != 0)
     return -1;
-  setenv("WFC_MASTER_KEY", hex, 1);
-  if ((pg = pg_cluster_start()) == NULL || rel_up(&emu, &u, "fleet-send") != 0)
-    return -1;
-  char *db = pg_cluster_new_db(pg);
-  if (db == NULL || strlen(db) >= sizeof u.store) {
-    free(db);
-    return -1;
-  }
-  memcpy(u.store, db, strlen(db) + 1);
-  free(db);
   setenv("WFC_STORE", u.store, 1);
   /* A send lost before the emulator ran it: the senders look for its copy
    * 2 s (not 15) before they say the outcome is unknown. */
@@ -378,10 +365,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  int rc = rel_down(emu, &u);
-  if (pg_cluster_stop(pg) != 0)
-    rc = -1;
-  return rc;
+  return fleet_down(pg, emu, &u);
 }
 
 int main(void) {

@@ -65,6 +65,7 @@
 #include "clock.h"
 #include "connmgr.h"
 #include "crypto.h"
+#include "fleet_fixture.h"
 #include "foreign_idp.h"
 #include "json.h"
 #include "reliability.h"
@@ -285,20 +286,9 @@ static char *stored_access(void) {
 /* Ages the access token as an hour passing would: its expiry is now in the
  * past, so the next use of the connection must refresh. */
 static void expire_access_token(void) {
-  wfc__store *st = store_open();
-  char *text = NULL;
-  assert_int_equal(wfc__store_conn_secrets(st, conn_id, &text), 0);
-  json_object *s = json_tokener_parse(text);
-  wfc__secret_free(text);
-  json_object *cr = wfc__json_obj(s, "credentials");
-  assert_non_null(cr);
-  int64_t past = wfc__now_ms() / 1000 - 60;
-  json_object_object_add(cr, "expires_at", json_object_new_int64(past));
-  const char *out = json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN);
-  assert_int_equal(
-      wfc__store_conn_update_secrets(st, conn_id, out, past * 1000), 0);
-  json_object_put(s);
-  wfc__store_close(st);
+  char err[512];
+  if (fleet_expire_access_token(cli.store, conn_id, err, sizeof err) != 0)
+    fail_msg("%s", err);
 }
 
 /* ---- set-up ---------------------------------------------------------------

@@ -139,16 +139,39 @@ static void expect_check_then_send(const char *send_path) {
   json_object_put(b);
 }
 
-static void old_host_send_uses_marker_only(void **state) {
-  (void)state;
-  host_up(1, 0);
-  fake_http_push(200, NULL, "{\"value\":[]}");
-  fake_http_push(202, NULL, "");
+/* One case: the host (ABI 1.2 when old, else 1.3 with claims answering
+ * answer), what Graph answers (send_status 0: nothing is pushed, no
+ * request may be made; else the marker look-up finds none and the send
+ * answers send_status with send_body), and the card run on input. case_up
+ * runs it to its end before the test; case_down frees it. */
+typedef struct kcase {
+  int old, answer;
+  unsigned send_status;
+  const char *send_body;
+  const char *card, *input;
+  wfc_call *call; /* the run (case_up .. case_down) */
   wfc_conn *conn;
-  wfc_call *call = run("send_email",
-                       "{\"to\":[\"bob@x.test\"],\"subject\":\"old host\","
-                       "\"idempotency_key\":\"k-old\"}",
-                       &conn);
+} kcase;
+
+static int case_up(void **state) {
+  kcase *k = *state;
+  host_up(k->old, k->answer);
+  if (k->send_status != 0) {
+    fake_http_push(200, NULL, "{\"value\":[]}");
+    fake_http_push(k->send_status, NULL, k->send_body ? k->send_body : "");
+  }
+  k->call = run(k->card, k->input, &k->conn);
+  return 0;
+}
+
+static int case_down(void **state) {
+  kcase *k = *state;
+  done(k->call, k->conn);
+  return 0;
+}
+
+static void old_host_send_uses_marker_only(void **state) {
+  wfc_call *call = ((kcase *)*state)->call;
   if (call->failed)
     fail_msg("%s", call->message);
   assert_true(jflag(call->output, "sent"));
@@ -156,67 +179,35 @@ static void old_host_send_uses_marker_only(void **state) {
   expect_check_then_send("/me/sendMail");
   /* Not a store failure: nothing logged about claims. */
   assert_null(strstr(fake_log(), "claim unavailable"));
-  done(call, conn);
 }
 
 static void old_host_reply_uses_marker_only(void **state) {
-  (void)state;
-  host_up(1, 0);
-  fake_http_push(200, NULL, "{\"value\":[]}");
-  fake_http_push(202, NULL, "");
-  wfc_conn *conn;
-  wfc_call *call = run("reply_email",
-                       "{\"message_id\":\"AAMk1\",\"comment\":\"ok\","
-                       "\"idempotency_key\":\"k-old-reply\"}",
-                       &conn);
+  wfc_call *call = ((kcase *)*state)->call;
   if (call->failed)
     fail_msg("%s", call->message);
   assert_true(jflag(call->output, "sent"));
   expect_check_then_send("/me/messages/AAMk1/reply");
-  done(call, conn);
 }
 
 static void held_claim_fails_busy_without_requests(void **state) {
-  (void)state;
-  host_up(0, WFC_CLAIM_HELD);
-  wfc_conn *conn;
-  wfc_call *call = run("forward_email",
-                       "{\"message_id\":\"AAMk2\",\"to\":[\"bob@x.test\"],"
-                       "\"idempotency_key\":\"k-held\"}",
-                       &conn);
+  wfc_call *call = ((kcase *)*state)->call;
   assert_int_equal(call->failed, 1);
   assert_int_equal(call->fail_code, WFC_EBUSY);
   assert_non_null(strstr(call->message, "another run is sending this message"));
   assert_int_equal(fake_http_count(), 0);
   assert_int_equal(C.claims, 1);
   assert_int_equal(C.sents + C.releases, 0); /* not ours to end */
-  done(call, conn);
 }
 
 static void recorded_outcome_is_deduplicated(void **state) {
-  (void)state;
-  host_up(0, WFC_CLAIM_SENT);
-  wfc_conn *conn;
-  wfc_call *call = run("reply_email",
-                       "{\"message_id\":\"AAMk3\",\"comment\":\"ok\","
-                       "\"idempotency_key\":\"k-sent\"}",
-                       &conn);
+  wfc_call *call = ((kcase *)*state)->call;
   assert_int_equal(call->done, 1);
   assert_true(jflag(call->output, "deduplicated"));
   assert_int_equal(fake_http_count(), 0);
-  done(call, conn);
 }
 
 static void won_claim_checks_sends_and_records(void **state) {
-  (void)state;
-  host_up(0, WFC_CLAIM_MINE);
-  fake_http_push(200, NULL, "{\"value\":[]}");
-  fake_http_push(202, NULL, "");
-  wfc_conn *conn;
-  wfc_call *call = run("forward_email",
-                       "{\"message_id\":\"AAMk4\",\"to\":[\"bob@x.test\"],"
-                       "\"idempotency_key\":\"k-mine\"}",
-                       &conn);
+  wfc_call *call = ((kcase *)*state)->call;
   if (call->failed)
     fail_msg("%s", call->message);
   expect_check_then_send("/me/messages/AAMk4/forward");
@@ -224,36 +215,55 @@ static void won_claim_checks_sends_and_records(void **state) {
   assert_int_equal(C.releases, 0);
   assert_non_null(strstr(C.recorded, "\"sent\":true"));
   assert_null(strstr(C.recorded, "deduplicated"));
-  done(call, conn);
 }
 
 /* Graph refuses the send (400): the claim is released as nothing sent. */
 static void refused_send_releases_the_claim(void **state) {
-  (void)state;
-  host_up(0, WFC_CLAIM_MINE);
-  fake_http_push(200, NULL, "{\"value\":[]}");
-  fake_http_push(400, NULL,
-                 "{\"error\":{\"code\":\"ErrorInvalidRecipients\","
-                 "\"message\":\"bad\"}}");
-  wfc_conn *conn;
-  wfc_call *call =
-      run("send_email",
-          "{\"to\":[\"bob@x.test\"],\"idempotency_key\":\"k-400\"}", &conn);
+  wfc_call *call = ((kcase *)*state)->call;
   assert_int_equal(call->failed, 1);
   assert_int_equal(C.sents, 0);
   assert_int_equal(C.releases, 1);
   assert_int_equal(C.nothing_sent, 1);
-  done(call, conn);
 }
 
+/* test, run after case_up on the case the designated initializers that
+ * follow give (a compound literal: it lives as long as main); what
+ * cmocka_unit_test_prestate_setup_teardown gives, whose arguments cannot
+ * hold the literal's commas. */
+/* clang-format off */
+#define KCASE(test, ...)                                                       \
+  {#test, test, case_up, case_down, &(kcase){__VA_ARGS__}}
+/* clang-format on */
+
 int main(void) {
+  /* Each test with its case: the host, what Graph answers, the run. */
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(old_host_send_uses_marker_only),
-      cmocka_unit_test(old_host_reply_uses_marker_only),
-      cmocka_unit_test(held_claim_fails_busy_without_requests),
-      cmocka_unit_test(recorded_outcome_is_deduplicated),
-      cmocka_unit_test(won_claim_checks_sends_and_records),
-      cmocka_unit_test(refused_send_releases_the_claim),
+      KCASE(old_host_send_uses_marker_only, .old = 1, .send_status = 202,
+            .card = "send_email",
+            .input = "{\"to\":[\"bob@x.test\"],\"subject\":\"old host\","
+                     "\"idempotency_key\":\"k-old\"}"),
+      KCASE(old_host_reply_uses_marker_only, .old = 1, .send_status = 202,
+            .card = "reply_email",
+            .input = "{\"message_id\":\"AAMk1\",\"comment\":\"ok\","
+                     "\"idempotency_key\":\"k-old-reply\"}"),
+      KCASE(held_claim_fails_busy_without_requests, .answer = WFC_CLAIM_HELD,
+            .card = "forward_email",
+            .input = "{\"message_id\":\"AAMk2\",\"to\":[\"bob@x.test\"],"
+                     "\"idempotency_key\":\"k-held\"}"),
+      KCASE(recorded_outcome_is_deduplicated, .answer = WFC_CLAIM_SENT,
+            .card = "reply_email",
+            .input = "{\"message_id\":\"AAMk3\",\"comment\":\"ok\","
+                     "\"idempotency_key\":\"k-sent\"}"),
+      KCASE(won_claim_checks_sends_and_records, .answer = WFC_CLAIM_MINE,
+            .send_status = 202, .card = "forward_email",
+            .input = "{\"message_id\":\"AAMk4\",\"to\":[\"bob@x.test\"],"
+                     "\"idempotency_key\":\"k-mine\"}"),
+      KCASE(refused_send_releases_the_claim, .answer = WFC_CLAIM_MINE,
+            .send_status = 400,
+            .send_body = "{\"error\":{\"code\":\"ErrorInvalidRecipients\","
+                         "\"message\":\"bad\"}}",
+            .card = "send_email",
+            .input = "{\"to\":[\"bob@x.test\"],\"idempotency_key\":\"k-400\"}"),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

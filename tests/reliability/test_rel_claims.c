@@ -71,13 +71,7 @@ static int outcome(wproc *p, int *dedup, rel_counts *c) {
     json_object_put(out);
     return ok;
   }
-  char msg[1024];
-  rel_cli_error(p->stderr_, msg, sizeof msg);
-  const char *why = rel_unclear(msg);
-  if (why != NULL) {
-    c->unclear++;
-    rel_note(c, "unclear error (%s): %s", why, p->stderr_);
-  }
+  rel_check_cli_error(c, p->stderr_);
   return 0;
 }
 

@@ -70,20 +70,6 @@ typedef struct sender {
   int failed; /* deliveries the emulator refused */
 } sender;
 
-typedef struct text {
-  char text[512];
-} text;
-
-/* Message number i of the trial whose subjects start with prefix. */
-static text message_json(const char *prefix, int i) {
-  text t;
-  snprintf(t.text, sizeof t.text,
-           "{\"subject\":\"%s%d\",\"from\":\"bob@contoso.test\","
-           "\"body\":{\"contentType\":\"text\",\"content\":\"n %d\"}}",
-           prefix, i, i);
-  return t;
-}
-
 static void *send_all(void *arg) {
   sender *s = arg;
   rel_rng rng = {s->seed};
@@ -103,9 +89,7 @@ static void *send_all(void *arg) {
         s->failed += st != 200;
       }
     } else {
-      json_object_put(rel_admin(base(), "POST",
-                                "/__emulator/mail/" ALICE "/messages",
-                                message_json(s->prefix, i).text, &st));
+      json_object_put(rel_deliver_numbered(base(), ALICE, s->prefix, i, &st));
       s->failed += st != 201;
     }
     usleep(1000u * rel_rng_below(&rng, (uint32_t)(2 * s->gap_ms + 1)));
@@ -148,19 +132,12 @@ static const char *watch_subject(json_object *line, rel_counts *c, tally *t) {
 }
 
 static const char *flow_subject(json_object *line, rel_counts *c, tally *t) {
-  json_object *st = NULL, *tr = NULL, *s = NULL, *err = NULL;
+  json_object *st = NULL, *tr = NULL, *s = NULL;
   if (!json_object_object_get_ex(line, "status", &st))
     return NULL;
   if (strcmp(json_object_get_string(st), "ok") != 0) {
     t->failed_runs++;
-    json_object_object_get_ex(line, "error", &err);
-    const char *msg = err ? json_object_get_string(err) : NULL;
-    const char *why = rel_unclear(msg);
-    if (why != NULL) {
-      c->unclear++;
-      rel_note(c, "failed run with an unclear error (%s): %s", why,
-               json_object_to_json_string(line));
-    }
+    rel_check_failed_run(c, line);
     return NULL;
   }
   if (json_object_object_get_ex(line, "trigger", &tr) &&
@@ -176,16 +153,8 @@ static void take_output(const wproc *p, int killed, line_subject subj,
   t->kills += killed;
   /* wproc keeps 64 KiB of stdout: a full buffer would hide events. */
   assert_true(strlen(p->stdout_) + 1 < sizeof p->stdout_);
-  if (!killed && p->code != 0) {
-    char msg[1024];
-    rel_cli_error(p->stderr_, msg, sizeof msg);
-    const char *why = rel_unclear(msg);
-    if (why != NULL) {
-      c->unclear++;
-      rel_note(c, "exit %d with an unclear error (%s): %s", p->code, why,
-               p->stderr_);
-    }
-  }
+  if (!killed && p->code != 0)
+    rel_check_cli_error(c, p->stderr_);
   /* Complete lines only: a line cut by the kill was not handed over. */
   int last = -1;
   const char *l = p->stdout_;
@@ -250,10 +219,7 @@ static void trial(const char *name, const char *what, int n,
     assert_non_null(s.ids);
     for (int i = 0; i < n; i++) {
       long st = 0;
-      json_object *m = rel_admin(base(), "POST",
-                                 "/__emulator/mail/" ALICE "/messages",
-                                 message_json(prefix, i).text, &st),
-                  *id;
+      json_object *m = rel_deliver_numbered(base(), ALICE, prefix, i, &st), *id;
       assert_int_equal(st, 201);
       assert_true(json_object_object_get_ex(m, "id", &id));
       s.ids[i] = strdup(json_object_get_string(id));

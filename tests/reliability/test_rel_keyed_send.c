@@ -132,13 +132,7 @@ static int attempt(const char *input, int64_t kill_us, int *ok, int *dedup,
     json_object_put(out);
     return 0;
   }
-  char msg[1024];
-  rel_cli_error(p.stderr_, msg, sizeof msg);
-  const char *why = rel_unclear(msg);
-  if (why != NULL) {
-    c->unclear++;
-    rel_note(c, "unclear error (%s): %s", why, p.stderr_);
-  }
+  rel_check_cli_error(c, p.stderr_);
   return 0;
 }
 

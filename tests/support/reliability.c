@@ -218,6 +218,28 @@ const char *rel_cli_error(const char *err, char *buf, size_t len) {
   return buf;
 }
 
+int rel_check_cli_error(rel_counts *c, const char *err) {
+  char msg[1024];
+  const char *why = rel_unclear(rel_cli_error(err, msg, sizeof msg));
+  if (why == NULL)
+    return 0;
+  c->unclear++;
+  rel_note(c, "unclear error (%s): %s", why, err);
+  return 1;
+}
+
+int rel_check_failed_run(rel_counts *c, struct json_object *line) {
+  struct json_object *e = NULL;
+  json_object_object_get_ex(line, "error", &e);
+  const char *why = rel_unclear(e ? json_object_get_string(e) : NULL);
+  if (why == NULL)
+    return 0;
+  c->unclear++;
+  rel_note(c, "failed run with an unclear error (%s): %s", why,
+           json_object_to_json_string(line));
+  return 1;
+}
+
 /* ---- The store ------------------------------------------------------------
  */
 
@@ -372,6 +394,17 @@ json_object *rel_sent(const char *base, const char *user) {
   char path[512];
   snprintf(path, sizeof path, "/__emulator/mail/%s/sent", user);
   return value_of(rel_admin(base, "GET", path, NULL, NULL));
+}
+
+json_object *rel_deliver_numbered(const char *base, const char *user,
+                                  const char *prefix, int i, long *status) {
+  char path[512], body[512];
+  snprintf(path, sizeof path, "/__emulator/mail/%s/messages", user);
+  snprintf(body, sizeof body,
+           "{\"subject\":\"%s%d\",\"from\":\"bob@contoso.test\","
+           "\"body\":{\"contentType\":\"text\",\"content\":\"n %d\"}}",
+           prefix, i, i);
+  return rel_admin(base, "POST", path, body, status);
 }
 
 json_object *rel_messages(const char *base, const char *user,

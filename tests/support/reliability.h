@@ -95,6 +95,14 @@ const char *rel_unclear(const char *message);
  * that is not "wfc: detail:" or "wfc: stopping", without the prefix) into
  * buf; "" when there is none. Returns buf. */
 const char *rel_cli_error(const char *err, char *buf, size_t len);
+/* The error a `wfc` command that failed printed on stderr (err) must name
+ * its cause: when it does not (rel_unclear of its rel_cli_error), counts
+ * as unclear in c, with a note that quotes err. 1 when counted, else 0. */
+int rel_check_cli_error(rel_counts *c, const char *err);
+/* A `wfc flow run --json` line whose "status" is not "ok": its "error"
+ * must name the cause (rel_unclear), else counts as unclear in c. 1 when
+ * counted, else 0. */
+int rel_check_failed_run(rel_counts *c, struct json_object *line);
 
 /* 0 when the SQLite store at path opens read-only and PRAGMA
  * integrity_check answers "ok"; else -1 with the reason in why. */
@@ -130,6 +138,13 @@ struct json_object *rel_admin(const char *base, const char *method,
                               long *status);
 /* GET /__emulator/mail/{user}/sent's "value" (new reference) or NULL. */
 struct json_object *rel_sent(const char *base, const char *user);
+/* Delivers message number i into user's inbox through the emulator's admin
+ * API at base: subject "<prefix><i>", from bob@contoso.test, body "n <i>".
+ * The message as the emulator answered it (transfer: json_object_put; may
+ * be NULL), the HTTP status in *status (201: delivered). */
+struct json_object *rel_deliver_numbered(const char *base, const char *user,
+                                         const char *prefix, int i,
+                                         long *status);
 /* GET /__emulator/mail/{user}/messages[?folder=F]'s "value" (new
  * reference) or NULL. */
 struct json_object *rel_messages(const char *base, const char *user,

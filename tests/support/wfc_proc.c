@@ -1,5 +1,6 @@
 /* wfc_proc.c - see wfc_proc.h. */
-#define _POSIX_C_SOURCE 200809L /* waitid, siginfo_t, clock_gettime */
+#define _GNU_SOURCE /* pipe2; waitid, siginfo_t, clock_gettime */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,8 +20,13 @@
 void wproc_start(wproc *p, const char *const *argv, void (*prepare)(void *),
                  void *arg) {
   int o[2], e[2];
-  assert_int_equal(pipe(o), 0);
-  assert_int_equal(pipe(e), 0);
+  /* Close-on-exec from the start (pipe2, not pipe + fcntl): a test's other
+   * threads fork too (hosts, a watcher, a restarted PostgreSQL server), and
+   * a child they start must not keep this child's write ends open, or the
+   * wait for its output's end lasts as long as that other process (the
+   * fleet_restart hang). dup2 onto 1 and 2 clears the flag there. */
+  assert_int_equal(pipe2(o, O_CLOEXEC), 0);
+  assert_int_equal(pipe2(e, O_CLOEXEC), 0);
   memset(p, 0, sizeof *p);
   p->pid = fork();
   assert_true(p->pid >= 0);

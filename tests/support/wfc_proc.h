@@ -16,9 +16,10 @@ typedef struct wproc {
 } wproc;
 
 /* Starts argv[0] with argv (NULL-terminated; borrowed until the call
- * returns), stdout and stderr on pipes. In the child, prepare(arg) runs
- * before the exec when not NULL (to change its limits, user or
- * environment; it may _exit to give up). */
+ * returns), stdout and stderr on pipes (close-on-exec in this process, so
+ * a child another thread starts meanwhile does not hold them). In the child,
+ * prepare(arg) runs before the exec when not NULL (to change its limits, user
+ * or environment; it may _exit to give up). */
 void wproc_start(wproc *p, const char *const *argv, void (*prepare)(void *),
                  void *arg);
 

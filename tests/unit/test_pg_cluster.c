@@ -2,12 +2,16 @@
  * (tests/support/pg_cluster.h): it starts, answers SQL through libpq on
  * its URL, keyword and Unix-socket forms, restarts (fast and like a crash)
  * keeping committed data, stops leaving no process and no directory, and
- * nothing survives a test that dies without stopping it (exit, SIGKILL).
+ * nothing survives a test that dies without stopping it (exit, SIGKILL);
+ * a server (re)started while another thread runs a child with wproc does
+ * not hold that child's pipes (its wait ends with the child).
  * Fails, saying to run scripts/install-deps, when the server binaries are
  * missing: CI installs them. */
 #define _POSIX_C_SOURCE 200809L /* kill, nanosleep, setenv */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,6 +29,7 @@
 
 #include "pg_cluster.h"
 #include "tsys.h"
+#include "wfc_proc.h"
 
 /* The first value of the first row of sql on conninfo, into out. 0, or
  * -1 (the error in out). */
@@ -275,6 +280,67 @@ static void test_missing_binaries(void **state) {
   free(old);
 }
 
+/* A thread running short children with wproc while the test's main
+ * thread restarts the server, as test_fleet_restart's hosts do. */
+typedef struct runner {
+  volatile int stop;
+  int runs;
+  long long held_ms; /* the longest wait for EOF after a child exited */
+} runner;
+
+static void *run_children(void *arg) {
+  runner *r = arg;
+  const char *const argv[] = {"/bin/true", NULL};
+  while (!r->stop) {
+    wproc p;
+    wproc_start(&p, argv, NULL, NULL);
+    while (wproc_running(&p))
+      tsys_sleep_ms(1);
+    long long exited = tsys_mono_ms();
+    wproc_wait(&p);
+    long long held = tsys_mono_ms() - exited;
+    r->held_ms = held > r->held_ms ? held : r->held_ms;
+    r->runs++;
+  }
+  return NULL;
+}
+
+/* The pipes wproc makes are close-on-exec until the child's ends are put
+ * on its stdout/stderr: a process another thread forks meanwhile (here
+ * the restarted postmaster, which lives on) must not keep a write end,
+ * else the wait for that child's output (its EOF) lasts as long as the
+ * server: test_fleet_restart's hosts waited there until its watchdog. */
+static void test_restart_holds_no_child_pipe(void **state) {
+  (void)state;
+  pg_cluster *pg = pg_cluster_start();
+  assert_non_null(pg);
+  runner r = {0};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, run_children, &r), 0);
+  for (int i = 0; i < 4; i++) { /* each postmaster lives 1.5 s on */
+    assert_int_equal(pg_cluster_restart(pg), 0);
+    tsys_sleep_ms(1500);
+  }
+  /* Down first: a pipe the last postmaster kept is let go, so the
+   * runner ends either way. */
+  assert_int_equal(pg_cluster_down(pg, 0), 0);
+  r.stop = 1;
+  pthread_join(th, NULL);
+  assert_int_equal(pg_cluster_stop(pg), 0);
+  print_message("runs=%d held_ms=%lld\n", r.runs, r.held_ms);
+  assert_true(r.runs > 0);
+  /* The child had exited: its output was all there. A write end held by
+   * a postmaster is let go only at its next shutdown (1.5 s on). */
+  assert_true(r.held_ms < 1000);
+  /* And in so many words: the parent's ends do not survive an exec. */
+  wproc p;
+  const char *const argv[] = {"/bin/true", NULL};
+  wproc_start(&p, argv, NULL, NULL);
+  assert_int_equal(fcntl(p.out, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  assert_int_equal(fcntl(p.err, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  wproc_wait(&p);
+}
+
 int main(void) {
   if (pg_cluster_bindir() == NULL) {
     fprintf(stderr, "test_pg_cluster: FAIL: the PostgreSQL server binaries "
@@ -287,6 +353,7 @@ int main(void) {
       cmocka_unit_test(test_exit_without_stop),
       cmocka_unit_test(test_sigkilled_test),
       cmocka_unit_test(test_missing_binaries),
+      cmocka_unit_test(test_restart_holds_no_child_pipe),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -331,7 +331,17 @@ static void test_connection_roundtrip(void **state) {
   assert_int_equal(wfc__store_conn_update_params(st, r.id, "[1]"), WFC_EINVAL);
   assert_int_equal(wfc__store_conn_update_params(st, r.id, "{\"a\":1}"), 0);
   assert_int_equal(wfc__store_conn_update_account(st, r.id, "meg@contoso"), 0);
-  assert_int_equal(wfc__store_conn_touch(st, r.id), 0);
+  assert_int_equal(wfc__store_conn_get(st, r.id, &g), 0);
+  assert_int_equal(g.last_used_at, 0); /* reads and updates leave it */
+  wfc__conn_rec_clear(&g);
+  /* A refresh (rotate under the lease) is a use: it sets last_used_at. */
+  int released = 0;
+  assert_int_equal(wfc__store_lease_take(st, r.id, "h", 30000, NULL), 0);
+  assert_int_equal(wfc__store_conn_rotate(st, r.id,
+                                          "{\"refresh_token\":\"rt-3\"}", 999,
+                                          "h", &released),
+                   0);
+  assert_int_equal(released, 1);
   assert_int_equal(wfc__store_conn_get(st, r.id, &g), 0);
   assert_string_equal(g.state, "needs_admin_approval");
   assert_string_equal(g.remedy, "Ask an admin to consent");
@@ -749,13 +759,12 @@ static void test_every_field_is_authenticated(void **state) {
             "UPDATE connections SET nickname = 'alice' WHERE nickname = 'bob';"
             "UPDATE connections SET nickname = 'bob' WHERE nickname = 'tmp'");
 
-  /* last_used_at decides nothing: outside the MAC, and touch does not
-   * verify (one statement on the card path). */
+  /* last_used_at decides nothing: outside the MAC, so an edit of it
+   * leaves the row verifying. */
   raw_do(h, "UPDATE connections SET last_used_at = 42 WHERE id = '%s'", a.id);
   assert_int_equal(wfc__store_conn_get(st, "alice", &g), 0);
   assert_int_equal(g.last_used_at, 42);
   wfc__conn_rec_clear(&g);
-  assert_int_equal(wfc__store_conn_touch(st, a.id), 0);
   raw_close(h);
 
   /* Legitimate writes keep it valid. */
@@ -1956,7 +1965,7 @@ static void *hammer_run(void *arg) {
   for (int i = 0; i < 40; i++) {
     char *json = NULL;
     if (wfc__store_conn_secrets(h->st, h->id, &json) != 0 ||
-        wfc__store_conn_touch(h->st, h->id) != 0)
+        wfc__store_conn_update_state(h->st, h->id, "connected", "") != 0)
       h->errors++;
     wfc__secret_free(json);
   }
@@ -2016,7 +2025,7 @@ static void test_pg_pool_is_bounded(void **state) {
            "pool_max=1",
            pg_cluster_port(pg), strrchr(f->db, '/') + 1);
   st = open_ok(loc);
-  assert_int_equal(wfc__store_conn_touch(st, r.id), 0);
+  assert_int_equal(wfc__store_conn_update_state(st, r.id, "connected", ""), 0);
   wfc__store_close(st);
 }
 
