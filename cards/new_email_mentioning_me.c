@@ -46,7 +46,8 @@
 #define LOOKBACK_S 120
 #define SEEN_MAX   500
 
-static const wfc_field inputs[] = {O365_FIELDS_MAIL_TRIGGER, {0}};
+static const wfc_field inputs[] = {
+    O365_FIELDS_MAIL_TRIGGER, O365_FIELD_INCLUDE_ATTACHMENTS, {0}};
 
 static const wfc_field outputs[] = {
     {.name = "events",
