@@ -785,6 +785,11 @@ static const emu_app *check_client(emu_req *r, const char **redirect_uri) {
                client_id, tenant()->display_name ? tenant()->display_name : "");
     return NULL;
   }
+  if (!emu_consent_app_enabled(id.consent, app->client_id)) {
+    page_error(r, 400, 7000112, "Application '%s'(%s) is disabled.",
+               app->client_id, app->display_name ? app->display_name : "");
+    return NULL;
+  }
   *redirect_uri = emu_req_query(r, "redirect_uri");
   if (*redirect_uri == NULL || !emu_app_redirect_ok(app, *redirect_uri)) {
     page_error(r, 400, 50011,
@@ -1605,6 +1610,14 @@ static void h_token(emu_req *r) {
                  cid, tenant()->display_name ? tenant()->display_name : "");
     goto done;
   }
+  if (!emu_consent_app_enabled(id.consent, app->client_id)) {
+    /* Before the client authentication, as Microsoft answers it for every
+     * grant (Worklytics/psoxy#74: unauthorized_client). */
+    emu_id_error(r, 400, "unauthorized_client", 7000112, NULL,
+                 "Application '%s'(%s) is disabled.", app->client_id,
+                 app->display_name ? app->display_name : "");
+    goto done;
+  }
   if (strcmp(grant, "client_credentials") == 0) {
     /* App-only: its own client authentication (secret or certificate
      * assertion) and token (apponly.c). */
@@ -1974,6 +1987,10 @@ int emu_id_state_load(json_object *state, char *err, size_t errlen) {
         if (sc.n > 0)
           emu_consent_grant_tenant(id.consent, client, &sc);
         emu_scopes_clear(&sc);
+        json_object *en;
+        if (json_object_object_get_ex(a, "accountEnabled", &en) &&
+            !json_object_get_boolean(en))
+          emu_consent_app_set_enabled(id.consent, client, 0);
       }
     if (json_object_object_get_ex(consent, "userGrants", &arr))
       for (size_t i = 0; i < json_object_array_length(arr); i++) {
