@@ -1900,6 +1900,7 @@ static int id_init(void) {
   if (emu_routes_add("identity", routes, sizeof routes / sizeof routes[0]) != 0)
     return -1;
   emu_reset_hook_add(id_reset);
+  emu_state_hook_add("identity", emu_id_state_json, emu_id_state_load);
   return 0;
 }
 
@@ -1984,8 +1985,20 @@ int emu_id_state_load(json_object *state, char *err, size_t errlen) {
           snprintf(err, errlen, "consent.apps[%zu] is malformed", i);
           return -1;
         }
-        if (sc.n > 0)
-          emu_consent_grant_tenant(id.consent, client, &sc);
+        /* The enterprise app itself (its app role grants, apponly.c,
+         * rest on it even without delegated grants), or its deletion:
+         * its refresh tokens and grants stay dead (generation > 0). */
+        json_object *ex;
+        int exists = !json_object_object_get_ex(a, "exists", &ex) ||
+                     json_object_get_boolean(ex);
+        if (exists) {
+          emu_consent_app_add(id.consent, client);
+          if (sc.n > 0)
+            emu_consent_grant_tenant(id.consent, client, &sc);
+        } else if (jint_of(a, "generation") > 0) {
+          emu_consent_app_add(id.consent, client);
+          emu_consent_app_delete(id.consent, client);
+        }
         emu_scopes_clear(&sc);
         json_object *en;
         if (json_object_object_get_ex(a, "accountEnabled", &en) &&
