@@ -19,7 +19,6 @@
 
 #include <json-c/json.h>
 
-#include "attachall.h"
 #include "entry.h"
 #include "message.h"
 #include "msgfilter.h"
@@ -28,14 +27,7 @@
 #define LAST_IDS_MAX 200
 
 static const wfc_field inputs[] = {
-    O365_FIELDS_MAIL_TRIGGER,
-    {.name = "include_attachments",
-     .type = WFC_TYPE_BOOLEAN,
-     .description = "Download each message's attachments into the host's "
-                    "file store; the event's \"attachments\" lists them "
-                    "with their files (blob references).",
-     .default_json = "false"},
-    {0}};
+    O365_FIELDS_MAIL_TRIGGER, O365_FIELD_INCLUDE_ATTACHMENTS, {0}};
 
 static const wfc_field outputs[] = {
     {.name = "events",
@@ -51,13 +43,7 @@ static const wfc_field outputs[] = {
 typedef struct poll {
   o365_trigger t;        /* first: the shared driver's part */
   json_object *skip_ids; /* ids not to deliver again (borrowed from t.cp) */
-  json_object *events;   /* include_attachments: the events (owned) */
-  size_t next;           /* the event whose attachments are downloaded */
 } poll;
-
-static void cleanup(o365_trigger *t) {
-  json_object_put(((poll *)t)->events);
-}
 
 static int in_list(json_object *list, const char *id) {
   size_t n = list ? json_object_array_length(list) : 0;
@@ -66,45 +52,6 @@ static int in_list(json_object *list, const char *id) {
                id) == 0)
       return 1;
   return 0;
-}
-
-static void attach_next(poll *p);
-
-static void on_attachments(void *arg, int status, json_object *list,
-                           const char *error) {
-  poll *p = arg;
-  if (status != 0) {
-    /* The poll fails and the checkpoint stays: the next poll tries again
-     * (blobs made so far stay in the store, unreferenced). */
-    o365_trigger_fail(&p->t, status,
-                      "new_email: the attachments of a message: %s", error);
-    return;
-  }
-  json_object_object_add(json_object_array_get_idx(p->events, p->next),
-                         "attachments", json_object_get(list));
-  p->next++;
-  attach_next(p);
-}
-
-/* include_attachments: each event with attachments gets them, one
- * message at a time, then the poll completes. */
-static void attach_next(poll *p) {
-  for (; p->next < json_object_array_length(p->events); p->next++) {
-    json_object *ev = json_object_array_get_idx(p->events, p->next), *has;
-    if (!json_object_object_get_ex(ev, "has_attachments", &has) ||
-        !json_object_get_boolean(has))
-      continue;
-    int rc = o365_attach_all(p->t.call, o365_call_mailbox(p->t.call),
-                             o365_json_str(ev, "id"), on_attachments, p);
-    if (rc != 0)
-      o365_trigger_fail(&p->t, rc,
-                        "new_email: downloading attachments could not "
-                        "start");
-    return;
-  }
-  json_object *events = p->events;
-  p->events = NULL;
-  o365_trigger_finish(&p->t, events);
 }
 
 /* Deliver what was not delivered before; move the watermark. */
@@ -157,16 +104,7 @@ static void on_round(o365_trigger *t, const o365_delta_res *res) {
   if (filtered > 0)
     o365_api->log(3, "new_email: %zu message(s) left out by the filters",
                   filtered);
-  struct json_object *inc = NULL;
-  if (json_object_object_get_ex(o365_api->call_input(t->call),
-                                "include_attachments", &inc) &&
-      json_object_get_boolean(inc)) {
-    p->events = events;
-    p->next = 0;
-    attach_next(p);
-    return;
-  }
-  o365_trigger_finish(t, events);
+  o365_trigger_finish(t, events); /* with include_attachments' files */
 }
 
 /* The first request of a round: created messages from the watermark. */
@@ -222,8 +160,7 @@ static const o365_trigger_card trigger = {
     .load = load,
     .request = request,
     .resync_note = resync_note,
-    .round = on_round,
-    .cleanup = cleanup};
+    .round = on_round};
 
 static int invoke(wfc_call *call) {
   return o365_trigger_invoke(call, &trigger);

@@ -30,7 +30,9 @@
  * SEEN_MAX messages fall in that window.
  * A message moved into the folder keeps its receivedDateTime: it is new to
  * this trigger only if received within the window (new_email, on delta,
- * sees every message that enters the folder). */
+ * sees every message that enters the folder).
+ * include_attachments is the trigger driver's (plugin/trigger.h), as for
+ * new_email: the events' files are downloaded when the poll finishes. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +48,8 @@
 #define LOOKBACK_S 120
 #define SEEN_MAX   500
 
-static const wfc_field inputs[] = {O365_FIELDS_MAIL_TRIGGER, {0}};
+static const wfc_field inputs[] = {
+    O365_FIELDS_MAIL_TRIGGER, O365_FIELD_INCLUDE_ATTACHMENTS, {0}};
 
 static const wfc_field outputs[] = {
     {.name = "events",

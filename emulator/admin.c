@@ -29,6 +29,22 @@ void emu__reset_hooks_run(void) {
     hooks[i](emu_tenant_config());
 }
 
+/* ---- state hooks (--state-dir) ---- */
+
+static emu__state_hook state_hooks[8];
+static size_t nstate_hooks;
+
+void emu_state_hook_add(const char *name, emu_state_save_fn save,
+                        emu_state_load_fn load) {
+  if (nstate_hooks < sizeof state_hooks / sizeof state_hooks[0])
+    state_hooks[nstate_hooks++] = (emu__state_hook){name, save, load};
+}
+
+const emu__state_hook *emu__state_hooks(size_t *n) {
+  *n = nstate_hooks;
+  return state_hooks;
+}
+
 /* ---- stats: requests per method + route pattern, by status ----
  * Recorded when a response is queued (outside the global lock), hence its
  * own mutex. Admin routes are not counted. */

@@ -52,6 +52,7 @@ typedef struct cred {
   int is_cert;
   char *secret;  /* secrets */
   EVP_PKEY *pub; /* certificates: the public key */
+  char *pem;     /* certificates: as uploaded (kept by --state-dir) */
   char x5t[64];  /* base64url SHA-1 of the DER certificate */
   char x5t256[64];
   char thumb_hex[41];       /* SHA-1 hex, as the portal shows it */
@@ -91,6 +92,7 @@ static void cred_free(cred *c) {
     free(c->secret);
   }
   EVP_PKEY_free(c->pub);
+  free(c->pem);
   free(c->client_id);
   free(c);
 }
@@ -808,6 +810,10 @@ static void h_cred_add(emu_req *r) {
   if (type != NULL && strcmp(type, "certificate") == 0) {
     const char *pem = jstr(b, "certificate");
     c = pem ? cert_cred(pem, err, sizeof err) : NULL;
+    if (c != NULL && (c->pem = strdup(pem)) == NULL) {
+      cred_free(c);
+      c = NULL;
+    }
     if (pem == NULL)
       snprintf(err, sizeof err, "certificate (PEM text) is required");
   } else if (type != NULL && strcmp(type, "secret") == 0) {
@@ -993,6 +999,201 @@ static void apponly_reset(json_object *config) {
   }
 }
 
+/* ---- state kept across restarts (--state-dir) ---------------------------
+ *
+ * {"version":1,"credentials":[{"keyId","clientId","type","secret" |
+ * "certificate","startMs"?,"endMs"?}],"appRoleGrants":[{"clientId",
+ * "roles":[..]}],"policies":[policy_json]}. Secrets in clear text, as
+ * identity.json holds refresh tokens (the file is 0600). Grants of an
+ * enterprise app deleted since are dead and not kept; a kept grant is of
+ * the app as identity.json restores it. */
+
+static json_object *apponly_state_json(void) {
+  json_object *o = json_object_new_object();
+  json_object *creds = json_object_new_array();
+  json_object *grants = json_object_new_array();
+  json_object *pols = json_object_new_array();
+  json_object_object_add(o, "version", json_object_new_int(1));
+  /* Oldest first, so that a restore (which prepends) keeps the order. */
+  size_t n = 0;
+  for (cred *c = st.creds; c; c = c->next)
+    n++;
+  for (size_t k = n; k-- > 0;) {
+    cred *c = st.creds;
+    for (size_t i = 0; i < k; i++)
+      c = c->next;
+    json_object *j = json_object_new_object();
+    json_object_object_add(j, "keyId", json_object_new_string(c->key_id));
+    json_object_object_add(j, "clientId", json_object_new_string(c->client_id));
+    json_object_object_add(
+        j, "type",
+        json_object_new_string(c->is_cert ? "certificate" : "secret"));
+    if (c->is_cert)
+      json_object_object_add(j, "certificate", json_object_new_string(c->pem));
+    else
+      json_object_object_add(j, "secret", json_object_new_string(c->secret));
+    if (c->start_ms)
+      json_object_object_add(j, "startMs", json_object_new_int64(c->start_ms));
+    if (c->end_ms)
+      json_object_object_add(j, "endMs", json_object_new_int64(c->end_ms));
+    json_object_array_add(creds, j);
+  }
+  for (role_grant *g = st.grants; g; g = g->next) {
+    const emu_scopes *roles = granted_roles(g->client_id);
+    if (roles == NULL || roles->n == 0)
+      continue;
+    json_object *j = json_object_new_object(), *a = json_object_new_array();
+    json_object_object_add(j, "clientId", json_object_new_string(g->client_id));
+    for (size_t i = 0; i < roles->n; i++)
+      json_object_array_add(a, json_object_new_string(roles->v[i]));
+    json_object_object_add(j, "roles", a);
+    json_object_array_add(grants, j);
+  }
+  for (policy *p = st.policies; p; p = p->next)
+    json_object_array_add(pols, policy_json(p));
+  json_object_object_add(o, "credentials", creds);
+  json_object_object_add(o, "appRoleGrants", grants);
+  json_object_object_add(o, "policies", pols);
+  return o;
+}
+
+/* The array doc[key], or NULL when absent; -1 when it is not an array. */
+static int state_array(json_object *doc, const char *key, json_object **out) {
+  *out = NULL;
+  if (!json_object_object_get_ex(doc, key, out))
+    return 0;
+  return json_object_is_type(*out, json_type_array) ? 0 : -1;
+}
+
+static int state_cred(json_object *j, char *err, size_t n) {
+  const char *cid = jstr(j, "clientId"), *type = jstr(j, "type");
+  const char *kid = jstr(j, "keyId");
+  const emu_app *app = cid ? emu_app_find(cid) : NULL;
+  if (app == NULL || type == NULL || kid == NULL || strlen(kid) != 36) {
+    snprintf(err, n,
+             "clientId (an application of the tenant), type and "
+             "keyId are required");
+    return -1;
+  }
+  cred *c = NULL;
+  if (strcmp(type, "certificate") == 0) {
+    const char *pem = jstr(j, "certificate");
+    c = pem ? cert_cred(pem, err, n) : NULL;
+    if (pem == NULL)
+      snprintf(err, n, "certificate is required");
+    if (c != NULL && (c->pem = strdup(pem)) == NULL) {
+      cred_free(c);
+      c = NULL;
+      snprintf(err, n, "out of memory");
+    }
+  } else if (strcmp(type, "secret") == 0 && jstr(j, "secret") != NULL) {
+    c = calloc(1, sizeof *c);
+    if (c == NULL || (c->secret = strdup(jstr(j, "secret"))) == NULL) {
+      free(c);
+      c = NULL;
+      snprintf(err, n, "out of memory");
+    } else {
+      jint(j, "startMs", &c->start_ms);
+      jint(j, "endMs", &c->end_ms);
+    }
+  } else {
+    snprintf(err, n,
+             "type must be \"secret\" (with secret) or "
+             "\"certificate\"");
+  }
+  if (c == NULL)
+    return -1;
+  if ((c->client_id = strdup(app->client_id)) == NULL) {
+    cred_free(c);
+    snprintf(err, n, "out of memory");
+    return -1;
+  }
+  memcpy(c->key_id, kid, 37);
+  c->next = st.creds;
+  st.creds = c;
+  return 0;
+}
+
+static int state_grant(json_object *j, char *err, size_t n) {
+  const char *cid = jstr(j, "clientId");
+  const emu_app *app = cid ? emu_app_find(cid) : NULL;
+  json_object *roles;
+  if (app == NULL || !json_object_object_get_ex(j, "roles", &roles) ||
+      !json_object_is_type(roles, json_type_array)) {
+    snprintf(err, n,
+             "clientId (an application of the tenant) and roles "
+             "are required");
+    return -1;
+  }
+  role_grant *g = grant_find(app->client_id);
+  if (g == NULL) {
+    g = calloc(1, sizeof *g);
+    if (g == NULL || (g->client_id = strdup(app->client_id)) == NULL) {
+      free(g);
+      snprintf(err, n, "out of memory");
+      return -1;
+    }
+    g->next = st.grants;
+    st.grants = g;
+  }
+  /* The enterprise app as restored (identity.json): generation 0. */
+  g->generation = 0;
+  for (size_t i = 0; i < json_object_array_length(roles); i++) {
+    const char *r = json_object_get_string(json_object_array_get_idx(roles, i));
+    if (r == NULL || emu_scopes_add(&g->roles, role_canonical(r)) != 0) {
+      snprintf(err, n, "roles[%zu] is not a role name", i);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int apponly_state_load(json_object *doc, char *err, size_t errlen) {
+  json_object *creds, *grants, *pols;
+  int64_t v = 0;
+  char why[256] = "";
+  if (jint(doc, "version", &v) != 0 || v != 1) {
+    snprintf(err, errlen, "\"version\" is not 1");
+    return -1;
+  }
+  if (state_array(doc, "credentials", &creds) != 0 ||
+      state_array(doc, "appRoleGrants", &grants) != 0 ||
+      state_array(doc, "policies", &pols) != 0) {
+    snprintf(err, errlen,
+             "credentials, appRoleGrants and policies must be arrays");
+    return -1;
+  }
+  /* What the reset hook made from the tenant document is replaced: the
+   * saved state already holds it (with the changes made since). */
+  state_clear();
+  for (size_t i = 0; creds && i < json_object_array_length(creds); i++)
+    if (state_cred(json_object_array_get_idx(creds, i), why, sizeof why) != 0) {
+      snprintf(err, errlen, "credentials[%zu]: %s", i, why);
+      return -1;
+    }
+  for (size_t i = 0; grants && i < json_object_array_length(grants); i++)
+    if (state_grant(json_object_array_get_idx(grants, i), why, sizeof why) !=
+        0) {
+      snprintf(err, errlen, "appRoleGrants[%zu]: %s", i, why);
+      return -1;
+    }
+  for (size_t i = 0; pols && i < json_object_array_length(pols); i++) {
+    json_object *o = json_object_array_get_idx(pols, i);
+    policy *p = policy_parse(o, why, sizeof why);
+    const char *id = jstr(o, "id");
+    if (p == NULL || id == NULL || strlen(id) != 36) {
+      if (p != NULL)
+        policy_free(p);
+      snprintf(err, errlen, "policies[%zu]: %s", i,
+               p == NULL ? why : "id is required");
+      return -1;
+    }
+    memcpy(p->id, id, 37);
+    policy_append(p);
+  }
+  return 0;
+}
+
 static int apponly_init(void) {
   static const emu_route_def routes[] = {
       {"GET", "/{tenant}/adminconsent", h_adminconsent_v1},
@@ -1010,6 +1211,7 @@ static int apponly_init(void) {
   if (emu_routes_add("apponly", routes, sizeof routes / sizeof routes[0]) != 0)
     return -1;
   emu_reset_hook_add(apponly_reset);
+  emu_state_hook_add("apponly", apponly_state_json, apponly_state_load);
   atexit(state_clear);
   return 0;
 }

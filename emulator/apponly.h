@@ -5,7 +5,9 @@
  * Exchange Online's application access policies that restrict an app to
  * some mailboxes (New-ApplicationAccessPolicy).
  *
- * Everything runs under the emulator lock, like every handler. Sources:
+ * With --state-dir all of it outlives a restart (DIR/apponly.json, a
+ * state hook: emu.h). Everything runs under the emulator lock, like every
+ * handler. Sources:
  * research/graph-protocol.md A.4/A.7 and docs/emulator.md "App-only". */
 #ifndef EMU_APPONLY_H
 #define EMU_APPONLY_H

@@ -200,6 +200,7 @@ typedef struct app_state {
   char sp_id[37];      /* object id of the service principal (new on re-add) */
   char grant_id[37];   /* id of the tenant-wide oauth2PermissionGrant */
   int exists;          /* the enterprise app is present in the tenant */
+  int disabled;        /* "Enabled for users to sign-in" off (accountEnabled) */
   uint64_t generation; /* bumped on deletion */
   emu_scopes tenant;   /* tenant-wide (admin) grant, empty if none */
   struct app_state *next;
@@ -405,6 +406,7 @@ static int app_ensure(emu_consent *c, const char *client_id, app_state **out) {
     /* A new service principal object, as after deletion + re-consent. */
     emu_uuid(a->sp_id);
     emu_uuid(a->grant_id);
+    a->disabled = 0; /* a new service principal is enabled */
   }
   a->exists = 1;
   *out = a;
@@ -515,6 +517,20 @@ int emu_consent_app_delete(emu_consent *c, const char *client_id) {
 void emu_consent_app_add(emu_consent *c, const char *client_id) {
   app_state *a;
   (void)app_ensure(c, client_id, &a);
+}
+
+int emu_consent_app_set_enabled(emu_consent *c, const char *client_id,
+                                int enabled) {
+  app_state *a;
+  if (app_ensure(c, client_id, &a) != 0)
+    return -1;
+  a->disabled = !enabled;
+  return 0;
+}
+
+int emu_consent_app_enabled(emu_consent *c, const char *client_id) {
+  app_state *a = app_find(c, client_id, 0);
+  return a == NULL || !a->exists || !a->disabled;
 }
 
 int emu_consent_request_submit(emu_consent *c, const char *user_id,
@@ -672,9 +688,12 @@ json_object *emu_consent_grants_json(emu_consent *c, const char *client_id) {
     j = json_object_new_object();
     json_object_object_add(j, "clientId", json_object_new_string(a->client_id));
     json_object_object_add(j, "exists", json_object_new_boolean(a->exists));
-    if (a->exists)
+    if (a->exists) {
       json_object_object_add(j, "servicePrincipalId",
                              json_object_new_string(a->sp_id));
+      json_object_object_add(j, "accountEnabled",
+                             json_object_new_boolean(!a->disabled));
+    }
     json_object_object_add(j, "generation",
                            json_object_new_int64((int64_t)a->generation));
     json_object_object_add(j, "tenantWideScopes", scopes_json(&a->tenant));

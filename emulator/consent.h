@@ -107,6 +107,15 @@ uint64_t emu_consent_app_generation(emu_consent *c, const char *client_id);
 /* 1 if it existed. */
 int emu_consent_app_delete(emu_consent *c, const char *client_id);
 void emu_consent_app_add(emu_consent *c, const char *client_id);
+/* The enterprise app's "Enabled for users to sign-in" (Graph's
+ * servicePrincipal accountEnabled). A disabled app gets no token, for any
+ * grant (AADSTS7000112); its grants and refresh tokens stay, and work
+ * again once it is enabled. Setting it adds the enterprise app if absent
+ * (0, or -1 out of memory); a re-added one starts enabled. enabled: 1 when
+ * the app is absent or enabled. */
+int emu_consent_app_set_enabled(emu_consent *c, const char *client_id,
+                                int enabled);
+int emu_consent_app_enabled(emu_consent *c, const char *client_id);
 
 /* Graph's view (directory.c): the service principal's object id (NULL
  * when the app is absent; borrowed until the next change), the grants as

@@ -133,6 +133,14 @@ int emu__lock_held(void); /* 1 if this thread holds the global lock */
 void emu__stats_record(const char *method, const char *route, int status);
 void emu__stats_reset(void);
 void emu__reset_hooks_run(void);
+typedef struct emu__state_hook {
+  const char *name;
+  emu_state_save_fn save;
+  emu_state_load_fn load;
+} emu__state_hook;
+/* The registered state hooks (emu_state_hook_add), in registration order;
+ * their count in *n. Borrowed. */
+const emu__state_hook *emu__state_hooks(size_t *n);
 int emu__admin_init(void);
 
 /* faults.c */

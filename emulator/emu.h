@@ -230,6 +230,21 @@ void emu_unlock(void);
 typedef void (*emu_reset_fn)(json_object *config);
 void emu_reset_hook_add(emu_reset_fn fn);
 
+/* ---- State kept across restarts (--state-dir) ----------------------------
+ */
+
+/* A module whose state outlives a restart registers it under name (a
+ * static string, [a-z]+): with --state-dir DIR, main.c keeps it in
+ * DIR/{name}.json (mode 0600: it may hold secrets). save returns the
+ * state as a new JSON document; load restores one (borrowed) after the
+ * reset hooks ran and before the server listens, 0 or -1 with the reason
+ * in err (the emulator then stops). Both run with the lock held; a load
+ * must not depend on another module's having run first. */
+typedef json_object *(*emu_state_save_fn)(void);
+typedef int (*emu_state_load_fn)(json_object *doc, char *err, size_t errlen);
+void emu_state_hook_add(const char *name, emu_state_save_fn save,
+                        emu_state_load_fn load);
+
 /* ---- Virtual clock (vclock.c) -------------------------------------------- */
 
 int64_t emu_now_ms(void); /* virtual Unix time, milliseconds */

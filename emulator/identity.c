@@ -785,6 +785,11 @@ static const emu_app *check_client(emu_req *r, const char **redirect_uri) {
                client_id, tenant()->display_name ? tenant()->display_name : "");
     return NULL;
   }
+  if (!emu_consent_app_enabled(id.consent, app->client_id)) {
+    page_error(r, 400, 7000112, "Application '%s'(%s) is disabled.",
+               app->client_id, app->display_name ? app->display_name : "");
+    return NULL;
+  }
   *redirect_uri = emu_req_query(r, "redirect_uri");
   if (*redirect_uri == NULL || !emu_app_redirect_ok(app, *redirect_uri)) {
     page_error(r, 400, 50011,
@@ -1605,6 +1610,14 @@ static void h_token(emu_req *r) {
                  cid, tenant()->display_name ? tenant()->display_name : "");
     goto done;
   }
+  if (!emu_consent_app_enabled(id.consent, app->client_id)) {
+    /* Before the client authentication, as Microsoft answers it for every
+     * grant (Worklytics/psoxy#74: unauthorized_client). */
+    emu_id_error(r, 400, "unauthorized_client", 7000112, NULL,
+                 "Application '%s'(%s) is disabled.", app->client_id,
+                 app->display_name ? app->display_name : "");
+    goto done;
+  }
   if (strcmp(grant, "client_credentials") == 0) {
     /* App-only: its own client authentication (secret or certificate
      * assertion) and token (apponly.c). */
@@ -1887,6 +1900,7 @@ static int id_init(void) {
   if (emu_routes_add("identity", routes, sizeof routes / sizeof routes[0]) != 0)
     return -1;
   emu_reset_hook_add(id_reset);
+  emu_state_hook_add("identity", emu_id_state_json, emu_id_state_load);
   return 0;
 }
 
@@ -1971,9 +1985,25 @@ int emu_id_state_load(json_object *state, char *err, size_t errlen) {
           snprintf(err, errlen, "consent.apps[%zu] is malformed", i);
           return -1;
         }
-        if (sc.n > 0)
-          emu_consent_grant_tenant(id.consent, client, &sc);
+        /* The enterprise app itself (its app role grants, apponly.c,
+         * rest on it even without delegated grants), or its deletion:
+         * its refresh tokens and grants stay dead (generation > 0). */
+        json_object *ex;
+        int exists = !json_object_object_get_ex(a, "exists", &ex) ||
+                     json_object_get_boolean(ex);
+        if (exists) {
+          emu_consent_app_add(id.consent, client);
+          if (sc.n > 0)
+            emu_consent_grant_tenant(id.consent, client, &sc);
+        } else if (jint_of(a, "generation") > 0) {
+          emu_consent_app_add(id.consent, client);
+          emu_consent_app_delete(id.consent, client);
+        }
         emu_scopes_clear(&sc);
+        json_object *en;
+        if (json_object_object_get_ex(a, "accountEnabled", &en) &&
+            !json_object_get_boolean(en))
+          emu_consent_app_set_enabled(id.consent, client, 0);
       }
     if (json_object_object_get_ex(consent, "userGrants", &arr))
       for (size_t i = 0; i < json_object_array_length(arr); i++) {

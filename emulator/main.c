@@ -4,13 +4,14 @@
  *                 [--config tenant.json] [--seed N] [--state-dir DIR]
  *
  * Without --state-dir everything lives in memory and a restart forgets
- * every token and grant. With it, DIR/identity.json (refresh tokens and
- * consent, identity.h) is read at start and written when the emulator
- * stops on SIGTERM/SIGINT (not on SIGKILL), mode 0600: it holds tokens.
+ * every token and grant. With it, each module's durable state (emu.h,
+ * emu_state_hook_add: DIR/identity.json, refresh tokens and consent;
+ * DIR/apponly.json, app credentials, app role grants and application
+ * access policies) is read at start and written when the emulator stops
+ * on SIGTERM/SIGINT (not on SIGKILL), mode 0600: it holds secrets.
  */
 #define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, sigemptyset, sigaddset */
 #include "core.h"
-#include "identity.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,9 +33,11 @@ static void usage(FILE *f) {
              "on 127.0.0.1. --port 0 picks a free port; --port-file gets it\n"
              "(written atomically once the server listens).\n"
              "Everything is in memory unless --state-dir DIR is given: the\n"
-             "refresh tokens and consent grants are then read from\n"
-             "DIR/identity.json at start and saved there when the emulator\n"
-             "stops (SIGTERM, Ctrl-C), so connections survive a restart.\n"
+             "refresh tokens and consent grants (DIR/identity.json), the\n"
+             "app credentials, app role grants and application access\n"
+             "policies (DIR/apponly.json) are then read at start and saved\n"
+             "when the emulator stops (SIGTERM, Ctrl-C), so connections\n"
+             "survive a restart.\n"
              "Mailboxes and access tokens do not (clients refresh).\n");
 }
 
@@ -59,54 +62,64 @@ static int write_port_file(const char *path, int port) {
   return 0;
 }
 
-/* DIR/identity.json, when there is one: restored into the identity
- * module. 0, or -1 with the reason printed. */
+/* DIR/{name}.json of each state hook (emu.h), when there is one:
+ * restored into its module. 0, or -1 with the reason printed. */
 static int state_load(const char *dir) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/identity.json", dir);
-  if (access(path, F_OK) != 0)
-    return 0; /* a first start */
-  json_object *doc = json_object_from_file(path);
-  if (doc == NULL) {
-    fprintf(stderr, "m365-emulator: --state-dir: %s: %s\n", path,
-            json_util_get_last_err());
-    return -1;
-  }
-  char err[256];
-  emu_lock();
-  int rc = emu_id_state_load(doc, err, sizeof err);
-  emu_unlock();
-  json_object_put(doc);
-  if (rc != 0)
-    fprintf(stderr, "m365-emulator: --state-dir: %s: %s\n", path, err);
-  else
+  size_t n = 0;
+  const emu__state_hook *h = emu__state_hooks(&n);
+  for (size_t i = 0; i < n; i++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.json", dir, h[i].name);
+    if (access(path, F_OK) != 0)
+      continue; /* a first start, or nothing of this module yet */
+    json_object *doc = json_object_from_file(path);
+    if (doc == NULL) {
+      fprintf(stderr, "m365-emulator: --state-dir: %s: %s\n", path,
+              json_util_get_last_err());
+      return -1;
+    }
+    char err[256] = "";
+    emu_lock();
+    int rc = h[i].load(doc, err, sizeof err);
+    emu_unlock();
+    json_object_put(doc);
+    if (rc != 0) {
+      fprintf(stderr, "m365-emulator: --state-dir: %s: %s\n", path, err);
+      return -1;
+    }
     fprintf(stderr, "m365-emulator: state restored from %s\n", path);
-  return rc;
-}
-
-/* Writes the identity state to DIR/identity.json (0600) via a temporary
- * file and rename(): a reader never sees half of it. */
-static int state_save(const char *dir) {
-  char path[4096], tmp[4200];
-  snprintf(path, sizeof path, "%s/identity.json", dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  emu_lock();
-  json_object *doc = emu_id_state_json();
-  emu_unlock();
-  const char *text =
-      json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
-  size_t len = strlen(text);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  int ok = fd >= 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-  ok = (fd >= 0 && close(fd) == 0) && ok;
-  json_object_put(doc);
-  if (!ok || rename(tmp, path) != 0) {
-    fprintf(stderr, "m365-emulator: --state-dir: cannot write %s: %s\n", path,
-            strerror(errno));
-    unlink(tmp);
-    return -1;
   }
   return 0;
+}
+
+/* Writes each state hook's document to DIR/{name}.json (0600) via a
+ * temporary file and rename(): a reader never sees half of one. */
+static int state_save(const char *dir) {
+  size_t n = 0;
+  const emu__state_hook *h = emu__state_hooks(&n);
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/%s.json", dir, h[i].name);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    emu_lock();
+    json_object *doc = h[i].save();
+    emu_unlock();
+    const char *text =
+        json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+    size_t len = strlen(text);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int ok = fd >= 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+    ok = (fd >= 0 && close(fd) == 0) && ok;
+    json_object_put(doc);
+    if (!ok || rename(tmp, path) != 0) {
+      fprintf(stderr, "m365-emulator: --state-dir: cannot write %s: %s\n", path,
+              strerror(errno));
+      unlink(tmp);
+      rc = -1;
+    }
+  }
+  return rc;
 }
 
 int main(int argc, char **argv) {

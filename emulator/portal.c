@@ -15,6 +15,9 @@
  *          and the application permissions, as app roles)
  *   DELETE /__emulator/apps/{clientId}                 delete enterprise app
  *   POST   /__emulator/apps/{clientId}/restore         re-add it
+ *   POST   /__emulator/apps/{clientId}/disable         Properties > "Enabled
+ *          for users to sign-in": No (every token request: AADSTS7000112)
+ *   POST   /__emulator/apps/{clientId}/enable          ... Yes again
  *   GET    /__emulator/portal/apps/{clientId}       the app's Permissions page
  *   POST   /__emulator/portal/apps/{clientId}/grant "Grant admin consent for
  *          <organization>" (a page saying it was granted)
@@ -482,6 +485,29 @@ static void h_app_restore(emu_req *r) {
                 emu_consent_grants_json(emu_id_consent(), app->client_id));
 }
 
+/* Enterprise applications > the app > Properties > "Enabled for users to
+ * sign-in": No (disable) or Yes (enable). */
+static void app_enable(emu_req *r, int enabled) {
+  const emu_app *app = app_or_404(r);
+  if (app == NULL)
+    return;
+  if (emu_consent_app_set_enabled(emu_id_consent(), app->client_id, enabled) !=
+      0) {
+    emu_graph_error(r, 500, "InternalServerError", "out of memory");
+    return;
+  }
+  emu_resp_json(r, 200,
+                emu_consent_grants_json(emu_id_consent(), app->client_id));
+}
+
+static void h_app_disable(emu_req *r) {
+  app_enable(r, 0);
+}
+
+static void h_app_enable(emu_req *r) {
+  app_enable(r, 1);
+}
+
 static void h_identity_get(emu_req *r) {
   json_object *o = json_object_new_object();
   json_object_object_add(o, "settings", emu_id_settings_json());
@@ -531,6 +557,8 @@ static int portal_init(void) {
       {"POST", "/__emulator/apps/{clientId}/admin-consent", h_admin_consent},
       {"DELETE", "/__emulator/apps/{clientId}", h_app_delete},
       {"POST", "/__emulator/apps/{clientId}/restore", h_app_restore},
+      {"POST", "/__emulator/apps/{clientId}/disable", h_app_disable},
+      {"POST", "/__emulator/apps/{clientId}/enable", h_app_enable},
       {"GET", "/__emulator/identity", h_identity_get},
       {"POST", "/__emulator/identity/settings", h_identity_settings},
       {"POST", "/__emulator/users/{user}/revoke-sessions", h_revoke_sessions},

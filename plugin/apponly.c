@@ -387,6 +387,12 @@ static o365_state refusal(const fetch *f, const o365_token_res *res,
              "The client assertion's time was refused (AADSTS700024): check "
              "this computer's clock, then connect again.");
     break;
+  case 7000112: {
+    char *fix = o365_admin_fix(e);
+    snprintf(words, n, "%s", fix ? fix : "The app is disabled.");
+    free(fix);
+    break;
+  }
   case 700016:
     snprintf(words, n,
              "The app %s is not in tenant %s (AADSTS700016): check client_id "
@@ -501,6 +507,14 @@ static void fetched(void *arg, const o365_token_res *res) {
       json_object_object_add(out, "detail", d);
       fetch_free(f);
       o365_api->call_done(call, out);
+      return;
+    }
+    if (o365_refresh_classify(res->status, &res->aad) == O365_REFRESH_ADMIN) {
+      /* The app is switched off: the same credentials work again once an
+       * administrator switches it on, so the connection keeps its state. */
+      o365_json_add_str(d, "remedy", words);
+      fetch_free(f);
+      o365_api->call_fail(call, WFC_EAUTH, d, "%s", words);
       return;
     }
     /* refresh / test: the credentials no longer work; only new ones (a

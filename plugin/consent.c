@@ -144,6 +144,8 @@ o365_refresh_class o365_refresh_classify(long status, const o365_aad_err *e) {
       strcmp(e->error, "consent_required") == 0 ||
       strcmp(e->error, "login_required") == 0)
     return O365_REFRESH_REAUTH;
+  if (e->aadsts == 7000112)
+    return O365_REFRESH_ADMIN;
   /* The app is not (any more) in the user's directory: the enterprise app
    * was deleted. Consent must be given again, by authorizing. */
   if (strcmp(e->error, "unauthorized_client") == 0 && e->aadsts == 700016)
@@ -221,8 +223,32 @@ static void put_reauth(o365_buf *b, const o365_aad_err *e,
                     who);
 }
 
+char *o365_admin_fix(const o365_aad_err *e) {
+  if (e == NULL || e->aadsts != 7000112)
+    return NULL;
+  o365_buf b;
+  o365_buf_init(&b);
+  /* The summary names the app ("AADSTS7000112: Application '{id}'({name})
+   * is disabled."). */
+  o365_buf_printf(&b,
+                  "The app is disabled in the organization (%s): an "
+                  "administrator re-enables it in Enterprise applications > "
+                  "the app > Properties > \"Enabled for users to sign-in\" "
+                  "= Yes; the connection then works again as it is, without "
+                  "authorizing again",
+                  e->summary[0] ? e->summary : "AADSTS7000112");
+  put_ids(&b, e);
+  o365_buf_put(&b, ".");
+  return o365_buf_take(&b);
+}
+
 char *o365_remedy(o365_state s, const o365_aad_err *e, const char *admin_url,
                   const char *authority) {
+  if (s == O365_ERROR) {
+    char *fix = o365_admin_fix(e);
+    if (fix != NULL)
+      return fix;
+  }
   o365_buf b;
   o365_buf_init(&b);
   switch (s) {

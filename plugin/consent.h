@@ -55,11 +55,22 @@ o365_state o365_authorize_outcome(const o365_aad_err *e);
 typedef enum o365_refresh_class {
   O365_REFRESH_REAUTH = 1, /* the user must authorize again: WFC_EREAUTH */
   O365_REFRESH_RETRY,      /* transient: try again later */
-  O365_REFRESH_FATAL       /* configuration error (client id/secret) */
+  O365_REFRESH_FATAL,      /* configuration error (client id/secret) */
+  /* The app itself is switched off in the tenant (AADSTS7000112): only an
+   * administrator can fix it, and then the same credentials work again,
+   * so the connection keeps its state (WFC_EAUTH, o365_admin_fix words). */
+  O365_REFRESH_ADMIN
 } o365_refresh_class;
 
 /* status: HTTP status of the token response (0 if none). */
 o365_refresh_class o365_refresh_classify(long status, const o365_aad_err *e);
+
+/* Words for a refusal of the identity platform that an administrator
+ * lifts in the tenant and that needs nobody to sign in again afterwards
+ * (the app's enterprise application is disabled, AADSTS7000112: "Enabled
+ * for users to sign-in" is off), naming Microsoft's answer, the remedy and
+ * the trace ids; NULL when e (borrowed) is not one. Transfer (free()). */
+char *o365_admin_fix(const o365_aad_err *e);
 
 /* One-line remedy for a state (transfer, free()). admin_url (the admin
  * portal's page of the app, o365_config.portal; NULL: the steps alone) is

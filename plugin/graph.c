@@ -825,7 +825,7 @@ static void token_cb(void *arg, int status, const char *token) {
   }
   if (status != 0 || token == NULL) {
     const char *why = token_failure(status);
-    char buf[500];
+    char buf[1200];
     int64_t at = 0;
     /* The identity platform's Retry-After (a 429 or 503 of its token
      * endpoint): the host makes no token request for the connection
@@ -846,6 +846,16 @@ static void token_cb(void *arg, int status, const char *token) {
                      "token failed for now)",
                iso, (long long)((r->retry_after_ms + 999) / 1000));
       why = buf;
+    } else {
+      /* The refresh hook's own words when a refresh just failed (e.g. the
+       * app is disabled: o365_admin_fix), which name the cause and the
+       * remedy better than the status can. */
+      const char *err =
+          o365_json_str(o365_api->conn_info(r->conn), "token_error");
+      if (err != NULL && *err != '\0' && status != WFC_EREAUTH) {
+        snprintf(buf, sizeof buf, "no access token: %s", err);
+        why = buf;
+      }
     }
     deliver(r, status != 0 ? status : WFC_EAUTH, why, NULL);
     return;

@@ -351,6 +351,17 @@ static void refresh_done(void *arg, const o365_token_res *res) {
     o365_api->call_fail(call, WFC_EREAUTH, detail, "%s",
                         remedy ? remedy : "Reauthorize this connection.");
     free(remedy);
+  } else if (cls == O365_REFRESH_ADMIN) {
+    /* Not the user's to fix, nor a reason to authorize again: the state
+     * stays, and the next use refreshes with the same token once an
+     * administrator has fixed the app. */
+    char *words = o365_admin_fix(&res->aad);
+    o365_json_add_str(detail, "remedy", words);
+    o365_api->call_fail(call, WFC_EAUTH, detail,
+                        "Refreshing the access "
+                        "token failed: %s",
+                        words ? words : res->message);
+    free(words);
   } else if (cls == O365_REFRESH_RETRY) {
     json_object_object_add(detail, "retryable", json_object_new_boolean(1));
     int code = res->error == WFC_EAUTH ? WFC_EREMOTE : res->error;

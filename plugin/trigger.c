@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "attachall.h"
 #include "config.h"
 #include "entry.h"
 #include "folders.h"
@@ -17,11 +18,13 @@ static void trigger_free(o365_trigger *t) {
   if (t->card->cleanup != NULL)
     t->card->cleanup(t);
   json_object_put(t->cp);
+  json_object_put(t->attach_events);
   free(t->link);
   free(t);
 }
 
-void o365_trigger_finish(o365_trigger *t, json_object *events) {
+/* The poll's output: events (transferred) and the checkpoint; frees t. */
+static void emit(o365_trigger *t, json_object *events) {
   if (t->link != NULL)
     json_object_object_add(t->cp, "link", json_object_new_string(t->link));
   json_object *out = json_object_new_object();
@@ -32,6 +35,62 @@ void o365_trigger_finish(o365_trigger *t, json_object *events) {
           t->cp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)));
   o365_api->call_done(t->call, out);
   trigger_free(t);
+}
+
+static void attach_next(o365_trigger *t);
+
+static void on_attachments(void *arg, int status, json_object *list,
+                           const char *error) {
+  o365_trigger *t = arg;
+  if (status != 0) {
+    /* The poll fails and the checkpoint stays: the next poll tries again
+     * (blobs made so far stay in the store, unreferenced). */
+    o365_trigger_fail(t, status, "%s: the attachments of a message: %s",
+                      t->card->id, error);
+    return;
+  }
+  json_object_object_add(
+      json_object_array_get_idx(t->attach_events, t->attach_next),
+      "attachments", json_object_get(list));
+  t->attach_next++;
+  attach_next(t);
+}
+
+/* include_attachments: each event with attachments gets them, one
+ * message at a time (the per-mailbox concurrency stays the card's), then
+ * the poll's output. */
+static void attach_next(o365_trigger *t) {
+  for (; t->attach_next < json_object_array_length(t->attach_events);
+       t->attach_next++) {
+    json_object *ev =
+        json_object_array_get_idx(t->attach_events, t->attach_next);
+    json_object *has;
+    if (!json_object_object_get_ex(ev, "has_attachments", &has) ||
+        !json_object_get_boolean(has))
+      continue;
+    int rc = o365_attach_all(t->call, o365_call_mailbox(t->call),
+                             o365_json_str(ev, "id"), on_attachments, t);
+    if (rc != 0)
+      o365_trigger_fail(t, rc, "%s: downloading attachments could not start",
+                        t->card->id);
+    return;
+  }
+  json_object *events = t->attach_events;
+  t->attach_events = NULL;
+  emit(t, events);
+}
+
+void o365_trigger_finish(o365_trigger *t, json_object *events) {
+  json_object *inc = NULL;
+  if (json_object_object_get_ex(o365_api->call_input(t->call),
+                                "include_attachments", &inc) &&
+      json_object_get_boolean(inc)) {
+    t->attach_events = events;
+    t->attach_next = 0;
+    attach_next(t);
+    return;
+  }
+  emit(t, events);
 }
 
 void o365_trigger_fail(o365_trigger *t, int status, const char *fmt, ...) {

@@ -53,6 +53,16 @@ struct json_object;
     .name = "max_events", .type = WFC_TYPE_INTEGER, .description = (desc),     \
     .default_json = "500", .min = 1, .max = 10000                              \
   }
+/* Read by o365_trigger_finish: a card that lists it delivers each
+ * event's attachments as blob references (plugin/attachall.h). */
+#define O365_FIELD_INCLUDE_ATTACHMENTS                                         \
+  {                                                                            \
+    .name = "include_attachments", .type = WFC_TYPE_BOOLEAN,                   \
+    .description = "Download each message's attachments into the host's "      \
+                   "file store; the event's \"attachments\" lists them "       \
+                   "with their files (blob references).",                      \
+    .default_json = "false"                                                    \
+  }
 #define O365_FIELD_CHECKPOINT                                                  \
   {                                                                            \
     .name = "checkpoint", .type = WFC_TYPE_STRING,                             \
@@ -111,11 +121,19 @@ struct o365_trigger {
   int resync;
   int first;  /* no checkpoint: this poll is the first */
   char *link; /* where the next round starts (owned), set by the round */
+  /* include_attachments: the events being completed (owned) and the one
+   * whose attachments are being downloaded. */
+  struct json_object *attach_events;
+  size_t attach_next;
 };
 
 /* The card's invoke: runs the poll of call with card's hooks. */
 int o365_trigger_invoke(wfc_call *call, const o365_trigger_card *card);
-/* Ends the poll: events (transferred) and the checkpoint; frees t. */
+/* Ends the poll: events (transferred) and the checkpoint; frees t. With
+ * the input's include_attachments true, first downloads the attachments
+ * of each event whose has_attachments is true into blobs ("attachments":
+ * plugin/attachall.h's list), later; a failed download fails the poll
+ * and the checkpoint stays. Either way t is the driver's from here on. */
 void o365_trigger_finish(o365_trigger *t, struct json_object *events);
 /* List rounds: the next page, from the card's request (its watermark as
  * the round hook left it in t->cp) or from Graph's link (borrowed). On

@@ -181,11 +181,13 @@ static void op_deliver(struct op *o);
 
 /* conn's info (borrowed) says until when its token requests are
  * throttled: "token_retry_at_ms" (wfc__now_ms time) while retry_at is in
- * the future, absent otherwise. The connection manager made the info
+ * the future, absent otherwise; and why a refresh just failed:
+ * "token_error" (the refresh hook's words) with a failed delivery that
+ * has them, absent otherwise. The connection manager made the info
  * object (wfc_connmgr_open_conn) and changes it only on the loop, before
  * the call's token callback runs: the plugin reads it there to say when
- * to retry (docs/abi.md, conn_info). */
-static void conn_note_retry(wfc_conn *conn, int64_t retry_at) {
+ * to retry and why (docs/abi.md, conn_info). */
+static void conn_note(wfc_conn *conn, int64_t retry_at, const char *why) {
   json_object *info = conn != NULL ? wfc_conn_get_info(conn) : NULL;
   if (info == NULL)
     return;
@@ -194,15 +196,19 @@ static void conn_note_retry(wfc_conn *conn, int64_t retry_at) {
                            json_object_new_int64(retry_at));
   else
     json_object_object_del(info, "token_retry_at_ms");
+  if (why != NULL)
+    json_object_object_add(info, "token_error", json_object_new_string(why));
+  else
+    json_object_object_del(info, "token_error");
 }
 
 /* Runs w's callback, its connection's info set first; releases w's
  * reference to the connection (w itself is the caller's to free). */
 void wfc__connmgr_waiter_deliver(waiter *w, int status, const char *token,
-                                 int64_t retry_at) {
+                                 int64_t retry_at, const char *why) {
   wfc_conn *conn = w->conn;
   w->conn = NULL;
-  conn_note_retry(conn, retry_at);
+  conn_note(conn, retry_at, status != 0 ? why : NULL);
   w->cb(w->arg, status, token);
   if (conn != NULL)
     wfc_conn_release(conn);
@@ -217,7 +223,7 @@ static void on_kick(uv_timer_t *t) {
   while (w != NULL) {
     waiter *next = w->next;
     wfc__connmgr_waiter_deliver(w, w->status, w->status == 0 ? w->token : NULL,
-                                w->retry_at);
+                                w->retry_at, NULL);
     wfc__secret_free(w->token);
     free(w);
     w = next;

@@ -206,9 +206,11 @@ int wfc__connmgr_state_code(const char *state);
 void wfc__connmgr_ready_push(wfc_connmgr *m, waiter *w, int status,
                              const char *token, int64_t retry_at);
 /* Runs w's callback, its connection's info set first; releases w's
- * reference to the connection (w itself is the caller's to free). */
+ * reference to the connection (w itself is the caller's to free). why: the
+ * refresh hook's words when a refresh just failed with status (borrowed),
+ * else NULL. */
 void wfc__connmgr_waiter_deliver(waiter *w, int status, const char *token,
-                                 int64_t retry_at);
+                                 int64_t retry_at, const char *why);
 /* Closing and nothing left in flight: releases the leases still held and
  * closes the timers, which frees the manager. */
 void wfc__connmgr_maybe_finish(wfc_connmgr *m);

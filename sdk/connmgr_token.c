@@ -395,7 +395,7 @@ void wfc__connmgr_entry_complete(entry *e, int status) {
   while (w != NULL) {
     waiter *next = w->next;
     wfc__connmgr_waiter_deliver(w, status, status == 0 ? tok : NULL,
-                                e->retry_at);
+                                e->retry_at, status != 0 ? e->why : NULL);
     free(w);
     w = next;
   }

@@ -640,6 +640,48 @@ static void expired_token_is_fetched_again(void **state) {
       tokens + 1);
 }
 
+/* An administrator disables the app (Enterprise applications > the app >
+ * Properties > "Enabled for users to sign-in" = No): Microsoft answers
+ * every token request with AADSTS7000112. A new connection is refused,
+ * and a connected one whose token expired fails its cards, both naming
+ * the app and the remedy; the connection stays connected, and once the
+ * app is enabled again it works with the same credentials. */
+static void disabled_app_named_then_works_again(void **state) {
+  (void)state;
+  o365_fixture_use(fx, app);
+  long st = 0;
+  json_object *g = o365_fixture_admin(
+      fx, "POST", "/__emulator/apps/" DAEMON "/disable", NULL, &st);
+  assert_int_equal(st, 200);
+  json_object_put(g);
+
+  o365_outcome o;
+  assert_null(connect_secret(DAEMON_SECRET, NULL, "error", &o));
+  ct_says(remedy(&o), "AADSTS7000112: Application '" DAEMON
+                      "'(Mail Automation (daemon)) is disabled.");
+  ct_says(remedy(&o), "Enterprise applications > the app > Properties > "
+                      "\"Enabled for users to sign-in\" = Yes");
+  assert_string_equal(jstr(jget(o.output, "detail"), "code"), "AADSTS7000112");
+  o365_outcome_free(&o);
+
+  /* The token of the connection expires: the next one is refused. */
+  json_object_put(o365_fixture_admin(fx, "POST", "/__emulator/time/advance",
+                                     "{\"seconds\":7200}", &st));
+  int rc = o365_fixture_run(fx, "search_emails",
+                            "{\"mailbox\":\"bob@contoso.test\"}", &o);
+  assert_int_not_equal(rc, 0);
+  assert_int_not_equal(rc, WFC_EREAUTH);
+  ct_says(o.message, "AADSTS7000112");
+  ct_says(o.message, "\"Enabled for users to sign-in\" = Yes");
+  o365_outcome_free(&o);
+
+  json_object_put(o365_fixture_admin(
+      fx, "POST", "/__emulator/apps/" DAEMON "/enable", NULL, &st));
+  assert_int_equal(st, 200);
+  run_ok("search_emails", "{\"mailbox\":\"bob@contoso.test\"}", &o);
+  o365_outcome_free(&o);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(admin_consent_needed_then_connected),
@@ -651,6 +693,7 @@ int main(void) {
       cmocka_unit_test(access_policy_refuses_other_mailboxes),
       cmocka_unit_test(new_email_on_two_mailboxes),
       cmocka_unit_test(expired_token_is_fetched_again),
+      cmocka_unit_test(disabled_app_named_then_works_again),
       cmocka_unit_test(refused_credentials_have_remedies),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -272,9 +272,41 @@ static void secret_connection_through_wfc(void **state) {
   ct_says(p.stdout_, "\"count\": 1");
 }
 
+/* The app disabled by an administrator: `connection refresh` and a card
+ * say so (AADSTS7000112) with the remedy; the connection stays connected
+ * and works again, as it is, once the app is enabled. */
+static void disabled_app_through_wfc(void **state) {
+  (void)state;
+  long st = 0;
+  json_object_put(o365_fixture_admin(
+      fx, "POST", "/__emulator/apps/" DAEMON "/disable", NULL, &st));
+  assert_int_equal(st, 200);
+  wproc p;
+  const char *const refresh[] = {"connection", "refresh", "daemon", NULL};
+  assert_int_equal(wuser_run(&u, &p, refresh), 1);
+  ct_says(p.stderr_, "AADSTS7000112: Application '" DAEMON "'");
+  ct_says(p.stderr_, "\"Enabled for users to sign-in\" = Yes");
+  wuser_expect(&u, "daemon", "connected", NULL, NULL, 0);
+  json_object_put(o365_fixture_admin(
+      fx, "POST", "/__emulator/apps/" DAEMON "/enable", NULL, &st));
+  assert_int_equal(st, 200);
+  assert_int_equal(wuser_run(&u, &p, refresh), 0);
+  const char *const search[] = {
+      "card",
+      "run",
+      "search_emails",
+      "--connection",
+      "daemon",
+      "--input",
+      "{\"mailbox\":\"carol@contoso.test\",\"folder\":\"inbox\"}",
+      NULL};
+  assert_int_equal(wuser_run(&u, &p, search), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(certificate_connection_through_wfc),
+      cmocka_unit_test(disabled_app_through_wfc),
       cmocka_unit_test(secret_connection_through_wfc),
   };
   return cmocka_run_group_tests(tests, setup, down);

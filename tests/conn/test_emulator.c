@@ -372,10 +372,67 @@ static void approval_workflow_then_app_deleted(void **state) {
   assert_non_null(strstr(p.stderr_, "reauthorization_required"));
 }
 
+/* Asserts that text contains what (text is printed when not). */
+static void says(const char *text, const char *what) {
+  if (strstr(text, what) == NULL)
+    fprintf(stderr, "expected \"%s\" in: %s\n", what, text);
+  assert_non_null(strstr(text, what));
+}
+
+/* An administrator disables the app (Enterprise applications > the app >
+ * Properties > "Enabled for users to sign-in" = No): the refresh of a
+ * delegated connection is refused (AADSTS7000112), and `connection
+ * refresh` and a card say so with the remedy; the connection stays
+ * connected (nothing for the user to do) and works again, with the same
+ * refresh token, once the app is enabled. */
+static void disabled_app_refresh_names_it(void **state) {
+  (void)state;
+  char url[4096];
+  wproc p;
+  new_for(&p, "dis", url, sizeof url);
+  tresp after, done;
+  tclient *b = signed_in_as(url, ADMIN_UPN, ADMIN_PW, &after);
+  long st;
+  if (is_page(&after, "consent")) {
+    consent(b, &after, 1, 0, &done);
+    st = wuser_to_listener(&done);
+    tresp_free(&done);
+  } else {
+    st = wuser_to_listener(&after);
+  }
+  tresp_free(&after);
+  tclient_free(b);
+  assert_int_equal(wuser_finish(&u, &p), 0);
+  assert_int_equal(st, 200);
+
+  admin_ok("POST", "/__emulator/apps/" PREVIEW "/disable", NULL);
+  advance(3 * 3600); /* the access token expires (60-90 min) */
+  const char *const refresh_args[] = {"connection", "refresh", "dis", NULL};
+  assert_int_equal(wuser_run(&u, &p, refresh_args), 1);
+  says(p.stderr_, "AADSTS7000112: Application '" PREVIEW "'");
+  says(p.stderr_, "is disabled");
+  says(p.stderr_, "Properties > \"Enabled for users to sign-in\" = Yes");
+  wuser_expect(&u, "dis", "connected", NULL, NULL, 0);
+  const char *const card[] = {"card", "run",     "list_folders", "--connection",
+                              "dis",  "--input", "{}",           NULL};
+  int card_rc = wuser_run(&u, &p, card);
+  if (card_rc != 1)
+    fprintf(stderr, "card: %s\n%s\n", p.stdout_, p.stderr_);
+  assert_int_equal(card_rc, 1);
+  says(p.stderr_, "AADSTS7000112");
+  says(p.stderr_, "\"Enabled for users to sign-in\" = Yes");
+
+  admin_ok("POST", "/__emulator/apps/" PREVIEW "/enable", NULL);
+  assert_int_equal(wuser_run(&u, &p, refresh_args), 0);
+  assert_int_equal(wuser_run(&u, &p, card), 0);
+  wuser_expect(&u, "dis", "connected", NULL, NULL, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(admin_connects_refreshes_reauthorizes_revokes),
       cmocka_unit_test(listener_waits_for_this_authorization),
+      cmocka_unit_test(disabled_app_refresh_names_it),
       cmocka_unit_test(user_needs_admin_approval),
       cmocka_unit_test(approval_workflow_then_app_deleted),
   };

@@ -474,6 +474,43 @@ static void test_grant_removal_and_restore(void **state) {
   tclient_free(b);
 }
 
+/* A disabled app (Properties > "Enabled for users to sign-in" = No): the
+ * authorize URL shows the AADSTS7000112 page; a refresh and a code are
+ * refused with unauthorized_client 7000112, naming the app; grants and the
+ * refresh token stay and work again once it is enabled. */
+static void test_disabled_app(void **state) {
+  tclient *b = tclient_new(1);
+  char *code = alice_code(b, NULL);
+  json_object *tok = redeem(PREVIEW, code, 200), *j, *apps;
+  free(code);
+  code = alice_code(b, NULL); /* a code issued before the app was disabled */
+  j = admin("POST", "/__emulator/apps/" PREVIEW "/disable", NULL, 200);
+  assert_true(json_object_object_get_ex(j, "apps", &apps));
+  assert_false(json_object_get_boolean(json_object_object_get(
+      json_object_array_get_idx(apps, 0), "accountEnabled")));
+  json_object_put(j);
+  expect_error_page(
+      "/" TENANT_DOMAIN "/oauth2/v2.0/authorize?client_id=" PREVIEW
+      "&response_type=code&redirect_uri=" REDIRECT_ENC "&scope=openid",
+      7000112);
+  j = refresh(PREVIEW, jstr(tok, "refresh_token"), 400);
+  expect_token_error(j, "unauthorized_client", 7000112, NULL);
+  assert_non_null(strstr(jstr(j, "error_description"),
+                         "AADSTS7000112: Application '" PREVIEW "'("));
+  assert_non_null(strstr(jstr(j, "error_description"), ") is disabled."));
+  json_object_put(j);
+  j = redeem(PREVIEW, code, 400);
+  expect_token_error(j, "unauthorized_client", 7000112, NULL);
+  json_object_put(j);
+  json_object_put(admin("POST", "/__emulator/apps/nosuch/disable", NULL, 404));
+  admin_ok("POST", "/__emulator/apps/" PREVIEW "/enable", NULL);
+  j = refresh(PREVIEW, jstr(tok, "refresh_token"), 200);
+  json_object_put(j);
+  json_object_put(tok);
+  free(code);
+  tclient_free(b);
+}
+
 /* A Graph call with a bearer token; returns the status, the body in *out
  * (NULL when not JSON). */
 static long graph_call(const char *method, const char *path, const char *at,
@@ -670,6 +707,7 @@ int main(void) {
       cmocka_unit_test_setup(test_discovery_and_keys, reset),
       cmocka_unit_test_setup(test_graph_token_validation, reset),
       cmocka_unit_test_setup(test_grant_removal_and_restore, reset),
+      cmocka_unit_test_setup(test_disabled_app, reset),
       cmocka_unit_test_setup(test_directory_endpoints, reset),
       cmocka_unit_test(test_identity_config_section),
   };

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "events_test.h"
+#include "tfile.h"
 
 #define CARD "o365mail.new_email_mentioning_me"
 
@@ -304,6 +305,100 @@ static void errors_name_the_cause(void **state) {
   wfc_event_watch_close(w);
 }
 
+/* The blob that the FILE reference ref (borrowed) names holds len bytes
+ * equal to want. */
+static void assert_blob(json_object *ref, const void *want, size_t len) {
+  char path[512];
+  const char *id = jstr(ref, "id");
+  assert_non_null(id);
+  snprintf(path, sizeof path, "%s/%s", o365_fixture_blob_dir(fx), id);
+  size_t n = 0;
+  char *got_bytes = tfile_read(path, &n);
+  assert_non_null(got_bytes);
+  assert_int_equal(n, len);
+  assert_memory_equal(got_bytes, want, len);
+  free(got_bytes);
+  json_object *size = NULL;
+  assert_true(json_object_object_get_ex(ref, "size", &size));
+  assert_int_equal(json_object_get_int64(size), (int64_t)len);
+}
+
+/* The event of subject s in events (borrowed), or NULL. */
+static json_object *event_of(json_object *events, const char *s) {
+  for (size_t i = 0; i < json_object_array_length(events); i++) {
+    json_object *e = json_object_array_get_idx(events, i);
+    const char *x = jstr(e, "subject");
+    if (x != NULL && strcmp(x, s) == 0)
+      return e;
+  }
+  return NULL;
+}
+
+/* include_attachments: a mention's attachments come as blob references
+ * whose bytes are the attachments' (binary too); a mention without any
+ * has none; once per mention across a crash before the ack (the repeated
+ * poll downloads again, and the host's dedupe leaves the taken one out). */
+static void include_attachments_once(void **state) {
+  (void)state;
+  static const char in[] = "{\"max_events\":808,\"include_attachments\":true}";
+  static const unsigned char bin[] = {0x00, 0x01, 0xfe, 0xff, 'h',
+                                      'e',  'l',  'l',  'o'};
+  wfc_event_watch *w = started_card(CARD, in);
+  static const char atts[] =
+      "[{\"name\":\"bin.dat\",\"contentType\":\"application/octet-stream\","
+      "\"contentBytes\":\"AAH+/2hlbGxv\"},{\"name\":\"note.txt\","
+      "\"contentType\":\"text/plain\",\"text\":\"second file\"}]";
+  char body[1024];
+  snprintf(body, sizeof body,
+           "{\"subject\":\"att-1\",\"from\":\"bob@contoso.test\","
+           "\"toRecipients\":[{\"emailAddress\":{\"address\":\"" ALICE
+           "\"}}],\"mentions\":" ME ",\"attachments\":%s}",
+           atts);
+  char *id = o365_fixture_inject(fx, ALICE, body);
+  assert_non_null(id);
+  free(id);
+  inject_m("att-2", "carol@contoso.test", ME, NULL);
+  snprintf(body, sizeof body,
+           "{\"subject\":\"att-3\",\"from\":\"bob@contoso.test\","
+           "\"mentions\":[\"bob@contoso.test\"],\"attachments\":%s}",
+           atts);
+  assert_non_null(id = o365_fixture_inject(fx, ALICE, body));
+  free(id);
+
+  got g;
+  poll_once(w, &g);
+  assert_int_equal(json_object_array_length(g.events), 2);
+  json_object *e1 = event_of(g.events, "att-1"), *list = NULL;
+  assert_non_null(e1);
+  assert_true(json_object_object_get_ex(e1, "attachments", &list));
+  assert_int_equal(json_object_array_length(list), 2);
+  for (size_t i = 0; i < 2; i++) {
+    json_object *a = json_object_array_get_idx(list, i), *file = NULL;
+    assert_string_equal(jstr(a, "kind"), "file");
+    assert_true(json_object_object_get_ex(a, "file", &file));
+    if (strcmp(jstr(a, "name"), "bin.dat") == 0)
+      assert_blob(file, bin, sizeof bin);
+    else
+      assert_blob(file, "second file", 11);
+  }
+  json_object *e2 = event_of(g.events, "att-2");
+  assert_non_null(e2);
+  assert_false(json_object_object_get_ex(e2, "attachments", NULL));
+  accept_subject(w, &g, "att-1");
+  json_object_put(g.events);
+  wfc_event_watch_close(w); /* a crash: no ack */
+
+  w = watch_card(CARD, in);
+  poll_once(w, &g);
+  assert_int_equal(g.duplicates, 1);
+  assert_int_equal(json_object_array_length(g.events), 1);
+  assert_non_null(event_of(g.events, "att-2"));
+  accept_all_ack(w, &g);
+  json_object_put(g.events);
+  expect_new(w, 0, NULL);
+  wfc_event_watch_close(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(each_mention_once),
@@ -312,6 +407,7 @@ int main(void) {
       cmocka_unit_test(late_arrival_within_lookback),
       cmocka_unit_test(filters_and_throttling),
       cmocka_unit_test(errors_name_the_cause),
+      cmocka_unit_test(include_attachments_once),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

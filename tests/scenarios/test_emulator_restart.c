@@ -8,6 +8,13 @@
  * access token of before the restart is refused (the signing key is new)
  * and the plugin refreshes. Before, every restart broke every connection.
  *
+ * App-only (o365mail_app) with --state-dir: the client secret and the
+ * certificate an administrator added to the app, the app roles consented
+ * and an application access policy outlive the restart, so the connection
+ * (its secret added through the admin API, not the tenant document)
+ * fetches a new token and keeps working, on the mailboxes the policy
+ * allows only.
+ *
  * Without it (in memory): the same restart leaves the connection needing
  * a reauthorization, and the message names the command to run. */
 #define _POSIX_C_SOURCE 200809L /* setenv (scen.h) */
@@ -15,6 +22,10 @@
 
 #include <stdio.h>
 #include <sys/stat.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 static char state_dir[256];
 
@@ -73,6 +84,166 @@ static void state_dir_keeps_connections(void **state) {
   assert_int_equal(sc_list_folders("alice"), 0);
 }
 
+#define DAEMON "7d1f6a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+
+/* The example tenant plus a confidential daemon application with the
+ * application permissions Mail.ReadWrite and Mail.Send (new reference). */
+static json_object *daemon_doc(void) {
+  json_object *doc = emu_proc_example_doc(), *apps = NULL;
+  assert_non_null(doc);
+  assert_true(json_object_object_get_ex(doc, "applications", &apps));
+  json_object_array_add(
+      apps,
+      json_tokener_parse("{\"clientId\":\"" DAEMON "\",\"displayName\":\"Mail "
+                         "Automation (daemon)\",\"publicClient\":false,"
+                         "\"clientSecret\":\"from-the-tenant-document\","
+                         "\"redirectUris\":[\"http://localhost\"],"
+                         "\"applicationPermissions\":[\"Mail.ReadWrite\","
+                         "\"Mail.Send\"]}"));
+  return doc;
+}
+
+static int setup_daemon(void **state) {
+  (void)state;
+  snprintf(state_dir, sizeof state_dir, "/tmp/wfc-emustate-app-%ld",
+           (long)getpid());
+  const char *const extra[] = {"--state-dir", state_dir, NULL};
+  json_object *doc = daemon_doc();
+  int rc = sc_up_args(doc, extra);
+  json_object_put(doc);
+  return rc;
+}
+
+/* A self-signed certificate (PEM, malloc'ed) of a fresh RSA key. */
+static char *cert_pem(void) {
+  EVP_PKEY *k = EVP_RSA_gen(2048);
+  X509 *x = X509_new();
+  assert_non_null(k);
+  assert_non_null(x);
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 3);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+  X509_NAME *n = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+                             (const unsigned char *)"restart", -1, -1, 0);
+  X509_set_issuer_name(x, n);
+  X509_set_pubkey(x, k);
+  assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+  BIO *b = BIO_new(BIO_s_mem());
+  assert_true(PEM_write_bio_X509(b, x));
+  char *data = NULL;
+  long len = BIO_get_mem_data(b, &data);
+  char *pem = strndup(data, (size_t)len);
+  BIO_free(b);
+  X509_free(x);
+  EVP_PKEY_free(k);
+  return pem;
+}
+
+/* GET the daemon's credentials (new reference). */
+static json_object *credentials(void) {
+  return admin("GET", "/__emulator/apps/" DAEMON "/credentials", NULL, 200);
+}
+
+static void state_dir_keeps_app_only(void **state) {
+  (void)state;
+  /* The administrator's work: a client secret and a certificate, admin
+   * consent to the application permissions, a policy that restricts the
+   * app to alice's mailbox. */
+  json_object_put(admin("POST", "/__emulator/apps/" DAEMON "/credentials",
+                        "{\"type\":\"secret\",\"secret\":\"added-Secret-7\"}",
+                        201));
+  char *pem = cert_pem();
+  json_object *body = json_object_new_object();
+  json_object_object_add(body, "type", json_object_new_string("certificate"));
+  json_object_object_add(body, "certificate", json_object_new_string(pem));
+  free(pem);
+  json_object_put(admin("POST", "/__emulator/apps/" DAEMON "/credentials",
+                        json_object_to_json_string(body), 201));
+  json_object_put(body);
+  json_object_put(
+      admin("POST", "/__emulator/apps/" DAEMON "/admin-consent", NULL, 200));
+  json_object_put(admin("POST", "/__emulator/application-access-policies",
+                        "{\"appId\":\"" DAEMON "\",\"accessRight\":"
+                        "\"RestrictAccess\",\"members\":[\"" ALICE_UPN "\"]}",
+                        201));
+  json_object *before = credentials();
+
+  /* The connection, with the added secret (from a file only its owner
+   * reads). */
+  char file[300], arg[320];
+  snprintf(file, sizeof file, "%s/secret.txt", sc_dir);
+  FILE *f = fopen(file, "w");
+  assert_non_null(f);
+  fputs("added-Secret-7", f);
+  fclose(f);
+  assert_int_equal(chmod(file, 0600), 0);
+  snprintf(arg, sizeof arg, "client_secret=%s", file);
+  const char *const add[] = {"connection",
+                             "new",
+                             "--plugin",
+                             "o365mail",
+                             "--type",
+                             "o365mail_app",
+                             "--nickname",
+                             "daemon",
+                             "--tenant",
+                             TENANT_DOMAIN,
+                             "--param",
+                             "client_id=" DAEMON,
+                             "--param",
+                             "auth_method=secret",
+                             "--secret-file",
+                             arg,
+                             NULL};
+  wproc p;
+  assert_int_equal(sc_wfc(&p, add), 0);
+  sc_expect("daemon", "connected", NULL, NULL, 0);
+  static const char alice_in[] =
+      "{\"mailbox\":\"" ALICE_UPN "\",\"folder\":\"inbox\"}";
+  static const char carol_in[] =
+      "{\"mailbox\":\"carol@contoso.test\",\"folder\":\"inbox\"}";
+  assert_int_equal(sc_card(&p, "search_emails", "daemon", alice_in), 0);
+  assert_int_equal(sc_card(&p, "search_emails", "daemon", carol_in), 1);
+
+  const char *const extra[] = {"--state-dir", state_dir, NULL};
+  json_object *doc = daemon_doc();
+  assert_int_equal(emu_proc_stop(emu), 0);
+  emu = emu_proc_start_doc(doc, extra);
+  json_object_put(doc);
+  assert_non_null(emu);
+  char graph[256];
+  snprintf(graph, sizeof graph, "%s/v1.0", base());
+  setenv("O365MAIL_AUTHORITY_URL", base(), 1);
+  setenv("O365MAIL_GRAPH_URL", graph, 1);
+  char path[300];
+  snprintf(path, sizeof path, "%s/apponly.json", state_dir);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+
+  /* The same credentials (ids, dates, thumbprints) and roles. */
+  json_object *after = credentials();
+  if (!json_object_equal(before, after))
+    fail_msg("credentials before the restart:\n%s\nafter:\n%s",
+             json_object_to_json_string(before),
+             json_object_to_json_string(after));
+  json_object_put(before);
+  json_object_put(after);
+
+  /* The old token dies with the signing key; the connection fetches a
+   * new one with the kept secret, holding the kept roles, and the kept
+   * policy still refuses carol's mailbox. */
+  long tokens = sc_token_requests();
+  assert_int_equal(sc_card(&p, "search_emails", "daemon", alice_in), 0);
+  assert_true(sc_token_requests() > tokens);
+  assert_int_equal(sc_card(&p, "search_emails", "daemon", carol_in), 1);
+  if (strstr(p.stderr_, "AccessPolicy") == NULL)
+    fail_msg("carol's mailbox after the restart: %s", p.stderr_);
+  sc_expect("daemon", "connected", NULL, NULL, 0);
+}
+
 static void in_memory_forgets(void **state) {
   (void)state;
   sc_connect("alice", "preview", ALICE_UPN, ALICE_PW, 0, -1, NULL, 0);
@@ -87,6 +258,8 @@ static void in_memory_forgets(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(state_dir_keeps_connections, setup_state,
+                                      teardown_state),
+      cmocka_unit_test_setup_teardown(state_dir_keeps_app_only, setup_daemon,
                                       teardown_state),
       cmocka_unit_test_setup_teardown(in_memory_forgets, sc_up, sc_down),
   };

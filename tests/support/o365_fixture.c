@@ -187,15 +187,23 @@ static void on_refreshed(void *arg, wfc_call *call, const wfc_outcome *o) {
   token_req *r = arg;
   json_object *fresh = NULL;
   r->status = o->status;
+  /* As the connection manager: the hook's words on the connection's info
+   * ("token_error") for the token callback of a failed refresh. */
+  json_object *info = wfc_conn_get_info(r->c->conn);
   if (o->status == 0 && o->output != NULL &&
       json_object_object_get_ex(o->output, "credentials", &fresh)) {
     json_object_put(r->c->creds);
     r->c->creds = json_object_get(fresh);
+    if (info != NULL)
+      json_object_object_del(info, "token_error");
   } else {
     if (r->status == 0)
       r->status = WFC_EPROTO;
     fprintf(stderr, "fixture: refresh failed: %s\n",
             o->message ? o->message : "");
+    if (info != NULL && o->message != NULL)
+      json_object_object_add(info, "token_error",
+                             json_object_new_string(o->message));
   }
   uv_timer_start(&r->timer, token_fire, 0, 0);
 }
