@@ -6,8 +6,8 @@
  * Where: $WFC_STORE_PG_MODULE when set (that file only); else beside the
  * object this code is in, found with dladdr: <dir>/wfc/wfc-store-pg.so
  * (libwfc in <prefix>/<libdir> installed, build/lib in the build tree),
- * then <dir>/../lib/wfc/wfc-store-pg.so (a program in build/bin or
- * build/tests holding the SDK statically). No environment needed. */
+ * or <dir>/../lib/wfc/wfc-store-pg.so for a program in build/bin or
+ * build/tests holding the SDK statically. No environment needed. */
 #define _GNU_SOURCE /* dladdr1, secure_getenv */
 #include "store_module.h"
 
@@ -61,17 +61,19 @@ static const wfc__store_ops *loaded;
 static char load_err[1536];
 
 /* The directory of the object (libwfc.so, or the program holding the SDK
- * statically) this code is in. 0, or -1. */
-static int own_dir(char *buf, size_t len) {
+ * statically: *program set) this code is in. 0, or -1. */
+static int own_dir(char *buf, size_t len, int *program) {
   Dl_info di;
   struct link_map *lm = NULL;
   const char *name = NULL;
   char exe[PATH_MAX];
 
+  *program = 0;
   if (dladdr1((void *)own_dir, &di, (void **)&lm, RTLD_DL_LINKMAP) != 0 &&
       lm != NULL && lm->l_name != NULL && lm->l_name[0] != '\0')
     name = lm->l_name; /* a shared object: the path it was loaded from */
   else {
+    *program = 1;
     /* The main program: its link map has no name, and dladdr's is argv[0]
      * (relative, or not a path at all). */
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -82,11 +84,15 @@ static int own_dir(char *buf, size_t len) {
   }
   const char *slash = strrchr(name, '/');
   size_t n = slash != NULL ? (size_t)(slash - name) : 1;
-  if (n >= len)
+  char raw[PATH_MAX], real[PATH_MAX];
+  if (n >= sizeof raw)
     return -1;
-  memcpy(buf, slash != NULL ? name : ".", n);
-  buf[n] = '\0';
-  return 0;
+  memcpy(raw, slash != NULL ? name : ".", n);
+  raw[n] = '\0';
+  /* Resolved ("bin/../lib" as RUNPATH $ORIGIN/../lib finds libwfc, names
+   * the directory in messages as lib). */
+  const char *dir = realpath(n > 0 ? raw : "/", real) != NULL ? real : raw;
+  return (size_t)snprintf(buf, len, "%s", dir) >= len ? -1 : 0;
 }
 
 /* Checks and opens path (a regular file, not writable by group or others:
@@ -146,49 +152,48 @@ static const wfc__store_ops *try_load(const char *path, int *absent, char *why,
   return ops; /* the module stays loaded for the life of the process */
 }
 
-/* Loads the module; mu held. */
+/* Loads the module; mu held. NULL with load_err set. */
 static const wfc__store_ops *load(void) {
   const char *env = secure_getenv(WFC__STORE_PG_MODULE_ENV);
-  char dir[PATH_MAX], cand[2][PATH_MAX + 64], why[512] = "", tried[1024] = "";
-  int ncand = 0, absent = 1;
-  size_t o = 0;
+  char dir[PATH_MAX], path[PATH_MAX + 64], why[512] = "";
+  int absent, program;
+  const wfc__store_ops *ops;
 
   if (env != NULL && env[0] != '\0') {
-    snprintf(cand[ncand++], sizeof cand[0], "%s", env);
-  } else if (own_dir(dir, sizeof dir) == 0) {
-    snprintf(cand[ncand++], sizeof cand[0], "%s/%s/%s", dir,
+    snprintf(path, sizeof path, "%s", env);
+  } else if (own_dir(dir, sizeof dir, &program) == 0) {
+    /* libwfc.so is in the library directory; a program holding the SDK
+     * statically (tests, benchmarks) is in build/bin or build/tests. */
+    snprintf(path, sizeof path, "%s/%s%s/%s", dir, program ? "../lib/" : "",
              WFC__STORE_MODULE_SUBDIR, WFC__STORE_PG_MODULE);
-    snprintf(cand[ncand++], sizeof cand[0], "%s/../lib/%s/%s", dir,
-             WFC__STORE_MODULE_SUBDIR, WFC__STORE_PG_MODULE);
-  }
-  for (int i = 0; i < ncand; i++) {
-    const wfc__store_ops *ops = try_load(cand[i], &absent, why, sizeof why);
-    if (ops != NULL)
-      return ops;
-    if (o < sizeof tried)
-      o += (size_t)snprintf(tried + o, sizeof tried - o, "%s%s", i ? ", " : "",
-                            cand[i]);
-    if (!absent) /* the module is there but does not load: say why */
-      break;
-  }
-  if (ncand == 0)
+  } else {
     snprintf(load_err, sizeof load_err,
              "store: PostgreSQL stores need wfc's module %s, and the "
              "directory of libwfc could not be found to look for it; set "
              "%s to its path",
              WFC__STORE_PG_MODULE, WFC__STORE_PG_MODULE_ENV);
-  else if (absent)
+    return NULL;
+  }
+  if ((ops = try_load(path, &absent, why, sizeof why)) != NULL)
+    return ops;
+  if (absent)
     snprintf(load_err, sizeof load_err,
              "store: PostgreSQL stores need wfc's module %s, not found (%s); "
              "install it with wfc (cmake --install puts it in "
              "<libdir>/wfc/ beside libwfc), or set %s to its path",
-             WFC__STORE_PG_MODULE, tried, WFC__STORE_PG_MODULE_ENV);
-  else
+             WFC__STORE_PG_MODULE, path, WFC__STORE_PG_MODULE_ENV);
+  else if (strstr(why, "libpq") != NULL) /* dlopen: libpq not installed */
     snprintf(load_err, sizeof load_err,
              "store: PostgreSQL stores need wfc's module %s, which cannot be "
              "loaded: %s; install the PostgreSQL client library libpq "
              "(Debian/Ubuntu: apt-get install libpq5; Fedora: libpq)",
-             tried, why);
+             path, why);
+  else
+    snprintf(load_err, sizeof load_err,
+             "store: PostgreSQL stores need wfc's module %s, which cannot be "
+             "loaded: %s; install the module of this wfc's build (cmake "
+             "--install) or set %s to it",
+             path, why, WFC__STORE_PG_MODULE_ENV);
   return NULL;
 }
 

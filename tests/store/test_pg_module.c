@@ -13,8 +13,11 @@
  *   - without the module (WFC_STORE_PG_MODULE naming a file that is not
  *     there), or with a module whose libpq is not installed (a copy whose
  *     DT_NEEDED names a libpq that does not exist), opening a PostgreSQL
- *     store, URL or keyword form, fails with the paths tried and what to
- *     install, and the same process environment still runs SQLite. */
+ *     store, URL or keyword form, fails with the path tried and what to
+ *     install, and the same process environment still runs SQLite;
+ *   - run again on an installed prefix (ctest install_pg_store): the same,
+ *     and a copy of the prefix moved elsewhere finds its module, or
+ *     without it says where it looked. */
 #define _GNU_SOURCE /* mkdtemp, setenv */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +28,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +42,10 @@
 
 #define KEY "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-static char build[400], wfc_bin[512], module[512], dir[256];
+/* build: the build tree, or an installed prefix (install_pg_store);
+ * libdir: its library directory, relative. */
+static char build[400], libdir[100], wfc_bin[512], module[600], dir[256];
+static int installed;
 static pg_cluster *pg;
 
 /* ---- DT_NEEDED -------------------------------------------------------- */
@@ -70,11 +77,11 @@ static void needed_of(const char *path, needs *n) {
 }
 
 static void test_libwfc_does_not_need_libpq(void **state) {
-  char lib[512];
+  char lib[600];
   needs n;
   (void)state;
 
-  snprintf(lib, sizeof lib, "%s/lib/libwfc.so", build);
+  snprintf(lib, sizeof lib, "%s/%s/libwfc.so", build, libdir);
   needed_of(lib, &n);
   printf("libwfc needs: %s\n", n.list);
   /* The walk sees the library's needs (not an empty list passing)... */
@@ -164,6 +171,27 @@ static int run(wproc *p, const char *const *args, child_env *e, char *ld,
 
 static char ld[1 << 20];
 
+/* Whether the linker's log says it loaded the file at path (compared
+ * resolved: the log names it as found, e.g. bin/../lib/...). */
+static int loaded(const char *log, const char *path) {
+  char want[PATH_MAX], got[PATH_MAX], name[PATH_MAX];
+
+  if (realpath(path, want) == NULL)
+    return 0;
+  for (const char *f = strstr(log, "file="); f != NULL;
+       f = strstr(f + 5, "file=")) {
+    size_t n = strcspn(f + 5, " \t\n[");
+    if (n == 0 || n >= sizeof name)
+      continue;
+    memcpy(name, f + 5, n);
+    name[n] = '\0';
+    if (strchr(name, '/') != NULL && realpath(name, got) != NULL &&
+        strcmp(got, want) == 0)
+      return 1;
+  }
+  return 0;
+}
+
 static void test_sqlite_process_loads_no_libpq(void **state) {
   char store[400];
   wproc p;
@@ -189,7 +217,7 @@ static void test_sqlite_process_loads_no_libpq(void **state) {
 }
 
 static void test_pg_process_loads_module(void **state) {
-  char *url = pg_cluster_new_db(pg), want[600];
+  char *url = pg_cluster_new_db(pg);
   wproc p;
   child_env e = {0};
   (void)state;
@@ -200,9 +228,9 @@ static void test_pg_process_loads_module(void **state) {
   if (run(&p, migrate, &e, ld, sizeof ld) != 0)
     fail_msg("wfc store migrate on PostgreSQL: %s", p.stderr_);
   assert_non_null(strstr(p.stdout_, "\"schema_version\""));
-  /* Found beside libwfc (build/lib/wfc/), with no environment... */
-  snprintf(want, sizeof want, "lib/wfc/wfc-store-pg.so");
-  assert_non_null(strstr(ld, want));
+  /* Found beside libwfc (<libdir>/wfc/), with no environment... */
+  if (!loaded(ld, module))
+    fail_msg("%s not loaded:\n%s", module, ld);
   /* ...and libpq with it. */
   assert_non_null(strstr(ld, "libpq.so"));
 
@@ -278,13 +306,63 @@ static void test_missing_module_or_libpq_is_clear(void **state) {
   assert_null(strstr(ld, "libpq"));
 }
 
-static int group_setup(void **state) {
-  /* $WFC_BUILD_DIR (ctest sets it): another build's wfc can be checked. */
-  const char *b = getenv("WFC_BUILD_DIR");
+/* An installed prefix moved elsewhere (a copy: its paths are relative)
+ * finds its module; without it, the PostgreSQL open names the path it
+ * looked at, with no environment pointing anywhere, and SQLite runs. */
+static void test_moved_prefix_without_module(void **state) {
+  char copy[400], cmd[1000], path[700], store[500];
+  wproc p;
+  child_env e = {0};
   (void)state;
-  snprintf(build, sizeof build, "%s", b != NULL && *b ? b : WFC_BUILD_DIR);
+
+  if (!installed)
+    skip(); /* a build tree's wfc finds its libwfc by absolute RUNPATH */
+  snprintf(copy, sizeof copy, "%s/moved", dir);
+  snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", build, copy);
+  assert_int_equal(system(cmd), 0);
+  snprintf(wfc_bin, sizeof wfc_bin, "%s/bin/wfc", copy);
+  const char *const migrate[] = {"store", "migrate", NULL};
+
+  char *url = pg_cluster_new_db(pg);
+  assert_non_null(url);
+  e.store = url;
+  if (run(&p, migrate, &e, ld, sizeof ld) != 0)
+    fail_msg("moved prefix, wfc store migrate on PostgreSQL: %s", p.stderr_);
+  snprintf(path, sizeof path, "%s/%s/wfc/wfc-store-pg.so", copy, libdir);
+  if (!loaded(ld, path))
+    fail_msg("%s not loaded:\n%s", path, ld);
+
+  assert_int_equal(unlink(path), 0);
+  assert_int_not_equal(run(&p, migrate, &e, NULL, 0), 0);
+  printf("moved prefix without the module: %s", p.stderr_);
+  assert_non_null(strstr(p.stderr_, path));
+  assert_non_null(strstr(p.stderr_, "not found"));
+  free(url);
+
+  snprintf(store, sizeof store, "%s/three.db", dir);
+  e.store = store;
+  if (run(&p, migrate, &e, ld, sizeof ld) != 0)
+    fail_msg("moved prefix, wfc store migrate on %s: %s", store, p.stderr_);
+  assert_null(strstr(ld, "libpq"));
   snprintf(wfc_bin, sizeof wfc_bin, "%s/bin/wfc", build);
-  snprintf(module, sizeof module, "%s/lib/wfc/wfc-store-pg.so", build);
+}
+
+static int group_setup(void **state) {
+  /* $WFC_TEST_PREFIX: an installed prefix (install_pg_store), with its
+   * $WFC_TEST_LIBDIR; else $WFC_BUILD_DIR (ctest sets it; another build's
+   * wfc can be checked so). */
+  const char *pfx = getenv("WFC_TEST_PREFIX"), *b = getenv("WFC_BUILD_DIR");
+  const char *ldir = getenv("WFC_TEST_LIBDIR");
+  (void)state;
+  installed = pfx != NULL && *pfx;
+  snprintf(build, sizeof build, "%s",
+           installed         ? pfx
+           : b != NULL && *b ? b
+                             : WFC_BUILD_DIR);
+  snprintf(libdir, sizeof libdir, "%s",
+           installed && ldir != NULL && *ldir ? ldir : "lib");
+  snprintf(wfc_bin, sizeof wfc_bin, "%s/bin/wfc", build);
+  snprintf(module, sizeof module, "%s/%s/wfc/wfc-store-pg.so", build, libdir);
   snprintf(dir, sizeof dir, "/tmp/wfc-pgmodule-XXXXXX");
   if (mkdtemp(dir) == NULL)
     return -1;
@@ -306,6 +384,7 @@ int main(void) {
       cmocka_unit_test(test_sqlite_process_loads_no_libpq),
       cmocka_unit_test(test_pg_process_loads_module),
       cmocka_unit_test(test_missing_module_or_libpq_is_clear),
+      cmocka_unit_test(test_moved_prefix_without_module),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
