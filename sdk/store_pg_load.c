@@ -58,7 +58,7 @@ static const wfc__store_host host = {
  * module stays loaded), else why the last try failed. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static const wfc__store_ops *loaded;
-static char load_err[1536];
+static char load_err[PATH_MAX + 1024]; /* path, loader's words, hint */
 
 /* The directory of the object (libwfc.so, or the program holding the SDK
  * statically: *program set) this code is in. 0, or -1. */
