@@ -160,7 +160,8 @@ static const wfc__store_ops *load(void) {
   const wfc__store_ops *ops;
 
   if (env != NULL && env[0] != '\0') {
-    snprintf(path, sizeof path, "%s", env);
+    /* A name without a slash would be searched in the library path. */
+    snprintf(path, sizeof path, "%s%s", strchr(env, '/') ? "" : "./", env);
   } else if (own_dir(dir, sizeof dir, &program) == 0) {
     /* libwfc.so is in the library directory; a program holding the SDK
      * statically (tests, benchmarks) is in build/bin or build/tests. */
