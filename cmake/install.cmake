@@ -5,6 +5,9 @@
 #   bin/wfc                     RUNPATH $ORIGIN/../lib (libwfc)
 #   bin/m365-emulator           (WFC_BUILD_EMULATOR)
 #   lib/libwfc.so.1             SOVERSION = plugin ABI major
+#   lib/wfc/wfc-store-pg.so     the PostgreSQL store backend (libpq),
+#                               dlopen()ed by libwfc from its own directory
+#                               + wfc/ when a PostgreSQL store is opened
 #   include/wfc/*.h
 #   lib/wfc/plugins/wfc-o365mail.so + .manifest.json   (WFC_BUILD_PLUGIN)
 #   lib/cmake/wfc/              find_package(wfc): wfc::host, wfc::plugin,
@@ -32,6 +35,9 @@ install(TARGETS wfc wfc_plugin_headers EXPORT wfcTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# Where libwfc looks for it (sdk/store_pg_load.c): <its dir>/wfc/.
+install(TARGETS wfc-store-pg
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/wfc)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/wfc
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS wfc-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

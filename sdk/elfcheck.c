@@ -48,6 +48,8 @@ typedef struct chk {
   uint64_t size;
   char *why;
   size_t whylen;
+  int (*needed)(const char *name, void *arg); /* wfc__elf_needed */
+  void *arg;
 } chk;
 
 typedef unsigned long long ull;
@@ -289,7 +291,8 @@ static int64_t file_offset(chk *c, const ehdr_t *e, uint64_t vaddr,
   return -1;
 }
 
-/* Sets info->uses_origin from the dynamic section's path strings. */
+/* Sets info->uses_origin from the dynamic section's path strings, and
+ * gives c->needed each DT_NEEDED name. */
 static int check_dynamic(chk *c, const ehdr_t *e, const phdr_t *dyn,
                          wfc__elf_info *info) {
   uint64_t count = dyn->p_filesz / sizeof(dyn_t);
@@ -337,6 +340,9 @@ static int check_dynamic(chk *c, const ehdr_t *e, const phdr_t *dyn,
         s[take] = '\0';
         if (strstr(s, "$ORIGIN") != NULL || strstr(s, "${ORIGIN}") != NULL)
           info->uses_origin = 1;
+        if (tag == DT_NEEDED && c->needed != NULL &&
+            (rc = c->needed(s, c->arg)) != 0)
+          return rc;
       }
     }
   next_pass:
@@ -351,20 +357,37 @@ static int check_dynamic(chk *c, const ehdr_t *e, const phdr_t *dyn,
   return 0;
 }
 
+static int elf_check(chk *c, wfc__elf_info *info) {
+  memset(info, 0, sizeof *info);
+  if (c->why != NULL && c->whylen > 0)
+    c->why[0] = '\0';
+  ehdr_t e;
+  phdr_t dyn;
+  int rc = check_ident(c, &e);
+  if (rc == 0)
+    rc = check_segments(c, &e, &dyn);
+  if (rc == 0)
+    rc = check_sections(c, &e);
+  if (rc == 0 && dyn.p_type == PT_DYNAMIC)
+    rc = check_dynamic(c, &e, &dyn, info);
+  return rc;
+}
+
 int wfc__elf_check(int fd, uint64_t size, wfc__elf_info *info, char *why,
                    size_t whylen) {
   chk c = {.fd = fd, .size = size, .why = why, .whylen = whylen};
-  memset(info, 0, sizeof *info);
-  if (why != NULL && whylen > 0)
-    why[0] = '\0';
-  ehdr_t e;
-  phdr_t dyn;
-  int rc = check_ident(&c, &e);
-  if (rc == 0)
-    rc = check_segments(&c, &e, &dyn);
-  if (rc == 0)
-    rc = check_sections(&c, &e);
-  if (rc == 0 && dyn.p_type == PT_DYNAMIC)
-    rc = check_dynamic(&c, &e, &dyn, info);
-  return rc;
+  return elf_check(&c, info);
+}
+
+int wfc__elf_needed(int fd, uint64_t size,
+                    int (*needed)(const char *name, void *arg), void *arg,
+                    char *why, size_t whylen) {
+  chk c = {.fd = fd,
+           .size = size,
+           .why = why,
+           .whylen = whylen,
+           .needed = needed,
+           .arg = arg};
+  wfc__elf_info info;
+  return elf_check(&c, &info);
 }

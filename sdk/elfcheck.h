@@ -39,4 +39,11 @@ typedef struct wfc__elf_info {
 int wfc__elf_check(int fd, uint64_t size, wfc__elf_info *info, char *why,
                    size_t whylen);
 
+/* wfc__elf_check, and needed(name, arg) for each DT_NEEDED entry of the
+ * file, in order (the libraries the object links; name is borrowed for the
+ * call). A non-zero return from needed stops the walk and is returned. */
+int wfc__elf_needed(int fd, uint64_t size,
+                    int (*needed)(const char *name, void *arg), void *arg,
+                    char *why, size_t whylen);
+
 #endif

@@ -31,6 +31,7 @@
 #include "lease.h"
 #include "secmem.h"
 #include "store_backend.h"
+#include "store_module.h"
 #include "wfc/connections.h"
 
 struct wfc__store {
@@ -232,25 +233,6 @@ int wfc__store_lease_long(const char *conn_id, const char *card_id) {
       WFC_ESTORE, "connection %s: stored lease holder is too long", conn_id);
 }
 
-void wfc__rowkind_where(const wfc__rowkind *k, char mark, char *buf,
-                        size_t len) {
-  size_t o = 0;
-
-  buf[0] = '\0';
-  for (int i = 0; i < k->nkeys && o < len; i++)
-    o += (size_t)snprintf(buf + o, len - o, "%s%s = %c%d", i ? " AND " : "",
-                          k->keycols[i], mark, i + 1);
-}
-
-void wfc__rowkind_keycols(const wfc__rowkind *k, char *buf, size_t len) {
-  size_t o = 0;
-
-  buf[0] = '\0';
-  for (int i = 0; i < k->nkeys && o < len; i++)
-    o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "",
-                          k->keycols[i]);
-}
-
 const char *wfc__store_where(const wfc__store *st) {
   return st->path;
 }
@@ -315,25 +297,7 @@ static const char *sv_text(const wfc__sval *v) {
  * rows share an input. The MAC is stored in the row's own `mac` column (32
  * bytes). */
 
-#define CONN_MAC_COLS                                                          \
-  "id, nickname, plugin, conn_type, environment, account, owner, state, "      \
-  "remedy, params, secrets, created_at, updated_at, expires_at"
-#define CP_MAC_COLS                                                            \
-  "conn_id, card_id, sub_key, checkpoint, events_accepted, updated_at"
-#define IDEM_MAC_COLS "key, conn_id, created_at, result"
-
-static const char *const conn_keys[] = {"id"};
-static const char *const cp_keys[] = {"conn_id", "card_id", "sub_key"};
-static const char *const idem_keys[] = {"key"};
-
-const wfc__rowkind wfc__rowkinds[WFC__ROW_KINDS] = {
-    [WFC__ROW_CONN] = {"connections", CONN_MAC_COLS, "TTTTTTTTTTBIII", 14,
-                       conn_keys, 1, ", last_used_at", "I", 1},
-    [WFC__ROW_CP] = {"checkpoints", CP_MAC_COLS, "TTTTII", 6, cp_keys, 3, "",
-                     "", 0},
-    [WFC__ROW_IDEM] = {"idempotency", IDEM_MAC_COLS, "TTIT", 4, idem_keys, 1,
-                       "", "", 0},
-};
+/* The authenticated columns of each kind: wfc__rowkinds (store_rows.c). */
 
 typedef struct macbuf {
   uint8_t *p;
@@ -852,13 +816,12 @@ done:
   return rc;
 }
 
-/* The backend a location names: PostgreSQL for a URL or libpq keywords,
- * else an SQLite file path. */
+/* The backend a location names: PostgreSQL for a URL or libpq keywords
+ * (a module loaded on first use: store_pg_load.c), else an SQLite file
+ * path. */
 static const wfc__store_ops *backend_of(const char *location) {
-  static const wfc__store_ops *const others[] = {&wfc__store_pg_ops, NULL};
-  for (size_t i = 0; others[i] != NULL; i++)
-    if (others[i]->claims(location))
-      return others[i];
+  if (wfc__store_pg_location(location))
+    return wfc__store_pg_backend();
   return &wfc__store_sqlite_ops;
 }
 
@@ -906,7 +869,7 @@ int wfc__store_resolve_key(const char *location, uint8_t key[WFC__KEY_LEN],
                               "the base64 of 32 bytes");
     return 0;
   }
-  if (backend_of(location) != &wfc__store_sqlite_ops)
+  if (wfc__store_pg_location(location))
     return fail(WFC_EKEY,
                 "WFC_MASTER_KEY is not set (a database store has no key "
                 "file)");
