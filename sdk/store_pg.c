@@ -470,6 +470,14 @@ static int session_setup(pg *b) {
   snprintf(sql, sizeof sql, "SET lock_timeout = %d", b->pool->timeout_ms);
   if ((rc = exec_sql(b, sql)) == 0)
     rc = exec_sql(b, "SET client_min_messages = warning");
+  /* A transaction left idle that long (its process stopped or stalled
+   * inside it) is ended by the server, its locks (a lease row locked by a
+   * fenced write) freed for the others: the stalled process's commit then
+   * fails, and its write is retried, fenced, from the start. */
+  snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %d",
+           b->pool->timeout_ms);
+  if (rc == 0)
+    rc = exec_sql(b, sql);
   return rc;
 }
 
