@@ -30,6 +30,7 @@ static wfc_host_api host; /* the table the plugin sees (o365_api) */
 static struct {
   int claims, sents, releases;
   int answer; /* WFC_CLAIM_* claim answers */
+  int fail;   /* claims answered WFC_ESTORE first (the store down) */
   char recorded[512];
   int nothing_sent;
 } C;
@@ -47,6 +48,10 @@ static int f_claim(wfc_call *call, const char *key, uint32_t ttl_ms,
   C.claims++;
   assert_non_null(strstr(key, "o365mail\n"));
   memset(out, 0, sizeof *out);
+  if (C.fail > 0) {
+    C.fail--;
+    return WFC_ESTORE;
+  }
   out->state = C.answer;
   if (C.answer == WFC_CLAIM_HELD)
     out->until_ms = fake_now_ms() + 60000;
@@ -246,6 +251,56 @@ static void refused_send_releases_the_claim(void **state) {
   done(call, conn);
 }
 
+/* The store failed the claim at the start (a database restarting): the
+ * marker check alone decides, and finds the message an earlier run sent
+ * (its claim outcome never recorded: it was cut after its send). At the
+ * end, the store answering again, the run claims the key and records the
+ * outcome, so that later runs learn it without the mailbox. */
+static void unclaimed_dedup_records_the_outcome(void **state) {
+  (void)state;
+  host_up(0, WFC_CLAIM_MINE);
+  C.fail = 1;
+  fake_http_push(200, NULL,
+                 "{\"value\":[{\"id\":\"AAMkS\",\"isDraft\":false,"
+                 "\"subject\":\"once\",\"webLink\":\"https://x\"}]}");
+  wfc_conn *conn;
+  wfc_call *call = run("send_email",
+                       "{\"to\":[\"bob@x.test\"],\"subject\":\"once\","
+                       "\"idempotency_key\":\"k-cut\"}",
+                       &conn);
+  if (call->failed)
+    fail_msg("%s", call->message);
+  assert_true(jflag(call->output, "deduplicated"));
+  assert_int_equal(fake_http_count(), 1); /* the look-up, no send */
+  assert_non_null(strstr(fake_log(), "claim unavailable"));
+  assert_int_equal(C.claims, 2);
+  assert_int_equal(C.sents, 1);
+  assert_non_null(strstr(C.recorded, "\"sent\":true"));
+  assert_null(strstr(C.recorded, "deduplicated"));
+  done(call, conn);
+}
+
+/* The same when the store is still down at the end: nothing recorded,
+ * nothing released (the next claimant's marker check settles it). */
+static void unclaimed_store_still_down_records_nothing(void **state) {
+  (void)state;
+  host_up(0, WFC_CLAIM_MINE);
+  C.fail = 2;
+  fake_http_push(200, NULL, "{\"value\":[]}");
+  fake_http_push(202, NULL, "");
+  wfc_conn *conn;
+  wfc_call *call = run("send_email",
+                       "{\"to\":[\"bob@x.test\"],\"subject\":\"down\","
+                       "\"idempotency_key\":\"k-down\"}",
+                       &conn);
+  if (call->failed)
+    fail_msg("%s", call->message);
+  expect_check_then_send("/me/sendMail");
+  assert_int_equal(C.claims, 2);
+  assert_int_equal(C.sents + C.releases, 0);
+  done(call, conn);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(old_host_send_uses_marker_only),
@@ -254,6 +309,8 @@ int main(void) {
       cmocka_unit_test(recorded_outcome_is_deduplicated),
       cmocka_unit_test(won_claim_checks_sends_and_records),
       cmocka_unit_test(refused_send_releases_the_claim),
+      cmocka_unit_test(unclaimed_dedup_records_the_outcome),
+      cmocka_unit_test(unclaimed_store_still_down_records_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
