@@ -382,10 +382,16 @@ static void on_polled(void *arg, wfc_call *call, const wfc_outcome *out) {
    * another watcher now delivers is not handed over here. */
   if ((rc = batch_owned(w)) != 0) {
     char msg[512];
-    snprintf(msg, sizeof msg,
-             "%s: the subscription lease was lost while polling; the "
-             "watcher that took it over delivers these events (%s)",
-             w->card, wfc__store_last_error());
+    if (rc == WFC_ESTALE)
+      snprintf(msg, sizeof msg,
+               "%s: the subscription lease was lost while polling; the "
+               "watcher that took it over delivers these events (%s)",
+               w->card, wfc__store_last_error());
+    else
+      snprintf(msg, sizeof msg,
+               "%s: cannot check the subscription lease; the events are "
+               "polled again: %s",
+               w->card, wfc__store_last_error());
     json_object_put(fresh);
     batch_clear(w);
     b.status = rc;
