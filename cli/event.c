@@ -60,6 +60,24 @@ static void on_tick(void *arg) {
   poll_now(arg);
 }
 
+/* The subscription lease the batch was polled under was taken over by
+ * another watcher (this process did not run for longer than the lease):
+ * the rest of the batch is that one's; this one drops it and stands by. */
+static void lease_lost(watch *x, wfc_event_watch *w) {
+  (void)wfc_event_watch_ack(w); /* fenced: writes nothing, drops the batch */
+  wfc__cli_error("%s on \"%s\": another watcher took the subscription over "
+                 "while this one did not run for longer than its lease; it "
+                 "delivers the rest of this batch",
+                 x->card, x->conn);
+  if (x->once) {
+    x->exit_code = WFC_CLI_FAIL;
+    stop(x);
+    return;
+  }
+  next_poll_note(x);
+  wfc__cli_pacer_later(&x->pace);
+}
+
 static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
   watch *x = arg;
   x->polling = 0;
@@ -86,6 +104,12 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
   size_t n = json_object_array_length(b->events);
   for (size_t i = 0; i < n; i++) {
     json_object *ev = json_object_array_get_idx(b->events, i);
+    /* This process may have stalled past the subscription lease and
+     * another watcher taken it over: that one delivers the rest. */
+    if (wfc_event_watch_holds(w) == WFC_ESTALE) {
+      lease_lost(x, w);
+      return;
+    }
     puts(json_object_to_json_string_ext(
         ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     /* On the consumer's side before it is recorded as accepted: a crash in
@@ -98,6 +122,10 @@ static void on_batch(void *arg, wfc_event_watch *w, const wfc_event_batch *b) {
       return;
     }
     int rc = wfc_event_watch_accept(w, ev);
+    if (rc == WFC_ESTALE) {
+      lease_lost(x, w);
+      return;
+    }
     if (rc != 0) {
       wfc__cli_error("cannot record an event as delivered: %s",
                      wfc_strerror(rc));

@@ -104,6 +104,24 @@ static void batch_done(flow *f) {
 
 static void next_run(flow *f);
 
+/* The trigger's subscription lease the batch was polled under was taken
+ * over by another runner (this process did not run for longer than the
+ * lease): the rest of the batch is that one's; this one drops it and
+ * stands by. */
+static void lease_lost(flow *f) {
+  json_object_put(f->batch);
+  f->batch = NULL;
+  (void)wfc_event_watch_ack(f->w); /* fenced: writes nothing, drops it */
+  wfc__cli_error("trigger on \"%s\": another runner took the subscription "
+                 "over while this one did not run for longer than its lease; "
+                 "it runs the rest of this batch",
+                 f->trigger_conn);
+  if (f->once)
+    stop(f, WFC_CLI_FAIL);
+  else
+    wfc__cli_pacer_later(&f->pace);
+}
+
 /* One run ended: print it; accept its event when it succeeded. */
 static void run_done(flow *f, int ok, const char *error) {
   json_object *line = json_object_new_object();
@@ -156,6 +174,10 @@ static void run_done(flow *f, int ok, const char *error) {
     return;
   }
   int rc = wfc_event_watch_accept(f->w, t);
+  if (rc == WFC_ESTALE) {
+    lease_lost(f);
+    return;
+  }
   if (rc != 0) {
     wfc__cli_error("cannot record the event as handled: %s", wfc_strerror(rc));
     stop(f, WFC_CLI_FAIL);
@@ -301,6 +323,11 @@ static void next_run(flow *f) {
     return;
   if (f->next_event >= json_object_array_length(f->batch)) {
     batch_done(f);
+    return;
+  }
+  /* Stalled past the lease, another runner took the trigger over. */
+  if (wfc_event_watch_holds(f->w) == WFC_ESTALE) {
+    lease_lost(f);
     return;
   }
   start_run(f, json_object_array_get_idx(f->batch, f->next_event++));

@@ -75,6 +75,7 @@ int o365_claim_begin(wfc_call *call, const char *imid, o365_claim *c,
                   "idempotency claim unavailable (error %d, the host's log "
                   "says why): checking the mailbox only",
                   rc);
+    c->unclaimed = 1;
   }
   if ((rc = o365_api->timer_start(0, on_next, p, NULL)) != 0) {
     json_object_put(p->recorded);
@@ -87,11 +88,29 @@ int o365_claim_begin(wfc_call *call, const char *imid, o365_claim *c,
   return 0;
 }
 
+/* A run that went on without its claim (the store failed it) and
+ * succeeded: 1 when the key is now claimed, or held by another run, so
+ * that claim_sent may record the outcome (it ends whoever's claim: the
+ * send happened); 0 when an outcome is recorded already or the store
+ * still fails (the next claimant's marker check records it then). */
+static int claim_late(wfc_call *call, o365_claim *c) {
+  wfc_claim got = {0};
+  int rc = o365_api->claim(call, c->key, claim_ttl_ms(), &got);
+  if (rc != 0)
+    return 0;
+  json_object_put(got.outcome);
+  return got.state == WFC_CLAIM_MINE || got.state == WFC_CLAIM_HELD;
+}
+
 void o365_claim_end(wfc_call *call, o365_claim *c, struct json_object *out) {
-  if (!c->mine)
+  int late = c->unclaimed && out != NULL;
+  c->unclaimed = 0;
+  if (!c->mine && !late)
     return;
   c->mine = 0;
   if (out != NULL) {
+    if (late && !claim_late(call, c))
+      return;
     /* What later runs report: the output without this run's own flag. */
     struct json_object *rec = NULL;
     if (json_object_deep_copy(out, &rec, NULL) == 0 && rec != NULL) {

@@ -30,6 +30,7 @@ struct json_object;
 typedef struct o365_claim {
   char key[600];  /* "o365mail\n<account or connection id>\n<marker>" */
   int mine;       /* this run holds the claim: end it with o365_claim_end */
+  int unclaimed;  /* the store failed the claim: the marker check alone */
   int maybe_sent; /* set by the card once the send request went out */
 } o365_claim;
 
@@ -50,7 +51,12 @@ int o365_claim_begin(wfc_call *call, const char *imid, o365_claim *c,
 
 /* The run ended: out (borrowed) its output when it succeeded (recorded as
  * the outcome every later claim gets), NULL when it failed (the claim is
- * released; the key forgotten unless c->maybe_sent). No-op unless c->mine. */
+ * released; the key forgotten unless c->maybe_sent). No-op unless c->mine,
+ * or c->unclaimed with an output: a run that went on by the marker check
+ * alone because the store failed its claim (a database restarting) and
+ * sent, or found its message sent before, claims the key now and records
+ * the outcome if the store answers, so that later runs learn it without
+ * the mailbox. */
 void o365_claim_end(wfc_call *call, o365_claim *c, struct json_object *out);
 
 #endif

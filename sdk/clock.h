@@ -11,7 +11,13 @@
 #include <stdint.h>
 
 /* Wall clock, milliseconds since the Unix epoch (UTC), from the injected
- * clock when one is set. Thread-safe. */
+ * clock when one is set. Thread-safe.
+ *
+ * Test only: WFC_TEST_CLOCK_SKEW_MS (an integer, read once) is added to
+ * the system clock, so that a test can run a whole process (`wfc`, a
+ * host) as if its machine's clock were that far ahead (or behind, when
+ * negative): a host of a fleet with a skewed clock (docs/store.md,
+ * "Clocks"). Never set it in production. */
 int64_t wfc__now_ms(void);
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC), arbitrary origin. Not

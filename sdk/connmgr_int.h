@@ -76,7 +76,11 @@ typedef struct entry {
    * otherwise. */
   const char *why;
   /* The store's refresh lease (see the lease timer). */
-  int lease_held;   /* this manager holds it: refreshing, or unsaved */
+  int lease_held; /* this manager holds it: refreshing, or unsaved */
+  /* The fence of the take the running (or unsaved) refresh started under
+   * (wfc__lease.fence), kept after the lease is lost so that its save is
+   * refused (docs/store.md, "Fencing"); 0: no refresh under a lease. */
+  int64_t lease_fence;
   int lease_wait;   /* waiters wait for another holder's refresh */
   int wait_force;   /* ... and one of them asked for a forced refresh */
   int64_t due_ms;   /* monotonic: the lease timer's next look at e; set

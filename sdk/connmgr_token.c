@@ -344,11 +344,27 @@ static int entry_fresh(entry *e) {
 static int entry_persist(entry *e) {
   wfc_connmgr *m = e->m;
   int released = 0;
-  int rc = e->lease_held
+  /* A refresh run under a lease saves fenced by it, even once the lease
+   * is known lost: then the store refuses (WFC_ESTALE). */
+  int rc = e->lease_held || e->lease_fence != 0
                ? wfc__store_conn_rotate(m->st, e->id, e->sealed, e->expires_ms,
-                                        m->holder, &released)
+                                        m->holder, e->lease_fence, &released)
                : wfc__store_conn_update_secrets(m->st, e->id, e->sealed,
                                                 e->expires_ms);
+  if (rc == WFC_ESTALE) {
+    /* This process stalled (stopped, swapped, paused) past its lease and
+     * another took it over since: that one's tokens (saved, or to come)
+     * are newer. What this refresh got is dropped, the store read again. */
+    wfc__log(WFC_LOG_WARN,
+             "connection %s: %s; the tokens this refresh got are dropped and "
+             "the stored ones used",
+             e->nickname, wfc__store_last_error());
+    e->lease_held = 0;
+    e->lease_fence = 0;
+    e->dirty = 0;
+    int lrc = wfc__connmgr_entry_load(e, 1);
+    return lrc != 0 ? lrc : WFC_ESTALE;
+  }
   if (rc == WFC_EREAUTH) {
     /* Revoked by another process during the refresh: the lease is
      * released, the new tokens are dropped. */
@@ -371,6 +387,7 @@ static int entry_persist(entry *e) {
              "over before the rotated credentials were saved",
              e->nickname);
   e->lease_held = 0;
+  e->lease_fence = 0;
   e->dirty = 0;
   return 0;
 }
@@ -539,6 +556,7 @@ static void lease_due(entry *e, int64_t at) {
 }
 
 void wfc__connmgr_lease_release(entry *e) {
+  e->lease_fence = 0; /* the refresh it fenced is over */
   if (!e->lease_held)
     return;
   e->lease_held = 0;
@@ -634,6 +652,7 @@ static int lease_step(entry *e, int force, int *step) {
     return rc;
   }
   e->lease_held = 1;
+  e->lease_fence = cur.fence;
   lease_due(e, wfc__monotonic_ms() + WFC__REFRESH_LEASE_MS / 3);
   /* Nobody else rotates now: a holder that committed between our read and
    * our take left its credentials, use them. */
@@ -716,8 +735,11 @@ static void lease_poll(entry *e) {
 static void lease_renew(entry *e) {
   wfc_connmgr *m = e->m;
   int64_t now = wfc__monotonic_ms();
-  if (e->dirty && !e->refreshing && entry_persist(e) == 0)
-    return;
+  if (e->dirty && !e->refreshing) {
+    int prc = entry_persist(e);
+    if (prc == 0 || prc == WFC_ESTALE)
+      return;
+  }
   wfc__lease cur;
   int rc = wfc__store_lease_take(m->st, e->id, m->holder, WFC__REFRESH_LEASE_MS,
                                  &cur);
@@ -725,7 +747,23 @@ static void lease_renew(entry *e) {
     wfc__log(WFC_LOG_WARN,
              "connection %s: the refresh lease expired and %s took it over",
              e->nickname, cur.holder);
+    e->lease_held = 0; /* lease_fence kept: the save is refused */
+    return;
+  }
+  if (rc == 0 && cur.fence != e->lease_fence) {
+    /* Taken over and freed again while this process did not run: the
+     * take just made is a new lease, not the one the refresh started
+     * under. Given back; the refresh's save is refused (lease_fence). */
+    wfc__log(WFC_LOG_WARN,
+             "connection %s: the refresh lease was taken over by another "
+             "process while this one did not run",
+             e->nickname);
     e->lease_held = 0;
+    if (wfc__store_lease_release(m->st, e->id, m->holder) != 0)
+      wfc__log(WFC_LOG_WARN,
+               "connection %s: cannot release the refresh lease (it expires "
+               "by itself): %s",
+               e->nickname, wfc__store_last_error());
     return;
   }
   if (rc != 0)
@@ -808,8 +846,11 @@ int wfc__connmgr_entry_want(entry *e, waiter *w, int force) {
     return rc;
   if (!e->has_creds)
     return WFC_EREAUTH;
-  if (e->dirty && entry_persist(e) != 0)
-    return WFC_ESTORE; /* never hand out what is not saved */
+  if (e->dirty) {
+    rc = entry_persist(e);
+    if (rc != 0 && rc != WFC_ESTALE) /* ESTALE: the store's were loaded */
+      return WFC_ESTORE;             /* never hand out what is not saved */
+  }
   if (!force && entry_fresh(e)) {
     wfc__connmgr_ready_push(e->m, w, 0, e->access, e->retry_at);
     return 0;
@@ -904,7 +945,7 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
   (void)call;
   e->refreshing = 0;
   e->refresh_call = NULL;
-  int status = out->status;
+  int status = out->status, rewait = 0;
   json_object *fresh = wfc__json_obj(out->output, "credentials");
   if (status == 0 && fresh == NULL)
     status = WFC_EPROTO;
@@ -937,6 +978,12 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
     int prc = rc == 0 ? entry_persist(e) : 0;
     if (rc != 0) {
       status = rc;
+    } else if (prc == WFC_ESTALE) {
+      /* Fenced out (entry_persist): the store's tokens, saved by the
+       * process that took the lease over, serve the waiters; not saved
+       * yet (it still refreshes), they wait for it. */
+      rewait = !entry_fresh(e);
+      status = 0;
     } else if (prc != 0) {
       status = prc == WFC_EREAUTH ? prc : WFC_ESTORE;
     } else {
@@ -967,6 +1014,11 @@ static void on_refresh_done(void *arg, wfc_call *call, const wfc_outcome *out) {
    * is free); an unsaved rotation keeps the lease (lease_renew). */
   if (!e->dirty)
     wfc__connmgr_lease_release(e);
+  if (rewait) {
+    lease_wait_start(e, e->wait_force);
+    wfc__connmgr_lease_timer_arm(m);
+    return;
+  }
   wfc__connmgr_lease_timer_arm(m);
   wfc__connmgr_entry_complete(e, status);
   e->why = NULL;

@@ -40,6 +40,12 @@ struct wfc_event_watch {
   int64_t lease_ms;
   char holder[WFC__LEASE_HOLDER_SIZE];
   int lease_held;
+  /* The fence of the lease's take (wfc__lease.fence) and until when
+   * (monotonic) it is surely still this watch's: taken at the start of
+   * the take's request plus its length, a clock that counts the time the
+   * process was stopped too. */
+  int64_t fence;
+  int64_t lease_until;
   /* The poll in flight. */
   wfc_call *call; /* valid until on_done returns */
   wfc_event_batch_cb cb;
@@ -50,6 +56,9 @@ struct wfc_event_watch {
   char *from;       /* checkpoint the poll started from (NULL: none) */
   char *next;       /* checkpoint the card returned (NULL: none) */
   int64_t accepted; /* events accepted from the batch */
+  /* The fence the batch was polled under: its marks and checkpoint are
+   * written only while the lease still carries it (0: no lease). */
+  int64_t batch_fence;
 };
 
 static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
@@ -309,6 +318,8 @@ static void deliver(wfc_event_watch *w, const wfc_event_batch *b) {
   cb(arg, w, b);
 }
 
+static int batch_owned(wfc_event_watch *w);
+
 static void on_polled(void *arg, wfc_call *call, const wfc_outcome *out) {
   wfc_event_watch *w = arg;
   (void)call;
@@ -371,6 +382,27 @@ static void on_polled(void *arg, wfc_call *call, const wfc_outcome *out) {
              "%s: %zu event(s) delivered before left out (a batch polled "
              "again before its acknowledgement)",
              w->card, b.duplicates);
+  /* The poll may have outlasted the lease (this process stalled): a batch
+   * another watcher now delivers is not handed over here. */
+  if ((rc = batch_owned(w)) != 0) {
+    char msg[512];
+    if (rc == WFC_ESTALE)
+      snprintf(msg, sizeof msg,
+               "%s: the subscription lease was lost while polling; the "
+               "watcher that took it over delivers these events (%s)",
+               w->card, wfc__store_last_error());
+    else
+      snprintf(msg, sizeof msg,
+               "%s: cannot check the subscription lease; the events are "
+               "polled again: %s",
+               w->card, wfc__store_last_error());
+    json_object_put(fresh);
+    batch_clear(w);
+    b.status = rc;
+    b.message = msg;
+    deliver(w, &b);
+    return;
+  }
   b.events = fresh;
   deliver(w, &b);
   json_object_put(fresh);
@@ -382,6 +414,7 @@ static void on_polled(void *arg, wfc_call *call, const wfc_outcome *out) {
  * the refresh lease does (connmgr.c); one on another host only expires. */
 static int lease_renew(wfc_event_watch *w) {
   wfc__lease cur;
+  int64_t start = wfc__monotonic_ms();
   int rc = wfc__store_sub_lease_take(w->st, w->conn_id, w->card, w->sub_key,
                                      w->holder, w->lease_ms, &cur);
   if (rc == WFC_EBUSY && cur.holder[0] != '\0' &&
@@ -398,7 +431,30 @@ static int lease_renew(wfc_event_watch *w) {
     wfc__log(WFC_LOG_INFO, "%s: this watcher holds the subscription now",
              w->card);
   w->lease_held = rc == 0;
+  if (rc == 0) {
+    w->fence = cur.fence;
+    w->lease_until = start + w->lease_ms;
+  }
   return rc;
+}
+
+/* 0 while the batch in hand was polled under the lease this watch still
+ * holds (or there is no lease), WFC_ESTALE once another watcher took it
+ * over (this one stalled past its expiry): its events are that one's to
+ * deliver. Asks the store only when the lease may have run out (a third
+ * of its length left, by the monotonic clock). */
+static int batch_owned(wfc_event_watch *w) {
+  if (w->lease_ms <= 0 || w->batch_fence == 0)
+    return 0;
+  if (w->lease_held && w->fence == w->batch_fence &&
+      wfc__monotonic_ms() < w->lease_until - w->lease_ms / 3)
+    return 0;
+  int rc = lease_renew(w);
+  if (rc == 0 && w->fence == w->batch_fence)
+    return 0;
+  if (rc != 0 && rc != WFC_EBUSY)
+    return rc; /* the store is unreachable: nothing may be decided */
+  return wfc__store_lease_lost(w->conn_id, w->card, w->batch_fence);
 }
 
 int wfc_event_watch_poll(wfc_event_watch *w, wfc_event_batch_cb cb, void *arg) {
@@ -410,6 +466,7 @@ int wfc_event_watch_poll(wfc_event_watch *w, wfc_event_batch_cb cb, void *arg) {
   int rc;
   if (w->lease_ms > 0 && (rc = lease_renew(w)) != 0)
     return rc;
+  w->batch_fence = w->lease_ms > 0 ? w->fence : 0;
   rc = wfc__store_checkpoint_get(w->st, w->conn_id, w->card, w->sub_key,
                                  &w->from, NULL);
   if (rc != 0 && rc != WFC_ENOTFOUND)
@@ -439,14 +496,26 @@ int wfc_event_watch_accept(wfc_event_watch *w, json_object *event) {
   if (!w->have_batch)
     return WFC_ESTATE;
   const char *id = event_id(event);
-  int rc = id != NULL ? wfc__store_event_mark(w->st, w->conn_id, w->card,
-                                              w->sub_key, id)
-                      : 0;
+  /* Fenced: a watch whose lease was taken over records nothing more. */
+  wfc__fence f = {w->holder, w->batch_fence};
+  int rc =
+      id != NULL
+          ? wfc__store_event_mark_fenced(w->st, w->conn_id, w->card, w->sub_key,
+                                         id, w->batch_fence != 0 ? &f : NULL)
+          : batch_owned(w);
   if (rc == WFC_EEXIST)
     rc = 0; /* accepted twice by the consumer: one record */
   if (rc == 0)
     w->accepted++;
   return rc;
+}
+
+int wfc_event_watch_holds(wfc_event_watch *w) {
+  if (w == NULL)
+    return WFC_EINVAL;
+  if (!w->have_batch)
+    return WFC_ESTATE;
+  return batch_owned(w);
 }
 
 int wfc_event_watch_ack(wfc_event_watch *w) {
@@ -456,14 +525,16 @@ int wfc_event_watch_ack(wfc_event_watch *w) {
     return WFC_ESTATE;
   int rc = 0;
   /* The heartbeat of a long batch; lost to another watcher meanwhile (this
-   * one stalled past the lease), the compare-and-set below still keeps
-   * the checkpoint from going backwards. */
+   * one stalled past the lease), the fenced compare-and-set below writes
+   * nothing (WFC_ESTALE). */
   if (w->lease_ms > 0 && lease_renew(w) != 0)
     wfc__log(WFC_LOG_WARN, "%s: the subscription lease was lost: %s", w->card,
              wfc__store_last_error());
+  wfc__fence f = {w->holder, w->batch_fence};
   if (w->next != NULL)
-    rc = wfc__store_checkpoint_cas(w->st, w->conn_id, w->card, w->sub_key,
-                                   w->from, w->next, w->accepted);
+    rc = wfc__store_checkpoint_cas_fenced(
+        w->st, w->conn_id, w->card, w->sub_key, w->from, w->next, w->accepted,
+        w->batch_fence != 0 ? &f : NULL);
   if (rc == 0) {
     int purged = 0;
     if (wfc__store_events_purge(w->st, w->conn_id, w->card, w->sub_key,

@@ -224,6 +224,19 @@ int wfc__store_lease_none(const char *conn_id, const char *card_id) {
                          "connection %s: no refresh lease is held", conn_id);
 }
 
+int wfc__store_lease_lost(const char *conn_id, const char *card_id,
+                          int64_t fence) {
+  if (card_id != NULL)
+    return wfc__store_fail(WFC_ESTALE,
+                           "subscription %s: the lease (fence %lld) was taken "
+                           "over by another watcher; nothing was written",
+                           card_id, (long long)fence);
+  return wfc__store_fail(WFC_ESTALE,
+                         "connection %s: the refresh lease (fence %lld) was "
+                         "taken over by another process; nothing was written",
+                         conn_id, (long long)fence);
+}
+
 int wfc__store_lease_long(const char *conn_id, const char *card_id) {
   if (card_id != NULL)
     return wfc__store_fail(WFC_ESTORE,
@@ -1420,7 +1433,7 @@ static int conn_row(wfc__store *st, void *be, const char *id, int lock,
 /* One attempt of update_secrets on be. */
 static int update_secrets_tx(wfc__store *st, void *be, const char *id,
                              const char *secrets_json, int64_t expires_at,
-                             const char *holder, int *released) {
+                             const char *holder, int64_t fence, int *released) {
   char plugin[WFC__CONN_NAME_SIZE];
   wfc__srow row = {0};
   uint8_t *blob = NULL;
@@ -1429,8 +1442,15 @@ static int update_secrets_tx(wfc__store *st, void *be, const char *id,
 
   if (released != NULL)
     *released = 0;
-  if ((rc = st->ops->begin(be)) != 0 ||
-      (rc = conn_row(st, be, id, 1, &row)) != 0)
+  if ((rc = st->ops->begin(be)) != 0)
+    goto done;
+  /* Fenced: a holder whose lease was taken over since (it stalled past
+   * its expiry) writes nothing: the taker's tokens, or its refresh to
+   * come, are newer. The lease row stays locked until the commit. */
+  if (holder != NULL && fence > 0 &&
+      (rc = st->ops->lease_check(be, id, NULL, NULL, holder, fence)) != 0)
+    goto done;
+  if ((rc = conn_row(st, be, id, 1, &row)) != 0)
     goto done;
   /* The plugin names the record in the AAD. */
   (void)copy_text(&row.v[WFC__CC_PLUGIN], plugin, sizeof plugin);
@@ -1485,7 +1505,7 @@ done:
  * read-only card run leaves the store untouched). */
 static int update_secrets(wfc__store *st, const char *id,
                           const char *secrets_json, int64_t expires_at,
-                          const char *holder, int *released) {
+                          const char *holder, int64_t fence, int *released) {
   attempt a = {.st = st};
   int rc;
 
@@ -1497,7 +1517,7 @@ static int update_secrets(wfc__store *st, const char *id,
   do {
     if ((rc = att_begin(&a)) == 0)
       rc = update_secrets_tx(st, a.be, id, secrets_json, expires_at, holder,
-                             released);
+                             fence, released);
   } while (att_again(&a, &rc));
   return rc;
 }
@@ -1505,17 +1525,18 @@ static int update_secrets(wfc__store *st, const char *id,
 int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
                                    const char *secrets_json,
                                    int64_t expires_at) {
-  return update_secrets(st, id, secrets_json, expires_at, NULL, NULL);
+  return update_secrets(st, id, secrets_json, expires_at, NULL, 0, NULL);
 }
 
 int wfc__store_conn_rotate(wfc__store *st, const char *id,
                            const char *secrets_json, int64_t expires_at,
-                           const char *holder, int *released) {
+                           const char *holder, int64_t fence, int *released) {
   if (holder == NULL || holder[0] == '\0') {
     last_err[0] = '\0';
     return fail(WFC_EINVAL, "refresh lease: a holder is required");
   }
-  return update_secrets(st, id, secrets_json, expires_at, holder, released);
+  return update_secrets(st, id, secrets_json, expires_at, holder, fence,
+                        released);
 }
 
 int wfc__store_conn_secrets(wfc__store *st, const char *id, char **json) {
@@ -1857,15 +1878,19 @@ int wfc__store_checkpoint_get(wfc__store *st, const char *conn_id,
 /* One attempt of wfc__store_checkpoint_cas on be. */
 static int cas_tx(wfc__store *st, void *be, const char *const keys[3],
                   const char *expected, const char *next, int64_t accepted,
-                  int64_t now) {
+                  int64_t now, const wfc__fence *f) {
   const char *conn_id = keys[0], *card_id = keys[1];
   wfc__srow row = {0};
   int rc, found = 0, match;
 
   /* The read and the write hold the row (SQLite: the write lock) together,
    * so another handle cannot move the checkpoint in between; a row that
-   * appears meanwhile makes the insert fail (WFC_ESTALE). */
+   * appears meanwhile makes the insert fail (WFC_ESTALE). Fenced: only
+   * while the subscription's lease is still the writer's. */
   if ((rc = st->ops->begin(be)) != 0)
+    goto done;
+  if (f != NULL && (rc = st->ops->lease_check(be, conn_id, card_id, keys[2],
+                                              f->holder, f->fence)) != 0)
     goto done;
   rc = cp_row(st, be, keys, 1, &row);
   if (rc == 0) {
@@ -1905,6 +1930,14 @@ int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
                               const char *card_id, const char *sub_key,
                               const char *expected, const char *next,
                               int64_t accepted) {
+  return wfc__store_checkpoint_cas_fenced(st, conn_id, card_id, sub_key,
+                                          expected, next, accepted, NULL);
+}
+
+int wfc__store_checkpoint_cas_fenced(wfc__store *st, const char *conn_id,
+                                     const char *card_id, const char *sub_key,
+                                     const char *expected, const char *next,
+                                     int64_t accepted, const wfc__fence *f) {
   const char *keys[3];
   int64_t now = wfc__now_ms();
   attempt a = {.st = st};
@@ -1921,7 +1954,7 @@ int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
   keys[2] = sub_key != NULL ? sub_key : "";
   do {
     if ((rc = att_begin(&a)) == 0)
-      rc = cas_tx(st, a.be, keys, expected, next, accepted, now);
+      rc = cas_tx(st, a.be, keys, expected, next, accepted, now, f);
   } while (att_again(&a, &rc));
   return rc;
 }
@@ -1973,6 +2006,33 @@ int wfc__store_event_seen(wfc__store *st, const char *conn_id,
 int wfc__store_event_mark(wfc__store *st, const char *conn_id,
                           const char *card_id, const char *sub_key,
                           const char *event_id) {
+  return wfc__store_event_mark_fenced(st, conn_id, card_id, sub_key, event_id,
+                                      NULL);
+}
+
+/* One attempt of a fenced mark: the lease check and the mark in one
+ * transaction. */
+static int mark_fenced_tx(wfc__store *st, void *be, const char *conn_id,
+                          const char *card_id, const char *sub_key,
+                          const char *event_id, const wfc__fence *f,
+                          int *changes) {
+  int rc;
+
+  if ((rc = st->ops->begin(be)) == 0 &&
+      (rc = st->ops->lease_check(be, conn_id, card_id,
+                                 sub_key != NULL ? sub_key : "", f->holder,
+                                 f->fence)) == 0 &&
+      (rc = st->ops->ev_mark(be, conn_id, card_id, sub_key, event_id,
+                             wfc__now_ms(), changes)) == 0)
+    rc = st->ops->commit(be);
+  if (rc != 0)
+    st->ops->rollback(be);
+  return rc;
+}
+
+int wfc__store_event_mark_fenced(wfc__store *st, const char *conn_id,
+                                 const char *card_id, const char *sub_key,
+                                 const char *event_id, const wfc__fence *f) {
   int rc, changes = 0;
 
   last_err[0] = '\0';
@@ -1981,8 +2041,10 @@ int wfc__store_event_mark(wfc__store *st, const char *conn_id,
   attempt a = {.st = st};
   do {
     if ((rc = att_begin(&a)) == 0)
-      rc = st->ops->ev_mark(a.be, conn_id, card_id, sub_key, event_id,
-                            wfc__now_ms(), &changes);
+      rc = f != NULL ? mark_fenced_tx(st, a.be, conn_id, card_id, sub_key,
+                                      event_id, f, &changes)
+                     : st->ops->ev_mark(a.be, conn_id, card_id, sub_key,
+                                        event_id, wfc__now_ms(), &changes);
   } while (att_again(&a, &rc));
   if (rc == 0 && changes == 0)
     rc = WFC_EEXIST;

@@ -39,7 +39,7 @@
 #include "wfc/error.h"
 
 /* The newest schema this code writes (PRAGMA user_version). */
-#define WFC__STORE_SCHEMA_VERSION 9
+#define WFC__STORE_SCHEMA_VERSION 10
 /* The schema from which idempotency claims have a holder and an expiry. */
 #define WFC__STORE_CLAIM_VERSION 8
 /* The schema from which every connection, checkpoint and idempotency row
@@ -184,10 +184,15 @@ int wfc__store_conn_update_secrets(wfc__store *st, const char *id,
  * because the connection is used; nothing else on the card path writes). A
  * revoked connection is not written (WFC_EREAUTH; the lease is still released).
  * *released (may be NULL) is 1 when holder held the lease, 0 when it had been
- * taken over (it expired) or never taken. */
+ * taken over (it expired) or never taken.
+ * fence > 0 (the wfc__lease.fence of holder's take) fences the write: a
+ * holder whose lease another took since (it stalled past the expiry)
+ * writes nothing and gets WFC_ESTALE: the taker's tokens are newer, and
+ * the holder must drop its own and read the store again (docs/store.md,
+ * "Fencing"). fence 0 writes whoever holds the lease. */
 int wfc__store_conn_rotate(wfc__store *st, const char *id,
                            const char *secrets_json, int64_t expires_at,
-                           const char *holder, int *released);
+                           const char *holder, int64_t fence, int *released);
 /* Opens the connection's secrets: *json (transfer) must be released with
  * wfc__secret_free(). WFC_ENOTFOUND if there is no such connection or it
  * holds no secrets; WFC_EKEY if the record does not verify or the sealed
@@ -216,6 +221,11 @@ typedef struct wfc__lease {
   char holder[WFC__LEASE_HOLDER_SIZE]; /* who holds it (opaque text) */
   int64_t taken_at;                    /* when this holder took it */
   int64_t expires_at;                  /* free for others from then on */
+  /* The fencing number of this holder's take (schema 10; 0 before): a
+   * new one, higher than every earlier one of this lease, whenever
+   * another holder takes it; kept by renewals. The writes done under the
+   * lease name it (docs/store.md, "Fencing"). */
+  int64_t fence;
 } wfc__lease;
 
 /* Takes conn_id's lease for holder (printable text, 1..255 bytes) until
@@ -287,6 +297,23 @@ int wfc__store_checkpoint_cas(wfc__store *st, const char *conn_id,
                               const char *card_id, const char *sub_key,
                               const char *expected, const char *next,
                               int64_t accepted);
+/* The error of a write refused by its fence (WFC_ESTALE, the reason set):
+ * conn_id's refresh lease when card_id is NULL, else the subscription's
+ * lease. */
+int wfc__store_lease_lost(const char *conn_id, const char *card_id,
+                          int64_t fence);
+/* A write done under a lease names the lease's holder and the fence its
+ * take returned (wfc__lease.fence; docs/store.md, "Fencing"). */
+typedef struct wfc__fence {
+  const char *holder;
+  int64_t fence;
+} wfc__fence;
+/* wfc__store_checkpoint_cas done only while the subscription's lease is
+ * f's (f NULL: unfenced): else WFC_ESTALE and nothing written. */
+int wfc__store_checkpoint_cas_fenced(wfc__store *st, const char *conn_id,
+                                     const char *card_id, const char *sub_key,
+                                     const char *expected, const char *next,
+                                     int64_t accepted, const wfc__fence *f);
 int wfc__store_checkpoint_delete(wfc__store *st, const char *conn_id,
                                  const char *card_id, const char *sub_key);
 
@@ -304,6 +331,11 @@ int wfc__store_event_seen(wfc__store *st, const char *conn_id,
 int wfc__store_event_mark(wfc__store *st, const char *conn_id,
                           const char *card_id, const char *sub_key,
                           const char *event_id);
+/* wfc__store_event_mark done only while the subscription's lease is f's
+ * (f NULL: unfenced): else WFC_ESTALE and nothing marked. */
+int wfc__store_event_mark_fenced(wfc__store *st, const char *conn_id,
+                                 const char *card_id, const char *sub_key,
+                                 const char *event_id, const wfc__fence *f);
 /* Bounds the window: forgets marks older than before_ms, then all but the
  * keep_max newest (keep_max <= 0: no count bound). *purged (may be NULL)
  * counts. One transaction. */

@@ -36,7 +36,7 @@
  * any change of wfc__store_host or wfc__store_ops. The module also
  * compares the sizes and the SDK version (a module from another build of
  * wfc is refused with both versions named). */
-#define WFC__STORE_MODULE_VERSION 1
+#define WFC__STORE_MODULE_VERSION 2
 
 /* store.c's services to a backend (store_backend.h), for a module. The
  * functions are those of the copy of store.c that loaded the module;
@@ -57,6 +57,7 @@ typedef struct wfc__store_host {
                     const wfc__lease *cur);
   int (*lease_none)(const char *conn_id, const char *card_id);
   int (*lease_long)(const char *conn_id, const char *card_id);
+  int (*lease_lost)(const char *conn_id, const char *card_id, int64_t fence);
   void (*srow_clear)(wfc__srow *row);
   int (*srow_text)(wfc__srow *row, int i, const char *v, size_t n);
   int (*srow_blob)(wfc__srow *row, int i, const void *v, size_t n);
@@ -66,6 +67,8 @@ typedef struct wfc__store_host {
   int (*wait_ms)(const wfc__store *st);
   void (*lost)(void);
   int64_t (*monotonic_ms)(void);
+  /* The wall clock of the loading copy (its injected clock, its test skew). */
+  int64_t (*now_ms)(void);
   void (*cleanse)(void *p, size_t len);
 } wfc__store_host;
 

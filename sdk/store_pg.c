@@ -470,6 +470,14 @@ static int session_setup(pg *b) {
   snprintf(sql, sizeof sql, "SET lock_timeout = %d", b->pool->timeout_ms);
   if ((rc = exec_sql(b, sql)) == 0)
     rc = exec_sql(b, "SET client_min_messages = warning");
+  /* A transaction left idle that long (its process stopped or stalled
+   * inside it) is ended by the server, its locks (a lease row locked by a
+   * fenced write) freed for the others: the stalled process's commit then
+   * fails, and its write is retried, fenced, from the start. */
+  snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %d",
+           b->pool->timeout_ms);
+  if (rc == 0)
+    rc = exec_sql(b, sql);
   return rc;
 }
 
@@ -781,6 +789,15 @@ static const char *const migrations[] = {
     "  taken_at bigint NOT NULL,"
     "  expires_at bigint NOT NULL,"
     "  PRIMARY KEY (conn_id, card_id, sub_key));",
+    /* 10: fencing numbers (store_sqlite.c says why). */
+    "CREATE TABLE lease_fences ("
+    "  conn_id text NOT NULL REFERENCES connections (id) ON DELETE CASCADE,"
+    "  card_id text NOT NULL,"
+    "  sub_key text NOT NULL,"
+    "  fence bigint NOT NULL,"
+    "  PRIMARY KEY (conn_id, card_id, sub_key));"
+    "ALTER TABLE refresh_leases ADD COLUMN fence bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE sub_leases ADD COLUMN fence bigint NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -1079,7 +1096,26 @@ static int pg_conn_delete(void *be, const char *id, int *changes) {
 }
 
 /* ---- refresh leases --------------------------------------------------------
- */
+ * Lease and claim expiry run on the database's clock (docs/store.md,
+ * "Clocks"): the hosts of a fleet sit on several machines whose clocks
+ * may disagree, the database is one. A time a host asks for is sent as a
+ * length from now (its expiry minus its now) and stored as the database's
+ * now plus that length; "expired" is compared with the database's now in
+ * the statement; a stored time read back is translated into the host's
+ * clock by the offset between the two measured in the same statement (the
+ * callers compare it with wfc__now_ms() and schedule their waits on it).
+ * A row's expiry is thus the same instant for every host, whatever their
+ * clocks say. */
+
+/* The database's now in ms since the epoch: clock_timestamp(), not now(),
+ * which stays at the start of the transaction. */
+#define DB_NOW "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+/* A time of the database's clock (col of r, db_now its now in the same
+ * statement) in the host's (host_now). */
+static int64_t db_to_host(int64_t t, int64_t db_now, int64_t host_now) {
+  return t - db_now + host_now;
+}
 
 static int no_conn(const char *state, const char *conn_id, int rc) {
   return strcmp(state, "23503") == 0 ? wfc__store_no_conn(conn_id) : rc;
@@ -1097,9 +1133,10 @@ static void lease_key(params *p, const char *conn_id, const char *card_id,
   }
 }
 
-/* The lease row into *out (may be NULL): 0, WFC_ENOTFOUND. */
-static int lease_read(pg *b, const char *conn_id, const char *card_id,
-                      const char *sub_key, wfc__lease *out) {
+/* The lease row into *out (may be NULL): 0, WFC_ENOTFOUND. lock: FOR
+ * UPDATE (in a transaction). */
+static int lease_read_lock(pg *b, const char *conn_id, const char *card_id,
+                           const char *sub_key, int lock, wfc__lease *out) {
   params p = {0};
   PGresult *r;
   int rc;
@@ -1109,12 +1146,20 @@ static int lease_read(pg *b, const char *conn_id, const char *card_id,
            q(b,
              card_id != NULL ? "read subscription lease" : "read refresh lease",
              card_id != NULL
-                 ? "SELECT holder, taken_at, expires_at FROM sub_leases"
-                   " WHERE conn_id = $1 AND card_id = $2 AND sub_key = $3"
-                 : "SELECT holder, taken_at, expires_at FROM refresh_leases"
-                   " WHERE conn_id = $1",
+                 ? (lock ? "SELECT holder, taken_at, expires_at, " DB_NOW
+                           ", fence FROM sub_leases WHERE conn_id = $1"
+                           " AND card_id = $2 AND sub_key = $3 FOR UPDATE"
+                         : "SELECT holder, taken_at, expires_at, " DB_NOW
+                           ", fence FROM sub_leases WHERE conn_id = $1"
+                           " AND card_id = $2 AND sub_key = $3")
+                 : (lock ? "SELECT holder, taken_at, expires_at, " DB_NOW
+                           ", fence FROM refresh_leases WHERE conn_id = $1"
+                           " FOR UPDATE"
+                         : "SELECT holder, taken_at, expires_at, " DB_NOW
+                           ", fence FROM refresh_leases WHERE conn_id = $1"),
              &p, &r, NULL, NULL)) != 0)
     return rc;
+  int64_t host_now = wfc__now_ms();
   if (PQntuples(r) == 0) {
     PQclear(r);
     return wfc__store_lease_none(conn_id, card_id);
@@ -1125,10 +1170,73 @@ static int lease_read(pg *b, const char *conn_id, const char *card_id,
       rc = wfc__store_lease_long(conn_id, card_id);
     else
       memcpy(out->holder, PQgetvalue(r, 0, 0), (size_t)n + 1);
-    out->taken_at = get_int(r, 0, 1);
-    out->expires_at = get_int(r, 0, 2);
+    int64_t db_now = get_int(r, 0, 3);
+    out->taken_at = db_to_host(get_int(r, 0, 1), db_now, host_now);
+    out->expires_at = db_to_host(get_int(r, 0, 2), db_now, host_now);
+    out->fence = get_int(r, 0, 4);
   }
   PQclear(r);
+  return rc;
+}
+
+static int lease_read(pg *b, const char *conn_id, const char *card_id,
+                      const char *sub_key, wfc__lease *out) {
+  return lease_read_lock(b, conn_id, card_id, sub_key, 0, out);
+}
+
+/* Inside lease_take's transaction, after the upsert wrote the row: a row
+ * taken by a new holder (fence 0, the upsert's mark) gets the next number
+ * of its counter; a renewal keeps its own. The row into *cur (may be
+ * NULL). */
+static int lease_number(pg *b, const char *conn_id, const char *card_id,
+                        const char *sub_key, wfc__lease *cur) {
+  params p = {0};
+  wfc__lease l;
+  int rc;
+
+  if ((rc = lease_read(b, conn_id, card_id, sub_key, &l)) != 0)
+    return rc;
+  if (l.fence == 0) {
+    p_text(&p, conn_id);
+    p_text(&p, card_id != NULL ? card_id : "");
+    p_text(&p, card_id != NULL ? sub_key : "");
+    if ((rc = q(b, "number lease",
+                "INSERT INTO lease_fences AS f (conn_id, card_id, sub_key,"
+                " fence) VALUES ($1, $2, $3, 1)"
+                " ON CONFLICT (conn_id, card_id, sub_key) DO UPDATE SET"
+                " fence = f.fence + 1",
+                &p, NULL, NULL, NULL)) != 0 ||
+        (rc = q(b, "number lease",
+                card_id != NULL
+                    ? "UPDATE sub_leases SET fence = (SELECT fence FROM"
+                      " lease_fences WHERE conn_id = $1 AND card_id = $2"
+                      " AND sub_key = $3) WHERE conn_id = $1"
+                      " AND card_id = $2 AND sub_key = $3"
+                    : "UPDATE refresh_leases SET fence = (SELECT fence"
+                      " FROM lease_fences WHERE conn_id = $1"
+                      " AND card_id = $2 AND sub_key = $3)"
+                      " WHERE conn_id = $1",
+                &p, NULL, NULL, NULL)) != 0 ||
+        (rc = lease_read(b, conn_id, card_id, sub_key, &l)) != 0)
+      return rc;
+  }
+  if (cur != NULL)
+    *cur = l;
+  return 0;
+}
+
+/* In the caller's transaction, the row locked until it ends (a take-over
+ * waits for the guarded write): 0 when holder holds the lease with fence,
+ * else WFC_ESTALE. */
+static int pg_lease_check(void *be, const char *conn_id, const char *card_id,
+                          const char *sub_key, const char *holder,
+                          int64_t fence) {
+  wfc__lease l;
+  int rc = lease_read_lock(be, conn_id, card_id, sub_key, 1, &l);
+
+  if (rc == WFC_ENOTFOUND ||
+      (rc == 0 && (strcmp(l.holder, holder) != 0 || l.fence != fence)))
+    return wfc__store_lease_lost(conn_id, card_id, fence);
   return rc;
 }
 
@@ -1144,30 +1252,38 @@ static int lease_take(pg *b, const char *conn_id, const char *card_id,
   /* One upsert: a free row is inserted; an existing one (locked by the
    * conflict until the commit) is overwritten only when it is ours
    * (renewal) or expired (take-over). */
+  /* The database's clock: taken now, for the length the host asked. */
   lease_key(&p, conn_id, card_id, sub_key);
   p_text(&p, holder);
-  p_int(&p, now);
-  p_int(&p, expires_at);
+  p_int(&p, expires_at - now);
   rc = q(b, card_id != NULL ? "take subscription lease" : "take refresh lease",
          card_id != NULL
              ? "INSERT INTO sub_leases AS l (conn_id, card_id, sub_key, holder,"
-               " taken_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)"
+               " taken_at, expires_at) VALUES ($1, $2, $3, $4, " DB_NOW
+               ", " DB_NOW " + $5)"
                " ON CONFLICT (conn_id, card_id, sub_key) DO UPDATE SET"
                " taken_at = CASE WHEN l.holder = excluded.holder"
                "   THEN l.taken_at ELSE excluded.taken_at END,"
+               " fence = CASE WHEN l.holder = excluded.holder"
+               "   THEN l.fence ELSE 0 END,"
                " holder = excluded.holder, expires_at = excluded.expires_at"
-               " WHERE l.holder = excluded.holder OR l.expires_at <= $5"
+               " WHERE l.holder = excluded.holder OR l.expires_at <= " DB_NOW
              : "INSERT INTO refresh_leases AS l (conn_id, holder, taken_at,"
-               " expires_at) VALUES ($1, $2, $3, $4)"
+               " expires_at) VALUES ($1, $2, " DB_NOW ", " DB_NOW " + $3)"
                " ON CONFLICT (conn_id) DO UPDATE SET"
                " taken_at = CASE WHEN l.holder = excluded.holder"
                "   THEN l.taken_at ELSE excluded.taken_at END,"
+               " fence = CASE WHEN l.holder = excluded.holder"
+               "   THEN l.fence ELSE 0 END,"
                " holder = excluded.holder, expires_at = excluded.expires_at"
-               " WHERE l.holder = excluded.holder OR l.expires_at <= $3",
+               " WHERE l.holder = excluded.holder OR l.expires_at <= " DB_NOW,
          &p, NULL, &changes, state);
   if ((rc = no_conn(state, conn_id, rc)) != 0)
     goto done;
   if (changes == 0 && (rc = lease_read(b, conn_id, card_id, sub_key, cur)) != 0)
+    goto done;
+  if (changes != 0 &&
+      (rc = lease_number(b, conn_id, card_id, sub_key, cur)) != 0)
     goto done;
   if ((rc = pg_commit(b)) == 0 && changes == 0)
     rc = wfc__store_lease_busy(conn_id, card_id, cur);
@@ -1201,11 +1317,10 @@ static int pg_lease_pass(void *be, const char *conn_id, const char *holder,
   p_text(&p, conn_id);
   p_text(&p, holder);
   p_text(&p, to);
-  p_int(&p, now);
-  p_int(&p, until_ms);
+  p_int(&p, until_ms - now); /* the database's clock: a length from now */
   return q(be, "pass refresh lease",
-           "UPDATE refresh_leases SET holder = $3, taken_at = $4,"
-           " expires_at = $5 WHERE conn_id = $1 AND holder = $2",
+           "UPDATE refresh_leases SET holder = $3, taken_at = " DB_NOW ","
+           " expires_at = " DB_NOW " + $4 WHERE conn_id = $1 AND holder = $2",
            &p, NULL, changes, NULL);
 }
 
@@ -1419,9 +1534,11 @@ static int pg_idem_hold_get(void *be, const char *key, char *holder,
 
   p_text(&p, key);
   if ((rc = q(be, "read idempotency claim",
-              "SELECT holder, expires_at FROM idempotency WHERE key = $1", &p,
-              &r, NULL, NULL)) != 0)
+              "SELECT holder, expires_at, " DB_NOW
+              " FROM idempotency WHERE key = $1",
+              &p, &r, NULL, NULL)) != 0)
     return rc;
+  int64_t host_now = wfc__now_ms();
   if (PQntuples(r) == 0) {
     PQclear(r);
     return wfc__store_fail(WFC_ENOTFOUND, "idempotency key was not claimed");
@@ -1435,7 +1552,10 @@ static int pg_idem_hold_get(void *be, const char *key, char *holder,
     else
       memcpy(holder, PQgetvalue(r, 0, 0), (size_t)n + 1);
   }
-  *expires_at = PQgetisnull(r, 0, 1) ? 0 : get_int(r, 0, 1);
+  /* In the host's clock, which store.c compares it with. */
+  *expires_at = PQgetisnull(r, 0, 1)
+                    ? 0
+                    : db_to_host(get_int(r, 0, 1), get_int(r, 0, 2), host_now);
   PQclear(r);
   return rc;
 }
@@ -1451,9 +1571,12 @@ static int pg_idem_hold_set(void *be, const char *key, const char *holder,
              " WHERE key = $1",
              &p, NULL, NULL, NULL);
   p_text(&p, holder);
-  p_int(&p, expires_at);
+  /* expires_at is the host's: stored as the database's now plus the same
+   * length from the host's now. */
+  p_int(&p, expires_at - wfc__now_ms());
   return q(be, "write idempotency claim",
-           "UPDATE idempotency SET holder = $2, expires_at = $3 WHERE key = $1",
+           "UPDATE idempotency SET holder = $2, expires_at = " DB_NOW
+           " + $3 WHERE key = $1",
            &p, NULL, NULL, NULL);
 }
 
@@ -1638,6 +1761,7 @@ const wfc__store_ops wfc__store_pg_ops = {
     .lease_pass = pg_lease_pass,
     .lease_get = pg_lease_get,
     .sub_lease_take = pg_sub_lease_take,
+    .lease_check = pg_lease_check,
     .sub_lease_delete = pg_sub_lease_delete,
     .sub_lease_get = pg_sub_lease_get,
     .cp_insert = pg_cp_insert,

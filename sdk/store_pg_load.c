@@ -42,6 +42,7 @@ static const wfc__store_host host = {
     .lease_busy = wfc__store_lease_busy,
     .lease_none = wfc__store_lease_none,
     .lease_long = wfc__store_lease_long,
+    .lease_lost = wfc__store_lease_lost,
     .srow_clear = wfc__srow_clear,
     .srow_text = wfc__srow_text,
     .srow_blob = wfc__srow_blob,
@@ -51,6 +52,7 @@ static const wfc__store_host host = {
     .wait_ms = wfc__store_wait_ms,
     .lost = wfc__store_lost,
     .monotonic_ms = wfc__monotonic_ms,
+    .now_ms = wfc__now_ms,
     .cleanse = wfc__cleanse,
 };
 

@@ -88,6 +88,11 @@ int wfc__store_lease_long(const char *conn_id, const char *card_id) {
   return host->lease_long(conn_id, card_id);
 }
 
+int wfc__store_lease_lost(const char *conn_id, const char *card_id,
+                          int64_t fence) {
+  return host->lease_lost(conn_id, card_id, fence);
+}
+
 void wfc__srow_clear(wfc__srow *row) {
   host->srow_clear(row);
 }
@@ -122,6 +127,10 @@ void wfc__store_lost(void) {
 
 int64_t wfc__monotonic_ms(void) {
   return host->monotonic_ms();
+}
+
+int64_t wfc__now_ms(void) {
+  return host->now_ms();
 }
 
 void wfc__cleanse(void *p, size_t len) {

@@ -291,6 +291,20 @@ static const char *const migrations[] = {
     "  expires_at INTEGER NOT NULL,"
     "  PRIMARY KEY (conn_id, card_id, sub_key)"
     ") WITHOUT ROWID;",
+    /* 10: fencing numbers (docs/store.md, "Fencing"): each take of a
+     * lease by a new holder gets the next number of its counter, kept in
+     * lease_fences after the lease row is gone (card_id '' is the
+     * connection's refresh lease); the writes done under a lease go
+     * through only while the lease still carries the writer's number. */
+    "CREATE TABLE lease_fences ("
+    "  conn_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,"
+    "  card_id TEXT NOT NULL,"
+    "  sub_key TEXT NOT NULL,"
+    "  fence INTEGER NOT NULL,"
+    "  PRIMARY KEY (conn_id, card_id, sub_key)"
+    ") WITHOUT ROWID;"
+    "ALTER TABLE refresh_leases ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sub_leases ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -685,9 +699,10 @@ static int lease_read(sq *b, const char *conn_id, const char *card_id,
 
   if ((rc = prep(b, &s,
                  card_id != NULL
-                     ? "SELECT holder, taken_at, expires_at FROM sub_leases"
+                     ? "SELECT holder, taken_at, expires_at, fence FROM"
+                       " sub_leases"
                        " WHERE conn_id = ?1 AND card_id = ?2 AND sub_key = ?3"
-                     : "SELECT holder, taken_at, expires_at FROM"
+                     : "SELECT holder, taken_at, expires_at, fence FROM"
                        " refresh_leases WHERE conn_id = ?1")) != 0)
     return rc;
   lease_key(s, conn_id, card_id, sub_key);
@@ -699,6 +714,7 @@ static int lease_read(sq *b, const char *conn_id, const char *card_id,
         rc = wfc__store_lease_long(conn_id, card_id);
       out->taken_at = sqlite3_column_int64(s, 1);
       out->expires_at = sqlite3_column_int64(s, 2);
+      out->fence = sqlite3_column_int64(s, 3);
     }
   } else if (rc == SQLITE_DONE) {
     rc = wfc__store_lease_none(conn_id, card_id);
@@ -710,6 +726,9 @@ static int lease_read(sq *b, const char *conn_id, const char *card_id,
   sqlite3_finalize(s);
   return rc;
 }
+
+static int lease_number(sq *b, const char *conn_id, const char *card_id,
+                        const char *sub_key, wfc__lease *cur);
 
 static int lease_take(sq *b, const char *conn_id, const char *card_id,
                       const char *sub_key, const char *holder, int64_t now,
@@ -729,6 +748,8 @@ static int lease_take(sq *b, const char *conn_id, const char *card_id,
                  " ON CONFLICT (conn_id, card_id, sub_key) DO UPDATE SET"
                  " taken_at = CASE WHEN holder = excluded.holder"
                  "   THEN taken_at ELSE excluded.taken_at END,"
+                 " fence = CASE WHEN holder = excluded.holder"
+                 "   THEN fence ELSE 0 END,"
                  " holder = excluded.holder, expires_at = excluded.expires_at"
                  " WHERE holder = excluded.holder OR expires_at <= ?5"
                : "INSERT INTO refresh_leases (conn_id, holder, taken_at,"
@@ -736,6 +757,8 @@ static int lease_take(sq *b, const char *conn_id, const char *card_id,
                  " ON CONFLICT (conn_id) DO UPDATE SET"
                  " taken_at = CASE WHEN holder = excluded.holder"
                  "   THEN taken_at ELSE excluded.taken_at END,"
+                 " fence = CASE WHEN holder = excluded.holder"
+                 "   THEN fence ELSE 0 END,"
                  " holder = excluded.holder, expires_at = excluded.expires_at"
                  " WHERE holder = excluded.holder OR expires_at <= ?3")) != 0)
     goto done;
@@ -754,12 +777,68 @@ static int lease_take(sq *b, const char *conn_id, const char *card_id,
     goto done;
   if (changes == 0 && (rc = lease_read(b, conn_id, card_id, sub_key, cur)) != 0)
     goto done;
+  if (changes != 0 &&
+      (rc = lease_number(b, conn_id, card_id, sub_key, cur)) != 0)
+    goto done;
   if ((rc = sq_commit(b)) == 0 && changes == 0)
     rc = wfc__store_lease_busy(conn_id, card_id, cur);
 done:
   if (rc != 0)
     sq_rollback(b);
   return sync_restore(b, rc);
+}
+
+/* Inside lease_take's transaction, after the upsert wrote the row: a row
+ * taken by a new holder (fence 0, the upsert's mark) gets the next number
+ * of its counter; a renewal keeps its own. The row into *cur (may be
+ * NULL). */
+static int lease_number(sq *b, const char *conn_id, const char *card_id,
+                        const char *sub_key, wfc__lease *cur) {
+  const char *k[3] = {conn_id, card_id != NULL ? card_id : "",
+                      card_id != NULL ? sub_key : ""};
+  wfc__lease l;
+  int rc;
+
+  if ((rc = lease_read(b, conn_id, card_id, sub_key, &l)) != 0)
+    return rc;
+  if (l.fence == 0) {
+    if ((rc = exec1(b, "number lease",
+                    "INSERT INTO lease_fences (conn_id, card_id, sub_key,"
+                    " fence) VALUES (?1, ?2, ?3, 1)"
+                    " ON CONFLICT (conn_id, card_id, sub_key) DO UPDATE SET"
+                    " fence = fence + 1",
+                    k, 3, NULL, NULL, NULL)) != 0 ||
+        (rc = exec1(b, "number lease",
+                    card_id != NULL
+                        ? "UPDATE sub_leases SET fence = (SELECT fence FROM"
+                          " lease_fences WHERE conn_id = ?1 AND card_id = ?2"
+                          " AND sub_key = ?3) WHERE conn_id = ?1"
+                          " AND card_id = ?2 AND sub_key = ?3"
+                        : "UPDATE refresh_leases SET fence = (SELECT fence"
+                          " FROM lease_fences WHERE conn_id = ?1"
+                          " AND card_id = ?2 AND sub_key = ?3)"
+                          " WHERE conn_id = ?1",
+                    k, 3, NULL, NULL, NULL)) != 0 ||
+        (rc = lease_read(b, conn_id, card_id, sub_key, &l)) != 0)
+      return rc;
+  }
+  if (cur != NULL)
+    *cur = l;
+  return 0;
+}
+
+/* In the caller's transaction: 0 when holder holds the lease with fence,
+ * else WFC_ESTALE (taken over, released, renumbered). */
+static int sq_lease_check(void *be, const char *conn_id, const char *card_id,
+                          const char *sub_key, const char *holder,
+                          int64_t fence) {
+  wfc__lease l;
+  int rc = lease_read(be, conn_id, card_id, sub_key, &l);
+
+  if (rc == WFC_ENOTFOUND ||
+      (rc == 0 && (strcmp(l.holder, holder) != 0 || l.fence != fence)))
+    return wfc__store_lease_lost(conn_id, card_id, fence);
+  return rc;
 }
 
 static int sq_lease_take(void *be, const char *conn_id, const char *holder,
@@ -1367,6 +1446,7 @@ const wfc__store_ops wfc__store_sqlite_ops = {
     .lease_pass = sq_lease_pass,
     .lease_get = sq_lease_get,
     .sub_lease_take = sq_sub_lease_take,
+    .lease_check = sq_lease_check,
     .sub_lease_delete = sq_sub_lease_delete,
     .sub_lease_get = sq_sub_lease_get,
     .cp_insert = sq_cp_insert,

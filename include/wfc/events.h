@@ -114,14 +114,27 @@ WFC_EXTERN int wfc_event_watch_poll(wfc_event_watch *w, wfc_event_batch_cb cb,
                                     void *arg);
 
 /* The consumer has taken event (one of the last batch's, borrowed): its id
- * is stored before this returns. 0, or a store error. An event without an
- * id is accepted without a record. */
+ * is stored before this returns. 0, or a store error; WFC_ESTALE (nothing
+ * recorded) when the subscription lease the batch was polled under was
+ * taken over (wfc_event_watch_holds). An event without an id is accepted
+ * without a record. */
 WFC_EXTERN int wfc_event_watch_accept(wfc_event_watch *w,
                                       struct json_object *event);
 
+/* Before handing the next event of the last batch to its consumer: 0
+ * while the batch is still this watch's (no lease, or the subscription
+ * lease it was polled under is still held); WFC_ESTALE once another
+ * watcher took the lease over (this process stalled past its expiry:
+ * stopped, swapped, paused): stop handing the batch over, that watcher
+ * delivers it; accept and ack then refuse too (WFC_ESTALE). Asks the
+ * store only when the lease may have run out. Fencing: docs/fleet.md,
+ * "Triggers shared by a fleet". */
+WFC_EXTERN int wfc_event_watch_holds(wfc_event_watch *w);
+
 /* The whole last batch is handled: stores its checkpoint if the stored one
  * is still the one the poll started from (WFC_ESTALE otherwise: another
- * watcher advanced it; nothing is written), then trims the window.
+ * watcher advanced it, or took the subscription lease over; nothing is
+ * written), then trims the window.
  * WFC_ESTATE when there is no batch to acknowledge. */
 WFC_EXTERN int wfc_event_watch_ack(wfc_event_watch *w);
 

@@ -30,6 +30,7 @@ static wfc_host_api host; /* the table the plugin sees (o365_api) */
 static struct {
   int claims, sents, releases;
   int answer; /* WFC_CLAIM_* claim answers */
+  int fail;   /* claims answered WFC_ESTORE first (the store down) */
   char recorded[512];
   int nothing_sent;
 } C;
@@ -47,6 +48,10 @@ static int f_claim(wfc_call *call, const char *key, uint32_t ttl_ms,
   C.claims++;
   assert_non_null(strstr(key, "o365mail\n"));
   memset(out, 0, sizeof *out);
+  if (C.fail > 0) {
+    C.fail--;
+    return WFC_ESTORE;
+  }
   out->state = C.answer;
   if (C.answer == WFC_CLAIM_HELD)
     out->until_ms = fake_now_ms() + 60000;
@@ -146,6 +151,8 @@ static void expect_check_then_send(const char *send_path) {
  * runs it to its end before the test; case_down frees it. */
 typedef struct kcase {
   int old, answer;
+  int store_down;        /* claims that fail first (WFC_ESTORE) */
+  const char *look_body; /* the marker look-up's answer (default: none) */
   unsigned send_status;
   const char *send_body;
   const char *card, *input;
@@ -156,10 +163,11 @@ typedef struct kcase {
 static int case_up(void **state) {
   kcase *k = *state;
   host_up(k->old, k->answer);
-  if (k->send_status != 0) {
-    fake_http_push(200, NULL, "{\"value\":[]}");
+  C.fail = k->store_down;
+  if (k->send_status != 0 || k->look_body != NULL)
+    fake_http_push(200, NULL, k->look_body ? k->look_body : "{\"value\":[]}");
+  if (k->send_status != 0)
     fake_http_push(k->send_status, NULL, k->send_body ? k->send_body : "");
-  }
   k->call = run(k->card, k->input, &k->conn);
   return 0;
 }
@@ -226,6 +234,35 @@ static void refused_send_releases_the_claim(void **state) {
   assert_int_equal(C.nothing_sent, 1);
 }
 
+/* The store failed the claim at the start (a database restarting): the
+ * marker check alone decides, and finds the message an earlier run sent
+ * (its claim outcome never recorded: it was cut after its send). At the
+ * end, the store answering again, the run claims the key and records the
+ * outcome, so that later runs learn it without the mailbox. */
+static void unclaimed_dedup_records_the_outcome(void **state) {
+  wfc_call *call = ((kcase *)*state)->call;
+  if (call->failed)
+    fail_msg("%s", call->message);
+  assert_true(jflag(call->output, "deduplicated"));
+  assert_int_equal(fake_http_count(), 1); /* the look-up, no send */
+  assert_non_null(strstr(fake_log(), "claim unavailable"));
+  assert_int_equal(C.claims, 2);
+  assert_int_equal(C.sents, 1);
+  assert_non_null(strstr(C.recorded, "\"sent\":true"));
+  assert_null(strstr(C.recorded, "deduplicated"));
+}
+
+/* The same when the store is still down at the end: nothing recorded,
+ * nothing released (the next claimant's marker check settles it). */
+static void unclaimed_store_still_down_records_nothing(void **state) {
+  wfc_call *call = ((kcase *)*state)->call;
+  if (call->failed)
+    fail_msg("%s", call->message);
+  expect_check_then_send("/me/sendMail");
+  assert_int_equal(C.claims, 2);
+  assert_int_equal(C.sents + C.releases, 0);
+}
+
 /* test, run after case_up on the case the designated initializers that
  * follow give (a compound literal: it lives as long as main); what
  * cmocka_unit_test_prestate_setup_teardown gives, whose arguments cannot
@@ -264,6 +301,17 @@ int main(void) {
                          "\"message\":\"bad\"}}",
             .card = "send_email",
             .input = "{\"to\":[\"bob@x.test\"],\"idempotency_key\":\"k-400\"}"),
+      KCASE(unclaimed_dedup_records_the_outcome, .answer = WFC_CLAIM_MINE,
+            .store_down = 1, .card = "send_email",
+            .look_body = "{\"value\":[{\"id\":\"AAMkS\",\"isDraft\":false,"
+                         "\"subject\":\"once\",\"webLink\":\"https://x\"}]}",
+            .input = "{\"to\":[\"bob@x.test\"],\"subject\":\"once\","
+                     "\"idempotency_key\":\"k-cut\"}"),
+      KCASE(unclaimed_store_still_down_records_nothing,
+            .answer = WFC_CLAIM_MINE, .store_down = 2, .send_status = 202,
+            .card = "send_email",
+            .input = "{\"to\":[\"bob@x.test\"],\"subject\":\"down\","
+                     "\"idempotency_key\":\"k-down\"}"),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

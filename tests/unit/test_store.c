@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -92,6 +93,8 @@ static int setup_pg(void **state) {
 static int is_pg(const char *db) {
   return strncmp(db, "postgresql://", 13) == 0;
 }
+
+static void assert_time(const char *db, int64_t got, int64_t want);
 
 /* The SQL for the fixture's backend. */
 static const char *sqlx(const char *db, const char *sqlite_sql,
@@ -339,7 +342,7 @@ static void test_connection_roundtrip(void **state) {
   assert_int_equal(wfc__store_lease_take(st, r.id, "h", 30000, NULL), 0);
   assert_int_equal(wfc__store_conn_rotate(st, r.id,
                                           "{\"refresh_token\":\"rt-3\"}", 999,
-                                          "h", &released),
+                                          "h", 0, &released),
                    0);
   assert_int_equal(released, 1);
   assert_int_equal(wfc__store_conn_get(st, r.id, &g), 0);
@@ -1040,6 +1043,7 @@ static void test_migration_authenticates_existing_rows(void **state) {
          "ALTER TABLE idempotency DROP COLUMN holder;"
          "ALTER TABLE idempotency DROP COLUMN expires_at;"
          "DROP TABLE sub_leases;"
+         "DROP TABLE lease_fences;"
          "%s = %d",
          sqlx(f->db, "PRAGMA user_version", "UPDATE wfc_schema SET version"),
          before);
@@ -1311,7 +1315,7 @@ static void test_idempotency_keys(void **state) {
   assert_int_equal(wfc__store_idem_claim(st, "send-1", r.id, "B", 30000, &c),
                    0);
   assert_int_equal(c.state, WFC__CLAIM_HELD);
-  assert_int_equal(c.until_ms, 1030000);
+  assert_time(f->db, c.until_ms, 1030000);
   assert_string_equal(c.holder, "A");
   /* Neither release nor end by another holder. */
   assert_int_equal(wfc__store_idem_end(st, "send-1", "B", 1), WFC_EBUSY);
@@ -1346,13 +1350,18 @@ static void test_idempotency_keys(void **state) {
   assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, "A", 30000, &c),
                    0);
   assert_int_equal(wfc__store_idem_end(st, "send-3", "A", 1), 0);
-  assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, "B", 30000, &c),
+  assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, "B",
+                                         is_pg(f->db) ? 300 : 30000, &c),
                    0);
   assert_int_equal(c.state, WFC__CLAIM_MINE);
   assert_false(c.taken_over);
 
-  /* Expired: taken over, and the taker is told the holder may have sent. */
+  /* Expired: taken over, and the taker is told the holder may have sent.
+   * On PostgreSQL the database's clock decides: the host's moving does not
+   * expire it (test_pg_skewed_clocks), real time does. */
   now += 30000; /* send-3's claim ends at now */
+  if (is_pg(f->db))
+    usleep(400 * 1000);
   assert_int_equal(wfc__store_idem_claim(st, "send-3", NULL, "C", 30000, &c),
                    0);
   assert_int_equal(c.state, WFC__CLAIM_MINE);
@@ -1487,6 +1496,17 @@ static void test_wipe_and_delete(void **state) {
 
 /* ---- refresh leases ---------------------------------------------------- */
 
+/* A lease or claim time read back: on PostgreSQL the database's clock
+ * decides (docs/store.md, "Clocks"), translated into the host's in the
+ * statement that read it, so it is the host's value to within the
+ * statements' own duration. */
+static void assert_time(const char *db, int64_t got, int64_t want) {
+  if (!is_pg(db))
+    assert_int_equal(got, want);
+  else if (got < want - 2000 || got > want + 2000)
+    fail_msg("time %lld, expected about %lld", (long long)got, (long long)want);
+}
+
 static int64_t fake_now;
 static int64_t fake_clock(void *arg) {
   (void)arg;
@@ -1517,8 +1537,8 @@ static void test_refresh_lease(void **state) {
   assert_int_equal(wfc__store_lease_take(st, r.id, "A", 30000, NULL), 0);
   assert_int_equal(wfc__store_lease_get(other, r.id, &l), 0);
   assert_string_equal(l.holder, "A");
-  assert_int_equal(l.taken_at, fake_now);
-  assert_int_equal(l.expires_at, fake_now + 30000);
+  assert_time(f->db, l.taken_at, fake_now);
+  assert_time(f->db, l.expires_at, fake_now + 30000);
 
   /* Contend: another holder is refused and told who holds it until when;
    * the holder renews (taken_at kept). */
@@ -1526,12 +1546,13 @@ static void test_refresh_lease(void **state) {
   assert_int_equal(wfc__store_lease_take(other, r.id, "B", 30000, &l),
                    WFC_EBUSY);
   assert_string_equal(l.holder, "A");
-  assert_int_equal(l.expires_at, fake_now + 20000);
+  if (!is_pg(f->db)) /* PostgreSQL: no time passed on its clock */
+    assert_int_equal(l.expires_at, fake_now + 20000);
   assert_non_null(strstr(wfc__store_last_error(), "being refreshed by A"));
   assert_int_equal(wfc__store_lease_take(st, r.id, "A", 30000, NULL), 0);
   assert_int_equal(wfc__store_lease_get(st, r.id, &l), 0);
-  assert_int_equal(l.taken_at, fake_now - 10000);
-  assert_int_equal(l.expires_at, fake_now + 30000);
+  assert_time(f->db, l.taken_at, is_pg(f->db) ? fake_now : fake_now - 10000);
+  assert_time(f->db, l.expires_at, fake_now + 30000);
 
   /* Release: only by its holder. */
   assert_int_equal(wfc__store_lease_release(other, r.id, "B"), WFC_ENOTFOUND);
@@ -1546,15 +1567,21 @@ static void test_refresh_lease(void **state) {
   assert_int_equal(wfc__store_lease_take(other, r.id, "B", 30000, NULL),
                    WFC_EBUSY);
   fake_now += 1;
+  if (is_pg(f->db)) { /* the database's clock decides */
+    assert_int_equal(wfc__store_lease_take(other, r.id, "B", 30000, NULL),
+                     WFC_EBUSY);
+    usleep(1100 * 1000);
+  }
   assert_int_equal(wfc__store_lease_take(other, r.id, "B", 30000, NULL), 0);
   assert_int_equal(wfc__store_lease_get(st, r.id, &l), 0);
   assert_string_equal(l.holder, "B");
-  assert_int_equal(l.taken_at, fake_now);
+  assert_time(f->db, l.taken_at, fake_now);
   assert_int_equal(wfc__store_lease_release(st, r.id, "A"), WFC_ENOTFOUND);
 
   /* Rotate: the new secrets and the release in one call. */
   assert_int_equal(wfc__store_conn_rotate(other, r.id, "{\"rt\":\"1\"}",
-                                          fake_now + 3600000, "B", &released),
+                                          fake_now + 3600000, "B", 0,
+                                          &released),
                    0);
   assert_int_equal(released, 1);
   assert_int_equal(wfc__store_lease_get(st, r.id, &l), WFC_ENOTFOUND);
@@ -1565,12 +1592,13 @@ static void test_refresh_lease(void **state) {
   assert_int_equal(g.expires_at, fake_now + 3600000);
   wfc__conn_rec_clear(&g);
 
-  /* A holder whose lease was taken over still saves what it got (the
-   * newest tokens it knows), and leaves the new holder's lease alone. */
+  /* Unfenced (fence 0), a holder whose lease was taken over still saves
+   * what it got, and leaves the new holder's lease alone (fenced, it
+   * would not: test_lease_fencing). */
   assert_int_equal(wfc__store_lease_take(st, r.id, "C", 5000, NULL), 0);
-  assert_int_equal(
-      wfc__store_conn_rotate(other, r.id, "{\"rt\":\"2\"}", 0, "B", &released),
-      0);
+  assert_int_equal(wfc__store_conn_rotate(other, r.id, "{\"rt\":\"2\"}", 0, "B",
+                                          0, &released),
+                   0);
   assert_int_equal(released, 0);
   assert_int_equal(wfc__store_lease_get(st, r.id, &l), 0);
   assert_string_equal(l.holder, "C");
@@ -1583,7 +1611,7 @@ static void test_refresh_lease(void **state) {
   assert_int_equal(wfc__store_conn_wipe_secrets(other, r.id), 0);
   assert_int_equal(wfc__store_conn_update_state(other, r.id, "revoked", ""), 0);
   assert_int_equal(
-      wfc__store_conn_rotate(st, r.id, "{\"rt\":\"3\"}", 0, "C", &released),
+      wfc__store_conn_rotate(st, r.id, "{\"rt\":\"3\"}", 0, "C", 0, &released),
       WFC_EREAUTH);
   assert_non_null(strstr(wfc__store_last_error(), "revoked"));
   assert_int_equal(released, 1);
@@ -1598,8 +1626,9 @@ static void test_refresh_lease(void **state) {
   assert_int_equal(wfc__store_lease_take(st, r.id, "A", 0, NULL), WFC_EINVAL);
   assert_int_equal(wfc__store_lease_take(st, "conn_none", "A", 1000, NULL),
                    WFC_ENOTFOUND);
-  assert_int_equal(wfc__store_conn_rotate(st, r.id, "{}", 0, NULL, &released),
-                   WFC_EINVAL);
+  assert_int_equal(
+      wfc__store_conn_rotate(st, r.id, "{}", 0, NULL, 0, &released),
+      WFC_EINVAL);
   assert_int_equal(wfc__store_lease_take(st, r.id, "A", 1000, NULL), 0);
   assert_int_equal(wfc__store_conn_delete(st, r.id), 0);
   assert_int_equal(raw_int(f->db, "SELECT count(*) FROM refresh_leases"), 0);
@@ -1722,7 +1751,7 @@ static void test_subscription_lease(void **state) {
       wfc__store_sub_lease_take(st, r.id, card, sub, "A", 30000, NULL), 0);
   assert_int_equal(wfc__store_sub_lease_get(other, r.id, card, sub, &l), 0);
   assert_string_equal(l.holder, "A");
-  assert_int_equal(l.expires_at, fake_now + 30000);
+  assert_time(f->db, l.expires_at, fake_now + 30000);
 
   fake_now += 10000;
   assert_int_equal(
@@ -1740,8 +1769,8 @@ static void test_subscription_lease(void **state) {
   assert_int_equal(
       wfc__store_sub_lease_take(st, r.id, card, sub, "A", 30000, NULL), 0);
   assert_int_equal(wfc__store_sub_lease_get(st, r.id, card, sub, &l), 0);
-  assert_int_equal(l.taken_at, fake_now - 10000);
-  assert_int_equal(l.expires_at, fake_now + 30000);
+  assert_time(f->db, l.taken_at, is_pg(f->db) ? fake_now : fake_now - 10000);
+  assert_time(f->db, l.expires_at, fake_now + 30000);
 
   assert_int_equal(wfc__store_sub_lease_release(other, r.id, card, sub, "B"),
                    WFC_ENOTFOUND);
@@ -1757,6 +1786,12 @@ static void test_subscription_lease(void **state) {
       wfc__store_sub_lease_take(other, r.id, card, sub, "B", 30000, NULL),
       WFC_EBUSY);
   fake_now += 1;
+  if (is_pg(f->db)) { /* the database's clock decides */
+    assert_int_equal(
+        wfc__store_sub_lease_take(other, r.id, card, sub, "B", 30000, NULL),
+        WFC_EBUSY);
+    usleep(1100 * 1000);
+  }
   assert_int_equal(
       wfc__store_sub_lease_take(other, r.id, card, sub, "B", 30000, NULL), 0);
   assert_int_equal(wfc__store_sub_lease_release(st, r.id, card, sub, "A"),
@@ -1769,6 +1804,146 @@ static void test_subscription_lease(void **state) {
   assert_int_equal(wfc__store_conn_delete(st, r.id), 0);
   assert_int_equal(wfc__store_sub_lease_get(st, r.id, card, sub, &l),
                    WFC_ENOTFOUND);
+  wfc__clock_set(NULL, NULL);
+  wfc__conn_rec_clear(&r);
+  wfc__store_close(st);
+  wfc__store_close(other);
+}
+
+/* Fencing (docs/store.md, "Fencing"): a holder that stalled past its
+ * lease while another took it over writes nothing under it any more:
+ * not its rotated tokens, not the subscription's checkpoint, not an event
+ * mark; the taker's writes go through. Real time (short leases). */
+static void test_lease_fencing(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db), *other = open_ok(f->db);
+  const char *card = "p.new_email", *sub = "{}";
+  wfc__conn_rec r;
+  wfc__lease a, b, l;
+  char *json;
+  int released = -1;
+
+  make_rec(&r, "fenced", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{\"rt\":\"0\"}"), 0);
+
+  /* Refresh lease: A takes it, stalls past it; B takes it over. */
+  assert_int_equal(wfc__store_lease_take(st, r.id, "A", 300, &a), 0);
+  assert_true(a.fence > 0);
+  assert_int_equal(wfc__store_lease_take(st, r.id, "A", 300, &l), 0);
+  assert_int_equal(l.fence, a.fence); /* a renewal keeps it */
+  usleep(400 * 1000);
+  assert_int_equal(wfc__store_lease_take(other, r.id, "B", 30000, &b), 0);
+  assert_true(b.fence > a.fence);
+  assert_int_equal(wfc__store_conn_rotate(other, r.id, "{\"rt\":\"B\"}", 0, "B",
+                                          b.fence, &released),
+                   0);
+  assert_int_equal(released, 1);
+  /* A resumes: its save is refused, B's tokens stay. */
+  assert_int_equal(wfc__store_conn_rotate(st, r.id, "{\"rt\":\"A\"}", 0, "A",
+                                          a.fence, &released),
+                   WFC_ESTALE);
+  assert_non_null(strstr(wfc__store_last_error(), "taken over"));
+  json = secrets_of(st, r.id);
+  assert_string_equal(json, "{\"rt\":\"B\"}");
+  wfc__secret_free(json);
+  /* Its lease timer takes the (free) lease again: a new number, never
+   * A's old one, so the old save stays refused. */
+  assert_int_equal(wfc__store_lease_take(st, r.id, "A", 30000, &l), 0);
+  assert_true(l.fence > b.fence);
+  assert_int_equal(wfc__store_conn_rotate(st, r.id, "{\"rt\":\"A\"}", 0, "A",
+                                          a.fence, &released),
+                   WFC_ESTALE);
+  assert_int_equal(wfc__store_lease_get(other, r.id, &b), 0);
+  assert_int_equal(b.fence, l.fence);
+  assert_int_equal(wfc__store_lease_release(st, r.id, "A"), 0);
+
+  /* Subscription lease: the checkpoint and the marks. */
+  assert_int_equal(wfc__store_sub_lease_take(st, r.id, card, sub, "A", 300, &a),
+                   0);
+  wfc__fence fa = {"A", a.fence};
+  assert_int_equal(wfc__store_event_mark_fenced(st, r.id, card, sub, "e1", &fa),
+                   0);
+  assert_int_equal(wfc__store_checkpoint_cas_fenced(st, r.id, card, sub, NULL,
+                                                    "cp1", 1, &fa),
+                   0);
+  usleep(400 * 1000);
+  assert_int_equal(
+      wfc__store_sub_lease_take(other, r.id, card, sub, "B", 30000, &b), 0);
+  assert_true(b.fence > a.fence);
+  wfc__fence fb = {"B", b.fence};
+  assert_int_equal(wfc__store_event_mark_fenced(st, r.id, card, sub, "e2", &fa),
+                   WFC_ESTALE);
+  assert_int_equal(wfc__store_event_seen(st, r.id, card, sub, "e2"), 0);
+  assert_int_equal(wfc__store_checkpoint_cas_fenced(st, r.id, card, sub, "cp1",
+                                                    "cp2", 1, &fa),
+                   WFC_ESTALE);
+  assert_int_equal(
+      wfc__store_event_mark_fenced(other, r.id, card, sub, "e2", &fb), 0);
+  assert_int_equal(wfc__store_checkpoint_cas_fenced(other, r.id, card, sub,
+                                                    "cp1", "cp2", 1, &fb),
+                   0);
+  char *cp = NULL;
+  assert_int_equal(wfc__store_checkpoint_get(st, r.id, card, sub, &cp, NULL),
+                   0);
+  assert_string_equal(cp, "cp2");
+  free(cp);
+  wfc__conn_rec_clear(&r);
+  wfc__store_close(st);
+  wfc__store_close(other);
+}
+
+static int64_t skew_ms;
+static int64_t skewed_clock(void *arg) {
+  (void)arg;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + skew_ms;
+}
+
+/* PostgreSQL: lease and claim expiry run on the database's clock, so a
+ * host whose clock is a minute ahead (or behind) neither takes a live
+ * lease or claim early nor reads a wrong expiry (docs/store.md,
+ * "Clocks"). */
+static void test_pg_skewed_clocks(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db), *other = open_ok(f->db);
+  const char *card = "p.new_email";
+  wfc__conn_rec r;
+  wfc__lease l;
+  wfc__idem_claim c;
+
+  make_rec(&r, "skewed", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{}"), 0);
+  skew_ms = 0;
+  wfc__clock_set(skewed_clock, NULL);
+  assert_int_equal(wfc__store_lease_take(st, r.id, "A", 30000, NULL), 0);
+  assert_int_equal(
+      wfc__store_sub_lease_take(st, r.id, card, "", "A", 30000, NULL), 0);
+  assert_int_equal(wfc__store_idem_claim(st, "k1", r.id, "A", 30000, &c), 0);
+  assert_int_equal(c.state, WFC__CLAIM_MINE);
+
+  /* Another host, its clock 60 s ahead: all three are still A's, and the
+   * expiry it reads is 30 s from its own now. */
+  skew_ms = 60000;
+  assert_int_equal(wfc__store_lease_take(other, r.id, "B", 30000, &l),
+                   WFC_EBUSY);
+  assert_string_equal(l.holder, "A");
+  assert_time(f->db, l.expires_at, wfc__now_ms() + 30000);
+  assert_int_equal(
+      wfc__store_sub_lease_take(other, r.id, card, "", "B", 30000, &l),
+      WFC_EBUSY);
+  assert_int_equal(wfc__store_idem_claim(other, "k1", r.id, "B", 30000, &c), 0);
+  assert_int_equal(c.state, WFC__CLAIM_HELD);
+  assert_time(f->db, c.until_ms, wfc__now_ms() + 30000);
+
+  /* One 60 s behind takes a lease for 1 s: expired for everyone after 1 s
+   * of real time, not after 61. */
+  skew_ms = -60000;
+  assert_int_equal(wfc__store_lease_release(st, r.id, "A"), 0);
+  assert_int_equal(wfc__store_lease_take(st, r.id, "A", 1000, NULL), 0);
+  skew_ms = 0;
+  usleep(1100 * 1000);
+  assert_int_equal(wfc__store_lease_take(other, r.id, "B", 30000, NULL), 0);
   wfc__clock_set(NULL, NULL);
   wfc__conn_rec_clear(&r);
   wfc__store_close(st);
@@ -1796,7 +1971,7 @@ static void test_rotation_releases_atomically(void **state) {
     snprintf(secrets, sizeof secrets, "{\"rt\":\"%d\"}", i);
     int released = 0;
     assert_int_equal(
-        wfc__store_conn_rotate(st, r.id, secrets, 0, "H", &released), 0);
+        wfc__store_conn_rotate(st, r.id, secrets, 0, "H", 0, &released), 0);
     assert_int_equal(released, 1);
     /* ... and released before it is taken again. */
     while (w.seen_free != i)
@@ -2153,6 +2328,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_wipe_and_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refresh_lease, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lease_fencing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_subscription_lease, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rotation_releases_atomically, setup,
                                       teardown),
@@ -2188,6 +2364,9 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_wipe_and_delete, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_refresh_lease, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_lease_fencing, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_pg_skewed_clocks, setup_pg,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_subscription_lease, setup_pg,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_pg_locations_and_errors, setup_pg,

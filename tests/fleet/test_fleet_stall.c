@@ -1,0 +1,512 @@
+/* test_fleet_stall.c - a lease holder that stalls, not dies (issue 10;
+ * docs/fleet.md, "Fencing"): a process stopped (SIGSTOP, as a GC pause, a
+ * swap storm or a frozen VM would) past its lease while another process
+ * takes the lease over and does the work, then let run again (SIGCONT).
+ * Its writes under the lost lease must be refused (fencing numbers,
+ * docs/store.md): it may not overwrite the newer tokens with its own, nor
+ * hand over events the other one delivers.
+ *
+ * Real parts: the emulator, a connection made by `wfc connection new`
+ * (the test plays the browser), the real `wfc` in every role, real
+ * SIGSTOP/SIGCONT; each test on a SQLite store file and on a throw-away
+ * PostgreSQL (pg_cluster.h).
+ *
+ * - refresh_stall: `wfc connection refresh` A takes the refresh lease,
+ *   its token request held 2 s at the emulator; A is stopped; B (`wfc
+ *   connection refresh`) waits out A's lease (30 s: A is alive, only
+ *   stopped), refreshes and saves. A runs again and gets its answer: the
+ *   store must still hold B's tokens (A's, older, dropped), the
+ *   connection works, and a refresh with the stored refresh token works.
+ * - watch_stall: `wfc event watch` A hands over a batch of new mails; it
+ *   is stopped after its first line; B takes the subscription over once
+ *   A's lease expired and delivers the rest; A runs again: it must stop
+ *   handing its batch over. Every mail is delivered, none twice but the
+ *   one line the documented window allows (the event A printed before it
+ *   could record it, docs/events.md).
+ *
+ * - test_skewed_host_waits (PostgreSQL): a `wfc card run` whose clock is
+ *   2 minutes ahead (WFC_TEST_CLOCK_SKEW_MS) while `wfc connection
+ *   refresh` holds the lease: it waits for that refresh (expiry is the
+ *   database's clock), 1 token request.
+ *
+ * Label `reliability`: "reliability:" lines; fails on a lost token or
+ * event, a duplicate. */
+#define _DEFAULT_SOURCE /* usleep, setenv, kill */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include "../scenarios/scen.h"
+#include "clock.h"
+#include "crypto.h"
+#include "json.h"
+#include "json_secret.h"
+#include "pg_cluster.h"
+#include "reliability.h"
+#include "store.h"
+
+#define NICK "stall"
+
+static pg_cluster *pg;
+
+static long mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static wfc__store *store_open(void) {
+  wfc__store *st = NULL;
+  char err[512];
+  if (wfc__store_open(sc_store, &st, err, sizeof err) != 0)
+    fail_msg("open %s: %s", sc_store, err);
+  return st;
+}
+
+/* The stored secrets of conn_id (parsed; wfc__json_cleanse_put it). */
+static json_object *stored_secrets(const char *conn_id) {
+  wfc__store *st = store_open();
+  char *text = NULL;
+  assert_int_equal(wfc__store_conn_secrets(st, conn_id, &text), 0);
+  json_object *s = json_tokener_parse(text);
+  wfc__secret_free(text);
+  wfc__store_close(st);
+  assert_non_null(s);
+  return s;
+}
+
+static const char *cred(json_object *s, const char *name) {
+  const char *v = wfc__json_str(wfc__json_obj(s, "credentials"), name);
+  return v != NULL ? v : "";
+}
+
+/* Ages the access token as an hour passing would. */
+static void expire_access_token(const char *conn_id) {
+  wfc__store *st = store_open();
+  json_object *s = stored_secrets(conn_id);
+  json_object *cr = wfc__json_obj(s, "credentials");
+  assert_non_null(cr);
+  int64_t past = wfc__now_ms() / 1000 - 60;
+  json_object_object_add(cr, "expires_at", json_object_new_int64(past));
+  const char *out = json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN);
+  assert_int_equal(
+      wfc__store_conn_update_secrets(st, conn_id, out, past * 1000), 0);
+  wfc__json_cleanse_put(s);
+  wfc__store_close(st);
+}
+
+/* The next token request answered after delay_ms. */
+static void token_delay(long delay_ms) {
+  char b[256];
+  admin_ok("DELETE", "/__emulator/faults", NULL);
+  snprintf(b, sizeof b,
+           "{\"method\":\"POST\",\"path\":\"/%s/oauth2/v2.0/token\","
+           "\"action\":\"delay\",\"delayMs\":%ld,\"count\":1}",
+           TENANT_DOMAIN, delay_ms);
+  json_object_put(admin("POST", "/__emulator/faults", b, 201));
+}
+
+static void refresh_stall(const char *name) {
+  char conn_id[WFC__CONN_ID_SIZE];
+  sc_connect(NICK, "preview", ALICE_UPN, ALICE_PW, 0, -1, conn_id,
+             sizeof conn_id);
+  expire_access_token(conn_id);
+  token_delay(2000);
+  long before = sc_token_requests();
+  const char *const refresh[] = {"connection", "refresh", NICK, NULL};
+
+  /* A takes the lease; its token request is held at the emulator. */
+  wproc a;
+  sc_spawn(&a, refresh);
+  wfc__store *st = store_open();
+  wfc__lease l;
+  long end = mono_ms() + 20000;
+  while (wfc__store_lease_get(st, conn_id, &l) != 0 && mono_ms() < end &&
+         wproc_running(&a))
+    sleep_ms(10);
+  wfc__store_close(st);
+  if (!wproc_running(&a) || mono_ms() >= end) {
+    kill(a.pid, SIGKILL);
+    sc_finish(&a);
+    fail_msg("A did not take the lease: %s", a.stderr_);
+  }
+  sleep_ms(200);
+  kill(a.pid, SIGSTOP);
+
+  /* B waits out A's lease (A lives: not taken over early), refreshes. */
+  long t0 = mono_ms();
+  wproc b;
+  int code_b = sc_wfc(&b, refresh);
+  long waited = mono_ms() - t0;
+  json_object *after_b = stored_secrets(conn_id);
+
+  /* A runs again: its answer (older tokens) arrives. */
+  kill(a.pid, SIGCONT);
+  int code_a = sc_finish(&a);
+  json_object *final = stored_secrets(conn_id);
+  int same_rt =
+      strcmp(cred(after_b, "refresh_token"), cred(final, "refresh_token")) == 0;
+  int same_at =
+      strcmp(cred(after_b, "access_token"), cred(final, "access_token")) == 0;
+  wfc__json_cleanse_put(after_b);
+  wfc__json_cleanse_put(final);
+  long tokens = sc_token_requests() - before;
+
+  /* The connection works, and so does a refresh with the stored token. */
+  int card = sc_list_folders(NICK);
+  wproc r;
+  int again = sc_wfc(&r, refresh);
+
+  rel_counts c = {.test = name, .trials = 1};
+  c.lost = !same_rt || !same_at || card != 0 || again != 0;
+  rel_figure(&c, "b_waited_ms=%ld", waited);
+  rel_figure(&c, "token_requests=%ld", tokens);
+  rel_figure(&c, "a_exit=%d", code_a);
+  rel_figure(&c, "store_kept_newest=%d", same_rt && same_at);
+  if (!same_rt || !same_at)
+    rel_note(&c, "A's older tokens overwrote B's: %s", a.stderr_);
+  rel_report(&c);
+  if (code_b != 0)
+    fprintf(stderr, "B: %s", b.stderr_);
+  assert_int_equal(code_b, 0);
+  assert_true(waited >= 20000); /* A's lease was waited out, not stolen */
+  assert_true(same_rt);
+  assert_true(same_at);
+  assert_int_equal(card, 0);
+  assert_int_equal(again, 0);
+  /* A reports the refresh done: the store's tokens (B's) serve it. */
+  if (code_a != 0)
+    fprintf(stderr, "A: %s", a.stderr_);
+  assert_int_equal(code_a, 0);
+  assert_non_null(strstr(a.stderr_, "taken over"));
+}
+
+/* PostgreSQL: a host whose clock runs 2 minutes ahead (a whole `wfc`
+ * process, WFC_TEST_CLOCK_SKEW_MS) does not take the refresh lease that
+ * `wfc connection refresh` holds (token request held 3 s): expiry is the
+ * database's clock. It waits for that refresh and uses its token: 1 token
+ * request. */
+static void test_skewed_host_waits(void **state) {
+  (void)state;
+  char conn_id[WFC__CONN_ID_SIZE];
+  sc_connect(NICK, "preview", ALICE_UPN, ALICE_PW, 0, -1, conn_id,
+             sizeof conn_id);
+  expire_access_token(conn_id);
+  token_delay(3000);
+  long before = sc_token_requests();
+  const char *const refresh[] = {"connection", "refresh", NICK, NULL};
+  wproc a;
+  sc_spawn(&a, refresh);
+  wfc__store *st = store_open();
+  wfc__lease l;
+  long end = mono_ms() + 20000;
+  while (wfc__store_lease_get(st, conn_id, &l) != 0 && mono_ms() < end &&
+         wproc_running(&a))
+    sleep_ms(10);
+  wfc__store_close(st);
+  assert_true(wproc_running(&a));
+  setenv("WFC_TEST_CLOCK_SKEW_MS", "120000", 1);
+  wproc b;
+  int code_b = sc_card(&b, "list_folders", NICK, "{}");
+  unsetenv("WFC_TEST_CLOCK_SKEW_MS");
+  int code_a = sc_finish(&a);
+  long tokens = sc_token_requests() - before;
+  rel_counts c = {.test = "fleet_skewed_host", .trials = 1};
+  c.lost = code_a != 0 || code_b != 0;
+  c.duplicates = tokens > 1 ? tokens - 1 : 0;
+  rel_figure(&c, "skew_ms=120000");
+  rel_figure(&c, "token_requests=%ld", tokens);
+  rel_report(&c);
+  if (code_b != 0)
+    fprintf(stderr, "B: %s", b.stderr_);
+  assert_int_equal(code_a, 0);
+  assert_int_equal(code_b, 0);
+  assert_int_equal(tokens, 1);
+}
+
+/* ---- watch_stall ---------------------------------------------------------
+ */
+
+/* Each watcher's stdout goes to a file (a pipe would fill while the test
+ * waits, and block the watcher). */
+static void to_file(void *arg) {
+  int fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0 || dup2(fd, 1) < 0)
+    _exit(127);
+  close(fd);
+}
+
+/* interval: A's is long enough for every mail to be in before its first
+ * real poll, so that its batch holds them all. */
+static void spawn_watch(wproc *p, const char *out, const char *interval) {
+  const char *argv[] = {
+      sc_u.bin,       "event",        "watch",      "--card", "new_email",
+      "--connection", NICK,           "--interval", interval, "--store",
+      sc_store,       "--plugin-dir", sc_u.plugins, NULL};
+  wproc_start(p, argv, to_file, (void *)out);
+}
+
+/* The numbers of the subjects "<prefix><i>" in file path, in order, into
+ * seen[] (counts) and the last one into *last; returns the lines. */
+static int count_lines(const char *path, const char *prefix, int n, int *seen,
+                       int *last) {
+  FILE *fp = fopen(path, "r");
+  char line[65536];
+  int lines = 0;
+  size_t k = strlen(prefix);
+  *last = -1;
+  if (fp == NULL)
+    return 0;
+  while (fgets(line, sizeof line, fp) != NULL) {
+    if (strchr(line, '\n') == NULL)
+      break; /* being written */
+    json_object *j = json_tokener_parse(line), *s = NULL;
+    lines++;
+    if (j != NULL && json_object_object_get_ex(j, "subject", &s)) {
+      const char *v = json_object_get_string(s);
+      if (v != NULL && strncmp(v, prefix, k) == 0) {
+        int i = atoi(v + k);
+        if (i >= 0 && i < n) {
+          if (seen != NULL)
+            seen[i]++;
+          *last = i;
+        }
+      }
+    }
+    json_object_put(j);
+  }
+  fclose(fp);
+  return lines;
+}
+
+/* 1 when a process holds the store's write lock (SQLite: a write
+ * transaction) or an open transaction (PostgreSQL: its row locks), as a
+ * process stopped inside one does. */
+static int store_in_tx(void) {
+  int busy = 0;
+  if (strncmp(sc_store, "postgresql", 10) == 0) {
+    PGconn *c = PQconnectdb(sc_store);
+    PGresult *r = PQexec(c, "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = current_database()"
+                            " AND state LIKE 'idle in transaction%'");
+    busy = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return busy;
+  }
+  sqlite3 *db = NULL;
+  if (sqlite3_open_v2(sc_store, &db, SQLITE_OPEN_READWRITE, NULL) ==
+      SQLITE_OK) {
+    sqlite3_busy_timeout(db, 0);
+    busy = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK;
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  sqlite3_close(db);
+  return busy;
+}
+
+/* Stops pid outside a store transaction: a process stopped inside one
+ * holds its locks, and nobody can take its lease over until the database
+ * ends it (SQLite: never, one machine; PostgreSQL: the session's
+ * idle_in_transaction_session_timeout) - then there is nothing to fence.
+ * The tries it took. */
+static int stop_outside_tx(pid_t pid) {
+  for (int tries = 1;; tries++) {
+    kill(pid, SIGSTOP);
+    usleep(20000); /* let a stop in flight land */
+    if (!store_in_tx() || tries == 500)
+      return tries;
+    kill(pid, SIGCONT);
+    usleep(1000 + 1000 * (tries % 5));
+  }
+}
+
+static void watch_stall(const char *name) {
+  char conn_id[WFC__CONN_ID_SIZE], out_a[256], out_b[256], prefix[64];
+  int n = rel_trials(200, 500);
+  sc_connect(NICK, "preview", ALICE_UPN, ALICE_PW, 0, -1, conn_id,
+             sizeof conn_id);
+  snprintf(out_a, sizeof out_a, "%s/a.out", sc_dir);
+  snprintf(out_b, sizeof out_b, "%s/b.out", sc_dir);
+  snprintf(prefix, sizeof prefix, "stall %llu #",
+           (unsigned long long)rel_seed());
+
+  /* The subscription's start stored first (a --once run), then the mails,
+   * then A: its first poll hands them all over in one batch. */
+  wproc a, b, once;
+  const char *const first[] = {"event",        "watch", "--card", "new_email",
+                               "--connection", NICK,    "--once", NULL};
+  assert_int_equal(sc_wfc(&once, first), 0);
+  for (int i = 0; i < n; i++) {
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"subject\":\"%s%d\",\"from\":\"bob@contoso.test\","
+             "\"body\":{\"contentType\":\"text\",\"content\":\"n %d\"}}",
+             prefix, i, i);
+    json_object_put(
+        admin("POST", "/__emulator/mail/" ALICE_UPN "/messages", body, 201));
+  }
+  spawn_watch(&a, out_a, "8");
+  /* A's first line: it is handing the batch over. Stopped there. */
+  int last = -1;
+  long end = mono_ms() + 30000;
+  while (count_lines(out_a, prefix, n, NULL, &last) == 0 && mono_ms() < end &&
+         wproc_running(&a))
+    usleep(500);
+  int tries = stop_outside_tx(a.pid);
+  if (last < 0) {
+    kill(a.pid, SIGKILL);
+    wproc_wait(&a);
+    fail_msg("A handed nothing over: %s", a.stderr_);
+  }
+  sleep_ms(100);
+  int a_before = count_lines(out_a, prefix, n, NULL, &last);
+  int window = last; /* printed, maybe not recorded when it stopped */
+  /* The test needs A stopped with part of its batch still to hand over. */
+  assert_true(a_before < n);
+
+  /* B stands by until A's lease (2 intervals + 30 s: 46 s) expired, then
+   * delivers what A did not record. */
+  spawn_watch(&b, out_b, "1");
+  int *seen = calloc((size_t)n, sizeof *seen);
+  assert_non_null(seen);
+  int covered = 0;
+  end = mono_ms() + 120000;
+  while (covered < n && mono_ms() < end) {
+    sleep_ms(200);
+    memset(seen, 0, (size_t)n * sizeof *seen);
+    int l;
+    count_lines(out_a, prefix, n, seen, &l);
+    count_lines(out_b, prefix, n, seen, &l);
+    covered = 0;
+    for (int i = 0; i < n; i++)
+      covered += seen[i] > 0;
+  }
+
+  /* A runs again, B keeps watching: a few of A's poll intervals. */
+  kill(a.pid, SIGCONT);
+  sleep_ms(4000);
+  kill(a.pid, SIGTERM);
+  kill(b.pid, SIGTERM);
+  wproc_wait(&a);
+  wproc_wait(&b);
+
+  memset(seen, 0, (size_t)n * sizeof *seen);
+  int l;
+  int a_lines = count_lines(out_a, prefix, n, seen, &l);
+  int b_lines = count_lines(out_b, prefix, n, seen, &l);
+  rel_counts c = {.test = name, .trials = n};
+  long window_repeats = 0;
+  for (int i = 0; i < n; i++) {
+    if (seen[i] == 0) {
+      c.lost++;
+      rel_note(&c, "mail %d never delivered", i);
+    } else if (seen[i] > 1) {
+      long extra = seen[i] - 1;
+      if (i == window) {
+        window_repeats++;
+        extra--;
+      }
+      c.duplicates += extra;
+      if (extra > 0)
+        rel_note(&c, "mail %d delivered %d times", i, seen[i]);
+    }
+  }
+  rel_figure(&c, "stop_tries=%d", tries);
+  rel_figure(&c, "a_lines_before_stop=%d", a_before);
+  rel_figure(&c, "a_lines=%d", a_lines);
+  rel_figure(&c, "b_lines=%d", b_lines);
+  rel_figure(&c, "window_repeats=%ld", window_repeats);
+  rel_report(&c);
+  free(seen);
+  if (c.duplicates > 0)
+    fprintf(stderr, "A: %s\n", a.stderr_);
+  assert_int_equal(c.lost, 0);
+  assert_int_equal(c.duplicates, 0);
+}
+
+static void test_refresh_stall(void **state) {
+  (void)state;
+  refresh_stall(pg != NULL && strncmp(sc_store, "postgresql", 10) == 0
+                    ? "fleet_stall_refresh_pg"
+                    : "fleet_stall_refresh_sqlite");
+}
+
+static void test_watch_stall(void **state) {
+  (void)state;
+  watch_stall(strncmp(sc_store, "postgresql", 10) == 0
+                  ? "fleet_stall_watch_pg"
+                  : "fleet_stall_watch_sqlite");
+}
+
+/* A fresh SQLite store file (sc_up's). */
+static int setup_sqlite(void **state) {
+  unsetenv("WFC_STORE");
+  return sc_up(state);
+}
+
+/* A fresh database store. */
+static int setup_pg(void **state) {
+  if (sc_up(state) != 0)
+    return -1;
+  char *db = pg_cluster_new_db(pg);
+  if (db == NULL || strlen(db) >= sizeof sc_store) {
+    free(db);
+    return -1;
+  }
+  snprintf(sc_store, sizeof sc_store, "%s", db);
+  free(db);
+  setenv("WFC_STORE", sc_store, 1);
+  return 0;
+}
+
+static int teardown(void **state) {
+  unsetenv("WFC_STORE");
+  return sc_down(state);
+}
+
+static int group_setup(void **state) {
+  (void)state;
+  uint8_t key[32];
+  char hex[65];
+  if (wfc__random(key, sizeof key) != 0 ||
+      wfc__hex_encode(key, sizeof key, hex, sizeof hex) != 0)
+    return -1;
+  setenv("WFC_MASTER_KEY", hex, 1);
+  return (pg = pg_cluster_start()) != NULL ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  return pg_cluster_stop(pg) == 0 ? 0 : -1;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_refresh_stall, setup_sqlite,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_refresh_stall, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_skewed_host_waits, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_watch_stall, setup_sqlite, teardown),
+      cmocka_unit_test_setup_teardown(test_watch_stall, setup_pg, teardown),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
