@@ -309,13 +309,6 @@ int o365_folder_resolve(wfc_call *call, const char *mailbox, const char *folder,
 
 /* ---- Listing ------------------------------------------------------------ */
 
-/* Adds a member to an object built here, whose keys are known to be new:
- * json-c then skips the lookup that json_object_object_add() does first. */
-static void add_new(struct json_object *o, const char *key,
-                    struct json_object *v) {
-  json_object_object_add_ex(o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW);
-}
-
 /* o365_folder_json(), also handing back what the lister needs of g
  * (borrowed from g: valid while g is). One pass over g's members instead
  * of a hash lookup per field: a listing builds this for every folder. */
@@ -349,7 +342,7 @@ static struct json_object *folder_json(struct json_object *g, const char **id,
   static const char *const str_keys[3] = {"id", "name", "parent_id"};
   for (size_t i = 0; i < 3; i++)
     if (strs[i] != NULL)
-      add_new(o, str_keys[i], json_object_get(strs[i]));
+      o365_json_add_new(o, str_keys[i], json_object_get(strs[i]));
   *id = strs[0] ? json_object_get_string(strs[0]) : NULL;
   *name = strs[1] ? json_object_get_string(strs[1]) : NULL;
   static const char *const count_keys[3] = {"child_count", "unread_count",
@@ -361,15 +354,16 @@ static struct json_object *folder_json(struct json_object *g, const char **id,
       *children = v;
     /* An integer as parsed is the value itself; anything else (absent, a
      * numeric string) becomes one. */
-    add_new(o, count_keys[i],
-            json_object_is_type(counts[i], json_type_int)
-                ? json_object_get(counts[i])
-                : json_object_new_int64(v));
+    o365_json_add_new(o, count_keys[i],
+                      json_object_is_type(counts[i], json_type_int)
+                          ? json_object_get(counts[i])
+                          : json_object_new_int64(v));
   }
-  add_new(o, "is_hidden",
-          json_object_is_type(hidden, json_type_boolean)
-              ? json_object_get(hidden)
-              : json_object_new_boolean(json_object_get_boolean(hidden)));
+  o365_json_add_new(
+      o, "is_hidden",
+      json_object_is_type(hidden, json_type_boolean)
+          ? json_object_get(hidden)
+          : json_object_new_boolean(json_object_get_boolean(hidden)));
   return o;
 }
 
@@ -539,8 +533,9 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
       path[plen - 1] = '/';
     }
     memcpy(path + plen, name, nlen + 1);
-    add_new(f, "path", json_object_new_string_len(path, (int)(plen + nlen)));
-    add_new(f, "depth", json_object_new_int(p->depth));
+    o365_json_add_new(f, "path",
+                      json_object_new_string_len(path, (int)(plen + nlen)));
+    o365_json_add_new(f, "depth", json_object_new_int(p->depth));
     size_t self = l->nrecs;
     int rc = add_rec(l, f, p->folder);
     if (rc == 0 && l->recursive && children > 0 && p->depth < l->max_depth &&
@@ -654,7 +649,7 @@ static void on_folder_op(void *arg, const o365_graph_res *res) {
     o365_graph_fail(f->call, res, f->what);
   } else if (strcmp(f->method, "DELETE") == 0) {
     struct json_object *out = json_object_new_object();
-    json_object_object_add(out, "deleted", json_object_new_boolean(1));
+    O365_JSON_ADD(out, "deleted", json_object_new_boolean(1));
     o365_api->call_done(f->call, out);
   } else {
     o365_api->call_done(f->call, o365_folder_json(res->json));

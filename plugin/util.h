@@ -80,7 +80,29 @@ struct json_object *o365_json_parse(const char *body, size_t len);
  * overwritten when the last reference to its root goes (json_object_put as
  * usual; keep no reference to a member past the root). */
 struct json_object *o365_json_parse_secret(const char *body, size_t len);
-/* Adds key=string (copied) when value is non-NULL. */
+/* Output members. Every output object the plugin builds names its members
+ * with static strings, so they are added with json-c's
+ * JSON_C_OBJECT_ADD_CONSTANT_KEY: the object points at the name instead of
+ * a malloc'ed copy of it (a listing of N objects of M members saved N*M
+ * strdup/free pairs). The names then live in the plugin's image, like its
+ * descriptors' strings: an embedder keeping an output past the runtime's
+ * close copies it first (docs/abi.md, Ownership).
+ *
+ * o365_json_add_static: key has static storage (a literal, a static table's
+ * entry); v is transferred. Replaces an existing member of that name, like
+ * json_object_object_add. */
+void o365_json_add_static(struct json_object *o, const char *key,
+                          struct json_object *v);
+/* The same where the key is known not to be in o yet (an object being
+ * built member by member with distinct names): json-c skips its lookup. A
+ * name added twice this way would be in the object twice. */
+void o365_json_add_new(struct json_object *o, const char *key,
+                       struct json_object *v);
+/* The usual spelling, for a string literal key (a non-literal does not
+ * compile: "" key ""). */
+#define O365_JSON_ADD(o, key, v) o365_json_add_static((o), "" key "", (v))
+/* Adds key=string (copied) when value is non-NULL; key is static, as for
+ * o365_json_add_static. */
 void o365_json_add_str(struct json_object *o, const char *key,
                        const char *value);
 

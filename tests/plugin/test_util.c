@@ -105,6 +105,45 @@ static void test_guid(void **state) {
   assert_int_equal(g[14], '4');
   assert_non_null(strchr("89ab", g[19]));
   assert_string_not_equal(g, h);
+  for (size_t i = 0; i < 36; i++)
+    if (i != 8 && i != 13 && i != 18 && i != 23)
+      assert_non_null(strchr("0123456789abcdef", g[i]));
+}
+
+/* Output members name themselves with the plugin's static strings: the
+ * object holds the name's pointer (no copy), replaces an existing member
+ * like json_object_object_add, and serializes the same. */
+static void test_json_add_static(void **state) {
+  (void)state;
+  static const char *const keys[] = {"name", "count"};
+  struct json_object *o = json_object_new_object();
+  O365_JSON_ADD(o, "id", json_object_new_string("a"));
+  o365_json_add_static(o, keys[0], json_object_new_string("n"));
+  o365_json_add_new(o, keys[1], json_object_new_int(2));
+  o365_json_add_str(o, "text", "t");
+  o365_json_add_str(o, "absent", NULL);
+  O365_JSON_ADD(o, "id", json_object_new_string("b")); /* replaces */
+  assert_string_equal(
+      json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+      "{\"id\":\"b\",\"name\":\"n\",\"count\":2,\"text\":\"t\"}");
+  const char *want[] = {"id", keys[0], keys[1], "text"};
+  size_t i = 0;
+  struct json_object_iter it;
+  json_object_object_foreachC(o, it) {
+    assert_true(i < 4);
+    assert_ptr_equal(it.key, want[i]); /* the static string itself */
+    i++;
+  }
+  assert_int_equal(i, 4);
+  /* A deep copy owns its names (the host may keep it past unload). */
+  struct json_object *c = NULL;
+  assert_int_equal(json_object_deep_copy(o, &c, NULL), 0);
+  json_object_object_foreachC(c, it) {
+    assert_ptr_not_equal(it.key, want[0]);
+    break;
+  }
+  json_object_put(c);
+  json_object_put(o);
 }
 
 static void test_secret_equal(void **state) {
@@ -169,6 +208,7 @@ int main(void) {
       cmocka_unit_test(test_pkce_rfc7636_vector),
       cmocka_unit_test(test_random_state),
       cmocka_unit_test(test_guid),
+      cmocka_unit_test(test_json_add_static),
       cmocka_unit_test(test_secret_equal),
       cmocka_unit_test(test_retry_after),
       cmocka_unit_test(test_json_helpers),
