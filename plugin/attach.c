@@ -654,12 +654,11 @@ int o365_attach_files(wfc_call *call, const char *mailbox,
     rc = up_prepare(j, files);
   if (rc == 0) {
     wfc_conn *conn = o365_api->call_conn(call);
-    o365_config cfg;
     char err[256];
-    if (conn != NULL && o365_config_endpoints(o365_api->conn_params(conn), &cfg,
-                                              err, sizeof err) == 0)
-      o365_strlcpy(j->graph_base, cfg.graph, sizeof j->graph_base);
-    o365_config_clear(&cfg);
+    if (conn != NULL &&
+        o365_config_graph(o365_api->conn_params(conn), j->graph_base,
+                          sizeof j->graph_base, err, sizeof err) != 0)
+      j->graph_base[0] = '\0';
     /* Everything, the first request included, starts from the loop: cb
      * never runs inside this call. */
     rc = o365_api->timer_start(0, up_deliver_later, j, NULL);

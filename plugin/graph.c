@@ -936,12 +936,9 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
       rc = WFC_EINVAL;
       goto fail;
     }
-    o365_config cfg;
     char err[256];
-    rc = o365_config_endpoints(o365_api->conn_params(r->conn), &cfg, err,
-                               sizeof err);
-    o365_strlcpy(base, cfg.graph, sizeof base);
-    o365_config_clear(&cfg);
+    rc = o365_config_graph(o365_api->conn_params(r->conn), base, sizeof base,
+                           err, sizeof err);
     if (rc != 0) {
       o365_api->log(0, "o365mail: %s", err);
       goto fail;

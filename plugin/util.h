@@ -53,7 +53,9 @@ int o365_b64url_decode(const char *in, size_t len, uint8_t **out,
 int o365_random_b64url(size_t nbytes, char *out, size_t outsz);
 /* PKCE S256: base64url(SHA-256(verifier)). out needs 44 bytes. */
 int o365_pkce_challenge(const char *verifier, char *out, size_t outsz);
-/* Random RFC 4122 version-4 GUID, lower case, 36 chars + NUL. */
+/* Random RFC 4122 version-4 GUID, lower case, 36 chars + NUL (request
+ * ids, assertion ids: unique, not secret; from a per-thread pool of
+ * RAND_bytes). 0 or WFC_EIO. */
 int o365_guid(char out[37]);
 /* Uniform-ish random integer in [0, bound) for retry jitter (not secret). */
 uint32_t o365_random_below(uint32_t bound);

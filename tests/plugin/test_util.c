@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -146,6 +148,31 @@ static void test_json_add_static(void **state) {
   json_object_put(o);
 }
 
+/* GUIDs come from a pool of random bytes: a forked child must not hand
+ * out the ids its parent hands out next. */
+static void test_guid_fork(void **state) {
+  (void)state;
+  char g[37], child[37] = "", parent[37];
+  int fds[2];
+  assert_int_equal(o365_guid(g), 0); /* the pool is filled */
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char c[37];
+    _exit(o365_guid(c) == 0 && write(fds[1], c, 37) == 37 ? 0 : 1);
+  }
+  close(fds[1]);
+  assert_int_equal(o365_guid(parent), 0);
+  assert_int_equal(read(fds[0], child, 37), 37);
+  close(fds[0]);
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  assert_string_not_equal(child, parent);
+  assert_string_not_equal(g, parent);
+}
+
 static void test_secret_equal(void **state) {
   (void)state;
   assert_true(o365_secret_equal("abc", "abc"));
@@ -209,6 +236,7 @@ int main(void) {
       cmocka_unit_test(test_random_state),
       cmocka_unit_test(test_guid),
       cmocka_unit_test(test_json_add_static),
+      cmocka_unit_test(test_guid_fork),
       cmocka_unit_test(test_secret_equal),
       cmocka_unit_test(test_retry_after),
       cmocka_unit_test(test_json_helpers),
