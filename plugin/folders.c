@@ -323,20 +323,38 @@ static struct json_object *folder_json(struct json_object *g, const char **id,
   if (json_object_is_type(g, json_type_object)) {
     json_object_object_foreach(g, k, v) {
       int is_str = json_object_is_type(v, json_type_string);
-      if (strcmp(k, "id") == 0)
-        strs[0] = is_str ? v : NULL;
-      else if (strcmp(k, "displayName") == 0)
-        strs[1] = is_str ? v : NULL;
-      else if (strcmp(k, "parentFolderId") == 0)
-        strs[2] = is_str ? v : NULL;
-      else if (strcmp(k, "childFolderCount") == 0)
-        counts[0] = v;
-      else if (strcmp(k, "unreadItemCount") == 0)
-        counts[1] = v;
-      else if (strcmp(k, "totalItemCount") == 0)
-        counts[2] = v;
-      else if (strcmp(k, "isHidden") == 0)
-        hidden = v;
+      /* By first letter, then the whole name: most members of a folder
+       * are compared once. */
+      switch (k[0]) {
+      case 'i':
+        if (strcmp(k, "id") == 0)
+          strs[0] = is_str ? v : NULL;
+        else if (strcmp(k, "isHidden") == 0)
+          hidden = v;
+        break;
+      case 'd':
+        if (strcmp(k, "displayName") == 0)
+          strs[1] = is_str ? v : NULL;
+        break;
+      case 'p':
+        if (strcmp(k, "parentFolderId") == 0)
+          strs[2] = is_str ? v : NULL;
+        break;
+      case 'c':
+        if (strcmp(k, "childFolderCount") == 0)
+          counts[0] = v;
+        break;
+      case 'u':
+        if (strcmp(k, "unreadItemCount") == 0)
+          counts[1] = v;
+        break;
+      case 't':
+        if (strcmp(k, "totalItemCount") == 0)
+          counts[2] = v;
+        break;
+      default:
+        break;
+      }
     }
   }
   static const char *const str_keys[3] = {"id", "name", "parent_id"};
@@ -519,12 +537,16 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
         folder_json(json_object_array_get_idx(value, i), &id, &name, &children);
     if (name == NULL)
       name = "";
-    /* path: the parent's path + "/" + name; the name alone at the top. */
+    /* path: the parent's path + "/" + name; the name alone at the top.
+     * Built on the stack when it fits (most do): json-c copies it. */
     size_t plen = p->path ? strlen(p->path) + 1 : 0, nlen = strlen(name);
-    char *path = malloc(plen + nlen + 1);
+    char small[256];
+    char *path =
+        plen + nlen + 1 <= sizeof small ? small : malloc(plen + nlen + 1);
     if (f == NULL || path == NULL) {
       json_object_put(f);
-      free(path);
+      if (path != small)
+        free(path);
       list_finish(l, WFC_ENOMEM, "out of memory");
       return 0;
     }
@@ -541,7 +563,8 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
     if (rc == 0 && l->recursive && children > 0 && p->depth < l->max_depth &&
         id != NULL)
       rc = enqueue(l, id, path, p->depth + 1, self);
-    free(path);
+    if (path != small)
+      free(path);
     if (rc != 0) {
       list_finish(l, WFC_ENOMEM, "out of memory");
       return 0;
