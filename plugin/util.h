@@ -84,15 +84,15 @@ struct json_object *o365_json_parse(const char *body, size_t len);
 struct json_object *o365_json_parse_secret(const char *body, size_t len);
 /* Output members. Every output object the plugin builds names its members
  * with static strings, so they are added with json-c's
- * JSON_C_OBJECT_ADD_CONSTANT_KEY: the object points at the name instead of
- * a malloc'ed copy of it (a listing of N objects of M members saved N*M
- * strdup/free pairs). The names then live in the plugin's image, like its
- * descriptors' strings: an embedder keeping an output past the runtime's
- * close copies it first (docs/abi.md, Ownership).
+ * JSON_C_OBJECT_ADD_CONSTANT_KEY: the object points at a shared copy of
+ * the name instead of a malloc'ed copy of its own (a listing of N objects
+ * of M members saved N*M strdup/free pairs). The shared copy is made once
+ * per name and lives for the rest of the process (util.c: an output may
+ * outlive the plugin), so outputs stay the caller's to keep, as before.
  *
  * o365_json_add_static: key has static storage (a literal, a static table's
- * entry); v is transferred. Replaces an existing member of that name, like
- * json_object_object_add. */
+ * entry; found again by its address); v is transferred. Replaces an
+ * existing member of that name, like json_object_object_add. */
 void o365_json_add_static(struct json_object *o, const char *key,
                           struct json_object *v);
 /* The same where the key is known not to be in o yet (an object being

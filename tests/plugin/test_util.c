@@ -112,9 +112,18 @@ static void test_guid(void **state) {
       assert_non_null(strchr("0123456789abcdef", g[i]));
 }
 
-/* Output members name themselves with the plugin's static strings: the
- * object holds the name's pointer (no copy), replaces an existing member
- * like json_object_object_add, and serializes the same. */
+/* Output members are named with one shared copy of each static name (not
+ * a copy per object, not the literal in the plugin's image: an output may
+ * outlive the plugin); replacement and serialization as with
+ * json_object_object_add. */
+static const char *first_key(struct json_object *o) {
+  struct json_object_iter it;
+  json_object_object_foreachC(o, it) {
+    return it.key;
+  }
+  return NULL;
+}
+
 static void test_json_add_static(void **state) {
   (void)state;
   static const char *const keys[] = {"name", "count"};
@@ -128,23 +137,16 @@ static void test_json_add_static(void **state) {
   assert_string_equal(
       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
       "{\"id\":\"b\",\"name\":\"n\",\"count\":2,\"text\":\"t\"}");
-  const char *want[] = {"id", keys[0], keys[1], "text"};
-  size_t i = 0;
-  struct json_object_iter it;
-  json_object_object_foreachC(o, it) {
-    assert_true(i < 4);
-    assert_ptr_equal(it.key, want[i]); /* the static string itself */
-    i++;
-  }
-  assert_int_equal(i, 4);
-  /* A deep copy owns its names (the host may keep it past unload). */
-  struct json_object *c = NULL;
-  assert_int_equal(json_object_deep_copy(o, &c, NULL), 0);
-  json_object_object_foreachC(c, it) {
-    assert_ptr_not_equal(it.key, want[0]);
-    break;
-  }
-  json_object_put(c);
+  /* Two objects named by one static string share the name's copy. */
+  struct json_object *a = json_object_new_object(),
+                     *b = json_object_new_object();
+  o365_json_add_new(a, keys[0], json_object_new_int(1));
+  o365_json_add_new(b, keys[0], json_object_new_int(2));
+  assert_ptr_equal(first_key(a), first_key(b));
+  assert_ptr_not_equal(first_key(a), keys[0]);
+  assert_string_equal(first_key(a), "name");
+  json_object_put(a);
+  json_object_put(b);
   json_object_put(o);
 }
 
