@@ -55,7 +55,7 @@ static void on_attached(void *arg, int status, struct json_object *list,
     return;
   }
   struct json_object *out = json_object_new_object();
-  json_object_object_add(out, "attachments", json_object_get(list));
+  O365_JSON_ADD(out, "attachments", json_object_get(list));
   o365_api->call_done(call, out);
 }
 

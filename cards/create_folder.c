@@ -81,7 +81,7 @@ static void folders_path(o365_buf *b, job *j) {
 
 static void finish(job *j, struct json_object *graph_folder, int created) {
   struct json_object *out = o365_folder_json(graph_folder);
-  json_object_object_add(out, "created", json_object_new_boolean(created));
+  O365_JSON_ADD(out, "created", json_object_new_boolean(created));
   o365_api->call_done(j->call, out);
   job_done(j);
 }
@@ -168,7 +168,7 @@ static void create(job *j) {
   struct json_object *hidden = NULL;
   if (json_object_object_get_ex(in, "hidden", &hidden) &&
       json_object_get_boolean(hidden))
-    json_object_object_add(body, "isHidden", json_object_new_boolean(1));
+    O365_JSON_ADD(body, "isHidden", json_object_new_boolean(1));
   o365_buf path;
   o365_buf_init(&path);
   folders_path(&path, j);

@@ -288,11 +288,10 @@ static struct json_object *body_out(const o365_graph_res *res) {
 
 static void done(job *j, const o365_graph_res *res, struct json_object *body) {
   struct json_object *out = json_object_new_object();
-  json_object_object_add(out, "status_code",
-                         json_object_new_int64(res->status));
-  json_object_object_add(out, "headers", headers_out(res));
-  json_object_object_add(out, "body", body);
-  json_object_object_add(out, "pages", json_object_new_int(j->pages));
+  O365_JSON_ADD(out, "status_code", json_object_new_int64(res->status));
+  O365_JSON_ADD(out, "headers", headers_out(res));
+  O365_JSON_ADD(out, "body", body);
+  O365_JSON_ADD(out, "pages", json_object_new_int(j->pages));
   o365_api->call_done(j->call, out);
   job_free(j);
 }
@@ -341,7 +340,7 @@ static int on_page(void *arg, const o365_graph_res *res) {
     return 1;
   struct json_object *body = j->first;
   j->first = NULL;
-  json_object_object_add(body, "value", j->items);
+  O365_JSON_ADD(body, "value", j->items);
   j->items = NULL;
   json_object_object_del(body, "@odata.nextLink");
   if (res->next_link != NULL)

@@ -32,9 +32,9 @@ static const wfc_field outputs[] = {
 static struct json_object *out(wfc_call *call, const o365_graph_res *res) {
   (void)call;
   struct json_object *o = json_object_new_object();
-  json_object_object_add(o, "deleted", json_object_new_boolean(1));
+  O365_JSON_ADD(o, "deleted", json_object_new_boolean(1));
   const char *id = o365_json_str(res->json, "id");
-  json_object_object_add(o, "permanent", json_object_new_boolean(id == NULL));
+  O365_JSON_ADD(o, "permanent", json_object_new_boolean(id == NULL));
   if (id != NULL)
     o365_json_add_str(o, "id", id);
   return o;

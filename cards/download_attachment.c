@@ -49,13 +49,13 @@ static void on_download(void *arg, int status, struct json_object *file,
     return;
   }
   struct json_object *out = json_object_new_object();
-  json_object_object_add(out, "file", json_object_get(file));
+  O365_JSON_ADD(out, "file", json_object_get(file));
   json_object_object_foreach(meta, k, v) {
     if (strcmp(k, "id") != 0 && strcmp(k, "size") != 0)
       json_object_object_add(out, k, json_object_get(v));
   }
-  json_object_object_add(out, "size",
-                         json_object_get(json_object_object_get(file, "size")));
+  O365_JSON_ADD(out, "size",
+                json_object_get(json_object_object_get(file, "size")));
   o365_api->call_done(call, out);
 }
 

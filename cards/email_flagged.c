@@ -114,11 +114,11 @@ static void on_round(o365_trigger *t, const o365_delta_res *res) {
     json_object *ev = o365_msg_json(m);
     char eid[640];
     snprintf(eid, sizeof eid, "%s/flagged/%lld", id, (long long)p->round);
-    json_object_object_add(ev, "event_id", json_object_new_string(eid));
+    O365_JSON_ADD(ev, "event_id", json_object_new_string(eid));
     json_object_array_add(events, ev);
   }
-  json_object_object_add(t->cp, "flagged", now);
-  json_object_object_add(t->cp, "round", json_object_new_int64(p->round + 1));
+  O365_JSON_ADD(t->cp, "flagged", now);
+  O365_JSON_ADD(t->cp, "round", json_object_new_int64(p->round + 1));
   o365_trigger_finish(t, events);
 }
 

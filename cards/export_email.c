@@ -47,9 +47,9 @@ static void on_value(void *arg, const o365_graph_res *res) {
     struct json_object *size = NULL;
     json_object_object_get_ex(ref, "size", &size);
     struct json_object *out = json_object_new_object();
-    json_object_object_add(out, "size",
-                           json_object_new_int64(json_object_get_int64(size)));
-    json_object_object_add(out, "file", ref);
+    O365_JSON_ADD(out, "size",
+                  json_object_new_int64(json_object_get_int64(size)));
+    O365_JSON_ADD(out, "file", ref);
     o365_api->call_done(j->call, out);
   }
   o365_api->blob_close(j->sink); /* deletes it unless committed */

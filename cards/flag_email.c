@@ -81,11 +81,11 @@ static int invoke(wfc_call *call) {
   struct json_object *flag = json_object_new_object();
   o365_json_add_str(flag, "flagStatus", status);
   if (jd != NULL) {
-    json_object_object_add(flag, "startDateTime", js);
-    json_object_object_add(flag, "dueDateTime", jd);
+    O365_JSON_ADD(flag, "startDateTime", js);
+    O365_JSON_ADD(flag, "dueDateTime", jd);
   }
   struct json_object *body = json_object_new_object();
-  json_object_object_add(body, "flag", flag);
+  O365_JSON_ADD(body, "flag", flag);
   int rc = o365_msg_patch(call, body, "flagging the message failed");
   json_object_put(body);
   return rc;

@@ -64,13 +64,13 @@ static int invoke(wfc_call *call) {
   const char *comment = o365_json_str(in, "comment");
   if (comment != NULL)
     o365_json_add_str(body, "comment", comment);
-  json_object_object_add(body, "toRecipients", o365_msg_recipients(to));
+  O365_JSON_ADD(body, "toRecipients", o365_msg_recipients(to));
   /* to goes at the top level; the rest in message. */
   struct json_object *msg = o365_msg_build(in);
   json_object_object_del(msg, "toRecipients");
   const char *key = o365_json_str(in, "idempotency_key");
   if (json_object_object_length(msg) > 0 || key != NULL)
-    json_object_object_add(body, "message", json_object_get(msg));
+    O365_JSON_ADD(body, "message", json_object_get(msg));
   o365_compose c = {.source_id = o365_json_str(in, "message_id"),
                     .create_action = "createForward",
                     .create_body = body,

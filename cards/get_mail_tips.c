@@ -77,7 +77,7 @@ static void copy(struct json_object *from, const char *gkey,
                  struct json_object *to, const char *key) {
   struct json_object *v = NULL;
   if (json_object_object_get_ex(from, gkey, &v) && v != NULL)
-    json_object_object_add(to, key, json_object_get(v));
+    o365_json_add_static(to, key, json_object_get(v));
 }
 
 static void on_tips(void *arg, const o365_graph_res *res) {
@@ -96,10 +96,10 @@ static void on_tips(void *arg, const o365_graph_res *res) {
     o365_json_add_str(o, "address", o365_json_str(ea, "address"));
     if (json_object_object_get_ex(t, "automaticReplies", &v)) {
       const char *msg = o365_json_str(v, "message");
-      json_object_object_add(o, "automatic_replies",
-                             json_object_new_boolean(msg && *msg));
-      json_object_object_add(o, "automatic_reply_message",
-                             msg && *msg ? json_object_new_string(msg) : NULL);
+      O365_JSON_ADD(o, "automatic_replies",
+                    json_object_new_boolean(msg && *msg));
+      O365_JSON_ADD(o, "automatic_reply_message",
+                    msg && *msg ? json_object_new_string(msg) : NULL);
     }
     copy(t, "mailboxFull", o, "mailbox_full");
     copy(t, "maxMessageSize", o, "max_message_size");
@@ -116,7 +116,7 @@ static void on_tips(void *arg, const o365_graph_res *res) {
     json_object_array_add(list, o);
   }
   struct json_object *out = json_object_new_object();
-  json_object_object_add(out, "tips", list);
+  O365_JSON_ADD(out, "tips", list);
   o365_api->call_done(call, out);
 }
 
@@ -134,7 +134,7 @@ static int invoke(wfc_call *call) {
     o365_buf_put(&opts, "automaticReplies,mailboxFullStatus,maxMessageSize,"
                         "recipientScope,deliveryRestriction");
   struct json_object *body = json_object_new_object();
-  json_object_object_add(body, "EmailAddresses", json_object_get(recipients));
+  O365_JSON_ADD(body, "EmailAddresses", json_object_get(recipients));
   o365_json_add_str(body, "MailTipsOptions", opts.data ? opts.data : "");
   o365_buf path;
   o365_buf_init(&path);

@@ -89,14 +89,12 @@ static void on_done(void *arg, int status, const o365_batch_result *r,
     json_object_array_add(errs, e);
   }
   struct json_object *out = json_object_new_object();
-  json_object_object_add(
-      out, "count",
-      json_object_new_int64((int64_t)json_object_array_length(msgs)));
-  json_object_object_add(
-      out, "failed",
-      json_object_new_int64((int64_t)json_object_array_length(errs)));
-  json_object_object_add(out, "messages", msgs);
-  json_object_object_add(out, "errors", errs);
+  O365_JSON_ADD(out, "count",
+                json_object_new_int64((int64_t)json_object_array_length(msgs)));
+  O365_JSON_ADD(out, "failed",
+                json_object_new_int64((int64_t)json_object_array_length(errs)));
+  O365_JSON_ADD(out, "messages", msgs);
+  O365_JSON_ADD(out, "errors", errs);
   o365_api->call_done(call, out);
 }
 

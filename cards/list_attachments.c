@@ -68,11 +68,11 @@ static int on_page(void *arg, const o365_graph_res *res) {
     o365_json_add_str(o, "content_type", o365_json_str(a, "contentType"));
     int64_t size = 0;
     o365_json_int64(a, "size", &size);
-    json_object_object_add(o, "size", json_object_new_int64(size));
+    O365_JSON_ADD(o, "size", json_object_new_int64(size));
     struct json_object *inl = NULL;
     json_object_object_get_ex(a, "isInline", &inl);
-    json_object_object_add(
-        o, "is_inline", json_object_new_boolean(json_object_get_boolean(inl)));
+    O365_JSON_ADD(o, "is_inline",
+                  json_object_new_boolean(json_object_get_boolean(inl)));
     o365_json_add_str(o, "kind",
                       o365_attach_kind(o365_json_str(a, "@odata.type")));
     o365_json_add_str(o, "last_modified",
@@ -88,8 +88,8 @@ static int on_page(void *arg, const o365_graph_res *res) {
   if (res->next_link != NULL)
     return 1;
   struct json_object *out = json_object_new_object();
-  json_object_object_add(out, "count", json_object_new_int64(j->count));
-  json_object_object_add(out, "attachments", j->list);
+  O365_JSON_ADD(out, "count", json_object_new_int64(j->count));
+  O365_JSON_ADD(out, "attachments", j->list);
   o365_api->call_done(j->call, out);
   free(j);
   return 0;

@@ -59,8 +59,8 @@ static void on_list(void *arg, const o365_graph_res *res) {
     json_object_array_add(list, o);
   }
   struct json_object *out = json_object_new_object();
-  json_object_object_add(out, "categories", list);
-  json_object_object_add(out, "count", json_object_new_int64((int64_t)n));
+  O365_JSON_ADD(out, "categories", list);
+  O365_JSON_ADD(out, "count", json_object_new_int64((int64_t)n));
   o365_api->call_done(call, out);
 }
 

@@ -105,10 +105,10 @@ static void on_list(void *arg, int status, struct json_object *folders,
   const char *format = o365_json_str(o365_api->call_input(call), "format");
   struct json_object *out = json_object_new_object();
   size_t n = json_object_array_length(folders);
-  json_object_object_add(out, "count", json_object_new_int64((int64_t)n));
-  json_object_object_add(out, "truncated", json_object_new_boolean(truncated));
+  O365_JSON_ADD(out, "count", json_object_new_int64((int64_t)n));
+  O365_JSON_ADD(out, "truncated", json_object_new_boolean(truncated));
   if (format == NULL || strcmp(format, "tree") != 0) {
-    json_object_object_add(out, "folders", json_object_get(folders));
+    O365_JSON_ADD(out, "folders", json_object_get(folders));
   } else {
     /* folders is depth-first: each folder's subtree follows it, so a
      * stack of the open ancestors nests them in one pass. */
@@ -126,11 +126,11 @@ static void on_list(void *arg, int status, struct json_object *folders,
         json_object_array_add(kids, f);
       else
         json_object_array_add(roots, f);
-      json_object_object_add(f, "children", json_object_new_array());
+      O365_JSON_ADD(f, "children", json_object_new_array());
       if (depth < 64)
         stack[top = (int)depth] = f;
     }
-    json_object_object_add(out, "folders", roots);
+    O365_JSON_ADD(out, "folders", roots);
   }
   o365_api->call_done(call, out);
 }

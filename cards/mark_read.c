@@ -20,7 +20,7 @@ static int invoke(wfc_call *call) {
   int r = !json_object_object_get_ex(in, "read", &read) ||
           json_object_get_boolean(read);
   struct json_object *body = json_object_new_object();
-  json_object_object_add(body, "isRead", json_object_new_boolean(r));
+  O365_JSON_ADD(body, "isRead", json_object_new_boolean(r));
   int rc = o365_msg_patch(call, body, "marking the message failed");
   json_object_put(body);
   return rc;

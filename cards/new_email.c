@@ -95,8 +95,8 @@ static void on_round(o365_trigger *t, const o365_delta_res *res) {
       json_object_array_add(last_ids, json_object_new_string(id));
   }
   if (last != NULL)
-    json_object_object_add(t->cp, "last", json_object_new_string(last));
-  json_object_object_add(t->cp, "last_ids", last_ids);
+    O365_JSON_ADD(t->cp, "last", json_object_new_string(last));
+  O365_JSON_ADD(t->cp, "last_ids", last_ids);
   free(last);
   if (res->removed > 0)
     o365_api->log(3, "new_email: %zu removed or moved-out message(s) ignored",
@@ -140,7 +140,7 @@ static int begin(o365_trigger *t) {
     o365_time_iso(o365_api->now_ms(), now, sizeof now);
     since = now;
   }
-  json_object_object_add(t->cp, "start", json_object_new_string(since));
+  O365_JSON_ADD(t->cp, "start", json_object_new_string(since));
   return 0;
 }
 

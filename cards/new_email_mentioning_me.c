@@ -144,8 +144,8 @@ static void done(poll *p) {
     if (strcmp(seen_time(e), floor) >= 0)
       json_object_array_add(kept, json_object_get(e));
   }
-  json_object_object_add(t->cp, "floor", json_object_new_string(floor));
-  json_object_object_add(t->cp, "seen", kept);
+  O365_JSON_ADD(t->cp, "floor", json_object_new_string(floor));
+  O365_JSON_ADD(t->cp, "seen", kept);
   if (p->filtered > 0)
     o365_api->log(3,
                   "new_email_mentioning_me: %zu message(s) left out by the "
@@ -228,9 +228,9 @@ static int begin(o365_trigger *t) {
     o365_time_iso(o365_api->now_ms(), start, sizeof start);
   else if (utc_iso(since, 0, start, sizeof start) != 0)
     return WFC_EINVAL; /* the SDK checked the date-time already */
-  json_object_object_add(t->cp, "start", json_object_new_string(start));
-  json_object_object_add(t->cp, "floor", json_object_new_string(start));
-  json_object_object_add(t->cp, "seen", json_object_new_array());
+  O365_JSON_ADD(t->cp, "start", json_object_new_string(start));
+  O365_JSON_ADD(t->cp, "floor", json_object_new_string(start));
+  O365_JSON_ADD(t->cp, "seen", json_object_new_array());
   return 0;
 }
 

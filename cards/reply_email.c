@@ -79,7 +79,7 @@ static int invoke(wfc_call *call) {
   /* The marker (with a key) goes in the message too. */
   struct json_object *msg = o365_msg_build(in);
   if (json_object_object_length(msg) > 0 || key != NULL)
-    json_object_object_add(body, "message", json_object_get(msg));
+    O365_JSON_ADD(body, "message", json_object_get(msg));
   o365_compose c = {.source_id = o365_json_str(in, "message_id"),
                     .create_action =
                         reply_all ? "createReplyAll" : "createReply",

@@ -157,11 +157,11 @@ typedef struct job {
 static void finish(job *j) {
   struct json_object *out = json_object_new_object();
   if (!j->stream) {
-    json_object_object_add(out, "messages", j->list);
+    O365_JSON_ADD(out, "messages", j->list);
     j->list = NULL;
   }
-  json_object_object_add(out, "count", json_object_new_int64(j->count));
-  json_object_object_add(out, "more", json_object_new_boolean(j->more));
+  O365_JSON_ADD(out, "count", json_object_new_int64(j->count));
+  O365_JSON_ADD(out, "more", json_object_new_boolean(j->more));
   if (j->warning[0] != '\0')
     o365_json_add_str(out, "warning", j->warning);
   o365_api->call_done(j->call, out);

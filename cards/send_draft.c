@@ -15,7 +15,7 @@ static const wfc_field inputs[] = {
 static struct json_object *out(wfc_call *call, const o365_graph_res *res) {
   (void)res;
   struct json_object *o = json_object_new_object();
-  json_object_object_add(o, "sent", json_object_new_boolean(1));
+  O365_JSON_ADD(o, "sent", json_object_new_boolean(1));
   o365_json_add_str(o, "id",
                     o365_json_str(o365_api->call_input(call), "message_id"));
   return o;

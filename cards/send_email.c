@@ -84,8 +84,8 @@ static int invoke(wfc_call *call) {
   }
   struct json_object *msg = o365_msg_build(in);
   struct json_object *body = json_object_new_object();
-  json_object_object_add(body, "message", json_object_get(msg));
-  json_object_object_add(
+  O365_JSON_ADD(body, "message", json_object_get(msg));
+  O365_JSON_ADD(
       body, "saveToSentItems",
       json_object_new_boolean(save == NULL || json_object_get_boolean(save)));
   char *path = o365_graph_path(o365_call_mailbox(call), "sendMail", NULL);

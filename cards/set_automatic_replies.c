@@ -127,16 +127,16 @@ static int invoke(wfc_call *call) {
   if (bad == NULL && js != NULL && je != NULL && te <= ts)
     bad = "end: must be after start";
   if (js != NULL)
-    json_object_object_add(ar, "scheduledStartDateTime", js);
+    O365_JSON_ADD(ar, "scheduledStartDateTime", js);
   if (je != NULL)
-    json_object_object_add(ar, "scheduledEndDateTime", je);
+    O365_JSON_ADD(ar, "scheduledEndDateTime", je);
   if (bad != NULL) {
     json_object_put(ar);
     o365_api->call_fail(call, WFC_EVALIDATION, NULL, "%s", bad);
     return 0;
   }
   struct json_object *body = json_object_new_object();
-  json_object_object_add(body, "automaticRepliesSetting", ar);
+  O365_JSON_ADD(body, "automaticRepliesSetting", ar);
   o365_buf path;
   o365_buf_init(&path);
   o365_graph_mailbox(&path, o365_call_mailbox(call));

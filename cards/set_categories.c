@@ -41,7 +41,7 @@ static int has(struct json_object *list, const char *s) {
 
 static int patch(wfc_call *call, struct json_object *cats) {
   struct json_object *body = json_object_new_object();
-  json_object_object_add(body, "categories", json_object_get(cats));
+  O365_JSON_ADD(body, "categories", json_object_get(cats));
   int rc = o365_msg_patch(call, body, "setting categories failed");
   json_object_put(body);
   return rc;

@@ -117,7 +117,7 @@ static void on_done(void *arg, int status, const o365_batch_result *r,
     o365_json_add_str(
         o, "message_id",
         json_object_get_string(json_object_array_get_idx(ids, m)));
-    json_object_object_add(o, "ok", json_object_new_boolean(fail == NULL));
+    O365_JSON_ADD(o, "ok", json_object_new_boolean(fail == NULL));
     if (fail == NULL && move) /* the move's answer: the new id */
       o365_json_add_str(o, "new_id", o365_json_str(last->body, "id"));
     json_object_array_add(list, o);
@@ -127,9 +127,9 @@ static void on_done(void *arg, int status, const o365_batch_result *r,
       bad++;
   }
   struct json_object *out = json_object_new_object();
-  json_object_object_add(out, "results", list);
-  json_object_object_add(out, "succeeded", json_object_new_int64(ok));
-  json_object_object_add(out, "failed", json_object_new_int64(bad));
+  O365_JSON_ADD(out, "results", list);
+  O365_JSON_ADD(out, "succeeded", json_object_new_int64(ok));
+  O365_JSON_ADD(out, "failed", json_object_new_int64(bad));
   o365_api->call_done(call, out);
 }
 
@@ -143,16 +143,16 @@ static int start(job *j, const char *dest) {
   size_t per = (size_t)(j->patch + j->move), n = nids * per;
   struct json_object *patch = json_object_new_object(), *move = NULL;
   if (json_object_object_get_ex(in, "read", &v))
-    json_object_object_add(patch, "isRead",
-                           json_object_new_boolean(json_object_get_boolean(v)));
+    O365_JSON_ADD(patch, "isRead",
+                  json_object_new_boolean(json_object_get_boolean(v)));
   const char *flag = o365_json_str(in, "flag");
   if (flag != NULL) {
     struct json_object *f = json_object_new_object();
     o365_json_add_str(f, "flagStatus", flag);
-    json_object_object_add(patch, "flag", f);
+    O365_JSON_ADD(patch, "flag", f);
   }
   if (json_object_object_get_ex(in, "categories", &v))
-    json_object_object_add(patch, "categories", json_object_get(v));
+    O365_JSON_ADD(patch, "categories", json_object_get(v));
   if (dest != NULL) {
     move = json_object_new_object();
     o365_json_add_str(move, "destinationId", dest);

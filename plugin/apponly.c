@@ -165,10 +165,9 @@ char *o365_client_assertion(const char *key_pem, const char *cert_pem,
   o365_json_add_str(cl, "iss", client_id);
   o365_json_add_str(cl, "sub", client_id);
   o365_json_add_str(cl, "jti", jti);
-  json_object_object_add(cl, "nbf", json_object_new_int64(now_s));
-  json_object_object_add(cl, "iat", json_object_new_int64(now_s));
-  json_object_object_add(cl, "exp",
-                         json_object_new_int64(now_s + ASSERTION_LIFE_S));
+  O365_JSON_ADD(cl, "nbf", json_object_new_int64(now_s));
+  O365_JSON_ADD(cl, "iat", json_object_new_int64(now_s));
+  O365_JSON_ADD(cl, "exp", json_object_new_int64(now_s + ASSERTION_LIFE_S));
   h64 = b64url_json(hdr);
   c64 = b64url_json(cl);
   if (h64 == NULL || c64 == NULL)
@@ -453,16 +452,15 @@ static struct json_object *credentials(const fetch *f, struct json_object *tok,
   int64_t expires_in = 0;
   if (o365_json_int64(tok, "expires_in", &expires_in) != 0 || expires_in <= 0)
     expires_in = 3600;
-  json_object_object_add(
-      c, "expires_at",
-      json_object_new_int64(o365_api->now_ms() / 1000 + expires_in));
+  O365_JSON_ADD(c, "expires_at",
+                json_object_new_int64(o365_api->now_ms() / 1000 + expires_in));
   o365_json_add_str(c, "token_type", "Bearer");
   o365_json_add_str(c, "tenant_id", o365_json_str(claims, "tid"));
   o365_json_add_str(c, "app_id", f->cfg.client_id);
   o365_json_add_str(c, "auth_method",
                     f->cfg.certificate ? "certificate" : "secret");
-  json_object_object_add(
-      c, "roles", roles ? json_object_get(roles) : json_object_new_array());
+  O365_JSON_ADD(c, "roles",
+                roles ? json_object_get(roles) : json_object_new_array());
   return c;
 }
 
@@ -487,7 +485,7 @@ static void fetched(void *arg, const o365_token_res *res) {
     /* Not a verdict on the credentials: the connection keeps its state
      * and the next use tries again. */
     struct json_object *d = o365_token_detail(res);
-    json_object_object_add(d, "retryable", json_object_new_boolean(1));
+    O365_JSON_ADD(d, "retryable", json_object_new_boolean(1));
     int code = res->error == WFC_EAUTH ? WFC_EREMOTE : res->error;
     fetch_free(f);
     o365_api->call_fail(call, code, d,
@@ -504,7 +502,7 @@ static void fetched(void *arg, const o365_token_res *res) {
       struct json_object *out = json_object_new_object();
       o365_json_add_str(out, "state", o365_state_name(s));
       o365_json_add_str(out, "remedy", words);
-      json_object_object_add(out, "detail", d);
+      O365_JSON_ADD(out, "detail", d);
       fetch_free(f);
       o365_api->call_done(call, out);
       return;
@@ -530,8 +528,7 @@ static void fetched(void *arg, const o365_token_res *res) {
       token_roles(o365_json_str(res->tok, "access_token"), &claims);
   if (f->hook == HOOK_REFRESH) {
     struct json_object *out = json_object_new_object();
-    json_object_object_add(out, "credentials",
-                           credentials(f, res->tok, claims, roles));
+    O365_JSON_ADD(out, "credentials", credentials(f, res->tok, claims, roles));
     json_object_put(roles);
     json_object_put(claims);
     fetch_free(f);
@@ -543,8 +540,8 @@ static void fetched(void *arg, const o365_token_res *res) {
     const char *mb = param(f->params, "mailbox");
     if (!has_mail_role(roles) || mb == NULL) {
       struct json_object *out = json_object_new_object();
-      json_object_object_add(out, "healthy",
-                             json_object_new_boolean(has_mail_role(roles)));
+      O365_JSON_ADD(out, "healthy",
+                    json_object_new_boolean(has_mail_role(roles)));
       o365_json_add_str(out, "detail",
                         has_mail_role(roles)
                             ? "The app gets tokens with mail permissions; "
@@ -594,8 +591,8 @@ static void fetched(void *arg, const o365_token_res *res) {
     o365_json_add_str(out, "remedy", words);
     struct json_object *d = json_object_new_object();
     o365_json_add_str(d, "admin_consent_url", url);
-    json_object_object_add(d, "roles", json_object_new_array());
-    json_object_object_add(out, "detail", d);
+    O365_JSON_ADD(d, "roles", json_object_new_array());
+    O365_JSON_ADD(out, "detail", d);
     free(url);
   } else {
     const char *app = o365_json_str(claims, "app_displayname");
@@ -609,11 +606,10 @@ static void fetched(void *arg, const o365_token_res *res) {
     o365_json_add_str(out, "remedy", "");
     o365_json_add_str(out, "account", account);
     o365_json_add_str(out, "account_key", key);
-    json_object_object_add(out, "credentials",
-                           credentials(f, res->tok, claims, roles));
+    O365_JSON_ADD(out, "credentials", credentials(f, res->tok, claims, roles));
     struct json_object *d = json_object_new_object();
-    json_object_object_add(d, "roles", json_object_get(roles));
-    json_object_object_add(out, "detail", d);
+    O365_JSON_ADD(d, "roles", json_object_get(roles));
+    O365_JSON_ADD(out, "detail", d);
   }
   json_object_put(roles);
   json_object_put(claims);
@@ -634,8 +630,7 @@ static void test_done(void *arg, const o365_graph_res *res) {
              "Reading the inbox of %s failed: %ld %s: %s", mb, res->status,
              res->gerr.code[0] ? res->gerr.code : "error",
              res->message ? res->message : "");
-  json_object_object_add(out, "healthy",
-                         json_object_new_boolean(res->error == 0));
+  O365_JSON_ADD(out, "healthy", json_object_new_boolean(res->error == 0));
   o365_json_add_str(out, "detail", detail);
   fetch_free(f);
   o365_api->call_done(call, out);

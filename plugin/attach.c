@@ -97,7 +97,7 @@ static void up_finish(upjob *j, int status, const char *error,
       json_object_array_add(ids,
                             json_object_get(json_object_object_get(
                                 json_object_array_get_idx(j->done, k), "id")));
-    json_object_object_add(detail, "attached", ids);
+    O365_JSON_ADD(detail, "attached", ids);
     if (j->i < j->nfiles)
       o365_json_add_str(detail, "file", j->files[j->i].name);
   }
@@ -150,7 +150,7 @@ static void add_done(upjob *j, const char *id, const char *method) {
   o365_json_add_str(o, "id", id ? id : "");
   o365_json_add_str(o, "name", f->name);
   o365_json_add_str(o, "content_type", f->ctype);
-  json_object_object_add(o, "size", json_object_new_int64((int64_t)f->size));
+  O365_JSON_ADD(o, "size", json_object_new_int64((int64_t)f->size));
   o365_json_add_str(o, "method", method);
   json_object_array_add(j->done, o);
 }
@@ -513,10 +513,10 @@ static void start_session(upjob *j) {
   struct json_object *item = json_object_new_object();
   o365_json_add_str(item, "attachmentType", "file");
   o365_json_add_str(item, "name", f->name);
-  json_object_object_add(item, "size", json_object_new_int64((int64_t)f->size));
+  O365_JSON_ADD(item, "size", json_object_new_int64((int64_t)f->size));
   o365_json_add_str(item, "contentType", f->ctype);
   struct json_object *body = json_object_new_object();
-  json_object_object_add(body, "AttachmentItem", item);
+  O365_JSON_ADD(body, "AttachmentItem", item);
   o365_buf path;
   o365_buf_init(&path);
   attachments_path(&path, j->mailbox, j->message_id);
@@ -654,12 +654,11 @@ int o365_attach_files(wfc_call *call, const char *mailbox,
     rc = up_prepare(j, files);
   if (rc == 0) {
     wfc_conn *conn = o365_api->call_conn(call);
-    o365_config cfg;
     char err[256];
-    if (conn != NULL && o365_config_endpoints(o365_api->conn_params(conn), &cfg,
-                                              err, sizeof err) == 0)
-      o365_strlcpy(j->graph_base, cfg.graph, sizeof j->graph_base);
-    o365_config_clear(&cfg);
+    if (conn != NULL &&
+        o365_config_graph(o365_api->conn_params(conn), j->graph_base,
+                          sizeof j->graph_base, err, sizeof err) != 0)
+      j->graph_base[0] = '\0';
     /* Everything, the first request included, starts from the loop: cb
      * never runs inside this call. */
     rc = o365_api->timer_start(0, up_deliver_later, j, NULL);
@@ -781,11 +780,11 @@ static void on_meta(void *arg, const o365_graph_res *res) {
   o365_json_add_str(j->meta, "name", fname);
   o365_json_add_str(j->meta, "content_type",
                     ctype ? ctype : "application/octet-stream");
-  json_object_object_add(j->meta, "size", json_object_new_int64(size));
+  O365_JSON_ADD(j->meta, "size", json_object_new_int64(size));
   struct json_object *inl = NULL;
   json_object_object_get_ex(res->json, "isInline", &inl);
-  json_object_object_add(j->meta, "is_inline",
-                         json_object_new_boolean(json_object_get_boolean(inl)));
+  O365_JSON_ADD(j->meta, "is_inline",
+                json_object_new_boolean(json_object_get_boolean(inl)));
   o365_json_add_str(j->meta, "kind", kind);
 
   int rc = o365_api->blob_create(

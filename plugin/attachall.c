@@ -49,8 +49,8 @@ static void on_download(void *arg, int status, struct json_object *file,
     end(j, status, error);
     return;
   }
-  json_object_object_add(json_object_array_get_idx(j->list, j->next), "file",
-                         json_object_get(file));
+  O365_JSON_ADD(json_object_array_get_idx(j->list, j->next), "file",
+                json_object_get(file));
   j->next++;
   download_next(j);
 }
@@ -91,9 +91,9 @@ static int on_page(void *arg, const o365_graph_res *res) {
     o365_json_add_str(o, "content_type", o365_json_str(a, "contentType"));
     int64_t size = 0;
     if (o365_json_int64(a, "size", &size) == 0)
-      json_object_object_add(o, "size", json_object_new_int64(size));
+      O365_JSON_ADD(o, "size", json_object_new_int64(size));
     if (json_object_object_get_ex(a, "isInline", &v))
-      json_object_object_add(o, "is_inline", json_object_get(v));
+      O365_JSON_ADD(o, "is_inline", json_object_get(v));
     o365_json_add_str(o, "kind",
                       o365_attach_kind(o365_json_str(a, "@odata.type")));
     json_object_array_add(j->list, o);

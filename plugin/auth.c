@@ -123,13 +123,12 @@ int o365_conn_authorize_begin(wfc_call *call) {
   o365_json_add_str(session, "environment", cfg.app->environment);
   o365_json_add_str(session, "client_id", cfg.client_id);
   if (admin)
-    json_object_object_add(session, "admin_consent",
-                           json_object_new_boolean(1));
+    O365_JSON_ADD(session, "admin_consent", json_object_new_boolean(1));
   struct json_object *out = json_object_new_object();
   o365_json_add_str(out, "url", url);
-  json_object_object_add(out, "session", session);
+  O365_JSON_ADD(out, "session", session);
   if (admin)
-    json_object_object_add(out, "admin_consent", json_object_new_boolean(1));
+    O365_JSON_ADD(out, "admin_consent", json_object_new_boolean(1));
   o365_api->log(3, "o365mail: authorize at %s as app \"%s\"", cfg.authority,
                 cfg.app->name);
   free(url);
@@ -201,7 +200,7 @@ static void finish_state(wfc_call *call, o365_state s, const o365_aad_err *e,
     o365_json_add_str(detail, "admin_consent_url", admin_url);
   if (portal_url != NULL)
     o365_json_add_str(detail, "admin_portal_url", portal_url);
-  json_object_object_add(out, "detail", detail);
+  O365_JSON_ADD(out, "detail", detail);
   free(remedy);
   o365_api->call_done(call, out);
 }
@@ -243,7 +242,7 @@ static void me_done(void *arg, const o365_graph_res *res) {
     snprintf(key, sizeof key, "%s.%s", id_oid, id_tid);
   const char *oid = o365_json_str(me, "id");
   if (oid != NULL)
-    json_object_object_add(creds, "user_id", json_object_new_string(oid));
+    O365_JSON_ADD(creds, "user_id", json_object_new_string(oid));
 
   struct json_object *out = json_object_new_object();
   o365_json_add_str(out, "state", "connected");
@@ -258,8 +257,8 @@ static void me_done(void *arg, const o365_graph_res *res) {
   o365_json_add_str(detail, "mail", o365_json_str(me, "mail"));
   o365_json_add_str(detail, "app", ctx->cfg.app->name);
   o365_json_add_str(detail, "environment", ctx->cfg.app->environment);
-  json_object_object_add(out, "detail", detail);
-  json_object_object_add(out, "credentials", creds);
+  O365_JSON_ADD(out, "detail", detail);
+  O365_JSON_ADD(out, "credentials", creds);
   complete_free(ctx);
   o365_api->call_done(call, out);
 }
@@ -363,7 +362,7 @@ static int admin_consent_complete(wfc_call *call, struct json_object *params,
     o365_json_add_str(detail, "client_id", cfg.client_id);
   o365_config_clear(&cfg);
   o365_json_add_str(out, "remedy", words);
-  json_object_object_add(out, "detail", detail);
+  O365_JSON_ADD(out, "detail", detail);
   o365_api->call_done(call, out);
   return 0;
 }

@@ -240,8 +240,8 @@ static void next_batch(batch *b) {
     if (t->body != NULL) {
       struct json_object *h = json_object_new_object();
       o365_json_add_str(h, "Content-Type", "application/json");
-      json_object_object_add(q, "headers", h);
-      json_object_object_add(q, "body", json_object_get(t->body));
+      O365_JSON_ADD(q, "headers", h);
+      O365_JSON_ADD(q, "body", json_object_get(t->body));
     }
     json_object_array_add(reqs, q);
     t->state = SENT;
@@ -257,7 +257,7 @@ static void next_batch(batch *b) {
     return;
   }
   struct json_object *body = json_object_new_object();
-  json_object_object_add(body, "requests", reqs);
+  O365_JSON_ADD(body, "requests", reqs);
   /* The batch counts in its mailbox's gate (graph.h), as one request. */
   o365_graph_opts o = {.method = "POST",
                        .path = "/$batch",
@@ -318,7 +318,7 @@ int o365_batch_run(wfc_call *call, const o365_batch_item *items, size_t n,
 
 struct json_object *o365_batch_error_json(const o365_batch_result *r) {
   struct json_object *o = json_object_new_object();
-  json_object_object_add(o, "status", json_object_new_int(r->status));
+  O365_JSON_ADD(o, "status", json_object_new_int(r->status));
   if (r->gerr.code[0])
     o365_json_add_str(o, "code", r->gerr.code);
   o365_json_add_str(o, "message", r->message);

@@ -134,6 +134,50 @@ static int set_base_url(char *out, size_t outsz, const char *url,
   return 0;
 }
 
+/* The Graph base of cloud into out; *setting (owned by the caller, freed
+ * with o365_setting_free) is the setting read, if one was. */
+static int graph_base(struct json_object *params, const o365_cloud *cloud,
+                      char *out, size_t outsz, char *err, size_t errsz,
+                      char **setting) {
+  const char *graph = param(params, "graph_url");
+  const char *what = "parameter graph_url";
+  if (graph == NULL) {
+    graph = *setting = o365_setting("graph_url");
+    what = "setting graph_url (O365MAIL_GRAPH_URL)";
+  }
+  if (graph == NULL) {
+    graph = cloud->graph;
+    what = "graph";
+  }
+  return set_base_url(out, outsz, graph, what, err, errsz);
+}
+
+/* The cloud of params, or NULL with err said. */
+static const o365_cloud *params_cloud(struct json_object *params, char *err,
+                                      size_t errsz) {
+  const char *cloud = param(params, "cloud");
+  const o365_cloud *c = o365_cloud_find(cloud ? cloud : "global");
+  if (c == NULL)
+    snprintf(err, errsz,
+             "parameter cloud: unknown cloud '%s' "
+             "(global, usgov or china)",
+             cloud);
+  return c;
+}
+
+int o365_config_graph(struct json_object *params, char *out, size_t outsz,
+                      char *err, size_t errsz) {
+  if (errsz > 0)
+    err[0] = '\0';
+  const o365_cloud *cloud = params_cloud(params, err, errsz);
+  if (cloud == NULL)
+    return WFC_EINVAL;
+  char *setting = NULL;
+  int rc = graph_base(params, cloud, out, outsz, err, errsz, &setting);
+  o365_setting_free(setting);
+  return rc;
+}
+
 /* The settings load() reads (setting.h), owned, freed by load(). */
 typedef struct settings {
   char *authority, *graph, *client_id, *client_secret, *portal;
@@ -161,15 +205,9 @@ static int load_with(struct json_object *params, o365_config *cfg, char *err,
   if (errsz > 0)
     err[0] = '\0';
 
-  const char *cloud = param(params, "cloud");
-  cfg->cloud = o365_cloud_find(cloud ? cloud : "global");
-  if (cfg->cloud == NULL) {
-    snprintf(err, errsz,
-             "parameter cloud: unknown cloud '%s' "
-             "(global, usgov or china)",
-             cloud);
+  cfg->cloud = params_cloud(params, err, errsz);
+  if (cfg->cloud == NULL)
     return WFC_EINVAL;
-  }
   const char *environment = param(params, "environment");
   cfg->app = o365_app_find(environment ? environment : "production");
   if (cfg->app == NULL) {
@@ -209,17 +247,8 @@ static int load_with(struct json_object *params, o365_config *cfg, char *err,
   if (rc != 0)
     return rc;
 
-  const char *graph = param(params, "graph_url");
-  what = "parameter graph_url";
-  if (graph == NULL) {
-    graph = set->graph = o365_setting("graph_url");
-    what = "setting graph_url (O365MAIL_GRAPH_URL)";
-  }
-  if (graph == NULL) {
-    graph = cfg->cloud->graph;
-    what = "graph";
-  }
-  rc = set_base_url(cfg->graph, sizeof cfg->graph, graph, what, err, errsz);
+  rc = graph_base(params, cfg->cloud, cfg->graph, sizeof cfg->graph, err, errsz,
+                  &set->graph);
   if (rc != 0)
     return rc;
 

@@ -104,6 +104,15 @@ int o365_config_load(struct json_object *params, o365_config *cfg, char *err,
  * Graph calls need): no client id is required. */
 int o365_config_endpoints(struct json_object *params, o365_config *cfg,
                           char *err, size_t errsz);
+/* Only the effective Graph base URL (no trailing slash) into out: what
+ * every Graph request needs, without the rest of o365_config_endpoints
+ * (the authority, tenant and app are the sign-in's and refresh's, checked
+ * where they are used). The parameter cloud and graph_url, else the setting
+ * graph_url (read at each call: a host may change it), else the cloud's.
+ * 0, or WFC_EINVAL with err naming the parameter or setting at fault, as
+ * o365_config_endpoints says it. */
+int o365_config_graph(struct json_object *params, char *out, size_t outsz,
+                      char *err, size_t errsz);
 void o365_config_clear(o365_config *cfg);
 /* The base URL of another Graph version ("beta") on cfg's endpoint: its
  * Graph URL with the trailing "/v1.0" replaced (every cloud serves both

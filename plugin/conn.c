@@ -355,8 +355,7 @@ static void test_cb(void *arg, const o365_graph_res *res) {
     return;
   }
   struct json_object *out = json_object_new_object();
-  json_object_object_add(out, "healthy",
-                         json_object_new_boolean(res->error == 0));
+  O365_JSON_ADD(out, "healthy", json_object_new_boolean(res->error == 0));
   char detail[768];
   if (res->error == 0)
     snprintf(detail, sizeof detail, "The inbox is reachable.");

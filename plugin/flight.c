@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "entry.h"
+#include "util.h"
 
 typedef struct waiter {
   struct waiter *next;
@@ -86,7 +87,7 @@ static struct json_object *waiter_out(struct json_object *out) {
   struct json_object *o = NULL;
   if (json_object_deep_copy(out, &o, NULL) != 0 || o == NULL)
     return NULL;
-  json_object_object_add(o, "deduplicated", json_object_new_boolean(1));
+  O365_JSON_ADD(o, "deduplicated", json_object_new_boolean(1));
   return o;
 }
 

@@ -309,13 +309,6 @@ int o365_folder_resolve(wfc_call *call, const char *mailbox, const char *folder,
 
 /* ---- Listing ------------------------------------------------------------ */
 
-/* Adds a member to an object built here, whose keys are known to be new:
- * json-c then skips the lookup that json_object_object_add() does first. */
-static void add_new(struct json_object *o, const char *key,
-                    struct json_object *v) {
-  json_object_object_add_ex(o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW);
-}
-
 /* o365_folder_json(), also handing back what the lister needs of g
  * (borrowed from g: valid while g is). One pass over g's members instead
  * of a hash lookup per field: a listing builds this for every folder. */
@@ -330,26 +323,44 @@ static struct json_object *folder_json(struct json_object *g, const char **id,
   if (json_object_is_type(g, json_type_object)) {
     json_object_object_foreach(g, k, v) {
       int is_str = json_object_is_type(v, json_type_string);
-      if (strcmp(k, "id") == 0)
-        strs[0] = is_str ? v : NULL;
-      else if (strcmp(k, "displayName") == 0)
-        strs[1] = is_str ? v : NULL;
-      else if (strcmp(k, "parentFolderId") == 0)
-        strs[2] = is_str ? v : NULL;
-      else if (strcmp(k, "childFolderCount") == 0)
-        counts[0] = v;
-      else if (strcmp(k, "unreadItemCount") == 0)
-        counts[1] = v;
-      else if (strcmp(k, "totalItemCount") == 0)
-        counts[2] = v;
-      else if (strcmp(k, "isHidden") == 0)
-        hidden = v;
+      /* By first letter, then the whole name: most members of a folder
+       * are compared once. */
+      switch (k[0]) {
+      case 'i':
+        if (strcmp(k, "id") == 0)
+          strs[0] = is_str ? v : NULL;
+        else if (strcmp(k, "isHidden") == 0)
+          hidden = v;
+        break;
+      case 'd':
+        if (strcmp(k, "displayName") == 0)
+          strs[1] = is_str ? v : NULL;
+        break;
+      case 'p':
+        if (strcmp(k, "parentFolderId") == 0)
+          strs[2] = is_str ? v : NULL;
+        break;
+      case 'c':
+        if (strcmp(k, "childFolderCount") == 0)
+          counts[0] = v;
+        break;
+      case 'u':
+        if (strcmp(k, "unreadItemCount") == 0)
+          counts[1] = v;
+        break;
+      case 't':
+        if (strcmp(k, "totalItemCount") == 0)
+          counts[2] = v;
+        break;
+      default:
+        break;
+      }
     }
   }
   static const char *const str_keys[3] = {"id", "name", "parent_id"};
   for (size_t i = 0; i < 3; i++)
     if (strs[i] != NULL)
-      add_new(o, str_keys[i], json_object_get(strs[i]));
+      o365_json_add_new(o, str_keys[i], json_object_get(strs[i]));
   *id = strs[0] ? json_object_get_string(strs[0]) : NULL;
   *name = strs[1] ? json_object_get_string(strs[1]) : NULL;
   static const char *const count_keys[3] = {"child_count", "unread_count",
@@ -361,15 +372,16 @@ static struct json_object *folder_json(struct json_object *g, const char **id,
       *children = v;
     /* An integer as parsed is the value itself; anything else (absent, a
      * numeric string) becomes one. */
-    add_new(o, count_keys[i],
-            json_object_is_type(counts[i], json_type_int)
-                ? json_object_get(counts[i])
-                : json_object_new_int64(v));
+    o365_json_add_new(o, count_keys[i],
+                      json_object_is_type(counts[i], json_type_int)
+                          ? json_object_get(counts[i])
+                          : json_object_new_int64(v));
   }
-  add_new(o, "is_hidden",
-          json_object_is_type(hidden, json_type_boolean)
-              ? json_object_get(hidden)
-              : json_object_new_boolean(json_object_get_boolean(hidden)));
+  o365_json_add_new(
+      o, "is_hidden",
+      json_object_is_type(hidden, json_type_boolean)
+          ? json_object_get(hidden)
+          : json_object_new_boolean(json_object_get_boolean(hidden)));
   return o;
 }
 
@@ -525,12 +537,16 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
         folder_json(json_object_array_get_idx(value, i), &id, &name, &children);
     if (name == NULL)
       name = "";
-    /* path: the parent's path + "/" + name; the name alone at the top. */
+    /* path: the parent's path + "/" + name; the name alone at the top.
+     * Built on the stack when it fits (most do): json-c copies it. */
     size_t plen = p->path ? strlen(p->path) + 1 : 0, nlen = strlen(name);
-    char *path = malloc(plen + nlen + 1);
+    char small[256];
+    char *path =
+        plen + nlen + 1 <= sizeof small ? small : malloc(plen + nlen + 1);
     if (f == NULL || path == NULL) {
       json_object_put(f);
-      free(path);
+      if (path != small)
+        free(path);
       list_finish(l, WFC_ENOMEM, "out of memory");
       return 0;
     }
@@ -539,14 +555,16 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
       path[plen - 1] = '/';
     }
     memcpy(path + plen, name, nlen + 1);
-    add_new(f, "path", json_object_new_string_len(path, (int)(plen + nlen)));
-    add_new(f, "depth", json_object_new_int(p->depth));
+    o365_json_add_new(f, "path",
+                      json_object_new_string_len(path, (int)(plen + nlen)));
+    o365_json_add_new(f, "depth", json_object_new_int(p->depth));
     size_t self = l->nrecs;
     int rc = add_rec(l, f, p->folder);
     if (rc == 0 && l->recursive && children > 0 && p->depth < l->max_depth &&
         id != NULL)
       rc = enqueue(l, id, path, p->depth + 1, self);
-    free(path);
+    if (path != small)
+      free(path);
     if (rc != 0) {
       list_finish(l, WFC_ENOMEM, "out of memory");
       return 0;
@@ -654,7 +672,7 @@ static void on_folder_op(void *arg, const o365_graph_res *res) {
     o365_graph_fail(f->call, res, f->what);
   } else if (strcmp(f->method, "DELETE") == 0) {
     struct json_object *out = json_object_new_object();
-    json_object_object_add(out, "deleted", json_object_new_boolean(1));
+    O365_JSON_ADD(out, "deleted", json_object_new_boolean(1));
     o365_api->call_done(f->call, out);
   } else {
     o365_api->call_done(f->call, o365_folder_json(res->json));

@@ -946,12 +946,9 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
       rc = WFC_EINVAL;
       goto fail;
     }
-    o365_config cfg;
     char err[256];
-    rc = o365_config_endpoints(o365_api->conn_params(r->conn), &cfg, err,
-                               sizeof err);
-    o365_strlcpy(base, cfg.graph, sizeof base);
-    o365_config_clear(&cfg);
+    rc = o365_config_graph(o365_api->conn_params(r->conn), base, sizeof base,
+                           err, sizeof err);
     if (rc != 0) {
       o365_api->log(0, "o365mail: %s", err);
       goto fail;
@@ -1104,7 +1101,7 @@ fail:
 struct json_object *o365_graph_detail(const o365_graph_res *res) {
   struct json_object *d = json_object_new_object();
   if (res->status)
-    json_object_object_add(d, "status", json_object_new_int64(res->status));
+    O365_JSON_ADD(d, "status", json_object_new_int64(res->status));
   if (res->gerr.code[0])
     o365_json_add_str(d, "code", res->gerr.code);
   if (res->gerr.message[0])
@@ -1122,8 +1119,8 @@ void o365_graph_fail_hint(wfc_call *call, const o365_graph_res *res,
                           const char *what, const char *hint) {
   struct json_object *d = o365_graph_detail(res);
   if (res->retry_after_ms >= 0)
-    json_object_object_add(d, "retry_after_ms",
-                           json_object_new_int64(res->retry_after_ms));
+    O365_JSON_ADD(d, "retry_after_ms",
+                  json_object_new_int64(res->retry_after_ms));
   /* Said in words as well as in the detail: a flow author must not read
    * "failed" as "nothing happened" when a send may have gone out. What to
    * do about it depends on the card (only some take an idempotency key):
@@ -1324,7 +1321,7 @@ struct json_object *o365_json_recipients(struct json_object *list, int *bad) {
     o365_json_add_str(addr, "address", address);
     o365_json_add_str(addr, "name", name);
     struct json_object *rcpt = json_object_new_object();
-    json_object_object_add(rcpt, "emailAddress", addr);
+    O365_JSON_ADD(rcpt, "emailAddress", addr);
     json_object_array_add(out, rcpt);
   }
   return out;

@@ -91,7 +91,7 @@ static void on_sent(void *arg, const o365_graph_res *res) {
     return;
   }
   struct json_object *out = json_object_new_object();
-  json_object_object_add(out, "sent", json_object_new_boolean(1));
+  O365_JSON_ADD(out, "sent", json_object_new_boolean(1));
   if (j->imid[0])
     o365_json_add_str(out, "internet_message_id", j->imid);
   const char *subject = o365_json_str(o365_api->call_input(j->call), "subject");
@@ -150,8 +150,8 @@ static void on_checked(void *arg, const o365_graph_res *failed,
   }
   if (m != NULL) {
     struct json_object *out = json_object_new_object();
-    json_object_object_add(out, "sent", json_object_new_boolean(1));
-    json_object_object_add(out, "deduplicated", json_object_new_boolean(1));
+    O365_JSON_ADD(out, "sent", json_object_new_boolean(1));
+    O365_JSON_ADD(out, "deduplicated", json_object_new_boolean(1));
     o365_json_add_str(out, "id", o365_json_str(m, "id"));
     o365_json_add_str(out, "internet_message_id", j->imid);
     o365_json_add_str(out, "subject", o365_json_str(m, "subject"));
@@ -182,7 +182,7 @@ static void on_claimed(void *arg, int what, struct json_object *recorded,
       job_end(j, NULL);
       return;
     }
-    json_object_object_add(out, "deduplicated", json_object_new_boolean(1));
+    O365_JSON_ADD(out, "deduplicated", json_object_new_boolean(1));
     job_done(j, out);
     return;
   }

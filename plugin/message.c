@@ -81,14 +81,14 @@ static void copy_str(struct json_object *out, const char *to,
                      struct json_object *in, const char *from) {
   struct json_object *v = get(in, from);
   if (v != NULL && json_object_is_type(v, json_type_string))
-    json_object_object_add(out, to, json_object_get(v));
+    o365_json_add_static(out, to, json_object_get(v));
 }
 
 static void copy_bool(struct json_object *out, const char *to,
                       struct json_object *in, const char *from) {
   struct json_object *v = get(in, from);
   if (v != NULL && json_object_is_type(v, json_type_boolean))
-    json_object_object_add(out, to, json_object_get(v));
+    o365_json_add_static(out, to, json_object_get(v));
 }
 
 /* in[from] when it is a string (borrowed), else NULL. */
@@ -112,14 +112,14 @@ static void copy_addrs(struct json_object *out, const char *to,
     if (addr != NULL && json_object_get_string_len(addr) > 0)
       json_object_array_add(list, json_object_get(addr));
   }
-  json_object_object_add(out, to, list);
+  o365_json_add_static(out, to, list);
 }
 
 /* out[to] = v (borrowed; a reference is taken) when v is not NULL. */
 static void add_ref(struct json_object *out, const char *to,
                     struct json_object *v) {
   if (v != NULL)
-    json_object_object_add(out, to, json_object_get(v));
+    o365_json_add_static(out, to, json_object_get(v));
 }
 
 struct json_object *o365_msg_json(struct json_object *m) {
@@ -143,7 +143,7 @@ struct json_object *o365_msg_json(struct json_object *m) {
   copy_bool(out, "has_attachments", m, "hasAttachments");
   struct json_object *cats = get(m, "categories");
   if (cats != NULL && json_object_is_type(cats, json_type_array))
-    json_object_object_add(out, "categories", json_object_get(cats));
+    O365_JSON_ADD(out, "categories", json_object_get(cats));
   add_ref(out, "flag", get_str(get(m, "flag"), "flagStatus"));
   copy_str(out, "conversation_id", m, "conversationId");
   copy_str(out, "internet_message_id", m, "internetMessageId");
@@ -213,7 +213,7 @@ struct json_object *o365_msg_recipients(struct json_object *list) {
     struct json_object *ea = json_object_new_object();
     o365_json_add_str(ea, "address", addr);
     struct json_object *r = json_object_new_object();
-    json_object_object_add(r, "emailAddress", ea);
+    O365_JSON_ADD(r, "emailAddress", ea);
     json_object_array_add(out, r);
   }
   return out;
@@ -223,7 +223,7 @@ static void add_recips(struct json_object *msg, const char *key,
                        struct json_object *in, const char *from) {
   struct json_object *r = o365_msg_recipients(get(in, from));
   if (r != NULL)
-    json_object_object_add(msg, key, r);
+    o365_json_add_static(msg, key, r);
 }
 
 struct json_object *o365_msg_build(struct json_object *in) {
@@ -243,21 +243,21 @@ struct json_object *o365_msg_build(struct json_object *in) {
                       type != NULL && strcmp(type, "html") == 0 ? "html"
                                                                 : "text");
     o365_json_add_str(b, "content", body);
-    json_object_object_add(msg, "body", b);
+    O365_JSON_ADD(msg, "body", b);
   }
   const char *imp = o365_json_str(in, "importance");
   if (imp != NULL)
     o365_json_add_str(msg, "importance", imp);
   struct json_object *cats = get(in, "categories");
   if (cats != NULL && json_object_is_type(cats, json_type_array))
-    json_object_object_add(msg, "categories", json_object_get(cats));
+    O365_JSON_ADD(msg, "categories", json_object_get(cats));
   const char *from = o365_json_str(in, "from");
   if (from != NULL && *from != '\0') {
     struct json_object *ea = json_object_new_object();
     o365_json_add_str(ea, "address", from);
     struct json_object *r = json_object_new_object();
-    json_object_object_add(r, "emailAddress", ea);
-    json_object_object_add(msg, "from", r);
+    O365_JSON_ADD(r, "emailAddress", ea);
+    O365_JSON_ADD(msg, "from", r);
   }
   return msg;
 }
@@ -487,7 +487,7 @@ static void compose_fail_kept(compose_job *j, int code, const char *why,
 }
 
 static void compose_finish(compose_job *j, int sent) {
-  json_object_object_add(j->out, "sent", json_object_new_boolean(sent));
+  O365_JSON_ADD(j->out, "sent", json_object_new_boolean(sent));
   o365_api->call_done(j->call, json_object_get(j->out));
   j->ok = 1;
   compose_free(j);
@@ -553,7 +553,7 @@ static void on_attached(void *arg, int status, struct json_object *atts,
     compose_fail_kept(j, status, error ? error : "attaching failed", detail);
     return;
   }
-  json_object_object_add(j->out, "attachments", json_object_get(atts));
+  O365_JSON_ADD(j->out, "attachments", json_object_get(atts));
   if (j->send)
     send_draft(j);
   else

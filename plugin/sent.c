@@ -429,7 +429,7 @@ static void on_settle_found(void *arg, const o365_graph_res *failed,
   if (s->out == NULL || json_object_deep_copy(s->out, &out, NULL) != 0 ||
       out == NULL)
     out = json_object_new_object();
-  json_object_object_add(out, "sent", json_object_new_boolean(1));
+  O365_JSON_ADD(out, "sent", json_object_new_boolean(1));
   const char *id = o365_json_str(msg, "id");
   if (id != NULL)
     o365_json_add_str(out, "id", id);

@@ -222,8 +222,8 @@ struct json_object *o365_token_credentials(struct json_object *tok,
   int64_t expires_in = 0;
   if (o365_json_int64(tok, "expires_in", &expires_in) != 0 || expires_in <= 0)
     expires_in = 3600; /* documented default lifetime, at least an hour */
-  json_object_object_add(c, "expires_at",
-                         json_object_new_int64(now_ms / 1000 + expires_in));
+  O365_JSON_ADD(c, "expires_at",
+                json_object_new_int64(now_ms / 1000 + expires_in));
   const char *scope = o365_json_str(tok, "scope");
   o365_json_add_str(c, "scope", scope ? scope : o365_json_str(old, "scope"));
   const char *type = o365_json_str(tok, "token_type");
@@ -273,7 +273,7 @@ static void refresh_cancel(void *arg) {
 struct json_object *o365_token_detail(const o365_token_res *res) {
   struct json_object *d = json_object_new_object();
   if (res->status)
-    json_object_object_add(d, "status", json_object_new_int64(res->status));
+    O365_JSON_ADD(d, "status", json_object_new_int64(res->status));
   if (res->aad.error[0])
     o365_json_add_str(d, "error", res->aad.error);
   if (res->aad.suberror[0])
@@ -288,8 +288,8 @@ struct json_object *o365_token_detail(const o365_token_res *res) {
   if (res->aad.correlation_id[0])
     o365_json_add_str(d, "correlation_id", res->aad.correlation_id);
   if (res->retry_after_ms >= 0)
-    json_object_object_add(d, "retry_after_ms",
-                           json_object_new_int64(res->retry_after_ms));
+    O365_JSON_ADD(d, "retry_after_ms",
+                  json_object_new_int64(res->retry_after_ms));
   return d;
 }
 
@@ -326,7 +326,7 @@ static void refresh_done(void *arg, const o365_token_res *res) {
     struct json_object *creds =
         o365_token_credentials(res->tok, ctx->old, o365_api->now_ms());
     struct json_object *out = json_object_new_object();
-    json_object_object_add(out, "credentials", creds);
+    O365_JSON_ADD(out, "credentials", creds);
     free(ctx);
     o365_api->call_done(call, out);
     return;
@@ -363,7 +363,7 @@ static void refresh_done(void *arg, const o365_token_res *res) {
                         words ? words : res->message);
     free(words);
   } else if (cls == O365_REFRESH_RETRY) {
-    json_object_object_add(detail, "retryable", json_object_new_boolean(1));
+    O365_JSON_ADD(detail, "retryable", json_object_new_boolean(1));
     int code = res->error == WFC_EAUTH ? WFC_EREMOTE : res->error;
     /* With a Retry-After (detail "retry_after_ms") the host asks again
      * only once it has passed (docs/connections-sdk.md). */

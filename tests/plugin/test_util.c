@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -105,6 +107,72 @@ static void test_guid(void **state) {
   assert_int_equal(g[14], '4');
   assert_non_null(strchr("89ab", g[19]));
   assert_string_not_equal(g, h);
+  for (size_t i = 0; i < 36; i++)
+    if (i != 8 && i != 13 && i != 18 && i != 23)
+      assert_non_null(strchr("0123456789abcdef", g[i]));
+}
+
+/* Output members are named with one shared copy of each static name (not
+ * a copy per object, not the literal in the plugin's image: an output may
+ * outlive the plugin); replacement and serialization as with
+ * json_object_object_add. */
+static const char *first_key(struct json_object *o) {
+  struct json_object_iter it;
+  json_object_object_foreachC(o, it) {
+    return it.key;
+  }
+  return NULL;
+}
+
+static void test_json_add_static(void **state) {
+  (void)state;
+  static const char *const keys[] = {"name", "count"};
+  struct json_object *o = json_object_new_object();
+  O365_JSON_ADD(o, "id", json_object_new_string("a"));
+  o365_json_add_static(o, keys[0], json_object_new_string("n"));
+  o365_json_add_new(o, keys[1], json_object_new_int(2));
+  o365_json_add_str(o, "text", "t");
+  o365_json_add_str(o, "absent", NULL);
+  O365_JSON_ADD(o, "id", json_object_new_string("b")); /* replaces */
+  assert_string_equal(
+      json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+      "{\"id\":\"b\",\"name\":\"n\",\"count\":2,\"text\":\"t\"}");
+  /* Two objects named by one static string share the name's copy. */
+  struct json_object *a = json_object_new_object(),
+                     *b = json_object_new_object();
+  o365_json_add_new(a, keys[0], json_object_new_int(1));
+  o365_json_add_new(b, keys[0], json_object_new_int(2));
+  assert_ptr_equal(first_key(a), first_key(b));
+  assert_ptr_not_equal(first_key(a), keys[0]);
+  assert_string_equal(first_key(a), "name");
+  json_object_put(a);
+  json_object_put(b);
+  json_object_put(o);
+}
+
+/* GUIDs come from a pool of random bytes: a forked child must not hand
+ * out the ids its parent hands out next. */
+static void test_guid_fork(void **state) {
+  (void)state;
+  char g[37], child[37] = "", parent[37];
+  int fds[2];
+  assert_int_equal(o365_guid(g), 0); /* the pool is filled */
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char c[37];
+    _exit(o365_guid(c) == 0 && write(fds[1], c, 37) == 37 ? 0 : 1);
+  }
+  close(fds[1]);
+  assert_int_equal(o365_guid(parent), 0);
+  assert_int_equal(read(fds[0], child, 37), 37);
+  close(fds[0]);
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  assert_string_not_equal(child, parent);
+  assert_string_not_equal(g, parent);
 }
 
 static void test_secret_equal(void **state) {
@@ -169,6 +237,8 @@ int main(void) {
       cmocka_unit_test(test_pkce_rfc7636_vector),
       cmocka_unit_test(test_random_state),
       cmocka_unit_test(test_guid),
+      cmocka_unit_test(test_json_add_static),
+      cmocka_unit_test(test_guid_fork),
       cmocka_unit_test(test_secret_equal),
       cmocka_unit_test(test_retry_after),
       cmocka_unit_test(test_json_helpers),
