@@ -320,6 +320,18 @@ static void deliver(wfc_event_watch *w, const wfc_event_batch *b) {
 
 static int batch_owned(wfc_event_watch *w);
 
+/* A poll that cannot be handed over: the batch is dropped (fresh, owned,
+ * released) and the consumer gets status with message (borrowed). */
+static void deliver_failed(wfc_event_watch *w, wfc_event_batch *b,
+                           json_object *fresh, int status,
+                           const char *message) {
+  json_object_put(fresh);
+  batch_clear(w);
+  b->status = status;
+  b->message = message;
+  deliver(w, b);
+}
+
 static void on_polled(void *arg, wfc_call *call, const wfc_outcome *out) {
   wfc_event_watch *w = arg;
   (void)call;
@@ -360,21 +372,13 @@ static void on_polled(void *arg, wfc_call *call, const wfc_outcome *out) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s: reading the events seen failed: %s", w->card,
              wfc__store_last_error());
-    json_object_put(fresh);
-    batch_clear(w);
-    b.status = rc;
-    b.message = msg;
-    deliver(w, &b);
+    deliver_failed(w, &b, fresh, rc, msg);
     return;
   }
   w->have_batch = 1;
   w->accepted = 0;
   if (cp != NULL && (w->next = strdup(json_object_get_string(cp))) == NULL) {
-    json_object_put(fresh);
-    batch_clear(w);
-    b.status = WFC_ENOMEM;
-    b.message = "out of memory";
-    deliver(w, &b);
+    deliver_failed(w, &b, fresh, WFC_ENOMEM, "out of memory");
     return;
   }
   if (b.duplicates > 0)
@@ -396,11 +400,7 @@ static void on_polled(void *arg, wfc_call *call, const wfc_outcome *out) {
                "%s: cannot check the subscription lease; the events are "
                "polled again: %s",
                w->card, wfc__store_last_error());
-    json_object_put(fresh);
-    batch_clear(w);
-    b.status = rc;
-    b.message = msg;
-    deliver(w, &b);
+    deliver_failed(w, &b, fresh, rc, msg);
     return;
   }
   b.events = fresh;
