@@ -15,68 +15,17 @@
 
 #include <cmocka.h>
 #include <json-c/json.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <uv.h>
 
 #include "cards_test.h"
 #include "tclient.h"
+#include "tcert.h"
 
 #define DAEMON        "7d1f6a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 #define DAEMON_SECRET "daemon-Secret-1"
 
 /* ---- certificates ------------------------------------------------------ */
-
-typedef struct pem_pair {
-  char *key;  /* PEM private key */
-  char *cert; /* PEM certificate */
-} pem_pair;
-
-static char *bio_text(BIO *b) {
-  char *data = NULL;
-  long n = BIO_get_mem_data(b, &data);
-  char *s = malloc((size_t)n + 1);
-  memcpy(s, data, (size_t)n);
-  s[n] = '\0';
-  return s;
-}
-
-/* A fresh RSA key and a self-signed certificate valid from now+from_s to
- * now+to_s (seconds, may be negative). */
-static pem_pair make_cert(long from_s, long to_s) {
-  pem_pair p = {0};
-  EVP_PKEY *k = EVP_RSA_gen(2048);
-  X509 *x = X509_new();
-  assert_non_null(k);
-  assert_non_null(x);
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x), from_s);
-  X509_gmtime_adj(X509_getm_notAfter(x), to_s);
-  X509_NAME *n = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-                             (const unsigned char *)"mail-daemon", -1, -1, 0);
-  X509_set_issuer_name(x, n);
-  X509_set_pubkey(x, k);
-  assert_true(X509_sign(x, k, EVP_sha256()) > 0);
-  BIO *bk = BIO_new(BIO_s_mem()), *bc = BIO_new(BIO_s_mem());
-  assert_true(PEM_write_bio_PrivateKey(bk, k, NULL, NULL, 0, NULL, NULL));
-  assert_true(PEM_write_bio_X509(bc, x));
-  p.key = bio_text(bk);
-  p.cert = bio_text(bc);
-  BIO_free(bk);
-  BIO_free(bc);
-  X509_free(x);
-  EVP_PKEY_free(k);
-  return p;
-}
-
-static void pem_free(pem_pair *p) {
-  free(p->key);
-  free(p->cert);
-}
 
 /* A JSON string literal of s (malloc'd), for building inputs. */
 static char *jq(const char *s) {
@@ -177,7 +126,7 @@ static wfc_conn *connect_secret(const char *secret, const char *mailbox,
 }
 
 /* Connects by certificate; o gets the outcome, whatever it is. */
-static wfc_conn *connect_cert_raw(const pem_pair *p, o365_outcome *o) {
+static wfc_conn *connect_cert_raw(const tcert *p, o365_outcome *o) {
   char *cert = jq(p->cert), *key = jq(p->key);
   char params[8192], secrets[8192];
   snprintf(params, sizeof params,
@@ -190,7 +139,7 @@ static wfc_conn *connect_cert_raw(const pem_pair *p, o365_outcome *o) {
   return o365_fixture_connect_app(fx, params, secrets, o);
 }
 
-static wfc_conn *connect_cert(const pem_pair *p, const char *state,
+static wfc_conn *connect_cert(const tcert *p, const char *state,
                               o365_outcome *o) {
   wfc_conn *c = connect_cert_raw(p, o);
   const char *got = o->output ? jstr(o->output, "state") : NULL;
@@ -347,7 +296,7 @@ static void no_mailbox_names_the_field(void **state) {
  * certificate registered on the app. */
 static void certificate_connection(void **state) {
   (void)state;
-  pem_pair p = make_cert(-60, 86400);
+  tcert p = tcert_make("mail-daemon", -60, 86400);
   register_cert(p.cert);
   o365_outcome o;
   wfc_conn *c = connect_cert(&p, "connected", &o);
@@ -375,7 +324,7 @@ static void certificate_connection(void **state) {
                                secrets, &o);
   assert_non_null(c);
   o365_outcome_free(&o);
-  pem_free(&p);
+  tcert_free(&p);
 }
 
 /* Refusals of the credentials, each with its remedy; nothing connected. */
@@ -406,23 +355,23 @@ static void refused_credentials_have_remedies(void **state) {
   o365_outcome_free(&o);
 
   /* An expired certificate, registered on the app. */
-  pem_pair old = make_cert(-2 * 86400, -86400);
+  tcert old = tcert_make("mail-daemon", -2 * 86400, -86400);
   register_cert(old.cert);
   assert_null(connect_cert(&old, "error", &o));
   ct_says(remedy(&o), "AADSTS1000502");
   ct_says(remedy(&o), "upload a new certificate");
   o365_outcome_free(&o);
-  pem_free(&old);
+  tcert_free(&old);
 
   /* A certificate the app does not know. */
-  pem_pair stranger = make_cert(-60, 86400);
+  tcert stranger = tcert_make("mail-daemon", -60, 86400);
   assert_null(connect_cert(&stranger, "error", &o));
   ct_says(remedy(&o), "AADSTS700027");
   ct_says(remedy(&o), "upload its public part");
   o365_outcome_free(&o);
 
   /* A key that does not belong to the certificate: said before sending. */
-  pem_pair other = make_cert(-60, 86400);
+  tcert other = tcert_make("mail-daemon", -60, 86400);
   free(other.cert);
   other.cert = strdup(stranger.cert);
   long tokens =
@@ -443,8 +392,8 @@ static void refused_credentials_have_remedies(void **state) {
   assert_int_equal(
       o365_fixture_route_count(fx, "POST", "/{tenant}/oauth2/v2.0/token"),
       tokens);
-  pem_free(&other);
-  pem_free(&stranger);
+  tcert_free(&other);
+  tcert_free(&stranger);
 }
 
 /* Graph refuses /me with an app-only token (400, "/me request is only valid

@@ -17,11 +17,9 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "cards_test.h"
+#include "tcert.h"
 #include "wfc_user.h"
 
 #define DAEMON        "7d1f6a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -30,34 +28,11 @@
 static wuser u;
 static char key_body[80]; /* a line from the middle of the private key */
 
-static char *bio_text(BIO *b) {
-  char *data = NULL;
-  long n = BIO_get_mem_data(b, &data);
-  char *s = malloc((size_t)n + 1);
-  memcpy(s, data, (size_t)n);
-  s[n] = '\0';
-  return s;
-}
-
 /* Writes a fresh RSA key and its self-signed certificate (one PEM) to
  * path (0600), registers the certificate on the daemon app. */
 static void make_key_file(const char *path) {
-  EVP_PKEY *k = EVP_RSA_gen(2048);
-  X509 *x = X509_new();
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
-  X509_gmtime_adj(X509_getm_notBefore(x), -60);
-  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-  X509_NAME *n = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-                             (const unsigned char *)"cli-daemon", -1, -1, 0);
-  X509_set_issuer_name(x, n);
-  X509_set_pubkey(x, k);
-  assert_true(X509_sign(x, k, EVP_sha256()) > 0);
-  BIO *bk = BIO_new(BIO_s_mem()), *bc = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(bk, k, NULL, NULL, 0, NULL, NULL);
-  PEM_write_bio_X509(bc, x);
-  char *key = bio_text(bk), *cert = bio_text(bc);
+  tcert c = tcert_make("cli-daemon", -60, 86400);
+  char *key = c.key, *cert = c.cert;
   /* The third line of the key: base64 that must never be seen again. */
   const char *l = strchr(strchr(key, '\n') + 1, '\n') + 1;
   snprintf(key_body, sizeof key_body, "%.*s", (int)strcspn(l, "\n"), l);
@@ -76,12 +51,7 @@ static void make_key_file(const char *path) {
                                      json_object_to_json_string(body), &st));
   assert_int_equal(st, 201);
   json_object_put(body);
-  free(key);
-  free(cert);
-  BIO_free(bk);
-  BIO_free(bc);
-  X509_free(x);
-  EVP_PKEY_free(k);
+  tcert_free(&c);
 }
 
 static void write_secret(const char *path, const char *secret) {

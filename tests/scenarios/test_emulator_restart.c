@@ -19,13 +19,10 @@
  * a reauthorization, and the message names the command to run. */
 #define _POSIX_C_SOURCE 200809L /* setenv (scen.h) */
 #include "scen.h"
+#include "tcert.h"
 
 #include <stdio.h>
 #include <sys/stat.h>
-
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 static char state_dir[256];
 
@@ -114,33 +111,6 @@ static int setup_daemon(void **state) {
   return rc;
 }
 
-/* A self-signed certificate (PEM, malloc'ed) of a fresh RSA key. */
-static char *cert_pem(void) {
-  EVP_PKEY *k = EVP_RSA_gen(2048);
-  X509 *x = X509_new();
-  assert_non_null(k);
-  assert_non_null(x);
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 3);
-  X509_gmtime_adj(X509_getm_notBefore(x), -60);
-  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-  X509_NAME *n = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-                             (const unsigned char *)"restart", -1, -1, 0);
-  X509_set_issuer_name(x, n);
-  X509_set_pubkey(x, k);
-  assert_true(X509_sign(x, k, EVP_sha256()) > 0);
-  BIO *b = BIO_new(BIO_s_mem());
-  assert_true(PEM_write_bio_X509(b, x));
-  char *data = NULL;
-  long len = BIO_get_mem_data(b, &data);
-  char *pem = strndup(data, (size_t)len);
-  BIO_free(b);
-  X509_free(x);
-  EVP_PKEY_free(k);
-  return pem;
-}
-
 /* GET the daemon's credentials (new reference). */
 static json_object *credentials(void) {
   return admin("GET", "/__emulator/apps/" DAEMON "/credentials", NULL, 200);
@@ -154,11 +124,11 @@ static void state_dir_keeps_app_only(void **state) {
   json_object_put(admin("POST", "/__emulator/apps/" DAEMON "/credentials",
                         "{\"type\":\"secret\",\"secret\":\"added-Secret-7\"}",
                         201));
-  char *pem = cert_pem();
+  tcert c = tcert_make("restart", -60, 86400);
   json_object *body = json_object_new_object();
   json_object_object_add(body, "type", json_object_new_string("certificate"));
-  json_object_object_add(body, "certificate", json_object_new_string(pem));
-  free(pem);
+  json_object_object_add(body, "certificate", json_object_new_string(c.cert));
+  tcert_free(&c);
   json_object_put(admin("POST", "/__emulator/apps/" DAEMON "/credentials",
                         json_object_to_json_string(body), 201));
   json_object_put(body);
