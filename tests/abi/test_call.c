@@ -15,6 +15,7 @@
 #include "abi_util.h"
 #include "ts_server.h"
 #include "wfc/host.h"
+#include "tsys.h"
 
 typedef struct result {
   int done; /* on_done calls */
@@ -58,9 +59,7 @@ static void on_closed(void *arg) {
 }
 
 static void remove_blob_dir(fixture *f) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->blob_dir);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(tsys_rm_rf(f->blob_dir), 0);
 }
 
 static int teardown(void **state) {

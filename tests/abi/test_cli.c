@@ -20,6 +20,7 @@
 
 #include "abi_util.h"
 #include "wfc/plugin.h"
+#include "tsys.h"
 
 typedef struct run {
   int status;        /* exit code */
@@ -139,9 +140,7 @@ static void test_card_run_text_list(void **state) {
       strstr(json_object_get_string(json_object_object_get(e, "message")),
              "listing failed after 150"));
   json_object_put(o);
-  char cmd[4200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(tsys_rm_rf(tmp), 0);
 }
 
 /* A flow's step templates into a listing's items: flows take outputs as
@@ -178,9 +177,7 @@ static void test_flow_templates_into_list(void **state) {
                        json_object_object_get(steps, "a"), "items")),
                    400);
   json_object_put(o);
-  char cmd[4200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(tsys_rm_rf(tmp), 0);
 }
 
 static void test_inspect_json(void **state) {

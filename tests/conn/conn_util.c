@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "tclient.h"
+#include "tsys.h"
 
 static const char *plugin_dir(void) {
   const char *d = getenv("WFC_CONN_PLUGIN_DIR");
@@ -102,9 +103,7 @@ void fx_down(fx *f) {
   uv_run(&f->loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&f->loop), 0);
   ts_server_stop(f->srv);
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(tsys_rm_rf(f->dir), 0);
   curl_global_cleanup();
 }
 
@@ -278,8 +277,6 @@ void cli_fx_up(cli_fx *f, const char *prefix, const char *token_json) {
 
 void cli_fx_down(cli_fx *f) {
   ts_server_stop(f->srv);
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  assert_int_equal(system(cmd), 0);
+  assert_int_equal(tsys_rm_rf(f->dir), 0);
   curl_global_cleanup();
 }

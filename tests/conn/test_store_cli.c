@@ -25,6 +25,7 @@
 #include "pg_cluster.h"
 #include "store.h"
 #include "wfc_proc.h"
+#include "tsys.h"
 
 static char wfc_bin[512], plugins[512], dir[256], src[300], back[300];
 static char key_hex[80];
@@ -271,10 +272,8 @@ static int group_setup(void **state) {
 }
 
 static int group_teardown(void **state) {
-  char cmd[400];
   (void)state;
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
+  if (tsys_rm_rf(dir) != 0)
     return -1;
   return pg_cluster_stop(pg) == 0 ? 0 : -1;
 }

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 #include <json-c/json.h>
+
+#include "tsys.h"
 #include <openssl/evp.h>
 
 static char dir[256];
@@ -81,9 +83,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return tsys_rm_rf(dir);
 }
 
 static const char *jstr(json_object *o, const char *k) {

@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "tfile.h"
+#include "tsys.h"
 
 #define REGEN "build/bin/wfc docs cards manifest.json --output docs/cards.md"
 
@@ -43,9 +44,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return tsys_rm_rf(dir);
 }
 
 static void committed_doc_is_current(void **state) {

@@ -43,6 +43,7 @@
 #include "tclient.h"
 #include "tfile.h"
 #include "wfc_proc.h"
+#include "tsys.h"
 
 static char work[256];   /* the working directory of the commands */
 static char *readme;     /* README.md */
@@ -165,9 +166,7 @@ static int teardown(void **state) {
     kill(-script_pid, SIGKILL);
   if (emu != NULL)
     emu_proc_stop(emu);
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
-  int rc = system(cmd);
+  int rc = tsys_rm_rf(work);
   free(readme);
   curl_global_cleanup();
   free(pg_url);

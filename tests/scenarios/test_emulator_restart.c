@@ -20,6 +20,7 @@
 #define _POSIX_C_SOURCE 200809L /* setenv (scen.h) */
 #include "scen.h"
 #include "tcert.h"
+#include "tsys.h"
 
 #include <stdio.h>
 #include <sys/stat.h>
@@ -48,9 +49,7 @@ static int setup_state(void **state) {
 
 static int teardown_state(void **state) {
   int down = sc_down(state); /* it writes the state as it stops */
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", state_dir);
-  return down != 0 || system(cmd) != 0 ? -1 : 0;
+  return down != 0 || tsys_rm_rf(state_dir) != 0 ? -1 : 0;
 }
 
 static void state_dir_keeps_connections(void **state) {

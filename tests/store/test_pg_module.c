@@ -39,6 +39,7 @@
 #include "pg_cluster.h"
 #include "tfile.h"
 #include "wfc_proc.h"
+#include "tsys.h"
 
 #define KEY "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -370,10 +371,8 @@ static int group_setup(void **state) {
 }
 
 static int group_teardown(void **state) {
-  char cmd[400];
   (void)state;
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
+  if (tsys_rm_rf(dir) != 0)
     return -1;
   return pg_cluster_stop(pg) == 0 ? 0 : -1;
 }

@@ -3,6 +3,9 @@
 #include "tsys.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -30,4 +33,16 @@ int tsys_free_port(void) {
   if (fd >= 0)
     close(fd);
   return port;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int tsys_rm_rf(const char *path) {
+  if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0)
+    return 0;
+  return errno == ENOENT ? 0 : -1;
 }

@@ -1,5 +1,5 @@
 /* tsys.h - small system helpers the test support and the tests share:
- * sleeping, a monotonic clock, a free loopback port. */
+ * sleeping, a monotonic clock, a free loopback port, removing a tree. */
 #ifndef WFC_TEST_TSYS_H
 #define WFC_TEST_TSYS_H
 
@@ -10,5 +10,8 @@ long long tsys_mono_ms(void);
  * back, closed: a server that binds it a moment later may lose a race, so
  * callers retry), or -1. */
 int tsys_free_port(void);
+/* Removes path and everything below it (no shell, links not followed):
+ * 0 when it is gone (also when it was not there), else -1. */
+int tsys_rm_rf(const char *path);
 
 #endif

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "wfc_user.h"
+#include "tsys.h"
 
 int wuser_init(wuser *u, const char *name) {
   memset(u, 0, sizeof *u);
@@ -30,10 +31,9 @@ int wuser_init(wuser *u, const char *name) {
 int wuser_cleanup(wuser *u) {
   if (u->dir[0] == '\0')
     return 0;
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", u->dir);
+  int rc = tsys_rm_rf(u->dir);
   u->dir[0] = '\0';
-  return system(cmd) == 0 ? 0 : -1;
+  return rc;
 }
 
 void wuser_spawn(const wuser *u, wproc *p, const char *const *args) {
