@@ -33,26 +33,11 @@ static void ctx_init(vctx *c, const char *root, char *err, size_t errlen) {
   c->plen = strlen(c->path);
 }
 
-static __attribute__((format(printf, 2, 3))) size_t
-path_push(vctx *c, const char *fmt, ...) {
-  size_t saved = c->plen;
-  va_list ap;
-  int n;
-
-  va_start(ap, fmt);
-  n = vsnprintf(c->path + c->plen, sizeof c->path - c->plen, fmt, ap);
-  va_end(ap);
-  if (n > 0)
-    c->plen += (size_t)n < sizeof c->path - c->plen
-                   ? (size_t)n
-                   : sizeof c->path - c->plen - 1;
-  return saved;
-}
-
-/* path_push() without printf: the hot path appends a key or an index for
- * every field of every call (and every output field when outputs are
- * checked), and vsnprintf cost more than the checks themselves. Same
- * truncation as path_push. */
+/* Appends to the path without printf: the hot paths append a key or an
+ * index for every field of every call (and every output field when
+ * outputs are checked), and every field of every card table at each
+ * plugin load; vsnprintf cost more than the checks themselves. Cuts at
+ * the path's size. */
 static size_t path_putn(vctx *c, const char *s, size_t n) {
   size_t saved = c->plen;
   size_t room = sizeof c->path - c->plen - 1;
@@ -898,8 +883,14 @@ static int check_field(vctx *c, const wfc_field *f) {
 
     if (f->flags & WFC_FIELD_REQUIRED)
       return bad(c, "a REQUIRED field cannot have a default");
-    if (wfc__json_parse(f->default_json, strlen(f->default_json), 0, &def, jerr,
-                        sizeof jerr) != 0)
+    /* The literals default_fast() takes are the ones a call builds with
+     * it; only the rest needs the parser (about 10,000 instructions each,
+     * for every default of every card at every plugin load). */
+    if (default_fast(f->default_json, &def)) {
+      if (def == NULL)
+        return bad(c, "default_json: out of memory");
+    } else if (wfc__json_parse(f->default_json, strlen(f->default_json), 0,
+                               &def, jerr, sizeof jerr) != 0)
       return bad(c, "default_json: %s", jerr);
     ctx_init(&dc, "default", verr, sizeof verr);
     rc = validate_value(&dc, f, def, &out);
@@ -913,7 +904,7 @@ static int check_field(vctx *c, const wfc_field *f) {
   if (f->type == WFC_TYPE_OBJECT) {
     rc = check_table(c, f->fields);
   } else if (f->items != NULL) {
-    size_t saved = path_push(c, "[]");
+    size_t saved = path_putn(c, "[]", 2);
     rc = check_field(c, f->items);
     path_pop(c, saved);
   }
@@ -935,7 +926,7 @@ static int check_table(vctx *c, const wfc_field *fields) {
     for (size_t j = 0; j < i; j++)
       if (strcmp(fields[j].name, f->name) == 0)
         return bad(c, "duplicate field \"%s\"", f->name);
-    saved = path_push(c, ".%s", f->name);
+    saved = push_name(c, f->name); /* an identifier, checked above */
     rc = check_field(c, f);
     path_pop(c, saved);
     if (rc != 0)

@@ -490,6 +490,44 @@ static void test_schema_check(void **state) {
   static const wfc_field list_bad_item[] = {
       {.name = "l", .type = WFC_TYPE_LIST, .items = &bad_item}, {0}};
   expect_schema_error(list_bad_item, "schema.l[]: LIST needs .items");
+
+  /* Defaults: the literals built without the parser (booleans, small
+   * integers, plain strings) are checked against their field like the
+   * rest, and what they decline still goes through the parser. */
+  static const wfc_field int_string_default[] = {
+      {.name = "a", .type = WFC_TYPE_INTEGER, .default_json = "\"five\""}, {0}};
+  expect_schema_error(
+      int_string_default,
+      "schema.a: default: expected an integer, got a non-numeric string");
+  static const wfc_field int_over_max[] = {
+      {.name = "a", .type = WFC_TYPE_INTEGER, .max = 10, .default_json = "99"},
+      {0}};
+  expect_schema_error(int_over_max, "schema.a: default: must be at most 10");
+  static const wfc_field bool_int_default[] = {
+      {.name = "a", .type = WFC_TYPE_BOOLEAN, .default_json = "1"}, {0}};
+  expect_schema_error(bool_int_default,
+                      "schema.a: default: expected a boolean, got integer");
+  static const wfc_field leading_zero[] = {
+      {.name = "a", .type = WFC_TYPE_INTEGER, .default_json = "01"}, {0}};
+  expect_schema_error(
+      leading_zero,
+      "schema.a: default_json: malformed JSON at byte 1: unexpected character");
+  static const wfc_field bad_in_list = {
+      .name = "x", .type = WFC_TYPE_STRING, .default_json = "true"};
+  static const wfc_field inner_list[] = {
+      {.name = "l", .type = WFC_TYPE_LIST, .items = &bad_in_list}, {0}};
+  static const wfc_field nested_default[] = {
+      {.name = "o", .type = WFC_TYPE_OBJECT, .fields = inner_list}, {0}};
+  expect_schema_error(nested_default,
+                      "schema.o.l[]: default: expected a string, got boolean");
+  static const wfc_field good_defaults[] = {
+      {.name = "b", .type = WFC_TYPE_BOOLEAN, .default_json = "false"},
+      {.name = "n", .type = WFC_TYPE_INTEGER, .min = -5, .default_json = "-5"},
+      {.name = "s", .type = WFC_TYPE_STRING, .default_json = "\"inbox\""},
+      {.name = "e", .type = WFC_TYPE_STRING, .default_json = "\"caf\\u00e9\""},
+      {.name = "f", .type = WFC_TYPE_NUMBER, .default_json = "1.5"},
+      {0}};
+  assert_int_equal(wfc__schema_check(good_defaults, err, sizeof err), 0);
 }
 
 /* A schema that refers to itself: validation stops at the depth cap
