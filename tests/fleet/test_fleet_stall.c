@@ -56,26 +56,17 @@
 #include "../scenarios/scen.h"
 #include "clock.h"
 #include "crypto.h"
+#include "fleet_fixture.h"
 #include "json.h"
 #include "json_secret.h"
 #include "pg_cluster.h"
 #include "reliability.h"
 #include "store.h"
+#include "tsys.h"
 
 #define NICK "stall"
 
 static pg_cluster *pg;
-
-static long mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static wfc__store *store_open(void) {
   wfc__store *st = NULL;
@@ -104,17 +95,9 @@ static const char *cred(json_object *s, const char *name) {
 
 /* Ages the access token as an hour passing would. */
 static void expire_access_token(const char *conn_id) {
-  wfc__store *st = store_open();
-  json_object *s = stored_secrets(conn_id);
-  json_object *cr = wfc__json_obj(s, "credentials");
-  assert_non_null(cr);
-  int64_t past = wfc__now_ms() / 1000 - 60;
-  json_object_object_add(cr, "expires_at", json_object_new_int64(past));
-  const char *out = json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN);
-  assert_int_equal(
-      wfc__store_conn_update_secrets(st, conn_id, out, past * 1000), 0);
-  wfc__json_cleanse_put(s);
-  wfc__store_close(st);
+  char err[512];
+  if (fleet_expire_access_token(sc_store, conn_id, err, sizeof err) != 0)
+    fail_msg("%s", err);
 }
 
 /* The next token request answered after delay_ms. */
@@ -128,6 +111,26 @@ static void token_delay(long delay_ms) {
   json_object_put(admin("POST", "/__emulator/faults", b, 201));
 }
 
+/* Starts `wfc argv` in *a and waits until it holds conn_id's refresh
+ * lease (its token request held at the emulator); fails the test when it
+ * ends or has not taken it within 20 s. */
+static void spawn_lease_holder(wproc *a, const char *const *argv,
+                               const char *conn_id) {
+  sc_spawn(a, argv);
+  wfc__store *st = store_open();
+  wfc__lease l;
+  long long end = tsys_mono_ms() + 20000;
+  while (wfc__store_lease_get(st, conn_id, &l) != 0 && tsys_mono_ms() < end &&
+         wproc_running(a))
+    tsys_sleep_ms(10);
+  wfc__store_close(st);
+  if (!wproc_running(a) || tsys_mono_ms() >= end) {
+    kill(a->pid, SIGKILL);
+    sc_finish(a);
+    fail_msg("A did not take the lease: %s", a->stderr_);
+  }
+}
+
 static void refresh_stall(const char *name) {
   char conn_id[WFC__CONN_ID_SIZE];
   sc_connect(NICK, "preview", ALICE_UPN, ALICE_PW, 0, -1, conn_id,
@@ -139,27 +142,15 @@ static void refresh_stall(const char *name) {
 
   /* A takes the lease; its token request is held at the emulator. */
   wproc a;
-  sc_spawn(&a, refresh);
-  wfc__store *st = store_open();
-  wfc__lease l;
-  long end = mono_ms() + 20000;
-  while (wfc__store_lease_get(st, conn_id, &l) != 0 && mono_ms() < end &&
-         wproc_running(&a))
-    sleep_ms(10);
-  wfc__store_close(st);
-  if (!wproc_running(&a) || mono_ms() >= end) {
-    kill(a.pid, SIGKILL);
-    sc_finish(&a);
-    fail_msg("A did not take the lease: %s", a.stderr_);
-  }
-  sleep_ms(200);
+  spawn_lease_holder(&a, refresh, conn_id);
+  tsys_sleep_ms(200);
   kill(a.pid, SIGSTOP);
 
   /* B waits out A's lease (A lives: not taken over early), refreshes. */
-  long t0 = mono_ms();
+  long t0 = tsys_mono_ms();
   wproc b;
   int code_b = sc_wfc(&b, refresh);
-  long waited = mono_ms() - t0;
+  long waited = tsys_mono_ms() - t0;
   json_object *after_b = stored_secrets(conn_id);
 
   /* A runs again: its answer (older tokens) arrives. */
@@ -218,15 +209,7 @@ static void test_skewed_host_waits(void **state) {
   long before = sc_token_requests();
   const char *const refresh[] = {"connection", "refresh", NICK, NULL};
   wproc a;
-  sc_spawn(&a, refresh);
-  wfc__store *st = store_open();
-  wfc__lease l;
-  long end = mono_ms() + 20000;
-  while (wfc__store_lease_get(st, conn_id, &l) != 0 && mono_ms() < end &&
-         wproc_running(&a))
-    sleep_ms(10);
-  wfc__store_close(st);
-  assert_true(wproc_running(&a));
+  spawn_lease_holder(&a, refresh, conn_id);
   setenv("WFC_TEST_CLOCK_SKEW_MS", "120000", 1);
   wproc b;
   int code_b = sc_card(&b, "list_folders", NICK, "{}");
@@ -292,7 +275,7 @@ static int pump(int fd, const char *path, int wait_ms) {
 static int blocked_in_pipe_write(pid_t pid, long timeout_ms) {
   char path[64], w[128];
   snprintf(path, sizeof path, "/proc/%d/wchan", (int)pid);
-  long end = mono_ms() + timeout_ms;
+  long end = tsys_mono_ms() + timeout_ms;
   do {
     FILE *fp = fopen(path, "r");
     size_t k = fp != NULL ? fread(w, 1, sizeof w - 1, fp) : 0;
@@ -301,8 +284,8 @@ static int blocked_in_pipe_write(pid_t pid, long timeout_ms) {
     w[k] = '\0';
     if (strstr(w, "pipe_write") != NULL)
       return 1;
-    sleep_ms(5);
-  } while (mono_ms() < end);
+    tsys_sleep_ms(5);
+  } while (tsys_mono_ms() < end);
   return 0;
 }
 
@@ -424,9 +407,9 @@ static void watch_stall(const char *name) {
   assert_int_equal(fcntl(a.out, F_SETPIPE_SZ, page), page);
   assert_int_equal(fcntl(a.out, F_SETFL, O_NONBLOCK), 0);
   int last = -1;
-  long end = mono_ms() + 30000;
-  while (count_lines(out_a, prefix, n, NULL, &last) == 0 && mono_ms() < end &&
-         wproc_running(&a))
+  long end = tsys_mono_ms() + 30000;
+  while (count_lines(out_a, prefix, n, NULL, &last) == 0 &&
+         tsys_mono_ms() < end && wproc_running(&a))
     pump(a.out, out_a, 100);
   if (last < 0) {
     kill(a.pid, SIGKILL);
@@ -450,9 +433,9 @@ static void watch_stall(const char *name) {
   int *seen = calloc((size_t)n, sizeof *seen);
   assert_non_null(seen);
   int covered = 0;
-  end = mono_ms() + 120000;
-  while (covered < n && mono_ms() < end) {
-    sleep_ms(200);
+  end = tsys_mono_ms() + 120000;
+  while (covered < n && tsys_mono_ms() < end) {
+    tsys_sleep_ms(200);
     memset(seen, 0, (size_t)n * sizeof *seen);
     int l;
     count_lines(out_a, prefix, n, seen, &l);
@@ -465,13 +448,13 @@ static void watch_stall(const char *name) {
   /* A runs again, B keeps watching: a few of A's poll intervals; A's
    * stdout read to its end. */
   kill(a.pid, SIGCONT);
-  end = mono_ms() + 4000;
-  while (mono_ms() < end)
+  end = tsys_mono_ms() + 4000;
+  while (tsys_mono_ms() < end)
     pump(a.out, out_a, 100);
   kill(a.pid, SIGTERM);
   kill(b.pid, SIGTERM);
-  end = mono_ms() + 30000;
-  while (pump(a.out, out_a, 100) && mono_ms() < end)
+  end = tsys_mono_ms() + 30000;
+  while (pump(a.out, out_a, 100) && tsys_mono_ms() < end)
     ;
   wproc_wait(&a);
   wproc_wait(&b);
