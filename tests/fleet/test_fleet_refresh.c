@@ -44,6 +44,7 @@
 #include "pg_cluster.h"
 #include "reliability.h"
 #include "store.h"
+#include "tsys.h"
 
 #define NICK  "fleet"
 #define HOSTS 3
@@ -51,17 +52,6 @@
 
 static pg_cluster *pg;
 static char url[160], conn_id[WFC__CONN_ID_SIZE];
-
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static wfc__store *store_open(void) {
   wfc__store *st = NULL;
@@ -202,26 +192,26 @@ static long killed_holder(const char *name, int foreign) {
   /* Wait until it holds the lease and its token request is in flight. */
   wfc__store *st = store_open();
   wfc__lease l;
-  long end = now_ms() + 20000;
-  while (wfc__store_lease_get(st, conn_id, &l) != 0 && now_ms() < end &&
+  long end = tsys_mono_ms() + 20000;
+  while (wfc__store_lease_get(st, conn_id, &l) != 0 && tsys_mono_ms() < end &&
          wproc_running(&holder))
-    sleep_ms(20);
+    tsys_sleep_ms(20);
   wfc__store_close(st);
-  if (!wproc_running(&holder) || now_ms() >= end) {
+  if (!wproc_running(&holder) || tsys_mono_ms() >= end) {
     kill(holder.pid, SIGKILL);
     wproc_wait(&holder);
     fail_msg("the refresh did not take the lease: %s", holder.stderr_);
   }
-  sleep_ms(300);
+  tsys_sleep_ms(300);
   kill(holder.pid, SIGKILL); /* --kill-child: its child too */
   wproc_wait(&holder);
 
-  long t0 = now_ms();
+  long t0 = tsys_mono_ms();
   wproc card;
   const char *const run[] = {"card",         "run", "list_folders",
                              "--connection", NICK,  NULL};
   int code = sc_wfc(&card, run);
-  long waited = now_ms() - t0;
+  long waited = tsys_mono_ms() - t0;
   long tokens = sc_token_requests() - before;
   rel_counts c = {.test = name, .trials = 1};
   c.lost = code != 0;
