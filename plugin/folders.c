@@ -309,86 +309,122 @@ int o365_folder_resolve(wfc_call *call, const char *mailbox, const char *folder,
 
 /* ---- Listing ------------------------------------------------------------ */
 
-/* o365_folder_json(), also handing back what the lister needs of g
- * (borrowed from g: valid while g is). One pass over g's members instead
- * of a hash lookup per field: a listing builds this for every folder. */
-static struct json_object *folder_json(struct json_object *g, const char **id,
-                                       const char **name, int64_t *children) {
-  struct json_object *o = json_object_new_object();
-  /* The parsed strings, counts and flag are moved into the output (a
-   * reference each), not copied: g's tree is freed after the page. */
-  struct json_object *strs[3] = {NULL, NULL, NULL}; /* id, name, parent */
-  struct json_object *counts[3] = {NULL, NULL, NULL}, *hidden = NULL;
-  *id = *name = NULL;
-  if (json_object_is_type(g, json_type_object)) {
-    json_object_object_foreach(g, k, v) {
-      int is_str = json_object_is_type(v, json_type_string);
-      /* By first letter, then the whole name: most members of a folder
-       * are compared once. */
-      switch (k[0]) {
-      case 'i':
-        if (strcmp(k, "id") == 0)
-          strs[0] = is_str ? v : NULL;
-        else if (strcmp(k, "isHidden") == 0)
-          hidden = v;
-        break;
-      case 'd':
-        if (strcmp(k, "displayName") == 0)
-          strs[1] = is_str ? v : NULL;
-        break;
-      case 'p':
-        if (strcmp(k, "parentFolderId") == 0)
-          strs[2] = is_str ? v : NULL;
-        break;
-      case 'c':
-        if (strcmp(k, "childFolderCount") == 0)
-          counts[0] = v;
-        break;
-      case 'u':
-        if (strcmp(k, "unreadItemCount") == 0)
-          counts[1] = v;
-        break;
-      case 't':
-        if (strcmp(k, "totalItemCount") == 0)
-          counts[2] = v;
-        break;
-      default:
-        break;
-      }
+/* A folder's output is made of Graph's values, not copies of them (the
+ * parsed strings, counts and flag, one reference each). */
+typedef struct folder_vals {
+  struct json_object *str[3];   /* id, displayName, parentFolderId */
+  struct json_object *count[3]; /* child, unread, total item counts */
+  struct json_object *hidden;   /* isHidden */
+} folder_vals;
+
+/* Finds g's values (borrowed), one pass over its members instead of a
+ * hash lookup per field: a listing does this for every folder. */
+static void folder_scan(struct json_object *g, folder_vals *fv) {
+  memset(fv, 0, sizeof *fv);
+  if (!json_object_is_type(g, json_type_object))
+    return;
+  json_object_object_foreach(g, k, v) {
+    int is_str = json_object_is_type(v, json_type_string);
+    /* By first letter, then the whole name: most members of a folder are
+     * compared once. */
+    switch (k[0]) {
+    case 'i':
+      if (strcmp(k, "id") == 0)
+        fv->str[0] = is_str ? v : NULL;
+      else if (strcmp(k, "isHidden") == 0)
+        fv->hidden = v;
+      break;
+    case 'd':
+      if (strcmp(k, "displayName") == 0)
+        fv->str[1] = is_str ? v : NULL;
+      break;
+    case 'p':
+      if (strcmp(k, "parentFolderId") == 0)
+        fv->str[2] = is_str ? v : NULL;
+      break;
+    case 'c':
+      if (strcmp(k, "childFolderCount") == 0)
+        fv->count[0] = v;
+      break;
+    case 'u':
+      if (strcmp(k, "unreadItemCount") == 0)
+        fv->count[1] = v;
+      break;
+    case 't':
+      if (strcmp(k, "totalItemCount") == 0)
+        fv->count[2] = v;
+      break;
+    default:
+      break;
     }
   }
+  /* Taken here, so that the caller may then empty g. */
+  for (size_t i = 0; i < 3; i++) {
+    json_object_get(fv->str[i]);
+    json_object_get(fv->count[i]);
+  }
+  json_object_get(fv->hidden);
+}
+
+/* Adds the output members to o (empty) in their documented order; fv's
+ * references are transferred. *children: the child folder count; *id and
+ * *name (NULL when absent) are borrowed from o. */
+static void folder_fill(struct json_object *o, folder_vals *fv,
+                        int64_t *children, const char **id, const char **name) {
+  *id = fv->str[0] ? json_object_get_string(fv->str[0]) : NULL;
+  *name = fv->str[1] ? json_object_get_string(fv->str[1]) : NULL;
   static const char *const str_keys[3] = {"id", "name", "parent_id"};
   for (size_t i = 0; i < 3; i++)
-    if (strs[i] != NULL)
-      o365_json_add_new(o, str_keys[i], json_object_get(strs[i]));
-  *id = strs[0] ? json_object_get_string(strs[0]) : NULL;
-  *name = strs[1] ? json_object_get_string(strs[1]) : NULL;
+    if (fv->str[i] != NULL)
+      o365_json_add_new(o, str_keys[i], fv->str[i]);
   static const char *const count_keys[3] = {"child_count", "unread_count",
                                             "total_count"};
   for (size_t i = 0; i < 3; i++) {
+    struct json_object *c = fv->count[i];
     int64_t v = 0;
-    o365_json_to_int64(counts[i], &v);
+    o365_json_to_int64(c, &v);
     if (i == 0)
       *children = v;
     /* An integer as parsed is the value itself; anything else (absent, a
      * numeric string) becomes one. */
-    o365_json_add_new(o, count_keys[i],
-                      json_object_is_type(counts[i], json_type_int)
-                          ? json_object_get(counts[i])
-                          : json_object_new_int64(v));
+    if (!json_object_is_type(c, json_type_int)) {
+      json_object_put(c);
+      c = json_object_new_int64(v);
+    }
+    o365_json_add_new(o, count_keys[i], c);
   }
-  o365_json_add_new(
-      o, "is_hidden",
-      json_object_is_type(hidden, json_type_boolean)
-          ? json_object_get(hidden)
-          : json_object_new_boolean(json_object_get_boolean(hidden)));
-  return o;
+  struct json_object *h = fv->hidden;
+  if (!json_object_is_type(h, json_type_boolean)) {
+    int b = json_object_get_boolean(h);
+    json_object_put(h);
+    h = json_object_new_boolean(b);
+  }
+  o365_json_add_new(o, "is_hidden", h);
 }
 
 struct json_object *o365_folder_json(struct json_object *g) {
-  const char *id, *name;
+  folder_vals fv;
   int64_t children;
-  return folder_json(g, &id, &name, &children);
+  const char *id, *name;
+  folder_scan(g, &fv);
+  struct json_object *o = json_object_new_object();
+  folder_fill(o, &fv, &children, &id, &name);
+  return o;
+}
+
+/* Turns Graph's folder object g, which the caller owns alone, into its
+ * output: g's members are replaced by the output's (json-c's public
+ * linkhash API: the values are kept, the names and the object are not
+ * made again). A listing reuses the parsed objects instead of building a
+ * second object per folder and freeing both. */
+static void folder_in_place(struct json_object *g, int64_t *children,
+                            const char **id, const char **name) {
+  folder_vals fv;
+  folder_scan(g, &fv);
+  struct lh_table *t = json_object_get_object(g);
+  struct lh_entry *e, *next;
+  lh_foreach_safe(t, e, next) lh_table_delete_entry(t, e);
+  folder_fill(g, &fv, children, id, name);
 }
 
 #define NO_FOLDER ((size_t)-1)
@@ -531,10 +567,16 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
       l->truncated = 1;
       break;
     }
-    const char *id, *name;
+    /* The page's folder becomes the output's: taken from the page (whose
+     * tree is freed after this call, which reads it no more) and rewritten
+     * in place. Anything else than an object gets an object of its own. */
+    struct json_object *f = json_object_array_get_idx(value, i);
     int64_t children = 0;
-    struct json_object *f =
-        folder_json(json_object_array_get_idx(value, i), &id, &name, &children);
+    const char *id = NULL, *name = NULL;
+    if (json_object_is_type(f, json_type_object))
+      folder_in_place(json_object_get(f), &children, &id, &name);
+    else
+      f = o365_folder_json(f);
     if (name == NULL)
       name = "";
     /* path: the parent's path + "/" + name; the name alone at the top.

@@ -428,23 +428,28 @@ static void json_cleanse(struct json_object *o) {
  * process). A reload maps afresh: a few KB per load. */
 #define NAME_SLOTS 1024 /* power of two; half full at most */
 #define NAME_ARENA (64 * 1024)
+typedef struct name_slot {
+  const char *key;     /* the static name (our image) */
+  const char *copy;    /* its process-lifetime copy */
+  lh_hash_fn *hash_fn; /* json-c's hash of copy by that function: */
+  unsigned long hash;  /* computed once instead of at every add */
+} name_slot;
 static struct {
-  const char *key[NAME_SLOTS];  /* the static name (our image) */
-  const char *copy[NAME_SLOTS]; /* its process-lifetime copy */
+  name_slot slot[NAME_SLOTS];
   size_t used;
   char *arena; /* current mapping */
   size_t arena_used;
 } names;
 
-/* The process-lifetime copy of static name key, or NULL (full, no memory:
- * the caller copies the name the usual way). */
-static const char *name_interned(const char *key) {
+/* The slot of static name key, or NULL (full, no memory: the caller
+ * copies the name the usual way). */
+static name_slot *name_interned(const char *key) {
   uintptr_t h = (uintptr_t)key;
   h = (h >> 3) * (uintptr_t)0x9E3779B97F4A7C15u;
   size_t i = (size_t)(h >> 20) & (NAME_SLOTS - 1);
-  while (names.key[i] != NULL) {
-    if (names.key[i] == key)
-      return names.copy[i];
+  while (names.slot[i].key != NULL) {
+    if (names.slot[i].key == key)
+      return &names.slot[i];
     i = (i + 1) & (NAME_SLOTS - 1);
   }
   size_t n = strlen(key) + 1;
@@ -461,18 +466,47 @@ static const char *name_interned(const char *key) {
   char *c = names.arena + names.arena_used;
   memcpy(c, key, n);
   names.arena_used += n;
-  names.key[i] = key;
-  names.copy[i] = c;
+  names.slot[i] = (name_slot){.key = key, .copy = c};
   names.used++;
-  return c;
+  return &names.slot[i];
+}
+
+/* Adds v under the slot's name, with the hash json-c would compute (kept
+ * per hash function: json-c's string hash is seeded once per process, and
+ * a host may choose another one with json_global_set_string_hash). This is
+ * json_object_object_add_ex without hashing the name again: the same
+ * lookup-or-insert through json-c's public linkhash API. */
+static void add_slot(struct json_object *o, name_slot *s, struct json_object *v,
+                     unsigned opts) {
+  struct lh_table *t = json_object_get_object(o);
+  if (t == NULL || o == v) {
+    json_object_put(v);
+    return;
+  }
+  if (s->hash_fn != t->hash_fn) {
+    s->hash_fn = t->hash_fn;
+    s->hash = lh_get_hash(t, s->copy);
+  }
+  if (!(opts & JSON_C_OBJECT_ADD_KEY_IS_NEW)) {
+    struct lh_entry *e = lh_table_lookup_entry_w_hash(t, s->copy, s->hash);
+    if (e != NULL) {
+      json_object_put((struct json_object *)lh_entry_v(e));
+      lh_entry_set_val(e, v);
+      return;
+    }
+  }
+  if (lh_table_insert_w_hash(t, s->copy, v, s->hash,
+                             JSON_C_OBJECT_ADD_CONSTANT_KEY) != 0)
+    json_object_put(v);
 }
 
 static void add_named(struct json_object *o, const char *key,
                       struct json_object *v, unsigned opts) {
-  const char *name = name_interned(key);
-  json_object_object_add_ex(o, name != NULL ? name : key, v,
-                            name != NULL ? opts | JSON_C_OBJECT_ADD_CONSTANT_KEY
-                                         : opts);
+  name_slot *s = name_interned(key);
+  if (s != NULL)
+    add_slot(o, s, v, opts);
+  else
+    json_object_object_add_ex(o, key, v, opts);
 }
 
 void o365_json_add_static(struct json_object *o, const char *key,

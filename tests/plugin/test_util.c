@@ -150,6 +150,41 @@ static void test_json_add_static(void **state) {
   json_object_put(o);
 }
 
+/* The member names' hashes are computed once per name and hash function:
+ * every member must still be found by json-c's own lookup, replaced in
+ * place, and found again in objects made after a host switched json-c's
+ * string hash (tables made before keep theirs). */
+static void test_json_add_lookup(void **state) {
+  (void)state;
+  static const char *const keys[] = {"alpha",   "beta",  "gamma",  "delta",
+                                     "epsilon", "zeta",  "eta",    "theta",
+                                     "iota",    "kappa", "lambda", "mu"};
+  size_t nkeys = sizeof keys / sizeof keys[0];
+  struct json_object *before = json_object_new_object();
+  for (size_t i = 0; i < nkeys; i++) /* 12 members: the table grows */
+    o365_json_add_new(before, keys[i], json_object_new_int((int)i));
+  json_global_set_string_hash(JSON_C_STR_HASH_PERLLIKE);
+  struct json_object *after = json_object_new_object();
+  for (size_t i = 0; i < nkeys; i++)
+    o365_json_add_static(after, keys[i], json_object_new_int((int)i));
+  for (size_t i = 0; i < nkeys; i++) {
+    o365_json_add_static(before, keys[i], json_object_new_int((int)i + 100));
+    o365_json_add_static(after, keys[i], json_object_new_int((int)i + 200));
+  }
+  json_global_set_string_hash(JSON_C_STR_HASH_DFLT);
+  for (size_t i = 0; i < nkeys; i++) {
+    struct json_object *v = NULL;
+    assert_true(json_object_object_get_ex(before, keys[i], &v));
+    assert_int_equal(json_object_get_int(v), (int)i + 100);
+    assert_true(json_object_object_get_ex(after, keys[i], &v));
+    assert_int_equal(json_object_get_int(v), (int)i + 200);
+  }
+  assert_int_equal(json_object_object_length(before), (int)nkeys);
+  assert_int_equal(json_object_object_length(after), (int)nkeys);
+  json_object_put(before);
+  json_object_put(after);
+}
+
 /* GUIDs come from a pool of random bytes: a forked child must not hand
  * out the ids its parent hands out next. */
 static void test_guid_fork(void **state) {
@@ -238,6 +273,7 @@ int main(void) {
       cmocka_unit_test(test_random_state),
       cmocka_unit_test(test_guid),
       cmocka_unit_test(test_json_add_static),
+      cmocka_unit_test(test_json_add_lookup),
       cmocka_unit_test(test_guid_fork),
       cmocka_unit_test(test_secret_equal),
       cmocka_unit_test(test_retry_after),
