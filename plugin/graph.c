@@ -28,7 +28,7 @@ struct o365_graph_req {
   /* Everything below is owned by the request (copied from the opts). */
   const char *method; /* a static name (method_name) or method_own */
   char *method_own;
-  char *url;
+  char *url; /* in the request's own allocation, after it */
   char *body;
   size_t body_len;
   /* The header lines every attempt sends, composed once per request:
@@ -130,7 +130,6 @@ static void req_free(o365_graph_req *r) {
   if (r->gate != NULL)
     r->gate->refs--; /* the caller then offers the gate to gate_maybe_free */
   free(r->method_own);
-  free(r->url);
   if (r->body != NULL) {
     OPENSSL_cleanse(r->body, r->body_len);
     free(r->body);
@@ -998,9 +997,41 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
                     void *arg, o365_graph_req **out) {
   if (o == NULL || o->path == NULL || cb == NULL)
     return WFC_EINVAL;
-  o365_graph_req *r = calloc(1, sizeof *r);
+  /* Where: the explicit base, else the call's connection's Graph URL. */
+  char base[512];
+  wfc_conn *conn = NULL;
+  int rc = 0;
+  if (o->base != NULL) {
+    o365_strlcpy(base, o->base, sizeof base);
+  } else {
+    rc = call_graph_base(call, &conn, base, sizeof base);
+    if (rc != 0)
+      return rc;
+  }
+  if (o->token == NULL && conn == NULL) {
+    conn = call ? o365_api->call_conn(call) : NULL;
+    if (conn == NULL)
+      return WFC_EINVAL;
+  }
+  /* The URL: an absolute one on the base's origin (a nextLink), or the
+   * base followed by the path. */
+  size_t bl = 0, pl = strlen(o->path);
+  if (o365_url_origin_len(o->path) > 0) {
+    if (!o365_url_same_origin(o->path, base))
+      return WFC_EINVAL;
+  } else if (o->path[0] != '/') {
+    return WFC_EINVAL;
+  } else {
+    bl = strlen(base);
+  }
+  /* The request and its URL: one allocation. */
+  o365_graph_req *r = calloc(1, sizeof *r + bl + pl + 1);
   if (r == NULL)
     return WFC_ENOMEM;
+  r->url = (char *)(r + 1);
+  memcpy(r->url, base, bl);
+  memcpy(r->url + bl, o->path, pl + 1);
+  r->conn = conn;
   r->call = call;
   r->cb = cb;
   r->arg = arg;
@@ -1020,44 +1051,6 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
                   strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
                   strcmp(method, "PUT") == 0 || strcmp(method, "DELETE") == 0;
   r->explicit_token = dup_or_null(o->token, &oom);
-  int rc = 0;
-
-  /* Where: the explicit base, else the call's connection's Graph URL. */
-  char base[512];
-  if (o->base != NULL) {
-    o365_strlcpy(base, o->base, sizeof base);
-  } else {
-    rc = call_graph_base(call, &r->conn, base, sizeof base);
-    if (rc != 0)
-      goto fail;
-  }
-  if (r->explicit_token == NULL && r->conn == NULL) {
-    r->conn = call ? o365_api->call_conn(call) : NULL;
-    if (r->conn == NULL) {
-      rc = WFC_EINVAL;
-      goto fail;
-    }
-  }
-  if (o365_url_origin_len(o->path) > 0) {
-    if (!o365_url_same_origin(o->path, base)) {
-      rc = WFC_EINVAL;
-      goto fail;
-    }
-    r->url = dup_or_null(o->path, &oom);
-  } else {
-    if (o->path[0] != '/') {
-      rc = WFC_EINVAL;
-      goto fail;
-    }
-    size_t bl = strlen(base), pl = strlen(o->path);
-    r->url = malloc(bl + pl + 1);
-    if (r->url != NULL) {
-      memcpy(r->url, base, bl);
-      memcpy(r->url + bl, o->path, pl + 1);
-    } else {
-      oom = 1;
-    }
-  }
 
   if (o->body != NULL) {
     const char *js = json_object_to_json_string_ext(
