@@ -1,5 +1,5 @@
 /* graph.c - see graph.h. */
-#define _POSIX_C_SOURCE 200809L /* strdup */
+#define _DEFAULT_SOURCE /* explicit_bzero, strdup */
 #include "graph.h"
 
 #include <ctype.h>
@@ -26,15 +26,21 @@ struct o365_graph_req {
   o365_graph_cb cb;
   void *arg;
   /* Everything below is owned by the request (copied from the opts). */
-  char *method;
-  char *url;
+  const char *method; /* a static name (method_name) or method_own */
+  char *method_own;
+  char *url; /* in the request's own allocation, after it */
   char *body;
   size_t body_len;
-  char *content_type;
-  char *accept; /* NULL = application/json */
+  /* The header lines every attempt sends, composed once per request:
+   * static text, or the owned *_own line. */
+  const char *accept_line;       /* "Accept: ..." */
+  const char *content_type_line; /* "Content-Type: ...", or NULL */
+  char *accept_own;
+  char *content_type_own;
   char **extra; /* NULL-terminated */
   char *explicit_token;
   char *auth;        /* "Authorization: Bearer <token>" of this attempt */
+  size_t auth_len;   /* strlen(auth), for the wipe */
   const char *token; /* the token of the current attempt: in auth */
   wfc_blob *body_blob;
   uint64_t body_offset;
@@ -43,7 +49,9 @@ struct o365_graph_req {
   uint32_t timeout_ms;
   unsigned flags;
   int idempotent;
-  char crid[37];
+  /* "client-request-id: <uuid>": the same for every attempt; the id
+   * alone is crid_line + CRID_NAME_LEN. */
+  char crid_line[64];
   int attempts;
   int auth_retried;
   int64_t retry_after_ms;
@@ -104,24 +112,37 @@ static void wipe_free(char *s) {
   }
 }
 
+/* Wipes the n bytes of a secret (a bearer token) and frees it. The
+ * compiler may not drop explicit_bzero as a dead store (as it may a
+ * memset before free), and it runs at memset's speed: OPENSSL_cleanse's
+ * byte loop cost more than the rest of freeing a request. */
+static void wipe_free_n(char *s, size_t n) {
+  if (s != NULL) {
+    explicit_bzero(s, n);
+    free(s);
+  }
+}
+
+#define CRID_NAME     "client-request-id: "
+#define CRID_NAME_LEN (sizeof CRID_NAME - 1)
+
 static void req_free(o365_graph_req *r) {
   if (r->gate != NULL)
     r->gate->refs--; /* the caller then offers the gate to gate_maybe_free */
-  free(r->method);
-  free(r->url);
+  free(r->method_own);
   if (r->body != NULL) {
     OPENSSL_cleanse(r->body, r->body_len);
     free(r->body);
   }
-  free(r->content_type);
-  free(r->accept);
+  free(r->content_type_own);
+  free(r->accept_own);
   if (r->extra != NULL) {
     for (size_t i = 0; r->extra[i]; i++)
       free(r->extra[i]);
     free(r->extra);
   }
   wipe_free(r->explicit_token);
-  wipe_free(r->auth);
+  wipe_free_n(r->auth, r->auth_len);
   free(r);
 }
 
@@ -277,6 +298,12 @@ void o365_graph_res_local(o365_graph_res *r, int code, const char *message) {
 /* ---- Completion -----------------------------------------------------------
  */
 
+/* Does the response say its body is JSON (Content-Type)? */
+static int is_json(const wfc_http_res *http) {
+  const char *ctype = o365_api->http_header(http, "Content-Type");
+  return ctype != NULL && strstr(ctype, "json") != NULL;
+}
+
 static void deliver(o365_graph_req *r, int error, const char *message,
                     const wfc_http_res *http) {
   o365_graph_res res;
@@ -295,11 +322,11 @@ static void deliver(o365_graph_req *r, int error, const char *message,
     res.status = http->status;
     res.body = http->body ? http->body : "";
     res.body_len = http->body ? http->body_len : 0;
-    const char *ctype = o365_api->http_header(http, "Content-Type");
-    int is_json = ctype != NULL && strstr(ctype, "json") != NULL;
-    /* A raw request's error answer is still Graph's JSON error. */
+    /* A raw request's error answer is still Graph's JSON error. An
+     * object is parsed whatever its type says (the header is looked up
+     * only for another body). */
     if ((!(r->flags & O365_GRAPH_RAW) || res.status >= 400) &&
-        res.body_len > 0 && (is_json || res.body[0] == '{')) {
+        res.body_len > 0 && (res.body[0] == '{' || is_json(http))) {
       json = o365_json_parse(res.body, res.body_len);
       if (json == NULL && res.status < 400) {
         res.error = WFC_EPROTO;
@@ -326,7 +353,7 @@ static void deliver(o365_graph_req *r, int error, const char *message,
                            o365_api->http_header(http, "client-request-id"),
                            &res.gerr);
       if (res.gerr.client_request_id[0] == '\0')
-        o365_strlcpy(res.gerr.client_request_id, r->crid,
+        o365_strlcpy(res.gerr.client_request_id, r->crid_line + CRID_NAME_LEN,
                      sizeof res.gerr.client_request_id);
       if (!given && res.gerr.message[0]) {
         res.message = res.gerr.message;
@@ -384,9 +411,15 @@ static int start_attempt(o365_graph_req *r);
 static void deliver(o365_graph_req *r, int error, const char *message,
                     const wfc_http_res *http);
 
+/* Does a Retry-After keep g closed now? (A gate never closed reads no
+ * clock.) */
+static int gate_closed(const gate *g) {
+  return g->blocked_until != 0 && g->blocked_until > o365_api->now_ms();
+}
+
 static void gate_maybe_free(gate *g) {
   if (g->refs > 0 || g->active > 0 || g->head != NULL || g->timer != NULL ||
-      g->blocked_until > o365_api->now_ms())
+      gate_closed(g))
     return;
   for (gate **pp = &gates; *pp; pp = &(*pp)->next) {
     if (*pp == g) {
@@ -408,7 +441,7 @@ static void gate_timer_cb(void *arg) {
 
 /* Starts queued requests while the gate is open and has room. */
 static void gate_wake(gate *g) {
-  int64_t now = o365_api->now_ms();
+  int64_t now = g->blocked_until != 0 ? o365_api->now_ms() : 0;
   if (g->blocked_until > now) {
     if (g->timer == NULL && g->head != NULL &&
         o365_api->timer_start((uint64_t)(g->blocked_until - now), gate_timer_cb,
@@ -459,6 +492,17 @@ static void gate_unqueue(o365_graph_req *r) {
   r->qnext = NULL;
 }
 
+/* Appends n bytes of s to the key at at, as snprintf would (cut at
+ * keysz - 1, NUL-terminated); the new length. */
+static size_t key_put(char *key, size_t keysz, size_t at, const char *s,
+                      size_t n) {
+  if (at + n >= keysz)
+    n = keysz - 1 - at;
+  memcpy(key + at, s, n);
+  key[at + n] = '\0';
+  return at + n;
+}
+
 /* The mailbox an URL addresses, as a gate key; 0 when not gated. */
 static int gate_key(o365_graph_req *r, const char *url, char *key,
                     size_t keysz) {
@@ -471,17 +515,20 @@ static int gate_key(o365_graph_req *r, const char *url, char *key,
   const char *path = url + olen;
   if (*path == '/')
     path += 1 + strcspn(path + 1, "/?#");
+  /* Composed by copying (snprintf cost more than the gate itself). */
+  size_t at = key_put(key, keysz, 0, url, olen);
   if (strncmp(path, "/users/", 7) == 0) {
-    size_t n = strcspn(path + 7, "/?#");
-    snprintf(key, keysz, "%.*s/users/%.*s", (int)olen, url, (int)n, path + 7);
+    at = key_put(key, keysz, at, path, 7 + strcspn(path + 7, "/?#"));
   } else if (strncmp(path, "/me", 3) == 0 &&
              (path[3] == '/' || path[3] == '?' || path[3] == '\0')) {
     const char *account =
         o365_json_str(o365_api->conn_info(r->conn), "account");
-    if (account != NULL)
-      snprintf(key, keysz, "%.*s/users/%s", (int)olen, url, account);
-    else
-      snprintf(key, keysz, "%.*s/conn/%p", (int)olen, url, (void *)r->conn);
+    if (account != NULL) {
+      at = key_put(key, keysz, at, "/users/", 7);
+      at = key_put(key, keysz, at, account, strlen(account));
+    } else {
+      snprintf(key + at, keysz - at, "/conn/%p", (void *)r->conn);
+    }
   } else {
     return 0;
   }
@@ -517,7 +564,7 @@ static int admit(o365_graph_req *r) {
   if (g == NULL)
     return start_attempt(r);
   if (g->head == NULL && g->active < O365_GRAPH_MAX_CONCURRENT &&
-      g->blocked_until <= o365_api->now_ms()) {
+      !gate_closed(g)) {
     g->active++;
     r->holds_slot = 1;
     int rc = start_attempt(r);
@@ -747,29 +794,25 @@ static int send_http(o365_graph_req *r, const char *token) {
   /* The header line is built once, sized and copied (a JWT is 1-2 KB:
    * formatting it with printf, measure then write, cost more than the
    * rest of the request set-up), and kept: its tail is the token of this
-   * attempt (r->token), which a 401 reports as rejected. */
+   * attempt (r->token), which a 401 reports as rejected. The other lines
+   * were composed when the request was made. */
   size_t tlen = strlen(token);
   char *auth = malloc(sizeof BEARER + tlen);
   if (auth == NULL)
     return WFC_ENOMEM;
   memcpy(auth, BEARER, sizeof BEARER - 1);
   memcpy(auth + sizeof BEARER - 1, token, tlen + 1);
-  wipe_free(r->auth);
+  wipe_free_n(r->auth, r->auth_len);
   r->auth = auth;
+  r->auth_len = sizeof BEARER - 1 + tlen;
   r->token = auth + sizeof BEARER - 1;
-  char crid[64], ctype[300], accept[300];
-  snprintf(crid, sizeof crid, "client-request-id: %s", r->crid);
   const char *headers[32];
   size_t n = 0;
   headers[n++] = auth;
-  headers[n++] = crid;
-  snprintf(accept, sizeof accept, "Accept: %s",
-           r->accept ? r->accept : "application/json");
-  headers[n++] = accept;
-  if (r->content_type != NULL) {
-    snprintf(ctype, sizeof ctype, "Content-Type: %s", r->content_type);
-    headers[n++] = ctype;
-  }
+  headers[n++] = r->crid_line;
+  headers[n++] = r->accept_line;
+  if (r->content_type_line != NULL)
+    headers[n++] = r->content_type_line;
   for (size_t i = 0; r->extra && r->extra[i] && n < 31; i++)
     headers[n++] = r->extra[i];
   headers[n] = NULL;
@@ -902,6 +945,46 @@ static char *dup_or_null(const char *s, int *oom) {
   return d;
 }
 
+/* The static name of a common method (nothing to copy), or NULL. */
+static const char *method_name(const char *m) {
+  static const char *const known[] = {"GET",    "POST", "PATCH",
+                                      "DELETE", "PUT",  "HEAD"};
+  for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+    if (strcmp(m, known[i]) == 0)
+      return known[i];
+  return NULL;
+}
+
+/* name (with its ": ") followed by value, in one allocation. Transfer;
+ * NULL (and *oom set) when out of memory. */
+static char *header_line(const char *name, const char *value, int *oom) {
+  size_t nl = strlen(name), vl = strlen(value);
+  char *l = malloc(nl + vl + 1);
+  if (l == NULL) {
+    *oom = 1;
+    return NULL;
+  }
+  memcpy(l, name, nl);
+  memcpy(l + nl, value, vl + 1);
+  return l;
+}
+
+/* The Graph base URL of call's connection (*conn) into base: 0, or
+ * WFC_EINVAL when there is no connection or its configuration is bad
+ * (logged). */
+static int call_graph_base(wfc_call *call, wfc_conn **conn, char *base,
+                           size_t n) {
+  *conn = call ? o365_api->call_conn(call) : NULL;
+  if (*conn == NULL)
+    return WFC_EINVAL;
+  char err[256];
+  int rc =
+      o365_config_graph(o365_api->conn_params(*conn), base, n, err, sizeof err);
+  if (rc != 0)
+    o365_api->log(0, "o365mail: %s", err);
+  return rc;
+}
+
 /* Frees a request that never started, and its gate if now idle. */
 static void fail_free(o365_graph_req *r) {
   gate *g = r->gate;
@@ -914,9 +997,41 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
                     void *arg, o365_graph_req **out) {
   if (o == NULL || o->path == NULL || cb == NULL)
     return WFC_EINVAL;
-  o365_graph_req *r = calloc(1, sizeof *r);
+  /* Where: the explicit base, else the call's connection's Graph URL. */
+  char base[512];
+  wfc_conn *conn = NULL;
+  int rc = 0;
+  if (o->base != NULL) {
+    o365_strlcpy(base, o->base, sizeof base);
+  } else {
+    rc = call_graph_base(call, &conn, base, sizeof base);
+    if (rc != 0)
+      return rc;
+  }
+  if (o->token == NULL && conn == NULL) {
+    conn = call ? o365_api->call_conn(call) : NULL;
+    if (conn == NULL)
+      return WFC_EINVAL;
+  }
+  /* The URL: an absolute one on the base's origin (a nextLink), or the
+   * base followed by the path. */
+  size_t bl = 0, pl = strlen(o->path);
+  if (o365_url_origin_len(o->path) > 0) {
+    if (!o365_url_same_origin(o->path, base))
+      return WFC_EINVAL;
+  } else if (o->path[0] != '/') {
+    return WFC_EINVAL;
+  } else {
+    bl = strlen(base);
+  }
+  /* The request and its URL: one allocation. */
+  o365_graph_req *r = calloc(1, sizeof *r + bl + pl + 1);
   if (r == NULL)
     return WFC_ENOMEM;
+  r->url = (char *)(r + 1);
+  memcpy(r->url, base, bl);
+  memcpy(r->url + bl, o->path, pl + 1);
+  r->conn = conn;
   r->call = call;
   r->cb = cb;
   r->arg = arg;
@@ -929,63 +1044,20 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
   r->timeout_ms = o->timeout_ms;
   int oom = 0;
   const char *method = o->method ? o->method : "GET";
-  r->method = dup_or_null(method, &oom);
+  r->method = method_name(method);
+  if (r->method == NULL)
+    r->method = r->method_own = dup_or_null(method, &oom);
   r->idempotent = (o->flags & O365_GRAPH_IDEMPOTENT) ||
                   strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
                   strcmp(method, "PUT") == 0 || strcmp(method, "DELETE") == 0;
   r->explicit_token = dup_or_null(o->token, &oom);
-  int rc = 0;
-
-  /* Where: the explicit base, else the call's connection's Graph URL. */
-  char base[512];
-  if (o->base != NULL) {
-    o365_strlcpy(base, o->base, sizeof base);
-  } else {
-    r->conn = call ? o365_api->call_conn(call) : NULL;
-    if (r->conn == NULL) {
-      rc = WFC_EINVAL;
-      goto fail;
-    }
-    char err[256];
-    rc = o365_config_graph(o365_api->conn_params(r->conn), base, sizeof base,
-                           err, sizeof err);
-    if (rc != 0) {
-      o365_api->log(0, "o365mail: %s", err);
-      goto fail;
-    }
-  }
-  if (r->explicit_token == NULL && r->conn == NULL) {
-    r->conn = call ? o365_api->call_conn(call) : NULL;
-    if (r->conn == NULL) {
-      rc = WFC_EINVAL;
-      goto fail;
-    }
-  }
-  if (o365_url_origin_len(o->path) > 0) {
-    if (!o365_url_same_origin(o->path, base)) {
-      rc = WFC_EINVAL;
-      goto fail;
-    }
-    r->url = dup_or_null(o->path, &oom);
-  } else {
-    if (o->path[0] != '/') {
-      rc = WFC_EINVAL;
-      goto fail;
-    }
-    o365_buf u;
-    o365_buf_init(&u);
-    o365_buf_put(&u, base);
-    o365_buf_put(&u, o->path);
-    r->url = o365_buf_take(&u);
-    oom |= r->url == NULL;
-  }
 
   if (o->body != NULL) {
     const char *js = json_object_to_json_string_ext(
         o->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     r->body = dup_or_null(js, &oom);
     r->body_len = js ? strlen(js) : 0;
-    r->content_type = dup_or_null("application/json", &oom);
+    r->content_type_line = "Content-Type: application/json";
   } else if (o->raw_body != NULL) {
     r->body = malloc(o->raw_len + 1);
     if (r->body != NULL) {
@@ -996,14 +1068,19 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
       oom = 1;
     }
   }
-  r->accept = dup_or_null(o->accept, &oom);
-  if (o->content_type != NULL && r->content_type == NULL)
-    r->content_type = dup_or_null(o->content_type, &oom);
-  if ((r->content_type != NULL && strpbrk(r->content_type, "\r\n")) ||
-      (r->accept != NULL && strpbrk(r->accept, "\r\n"))) {
+  const char *ctype = r->content_type_line == NULL ? o->content_type : NULL;
+  if ((ctype != NULL && strpbrk(ctype, "\r\n")) ||
+      (o->accept != NULL && strpbrk(o->accept, "\r\n"))) {
     rc = WFC_EHEADER;
     goto fail;
   }
+  if (ctype != NULL)
+    r->content_type_line = r->content_type_own =
+        header_line("Content-Type: ", ctype, &oom);
+  r->accept_line =
+      o->accept == NULL
+          ? "Accept: application/json"
+          : (r->accept_own = header_line("Accept: ", o->accept, &oom));
   if (o->headers != NULL) {
     size_t n = 0;
     while (o->headers[n])
@@ -1022,15 +1099,16 @@ int o365_graph_send(wfc_call *call, const o365_graph_opts *o, o365_graph_cb cb,
     rc = WFC_ENOMEM;
     goto fail;
   }
-  rc = o365_guid(r->crid);
+  memcpy(r->crid_line, CRID_NAME, CRID_NAME_LEN);
+  rc = o365_guid(r->crid_line + CRID_NAME_LEN);
   if (rc != 0)
     goto fail;
   /* An app-only connection has no signed-in user: Graph answers "/me" with
    * 400 "/me request is only valid with delegated authentication flow.".
    * Cards build their paths from o365_call_mailbox, so what is missing is
    * the mailbox: refused here, before any token or request, naming it. */
-  if (r->conn != NULL && o365_conn_is_app_only(r->conn) &&
-      addresses_me(r->url, base, o->gate_as)) {
+  if (r->conn != NULL && addresses_me(r->url, base, o->gate_as) &&
+      o365_conn_is_app_only(r->conn)) {
     r->refusal = "this is an app-only connection (" O365_APP_CONN_TYPE
                  "): no user is signed in, so there is no \"me\"; give the "
                  "mailbox to act in (UPN or object id) in the card's "
@@ -1239,7 +1317,22 @@ int o365_graph_pages(wfc_call *call, const o365_graph_opts *o,
   p->on_page = on_page;
   p->arg = arg;
   p->o = *o;
-  p->base = dup_or_null(o->base, &oom);
+  /* The connection's Graph base is read once for all the pages (its
+   * configuration and settings: a third of a request's own set-up). Not
+   * with an explicit token: a request then still looks the call's
+   * connection up by itself. */
+  if (o->base == NULL && o->token == NULL) {
+    char base[512];
+    wfc_conn *conn;
+    int rc = call_graph_base(call, &conn, base, sizeof base);
+    if (rc != 0) {
+      free(p);
+      return rc;
+    }
+    p->base = dup_or_null(base, &oom);
+  } else {
+    p->base = dup_or_null(o->base, &oom);
+  }
   p->token = dup_or_null(o->token, &oom);
   p->path = dup_or_null(o->path, &oom);
   p->accept = dup_or_null(o->accept, &oom);

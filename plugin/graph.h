@@ -163,7 +163,9 @@ void o365_graph_fail_hint(wfc_call *call, const o365_graph_res *res,
  * res->next_link_error, the page still in res->json) while on_page returns
  * non-zero. on_page sees every page's result; the last call is the one
  * with res->error != 0, res->next_link == NULL, or on_page returning 0.
- * The strings and headers of o are copied. */
+ * The strings and headers of o are copied. Without o->base (and
+ * o->token), the connection's Graph base is read once, here, for all the
+ * pages: a bad configuration is returned here (WFC_EINVAL, logged). */
 typedef int (*o365_graph_page_cb)(void *arg, const o365_graph_res *res);
 int o365_graph_pages(wfc_call *call, const o365_graph_opts *o,
                      o365_graph_page_cb on_page, void *arg);

@@ -3,7 +3,6 @@
 #include "setting.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,9 +11,16 @@
 #include "entry.h"
 
 const char *o365_setting_env(const char *key, char *buf, size_t len) {
-  size_t n = (size_t)snprintf(buf, len, "O365MAIL_%s", key);
-  for (size_t i = 9; i < n && i < len; i++)
-    buf[i] = (char)toupper((unsigned char)buf[i]);
+  /* Copied, not formatted: a Graph request reads a setting (its base). */
+  static const char prefix[] = "O365MAIL_";
+  size_t n = 0;
+  if (len == 0)
+    return buf;
+  for (; n + 1 < len && prefix[n] != '\0'; n++)
+    buf[n] = prefix[n];
+  for (const char *k = key; n + 1 < len && *k != '\0'; k++)
+    buf[n++] = (char)toupper((unsigned char)*k);
+  buf[n] = '\0';
   return buf;
 }
 

@@ -485,6 +485,53 @@ static void test_accept_per_request(void **state) {
   assert_int_equal(o365_graph_send(call, &o, record, &r, NULL), WFC_EHEADER);
 }
 
+/* The header lines of a request are composed once and sent as they are by
+ * every attempt (here a 401 and its retry with a fresh token): a method
+ * outside the common ones, and Accept and Content-Type values longer than
+ * any fixed line buffer, whole. */
+static void test_header_lines_every_attempt(void **state) {
+  (void)state;
+  char accept[700], ctype[700];
+  snprintf(accept, sizeof accept, "application/json;q=0.9, ");
+  while (strlen(accept) < 600)
+    strcat(accept, "application/vnd.example+json;q=0.5, ");
+  strcat(accept, "*/*;q=0.1");
+  snprintf(ctype, sizeof ctype, "text/plain; charset=utf-8; x=");
+  while (strlen(ctype) < 600)
+    strcat(ctype, "0123456789");
+  conn->next_token = "TOKEN-B";
+  fake_http_push(401, "",
+                 "{\"error\":{\"code\":\"InvalidAuthenticationToken\","
+                 "\"message\":\"expired\"}}");
+  fake_http_push(200, "", "{\"id\":\"ok\"}");
+  o365_graph_opts o = {.method = "REPORT",
+                       .path = "/me/messages",
+                       .raw_body = "hello",
+                       .raw_len = 5,
+                       .content_type = ctype,
+                       .accept = accept};
+  result r;
+  memset(&r, 0, sizeof r);
+  assert_int_equal(o365_graph_send(call, &o, record, &r, NULL), 0);
+  fake_run();
+  assert_int_equal(r.error, 0);
+  assert_int_equal(fake_http_count(), 2);
+  for (size_t i = 0; i < 2; i++) {
+    const fake_req *q = fake_http_req(i);
+    assert_string_equal(q->method, "REPORT");
+    assert_string_equal(fake_req_header(q, "Accept"), accept);
+    assert_string_equal(fake_req_header(q, "Content-Type"), ctype);
+    assert_int_equal(q->body_len, 5);
+  }
+  assert_string_equal(fake_req_header(fake_http_req(0), "Authorization"),
+                      "Bearer TOKEN-A");
+  assert_string_equal(fake_req_header(fake_http_req(1), "Authorization"),
+                      "Bearer TOKEN-B");
+  assert_string_equal(fake_req_header(fake_http_req(0), "client-request-id"),
+                      fake_req_header(fake_http_req(1), "client-request-id"));
+  assert_int_equal(conn->rejected, 1);
+}
+
 static void test_paging(void **state) {
   (void)state;
   fake_http_push(200, "",
@@ -742,6 +789,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_next_link_malformed, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_accept_per_request, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_header_lines_every_attempt, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_cancel_while_waiting, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
