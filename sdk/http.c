@@ -48,6 +48,16 @@
 #define MAX_METHOD_LEN   32
 #define EASY_POOL        32
 
+/* The shape of a request: which easy options it sets beyond the engine's
+ * (request_shape, easy_take). */
+#define SH_HTTPS   0x01u /* CURLOPT_PIPEWAIT */
+#define SH_GET     0x02u /* CURLOPT_HTTPGET */
+#define SH_HEAD    0x04u /* CURLOPT_NOBODY */
+#define SH_MEMBODY 0x08u /* CURLOPT_POST, POSTFIELDS */
+#define SH_STREAM  0x10u /* CURLOPT_POST, READ/SEEKFUNCTION */
+#define SH_CUSTOM  0x20u /* CURLOPT_CUSTOMREQUEST */
+#define SH_DIRTY   0x80u /* never a request's: reset before reuse */
+
 /* Every call into libcurl goes through this, so a re-entry would show in
  * st.max_curl_depth. */
 #define CURL_ENTER(e)                                                          \
@@ -116,9 +126,12 @@ struct wfc_http {
   uint32_t timeout_ms;
   int error;
   long status;
-  int in_2xx; /* the current response is 2xx: its body goes to io.write */
-  int sends;  /* not repeatable: times libcurl was about to send it (0
-               * for a repeatable request: prereq_cb is not set) */
+  int in_2xx;     /* the current response is 2xx: its body goes to io.write */
+  int repeatable; /* RFC 9110 9.2.2: libcurl may send it again */
+  int sends;      /* times libcurl was about to send it (prereq_cb) */
+  unsigned shape; /* the options its easy handle carries (SH_*) */
+  int easy_clean; /* sent once and completed: the handle may be reused
+                     without curl_easy_reset (easy_take) */
   uint64_t up_off, up_len;
   size_t max_body;
   buf body;        /* in-memory response body, NUL-terminated */
@@ -164,7 +177,12 @@ struct wfc__http_engine {
   size_t default_max_body;
   char *ca_bundle;
   int verbose;
-  CURL *pool[EASY_POOL]; /* reset easy handles kept for reuse */
+  /* Easy handles kept for reuse, with the shape of their last request
+   * (SH_DIRTY: reset before reuse). */
+  struct {
+    CURL *c;
+    unsigned shape;
+  } pool[EASY_POOL];
   int npool;
 };
 
@@ -405,14 +423,14 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
   return 0;
 }
 
-/* A request that is not repeatable (h->sends counts prereq_cb's calls, 0
- * for repeatable ones) is about to go out again: libcurl retries on its own
+/* A request that is not repeatable (h->sends counts prereq_cb's calls) is
+ * about to go out again: libcurl retries on its own
  * when a reused connection closes without an answer, which also happens
  * after the server has read and carried out the request. It fails instead
  * (1 returned), before any byte of a second send and before a connection
  * is opened for it. */
 static int resend_refused(wfc_http *h) {
-  if (h->sends == 0)
+  if (h->repeatable || h->sends == 0)
     return 0;
   if (h->error == 0) {
     h->error = WFC_ENET;
@@ -532,16 +550,21 @@ static void deadline_cb(uv_timer_t *t) {
 
 /* ---- requests --------------------------------------------------------- */
 
-/* Gives an easy handle (out of any multi) back: reset and pooled, which
- * saves its allocation and initialisation for the next request. Not the
- * handle of a secret request: libcurl keeps the last data it received in
- * the handle's buffer, which curl_easy_reset does not clear. */
-static void easy_put(wfc__http_engine *e, CURL *c, int secret) {
+/* Gives h's easy handle (out of any multi) back: pooled, which saves its
+ * allocation and initialisation for the next request. Not the handle of a
+ * secret request: libcurl keeps the last data it received in the handle's
+ * buffer, which curl_easy_reset does not clear. The handle keeps its
+ * options (pointers to h included: libcurl reads none of them until it is
+ * set up again by easy_take + easy_setup). */
+static void easy_put(wfc__http_engine *e, wfc_http *h) {
+  CURL *c = h->easy;
   if (!c)
     return;
-  if (!secret && e->npool < EASY_POOL && !e->closing) {
-    curl_easy_reset(c);
-    e->pool[e->npool++] = c;
+  h->easy = NULL;
+  if (!h->secret && e->npool < EASY_POOL && !e->closing) {
+    e->pool[e->npool].c = c;
+    e->pool[e->npool].shape = h->easy_clean ? h->shape : SH_DIRTY;
+    e->npool++;
   } else {
     curl_easy_cleanup(c);
   }
@@ -559,7 +582,7 @@ static void hdrs_free(struct curl_slist *l) {
 }
 
 static void request_free(wfc_http *h) {
-  easy_put(h->e, h->easy, h->secret);
+  easy_put(h->e, h);
   hdrs_free(h->hdrs);
   buf_free(&h->body);
   buf_free(&h->hdr);
@@ -597,8 +620,7 @@ static void request_detach(wfc__http_engine *e, wfc_http *h) {
       e->in_curl--;
     }
   }
-  easy_put(e, h->easy, h->secret);
-  h->easy = NULL;
+  easy_put(e, h);
   h->state = ST_DONE;
   list_push(&e->donel, h);
 }
@@ -683,6 +705,11 @@ static void request_finished(wfc__http_engine *e, wfc_http *h, CURLcode rc) {
       set_msg(h, "%s", detail);
     }
   }
+  /* Sent exactly once and completed: libcurl did not retry it, and its
+   * handle holds no state a reset would clear that the next request's
+   * options do not set again (libcurl counts its silent retries in the
+   * handle, across transfers, until curl_easy_reset). */
+  h->easy_clean = rc == CURLE_OK && h->error == 0 && h->sends == 1;
   request_detach(e, h);
 }
 
@@ -980,7 +1007,7 @@ static void engine_maybe_free(wfc__http_engine *e) {
 static void engine_finish_close(wfc__http_engine *e) {
   e->closed = 1;
   while (e->npool)
-    curl_easy_cleanup(e->pool[--e->npool]);
+    curl_easy_cleanup(e->pool[--e->npool].c);
   uv_idle_stop(&e->idle);
   e->idle_on = 0;
   if (e->multi) {
@@ -1305,13 +1332,48 @@ static CURLcode ssl_ctx_cb(CURL *c, void *sslctx, void *arg) {
   return CURLE_OK;
 }
 
+/* The easy options a request sets beyond the engine's (see easy_take). */
+static unsigned request_shape(const char *spec, const char *method,
+                              int has_body, int stream) {
+  unsigned sh = strncmp(spec, "https:", 6) == 0 ? SH_HTTPS : 0;
+  if (!has_body && strcmp(method, "GET") == 0)
+    return sh | SH_GET;
+  if (!has_body && strcmp(method, "HEAD") == 0)
+    return sh | SH_HEAD;
+  if (has_body)
+    sh |= stream ? SH_STREAM : SH_MEMBODY;
+  if (!has_body || strcmp(method, "POST") != 0)
+    sh |= SH_CUSTOM;
+  return sh;
+}
+
+/* An easy handle for a request of this shape: from the pool (the most
+ * recently pooled first), else a new one. *same is 1 when the handle's
+ * last request had this shape, sent once and completed cleanly: it then
+ * carries every option the request needs except the request's own, which
+ * wfc__http_send sets every time, so setting up costs 8 to 13 options
+ * instead of curl_easy_reset and some 30. Any other pooled handle is reset
+ * first (libcurl's retry count lives in the handle until a reset). */
+static CURL *easy_take(wfc__http_engine *e, unsigned shape, int *same) {
+  *same = 0;
+  if (!e->npool)
+    return curl_easy_init();
+  e->npool--;
+  CURL *c = e->pool[e->npool].c;
+  if (e->pool[e->npool].shape == shape)
+    *same = 1;
+  else
+    curl_easy_reset(c);
+  return c;
+}
+
 int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
                    const wfc__http_io *io, wfc_http_cb cb, void *arg,
                    wfc_http **out) {
   wfc_http_req r = {0};
   wfc_http *h;
   CURL *c;
-  int stream, has_body, rc;
+  int stream, has_body, rc, same = 0;
   uint32_t timeout;
 
   if (out)
@@ -1352,7 +1414,12 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
   if (h->secret)
     e->st.secret_requests++;
   rc = WFC_ENOMEM;
-  h->easy = c = e->npool ? e->pool[--e->npool] : curl_easy_init();
+  has_body = r.body != NULL || stream || strcmp(r.method, "POST") == 0 ||
+             strcmp(r.method, "PUT") == 0 || strcmp(r.method, "PATCH") == 0;
+  h->repeatable = method_repeatable(r.method);
+  h->shape = request_shape(h->label + strlen(r.method) + 1, r.method, has_body,
+                           stream);
+  h->easy = c = easy_take(e, h->shape, &same);
   if (!c)
     goto fail;
 
@@ -1361,85 +1428,89 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
   for (const char *const *hs = r.headers; hs && *hs; hs++)
     if (hdr_add(h, *hs))
       goto fail;
-  has_body = r.body != NULL || stream || strcmp(r.method, "POST") == 0 ||
-             strcmp(r.method, "PUT") == 0 || strcmp(r.method, "PATCH") == 0;
   if (has_body && !has_header(r.headers, "Expect") && hdr_add(h, "Expect:"))
     goto fail;
   if (has_body && !has_header(r.headers, "Content-Type") &&
       hdr_add(h, "Content-Type:"))
     goto fail;
 
+  /* The request's own options, every time. */
   curl_easy_setopt(c, CURLOPT_URL, r.url);
   curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)h);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  /* Wait for a connection that may multiplex only over TLS, where ALPN
-   * settles it at the handshake. Over plain http libcurl would learn "not
-   * HTTP/2" only from the first response's status line, and every other
-   * transfer to the host would wait for it. */
-  if (strncmp(h->label + strlen(r.method) + 1, "https:", 6) == 0)
-    curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, e->connect_ms);
-  curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (e->ca_bundle)
-    curl_easy_setopt(c, CURLOPT_CAINFO, e->ca_bundle);
-  /* Only with libcurl's OpenSSL backend (else CURLE_NOT_BUILT_IN). */
-  curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "wfc/" WFC_VERSION_STRING);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, h);
-  curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
-  curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, e);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(c, CURLOPT_PREREQDATA, h);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->hdrs);
-  if (!method_repeatable(r.method)) {
+  if (!same) {
+    /* A fresh or reset handle: the engine's options and those of the
+     * request's shape. A handle whose last request had the same shape
+     * carries them all already (easy_take). */
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* Wait for a connection that may multiplex only over TLS, where ALPN
+     * settles it at the handshake. Over plain http libcurl would learn
+     * "not HTTP/2" only from the first response's status line, and every
+     * other transfer to the host would wait for it. */
+    if (h->shape & SH_HTTPS)
+      curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, e->connect_ms);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (e->ca_bundle)
+      curl_easy_setopt(c, CURLOPT_CAINFO, e->ca_bundle);
+    /* Only with libcurl's OpenSSL backend (else CURLE_NOT_BUILT_IN). */
+    curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "wfc/" WFC_VERSION_STRING);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, e);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    /* Every request: it counts the sends (resend_refused, and whether
+     * libcurl retried, for easy_take). */
     curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, prereq_cb);
-    curl_easy_setopt(c, CURLOPT_PREREQDATA, h);
-  }
-  if (e->verbose) {
-    curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, debug_cb);
-    curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
-  }
-
-  if (!has_body && strcmp(r.method, "GET") == 0) {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-  } else if (!has_body && strcmp(r.method, "HEAD") == 0) {
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  } else {
-    if (has_body) {
+    if (e->verbose) {
+      curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, debug_cb);
+      curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+    }
+    if (h->shape & SH_GET) {
+      curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else if (h->shape & SH_HEAD) {
+      curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (has_body) {
       curl_easy_setopt(c, CURLOPT_POST, 1L);
       if (stream) {
-        h->up_len = r.body_length;
         curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
-        curl_easy_setopt(c, CURLOPT_READDATA, h);
         curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, seek_cb);
-        curl_easy_setopt(c, CURLOPT_SEEKDATA, h);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)r.body_length);
-      } else {
-        /* Our copy: CURLOPT_POSTFIELDS does not copy. */
-        h->reqbody = h->secret ? wfc__secmem_alloc(r.body_len + 1)
-                               : malloc(r.body_len + 1);
-        if (!h->reqbody)
-          goto fail;
-        if (r.body_len)
-          memcpy(h->reqbody, r.body, r.body_len);
-        h->reqbody[r.body_len] = '\0';
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)r.body_len);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, h->reqbody);
       }
     }
-    if (!has_body || strcmp(r.method, "POST") != 0)
-      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method);
   }
+  if (has_body) {
+    if (stream) {
+      h->up_len = r.body_length;
+      curl_easy_setopt(c, CURLOPT_READDATA, h);
+      curl_easy_setopt(c, CURLOPT_SEEKDATA, h);
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                       (curl_off_t)r.body_length);
+    } else {
+      /* Our copy: CURLOPT_POSTFIELDS does not copy. */
+      h->reqbody = h->secret ? wfc__secmem_alloc(r.body_len + 1)
+                             : malloc(r.body_len + 1);
+      if (!h->reqbody)
+        goto fail;
+      if (r.body_len)
+        memcpy(h->reqbody, r.body, r.body_len);
+      h->reqbody[r.body_len] = '\0';
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r.body_len);
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, h->reqbody);
+    }
+  }
+  if (h->shape & SH_CUSTOM)
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method);
 
   h->max_body = r.max_body ? r.max_body : e->default_max_body;
   timeout = r.timeout_ms ? r.timeout_ms : e->default_timeout_ms;
