@@ -47,6 +47,7 @@
 #define MAX_HEADER_BYTES ((size_t)64 << 10)
 #define MAX_METHOD_LEN   32
 #define EASY_POOL        32
+#define SECRET_SPARE     8 /* cleansed credential-header blocks kept */
 
 /* The shape of a request: which easy options it sets beyond the engine's
  * (request_shape, easy_take). */
@@ -73,6 +74,22 @@ typedef struct buf {
   size_t len, cap;
   int secret; /* p is in secret memory (secmem.h) */
 } buf;
+
+/* A request header: our own list node (libcurl only reads sl), so that a
+ * credential header's copy can live in secret memory. */
+typedef struct hnode {
+  struct curl_slist sl;
+  size_t len;         /* of the copy, NUL excluded */
+  size_t secret_size; /* sl.data is a secret block of this size; 0: the
+                         copy is text[] */
+  char text[];
+} hnode;
+
+/* A cleansed (all-zero) block of secret memory and its usable size. */
+typedef struct spare {
+  char *p;
+  size_t size;
+} spare;
 
 typedef struct rlist {
   wfc_http *head, *tail;
@@ -184,6 +201,11 @@ struct wfc__http_engine {
     unsigned shape;
   } pool[EASY_POOL];
   int npool;
+  /* Secret blocks of credential headers, cleansed and kept for the next
+   * requests: a copy costs a memcpy instead of an allocation and a free in
+   * OpenSSL's secure heap (a lock and its buddy allocator each). */
+  spare spares[SECRET_SPARE];
+  int nspares;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -570,20 +592,30 @@ static void easy_put(wfc__http_engine *e, wfc_http *h) {
   }
 }
 
-/* Frees a header list of hdr_add(): credential headers are in secret
- * memory. */
-static void hdrs_free(struct curl_slist *l) {
+/* Frees a header list of hdr_add(), cleansing every copy: a credential
+ * header's secret block goes back to the engine's spares (cleansed, so
+ * all zero again) or to the secure heap. */
+static void hdrs_free(wfc__http_engine *e, struct curl_slist *l) {
   while (l) {
-    struct curl_slist *next = l->next;
-    wfc__secret_free(l->data);
-    free(l);
-    l = next;
+    hnode *n = (hnode *)l;
+    l = l->next;
+    wfc__cleanse(n->sl.data, n->len);
+    if (n->secret_size) {
+      if (e->nspares < SECRET_SPARE && !e->closing) {
+        e->spares[e->nspares].p = n->sl.data;
+        e->spares[e->nspares].size = n->secret_size;
+        e->nspares++;
+      } else {
+        wfc__secmem_free(n->sl.data);
+      }
+    }
+    free(n);
   }
 }
 
 static void request_free(wfc_http *h) {
   easy_put(h->e, h);
-  hdrs_free(h->hdrs);
+  hdrs_free(h->e, h->hdrs);
   buf_free(&h->body);
   buf_free(&h->hdr);
   if (h->secret)
@@ -1008,6 +1040,8 @@ static void engine_finish_close(wfc__http_engine *e) {
   e->closed = 1;
   while (e->npool)
     curl_easy_cleanup(e->pool[--e->npool].c);
+  while (e->nspares)
+    wfc__secmem_free(e->spares[--e->nspares].p);
   uv_idle_stop(&e->idle);
   e->idle_on = 0;
   if (e->multi) {
@@ -1268,24 +1302,58 @@ static int is_credential_header(const char *hv) {
   return 0;
 }
 
+/* A copy of s[0..n) and a NUL in a secret block: a spare of the engine
+ * when one is large enough, else a new block (its size recorded in
+ * *size). NULL when out of memory. */
+static char *secret_copy(wfc__http_engine *e, const char *s, size_t n,
+                         size_t *size) {
+  char *p = NULL;
+  for (int i = e->nspares - 1; i >= 0; i--) {
+    if (e->spares[i].size > n) {
+      p = e->spares[i].p;
+      *size = e->spares[i].size;
+      e->spares[i] = e->spares[--e->nspares];
+      break;
+    }
+  }
+  if (!p) {
+    p = wfc__secmem_alloc(n + 1);
+    if (!p)
+      return NULL;
+    *size = wfc__secmem_size(p);
+  }
+  memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
+}
+
 /* Appends s to h's header list. The nodes are ours (libcurl only reads
  * the list), so that a credential header's copy can live in secret memory
- * and be cleansed when freed. */
+ * and be cleansed when freed; any other copy is in the node itself. */
 static int hdr_add(wfc_http *h, const char *s) {
-  struct curl_slist *n = malloc(sizeof *n);
+  size_t len = strlen(s);
+  int secret = is_credential_header(s);
+  hnode *n = malloc(sizeof *n + (secret ? 0 : len + 1));
   if (!n)
     return WFC_ENOMEM;
-  n->data = is_credential_header(s) ? wfc__secmem_strdup(s) : strdup(s);
-  n->next = NULL;
-  if (!n->data) {
-    free(n);
-    return WFC_ENOMEM;
+  n->len = len;
+  n->secret_size = 0;
+  n->sl.next = NULL;
+  if (secret) {
+    n->sl.data = secret_copy(h->e, s, len, &n->secret_size);
+    if (!n->sl.data) {
+      free(n);
+      return WFC_ENOMEM;
+    }
+  } else {
+    memcpy(n->text, s, len + 1);
+    n->sl.data = n->text;
   }
   if (h->hdrs_tail)
-    h->hdrs_tail->next = n;
+    h->hdrs_tail->next = &n->sl;
   else
-    h->hdrs = n;
-  h->hdrs_tail = n;
+    h->hdrs = &n->sl;
+  h->hdrs_tail = &n->sl;
   return 0;
 }
 
