@@ -276,9 +276,13 @@ static void buf_free(buf *b) {
   b->len = b->cap = 0;
 }
 
-/* RFC 9110 token characters. */
+/* RFC 9110 token characters: ASCII letters, digits and !#$%&'*+-.^_`|~
+ * (a bit map of 0-127); above 127 what isalnum says, as it always did. */
 static int is_tchar(unsigned char c) {
-  return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+  static const uint64_t map[2] = {0x03ff6cfa00000000ull, 0x57ffffffc7fffffeull};
+  if (c < 128)
+    return (int)((map[c >> 6] >> (c & 63)) & 1u);
+  return isalnum(c) != 0;
 }
 
 static int is_token(const char *s, size_t n) {
@@ -1197,6 +1201,19 @@ void wfc__http_engine_stats(const wfc__http_engine *e, wfc__http_stats *out) {
  * label (no user info, path or query: they may carry secrets). libcurl
  * parses the rest; what it still refuses fails the request with
  * WFC_EINVAL. */
+/* Writes s[0..n) at dst + o, cut to what fits in size with a NUL, as
+ * snprintf would (it costs more than the checks around it here). Returns
+ * the new length. size > 0, o < size. */
+static size_t put_cut(char *dst, size_t size, size_t o, const char *s,
+                      size_t n) {
+  if (n > size - 1 - o)
+    n = size - 1 - o;
+  memcpy(dst + o, s, n);
+  o += n;
+  dst[o] = '\0';
+  return o;
+}
+
 static int check_url(const char *url, const char *method, char *label,
                      size_t size) {
   const char *auth, *end, *host;
@@ -1223,8 +1240,11 @@ static int check_url(const char *url, const char *method, char *label,
     if (!isalnum((unsigned char)*p) && !strchr("-._~%[]:", *p))
       return WFC_EINVAL;
   /* "http" is a prefix of "https": the scheme comes out lower-case. */
-  snprintf(label, size, "%s %.*s://%.*s", method, (int)slen, "https",
-           (int)(end - host), host);
+  size_t o = put_cut(label, size, 0, method, strlen(method));
+  o = put_cut(label, size, o, " ", 1);
+  o = put_cut(label, size, o, "https", slen);
+  o = put_cut(label, size, o, "://", 3);
+  put_cut(label, size, o, host, (size_t)(end - host));
   return 0;
 }
 
@@ -1241,10 +1261,9 @@ static origin *origin_get(wfc__http_engine *e, const char *spec) {
     return NULL;
   hostp += 3;
   port = *hostp == '[' ? strstr(hostp, "]:") : strchr(hostp, ':');
-  snprintf(key, sizeof key, "%s%s", spec,
-           port             ? ""
-           : spec[4] == 's' ? ":443"
-                            : ":80");
+  const char *dport = port ? "" : spec[4] == 's' ? ":443" : ":80";
+  n = put_cut(key, sizeof key, 0, spec, strlen(spec));
+  put_cut(key, sizeof key, n, dport, strlen(dport));
   for (char *p = key; *p; p++)
     *p = (char)tolower((unsigned char)*p);
   for (o = e->origins; o; o = o->next)
@@ -1260,12 +1279,17 @@ static origin *origin_get(wfc__http_engine *e, const char *spec) {
   return o;
 }
 
-/* "Name: value" with a token name and no CR/LF anywhere. */
+/* "Name: value" with a token name and no CR/LF anywhere (CR and LF are
+ * not token characters: the name is checked by the same pass). */
 static int check_header(const char *hv) {
-  const char *colon = strchr(hv, ':');
-  if (!colon || strpbrk(hv, "\r\n"))
+  const char *p = hv;
+  size_t n;
+  while (*p != ':' && is_tchar((unsigned char)*p))
+    p++;
+  if (*p != ':' || p == hv)
     return WFC_EHEADER;
-  if (!is_token(hv, (size_t)(colon - hv)))
+  n = strlen(p);
+  if (memchr(p, '\r', n) || memchr(p, '\n', n))
     return WFC_EHEADER;
   return 0;
 }
@@ -1290,16 +1314,28 @@ static int method_repeatable(const char *m) {
   return 0;
 }
 
-/* Headers whose value is a credential. */
+/* Headers whose value is a credential: Authorization,
+ * Proxy-Authorization, Cookie (any case). */
 static int is_credential_header(const char *hv) {
-  static const char *const names[] = {"Authorization", "Proxy-Authorization",
-                                      "Cookie", NULL};
-  for (int i = 0; names[i]; i++) {
-    size_t n = strlen(names[i]);
-    if (strncasecmp(hv, names[i], n) == 0 && hv[n] == ':')
-      return 1;
+  const char *name;
+  size_t n;
+  switch (hv[0]) {
+  case 'A':
+  case 'a':
+    name = "Authorization", n = sizeof "Authorization" - 1;
+    break;
+  case 'P':
+  case 'p':
+    name = "Proxy-Authorization", n = sizeof "Proxy-Authorization" - 1;
+    break;
+  case 'C':
+  case 'c':
+    name = "Cookie", n = sizeof "Cookie" - 1;
+    break;
+  default:
+    return 0;
   }
-  return 0;
+  return strncasecmp(hv, name, n) == 0 && hv[n] == ':';
 }
 
 /* A copy of s[0..n) and a NUL in a secret block: a spare of the engine

@@ -212,6 +212,42 @@ static void error_status_body_in_memory(void **state) {
   result_free(&r404);
 }
 
+/* Every ASCII byte in a header name: a token character (RFC 9110:
+ * letters, digits, !#$%&'*+-.^_`|~) is accepted and the request sent, any
+ * other refused before sending. */
+static void header_name_characters(void **state) {
+  fixture f;
+  ts_route rt = {.path = "*", .echo = 1};
+  (void)state;
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+  char good[200];
+  snprintf(good, sizeof good, "%s/x", ts_server_url(f.srv));
+  for (int ch = 1; ch < 128; ch++) {
+    char name[32];
+    if (ch == ':')
+      continue; /* ends the name */
+    snprintf(name, sizeof name, "X%cY: v", ch);
+    const char *hs[] = {name, NULL};
+    int tchar = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                (ch >= '0' && ch <= '9') || strchr("!#$%&'*+-.^_`|~", ch);
+    wfc_http_req q = req_make("GET", good);
+    result ok = {0};
+    q.headers = hs;
+    int rc = wfc__http_send(f.e, &q, NULL, on_result, &ok, NULL);
+    if (!tchar) {
+      assert_int_equal(rc, WFC_EHEADER);
+      continue;
+    }
+    assert_int_equal(rc, 0);
+    run_until(&f, &ok.calls, 1);
+    assert_int_equal(ok.status, 200);
+    result_free(&ok);
+  }
+  fx_close(&f);
+}
+
 static void validation_refuses_before_sending(void **state) {
   fixture f;
   result r = {0};
@@ -231,6 +267,7 @@ static void validation_refuses_before_sending(void **state) {
       {"X A: b", NULL},  /* name not a token */
       {": b", NULL},     /* empty name */
       {"X(A): b", NULL}, /* separator in name */
+      {"X\rA: b", NULL}, /* CR in the name */
   };
   for (size_t i = 0; i < sizeof bad_headers / sizeof *bad_headers; i++) {
     const char *hs[] = {"Accept: */*", bad_headers[i][0], NULL};
@@ -532,6 +569,7 @@ int main(void) {
       cmocka_unit_test(requests_in_turn_on_pooled_handles),
       cmocka_unit_test(error_status_body_in_memory),
       cmocka_unit_test(validation_refuses_before_sending),
+      cmocka_unit_test(header_name_characters),
       cmocka_unit_test(body_cap),
       cmocka_unit_test(network_errors_and_messages),
       cmocka_unit_test(truncated_body),
