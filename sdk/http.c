@@ -248,8 +248,8 @@ static rlist *list_of(wfc__http_engine *e, wfc_http *h) {
   return NULL;
 }
 
-/* Appends n bytes plus a NUL kept after them (not counted in len). */
-static int buf_add(buf *b, const void *p, size_t n) {
+/* Makes room for n more bytes plus a NUL kept after them. */
+static int buf_reserve(buf *b, size_t n) {
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 1024;
     while (cap < b->len + n + 1)
@@ -261,6 +261,13 @@ static int buf_add(buf *b, const void *p, size_t n) {
     b->p = np;
     b->cap = cap;
   }
+  return 0;
+}
+
+/* Appends n bytes plus a NUL kept after them (not counted in len). */
+static int buf_add(buf *b, const void *p, size_t n) {
+  if (buf_reserve(b, n))
+    return WFC_ENOMEM;
   memcpy(b->p + b->len, p, n);
   b->len += n;
   b->p[b->len] = '\0';
@@ -793,12 +800,19 @@ static size_t header_cb(char *p, size_t size, size_t n, void *userp) {
     set_msg(h, "response headers over %zu bytes", MAX_HEADER_BYTES);
     return 0;
   }
-  if (buf_add(&h->hdr, p, nlen) || buf_add(&h->hdr, "", 1) ||
-      buf_add(&h->hdr, v, vlen) || buf_add(&h->hdr, "", 1)) {
+  /* "name\0value\0", in one step. */
+  if (buf_reserve(&h->hdr, nlen + vlen + 2)) {
     h->error = WFC_ENOMEM;
     set_msg(h, "%s", "out of memory for response headers");
     return 0;
   }
+  char *d = h->hdr.p + h->hdr.len;
+  memcpy(d, p, nlen);
+  d[nlen] = '\0';
+  memcpy(d + nlen + 1, v, vlen);
+  d[nlen + 1 + vlen] = '\0';
+  h->hdr.len += nlen + vlen + 2;
+  h->hdr.p[h->hdr.len] = '\0';
   return len;
 }
 
