@@ -166,9 +166,10 @@ int wfc__call_start(wfc_runtime *rt, const wfc__call_spec *spec,
   c->state = ST_QUEUED;
   c->rt = rt;
   c->spec = *spec;
-  snprintf(c->label, sizeof c->label, "%s", spec->label);
+  size_t ln = strnlen(spec->label, sizeof c->label - 1); /* cut as before */
+  memcpy(c->label, spec->label, ln);
+  c->label[ln] = '\0';
   c->spec.label = c->label;
-  memset(&c->how, 0, sizeof c->how);
   memcpy(&c->how, how,
          how->size && how->size < sizeof c->how ? how->size : sizeof c->how);
   /* Members read from the copy: an older caller's struct may be shorter. */

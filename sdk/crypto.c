@@ -3,6 +3,7 @@
  * Nothing here touches OpenSSL's process-global configuration: algorithms
  * are fetched from the default library context, which the host owns. */
 #define _POSIX_C_SOURCE 200809L /* strnlen */
+#define _DEFAULT_SOURCE         /* explicit_bzero */
 #include "crypto.h"
 #include "secmem.h"
 
@@ -399,8 +400,16 @@ int wfc__ct_equal(const void *a, size_t alen, const void *b, size_t blen) {
 }
 
 void wfc__cleanse(void *p, size_t len) {
-  if (p != NULL && len)
-    OPENSSL_cleanse(p, len);
+  if (p == NULL || len == 0)
+    return;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 25)
+  /* glibc's wipe the compiler may not drop, at memset's speed:
+   * OPENSSL_cleanse stores 8 bytes at a time (~800 instructions for a
+   * 1.3 KB bearer token, cleansed for every request). */
+  explicit_bzero(p, len);
+#else
+  OPENSSL_cleanse(p, len);
+#endif
 }
 
 void wfc__secret_free(char *s) {

@@ -118,7 +118,8 @@ int wfc__pkce_challenge_s256(const char *verifier,
  * the lengths (CRYPTO_memcmp). Use it for every secret comparison (state,
  * tags, tokens). */
 int wfc__ct_equal(const void *a, size_t alen, const void *b, size_t blen);
-/* OPENSSL_cleanse; NULL-safe. */
+/* Overwrites p[0..len) with zeros in a way the compiler may not drop
+ * (explicit_bzero with glibc, else OPENSSL_cleanse); NULL-safe. */
 void wfc__cleanse(void *p, size_t len);
 /* Cleanses a NUL-terminated secret string and frees it; NULL-safe. For the
  * strings the store and the token code transfer to their callers: a block

@@ -47,6 +47,17 @@
 #define MAX_HEADER_BYTES ((size_t)64 << 10)
 #define MAX_METHOD_LEN   32
 #define EASY_POOL        32
+#define SECRET_SPARE     8 /* cleansed credential-header blocks kept */
+
+/* The shape of a request: which easy options it sets beyond the engine's
+ * (request_shape, easy_take). */
+#define SH_HTTPS   0x01u /* CURLOPT_PIPEWAIT */
+#define SH_GET     0x02u /* CURLOPT_HTTPGET */
+#define SH_HEAD    0x04u /* CURLOPT_NOBODY */
+#define SH_MEMBODY 0x08u /* CURLOPT_POST, POSTFIELDS */
+#define SH_STREAM  0x10u /* CURLOPT_POST, READ/SEEKFUNCTION */
+#define SH_CUSTOM  0x20u /* CURLOPT_CUSTOMREQUEST */
+#define SH_DIRTY   0x80u /* never a request's: reset before reuse */
 
 /* Every call into libcurl goes through this, so a re-entry would show in
  * st.max_curl_depth. */
@@ -63,6 +74,22 @@ typedef struct buf {
   size_t len, cap;
   int secret; /* p is in secret memory (secmem.h) */
 } buf;
+
+/* A request header: our own list node (libcurl only reads sl), so that a
+ * credential header's copy can live in secret memory. */
+typedef struct hnode {
+  struct curl_slist sl;
+  size_t len;         /* of the copy, NUL excluded */
+  size_t secret_size; /* sl.data is a secret block of this size; 0: the
+                         copy is text[] */
+  char text[];
+} hnode;
+
+/* A cleansed (all-zero) block of secret memory and its usable size. */
+typedef struct spare {
+  char *p;
+  size_t size;
+} spare;
 
 typedef struct rlist {
   wfc_http *head, *tail;
@@ -116,9 +143,12 @@ struct wfc_http {
   uint32_t timeout_ms;
   int error;
   long status;
-  int in_2xx; /* the current response is 2xx: its body goes to io.write */
-  int sends;  /* not repeatable: times libcurl was about to send it (0
-               * for a repeatable request: prereq_cb is not set) */
+  int in_2xx;     /* the current response is 2xx: its body goes to io.write */
+  int repeatable; /* RFC 9110 9.2.2: libcurl may send it again */
+  int sends;      /* times libcurl was about to send it (prereq_cb) */
+  unsigned shape; /* the options its easy handle carries (SH_*) */
+  int easy_clean; /* sent once and completed: the handle may be reused
+                     without curl_easy_reset (easy_take) */
   uint64_t up_off, up_len;
   size_t max_body;
   buf body;        /* in-memory response body, NUL-terminated */
@@ -164,8 +194,18 @@ struct wfc__http_engine {
   size_t default_max_body;
   char *ca_bundle;
   int verbose;
-  CURL *pool[EASY_POOL]; /* reset easy handles kept for reuse */
+  /* Easy handles kept for reuse, with the shape of their last request
+   * (SH_DIRTY: reset before reuse). */
+  struct {
+    CURL *c;
+    unsigned shape;
+  } pool[EASY_POOL];
   int npool;
+  /* Secret blocks of credential headers, cleansed and kept for the next
+   * requests: a copy costs a memcpy instead of an allocation and a free in
+   * OpenSSL's secure heap (a lock and its buddy allocator each). */
+  spare spares[SECRET_SPARE];
+  int nspares;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -208,8 +248,8 @@ static rlist *list_of(wfc__http_engine *e, wfc_http *h) {
   return NULL;
 }
 
-/* Appends n bytes plus a NUL kept after them (not counted in len). */
-static int buf_add(buf *b, const void *p, size_t n) {
+/* Makes room for n more bytes plus a NUL kept after them. */
+static int buf_reserve(buf *b, size_t n) {
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 1024;
     while (cap < b->len + n + 1)
@@ -221,6 +261,13 @@ static int buf_add(buf *b, const void *p, size_t n) {
     b->p = np;
     b->cap = cap;
   }
+  return 0;
+}
+
+/* Appends n bytes plus a NUL kept after them (not counted in len). */
+static int buf_add(buf *b, const void *p, size_t n) {
+  if (buf_reserve(b, n))
+    return WFC_ENOMEM;
   memcpy(b->p + b->len, p, n);
   b->len += n;
   b->p[b->len] = '\0';
@@ -236,9 +283,13 @@ static void buf_free(buf *b) {
   b->len = b->cap = 0;
 }
 
-/* RFC 9110 token characters. */
+/* RFC 9110 token characters: ASCII letters, digits and !#$%&'*+-.^_`|~
+ * (a bit map of 0-127); above 127 what isalnum says, as it always did. */
 static int is_tchar(unsigned char c) {
-  return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+  static const uint64_t map[2] = {0x03ff6cfa00000000ull, 0x57ffffffc7fffffeull};
+  if (c < 128)
+    return (int)((map[c >> 6] >> (c & 63)) & 1u);
+  return isalnum(c) != 0;
 }
 
 static int is_token(const char *s, size_t n) {
@@ -405,14 +456,14 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
   return 0;
 }
 
-/* A request that is not repeatable (h->sends counts prereq_cb's calls, 0
- * for repeatable ones) is about to go out again: libcurl retries on its own
+/* A request that is not repeatable (h->sends counts prereq_cb's calls) is
+ * about to go out again: libcurl retries on its own
  * when a reused connection closes without an answer, which also happens
  * after the server has read and carried out the request. It fails instead
  * (1 returned), before any byte of a second send and before a connection
  * is opened for it. */
 static int resend_refused(wfc_http *h) {
-  if (h->sends == 0)
+  if (h->repeatable || h->sends == 0)
     return 0;
   if (h->error == 0) {
     h->error = WFC_ENET;
@@ -532,35 +583,50 @@ static void deadline_cb(uv_timer_t *t) {
 
 /* ---- requests --------------------------------------------------------- */
 
-/* Gives an easy handle (out of any multi) back: reset and pooled, which
- * saves its allocation and initialisation for the next request. Not the
- * handle of a secret request: libcurl keeps the last data it received in
- * the handle's buffer, which curl_easy_reset does not clear. */
-static void easy_put(wfc__http_engine *e, CURL *c, int secret) {
+/* Gives h's easy handle (out of any multi) back: pooled, which saves its
+ * allocation and initialisation for the next request. Not the handle of a
+ * secret request: libcurl keeps the last data it received in the handle's
+ * buffer, which curl_easy_reset does not clear. The handle keeps its
+ * options (pointers to h included: libcurl reads none of them until it is
+ * set up again by easy_take + easy_setup). */
+static void easy_put(wfc__http_engine *e, wfc_http *h) {
+  CURL *c = h->easy;
   if (!c)
     return;
-  if (!secret && e->npool < EASY_POOL && !e->closing) {
-    curl_easy_reset(c);
-    e->pool[e->npool++] = c;
+  h->easy = NULL;
+  if (!h->secret && e->npool < EASY_POOL && !e->closing) {
+    e->pool[e->npool].c = c;
+    e->pool[e->npool].shape = h->easy_clean ? h->shape : SH_DIRTY;
+    e->npool++;
   } else {
     curl_easy_cleanup(c);
   }
 }
 
-/* Frees a header list of hdr_add(): credential headers are in secret
- * memory. */
-static void hdrs_free(struct curl_slist *l) {
+/* Frees a header list of hdr_add(), cleansing every copy: a credential
+ * header's secret block goes back to the engine's spares (cleansed, so
+ * all zero again) or to the secure heap. */
+static void hdrs_free(wfc__http_engine *e, struct curl_slist *l) {
   while (l) {
-    struct curl_slist *next = l->next;
-    wfc__secret_free(l->data);
-    free(l);
-    l = next;
+    hnode *n = (hnode *)l;
+    l = l->next;
+    wfc__cleanse(n->sl.data, n->len);
+    if (n->secret_size) {
+      if (e->nspares < SECRET_SPARE && !e->closing) {
+        e->spares[e->nspares].p = n->sl.data;
+        e->spares[e->nspares].size = n->secret_size;
+        e->nspares++;
+      } else {
+        wfc__secmem_free(n->sl.data);
+      }
+    }
+    free(n);
   }
 }
 
 static void request_free(wfc_http *h) {
-  easy_put(h->e, h->easy, h->secret);
-  hdrs_free(h->hdrs);
+  easy_put(h->e, h);
+  hdrs_free(h->e, h->hdrs);
   buf_free(&h->body);
   buf_free(&h->hdr);
   if (h->secret)
@@ -597,8 +663,7 @@ static void request_detach(wfc__http_engine *e, wfc_http *h) {
       e->in_curl--;
     }
   }
-  easy_put(e, h->easy, h->secret);
-  h->easy = NULL;
+  easy_put(e, h);
   h->state = ST_DONE;
   list_push(&e->donel, h);
 }
@@ -683,6 +748,11 @@ static void request_finished(wfc__http_engine *e, wfc_http *h, CURLcode rc) {
       set_msg(h, "%s", detail);
     }
   }
+  /* Sent exactly once and completed: libcurl did not retry it, and its
+   * handle holds no state a reset would clear that the next request's
+   * options do not set again (libcurl counts its silent retries in the
+   * handle, across transfers, until curl_easy_reset). */
+  h->easy_clean = rc == CURLE_OK && h->error == 0 && h->sends == 1;
   request_detach(e, h);
 }
 
@@ -730,12 +800,19 @@ static size_t header_cb(char *p, size_t size, size_t n, void *userp) {
     set_msg(h, "response headers over %zu bytes", MAX_HEADER_BYTES);
     return 0;
   }
-  if (buf_add(&h->hdr, p, nlen) || buf_add(&h->hdr, "", 1) ||
-      buf_add(&h->hdr, v, vlen) || buf_add(&h->hdr, "", 1)) {
+  /* "name\0value\0", in one step. */
+  if (buf_reserve(&h->hdr, nlen + vlen + 2)) {
     h->error = WFC_ENOMEM;
     set_msg(h, "%s", "out of memory for response headers");
     return 0;
   }
+  char *d = h->hdr.p + h->hdr.len;
+  memcpy(d, p, nlen);
+  d[nlen] = '\0';
+  memcpy(d + nlen + 1, v, vlen);
+  d[nlen + 1 + vlen] = '\0';
+  h->hdr.len += nlen + vlen + 2;
+  h->hdr.p[h->hdr.len] = '\0';
   return len;
 }
 
@@ -980,7 +1057,9 @@ static void engine_maybe_free(wfc__http_engine *e) {
 static void engine_finish_close(wfc__http_engine *e) {
   e->closed = 1;
   while (e->npool)
-    curl_easy_cleanup(e->pool[--e->npool]);
+    curl_easy_cleanup(e->pool[--e->npool].c);
+  while (e->nspares)
+    wfc__secmem_free(e->spares[--e->nspares].p);
   uv_idle_stop(&e->idle);
   e->idle_on = 0;
   if (e->multi) {
@@ -1136,6 +1215,19 @@ void wfc__http_engine_stats(const wfc__http_engine *e, wfc__http_stats *out) {
  * label (no user info, path or query: they may carry secrets). libcurl
  * parses the rest; what it still refuses fails the request with
  * WFC_EINVAL. */
+/* Writes s[0..n) at dst + o, cut to what fits in size with a NUL, as
+ * snprintf would (it costs more than the checks around it here). Returns
+ * the new length. size > 0, o < size. */
+static size_t put_cut(char *dst, size_t size, size_t o, const char *s,
+                      size_t n) {
+  if (n > size - 1 - o)
+    n = size - 1 - o;
+  memcpy(dst + o, s, n);
+  o += n;
+  dst[o] = '\0';
+  return o;
+}
+
 static int check_url(const char *url, const char *method, char *label,
                      size_t size) {
   const char *auth, *end, *host;
@@ -1162,8 +1254,11 @@ static int check_url(const char *url, const char *method, char *label,
     if (!isalnum((unsigned char)*p) && !strchr("-._~%[]:", *p))
       return WFC_EINVAL;
   /* "http" is a prefix of "https": the scheme comes out lower-case. */
-  snprintf(label, size, "%s %.*s://%.*s", method, (int)slen, "https",
-           (int)(end - host), host);
+  size_t o = put_cut(label, size, 0, method, strlen(method));
+  o = put_cut(label, size, o, " ", 1);
+  o = put_cut(label, size, o, "https", slen);
+  o = put_cut(label, size, o, "://", 3);
+  put_cut(label, size, o, host, (size_t)(end - host));
   return 0;
 }
 
@@ -1180,10 +1275,9 @@ static origin *origin_get(wfc__http_engine *e, const char *spec) {
     return NULL;
   hostp += 3;
   port = *hostp == '[' ? strstr(hostp, "]:") : strchr(hostp, ':');
-  snprintf(key, sizeof key, "%s%s", spec,
-           port             ? ""
-           : spec[4] == 's' ? ":443"
-                            : ":80");
+  const char *dport = port ? "" : spec[4] == 's' ? ":443" : ":80";
+  n = put_cut(key, sizeof key, 0, spec, strlen(spec));
+  put_cut(key, sizeof key, n, dport, strlen(dport));
   for (char *p = key; *p; p++)
     *p = (char)tolower((unsigned char)*p);
   for (o = e->origins; o; o = o->next)
@@ -1199,12 +1293,17 @@ static origin *origin_get(wfc__http_engine *e, const char *spec) {
   return o;
 }
 
-/* "Name: value" with a token name and no CR/LF anywhere. */
+/* "Name: value" with a token name and no CR/LF anywhere (CR and LF are
+ * not token characters: the name is checked by the same pass). */
 static int check_header(const char *hv) {
-  const char *colon = strchr(hv, ':');
-  if (!colon || strpbrk(hv, "\r\n"))
+  const char *p = hv;
+  size_t n;
+  while (*p != ':' && is_tchar((unsigned char)*p))
+    p++;
+  if (*p != ':' || p == hv)
     return WFC_EHEADER;
-  if (!is_token(hv, (size_t)(colon - hv)))
+  n = strlen(p);
+  if (memchr(p, '\r', n) || memchr(p, '\n', n))
     return WFC_EHEADER;
   return 0;
 }
@@ -1229,36 +1328,82 @@ static int method_repeatable(const char *m) {
   return 0;
 }
 
-/* Headers whose value is a credential. */
+/* Headers whose value is a credential: Authorization,
+ * Proxy-Authorization, Cookie (any case). */
 static int is_credential_header(const char *hv) {
-  static const char *const names[] = {"Authorization", "Proxy-Authorization",
-                                      "Cookie", NULL};
-  for (int i = 0; names[i]; i++) {
-    size_t n = strlen(names[i]);
-    if (strncasecmp(hv, names[i], n) == 0 && hv[n] == ':')
-      return 1;
+  const char *name;
+  size_t n;
+  switch (hv[0]) {
+  case 'A':
+  case 'a':
+    name = "Authorization", n = sizeof "Authorization" - 1;
+    break;
+  case 'P':
+  case 'p':
+    name = "Proxy-Authorization", n = sizeof "Proxy-Authorization" - 1;
+    break;
+  case 'C':
+  case 'c':
+    name = "Cookie", n = sizeof "Cookie" - 1;
+    break;
+  default:
+    return 0;
   }
-  return 0;
+  return strncasecmp(hv, name, n) == 0 && hv[n] == ':';
+}
+
+/* A copy of s[0..n) and a NUL in a secret block: a spare of the engine
+ * when one is large enough, else a new block (its size recorded in
+ * *size). NULL when out of memory. */
+static char *secret_copy(wfc__http_engine *e, const char *s, size_t n,
+                         size_t *size) {
+  char *p = NULL;
+  for (int i = e->nspares - 1; i >= 0; i--) {
+    if (e->spares[i].size > n) {
+      p = e->spares[i].p;
+      *size = e->spares[i].size;
+      e->spares[i] = e->spares[--e->nspares];
+      break;
+    }
+  }
+  if (!p) {
+    p = wfc__secmem_alloc(n + 1);
+    if (!p)
+      return NULL;
+    *size = wfc__secmem_size(p);
+  }
+  memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
 }
 
 /* Appends s to h's header list. The nodes are ours (libcurl only reads
  * the list), so that a credential header's copy can live in secret memory
- * and be cleansed when freed. */
+ * and be cleansed when freed; any other copy is in the node itself. */
 static int hdr_add(wfc_http *h, const char *s) {
-  struct curl_slist *n = malloc(sizeof *n);
+  size_t len = strlen(s);
+  int secret = is_credential_header(s);
+  hnode *n = malloc(sizeof *n + (secret ? 0 : len + 1));
   if (!n)
     return WFC_ENOMEM;
-  n->data = is_credential_header(s) ? wfc__secmem_strdup(s) : strdup(s);
-  n->next = NULL;
-  if (!n->data) {
-    free(n);
-    return WFC_ENOMEM;
+  n->len = len;
+  n->secret_size = 0;
+  n->sl.next = NULL;
+  if (secret) {
+    n->sl.data = secret_copy(h->e, s, len, &n->secret_size);
+    if (!n->sl.data) {
+      free(n);
+      return WFC_ENOMEM;
+    }
+  } else {
+    memcpy(n->text, s, len + 1);
+    n->sl.data = n->text;
   }
   if (h->hdrs_tail)
-    h->hdrs_tail->next = n;
+    h->hdrs_tail->next = &n->sl;
   else
-    h->hdrs = n;
-  h->hdrs_tail = n;
+    h->hdrs = &n->sl;
+  h->hdrs_tail = &n->sl;
   return 0;
 }
 
@@ -1305,13 +1450,48 @@ static CURLcode ssl_ctx_cb(CURL *c, void *sslctx, void *arg) {
   return CURLE_OK;
 }
 
+/* The easy options a request sets beyond the engine's (see easy_take). */
+static unsigned request_shape(const char *spec, const char *method,
+                              int has_body, int stream) {
+  unsigned sh = strncmp(spec, "https:", 6) == 0 ? SH_HTTPS : 0;
+  if (!has_body && strcmp(method, "GET") == 0)
+    return sh | SH_GET;
+  if (!has_body && strcmp(method, "HEAD") == 0)
+    return sh | SH_HEAD;
+  if (has_body)
+    sh |= stream ? SH_STREAM : SH_MEMBODY;
+  if (!has_body || strcmp(method, "POST") != 0)
+    sh |= SH_CUSTOM;
+  return sh;
+}
+
+/* An easy handle for a request of this shape: from the pool (the most
+ * recently pooled first), else a new one. *same is 1 when the handle's
+ * last request had this shape, sent once and completed cleanly: it then
+ * carries every option the request needs except the request's own, which
+ * wfc__http_send sets every time, so setting up costs 8 to 13 options
+ * instead of curl_easy_reset and some 30. Any other pooled handle is reset
+ * first (libcurl's retry count lives in the handle until a reset). */
+static CURL *easy_take(wfc__http_engine *e, unsigned shape, int *same) {
+  *same = 0;
+  if (!e->npool)
+    return curl_easy_init();
+  e->npool--;
+  CURL *c = e->pool[e->npool].c;
+  if (e->pool[e->npool].shape == shape)
+    *same = 1;
+  else
+    curl_easy_reset(c);
+  return c;
+}
+
 int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
                    const wfc__http_io *io, wfc_http_cb cb, void *arg,
                    wfc_http **out) {
   wfc_http_req r = {0};
   wfc_http *h;
   CURL *c;
-  int stream, has_body, rc;
+  int stream, has_body, rc, same = 0;
   uint32_t timeout;
 
   if (out)
@@ -1352,7 +1532,12 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
   if (h->secret)
     e->st.secret_requests++;
   rc = WFC_ENOMEM;
-  h->easy = c = e->npool ? e->pool[--e->npool] : curl_easy_init();
+  has_body = r.body != NULL || stream || strcmp(r.method, "POST") == 0 ||
+             strcmp(r.method, "PUT") == 0 || strcmp(r.method, "PATCH") == 0;
+  h->repeatable = method_repeatable(r.method);
+  h->shape = request_shape(h->label + strlen(r.method) + 1, r.method, has_body,
+                           stream);
+  h->easy = c = easy_take(e, h->shape, &same);
   if (!c)
     goto fail;
 
@@ -1361,85 +1546,89 @@ int wfc__http_send(wfc__http_engine *e, const wfc_http_req *req,
   for (const char *const *hs = r.headers; hs && *hs; hs++)
     if (hdr_add(h, *hs))
       goto fail;
-  has_body = r.body != NULL || stream || strcmp(r.method, "POST") == 0 ||
-             strcmp(r.method, "PUT") == 0 || strcmp(r.method, "PATCH") == 0;
   if (has_body && !has_header(r.headers, "Expect") && hdr_add(h, "Expect:"))
     goto fail;
   if (has_body && !has_header(r.headers, "Content-Type") &&
       hdr_add(h, "Content-Type:"))
     goto fail;
 
+  /* The request's own options, every time. */
   curl_easy_setopt(c, CURLOPT_URL, r.url);
   curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)h);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  /* Wait for a connection that may multiplex only over TLS, where ALPN
-   * settles it at the handshake. Over plain http libcurl would learn "not
-   * HTTP/2" only from the first response's status line, and every other
-   * transfer to the host would wait for it. */
-  if (strncmp(h->label + strlen(r.method) + 1, "https:", 6) == 0)
-    curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, e->connect_ms);
-  curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (e->ca_bundle)
-    curl_easy_setopt(c, CURLOPT_CAINFO, e->ca_bundle);
-  /* Only with libcurl's OpenSSL backend (else CURLE_NOT_BUILT_IN). */
-  curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "wfc/" WFC_VERSION_STRING);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, h);
-  curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
-  curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, e);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(c, CURLOPT_PREREQDATA, h);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->hdrs);
-  if (!method_repeatable(r.method)) {
+  if (!same) {
+    /* A fresh or reset handle: the engine's options and those of the
+     * request's shape. A handle whose last request had the same shape
+     * carries them all already (easy_take). */
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* Wait for a connection that may multiplex only over TLS, where ALPN
+     * settles it at the handshake. Over plain http libcurl would learn
+     * "not HTTP/2" only from the first response's status line, and every
+     * other transfer to the host would wait for it. */
+    if (h->shape & SH_HTTPS)
+      curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, e->connect_ms);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (e->ca_bundle)
+      curl_easy_setopt(c, CURLOPT_CAINFO, e->ca_bundle);
+    /* Only with libcurl's OpenSSL backend (else CURLE_NOT_BUILT_IN). */
+    curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "wfc/" WFC_VERSION_STRING);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, e);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    /* Every request: it counts the sends (resend_refused, and whether
+     * libcurl retried, for easy_take). */
     curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, prereq_cb);
-    curl_easy_setopt(c, CURLOPT_PREREQDATA, h);
-  }
-  if (e->verbose) {
-    curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, debug_cb);
-    curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
-  }
-
-  if (!has_body && strcmp(r.method, "GET") == 0) {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-  } else if (!has_body && strcmp(r.method, "HEAD") == 0) {
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  } else {
-    if (has_body) {
+    if (e->verbose) {
+      curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, debug_cb);
+      curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+    }
+    if (h->shape & SH_GET) {
+      curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else if (h->shape & SH_HEAD) {
+      curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (has_body) {
       curl_easy_setopt(c, CURLOPT_POST, 1L);
       if (stream) {
-        h->up_len = r.body_length;
         curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
-        curl_easy_setopt(c, CURLOPT_READDATA, h);
         curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, seek_cb);
-        curl_easy_setopt(c, CURLOPT_SEEKDATA, h);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)r.body_length);
-      } else {
-        /* Our copy: CURLOPT_POSTFIELDS does not copy. */
-        h->reqbody = h->secret ? wfc__secmem_alloc(r.body_len + 1)
-                               : malloc(r.body_len + 1);
-        if (!h->reqbody)
-          goto fail;
-        if (r.body_len)
-          memcpy(h->reqbody, r.body, r.body_len);
-        h->reqbody[r.body_len] = '\0';
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)r.body_len);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, h->reqbody);
       }
     }
-    if (!has_body || strcmp(r.method, "POST") != 0)
-      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method);
   }
+  if (has_body) {
+    if (stream) {
+      h->up_len = r.body_length;
+      curl_easy_setopt(c, CURLOPT_READDATA, h);
+      curl_easy_setopt(c, CURLOPT_SEEKDATA, h);
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                       (curl_off_t)r.body_length);
+    } else {
+      /* Our copy: CURLOPT_POSTFIELDS does not copy. */
+      h->reqbody = h->secret ? wfc__secmem_alloc(r.body_len + 1)
+                             : malloc(r.body_len + 1);
+      if (!h->reqbody)
+        goto fail;
+      if (r.body_len)
+        memcpy(h->reqbody, r.body, r.body_len);
+      h->reqbody[r.body_len] = '\0';
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r.body_len);
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, h->reqbody);
+    }
+  }
+  if (h->shape & SH_CUSTOM)
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r.method);
 
   h->max_body = r.max_body ? r.max_body : e->default_max_body;
   timeout = r.timeout_ms ? r.timeout_ms : e->default_timeout_ms;

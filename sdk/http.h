@@ -116,7 +116,9 @@ void wfc__http_engine_stats(const wfc__http_engine *e, wfc__http_stats *out);
 
 /* Secrets (docs/security.md): the copy of a credential header
  * (Authorization, Proxy-Authorization, Cookie) is kept in secret memory
- * (secmem.h: excluded from core dumps, cleansed when freed). A request
+ * (secmem.h: excluded from core dumps), cleansed when its request is freed;
+ * the engine keeps up to 8 such cleansed blocks for the next requests'
+ * copies and frees them when it closes. A request
  * whose in-memory body (up to 64 KiB) carries a credential - a form field
  * (name=) or a JSON member ("name":) named grant_type, refresh_token, code,
  * code_verifier, client_secret, client_assertion, assertion, password,

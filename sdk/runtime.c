@@ -424,8 +424,18 @@ int wfc_runtime_invoke(wfc_runtime *rt, const char *card_id,
   int rc = wfc__registry_find_card(&rt->reg, card_id, &p, &card);
   if (rc != 0)
     return rc;
+  /* "plugin.card", cut to the label's size (no snprintf: this runs for
+   * every card execution). */
   char label[160];
-  snprintf(label, sizeof label, "%s.%s", p->name, card->id);
+  size_t pn = strnlen(p->name, sizeof label - 1);
+  size_t cn = pn + 1 < sizeof label - 1
+                  ? strnlen(card->id, sizeof label - 1 - (pn + 1))
+                  : 0;
+  memcpy(label, p->name, pn);
+  if (pn + 1 < sizeof label)
+    label[pn++] = '.';
+  memcpy(label + pn, card->id, cn);
+  label[pn + cn] = '\0';
   wfc__call_spec spec = {
       .plugin = p,
       .fn = card->invoke,

@@ -1,4 +1,5 @@
 /* validate.c - schema checks for card inputs and connection parameters. */
+#define _POSIX_C_SOURCE 200809L /* strnlen */
 #include "validate.h"
 
 #include <stdarg.h>
@@ -29,8 +30,9 @@ static void ctx_init(vctx *c, const char *root, char *err, size_t errlen) {
   c->check_only = 0;
   if (err != NULL && errlen > 0)
     err[0] = '\0';
-  snprintf(c->path, sizeof c->path, "%s", root);
-  c->plen = strlen(c->path);
+  c->plen = strnlen(root, sizeof c->path - 1); /* cut as snprintf did */
+  memcpy(c->path, root, c->plen);
+  c->path[c->plen] = '\0';
 }
 
 /* Appends to the path without printf: the hot paths append a key or an
@@ -364,7 +366,8 @@ static int validate_value(vctx *c, const wfc_field *f, struct json_object *v,
 static int default_fast(const char *t, struct json_object **out) {
   size_t n = strlen(t);
 
-  if (strcmp(t, "true") == 0 || strcmp(t, "false") == 0) {
+  if ((t[0] == 't' && strcmp(t, "true") == 0) ||
+      (t[0] == 'f' && strcmp(t, "false") == 0)) {
     *out = json_object_new_boolean(t[0] == 't');
     return 1;
   }
@@ -494,16 +497,51 @@ static void field_names(const wfc_field *fields, char *buf, size_t len) {
   }
 }
 
+/* A default built by default_fast() whose field's checks keep it as it is
+ * (a boolean for BOOLEAN; an integer for INTEGER or NUMBER; a plain ASCII
+ * string for STRING; any of them for ANY): wfc__schema_check() ran those
+ * checks on this very value at registration, so validate_value() would
+ * only hand it back. */
+static bool default_as_is(const wfc_field *f, struct json_object *def) {
+  switch (f->type) {
+  case WFC_TYPE_BOOLEAN:
+    return json_object_is_type(def, json_type_boolean);
+  case WFC_TYPE_INTEGER:
+  case WFC_TYPE_NUMBER:
+    return json_object_is_type(def, json_type_int);
+  case WFC_TYPE_STRING:
+    return json_object_is_type(def, json_type_string);
+  case WFC_TYPE_ANY:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Tables of up to this many fields get their values from the pass over
+ * the object's keys (validate_fields); larger ones look each one up. */
+#define FIELDS_DIRECT 64
+
 static int validate_fields(vctx *c, const wfc_field *fields,
                            struct json_object *obj, struct json_object **out) {
   struct json_object_iterator it, end;
   struct json_object *res;
+  struct json_object *vals[FIELDS_DIRECT];
+  bool seen[FIELDS_DIRECT];
+  size_t nf = 0;
+  bool direct;
   int rc;
 
   if (c->depth >= WFC_VALIDATE_MAX_DEPTH)
     return fail(c, "nested too deeply");
+  while (fields != NULL && fields[nf].name != NULL)
+    nf++;
+  direct = nf <= FIELDS_DIRECT;
+  if (direct)
+    memset(seen, 0, nf * sizeof *seen);
   /* Unknown keys first: a misspelt name is better reported as such than
-   * as the required field it was meant to be. */
+   * as the required field it was meant to be. The pass matches every key
+   * with its field: it keeps the value for the fields' pass below. */
   it = json_object_iter_begin(obj);
   end = json_object_iter_end(obj);
   for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
@@ -524,17 +562,26 @@ static int validate_fields(vctx *c, const wfc_field *fields,
       return fail(c, "unknown field \"%s\" (the fields are: %s)", safe,
                   names[0] ? names : "none");
     }
+    if (direct) {
+      seen[f - fields] = true;
+      vals[f - fields] = json_object_iter_peek_value(&it);
+    }
   }
 
   res = NULL;
   if (!c->check_only && (res = json_object_new_object()) == NULL)
     return WFC_ENOMEM;
   c->depth++;
-  for (const wfc_field *f = fields; f != NULL && f->name != NULL; f++) {
+  for (size_t i = 0; i < nf; i++) {
+    const wfc_field *f = &fields[i];
     struct json_object *v = NULL, *vout = NULL, *def = NULL;
     size_t saved = push_name(c, f->name);
+    bool present =
+        direct ? seen[i] : json_object_object_get_ex(obj, f->name, &v);
 
-    if (json_object_object_get_ex(obj, f->name, &v)) {
+    if (present) {
+      if (direct)
+        v = vals[i];
       rc = validate_value(c, f, v, &vout);
     } else if (f->flags & WFC_FIELD_REQUIRED) {
       rc = fail(c, "required field missing");
@@ -542,10 +589,18 @@ static int validate_fields(vctx *c, const wfc_field *fields,
       /* (A check only skips defaults: wfc__schema_check() validated them
        * at registration.) */
       char jerr[160];
-      if (default_fast(f->default_json, &def))
-        rc = def != NULL ? validate_value(c, f, def, &vout) : WFC_ENOMEM;
-      else if ((rc = wfc__json_parse(f->default_json, strlen(f->default_json),
-                                     0, &def, jerr, sizeof jerr)) != 0)
+      if (default_fast(f->default_json, &def)) {
+        if (def == NULL) {
+          rc = WFC_ENOMEM;
+        } else if (default_as_is(f, def)) {
+          vout = def; /* transfer */
+          def = NULL;
+          rc = 0;
+        } else {
+          rc = validate_value(c, f, def, &vout);
+        }
+      } else if ((rc = wfc__json_parse(f->default_json, strlen(f->default_json),
+                                       0, &def, jerr, sizeof jerr)) != 0)
         rc = fail(c, "invalid default: %s", jerr);
       else
         rc = validate_value(c, f, def, &vout);
@@ -560,8 +615,10 @@ static int validate_fields(vctx *c, const wfc_field *fields,
       json_object_put(res);
       return rc;
     }
+    /* Names are unique per table (wfc__schema_check): no lookup first. */
     if (res != NULL)
-      json_object_object_add(res, f->name, vout);
+      json_object_object_add_ex(res, f->name, vout,
+                                JSON_C_OBJECT_ADD_KEY_IS_NEW);
   }
   c->depth--;
   *out = res;

@@ -51,7 +51,10 @@
 #define WFC_VALIDATE_MAX_DEPTH 32
 
 /* Validates input (borrowed; NULL is taken as {}) against schema (a table
- * ending with an entry whose name is NULL; NULL means no fields). root names
+ * ending with an entry whose name is NULL; NULL means no fields) that
+ * passed wfc__schema_check(), as every registered table has: the copy is
+ * built on its guarantees (names unique per level, defaults that pass
+ * their own field's checks). root names
  * the top of the paths in messages ("input", "params"). On success returns
  * 0 and *out (transfer: a new object; values the validator did not change
  * are shared with input by reference count, so treat both as read-only).

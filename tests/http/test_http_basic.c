@@ -86,6 +86,69 @@ static void post_echo(void **state) {
   result_free(&r);
 }
 
+/* One engine, requests one after another: each gets its own method, body
+ * and credential header, whatever the request before it had on the pooled
+ * easy handle (same shape: only the request's options are set again;
+ * another shape: reset) and in the reused, cleansed secret block of a
+ * credential header (a shorter token after a longer one leaves nothing of
+ * it behind). */
+static void requests_in_turn_on_pooled_handles(void **state) {
+  static const struct {
+    const char *method, *body, *auth;
+  } seq[] = {
+      {"GET", NULL, "Authorization: Bearer LONGLONGLONGLONGLONGLONGLONGTOKEN"},
+      {"GET", NULL, "Authorization: Bearer short"},
+      {"POST", "a=1", "Authorization: Bearer mediumtoken"},
+      {"POST", "bb=22", "Authorization: Bearer x"},
+      {"PATCH", "{}", "Authorization: Bearer patchtoken"},
+      {"GET", NULL, NULL},
+      {"DELETE", NULL,
+       "Authorization: Bearer LONGLONGLONGLONGLONGLONGLONGLONGLONG"},
+      {"OPTIONS", NULL, "Authorization: Bearer opt"},
+      {"PATCH", "{\"a\":1}", "Authorization: Bearer p2"},
+      {"PATCH", "[]", NULL},
+      {"GET", NULL, "Authorization: Bearer y"},
+      {"HEAD", NULL, "Authorization: Bearer head"},
+      {"GET", NULL, "Authorization: Bearer last"},
+  };
+  fixture f;
+  ts_route rt = {.path = "/echo", .echo = 1};
+  (void)state;
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+  for (size_t i = 0; i < sizeof seq / sizeof *seq; i++) {
+    result r = {0};
+    const char *hs[] = {seq[i].auth, NULL};
+    wfc_http_req q = req_make(seq[i].method, fx_url(&f, "/echo"));
+    q.headers = hs;
+    if (seq[i].body) {
+      q.body = seq[i].body;
+      q.body_len = strlen(seq[i].body);
+    }
+    assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL), 0);
+    run_until(&f, &r.calls, 1);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.status, 200);
+    if (strcmp(seq[i].method, "HEAD") == 0) {
+      assert_int_equal(r.body_len, 0);
+      result_free(&r);
+      continue;
+    }
+    json_object *o = parse(&r);
+    assert_string_equal(jstr(o, "method"), seq[i].method);
+    assert_string_equal(jstr(o, "body"), seq[i].body ? seq[i].body : "");
+    if (seq[i].auth)
+      assert_string_equal(jhdr(o, "authorization"),
+                          seq[i].auth + strlen("Authorization: "));
+    else
+      assert_null(jhdr(o, "authorization"));
+    json_object_put(o);
+    result_free(&r);
+  }
+  fx_close(&f);
+}
+
 static void other_methods(void **state) {
   static const char *methods[] = {"PUT", "PATCH", "DELETE", "OPTIONS", "POST"};
   fixture f;
@@ -152,6 +215,42 @@ static void error_status_body_in_memory(void **state) {
   result_free(&r404);
 }
 
+/* Every ASCII byte in a header name: a token character (RFC 9110:
+ * letters, digits, !#$%&'*+-.^_`|~) is accepted and the request sent, any
+ * other refused before sending. */
+static void header_name_characters(void **state) {
+  fixture f;
+  ts_route rt = {.path = "*", .echo = 1};
+  (void)state;
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &rt);
+  char good[200];
+  snprintf(good, sizeof good, "%s/x", ts_server_url(f.srv));
+  for (int ch = 1; ch < 128; ch++) {
+    char name[32];
+    if (ch == ':')
+      continue; /* ends the name */
+    snprintf(name, sizeof name, "X%cY: v", ch);
+    const char *hs[] = {name, NULL};
+    int tchar = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                (ch >= '0' && ch <= '9') || strchr("!#$%&'*+-.^_`|~", ch);
+    wfc_http_req q = req_make("GET", good);
+    result ok = {0};
+    q.headers = hs;
+    int rc = wfc__http_send(f.e, &q, NULL, on_result, &ok, NULL);
+    if (!tchar) {
+      assert_int_equal(rc, WFC_EHEADER);
+      continue;
+    }
+    assert_int_equal(rc, 0);
+    run_until(&f, &ok.calls, 1);
+    assert_int_equal(ok.status, 200);
+    result_free(&ok);
+  }
+  fx_close(&f);
+}
+
 static void validation_refuses_before_sending(void **state) {
   fixture f;
   result r = {0};
@@ -171,6 +270,7 @@ static void validation_refuses_before_sending(void **state) {
       {"X A: b", NULL},  /* name not a token */
       {": b", NULL},     /* empty name */
       {"X(A): b", NULL}, /* separator in name */
+      {"X\rA: b", NULL}, /* CR in the name */
   };
   for (size_t i = 0; i < sizeof bad_headers / sizeof *bad_headers; i++) {
     const char *hs[] = {"Accept: */*", bad_headers[i][0], NULL};
@@ -469,8 +569,10 @@ int main(void) {
       cmocka_unit_test(get_basic),
       cmocka_unit_test(post_echo),
       cmocka_unit_test(other_methods),
+      cmocka_unit_test(requests_in_turn_on_pooled_handles),
       cmocka_unit_test(error_status_body_in_memory),
       cmocka_unit_test(validation_refuses_before_sending),
+      cmocka_unit_test(header_name_characters),
       cmocka_unit_test(body_cap),
       cmocka_unit_test(network_errors_and_messages),
       cmocka_unit_test(truncated_body),

@@ -137,6 +137,40 @@ static void repeatable_retried_on_fresh_connection(void **state) {
   dropped_once(1);
 }
 
+/* The silent retry again and again on the engine's pooled easy handles:
+ * libcurl counts a handle's retries across its transfers (up to 5, then
+ * "Connection died, tried 5 times") until curl_easy_reset, so a handle
+ * that retried is reset before its next request even when the engine
+ * skips the reset for handles reused by requests of the same shape. */
+static void repeatable_retried_every_time(void **state) {
+  (void)state;
+  fixture f;
+  ts_route ok = {.method = "GET", .path = "/warm", .body = "warm"};
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &ok);
+  for (int i = 0; i < 8; i++) {
+    char path[32];
+    result r = {0};
+    snprintf(path, sizeof path, "/dropped%d", i);
+    ts_route dropped = {.method = "GET",
+                        .path = path,
+                        .drop = 1,
+                        .drop_times = 1,
+                        .body = "second time"};
+    ts_server_route(f.srv, &dropped);
+    (void)warm(&f);
+    const repeat_case c = {"GET", NULL, 0, 1};
+    send_case(&f, &c, path, &r);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "second time");
+    assert_int_equal(ts_server_route_hits(f.srv, "GET", path), 2);
+    result_free(&r);
+  }
+  fx_close(&f);
+}
+
 /* Not repeatable does not mean a new connection each time: GETs and POSTs
  * alternate on one kept-alive connection. */
 static void post_keeps_connection_reuse(void **state) {
@@ -165,6 +199,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(not_repeatable_sent_once),
       cmocka_unit_test(repeatable_retried_on_fresh_connection),
+      cmocka_unit_test(repeatable_retried_every_time),
       cmocka_unit_test(post_keeps_connection_reuse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

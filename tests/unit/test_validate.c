@@ -175,6 +175,69 @@ static void test_defaults(void **state) {
                 "\"i\":[1]}");
 }
 
+/* The values of present fields (a JSON null included) and the defaults of
+ * absent ones, in table order, for a small table (values taken from the
+ * pass over the keys) and one of 70 fields (looked up one by one): the
+ * same rules give the same output. */
+static void fields_table(wfc_field *t, size_t n, char (*names)[8]) {
+  for (size_t i = 0; i < n; i++) {
+    snprintf(names[i], sizeof names[i], "f%zu", i);
+    t[i] = (wfc_field){.name = names[i]};
+    if (i % 3 == 0) {
+      t[i].type = WFC_TYPE_INTEGER;
+      t[i].default_json = "1";
+    } else if (i % 3 == 1) {
+      t[i].type = WFC_TYPE_STRING;
+      t[i].flags = WFC_FIELD_NULLABLE;
+    } else {
+      t[i].type = WFC_TYPE_BOOLEAN;
+      t[i].default_json = "true";
+    }
+  }
+  t[n] = (wfc_field){0};
+}
+
+static void expect_fields(size_t n) {
+  wfc_field t[71];
+  char names[70][8];
+  char in[200], want[2000];
+  size_t o = 0;
+  fields_table(t, n, names);
+  char err[300] = "";
+  assert_int_equal(wfc__schema_check(t, err, sizeof err), 0);
+  /* f1 null (kept), f3 "5" (an integer), f(n-3) a string, f(n-2) false. */
+  snprintf(in, sizeof in,
+           "{\"f%zu\": \"x\", \"f3\": \"5\", \"f1\": null, \"f%zu\": false}",
+           n - 3, n - 2);
+  o += (size_t)snprintf(want + o, sizeof want - o, "{");
+  for (size_t i = 0; i < n; i++) {
+    const char *v = NULL;
+    if (i == 1)
+      v = "null";
+    else if (i == 3)
+      v = "5";
+    else if (i == n - 3)
+      v = "\"x\"";
+    else if (i == n - 2)
+      v = "false";
+    else if (i % 3 == 0)
+      v = "1";
+    else if (i % 3 == 2)
+      v = "true";
+    if (v != NULL)
+      o += (size_t)snprintf(want + o, sizeof want - o, "%s\"f%zu\":%s",
+                            o > 1 ? "," : "", i, v);
+  }
+  snprintf(want + o, sizeof want - o, "}");
+  expect_output(t, in, want);
+}
+
+static void test_fields_small_and_large_tables(void **state) {
+  (void)state;
+  expect_fields(10); /* f7 a STRING, f8 a BOOLEAN */
+  expect_fields(70); /* f67 a STRING, f68 a BOOLEAN */
+}
+
 static void test_input_not_changed(void **state) {
   (void)state;
   struct json_object *in = J("{\"to\": [\"a@b.c\"], \"message\": \"m\", "
@@ -845,6 +908,7 @@ int main(void) {
       cmocka_unit_test(test_documented_messages),
       cmocka_unit_test(test_normalised_output),
       cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_fields_small_and_large_tables),
       cmocka_unit_test(test_input_not_changed),
       cmocka_unit_test(test_type_errors),
       cmocka_unit_test(test_more_errors),
