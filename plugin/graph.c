@@ -40,7 +40,6 @@ struct o365_graph_req {
   char **extra; /* NULL-terminated */
   char *explicit_token;
   char *auth;        /* "Authorization: Bearer <token>" of this attempt */
-  size_t auth_len;   /* strlen(auth), for the wipe */
   const char *token; /* the token of the current attempt: in auth */
   wfc_blob *body_blob;
   uint64_t body_offset;
@@ -105,20 +104,13 @@ struct gate {
 
 static gate *gates;
 
-static void wipe_free(char *s) {
-  if (s != NULL) {
-    OPENSSL_cleanse(s, strlen(s));
-    free(s);
-  }
-}
-
-/* Wipes the n bytes of a secret (a bearer token) and frees it. The
- * compiler may not drop explicit_bzero as a dead store (as it may a
+/* Wipes a secret string (a bearer token, its header line) and frees it.
+ * The compiler may not drop explicit_bzero as a dead store (as it may a
  * memset before free), and it runs at memset's speed: OPENSSL_cleanse's
  * byte loop cost more than the rest of freeing a request. */
-static void wipe_free_n(char *s, size_t n) {
+static void wipe_free(char *s) {
   if (s != NULL) {
-    explicit_bzero(s, n);
+    explicit_bzero(s, strlen(s));
     free(s);
   }
 }
@@ -142,7 +134,7 @@ static void req_free(o365_graph_req *r) {
     free(r->extra);
   }
   wipe_free(r->explicit_token);
-  wipe_free_n(r->auth, r->auth_len);
+  wipe_free(r->auth);
   free(r);
 }
 
@@ -802,9 +794,8 @@ static int send_http(o365_graph_req *r, const char *token) {
     return WFC_ENOMEM;
   memcpy(auth, BEARER, sizeof BEARER - 1);
   memcpy(auth + sizeof BEARER - 1, token, tlen + 1);
-  wipe_free_n(r->auth, r->auth_len);
+  wipe_free(r->auth);
   r->auth = auth;
-  r->auth_len = sizeof BEARER - 1 + tlen;
   r->token = auth + sizeof BEARER - 1;
   const char *headers[32];
   size_t n = 0;
