@@ -366,15 +366,32 @@ static void folder_scan(struct json_object *g, folder_vals *fv) {
   json_object_get(fv->hidden);
 }
 
-/* Adds the output members to o (empty) in their documented order; fv's
- * references are transferred. *children: the child folder count; *id and
- * *name (NULL when absent) are borrowed from o. */
-static void folder_fill(struct json_object *o, folder_vals *fv,
-                        int64_t *children, const char **id, const char **name) {
-  *id = fv->str[0] ? json_object_get_string(fv->str[0]) : NULL;
-  *name = fv->str[1] ? json_object_get_string(fv->str[1]) : NULL;
+static void folder_vals_put(folder_vals *fv) {
+  for (size_t i = 0; i < 3; i++) {
+    json_object_put(fv->str[i]);
+    json_object_put(fv->count[i]);
+  }
+  json_object_put(fv->hidden);
+}
+
+/* What a listing reads of a folder once its output is made: the child
+ * folder count, the id and the name (borrowed from the output, NULL when
+ * Graph sent none). */
+typedef struct folder_key {
+  int64_t children;
+  const char *id;
+  struct json_object *name;
+} folder_key;
+
+/* Adds the output members to o in their documented order; fv's references
+ * are transferred. o is empty, or holds only Graph's id member when
+ * has_id (the output's "id" already). */
+static void folder_fill(struct json_object *o, folder_vals *fv, int has_id,
+                        folder_key *k) {
+  k->id = fv->str[0] ? json_object_get_string(fv->str[0]) : NULL;
+  k->name = fv->str[1];
   static const char *const str_keys[3] = {"id", "name", "parent_id"};
-  for (size_t i = 0; i < 3; i++)
+  for (size_t i = has_id ? 1 : 0; i < 3; i++)
     if (fv->str[i] != NULL)
       o365_json_add_new(o, str_keys[i], fv->str[i]);
   static const char *const count_keys[3] = {"child_count", "unread_count",
@@ -384,7 +401,7 @@ static void folder_fill(struct json_object *o, folder_vals *fv,
     int64_t v = 0;
     o365_json_to_int64(c, &v);
     if (i == 0)
-      *children = v;
+      k->children = v;
     /* An integer as parsed is the value itself; anything else (absent, a
      * numeric string) becomes one. */
     if (!json_object_is_type(c, json_type_int)) {
@@ -402,29 +419,46 @@ static void folder_fill(struct json_object *o, folder_vals *fv,
   o365_json_add_new(o, "is_hidden", h);
 }
 
-struct json_object *o365_folder_json(struct json_object *g) {
+/* A new output object of Graph's folder g (borrowed); NULL when out of
+ * memory. */
+static struct json_object *folder_made(struct json_object *g, folder_key *k) {
   folder_vals fv;
-  int64_t children;
-  const char *id, *name;
   folder_scan(g, &fv);
   struct json_object *o = json_object_new_object();
-  folder_fill(o, &fv, &children, &id, &name);
+  if (o == NULL) {
+    folder_vals_put(&fv);
+    return NULL;
+  }
+  folder_fill(o, &fv, 0, k);
   return o;
+}
+
+struct json_object *o365_folder_json(struct json_object *g) {
+  folder_key k;
+  return folder_made(g, &k);
 }
 
 /* Turns Graph's folder object g, which the caller owns alone, into its
  * output: g's members are replaced by the output's (json-c's public
  * linkhash API: the values are kept, the names and the object are not
  * made again). A listing reuses the parsed objects instead of building a
- * second object per folder and freeing both. */
-static void folder_in_place(struct json_object *g, int64_t *children,
-                            const char **id, const char **name) {
+ * second object per folder and freeing both. Graph sends the id first,
+ * under the output's own name: that member stays as it is. */
+static void folder_in_place(struct json_object *g, folder_key *k) {
   folder_vals fv;
   folder_scan(g, &fv);
   struct lh_table *t = json_object_get_object(g);
-  struct lh_entry *e, *next;
-  lh_foreach_safe(t, e, next) lh_table_delete_entry(t, e);
-  folder_fill(g, &fv, children, id, name);
+  struct lh_entry *e = t->head, *next;
+  int has_id = e != NULL && fv.str[0] != NULL && lh_entry_v(e) == fv.str[0];
+  if (has_id) {
+    json_object_put(fv.str[0]); /* the member keeps its own reference */
+    e = e->next;
+  }
+  for (; e != NULL; e = next) {
+    next = e->next;
+    lh_table_delete_entry(t, e);
+  }
+  folder_fill(g, &fv, has_id, k);
 }
 
 #define NO_FOLDER ((size_t)-1)
@@ -455,6 +489,7 @@ typedef struct lister {
   size_t nrecs, reccap;
   size_t first, last; /* the top-level folders */
   int truncated;
+  struct json_object *depth[65]; /* each depth's value, made once */
   o365_folder_list_cb cb;
   void *arg;
 } lister;
@@ -469,7 +504,17 @@ static void lister_free(lister *l) {
   for (size_t i = 0; i < l->nrecs; i++)
     json_object_put(l->recs[i].obj);
   free(l->recs);
+  for (size_t i = 0; i < sizeof l->depth / sizeof *l->depth; i++)
+    json_object_put(l->depth[i]);
   free(l);
+}
+
+/* A new reference to the listing's value of depth d (0..64), or NULL when
+ * out of memory. */
+static struct json_object *depth_value(lister *l, int d) {
+  if (l->depth[d] == NULL)
+    l->depth[d] = json_object_new_int(d);
+  return json_object_get(l->depth[d]);
 }
 
 static int enqueue(lister *l, const char *id, const char *path, int depth,
@@ -571,21 +616,22 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
      * tree is freed after this call, which reads it no more) and rewritten
      * in place. Anything else than an object gets an object of its own. */
     struct json_object *f = json_object_array_get_idx(value, i);
-    int64_t children = 0;
-    const char *id = NULL, *name = NULL;
+    folder_key k = {0};
     if (json_object_is_type(f, json_type_object))
-      folder_in_place(json_object_get(f), &children, &id, &name);
+      folder_in_place(json_object_get(f), &k);
     else
-      f = o365_folder_json(f);
-    if (name == NULL)
-      name = "";
-    /* path: the parent's path + "/" + name; the name alone at the top.
-     * Built on the stack when it fits (most do): json-c copies it. */
+      f = folder_made(f, &k);
+    const char *name = k.name ? json_object_get_string(k.name) : "";
+    /* path: the parent's path + "/" + name, built on the stack when it
+     * fits (most do: json-c copies it); at the top, the name itself. The
+     * output's values are read-only (docs/abi.md), so a top folder's path
+     * is its name's value and every depth one value of the listing. */
     size_t plen = p->path ? strlen(p->path) + 1 : 0, nlen = strlen(name);
     char small[256];
     char *path =
         plen + nlen + 1 <= sizeof small ? small : malloc(plen + nlen + 1);
-    if (f == NULL || path == NULL) {
+    struct json_object *depth = depth_value(l, p->depth);
+    if (f == NULL || path == NULL || depth == NULL) {
       json_object_put(f);
       if (path != small)
         free(path);
@@ -597,14 +643,17 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
       path[plen - 1] = '/';
     }
     memcpy(path + plen, name, nlen + 1);
-    o365_json_add_new(f, "path",
-                      json_object_new_string_len(path, (int)(plen + nlen)));
-    o365_json_add_new(f, "depth", json_object_new_int(p->depth));
+    o365_json_add_new(
+        f, "path",
+        p->path == NULL && k.name != NULL
+            ? json_object_get(k.name)
+            : json_object_new_string_len(path, (int)(plen + nlen)));
+    o365_json_add_new(f, "depth", depth);
     size_t self = l->nrecs;
     int rc = add_rec(l, f, p->folder);
-    if (rc == 0 && l->recursive && children > 0 && p->depth < l->max_depth &&
-        id != NULL)
-      rc = enqueue(l, id, path, p->depth + 1, self);
+    if (rc == 0 && l->recursive && k.children > 0 && p->depth < l->max_depth &&
+        k.id != NULL)
+      rc = enqueue(l, k.id, path, p->depth + 1, self);
     if (path != small)
       free(path);
     if (rc != 0) {
@@ -663,7 +712,8 @@ int o365_folder_list(wfc_call *call, const o365_folder_list_opts *o,
   l->arg = arg;
   l->recursive = o->recursive;
   l->include_hidden = o->include_hidden;
-  l->max_depth = o->max_depth;
+  /* The depths kept (depth_value) and the card's limit. */
+  l->max_depth = o->max_depth < 0 ? 0 : o->max_depth > 64 ? 64 : o->max_depth;
   l->max_folders = o->max_folders ? o->max_folders : 1000;
   l->first = l->last = NO_FOLDER;
   l->mailbox = o->mailbox && *o->mailbox ? strdup(o->mailbox) : NULL;
