@@ -504,7 +504,7 @@ static void lister_free(lister *l) {
   for (size_t i = 0; i < l->nrecs; i++)
     json_object_put(l->recs[i].obj);
   free(l->recs);
-  for (size_t i = 0; i < sizeof l->depth / sizeof *l->depth; i++)
+  for (int i = 0; i <= l->max_depth; i++)
     json_object_put(l->depth[i]);
   free(l);
 }

@@ -118,8 +118,10 @@ typedef struct sock {
   uv_poll_t poll;
   wfc__http_engine *e;
   curl_socket_t fd;
-  int owned;  /* opened by open_socket_cb: its close reaches us */
-  int parked; /* curl said REMOVE; stopped at the end of the pump */
+  int owned; /* opened by open_socket_cb: its close reaches us */
+  /* 1: curl said REMOVE during this pump; 2: stopped since (a kept-alive
+   * connection, idle), kept for its next transfer until curl closes it. */
+  int parked;
 } sock;
 
 struct wfc_http {
@@ -333,21 +335,26 @@ static void sock_release(wfc__http_engine *e, curl_socket_t fd) {
     return;
   sock *s = e->socks[fd];
   e->socks[fd] = NULL;
-  e->st.polls--;
+  if (s->parked != 2)
+    e->st.polls--;
   uv_poll_stop(&s->poll);
   uv_close((uv_handle_t *)&s->poll, sock_close_cb);
 }
 
-/* Releases the sockets curl removed during this pump and did not take back.
- * Parking saves a poll stop + start (two epoll_ctl and a handle close) per
- * request when a kept-alive connection is reused at once. Only our own
- * sockets are parked: their close always goes through close_socket_cb,
- * which releases immediately. */
+/* Stops watching the sockets curl removed during this pump and did not
+ * take back, keeping their polls: a kept-alive connection's next transfer
+ * starts its poll again instead of making a new one (a handle init, close
+ * and its context per request). Only our own sockets are parked: their
+ * close always goes through close_socket_cb, which releases them. */
 static void flush_parked(wfc__http_engine *e) {
   for (size_t i = 0; i < e->nparked; i++) {
     curl_socket_t fd = e->parked[i];
-    if ((size_t)fd < e->nsocks && e->socks[fd] && e->socks[fd]->parked)
-      sock_release(e, fd);
+    sock *s = (size_t)fd < e->nsocks ? e->socks[fd] : NULL;
+    if (s != NULL && s->parked == 1) {
+      uv_poll_stop(&s->poll);
+      s->parked = 2;
+      e->st.polls--;
+    }
   }
   e->nparked = 0;
 }
@@ -408,6 +415,8 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 
   if (what == CURL_POLL_REMOVE) {
     s = (size_t)fd < e->nsocks ? e->socks[fd] : NULL;
+    if (s && s->parked)
+      return 0; /* stopped already, or about to be */
     if (s && s->owned && !e->closed) {
       if (e->nparked == e->capparked) {
         size_t n = e->capparked ? e->capparked * 2 : 16;
@@ -444,7 +453,10 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     s->poll.data = s;
     e->handles++;
     e->st.polls++;
+    e->st.polls_made++;
     e->socks[fd] = s;
+  } else if (s->parked == 2) {
+    e->st.polls++;
   }
   s->parked = 0;
   if (what & CURL_POLL_IN)

@@ -110,6 +110,8 @@ typedef struct wfc__http_stats {
   uint64_t sockets_opened;  /* by CURLOPT_OPENSOCKETFUNCTION */
   uint64_t sockets_closed;  /* by CURLOPT_CLOSESOCKETFUNCTION */
   size_t polls;             /* sockets watched now */
+  uint64_t polls_made;      /* socket polls made (one per connection while
+                               curl keeps it, started again per transfer) */
   uint64_t secret_requests; /* sent carrying a credential in their body */
 } wfc__http_stats;
 void wfc__http_engine_stats(const wfc__http_engine *e, wfc__http_stats *out);

@@ -149,6 +149,38 @@ static void requests_in_turn_on_pooled_handles(void **state) {
   fx_close(&f);
 }
 
+/* A kept-alive connection's socket poll is made once and started again
+ * for each transfer on it; when the server closes the connection, its
+ * poll goes with it and the next request's connection gets a new one. */
+static void poll_kept_with_connection(void **state) {
+  static const char *const closing[] = {"Connection: close", NULL};
+  fixture f;
+  ts_route echo = {.path = "/echo", .echo = 1};
+  ts_route bye = {.path = "/bye", .headers = closing, .body = "bye"};
+  wfc__http_stats st;
+  (void)state;
+  fx_open(&f, NULL);
+  fx_server(&f, NULL);
+  ts_server_route(f.srv, &echo);
+  ts_server_route(f.srv, &bye);
+  for (int i = 0; i < 11; i++) {
+    result r = {0};
+    wfc_http_req q = req_make("GET", fx_url(&f, i == 5 ? "/bye" : "/echo"));
+    assert_int_equal(wfc__http_send(f.e, &q, NULL, on_result, &r, NULL), 0);
+    run_until(&f, &r.calls, 1);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.status, 200);
+    result_free(&r);
+    wfc__http_engine_stats(f.e, &st);
+    assert_int_equal(st.polls, 0); /* idle: nothing watched */
+    /* One connection up to /bye (closed after it), then a second one. */
+    assert_int_equal(st.sockets_opened, i <= 5 ? 1 : 2);
+    assert_int_equal(st.sockets_closed, i < 5 ? 0 : 1);
+    assert_int_equal(st.polls_made, i <= 5 ? 1 : 2);
+  }
+  fx_close(&f);
+}
+
 static void other_methods(void **state) {
   static const char *methods[] = {"PUT", "PATCH", "DELETE", "OPTIONS", "POST"};
   fixture f;
@@ -570,6 +602,7 @@ int main(void) {
       cmocka_unit_test(post_echo),
       cmocka_unit_test(other_methods),
       cmocka_unit_test(requests_in_turn_on_pooled_handles),
+      cmocka_unit_test(poll_kept_with_connection),
       cmocka_unit_test(error_status_body_in_memory),
       cmocka_unit_test(validation_refuses_before_sending),
       cmocka_unit_test(header_name_characters),
