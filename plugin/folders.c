@@ -375,40 +375,43 @@ static void folder_vals_put(folder_vals *fv) {
 }
 
 /* What a listing reads of a folder once its output is made: the child
- * folder count, the id and the name (borrowed from the output, NULL when
- * Graph sent none). */
+ * folder count and the id (borrowed from the output, NULL when Graph sent
+ * none). */
 typedef struct folder_key {
   int64_t children;
   const char *id;
-  struct json_object *name;
 } folder_key;
 
-/* Adds the output members to o in their documented order; fv's references
- * are transferred. o is empty, or holds only Graph's id member when
- * has_id (the output's "id" already). */
+/* The output's members, in their documented order. */
+static o365_json_names folder_names = {
+    .keys = {"id", "name", "parent_id", "child_count", "unread_count",
+             "total_count", "is_hidden", "path", "depth", NULL}};
+
+/* Adds the output members to o; fv's references, path and depth (NULL: a
+ * single folder's output has neither) are transferred. o is empty, or
+ * holds only Graph's id member when has_id (the output's "id" already). */
 static void folder_fill(struct json_object *o, folder_vals *fv, int has_id,
+                        struct json_object *path, struct json_object *depth,
                         folder_key *k) {
+  struct json_object *v[9] = {has_id ? NULL : fv->str[0], fv->str[1],
+                              fv->str[2]};
+  if (has_id)
+    json_object_put(fv->str[0]); /* the member keeps its own reference */
   k->id = fv->str[0] ? json_object_get_string(fv->str[0]) : NULL;
-  k->name = fv->str[1];
-  static const char *const str_keys[3] = {"id", "name", "parent_id"};
-  for (size_t i = has_id ? 1 : 0; i < 3; i++)
-    if (fv->str[i] != NULL)
-      o365_json_add_new(o, str_keys[i], fv->str[i]);
-  static const char *const count_keys[3] = {"child_count", "unread_count",
-                                            "total_count"};
+  k->children = 0;
   for (size_t i = 0; i < 3; i++) {
     struct json_object *c = fv->count[i];
-    int64_t v = 0;
-    o365_json_to_int64(c, &v);
+    int64_t n = 0;
+    o365_json_to_int64(c, &n);
     if (i == 0)
-      k->children = v;
+      k->children = n;
     /* An integer as parsed is the value itself; anything else (absent, a
      * numeric string) becomes one. */
     if (!json_object_is_type(c, json_type_int)) {
       json_object_put(c);
-      c = json_object_new_int64(v);
+      c = json_object_new_int64(n);
     }
-    o365_json_add_new(o, count_keys[i], c);
+    v[3 + i] = c;
   }
   struct json_object *h = fv->hidden;
   if (!json_object_is_type(h, json_type_boolean)) {
@@ -416,49 +419,42 @@ static void folder_fill(struct json_object *o, folder_vals *fv, int has_id,
     json_object_put(h);
     h = json_object_new_boolean(b);
   }
-  o365_json_add_new(o, "is_hidden", h);
+  v[6] = h;
+  v[7] = path;
+  v[8] = depth;
+  o365_json_add_names(o, &folder_names, v);
 }
 
-/* A new output object of Graph's folder g (borrowed); NULL when out of
- * memory. */
-static struct json_object *folder_made(struct json_object *g, folder_key *k) {
+struct json_object *o365_folder_json(struct json_object *g) {
   folder_vals fv;
+  folder_key k;
   folder_scan(g, &fv);
   struct json_object *o = json_object_new_object();
   if (o == NULL) {
     folder_vals_put(&fv);
     return NULL;
   }
-  folder_fill(o, &fv, 0, k);
+  folder_fill(o, &fv, 0, NULL, NULL, &k);
   return o;
 }
 
-struct json_object *o365_folder_json(struct json_object *g) {
-  folder_key k;
-  return folder_made(g, &k);
-}
-
-/* Turns Graph's folder object g, which the caller owns alone, into its
- * output: g's members are replaced by the output's (json-c's public
- * linkhash API: the values are kept, the names and the object are not
- * made again). A listing reuses the parsed objects instead of building a
- * second object per folder and freeing both. Graph sends the id first,
- * under the output's own name: that member stays as it is. */
-static void folder_in_place(struct json_object *g, folder_key *k) {
-  folder_vals fv;
-  folder_scan(g, &fv);
+/* Makes Graph's folder object g, which the caller owns alone, ready to
+ * become its output (folder_fill): its values are taken into fv and its
+ * members removed, but for its id, which Graph sends first under the
+ * output's own name (returns 1 then). A listing reuses the parsed objects
+ * instead of building a second object per folder and freeing both: the
+ * values are kept, the names and the object are not made again (json-c's
+ * public linkhash API). */
+static int folder_strip(struct json_object *g, folder_vals *fv) {
+  folder_scan(g, fv);
   struct lh_table *t = json_object_get_object(g);
   struct lh_entry *e = t->head, *next;
-  int has_id = e != NULL && fv.str[0] != NULL && lh_entry_v(e) == fv.str[0];
-  if (has_id) {
-    json_object_put(fv.str[0]); /* the member keeps its own reference */
-    e = e->next;
-  }
-  for (; e != NULL; e = next) {
+  int has_id = e != NULL && fv->str[0] != NULL && lh_entry_v(e) == fv->str[0];
+  for (e = has_id ? e->next : e; e != NULL; e = next) {
     next = e->next;
     lh_table_delete_entry(t, e);
   }
-  folder_fill(g, &fv, has_id, k);
+  return has_id;
 }
 
 #define NO_FOLDER ((size_t)-1)
@@ -616,12 +612,15 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
      * tree is freed after this call, which reads it no more) and rewritten
      * in place. Anything else than an object gets an object of its own. */
     struct json_object *f = json_object_array_get_idx(value, i);
-    folder_key k = {0};
-    if (json_object_is_type(f, json_type_object))
-      folder_in_place(json_object_get(f), &k);
-    else
-      f = folder_made(f, &k);
-    const char *name = k.name ? json_object_get_string(k.name) : "";
+    folder_vals fv;
+    int has_id = 0;
+    if (json_object_is_type(f, json_type_object)) {
+      has_id = folder_strip(json_object_get(f), &fv);
+    } else {
+      folder_scan(f, &fv);
+      f = json_object_new_object();
+    }
+    const char *name = fv.str[1] ? json_object_get_string(fv.str[1]) : "";
     /* path: the parent's path + "/" + name, built on the stack when it
      * fits (most do: json-c copies it); at the top, the name itself. The
      * output's values are read-only (docs/abi.md), so a top folder's path
@@ -632,7 +631,9 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
         plen + nlen + 1 <= sizeof small ? small : malloc(plen + nlen + 1);
     struct json_object *depth = depth_value(l, p->depth);
     if (f == NULL || path == NULL || depth == NULL) {
+      folder_vals_put(&fv);
       json_object_put(f);
+      json_object_put(depth);
       if (path != small)
         free(path);
       list_finish(l, WFC_ENOMEM, "out of memory");
@@ -643,12 +644,12 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
       path[plen - 1] = '/';
     }
     memcpy(path + plen, name, nlen + 1);
-    o365_json_add_new(
-        f, "path",
-        p->path == NULL && k.name != NULL
-            ? json_object_get(k.name)
-            : json_object_new_string_len(path, (int)(plen + nlen)));
-    o365_json_add_new(f, "depth", depth);
+    folder_key k;
+    folder_fill(f, &fv, has_id,
+                p->path == NULL && fv.str[1] != NULL
+                    ? json_object_get(fv.str[1])
+                    : json_object_new_string_len(path, (int)(plen + nlen)),
+                depth, &k);
     size_t self = l->nrecs;
     int rc = add_rec(l, f, p->folder);
     if (rc == 0 && l->recursive && k.children > 0 && p->depth < l->max_depth &&

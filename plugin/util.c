@@ -471,11 +471,24 @@ static name_slot *name_interned(const char *key) {
   return &names.slot[i];
 }
 
-/* Adds v under the slot's name, with the hash json-c would compute (kept
- * per hash function: json-c's string hash is seeded once per process, and
- * a host may choose another one with json_global_set_string_hash). This is
- * json_object_object_add_ex without hashing the name again: the same
- * lookup-or-insert through json-c's public linkhash API. */
+/* Inserts v (transfer) into t under the slot's name, known not to be in
+ * t, with the hash json-c would compute (kept per hash function: json-c's
+ * string hash is seeded once per process, and a host may choose another
+ * one with json_global_set_string_hash). */
+static void slot_insert(struct lh_table *t, name_slot *s,
+                        struct json_object *v) {
+  if (s->hash_fn != t->hash_fn) {
+    s->hash_fn = t->hash_fn;
+    s->hash = lh_get_hash(t, s->copy);
+  }
+  if (lh_table_insert_w_hash(t, s->copy, v, s->hash,
+                             JSON_C_OBJECT_ADD_CONSTANT_KEY) != 0)
+    json_object_put(v);
+}
+
+/* Adds v under the slot's name: json_object_object_add_ex without hashing
+ * the name again, the same lookup-or-insert through json-c's public
+ * linkhash API. */
 static void add_slot(struct json_object *o, name_slot *s, struct json_object *v,
                      unsigned opts) {
   struct lh_table *t = json_object_get_object(o);
@@ -483,11 +496,11 @@ static void add_slot(struct json_object *o, name_slot *s, struct json_object *v,
     json_object_put(v);
     return;
   }
-  if (s->hash_fn != t->hash_fn) {
-    s->hash_fn = t->hash_fn;
-    s->hash = lh_get_hash(t, s->copy);
-  }
   if (!(opts & JSON_C_OBJECT_ADD_KEY_IS_NEW)) {
+    if (s->hash_fn != t->hash_fn) {
+      s->hash_fn = t->hash_fn;
+      s->hash = lh_get_hash(t, s->copy);
+    }
     struct lh_entry *e = lh_table_lookup_entry_w_hash(t, s->copy, s->hash);
     if (e != NULL) {
       json_object_put((struct json_object *)lh_entry_v(e));
@@ -495,9 +508,7 @@ static void add_slot(struct json_object *o, name_slot *s, struct json_object *v,
       return;
     }
   }
-  if (lh_table_insert_w_hash(t, s->copy, v, s->hash,
-                             JSON_C_OBJECT_ADD_CONSTANT_KEY) != 0)
-    json_object_put(v);
+  slot_insert(t, s, v);
 }
 
 static void add_named(struct json_object *o, const char *key,
@@ -507,6 +518,28 @@ static void add_named(struct json_object *o, const char *key,
     add_slot(o, s, v, opts);
   else
     json_object_object_add_ex(o, key, v, opts);
+}
+
+void o365_json_add_names(struct json_object *o, o365_json_names *set,
+                         struct json_object *const *vals) {
+  if (!set->ready) {
+    for (size_t i = 0; i < O365_JSON_NAMES_MAX && set->keys[i]; i++)
+      set->slots[i] = name_interned(set->keys[i]);
+    set->ready = 1;
+  }
+  struct lh_table *t = json_object_get_object(o);
+  for (size_t i = 0; i < O365_JSON_NAMES_MAX && set->keys[i]; i++) {
+    struct json_object *v = vals[i];
+    if (v == NULL)
+      continue;
+    if (t == NULL || o == v)
+      json_object_put(v);
+    else if (set->slots[i] != NULL)
+      slot_insert(t, set->slots[i], v);
+    else /* not interned (no memory): the usual copy */
+      json_object_object_add_ex(o, set->keys[i], v,
+                                JSON_C_OBJECT_ADD_KEY_IS_NEW);
+  }
 }
 
 void o365_json_add_static(struct json_object *o, const char *key,

@@ -100,6 +100,21 @@ void o365_json_add_static(struct json_object *o, const char *key,
  * name added twice this way would be in the object twice. */
 void o365_json_add_new(struct json_object *o, const char *key,
                        struct json_object *v);
+/* A fixed list of distinct static names added together to new objects
+ * (the members of one kind of output object): each name's shared copy is
+ * found once, at the first use, instead of at every add. Declare it static,
+ * e.g. static o365_json_names n = {.keys = {"id", "name", NULL}}. */
+#define O365_JSON_NAMES_MAX 16
+typedef struct o365_json_names {
+  const char *keys[O365_JSON_NAMES_MAX + 1]; /* NULL-terminated */
+  void *slots[O365_JSON_NAMES_MAX];          /* filled at the first use */
+  int ready;
+} o365_json_names;
+/* Adds vals[i] (transferred; NULL: that member is left out) under
+ * set->keys[i], in that order, to o, which has none of these names yet
+ * (as o365_json_add_new). */
+void o365_json_add_names(struct json_object *o, o365_json_names *set,
+                         struct json_object *const *vals);
 /* The usual spelling, for a string literal key (a non-literal does not
  * compile: "" key ""). */
 #define O365_JSON_ADD(o, key, v) o365_json_add_static((o), "" key "", (v))
