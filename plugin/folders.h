@@ -60,8 +60,8 @@ typedef void (*o365_folder_list_cb)(void *arg, int status,
 /* Lists the child folders of parent_id (a resolved id or well-known name;
  * NULL = the top level, i.e. msgfolderroot's children), following
  * @odata.nextLink, and their children down to max_depth levels (0 = the
- * direct children only, 64 at most) when recursive: one GET .../childFolders per
- * folder that has children. At most max_folders folders (then the list
+ * direct children only, 64 at most) when recursive: one GET
+ * .../childFolders per folder that has children. At most max_folders folders (then the list
  * ends and cb gets status 0 with what it has, and truncated 1).
  * cb runs exactly once, later. */
 typedef struct o365_folder_list_opts {
