@@ -61,8 +61,9 @@ typedef void (*o365_folder_list_cb)(void *arg, int status,
  * NULL = the top level, i.e. msgfolderroot's children), following
  * @odata.nextLink, and their children down to max_depth levels (0 = the
  * direct children only, 64 at most) when recursive: one GET
- * .../childFolders per folder that has children. At most max_folders folders (then the list
- * ends and cb gets status 0 with what it has, and truncated 1).
+ * .../childFolders per folder that has children. At most max_folders
+ * folders (then the list ends and cb gets status 0 with what it has, and
+ * truncated 1).
  * cb runs exactly once, later. */
 typedef struct o365_folder_list_opts {
   const char *mailbox;   /* NULL/"" = own */
