@@ -36,8 +36,8 @@
  * any change of wfc__store_host or wfc__store_ops. The module also
  * compares the sizes and the SDK version (a module from another build of
  * wfc is refused with both versions named). 3: the ops' lease_check
- * became lease_lock (same place and size: only this number tells them
- * apart) and the host lost lease_lost (store.c gives the verdict). */
+ * became lease_lock (same slot, same ops size) and the host lost
+ * lease_lost (store.c gives the verdict). */
 #define WFC__STORE_MODULE_VERSION 3
 
 /* store.c's services to a backend (store_backend.h), for a module. The
