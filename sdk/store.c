@@ -1430,6 +1430,25 @@ static int conn_row(wfc__store *st, void *be, const char *id, int lock,
   return rc;
 }
 
+/* The fence of a write done under a lease (docs/store.md, "Fencing"),
+ * inside the write's transaction on be: the lease row is read and stays
+ * locked until the transaction ends (lease_lock). 0 when holder still
+ * holds the lease with fence; WFC_ESTALE when the row has another holder
+ * or number or is gone (taken over, released, renumbered: the write must
+ * not happen); another error as the read gave it. The one verdict for
+ * every backend and every fenced write. */
+static int fence_check(wfc__store *st, void *be, const char *conn_id,
+                       const char *card_id, const char *sub_key,
+                       const char *holder, int64_t fence) {
+  wfc__lease l;
+  int rc = st->ops->lease_lock(be, conn_id, card_id, sub_key, &l);
+
+  if (rc == WFC_ENOTFOUND ||
+      (rc == 0 && (strcmp(l.holder, holder) != 0 || l.fence != fence)))
+    return wfc__store_lease_lost(conn_id, card_id, fence);
+  return rc;
+}
+
 /* One attempt of update_secrets on be. */
 static int update_secrets_tx(wfc__store *st, void *be, const char *id,
                              const char *secrets_json, int64_t expires_at,
@@ -1448,7 +1467,7 @@ static int update_secrets_tx(wfc__store *st, void *be, const char *id,
    * its expiry) writes nothing: the taker's tokens, or its refresh to
    * come, are newer. The lease row stays locked until the commit. */
   if (holder != NULL && fence > 0 &&
-      (rc = st->ops->lease_check(be, id, NULL, NULL, holder, fence)) != 0)
+      (rc = fence_check(st, be, id, NULL, NULL, holder, fence)) != 0)
     goto done;
   if ((rc = conn_row(st, be, id, 1, &row)) != 0)
     goto done;
@@ -1889,8 +1908,8 @@ static int cas_tx(wfc__store *st, void *be, const char *const keys[3],
    * while the subscription's lease is still the writer's. */
   if ((rc = st->ops->begin(be)) != 0)
     goto done;
-  if (f != NULL && (rc = st->ops->lease_check(be, conn_id, card_id, keys[2],
-                                              f->holder, f->fence)) != 0)
+  if (f != NULL && (rc = fence_check(st, be, conn_id, card_id, keys[2],
+                                     f->holder, f->fence)) != 0)
     goto done;
   rc = cp_row(st, be, keys, 1, &row);
   if (rc == 0) {
@@ -2019,9 +2038,9 @@ static int mark_fenced_tx(wfc__store *st, void *be, const char *conn_id,
   int rc;
 
   if ((rc = st->ops->begin(be)) == 0 &&
-      (rc = st->ops->lease_check(be, conn_id, card_id,
-                                 sub_key != NULL ? sub_key : "", f->holder,
-                                 f->fence)) == 0 &&
+      (rc = fence_check(st, be, conn_id, card_id,
+                        sub_key != NULL ? sub_key : "", f->holder, f->fence)) ==
+          0 &&
       (rc = st->ops->ev_mark(be, conn_id, card_id, sub_key, event_id,
                              wfc__now_ms(), changes)) == 0)
     rc = st->ops->commit(be);

@@ -221,13 +221,17 @@ typedef struct wfc__store_ops {
                        const char *sub_key, wfc__lease *out);
   /* Fencing (schema 10): a take by a new holder numbers the row with the
    * next fence of the lease's counter (a renewal keeps it), and both
-   * takes fill *cur (may be NULL) with the row taken on success. Inside a
-   * write transaction, lease_check locks the lease row (card_id NULL: the
-   * refresh lease) and answers 0 when holder holds it with fence, else
-   * WFC_ESTALE (wfc__store_lease_lost, store.h): the write it guards must not
-   * happen. */
-  int (*lease_check)(void *be, const char *conn_id, const char *card_id,
-                     const char *sub_key, const char *holder, int64_t fence);
+   * takes fill *cur (may be NULL) with the row taken on success. Inside
+   * the caller's write transaction, lease_lock reads the lease row
+   * (card_id NULL: the refresh lease) into *out and keeps it from
+   * changing until the transaction ends: PostgreSQL locks it FOR UPDATE,
+   * so a take-over waits for the write it guards; in SQLite the write
+   * transaction already excludes every other writer. WFC_ENOTFOUND when
+   * there is no row. It only reads: store.c decides whether the write
+   * may happen (fence_check: a holder or fence that differs, or no row,
+   * is WFC_ESTALE). */
+  int (*lease_lock)(void *be, const char *conn_id, const char *card_id,
+                    const char *sub_key, wfc__lease *out);
 
   /* checkpoints: insert fails with WFC_ESTALE when the row exists (another
    * writer), WFC_ENOTFOUND for an unknown connection. */

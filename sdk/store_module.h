@@ -35,8 +35,10 @@
 /* What a module and the libwfc that loads it must agree on: bumped with
  * any change of wfc__store_host or wfc__store_ops. The module also
  * compares the sizes and the SDK version (a module from another build of
- * wfc is refused with both versions named). */
-#define WFC__STORE_MODULE_VERSION 2
+ * wfc is refused with both versions named). 3: the ops' lease_check
+ * became lease_lock (same slot, same ops size) and the host lost
+ * lease_lost (store.c gives the verdict). */
+#define WFC__STORE_MODULE_VERSION 3
 
 /* store.c's services to a backend (store_backend.h), for a module. The
  * functions are those of the copy of store.c that loaded the module;
@@ -57,7 +59,6 @@ typedef struct wfc__store_host {
                     const wfc__lease *cur);
   int (*lease_none)(const char *conn_id, const char *card_id);
   int (*lease_long)(const char *conn_id, const char *card_id);
-  int (*lease_lost)(const char *conn_id, const char *card_id, int64_t fence);
   void (*srow_clear)(wfc__srow *row);
   int (*srow_text)(wfc__srow *row, int i, const char *v, size_t n);
   int (*srow_blob)(wfc__srow *row, int i, const void *v, size_t n);

@@ -1226,18 +1226,10 @@ static int lease_number(pg *b, const char *conn_id, const char *card_id,
 }
 
 /* In the caller's transaction, the row locked until it ends (a take-over
- * waits for the guarded write): 0 when holder holds the lease with fence,
- * else WFC_ESTALE. */
-static int pg_lease_check(void *be, const char *conn_id, const char *card_id,
-                          const char *sub_key, const char *holder,
-                          int64_t fence) {
-  wfc__lease l;
-  int rc = lease_read_lock(be, conn_id, card_id, sub_key, 1, &l);
-
-  if (rc == WFC_ENOTFOUND ||
-      (rc == 0 && (strcmp(l.holder, holder) != 0 || l.fence != fence)))
-    return wfc__store_lease_lost(conn_id, card_id, fence);
-  return rc;
+ * waits for the guarded write); store.c judges it. */
+static int pg_lease_lock(void *be, const char *conn_id, const char *card_id,
+                         const char *sub_key, wfc__lease *out) {
+  return lease_read_lock(be, conn_id, card_id, sub_key, 1, out);
 }
 
 static int lease_take(pg *b, const char *conn_id, const char *card_id,
@@ -1761,7 +1753,7 @@ const wfc__store_ops wfc__store_pg_ops = {
     .lease_pass = pg_lease_pass,
     .lease_get = pg_lease_get,
     .sub_lease_take = pg_sub_lease_take,
-    .lease_check = pg_lease_check,
+    .lease_lock = pg_lease_lock,
     .sub_lease_delete = pg_sub_lease_delete,
     .sub_lease_get = pg_sub_lease_get,
     .cp_insert = pg_cp_insert,

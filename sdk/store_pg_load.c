@@ -42,7 +42,6 @@ static const wfc__store_host host = {
     .lease_busy = wfc__store_lease_busy,
     .lease_none = wfc__store_lease_none,
     .lease_long = wfc__store_lease_long,
-    .lease_lost = wfc__store_lease_lost,
     .srow_clear = wfc__srow_clear,
     .srow_text = wfc__srow_text,
     .srow_blob = wfc__srow_blob,

@@ -88,11 +88,6 @@ int wfc__store_lease_long(const char *conn_id, const char *card_id) {
   return host->lease_long(conn_id, card_id);
 }
 
-int wfc__store_lease_lost(const char *conn_id, const char *card_id,
-                          int64_t fence) {
-  return host->lease_lost(conn_id, card_id, fence);
-}
-
 void wfc__srow_clear(wfc__srow *row) {
   host->srow_clear(row);
 }

@@ -827,18 +827,11 @@ static int lease_number(sq *b, const char *conn_id, const char *card_id,
   return 0;
 }
 
-/* In the caller's transaction: 0 when holder holds the lease with fence,
- * else WFC_ESTALE (taken over, released, renumbered). */
-static int sq_lease_check(void *be, const char *conn_id, const char *card_id,
-                          const char *sub_key, const char *holder,
-                          int64_t fence) {
-  wfc__lease l;
-  int rc = lease_read(be, conn_id, card_id, sub_key, &l);
-
-  if (rc == WFC_ENOTFOUND ||
-      (rc == 0 && (strcmp(l.holder, holder) != 0 || l.fence != fence)))
-    return wfc__store_lease_lost(conn_id, card_id, fence);
-  return rc;
+/* In the caller's write transaction (BEGIN IMMEDIATE: no other writer
+ * can change the row before it ends); store.c judges it. */
+static int sq_lease_lock(void *be, const char *conn_id, const char *card_id,
+                         const char *sub_key, wfc__lease *out) {
+  return lease_read(be, conn_id, card_id, sub_key, out);
 }
 
 static int sq_lease_take(void *be, const char *conn_id, const char *holder,
@@ -1446,7 +1439,7 @@ const wfc__store_ops wfc__store_sqlite_ops = {
     .lease_pass = sq_lease_pass,
     .lease_get = sq_lease_get,
     .sub_lease_take = sq_sub_lease_take,
-    .lease_check = sq_lease_check,
+    .lease_lock = sq_lease_lock,
     .sub_lease_delete = sq_sub_lease_delete,
     .sub_lease_get = sq_sub_lease_get,
     .cp_insert = sq_cp_insert,

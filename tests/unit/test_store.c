@@ -1892,6 +1892,63 @@ static void test_lease_fencing(void **state) {
   wfc__store_close(other);
 }
 
+/* The fence is the holder and its number together: a write that names
+ * the lease's current number under another holder's name is refused as
+ * well (every other test of a stale write has both differ), on each
+ * fenced write; the holder's own writes then go through. */
+static void test_lease_fence_names_holder(void **state) {
+  fixture *f = *state;
+  wfc__store *st = open_ok(f->db);
+  const char *card = "p.new_email", *sub = "{}";
+  wfc__conn_rec r;
+  wfc__lease a;
+  char *json, *cp = NULL;
+  int released = -1;
+
+  make_rec(&r, "holder", "");
+  assert_int_equal(wfc__store_conn_insert(st, &r, "{\"rt\":\"0\"}"), 0);
+
+  assert_int_equal(wfc__store_lease_take(st, r.id, "A", 30000, &a), 0);
+  assert_int_equal(wfc__store_conn_rotate(st, r.id, "{\"rt\":\"B\"}", 0, "B",
+                                          a.fence, &released),
+                   WFC_ESTALE);
+  assert_non_null(strstr(wfc__store_last_error(), "taken over"));
+  json = secrets_of(st, r.id);
+  assert_string_equal(json, "{\"rt\":\"0\"}");
+  wfc__secret_free(json);
+  assert_int_equal(wfc__store_conn_rotate(st, r.id, "{\"rt\":\"A\"}", 0, "A",
+                                          a.fence, &released),
+                   0);
+  json = secrets_of(st, r.id);
+  assert_string_equal(json, "{\"rt\":\"A\"}");
+  wfc__secret_free(json);
+
+  assert_int_equal(
+      wfc__store_sub_lease_take(st, r.id, card, sub, "A", 30000, &a), 0);
+  wfc__fence fa = {"A", a.fence}, fb = {"B", a.fence};
+  assert_int_equal(wfc__store_event_mark_fenced(st, r.id, card, sub, "e1", &fb),
+                   WFC_ESTALE);
+  assert_non_null(strstr(wfc__store_last_error(), "taken over"));
+  assert_int_equal(wfc__store_event_seen(st, r.id, card, sub, "e1"), 0);
+  assert_int_equal(wfc__store_checkpoint_cas_fenced(st, r.id, card, sub, NULL,
+                                                    "cp1", 1, &fb),
+                   WFC_ESTALE);
+  assert_int_equal(wfc__store_checkpoint_get(st, r.id, card, sub, &cp, NULL),
+                   WFC_ENOTFOUND);
+  assert_int_equal(wfc__store_event_mark_fenced(st, r.id, card, sub, "e1", &fa),
+                   0);
+  assert_int_equal(wfc__store_event_seen(st, r.id, card, sub, "e1"), 1);
+  assert_int_equal(wfc__store_checkpoint_cas_fenced(st, r.id, card, sub, NULL,
+                                                    "cp1", 1, &fa),
+                   0);
+  assert_int_equal(wfc__store_checkpoint_get(st, r.id, card, sub, &cp, NULL),
+                   0);
+  assert_string_equal(cp, "cp1");
+  free(cp);
+  wfc__conn_rec_clear(&r);
+  wfc__store_close(st);
+}
+
 static int64_t skew_ms;
 static int64_t skewed_clock(void *arg) {
   (void)arg;
@@ -2329,6 +2386,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_wipe_and_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refresh_lease, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lease_fencing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lease_fence_names_holder, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_subscription_lease, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rotation_releases_atomically, setup,
                                       teardown),
@@ -2365,6 +2424,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_wipe_and_delete, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_refresh_lease, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_lease_fencing, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_lease_fence_names_holder, setup_pg,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_pg_skewed_clocks, setup_pg,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_subscription_lease, setup_pg,
