@@ -317,53 +317,60 @@ typedef struct folder_vals {
   struct json_object *hidden;   /* isHidden */
 } folder_vals;
 
-/* Finds g's values (borrowed), one pass over its members instead of a
- * hash lookup per field: a listing does this for every folder. */
+/* Where Graph's member k with value v goes in fv: its slot, or NULL (a
+ * member the output has no use for, or a name that must be a string and
+ * is not). By first letter, then the whole name: most members of a folder
+ * are compared once. */
+static struct json_object **folder_slot(folder_vals *fv, const char *k,
+                                        struct json_object *v) {
+  struct json_object **slot = NULL;
+  int must_str = 1;
+  switch (k[0]) {
+  case 'i':
+    if (strcmp(k, "id") == 0)
+      slot = &fv->str[0];
+    else if (strcmp(k, "isHidden") == 0)
+      slot = &fv->hidden, must_str = 0;
+    break;
+  case 'd':
+    if (strcmp(k, "displayName") == 0)
+      slot = &fv->str[1];
+    break;
+  case 'p':
+    if (strcmp(k, "parentFolderId") == 0)
+      slot = &fv->str[2];
+    break;
+  case 'c':
+    if (strcmp(k, "childFolderCount") == 0)
+      slot = &fv->count[0], must_str = 0;
+    break;
+  case 'u':
+    if (strcmp(k, "unreadItemCount") == 0)
+      slot = &fv->count[1], must_str = 0;
+    break;
+  case 't':
+    if (strcmp(k, "totalItemCount") == 0)
+      slot = &fv->count[2], must_str = 0;
+    break;
+  default:
+    break;
+  }
+  return slot != NULL && must_str && !json_object_is_type(v, json_type_string)
+             ? NULL
+             : slot;
+}
+
+/* Takes references to g's values (g borrowed), one pass over its members
+ * instead of a hash lookup per field. */
 static void folder_scan(struct json_object *g, folder_vals *fv) {
   memset(fv, 0, sizeof *fv);
   if (!json_object_is_type(g, json_type_object))
     return;
   json_object_object_foreach(g, k, v) {
-    int is_str = json_object_is_type(v, json_type_string);
-    /* By first letter, then the whole name: most members of a folder are
-     * compared once. */
-    switch (k[0]) {
-    case 'i':
-      if (strcmp(k, "id") == 0)
-        fv->str[0] = is_str ? v : NULL;
-      else if (strcmp(k, "isHidden") == 0)
-        fv->hidden = v;
-      break;
-    case 'd':
-      if (strcmp(k, "displayName") == 0)
-        fv->str[1] = is_str ? v : NULL;
-      break;
-    case 'p':
-      if (strcmp(k, "parentFolderId") == 0)
-        fv->str[2] = is_str ? v : NULL;
-      break;
-    case 'c':
-      if (strcmp(k, "childFolderCount") == 0)
-        fv->count[0] = v;
-      break;
-    case 'u':
-      if (strcmp(k, "unreadItemCount") == 0)
-        fv->count[1] = v;
-      break;
-    case 't':
-      if (strcmp(k, "totalItemCount") == 0)
-        fv->count[2] = v;
-      break;
-    default:
-      break;
-    }
+    struct json_object **slot = folder_slot(fv, k, v);
+    if (slot != NULL)
+      *slot = json_object_get(v);
   }
-  /* Taken here, so that the caller may then empty g. */
-  for (size_t i = 0; i < 3; i++) {
-    json_object_get(fv->str[i]);
-    json_object_get(fv->count[i]);
-  }
-  json_object_get(fv->hidden);
 }
 
 static void folder_vals_put(folder_vals *fv) {
@@ -389,14 +396,13 @@ static o365_json_names folder_names = {
 
 /* Adds the output members to o; fv's references, path and depth (NULL: a
  * single folder's output has neither) are transferred. o is empty, or
- * holds only Graph's id member when has_id (the output's "id" already). */
+ * holds only Graph's id member when has_id (the output's "id" already,
+ * fv->str[0] its value, borrowed). */
 static void folder_fill(struct json_object *o, folder_vals *fv, int has_id,
                         struct json_object *path, struct json_object *depth,
                         folder_key *k) {
   struct json_object *v[9] = {has_id ? NULL : fv->str[0], fv->str[1],
                               fv->str[2]};
-  if (has_id)
-    json_object_put(fv->str[0]); /* the member keeps its own reference */
   k->id = fv->str[0] ? json_object_get_string(fv->str[0]) : NULL;
   k->children = 0;
   for (size_t i = 0; i < 3; i++) {
@@ -439,19 +445,32 @@ struct json_object *o365_folder_json(struct json_object *g) {
 }
 
 /* Makes Graph's folder object g, which the caller owns alone, ready to
- * become its output (folder_fill): its values are taken into fv and its
+ * become its output (folder_fill): its values are moved into fv and its
  * members removed, but for its id, which Graph sends first under the
- * output's own name (returns 1 then). A listing reuses the parsed objects
- * instead of building a second object per folder and freeing both: the
- * values are kept, the names and the object are not made again (json-c's
- * public linkhash API). */
+ * output's own name (returns 1 then; fv->str[0] is that member's value,
+ * borrowed). A listing reuses the parsed objects instead of building a
+ * second object per folder and freeing both: the values move without a
+ * reference taken and dropped (the entry's value is cleared before it
+ * goes), the names and the object are not made again (json-c's public
+ * linkhash API). */
 static int folder_strip(struct json_object *g, folder_vals *fv) {
-  folder_scan(g, fv);
+  memset(fv, 0, sizeof *fv);
   struct lh_table *t = json_object_get_object(g);
   struct lh_entry *e = t->head, *next;
-  int has_id = e != NULL && fv->str[0] != NULL && lh_entry_v(e) == fv->str[0];
-  for (e = has_id ? e->next : e; e != NULL; e = next) {
+  int has_id = 0;
+  for (; e != NULL; e = next) {
     next = e->next;
+    struct json_object *v = (struct json_object *)lh_entry_v(e);
+    struct json_object **slot = folder_slot(fv, (const char *)lh_entry_k(e), v);
+    if (slot == &fv->str[0] && e == t->head) {
+      fv->str[0] = v; /* stays where it is */
+      has_id = 1;
+      continue;
+    }
+    if (slot != NULL) {
+      *slot = v;
+      lh_entry_set_val(e, NULL);
+    }
     lh_table_delete_entry(t, e);
   }
   return has_id;
@@ -631,6 +650,8 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
         plen + nlen + 1 <= sizeof small ? small : malloc(plen + nlen + 1);
     struct json_object *depth = depth_value(l, p->depth);
     if (f == NULL || path == NULL || depth == NULL) {
+      if (has_id)
+        fv.str[0] = NULL; /* f's own, freed with it */
       folder_vals_put(&fv);
       json_object_put(f);
       json_object_put(depth);
