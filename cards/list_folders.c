@@ -146,7 +146,7 @@ static void start_list(wfc_call *call, const char *parent_id) {
                                  (size_t)in_int(in, "max_folders", 1000)};
   int rc = o365_folder_list(call, &o, on_list, call);
   if (rc != 0)
-    o365_api->call_fail(call, rc, NULL, "could not list folders");
+    o365_api->call_fail(call, rc, NULL, "could not start listing folders");
 }
 
 static void on_parent(void *arg, int status, const char *folder_id,

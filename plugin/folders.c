@@ -691,11 +691,9 @@ static int on_list_page(void *arg, const o365_graph_res *res) {
   return 0;
 }
 
-static void list_next(lister *l) {
-  if (l->head == l->n || l->truncated) {
-    list_finish(l, 0, NULL);
-    return;
-  }
+/* Sends the GET of the next pending folder's children: 0, or the error
+ * (on_list_page then never runs). */
+static int list_send(lister *l) {
   pending *p = &l->queue[l->head];
   o365_buf path;
   o365_buf_init(&path);
@@ -714,12 +712,15 @@ static void list_next(lister *l) {
     rc = o365_graph_pages(l->call, &o, on_list_page, l);
   }
   o365_buf_free(&path);
-  if (rc != 0)
-    list_finish(l, rc, "could not start listing folders");
+  return rc;
 }
 
-static void list_start(void *arg) {
-  list_next(arg);
+static void list_next(lister *l) {
+  int rc;
+  if (l->head == l->n || l->truncated)
+    list_finish(l, 0, NULL);
+  else if ((rc = list_send(l)) != 0)
+    list_finish(l, rc, "could not start listing folders");
 }
 
 int o365_folder_list(wfc_call *call, const o365_folder_list_opts *o,
@@ -742,8 +743,10 @@ int o365_folder_list(wfc_call *call, const o365_folder_list_opts *o,
   int rc = WFC_ENOMEM;
   if (!(o->mailbox && *o->mailbox) || l->mailbox)
     rc = enqueue(l, o->parent_id, NULL, 0, NO_FOLDER);
+  /* The first page is asked for at once: the pager answers later, and a
+   * request that cannot start is this call's error (cb never runs). */
   if (rc == 0)
-    rc = o365_api->timer_start(0, list_start, l, NULL);
+    rc = list_send(l);
   if (rc != 0)
     lister_free(l);
   return rc;
