@@ -1519,6 +1519,21 @@ static char *secrets_of(wfc__store *st, const char *id) {
   return json;
 }
 
+/* holder's token save (json) under fence is refused as taken over, and
+ * the stored secrets stay kept. */
+static void assert_save_refused(wfc__store *st, const char *id,
+                                const char *json, const char *holder,
+                                int64_t fence, const char *kept) {
+  int released = -1;
+  assert_int_equal(
+      wfc__store_conn_rotate(st, id, json, 0, holder, fence, &released),
+      WFC_ESTALE);
+  assert_non_null(strstr(wfc__store_last_error(), "taken over"));
+  char *now = secrets_of(st, id);
+  assert_string_equal(now, kept);
+  wfc__secret_free(now);
+}
+
 static void test_refresh_lease(void **state) {
   fixture *f = *state;
   wfc__store *st = open_ok(f->db), *other = open_ok(f->db);
@@ -1820,7 +1835,6 @@ static void test_lease_fencing(void **state) {
   const char *card = "p.new_email", *sub = "{}";
   wfc__conn_rec r;
   wfc__lease a, b, l;
-  char *json;
   int released = -1;
 
   make_rec(&r, "fenced", "");
@@ -1839,13 +1853,8 @@ static void test_lease_fencing(void **state) {
                    0);
   assert_int_equal(released, 1);
   /* A resumes: its save is refused, B's tokens stay. */
-  assert_int_equal(wfc__store_conn_rotate(st, r.id, "{\"rt\":\"A\"}", 0, "A",
-                                          a.fence, &released),
-                   WFC_ESTALE);
-  assert_non_null(strstr(wfc__store_last_error(), "taken over"));
-  json = secrets_of(st, r.id);
-  assert_string_equal(json, "{\"rt\":\"B\"}");
-  wfc__secret_free(json);
+  assert_save_refused(st, r.id, "{\"rt\":\"A\"}", "A", a.fence,
+                      "{\"rt\":\"B\"}");
   /* Its lease timer takes the (free) lease again: a new number, never
    * A's old one, so the old save stays refused. */
   assert_int_equal(wfc__store_lease_take(st, r.id, "A", 30000, &l), 0);
@@ -1909,13 +1918,8 @@ static void test_lease_fence_names_holder(void **state) {
   assert_int_equal(wfc__store_conn_insert(st, &r, "{\"rt\":\"0\"}"), 0);
 
   assert_int_equal(wfc__store_lease_take(st, r.id, "A", 30000, &a), 0);
-  assert_int_equal(wfc__store_conn_rotate(st, r.id, "{\"rt\":\"B\"}", 0, "B",
-                                          a.fence, &released),
-                   WFC_ESTALE);
-  assert_non_null(strstr(wfc__store_last_error(), "taken over"));
-  json = secrets_of(st, r.id);
-  assert_string_equal(json, "{\"rt\":\"0\"}");
-  wfc__secret_free(json);
+  assert_save_refused(st, r.id, "{\"rt\":\"B\"}", "B", a.fence,
+                      "{\"rt\":\"0\"}");
   assert_int_equal(wfc__store_conn_rotate(st, r.id, "{\"rt\":\"A\"}", 0, "A",
                                           a.fence, &released),
                    0);
