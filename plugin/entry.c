@@ -38,6 +38,7 @@ static int o365_init(const wfc_host_api *api, wfc_registrar *reg,
 /* After every call has completed (and the host has stopped our timers). */
 static void o365_shutdown(void) {
   o365_graph_shutdown();
+  o365_json_parse_release();
 }
 
 WFC_PLUGIN_DEFINE(O365_PLUGIN_NAME, O365_PLUGIN_VERSION,

@@ -348,14 +348,33 @@ static void cleanse_on_delete(struct json_object *o, void *userdata) {
   json_cleanse(o);
 }
 
+/* The tokener of the last parse, kept for the next one: making one (the
+ * tokener, its stack and its string buffer grown by realloc) cost about as
+ * much as a listing's output. Plugins run on the loop thread only. A
+ * secret body gets a tokener of its own (its buffer is sized once and
+ * cleansed), and one whose buffer grew past TOK_KEEP is not kept. */
+#define TOK_KEEP 65536
+static struct json_tokener *kept_tok;
+
+void o365_json_parse_release(void) {
+  if (kept_tok != NULL) /* json-c's free takes no NULL */
+    json_tokener_free(kept_tok);
+  kept_tok = NULL;
+}
+
 static struct json_object *json_parse(const char *body, size_t len,
                                       int secret) {
   if (body == NULL || len == 0 || len >= INT32_MAX)
     return NULL;
-  struct json_tokener *tok = json_tokener_new_ex(32);
-  if (tok == NULL)
+  struct json_tokener *tok = secret ? NULL : kept_tok;
+  if (tok != NULL) {
+    kept_tok = NULL;
+    json_tokener_reset(tok);
+  } else if ((tok = json_tokener_new_ex(32)) == NULL) {
     return NULL;
-  json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+  } else {
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+  }
   /* The tokener gathers each string in its printbuf, which grows by
    * realloc: sized for the whole body, it never moves. */
   if (secret && printbuf_memset(tok->pb, 0, 0, (int)len + 1) < 0) {
@@ -369,7 +388,10 @@ static struct json_object *json_parse(const char *body, size_t len,
   size_t used = json_tokener_get_parse_end(tok);
   if (secret)
     OPENSSL_cleanse(tok->pb->buf, (size_t)tok->pb->size);
-  json_tokener_free(tok);
+  if (!secret && kept_tok == NULL && tok->pb->size <= TOK_KEEP)
+    kept_tok = tok;
+  else
+    json_tokener_free(tok);
   if (secret && o != NULL)
     json_object_set_userdata(o, NULL, cleanse_on_delete);
   if (o != NULL && err == json_tokener_success) {

@@ -74,8 +74,10 @@ int o365_json_int64(struct json_object *o, const char *key, int64_t *out);
 /* The same for a member already in hand (NULL: WFC_EINVAL). */
 int o365_json_to_int64(struct json_object *v, int64_t *out);
 /* Parses a response body: strict, depth <= 32. NULL on any error. Transfer.
- */
+ * Loop thread only (one tokener is kept from parse to parse). */
 struct json_object *o365_json_parse(const char *body, size_t len);
+/* Frees the kept tokener (at the plugin's shutdown). */
+void o365_json_parse_release(void);
 /* The same for a body holding secrets (a token response): json-c's buffer
  * is sized once for the whole body (a realloc would leave a partial copy
  * behind) and cleansed before it is freed, and every string of the tree is

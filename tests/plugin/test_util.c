@@ -265,6 +265,43 @@ static void test_json_helpers(void **state) {
   assert_null(o365_json_parse("", 0));
 }
 
+/* Parses in turn on the kept tokener: a failed parse leaves nothing for
+ * the next one (its state and its half-read string), a secret parse and a
+ * body with a long string (its tokener not kept) between them change
+ * nothing. */
+static void test_json_parse_in_turn(void **state) {
+  (void)state;
+  static const char *const bad[] = {"{\"a\":", "{\"s\":\"abc", "[1,2", "{} x",
+                                    "{\"a\":tru"};
+  size_t big = 200000;
+  char *long_body = malloc(big + 16);
+  assert_non_null(long_body);
+  memcpy(long_body, "{\"s\":\"", 6);
+  memset(long_body + 6, 'y', big);
+  memcpy(long_body + 6 + big, "\"}", 3);
+  for (int round = 0; round < 3; round++) {
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+      assert_null(o365_json_parse(bad[i], strlen(bad[i])));
+      const char *good = "{\"b\":\"x\"}";
+      struct json_object *o = o365_json_parse(good, strlen(good));
+      assert_non_null(o);
+      assert_string_equal(o365_json_str(o, "b"), "x");
+      assert_int_equal(json_object_object_length(o), 1);
+      json_object_put(o);
+    }
+    struct json_object *o = round == 1 ? o365_json_parse_secret("[7]", 3)
+                                       : o365_json_parse(long_body, big + 8);
+    assert_non_null(o);
+    json_object_put(o);
+    o = o365_json_parse("[1,2]", 5);
+    assert_non_null(o);
+    assert_int_equal(json_object_array_length(o), 2);
+    json_object_put(o);
+  }
+  free(long_body);
+  o365_json_parse_release();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_b64url_vectors),
@@ -273,6 +310,7 @@ int main(void) {
       cmocka_unit_test(test_random_state),
       cmocka_unit_test(test_guid),
       cmocka_unit_test(test_json_add_static),
+      cmocka_unit_test(test_json_parse_in_turn),
       cmocka_unit_test(test_json_add_lookup),
       cmocka_unit_test(test_guid_fork),
       cmocka_unit_test(test_secret_equal),
