@@ -76,14 +76,14 @@ int o365_json_to_int64(struct json_object *v, int64_t *out);
 /* Parses a response body: strict, depth <= 32. NULL on any error. Transfer.
  * Loop thread only (one tokener is kept from parse to parse). */
 struct json_object *o365_json_parse(const char *body, size_t len);
-/* Frees the kept tokener (at the plugin's shutdown). */
-void o365_json_parse_release(void);
 /* The same for a body holding secrets (a token response): json-c's buffer
  * is sized once for the whole body (a realloc would leave a partial copy
  * behind) and cleansed before it is freed, and every string of the tree is
  * overwritten when the last reference to its root goes (json_object_put as
  * usual; keep no reference to a member past the root). */
 struct json_object *o365_json_parse_secret(const char *body, size_t len);
+/* Frees o365_json_parse's kept tokener (at the plugin's shutdown). */
+void o365_json_parse_release(void);
 /* Output members. Every output object the plugin builds names its members
  * with static strings, so they are added with json-c's
  * JSON_C_OBJECT_ADD_CONSTANT_KEY: the object points at a shared copy of
