@@ -404,7 +404,6 @@ static void folder_fill(struct json_object *o, folder_vals *fv, int has_id,
   struct json_object *v[9] = {has_id ? NULL : fv->str[0], fv->str[1],
                               fv->str[2]};
   k->id = fv->str[0] ? json_object_get_string(fv->str[0]) : NULL;
-  k->children = 0;
   for (size_t i = 0; i < 3; i++) {
     struct json_object *c = fv->count[i];
     int64_t n = 0;
